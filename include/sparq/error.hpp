@@ -1,0 +1,13 @@
+#pragma once
+// sparq reports every user-facing failure (bad model file, bad input, bad option) as sparq::Error
+// with a one-line message that says what was expected and what was found.
+#include <stdexcept>
+#include <string>
+
+namespace sparq {
+
+struct Error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace sparq

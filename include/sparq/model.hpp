@@ -1,0 +1,102 @@
+#pragma once
+// A BERT-architecture encoder loaded from a Hugging Face model directory, with its task head.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sparq/tokenizer.hpp"
+
+namespace sparq {
+
+enum class Task { base, sequence_classification, token_classification, question_answering };
+
+struct ModelConfig {
+    std::string model_type = "bert";
+    std::vector<std::string> architectures;
+    Task task = Task::base;
+    int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, intermediate_size = 0;
+    int64_t max_position_embeddings = 512, type_vocab_size = 2, pad_token_id = 0;
+    int64_t num_labels = 2;
+    float layer_norm_eps = 1e-12f;
+    std::string hidden_act = "gelu";
+    std::string problem_type;               // "regression", "single_label_classification", ...
+    std::map<int64_t, std::string> id2label;  // empty: LABEL_i
+    // Parses config.json; throws sparq::Error naming the field that is missing or wrong.
+    static ModelConfig from_file(const std::string& path);
+    std::string label(int64_t id) const;
+};
+
+struct LoadOptions {
+    int threads = 0;                 // 0: all cores
+    std::string kernels = "auto";    // auto | dense | sparse  (weight-kernel choice)
+    std::string precision = "f32";   // f32 | int8
+};
+
+// Packed batch: all sequences' tokens back to back, no padding.
+struct PackedBatch {
+    std::vector<int32_t> input_ids, token_type_ids;
+    std::vector<int64_t> offsets;  // size n_seq + 1; sequence s is tokens [offsets[s], offsets[s+1])
+    int64_t num_sequences() const { return static_cast<int64_t>(offsets.size()) - 1; }
+    int64_t num_tokens() const { return offsets.empty() ? 0 : offsets.back(); }
+    static PackedBatch from(const std::vector<Encoding>& encodings);
+};
+
+// Output hidden states, packed like the batch: [num_tokens][hidden].
+struct HiddenStates {
+    std::vector<float> data;
+    std::vector<int64_t> offsets;
+    int64_t hidden = 0;
+    const float* token(int64_t seq, int64_t pos) const {
+        return data.data() + (offsets[seq] + pos) * hidden;
+    }
+};
+
+enum class Pooling { mean, cls, none };
+
+struct Classification {
+    int64_t label_id = 0;
+    std::string label;
+    std::vector<float> scores;  // softmax probabilities (or raw value for regression)
+    std::vector<float> logits;
+};
+
+struct TokenTag {
+    std::vector<int64_t> label_ids;  // per token
+    std::vector<std::vector<float>> logits;
+};
+
+struct Span {
+    int64_t start = 0, end = 0;  // token positions, inclusive
+    float score = 0;             // start_logit + end_logit
+    std::vector<float> start_logits, end_logits;
+};
+
+class Model {
+public:
+    // Loads config.json + model.safetensors (+ tokenizer) from `dir`, validates every tensor.
+    static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+    virtual ~Model() = default;
+
+    virtual const ModelConfig& config() const = 0;
+    // Null if the directory has no tokenizer files.
+    virtual const Tokenizer* tokenizer() const = 0;
+
+    // Encoder forward on a packed batch: last_hidden_state for every real token.
+    virtual HiddenStates encode(const PackedBatch& batch) const = 0;
+    // Pooler output tanh(W·h_cls + b) per sequence (models with a pooler).
+    virtual std::vector<std::vector<float>> pooled(const PackedBatch& batch) const = 0;
+    virtual std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
+                                                  bool normalize) const = 0;
+    virtual std::vector<Classification> classify(const PackedBatch& batch) const = 0;
+    virtual std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const = 0;
+    // Best span with start <= end, end - start < max_answer_len, restricted to the second segment
+    // (token_type 1) when the input is a pair.
+    virtual std::vector<Span> answer_spans(const PackedBatch& batch,
+                                           int64_t max_answer_len = 30) const = 0;
+    // Per weight matrix: name, shape, sparsity, chosen kernel, why.
+    virtual std::string plan_report() const = 0;
+};
+
+}  // namespace sparq

@@ -1,0 +1,41 @@
+// Dispatch of the fused element-wise operators to the best variant allowed by max_isa().
+#include "kernels/fused.hpp"
+
+namespace sparq {
+
+const FusedOps* fused_variants(int* count) {
+    static const FusedOps table[] = {
+        {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_residual, ref::softmax},
+    };
+    *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
+    return table;
+}
+
+namespace {
+const FusedOps& best() {
+    int n = 0;
+    const FusedOps* v = fused_variants(&n);
+    const FusedOps* pick = &v[0];
+    for (int i = 0; i < n; ++i)
+        if (has_isa(v[i].isa) && static_cast<int>(v[i].isa) >= static_cast<int>(pick->isa))
+            pick = &v[i];
+    return *pick;
+}
+}  // namespace
+
+void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
+                float* dst, int64_t rows, int64_t cols, float eps) {
+    best().layer_norm(src, residual, gamma, beta, dst, rows, cols, eps);
+}
+void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {
+    best().bias_gelu(data, bias, rows, cols);
+}
+void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
+                   int64_t cols) {
+    best().bias_residual(data, bias, residual, rows, cols);
+}
+void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask) {
+    best().softmax(data, rows, cols, ld, scale, mask);
+}
+
+}  // namespace sparq

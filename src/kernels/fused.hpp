@@ -1,0 +1,50 @@
+#pragma once
+// Fused element-wise operators of the encoder. Each has a scalar reference (kernels/ref) and
+// vectorized variants (kernels/<op>/*_avx2.cpp, *_avx512.cpp); the public functions below
+// dispatch once per call to the best variant allowed by max_isa(). Row-major, token-major data:
+// `rows` tokens of `cols` features.
+#include <cstdint>
+
+#include "cpu/isa.hpp"
+
+namespace sparq {
+
+// dst[r] = (x - mean) / sqrt(var + eps) * gamma + beta, x = src[r] (+ residual[r] when non-null).
+// dst may alias src or residual.
+void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
+                float* dst, int64_t rows, int64_t cols, float eps);
+
+// In place: data[r][c] = gelu_erf(data[r][c] + bias[c]) (bias may be null).
+void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
+
+// In place: data[r][c] += bias[c] (+ residual[r][c]); bias or residual may be null.
+void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
+                   int64_t cols);
+
+// In place, per row of `cols` (ld = row stride): data = softmax(data * scale + mask), where mask
+// is an optional additive row of `cols` values shared by all rows (0 or a large negative).
+void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);
+
+// Explicit-ISA entry points, for tests and benchmarks (one list of variants: fused_variants()).
+struct FusedOps {
+    Isa isa;
+    void (*layer_norm)(const float*, const float*, const float*, const float*, float*, int64_t,
+                       int64_t, float);
+    void (*bias_gelu)(float*, const float*, int64_t, int64_t);
+    void (*bias_residual)(float*, const float*, const float*, int64_t, int64_t);
+    void (*softmax)(float*, int64_t, int64_t, int64_t, float, const float*);
+};
+
+// All variants compiled in, scalar reference first; tests/benches skip those with !has_isa(isa).
+const FusedOps* fused_variants(int* count);
+
+namespace ref {
+void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
+                float* dst, int64_t rows, int64_t cols, float eps);
+void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
+void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
+                   int64_t cols);
+void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);
+}  // namespace ref
+
+}  // namespace sparq

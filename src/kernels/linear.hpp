@@ -1,0 +1,44 @@
+#pragma once
+// A "weight kernel": one linear layer Y = X · Wᵀ + b with its fused epilogue, chosen once per weight
+// matrix at load time (dense f32 oneDNN, sparse f32 JIT, dense int8, sparse int8 JIT).
+// Activations are token-major: src is [tokens][in], dst and residual are [tokens][out].
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace sparq {
+
+// Fused epilogue, applied in this order: + bias, then activation, then + residual.
+enum class Activation { none, gelu };
+
+struct LinearDesc {
+    const float* weight = nullptr;  // [out][in] row-major, as Hugging Face stores nn.Linear
+    const float* bias = nullptr;    // [out] or null
+    int64_t out = 0, in = 0;
+    Activation act = Activation::none;
+    std::string name;  // tensor name, for plans and errors
+};
+
+class LinearKernel {
+public:
+    virtual ~LinearKernel() = default;
+    // dst[t][o] = act(sum_i src[t][i] * W[o][i] + b[o]) + residual[t][o] (residual may be null).
+    // Runs on num_threads() threads. tokens may be any value >= 1.
+    virtual void run(const float* src, float* dst, int64_t tokens,
+                     const float* residual = nullptr) const = 0;
+    // Short kernel name for plans, e.g. "dense_f32_onednn", "spmm_f32_4x32_avx512".
+    virtual std::string name() const = 0;
+    int64_t out() const { return out_; }
+    int64_t in() const { return in_; }
+
+protected:
+    int64_t out_ = 0, in_ = 0;
+};
+
+// Dense f32 through oneDNN matmul (weights re-packed once into oneDNN's preferred layout).
+std::unique_ptr<LinearKernel> make_dense_f32(const LinearDesc& desc);
+
+// Scalar reference of the same contract (tests compare every kernel with it).
+std::unique_ptr<LinearKernel> make_linear_ref(const LinearDesc& desc);
+
+}  // namespace sparq

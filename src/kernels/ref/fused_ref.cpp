@@ -1,0 +1,65 @@
+// Scalar references of the fused element-wise operators: the definition of correct, and the
+// fallback on CPUs without AVX2. Accumulates in double where it matters for the reference.
+#include <cmath>
+
+#include "kernels/fused.hpp"
+
+namespace sparq::ref {
+
+void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
+                float* dst, int64_t rows, int64_t cols, float eps) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* x = src + r * cols;
+        const float* res = residual ? residual + r * cols : nullptr;
+        float* y = dst + r * cols;
+        double sum = 0, sq = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+            double v = x[c] + (res ? res[c] : 0.0f);
+            sum += v;
+            sq += v * v;
+        }
+        double mean = sum / cols;
+        double var = sq / cols - mean * mean;
+        if (var < 0) var = 0;
+        double inv = 1.0 / std::sqrt(var + eps);
+        for (int64_t c = 0; c < cols; ++c) {
+            double v = x[c] + (res ? res[c] : 0.0f);
+            y[c] = static_cast<float>((v - mean) * inv * gamma[c] + beta[c]);
+        }
+    }
+}
+
+void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            float v = data[r * cols + c] + (bias ? bias[c] : 0.0f);
+            data[r * cols + c] = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+        }
+}
+
+void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
+                   int64_t cols) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            data[r * cols + c] += (bias ? bias[c] : 0.0f) + (residual ? residual[r * cols + c] : 0.0f);
+}
+
+void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* x = data + r * ld;
+        float mx = -INFINITY;
+        for (int64_t c = 0; c < cols; ++c) {
+            x[c] = x[c] * scale + (mask ? mask[c] : 0.0f);
+            mx = std::max(mx, x[c]);
+        }
+        double sum = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+            x[c] = std::exp(x[c] - mx);
+            sum += x[c];
+        }
+        float inv = static_cast<float>(1.0 / sum);
+        for (int64_t c = 0; c < cols; ++c) x[c] *= inv;
+    }
+}
+
+}  // namespace sparq::ref
