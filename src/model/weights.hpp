@@ -1,0 +1,46 @@
+#pragma once
+// Weights of a BERT-architecture model, looked up by their Hugging Face names, converted to f32
+// and validated against config.json at load.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "sparq/model.hpp"
+
+namespace sparq {
+
+// A dense f32 tensor owned by the model (converted from F32/F16/BF16 at load).
+struct Tensor {
+    std::string name;  // Hugging Face name as found in the file
+    std::vector<int64_t> shape;
+    AlignedBuffer<float> data;
+    bool empty() const { return shape.empty(); }
+    int64_t numel() const {
+        int64_t n = 1;
+        for (auto d : shape) n *= d;
+        return shape.empty() ? 0 : n;
+    }
+};
+
+struct LayerWeights {
+    Tensor q_w, q_b, k_w, k_b, v_w, v_b;  // attention.self.{query,key,value}
+    Tensor ao_w, ao_b, ln1_g, ln1_b;      // attention.output.{dense,LayerNorm}
+    Tensor i_w, i_b;                      // intermediate.dense
+    Tensor o_w, o_b, ln2_g, ln2_b;        // output.{dense,LayerNorm}
+};
+
+struct BertWeights {
+    Tensor word_emb, pos_emb, type_emb, emb_ln_g, emb_ln_b;
+    std::vector<LayerWeights> layers;
+    Tensor pooler_w, pooler_b;          // optional (empty if absent)
+    Tensor classifier_w, classifier_b;  // sequence/token classification head
+    Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]
+};
+
+// Reads DIR/model.safetensors, finds tensors with or without the "bert." prefix, validates
+// presence and shape of everything `cfg` needs (throws sparq::Error naming the tensor, the
+// expected and the found shape).
+BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg);
+
+}  // namespace sparq
