@@ -1,0 +1,27 @@
+#pragma once
+// Per-matrix weight-kernel choice at load time: dense vs sparse, f32 vs int8, tile shape.
+#include <memory>
+#include <string>
+
+#include "kernels/linear.hpp"
+
+namespace sparq {
+
+struct PlanOptions {
+    std::string kernels = "auto";   // auto | dense | sparse
+    std::string precision = "f32";  // f32 | int8
+};
+
+struct PlannedLinear {
+    std::unique_ptr<LinearKernel> kernel;
+    double sparsity = 0;  // share of exact zeros in the weight
+    std::string why;      // one line: why this kernel was chosen
+};
+
+// Chooses and builds the kernel for one weight matrix. Throws sparq::Error on a bad option.
+PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts);
+
+// Share of exact zeros in a [rows][cols] matrix.
+double sparsity_of(const float* w, int64_t rows, int64_t cols);
+
+}  // namespace sparq
