@@ -51,7 +51,4 @@ private:
 // missing or holds no token.
 std::vector<std::string> read_vocab_file(const std::string& path);
 
-// Writes tokens one per line in id order (the vocab.txt format).
-void write_vocab_file(const std::string& path, const std::vector<std::string>& tokens);
-
 }  // namespace sparq::tok
