@@ -243,6 +243,12 @@ TEST(Tokenizer, ControlCharactersAndWhitespace) {
     EXPECT_EQ(tok.tokenize("hel\xEF\xBF\xBDlo"), (Strings{"hello"}));          // U+FFFD
     EXPECT_EQ(tok.tokenize("hel\xE2\x80\x8Blo"), (Strings{"hello"}));          // U+200B (Cf)
     EXPECT_EQ(tok.tokenize("hel\x7Flo"), (Strings{"hello"}));                  // DEL (Cc)
+    EXPECT_EQ(tok.tokenize("hel\x0Blo h\x0C" "ello"), (Strings{"hello", "hello"}));  // VT, FF are Cc
+    EXPECT_EQ(tok.tokenize("hel\x0Blo \xC3\xA9"), (Strings{"hello", "e"}));       // same off the ASCII path
+    TokenizerOptions raw;
+    raw.clean_text = false;  // then VT/FF are whitespace to the pre-tokenizer, and \x01 stays
+    EXPECT_EQ(tiny(dir, raw).tokenize("a\x0B" "b\x0C" "c\x01"), (Strings{"a", "b", "[UNK]"}));
+    EXPECT_EQ(tiny(dir, raw).tokenize("a\x0B" "b\x0C" "c\x01\xC3\xA9"), (Strings{"a", "b", "[UNK]"}));
     EXPECT_EQ(tok.tokenize("a\tb\nc\rd\xC2\xA0" "e\xE3\x80\x80" "f"), (Strings{"a", "b", "c", "d", "e", "f"}));
     EXPECT_EQ(tok.tokenize("  \t\n "), Strings{});
     EXPECT_EQ(tok.encode("").tokens, (Strings{"[CLS]", "[SEP]"}));
