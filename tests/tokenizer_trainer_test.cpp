@@ -30,8 +30,8 @@ Strings with_specials(const Strings& rest) {
 
 fs::path temp_file(const std::string& name) {
     static std::atomic<int> counter{0};
-    return fs::temp_directory_path() /
-           ("sparq_trainer_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + name);
+    return fs::temp_directory_path() / ("sparq_trainer_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(counter++) + "_" + name);
 }
 
 }  // namespace
@@ -54,8 +54,9 @@ TEST(WordPieceTrainer, ContinuationMergesAndTies) {
     // "abc" x2, "xbc" x2: (##b, ##c) occurs 4 times and wins; then (a, ##bc) and (x, ##bc)
     // tie at 2 and merge in string order.
     const Strings corpus = {"abc xbc abc xbc"};
-    EXPECT_EQ(sparq::train_wordpiece_vocab(corpus, 100, {}),
-              with_specials({"a", "b", "c", "x", "##a", "##b", "##c", "##x", "##bc", "abc", "xbc"}));
+    EXPECT_EQ(
+        sparq::train_wordpiece_vocab(corpus, 100, {}),
+        with_specials({"a", "b", "c", "x", "##a", "##b", "##c", "##x", "##bc", "abc", "xbc"}));
     // Punctuation and case follow the tokenizer options: cased keeps "A" apart from "a".
     TokenizerOptions cased;
     cased.do_lower_case = false;
@@ -78,20 +79,24 @@ TEST(WordPieceTrainer, RealCorpusTokenizesWithoutUnk) {
     Strings texts;
     std::string line;
     std::getline(in, line);
-    while (texts.size() < 20000 && std::getline(in, line)) texts.push_back(line.substr(0, line.rfind('\t')));
+    while (texts.size() < 20000 && std::getline(in, line))
+        texts.push_back(line.substr(0, line.rfind('\t')));
     const auto t0 = std::chrono::steady_clock::now();
     const Strings vocab = sparq::train_wordpiece_vocab(texts, 4000, {});
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(vocab.size(), 4000u);
     EXPECT_EQ(Strings(vocab.begin(), vocab.begin() + 5), k_specials);
-    EXPECT_EQ(std::set<std::string>(vocab.begin(), vocab.end()).size(), vocab.size()) << "duplicate tokens";
+    EXPECT_EQ(std::set<std::string>(vocab.begin(), vocab.end()).size(), vocab.size())
+        << "duplicate tokens";
 
     const fs::path path = temp_file("vocab.txt");
     sparq::write_vocab_file(path.string(), vocab);
     const Tokenizer tok = Tokenizer::from_vocab_file(path.string(), {});
     fs::remove(path);
     ASSERT_EQ(tok.vocab_size(), vocab.size());
-    for (size_t i = 0; i < vocab.size(); ++i) ASSERT_EQ(tok.token_to_id(vocab[i]), static_cast<int32_t>(i));
+    for (size_t i = 0; i < vocab.size(); ++i)
+        ASSERT_EQ(tok.token_to_id(vocab[i]), static_cast<int32_t>(i));
 
     size_t pieces = 0, unk = 0, words = 0;
     for (const auto& t : texts) {
@@ -101,9 +106,10 @@ TEST(WordPieceTrainer, RealCorpusTokenizesWithoutUnk) {
             words += piece.rfind("##", 0) != 0;
         }
     }
-    std::cout << "[ trainer  ] 20000 SST-2 sentences -> 4000 tokens in " << secs << " s; " << words << " words, "
-              << pieces << " pieces (" << static_cast<double>(pieces) / static_cast<double>(words)
-              << " per word), " << unk << " [UNK]\n";
+    std::cout << "[ trainer  ] 20000 SST-2 sentences -> 4000 tokens in " << secs << " s; " << words
+              << " words, " << pieces << " pieces ("
+              << static_cast<double>(pieces) / static_cast<double>(words) << " per word), " << unk
+              << " [UNK]\n";
     EXPECT_EQ(unk, 0u);
     // Characters alone would give 4.35 pieces per word on this corpus; 4000 merged pieces bring
     // it to 1.28 (bert-base-uncased, 30522 tokens, gives 1.12).

@@ -30,7 +30,7 @@ struct Encoding {
 enum class PairTruncation { hf_fast, hf_slow };
 
 struct TokenizerOptions {
-    bool do_lower_case = true;         // lower-case and strip accents
+    bool do_lower_case = true;  // lower-case and strip accents
     bool tokenize_chinese_chars = true;
     std::optional<bool> strip_accents;  // unset: follows do_lower_case (as HF)
     size_t max_length = 512;            // including special tokens
@@ -39,7 +39,7 @@ struct TokenizerOptions {
 };
 
 class Tokenizer {
-public:
+  public:
     // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model
     // directory; throws sparq::Error if neither is usable.
     static Tokenizer from_dir(const std::string& dir);
@@ -65,7 +65,7 @@ public:
     const TokenizerOptions& options() const;
     int32_t cls_id() const;
     int32_t sep_id() const;
-    int32_t pad_id() const;   // -1 if the vocabulary has no pad token
+    int32_t pad_id() const;  // -1 if the vocabulary has no pad token
     int32_t unk_id() const;
     int32_t mask_id() const;  // -1 if the vocabulary has no mask token
 
@@ -75,7 +75,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit Tokenizer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -1,10 +1,10 @@
 #include "tokenizer/vocab.hpp"
-#include "tokenizer/vocab_trainer.hpp"
 
 #include <algorithm>
 #include <fstream>
 
 #include "sparq/error.hpp"
+#include "tokenizer/vocab_trainer.hpp"
 
 namespace sparq::tok {
 
@@ -41,7 +41,8 @@ std::vector<std::string> read_vocab_file(const std::string& path) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         tokens.push_back(std::move(line));
     }
-    const bool any = std::any_of(tokens.begin(), tokens.end(), [](const std::string& t) { return !t.empty(); });
+    const bool any =
+        std::any_of(tokens.begin(), tokens.end(), [](const std::string& t) { return !t.empty(); });
     if (!any) throw Error("vocabulary file '" + path + "' is empty, expected one token per line");
     return tokens;
 }

@@ -10,7 +10,7 @@
 namespace sparq::tok {
 
 class Vocab {
-public:
+  public:
     Vocab() = default;
     // tokens[id] is the token of id ("" marks an unused id). A token listed twice maps to its
     // last id, as HF's load_vocab does. prefix is the continuing-subword prefix ("##").
@@ -37,7 +37,7 @@ public:
     size_t max_token_bytes() const { return max_full_; }
     size_t max_continuation_bytes() const { return max_cont_; }
 
-private:
+  private:
     using Map = std::unordered_map<std::string_view, int32_t>;
     std::vector<std::string> tokens_;
     std::string prefix_;

@@ -17,7 +17,9 @@ constexpr size_t k_max_word_chars = 100;
 constexpr std::string_view k_prefix = "##";
 
 using Pair = uint64_t;  // (left id << 32) | right id
-Pair make_pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
+Pair make_pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b);
+}
 int32_t left_of(Pair p) { return static_cast<int32_t>(p >> 32); }
 int32_t right_of(Pair p) { return static_cast<int32_t>(p & 0xFFFFFFFFu); }
 
@@ -27,10 +29,13 @@ struct Word {
 };
 
 class Trainer {
-public:
+  public:
     Trainer(std::vector<std::string> tokens, std::vector<Word> words, size_t min_frequency)
-        : tokens_(std::move(tokens)), words_(std::move(words)), min_frequency_(static_cast<int64_t>(min_frequency)) {
-        for (size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<int32_t>(i));
+        : tokens_(std::move(tokens)),
+          words_(std::move(words)),
+          min_frequency_(static_cast<int64_t>(min_frequency)) {
+        for (size_t i = 0; i < tokens_.size(); ++i)
+            ids_.emplace(tokens_[i], static_cast<int32_t>(i));
         seen_.assign(words_.size(), -1);
         for (size_t w = 0; w < words_.size(); ++w) add_pairs(static_cast<int32_t>(w), +1);
         for (const auto& [p, c] : counts_) heap_.push({c, merged(p), p});
@@ -49,13 +54,15 @@ public:
         return std::move(tokens_);
     }
 
-private:
+  private:
     struct Entry {
         int64_t count;
         std::string text;
         Pair pair;
         // Max-heap on count; ties go to the lexicographically smaller merged string.
-        bool operator<(const Entry& o) const { return count != o.count ? count < o.count : text > o.text; }
+        bool operator<(const Entry& o) const {
+            return count != o.count ? count < o.count : text > o.text;
+        }
     };
 
     std::string merged(Pair p) const {
@@ -138,8 +145,9 @@ private:
 
 }  // namespace
 
-std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& texts, size_t vocab_size,
-                                               const TokenizerOptions& opts, size_t min_frequency) {
+std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& texts,
+                                               size_t vocab_size, const TokenizerOptions& opts,
+                                               size_t min_frequency) {
     tok::NormalizerConfig cfg;
     cfg.lowercase = opts.do_lower_case;
     cfg.strip_accents = opts.strip_accents.value_or(opts.do_lower_case);
@@ -153,7 +161,8 @@ std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& t
     for (size_t t = 0; t < texts.size(); ++t) {
         const size_t bad = tok::find_invalid_utf8(texts[t]);
         if (bad != tok::utf8_valid)
-            throw Error("invalid UTF-8 in training text " + std::to_string(t) + " at byte " + std::to_string(bad));
+            throw Error("invalid UTF-8 in training text " + std::to_string(t) + " at byte " +
+                        std::to_string(bad));
         words.clear();
         tok::split_words(texts[t], 0, cfg, scratch, words);
         for (size_t w = 0; w < words.count(); ++w) ++word_counts[std::string(words.word(w))];
@@ -162,7 +171,8 @@ std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& t
     // 2. Specials, then the alphabet in both forms.
     std::vector<std::string> tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     std::vector<char32_t> alphabet;
-    std::vector<std::pair<std::string, int64_t>> sorted_words(word_counts.begin(), word_counts.end());
+    std::vector<std::pair<std::string, int64_t>> sorted_words(word_counts.begin(),
+                                                              word_counts.end());
     std::sort(sorted_words.begin(), sorted_words.end());  // deterministic word order
     for (const auto& [w, c] : sorted_words) {
         if (tok::utf8_length(w) > k_max_word_chars) continue;
@@ -197,7 +207,8 @@ std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& t
         }
         split.push_back(std::move(word));
     }
-    return Trainer(std::move(tokens), std::move(split), std::max<size_t>(min_frequency, 1)).run(vocab_size);
+    return Trainer(std::move(tokens), std::move(split), std::max<size_t>(min_frequency, 1))
+        .run(vocab_size);
 }
 
 }  // namespace sparq

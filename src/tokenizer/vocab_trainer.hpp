@@ -21,8 +21,9 @@ namespace sparq {
 //      ("un" + "##aff" -> "unaff", "##a" + "##b" -> "##ab"), until vocab_size tokens exist or
 //      no pair occurs min_frequency times.
 // The result can exceed vocab_size only when the specials and the alphabet alone do.
-std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& texts, size_t vocab_size,
-                                               const TokenizerOptions& opts, size_t min_frequency = 2);
+std::vector<std::string> train_wordpiece_vocab(const std::vector<std::string>& texts,
+                                               size_t vocab_size, const TokenizerOptions& opts,
+                                               size_t min_frequency = 2);
 
 // Writes tokens one per line in id order (vocab.txt); throws sparq::Error on I/O failure or a
 // token that is empty or contains a line break.
