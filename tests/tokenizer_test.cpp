@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "sparq/error.hpp"
 #include "test_util.hpp"
@@ -609,7 +610,7 @@ TEST(TokenizerLoading, ClearErrors) {
     contains(json_error(dup), "token id 7 is used by both");
     json neg = tiny_tokenizer_json(true);
     neg["model"]["vocab"]["zzz"] = -1;
-    contains(json_error(neg), "vocab entry 'zzz' must be a token id");
+    contains(json_error(neg), "vocab entry 'zzz' must be an integer in 0..");
     json norm = tiny_tokenizer_json(true);
     norm["normalizer"] = {{"type", "Sequence"}, {"normalizers", json::array()}};
     contains(json_error(norm), "unsupported normalizer 'Sequence'");
@@ -632,6 +633,27 @@ TEST(TokenizerLoading, ClearErrors) {
     cfg_dir.write("tokenizer_config.json", R"({"do_lower_case": "no"})");
     contains(error_of([&] { Tokenizer::from_dir(cfg_dir.path().string()); }),
              "'do_lower_case' must be a boolean, found string");
+}
+
+TEST(Tokenizer, ConcurrentEncodesAgree) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    Strings texts;
+    for (int i = 0; i < 200; ++i)
+        texts.push_back(k_sample_texts[i % k_sample_texts.size()] + " " + letters(i % 9));
+    std::vector<Encoding> want;
+    for (const auto& t : texts) want.push_back(tok.encode(t, std::string_view(t)));
+    std::vector<int> mismatches(2, 0);
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 2; ++th)
+        threads.emplace_back([&, th] {
+            for (int rep = 0; rep < 5; ++rep)
+                for (size_t i = 0; i < texts.size(); ++i)
+                    mismatches[th] +=
+                        tok.encode(texts[i], std::string_view(texts[i])).ids != want[i].ids;
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(mismatches, (std::vector<int>{0, 0}));
 }
 
 TEST(Tokenizer, EncodeBatch) {

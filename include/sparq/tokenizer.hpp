@@ -22,11 +22,12 @@ struct Encoding {
     size_t size() const { return ids.size(); }
 };
 
-// How longest_first shares max_length between the two texts of a pair when both must be cut.
-// hf_fast (Rust `tokenizers`, BertTokenizerFast, the default of AutoTokenizer): each side gets
-// half of the budget and an odd extra token goes to the longer text (to b when equal);
-// hf_slow (Python BertTokenizer): tokens are removed one at a time from the longer text, from b
-// when equal, so an odd extra token stays with a.
+// How longest_first shares max_length between the two texts of a pair. Both rules cut only the
+// longer text while the shorter one fits in half of the budget; when both must be cut they get
+// half each, and they differ only in who keeps an odd extra token:
+// hf_fast (Rust `tokenizers`, BertTokenizerFast, what AutoTokenizer gives): the longer text
+// (b when equal); hf_slow (Python BertTokenizer, removing one token at a time from the longer
+// text, from b on ties): always a.
 enum class PairTruncation { hf_fast, hf_slow };
 
 struct TokenizerOptions {
@@ -38,6 +39,11 @@ struct TokenizerOptions {
     PairTruncation pair_truncation = PairTruncation::hf_fast;
 };
 
+// Matches HF BertTokenizerFast token for token, with these known corner-case limits: Unicode
+// tables are utf8proc's (Unicode 15), so code points assigned after the model's tokenizer
+// version may be classified differently; added tokens are always matched on the raw text
+// (HF matches "normalized": true added tokens after normalization) and single_word/lstrip/
+// rstrip flags are ignored. Const methods are safe to call from several threads at once.
 class Tokenizer {
   public:
     // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model

@@ -137,11 +137,16 @@ std::string get_string(const json& obj, const char* key, const std::string& dflt
     return it->get<std::string>();
 }
 
+// A non-negative integer below limit; `what` names it in the error.
+int64_t get_uint(const json& v, int64_t limit, const std::string& what, const std::string& where) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= limit)
+        throw Error(where + ": " + what + " must be an integer in 0.." + std::to_string(limit - 1) +
+                    ", found " + v.dump());
+    return v.get<int64_t>();
+}
+
 int32_t get_id(const json& v, const std::string& what, const std::string& where) {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= k_max_vocab_ids)
-        throw Error(where + ": " + what + " must be a token id in 0.." +
-                    std::to_string(k_max_vocab_ids - 1) + ", found " + v.dump());
-    return static_cast<int32_t>(v.get<int64_t>());
+    return static_cast<int32_t>(get_uint(v, k_max_vocab_ids, what, where));
 }
 
 // Parses TemplateProcessing items, e.g. [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
@@ -163,7 +168,9 @@ std::vector<TemplateItem> parse_template(const json& items, const json& specials
         const json& body = item.at(is_seq ? "Sequence" : "SpecialToken");
         const std::string name = get_string(body, "id", "", where);
         const int32_t type_id =
-            body.contains("type_id") ? get_id(body["type_id"], "type_id", where) : 0;
+            body.contains("type_id")
+                ? static_cast<int32_t>(get_uint(body["type_id"], 256, "type_id", where))
+                : 0;
         if (is_seq) {
             if (name != "A" && name != "B")
                 throw Error(where + ": template Sequence id must be \"A\" or \"B\", found \"" +
@@ -282,8 +289,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
     auto tr = root.find("truncation");
     opts.max_length = k_default_max_length;
     if (tr != root.end() && tr->is_object() && tr->contains("max_length"))
-        opts.max_length =
-            static_cast<size_t>(get_id((*tr)["max_length"], "truncation max_length", where));
+        opts.max_length = static_cast<size_t>(
+            get_uint((*tr)["max_length"], int64_t{1} << 31, "truncation max_length", where));
 
     // Post-processor: TemplateProcessing, BertProcessing, or none (no special tokens).
     auto pp = root.find("post_processor");
