@@ -558,6 +558,18 @@ TEST(TokenizerLoading, VocabTxtWithConfig) {
     EXPECT_FALSE(tok.options().do_lower_case);
     EXPECT_EQ(tok.options().max_length, 512u);  // 1e30 means "unset" in HF files
     EXPECT_EQ(tok.tokenize("Hello café"), (Strings{"Hello", "café"}));
+    // additional_special_tokens (here from special_tokens_map.json) are never split either.
+    EXPECT_EQ(tok.tokenize("a[UNK]b cafe"), (Strings{"a", "[UNK]", "b", "cafe"}));
+    dir.write("special_tokens_map.json",
+              R"({"additional_special_tokens": ["cafe", {"content": "b"}]})");
+    EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).tokenize("acafeb"),
+              (Strings{"a", "cafe", "b"}));
+    dir.write("special_tokens_map.json", R"({"additional_special_tokens": ["<extra>"]})");
+    EXPECT_NE(error_of([&] {
+                  Tokenizer::from_dir(dir.path().string());
+              }).find("additional special token '<extra>' is not in the vocabulary"),
+              std::string::npos);
+    fs::remove(dir.path() / "special_tokens_map.json");
     dir.write("tokenizer_config.json", R"({"model_max_length": 128})");
     EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).options().max_length, 128u);
     EXPECT_TRUE(Tokenizer::from_dir(dir.path().string()).options().do_lower_case);

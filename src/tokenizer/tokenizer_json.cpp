@@ -70,6 +70,7 @@ std::optional<size_t> get_max_length(const json& obj, const std::string& where) 
 
 struct SpecialNames {
     std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]", mask = "[MASK]";
+    std::vector<std::string> additional;  // additional_special_tokens: also never split
 };
 
 void read_special_names(const json& obj, const std::string& where, SpecialNames& names) {
@@ -78,6 +79,15 @@ void read_special_names(const json& obj, const std::string& where, SpecialNames&
     if (auto v = get_token_name(obj, "sep_token", where)) names.sep = *v;
     if (auto v = get_token_name(obj, "pad_token", where)) names.pad = *v;
     if (auto v = get_token_name(obj, "mask_token", where)) names.mask = *v;
+    auto it = obj.find("additional_special_tokens");
+    if (it == obj.end() || it->is_null()) return;
+    if (!it->is_array())
+        throw Error(where + ": 'additional_special_tokens' must be an array, found " +
+                    type_name(*it));
+    for (const json& t : *it) {
+        const json wrapped = {{"token", t}};
+        names.additional.push_back(*get_token_name(wrapped, "token", where));
+    }
 }
 
 // Applies tokenizer_config.json normalization keys (as BertTokenizer/BertTokenizerFast do).
@@ -114,6 +124,13 @@ std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens
     for (const std::string* name : {&names.unk, &names.sep, &names.pad, &names.cls, &names.mask}) {
         const int32_t id = im->vocab.find(*name);
         if (id >= 0) im->added.emplace_back(*name, id);
+    }
+    for (const std::string& name : names.additional) {
+        const int32_t id = im->vocab.find(name);
+        if (id < 0)
+            throw Error(where + ": additional special token '" + name +
+                        "' is not in the vocabulary");
+        im->added.emplace_back(name, id);
     }
     set_bert_templates(*im, im->cls, im->sep);
     im->finalize();
