@@ -106,7 +106,8 @@ std::string error_of(const std::function<void()>& f) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Hugging Face test vectors (transformers.js test suite, real bert-base vocabularies).
+// Hugging Face test vectors (transformers.js test suite, real bert-base vocabularies): ids,
+// tokens and decoded text of every case.
 
 TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
     SPARQ_REQUIRE_SHARED_DATA(data);
@@ -137,12 +138,15 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
             const auto want_ids = c["ids"].get<std::vector<int32_t>>();
             const auto want_tokens = c["tokens"].get<Strings>();
             const Strings got_tokens = content_tokens(e);
-            if (e.ids == want_ids && got_tokens == want_tokens) {
+            const std::string want_text = c["decoded"];
+            const std::string got_text = tok.decode(e.ids);
+            if (e.ids == want_ids && got_tokens == want_tokens && got_text == want_text) {
                 ++model_pass;
             } else {
                 failures += model + "/" + name + ": expected ids " + show(want_ids) + " tokens " +
-                            show(want_tokens) + "\n    got ids " + show(e.ids) + " tokens " +
-                            show(got_tokens) + "\n";
+                            show(want_tokens) + " decoded '" + want_text + "'\n    got ids " +
+                            show(e.ids) + " tokens " + show(got_tokens) + " decoded '" + got_text +
+                            "'\n";
             }
         }
         std::cout << "[ vectors  ] " << model << " (" << vocab << "): " << model_pass << "/"
@@ -666,6 +670,17 @@ TEST(Tokenizer, ConcurrentEncodesAgree) {
         });
     for (auto& t : threads) t.join();
     EXPECT_EQ(mismatches, (std::vector<int>{0, 0}));
+}
+
+TEST(Tokenizer, Decode) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const Encoding e = tok.encode("unaffable, hello!", std::string_view("a aa"));
+    EXPECT_EQ(tok.decode(e.ids), "[CLS] unaffable, hello! [SEP] a aa [SEP]");
+    EXPECT_EQ(tok.decode(e.ids, true), "unaffable, hello! a aa");
+    EXPECT_EQ(tok.decode(e.ids, true, false), "unaffable , hello ! a aa");
+    EXPECT_EQ(tok.decode({}), "");
+    EXPECT_THROW(tok.decode({-1}), sparq::Error);
 }
 
 TEST(Tokenizer, EncodeBatch) {

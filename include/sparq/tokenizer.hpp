@@ -62,6 +62,11 @@ class Tokenizer {
     std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
                                        const std::vector<std::string>& pairs = {},
                                        std::optional<size_t> max_length = std::nullopt) const;
+    // Text of ids as HF decode(): tokens joined by spaces, "##" pieces glued to the previous
+    // token, then HF's clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...). Throws
+    // sparq::Error on an id outside the vocabulary.
+    std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false,
+                       bool clean_up_tokenization_spaces = true) const;
     // Word pieces without special tokens or truncation.
     std::vector<std::string> tokenize(std::string_view text) const;
 

@@ -200,6 +200,58 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
     return out;
 }
 
+namespace {
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+    std::string out;
+    out.reserve(s.size());
+    size_t pos = 0;
+    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+        out.append(s, pos, hit - pos);
+        out.append(to);
+    }
+    out.append(s, pos, std::string::npos);
+    s = std::move(out);
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens,
+                              bool clean_up_tokenization_spaces) const {
+    const Impl& im = *impl_;
+    const std::string& prefix = im.vocab.prefix();
+    std::string out;
+    bool first = true;
+    for (int32_t id : ids) {
+        const std::string& token = id_to_token(id);
+        if (skip_special_tokens && std::any_of(im.added.begin(), im.added.end(),
+                                               [&](const auto& a) { return a.second == id; }))
+            continue;
+        if (!first && !prefix.empty() && token.compare(0, prefix.size(), prefix) == 0) {
+            out.append(token, prefix.size(), std::string::npos);
+        } else {
+            if (!first) out.push_back(' ');
+            out += token;
+        }
+        first = false;
+    }
+    if (clean_up_tokenization_spaces) {
+        // transformers PreTrainedTokenizerBase.clean_up_tokenization, in its order.
+        for (const auto& [from, to] : {std::pair<std::string_view, std::string_view>{" .", "."},
+                                       {" ?", "?"},
+                                       {" !", "!"},
+                                       {" ,", ","},
+                                       {" ' ", "'"},
+                                       {" n't", "n't"},
+                                       {" 'm", "'m"},
+                                       {" 's", "'s"},
+                                       {" 've", "'ve"},
+                                       {" 're", "'re"}})
+            replace_all(out, from, to);
+    }
+    return out;
+}
+
 std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
     check_utf8(text, "text");
     std::vector<int32_t> ids;
