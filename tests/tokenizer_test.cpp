@@ -54,7 +54,7 @@ const Strings k_tiny_vocab = {
     "##a",   "b",     "##b",       "c",     "d",      "e",    "f",     "g",      "h",     "hello",
     "world", "!",     ",",         ".",     "[",      "]",    "cls",   "cafe",   "café",  "é",
     "##é",   "i",     "i\xCC\x87", "中",    "国",     "«",    "～",    "hel",    "##lo",  "x",
-    "##x",   "H",     "##ello",    "Hello", "##llo",  "CAFE", "$",     "5"};
+    "##x",   "H",     "##ello",    "Hello", "##llo",  "CAFE", "$",     "5",      "οδοσ",  "οδος"};
 
 std::string join_lines(const Strings& tokens) {
     std::string s;
@@ -211,7 +211,10 @@ TEST(Tokenizer, LowerCaseAndAccents) {
     const Tokenizer uncased = tiny(dir);
     EXPECT_EQ(uncased.tokenize("HeLLo CAFÉ"), (Strings{"hello", "cafe"}));
     EXPECT_EQ(uncased.tokenize("cafe\xCC\x81"), (Strings{"cafe"}));  // decomposed accent
-    EXPECT_EQ(uncased.tokenize("\xC4\xB0"), (Strings{"i"}));         // U+0130 -> I + dot -> i
+    EXPECT_EQ(uncased.tokenize("\xC4\xB0"), (Strings{"i"}));
+    // Lower-casing is per character, as BertTokenizerFast (Rust char::to_lowercase): a final
+    // capital sigma becomes σ, not the ς of Python's context-sensitive str.lower().
+    EXPECT_EQ(uncased.tokenize("ΟΔΟΣ"), (Strings{"οδοσ"}));  // U+0130 -> I + dot -> i
     // Cased: no lower-casing, no accent stripping, no normalization of composed characters.
     const Tokenizer cased_tok = tiny(dir, cased());
     EXPECT_EQ(cased_tok.tokenize("Hello café CAFE"), (Strings{"Hello", "café", "CAFE"}));
