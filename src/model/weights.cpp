@@ -16,18 +16,22 @@ namespace {
 
 const char* task_architecture(Task task) {
     switch (task) {
-        case Task::sequence_classification: return "BertForSequenceClassification";
-        case Task::token_classification: return "BertForTokenClassification";
-        case Task::question_answering: return "BertForQuestionAnswering";
-        default: return "BertModel";
+        case Task::sequence_classification:
+            return "BertForSequenceClassification";
+        case Task::token_classification:
+            return "BertForTokenClassification";
+        case Task::question_answering:
+            return "BertForQuestionAnswering";
+        default:
+            return "BertModel";
     }
 }
 
 class Loader {
-public:
+  public:
     Loader(const SafeTensorsFile& file, const ModelConfig& cfg) : file_(file) {
-        needed_by_ = cfg.architectures.empty() ? task_architecture(cfg.task)
-                                                : cfg.architectures.front();
+        needed_by_ =
+            cfg.architectures.empty() ? task_architecture(cfg.task) : cfg.architectures.front();
     }
 
     void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
@@ -48,7 +52,7 @@ public:
                     needed_by_ + ")");
     }
 
-private:
+  private:
     static std::optional<std::string> legacy_name(const std::string& name) {
         const std::string ln = "LayerNorm.";
         auto pos = name.rfind(ln);
@@ -134,7 +138,8 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size;
     BertWeights w;
     w.word_emb = ld.encoder(word, {cfg.vocab_size, h});
-    w.pos_emb = ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, h});
+    w.pos_emb =
+        ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, h});
     w.type_emb = ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, h});
     w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {h});
     w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {h});
