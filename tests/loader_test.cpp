@@ -318,6 +318,54 @@ TEST_F(ConfigFile, ArchitecturesAndDefaults) {
     EXPECT_HAS(warn, "BertForMultipleChoice");
 }
 
+// Configs as published on the Hugging Face hub (trimmed of nothing that matters here).
+TEST_F(ConfigFile, RealWorldConfigs) {
+    // prajjwal1/bert-tiny: no model_type, no architectures.
+    write_file(path(), R"({"hidden_size": 128, "hidden_act": "gelu", "initializer_range": 0.02,
+        "vocab_size": 30522, "hidden_dropout_prob": 0.1, "num_attention_heads": 2,
+        "type_vocab_size": 2, "max_position_embeddings": 512, "num_hidden_layers": 2,
+        "intermediate_size": 512, "attention_probs_dropout_prob": 0.1})");
+    ModelConfig c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.task, Task::base);
+    EXPECT_EQ(c.hidden_size, 128);
+    EXPECT_EQ(c.num_heads, 2);
+    // sentence-transformers/all-MiniLM-L6-v2
+    write_file(path(), R"({"_name_or_path": "nreimers/MiniLM-L6-H384-uncased",
+        "architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1,
+        "gradient_checkpointing": false, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "hidden_size": 384, "initializer_range": 0.02, "intermediate_size": 1536,
+        "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+        "num_attention_heads": 12, "num_hidden_layers": 6, "pad_token_id": 0,
+        "position_embedding_type": "absolute", "transformers_version": "4.8.2",
+        "type_vocab_size": 2, "use_cache": true, "vocab_size": 30522})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.num_layers, 6);
+    EXPECT_EQ(c.intermediate_size, 1536);
+    // An NER model with the legacy "_num_labels" key and id2label.
+    write_file(path(), R"({"_num_labels": 3, "architectures": ["BertForTokenClassification"],
+        "hidden_act": "gelu", "hidden_size": 768, "id2label": {"0": "O", "1": "B-MISC",
+        "2": "I-MISC"}, "intermediate_size": 3072, "label2id": {"O": 0, "B-MISC": 1, "I-MISC": 2},
+        "model_type": "bert", "num_attention_heads": 12, "num_hidden_layers": 12,
+        "output_past": true, "vocab_size": 28996})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.task, Task::token_classification);
+    EXPECT_EQ(c.num_labels, 3);
+    EXPECT_EQ(c.label(1), "B-MISC");
+    // A cross-encoder with one regression-style output.
+    write_file(path(), R"({"architectures": ["BertForSequenceClassification"],
+        "hidden_act": "gelu", "hidden_size": 384, "id2label": {"0": "LABEL_0"},
+        "intermediate_size": 1536, "label2id": {"LABEL_0": 0}, "model_type": "bert",
+        "num_attention_heads": 12, "num_hidden_layers": 6, "vocab_size": 30522})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.num_labels, 1);
+    // DistilBERT is another architecture: clear rejection.
+    write_file(path(), R"({"activation": "gelu", "architectures":
+        ["DistilBertForSequenceClassification"], "dim": 768, "model_type": "distilbert",
+        "n_heads": 12, "n_layers": 6, "vocab_size": 30522})");
+    EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }),
+               "model_type 'distilbert' is not supported");
+}
+
 // ------------------------------------------------------------------------------------------------
 // safetensors reader
 
