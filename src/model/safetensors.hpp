@@ -38,7 +38,7 @@ std::string shape_string(const std::vector<int64_t>& shape);
 // dtypes, shapes vs sizes, offsets inside the data region, no overlaps), so later reads never
 // leave the mapping. Move-only; unmaps on destruction.
 class SafeTensorsFile {
-public:
+  public:
     // Maps and validates `path`; throws sparq::Error naming the file (and tensor) on any problem.
     explicit SafeTensorsFile(const std::string& path);
     SafeTensorsFile(SafeTensorsFile&& other) noexcept;
@@ -61,7 +61,7 @@ public:
     void read_f32(const TensorInfo& info, float* dst) const;
     std::vector<float> read_f32(const TensorInfo& info) const;
 
-private:
+  private:
     void unmap() noexcept;
     std::string path_;
     const std::byte* map_ = nullptr;
