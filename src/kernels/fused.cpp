@@ -1,11 +1,16 @@
 // Dispatch of the fused element-wise operators to the best variant allowed by max_isa().
 #include "kernels/fused.hpp"
 
+#include "kernels/eltwise/eltwise.hpp"
+
 namespace sparq {
 
 const FusedOps* fused_variants(int* count) {
     static const FusedOps table[] = {
         {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_residual, ref::softmax},
+        {Isa::avx2, avx2::layer_norm, avx2::bias_gelu, avx2::bias_residual, avx2::softmax},
+        {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_residual,
+         avx512::softmax},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -22,6 +27,8 @@ const FusedOps& best() {
     return *pick;
 }
 }  // namespace
+
+Isa fused_active_isa() { return best().isa; }
 
 void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
                 float* dst, int64_t rows, int64_t cols, float eps) {

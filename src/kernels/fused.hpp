@@ -35,6 +35,9 @@ struct FusedOps {
     void (*softmax)(float*, int64_t, int64_t, int64_t, float, const float*);
 };
 
+// ISA of the variant the public functions above dispatch to right now (under max_isa()).
+Isa fused_active_isa();
+
 // All variants compiled in, scalar reference first; tests/benches skip those with !has_isa(isa).
 const FusedOps* fused_variants(int* count);
 
