@@ -47,7 +47,10 @@ inline __m512 erf_ps(__m512 x) {
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.68282697438203e-03f));
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-7.37332916720468e-03f));
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.42647390514189e-02f));
-    const __m512 r = _mm512_div_ps(p, q);
+    // p/q via rcp14 + one Newton step (~2^-28 rel), far cheaper than vdivps.
+    __m512 rq = _mm512_rcp14_ps(q);
+    rq = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, rq, _mm512_set1_ps(1.0f)), rq, rq);
+    const __m512 r = _mm512_mul_ps(p, rq);
     const __mmask16 big = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, x), lim, _CMP_GE_OQ);
     const __m512 one = _mm512_or_ps(_mm512_and_ps(x, sign), _mm512_set1_ps(1.0f));
     return _mm512_mask_mov_ps(r, big, one);
