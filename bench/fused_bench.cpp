@@ -78,6 +78,28 @@ void bm_softmax(benchmark::State& state, FusedOps op) {
     set_rate(state, 4.0 * (2.0 * rows * cols + cols));
 }
 
+// BERT-base embeddings: random word ids over a 30522-row table, one sequence, types 0/1.
+void bm_embed_layer_norm(benchmark::State& state, FusedOps op) {
+    const int64_t rows = state.range(0), cols = state.range(1), vocab = 30522;
+    omp_set_num_threads(static_cast<int>(state.range(2)));
+    auto word = randv(vocab * cols, 11), pos = randv(512 * cols, 12), type = randv(2 * cols, 13);
+    auto g = randv(cols, 14), b = randv(cols, 15);
+    std::vector<int32_t> ids(rows), type_ids(rows), pos_ids(rows);
+    std::mt19937 gen(16);
+    for (int64_t r = 0; r < rows; ++r) {
+        ids[r] = static_cast<int32_t>(gen() % vocab);
+        type_ids[r] = static_cast<int32_t>(r >= rows / 2);
+        pos_ids[r] = static_cast<int32_t>(r % 512);
+    }
+    std::vector<float> y(rows * cols);
+    for (auto _ : state) {
+        op.embed_layer_norm(word.data(), pos.data(), type.data(), ids.data(), pos_ids.data(),
+                            type_ids.data(), g.data(), b.data(), y.data(), rows, cols, 1e-12f);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_rate(state, 4.0 * (4.0 * rows * cols + 2.0 * cols));
+}
+
 // One thread: process CPU time (robust on the shared machine); two threads: wall-clock time.
 const int kRegistered = [] {
     int n = 0;
@@ -103,6 +125,9 @@ const int kRegistered = [] {
         reg("bias_gelu", bm_bias_gelu, true);
         reg("bias_residual", bm_bias_residual, true);
         reg("softmax", bm_softmax, false);
+        auto* e = benchmark::RegisterBenchmark(("embed_layer_norm/" + isa).c_str(),
+                                               bm_embed_layer_norm, v[k]);
+        e->ArgNames({"rows", "cols", "thr"})->MinTime(0.2)->Args({128, 768, 1})->Args({1024, 768, 1});
     }
     return n;
 }();

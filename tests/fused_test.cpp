@@ -226,6 +226,60 @@ TEST(Fused, BiasResidualMatchesReferenceExactly) {
                 }
 }
 
+// Gather of word/position/type rows + LayerNorm; tolerance as layer_norm.
+TEST(Fused, EmbedLayerNormMatchesReference) {
+    const int64_t vocab = 50, max_pos = 40, n_types = 2;
+    for (const FusedOps& op : runnable())
+        for (int64_t rows : {1, 3, 13, 40})
+            for (int64_t cols : kCols)
+                for (int mode = 0; mode < 3; ++mode) {
+                    // 0: one sequence, no type ids; 1: types; 2: packed batch (explicit positions).
+                    auto word = randv(vocab * cols, 71), pos = randv(max_pos * cols, 72, 0.5f),
+                         type = randv(n_types * cols, 73, 0.5f);
+                    auto g = randv(cols, 74), b = randv(cols, 75);
+                    std::vector<int32_t> ids(rows), pos_ids(rows), type_ids(rows);
+                    std::mt19937 gen(76 + mode);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        ids[r] = static_cast<int32_t>(gen() % vocab);
+                        type_ids[r] = static_cast<int32_t>(gen() % n_types);
+                        pos_ids[r] = static_cast<int32_t>(r < rows / 2 ? r : r - rows / 2);
+                    }
+                    const int32_t* ti = mode >= 1 ? type_ids.data() : nullptr;
+                    const int32_t* pi = mode == 2 ? pos_ids.data() : nullptr;
+                    std::vector<float> want(rows * cols), got(rows * cols);
+                    ref::embed_layer_norm(word.data(), pos.data(), type.data(), ids.data(), pi, ti,
+                                          g.data(), b.data(), want.data(), rows, cols, 1e-12f);
+                    op.embed_layer_norm(word.data(), pos.data(), type.data(), ids.data(), pi, ti,
+                                        g.data(), b.data(), got.data(), rows, cols, 1e-12f);
+                    for (int64_t i = 0; i < rows; ++i)
+                        ASSERT_LE(max_scaled_err(&got[i * cols], &want[i * cols], cols), 1e-4)
+                            << isa_name(op.isa) << " rows=" << rows << " cols=" << cols
+                            << " mode=" << mode;
+                }
+}
+
+// The reference itself against an independent evaluation (HF order, double LayerNorm).
+TEST(Fused, EmbedLayerNormReferenceIsLayerNormOfSum) {
+    const int64_t cols = 33;
+    auto word = randv(4 * cols, 81), pos = randv(3 * cols, 82), type = randv(2 * cols, 83);
+    auto g = randv(cols, 84), b = randv(cols, 85);
+    const int32_t ids[] = {3, 0}, pos_ids[] = {2, 0}, type_ids[] = {1, 0};
+    std::vector<float> got(2 * cols);
+    ref::embed_layer_norm(word.data(), pos.data(), type.data(), ids, pos_ids, type_ids, g.data(),
+                          b.data(), got.data(), 2, cols, 1e-5f);
+    for (int r = 0; r < 2; ++r) {
+        std::vector<double> v(cols);
+        double mean = 0, var = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+            v[c] = (word[ids[r] * cols + c] + type[type_ids[r] * cols + c]) + pos[pos_ids[r] * cols + c];
+            mean += v[c] / cols;
+        }
+        for (int64_t c = 0; c < cols; ++c) var += (v[c] - mean) * (v[c] - mean) / cols;
+        for (int64_t c = 0; c < cols; ++c)
+            ASSERT_NEAR(got[r * cols + c], (v[c] - mean) / std::sqrt(var + 1e-5) * g[c] + b[c], 1e-5);
+    }
+}
+
 namespace {
 // Runs softmax of variant `op` and the reference on the same strided input; checks 1e-5 abs,
 // finite outputs, row sums and that the padding between cols and ld is untouched.
@@ -353,6 +407,13 @@ TEST(Fused, DispatchFollowsIsaCap) {
         v[k].bias_gelu(wg.data(), b.data(), rows, cols);
         bias_gelu(gg.data(), b.data(), rows, cols);
         EXPECT_EQ(0, std::memcmp(gg.data(), wg.data(), gg.size() * sizeof(float))) << isa_name(v[k].isa);
+        const int32_t ids[] = {1, 0, 2};
+        std::vector<float> we(rows * cols), ge(rows * cols);
+        v[k].embed_layer_norm(x.data(), r.data(), b.data(), ids, nullptr, nullptr, g.data(), b.data(),
+                              we.data(), rows, cols, 1e-12f);
+        embed_layer_norm(x.data(), r.data(), b.data(), ids, nullptr, nullptr, g.data(), b.data(),
+                         ge.data(), rows, cols, 1e-12f);
+        EXPECT_EQ(0, std::memcmp(ge.data(), we.data(), ge.size() * sizeof(float))) << isa_name(v[k].isa);
     }
     if (cpu_isa() >= Isa::avx512) {
         set_max_isa(Isa::avx512_vnni);

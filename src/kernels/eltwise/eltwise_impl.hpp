@@ -31,27 +31,15 @@ inline void for_vectors(int64_t n, Body&& body) {
     if (c < n) body(c, V::tail(n - c), 1);
 }
 
+// Passes 2 and 3 of layer norm on a row v whose sum is known: centered variance (the row is
+// L1-resident, so no E[x^2]-mean^2 cancellation), then y = (v - mean) * inv * gamma + beta.
+// y may alias v.
 template <class V>
-void layer_norm_row(const float* x, const float* res, const float* gamma, const float* beta,
-                    float* y, int64_t n, float eps) {
+void normalize_row(const float* v, float sum, const float* gamma, const float* beta, float* y,
+                   int64_t n, float eps) {
     using R = typename V::reg;
+    const R vmean = V::set1(sum / static_cast<float>(n));
     R acc[2] = {V::zero(), V::zero()};
-    const float* v = x;
-    if (res) {
-        // v = x + res goes to y first (y may alias x or res: same index read before written).
-        for_vectors<V>(n, [&](int64_t c, auto m, int k) {
-            const R t = V::add(V::ld(x + c, m), V::ld(res + c, m));
-            V::st(y + c, t, m);
-            acc[k] = V::add(acc[k], t);
-        });
-        v = y;
-    } else {
-        for_vectors<V>(n, [&](int64_t c, auto m, int k) { acc[k] = V::add(acc[k], V::ld(x + c, m)); });
-    }
-    const float mean = V::hsum(V::add(acc[0], acc[1])) / static_cast<float>(n);
-    const R vmean = V::set1(mean);
-    // Centered second pass (row is L1-resident): no E[x^2]-mean^2 cancellation.
-    acc[0] = acc[1] = V::zero();
     for_vectors<V>(n, [&](int64_t c, auto m, int k) {
         const R d = V::keep0(V::sub(V::ld(v + c, m), vmean), m);
         acc[k] = V::fma(d, d, acc[k]);
@@ -65,11 +53,52 @@ void layer_norm_row(const float* x, const float* res, const float* gamma, const 
 }
 
 template <class V>
+void layer_norm_row(const float* x, const float* res, const float* gamma, const float* beta,
+                    float* y, int64_t n, float eps) {
+    using R = typename V::reg;
+    R acc[2] = {V::zero(), V::zero()};
+    if (res) {
+        // v = x + res goes to y first (y may alias x or res: same index read before written).
+        for_vectors<V>(n, [&](int64_t c, auto m, int k) {
+            const R t = V::add(V::ld(x + c, m), V::ld(res + c, m));
+            V::st(y + c, t, m);
+            acc[k] = V::add(acc[k], t);
+        });
+        normalize_row<V>(y, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, n, eps);
+    } else {
+        for_vectors<V>(n, [&](int64_t c, auto m, int k) { acc[k] = V::add(acc[k], V::ld(x + c, m)); });
+        normalize_row<V>(x, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, n, eps);
+    }
+}
+
+template <class V>
 void layer_norm_impl(const float* src, const float* residual, const float* gamma,
                      const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {
     for_each_row(rows, cols, [&](int64_t r) {
         layer_norm_row<V>(src + r * cols, residual ? residual + r * cols : nullptr, gamma, beta,
                           dst + r * cols, cols, eps);
+    });
+}
+
+template <class V>
+void embed_layer_norm_impl(const float* word, const float* pos, const float* type,
+                           const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids,
+                           const float* gamma, const float* beta, float* dst, int64_t rows,
+                           int64_t cols, float eps) {
+    using R = typename V::reg;
+    for_each_row(rows, cols, [&](int64_t r) {
+        const float* w = word + int64_t{ids[r]} * cols;
+        const float* p = pos + (pos_ids ? int64_t{pos_ids[r]} : r) * cols;
+        const float* t = type + (type_ids ? int64_t{type_ids[r]} : 0) * cols;
+        float* y = dst + r * cols;
+        R acc[2] = {V::zero(), V::zero()};
+        // Same association as Hugging Face: (word + type) + position.
+        for_vectors<V>(cols, [&](int64_t c, auto m, int k) {
+            const R e = V::add(V::add(V::ld(w + c, m), V::ld(t + c, m)), V::ld(p + c, m));
+            V::st(y + c, e, m);
+            acc[k] = V::add(acc[k], e);
+        });
+        normalize_row<V>(y, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, cols, eps);
     });
 }
 
@@ -174,6 +203,13 @@ void erf_impl(const float* src, float* dst, int64_t n) {
     void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,             \
                  const float* mask) {                                                          \
         softmax_impl<V>(data, rows, cols, ld, scale, mask);                                    \
+    }                                                                                          \
+    void embed_layer_norm(const float* word, const float* pos, const float* type,              \
+                          const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids, \
+                          const float* gamma, const float* beta, float* dst, int64_t rows,     \
+                          int64_t cols, float eps) {                                           \
+        embed_layer_norm_impl<V>(word, pos, type, ids, pos_ids, type_ids, gamma, beta, dst,    \
+                                 rows, cols, eps);                                             \
     }                                                                                          \
     void exp_f32(const float* src, float* dst, int64_t n) { exp_impl<V>(src, dst, n); }        \
     void erf_f32(const float* src, float* dst, int64_t n) { erf_impl<V>(src, dst, n); }        \
