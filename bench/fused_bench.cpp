@@ -5,6 +5,7 @@
 //       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <cfloat>
 #include <random>
@@ -100,6 +101,77 @@ void bm_embed_layer_norm(benchmark::State& state, FusedOps op) {
     set_rate(state, 4.0 * (4.0 * rows * cols + 2.0 * cols));
 }
 
+// Share of element-wise work in one BERT-base layer (hidden 768, 12 heads, FFN 3072) at
+// `tokens` tokens of one sequence, single thread. bert_layer_eltwise runs every element-wise op
+// of the layer with variant `op`: attention softmax (12 heads, HF mask row), two residual
+// LayerNorms, plus (unfused = 1) the bias adds and GELU that a GEMM epilogue may otherwise fuse,
+// plus 1/12 of embed_layer_norm. bert_layer_gemm_onednn runs the layer's matrix products with
+// dnnl_sgemm (QKV, attention QK^T and PV per head, attention output, FFN up and down).
+struct BertLayerData {
+    explicit BertLayerData(int64_t t)
+        : tokens(t), x(randv(t * 768, 90)), res(randv(t * 768, 91)), g(randv(768, 92)),
+          b(randv(768, 93)), inter(randv(t * 3072, 94)), bias3(randv(3072, 95)),
+          scores(randv(12 * t * t, 96, 3.0f)), mask(t, 0.0f), word(randv(1000 * 768, 97)),
+          pos(randv(512 * 768, 98)), type(randv(2 * 768, 99)), ids(t), y(t * 768) {
+        for (int64_t i = 0; i < t; ++i) ids[i] = static_cast<int32_t>((i * 7919) % 1000);
+    }
+    int64_t tokens;
+    std::vector<float> x, res, g, b, inter, bias3, scores, mask, word, pos, type;
+    std::vector<int32_t> ids;
+    std::vector<float> y;
+};
+
+void bm_bert_layer_eltwise(benchmark::State& state, FusedOps op) {
+    const int64_t t = state.range(0);
+    const bool unfused = state.range(1) != 0;
+    omp_set_num_threads(1);
+    BertLayerData d(t);
+    int64_t iter = 0;
+    for (auto _ : state) {
+        if (iter++ % 12 == 0)
+            op.embed_layer_norm(d.word.data(), d.pos.data(), d.type.data(), d.ids.data(), nullptr,
+                                nullptr, d.g.data(), d.b.data(), d.y.data(), t, 768, 1e-12f);
+        if (unfused) op.bias_residual(d.y.data(), d.bias3.data(), nullptr, t, 768);  // QKV bias (1/3)
+        op.softmax(d.scores.data(), 12 * t, t, t, 0.125f, d.mask.data());
+        if (unfused) op.bias_residual(d.y.data(), d.b.data(), d.res.data(), t, 768);
+        op.layer_norm(d.x.data(), d.res.data(), d.g.data(), d.b.data(), d.y.data(), t, 768, 1e-12f);
+        if (unfused) op.bias_gelu(d.inter.data(), d.bias3.data(), t, 3072);
+        if (unfused) op.bias_residual(d.y.data(), d.b.data(), d.res.data(), t, 768);
+        op.layer_norm(d.y.data(), d.res.data(), d.g.data(), d.b.data(), d.x.data(), t, 768, 1e-12f);
+        benchmark::DoNotOptimize(d.x.data());
+    }
+}
+
+void bm_bert_layer_gemm(benchmark::State& state) {
+    const int64_t t = state.range(0);
+    omp_set_num_threads(1);
+    BertLayerData d(t);
+    auto w_qkv = randv(2304 * 768, 100), w_o = randv(768 * 768, 101), w_i = randv(3072 * 768, 102),
+         w_d = randv(768 * 3072, 103);
+    std::vector<float> qkv(t * 2304), ctx(t * 768);
+    // Row-major C[m][n] = A[m][k] * B[n][k]^T.
+    auto gemm_nt = [](int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* bm,
+                      int64_t ldb, float* c, int64_t ldc) {
+        dnnl_sgemm('N', 'T', m, n, k, 1.0f, a, lda, bm, ldb, 0.0f, c, ldc);
+    };
+    for (auto _ : state) {
+        gemm_nt(t, 2304, 768, d.x.data(), 768, w_qkv.data(), 768, qkv.data(), 2304);
+        for (int h = 0; h < 12; ++h) {
+            float* s = d.scores.data() + h * t * t;
+            gemm_nt(t, t, 64, qkv.data() + h * 64, 2304, qkv.data() + 768 + h * 64, 2304, s, t);
+            dnnl_sgemm('N', 'N', t, 64, t, 1.0f, s, t, qkv.data() + 1536 + h * 64, 2304, 0.0f,
+                       ctx.data() + h * 64, 768);
+        }
+        gemm_nt(t, 768, 768, ctx.data(), 768, w_o.data(), 768, d.y.data(), 768);
+        gemm_nt(t, 3072, 768, d.y.data(), 768, w_i.data(), 768, d.inter.data(), 3072);
+        gemm_nt(t, 768, 3072, d.inter.data(), 3072, w_d.data(), 3072, d.x.data(), 768);
+        benchmark::DoNotOptimize(d.x.data());
+    }
+    const double flops = 2.0 * t * 768 * (2304 + 768 + 2 * 3072) + 2.0 * 2 * t * t * 768;
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // One thread: process CPU time (robust on the shared machine); two threads: wall-clock time.
 const int kRegistered = [] {
     int n = 0;
@@ -129,6 +201,14 @@ const int kRegistered = [] {
                                                bm_embed_layer_norm, v[k]);
         e->ArgNames({"rows", "cols", "thr"})->MinTime(0.2)->Args({128, 768, 1})->Args({1024, 768, 1});
     }
+    for (int k = 0; k < n; ++k) {
+        if (!has_isa(v[k].isa)) continue;
+        auto* b = benchmark::RegisterBenchmark(
+            (std::string("bert_layer_eltwise/") + isa_name(v[k].isa)).c_str(), bm_bert_layer_eltwise, v[k]);
+        b->ArgNames({"tokens", "unfused"})->MinTime(0.2)->Args({128, 0})->Args({128, 1})->Args({384, 1});
+    }
+    benchmark::RegisterBenchmark("bert_layer_gemm_onednn", bm_bert_layer_gemm)
+        ->ArgNames({"tokens"})->MinTime(0.5)->Arg(128)->Arg(384);
     return n;
 }();
 
