@@ -10,10 +10,15 @@ inline __m256 pow2i_ps(__m256i e) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
 }
 
-// e^x: same reduction and polynomial as vec512::exp_ps; 2^n applied as two exact factors
-// 2^(n/2) * 2^(n-n/2) so results underflow through denormals and overflow to +inf correctly.
+// e^x: same reduction and polynomial as vec512::exp_ps, same flush of results below FLT_MIN
+// (x < -87.34) to +0. 2^n is applied as two exact factors 2^(n/2) * 2^(n-n/2) so n = 128 still
+// overflows correctly to +inf.
 inline __m256 exp_ps(__m256 x) {
-    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+    const __m256 lo = _mm256_set1_ps(-87.33654475f);  // ln(FLT_MIN)
+    const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ);  // false only for x < lo
+    // Flushed lanes compute e^0 (no denormal intermediate anywhere), then are zeroed.
+    x = _mm256_and_ps(x, keep);
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(lo, x));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -29,7 +34,8 @@ inline __m256 exp_ps(__m256 x) {
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i e1 = _mm256_srai_epi32(ni, 1);
     const __m256i e2 = _mm256_sub_epi32(ni, e1);
-    return _mm256_mul_ps(_mm256_mul_ps(p, pow2i_ps(e1)), pow2i_ps(e2));
+    const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, pow2i_ps(e1)), pow2i_ps(e2));
+    return _mm256_and_ps(y, keep);
 }
 
 // erf(x): same rational approximation as vec512::erf_ps.
