@@ -1,6 +1,7 @@
 // Fused element-wise ops, every runnable variant (scalar reference included) at BERT-base shapes.
 // Reports bytes moved / time as GB/s (read + written activations; gamma/beta/bias/mask rows are
-// counted once). Args: rows, cols, threads; single-thread runs use process CPU time. Compare variants in one run, e.g.
+// counted once). Args: rows, cols, threads; single-thread runs use process CPU time. Compare
+// variants in one run, e.g.
 //   build/fused_bench --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true \
 //       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -27,13 +28,15 @@ std::vector<float> randv(size_t n, uint32_t seed, float scale = 1.0f) {
 }
 
 void set_rate(benchmark::State& state, double bytes_per_iter) {
-    state.counters["GB/s"] = benchmark::Counter(bytes_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GB/s"] =
+        benchmark::Counter(bytes_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void bm_layer_norm(benchmark::State& state, FusedOps op) {
     const int64_t rows = state.range(0), cols = state.range(1);
     omp_set_num_threads(static_cast<int>(state.range(2)));
-    auto x = randv(rows * cols, 1), r = randv(rows * cols, 2), g = randv(cols, 3), b = randv(cols, 4);
+    auto x = randv(rows * cols, 1), r = randv(rows * cols, 2), g = randv(cols, 3),
+         b = randv(cols, 4);
     std::vector<float> y(rows * cols);
     for (auto _ : state) {
         op.layer_norm(x.data(), r.data(), g.data(), b.data(), y.data(), rows, cols, 1e-12f);
@@ -103,20 +106,29 @@ void bm_embed_layer_norm(benchmark::State& state, FusedOps op) {
 
 // Share of element-wise work in one BERT-base layer (hidden 768, 12 heads, FFN 3072) at
 // `tokens` tokens of one sequence, single thread. bert_layer_eltwise runs every element-wise op
-// of the layer with variant `op`: attention softmax (12 heads, HF mask row), two residual
+// of the layer with variant `op`: attention softmax (12 heads, no mask), two residual
 // LayerNorms, plus (unfused = 1) the bias adds and GELU that a GEMM epilogue may otherwise fuse,
 // plus 1/12 of embed_layer_norm. bert_layer_gemm_onednn runs the layer's matrix products with
 // dnnl_sgemm (QKV, attention QK^T and PV per head, attention output, FFN up and down).
 struct BertLayerData {
     explicit BertLayerData(int64_t t)
-        : tokens(t), x(randv(t * 768, 90)), res(randv(t * 768, 91)), g(randv(768, 92)),
-          b(randv(768, 93)), inter(randv(t * 3072, 94)), bias3(randv(3072, 95)),
-          scores(randv(12 * t * t, 96, 3.0f)), mask(t, 0.0f), word(randv(1000 * 768, 97)),
-          pos(randv(512 * 768, 98)), type(randv(2 * 768, 99)), ids(t), y(t * 768) {
+        : tokens(t),
+          x(randv(t * 768, 90)),
+          res(randv(t * 768, 91)),
+          g(randv(768, 92)),
+          b(randv(768, 93)),
+          inter(randv(t * 3072, 94)),
+          bias3(randv(3072, 95)),
+          scores(randv(12 * t * t, 96, 3.0f)),
+          word(randv(1000 * 768, 97)),
+          pos(randv(512 * 768, 98)),
+          type(randv(2 * 768, 99)),
+          ids(t),
+          y(t * 768) {
         for (int64_t i = 0; i < t; ++i) ids[i] = static_cast<int32_t>((i * 7919) % 1000);
     }
     int64_t tokens;
-    std::vector<float> x, res, g, b, inter, bias3, scores, mask, word, pos, type;
+    std::vector<float> x, res, g, b, inter, bias3, scores, word, pos, type;
     std::vector<int32_t> ids;
     std::vector<float> y;
 };
@@ -131,8 +143,9 @@ void bm_bert_layer_eltwise(benchmark::State& state, FusedOps op) {
         if (iter++ % 12 == 0)
             op.embed_layer_norm(d.word.data(), d.pos.data(), d.type.data(), d.ids.data(), nullptr,
                                 nullptr, d.g.data(), d.b.data(), d.y.data(), t, 768, 1e-12f);
-        if (unfused) op.bias_residual(d.y.data(), d.bias3.data(), nullptr, t, 768);  // QKV bias (1/3)
-        op.softmax(d.scores.data(), 12 * t, t, t, 0.125f, d.mask.data());
+        if (unfused)
+            op.bias_residual(d.y.data(), d.bias3.data(), nullptr, t, 768);  // QKV bias (1/3)
+        op.softmax(d.scores.data(), 12 * t, t, t, 0.125f, nullptr);  // packed: no padding mask
         if (unfused) op.bias_residual(d.y.data(), d.b.data(), d.res.data(), t, 768);
         op.layer_norm(d.x.data(), d.res.data(), d.g.data(), d.b.data(), d.y.data(), t, 768, 1e-12f);
         if (unfused) op.bias_gelu(d.inter.data(), d.bias3.data(), t, 3072);
@@ -180,8 +193,10 @@ const int kRegistered = [] {
         if (!has_isa(v[k].isa)) continue;
         const std::string isa = isa_name(v[k].isa);
         auto reg = [&](const char* name, void (*fn)(benchmark::State&, FusedOps), bool big) {
-            auto* b1 = benchmark::RegisterBenchmark((std::string(name) + "/" + isa).c_str(), fn, v[k]);
-            auto* b2 = benchmark::RegisterBenchmark((std::string(name) + "/" + isa).c_str(), fn, v[k]);
+            auto* b1 =
+                benchmark::RegisterBenchmark((std::string(name) + "/" + isa).c_str(), fn, v[k]);
+            auto* b2 =
+                benchmark::RegisterBenchmark((std::string(name) + "/" + isa).c_str(), fn, v[k]);
             b1->ArgNames({"rows", "cols", "thr"})->MinTime(0.2);
             b2->ArgNames({"rows", "cols", "thr"})->MinTime(0.2)->UseRealTime();
             if (big) {
@@ -199,16 +214,27 @@ const int kRegistered = [] {
         reg("softmax", bm_softmax, false);
         auto* e = benchmark::RegisterBenchmark(("embed_layer_norm/" + isa).c_str(),
                                                bm_embed_layer_norm, v[k]);
-        e->ArgNames({"rows", "cols", "thr"})->MinTime(0.2)->Args({128, 768, 1})->Args({1024, 768, 1});
+        e->ArgNames({"rows", "cols", "thr"})
+            ->MinTime(0.2)
+            ->Args({128, 768, 1})
+            ->Args({1024, 768, 1});
     }
     for (int k = 0; k < n; ++k) {
         if (!has_isa(v[k].isa)) continue;
         auto* b = benchmark::RegisterBenchmark(
-            (std::string("bert_layer_eltwise/") + isa_name(v[k].isa)).c_str(), bm_bert_layer_eltwise, v[k]);
-        b->ArgNames({"tokens", "unfused"})->MinTime(0.2)->Args({128, 0})->Args({128, 1})->Args({384, 1});
+            (std::string("bert_layer_eltwise/") + isa_name(v[k].isa)).c_str(),
+            bm_bert_layer_eltwise, v[k]);
+        b->ArgNames({"tokens", "unfused"})
+            ->MinTime(0.2)
+            ->Args({128, 0})
+            ->Args({128, 1})
+            ->Args({384, 1});
     }
     benchmark::RegisterBenchmark("bert_layer_gemm_onednn", bm_bert_layer_gemm)
-        ->ArgNames({"tokens"})->MinTime(0.5)->Arg(128)->Arg(384);
+        ->ArgNames({"tokens"})
+        ->MinTime(0.5)
+        ->Arg(128)
+        ->Arg(384);
     return n;
 }();
 

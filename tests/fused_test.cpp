@@ -1,5 +1,7 @@
 // Every fused element-wise variant against the scalar reference, on many shapes, plus accuracy
 // sweeps of the vector exp/erf and the ISA dispatch.
+#include "kernels/fused.hpp"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "kernels/eltwise/eltwise.hpp"
-#include "kernels/fused.hpp"
 
 using namespace sparq;
 
@@ -68,7 +69,8 @@ TEST(VecMath, ErfAccuracyAndSpecialValues) {
     const VecMathOps* v = vec_math_variants(&n);
     std::vector<float> x;
     for (int64_t i = -200000; i <= 200000; ++i) x.push_back(static_cast<float>(i * 5e-5));
-    for (int64_t i = 1; i < 3000; ++i) x.push_back(std::ldexp(1.0f, -int(i % 140)) * (i & 1 ? 1 : -1));
+    for (int64_t i = 1; i < 3000; ++i)
+        x.push_back(std::ldexp(1.0f, -int(i % 140)) * (i & 1 ? 1 : -1));
     std::vector<float> y(x.size());
     for (int k = 0; k < n; ++k) {
         if (!has_isa(v[k].isa)) continue;
@@ -82,10 +84,11 @@ TEST(VecMath, ErfAccuracyAndSpecialValues) {
         std::printf("[ erf %-7s] max abs error %.3g at x=%g over %zu points\n", isa_name(v[k].isa),
                     worst, at, x.size());
 
-        const float sx[] = {kInf, -kInf, kNan, 1e30f, -1e30f, FLT_MAX, -FLT_MAX, 0.0f, -0.0f,
-                            4.5f, -4.5f, 5.0f, -5.0f, 1e-30f, -1e-30f, 1e-40f};
-        const float sy[] = {1.0f, -1.0f, kNan, 1.0f, -1.0f, 1.0f, -1.0f, 0.0f, -0.0f,
-                            1.0f, -1.0f, 1.0f, -1.0f, 1.1283792e-30f, -1.1283792e-30f, 0.0f};
+        const float sx[] = {kInf,  -kInf, kNan,  1e30f, -1e30f, FLT_MAX, -FLT_MAX, 0.0f,
+                            -0.0f, 4.5f,  -4.5f, 5.0f,  -5.0f,  1e-30f,  -1e-30f,  1e-40f};
+        const float sy[] = {
+            1.0f,  -1.0f, kNan,  1.0f, -1.0f, 1.0f,           -1.0f,           0.0f,
+            -0.0f, 1.0f,  -1.0f, 1.0f, -1.0f, 1.1283792e-30f, -1.1283792e-30f, 0.0f};
         constexpr int ns = sizeof(sx) / sizeof(sx[0]);
         float got[ns];
         v[k].erf(sx, got, ns);
@@ -108,8 +111,10 @@ TEST(VecMath, ExpAccuracyAndSpecialValues) {
     int n = 0;
     const VecMathOps* v = vec_math_variants(&n);
     std::vector<float> x;
-    for (int64_t i = 0; i <= 400000; ++i) x.push_back(static_cast<float>(-87.3 + i * (176.0 / 400000)));
-    for (int64_t i = 0; i <= 20000; ++i) x.push_back(static_cast<float>(-103.9 + i * (16.5 / 20000)));
+    for (int64_t i = 0; i <= 400000; ++i)
+        x.push_back(static_cast<float>(-87.3 + i * (176.0 / 400000)));
+    for (int64_t i = 0; i <= 20000; ++i)
+        x.push_back(static_cast<float>(-103.9 + i * (16.5 / 20000)));
     std::vector<float> y(x.size());
     for (int k = 0; k < n; ++k) {
         if (!has_isa(v[k].isa)) continue;
@@ -137,7 +142,8 @@ TEST(VecMath, ExpAccuracyAndSpecialValues) {
         std::printf("[ exp %-7s] max error %.3g ulp at x=%g (below FLT_MIN: %.3g x FLT_MIN)\n",
                     isa_name(v[k].isa), worst_ulp, at, worst_sub);
 
-        const float sx[] = {-kInf, -1e30f, -FLT_MAX, -104.0f, kInf, 1e30f, FLT_MAX, 89.0f, kNan, 0.0f};
+        const float sx[] = {-kInf, -1e30f,  -FLT_MAX, -104.0f, kInf,
+                            1e30f, FLT_MAX, 89.0f,    kNan,    0.0f};
         const float sy[] = {0.0f, 0.0f, 0.0f, 0.0f, kInf, kInf, kInf, kInf, kNan, 1.0f};
         constexpr int ns = sizeof(sx) / sizeof(sx[0]);
         float got[ns];
@@ -160,11 +166,13 @@ TEST(Fused, LayerNormMatchesReference) {
                     auto g = randv(cols, 3), b = randv(cols, 4);
                     const float* res = mode == 1 ? nullptr : r.data();
                     std::vector<float> want(n), got(n);
-                    ref::layer_norm(x.data(), res, g.data(), b.data(), want.data(), rows, cols, 1e-12f);
+                    ref::layer_norm(x.data(), res, g.data(), b.data(), want.data(), rows, cols,
+                                    1e-12f);
                     float* dst = mode == 2 ? x.data() : mode == 3 ? r.data() : got.data();
                     op.layer_norm(x.data(), res, g.data(), b.data(), dst, rows, cols, 1e-12f);
                     for (int64_t i = 0; i < rows; ++i)
-                        ASSERT_LE(max_scaled_err(dst + i * cols, want.data() + i * cols, cols), 1e-4)
+                        ASSERT_LE(max_scaled_err(dst + i * cols, want.data() + i * cols, cols),
+                                  1e-4)
                             << isa_name(op.isa) << " rows=" << rows << " cols=" << cols
                             << " mode=" << mode;
                 }
@@ -194,8 +202,8 @@ TEST(Fused, BiasGeluMatchesReference) {
             for (int64_t cols : kCols)
                 for (bool with_bias : {true, false}) {
                     auto x = randv(rows * cols, 11, 3.0f), b = randv(cols, 12);
-                    const float special[] = {kInf, -kInf, kNan, 1e30f, -1e30f, 12.0f, -12.0f, 0.0f,
-                                             -0.0f, 5.5f, -5.5f, 1e-30f};
+                    const float special[] = {kInf,   -kInf, kNan,  1e30f, -1e30f, 12.0f,
+                                             -12.0f, 0.0f,  -0.0f, 5.5f,  -5.5f,  1e-30f};
                     for (size_t i = 0; i < sizeof(special) / sizeof(float) && i < x.size(); ++i)
                         x[(i * 7919) % x.size()] = special[i];
                     auto want = x, got = x;
@@ -229,7 +237,8 @@ TEST(Fused, BiasResidualMatchesReferenceExactly) {
                     ref::bias_residual(want.data(), bias, res, rows, cols);
                     op.bias_residual(got.data(), bias, res, rows, cols);
                     ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
-                        << isa_name(op.isa) << " rows=" << rows << " cols=" << cols << " mode=" << mode;
+                        << isa_name(op.isa) << " rows=" << rows << " cols=" << cols
+                        << " mode=" << mode;
                 }
 }
 
@@ -278,12 +287,14 @@ TEST(Fused, EmbedLayerNormReferenceIsLayerNormOfSum) {
         std::vector<double> v(cols);
         double mean = 0, var = 0;
         for (int64_t c = 0; c < cols; ++c) {
-            v[c] = (word[ids[r] * cols + c] + type[type_ids[r] * cols + c]) + pos[pos_ids[r] * cols + c];
+            v[c] = (word[ids[r] * cols + c] + type[type_ids[r] * cols + c]) +
+                   pos[pos_ids[r] * cols + c];
             mean += v[c] / cols;
         }
         for (int64_t c = 0; c < cols; ++c) var += (v[c] - mean) * (v[c] - mean) / cols;
         for (int64_t c = 0; c < cols; ++c)
-            ASSERT_NEAR(got[r * cols + c], (v[c] - mean) / std::sqrt(var + 1e-5) * g[c] + b[c], 1e-5);
+            ASSERT_NEAR(got[r * cols + c], (v[c] - mean) / std::sqrt(var + 1e-5) * g[c] + b[c],
+                        1e-5);
     }
 }
 
@@ -325,9 +336,12 @@ TEST(Fused, SoftmaxMatchesReference) {
                     // all masked here; the first column stays kept).
                     std::vector<float> mask(cols, 0.0f);
                     for (int64_t c = 1; c < cols; ++c)
-                        if (c % 3 == 2) mask[c] = -FLT_MAX;
-                        else if (c % 5 == 4) mask[c] = -1e30f;
-                        else if (c % 7 == 6) mask[c] = -10000.0f;
+                        if (c % 3 == 2)
+                            mask[c] = -FLT_MAX;
+                        else if (c % 5 == 4)
+                            mask[c] = -1e30f;
+                        else if (c % 7 == 6)
+                            mask[c] = -10000.0f;
                     check_softmax(op, in, rows, cols, ld, 1.0f, nullptr, "plain");
                     check_softmax(op, in, rows, cols, ld, 0.125f, mask.data(), "masked");
                 }
@@ -364,7 +378,8 @@ TEST(Fused, LargeAndNestedCallsMatchReference) {
         ref::layer_norm(x.data(), r.data(), g.data(), b.data(), want.data(), rows, cols, 1e-12f);
         op.layer_norm(x.data(), r.data(), g.data(), b.data(), got.data(), rows, cols, 1e-12f);
         for (int64_t i = 0; i < rows; ++i)
-            ASSERT_LE(max_scaled_err(&got[i * cols], &want[i * cols], cols), 1e-4) << isa_name(op.isa);
+            ASSERT_LE(max_scaled_err(&got[i * cols], &want[i * cols], cols), 1e-4)
+                << isa_name(op.isa);
 
         const int heads = 12, len = 128;
         auto scores = randv(size_t(heads) * len * len, 55, 3.0f);
@@ -405,22 +420,26 @@ TEST(Fused, DispatchFollowsIsaCap) {
         std::vector<float> want(rows * cols), got(rows * cols);
         v[k].layer_norm(x.data(), r.data(), g.data(), b.data(), want.data(), rows, cols, 1e-12f);
         layer_norm(x.data(), r.data(), g.data(), b.data(), got.data(), rows, cols, 1e-12f);
-        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << isa_name(v[k].isa);
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+            << isa_name(v[k].isa);
         auto ws = x, gs = x;
         v[k].softmax(ws.data(), rows, cols, cols, 0.5f, nullptr);
         softmax(gs.data(), rows, cols, cols, 0.5f, nullptr);
-        EXPECT_EQ(0, std::memcmp(gs.data(), ws.data(), gs.size() * sizeof(float))) << isa_name(v[k].isa);
+        EXPECT_EQ(0, std::memcmp(gs.data(), ws.data(), gs.size() * sizeof(float)))
+            << isa_name(v[k].isa);
         auto wg = x, gg = x;
         v[k].bias_gelu(wg.data(), b.data(), rows, cols);
         bias_gelu(gg.data(), b.data(), rows, cols);
-        EXPECT_EQ(0, std::memcmp(gg.data(), wg.data(), gg.size() * sizeof(float))) << isa_name(v[k].isa);
+        EXPECT_EQ(0, std::memcmp(gg.data(), wg.data(), gg.size() * sizeof(float)))
+            << isa_name(v[k].isa);
         const int32_t ids[] = {1, 0, 2};
         std::vector<float> we(rows * cols), ge(rows * cols);
-        v[k].embed_layer_norm(x.data(), r.data(), b.data(), ids, nullptr, nullptr, g.data(), b.data(),
-                              we.data(), rows, cols, 1e-12f);
+        v[k].embed_layer_norm(x.data(), r.data(), b.data(), ids, nullptr, nullptr, g.data(),
+                              b.data(), we.data(), rows, cols, 1e-12f);
         embed_layer_norm(x.data(), r.data(), b.data(), ids, nullptr, nullptr, g.data(), b.data(),
                          ge.data(), rows, cols, 1e-12f);
-        EXPECT_EQ(0, std::memcmp(ge.data(), we.data(), ge.size() * sizeof(float))) << isa_name(v[k].isa);
+        EXPECT_EQ(0, std::memcmp(ge.data(), we.data(), ge.size() * sizeof(float)))
+            << isa_name(v[k].isa);
     }
     if (cpu_isa() >= Isa::avx512) {
         set_max_isa(Isa::avx512_vnni);

@@ -11,8 +11,8 @@ const FusedOps* fused_variants(int* count) {
          ref::embed_layer_norm},
         {Isa::avx2, avx2::layer_norm, avx2::bias_gelu, avx2::bias_residual, avx2::softmax,
          avx2::embed_layer_norm},
-        {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_residual,
-         avx512::softmax, avx512::embed_layer_norm},
+        {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_residual, avx512::softmax,
+         avx512::embed_layer_norm},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;

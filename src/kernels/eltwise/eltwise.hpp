@@ -26,20 +26,20 @@ inline void for_each_row(int64_t rows, int64_t cols, Fn&& fn) {
     }
 }
 
-#define SPARQ_ELTWISE_DECLS                                                                   \
-    void layer_norm(const float* src, const float* residual, const float* gamma,              \
-                    const float* beta, float* dst, int64_t rows, int64_t cols, float eps);    \
-    void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);               \
-    void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,   \
-                       int64_t cols);                                                         \
-    void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,            \
-                 const float* mask);                                                          \
-    void embed_layer_norm(const float* word, const float* pos, const float* type,             \
+#define SPARQ_ELTWISE_DECLS                                                                    \
+    void layer_norm(const float* src, const float* residual, const float* gamma,               \
+                    const float* beta, float* dst, int64_t rows, int64_t cols, float eps);     \
+    void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);                \
+    void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,    \
+                       int64_t cols);                                                          \
+    void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,             \
+                 const float* mask);                                                           \
+    void embed_layer_norm(const float* word, const float* pos, const float* type,              \
                           const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids, \
-                          const float* gamma, const float* beta, float* dst, int64_t rows,    \
-                          int64_t cols, float eps);                                           \
-    /* dst[i] = exp(src[i]) / erf(src[i]) for i < n (dst may alias src). */                   \
-    void exp_f32(const float* src, float* dst, int64_t n);                                    \
+                          const float* gamma, const float* beta, float* dst, int64_t rows,     \
+                          int64_t cols, float eps);                                            \
+    /* dst[i] = exp(src[i]) / erf(src[i]) for i < n (dst may alias src). */                    \
+    void exp_f32(const float* src, float* dst, int64_t n);                                     \
     void erf_f32(const float* src, float* dst, int64_t n);
 
 namespace avx2 {

@@ -66,14 +66,15 @@ void layer_norm_row(const float* x, const float* res, const float* gamma, const 
         });
         normalize_row<V>(y, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, n, eps);
     } else {
-        for_vectors<V>(n, [&](int64_t c, auto m, int k) { acc[k] = V::add(acc[k], V::ld(x + c, m)); });
+        for_vectors<V>(n,
+                       [&](int64_t c, auto m, int k) { acc[k] = V::add(acc[k], V::ld(x + c, m)); });
         normalize_row<V>(x, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, n, eps);
     }
 }
 
 template <class V>
-void layer_norm_impl(const float* src, const float* residual, const float* gamma,
-                     const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {
+void layer_norm_impl(const float* src, const float* residual, const float* gamma, const float* beta,
+                     float* dst, int64_t rows, int64_t cols, float eps) {
     for_each_row(rows, cols, [&](int64_t r) {
         layer_norm_row<V>(src + r * cols, residual ? residual + r * cols : nullptr, gamma, beta,
                           dst + r * cols, cols, eps);
@@ -111,9 +112,8 @@ void bias_gelu_impl(float* data, const float* bias, int64_t rows, int64_t cols) 
                 V::st(x + c, V::gelu(V::add(V::ld(x + c, m), V::ld(bias + c, m))), m);
             });
         else
-            for_vectors<V>(cols, [&](int64_t c, auto m, int) {
-                V::st(x + c, V::gelu(V::ld(x + c, m)), m);
-            });
+            for_vectors<V>(
+                cols, [&](int64_t c, auto m, int) { V::st(x + c, V::gelu(V::ld(x + c, m)), m); });
     });
 }
 
@@ -150,7 +150,8 @@ void softmax_row(float* x, int64_t n, float scale, const float* mask) {
         return t;
     };
     R acc[2] = {V::set1(-INFINITY), V::set1(-INFINITY)};
-    for_vectors<V>(n, [&](int64_t c, auto m, int k) { acc[k] = V::max_keep(acc[k], value(c, m), m); });
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int k) { acc[k] = V::max_keep(acc[k], value(c, m), m); });
     const R vmax = V::set1(V::hmax(V::max(acc[0], acc[1])));
     acc[0] = acc[1] = V::zero();
     for_vectors<V>(n, [&](int64_t c, auto m, int k) {
@@ -159,7 +160,8 @@ void softmax_row(float* x, int64_t n, float scale, const float* mask) {
         acc[k] = V::add(acc[k], V::keep0(e, m));
     });
     const R vinv = V::set1(1.0f / V::hsum(V::add(acc[0], acc[1])));
-    for_vectors<V>(n, [&](int64_t c, auto m, int) { V::st(x + c, V::mul(V::ld(x + c, m), vinv), m); });
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int) { V::st(x + c, V::mul(V::ld(x + c, m), vinv), m); });
 }
 
 template <class V>
@@ -175,42 +177,44 @@ void softmax_impl(float* data, int64_t rows, int64_t cols, int64_t ld, float sca
 
 template <class V>
 void exp_impl(const float* src, float* dst, int64_t n) {
-    for_vectors<V>(n, [&](int64_t c, auto m, int) { V::st(dst + c, V::exp(V::ld(src + c, m)), m); });
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int) { V::st(dst + c, V::exp(V::ld(src + c, m)), m); });
 }
 
 template <class V>
 void erf_impl(const float* src, float* dst, int64_t n) {
-    for_vectors<V>(n, [&](int64_t c, auto m, int) { V::st(dst + c, V::erf(V::ld(src + c, m)), m); });
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int) { V::st(dst + c, V::erf(V::ld(src + c, m)), m); });
 }
 
 }  // namespace
 }  // namespace sparq
 
 // Defines the public variant functions of namespace `ns` from the traits type V.
-#define SPARQ_ELTWISE_DEFINE(ns, V)                                                            \
-    namespace sparq::ns {                                                                      \
-    void layer_norm(const float* src, const float* residual, const float* gamma,               \
-                    const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {    \
-        layer_norm_impl<V>(src, residual, gamma, beta, dst, rows, cols, eps);                  \
-    }                                                                                          \
-    void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {               \
-        bias_gelu_impl<V>(data, bias, rows, cols);                                             \
-    }                                                                                          \
-    void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,    \
-                       int64_t cols) {                                                         \
-        bias_residual_impl<V>(data, bias, residual, rows, cols);                               \
-    }                                                                                          \
-    void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,             \
-                 const float* mask) {                                                          \
-        softmax_impl<V>(data, rows, cols, ld, scale, mask);                                    \
-    }                                                                                          \
-    void embed_layer_norm(const float* word, const float* pos, const float* type,              \
-                          const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids, \
-                          const float* gamma, const float* beta, float* dst, int64_t rows,     \
-                          int64_t cols, float eps) {                                           \
-        embed_layer_norm_impl<V>(word, pos, type, ids, pos_ids, type_ids, gamma, beta, dst,    \
-                                 rows, cols, eps);                                             \
-    }                                                                                          \
-    void exp_f32(const float* src, float* dst, int64_t n) { exp_impl<V>(src, dst, n); }        \
-    void erf_f32(const float* src, float* dst, int64_t n) { erf_impl<V>(src, dst, n); }        \
+#define SPARQ_ELTWISE_DEFINE(ns, V)                                                               \
+    namespace sparq::ns {                                                                         \
+    void layer_norm(const float* src, const float* residual, const float* gamma,                  \
+                    const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {       \
+        layer_norm_impl<V>(src, residual, gamma, beta, dst, rows, cols, eps);                     \
+    }                                                                                             \
+    void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {                  \
+        bias_gelu_impl<V>(data, bias, rows, cols);                                                \
+    }                                                                                             \
+    void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,       \
+                       int64_t cols) {                                                            \
+        bias_residual_impl<V>(data, bias, residual, rows, cols);                                  \
+    }                                                                                             \
+    void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,                \
+                 const float* mask) {                                                             \
+        softmax_impl<V>(data, rows, cols, ld, scale, mask);                                       \
+    }                                                                                             \
+    void embed_layer_norm(const float* word, const float* pos, const float* type,                 \
+                          const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids,    \
+                          const float* gamma, const float* beta, float* dst, int64_t rows,        \
+                          int64_t cols, float eps) {                                              \
+        embed_layer_norm_impl<V>(word, pos, type, ids, pos_ids, type_ids, gamma, beta, dst, rows, \
+                                 cols, eps);                                                      \
+    }                                                                                             \
+    void exp_f32(const float* src, float* dst, int64_t n) { exp_impl<V>(src, dst, n); }           \
+    void erf_f32(const float* src, float* dst, int64_t n) { erf_impl<V>(src, dst, n); }           \
     }

@@ -14,7 +14,7 @@ inline __m256 pow2i_ps(__m256i e) {
 // (x < -87.34) to +0. 2^n is applied as two exact factors 2^(n/2) * 2^(n-n/2) so n = 128 still
 // overflows correctly to +inf.
 inline __m256 exp_ps(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.33654475f);  // ln(FLT_MIN)
+    const __m256 lo = _mm256_set1_ps(-87.33654475f);        // ln(FLT_MIN)
     const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ);  // false only for x < lo
     // Flushed lanes compute e^0 (no denormal intermediate anywhere), then are zeroed.
     x = _mm256_and_ps(x, keep);
