@@ -105,6 +105,26 @@ TEST(VecMath, ErfAccuracyAndSpecialValues) {
     }
 }
 
+// GELU of every variant against gelu in double over a dense sweep of [-10, 10]: abs error
+// <= 1e-6 * max(1, |x|) (the erf error scaled by x/2, plus rounding).
+TEST(VecMath, GeluAccuracy) {
+    std::vector<float> x;
+    for (int64_t i = -200000; i <= 200000; ++i) x.push_back(static_cast<float>(i * 5e-5));
+    for (const FusedOps& op : runnable()) {
+        auto y = x;
+        op.bias_gelu(y.data(), nullptr, 1, static_cast<int64_t>(y.size()));
+        double worst = 0, at = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            const double v = x[i], want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+            const double e = std::fabs(y[i] - want) / std::max(1.0, std::fabs(v));
+            if (!(e <= worst)) worst = e, at = v;
+        }
+        EXPECT_LE(worst, 1e-6) << isa_name(op.isa) << " at x=" << at;
+        std::printf("[ gelu %-6s] max abs error / max(1,|x|) %.3g at x=%g\n", isa_name(op.isa),
+                    worst, at);
+    }
+}
+
 // exp: <= 2 ulp over the normal range; results below FLT_MIN are flushed to 0 by the vector
 // variants (libm returns denormals): abs error there < FLT_MIN; overflow to +inf.
 TEST(VecMath, ExpAccuracyAndSpecialValues) {
