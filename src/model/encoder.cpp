@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
@@ -53,19 +54,28 @@ void layer_norm_rows(const float* src, const float* g, const float* b, float* ds
 
 class StageTimer {
 public:
-    explicit StageTimer(bool on) : on_(on) {
-        if (on_) last_ = std::chrono::steady_clock::now();
+    StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
+        if (on_) last_ = now();
     }
     void lap(double& acc) {
         if (!on_) return;
-        auto now = std::chrono::steady_clock::now();
-        acc += std::chrono::duration<double>(now - last_).count();
-        last_ = now;
+        double t = now();
+        acc += t - last_;
+        last_ = t;
     }
 
 private:
-    bool on_;
-    std::chrono::steady_clock::time_point last_;
+    double now() const {
+        if (cpu_) {
+            timespec ts;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+            return ts.tv_sec + ts.tv_nsec * 1e-9;
+        }
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    bool on_, cpu_;
+    double last_ = 0;
 };
 
 }  // namespace
@@ -209,7 +219,7 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     if (t_all == 0) return;
 
     std::lock_guard<std::mutex> lock(mu_);
-    StageTimer timer(profiling_);
+    StageTimer timer(profiling_, cpu_clock_);
     EncoderProfile& prof = profile_;
     qkv_buf_.resize(t_all * 3 * h);
     ctx_buf_.resize(t_all * h);
