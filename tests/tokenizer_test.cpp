@@ -226,6 +226,13 @@ TEST(Tokenizer, ChineseCharacters) {
     no_cjk.tokenize_chinese_chars = false;
     EXPECT_EQ(tiny(dir, no_cjk).tokenize("a中国b"), (Strings{"[UNK]"}));
     EXPECT_EQ(tiny(dir, no_cjk).tokenize("中"), (Strings{"中"}));
+    // CJK compatibility ideographs are padded, then NFD maps them to the unified ideograph
+    // (U+F967 -> U+4E0D, U+2F800 -> U+4E3D), as the HF normalizer does when stripping accents.
+    TempDir cjk_dir;
+    const Tokenizer cjk = Tokenizer::from_vocab_file(
+        cjk_dir.write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n\u4E0D\n\u4E3D\nx\n"), {});
+    EXPECT_EQ(cjk.tokenize("x\uF967x\U0002F800"), (Strings{"x", "\u4E0D", "x", "\u4E3D"}));
+    EXPECT_EQ(tiny(dir, cased()).tokenize("\uF967"), (Strings{"[UNK]"}));  // no NFD when cased
 }
 
 TEST(Tokenizer, ControlCharactersAndWhitespace) {

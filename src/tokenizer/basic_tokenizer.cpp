@@ -104,12 +104,10 @@ void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cf
                 continue;
             }
         }
-        if (cfg.handle_chinese_chars && is_chinese_char(c)) {
-            push(' ');
-            push(c);
-            push(' ');
-            continue;
-        }
+        // CJK ideographs are padded with spaces before NFD, which maps the compatibility
+        // ideographs (U+F900.., U+2F800..) to unified ones.
+        const bool pad = cfg.handle_chinese_chars && is_chinese_char(c);
+        if (pad) push(' ');
         if (cfg.strip_accents) {
             char32_t d[8];
             const size_t n = decompose_canonical(c, d);
@@ -120,6 +118,7 @@ void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cf
         } else {
             push(c);
         }
+        if (pad) push(' ');
     }
     if (any_nonstarter) canonical_reorder(s);
 
