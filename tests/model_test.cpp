@@ -279,6 +279,9 @@ TEST(Model, EmbedPoolingMatchesHiddenStates) {
     Encoding bad;
     bad.ids = {2, 100000, 3};
     EXPECT_THROW(model->encode(PackedBatch::from({bad})), Error);
+    // No sequences at all: nothing to do, not an error.
+    EXPECT_TRUE(model->encode(PackedBatch{}).data.empty());
+    EXPECT_TRUE(model->embed(PackedBatch::from({}), Pooling::mean, true).empty());
 }
 
 TEST(Model, PackPaddedRejectsNonPrefixMask) {
@@ -306,7 +309,7 @@ TEST(Attention, VariantsMatchReference) {
     const AttentionVariant* vs = attention_variants(&n);
     std::mt19937 rng(3);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (int64_t seq : {1, 2, 3, 15, 16, 17, 64, 65, 130})
+    for (int64_t seq : {1, 2, 3, 15, 16, 17, 64, 65, 130, 300})
         for (int64_t d : {8, 16, 24, 64, 80}) {
             const int64_t heads = 2, ld = 3 * heads * d + 5;  // strided rows, like fused QKV
             std::vector<float> qkv(seq * ld);

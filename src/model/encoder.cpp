@@ -193,7 +193,8 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) 
 
 void Encoder::forward(const PackedBatch& batch, float* dst) const {
     const int64_t n_seq = batch.num_sequences(), t_all = batch.num_tokens(), h = hidden_;
-    if (n_seq < 0 || batch.offsets.empty() || batch.offsets[0] != 0)
+    if (batch.offsets.empty() && batch.input_ids.empty()) return;  // no sequences
+    if (batch.offsets.empty() || batch.offsets[0] != 0)
         throw Error("packed batch: expected offsets starting at 0");
     if (static_cast<int64_t>(batch.input_ids.size()) != t_all ||
         static_cast<int64_t>(batch.token_type_ids.size()) != t_all)
