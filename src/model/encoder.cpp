@@ -45,10 +45,12 @@ void parallel_rows(int64_t rows, int64_t cols, Fn fn) {
     }
 }
 
-void layer_norm_rows(const float* src, const float* g, const float* b, float* dst, int64_t rows,
-                     int64_t cols, float eps) {
+// dst = layer_norm(src + residual) (residual may be null; dst may alias either).
+void layer_norm_rows(const float* src, const float* residual, const float* g, const float* b,
+                     float* dst, int64_t rows, int64_t cols, float eps) {
     parallel_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-        layer_norm(src + r0 * cols, nullptr, g, b, dst + r0 * cols, r1 - r0, cols, eps);
+        layer_norm(src + r0 * cols, residual ? residual + r0 * cols : nullptr, g, b,
+                   dst + r0 * cols, r1 - r0, cols, eps);
     });
 }
 
@@ -241,7 +243,7 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
             }
         });
     }
-    layer_norm_rows(x, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
+    layer_norm_rows(x, nullptr, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
     timer.lap(prof.embeddings);
 
     for (const Layer& L : layers_) {
@@ -249,16 +251,17 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         timer.lap(prof.qkv);
         attention(batch, qkv_buf_.data(), ctx_buf_.data());
         timer.lap(prof.attention);
-        L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all, x);
+        // The residual add rides in the LayerNorm pass (no extra pass over the activations).
+        L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all);
         timer.lap(prof.attn_out);
-        layer_norm_rows(tmp_buf_.data(), L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
+        layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
         L.inter.kernel->run(x, inter_buf_.data(), t_all);
         timer.lap(prof.intermediate);
-        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all, x);
+        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
         timer.lap(prof.output);
-        layer_norm_rows(tmp_buf_.data(), L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
+        layer_norm_rows(tmp_buf_.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
     }
