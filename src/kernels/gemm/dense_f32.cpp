@@ -54,7 +54,7 @@ public:
         // rejects it with runtime dims: both cases use the sum post-op.
         bool binary = opts_.binary_residual && !opts_.runtime_tokens && residual != dst;
         Residual mode = !residual ? Residual::none : binary ? Residual::binary : Residual::sum;
-        const Entry& e = primitive_for(tokens, mode);
+        const Entry e = primitive_for(tokens, mode);  // a copy: shared handle, safe if evicted
         auto& eng = onednn_engine();
         memory::dim m = tokens;
         memory src_m({{m, in_}, dt::f32, tag::ab}, eng, const_cast<float*>(src));
@@ -112,7 +112,7 @@ private:
         return dnnl::matmul::primitive_desc(desc, attr, eng);
     }
 
-    const Entry& primitive_for(int64_t tokens, Residual residual) const {
+    Entry primitive_for(int64_t tokens, Residual residual) const {
         std::lock_guard<std::mutex> lock(mu_);
         memory::dim key = opts_.runtime_tokens ? DNNL_RUNTIME_DIM_VAL : tokens;
         for (auto it = cache_.begin(); it != cache_.end(); ++it)
