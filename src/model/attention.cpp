@@ -9,7 +9,7 @@ namespace sparq {
 
 int64_t attention_scratch_floats(int64_t seq, int64_t d) {
     int64_t padded = (seq + 15) / 16 * 16;
-    return (d + seq) * padded + 16;
+    return (d + seq) * padded + seq * d + 16;
 }
 
 namespace ref {

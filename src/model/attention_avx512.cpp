@@ -113,6 +113,7 @@ void attention_head_avx512(const float* q, const float* k, const float* v, int64
     const int64_t ldk = (seq + 15) / 16 * 16;  // padded key count: row stride of kt and scores
     float* kt = scratch;                        // [d][ldk], zero padded
     float* scores = scratch + d * ldk;          // [seq][ldk]
+    float* vp = scores + seq * ldk;             // [seq][d]: V rows packed
     for (int64_t j = 0; j < seq; ++j) {  // K rows read once, contiguous
         const float* kj = k + j * ld_qkv;
         for (int64_t c = 0; c < d; ++c) kt[c * ldk + j] = kj[c];
@@ -123,14 +124,18 @@ void attention_head_avx512(const float* q, const float* k, const float* v, int64
     for (; j + 64 <= ldk; j += 64) scores_cols<4>(q, ld_qkv, kt, ldk, d, scores, seq, j);
     for (; j < ldk; j += 16) scores_cols<1>(q, ld_qkv, kt, ldk, d, scores, seq, j);
     softmax(scores, seq, seq, ldk, scale, nullptr);
+    // V rows packed contiguously: in the fused QKV output their stride (3H floats, a multiple of
+    // 1 KiB for BERT sizes) maps every row onto the same few L1 sets.
+    for (int64_t jr = 0; jr < seq; ++jr)
+        std::copy(v + jr * ld_qkv, v + jr * ld_qkv + d, vp + jr * d);
     // Keys in chunks whose V rows (chunk x d floats) stay in L1 across all query rows.
     const int64_t chunk = std::max<int64_t>(16, 8192 / std::max<int64_t>(d, 1));
     for (int64_t j0 = 0; j0 < seq; j0 += chunk) {
         int64_t j1 = std::min(seq, j0 + chunk);
         int64_t i = 0;
         for (; i + 4 <= seq; i += 4)
-            context_rows<4>(scores, ldk, v, ld_qkv, j0, j1, ctx, ld_ctx, d, i);
-        for (; i < seq; ++i) context_rows<1>(scores, ldk, v, ld_qkv, j0, j1, ctx, ld_ctx, d, i);
+            context_rows<4>(scores, ldk, vp, d, j0, j1, ctx, ld_ctx, d, i);
+        for (; i < seq; ++i) context_rows<1>(scores, ldk, vp, d, j0, j1, ctx, ld_ctx, d, i);
     }
 }
 
