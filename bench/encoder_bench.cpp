@@ -164,5 +164,12 @@ void BM_attention_softmax(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_attention_head)->ArgNames({"seq", "variant"})->Args({128, 0})->Args({128, 1})->Args({384, 1})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_attention_head)
+    ->ArgNames({"seq", "variant"})  // variant: index in attention_variants() (ref, avx2, avx512)
+    ->Args({128, 0})
+    ->Args({128, 1})
+    ->Args({128, 2})
+    ->Args({384, 1})
+    ->Args({384, 2})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_attention_softmax)->ArgName("seq")->Arg(128)->Arg(384)->Unit(benchmark::kMicrosecond);
