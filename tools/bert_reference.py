@@ -92,7 +92,7 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
     entries.sort(key=lambda e: (-_DTYPE_SIZE[e[1]], e[0]))
     header = {}
     if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+        header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
     off = 0
     for name, code, shape, raw in entries:
         header[name] = {"dtype": code, "shape": shape, "data_offsets": [off, off + len(raw)]}
