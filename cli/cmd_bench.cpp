@@ -114,9 +114,8 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
 
 void add_bench(CLI::App& app) {
     auto a = std::make_shared<BenchArgs>();
-    auto* sub = app.add_subcommand(
-        "bench",
-        "Time the encoder on seeded random token ids ([CLS] ... [SEP], token types 0 then 1):\n"
+    auto* sub = app.add_subcommand("bench", "Time the encoder on random token ids (latency, sequences/s)");
+    sub->footer("Time the encoder on seeded random token ids ([CLS] ... [SEP], token types 0 then 1):\n"
         "warm-up (>= 2 runs and --warmup-s, or exactly --warmup N), then timed runs (>= 5 and\n"
         "--target-s seconds, or exactly --reps N). Prints median/p10/p90 latency, sequences/s and\n"
         "dense-equivalent GFLOP/s, or one JSON object with --json.");

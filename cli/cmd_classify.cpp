@@ -145,9 +145,8 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
 
 void add_classify(CLI::App& app) {
     auto a = std::make_shared<ClassifyArgs>();
-    auto* sub = app.add_subcommand(
-        "classify",
-        "Run a model's task head. Sequence classification: one JSON line per text\n"
+    auto* sub = app.add_subcommand("classify", "Sequence/token classification or question answering (JSON lines)");
+    sub->footer("Run a model's task head. Sequence classification: one JSON line per text\n"
         "{\"text\",\"label\",\"score\",\"scores\":{label:probability}}. Token classification:\n"
         "{\"text\",\"tokens\":[{\"token\",\"label\",\"score\"}]} (special tokens left out). Question\n"
         "answering: --question Q --context C gives {\"answer\",\"score\",\"start\",\"end\"} (score =\n"

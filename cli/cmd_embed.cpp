@@ -60,9 +60,8 @@ void run_embed(const EmbedArgs& a) {
 
 void add_embed(CLI::App& app) {
     auto a = std::make_shared<EmbedArgs>();
-    auto* sub = app.add_subcommand(
-        "embed",
-        "Sentence embeddings; one JSON line per text: {\"text\",\"embedding\"} (mean or CLS pooling\n"
+    auto* sub = app.add_subcommand("embed", "Sentence or token embeddings (JSON lines)");
+    sub->footer("Sentence embeddings; one JSON line per text: {\"text\",\"embedding\"} (mean or CLS pooling\n"
         "of the last hidden state), or with --pooling none {\"text\",\"tokens\",\"hidden\"} (one\n"
         "vector per token). Texts come from arguments, --file or stdin, and are truncated to the\n"
         "model's maximum length (special tokens included).");

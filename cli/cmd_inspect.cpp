@@ -146,9 +146,8 @@ void run_inspect(const InspectArgs& a) {
 
 void add_inspect(CLI::App& app) {
     auto a = std::make_shared<InspectArgs>();
-    auto* sub = app.add_subcommand(
-        "inspect",
-        "Describe a model: architecture, task, size, parameter counts and, per weight matrix,\n"
+    auto* sub = app.add_subcommand("inspect", "Architecture, parameter counts, per-matrix sparsity and kernel plan");
+    sub->footer("Describe a model: architecture, task, size, parameter counts and, per weight matrix,\n"
         "shape, sparsity and all-zero 1x4 / 4x1 block shares. --plan loads the model and adds the\n"
         "weight kernel chosen for every matrix and why.");
     sub->add_option("model", a->model, "Model directory")->required();

@@ -64,45 +64,27 @@ std::vector<Shape> parse_shapes(const std::string& s) {
     return out;
 }
 
-// Packs the attended prefix of every row; throws if a mask is not 1...1 0...0.
-PackedBatch pack_inputs(const std::filesystem::path& dir, const Shape& sh, const ModelConfig& cfg) {
+// Reads one shape's inputs and packs the attended prefix of every row (pack_padded).
+PackedBatch read_inputs(const std::filesystem::path& dir, const Shape& sh, const ModelConfig& cfg) {
     const int64_t n = sh.batch * sh.seq;
     auto ids = read_i64(dir / "input_ids.i64", n);
     auto mask = read_i64(dir / "attention_mask.i64", n);
     auto types = read_i64(dir / "token_type_ids.i64", n);
-    PackedBatch b;
-    b.offsets.push_back(0);
-    for (int64_t r = 0; r < sh.batch; ++r) {
-        int64_t len = 0;
-        while (len < sh.seq && mask[r * sh.seq + len] == 1) ++len;
-        for (int64_t t = len; t < sh.seq; ++t)
-            if (mask[r * sh.seq + t] != 0)
-                throw Error(dir.string() + ": attention_mask row " + std::to_string(r) +
-                            " is not a prefix of ones followed by zeros");
-        if (len == 0) throw Error(dir.string() + ": attention_mask row " + std::to_string(r) + " is all zero");
-        for (int64_t t = 0; t < len; ++t) {
-            int64_t id = ids[r * sh.seq + t], tt = types[r * sh.seq + t];
-            if (id < 0 || id >= cfg.vocab_size)
-                throw Error(dir.string() + ": input id " + std::to_string(id) + " outside the vocabulary [0, " +
-                            std::to_string(cfg.vocab_size) + ")");
-            if (tt < 0 || tt >= cfg.type_vocab_size)
-                throw Error(dir.string() + ": token type " + std::to_string(tt) + " outside [0, " +
-                            std::to_string(cfg.type_vocab_size) + ")");
-            b.input_ids.push_back(static_cast<int32_t>(id));
-            b.token_type_ids.push_back(static_cast<int32_t>(tt));
-        }
-        b.offsets.push_back(b.offsets.back() + len);
-    }
-    return b;
+    for (int64_t i = 0; i < n; ++i)
+        if (mask[i] == 1 && (ids[i] < 0 || ids[i] >= cfg.vocab_size))
+            throw Error(dir.string() + ": input id " + std::to_string(ids[i]) + " outside the vocabulary [0, " +
+                        std::to_string(cfg.vocab_size) + ")");
+    PaddedInput in;
+    in.input_ids = ids.data();
+    in.attention_mask = mask.data();
+    in.token_type_ids = types.data();
+    in.batch = sh.batch;
+    in.seq = sh.seq;
+    return pack_padded(in);
 }
 
 void dump_hidden(const std::filesystem::path& path, const HiddenStates& hs, const Shape& sh) {
-    std::vector<float> out(static_cast<size_t>(sh.batch * sh.seq * hs.hidden), 0.0f);
-    for (int64_t r = 0; r < sh.batch; ++r) {
-        const int64_t len = hs.offsets[r + 1] - hs.offsets[r];
-        for (int64_t t = 0; t < len; ++t)
-            std::copy(hs.token(r, t), hs.token(r, t) + hs.hidden, out.data() + (r * sh.seq + t) * hs.hidden);
-    }
+    std::vector<float> out = unpack_padded(hs, sh.seq);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size() * 4));
     if (!f) throw Error("failed writing '" + path.string() + "'");
@@ -129,7 +111,7 @@ void run_peer_bench(const PeerArgs& a) {
     rule.target_s = a.target_s;
     for (const Shape& sh : shapes) {
         const std::string tag = "b" + std::to_string(sh.batch) + "_s" + std::to_string(sh.seq);
-        PackedBatch batch = pack_inputs(fs::path(a.inputs) / tag, sh, model->config());
+        PackedBatch batch = read_inputs(fs::path(a.inputs) / tag, sh, model->config());
         HiddenStates out;
         auto first = [&] {
             if (!a.dump_dir.empty()) dump_hidden(fs::path(a.dump_dir) / (tag + ".f32"), out, sh);

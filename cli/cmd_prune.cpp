@@ -62,9 +62,8 @@ void run_prune(const PruneArgs& a) {
 
 void add_prune(CLI::App& app) {
     auto a = std::make_shared<PruneArgs>();
-    auto* sub = app.add_subcommand(
-        "prune",
-        "Magnitude-prune the encoder linear weights (Q, K, V, attention output, FFN in/out) and\n"
+    auto* sub = app.add_subcommand("prune", "Magnitude-prune encoder weights into a new model directory");
+    sub->footer("Magnitude-prune the encoder linear weights (Q, K, V, attention output, FFN in/out) and\n"
         "write OUT as a Hugging Face directory: model.safetensors (same dtype as the input, zeros\n"
         "in place, every other tensor byte-identical), config.json and the tokenizer files.\n"
         "Unstructured pruning zeroes the smallest |w|; 1x4 / 4x1 zero whole blocks (1 output row x\n"
