@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "common.hpp"
+#include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "tools/matrix_stats.hpp"
 #include "tools/st_file.hpp"
@@ -38,6 +39,8 @@ void run_inspect(const InspectArgs& a) {
     ModelConfig cfg = ModelConfig::from_file((fs::path(a.model) / "config.json").string());
     const fs::path st = fs::path(a.model) / "model.safetensors";
     if (!fs::is_regular_file(st)) throw Error("'" + st.string() + "' not found");
+    // Validates every tensor the config needs (names, shapes), as loading would.
+    (void)load_bert_weights(a.model, cfg);
     tools::StFile file = tools::StFile::read(st.string());
 
     int64_t total = 0, enc_total = 0, enc_zeros = 0;

@@ -150,7 +150,7 @@ void add_peer_bench(CLI::App& app) {
     sub->add_option("--model-dir", a->model_dir, "Model directory (config.json + model.safetensors)")->required();
     sub->add_option("--inputs", a->inputs, "Inputs directory with b{B}_s{S}/*.i64")->required();
     sub->add_option("--shapes", a->shapes, "BATCHxSEQ list, comma separated");
-    sub->add_option("--threads", a->threads, "Threads")->check(CLI::PositiveNumber);
+    sub->add_option("--threads", a->threads, "Threads")->check(CLI::Range(1, 4096));
     sub->add_option("--warmup-s", a->warmup_s, "Warm-up seconds (>= 2 runs)")->check(CLI::Range(0.0, 3600.0));
     sub->add_option("--min-reps", a->min_reps, "Minimum timed runs")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
     sub->add_option("--max-reps", a->max_reps, "Maximum timed runs")->check(CLI::Range(int64_t(1), int64_t(1) << 30));

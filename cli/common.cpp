@@ -136,7 +136,7 @@ void Progress::draw() {
 
 void add_threads_option(CLI::App* sub, int& threads) {
     sub->add_option("--threads", threads, "Threads to compute with (default: all cores)")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Range(1, 4096));
 }
 
 }  // namespace sparq::cli
