@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "sparq/error.hpp"
+#include "sparq/model.hpp"
+#include "test_util.hpp"
 #include "tools/matrix_stats.hpp"
 
 namespace fs = std::filesystem;
@@ -429,4 +431,31 @@ TEST_F(PruneTest, ModelDirContract) {
     EXPECT_THROW(prune_model_dir(model.string(), out.string(), o), sparq::Error);
     o.force = true;
     EXPECT_NO_THROW(prune_model_dir(model.string(), out.string(), o));
+}
+
+// The fixture generator (tools/make_fixtures.py) pruned tiny_cls to 90% per matrix in PyTorch;
+// sparq prune must produce the same tensors, and the output must load as a model.
+TEST_F(PruneTest, MatchesIndependentFixtureAndLoads) {
+    const fs::path fix = sparq::test::fixtures_dir();
+    const fs::path out = dir / "p90";
+    PruneOptions o;
+    o.sparsity = 0.9;
+    PruneReport rep = prune_model_dir((fix / "tiny_cls").string(), out.string(), o);
+    EXPECT_EQ(rep.matrices.size(), 12u);
+    StFile got = StFile::read((out / "model.safetensors").string());
+    StFile want = StFile::read((fix / "tiny_sparse" / "model.safetensors").string());
+    ASSERT_EQ(got.tensors.size(), want.tensors.size());
+    for (const auto& e : want.tensors) {
+        const StEntry* g = got.find(e.name);
+        ASSERT_NE(g, nullptr) << e.name;
+        ASSERT_EQ(g->end - g->begin, e.end - e.begin);
+        EXPECT_EQ(std::memcmp(got.data(*g), want.data(e), e.end - e.begin), 0) << e.name;
+    }
+    auto model = sparq::Model::load(out.string());
+    EXPECT_EQ(model->config().task, sparq::Task::sequence_classification);
+    EXPECT_NE(model->tokenizer(), nullptr);
+    auto enc = model->tokenizer()->encode("the movie was great !");
+    auto cls = model->classify(sparq::PackedBatch::from({enc}));
+    ASSERT_EQ(cls.size(), 1u);
+    EXPECT_EQ(cls[0].scores.size(), 2u);
 }
