@@ -1,5 +1,6 @@
 // sparq bench MODEL --batch B --seq S [--threads T] [--warmup N|--warmup-s S] [--reps N|--target-s S]
 //                   [--kernels ..] [--precision ..] [--json]
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -84,22 +85,23 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         j["batch"] = a.batch;
         j["seq"] = a.seq;
         j["threads"] = threads;
-        j["median_ms"] = t.median_ms;
-        j["p10_ms"] = t.p10_ms;
-        j["p90_ms"] = t.p90_ms;
-        j["min_ms"] = t.min_ms;
+        auto r = [](double v, double scale) { return std::round(v * scale) / scale; };
+        j["median_ms"] = r(t.median_ms, 1e4);
+        j["p10_ms"] = r(t.p10_ms, 1e4);
+        j["p90_ms"] = r(t.p90_ms, 1e4);
+        j["min_ms"] = r(t.min_ms, 1e4);
         j["reps"] = t.ms.size();
         j["warmup"] = t.warmup;
-        j["throughput_seq_s"] = seq_s;
-        j["tokens_s"] = seq_s * a.seq;
-        j["gflops"] = gflops;
-        j["ext_load"] = t.ext_load;
+        j["throughput_seq_s"] = r(seq_s, 1e3);
+        j["tokens_s"] = r(seq_s * a.seq, 1e1);
+        j["gflops"] = r(gflops, 1e3);
+        if (t.ext_load >= 0) j["ext_load"] = r(t.ext_load, 1e2);
         print_json_line(j);
         return;
     }
     std::printf("model      %s (%lld layers, hidden %lld)\n", a.model.c_str(), (long long)cfg.num_layers,
                 (long long)cfg.hidden_size);
-    std::printf("setup      batch %lld x seq %lld, %d threads, kernels %s, precision %s\n", (long long)a.batch,
+    std::printf("setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s\n", (long long)a.batch,
                 (long long)a.seq, threads, a.kernels.c_str(), a.precision.c_str());
     std::printf("runs       %lld warm-up, %zu timed\n", (long long)t.warmup, t.ms.size());
     std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n", t.median_ms, t.p10_ms,
