@@ -77,6 +77,7 @@ void run_inspect(const InspectArgs& a) {
         lo.kernels = a.kernels;
         lo.precision = a.precision;
         plan = load_model(a.model, lo)->plan_report();
+        while (!plan.empty() && plan.back() == '\n') plan.pop_back();
     }
     const std::string arch = cfg.architectures.empty() ? "(none)" : cfg.architectures.front();
     const double enc_sparsity = enc_total ? double(enc_zeros) / enc_total : 0.0;
