@@ -39,8 +39,10 @@ _NP_DTYPES = {
     "U8": np.uint8,
     "BOOL": np.bool_,
 }
-_DTYPE_SIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-               "U8": 1, "BOOL": 1}
+# Order of the HF safetensors crate's Dtype enum: its writer sorts tensors by it (descending), then
+# by name, which keeps every tensor naturally aligned.
+_HF_RANK = {"BOOL": 0, "U8": 1, "I8": 2, "I16": 5, "F16": 7, "BF16": 8, "I32": 9, "F32": 11,
+            "F64": 12, "I64": 13}
 
 
 def f32_to_bf16_bits(a):
@@ -74,8 +76,8 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
     """Writes `tensors` (dict name -> numpy array) as HF safetensors.
 
     dtypes: optional dict name -> "F32" | "F16" | "BF16" (float arrays are converted); other
-    arrays keep their numpy dtype. Layout as the HF writer: tensors ordered by dtype size
-    (largest first) then name, header compact JSON padded with spaces to a multiple of 8.
+    arrays keep their numpy dtype. Layout as the HF writer: tensors ordered by dtype (HF enum order,
+    descending) then name, header compact JSON in that order padded with spaces to a multiple of 8.
     """
     dtypes = dtypes or {}
     entries = []
@@ -89,7 +91,7 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
         else:
             raw = arr.astype(np.dtype(_NP_DTYPES[code]).newbyteorder("<")).tobytes()
         entries.append((name, code, list(arr.shape), raw))
-    entries.sort(key=lambda e: (-_DTYPE_SIZE[e[1]], e[0]))
+    entries.sort(key=lambda e: (-_HF_RANK[e[1]], e[0]))
     header = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
