@@ -15,7 +15,8 @@ namespace {
 std::filesystem::path shared_data() {
     if (const char* env = std::getenv("SPARQ_SHARED_DATA"); env && *env) return env;
     // This file lives in <repo>/bench/; the shared data sits beside the repository.
-    return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "shared" / "data";
+    return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "shared" /
+           "data";
 }
 
 struct Data {
@@ -39,11 +40,13 @@ const Data* data() {
         const auto uv = root / "vocab" / "bert-base-uncased" / "vocab.txt";
         const auto cv = root / "vocab" / "bert-base-cased" / "vocab.txt";
         if (std::filesystem::exists(uv))
-            x.uncased = std::make_unique<sparq::Tokenizer>(sparq::Tokenizer::from_vocab_file(uv.string(), {}));
+            x.uncased = std::make_unique<sparq::Tokenizer>(
+                sparq::Tokenizer::from_vocab_file(uv.string(), {}));
         sparq::TokenizerOptions co;
         co.do_lower_case = false;
         if (std::filesystem::exists(cv))
-            x.cased = std::make_unique<sparq::Tokenizer>(sparq::Tokenizer::from_vocab_file(cv.string(), co));
+            x.cased = std::make_unique<sparq::Tokenizer>(
+                sparq::Tokenizer::from_vocab_file(cv.string(), co));
         return x;
     }();
     return d.sentences.empty() || !d.uncased ? nullptr : &d;
@@ -60,14 +63,16 @@ void run(benchmark::State& state, bool cased, bool pair) {
     for (auto _ : state) {
         for (size_t i = 0; i < d->sentences.size(); ++i) {
             const sparq::Encoding e =
-                pair ? tok.encode(d->sentences[i], std::string_view(d->sentences[(i + 1) % d->sentences.size()]))
+                pair ? tok.encode(d->sentences[i],
+                                  std::string_view(d->sentences[(i + 1) % d->sentences.size()]))
                      : tok.encode(d->sentences[i]);
             tokens += e.size();
             benchmark::DoNotOptimize(e.ids.data());
         }
     }
     const double bytes = static_cast<double>(d->bytes) * (pair ? 2 : 1);
-    state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
+    state.counters["tokens/s"] =
+        benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
     state.counters["sentences/s"] = benchmark::Counter(
         static_cast<double>(state.iterations() * d->sentences.size()), benchmark::Counter::kIsRate);
     state.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(state.iterations())));
