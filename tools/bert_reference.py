@@ -289,3 +289,43 @@ def encode(text, vocab, pair=None):
         toks += b
         types += [1] * len(b)
     return toks, [vocab[t] for t in toks], types
+
+
+# ------------------------------------------------------------------------------------------------
+# command line: run a model directory on one input, print the outputs as JSON
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Run the reference BERT on a model directory (config.json + "
+                    "model.safetensors) and print its outputs as JSON.")
+    ap.add_argument("model_dir")
+    grp = ap.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
+    grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
+                                    "ASCII only)")
+    ap.add_argument("--pair", help="second text of a pair (with --text)")
+    ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    args = ap.parse_args()
+    with open(os.path.join(args.model_dir, "config.json")) as f:
+        config = json.load(f)
+    weights, _, _ = read_safetensors(os.path.join(args.model_dir, "model.safetensors"))
+    if args.text is not None:
+        vocab = load_vocab(os.path.join(args.model_dir, "vocab.txt"))
+        tokens, ids, types = encode(args.text, vocab, args.pair)
+    else:
+        ids = [int(x) for x in args.ids.split(",")]
+        tokens, types = None, [0] * len(ids)
+    outs = forward(config, weights, [ids], [[1] * len(ids)], [types],
+                   dtype=torch.float32 if args.float32 else torch.float64)
+    doc = {"input_ids": ids, "token_type_ids": types}
+    if tokens:
+        doc["tokens"] = tokens
+    doc.update({k: v[0].tolist() for k, v in outs.items()})
+    print(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    main()
