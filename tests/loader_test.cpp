@@ -579,14 +579,69 @@ TEST_F(BrokenFile, CorruptionSweep) {
 // safetensors writer
 
 TEST(SafeTensorsWriter, ByteIdenticalToPythonWriter) {
-    // tools/bert_reference.py's writer follows the HF layout; ours must produce the same bytes.
+    // tools/bert_reference.py's writer follows the HF layout (also for mixed dtypes); ours must
+    // produce the same bytes.
     TempDir dir;
-    for (const char* name : {"tiny_base", "tiny_f16", "tiny_sparse"}) {
-        SCOPED_TRACE(name);
-        fs::path src = fixture(name) / "model.safetensors";
+    for (fs::path src :
+         {fixture("tiny_base") / "model.safetensors", fixture("tiny_f16") / "model.safetensors",
+          fixture("tiny_sparse") / "model.safetensors",
+          test::fixtures_dir() / "dtypes.safetensors"}) {
+        SCOPED_TRACE(src.string());
         SafeTensorsFile f(src.string());
         write_all(dir / "out.safetensors", read_all(src), f.metadata());
         EXPECT_TRUE(read_file(dir / "out.safetensors") == read_file(src));
+    }
+}
+
+// Every dtype, written by the python writer, reads back as python says (floats exactly).
+TEST(SafeTensors, EveryDtypeFromPython) {
+    SafeTensorsFile f((test::fixtures_dir() / "dtypes.safetensors").string());
+    const json expected = json::parse(read_file(test::fixtures_dir() / "dtypes.json"));
+    EXPECT_EQ(f.metadata().at("note"), "one tensor per dtype");
+    ASSERT_EQ(f.tensors().size(), expected.size());
+    for (const auto& [name, e] : expected.items()) {
+        SCOPED_TRACE(name);
+        const TensorInfo* t = f.find(name);
+        ASSERT_NE(t, nullptr);
+        EXPECT_EQ(dtype_name(t->dtype), e["dtype"].get<std::string>());
+        EXPECT_EQ(t->shape, e["shape"].get<std::vector<int64_t>>());
+        ASSERT_EQ(static_cast<std::size_t>(t->numel()), e["values"].size());
+        if (dtype_is_float(t->dtype)) {
+            std::vector<float> v = f.read_f32(*t);
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                float want = static_cast<float>(e["values"][i].get<double>());
+                EXPECT_EQ(v[i], want) << i;
+                EXPECT_EQ(std::signbit(v[i]), std::signbit(want)) << i;
+            }
+            continue;
+        }
+        auto b = f.bytes(*t);
+        const std::size_t size = dtype_size(t->dtype);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(t->numel()); ++i) {
+            int64_t got = 0;
+            const std::byte* p = b.data() + i * size;
+            switch (t->dtype) {
+                case DType::i64:
+                    std::memcpy(&got, p, 8);
+                    break;
+                case DType::i32: {
+                    int32_t x;
+                    std::memcpy(&x, p, 4);
+                    got = x;
+                    break;
+                }
+                case DType::i8:
+                    got = static_cast<int8_t>(*p);
+                    break;
+                case DType::u8:
+                case DType::boolean:
+                    got = static_cast<uint8_t>(*p);
+                    break;
+                default:
+                    FAIL() << "unexpected dtype";
+            }
+            EXPECT_EQ(got, e["values"][i].get<int64_t>()) << i;
+        }
     }
 }
 
@@ -613,9 +668,11 @@ TEST(SafeTensorsWriter, RoundTripMixedDtypes) {
     std::memcpy(&n, raw.data(), 8);
     EXPECT_EQ(n % 8, 0u);
     const std::string header = raw.substr(8, n);
-    EXPECT_EQ(
-        header.rfind("{\"__metadata__\":{\"format\":\"pt\",\"sparsity\":\"0.9\"},\"a.weight\":", 0),
-        0u)
+    EXPECT_EQ(header.rfind("{\"__metadata__\":{\"format\":\"pt\",\"sparsity\":\"0.9\"},"
+                           "\"ids\":{\"dtype\":\"I64\",\"shape\":[1,4],\"data_offsets\":[0,32]},"
+                           "\"a.weight\":",
+                           0),
+              0u)
         << header;
     EXPECT_EQ(header.find_last_not_of(' '), header.find_last_of('}'));
     EXPECT_EQ(raw.size(), 8 + n + 24 + 5 + 6 + 32);
@@ -625,7 +682,7 @@ TEST(SafeTensorsWriter, RoundTripMixedDtypes) {
     ASSERT_EQ(f.tensors().size(), 5u);
     EXPECT_EQ(f.read_f32(*f.find("a.weight")), w);
     EXPECT_EQ(f.find("a.weight")->shape, (std::vector<int64_t>{2, 3}));
-    // Largest dtype first: I64, then F32, F16, I8 (the HF writer's order, keeps alignment).
+    // The HF writer's order: I64, F32, F16, I8 (keeps alignment), then name; header likewise.
     EXPECT_EQ(f.find("ids")->begin, 0u);
     EXPECT_EQ(f.find("a.weight")->begin, 32u);
     EXPECT_EQ(f.find("half")->begin, 56u);

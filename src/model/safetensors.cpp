@@ -25,13 +25,14 @@ struct DTypeEntry {
     DType dtype;
     const char* name;
     std::size_t size;
+    int hf_rank;  // position in the HF crate's Dtype enum; its writer orders data by it, descending
 };
 constexpr DTypeEntry kDTypes[] = {
-    {DType::f64, "F64", 8},      {DType::f32, "F32", 4}, {DType::f16, "F16", 2},
-    {DType::bf16, "BF16", 2},    {DType::i64, "I64", 8}, {DType::i32, "I32", 4},
-    {DType::i16, "I16", 2},      {DType::i8, "I8", 1},   {DType::u64, "U64", 8},
-    {DType::u32, "U32", 4},      {DType::u16, "U16", 2}, {DType::u8, "U8", 1},
-    {DType::boolean, "BOOL", 1},
+    {DType::f64, "F64", 8, 12},     {DType::f32, "F32", 4, 11}, {DType::f16, "F16", 2, 7},
+    {DType::bf16, "BF16", 2, 8},    {DType::i64, "I64", 8, 13}, {DType::i32, "I32", 4, 9},
+    {DType::i16, "I16", 2, 5},      {DType::i8, "I8", 1, 2},    {DType::u64, "U64", 8, 14},
+    {DType::u32, "U32", 4, 10},     {DType::u16, "U16", 2, 6},  {DType::u8, "U8", 1, 1},
+    {DType::boolean, "BOOL", 1, 0},
 };
 
 const DTypeEntry& entry(DType dtype) {
@@ -353,28 +354,21 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         order.push_back(&t);
     }
     std::sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) {
-        auto sa = dtype_size(a->dtype), sb = dtype_size(b->dtype);
-        return sa != sb ? sa > sb : a->name < b->name;
+        auto ra = entry(a->dtype).hf_rank, rb = entry(b->dtype).hf_rank;
+        return ra != rb ? ra > rb : a->name < b->name;
     });
-    std::map<std::string, std::pair<uint64_t, uint64_t>> offsets;
-    uint64_t off = 0;
-    for (const auto* t : order) {
-        offsets[t->name] = {off, off + t->data.size()};
-        off += t->data.size();
-    }
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) {
         auto& m = header["__metadata__"];
         for (const auto& [k, v] : metadata) m[k] = v;
     }
-    std::vector<const TensorToWrite*> by_name(order);
-    std::sort(by_name.begin(), by_name.end(),
-              [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
-    for (const auto* t : by_name) {
+    uint64_t off = 0;
+    for (const auto* t : order) {
         auto& e = header[t->name];
         e["dtype"] = dtype_name(t->dtype);
         e["shape"] = t->shape;
-        e["data_offsets"] = {offsets[t->name].first, offsets[t->name].second};
+        e["data_offsets"] = {off, off + t->data.size()};
+        off += t->data.size();
     }
     std::string h;
     try {
