@@ -50,7 +50,8 @@ const Encoder& bert_base() {
         w.emb_ln_b = random_tensor({kH}, 0.05f, 0, s);
         w.layers.resize(kL);
         for (auto& l : w.layers) {
-            for (auto* t : {&l.q_w, &l.k_w, &l.v_w, &l.ao_w}) *t = random_tensor({kH, kH}, 0.06f, 0, s);
+            for (auto* t : {&l.q_w, &l.k_w, &l.v_w, &l.ao_w})
+                *t = random_tensor({kH, kH}, 0.06f, 0, s);
             for (auto* t : {&l.q_b, &l.k_b, &l.v_b, &l.ao_b, &l.o_b, &l.ln1_b, &l.ln2_b})
                 *t = random_tensor({kH}, 0.05f, 0, s);
             for (auto* t : {&l.ln1_g, &l.ln2_g}) *t = random_tensor({kH}, 0.05f, 1, s);
@@ -100,7 +101,8 @@ void BM_encoder_f32(benchmark::State& state) {
     state.counters["ln_ms"] = ms(p.layer_norm);
     state.counters["emb_ms"] = ms(p.embeddings);
     const double t = static_cast<double>(batch * seq);
-    const double flops = kL * (2.0 * t * kH * (3 * kH + kH + 2 * kI) + 4.0 * batch * seq * seq * kH);
+    const double flops =
+        kL * (2.0 * t * kH * (3 * kH + kH + 2 * kI) + 4.0 * batch * seq * seq * kH);
     state.counters["cpu_ms"] = ms(p.total());
     state.counters["GFLOP/s"] =
         benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);

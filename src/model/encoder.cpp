@@ -55,7 +55,7 @@ void layer_norm_rows(const float* src, const float* residual, const float* g, co
 }
 
 class StageTimer {
-public:
+  public:
     StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
         if (on_) last_ = now();
     }
@@ -66,7 +66,7 @@ public:
         last_ = t;
     }
 
-private:
+  private:
     double now() const {
         if (cpu_) {
             timespec ts;
@@ -82,8 +82,8 @@ private:
 
 }  // namespace
 
-PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t in,
-                            Activation act, const std::string& name, const PlanOptions& opts) {
+PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
+                            const std::string& name, const PlanOptions& opts) {
     LinearDesc d;
     d.weight = w;
     d.bias = b;
@@ -132,8 +132,8 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         std::string p = "encoder.layer." + std::to_string(l) + ".";
         for (auto* t : {&src.q_w, &src.k_w, &src.v_w, &src.ao_w})
             expect_shape(*t, {h, h}, p + "attention weight");
-        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.ln1_g, &src.ln1_b,
-                        &src.o_b, &src.ln2_g, &src.ln2_b})
+        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.ln1_g, &src.ln1_b, &src.o_b,
+                        &src.ln2_g, &src.ln2_b})
             expect_shape(*t, {h}, p + "vector");
         expect_shape(src.i_w, {inter_, h}, p + "intermediate.dense.weight");
         expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");

@@ -34,7 +34,7 @@ struct PlanEntry {
 };
 
 class Encoder {
-public:
+  public:
     // Takes the weights (embeddings, layers); plans every linear layer with `opts`.
     // Validates what it uses against `cfg` (throws sparq::Error).
     Encoder(const ModelConfig& cfg, BertWeights& weights, const PlanOptions& opts);
@@ -54,7 +54,7 @@ public:
     EncoderProfile profile() const { return profile_; }
     void reset_profile() { profile_ = {}; }
 
-private:
+  private:
     // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
         PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]

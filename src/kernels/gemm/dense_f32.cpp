@@ -44,7 +44,7 @@ struct WeightStorage {
 };
 
 class DenseF32 final : public LinearKernel {
-public:
+  public:
     DenseF32(const LinearDesc& d, const DenseF32Options& opts)
         : opts_(opts), act_(d.act), has_bias_(d.bias != nullptr) {
         out_ = d.out;
@@ -99,7 +99,7 @@ public:
 
     std::string name() const override { return "dense_f32_onednn"; }
 
-private:
+  private:
     enum class Residual { none, sum, binary };
     struct Entry {
         memory::dim tokens = 0;
@@ -130,7 +130,7 @@ private:
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
         auto desc = has_bias_ ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
-                             : dnnl::matmul::desc(src_md, w_md, dst_md);
+                              : dnnl::matmul::desc(src_md, w_md, dst_md);
         return dnnl::matmul::primitive_desc(desc, attr, eng);
     }
 
@@ -166,8 +166,9 @@ private:
 std::unique_ptr<LinearKernel> make_dense_f32_variant(const LinearDesc& desc,
                                                      const DenseF32Options& opts) {
     if (!desc.weight || desc.out <= 0 || desc.in <= 0)
-        throw Error("dense f32 kernel for '" + desc.name + "': expected a non-empty [out][in] weight, found " +
-                    std::to_string(desc.out) + "x" + std::to_string(desc.in));
+        throw Error("dense f32 kernel for '" + desc.name +
+                    "': expected a non-empty [out][in] weight, found " + std::to_string(desc.out) +
+                    "x" + std::to_string(desc.in));
     return std::make_unique<DenseF32>(desc, opts);
 }
 
