@@ -1,0 +1,172 @@
+// Sparse f32 weight kernels: the list of variants, the JIT-driven kernel and the scalar
+// reference (also the fallback on CPUs without AVX2).
+#include <omp.h>
+
+#include <algorithm>
+#include <cassert>
+
+#include "core/buffer.hpp"
+#include "core/threading.hpp"
+#include "jit/spmm_gen.hpp"
+#include "kernels/spmm/sparse_format.hpp"
+#include "kernels/spmm/spmm.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq {
+namespace {
+
+// The list of sparse f32 kernels. Per ISA the first entry is the default (spmm_best_variant).
+const SpmmVariant kVariants[] = {
+    {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
+    {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
+    {"spmm_f32_4x16_avx512", Isa::avx512, 16, 4, 0},
+    {"spmm_f32_2x16_k256_avx512", Isa::avx512, 16, 2, 256},
+    {"spmm_f32_6x16_k64_avx512", Isa::avx512, 16, 6, 64},
+    {"spmm_f32_4x8_k256_avx2", Isa::avx2, 8, 4, 256},
+    {"spmm_f32_2x8_avx2", Isa::avx2, 8, 2, 0},
+};
+
+// Scalar CSR kernel on token-major data: the portable fallback.
+class SpmmRef final : public LinearKernel {
+public:
+    explicit SpmmRef(const LinearDesc& d) : csr_(csr_from_dense(d.weight, d.out, d.in)), act_(d.act) {
+        out_ = d.out;
+        in_ = d.in;
+        if (d.bias) bias_.assign(d.bias, d.bias + d.out);
+    }
+    void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
+        int nt = num_threads();
+        std::vector<int64_t> bounds = partition_rows(csr_.row_ptr.data(), out_, nt, 16, 1);
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+#pragma omp parallel num_threads(nt)
+        {
+            int tid = omp_get_thread_num();
+            int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
+            std::vector<float> tile(static_cast<size_t>(std::max<int64_t>(r1 - r0, 1)));
+            for (int64_t t = 0; t < tokens; ++t) {
+                const float* x = src + t * in_;
+                for (int64_t r = r0; r < r1; ++r) {
+                    float acc = 0.0f;
+                    for (int32_t k = csr_.row_ptr[r]; k < csr_.row_ptr[r + 1]; ++k)
+                        acc += csr_.values[k] * x[csr_.col_idx[k]];
+                    tile[r - r0] = acc;
+                }
+                spmm_detail::unpack_rows_scalar(tile.data(), 1, r0, r1 - r0, 1, dst + t * out_,
+                                                out_, {ep.bias, residual ? residual + t * out_ : nullptr, act_});
+            }
+        }
+    }
+    std::string name() const override { return "spmm_f32_ref"; }
+
+private:
+    CsrMatrix csr_;
+    std::vector<float> bias_;
+    Activation act_;
+};
+
+// JIT row kernel over K-blocked CSR with byte offsets into packed token groups.
+class SpmmJit final : public LinearKernel {
+public:
+    SpmmJit(const LinearDesc& d, const SpmmVariant& v) : v_(v), act_(d.act) {
+        out_ = d.out;
+        in_ = d.in;
+        group_ = int64_t{v.lanes} * v.vectors;
+        CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
+        if (in_ * group_ * 4 > INT32_MAX)
+            throw Error("sparse weight '" + d.name + "': " + std::to_string(in_) +
+                        " inputs exceed the kernel's 32-bit offsets");
+        row_ptr_ = csr.row_ptr;
+        blocked_ = block_columns(csr, v.chunk);
+        offs_.resize(blocked_.nnz());
+        for (int64_t k = 0; k < blocked_.nnz(); ++k)
+            offs_[k] = static_cast<int32_t>(blocked_.col_idx[k] * group_ * 4);
+        if (d.bias) bias_.assign(d.bias, d.bias + d.out);
+        for (int nv = 1; nv <= v.vectors; ++nv)
+            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, group_ * 4));
+    }
+
+    void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
+        assert(has_isa(v_.isa) && tokens >= 1);
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        static thread_local AlignedBuffer<float> xbuf, ybuf;
+        xbuf.resize(groups * in_ * group_);
+        ybuf.resize(std::max<int64_t>(out_, 1) * group_);
+        float* xp = xbuf.data();
+        float* yp = ybuf.data();
+        const int nt = num_threads();
+        // Per-row cost: one load/store of the output tile per chunk ~ a few nonzeros.
+        std::vector<int64_t> bounds = partition_rows(row_ptr_.data(), out_, nt, 16, 2 * blocked_.chunks);
+        const int64_t slice = 64;  // features per packing job
+        const int64_t slices = (in_ + slice - 1) / slice;
+        const Isa isa = v_.isa;
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), nullptr, act_};
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static)
+            for (int64_t job = 0; job < groups * slices; ++job) {
+                int64_t g = job / slices, i0 = (job % slices) * slice;
+                int64_t count = std::min(group_, tokens - g * group_);
+                spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_, std::min(slice, in_ - i0),
+                                 count, group_, v_.lanes, xp + (g * in_ + i0) * group_);
+            }
+            const int tid = omp_get_thread_num();
+            const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
+            if (r1 > r0) {
+                SpmmEpilogue my_ep = ep;
+                for (int64_t g = 0; g < groups; ++g) {
+                    int64_t count = std::min(group_, tokens - g * group_);
+                    int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
+                    const jit::SpmmF32Gen& k = *kernels_[nv - 1];
+                    jit::SpmmArgs a;
+                    a.x = xp + g * in_ * group_;
+                    a.y = yp + r0 * group_;
+                    a.offs = offs_.data();
+                    a.vals = blocked_.values.data();
+                    a.rows = r1 - r0;
+                    for (int64_t c = 0; c < blocked_.chunks; ++c) {
+                        a.row_ptr = blocked_.row_ptr.data() + c * (out_ + 1) + r0;
+                        a.accumulate = c > 0;
+                        k(a);
+                    }
+                    my_ep.residual = residual ? residual + g * group_ * out_ : nullptr;
+                    spmm_unpack_rows(isa, yp + r0 * group_, group_, r0, r1 - r0, count,
+                                     dst + g * group_ * out_, out_, my_ep);
+                }
+            }
+        }
+    }
+    std::string name() const override { return v_.name; }
+
+private:
+    const SpmmVariant& v_;
+    Activation act_;
+    int64_t group_ = 0;
+    std::vector<int32_t> row_ptr_;  // of the unblocked CSR, for thread balancing
+    BlockedCsr blocked_;
+    std::vector<int32_t> offs_;
+    std::vector<float> bias_;
+    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
+};
+
+}  // namespace
+
+const SpmmVariant* spmm_variants(int* count) {
+    *count = static_cast<int>(sizeof(kVariants) / sizeof(kVariants[0]));
+    return kVariants;
+}
+
+const SpmmVariant& spmm_best_variant(int64_t out, int64_t in) {
+    const SpmmVariant* pick = &kVariants[0];
+    for (const SpmmVariant& v : kVariants)
+        if (has_isa(v.isa) && static_cast<int>(v.isa) > static_cast<int>(pick->isa)) pick = &v;
+    return *pick;
+}
+
+std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc, const SpmmVariant* variant) {
+    const SpmmVariant& v = variant ? *variant : spmm_best_variant(desc.out, desc.in);
+    assert(has_isa(v.isa));
+    if (v.isa == Isa::scalar) return std::make_unique<SpmmRef>(desc);
+    return std::make_unique<SpmmJit>(desc, v);
+}
+
+}  // namespace sparq
