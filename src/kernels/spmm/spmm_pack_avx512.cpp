@@ -70,45 +70,94 @@ inline __mmask16 first_n(int64_t n) {
 
 }  // namespace
 
-void pack_tokens_avx512(const float* src, int64_t ld, int64_t in, int64_t count, int64_t group, int lanes,
-                        float* dst) {
+void pack_tokens_avx512(const float* src, int64_t ld, int64_t in, int64_t count, int64_t group,
+                        int lanes, float* dst) {
     __m512 r[16];
     for (int64_t tb = 0; tb < count; tb += 16) {
-        int64_t nt = count - tb < 16 ? count - tb : 16;
-        for (int64_t i0 = 0; i0 < in; i0 += 16) {
-            int64_t nf = in - i0 < 16 ? in - i0 : 16;
-            __mmask16 m = first_n(nf);
+        const int64_t nt = count - tb < 16 ? count - tb : 16;
+        const float* s = src + tb * ld;
+        float* d = dst + tb;
+        int64_t i0 = 0;
+        if (nt == 16) {
+            // Full blocks: constant indices keep r[] in registers.
+            for (; i0 + 16 <= in; i0 += 16) {
+#pragma GCC unroll 16
+                for (int t = 0; t < 16; ++t) r[t] = _mm512_loadu_ps(s + t * ld + i0);
+                transpose16(r);
+#pragma GCC unroll 16
+                for (int f = 0; f < 16; ++f) _mm512_storeu_ps(d + (i0 + f) * group, r[f]);
+            }
+        }
+        for (; i0 < in; i0 += 16) {
+            const int64_t nf = in - i0 < 16 ? in - i0 : 16;
+            const __mmask16 m = first_n(nf);
             for (int64_t t = 0; t < 16; ++t)
-                r[t] = t < nt ? _mm512_maskz_loadu_ps(m, src + (tb + t) * ld + i0)
-                              : _mm512_setzero_ps();
+                r[t] = t < nt ? _mm512_maskz_loadu_ps(m, s + t * ld + i0) : _mm512_setzero_ps();
             transpose16(r);
-            for (int64_t f = 0; f < nf; ++f) _mm512_storeu_ps(dst + (i0 + f) * group + tb, r[f]);
+            for (int64_t f = 0; f < nf; ++f) _mm512_storeu_ps(d + (i0 + f) * group, r[f]);
         }
     }
 }
 
-void unpack_rows_avx512(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
-                        float* dst, int64_t ld, const SpmmEpilogue& ep) {
+namespace {
+
+// Transposes 16 tokens x up to kSpan rows into an L1 scratch, then writes each token's run of
+// outputs with the epilogue in long contiguous stores (friendlier to the store prefetcher than
+// 16-row scattered blocks, and to dst strides that alias in L1 sets).
+template <bool kGelu, bool kResidual>
+void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
+                      float* dst, int64_t ld, const float* bias, const float* residual) {
+    constexpr int64_t kSpan = 256;
+    alignas(64) float scratch[16][kSpan];
     __m512 r[16];
     for (int64_t tb = 0; tb < count; tb += 16) {
-        int64_t nt = count - tb < 16 ? count - tb : 16;
-        for (int64_t o = 0; o < rows; o += 16) {
-            int64_t no = rows - o < 16 ? rows - o : 16;
-            __mmask16 m = first_n(no);
-            for (int64_t i = 0; i < 16; ++i)
-                r[i] = i < no ? _mm512_loadu_ps(src + (o + i) * group + tb) : _mm512_setzero_ps();
-            transpose16(r);
-            int64_t col = r0 + o;
-            __m512 b = ep.bias ? _mm512_maskz_loadu_ps(m, ep.bias + col) : _mm512_setzero_ps();
+        const int64_t nt = count - tb < 16 ? count - tb : 16;
+        for (int64_t o0 = 0; o0 < rows; o0 += kSpan) {
+            const int64_t span = rows - o0 < kSpan ? rows - o0 : kSpan;
+            for (int64_t o = 0; o < span; o += 16) {
+                const int64_t no = span - o < 16 ? span - o : 16;
+                const float* s = src + (o0 + o) * group + tb;
+                if (no == 16) {
+#pragma GCC unroll 16
+                    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(s + i * group);
+                } else {
+                    for (int64_t i = 0; i < 16; ++i)
+                        r[i] = i < no ? _mm512_loadu_ps(s + i * group) : _mm512_setzero_ps();
+                }
+                transpose16(r);
+#pragma GCC unroll 16
+                for (int t = 0; t < 16; ++t) _mm512_store_ps(&scratch[t][o], r[t]);
+            }
+            const int64_t col = r0 + o0;
             for (int64_t t = 0; t < nt; ++t) {
-                __m512 v = _mm512_add_ps(r[t], b);
-                if (ep.act == Activation::gelu) v = gelu16(v);
-                if (ep.residual)
-                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.residual + (tb + t) * ld + col));
-                _mm512_mask_storeu_ps(dst + (tb + t) * ld + col, m, v);
+                float* d = dst + (tb + t) * ld + col;
+                const float* res = kResidual ? residual + (tb + t) * ld + col : nullptr;
+                for (int64_t o = 0; o < span; o += 16) {
+                    const __mmask16 m = first_n(span - o);
+                    __m512 v = _mm512_load_ps(&scratch[t][o]);
+                    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + col + o));
+                    if (kGelu) v = gelu16(v);
+                    if (kResidual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + o));
+                    _mm512_mask_storeu_ps(d + o, m, v);
+                }
             }
         }
     }
+}
+
+}  // namespace
+
+void unpack_rows_avx512(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
+                        float* dst, int64_t ld, const SpmmEpilogue& ep) {
+    const bool gelu = ep.act == Activation::gelu;
+    if (gelu && ep.residual)
+        unpack_rows_impl<true, true>(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual);
+    else if (gelu)
+        unpack_rows_impl<true, false>(src, group, r0, rows, count, dst, ld, ep.bias, nullptr);
+    else if (ep.residual)
+        unpack_rows_impl<false, true>(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual);
+    else
+        unpack_rows_impl<false, false>(src, group, r0, rows, count, dst, ld, ep.bias, nullptr);
 }
 
 }  // namespace sparq::spmm_detail
