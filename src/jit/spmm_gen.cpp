@@ -3,11 +3,11 @@
 #include <cassert>
 #include <map>
 #include <mutex>
-#include <tuple>
+#include <utility>
 
 namespace sparq::jit {
 
-SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int64_t y_stride)
+SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
     : Generator(std::string("spmm_f32_") + std::to_string(nv) + "v_" + isa_name(isa), 4096) {
     const bool zmm = isa >= Isa::avx512;
     const int vbytes = zmm ? 64 : 32;
@@ -19,32 +19,33 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int64_t y_stride)
     // Accumulators: set A = v0..v(nv-1), set B = v(nv)..v(2nv-1); broadcast weights in the top two.
     const int top = zmm ? 31 : 15;
     const Xbyak::Xmm w0 = vec(top), w1 = vec(top - 1);
-    const Xbyak::Reg64 rx = r8, ry = r9, rrp = r10, roff = r11, rval = r12, rn = r13, rk = r14,
-                       rend = r15, ro0 = rax, ro1 = rbx, racc = rcx, rlast = rdx;
+    const Xbyak::Reg64 rx = r8, ry = r9, rrec = r10, roff = r11, rval = r12, rn = r13, rk = r14,
+                       rend = r15, ro0 = rax, ro1 = rbx, racc = rcx, rlast = rdx,
+                       ryrow = rbp;
 
     preamble();
     mov(rx, ptr[reg_args + offsetof(SpmmArgs, x)]);
     mov(ry, ptr[reg_args + offsetof(SpmmArgs, y)]);
-    mov(rrp, ptr[reg_args + offsetof(SpmmArgs, row_ptr)]);
+    mov(rrec, ptr[reg_args + offsetof(SpmmArgs, rec)]);
     mov(roff, ptr[reg_args + offsetof(SpmmArgs, offs)]);
     mov(rval, ptr[reg_args + offsetof(SpmmArgs, vals)]);
     mov(rn, ptr[reg_args + offsetof(SpmmArgs, rows)]);
     mov(racc, ptr[reg_args + offsetof(SpmmArgs, accumulate)]);
 
-    Xbyak::Label l_row, l_load, l_init_b, l_pair, l_tail, l_store, l_next, l_done;
+    Xbyak::Label l_row, l_load, l_init_b, l_pair, l_tail, l_store, l_done;
     test(rn, rn);
     jz(l_done, T_NEAR);
     L(l_row);
-    movsxd(rk, dword[rrp]);
-    movsxd(rend, dword[rrp + 4]);
+    movsxd(rk, dword[rrec]);
+    movsxd(rend, dword[rrec + 4]);
+    movsxd(ryrow, dword[rrec + 8]);
+    add(ryrow, ry);
     test(racc, racc);
     jnz(l_load);
     for (int v = 0; v < nv; ++v) vxorps(vec(v), vec(v), vec(v));
     jmp(l_init_b);
     L(l_load);
-    cmp(rk, rend);
-    je(l_next, T_NEAR);  // nothing to add to this row
-    for (int v = 0; v < nv; ++v) vmovups(vec(v), ptr[ry + v * vbytes]);
+    for (int v = 0; v < nv; ++v) vmovups(vec(v), ptr[ryrow + v * vbytes]);
     L(l_init_b);
     for (int v = 0; v < nv; ++v) vxorps(vec(nv + v), vec(nv + v), vec(nv + v));
     lea(rlast, ptr[rend - 1]);
@@ -72,11 +73,9 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int64_t y_stride)
     L(l_store);
     for (int v = 0; v < nv; ++v) {
         vaddps(vec(v), vec(v), vec(nv + v));
-        vmovups(ptr[ry + v * vbytes], vec(v));
+        vmovups(ptr[ryrow + v * vbytes], vec(v));
     }
-    L(l_next);
-    add(ry, static_cast<uint32_t>(y_stride));
-    add(rrp, 4);
+    add(rrec, 12);
     dec(rn);
     jnz(l_row, T_NEAR);
     L(l_done);
@@ -84,14 +83,14 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int64_t y_stride)
     finalize();
 }
 
-std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int64_t y_stride) {
+std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv) {
     static std::mutex mu;
-    static std::map<std::tuple<int, int, int64_t>, std::shared_ptr<const SpmmF32Gen>> cache;
+    static std::map<std::pair<int, int>, std::shared_ptr<const SpmmF32Gen>> cache;
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_tuple(static_cast<int>(isa), nv, y_stride);
+    auto key = std::make_pair(static_cast<int>(isa), nv);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    auto k = std::make_shared<const SpmmF32Gen>(isa, nv, y_stride);
+    auto k = std::make_shared<const SpmmF32Gen>(isa, nv);
     cache.emplace(key, k);
     return k;
 }

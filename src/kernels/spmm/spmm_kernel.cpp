@@ -18,10 +18,11 @@ namespace {
 // The list of sparse f32 kernels. Per ISA the first entry is the default (spmm_best_variant).
 const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
+    {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
     {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
+    {"spmm_f32_4x16_k256_avx512", Isa::avx512, 16, 4, 256},
+    {"spmm_f32_6x16_k128_avx512", Isa::avx512, 16, 6, 128},
     {"spmm_f32_4x16_avx512", Isa::avx512, 16, 4, 0},
-    {"spmm_f32_2x16_k256_avx512", Isa::avx512, 16, 2, 256},
-    {"spmm_f32_6x16_k64_avx512", Isa::avx512, 16, 6, 64},
     {"spmm_f32_4x8_k256_avx2", Isa::avx2, 8, 4, 256},
     {"spmm_f32_2x8_avx2", Isa::avx2, 8, 2, 0},
 };
@@ -76,62 +77,100 @@ public:
             throw Error("sparse weight '" + d.name + "': " + std::to_string(in_) +
                         " inputs exceed the kernel's 32-bit offsets");
         row_ptr_ = csr.row_ptr;
-        blocked_ = block_columns(csr, v.chunk);
-        offs_.resize(blocked_.nnz());
-        for (int64_t k = 0; k < blocked_.nnz(); ++k)
-            offs_[k] = static_cast<int32_t>(blocked_.col_idx[k] * group_ * 4);
+        BlockedCsr b = block_columns(csr, v.chunk);
+        chunks_ = b.chunks;
+        panels_ = (out_ + kPanel - 1) / kPanel;
+        // Row records per chunk, panel by panel; within a panel rows are ordered by nonzero count
+        // so the kernel's loop exits are predictable. Chunk 0 lists every row (it initialises y),
+        // later chunks only rows with nonzeros in them. Each row's nonzeros are padded to an even
+        // count with zero weights (offset 0) for the kernel's pair loop; data is laid out in
+        // record order so the offset/value streams are read sequentially.
+        panel_rec_.assign(chunks_ * (panels_ + 1), 0);
+        offs_.reserve(b.nnz() + b.chunks * out_);
+        vals_.reserve(b.nnz() + b.chunks * out_);
+        std::vector<int64_t> order;
+        for (int64_t c = 0; c < chunks_; ++c) {
+            const int32_t* rp = b.row_ptr.data() + c * (out_ + 1);
+            for (int64_t p = 0; p < panels_; ++p) {
+                panel_rec_[c * (panels_ + 1) + p] = static_cast<int32_t>(rec_.size() / 3);
+                order.clear();
+                for (int64_t r = p * kPanel; r < std::min(out_, (p + 1) * kPanel); ++r)
+                    if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
+                std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+                    return rp[x + 1] - rp[x] < rp[y + 1] - rp[y];
+                });
+                for (int64_t r : order) {
+                    rec_.push_back(static_cast<int32_t>(vals_.size()));
+                    for (int32_t k = rp[r]; k < rp[r + 1]; ++k) {
+                        offs_.push_back(static_cast<int32_t>(b.col_idx[k] * group_ * 4));
+                        vals_.push_back(b.values[k]);
+                    }
+                    if ((rp[r + 1] - rp[r]) % 2 == 1) {
+                        offs_.push_back(0);
+                        vals_.push_back(0.0f);
+                    }
+                    rec_.push_back(static_cast<int32_t>(vals_.size()));
+                    rec_.push_back(static_cast<int32_t>(r * group_ * 4));
+                }
+            }
+            panel_rec_[c * (panels_ + 1) + panels_] = static_cast<int32_t>(rec_.size() / 3);
+        }
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
         for (int nv = 1; nv <= v.vectors; ++nv)
-            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, group_ * 4));
+            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv));
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
         assert(has_isa(v_.isa) && tokens >= 1);
         const int64_t groups = (tokens + group_ - 1) / group_;
         static thread_local AlignedBuffer<float> xbuf, ybuf;
-        xbuf.resize(groups * in_ * group_);
+        // Two packed groups: group g+1 is packed while slower threads may still read group g.
+        xbuf.resize(2 * in_ * group_);
         ybuf.resize(std::max<int64_t>(out_, 1) * group_);
-        float* xp = xbuf.data();
-        float* yp = ybuf.data();
+        // thread_local: take the caller's buffers here, not inside the parallel region.
+        float* const xbase = xbuf.data();
+        float* const yp = ybuf.data();
         const int nt = num_threads();
         // Per-row cost: one load/store of the output tile per chunk ~ a few nonzeros.
-        std::vector<int64_t> bounds = partition_rows(row_ptr_.data(), out_, nt, 16, 2 * blocked_.chunks);
+        std::vector<int64_t> bounds = partition_rows(row_ptr_.data(), out_, nt, kPanel, 2 * chunks_);
         const int64_t slice = 64;  // features per packing job
         const int64_t slices = (in_ + slice - 1) / slice;
         const Isa isa = v_.isa;
-        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), nullptr, act_};
 #pragma omp parallel num_threads(nt)
         {
-#pragma omp for schedule(static)
-            for (int64_t job = 0; job < groups * slices; ++job) {
-                int64_t g = job / slices, i0 = (job % slices) * slice;
-                int64_t count = std::min(group_, tokens - g * group_);
-                spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_, std::min(slice, in_ - i0),
-                                 count, group_, v_.lanes, xp + (g * in_ + i0) * group_);
-            }
             const int tid = omp_get_thread_num();
             const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
-            if (r1 > r0) {
-                SpmmEpilogue my_ep = ep;
-                for (int64_t g = 0; g < groups; ++g) {
-                    int64_t count = std::min(group_, tokens - g * group_);
-                    int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
-                    const jit::SpmmF32Gen& k = *kernels_[nv - 1];
-                    jit::SpmmArgs a;
-                    a.x = xp + g * in_ * group_;
-                    a.y = yp + r0 * group_;
-                    a.offs = offs_.data();
-                    a.vals = blocked_.values.data();
-                    a.rows = r1 - r0;
-                    for (int64_t c = 0; c < blocked_.chunks; ++c) {
-                        a.row_ptr = blocked_.row_ptr.data() + c * (out_ + 1) + r0;
-                        a.accumulate = c > 0;
-                        k(a);
-                    }
-                    my_ep.residual = residual ? residual + g * group_ * out_ : nullptr;
-                    spmm_unpack_rows(isa, yp + r0 * group_, group_, r0, r1 - r0, count,
-                                     dst + g * group_ * out_, out_, my_ep);
+            const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
+            SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), nullptr, act_};
+            for (int64_t g = 0; g < groups; ++g) {
+                const int64_t count = std::min(group_, tokens - g * group_);
+                float* xp = xbase + (g % 2) * in_ * group_;
+                // Packing the group's activations (all threads), then a barrier.
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < slices; ++j) {
+                    int64_t i0 = j * slice;
+                    spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_,
+                                     std::min(slice, in_ - i0), count, group_, v_.lanes,
+                                     xp + i0 * group_);
                 }
+                if (r1 <= r0) continue;
+                const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
+                const jit::SpmmF32Gen& k = *kernels_[nv - 1];
+                jit::SpmmArgs a;
+                a.x = xp;
+                a.y = yp;
+                a.offs = offs_.data();
+                a.vals = vals_.data();
+                for (int64_t c = 0; c < chunks_; ++c) {
+                    const int32_t* pr = panel_rec_.data() + c * (panels_ + 1);
+                    a.rec = rec_.data() + 3 * int64_t{pr[p0]};
+                    a.rows = pr[p1] - pr[p0];
+                    a.accumulate = c > 0;
+                    k(a);
+                }
+                ep.residual = residual ? residual + g * group_ * out_ : nullptr;
+                spmm_unpack_rows(isa, yp + r0 * group_, group_, r0, r1 - r0, count,
+                                 dst + g * group_ * out_, out_, ep);
             }
         }
     }
@@ -142,8 +181,12 @@ private:
     Activation act_;
     int64_t group_ = 0;
     std::vector<int32_t> row_ptr_;  // of the unblocked CSR, for thread balancing
-    BlockedCsr blocked_;
-    std::vector<int32_t> offs_;
+    static constexpr int64_t kPanel = 64;  // rows per panel (unit of ordering and thread split)
+    int64_t chunks_ = 1, panels_ = 0;
+    std::vector<int32_t> rec_;        // row records {begin, end, y byte offset}
+    std::vector<int32_t> panel_rec_;  // [chunks][panels + 1]: first record of each panel
+    std::vector<int32_t> offs_;  // byte offset of each nonzero's packed activation row
+    std::vector<float> vals_;
     std::vector<float> bias_;
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
 };
