@@ -124,56 +124,75 @@ public:
         assert(has_isa(v_.isa) && tokens >= 1);
         const int64_t groups = (tokens + group_ - 1) / group_;
         static thread_local AlignedBuffer<float> xbuf, ybuf;
-        // Two packed groups: group g+1 is packed while slower threads may still read group g.
-        xbuf.resize(2 * in_ * group_);
-        ybuf.resize(std::max<int64_t>(out_, 1) * group_);
+        const int nt = num_threads();
+        // Thread split: by token groups when they divide evenly (no barrier, no shared data),
+        // else by rows balanced by nonzeros (one barrier after packing all groups).
+        const bool by_tokens = nt > 1 && (groups % nt == 0 || groups >= 4 * nt);
+        xbuf.resize((by_tokens ? nt : groups) * in_ * group_);
+        ybuf.resize(nt * std::max<int64_t>(out_, 1) * group_);
         // thread_local: take the caller's buffers here, not inside the parallel region.
         float* const xbase = xbuf.data();
-        float* const yp = ybuf.data();
-        const int nt = num_threads();
-        // Per-row cost: one load/store of the output tile per chunk ~ a few nonzeros.
-        std::vector<int64_t> bounds = partition_rows(row_ptr_.data(), out_, nt, kPanel, 2 * chunks_);
-        const int64_t slice = 64;  // features per packing job
+        float* const ybase = ybuf.data();
+        std::vector<int64_t> bounds =
+            by_tokens ? std::vector<int64_t>{0, out_}
+                      : partition_rows(row_ptr_.data(), out_, nt, kPanel, 2 * chunks_);
+        const int64_t slice = 64;  // features per packing job (row split)
         const int64_t slices = (in_ + slice - 1) / slice;
         const Isa isa = v_.isa;
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
-            const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
-            const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
-            SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), nullptr, act_};
-            for (int64_t g = 0; g < groups; ++g) {
-                const int64_t count = std::min(group_, tokens - g * group_);
-                float* xp = xbase + (g % 2) * in_ * group_;
-                // Packing the group's activations (all threads), then a barrier.
+            float* const yp = ybase + tid * out_ * group_;
+            if (by_tokens) {
+                float* const xp = xbase + tid * in_ * group_;
+                for (int64_t g = tid; g < groups; g += nt) {
+                    const int64_t count = std::min(group_, tokens - g * group_);
+                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_,
+                                     v_.lanes, xp);
+                    run_group(xp, yp, 0, out_, count, dst + g * group_ * out_,
+                              residual ? residual + g * group_ * out_ : nullptr);
+                }
+            } else {
 #pragma omp for schedule(static)
-                for (int64_t j = 0; j < slices; ++j) {
-                    int64_t i0 = j * slice;
+                for (int64_t j = 0; j < groups * slices; ++j) {
+                    const int64_t g = j / slices, i0 = (j % slices) * slice;
+                    const int64_t count = std::min(group_, tokens - g * group_);
                     spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_,
                                      std::min(slice, in_ - i0), count, group_, v_.lanes,
-                                     xp + i0 * group_);
+                                     xbase + (g * in_ + i0) * group_);
                 }
-                if (r1 <= r0) continue;
-                const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
-                const jit::SpmmF32Gen& k = *kernels_[nv - 1];
-                jit::SpmmArgs a;
-                a.x = xp;
-                a.y = yp;
-                a.offs = offs_.data();
-                a.vals = vals_.data();
-                for (int64_t c = 0; c < chunks_; ++c) {
-                    const int32_t* pr = panel_rec_.data() + c * (panels_ + 1);
-                    a.rec = rec_.data() + 3 * int64_t{pr[p0]};
-                    a.rows = pr[p1] - pr[p0];
-                    a.accumulate = c > 0;
-                    k(a);
-                }
-                ep.residual = residual ? residual + g * group_ * out_ : nullptr;
-                spmm_unpack_rows(isa, yp + r0 * group_, group_, r0, r1 - r0, count,
-                                 dst + g * group_ * out_, out_, ep);
+                const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
+                for (int64_t g = 0; g < groups && r1 > r0; ++g)
+                    run_group(xbase + g * in_ * group_, yp, r0, r1,
+                              std::min(group_, tokens - g * group_), dst + g * group_ * out_,
+                              residual ? residual + g * group_ * out_ : nullptr);
             }
         }
     }
+
+    // Rows [r0, r1) (r0 on a panel boundary) of one packed token group of `count` tokens, into
+    // dst/residual (pointing at the group's first token). y is the calling thread's tile.
+    void run_group(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count, float* dst,
+                   const float* residual) const {
+        const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
+        const jit::SpmmF32Gen& k = *kernels_[nv - 1];
+        const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
+        jit::SpmmArgs a;
+        a.x = xp;
+        a.y = yp;
+        a.offs = offs_.data();
+        a.vals = vals_.data();
+        for (int64_t c = 0; c < chunks_; ++c) {
+            const int32_t* pr = panel_rec_.data() + c * (panels_ + 1);
+            a.rec = rec_.data() + 3 * int64_t{pr[p0]};
+            a.rows = pr[p1] - pr[p0];
+            a.accumulate = c > 0;
+            k(a);
+        }
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+        spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
+    }
+
     std::string name() const override { return v_.name; }
 
 private:
