@@ -178,6 +178,29 @@ TEST(SparseFormat, PackUnpackMatchScalar) {
     }
 }
 
+TEST(SparseFormat, UnpackEpilogueMatchesScalar) {
+    const int64_t group = 32, rows = 37, r0 = 5, ld = 50;
+    std::vector<float> tile = random_vec(rows * group, 21), bias = random_vec(ld, 22);
+    std::vector<float> res = random_vec(group * ld, 23);
+    for (Isa isa : {Isa::avx2, Isa::avx512}) {
+        if (!has_isa(isa)) continue;
+        for (int64_t count : {1, 8, 9, 16, 31, 32})
+            for (bool b : {false, true})
+                for (bool r : {false, true})
+                    for (Activation act : {Activation::none, Activation::gelu}) {
+                        SpmmEpilogue ep{b ? bias.data() : nullptr, r ? res.data() : nullptr, act};
+                        std::vector<float> want(group * ld, -7.0f), got(group * ld, -7.0f);
+                        spmm_detail::unpack_rows_scalar(tile.data(), group, r0, rows, count,
+                                                        want.data(), ld, ep);
+                        spmm_unpack_rows(isa, tile.data(), group, r0, rows, count, got.data(), ld,
+                                         ep);
+                        for (size_t i = 0; i < want.size(); ++i)
+                            ASSERT_NEAR(got[i], want[i], 2e-6f * (1.0f + std::fabs(want[i])))
+                                << isa_name(isa) << " count=" << count << " i=" << i;
+                    }
+    }
+}
+
 TEST(Spmm, ListStartsWithReference) {
     int n = 0;
     const SpmmVariant* v = spmm_variants(&n);
