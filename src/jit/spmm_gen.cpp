@@ -11,7 +11,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
     : Generator(std::string("spmm_f32_") + std::to_string(nv) + "v_" + isa_name(isa), 4096) {
     const bool zmm = isa >= Isa::avx512;
     const int vbytes = zmm ? 64 : 32;
-    assert(nv >= 1 && nv <= 6);
+    assert(nv >= 1 && nv <= (zmm ? 8 : 7));
     auto vec = [&](int i) -> Xbyak::Xmm {
         if (zmm) return Xbyak::Zmm(i);
         return Xbyak::Ymm(i);

@@ -30,7 +30,7 @@ struct SpmmArgs {
 
 class SpmmF32Gen : public Generator {
 public:
-    // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors (1..6).
+    // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors (1..8 zmm, 1..7 ymm).
     SpmmF32Gen(Isa isa, int nv);
     void operator()(const SpmmArgs& a) const { call(&a); }
 };
