@@ -20,8 +20,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
     const int top = zmm ? 31 : 15;
     const Xbyak::Xmm w0 = vec(top), w1 = vec(top - 1);
     const Xbyak::Reg64 rx = r8, ry = r9, rrec = r10, roff = r11, rval = r12, rn = r13, rk = r14,
-                       rend = r15, ro0 = rax, ro1 = rbx, racc = rcx, rlast = rdx,
-                       ryrow = rbp;
+                       rend = r15, ro0 = rax, ro1 = rbx, racc = rcx, ya = rbp, yb = rsi;
 
     preamble();
     mov(rx, ptr[reg_args + offsetof(SpmmArgs, x)]);
@@ -29,28 +28,33 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
     mov(rrec, ptr[reg_args + offsetof(SpmmArgs, rec)]);
     mov(roff, ptr[reg_args + offsetof(SpmmArgs, offs)]);
     mov(rval, ptr[reg_args + offsetof(SpmmArgs, vals)]);
-    mov(rn, ptr[reg_args + offsetof(SpmmArgs, rows)]);
+    mov(rn, ptr[reg_args + offsetof(SpmmArgs, pairs)]);
     mov(racc, ptr[reg_args + offsetof(SpmmArgs, accumulate)]);
 
-    Xbyak::Label l_row, l_load, l_init_b, l_pair, l_tail, l_store, l_done;
+    // Accumulators: row a in v0..v(nv-1), row b in v(nv)..v(2nv-1); broadcast weights on top.
+    Xbyak::Label l_rec, l_load, l_pair, l_store, l_done;
     test(rn, rn);
     jz(l_done, T_NEAR);
-    L(l_row);
+    L(l_rec);
     movsxd(rk, dword[rrec]);
     movsxd(rend, dword[rrec + 4]);
-    movsxd(ryrow, dword[rrec + 8]);
-    add(ryrow, ry);
+    movsxd(ya, dword[rrec + 8]);
+    movsxd(yb, dword[rrec + 12]);
+    add(ya, ry);
+    add(yb, ry);
     test(racc, racc);
-    jnz(l_load);
-    for (int v = 0; v < nv; ++v) vxorps(vec(v), vec(v), vec(v));
-    jmp(l_init_b);
+    jnz(l_load, T_NEAR);
+    for (int v = 0; v < 2 * nv; ++v) vxorps(vec(v), vec(v), vec(v));
+    cmp(rk, rend);
+    jl(l_pair, T_NEAR);
+    jmp(l_store, T_NEAR);
     L(l_load);
-    for (int v = 0; v < nv; ++v) vmovups(vec(v), ptr[ryrow + v * vbytes]);
-    L(l_init_b);
-    for (int v = 0; v < nv; ++v) vxorps(vec(nv + v), vec(nv + v), vec(nv + v));
-    lea(rlast, ptr[rend - 1]);
-    cmp(rk, rlast);
-    jge(l_tail, T_NEAR);
+    for (int v = 0; v < nv; ++v) {
+        vmovups(vec(v), ptr[ya + v * vbytes]);
+        vmovups(vec(nv + v), ptr[yb + v * vbytes]);
+    }
+    cmp(rk, rend);
+    jge(l_store, T_NEAR);
     align(16);
     L(l_pair);
     mov(ro0.cvt32(), dword[roff + rk * 4]);
@@ -62,22 +66,16 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
         vfmadd231ps(vec(nv + v), w1, ptr[rx + ro1 + v * vbytes]);
     }
     add(rk, 2);
-    cmp(rk, rlast);
-    jl(l_pair);
-    L(l_tail);
     cmp(rk, rend);
-    jge(l_store);
-    mov(ro0.cvt32(), dword[roff + rk * 4]);
-    vbroadcastss(w0, dword[rval + rk * 4]);
-    for (int v = 0; v < nv; ++v) vfmadd231ps(vec(v), w0, ptr[rx + ro0 + v * vbytes]);
+    jl(l_pair, T_NEAR);
     L(l_store);
     for (int v = 0; v < nv; ++v) {
-        vaddps(vec(v), vec(v), vec(nv + v));
-        vmovups(ptr[ryrow + v * vbytes], vec(v));
+        vmovups(ptr[ya + v * vbytes], vec(v));
+        vmovups(ptr[yb + v * vbytes], vec(nv + v));
     }
-    add(rrec, 12);
+    add(rrec, 16);
     dec(rn);
-    jnz(l_row, T_NEAR);
+    jnz(l_rec, T_NEAR);
     L(l_done);
     postamble();
     finalize();

@@ -80,40 +80,43 @@ public:
         BlockedCsr b = block_columns(csr, v.chunk);
         chunks_ = b.chunks;
         panels_ = (out_ + kPanel - 1) / kPanel;
-        // Row records per chunk, panel by panel; within a panel rows are ordered by nonzero count
-        // so the kernel's loop exits are predictable. Chunk 0 lists every row (it initialises y),
-        // later chunks only rows with nonzeros in them. Each row's nonzeros are padded to an even
-        // count with zero weights (offset 0) for the kernel's pair loop; data is laid out in
-        // record order so the offset/value streams are read sequentially.
+        // Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows
+        // are ordered by nonzero count and paired in that order; an odd row out is paired with
+        // the dummy row `out_` of the y tile. Chunk 0 lists every row (it initialises y), later
+        // chunks only rows with nonzeros in them. Data is laid out in record order so the
+        // offset/value streams are read sequentially.
         panel_rec_.assign(chunks_ * (panels_ + 1), 0);
         offs_.reserve(b.nnz() + b.chunks * out_);
         vals_.reserve(b.nnz() + b.chunks * out_);
         std::vector<int64_t> order;
+        const int64_t row_bytes = group_ * 4;
         for (int64_t c = 0; c < chunks_; ++c) {
             const int32_t* rp = b.row_ptr.data() + c * (out_ + 1);
+            auto count = [&](int64_t r) { return r < out_ ? rp[r + 1] - rp[r] : 0; };
             for (int64_t p = 0; p < panels_; ++p) {
-                panel_rec_[c * (panels_ + 1) + p] = static_cast<int32_t>(rec_.size() / 3);
+                panel_rec_[c * (panels_ + 1) + p] = static_cast<int32_t>(rec_.size() / 4);
                 order.clear();
                 for (int64_t r = p * kPanel; r < std::min(out_, (p + 1) * kPanel); ++r)
                     if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
-                std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
-                    return rp[x + 1] - rp[x] < rp[y + 1] - rp[y];
-                });
-                for (int64_t r : order) {
+                std::stable_sort(order.begin(), order.end(),
+                                 [&](int64_t x, int64_t y) { return count(x) < count(y); });
+                if (order.size() % 2 == 1) order.push_back(out_);
+                for (size_t j = 0; j < order.size(); j += 2) {
+                    const int64_t ra = order[j], rb = order[j + 1];
+                    const int32_t m = std::max(count(ra), count(rb));
                     rec_.push_back(static_cast<int32_t>(vals_.size()));
-                    for (int32_t k = rp[r]; k < rp[r + 1]; ++k) {
-                        offs_.push_back(static_cast<int32_t>(b.col_idx[k] * group_ * 4));
-                        vals_.push_back(b.values[k]);
-                    }
-                    if ((rp[r + 1] - rp[r]) % 2 == 1) {
-                        offs_.push_back(0);
-                        vals_.push_back(0.0f);
-                    }
+                    for (int32_t i = 0; i < m; ++i)
+                        for (int64_t r : {ra, rb}) {
+                            bool real = i < count(r);
+                            offs_.push_back(real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * row_bytes) : 0);
+                            vals_.push_back(real ? b.values[rp[r] + i] : 0.0f);
+                        }
                     rec_.push_back(static_cast<int32_t>(vals_.size()));
-                    rec_.push_back(static_cast<int32_t>(r * group_ * 4));
+                    rec_.push_back(static_cast<int32_t>(ra * row_bytes));
+                    rec_.push_back(static_cast<int32_t>(rb * row_bytes));
                 }
             }
-            panel_rec_[c * (panels_ + 1) + panels_] = static_cast<int32_t>(rec_.size() / 3);
+            panel_rec_[c * (panels_ + 1) + panels_] = static_cast<int32_t>(rec_.size() / 4);
         }
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
         for (int nv = 1; nv <= v.vectors; ++nv)
@@ -129,7 +132,7 @@ public:
         // else by rows balanced by nonzeros (one barrier after packing all groups).
         const bool by_tokens = nt > 1 && (groups % nt == 0 || groups >= 4 * nt);
         xbuf.resize((by_tokens ? nt : groups) * in_ * group_);
-        ybuf.resize(nt * std::max<int64_t>(out_, 1) * group_);
+        ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
         // thread_local: take the caller's buffers here, not inside the parallel region.
         float* const xbase = xbuf.data();
         float* const ybase = ybuf.data();
@@ -142,7 +145,7 @@ public:
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
-            float* const yp = ybase + tid * out_ * group_;
+            float* const yp = ybase + tid * (out_ + 1) * group_;
             if (by_tokens) {
                 float* const xp = xbase + tid * in_ * group_;
                 for (int64_t g = tid; g < groups; g += nt) {
@@ -184,8 +187,8 @@ public:
         a.vals = vals_.data();
         for (int64_t c = 0; c < chunks_; ++c) {
             const int32_t* pr = panel_rec_.data() + c * (panels_ + 1);
-            a.rec = rec_.data() + 3 * int64_t{pr[p0]};
-            a.rows = pr[p1] - pr[p0];
+            a.rec = rec_.data() + 4 * int64_t{pr[p0]};
+            a.pairs = pr[p1] - pr[p0];
             a.accumulate = c > 0;
             k(a);
         }
@@ -202,7 +205,7 @@ private:
     std::vector<int32_t> row_ptr_;  // of the unblocked CSR, for thread balancing
     static constexpr int64_t kPanel = 64;  // rows per panel (unit of ordering and thread split)
     int64_t chunks_ = 1, panels_ = 0;
-    std::vector<int32_t> rec_;        // row records {begin, end, y byte offset}
+    std::vector<int32_t> rec_;        // row-pair records {begin, end, ya, yb}
     std::vector<int32_t> panel_rec_;  // [chunks][panels + 1]: first record of each panel
     std::vector<int32_t> offs_;  // byte offset of each nonzero's packed activation row
     std::vector<float> vals_;
