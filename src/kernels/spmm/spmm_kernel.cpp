@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "core/buffer.hpp"
 #include "core/threading.hpp"
@@ -18,8 +21,8 @@ namespace {
 // The list of sparse f32 kernels. Per ISA the first entry is the default (spmm_best_variant).
 const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
-    {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
     {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
+    {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
     {"spmm_f32_6x16_k128_avx512", Isa::avx512, 16, 6, 128},
     {"spmm_f32_8x16_k96_avx512", Isa::avx512, 16, 8, 96},
     {"spmm_f32_4x16_avx512", Isa::avx512, 16, 4, 0},
@@ -65,6 +68,84 @@ private:
     Activation act_;
 };
 
+// The packed sparse weight of one matrix for one variant (see jit/spmm_gen.hpp for the records).
+struct SpmmData {
+    static constexpr int64_t kPanel = 64;  // rows per panel (unit of ordering and thread split)
+    std::vector<int32_t> row_ptr;          // of the unblocked CSR, for thread balancing
+    int64_t chunks = 1, panels = 0;
+    std::vector<int32_t> rec;        // row-pair records {begin, end, ya, yb}
+    std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
+    std::vector<int32_t> offs;       // byte offset of each nonzero's packed activation row
+    std::vector<float> vals;
+};
+
+// Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows are
+// ordered by nonzero count and paired in that order; an odd row out is paired with the dummy row
+// `out` of the y tile. Chunk 0 lists every row (it initialises y), later chunks only rows with
+// nonzeros in them. Data is laid out in record order so the offset/value streams are sequential.
+SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk) {
+    constexpr int64_t kPanel = SpmmData::kPanel;
+    const int64_t out = csr.rows, row_bytes = group * 4;
+    SpmmData m;
+    m.row_ptr = csr.row_ptr;
+    BlockedCsr b = block_columns(csr, chunk);
+    m.chunks = b.chunks;
+    m.panels = (out + kPanel - 1) / kPanel;
+    m.panel_rec.assign(m.chunks * (m.panels + 1), 0);
+    m.offs.reserve(b.nnz() + b.chunks * out);
+    m.vals.reserve(b.nnz() + b.chunks * out);
+    std::vector<int64_t> order;
+    for (int64_t c = 0; c < m.chunks; ++c) {
+        const int32_t* rp = b.row_ptr.data() + c * (out + 1);
+        auto count = [&](int64_t r) { return r < out ? rp[r + 1] - rp[r] : 0; };
+        for (int64_t p = 0; p < m.panels; ++p) {
+            m.panel_rec[c * (m.panels + 1) + p] = static_cast<int32_t>(m.rec.size() / 4);
+            order.clear();
+            for (int64_t r = p * kPanel; r < std::min(out, (p + 1) * kPanel); ++r)
+                if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
+            std::stable_sort(order.begin(), order.end(),
+                             [&](int64_t x, int64_t y) { return count(x) < count(y); });
+            if (order.size() % 2 == 1) order.push_back(out);
+            for (size_t j = 0; j < order.size(); j += 2) {
+                const int64_t ra = order[j], rb = order[j + 1];
+                const int32_t n = std::max(count(ra), count(rb));
+                m.rec.push_back(static_cast<int32_t>(m.vals.size()));
+                for (int32_t i = 0; i < n; ++i)
+                    for (int64_t r : {ra, rb}) {
+                        const bool real = i < count(r);
+                        m.offs.push_back(
+                            real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * row_bytes) : 0);
+                        m.vals.push_back(real ? b.values[rp[r] + i] : 0.0f);
+                    }
+                m.rec.push_back(static_cast<int32_t>(m.vals.size()));
+                m.rec.push_back(static_cast<int32_t>(ra * row_bytes));
+                m.rec.push_back(static_cast<int32_t>(rb * row_bytes));
+            }
+        }
+        m.panel_rec[c * (m.panels + 1) + m.panels] = static_cast<int32_t>(m.rec.size() / 4);
+    }
+    return m;
+}
+
+// Packed data shared by kernels of identical matrices (same shape, content hash and variant).
+std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVariant& v,
+                                              int64_t group) {
+    static std::mutex mu;
+    static std::map<std::tuple<uint64_t, int64_t, int64_t, const SpmmVariant*>,
+                    std::weak_ptr<const SpmmData>>
+        cache;
+    auto key = std::make_tuple(content_hash(d.weight, d.out * d.in), d.out, d.in, &v);
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        if (auto hit = cache[key].lock()) return hit;
+    }
+    auto data = std::make_shared<const SpmmData>(
+        build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk));
+    std::lock_guard<std::mutex> lock(mu);
+    cache[key] = data;
+    return data;
+}
+
 // JIT row kernel over K-blocked CSR with byte offsets into packed token groups.
 class SpmmJit final : public LinearKernel {
 public:
@@ -72,52 +153,10 @@ public:
         out_ = d.out;
         in_ = d.in;
         group_ = int64_t{v.lanes} * v.vectors;
-        CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
-        if (in_ * group_ * 4 > INT32_MAX)
-            throw Error("sparse weight '" + d.name + "': " + std::to_string(in_) +
-                        " inputs exceed the kernel's 32-bit offsets");
-        row_ptr_ = csr.row_ptr;
-        BlockedCsr b = block_columns(csr, v.chunk);
-        chunks_ = b.chunks;
-        panels_ = (out_ + kPanel - 1) / kPanel;
-        // Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows
-        // are ordered by nonzero count and paired in that order; an odd row out is paired with
-        // the dummy row `out_` of the y tile. Chunk 0 lists every row (it initialises y), later
-        // chunks only rows with nonzeros in them. Data is laid out in record order so the
-        // offset/value streams are read sequentially.
-        panel_rec_.assign(chunks_ * (panels_ + 1), 0);
-        offs_.reserve(b.nnz() + b.chunks * out_);
-        vals_.reserve(b.nnz() + b.chunks * out_);
-        std::vector<int64_t> order;
-        const int64_t row_bytes = group_ * 4;
-        for (int64_t c = 0; c < chunks_; ++c) {
-            const int32_t* rp = b.row_ptr.data() + c * (out_ + 1);
-            auto count = [&](int64_t r) { return r < out_ ? rp[r + 1] - rp[r] : 0; };
-            for (int64_t p = 0; p < panels_; ++p) {
-                panel_rec_[c * (panels_ + 1) + p] = static_cast<int32_t>(rec_.size() / 4);
-                order.clear();
-                for (int64_t r = p * kPanel; r < std::min(out_, (p + 1) * kPanel); ++r)
-                    if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
-                std::stable_sort(order.begin(), order.end(),
-                                 [&](int64_t x, int64_t y) { return count(x) < count(y); });
-                if (order.size() % 2 == 1) order.push_back(out_);
-                for (size_t j = 0; j < order.size(); j += 2) {
-                    const int64_t ra = order[j], rb = order[j + 1];
-                    const int32_t m = std::max(count(ra), count(rb));
-                    rec_.push_back(static_cast<int32_t>(vals_.size()));
-                    for (int32_t i = 0; i < m; ++i)
-                        for (int64_t r : {ra, rb}) {
-                            bool real = i < count(r);
-                            offs_.push_back(real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * row_bytes) : 0);
-                            vals_.push_back(real ? b.values[rp[r] + i] : 0.0f);
-                        }
-                    rec_.push_back(static_cast<int32_t>(vals_.size()));
-                    rec_.push_back(static_cast<int32_t>(ra * row_bytes));
-                    rec_.push_back(static_cast<int32_t>(rb * row_bytes));
-                }
-            }
-            panel_rec_[c * (panels_ + 1) + panels_] = static_cast<int32_t>(rec_.size() / 4);
-        }
+        if ((in_ + 1) * group_ * 4 > INT32_MAX || (out_ + 1) * group_ * 4 > INT32_MAX)
+            throw Error("sparse weight '" + d.name + "': " + std::to_string(out_) + "x" +
+                        std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
+        data_ = spmm_data_for(d, v, group_);
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
         for (int nv = 1; nv <= v.vectors; ++nv)
             kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv));
@@ -127,6 +166,7 @@ public:
         assert(has_isa(v_.isa) && tokens >= 1);
         const int64_t groups = (tokens + group_ - 1) / group_;
         static thread_local AlignedBuffer<float> xbuf, ybuf;
+        const SpmmData& m = *data_;
         const int nt = num_threads();
         // Thread split: by token groups when they divide evenly (no barrier, no shared data),
         // else by rows balanced by nonzeros (one barrier after packing all groups).
@@ -138,7 +178,7 @@ public:
         float* const ybase = ybuf.data();
         std::vector<int64_t> bounds =
             by_tokens ? std::vector<int64_t>{0, out_}
-                      : partition_rows(row_ptr_.data(), out_, nt, kPanel, 2 * chunks_);
+                      : partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
         const int64_t slice = 64;  // features per packing job (row split)
         const int64_t slices = (in_ + slice - 1) / slice;
         const Isa isa = v_.isa;
@@ -179,15 +219,16 @@ public:
                    const float* residual) const {
         const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
         const jit::SpmmF32Gen& k = *kernels_[nv - 1];
+        const SpmmData& m = *data_;
         const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
         jit::SpmmArgs a;
         a.x = xp;
         a.y = yp;
-        a.offs = offs_.data();
-        a.vals = vals_.data();
-        for (int64_t c = 0; c < chunks_; ++c) {
-            const int32_t* pr = panel_rec_.data() + c * (panels_ + 1);
-            a.rec = rec_.data() + 4 * int64_t{pr[p0]};
+        a.offs = m.offs.data();
+        a.vals = m.vals.data();
+        for (int64_t c = 0; c < m.chunks; ++c) {
+            const int32_t* pr = m.panel_rec.data() + c * (m.panels + 1);
+            a.rec = m.rec.data() + 4 * int64_t{pr[p0]};
             a.pairs = pr[p1] - pr[p0];
             a.accumulate = c > 0;
             k(a);
@@ -199,16 +240,11 @@ public:
     std::string name() const override { return v_.name; }
 
 private:
+    static constexpr int64_t kPanel = SpmmData::kPanel;
     const SpmmVariant& v_;
     Activation act_;
     int64_t group_ = 0;
-    std::vector<int32_t> row_ptr_;  // of the unblocked CSR, for thread balancing
-    static constexpr int64_t kPanel = 64;  // rows per panel (unit of ordering and thread split)
-    int64_t chunks_ = 1, panels_ = 0;
-    std::vector<int32_t> rec_;        // row-pair records {begin, end, ya, yb}
-    std::vector<int32_t> panel_rec_;  // [chunks][panels + 1]: first record of each panel
-    std::vector<int32_t> offs_;  // byte offset of each nonzero's packed activation row
-    std::vector<float> vals_;
+    std::shared_ptr<const SpmmData> data_;
     std::vector<float> bias_;
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
 };
