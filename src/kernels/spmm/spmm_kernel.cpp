@@ -170,7 +170,7 @@ public:
         const int nt = num_threads();
         // Thread split: by token groups when they divide evenly (no barrier, no shared data),
         // else by rows balanced by nonzeros (one barrier after packing all groups).
-        const bool by_tokens = nt > 1 && (groups % nt == 0 || groups >= 4 * nt);
+        const bool by_tokens = groups % nt == 0 || groups >= 4 * nt;
         xbuf.resize((by_tokens ? nt : groups) * in_ * group_);
         ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
         // thread_local: take the caller's buffers here, not inside the parallel region.
