@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "cpu/isa.hpp"
 #include "kernels/planner.hpp"
 #include "kernels/spmm/spmm.hpp"
 #include "sparq/error.hpp"
@@ -69,6 +70,15 @@ TEST(Planner, ForcedModes) {
     s.kernel->run(x.data(), ys.data(), 3);
     d2.kernel->run(x.data(), yd.data(), 3);
     for (size_t i = 0; i < ys.size(); ++i) EXPECT_NEAR(ys[i], yd[i], 1e-4f);
+}
+
+TEST(Planner, AutoStaysDenseWithoutJitIsa) {
+    std::vector<float> w = pruned(64, 64, 0.95);
+    set_max_isa(Isa::scalar);
+    PlannedLinear p = plan_linear(desc_of(w, 64, 64), {});
+    set_max_isa(cpu_isa());
+    EXPECT_FALSE(is_sparse(p)) << p.why;
+    EXPECT_NE(p.why.find("AVX2"), std::string::npos) << p.why;
 }
 
 TEST(Planner, BadOptionsThrow) {

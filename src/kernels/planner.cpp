@@ -20,23 +20,30 @@
 namespace sparq {
 namespace {
 
-// Calibration (bench/spmm_bench BM_SparseVsDense, 1 thread, T = 128, BERT-base shapes, medians):
-// see the numbers in the comment of spmm_cost_model().
+// Calibration: bench/spmm_bench BM_SparseVsDense, 1 thread, T = 128, magnitude-pruned Gaussian
+// weights, medians of 15 interleaved runs (thread CPU time), spmm_f32_4x16_k128_avx512:
+//   shape (out x in)   dense ms   sparse ms at 50 / 80 / 90 / 95 % zeros
+//   768 x 768          0.761      0.606 / 0.307 / 0.169 / 0.123
+//   2304 x 768         2.404      2.000 / 0.858 / 0.531 / 0.349
+//   3072 x 768         3.362      2.895 / 1.239 / 0.761 / 0.464
+//   768 x 3072         3.256      2.573 / 1.197 / 0.714 / 0.540
+// Per shape, a line through 50% and 95% gives a marginal 112-140 GFLOP/s over nonzeros and a
+// fixed 540 / 1290 / 1515 / 2450 ns per token, fitted as 0.3 ns per output + 0.7 ns per input
+// (the per-input term also carries the per-K-chunk row overhead, which grows with `in`).
+// Resulting crossovers (sparse 1.25x faster than dense): 768x768 55%, 3072x768 51%, 768x3072 54%;
+// without the margin (sparse == dense): 42-46%.
 constexpr double kDenseGflops = 190.0;      // oneDNN f32 matmul, one core
-constexpr double kSparseGflops = 135.0;     // JIT row kernel, over nonzeros, marginal rate
-constexpr double kSparseNsPerOutput = 1.2;  // per output feature per token
-constexpr double kSparseNsPerInput = 0.3;   // per input feature per token (packing)
+constexpr double kSparseGflops = 125.0;     // JIT row kernel, over nonzeros, marginal rate
+constexpr double kSparseNsPerOutput = 0.3;  // per output feature per token (transpose+epilogue)
+constexpr double kSparseNsPerInput = 0.7;   // per input feature per token (packing, K-chunks)
 // Auto picks sparse only when estimated at least this much faster: the model is a straight line
 // through noisy medians, and near the crossover dense is the safe choice.
 constexpr double kSparseMargin = 1.25;
 
 struct Estimate {
-    double dense_ns, sparse_ns, crossover;  // per token; crossover = sparsity where equal
+    double dense_ns, sparse_ns, crossover;  // ns per token; crossover: sparsity of the switch
 };
 
-// Measured on this machine (1 thread, T=128, 3072x768 = FFN up, medians of 15 interleaved runs):
-// dense 3.1 ms (195 GFLOP/s); sparse 2.71 / 1.32 / 0.89 / 0.70 ms at 50 / 80 / 90 / 95% zeros.
-// A line through them gives 135 GFLOP/s marginal and 0.48 ms fixed (1.2 ns per output x token).
 Estimate spmm_cost_model(int64_t out, int64_t in, int64_t nnz) {
     Estimate e;
     e.dense_ns = 2.0 * out * in / kDenseGflops;
@@ -48,9 +55,10 @@ Estimate spmm_cost_model(int64_t out, int64_t in, int64_t nnz) {
     return e;
 }
 
-std::string format(const char* fmt, double a, double b, double c) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, fmt, a, b, c);
+template <typename... Args>
+std::string format(const char* fmt, Args... args) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, fmt, args...);
     return buf;
 }
 
@@ -85,6 +93,9 @@ PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
         sparse = false;
         p.why = format("dense (forced): %.1f%% zeros, est sparse %.2fx (crossover %.0f%%)", pct,
                        speedup, cross);
+    } else if (spmm_best_variant(desc.out, desc.in).isa == Isa::scalar) {
+        sparse = false;  // the scalar sparse fallback is a reference, not a fast path
+        p.why = format("dense: %.1f%% zeros, but no sparse JIT kernel on this CPU (needs AVX2)", pct);
     } else {
         sparse = speedup >= kSparseMargin;
         p.why = sparse ? format("sparse: %.1f%% zeros, est %.1fx faster than dense (crossover %.0f%%)",
