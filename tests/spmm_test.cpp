@@ -12,6 +12,8 @@
 #include "kernels/linear.hpp"
 #include "kernels/spmm/sparse_format.hpp"
 #include "kernels/spmm/spmm.hpp"
+#include "sparq/model.hpp"
+#include "test_util.hpp"
 
 namespace sparq {
 namespace {
@@ -215,6 +217,29 @@ TEST(Spmm, JitCodeIsCachedPerShape) {
     auto b = jit::spmm_f32_kernel(Isa::avx2, 2);
     EXPECT_EQ(a.get(), b.get());
     EXPECT_LT(a->code_size(), 2048u);
+}
+
+// The whole encoder on sparse kernels (90%-pruned tiny fixture) matches the dense plan.
+TEST(Spmm, WholeModelSparseMatchesDense) {
+    const std::string dir = (test::fixtures_dir() / "tiny_sparse").string();
+    LoadOptions dense_opts, sparse_opts;
+    dense_opts.threads = sparse_opts.threads = 2;
+    dense_opts.kernels = "dense";
+    sparse_opts.kernels = "sparse";
+    auto dense = Model::load(dir, dense_opts);
+    auto sparse = Model::load(dir, sparse_opts);
+    EXPECT_NE(sparse->plan_report().find("spmm_f32"), std::string::npos) << sparse->plan_report();
+    std::vector<Encoding> encs(3);
+    for (int s = 0; s < 3; ++s)
+        for (int p = 0; p < 5 + 17 * s; ++p) {
+            encs[s].ids.push_back(p == 0 ? 2 : 5 + (p * 7 + s) % 300);
+            encs[s].type_ids.push_back(0);
+        }
+    PackedBatch batch = PackedBatch::from(encs);
+    HiddenStates a = dense->encode(batch), b = sparse->encode(batch);
+    ASSERT_EQ(a.data.size(), b.data.size());
+    for (size_t i = 0; i < a.data.size(); ++i) ASSERT_NEAR(a.data[i], b.data[i], 1e-4f) << i;
+    set_num_threads(0);
 }
 
 class SpmmVariants : public ::testing::TestWithParam<int> {};
