@@ -98,11 +98,17 @@ PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
         p.why = format("dense: %.1f%% zeros, but no sparse JIT kernel on this CPU (needs AVX2)", pct);
     } else {
         sparse = speedup >= kSparseMargin;
-        p.why = sparse ? format("sparse: %.1f%% zeros, est %.1fx faster than dense (crossover %.0f%%)",
-                                pct, speedup, cross)
-                       : format("dense: %.1f%% zeros, below the sparse crossover %.0f%% (est sparse "
-                                "%.2fx)",
-                                pct, cross, speedup);
+        if (sparse)
+            p.why = format("sparse: %.1f%% zeros, est %.1fx faster than dense (crossover %.0f%%)",
+                           pct, speedup, cross);
+        else if (e.crossover >= 1.0)
+            p.why = format("dense: %.1f%% zeros, sparse does not pay off at this size (est "
+                           "sparse %.2fx)",
+                           pct, speedup);
+        else
+            p.why = format("dense: %.1f%% zeros, below the sparse crossover %.0f%% (est sparse "
+                           "%.2fx)",
+                           pct, cross, speedup);
     }
     if (sparse) {
         p.kernel = make_sparse_f32(desc);
