@@ -70,7 +70,7 @@ private:
 
 // The packed sparse weight of one matrix for one variant (see jit/spmm_gen.hpp for the records).
 struct SpmmData {
-    static constexpr int64_t kPanel = 64;  // rows per panel (unit of ordering and thread split)
+    static constexpr int64_t kPanel = 128;  // rows per panel (unit of ordering and thread split)
     std::vector<int32_t> row_ptr;          // of the unblocked CSR, for thread balancing
     int64_t chunks = 1, panels = 0;
     std::vector<int32_t> rec;        // row-pair records {begin, end, ya, yb}
