@@ -93,4 +93,73 @@ std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv) {
     return k;
 }
 
+int64_t SpmmF32UnrolledGen::estimate_bytes(int nv, int64_t pairs, int64_t slots) {
+    // per nonzero slot: broadcast (10 B) + nv FMAs (10 B); per record: y loads/stores + glue.
+    return slots * (10 + 10 * nv) + pairs * (2 * nv * 2 * 10 + 16) + 4096;
+}
+
+SpmmF32UnrolledGen::SpmmF32UnrolledGen(Isa isa, int nv, int64_t chunks, int64_t panels,
+                                       const int32_t* rec, const int32_t* panel_rec,
+                                       const int32_t* offs)
+    : Generator(std::string("spmm_f32_unrolled_") + std::to_string(nv) + "v_" + isa_name(isa),
+                1 << 16),
+      panels_(panels) {
+    const bool zmm = isa >= Isa::avx512;
+    const int vbytes = zmm ? 64 : 32;
+    assert(nv >= 1 && 2 * nv + 2 <= (zmm ? 32 : 16));
+    auto vec = [&](int i) -> Xbyak::Xmm {
+        if (zmm) return Xbyak::Zmm(i);
+        return Xbyak::Ymm(i);
+    };
+    const int top = zmm ? 31 : 15;
+    const Xbyak::Xmm w0 = vec(top), w1 = vec(top - 1);
+    const Xbyak::Reg64 rx = r8, ry = r9, rval = rsi, rn = r13;
+    Xbyak::Label l_done;
+    preamble();
+    mov(rx, ptr[reg_args + offsetof(SpmmUnrolledArgs, x)]);
+    mov(ry, ptr[reg_args + offsetof(SpmmUnrolledArgs, y)]);
+    mov(rval, ptr[reg_args + offsetof(SpmmUnrolledArgs, vals)]);
+    mov(rn, ptr[reg_args + offsetof(SpmmUnrolledArgs, panels)]);
+    jmp(ptr[reg_args + offsetof(SpmmUnrolledArgs, entry)]);
+    entries_.resize(chunks * panels);
+    for (int64_t c = 0; c < chunks; ++c) {
+        for (int64_t p = 0; p < panels; ++p) {
+            align(16);
+            entries_[c * panels + p] = getSize();
+            const int32_t* pr = panel_rec + c * (panels + 1);
+            for (int32_t j = pr[p]; j < pr[p + 1]; ++j) {
+                const int32_t* r = rec + 4 * int64_t{j};
+                for (int v = 0; v < nv; ++v) {
+                    if (c == 0) {
+                        vxorps(vec(v), vec(v), vec(v));
+                        vxorps(vec(nv + v), vec(nv + v), vec(nv + v));
+                    } else {
+                        vmovups(vec(v), ptr[ry + r[2] + v * vbytes]);
+                        vmovups(vec(nv + v), ptr[ry + r[3] + v * vbytes]);
+                    }
+                }
+                for (int32_t k = r[0]; k < r[1]; k += 2) {
+                    vbroadcastss(w0, dword[rval + k * 4]);
+                    vbroadcastss(w1, dword[rval + k * 4 + 4]);
+                    for (int v = 0; v < nv; ++v) {
+                        vfmadd231ps(vec(v), w0, ptr[rx + offs[k] + v * vbytes]);
+                        vfmadd231ps(vec(nv + v), w1, ptr[rx + offs[k + 1] + v * vbytes]);
+                    }
+                }
+                for (int v = 0; v < nv; ++v) {
+                    vmovups(ptr[ry + r[2] + v * vbytes], vec(v));
+                    vmovups(ptr[ry + r[3] + v * vbytes], vec(nv + v));
+                }
+            }
+            dec(rn);
+            jz(l_done, T_NEAR);
+        }
+        jmp(l_done, T_NEAR);
+    }
+    L(l_done);
+    postamble();
+    finalize();
+    base_ = getCode();
+}
+
 }  // namespace sparq::jit

@@ -13,6 +13,7 @@
 // width are baked in.
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "cpu/isa.hpp"
 #include "jit/generator.hpp"
@@ -38,5 +39,42 @@ public:
 
 // Generated once per (isa, nv) and shared (thread-safe).
 std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv);
+
+}  // namespace sparq::jit
+
+namespace sparq::jit {
+
+struct SpmmUnrolledArgs {
+    const float* x;     // packed activations of one full token group
+    float* y;           // output tile (row-pair records' ya/yb are byte offsets into it)
+    const float* vals;  // nonzero values, as laid out by the records
+    int64_t panels;     // panels to run from the entry point
+    const void* entry;  // code address of (chunk, first panel), from entry()
+};
+
+// The same computation as SpmmF32Gen for full token groups, with the records unrolled into code:
+// every nonzero's activation offset is an address displacement (no index load, no loop), its
+// value a displacement into `vals`; rows' y offsets are displacements too (SparseDNN style).
+// Code size grows ~50 bytes per nonzero at nv=4 (vs 8 bytes of data for the loop kernel), so the
+// front end, not the FMA ports, bounds it. Measured (bench/spmm_bench BM_Variants, 1 thread,
+// T=128, 768x768): at 95% zeros (1.5 MB of code) 17 GFLOP/s vs 66 for the loop kernel; at 99%
+// (~300 KB) 14 vs 24. Every BERT-base matrix at any useful sparsity exceeds the 32 KB L1i, so
+// the planner never picks it; it stays in the variant list as the measured alternative.
+class SpmmF32UnrolledGen : public Generator {
+public:
+    // rec/panel_rec/offs as in SpmmData (kernels/spmm): chunks x panels blocks of records.
+    SpmmF32UnrolledGen(Isa isa, int nv, int64_t chunks, int64_t panels, const int32_t* rec,
+                       const int32_t* panel_rec, const int32_t* offs);
+    // Entry point of panel p of chunk c (run panels p.. with args.panels).
+    const void* entry(int64_t c, int64_t p) const { return base_ + entries_[c * panels_ + p]; }
+    void operator()(const SpmmUnrolledArgs& a) const { call(&a); }
+    // Estimated code bytes for `pairs` records holding `slots` nonzero slots (budget check).
+    static int64_t estimate_bytes(int nv, int64_t pairs, int64_t slots);
+
+private:
+    int64_t panels_ = 0;
+    std::vector<size_t> entries_;
+    const uint8_t* base_ = nullptr;
+};
 
 }  // namespace sparq::jit

@@ -20,6 +20,8 @@ struct SpmmVariant {
     int lanes;         // floats per vector register (16 zmm, 8 ymm, 1 scalar)
     int vectors;       // token vectors per register tile (tokens per group = lanes * vectors)
     int chunk;         // K-block in input features (0 = no blocking)
+    int64_t unroll_budget = 0;  // > 0: unroll the pattern into code up to this many bytes
+                                // (else the index-driven loop; the kernel name says which)
 };
 
 // All sparse f32 variants, reference first. Tests and benches skip those with !has_isa(isa).

@@ -23,6 +23,7 @@ const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
     {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
     {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
+    {"spmm_f32_4x16_k128_unrolled_avx512", Isa::avx512, 16, 4, 128, 4 << 20},
     {"spmm_f32_6x16_k128_avx512", Isa::avx512, 16, 6, 128},
     {"spmm_f32_8x16_k96_avx512", Isa::avx512, 16, 8, 96},
     {"spmm_f32_4x16_avx512", Isa::avx512, 16, 4, 0},
@@ -77,6 +78,7 @@ struct SpmmData {
     std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
     std::vector<int32_t> offs;       // byte offset of each nonzero's packed activation row
     std::vector<float> vals;
+    std::shared_ptr<const jit::SpmmF32UnrolledGen> unrolled;  // null: over the code budget
 };
 
 // Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows are
@@ -139,8 +141,15 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
         std::lock_guard<std::mutex> lock(mu);
         if (auto hit = cache[key].lock()) return hit;
     }
-    auto data = std::make_shared<const SpmmData>(
+    auto built = std::make_shared<SpmmData>(
         build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk));
+    if (v.unroll_budget > 0 &&
+        jit::SpmmF32UnrolledGen::estimate_bytes(v.vectors, built->rec.size() / 4,
+                                                built->offs.size()) <= v.unroll_budget)
+        built->unrolled = std::make_shared<const jit::SpmmF32UnrolledGen>(
+            v.isa, v.vectors, built->chunks, built->panels, built->rec.data(),
+            built->panel_rec.data(), built->offs.data());
+    std::shared_ptr<const SpmmData> data = built;
     std::lock_guard<std::mutex> lock(mu);
     cache[key] = data;
     return data;
@@ -221,6 +230,16 @@ public:
         const jit::SpmmF32Gen& k = *kernels_[nv - 1];
         const SpmmData& m = *data_;
         const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+        if (m.unrolled && nv == v_.vectors) {
+            jit::SpmmUnrolledArgs u{xp, yp, m.vals.data(), p1 - p0, nullptr};
+            for (int64_t c = 0; c < m.chunks && p1 > p0; ++c) {
+                u.entry = m.unrolled->entry(c, p0);
+                (*m.unrolled)(u);
+            }
+            spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
+            return;
+        }
         jit::SpmmArgs a;
         a.x = xp;
         a.y = yp;
@@ -233,11 +252,12 @@ public:
             a.accumulate = c > 0;
             k(a);
         }
-        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
         spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
     }
 
-    std::string name() const override { return v_.name; }
+    std::string name() const override {
+        return v_.unroll_budget > 0 && !data_->unrolled ? std::string(v_.name) + "_loop" : v_.name;
+    }
 
 private:
     static constexpr int64_t kPanel = SpmmData::kPanel;
