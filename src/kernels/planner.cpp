@@ -23,12 +23,12 @@ namespace {
 // Calibration: bench/spmm_bench BM_SparseVsDense, 1 thread, T = 128, magnitude-pruned Gaussian
 // weights, medians of 15 interleaved runs (thread CPU time), spmm_f32_4x16_k128_avx512:
 //   shape (out x in)   dense ms   sparse ms at 50 / 80 / 90 / 95 % zeros
-//   768 x 768          0.761      0.606 / 0.307 / 0.169 / 0.123
-//   2304 x 768         2.404      2.000 / 0.858 / 0.531 / 0.349
-//   3072 x 768         3.362      2.895 / 1.239 / 0.761 / 0.464
-//   768 x 3072         3.256      2.573 / 1.197 / 0.714 / 0.540
-// Per shape, a line through 50% and 95% gives a marginal 112-140 GFLOP/s over nonzeros and a
-// fixed 540 / 1290 / 1515 / 2450 ns per token, fitted as 0.3 ns per output + 0.7 ns per input
+//   768 x 768          0.766      0.588 / 0.281 / 0.165 / 0.118
+//   2304 x 768         2.303      1.999 / 0.847 / 0.480 / 0.323
+//   3072 x 768         3.265      2.785 / 1.185 / 0.677 / 0.451
+//   768 x 3072         3.246      2.452 / 1.149 / 0.688 / 0.473
+// Per shape, a line through 50% and 95% gives a marginal 115-145 GFLOP/s over nonzeros and a
+// fixed ~0.5-2.1 us per token, fitted (conservatively) as 0.3 ns per output + 0.7 ns per input
 // (the per-input term also carries the per-K-chunk row overhead, which grows with `in`).
 // Resulting crossovers (sparse 1.25x faster than dense): 768x768 55%, 3072x768 51%, 768x3072 54%;
 // without the margin (sparse == dense): 42-46%.
