@@ -3,6 +3,7 @@
 // GFLOP/s over the nonzeros (2 * nnz * tokens / time); one core's f32 FMA peak is ~150 GFLOP/s.
 //   build/spmm_bench --benchmark_filter=Dense
 //   build/spmm_bench --benchmark_filter=Variants
+// Times: thread CPU time with 1 thread, wall time with more (plus process CPU time, *_cpu_ms).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -54,6 +55,17 @@ double time_ms(F&& f) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Process CPU milliseconds of f() (all threads; with OMP_WAIT_POLICY=passive idle waits do not
+// count): the work a multi-threaded run costs, robust to other processes delaying it.
+template <typename F>
+double cpu_ms(F&& f) {
+    timespec a, b;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    f();
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    return (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -83,13 +95,18 @@ void BM_SparseVsDense(benchmark::State& state) {
     auto dense = make_dense_f32(d);
     dense->run(x.data(), y.data(), tokens);
     sparse->run(x.data(), y.data(), tokens);
-    std::vector<double> td, ts;
+    std::vector<double> td, ts, cd, cs;
     for (auto _ : state) {
-        double a = time_ms([&] { dense->run(x.data(), y.data(), tokens); });
-        double b = time_ms([&] { sparse->run(x.data(), y.data(), tokens); });
+        double a = 0, b = 0;
+        cd.push_back(cpu_ms([&] { a = time_ms([&] { dense->run(x.data(), y.data(), tokens); }); }));
+        cs.push_back(cpu_ms([&] { b = time_ms([&] { sparse->run(x.data(), y.data(), tokens); }); }));
         td.push_back(a);
         ts.push_back(b);
         state.SetIterationTime((a + b) / 1e3);
+    }
+    if (state.range(3) > 1) {
+        state.counters["dense_cpu_ms"] = median(cd);
+        state.counters["sparse_cpu_ms"] = median(cs);
     }
     double md = median(td), ms = median(ts);
     int64_t nnz = count_nnz(w);
