@@ -1,6 +1,7 @@
-// Sparse f32 kernels vs sparq's dense oneDNN kernel (make_dense_f32) on BERT-base linear shapes, interleaved in one run.
-// Reports medians: dense_ms, sparse_ms, speedup (dense/sparse) and the sparse kernel's effective
-// GFLOP/s over the nonzeros (2 * nnz * tokens / time); one core's f32 FMA peak is ~150 GFLOP/s.
+// Sparse f32 kernels vs sparq's dense oneDNN kernel (make_dense_f32) on BERT-base linear shapes,
+// interleaved in one run. Reports medians: dense_ms, sparse_ms, speedup (dense/sparse) and the
+// sparse kernel's effective GFLOP/s over the nonzeros (2 * nnz * tokens / time); one core's f32 FMA
+// peak is ~150 GFLOP/s.
 //   build/spmm_bench --benchmark_filter=Dense
 //   build/spmm_bench --benchmark_filter=Variants
 // Times: thread CPU time with 1 thread, wall time with more (plus process CPU time, *_cpu_ms).
@@ -9,8 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <random>
 #include <ctime>
+#include <random>
 #include <vector>
 
 #include "core/threading.hpp"
@@ -99,7 +100,8 @@ void BM_SparseVsDense(benchmark::State& state) {
     for (auto _ : state) {
         double a = 0, b = 0;
         cd.push_back(cpu_ms([&] { a = time_ms([&] { dense->run(x.data(), y.data(), tokens); }); }));
-        cs.push_back(cpu_ms([&] { b = time_ms([&] { sparse->run(x.data(), y.data(), tokens); }); }));
+        cs.push_back(
+            cpu_ms([&] { b = time_ms([&] { sparse->run(x.data(), y.data(), tokens); }); }));
         td.push_back(a);
         ts.push_back(b);
         state.SetIterationTime((a + b) / 1e3);

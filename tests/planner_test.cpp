@@ -1,11 +1,12 @@
 // Planner: forced modes, automatic dense/sparse choice around the crossover, bad options.
+#include "kernels/planner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
 #include "cpu/isa.hpp"
-#include "kernels/planner.hpp"
 #include "kernels/spmm/spmm.hpp"
 #include "sparq/error.hpp"
 

@@ -1,5 +1,7 @@
 // Sparse f32 kernels: every variant this CPU can run (AVX2 also under a capped ISA) against the
 // scalar reference make_linear_ref, over shapes, sparsities, token counts, epilogues and threads.
+#include "kernels/spmm/spmm.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,7 +13,6 @@
 #include "jit/spmm_gen.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/spmm/sparse_format.hpp"
-#include "kernels/spmm/spmm.hpp"
 #include "sparq/model.hpp"
 #include "test_util.hpp"
 
@@ -52,11 +53,10 @@ struct Case {
 // Runs `variant` and the reference on one case; tolerance per element is 1e-5 of the magnitude
 // sum(|w||x|) + |b| + |residual| (float accumulation order differs from the reference).
 void check(const SpmmVariant& variant, const Case& c) {
-    SCOPED_TRACE(::testing::Message() << variant.name << " out=" << c.out << " in=" << c.in
-                                      << " sparsity=" << c.sparsity << " T=" << c.tokens
-                                      << " bias=" << c.bias << " residual=" << c.residual
-                                      << " gelu=" << (c.act == Activation::gelu)
-                                      << " threads=" << c.threads);
+    SCOPED_TRACE(::testing::Message()
+                 << variant.name << " out=" << c.out << " in=" << c.in << " sparsity=" << c.sparsity
+                 << " T=" << c.tokens << " bias=" << c.bias << " residual=" << c.residual
+                 << " gelu=" << (c.act == Activation::gelu) << " threads=" << c.threads);
     std::vector<float> w = random_weight(c.out, c.in, c.sparsity, 7 * c.out + c.in);
     std::vector<float> b = random_vec(c.out, 11);
     std::vector<float> x = random_vec(c.tokens * c.in, 13 + c.tokens);
@@ -103,11 +103,13 @@ std::vector<const SpmmVariant*> runnable_variants() {
 
 void check_all(const SpmmVariant& v) {
     // Small shapes: every sparsity x token count x epilogue.
-    for (auto [out, in] : {std::pair<int64_t, int64_t>{1, 1}, {17, 17}, {64, 17}, {17, 64}, {64, 64}})
+    for (auto [out, in] :
+         {std::pair<int64_t, int64_t>{1, 1}, {17, 17}, {64, 17}, {17, 64}, {64, 64}})
         for (double s : {0.0, 0.5, 0.9, 0.99, 1.0})
             for (int64_t t : {1, 2, 15, 16, 17, 33, 128})
-                check(v, {out, in, s, t, (t % 2) == 1, t >= 16, t == 17 ? Activation::gelu : Activation::none,
-                          1 + static_cast<int>(t % 2)});
+                check(v,
+                      {out, in, s, t, (t % 2) == 1, t >= 16,
+                       t == 17 ? Activation::gelu : Activation::none, 1 + static_cast<int>(t % 2)});
     // Epilogue combinations on one shape.
     for (bool bias : {false, true})
         for (bool residual : {false, true})
@@ -133,7 +135,7 @@ TEST(SparseFormat, CsrRoundTripAndColumnBlocks) {
         for (int32_t k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k)
             back[r * 300 + csr.col_idx[k]] = csr.values[k];
     EXPECT_EQ(back, w);
-    EXPECT_EQ(csr.row_ptr[1], 0);  // empty row 0
+    EXPECT_EQ(csr.row_ptr[1], 0);    // empty row 0
     EXPECT_EQ(csr.row_ptr[2], 300);  // dense row 1
     BlockedCsr b = block_columns(csr, 64);
     EXPECT_EQ(b.chunks, 5);
@@ -268,11 +270,13 @@ TEST(Spmm, Avx2RunsUnderCappedIsa) {
     set_max_isa(cpu_isa());
 }
 
-INSTANTIATE_TEST_SUITE_P(All, SpmmVariants, ::testing::Range(0, [] {
-                             int n = 0;
-                             spmm_variants(&n);
-                             return n;
-                         }()),
+INSTANTIATE_TEST_SUITE_P(All, SpmmVariants,
+                         ::testing::Range(0,
+                                          [] {
+                                              int n = 0;
+                                              spmm_variants(&n);
+                                              return n;
+                                          }()),
                          [](const ::testing::TestParamInfo<int>& info) {
                              int n = 0;
                              return std::string(spmm_variants(&n)[info.param].name);

@@ -21,17 +21,17 @@
 namespace sparq::jit {
 
 struct SpmmArgs {
-    const float* x;          // packed activations of one token group, [in][group]
-    float* y;                // output tile, feature-major
-    const int32_t* rec;      // pairs x {begin, end, ya, yb} (end - begin even)
-    const int32_t* offs;     // byte offset into x of each nonzero's activation row
-    const float* vals;       // nonzero values
-    int64_t pairs;           // records to run
-    int64_t accumulate;      // 0: y = sum, 1: y += sum
+    const float* x;       // packed activations of one token group, [in][group]
+    float* y;             // output tile, feature-major
+    const int32_t* rec;   // pairs x {begin, end, ya, yb} (end - begin even)
+    const int32_t* offs;  // byte offset into x of each nonzero's activation row
+    const float* vals;    // nonzero values
+    int64_t pairs;        // records to run
+    int64_t accumulate;   // 0: y = sum, 1: y += sum
 };
 
 class SpmmF32Gen : public Generator {
-public:
+  public:
     // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors (1..8 zmm, 1..7 ymm).
     SpmmF32Gen(Isa isa, int nv);
     void operator()(const SpmmArgs& a) const { call(&a); }
@@ -61,7 +61,7 @@ struct SpmmUnrolledArgs {
 // (~300 KB) 14 vs 24. Every BERT-base matrix at any useful sparsity exceeds the 32 KB L1i, so
 // the planner never picks it; it stays in the variant list as the measured alternative.
 class SpmmF32UnrolledGen : public Generator {
-public:
+  public:
     // rec/panel_rec/offs as in SpmmData (kernels/spmm): chunks x panels blocks of records.
     SpmmF32UnrolledGen(Isa isa, int nv, int64_t chunks, int64_t panels, const int32_t* rec,
                        const int32_t* panel_rec, const int32_t* offs);
@@ -71,7 +71,7 @@ public:
     // Estimated code bytes for `pairs` records holding `slots` nonzero slots (budget check).
     static int64_t estimate_bytes(int nv, int64_t pairs, int64_t slots);
 
-private:
+  private:
     int64_t panels_ = 0;
     std::vector<size_t> entries_;
     const uint8_t* base_ = nullptr;

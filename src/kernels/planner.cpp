@@ -72,7 +72,8 @@ double sparsity_of(const float* w, int64_t rows, int64_t cols) {
 
 PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
     if (opts.kernels != "auto" && opts.kernels != "dense" && opts.kernels != "sparse")
-        throw Error("unknown kernel choice '" + opts.kernels + "' (expected auto, dense or sparse)");
+        throw Error("unknown kernel choice '" + opts.kernels +
+                    "' (expected auto, dense or sparse)");
     if (opts.precision != "f32" && opts.precision != "int8")
         throw Error("unknown precision '" + opts.precision + "' (expected f32 or int8)");
     if (!desc.weight || desc.out <= 0 || desc.in <= 0)
@@ -80,7 +81,8 @@ PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
                     std::to_string(desc.out) + "x" + std::to_string(desc.in));
     PlannedLinear p;
     p.sparsity = sparsity_of(desc.weight, desc.out, desc.in);
-    const int64_t nnz = desc.out * desc.in - static_cast<int64_t>(p.sparsity * desc.out * desc.in + 0.5);
+    const int64_t nnz =
+        desc.out * desc.in - static_cast<int64_t>(p.sparsity * desc.out * desc.in + 0.5);
     Estimate e = spmm_cost_model(desc.out, desc.in, nnz);
     const double speedup = e.dense_ns / e.sparse_ns;
     const double pct = 100.0 * p.sparsity, cross = 100.0 * e.crossover;
@@ -95,20 +97,23 @@ PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
                        speedup, cross);
     } else if (spmm_best_variant(desc.out, desc.in).isa == Isa::scalar) {
         sparse = false;  // the scalar sparse fallback is a reference, not a fast path
-        p.why = format("dense: %.1f%% zeros, but no sparse JIT kernel on this CPU (needs AVX2)", pct);
+        p.why =
+            format("dense: %.1f%% zeros, but no sparse JIT kernel on this CPU (needs AVX2)", pct);
     } else {
         sparse = speedup >= kSparseMargin;
         if (sparse)
             p.why = format("sparse: %.1f%% zeros, est %.1fx faster than dense (crossover %.0f%%)",
                            pct, speedup, cross);
         else if (e.crossover >= 1.0)
-            p.why = format("dense: %.1f%% zeros, sparse does not pay off at this size (est "
-                           "sparse %.2fx)",
-                           pct, speedup);
+            p.why = format(
+                "dense: %.1f%% zeros, sparse does not pay off at this size (est "
+                "sparse %.2fx)",
+                pct, speedup);
         else
-            p.why = format("dense: %.1f%% zeros, below the sparse crossover %.0f%% (est sparse "
-                           "%.2fx)",
-                           pct, cross, speedup);
+            p.why = format(
+                "dense: %.1f%% zeros, below the sparse crossover %.0f%% (est sparse "
+                "%.2fx)",
+                pct, cross, speedup);
     }
     if (sparse) {
         p.kernel = make_sparse_f32(desc);

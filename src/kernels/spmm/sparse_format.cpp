@@ -59,8 +59,8 @@ BlockedCsr block_columns(const CsrMatrix& csr, int64_t chunk) {
     return b;
 }
 
-std::vector<int64_t> partition_rows(const int32_t* row_ptr, int64_t rows, int parts,
-                                    int64_t align, int64_t row_cost) {
+std::vector<int64_t> partition_rows(const int32_t* row_ptr, int64_t rows, int parts, int64_t align,
+                                    int64_t row_cost) {
     assert(parts >= 1 && align >= 1);
     std::vector<int64_t> bounds(parts + 1, rows);
     bounds[0] = 0;

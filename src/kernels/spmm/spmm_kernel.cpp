@@ -33,8 +33,9 @@ const SpmmVariant kVariants[] = {
 
 // Scalar CSR kernel on token-major data: the portable fallback.
 class SpmmRef final : public LinearKernel {
-public:
-    explicit SpmmRef(const LinearDesc& d) : csr_(csr_from_dense(d.weight, d.out, d.in)), act_(d.act) {
+  public:
+    explicit SpmmRef(const LinearDesc& d)
+        : csr_(csr_from_dense(d.weight, d.out, d.in)), act_(d.act) {
         out_ = d.out;
         in_ = d.in;
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
@@ -56,14 +57,15 @@ public:
                         acc += csr_.values[k] * x[csr_.col_idx[k]];
                     tile[r - r0] = acc;
                 }
-                spmm_detail::unpack_rows_scalar(tile.data(), 1, r0, r1 - r0, 1, dst + t * out_,
-                                                out_, {ep.bias, residual ? residual + t * out_ : nullptr, act_});
+                spmm_detail::unpack_rows_scalar(
+                    tile.data(), 1, r0, r1 - r0, 1, dst + t * out_, out_,
+                    {ep.bias, residual ? residual + t * out_ : nullptr, act_});
             }
         }
     }
     std::string name() const override { return "spmm_f32_ref"; }
 
-private:
+  private:
     CsrMatrix csr_;
     std::vector<float> bias_;
     Activation act_;
@@ -72,7 +74,7 @@ private:
 // The packed sparse weight of one matrix for one variant (see jit/spmm_gen.hpp for the records).
 struct SpmmData {
     static constexpr int64_t kPanel = 128;  // rows per panel (unit of ordering and thread split)
-    std::vector<int32_t> row_ptr;          // of the unblocked CSR, for thread balancing
+    std::vector<int32_t> row_ptr;           // of the unblocked CSR, for thread balancing
     int64_t chunks = 1, panels = 0;
     std::vector<int32_t> rec;        // row-pair records {begin, end, ya, yb}
     std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
@@ -157,7 +159,7 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
 
 // JIT row kernel over K-blocked CSR with byte offsets into packed token groups.
 class SpmmJit final : public LinearKernel {
-public:
+  public:
     SpmmJit(const LinearDesc& d, const SpmmVariant& v) : v_(v), act_(d.act) {
         out_ = d.out;
         in_ = d.in;
@@ -167,8 +169,7 @@ public:
                         std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
         data_ = spmm_data_for(d, v, group_);
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
-        for (int nv = 1; nv <= v.vectors; ++nv)
-            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv));
+        for (int nv = 1; nv <= v.vectors; ++nv) kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv));
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
@@ -199,8 +200,8 @@ public:
                 float* const xp = xbase + tid * in_ * group_;
                 for (int64_t g = tid; g < groups; g += nt) {
                     const int64_t count = std::min(group_, tokens - g * group_);
-                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_,
-                                     v_.lanes, xp);
+                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
+                                     xp);
                     run_group(xp, yp, 0, out_, count, dst + g * group_ * out_,
                               residual ? residual + g * group_ * out_ : nullptr);
                 }
@@ -259,7 +260,7 @@ public:
         return v_.unroll_budget > 0 && !data_->unrolled ? std::string(v_.name) + "_loop" : v_.name;
     }
 
-private:
+  private:
     static constexpr int64_t kPanel = SpmmData::kPanel;
     const SpmmVariant& v_;
     Activation act_;

@@ -7,8 +7,8 @@
 namespace sparq {
 namespace spmm_detail {
 
-void pack_tokens_scalar(const float* src, int64_t ld, int64_t in, int64_t count, int64_t group, int lanes,
-                        float* dst) {
+void pack_tokens_scalar(const float* src, int64_t ld, int64_t in, int64_t count, int64_t group,
+                        int lanes, float* dst) {
     int64_t padded = (count + lanes - 1) / lanes * lanes;
     for (int64_t i = 0; i < in; ++i) {
         float* d = dst + i * group;
@@ -23,7 +23,8 @@ void unpack_rows_scalar(const float* src, int64_t group, int64_t r0, int64_t row
         for (int64_t r = 0; r < rows; ++r) {
             float v = src[r * group + t];
             if (ep.bias) v += ep.bias[r0 + r];
-            if (ep.act == Activation::gelu) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+            if (ep.act == Activation::gelu)
+                v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
             if (ep.residual) v += ep.residual[t * ld + r0 + r];
             dst[t * ld + r0 + r] = v;
         }
@@ -31,8 +32,8 @@ void unpack_rows_scalar(const float* src, int64_t group, int64_t r0, int64_t row
 
 }  // namespace spmm_detail
 
-void spmm_pack_tokens(Isa isa, const float* src, int64_t ld, int64_t in, int64_t count, int64_t group,
-                      int lanes, float* dst) {
+void spmm_pack_tokens(Isa isa, const float* src, int64_t ld, int64_t in, int64_t count,
+                      int64_t group, int lanes, float* dst) {
     if (isa >= Isa::avx512 && lanes == 16)
         spmm_detail::pack_tokens_avx512(src, ld, in, count, group, lanes, dst);
     else if (isa >= Isa::avx2 && lanes == 8)
