@@ -119,6 +119,8 @@ void check_all(const SpmmVariant& v) {
     // Several K chunks with a full token group and a tail group (unrolled code + loop tail).
     check(v, {100, 300, 0.9, 70, true, true, Activation::gelu, 2});
     check(v, {100, 300, 0.99, 64, false, false, Activation::none, 1});
+    // Token groups not divisible by the thread count: rows split across threads, several groups.
+    check(v, {130, 300, 0.9, 150, true, false, Activation::none, 2});
     // BERT-sized, few tokens.
     check(v, {768, 768, 0.9, 17, true, true, Activation::none, 2});
     check(v, {3072, 768, 0.95, 33, true, false, Activation::gelu, 2});
