@@ -40,7 +40,7 @@ BlockedCsr block_columns(const CsrMatrix& csr, int64_t chunk);
 std::vector<int64_t> partition_rows(const int32_t* row_ptr, int64_t rows, int parts,
                                     int64_t align = 1, int64_t row_cost = 0);
 
-// 64-bit FNV-1a hash of the bytes of `n` floats (identifies a weight matrix's content).
+// 64-bit hash of the bit patterns of `n` floats (identifies a weight matrix's content).
 uint64_t content_hash(const float* w, int64_t n);
 
 }  // namespace sparq

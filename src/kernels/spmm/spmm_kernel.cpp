@@ -153,6 +153,8 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
             built->panel_rec.data(), built->offs.data());
     std::shared_ptr<const SpmmData> data = built;
     std::lock_guard<std::mutex> lock(mu);
+    for (auto it = cache.begin(); it != cache.end();)  // drop entries of freed kernels
+        it = it->second.expired() ? cache.erase(it) : std::next(it);
     cache[key] = data;
     return data;
 }
