@@ -3,24 +3,29 @@
 #include <cassert>
 #include <map>
 #include <mutex>
-#include <utility>
+#include <tuple>
 
 namespace sparq::jit {
 
-SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
-    : Generator(std::string("spmm_f32_") + std::to_string(nv) + "v_" + isa_name(isa), 4096) {
+SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
+    : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v_" +
+                    isa_name(isa),
+                4096) {
     const bool zmm = isa >= Isa::avx512;
     const int vbytes = zmm ? 64 : 32;
-    assert(nv >= 1 && nv <= (zmm ? 8 : 7));
+    const int nreg = zmm ? 32 : 16;
+    assert((rows == 2 || rows == 4) && nv >= 1 && rows * nv + rows <= nreg);
     auto vec = [&](int i) -> Xbyak::Xmm {
         if (zmm) return Xbyak::Zmm(i);
         return Xbyak::Ymm(i);
     };
-    // Accumulators: set A = v0..v(nv-1), set B = v(nv)..v(2nv-1); broadcast weights in the top two.
-    const int top = zmm ? 31 : 15;
-    const Xbyak::Xmm w0 = vec(top), w1 = vec(top - 1);
+    // Accumulators of row j: v(j*nv) .. v(j*nv + nv-1); broadcast weights in the top `rows`.
+    auto acc = [&](int j, int v) { return vec(j * nv + v); };
+    auto w = [&](int j) { return vec(nreg - 1 - j); };
     const Xbyak::Reg64 rx = r8, ry = r9, rrec = r10, roff = r11, rval = r12, rn = r13, rk = r14,
-                       rend = r15, ro0 = rax, ro1 = rbx, racc = rcx, ya = rbp, yb = rsi;
+                       rend = r15, racc = rcx;
+    const Xbyak::Reg64 ro[4] = {rax, rbx, rbp, rsi};  // nonzero offsets; y offsets outside the loop
+    const int rec_bytes = 4 * (2 + rows);
 
     preamble();
     mov(rx, ptr[reg_args + offsetof(SpmmArgs, x)]);
@@ -31,49 +36,42 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
     mov(rn, ptr[reg_args + offsetof(SpmmArgs, pairs)]);
     mov(racc, ptr[reg_args + offsetof(SpmmArgs, accumulate)]);
 
-    // Accumulators: row a in v0..v(nv-1), row b in v(nv)..v(2nv-1); broadcast weights on top.
-    Xbyak::Label l_rec, l_load, l_pair, l_store, l_done;
+    Xbyak::Label l_rec, l_load, l_check, l_loop, l_store, l_done;
     test(rn, rn);
     jz(l_done, T_NEAR);
     L(l_rec);
     movsxd(rk, dword[rrec]);
     movsxd(rend, dword[rrec + 4]);
-    movsxd(ya, dword[rrec + 8]);
-    movsxd(yb, dword[rrec + 12]);
-    add(ya, ry);
-    add(yb, ry);
+    for (int j = 0; j < rows; ++j) {
+        movsxd(ro[j], dword[rrec + 8 + 4 * j]);
+        add(ro[j], ry);
+    }
     test(racc, racc);
     jnz(l_load, T_NEAR);
-    for (int v = 0; v < 2 * nv; ++v) vxorps(vec(v), vec(v), vec(v));
-    cmp(rk, rend);
-    jl(l_pair, T_NEAR);
-    jmp(l_store, T_NEAR);
+    for (int v = 0; v < rows * nv; ++v) vxorps(vec(v), vec(v), vec(v));
+    jmp(l_check, T_NEAR);
     L(l_load);
-    for (int v = 0; v < nv; ++v) {
-        vmovups(vec(v), ptr[ya + v * vbytes]);
-        vmovups(vec(nv + v), ptr[yb + v * vbytes]);
-    }
+    for (int j = 0; j < rows; ++j)
+        for (int v = 0; v < nv; ++v) vmovups(acc(j, v), ptr[ro[j] + v * vbytes]);
+    L(l_check);  // the loop reuses ro[] for nonzero offsets; y addresses are reloaded at the store
     cmp(rk, rend);
     jge(l_store, T_NEAR);
     align(16);
-    L(l_pair);
-    mov(ro0.cvt32(), dword[roff + rk * 4]);
-    mov(ro1.cvt32(), dword[roff + rk * 4 + 4]);
-    vbroadcastss(w0, dword[rval + rk * 4]);
-    vbroadcastss(w1, dword[rval + rk * 4 + 4]);
-    for (int v = 0; v < nv; ++v) {
-        vfmadd231ps(vec(v), w0, ptr[rx + ro0 + v * vbytes]);
-        vfmadd231ps(vec(nv + v), w1, ptr[rx + ro1 + v * vbytes]);
-    }
-    add(rk, 2);
+    L(l_loop);
+    for (int j = 0; j < rows; ++j) mov(ro[j].cvt32(), dword[roff + rk * 4 + 4 * j]);
+    for (int j = 0; j < rows; ++j) vbroadcastss(w(j), dword[rval + rk * 4 + 4 * j]);
+    for (int v = 0; v < nv; ++v)
+        for (int j = 0; j < rows; ++j) vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] + v * vbytes]);
+    add(rk, rows);
     cmp(rk, rend);
-    jl(l_pair, T_NEAR);
+    jl(l_loop, T_NEAR);
     L(l_store);
-    for (int v = 0; v < nv; ++v) {
-        vmovups(ptr[ya + v * vbytes], vec(v));
-        vmovups(ptr[yb + v * vbytes], vec(nv + v));
+    for (int j = 0; j < rows; ++j) {
+        movsxd(ro[j], dword[rrec + 8 + 4 * j]);
+        add(ro[j], ry);
+        for (int v = 0; v < nv; ++v) vmovups(ptr[ro[j] + v * vbytes], acc(j, v));
     }
-    add(rrec, 16);
+    add(rrec, rec_bytes);
     dec(rn);
     jnz(l_rec, T_NEAR);
     L(l_done);
@@ -81,14 +79,14 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv)
     finalize();
 }
 
-std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv) {
+std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows) {
     static std::mutex mu;
-    static std::map<std::pair<int, int>, std::shared_ptr<const SpmmF32Gen>> cache;
+    static std::map<std::tuple<int, int, int>, std::shared_ptr<const SpmmF32Gen>> cache;
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_pair(static_cast<int>(isa), nv);
+    auto key = std::make_tuple(static_cast<int>(isa), nv, rows);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    auto k = std::make_shared<const SpmmF32Gen>(isa, nv);
+    auto k = std::make_shared<const SpmmF32Gen>(isa, nv, rows);
     cache.emplace(key, k);
     return k;
 }

@@ -33,12 +33,12 @@ struct SpmmArgs {
 class SpmmF32Gen : public Generator {
   public:
     // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors (1..8 zmm, 1..7 ymm).
-    SpmmF32Gen(Isa isa, int nv);
+    SpmmF32Gen(Isa isa, int nv, int rows = 2);
     void operator()(const SpmmArgs& a) const { call(&a); }
 };
 
 // Generated once per (isa, nv) and shared (thread-safe).
-std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv);
+std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows = 2);
 
 }  // namespace sparq::jit
 

@@ -22,6 +22,7 @@ struct SpmmVariant {
     int chunk;         // K-block in input features (0 = no blocking)
     int64_t unroll_budget = 0;  // > 0: unroll the pattern into code up to this many bytes
                                 // (else the index-driven loop; the kernel name says which)
+    int rows = 2;               // output rows interleaved per record (2 or 4; unrolled: 2)
 };
 
 // All sparse f32 variants, reference first. Tests and benches skip those with !has_isa(isa).

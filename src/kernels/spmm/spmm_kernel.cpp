@@ -23,6 +23,7 @@ const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
     {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
     {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
+    {"spmm_f32_4x16_k128_r4_avx512", Isa::avx512, 16, 4, 128, 0, 4},
     {"spmm_f32_4x16_k128_unrolled_avx512", Isa::avx512, 16, 4, 128, 4 << 20},
     {"spmm_f32_6x16_k128_avx512", Isa::avx512, 16, 6, 128},
     {"spmm_f32_8x16_k96_avx512", Isa::avx512, 16, 8, 96},
@@ -76,7 +77,8 @@ struct SpmmData {
     static constexpr int64_t kPanel = 128;  // rows per panel (unit of ordering and thread split)
     std::vector<int32_t> row_ptr;           // of the unblocked CSR, for thread balancing
     int64_t chunks = 1, panels = 0;
-    std::vector<int32_t> rec;        // row-pair records {begin, end, ya, yb}
+    int rows = 2;                    // output rows per record
+    std::vector<int32_t> rec;        // records {begin, end, y offset of each row}
     std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
     std::vector<int32_t> offs;       // byte offset of each nonzero's packed activation row
     std::vector<float> vals;
@@ -87,10 +89,12 @@ struct SpmmData {
 // ordered by nonzero count and paired in that order; an odd row out is paired with the dummy row
 // `out` of the y tile. Chunk 0 lists every row (it initialises y), later chunks only rows with
 // nonzeros in them. Data is laid out in record order so the offset/value streams are sequential.
-SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk) {
+SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int rows) {
     constexpr int64_t kPanel = SpmmData::kPanel;
     const int64_t out = csr.rows, row_bytes = group * 4;
+    const size_t rec_ints = 2 + rows;
     SpmmData m;
+    m.rows = rows;
     m.row_ptr = csr.row_ptr;
     BlockedCsr b = block_columns(csr, chunk);
     m.chunks = b.chunks;
@@ -103,30 +107,31 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk) {
         const int32_t* rp = b.row_ptr.data() + c * (out + 1);
         auto count = [&](int64_t r) { return r < out ? rp[r + 1] - rp[r] : 0; };
         for (int64_t p = 0; p < m.panels; ++p) {
-            m.panel_rec[c * (m.panels + 1) + p] = static_cast<int32_t>(m.rec.size() / 4);
+            m.panel_rec[c * (m.panels + 1) + p] = static_cast<int32_t>(m.rec.size() / rec_ints);
             order.clear();
             for (int64_t r = p * kPanel; r < std::min(out, (p + 1) * kPanel); ++r)
                 if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
             std::stable_sort(order.begin(), order.end(),
                              [&](int64_t x, int64_t y) { return count(x) < count(y); });
-            if (order.size() % 2 == 1) order.push_back(out);
-            for (size_t j = 0; j < order.size(); j += 2) {
-                const int64_t ra = order[j], rb = order[j + 1];
-                const int32_t n = std::max(count(ra), count(rb));
+            while (order.size() % rows != 0) order.push_back(out);
+            for (size_t j = 0; j < order.size(); j += rows) {
+                int32_t n = 0;
+                for (int q = 0; q < rows; ++q) n = std::max(n, count(order[j + q]));
                 m.rec.push_back(static_cast<int32_t>(m.vals.size()));
                 for (int32_t i = 0; i < n; ++i)
-                    for (int64_t r : {ra, rb}) {
+                    for (int q = 0; q < rows; ++q) {
+                        const int64_t r = order[j + q];
                         const bool real = i < count(r);
                         m.offs.push_back(
                             real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * row_bytes) : 0);
                         m.vals.push_back(real ? b.values[rp[r] + i] : 0.0f);
                     }
                 m.rec.push_back(static_cast<int32_t>(m.vals.size()));
-                m.rec.push_back(static_cast<int32_t>(ra * row_bytes));
-                m.rec.push_back(static_cast<int32_t>(rb * row_bytes));
+                for (int q = 0; q < rows; ++q)
+                    m.rec.push_back(static_cast<int32_t>(order[j + q] * row_bytes));
             }
         }
-        m.panel_rec[c * (m.panels + 1) + m.panels] = static_cast<int32_t>(m.rec.size() / 4);
+        m.panel_rec[c * (m.panels + 1) + m.panels] = static_cast<int32_t>(m.rec.size() / rec_ints);
     }
     return m;
 }
@@ -144,8 +149,8 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
         if (auto hit = cache[key].lock()) return hit;
     }
     auto built = std::make_shared<SpmmData>(
-        build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk));
-    if (v.unroll_budget > 0 &&
+        build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk, v.rows));
+    if (v.unroll_budget > 0 && v.rows == 2 &&
         jit::SpmmF32UnrolledGen::estimate_bytes(v.vectors, built->rec.size() / 4,
                                                 built->offs.size()) <= v.unroll_budget)
         built->unrolled = std::make_shared<const jit::SpmmF32UnrolledGen>(
@@ -171,7 +176,8 @@ class SpmmJit final : public LinearKernel {
                         std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
         data_ = spmm_data_for(d, v, group_);
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
-        for (int nv = 1; nv <= v.vectors; ++nv) kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv));
+        for (int nv = 1; nv <= v.vectors; ++nv)
+            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows));
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
@@ -250,7 +256,7 @@ class SpmmJit final : public LinearKernel {
         a.vals = m.vals.data();
         for (int64_t c = 0; c < m.chunks; ++c) {
             const int32_t* pr = m.panel_rec.data() + c * (m.panels + 1);
-            a.rec = m.rec.data() + 4 * int64_t{pr[p0]};
+            a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
             a.pairs = pr[p1] - pr[p0];
             a.accumulate = c > 0;
             k(a);
