@@ -1,16 +1,19 @@
 #pragma once
 // JIT generator of the sparse f32 row kernel (AVX-512 zmm or AVX2 ymm).
 //
-// One call runs `pairs` row-pair records {begin, end, ya, yb} of one K chunk and one token group:
-//   for k in [begin, end) step 2:  y_a += vals[k] * x[offs[k]],  y_b += vals[k+1] * x[offs[k+1]]
-// where y_a/y_b are the nv*lanes floats at byte offsets ya/yb of y, and x[off] the nv*lanes
-// floats at byte offset off of the group's packed feature-major activations (off = column *
-// group * 4). The nonzeros of two rows are interleaved (the shorter row padded with zero weights)
-// so each row has its own accumulator set, with no per-row reduction or odd tail; records of a
-// row panel are ordered by nonzero count, so paired rows have near-equal counts and the loop-exit
-// branch sees runs of equal trip counts. The sparsity pattern is data (int32 byte offsets +
-// values in nonzero order), so the code is ~250 bytes whatever the matrix; nv and the register
-// width are baked in.
+// One call runs `pairs` records {begin, end, y_0 .. y_{R-1}} (R = rows, 2 or 4) of one K chunk
+// and one token group:
+//   for k in [begin, end) step R, for j < R:  y_j += vals[k+j] * x[offs[k+j]]
+// where y_j are the nv*lanes floats at byte offset y_j of y, and x[off] the nv*lanes floats at
+// byte offset off of the group's packed feature-major activations (off = column * group * 4).
+// The nonzeros of R rows are interleaved (shorter rows padded with zero weights) so each row has
+// its own accumulator set, with no per-row reduction or odd tail; records of a row panel are
+// ordered by nonzero count, so grouped rows have near-equal counts and the loop-exit branch sees
+// runs of equal trip counts. The sparsity pattern is data (int32 byte offsets + values in
+// nonzero order), so the code is ~250 bytes whatever the matrix; R, nv and the register width
+// are baked in. Steady state: per nonzero one index load, one broadcast load and nv FMAs with a
+// memory operand, i.e. at most nv / (nv + 1) of the FMA peak on the load ports (78% measured
+// with long rows and x in L1, nv = 4).
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -23,7 +26,7 @@ namespace sparq::jit {
 struct SpmmArgs {
     const float* x;       // packed activations of one token group, [in][group]
     float* y;             // output tile, feature-major
-    const int32_t* rec;   // pairs x {begin, end, ya, yb} (end - begin even)
+    const int32_t* rec;   // records {begin, end, y_0 .. y_{R-1}} ((end - begin) % R == 0)
     const int32_t* offs;  // byte offset into x of each nonzero's activation row
     const float* vals;    // nonzero values
     int64_t pairs;        // records to run
@@ -32,12 +35,13 @@ struct SpmmArgs {
 
 class SpmmF32Gen : public Generator {
   public:
-    // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors (1..8 zmm, 1..7 ymm).
+    // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors; rows: R (2 or 4);
+    // needs rows * (nv + 1) <= 32 (zmm) or 16 (ymm) vector registers.
     SpmmF32Gen(Isa isa, int nv, int rows = 2);
     void operator()(const SpmmArgs& a) const { call(&a); }
 };
 
-// Generated once per (isa, nv) and shared (thread-safe).
+// Generated once per (isa, nv, rows) and shared (thread-safe).
 std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows = 2);
 
 }  // namespace sparq::jit

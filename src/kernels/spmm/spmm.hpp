@@ -1,10 +1,10 @@
 #pragma once
 // Sparse f32 weight kernels: Y = X · Wᵀ for a pruned W, vectorized along tokens.
 // Activations are packed feature-major in groups of `vectors * lanes` tokens ([in][group]); each
-// nonzero weight is broadcast and FMA-ed into a register tile of one output row x `vectors`
-// token vectors; K-blocking (`chunk` inputs at a time) keeps the packed activation rows of a
-// chunk in L1, with partial sums kept in a feature-major output tile. The epilogue (bias, GELU,
-// residual) is fused into the transpose back to token-major.
+// nonzero weight is broadcast and FMA-ed into a register tile of `rows` output rows x `vectors`
+// token vectors (rows interleaved, see jit/spmm_gen.hpp); K-blocking (`chunk` inputs at a time)
+// keeps the packed activation rows of a chunk in L1, with partial sums kept in a feature-major
+// output tile. The epilogue (bias, GELU, residual) is fused into the transpose back to token-major.
 #include <cstdint>
 #include <memory>
 
