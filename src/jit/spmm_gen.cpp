@@ -33,7 +33,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     mov(rrec, ptr[reg_args + offsetof(SpmmArgs, rec)]);
     mov(roff, ptr[reg_args + offsetof(SpmmArgs, offs)]);
     mov(rval, ptr[reg_args + offsetof(SpmmArgs, vals)]);
-    mov(rn, ptr[reg_args + offsetof(SpmmArgs, pairs)]);
+    mov(rn, ptr[reg_args + offsetof(SpmmArgs, records)]);
     mov(racc, ptr[reg_args + offsetof(SpmmArgs, accumulate)]);
 
     Xbyak::Label l_rec, l_load, l_check, l_loop, l_store, l_done;

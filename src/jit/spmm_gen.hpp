@@ -1,7 +1,7 @@
 #pragma once
 // JIT generator of the sparse f32 row kernel (AVX-512 zmm or AVX2 ymm).
 //
-// One call runs `pairs` records {begin, end, y_0 .. y_{R-1}} (R = rows, 2 or 4) of one K chunk
+// One call runs `records` records {begin, end, y_0 .. y_{R-1}} (R = rows, 2 or 4) of one K chunk
 // and one token group:
 //   for k in [begin, end) step R, for j < R:  y_j += vals[k+j] * x[offs[k+j]]
 // where y_j are the nv*lanes floats at byte offset y_j of y, and x[off] the nv*lanes floats at
@@ -29,7 +29,7 @@ struct SpmmArgs {
     const int32_t* rec;   // records {begin, end, y_0 .. y_{R-1}} ((end - begin) % R == 0)
     const int32_t* offs;  // byte offset into x of each nonzero's activation row
     const float* vals;    // nonzero values
-    int64_t pairs;        // records to run
+    int64_t records;      // records to run
     int64_t accumulate;   // 0: y = sum, 1: y += sum
 };
 
@@ -72,7 +72,7 @@ class SpmmF32UnrolledGen : public Generator {
     // Entry point of panel p of chunk c (run panels p.. with args.panels).
     const void* entry(int64_t c, int64_t p) const { return base_ + entries_[c * panels_ + p]; }
     void operator()(const SpmmUnrolledArgs& a) const { call(&a); }
-    // Estimated code bytes for `pairs` records holding `slots` nonzero slots (budget check).
+    // Estimated code bytes for `records` records holding `slots` nonzero slots (budget check).
     static int64_t estimate_bytes(int nv, int64_t pairs, int64_t slots);
 
   private:

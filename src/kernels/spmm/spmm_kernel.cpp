@@ -257,7 +257,7 @@ class SpmmJit final : public LinearKernel {
         for (int64_t c = 0; c < m.chunks; ++c) {
             const int32_t* pr = m.panel_rec.data() + c * (m.panels + 1);
             a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
-            a.pairs = pr[p1] - pr[p0];
+            a.records = pr[p1] - pr[p0];
             a.accumulate = c > 0;
             k(a);
         }
