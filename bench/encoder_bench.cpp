@@ -1,5 +1,6 @@
-// End-to-end dense f32 encoder on BERT-base shapes (L=12, H=768, 12 heads, I=3072) with random
-// weights built in memory. Args: {batch, seq, threads}. Reports ms per forward (real time) and
+// End-to-end f32 encoder on BERT-base shapes (L=12, H=768, 12 heads, I=3072) with random
+// weights built in memory. Args: {batch, seq, threads, sparsity %} (0: dense kernels; 90: encoder
+// linears 90% pruned, kernels chosen by the planner; label = the first matrix's kernel). Reports ms per forward (real time) and
 // per-stage ms of process CPU time (all threads; robust to the shared machine for 1 thread) from
 // the encoder's stage timers (qkv, attention, attn_out, ffn_in, ffn_out, ln, emb), plus GFLOP/s
 // over the linear layers + attention matmuls (per real second and per CPU second).
@@ -32,8 +33,21 @@ Tensor random_tensor(std::vector<int64_t> shape, float scale, float mean, uint64
     return t;
 }
 
-const Encoder& bert_base() {
-    static std::unique_ptr<Encoder> enc = [] {
+// Zeroes a random `sparsity` share of the entries (unstructured pruning, for kernel speed only).
+void prune(Tensor& t, double sparsity, uint64_t& state) {
+    for (int64_t i = 0; i < t.numel(); ++i) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        if (static_cast<double>((state >> 40) & 0xFFFFFF) / 16777216.0 < sparsity) t.data[i] = 0;
+    }
+}
+
+// BERT-base with random weights; sparsity_pct > 0: encoder linears pruned, kernels planned "auto"
+// (sparse kernels where the planner predicts a win), else all dense.
+Encoder& bert_base(int sparsity_pct) {
+    static std::unique_ptr<Encoder> cache[2];
+    std::unique_ptr<Encoder>& enc = cache[sparsity_pct > 0 ? 1 : 0];
+    if (enc) return *enc;
+    {
         ModelConfig cfg;
         cfg.vocab_size = kVocab;
         cfg.hidden_size = kH;
@@ -58,18 +72,22 @@ const Encoder& bert_base() {
             l.i_w = random_tensor({kI, kH}, 0.06f, 0, s);
             l.i_b = random_tensor({kI}, 0.05f, 0, s);
             l.o_w = random_tensor({kH, kI}, 0.03f, 0, s);
+            if (sparsity_pct > 0)
+                for (auto* t : {&l.q_w, &l.k_w, &l.v_w, &l.ao_w, &l.i_w, &l.o_w})
+                    prune(*t, sparsity_pct / 100.0, s);
         }
         PlanOptions opts;
-        opts.kernels = "dense";
-        return std::make_unique<Encoder>(cfg, w, opts);
-    }();
+        opts.kernels = sparsity_pct > 0 ? "auto" : "dense";
+        enc = std::make_unique<Encoder>(cfg, w, opts);
+    }
     return *enc;
 }
 
 void BM_encoder_f32(benchmark::State& state) {
     const int64_t batch = state.range(0), seq = state.range(1);
     set_num_threads(static_cast<int>(state.range(2)));
-    Encoder& enc = const_cast<Encoder&>(bert_base());
+    Encoder& enc = bert_base(static_cast<int>(state.range(3)));
+    state.SetLabel(enc.plan().front().kernel);
     PackedBatch b;
     b.offsets.push_back(0);
     uint64_t s = 7;
@@ -113,13 +131,16 @@ void BM_encoder_f32(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_encoder_f32)
-    ->ArgNames({"b", "s", "thr"})
-    ->Args({1, 128, 1})
-    ->Args({1, 128, 2})
-    ->Args({1, 384, 1})
-    ->Args({1, 384, 2})
-    ->Args({8, 128, 1})
-    ->Args({8, 128, 2})
+    ->ArgNames({"b", "s", "thr", "sparsity"})
+    ->Args({1, 128, 1, 0})
+    ->Args({1, 128, 2, 0})
+    ->Args({1, 384, 1, 0})
+    ->Args({1, 384, 2, 0})
+    ->Args({8, 128, 1, 0})
+    ->Args({8, 128, 2, 0})
+    ->Args({1, 128, 1, 90})
+    ->Args({1, 384, 1, 90})
+    ->Args({8, 128, 1, 90})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(1.0);
