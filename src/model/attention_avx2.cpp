@@ -24,6 +24,8 @@ struct Avx2 {
     static mask tail(int n) {  // n in [1, 8]: lanes below n set
         return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
+    static constexpr bool kTranspose16 = false;
+    static void transpose16(reg*) {}
 };
 
 #include "model/attention_kernel.inc"
