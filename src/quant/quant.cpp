@@ -41,6 +41,16 @@ QuantizedWeights quantize_weights(const float* w, int64_t out, int64_t in) {
     return qw;
 }
 
+namespace ref {
+float max_abs(const float* src, int64_t n) {
+    float m = 0.0f;
+    for (int64_t k = 0; k < n; ++k) m = std::max(m, std::fabs(src[k]));
+    return m;
+}
+}  // namespace ref
+
+float max_abs_avx512(const float* src, int64_t n);
+
 void activation_scales(const float* src, int64_t tokens, int64_t in, const QuantOptions& opts,
                        float* scales, float* inv_scales) {
     if (opts.act_scale == ActScale::fixed) {
@@ -54,10 +64,9 @@ void activation_scales(const float* src, int64_t tokens, int64_t in, const Quant
         return;
     }
     float all = 0.0f;
+    const bool vec = has_isa(Isa::avx512);
     for (int64_t t = 0; t < tokens; ++t) {
-        const float* row = src + t * in;
-        float m = 0.0f;
-        for (int64_t k = 0; k < in; ++k) m = std::max(m, std::fabs(row[k]));
+        float m = vec ? max_abs_avx512(src + t * in, in) : ref::max_abs(src + t * in, in);
         scales[t] = m;  // max|x| for now
         all = std::max(all, m);
     }

@@ -7,6 +7,20 @@
 
 namespace sparq {
 
+float max_abs_avx512(const float* src, int64_t n) {
+    __m512 m0 = _mm512_setzero_ps(), m1 = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_abs_ps(_mm512_loadu_ps(src + k)));
+        m1 = _mm512_max_ps(m1, _mm512_abs_ps(_mm512_loadu_ps(src + k + 16)));
+    }
+    for (; k < n; k += 16) {
+        const __mmask16 m = n - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - k)) - 1);
+        m0 = _mm512_max_ps(m0, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, src + k)));
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
 void quantize_pack_u8_avx512(const float* src, int64_t in, int64_t in_pad, const float* inv_scales,
                              const std::vector<TokenTile>& tiles, uint8_t* dst) {
     const int64_t groups = in_pad / 4;

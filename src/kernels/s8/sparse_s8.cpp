@@ -51,7 +51,8 @@ BlockStats block_stats_s8(const LinearDesc& d) {
 
 namespace {
 
-constexpr int kMaxVecs = 4;  // full token tiles of 64 tokens
+constexpr int kMaxVecs = 4;     // full token tiles of 64 tokens
+constexpr int64_t kRowChunk = 64;  // rows computed before their epilogue runs
 
 int vec_index(int vecs) { return vecs == 1 ? 0 : vecs == 2 ? 1 : vecs == 4 ? 2 : 3; }
 
@@ -132,12 +133,14 @@ public:
 #pragma omp barrier
             int64_t r0, r1;
             row_range(nt, id, r0, r1);
-            if (r0 < r1)
-                for (const TokenTile& tile : tiles) {
+            // Rows in chunks whose int32 sums stay in L1 until the epilogue reads them.
+            int32_t* acc = rw + r0 * 16 * kMaxVecs;  // disjoint per thread
+            for (const TokenTile& tile : tiles)
+                for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
+                    const int64_t c1 = std::min(c0 + kRowChunk, r1);
                     const int64_t width = tile.width;
-                    int32_t* acc = rw + r0 * 16 * kMaxVecs;  // disjoint per thread for any width
-                    compute(pk + tile.offset, static_cast<int>(width / 16), r0, r1, acc);
-                    s8::epilogue_fm(acc, width, tile.count, r0, r1, out_, sc + tile.t0, qw_.scale.data(), bias,
+                    compute(pk + tile.offset, static_cast<int>(width / 16), c0, c1, acc);
+                    s8::epilogue_fm(acc, width, tile.count, c0, c1, out_, sc + tile.t0, qw_.scale.data(), bias,
                                     act_, residual ? residual + tile.t0 * out_ : nullptr, dst + tile.t0 * out_);
                 }
         }

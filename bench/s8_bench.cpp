@@ -1,0 +1,142 @@
+// int8 weight kernels vs oneDNN f32 dense on BERT-base linear shapes, one thread.
+// Run interleaved (the machine is shared):
+//   build/s8_bench --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 \
+//       --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
+// Counters: MACs/s over the weight's nonzeros (dense f32/int8: all of them) and pct_vnni_peak =
+// that rate / (2 ports x 64 int8 MACs/cycle x 2.6 GHz = 332.8 GMAC/s per core).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/threading.hpp"
+#include "kernels/s8/s8_kernels.hpp"
+
+namespace {
+
+using namespace sparq;
+
+constexpr double kVnniPeakMacs = 2 * 64 * 2.6e9;
+
+struct Shape {
+    const char* name;
+    int64_t out, in;
+};
+const Shape kShapes[] = {{"qkv", 2304, 768}, {"attn_out", 768, 768}, {"ffn1", 3072, 768}, {"ffn2", 768, 3072}};
+
+enum Kind { f32_dense, s8_dense, s8_1x4_80, s8_1x4_90, s8_1x4_95, s8_unstr_90, s8_unstr_90_tensor };
+const char* kKindNames[] = {"f32_dense_onednn", "s8_dense_onednn", "s8_1x4_80", "s8_1x4_90",
+                            "s8_1x4_95", "s8_unstructured_90", "s8_unstructured_90_per_tensor"};
+
+// oneDNN f32 matmul with bias, weights packed once (the f32 baseline).
+class DenseF32 {
+public:
+    DenseF32(const float* w, const float* b, int64_t out, int64_t in, int64_t m)
+        : eng_(dnnl::engine::kind::cpu, 0), s_(eng_) {
+        using namespace dnnl;
+        using tag = memory::format_tag;
+        memory::desc src({m, in}, memory::data_type::f32, tag::ab);
+        memory::desc wd({in, out}, memory::data_type::f32, tag::any);
+        memory::desc bd({1, out}, memory::data_type::f32, tag::ab);
+        memory::desc dst({m, out}, memory::data_type::f32, tag::ab);
+        matmul::primitive_desc pd(matmul::desc(src, wd, bd, dst), eng_);
+        mm_ = matmul(pd);
+        memory w_plain({{in, out}, memory::data_type::f32, tag::ba}, eng_, const_cast<float*>(w));
+        w_ = memory(pd.weights_desc(), eng_);
+        reorder(w_plain, w_).execute(s_, w_plain, w_);
+        b_ = memory(bd, eng_, const_cast<float*>(b));
+        src_md_ = src;
+        dst_md_ = dst;
+        s_.wait();
+    }
+    void run(const float* src, float* dst) {
+        dnnl::memory s(src_md_, eng_, const_cast<float*>(src)), d(dst_md_, eng_, dst);
+        mm_.execute(s_, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w_}, {DNNL_ARG_BIAS, b_}, {DNNL_ARG_DST, d}});
+        s_.wait();
+    }
+
+private:
+    dnnl::engine eng_;
+    dnnl::stream s_;
+    dnnl::matmul mm_;
+    dnnl::memory w_, b_;
+    dnnl::memory::desc src_md_, dst_md_;
+};
+
+void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
+    set_num_threads(1);
+    const int64_t tokens = state.range(0);
+    double sparsity = kind == s8_1x4_80 ? 0.8 : kind == s8_1x4_95 ? 0.95 : kind >= s8_1x4_90 ? 0.9 : 0.0;
+    bool blocked = kind == s8_1x4_80 || kind == s8_1x4_90 || kind == s8_1x4_95;
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<float> w(shape.out * shape.in), b(shape.out);
+    int64_t nnz = 0;
+    for (int64_t o = 0; o < shape.out; ++o) {
+        b[o] = nd(rng);
+        for (int64_t g = 0; g < shape.in / 4; ++g) {
+            bool keep_block = u(rng) >= sparsity;
+            for (int i = 0; i < 4; ++i) {
+                bool keep = blocked ? keep_block : u(rng) >= sparsity;
+                float v = keep ? nd(rng) : 0.0f;
+                if (keep && v == 0.0f) v = 1e-3f;
+                w[o * shape.in + 4 * g + i] = v;
+                nnz += keep;
+            }
+        }
+    }
+    std::vector<float> x(tokens * shape.in), y(tokens * shape.out);
+    std::normal_distribution<float> xd(0.0f, 1.0f);
+    for (auto& v : x) v = xd(rng);
+    LinearDesc d;
+    d.weight = w.data();
+    d.bias = b.data();
+    d.out = shape.out;
+    d.in = shape.in;
+    std::unique_ptr<DenseF32> f32;
+    std::unique_ptr<S8LinearKernel> k;
+    QuantOptions opts;
+    if (kind == s8_unstr_90_tensor) opts.act_scale = ActScale::per_tensor;
+    if (kind == f32_dense)
+        f32 = std::make_unique<DenseF32>(w.data(), b.data(), shape.out, shape.in, tokens);
+    else if (kind == s8_dense)
+        k = make_dense_s8(d, opts);
+    else
+        k = make_sparse_s8(d, opts);
+    for (auto _ : state) {
+        if (f32)
+            f32->run(x.data(), y.data());
+        else
+            k->run(x.data(), y.data(), tokens, nullptr);
+        benchmark::DoNotOptimize(y.data());
+    }
+    const double macs = static_cast<double>(nnz) * tokens;
+    state.counters["GMACs"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["pct_vnni_peak"] =
+        benchmark::Counter(macs / kVnniPeakMacs * 100, benchmark::Counter::kIsIterationInvariantRate);
+    if (k) {
+        BlockStats st = block_stats_s8(d);
+        state.counters["fill"] = st.fill();
+        state.SetLabel(k->name());
+    }
+}
+
+int register_all() {
+    for (const Shape& s : kShapes)
+        for (int kind = 0; kind < 7; ++kind) {
+            if (kind == s8_unstr_90_tensor && std::string(s.name) != "ffn1") continue;
+            auto* b = benchmark::RegisterBenchmark(
+                (std::string(s.name) + "/" + kKindNames[kind]).c_str(),
+                [s, kind](benchmark::State& st) { bm_linear(st, s, static_cast<Kind>(kind)); });
+            b->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond);
+        }
+    return 0;
+}
+const int registered = register_all();
+
+}  // namespace
