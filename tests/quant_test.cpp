@@ -110,15 +110,25 @@ TEST(Quant, TokenTiles) {
 
 // The packed layout is [group][width][4] u8 = s8 + 128 per tile; the dispatched (vectorized)
 // packer matches the scalar one byte for byte, padding included.
+// Scale of n values through the dispatched path (activation_scales with one token).
+float dispatched_scale(const float* x, int64_t n) {
+    float s, inv;
+    activation_scales(x, 1, n, {}, &s, &inv);
+    return s;
+}
+
 TEST(Quant, PackU8LayoutAndVariants) {
-    for (int64_t in : {1, 4, 13, 64, 67, 130}) {
+    for (int64_t in : {1, 4, 13, 64, 67, 130, 300}) {
         for (int64_t tokens : {1, 15, 16, 17, 33, 100}) {
             const int64_t in_pad = pad_in(in);
             auto x = random_vec(tokens * in, static_cast<uint32_t>(in * 1000 + tokens));
             std::vector<float> s(tokens), inv(tokens);
             activation_scales(x.data(), tokens, in, {}, s.data(), inv.data());
-            std::vector<int8_t> q(tokens * in_pad);
-            quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q.data());
+            std::vector<int8_t> q(tokens * in_pad), q_fast(tokens * in_pad, 99);
+            ref::quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q.data());
+            quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q_fast.data());
+            ASSERT_EQ(q, q_fast) << "in=" << in << " tokens=" << tokens;
+            EXPECT_EQ(scale_for(ref::max_abs(x.data(), tokens * in)), dispatched_scale(x.data(), tokens * in));
             auto tiles = token_tiles(tokens, in_pad, 32);
             std::vector<uint8_t> a(packed_bytes(tiles, in_pad), 1), b(a.size(), 2);
             ref::quantize_pack_u8(x.data(), in, in_pad, inv.data(), tiles, a.data());

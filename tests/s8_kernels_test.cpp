@@ -91,7 +91,8 @@ std::unique_ptr<S8LinearKernel> build(const Variant& v, const LinearDesc& d, con
 struct Shape {
     int64_t out, in;
 };
-const Shape kShapes[] = {{1, 4}, {5, 7}, {16, 64}, {33, 130}, {48, 67}, {20, 3}};
+// {24, 1100}: several K chunks of the sparse kernel (1024 inputs each) plus an in-tail.
+const Shape kShapes[] = {{1, 4}, {5, 7}, {16, 64}, {33, 130}, {48, 67}, {20, 3}, {24, 1100}};
 const int64_t kTokens[] = {1, 2, 15, 16, 17, 33, 128};
 const double kSparsities[] = {0.0, 0.5, 0.9, 1.0};
 

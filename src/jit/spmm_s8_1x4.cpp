@@ -35,8 +35,10 @@ void SpmmS8Vnni::generate() {
     mov(comp, ptr[reg_args + offsetof(SpmmS8Args, comp)]);
     mov(dst, ptr[reg_args + offsetof(SpmmS8Args, dst)]);
     mov(rows, ptr[reg_args + offsetof(SpmmS8Args, rows)]);
+    const Reg64 accum = r15;
+    mov(accum, ptr[reg_args + offsetof(SpmmS8Args, accumulate)]);
 
-    Label l_row, l_pair, l_tail, l_store, l_end;
+    Label l_row, l_pair, l_tail, l_store, l_end, l_init_done, l_load;
     test(rows, rows);
     jle(l_end, T_NEAR);
     L(l_row);
@@ -45,10 +47,15 @@ void SpmmS8Vnni::generate() {
         movsxd(cnt, dword[rowp + 4]);
         sub(cnt, p);
         lea(p, ptr[blk + p * 8]);
-        for (int v = 0; v < V; ++v) {
-            vpxord(accA(v), accA(v), accA(v));
-            vpxord(accB(v), accB(v), accB(v));
-        }
+        for (int v = 0; v < V; ++v) vpxord(accB(v), accB(v), accB(v));
+        test(accum, accum);
+        jnz(l_load, T_NEAR);
+        vpbroadcastd(w0, dword[comp]);
+        for (int v = 0; v < V; ++v) vpsubd(accA(v), accB(v), w0);  // 0 - comp
+        jmp(l_init_done, T_NEAR);
+        L(l_load);
+        for (int v = 0; v < V; ++v) vmovdqu32(accA(v), zword[dst + 64 * v]);
+        L(l_init_done);
         cmp(cnt, 2);
         jl(l_tail, T_NEAR);
         L(l_pair);
@@ -78,10 +85,8 @@ void SpmmS8Vnni::generate() {
             vpdpbusd(accA(v), act(v), w0);
         }
         L(l_store);
-        vpbroadcastd(w0, dword[comp]);
         for (int v = 0; v < V; ++v) {
             vpaddd(accA(v), accA(v), accB(v));
-            vpsubd(accA(v), accA(v), w0);
             vmovdqu32(zword[dst + 64 * v], accA(v));
         }
         add(rowp, 4);

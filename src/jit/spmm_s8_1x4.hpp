@@ -2,9 +2,10 @@
 // JIT generator of the sparse int8 1x4 kernel (AVX512-VNNI): for each output row, each nonzero
 // 1x4 block (4 s8 weights of 4 consecutive inputs) is broadcast as one dword and vpdpbusd-ed
 // against `vecs` 16-token vectors of u8 activations packed [in/4][16 * vecs][4] (one token tile),
-// into int32 accumulators (two interleaved sets to hide vpdpbusd latency). At the end of a row the
-// u8 compensation (128 * sum of the row's weights) is subtracted and the row's `16 * vecs` int32
-// sums are stored. Index-driven: the block list is read from memory, so code size is constant.
+// into int32 accumulators (two interleaved sets to hide vpdpbusd latency). A row starts from minus
+// the u8 compensation (128 * sum of the row's weights), or from its stored partial sums when a
+// later K chunk accumulates, and its `16 * vecs` int32 sums are stored at the end.
+// Index-driven: the block list is read from memory, so code size is constant.
 #include <cstdint>
 
 #include "jit/generator.hpp"
@@ -25,6 +26,7 @@ struct SpmmS8Args {
     const int32_t* comp;     // [rows] 128 * sum of each row's weights
     int32_t* dst;            // [rows][16 * vecs] int32 sums
     int64_t rows;            // rows to process
+    int64_t accumulate;      // 0: dst = sums - comp; 1: dst += sums (later K chunks)
 };
 
 class SpmmS8Vnni : public Generator {

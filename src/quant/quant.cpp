@@ -77,8 +77,19 @@ void activation_scales(const float* src, int64_t tokens, int64_t in, const Quant
     }
 }
 
+void quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                                 const float* inv_scales, int8_t* dst);
+
 void quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
                           const float* inv_scales, int8_t* dst) {
+    if (has_isa(Isa::avx512))
+        quantize_activations_avx512(src, tokens, in, in_pad, inv_scales, dst);
+    else
+        ref::quantize_activations(src, tokens, in, in_pad, inv_scales, dst);
+}
+
+void ref::quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                               const float* inv_scales, int8_t* dst) {
     for (int64_t t = 0; t < tokens; ++t) {
         for (int64_t k = 0; k < in; ++k) dst[t * in_pad + k] = quantize_value(src[t * in + k], inv_scales[t]);
         for (int64_t k = in; k < in_pad; ++k) dst[t * in_pad + k] = 0;

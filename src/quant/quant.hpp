@@ -79,6 +79,9 @@ void quantize_pack_u8(const float* src, int64_t in, int64_t in_pad, const float*
                       const std::vector<TokenTile>& tiles, uint8_t* dst);
 
 namespace ref {
+// Scalar reference of quantize_activations.
+void quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                          const float* inv_scales, int8_t* dst);
 // max_k |src[k]| (0 for n == 0).
 float max_abs(const float* src, int64_t n);
 // Scalar reference of quantize_pack_u8 (the dispatching version may vectorize).

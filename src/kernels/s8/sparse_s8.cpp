@@ -22,7 +22,8 @@ void spmm_s8_scalar(const jit::SpmmS8Args& a, int vecs) {
     const int width = 16 * vecs;
     for (int64_t r = 0; r < a.rows; ++r) {
         int32_t* d = a.dst + r * width;
-        for (int j = 0; j < width; ++j) d[j] = -a.comp[r];
+        if (!a.accumulate)
+            for (int j = 0; j < width; ++j) d[j] = -a.comp[r];
         for (int32_t b = a.row_ptr[r]; b < a.row_ptr[r + 1]; ++b) {
             const jit::S8Block blk = a.blocks[b];
             const uint8_t* s = a.src + static_cast<int64_t>(blk.offset) * vecs;
@@ -53,6 +54,7 @@ namespace {
 
 constexpr int kMaxVecs = 4;     // full token tiles of 64 tokens
 constexpr int64_t kRowChunk = 64;  // rows computed before their epilogue runs
+constexpr int64_t kChunkGroups = 256;  // K chunk: 1024 inputs = 64 KiB of a 64-token tile
 
 int vec_index(int vecs) { return vecs == 1 ? 0 : vecs == 2 ? 1 : vecs == 4 ? 2 : 3; }
 
@@ -63,18 +65,30 @@ public:
         blocked_ = st.blocked;
         fill_ = st.fill();
         const int64_t groups = qw_.in_pad / 4;
-        row_ptr_.resize(out_ + 1);
-        row_ptr_[0] = 0;
+        chunks_ = (groups + kChunkGroups - 1) / kChunkGroups;
+        // Blocks ordered by K chunk, then row: chunk c of row r is
+        // blocks_[row_ptr_[c * (out + 1) + r], row_ptr_[c * (out + 1) + r + 1]).
+        row_ptr_.resize(chunks_ * (out_ + 1));
+        row_cost_.assign(out_ + 1, 0);
         std::vector<jit::S8Block> blocks;
-        for (int64_t r = 0; r < out_; ++r) {
-            const int8_t* w = qw_.q.data() + r * qw_.in_pad;
-            for (int64_t g = 0; g < groups; ++g) {
-                uint32_t dword = 0;
-                for (int i = 0; i < 4; ++i) dword |= static_cast<uint32_t>(static_cast<uint8_t>(w[4 * g + i])) << (8 * i);
-                if (dword) blocks.push_back({static_cast<int32_t>(g * 64), static_cast<int32_t>(dword)});
+        for (int64_t c = 0; c < chunks_; ++c) {
+            for (int64_t r = 0; r < out_; ++r) {
+                row_ptr_[c * (out_ + 1) + r] = static_cast<int32_t>(blocks.size());
+                const int8_t* w = qw_.q.data() + r * qw_.in_pad;
+                for (int64_t g = c * kChunkGroups; g < std::min(groups, (c + 1) * kChunkGroups); ++g) {
+                    uint32_t dword = 0;
+                    for (int i = 0; i < 4; ++i)
+                        dword |= static_cast<uint32_t>(static_cast<uint8_t>(w[4 * g + i])) << (8 * i);
+                    if (dword) {
+                        blocks.push_back({static_cast<int32_t>(g * 64), static_cast<int32_t>(dword)});
+                        ++row_cost_[r + 1];
+                    }
+                }
             }
-            row_ptr_[r + 1] = static_cast<int32_t>(blocks.size());
+            row_ptr_[c * (out_ + 1) + out_] = static_cast<int32_t>(blocks.size());
         }
+        for (int64_t r = 0; r < out_; ++r) row_cost_[r + 1] += row_cost_[r] + 1;  // blocks + 1 per row
+        nblocks_ = static_cast<int64_t>(blocks.size());
         blocks_.resize(std::max<size_t>(blocks.size(), 1));
         std::copy(blocks.begin(), blocks.end(), blocks_.data());
         isa_ = max_isa();
@@ -82,7 +96,7 @@ public:
             for (int vecs : {1, 2, 4, 8}) jit_[vec_index(vecs)] = std::make_unique<jit::SpmmS8Vnni>(vecs);
     }
 
-    int64_t blocks() const { return row_ptr_.back(); }
+    int64_t blocks() const { return nblocks_; }
 
     void accumulate(const int8_t* src_q, int32_t* acc, int64_t tokens) const override {
         const int64_t in_pad = qw_.in_pad;
@@ -152,24 +166,28 @@ public:
     double fill() const { return fill_; }
 
 private:
-    // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs].
+    // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs], K chunk by
+    // K chunk (each chunk's activations stay in L1 across the rows).
     void compute(const uint8_t* tile, int vecs, int64_t r0, int64_t r1, int32_t* acc) const {
-        jit::SpmmS8Args a{tile, blocks_.data(), row_ptr_.data() + r0, qw_.comp.data() + r0, acc, r1 - r0};
-        switch (isa_) {
-            case Isa::avx512_vnni: (*jit_[vec_index(vecs)])(a); break;
-            case Isa::avx512: s8::spmm_s8_avx512(a, vecs); break;
-            case Isa::avx2: s8::spmm_s8_avx2(a, vecs); break;
-            default: s8::spmm_s8_scalar(a, vecs); break;
+        for (int64_t c = 0; c < chunks_; ++c) {
+            jit::SpmmS8Args a{tile, blocks_.data(), row_ptr_.data() + c * (out_ + 1) + r0,
+                              qw_.comp.data() + r0, acc, r1 - r0, c > 0};
+            switch (isa_) {
+                case Isa::avx512_vnni: (*jit_[vec_index(vecs)])(a); break;
+                case Isa::avx512: s8::spmm_s8_avx512(a, vecs); break;
+                case Isa::avx2: s8::spmm_s8_avx2(a, vecs); break;
+                default: s8::spmm_s8_scalar(a, vecs); break;
+            }
         }
     }
     // Rows of thread id: equal shares of (blocks + rows), so threads get equal work.
     void row_range(int nt, int id, int64_t& r0, int64_t& r1) const {
-        const int64_t total = blocks() + out_;
+        const int64_t total = row_cost_[out_];
         auto find = [&](int64_t target) {
             int64_t lo = 0, hi = out_;
             while (lo < hi) {
                 int64_t mid = (lo + hi) / 2;
-                if (row_ptr_[mid] + mid < target) lo = mid + 1; else hi = mid;
+                if (row_cost_[mid] < target) lo = mid + 1; else hi = mid;
             }
             return lo;
         };
@@ -177,7 +195,9 @@ private:
         r1 = id + 1 == nt ? out_ : find(total * (id + 1) / nt);
     }
 
-    std::vector<int32_t> row_ptr_;
+    int64_t chunks_ = 1, nblocks_ = 0;
+    std::vector<int32_t> row_ptr_;   // [chunks][out + 1]
+    std::vector<int64_t> row_cost_;  // prefix sums of (blocks + 1) per row, for thread balance
     AlignedBuffer<jit::S8Block> blocks_;
     std::array<std::unique_ptr<jit::SpmmS8Vnni>, 4> jit_;
     bool blocked_ = true;

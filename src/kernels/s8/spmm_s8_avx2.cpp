@@ -13,7 +13,10 @@ void run_tile(const jit::SpmmS8Args& a) {
     int32_t* dst = a.dst;
     for (int64_t r = 0; r < a.rows; ++r, ++rp, dst += 16 * V) {
         __m256i acc[2 * V];
-        for (int v = 0; v < 2 * V; ++v) acc[v] = _mm256_setzero_si256();
+        const __m256i c = _mm256_set1_epi32(a.comp[r]);
+        for (int v = 0; v < 2 * V; ++v)
+            acc[v] = a.accumulate ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst + 8 * v))
+                                  : _mm256_sub_epi32(_mm256_setzero_si256(), c);
         for (int32_t b = rp[0]; b < rp[1]; ++b) {
             const jit::S8Block blk = a.blocks[b];
             const __m256i w = _mm256_set1_epi32(blk.weights);
@@ -28,9 +31,7 @@ void run_tile(const jit::SpmmS8Args& a) {
                 acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(x_odd, w_odd));
             }
         }
-        const __m256i c = _mm256_set1_epi32(a.comp[r]);
-        for (int v = 0; v < 2 * V; ++v)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8 * v), _mm256_sub_epi32(acc[v], c));
+        for (int v = 0; v < 2 * V; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8 * v), acc[v]);
     }
 }
 }  // namespace

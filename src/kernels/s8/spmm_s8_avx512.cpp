@@ -13,7 +13,9 @@ void run_tile(const jit::SpmmS8Args& a) {
     int32_t* dst = a.dst;
     for (int64_t r = 0; r < a.rows; ++r, ++rp, dst += 16 * V) {
         __m512i acc[V];
-        for (int v = 0; v < V; ++v) acc[v] = _mm512_setzero_si512();
+        const __m512i c = _mm512_set1_epi32(a.comp[r]);
+        for (int v = 0; v < V; ++v)
+            acc[v] = a.accumulate ? _mm512_loadu_si512(dst + 16 * v) : _mm512_sub_epi32(_mm512_setzero_si512(), c);
         for (int32_t b = rp[0]; b < rp[1]; ++b) {
             const jit::S8Block blk = a.blocks[b];
             const __m512i w = _mm512_set1_epi32(blk.weights);
@@ -28,8 +30,7 @@ void run_tile(const jit::SpmmS8Args& a) {
                 acc[v] = _mm512_add_epi32(acc[v], _mm512_madd_epi16(x_odd, w_odd));
             }
         }
-        const __m512i c = _mm512_set1_epi32(a.comp[r]);
-        for (int v = 0; v < V; ++v) _mm512_storeu_si512(dst + 16 * v, _mm512_sub_epi32(acc[v], c));
+        for (int v = 0; v < V; ++v) _mm512_storeu_si512(dst + 16 * v, acc[v]);
     }
 }
 }  // namespace
