@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.hpp"
 #include "core/threading.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 
@@ -90,7 +91,8 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
             }
         }
     }
-    std::vector<float> x(tokens * shape.in), y(tokens * shape.out);
+    std::vector<float> x(tokens * shape.in);
+    sparq::AlignedBuffer<float> y(tokens * shape.out);
     std::normal_distribution<float> xd(0.0f, 1.0f);
     for (auto& v : x) v = xd(rng);
     LinearDesc d;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -215,6 +216,39 @@ TEST(S8Kernels, BlockStatsAndNames) {
     EXPECT_LT(b.fill(), 0.5);
     EXPECT_NE(make_sparse_s8(blocked.desc(), {})->name().find("spmm_s8_1x4_"), std::string::npos);
     EXPECT_NE(make_sparse_s8(unstr.desc(), {})->name().find("spmm_s8_1x4g_"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// Per-token vs per-tensor dynamic activation scales on activations whose tokens differ in
+// magnitude (as across a BERT batch): per-token must be closer to f32. Prints both errors.
+TEST(S8Kernels, PerTokenScalesBeatPerTensor) {
+    const int64_t out = 64, in = 256, tokens = 32;
+    Weight W = make_weight(out, in, 0.0, Pattern::unstructured, 5);
+    LinearDesc d = W.desc();
+    auto x = random_acts(tokens * in, 6);
+    for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t k = 0; k < in; ++k) x[t * in + k] *= std::pow(10.0f, (t % 5) / 2.0f - 1.0f);  // 0.1x..10x
+    std::vector<float> y32(tokens * out), y(tokens * out);
+    make_linear_ref(d)->run(x.data(), y32.data(), tokens, nullptr);
+    double err[2];
+    for (int m = 0; m < 2; ++m) {
+        QuantOptions o{m == 0 ? ActScale::per_token : ActScale::per_tensor, 0};
+        make_sparse_s8(d, o)->run(x.data(), y.data(), tokens, nullptr);
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < tokens * out; ++i) {
+            num += (y[i] - y32[i]) * (y[i] - y32[i]);
+            den += y32[i] * y32[i];
+        }
+        err[m] = std::sqrt(num / den);
+    }
+    std::printf("relative L2 error vs f32: per-token %.2e, per-tensor %.2e\n", err[0], err[1]);
+    EXPECT_LT(err[0], 0.02);
+    EXPECT_LT(err[0], err[1]);
 }
 
 }  // namespace
