@@ -167,7 +167,7 @@ TEST(S8Kernels, OutputsVsReferences) {
         for (double sp : {0.0, 0.9})
             for (Activation act : {Activation::none, Activation::gelu})
                 for (int mode = 0; mode < 3; ++mode)
-                    for (int64_t tokens : {1, 17, 70}) {
+                    for (int64_t tokens : {1, 17, 70, 200}) {  // 200: several token chunks and tiles
                         Weight W = make_weight(s.out, s.in, sp, Pattern::unstructured, seed++, {1});
                         LinearDesc d = W.desc(act);
                         auto x = random_acts(tokens * s.in, seed++);

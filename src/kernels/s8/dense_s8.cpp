@@ -4,6 +4,7 @@
 // oneDNN 2.6 matmul output scales cannot express: they are per-N only) be applied in the epilogue.
 #include <omp.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -19,6 +20,8 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
+
+constexpr int64_t kTokenChunk = 128;  // tokens per oneDNN call (int32 chunk stays in L2)
 
 class DenseS8 final : public S8LinearKernel {
 public:
@@ -50,7 +53,7 @@ public:
         const int64_t k = qw_.in_pad;
         AlignedBuffer<float> scales(tokens), inv(tokens);
         AlignedBuffer<int8_t> q(tokens * k);
-        AlignedBuffer<int32_t> acc(tokens * out_);
+        AlignedBuffer<int32_t> acc(std::min(tokens, kTokenChunk) * out_);
         const bool per_token = opts_.act_scale == ActScale::per_token;
         if (per_token) {
 #pragma omp parallel
@@ -71,16 +74,20 @@ public:
                 if (b < e) quantize_activations(src + b * in_, e - b, in_, k, inv.data() + b, q.data() + b * k);
             }
         }
-        accumulate(q.data(), acc.data(), tokens);
+        // Token chunks, so each chunk's int32 output is dequantized while it is still in L2.
         const float* bias = bias_.empty() ? nullptr : bias_.data();
+        for (int64_t c0 = 0; c0 < tokens; c0 += kTokenChunk) {
+            const int64_t n = std::min(kTokenChunk, tokens - c0);
+            accumulate(q.data() + c0 * k, acc.data(), n);
 #pragma omp parallel
-        {
-            int64_t b, e;
-            split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
-            if (b < e)
-                s8::epilogue_tm(acc.data() + b * out_, out_, e - b, out_, scales.data() + b,
-                                qw_.scale.data(), bias, act_, residual ? residual + b * out_ : nullptr,
-                                dst + b * out_, false);
+            {
+                int64_t b, e;
+                split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
+                if (b < e)
+                    s8::epilogue_tm(acc.data() + b * out_, out_, e - b, out_, scales.data() + c0 + b,
+                                    qw_.scale.data(), bias, act_,
+                                    residual ? residual + (c0 + b) * out_ : nullptr, dst + (c0 + b) * out_, false);
+            }
         }
     }
 
