@@ -142,3 +142,24 @@ int register_all() {
 const int registered = register_all();
 
 }  // namespace
+
+namespace {
+// The sparse kernel's dequantize + transpose epilogue alone: 64 tokens x `out` rows from a 64x64
+// int32 chunk (L1), dst [64][out]. Small out keeps dst in L1; out = 3072 is BERT's FFN1.
+void bm_epilogue_fm(benchmark::State& state) {
+    const int64_t out = state.range(0), count = 64, chunk = 64;
+    sparq::AlignedBuffer<int32_t> acc(chunk * count);
+    sparq::AlignedBuffer<float> dst(count * out);
+    std::vector<float> xs(count, 0.01f), ws(out, 0.02f), b(out, 0.1f);
+    for (int64_t i = 0; i < chunk * count; ++i) acc[i] = static_cast<int32_t>(i * 7 % 1000);
+    for (auto _ : state) {
+        for (int64_t o0 = 0; o0 < out; o0 += chunk)
+            sparq::s8::epilogue_fm(acc.data(), count, count, o0, o0 + chunk, out, xs.data(), ws.data(), b.data(),
+                                   sparq::Activation::none, nullptr, dst.data());
+        benchmark::DoNotOptimize(dst.data());
+    }
+    state.counters["ns_per_16x16"] =
+        benchmark::Counter(out * count / 256.0, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(bm_epilogue_fm)->Arg(64)->Arg(768)->Arg(3072);
+}  // namespace

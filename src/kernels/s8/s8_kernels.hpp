@@ -52,8 +52,8 @@ struct BlockStats {
 };
 BlockStats block_stats_s8(const LinearDesc& desc);
 
-// Rough single-core time estimate in ns for `tokens` tokens, for the planner's int8 choice:
-// dense int8 vs sparse int8 (uses the measured cost model of bench/s8_bench.cpp).
+// Rough single-core time estimates in ns for `tokens` tokens, for the planner's int8 choice
+// (dense vs sparse int8); linear models fitted on bench/s8_bench.cpp. `blocks`: BlockStats::blocks.
 double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens);
 double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t tokens);
 

@@ -210,13 +210,11 @@ std::unique_ptr<S8LinearKernel> make_sparse_s8(const LinearDesc& desc, const Qua
     return std::make_unique<SparseS8>(desc, opts);
 }
 
-double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens) {
-    // Calibrated by bench/s8_bench.cpp; see there for the measurements.
-    return 0.0064 * out * in * tokens / 64.0 + 0.5 * out * tokens;
-}
-
 double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t tokens) {
-    return 0.5 * blocks * (tokens / 16.0) + 0.5 * out * tokens + 0.3 * in * tokens;
+    // One core, fitted on bench/s8_bench.cpp (BERT-base shapes, T = 128/1024, 1x4 blocks):
+    // ~0.3 ns per block per 16-token vector (vpdpbusd core), ~0.17 ns per output (dequantize +
+    // transpose epilogue), ~0.15 ns per input (scales + quantize + pack), ~5 us fixed.
+    return 0.3 * blocks * ((tokens + 15) / 16) + 0.17 * out * tokens + 0.15 * in * tokens + 5000.0;
 }
 
 }  // namespace sparq
