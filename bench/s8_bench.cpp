@@ -1,4 +1,5 @@
 // int8 weight kernels vs oneDNN f32 dense on BERT-base linear shapes, one thread.
+// Set SPARQ_BENCH_THREADS=2 for two threads (then compare real time, not CPU time).
 // Run interleaved (the machine is shared):
 //   build/s8_bench --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 \
 //       --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
@@ -7,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <random>
@@ -15,6 +17,7 @@
 
 #include "core/buffer.hpp"
 #include "core/threading.hpp"
+#include "cpu/isa.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 
 namespace {
@@ -29,9 +32,10 @@ struct Shape {
 };
 const Shape kShapes[] = {{"qkv", 2304, 768}, {"attn_out", 768, 768}, {"ffn1", 3072, 768}, {"ffn2", 768, 3072}};
 
-enum Kind { f32_dense, s8_dense, s8_1x4_80, s8_1x4_90, s8_1x4_95, s8_unstr_90, s8_unstr_90_tensor };
+enum Kind { f32_dense, s8_dense, s8_1x4_80, s8_1x4_90, s8_1x4_95, s8_unstr_90, s8_unstr_90_tensor, s8_1x4_90_uniform, s8_1x4_90_avx512, s8_1x4_90_avx2 };
 const char* kKindNames[] = {"f32_dense_onednn", "s8_dense_onednn", "s8_1x4_80", "s8_1x4_90",
-                            "s8_1x4_95", "s8_unstructured_90", "s8_unstructured_90_per_tensor"};
+                            "s8_1x4_95", "s8_unstructured_90", "s8_unstructured_90_per_tensor",
+                            "s8_1x4_90_uniform_rows", "s8_1x4_90_avx512bw_no_vnni", "s8_1x4_90_avx2"};
 
 // oneDNN f32 matmul with bias, weights packed once (the f32 baseline).
 class DenseF32 {
@@ -68,11 +72,21 @@ private:
     dnnl::memory::desc src_md_, dst_md_;
 };
 
+// Threads per kernel: 1 (per-core figures) unless SPARQ_BENCH_THREADS is set.
+int bench_threads() {
+    const char* env = std::getenv("SPARQ_BENCH_THREADS");
+    return env && *env ? std::atoi(env) : 1;
+}
+
 void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
-    set_num_threads(1);
+    set_num_threads(bench_threads());
     const int64_t tokens = state.range(0);
     double sparsity = kind == s8_1x4_80 ? 0.8 : kind == s8_1x4_95 ? 0.95 : kind >= s8_1x4_90 ? 0.9 : 0.0;
-    bool blocked = kind == s8_1x4_80 || kind == s8_1x4_90 || kind == s8_1x4_95;
+    bool blocked = kind != f32_dense && kind != s8_dense && kind != s8_unstr_90 && kind != s8_unstr_90_tensor;
+    // Non-VNNI variants: the whole run (core, packing, epilogue) capped to that ISA.
+    const Isa cap = kind == s8_1x4_90_avx512 ? Isa::avx512 : kind == s8_1x4_90_avx2 ? Isa::avx2 : cpu_isa();
+    set_max_isa(cap);
+    bool uniform = kind == s8_1x4_90_uniform;  // every row has exactly 10% of its blocks
     std::mt19937 rng(42);
     std::normal_distribution<float> nd(0.0f, 0.05f);
     std::uniform_real_distribution<double> u(0, 1);
@@ -81,7 +95,7 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
     for (int64_t o = 0; o < shape.out; ++o) {
         b[o] = nd(rng);
         for (int64_t g = 0; g < shape.in / 4; ++g) {
-            bool keep_block = u(rng) >= sparsity;
+            bool keep_block = uniform ? (g * 7 + o) % 10 == 0 : u(rng) >= sparsity;
             for (int i = 0; i < 4; ++i) {
                 bool keep = blocked ? keep_block : u(rng) >= sparsity;
                 float v = keep ? nd(rng) : 0.0f;
@@ -117,6 +131,7 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
             k->run(x.data(), y.data(), tokens, nullptr);
         benchmark::DoNotOptimize(y.data());
     }
+    set_max_isa(cpu_isa());
     const double macs = static_cast<double>(nnz) * tokens;
     state.counters["GMACs"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["pct_vnni_peak"] =
@@ -130,8 +145,8 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
 
 int register_all() {
     for (const Shape& s : kShapes)
-        for (int kind = 0; kind < 7; ++kind) {
-            if (kind == s8_unstr_90_tensor && std::string(s.name) != "ffn1") continue;
+        for (int kind = 0; kind < 10; ++kind) {
+            if (kind >= s8_unstr_90_tensor && std::string(s.name) != "ffn1") continue;
             auto* b = benchmark::RegisterBenchmark(
                 (std::string(s.name) + "/" + kKindNames[kind]).c_str(),
                 [s, kind](benchmark::State& st) { bm_linear(st, s, static_cast<Kind>(kind)); });
