@@ -94,7 +94,8 @@ public:
         std::copy(blocks.begin(), blocks.end(), blocks_.data());
         isa_ = max_isa();
         if (isa_ == Isa::avx512_vnni)
-            for (int vecs : {1, 2, 4, 8}) jit_[vec_index(vecs)] = std::make_unique<jit::SpmmS8Vnni>(vecs);
+            for (int vecs = 1; vecs <= kMaxVecs; vecs *= 2)  // tile widths token_tiles() produces
+                jit_[vec_index(vecs)] = std::make_unique<jit::SpmmS8Vnni>(vecs);
     }
 
     int64_t blocks() const { return nblocks_; }
@@ -168,7 +169,7 @@ public:
 
 private:
     // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs], K chunk by
-    // K chunk (each chunk's activations stay in L1 across the rows).
+    // K chunk (each chunk's activations stay in cache across the rows).
     void compute(const uint8_t* tile, int vecs, int64_t r0, int64_t r1, int32_t* acc) const {
         for (int64_t c = 0; c < chunks_; ++c) {
             jit::SpmmS8Args a{tile, blocks_.data(), row_ptr_.data() + c * (out_ + 1) + r0,
