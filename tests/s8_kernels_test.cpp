@@ -197,8 +197,11 @@ TEST(S8Kernels, OutputsVsReferences) {
                             k->run(x.data(), y.data(), tokens, res.data());
                             for (int64_t i = 0; i < tokens * s.out; ++i) {
                                 // Same integer core and epilogue math; only GELU may differ
-                                // (dispatched vs exact erf).
-                                float tol = act == Activation::gelu ? 1e-5f * (1 + std::fabs(y_ref[i])) : 0.0f;
+                                // (dispatched vs exact erf; the vector GELU is within
+                                // 1e-6 max(1,|x|) of exact, see fused_test).
+                                float tol = act == Activation::gelu
+                                                ? 1e-5f * (1 + std::fabs(y_ref[i]) + std::fabs(res[i]))
+                                                : 0.0f;
                                 ASSERT_NEAR(y[i], y_ref[i], tol)
                                     << k->name() << " i=" << i << " tokens=" << tokens << " mode=" << mode;
                             }
