@@ -13,6 +13,7 @@
 #include "cpu/isa.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/s8/s8_kernels.hpp"
+#include "sparq/error.hpp"
 
 namespace sparq {
 namespace {
@@ -270,6 +271,27 @@ TEST(S8Kernels, CostEstimatesOrderKernels) {
     EXPECT_GT(estimate_sparse_s8_ns(out, in, all_blocks, tokens), dense);
     EXPECT_LT(estimate_sparse_s8_ns(out, in, all_blocks / 20, tokens),
               estimate_sparse_s8_ns(out, in, all_blocks / 10, tokens));
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// Inputs beyond what int32 accumulation of u8 x s8 products can hold are refused, not wrapped.
+TEST(S8Kernels, RejectsReductionsThatOverflowInt32) {
+    const int64_t in = 70000;
+    std::vector<float> w(in, 1.0f);
+    LinearDesc d;
+    d.weight = w.data();
+    d.out = 1;
+    d.in = in;
+    d.name = "huge";
+    EXPECT_THROW(make_sparse_s8(d, {}), Error);
+    EXPECT_THROW(make_dense_s8(d, {}), Error);
+    d.in = 66000;
+    EXPECT_NO_THROW(make_linear_s8_ref(d, {}));
 }
 
 }  // namespace

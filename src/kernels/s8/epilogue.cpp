@@ -1,15 +1,28 @@
 // Dequantization epilogues of the int8 kernels and the shared S8LinearKernel constructor.
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "cpu/isa.hpp"
 #include "kernels/fused.hpp"
 #include "kernels/s8/s8_kernels.hpp"
+#include "sparq/error.hpp"
 
 namespace sparq {
 
+namespace {
+// int32 accumulators hold at most in_pad * 255 * 127 (u8 activations x s8 weights).
+const LinearDesc& check_s8_desc(const LinearDesc& d) {
+    constexpr int64_t kMaxIn = (int64_t{1} << 31) / (255 * 127) / 4 * 4;
+    if (d.in > kMaxIn)
+        throw Error("int8 kernel for '" + d.name + "': at most " + std::to_string(kMaxIn) +
+                    " inputs fit int32 accumulation, got " + std::to_string(d.in));
+    return d;
+}
+}  // namespace
+
 S8LinearKernel::S8LinearKernel(const LinearDesc& desc, const QuantOptions& opts)
-    : qw_(quantize_weights(desc.weight, desc.out, desc.in)), opts_(opts), act_(desc.act) {
+    : qw_(quantize_weights(check_s8_desc(desc).weight, desc.out, desc.in)), opts_(opts), act_(desc.act) {
     out_ = desc.out;
     in_ = desc.in;
     if (desc.bias) bias_.assign(desc.bias, desc.bias + desc.out);
