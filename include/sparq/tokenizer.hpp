@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sparq {
@@ -14,46 +15,78 @@ struct Encoding {
     std::vector<int32_t> ids;
     std::vector<int32_t> type_ids;
     std::vector<std::string> tokens;
+    // Byte range [first, second) of each token in the text it came from ((0, 0) for special
+    // tokens added by the template); sequence_ids tells which text (0 = a, 1 = b, -1 = special).
+    std::vector<std::pair<uint32_t, uint32_t>> offsets;
+    std::vector<int8_t> sequence_ids;
     size_t size() const { return ids.size(); }
 };
 
+// How longest_first shares max_length between the two texts of a pair. Both rules cut only the
+// longer text while the shorter one fits in half of the budget; when both must be cut they get
+// half each, and they differ only in who keeps an odd extra token:
+// hf_fast (Rust `tokenizers`, BertTokenizerFast, what AutoTokenizer gives): the longer text
+// (b when equal); hf_slow (Python BertTokenizer, removing one token at a time from the longer
+// text, from b on ties): always a.
+enum class PairTruncation { hf_fast, hf_slow };
+
 struct TokenizerOptions {
-    bool do_lower_case = true;         // lower-case and strip accents
+    bool do_lower_case = true;  // lower-case and strip accents
     bool tokenize_chinese_chars = true;
     std::optional<bool> strip_accents;  // unset: follows do_lower_case (as HF)
     size_t max_length = 512;            // including special tokens
+    bool clean_text = true;             // drop control characters, map whitespace to ' '
+    PairTruncation pair_truncation = PairTruncation::hf_fast;
 };
 
+// Matches HF BertTokenizerFast token for token, with these known corner-case limits: Unicode
+// tables are utf8proc's (Unicode 15), so code points assigned after the model's tokenizer
+// version may be classified differently; added tokens are always matched on the raw text
+// (HF matches "normalized": true added tokens after normalization) and single_word/lstrip/
+// rstrip flags are ignored. Const methods are safe to call from several threads at once.
 class Tokenizer {
-public:
+  public:
     // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model
     // directory; throws sparq::Error if neither is usable.
     static Tokenizer from_dir(const std::string& dir);
     // From a vocab.txt file with explicit options.
     static Tokenizer from_vocab_file(const std::string& path, const TokenizerOptions& opts);
+    // From a tokenizer.json file; max_length from its "truncation" block, else 512.
+    static Tokenizer from_tokenizer_json(const std::string& path);
 
     // Tokenizes one text or a pair, adds special tokens, truncates to max_length
     // (longest-first for pairs). Throws sparq::Error on invalid UTF-8.
     Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
                     std::optional<size_t> max_length = std::nullopt) const;
+    // encode() for each text (or each (texts[i], pairs[i]) when pairs is not empty).
+    std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
+                                       const std::vector<std::string>& pairs = {},
+                                       std::optional<size_t> max_length = std::nullopt) const;
+    // Text of ids as HF decode(): tokens joined by spaces, "##" pieces glued to the previous
+    // token, then HF's clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...). Throws
+    // sparq::Error on an id outside the vocabulary.
+    std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false,
+                       bool clean_up_tokenization_spaces = true) const;
     // Word pieces without special tokens or truncation.
     std::vector<std::string> tokenize(std::string_view text) const;
 
     int32_t token_to_id(const std::string& token) const;  // -1 if absent
-    const std::string& id_to_token(int32_t id) const;
+    const std::string& id_to_token(int32_t id) const;     // throws sparq::Error if out of range
     size_t vocab_size() const;
     const TokenizerOptions& options() const;
     int32_t cls_id() const;
     int32_t sep_id() const;
-    int32_t pad_id() const;
+    int32_t pad_id() const;  // -1 if the vocabulary has no pad token
     int32_t unk_id() const;
+    int32_t mask_id() const;  // -1 if the vocabulary has no mask token
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;
     ~Tokenizer();
 
-private:
     struct Impl;
+
+  private:
     explicit Tokenizer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

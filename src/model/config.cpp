@@ -1,0 +1,216 @@
+// ModelConfig::from_file: strict reader of a Hugging Face BERT config.json.
+//
+// Architecture -> Task: BertForSequenceClassification, BertForTokenClassification and
+// BertForQuestionAnswering select their head. BertModel, BertForMaskedLM, BertForPreTraining,
+// BertLMHeadModel and BertForNextSentencePrediction load as Task::base (the encoder; their
+// pre-training heads are ignored). A missing/empty "architectures" is Task::base. Any other
+// architecture of a model_type "bert" config (e.g. BertForMultipleChoice) also loads as Task::base,
+// with a warning on stderr, since the encoder weights are still BERT's. model_type other than
+// "bert" is rejected; a config without model_type is taken as BERT (old checkpoints).
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "sparq/error.hpp"
+#include "sparq/model.hpp"
+
+namespace sparq {
+
+namespace {
+
+using nlohmann::json;
+
+std::string describe(const json& j) {
+    std::string v = j.dump();
+    if (v.size() > 40) v = v.substr(0, 37) + "...";
+    return std::string(j.type_name()) + " " + v;
+}
+
+class Reader {
+  public:
+    Reader(const std::string& path, const json& j) : path_(path), j_(j) {}
+
+    [[noreturn]] void fail(const std::string& what) const { throw Error(path_ + ": " + what); }
+
+    // The field, or null if absent or JSON null.
+    const json* get(const char* key) const {
+        auto it = j_.find(key);
+        return it == j_.end() || it->is_null() ? nullptr : &*it;
+    }
+
+    int64_t integer(const char* key, std::optional<int64_t> fallback, int64_t min_value) const {
+        const json* v = get(key);
+        if (!v) {
+            if (!fallback) fail(std::string("missing required field '") + key + "'");
+            return *fallback;
+        }
+        if (!v->is_number_integer())
+            fail(std::string("field '") + key + "' must be an integer, found " + describe(*v));
+        if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX))
+            fail(std::string("field '") + key + "' is out of range: " + v->dump());
+        int64_t x = v->get<int64_t>();
+        if (x < min_value)
+            fail(std::string("field '") + key + "' must be >= " + std::to_string(min_value) +
+                 ", found " + std::to_string(x));
+        return x;
+    }
+
+    double number(const char* key, double fallback) const {
+        const json* v = get(key);
+        if (!v) return fallback;
+        if (!v->is_number())
+            fail(std::string("field '") + key + "' must be a number, found " + describe(*v));
+        return v->get<double>();
+    }
+
+    std::optional<std::string> string(const char* key) const {
+        const json* v = get(key);
+        if (!v) return std::nullopt;
+        if (!v->is_string())
+            fail(std::string("field '") + key + "' must be a string, found " + describe(*v));
+        return v->get<std::string>();
+    }
+
+  private:
+    const std::string& path_;
+    const json& j_;
+};
+
+struct ArchTask {
+    const char* name;
+    Task task;
+};
+constexpr ArchTask kArchitectures[] = {
+    {"BertModel", Task::base},
+    {"BertForMaskedLM", Task::base},
+    {"BertForPreTraining", Task::base},
+    {"BertLMHeadModel", Task::base},
+    {"BertForNextSentencePrediction", Task::base},
+    {"BertForSequenceClassification", Task::sequence_classification},
+    {"BertForTokenClassification", Task::token_classification},
+    {"BertForQuestionAnswering", Task::question_answering},
+};
+
+}  // namespace
+
+ModelConfig ModelConfig::from_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path + ": cannot open model config");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json j;
+    try {
+        j = json::parse(ss.str());
+    } catch (const json::exception& e) {
+        throw Error(path + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object())
+        throw Error(path + ": expected a JSON object, found " + std::string(j.type_name()));
+    Reader r(path, j);
+    ModelConfig c;
+
+    if (auto mt = r.string("model_type")) c.model_type = *mt;
+    if (c.model_type != "bert")
+        r.fail("model_type '" + c.model_type +
+               "' is not supported (sparq runs BERT-architecture models: model_type \"bert\")");
+
+    if (const json* a = r.get("architectures")) {
+        if (!a->is_array()) r.fail("field 'architectures' must be an array, found " + describe(*a));
+        for (const auto& x : *a) {
+            if (!x.is_string())
+                r.fail("field 'architectures' must hold strings, found " + describe(x));
+            c.architectures.push_back(x.get<std::string>());
+        }
+    }
+    if (!c.architectures.empty()) {
+        const std::string& arch = c.architectures.front();
+        bool known = false;
+        for (const auto& at : kArchitectures)
+            if (arch == at.name) {
+                c.task = at.task;
+                known = true;
+            }
+        if (!known)
+            std::fprintf(stderr,
+                         "sparq: warning: %s: architecture '%s' is not recognised; loading the "
+                         "BERT encoder only (no task head)\n",
+                         path.c_str(), arch.c_str());
+    }
+
+    c.vocab_size = r.integer("vocab_size", std::nullopt, 1);
+    c.hidden_size = r.integer("hidden_size", std::nullopt, 1);
+    c.num_layers = r.integer("num_hidden_layers", std::nullopt, 1);
+    c.num_heads = r.integer("num_attention_heads", std::nullopt, 1);
+    c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1);
+    c.max_position_embeddings = r.integer("max_position_embeddings", 512, 1);
+    c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
+    c.pad_token_id = r.integer("pad_token_id", 0, 0);
+    if (c.hidden_size % c.num_heads != 0)
+        r.fail("hidden_size " + std::to_string(c.hidden_size) +
+               " is not a multiple of num_attention_heads " + std::to_string(c.num_heads));
+    if (c.pad_token_id >= c.vocab_size)
+        r.fail("pad_token_id " + std::to_string(c.pad_token_id) + " is outside the vocabulary (" +
+               std::to_string(c.vocab_size) + " entries)");
+
+    double eps = r.number("layer_norm_eps", 1e-12);
+    if (!(eps > 0) || !std::isfinite(eps))
+        r.fail("field 'layer_norm_eps' must be a positive number, found " + std::to_string(eps));
+    c.layer_norm_eps = static_cast<float>(eps);
+
+    if (auto act = r.string("hidden_act")) c.hidden_act = *act;
+    if (c.hidden_act != "gelu")
+        r.fail("hidden_act '" + c.hidden_act +
+               "' is not supported (supported: \"gelu\", the erf form)");
+
+    if (auto pet = r.string("position_embedding_type"); pet && *pet != "absolute")
+        r.fail("position_embedding_type '" + *pet + "' is not supported (supported: \"absolute\")");
+
+    if (auto pt = r.string("problem_type")) {
+        if (*pt != "regression" && *pt != "single_label_classification" &&
+            *pt != "multi_label_classification")
+            r.fail("problem_type '" + *pt +
+                   "' is not one of regression, single_label_classification, "
+                   "multi_label_classification");
+        c.problem_type = *pt;
+    }
+
+    if (const json* m = r.get("id2label")) {
+        if (!m->is_object()) r.fail("field 'id2label' must be an object, found " + describe(*m));
+        for (auto it = m->begin(); it != m->end(); ++it) {
+            const std::string& key = it.key();
+            int64_t id = -1;
+            std::size_t used = 0;
+            try {
+                id = std::stoll(key, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != key.size() || key.empty() || id < 0)
+                r.fail("id2label key '" + key + "' is not a non-negative integer");
+            if (!it->is_string())
+                r.fail("id2label['" + key + "'] must be a string, found " + describe(*it));
+            if (!c.id2label.emplace(id, it->get<std::string>()).second)
+                r.fail("id2label has label id " + std::to_string(id) + " twice");
+        }
+    }
+    if (r.get("num_labels")) {
+        c.num_labels = r.integer("num_labels", std::nullopt, 1);
+        if (!c.id2label.empty() && static_cast<int64_t>(c.id2label.size()) != c.num_labels)
+            r.fail("num_labels " + std::to_string(c.num_labels) + " does not match the " +
+                   std::to_string(c.id2label.size()) + " entries of id2label");
+    } else if (!c.id2label.empty()) {
+        c.num_labels = static_cast<int64_t>(c.id2label.size());
+    }
+    return c;
+}
+
+std::string ModelConfig::label(int64_t id) const {
+    auto it = id2label.find(id);
+    return it != id2label.end() ? it->second : "LABEL_" + std::to_string(id);
+}
+
+}  // namespace sparq

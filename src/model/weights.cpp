@@ -1,0 +1,203 @@
+#include "model/weights.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "model/safetensors.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq {
+
+namespace {
+
+const char* task_architecture(Task task) {
+    switch (task) {
+        case Task::sequence_classification:
+            return "BertForSequenceClassification";
+        case Task::token_classification:
+            return "BertForTokenClassification";
+        case Task::question_answering:
+            return "BertForQuestionAnswering";
+        default:
+            return "BertModel";
+    }
+}
+
+// Branch-free (vectorizable) scan: no NaN or infinity in src[n].
+bool all_finite(const float* src, std::size_t n) {
+    uint32_t all_ones_exponent = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, src + i, 4);
+        all_ones_exponent |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return all_ones_exponent == 0;
+}
+
+class Loader {
+  public:
+    Loader(const SafeTensorsFile& file, const ModelConfig& cfg) : file_(file) {
+        needed_by_ =
+            cfg.architectures.empty() ? task_architecture(cfg.task) : cfg.architectures.front();
+    }
+
+    void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
+
+    // Encoder tensor `name` (HF name without "bert."), with the legacy LayerNorm gamma/beta
+    // spelling accepted; empty Tensor if absent and not required.
+    Tensor encoder(const std::string& name, std::vector<int64_t> shape, bool required = true) {
+        return load(prefix_ + name, legacy_name(prefix_ + name), std::move(shape), required);
+    }
+
+    // Head tensor (top level, no prefix).
+    Tensor head(const std::string& name, std::vector<int64_t> shape, bool required = true) {
+        return load(name, std::nullopt, std::move(shape), required);
+    }
+
+    [[noreturn]] void missing(const std::string& name) const {
+        throw Error("missing tensor '" + name + "' in " + file_.path() + " (needed by " +
+                    needed_by_ + ")");
+    }
+
+  private:
+    static std::optional<std::string> legacy_name(const std::string& name) {
+        const std::string ln = "LayerNorm.";
+        auto pos = name.rfind(ln);
+        if (pos == std::string::npos) return std::nullopt;
+        std::string leaf = name.substr(pos + ln.size());
+        if (leaf == "weight") return name.substr(0, pos + ln.size()) + "gamma";
+        if (leaf == "bias") return name.substr(0, pos + ln.size()) + "beta";
+        return std::nullopt;
+    }
+
+    Tensor load(const std::string& name, const std::optional<std::string>& alt,
+                std::vector<int64_t> shape, bool required) {
+        const TensorInfo* info = file_.find(name);
+        if (!info && alt) info = file_.find(*alt);
+        if (!info) {
+            if (required) missing(name);
+            return {};
+        }
+        const std::string where = file_.path() + ": tensor '" + info->name + "': ";
+        if (!dtype_is_float(info->dtype))
+            throw Error(where + "expected a float dtype (F32, F16, BF16), found " +
+                        dtype_name(info->dtype));
+        if (info->shape != shape)
+            throw Error(where + "expected shape " + shape_string(shape) + ", found " +
+                        shape_string(info->shape));
+        Tensor t;
+        t.name = info->name;
+        t.shape = std::move(shape);
+        t.data.resize(static_cast<std::size_t>(t.numel()));
+        file_.read_f32(*info, t.data.data());
+        if (!all_finite(t.data.data(), t.data.size()))
+            for (std::size_t i = 0; i < t.data.size(); ++i)
+                if (!std::isfinite(t.data[i]))
+                    throw Error(where + "value " + std::to_string(t.data[i]) + " at flat index " +
+                                std::to_string(i) + " is not finite");
+        return t;
+    }
+
+    const SafeTensorsFile& file_;
+    std::string needed_by_;
+    std::string prefix_;
+};
+
+// Number of encoder layers present in the file (1 + the largest N of "encoder.layer.N.").
+int64_t layers_in_file(const SafeTensorsFile& file, const std::string& prefix) {
+    const std::string p = prefix + "encoder.layer.";
+    int64_t n = 0;
+    for (const auto& t : file.tensors()) {
+        if (t.name.compare(0, p.size(), p) != 0) continue;
+        try {
+            n = std::max<int64_t>(n, std::stoll(t.name.substr(p.size())) + 1);
+        } catch (const std::exception&) {
+        }
+    }
+    return n;
+}
+
+}  // namespace
+
+BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
+    namespace fs = std::filesystem;
+    const fs::path path = fs::path(dir) / "model.safetensors";
+    if (!fs::exists(path)) {
+        if (fs::exists(fs::path(dir) / "model.safetensors.index.json"))
+            throw Error(path.string() +
+                        ": not found (sharded checkpoints, model.safetensors.index.json, are not "
+                        "supported; merge the shards into one model.safetensors)");
+        if (fs::exists(fs::path(dir) / "pytorch_model.bin"))
+            throw Error(path.string() +
+                        ": not found (only pytorch_model.bin is present; sparq reads safetensors: "
+                        "save the model with safe_serialization=True)");
+        throw Error(path.string() + ": not found");
+    }
+    SafeTensorsFile file(path.string());
+    Loader ld(file, cfg);
+
+    // BertModel checkpoints name the encoder without a prefix, BertFor* ones with "bert.".
+    const std::string word = "embeddings.word_embeddings.weight";
+    const std::string prefix = file.find("bert." + word) ? "bert." : "";
+    if (prefix.empty() && !file.find(word))
+        ld.missing(cfg.task == Task::base ? word : "bert." + word);
+    ld.set_prefix(prefix);
+
+    const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size;
+    BertWeights w;
+    w.word_emb = ld.encoder(word, {cfg.vocab_size, h});
+    w.pos_emb =
+        ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, h});
+    w.type_emb = ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, h});
+    w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {h});
+    w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {h});
+
+    w.layers.resize(static_cast<std::size_t>(cfg.num_layers));
+    for (int64_t i = 0; i < cfg.num_layers; ++i) {
+        auto& l = w.layers[static_cast<std::size_t>(i)];
+        const std::string p = "encoder.layer." + std::to_string(i) + ".";
+        l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
+        l.q_b = ld.encoder(p + "attention.self.query.bias", {h});
+        l.k_w = ld.encoder(p + "attention.self.key.weight", {h, h});
+        l.k_b = ld.encoder(p + "attention.self.key.bias", {h});
+        l.v_w = ld.encoder(p + "attention.self.value.weight", {h, h});
+        l.v_b = ld.encoder(p + "attention.self.value.bias", {h});
+        l.ao_w = ld.encoder(p + "attention.output.dense.weight", {h, h});
+        l.ao_b = ld.encoder(p + "attention.output.dense.bias", {h});
+        l.ln1_g = ld.encoder(p + "attention.output.LayerNorm.weight", {h});
+        l.ln1_b = ld.encoder(p + "attention.output.LayerNorm.bias", {h});
+        l.i_w = ld.encoder(p + "intermediate.dense.weight", {inter, h});
+        l.i_b = ld.encoder(p + "intermediate.dense.bias", {inter});
+        l.o_w = ld.encoder(p + "output.dense.weight", {h, inter});
+        l.o_b = ld.encoder(p + "output.dense.bias", {h});
+        l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
+        l.ln2_b = ld.encoder(p + "output.LayerNorm.bias", {h});
+    }
+    if (int64_t n = layers_in_file(file, prefix); n > cfg.num_layers)
+        std::fprintf(stderr,
+                     "sparq: warning: %s holds %lld encoder layers but config.json has "
+                     "num_hidden_layers=%lld; the extra layers are ignored\n",
+                     file.path().c_str(), static_cast<long long>(n),
+                     static_cast<long long>(cfg.num_layers));
+
+    const bool need_pooler = cfg.task == Task::sequence_classification;
+    w.pooler_w = ld.encoder("pooler.dense.weight", {h, h}, need_pooler);
+    if (!w.pooler_w.empty()) w.pooler_b = ld.encoder("pooler.dense.bias", {h});
+
+    if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
+        w.classifier_w = ld.head("classifier.weight", {cfg.num_labels, h});
+        w.classifier_b = ld.head("classifier.bias", {cfg.num_labels});
+    } else if (cfg.task == Task::question_answering) {
+        w.qa_w = ld.head("qa_outputs.weight", {2, h});
+        w.qa_b = ld.head("qa_outputs.bias", {2});
+    }
+    return w;
+}
+
+}  // namespace sparq

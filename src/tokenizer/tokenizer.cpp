@@ -1,0 +1,283 @@
+#include "sparq/tokenizer.hpp"
+
+#include <algorithm>
+
+#include "sparq/error.hpp"
+#include "tokenizer/tokenizer_impl.hpp"
+#include "tokenizer/unicode.hpp"
+
+namespace sparq {
+namespace {
+
+void check_utf8(std::string_view text, const char* what) {
+    const size_t bad = tok::find_invalid_utf8(text);
+    if (bad != tok::utf8_valid)
+        throw Error(std::string("invalid UTF-8 in input ") + what + " at byte " +
+                    std::to_string(bad));
+}
+
+struct Scratch {
+    tok::NormalizeScratch norm;
+    tok::Words words;
+    std::vector<std::pair<uint32_t, uint32_t>> ranges;
+};
+
+}  // namespace
+
+void Tokenizer::Impl::finalize() {
+    norm.lowercase = opts.do_lower_case;
+    norm.strip_accents = opts.strip_accents.value_or(opts.do_lower_case);
+    norm.handle_chinese_chars = opts.tokenize_chinese_chars;
+    norm.clean_text = opts.clean_text;
+    std::fill(std::begin(added_first_byte), std::end(added_first_byte), false);
+    added.erase(
+        std::remove_if(added.begin(), added.end(), [](const auto& a) { return a.first.empty(); }),
+        added.end());
+    for (const auto& a : added) added_first_byte[static_cast<unsigned char>(a.first[0])] = true;
+    wordpiece.unk_id = unk;
+}
+
+void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& ids,
+                                   std::vector<std::pair<uint32_t, uint32_t>>& offsets) const {
+    thread_local Scratch s;
+    auto encode_segment = [&](size_t begin, size_t end) {
+        if (begin >= end) return;
+        s.words.clear();
+        tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm,
+                         s.norm, s.words);
+        for (size_t w = 0; w < s.words.count(); ++w) {
+            const uint32_t wb = s.words.word_begin(w);
+            s.ranges.clear();
+            const size_t first = ids.size();
+            tok::wordpiece_encode(vocab, wordpiece, s.words.word(w), ids, s.ranges);
+            for (size_t k = 0; k < ids.size() - first; ++k) {
+                const auto [rb, re] = s.ranges[k];
+                offsets.emplace_back(s.words.src_begin[wb + rb], s.words.src_end[wb + re - 1]);
+            }
+        }
+    };
+    size_t seg_begin = 0;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        if (!added_first_byte[static_cast<unsigned char>(text[pos])]) {
+            ++pos;
+            continue;
+        }
+        // Leftmost-longest match among the added tokens, as HF's AddedVocabulary.
+        size_t best_len = 0;
+        int32_t best_id = -1;
+        for (const auto& [content, id] : added) {
+            if (content.size() > best_len && text.compare(pos, content.size(), content) == 0) {
+                best_len = content.size();
+                best_id = id;
+            }
+        }
+        if (best_len == 0) {
+            ++pos;
+            continue;
+        }
+        encode_segment(seg_begin, pos);
+        ids.push_back(best_id);
+        offsets.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(pos + best_len));
+        pos += best_len;
+        seg_begin = pos;
+    }
+    encode_segment(seg_begin, text.size());
+}
+
+void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,
+                      PairTruncation rule) {
+    if (!has_pair) {
+        len_a = std::min(len_a, budget);
+        return;
+    }
+    if (len_a + len_b <= budget) return;
+    if (rule == PairTruncation::hf_fast) {
+        // tokenizers/src/utils/truncation.rs, LongestFirst.
+        size_t n1 = len_a, n2 = len_b;
+        const bool swapped = n1 > n2;
+        if (swapped) std::swap(n1, n2);
+        n2 = n1 > budget ? n1 : std::max(n1, budget - n1);
+        if (n1 + n2 > budget) {
+            n1 = budget / 2;
+            n2 = n1 + budget % 2;
+        }
+        if (swapped) std::swap(n1, n2);
+        len_a = std::min(len_a, n1);
+        len_b = std::min(len_b, n2);
+    } else {
+        // transformers tokenization_utils_base.py truncate_sequences, LONGEST_FIRST.
+        const size_t remove = len_a + len_b - budget;
+        const size_t diff = len_a > len_b ? len_a - len_b : len_b - len_a;
+        const size_t first_remove = std::min(diff, remove);
+        const size_t second_remove = remove - first_remove;
+        size_t remove_a, remove_b;
+        if (len_a > len_b) {
+            remove_a = first_remove + second_remove / 2;
+            remove_b = second_remove - second_remove / 2;
+        } else {
+            remove_a = second_remove / 2;
+            remove_b = first_remove + second_remove - second_remove / 2;
+        }
+        len_a -= std::min(len_a, remove_a);
+        len_b -= std::min(len_b, remove_b);
+    }
+}
+
+void set_bert_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep) {
+    impl.single_template = {{-1, cls, 0}, {0, -1, 0}, {-1, sep, 0}};
+    impl.pair_template = {{-1, cls, 0}, {0, -1, 0}, {-1, sep, 0}, {1, -1, 1}, {-1, sep, 1}};
+}
+
+Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair,
+                           std::optional<size_t> max_length) const {
+    check_utf8(text, "text");
+    if (pair) check_utf8(*pair, "text pair");
+    const Impl& im = *impl_;
+    const auto& tmpl = pair ? im.pair_template : im.single_template;
+    const size_t n_special = static_cast<size_t>(std::count_if(
+        tmpl.begin(), tmpl.end(), [](const TemplateItem& t) { return t.sequence < 0; }));
+    const size_t max_len = max_length.value_or(im.opts.max_length);
+    if (max_len < n_special)
+        throw Error("max_length " + std::to_string(max_len) + " is too small: the " +
+                    (pair ? "pair" : "single") + " template alone adds " +
+                    std::to_string(n_special) + " special tokens");
+
+    std::vector<int32_t> ids[2];
+    std::vector<std::pair<uint32_t, uint32_t>> offs[2];
+    im.tokenize_ids(text, ids[0], offs[0]);
+    if (pair) im.tokenize_ids(*pair, ids[1], offs[1]);
+    size_t len[2] = {ids[0].size(), ids[1].size()};
+    truncate_lengths(len[0], len[1], pair.has_value(), max_len - n_special,
+                     im.opts.pair_truncation);
+
+    Encoding enc;
+    const size_t total = n_special + len[0] + len[1];
+    enc.ids.reserve(total);
+    enc.type_ids.reserve(total);
+    enc.tokens.reserve(total);
+    enc.offsets.reserve(total);
+    enc.sequence_ids.reserve(total);
+    for (const TemplateItem& item : tmpl) {
+        if (item.sequence < 0) {
+            enc.ids.push_back(item.id);
+            enc.type_ids.push_back(item.type_id);
+            enc.offsets.emplace_back(0, 0);
+            enc.sequence_ids.push_back(-1);
+            continue;
+        }
+        const auto q = static_cast<size_t>(item.sequence);
+        for (size_t i = 0; i < len[q]; ++i) {
+            enc.ids.push_back(ids[q][i]);
+            enc.type_ids.push_back(item.type_id);
+            enc.offsets.push_back(offs[q][i]);
+            enc.sequence_ids.push_back(static_cast<int8_t>(q));
+        }
+    }
+    for (int32_t id : enc.ids) enc.tokens.push_back(im.vocab.token(id));
+    return enc;
+}
+
+std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,
+                                              const std::vector<std::string>& pairs,
+                                              std::optional<size_t> max_length) const {
+    if (!pairs.empty() && pairs.size() != texts.size())
+        throw Error("encode_batch: expected as many text pairs as texts (" +
+                    std::to_string(texts.size()) + "), found " + std::to_string(pairs.size()));
+    std::vector<Encoding> out;
+    out.reserve(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+        if (pairs.empty())
+            out.push_back(encode(texts[i], std::nullopt, max_length));
+        else
+            out.push_back(encode(texts[i], std::string_view(pairs[i]), max_length));
+    }
+    return out;
+}
+
+namespace {
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+    std::string out;
+    out.reserve(s.size());
+    size_t pos = 0;
+    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+        out.append(s, pos, hit - pos);
+        out.append(to);
+    }
+    out.append(s, pos, std::string::npos);
+    s = std::move(out);
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens,
+                              bool clean_up_tokenization_spaces) const {
+    const Impl& im = *impl_;
+    const std::string& prefix = im.vocab.prefix();
+    std::string out;
+    bool first = true;
+    for (int32_t id : ids) {
+        const std::string& token = id_to_token(id);
+        if (skip_special_tokens && std::any_of(im.added.begin(), im.added.end(),
+                                               [&](const auto& a) { return a.second == id; }))
+            continue;
+        if (!first && !prefix.empty() && token.compare(0, prefix.size(), prefix) == 0) {
+            out.append(token, prefix.size(), std::string::npos);
+        } else {
+            if (!first) out.push_back(' ');
+            out += token;
+        }
+        first = false;
+    }
+    if (clean_up_tokenization_spaces) {
+        // transformers PreTrainedTokenizerBase.clean_up_tokenization, in its order.
+        for (const auto& [from, to] : {std::pair<std::string_view, std::string_view>{" .", "."},
+                                       {" ?", "?"},
+                                       {" !", "!"},
+                                       {" ,", ","},
+                                       {" ' ", "'"},
+                                       {" n't", "n't"},
+                                       {" 'm", "'m"},
+                                       {" 's", "'s"},
+                                       {" 've", "'ve"},
+                                       {" 're", "'re"}})
+            replace_all(out, from, to);
+    }
+    return out;
+}
+
+std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
+    check_utf8(text, "text");
+    std::vector<int32_t> ids;
+    std::vector<std::pair<uint32_t, uint32_t>> offsets;
+    impl_->tokenize_ids(text, ids, offsets);
+    std::vector<std::string> out;
+    out.reserve(ids.size());
+    for (int32_t id : ids) out.push_back(impl_->vocab.token(id));
+    return out;
+}
+
+int32_t Tokenizer::token_to_id(const std::string& token) const { return impl_->vocab.find(token); }
+
+const std::string& Tokenizer::id_to_token(int32_t id) const {
+    if (id < 0 || static_cast<size_t>(id) >= impl_->vocab.size())
+        throw Error("token id " + std::to_string(id) + " is out of range, expected 0.." +
+                    std::to_string(impl_->vocab.size() - 1));
+    return impl_->vocab.token(id);
+}
+
+size_t Tokenizer::vocab_size() const { return impl_->vocab.size(); }
+const TokenizerOptions& Tokenizer::options() const { return impl_->opts; }
+int32_t Tokenizer::cls_id() const { return impl_->cls; }
+int32_t Tokenizer::sep_id() const { return impl_->sep; }
+int32_t Tokenizer::pad_id() const { return impl_->pad; }
+int32_t Tokenizer::unk_id() const { return impl_->unk; }
+int32_t Tokenizer::mask_id() const { return impl_->mask; }
+
+}  // namespace sparq

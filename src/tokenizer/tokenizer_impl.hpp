@@ -1,0 +1,50 @@
+#pragma once
+// Internal state of sparq::Tokenizer, shared by the loaders (tokenizer_json.cpp) and the
+// encoder (tokenizer.cpp).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sparq/tokenizer.hpp"
+#include "tokenizer/basic_tokenizer.hpp"
+#include "tokenizer/vocab.hpp"
+#include "tokenizer/wordpiece.hpp"
+
+namespace sparq {
+
+// One element of a post-processing template: a special token or one of the input texts.
+struct TemplateItem {
+    int sequence = -1;  // 0 = text a, 1 = text b, -1 = special token `id`
+    int32_t id = -1;
+    int32_t type_id = 0;
+};
+
+struct Tokenizer::Impl {
+    TokenizerOptions opts;
+    tok::NormalizerConfig norm;
+    tok::Vocab vocab;
+    tok::WordPieceConfig wordpiece;
+    // Tokens matched verbatim in the input before normalization (HF added/special tokens).
+    std::vector<std::pair<std::string, int32_t>> added;
+    bool added_first_byte[256] = {};
+    std::vector<TemplateItem> single_template;
+    std::vector<TemplateItem> pair_template;
+    int32_t cls = -1, sep = -1, pad = -1, unk = -1, mask = -1;
+
+    // Derives norm from opts and indexes the added tokens; call once after filling the fields.
+    void finalize();
+    // Word-piece ids of text (valid UTF-8) and their byte ranges in text, without templates.
+    void tokenize_ids(std::string_view text, std::vector<int32_t>& ids,
+                      std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
+};
+
+// Applies HF longest_first truncation so that len_a + len_b <= budget (len_b unused if !has_pair).
+void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,
+                      PairTruncation rule);
+
+// BERT templates: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] with type ids 0 / 1.
+void set_bert_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep);
+
+}  // namespace sparq

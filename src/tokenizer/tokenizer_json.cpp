@@ -1,0 +1,405 @@
+// Loaders: tokenizer.json (HF `tokenizers` format, WordPiece model) and vocab.txt with
+// tokenizer_config.json / special_tokens_map.json (HF BertTokenizer files).
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sparq/error.hpp"
+#include "sparq/tokenizer.hpp"
+#include "tokenizer/tokenizer_impl.hpp"
+
+namespace sparq {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr size_t k_default_max_length = 512;
+constexpr int64_t k_max_vocab_ids = 1 << 24;
+
+json read_json(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open '" + path.string() + "'");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    try {
+        return json::parse(ss.str());
+    } catch (const json::exception& e) {
+        throw Error("'" + path.string() + "' is not valid JSON: " + e.what());
+    }
+}
+
+std::string type_name(const json& j) { return j.type_name(); }
+
+// Reads an optional boolean field; throws if present with another type. null counts as absent.
+std::optional<bool> get_bool(const json& obj, const char* key, const std::string& where) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return std::nullopt;
+    if (!it->is_boolean())
+        throw Error(where + ": '" + key + "' must be a boolean, found " + type_name(*it));
+    return it->get<bool>();
+}
+
+// A special token name in tokenizer_config.json: a string or an AddedToken object {"content": ...}.
+std::optional<std::string> get_token_name(const json& obj, const char* key,
+                                          const std::string& where) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return std::nullopt;
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_object()) {
+        auto c = it->find("content");
+        if (c != it->end() && c->is_string()) return c->get<std::string>();
+    }
+    throw Error(where + ": '" + key + "' must be a token string or {\"content\": ...}, found " +
+                type_name(*it));
+}
+
+// model_max_length (or legacy max_len); HF writes 1e30 for "no limit", which we ignore.
+std::optional<size_t> get_max_length(const json& obj, const std::string& where) {
+    for (const char* key : {"model_max_length", "max_len"}) {
+        auto it = obj.find(key);
+        if (it == obj.end() || it->is_null()) continue;
+        if (!it->is_number())
+            throw Error(where + ": '" + key + "' must be a number, found " + type_name(*it));
+        const double v = it->get<double>();
+        if (v >= 1 && v <= 1e9) return static_cast<size_t>(v);
+    }
+    return std::nullopt;
+}
+
+struct SpecialNames {
+    std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]", mask = "[MASK]";
+    std::vector<std::string> additional;  // additional_special_tokens: also never split
+};
+
+void read_special_names(const json& obj, const std::string& where, SpecialNames& names) {
+    if (auto v = get_token_name(obj, "unk_token", where)) names.unk = *v;
+    if (auto v = get_token_name(obj, "cls_token", where)) names.cls = *v;
+    if (auto v = get_token_name(obj, "sep_token", where)) names.sep = *v;
+    if (auto v = get_token_name(obj, "pad_token", where)) names.pad = *v;
+    if (auto v = get_token_name(obj, "mask_token", where)) names.mask = *v;
+    auto it = obj.find("additional_special_tokens");
+    if (it == obj.end() || it->is_null()) return;
+    if (!it->is_array())
+        throw Error(where + ": 'additional_special_tokens' must be an array, found " +
+                    type_name(*it));
+    for (const json& t : *it) {
+        const json wrapped = {{"token", t}};
+        names.additional.push_back(*get_token_name(wrapped, "token", where));
+    }
+}
+
+// Applies tokenizer_config.json normalization keys (as BertTokenizer/BertTokenizerFast do).
+void apply_config(const json& cfg, const std::string& where, TokenizerOptions& opts) {
+    if (!cfg.is_object()) throw Error(where + ": expected a JSON object, found " + type_name(cfg));
+    if (auto v = get_bool(cfg, "do_lower_case", where)) opts.do_lower_case = *v;
+    if (cfg.contains("strip_accents")) opts.strip_accents = get_bool(cfg, "strip_accents", where);
+    if (auto v = get_bool(cfg, "tokenize_chinese_chars", where)) opts.tokenize_chinese_chars = *v;
+    if (auto v = get_max_length(cfg, where)) opts.max_length = *v;
+}
+
+int32_t require_token(const Tokenizer::Impl& im, const std::string& token, const char* role,
+                      const std::string& where) {
+    const int32_t id = im.vocab.find(token);
+    if (id < 0)
+        throw Error(where + ": the " + std::string(role) + " token '" + token +
+                    "' is not in the vocabulary");
+    return id;
+}
+
+std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens,
+                                                 const TokenizerOptions& opts,
+                                                 const SpecialNames& names,
+                                                 const std::string& where) {
+    auto im = std::make_unique<Tokenizer::Impl>();
+    im->opts = opts;
+    im->vocab = tok::Vocab(std::move(tokens), "##");
+    im->unk = require_token(*im, names.unk, "unknown", where);
+    im->cls = require_token(*im, names.cls, "classifier", where);
+    im->sep = require_token(*im, names.sep, "separator", where);
+    im->pad = im->vocab.find(names.pad);
+    im->mask = im->vocab.find(names.mask);
+    // BertTokenizer never splits its special tokens when they appear in the text.
+    for (const std::string* name : {&names.unk, &names.sep, &names.pad, &names.cls, &names.mask}) {
+        const int32_t id = im->vocab.find(*name);
+        if (id >= 0) im->added.emplace_back(*name, id);
+    }
+    for (const std::string& name : names.additional) {
+        const int32_t id = im->vocab.find(name);
+        if (id < 0)
+            throw Error(where + ": additional special token '" + name +
+                        "' is not in the vocabulary");
+        im->added.emplace_back(name, id);
+    }
+    set_bert_templates(*im, im->cls, im->sep);
+    im->finalize();
+    return im;
+}
+
+const json& require_object(const json& parent, const char* key, const std::string& where) {
+    auto it = parent.find(key);
+    if (it == parent.end() || !it->is_object())
+        throw Error(where + ": expected an object '" + key + "', found " +
+                    (it == parent.end() ? std::string("nothing") : type_name(*it)));
+    return *it;
+}
+
+std::string get_string(const json& obj, const char* key, const std::string& dflt,
+                       const std::string& where) {
+    auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return dflt;
+    if (!it->is_string())
+        throw Error(where + ": '" + key + "' must be a string, found " + type_name(*it));
+    return it->get<std::string>();
+}
+
+// A non-negative integer below limit; `what` names it in the error.
+int64_t get_uint(const json& v, int64_t limit, const std::string& what, const std::string& where) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= limit)
+        throw Error(where + ": " + what + " must be an integer in 0.." + std::to_string(limit - 1) +
+                    ", found " + v.dump());
+    return v.get<int64_t>();
+}
+
+int32_t get_id(const json& v, const std::string& what, const std::string& where) {
+    return static_cast<int32_t>(get_uint(v, k_max_vocab_ids, what, where));
+}
+
+// Parses TemplateProcessing items, e.g. [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+// {"Sequence": {"id": "A", "type_id": 0}}]; special token names resolve through `specials`.
+std::vector<TemplateItem> parse_template(const json& items, const json& specials,
+                                         const std::string& where) {
+    if (!items.is_array())
+        throw Error(where + ": post_processor template must be an array, found " +
+                    type_name(items));
+    std::vector<TemplateItem> out;
+    for (const json& item : items) {
+        const bool is_seq = item.is_object() && item.contains("Sequence");
+        const bool is_special = item.is_object() && item.contains("SpecialToken");
+        if (!is_seq && !is_special)
+            throw Error(
+                where +
+                ": template item must be {\"Sequence\": ...} or {\"SpecialToken\": ...}, found " +
+                item.dump());
+        const json& body = item.at(is_seq ? "Sequence" : "SpecialToken");
+        const std::string name = get_string(body, "id", "", where);
+        const int32_t type_id =
+            body.contains("type_id")
+                ? static_cast<int32_t>(get_uint(body["type_id"], 256, "type_id", where))
+                : 0;
+        if (is_seq) {
+            if (name != "A" && name != "B")
+                throw Error(where + ": template Sequence id must be \"A\" or \"B\", found \"" +
+                            name + "\"");
+            out.push_back({name == "A" ? 0 : 1, -1, type_id});
+            continue;
+        }
+        auto sp = specials.is_object() ? specials.find(name) : specials.end();
+        if (sp == specials.end() || !sp->is_object() || !sp->contains("ids") ||
+            !(*sp)["ids"].is_array())
+            throw Error(where + ": template special token '" + name +
+                        "' has no entry with ids in special_tokens");
+        for (const json& id : (*sp)["ids"])
+            out.push_back({-1, get_id(id, "special token id", where), type_id});
+    }
+    return out;
+}
+
+std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) {
+    const std::string where = path.string();
+    const json root = read_json(path);
+    if (!root.is_object())
+        throw Error(where + ": expected a JSON object, found " + type_name(root));
+    const json& model = require_object(root, "model", where);
+    std::string type = get_string(model, "type", "", where);
+    if (type.empty()) {  // very old files have untagged models
+        if (model.contains("merges"))
+            type = "BPE";
+        else if (model.contains("max_input_chars_per_word"))
+            type = "WordPiece";
+    }
+    if (type == "BPE")
+        throw Error(where +
+                    ": BPE tokenizers are not supported yet (model type BPE), expected WordPiece");
+    if (type != "WordPiece")
+        throw Error(where + ": unsupported tokenizer model type '" + type +
+                    "', expected WordPiece");
+
+    auto im = std::make_unique<Tokenizer::Impl>();
+    // Vocabulary: {"token": id, ...}; the id table also receives the added tokens.
+    const json& vocab = require_object(model, "vocab", where + " model");
+    if (vocab.empty()) throw Error(where + ": model vocab is empty");
+    std::vector<std::string> tokens;
+    std::vector<bool> used;
+    auto place = [&](const std::string& token, int32_t id, bool allow_same) {
+        if (static_cast<size_t>(id) >= tokens.size()) {
+            tokens.resize(static_cast<size_t>(id) + 1);
+            used.resize(static_cast<size_t>(id) + 1, false);
+        }
+        if (used[id]) {
+            if (allow_same && tokens[id] == token) return;
+            throw Error(where + ": token id " + std::to_string(id) + " is used by both '" +
+                        tokens[id] + "' and '" + token + "'");
+        }
+        if (token.empty()) throw Error(where + ": empty token for id " + std::to_string(id));
+        tokens[id] = token;
+        used[id] = true;
+    };
+    for (auto it = vocab.begin(); it != vocab.end(); ++it)
+        place(it.key(), get_id(it.value(), "vocab entry '" + it.key() + "'", where), false);
+
+    auto at = root.find("added_tokens");
+    if (at != root.end() && !at->is_null()) {
+        if (!at->is_array())
+            throw Error(where + ": 'added_tokens' must be an array, found " + type_name(*at));
+        for (const json& a : *at) {
+            if (!a.is_object() || !a.contains("id") || !a.contains("content") ||
+                !a["content"].is_string())
+                throw Error(where + ": added token must be an object with id and content, found " +
+                            a.dump());
+            const std::string content = a["content"].get<std::string>();
+            const int32_t id = get_id(a["id"], "added token id", where);
+            place(content, id, true);
+            im->added.emplace_back(content, id);
+        }
+    }
+
+    const std::string prefix = get_string(model, "continuing_subword_prefix", "##", where);
+    im->vocab = tok::Vocab(std::move(tokens), prefix);
+    auto mc = model.find("max_input_chars_per_word");
+    if (mc != model.end() && !mc->is_null()) {
+        if (!mc->is_number_unsigned())
+            throw Error(where +
+                        ": max_input_chars_per_word must be a non-negative integer, found " +
+                        mc->dump());
+        im->wordpiece.max_input_chars_per_word = mc->get<size_t>();
+    }
+    im->unk = require_token(*im, get_string(model, "unk_token", "[UNK]", where), "unknown", where);
+
+    // Normalizer: BertNormalizer, or none.
+    TokenizerOptions& opts = im->opts;
+    auto nz = root.find("normalizer");
+    if (nz == root.end() || nz->is_null()) {
+        opts.do_lower_case = false;
+        opts.strip_accents = false;
+        opts.tokenize_chinese_chars = false;
+        opts.clean_text = false;
+    } else {
+        const std::string nt = nz->is_object() ? get_string(*nz, "type", "", where) : std::string();
+        if (nt != "BertNormalizer")
+            throw Error(where + ": unsupported normalizer '" + (nt.empty() ? nz->dump() : nt) +
+                        "', expected BertNormalizer");
+        opts.do_lower_case = get_bool(*nz, "lowercase", where).value_or(true);
+        opts.strip_accents = get_bool(*nz, "strip_accents", where);
+        opts.tokenize_chinese_chars = get_bool(*nz, "handle_chinese_chars", where).value_or(true);
+        opts.clean_text = get_bool(*nz, "clean_text", where).value_or(true);
+    }
+    auto pt = root.find("pre_tokenizer");
+    const std::string ptt =
+        pt != root.end() && pt->is_object() ? get_string(*pt, "type", "", where) : std::string();
+    if (ptt != "BertPreTokenizer")
+        throw Error(where + ": unsupported pre_tokenizer '" +
+                    (ptt.empty() ? (pt == root.end() ? std::string("none") : pt->dump()) : ptt) +
+                    "', expected BertPreTokenizer");
+
+    auto tr = root.find("truncation");
+    opts.max_length = k_default_max_length;
+    if (tr != root.end() && tr->is_object() && tr->contains("max_length"))
+        opts.max_length = static_cast<size_t>(
+            get_uint((*tr)["max_length"], int64_t{1} << 31, "truncation max_length", where));
+
+    // Post-processor: TemplateProcessing, BertProcessing, or none (no special tokens).
+    auto pp = root.find("post_processor");
+    if (pp != root.end() && !pp->is_null()) {
+        const std::string ppt =
+            pp->is_object() ? get_string(*pp, "type", "", where) : std::string();
+        if (ppt == "TemplateProcessing") {
+            const json specials = pp->value("special_tokens", json::object());
+            im->single_template = parse_template(pp->value("single", json()), specials, where);
+            im->pair_template = parse_template(pp->value("pair", json()), specials, where);
+        } else if (ppt == "BertProcessing") {
+            auto pair_id = [&](const char* key) {
+                auto it = pp->find(key);
+                if (it == pp->end() || !it->is_array() || it->size() != 2)
+                    throw Error(where + ": BertProcessing '" + key + "' must be [token, id]");
+                return get_id((*it)[1], std::string("BertProcessing ") + key + " id", where);
+            };
+            set_bert_templates(*im, pair_id("cls"), pair_id("sep"));
+        } else {
+            throw Error(where + ": unsupported post_processor '" +
+                        (ppt.empty() ? pp->dump() : ppt) +
+                        "', expected TemplateProcessing or BertProcessing");
+        }
+        for (const auto* t : {&im->single_template, &im->pair_template})
+            for (const TemplateItem& item : *t)
+                if (item.sequence < 0 && static_cast<size_t>(item.id) >= im->vocab.size())
+                    throw Error(where + ": post_processor special token id " +
+                                std::to_string(item.id) + " is outside the vocabulary");
+    } else {
+        im->single_template = {{0, -1, 0}};
+        im->pair_template = {{0, -1, 0}, {1, -1, 1}};
+    }
+    // Ids of the usual BERT special tokens: from the template when it has them, else by name.
+    int32_t first_special = -1, last_special = -1;
+    for (const TemplateItem& item : im->single_template)
+        if (item.sequence < 0) {
+            if (first_special < 0) first_special = item.id;
+            last_special = item.id;
+        }
+    im->cls = first_special >= 0 ? first_special : im->vocab.find("[CLS]");
+    im->sep = last_special >= 0 ? last_special : im->vocab.find("[SEP]");
+    im->pad = im->vocab.find("[PAD]");
+    auto pd = root.find("padding");
+    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
+        im->pad = get_id((*pd)["pad_id"], "pad_id", where);
+    im->mask = im->vocab.find("[MASK]");
+    im->finalize();
+    return im;
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_vocab_file(const std::string& path, const TokenizerOptions& opts) {
+    return Tokenizer(impl_from_vocab(tok::read_vocab_file(path), opts, SpecialNames{}, path));
+}
+
+Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
+    return Tokenizer(impl_from_tokenizer_json(path));
+}
+
+Tokenizer Tokenizer::from_dir(const std::string& dir) {
+    const fs::path d(dir);
+    if (!fs::is_directory(d)) throw Error("tokenizer directory '" + dir + "' does not exist");
+    const fs::path tj = d / "tokenizer.json", vt = d / "vocab.txt",
+                   tc = d / "tokenizer_config.json", sm = d / "special_tokens_map.json";
+    const bool has_config = fs::is_regular_file(tc);
+    if (fs::is_regular_file(tj)) {
+        auto im = impl_from_tokenizer_json(tj);
+        if (has_config) {
+            // BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars
+            // from tokenizer_config.json over tokenizer.json's normalizer.
+            apply_config(read_json(tc), tc.string(), im->opts);
+            im->finalize();
+        }
+        return Tokenizer(std::move(im));
+    }
+    if (!fs::is_regular_file(vt))
+        throw Error("no tokenizer in '" + dir + "': expected tokenizer.json or vocab.txt");
+    TokenizerOptions opts;
+    SpecialNames names;
+    if (fs::is_regular_file(sm)) {
+        const json j = read_json(sm);
+        if (!j.is_object())
+            throw Error(sm.string() + ": expected a JSON object, found " + type_name(j));
+        read_special_names(j, sm.string(), names);
+    }
+    if (has_config) {
+        const json cfg = read_json(tc);
+        apply_config(cfg, tc.string(), opts);
+        read_special_names(cfg, tc.string(), names);
+    }
+    return Tokenizer(impl_from_vocab(tok::read_vocab_file(vt.string()), opts, names, vt.string()));
+}
+
+}  // namespace sparq

@@ -1,0 +1,704 @@
+// WordPiece tokenizer: Hugging Face test vectors (bert-base-uncased / -cased vocabularies) and
+// unit tests on tiny vocabularies written to a temporary directory.
+#include "sparq/tokenizer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "sparq/error.hpp"
+#include "test_util.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using sparq::Encoding;
+using sparq::Tokenizer;
+using sparq::TokenizerOptions;
+using Strings = std::vector<std::string>;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed when the test ends.
+class TempDir {
+  public:
+    TempDir() {
+        static std::atomic<int> counter{0};
+        path_ = fs::temp_directory_path() /
+                ("sparq_tok_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        fs::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+    std::string write(const std::string& name, const std::string& content) const {
+        std::ofstream(path_ / name, std::ios::binary) << content;
+        return (path_ / name).string();
+    }
+
+  private:
+    fs::path path_;
+};
+
+const Strings k_tiny_vocab = {
+    "[PAD]", "[UNK]", "[CLS]",     "[SEP]", "[MASK]", "un",   "##aff", "##able", "unaff", "a",
+    "##a",   "b",     "##b",       "c",     "d",      "e",    "f",     "g",      "h",     "hello",
+    "world", "!",     ",",         ".",     "[",      "]",    "cls",   "cafe",   "café",  "é",
+    "##é",   "i",     "i\xCC\x87", "中",    "国",     "«",    "～",    "hel",    "##lo",  "x",
+    "##x",   "H",     "##ello",    "Hello", "##llo",  "CAFE", "$",     "5",      "οδοσ",  "οδος"};
+
+std::string join_lines(const Strings& tokens) {
+    std::string s;
+    for (const auto& t : tokens) s += t + "\n";
+    return s;
+}
+
+Tokenizer tiny(const TempDir& dir, TokenizerOptions opts = {}) {
+    return Tokenizer::from_vocab_file(dir.write("vocab.txt", join_lines(k_tiny_vocab)), opts);
+}
+
+TokenizerOptions cased() {
+    TokenizerOptions o;
+    o.do_lower_case = false;
+    return o;
+}
+
+std::string repeat(const std::string& s, size_t n) {
+    std::string r;
+    for (size_t i = 0; i < n; ++i) r += s;
+    return r;
+}
+
+Strings content_tokens(const Encoding& e) {
+    Strings out;
+    for (size_t i = 0; i < e.size(); ++i)
+        if (e.sequence_ids[i] >= 0) out.push_back(e.tokens[i]);
+    return out;
+}
+
+template <class T>
+std::string show(const std::vector<T>& v) {
+    std::ostringstream os;
+    os << "[";
+    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+    os << "]";
+    return os.str();
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const sparq::Error& e) {
+        return e.what();
+    }
+    return "<no sparq::Error>";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Hugging Face test vectors (transformers.js test suite, real bert-base vocabularies): ids,
+// tokens and decoded text of every case.
+
+TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
+    SPARQ_REQUIRE_SHARED_DATA(data);
+    const fs::path vectors = data / "tokenizer_tests" / "hf_tokenizer_test_vectors.json";
+    ASSERT_TRUE(fs::is_regular_file(vectors)) << vectors;
+    json root = json::parse(std::ifstream(vectors));
+    TokenizerOptions uncased_opts, cased_opts;
+    cased_opts.do_lower_case = false;
+    std::map<std::string, Tokenizer> toks;
+    toks.emplace("uncased",
+                 Tokenizer::from_vocab_file(
+                     (data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), uncased_opts));
+    toks.emplace("cased",
+                 Tokenizer::from_vocab_file(
+                     (data / "vocab" / "bert-base-cased" / "vocab.txt").string(), cased_opts));
+    size_t total = 0, passed = 0;
+    std::string failures;
+    for (auto& [model, m] : root["models"].items()) {
+        const std::string vocab = m["vocab"];
+        if (!toks.count(vocab)) continue;
+        const Tokenizer& tok = toks.at(vocab);
+        size_t model_pass = 0, model_total = 0;
+        for (auto& [name, c] : m["cases"].items()) {
+            ++model_total;
+            std::optional<std::string> pair;
+            if (c.contains("text_pair")) pair = c["text_pair"].get<std::string>();
+            const Encoding e = tok.encode(c["text"].get<std::string>(), pair);
+            const auto want_ids = c["ids"].get<std::vector<int32_t>>();
+            const auto want_tokens = c["tokens"].get<Strings>();
+            const Strings got_tokens = content_tokens(e);
+            const std::string want_text = c["decoded"];
+            const std::string got_text = tok.decode(e.ids);
+            if (e.ids == want_ids && got_tokens == want_tokens && got_text == want_text) {
+                ++model_pass;
+            } else {
+                failures += model + "/" + name + ": expected ids " + show(want_ids) + " tokens " +
+                            show(want_tokens) + " decoded '" + want_text + "'\n    got ids " +
+                            show(e.ids) + " tokens " + show(got_tokens) + " decoded '" + got_text +
+                            "'\n";
+            }
+        }
+        std::cout << "[ vectors  ] " << model << " (" << vocab << "): " << model_pass << "/"
+                  << model_total << " cases pass\n";
+        total += model_total;
+        passed += model_pass;
+    }
+    EXPECT_GT(total, 30u);
+    EXPECT_EQ(passed, total) << failures;
+}
+
+TEST(TokenizerHfVectors, RealVocabKnownSplits) {
+    SPARQ_REQUIRE_SHARED_DATA(data);
+    const Tokenizer tok = Tokenizer::from_vocab_file(
+        (data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), {});
+    // The example of HF's tokenizer documentation for bert-base-uncased.
+    EXPECT_EQ(tok.tokenize("unaffable"), (Strings{"una", "##ffa", "##ble"}));
+    EXPECT_EQ(tok.cls_id(), 101);
+    EXPECT_EQ(tok.sep_id(), 102);
+    EXPECT_EQ(tok.pad_id(), 0);
+    EXPECT_EQ(tok.unk_id(), 100);
+    EXPECT_EQ(tok.mask_id(), 103);
+    EXPECT_EQ(tok.vocab_size(), 30522u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unit tests on a tiny vocabulary.
+
+TEST(Tokenizer, GreedyLongestMatchFirst) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    // Longest first piece wins ("unaff", not "un"), then continuation pieces with "##".
+    EXPECT_EQ(tok.tokenize("unaffable"), (Strings{"unaff", "##able"}));
+    EXPECT_EQ(tok.tokenize("unable"), (Strings{"un", "##able"}));
+    EXPECT_EQ(tok.tokenize("aaa bb"), (Strings{"a", "##a", "##a", "b", "##b"}));
+    // A word that cannot be covered entirely becomes one [UNK] (no partial pieces).
+    EXPECT_EQ(tok.tokenize("unaffz hello"), (Strings{"[UNK]", "hello"}));
+    EXPECT_EQ(tok.tokenize("zzz"), (Strings{"[UNK]"}));
+    const Encoding e = tok.encode("hello world!");
+    EXPECT_EQ(e.tokens, (Strings{"[CLS]", "hello", "world", "!", "[SEP]"}));
+    EXPECT_EQ(e.ids, (std::vector<int32_t>{2, 19, 20, 21, 3}));
+    EXPECT_EQ(e.type_ids, (std::vector<int32_t>{0, 0, 0, 0, 0}));
+}
+
+TEST(Tokenizer, LongWordsBecomeUnk) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const Strings hundred = tok.tokenize(repeat("a", 100));
+    ASSERT_EQ(hundred.size(), 100u);
+    EXPECT_EQ(hundred[0], "a");
+    EXPECT_EQ(hundred[99], "##a");
+    EXPECT_EQ(tok.tokenize(repeat("a", 101)), (Strings{"[UNK]"}));
+    EXPECT_EQ(tok.tokenize(repeat("a", 101) + " b"), (Strings{"[UNK]", "b"}));
+    // The limit counts characters, not bytes: 100 two-byte characters still split.
+    const Tokenizer cased_tok = tiny(dir, cased());
+    EXPECT_EQ(cased_tok.tokenize(repeat("\xC3\xA9", 100)).size(), 100u);
+    EXPECT_EQ(cased_tok.tokenize(repeat("\xC3\xA9", 101)), (Strings{"[UNK]"}));
+}
+
+TEST(Tokenizer, LowerCaseAndAccents) {
+    TempDir dir;
+    const Tokenizer uncased = tiny(dir);
+    EXPECT_EQ(uncased.tokenize("HeLLo CAFÉ"), (Strings{"hello", "cafe"}));
+    EXPECT_EQ(uncased.tokenize("cafe\xCC\x81"), (Strings{"cafe"}));  // decomposed accent
+    EXPECT_EQ(uncased.tokenize("\xC4\xB0"), (Strings{"i"}));
+    // Lower-casing is per character, as BertTokenizerFast (Rust char::to_lowercase): a final
+    // capital sigma becomes σ, not the ς of Python's context-sensitive str.lower().
+    EXPECT_EQ(uncased.tokenize("ΟΔΟΣ"), (Strings{"οδοσ"}));  // U+0130 -> I + dot -> i
+    // Cased: no lower-casing, no accent stripping, no normalization of composed characters.
+    const Tokenizer cased_tok = tiny(dir, cased());
+    EXPECT_EQ(cased_tok.tokenize("Hello café CAFE"), (Strings{"Hello", "café", "CAFE"}));
+    EXPECT_EQ(cased_tok.tokenize("Héllo"), (Strings{"H", "##é", "##llo"}));
+    // Lower-case but keep accents (strip_accents=false explicitly).
+    TokenizerOptions keep = {};
+    keep.strip_accents = false;
+    const Tokenizer keep_tok = tiny(dir, keep);
+    EXPECT_EQ(keep_tok.tokenize("CAFÉ"), (Strings{"café"}));
+    EXPECT_EQ(keep_tok.tokenize("\xC4\xB0"), (Strings{"i\xCC\x87"}));  // full lower-case mapping
+    // Strip accents without lower-casing.
+    TokenizerOptions strip_only = cased();
+    strip_only.strip_accents = true;
+    EXPECT_EQ(tiny(dir, strip_only).tokenize("Héllo CAFÉ"), (Strings{"Hello", "CAFE"}));
+}
+
+TEST(Tokenizer, ChineseCharacters) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    EXPECT_EQ(tok.tokenize("a中国b"), (Strings{"a", "中", "国", "b"}));
+    TokenizerOptions no_cjk;
+    no_cjk.tokenize_chinese_chars = false;
+    EXPECT_EQ(tiny(dir, no_cjk).tokenize("a中国b"), (Strings{"[UNK]"}));
+    EXPECT_EQ(tiny(dir, no_cjk).tokenize("中"), (Strings{"中"}));
+    // CJK compatibility ideographs are padded, then NFD maps them to the unified ideograph
+    // (U+F967 -> U+4E0D, U+2F800 -> U+4E3D), as the HF normalizer does when stripping accents.
+    TempDir cjk_dir;
+    const Tokenizer cjk = Tokenizer::from_vocab_file(
+        cjk_dir.write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n\u4E0D\n\u4E3D\nx\n"), {});
+    EXPECT_EQ(cjk.tokenize("x\uF967x\U0002F800"), (Strings{"x", "\u4E0D", "x", "\u4E3D"}));
+    EXPECT_EQ(tiny(dir, cased()).tokenize("\uF967"), (Strings{"[UNK]"}));  // no NFD when cased
+}
+
+TEST(Tokenizer, ControlCharactersAndWhitespace) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    EXPECT_EQ(tok.tokenize(std::string("hel\x01lo", 6)), (Strings{"hello"}));
+    EXPECT_EQ(tok.tokenize(std::string("hel\0lo", 6)), (Strings{"hello"}));
+    EXPECT_EQ(tok.tokenize("hel\xEF\xBF\xBDlo"), (Strings{"hello"}));  // U+FFFD
+    EXPECT_EQ(tok.tokenize("hel\xE2\x80\x8Blo"), (Strings{"hello"}));  // U+200B (Cf)
+    EXPECT_EQ(tok.tokenize("hel\x7Flo"), (Strings{"hello"}));          // DEL (Cc)
+    EXPECT_EQ(tok.tokenize("hel\x0Blo h\x0C"
+                           "ello"),
+              (Strings{"hello", "hello"}));  // VT, FF are Cc
+    EXPECT_EQ(tok.tokenize("hel\x0Blo \xC3\xA9"),
+              (Strings{"hello", "e"}));  // same off the ASCII path
+    TokenizerOptions raw;
+    raw.clean_text = false;  // then VT/FF are whitespace to the pre-tokenizer, and \x01 stays
+    EXPECT_EQ(tiny(dir, raw).tokenize("a\x0B"
+                                      "b\x0C"
+                                      "c\x01"),
+              (Strings{"a", "b", "[UNK]"}));
+    EXPECT_EQ(tiny(dir, raw).tokenize("a\x0B"
+                                      "b\x0C"
+                                      "c\x01\xC3\xA9"),
+              (Strings{"a", "b", "[UNK]"}));
+    EXPECT_EQ(tok.tokenize("a\tb\nc\rd\xC2\xA0"
+                           "e\xE3\x80\x80"
+                           "f"),
+              (Strings{"a", "b", "c", "d", "e", "f"}));
+    EXPECT_EQ(tok.tokenize("  \t\n "), Strings{});
+    EXPECT_EQ(tok.encode("").tokens, (Strings{"[CLS]", "[SEP]"}));
+}
+
+TEST(Tokenizer, Punctuation) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    EXPECT_EQ(tok.tokenize("hello,world!"), (Strings{"hello", ",", "world", "!"}));
+    EXPECT_EQ(tok.tokenize("$5"), (Strings{"$", "5"}));  // ASCII symbol counts as punctuation
+    EXPECT_EQ(tok.tokenize("«hello"), (Strings{"«", "hello"}));  // Unicode Pi
+    EXPECT_EQ(tok.tokenize("a～b"), (Strings{"[UNK]"}));         // U+FF5E is Sm, not split
+}
+
+TEST(Tokenizer, SpecialTokensInTextStayWhole) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    EXPECT_EQ(tok.tokenize("[CLS] hello[MASK]world"),
+              (Strings{"[CLS]", "hello", "[MASK]", "world"}));
+    // Matching is case-sensitive and happens before lower-casing, as in HF.
+    EXPECT_EQ(tok.tokenize("[cls]"), (Strings{"[", "cls", "]"}));
+    EXPECT_EQ(tok.tokenize("[Cls]"), (Strings{"[", "cls", "]"}));
+}
+
+TEST(Tokenizer, OffsetsPointIntoTheInput) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const std::string text = "  Héllo, unaffable";
+    const Encoding e = tok.encode(text);
+    ASSERT_EQ(e.tokens, (Strings{"[CLS]", "hello", ",", "unaff", "##able", "[SEP]"}));
+    using Off = std::pair<uint32_t, uint32_t>;
+    EXPECT_EQ(e.offsets, (std::vector<Off>{{0, 0}, {2, 8}, {8, 9}, {10, 15}, {15, 19}, {0, 0}}));
+    EXPECT_EQ(e.sequence_ids, (std::vector<int8_t>{-1, 0, 0, 0, 0, -1}));
+    // A word that fails after matching some pieces is one [UNK] spanning the whole word.
+    const Encoding u = tok.encode("a unaffz [SEP]中");
+    ASSERT_EQ(u.tokens, (Strings{"[CLS]", "a", "[UNK]", "[SEP]", "中", "[SEP]"}));
+    EXPECT_EQ(u.offsets, (std::vector<Off>{{0, 0}, {0, 1}, {2, 8}, {9, 14}, {14, 17}, {0, 0}}));
+}
+
+TEST(Tokenizer, PairsAndTypeIds) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const Encoding e = tok.encode("hello", std::string_view("world !"));
+    EXPECT_EQ(e.tokens, (Strings{"[CLS]", "hello", "[SEP]", "world", "!", "[SEP]"}));
+    EXPECT_EQ(e.type_ids, (std::vector<int32_t>{0, 0, 0, 1, 1, 1}));
+    EXPECT_EQ(e.sequence_ids, (std::vector<int8_t>{-1, 0, -1, 1, 1, -1}));
+}
+
+namespace {
+
+// Text of n distinct one-token words from the tiny vocabulary (a..h).
+std::string letters(size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += std::string(i ? " " : "") + char('a' + i);
+    return s;
+}
+
+}  // namespace
+
+TEST(Tokenizer, SingleTruncationKeepsTheStart) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    EXPECT_EQ(tok.encode(letters(8), std::nullopt, 5).tokens,
+              (Strings{"[CLS]", "a", "b", "c", "[SEP]"}));
+    EXPECT_EQ(tok.encode(letters(3), std::nullopt, 5).tokens,
+              (Strings{"[CLS]", "a", "b", "c", "[SEP]"}));
+    EXPECT_EQ(tok.encode(letters(3), std::nullopt, 2).tokens, (Strings{"[CLS]", "[SEP]"}));
+    EXPECT_NE(error_of([&] { tok.encode("a", std::nullopt, 1); }).find("max_length 1 is too small"),
+              std::string::npos);
+    TokenizerOptions short_opts;
+    short_opts.max_length = 4;
+    EXPECT_EQ(tiny(dir, short_opts).encode(letters(8)).size(), 4u);
+}
+
+TEST(Tokenizer, PairTruncationLongestFirst) {
+    TempDir dir;
+    // max_length 10 leaves 7 tokens for the two texts. Expected lengths for the fast rule are
+    // the cases of tokenizers' truncation.rs unit test (max_length 7); the slow rule was
+    // derived by hand from transformers' truncate_sequences (remove from the longer, from b
+    // on ties).
+    struct Case {
+        size_t a, b, fast_a, fast_b, slow_a, slow_b;
+    };
+    const Case cases[] = {
+        {0, 0, 0, 0, 0, 0}, {0, 2, 0, 2, 0, 2}, {0, 4, 0, 4, 0, 4}, {0, 8, 0, 7, 0, 7},
+        {2, 0, 2, 0, 2, 0}, {2, 2, 2, 2, 2, 2}, {2, 4, 2, 4, 2, 4}, {2, 8, 2, 5, 2, 5},
+        {4, 0, 4, 0, 4, 0}, {4, 2, 4, 2, 4, 2}, {4, 4, 3, 4, 4, 3}, {4, 8, 3, 4, 4, 3},
+        {8, 0, 7, 0, 7, 0}, {8, 2, 5, 2, 5, 2}, {8, 4, 4, 3, 4, 3}, {8, 8, 3, 4, 4, 3},
+        {3, 8, 3, 4, 3, 4}, {8, 3, 4, 3, 4, 3}, {5, 6, 3, 4, 4, 3}, {6, 5, 4, 3, 4, 3},
+    };
+    TokenizerOptions slow_opts;
+    slow_opts.pair_truncation = sparq::PairTruncation::hf_slow;
+    const Tokenizer fast = tiny(dir);
+    const Tokenizer slow = tiny(dir, slow_opts);
+    auto expect = [](size_t n_a, size_t n_b) {
+        Strings t{"[CLS]"};
+        for (size_t i = 0; i < n_a; ++i) t.push_back(std::string(1, char('a' + i)));
+        t.push_back("[SEP]");
+        for (size_t i = 0; i < n_b; ++i) t.push_back(std::string(1, char('a' + i)));
+        t.push_back("[SEP]");
+        return t;
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE("a=" + std::to_string(c.a) + " b=" + std::to_string(c.b));
+        const std::string pa = letters(c.a), pb = letters(c.b);
+        const Encoding ef = fast.encode(pa, std::string_view(pb), 10);
+        const Encoding es = slow.encode(pa, std::string_view(pb), 10);
+        EXPECT_EQ(ef.tokens, expect(c.fast_a, c.fast_b));
+        EXPECT_EQ(es.tokens, expect(c.slow_a, c.slow_b));
+        EXPECT_LE(ef.size(), 10u);
+        // type ids: 0 up to and including the first [SEP], 1 after.
+        for (size_t i = 0; i < ef.size(); ++i) EXPECT_EQ(ef.type_ids[i], i <= c.fast_a + 1 ? 0 : 1);
+    }
+}
+
+TEST(Tokenizer, InvalidUtf8IsAnError) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    EXPECT_EQ(error_of([&] { tok.encode("\xFF"); }), "invalid UTF-8 in input text at byte 0");
+    EXPECT_EQ(error_of([&] { tok.encode("abc\xC3"); }), "invalid UTF-8 in input text at byte 3");
+    EXPECT_EQ(error_of([&] { tok.encode("ab\xC0\xAF"); }),
+              "invalid UTF-8 in input text at byte 2");  // overlong
+    EXPECT_EQ(error_of([&] { tok.encode("a\xED\xA0\x80"); }),
+              "invalid UTF-8 in input text at byte 1");  // surrogate
+    EXPECT_EQ(error_of([&] { tok.encode("\xF4\x90\x80\x80"); }),
+              "invalid UTF-8 in input text at byte 0");  // >U+10FFFF
+    EXPECT_EQ(error_of([&] { tok.encode("\xE2\x82x"); }), "invalid UTF-8 in input text at byte 0");
+    EXPECT_EQ(error_of([&] { tok.encode("ok", std::string_view("x\x80")); }),
+              "invalid UTF-8 in input text pair at byte 1");
+    EXPECT_EQ(error_of([&] { tok.tokenize("\x80"); }), "invalid UTF-8 in input text at byte 0");
+    // Valid 2/3/4-byte sequences pass.
+    EXPECT_NO_THROW(tok.encode("\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x82 \xF4\x8F\xBF\xBF"));
+}
+
+TEST(Tokenizer, ArbitraryBytesNeverCrash) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    std::mt19937 rng(1234);
+    const std::string pool[] = {
+        "a",        "é",        "\xE4\xB8\xAD", "\xF0\x9F\x98\x82",   " ",    "[SEP]", "##",
+        "\xCC\x81", "\xC4\xB0", "\x01",         std::string(1, '\0'), "\xFF", "\xC3",  "\x80",
+        "!"};
+    size_t valid = 0;
+    for (int iter = 0; iter < 2000; ++iter) {
+        std::string s;
+        const size_t n = rng() % 40;
+        for (size_t i = 0; i < n; ++i) {
+            if (rng() % 4 == 0)
+                s.push_back(static_cast<char>(rng() & 0xFF));
+            else
+                s += pool[rng() % std::size(pool)];
+        }
+        try {
+            const Encoding e = tok.encode(s, std::string_view(s), 64);
+            ASSERT_LE(e.size(), 64u);
+            ASSERT_EQ(e.ids.size(), e.tokens.size());
+            for (size_t i = 0; i < e.size(); ++i) {
+                ASSERT_EQ(tok.id_to_token(e.ids[i]), e.tokens[i]);
+                ASSERT_LE(e.offsets[i].first, e.offsets[i].second) << testing::PrintToString(s);
+                ASSERT_LE(e.offsets[i].second, s.size());
+            }
+            ++valid;
+        } catch (const sparq::Error& err) {
+            ASSERT_NE(std::string(err.what()).find("invalid UTF-8"), std::string::npos);
+        }
+    }
+    EXPECT_GT(valid, 100u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+namespace {
+
+json tiny_tokenizer_json(bool lowercase) {
+    json vocab = json::object();
+    for (size_t i = 0; i < k_tiny_vocab.size(); ++i) vocab[k_tiny_vocab[i]] = i;
+    json added = json::array();
+    for (int id = 0; id < 5; ++id)
+        added.push_back({{"id", id},
+                         {"content", k_tiny_vocab[id]},
+                         {"single_word", false},
+                         {"lstrip", false},
+                         {"rstrip", false},
+                         {"normalized", false},
+                         {"special", true}});
+    auto special = [](const char* name, int type_id) {
+        return json{{"SpecialToken", {{"id", name}, {"type_id", type_id}}}};
+    };
+    auto seq = [](const char* name, int type_id) {
+        return json{{"Sequence", {{"id", name}, {"type_id", type_id}}}};
+    };
+    return json{
+        {"version", "1.0"},
+        {"truncation", nullptr},
+        {"padding", nullptr},
+        {"added_tokens", added},
+        {"normalizer",
+         {{"type", "BertNormalizer"},
+          {"clean_text", true},
+          {"handle_chinese_chars", true},
+          {"strip_accents", nullptr},
+          {"lowercase", lowercase}}},
+        {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+        {"post_processor",
+         {{"type", "TemplateProcessing"},
+          {"single", {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0)}},
+          {"pair",
+           {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0), seq("B", 1),
+            special("[SEP]", 1)}},
+          {"special_tokens",
+           {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}, {"tokens", {"[CLS]"}}}},
+            {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}, {"tokens", {"[SEP]"}}}}}}}},
+        {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+        {"model",
+         {{"type", "WordPiece"},
+          {"unk_token", "[UNK]"},
+          {"continuing_subword_prefix", "##"},
+          {"max_input_chars_per_word", 100},
+          {"vocab", vocab}}},
+    };
+}
+
+const Strings k_sample_texts = {"Hello, world!",   "unaffable CAFÉ Héllo", "a中国b [MASK] x",
+                                "\tzz  ～ «hello", repeat("a", 101),       "[CLS]hello[SEP]"};
+
+}  // namespace
+
+TEST(TokenizerLoading, TokenizerJsonMatchesVocabTxt) {
+    for (bool lower : {true, false}) {
+        TempDir dir;
+        dir.write("tokenizer.json", tiny_tokenizer_json(lower).dump());
+        const Tokenizer from_json = Tokenizer::from_dir(dir.path().string());
+        TokenizerOptions opts;
+        opts.do_lower_case = lower;
+        TempDir vdir;
+        const Tokenizer from_txt = tiny(vdir, opts);
+        EXPECT_EQ(from_json.options().do_lower_case, lower);
+        EXPECT_EQ(from_json.vocab_size(), from_txt.vocab_size());
+        EXPECT_EQ(from_json.cls_id(), 2);
+        EXPECT_EQ(from_json.sep_id(), 3);
+        EXPECT_EQ(from_json.pad_id(), 0);
+        EXPECT_EQ(from_json.unk_id(), 1);
+        EXPECT_EQ(from_json.mask_id(), 4);
+        for (const auto& a : k_sample_texts) {
+            for (const auto& b : k_sample_texts) {
+                const Encoding ej = from_json.encode(a, std::string_view(b), 12);
+                const Encoding et = from_txt.encode(a, std::string_view(b), 12);
+                EXPECT_EQ(ej.ids, et.ids) << a << " | " << b;
+                EXPECT_EQ(ej.type_ids, et.type_ids);
+                EXPECT_EQ(ej.offsets, et.offsets);
+            }
+            EXPECT_EQ(from_json.encode(a).tokens, from_txt.encode(a).tokens);
+        }
+    }
+}
+
+TEST(TokenizerLoading, TokenizerJsonVariants) {
+    TempDir dir;
+    // BertProcessing and a truncation block.
+    json j = tiny_tokenizer_json(true);
+    j["post_processor"] = {
+        {"type", "BertProcessing"}, {"sep", {"[SEP]", 3}}, {"cls", {"[CLS]", 2}}};
+    j["truncation"] = {
+        {"direction", "Right"}, {"max_length", 4}, {"strategy", "LongestFirst"}, {"stride", 0}};
+    const std::string path = dir.write("tokenizer.json", j.dump());
+    const Tokenizer tok = Tokenizer::from_tokenizer_json(path);
+    EXPECT_EQ(tok.options().max_length, 4u);
+    EXPECT_EQ(tok.encode("a b c d").tokens, (Strings{"[CLS]", "a", "b", "[SEP]"}));
+    EXPECT_EQ(tok.encode("a", std::string_view("b"), 10).type_ids,
+              (std::vector<int32_t>{0, 0, 0, 1, 1}));
+    EXPECT_EQ(tok.encode("a", std::string_view("b")).tokens,
+              (Strings{"[CLS]", "[SEP]", "b", "[SEP]"}));
+    // tokenizer_config.json next to tokenizer.json overrides case handling and length.
+    dir.write("tokenizer_config.json", R"({"do_lower_case": false, "model_max_length": 6})");
+    const Tokenizer over = Tokenizer::from_dir(dir.path().string());
+    EXPECT_FALSE(over.options().do_lower_case);
+    EXPECT_EQ(over.options().max_length, 6u);
+    EXPECT_EQ(over.tokenize("Hello"), (Strings{"Hello"}));
+}
+
+TEST(TokenizerLoading, VocabTxtWithConfig) {
+    TempDir dir;
+    dir.write("vocab.txt", join_lines(k_tiny_vocab));
+    dir.write("tokenizer_config.json",
+              R"({"do_lower_case": false, "model_max_length": 1e30, "tokenize_chinese_chars": true,
+                  "unk_token": {"content": "[UNK]", "lstrip": false}, "cls_token": "[CLS]"})");
+    const Tokenizer tok = Tokenizer::from_dir(dir.path().string());
+    EXPECT_FALSE(tok.options().do_lower_case);
+    EXPECT_EQ(tok.options().max_length, 512u);  // 1e30 means "unset" in HF files
+    EXPECT_EQ(tok.tokenize("Hello café"), (Strings{"Hello", "café"}));
+    // additional_special_tokens (here from special_tokens_map.json) are never split either.
+    EXPECT_EQ(tok.tokenize("a[UNK]b cafe"), (Strings{"a", "[UNK]", "b", "cafe"}));
+    dir.write("special_tokens_map.json",
+              R"({"additional_special_tokens": ["cafe", {"content": "b"}]})");
+    EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).tokenize("acafeb"),
+              (Strings{"a", "cafe", "b"}));
+    dir.write("special_tokens_map.json", R"({"additional_special_tokens": ["<extra>"]})");
+    EXPECT_NE(error_of([&] {
+                  Tokenizer::from_dir(dir.path().string());
+              }).find("additional special token '<extra>' is not in the vocabulary"),
+              std::string::npos);
+    fs::remove(dir.path() / "special_tokens_map.json");
+    dir.write("tokenizer_config.json", R"({"model_max_length": 128})");
+    EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).options().max_length, 128u);
+    EXPECT_TRUE(Tokenizer::from_dir(dir.path().string()).options().do_lower_case);
+}
+
+TEST(TokenizerLoading, ClearErrors) {
+    TempDir dir;
+    auto contains = [](const std::string& msg, const std::string& part) {
+        EXPECT_NE(msg.find(part), std::string::npos)
+            << "message: " << msg << "\nexpected to contain: " << part;
+    };
+    contains(error_of([&] { Tokenizer::from_dir((dir.path() / "nope").string()); }),
+             "does not exist");
+    contains(error_of([&] { Tokenizer::from_dir(dir.path().string()); }),
+             "expected tokenizer.json or vocab.txt");
+    contains(
+        error_of([&] { Tokenizer::from_vocab_file((dir.path() / "missing.txt").string(), {}); }),
+        "cannot open vocabulary file");
+    contains(error_of([&] { Tokenizer::from_vocab_file(dir.write("empty.txt", "\n\n"), {}); }),
+             "is empty");
+    contains(error_of([&] {
+                 Tokenizer::from_vocab_file(dir.write("nocls.txt", "[UNK]\n[SEP]\na\n"), {});
+             }),
+             "the classifier token '[CLS]' is not in the vocabulary");
+    contains(error_of([&] {
+                 Tokenizer::from_vocab_file(dir.write("nounk.txt", "[CLS]\n[SEP]\na\n"), {});
+             }),
+             "the unknown token '[UNK]'");
+
+    auto json_error = [&](const json& j) {
+        return error_of([&] { Tokenizer::from_tokenizer_json(dir.write("t.json", j.dump())); });
+    };
+    contains(
+        error_of([&] { Tokenizer::from_tokenizer_json(dir.write("bad.json", "{\"model\": ")); }),
+        "is not valid JSON");
+    json bpe = tiny_tokenizer_json(true);
+    bpe["model"] = {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", json::array()}};
+    contains(json_error(bpe), "BPE tokenizers are not supported yet");
+    json unigram = tiny_tokenizer_json(true);
+    unigram["model"]["type"] = "Unigram";
+    contains(json_error(unigram), "unsupported tokenizer model type 'Unigram'");
+    json no_model = tiny_tokenizer_json(true);
+    no_model.erase("model");
+    contains(json_error(no_model), "expected an object 'model'");
+    json bad_unk = tiny_tokenizer_json(true);
+    bad_unk["model"]["unk_token"] = "<unk>";
+    contains(json_error(bad_unk), "the unknown token '<unk>' is not in the vocabulary");
+    json dup = tiny_tokenizer_json(true);
+    dup["model"]["vocab"]["zzz"] = 7;
+    contains(json_error(dup), "token id 7 is used by both");
+    json neg = tiny_tokenizer_json(true);
+    neg["model"]["vocab"]["zzz"] = -1;
+    contains(json_error(neg), "vocab entry 'zzz' must be an integer in 0..");
+    json norm = tiny_tokenizer_json(true);
+    norm["normalizer"] = {{"type", "Sequence"}, {"normalizers", json::array()}};
+    contains(json_error(norm), "unsupported normalizer 'Sequence'");
+    json lower_type = tiny_tokenizer_json(true);
+    lower_type["normalizer"]["lowercase"] = "yes";
+    contains(json_error(lower_type), "'lowercase' must be a boolean, found string");
+    json pre = tiny_tokenizer_json(true);
+    pre["pre_tokenizer"] = {{"type", "ByteLevel"}};
+    contains(json_error(pre), "unsupported pre_tokenizer 'ByteLevel'");
+    json tmpl = tiny_tokenizer_json(true);
+    tmpl["post_processor"]["single"][0]["SpecialToken"]["id"] = "<s>";
+    contains(json_error(tmpl), "template special token '<s>' has no entry");
+    json empty_vocab = tiny_tokenizer_json(true);
+    empty_vocab["model"]["vocab"] = json::object();
+    contains(json_error(empty_vocab), "model vocab is empty");
+    contains(json_error(json::array()), "expected a JSON object");
+
+    TempDir cfg_dir;
+    cfg_dir.write("vocab.txt", join_lines(k_tiny_vocab));
+    cfg_dir.write("tokenizer_config.json", R"({"do_lower_case": "no"})");
+    contains(error_of([&] { Tokenizer::from_dir(cfg_dir.path().string()); }),
+             "'do_lower_case' must be a boolean, found string");
+}
+
+TEST(Tokenizer, ConcurrentEncodesAgree) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    Strings texts;
+    for (int i = 0; i < 200; ++i)
+        texts.push_back(k_sample_texts[i % k_sample_texts.size()] + " " + letters(i % 9));
+    std::vector<Encoding> want;
+    for (const auto& t : texts) want.push_back(tok.encode(t, std::string_view(t)));
+    std::vector<int> mismatches(2, 0);
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 2; ++th)
+        threads.emplace_back([&, th] {
+            for (int rep = 0; rep < 5; ++rep)
+                for (size_t i = 0; i < texts.size(); ++i)
+                    mismatches[th] +=
+                        tok.encode(texts[i], std::string_view(texts[i])).ids != want[i].ids;
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(mismatches, (std::vector<int>{0, 0}));
+}
+
+TEST(Tokenizer, Decode) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const Encoding e = tok.encode("unaffable, hello!", std::string_view("a aa"));
+    EXPECT_EQ(tok.decode(e.ids), "[CLS] unaffable, hello! [SEP] a aa [SEP]");
+    EXPECT_EQ(tok.decode(e.ids, true), "unaffable, hello! a aa");
+    EXPECT_EQ(tok.decode(e.ids, true, false), "unaffable , hello ! a aa");
+    EXPECT_EQ(tok.decode({}), "");
+    EXPECT_THROW(tok.decode({-1}), sparq::Error);
+}
+
+TEST(Tokenizer, EncodeBatch) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const auto single = tok.encode_batch({"hello", "a b"});
+    ASSERT_EQ(single.size(), 2u);
+    EXPECT_EQ(single[1].tokens, (Strings{"[CLS]", "a", "b", "[SEP]"}));
+    const auto pairs = tok.encode_batch({"hello", "a"}, {"world", "b"});
+    EXPECT_EQ(pairs[0].tokens, (Strings{"[CLS]", "hello", "[SEP]", "world", "[SEP]"}));
+    EXPECT_NE(error_of([&] {
+                  tok.encode_batch({"a", "b"}, {"c"});
+              }).find("expected as many text pairs"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { tok.id_to_token(100000); }).find("out of range"), std::string::npos);
+    EXPECT_EQ(tok.token_to_id("hello"), 19);
+    EXPECT_EQ(tok.token_to_id("nope"), -1);
+}

@@ -1,0 +1,331 @@
+"""Independent reference of Hugging Face BERT inference semantics (PyTorch 1.13 + numpy only).
+
+Used by tools/make_fixtures.py to produce the expected outputs that sparq's C++ encoder is tested
+against. Nothing here imports `transformers`; the semantics follow modeling_bert.py (eval mode):
+
+- embeddings: word[input_ids] + position[0..S-1] + token_type[token_type_ids], then LayerNorm
+  (eps = config.layer_norm_eps);
+- post-LN encoder layers: x = LN(x + Wo·attn(x)), x = LN(x + W2·gelu(W1·x));
+  GELU is the exact erf form (hidden_act "gelu");
+- additive attention mask (1 - mask) * torch.finfo(torch.float32).min on the key axis,
+  scores scaled by 1/sqrt(head_dim);
+- pooler: tanh(W·h[:, 0] + b);
+- heads: BertForSequenceClassification (pooler -> classifier), BertForTokenClassification
+  (classifier on every token), BertForQuestionAnswering (qa_outputs -> start/end logits).
+
+Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert."
+prefix. A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16 and
+BF16 support (BF16 via bit manipulation, round-to-nearest-even).
+"""
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import torch
+
+# ------------------------------------------------------------------------------------------------
+# safetensors
+
+_NP_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
+# Order of the HF safetensors crate's Dtype enum: its writer sorts tensors by it (descending), then
+# by name, which keeps every tensor naturally aligned.
+_HF_RANK = {"BOOL": 0, "U8": 1, "I8": 2, "I16": 5, "F16": 7, "BF16": 8, "I32": 9, "F32": 11,
+            "F64": 12, "I64": 13}
+
+
+def f32_to_bf16_bits(a):
+    """float32 array -> uint16 bfloat16 bit patterns (round to nearest even, NaN kept NaN)."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    nan = np.isnan(a)
+    out = rounded.astype(np.uint16)
+    out[nan] = 0x7FC0
+    return out
+
+
+def bf16_bits_to_f32(bits):
+    """uint16 bfloat16 bit patterns -> float32."""
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def round_to_dtype(a, dtype):
+    """float32 values as they read back after storing in `dtype` ("F32", "F16" or "BF16")."""
+    a = np.asarray(a, dtype=np.float32)
+    if dtype == "F32":
+        return a.copy()
+    if dtype == "F16":
+        return a.astype(np.float16).astype(np.float32)
+    if dtype == "BF16":
+        return bf16_bits_to_f32(f32_to_bf16_bits(a)).reshape(a.shape)
+    raise ValueError(f"unsupported float dtype {dtype}")
+
+
+def write_safetensors(path, tensors, metadata=None, dtypes=None):
+    """Writes `tensors` (dict name -> numpy array) as HF safetensors.
+
+    dtypes: optional dict name -> "F32" | "F16" | "BF16" (float arrays are converted); other
+    arrays keep their numpy dtype. Layout as the HF writer: tensors ordered by dtype (HF enum order,
+    descending) then name, header compact JSON in that order padded with spaces to a multiple of 8.
+    """
+    dtypes = dtypes or {}
+    entries = []
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr)
+        code = dtypes.get(name)
+        if code is None:
+            code = {np.dtype(v): k for k, v in _NP_DTYPES.items()}[arr.dtype]
+        if code == "BF16":
+            raw = f32_to_bf16_bits(arr).astype("<u2").tobytes()
+        else:
+            raw = arr.astype(np.dtype(_NP_DTYPES[code]).newbyteorder("<")).tobytes()
+        entries.append((name, code, list(arr.shape), raw))
+    entries.sort(key=lambda e: (-_HF_RANK[e[1]], e[0]))
+    header = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
+    off = 0
+    for name, code, shape, raw in entries:
+        header[name] = {"dtype": code, "shape": shape, "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for e in entries:
+            f.write(e[3])
+    os.replace(tmp, path)
+
+
+def read_safetensors(path):
+    """Returns (dict name -> numpy array (F16/BF16 converted to float32), dtypes, metadata)."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    data = blob[8 + n:]
+    meta = header.pop("__metadata__", {})
+    out, dtypes = {}, {}
+    for name, info in header.items():
+        a, b = info["data_offsets"]
+        code = info["dtype"]
+        raw = data[a:b]
+        if code == "BF16":
+            arr = bf16_bits_to_f32(np.frombuffer(raw, dtype="<u2"))
+        else:
+            arr = np.frombuffer(raw, dtype=np.dtype(_NP_DTYPES[code]).newbyteorder("<"))
+            if code == "F16":
+                arr = arr.astype(np.float32)
+        out[name] = arr.reshape(info["shape"]).astype(arr.dtype.newbyteorder("="))
+        dtypes[name] = code
+    return out, dtypes, meta
+
+
+# ------------------------------------------------------------------------------------------------
+# model
+
+TASKS = {
+    "BertModel": "base",
+    "BertForSequenceClassification": "sequence_classification",
+    "BertForTokenClassification": "token_classification",
+    "BertForQuestionAnswering": "question_answering",
+}
+
+
+def _get(weights, name):
+    for key in ("bert." + name, name):
+        if key in weights:
+            return weights[key]
+    raise KeyError(name)
+
+
+def _layer_norm(x, gamma, beta, eps):
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * gamma + beta
+
+
+def _linear(x, w, b):
+    return torch.matmul(x, w.t()) + b
+
+
+def _gelu_erf(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=torch.float64):
+    """Runs the encoder, pooler (if present) and the head named by config["architectures"][0].
+
+    weights: dict HF name -> numpy array. Inputs: int arrays [B, S]. Computes in `dtype`.
+    Returns dict of numpy float arrays: last_hidden_state [B,S,H], pooler_output [B,H] (if the
+    checkpoint has a pooler), and logits [B,L] / logits [B,S,L] / start_logits, end_logits [B,S].
+    """
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError("only hidden_act 'gelu' is implemented")
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    g = lambda n: _get(w, n)  # noqa: E731
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
+    bsz, seq = ids.shape
+    hidden = config["hidden_size"]
+    heads = config["num_attention_heads"]
+    hd = hidden // heads
+
+    pos = torch.arange(seq)
+    x = g("embeddings.word_embeddings.weight")[ids]
+    x = x + g("embeddings.token_type_embeddings.weight")[tt]
+    x = x + g("embeddings.position_embeddings.weight")[pos][None, :, :]
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+
+    ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+
+    def split(t):  # [B,S,H] -> [B,heads,S,hd]
+        return t.view(bsz, seq, heads, hd).permute(0, 2, 1, 3)
+
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        q = split(_linear(x, g(p + "attention.self.query.weight"), g(p + "attention.self.query.bias")))
+        k = split(_linear(x, g(p + "attention.self.key.weight"), g(p + "attention.self.key.bias")))
+        v = split(_linear(x, g(p + "attention.self.value.weight"), g(p + "attention.self.value.bias")))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd) + ext
+        probs = torch.softmax(scores, dim=-1)
+        ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+        a = _linear(ctx, g(p + "attention.output.dense.weight"), g(p + "attention.output.dense.bias"))
+        x = _layer_norm(a + x, g(p + "attention.output.LayerNorm.weight"),
+                        g(p + "attention.output.LayerNorm.bias"), eps)
+        f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
+        f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
+        x = _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+
+    out = {"last_hidden_state": x}
+    has_pooler = any(k.endswith("pooler.dense.weight") for k in w)
+    if has_pooler:
+        out["pooler_output"] = torch.tanh(
+            _linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
+    task = TASKS[(config.get("architectures") or ["BertModel"])[0]]
+    if task == "sequence_classification":
+        out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
+    elif task == "token_classification":
+        out["logits"] = _linear(x, w["classifier.weight"], w["classifier.bias"])
+    elif task == "question_answering":
+        se = _linear(x, w["qa_outputs.weight"], w["qa_outputs.bias"])
+        out["start_logits"] = se[..., 0]
+        out["end_logits"] = se[..., 1]
+    return {k: v.numpy() for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# a minimal BERT WordPiece tokenizer for plain lower-case ASCII text (fixtures only)
+
+
+def load_vocab(path):
+    with open(path, encoding="utf-8") as f:
+        return {line.rstrip("\n"): i for i, line in enumerate(f)}
+
+
+def wordpiece_tokenize(text, vocab, max_chars=100):
+    """BasicTokenizer (lower case, split on whitespace and ASCII punctuation) + greedy
+    longest-match-first WordPiece. Only meant for ASCII text."""
+    words, cur = [], ""
+    for ch in text.lower():
+        if ch.isspace():
+            if cur:
+                words.append(cur)
+            cur = ""
+        elif not ch.isalnum():
+            if cur:
+                words.append(cur)
+            words.append(ch)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        words.append(cur)
+    pieces = []
+    for word in words:
+        if len(word) > max_chars:
+            pieces.append("[UNK]")
+            continue
+        start, sub = 0, []
+        while start < len(word):
+            end = len(word)
+            found = None
+            while start < end:
+                piece = ("##" if start > 0 else "") + word[start:end]
+                if piece in vocab:
+                    found = piece
+                    break
+                end -= 1
+            if found is None:
+                sub = ["[UNK]"]
+                break
+            sub.append(found)
+            start = end
+        pieces.extend(sub)
+    return pieces
+
+
+def encode(text, vocab, pair=None):
+    """[CLS] a [SEP] (b [SEP]) -> (tokens, ids, type_ids)."""
+    toks = ["[CLS]"] + wordpiece_tokenize(text, vocab) + ["[SEP]"]
+    types = [0] * len(toks)
+    if pair is not None:
+        b = wordpiece_tokenize(pair, vocab) + ["[SEP]"]
+        toks += b
+        types += [1] * len(b)
+    return toks, [vocab[t] for t in toks], types
+
+
+# ------------------------------------------------------------------------------------------------
+# command line: run a model directory on one input, print the outputs as JSON
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Run the reference BERT on a model directory (config.json + "
+                    "model.safetensors) and print its outputs as JSON.")
+    ap.add_argument("model_dir")
+    grp = ap.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
+    grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
+                                    "ASCII only)")
+    ap.add_argument("--pair", help="second text of a pair (with --text)")
+    ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    args = ap.parse_args()
+    with open(os.path.join(args.model_dir, "config.json")) as f:
+        config = json.load(f)
+    weights, _, _ = read_safetensors(os.path.join(args.model_dir, "model.safetensors"))
+    if args.text is not None:
+        vocab = load_vocab(os.path.join(args.model_dir, "vocab.txt"))
+        tokens, ids, types = encode(args.text, vocab, args.pair)
+    else:
+        ids = [int(x) for x in args.ids.split(",")]
+        tokens, types = None, [0] * len(ids)
+    outs = forward(config, weights, [ids], [[1] * len(ids)], [types],
+                   dtype=torch.float32 if args.float32 else torch.float64)
+    doc = {"input_ids": ids, "token_type_ids": types}
+    if tokens:
+        doc["tokens"] = tokens
+    doc.update({k: v[0].tolist() for k, v in outs.items()})
+    print(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+#!/usr/bin/python3
+"""Builds the tiny seeded BERT checkpoints and their PyTorch reference outputs in tests/fixtures/.
+
+Run from anywhere:  /usr/bin/python3 tools/make_fixtures.py  [--out DIR] [--check-peers]
+Deterministic: the same numpy/torch versions always produce byte-identical files.
+See tests/fixtures/README.md for what is written.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert_reference as ref  # noqa: E402
+
+HIDDEN, LAYERS, HEADS, INTER, MAX_POS, TYPE_VOCAB = 32, 2, 4, 64, 128, 2
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PUNCT = list(".,!?'-:;()\"")
+WORDS = """the a an and or but not no is was are were be been it this that these those i you he
+she we they me him her us them my your his its our their of to in on at by for with from as
+about into over after before under between through during up down out off again then once here
+there when where why how what who whom which all any both each few more most other some such
+only own same so than too very can will just do does did done have has had having would should
+could may might must movie film book story play show music song game team city country world
+house home school work day night year time man woman child people friend family life love hate
+good bad great best worst better worse new old young long short big small high low first last
+right left next early late happy sad funny boring beautiful terrible wonderful awful nice fine
+like liked likes loved enjoyed think thought know knew see saw watch watched read wrote written
+write say said go went come came make made take took give gave find found tell told ask asked
+feel felt seem seemed leave left call called keep kept let begin began help talk turn start
+run move live believe bring happen stand lose pay meet include continue set learn change lead
+understand speak allow add spend grow open walk win offer remember consider appear buy wait
+serve die send expect build stay fall cut reach kill remain suggest raise pass sell require
+report decide pull paris london berlin john mary alice bob google apple microsoft famous writer
+actor director question answer yes well really also even still never always often""".split()
+SUFFIXES = ["##s", "##es", "##ed", "##ing", "##ly", "##er", "##est", "##ness", "##ment", "##able"]
+LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+DIGITS = [str(d) for d in range(10)]
+
+
+def build_vocab():
+    vocab = SPECIALS + PUNCT + DIGITS + LETTERS + ["##" + c for c in LETTERS + DIGITS]
+    seen = set(vocab)
+    for w in WORDS + SUFFIXES:
+        if w not in seen:
+            vocab.append(w)
+            seen.add(w)
+    return vocab
+
+
+def base_config(vocab_size, arch, **extra):
+    cfg = {
+        "architectures": [arch],
+        "attention_probs_dropout_prob": 0.1,
+        "classifier_dropout": None,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": HIDDEN,
+        "initializer_range": 0.02,
+        "intermediate_size": INTER,
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": MAX_POS,
+        "model_type": "bert",
+        "num_attention_heads": HEADS,
+        "num_hidden_layers": LAYERS,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "torch_dtype": "float32",
+        "transformers_version": "4.35.2",
+        "type_vocab_size": TYPE_VOCAB,
+        "use_cache": True,
+        "vocab_size": vocab_size,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def make_weights(rng, cfg, prefix, pooler, head):
+    """Seeded weights with realistic scales. Query/key and intermediate matrices are larger so
+    attention is far from uniform and GELU is in its non-linear range; ~1% of every linear
+    weight is an outlier (x4) so kernel errors show."""
+    h, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    w = {}
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def linear(name, out_f, in_f, lo, hi):
+        m = normal((out_f, in_f), rng.uniform(lo, hi))
+        outl = rng.random(m.shape) < 0.01
+        m[outl] *= 4.0
+        w[name + ".weight"] = m
+        w[name + ".bias"] = normal((out_f,), 0.05)
+
+    def ln(name):
+        w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
+        w[name + ".bias"] = normal((h,), 0.02)
+
+    p = prefix
+    w[p + "embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], h), 0.05)
+    w[p + "embeddings.position_embeddings.weight"] = normal((cfg["max_position_embeddings"], h), 0.03)
+    w[p + "embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], h), 0.03)
+    ln(p + "embeddings.LayerNorm")
+    for i in range(cfg["num_hidden_layers"]):
+        lp = f"{p}encoder.layer.{i}."
+        linear(lp + "attention.self.query", h, h, 0.10, 0.25)
+        linear(lp + "attention.self.key", h, h, 0.10, 0.25)
+        linear(lp + "attention.self.value", h, h, 0.02, 0.05)
+        linear(lp + "attention.output.dense", h, h, 0.02, 0.05)
+        ln(lp + "attention.output.LayerNorm")
+        linear(lp + "intermediate.dense", inter, h, 0.10, 0.20)
+        linear(lp + "output.dense", h, inter, 0.02, 0.05)
+        ln(lp + "output.LayerNorm")
+    if pooler:
+        linear(p + "pooler.dense", h, h, 0.10, 0.20)
+    if head == "classifier":
+        linear("classifier", cfg["num_labels"], h, 0.15, 0.25)
+    elif head == "qa":
+        linear("qa_outputs", 2, h, 0.15, 0.25)
+    return w
+
+
+ENCODER_LINEARS = ("attention.self.query", "attention.self.key", "attention.self.value",
+                   "attention.output.dense", "intermediate.dense", "output.dense")
+
+
+def prune_by_magnitude(weights, sparsity):
+    """Zeroes the smallest |w| of every encoder linear weight matrix (per matrix)."""
+    out = dict(weights)
+    stats = {}
+    for name, m in weights.items():
+        if ".encoder.layer." not in "." + name or not name.endswith(".weight"):
+            continue
+        if not any(name.endswith(s + ".weight") for s in ENCODER_LINEARS):
+            continue
+        k = int(round(m.size * sparsity))
+        order = np.argsort(np.abs(m), axis=None, kind="stable")
+        pruned = m.copy().reshape(-1)
+        pruned[order[:k]] = 0.0
+        out[name] = pruned.reshape(m.shape)
+        stats[name] = float(k) / m.size
+    return out, stats
+
+
+def make_cases(vocab, rng, cfg):
+    """(a) a padded batch of 3 sequences (one a pair) and (b) single sequences: length 1
+    ([CLS] only), [CLS] [SEP], a sentence, a pair, and MAX_POS random ids."""
+    batch_texts = [("the movie was great !", None),
+                   ("i did not like this film at all , it was really boring and too long .", None),
+                   ("who wrote the book ?", "the book was written by a famous writer in london .")]
+    encs = [ref.encode(t, vocab, p) for t, p in batch_texts]
+    seq = max(len(e[1]) for e in encs)
+    ids = [e[1] + [0] * (seq - len(e[1])) for e in encs]
+    mask = [[1] * len(e[1]) + [0] * (seq - len(e[1])) for e in encs]
+    tt = [e[2] + [0] * (seq - len(e[1])) for e in encs]
+    cases = [{
+        "name": "batch3_padded",
+        "texts": [[t, p] for t, p in batch_texts],
+        "tokens": [e[0] for e in encs],
+        "input_ids": ids, "attention_mask": mask, "token_type_ids": tt,
+    }]
+
+    def single(name, toks, ids1, types1, text=None):
+        c = {"name": name}
+        if text is not None:
+            c["texts"] = [list(text)]
+        c["tokens"] = [toks]
+        c.update({"input_ids": [ids1], "attention_mask": [[1] * len(ids1)],
+                  "token_type_ids": [types1]})
+        cases.append(c)
+
+    single("len1_cls", ["[CLS]"], [vocab["[CLS]"]], [0])
+    single("len2_empty", ["[CLS]", "[SEP]"], [vocab["[CLS]"], vocab["[SEP]"]], [0, 0], ("", None))
+    t = ("she thought the old city was wonderful , but the people were unfriendly .", None)
+    single("sentence", *ref.encode(t[0], vocab), text=t)
+    t = ("where did alice live ?", "alice lived in paris for ten years before she moved to berlin .")
+    single("pair", *ref.encode(t[0], vocab, t[1]), text=t)
+    n = cfg["max_position_embeddings"]
+    rids = rng.integers(len(SPECIALS), cfg["vocab_size"], size=n).tolist()
+    rids[0], rids[-1], rids[n // 2] = vocab["[CLS]"], vocab["[SEP]"], vocab["[SEP]"]
+    inv = {i: tok for tok, i in vocab.items()}
+    types = [0] * (n // 2 + 1) + [1] * (n - n // 2 - 1)
+    single(f"len{n}_random", [inv[i] for i in rids], rids, types)
+    return cases
+
+
+def f32_list(a):
+    """Nested lists of the values rounded to float32, written as the shortest decimal that
+    reads back as that float32 (reading through double may differ by 1 ulp: use a tolerance)."""
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim == 0:
+        return float(str(a))
+    return [f32_list(x) for x in a] if a.ndim > 1 else [float(str(x)) for x in a]
+
+
+def probes(weights, dtypes, names, rng):
+    """A few values of some tensors exactly as sparq must read them (after F16/BF16 -> f32)."""
+    out = []
+    for name in names:
+        m = weights[name].reshape(-1)
+        idx = sorted(set([0, 1, 2, m.size - 1] + rng.integers(0, m.size, size=6).tolist()))
+        out.append({"tensor": name, "dtype": dtypes.get(name, "F32"), "shape": list(weights[name].shape),
+                    "flat_index": idx, "values": [float(np.float32(m[i])) for i in idx]})
+    return out
+
+
+MODELS = [
+    # name, architecture, prefix, pooler, head, seed, storage dtype, extra config
+    ("tiny_base", "BertModel", "", True, None, 11, "F32", {}),
+    ("tiny_cls", "BertForSequenceClassification", "bert.", True, "classifier", 12, "F32",
+     {"id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1},
+      "problem_type": "single_label_classification"}),
+    ("tiny_tok", "BertForTokenClassification", "bert.", False, "classifier", 13, "F32",
+     {"id2label": {"0": "O", "1": "B-PER", "2": "I-PER", "3": "B-LOC", "4": "I-LOC"},
+      "label2id": {"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3, "I-LOC": 4},
+      "layer_norm_eps": 1e-5}),
+    ("tiny_qa", "BertForQuestionAnswering", "bert.", False, "qa", 14, "F32", {}),
+    ("tiny_f16", "BertForSequenceClassification", "bert.", True, "classifier", 12, "F16",
+     {"id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1},
+      "torch_dtype": "float16"}),
+    ("tiny_bf16", "BertModel", "", True, None, 11, "BF16", {"torch_dtype": "bfloat16"}),
+    ("tiny_sparse", "BertForSequenceClassification", "bert.", True, "classifier", 12, "F32",
+     {"id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1}}),
+]
+SPARSITY = 0.9
+
+
+def num_labels_of(extra):
+    return len(extra.get("id2label", {"0": "LABEL_0", "1": "LABEL_1"}))
+
+
+def build_model(out_dir, vocab_list, spec, check_peers):
+    name, arch, prefix, pooler, head, seed, dtype, extra = spec
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    cfg = base_config(len(vocab_list), arch, **extra)
+    cfg = dict(sorted(cfg.items()))
+    gen_cfg = dict(cfg, num_labels=num_labels_of(extra))
+    rng = np.random.default_rng(seed)
+    weights = make_weights(rng, gen_cfg, prefix, pooler, head)
+    meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
+    sparsity = None
+    if name == "tiny_sparse":
+        weights, sparsity = prune_by_magnitude(weights, SPARSITY)
+        meta["sparsity"] = str(SPARSITY)
+    dtypes = {}
+    if dtype != "F32":
+        for k in weights:
+            dtypes[k] = dtype
+            weights[k] = ref.round_to_dtype(weights[k], dtype)  # reference uses rounded values
+    ref.write_safetensors(os.path.join(d, "model.safetensors"), weights, meta, dtypes)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocab_list) + "\n")
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "model_max_length": 512,
+                   "tokenizer_class": "BertTokenizer"}, f, indent=2)
+        f.write("\n")
+
+    # Round-trip through our own reader: the reference runs on exactly what the file holds.
+    loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+    for k, v in weights.items():
+        assert np.array_equal(loaded[k], v), k
+    case_rng = np.random.default_rng(1000 + seed)
+    cases = make_cases(vocab, case_rng, cfg)
+    max_f32_dev = 0.0
+    for c in cases:
+        outs = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        outs32 = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"],
+                             dtype=torch.float32)
+        for k, v in outs.items():
+            dev = np.abs(outs32[k].astype(np.float64) - v)
+            mask = np.asarray(c["attention_mask"], dtype=bool)
+            if k in ("last_hidden_state", "logits", "start_logits", "end_logits") and v.ndim >= 2 \
+                    and v.shape[:2] == mask.shape:
+                dev = dev[mask]
+            max_f32_dev = max(max_f32_dev, float(dev.max()))
+            c[k] = f32_list(v)
+        if check_peers and name == "tiny_base":
+            check_against_peers(cfg, loaded, c, outs)
+    probe_names = [prefix + "embeddings.word_embeddings.weight",
+                   prefix + "encoder.layer.1.attention.self.query.weight",
+                   prefix + "encoder.layer.0.intermediate.dense.bias",
+                   prefix + "encoder.layer.1.output.LayerNorm.weight"]
+    if head == "classifier":
+        probe_names.append("classifier.weight")
+    if head == "qa":
+        probe_names.append("qa_outputs.weight")
+    doc = {
+        "model": name,
+        "architecture": arch,
+        "weights_dtype": dtype,
+        "computed_in": "float64 (stored rounded to float32)",
+        "max_abs_dev_torch_float32": max_f32_dev,
+        "outputs_note": "last_hidden_state/logits/start_logits/end_logits are [B][S](...) for "
+                        "every position incl. padding; only positions with attention_mask 1 are "
+                        "meaningful",
+        "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
+        "cases": cases,
+    }
+    if sparsity:
+        doc["sparsity"] = {k: round(v, 6) for k, v in sorted(sparsity.items())}
+    with open(os.path.join(d, "reference.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"{name:12s} {arch:32s} {dtype:5s} tensors={len(weights):3d} "
+          f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
+          f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
+
+
+def check_against_peers(cfg, weights, case, outs):
+    """Compares with the shared peers harness model (a second, nn.Module based implementation)."""
+    peers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "tools",
+                         "peers")
+    sys.path.insert(0, os.path.abspath(peers))
+    import bertlib  # noqa: E402
+    m = bertlib.BertModel(cfg).double()
+    m.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in weights.items()},
+                      strict=True)
+    m.eval()
+    with torch.no_grad():
+        ids = torch.tensor(case["input_ids"])
+        am = torch.tensor(case["attention_mask"])
+        tt = torch.tensor(case["token_type_ids"])
+        h = m(ids, am, tt)
+        pooled = m.pooler(h)
+    mask = np.asarray(case["attention_mask"], dtype=bool)
+    d1 = np.abs(h.numpy() - outs["last_hidden_state"])[mask].max()
+    d2 = np.abs(pooled.numpy() - outs["pooler_output"]).max()
+    print(f"  peers bertlib vs reference [{case['name']}]: hidden max|d|={d1:.2e} pooler max|d|={d2:.2e}")
+    assert d1 < 1e-9 and d2 < 1e-9
+
+
+def write_dtype_fixture(out):
+    """dtypes.safetensors: one small tensor per dtype sparq reads (written by the python writer,
+    with the HF layout for mixed dtypes) + dtypes.json with the values sparq must read."""
+    t = {
+        "f64": np.array([[0.1, -2.5], [1e10, 3.0]], dtype=np.float64),
+        "f32": np.array([1.0, -0.0, 3.4e38, 1e-40, 0.3], dtype=np.float32),
+        "f16": np.array([1.0, -2.0, 65504.0, 2.0 ** -24, 0.1, -0.0], dtype=np.float32),
+        "bf16": np.array([1.0, -5.0, 3.14159, 1e-20, 0.1], dtype=np.float32),
+        "i64": np.array([-1, 2 ** 40, 0], dtype=np.int64),
+        "i32": np.array([[-7, 2 ** 31 - 1]], dtype=np.int32),
+        "i8": np.array([-128, -1, 0, 127], dtype=np.int8),
+        "u8": np.array([0, 255, 7], dtype=np.uint8),
+        "mask": np.array([True, False, True], dtype=np.bool_),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+    }
+    dtypes = {"f16": "F16", "bf16": "BF16"}
+    path = os.path.join(out, "dtypes.safetensors")
+    ref.write_safetensors(path, t, {"format": "pt", "note": "one tensor per dtype"}, dtypes)
+    loaded, loaded_dt, _ = ref.read_safetensors(path)
+    doc = {}
+    for name, arr in loaded.items():
+        vals = arr.reshape(-1)
+        if loaded_dt[name] in ("F64", "F32", "F16", "BF16"):
+            vals = [float(np.float32(v)) for v in vals]  # as f32, exact
+        else:
+            vals = [int(v) for v in vals]
+        doc[name] = {"dtype": loaded_dt[name], "shape": list(arr.shape), "values": vals}
+    with open(os.path.join(out, "dtypes.json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                  "tests", "fixtures"))
+    ap.add_argument("--check-peers", action="store_true",
+                    help="also compare tiny_base with ../shared/tools/peers/bertlib.py")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    write_dtype_fixture(out)
+    vocab_list = build_vocab()
+    for spec in MODELS:
+        if os.path.isdir(os.path.join(out, spec[0])):
+            shutil.rmtree(os.path.join(out, spec[0]))
+        build_model(out, vocab_list, spec, args.check_peers)
+
+
+if __name__ == "__main__":
+    main()
