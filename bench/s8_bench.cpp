@@ -32,10 +32,11 @@ struct Shape {
 };
 const Shape kShapes[] = {{"qkv", 2304, 768}, {"attn_out", 768, 768}, {"ffn1", 3072, 768}, {"ffn2", 768, 3072}};
 
-enum Kind { f32_dense, s8_dense, s8_1x4_80, s8_1x4_90, s8_1x4_95, s8_unstr_90, s8_unstr_90_tensor, s8_1x4_90_uniform, s8_1x4_90_avx512, s8_1x4_90_avx2 };
+enum Kind { f32_dense, s8_dense, s8_1x4_80, s8_1x4_90, s8_1x4_95, s8_unstr_90, s8_unstr_90_tensor, s8_1x4_90_uniform, s8_1x4_90_avx512, s8_1x4_90_avx2, s8_1x4_90_gelu, s8_dense_gelu };
 const char* kKindNames[] = {"f32_dense_onednn", "s8_dense_onednn", "s8_1x4_80", "s8_1x4_90",
                             "s8_1x4_95", "s8_unstructured_90", "s8_unstructured_90_per_tensor",
-                            "s8_1x4_90_uniform_rows", "s8_1x4_90_avx512bw_no_vnni", "s8_1x4_90_avx2"};
+                            "s8_1x4_90_uniform_rows", "s8_1x4_90_avx512bw_no_vnni", "s8_1x4_90_avx2",
+                            "s8_1x4_90_gelu", "s8_dense_onednn_gelu"};
 
 // oneDNN f32 matmul with bias, weights packed once (the f32 baseline).
 class DenseF32 {
@@ -81,8 +82,13 @@ int bench_threads() {
 void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
     set_num_threads(bench_threads());
     const int64_t tokens = state.range(0);
-    double sparsity = kind == s8_1x4_80 ? 0.8 : kind == s8_1x4_95 ? 0.95 : kind >= s8_1x4_90 ? 0.9 : 0.0;
-    bool blocked = kind != f32_dense && kind != s8_dense && kind != s8_unstr_90 && kind != s8_unstr_90_tensor;
+    double sparsity = kind == s8_1x4_80   ? 0.8
+                      : kind == s8_1x4_95 ? 0.95
+                      : kind == s8_dense_gelu ? 0.0
+                      : kind >= s8_1x4_90 ? 0.9
+                                          : 0.0;
+    bool blocked = kind != f32_dense && kind != s8_dense && kind != s8_unstr_90 && kind != s8_unstr_90_tensor &&
+                   kind != s8_dense_gelu;
     // Non-VNNI variants: the whole run (core, packing, epilogue) capped to that ISA.
     const Isa cap = kind == s8_1x4_90_avx512 ? Isa::avx512 : kind == s8_1x4_90_avx2 ? Isa::avx2 : cpu_isa();
     set_max_isa(cap);
@@ -114,13 +120,14 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
     d.bias = b.data();
     d.out = shape.out;
     d.in = shape.in;
+    if (kind == s8_1x4_90_gelu || kind == s8_dense_gelu) d.act = Activation::gelu;  // fused GELU epilogue
     std::unique_ptr<DenseF32> f32;
     std::unique_ptr<S8LinearKernel> k;
     QuantOptions opts;
     if (kind == s8_unstr_90_tensor) opts.act_scale = ActScale::per_tensor;
     if (kind == f32_dense)
         f32 = std::make_unique<DenseF32>(w.data(), b.data(), shape.out, shape.in, tokens);
-    else if (kind == s8_dense)
+    else if (kind == s8_dense || kind == s8_dense_gelu)
         k = make_dense_s8(d, opts);
     else
         k = make_sparse_s8(d, opts);
@@ -145,7 +152,7 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
 
 int register_all() {
     for (const Shape& s : kShapes)
-        for (int kind = 0; kind < 10; ++kind) {
+        for (int kind = 0; kind < 12; ++kind) {
             if (kind >= s8_unstr_90_tensor && std::string(s.name) != "ffn1") continue;
             auto* b = benchmark::RegisterBenchmark(
                 (std::string(s.name) + "/" + kKindNames[kind]).c_str(),
