@@ -59,7 +59,7 @@ double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t to
 
 namespace s8 {
 // Dequantization epilogue on token-major accumulators acc [tokens][ld_acc] (first `out` used):
-// v = float(acc) * (act_scales[t] * w_scales[o]) + bias[o], then GELU, then + residual.
+// v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then GELU, then + residual.
 // `exact_gelu` selects the scalar path with ref::bias_gelu (the reference); otherwise GELU and
 // residual are fused in registers (AVX-512) or applied by the dispatched bias_gelu.
 void epilogue_tm(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
