@@ -14,6 +14,7 @@
 #include <cstdio>
 
 #include "cpu/isa.hpp"
+#include "kernels/planner_int8.hpp"
 #include "kernels/spmm/spmm.hpp"
 #include "sparq/error.hpp"
 
@@ -79,6 +80,14 @@ PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
     if (!desc.weight || desc.out <= 0 || desc.in <= 0)
         throw Error("weight '" + desc.name + "': expected a non-empty [out][in] matrix, got " +
                     std::to_string(desc.out) + "x" + std::to_string(desc.in));
+    if (opts.wrap) {  // plan without the decorator, then decorate
+        PlanOptions inner = opts;
+        inner.wrap = nullptr;
+        PlannedLinear w = plan_linear(desc, inner);
+        w.kernel = opts.wrap(std::move(w.kernel), desc);
+        return w;
+    }
+    if (opts.precision == "int8") return plan_linear_int8(desc, opts);
     PlannedLinear p;
     p.sparsity = sparsity_of(desc.weight, desc.out, desc.in);
     const int64_t nnz =

@@ -1,5 +1,7 @@
 #pragma once
 // Per-matrix weight-kernel choice at load time: dense vs sparse, f32 vs int8, tile shape.
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -10,6 +12,12 @@ namespace sparq {
 struct PlanOptions {
     std::string kernels = "auto";   // auto | dense | sparse
     std::string precision = "f32";  // f32 | int8
+    // int8: calibrated static activation scales by weight name (LinearDesc::name); a weight not
+    // in the map (or a null map) quantizes its activations dynamically per token.
+    const std::map<std::string, float>* act_scales = nullptr;
+    // Optional decorator applied to every built kernel (e.g. calibration observers).
+    std::function<std::unique_ptr<LinearKernel>(std::unique_ptr<LinearKernel>, const LinearDesc&)>
+        wrap;
 };
 
 struct PlannedLinear {

@@ -106,9 +106,12 @@ PlanOptions plan_options(const LoadOptions& o) {
 class BertModel final : public Model {
   public:
     BertModel(const ModelConfig& cfg, BertWeights w, const LoadOptions& opts,
-              std::optional<Tokenizer> tok)
+              std::optional<Tokenizer> tok, KernelWrap wrap)
         : cfg_(cfg), tokenizer_(std::move(tok)) {
         PlanOptions popts = plan_options(opts);
+        popts.wrap = std::move(wrap);
+        if (w.quantized) popts.precision = "int8";  // int8 weights: int8 kernels (or f32 fallback)
+        popts.act_scales = &w.act_scales;
         const int64_t h = cfg.hidden_size;
         pooler_w_ = std::move(w.pooler_w);
         pooler_b_ = std::move(w.pooler_b);
@@ -241,7 +244,9 @@ class BertModel final : public Model {
         d.out = out;
         d.in = in;
         d.name = name;
-        PlannedLinear p = plan_linear(d, popts);
+        PlanOptions f32 = popts;  // heads stay f32 (see docs/int8.md)
+        f32.precision = "f32";
+        PlannedLinear p = plan_linear(d, f32);
         head_plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
         return p;
     }
@@ -278,8 +283,8 @@ class BertModel final : public Model {
 
 std::unique_ptr<Model> make_bert_model(const ModelConfig& cfg, BertWeights weights,
                                        const LoadOptions& opts,
-                                       std::optional<Tokenizer> tokenizer) {
-    return std::make_unique<BertModel>(cfg, std::move(weights), opts, std::move(tokenizer));
+                                       std::optional<Tokenizer> tokenizer, KernelWrap wrap) {
+    return std::make_unique<BertModel>(cfg, std::move(weights), opts, std::move(tokenizer), std::move(wrap));
 }
 
 Encoder* encoder_of(const Model& model) {

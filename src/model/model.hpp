@@ -1,6 +1,7 @@
 #pragma once
 // The BERT model (encoder + task heads) behind sparq::Model, constructible from weights already
 // in memory (tests, benchmarks) as well as from a directory (Model::load).
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -10,11 +11,16 @@
 
 namespace sparq {
 
+// Decorator of every planned kernel (PlanOptions::wrap), e.g. calibration observers.
+using KernelWrap =
+    std::function<std::unique_ptr<LinearKernel>(std::unique_ptr<LinearKernel>, const LinearDesc&)>;
+
 // Builds the model from a config and its weights (consumed); plans every linear layer with
 // opts.kernels / opts.precision. Throws sparq::Error on missing head weights or bad shapes.
 std::unique_ptr<Model> make_bert_model(const ModelConfig& cfg, BertWeights weights,
                                        const LoadOptions& opts,
-                                       std::optional<Tokenizer> tokenizer = std::nullopt);
+                                       std::optional<Tokenizer> tokenizer = std::nullopt,
+                                       KernelWrap wrap = nullptr);
 
 // The encoder of a model built by make_bert_model / Model::load (for profiling), else null.
 Encoder* encoder_of(const Model& model);

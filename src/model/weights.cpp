@@ -9,7 +9,11 @@
 #include <optional>
 #include <string>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "model/safetensors.hpp"
+#include "quant/model_quant.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -48,6 +52,7 @@ class Loader {
     }
 
     void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
+    void set_quantized(bool q) { quantized_ = q; }
 
     // Encoder tensor `name` (HF name without "bert."), with the legacy LayerNorm gamma/beta
     // spelling accepted; empty Tensor if absent and not required.
@@ -85,6 +90,22 @@ class Loader {
             return {};
         }
         const std::string where = file_.path() + ": tensor '" + info->name + "': ";
+        const bool int8_linear = is_int8_linear_weight(info->name);
+        if (quantized_ && int8_linear && info->dtype != DType::i8)
+            throw Error(where + "expected I8 (config.json has a quantization_config), found " +
+                        dtype_name(info->dtype));
+        if (info->dtype == DType::i8) {
+            if (!quantized_)
+                throw Error(where + "I8 weights need a quantization_config in config.json "
+                                    "(write quantized models with sparq quantize)");
+            if (!int8_linear)
+                throw Error(where + "expected a float dtype (only encoder linear weights are "
+                                    "int8), found I8");
+            if (info->shape != shape)
+                throw Error(where + "expected shape " + shape_string(shape) + ", found " +
+                            shape_string(info->shape));
+            return dequantize(*info, std::move(shape), where);
+        }
         if (!dtype_is_float(info->dtype))
             throw Error(where + "expected a float dtype (F32, F16, BF16), found " +
                         dtype_name(info->dtype));
@@ -104,7 +125,41 @@ class Loader {
         return t;
     }
 
+    // q * scale[row] for an I8 [out][in] weight and its F32 [out] "<name>_scale".
+    Tensor dequantize(const TensorInfo& info, std::vector<int64_t> shape, const std::string& where) {
+        const std::string sname = scale_tensor_name(info.name);
+        const TensorInfo* si = file_.find(sname);
+        if (!si) throw Error(where + "I8 weight without its per-row scale tensor '" + sname + "'");
+        if (si->dtype != DType::f32 || si->shape != std::vector<int64_t>{shape[0]})
+            throw Error(file_.path() + ": tensor '" + sname + "': expected F32 " +
+                        shape_string({shape[0]}) + ", found " + dtype_name(si->dtype) + " " +
+                        shape_string(si->shape));
+        std::vector<float> scale = file_.read_f32(*si);
+        for (std::size_t o = 0; o < scale.size(); ++o)
+            if (!(scale[o] > 0.0f) || !std::isfinite(scale[o]))
+                throw Error(file_.path() + ": tensor '" + sname + "': expected positive finite "
+                            "scales, found " + std::to_string(scale[o]) + " at row " +
+                            std::to_string(o));
+        auto bytes = file_.bytes(info);
+        const auto* q = reinterpret_cast<const int8_t*>(bytes.data());
+        Tensor t;
+        t.name = info.name;
+        t.shape = std::move(shape);
+        t.data.resize(static_cast<std::size_t>(t.numel()));
+        const int64_t out = t.shape[0], in = t.shape[1];
+        for (int64_t o = 0; o < out; ++o)
+            for (int64_t k = 0; k < in; ++k) {
+                const int8_t v = q[o * in + k];
+                if (v == -128)
+                    throw Error(where + "value -128 at row " + std::to_string(o) +
+                                " (symmetric int8 weights are in [-127, 127])");
+                t.data[o * in + k] = static_cast<float>(v) * scale[o];
+            }
+        return t;
+    }
+
     const SafeTensorsFile& file_;
+    bool quantized_ = false;
     std::string needed_by_;
     std::string prefix_;
 };
@@ -141,6 +196,16 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     }
     SafeTensorsFile file(path.string());
     Loader ld(file, cfg);
+    BertWeights w;
+    {
+        const std::string cfg_path = (fs::path(dir) / "config.json").string();
+        std::ifstream in(cfg_path);
+        nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+        QuantizationConfig qc = parse_quantization_config(j, cfg_path);
+        w.quantized = qc.present;
+        w.act_scales = plan_act_scales(qc);
+        ld.set_quantized(qc.present);
+    }
 
     // BertModel checkpoints name the encoder without a prefix, BertFor* ones with "bert.".
     const std::string word = "embeddings.word_embeddings.weight";
@@ -150,7 +215,6 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     ld.set_prefix(prefix);
 
     const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size;
-    BertWeights w;
     w.word_emb = ld.encoder(word, {cfg.vocab_size, h});
     w.pos_emb =
         ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, h});

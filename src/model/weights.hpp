@@ -2,6 +2,7 @@
 // Weights of a BERT-architecture model, looked up by their Hugging Face names, converted to f32
 // and validated against config.json at load.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct BertWeights {
     Tensor pooler_w, pooler_b;          // optional (empty if absent)
     Tensor classifier_w, classifier_b;  // sequence/token classification head
     Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]
+    // Quantized directories (config.json "quantization_config", see docs/int8.md): the encoder's
+    // linear weights were stored as I8 + per-row "<name>_scale" and are held here as q * scale.
+    bool quantized = false;
+    // Calibrated static activation scales by planner weight name (empty: dynamic per token).
+    std::map<std::string, float> act_scales;
 };
 
 // Reads DIR/model.safetensors, finds tensors with or without the "bert." prefix, validates

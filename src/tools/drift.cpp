@@ -1,0 +1,156 @@
+// Drift report between two models (see drift.hpp).
+#include "tools/drift.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "sparq/error.hpp"
+
+namespace sparq::tools {
+namespace {
+
+void add(DriftStats& st, const float* x, const float* y, int64_t n) {
+    double xy = 0, xx = 0, yy = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        xy += static_cast<double>(x[i]) * y[i];
+        xx += static_cast<double>(x[i]) * x[i];
+        yy += static_cast<double>(y[i]) * y[i];
+        st.max_abs_diff = std::max(st.max_abs_diff, std::fabs(static_cast<double>(x[i]) - y[i]));
+    }
+    // Two zero vectors are identical; one zero vector has no direction: cosine 0.
+    const double cos = xx == 0 && yy == 0 ? 1.0 : (xx == 0 || yy == 0 ? 0.0 : xy / std::sqrt(xx * yy));
+    st.mean_cosine = (st.mean_cosine * st.count + cos) / (st.count + 1);
+    st.min_cosine = std::min(st.min_cosine, cos);
+    ++st.count;
+}
+
+int64_t argmax(const std::vector<float>& v) {
+    return std::max_element(v.begin(), v.end()) - v.begin();
+}
+
+nlohmann::ordered_json stats_json(const DriftStats& s) {
+    nlohmann::ordered_json j;
+    j["count"] = s.count;
+    j["min_cosine"] = s.min_cosine;
+    j["mean_cosine"] = s.mean_cosine;
+    j["max_abs_diff"] = s.max_abs_diff;
+    return j;
+}
+
+}  // namespace
+
+const std::vector<std::string>& sample_sentences() {
+    static const std::vector<std::string> s = {
+        "The quick brown fox jumps over the lazy dog.",
+        "I absolutely loved this movie, the acting was superb!",
+        "This was the worst meal I have ever had.",
+        "The meeting has been moved to Thursday afternoon.",
+        "Quantization maps floating point weights to small integers.",
+        "She sells sea shells by the sea shore.",
+        "Is there a pharmacy open near the train station tonight?",
+        "Prices rose sharply after the announcement, surprising analysts.",
+    };
+    return s;
+}
+
+DriftReport compare_models(const Model& a, const Model& b, const std::vector<std::string>& texts,
+                           size_t max_length) {
+    const Tokenizer* tok = a.tokenizer();
+    if (!tok) throw Error("compare: the first model has no tokenizer (tokenizer.json or vocab.txt)");
+    const ModelConfig &ca = a.config(), &cb = b.config();
+    if (ca.hidden_size != cb.hidden_size || ca.task != cb.task || ca.num_labels != cb.num_labels ||
+        ca.vocab_size != cb.vocab_size)
+        throw Error("compare: the models differ in hidden size, task, label count or vocabulary (" +
+                    std::to_string(ca.hidden_size) + "/" + std::to_string(cb.hidden_size) +
+                    " hidden, " + std::to_string(ca.num_labels) + "/" +
+                    std::to_string(cb.num_labels) + " labels)");
+    if (texts.empty()) throw Error("compare: expected at least one text");
+    max_length = std::min<size_t>(max_length, static_cast<size_t>(ca.max_position_embeddings));
+    DriftReport r;
+    const int64_t h = ca.hidden_size;
+    for (const std::string& text : texts) {
+        PackedBatch batch = PackedBatch::from({tok->encode(text, std::nullopt, max_length)});
+        ++r.texts;
+        r.tokens += batch.num_tokens();
+        HiddenStates ha = a.encode(batch), hb = b.encode(batch);
+        add(r.hidden, ha.data.data(), hb.data.data(), static_cast<int64_t>(ha.data.size()));
+        if (ca.task == Task::sequence_classification) {
+            auto pa = a.pooled(batch), pb = b.pooled(batch);
+            add(r.pooled, pa[0].data(), pb[0].data(), h);
+            auto ka = a.classify(batch), kb = b.classify(batch);
+            add(r.logits, ka[0].logits.data(), kb[0].logits.data(),
+                static_cast<int64_t>(ka[0].logits.size()));
+            if (ca.problem_type != "regression") {
+                ++r.predictions;
+                r.changed += argmax(ka[0].logits) != argmax(kb[0].logits);
+            }
+        } else if (ca.task == Task::token_classification) {
+            auto ta = a.tag_tokens(batch), tb = b.tag_tokens(batch);
+            std::vector<float> la, lb;
+            for (size_t t = 0; t < ta[0].logits.size(); ++t) {
+                la.insert(la.end(), ta[0].logits[t].begin(), ta[0].logits[t].end());
+                lb.insert(lb.end(), tb[0].logits[t].begin(), tb[0].logits[t].end());
+                ++r.predictions;
+                r.changed += ta[0].label_ids[t] != tb[0].label_ids[t];
+            }
+            add(r.logits, la.data(), lb.data(), static_cast<int64_t>(la.size()));
+        } else if (ca.task == Task::question_answering) {
+            auto sa = a.answer_spans(batch), sb = b.answer_spans(batch);
+            std::vector<float> la = sa[0].start_logits, lb = sb[0].start_logits;
+            la.insert(la.end(), sa[0].end_logits.begin(), sa[0].end_logits.end());
+            lb.insert(lb.end(), sb[0].end_logits.begin(), sb[0].end_logits.end());
+            add(r.logits, la.data(), lb.data(), static_cast<int64_t>(la.size()));
+            ++r.predictions;
+            r.changed += sa[0].start != sb[0].start || sa[0].end != sb[0].end;
+        } else {
+            try {
+                auto pa = a.pooled(batch), pb = b.pooled(batch);
+                add(r.pooled, pa[0].data(), pb[0].data(), h);
+            } catch (const Error&) {  // no pooler: nothing to compare
+            }
+        }
+    }
+    return r;
+}
+
+std::string drift_text(const DriftReport& r, const std::string& a, const std::string& b) {
+    char buf[256];
+    std::string s = "drift " + a + " vs " + b + " over " + std::to_string(r.texts) + " texts (" +
+                    std::to_string(r.tokens) + " tokens)\n";
+    auto line = [&](const char* what, const DriftStats& st) {
+        if (st.count == 0) return;
+        std::snprintf(buf, sizeof buf, "  %-18s cosine min %.6f mean %.6f  max |diff| %.4g\n", what,
+                      st.min_cosine, st.mean_cosine, st.max_abs_diff);
+        s += buf;
+    };
+    line("last_hidden_state", r.hidden);
+    line("pooled", r.pooled);
+    line("logits", r.logits);
+    if (r.predictions > 0) {
+        std::snprintf(buf, sizeof buf, "  predictions changed: %lld of %lld (%.1f%%)\n",
+                      static_cast<long long>(r.changed), static_cast<long long>(r.predictions),
+                      100.0 * r.changed / r.predictions);
+        s += buf;
+    }
+    return s;
+}
+
+nlohmann::ordered_json drift_json(const DriftReport& r, const std::string& a, const std::string& b) {
+    nlohmann::ordered_json j;
+    j["a"] = a;
+    j["b"] = b;
+    j["texts"] = r.texts;
+    j["tokens"] = r.tokens;
+    j["last_hidden_state"] = stats_json(r.hidden);
+    if (r.pooled.count) j["pooled"] = stats_json(r.pooled);
+    if (r.logits.count) j["logits"] = stats_json(r.logits);
+    if (r.predictions) {
+        j["predictions"] = r.predictions;
+        j["changed_predictions"] = r.changed;
+        j["changed_share"] = static_cast<double>(r.changed) / r.predictions;
+    }
+    return j;
+}
+
+}  // namespace sparq::tools

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# sparq quantize -> compare -> inspect on the fixtures: int8 directory layout, predictions of the
+# quantized models against the f32 model's, drift report (text and JSON), error cases.
+set -euo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+FIX="$SRC/tests/fixtures"
+TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
+
+out=$("$SPARQ" quantize "$FIX/tiny_cls" "$TMP/q")
+grep -q "12 int8 weight matrices" <<<"$out" || { echo "quantize summary: $out"; exit 1; }
+grep -q "cosine min" <<<"$out" || { echo "no drift report: $out"; exit 1; }
+for f in config.json vocab.txt tokenizer_config.json model.safetensors; do
+  [ -f "$TMP/q/$f" ] || { echo "missing $f"; exit 1; }
+done
+$PY - "$TMP/q" <<'PYEOF'
+import json, struct, sys
+d = sys.argv[1]
+b = open(d + "/model.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
+i8 = [k for k, v in h.items() if v["dtype"] == "I8"]
+assert len(i8) == 12, i8
+for k in i8:
+    assert "encoder.layer" in k and k.endswith(".weight"), k
+    s = h[k + "_scale"]
+    assert s["dtype"] == "F32" and s["shape"] == [h[k]["shape"][0]], (k, s)
+assert h["bert.embeddings.word_embeddings.weight"]["dtype"] == "F32"
+assert h["classifier.weight"]["dtype"] == "F32"
+q = json.load(open(d + "/config.json"))["quantization_config"]
+assert q["quant_method"] == "sparq_int8" and q["bits"] == 8, q
+PYEOF
+
+# Predictions of the quantized models equal the f32 model's on these texts (forced int8 kernels:
+# the tiny matrices would otherwise stay f32).
+texts=("the movie was great !" "i did not like it" "the film was long but good")
+ref=$("$SPARQ" classify "$FIX/tiny_cls" "${texts[@]}" | $PY -c 'import sys,json; print([json.loads(l)["label"] for l in sys.stdin])')
+for k in dense sparse; do
+  got=$("$SPARQ" classify "$TMP/q" --kernels $k "${texts[@]}" | $PY -c 'import sys,json; print([json.loads(l)["label"] for l in sys.stdin])')
+  [ "$ref" = "$got" ] || { echo "int8 ($k) labels $got differ from f32 $ref"; exit 1; }
+done
+
+# compare: directory vs its quantized copy, and one directory at two precisions (JSON).
+"$SPARQ" compare "$FIX/tiny_cls" "$TMP/q" --kernels dense "${texts[@]}" | grep -q "predictions changed: 0 of 3" ||
+  { echo "compare text report"; exit 1; }
+"$SPARQ" compare "$FIX/tiny_sparse" "$FIX/tiny_sparse" --precision-a f32 --precision-b int8 --kernels sparse --json |
+  $PY -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["texts"] == 8, j
+for k in ("last_hidden_state", "pooled", "logits"):
+    assert 0.99 <= j[k]["min_cosine"] <= 1.0 and 0 < j[k]["max_abs_diff"] < 0.25, (k, j[k])
+assert j["changed_share"] <= 0.25, j
+'
+# Same precision on both sides: identical outputs.
+"$SPARQ" compare "$FIX/tiny_cls" "$FIX/tiny_cls" --precision-b f32 --json |
+  $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["last_hidden_state"]["max_abs_diff"] == 0, j'
+
+# Calibrated static activation scales.
+printf 'the movie was great !\ni did not like it\nwho wrote the book ?\n' > "$TMP/calib.txt"
+"$SPARQ" quantize "$FIX/tiny_cls" "$TMP/qc" --calibrate "$TMP/calib.txt" --method percentile --percentile 99.9 --json |
+  $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["activations"] == "static per tensor" and j["drift"]["last_hidden_state"]["min_cosine"] > 0.98, j'
+$PY -c 'import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]; assert len(q["activation_scales"]) == 12, q' "$TMP/qc/config.json"
+"$SPARQ" quantize "$FIX/tiny_cls" "$TMP/qm" --calibrate "$TMP/calib.txt" --method mse > /dev/null
+
+# inspect --plan: int8 kernels per matrix.
+"$SPARQ" inspect "$TMP/q" --plan --kernels dense | grep -q "dense_s8_onednn" || { echo "inspect --plan"; exit 1; }
+
+# Errors: one line, non-zero exit.
+err() {
+  local want="$1"; shift
+  set +e; msg=$("$SPARQ" "$@" 2>&1 >/dev/null); rc=$?; set -e
+  [ $rc -ne 0 ] || { echo "expected failure: $*"; exit 1; }
+  [ "$(wc -l <<<"$msg")" -eq 1 ] || { echo "not one line: $msg"; exit 1; }
+  grep -q "$want" <<<"$msg" || { echo "expected '$want' in: $msg"; exit 1; }
+}
+err "already quantized" quantize "$TMP/q" "$TMP/qq"
+err "already holds a model" quantize "$FIX/tiny_cls" "$TMP/q"
+err "method" quantize "$FIX/tiny_cls" "$TMP/x" --method median
+err "cannot open" quantize "$FIX/tiny_cls" "$TMP/y" --calibrate "$TMP/none.txt"
+cp "$FIX/tiny_cls/config.json" "$TMP/q/config.json"
+err "quantization_config" classify "$TMP/q" "hello"
+err "precision" compare "$FIX/tiny_cls" "$FIX/tiny_cls" --precision-b int4
