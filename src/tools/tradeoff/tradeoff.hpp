@@ -1,0 +1,64 @@
+#pragma once
+// Accuracy vs speed of model variants (pruned copies, precisions): evaluate each on a dev set,
+// time each at one shape, find the Pareto frontier, write CSV / JSON / SVG.
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tools/bench.hpp"
+#include "tools/eval/dataset.hpp"
+#include "tools/eval/evaluate.hpp"
+
+namespace sparq::tools::tradeoff {
+
+struct Point {
+    std::string variant, path, precision;
+    bool is_base = false;
+    bool ok = false;
+    std::string error;               // why the point is missing (load or run failure)
+    double metric = 0, delta = 0;    // the task's main metric and metric − base metric
+    double median_ms = 0, speedup = 0;  // speedup = base median / this median
+    bool frontier = false;
+    std::string label() const { return variant + " " + precision; }
+};
+
+// Indices of the points not dominated when maximizing both x and y (q dominates p if q >= p in
+// both and > in one), ordered by increasing x (then decreasing y). Equal points are all kept.
+std::vector<size_t> pareto_frontier(const std::vector<double>& x, const std::vector<double>& y);
+
+// Sets Point::frontier on the ok points (x = speedup, y = metric).
+void mark_frontier(std::vector<Point>& points);
+
+// Scatter chart of metric change (y, in points = ×100) vs speedup (x, log scale when the
+// speedups span more than 3×): every ok point labelled, the frontier drawn as a line.
+std::string render_svg(const std::vector<Point>& points, const std::string& metric_name, const std::string& title);
+
+struct SweepOptions {
+    std::string base;
+    std::vector<std::string> variants;     // model directories
+    std::vector<std::string> precisions;   // f32 | int8
+    int64_t batch = 1, seq = 128;
+    int threads = 0;
+    eval::EvalOptions eval;
+    RepRule rule;
+    std::function<void(const std::string&)> log;  // one status line per step (may be empty)
+};
+
+struct SweepResult {
+    std::string metric_name;
+    double base_metric = 0;
+    double base_ms_first = 0, base_ms_last = 0, base_ms = 0;  // base timed before and after the variants
+    std::vector<Point> points;  // base first, then variant × precision
+};
+
+// Evaluates and times the dense f32 base, every variant × precision, then the base again
+// (speedups use the mean of the two base medians). A variant that fails to load or run is
+// recorded with its error, not thrown; a failing base throws.
+SweepResult run_sweep(const SweepOptions& opts, const eval::Dataset& data);
+
+std::string to_csv(const SweepResult& r);
+nlohmann::ordered_json to_json(const SweepResult& r, const SweepOptions& opts, const eval::Dataset& data);
+
+}  // namespace sparq::tools::tradeoff
