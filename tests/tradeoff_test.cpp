@@ -87,8 +87,7 @@ TEST(Svg, LabelsFrontierAndEscaping) {
 
 TEST(Sweep, TinyClsWithPrunedVariant) {
     const auto fix = sparq::test::fixtures_dir();
-    eval::ReadOptions ro;
-    eval::Dataset ds;
+    tools::eval::Dataset ds;
     ds.path = "mem";
     ds.format = "tsv";
     const char* texts[] = {"the movie was great !", "i did not like this film at all .", "who wrote the book ?",

@@ -8,8 +8,7 @@ namespace sparq::tools::tradeoff {
 std::vector<size_t> pareto_frontier(const std::vector<double>& x, const std::vector<double>& y) {
     std::vector<size_t> order(x.size());
     std::iota(order.begin(), order.end(), size_t(0));
-    // Decreasing x, then decreasing y: a point is dominated iff an earlier point has a larger y,
-    // or an equal y with a larger x.
+        // Decreasing x, then decreasing y: only earlier points can dominate a point.
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         return x[a] != x[b] ? x[a] > x[b] : y[a] > y[b];
     });
@@ -23,9 +22,9 @@ std::vector<size_t> pareto_frontier(const std::vector<double>& x, const std::vec
         }
         if (!dominated) front.push_back(i);
     }
-    std::reverse(front.begin(), front.end());
-    std::stable_sort(front.begin(), front.end(), [&](size_t a, size_t b) {
-        return x[a] != x[b] ? x[a] < x[b] : y[a] > y[b];
+    std::sort(front.begin(), front.end(), [&](size_t a, size_t b) {
+        if (x[a] != x[b]) return x[a] < x[b];
+        return y[a] != y[b] ? y[a] > y[b] : a < b;
     });
     return front;
 }

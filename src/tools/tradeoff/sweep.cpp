@@ -155,7 +155,7 @@ std::string to_csv(const SweepResult& r) {
     for (const Point& p : r.points) {
         s << csv_field(p.variant) << ',' << p.precision << ',' << csv_field(p.path) << ',' << (p.is_base ? 1 : 0) << ','
           << (p.ok ? "ok" : "failed") << ',' << r.metric_name << ',' << (p.ok ? fmt(p.metric, 6) : "") << ','
-          << (p.ok ? fmt(p.delta, 6) : "") << ',' << (p.ok ? fmt(p.median_ms, 4) : "") << ','
+          << (p.ok ? fmt(p.delta, 6) : "") << ',' << (p.ok ? fmt(p.median_ms, 6) : "") << ','
           << (p.ok ? fmt(p.speedup, 4) : "") << ',' << (p.frontier ? 1 : 0) << ',' << csv_field(p.error) << '\n';
     }
     return s.str();
@@ -172,9 +172,9 @@ nlohmann::ordered_json to_json(const SweepResult& r, const SweepOptions& o, cons
     j["threads"] = o.threads;
     j["base"] = {{"path", o.base},
                  {"metric", rounded(r.base_metric, 1e6)},
-                 {"median_ms_first", rounded(r.base_ms_first, 1e4)},
-                 {"median_ms_last", rounded(r.base_ms_last, 1e4)},
-                 {"median_ms", rounded(r.base_ms, 1e4)}};
+                 {"median_ms_first", rounded(r.base_ms_first, 1e6)},
+                 {"median_ms_last", rounded(r.base_ms_last, 1e6)},
+                 {"median_ms", rounded(r.base_ms, 1e6)}};
     nlohmann::ordered_json pts = nlohmann::ordered_json::array();
     for (const Point& p : r.points) {
         nlohmann::ordered_json q;
@@ -186,8 +186,8 @@ nlohmann::ordered_json to_json(const SweepResult& r, const SweepOptions& o, cons
         if (p.ok) {
             q["metric"] = rounded(p.metric, 1e6);
             q["delta"] = rounded(p.delta, 1e6);
-            q["median_ms"] = rounded(p.median_ms, 1e4);
-            q["speedup"] = rounded(p.speedup, 1e4);
+            q["median_ms"] = rounded(p.median_ms, 1e6);
+            q["speedup"] = rounded(p.speedup, 1e6);
             q["frontier"] = p.frontier;
         } else {
             q["error"] = p.error;

@@ -25,7 +25,7 @@ struct Point {
 };
 
 // Indices of the points not dominated when maximizing both x and y (q dominates p if q >= p in
-// both and > in one), ordered by increasing x (then decreasing y). Equal points are all kept.
+// both and > in one), ordered by increasing x (then decreasing y, then index). Equal points are all kept.
 std::vector<size_t> pareto_frontier(const std::vector<double>& x, const std::vector<double>& y);
 
 // Sets Point::frontier on the ok points (x = speedup, y = metric).
