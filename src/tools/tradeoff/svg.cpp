@@ -36,6 +36,35 @@ double nice_step(double span, int n) {
         if (raw <= m * mag) return m * mag;
     return 10 * mag;
 }
+// Decimals that show a tick step exactly enough (0.25 -> 2, 5 -> 0).
+int decimals(double step) {
+    int d = 0;
+    while (d < 6 && std::abs(step * std::pow(10.0, d) - std::round(step * std::pow(10.0, d))) > 1e-6) ++d;
+    return d;
+}
+
+// Greedy label placement: the first of a few offsets whose box overlaps no placed label.
+struct Labels {
+    struct Box {
+        double x0, y0, x1, y1;
+    };
+    std::vector<Box> placed;
+    std::pair<double, double> place(double px, double py, const std::string& text) {
+        const double w = 6.8 * static_cast<double>(text.size()), h = 13;
+        const double offs[][2] = {{10, -8}, {10, 16}, {10, -21}, {10, 29}, {10, -34}, {10, 42}, {-10 - w, -8},
+                                  {-10 - w, 16}, {10, -47}, {10, 55}};
+        for (const auto& o : offs) {
+            Box b{px + o[0], py + o[1] - h + 3, px + o[0] + w, py + o[1] + 3};
+            bool clash = false;
+            for (const Box& q : placed) clash |= b.x0 < q.x1 && q.x0 < b.x1 && b.y0 < q.y1 && q.y0 < b.y1;
+            if (!clash) {
+                placed.push_back(b);
+                return {px + o[0], py + o[1]};
+            }
+        }
+        return {px + 10, py - 8};
+    }
+};
 }  // namespace
 
 std::string render_svg(const std::vector<Point>& points, const std::string& metric_name, const std::string& title) {
@@ -53,6 +82,11 @@ std::string render_svg(const std::vector<Point>& points, const std::string& metr
         ymax = std::max(ymax, 100 * p->delta);
     }
     const bool logx = xmax / xmin > 3;
+    if (!logx && xmax - xmin < 0.2) {  // speedups all alike: show at least 0.2x around them
+        const double mid = (xmax + xmin) / 2;
+        xmin = mid - 0.1;
+        xmax = mid + 0.1;
+    }
     auto fx = [&](double v) { return logx ? std::log(v) : v; };
     double lo = fx(xmin), hi = fx(xmax);
     double pad = (hi - lo) * 0.08;
@@ -86,11 +120,12 @@ std::string render_svg(const std::vector<Point>& points, const std::string& metr
         const double st = nice_step(hi - lo, 6);
         for (double v = std::ceil(lo / st) * st; v <= hi + 1e-12; v += st) xt.push_back(v);
     }
+    const int xdec = logx ? 1 : std::max(1, decimals(nice_step(hi - lo, 6)));
     for (double v : xt) {
         const double x = X(v);
         s << "<line x1=\"" << num(x) << "\" y1=\"" << mt << "\" x2=\"" << num(x) << "\" y2=\"" << mt + ph
           << "\" stroke=\"#eee\"/>\n";
-        s << "<text x=\"" << num(x) << "\" y=\"" << mt + ph + 18 << "\" text-anchor=\"middle\">" << num(v, v < 1 ? 2 : 1)
+        s << "<text x=\"" << num(x) << "\" y=\"" << mt + ph + 18 << "\" text-anchor=\"middle\">" << num(v, logx && v < 1 ? 2 : xdec)
           << "×</text>\n";
     }
     const double yst = nice_step(yhi - ylo, 6);
@@ -99,7 +134,7 @@ std::string render_svg(const std::vector<Point>& points, const std::string& metr
         s << "<line x1=\"" << ml << "\" y1=\"" << num(y) << "\" x2=\"" << ml + pw << "\" y2=\"" << num(y)
           << "\" stroke=\"#eee\"/>\n";
         s << "<text x=\"" << ml - 8 << "\" y=\"" << num(y + 4) << "\" text-anchor=\"end\">"
-          << num(std::abs(v) < yst / 1000 ? 0.0 : v, yst < 0.1 ? 3 : yst < 1 ? 2 : 1) << "</text>\n";
+          << num(std::abs(v) < yst / 1000 ? 0.0 : v, decimals(yst)) << "</text>\n";
     }
     // reference lines: base accuracy and speed
     s << "<line x1=\"" << ml << "\" y1=\"" << num(Y(0)) << "\" x2=\"" << ml + pw << "\" y2=\"" << num(Y(0))
@@ -123,15 +158,18 @@ std::string render_svg(const std::vector<Point>& points, const std::string& metr
         for (const Point* p : front) s << num(X(p->speedup)) << ',' << num(Y(100 * p->delta)) << ' ';
         s << "\"/>\n";
     }
+    Labels labels;
+    labels.placed.push_back({ml, mt, ml + 230, mt + 28});  // the legend
     for (const Point* p : ok) {
         const double x = X(p->speedup), y = Y(100 * p->delta);
+        const auto [tx, ty] = labels.place(x, y, p->label());
         s << "<g class=\"point" << (p->frontier ? " frontier" : "") << "\">";
         if (p->frontier)
             s << "<circle cx=\"" << num(x) << "\" cy=\"" << num(y) << "\" r=\"8\" fill=\"none\" stroke=\"#d62728\" "
               << "stroke-width=\"2\"/>";
         s << "<circle cx=\"" << num(x) << "\" cy=\"" << num(y) << "\" r=\"4.5\" fill=\""
           << (p->is_base ? "#333" : p->precision == "int8" ? "#2ca02c" : "#1f77b4") << "\"/>";
-        s << "<text x=\"" << num(x + 10) << "\" y=\"" << num(y - 8) << "\">" << esc(p->label()) << "</text>";
+        s << "<text x=\"" << num(tx) << "\" y=\"" << num(ty) << "\">" << esc(p->label()) << "</text>";
         s << "<title>" << esc(p->label()) << ": " << esc(metric_name) << ' ' << num(p->metric, 4) << ", speedup "
           << num(p->speedup, 2) << "×, " << num(p->median_ms, 3) << " ms</title></g>\n";
     }
