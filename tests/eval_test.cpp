@@ -207,6 +207,20 @@ TEST(Readers, GenericTsvColumns) {
     EXPECT_NE(error_of([&] { read_dataset(h, o); }).find("text column 7 does not exist"), std::string::npos);
 }
 
+TEST(Readers, GlueStsbHeaderVariant) {
+    TempDir tmp;
+    fs::create_directories(tmp.path / "STS-B");
+    const std::string p = tmp.write("STS-B/dev.tsv",
+                                    "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+                                    "0\tmain-captions\tMSRvid\t2012test\t0000\tnone\tnone\tA man.\tA person.\t5.000\n");
+    EXPECT_EQ(detect_format(p), "stsb");
+    Dataset d = read_dataset(p);
+    ASSERT_EQ(d.examples.size(), 1u);
+    EXPECT_EQ(d.examples[0].text, "A man.");
+    EXPECT_EQ(d.examples[0].pair, "A person.");
+    EXPECT_EQ(d.examples[0].label, "5.000");
+}
+
 TEST(Readers, Errors) {
     TempDir tmp;
     EXPECT_NE(error_of([&] { read_dataset((tmp.path / "missing.tsv").string()); }).find("does not exist"),

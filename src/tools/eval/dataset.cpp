@@ -197,6 +197,13 @@ Dataset read_dataset(const std::string& path, const ReadOptions& opts) {
         std::vector<std::string> cols = split_tabs(line);
         if (!resolved) {
             resolved = true;
+            if (ds.format == "stsb" && !opts.header && !cols.empty() && cols[0] == "index") {
+                // GLUE's STS-B/dev.tsv: header "index ... sentence1 sentence2 score"
+                spec = {true, 0, true, "sentence1", "sentence2", "score"};
+                if (!opts.text_col.empty()) spec.text = opts.text_col;
+                if (!opts.pair_col.empty()) spec.pair = opts.pair_col;
+                if (!opts.label_col.empty()) spec.label = opts.label_col;
+            }
             ncols = spec.columns ? spec.columns : cols.size();
             if (spec.header) {
                 header = cols;
