@@ -72,15 +72,16 @@ void run_tradeoff(const TradeoffArgs& a) {
                 r.metric_name.c_str());
     std::printf("timing   batch %lld x seq %lld, %d thread(s); base %.3f ms before, %.3f ms after\n",
                 (long long)a.batch, (long long)a.seq, o.threads, r.base_ms_first, r.base_ms_last);
-    std::printf("%-24s %-5s %10s %9s %11s %8s  %s\n", "variant", "prec", r.metric_name.c_str(), "change", "median_ms",
-                "speedup", "frontier");
+    std::printf("%-24s %-5s %10s %9s %11s %8s %8s  %s\n", "variant", "prec", r.metric_name.c_str(), "change",
+                "median_ms", "speedup", "frontier", "kernels");
     for (const auto& p : r.points) {
         if (!p.ok) {
             std::printf("%-24s %-5s  failed: %s\n", p.variant.c_str(), p.precision.c_str(), p.error.c_str());
             continue;
         }
-        std::printf("%-24s %-5s %10.4f %+9.4f %11.3f %7.2fx  %s\n", (p.variant + (p.is_base ? " (base)" : "")).c_str(),
-                    p.precision.c_str(), p.metric, p.delta, p.median_ms, p.speedup, p.frontier ? "*" : "");
+        std::printf("%-24s %-5s %10.4f %+9.4f %11.3f %7.2fx %8s  %s\n",
+                    (p.variant + (p.is_base ? " (base)" : "")).c_str(), p.precision.c_str(), p.metric, p.delta,
+                    p.median_ms, p.speedup, p.frontier ? "*" : "", p.kernels.c_str());
     }
     std::printf("wrote    %s.csv %s.json %s.svg\n", a.out.c_str(), a.out.c_str(), a.out.c_str());
 }

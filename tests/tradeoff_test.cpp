@@ -85,6 +85,13 @@ TEST(Svg, LabelsFrontierAndEscaping) {
     EXPECT_NE(s.find("</svg>"), std::string::npos);
 }
 
+TEST(Sweep, SummarizeKernels) {
+    EXPECT_EQ(summarize_kernels("a [96x32] dense_f32_onednn (why)\nb spmm_s8_1x4_vnni x\nc dense_f32_onednn\n"
+                                "dense_f32_onednn: (not a name) dense_F32\n"),
+              "dense_f32_onednn x2, spmm_s8_1x4_vnni x1");
+    EXPECT_EQ(summarize_kernels(""), "");
+}
+
 TEST(Sweep, TinyClsWithPrunedVariant) {
     const auto fix = sparq::test::fixtures_dir();
     tools::eval::Dataset ds;
@@ -119,6 +126,7 @@ TEST(Sweep, TinyClsWithPrunedVariant) {
     EXPECT_TRUE(r.points[1].ok);
     EXPECT_GT(r.points[1].speedup, 0);
     EXPECT_DOUBLE_EQ(r.points[1].delta, r.points[1].metric - r.base_metric);
+    EXPECT_NE(r.points[0].kernels.find(" x"), std::string::npos) << r.points[0].kernels;
     EXPECT_FALSE(r.points[2].ok);
     EXPECT_NE(r.points[2].error.find("does not exist"), std::string::npos) << r.points[2].error;
     EXPECT_FALSE(r.points[2].frontier);

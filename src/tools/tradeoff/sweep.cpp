@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -42,6 +43,7 @@ std::string name_of(const std::string& dir) {
 
 struct Measured {
     double metric = 0, median_ms = 0;
+    std::string kernels;
 };
 
 Measured measure(const std::string& dir, const LoadOptions& lo, const SweepOptions& o, const eval::Dataset& data,
@@ -52,6 +54,7 @@ Measured measure(const std::string& dir, const LoadOptions& lo, const SweepOptio
         throw Error("--seq " + std::to_string(o.seq) + " exceeds the model's max_position_embeddings (" +
                     std::to_string(model->config().max_position_embeddings) + ")");
     Measured m;
+    m.kernels = summarize_kernels(model->plan_report());
     if (evaluate_too) {
         eval::EvalResult r = eval::evaluate(*model, data, o.eval);
         if (!main_metric_check.empty() && r.main_metric != main_metric_check)
@@ -66,6 +69,26 @@ Measured measure(const std::string& dir, const LoadOptions& lo, const SweepOptio
 }
 
 }  // namespace
+
+std::string summarize_kernels(const std::string& plan_report) {
+    std::vector<std::pair<std::string, int>> counts;
+    std::istringstream in(plan_report);
+    std::string tok;
+    while (in >> tok) {
+        const bool kernel_name = (tok.rfind("dense_", 0) == 0 || tok.rfind("spmm_", 0) == 0 ||
+                                  tok.rfind("sparse_", 0) == 0 || tok.rfind("gemm_", 0) == 0) &&
+                                 tok.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+        if (!kernel_name) continue;
+        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == tok; });
+        if (it == counts.end())
+            counts.emplace_back(tok, 1);
+        else
+            ++it->second;
+    }
+    std::string out;
+    for (const auto& [name, n] : counts) out += (out.empty() ? "" : ", ") + name + " x" + std::to_string(n);
+    return out;
+}
 
 SweepResult run_sweep(const SweepOptions& o, const eval::Dataset& data) {
     auto log = [&](const std::string& s) {
@@ -82,6 +105,7 @@ SweepResult run_sweep(const SweepOptions& o, const eval::Dataset& data) {
     r.base_metric = base.metric;
     r.base_ms_first = base.median_ms;
     Point bp;
+    bp.kernels = base.kernels;
     bp.variant = name_of(o.base);
     bp.path = o.base;
     bp.precision = "f32";
@@ -107,6 +131,7 @@ SweepResult run_sweep(const SweepOptions& o, const eval::Dataset& data) {
                 if (!p.ok) p.error = r.metric_name + " is undefined for this variant's predictions";
                 p.metric = m.metric;
                 p.median_ms = m.median_ms;
+                p.kernels = m.kernels;
             } catch (const std::exception& e) {
                 p.ok = false;
                 p.error = e.what();
@@ -151,12 +176,13 @@ double rounded(double v, double scale) { return std::round(v * scale) / scale; }
 
 std::string to_csv(const SweepResult& r) {
     std::ostringstream s;
-    s << "variant,precision,path,base,status,metric_name,metric,delta,median_ms,speedup,frontier,error\n";
+    s << "variant,precision,path,base,status,metric_name,metric,delta,median_ms,speedup,frontier,kernels,error\n";
     for (const Point& p : r.points) {
         s << csv_field(p.variant) << ',' << p.precision << ',' << csv_field(p.path) << ',' << (p.is_base ? 1 : 0) << ','
           << (p.ok ? "ok" : "failed") << ',' << r.metric_name << ',' << (p.ok ? fmt(p.metric, 6) : "") << ','
           << (p.ok ? fmt(p.delta, 6) : "") << ',' << (p.ok ? fmt(p.median_ms, 6) : "") << ','
-          << (p.ok ? fmt(p.speedup, 4) : "") << ',' << (p.frontier ? 1 : 0) << ',' << csv_field(p.error) << '\n';
+          << (p.ok ? fmt(p.speedup, 4) : "") << ',' << (p.frontier ? 1 : 0) << ','
+          << csv_field(p.kernels) << ',' << csv_field(p.error) << '\n';
     }
     return s.str();
 }
@@ -189,6 +215,7 @@ nlohmann::ordered_json to_json(const SweepResult& r, const SweepOptions& o, cons
             q["median_ms"] = rounded(p.median_ms, 1e6);
             q["speedup"] = rounded(p.speedup, 1e6);
             q["frontier"] = p.frontier;
+            q["kernels"] = p.kernels;
         } else {
             q["error"] = p.error;
         }

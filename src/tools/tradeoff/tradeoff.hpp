@@ -21,12 +21,17 @@ struct Point {
     double metric = 0, delta = 0;    // the task's main metric and metric − base metric
     double median_ms = 0, speedup = 0;  // speedup = base median / this median
     bool frontier = false;
+    std::string kernels;  // weight kernels the model's plan chose, e.g. "dense_f32_onednn x10"
     std::string label() const { return variant + " " + precision; }
 };
 
 // Indices of the points not dominated when maximizing both x and y (q dominates p if q >= p in
 // both and > in one), ordered by increasing x (then decreasing y, then index). Equal points are all kept.
 std::vector<size_t> pareto_frontier(const std::vector<double>& x, const std::vector<double>& y);
+
+// Weight-kernel names (tokens like dense_f32_onednn, spmm_s8_1x4_vnni) counted in a plan report:
+// "name xN" joined by ", ", in order of first appearance.
+std::string summarize_kernels(const std::string& plan_report);
 
 // Sets Point::frontier on the ok points (x = speedup, y = metric).
 void mark_frontier(std::vector<Point>& points);
