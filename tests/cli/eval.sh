@@ -33,6 +33,30 @@ def ranks(x):
     return r
 def pearson(a, b): return float(np.corrcoef(np.asarray(a, float), np.asarray(b, float))[0, 1])
 def spearman(a, b): return pearson(ranks(a), ranks(b))
+def make_head(src, dst, labels, texts, seed=7):
+    """Copy of the tiny_cls model in dst with a len(labels)-way classifier whose random rows are
+    centred on the mean pooled output of `texts`, so predictions vary between examples."""
+    import json, shutil
+    from bert_reference import encode, forward, load_vocab, read_safetensors, write_safetensors
+    import os
+    os.makedirs(dst, exist_ok=True)
+    for f in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(src + "/" + f, dst + "/" + f)
+    cfg = json.load(open(src + "/config.json"))
+    cfg.update(num_labels=len(labels), id2label={str(i): l for i, l in enumerate(labels)},
+               label2id={l: i for i, l in enumerate(labels)})
+    json.dump(cfg, open(dst + "/config.json", "w"), indent=2)
+    w, _, _ = read_safetensors(src + "/model.safetensors")
+    vocab = load_vocab(src + "/vocab.txt")
+    pooled = []
+    for t in texts:
+        _, ids, types = encode(t.lower(), vocab)
+        pooled.append(forward(cfg, w, [ids], [[1] * len(ids)], [types])["pooler_output"][0])
+    pooled = np.array(pooled)
+    W = np.random.default_rng(seed).standard_normal((len(labels), pooled.shape[1])) / (pooled.std(0).mean() + 1e-9)
+    w["classifier.weight"] = W.astype(np.float32)
+    w["classifier.bias"] = (-W @ pooled.mean(0)).astype(np.float32)
+    write_safetensors(dst + "/model.safetensors", w)
 def close(a, b, tol):
     if a is None or b is None: return a is None and b is None
     return abs(a - b) <= tol
@@ -108,6 +132,25 @@ PYEOF
   grep -q "^mcc " "$TMP/sst.txt" && grep -q "^throughput " "$TMP/sst.txt" || { echo "summary lines missing"; exit 1; }
 fi
 
+if [ -d "$DATA/sst2" ]; then
+  # 2b. Binary with both classes predicted: F1 and MCC not degenerate.
+  $PY -c 'import sys; from npmetrics import make_head; make_head(sys.argv[1], sys.argv[2], ["negative", "positive"], [l.split("\t")[0] for l in open(sys.argv[3]).read().splitlines()[1:41]], seed=3)' "$FIX/tiny_cls" "$TMP/bin" "$DATA/sst2/dev.tsv"
+  "$SPARQ" eval "$TMP/bin" --threads 1 --data "$DATA/sst2/dev.tsv" --limit 200 --json --predictions "$TMP/bin.jsonl" > "$TMP/bin.json"
+  $PY - "$DATA/sst2/dev.tsv" "$TMP/bin.jsonl" "$TMP/bin.json" <<'PYEOF'
+import json, sys
+from npmetrics import acc, f1, mcc, close
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1], encoding="utf-8")][1:201]
+preds = [json.loads(l) for l in open(sys.argv[2])]
+s = json.loads(open(sys.argv[3]).read())
+g = [int(r[1]) for r in rows]
+p = [1 if x["predicted"] == "positive" else 0 for x in preds]
+assert 20 < sum(p) < 180, sum(p)
+for k, fn in (("accuracy", acc), ("f1", f1), ("mcc", mcc)):
+    assert close(s[k], fn(g, p), 1e-6), (k, s[k], fn(g, p))
+assert s["f1"] > 0 and s["mcc"] != 0, s
+PYEOF
+fi
+
 if [ -d "$DATA/stsb" ]; then
   # 3. Regression: tiny_cls with a one-output classifier (its first row) on STS-B dev.
   mkdir "$TMP/reg"
@@ -144,6 +187,42 @@ for i in (5,):
     assert abs(preds[i]["predicted"] - ref) < 1e-4, (i, preds[i], ref)
 PYEOF
 fi
+
+if [ -d "$DATA/trec" ]; then
+  # 3b. Multiclass: tiny_cls with a 6-way classifier (seeded random rows) and TREC's coarse labels
+  #     as its id2label; accuracy and multiclass MCC (confusion-matrix form) from numpy.
+  $PY -c 'import sys; from npmetrics import make_head; make_head(sys.argv[1], sys.argv[2], ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"], [l.split(" ", 1)[1] for l in open(sys.argv[3], encoding="latin-1").read().splitlines()[:40]])' "$FIX/tiny_cls" "$TMP/trec" "$DATA/trec/TREC_10.label"
+  "$SPARQ" eval "$TMP/trec" --threads 1 --data "$DATA/trec/TREC_10.label" --limit 120 --json --predictions "$TMP/trec.jsonl" > "$TMP/trec.json"
+  $PY - "$DATA/trec/TREC_10.label" "$TMP/trec.jsonl" "$TMP/trec.json" "$TMP/trec" "$SRC/tools/bert_reference.py" <<'PYEOF'
+import json, math, subprocess, sys, numpy as np
+from npmetrics import acc, close
+lines = open(sys.argv[1], encoding="latin-1").read().splitlines()[:120]
+gold = [l.split(" ", 1)[0].split(":")[0] for l in lines]
+preds = [json.loads(l) for l in open(sys.argv[2])]
+s = json.loads(open(sys.argv[3]).read())
+assert [p["gold"] for p in preds] == gold
+pred = [p["predicted"] for p in preds]
+assert len(set(pred)) >= 2, set(pred)  # the metrics below are not all-one-class degenerate
+labels = sorted(set(gold) | set(pred))
+C = np.zeros((len(labels), len(labels)))
+for g, p in zip(gold, pred): C[labels.index(g), labels.index(p)] += 1
+t, p_, c, n = C.sum(1), C.sum(0), np.trace(C), C.sum()
+mcc = (c * n - t @ p_) / math.sqrt((n * n - p_ @ p_) * (n * n - t @ t))
+assert close(s["accuracy"], acc(gold, pred), 1e-6) and close(s["mcc"], float(mcc), 1e-6), (s, mcc)
+assert "f1" not in s, s
+text = lines[3].split(" ", 1)[1].lower()
+out = subprocess.run([sys.executable, sys.argv[5], sys.argv[4], "--text", text], check=True,
+                     capture_output=True, text=True).stdout
+logits = json.loads(out)["logits"]
+labs = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+assert preds[3]["predicted"] == labs[int(np.argmax(logits))], (preds[3], logits)
+PYEOF
+fi
+
+# Generic TSV without a header, columns by index.
+printf 'x\tthe movie was great !\t0\ny\twho wrote the book ?\tpositive\n' > "$TMP/nh.tsv"
+"$SPARQ" eval "$FIX/tiny_cls" --data "$TMP/nh.tsv" --no-header --text-col 1 --label-col 2 --json > "$TMP/nh.json"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["examples"]==2 and d["format"]=="tsv", d' "$TMP/nh.json"
 
 # 4. Errors: one line "sparq: error: ...", exit 1 (bad input) or 2 (bad command line).
 expect_fail() {  # expect_fail CODE PATTERN ARGS...
