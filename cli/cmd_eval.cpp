@@ -117,8 +117,8 @@ void add_eval(CLI::App& app) {
     auto* sub = app.add_subcommand("eval", "Accuracy (F1, MCC, Pearson/Spearman) of a model on a labelled dataset");
     std::string formats;
     for (const auto& f : tools::eval::format_names()) formats += (formats.empty() ? "" : ", ") + f;
-    sub->footer("Predict every example of a labelled file and score the predictions. Formats: " + formats +
-        "\n(detected from the file name when --format is omitted). Textual labels go through the\n"
+    sub->footer("Predict every example of a labelled file and score the predictions.\nFormats: " + formats +
+        " (detected from the file\nname when --format is omitted). Textual labels go through the\n"
         "model's id2label (case-insensitive); numeric labels are label ids; regression models\n"
         "(num_labels 1) read a numeric score. Columns of --format tsv are 0-based indices or header\n"
         "names. Prints a summary, or one JSON object with --json; --predictions writes JSON lines\n"
