@@ -22,7 +22,7 @@ struct TradeoffArgs {
     int64_t batch = 1, seq = 128;
     size_t limit = 0, batch_size = 32;
     double target_s = 1.0, warmup_s = 0.3;
-    int threads = 0;
+    int threads = 0, rounds = 3;
 };
 
 void write_file(const std::string& path, const std::string& text) {
@@ -55,6 +55,7 @@ void run_tradeoff(const TradeoffArgs& a) {
     o.rule.min_reps = 5;
     o.rule.max_reps = 100000;
     o.rule.target_s = a.target_s;
+    o.rounds = a.rounds;
     const bool tty = ::isatty(STDERR_FILENO);
     o.log = [tty](const std::string& s) {
         if (tty) std::fprintf(stderr, "%s\n", s.c_str());
@@ -70,8 +71,12 @@ void run_tradeoff(const TradeoffArgs& a) {
 
     std::printf("data     %s (%s, %zu examples), metric %s\n", ds.path.c_str(), ds.format.c_str(), ds.examples.size(),
                 r.metric_name.c_str());
-    std::printf("timing   batch %lld x seq %lld, %d thread(s); base %.3f ms before, %.3f ms after\n",
-                (long long)a.batch, (long long)a.seq, o.threads, r.base_ms_first, r.base_ms_last);
+    std::printf("timing   batch %lld x seq %lld, %d thread(s), %d interleaved rounds; base median %.3f ms in the first "
+                "round, %.3f ms in the last\n",
+                (long long)a.batch, (long long)a.seq, o.threads, r.rounds, r.base_ms_first, r.base_ms_last);
+    if (r.points[0].ext_load > 0.2)
+        std::printf("noise    other processes used %.2f cores during the base's timing: speedups are noisy\n",
+                    r.points[0].ext_load);
     std::printf("%-24s %-5s %10s %9s %11s %8s %8s  %s\n", "variant", "prec", r.metric_name.c_str(), "change",
                 "median_ms", "speedup", "frontier", "kernels");
     for (const auto& p : r.points) {
@@ -92,8 +97,9 @@ void add_tradeoff(CLI::App& app) {
     auto* sub = app.add_subcommand("tradeoff", "Accuracy vs speed of model variants: table, CSV/JSON, SVG chart");
     sub->footer("For the dense f32 base and every variant x precision: evaluate on the dataset (the\n"
         "task's main metric: accuracy, MCC for CoLA, Pearson for regression) and time the encoder on\n"
-        "seeded random ids at --batch x --seq (like sparq bench). The base is timed first and last;\n"
-        "speedup = mean base median / variant median. A variant that fails to load or run is\n"
+        "seeded random ids at --batch x --seq (like sparq bench). All models stay loaded and are timed\n"
+        "interleaved in --rounds rounds (base first in each); speedup = base median / variant median\n"
+        "over all runs. A variant that fails to load or run is\n"
         "recorded with its error and skipped. Writes PREFIX.csv, PREFIX.json and PREFIX.svg\n"
         "(metric change vs speedup, Pareto frontier drawn as a line).");
     sub->add_option("--base", a->base, "Dense base model directory")->required();
@@ -106,7 +112,8 @@ void add_tradeoff(CLI::App& app) {
     sub->add_option("--batch,-b", a->batch, "Sequences per timed batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16));
     sub->add_option("--seq,-s", a->seq, "Tokens per timed sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 16));
     sub->add_option("--out,-o", a->out, "Output prefix (default 'tradeoff')");
-    sub->add_option("--target-s", a->target_s, "Time each model for at least S seconds (default 1)")
+    sub->add_option("--rounds", a->rounds, "Interleaved timing rounds (default 3)")->check(CLI::Range(1, 1000));
+    sub->add_option("--target-s", a->target_s, "Time each model for at least S seconds in all (default 1)")
         ->check(CLI::Range(0.0, 3600.0));
     sub->add_option("--warmup-s", a->warmup_s, "Warm-up per model in seconds (default 0.3)")->check(CLI::Range(0.0, 3600.0));
     sub->add_option("--batch-size", a->batch_size, "Examples per packed batch when evaluating (default 32)")

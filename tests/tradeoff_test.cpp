@@ -111,6 +111,7 @@ TEST(Sweep, TinyClsWithPrunedVariant) {
     o.rule.warmup_min = o.rule.warmup_max = 1;
     o.rule.min_reps = o.rule.max_reps = 3;
     o.rule.target_s = 0;
+    o.rounds = 2;
     std::vector<std::string> log;
     o.log = [&](const std::string& s) { log.push_back(s); };
     SweepResult r = run_sweep(o, ds);
@@ -122,6 +123,10 @@ TEST(Sweep, TinyClsWithPrunedVariant) {
     EXPECT_GT(r.base_ms_first, 0);
     EXPECT_GT(r.base_ms_last, 0);
     EXPECT_NEAR(r.points[0].speedup, 1.0, 1e-12);
+    EXPECT_EQ(r.rounds, 2);
+    EXPECT_EQ(r.points[0].runs, 6);  // 3 per round
+    EXPECT_EQ(r.points[1].runs, 6);
+    EXPECT_EQ(r.points[2].runs, 0);
     EXPECT_EQ(r.points[1].variant, "tiny_sparse");
     EXPECT_TRUE(r.points[1].ok);
     EXPECT_GT(r.points[1].speedup, 0);

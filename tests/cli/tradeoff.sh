@@ -32,6 +32,7 @@ assert j["examples"] == 10 and j["metric"] == "accuracy", j
 assert [(p["variant"], p["precision"]) for p in pts] == [("tiny_cls", "f32")] + [
     (v, pr) for v in ("p50", "tiny_sparse", "missing") for pr in ("f32", "int8")], pts
 assert pts[0]["base"] and pts[0]["ok"] and pts[0]["delta"] == 0
+assert j["base"]["rounds"] == 3 and all(p["runs"] >= 15 for p in pts if p["ok"]), pts
 bad = [p for p in pts if not p["ok"]]
 assert {(p["variant"]) for p in bad} >= {"missing"} and all(p["error"] for p in bad), bad
 ok = [p for p in pts if p["ok"]]

@@ -41,31 +41,39 @@ std::string name_of(const std::string& dir) {
     return p.filename().string();
 }
 
-struct Measured {
-    double metric = 0, median_ms = 0;
-    std::string kernels;
+// A loaded model waiting for its timing rounds.
+struct Candidate {
+    size_t point = 0;  // index into SweepResult::points
+    std::unique_ptr<Model> model;
+    PackedBatch batch;
+    std::vector<double> ms, first_ms, last_ms;
+    double ext_load = 0;
+    int ext_n = 0;
 };
 
-Measured measure(const std::string& dir, const LoadOptions& lo, const SweepOptions& o, const eval::Dataset& data,
-                 bool evaluate_too, const std::string& main_metric_check, std::string* metric_name) {
+// Loads `dir`, evaluates it and prepares its timing batch.
+Candidate load_and_evaluate(const std::string& dir, const LoadOptions& lo, const SweepOptions& o,
+                            const eval::Dataset& data, Point& p, std::string& metric_name) {
     if (!std::filesystem::is_directory(dir)) throw Error("model directory '" + dir + "' does not exist");
-    auto model = Model::load(dir, lo);
-    if (o.seq > model->config().max_position_embeddings)
+    Candidate c;
+    c.model = Model::load(dir, lo);
+    if (o.seq > c.model->config().max_position_embeddings)
         throw Error("--seq " + std::to_string(o.seq) + " exceeds the model's max_position_embeddings (" +
-                    std::to_string(model->config().max_position_embeddings) + ")");
-    Measured m;
-    m.kernels = summarize_kernels(model->plan_report());
-    if (evaluate_too) {
-        eval::EvalResult r = eval::evaluate(*model, data, o.eval);
-        if (!main_metric_check.empty() && r.main_metric != main_metric_check)
-            throw Error("task differs from the base model's (main metric " + r.main_metric + ", base " +
-                        main_metric_check + ")");
-        if (metric_name) *metric_name = r.main_metric;
-        m.metric = r.main_value();
-    }
-    PackedBatch batch = random_batch(*model, o.batch, o.seq);
-    m.median_ms = time_runs([&] { (void)model->encode(batch); }, o.rule).median_ms;
-    return m;
+                    std::to_string(c.model->config().max_position_embeddings) + ")");
+    p.kernels = summarize_kernels(c.model->plan_report());
+    eval::EvalResult r = eval::evaluate(*c.model, data, o.eval);
+    if (!metric_name.empty() && r.main_metric != metric_name)
+        throw Error("task differs from the base model's (main metric " + r.main_metric + ", base " + metric_name + ")");
+    metric_name = r.main_metric;
+    p.metric = r.main_value();
+    if (!std::isfinite(p.metric)) throw Error(metric_name + " is undefined for this model's predictions");
+    c.batch = random_batch(*c.model, o.batch, o.seq);
+    return c;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : quantile(v, 0.5);
 }
 
 }  // namespace
@@ -95,23 +103,21 @@ SweepResult run_sweep(const SweepOptions& o, const eval::Dataset& data) {
         if (o.log) o.log(s);
     };
     SweepResult r;
+    std::vector<Candidate> cands;
+
     LoadOptions base_lo;
     base_lo.threads = o.threads;
     base_lo.kernels = "dense";
     base_lo.precision = "f32";
-
-    log("base " + o.base + " (dense f32): evaluating and timing");
-    Measured base = measure(o.base, base_lo, o, data, true, "", &r.metric_name);
-    r.base_metric = base.metric;
-    r.base_ms_first = base.median_ms;
     Point bp;
-    bp.kernels = base.kernels;
     bp.variant = name_of(o.base);
     bp.path = o.base;
     bp.precision = "f32";
     bp.is_base = true;
+    log(bp.label() + " (base, dense f32): loading and evaluating");
+    cands.push_back(load_and_evaluate(o.base, base_lo, o, data, bp, r.metric_name));
     bp.ok = true;
-    bp.metric = base.metric;
+    r.base_metric = bp.metric;
     r.points.push_back(bp);
 
     for (const std::string& dir : o.variants) {
@@ -120,32 +126,54 @@ SweepResult run_sweep(const SweepOptions& o, const eval::Dataset& data) {
             p.variant = name_of(dir);
             p.path = dir;
             p.precision = prec;
-            log(p.label() + ": evaluating and timing");
+            log(p.label() + ": loading and evaluating");
             try {
                 LoadOptions lo;
                 lo.threads = o.threads;
                 lo.kernels = "auto";
                 lo.precision = prec;
-                Measured m = measure(dir, lo, o, data, true, r.metric_name, nullptr);
-                p.ok = std::isfinite(m.metric);
-                if (!p.ok) p.error = r.metric_name + " is undefined for this variant's predictions";
-                p.metric = m.metric;
-                p.median_ms = m.median_ms;
-                p.kernels = m.kernels;
+                Candidate c = load_and_evaluate(dir, lo, o, data, p, r.metric_name);
+                c.point = r.points.size();
+                cands.push_back(std::move(c));
+                p.ok = true;
             } catch (const std::exception& e) {
-                p.ok = false;
                 p.error = e.what();
                 log(p.label() + ": skipped: " + p.error);
             }
             r.points.push_back(p);
         }
     }
-    log("base " + o.base + " (dense f32): timing again");
-    r.base_ms_last = measure(o.base, base_lo, o, data, false, "", nullptr).median_ms;
-    r.base_ms = (r.base_ms_first + r.base_ms_last) / 2;
-    r.points[0].median_ms = r.base_ms;
-    for (Point& p : r.points) {
-        if (!p.ok) continue;
+
+    // Interleaved timing: every round times every model once, base first.
+    const int rounds = std::max(1, o.rounds);
+    for (int round = 0; round < rounds; ++round) {
+        log("timing round " + std::to_string(round + 1) + " of " + std::to_string(rounds));
+        for (Candidate& c : cands) {
+            RepRule rule = o.rule;
+            rule.target_s = o.rule.target_s / rounds;
+            if (round > 0) {
+                rule.warmup_s = 0;
+                rule.warmup_min = rule.warmup_max = 1;
+            }
+            Timing t = time_runs([&] { (void)c.model->encode(c.batch); }, rule);
+            c.ms.insert(c.ms.end(), t.ms.begin(), t.ms.end());
+            if (round == 0) c.first_ms = t.ms;
+            if (round == rounds - 1) c.last_ms = t.ms;
+            if (t.ext_load >= 0) {
+                c.ext_load += t.ext_load;
+                ++c.ext_n;
+            }
+        }
+    }
+    r.base_ms = median(cands[0].ms);
+    r.base_ms_first = median(cands[0].first_ms);
+    r.base_ms_last = median(cands[0].last_ms);
+    r.rounds = rounds;
+    for (const Candidate& c : cands) {
+        Point& p = r.points[c.point];
+        p.median_ms = median(c.ms);
+        p.runs = static_cast<int64_t>(c.ms.size());
+        p.ext_load = c.ext_n ? c.ext_load / c.ext_n : -1;
         p.delta = p.metric - r.base_metric;
         p.speedup = r.base_ms / p.median_ms;
     }
@@ -200,7 +228,8 @@ nlohmann::ordered_json to_json(const SweepResult& r, const SweepOptions& o, cons
                  {"metric", rounded(r.base_metric, 1e6)},
                  {"median_ms_first", rounded(r.base_ms_first, 1e6)},
                  {"median_ms_last", rounded(r.base_ms_last, 1e6)},
-                 {"median_ms", rounded(r.base_ms, 1e6)}};
+                 {"median_ms", rounded(r.base_ms, 1e6)},
+                 {"rounds", r.rounds}};
     nlohmann::ordered_json pts = nlohmann::ordered_json::array();
     for (const Point& p : r.points) {
         nlohmann::ordered_json q;
@@ -216,6 +245,8 @@ nlohmann::ordered_json to_json(const SweepResult& r, const SweepOptions& o, cons
             q["speedup"] = rounded(p.speedup, 1e6);
             q["frontier"] = p.frontier;
             q["kernels"] = p.kernels;
+            q["runs"] = p.runs;
+            if (p.ext_load >= 0) q["ext_load"] = rounded(p.ext_load, 1e2);
         } else {
             q["error"] = p.error;
         }

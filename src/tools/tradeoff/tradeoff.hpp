@@ -21,6 +21,8 @@ struct Point {
     double metric = 0, delta = 0;    // the task's main metric and metric − base metric
     double median_ms = 0, speedup = 0;  // speedup = base median / this median
     bool frontier = false;
+    int64_t runs = 0;     // timed runs over all rounds
+    double ext_load = -1; // mean CPU use of other processes during this point's timing, in cores
     std::string kernels;  // weight kernels the model's plan chose, e.g. "dense_f32_onednn x10"
     std::string label() const { return variant + " " + precision; }
 };
@@ -47,20 +49,23 @@ struct SweepOptions {
     int64_t batch = 1, seq = 128;
     int threads = 0;
     eval::EvalOptions eval;
-    RepRule rule;
+    RepRule rule;       // per model; target_s is split over the rounds, warm-up only in round 1
+    int rounds = 3;     // interleaved timing rounds (every model once per round, base first)
     std::function<void(const std::string&)> log;  // one status line per step (may be empty)
 };
 
 struct SweepResult {
     std::string metric_name;
     double base_metric = 0;
-    double base_ms_first = 0, base_ms_last = 0, base_ms = 0;  // base timed before and after the variants
+    double base_ms_first = 0, base_ms_last = 0, base_ms = 0;  // base median in the first / last round / all
+    int rounds = 0;
     std::vector<Point> points;  // base first, then variant × precision
 };
 
-// Evaluates and times the dense f32 base, every variant × precision, then the base again
-// (speedups use the mean of the two base medians). A variant that fails to load or run is
-// recorded with its error, not thrown; a failing base throws.
+// Loads and evaluates the dense f32 base and every variant × precision (all stay loaded), then
+// times them interleaved: `rounds` rounds, each timing every model once, base first; medians over
+// all of a model's runs. A variant that fails to load or run is recorded with its error, not
+// thrown; a failing base throws.
 SweepResult run_sweep(const SweepOptions& opts, const eval::Dataset& data);
 
 std::string to_csv(const SweepResult& r);
