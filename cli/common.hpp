@@ -76,5 +76,7 @@ void add_inspect(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_prune(CLI::App& app);
 void add_peer_bench(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_tradeoff(CLI::App& app);
 
 }  // namespace sparq::cli

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
     add_bench(app);
     add_prune(app);
     add_peer_bench(app);
+    add_eval(app);
+    add_tradeoff(app);
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;
         std::string names;
