@@ -69,7 +69,15 @@ nlohmann::ordered_json json_floats(const float* p, int64_t n) {
     return a;
 }
 
+namespace {
+// The progress bar currently drawn on stderr (null if none): cleared before stdout lines so a
+// terminal showing both stays readable.
+Progress* g_progress = nullptr;
+}  // namespace
+
 void print_json_line(const nlohmann::ordered_json& j) {
+    static const bool stdout_tty = ::isatty(STDOUT_FILENO);
+    if (g_progress && stdout_tty) g_progress->clear();
     std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     std::cout.flush();
 }
@@ -110,11 +118,23 @@ size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t request
 
 Progress::Progress(std::string label, int64_t total, int64_t min_total)
     : label_(std::move(label)), total_(total), on_(total >= min_total && ::isatty(STDERR_FILENO)) {
-    if (on_) draw();
+    if (on_) {
+        g_progress = this;
+        draw();
+    }
 }
 
 Progress::~Progress() {
-    if (on_) std::fprintf(stderr, "\r\033[K");
+    if (on_) {
+        clear();
+        g_progress = nullptr;
+    }
+}
+
+void Progress::clear() {
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+    last_permille_ = -1;
 }
 
 void Progress::advance(int64_t n) {

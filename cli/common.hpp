@@ -53,6 +53,7 @@ public:
     Progress(std::string label, int64_t total, int64_t min_total = 64);
     ~Progress();
     void advance(int64_t n = 1);
+    void clear();  // erases the bar (redrawn by the next advance)
 
 private:
     void draw();
