@@ -15,6 +15,9 @@
 namespace sparq {
 namespace {
 
+// |x| with NaN counted as infinitely wrong (std::max would silently drop a NaN).
+inline float abs_err(float x) { return std::isnan(x) ? INFINITY : std::fabs(x); }
+
 std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-scale, scale);
@@ -66,7 +69,7 @@ void check_kernel(const DenseF32Options* opts, int threads) {
                     float tol = 1e-4f * (1.0f + max_abs(want));
                     float worst = 0;
                     for (size_t i = 0; i < want.size(); ++i)
-                        worst = std::max(worst, std::fabs(want[i] - got[i]));
+                        worst = std::max(worst, abs_err(want[i] - got[i]));
                     EXPECT_LE(worst, tol) << "T=" << c.tokens << " K=" << c.in << " N=" << c.out
                                           << " bias=" << with_bias << " gelu="
                                           << (act == Activation::gelu) << " res=" << with_res;
@@ -75,7 +78,7 @@ void check_kernel(const DenseF32Options* opts, int threads) {
                         k->run(x.data(), inplace.data(), c.tokens, inplace.data());
                         float w2 = 0;
                         for (size_t i = 0; i < want.size(); ++i)
-                            w2 = std::max(w2, std::fabs(want[i] - inplace[i]));
+                            w2 = std::max(w2, abs_err(want[i] - inplace[i]));
                         EXPECT_LE(w2, tol) << "in place, T=" << c.tokens;
                     }
                     // Same kernel again at another token count (cached primitives per T).
@@ -85,7 +88,7 @@ void check_kernel(const DenseF32Options* opts, int threads) {
                     k->run(x.data(), got2.data(), t2, res);
                     float w3 = 0;
                     for (size_t i = 0; i < want2.size(); ++i)
-                        w3 = std::max(w3, std::fabs(want2[i] - got2[i]));
+                        w3 = std::max(w3, abs_err(want2[i] - got2[i]));
                     EXPECT_LE(w3, tol) << "second T=" << t2;
                 }
     set_num_threads(0);

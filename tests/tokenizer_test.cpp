@@ -1,5 +1,7 @@
 // WordPiece tokenizer: Hugging Face test vectors (bert-base-uncased / -cased vocabularies) and
 // unit tests on tiny vocabularies written to a temporary directory.
+#include "sparq/tokenizer.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,9 +12,9 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "sparq/error.hpp"
-#include "sparq/tokenizer.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -26,7 +28,7 @@ namespace {
 
 // A fresh directory under the system temp dir, removed when the test ends.
 class TempDir {
-public:
+  public:
     TempDir() {
         static std::atomic<int> counter{0};
         path_ = fs::temp_directory_path() /
@@ -43,15 +45,16 @@ public:
         return (path_ / name).string();
     }
 
-private:
+  private:
     fs::path path_;
 };
 
 const Strings k_tiny_vocab = {
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un", "##aff", "##able", "unaff", "a", "##a", "b", "##b",
-    "c", "d", "e", "f", "g", "h", "hello", "world", "!", ",", ".", "[", "]", "cls", "cafe", "café", "é", "##é",
-    "i", "i\xCC\x87", "中", "国", "«", "～", "hel", "##lo", "x", "##x", "H", "##ello", "Hello", "##llo", "CAFE",
-    "$", "5"};
+    "[PAD]", "[UNK]", "[CLS]",     "[SEP]", "[MASK]", "un",   "##aff", "##able", "unaff", "a",
+    "##a",   "b",     "##b",       "c",     "d",      "e",    "f",     "g",      "h",     "hello",
+    "world", "!",     ",",         ".",     "[",      "]",    "cls",   "cafe",   "café",  "é",
+    "##é",   "i",     "i\xCC\x87", "中",    "国",     "«",    "～",    "hel",    "##lo",  "x",
+    "##x",   "H",     "##ello",    "Hello", "##llo",  "CAFE", "$",     "5",      "οδοσ",  "οδος"};
 
 std::string join_lines(const Strings& tokens) {
     std::string s;
@@ -103,7 +106,8 @@ std::string error_of(const std::function<void()>& f) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Hugging Face test vectors (transformers.js test suite, real bert-base vocabularies).
+// Hugging Face test vectors (transformers.js test suite, real bert-base vocabularies): ids,
+// tokens and decoded text of every case.
 
 TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
     SPARQ_REQUIRE_SHARED_DATA(data);
@@ -113,10 +117,12 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
     TokenizerOptions uncased_opts, cased_opts;
     cased_opts.do_lower_case = false;
     std::map<std::string, Tokenizer> toks;
-    toks.emplace("uncased", Tokenizer::from_vocab_file(
-                                (data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), uncased_opts));
-    toks.emplace("cased", Tokenizer::from_vocab_file(
-                              (data / "vocab" / "bert-base-cased" / "vocab.txt").string(), cased_opts));
+    toks.emplace("uncased",
+                 Tokenizer::from_vocab_file(
+                     (data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), uncased_opts));
+    toks.emplace("cased",
+                 Tokenizer::from_vocab_file(
+                     (data / "vocab" / "bert-base-cased" / "vocab.txt").string(), cased_opts));
     size_t total = 0, passed = 0;
     std::string failures;
     for (auto& [model, m] : root["models"].items()) {
@@ -132,15 +138,19 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
             const auto want_ids = c["ids"].get<std::vector<int32_t>>();
             const auto want_tokens = c["tokens"].get<Strings>();
             const Strings got_tokens = content_tokens(e);
-            if (e.ids == want_ids && got_tokens == want_tokens) {
+            const std::string want_text = c["decoded"];
+            const std::string got_text = tok.decode(e.ids);
+            if (e.ids == want_ids && got_tokens == want_tokens && got_text == want_text) {
                 ++model_pass;
             } else {
                 failures += model + "/" + name + ": expected ids " + show(want_ids) + " tokens " +
-                            show(want_tokens) + "\n    got ids " + show(e.ids) + " tokens " + show(got_tokens) + "\n";
+                            show(want_tokens) + " decoded '" + want_text + "'\n    got ids " +
+                            show(e.ids) + " tokens " + show(got_tokens) + " decoded '" + got_text +
+                            "'\n";
             }
         }
-        std::cout << "[ vectors  ] " << model << " (" << vocab << "): " << model_pass << "/" << model_total
-                  << " cases pass\n";
+        std::cout << "[ vectors  ] " << model << " (" << vocab << "): " << model_pass << "/"
+                  << model_total << " cases pass\n";
         total += model_total;
         passed += model_pass;
     }
@@ -150,8 +160,8 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
 
 TEST(TokenizerHfVectors, RealVocabKnownSplits) {
     SPARQ_REQUIRE_SHARED_DATA(data);
-    const Tokenizer tok =
-        Tokenizer::from_vocab_file((data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), {});
+    const Tokenizer tok = Tokenizer::from_vocab_file(
+        (data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), {});
     // The example of HF's tokenizer documentation for bert-base-uncased.
     EXPECT_EQ(tok.tokenize("unaffable"), (Strings{"una", "##ffa", "##ble"}));
     EXPECT_EQ(tok.cls_id(), 101);
@@ -200,8 +210,11 @@ TEST(Tokenizer, LowerCaseAndAccents) {
     TempDir dir;
     const Tokenizer uncased = tiny(dir);
     EXPECT_EQ(uncased.tokenize("HeLLo CAFÉ"), (Strings{"hello", "cafe"}));
-    EXPECT_EQ(uncased.tokenize("cafe\xCC\x81"), (Strings{"cafe"}));   // decomposed accent
-    EXPECT_EQ(uncased.tokenize("\xC4\xB0"), (Strings{"i"}));          // U+0130 -> I + dot -> i
+    EXPECT_EQ(uncased.tokenize("cafe\xCC\x81"), (Strings{"cafe"}));  // decomposed accent
+    EXPECT_EQ(uncased.tokenize("\xC4\xB0"), (Strings{"i"}));
+    // Lower-casing is per character, as BertTokenizerFast (Rust char::to_lowercase): a final
+    // capital sigma becomes σ, not the ς of Python's context-sensitive str.lower().
+    EXPECT_EQ(uncased.tokenize("ΟΔΟΣ"), (Strings{"οδοσ"}));  // U+0130 -> I + dot -> i
     // Cased: no lower-casing, no accent stripping, no normalization of composed characters.
     const Tokenizer cased_tok = tiny(dir, cased());
     EXPECT_EQ(cased_tok.tokenize("Hello café CAFE"), (Strings{"Hello", "café", "CAFE"}));
@@ -226,6 +239,13 @@ TEST(Tokenizer, ChineseCharacters) {
     no_cjk.tokenize_chinese_chars = false;
     EXPECT_EQ(tiny(dir, no_cjk).tokenize("a中国b"), (Strings{"[UNK]"}));
     EXPECT_EQ(tiny(dir, no_cjk).tokenize("中"), (Strings{"中"}));
+    // CJK compatibility ideographs are padded, then NFD maps them to the unified ideograph
+    // (U+F967 -> U+4E0D, U+2F800 -> U+4E3D), as the HF normalizer does when stripping accents.
+    TempDir cjk_dir;
+    const Tokenizer cjk = Tokenizer::from_vocab_file(
+        cjk_dir.write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n\u4E0D\n\u4E3D\nx\n"), {});
+    EXPECT_EQ(cjk.tokenize("x\uF967x\U0002F800"), (Strings{"x", "\u4E0D", "x", "\u4E3D"}));
+    EXPECT_EQ(tiny(dir, cased()).tokenize("\uF967"), (Strings{"[UNK]"}));  // no NFD when cased
 }
 
 TEST(Tokenizer, ControlCharactersAndWhitespace) {
@@ -233,10 +253,28 @@ TEST(Tokenizer, ControlCharactersAndWhitespace) {
     const Tokenizer tok = tiny(dir);
     EXPECT_EQ(tok.tokenize(std::string("hel\x01lo", 6)), (Strings{"hello"}));
     EXPECT_EQ(tok.tokenize(std::string("hel\0lo", 6)), (Strings{"hello"}));
-    EXPECT_EQ(tok.tokenize("hel\xEF\xBF\xBDlo"), (Strings{"hello"}));          // U+FFFD
-    EXPECT_EQ(tok.tokenize("hel\xE2\x80\x8Blo"), (Strings{"hello"}));          // U+200B (Cf)
-    EXPECT_EQ(tok.tokenize("hel\x7Flo"), (Strings{"hello"}));                  // DEL (Cc)
-    EXPECT_EQ(tok.tokenize("a\tb\nc\rd\xC2\xA0" "e\xE3\x80\x80" "f"), (Strings{"a", "b", "c", "d", "e", "f"}));
+    EXPECT_EQ(tok.tokenize("hel\xEF\xBF\xBDlo"), (Strings{"hello"}));  // U+FFFD
+    EXPECT_EQ(tok.tokenize("hel\xE2\x80\x8Blo"), (Strings{"hello"}));  // U+200B (Cf)
+    EXPECT_EQ(tok.tokenize("hel\x7Flo"), (Strings{"hello"}));          // DEL (Cc)
+    EXPECT_EQ(tok.tokenize("hel\x0Blo h\x0C"
+                           "ello"),
+              (Strings{"hello", "hello"}));  // VT, FF are Cc
+    EXPECT_EQ(tok.tokenize("hel\x0Blo \xC3\xA9"),
+              (Strings{"hello", "e"}));  // same off the ASCII path
+    TokenizerOptions raw;
+    raw.clean_text = false;  // then VT/FF are whitespace to the pre-tokenizer, and \x01 stays
+    EXPECT_EQ(tiny(dir, raw).tokenize("a\x0B"
+                                      "b\x0C"
+                                      "c\x01"),
+              (Strings{"a", "b", "[UNK]"}));
+    EXPECT_EQ(tiny(dir, raw).tokenize("a\x0B"
+                                      "b\x0C"
+                                      "c\x01\xC3\xA9"),
+              (Strings{"a", "b", "[UNK]"}));
+    EXPECT_EQ(tok.tokenize("a\tb\nc\rd\xC2\xA0"
+                           "e\xE3\x80\x80"
+                           "f"),
+              (Strings{"a", "b", "c", "d", "e", "f"}));
     EXPECT_EQ(tok.tokenize("  \t\n "), Strings{});
     EXPECT_EQ(tok.encode("").tokens, (Strings{"[CLS]", "[SEP]"}));
 }
@@ -245,15 +283,16 @@ TEST(Tokenizer, Punctuation) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
     EXPECT_EQ(tok.tokenize("hello,world!"), (Strings{"hello", ",", "world", "!"}));
-    EXPECT_EQ(tok.tokenize("$5"), (Strings{"$", "5"}));           // ASCII symbol counts as punctuation
-    EXPECT_EQ(tok.tokenize("«hello"), (Strings{"«", "hello"}));    // Unicode Pi
-    EXPECT_EQ(tok.tokenize("a～b"), (Strings{"[UNK]"}));           // U+FF5E is Sm, not split
+    EXPECT_EQ(tok.tokenize("$5"), (Strings{"$", "5"}));  // ASCII symbol counts as punctuation
+    EXPECT_EQ(tok.tokenize("«hello"), (Strings{"«", "hello"}));  // Unicode Pi
+    EXPECT_EQ(tok.tokenize("a～b"), (Strings{"[UNK]"}));         // U+FF5E is Sm, not split
 }
 
 TEST(Tokenizer, SpecialTokensInTextStayWhole) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
-    EXPECT_EQ(tok.tokenize("[CLS] hello[MASK]world"), (Strings{"[CLS]", "hello", "[MASK]", "world"}));
+    EXPECT_EQ(tok.tokenize("[CLS] hello[MASK]world"),
+              (Strings{"[CLS]", "hello", "[MASK]", "world"}));
     // Matching is case-sensitive and happens before lower-casing, as in HF.
     EXPECT_EQ(tok.tokenize("[cls]"), (Strings{"[", "cls", "]"}));
     EXPECT_EQ(tok.tokenize("[Cls]"), (Strings{"[", "cls", "]"}));
@@ -297,8 +336,10 @@ std::string letters(size_t n) {
 TEST(Tokenizer, SingleTruncationKeepsTheStart) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
-    EXPECT_EQ(tok.encode(letters(8), std::nullopt, 5).tokens, (Strings{"[CLS]", "a", "b", "c", "[SEP]"}));
-    EXPECT_EQ(tok.encode(letters(3), std::nullopt, 5).tokens, (Strings{"[CLS]", "a", "b", "c", "[SEP]"}));
+    EXPECT_EQ(tok.encode(letters(8), std::nullopt, 5).tokens,
+              (Strings{"[CLS]", "a", "b", "c", "[SEP]"}));
+    EXPECT_EQ(tok.encode(letters(3), std::nullopt, 5).tokens,
+              (Strings{"[CLS]", "a", "b", "c", "[SEP]"}));
     EXPECT_EQ(tok.encode(letters(3), std::nullopt, 2).tokens, (Strings{"[CLS]", "[SEP]"}));
     EXPECT_NE(error_of([&] { tok.encode("a", std::nullopt, 1); }).find("max_length 1 is too small"),
               std::string::npos);
@@ -353,9 +394,12 @@ TEST(Tokenizer, InvalidUtf8IsAnError) {
     const Tokenizer tok = tiny(dir);
     EXPECT_EQ(error_of([&] { tok.encode("\xFF"); }), "invalid UTF-8 in input text at byte 0");
     EXPECT_EQ(error_of([&] { tok.encode("abc\xC3"); }), "invalid UTF-8 in input text at byte 3");
-    EXPECT_EQ(error_of([&] { tok.encode("ab\xC0\xAF"); }), "invalid UTF-8 in input text at byte 2");      // overlong
-    EXPECT_EQ(error_of([&] { tok.encode("a\xED\xA0\x80"); }), "invalid UTF-8 in input text at byte 1");   // surrogate
-    EXPECT_EQ(error_of([&] { tok.encode("\xF4\x90\x80\x80"); }), "invalid UTF-8 in input text at byte 0");  // >U+10FFFF
+    EXPECT_EQ(error_of([&] { tok.encode("ab\xC0\xAF"); }),
+              "invalid UTF-8 in input text at byte 2");  // overlong
+    EXPECT_EQ(error_of([&] { tok.encode("a\xED\xA0\x80"); }),
+              "invalid UTF-8 in input text at byte 1");  // surrogate
+    EXPECT_EQ(error_of([&] { tok.encode("\xF4\x90\x80\x80"); }),
+              "invalid UTF-8 in input text at byte 0");  // >U+10FFFF
     EXPECT_EQ(error_of([&] { tok.encode("\xE2\x82x"); }), "invalid UTF-8 in input text at byte 0");
     EXPECT_EQ(error_of([&] { tok.encode("ok", std::string_view("x\x80")); }),
               "invalid UTF-8 in input text pair at byte 1");
@@ -368,8 +412,10 @@ TEST(Tokenizer, ArbitraryBytesNeverCrash) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
     std::mt19937 rng(1234);
-    const std::string pool[] = {"a", "é", "\xE4\xB8\xAD", "\xF0\x9F\x98\x82", " ", "[SEP]", "##", "\xCC\x81",
-                                "\xC4\xB0", "\x01", std::string(1, '\0'), "\xFF", "\xC3", "\x80", "!"};
+    const std::string pool[] = {
+        "a",        "é",        "\xE4\xB8\xAD", "\xF0\x9F\x98\x82",   " ",    "[SEP]", "##",
+        "\xCC\x81", "\xC4\xB0", "\x01",         std::string(1, '\0'), "\xFF", "\xC3",  "\x80",
+        "!"};
     size_t valid = 0;
     for (int iter = 0; iter < 2000; ++iter) {
         std::string s;
@@ -407,35 +453,52 @@ json tiny_tokenizer_json(bool lowercase) {
     for (size_t i = 0; i < k_tiny_vocab.size(); ++i) vocab[k_tiny_vocab[i]] = i;
     json added = json::array();
     for (int id = 0; id < 5; ++id)
-        added.push_back({{"id", id}, {"content", k_tiny_vocab[id]}, {"single_word", false}, {"lstrip", false},
-                         {"rstrip", false}, {"normalized", false}, {"special", true}});
-    auto special = [](const char* name, int type_id) { return json{{"SpecialToken", {{"id", name}, {"type_id", type_id}}}}; };
-    auto seq = [](const char* name, int type_id) { return json{{"Sequence", {{"id", name}, {"type_id", type_id}}}}; };
+        added.push_back({{"id", id},
+                         {"content", k_tiny_vocab[id]},
+                         {"single_word", false},
+                         {"lstrip", false},
+                         {"rstrip", false},
+                         {"normalized", false},
+                         {"special", true}});
+    auto special = [](const char* name, int type_id) {
+        return json{{"SpecialToken", {{"id", name}, {"type_id", type_id}}}};
+    };
+    auto seq = [](const char* name, int type_id) {
+        return json{{"Sequence", {{"id", name}, {"type_id", type_id}}}};
+    };
     return json{
         {"version", "1.0"},
         {"truncation", nullptr},
         {"padding", nullptr},
         {"added_tokens", added},
         {"normalizer",
-         {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
-          {"strip_accents", nullptr}, {"lowercase", lowercase}}},
+         {{"type", "BertNormalizer"},
+          {"clean_text", true},
+          {"handle_chinese_chars", true},
+          {"strip_accents", nullptr},
+          {"lowercase", lowercase}}},
         {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
         {"post_processor",
          {{"type", "TemplateProcessing"},
           {"single", {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0)}},
-          {"pair", {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0), seq("B", 1), special("[SEP]", 1)}},
+          {"pair",
+           {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0), seq("B", 1),
+            special("[SEP]", 1)}},
           {"special_tokens",
            {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}, {"tokens", {"[CLS]"}}}},
             {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}, {"tokens", {"[SEP]"}}}}}}}},
         {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
         {"model",
-         {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
-          {"max_input_chars_per_word", 100}, {"vocab", vocab}}},
+         {{"type", "WordPiece"},
+          {"unk_token", "[UNK]"},
+          {"continuing_subword_prefix", "##"},
+          {"max_input_chars_per_word", 100},
+          {"vocab", vocab}}},
     };
 }
 
-const Strings k_sample_texts = {"Hello, world!", "unaffable CAFÉ Héllo", "a中国b [MASK] x", "\tzz  ～ «hello",
-                                repeat("a", 101), "[CLS]hello[SEP]"};
+const Strings k_sample_texts = {"Hello, world!",   "unaffable CAFÉ Héllo", "a中国b [MASK] x",
+                                "\tzz  ～ «hello", repeat("a", 101),       "[CLS]hello[SEP]"};
 
 }  // namespace
 
@@ -472,14 +535,18 @@ TEST(TokenizerLoading, TokenizerJsonVariants) {
     TempDir dir;
     // BertProcessing and a truncation block.
     json j = tiny_tokenizer_json(true);
-    j["post_processor"] = {{"type", "BertProcessing"}, {"sep", {"[SEP]", 3}}, {"cls", {"[CLS]", 2}}};
-    j["truncation"] = {{"direction", "Right"}, {"max_length", 4}, {"strategy", "LongestFirst"}, {"stride", 0}};
+    j["post_processor"] = {
+        {"type", "BertProcessing"}, {"sep", {"[SEP]", 3}}, {"cls", {"[CLS]", 2}}};
+    j["truncation"] = {
+        {"direction", "Right"}, {"max_length", 4}, {"strategy", "LongestFirst"}, {"stride", 0}};
     const std::string path = dir.write("tokenizer.json", j.dump());
     const Tokenizer tok = Tokenizer::from_tokenizer_json(path);
     EXPECT_EQ(tok.options().max_length, 4u);
     EXPECT_EQ(tok.encode("a b c d").tokens, (Strings{"[CLS]", "a", "b", "[SEP]"}));
-    EXPECT_EQ(tok.encode("a", std::string_view("b"), 10).type_ids, (std::vector<int32_t>{0, 0, 0, 1, 1}));
-    EXPECT_EQ(tok.encode("a", std::string_view("b")).tokens, (Strings{"[CLS]", "[SEP]", "b", "[SEP]"}));
+    EXPECT_EQ(tok.encode("a", std::string_view("b"), 10).type_ids,
+              (std::vector<int32_t>{0, 0, 0, 1, 1}));
+    EXPECT_EQ(tok.encode("a", std::string_view("b")).tokens,
+              (Strings{"[CLS]", "[SEP]", "b", "[SEP]"}));
     // tokenizer_config.json next to tokenizer.json overrides case handling and length.
     dir.write("tokenizer_config.json", R"({"do_lower_case": false, "model_max_length": 6})");
     const Tokenizer over = Tokenizer::from_dir(dir.path().string());
@@ -498,6 +565,18 @@ TEST(TokenizerLoading, VocabTxtWithConfig) {
     EXPECT_FALSE(tok.options().do_lower_case);
     EXPECT_EQ(tok.options().max_length, 512u);  // 1e30 means "unset" in HF files
     EXPECT_EQ(tok.tokenize("Hello café"), (Strings{"Hello", "café"}));
+    // additional_special_tokens (here from special_tokens_map.json) are never split either.
+    EXPECT_EQ(tok.tokenize("a[UNK]b cafe"), (Strings{"a", "[UNK]", "b", "cafe"}));
+    dir.write("special_tokens_map.json",
+              R"({"additional_special_tokens": ["cafe", {"content": "b"}]})");
+    EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).tokenize("acafeb"),
+              (Strings{"a", "cafe", "b"}));
+    dir.write("special_tokens_map.json", R"({"additional_special_tokens": ["<extra>"]})");
+    EXPECT_NE(error_of([&] {
+                  Tokenizer::from_dir(dir.path().string());
+              }).find("additional special token '<extra>' is not in the vocabulary"),
+              std::string::npos);
+    fs::remove(dir.path() / "special_tokens_map.json");
     dir.write("tokenizer_config.json", R"({"model_max_length": 128})");
     EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).options().max_length, 128u);
     EXPECT_TRUE(Tokenizer::from_dir(dir.path().string()).options().do_lower_case);
@@ -506,23 +585,33 @@ TEST(TokenizerLoading, VocabTxtWithConfig) {
 TEST(TokenizerLoading, ClearErrors) {
     TempDir dir;
     auto contains = [](const std::string& msg, const std::string& part) {
-        EXPECT_NE(msg.find(part), std::string::npos) << "message: " << msg << "\nexpected to contain: " << part;
+        EXPECT_NE(msg.find(part), std::string::npos)
+            << "message: " << msg << "\nexpected to contain: " << part;
     };
-    contains(error_of([&] { Tokenizer::from_dir((dir.path() / "nope").string()); }), "does not exist");
-    contains(error_of([&] { Tokenizer::from_dir(dir.path().string()); }), "expected tokenizer.json or vocab.txt");
-    contains(error_of([&] { Tokenizer::from_vocab_file((dir.path() / "missing.txt").string(), {}); }),
-             "cannot open vocabulary file");
-    contains(error_of([&] { Tokenizer::from_vocab_file(dir.write("empty.txt", "\n\n"), {}); }), "is empty");
-    contains(error_of([&] { Tokenizer::from_vocab_file(dir.write("nocls.txt", "[UNK]\n[SEP]\na\n"), {}); }),
+    contains(error_of([&] { Tokenizer::from_dir((dir.path() / "nope").string()); }),
+             "does not exist");
+    contains(error_of([&] { Tokenizer::from_dir(dir.path().string()); }),
+             "expected tokenizer.json or vocab.txt");
+    contains(
+        error_of([&] { Tokenizer::from_vocab_file((dir.path() / "missing.txt").string(), {}); }),
+        "cannot open vocabulary file");
+    contains(error_of([&] { Tokenizer::from_vocab_file(dir.write("empty.txt", "\n\n"), {}); }),
+             "is empty");
+    contains(error_of([&] {
+                 Tokenizer::from_vocab_file(dir.write("nocls.txt", "[UNK]\n[SEP]\na\n"), {});
+             }),
              "the classifier token '[CLS]' is not in the vocabulary");
-    contains(error_of([&] { Tokenizer::from_vocab_file(dir.write("nounk.txt", "[CLS]\n[SEP]\na\n"), {}); }),
+    contains(error_of([&] {
+                 Tokenizer::from_vocab_file(dir.write("nounk.txt", "[CLS]\n[SEP]\na\n"), {});
+             }),
              "the unknown token '[UNK]'");
 
     auto json_error = [&](const json& j) {
         return error_of([&] { Tokenizer::from_tokenizer_json(dir.write("t.json", j.dump())); });
     };
-    contains(error_of([&] { Tokenizer::from_tokenizer_json(dir.write("bad.json", "{\"model\": ")); }),
-             "is not valid JSON");
+    contains(
+        error_of([&] { Tokenizer::from_tokenizer_json(dir.write("bad.json", "{\"model\": ")); }),
+        "is not valid JSON");
     json bpe = tiny_tokenizer_json(true);
     bpe["model"] = {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", json::array()}};
     contains(json_error(bpe), "BPE tokenizers are not supported yet");
@@ -540,7 +629,7 @@ TEST(TokenizerLoading, ClearErrors) {
     contains(json_error(dup), "token id 7 is used by both");
     json neg = tiny_tokenizer_json(true);
     neg["model"]["vocab"]["zzz"] = -1;
-    contains(json_error(neg), "vocab entry 'zzz' must be a token id");
+    contains(json_error(neg), "vocab entry 'zzz' must be an integer in 0..");
     json norm = tiny_tokenizer_json(true);
     norm["normalizer"] = {{"type", "Sequence"}, {"normalizers", json::array()}};
     contains(json_error(norm), "unsupported normalizer 'Sequence'");
@@ -565,6 +654,38 @@ TEST(TokenizerLoading, ClearErrors) {
              "'do_lower_case' must be a boolean, found string");
 }
 
+TEST(Tokenizer, ConcurrentEncodesAgree) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    Strings texts;
+    for (int i = 0; i < 200; ++i)
+        texts.push_back(k_sample_texts[i % k_sample_texts.size()] + " " + letters(i % 9));
+    std::vector<Encoding> want;
+    for (const auto& t : texts) want.push_back(tok.encode(t, std::string_view(t)));
+    std::vector<int> mismatches(2, 0);
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 2; ++th)
+        threads.emplace_back([&, th] {
+            for (int rep = 0; rep < 5; ++rep)
+                for (size_t i = 0; i < texts.size(); ++i)
+                    mismatches[th] +=
+                        tok.encode(texts[i], std::string_view(texts[i])).ids != want[i].ids;
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(mismatches, (std::vector<int>{0, 0}));
+}
+
+TEST(Tokenizer, Decode) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const Encoding e = tok.encode("unaffable, hello!", std::string_view("a aa"));
+    EXPECT_EQ(tok.decode(e.ids), "[CLS] unaffable, hello! [SEP] a aa [SEP]");
+    EXPECT_EQ(tok.decode(e.ids, true), "unaffable, hello! a aa");
+    EXPECT_EQ(tok.decode(e.ids, true, false), "unaffable , hello ! a aa");
+    EXPECT_EQ(tok.decode({}), "");
+    EXPECT_THROW(tok.decode({-1}), sparq::Error);
+}
+
 TEST(Tokenizer, EncodeBatch) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
@@ -573,7 +694,9 @@ TEST(Tokenizer, EncodeBatch) {
     EXPECT_EQ(single[1].tokens, (Strings{"[CLS]", "a", "b", "[SEP]"}));
     const auto pairs = tok.encode_batch({"hello", "a"}, {"world", "b"});
     EXPECT_EQ(pairs[0].tokens, (Strings{"[CLS]", "hello", "[SEP]", "world", "[SEP]"}));
-    EXPECT_NE(error_of([&] { tok.encode_batch({"a", "b"}, {"c"}); }).find("expected as many text pairs"),
+    EXPECT_NE(error_of([&] {
+                  tok.encode_batch({"a", "b"}, {"c"});
+              }).find("expected as many text pairs"),
               std::string::npos);
     EXPECT_NE(error_of([&] { tok.id_to_token(100000); }).find("out of range"), std::string::npos);
     EXPECT_EQ(tok.token_to_id("hello"), 19);

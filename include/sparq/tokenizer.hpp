@@ -22,15 +22,16 @@ struct Encoding {
     size_t size() const { return ids.size(); }
 };
 
-// How longest_first shares max_length between the two texts of a pair when both must be cut.
-// hf_fast (Rust `tokenizers`, BertTokenizerFast, the default of AutoTokenizer): each side gets
-// half of the budget and an odd extra token goes to the longer text (to b when equal);
-// hf_slow (Python BertTokenizer): tokens are removed one at a time from the longer text, from b
-// when equal, so an odd extra token stays with a.
+// How longest_first shares max_length between the two texts of a pair. Both rules cut only the
+// longer text while the shorter one fits in half of the budget; when both must be cut they get
+// half each, and they differ only in who keeps an odd extra token:
+// hf_fast (Rust `tokenizers`, BertTokenizerFast, what AutoTokenizer gives): the longer text
+// (b when equal); hf_slow (Python BertTokenizer, removing one token at a time from the longer
+// text, from b on ties): always a.
 enum class PairTruncation { hf_fast, hf_slow };
 
 struct TokenizerOptions {
-    bool do_lower_case = true;         // lower-case and strip accents
+    bool do_lower_case = true;  // lower-case and strip accents
     bool tokenize_chinese_chars = true;
     std::optional<bool> strip_accents;  // unset: follows do_lower_case (as HF)
     size_t max_length = 512;            // including special tokens
@@ -38,8 +39,13 @@ struct TokenizerOptions {
     PairTruncation pair_truncation = PairTruncation::hf_fast;
 };
 
+// Matches HF BertTokenizerFast token for token, with these known corner-case limits: Unicode
+// tables are utf8proc's (Unicode 15), so code points assigned after the model's tokenizer
+// version may be classified differently; added tokens are always matched on the raw text
+// (HF matches "normalized": true added tokens after normalization) and single_word/lstrip/
+// rstrip flags are ignored. Const methods are safe to call from several threads at once.
 class Tokenizer {
-public:
+  public:
     // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model
     // directory; throws sparq::Error if neither is usable.
     static Tokenizer from_dir(const std::string& dir);
@@ -56,6 +62,11 @@ public:
     std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
                                        const std::vector<std::string>& pairs = {},
                                        std::optional<size_t> max_length = std::nullopt) const;
+    // Text of ids as HF decode(): tokens joined by spaces, "##" pieces glued to the previous
+    // token, then HF's clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...). Throws
+    // sparq::Error on an id outside the vocabulary.
+    std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false,
+                       bool clean_up_tokenization_spaces = true) const;
     // Word pieces without special tokens or truncation.
     std::vector<std::string> tokenize(std::string_view text) const;
 
@@ -65,7 +76,7 @@ public:
     const TokenizerOptions& options() const;
     int32_t cls_id() const;
     int32_t sep_id() const;
-    int32_t pad_id() const;   // -1 if the vocabulary has no pad token
+    int32_t pad_id() const;  // -1 if the vocabulary has no pad token
     int32_t unk_id() const;
     int32_t mask_id() const;  // -1 if the vocabulary has no mask token
 
@@ -75,7 +86,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     explicit Tokenizer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
@@ -44,28 +45,39 @@ void parallel_rows(int64_t rows, int64_t cols, Fn fn) {
     }
 }
 
-void layer_norm_rows(const float* src, const float* g, const float* b, float* dst, int64_t rows,
-                     int64_t cols, float eps) {
+// dst = layer_norm(src + residual) (residual may be null; dst may alias either).
+void layer_norm_rows(const float* src, const float* residual, const float* g, const float* b,
+                     float* dst, int64_t rows, int64_t cols, float eps) {
     parallel_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-        layer_norm(src + r0 * cols, nullptr, g, b, dst + r0 * cols, r1 - r0, cols, eps);
+        layer_norm(src + r0 * cols, residual ? residual + r0 * cols : nullptr, g, b,
+                   dst + r0 * cols, r1 - r0, cols, eps);
     });
 }
 
 class StageTimer {
 public:
-    explicit StageTimer(bool on) : on_(on) {
-        if (on_) last_ = std::chrono::steady_clock::now();
+    StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
+        if (on_) last_ = now();
     }
     void lap(double& acc) {
         if (!on_) return;
-        auto now = std::chrono::steady_clock::now();
-        acc += std::chrono::duration<double>(now - last_).count();
-        last_ = now;
+        double t = now();
+        acc += t - last_;
+        last_ = t;
     }
 
 private:
-    bool on_;
-    std::chrono::steady_clock::time_point last_;
+    double now() const {
+        if (cpu_) {
+            timespec ts;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+            return ts.tv_sec + ts.tv_nsec * 1e-9;
+        }
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    bool on_, cpu_;
+    double last_ = 0;
 };
 
 }  // namespace
@@ -183,7 +195,8 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) 
 
 void Encoder::forward(const PackedBatch& batch, float* dst) const {
     const int64_t n_seq = batch.num_sequences(), t_all = batch.num_tokens(), h = hidden_;
-    if (n_seq < 0 || batch.offsets.empty() || batch.offsets[0] != 0)
+    if (batch.offsets.empty() && batch.input_ids.empty()) return;  // no sequences
+    if (batch.offsets.empty() || batch.offsets[0] != 0)
         throw Error("packed batch: expected offsets starting at 0");
     if (static_cast<int64_t>(batch.input_ids.size()) != t_all ||
         static_cast<int64_t>(batch.token_type_ids.size()) != t_all)
@@ -209,7 +222,7 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     if (t_all == 0) return;
 
     std::lock_guard<std::mutex> lock(mu_);
-    StageTimer timer(profiling_);
+    StageTimer timer(profiling_, cpu_clock_);
     EncoderProfile& prof = profile_;
     qkv_buf_.resize(t_all * 3 * h);
     ctx_buf_.resize(t_all * h);
@@ -230,7 +243,7 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
             }
         });
     }
-    layer_norm_rows(x, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
+    layer_norm_rows(x, nullptr, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
     timer.lap(prof.embeddings);
 
     for (const Layer& L : layers_) {
@@ -238,16 +251,17 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         timer.lap(prof.qkv);
         attention(batch, qkv_buf_.data(), ctx_buf_.data());
         timer.lap(prof.attention);
-        L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all, x);
+        // The residual add rides in the LayerNorm pass (no extra pass over the activations).
+        L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all);
         timer.lap(prof.attn_out);
-        layer_norm_rows(tmp_buf_.data(), L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
+        layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
         L.inter.kernel->run(x, inter_buf_.data(), t_all);
         timer.lap(prof.intermediate);
-        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all, x);
+        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
         timer.lap(prof.output);
-        layer_norm_rows(tmp_buf_.data(), L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
+        layer_norm_rows(tmp_buf_.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
     }

@@ -14,7 +14,8 @@
 
 namespace sparq {
 
-// Wall time per encoder stage, accumulated over forward calls while profiling is on (seconds).
+// Time per encoder stage, accumulated over forward calls while profiling is on (seconds of wall
+// time, or of process CPU time — all threads — when profiling with cpu_clock).
 struct EncoderProfile {
     double embeddings = 0, qkv = 0, attention = 0, attn_out = 0, intermediate = 0, output = 0,
            layer_norm = 0;
@@ -45,7 +46,11 @@ public:
     int64_t hidden() const { return hidden_; }
     const std::vector<PlanEntry>& plan() const { return plan_; }
 
-    void set_profiling(bool on) { profiling_ = on; }
+    // CPU clock: robust to a loaded machine for one thread (includes OpenMP spin-waits otherwise).
+    void set_profiling(bool on, bool cpu_clock = false) {
+        profiling_ = on;
+        cpu_clock_ = cpu_clock;
+    }
     EncoderProfile profile() const { return profile_; }
     void reset_profile() { profile_ = {}; }
 
@@ -68,7 +73,7 @@ private:
     // Activations reused across calls (grow only); forward calls are serialized.
     mutable std::mutex mu_;
     mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
-    bool profiling_ = false;
+    bool profiling_ = false, cpu_clock_ = false;
     mutable EncoderProfile profile_;
 };
 

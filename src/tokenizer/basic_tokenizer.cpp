@@ -1,5 +1,6 @@
 #include "tokenizer/basic_tokenizer.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "tokenizer/unicode.hpp"
@@ -13,7 +14,8 @@ enum : uint8_t { k_other = 0, k_control = 1, k_space = 2, k_punct = 3 };
 constexpr uint8_t ascii_class(char32_t c) {
     if (c == '\t' || c == '\n' || c == '\r' || c == ' ') return k_space;
     if (c < 0x20 || c == 0x7F) return k_control;
-    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
+    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+        (c >= 123 && c <= 126))
         return k_punct;
     return k_other;
 }
@@ -45,7 +47,7 @@ void canonical_reorder(NormalizeScratch& s) {
 }
 
 class WordWriter {
-public:
+  public:
     explicit WordWriter(Words& out) : out_(out) {}
     void append(char32_t c, uint32_t b, uint32_t e) {
         const size_t before = out_.chars.size();
@@ -61,14 +63,48 @@ public:
         if (end > begin) out_.word_end.push_back(end);
     }
 
-private:
+    void append_ascii(char32_t c, uint32_t b) {
+        out_.chars.push_back(static_cast<char>(c));
+        out_.src_begin.push_back(b);
+        out_.src_end.push_back(b + 1);
+    }
+
+  private:
     Words& out_;
 };
+
+// The same as split_words for pure-ASCII input, in one pass (no decomposition, no CJK).
+void split_words_ascii(std::string_view src, uint32_t base, const NormalizerConfig& cfg,
+                       Words& out) {
+    WordWriter w(out);
+    for (size_t i = 0; i < src.size(); ++i) {
+        char32_t c = static_cast<unsigned char>(src[i]);
+        const uint8_t cls = k_ascii.cls[c];
+        const auto b = static_cast<uint32_t>(base + i);
+        if (cls == k_control && cfg.clean_text) continue;  // removed, joining its neighbours
+        if (cls == k_space || (cls == k_control && (c == 0x0B || c == 0x0C))) {
+            w.finish_word();
+        } else if (cls == k_punct) {
+            w.finish_word();
+            w.append_ascii(c, b);
+            w.finish_word();
+        } else {
+            if (cfg.lowercase && c >= 'A' && c <= 'Z') c += 'a' - 'A';
+            w.append_ascii(c, b);
+        }
+    }
+    w.finish_word();
+}
 
 }  // namespace
 
 void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cfg,
                  NormalizeScratch& s, Words& out) {
+    if (std::all_of(src.begin(), src.end(),
+                    [](char ch) { return static_cast<unsigned char>(ch) < 0x80; })) {
+        split_words_ascii(src, base, cfg, out);
+        return;
+    }
     // Normalizer (BertNormalizer order: clean_text, handle_chinese_chars, strip_accents via NFD
     // + dropping Mn, lowercase). Whitespace becomes ' ' here and is split on below.
     s.cps.clear();
@@ -104,12 +140,10 @@ void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cf
                 continue;
             }
         }
-        if (cfg.handle_chinese_chars && is_chinese_char(c)) {
-            push(' ');
-            push(c);
-            push(' ');
-            continue;
-        }
+        // CJK ideographs are padded with spaces before NFD, which maps the compatibility
+        // ideographs (U+F900.., U+2F800..) to unified ones.
+        const bool pad = cfg.handle_chinese_chars && is_chinese_char(c);
+        if (pad) push(' ');
         if (cfg.strip_accents) {
             char32_t d[8];
             const size_t n = decompose_canonical(c, d);
@@ -120,6 +154,7 @@ void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cf
         } else {
             push(c);
         }
+        if (pad) push(' ');
     }
     if (any_nonstarter) canonical_reorder(s);
 

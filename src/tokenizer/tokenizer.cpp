@@ -12,7 +12,8 @@ namespace {
 void check_utf8(std::string_view text, const char* what) {
     const size_t bad = tok::find_invalid_utf8(text);
     if (bad != tok::utf8_valid)
-        throw Error(std::string("invalid UTF-8 in input ") + what + " at byte " + std::to_string(bad));
+        throw Error(std::string("invalid UTF-8 in input ") + what + " at byte " +
+                    std::to_string(bad));
 }
 
 struct Scratch {
@@ -29,8 +30,9 @@ void Tokenizer::Impl::finalize() {
     norm.handle_chinese_chars = opts.tokenize_chinese_chars;
     norm.clean_text = opts.clean_text;
     std::fill(std::begin(added_first_byte), std::end(added_first_byte), false);
-    added.erase(std::remove_if(added.begin(), added.end(), [](const auto& a) { return a.first.empty(); }),
-                added.end());
+    added.erase(
+        std::remove_if(added.begin(), added.end(), [](const auto& a) { return a.first.empty(); }),
+        added.end());
     for (const auto& a : added) added_first_byte[static_cast<unsigned char>(a.first[0])] = true;
     wordpiece.unk_id = unk;
 }
@@ -41,8 +43,8 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
     auto encode_segment = [&](size_t begin, size_t end) {
         if (begin >= end) return;
         s.words.clear();
-        tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm, s.norm,
-                         s.words);
+        tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm,
+                         s.norm, s.words);
         for (size_t w = 0; w < s.words.count(); ++w) {
             const uint32_t wb = s.words.word_begin(w);
             s.ranges.clear();
@@ -83,7 +85,8 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
     encode_segment(seg_begin, text.size());
 }
 
-void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget, PairTruncation rule) {
+void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,
+                      PairTruncation rule) {
     if (!has_pair) {
         len_a = std::min(len_a, budget);
         return;
@@ -137,20 +140,21 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
     if (pair) check_utf8(*pair, "text pair");
     const Impl& im = *impl_;
     const auto& tmpl = pair ? im.pair_template : im.single_template;
-    const size_t n_special = static_cast<size_t>(
-        std::count_if(tmpl.begin(), tmpl.end(), [](const TemplateItem& t) { return t.sequence < 0; }));
+    const size_t n_special = static_cast<size_t>(std::count_if(
+        tmpl.begin(), tmpl.end(), [](const TemplateItem& t) { return t.sequence < 0; }));
     const size_t max_len = max_length.value_or(im.opts.max_length);
     if (max_len < n_special)
         throw Error("max_length " + std::to_string(max_len) + " is too small: the " +
-                    (pair ? "pair" : "single") + " template alone adds " + std::to_string(n_special) +
-                    " special tokens");
+                    (pair ? "pair" : "single") + " template alone adds " +
+                    std::to_string(n_special) + " special tokens");
 
     std::vector<int32_t> ids[2];
     std::vector<std::pair<uint32_t, uint32_t>> offs[2];
     im.tokenize_ids(text, ids[0], offs[0]);
     if (pair) im.tokenize_ids(*pair, ids[1], offs[1]);
     size_t len[2] = {ids[0].size(), ids[1].size()};
-    truncate_lengths(len[0], len[1], pair.has_value(), max_len - n_special, im.opts.pair_truncation);
+    truncate_lengths(len[0], len[1], pair.has_value(), max_len - n_special,
+                     im.opts.pair_truncation);
 
     Encoding enc;
     const size_t total = n_special + len[0] + len[1];
@@ -183,8 +187,8 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
                                               const std::vector<std::string>& pairs,
                                               std::optional<size_t> max_length) const {
     if (!pairs.empty() && pairs.size() != texts.size())
-        throw Error("encode_batch: expected as many text pairs as texts (" + std::to_string(texts.size()) +
-                    "), found " + std::to_string(pairs.size()));
+        throw Error("encode_batch: expected as many text pairs as texts (" +
+                    std::to_string(texts.size()) + "), found " + std::to_string(pairs.size()));
     std::vector<Encoding> out;
     out.reserve(texts.size());
     for (size_t i = 0; i < texts.size(); ++i) {
@@ -192,6 +196,58 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
             out.push_back(encode(texts[i], std::nullopt, max_length));
         else
             out.push_back(encode(texts[i], std::string_view(pairs[i]), max_length));
+    }
+    return out;
+}
+
+namespace {
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+    std::string out;
+    out.reserve(s.size());
+    size_t pos = 0;
+    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+        out.append(s, pos, hit - pos);
+        out.append(to);
+    }
+    out.append(s, pos, std::string::npos);
+    s = std::move(out);
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens,
+                              bool clean_up_tokenization_spaces) const {
+    const Impl& im = *impl_;
+    const std::string& prefix = im.vocab.prefix();
+    std::string out;
+    bool first = true;
+    for (int32_t id : ids) {
+        const std::string& token = id_to_token(id);
+        if (skip_special_tokens && std::any_of(im.added.begin(), im.added.end(),
+                                               [&](const auto& a) { return a.second == id; }))
+            continue;
+        if (!first && !prefix.empty() && token.compare(0, prefix.size(), prefix) == 0) {
+            out.append(token, prefix.size(), std::string::npos);
+        } else {
+            if (!first) out.push_back(' ');
+            out += token;
+        }
+        first = false;
+    }
+    if (clean_up_tokenization_spaces) {
+        // transformers PreTrainedTokenizerBase.clean_up_tokenization, in its order.
+        for (const auto& [from, to] : {std::pair<std::string_view, std::string_view>{" .", "."},
+                                       {" ?", "?"},
+                                       {" !", "!"},
+                                       {" ,", ","},
+                                       {" ' ", "'"},
+                                       {" n't", "n't"},
+                                       {" 'm", "'m"},
+                                       {" 's", "'s"},
+                                       {" 've", "'ve"},
+                                       {" 're", "'re"}})
+            replace_all(out, from, to);
     }
     return out;
 }

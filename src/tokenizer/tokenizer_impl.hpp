@@ -16,7 +16,7 @@ namespace sparq {
 
 // One element of a post-processing template: a special token or one of the input texts.
 struct TemplateItem {
-    int sequence = -1;   // 0 = text a, 1 = text b, -1 = special token `id`
+    int sequence = -1;  // 0 = text a, 1 = text b, -1 = special token `id`
     int32_t id = -1;
     int32_t type_id = 0;
 };
@@ -41,7 +41,8 @@ struct Tokenizer::Impl {
 };
 
 // Applies HF longest_first truncation so that len_a + len_b <= budget (len_b unused if !has_pair).
-void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget, PairTruncation rule);
+void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,
+                      PairTruncation rule);
 
 // BERT templates: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] with type ids 0 / 1.
 void set_bert_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep);

@@ -42,7 +42,8 @@ std::optional<bool> get_bool(const json& obj, const char* key, const std::string
 }
 
 // A special token name in tokenizer_config.json: a string or an AddedToken object {"content": ...}.
-std::optional<std::string> get_token_name(const json& obj, const char* key, const std::string& where) {
+std::optional<std::string> get_token_name(const json& obj, const char* key,
+                                          const std::string& where) {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return std::nullopt;
     if (it->is_string()) return it->get<std::string>();
@@ -50,7 +51,8 @@ std::optional<std::string> get_token_name(const json& obj, const char* key, cons
         auto c = it->find("content");
         if (c != it->end() && c->is_string()) return c->get<std::string>();
     }
-    throw Error(where + ": '" + key + "' must be a token string or {\"content\": ...}, found " + type_name(*it));
+    throw Error(where + ": '" + key + "' must be a token string or {\"content\": ...}, found " +
+                type_name(*it));
 }
 
 // model_max_length (or legacy max_len); HF writes 1e30 for "no limit", which we ignore.
@@ -68,6 +70,7 @@ std::optional<size_t> get_max_length(const json& obj, const std::string& where) 
 
 struct SpecialNames {
     std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]", mask = "[MASK]";
+    std::vector<std::string> additional;  // additional_special_tokens: also never split
 };
 
 void read_special_names(const json& obj, const std::string& where, SpecialNames& names) {
@@ -76,6 +79,15 @@ void read_special_names(const json& obj, const std::string& where, SpecialNames&
     if (auto v = get_token_name(obj, "sep_token", where)) names.sep = *v;
     if (auto v = get_token_name(obj, "pad_token", where)) names.pad = *v;
     if (auto v = get_token_name(obj, "mask_token", where)) names.mask = *v;
+    auto it = obj.find("additional_special_tokens");
+    if (it == obj.end() || it->is_null()) return;
+    if (!it->is_array())
+        throw Error(where + ": 'additional_special_tokens' must be an array, found " +
+                    type_name(*it));
+    for (const json& t : *it) {
+        const json wrapped = {{"token", t}};
+        names.additional.push_back(*get_token_name(wrapped, "token", where));
+    }
 }
 
 // Applies tokenizer_config.json normalization keys (as BertTokenizer/BertTokenizerFast do).
@@ -96,8 +108,10 @@ int32_t require_token(const Tokenizer::Impl& im, const std::string& token, const
     return id;
 }
 
-std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens, const TokenizerOptions& opts,
-                                                 const SpecialNames& names, const std::string& where) {
+std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens,
+                                                 const TokenizerOptions& opts,
+                                                 const SpecialNames& names,
+                                                 const std::string& where) {
     auto im = std::make_unique<Tokenizer::Impl>();
     im->opts = opts;
     im->vocab = tok::Vocab(std::move(tokens), "##");
@@ -110,6 +124,13 @@ std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens
     for (const std::string* name : {&names.unk, &names.sep, &names.pad, &names.cls, &names.mask}) {
         const int32_t id = im->vocab.find(*name);
         if (id >= 0) im->added.emplace_back(*name, id);
+    }
+    for (const std::string& name : names.additional) {
+        const int32_t id = im->vocab.find(name);
+        if (id < 0)
+            throw Error(where + ": additional special token '" + name +
+                        "' is not in the vocabulary");
+        im->added.emplace_back(name, id);
     }
     set_bert_templates(*im, im->cls, im->sep);
     im->finalize();
@@ -124,44 +145,63 @@ const json& require_object(const json& parent, const char* key, const std::strin
     return *it;
 }
 
-std::string get_string(const json& obj, const char* key, const std::string& dflt, const std::string& where) {
+std::string get_string(const json& obj, const char* key, const std::string& dflt,
+                       const std::string& where) {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return dflt;
-    if (!it->is_string()) throw Error(where + ": '" + key + "' must be a string, found " + type_name(*it));
+    if (!it->is_string())
+        throw Error(where + ": '" + key + "' must be a string, found " + type_name(*it));
     return it->get<std::string>();
 }
 
-int32_t get_id(const json& v, const std::string& what, const std::string& where) {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= k_max_vocab_ids)
-        throw Error(where + ": " + what + " must be a token id in 0.." + std::to_string(k_max_vocab_ids - 1) +
+// A non-negative integer below limit; `what` names it in the error.
+int64_t get_uint(const json& v, int64_t limit, const std::string& what, const std::string& where) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= limit)
+        throw Error(where + ": " + what + " must be an integer in 0.." + std::to_string(limit - 1) +
                     ", found " + v.dump());
-    return static_cast<int32_t>(v.get<int64_t>());
+    return v.get<int64_t>();
+}
+
+int32_t get_id(const json& v, const std::string& what, const std::string& where) {
+    return static_cast<int32_t>(get_uint(v, k_max_vocab_ids, what, where));
 }
 
 // Parses TemplateProcessing items, e.g. [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
 // {"Sequence": {"id": "A", "type_id": 0}}]; special token names resolve through `specials`.
-std::vector<TemplateItem> parse_template(const json& items, const json& specials, const std::string& where) {
-    if (!items.is_array()) throw Error(where + ": post_processor template must be an array, found " + type_name(items));
+std::vector<TemplateItem> parse_template(const json& items, const json& specials,
+                                         const std::string& where) {
+    if (!items.is_array())
+        throw Error(where + ": post_processor template must be an array, found " +
+                    type_name(items));
     std::vector<TemplateItem> out;
     for (const json& item : items) {
         const bool is_seq = item.is_object() && item.contains("Sequence");
         const bool is_special = item.is_object() && item.contains("SpecialToken");
         if (!is_seq && !is_special)
-            throw Error(where + ": template item must be {\"Sequence\": ...} or {\"SpecialToken\": ...}, found " +
-                        item.dump());
+            throw Error(
+                where +
+                ": template item must be {\"Sequence\": ...} or {\"SpecialToken\": ...}, found " +
+                item.dump());
         const json& body = item.at(is_seq ? "Sequence" : "SpecialToken");
         const std::string name = get_string(body, "id", "", where);
-        const int32_t type_id = body.contains("type_id") ? get_id(body["type_id"], "type_id", where) : 0;
+        const int32_t type_id =
+            body.contains("type_id")
+                ? static_cast<int32_t>(get_uint(body["type_id"], 256, "type_id", where))
+                : 0;
         if (is_seq) {
             if (name != "A" && name != "B")
-                throw Error(where + ": template Sequence id must be \"A\" or \"B\", found \"" + name + "\"");
+                throw Error(where + ": template Sequence id must be \"A\" or \"B\", found \"" +
+                            name + "\"");
             out.push_back({name == "A" ? 0 : 1, -1, type_id});
             continue;
         }
         auto sp = specials.is_object() ? specials.find(name) : specials.end();
-        if (sp == specials.end() || !sp->is_object() || !sp->contains("ids") || !(*sp)["ids"].is_array())
-            throw Error(where + ": template special token '" + name + "' has no entry with ids in special_tokens");
-        for (const json& id : (*sp)["ids"]) out.push_back({-1, get_id(id, "special token id", where), type_id});
+        if (sp == specials.end() || !sp->is_object() || !sp->contains("ids") ||
+            !(*sp)["ids"].is_array())
+            throw Error(where + ": template special token '" + name +
+                        "' has no entry with ids in special_tokens");
+        for (const json& id : (*sp)["ids"])
+            out.push_back({-1, get_id(id, "special token id", where), type_id});
     }
     return out;
 }
@@ -169,17 +209,22 @@ std::vector<TemplateItem> parse_template(const json& items, const json& specials
 std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) {
     const std::string where = path.string();
     const json root = read_json(path);
-    if (!root.is_object()) throw Error(where + ": expected a JSON object, found " + type_name(root));
+    if (!root.is_object())
+        throw Error(where + ": expected a JSON object, found " + type_name(root));
     const json& model = require_object(root, "model", where);
     std::string type = get_string(model, "type", "", where);
     if (type.empty()) {  // very old files have untagged models
-        if (model.contains("merges")) type = "BPE";
-        else if (model.contains("max_input_chars_per_word")) type = "WordPiece";
+        if (model.contains("merges"))
+            type = "BPE";
+        else if (model.contains("max_input_chars_per_word"))
+            type = "WordPiece";
     }
     if (type == "BPE")
-        throw Error(where + ": BPE tokenizers are not supported yet (model type BPE), expected WordPiece");
+        throw Error(where +
+                    ": BPE tokenizers are not supported yet (model type BPE), expected WordPiece");
     if (type != "WordPiece")
-        throw Error(where + ": unsupported tokenizer model type '" + type + "', expected WordPiece");
+        throw Error(where + ": unsupported tokenizer model type '" + type +
+                    "', expected WordPiece");
 
     auto im = std::make_unique<Tokenizer::Impl>();
     // Vocabulary: {"token": id, ...}; the id table also receives the added tokens.
@@ -194,8 +239,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         }
         if (used[id]) {
             if (allow_same && tokens[id] == token) return;
-            throw Error(where + ": token id " + std::to_string(id) + " is used by both '" + tokens[id] + "' and '" +
-                        token + "'");
+            throw Error(where + ": token id " + std::to_string(id) + " is used by both '" +
+                        tokens[id] + "' and '" + token + "'");
         }
         if (token.empty()) throw Error(where + ": empty token for id " + std::to_string(id));
         tokens[id] = token;
@@ -206,10 +251,13 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
 
     auto at = root.find("added_tokens");
     if (at != root.end() && !at->is_null()) {
-        if (!at->is_array()) throw Error(where + ": 'added_tokens' must be an array, found " + type_name(*at));
+        if (!at->is_array())
+            throw Error(where + ": 'added_tokens' must be an array, found " + type_name(*at));
         for (const json& a : *at) {
-            if (!a.is_object() || !a.contains("id") || !a.contains("content") || !a["content"].is_string())
-                throw Error(where + ": added token must be an object with id and content, found " + a.dump());
+            if (!a.is_object() || !a.contains("id") || !a.contains("content") ||
+                !a["content"].is_string())
+                throw Error(where + ": added token must be an object with id and content, found " +
+                            a.dump());
             const std::string content = a["content"].get<std::string>();
             const int32_t id = get_id(a["id"], "added token id", where);
             place(content, id, true);
@@ -222,7 +270,9 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
     auto mc = model.find("max_input_chars_per_word");
     if (mc != model.end() && !mc->is_null()) {
         if (!mc->is_number_unsigned())
-            throw Error(where + ": max_input_chars_per_word must be a non-negative integer, found " + mc->dump());
+            throw Error(where +
+                        ": max_input_chars_per_word must be a non-negative integer, found " +
+                        mc->dump());
         im->wordpiece.max_input_chars_per_word = mc->get<size_t>();
     }
     im->unk = require_token(*im, get_string(model, "unk_token", "[UNK]", where), "unknown", where);
@@ -246,7 +296,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         opts.clean_text = get_bool(*nz, "clean_text", where).value_or(true);
     }
     auto pt = root.find("pre_tokenizer");
-    const std::string ptt = pt != root.end() && pt->is_object() ? get_string(*pt, "type", "", where) : std::string();
+    const std::string ptt =
+        pt != root.end() && pt->is_object() ? get_string(*pt, "type", "", where) : std::string();
     if (ptt != "BertPreTokenizer")
         throw Error(where + ": unsupported pre_tokenizer '" +
                     (ptt.empty() ? (pt == root.end() ? std::string("none") : pt->dump()) : ptt) +
@@ -255,12 +306,14 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
     auto tr = root.find("truncation");
     opts.max_length = k_default_max_length;
     if (tr != root.end() && tr->is_object() && tr->contains("max_length"))
-        opts.max_length = static_cast<size_t>(get_id((*tr)["max_length"], "truncation max_length", where));
+        opts.max_length = static_cast<size_t>(
+            get_uint((*tr)["max_length"], int64_t{1} << 31, "truncation max_length", where));
 
     // Post-processor: TemplateProcessing, BertProcessing, or none (no special tokens).
     auto pp = root.find("post_processor");
     if (pp != root.end() && !pp->is_null()) {
-        const std::string ppt = pp->is_object() ? get_string(*pp, "type", "", where) : std::string();
+        const std::string ppt =
+            pp->is_object() ? get_string(*pp, "type", "", where) : std::string();
         if (ppt == "TemplateProcessing") {
             const json specials = pp->value("special_tokens", json::object());
             im->single_template = parse_template(pp->value("single", json()), specials, where);
@@ -274,14 +327,15 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
             };
             set_bert_templates(*im, pair_id("cls"), pair_id("sep"));
         } else {
-            throw Error(where + ": unsupported post_processor '" + (ppt.empty() ? pp->dump() : ppt) +
+            throw Error(where + ": unsupported post_processor '" +
+                        (ppt.empty() ? pp->dump() : ppt) +
                         "', expected TemplateProcessing or BertProcessing");
         }
         for (const auto* t : {&im->single_template, &im->pair_template})
             for (const TemplateItem& item : *t)
                 if (item.sequence < 0 && static_cast<size_t>(item.id) >= im->vocab.size())
-                    throw Error(where + ": post_processor special token id " + std::to_string(item.id) +
-                                " is outside the vocabulary");
+                    throw Error(where + ": post_processor special token id " +
+                                std::to_string(item.id) + " is outside the vocabulary");
     } else {
         im->single_template = {{0, -1, 0}};
         im->pair_template = {{0, -1, 0}, {1, -1, 1}};
@@ -297,7 +351,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
     im->sep = last_special >= 0 ? last_special : im->vocab.find("[SEP]");
     im->pad = im->vocab.find("[PAD]");
     auto pd = root.find("padding");
-    if (pd != root.end() && pd->is_object() && pd->contains("pad_id")) im->pad = get_id((*pd)["pad_id"], "pad_id", where);
+    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
+        im->pad = get_id((*pd)["pad_id"], "pad_id", where);
     im->mask = im->vocab.find("[MASK]");
     im->finalize();
     return im;
@@ -316,8 +371,8 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const fs::path d(dir);
     if (!fs::is_directory(d)) throw Error("tokenizer directory '" + dir + "' does not exist");
-    const fs::path tj = d / "tokenizer.json", vt = d / "vocab.txt", tc = d / "tokenizer_config.json",
-                   sm = d / "special_tokens_map.json";
+    const fs::path tj = d / "tokenizer.json", vt = d / "vocab.txt",
+                   tc = d / "tokenizer_config.json", sm = d / "special_tokens_map.json";
     const bool has_config = fs::is_regular_file(tc);
     if (fs::is_regular_file(tj)) {
         auto im = impl_from_tokenizer_json(tj);
@@ -335,7 +390,8 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     SpecialNames names;
     if (fs::is_regular_file(sm)) {
         const json j = read_json(sm);
-        if (!j.is_object()) throw Error(sm.string() + ": expected a JSON object, found " + type_name(j));
+        if (!j.is_object())
+            throw Error(sm.string() + ": expected a JSON object, found " + type_name(j));
         read_special_names(j, sm.string(), names);
     }
     if (has_config) {

@@ -22,7 +22,9 @@ inline char32_t decode_utf8(std::string_view src, size_t& pos) {
         ++pos;
         return b0;
     }
-    auto cont = [&](size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(src[pos + i]) & 0x3F); };
+    auto cont = [&](size_t i) {
+        return static_cast<char32_t>(static_cast<unsigned char>(src[pos + i]) & 0x3F);
+    };
     char32_t c;
     if (b0 < 0xE0) {
         c = (static_cast<char32_t>(b0 & 0x1F) << 6) | cont(1);

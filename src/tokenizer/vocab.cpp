@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "sparq/error.hpp"
+#include "tokenizer/vocab_trainer.hpp"
 
 namespace sparq::tok {
 
@@ -40,16 +41,27 @@ std::vector<std::string> read_vocab_file(const std::string& path) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         tokens.push_back(std::move(line));
     }
-    const bool any = std::any_of(tokens.begin(), tokens.end(), [](const std::string& t) { return !t.empty(); });
+    const bool any =
+        std::any_of(tokens.begin(), tokens.end(), [](const std::string& t) { return !t.empty(); });
     if (!any) throw Error("vocabulary file '" + path + "' is empty, expected one token per line");
     return tokens;
 }
 
+}  // namespace sparq::tok
+
+namespace sparq {
+
 void write_vocab_file(const std::string& path, const std::vector<std::string>& tokens) {
     std::ofstream out(path, std::ios::binary);
     if (!out) throw Error("cannot write vocabulary file '" + path + "'");
-    for (const std::string& t : tokens) out << t << '\n';
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        const std::string& t = tokens[i];
+        if (t.empty() || t.find_first_of("\r\n") != std::string::npos)
+            throw Error("cannot write token " + std::to_string(i) + " to '" + path +
+                        "': vocab.txt tokens must be non-empty and free of line breaks");
+        out << t << '\n';
+    }
     if (!out) throw Error("failed writing vocabulary file '" + path + "'");
 }
 
-}  // namespace sparq::tok
+}  // namespace sparq

@@ -10,7 +10,7 @@
 namespace sparq::tok {
 
 class Vocab {
-public:
+  public:
     Vocab() = default;
     // tokens[id] is the token of id ("" marks an unused id). A token listed twice maps to its
     // last id, as HF's load_vocab does. prefix is the continuing-subword prefix ("##").
@@ -37,7 +37,7 @@ public:
     size_t max_token_bytes() const { return max_full_; }
     size_t max_continuation_bytes() const { return max_cont_; }
 
-private:
+  private:
     using Map = std::unordered_map<std::string_view, int32_t>;
     std::vector<std::string> tokens_;
     std::string prefix_;
@@ -50,8 +50,5 @@ private:
 // Reads a vocab.txt (one token per line, id = line number); throws sparq::Error if the file is
 // missing or holds no token.
 std::vector<std::string> read_vocab_file(const std::string& path);
-
-// Writes tokens one per line in id order (the vocab.txt format).
-void write_vocab_file(const std::string& path, const std::vector<std::string>& tokens);
 
 }  // namespace sparq::tok

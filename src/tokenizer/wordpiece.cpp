@@ -7,7 +7,8 @@
 namespace sparq::tok {
 
 void wordpiece_encode(const Vocab& vocab, const WordPieceConfig& cfg, std::string_view word,
-                      std::vector<int32_t>& ids, std::vector<std::pair<uint32_t, uint32_t>>& ranges) {
+                      std::vector<int32_t>& ids,
+                      std::vector<std::pair<uint32_t, uint32_t>>& ranges) {
     const size_t n = word.size();
     const size_t first_id = ids.size();
     const size_t first_range = ranges.size();
@@ -22,7 +23,9 @@ void wordpiece_encode(const Vocab& vocab, const WordPieceConfig& cfg, std::strin
         unk();
         return;
     }
-    auto is_cont_byte = [&](size_t i) { return (static_cast<unsigned char>(word[i]) & 0xC0) == 0x80; };
+    auto is_cont_byte = [&](size_t i) {
+        return (static_cast<unsigned char>(word[i]) & 0xC0) == 0x80;
+    };
     size_t start = 0;
     while (start < n) {
         const size_t limit = start == 0 ? vocab.max_token_bytes() : vocab.max_continuation_bytes();

@@ -18,6 +18,7 @@ struct WordPieceConfig {
 // word. A word longer than max_input_chars_per_word code points, or one that cannot be split
 // entirely into vocabulary pieces, becomes a single unk_id covering the whole word.
 void wordpiece_encode(const Vocab& vocab, const WordPieceConfig& cfg, std::string_view word,
-                      std::vector<int32_t>& ids, std::vector<std::pair<uint32_t, uint32_t>>& ranges);
+                      std::vector<int32_t>& ids,
+                      std::vector<std::pair<uint32_t, uint32_t>>& ranges);
 
 }  // namespace sparq::tok
