@@ -16,6 +16,7 @@
 
 #include "sparq/error.hpp"
 #include "test_util.hpp"
+#include "tokenizer/tokenizer_impl.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -386,6 +387,36 @@ TEST(Tokenizer, PairTruncationLongestFirst) {
         EXPECT_LE(ef.size(), 10u);
         // type ids: 0 up to and including the first [SEP], 1 after.
         for (size_t i = 0; i < ef.size(); ++i) EXPECT_EQ(ef.type_ids[i], i <= c.fast_a + 1 ? 0 : 1);
+    }
+}
+
+TEST(Tokenizer, PairTruncationRulesExhaustive) {
+    using sparq::PairTruncation;
+    for (size_t budget = 0; budget <= 24; ++budget) {
+        for (size_t a = 0; a <= 20; ++a) {
+            for (size_t b = 0; b <= 20; ++b) {
+                SCOPED_TRACE(std::to_string(a) + "," + std::to_string(b) + " budget " +
+                             std::to_string(budget));
+                // Python's original loop: remove one token from the longer, from b on ties.
+                size_t la = a, lb = b;
+                while (la + lb > budget) (la > lb ? la : lb)--;
+                size_t sa = a, sb = b, fa = a, fb = b;
+                sparq::truncate_lengths(sa, sb, true, budget, PairTruncation::hf_slow);
+                sparq::truncate_lengths(fa, fb, true, budget, PairTruncation::hf_fast);
+                ASSERT_EQ(std::make_pair(sa, sb), std::make_pair(la, lb));
+                // Both rules keep the shorter text whole while it fits in half of the budget;
+                // otherwise each text gets half, and an odd extra token goes to a (slow) or to
+                // the longer text, b on ties (fast): they differ only when a <= b.
+                const bool halves = a + b > budget && 2 * std::min(a, b) > budget;
+                if (halves && budget % 2 == 1 && a <= b)
+                    ASSERT_EQ(std::make_pair(fa, fb), std::make_pair(lb, la));
+                else
+                    ASSERT_EQ(std::make_pair(fa, fb), std::make_pair(la, lb));
+            }
+        }
+        size_t single = 30, unused = 0;
+        sparq::truncate_lengths(single, unused, false, budget, PairTruncation::hf_fast);
+        EXPECT_EQ(single, budget);
     }
 }
 
