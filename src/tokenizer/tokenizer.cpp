@@ -10,6 +10,9 @@ namespace sparq {
 namespace {
 
 void check_utf8(std::string_view text, const char* what) {
+    if (text.size() > UINT32_MAX)
+        throw Error(std::string("input ") + what + " of " + std::to_string(text.size()) +
+                    " bytes is too long, expected at most 4 GiB");
     const size_t bad = tok::find_invalid_utf8(text);
     if (bad != tok::utf8_valid)
         throw Error(std::string("invalid UTF-8 in input ") + what + " at byte " +
@@ -52,7 +55,10 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
             tok::wordpiece_encode(vocab, wordpiece, s.words.word(w), ids, s.ranges);
             for (size_t k = 0; k < ids.size() - first; ++k) {
                 const auto [rb, re] = s.ranges[k];
-                offsets.emplace_back(s.words.src_begin[wb + rb], s.words.src_end[wb + re - 1]);
+                // min/max: canonical reordering may move a mark before its predecessor's bytes.
+                const uint32_t* sb = s.words.src_begin.data() + wb;
+                const uint32_t* se = s.words.src_end.data() + wb;
+                offsets.emplace_back(std::min(sb[rb], sb[re - 1]), std::max(se[rb], se[re - 1]));
             }
         }
     };
