@@ -230,20 +230,16 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     inter_buf_.resize(t_all * inter_);
     float* x = dst;
 
-    for (int64_t s = 0; s < n_seq; ++s) {
-        const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-        parallel_rows(len, h, [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; ++p) {
-                int64_t t = off + p;
-                const float* we = word_emb_.data.data() + batch.input_ids[t] * h;
-                const float* pe = pos_emb_.data.data() + p * h;
-                const float* te = type_emb_.data.data() + batch.token_type_ids[t] * h;
-                float* xt = x + t * h;
-                for (int64_t c = 0; c < h; ++c) xt[c] = we[c] + pe[c] + te[c];
-            }
-        });
-    }
-    layer_norm_rows(x, nullptr, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
+    pos_buf_.resize(t_all);
+    for (int64_t s = 0; s < n_seq; ++s)
+        for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
+            pos_buf_[t] = static_cast<int32_t>(t - batch.offsets[s]);
+    parallel_rows(t_all, h, [&](int64_t r0, int64_t r1) {
+        embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
+                         batch.input_ids.data() + r0, pos_buf_.data() + r0,
+                         batch.token_type_ids.data() + r0, emb_ln_g_.data.data(),
+                         emb_ln_b_.data.data(), x + r0 * h, r1 - r0, h, eps_);
+    });
     timer.lap(prof.embeddings);
 
     for (const Layer& L : layers_) {

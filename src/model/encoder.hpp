@@ -73,6 +73,7 @@ private:
     // Activations reused across calls (grow only); forward calls are serialized.
     mutable std::mutex mu_;
     mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
+    mutable AlignedBuffer<int32_t> pos_buf_;  // position of every packed token in its sequence
     bool profiling_ = false, cpu_clock_ = false;
     mutable EncoderProfile profile_;
 };
