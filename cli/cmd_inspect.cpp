@@ -4,10 +4,10 @@
 #include <memory>
 
 #include "common.hpp"
+#include "model/safetensors.hpp"
 #include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "tools/matrix_stats.hpp"
-#include "tools/st_file.hpp"
 
 namespace sparq::cli {
 
@@ -41,25 +41,26 @@ void run_inspect(const InspectArgs& a) {
     if (!fs::is_regular_file(st)) throw Error("'" + st.string() + "' not found");
     // Validates every tensor the config needs (names, shapes), as loading would.
     (void)load_bert_weights(a.model, cfg);
-    tools::StFile file = tools::StFile::read(st.string());
+    SafeTensorsFile file(st.string());
 
     int64_t total = 0, enc_total = 0, enc_zeros = 0;
     std::map<std::string, int64_t> dtypes;
     nlohmann::ordered_json mats = nlohmann::ordered_json::array();
     struct Row {
-        const tools::StEntry* e;
+        const TensorInfo* e;
+        std::string dtype;
         tools::MatrixStats s;
         bool encoder;
     };
     std::vector<Row> rows;
-    for (const auto& e : file.tensors) {
+    for (const auto& e : file.tensors()) {
         total += e.numel();
-        dtypes[e.dtype] += e.numel();
-        if (e.shape.size() != 2 || !e.is_float()) continue;
+        dtypes[dtype_name(e.dtype)] += e.numel();
+        if (e.shape.size() != 2 || !dtype_is_float(e.dtype)) continue;
         bool enc = tools::is_encoder_linear_weight(e.name);
         if (!enc && !tools::is_head_weight(e.name) && !tools::is_embedding_weight(e.name)) continue;
-        std::vector<float> w = file.to_f32(e);
-        Row r{&e, tools::matrix_stats(w.data(), e.shape[0], e.shape[1]), enc};
+        std::vector<float> w = file.read_f32(e);
+        Row r{&e, dtype_name(e.dtype), tools::matrix_stats(w.data(), e.shape[0], e.shape[1]), enc};
         if (enc) {
             enc_total += e.numel();
             enc_zeros += r.s.zeros;
@@ -105,7 +106,7 @@ void run_inspect(const InspectArgs& a) {
         for (auto& r : rows)
             mats.push_back({{"name", r.e->name},
                             {"shape", r.e->shape},
-                            {"dtype", r.e->dtype},
+                            {"dtype", r.dtype},
                             {"encoder_linear", r.encoder},
                             {"zeros", r.s.zeros},
                             {"sparsity", r.s.sparsity()},
@@ -140,7 +141,7 @@ void run_inspect(const InspectArgs& a) {
                 "zero 1x4 blocks", "zero 4x1 blocks");
     for (auto& r : rows)
         std::printf("%-*s  %-12s  %-5s  %8.2f%%  %15.2f%%  %15.2f%%\n", int(w), r.e->name.c_str(),
-                    shape_str(r.e->shape).c_str(), r.e->dtype.c_str(), 100 * r.s.sparsity(),
+                    shape_str(r.e->shape).c_str(), r.dtype.c_str(), 100 * r.s.sparsity(),
                     100 * r.s.zero_block_share_1x4(), 100 * r.s.zero_block_share_4x1());
     std::printf("(zero NxM blocks: share of the matrix's 1x4 / 4x1 blocks that are entirely zero;\n"
                 " a matrix pruned with that pattern shows the same value as its sparsity)\n");

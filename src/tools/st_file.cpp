@@ -1,11 +1,11 @@
 #include "tools/st_file.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "model/safetensors.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq::tools {
@@ -81,30 +81,6 @@ const StEntry* StFile::find(const std::string& name) const {
     return nullptr;
 }
 
-namespace {
-float half_to_float(uint16_t h) {
-    uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {  // subnormal: normalise
-            int e = -1;
-            do {
-                ++e;
-                mant <<= 1;
-            } while ((mant & 0x400) == 0);
-            bits = sign | ((127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    return std::bit_cast<float>(bits);
-}
-}  // namespace
-
 std::vector<float> StFile::to_f32(const StEntry& e) const {
     std::vector<float> out(static_cast<size_t>(e.numel()));
     const uint8_t* p = data(e);
@@ -114,13 +90,13 @@ std::vector<float> StFile::to_f32(const StEntry& e) const {
         for (size_t i = 0; i < out.size(); ++i) {
             uint16_t h;
             std::memcpy(&h, p + 2 * i, 2);
-            out[i] = half_to_float(h);
+            out[i] = f16_to_f32(h);
         }
     } else if (e.dtype == "BF16") {
         for (size_t i = 0; i < out.size(); ++i) {
             uint16_t h;
             std::memcpy(&h, p + 2 * i, 2);
-            out[i] = std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+            out[i] = bf16_to_f32(h);
         }
     } else {
         throw Error("tensor '" + e.name + "' has dtype " + e.dtype + ", expected F32, F16 or BF16");

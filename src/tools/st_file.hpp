@@ -1,6 +1,7 @@
 #pragma once
-// A whole safetensors file held in memory: header entries plus the raw bytes, for tools that
-// rewrite a file in place (prune keeps every byte it does not zero) and for inspection.
+// A whole safetensors file held in memory and editable in place: header entries plus the raw
+// bytes, so `sparq prune` can zero weights and keep every other byte (header, metadata, tensor
+// order, dtype) as it was. Read-only users take model/safetensors.hpp (mmap) instead.
 #include <cstdint>
 #include <string>
 #include <vector>
