@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 
@@ -74,22 +75,26 @@ std::vector<float> unit_scores(const float* w, int64_t rows, int64_t cols, Prune
 
 namespace {
 
-// Zeroes the elements of matrix `e` belonging to pruned units.
+// Zeroes the elements of matrix `e` belonging to pruned units (+0 is all-zero bits in F32, F16
+// and BF16).
 void apply_units(StFile& file, const StEntry& e, int64_t rows, int64_t cols, PrunePattern p,
                  const uint8_t* keep) {
+    uint8_t* base = file.data(e);
+    const size_t es = dtype_size(e.dtype);
+    auto zero = [&](int64_t i) { std::memset(base + static_cast<size_t>(i) * es, 0, es); };
     if (p == PrunePattern::unstructured) {
         for (int64_t i = 0; i < rows * cols; ++i)
-            if (!keep[i]) file.zero(e, i);
+            if (!keep[i]) zero(i);
     } else if (p == PrunePattern::block_1x4) {
         for (int64_t r = 0; r < rows; ++r)
             for (int64_t b = 0; b < cols / 4; ++b)
                 if (!keep[r * (cols / 4) + b])
-                    for (int64_t j = 0; j < 4; ++j) file.zero(e, r * cols + 4 * b + j);
+                    for (int64_t j = 0; j < 4; ++j) zero(r * cols + 4 * b + j);
     } else {
         for (int64_t b = 0; b < rows / 4; ++b)
             for (int64_t c = 0; c < cols; ++c)
                 if (!keep[b * cols + c])
-                    for (int64_t j = 0; j < 4; ++j) file.zero(e, (4 * b + j) * cols + c);
+                    for (int64_t j = 0; j < 4; ++j) zero((4 * b + j) * cols + c);
     }
 }
 

@@ -26,10 +26,13 @@ size_t dtype_size(const std::string& dtype) {
 }
 
 StFile StFile::read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw Error("cannot open '" + path + "'");
     StFile f;
-    f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    f.bytes.resize(static_cast<size_t>(in.tellg()));
+    in.seekg(0);
+    in.read(reinterpret_cast<char*>(f.bytes.data()), static_cast<std::streamsize>(f.bytes.size()));
+    if (!in) throw Error("failed reading '" + path + "'");
     auto bad = [&](const std::string& what) {
         return Error("'" + path + "' is not a valid safetensors file: " + what);
     };
@@ -102,11 +105,6 @@ std::vector<float> StFile::to_f32(const StEntry& e) const {
         throw Error("tensor '" + e.name + "' has dtype " + e.dtype + ", expected F32, F16 or BF16");
     }
     return out;
-}
-
-void StFile::zero(const StEntry& e, int64_t i) {
-    size_t es = dtype_size(e.dtype);
-    std::memset(data(e) + static_cast<size_t>(i) * es, 0, es);
 }
 
 void StFile::write(const std::string& path) const {

@@ -29,8 +29,6 @@ struct StFile {
     const uint8_t* data(const StEntry& e) const { return bytes.data() + data_offset + e.begin; }
     // Values of a F32/F16/BF16 tensor as f32; throws sparq::Error for other dtypes.
     std::vector<float> to_f32(const StEntry& e) const;
-    // Sets element `i` of a float tensor to +0 (all-zero bits in F32, F16 and BF16).
-    void zero(const StEntry& e, int64_t i);
     void write(const std::string& path) const;
 };
 
