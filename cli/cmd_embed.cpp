@@ -16,6 +16,7 @@ struct EmbedArgs {
 };
 
 void run_embed(const EmbedArgs& a) {
+    if (a.normalize && a.pooling == "none") throw UsageError("--normalize needs --pooling mean or cls");
     setup_threads(a.threads);
     auto texts = read_texts(a.texts, a.file);
     LoadOptions lo;
