@@ -42,9 +42,11 @@ std::vector<std::string> read_lines(std::istream& in, const std::string& source)
 }  // namespace
 
 std::vector<std::string> read_texts(const std::vector<std::string>& args, const std::string& file) {
-    if (!args.empty() && !file.empty()) throw UsageError("give texts as arguments or --file, not both");
+    if (!args.empty() && !file.empty())
+        throw UsageError("give texts as arguments or --file, not both");
     if (!args.empty()) {
-        for (size_t i = 0; i < args.size(); ++i) check_utf8(args[i], "argument " + std::to_string(i + 1));
+        for (size_t i = 0; i < args.size(); ++i)
+            check_utf8(args[i], "argument " + std::to_string(i + 1));
         return args;
     }
     if (!file.empty()) {
@@ -84,10 +86,14 @@ void print_json_line(const nlohmann::ordered_json& j) {
 
 std::string task_name(Task t) {
     switch (t) {
-        case Task::sequence_classification: return "sequence-classification";
-        case Task::token_classification: return "token-classification";
-        case Task::question_answering: return "question-answering";
-        default: return "base";
+        case Task::sequence_classification:
+            return "sequence-classification";
+        case Task::token_classification:
+            return "token-classification";
+        case Task::question_answering:
+            return "question-answering";
+        default:
+            return "base";
     }
 }
 
@@ -106,13 +112,16 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
 
 const Tokenizer& require_tokenizer(const Model& m, const std::string& dir) {
     const Tokenizer* t = m.tokenizer();
-    if (!t) throw Error("model directory '" + dir + "' has no tokenizer (expected vocab.txt or tokenizer.json)");
+    if (!t)
+        throw Error("model directory '" + dir +
+                    "' has no tokenizer (expected vocab.txt or tokenizer.json)");
     return *t;
 }
 
 size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested) {
     size_t n = requested ? requested : tok.options().max_length;
-    const auto positions = static_cast<size_t>(std::max<int64_t>(m.config().max_position_embeddings, 2));
+    const auto positions =
+        static_cast<size_t>(std::max<int64_t>(m.config().max_position_embeddings, 2));
     return std::min(n, positions);
 }
 
@@ -149,8 +158,8 @@ void Progress::draw() {
     const int width = 30, filled = permille * width / 1000;
     std::string bar(filled, '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "\r%s [%s] %lld/%lld", label_.c_str(), bar.c_str(), static_cast<long long>(done_),
-                 static_cast<long long>(total_));
+    std::fprintf(stderr, "\r%s [%s] %lld/%lld", label_.c_str(), bar.c_str(),
+                 static_cast<long long>(done_), static_cast<long long>(total_));
     std::fflush(stderr);
 }
 

@@ -20,7 +20,8 @@ size_t dtype_size(const std::string& dtype) {
     if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
     if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
     if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
-    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" || dtype == "F8_E5M2")
+    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" ||
+        dtype == "F8_E5M2")
         return 1;
     return 0;
 }
@@ -36,11 +37,13 @@ StFile StFile::read(const std::string& path) {
     auto bad = [&](const std::string& what) {
         return Error("'" + path + "' is not a valid safetensors file: " + what);
     };
-    if (f.bytes.size() < 8) throw bad("file has " + std::to_string(f.bytes.size()) + " bytes, expected at least 8");
+    if (f.bytes.size() < 8)
+        throw bad("file has " + std::to_string(f.bytes.size()) + " bytes, expected at least 8");
     uint64_t hlen = 0;
     std::memcpy(&hlen, f.bytes.data(), 8);
     if (hlen > f.bytes.size() - 8)
-        throw bad("header length " + std::to_string(hlen) + " exceeds file size " + std::to_string(f.bytes.size()));
+        throw bad("header length " + std::to_string(hlen) + " exceeds file size " +
+                  std::to_string(f.bytes.size()));
     f.data_offset = 8 + hlen;
     size_t data_size = f.bytes.size() - f.data_offset;
     nlohmann::json header;
@@ -68,9 +71,11 @@ StFile StFile::read(const std::string& path) {
         if (es == 0) throw bad("tensor '" + name + "' has unknown dtype '" + e.dtype + "'");
         for (auto d : e.shape)
             if (d < 0) throw bad("tensor '" + name + "' has a negative dimension");
-        if (e.end < e.begin || e.end > data_size || e.end - e.begin != static_cast<size_t>(e.numel()) * es)
+        if (e.end < e.begin || e.end > data_size ||
+            e.end - e.begin != static_cast<size_t>(e.numel()) * es)
             throw bad("tensor '" + name + "' byte range [" + std::to_string(e.begin) + ", " +
-                      std::to_string(e.end) + ") does not match its shape and dtype or the file size");
+                      std::to_string(e.end) +
+                      ") does not match its shape and dtype or the file size");
         f.tensors.push_back(std::move(e));
     }
     std::sort(f.tensors.begin(), f.tensors.end(),
@@ -110,7 +115,8 @@ std::vector<float> StFile::to_f32(const StEntry& e) const {
 void StFile::write(const std::string& path) const {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     if (!out) throw Error("cannot create '" + path + "'");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out) throw Error("failed writing '" + path + "'");
 }
 

@@ -18,8 +18,8 @@ struct StEntry {
 };
 
 struct StFile {
-    std::vector<uint8_t> bytes;  // the whole file
-    size_t data_offset = 0;      // 8 + header length
+    std::vector<uint8_t> bytes;    // the whole file
+    size_t data_offset = 0;        // 8 + header length
     std::vector<StEntry> tensors;  // in file order (by offset)
 
     // Reads and validates a safetensors file; throws sparq::Error naming the file and the problem.
