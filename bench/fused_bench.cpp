@@ -202,10 +202,10 @@ const int kRegistered = [] {
             if (big) {
                 for (int64_t rows : {128, 1024})
                     for (int64_t cols : {768, 3072}) b1->Args({rows, cols, 1});
-                b2->Args({1024, 3072, 2});
+                b2->Args({1024, 3072, 1})->Args({1024, 3072, 2});
             } else {
                 b1->Args({12 * 128, 128, 1})->Args({12 * 384, 384, 1});
-                b2->Args({12 * 384, 384, 2});
+                b2->Args({12 * 384, 384, 1})->Args({12 * 384, 384, 2});
             }
         };
         reg("layer_norm", bm_layer_norm, true);
