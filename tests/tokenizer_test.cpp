@@ -488,6 +488,44 @@ TEST(Tokenizer, PairTruncationRulesExhaustive) {
     }
 }
 
+TEST(Tokenizer, QuestionAnsweringWindows) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    // Question "a b" (2 tokens), context a..h (8 tokens), max_length 10: 5 context tokens per
+    // window. Window starts follow tokenizers' Encoding::truncate: 0, 5 - stride, ...
+    auto window = [](const std::string& ctx) {
+        Strings t{"[CLS]", "a", "b", "[SEP]"};
+        for (char c : ctx) t.push_back(std::string(1, c));
+        t.push_back("[SEP]");
+        return t;
+    };
+    auto tokens_of = [](const std::vector<Encoding>& w) {
+        std::vector<Strings> out;
+        for (const auto& e : w) out.push_back(e.tokens);
+        return out;
+    };
+    const std::string q = letters(2), ctx = letters(8);
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, ctx, 10, 2)),
+              (std::vector<Strings>{window("abcde"), window("defgh")}));
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, ctx, 10, 0)),
+              (std::vector<Strings>{window("abcde"), window("fgh")}));
+    EXPECT_EQ(
+        tokens_of(tok.encode_windows(q, ctx, 10, 4)),
+        (std::vector<Strings>{window("abcde"), window("bcdef"), window("cdefg"), window("defgh")}));
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, ctx, 13, 4)),
+              (std::vector<Strings>{window("abcdefgh")}));
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, "", 6, 0)), (std::vector<Strings>{window("")}));
+    // Offsets point into the context; type ids mark the context.
+    const auto w = tok.encode_windows(q, ctx, 10, 2);
+    EXPECT_EQ(w[1].offsets[4], (std::pair<uint32_t, uint32_t>{6, 7}));  // "d" in "a b c d ..."
+    EXPECT_EQ(w[1].type_ids, (std::vector<int32_t>{0, 0, 0, 0, 1, 1, 1, 1, 1, 1}));
+    EXPECT_EQ(w[1].sequence_ids, (std::vector<int8_t>{-1, 0, 0, -1, 1, 1, 1, 1, 1, -1}));
+    EXPECT_NE(error_of([&] { tok.encode_windows(q, ctx, 10, 5); }).find("stride 5 must be smaller"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { tok.encode_windows(q, ctx, 5, 0); }).find("leaves no room"),
+              std::string::npos);
+}
+
 TEST(Tokenizer, InvalidUtf8IsAnError) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
