@@ -342,3 +342,59 @@ TEST(Attention, VariantsMatchReference) {
 
 }  // namespace
 }  // namespace sparq
+
+namespace sparq {
+namespace {
+
+TEST(Heads, ClassificationScores) {
+    ModelConfig cfg;
+    cfg.id2label = {{0, "neg"}, {1, "pos"}, {2, "mid"}};
+    const float logits[3] = {0.5f, 2.0f, -1.0f};
+    Classification c = classification_from_logits(logits, 3, cfg);
+    EXPECT_EQ(c.label_id, 1);
+    EXPECT_EQ(c.label, "pos");
+    double z = std::exp(0.5) + std::exp(2.0) + std::exp(-1.0);
+    EXPECT_NEAR(c.scores[0], std::exp(0.5) / z, 1e-6);
+    EXPECT_NEAR(c.scores[1], std::exp(2.0) / z, 1e-6);
+    cfg.problem_type = "multi_label_classification";
+    c = classification_from_logits(logits, 3, cfg);
+    EXPECT_NEAR(c.scores[2], 1.0 / (1.0 + std::exp(1.0)), 1e-6);
+    EXPECT_EQ(c.label_id, 1);
+    cfg.problem_type.clear();  // one label, no problem_type: regression, raw value
+    const float value = -3.25f;
+    c = classification_from_logits(&value, 1, cfg);
+    EXPECT_EQ(c.scores, std::vector<float>{-3.25f});
+    cfg.problem_type = "regression";
+    c = classification_from_logits(logits, 2, cfg);
+    EXPECT_EQ(c.scores, (std::vector<float>{0.5f, 2.0f}));
+}
+
+TEST(Heads, BestSpanRules) {
+    // [CLS] q q [SEP] c c c c [SEP]; the best raw pair (0, 0) and spans in the question are
+    // excluded; max_answer_len bounds the length.
+    const std::vector<int32_t> types = {0, 0, 0, 0, 1, 1, 1, 1, 1};
+    const std::vector<int32_t> ids = {2, 10, 11, 3, 12, 13, 14, 15, 3};
+    std::vector<float> st = {9, 5, 0, 0, 1, 0, 0, 0, 9};
+    std::vector<float> en = {9, 0, 5, 0, 0, 0, 0, 3, 9};
+    Span s = best_span(st.data(), en.data(), types.data(), ids.data(), 9, 30, {2, 3});
+    EXPECT_EQ(s.start, 4);
+    EXPECT_EQ(s.end, 7);
+    EXPECT_FLOAT_EQ(s.score, 4.0f);
+    s = best_span(st.data(), en.data(), types.data(), ids.data(), 9, 2, {2, 3});
+    EXPECT_LE(s.end - s.start, 1);
+    EXPECT_GE(s.start, 4);
+    // Single segment: anything but the first and last position; end never before start.
+    std::vector<int32_t> zeros(9, 0);
+    std::vector<float> st2 = {0, 0, 0, 0, 0, 0, 8, 0, 0};
+    std::vector<float> en2 = {0, 0, 7, 0, 0, 0, 0, 1, 0};
+    s = best_span(st2.data(), en2.data(), zeros.data(), ids.data(), 9, 30, {});
+    EXPECT_EQ(s.start, 6);
+    EXPECT_EQ(s.end, 7);
+    // Nothing to choose from ([CLS] [SEP]): the [CLS] "no answer" span.
+    s = best_span(st.data(), en.data(), zeros.data(), ids.data(), 2, 30, {});
+    EXPECT_EQ(s.start, 0);
+    EXPECT_EQ(s.end, 0);
+}
+
+}  // namespace
+}  // namespace sparq

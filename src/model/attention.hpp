@@ -29,6 +29,9 @@ namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
 }
+void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                         float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                         float* scratch);
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                            float* scratch);

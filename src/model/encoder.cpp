@@ -139,35 +139,26 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");
         expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
 
-        L.qkv_w.resize(3 * h * h);
-        L.qkv_b.resize(3 * h);
+        AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};
         const Tensor* bs[3] = {&src.q_b, &src.k_b, &src.v_b};
         for (int i = 0; i < 3; ++i) {
-            std::memcpy(L.qkv_w.data() + i * h * h, ws[i]->data.data(), h * h * sizeof(float));
-            std::memcpy(L.qkv_b.data() + i * h, bs[i]->data.data(), h * sizeof(float));
+            std::memcpy(qkv_w.data() + i * h * h, ws[i]->data.data(), h * h * sizeof(float));
+            std::memcpy(qkv_b.data() + i * h, bs[i]->data.data(), h * sizeof(float));
         }
-        src.q_w = {};
-        src.k_w = {};
-        src.v_w = {};
-        L.ao_w = std::move(src.ao_w);
-        L.ao_b = std::move(src.ao_b);
+        L.qkv = plan(qkv_w.data(), qkv_b.data(), 3 * h, h, Activation::none,
+                     p + "attention.self.{query,key,value}.weight", opts);
+        L.attn_out = plan(src.ao_w.data.data(), src.ao_b.data.data(), h, h, Activation::none,
+                          p + "attention.output.dense.weight", opts);
+        L.inter = plan(src.i_w.data.data(), src.i_b.data.data(), inter_, h, Activation::gelu,
+                       p + "intermediate.dense.weight", opts);
+        L.out = plan(src.o_w.data.data(), src.o_b.data.data(), h, inter_, Activation::none,
+                     p + "output.dense.weight", opts);
         L.ln1_g = std::move(src.ln1_g);
         L.ln1_b = std::move(src.ln1_b);
-        L.i_w = std::move(src.i_w);
-        L.i_b = std::move(src.i_b);
-        L.o_w = std::move(src.o_w);
-        L.o_b = std::move(src.o_b);
         L.ln2_g = std::move(src.ln2_g);
         L.ln2_b = std::move(src.ln2_b);
-        L.qkv = plan(L.qkv_w.data(), L.qkv_b.data(), 3 * h, h, Activation::none,
-                     p + "attention.self.{query,key,value}.weight", opts);
-        L.attn_out = plan(L.ao_w.data.data(), L.ao_b.data.data(), h, h, Activation::none,
-                          p + "attention.output.dense.weight", opts);
-        L.inter = plan(L.i_w.data.data(), L.i_b.data.data(), inter_, h, Activation::gelu,
-                       p + "intermediate.dense.weight", opts);
-        L.out = plan(L.o_w.data.data(), L.o_b.data.data(), h, inter_, Activation::none,
-                     p + "output.dense.weight", opts);
+        src = LayerWeights{};  // the kernels hold their own copies
     }
 }
 

@@ -55,10 +55,10 @@ public:
     void reset_profile() { profile_ = {}; }
 
 private:
+    // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
-        AlignedBuffer<float> qkv_w, qkv_b;  // Q, K, V concatenated: [3H][H], [3H]
-        PlannedLinear qkv, attn_out, inter, out;
-        Tensor ao_w, ao_b, ln1_g, ln1_b, i_w, i_b, o_w, o_b, ln2_g, ln2_b;
+        PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
+        Tensor ln1_g, ln1_b, ln2_g, ln2_b;
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
