@@ -39,7 +39,10 @@ int main(int argc, char** argv) {
             known |= sub->get_name() == argv[1];
             if (!sub->get_group().empty()) names += (names.empty() ? "" : ", ") + sub->get_name();
         }
-        if (!known) return fail(std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")", 2);
+        if (!known)
+            return fail(
+                std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")",
+                2);
     }
     try {
         app.parse(argc, argv);
