@@ -225,7 +225,8 @@ class BertModel final : public Model {
         std::ostringstream os;
         auto line = [&](const PlanEntry& e) {
             os << e.name << "  [" << e.out << "x" << e.in << "]  sparsity "
-               << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  " << e.kernel << "  ("
+               << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  "
+               << (e.kernel.find("_s8") != std::string::npos ? "int8" : "f32") << "  " << e.kernel << "  ("
                << e.why << ")\n";
         };
         for (const auto& e : encoder_->plan()) line(e);
@@ -247,6 +248,7 @@ class BertModel final : public Model {
         PlanOptions f32 = popts;  // heads stay f32 (see docs/int8.md)
         f32.precision = "f32";
         PlannedLinear p = plan_linear(d, f32);
+        if (popts.precision == "int8") p.why = "heads stay f32 in int8 models; " + p.why;
         head_plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
         return p;
     }

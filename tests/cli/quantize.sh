@@ -63,7 +63,11 @@ $PY -c 'import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]; 
 "$SPARQ" quantize "$FIX/tiny_cls" "$TMP/qm" --calibrate "$TMP/calib.txt" --method mse > /dev/null
 
 # inspect --plan: int8 kernels per matrix.
-"$SPARQ" inspect "$TMP/q" --plan --kernels dense | grep -q "dense_s8_onednn" || { echo "inspect --plan"; exit 1; }
+plan=$("$SPARQ" inspect "$TMP/q" --plan --kernels dense)
+grep -q "layer.1.output.dense.weight.*int8  dense_s8_onednn" <<<"$plan" || { echo "inspect --plan: $plan"; exit 1; }
+grep -q "classifier.weight.*f32  dense_f32_onednn  (heads stay f32" <<<"$plan" || { echo "inspect --plan heads: $plan"; exit 1; }
+# Without forcing, the tiny matrices stay f32 and the plan says why.
+"$SPARQ" inspect "$TMP/q" --plan | grep -q "f32: int8 does not pay at this size" || { echo "inspect auto plan"; exit 1; }
 
 # Errors: one line, non-zero exit.
 err() {
