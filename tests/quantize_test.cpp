@@ -170,6 +170,23 @@ TEST(Quantize, CalibratedStaticScalesAreStoredAndUsed) {
     expect_close(*f32, *q);  // calibrated on these texts: max clipping, no saturation
 }
 
+TEST(Quantize, PerTensorScalesAreOnePerMatrix) {
+    TempDir t;
+    tools::QuantizeOptions o;
+    o.per_tensor = true;
+    tools::quantize_model(fixture("tiny_cls"), t.path, o);
+    SafeTensorsFile dst((t.path / "model.safetensors").string());
+    const std::string w = "bert.encoder.layer.0.intermediate.dense.weight";
+    std::vector<float> s = dst.read_f32(*dst.find(scale_tensor_name(w)));
+    SafeTensorsFile src((fixture("tiny_cls") / "model.safetensors").string());
+    std::vector<float> f = src.read_f32(*src.find(w));
+    float m = 0;
+    for (float x : f) m = std::max(m, std::fabs(x));
+    for (float x : s) ASSERT_EQ(x, scale_for(m));
+    expect_close(*Model::load(fixture("tiny_cls").string()),
+                 *Model::load(t.path.string(), int8_opts("dense")));
+}
+
 TEST(Quantize, CalibrationClipping) {
     std::vector<float> v;
     for (int i = 1; i <= 1000; ++i) v.push_back(static_cast<float>(i));
