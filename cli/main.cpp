@@ -1,10 +1,55 @@
-// The `sparq` command (subcommands are added in cli/).
+// The `sparq` command: subcommands live in cli/cmd_*.cpp. Every failure ends as one line
+// "sparq: error: ..." on stderr: exit code 2 for a bad command line, 1 for anything else.
 #include <CLI/CLI.hpp>
 #include <iostream>
+
+#include "common.hpp"
+
+namespace {
+
+int fail(const std::string& msg, int code) {
+    std::string line = msg;
+    for (auto& c : line)
+        if (c == '\n' || c == '\r') c = ' ';
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cerr << "sparq: error: " << line << '\n';
+    return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"sparq: sparse and int8 inference for BERT-family encoders"};
     app.require_subcommand(1);
-    CLI11_PARSE(app, argc, argv);
+    app.set_version_flag("--version", "sparq 0.1.0");
+    using namespace sparq::cli;
+    add_tokenize(app);
+    add_embed(app);
+    add_classify(app);
+    add_inspect(app);
+    add_bench(app);
+    add_prune(app);
+    add_peer_bench(app);
+    if (argc > 1 && argv[1][0] != '-') {
+        bool known = false;
+        std::string names;
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+            known |= sub->get_name() == argv[1];
+            if (!sub->get_group().empty()) names += (names.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (!known) return fail(std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")", 2);
+    }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        return fail(std::string(e.what()) + " (run with --help for usage)", 2);
+    } catch (const UsageError& e) {
+        return fail(std::string(e.what()) + " (run with --help for usage)", 2);
+    } catch (const std::exception& e) {
+        return fail(e.what(), 1);
+    } catch (...) {
+        return fail("unexpected internal error", 1);
+    }
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
+#include "sparq/tokenizer.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -41,7 +42,9 @@ void write_file(const fs::path& p, const std::string& s) {
     out.write(s.data(), static_cast<std::streamsize>(s.size()));
 }
 
-json reference(const std::string& name) { return json::parse(read_file(fixture(name) / "reference.json")); }
+json reference(const std::string& name) {
+    return json::parse(read_file(fixture(name) / "reference.json"));
+}
 
 // The sparq::Error message thrown by f, or a test failure if it throws nothing (or another type).
 std::string error_of(const std::function<void()>& f) {
@@ -57,7 +60,7 @@ std::string error_of(const std::function<void()>& f) {
 #define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << "message: " << (msg)
 
 class TempDir {
-public:
+  public:
     TempDir() {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         path_ = fs::temp_directory_path() /
@@ -69,7 +72,7 @@ public:
     const fs::path& path() const { return path_; }
     fs::path operator/(const std::string& s) const { return path_ / s; }
 
-private:
+  private:
     fs::path path_;
 };
 
@@ -103,7 +106,8 @@ std::vector<OwnedTensor> read_all(const fs::path& p) {
 void write_all(const fs::path& p, const std::vector<OwnedTensor>& ts,
                const std::map<std::string, std::string>& meta = {}) {
     std::vector<TensorToWrite> w;
-    for (const auto& t : ts) w.push_back({t.name, t.dtype, t.shape, {t.bytes.data(), t.bytes.size()}});
+    for (const auto& t : ts)
+        w.push_back({t.name, t.dtype, t.shape, {t.bytes.data(), t.bytes.size()}});
     write_safetensors(p.string(), w, meta);
 }
 
@@ -159,7 +163,9 @@ TEST(Config, FixturesParse) {
 }
 
 TEST(Config, TasksLabelsAndEps) {
-    auto load = [](const char* n) { return ModelConfig::from_file((fixture(n) / "config.json").string()); };
+    auto load = [](const char* n) {
+        return ModelConfig::from_file((fixture(n) / "config.json").string());
+    };
     ModelConfig base = load("tiny_base");
     EXPECT_EQ(base.task, Task::base);
     EXPECT_EQ(base.num_labels, 2);
@@ -187,7 +193,7 @@ TEST(Config, TasksLabelsAndEps) {
 }
 
 class ConfigFile : public ::testing::Test {
-protected:
+  protected:
     // tiny_cls's config.json with `edit` applied, parsed.
     ModelConfig parse(const std::function<void(json&)>& edit) {
         json j = json::parse(read_file(fixture("tiny_cls") / "config.json"));
@@ -312,6 +318,54 @@ TEST_F(ConfigFile, ArchitecturesAndDefaults) {
     EXPECT_HAS(warn, "BertForMultipleChoice");
 }
 
+// Configs as published on the Hugging Face hub (trimmed of nothing that matters here).
+TEST_F(ConfigFile, RealWorldConfigs) {
+    // prajjwal1/bert-tiny: no model_type, no architectures.
+    write_file(path(), R"({"hidden_size": 128, "hidden_act": "gelu", "initializer_range": 0.02,
+        "vocab_size": 30522, "hidden_dropout_prob": 0.1, "num_attention_heads": 2,
+        "type_vocab_size": 2, "max_position_embeddings": 512, "num_hidden_layers": 2,
+        "intermediate_size": 512, "attention_probs_dropout_prob": 0.1})");
+    ModelConfig c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.task, Task::base);
+    EXPECT_EQ(c.hidden_size, 128);
+    EXPECT_EQ(c.num_heads, 2);
+    // sentence-transformers/all-MiniLM-L6-v2
+    write_file(path(), R"({"_name_or_path": "nreimers/MiniLM-L6-H384-uncased",
+        "architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1,
+        "gradient_checkpointing": false, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "hidden_size": 384, "initializer_range": 0.02, "intermediate_size": 1536,
+        "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+        "num_attention_heads": 12, "num_hidden_layers": 6, "pad_token_id": 0,
+        "position_embedding_type": "absolute", "transformers_version": "4.8.2",
+        "type_vocab_size": 2, "use_cache": true, "vocab_size": 30522})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.num_layers, 6);
+    EXPECT_EQ(c.intermediate_size, 1536);
+    // An NER model with the legacy "_num_labels" key and id2label.
+    write_file(path(), R"({"_num_labels": 3, "architectures": ["BertForTokenClassification"],
+        "hidden_act": "gelu", "hidden_size": 768, "id2label": {"0": "O", "1": "B-MISC",
+        "2": "I-MISC"}, "intermediate_size": 3072, "label2id": {"O": 0, "B-MISC": 1, "I-MISC": 2},
+        "model_type": "bert", "num_attention_heads": 12, "num_hidden_layers": 12,
+        "output_past": true, "vocab_size": 28996})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.task, Task::token_classification);
+    EXPECT_EQ(c.num_labels, 3);
+    EXPECT_EQ(c.label(1), "B-MISC");
+    // A cross-encoder with one regression-style output.
+    write_file(path(), R"({"architectures": ["BertForSequenceClassification"],
+        "hidden_act": "gelu", "hidden_size": 384, "id2label": {"0": "LABEL_0"},
+        "intermediate_size": 1536, "label2id": {"LABEL_0": 0}, "model_type": "bert",
+        "num_attention_heads": 12, "num_hidden_layers": 6, "vocab_size": 30522})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.num_labels, 1);
+    // DistilBERT is another architecture: clear rejection.
+    write_file(path(), R"({"activation": "gelu", "architectures":
+        ["DistilBertForSequenceClassification"], "dim": 768, "model_type": "distilbert",
+        "n_heads": 12, "n_layers": 6, "vocab_size": 30522})");
+    EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }),
+               "model_type 'distilbert' is not supported");
+}
+
 // ------------------------------------------------------------------------------------------------
 // safetensors reader
 
@@ -319,9 +373,9 @@ TEST(SafeTensors, HalfAndBfloatConversion) {
     EXPECT_EQ(f16_to_f32(0x3c00), 1.0f);
     EXPECT_EQ(f16_to_f32(0xc000), -2.0f);
     EXPECT_EQ(f16_to_f32(0x7bff), 65504.0f);
-    EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+    EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));     // smallest subnormal
     EXPECT_EQ(f16_to_f32(0x03ff), std::ldexp(1023.0f, -24));  // largest subnormal
-    EXPECT_EQ(f16_to_f32(0x0400), std::ldexp(1.0f, -14));  // smallest normal
+    EXPECT_EQ(f16_to_f32(0x0400), std::ldexp(1.0f, -14));     // smallest normal
     EXPECT_EQ(f16_to_f32(0x3555), 0.333251953125f);
     EXPECT_TRUE(std::signbit(f16_to_f32(0x8000)) && f16_to_f32(0x8000) == 0.0f);
     EXPECT_EQ(f16_to_f32(0x7c00), std::numeric_limits<float>::infinity());
@@ -373,7 +427,7 @@ TEST(SafeTensors, ProbeValuesExact) {
 }
 
 class BrokenFile : public ::testing::Test {
-protected:
+  protected:
     std::string open_error(const std::string& contents) {
         write_file(path(), contents);
         return error_of([&] { SafeTensorsFile f(path()); });
@@ -467,9 +521,11 @@ TEST_F(BrokenFile, UnknownDtype) {
 }
 
 TEST_F(BrokenFile, IntegerTensorsReadRawNotAsFloat) {
-    std::string data = {'\x01', '\xff', '\x7f', '\x80', '\x02', '\0', '\0', '\0', '\0', '\0', '\0', '\0'};
-    std::string h = R"({"__metadata__":{"k":"v"},"q":{"dtype":"I8","shape":[2,2],"data_offsets":[0,4]},)"
-                    R"("n":{"dtype":"I64","shape":[1],"data_offsets":[4,12]}})";
+    std::string data = {'\x01', '\xff', '\x7f', '\x80', '\x02', '\0',
+                        '\0',   '\0',   '\0',   '\0',   '\0',   '\0'};
+    std::string h =
+        R"({"__metadata__":{"k":"v"},"q":{"dtype":"I8","shape":[2,2],"data_offsets":[0,4]},)"
+        R"("n":{"dtype":"I64","shape":[1],"data_offsets":[4,12]}})";
     write_file(path(), raw_safetensors(h, data));
     SafeTensorsFile f(path());
     EXPECT_EQ(f.metadata().at("k"), "v");
@@ -486,18 +542,106 @@ TEST_F(BrokenFile, IntegerTensorsReadRawNotAsFloat) {
     EXPECT_HAS(m, "tensor 'q': expected a float dtype (F32, F16, BF16, F64), found I8");
 }
 
+// Every truncation point of the header and many corrupted header bytes either open (and then every
+// tensor reads inside the mapping) or throw sparq::Error -- never crash or read out of bounds.
+TEST_F(BrokenFile, CorruptionSweep) {
+    const std::string full = read_file(fixture("tiny_f16") / "model.safetensors");
+    uint64_t n = 0;
+    std::memcpy(&n, full.data(), 8);
+    int opened = 0, rejected = 0;
+    auto attempt = [&](const std::string& bytes) {
+        write_file(path(), bytes);
+        try {
+            SafeTensorsFile f(path());
+            for (const auto& t : f.tensors())
+                if (dtype_is_float(t.dtype)) f.read_f32(t);
+            ++opened;
+        } catch (const Error&) {
+            ++rejected;
+        }
+    };
+    for (uint64_t cut = 0; cut < 8 + n + 64; cut += 7) attempt(full.substr(0, cut));
+    uint32_t state = 12345;
+    for (int i = 0; i < 300; ++i) {
+        std::string bad = full;
+        for (int k = 0; k < 1 + i % 3; ++k) {
+            state = state * 1664525u + 1013904223u;
+            std::size_t pos = (state >> 8) % (8 + n);
+            bad[pos] = static_cast<char>("0123456789[]{},:\"x\x00\xff"[(state >> 3) % 20]);
+        }
+        attempt(bad);
+    }
+    EXPECT_GT(rejected, 300);
+    EXPECT_GT(opened, 0);  // e.g. digits changed inside "seed" metadata
+}
+
 // ------------------------------------------------------------------------------------------------
 // safetensors writer
 
 TEST(SafeTensorsWriter, ByteIdenticalToPythonWriter) {
-    // tools/bert_reference.py's writer follows the HF layout; ours must produce the same bytes.
+    // tools/bert_reference.py's writer follows the HF layout (also for mixed dtypes); ours must
+    // produce the same bytes.
     TempDir dir;
-    for (const char* name : {"tiny_base", "tiny_f16", "tiny_sparse"}) {
-        SCOPED_TRACE(name);
-        fs::path src = fixture(name) / "model.safetensors";
+    for (fs::path src :
+         {fixture("tiny_base") / "model.safetensors", fixture("tiny_f16") / "model.safetensors",
+          fixture("tiny_sparse") / "model.safetensors",
+          test::fixtures_dir() / "dtypes.safetensors"}) {
+        SCOPED_TRACE(src.string());
         SafeTensorsFile f(src.string());
         write_all(dir / "out.safetensors", read_all(src), f.metadata());
         EXPECT_TRUE(read_file(dir / "out.safetensors") == read_file(src));
+    }
+}
+
+// Every dtype, written by the python writer, reads back as python says (floats exactly).
+TEST(SafeTensors, EveryDtypeFromPython) {
+    SafeTensorsFile f((test::fixtures_dir() / "dtypes.safetensors").string());
+    const json expected = json::parse(read_file(test::fixtures_dir() / "dtypes.json"));
+    EXPECT_EQ(f.metadata().at("note"), "one tensor per dtype");
+    ASSERT_EQ(f.tensors().size(), expected.size());
+    for (const auto& [name, e] : expected.items()) {
+        SCOPED_TRACE(name);
+        const TensorInfo* t = f.find(name);
+        ASSERT_NE(t, nullptr);
+        EXPECT_EQ(dtype_name(t->dtype), e["dtype"].get<std::string>());
+        EXPECT_EQ(t->shape, e["shape"].get<std::vector<int64_t>>());
+        ASSERT_EQ(static_cast<std::size_t>(t->numel()), e["values"].size());
+        if (dtype_is_float(t->dtype)) {
+            std::vector<float> v = f.read_f32(*t);
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                float want = static_cast<float>(e["values"][i].get<double>());
+                EXPECT_EQ(v[i], want) << i;
+                EXPECT_EQ(std::signbit(v[i]), std::signbit(want)) << i;
+            }
+            continue;
+        }
+        auto b = f.bytes(*t);
+        const std::size_t size = dtype_size(t->dtype);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(t->numel()); ++i) {
+            int64_t got = 0;
+            const std::byte* p = b.data() + i * size;
+            switch (t->dtype) {
+                case DType::i64:
+                    std::memcpy(&got, p, 8);
+                    break;
+                case DType::i32: {
+                    int32_t x;
+                    std::memcpy(&x, p, 4);
+                    got = x;
+                    break;
+                }
+                case DType::i8:
+                    got = static_cast<int8_t>(*p);
+                    break;
+                case DType::u8:
+                case DType::boolean:
+                    got = static_cast<uint8_t>(*p);
+                    break;
+                default:
+                    FAIL() << "unexpected dtype";
+            }
+            EXPECT_EQ(got, e["values"][i].get<int64_t>()) << i;
+        }
     }
 }
 
@@ -513,10 +657,8 @@ TEST(SafeTensorsWriter, RoundTripMixedDtypes) {
                                           v.size() * sizeof(v[0]));
     };
     std::vector<TensorToWrite> ts = {
-        {"z.int8", DType::i8, {5}, bytes(q)},
-        f32_tensor("a.weight", {2, 3}, w.data()),
-        {"half", DType::f16, {3}, bytes(h)},
-        {"ids", DType::i64, {1, 4}, bytes(ids)},
+        {"z.int8", DType::i8, {5}, bytes(q)}, f32_tensor("a.weight", {2, 3}, w.data()),
+        {"half", DType::f16, {3}, bytes(h)},  {"ids", DType::i64, {1, 4}, bytes(ids)},
         {"empty", DType::f32, {0, 4}, {}},
     };
     write_safetensors(p.string(), ts, {{"format", "pt"}, {"sparsity", "0.9"}});
@@ -526,7 +668,11 @@ TEST(SafeTensorsWriter, RoundTripMixedDtypes) {
     std::memcpy(&n, raw.data(), 8);
     EXPECT_EQ(n % 8, 0u);
     const std::string header = raw.substr(8, n);
-    EXPECT_EQ(header.rfind("{\"__metadata__\":{\"format\":\"pt\",\"sparsity\":\"0.9\"},\"a.weight\":", 0), 0u)
+    EXPECT_EQ(header.rfind("{\"__metadata__\":{\"format\":\"pt\",\"sparsity\":\"0.9\"},"
+                           "\"ids\":{\"dtype\":\"I64\",\"shape\":[1,4],\"data_offsets\":[0,32]},"
+                           "\"a.weight\":",
+                           0),
+              0u)
         << header;
     EXPECT_EQ(header.find_last_not_of(' '), header.find_last_of('}'));
     EXPECT_EQ(raw.size(), 8 + n + 24 + 5 + 6 + 32);
@@ -536,7 +682,7 @@ TEST(SafeTensorsWriter, RoundTripMixedDtypes) {
     ASSERT_EQ(f.tensors().size(), 5u);
     EXPECT_EQ(f.read_f32(*f.find("a.weight")), w);
     EXPECT_EQ(f.find("a.weight")->shape, (std::vector<int64_t>{2, 3}));
-    // Largest dtype first: I64, then F32, F16, I8 (the HF writer's order, keeps alignment).
+    // The HF writer's order: I64, F32, F16, I8 (keeps alignment), then name; header likewise.
     EXPECT_EQ(f.find("ids")->begin, 0u);
     EXPECT_EQ(f.find("a.weight")->begin, 32u);
     EXPECT_EQ(f.find("half")->begin, 56u);
@@ -600,8 +746,8 @@ TEST(Weights, EveryFixtureLoadsWithShapes) {
         ASSERT_EQ(w.layers.size(), 2u);
         for (const auto& l : w.layers) {
             for (const Tensor* t : {&l.q_w, &l.k_w, &l.v_w, &l.ao_w}) expect_shape(*t, {32, 32});
-            for (const Tensor* t : {&l.q_b, &l.k_b, &l.v_b, &l.ao_b, &l.ln1_g, &l.ln1_b, &l.o_b,
-                                    &l.ln2_g, &l.ln2_b})
+            for (const Tensor* t :
+                 {&l.q_b, &l.k_b, &l.v_b, &l.ao_b, &l.ln1_g, &l.ln1_b, &l.o_b, &l.ln2_g, &l.ln2_b})
                 expect_shape(*t, {32});
             expect_shape(l.i_w, {64, 32});
             expect_shape(l.i_b, {64});
@@ -631,13 +777,13 @@ TEST(Weights, EveryFixtureLoadsWithShapes) {
 }
 
 const Tensor* by_name(const BertWeights& w, const std::string& name) {
-    std::vector<const Tensor*> all = {&w.word_emb, &w.pos_emb,  &w.type_emb,     &w.emb_ln_g,
-                                      &w.emb_ln_b, &w.pooler_w, &w.pooler_b,     &w.classifier_w,
-                                      &w.classifier_b, &w.qa_w, &w.qa_b};
+    std::vector<const Tensor*> all = {&w.word_emb,     &w.pos_emb,  &w.type_emb, &w.emb_ln_g,
+                                      &w.emb_ln_b,     &w.pooler_w, &w.pooler_b, &w.classifier_w,
+                                      &w.classifier_b, &w.qa_w,     &w.qa_b};
     for (const auto& l : w.layers)
-        for (const Tensor* t : {&l.q_w, &l.q_b, &l.k_w, &l.k_b, &l.v_w, &l.v_b, &l.ao_w, &l.ao_b,
-                                &l.ln1_g, &l.ln1_b, &l.i_w, &l.i_b, &l.o_w, &l.o_b, &l.ln2_g,
-                                &l.ln2_b})
+        for (const Tensor* t :
+             {&l.q_w, &l.q_b, &l.k_w, &l.k_b, &l.v_w, &l.v_b, &l.ao_w, &l.ao_b, &l.ln1_g, &l.ln1_b,
+              &l.i_w, &l.i_b, &l.o_w, &l.o_b, &l.ln2_g, &l.ln2_b})
             all.push_back(t);
     for (const Tensor* t : all)
         if (t->name == name) return t;
@@ -675,19 +821,52 @@ TEST(Weights, ReducedPrecisionMatchesF32Source) {
         BertWeights r = load_dir(fixture(pr.reduced));
         BertWeights s = load_dir(fixture(pr.source));
         std::vector<std::pair<const Tensor*, const Tensor*>> pairs = {
-            {&r.word_emb, &s.word_emb}, {&r.pos_emb, &s.pos_emb}, {&r.pooler_w, &s.pooler_w},
-            {&r.layers[0].q_w, &s.layers[0].q_w}, {&r.layers[1].i_w, &s.layers[1].i_w},
-            {&r.layers[1].ln2_g, &s.layers[1].ln2_g}, {&r.classifier_w, &s.classifier_w}};
+            {&r.word_emb, &s.word_emb},           {&r.pos_emb, &s.pos_emb},
+            {&r.pooler_w, &s.pooler_w},           {&r.layers[0].q_w, &s.layers[0].q_w},
+            {&r.layers[1].i_w, &s.layers[1].i_w}, {&r.layers[1].ln2_g, &s.layers[1].ln2_g},
+            {&r.classifier_w, &s.classifier_w}};
         int64_t differ = 0;
         for (auto [a, b] : pairs) {
             ASSERT_EQ(a->data.size(), b->data.size()) << a->name;
             for (std::size_t i = 0; i < a->data.size(); ++i) {
                 float x = a->data[i], y = b->data[i];
-                ASSERT_LE(std::fabs(x - y), pr.rel * std::fabs(y) + pr.abs) << a->name << "[" << i << "]";
+                ASSERT_LE(std::fabs(x - y), pr.rel * std::fabs(y) + pr.abs)
+                    << a->name << "[" << i << "]";
                 differ += x != y;
             }
         }
         EXPECT_GT(differ, 1000);  // the values really were rounded
+    }
+}
+
+// The texts in reference.json tokenize (sparq's WordPiece, vocab.txt + tokenizer_config.json) to
+// the input_ids the reference outputs were computed for.
+TEST(Fixtures, TextsTokenizeToReferenceIds) {
+    for (const char* name : kFixtures) {
+        SCOPED_TRACE(name);
+        Tokenizer tok = Tokenizer::from_dir(fixture(name).string());
+        const json ref = reference(name);
+        int checked = 0;
+        for (const auto& c : ref["cases"]) {
+            if (!c.contains("texts")) continue;
+            for (std::size_t b = 0; b < c["texts"].size(); ++b) {
+                const auto& t = c["texts"][b];
+                std::optional<std::string> pair;
+                if (t.size() > 1 && t[1].is_string()) pair = t[1].get<std::string>();
+                Encoding e = tok.encode(t[0].get<std::string>(), pair);
+                auto ids = c["input_ids"][b].get<std::vector<int32_t>>();
+                auto mask = c["attention_mask"][b].get<std::vector<int32_t>>();
+                auto types = c["token_type_ids"][b].get<std::vector<int32_t>>();
+                std::size_t len = static_cast<std::size_t>(std::count(mask.begin(), mask.end(), 1));
+                ids.resize(len);
+                types.resize(len);
+                EXPECT_EQ(e.ids, ids) << c["name"] << " #" << b;
+                EXPECT_EQ(e.type_ids, types) << c["name"] << " #" << b;
+                EXPECT_EQ(e.tokens, c["tokens"][b].get<std::vector<std::string>>());
+                ++checked;
+            }
+        }
+        EXPECT_EQ(checked, 6);
     }
 }
 
@@ -700,7 +879,7 @@ TEST(Weights, SparseFixtureIsNinetyPercentZero) {
         const auto& l = w.layers[li];
         const auto& d = dense.layers[li];
         std::vector<std::pair<const Tensor*, const Tensor*>> mats = {
-            {&l.q_w, &d.q_w}, {&l.k_w, &d.k_w}, {&l.v_w, &d.v_w},
+            {&l.q_w, &d.q_w},   {&l.k_w, &d.k_w}, {&l.v_w, &d.v_w},
             {&l.ao_w, &d.ao_w}, {&l.i_w, &d.i_w}, {&l.o_w, &d.o_w}};
         for (auto [t, dt] : mats) {
             int64_t zeros = 0;
@@ -719,9 +898,9 @@ TEST(Weights, SparseFixtureIsNinetyPercentZero) {
             EXPECT_NEAR(ref["sparsity"][t->name].get<double>(), 0.9, 1e-3);
         }
     }
-    EXPECT_EQ(std::memcmp(w.word_emb.data.data(), dense.word_emb.data.data(),
-                          w.word_emb.data.size() * 4),
-              0);  // embeddings untouched
+    EXPECT_EQ(
+        std::memcmp(w.word_emb.data.data(), dense.word_emb.data.data(), w.word_emb.data.size() * 4),
+        0);  // embeddings untouched
 }
 
 TEST(Weights, LegacyLayerNormNamesAndExtraTensors) {
@@ -737,8 +916,11 @@ TEST(Weights, LegacyLayerNormNamesAndExtraTensors) {
                 if (n.ends_with("LayerNorm.bias")) n.replace(n.size() - 4, 4, "beta");
                 t.name = "bert." + n;
             }
-            std::erase_if(ts, [](const OwnedTensor& t) { return t.name.find("pooler") != std::string::npos; });
-            ts.push_back({"cls.predictions.bias", DType::f32, {390}, std::vector<std::byte>(390 * 4)});
+            std::erase_if(ts, [](const OwnedTensor& t) {
+                return t.name.find("pooler") != std::string::npos;
+            });
+            ts.push_back(
+                {"cls.predictions.bias", DType::f32, {390}, std::vector<std::byte>(390 * 4)});
             std::vector<std::byte> pos(128 * 8);
             ts.push_back({"bert.embeddings.position_ids", DType::i64, {1, 128}, pos});
         },
@@ -747,8 +929,10 @@ TEST(Weights, LegacyLayerNormNamesAndExtraTensors) {
     BertWeights ref = load_dir(fixture("tiny_base"));
     EXPECT_EQ(w.emb_ln_g.name, "bert.embeddings.LayerNorm.gamma");
     EXPECT_EQ(w.layers[1].ln1_b.name, "bert.encoder.layer.1.attention.output.LayerNorm.beta");
-    EXPECT_EQ(std::memcmp(w.layers[1].ln1_b.data.data(), ref.layers[1].ln1_b.data.data(), 32 * 4), 0);
-    EXPECT_EQ(std::memcmp(w.layers[0].i_w.data.data(), ref.layers[0].i_w.data.data(), 64 * 32 * 4), 0);
+    EXPECT_EQ(std::memcmp(w.layers[1].ln1_b.data.data(), ref.layers[1].ln1_b.data.data(), 32 * 4),
+              0);
+    EXPECT_EQ(std::memcmp(w.layers[0].i_w.data.data(), ref.layers[0].i_w.data.data(), 64 * 32 * 4),
+              0);
     EXPECT_TRUE(w.pooler_w.empty());
 }
 
@@ -793,8 +977,9 @@ TEST(Weights, WrongShape) {
         t->bytes.resize(32 * 16 * 4);
     });
     std::string m = error_of([&] { load_dir(dir.path()); });
-    EXPECT_HAS(m, "tensor 'bert.encoder.layer.1.attention.self.query.weight': expected shape "
-                  "[32, 32], found [32, 16]");
+    EXPECT_HAS(m,
+               "tensor 'bert.encoder.layer.1.attention.self.query.weight': expected shape "
+               "[32, 32], found [32, 16]");
 
     // The config disagrees with the file: 3 labels in config.json, 2 rows in the classifier.
     copy_fixture("tiny_cls", dir.path(), nullptr, [](json& c) {
@@ -803,10 +988,12 @@ TEST(Weights, WrongShape) {
     m = error_of([&] { load_dir(dir.path()); });
     EXPECT_HAS(m, "tensor 'classifier.weight': expected shape [3, 32], found [2, 32]");
 
-    copy_fixture("tiny_base", dir.path(), nullptr, [](json& c) { c["max_position_embeddings"] = 512; });
+    copy_fixture("tiny_base", dir.path(), nullptr,
+                 [](json& c) { c["max_position_embeddings"] = 512; });
     m = error_of([&] { load_dir(dir.path()); });
-    EXPECT_HAS(m, "tensor 'embeddings.position_embeddings.weight': expected shape [512, 32], found "
-                  "[128, 32]");
+    EXPECT_HAS(m,
+               "tensor 'embeddings.position_embeddings.weight': expected shape [512, 32], found "
+               "[128, 32]");
 }
 
 TEST(Weights, BadValuesAndDtypes) {
@@ -817,15 +1004,18 @@ TEST(Weights, BadValuesAndDtypes) {
         std::memcpy(t->bytes.data() + 4 * 5, &nan, 4);
     });
     std::string m = error_of([&] { load_dir(dir.path()); });
-    EXPECT_HAS(m, "tensor 'encoder.layer.0.intermediate.dense.weight': value nan at flat index 5 is not finite");
+    EXPECT_HAS(m,
+               "tensor 'encoder.layer.0.intermediate.dense.weight': value nan at flat index 5 is "
+               "not finite");
 
     copy_fixture("tiny_base", dir.path(), [](auto& ts) {
         auto* t = find_tensor(ts, "encoder.layer.0.attention.self.key.weight");
         t->dtype = DType::i32;
     });
     m = error_of([&] { load_dir(dir.path()); });
-    EXPECT_HAS(m, "tensor 'encoder.layer.0.attention.self.key.weight': expected a float dtype "
-                  "(F32, F16, BF16), found I32");
+    EXPECT_HAS(m,
+               "tensor 'encoder.layer.0.attention.self.key.weight': expected a float dtype "
+               "(F32, F16, BF16), found I32");
 }
 
 TEST(Weights, MissingFileAndExtraLayers) {
@@ -833,7 +1023,8 @@ TEST(Weights, MissingFileAndExtraLayers) {
     copy_fixture("tiny_base", dir.path(), nullptr);
     fs::remove(dir / "model.safetensors");
     ModelConfig cfg = ModelConfig::from_file((dir / "config.json").string());
-    EXPECT_HAS(error_of([&] { load_bert_weights(dir.path().string(), cfg); }), "model.safetensors: not found");
+    EXPECT_HAS(error_of([&] { load_bert_weights(dir.path().string(), cfg); }),
+               "model.safetensors: not found");
     write_file(dir / "pytorch_model.bin", "x");
     EXPECT_HAS(error_of([&] { load_bert_weights(dir.path().string(), cfg); }), "pytorch_model.bin");
 

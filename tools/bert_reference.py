@@ -39,8 +39,10 @@ _NP_DTYPES = {
     "U8": np.uint8,
     "BOOL": np.bool_,
 }
-_DTYPE_SIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-               "U8": 1, "BOOL": 1}
+# Order of the HF safetensors crate's Dtype enum: its writer sorts tensors by it (descending), then
+# by name, which keeps every tensor naturally aligned.
+_HF_RANK = {"BOOL": 0, "U8": 1, "I8": 2, "I16": 5, "F16": 7, "BF16": 8, "I32": 9, "F32": 11,
+            "F64": 12, "I64": 13}
 
 
 def f32_to_bf16_bits(a):
@@ -74,8 +76,8 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
     """Writes `tensors` (dict name -> numpy array) as HF safetensors.
 
     dtypes: optional dict name -> "F32" | "F16" | "BF16" (float arrays are converted); other
-    arrays keep their numpy dtype. Layout as the HF writer: tensors ordered by dtype size
-    (largest first) then name, header compact JSON padded with spaces to a multiple of 8.
+    arrays keep their numpy dtype. Layout as the HF writer: tensors ordered by dtype (HF enum order,
+    descending) then name, header compact JSON in that order padded with spaces to a multiple of 8.
     """
     dtypes = dtypes or {}
     entries = []
@@ -89,7 +91,7 @@ def write_safetensors(path, tensors, metadata=None, dtypes=None):
         else:
             raw = arr.astype(np.dtype(_NP_DTYPES[code]).newbyteorder("<")).tobytes()
         entries.append((name, code, list(arr.shape), raw))
-    entries.sort(key=lambda e: (-_DTYPE_SIZE[e[1]], e[0]))
+    entries.sort(key=lambda e: (-_HF_RANK[e[1]], e[0]))
     header = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
@@ -287,3 +289,43 @@ def encode(text, vocab, pair=None):
         toks += b
         types += [1] * len(b)
     return toks, [vocab[t] for t in toks], types
+
+
+# ------------------------------------------------------------------------------------------------
+# command line: run a model directory on one input, print the outputs as JSON
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Run the reference BERT on a model directory (config.json + "
+                    "model.safetensors) and print its outputs as JSON.")
+    ap.add_argument("model_dir")
+    grp = ap.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
+    grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
+                                    "ASCII only)")
+    ap.add_argument("--pair", help="second text of a pair (with --text)")
+    ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
+    args = ap.parse_args()
+    with open(os.path.join(args.model_dir, "config.json")) as f:
+        config = json.load(f)
+    weights, _, _ = read_safetensors(os.path.join(args.model_dir, "model.safetensors"))
+    if args.text is not None:
+        vocab = load_vocab(os.path.join(args.model_dir, "vocab.txt"))
+        tokens, ids, types = encode(args.text, vocab, args.pair)
+    else:
+        ids = [int(x) for x in args.ids.split(",")]
+        tokens, types = None, [0] * len(ids)
+    outs = forward(config, weights, [ids], [[1] * len(ids)], [types],
+                   dtype=torch.float32 if args.float32 else torch.float64)
+    doc = {"input_ids": ids, "token_type_ids": types}
+    if tokens:
+        doc["tokens"] = tokens
+    doc.update({k: v[0].tolist() for k, v in outs.items()})
+    print(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    main()

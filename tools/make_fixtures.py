@@ -339,6 +339,38 @@ def check_against_peers(cfg, weights, case, outs):
     assert d1 < 1e-9 and d2 < 1e-9
 
 
+def write_dtype_fixture(out):
+    """dtypes.safetensors: one small tensor per dtype sparq reads (written by the python writer,
+    with the HF layout for mixed dtypes) + dtypes.json with the values sparq must read."""
+    t = {
+        "f64": np.array([[0.1, -2.5], [1e10, 3.0]], dtype=np.float64),
+        "f32": np.array([1.0, -0.0, 3.4e38, 1e-40, 0.3], dtype=np.float32),
+        "f16": np.array([1.0, -2.0, 65504.0, 2.0 ** -24, 0.1, -0.0], dtype=np.float32),
+        "bf16": np.array([1.0, -5.0, 3.14159, 1e-20, 0.1], dtype=np.float32),
+        "i64": np.array([-1, 2 ** 40, 0], dtype=np.int64),
+        "i32": np.array([[-7, 2 ** 31 - 1]], dtype=np.int32),
+        "i8": np.array([-128, -1, 0, 127], dtype=np.int8),
+        "u8": np.array([0, 255, 7], dtype=np.uint8),
+        "mask": np.array([True, False, True], dtype=np.bool_),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+    }
+    dtypes = {"f16": "F16", "bf16": "BF16"}
+    path = os.path.join(out, "dtypes.safetensors")
+    ref.write_safetensors(path, t, {"format": "pt", "note": "one tensor per dtype"}, dtypes)
+    loaded, loaded_dt, _ = ref.read_safetensors(path)
+    doc = {}
+    for name, arr in loaded.items():
+        vals = arr.reshape(-1)
+        if loaded_dt[name] in ("F64", "F32", "F16", "BF16"):
+            vals = [float(np.float32(v)) for v in vals]  # as f32, exact
+        else:
+            vals = [int(v) for v in vals]
+        doc[name] = {"dtype": loaded_dt[name], "shape": list(arr.shape), "values": vals}
+    with open(os.path.join(out, "dtypes.json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -349,6 +381,7 @@ def main():
     torch.set_num_threads(1)
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
+    write_dtype_fixture(out)
     vocab_list = build_vocab()
     for spec in MODELS:
         if os.path.isdir(os.path.join(out, spec[0])):

@@ -73,6 +73,23 @@ struct Span {
     std::vector<float> start_logits, end_logits;
 };
 
+// A padded batch as Hugging Face feeds it: row-major [batch][seq] int64 arrays.
+struct PaddedInput {
+    const int64_t* input_ids = nullptr;
+    const int64_t* attention_mask = nullptr;  // null: every position is a real token
+    const int64_t* token_type_ids = nullptr;  // null: all zeros
+    int64_t batch = 0, seq = 0;
+};
+
+// Packs each row's real tokens (attention_mask == 1). The ones of a row must be a prefix of it;
+// throws sparq::Error naming the row otherwise, or for ids that do not fit in int32.
+PackedBatch pack_padded(const PaddedInput& input);
+
+// Scatters packed hidden states back to [batch][seq][hidden] (batch = number of sequences);
+// positions past a sequence's length are zeros. Throws sparq::Error if a sequence is longer
+// than seq.
+std::vector<float> unpack_padded(const HiddenStates& states, int64_t seq);
+
 class Model {
 public:
     // Loads config.json + model.safetensors (+ tokenizer) from `dir`, validates every tensor.
@@ -97,6 +114,11 @@ public:
                                            int64_t max_answer_len = 30) const = 0;
     // Per weight matrix: name, shape, sparsity, chosen kernel, why.
     virtual std::string plan_report() const = 0;
+
+    // encode() on a padded batch: last_hidden_state as [batch][seq][hidden], zeros at padding.
+    std::vector<float> encode_padded(const PaddedInput& input) const {
+        return unpack_padded(encode(pack_padded(input)), input.seq);
+    }
 };
 
 }  // namespace sparq

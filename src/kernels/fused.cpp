@@ -1,11 +1,18 @@
 // Dispatch of the fused element-wise operators to the best variant allowed by max_isa().
 #include "kernels/fused.hpp"
 
+#include "kernels/eltwise/eltwise.hpp"
+
 namespace sparq {
 
 const FusedOps* fused_variants(int* count) {
     static const FusedOps table[] = {
-        {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_residual, ref::softmax},
+        {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_residual, ref::softmax,
+         ref::embed_layer_norm},
+        {Isa::avx2, avx2::layer_norm, avx2::bias_gelu, avx2::bias_residual, avx2::softmax,
+         avx2::embed_layer_norm},
+        {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_residual, avx512::softmax,
+         avx512::embed_layer_norm},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -23,6 +30,8 @@ const FusedOps& best() {
 }
 }  // namespace
 
+Isa fused_active_isa() { return best().isa; }
+
 void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
                 float* dst, int64_t rows, int64_t cols, float eps) {
     best().layer_norm(src, residual, gamma, beta, dst, rows, cols, eps);
@@ -36,6 +45,12 @@ void bias_residual(float* data, const float* bias, const float* residual, int64_
 }
 void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask) {
     best().softmax(data, rows, cols, ld, scale, mask);
+}
+void embed_layer_norm(const float* word, const float* pos, const float* type, const int32_t* ids,
+                      const int32_t* pos_ids, const int32_t* type_ids, const float* gamma,
+                      const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {
+    best().embed_layer_norm(word, pos, type, ids, pos_ids, type_ids, gamma, beta, dst, rows, cols,
+                            eps);
 }
 
 }  // namespace sparq

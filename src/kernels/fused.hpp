@@ -25,6 +25,14 @@ void bias_residual(float* data, const float* bias, const float* residual, int64_
 // is an optional additive row of `cols` values shared by all rows (0 or a large negative).
 void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);
 
+// BERT embeddings + LayerNorm for `rows` tokens, `cols` = hidden size:
+// dst[r] = layer_norm((word[ids[r]] + type[type_ids[r]]) + pos[pos_ids[r]]) with gamma, beta, eps.
+// pos_ids null: positions 0..rows-1 (one sequence); type_ids null: all type 0. Ids must be in
+// range (callers validate them). dst must not alias the tables.
+void embed_layer_norm(const float* word, const float* pos, const float* type, const int32_t* ids,
+                      const int32_t* pos_ids, const int32_t* type_ids, const float* gamma,
+                      const float* beta, float* dst, int64_t rows, int64_t cols, float eps);
+
 // Explicit-ISA entry points, for tests and benchmarks (one list of variants: fused_variants()).
 struct FusedOps {
     Isa isa;
@@ -33,7 +41,13 @@ struct FusedOps {
     void (*bias_gelu)(float*, const float*, int64_t, int64_t);
     void (*bias_residual)(float*, const float*, const float*, int64_t, int64_t);
     void (*softmax)(float*, int64_t, int64_t, int64_t, float, const float*);
+    void (*embed_layer_norm)(const float*, const float*, const float*, const int32_t*,
+                             const int32_t*, const int32_t*, const float*, const float*, float*,
+                             int64_t, int64_t, float);
 };
+
+// ISA of the variant the public functions above dispatch to right now (under max_isa()).
+Isa fused_active_isa();
 
 // All variants compiled in, scalar reference first; tests/benches skip those with !has_isa(isa).
 const FusedOps* fused_variants(int* count);
@@ -45,6 +59,9 @@ void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols);
 void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);
+void embed_layer_norm(const float* word, const float* pos, const float* type, const int32_t* ids,
+                      const int32_t* pos_ids, const int32_t* type_ids, const float* gamma,
+                      const float* beta, float* dst, int64_t rows, int64_t cols, float eps);
 }  // namespace ref
 
 }  // namespace sparq

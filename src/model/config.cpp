@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "sparq/error.hpp"
@@ -31,7 +31,7 @@ std::string describe(const json& j) {
 }
 
 class Reader {
-public:
+  public:
     Reader(const std::string& path, const json& j) : path_(path), j_(j) {}
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(path_ + ": " + what); }
@@ -75,7 +75,7 @@ public:
         return v->get<std::string>();
     }
 
-private:
+  private:
     const std::string& path_;
     const json& j_;
 };
@@ -163,7 +163,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
 
     if (auto act = r.string("hidden_act")) c.hidden_act = *act;
     if (c.hidden_act != "gelu")
-        r.fail("hidden_act '" + c.hidden_act + "' is not supported (supported: \"gelu\", the erf form)");
+        r.fail("hidden_act '" + c.hidden_act +
+               "' is not supported (supported: \"gelu\", the erf form)");
 
     if (auto pet = r.string("position_embedding_type"); pet && *pet != "absolute")
         r.fail("position_embedding_type '" + *pet + "' is not supported (supported: \"absolute\")");

@@ -25,13 +25,14 @@ struct DTypeEntry {
     DType dtype;
     const char* name;
     std::size_t size;
+    int hf_rank;  // position in the HF crate's Dtype enum; its writer orders data by it, descending
 };
 constexpr DTypeEntry kDTypes[] = {
-    {DType::f64, "F64", 8},  {DType::f32, "F32", 4},  {DType::f16, "F16", 2},
-    {DType::bf16, "BF16", 2}, {DType::i64, "I64", 8},  {DType::i32, "I32", 4},
-    {DType::i16, "I16", 2},  {DType::i8, "I8", 1},    {DType::u64, "U64", 8},
-    {DType::u32, "U32", 4},  {DType::u16, "U16", 2},  {DType::u8, "U8", 1},
-    {DType::boolean, "BOOL", 1},
+    {DType::f64, "F64", 8, 12},     {DType::f32, "F32", 4, 11}, {DType::f16, "F16", 2, 7},
+    {DType::bf16, "BF16", 2, 8},    {DType::i64, "I64", 8, 13}, {DType::i32, "I32", 4, 9},
+    {DType::i16, "I16", 2, 5},      {DType::i8, "I8", 1, 2},    {DType::u64, "U64", 8, 14},
+    {DType::u32, "U32", 4, 10},     {DType::u16, "U16", 2, 6},  {DType::u8, "U8", 1, 1},
+    {DType::boolean, "BOOL", 1, 0},
 };
 
 const DTypeEntry& entry(DType dtype) {
@@ -68,7 +69,8 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const n
                        uint64_t data_size) {
     TensorInfo info;
     info.name = name;
-    if (!j.is_object()) fail_tensor(path, name, "header entry must be an object, found " + type_name(j));
+    if (!j.is_object())
+        fail_tensor(path, name, "header entry must be an object, found " + type_name(j));
     auto dt = j.find("dtype");
     if (dt == j.end() || !dt->is_string()) fail_tensor(path, name, "missing or non-string 'dtype'");
     const std::string dts = dt->get<std::string>();
@@ -88,7 +90,8 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const n
     for (const auto& d : *sh) {
         auto v = as_u64(d);
         if (!v || *v > (1ull << 62))
-            fail_tensor(path, name, "shape entries must be non-negative integers, found " + sh->dump());
+            fail_tensor(path, name,
+                        "shape entries must be non-negative integers, found " + sh->dump());
         info.shape.push_back(static_cast<int64_t>(*v));
         overflow |= __builtin_mul_overflow(numel, *v, &numel);
     }
@@ -105,8 +108,9 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const n
         "data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]";
     if (info.end < info.begin) fail_tensor(path, name, offs + " end before begin");
     if (info.end > data_size)
-        fail_tensor(path, name,
-                    offs + " lie outside the data region (" + std::to_string(data_size) + " bytes)");
+        fail_tensor(
+            path, name,
+            offs + " lie outside the data region (" + std::to_string(data_size) + " bytes)");
     if (overflow || info.end - info.begin != nbytes)
         fail_tensor(path, name,
                     offs + " hold " + std::to_string(info.end - info.begin) + " bytes but shape " +
@@ -168,7 +172,7 @@ float bf16_to_f32(uint16_t b) {
 SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0) {
         int e = errno;
         ::close(fd);
@@ -344,34 +348,27 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         }
         if (n * dtype_size(t.dtype) != t.data.size())
             fail_tensor(path, t.name,
-                        "shape " + shape_string(t.shape) + " of " + dtype_name(t.dtype) + " needs " +
-                            std::to_string(n * dtype_size(t.dtype)) + " bytes, got " +
+                        "shape " + shape_string(t.shape) + " of " + dtype_name(t.dtype) +
+                            " needs " + std::to_string(n * dtype_size(t.dtype)) + " bytes, got " +
                             std::to_string(t.data.size()));
         order.push_back(&t);
     }
     std::sort(order.begin(), order.end(), [](const TensorToWrite* a, const TensorToWrite* b) {
-        auto sa = dtype_size(a->dtype), sb = dtype_size(b->dtype);
-        return sa != sb ? sa > sb : a->name < b->name;
+        auto ra = entry(a->dtype).hf_rank, rb = entry(b->dtype).hf_rank;
+        return ra != rb ? ra > rb : a->name < b->name;
     });
-    std::map<std::string, std::pair<uint64_t, uint64_t>> offsets;
-    uint64_t off = 0;
-    for (const auto* t : order) {
-        offsets[t->name] = {off, off + t->data.size()};
-        off += t->data.size();
-    }
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata.empty()) {
         auto& m = header["__metadata__"];
         for (const auto& [k, v] : metadata) m[k] = v;
     }
-    std::vector<const TensorToWrite*> by_name(order);
-    std::sort(by_name.begin(), by_name.end(),
-              [](const TensorToWrite* a, const TensorToWrite* b) { return a->name < b->name; });
-    for (const auto* t : by_name) {
+    uint64_t off = 0;
+    for (const auto* t : order) {
         auto& e = header[t->name];
         e["dtype"] = dtype_name(t->dtype);
         e["shape"] = t->shape;
-        e["data_offsets"] = {offsets[t->name].first, offsets[t->name].second};
+        e["data_offsets"] = {off, off + t->data.size()};
+        off += t->data.size();
     }
     std::string h;
     try {

@@ -38,7 +38,7 @@ std::string shape_string(const std::vector<int64_t>& shape);
 // dtypes, shapes vs sizes, offsets inside the data region, no overlaps), so later reads never
 // leave the mapping. Move-only; unmaps on destruction.
 class SafeTensorsFile {
-public:
+  public:
     // Maps and validates `path`; throws sparq::Error naming the file (and tensor) on any problem.
     explicit SafeTensorsFile(const std::string& path);
     SafeTensorsFile(SafeTensorsFile&& other) noexcept;
@@ -61,7 +61,7 @@ public:
     void read_f32(const TensorInfo& info, float* dst) const;
     std::vector<float> read_f32(const TensorInfo& info) const;
 
-private:
+  private:
     void unmap() noexcept;
     std::string path_;
     const std::byte* map_ = nullptr;
@@ -83,9 +83,10 @@ struct TensorToWrite {
 TensorToWrite f32_tensor(std::string name, std::vector<int64_t> shape, const float* data);
 
 // Writes an HF-compatible safetensors file atomically (temp file in the same directory, then
-// rename): compact JSON header ("__metadata__" first, tensors by name), padded with spaces to a
-// multiple of 8 bytes; data ordered by dtype size (largest first) then name, so every tensor is
-// naturally aligned. Throws sparq::Error on duplicate names, size mismatch or I/O failure.
+// rename), laid out as the HF writer does: tensors ordered by dtype (U64 I64 F64 F32 U32 I32 BF16
+// F16 U16 I16 I8 U8 BOOL, so every tensor is naturally aligned) then name, the compact JSON
+// header in that order after "__metadata__" (keys sorted), padded with spaces to a multiple of 8.
+// Throws sparq::Error on duplicate names, size mismatch or I/O failure.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

@@ -1,6 +1,7 @@
 // Scalar references of the fused element-wise operators: the definition of correct, and the
 // fallback on CPUs without AVX2. Accumulates in double where it matters for the reference.
 #include <cmath>
+#include <vector>
 
 #include "kernels/fused.hpp"
 
@@ -59,6 +60,19 @@ void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, c
         }
         float inv = static_cast<float>(1.0 / sum);
         for (int64_t c = 0; c < cols; ++c) x[c] *= inv;
+    }
+}
+
+void embed_layer_norm(const float* word, const float* pos, const float* type, const int32_t* ids,
+                      const int32_t* pos_ids, const int32_t* type_ids, const float* gamma,
+                      const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {
+    std::vector<float> row(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* w = word + int64_t{ids[r]} * cols;
+        const float* p = pos + (pos_ids ? int64_t{pos_ids[r]} : r) * cols;
+        const float* t = type + (type_ids ? int64_t{type_ids[r]} : 0) * cols;
+        for (int64_t c = 0; c < cols; ++c) row[c] = (w[c] + t[c]) + p[c];
+        layer_norm(row.data(), nullptr, gamma, beta, dst + r * cols, 1, cols, eps);
     }
 }
 

@@ -1,0 +1,58 @@
+// sparq tokenize MODEL [TEXT...] [--file F] [--pair TEXT] [--max-length N]
+#include <memory>
+
+#include "common.hpp"
+#include "sparq/error.hpp"
+#include "sparq/tokenizer.hpp"
+
+namespace sparq::cli {
+
+namespace {
+struct TokenizeArgs {
+    std::string model, file, pair;
+    std::vector<std::string> texts;
+    size_t max_length = 0;
+};
+
+void run_tokenize(const TokenizeArgs& a, bool has_pair) {
+    require_model_dir(a.model);
+    Tokenizer tok = Tokenizer::from_dir(a.model);
+    if (has_pair) check_utf8(a.pair, "--pair");
+    auto texts = read_texts(a.texts, a.file);
+    Progress progress("tokenize", static_cast<int64_t>(texts.size()), 1000);
+    for (const auto& t : texts) {
+        std::optional<std::string_view> pair;
+        if (has_pair) pair = a.pair;
+        std::optional<size_t> max_len;
+        if (a.max_length) max_len = a.max_length;
+        Encoding e = tok.encode(t, pair, max_len);
+        nlohmann::ordered_json j;
+        j["text"] = t;
+        if (has_pair) j["pair"] = a.pair;
+        j["tokens"] = e.tokens;
+        j["ids"] = e.ids;
+        j["type_ids"] = e.type_ids;
+        print_json_line(j);
+        progress.advance();
+    }
+}
+}  // namespace
+
+void add_tokenize(CLI::App& app) {
+    auto a = std::make_shared<TokenizeArgs>();
+    auto* sub = app.add_subcommand("tokenize", "Tokenize texts (JSON lines: tokens, ids, type_ids)");
+    sub->footer("Tokenize texts with a model's tokenizer; one JSON line per text:\n"
+        "{\"text\",\"tokens\",\"ids\",\"type_ids\"}. Texts come from arguments, --file (one per\n"
+        "line) or stdin. Texts longer than the maximum length are truncated (longest-first for\n"
+        "pairs), special tokens included.");
+    sub->add_option("model", a->model, "Model directory (vocab.txt or tokenizer.json)")->required();
+    sub->add_option("texts", a->texts, "Texts to tokenize (default: --file or stdin)");
+    sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
+    auto* pair = sub->add_option("--pair", a->pair, "Second segment, paired with every text");
+    sub->add_option("--max-length", a->max_length,
+                    "Truncate to N tokens including [CLS]/[SEP] (default: the tokenizer's, 512)")
+        ->check(CLI::Range(size_t(2), size_t(1) << 20));
+    sub->callback([a, pair] { run_tokenize(*a, pair->count() > 0); });
+}
+
+}  // namespace sparq::cli

@@ -1,0 +1,142 @@
+#include "common.hpp"
+
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/threading.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq::cli {
+
+void check_utf8(const std::string& s, const std::string& where) {
+    const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+    utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size()), pos = 0;
+    while (left > 0) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p + pos, left, &cp);
+        if (n < 0)
+            throw Error(where + ": invalid UTF-8 at byte " + std::to_string(pos + 1) +
+                        " (expected UTF-8 text)");
+        pos += n;
+        left -= n;
+    }
+}
+
+namespace {
+std::vector<std::string> read_lines(std::istream& in, const std::string& source) {
+    std::vector<std::string> out;
+    std::string line;
+    for (size_t no = 1; std::getline(in, line); ++no) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        check_utf8(line, source + " line " + std::to_string(no));
+        out.push_back(std::move(line));
+    }
+    return out;
+}
+}  // namespace
+
+std::vector<std::string> read_texts(const std::vector<std::string>& args, const std::string& file) {
+    if (!args.empty() && !file.empty()) throw UsageError("give texts as arguments or --file, not both");
+    if (!args.empty()) {
+        for (size_t i = 0; i < args.size(); ++i) check_utf8(args[i], "argument " + std::to_string(i + 1));
+        return args;
+    }
+    if (!file.empty()) {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) throw Error("cannot open input file '" + file + "'");
+        return read_lines(in, file);
+    }
+    return read_lines(std::cin, "stdin");
+}
+
+double json_float(float f) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, f);
+    double d = 0;
+    std::from_chars(buf, r.ptr, d);
+    return d;
+}
+
+nlohmann::ordered_json json_floats(const float* p, int64_t n) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (int64_t i = 0; i < n; ++i) a.push_back(json_float(p[i]));
+    return a;
+}
+
+void print_json_line(const nlohmann::ordered_json& j) {
+    std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+    std::cout.flush();
+}
+
+std::string task_name(Task t) {
+    switch (t) {
+        case Task::sequence_classification: return "sequence-classification";
+        case Task::token_classification: return "token-classification";
+        case Task::question_answering: return "question-answering";
+        default: return "base";
+    }
+}
+
+void setup_threads(int n) { set_num_threads(n); }
+
+void require_model_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    if (!fs::exists(dir)) throw Error("model directory '" + dir + "' does not exist");
+    if (!fs::is_directory(dir)) throw Error("model path '" + dir + "' is not a directory");
+}
+
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opts) {
+    require_model_dir(dir);
+    return Model::load(dir, opts);
+}
+
+const Tokenizer& require_tokenizer(const Model& m, const std::string& dir) {
+    const Tokenizer* t = m.tokenizer();
+    if (!t) throw Error("model directory '" + dir + "' has no tokenizer (expected vocab.txt or tokenizer.json)");
+    return *t;
+}
+
+size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested) {
+    size_t n = requested ? requested : tok.options().max_length;
+    const auto positions = static_cast<size_t>(std::max<int64_t>(m.config().max_position_embeddings, 2));
+    return std::min(n, positions);
+}
+
+Progress::Progress(std::string label, int64_t total, int64_t min_total)
+    : label_(std::move(label)), total_(total), on_(total >= min_total && ::isatty(STDERR_FILENO)) {
+    if (on_) draw();
+}
+
+Progress::~Progress() {
+    if (on_) std::fprintf(stderr, "\r\033[K");
+}
+
+void Progress::advance(int64_t n) {
+    done_ += n;
+    if (on_) draw();
+}
+
+void Progress::draw() {
+    int permille = total_ ? static_cast<int>(1000 * done_ / total_) : 1000;
+    if (permille == last_permille_) return;
+    last_permille_ = permille;
+    const int width = 30, filled = permille * width / 1000;
+    std::string bar(filled, '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r%s [%s] %lld/%lld", label_.c_str(), bar.c_str(), static_cast<long long>(done_),
+                 static_cast<long long>(total_));
+    std::fflush(stderr);
+}
+
+void add_threads_option(CLI::App* sub, int& threads) {
+    sub->add_option("--threads", threads, "Threads to compute with (default: all cores)")
+        ->check(CLI::Range(1, 4096));
+}
+
+}  // namespace sparq::cli

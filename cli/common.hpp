@@ -1,0 +1,80 @@
+#pragma once
+// Shared plumbing of the `sparq` subcommands: input reading, JSON-lines output, progress bar,
+// thread setup and the usage-error type.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sparq/model.hpp"
+
+namespace sparq::cli {
+
+// A bad command line that CLI11 cannot detect (exit code 2, like CLI11's own errors).
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Texts from positional arguments, else from --file (one per line), else from stdin (one per
+// line). Lines keep their content except a trailing '\r'. Throws sparq::Error naming the source
+// and line number of invalid UTF-8.
+std::vector<std::string> read_texts(const std::vector<std::string>& args, const std::string& file);
+
+// Throws sparq::Error if `s` is not valid UTF-8 (`where` names the input, e.g. "stdin line 3").
+void check_utf8(const std::string& s, const std::string& where);
+
+// A float as the JSON number with the shortest decimal that round-trips the float.
+double json_float(float f);
+nlohmann::ordered_json json_floats(const float* p, int64_t n);
+
+// Writes one JSON object per line to stdout (UTF-8, no ASCII escaping) and flushes.
+void print_json_line(const nlohmann::ordered_json& j);
+
+// Sets sparq's (and oneDNN's) thread count; n <= 0: all cores.
+void setup_threads(int n);
+
+// Loads a model directory with a clear error for a missing directory.
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opts);
+// The model's tokenizer, or sparq::Error if the directory has none.
+const Tokenizer& require_tokenizer(const Model& m, const std::string& dir);
+// Throws sparq::Error if `dir` is not an existing directory.
+void require_model_dir(const std::string& dir);
+
+// Truncation length: `requested` if non-zero, else the tokenizer's, capped by the model's
+// max_position_embeddings either way.
+size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested);
+
+// A progress bar on stderr, drawn only when stderr is a terminal and total >= min_total.
+class Progress {
+public:
+    Progress(std::string label, int64_t total, int64_t min_total = 64);
+    ~Progress();
+    void advance(int64_t n = 1);
+
+private:
+    void draw();
+    std::string label_;
+    int64_t total_, done_ = 0;
+    bool on_ = false;
+    int last_permille_ = -1;
+};
+
+// --threads N on `sub` (default 0 = all cores).
+void add_threads_option(CLI::App* sub, int& threads);
+
+// "base", "sequence-classification", "token-classification", "question-answering".
+std::string task_name(Task t);
+
+// Subcommand registration, one per cli/cmd_*.cpp file.
+void add_tokenize(CLI::App& app);
+void add_embed(CLI::App& app);
+void add_classify(CLI::App& app);
+void add_inspect(CLI::App& app);
+void add_bench(CLI::App& app);
+void add_prune(CLI::App& app);
+void add_peer_bench(CLI::App& app);
+
+}  // namespace sparq::cli

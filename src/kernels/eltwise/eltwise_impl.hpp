@@ -1,0 +1,220 @@
+#pragma once
+// ISA-generic bodies of the element-wise kernels, written once over a vector-traits type V (see
+// the V512 / V256 structs in eltwise_avx512.cpp / eltwise_avx2.cpp). Include only from ISA
+// translation units; everything here has internal linkage so the AVX2 and AVX-512 instantiations
+// can never be merged by the linker.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/eltwise/eltwise.hpp"
+
+namespace sparq {
+namespace {
+
+// Tag for a full vector (no tail mask).
+struct Full {};
+
+// Calls body(c, m, k) over [0, n) in vectors of V::W floats: m is Full{} or the tail mask, k
+// alternates 0/1 so reductions can keep two independent accumulators.
+template <class V, class Body>
+inline void for_vectors(int64_t n, Body&& body) {
+    constexpr int64_t w = V::W;
+    int64_t c = 0;
+    for (; c + 2 * w <= n; c += 2 * w) {
+        body(c, Full{}, 0);
+        body(c + w, Full{}, 1);
+    }
+    if (c + w <= n) {
+        body(c, Full{}, 0);
+        c += w;
+    }
+    if (c < n) body(c, V::tail(n - c), 1);
+}
+
+// Passes 2 and 3 of layer norm on a row v whose sum is known: centered variance (the row is
+// L1-resident, so no E[x^2]-mean^2 cancellation), then y = (v - mean) * inv * gamma + beta.
+// y may alias v.
+template <class V>
+void normalize_row(const float* v, float sum, const float* gamma, const float* beta, float* y,
+                   int64_t n, float eps) {
+    using R = typename V::reg;
+    const R vmean = V::set1(sum / static_cast<float>(n));
+    R acc[2] = {V::zero(), V::zero()};
+    for_vectors<V>(n, [&](int64_t c, auto m, int k) {
+        const R d = V::keep0(V::sub(V::ld(v + c, m), vmean), m);
+        acc[k] = V::fma(d, d, acc[k]);
+    });
+    const float var = V::hsum(V::add(acc[0], acc[1])) / static_cast<float>(n);
+    const R vinv = V::set1(1.0f / std::sqrt(var + eps));
+    for_vectors<V>(n, [&](int64_t c, auto m, int) {
+        const R t = V::mul(V::sub(V::ld(v + c, m), vmean), vinv);
+        V::st(y + c, V::fma(t, V::ld(gamma + c, m), V::ld(beta + c, m)), m);
+    });
+}
+
+template <class V>
+void layer_norm_row(const float* x, const float* res, const float* gamma, const float* beta,
+                    float* y, int64_t n, float eps) {
+    using R = typename V::reg;
+    R acc[2] = {V::zero(), V::zero()};
+    if (res) {
+        // v = x + res goes to y first (y may alias x or res: same index read before written).
+        for_vectors<V>(n, [&](int64_t c, auto m, int k) {
+            const R t = V::add(V::ld(x + c, m), V::ld(res + c, m));
+            V::st(y + c, t, m);
+            acc[k] = V::add(acc[k], t);
+        });
+        normalize_row<V>(y, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, n, eps);
+    } else {
+        for_vectors<V>(n,
+                       [&](int64_t c, auto m, int k) { acc[k] = V::add(acc[k], V::ld(x + c, m)); });
+        normalize_row<V>(x, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, n, eps);
+    }
+}
+
+template <class V>
+void layer_norm_impl(const float* src, const float* residual, const float* gamma, const float* beta,
+                     float* dst, int64_t rows, int64_t cols, float eps) {
+    for_each_row(rows, cols, [&](int64_t r) {
+        layer_norm_row<V>(src + r * cols, residual ? residual + r * cols : nullptr, gamma, beta,
+                          dst + r * cols, cols, eps);
+    });
+}
+
+template <class V>
+void embed_layer_norm_impl(const float* word, const float* pos, const float* type,
+                           const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids,
+                           const float* gamma, const float* beta, float* dst, int64_t rows,
+                           int64_t cols, float eps) {
+    using R = typename V::reg;
+    for_each_row(rows, cols, [&](int64_t r) {
+        const float* w = word + int64_t{ids[r]} * cols;
+        const float* p = pos + (pos_ids ? int64_t{pos_ids[r]} : r) * cols;
+        const float* t = type + (type_ids ? int64_t{type_ids[r]} : 0) * cols;
+        float* y = dst + r * cols;
+        R acc[2] = {V::zero(), V::zero()};
+        // Same association as Hugging Face: (word + type) + position.
+        for_vectors<V>(cols, [&](int64_t c, auto m, int k) {
+            const R e = V::add(V::add(V::ld(w + c, m), V::ld(t + c, m)), V::ld(p + c, m));
+            V::st(y + c, e, m);
+            acc[k] = V::add(acc[k], e);
+        });
+        normalize_row<V>(y, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, cols, eps);
+    });
+}
+
+template <class V>
+void bias_gelu_impl(float* data, const float* bias, int64_t rows, int64_t cols) {
+    for_each_row(rows, cols, [&](int64_t r) {
+        float* x = data + r * cols;
+        if (bias)
+            for_vectors<V>(cols, [&](int64_t c, auto m, int) {
+                V::st(x + c, V::gelu(V::add(V::ld(x + c, m), V::ld(bias + c, m))), m);
+            });
+        else
+            for_vectors<V>(
+                cols, [&](int64_t c, auto m, int) { V::st(x + c, V::gelu(V::ld(x + c, m)), m); });
+    });
+}
+
+template <class V>
+void bias_residual_impl(float* data, const float* bias, const float* residual, int64_t rows,
+                        int64_t cols) {
+    if (!bias && !residual) return;
+    for_each_row(rows, cols, [&](int64_t r) {
+        float* x = data + r * cols;
+        const float* res = residual ? residual + r * cols : nullptr;
+        // Same association as the reference: x + (bias + res).
+        if (bias && res)
+            for_vectors<V>(cols, [&](int64_t c, auto m, int) {
+                const auto add = V::add(V::ld(bias + c, m), V::ld(res + c, m));
+                V::st(x + c, V::add(V::ld(x + c, m), add), m);
+            });
+        else
+            for_vectors<V>(cols, [&](int64_t c, auto m, int) {
+                const float* a = bias ? bias : res;
+                V::st(x + c, V::add(V::ld(x + c, m), V::ld(a + c, m)), m);
+            });
+    });
+}
+
+// One row of softmax(x * scale + mask). x*scale+mask is rounded like the reference (mul, then
+// add) and recomputed in the exp pass instead of being stored.
+template <class V, bool HasMask>
+void softmax_row(float* x, int64_t n, float scale, const float* mask) {
+    using R = typename V::reg;
+    const R vscale = V::set1(scale);
+    auto value = [&](int64_t c, auto m) {
+        R t = V::mul(V::ld(x + c, m), vscale);
+        if constexpr (HasMask) t = V::add(t, V::ld(mask + c, m));
+        return t;
+    };
+    R acc[2] = {V::set1(-INFINITY), V::set1(-INFINITY)};
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int k) { acc[k] = V::max_keep(acc[k], value(c, m), m); });
+    const R vmax = V::set1(V::hmax(V::max(acc[0], acc[1])));
+    acc[0] = acc[1] = V::zero();
+    for_vectors<V>(n, [&](int64_t c, auto m, int k) {
+        const R e = V::exp(V::sub(value(c, m), vmax));
+        V::st(x + c, e, m);
+        acc[k] = V::add(acc[k], V::keep0(e, m));
+    });
+    const R vinv = V::set1(1.0f / V::hsum(V::add(acc[0], acc[1])));
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int) { V::st(x + c, V::mul(V::ld(x + c, m), vinv), m); });
+}
+
+template <class V>
+void softmax_impl(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,
+                  const float* mask) {
+    for_each_row(rows, cols, [&](int64_t r) {
+        if (mask)
+            softmax_row<V, true>(data + r * ld, cols, scale, mask);
+        else
+            softmax_row<V, false>(data + r * ld, cols, scale, nullptr);
+    });
+}
+
+template <class V>
+void exp_impl(const float* src, float* dst, int64_t n) {
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int) { V::st(dst + c, V::exp(V::ld(src + c, m)), m); });
+}
+
+template <class V>
+void erf_impl(const float* src, float* dst, int64_t n) {
+    for_vectors<V>(n,
+                   [&](int64_t c, auto m, int) { V::st(dst + c, V::erf(V::ld(src + c, m)), m); });
+}
+
+}  // namespace
+}  // namespace sparq
+
+// Defines the public variant functions of namespace `ns` from the traits type V.
+#define SPARQ_ELTWISE_DEFINE(ns, V)                                                               \
+    namespace sparq::ns {                                                                         \
+    void layer_norm(const float* src, const float* residual, const float* gamma,                  \
+                    const float* beta, float* dst, int64_t rows, int64_t cols, float eps) {       \
+        layer_norm_impl<V>(src, residual, gamma, beta, dst, rows, cols, eps);                     \
+    }                                                                                             \
+    void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {                  \
+        bias_gelu_impl<V>(data, bias, rows, cols);                                                \
+    }                                                                                             \
+    void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,       \
+                       int64_t cols) {                                                            \
+        bias_residual_impl<V>(data, bias, residual, rows, cols);                                  \
+    }                                                                                             \
+    void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,                \
+                 const float* mask) {                                                             \
+        softmax_impl<V>(data, rows, cols, ld, scale, mask);                                       \
+    }                                                                                             \
+    void embed_layer_norm(const float* word, const float* pos, const float* type,                 \
+                          const int32_t* ids, const int32_t* pos_ids, const int32_t* type_ids,    \
+                          const float* gamma, const float* beta, float* dst, int64_t rows,        \
+                          int64_t cols, float eps) {                                              \
+        embed_layer_norm_impl<V>(word, pos, type, ids, pos_ids, type_ids, gamma, beta, dst, rows, \
+                                 cols, eps);                                                      \
+    }                                                                                             \
+    void exp_f32(const float* src, float* dst, int64_t n) { exp_impl<V>(src, dst, n); }           \
+    void erf_f32(const float* src, float* dst, int64_t n) { erf_impl<V>(src, dst, n); }           \
+    }

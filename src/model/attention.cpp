@@ -1,0 +1,56 @@
+// Attention per head: scalar reference and dispatch.
+#include "model/attention.hpp"
+
+#include <cmath>
+
+#include "kernels/fused.hpp"
+
+namespace sparq {
+
+int64_t attention_scratch_floats(int64_t seq, int64_t d) {
+    int64_t padded = (seq + 15) / 16 * 16;
+    return (d + seq) * padded + 16;
+}
+
+namespace ref {
+void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+    float* scores = scratch;  // [seq][seq]
+    for (int64_t i = 0; i < seq; ++i)
+        for (int64_t j = 0; j < seq; ++j) {
+            double acc = 0;
+            for (int64_t c = 0; c < d; ++c)
+                acc += static_cast<double>(q[i * ld_qkv + c]) * k[j * ld_qkv + c];
+            scores[i * seq + j] = static_cast<float>(acc);
+        }
+    ref::softmax(scores, seq, seq, seq, scale, nullptr);
+    for (int64_t i = 0; i < seq; ++i)
+        for (int64_t c = 0; c < d; ++c) {
+            double acc = 0;
+            for (int64_t j = 0; j < seq; ++j)
+                acc += static_cast<double>(scores[i * seq + j]) * v[j * ld_qkv + c];
+            ctx[i * ld_ctx + c] = static_cast<float>(acc);
+        }
+}
+}  // namespace ref
+
+const AttentionVariant* attention_variants(int* count) {
+    static const AttentionVariant table[] = {
+        {Isa::scalar, "attention_f32_ref", ref::attention_head},
+        {Isa::avx512, "attention_f32_avx512", attention_head_avx512},
+    };
+    *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
+    return table;
+}
+
+void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+    int n = 0;
+    const AttentionVariant* vs = attention_variants(&n);
+    AttentionHeadFn pick = vs[0].fn;
+    for (int i = 0; i < n; ++i)
+        if (has_isa(vs[i].isa)) pick = vs[i].fn;
+    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+}
+
+}  // namespace sparq

@@ -1,0 +1,36 @@
+#pragma once
+// Scaled dot-product self-attention of one head of one (unpadded) sequence:
+// ctx[i] = softmax(q_i · Kᵀ · scale) · V. q, k, v rows have stride ld_qkv (they are column
+// slices of the fused QKV output), ctx rows have stride ld_ctx.
+#include <cstdint>
+
+#include "cpu/isa.hpp"
+
+namespace sparq {
+
+// Floats of scratch one attention_head call needs for a sequence of `seq` tokens, head size `d`.
+int64_t attention_scratch_floats(int64_t seq, int64_t d);
+
+// Runs the best variant allowed by max_isa(); single-threaded (callers parallelize over heads).
+void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
+
+using AttentionHeadFn = void (*)(const float*, const float*, const float*, int64_t, float*,
+                                 int64_t, int64_t, int64_t, float, float*);
+struct AttentionVariant {
+    Isa isa;
+    const char* name;
+    AttentionHeadFn fn;
+};
+// All variants compiled in, scalar reference first (tests compare each with it).
+const AttentionVariant* attention_variants(int* count);
+
+namespace ref {
+void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
+}
+void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                           float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                           float* scratch);
+
+}  // namespace sparq

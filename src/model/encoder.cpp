@@ -1,0 +1,271 @@
+// BERT encoder forward on a packed batch (see encoder.hpp).
+#include "model/encoder.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+
+#include "core/threading.hpp"
+#include "kernels/fused.hpp"
+#include "model/attention.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+void expect_shape(const Tensor& t, std::vector<int64_t> shape, const std::string& what) {
+    if (t.shape != shape)
+        throw Error("tensor " + (t.name.empty() ? what : t.name) + ": expected shape " +
+                    shape_str(shape) + ", found " + shape_str(t.shape));
+}
+
+// Runs fn(begin, end) over [0, rows) split across the threads (one chunk when small).
+template <typename Fn>
+void parallel_rows(int64_t rows, int64_t cols, Fn fn) {
+    int threads = std::min<int64_t>(num_threads(), std::max<int64_t>(1, rows * cols / 16384));
+    if (threads <= 1) {
+        fn(int64_t{0}, rows);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        int64_t b, e;
+        split_range(rows, omp_get_num_threads(), omp_get_thread_num(), b, e);
+        if (b < e) fn(b, e);
+    }
+}
+
+// dst = layer_norm(src + residual) (residual may be null; dst may alias either).
+void layer_norm_rows(const float* src, const float* residual, const float* g, const float* b,
+                     float* dst, int64_t rows, int64_t cols, float eps) {
+    parallel_rows(rows, cols, [&](int64_t r0, int64_t r1) {
+        layer_norm(src + r0 * cols, residual ? residual + r0 * cols : nullptr, g, b,
+                   dst + r0 * cols, r1 - r0, cols, eps);
+    });
+}
+
+class StageTimer {
+public:
+    StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
+        if (on_) last_ = now();
+    }
+    void lap(double& acc) {
+        if (!on_) return;
+        double t = now();
+        acc += t - last_;
+        last_ = t;
+    }
+
+private:
+    double now() const {
+        if (cpu_) {
+            timespec ts;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+            return ts.tv_sec + ts.tv_nsec * 1e-9;
+        }
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    bool on_, cpu_;
+    double last_ = 0;
+};
+
+}  // namespace
+
+PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t in,
+                            Activation act, const std::string& name, const PlanOptions& opts) {
+    LinearDesc d;
+    d.weight = w;
+    d.bias = b;
+    d.out = out;
+    d.in = in;
+    d.act = act;
+    d.name = name;
+    PlannedLinear p = plan_linear(d, opts);
+    plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
+    return p;
+}
+
+Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts)
+    : hidden_(cfg.hidden_size),
+      heads_(cfg.num_heads),
+      head_dim_(cfg.num_heads > 0 ? cfg.hidden_size / cfg.num_heads : 0),
+      inter_(cfg.intermediate_size),
+      max_pos_(cfg.max_position_embeddings),
+      type_vocab_(cfg.type_vocab_size),
+      vocab_(cfg.vocab_size),
+      eps_(cfg.layer_norm_eps) {
+    const int64_t h = hidden_;
+    if (h <= 0 || heads_ <= 0 || h % heads_ != 0)
+        throw Error("config: expected hidden_size divisible by num_attention_heads, found " +
+                    std::to_string(h) + " and " + std::to_string(heads_));
+    if (cfg.hidden_act != "gelu")
+        throw Error("config: hidden_act '" + cfg.hidden_act + "' is not supported (expected gelu)");
+    if (static_cast<int64_t>(w.layers.size()) != cfg.num_layers)
+        throw Error("weights: expected " + std::to_string(cfg.num_layers) + " layers, found " +
+                    std::to_string(w.layers.size()));
+    expect_shape(w.word_emb, {vocab_, h}, "embeddings.word_embeddings.weight");
+    expect_shape(w.pos_emb, {max_pos_, h}, "embeddings.position_embeddings.weight");
+    expect_shape(w.type_emb, {type_vocab_, h}, "embeddings.token_type_embeddings.weight");
+    expect_shape(w.emb_ln_g, {h}, "embeddings.LayerNorm.weight");
+    expect_shape(w.emb_ln_b, {h}, "embeddings.LayerNorm.bias");
+    word_emb_ = std::move(w.word_emb);
+    pos_emb_ = std::move(w.pos_emb);
+    type_emb_ = std::move(w.type_emb);
+    emb_ln_g_ = std::move(w.emb_ln_g);
+    emb_ln_b_ = std::move(w.emb_ln_b);
+
+    layers_.resize(w.layers.size());
+    for (size_t l = 0; l < w.layers.size(); ++l) {
+        LayerWeights& src = w.layers[l];
+        Layer& L = layers_[l];
+        std::string p = "encoder.layer." + std::to_string(l) + ".";
+        for (auto* t : {&src.q_w, &src.k_w, &src.v_w, &src.ao_w})
+            expect_shape(*t, {h, h}, p + "attention weight");
+        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.ln1_g, &src.ln1_b,
+                        &src.o_b, &src.ln2_g, &src.ln2_b})
+            expect_shape(*t, {h}, p + "vector");
+        expect_shape(src.i_w, {inter_, h}, p + "intermediate.dense.weight");
+        expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");
+        expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
+
+        L.qkv_w.resize(3 * h * h);
+        L.qkv_b.resize(3 * h);
+        const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};
+        const Tensor* bs[3] = {&src.q_b, &src.k_b, &src.v_b};
+        for (int i = 0; i < 3; ++i) {
+            std::memcpy(L.qkv_w.data() + i * h * h, ws[i]->data.data(), h * h * sizeof(float));
+            std::memcpy(L.qkv_b.data() + i * h, bs[i]->data.data(), h * sizeof(float));
+        }
+        src.q_w = {};
+        src.k_w = {};
+        src.v_w = {};
+        L.ao_w = std::move(src.ao_w);
+        L.ao_b = std::move(src.ao_b);
+        L.ln1_g = std::move(src.ln1_g);
+        L.ln1_b = std::move(src.ln1_b);
+        L.i_w = std::move(src.i_w);
+        L.i_b = std::move(src.i_b);
+        L.o_w = std::move(src.o_w);
+        L.o_b = std::move(src.o_b);
+        L.ln2_g = std::move(src.ln2_g);
+        L.ln2_b = std::move(src.ln2_b);
+        L.qkv = plan(L.qkv_w.data(), L.qkv_b.data(), 3 * h, h, Activation::none,
+                     p + "attention.self.{query,key,value}.weight", opts);
+        L.attn_out = plan(L.ao_w.data.data(), L.ao_b.data.data(), h, h, Activation::none,
+                          p + "attention.output.dense.weight", opts);
+        L.inter = plan(L.i_w.data.data(), L.i_b.data.data(), inter_, h, Activation::gelu,
+                       p + "intermediate.dense.weight", opts);
+        L.out = plan(L.o_w.data.data(), L.o_b.data.data(), h, inter_, Activation::none,
+                     p + "output.dense.weight", opts);
+    }
+}
+
+void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) const {
+    const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
+    int64_t max_len = 0;
+    for (int64_t s = 0; s < n_seq; ++s)
+        max_len = std::max(max_len, batch.offsets[s + 1] - batch.offsets[s]);
+    const int64_t per_thread = attention_scratch_floats(max_len, d);
+    const int threads = num_threads();
+    scratch_.resize(static_cast<size_t>(per_thread * threads));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t jobs = n_seq * heads_;
+    float* scratch = scratch_.data();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t job = 0; job < jobs; ++job) {
+        int64_t s = job / heads_, head = job % heads_;
+        int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+        if (len == 0) continue;
+        const float* q = qkv + off * 3 * h + head * d;
+        attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d, scale,
+                       scratch + per_thread * omp_get_thread_num());
+    }
+}
+
+void Encoder::forward(const PackedBatch& batch, float* dst) const {
+    const int64_t n_seq = batch.num_sequences(), t_all = batch.num_tokens(), h = hidden_;
+    if (batch.offsets.empty() && batch.input_ids.empty()) return;  // no sequences
+    if (batch.offsets.empty() || batch.offsets[0] != 0)
+        throw Error("packed batch: expected offsets starting at 0");
+    if (static_cast<int64_t>(batch.input_ids.size()) != t_all ||
+        static_cast<int64_t>(batch.token_type_ids.size()) != t_all)
+        throw Error("packed batch: expected " + std::to_string(t_all) +
+                    " input_ids and token_type_ids, found " +
+                    std::to_string(batch.input_ids.size()) + " and " +
+                    std::to_string(batch.token_type_ids.size()));
+    for (int64_t s = 0; s < n_seq; ++s) {
+        int64_t len = batch.offsets[s + 1] - batch.offsets[s];
+        if (len < 0) throw Error("packed batch: offsets must not decrease");
+        if (len > max_pos_)
+            throw Error("sequence " + std::to_string(s) + ": " + std::to_string(len) +
+                        " tokens, more than max_position_embeddings " + std::to_string(max_pos_));
+    }
+    for (int64_t t = 0; t < t_all; ++t) {
+        if (batch.input_ids[t] < 0 || batch.input_ids[t] >= vocab_)
+            throw Error("token id " + std::to_string(batch.input_ids[t]) + " out of range [0, " +
+                        std::to_string(vocab_) + ")");
+        if (batch.token_type_ids[t] < 0 || batch.token_type_ids[t] >= type_vocab_)
+            throw Error("token type id " + std::to_string(batch.token_type_ids[t]) +
+                        " out of range [0, " + std::to_string(type_vocab_) + ")");
+    }
+    if (t_all == 0) return;
+
+    std::lock_guard<std::mutex> lock(mu_);
+    StageTimer timer(profiling_, cpu_clock_);
+    EncoderProfile& prof = profile_;
+    qkv_buf_.resize(t_all * 3 * h);
+    ctx_buf_.resize(t_all * h);
+    tmp_buf_.resize(t_all * h);
+    inter_buf_.resize(t_all * inter_);
+    float* x = dst;
+
+    for (int64_t s = 0; s < n_seq; ++s) {
+        const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+        parallel_rows(len, h, [&](int64_t p0, int64_t p1) {
+            for (int64_t p = p0; p < p1; ++p) {
+                int64_t t = off + p;
+                const float* we = word_emb_.data.data() + batch.input_ids[t] * h;
+                const float* pe = pos_emb_.data.data() + p * h;
+                const float* te = type_emb_.data.data() + batch.token_type_ids[t] * h;
+                float* xt = x + t * h;
+                for (int64_t c = 0; c < h; ++c) xt[c] = we[c] + pe[c] + te[c];
+            }
+        });
+    }
+    layer_norm_rows(x, nullptr, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
+    timer.lap(prof.embeddings);
+
+    for (const Layer& L : layers_) {
+        L.qkv.kernel->run(x, qkv_buf_.data(), t_all);
+        timer.lap(prof.qkv);
+        attention(batch, qkv_buf_.data(), ctx_buf_.data());
+        timer.lap(prof.attention);
+        // The residual add rides in the LayerNorm pass (no extra pass over the activations).
+        L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all);
+        timer.lap(prof.attn_out);
+        layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
+                        eps_);
+        timer.lap(prof.layer_norm);
+        L.inter.kernel->run(x, inter_buf_.data(), t_all);
+        timer.lap(prof.intermediate);
+        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
+        timer.lap(prof.output);
+        layer_norm_rows(tmp_buf_.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
+                        eps_);
+        timer.lap(prof.layer_norm);
+    }
+    if (profiling_) ++prof.calls;
+}
+
+}  // namespace sparq

@@ -1,0 +1,80 @@
+#pragma once
+// The BERT encoder on a packed batch: embeddings + LayerNorm, then per layer fused QKV GEMM,
+// attention per (sequence, head), output dense + residual + LayerNorm, GELU FFN + residual +
+// LayerNorm. Every linear layer is a weight kernel chosen by plan_linear.
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "kernels/planner.hpp"
+#include "model/weights.hpp"
+#include "sparq/model.hpp"
+
+namespace sparq {
+
+// Time per encoder stage, accumulated over forward calls while profiling is on (seconds of wall
+// time, or of process CPU time — all threads — when profiling with cpu_clock).
+struct EncoderProfile {
+    double embeddings = 0, qkv = 0, attention = 0, attn_out = 0, intermediate = 0, output = 0,
+           layer_norm = 0;
+    int64_t calls = 0;
+    double total() const {
+        return embeddings + qkv + attention + attn_out + intermediate + output + layer_norm;
+    }
+};
+
+// One planned weight matrix, for plan reports.
+struct PlanEntry {
+    std::string name;
+    int64_t out = 0, in = 0;
+    double sparsity = 0;
+    std::string kernel, why;
+};
+
+class Encoder {
+public:
+    // Takes the weights (embeddings, layers); plans every linear layer with `opts`.
+    // Validates what it uses against `cfg` (throws sparq::Error).
+    Encoder(const ModelConfig& cfg, BertWeights& weights, const PlanOptions& opts);
+
+    // last_hidden_state for every token of `batch`: dst is [num_tokens][hidden].
+    // Throws sparq::Error for token ids / type ids out of range or sequences too long.
+    void forward(const PackedBatch& batch, float* dst) const;
+
+    int64_t hidden() const { return hidden_; }
+    const std::vector<PlanEntry>& plan() const { return plan_; }
+
+    // CPU clock: robust to a loaded machine for one thread (includes OpenMP spin-waits otherwise).
+    void set_profiling(bool on, bool cpu_clock = false) {
+        profiling_ = on;
+        cpu_clock_ = cpu_clock;
+    }
+    EncoderProfile profile() const { return profile_; }
+    void reset_profile() { profile_ = {}; }
+
+private:
+    struct Layer {
+        AlignedBuffer<float> qkv_w, qkv_b;  // Q, K, V concatenated: [3H][H], [3H]
+        PlannedLinear qkv, attn_out, inter, out;
+        Tensor ao_w, ao_b, ln1_g, ln1_b, i_w, i_b, o_w, o_b, ln2_g, ln2_b;
+    };
+    PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
+                       const std::string& name, const PlanOptions& opts);
+    void attention(const PackedBatch& batch, const float* qkv, float* ctx) const;
+
+    int64_t hidden_, heads_, head_dim_, inter_, max_pos_, type_vocab_, vocab_;
+    float eps_;
+    Tensor word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
+    std::vector<Layer> layers_;
+    std::vector<PlanEntry> plan_;
+
+    // Activations reused across calls (grow only); forward calls are serialized.
+    mutable std::mutex mu_;
+    mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
+    bool profiling_ = false, cpu_clock_ = false;
+    mutable EncoderProfile profile_;
+};
+
+}  // namespace sparq

@@ -1,0 +1,287 @@
+// BertModel: sparq::Model over the packed encoder and the task heads.
+#include "model/model.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+#include "core/threading.hpp"
+#include "model/heads.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq {
+
+PackedBatch PackedBatch::from(const std::vector<Encoding>& encodings) {
+    PackedBatch b;
+    b.offsets.reserve(encodings.size() + 1);
+    b.offsets.push_back(0);
+    for (size_t s = 0; s < encodings.size(); ++s) {
+        const Encoding& e = encodings[s];
+        if (!e.type_ids.empty() && e.type_ids.size() != e.ids.size())
+            throw Error("encoding " + std::to_string(s) + ": expected " +
+                        std::to_string(e.ids.size()) + " type ids, found " +
+                        std::to_string(e.type_ids.size()));
+        b.input_ids.insert(b.input_ids.end(), e.ids.begin(), e.ids.end());
+        if (e.type_ids.empty())
+            b.token_type_ids.insert(b.token_type_ids.end(), e.ids.size(), 0);
+        else
+            b.token_type_ids.insert(b.token_type_ids.end(), e.type_ids.begin(), e.type_ids.end());
+        b.offsets.push_back(static_cast<int64_t>(b.input_ids.size()));
+    }
+    return b;
+}
+
+PackedBatch pack_padded(const PaddedInput& in) {
+    if (in.batch < 0 || in.seq < 0 || (in.batch * in.seq > 0 && !in.input_ids))
+        throw Error("padded input: expected input_ids of shape [batch][seq] with batch, seq >= 0");
+    PackedBatch b;
+    b.offsets.push_back(0);
+    auto to_i32 = [](int64_t v, const char* what, int64_t row, int64_t col) {
+        if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+            throw Error(std::string("padded input: ") + what + "[" + std::to_string(row) + "][" +
+                        std::to_string(col) + "] = " + std::to_string(v) + " does not fit int32");
+        return static_cast<int32_t>(v);
+    };
+    for (int64_t r = 0; r < in.batch; ++r) {
+        int64_t len = in.seq;
+        if (in.attention_mask) {
+            const int64_t* m = in.attention_mask + r * in.seq;
+            len = 0;
+            while (len < in.seq && m[len] == 1) ++len;
+            for (int64_t c = len; c < in.seq; ++c)
+                if (m[c] != 0)
+                    throw Error("padded input: attention_mask row " + std::to_string(r) +
+                                " must be ones then zeros, found " + std::to_string(m[c]) +
+                                " at position " + std::to_string(c) + " after a 0 at " +
+                                std::to_string(len));
+        }
+        for (int64_t c = 0; c < len; ++c) {
+            b.input_ids.push_back(to_i32(in.input_ids[r * in.seq + c], "input_ids", r, c));
+            b.token_type_ids.push_back(
+                in.token_type_ids ? to_i32(in.token_type_ids[r * in.seq + c], "token_type_ids", r, c)
+                                  : 0);
+        }
+        b.offsets.push_back(static_cast<int64_t>(b.input_ids.size()));
+    }
+    return b;
+}
+
+std::vector<float> unpack_padded(const HiddenStates& st, int64_t seq) {
+    int64_t n = static_cast<int64_t>(st.offsets.size()) - 1, h = st.hidden;
+    if (n < 0) n = 0;
+    std::vector<float> dst(n * seq * h, 0.0f);
+    for (int64_t s = 0; s < n; ++s) {
+        int64_t len = st.offsets[s + 1] - st.offsets[s];
+        if (len > seq)
+            throw Error("unpack: sequence " + std::to_string(s) + " has " + std::to_string(len) +
+                        " tokens, more than the padded length " + std::to_string(seq));
+        std::memcpy(dst.data() + s * seq * h, st.data.data() + st.offsets[s] * h,
+                    len * h * sizeof(float));
+    }
+    return dst;
+}
+
+namespace {
+
+void expect_head(const Tensor& t, std::vector<int64_t> shape, const std::string& name) {
+    if (t.shape != shape) {
+        auto str = [](const std::vector<int64_t>& v) {
+            std::string r = "[";
+            for (size_t i = 0; i < v.size(); ++i) r += (i ? "," : "") + std::to_string(v[i]);
+            return r + "]";
+        };
+        throw Error("tensor " + name + ": expected shape " + str(shape) + ", found " +
+                    (t.shape.empty() ? std::string("no tensor") : str(t.shape)));
+    }
+}
+
+PlanOptions plan_options(const LoadOptions& o) {
+    PlanOptions p;
+    p.kernels = o.kernels;
+    p.precision = o.precision;
+    return p;
+}
+
+class BertModel final : public Model {
+public:
+    BertModel(const ModelConfig& cfg, BertWeights w, const LoadOptions& opts,
+              std::optional<Tokenizer> tok)
+        : cfg_(cfg), tokenizer_(std::move(tok)) {
+        PlanOptions popts = plan_options(opts);
+        const int64_t h = cfg.hidden_size;
+        pooler_w_ = std::move(w.pooler_w);
+        pooler_b_ = std::move(w.pooler_b);
+        cls_w_ = std::move(w.classifier_w);
+        cls_b_ = std::move(w.classifier_b);
+        qa_w_ = std::move(w.qa_w);
+        qa_b_ = std::move(w.qa_b);
+        encoder_ = std::make_unique<Encoder>(cfg, w, popts);
+        if (!pooler_w_.empty()) {
+            expect_head(pooler_w_, {h, h}, "pooler.dense.weight");
+            expect_head(pooler_b_, {h}, "pooler.dense.bias");
+            pooler_ = head(pooler_w_, pooler_b_, h, h, "pooler.dense.weight", popts);
+        }
+        if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
+            expect_head(cls_w_, {cfg.num_labels, h}, "classifier.weight");
+            expect_head(cls_b_, {cfg.num_labels}, "classifier.bias");
+            classifier_ = head(cls_w_, cls_b_, cfg.num_labels, h, "classifier.weight", popts);
+            if (cfg.task == Task::sequence_classification && !pooler_.kernel)
+                throw Error("sequence classification model: expected pooler.dense.weight, found none");
+        }
+        if (cfg.task == Task::question_answering) {
+            expect_head(qa_w_, {2, h}, "qa_outputs.weight");
+            expect_head(qa_b_, {2}, "qa_outputs.bias");
+            qa_ = head(qa_w_, qa_b_, 2, h, "qa_outputs.weight", popts);
+        }
+    }
+
+    const ModelConfig& config() const override { return cfg_; }
+    const Tokenizer* tokenizer() const override { return tokenizer_ ? &*tokenizer_ : nullptr; }
+
+    HiddenStates encode(const PackedBatch& batch) const override {
+        HiddenStates st;
+        st.hidden = encoder_->hidden();
+        st.offsets = batch.offsets.empty() ? std::vector<int64_t>{0} : batch.offsets;
+        st.data.resize(batch.num_tokens() * st.hidden);
+        encoder_->forward(batch, st.data.data());
+        return st;
+    }
+
+    std::vector<std::vector<float>> pooled(const PackedBatch& batch) const override {
+        if (!pooler_.kernel) throw Error("this model has no pooler (pooler.dense.weight absent)");
+        return rows(pooled_flat(encode(batch)), cfg_.hidden_size);
+    }
+
+    std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
+                                          bool normalize) const override {
+        HiddenStates st = encode(batch);
+        return pool_sequences(st.data.data(), st.offsets, st.hidden, pooling, normalize);
+    }
+
+    std::vector<Classification> classify(const PackedBatch& batch) const override {
+        if (cfg_.task != Task::sequence_classification)
+            throw Error("classify: expected a sequence classification model, found " + arch());
+        std::vector<float> pooled = pooled_flat(encode(batch));
+        int64_t n = batch.num_sequences(), l = cfg_.num_labels;
+        std::vector<float> logits(n * l);
+        if (n > 0) classifier_.kernel->run(pooled.data(), logits.data(), n);
+        std::vector<Classification> out;
+        for (int64_t s = 0; s < n; ++s)
+            out.push_back(classification_from_logits(logits.data() + s * l, l, cfg_));
+        return out;
+    }
+
+    std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const override {
+        if (cfg_.task != Task::token_classification)
+            throw Error("tag_tokens: expected a token classification model, found " + arch());
+        HiddenStates st = encode(batch);
+        int64_t t_all = batch.num_tokens(), l = cfg_.num_labels;
+        std::vector<float> logits(t_all * l);
+        if (t_all > 0) classifier_.kernel->run(st.data.data(), logits.data(), t_all);
+        std::vector<TokenTag> out(batch.num_sequences());
+        for (int64_t s = 0; s < batch.num_sequences(); ++s)
+            for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t) {
+                const float* row = logits.data() + t * l;
+                out[s].logits.emplace_back(row, row + l);
+                out[s].label_ids.push_back(std::max_element(row, row + l) - row);
+            }
+        return out;
+    }
+
+    std::vector<Span> answer_spans(const PackedBatch& batch,
+                                   int64_t max_answer_len) const override {
+        if (cfg_.task != Task::question_answering)
+            throw Error("answer_spans: expected a question answering model, found " + arch());
+        if (max_answer_len < 1)
+            throw Error("answer_spans: expected max_answer_len >= 1, found " +
+                        std::to_string(max_answer_len));
+        HiddenStates st = encode(batch);
+        int64_t t_all = batch.num_tokens();
+        std::vector<float> logits(t_all * 2);
+        if (t_all > 0) qa_.kernel->run(st.data.data(), logits.data(), t_all);
+        std::vector<int32_t> special;
+        if (tokenizer_) special = {tokenizer_->cls_id(), tokenizer_->sep_id(), tokenizer_->pad_id()};
+        std::vector<Span> out;
+        for (int64_t s = 0; s < batch.num_sequences(); ++s) {
+            int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+            std::vector<float> start(len), end(len);
+            for (int64_t i = 0; i < len; ++i) {
+                start[i] = logits[(off + i) * 2];
+                end[i] = logits[(off + i) * 2 + 1];
+            }
+            out.push_back(best_span(start.data(), end.data(), batch.token_type_ids.data() + off,
+                                    batch.input_ids.data() + off, len, max_answer_len, special));
+        }
+        return out;
+    }
+
+    std::string plan_report() const override {
+        std::ostringstream os;
+        auto line = [&](const PlanEntry& e) {
+            os << e.name << "  [" << e.out << "x" << e.in << "]  sparsity "
+               << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  " << e.kernel << "  ("
+               << e.why << ")\n";
+        };
+        for (const auto& e : encoder_->plan()) line(e);
+        for (const auto& e : head_plan_) line(e);
+        return os.str();
+    }
+
+    Encoder* encoder() const { return encoder_.get(); }
+
+private:
+    PlannedLinear head(const Tensor& w, const Tensor& b, int64_t out, int64_t in,
+                       const std::string& name, const PlanOptions& popts) {
+        LinearDesc d;
+        d.weight = w.data.data();
+        d.bias = b.data.data();
+        d.out = out;
+        d.in = in;
+        d.name = name;
+        PlannedLinear p = plan_linear(d, popts);
+        head_plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
+        return p;
+    }
+
+    std::vector<float> pooled_flat(const HiddenStates& st) const {
+        int64_t n = static_cast<int64_t>(st.offsets.size()) - 1, h = st.hidden;
+        std::vector<float> cls = gather_cls(st.data.data(), st.offsets, h);
+        std::vector<float> dst(n * h);
+        if (n > 0) pooler_.kernel->run(cls.data(), dst.data(), n);
+        tanh_inplace(dst.data(), n * h);
+        return dst;
+    }
+
+    static std::vector<std::vector<float>> rows(const std::vector<float>& flat, int64_t h) {
+        std::vector<std::vector<float>> out;
+        for (size_t i = 0; i + h <= flat.size(); i += h)
+            out.emplace_back(flat.begin() + i, flat.begin() + i + h);
+        return out;
+    }
+
+    std::string arch() const {
+        return cfg_.architectures.empty() ? std::string("BertModel") : cfg_.architectures[0];
+    }
+
+    ModelConfig cfg_;
+    std::optional<Tokenizer> tokenizer_;
+    std::unique_ptr<Encoder> encoder_;
+    Tensor pooler_w_, pooler_b_, cls_w_, cls_b_, qa_w_, qa_b_;
+    PlannedLinear pooler_, classifier_, qa_;
+    std::vector<PlanEntry> head_plan_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_bert_model(const ModelConfig& cfg, BertWeights weights,
+                                       const LoadOptions& opts, std::optional<Tokenizer> tokenizer) {
+    return std::make_unique<BertModel>(cfg, std::move(weights), opts, std::move(tokenizer));
+}
+
+Encoder* encoder_of(const Model& model) {
+    auto* m = dynamic_cast<const BertModel*>(&model);
+    return m ? m->encoder() : nullptr;
+}
+
+}  // namespace sparq

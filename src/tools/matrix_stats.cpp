@@ -1,0 +1,44 @@
+#include "tools/matrix_stats.hpp"
+
+#include <regex>
+
+namespace sparq::tools {
+
+MatrixStats matrix_stats(const float* w, int64_t rows, int64_t cols) {
+    MatrixStats s;
+    s.rows = rows;
+    s.cols = cols;
+    for (int64_t i = 0; i < rows * cols; ++i) s.zeros += (w[i] == 0.0f);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c + 4 <= cols; c += 4) {
+            const float* p = w + r * cols + c;
+            ++s.blocks_1x4;
+            s.zero_blocks_1x4 += (p[0] == 0.0f && p[1] == 0.0f && p[2] == 0.0f && p[3] == 0.0f);
+        }
+    for (int64_t r = 0; r + 4 <= rows; r += 4)
+        for (int64_t c = 0; c < cols; ++c) {
+            const float* p = w + r * cols + c;
+            ++s.blocks_4x1;
+            s.zero_blocks_4x1 += (p[0] == 0.0f && p[cols] == 0.0f && p[2 * cols] == 0.0f &&
+                                  p[3 * cols] == 0.0f);
+        }
+    return s;
+}
+
+bool is_encoder_linear_weight(const std::string& name) {
+    static const std::regex re(
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)\.weight$)");
+    return std::regex_search(name, re);
+}
+
+bool is_embedding_weight(const std::string& name) {
+    static const std::regex re(R"((^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$)");
+    return std::regex_search(name, re);
+}
+
+bool is_head_weight(const std::string& name) {
+    static const std::regex re(R"((^|\.)pooler\.dense\.weight$|^(classifier|qa_outputs)(\.[\w.]+)?\.weight$)");
+    return std::regex_search(name, re);
+}
+
+}  // namespace sparq::tools

@@ -1,0 +1,143 @@
+#include "tools/st_file.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sparq/error.hpp"
+
+namespace sparq::tools {
+
+int64_t StEntry::numel() const {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+}
+
+size_t dtype_size(const std::string& dtype) {
+    if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+    if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+    if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
+    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" || dtype == "F8_E5M2")
+        return 1;
+    return 0;
+}
+
+StFile StFile::read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open '" + path + "'");
+    StFile f;
+    f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    auto bad = [&](const std::string& what) {
+        return Error("'" + path + "' is not a valid safetensors file: " + what);
+    };
+    if (f.bytes.size() < 8) throw bad("file has " + std::to_string(f.bytes.size()) + " bytes, expected at least 8");
+    uint64_t hlen = 0;
+    std::memcpy(&hlen, f.bytes.data(), 8);
+    if (hlen > f.bytes.size() - 8)
+        throw bad("header length " + std::to_string(hlen) + " exceeds file size " + std::to_string(f.bytes.size()));
+    f.data_offset = 8 + hlen;
+    size_t data_size = f.bytes.size() - f.data_offset;
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(f.bytes.begin() + 8, f.bytes.begin() + f.data_offset);
+    } catch (const nlohmann::json::exception& e) {
+        throw bad(std::string("header is not JSON (") + e.what() + ")");
+    }
+    if (!header.is_object()) throw bad("header is not a JSON object");
+    for (auto& [name, v] : header.items()) {
+        if (name == "__metadata__") continue;
+        StEntry e;
+        e.name = name;
+        try {
+            e.dtype = v.at("dtype").get<std::string>();
+            e.shape = v.at("shape").get<std::vector<int64_t>>();
+            auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
+            if (off.size() != 2) throw bad("tensor '" + name + "': data_offsets needs 2 values");
+            e.begin = off[0];
+            e.end = off[1];
+        } catch (const nlohmann::json::exception&) {
+            throw bad("tensor '" + name + "' lacks dtype, shape or data_offsets");
+        }
+        size_t es = dtype_size(e.dtype);
+        if (es == 0) throw bad("tensor '" + name + "' has unknown dtype '" + e.dtype + "'");
+        for (auto d : e.shape)
+            if (d < 0) throw bad("tensor '" + name + "' has a negative dimension");
+        if (e.end < e.begin || e.end > data_size || e.end - e.begin != static_cast<size_t>(e.numel()) * es)
+            throw bad("tensor '" + name + "' byte range [" + std::to_string(e.begin) + ", " +
+                      std::to_string(e.end) + ") does not match its shape and dtype or the file size");
+        f.tensors.push_back(std::move(e));
+    }
+    std::sort(f.tensors.begin(), f.tensors.end(),
+              [](const StEntry& a, const StEntry& b) { return a.begin < b.begin; });
+    return f;
+}
+
+const StEntry* StFile::find(const std::string& name) const {
+    for (auto& e : tensors)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
+namespace {
+float half_to_float(uint16_t h) {
+    uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do {
+                ++e;
+                mant <<= 1;
+            } while ((mant & 0x400) == 0);
+            bits = sign | ((127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    return std::bit_cast<float>(bits);
+}
+}  // namespace
+
+std::vector<float> StFile::to_f32(const StEntry& e) const {
+    std::vector<float> out(static_cast<size_t>(e.numel()));
+    const uint8_t* p = data(e);
+    if (e.dtype == "F32") {
+        std::memcpy(out.data(), p, out.size() * 4);
+    } else if (e.dtype == "F16") {
+        for (size_t i = 0; i < out.size(); ++i) {
+            uint16_t h;
+            std::memcpy(&h, p + 2 * i, 2);
+            out[i] = half_to_float(h);
+        }
+    } else if (e.dtype == "BF16") {
+        for (size_t i = 0; i < out.size(); ++i) {
+            uint16_t h;
+            std::memcpy(&h, p + 2 * i, 2);
+            out[i] = std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+        }
+    } else {
+        throw Error("tensor '" + e.name + "' has dtype " + e.dtype + ", expected F32, F16 or BF16");
+    }
+    return out;
+}
+
+void StFile::zero(const StEntry& e, int64_t i) {
+    size_t es = dtype_size(e.dtype);
+    std::memset(data(e) + static_cast<size_t>(i) * es, 0, es);
+}
+
+void StFile::write(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("cannot create '" + path + "'");
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw Error("failed writing '" + path + "'");
+}
+
+}  // namespace sparq::tools

@@ -1,0 +1,39 @@
+#pragma once
+// A whole safetensors file held in memory: header entries plus the raw bytes, for tools that
+// rewrite a file in place (prune keeps every byte it does not zero) and for inspection.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sparq::tools {
+
+struct StEntry {
+    std::string name;
+    std::string dtype;  // "F32", "F16", "BF16", "I64", ...
+    std::vector<int64_t> shape;
+    size_t begin = 0, end = 0;  // byte range inside the data section
+    int64_t numel() const;
+    bool is_float() const { return dtype == "F32" || dtype == "F16" || dtype == "BF16"; }
+};
+
+struct StFile {
+    std::vector<uint8_t> bytes;  // the whole file
+    size_t data_offset = 0;      // 8 + header length
+    std::vector<StEntry> tensors;  // in file order (by offset)
+
+    // Reads and validates a safetensors file; throws sparq::Error naming the file and the problem.
+    static StFile read(const std::string& path);
+    const StEntry* find(const std::string& name) const;  // null if absent
+    uint8_t* data(const StEntry& e) { return bytes.data() + data_offset + e.begin; }
+    const uint8_t* data(const StEntry& e) const { return bytes.data() + data_offset + e.begin; }
+    // Values of a F32/F16/BF16 tensor as f32; throws sparq::Error for other dtypes.
+    std::vector<float> to_f32(const StEntry& e) const;
+    // Sets element `i` of a float tensor to +0 (all-zero bits in F32, F16 and BF16).
+    void zero(const StEntry& e, int64_t i);
+    void write(const std::string& path) const;
+};
+
+// Element size in bytes of a safetensors dtype (0 if unknown).
+size_t dtype_size(const std::string& dtype);
+
+}  // namespace sparq::tools

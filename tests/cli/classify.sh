@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# sparq classify gives the PyTorch reference answer of the fixtures: sequence classification
+# (label and softmax score, f32/f16/sparse weights), token classification (per-token labels) and
+# question answering (best span from the reference logits).
+set -euo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+FIX="$SRC/tests/fixtures"
+
+check_seq() {  # check_seq MODEL CASE
+  local m="$1" case="$2" text pair out
+  text=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]==sys.argv[2]][0]; print(c["texts"][0][0])' "$FIX/$m/reference.json" "$case")
+  pair=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]==sys.argv[2]][0]; p=c["texts"][0][1]; print("" if p is None else p)' "$FIX/$m/reference.json" "$case")
+  if [ -n "$pair" ]; then out=$("$SPARQ" classify "$FIX/$m" "$text" --pair "$pair")
+  else out=$("$SPARQ" classify "$FIX/$m" "$text"); fi
+  $PY - "$FIX/$m" "$case" "$out" <<'PYEOF'
+import json, math, sys
+d, case, got = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+ref = [c for c in json.load(open(d + "/reference.json"))["cases"] if c["name"] == case][0]
+cfg = json.load(open(d + "/config.json"))
+logits = ref["logits"][0]
+m = max(logits); e = [math.exp(x - m) for x in logits]; p = [x / sum(e) for x in e]
+best = max(range(len(p)), key=lambda i: p[i])
+label = cfg["id2label"][str(best)]
+assert got["label"] == label, (got, label)
+assert abs(got["score"] - p[best]) < 1e-4, (got["score"], p[best])
+for i, q in enumerate(p):
+    assert abs(got["scores"][cfg["id2label"][str(i)]] - q) < 1e-4, (got["scores"], p)
+PYEOF
+}
+for m in tiny_cls tiny_f16 tiny_sparse; do
+  for case in sentence pair; do check_seq "$m" "$case"; done
+done
+
+# --top-k keeps the K most probable labels.
+out=$("$SPARQ" classify "$FIX/tiny_cls" "the movie was great !" --top-k 1)
+$PY -c 'import json,sys; d=json.loads(sys.argv[1]); assert list(d["scores"])==[d["label"]], d' "$out"
+
+# Token classification: argmax label of every non-special token.
+text=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]=="sentence"][0]; print(c["texts"][0][0])' "$FIX/tiny_tok/reference.json")
+out=$("$SPARQ" classify "$FIX/tiny_tok" "$text")
+$PY - "$FIX/tiny_tok" "$out" <<'PYEOF'
+import json, sys
+d, got = sys.argv[1], json.loads(sys.argv[2])
+ref = [c for c in json.load(open(d + "/reference.json"))["cases"] if c["name"] == "sentence"][0]
+cfg = json.load(open(d + "/config.json"))
+toks = ref["tokens"][0]
+want = [(t, cfg["id2label"][str(max(range(len(l)), key=lambda i: l[i]))])
+        for t, l in zip(toks, ref["logits"][0]) if t not in ("[CLS]", "[SEP]", "[PAD]")]
+have = [(x["token"], x["label"]) for x in got["tokens"]]
+assert have == want, (have, want)
+PYEOF
+
+# Question answering: best span (start <= end < start + 30, second segment) of the reference logits.
+args=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]=="pair"][0]; print(c["texts"][0][0]); print(c["texts"][0][1])' "$FIX/tiny_qa/reference.json")
+q=$(printf '%s\n' "$args" | sed -n 1p); ctx=$(printf '%s\n' "$args" | sed -n 2p)
+out=$("$SPARQ" classify "$FIX/tiny_qa" --question "$q" --context "$ctx")
+$PY - "$FIX/tiny_qa" "$out" <<'PYEOF'
+import json, sys
+d, got = sys.argv[1], json.loads(sys.argv[2])
+ref = [c for c in json.load(open(d + "/reference.json"))["cases"] if c["name"] == "pair"][0]
+s, e, tt = ref["start_logits"][0], ref["end_logits"][0], ref["token_type_ids"][0]
+n = sum(ref["attention_mask"][0])
+ok = [i for i in range(n) if tt[i] == 1]
+best = max(((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + 30))
+assert (got["start"], got["end"]) == (best[1], best[2]), (got, best)
+assert abs(got["score"] - best[0]) < 1e-4, (got["score"], best[0])
+pieces = [t for t in ref["tokens"][0][best[1]:best[2] + 1] if t not in ("[CLS]", "[SEP]")]
+text = ""
+for p in pieces:
+    text += p[2:] if p.startswith("##") and text else ((" " if text else "") + p)
+assert got["answer"] == text, (got["answer"], text)
+PYEOF
+echo "classify: ok"

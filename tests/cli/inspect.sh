@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# sparq inspect: architecture, counts and per-matrix sparsity of tiny_sparse (table and JSON),
+# matched against the sparsity recorded by the fixture generator; --plan lists every matrix.
+set -euo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+M="$SRC/tests/fixtures/tiny_sparse"
+
+out=$("$SPARQ" inspect "$M")
+grep -q "BertForSequenceClassification" <<<"$out" || { echo "no architecture: $out"; exit 1; }
+grep -q "2 layers, hidden 32, 4 heads" <<<"$out" || { echo "no shape line"; exit 1; }
+grep -q "encoder sparsity  90.01%" <<<"$out" || { echo "wrong encoder sparsity: $out"; exit 1; }
+grep -Eq "bert.encoder.layer.0.attention.self.query.weight +\[32, 32\] +F32 +90.04%" <<<"$out" ||
+  { echo "per-matrix row missing"; exit 1; }
+
+"$SPARQ" inspect "$M" --json > /tmp/sparq_inspect_$$.json
+trap 'rm -f /tmp/sparq_inspect_$$.json' EXIT
+$PY - "$M" /tmp/sparq_inspect_$$.json <<'PYEOF'
+import json, sys
+d, path = sys.argv[1], sys.argv[2]
+j = json.load(open(path))
+ref = json.load(open(d + "/reference.json"))["sparsity"]
+assert j["architecture"] == "BertForSequenceClassification" and j["task"] == "sequence-classification"
+assert j["layers"] == 2 and j["hidden"] == 32 and j["heads"] == 4 and j["intermediate"] == 64
+assert j["labels"] == ["negative", "positive"]
+enc = {m["name"]: m for m in j["matrices"] if m["encoder_linear"]}
+assert set(enc) == set(ref), (sorted(enc), sorted(ref))
+for name, s in ref.items():
+    assert abs(enc[name]["sparsity"] - s) < 1e-5, (name, enc[name]["sparsity"], s)
+total = sum(m["shape"][0] * m["shape"][1] for m in enc.values())
+zeros = sum(m["zeros"] for m in enc.values())
+assert j["parameters"]["encoder_linear_weights"] == total == 16384
+assert abs(j["encoder_sparsity"] - zeros / total) < 1e-12
+assert all(not m["encoder_linear"] or m["sparsity"] > 0.89 for m in j["matrices"])
+PYEOF
+
+plan=$("$SPARQ" inspect "$M" --plan --threads 1)
+grep -q "kernel plan" <<<"$plan" || { echo "no plan section"; exit 1; }
+for l in 0 1; do
+  grep -q "encoder.layer.$l.intermediate.dense.weight.*sparsity" <<<"$plan" || { echo "plan lacks layer $l"; exit 1; }
+done
+echo "inspect: ok"

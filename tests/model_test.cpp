@@ -1,0 +1,344 @@
+// The encoder, heads and Model against independent references:
+//  - every tests/fixtures model (PyTorch float64 reference, HF BertModel semantics) on padded and
+//    packed batches, 1 and 2 threads: last_hidden_state, pooler, logits, QA spans, max abs
+//    diff <= 1e-4 (our f32 vs the f64 reference; HF's own f32 deviates ~1e-6 on these models);
+//  - each attention variant against the scalar reference;
+//  - packing / unpacking of padded inputs and its errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <vector>
+
+#include "core/threading.hpp"
+#include "model/attention.hpp"
+#include "model/heads.hpp"
+#include "sparq/error.hpp"
+#include "sparq/model.hpp"
+#include "test_util.hpp"
+
+namespace sparq {
+namespace {
+
+using json = nlohmann::json;
+constexpr float kTol = 1e-4f;
+
+// |x| with NaN counted as infinitely wrong (std::max would silently drop a NaN).
+inline float abs_err(float x) { return std::isnan(x) ? INFINITY : std::fabs(x); }
+
+
+json read_reference(const std::string& model) {
+    std::ifstream f(test::fixtures_dir() / model / "reference.json");
+    EXPECT_TRUE(f.good()) << "missing fixture " << model;
+    return json::parse(f);
+}
+
+std::vector<int64_t> flat_i64(const json& rows) {
+    std::vector<int64_t> v;
+    for (const auto& r : rows)
+        for (const auto& x : r) v.push_back(x.get<int64_t>());
+    return v;
+}
+
+struct Case {
+    std::string name;
+    int64_t batch = 0, seq = 0;
+    std::vector<int64_t> ids, mask, types;
+    const json* ref = nullptr;
+    int64_t len(int64_t b) const {
+        int64_t n = 0;
+        while (n < seq && mask[b * seq + n] == 1) ++n;
+        return n;
+    }
+};
+
+std::vector<Case> cases_of(const json& ref) {
+    std::vector<Case> out;
+    for (const auto& c : ref["cases"]) {
+        Case k;
+        k.name = c["name"];
+        k.batch = static_cast<int64_t>(c["input_ids"].size());
+        k.seq = static_cast<int64_t>(c["input_ids"][0].size());
+        k.ids = flat_i64(c["input_ids"]);
+        k.mask = flat_i64(c["attention_mask"]);
+        k.types = flat_i64(c["token_type_ids"]);
+        k.ref = &c;
+        out.push_back(std::move(k));
+    }
+    return out;
+}
+
+PaddedInput padded(const Case& c) {
+    return {c.ids.data(), c.mask.data(), c.types.data(), c.batch, c.seq};
+}
+
+// One packed batch of every sequence of every case, in order (varied lengths back to back).
+PackedBatch pack_all(const std::vector<Case>& cases) {
+    std::vector<Encoding> encs;
+    for (const auto& c : cases)
+        for (int64_t b = 0; b < c.batch; ++b) {
+            Encoding e;
+            for (int64_t p = 0; p < c.len(b); ++p) {
+                e.ids.push_back(static_cast<int32_t>(c.ids[b * c.seq + p]));
+                e.type_ids.push_back(static_cast<int32_t>(c.types[b * c.seq + p]));
+            }
+            encs.push_back(std::move(e));
+        }
+    return PackedBatch::from(encs);
+}
+
+// Reference best span by brute force over the reference logits (same rules as the model).
+float best_ref_score(const std::vector<float>& st, const std::vector<float>& en,
+                     const std::vector<int32_t>& types, const std::vector<int32_t>& ids,
+                     int64_t max_len, const Tokenizer* tok) {
+    int64_t n = static_cast<int64_t>(st.size());
+    bool pair = std::count(types.begin(), types.end(), 1) > 0;
+    auto ok = [&](int64_t i) {
+        if (i == 0 || i == n - 1) return false;
+        if (tok && (ids[i] == tok->sep_id() || ids[i] == tok->cls_id())) return false;
+        return !pair || types[i] == 1;
+    };
+    float best = -INFINITY;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i; j < n && j - i < max_len; ++j)
+            if (ok(i) && ok(j)) best = std::max(best, st[i] + en[j]);
+    return best == -INFINITY ? st[0] + en[0] : best;
+}
+
+void check_model(const std::string& name, int threads) {
+    SCOPED_TRACE(name + " threads=" + std::to_string(threads));
+    set_num_threads(threads);
+    json ref = read_reference(name);
+    auto model = Model::load((test::fixtures_dir() / name).string());
+    const ModelConfig& cfg = model->config();
+    const int64_t h = cfg.hidden_size;
+    ASSERT_NE(model->tokenizer(), nullptr);
+    EXPECT_NE(model->plan_report().find("attention.self.{query,key,value}"), std::string::npos);
+    auto cases = cases_of(ref);
+
+    // Padded entry point, case by case.
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        std::vector<float> hs = model->encode_padded(padded(c));
+        ASSERT_EQ(static_cast<int64_t>(hs.size()), c.batch * c.seq * h);
+        const json& want = (*c.ref)["last_hidden_state"];
+        float worst = 0;
+        for (int64_t b = 0; b < c.batch; ++b)
+            for (int64_t p = 0; p < c.seq; ++p)
+                for (int64_t k = 0; k < h; ++k) {
+                    float got = hs[(b * c.seq + p) * h + k];
+                    if (p < c.len(b))
+                        worst = std::max(worst, abs_err(got - want[b][p][k].get<float>()));
+                    else
+                        ASSERT_EQ(got, 0.0f) << "padding must be zero";
+                }
+        EXPECT_LE(worst, kTol) << "last_hidden_state, padded";
+        if (c.ref->contains("texts") && !(*c.ref)["texts"].is_null() && c.batch == 1) {
+            const json& t = (*c.ref)["texts"][0];
+            Encoding e = t[1].is_null() ? model->tokenizer()->encode(t[0].get<std::string>())
+                                        : model->tokenizer()->encode(t[0].get<std::string>(),
+                                                                     t[1].get<std::string>());
+            std::vector<int64_t> ids(e.ids.begin(), e.ids.end());
+            EXPECT_EQ(ids, c.ids) << "tokenizer vs reference input_ids";
+        }
+    }
+
+    // Everything packed in one batch, through each head.
+    PackedBatch all = pack_all(cases);
+    HiddenStates st = model->encode(all);
+    int64_t seq_index = 0;
+    float worst_hidden = 0, worst_pool = 0, worst_logit = 0;
+    auto pooled = ref["cases"][0].contains("pooler_output") ? model->pooled(all)
+                                                             : std::vector<std::vector<float>>{};
+    std::vector<Classification> cls;
+    std::vector<TokenTag> tags;
+    std::vector<Span> spans;
+    if (cfg.task == Task::sequence_classification) cls = model->classify(all);
+    if (cfg.task == Task::token_classification) tags = model->tag_tokens(all);
+    if (cfg.task == Task::question_answering) spans = model->answer_spans(all, 30);
+    for (const Case& c : cases)
+        for (int64_t b = 0; b < c.batch; ++b, ++seq_index) {
+            const json& r = *c.ref;
+            int64_t len = c.len(b);
+            ASSERT_EQ(all.offsets[seq_index + 1] - all.offsets[seq_index], len);
+            for (int64_t p = 0; p < len; ++p)
+                for (int64_t k = 0; k < h; ++k)
+                    worst_hidden = std::max(worst_hidden, abs_err(st.token(seq_index, p)[k] -
+                                                                    r["last_hidden_state"][b][p][k].get<float>()));
+            if (!pooled.empty())
+                for (int64_t k = 0; k < h; ++k)
+                    worst_pool = std::max(worst_pool, abs_err(pooled[seq_index][k] -
+                                                                r["pooler_output"][b][k].get<float>()));
+            if (!cls.empty()) {
+                const auto& lg = r["logits"][b];
+                ASSERT_EQ(cls[seq_index].logits.size(), lg.size());
+                std::vector<float> want = lg.get<std::vector<float>>();
+                for (size_t i = 0; i < want.size(); ++i)
+                    worst_logit = std::max(worst_logit, abs_err(cls[seq_index].logits[i] - want[i]));
+                int64_t arg = std::max_element(want.begin(), want.end()) - want.begin();
+                EXPECT_EQ(cls[seq_index].label_id, arg);
+                EXPECT_EQ(cls[seq_index].label, cfg.label(arg));
+                float sum = 0;
+                for (float s : cls[seq_index].scores) sum += s;
+                EXPECT_NEAR(sum, 1.0f, 1e-5f);
+            }
+            if (!tags.empty()) {
+                ASSERT_EQ(static_cast<int64_t>(tags[seq_index].label_ids.size()), len);
+                for (int64_t p = 0; p < len; ++p) {
+                    std::vector<float> want = r["logits"][b][p].get<std::vector<float>>();
+                    for (size_t i = 0; i < want.size(); ++i)
+                        worst_logit = std::max(worst_logit,
+                                               abs_err(tags[seq_index].logits[p][i] - want[i]));
+                    float top = *std::max_element(want.begin(), want.end());
+                    // Our argmax is the reference's argmax up to reference-level ties.
+                    EXPECT_GE(want[tags[seq_index].label_ids[p]], top - 2 * kTol);
+                }
+            }
+            if (!spans.empty()) {
+                const Span& sp = spans[seq_index];
+                std::vector<float> ws, we;
+                std::vector<int32_t> types, ids;
+                for (int64_t p = 0; p < len; ++p) {
+                    ws.push_back(r["start_logits"][b][p].get<float>());
+                    we.push_back(r["end_logits"][b][p].get<float>());
+                    types.push_back(static_cast<int32_t>(c.types[b * c.seq + p]));
+                    ids.push_back(static_cast<int32_t>(c.ids[b * c.seq + p]));
+                    worst_logit = std::max({worst_logit, abs_err(sp.start_logits[p] - ws[p]),
+                                            abs_err(sp.end_logits[p] - we[p])});
+                }
+                ASSERT_LE(sp.start, sp.end);
+                ASSERT_LT(sp.end - sp.start, 30);
+                if (len > 2) {
+                    EXPECT_GT(sp.start, 0);
+                    EXPECT_LT(sp.end, len - 1);
+                    if (std::count(types.begin(), types.end(), 1) > 0) {
+                        EXPECT_EQ(types[sp.start], 1);
+                        EXPECT_EQ(types[sp.end], 1);
+                    }
+                }
+                float best = best_ref_score(ws, we, types, ids, 30, model->tokenizer());
+                // The chosen span scores (under the reference logits) as the reference's best.
+                EXPECT_NEAR(ws[sp.start] + we[sp.end], best, 4 * kTol);
+                EXPECT_NEAR(sp.score, best, 4 * kTol);
+            }
+        }
+    EXPECT_LE(worst_hidden, kTol) << "last_hidden_state, packed";
+    EXPECT_LE(worst_pool, kTol) << "pooler_output";
+    EXPECT_LE(worst_logit, kTol) << "logits";
+    if (cfg.task == Task::sequence_classification) EXPECT_FALSE(cls.empty());
+    if (cfg.task == Task::token_classification) EXPECT_FALSE(tags.empty());
+    if (cfg.task == Task::question_answering) EXPECT_FALSE(spans.empty());
+    set_num_threads(0);
+}
+
+class Fixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Fixture, MatchesPyTorchOneThread) { check_model(GetParam(), 1); }
+TEST_P(Fixture, MatchesPyTorchTwoThreads) { check_model(GetParam(), 2); }
+
+INSTANTIATE_TEST_SUITE_P(Models, Fixture,
+                         ::testing::Values("tiny_base", "tiny_cls", "tiny_tok", "tiny_qa",
+                                           "tiny_f16", "tiny_bf16", "tiny_sparse"));
+
+TEST(Model, EmbedPoolingMatchesHiddenStates) {
+    auto model = Model::load((test::fixtures_dir() / "tiny_base").string());
+    Encoding a, b;
+    a.ids = {2, 40, 50, 60, 3};
+    a.type_ids = {0, 0, 0, 0, 0};
+    b.ids = {2, 70, 3};
+    PackedBatch batch = PackedBatch::from({a, b});
+    EXPECT_EQ(batch.token_type_ids, (std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 0}));
+    HiddenStates st = model->encode(batch);
+    const int64_t h = st.hidden;
+    auto mean = model->embed(batch, Pooling::mean, false);
+    auto cls = model->embed(batch, Pooling::cls, true);
+    auto none = model->embed(batch, Pooling::none, false);
+    ASSERT_EQ(mean.size(), 2u);
+    for (int64_t s = 0; s < 2; ++s) {
+        int64_t len = batch.offsets[s + 1] - batch.offsets[s];
+        ASSERT_EQ(static_cast<int64_t>(none[s].size()), len * h);
+        double norm = 0;
+        for (int64_t k = 0; k < h; ++k) norm += cls[s][k] * cls[s][k];
+        EXPECT_NEAR(norm, 1.0, 1e-5);
+        double cls_norm = 0;
+        for (int64_t k = 0; k < h; ++k) cls_norm += st.token(s, 0)[k] * st.token(s, 0)[k];
+        for (int64_t k = 0; k < h; ++k) {
+            double m = 0;
+            for (int64_t p = 0; p < len; ++p) m += st.token(s, p)[k];
+            EXPECT_NEAR(mean[s][k], m / len, 1e-5);
+            EXPECT_NEAR(cls[s][k], st.token(s, 0)[k] / std::sqrt(cls_norm), 1e-5);
+        }
+    }
+    // Heads the model does not have.
+    EXPECT_THROW(model->classify(batch), Error);
+    EXPECT_THROW(model->answer_spans(batch), Error);
+    // Out-of-range ids are user errors.
+    Encoding bad;
+    bad.ids = {2, 100000, 3};
+    EXPECT_THROW(model->encode(PackedBatch::from({bad})), Error);
+    // No sequences at all: nothing to do, not an error.
+    EXPECT_TRUE(model->encode(PackedBatch{}).data.empty());
+    EXPECT_TRUE(model->embed(PackedBatch::from({}), Pooling::mean, true).empty());
+}
+
+TEST(Model, PackPaddedRejectsNonPrefixMask) {
+    std::vector<int64_t> ids = {2, 5, 3, 0, 2, 6, 7, 3};
+    std::vector<int64_t> mask = {1, 1, 1, 0, 1, 0, 1, 1};
+    PaddedInput in{ids.data(), mask.data(), nullptr, 2, 4};
+    EXPECT_THROW(pack_padded(in), Error);
+    mask = {1, 1, 1, 0, 1, 1, 1, 1};
+    PackedBatch b = pack_padded(in);
+    EXPECT_EQ(b.offsets, (std::vector<int64_t>{0, 3, 7}));
+    EXPECT_EQ(b.input_ids, (std::vector<int32_t>{2, 5, 3, 2, 6, 7, 3}));
+    EXPECT_EQ(b.token_type_ids, std::vector<int32_t>(7, 0));
+    HiddenStates st;
+    st.hidden = 2;
+    st.offsets = b.offsets;
+    for (int i = 0; i < 14; ++i) st.data.push_back(static_cast<float>(i + 1));
+    std::vector<float> u = unpack_padded(st, 4);
+    std::vector<float> want = {1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 13, 14};
+    EXPECT_EQ(u, want);
+    EXPECT_THROW(unpack_padded(st, 3), Error);
+}
+
+TEST(Attention, VariantsMatchReference) {
+    int n = 0;
+    const AttentionVariant* vs = attention_variants(&n);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (int64_t seq : {1, 2, 3, 15, 16, 17, 64, 65, 130, 300})
+        for (int64_t d : {8, 16, 24, 64, 80}) {
+            const int64_t heads = 2, ld = 3 * heads * d + 5;  // strided rows, like fused QKV
+            std::vector<float> qkv(seq * ld);
+            for (auto& x : qkv) x = nd(rng);
+            const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+            std::vector<float> scratch(std::max(attention_scratch_floats(seq, d), seq * seq));
+            std::vector<float> want(seq * heads * d), got;
+            const float* q = qkv.data() + d;  // head 1
+            const float* k = q + heads * d;
+            const float* v = k + heads * d;
+            ref::attention_head(q, k, v, ld, want.data() + d, heads * d, seq, d, scale, scratch.data());
+            for (int i = 0; i < n; ++i) {
+                if (!has_isa(vs[i].isa)) continue;
+                SCOPED_TRACE(std::string(vs[i].name) + " seq=" + std::to_string(seq) +
+                             " d=" + std::to_string(d));
+                got.assign(seq * heads * d, -7.0f);
+                vs[i].fn(q, k, v, ld, got.data() + d, heads * d, seq, d, scale, scratch.data());
+                for (int64_t r = 0; r < seq; ++r)
+                    for (int64_t c = 0; c < heads * d; ++c) {
+                        if (c < d) {  // outside this head's columns: untouched
+                            ASSERT_EQ(got[r * heads * d + c], -7.0f);
+                            continue;
+                        }
+                        // Context = convex combination of V rows (|v| ~ 1): absolute tolerance.
+                        ASSERT_NEAR(got[r * heads * d + c], want[r * heads * d + c], 1e-5f);
+                    }
+            }
+        }
+}
+
+}  // namespace
+}  // namespace sparq
