@@ -643,6 +643,37 @@ TEST(TokenizerLoading, TokenizerJsonVariants) {
     EXPECT_EQ(over.tokenize("Hello"), (Strings{"Hello"}));
 }
 
+TEST(TokenizerLoading, AddedTokensRawAndNormalized) {
+    // HF AddedVocabulary: "normalized": false tokens match the raw text exactly; "normalized":
+    // true ones match after the normalizer (here lower-casing and accent stripping), both
+    // anywhere in the text (leftmost-longest), and may have ids beyond the model vocabulary.
+    TempDir dir;
+    json j = tiny_tokenizer_json(true);
+    const int n = static_cast<int>(k_tiny_vocab.size());
+    j["added_tokens"].push_back(
+        {{"id", n}, {"content", "Wörld2"}, {"normalized", true}, {"special", false}});
+    j["added_tokens"].push_back(
+        {{"id", n + 1}, {"content", "Xyz"}, {"normalized", false}, {"special", false}});
+    j["added_tokens"].push_back({{"id", n + 2}, {"content", "wor"}, {"special", false}});
+    const Tokenizer tok = Tokenizer::from_tokenizer_json(dir.write("t.json", j.dump()));
+    EXPECT_EQ(tok.vocab_size(), k_tiny_vocab.size() + 3);
+    const Encoding e = tok.encode("a WORLD2b wörld2 Xyz xyz [MASK]wor");
+    EXPECT_EQ(e.tokens, (Strings{"[CLS]", "a", "Wörld2", "b", "Wörld2", "Xyz", "[UNK]", "[MASK]",
+                                 "wor", "[SEP]"}));
+    EXPECT_EQ(e.ids[2], n);
+    EXPECT_EQ(e.ids[5], n + 1);
+    EXPECT_EQ(e.ids[8], n + 2);
+    using Off = std::pair<uint32_t, uint32_t>;
+    EXPECT_EQ(e.offsets[2], (Off{2, 8}));
+    EXPECT_EQ(e.offsets[4], (Off{10, 17}));  // "wörld2": ö is two bytes
+    json bad = tiny_tokenizer_json(true);
+    bad["added_tokens"].push_back({{"id", n}, {"content", "q"}, {"normalized", "yes"}});
+    EXPECT_NE(error_of([&] {
+                  Tokenizer::from_tokenizer_json(dir.write("b.json", bad.dump()));
+              }).find("'normalized' must be a boolean"),
+              std::string::npos);
+}
+
 TEST(TokenizerLoading, VocabTxtWithConfig) {
     TempDir dir;
     dir.write("vocab.txt", join_lines(k_tiny_vocab));

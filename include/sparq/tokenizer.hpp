@@ -41,9 +41,8 @@ struct TokenizerOptions {
 
 // Matches HF BertTokenizerFast token for token, with these known corner-case limits: Unicode
 // tables are utf8proc's (Unicode 15), so code points assigned after the model's tokenizer
-// version may be classified differently; added tokens are always matched on the raw text
-// (HF matches "normalized": true added tokens after normalization) and single_word/lstrip/
-// rstrip flags are ignored. Const methods are safe to call from several threads at once.
+// version may be classified differently, and the single_word/lstrip/rstrip flags of added
+// tokens are ignored. Const methods are safe to call from several threads at once.
 class Tokenizer {
   public:
     // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model

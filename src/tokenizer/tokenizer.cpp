@@ -38,6 +38,11 @@ void Tokenizer::Impl::finalize() {
         added.end());
     for (const auto& a : added) added_first_byte[static_cast<unsigned char>(a.first[0])] = true;
     wordpiece.unk_id = unk;
+    normalized_added.clear();
+    for (const auto& [content, id] : added_after_normalization) {
+        tok::NormalizedAddedToken a{tok::normalize_text(content, norm), id};
+        if (!a.text.empty()) normalized_added.push_back(std::move(a));
+    }
 }
 
 void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& ids,
@@ -47,9 +52,17 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
         if (begin >= end) return;
         s.words.clear();
         tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm,
-                         s.norm, s.words);
+                         s.norm, s.words, normalized_added);
         for (size_t w = 0; w < s.words.count(); ++w) {
             const uint32_t wb = s.words.word_begin(w);
+            if (s.words.word_id[w] >= 0) {  // a normalized added token
+                const uint32_t we = s.words.word_end[w];
+                ids.push_back(s.words.word_id[w]);
+                offsets.emplace_back(
+                    *std::min_element(&s.words.src_begin[wb], &s.words.src_begin[we - 1] + 1),
+                    *std::max_element(&s.words.src_end[wb], &s.words.src_end[we - 1] + 1));
+                continue;
+            }
             s.ranges.clear();
             const size_t first = ids.size();
             tok::wordpiece_encode(vocab, wordpiece, s.words.word(w), ids, s.ranges);
