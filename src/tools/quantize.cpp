@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kMaxSamples = size_t{1} << 22;  // |x| samples kept per linear (strided beyond)
+constexpr size_t kMaxSamples = size_t{1} << 22;  // |x| samples kept per linear
 
 // Records |src| of every run() call, then forwards to the wrapped kernel.
 class Observer final : public LinearKernel {
@@ -32,10 +32,18 @@ class Observer final : public LinearKernel {
     }
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
         {
+            // Keeps every stride-th value seen; past kMaxSamples, halves the kept set and doubles
+            // the stride, so memory stays bounded and the sample stays uniform over all calls.
             std::lock_guard<std::mutex> lock(*mu_);
             const size_t n = static_cast<size_t>(tokens * in_);
-            const size_t stride = samples_->size() + n > kMaxSamples ? 7 : 1;
-            for (size_t i = 0; i < n; i += stride) samples_->push_back(std::fabs(src[i]));
+            for (size_t i = 0; i < n; ++i)
+                if (seen_++ % stride_ == 0) samples_->push_back(std::fabs(src[i]));
+            while (samples_->size() > kMaxSamples) {
+                size_t k = 0;
+                for (size_t i = 0; i < samples_->size(); i += 2) (*samples_)[k++] = (*samples_)[i];
+                samples_->resize(k);
+                stride_ *= 2;
+            }
         }
         inner_->run(src, dst, tokens, residual);
     }
@@ -45,6 +53,7 @@ class Observer final : public LinearKernel {
     std::unique_ptr<LinearKernel> inner_;
     std::vector<float>* samples_;
     std::mutex* mu_;
+    mutable size_t seen_ = 0, stride_ = 1;  // guarded by *mu_
 };
 
 // Sum of squared quantization errors of |x| values clipped at c (grid step c / 127).
