@@ -20,9 +20,8 @@ void run_compare(const CompareArgs& c) {
     require_model_dir(c.a);
     require_model_dir(c.b);
     setup_threads(c.threads);
-    std::vector<std::string> texts = c.texts.empty() && c.file.empty()
-                                         ? tools::sample_sentences()
-                                         : read_texts(c.texts, c.file);
+    std::vector<std::string> texts =
+        c.texts.empty() && c.file.empty() ? tools::sample_sentences() : read_texts(c.texts, c.file);
     if (texts.empty()) throw UsageError("expected at least one text");
     LoadOptions la, lb;
     la.threads = lb.threads = c.threads;
@@ -52,11 +51,14 @@ void add_compare(CLI::App& app) {
     sub->add_option("b", c->b, "Model directory B")->required();
     sub->add_option("texts", c->texts, "Texts to compare on");
     sub->add_option("--file,-f", c->file, "Texts, one per line");
-    sub->add_option("--precision-a", c->precision_a, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
-    sub->add_option("--precision-b", c->precision_b, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    sub->add_option("--precision-a", c->precision_a, "f32 | int8")
+        ->check(CLI::IsMember({"f32", "int8"}));
+    sub->add_option("--precision-b", c->precision_b, "f32 | int8")
+        ->check(CLI::IsMember({"f32", "int8"}));
     sub->add_option("--kernels", c->kernels, "auto | dense | sparse")
         ->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--max-length", c->max_length, "Tokens per text (truncation)")->check(CLI::Range(2, 512));
+    sub->add_option("--max-length", c->max_length, "Tokens per text (truncation)")
+        ->check(CLI::Range(2, 512));
     sub->add_flag("--json", c->json, "One JSON object on stdout");
     add_threads_option(sub, c->threads);
     sub->callback([c] { run_compare(*c); });

@@ -36,7 +36,8 @@ void run_quantize(const QuantizeArgs& a) {
     lo.threads = a.threads;
     auto ref = load_model(a.model, lo);
     auto q = load_model(a.out, lo);
-    const auto& texts = o.calibration_texts.empty() ? tools::sample_sentences() : o.calibration_texts;
+    const auto& texts =
+        o.calibration_texts.empty() ? tools::sample_sentences() : o.calibration_texts;
     tools::DriftReport d = tools::compare_models(*ref, *q, texts);
     if (a.json) {
         nlohmann::ordered_json j;
@@ -72,7 +73,8 @@ void add_quantize(CLI::App& app) {
         "time unless --calibrate gives texts (one per line): then static per-tensor activation\n"
         "scales are measured on the f32 model and stored. Prints the f32-vs-int8 drift after.");
     sub->add_option("model", a->model, "Input model directory")->required();
-    sub->add_option("out", a->out, "Output directory (created; must differ from MODEL)")->required();
+    sub->add_option("out", a->out, "Output directory (created; must differ from MODEL)")
+        ->required();
     sub->add_option("--calibrate", a->calibrate, "Calibration texts, one per line");
     sub->add_option("--method", a->method, "Calibration clipping: percentile | mse | max")
         ->check(CLI::IsMember({"percentile", "mse", "max"}));

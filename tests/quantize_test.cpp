@@ -1,5 +1,7 @@
 // int8 user path: sparq quantize output (format, round trip, loader checks), int8 planner choices,
 // calibration clipping, and quantized models' outputs against the f32 model.
+#include "tools/quantize.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,7 +21,6 @@
 #include "sparq/model.hpp"
 #include "test_util.hpp"
 #include "tools/drift.hpp"
-#include "tools/quantize.hpp"
 
 namespace sparq {
 namespace {

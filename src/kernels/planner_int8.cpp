@@ -15,7 +15,7 @@
 namespace sparq {
 namespace {
 
-constexpr int64_t kPlanTokens = 128;     // token count the plan is made for
+constexpr int64_t kPlanTokens = 128;       // token count the plan is made for
 constexpr double kDenseF32Gflops = 190.0;  // planner.cpp's oneDNN f32 rate, one core
 constexpr double kMargin = 1.25;
 // int32 accumulation of u8 (s8 + 128) x s8 products: in_pad * 255 * 127 must stay below 2^31
@@ -74,24 +74,27 @@ PlannedLinear plan_linear_int8(const LinearDesc& desc, const PlanOptions& opts) 
                        mode);
     } else if (opts.kernels == "sparse") {
         choice = sparse;
-        p.why = format("sparse int8 %s (forced): %.1f%% zeros, blocks %.1f%%, est %.2fx vs dense int8%s",
-                       fmt_name, pct, block_pct, vs_dense, mode);
+        p.why = format(
+            "sparse int8 %s (forced): %.1f%% zeros, blocks %.1f%%, est %.2fx vs dense int8%s",
+            fmt_name, pct, block_pct, vs_dense, mode);
     } else {
         const double best_ns = std::min(dense_ns, sparse_ns * kMargin);
         if (f32_ns < best_ns * kMargin) {
             choice = f32;
-            p.why = format("f32: int8 does not pay at this size (est dense int8 %.2fx, sparse int8 "
-                           "%.2fx vs f32)",
-                           f32_ns / dense_ns, f32_ns / sparse_ns);
+            p.why = format(
+                "f32: int8 does not pay at this size (est dense int8 %.2fx, sparse int8 "
+                "%.2fx vs f32)",
+                f32_ns / dense_ns, f32_ns / sparse_ns);
         } else if (vs_dense >= kMargin) {
             choice = sparse;
             p.why = format("sparse int8 %s: %.1f%% zeros, blocks %.1f%%, est %.1fx vs dense int8%s",
                            fmt_name, pct, block_pct, vs_dense, mode);
         } else {
             choice = dense;
-            p.why = format("dense int8: %.1f%% zeros, blocks %.1f%% (est sparse int8 %.2fx), est "
-                           "%.1fx vs f32%s",
-                           pct, block_pct, vs_dense, f32_ns / dense_ns, mode);
+            p.why = format(
+                "dense int8: %.1f%% zeros, blocks %.1f%% (est sparse int8 %.2fx), est "
+                "%.1fx vs f32%s",
+                pct, block_pct, vs_dense, f32_ns / dense_ns, mode);
         }
     }
     if (choice == f32)

@@ -18,7 +18,8 @@ const std::regex& linear_module_re() {
 
 bool is_int8_linear_weight(const std::string& name) {
     const std::string suffix = ".weight";
-    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix))
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix))
         return false;
     return std::regex_match(name.substr(0, name.size() - suffix.size()), linear_module_re());
 }
@@ -34,7 +35,8 @@ std::string plan_name_of_module(const std::string& module) {
     return module + ".weight";
 }
 
-QuantizationConfig parse_quantization_config(const nlohmann::json& config, const std::string& where) {
+QuantizationConfig parse_quantization_config(const nlohmann::json& config,
+                                             const std::string& where) {
     QuantizationConfig q;
     if (!config.is_object() || !config.contains("quantization_config")) return q;
     const auto& j = config["quantization_config"];
@@ -101,8 +103,10 @@ std::map<std::string, float> plan_act_scales(const QuantizationConfig& q) {
     }
     for (const auto& [p, n] : count)
         if (p.find("{query,key,value}") != std::string::npos && n != 3)
-            throw Error("quantization_config.activation_scales: expected query, key and value "
-                        "scales for " + p + ", found " + std::to_string(n));
+            throw Error(
+                "quantization_config.activation_scales: expected query, key and value "
+                "scales for " +
+                p + ", found " + std::to_string(n));
     return out;
 }
 

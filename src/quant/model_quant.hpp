@@ -33,7 +33,8 @@ struct QuantizationConfig {
 
 // Parses config.json's "quantization_config" (absent: present == false). Throws sparq::Error
 // naming the field for an unknown quant_method, bits != 8 or a bad activation scale.
-QuantizationConfig parse_quantization_config(const nlohmann::json& config, const std::string& where);
+QuantizationConfig parse_quantization_config(const nlohmann::json& config,
+                                             const std::string& where);
 
 // The same, as written into config.json.
 nlohmann::ordered_json quantization_config_json(const QuantizationConfig& q);

@@ -19,7 +19,8 @@ void add(DriftStats& st, const float* x, const float* y, int64_t n) {
         st.max_abs_diff = std::max(st.max_abs_diff, std::fabs(static_cast<double>(x[i]) - y[i]));
     }
     // Two zero vectors are identical; one zero vector has no direction: cosine 0.
-    const double cos = xx == 0 && yy == 0 ? 1.0 : (xx == 0 || yy == 0 ? 0.0 : xy / std::sqrt(xx * yy));
+    const double cos =
+        xx == 0 && yy == 0 ? 1.0 : (xx == 0 || yy == 0 ? 0.0 : xy / std::sqrt(xx * yy));
     st.mean_cosine = (st.mean_cosine * st.count + cos) / (st.count + 1);
     st.min_cosine = std::min(st.min_cosine, cos);
     ++st.count;
@@ -57,7 +58,8 @@ const std::vector<std::string>& sample_sentences() {
 DriftReport compare_models(const Model& a, const Model& b, const std::vector<std::string>& texts,
                            size_t max_length) {
     const Tokenizer* tok = a.tokenizer();
-    if (!tok) throw Error("compare: the first model has no tokenizer (tokenizer.json or vocab.txt)");
+    if (!tok)
+        throw Error("compare: the first model has no tokenizer (tokenizer.json or vocab.txt)");
     const ModelConfig &ca = a.config(), &cb = b.config();
     if (ca.hidden_size != cb.hidden_size || ca.task != cb.task || ca.num_labels != cb.num_labels ||
         ca.vocab_size != cb.vocab_size)
@@ -136,7 +138,8 @@ std::string drift_text(const DriftReport& r, const std::string& a, const std::st
     return s;
 }
 
-nlohmann::ordered_json drift_json(const DriftReport& r, const std::string& a, const std::string& b) {
+nlohmann::ordered_json drift_json(const DriftReport& r, const std::string& a,
+                                  const std::string& b) {
     nlohmann::ordered_json j;
     j["a"] = a;
     j["b"] = b;

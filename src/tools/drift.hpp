@@ -19,7 +19,7 @@ struct DriftStats {
 
 struct DriftReport {
     int64_t texts = 0, tokens = 0;
-    DriftStats hidden, pooled, logits;  // pooled / logits: count 0 when the model has none
+    DriftStats hidden, pooled, logits;     // pooled / logits: count 0 when the model has none
     int64_t predictions = 0, changed = 0;  // argmax labels (per sequence or per token) / spans
 };
 

@@ -73,7 +73,8 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
     BertWeights w = load_bert_weights(dir, cfg);
     if (!fs::exists(fs::path(dir) / "tokenizer.json") && !fs::exists(fs::path(dir) / "vocab.txt"))
-        throw Error(dir + ": calibration needs the model's tokenizer (tokenizer.json or vocab.txt)");
+        throw Error(dir +
+                    ": calibration needs the model's tokenizer (tokenizer.json or vocab.txt)");
     Tokenizer tok = Tokenizer::from_dir(dir);
     std::map<std::string, std::vector<float>> samples;
     std::mutex mu;
@@ -117,9 +118,11 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
 
 float calibrate_clip(std::vector<float> v, const std::string& method, double percentile) {
     if (method != "max" && method != "percentile" && method != "mse")
-        throw Error("unknown calibration method '" + method + "' (expected percentile, mse or max)");
+        throw Error("unknown calibration method '" + method +
+                    "' (expected percentile, mse or max)");
     if (method == "percentile" && !(percentile > 0.0 && percentile <= 100.0))
-        throw Error("--percentile: expected a value in (0, 100], got " + std::to_string(percentile));
+        throw Error("--percentile: expected a value in (0, 100], got " +
+                    std::to_string(percentile));
     if (v.empty()) return 0.0f;
     const float max = *std::max_element(v.begin(), v.end());
     if (method == "max" || max == 0.0f) return max;
@@ -173,7 +176,8 @@ QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst
         qc.act_scales = r.act_scales;
         qc.calibration = opts.method == "percentile"
                              ? "percentile " + std::to_string(opts.percentile) + " of |x|"
-                             : opts.method == "mse" ? "mse-optimal clipping" : "max |x|";
+                         : opts.method == "mse" ? "mse-optimal clipping"
+                                                : "max |x|";
         qc.calibration += " over " + std::to_string(r.calibration_tokens) + " tokens";
     }
 
@@ -190,8 +194,9 @@ QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst
             continue;
         }
         if (!dtype_is_float(t.dtype) || t.shape.size() != 2)
-            throw Error(file.path() + ": tensor '" + t.name + "': expected a 2-D float weight, found " +
-                        dtype_name(t.dtype) + " " + shape_string(t.shape));
+            throw Error(file.path() + ": tensor '" + t.name +
+                        "': expected a 2-D float weight, found " + dtype_name(t.dtype) + " " +
+                        shape_string(t.shape));
         const int64_t rows = t.shape[0], cols = t.shape[1];
         std::vector<float> w = file.read_f32(t);
         for (float x : w)
@@ -209,7 +214,8 @@ QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst
             }
             s[o] = scale_for(m);
             const float inv = inv_scale_for(m);
-            for (int64_t k = 0; k < cols; ++k) q[o * cols + k] = quantize_value(w[o * cols + k], inv);
+            for (int64_t k = 0; k < cols; ++k)
+                q[o * cols + k] = quantize_value(w[o * cols + k], inv);
         }
         out.push_back({t.name, DType::i8, t.shape,
                        std::as_bytes(std::span<const int8_t>(q.data(), q.size()))});
@@ -229,7 +235,8 @@ QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst
     cfg["quantization_config"] = quantization_config_json(qc);
     if (opts.per_tensor)
         cfg["quantization_config"]["weights"] =
-            "int8 symmetric per tensor (one scale, stored per row): I8 [out][in] + F32 <name>_scale [out]";
+            "int8 symmetric per tensor (one scale, stored per row): I8 [out][in] + F32 "
+            "<name>_scale [out]";
     std::ofstream cfg_out(dst / "config.json");
     cfg_out << cfg.dump(2) << "\n";
     if (!cfg_out) throw Error((dst / "config.json").string() + ": write failed");
