@@ -179,7 +179,7 @@ namespace {
 // BERT-base FFN (3072x768 + GELU, then 768x3072 + residual) on sparse kernels: spmm_run_chain
 // (intermediate kept packed) vs the two kernels' run() (unpack + pack of the intermediate),
 // interleaved, medians of thread CPU time. Also the parts: FFN1 alone, FFN2 alone. Args: sparsity
-// %, tokens.
+// %, tokens, variant index (0: the default).
 void BM_FfnChain(benchmark::State& state) {
     const double sp = state.range(0) / 100.0;
     const int64_t t = state.range(1), h = 768, inter = 3072;
@@ -189,7 +189,14 @@ void BM_FfnChain(benchmark::State& state) {
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 13) * 0.1f - 0.6f;
     LinearDesc d1{w1.data(), b1.data(), inter, h, Activation::gelu, "ffn1"};
     LinearDesc d2{w2.data(), b2.data(), h, inter, Activation::none, "ffn2"};
-    auto k1 = make_sparse_f32(d1), k2 = make_sparse_f32(d2);
+    int nvar = 0;
+    const SpmmVariant* var = state.range(2) > 0 ? &spmm_variants(&nvar)[state.range(2)] : nullptr;
+    if (var && !has_isa(var->isa)) {
+        state.SkipWithError("ISA not available");
+        return;
+    }
+    auto k1 = make_sparse_f32(d1, var), k2 = make_sparse_f32(d2, var);
+    state.SetLabel(k1->name());
     std::vector<double> chain, sep, f1, f2;
     for (auto _ : state) {
         for (int rep = 0; rep < 5; ++rep) {
@@ -208,4 +215,7 @@ void BM_FfnChain(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_FfnChain)->Args({90, 128})->Args({95, 128})->Args({95, 1024})->Iterations(3);
+BENCHMARK(BM_FfnChain)
+    ->ArgsProduct({{90, 95}, {128}, {0, 2, 3}})
+    ->Args({95, 1024, 0})
+    ->Iterations(3);
