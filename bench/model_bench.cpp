@@ -3,8 +3,8 @@
 // read from $SPARQ_BENCH_MODELS (default /tmp/peers-work/models)/unstructured-s{0,0.8,0.9,0.95};
 // a missing directory skips its benchmarks. Args: {sparsity %, batch, seq, threads}. Reports
 // per-forward process CPU ms (all threads; for 1 thread robust to a loaded machine) of both plans,
-// their ratio, the ratio over the linear layers only, and the auto plan's stages; also the auto plan
-// with the sparse FFN chain off (unchained_ms, u_ffn).
+// their ratio, the ratio over the linear layers only, and the auto plan's stages; also the auto
+// plan with the sparse FFN chain off (unchained_ms, u_ffn).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -23,8 +23,9 @@ using namespace sparq;
 std::string model_dir(int64_t pct) {
     const char* env = std::getenv("SPARQ_BENCH_MODELS");
     std::string root = env ? env : "/tmp/peers-work/models";
-    std::string s = pct == 0 ? "0" : pct % 10 == 0 ? "0." + std::to_string(pct / 10)
-                                                    : "0." + std::to_string(pct);
+    std::string s = pct == 0        ? "0"
+                    : pct % 10 == 0 ? "0." + std::to_string(pct / 10)
+                                    : "0." + std::to_string(pct);
     return root + "/unstructured-s" + s;
 }
 

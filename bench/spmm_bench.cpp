@@ -200,7 +200,8 @@ void BM_FfnChain(benchmark::State& state) {
     std::vector<double> chain, sep, f1, f2;
     for (auto _ : state) {
         for (int rep = 0; rep < 5; ++rep) {
-            chain.push_back(time_ms([&] { spmm_run_chain(*k1, *k2, x.data(), y.data(), t, x.data()); }));
+            chain.push_back(
+                time_ms([&] { spmm_run_chain(*k1, *k2, x.data(), y.data(), t, x.data()); }));
             f1.push_back(time_ms([&] { k1->run(x.data(), mid.data(), t); }));
             f2.push_back(time_ms([&] { k2->run(mid.data(), y.data(), t, x.data()); }));
             sep.push_back(f1.back() + f2.back());

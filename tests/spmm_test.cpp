@@ -234,15 +234,15 @@ TEST(Spmm, ChainMatchesTwoReferenceRuns) {
         int64_t hidden, inter, tokens;
         int threads;
     };
-    const ChainCase cases[] = {{48, 200, 1, 1},  {48, 200, 17, 1},  {64, 256, 64, 1},
+    const ChainCase cases[] = {{48, 200, 1, 1},   {48, 200, 17, 1}, {64, 256, 64, 1},
                                {64, 256, 100, 1}, {33, 97, 130, 2}, {64, 256, 128, 2},
                                {40, 160, 300, 2}};
     for (const SpmmVariant* v : runnable_variants()) {
         if (v->isa == Isa::scalar) continue;
         for (const ChainCase& c : cases) {
-            SCOPED_TRACE(::testing::Message() << v->name << " hidden=" << c.hidden << " inter="
-                                              << c.inter << " T=" << c.tokens
-                                              << " threads=" << c.threads);
+            SCOPED_TRACE(::testing::Message()
+                         << v->name << " hidden=" << c.hidden << " inter=" << c.inter
+                         << " T=" << c.tokens << " threads=" << c.threads);
             std::vector<float> w1 = random_weight(c.inter, c.hidden, 0.9, 3 + c.inter);
             std::vector<float> w2 = random_weight(c.hidden, c.inter, 0.9, 5 + c.hidden);
             std::vector<float> b1 = random_vec(c.inter, 19), b2 = random_vec(c.hidden, 23);

@@ -30,8 +30,8 @@ void unpack_rows_scalar(const float* src, int64_t group, int64_t r0, int64_t row
         }
 }
 
-void bias_act_rows_scalar(float* y, int64_t group, int64_t rows, int64_t width,
-                          const float* bias, Activation act) {
+void bias_act_rows_scalar(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
+                          Activation act) {
     for (int64_t r = 0; r < rows; ++r) {
         float* d = y + r * group;
         const float b = bias ? bias[r] : 0.0f;

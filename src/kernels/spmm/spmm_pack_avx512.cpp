@@ -147,8 +147,8 @@ void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows,
 
 }  // namespace
 
-void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width,
-                          const float* bias, Activation act) {
+void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
+                          Activation act) {
     const bool gelu = act == Activation::gelu;
     for (int64_t r = 0; r < rows; ++r) {
         float* d = y + r * group;
