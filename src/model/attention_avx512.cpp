@@ -1,7 +1,7 @@
-// Attention per head with AVX-512: K is transposed once (16x16 blocks) into a [d][seq16] panel so
-// scores are computed 4 query rows x 64 key columns at a time (16 accumulators), column block outer so
-// the panel block stays in L1; softmax in place; the context is 4 rows x 64 head features at a
-// time, broadcasting probabilities over V rows, keys in chunks that stay in L1.
+// Attention per head with AVX-512: K is transposed once (16x16 blocks) into a [d][seq16] panel
+// so scores are computed 4 query rows x 64 key columns at a time (16 accumulators), column block
+// outer so the panel block stays in L1; softmax in place; the context is 4 rows x 64 head features
+// at a time, broadcasting probabilities over V rows, keys in chunks that stay in L1.
 #include <immintrin.h>
 
 #include <algorithm>
