@@ -173,3 +173,50 @@ BENCHMARK(BM_Variants)
     ->Iterations(15);
 
 }  // namespace
+
+namespace {
+
+// BERT-base FFN (3072x768 + GELU, then 768x3072 + residual) on sparse kernels: spmm_run_chain
+// (intermediate kept packed) vs the two kernels' run() (unpack + pack of the intermediate),
+// interleaved, medians of thread CPU time. Also the parts: FFN1 alone, FFN2 alone. Args: sparsity
+// %, tokens, variant index (0: the default).
+void BM_FfnChain(benchmark::State& state) {
+    const double sp = state.range(0) / 100.0;
+    const int64_t t = state.range(1), h = 768, inter = 3072;
+    set_num_threads(1);
+    std::vector<float> w1 = pruned_weight(inter, h, sp), w2 = pruned_weight(h, inter, sp);
+    std::vector<float> b1(inter, 0.01f), b2(h, 0.02f), x(t * h, 0.5f), mid(t * inter), y(t * h);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 13) * 0.1f - 0.6f;
+    LinearDesc d1{w1.data(), b1.data(), inter, h, Activation::gelu, "ffn1"};
+    LinearDesc d2{w2.data(), b2.data(), h, inter, Activation::none, "ffn2"};
+    int nvar = 0;
+    const SpmmVariant* var = state.range(2) > 0 ? &spmm_variants(&nvar)[state.range(2)] : nullptr;
+    if (var && !has_isa(var->isa)) {
+        state.SkipWithError("ISA not available");
+        return;
+    }
+    auto k1 = make_sparse_f32(d1, var), k2 = make_sparse_f32(d2, var);
+    state.SetLabel(k1->name());
+    std::vector<double> chain, sep, f1, f2;
+    for (auto _ : state) {
+        for (int rep = 0; rep < 5; ++rep) {
+            chain.push_back(
+                time_ms([&] { spmm_run_chain(*k1, *k2, x.data(), y.data(), t, x.data()); }));
+            f1.push_back(time_ms([&] { k1->run(x.data(), mid.data(), t); }));
+            f2.push_back(time_ms([&] { k2->run(mid.data(), y.data(), t, x.data()); }));
+            sep.push_back(f1.back() + f2.back());
+        }
+    }
+    state.counters["chain_ms"] = median(chain);
+    state.counters["separate_ms"] = median(sep);
+    state.counters["ffn1_ms"] = median(f1);
+    state.counters["ffn2_ms"] = median(f2);
+    set_num_threads(0);
+}
+
+}  // namespace
+
+BENCHMARK(BM_FfnChain)
+    ->ArgsProduct({{90, 95}, {128}, {0, 2, 3}})
+    ->Args({95, 1024, 0})
+    ->Iterations(3);

@@ -226,6 +226,67 @@ TEST(Spmm, JitCodeIsCachedPerShape) {
     EXPECT_LT(a->code_size(), 2048u);
 }
 
+// spmm_run_chain (FFN1 -> GELU -> FFN2 with the intermediate kept packed) against the scalar
+// reference applied twice, for every runnable JIT variant, over token counts (1, tails, several
+// groups), threads and an odd intermediate width; and it declines pairs that do not chain.
+TEST(Spmm, ChainMatchesTwoReferenceRuns) {
+    struct ChainCase {
+        int64_t hidden, inter, tokens;
+        int threads;
+    };
+    const ChainCase cases[] = {{48, 200, 1, 1},   {48, 200, 17, 1}, {64, 256, 64, 1},
+                               {64, 256, 100, 1}, {33, 97, 130, 2}, {64, 256, 128, 2},
+                               {40, 160, 300, 2}};
+    for (const SpmmVariant* v : runnable_variants()) {
+        if (v->isa == Isa::scalar) continue;
+        for (const ChainCase& c : cases) {
+            SCOPED_TRACE(::testing::Message()
+                         << v->name << " hidden=" << c.hidden << " inter=" << c.inter
+                         << " T=" << c.tokens << " threads=" << c.threads);
+            std::vector<float> w1 = random_weight(c.inter, c.hidden, 0.9, 3 + c.inter);
+            std::vector<float> w2 = random_weight(c.hidden, c.inter, 0.9, 5 + c.hidden);
+            std::vector<float> b1 = random_vec(c.inter, 19), b2 = random_vec(c.hidden, 23);
+            std::vector<float> x = random_vec(c.tokens * c.hidden, 29 + c.tokens);
+            std::vector<float> res = random_vec(c.tokens * c.hidden, 31);
+            LinearDesc d1{w1.data(), b1.data(), c.inter, c.hidden, Activation::gelu, "ffn1"};
+            LinearDesc d2{w2.data(), b2.data(), c.hidden, c.inter, Activation::none, "ffn2"};
+            set_num_threads(c.threads);
+            auto k1 = make_sparse_f32(d1, v), k2 = make_sparse_f32(d2, v);
+            auto r1 = make_linear_ref(d1), r2 = make_linear_ref(d2);
+            std::vector<float> h(c.tokens * c.inter), want(c.tokens * c.hidden);
+            r1->run(x.data(), h.data(), c.tokens);
+            r2->run(h.data(), want.data(), c.tokens, res.data());
+            std::vector<float> got(c.tokens * c.hidden, NAN);
+            const int64_t groups = (c.tokens + v->lanes * v->vectors - 1) / (v->lanes * v->vectors);
+            const bool chains = groups % c.threads == 0 || groups >= 4 * c.threads;
+            ASSERT_EQ(spmm_run_chain(*k1, *k2, x.data(), got.data(), c.tokens, res.data()), chains);
+            if (!chains) continue;
+            for (int64_t t = 0; t < c.tokens; ++t)
+                for (int64_t o = 0; o < c.hidden; ++o) {
+                    double mag = std::fabs(b2[o]) + std::fabs(res[t * c.hidden + o]);
+                    for (int64_t i = 0; i < c.inter; ++i)
+                        mag += std::fabs(w2[o * c.inter + i] * h[t * c.inter + i]);
+                    const float g = got[t * c.hidden + o], e = want[t * c.hidden + o];
+                    ASSERT_LE(std::fabs(g - e), 1e-5 * mag + 1e-5) << "t=" << t << " o=" << o;
+                }
+        }
+    }
+    // Pairs that do not chain: a dense kernel, and mismatched shapes.
+    std::vector<float> w = random_weight(32, 32, 0.9, 1);
+    LinearDesc d{w.data(), nullptr, 32, 32, Activation::none, "sq"};
+    LinearDesc d2{w.data(), nullptr, 16, 64, Activation::none, "other"};
+    auto s = make_sparse_f32(d), dense = make_dense_f32(d), other = make_sparse_f32(d2);
+    std::vector<float> x(64 * 32, 1.0f), y(64 * 32);
+    set_num_threads(1);
+    if (spmm_best_variant(32, 32).isa != Isa::scalar) {
+        EXPECT_TRUE(spmm_run_chain(*s, *s, x.data(), y.data(), 64));
+        EXPECT_FALSE(spmm_run_chain(*s, *other, x.data(), y.data(), 64));
+    }
+    EXPECT_FALSE(spmm_run_chain(*s, *dense, x.data(), y.data(), 64));
+    EXPECT_FALSE(spmm_run_chain(*dense, *s, x.data(), y.data(), 64));
+    set_num_threads(0);
+}
+
 // The whole encoder on sparse kernels (90%-pruned tiny fixture) matches the dense plan.
 TEST(Spmm, WholeModelSparseMatchesDense) {
     const std::string dir = (test::fixtures_dir() / "tiny_sparse").string();

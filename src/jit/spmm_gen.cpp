@@ -6,6 +6,9 @@
 #include <tuple>
 
 namespace sparq::jit {
+namespace {
+constexpr int kPrefetchBytes = 1024;  // distance of the weight-stream prefetch
+}  // namespace
 
 SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v_" +
@@ -42,6 +45,10 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     L(l_rec);
     movsxd(rk, dword[rrec]);
     movsxd(rend, dword[rrec + 4]);
+    // The weight streams are read once per call, usually cold (each layer its own matrix): one
+    // line of each ahead per record (a record consumes ~1 line of each at 90-95% zeros).
+    prefetcht0(ptr[roff + rk * 4 + kPrefetchBytes]);
+    prefetcht0(ptr[rval + rk * 4 + kPrefetchBytes]);
     for (int j = 0; j < rows; ++j) {
         movsxd(ro[j], dword[rrec + 8 + 4 * j]);
         add(ro[j], ry);

@@ -11,6 +11,7 @@
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
+#include "kernels/spmm/spmm.hpp"
 #include "model/attention.hpp"
 #include "sparq/error.hpp"
 
@@ -244,10 +245,15 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
-        L.inter.kernel->run(x, inter_buf_.data(), t_all);
-        timer.lap(prof.intermediate);
-        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
-        timer.lap(prof.output);
+        // Sparse FFN pairs run chained: the [tokens][intermediate] activations stay packed.
+        if (chain_ffn_ && spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all)) {
+            timer.lap(prof.intermediate);
+        } else {
+            L.inter.kernel->run(x, inter_buf_.data(), t_all);
+            timer.lap(prof.intermediate);
+            L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
+            timer.lap(prof.output);
+        }
         layer_norm_rows(tmp_buf_.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);

@@ -52,6 +52,8 @@ class Encoder {
         cpu_clock_ = cpu_clock;
     }
     EncoderProfile profile() const { return profile_; }
+    // Whether sparse FFN pairs run chained (spmm_run_chain; default on). Off: for benchmarks.
+    void set_chain_ffn(bool on) { chain_ffn_ = on; }
     void reset_profile() { profile_ = {}; }
 
   private:
@@ -74,7 +76,7 @@ class Encoder {
     mutable std::mutex mu_;
     mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
     mutable AlignedBuffer<int32_t> pos_buf_;  // position of every packed token in its sequence
-    bool profiling_ = false, cpu_clock_ = false;
+    bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true;
     mutable EncoderProfile profile_;
 };
 

@@ -36,6 +36,19 @@ const SpmmVariant& spmm_best_variant(int64_t out, int64_t in);
 std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc,
                                               const SpmmVariant* variant = nullptr);
 
+// dst = second(first(src)) (second's residual, if any) when both are sparse JIT kernels whose
+// packed layouts match: first's output stays feature-major in L1/L2 between the two, with its
+// epilogue (bias, activation) applied there, skipping first's unpack and second's pack (the
+// largest transposes of a BERT FFN). Returns false, doing nothing, when the pair does not chain
+// (another kernel type, mismatched shapes, or a token count split by rows across threads).
+bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
+                    float* dst, int64_t tokens, const float* residual = nullptr);
+
+// In place on a feature-major tile y[rows][group]: y[r][t] = act(y[r][t] + bias[r]) for
+// t < width (bias may be null). `isa` picks the implementation.
+void spmm_bias_act_rows(Isa isa, float* y, int64_t group, int64_t rows, int64_t width,
+                        const float* bias, Activation act);
+
 // Packs `count` tokens x `features` features of token-major src (row stride ld) feature-major
 // into dst[features][group] (group = floats per token group), zero-filling token slots
 // [count, round_up(count, lanes)). `isa` picks the implementation (scalar/avx2/avx512).
@@ -64,6 +77,8 @@ void unpack_rows_scalar(const float*, int64_t, int64_t, int64_t, int64_t, float*
 void pack_tokens_avx512(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
 void unpack_rows_avx512(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,
                         const SpmmEpilogue&);
+void bias_act_rows_scalar(float*, int64_t, int64_t, int64_t, const float*, Activation);
+void bias_act_rows_avx512(float*, int64_t, int64_t, int64_t, const float*, Activation);
 void pack_tokens_avx2(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
 void unpack_rows_avx2(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,
                       const SpmmEpilogue&);

@@ -235,18 +235,23 @@ class SpmmJit final : public LinearKernel {
     // dst/residual (pointing at the group's first token). y is the calling thread's tile.
     void run_group(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count, float* dst,
                    const float* residual) const {
+        run_tile(xp, yp, r0, r1, count);
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+        spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
+    }
+
+    // The sums (no epilogue) of rows [r0, r1) for one packed token group, feature-major in y.
+    void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count) const {
         const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
         const jit::SpmmF32Gen& k = *kernels_[nv - 1];
         const SpmmData& m = *data_;
         const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
-        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
         if (m.unrolled && nv == v_.vectors) {
             jit::SpmmUnrolledArgs u{xp, yp, m.vals.data(), p1 - p0, nullptr};
             for (int64_t c = 0; c < m.chunks && p1 > p0; ++c) {
                 u.entry = m.unrolled->entry(c, p0);
                 (*m.unrolled)(u);
             }
-            spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
             return;
         }
         jit::SpmmArgs a;
@@ -261,7 +266,50 @@ class SpmmJit final : public LinearKernel {
             a.accumulate = c > 0;
             k(a);
         }
-        spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
+    }
+
+    // Whether run_chain(next, ...) applies: next consumes this kernel's output in the same
+    // packed layout, and the thread split is by token groups.
+    bool chains_with(const SpmmJit& next, int64_t tokens) const {
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int nt = num_threads();
+        return next.in_ == out_ && next.group_ == group_ && next.v_.isa == v_.isa &&
+               next.v_.lanes == v_.lanes && (groups % nt == 0 || groups >= 4 * nt);
+    }
+
+    // dst = next(this(src)) with this kernel's output kept feature-major between the two (its
+    // epilogue applied in place, no unpack/pack of the intermediate). Needs chains_with.
+    void run_chain(const SpmmJit& next, const float* src, float* dst, int64_t tokens,
+                   const float* residual) const {
+        assert(chains_with(next, tokens) && tokens >= 1);
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int nt = num_threads();
+        static thread_local AlignedBuffer<float> xbuf, hbuf, ybuf;
+        xbuf.resize(nt * in_ * group_);
+        hbuf.resize(nt * (out_ + 1) * group_);
+        ybuf.resize(nt * (next.out_ + 1) * group_);
+        float* const xbase = xbuf.data();
+        float* const hbase = hbuf.data();
+        float* const ybase = ybuf.data();
+        const Isa isa = v_.isa;
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num();
+            float* const xp = xbase + tid * in_ * group_;
+            float* const hp = hbase + tid * (out_ + 1) * group_;
+            float* const yp = ybase + tid * (next.out_ + 1) * group_;
+            for (int64_t g = tid; g < groups; g += nt) {
+                const int64_t count = std::min(group_, tokens - g * group_);
+                spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
+                                 xp);
+                run_tile(xp, hp, 0, out_, count);
+                const int64_t width = (count + v_.lanes - 1) / v_.lanes * v_.lanes;
+                spmm_bias_act_rows(isa, hp, group_, out_, width, bias, act_);
+                next.run_group(hp, yp, 0, next.out_, count, dst + g * group_ * next.out_,
+                               residual ? residual + g * group_ * next.out_ : nullptr);
+            }
+        }
     }
 
     std::string name() const override {
@@ -290,6 +338,15 @@ const SpmmVariant& spmm_best_variant(int64_t out, int64_t in) {
     for (const SpmmVariant& v : kVariants)
         if (has_isa(v.isa) && static_cast<int>(v.isa) > static_cast<int>(pick->isa)) pick = &v;
     return *pick;
+}
+
+bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
+                    float* dst, int64_t tokens, const float* residual) {
+    const auto* a = dynamic_cast<const SpmmJit*>(&first);
+    const auto* b = dynamic_cast<const SpmmJit*>(&second);
+    if (!a || !b || tokens < 1 || !a->chains_with(*b, tokens)) return false;
+    a->run_chain(*b, src, dst, tokens, residual);
+    return true;
 }
 
 std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc, const SpmmVariant* variant) {

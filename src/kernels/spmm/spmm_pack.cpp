@@ -30,7 +30,28 @@ void unpack_rows_scalar(const float* src, int64_t group, int64_t r0, int64_t row
         }
 }
 
+void bias_act_rows_scalar(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
+                          Activation act) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* d = y + r * group;
+        const float b = bias ? bias[r] : 0.0f;
+        for (int64_t t = 0; t < width; ++t) {
+            float v = d[t] + b;
+            if (act == Activation::gelu) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+            d[t] = v;
+        }
+    }
+}
+
 }  // namespace spmm_detail
+
+void spmm_bias_act_rows(Isa isa, float* y, int64_t group, int64_t rows, int64_t width,
+                        const float* bias, Activation act) {
+    if (isa >= Isa::avx512 && width % 16 == 0)
+        spmm_detail::bias_act_rows_avx512(y, group, rows, width, bias, act);
+    else
+        spmm_detail::bias_act_rows_scalar(y, group, rows, width, bias, act);
+}
 
 void spmm_pack_tokens(Isa isa, const float* src, int64_t ld, int64_t in, int64_t count,
                       int64_t group, int lanes, float* dst) {

@@ -147,6 +147,20 @@ void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows,
 
 }  // namespace
 
+void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
+                          Activation act) {
+    const bool gelu = act == Activation::gelu;
+    for (int64_t r = 0; r < rows; ++r) {
+        float* d = y + r * group;
+        const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        for (int64_t t = 0; t < width; t += 16) {
+            __m512 v = _mm512_add_ps(_mm512_loadu_ps(d + t), b);
+            if (gelu) v = gelu16(v);
+            _mm512_storeu_ps(d + t, v);
+        }
+    }
+}
+
 void unpack_rows_avx512(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
                         float* dst, int64_t ld, const SpmmEpilogue& ep) {
     const bool gelu = ep.act == Activation::gelu;
