@@ -76,5 +76,6 @@ void add_inspect(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_prune(CLI::App& app);
 void add_peer_bench(CLI::App& app);
+void add_vocab(CLI::App& app);
 
 }  // namespace sparq::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     add_bench(app);
     add_prune(app);
     add_peer_bench(app);
+    add_vocab(app);
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;
         std::string names;
