@@ -76,5 +76,12 @@ fail=0
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
 echo -e "total\t$(( $(date +%s) - T_ALL ))" >> "$OUT/times.tsv"
 
+# sparq must reproduce every model's Python dev predictions (label and probability within 1e-5).
+: > "$OUT/check_sparq.log"
+for d in "$OUT"/sst2-*/; do
+  [ -f "$d/dev_predictions.jsonl" ] || continue
+  $RUN $PY "$HERE/check_sparq.py" "$SPARQ" "$OUT" "${d%/}" >> "$OUT/check_sparq.log" 2>&1 || fail=1
+done
+cat "$OUT/check_sparq.log"
 $PY "$HERE/summary.py" "$OUT" | tee "$OUT/summary.md"
 exit $fail
