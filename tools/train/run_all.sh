@@ -3,6 +3,7 @@
 # optional masked-LM pre-training, dense fine-tuning, gradually pruned variants.
 #   tools/train/run_all.sh OUT [--quick] [--jobs N] [--variants "90:unstructured 90:1x4 ..."]
 #                              [--mlm-epochs E] [--epochs E] [--prune-epochs E]
+# --quick: 3,000 rows, a 2x64 model, a few dozen steps, two pruned variants (unless --variants).
 # Everything runs under nice -n 19 with one PyTorch thread per process; --jobs runs that many
 # pruning variants at once. Logs: OUT/*.log; stage times: OUT/times.tsv.
 set -euo pipefail
@@ -10,7 +11,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 SRC="$(cd "$HERE/../.." && pwd)"
 PY=/usr/bin/python3
 OUT="${1:?usage: run_all.sh OUT [--quick] [--jobs N] [--variants LIST]}"; shift
-QUICK=0; JOBS=1
+QUICK=0; JOBS=1; VARIANTS_SET=0
 VARIANTS="90:unstructured 90:1x4 95:unstructured 80:unstructured 70:unstructured 50:unstructured 95:1x4 80:1x4 70:1x4 50:1x4"
 MLM_EPOCHS=""; EPOCHS=""; PRUNE_EPOCHS=""
 SPARQ="${SPARQ:-$SRC/build/sparq}"
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --jobs) JOBS="$2"; shift ;;
-    --variants) VARIANTS="$2"; shift ;;
+    --variants) VARIANTS="$2"; VARIANTS_SET=1; shift ;;
     --mlm-epochs) MLM_EPOCHS="$2"; shift ;;
     --epochs) EPOCHS="$2"; shift ;;
     --prune-epochs) PRUNE_EPOCHS="$2"; shift ;;
@@ -36,6 +37,7 @@ if [ "$QUICK" = 1 ]; then
   MODEL="--layers 2 --hidden 64 --heads 2 --intermediate 128"
   MLM="--steps 20"; FT="--steps 60 --lr 1e-3"; PR="--steps 30 --prune-every 5"
   LOGE="--log-every 10"
+  [ "$VARIANTS_SET" = 1 ] || VARIANTS="90:unstructured 90:1x4"
 else
   PREP="--vocab-size 8000"
   MODEL="--layers 4 --hidden 128 --heads 2 --intermediate 512"
