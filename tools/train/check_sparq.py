@@ -3,7 +3,7 @@
 MODEL_DIR/dev_predictions.jsonl (|dp| <= tolerance), and the independent reference forward of
 tools/bert_reference.py must give the same probabilities from model.safetensors.
 
-  check_sparq.py SPARQ OUT MODEL_DIR [--n N] [--tol 1e-5]
+  check_sparq.py SPARQ OUT MODEL_DIR [--n N] [--tol 1e-5] [--kernels auto|dense|sparse]
 """
 import argparse
 import json
@@ -26,12 +26,14 @@ def main():
     ap.add_argument("model_dir")
     ap.add_argument("--n", type=int, default=0, help="first N dev sentences (0: all)")
     ap.add_argument("--tol", type=float, default=1e-5)
+    ap.add_argument("--kernels", default="auto", help="sparq --kernels auto|dense|sparse")
     ap.add_argument("--ref", type=int, default=16, help="sentences checked with bert_reference")
     a = ap.parse_args()
     texts = open(os.path.join(a.out, "sst2_dev.txt"), encoding="utf-8").read().splitlines()
     preds = [json.loads(l) for l in open(os.path.join(a.model_dir, "dev_predictions.jsonl"))]
     n = a.n or len(texts)
-    proc = subprocess.run([a.sparq, "classify", a.model_dir, "--threads", "1"],
+    proc = subprocess.run([a.sparq, "classify", a.model_dir, "--threads", "1",
+                           "--kernels", a.kernels],
                           input="\n".join(texts[:n]) + "\n", stdout=subprocess.PIPE,
                           check=True, text=True)
     got = [json.loads(l) for l in proc.stdout.splitlines()]
