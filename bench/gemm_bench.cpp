@@ -14,10 +14,10 @@ namespace {
 using namespace sparq;
 
 const DenseF32Options kVariants[] = {
-    {true, false, false},  // 0: default — packed weights, primitive per T, sum residual
-    {false, false, false}, // 1: plain (transposed) weights
-    {true, true, false},   // 2: packed weights, runtime T
-    {true, false, true},   // 3: packed weights, binary residual
+    {true, false, false},   // 0: default — packed weights, primitive per T, sum residual
+    {false, false, false},  // 1: plain (transposed) weights
+    {true, true, false},    // 2: packed weights, runtime T
+    {true, false, true},    // 3: packed weights, binary residual
 };
 
 void BM_dense_f32(benchmark::State& state) {
@@ -42,8 +42,8 @@ void BM_dense_f32(benchmark::State& state) {
         kern->run(x.data(), y.data(), t, residual ? r.data() : nullptr);
         benchmark::DoNotOptimize(y.data());
     }
-    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * t * k * n * state.iterations() / 1e9,
-                                                   benchmark::Counter::kIsRate);
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(2.0 * t * k * n * state.iterations() / 1e9, benchmark::Counter::kIsRate);
     set_num_threads(0);
 }
 
@@ -52,12 +52,12 @@ void shapes(benchmark::internal::Benchmark* b) {
     for (int64_t t : {128, 384, 1024})
         for (int thr : {1, 2}) {
             for (int v : {0, 1, 2}) {
-                b->Args({t, 768, 2304, v, 0, thr});   // fused QKV
-                b->Args({t, 768, 3072, v, 0, thr});   // intermediate + GELU
+                b->Args({t, 768, 2304, v, 0, thr});  // fused QKV
+                b->Args({t, 768, 3072, v, 0, thr});  // intermediate + GELU
             }
             for (int v : {0, 1, 2, 3}) {
-                b->Args({t, 768, 768, v, 1, thr});    // attention output + residual
-                b->Args({t, 3072, 768, v, 1, thr});   // output + residual
+                b->Args({t, 768, 768, v, 1, thr});   // attention output + residual
+                b->Args({t, 3072, 768, v, 1, thr});  // output + residual
             }
         }
 }

@@ -1,4 +1,5 @@
-// sparq bench MODEL --batch B --seq S [--threads T] [--warmup N|--warmup-s S] [--reps N|--target-s S]
+// sparq bench MODEL --batch B --seq S [--threads T] [--warmup N|--warmup-s S] [--reps N|--target-s
+// S]
 //                   [--kernels ..] [--precision ..] [--json]
 #include <cmath>
 #include <cstdio>
@@ -54,7 +55,8 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();
     if (a.seq > cfg.max_position_embeddings)
-        throw UsageError("--seq " + std::to_string(a.seq) + " exceeds the model's max_position_embeddings (" +
+        throw UsageError("--seq " + std::to_string(a.seq) +
+                         " exceeds the model's max_position_embeddings (" +
                          std::to_string(cfg.max_position_embeddings) + ")");
     PackedBatch batch = random_batch(*model, a.batch, a.seq, a.seed);
     tools::RepRule rule;
@@ -73,8 +75,9 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     }
     tools::Timing t = tools::time_runs([&] { (void)model->encode(batch); }, rule);
     const double seq_s = a.batch * 1000.0 / t.median_ms;
-    const double gflops = tools::encoder_flops(cfg.num_layers, cfg.hidden_size, cfg.intermediate_size, a.batch,
-                                               a.seq) / (t.median_ms * 1e6);
+    const double gflops = tools::encoder_flops(cfg.num_layers, cfg.hidden_size,
+                                               cfg.intermediate_size, a.batch, a.seq) /
+                          (t.median_ms * 1e6);
     const int threads = num_threads();
     if (a.json) {
         nlohmann::ordered_json j;
@@ -99,15 +102,16 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         print_json_line(j);
         return;
     }
-    std::printf("model      %s (%lld layers, hidden %lld)\n", a.model.c_str(), (long long)cfg.num_layers,
-                (long long)cfg.hidden_size);
-    std::printf("setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s\n", (long long)a.batch,
-                (long long)a.seq, threads, a.kernels.c_str(), a.precision.c_str());
+    std::printf("model      %s (%lld layers, hidden %lld)\n", a.model.c_str(),
+                (long long)cfg.num_layers, (long long)cfg.hidden_size);
+    std::printf("setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s\n",
+                (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(),
+                a.precision.c_str());
     std::printf("runs       %lld warm-up, %zu timed\n", (long long)t.warmup, t.ms.size());
-    std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n", t.median_ms, t.p10_ms,
-                t.p90_ms, t.min_ms);
-    std::printf("throughput %.2f sequences/s, %.0f tokens/s, %.2f GFLOP/s (dense-equivalent)\n", seq_s,
-                seq_s * a.seq, gflops);
+    std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n",
+                t.median_ms, t.p10_ms, t.p90_ms, t.min_ms);
+    std::printf("throughput %.2f sequences/s, %.0f tokens/s, %.2f GFLOP/s (dense-equivalent)\n",
+                seq_s, seq_s * a.seq, gflops);
     if (t.ext_load >= 0)
         std::printf("ext_load   %.2f cores used by other processes during timing%s\n", t.ext_load,
                     t.ext_load > 0.2 ? "  (noisy: other processes were busy)" : "");
@@ -116,25 +120,33 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
 
 void add_bench(CLI::App& app) {
     auto a = std::make_shared<BenchArgs>();
-    auto* sub = app.add_subcommand("bench", "Time the encoder on random token ids (latency, sequences/s)");
-    sub->footer("Time the encoder on seeded random token ids ([CLS] ... [SEP], token types 0 then 1):\n"
+    auto* sub =
+        app.add_subcommand("bench", "Time the encoder on random token ids (latency, sequences/s)");
+    sub->footer(
+        "Time the encoder on seeded random token ids ([CLS] ... [SEP], token types 0 then 1):\n"
         "warm-up (>= 2 runs and --warmup-s, or exactly --warmup N), then timed runs (>= 5 and\n"
         "--target-s seconds, or exactly --reps N). Prints median/p10/p90 latency, sequences/s and\n"
         "dense-equivalent GFLOP/s, or one JSON object with --json.");
     sub->add_option("model", a->model, "Model directory")->required();
-    sub->add_option("--batch,-b", a->batch, "Sequences per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 16));
-    sub->add_option("--seq,-s", a->seq, "Tokens per sequence")->check(CLI::Range(int64_t(1), int64_t(1) << 16));
+    sub->add_option("--batch,-b", a->batch, "Sequences per batch")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
+    sub->add_option("--seq,-s", a->seq, "Tokens per sequence")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 16));
     auto* wn = sub->add_option("--warmup", a->warmup, "Exactly N warm-up runs")
                    ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
-    auto* ws = sub->add_option("--warmup-s", a->warmup_s, "Warm-up for at least S seconds (default 0.5)")
-                   ->check(CLI::Range(0.0, 3600.0));
+    auto* ws =
+        sub->add_option("--warmup-s", a->warmup_s, "Warm-up for at least S seconds (default 0.5)")
+            ->check(CLI::Range(0.0, 3600.0));
     wn->excludes(ws);
-    auto* rn = sub->add_option("--reps", a->reps, "Exactly N timed runs")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+    auto* rn = sub->add_option("--reps", a->reps, "Exactly N timed runs")
+                   ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
     auto* ts = sub->add_option("--target-s", a->target_s, "Time for at least S seconds (default 2)")
                    ->check(CLI::Range(0.0, 3600.0));
     rn->excludes(ts);
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
+        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
+    sub->add_option("--precision", a->precision, "f32 | int8")
+        ->check(CLI::IsMember({"f32", "int8"}));
     sub->add_option("--seed", a->seed, "Seed of the random token ids");
     sub->add_flag("--json", a->json, "Print one JSON object");
     add_threads_option(sub, a->threads);

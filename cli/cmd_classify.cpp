@@ -70,13 +70,14 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
     require_model_dir(a.model);
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();
-    const std::string arch = cfg.architectures.empty() ? "no architectures in config.json" : cfg.architectures[0];
+    const std::string arch =
+        cfg.architectures.empty() ? "no architectures in config.json" : cfg.architectures[0];
     const Tokenizer& tok = require_tokenizer(*model, a.model);
     const size_t max_len = effective_max_length(*model, tok, a.max_length);
 
     if (cfg.task == Task::base)
-        throw Error("model '" + a.model + "' has no classification or question-answering head (" + arch +
-                    "); use sparq embed for its hidden states");
+        throw Error("model '" + a.model + "' has no classification or question-answering head (" +
+                    arch + "); use sparq embed for its hidden states");
     if (cfg.task == Task::question_answering) {
         if (!has_qa) throw UsageError("question-answering model: give --question Q --context C");
         run_qa(a, *model, tok, max_len);
@@ -93,8 +94,9 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
         const size_t n = std::min(a.batch_size, texts.size() - i);
         std::vector<Encoding> encs;
         for (size_t k = 0; k < n; ++k)
-            encs.push_back(tok.encode(texts[i + k], has_pair ? std::optional<std::string_view>(a.pair) : std::nullopt,
-                                      max_len));
+            encs.push_back(tok.encode(
+                texts[i + k], has_pair ? std::optional<std::string_view>(a.pair) : std::nullopt,
+                max_len));
         PackedBatch batch = PackedBatch::from(encs);
         if (cfg.task == Task::sequence_classification) {
             auto res = model->classify(batch);
@@ -114,7 +116,8 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
                                      [&](size_t x, size_t y) { return c.scores[x] > c.scores[y]; });
                     if (a.top_k && a.top_k < order.size()) order.resize(a.top_k);
                     nlohmann::ordered_json scores;
-                    for (size_t l : order) scores[cfg.label(static_cast<int64_t>(l))] = json_float(c.scores[l]);
+                    for (size_t l : order)
+                        scores[cfg.label(static_cast<int64_t>(l))] = json_float(c.scores[l]);
                     j["scores"] = std::move(scores);
                 }
                 print_json_line(j);
@@ -145,29 +148,38 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
 
 void add_classify(CLI::App& app) {
     auto a = std::make_shared<ClassifyArgs>();
-    auto* sub = app.add_subcommand("classify", "Sequence/token classification or question answering (JSON lines)");
-    sub->footer("Run a model's task head. Sequence classification: one JSON line per text\n"
+    auto* sub = app.add_subcommand(
+        "classify", "Sequence/token classification or question answering (JSON lines)");
+    sub->footer(
+        "Run a model's task head. Sequence classification: one JSON line per text\n"
         "{\"text\",\"label\",\"score\",\"scores\":{label:probability}}. Token classification:\n"
-        "{\"text\",\"tokens\":[{\"token\",\"label\",\"score\"}]} (special tokens left out). Question\n"
-        "answering: --question Q --context C gives {\"answer\",\"score\",\"start\",\"end\"} (score =\n"
+        "{\"text\",\"tokens\":[{\"token\",\"label\",\"score\"}]} (special tokens left out). "
+        "Question\n"
+        "answering: --question Q --context C gives {\"answer\",\"score\",\"start\",\"end\"} (score "
+        "=\n"
         "start + end logit; answer text rebuilt from word pieces, best effort). Texts are\n"
         "truncated to the model's maximum length.");
     sub->add_option("model", a->model, "Model directory")->required();
     sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     auto* pair = sub->add_option("--pair", a->pair, "Second segment, paired with every text");
-    sub->add_option("--top-k", a->top_k, "Keep the K most probable labels in \"scores\" (default: all)")
+    sub->add_option("--top-k", a->top_k,
+                    "Keep the K most probable labels in \"scores\" (default: all)")
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
     auto* q = sub->add_option("--question", a->question, "Question (question-answering models)");
-    auto* c = sub->add_option("--context", a->context, "Context holding the answer (question-answering models)");
+    auto* c = sub->add_option("--context", a->context,
+                              "Context holding the answer (question-answering models)");
     q->needs(c);
     c->needs(q);
     sub->add_option("--batch-size", a->batch_size, "Texts per packed batch (default 32)")
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
-    sub->add_option("--max-length", a->max_length, "Truncate to N tokens (default: the model's maximum)")
+    sub->add_option("--max-length", a->max_length,
+                    "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
+        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
+    sub->add_option("--precision", a->precision, "f32 | int8")
+        ->check(CLI::IsMember({"f32", "int8"}));
     add_threads_option(sub, a->threads);
     sub->callback([a, pair, q] { run_classify(*a, pair->count() > 0, q->count() > 0); });
 }

@@ -16,6 +16,8 @@ struct EmbedArgs {
 };
 
 void run_embed(const EmbedArgs& a) {
+    if (a.normalize && a.pooling == "none")
+        throw UsageError("--normalize needs --pooling mean or cls");
     setup_threads(a.threads);
     auto texts = read_texts(a.texts, a.file);
     LoadOptions lo;
@@ -25,12 +27,15 @@ void run_embed(const EmbedArgs& a) {
     auto model = load_model(a.model, lo);
     const Tokenizer& tok = require_tokenizer(*model, a.model);
     const size_t max_len = effective_max_length(*model, tok, a.max_length);
-    const Pooling pooling = a.pooling == "cls" ? Pooling::cls : a.pooling == "none" ? Pooling::none : Pooling::mean;
+    const Pooling pooling = a.pooling == "cls"    ? Pooling::cls
+                            : a.pooling == "none" ? Pooling::none
+                                                  : Pooling::mean;
     Progress progress("embed", static_cast<int64_t>(texts.size()));
     for (size_t i = 0; i < texts.size(); i += a.batch_size) {
         const size_t n = std::min(a.batch_size, texts.size() - i);
         std::vector<Encoding> encs;
-        for (size_t k = 0; k < n; ++k) encs.push_back(tok.encode(texts[i + k], std::nullopt, max_len));
+        for (size_t k = 0; k < n; ++k)
+            encs.push_back(tok.encode(texts[i + k], std::nullopt, max_len));
         PackedBatch batch = PackedBatch::from(encs);
         if (pooling == Pooling::none) {
             HiddenStates hs = model->encode(batch);
@@ -40,7 +45,8 @@ void run_embed(const EmbedArgs& a) {
                 j["tokens"] = encs[k].tokens;
                 nlohmann::ordered_json rows = nlohmann::ordered_json::array();
                 for (size_t t = 0; t < encs[k].size(); ++t)
-                    rows.push_back(json_floats(hs.token(static_cast<int64_t>(k), static_cast<int64_t>(t)), hs.hidden));
+                    rows.push_back(json_floats(
+                        hs.token(static_cast<int64_t>(k), static_cast<int64_t>(t)), hs.hidden));
                 j["hidden"] = std::move(rows);
                 print_json_line(j);
             }
@@ -61,21 +67,27 @@ void run_embed(const EmbedArgs& a) {
 void add_embed(CLI::App& app) {
     auto a = std::make_shared<EmbedArgs>();
     auto* sub = app.add_subcommand("embed", "Sentence or token embeddings (JSON lines)");
-    sub->footer("Sentence embeddings; one JSON line per text: {\"text\",\"embedding\"} (mean or CLS pooling\n"
+    sub->footer(
+        "Sentence embeddings; one JSON line per text: {\"text\",\"embedding\"} (mean or CLS "
+        "pooling\n"
         "of the last hidden state), or with --pooling none {\"text\",\"tokens\",\"hidden\"} (one\n"
         "vector per token). Texts come from arguments, --file or stdin, and are truncated to the\n"
         "model's maximum length (special tokens included).");
     sub->add_option("model", a->model, "Model directory")->required();
     sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
-    sub->add_option("--pooling", a->pooling, "mean | cls | none")->check(CLI::IsMember({"mean", "cls", "none"}));
+    sub->add_option("--pooling", a->pooling, "mean | cls | none")
+        ->check(CLI::IsMember({"mean", "cls", "none"}));
     sub->add_flag("--normalize", a->normalize, "L2-normalize each embedding");
     sub->add_option("--batch-size", a->batch_size, "Texts per packed batch (default 32)")
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
-    sub->add_option("--max-length", a->max_length, "Truncate to N tokens (default: the model's maximum)")
+    sub->add_option("--max-length", a->max_length,
+                    "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
+        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
+    sub->add_option("--precision", a->precision, "f32 | int8")
+        ->check(CLI::IsMember({"f32", "int8"}));
     add_threads_option(sub, a->threads);
     sub->callback([a] { run_embed(*a); });
 }

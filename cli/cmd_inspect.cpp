@@ -4,10 +4,10 @@
 #include <memory>
 
 #include "common.hpp"
+#include "model/safetensors.hpp"
 #include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "tools/matrix_stats.hpp"
-#include "tools/st_file.hpp"
 
 namespace sparq::cli {
 
@@ -41,34 +41,34 @@ void run_inspect(const InspectArgs& a) {
     if (!fs::is_regular_file(st)) throw Error("'" + st.string() + "' not found");
     // Validates every tensor the config needs (names, shapes), as loading would.
     (void)load_bert_weights(a.model, cfg);
-    tools::StFile file = tools::StFile::read(st.string());
+    SafeTensorsFile file(st.string());
 
     int64_t total = 0, enc_total = 0, enc_zeros = 0;
     std::map<std::string, int64_t> dtypes;
     nlohmann::ordered_json mats = nlohmann::ordered_json::array();
     struct Row {
-        const tools::StEntry* e;
+        const TensorInfo* e;
+        std::string dtype;
         tools::MatrixStats s;
         bool encoder;
     };
     std::vector<Row> rows;
-    for (const auto& e : file.tensors) {
+    for (const auto& e : file.tensors()) {
         total += e.numel();
-        dtypes[e.dtype] += e.numel();
-        if (e.shape.size() != 2 || !e.is_float()) continue;
+        dtypes[dtype_name(e.dtype)] += e.numel();
+        if (e.shape.size() != 2 || !dtype_is_float(e.dtype)) continue;
         bool enc = tools::is_encoder_linear_weight(e.name);
         if (!enc && !tools::is_head_weight(e.name) && !tools::is_embedding_weight(e.name)) continue;
-        std::vector<float> w = file.to_f32(e);
-        Row r{&e, tools::matrix_stats(w.data(), e.shape[0], e.shape[1]), enc};
+        std::vector<float> w = file.read_f32(e);
+        Row r{&e, dtype_name(e.dtype), tools::matrix_stats(w.data(), e.shape[0], e.shape[1]), enc};
         if (enc) {
             enc_total += e.numel();
             enc_zeros += r.s.zeros;
         }
         rows.push_back(r);
     }
-    std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) {
-        return x.e->name < y.e->name;
-    });
+    std::sort(rows.begin(), rows.end(),
+              [](const Row& x, const Row& y) { return x.e->name < y.e->name; });
     std::string plan;
     if (a.plan) {
         setup_threads(a.threads);
@@ -105,7 +105,7 @@ void run_inspect(const InspectArgs& a) {
         for (auto& r : rows)
             mats.push_back({{"name", r.e->name},
                             {"shape", r.e->shape},
-                            {"dtype", r.e->dtype},
+                            {"dtype", r.dtype},
                             {"encoder_linear", r.encoder},
                             {"zeros", r.s.zeros},
                             {"sparsity", r.s.sparsity()},
@@ -119,10 +119,14 @@ void run_inspect(const InspectArgs& a) {
         return;
     }
     std::printf("model         %s\n", a.model.c_str());
-    std::printf("architecture  %s (%s, task: %s)\n", arch.c_str(), cfg.model_type.c_str(), task_name(cfg.task).c_str());
-    std::printf("shape         %lld layers, hidden %lld, %lld heads, intermediate %lld, vocab %lld, max positions %lld\n",
-                (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_heads,
-                (long long)cfg.intermediate_size, (long long)cfg.vocab_size, (long long)cfg.max_position_embeddings);
+    std::printf("architecture  %s (%s, task: %s)\n", arch.c_str(), cfg.model_type.c_str(),
+                task_name(cfg.task).c_str());
+    std::printf(
+        "shape         %lld layers, hidden %lld, %lld heads, intermediate %lld, vocab %lld, max "
+        "positions %lld\n",
+        (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_heads,
+        (long long)cfg.intermediate_size, (long long)cfg.vocab_size,
+        (long long)cfg.max_position_embeddings);
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         std::string labels;
         for (int64_t i = 0; i < cfg.num_labels; ++i) labels += (i ? ", " : "") + cfg.label(i);
@@ -130,28 +134,32 @@ void run_inspect(const InspectArgs& a) {
     }
     std::string dt;
     for (auto& [k, v] : dtypes) dt += (dt.empty() ? "" : ", ") + k + " " + with_commas(v);
-    std::printf("parameters    %s total (%s); encoder linear weights %s (%.1f%%)\n", with_commas(total).c_str(),
-                dt.c_str(), with_commas(enc_total).c_str(), total ? 100.0 * enc_total / total : 0.0);
-    std::printf("encoder sparsity  %.2f%% (%s of %s encoder linear weights are zero)\n\n", 100 * enc_sparsity,
-                with_commas(enc_zeros).c_str(), with_commas(enc_total).c_str());
+    std::printf("parameters    %s total (%s); encoder linear weights %s (%.1f%%)\n",
+                with_commas(total).c_str(), dt.c_str(), with_commas(enc_total).c_str(),
+                total ? 100.0 * enc_total / total : 0.0);
+    std::printf("encoder sparsity  %.2f%% (%s of %s encoder linear weights are zero)\n\n",
+                100 * enc_sparsity, with_commas(enc_zeros).c_str(), with_commas(enc_total).c_str());
     size_t w = 4;
     for (auto& r : rows) w = std::max(w, r.e->name.size());
-    std::printf("%-*s  %-12s  %-5s  %9s  %16s  %16s\n", int(w), "name", "shape", "dtype", "sparsity",
-                "zero 1x4 blocks", "zero 4x1 blocks");
+    std::printf("%-*s  %-12s  %-5s  %9s  %16s  %16s\n", int(w), "name", "shape", "dtype",
+                "sparsity", "zero 1x4 blocks", "zero 4x1 blocks");
     for (auto& r : rows)
         std::printf("%-*s  %-12s  %-5s  %8.2f%%  %15.2f%%  %15.2f%%\n", int(w), r.e->name.c_str(),
-                    shape_str(r.e->shape).c_str(), r.e->dtype.c_str(), 100 * r.s.sparsity(),
+                    shape_str(r.e->shape).c_str(), r.dtype.c_str(), 100 * r.s.sparsity(),
                     100 * r.s.zero_block_share_1x4(), 100 * r.s.zero_block_share_4x1());
-    std::printf("(zero NxM blocks: share of the matrix's 1x4 / 4x1 blocks that are entirely zero;\n"
-                " a matrix pruned with that pattern shows the same value as its sparsity)\n");
+    std::printf(
+        "(zero NxM blocks: share of the matrix's 1x4 / 4x1 blocks that are entirely zero;\n"
+        " a matrix pruned with that pattern shows the same value as its sparsity)\n");
     if (a.plan) std::printf("\nkernel plan\n%s\n", plan.c_str());
 }
 }  // namespace
 
 void add_inspect(CLI::App& app) {
     auto a = std::make_shared<InspectArgs>();
-    auto* sub = app.add_subcommand("inspect", "Architecture, parameter counts, per-matrix sparsity and kernel plan");
-    sub->footer("Describe a model: architecture, task, size, parameter counts and, per weight matrix,\n"
+    auto* sub = app.add_subcommand(
+        "inspect", "Architecture, parameter counts, per-matrix sparsity and kernel plan");
+    sub->footer(
+        "Describe a model: architecture, task, size, parameter counts and, per weight matrix,\n"
         "shape, sparsity and all-zero 1x4 / 4x1 block shares. --plan loads the model and adds the\n"
         "weight kernel chosen for every matrix and why.");
     sub->add_option("model", a->model, "Model directory")->required();

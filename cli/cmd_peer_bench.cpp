@@ -21,7 +21,8 @@ namespace sparq::cli {
 
 namespace {
 struct PeerArgs {
-    std::string variant, model_dir, inputs, shapes = "1x128", dump_dir, kernels = "auto", precision = "f32";
+    std::string variant, model_dir, inputs, shapes = "1x128", dump_dir, kernels = "auto",
+                                            precision = "f32";
     int threads = 1;
     double warmup_s = 1, target_s = 3;
     int64_t min_reps = 5, max_reps = 50;
@@ -33,7 +34,8 @@ std::vector<int64_t> read_i64(const std::filesystem::path& p, int64_t n) {
     std::vector<int64_t> v(static_cast<size_t>(n));
     in.read(reinterpret_cast<char*>(v.data()), n * 8);
     if (in.gcount() != n * 8 || in.peek() != EOF)
-        throw Error("input '" + p.string() + "' does not hold " + std::to_string(n) + " int64 values");
+        throw Error("input '" + p.string() + "' does not hold " + std::to_string(n) +
+                    " int64 values");
     return v;
 }
 
@@ -46,7 +48,8 @@ std::vector<Shape> parse_shapes(const std::string& s) {
     size_t pos = 0;
     while (pos <= s.size()) {
         size_t comma = s.find(',', pos);
-        std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        std::string item =
+            s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         size_t x = item.find('x');
         try {
             if (x == std::string::npos) throw std::invalid_argument(item);
@@ -72,8 +75,8 @@ PackedBatch read_inputs(const std::filesystem::path& dir, const Shape& sh, const
     auto types = read_i64(dir / "token_type_ids.i64", n);
     for (int64_t i = 0; i < n; ++i)
         if (mask[i] == 1 && (ids[i] < 0 || ids[i] >= cfg.vocab_size))
-            throw Error(dir.string() + ": input id " + std::to_string(ids[i]) + " outside the vocabulary [0, " +
-                        std::to_string(cfg.vocab_size) + ")");
+            throw Error(dir.string() + ": input id " + std::to_string(ids[i]) +
+                        " outside the vocabulary [0, " + std::to_string(cfg.vocab_size) + ")");
     PaddedInput in;
     in.input_ids = ids.data();
     in.attention_mask = mask.data();
@@ -86,7 +89,8 @@ PackedBatch read_inputs(const std::filesystem::path& dir, const Shape& sh, const
 void dump_hidden(const std::filesystem::path& path, const HiddenStates& hs, const Shape& sh) {
     std::vector<float> out = unpack_padded(hs, sh.seq);
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size() * 4));
+    f.write(reinterpret_cast<const char*>(out.data()),
+            static_cast<std::streamsize>(out.size() * 4));
     if (!f) throw Error("failed writing '" + path.string() + "'");
 }
 
@@ -102,7 +106,8 @@ void run_peer_bench(const PeerArgs& a) {
     lo.precision = a.precision;
     const auto t0 = std::chrono::steady_clock::now();
     auto model = load_model(a.model_dir, lo);
-    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double load_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!a.dump_dir.empty()) fs::create_directories(a.dump_dir);
     tools::RepRule rule;
     rule.warmup_s = a.warmup_s;
@@ -142,22 +147,32 @@ void run_peer_bench(const PeerArgs& a) {
 
 void add_peer_bench(CLI::App& app) {
     auto a = std::make_shared<PeerArgs>();
-    auto* sub = app.add_subcommand("peer-bench",
-                                   "Engine entry point for ../shared/tools/peers/run_peers.sh --engine (see "
-                                   "docs/cli.md); one JSON line per shape");
+    auto* sub = app.add_subcommand(
+        "peer-bench",
+        "Engine entry point for ../shared/tools/peers/run_peers.sh --engine (see "
+        "docs/cli.md); one JSON line per shape");
     sub->group("");  // advanced: hidden from `sparq --help`
     sub->add_option("--variant", a->variant, "Variant name reported in the JSON lines")->required();
-    sub->add_option("--model-dir", a->model_dir, "Model directory (config.json + model.safetensors)")->required();
+    sub->add_option("--model-dir", a->model_dir,
+                    "Model directory (config.json + model.safetensors)")
+        ->required();
     sub->add_option("--inputs", a->inputs, "Inputs directory with b{B}_s{S}/*.i64")->required();
     sub->add_option("--shapes", a->shapes, "BATCHxSEQ list, comma separated");
     sub->add_option("--threads", a->threads, "Threads")->check(CLI::Range(1, 4096));
-    sub->add_option("--warmup-s", a->warmup_s, "Warm-up seconds (>= 2 runs)")->check(CLI::Range(0.0, 3600.0));
-    sub->add_option("--min-reps", a->min_reps, "Minimum timed runs")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-    sub->add_option("--max-reps", a->max_reps, "Maximum timed runs")->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-    sub->add_option("--target-s", a->target_s, "Timed seconds to reach")->check(CLI::Range(0.0, 3600.0));
-    sub->add_option("--dump-dir", a->dump_dir, "Write the first run's last_hidden_state as b{B}_s{S}.f32");
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    sub->add_option("--warmup-s", a->warmup_s, "Warm-up seconds (>= 2 runs)")
+        ->check(CLI::Range(0.0, 3600.0));
+    sub->add_option("--min-reps", a->min_reps, "Minimum timed runs")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+    sub->add_option("--max-reps", a->max_reps, "Maximum timed runs")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+    sub->add_option("--target-s", a->target_s, "Timed seconds to reach")
+        ->check(CLI::Range(0.0, 3600.0));
+    sub->add_option("--dump-dir", a->dump_dir,
+                    "Write the first run's last_hidden_state as b{B}_s{S}.f32");
+    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
+        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
+    sub->add_option("--precision", a->precision, "f32 | int8")
+        ->check(CLI::IsMember({"f32", "int8"}));
     sub->callback([a] { run_peer_bench(*a); });
 }
 

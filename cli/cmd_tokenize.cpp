@@ -40,8 +40,10 @@ void run_tokenize(const TokenizeArgs& a, bool has_pair) {
 
 void add_tokenize(CLI::App& app) {
     auto a = std::make_shared<TokenizeArgs>();
-    auto* sub = app.add_subcommand("tokenize", "Tokenize texts (JSON lines: tokens, ids, type_ids)");
-    sub->footer("Tokenize texts with a model's tokenizer; one JSON line per text:\n"
+    auto* sub =
+        app.add_subcommand("tokenize", "Tokenize texts (JSON lines: tokens, ids, type_ids)");
+    sub->footer(
+        "Tokenize texts with a model's tokenizer; one JSON line per text:\n"
         "{\"text\",\"tokens\",\"ids\",\"type_ids\"}. Texts come from arguments, --file (one per\n"
         "line) or stdin. Texts longer than the maximum length are truncated (longest-first for\n"
         "pairs), special tokens included.");

@@ -42,9 +42,11 @@ std::vector<std::string> read_lines(std::istream& in, const std::string& source)
 }  // namespace
 
 std::vector<std::string> read_texts(const std::vector<std::string>& args, const std::string& file) {
-    if (!args.empty() && !file.empty()) throw UsageError("give texts as arguments or --file, not both");
+    if (!args.empty() && !file.empty())
+        throw UsageError("give texts as arguments or --file, not both");
     if (!args.empty()) {
-        for (size_t i = 0; i < args.size(); ++i) check_utf8(args[i], "argument " + std::to_string(i + 1));
+        for (size_t i = 0; i < args.size(); ++i)
+            check_utf8(args[i], "argument " + std::to_string(i + 1));
         return args;
     }
     if (!file.empty()) {
@@ -69,17 +71,29 @@ nlohmann::ordered_json json_floats(const float* p, int64_t n) {
     return a;
 }
 
+namespace {
+// The progress bar currently drawn on stderr (null if none): cleared before stdout lines so a
+// terminal showing both stays readable.
+Progress* g_progress = nullptr;
+}  // namespace
+
 void print_json_line(const nlohmann::ordered_json& j) {
+    static const bool stdout_tty = ::isatty(STDOUT_FILENO);
+    if (g_progress && stdout_tty) g_progress->clear();
     std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     std::cout.flush();
 }
 
 std::string task_name(Task t) {
     switch (t) {
-        case Task::sequence_classification: return "sequence-classification";
-        case Task::token_classification: return "token-classification";
-        case Task::question_answering: return "question-answering";
-        default: return "base";
+        case Task::sequence_classification:
+            return "sequence-classification";
+        case Task::token_classification:
+            return "token-classification";
+        case Task::question_answering:
+            return "question-answering";
+        default:
+            return "base";
     }
 }
 
@@ -98,23 +112,38 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
 
 const Tokenizer& require_tokenizer(const Model& m, const std::string& dir) {
     const Tokenizer* t = m.tokenizer();
-    if (!t) throw Error("model directory '" + dir + "' has no tokenizer (expected vocab.txt or tokenizer.json)");
+    if (!t)
+        throw Error("model directory '" + dir +
+                    "' has no tokenizer (expected vocab.txt or tokenizer.json)");
     return *t;
 }
 
 size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested) {
     size_t n = requested ? requested : tok.options().max_length;
-    const auto positions = static_cast<size_t>(std::max<int64_t>(m.config().max_position_embeddings, 2));
+    const auto positions =
+        static_cast<size_t>(std::max<int64_t>(m.config().max_position_embeddings, 2));
     return std::min(n, positions);
 }
 
 Progress::Progress(std::string label, int64_t total, int64_t min_total)
     : label_(std::move(label)), total_(total), on_(total >= min_total && ::isatty(STDERR_FILENO)) {
-    if (on_) draw();
+    if (on_) {
+        g_progress = this;
+        draw();
+    }
 }
 
 Progress::~Progress() {
-    if (on_) std::fprintf(stderr, "\r\033[K");
+    if (on_) {
+        clear();
+        g_progress = nullptr;
+    }
+}
+
+void Progress::clear() {
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+    last_permille_ = -1;
 }
 
 void Progress::advance(int64_t n) {
@@ -129,8 +158,8 @@ void Progress::draw() {
     const int width = 30, filled = permille * width / 1000;
     std::string bar(filled, '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "\r%s [%s] %lld/%lld", label_.c_str(), bar.c_str(), static_cast<long long>(done_),
-                 static_cast<long long>(total_));
+    std::fprintf(stderr, "\r%s [%s] %lld/%lld", label_.c_str(), bar.c_str(),
+                 static_cast<long long>(done_), static_cast<long long>(total_));
     std::fflush(stderr);
 }
 

@@ -49,12 +49,13 @@ size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t request
 
 // A progress bar on stderr, drawn only when stderr is a terminal and total >= min_total.
 class Progress {
-public:
+  public:
     Progress(std::string label, int64_t total, int64_t min_total = 64);
     ~Progress();
     void advance(int64_t n = 1);
+    void clear();  // erases the bar (redrawn by the next advance)
 
-private:
+  private:
     void draw();
     std::string label_;
     int64_t total_, done_ = 0;
@@ -76,6 +77,8 @@ void add_inspect(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_prune(CLI::App& app);
 void add_peer_bench(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_tradeoff(CLI::App& app);
 void add_vocab(CLI::App& app);
 
 }  // namespace sparq::cli

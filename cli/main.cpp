@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
     add_bench(app);
     add_prune(app);
     add_peer_bench(app);
+    add_eval(app);
+    add_tradeoff(app);
     add_vocab(app);
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;
@@ -38,7 +40,10 @@ int main(int argc, char** argv) {
             known |= sub->get_name() == argv[1];
             if (!sub->get_group().empty()) names += (names.empty() ? "" : ", ") + sub->get_name();
         }
-        if (!known) return fail(std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")", 2);
+        if (!known)
+            return fail(
+                std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")",
+                2);
     }
     try {
         app.parse(argc, argv);

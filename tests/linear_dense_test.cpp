@@ -1,6 +1,6 @@
-// Dense f32 oneDNN weight kernel vs the scalar reference (kernels/ref) on many shapes and epilogues.
-// Tolerance: |got - ref| <= 1e-4 * (1 + max |ref|) — f32 accumulation over up to K=771 products
-// of O(1) values against a double-accumulated reference.
+// Dense f32 oneDNN weight kernel vs the scalar reference (kernels/ref) on many shapes and
+// epilogues. Tolerance: |got - ref| <= 1e-4 * (1 + max |ref|) — f32 accumulation over up to K=771
+// products of O(1) values against a double-accumulated reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -38,7 +38,7 @@ struct Case {
 
 void check_kernel(const DenseF32Options* opts, int threads) {
     set_num_threads(threads);
-    const Case cases[] = {{1, 16, 16},    {2, 17, 33},    {15, 64, 48},  {16, 100, 37},
+    const Case cases[] = {{1, 16, 16},    {2, 17, 33},    {15, 64, 48},   {16, 100, 37},
                           {17, 31, 200},  {128, 128, 96}, {200, 77, 130}, {3, 771, 5},
                           {128, 24, 300}, {1, 1, 1}};
     uint32_t seed = 1;
@@ -70,9 +70,10 @@ void check_kernel(const DenseF32Options* opts, int threads) {
                     float worst = 0;
                     for (size_t i = 0; i < want.size(); ++i)
                         worst = std::max(worst, abs_err(want[i] - got[i]));
-                    EXPECT_LE(worst, tol) << "T=" << c.tokens << " K=" << c.in << " N=" << c.out
-                                          << " bias=" << with_bias << " gelu="
-                                          << (act == Activation::gelu) << " res=" << with_res;
+                    EXPECT_LE(worst, tol)
+                        << "T=" << c.tokens << " K=" << c.in << " N=" << c.out
+                        << " bias=" << with_bias << " gelu=" << (act == Activation::gelu)
+                        << " res=" << with_res;
                     if (with_res) {  // in place: dst aliases residual
                         std::vector<float> inplace = r;
                         k->run(x.data(), inplace.data(), c.tokens, inplace.data());

@@ -4,6 +4,8 @@
 //    diff <= 1e-4 (our f32 vs the f64 reference; HF's own f32 deviates ~1e-6 on these models);
 //  - each attention variant against the scalar reference;
 //  - packing / unpacking of padded inputs and its errors.
+#include "sparq/model.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +19,6 @@
 #include "model/attention.hpp"
 #include "model/heads.hpp"
 #include "sparq/error.hpp"
-#include "sparq/model.hpp"
 #include "test_util.hpp"
 
 namespace sparq {
@@ -28,7 +29,6 @@ constexpr float kTol = 1e-4f;
 
 // |x| with NaN counted as infinitely wrong (std::max would silently drop a NaN).
 inline float abs_err(float x) { return std::isnan(x) ? INFINITY : std::fabs(x); }
-
 
 json read_reference(const std::string& model) {
     std::ifstream f(test::fixtures_dir() / model / "reference.json");
@@ -152,7 +152,7 @@ void check_model(const std::string& name, int threads) {
     int64_t seq_index = 0;
     float worst_hidden = 0, worst_pool = 0, worst_logit = 0;
     auto pooled = ref["cases"][0].contains("pooler_output") ? model->pooled(all)
-                                                             : std::vector<std::vector<float>>{};
+                                                            : std::vector<std::vector<float>>{};
     std::vector<Classification> cls;
     std::vector<TokenTag> tags;
     std::vector<Span> spans;
@@ -166,18 +166,21 @@ void check_model(const std::string& name, int threads) {
             ASSERT_EQ(all.offsets[seq_index + 1] - all.offsets[seq_index], len);
             for (int64_t p = 0; p < len; ++p)
                 for (int64_t k = 0; k < h; ++k)
-                    worst_hidden = std::max(worst_hidden, abs_err(st.token(seq_index, p)[k] -
-                                                                    r["last_hidden_state"][b][p][k].get<float>()));
+                    worst_hidden = std::max(worst_hidden,
+                                            abs_err(st.token(seq_index, p)[k] -
+                                                    r["last_hidden_state"][b][p][k].get<float>()));
             if (!pooled.empty())
                 for (int64_t k = 0; k < h; ++k)
-                    worst_pool = std::max(worst_pool, abs_err(pooled[seq_index][k] -
-                                                                r["pooler_output"][b][k].get<float>()));
+                    worst_pool = std::max(
+                        worst_pool,
+                        abs_err(pooled[seq_index][k] - r["pooler_output"][b][k].get<float>()));
             if (!cls.empty()) {
                 const auto& lg = r["logits"][b];
                 ASSERT_EQ(cls[seq_index].logits.size(), lg.size());
                 std::vector<float> want = lg.get<std::vector<float>>();
                 for (size_t i = 0; i < want.size(); ++i)
-                    worst_logit = std::max(worst_logit, abs_err(cls[seq_index].logits[i] - want[i]));
+                    worst_logit =
+                        std::max(worst_logit, abs_err(cls[seq_index].logits[i] - want[i]));
                 int64_t arg = std::max_element(want.begin(), want.end()) - want.begin();
                 EXPECT_EQ(cls[seq_index].label_id, arg);
                 EXPECT_EQ(cls[seq_index].label, cfg.label(arg));
@@ -190,8 +193,8 @@ void check_model(const std::string& name, int threads) {
                 for (int64_t p = 0; p < len; ++p) {
                     std::vector<float> want = r["logits"][b][p].get<std::vector<float>>();
                     for (size_t i = 0; i < want.size(); ++i)
-                        worst_logit = std::max(worst_logit,
-                                               abs_err(tags[seq_index].logits[p][i] - want[i]));
+                        worst_logit =
+                            std::max(worst_logit, abs_err(tags[seq_index].logits[p][i] - want[i]));
                     float top = *std::max_element(want.begin(), want.end());
                     // Our argmax is the reference's argmax up to reference-level ties.
                     EXPECT_GE(want[tags[seq_index].label_ids[p]], top - 2 * kTol);
@@ -320,7 +323,8 @@ TEST(Attention, VariantsMatchReference) {
             const float* q = qkv.data() + d;  // head 1
             const float* k = q + heads * d;
             const float* v = k + heads * d;
-            ref::attention_head(q, k, v, ld, want.data() + d, heads * d, seq, d, scale, scratch.data());
+            ref::attention_head(q, k, v, ld, want.data() + d, heads * d, seq, d, scale,
+                                scratch.data());
             for (int i = 0; i < n; ++i) {
                 if (!has_isa(vs[i].isa)) continue;
                 SCOPED_TRACE(std::string(vs[i].name) + " seq=" + std::to_string(seq) +
@@ -338,6 +342,62 @@ TEST(Attention, VariantsMatchReference) {
                     }
             }
         }
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+TEST(Heads, ClassificationScores) {
+    ModelConfig cfg;
+    cfg.id2label = {{0, "neg"}, {1, "pos"}, {2, "mid"}};
+    const float logits[3] = {0.5f, 2.0f, -1.0f};
+    Classification c = classification_from_logits(logits, 3, cfg);
+    EXPECT_EQ(c.label_id, 1);
+    EXPECT_EQ(c.label, "pos");
+    double z = std::exp(0.5) + std::exp(2.0) + std::exp(-1.0);
+    EXPECT_NEAR(c.scores[0], std::exp(0.5) / z, 1e-6);
+    EXPECT_NEAR(c.scores[1], std::exp(2.0) / z, 1e-6);
+    cfg.problem_type = "multi_label_classification";
+    c = classification_from_logits(logits, 3, cfg);
+    EXPECT_NEAR(c.scores[2], 1.0 / (1.0 + std::exp(1.0)), 1e-6);
+    EXPECT_EQ(c.label_id, 1);
+    cfg.problem_type.clear();  // one label, no problem_type: regression, raw value
+    const float value = -3.25f;
+    c = classification_from_logits(&value, 1, cfg);
+    EXPECT_EQ(c.scores, std::vector<float>{-3.25f});
+    cfg.problem_type = "regression";
+    c = classification_from_logits(logits, 2, cfg);
+    EXPECT_EQ(c.scores, (std::vector<float>{0.5f, 2.0f}));
+}
+
+TEST(Heads, BestSpanRules) {
+    // [CLS] q q [SEP] c c c c [SEP]; the best raw pair (0, 0) and spans in the question are
+    // excluded; max_answer_len bounds the length.
+    const std::vector<int32_t> types = {0, 0, 0, 0, 1, 1, 1, 1, 1};
+    const std::vector<int32_t> ids = {2, 10, 11, 3, 12, 13, 14, 15, 3};
+    std::vector<float> st = {9, 5, 0, 0, 1, 0, 0, 0, 9};
+    std::vector<float> en = {9, 0, 5, 0, 0, 0, 0, 3, 9};
+    Span s = best_span(st.data(), en.data(), types.data(), ids.data(), 9, 30, {2, 3});
+    EXPECT_EQ(s.start, 4);
+    EXPECT_EQ(s.end, 7);
+    EXPECT_FLOAT_EQ(s.score, 4.0f);
+    s = best_span(st.data(), en.data(), types.data(), ids.data(), 9, 2, {2, 3});
+    EXPECT_LE(s.end - s.start, 1);
+    EXPECT_GE(s.start, 4);
+    // Single segment: anything but the first and last position; end never before start.
+    std::vector<int32_t> zeros(9, 0);
+    std::vector<float> st2 = {0, 0, 0, 0, 0, 0, 8, 0, 0};
+    std::vector<float> en2 = {0, 0, 7, 0, 0, 0, 0, 1, 0};
+    s = best_span(st2.data(), en2.data(), zeros.data(), ids.data(), 9, 30, {});
+    EXPECT_EQ(s.start, 6);
+    EXPECT_EQ(s.end, 7);
+    // Nothing to choose from ([CLS] [SEP]): the [CLS] "no answer" span.
+    s = best_span(st.data(), en.data(), zeros.data(), ids.data(), 2, 30, {});
+    EXPECT_EQ(s.start, 0);
+    EXPECT_EQ(s.end, 0);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "tools/prune.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -11,7 +12,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <unistd.h>
 
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
@@ -40,7 +40,8 @@ uint16_t to_half(float f) {  // round-to-nearest for normal values, enough for t
 }
 
 // Minimal safetensors writer (F32 or F16) for synthetic models.
-std::vector<uint8_t> make_safetensors(const std::vector<SrcTensor>& ts, const std::string& dtype = "F32") {
+std::vector<uint8_t> make_safetensors(const std::vector<SrcTensor>& ts,
+                                      const std::string& dtype = "F32") {
     nlohmann::json h;
     h["__metadata__"] = {{"format", "pt"}};
     std::vector<uint8_t> data;
@@ -126,7 +127,7 @@ std::vector<SrcTensor> tiny_bert(int layers, std::vector<float> scales, uint32_t
 }
 
 class PruneTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir = fs::temp_directory_path() /
               ("sparq_prune_test_" + std::to_string(::getpid()) + "_" +
@@ -339,8 +340,8 @@ TEST_F(PruneTest, OverridesSetPerMatrixSparsity) {
     PruneReport rep = prune_tensors(f, o);
     for (auto& m : rep.matrices) {
         double want = m.name.find("layer.1.intermediate") != std::string::npos ? 0.25
-                      : m.name.find("layer.1.") != std::string::npos        ? 0.5
-                                                                            : 0.8;
+                      : m.name.find("layer.1.") != std::string::npos           ? 0.5
+                                                                               : 0.8;
         EXPECT_EQ(m.zeros_after, std::llround(want * m.rows * m.cols)) << m.name;
         EXPECT_EQ(m.target, want);
     }
@@ -362,9 +363,11 @@ TEST_F(PruneTest, EmbeddingsAndHeadsOnlyWhenAsked) {
     std::vector<std::string> names;
     for (auto& m : rep.matrices) names.push_back(m.name);
     EXPECT_EQ(rep.matrices.size(), 6u + 3u + 2u);
-    for (auto n : {"bert.embeddings.word_embeddings.weight", "bert.pooler.dense.weight", "classifier.weight"})
+    for (auto n : {"bert.embeddings.word_embeddings.weight", "bert.pooler.dense.weight",
+                   "classifier.weight"})
         EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
-    for (auto& m : rep.matrices) EXPECT_EQ(m.zeros_after, std::llround(0.5 * m.rows * m.cols)) << m.name;
+    for (auto& m : rep.matrices)
+        EXPECT_EQ(m.zeros_after, std::llround(0.5 * m.rows * m.cols)) << m.name;
 }
 
 TEST_F(PruneTest, F16KeepsDtypeAndPrunes) {
@@ -386,7 +389,8 @@ TEST_F(PruneTest, F16KeepsDtypeAndPrunes) {
 
 TEST_F(PruneTest, RejectsShapesThatBlocksDoNotTile) {
     std::mt19937 rng(1);
-    std::vector<SrcTensor> ts = {{"encoder.layer.0.intermediate.dense.weight", {6, 10}, randn(60, 1, rng)}};
+    std::vector<SrcTensor> ts = {
+        {"encoder.layer.0.intermediate.dense.weight", {6, 10}, randn(60, 1, rng)}};
     StFile f = parse(make_safetensors(ts), dir / "m.safetensors");
     PruneOptions o;
     o.sparsity = 0.5;

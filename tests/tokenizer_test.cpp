@@ -16,6 +16,7 @@
 
 #include "sparq/error.hpp"
 #include "test_util.hpp"
+#include "tokenizer/tokenizer_impl.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -85,6 +86,61 @@ Strings content_tokens(const Encoding& e) {
     return out;
 }
 
+// A tokenizer.json as HF's BertTokenizerFast writes it for a vocabulary (specials by name).
+json tokenizer_json_for(const Strings& tokens, bool lowercase) {
+    json vocab = json::object();
+    for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = i;
+    auto id_of = [&](const std::string& t) {
+        return static_cast<int>(std::find(tokens.begin(), tokens.end(), t) - tokens.begin());
+    };
+    json added = json::array();
+    for (const char* name : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"})
+        added.push_back({{"id", id_of(name)},
+                         {"content", name},
+                         {"single_word", false},
+                         {"lstrip", false},
+                         {"rstrip", false},
+                         {"normalized", false},
+                         {"special", true}});
+    auto special = [](const char* name, int type_id) {
+        return json{{"SpecialToken", {{"id", name}, {"type_id", type_id}}}};
+    };
+    auto seq = [](const char* name, int type_id) {
+        return json{{"Sequence", {{"id", name}, {"type_id", type_id}}}};
+    };
+    return json{
+        {"version", "1.0"},
+        {"truncation", nullptr},
+        {"padding", nullptr},
+        {"added_tokens", added},
+        {"normalizer",
+         {{"type", "BertNormalizer"},
+          {"clean_text", true},
+          {"handle_chinese_chars", true},
+          {"strip_accents", nullptr},
+          {"lowercase", lowercase}}},
+        {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
+        {"post_processor",
+         {{"type", "TemplateProcessing"},
+          {"single", {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0)}},
+          {"pair",
+           {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0), seq("B", 1),
+            special("[SEP]", 1)}},
+          {"special_tokens",
+           {{"[CLS]", {{"id", "[CLS]"}, {"ids", {id_of("[CLS]")}}, {"tokens", {"[CLS]"}}}},
+            {"[SEP]", {{"id", "[SEP]"}, {"ids", {id_of("[SEP]")}}, {"tokens", {"[SEP]"}}}}}}}},
+        {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
+        {"model",
+         {{"type", "WordPiece"},
+          {"unk_token", "[UNK]"},
+          {"continuing_subword_prefix", "##"},
+          {"max_input_chars_per_word", 100},
+          {"vocab", vocab}}},
+    };
+}
+
+json tiny_tokenizer_json(bool lowercase) { return tokenizer_json_for(k_tiny_vocab, lowercase); }
+
 template <class T>
 std::string show(const std::vector<T>& v) {
     std::ostringstream os;
@@ -116,13 +172,24 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
     json root = json::parse(std::ifstream(vectors));
     TokenizerOptions uncased_opts, cased_opts;
     cased_opts.do_lower_case = false;
-    std::map<std::string, Tokenizer> toks;
+    // The same vocabularies as tokenizer.json files (BertTokenizerFast format) must agree.
+    std::map<std::string, Tokenizer> toks, json_toks;
+    TempDir uncased_dir, cased_dir;
     toks.emplace("uncased",
                  Tokenizer::from_vocab_file(
                      (data / "vocab" / "bert-base-uncased" / "vocab.txt").string(), uncased_opts));
     toks.emplace("cased",
                  Tokenizer::from_vocab_file(
                      (data / "vocab" / "bert-base-cased" / "vocab.txt").string(), cased_opts));
+    for (const auto& [name, dir] :
+         {std::pair<std::string, const TempDir*>{"uncased", &uncased_dir}, {"cased", &cased_dir}}) {
+        const Tokenizer& t = toks.at(name);
+        Strings tokens;
+        for (size_t id = 0; id < t.vocab_size(); ++id)
+            tokens.push_back(t.id_to_token(static_cast<int32_t>(id)));
+        dir->write("tokenizer.json", tokenizer_json_for(tokens, name == "uncased").dump());
+        json_toks.emplace(name, Tokenizer::from_dir(dir->path().string()));
+    }
     size_t total = 0, passed = 0;
     std::string failures;
     for (auto& [model, m] : root["models"].items()) {
@@ -140,6 +207,8 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
             const Strings got_tokens = content_tokens(e);
             const std::string want_text = c["decoded"];
             const std::string got_text = tok.decode(e.ids);
+            EXPECT_EQ(json_toks.at(vocab).encode(c["text"].get<std::string>(), pair).ids, e.ids)
+                << model << "/" << name << " via tokenizer.json";
             if (e.ids == want_ids && got_tokens == want_tokens && got_text == want_text) {
                 ++model_pass;
             } else {
@@ -389,6 +458,74 @@ TEST(Tokenizer, PairTruncationLongestFirst) {
     }
 }
 
+TEST(Tokenizer, PairTruncationRulesExhaustive) {
+    using sparq::PairTruncation;
+    for (size_t budget = 0; budget <= 24; ++budget) {
+        for (size_t a = 0; a <= 20; ++a) {
+            for (size_t b = 0; b <= 20; ++b) {
+                SCOPED_TRACE(std::to_string(a) + "," + std::to_string(b) + " budget " +
+                             std::to_string(budget));
+                // Python's original loop: remove one token from the longer, from b on ties.
+                size_t la = a, lb = b;
+                while (la + lb > budget) (la > lb ? la : lb)--;
+                size_t sa = a, sb = b, fa = a, fb = b;
+                sparq::truncate_lengths(sa, sb, true, budget, PairTruncation::hf_slow);
+                sparq::truncate_lengths(fa, fb, true, budget, PairTruncation::hf_fast);
+                ASSERT_EQ(std::make_pair(sa, sb), std::make_pair(la, lb));
+                // Both rules keep the shorter text whole while it fits in half of the budget;
+                // otherwise each text gets half, and an odd extra token goes to a (slow) or to
+                // the longer text, b on ties (fast): they differ only when a <= b.
+                const bool halves = a + b > budget && 2 * std::min(a, b) > budget;
+                if (halves && budget % 2 == 1 && a <= b)
+                    ASSERT_EQ(std::make_pair(fa, fb), std::make_pair(lb, la));
+                else
+                    ASSERT_EQ(std::make_pair(fa, fb), std::make_pair(la, lb));
+            }
+        }
+        size_t single = 30, unused = 0;
+        sparq::truncate_lengths(single, unused, false, budget, PairTruncation::hf_fast);
+        EXPECT_EQ(single, budget);
+    }
+}
+
+TEST(Tokenizer, QuestionAnsweringWindows) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    // Question "a b" (2 tokens), context a..h (8 tokens), max_length 10: 5 context tokens per
+    // window. Window starts follow tokenizers' Encoding::truncate: 0, 5 - stride, ...
+    auto window = [](const std::string& ctx) {
+        Strings t{"[CLS]", "a", "b", "[SEP]"};
+        for (char c : ctx) t.push_back(std::string(1, c));
+        t.push_back("[SEP]");
+        return t;
+    };
+    auto tokens_of = [](const std::vector<Encoding>& w) {
+        std::vector<Strings> out;
+        for (const auto& e : w) out.push_back(e.tokens);
+        return out;
+    };
+    const std::string q = letters(2), ctx = letters(8);
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, ctx, 10, 2)),
+              (std::vector<Strings>{window("abcde"), window("defgh")}));
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, ctx, 10, 0)),
+              (std::vector<Strings>{window("abcde"), window("fgh")}));
+    EXPECT_EQ(
+        tokens_of(tok.encode_windows(q, ctx, 10, 4)),
+        (std::vector<Strings>{window("abcde"), window("bcdef"), window("cdefg"), window("defgh")}));
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, ctx, 13, 4)),
+              (std::vector<Strings>{window("abcdefgh")}));
+    EXPECT_EQ(tokens_of(tok.encode_windows(q, "", 6, 0)), (std::vector<Strings>{window("")}));
+    // Offsets point into the context; type ids mark the context.
+    const auto w = tok.encode_windows(q, ctx, 10, 2);
+    EXPECT_EQ(w[1].offsets[4], (std::pair<uint32_t, uint32_t>{6, 7}));  // "d" in "a b c d ..."
+    EXPECT_EQ(w[1].type_ids, (std::vector<int32_t>{0, 0, 0, 0, 1, 1, 1, 1, 1, 1}));
+    EXPECT_EQ(w[1].sequence_ids, (std::vector<int8_t>{-1, 0, 0, -1, 1, 1, 1, 1, 1, -1}));
+    EXPECT_NE(error_of([&] { tok.encode_windows(q, ctx, 10, 5); }).find("stride 5 must be smaller"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { tok.encode_windows(q, ctx, 5, 0); }).find("leaves no room"),
+              std::string::npos);
+}
+
 TEST(Tokenizer, InvalidUtf8IsAnError) {
     TempDir dir;
     const Tokenizer tok = tiny(dir);
@@ -448,55 +585,6 @@ TEST(Tokenizer, ArbitraryBytesNeverCrash) {
 
 namespace {
 
-json tiny_tokenizer_json(bool lowercase) {
-    json vocab = json::object();
-    for (size_t i = 0; i < k_tiny_vocab.size(); ++i) vocab[k_tiny_vocab[i]] = i;
-    json added = json::array();
-    for (int id = 0; id < 5; ++id)
-        added.push_back({{"id", id},
-                         {"content", k_tiny_vocab[id]},
-                         {"single_word", false},
-                         {"lstrip", false},
-                         {"rstrip", false},
-                         {"normalized", false},
-                         {"special", true}});
-    auto special = [](const char* name, int type_id) {
-        return json{{"SpecialToken", {{"id", name}, {"type_id", type_id}}}};
-    };
-    auto seq = [](const char* name, int type_id) {
-        return json{{"Sequence", {{"id", name}, {"type_id", type_id}}}};
-    };
-    return json{
-        {"version", "1.0"},
-        {"truncation", nullptr},
-        {"padding", nullptr},
-        {"added_tokens", added},
-        {"normalizer",
-         {{"type", "BertNormalizer"},
-          {"clean_text", true},
-          {"handle_chinese_chars", true},
-          {"strip_accents", nullptr},
-          {"lowercase", lowercase}}},
-        {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
-        {"post_processor",
-         {{"type", "TemplateProcessing"},
-          {"single", {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0)}},
-          {"pair",
-           {special("[CLS]", 0), seq("A", 0), special("[SEP]", 0), seq("B", 1),
-            special("[SEP]", 1)}},
-          {"special_tokens",
-           {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}, {"tokens", {"[CLS]"}}}},
-            {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}, {"tokens", {"[SEP]"}}}}}}}},
-        {"decoder", {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}},
-        {"model",
-         {{"type", "WordPiece"},
-          {"unk_token", "[UNK]"},
-          {"continuing_subword_prefix", "##"},
-          {"max_input_chars_per_word", 100},
-          {"vocab", vocab}}},
-    };
-}
-
 const Strings k_sample_texts = {"Hello, world!",   "unaffable CAFÉ Héllo", "a中国b [MASK] x",
                                 "\tzz  ～ «hello", repeat("a", 101),       "[CLS]hello[SEP]"};
 
@@ -555,6 +643,37 @@ TEST(TokenizerLoading, TokenizerJsonVariants) {
     EXPECT_EQ(over.tokenize("Hello"), (Strings{"Hello"}));
 }
 
+TEST(TokenizerLoading, AddedTokensRawAndNormalized) {
+    // HF AddedVocabulary: "normalized": false tokens match the raw text exactly; "normalized":
+    // true ones match after the normalizer (here lower-casing and accent stripping), both
+    // anywhere in the text (leftmost-longest), and may have ids beyond the model vocabulary.
+    TempDir dir;
+    json j = tiny_tokenizer_json(true);
+    const int n = static_cast<int>(k_tiny_vocab.size());
+    j["added_tokens"].push_back(
+        {{"id", n}, {"content", "Wörld2"}, {"normalized", true}, {"special", false}});
+    j["added_tokens"].push_back(
+        {{"id", n + 1}, {"content", "Xyz"}, {"normalized", false}, {"special", false}});
+    j["added_tokens"].push_back({{"id", n + 2}, {"content", "wor"}, {"special", false}});
+    const Tokenizer tok = Tokenizer::from_tokenizer_json(dir.write("t.json", j.dump()));
+    EXPECT_EQ(tok.vocab_size(), k_tiny_vocab.size() + 3);
+    const Encoding e = tok.encode("a WORLD2b wörld2 Xyz xyz [MASK]wor");
+    EXPECT_EQ(e.tokens, (Strings{"[CLS]", "a", "Wörld2", "b", "Wörld2", "Xyz", "[UNK]", "[MASK]",
+                                 "wor", "[SEP]"}));
+    EXPECT_EQ(e.ids[2], n);
+    EXPECT_EQ(e.ids[5], n + 1);
+    EXPECT_EQ(e.ids[8], n + 2);
+    using Off = std::pair<uint32_t, uint32_t>;
+    EXPECT_EQ(e.offsets[2], (Off{2, 8}));
+    EXPECT_EQ(e.offsets[4], (Off{10, 17}));  // "wörld2": ö is two bytes
+    json bad = tiny_tokenizer_json(true);
+    bad["added_tokens"].push_back({{"id", n}, {"content", "q"}, {"normalized", "yes"}});
+    EXPECT_NE(error_of([&] {
+                  Tokenizer::from_tokenizer_json(dir.write("b.json", bad.dump()));
+              }).find("'normalized' must be a boolean"),
+              std::string::npos);
+}
+
 TEST(TokenizerLoading, VocabTxtWithConfig) {
     TempDir dir;
     dir.write("vocab.txt", join_lines(k_tiny_vocab));
@@ -580,6 +699,18 @@ TEST(TokenizerLoading, VocabTxtWithConfig) {
     dir.write("tokenizer_config.json", R"({"model_max_length": 128})");
     EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).options().max_length, 128u);
     EXPECT_TRUE(Tokenizer::from_dir(dir.path().string()).options().do_lower_case);
+}
+
+TEST(TokenizerLoading, DuplicateVocabLinesFollowHf) {
+    // HF's load_vocab keeps the last line of a duplicated token (no error); CRLF files load.
+    TempDir dir;
+    const Tokenizer tok = Tokenizer::from_vocab_file(
+        dir.write("vocab.txt", "[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\na\r\na\r\n"), {});
+    EXPECT_EQ(tok.vocab_size(), 6u);
+    EXPECT_EQ(tok.token_to_id("a"), 5);
+    EXPECT_EQ(tok.id_to_token(4), "a");
+    EXPECT_EQ(tok.encode("a").ids, (std::vector<int32_t>{2, 5, 3}));
+    EXPECT_EQ(tok.mask_id(), -1);
 }
 
 TEST(TokenizerLoading, ClearErrors) {

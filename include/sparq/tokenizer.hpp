@@ -41,9 +41,8 @@ struct TokenizerOptions {
 
 // Matches HF BertTokenizerFast token for token, with these known corner-case limits: Unicode
 // tables are utf8proc's (Unicode 15), so code points assigned after the model's tokenizer
-// version may be classified differently; added tokens are always matched on the raw text
-// (HF matches "normalized": true added tokens after normalization) and single_word/lstrip/
-// rstrip flags are ignored. Const methods are safe to call from several threads at once.
+// version may be classified differently, and the single_word/lstrip/rstrip flags of added
+// tokens are ignored. Const methods are safe to call from several threads at once.
 class Tokenizer {
   public:
     // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model
@@ -58,6 +57,13 @@ class Tokenizer {
     // (longest-first for pairs). Throws sparq::Error on invalid UTF-8.
     Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
                     std::optional<size_t> max_length = std::nullopt) const;
+    // Question-answering windows, as HF tokenizer(text, pair, truncation="only_second",
+    // max_length, stride, return_overflowing_tokens=True) with a fast tokenizer: pair is cut
+    // into windows of max_length - (template) - (tokens of text) tokens, each starting `stride`
+    // tokens before the previous one ended, and each encoded with the whole text. Offsets
+    // point into text / pair. Throws sparq::Error if text leaves no room or stride is too big.
+    std::vector<Encoding> encode_windows(std::string_view text, std::string_view pair,
+                                         size_t max_length, size_t stride) const;
     // encode() for each text (or each (texts[i], pairs[i]) when pairs is not empty).
     std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
                                        const std::vector<std::string>& pairs = {},

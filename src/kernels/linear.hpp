@@ -11,6 +11,8 @@ namespace sparq {
 // Fused epilogue, applied in this order: + bias, then activation, then + residual.
 enum class Activation { none, gelu };
 
+// Kernels copy (or re-pack) what they need from the desc when they are built: its weight and bias
+// pointers need not outlive the kernel (the encoder frees its f32 weights after planning).
 struct LinearDesc {
     const float* weight = nullptr;  // [out][in] row-major, as Hugging Face stores nn.Linear
     const float* bias = nullptr;    // [out] or null

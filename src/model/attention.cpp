@@ -9,7 +9,7 @@ namespace sparq {
 
 int64_t attention_scratch_floats(int64_t seq, int64_t d) {
     int64_t padded = (seq + 15) / 16 * 16;
-    return (d + seq) * padded + 16;
+    return (d + seq) * padded + seq * d + 16;
 }
 
 namespace ref {
@@ -37,6 +37,7 @@ void attention_head(const float* q, const float* k, const float* v, int64_t ld_q
 const AttentionVariant* attention_variants(int* count) {
     static const AttentionVariant table[] = {
         {Isa::scalar, "attention_f32_ref", ref::attention_head},
+        {Isa::avx2, "attention_f32_avx2", attention_head_avx2},
         {Isa::avx512, "attention_f32_avx512", attention_head_avx512},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));

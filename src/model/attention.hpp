@@ -15,8 +15,8 @@ int64_t attention_scratch_floats(int64_t seq, int64_t d);
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
 
-using AttentionHeadFn = void (*)(const float*, const float*, const float*, int64_t, float*,
-                                 int64_t, int64_t, int64_t, float, float*);
+using AttentionHeadFn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
+                                 int64_t, int64_t, float, float*);
 struct AttentionVariant {
     Isa isa;
     const char* name;
@@ -29,6 +29,8 @@ namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
 }
+void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                         int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                            float* scratch);

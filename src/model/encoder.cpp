@@ -11,6 +11,7 @@
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
+#include "kernels/spmm/spmm.hpp"
 #include "model/attention.hpp"
 #include "sparq/error.hpp"
 
@@ -55,7 +56,7 @@ void layer_norm_rows(const float* src, const float* residual, const float* g, co
 }
 
 class StageTimer {
-public:
+  public:
     StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
         if (on_) last_ = now();
     }
@@ -66,7 +67,7 @@ public:
         last_ = t;
     }
 
-private:
+  private:
     double now() const {
         if (cpu_) {
             timespec ts;
@@ -82,8 +83,8 @@ private:
 
 }  // namespace
 
-PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t in,
-                            Activation act, const std::string& name, const PlanOptions& opts) {
+PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
+                            const std::string& name, const PlanOptions& opts) {
     LinearDesc d;
     d.weight = w;
     d.bias = b;
@@ -132,42 +133,33 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         std::string p = "encoder.layer." + std::to_string(l) + ".";
         for (auto* t : {&src.q_w, &src.k_w, &src.v_w, &src.ao_w})
             expect_shape(*t, {h, h}, p + "attention weight");
-        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.ln1_g, &src.ln1_b,
-                        &src.o_b, &src.ln2_g, &src.ln2_b})
+        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.ln1_g, &src.ln1_b, &src.o_b,
+                        &src.ln2_g, &src.ln2_b})
             expect_shape(*t, {h}, p + "vector");
         expect_shape(src.i_w, {inter_, h}, p + "intermediate.dense.weight");
         expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");
         expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
 
-        L.qkv_w.resize(3 * h * h);
-        L.qkv_b.resize(3 * h);
+        AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};
         const Tensor* bs[3] = {&src.q_b, &src.k_b, &src.v_b};
         for (int i = 0; i < 3; ++i) {
-            std::memcpy(L.qkv_w.data() + i * h * h, ws[i]->data.data(), h * h * sizeof(float));
-            std::memcpy(L.qkv_b.data() + i * h, bs[i]->data.data(), h * sizeof(float));
+            std::memcpy(qkv_w.data() + i * h * h, ws[i]->data.data(), h * h * sizeof(float));
+            std::memcpy(qkv_b.data() + i * h, bs[i]->data.data(), h * sizeof(float));
         }
-        src.q_w = {};
-        src.k_w = {};
-        src.v_w = {};
-        L.ao_w = std::move(src.ao_w);
-        L.ao_b = std::move(src.ao_b);
+        L.qkv = plan(qkv_w.data(), qkv_b.data(), 3 * h, h, Activation::none,
+                     p + "attention.self.{query,key,value}.weight", opts);
+        L.attn_out = plan(src.ao_w.data.data(), src.ao_b.data.data(), h, h, Activation::none,
+                          p + "attention.output.dense.weight", opts);
+        L.inter = plan(src.i_w.data.data(), src.i_b.data.data(), inter_, h, Activation::gelu,
+                       p + "intermediate.dense.weight", opts);
+        L.out = plan(src.o_w.data.data(), src.o_b.data.data(), h, inter_, Activation::none,
+                     p + "output.dense.weight", opts);
         L.ln1_g = std::move(src.ln1_g);
         L.ln1_b = std::move(src.ln1_b);
-        L.i_w = std::move(src.i_w);
-        L.i_b = std::move(src.i_b);
-        L.o_w = std::move(src.o_w);
-        L.o_b = std::move(src.o_b);
         L.ln2_g = std::move(src.ln2_g);
         L.ln2_b = std::move(src.ln2_b);
-        L.qkv = plan(L.qkv_w.data(), L.qkv_b.data(), 3 * h, h, Activation::none,
-                     p + "attention.self.{query,key,value}.weight", opts);
-        L.attn_out = plan(L.ao_w.data.data(), L.ao_b.data.data(), h, h, Activation::none,
-                          p + "attention.output.dense.weight", opts);
-        L.inter = plan(L.i_w.data.data(), L.i_b.data.data(), inter_, h, Activation::gelu,
-                       p + "intermediate.dense.weight", opts);
-        L.out = plan(L.o_w.data.data(), L.o_b.data.data(), h, inter_, Activation::none,
-                     p + "output.dense.weight", opts);
+        src = LayerWeights{};  // the kernels hold their own copies
     }
 }
 
@@ -230,20 +222,16 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     inter_buf_.resize(t_all * inter_);
     float* x = dst;
 
-    for (int64_t s = 0; s < n_seq; ++s) {
-        const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-        parallel_rows(len, h, [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; ++p) {
-                int64_t t = off + p;
-                const float* we = word_emb_.data.data() + batch.input_ids[t] * h;
-                const float* pe = pos_emb_.data.data() + p * h;
-                const float* te = type_emb_.data.data() + batch.token_type_ids[t] * h;
-                float* xt = x + t * h;
-                for (int64_t c = 0; c < h; ++c) xt[c] = we[c] + pe[c] + te[c];
-            }
-        });
-    }
-    layer_norm_rows(x, nullptr, emb_ln_g_.data.data(), emb_ln_b_.data.data(), x, t_all, h, eps_);
+    pos_buf_.resize(t_all);
+    for (int64_t s = 0; s < n_seq; ++s)
+        for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
+            pos_buf_[t] = static_cast<int32_t>(t - batch.offsets[s]);
+    parallel_rows(t_all, h, [&](int64_t r0, int64_t r1) {
+        embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
+                         batch.input_ids.data() + r0, pos_buf_.data() + r0,
+                         batch.token_type_ids.data() + r0, emb_ln_g_.data.data(),
+                         emb_ln_b_.data.data(), x + r0 * h, r1 - r0, h, eps_);
+    });
     timer.lap(prof.embeddings);
 
     for (const Layer& L : layers_) {
@@ -257,10 +245,15 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
-        L.inter.kernel->run(x, inter_buf_.data(), t_all);
-        timer.lap(prof.intermediate);
-        L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
-        timer.lap(prof.output);
+        // Sparse FFN pairs run chained: the [tokens][intermediate] activations stay packed.
+        if (chain_ffn_ && spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all)) {
+            timer.lap(prof.intermediate);
+        } else {
+            L.inter.kernel->run(x, inter_buf_.data(), t_all);
+            timer.lap(prof.intermediate);
+            L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
+            timer.lap(prof.output);
+        }
         layer_norm_rows(tmp_buf_.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);

@@ -34,7 +34,7 @@ struct PlanEntry {
 };
 
 class Encoder {
-public:
+  public:
     // Takes the weights (embeddings, layers); plans every linear layer with `opts`.
     // Validates what it uses against `cfg` (throws sparq::Error).
     Encoder(const ModelConfig& cfg, BertWeights& weights, const PlanOptions& opts);
@@ -52,13 +52,15 @@ public:
         cpu_clock_ = cpu_clock;
     }
     EncoderProfile profile() const { return profile_; }
+    // Whether sparse FFN pairs run chained (spmm_run_chain; default on). Off: for benchmarks.
+    void set_chain_ffn(bool on) { chain_ffn_ = on; }
     void reset_profile() { profile_ = {}; }
 
-private:
+  private:
+    // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
-        AlignedBuffer<float> qkv_w, qkv_b;  // Q, K, V concatenated: [3H][H], [3H]
-        PlannedLinear qkv, attn_out, inter, out;
-        Tensor ao_w, ao_b, ln1_g, ln1_b, i_w, i_b, o_w, o_b, ln2_g, ln2_b;
+        PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
+        Tensor ln1_g, ln1_b, ln2_g, ln2_b;
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
@@ -73,7 +75,8 @@ private:
     // Activations reused across calls (grow only); forward calls are serialized.
     mutable std::mutex mu_;
     mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
-    bool profiling_ = false, cpu_clock_ = false;
+    mutable AlignedBuffer<int32_t> pos_buf_;  // position of every packed token in its sequence
+    bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true;
     mutable EncoderProfile profile_;
 };
 

@@ -8,8 +8,7 @@
 
 namespace sparq {
 
-std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& offsets,
-                              int64_t h) {
+std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& offsets, int64_t h) {
     int64_t n = static_cast<int64_t>(offsets.size()) - 1;
     std::vector<float> dst(n * h, 0.0f);
     for (int64_t s = 0; s < n; ++s)
@@ -65,8 +64,8 @@ Classification classification_from_logits(const float* logits, int64_t num_label
                                           const ModelConfig& cfg) {
     Classification c;
     c.logits.assign(logits, logits + num_labels);
-    bool regression = cfg.problem_type == "regression" ||
-                      (cfg.problem_type.empty() && num_labels == 1);
+    bool regression =
+        cfg.problem_type == "regression" || (cfg.problem_type.empty() && num_labels == 1);
     if (regression) {
         c.scores = c.logits;
         c.label_id = 0;
@@ -96,7 +95,8 @@ Span best_span(const float* start_logits, const float* end_logits, const int32_t
     bool pair = std::any_of(type_ids, type_ids + len, [](int32_t t) { return t == 1; });
     std::vector<char> ok(len, 0);
     for (int64_t i = 1; i + 1 < len; ++i) {
-        bool special = std::find(special_ids.begin(), special_ids.end(), ids[i]) != special_ids.end();
+        bool special =
+            std::find(special_ids.begin(), special_ids.end(), ids[i]) != special_ids.end();
         ok[i] = !special && (!pair || type_ids[i] == 1);
     }
     float best = -std::numeric_limits<float>::infinity();

@@ -8,8 +8,7 @@
 namespace sparq {
 
 // Rows of the [CLS] token (position 0) of every sequence: [n_seq][hidden].
-std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& offsets,
-                              int64_t h);
+std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& offsets, int64_t h);
 
 // In place tanh over n values.
 void tanh_inplace(float* data, int64_t n);

@@ -58,9 +58,9 @@ PackedBatch pack_padded(const PaddedInput& in) {
         }
         for (int64_t c = 0; c < len; ++c) {
             b.input_ids.push_back(to_i32(in.input_ids[r * in.seq + c], "input_ids", r, c));
-            b.token_type_ids.push_back(
-                in.token_type_ids ? to_i32(in.token_type_ids[r * in.seq + c], "token_type_ids", r, c)
-                                  : 0);
+            b.token_type_ids.push_back(in.token_type_ids ? to_i32(in.token_type_ids[r * in.seq + c],
+                                                                  "token_type_ids", r, c)
+                                                         : 0);
         }
         b.offsets.push_back(static_cast<int64_t>(b.input_ids.size()));
     }
@@ -104,7 +104,7 @@ PlanOptions plan_options(const LoadOptions& o) {
 }
 
 class BertModel final : public Model {
-public:
+  public:
     BertModel(const ModelConfig& cfg, BertWeights w, const LoadOptions& opts,
               std::optional<Tokenizer> tok)
         : cfg_(cfg), tokenizer_(std::move(tok)) {
@@ -127,7 +127,8 @@ public:
             expect_head(cls_b_, {cfg.num_labels}, "classifier.bias");
             classifier_ = head(cls_w_, cls_b_, cfg.num_labels, h, "classifier.weight", popts);
             if (cfg.task == Task::sequence_classification && !pooler_.kernel)
-                throw Error("sequence classification model: expected pooler.dense.weight, found none");
+                throw Error(
+                    "sequence classification model: expected pooler.dense.weight, found none");
         }
         if (cfg.task == Task::question_answering) {
             expect_head(qa_w_, {2, h}, "qa_outputs.weight");
@@ -201,7 +202,8 @@ public:
         std::vector<float> logits(t_all * 2);
         if (t_all > 0) qa_.kernel->run(st.data.data(), logits.data(), t_all);
         std::vector<int32_t> special;
-        if (tokenizer_) special = {tokenizer_->cls_id(), tokenizer_->sep_id(), tokenizer_->pad_id()};
+        if (tokenizer_)
+            special = {tokenizer_->cls_id(), tokenizer_->sep_id(), tokenizer_->pad_id()};
         std::vector<Span> out;
         for (int64_t s = 0; s < batch.num_sequences(); ++s) {
             int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
@@ -230,7 +232,7 @@ public:
 
     Encoder* encoder() const { return encoder_.get(); }
 
-private:
+  private:
     PlannedLinear head(const Tensor& w, const Tensor& b, int64_t out, int64_t in,
                        const std::string& name, const PlanOptions& popts) {
         LinearDesc d;
@@ -275,7 +277,8 @@ private:
 }  // namespace
 
 std::unique_ptr<Model> make_bert_model(const ModelConfig& cfg, BertWeights weights,
-                                       const LoadOptions& opts, std::optional<Tokenizer> tokenizer) {
+                                       const LoadOptions& opts,
+                                       std::optional<Tokenizer> tokenizer) {
     return std::make_unique<BertModel>(cfg, std::move(weights), opts, std::move(tokenizer));
 }
 

@@ -57,10 +57,13 @@ class WordWriter {
             out_.src_end.push_back(e);
         }
     }
-    void finish_word() {
+    void finish_word(int32_t id = -1) {
         const auto end = static_cast<uint32_t>(out_.chars.size());
         const uint32_t begin = out_.word_end.empty() ? 0 : out_.word_end.back();
-        if (end > begin) out_.word_end.push_back(end);
+        if (end > begin) {
+            out_.word_end.push_back(end);
+            out_.word_id.push_back(id);
+        }
     }
 
     void append_ascii(char32_t c, uint32_t b) {
@@ -96,17 +99,10 @@ void split_words_ascii(std::string_view src, uint32_t base, const NormalizerConf
     w.finish_word();
 }
 
-}  // namespace
-
-void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cfg,
-                 NormalizeScratch& s, Words& out) {
-    if (std::all_of(src.begin(), src.end(),
-                    [](char ch) { return static_cast<unsigned char>(ch) < 0x80; })) {
-        split_words_ascii(src, base, cfg, out);
-        return;
-    }
-    // Normalizer (BertNormalizer order: clean_text, handle_chinese_chars, strip_accents via NFD
-    // + dropping Mn, lowercase). Whitespace becomes ' ' here and is split on below.
+// BertNormalizer (clean_text, handle_chinese_chars, strip_accents as NFD + dropping Mn,
+// lowercase, in that order) into s.norm; whitespace becomes ' '.
+void normalize(std::string_view src, uint32_t base, const NormalizerConfig& cfg,
+               NormalizeScratch& s) {
     s.cps.clear();
     s.cp_begin.clear();
     s.cp_end.clear();
@@ -158,45 +154,100 @@ void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cf
     }
     if (any_nonstarter) canonical_reorder(s);
 
+    s.norm.clear();
+    s.norm_begin.clear();
+    s.norm_end.clear();
+    for (size_t i = 0; i < s.cps.size(); ++i) {
+        const char32_t c = s.cps[i];
+        if (c >= 0x80 && cfg.strip_accents && is_nonspacing_mark(c)) continue;
+        char32_t lowered[2] = {c, 0};
+        size_t m = 1;
+        if (cfg.lowercase) {
+            if (c < 0x80)
+                lowered[0] = c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+            else
+                m = to_lower(c, lowered);
+        }
+        for (size_t k = 0; k < m; ++k) {
+            s.norm.push_back(lowered[k]);
+            s.norm_begin.push_back(s.cp_begin[i]);
+            s.norm_end.push_back(s.cp_end[i]);
+        }
+    }
+}
+
+// Length of the longest added token matching s.norm at i, 0 if none; its id in id.
+size_t match_added(const NormalizeScratch& s, size_t i,
+                   const std::vector<NormalizedAddedToken>& added, int32_t& id) {
+    size_t best = 0;
+    for (const NormalizedAddedToken& a : added) {
+        const size_t len = a.text.size();
+        if (len <= best || i + len > s.norm.size()) continue;
+        if (std::equal(a.text.begin(), a.text.end(), s.norm.begin() + static_cast<ptrdiff_t>(i))) {
+            best = len;
+            id = a.id;
+        }
+    }
+    return best;
+}
+
+}  // namespace
+
+void split_words(std::string_view src, uint32_t base, const NormalizerConfig& cfg,
+                 NormalizeScratch& s, Words& out, const std::vector<NormalizedAddedToken>& added) {
+    if (added.empty() && std::all_of(src.begin(), src.end(), [](char ch) {
+            return static_cast<unsigned char>(ch) < 0x80;
+        })) {
+        split_words_ascii(src, base, cfg, out);
+        return;
+    }
+    normalize(src, base, cfg, s);
+
     // Pre-tokenizer (BertPreTokenizer): split on whitespace (dropped) and punctuation (kept as
-    // one-character words).
+    // one-character words), after cutting out the added tokens.
     WordWriter w(out);
-    const size_t n = s.cps.size();
+    const size_t n = s.norm.size();
     for (size_t i = 0; i < n; ++i) {
-        char32_t c = s.cps[i];
-        const uint32_t b = s.cp_begin[i];
-        const uint32_t e = s.cp_end[i];
+        if (!added.empty()) {
+            int32_t id = -1;
+            if (const size_t len = match_added(s, i, added, id)) {
+                w.finish_word();
+                for (size_t k = i; k < i + len; ++k)
+                    w.append(s.norm[k], s.norm_begin[k], s.norm_end[k]);
+                w.finish_word(id);
+                i += len - 1;
+                continue;
+            }
+        }
+        const char32_t c = s.norm[i];
+        const uint32_t b = s.norm_begin[i];
+        const uint32_t e = s.norm_end[i];
+        bool space, punct;
         if (c < 0x80) {
             const uint8_t cls = k_ascii.cls[c];
-            if (cls == k_space || (cls == k_control && (c == 0x0B || c == 0x0C))) {
-                w.finish_word();
-            } else if (cls == k_punct) {
-                w.finish_word();
-                w.append(c, b, e);
-                w.finish_word();
-            } else {
-                if (cfg.lowercase && c >= 'A' && c <= 'Z') c += 'a' - 'A';
-                w.append(c, b, e);
-            }
-            continue;
+            space = cls == k_space || (cls == k_control && (c == 0x0B || c == 0x0C));
+            punct = cls == k_punct;
+        } else {
+            space = is_whitespace(c);
+            punct = !space && is_punctuation(c);
         }
-        if (cfg.strip_accents && is_nonspacing_mark(c)) continue;
-        char32_t lowered[2] = {c, 0};
-        const size_t m = cfg.lowercase ? to_lower(c, lowered) : 1;
-        for (size_t k = 0; k < m; ++k) {
-            const char32_t x = lowered[k];
-            if (is_whitespace(x)) {
-                w.finish_word();
-            } else if (is_punctuation(x)) {
-                w.finish_word();
-                w.append(x, b, e);
-                w.finish_word();
-            } else {
-                w.append(x, b, e);
-            }
+        if (space) {
+            w.finish_word();
+        } else if (punct) {
+            w.finish_word();
+            w.append(c, b, e);
+            w.finish_word();
+        } else {
+            w.append(c, b, e);
         }
     }
     w.finish_word();
+}
+
+std::u32string normalize_text(std::string_view src, const NormalizerConfig& cfg) {
+    NormalizeScratch s;
+    normalize(src, 0, cfg, s);
+    return std::u32string(s.norm.begin(), s.norm.end());
 }
 
 }  // namespace sparq::tok

@@ -10,6 +10,9 @@ namespace sparq {
 namespace {
 
 void check_utf8(std::string_view text, const char* what) {
+    if (text.size() > UINT32_MAX)
+        throw Error(std::string("input ") + what + " of " + std::to_string(text.size()) +
+                    " bytes is too long, expected at most 4 GiB");
     const size_t bad = tok::find_invalid_utf8(text);
     if (bad != tok::utf8_valid)
         throw Error(std::string("invalid UTF-8 in input ") + what + " at byte " +
@@ -35,6 +38,11 @@ void Tokenizer::Impl::finalize() {
         added.end());
     for (const auto& a : added) added_first_byte[static_cast<unsigned char>(a.first[0])] = true;
     wordpiece.unk_id = unk;
+    normalized_added.clear();
+    for (const auto& [content, id] : added_after_normalization) {
+        tok::NormalizedAddedToken a{tok::normalize_text(content, norm), id};
+        if (!a.text.empty()) normalized_added.push_back(std::move(a));
+    }
 }
 
 void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& ids,
@@ -44,15 +52,26 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
         if (begin >= end) return;
         s.words.clear();
         tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm,
-                         s.norm, s.words);
+                         s.norm, s.words, normalized_added);
         for (size_t w = 0; w < s.words.count(); ++w) {
             const uint32_t wb = s.words.word_begin(w);
+            if (s.words.word_id[w] >= 0) {  // a normalized added token
+                const uint32_t we = s.words.word_end[w];
+                ids.push_back(s.words.word_id[w]);
+                offsets.emplace_back(
+                    *std::min_element(&s.words.src_begin[wb], &s.words.src_begin[we - 1] + 1),
+                    *std::max_element(&s.words.src_end[wb], &s.words.src_end[we - 1] + 1));
+                continue;
+            }
             s.ranges.clear();
             const size_t first = ids.size();
             tok::wordpiece_encode(vocab, wordpiece, s.words.word(w), ids, s.ranges);
             for (size_t k = 0; k < ids.size() - first; ++k) {
                 const auto [rb, re] = s.ranges[k];
-                offsets.emplace_back(s.words.src_begin[wb + rb], s.words.src_end[wb + re - 1]);
+                // min/max: canonical reordering may move a mark before its predecessor's bytes.
+                const uint32_t* sb = s.words.src_begin.data() + wb;
+                const uint32_t* se = s.words.src_end.data() + wb;
+                offsets.emplace_back(std::min(sb[rb], sb[re - 1]), std::max(se[rb], se[re - 1]));
             }
         }
     };
@@ -134,30 +153,27 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
-Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair,
-                           std::optional<size_t> max_length) const {
-    check_utf8(text, "text");
-    if (pair) check_utf8(*pair, "text pair");
-    const Impl& im = *impl_;
-    const auto& tmpl = pair ? im.pair_template : im.single_template;
-    const size_t n_special = static_cast<size_t>(std::count_if(
-        tmpl.begin(), tmpl.end(), [](const TemplateItem& t) { return t.sequence < 0; }));
-    const size_t max_len = max_length.value_or(im.opts.max_length);
-    if (max_len < n_special)
-        throw Error("max_length " + std::to_string(max_len) + " is too small: the " +
-                    (pair ? "pair" : "single") + " template alone adds " +
-                    std::to_string(n_special) + " special tokens");
+namespace {
 
-    std::vector<int32_t> ids[2];
-    std::vector<std::pair<uint32_t, uint32_t>> offs[2];
-    im.tokenize_ids(text, ids[0], offs[0]);
-    if (pair) im.tokenize_ids(*pair, ids[1], offs[1]);
-    size_t len[2] = {ids[0].size(), ids[1].size()};
-    truncate_lengths(len[0], len[1], pair.has_value(), max_len - n_special,
-                     im.opts.pair_truncation);
+// Token ids and offsets of one text, and the part [begin, end) that goes into an encoding.
+struct Slice {
+    std::vector<int32_t> ids;
+    std::vector<std::pair<uint32_t, uint32_t>> offsets;
+    size_t begin = 0, end = 0;
+};
 
+size_t count_specials(const std::vector<TemplateItem>& tmpl) {
+    return static_cast<size_t>(std::count_if(tmpl.begin(), tmpl.end(),
+                                             [](const TemplateItem& t) { return t.sequence < 0; }));
+}
+
+// Fills the template with the slices of the texts.
+Encoding assemble(const Tokenizer::Impl& im, const std::vector<TemplateItem>& tmpl,
+                  const Slice* slices) {
     Encoding enc;
-    const size_t total = n_special + len[0] + len[1];
+    size_t total = 0;
+    for (const TemplateItem& item : tmpl)
+        total += item.sequence < 0 ? 1 : slices[item.sequence].end - slices[item.sequence].begin;
     enc.ids.reserve(total);
     enc.type_ids.reserve(total);
     enc.tokens.reserve(total);
@@ -171,16 +187,76 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
             enc.sequence_ids.push_back(-1);
             continue;
         }
-        const auto q = static_cast<size_t>(item.sequence);
-        for (size_t i = 0; i < len[q]; ++i) {
-            enc.ids.push_back(ids[q][i]);
+        const Slice& sl = slices[item.sequence];
+        for (size_t i = sl.begin; i < sl.end; ++i) {
+            enc.ids.push_back(sl.ids[i]);
             enc.type_ids.push_back(item.type_id);
-            enc.offsets.push_back(offs[q][i]);
-            enc.sequence_ids.push_back(static_cast<int8_t>(q));
+            enc.offsets.push_back(sl.offsets[i]);
+            enc.sequence_ids.push_back(static_cast<int8_t>(item.sequence));
         }
     }
     for (int32_t id : enc.ids) enc.tokens.push_back(im.vocab.token(id));
     return enc;
+}
+
+}  // namespace
+
+Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair,
+                           std::optional<size_t> max_length) const {
+    check_utf8(text, "text");
+    if (pair) check_utf8(*pair, "text pair");
+    const Impl& im = *impl_;
+    const auto& tmpl = pair ? im.pair_template : im.single_template;
+    const size_t n_special = count_specials(tmpl);
+    const size_t max_len = max_length.value_or(im.opts.max_length);
+    if (max_len < n_special)
+        throw Error("max_length " + std::to_string(max_len) + " is too small: the " +
+                    (pair ? "pair" : "single") + " template alone adds " +
+                    std::to_string(n_special) + " special tokens");
+
+    Slice slices[2];
+    im.tokenize_ids(text, slices[0].ids, slices[0].offsets);
+    if (pair) im.tokenize_ids(*pair, slices[1].ids, slices[1].offsets);
+    slices[0].end = slices[0].ids.size();
+    slices[1].end = slices[1].ids.size();
+    truncate_lengths(slices[0].end, slices[1].end, pair.has_value(), max_len - n_special,
+                     im.opts.pair_truncation);
+    return assemble(im, tmpl, slices);
+}
+
+std::vector<Encoding> Tokenizer::encode_windows(std::string_view text, std::string_view pair,
+                                                size_t max_length, size_t stride) const {
+    check_utf8(text, "text");
+    check_utf8(pair, "text pair");
+    const Impl& im = *impl_;
+    const size_t n_special = count_specials(im.pair_template);
+    Slice slices[2];
+    im.tokenize_ids(text, slices[0].ids, slices[0].offsets);
+    im.tokenize_ids(pair, slices[1].ids, slices[1].offsets);
+    const size_t len_a = slices[0].ids.size(), len_b = slices[1].ids.size();
+    slices[0].end = len_a;
+    if (len_a + len_b + n_special <= max_length) {
+        slices[1].end = len_b;
+        return {assemble(im, im.pair_template, slices)};
+    }
+    if (len_a + n_special >= max_length)
+        throw Error("max_length " + std::to_string(max_length) +
+                    " leaves no room for the text pair: " + "the text has " +
+                    std::to_string(len_a) + " tokens and the template adds " +
+                    std::to_string(n_special));
+    // tokenizers Encoding::truncate: windows of `window` tokens starting every window - stride.
+    const size_t window = max_length - n_special - len_a;
+    if (stride >= window)
+        throw Error("stride " + std::to_string(stride) + " must be smaller than the " +
+                    std::to_string(window) + " text pair tokens that fit in each window");
+    std::vector<Encoding> out;
+    for (size_t start = 0;; start += window - stride) {
+        slices[1].begin = start;
+        slices[1].end = std::min(start + window, len_b);
+        out.push_back(assemble(im, im.pair_template, slices));
+        if (slices[1].end == len_b) break;
+    }
+    return out;
 }
 
 std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,

@@ -28,6 +28,10 @@ struct Tokenizer::Impl {
     tok::WordPieceConfig wordpiece;
     // Tokens matched verbatim in the input before normalization (HF added/special tokens).
     std::vector<std::pair<std::string, int32_t>> added;
+    // Added tokens with "normalized": true, matched in the normalized text; finalize() derives
+    // normalized_added from them.
+    std::vector<std::pair<std::string, int32_t>> added_after_normalization;
+    std::vector<tok::NormalizedAddedToken> normalized_added;
     bool added_first_byte[256] = {};
     std::vector<TemplateItem> single_template;
     std::vector<TemplateItem> pair_template;

@@ -261,7 +261,11 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
             const std::string content = a["content"].get<std::string>();
             const int32_t id = get_id(a["id"], "added token id", where);
             place(content, id, true);
-            im->added.emplace_back(content, id);
+            // HF's default: special tokens are matched on the raw text, others after
+            // normalization.
+            const bool special = get_bool(a, "special", where).value_or(false);
+            const bool normalized = get_bool(a, "normalized", where).value_or(!special);
+            (normalized ? im->added_after_normalization : im->added).emplace_back(content, id);
         }
     }
 

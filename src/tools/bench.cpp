@@ -44,12 +44,14 @@ long long busy_jiffies() {
 double own_cpu_s() {
     rusage r{};
     getrusage(RUSAGE_SELF, &r);
-    return r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec * 1e-6;
+    return r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec +
+           r.ru_stime.tv_usec * 1e-6;
 }
 
 }  // namespace
 
-Timing time_runs(const std::function<void()>& run, const RepRule& rule, const std::function<void()>& first) {
+Timing time_runs(const std::function<void()>& run, const RepRule& rule,
+                 const std::function<void()>& first) {
     Timing t;
     double warm = 0;
     while (t.warmup < rule.warmup_min || (warm < rule.warmup_s && t.warmup < rule.warmup_max)) {
@@ -88,7 +90,8 @@ Timing time_runs(const std::function<void()>& run, const RepRule& rule, const st
     return t;
 }
 
-double encoder_flops(int64_t layers, int64_t hidden, int64_t intermediate, int64_t batch, int64_t seq) {
+double encoder_flops(int64_t layers, int64_t hidden, int64_t intermediate, int64_t batch,
+                     int64_t seq) {
     const double tokens = double(batch) * seq;
     const double linear = 2.0 * tokens * (4.0 * hidden * hidden + 2.0 * hidden * intermediate);
     const double attention = 2.0 * 2.0 * batch * double(seq) * seq * hidden;  // QK^T and PV

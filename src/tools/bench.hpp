@@ -33,6 +33,7 @@ Timing time_runs(const std::function<void()>& run, const RepRule& rule,
 
 // Approximate FLOPs of one BERT encoder forward over `batch` sequences of `seq` tokens
 // (linear layers + attention matmuls; 2 FLOPs per multiply-add).
-double encoder_flops(int64_t layers, int64_t hidden, int64_t intermediate, int64_t batch, int64_t seq);
+double encoder_flops(int64_t layers, int64_t hidden, int64_t intermediate, int64_t batch,
+                     int64_t seq);
 
 }  // namespace sparq::tools

@@ -19,8 +19,8 @@ MatrixStats matrix_stats(const float* w, int64_t rows, int64_t cols) {
         for (int64_t c = 0; c < cols; ++c) {
             const float* p = w + r * cols + c;
             ++s.blocks_4x1;
-            s.zero_blocks_4x1 += (p[0] == 0.0f && p[cols] == 0.0f && p[2 * cols] == 0.0f &&
-                                  p[3 * cols] == 0.0f);
+            s.zero_blocks_4x1 +=
+                (p[0] == 0.0f && p[cols] == 0.0f && p[2 * cols] == 0.0f && p[3 * cols] == 0.0f);
         }
     return s;
 }
@@ -32,12 +32,14 @@ bool is_encoder_linear_weight(const std::string& name) {
 }
 
 bool is_embedding_weight(const std::string& name) {
-    static const std::regex re(R"((^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$)");
+    static const std::regex re(
+        R"((^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$)");
     return std::regex_search(name, re);
 }
 
 bool is_head_weight(const std::string& name) {
-    static const std::regex re(R"((^|\.)pooler\.dense\.weight$|^(classifier|qa_outputs)(\.[\w.]+)?\.weight$)");
+    static const std::regex re(
+        R"((^|\.)pooler\.dense\.weight$|^(classifier|qa_outputs)(\.[\w.]+)?\.weight$)");
     return std::regex_search(name, re);
 }
 

@@ -11,8 +11,12 @@ struct MatrixStats {
     int64_t blocks_1x4 = 0, zero_blocks_1x4 = 0;  // 1 row x 4 consecutive columns, full blocks only
     int64_t blocks_4x1 = 0, zero_blocks_4x1 = 0;  // 4 consecutive rows x 1 column, full blocks only
     double sparsity() const { return rows * cols != 0 ? double(zeros) / double(rows * cols) : 0.0; }
-    double zero_block_share_1x4() const { return blocks_1x4 ? double(zero_blocks_1x4) / blocks_1x4 : 0.0; }
-    double zero_block_share_4x1() const { return blocks_4x1 ? double(zero_blocks_4x1) / blocks_4x1 : 0.0; }
+    double zero_block_share_1x4() const {
+        return blocks_1x4 ? double(zero_blocks_1x4) / blocks_1x4 : 0.0;
+    }
+    double zero_block_share_4x1() const {
+        return blocks_4x1 ? double(zero_blocks_4x1) / blocks_4x1 : 0.0;
+    }
 };
 
 // Counts exact zeros and all-zero 1x4 / 4x1 blocks of a row-major [rows][cols] matrix.

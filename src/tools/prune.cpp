@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 
@@ -58,7 +59,8 @@ std::vector<float> unit_scores(const float* w, int64_t rows, int64_t cols, Prune
         for (int64_t r = 0; r < rows; ++r)
             for (int64_t b = 0; b < cols / 4; ++b) {
                 const float* q = w + r * cols + 4 * b;
-                s[r * (cols / 4) + b] = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+                s[r * (cols / 4) + b] =
+                    std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
             }
     } else {
         s.resize((rows / 4) * cols);
@@ -74,28 +76,30 @@ std::vector<float> unit_scores(const float* w, int64_t rows, int64_t cols, Prune
 
 namespace {
 
-// Zeroes the elements of matrix `e` belonging to pruned units.
+// Zeroes the elements of matrix `e` belonging to pruned units (+0 is all-zero bits in F32, F16
+// and BF16).
 void apply_units(StFile& file, const StEntry& e, int64_t rows, int64_t cols, PrunePattern p,
                  const uint8_t* keep) {
+    uint8_t* base = file.data(e);
+    const size_t es = dtype_size(e.dtype);
+    auto zero = [&](int64_t i) { std::memset(base + static_cast<size_t>(i) * es, 0, es); };
     if (p == PrunePattern::unstructured) {
         for (int64_t i = 0; i < rows * cols; ++i)
-            if (!keep[i]) file.zero(e, i);
+            if (!keep[i]) zero(i);
     } else if (p == PrunePattern::block_1x4) {
         for (int64_t r = 0; r < rows; ++r)
             for (int64_t b = 0; b < cols / 4; ++b)
                 if (!keep[r * (cols / 4) + b])
-                    for (int64_t j = 0; j < 4; ++j) file.zero(e, r * cols + 4 * b + j);
+                    for (int64_t j = 0; j < 4; ++j) zero(r * cols + 4 * b + j);
     } else {
         for (int64_t b = 0; b < rows / 4; ++b)
             for (int64_t c = 0; c < cols; ++c)
                 if (!keep[b * cols + c])
-                    for (int64_t j = 0; j < 4; ++j) file.zero(e, (4 * b + j) * cols + c);
+                    for (int64_t j = 0; j < 4; ++j) zero((4 * b + j) * cols + c);
     }
 }
 
-int64_t count_zeros(const std::vector<float>& w) {
-    return std::count(w.begin(), w.end(), 0.0f);
-}
+int64_t count_zeros(const std::vector<float>& w) { return std::count(w.begin(), w.end(), 0.0f); }
 
 }  // namespace
 
@@ -105,11 +109,13 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
     std::vector<std::regex> override_re;
     for (auto& [re, s] : opts.overrides) {
         if (!(s >= 0.0 && s <= 1.0))
-            throw Error("override '" + re + "': sparsity must be in [0, 1], got " + std::to_string(s));
+            throw Error("override '" + re + "': sparsity must be in [0, 1], got " +
+                        std::to_string(s));
         try {
             override_re.emplace_back(re);
         } catch (const std::regex_error& err) {
-            throw Error("override '" + re + "' is not a valid regular expression (" + err.what() + ")");
+            throw Error("override '" + re + "' is not a valid regular expression (" + err.what() +
+                        ")");
         }
     }
     std::vector<int> override_hits(opts.overrides.size(), 0);
@@ -131,7 +137,8 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
             throw Error("tensor '" + e.name + "' has " + std::to_string(e.shape.size()) +
                         " dimensions, expected a 2-D weight");
         if (!e.is_float())
-            throw Error("tensor '" + e.name + "' has dtype " + e.dtype + ", expected F32, F16 or BF16");
+            throw Error("tensor '" + e.name + "' has dtype " + e.dtype +
+                        ", expected F32, F16 or BF16");
         Item it{&e, e.shape[0], e.shape[1], opts.sparsity, opts.scope == PruneScope::global, {}};
         if (opts.pattern == PrunePattern::block_1x4 && it.cols % 4)
             throw Error("tensor '" + e.name + "' has " + std::to_string(it.cols) +
@@ -150,8 +157,9 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
         items.push_back(std::move(it));
     }
     if (items.empty())
-        throw Error("no encoder linear weights found (expected names like "
-                    "'encoder.layer.0.attention.self.query.weight')");
+        throw Error(
+            "no encoder linear weights found (expected names like "
+            "'encoder.layer.0.attention.self.query.weight')");
     for (size_t k = 0; k < override_hits.size(); ++k)
         if (!override_hits[k])
             throw Error("override '" + opts.overrides[k].first + "' matches none of the " +
@@ -194,7 +202,8 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
     for (auto& it : items) {
         int64_t zeros_before = count_zeros(it.values);
         if (it.global) {
-            apply_units(file, *it.entry, it.rows, it.cols, opts.pattern, pool_keep.data() + pool_begin[g++]);
+            apply_units(file, *it.entry, it.rows, it.cols, opts.pattern,
+                        pool_keep.data() + pool_begin[g++]);
         } else {
             auto s = unit_scores(it.values.data(), it.rows, it.cols, opts.pattern);
             auto keep = smallest_units(s, std::llround(it.target * double(s.size())));
@@ -216,18 +225,22 @@ PruneReport prune_model_dir(const std::string& model_dir, const std::string& out
         throw Error("'" + (src / "config.json").string() + "' not found");
     std::error_code ec;
     if (fs::exists(dst) && fs::equivalent(src, dst, ec))
-        throw Error("output directory '" + out_dir + "' is the model directory; choose another one");
+        throw Error("output directory '" + out_dir +
+                    "' is the model directory; choose another one");
     if (fs::exists(dst)) {
-        if (!fs::is_directory(dst)) throw Error("output '" + out_dir + "' exists and is not a directory");
+        if (!fs::is_directory(dst))
+            throw Error("output '" + out_dir + "' exists and is not a directory");
         if (!fs::is_empty(dst) && !opts.force)
-            throw Error("output directory '" + out_dir + "' is not empty (use --force to overwrite)");
+            throw Error("output directory '" + out_dir +
+                        "' is not empty (use --force to overwrite)");
     }
     StFile file = StFile::read(st.string());
     PruneReport rep = prune_tensors(file, opts);
     fs::create_directories(dst);
     file.write((dst / "model.safetensors").string());
-    for (const char* name : {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                             "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"}) {
+    for (const char* name :
+         {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+          "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"}) {
         if (fs::is_regular_file(src / name))
             fs::copy_file(src / name, dst / name, fs::copy_options::overwrite_existing);
     }

@@ -1,11 +1,11 @@
 #include "tools/st_file.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "model/safetensors.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq::tools {
@@ -20,24 +20,30 @@ size_t dtype_size(const std::string& dtype) {
     if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
     if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
     if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
-    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" || dtype == "F8_E5M2")
+    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" ||
+        dtype == "F8_E5M2")
         return 1;
     return 0;
 }
 
 StFile StFile::read(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw Error("cannot open '" + path + "'");
     StFile f;
-    f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    f.bytes.resize(static_cast<size_t>(in.tellg()));
+    in.seekg(0);
+    in.read(reinterpret_cast<char*>(f.bytes.data()), static_cast<std::streamsize>(f.bytes.size()));
+    if (!in) throw Error("failed reading '" + path + "'");
     auto bad = [&](const std::string& what) {
         return Error("'" + path + "' is not a valid safetensors file: " + what);
     };
-    if (f.bytes.size() < 8) throw bad("file has " + std::to_string(f.bytes.size()) + " bytes, expected at least 8");
+    if (f.bytes.size() < 8)
+        throw bad("file has " + std::to_string(f.bytes.size()) + " bytes, expected at least 8");
     uint64_t hlen = 0;
     std::memcpy(&hlen, f.bytes.data(), 8);
     if (hlen > f.bytes.size() - 8)
-        throw bad("header length " + std::to_string(hlen) + " exceeds file size " + std::to_string(f.bytes.size()));
+        throw bad("header length " + std::to_string(hlen) + " exceeds file size " +
+                  std::to_string(f.bytes.size()));
     f.data_offset = 8 + hlen;
     size_t data_size = f.bytes.size() - f.data_offset;
     nlohmann::json header;
@@ -65,9 +71,11 @@ StFile StFile::read(const std::string& path) {
         if (es == 0) throw bad("tensor '" + name + "' has unknown dtype '" + e.dtype + "'");
         for (auto d : e.shape)
             if (d < 0) throw bad("tensor '" + name + "' has a negative dimension");
-        if (e.end < e.begin || e.end > data_size || e.end - e.begin != static_cast<size_t>(e.numel()) * es)
+        if (e.end < e.begin || e.end > data_size ||
+            e.end - e.begin != static_cast<size_t>(e.numel()) * es)
             throw bad("tensor '" + name + "' byte range [" + std::to_string(e.begin) + ", " +
-                      std::to_string(e.end) + ") does not match its shape and dtype or the file size");
+                      std::to_string(e.end) +
+                      ") does not match its shape and dtype or the file size");
         f.tensors.push_back(std::move(e));
     }
     std::sort(f.tensors.begin(), f.tensors.end(),
@@ -81,30 +89,6 @@ const StEntry* StFile::find(const std::string& name) const {
     return nullptr;
 }
 
-namespace {
-float half_to_float(uint16_t h) {
-    uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {  // subnormal: normalise
-            int e = -1;
-            do {
-                ++e;
-                mant <<= 1;
-            } while ((mant & 0x400) == 0);
-            bits = sign | ((127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    return std::bit_cast<float>(bits);
-}
-}  // namespace
-
 std::vector<float> StFile::to_f32(const StEntry& e) const {
     std::vector<float> out(static_cast<size_t>(e.numel()));
     const uint8_t* p = data(e);
@@ -114,13 +98,13 @@ std::vector<float> StFile::to_f32(const StEntry& e) const {
         for (size_t i = 0; i < out.size(); ++i) {
             uint16_t h;
             std::memcpy(&h, p + 2 * i, 2);
-            out[i] = half_to_float(h);
+            out[i] = f16_to_f32(h);
         }
     } else if (e.dtype == "BF16") {
         for (size_t i = 0; i < out.size(); ++i) {
             uint16_t h;
             std::memcpy(&h, p + 2 * i, 2);
-            out[i] = std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+            out[i] = bf16_to_f32(h);
         }
     } else {
         throw Error("tensor '" + e.name + "' has dtype " + e.dtype + ", expected F32, F16 or BF16");
@@ -128,15 +112,11 @@ std::vector<float> StFile::to_f32(const StEntry& e) const {
     return out;
 }
 
-void StFile::zero(const StEntry& e, int64_t i) {
-    size_t es = dtype_size(e.dtype);
-    std::memset(data(e) + static_cast<size_t>(i) * es, 0, es);
-}
-
 void StFile::write(const std::string& path) const {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     if (!out) throw Error("cannot create '" + path + "'");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out) throw Error("failed writing '" + path + "'");
 }
 

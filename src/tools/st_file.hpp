@@ -1,6 +1,7 @@
 #pragma once
-// A whole safetensors file held in memory: header entries plus the raw bytes, for tools that
-// rewrite a file in place (prune keeps every byte it does not zero) and for inspection.
+// A whole safetensors file held in memory and editable in place: header entries plus the raw
+// bytes, so `sparq prune` can zero weights and keep every other byte (header, metadata, tensor
+// order, dtype) as it was. Read-only users take model/safetensors.hpp (mmap) instead.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,8 +18,8 @@ struct StEntry {
 };
 
 struct StFile {
-    std::vector<uint8_t> bytes;  // the whole file
-    size_t data_offset = 0;      // 8 + header length
+    std::vector<uint8_t> bytes;    // the whole file
+    size_t data_offset = 0;        // 8 + header length
     std::vector<StEntry> tensors;  // in file order (by offset)
 
     // Reads and validates a safetensors file; throws sparq::Error naming the file and the problem.
@@ -28,8 +29,6 @@ struct StFile {
     const uint8_t* data(const StEntry& e) const { return bytes.data() + data_offset + e.begin; }
     // Values of a F32/F16/BF16 tensor as f32; throws sparq::Error for other dtypes.
     std::vector<float> to_f32(const StEntry& e) const;
-    // Sets element `i` of a float tensor to +0 (all-zero bits in F32, F16 and BF16).
-    void zero(const StEntry& e, int64_t i);
     void write(const std::string& path) const;
 };
 

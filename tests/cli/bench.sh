@@ -14,7 +14,7 @@ import json, sys
 d = json.loads(sys.argv[1])
 assert d["batch"] == 2 and d["seq"] == 16 and d["threads"] == 1 and d["reps"] == 3 and d["warmup"] == 1, d
 assert 0 < d["p10_ms"] <= d["median_ms"] <= d["p90_ms"], d
-assert abs(d["throughput_seq_s"] - 2000.0 / d["median_ms"]) < 1e-6 * d["throughput_seq_s"], d
+assert abs(d["throughput_seq_s"] - 2000.0 / d["median_ms"]) < 0.01 * d["throughput_seq_s"], d  # ms rounded to 1e-4
 PYEOF
 table=$("$SPARQ" bench "$M" --batch 1 --seq 8 --threads 1 --warmup-s 0 --target-s 0.05)
 grep -q "^latency    median" <<<"$table" && grep -q "sequences/s" <<<"$table" || { echo "bad table: $table"; exit 1; }

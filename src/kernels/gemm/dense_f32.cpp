@@ -3,6 +3,9 @@
 // primitive per (token count, residual or not) is cached in a small LRU list.
 #include "kernels/gemm/dense_f32.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
 #include <list>
@@ -21,9 +24,27 @@ using dt = memory::data_type;
 
 constexpr memory::dim kPackTokens = 128;  // token count whose preferred weight layout we pack for
 constexpr size_t kCacheSize = 16;         // primitives kept per kernel
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Weight storage on transparent huge pages where the kernel allows it (madvise mode): the
+// encoder streams hundreds of MB of weights per forward, 4 KiB pages cost TLB misses.
+struct WeightStorage {
+    explicit WeightStorage(size_t bytes) {
+        size_t align = bytes >= kHugePage ? kHugePage : 64;
+        size_t rounded = (bytes + align - 1) / align * align;
+        ptr = std::aligned_alloc(align, rounded == 0 ? align : rounded);
+        if (!ptr) throw std::bad_alloc();
+        if (align == kHugePage && !std::getenv("SPARQ_NO_HUGEPAGES"))
+            madvise(ptr, rounded, MADV_HUGEPAGE);
+    }
+    ~WeightStorage() { std::free(ptr); }
+    WeightStorage(const WeightStorage&) = delete;
+    WeightStorage& operator=(const WeightStorage&) = delete;
+    void* ptr = nullptr;
+};
 
 class DenseF32 final : public LinearKernel {
-public:
+  public:
     DenseF32(const LinearDesc& d, const DenseF32Options& opts)
         : opts_(opts), act_(d.act), has_bias_(d.bias != nullptr) {
         out_ = d.out;
@@ -38,7 +59,8 @@ public:
         } else {
             w_md_ = user_w;
         }
-        weights_ = memory(w_md_, eng);
+        storage_ = std::make_unique<WeightStorage>(w_md_.get_size());
+        weights_ = memory(w_md_, eng, storage_->ptr);
         memory user(user_w, eng, const_cast<float*>(d.weight));
         dnnl::reorder(user, weights_).execute(onednn_stream(), user, weights_);
         onednn_stream().wait();
@@ -54,7 +76,7 @@ public:
         // rejects it with runtime dims: both cases use the sum post-op.
         bool binary = opts_.binary_residual && !opts_.runtime_tokens && residual != dst;
         Residual mode = !residual ? Residual::none : binary ? Residual::binary : Residual::sum;
-        const Entry& e = primitive_for(tokens, mode);
+        const Entry e = primitive_for(tokens, mode);  // a copy: shared handle, safe if evicted
         auto& eng = onednn_engine();
         memory::dim m = tokens;
         memory src_m({{m, in_}, dt::f32, tag::ab}, eng, const_cast<float*>(src));
@@ -77,7 +99,7 @@ public:
 
     std::string name() const override { return "dense_f32_onednn"; }
 
-private:
+  private:
     enum class Residual { none, sum, binary };
     struct Entry {
         memory::dim tokens = 0;
@@ -108,11 +130,11 @@ private:
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
         auto desc = has_bias_ ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
-                             : dnnl::matmul::desc(src_md, w_md, dst_md);
+                              : dnnl::matmul::desc(src_md, w_md, dst_md);
         return dnnl::matmul::primitive_desc(desc, attr, eng);
     }
 
-    const Entry& primitive_for(int64_t tokens, Residual residual) const {
+    Entry primitive_for(int64_t tokens, Residual residual) const {
         std::lock_guard<std::mutex> lock(mu_);
         memory::dim key = opts_.runtime_tokens ? DNNL_RUNTIME_DIM_VAL : tokens;
         for (auto it = cache_.begin(); it != cache_.end(); ++it)
@@ -133,6 +155,7 @@ private:
     Activation act_;
     bool has_bias_;
     memory::desc w_md_;
+    std::unique_ptr<WeightStorage> storage_;
     memory weights_, bias_;
     mutable std::mutex mu_;
     mutable std::list<Entry> cache_;
@@ -143,8 +166,9 @@ private:
 std::unique_ptr<LinearKernel> make_dense_f32_variant(const LinearDesc& desc,
                                                      const DenseF32Options& opts) {
     if (!desc.weight || desc.out <= 0 || desc.in <= 0)
-        throw Error("dense f32 kernel for '" + desc.name + "': expected a non-empty [out][in] weight, found " +
-                    std::to_string(desc.out) + "x" + std::to_string(desc.in));
+        throw Error("dense f32 kernel for '" + desc.name +
+                    "': expected a non-empty [out][in] weight, found " + std::to_string(desc.out) +
+                    "x" + std::to_string(desc.in));
     return std::make_unique<DenseF32>(desc, opts);
 }
 

@@ -7,8 +7,8 @@
 namespace sparq {
 
 struct DenseF32Options {
-    bool packed_weights = true;   // reorder W once into the matmul's preferred (blocked) layout
-    bool runtime_tokens = false;  // one primitive with M = DNNL_RUNTIME_DIM_VAL (else one per T)
+    bool packed_weights = true;    // reorder W once into the matmul's preferred (blocked) layout
+    bool runtime_tokens = false;   // one primitive with M = DNNL_RUNTIME_DIM_VAL (else one per T)
     bool binary_residual = false;  // residual as binary_add post-op (else copy + sum post-op);
                                    // not with runtime_tokens or in place (those use sum)
 };

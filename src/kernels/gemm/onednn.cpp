@@ -7,8 +7,9 @@ dnnl::engine& onednn_engine() {
     return eng;
 }
 
+// One stream per calling thread: models used from several threads never share a stream.
 dnnl::stream& onednn_stream() {
-    static dnnl::stream s(onednn_engine());
+    thread_local dnnl::stream s(onednn_engine());
     return s;
 }
 

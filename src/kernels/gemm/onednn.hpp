@@ -1,5 +1,5 @@
 #pragma once
-// The one oneDNN CPU engine and stream sparq uses (created on first use).
+// The one oneDNN CPU engine sparq uses, and a stream per calling thread (created on first use).
 #include <dnnl.hpp>
 
 namespace sparq {

@@ -1,0 +1,187 @@
+// int8 weight kernels vs oneDNN f32 dense on BERT-base linear shapes, one thread.
+// Set SPARQ_BENCH_THREADS=2 for two threads (then compare real time, not CPU time).
+// Run interleaved (the machine is shared):
+//   build/s8_bench --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 \
+//       --benchmark_report_aggregates_only=true --benchmark_min_time=0.1
+// Counters: MACs/s over the weight's nonzeros (dense f32/int8: all of them) and pct_vnni_peak =
+// that rate / (2 ports x 64 int8 MACs/cycle x 2.6 GHz = 332.8 GMAC/s per core).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "core/threading.hpp"
+#include "cpu/isa.hpp"
+#include "kernels/s8/s8_kernels.hpp"
+
+namespace {
+
+using namespace sparq;
+
+constexpr double kVnniPeakMacs = 2 * 64 * 2.6e9;
+
+struct Shape {
+    const char* name;
+    int64_t out, in;
+};
+const Shape kShapes[] = {{"qkv", 2304, 768}, {"attn_out", 768, 768}, {"ffn1", 3072, 768}, {"ffn2", 768, 3072}};
+
+enum Kind { f32_dense, s8_dense, s8_1x4_80, s8_1x4_90, s8_1x4_95, s8_unstr_90, s8_unstr_90_tensor, s8_1x4_90_uniform, s8_1x4_90_avx512, s8_1x4_90_avx2, s8_1x4_90_gelu, s8_dense_gelu };
+const char* kKindNames[] = {"f32_dense_onednn", "s8_dense_onednn", "s8_1x4_80", "s8_1x4_90",
+                            "s8_1x4_95", "s8_unstructured_90", "s8_unstructured_90_per_tensor",
+                            "s8_1x4_90_uniform_rows", "s8_1x4_90_avx512bw_no_vnni", "s8_1x4_90_avx2",
+                            "s8_1x4_90_gelu", "s8_dense_onednn_gelu"};
+
+// oneDNN f32 matmul with bias, weights packed once (the f32 baseline).
+class DenseF32 {
+public:
+    DenseF32(const float* w, const float* b, int64_t out, int64_t in, int64_t m)
+        : eng_(dnnl::engine::kind::cpu, 0), s_(eng_) {
+        using namespace dnnl;
+        using tag = memory::format_tag;
+        memory::desc src({m, in}, memory::data_type::f32, tag::ab);
+        memory::desc wd({in, out}, memory::data_type::f32, tag::any);
+        memory::desc bd({1, out}, memory::data_type::f32, tag::ab);
+        memory::desc dst({m, out}, memory::data_type::f32, tag::ab);
+        matmul::primitive_desc pd(matmul::desc(src, wd, bd, dst), eng_);
+        mm_ = matmul(pd);
+        memory w_plain({{in, out}, memory::data_type::f32, tag::ba}, eng_, const_cast<float*>(w));
+        w_ = memory(pd.weights_desc(), eng_);
+        reorder(w_plain, w_).execute(s_, w_plain, w_);
+        b_ = memory(bd, eng_, const_cast<float*>(b));
+        src_md_ = src;
+        dst_md_ = dst;
+        s_.wait();
+    }
+    void run(const float* src, float* dst) {
+        dnnl::memory s(src_md_, eng_, const_cast<float*>(src)), d(dst_md_, eng_, dst);
+        mm_.execute(s_, {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w_}, {DNNL_ARG_BIAS, b_}, {DNNL_ARG_DST, d}});
+        s_.wait();
+    }
+
+private:
+    dnnl::engine eng_;
+    dnnl::stream s_;
+    dnnl::matmul mm_;
+    dnnl::memory w_, b_;
+    dnnl::memory::desc src_md_, dst_md_;
+};
+
+// Threads per kernel: 1 (per-core figures) unless SPARQ_BENCH_THREADS is set.
+int bench_threads() {
+    const char* env = std::getenv("SPARQ_BENCH_THREADS");
+    return env && *env ? std::atoi(env) : 1;
+}
+
+void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
+    set_num_threads(bench_threads());
+    const int64_t tokens = state.range(0);
+    double sparsity = kind == s8_1x4_80   ? 0.8
+                      : kind == s8_1x4_95 ? 0.95
+                      : kind == s8_dense_gelu ? 0.0
+                      : kind >= s8_1x4_90 ? 0.9
+                                          : 0.0;
+    bool blocked = kind != f32_dense && kind != s8_dense && kind != s8_unstr_90 && kind != s8_unstr_90_tensor &&
+                   kind != s8_dense_gelu;
+    // Non-VNNI variants: the whole run (core, packing, epilogue) capped to that ISA.
+    const Isa cap = kind == s8_1x4_90_avx512 ? Isa::avx512 : kind == s8_1x4_90_avx2 ? Isa::avx2 : cpu_isa();
+    set_max_isa(cap);
+    bool uniform = kind == s8_1x4_90_uniform;  // every row has exactly 10% of its blocks
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<float> w(shape.out * shape.in), b(shape.out);
+    int64_t nnz = 0;
+    for (int64_t o = 0; o < shape.out; ++o) {
+        b[o] = nd(rng);
+        for (int64_t g = 0; g < shape.in / 4; ++g) {
+            bool keep_block = uniform ? (g * 7 + o) % 10 == 0 : u(rng) >= sparsity;
+            for (int i = 0; i < 4; ++i) {
+                bool keep = blocked ? keep_block : u(rng) >= sparsity;
+                float v = keep ? nd(rng) : 0.0f;
+                if (keep && v == 0.0f) v = 1e-3f;
+                w[o * shape.in + 4 * g + i] = v;
+                nnz += keep;
+            }
+        }
+    }
+    std::vector<float> x(tokens * shape.in);
+    sparq::AlignedBuffer<float> y(tokens * shape.out);
+    std::normal_distribution<float> xd(0.0f, 1.0f);
+    for (auto& v : x) v = xd(rng);
+    LinearDesc d;
+    d.weight = w.data();
+    d.bias = b.data();
+    d.out = shape.out;
+    d.in = shape.in;
+    if (kind == s8_1x4_90_gelu || kind == s8_dense_gelu) d.act = Activation::gelu;  // fused GELU epilogue
+    std::unique_ptr<DenseF32> f32;
+    std::unique_ptr<S8LinearKernel> k;
+    QuantOptions opts;
+    if (kind == s8_unstr_90_tensor) opts.act_scale = ActScale::per_tensor;
+    if (kind == f32_dense)
+        f32 = std::make_unique<DenseF32>(w.data(), b.data(), shape.out, shape.in, tokens);
+    else if (kind == s8_dense || kind == s8_dense_gelu)
+        k = make_dense_s8(d, opts);
+    else
+        k = make_sparse_s8(d, opts);
+    for (auto _ : state) {
+        if (f32)
+            f32->run(x.data(), y.data());
+        else
+            k->run(x.data(), y.data(), tokens, nullptr);
+        benchmark::DoNotOptimize(y.data());
+    }
+    set_max_isa(cpu_isa());
+    const double macs = static_cast<double>(nnz) * tokens;
+    state.counters["GMACs"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["pct_vnni_peak"] =
+        benchmark::Counter(macs / kVnniPeakMacs * 100, benchmark::Counter::kIsIterationInvariantRate);
+    if (k) {
+        BlockStats st = block_stats_s8(d);
+        state.counters["fill"] = st.fill();
+        state.SetLabel(k->name());
+    }
+}
+
+int register_all() {
+    for (const Shape& s : kShapes)
+        for (int kind = 0; kind < 12; ++kind) {
+            if (kind >= s8_unstr_90_tensor && std::string(s.name) != "ffn1") continue;
+            auto* b = benchmark::RegisterBenchmark(
+                (std::string(s.name) + "/" + kKindNames[kind]).c_str(),
+                [s, kind](benchmark::State& st) { bm_linear(st, s, static_cast<Kind>(kind)); });
+            b->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond);
+        }
+    return 0;
+}
+const int registered = register_all();
+
+}  // namespace
+
+namespace {
+// The sparse kernel's dequantize + transpose epilogue alone: 64 tokens x `out` rows from a 64x64
+// int32 chunk (L1), dst [64][out]. Small out keeps dst in L1; out = 3072 is BERT's FFN1.
+void bm_epilogue_fm(benchmark::State& state) {
+    const int64_t out = state.range(0), count = 64, chunk = 64;
+    sparq::AlignedBuffer<int32_t> acc(chunk * count);
+    sparq::AlignedBuffer<float> dst(count * out);
+    std::vector<float> xs(count, 0.01f), ws(out, 0.02f), b(out, 0.1f);
+    for (int64_t i = 0; i < chunk * count; ++i) acc[i] = static_cast<int32_t>(i * 7 % 1000);
+    for (auto _ : state) {
+        for (int64_t o0 = 0; o0 < out; o0 += chunk)
+            sparq::s8::epilogue_fm(acc.data(), count, count, o0, o0 + chunk, out, xs.data(), ws.data(), b.data(),
+                                   sparq::Activation::none, nullptr, dst.data());
+        benchmark::DoNotOptimize(dst.data());
+    }
+    state.counters["ns_per_16x16"] =
+        benchmark::Counter(out * count / 256.0, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(bm_epilogue_fm)->Arg(64)->Arg(768)->Arg(3072);
+}  // namespace

@@ -1,0 +1,84 @@
+#pragma once
+// JIT generator of the sparse f32 row kernel (AVX-512 zmm or AVX2 ymm).
+//
+// One call runs `records` records {begin, end, y_0 .. y_{R-1}} (R = rows, 2 or 4) of one K chunk
+// and one token group:
+//   for k in [begin, end) step R, for j < R:  y_j += vals[k+j] * x[offs[k+j]]
+// where y_j are the nv*lanes floats at byte offset y_j of y, and x[off] the nv*lanes floats at
+// byte offset off of the group's packed feature-major activations (off = column * group * 4).
+// The nonzeros of R rows are interleaved (shorter rows padded with zero weights) so each row has
+// its own accumulator set, with no per-row reduction or odd tail; records of a row panel are
+// ordered by nonzero count, so grouped rows have near-equal counts and the loop-exit branch sees
+// runs of equal trip counts. The sparsity pattern is data (int32 byte offsets + values in
+// nonzero order), so the code is ~250 bytes whatever the matrix; R, nv and the register width
+// are baked in. Steady state: per nonzero one index load, one broadcast load and nv FMAs with a
+// memory operand, i.e. at most nv / (nv + 1) of the FMA peak on the load ports (78% measured
+// with long rows and x in L1, nv = 4).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cpu/isa.hpp"
+#include "jit/generator.hpp"
+
+namespace sparq::jit {
+
+struct SpmmArgs {
+    const float* x;       // packed activations of one token group, [in][group]
+    float* y;             // output tile, feature-major
+    const int32_t* rec;   // records {begin, end, y_0 .. y_{R-1}} ((end - begin) % R == 0)
+    const int32_t* offs;  // byte offset into x of each nonzero's activation row
+    const float* vals;    // nonzero values
+    int64_t records;      // records to run
+    int64_t accumulate;   // 0: y = sum, 1: y += sum
+};
+
+class SpmmF32Gen : public Generator {
+  public:
+    // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors; rows: R (2 or 4);
+    // needs rows * (nv + 1) <= 32 (zmm) or 16 (ymm) vector registers.
+    SpmmF32Gen(Isa isa, int nv, int rows = 2);
+    void operator()(const SpmmArgs& a) const { call(&a); }
+};
+
+// Generated once per (isa, nv, rows) and shared (thread-safe).
+std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows = 2);
+
+}  // namespace sparq::jit
+
+namespace sparq::jit {
+
+struct SpmmUnrolledArgs {
+    const float* x;     // packed activations of one full token group
+    float* y;           // output tile (row-pair records' ya/yb are byte offsets into it)
+    const float* vals;  // nonzero values, as laid out by the records
+    int64_t panels;     // panels to run from the entry point
+    const void* entry;  // code address of (chunk, first panel), from entry()
+};
+
+// The same computation as SpmmF32Gen for full token groups, with the records unrolled into code:
+// every nonzero's activation offset is an address displacement (no index load, no loop), its
+// value a displacement into `vals`; rows' y offsets are displacements too (SparseDNN style).
+// Code size grows ~50 bytes per nonzero at nv=4 (vs 8 bytes of data for the loop kernel), so the
+// front end, not the FMA ports, bounds it. Measured (bench/spmm_bench BM_Variants, 1 thread,
+// T=128, 768x768): at 95% zeros (1.5 MB of code) 17 GFLOP/s vs 66 for the loop kernel; at 99%
+// (~300 KB) 14 vs 24. Every BERT-base matrix at any useful sparsity exceeds the 32 KB L1i, so
+// the planner never picks it; it stays in the variant list as the measured alternative.
+class SpmmF32UnrolledGen : public Generator {
+  public:
+    // rec/panel_rec/offs as in SpmmData (kernels/spmm): chunks x panels blocks of records.
+    SpmmF32UnrolledGen(Isa isa, int nv, int64_t chunks, int64_t panels, const int32_t* rec,
+                       const int32_t* panel_rec, const int32_t* offs);
+    // Entry point of panel p of chunk c (run panels p.. with args.panels).
+    const void* entry(int64_t c, int64_t p) const { return base_ + entries_[c * panels_ + p]; }
+    void operator()(const SpmmUnrolledArgs& a) const { call(&a); }
+    // Estimated code bytes for `records` records holding `slots` nonzero slots (budget check).
+    static int64_t estimate_bytes(int nv, int64_t pairs, int64_t slots);
+
+  private:
+    int64_t panels_ = 0;
+    std::vector<size_t> entries_;
+    const uint8_t* base_ = nullptr;
+};
+
+}  // namespace sparq::jit

@@ -1,0 +1,132 @@
+// Dense int8 weight kernel: activations quantized per run (s8, token-major), oneDNN matmul
+// s8 x s8 -> s32 (VNNI / AMX kernels chosen by oneDNN), then the fused dequantization epilogue.
+// The s32 output keeps the integer core bit-exact and lets per-token activation scales (which
+// oneDNN 2.6 matmul output scales cannot express: they are per-N only) be applied in the epilogue.
+#include <omp.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "core/threading.hpp"
+#include "kernels/s8/s8_kernels.hpp"
+
+namespace sparq {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+constexpr int64_t kTokenChunk = 128;  // tokens per oneDNN call (int32 chunk stays in L2)
+
+class DenseS8 final : public S8LinearKernel {
+public:
+    DenseS8(const LinearDesc& d, const QuantOptions& o) : S8LinearKernel(d, o), eng_(dnnl::engine::kind::cpu, 0) {
+        isa_ = cpu_isa();  // oneDNN dispatches on its own
+        const int64_t k = qw_.in_pad;
+        // Pick the weight layout once (for a typical token count) and reuse it for every M.
+        memory::desc w_any({k, out_}, dt::s8, tag::any);
+        auto pd = make_pd(128, w_any);
+        w_md_ = pd.weights_desc();
+        memory w_plain({{k, out_}, dt::s8, tag::ba}, eng_, const_cast<int8_t*>(qw_.q.data()));
+        w_mem_ = memory(w_md_, eng_);
+        dnnl::stream s(eng_);
+        dnnl::reorder(w_plain, w_mem_).execute(s, w_plain, w_mem_);
+        s.wait();
+    }
+
+    void accumulate(const int8_t* src_q, int32_t* acc, int64_t tokens) const override {
+        const int64_t k = qw_.in_pad;
+        dnnl::matmul mm = primitive(tokens);
+        memory src({{tokens, k}, dt::s8, tag::ab}, eng_, const_cast<int8_t*>(src_q));
+        memory dst({{tokens, out_}, dt::s32, tag::ab}, eng_, acc);
+        dnnl::stream s(eng_);
+        mm.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_mem_}, {DNNL_ARG_DST, dst}});
+        s.wait();
+    }
+
+    void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
+        const int64_t k = qw_.in_pad;
+        AlignedBuffer<float> scales(tokens), inv(tokens);
+        AlignedBuffer<int8_t> q(tokens * k);
+        AlignedBuffer<int32_t> acc(std::min(tokens, kTokenChunk) * out_);
+        const bool per_token = opts_.act_scale == ActScale::per_token;
+        if (per_token) {
+#pragma omp parallel
+            {
+                int64_t b, e;
+                split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
+                if (b < e) {
+                    activation_scales(src + b * in_, e - b, in_, opts_, scales.data() + b, inv.data() + b);
+                    quantize_activations(src + b * in_, e - b, in_, k, inv.data() + b, q.data() + b * k);
+                }
+            }
+        } else {
+            activation_scales(src, tokens, in_, opts_, scales.data(), inv.data());
+#pragma omp parallel
+            {
+                int64_t b, e;
+                split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
+                if (b < e) quantize_activations(src + b * in_, e - b, in_, k, inv.data() + b, q.data() + b * k);
+            }
+        }
+        // Token chunks, so each chunk's int32 output is dequantized while it is still in L2.
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+        for (int64_t c0 = 0; c0 < tokens; c0 += kTokenChunk) {
+            const int64_t n = std::min(kTokenChunk, tokens - c0);
+            accumulate(q.data() + c0 * k, acc.data(), n);
+#pragma omp parallel
+            {
+                int64_t b, e;
+                split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
+                if (b < e)
+                    s8::epilogue_tm(acc.data() + b * out_, out_, e - b, out_, scales.data() + c0 + b,
+                                    qw_.scale.data(), bias, act_,
+                                    residual ? residual + (c0 + b) * out_ : nullptr, dst + (c0 + b) * out_, false);
+            }
+        }
+    }
+
+    std::string name() const override { return "dense_s8_onednn"; }
+
+private:
+    dnnl::matmul::primitive_desc make_pd(int64_t m, const memory::desc& w_md) const {
+        memory::desc src_md({m, qw_.in_pad}, dt::s8, tag::ab);
+        memory::desc dst_md({m, out_}, dt::s32, tag::ab);
+        return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, w_md, dst_md), eng_);
+    }
+    dnnl::matmul primitive(int64_t m) const {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = cache_.find(m);
+        if (it == cache_.end()) it = cache_.emplace(m, dnnl::matmul(make_pd(m, w_md_))).first;
+        return it->second;
+    }
+
+    dnnl::engine eng_;
+    memory::desc w_md_;
+    memory w_mem_;
+    mutable std::mutex mu_;
+    mutable std::map<int64_t, dnnl::matmul> cache_;
+};
+
+}  // namespace
+
+double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens) {
+    // One core, fitted on bench/s8_bench.cpp (BERT-base shapes, T = 128/1024, including
+    // quantization and epilogue): ~1.4 ps per MAC when oneDNN runs AMX, ~3.5 ps per MAC on
+    // AVX512-VNNI only (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI).
+    const int amx_bits = static_cast<int>(dnnl::cpu_isa::avx512_core_amx);  // isa values are bit sets
+    const bool amx = (static_cast<int>(dnnl::get_effective_cpu_isa()) & amx_bits) == amx_bits;
+    const double ps_per_mac = amx ? 1.3 : 3.3;
+    return ps_per_mac * 1e-3 * out * in * tokens + 0.17 * out * tokens + 0.15 * in * tokens + 5000.0;
+}
+
+std::unique_ptr<S8LinearKernel> make_dense_s8(const LinearDesc& desc, const QuantOptions& opts) {
+    return std::make_unique<DenseS8>(desc, opts);
+}
+
+}  // namespace sparq

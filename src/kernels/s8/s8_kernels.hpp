@@ -1,0 +1,75 @@
+#pragma once
+// int8 weight kernels: symmetric per-output-channel int8 weights, activations quantized inside
+// run() (dynamic per token by default, see QuantOptions), int32 accumulation, dequantization to
+// f32 with the epilogue (bias, GELU, residual) fused. Same contract as every LinearKernel.
+#include <cstdint>
+#include <memory>
+
+#include "cpu/isa.hpp"
+#include "kernels/linear.hpp"
+#include "quant/quant.hpp"
+
+namespace sparq {
+
+// An int8 LinearKernel whose exact integer core can be tested on its own.
+class S8LinearKernel : public LinearKernel {
+public:
+    // acc[t][o] = sum_k src_q[t][k] * Wq[o][k] in int32 (src_q: [tokens][in_pad] s8, zero in the
+    // padding; acc: [tokens][out]). Bit-exact across all int8 kernels.
+    virtual void accumulate(const int8_t* src_q, int32_t* acc, int64_t tokens) const = 0;
+    const QuantizedWeights& weights() const { return qw_; }
+    const QuantOptions& options() const { return opts_; }
+    // ISA the integer core runs with (chosen at construction from max_isa()).
+    Isa isa() const { return isa_; }
+
+protected:
+    S8LinearKernel(const LinearDesc& desc, const QuantOptions& opts);
+    QuantizedWeights qw_;
+    QuantOptions opts_;
+    std::vector<float> bias_;  // empty when the layer has none
+    Activation act_ = Activation::none;
+    Isa isa_ = Isa::scalar;
+};
+
+// Scalar reference: int32 accumulation, then the same dequantization/epilogue math as the fast
+// kernels (GELU through the exact ref::bias_gelu).
+std::unique_ptr<S8LinearKernel> make_linear_s8_ref(const LinearDesc& desc, const QuantOptions& opts);
+
+// Dense int8 through oneDNN matmul (s8 x s8 -> s32), then the fused dequantization epilogue.
+std::unique_ptr<S8LinearKernel> make_dense_s8(const LinearDesc& desc, const QuantOptions& opts);
+
+// Sparse int8 on 1x4 blocks (one output row x four consecutive inputs): the JIT vpdpbusd kernel
+// on AVX512-VNNI, exact vpmaddwd fallbacks on AVX-512/AVX2, scalar below. A weight whose zeros
+// are not 1x4-blocked is grouped by aligned fours of inputs (zeros inside blocks are stored).
+std::unique_ptr<S8LinearKernel> make_sparse_s8(const LinearDesc& desc, const QuantOptions& opts);
+
+// Block statistics of a weight for the 1x4 format (after int8 quantization of each row).
+struct BlockStats {
+    int64_t blocks = 0;      // nonzero 1x4 blocks
+    int64_t nonzeros = 0;    // nonzero int8 weights
+    bool blocked = false;    // every block is all-zero or all-nonzero
+    double fill() const { return blocks ? static_cast<double>(nonzeros) / (4.0 * blocks) : 1.0; }
+};
+BlockStats block_stats_s8(const LinearDesc& desc);
+
+// Rough single-core time estimates in ns for `tokens` tokens, for the planner's int8 choice
+// (dense vs sparse int8); linear models fitted on bench/s8_bench.cpp. `blocks`: BlockStats::blocks.
+double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens);
+double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t tokens);
+
+namespace s8 {
+// Dequantization epilogue on token-major accumulators acc [tokens][ld_acc] (first `out` used):
+// v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then GELU, then + residual.
+// `exact_gelu` selects the scalar path with ref::bias_gelu (the reference); otherwise GELU and
+// residual are fused in registers (AVX-512) or applied by the dispatched bias_gelu.
+void epilogue_tm(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
+                 const float* act_scales, const float* w_scales, const float* bias,
+                 Activation act, const float* residual, float* dst, bool exact_gelu);
+// Same on feature-major accumulators acc [o1 - o0][ld_acc] holding rows o0..o1 of `count`
+// tokens; dst, residual and act_scales point at the first of those tokens (row stride `out`).
+void epilogue_fm(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
+                 int64_t out, const float* act_scales, const float* w_scales, const float* bias,
+                 Activation act, const float* residual, float* dst);
+}  // namespace s8
+
+}  // namespace sparq

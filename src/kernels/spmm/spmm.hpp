@@ -1,0 +1,87 @@
+#pragma once
+// Sparse f32 weight kernels: Y = X · Wᵀ for a pruned W, vectorized along tokens.
+// Activations are packed feature-major in groups of `vectors * lanes` tokens ([in][group]); each
+// nonzero weight is broadcast and FMA-ed into a register tile of `rows` output rows x `vectors`
+// token vectors (rows interleaved, see jit/spmm_gen.hpp); K-blocking (`chunk` inputs at a time)
+// keeps the packed activation rows of a chunk in L1, with partial sums kept in a feature-major
+// output tile. The epilogue (bias, GELU, residual) is fused into the transpose back to token-major.
+#include <cstdint>
+#include <memory>
+
+#include "cpu/isa.hpp"
+#include "kernels/linear.hpp"
+
+namespace sparq {
+
+// One entry of the list of sparse f32 kernels (feeds dispatch, tests and benchmarks).
+struct SpmmVariant {
+    const char* name;  // e.g. "spmm_f32_4x16_k128_avx512"
+    Isa isa;           // scalar = the portable reference / fallback
+    int lanes;         // floats per vector register (16 zmm, 8 ymm, 1 scalar)
+    int vectors;       // token vectors per register tile (tokens per group = lanes * vectors)
+    int chunk;         // K-block in input features (0 = no blocking)
+    int64_t unroll_budget = 0;  // > 0: unroll the pattern into code up to this many bytes
+                                // (else the index-driven loop; the kernel name says which)
+    int rows = 2;               // output rows interleaved per record (2 or 4; unrolled: 2)
+};
+
+// All sparse f32 variants, reference first. Tests and benches skip those with !has_isa(isa).
+const SpmmVariant* spmm_variants(int* count);
+
+// The best variant allowed by max_isa() for an [out][in] weight (today: by ISA only).
+const SpmmVariant& spmm_best_variant(int64_t out, int64_t in);
+
+// Builds a sparse kernel for desc.weight with the given variant (null: spmm_best_variant).
+// The variant's ISA must be allowed (has_isa).
+std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc,
+                                              const SpmmVariant* variant = nullptr);
+
+// dst = second(first(src)) (second's residual, if any) when both are sparse JIT kernels whose
+// packed layouts match: first's output stays feature-major in L1/L2 between the two, with its
+// epilogue (bias, activation) applied there, skipping first's unpack and second's pack (the
+// largest transposes of a BERT FFN). Returns false, doing nothing, when the pair does not chain
+// (another kernel type, mismatched shapes, or a token count split by rows across threads).
+bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
+                    float* dst, int64_t tokens, const float* residual = nullptr);
+
+// In place on a feature-major tile y[rows][group]: y[r][t] = act(y[r][t] + bias[r]) for
+// t < width (bias may be null). `isa` picks the implementation.
+void spmm_bias_act_rows(Isa isa, float* y, int64_t group, int64_t rows, int64_t width,
+                        const float* bias, Activation act);
+
+// Packs `count` tokens x `features` features of token-major src (row stride ld) feature-major
+// into dst[features][group] (group = floats per token group), zero-filling token slots
+// [count, round_up(count, lanes)). `isa` picks the implementation (scalar/avx2/avx512).
+void spmm_pack_tokens(Isa isa, const float* src, int64_t ld, int64_t features, int64_t count,
+                      int64_t group, int lanes, float* dst);
+
+// Epilogue parameters of spmm_unpack_rows.
+struct SpmmEpilogue {
+    const float* bias = nullptr;      // [out] or null
+    const float* residual = nullptr;  // [tokens][out] or null, same layout as dst
+    Activation act = Activation::none;
+};
+
+// Writes a feature-major tile src[rows][group] (`count` valid tokens) of output rows
+// [r0, r0 + rows) into token-major dst (row stride ld): dst[t][r0+r] = act(src[r][t] +
+// bias[r0+r]) + residual[t][r0+r]. dst and ep.residual point at the tile's first token;
+// ep.bias is the whole [out] vector.
+void spmm_unpack_rows(Isa isa, const float* src, int64_t group, int64_t r0, int64_t rows,
+                      int64_t count, float* dst, int64_t ld, const SpmmEpilogue& ep);
+
+namespace spmm_detail {
+// Per-ISA implementations of the pack/unpack above.
+void pack_tokens_scalar(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
+void unpack_rows_scalar(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,
+                        const SpmmEpilogue&);
+void pack_tokens_avx512(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
+void unpack_rows_avx512(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,
+                        const SpmmEpilogue&);
+void bias_act_rows_scalar(float*, int64_t, int64_t, int64_t, const float*, Activation);
+void bias_act_rows_avx512(float*, int64_t, int64_t, int64_t, const float*, Activation);
+void pack_tokens_avx2(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
+void unpack_rows_avx2(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,
+                      const SpmmEpilogue&);
+}  // namespace spmm_detail
+
+}  // namespace sparq

@@ -1,0 +1,359 @@
+// Sparse f32 weight kernels: the list of variants, the JIT-driven kernel and the scalar
+// reference (also the fallback on CPUs without AVX2).
+#include <omp.h>
+
+#include <algorithm>
+#include <cassert>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "core/buffer.hpp"
+#include "core/threading.hpp"
+#include "jit/spmm_gen.hpp"
+#include "kernels/spmm/sparse_format.hpp"
+#include "kernels/spmm/spmm.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq {
+namespace {
+
+// The list of sparse f32 kernels. Per ISA the first entry is the default (spmm_best_variant).
+const SpmmVariant kVariants[] = {
+    {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
+    {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
+    {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
+    {"spmm_f32_4x16_k128_r4_avx512", Isa::avx512, 16, 4, 128, 0, 4},
+    {"spmm_f32_4x16_k128_unrolled_avx512", Isa::avx512, 16, 4, 128, 4 << 20},
+    {"spmm_f32_6x16_k128_avx512", Isa::avx512, 16, 6, 128},
+    {"spmm_f32_8x16_k96_avx512", Isa::avx512, 16, 8, 96},
+    {"spmm_f32_4x16_avx512", Isa::avx512, 16, 4, 0},
+    {"spmm_f32_4x8_k256_avx2", Isa::avx2, 8, 4, 256},
+    {"spmm_f32_2x8_avx2", Isa::avx2, 8, 2, 0},
+};
+
+// Scalar CSR kernel on token-major data: the portable fallback.
+class SpmmRef final : public LinearKernel {
+  public:
+    explicit SpmmRef(const LinearDesc& d)
+        : csr_(csr_from_dense(d.weight, d.out, d.in)), act_(d.act) {
+        out_ = d.out;
+        in_ = d.in;
+        if (d.bias) bias_.assign(d.bias, d.bias + d.out);
+    }
+    void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
+        int nt = num_threads();
+        std::vector<int64_t> bounds = partition_rows(csr_.row_ptr.data(), out_, nt, 16, 1);
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+#pragma omp parallel num_threads(nt)
+        {
+            int tid = omp_get_thread_num();
+            int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
+            std::vector<float> tile(static_cast<size_t>(std::max<int64_t>(r1 - r0, 1)));
+            for (int64_t t = 0; t < tokens; ++t) {
+                const float* x = src + t * in_;
+                for (int64_t r = r0; r < r1; ++r) {
+                    float acc = 0.0f;
+                    for (int32_t k = csr_.row_ptr[r]; k < csr_.row_ptr[r + 1]; ++k)
+                        acc += csr_.values[k] * x[csr_.col_idx[k]];
+                    tile[r - r0] = acc;
+                }
+                spmm_detail::unpack_rows_scalar(
+                    tile.data(), 1, r0, r1 - r0, 1, dst + t * out_, out_,
+                    {ep.bias, residual ? residual + t * out_ : nullptr, act_});
+            }
+        }
+    }
+    std::string name() const override { return "spmm_f32_ref"; }
+
+  private:
+    CsrMatrix csr_;
+    std::vector<float> bias_;
+    Activation act_;
+};
+
+// The packed sparse weight of one matrix for one variant (see jit/spmm_gen.hpp for the records).
+struct SpmmData {
+    static constexpr int64_t kPanel = 128;  // rows per panel (unit of ordering and thread split)
+    std::vector<int32_t> row_ptr;           // of the unblocked CSR, for thread balancing
+    int64_t chunks = 1, panels = 0;
+    int rows = 2;                    // output rows per record
+    std::vector<int32_t> rec;        // records {begin, end, y offset of each row}
+    std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
+    std::vector<int32_t> offs;       // byte offset of each nonzero's packed activation row
+    std::vector<float> vals;
+    std::shared_ptr<const jit::SpmmF32UnrolledGen> unrolled;  // null: over the code budget
+};
+
+// Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows are
+// ordered by nonzero count and paired in that order; an odd row out is paired with the dummy row
+// `out` of the y tile. Chunk 0 lists every row (it initialises y), later chunks only rows with
+// nonzeros in them. Data is laid out in record order so the offset/value streams are sequential.
+SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int rows) {
+    constexpr int64_t kPanel = SpmmData::kPanel;
+    const int64_t out = csr.rows, row_bytes = group * 4;
+    const size_t rec_ints = 2 + rows;
+    SpmmData m;
+    m.rows = rows;
+    m.row_ptr = csr.row_ptr;
+    BlockedCsr b = block_columns(csr, chunk);
+    m.chunks = b.chunks;
+    m.panels = (out + kPanel - 1) / kPanel;
+    m.panel_rec.assign(m.chunks * (m.panels + 1), 0);
+    m.offs.reserve(b.nnz() + b.chunks * out);
+    m.vals.reserve(b.nnz() + b.chunks * out);
+    std::vector<int64_t> order;
+    for (int64_t c = 0; c < m.chunks; ++c) {
+        const int32_t* rp = b.row_ptr.data() + c * (out + 1);
+        auto count = [&](int64_t r) { return r < out ? rp[r + 1] - rp[r] : 0; };
+        for (int64_t p = 0; p < m.panels; ++p) {
+            m.panel_rec[c * (m.panels + 1) + p] = static_cast<int32_t>(m.rec.size() / rec_ints);
+            order.clear();
+            for (int64_t r = p * kPanel; r < std::min(out, (p + 1) * kPanel); ++r)
+                if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
+            std::stable_sort(order.begin(), order.end(),
+                             [&](int64_t x, int64_t y) { return count(x) < count(y); });
+            while (order.size() % rows != 0) order.push_back(out);
+            for (size_t j = 0; j < order.size(); j += rows) {
+                int32_t n = 0;
+                for (int q = 0; q < rows; ++q) n = std::max(n, count(order[j + q]));
+                m.rec.push_back(static_cast<int32_t>(m.vals.size()));
+                for (int32_t i = 0; i < n; ++i)
+                    for (int q = 0; q < rows; ++q) {
+                        const int64_t r = order[j + q];
+                        const bool real = i < count(r);
+                        m.offs.push_back(
+                            real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * row_bytes) : 0);
+                        m.vals.push_back(real ? b.values[rp[r] + i] : 0.0f);
+                    }
+                m.rec.push_back(static_cast<int32_t>(m.vals.size()));
+                for (int q = 0; q < rows; ++q)
+                    m.rec.push_back(static_cast<int32_t>(order[j + q] * row_bytes));
+            }
+        }
+        m.panel_rec[c * (m.panels + 1) + m.panels] = static_cast<int32_t>(m.rec.size() / rec_ints);
+    }
+    return m;
+}
+
+// Packed data shared by kernels of identical matrices (same shape, content hash and variant).
+std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVariant& v,
+                                              int64_t group) {
+    static std::mutex mu;
+    static std::map<std::tuple<uint64_t, int64_t, int64_t, const SpmmVariant*>,
+                    std::weak_ptr<const SpmmData>>
+        cache;
+    auto key = std::make_tuple(content_hash(d.weight, d.out * d.in), d.out, d.in, &v);
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        if (auto hit = cache[key].lock()) return hit;
+    }
+    auto built = std::make_shared<SpmmData>(
+        build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk, v.rows));
+    if (v.unroll_budget > 0 && v.rows == 2 &&
+        jit::SpmmF32UnrolledGen::estimate_bytes(v.vectors, built->rec.size() / 4,
+                                                built->offs.size()) <= v.unroll_budget)
+        built->unrolled = std::make_shared<const jit::SpmmF32UnrolledGen>(
+            v.isa, v.vectors, built->chunks, built->panels, built->rec.data(),
+            built->panel_rec.data(), built->offs.data());
+    std::shared_ptr<const SpmmData> data = built;
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto it = cache.begin(); it != cache.end();)  // drop entries of freed kernels
+        it = it->second.expired() ? cache.erase(it) : std::next(it);
+    cache[key] = data;
+    return data;
+}
+
+// JIT row kernel over K-blocked CSR with byte offsets into packed token groups.
+class SpmmJit final : public LinearKernel {
+  public:
+    SpmmJit(const LinearDesc& d, const SpmmVariant& v) : v_(v), act_(d.act) {
+        out_ = d.out;
+        in_ = d.in;
+        group_ = int64_t{v.lanes} * v.vectors;
+        if ((in_ + 1) * group_ * 4 > INT32_MAX || (out_ + 1) * group_ * 4 > INT32_MAX)
+            throw Error("sparse weight '" + d.name + "': " + std::to_string(out_) + "x" +
+                        std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
+        data_ = spmm_data_for(d, v, group_);
+        if (d.bias) bias_.assign(d.bias, d.bias + d.out);
+        for (int nv = 1; nv <= v.vectors; ++nv)
+            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows));
+    }
+
+    void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
+        assert(has_isa(v_.isa) && tokens >= 1);
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        static thread_local AlignedBuffer<float> xbuf, ybuf;
+        const SpmmData& m = *data_;
+        const int nt = num_threads();
+        // Thread split: by token groups when they divide evenly (no barrier, no shared data),
+        // else by rows balanced by nonzeros (one barrier after packing all groups).
+        const bool by_tokens = groups % nt == 0 || groups >= 4 * nt;
+        xbuf.resize((by_tokens ? nt : groups) * in_ * group_);
+        ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
+        // thread_local: take the caller's buffers here, not inside the parallel region.
+        float* const xbase = xbuf.data();
+        float* const ybase = ybuf.data();
+        std::vector<int64_t> bounds =
+            by_tokens ? std::vector<int64_t>{0, out_}
+                      : partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
+        const int64_t slice = 64;  // features per packing job (row split)
+        const int64_t slices = (in_ + slice - 1) / slice;
+        const Isa isa = v_.isa;
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num();
+            float* const yp = ybase + tid * (out_ + 1) * group_;
+            if (by_tokens) {
+                float* const xp = xbase + tid * in_ * group_;
+                for (int64_t g = tid; g < groups; g += nt) {
+                    const int64_t count = std::min(group_, tokens - g * group_);
+                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
+                                     xp);
+                    run_group(xp, yp, 0, out_, count, dst + g * group_ * out_,
+                              residual ? residual + g * group_ * out_ : nullptr);
+                }
+            } else {
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < groups * slices; ++j) {
+                    const int64_t g = j / slices, i0 = (j % slices) * slice;
+                    const int64_t count = std::min(group_, tokens - g * group_);
+                    spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_,
+                                     std::min(slice, in_ - i0), count, group_, v_.lanes,
+                                     xbase + (g * in_ + i0) * group_);
+                }
+                const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
+                for (int64_t g = 0; g < groups && r1 > r0; ++g)
+                    run_group(xbase + g * in_ * group_, yp, r0, r1,
+                              std::min(group_, tokens - g * group_), dst + g * group_ * out_,
+                              residual ? residual + g * group_ * out_ : nullptr);
+            }
+        }
+    }
+
+    // Rows [r0, r1) (r0 on a panel boundary) of one packed token group of `count` tokens, into
+    // dst/residual (pointing at the group's first token). y is the calling thread's tile.
+    void run_group(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count, float* dst,
+                   const float* residual) const {
+        run_tile(xp, yp, r0, r1, count);
+        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+        spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
+    }
+
+    // The sums (no epilogue) of rows [r0, r1) for one packed token group, feature-major in y.
+    void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count) const {
+        const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
+        const jit::SpmmF32Gen& k = *kernels_[nv - 1];
+        const SpmmData& m = *data_;
+        const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
+        if (m.unrolled && nv == v_.vectors) {
+            jit::SpmmUnrolledArgs u{xp, yp, m.vals.data(), p1 - p0, nullptr};
+            for (int64_t c = 0; c < m.chunks && p1 > p0; ++c) {
+                u.entry = m.unrolled->entry(c, p0);
+                (*m.unrolled)(u);
+            }
+            return;
+        }
+        jit::SpmmArgs a;
+        a.x = xp;
+        a.y = yp;
+        a.offs = m.offs.data();
+        a.vals = m.vals.data();
+        for (int64_t c = 0; c < m.chunks; ++c) {
+            const int32_t* pr = m.panel_rec.data() + c * (m.panels + 1);
+            a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
+            a.records = pr[p1] - pr[p0];
+            a.accumulate = c > 0;
+            k(a);
+        }
+    }
+
+    // Whether run_chain(next, ...) applies: next consumes this kernel's output in the same
+    // packed layout, and the thread split is by token groups.
+    bool chains_with(const SpmmJit& next, int64_t tokens) const {
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int nt = num_threads();
+        return next.in_ == out_ && next.group_ == group_ && next.v_.isa == v_.isa &&
+               next.v_.lanes == v_.lanes && (groups % nt == 0 || groups >= 4 * nt);
+    }
+
+    // dst = next(this(src)) with this kernel's output kept feature-major between the two (its
+    // epilogue applied in place, no unpack/pack of the intermediate). Needs chains_with.
+    void run_chain(const SpmmJit& next, const float* src, float* dst, int64_t tokens,
+                   const float* residual) const {
+        assert(chains_with(next, tokens) && tokens >= 1);
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int nt = num_threads();
+        static thread_local AlignedBuffer<float> xbuf, hbuf, ybuf;
+        xbuf.resize(nt * in_ * group_);
+        hbuf.resize(nt * (out_ + 1) * group_);
+        ybuf.resize(nt * (next.out_ + 1) * group_);
+        float* const xbase = xbuf.data();
+        float* const hbase = hbuf.data();
+        float* const ybase = ybuf.data();
+        const Isa isa = v_.isa;
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num();
+            float* const xp = xbase + tid * in_ * group_;
+            float* const hp = hbase + tid * (out_ + 1) * group_;
+            float* const yp = ybase + tid * (next.out_ + 1) * group_;
+            for (int64_t g = tid; g < groups; g += nt) {
+                const int64_t count = std::min(group_, tokens - g * group_);
+                spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
+                                 xp);
+                run_tile(xp, hp, 0, out_, count);
+                const int64_t width = (count + v_.lanes - 1) / v_.lanes * v_.lanes;
+                spmm_bias_act_rows(isa, hp, group_, out_, width, bias, act_);
+                next.run_group(hp, yp, 0, next.out_, count, dst + g * group_ * next.out_,
+                               residual ? residual + g * group_ * next.out_ : nullptr);
+            }
+        }
+    }
+
+    std::string name() const override {
+        return v_.unroll_budget > 0 && !data_->unrolled ? std::string(v_.name) + "_loop" : v_.name;
+    }
+
+  private:
+    static constexpr int64_t kPanel = SpmmData::kPanel;
+    const SpmmVariant& v_;
+    Activation act_;
+    int64_t group_ = 0;
+    std::shared_ptr<const SpmmData> data_;
+    std::vector<float> bias_;
+    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
+};
+
+}  // namespace
+
+const SpmmVariant* spmm_variants(int* count) {
+    *count = static_cast<int>(sizeof(kVariants) / sizeof(kVariants[0]));
+    return kVariants;
+}
+
+const SpmmVariant& spmm_best_variant(int64_t out, int64_t in) {
+    const SpmmVariant* pick = &kVariants[0];
+    for (const SpmmVariant& v : kVariants)
+        if (has_isa(v.isa) && static_cast<int>(v.isa) > static_cast<int>(pick->isa)) pick = &v;
+    return *pick;
+}
+
+bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
+                    float* dst, int64_t tokens, const float* residual) {
+    const auto* a = dynamic_cast<const SpmmJit*>(&first);
+    const auto* b = dynamic_cast<const SpmmJit*>(&second);
+    if (!a || !b || tokens < 1 || !a->chains_with(*b, tokens)) return false;
+    a->run_chain(*b, src, dst, tokens, residual);
+    return true;
+}
+
+std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc, const SpmmVariant* variant) {
+    const SpmmVariant& v = variant ? *variant : spmm_best_variant(desc.out, desc.in);
+    assert(has_isa(v.isa));
+    if (v.isa == Isa::scalar) return std::make_unique<SpmmRef>(desc);
+    return std::make_unique<SpmmJit>(desc, v);
+}
+
+}  // namespace sparq

@@ -1,0 +1,177 @@
+// AVX-512 pack/unpack of the sparse kernels' token groups: 16x16 in-register transposes, with the
+// epilogue (bias, GELU, residual) fused into the unpack.
+// GCC 12 warns falsely on _mm512_undefined_ps inside the unpack intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "kernels/spmm/spmm.hpp"
+
+namespace sparq::spmm_detail {
+namespace {
+
+// Transposes the 16x16 block held in r[0..16) (row i = r[i]) in place.
+inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    __m512 s[16];
+    for (int g = 0; g < 4; ++g) {
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 1]), d = _mm512_castps_pd(t[4 * g + 3]);
+        s[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        s[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        s[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        s[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    // s[4g + j] holds columns j, j+4, j+8, j+12 (one per 128-bit lane) of rows 4g..4g+3.
+    for (int j = 0; j < 4; ++j) {
+        __m512 u0 = _mm512_shuffle_f32x4(s[j], s[4 + j], 0x44);
+        __m512 u1 = _mm512_shuffle_f32x4(s[j], s[4 + j], 0xEE);
+        __m512 u2 = _mm512_shuffle_f32x4(s[8 + j], s[12 + j], 0x44);
+        __m512 u3 = _mm512_shuffle_f32x4(s[8 + j], s[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        r[j + 4] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        r[j + 8] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        r[j + 12] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+}
+
+// erf(x) as a rational approximation on [-4, 4] (the single-precision one of Eigen/XLA).
+inline __m512 erf16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(4.0f)), _mm512_set1_ps(-4.0f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.72614225801306e-10f),
+                               _mm512_set1_ps(2.77068142495902e-08f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-2.10102402082508e-06f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-5.69250639462346e-05f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-7.34990630326855e-04f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-2.95459980854025e-03f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-1.60960333262415e-02f));
+    p = _mm512_mul_ps(x, p);
+    __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(-1.45660718464996e-05f),
+                               _mm512_set1_ps(-2.13374055278905e-04f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-1.68282697438203e-03f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-7.37332916720468e-03f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-1.42647390514189e-02f));
+    return _mm512_div_ps(p, q);
+}
+
+inline __m512 gelu16(__m512 v) {
+    __m512 e = erf16(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v),
+                         _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+inline __mmask16 first_n(int64_t n) {
+    return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+}  // namespace
+
+void pack_tokens_avx512(const float* src, int64_t ld, int64_t in, int64_t count, int64_t group,
+                        int lanes, float* dst) {
+    __m512 r[16];
+    for (int64_t tb = 0; tb < count; tb += 16) {
+        const int64_t nt = count - tb < 16 ? count - tb : 16;
+        const float* s = src + tb * ld;
+        float* d = dst + tb;
+        int64_t i0 = 0;
+        if (nt == 16) {
+            // Full blocks: constant indices keep r[] in registers.
+            for (; i0 + 16 <= in; i0 += 16) {
+#pragma GCC unroll 16
+                for (int t = 0; t < 16; ++t) r[t] = _mm512_loadu_ps(s + t * ld + i0);
+                transpose16(r);
+#pragma GCC unroll 16
+                for (int f = 0; f < 16; ++f) _mm512_storeu_ps(d + (i0 + f) * group, r[f]);
+            }
+        }
+        for (; i0 < in; i0 += 16) {
+            const int64_t nf = in - i0 < 16 ? in - i0 : 16;
+            const __mmask16 m = first_n(nf);
+            for (int64_t t = 0; t < 16; ++t)
+                r[t] = t < nt ? _mm512_maskz_loadu_ps(m, s + t * ld + i0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int64_t f = 0; f < nf; ++f) _mm512_storeu_ps(d + (i0 + f) * group, r[f]);
+        }
+    }
+}
+
+namespace {
+
+// Transposes 16 tokens x up to kSpan rows into an L1 scratch, then writes each token's run of
+// outputs with the epilogue in long contiguous stores (friendlier to the store prefetcher than
+// 16-row scattered blocks, and to dst strides that alias in L1 sets).
+template <bool kGelu, bool kResidual>
+void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
+                      float* dst, int64_t ld, const float* bias, const float* residual) {
+    constexpr int64_t kSpan = 256;
+    alignas(64) float scratch[16][kSpan];
+    __m512 r[16];
+    for (int64_t tb = 0; tb < count; tb += 16) {
+        const int64_t nt = count - tb < 16 ? count - tb : 16;
+        for (int64_t o0 = 0; o0 < rows; o0 += kSpan) {
+            const int64_t span = rows - o0 < kSpan ? rows - o0 : kSpan;
+            for (int64_t o = 0; o < span; o += 16) {
+                const int64_t no = span - o < 16 ? span - o : 16;
+                const float* s = src + (o0 + o) * group + tb;
+                if (no == 16) {
+#pragma GCC unroll 16
+                    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(s + i * group);
+                } else {
+                    for (int64_t i = 0; i < 16; ++i)
+                        r[i] = i < no ? _mm512_loadu_ps(s + i * group) : _mm512_setzero_ps();
+                }
+                transpose16(r);
+#pragma GCC unroll 16
+                for (int t = 0; t < 16; ++t) _mm512_store_ps(&scratch[t][o], r[t]);
+            }
+            const int64_t col = r0 + o0;
+            for (int64_t t = 0; t < nt; ++t) {
+                float* d = dst + (tb + t) * ld + col;
+                const float* res = kResidual ? residual + (tb + t) * ld + col : nullptr;
+                for (int64_t o = 0; o < span; o += 16) {
+                    const __mmask16 m = first_n(span - o);
+                    __m512 v = _mm512_load_ps(&scratch[t][o]);
+                    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + col + o));
+                    if (kGelu) v = gelu16(v);
+                    if (kResidual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + o));
+                    _mm512_mask_storeu_ps(d + o, m, v);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
+                          Activation act) {
+    const bool gelu = act == Activation::gelu;
+    for (int64_t r = 0; r < rows; ++r) {
+        float* d = y + r * group;
+        const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        for (int64_t t = 0; t < width; t += 16) {
+            __m512 v = _mm512_add_ps(_mm512_loadu_ps(d + t), b);
+            if (gelu) v = gelu16(v);
+            _mm512_storeu_ps(d + t, v);
+        }
+    }
+}
+
+void unpack_rows_avx512(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
+                        float* dst, int64_t ld, const SpmmEpilogue& ep) {
+    const bool gelu = ep.act == Activation::gelu;
+    if (gelu && ep.residual)
+        unpack_rows_impl<true, true>(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual);
+    else if (gelu)
+        unpack_rows_impl<true, false>(src, group, r0, rows, count, dst, ld, ep.bias, nullptr);
+    else if (ep.residual)
+        unpack_rows_impl<false, true>(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual);
+    else
+        unpack_rows_impl<false, false>(src, group, r0, rows, count, dst, ld, ep.bias, nullptr);
+}
+
+}  // namespace sparq::spmm_detail

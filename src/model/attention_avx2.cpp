@@ -1,0 +1,40 @@
+// Attention per head with AVX2 + FMA (8 floats per vector, 4x2-vector tiles within 16 ymm
+// registers): the shared kernel in attention_kernel.inc over AVX2 vector traits.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/fused.hpp"
+#include "model/attention.hpp"
+
+namespace sparq {
+namespace {
+
+struct Avx2 {
+    static constexpr int W = 8, kScoreNV = 2, kCtxNV = 2;
+    using reg = __m256;
+    using mask = __m256i;
+    static reg zero() { return _mm256_setzero_ps(); }
+    static reg load(const float* p) { return _mm256_loadu_ps(p); }
+    static reg maskz_load(mask m, const float* p) { return _mm256_maskload_ps(p, m); }
+    static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+    static void mask_store(float* p, mask m, reg v) { _mm256_maskstore_ps(p, m, v); }
+    static reg set1(float x) { return _mm256_set1_ps(x); }
+    static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static mask tail(int n) {  // n in [1, 8]: lanes below n set
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static constexpr bool kTranspose16 = false;
+    static void transpose16(reg*) {}
+};
+
+#include "model/attention_kernel.inc"
+
+}  // namespace
+
+void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                         int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+    attention_head_impl<Avx2>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+}
+
+}  // namespace sparq

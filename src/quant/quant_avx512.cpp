@@ -1,0 +1,87 @@
+// AVX-512 quantize + pack of activations into the tiled u8 layout (same results as ref::).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/s8/transpose_avx512.hpp"
+#include "quant/quant.hpp"
+
+namespace sparq {
+
+float max_abs_avx512(const float* src, int64_t n) {
+    __m512 m0 = _mm512_setzero_ps(), m1 = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_abs_ps(_mm512_loadu_ps(src + k)));
+        m1 = _mm512_max_ps(m1, _mm512_abs_ps(_mm512_loadu_ps(src + k + 16)));
+    }
+    for (; k < n; k += 16) {
+        const __mmask16 m = n - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - k)) - 1);
+        m0 = _mm512_max_ps(m0, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, src + k)));
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+namespace {
+// 64 inputs of one row starting at k (masked beyond in) -> 64 s8 in one zmm (16 groups of 4).
+inline __m512i quantize64(const float* row, int64_t k, int64_t in, __m512 inv) {
+    const __m512 lo = _mm512_set1_ps(-static_cast<float>(kQmax));
+    const __m512 hi = _mm512_set1_ps(static_cast<float>(kQmax));
+    __m512i packed = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+        const int64_t kk = k + p * 16, n = in - kk;
+        __m512 x;
+        if (n >= 16) {
+            x = _mm512_loadu_ps(row + kk);
+        } else {
+            const __mmask16 m = n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+            x = _mm512_maskz_loadu_ps(m, row + (n > 0 ? kk : 0));
+        }
+        x = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, inv), lo), hi);
+        packed = _mm512_inserti32x4(packed, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(x)), p);
+    }
+    return packed;
+}
+}  // namespace
+
+void quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                                 const float* inv_scales, int8_t* dst) {
+    for (int64_t t = 0; t < tokens; ++t) {
+        const __m512 inv = _mm512_set1_ps(inv_scales[t]);
+        for (int64_t k = 0; k < in_pad; k += 64) {
+            __m512i q = quantize64(src + t * in, k, in, inv);
+            const int64_t n = in_pad - k;
+            const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
+            _mm512_mask_storeu_epi8(dst + t * in_pad + k, m, q);
+        }
+    }
+}
+
+// Blocks of 16 tokens x 64 inputs: quantize each token's 64 inputs into one zmm (16 dwords, one
+// per group), transpose 16x16 dwords, store each group's 16 tokens as one 64-byte vector.
+void quantize_pack_u8_avx512(const float* src, int64_t in, int64_t in_pad, const float* inv_scales,
+                             const std::vector<TokenTile>& tiles, uint8_t* dst) {
+    const int64_t groups = in_pad / 4;
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (const TokenTile& tile : tiles) {
+        uint8_t* base = dst + tile.offset;
+        for (int64_t jb = 0; jb < tile.width; jb += 16) {
+            const int64_t nt = std::min<int64_t>(16, std::max<int64_t>(0, tile.count - jb));
+            __m512 inv[16];
+            for (int j = 0; j < 16; ++j) inv[j] = _mm512_set1_ps(j < nt ? inv_scales[tile.t0 + jb + j] : 0.0f);
+            for (int64_t k = 0; k < in_pad; k += 64) {
+                __m512i r[16];
+                for (int j = 0; j < 16; ++j)
+                    r[j] = j < nt ? _mm512_xor_si512(quantize64(src + (tile.t0 + jb + j) * in, k, in, inv[j]), bias)
+                                  : bias;
+                s8::transpose16x16_epi32(r);
+                const int64_t g0 = k / 4, ng = std::min<int64_t>(16, groups - g0);
+                for (int64_t g = 0; g < ng; ++g)
+                    _mm512_storeu_si512(base + ((g0 + g) * tile.width + jb) * 4, r[g]);
+            }
+        }
+    }
+}
+
+}  // namespace sparq

@@ -1,0 +1,148 @@
+#include "tools/eval/evaluate.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "sparq/error.hpp"
+#include "tools/eval/metrics.hpp"
+
+namespace sparq::tools::eval {
+
+namespace {
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string where(const Dataset& ds, const Example& e) { return ds.path + ":" + std::to_string(e.line); }
+
+std::optional<double> parse_number(const std::string& s) {
+    try {
+        size_t used = 0;
+        double v = std::stod(s, &used);
+        if (used == s.size() && std::isfinite(v)) return v;
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+}
+
+bool is_regression(const ModelConfig& cfg) { return cfg.problem_type == "regression" || cfg.num_labels == 1; }
+}  // namespace
+
+double EvalResult::metric(const std::string& name) const {
+    for (const auto& [n, v] : metrics)
+        if (n == name) return v;
+    return std::numeric_limits<double>::quiet_NaN();
+}
+
+std::vector<int64_t> map_labels(const ModelConfig& cfg, const Dataset& ds) {
+    std::vector<int64_t> ids;
+    ids.reserve(ds.examples.size());
+    for (const Example& e : ds.examples) {
+        const std::string want = lower(e.label);
+        int64_t id = -1;
+        for (int64_t l = 0; l < cfg.num_labels && id < 0; ++l)
+            if (lower(cfg.label(l)) == want) id = l;
+        if (id < 0 && !e.label.empty() &&
+            std::all_of(e.label.begin(), e.label.end(), [](unsigned char c) { return std::isdigit(c); }) &&
+            e.label.size() < 10 && std::stoll(e.label) < cfg.num_labels)
+            id = std::stoll(e.label);
+        if (id < 0) {
+            std::string names;
+            for (int64_t l = 0; l < cfg.num_labels; ++l) names += (l ? ", " : "") + cfg.label(l);
+            throw Error(where(ds, e) + ": label '" + e.label + "' is not one of the model's labels (" + names +
+                        ") nor a label id 0.." + std::to_string(cfg.num_labels - 1));
+        }
+        ids.push_back(id);
+    }
+    return ids;
+}
+
+int64_t positive_label(const ModelConfig& cfg) {
+    static const char* names[] = {"positive", "pos", "spam", "paraphrase", "equivalent", "acceptable", "yes", "true"};
+    for (int64_t l = 0; l < cfg.num_labels; ++l)
+        for (const char* n : names)
+            if (lower(cfg.label(l)) == n) return l;
+    return 1;
+}
+
+EvalResult evaluate(const Model& model, const Dataset& ds, const EvalOptions& opts) {
+    const ModelConfig& cfg = model.config();
+    if (cfg.task != Task::sequence_classification)
+        throw Error("evaluation needs a sequence-classification model (…ForSequenceClassification), found " +
+                    (cfg.architectures.empty() ? std::string("no architectures in config.json") : cfg.architectures[0]));
+    const Tokenizer* tok = model.tokenizer();
+    if (!tok) throw Error("the model directory has no tokenizer (expected vocab.txt or tokenizer.json)");
+    EvalResult r;
+    r.format = ds.format;
+    r.examples = static_cast<int64_t>(ds.examples.size());
+    r.regression = is_regression(cfg);
+    std::vector<int64_t> gold_ids;
+    std::vector<double> gold_values;
+    if (r.regression) {
+        for (const Example& e : ds.examples) {
+            auto v = parse_number(e.label);
+            if (!v) throw Error(where(ds, e) + ": regression model: expected a numeric score, found '" + e.label + "'");
+            gold_values.push_back(*v);
+        }
+    } else {
+        gold_ids = map_labels(cfg, ds);
+    }
+    const size_t positions = static_cast<size_t>(std::max<int64_t>(cfg.max_position_embeddings, 2));
+    const size_t max_len = std::min(opts.max_length ? opts.max_length : tok->options().max_length, positions);
+    const size_t bs = std::max<size_t>(opts.batch_size, 1);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    r.predictions.reserve(ds.examples.size());
+    for (size_t i = 0; i < ds.examples.size(); i += bs) {
+        const size_t n = std::min(bs, ds.examples.size() - i);
+        std::vector<Encoding> encs;
+        encs.reserve(n);
+        for (size_t k = 0; k < n; ++k) {
+            const Example& e = ds.examples[i + k];
+            encs.push_back(tok->encode(e.text, e.pair ? std::optional<std::string_view>(*e.pair) : std::nullopt, max_len));
+        }
+        auto res = model.classify(PackedBatch::from(encs));
+        for (size_t k = 0; k < n; ++k) {
+            const Classification& c = res.at(k);
+            Prediction p;
+            p.index = static_cast<int64_t>(i + k);
+            p.line = ds.examples[i + k].line;
+            if (r.regression) {
+                p.gold_value = gold_values[i + k];
+                p.predicted_value = c.scores.empty() ? 0.0 : c.scores[0];
+                p.score = c.scores.empty() ? 0.0f : c.scores[0];
+            } else {
+                p.gold_id = gold_ids[i + k];
+                p.predicted_id = c.label_id;
+                p.gold = cfg.label(p.gold_id);
+                p.predicted = cfg.label(p.predicted_id);
+                p.score = c.scores.at(static_cast<size_t>(c.label_id));
+            }
+            r.predictions.push_back(std::move(p));
+        }
+        if (opts.progress) opts.progress(static_cast<int64_t>(i + n));
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    if (r.regression) {
+        std::vector<double> pred;
+        for (const auto& p : r.predictions) pred.push_back(p.predicted_value);
+        r.metrics = {{"pearson", pearson(gold_values, pred)}, {"spearman", spearman(gold_values, pred)}};
+        r.main_metric = "pearson";
+    } else {
+        std::vector<int64_t> pred;
+        for (const auto& p : r.predictions) pred.push_back(p.predicted_id);
+        r.metrics.emplace_back("accuracy", accuracy(gold_ids, pred));
+        if (cfg.num_labels == 2) r.metrics.emplace_back("f1", f1_binary(gold_ids, pred, positive_label(cfg)));
+        r.metrics.emplace_back("mcc", matthews(gold_ids, pred));
+        r.main_metric = ds.format == "cola" ? "mcc" : "accuracy";
+    }
+    return r;
+}
+
+}  // namespace sparq::tools::eval

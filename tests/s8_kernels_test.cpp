@@ -1,0 +1,298 @@
+// int8 weight kernels vs their scalar reference: int32 accumulators bit-exact on every kernel and
+// ISA this CPU runs, f32 outputs equal to the int8 reference's (same epilogue math), and within
+// the quantization error bound of the f32 reference (make_linear_ref).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/isa.hpp"
+#include "kernels/linear.hpp"
+#include "kernels/s8/s8_kernels.hpp"
+#include "sparq/error.hpp"
+
+namespace sparq {
+namespace {
+
+enum class Pattern { unstructured, blocks_1x4 };
+
+struct Weight {
+    int64_t out, in;
+    std::vector<float> w, b;
+    LinearDesc desc(Activation act = Activation::none, bool bias = true) const {
+        LinearDesc d;
+        d.weight = w.data();
+        d.bias = bias ? b.data() : nullptr;
+        d.out = out;
+        d.in = in;
+        d.act = act;
+        d.name = "test";
+        return d;
+    }
+};
+
+// Random weight with `sparsity` share of zeros in the given pattern; rows listed in empty_rows
+// are all zero.
+Weight make_weight(int64_t out, int64_t in, double sparsity, Pattern pat, uint32_t seed,
+                   std::vector<int64_t> empty_rows = {}) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    Weight W{out, in, std::vector<float>(out * in), std::vector<float>(out)};
+    for (int64_t o = 0; o < out; ++o) {
+        W.b[o] = val(rng);
+        for (int64_t g = 0; g < (in + 3) / 4; ++g) {
+            bool keep_block = u(rng) >= sparsity;
+            for (int64_t k = 4 * g; k < std::min(in, 4 * g + 4); ++k) {
+                bool keep = pat == Pattern::blocks_1x4 ? keep_block : u(rng) >= sparsity;
+                W.w[o * in + k] = keep ? val(rng) : 0.0f;
+            }
+        }
+    }
+    for (int64_t r : empty_rows)
+        for (int64_t k = 0; k < in; ++k) W.w[r * in + k] = 0.0f;
+    return W;
+}
+
+std::vector<float> random_acts(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, 1.0f);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+using Factory = std::function<std::unique_ptr<S8LinearKernel>(const LinearDesc&, const QuantOptions&)>;
+struct Variant {
+    std::string name;
+    Factory make;
+    Isa isa;  // built with max_isa capped to this
+};
+
+// Every int8 kernel at every ISA level this CPU runs.
+std::vector<Variant> variants() {
+    std::vector<Variant> v;
+    v.push_back({"dense_s8", make_dense_s8, cpu_isa()});
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni})
+        if (static_cast<int>(isa) <= static_cast<int>(cpu_isa()))
+            v.push_back({std::string("sparse_s8@") + isa_name(isa), make_sparse_s8, isa});
+    return v;
+}
+
+std::unique_ptr<S8LinearKernel> build(const Variant& v, const LinearDesc& d, const QuantOptions& o) {
+    set_max_isa(v.isa);
+    auto k = v.make(d, o);
+    set_max_isa(cpu_isa());
+    return k;
+}
+
+struct Shape {
+    int64_t out, in;
+};
+// {24, 1100}: several K chunks of the sparse kernel (1024 inputs each) plus an in-tail.
+const Shape kShapes[] = {{1, 4}, {5, 7}, {16, 64}, {33, 130}, {48, 67}, {20, 3}, {24, 1100}};
+const int64_t kTokens[] = {1, 2, 15, 16, 17, 33, 128};
+const double kSparsities[] = {0.0, 0.5, 0.9, 1.0};
+
+TEST(S8Kernels, AccumulatorsBitExact) {
+    uint32_t seed = 1;
+    for (const Shape& s : kShapes)
+        for (double sp : kSparsities)
+            for (Pattern pat : {Pattern::unstructured, Pattern::blocks_1x4}) {
+                Weight W = make_weight(s.out, s.in, sp, pat, seed++, {0, s.out / 2});
+                LinearDesc d = W.desc();
+                auto ref = make_linear_s8_ref(d, {});
+                const int64_t in_pad = ref->weights().in_pad;
+                std::vector<std::unique_ptr<S8LinearKernel>> ks;
+                for (const Variant& v : variants()) ks.push_back(build(v, d, {}));
+                for (int64_t tokens : kTokens) {
+                    std::mt19937 rng(seed++);
+                    std::uniform_int_distribution<int> q(-127, 127);
+                    std::vector<int8_t> x(tokens * in_pad, 0);
+                    for (int64_t t = 0; t < tokens; ++t)
+                        for (int64_t k = 0; k < s.in; ++k) x[t * in_pad + k] = static_cast<int8_t>(q(rng));
+                    std::vector<int32_t> expect(tokens * s.out), got(tokens * s.out);
+                    ref->accumulate(x.data(), expect.data(), tokens);
+                    for (size_t i = 0; i < ks.size(); ++i) {
+                        std::fill(got.begin(), got.end(), 12345);
+                        ks[i]->accumulate(x.data(), got.data(), tokens);
+                        ASSERT_EQ(got, expect) << ks[i]->name() << " out=" << s.out << " in=" << s.in
+                                               << " sparsity=" << sp << " tokens=" << tokens;
+                    }
+                }
+            }
+}
+
+// Largest magnitudes everywhere: u8 = 255 against +-127 weights is where vpmaddubsw would
+// saturate (2 * 255 * 127 > 32767); every core must stay exact.
+TEST(S8Kernels, NoSaturationAtExtremes) {
+    const int64_t out = 4, in = 256, tokens = 17;
+    Weight W{out, in, std::vector<float>(out * in), std::vector<float>(out, 0.0f)};
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t k = 0; k < in; ++k) W.w[o * in + k] = (o % 2 == 0 || k % 3 == 0) ? 1.0f : -1.0f;
+    LinearDesc d = W.desc();
+    auto ref = make_linear_s8_ref(d, {});
+    std::vector<int8_t> x(tokens * in);
+    for (int64_t i = 0; i < tokens * in; ++i) x[i] = (i / in) % 2 ? 127 : -127;
+    std::vector<int32_t> expect(tokens * out), got(tokens * out);
+    ref->accumulate(x.data(), expect.data(), tokens);
+    EXPECT_EQ(expect[1 * out + 0], 127 * 127 * in);
+    for (const Variant& v : variants()) {
+        auto k = build(v, d, {});
+        k->accumulate(x.data(), got.data(), tokens);
+        EXPECT_EQ(got, expect) << k->name();
+    }
+}
+
+// Bound on |y_int8 - y_f32| for one output: with x = sx*qx + ex, w = sw*qw + ew, |ex| <= sx/2,
+// |ew| <= sw/2:  |y - y_q| <= sum_k |w_k| sx/2 + |x_k| sw/2 + sx sw/4, plus float rounding of
+// the epilogue and of the reference (relative 1e-5 of sum |x w| + |b|); GELU is 1.13-Lipschitz.
+double quant_bound(const float* x, const float* w, int64_t in, float sx, float sw, float b, bool gelu) {
+    double e = 0, mag = std::fabs(b);
+    for (int64_t k = 0; k < in; ++k) {
+        e += std::fabs(w[k]) * sx / 2 + std::fabs(x[k]) * sw / 2 + sx * sw / 4.0;
+        mag += std::fabs(x[k] * w[k]);
+    }
+    e += 1e-5 * mag + 1e-6;
+    return gelu ? 1.13 * e : e;
+}
+
+TEST(S8Kernels, OutputsVsReferences) {
+    uint32_t seed = 100;
+    const QuantOptions modes[] = {{ActScale::per_token, 0}, {ActScale::per_tensor, 0}, {ActScale::fixed, 0}};
+    for (const Shape& s : {Shape{33, 130}, Shape{64, 67}, Shape{16, 768}})
+        for (double sp : {0.0, 0.9})
+            for (Activation act : {Activation::none, Activation::gelu})
+                for (int mode = 0; mode < 3; ++mode)
+                    for (int64_t tokens : {1, 17, 70, 200}) {  // 200: several token chunks and tiles
+                        Weight W = make_weight(s.out, s.in, sp, Pattern::unstructured, seed++, {1});
+                        LinearDesc d = W.desc(act);
+                        auto x = random_acts(tokens * s.in, seed++);
+                        auto res = random_acts(tokens * s.out, seed++);
+                        QuantOptions opts = modes[mode];
+                        float xmax = 0;
+                        for (float v : x) xmax = std::max(xmax, std::fabs(v));
+                        if (opts.act_scale == ActScale::fixed) opts.fixed_scale = xmax / 127;  // calibrated
+                        auto ref = make_linear_s8_ref(d, opts);
+                        auto f32 = make_linear_ref(d);
+                        std::vector<float> y_ref(tokens * s.out), y_f32(tokens * s.out), y(tokens * s.out);
+                        ref->run(x.data(), y_ref.data(), tokens, res.data());
+                        f32->run(x.data(), y_f32.data(), tokens, res.data());
+                        // Activation scales as the kernels compute them.
+                        std::vector<float> sx(tokens), inv(tokens);
+                        activation_scales(x.data(), tokens, s.in, opts, sx.data(), inv.data());
+                        const QuantizedWeights& qw = ref->weights();
+                        for (int64_t t = 0; t < tokens; ++t)
+                            for (int64_t o = 0; o < s.out; ++o) {
+                                double bound = quant_bound(x.data() + t * s.in, W.w.data() + o * s.in, s.in, sx[t],
+                                                           qw.scale[o], W.b[o], act == Activation::gelu);
+                                ASSERT_LE(std::fabs(y_ref[t * s.out + o] - y_f32[t * s.out + o]), bound)
+                                    << "t=" << t << " o=" << o << " mode=" << mode;
+                            }
+                        for (const Variant& v : variants()) {
+                            auto k = build(v, d, opts);
+                            k->run(x.data(), y.data(), tokens, res.data());
+                            for (int64_t i = 0; i < tokens * s.out; ++i) {
+                                // Same integer core and epilogue math; only GELU may differ
+                                // (dispatched vs exact erf; the vector GELU is within
+                                // 1e-6 max(1,|x|) of exact, see fused_test).
+                                float tol = act == Activation::gelu
+                                                ? 1e-5f * (1 + std::fabs(y_ref[i]) + std::fabs(res[i]))
+                                                : 0.0f;
+                                ASSERT_NEAR(y[i], y_ref[i], tol)
+                                    << k->name() << " i=" << i << " tokens=" << tokens << " mode=" << mode;
+                            }
+                        }
+                    }
+}
+
+TEST(S8Kernels, BlockStatsAndNames) {
+    Weight blocked = make_weight(8, 30, 0.8, Pattern::blocks_1x4, 7);
+    Weight unstr = make_weight(8, 32, 0.9, Pattern::unstructured, 8);
+    BlockStats a = block_stats_s8(blocked.desc()), b = block_stats_s8(unstr.desc());
+    EXPECT_TRUE(a.blocked);
+    EXPECT_FALSE(b.blocked);
+    EXPECT_GT(b.blocks, 0);
+    EXPECT_LT(b.fill(), 0.5);
+    EXPECT_NE(make_sparse_s8(blocked.desc(), {})->name().find("spmm_s8_1x4_"), std::string::npos);
+    EXPECT_NE(make_sparse_s8(unstr.desc(), {})->name().find("spmm_s8_1x4g_"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// Per-token vs per-tensor dynamic activation scales on activations whose tokens differ in
+// magnitude (as across a BERT batch): per-token must be closer to f32. Prints both errors.
+TEST(S8Kernels, PerTokenScalesBeatPerTensor) {
+    const int64_t out = 64, in = 256, tokens = 32;
+    Weight W = make_weight(out, in, 0.0, Pattern::unstructured, 5);
+    LinearDesc d = W.desc();
+    auto x = random_acts(tokens * in, 6);
+    for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t k = 0; k < in; ++k) x[t * in + k] *= std::pow(10.0f, (t % 5) / 2.0f - 1.0f);  // 0.1x..10x
+    std::vector<float> y32(tokens * out), y(tokens * out);
+    make_linear_ref(d)->run(x.data(), y32.data(), tokens, nullptr);
+    double err[2];
+    for (int m = 0; m < 2; ++m) {
+        QuantOptions o{m == 0 ? ActScale::per_token : ActScale::per_tensor, 0};
+        make_sparse_s8(d, o)->run(x.data(), y.data(), tokens, nullptr);
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < tokens * out; ++i) {
+            num += (y[i] - y32[i]) * (y[i] - y32[i]);
+            den += y32[i] * y32[i];
+        }
+        err[m] = std::sqrt(num / den);
+    }
+    std::printf("relative L2 error vs f32: per-token %.2e, per-tensor %.2e\n", err[0], err[1]);
+    EXPECT_LT(err[0], 0.02);
+    EXPECT_LT(err[0], err[1]);
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// The planner's cost model orders the int8 kernels as measured on BERT FFN1 (3072 x 768, 128
+// tokens): sparse wins at 90% 1x4 sparsity, dense wins on a dense matrix.
+TEST(S8Kernels, CostEstimatesOrderKernels) {
+    const int64_t out = 3072, in = 768, tokens = 128, all_blocks = out * in / 4;
+    const double dense = estimate_dense_s8_ns(out, in, tokens);
+    EXPECT_GT(dense, 0);
+    EXPECT_LT(estimate_sparse_s8_ns(out, in, all_blocks / 10, tokens), dense);
+    EXPECT_GT(estimate_sparse_s8_ns(out, in, all_blocks, tokens), dense);
+    EXPECT_LT(estimate_sparse_s8_ns(out, in, all_blocks / 20, tokens),
+              estimate_sparse_s8_ns(out, in, all_blocks / 10, tokens));
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// Inputs beyond what int32 accumulation of u8 x s8 products can hold are refused, not wrapped.
+TEST(S8Kernels, RejectsReductionsThatOverflowInt32) {
+    const int64_t in = 70000;
+    std::vector<float> w(in, 1.0f);
+    LinearDesc d;
+    d.weight = w.data();
+    d.out = 1;
+    d.in = in;
+    d.name = "huge";
+    EXPECT_THROW(make_sparse_s8(d, {}), Error);
+    EXPECT_THROW(make_dense_s8(d, {}), Error);
+    d.in = 66000;
+    EXPECT_NO_THROW(make_linear_s8_ref(d, {}));
+}
+
+}  // namespace
+}  // namespace sparq

@@ -1,0 +1,349 @@
+// Sparse f32 kernels: every variant this CPU can run (AVX2 also under a capped ISA) against the
+// scalar reference make_linear_ref, over shapes, sparsities, token counts, epilogues and threads.
+#include "kernels/spmm/spmm.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/threading.hpp"
+#include "cpu/isa.hpp"
+#include "jit/spmm_gen.hpp"
+#include "kernels/linear.hpp"
+#include "kernels/spmm/sparse_format.hpp"
+#include "sparq/model.hpp"
+#include "test_util.hpp"
+
+namespace sparq {
+namespace {
+
+// Random [out][in] weight with the given share of zeros; row 0 is empty and row 1 fully dense
+// when out >= 3 (and sparsity is neither 0 nor 1).
+std::vector<float> random_weight(int64_t out, int64_t in, double sparsity, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> val(-1.0f, 1.0f), u(0.0f, 1.0f);
+    std::vector<float> w(out * in);
+    for (auto& x : w) x = u(rng) < sparsity ? 0.0f : val(rng);
+    if (out >= 3 && sparsity > 0 && sparsity < 1) {
+        for (int64_t i = 0; i < in; ++i) w[i] = 0.0f;
+        for (int64_t i = 0; i < in; ++i) w[in + i] = val(rng) + 2.0f;
+    }
+    return w;
+}
+
+std::vector<float> random_vec(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> val(-2.0f, 2.0f);
+    std::vector<float> v(n);
+    for (auto& x : v) x = val(rng);
+    return v;
+}
+
+struct Case {
+    int64_t out, in;
+    double sparsity;
+    int64_t tokens;
+    bool bias, residual;
+    Activation act;
+    int threads;
+};
+
+// Runs `variant` and the reference on one case; tolerance per element is 1e-5 of the magnitude
+// sum(|w||x|) + |b| + |residual| (float accumulation order differs from the reference).
+void check(const SpmmVariant& variant, const Case& c) {
+    SCOPED_TRACE(::testing::Message()
+                 << variant.name << " out=" << c.out << " in=" << c.in << " sparsity=" << c.sparsity
+                 << " T=" << c.tokens << " bias=" << c.bias << " residual=" << c.residual
+                 << " gelu=" << (c.act == Activation::gelu) << " threads=" << c.threads);
+    std::vector<float> w = random_weight(c.out, c.in, c.sparsity, 7 * c.out + c.in);
+    std::vector<float> b = random_vec(c.out, 11);
+    std::vector<float> x = random_vec(c.tokens * c.in, 13 + c.tokens);
+    std::vector<float> res = random_vec(c.tokens * c.out, 17);
+    LinearDesc d;
+    d.weight = w.data();
+    d.bias = c.bias ? b.data() : nullptr;
+    d.out = c.out;
+    d.in = c.in;
+    d.act = c.act;
+    d.name = "test";
+    set_num_threads(c.threads);
+    auto ref = make_linear_ref(d);
+    auto k = make_sparse_f32(d, &variant);
+    EXPECT_EQ(k->name().rfind(variant.name, 0), 0u) << k->name();
+    std::vector<float> want(c.tokens * c.out), got(c.tokens * c.out, NAN);
+    const float* r = c.residual ? res.data() : nullptr;
+    ref->run(x.data(), want.data(), c.tokens, r);
+    k->run(x.data(), got.data(), c.tokens, r);
+    int bad = 0;
+    for (int64_t t = 0; t < c.tokens && bad < 5; ++t)
+        for (int64_t o = 0; o < c.out && bad < 5; ++o) {
+            double mag = 0;
+            for (int64_t i = 0; i < c.in; ++i) mag += std::fabs(w[o * c.in + i] * x[t * c.in + i]);
+            if (c.bias) mag += std::fabs(b[o]);
+            if (c.residual) mag += std::fabs(res[t * c.out + o]);
+            double tol = 1e-5 * mag + 1e-6;
+            float g = got[t * c.out + o], e = want[t * c.out + o];
+            if (!(std::fabs(g - e) <= tol)) {
+                ADD_FAILURE() << "t=" << t << " o=" << o << " got " << g << " want " << e;
+                ++bad;
+            }
+        }
+}
+
+std::vector<const SpmmVariant*> runnable_variants() {
+    int n = 0;
+    const SpmmVariant* v = spmm_variants(&n);
+    std::vector<const SpmmVariant*> out;
+    for (int i = 0; i < n; ++i)
+        if (has_isa(v[i].isa)) out.push_back(&v[i]);
+    return out;
+}
+
+void check_all(const SpmmVariant& v) {
+    // Small shapes: every sparsity x token count x epilogue.
+    for (auto [out, in] :
+         {std::pair<int64_t, int64_t>{1, 1}, {17, 17}, {64, 17}, {17, 64}, {64, 64}})
+        for (double s : {0.0, 0.5, 0.9, 0.99, 1.0})
+            for (int64_t t : {1, 2, 15, 16, 17, 33, 128})
+                check(v,
+                      {out, in, s, t, (t % 2) == 1, t >= 16,
+                       t == 17 ? Activation::gelu : Activation::none, 1 + static_cast<int>(t % 2)});
+    // Epilogue combinations on one shape.
+    for (bool bias : {false, true})
+        for (bool residual : {false, true})
+            for (Activation act : {Activation::none, Activation::gelu})
+                for (int threads : {1, 2})
+                    check(v, {96, 80, 0.8, 33, bias, residual, act, threads});
+    // Several K chunks with a full token group and a tail group (unrolled code + loop tail).
+    check(v, {100, 300, 0.9, 70, true, true, Activation::gelu, 2});
+    check(v, {100, 300, 0.99, 64, false, false, Activation::none, 1});
+    // Token groups not divisible by the thread count: rows split across threads, several groups.
+    check(v, {130, 300, 0.9, 150, true, false, Activation::none, 2});
+    // BERT-sized, few tokens.
+    check(v, {768, 768, 0.9, 17, true, true, Activation::none, 2});
+    check(v, {3072, 768, 0.95, 33, true, false, Activation::gelu, 2});
+    check(v, {768, 3072, 0.9, 16, true, true, Activation::none, 1});
+    check(v, {768, 3072, 1.0, 2, true, true, Activation::none, 2});
+}
+
+TEST(SparseFormat, CsrRoundTripAndColumnBlocks) {
+    std::vector<float> w = random_weight(37, 300, 0.9, 3);
+    CsrMatrix csr = csr_from_dense(w.data(), 37, 300);
+    ASSERT_EQ(csr.row_ptr.size(), 38u);
+    std::vector<float> back(37 * 300, 0.0f);
+    for (int64_t r = 0; r < 37; ++r)
+        for (int32_t k = csr.row_ptr[r]; k < csr.row_ptr[r + 1]; ++k)
+            back[r * 300 + csr.col_idx[k]] = csr.values[k];
+    EXPECT_EQ(back, w);
+    EXPECT_EQ(csr.row_ptr[1], 0);    // empty row 0
+    EXPECT_EQ(csr.row_ptr[2], 300);  // dense row 1
+    BlockedCsr b = block_columns(csr, 64);
+    EXPECT_EQ(b.chunks, 5);
+    EXPECT_EQ(b.nnz(), csr.nnz());
+    std::vector<float> back2(37 * 300, 0.0f);
+    for (int64_t c = 0; c < b.chunks; ++c)
+        for (int64_t r = 0; r < 37; ++r) {
+            const int32_t* rp = b.row_ptr.data() + c * 38;
+            for (int32_t k = rp[r]; k < rp[r + 1]; ++k) {
+                EXPECT_GE(b.col_idx[k], c * 64);
+                EXPECT_LT(b.col_idx[k], (c + 1) * 64);
+                back2[r * 300 + b.col_idx[k]] = b.values[k];
+            }
+        }
+    EXPECT_EQ(back2, w);
+}
+
+TEST(SparseFormat, PartitionBalancesNonzerosNotRows) {
+    // Rows 0..99 have 10 nonzeros each, rows 100..199 none: two parts split at row 50.
+    std::vector<int32_t> rp(201);
+    for (int r = 0; r <= 200; ++r) rp[r] = std::min(r, 100) * 10;
+    std::vector<int64_t> b = partition_rows(rp.data(), 200, 2);
+    EXPECT_EQ(b, (std::vector<int64_t>{0, 50, 200}));
+    b = partition_rows(rp.data(), 200, 2, 16);
+    EXPECT_EQ(b, (std::vector<int64_t>{0, 48, 200}));
+    b = partition_rows(rp.data(), 5, 8);
+    EXPECT_EQ(b.front(), 0);
+    EXPECT_EQ(b.back(), 5);
+    for (size_t i = 1; i < b.size(); ++i) EXPECT_LE(b[i - 1], b[i]);
+}
+
+TEST(SparseFormat, PackUnpackMatchScalar) {
+    for (Isa isa : {Isa::avx2, Isa::avx512}) {
+        if (!has_isa(isa)) continue;
+        int lanes = isa == Isa::avx512 ? 16 : 8;
+        for (int64_t count : {1, 7, 16, 17, 31, 32}) {
+            int64_t group = 32, in = 21;
+            std::vector<float> src = random_vec(count * 40, 5);
+            std::vector<float> a(in * group, -1.0f), b(in * group, -1.0f);
+            spmm_detail::pack_tokens_scalar(src.data(), 40, in, count, group, lanes, a.data());
+            spmm_pack_tokens(isa, src.data(), 40, in, count, group, lanes, b.data());
+            int64_t padded = (count + lanes - 1) / lanes * lanes;
+            for (int64_t i = 0; i < in; ++i)
+                for (int64_t t = 0; t < padded; ++t)
+                    EXPECT_EQ(a[i * group + t], b[i * group + t]) << "i=" << i << " t=" << t;
+        }
+    }
+}
+
+TEST(SparseFormat, UnpackEpilogueMatchesScalar) {
+    const int64_t group = 32, rows = 37, r0 = 5, ld = 50;
+    std::vector<float> tile = random_vec(rows * group, 21), bias = random_vec(ld, 22);
+    std::vector<float> res = random_vec(group * ld, 23);
+    for (Isa isa : {Isa::avx2, Isa::avx512}) {
+        if (!has_isa(isa)) continue;
+        for (int64_t count : {1, 8, 9, 16, 31, 32})
+            for (bool b : {false, true})
+                for (bool r : {false, true})
+                    for (Activation act : {Activation::none, Activation::gelu}) {
+                        SpmmEpilogue ep{b ? bias.data() : nullptr, r ? res.data() : nullptr, act};
+                        std::vector<float> want(group * ld, -7.0f), got(group * ld, -7.0f);
+                        spmm_detail::unpack_rows_scalar(tile.data(), group, r0, rows, count,
+                                                        want.data(), ld, ep);
+                        spmm_unpack_rows(isa, tile.data(), group, r0, rows, count, got.data(), ld,
+                                         ep);
+                        for (size_t i = 0; i < want.size(); ++i)
+                            ASSERT_NEAR(got[i], want[i], 2e-6f * (1.0f + std::fabs(want[i])))
+                                << isa_name(isa) << " count=" << count << " i=" << i;
+                    }
+    }
+}
+
+TEST(Spmm, ListStartsWithReference) {
+    int n = 0;
+    const SpmmVariant* v = spmm_variants(&n);
+    ASSERT_GT(n, 1);
+    EXPECT_EQ(v[0].isa, Isa::scalar);
+    EXPECT_TRUE(has_isa(spmm_best_variant(768, 768).isa));
+}
+
+TEST(Spmm, JitCodeIsCachedPerShape) {
+    if (!has_isa(Isa::avx2)) GTEST_SKIP() << "no AVX2";
+    auto a = jit::spmm_f32_kernel(Isa::avx2, 2);
+    auto b = jit::spmm_f32_kernel(Isa::avx2, 2);
+    EXPECT_EQ(a.get(), b.get());
+    EXPECT_LT(a->code_size(), 2048u);
+}
+
+// spmm_run_chain (FFN1 -> GELU -> FFN2 with the intermediate kept packed) against the scalar
+// reference applied twice, for every runnable JIT variant, over token counts (1, tails, several
+// groups), threads and an odd intermediate width; and it declines pairs that do not chain.
+TEST(Spmm, ChainMatchesTwoReferenceRuns) {
+    struct ChainCase {
+        int64_t hidden, inter, tokens;
+        int threads;
+    };
+    const ChainCase cases[] = {{48, 200, 1, 1},   {48, 200, 17, 1}, {64, 256, 64, 1},
+                               {64, 256, 100, 1}, {33, 97, 130, 2}, {64, 256, 128, 2},
+                               {40, 160, 300, 2}};
+    for (const SpmmVariant* v : runnable_variants()) {
+        if (v->isa == Isa::scalar) continue;
+        for (const ChainCase& c : cases) {
+            SCOPED_TRACE(::testing::Message()
+                         << v->name << " hidden=" << c.hidden << " inter=" << c.inter
+                         << " T=" << c.tokens << " threads=" << c.threads);
+            std::vector<float> w1 = random_weight(c.inter, c.hidden, 0.9, 3 + c.inter);
+            std::vector<float> w2 = random_weight(c.hidden, c.inter, 0.9, 5 + c.hidden);
+            std::vector<float> b1 = random_vec(c.inter, 19), b2 = random_vec(c.hidden, 23);
+            std::vector<float> x = random_vec(c.tokens * c.hidden, 29 + c.tokens);
+            std::vector<float> res = random_vec(c.tokens * c.hidden, 31);
+            LinearDesc d1{w1.data(), b1.data(), c.inter, c.hidden, Activation::gelu, "ffn1"};
+            LinearDesc d2{w2.data(), b2.data(), c.hidden, c.inter, Activation::none, "ffn2"};
+            set_num_threads(c.threads);
+            auto k1 = make_sparse_f32(d1, v), k2 = make_sparse_f32(d2, v);
+            auto r1 = make_linear_ref(d1), r2 = make_linear_ref(d2);
+            std::vector<float> h(c.tokens * c.inter), want(c.tokens * c.hidden);
+            r1->run(x.data(), h.data(), c.tokens);
+            r2->run(h.data(), want.data(), c.tokens, res.data());
+            std::vector<float> got(c.tokens * c.hidden, NAN);
+            const int64_t groups = (c.tokens + v->lanes * v->vectors - 1) / (v->lanes * v->vectors);
+            const bool chains = groups % c.threads == 0 || groups >= 4 * c.threads;
+            ASSERT_EQ(spmm_run_chain(*k1, *k2, x.data(), got.data(), c.tokens, res.data()), chains);
+            if (!chains) continue;
+            for (int64_t t = 0; t < c.tokens; ++t)
+                for (int64_t o = 0; o < c.hidden; ++o) {
+                    double mag = std::fabs(b2[o]) + std::fabs(res[t * c.hidden + o]);
+                    for (int64_t i = 0; i < c.inter; ++i)
+                        mag += std::fabs(w2[o * c.inter + i] * h[t * c.inter + i]);
+                    const float g = got[t * c.hidden + o], e = want[t * c.hidden + o];
+                    ASSERT_LE(std::fabs(g - e), 1e-5 * mag + 1e-5) << "t=" << t << " o=" << o;
+                }
+        }
+    }
+    // Pairs that do not chain: a dense kernel, and mismatched shapes.
+    std::vector<float> w = random_weight(32, 32, 0.9, 1);
+    LinearDesc d{w.data(), nullptr, 32, 32, Activation::none, "sq"};
+    LinearDesc d2{w.data(), nullptr, 16, 64, Activation::none, "other"};
+    auto s = make_sparse_f32(d), dense = make_dense_f32(d), other = make_sparse_f32(d2);
+    std::vector<float> x(64 * 32, 1.0f), y(64 * 32);
+    set_num_threads(1);
+    if (spmm_best_variant(32, 32).isa != Isa::scalar) {
+        EXPECT_TRUE(spmm_run_chain(*s, *s, x.data(), y.data(), 64));
+        EXPECT_FALSE(spmm_run_chain(*s, *other, x.data(), y.data(), 64));
+    }
+    EXPECT_FALSE(spmm_run_chain(*s, *dense, x.data(), y.data(), 64));
+    EXPECT_FALSE(spmm_run_chain(*dense, *s, x.data(), y.data(), 64));
+    set_num_threads(0);
+}
+
+// The whole encoder on sparse kernels (90%-pruned tiny fixture) matches the dense plan.
+TEST(Spmm, WholeModelSparseMatchesDense) {
+    const std::string dir = (test::fixtures_dir() / "tiny_sparse").string();
+    LoadOptions dense_opts, sparse_opts;
+    dense_opts.threads = sparse_opts.threads = 2;
+    dense_opts.kernels = "dense";
+    sparse_opts.kernels = "sparse";
+    auto dense = Model::load(dir, dense_opts);
+    auto sparse = Model::load(dir, sparse_opts);
+    EXPECT_NE(sparse->plan_report().find("spmm_f32"), std::string::npos) << sparse->plan_report();
+    std::vector<Encoding> encs(3);
+    for (int s = 0; s < 3; ++s)
+        for (int p = 0; p < 5 + 17 * s; ++p) {
+            encs[s].ids.push_back(p == 0 ? 2 : 5 + (p * 7 + s) % 300);
+            encs[s].type_ids.push_back(0);
+        }
+    PackedBatch batch = PackedBatch::from(encs);
+    HiddenStates a = dense->encode(batch), b = sparse->encode(batch);
+    ASSERT_EQ(a.data.size(), b.data.size());
+    for (size_t i = 0; i < a.data.size(); ++i) ASSERT_NEAR(a.data[i], b.data[i], 1e-4f) << i;
+    set_num_threads(0);
+}
+
+class SpmmVariants : public ::testing::TestWithParam<int> {};
+
+TEST_P(SpmmVariants, MatchesReference) {
+    int n = 0;
+    const SpmmVariant& v = spmm_variants(&n)[GetParam()];
+    if (!has_isa(v.isa)) GTEST_SKIP() << v.name << " needs " << isa_name(v.isa);
+    check_all(v);
+    set_num_threads(0);
+}
+
+// AVX2 kernels must run with the ISA capped at AVX2 (no AVX-512 instruction slips in).
+TEST(Spmm, Avx2RunsUnderCappedIsa) {
+    if (!has_isa(Isa::avx2)) GTEST_SKIP() << "no AVX2";
+    set_max_isa(Isa::avx2);
+    EXPECT_EQ(spmm_best_variant(64, 33).isa, Isa::avx2);
+    for (const SpmmVariant* v : runnable_variants()) {
+        if (v->isa != Isa::avx2) continue;
+        check(*v, {64, 33, 0.9, 17, true, true, Activation::gelu, 2});
+        check(*v, {100, 300, 0.5, 40, false, true, Activation::none, 1});
+    }
+    set_max_isa(cpu_isa());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, SpmmVariants,
+                         ::testing::Range(0,
+                                          [] {
+                                              int n = 0;
+                                              spmm_variants(&n);
+                                              return n;
+                                          }()),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                             int n = 0;
+                             return std::string(spmm_variants(&n)[info.param].name);
+                         });
+
+}  // namespace
+}  // namespace sparq
