@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--n", type=int, default=0, help="first N dev sentences (0: all)")
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--kernels", default="auto", help="sparq --kernels auto|dense|sparse")
+    ap.add_argument("--eval", action="store_true",
+                    help="also compare `sparq eval --predictions` on sst2/dev.tsv example by example")
     ap.add_argument("--ref", type=int, default=16, help="sentences checked with bert_reference")
     a = ap.parse_args()
     texts = open(os.path.join(a.out, "sst2_dev.txt"), encoding="utf-8").read().splitlines()
@@ -56,9 +58,32 @@ def main():
         p = float(np.exp(lg[1]) / np.exp(lg).sum())
         ref_worst = max(ref_worst, abs(p - preds[i]["prob_positive"]))
     ok = worst <= a.tol and label_diff == 0 and ref_worst <= a.tol
-    print(json.dumps({"model": a.model_dir, "n": n, "sparq_accuracy": correct / n,
-                      "label_mismatches": label_diff, "max_abs_prob_diff_sparq": worst,
-                      "max_abs_prob_diff_reference": ref_worst, "ok": ok}))
+    doc = {"model": a.model_dir, "n": n, "sparq_accuracy": correct / n,
+           "label_mismatches": label_diff, "max_abs_prob_diff_sparq": worst,
+           "max_abs_prob_diff_reference": ref_worst}
+    if a.eval:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            pf = os.path.join(tmp, "preds.jsonl")
+            proc = subprocess.run([a.sparq, "eval", a.model_dir, "--data",
+                                   os.path.join(D.DATA, "sst2", "dev.tsv"), "--threads", "1",
+                                   "--kernels", a.kernels, "--json", "--predictions", pf],
+                                  stdout=subprocess.PIPE, check=True, text=True)
+            summary = json.loads(proc.stdout)
+            ev = [json.loads(l) for l in open(pf)]
+        assert len(ev) == len(preds), f"sparq eval gave {len(ev)} predictions"
+        e_label = e_gold = 0
+        e_worst = 0.0
+        for mine, theirs in zip(preds, ev):
+            assert theirs["index"] == mine["index"]
+            e_gold += theirs["gold"] != ("positive" if mine["gold"] == 1 else "negative")
+            e_label += theirs["predicted"] != mine["label"]
+            e_worst = max(e_worst, abs(theirs["score"] - mine["prob"]))
+        doc.update({"eval_accuracy": summary["accuracy"], "eval_gold_mismatches": e_gold,
+                    "eval_label_mismatches": e_label, "eval_max_abs_prob_diff": e_worst})
+        ok = ok and e_gold == 0 and e_label == 0 and e_worst <= a.tol
+    doc["ok"] = ok
+    print(json.dumps(doc))
     sys.exit(0 if ok else 1)
 
 
