@@ -81,5 +81,6 @@ void add_eval(CLI::App& app);
 void add_tradeoff(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_compare(CLI::App& app);
+void add_vocab(CLI::App& app);
 
 }  // namespace sparq::cli

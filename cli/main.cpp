@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     add_tradeoff(app);
     add_quantize(app);
     add_compare(app);
+    add_vocab(app);
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;
         std::string names;
