@@ -36,7 +36,7 @@ SPARQ="$BUILD/sparq"
 if [ -z "$VARIANTS" ]; then
   VARIANTS=f32,sparse
   # int8 only when the planner really builds int8 kernels (names like dense_s8_*, spmm_s8_*).
-  if "$SPARQ" inspect "$ROOT/tests/fixtures/tiny_base" --plan --precision int8 --threads 1 2>/dev/null |
+  if "$SPARQ" inspect "$ROOT/tests/fixtures/tiny_base" --plan --precision int8 --kernels dense --threads 1 2>/dev/null |
       sed -n '/^kernel plan/,$p' | grep -Eq '_(s8|u8s8|int8)'; then
     VARIANTS="$VARIANTS,int8,int8-sparse"
   else
