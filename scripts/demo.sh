@@ -13,7 +13,7 @@ if [ ! -d "$MODEL" ]; then
     MODEL=tests/fixtures/tiny_sparse
     BASE=tests/fixtures/tiny_cls
 fi
-[ -z "$PREC" ] && [ -f "$MODEL/demo_precision" ] && PREC="$(cat "$MODEL/demo_precision")"
+[ -z "$PREC" ] && grep -q quantization_config "$MODEL/config.json" && PREC=int8
 PREC="${PREC:-f32}"
 
 echo "== sparq classify $MODEL (precision $PREC)"
