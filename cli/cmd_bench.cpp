@@ -23,29 +23,6 @@ struct BenchArgs {
     bool json = false;
 };
 
-// Seeded random packed batch: [CLS] random ids [SEP] per sequence, token types 0 then 1.
-PackedBatch random_batch(const Model& m, int64_t batch, int64_t seq, uint64_t seed) {
-    const ModelConfig& cfg = m.config();
-    const Tokenizer* tok = m.tokenizer();
-    const int32_t cls = tok ? tok->cls_id() : 101, sep = tok ? tok->sep_id() : 102;
-    const int32_t lo = static_cast<int32_t>(std::min<int64_t>(1000, cfg.vocab_size / 2));
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<int32_t> id(lo, static_cast<int32_t>(cfg.vocab_size - 1));
-    PackedBatch b;
-    b.offsets.push_back(0);
-    for (int64_t s = 0; s < batch; ++s) {
-        for (int64_t t = 0; t < seq; ++t) {
-            int32_t v = id(rng);
-            if (t == 0 && cls >= 0 && cls < cfg.vocab_size) v = cls;
-            if (t == seq - 1 && seq > 1 && sep >= 0 && sep < cfg.vocab_size) v = sep;
-            b.input_ids.push_back(v);
-            b.token_type_ids.push_back(cfg.type_vocab_size > 1 && t >= seq / 2 ? 1 : 0);
-        }
-        b.offsets.push_back(b.offsets.back() + seq);
-    }
-    return b;
-}
-
 void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     setup_threads(a.threads);
     LoadOptions lo;
@@ -58,7 +35,7 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         throw UsageError("--seq " + std::to_string(a.seq) +
                          " exceeds the model's max_position_embeddings (" +
                          std::to_string(cfg.max_position_embeddings) + ")");
-    PackedBatch batch = random_batch(*model, a.batch, a.seq, a.seed);
+    PackedBatch batch = tools::random_batch(*model, a.batch, a.seq, a.seed);
     tools::RepRule rule;
     if (warmup_count) {
         rule.warmup_min = rule.warmup_max = a.warmup;

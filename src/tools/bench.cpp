@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <fstream>
 #include <sstream>
 
@@ -96,6 +97,28 @@ double encoder_flops(int64_t layers, int64_t hidden, int64_t intermediate, int64
     const double linear = 2.0 * tokens * (4.0 * hidden * hidden + 2.0 * hidden * intermediate);
     const double attention = 2.0 * 2.0 * batch * double(seq) * seq * hidden;  // QK^T and PV
     return layers * (linear + attention);
+}
+
+PackedBatch random_batch(const Model& m, int64_t batch, int64_t seq, uint64_t seed) {
+    const ModelConfig& cfg = m.config();
+    const Tokenizer* tok = m.tokenizer();
+    const int32_t cls = tok ? tok->cls_id() : 101, sep = tok ? tok->sep_id() : 102;
+    const int32_t lo = static_cast<int32_t>(std::min<int64_t>(1000, cfg.vocab_size / 2));
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int32_t> id(lo, static_cast<int32_t>(cfg.vocab_size - 1));
+    PackedBatch b;
+    b.offsets.push_back(0);
+    for (int64_t s = 0; s < batch; ++s) {
+        for (int64_t t = 0; t < seq; ++t) {
+            int32_t v = id(rng);
+            if (t == 0 && cls >= 0 && cls < cfg.vocab_size) v = cls;
+            if (t == seq - 1 && seq > 1 && sep >= 0 && sep < cfg.vocab_size) v = sep;
+            b.input_ids.push_back(v);
+            b.token_type_ids.push_back(cfg.type_vocab_size > 1 && t >= seq / 2 ? 1 : 0);
+        }
+        b.offsets.push_back(b.offsets.back() + seq);
+    }
+    return b;
 }
 
 }  // namespace sparq::tools

@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+#include "sparq/model.hpp"
+
 namespace sparq::tools {
 
 struct RepRule {
@@ -35,5 +37,9 @@ Timing time_runs(const std::function<void()>& run, const RepRule& rule,
 // (linear layers + attention matmuls; 2 FLOPs per multiply-add).
 double encoder_flops(int64_t layers, int64_t hidden, int64_t intermediate, int64_t batch,
                      int64_t seq);
+
+// Seeded random packed batch for timing: per sequence [CLS] random ids [SEP] (ids from
+// min(1000, vocab/2) up), token types 0 for the first half and 1 for the second.
+PackedBatch random_batch(const Model& m, int64_t batch, int64_t seq, uint64_t seed);
 
 }  // namespace sparq::tools

@@ -6,34 +6,12 @@
 #include <sstream>
 
 #include "sparq/error.hpp"
+#include "tools/bench.hpp"
 #include "tools/tradeoff/tradeoff.hpp"
 
 namespace sparq::tools::tradeoff {
 
 namespace {
-
-// Seeded random packed batch like `sparq bench`: [CLS] random ids [SEP], token types 0 then 1.
-PackedBatch random_batch(const Model& m, int64_t batch, int64_t seq) {
-    const ModelConfig& cfg = m.config();
-    const Tokenizer* tok = m.tokenizer();
-    const int32_t cls = tok ? tok->cls_id() : 101, sep = tok ? tok->sep_id() : 102;
-    const int32_t lo = static_cast<int32_t>(std::min<int64_t>(1000, cfg.vocab_size / 2));
-    std::mt19937_64 rng(1234);
-    std::uniform_int_distribution<int32_t> id(lo, static_cast<int32_t>(cfg.vocab_size - 1));
-    PackedBatch b;
-    b.offsets.push_back(0);
-    for (int64_t s = 0; s < batch; ++s) {
-        for (int64_t t = 0; t < seq; ++t) {
-            int32_t v = id(rng);
-            if (t == 0 && cls >= 0 && cls < cfg.vocab_size) v = cls;
-            if (t == seq - 1 && seq > 1 && sep >= 0 && sep < cfg.vocab_size) v = sep;
-            b.input_ids.push_back(v);
-            b.token_type_ids.push_back(cfg.type_vocab_size > 1 && t >= seq / 2 ? 1 : 0);
-        }
-        b.offsets.push_back(b.offsets.back() + seq);
-    }
-    return b;
-}
 
 std::string name_of(const std::string& dir) {
     std::filesystem::path p(dir);
@@ -67,7 +45,7 @@ Candidate load_and_evaluate(const std::string& dir, const LoadOptions& lo, const
     metric_name = r.main_metric;
     p.metric = r.main_value();
     if (!std::isfinite(p.metric)) throw Error(metric_name + " is undefined for this model's predictions");
-    c.batch = random_batch(*c.model, o.batch, o.seq);
+    c.batch = random_batch(*c.model, o.batch, o.seq, 1234);
     return c;
 }
 
