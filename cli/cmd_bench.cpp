@@ -120,10 +120,7 @@ void add_bench(CLI::App& app) {
     auto* ts = sub->add_option("--target-s", a->target_s, "Time for at least S seconds (default 2)")
                    ->check(CLI::Range(0.0, 3600.0));
     rn->excludes(ts);
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
-        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")
-        ->check(CLI::IsMember({"f32", "int8"}));
+    add_kernel_options(sub, a->kernels, a->precision);
     sub->add_option("--seed", a->seed, "Seed of the random token ids");
     sub->add_flag("--json", a->json, "Print one JSON object");
     add_threads_option(sub, a->threads);

@@ -176,10 +176,7 @@ void add_classify(CLI::App& app) {
     sub->add_option("--max-length", a->max_length,
                     "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
-        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")
-        ->check(CLI::IsMember({"f32", "int8"}));
+    add_kernel_options(sub, a->kernels, a->precision);
     add_threads_option(sub, a->threads);
     sub->callback([a, pair, q] { run_classify(*a, pair->count() > 0, q->count() > 0); });
 }

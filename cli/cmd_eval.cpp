@@ -136,8 +136,7 @@ void add_eval(CLI::App& app) {
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
     sub->add_option("--max-length", a->max_length, "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    add_kernel_options(sub, a->kernels, a->precision);
     sub->add_flag("--json", a->json, "Print one JSON object");
     sub->add_option("--predictions", a->predictions, "Write per-example predictions here (JSON lines)");
     add_threads_option(sub, a->threads);

@@ -169,10 +169,7 @@ void add_peer_bench(CLI::App& app) {
         ->check(CLI::Range(0.0, 3600.0));
     sub->add_option("--dump-dir", a->dump_dir,
                     "Write the first run's last_hidden_state as b{B}_s{S}.f32");
-    sub->add_option("--kernels", a->kernels, "auto | dense | sparse")
-        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
-    sub->add_option("--precision", a->precision, "f32 | int8")
-        ->check(CLI::IsMember({"f32", "int8"}));
+    add_kernel_options(sub, a->kernels, a->precision);
     sub->callback([a] { run_peer_bench(*a); });
 }
 

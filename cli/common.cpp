@@ -163,6 +163,12 @@ void Progress::draw() {
     std::fflush(stderr);
 }
 
+void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision) {
+    sub->add_option("--kernels", kernels, "auto | dense | sparse")
+        ->check(CLI::IsMember({"auto", "dense", "sparse"}));
+    sub->add_option("--precision", precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+}
+
 void add_threads_option(CLI::App* sub, int& threads) {
     sub->add_option("--threads", threads, "Threads to compute with (default: all cores)")
         ->check(CLI::Range(1, 4096));

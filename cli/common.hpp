@@ -65,6 +65,8 @@ class Progress {
 
 // --threads N on `sub` (default 0 = all cores).
 void add_threads_option(CLI::App* sub, int& threads);
+// Adds --kernels auto|dense|sparse and --precision f32|int8 (the weight-kernel choice at load).
+void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision);
 
 // "base", "sequence-classification", "token-classification", "question-answering".
 std::string task_name(Task t);
