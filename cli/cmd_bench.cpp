@@ -9,18 +9,26 @@
 #include "common.hpp"
 #include "core/threading.hpp"
 #include "sparq/error.hpp"
+#include "model/encoder.hpp"
+#include "model/model.hpp"
 #include "tools/bench.hpp"
 
 namespace sparq::cli {
 
 namespace {
+std::vector<std::pair<std::string, double>> profile_stages(const EncoderProfile& p) {
+    return {{"embeddings", p.embeddings}, {"qkv", p.qkv},           {"attention", p.attention},
+            {"attn_out", p.attn_out},     {"intermediate", p.intermediate},
+            {"output", p.output},         {"layer_norm", p.layer_norm}};
+}
+
 struct BenchArgs {
     std::string model, kernels = "auto", precision = "f32";
     int64_t batch = 1, seq = 128, warmup = 0, reps = 0;
     double warmup_s = 0.5, target_s = 2.0;
     uint64_t seed = 1234;
     int threads = 0;
-    bool json = false;
+    bool json = false, profile = false;
 };
 
 void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
@@ -50,7 +58,21 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         rule.max_reps = 100000;
         rule.target_s = a.target_s;
     }
-    tools::Timing t = tools::time_runs([&] { (void)model->encode(batch); }, rule);
+    Encoder* enc = encoder_of(*model);
+    bool profiled = false;
+    auto start_profile = [&] {
+        if (!a.profile || !enc) return;
+        enc->reset_profile();
+        enc->set_profiling(true, /*cpu_clock=*/num_threads() == 1);
+        profiled = true;
+    };
+    // Profiling starts after the first (cold) run via the rule's `first` hook.
+    tools::Timing t = tools::time_runs([&] { (void)model->encode(batch); }, rule, start_profile);
+    EncoderProfile prof;
+    if (profiled) {
+        enc->set_profiling(false);
+        prof = enc->profile();
+    }
     const double seq_s = a.batch * 1000.0 / t.median_ms;
     const double gflops = tools::encoder_flops(cfg.num_layers, cfg.hidden_size,
                                                cfg.intermediate_size, a.batch, a.seq) /
@@ -76,6 +98,12 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         j["tokens_s"] = r(seq_s * a.seq, 1e1);
         j["gflops"] = r(gflops, 1e3);
         if (t.ext_load >= 0) j["ext_load"] = r(t.ext_load, 1e2);
+        if (profiled && prof.calls > 0) {
+            nlohmann::ordered_json p;
+            for (const auto& [name, sec] : profile_stages(prof))
+                p[name + "_ms"] = r(sec / prof.calls * 1e3, 1e4);
+            j["profile"] = p;
+        }
         print_json_line(j);
         return;
     }
@@ -92,6 +120,15 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     if (t.ext_load >= 0)
         std::printf("ext_load   %.2f cores used by other processes during timing%s\n", t.ext_load,
                     t.ext_load > 0.2 ? "  (noisy: other processes were busy)" : "");
+    if (profiled && prof.calls > 0) {
+        const double total = prof.total();
+        std::printf("profile    per forward, %s over %lld runs:\n",
+                    num_threads() == 1 ? "CPU time" : "wall time", (long long)prof.calls);
+        for (const auto& [name, sec] : profile_stages(prof))
+            std::printf("  %-13s %9.3f ms  %5.1f%%\n", name.c_str(), sec / prof.calls * 1e3,
+                        total > 0 ? 100.0 * sec / total : 0.0);
+        std::printf("  %-13s %9.3f ms\n", "total", total / prof.calls * 1e3);
+    }
 }
 }  // namespace
 
@@ -123,6 +160,8 @@ void add_bench(CLI::App& app) {
     add_kernel_options(sub, a->kernels, a->precision);
     sub->add_option("--seed", a->seed, "Seed of the random token ids");
     sub->add_flag("--json", a->json, "Print one JSON object");
+    sub->add_flag("--profile", a->profile,
+                  "Also print the time per encoder stage (CPU time with 1 thread, else wall)");
     add_threads_option(sub, a->threads);
     sub->callback([a, wn, rn] { run_bench(*a, wn->count() > 0, rn->count() > 0); });
 }

@@ -3,6 +3,8 @@
 # optional masked-LM pre-training, dense fine-tuning, gradually pruned variants.
 #   tools/train/run_all.sh OUT [--quick] [--jobs N] [--variants "90:unstructured 90:1x4 ..."]
 #                              [--mlm-epochs E] [--epochs E] [--prune-epochs E]
+#                              [--hidden H] [--layers L]
+# --hidden H: model width (default 128; heads H/64, intermediate 4H); --layers L (default 4).
 # --quick: 3,000 rows, a 2x64 model, a few dozen steps, two pruned variants (unless --variants).
 # Everything runs under nice -n 19 with one PyTorch thread per process; --jobs runs that many
 # pruning variants at once. Logs: OUT/*.log; stage times: OUT/times.tsv.
@@ -13,7 +15,7 @@ PY=/usr/bin/python3
 OUT="${1:?usage: run_all.sh OUT [--quick] [--jobs N] [--variants LIST]}"; shift
 QUICK=0; JOBS=1; VARIANTS_SET=0
 VARIANTS="90:unstructured 90:1x4 95:unstructured 80:unstructured 70:unstructured 50:unstructured 95:1x4 80:1x4 70:1x4 50:1x4"
-MLM_EPOCHS=""; EPOCHS=""; PRUNE_EPOCHS=""
+MLM_EPOCHS=""; EPOCHS=""; PRUNE_EPOCHS=""; HIDDEN=128; LAYERS=4
 SPARQ="${SPARQ:-$SRC/build/sparq}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,6 +25,8 @@ while [ $# -gt 0 ]; do
     --mlm-epochs) MLM_EPOCHS="$2"; shift ;;
     --epochs) EPOCHS="$2"; shift ;;
     --prune-epochs) PRUNE_EPOCHS="$2"; shift ;;
+    --hidden) HIDDEN="$2"; shift ;;
+    --layers) LAYERS="$2"; shift ;;
     *) echo "run_all.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -40,7 +44,9 @@ if [ "$QUICK" = 1 ]; then
   [ "$VARIANTS_SET" = 1 ] || VARIANTS="90:unstructured 90:1x4"
 else
   PREP="--vocab-size 8000"
-  MODEL="--layers 4 --hidden 128 --heads 2 --intermediate 512"
+  case "$HIDDEN" in ''|*[!0-9]*) echo "run_all.sh: --hidden expects a multiple of 64, got '$HIDDEN'" >&2; exit 2 ;; esac
+  [ $((HIDDEN % 64)) = 0 ] && [ "$HIDDEN" -gt 0 ] || { echo "run_all.sh: --hidden expects a multiple of 64, got '$HIDDEN'" >&2; exit 2; }
+  MODEL="--layers $LAYERS --hidden $HIDDEN --heads $((HIDDEN / 64)) --intermediate $((4 * HIDDEN))"
   MLM="--epochs ${MLM_EPOCHS:-0}"; FT="--epochs ${EPOCHS:-3} --eval-every 525"; PR="--epochs ${PRUNE_EPOCHS:-0.6}"
   LOGE="--log-every 100"
 fi
