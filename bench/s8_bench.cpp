@@ -150,7 +150,20 @@ void bm_linear(benchmark::State& state, Shape shape, Kind kind) {
     }
 }
 
+// Small-model shapes (H 128 / 256, FFN 4H, 95% 1x4 as the SST-2 models): where the fixed costs
+// (scales, quantize + pack, epilogue) dominate the sparse core.
+const Shape kSmallShapes[] = {{"h128_qkv", 384, 128},   {"h128_attn_out", 128, 128}, {"h128_ffn1", 512, 128},
+                              {"h128_ffn2", 128, 512},  {"h256_qkv", 768, 256},      {"h256_attn_out", 256, 256},
+                              {"h256_ffn1", 1024, 256}, {"h256_ffn2", 256, 1024}};
+
 int register_all() {
+    for (const Shape& s : kSmallShapes)
+        for (int kind : {f32_dense, s8_dense, s8_1x4_95}) {
+            auto* b = benchmark::RegisterBenchmark(
+                (std::string(s.name) + "/" + kKindNames[kind]).c_str(),
+                [s, kind](benchmark::State& st) { bm_linear(st, s, static_cast<Kind>(kind)); });
+            b->Arg(64)->Arg(256)->Arg(512)->Unit(benchmark::kMicrosecond);
+        }
     for (const Shape& s : kShapes)
         for (int kind = 0; kind < 12; ++kind) {
             if (kind >= s8_unstr_90_tensor && std::string(s.name) != "ffn1") continue;
@@ -184,4 +197,71 @@ void bm_epilogue_fm(benchmark::State& state) {
         benchmark::Counter(out * count / 256.0, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(bm_epilogue_fm)->Arg(64)->Arg(768)->Arg(3072);
+}  // namespace
+
+namespace {
+// Random 1x4-blocked weight [out][in] with `sparsity` zero blocks (N(0, 0.05) values).
+std::vector<float> blocked_weight(int64_t out, int64_t in, double sparsity, std::mt19937& rng) {
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<float> w(out * in, 0.0f);
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t g = 0; g < in / 4; ++g)
+            if (u(rng) >= sparsity)
+                for (int i = 0; i < 4; ++i) w[o * in + 4 * g + i] = nd(rng) + 1e-3f;
+    return w;
+}
+
+// The FFN pair (H -> 4H GELU -> H) of sparse int8 kernels, chained (s8_run_chain) or one after
+// the other. Args: {hidden, sparsity %, tokens, chained}.
+void bm_ffn_chain(benchmark::State& state) {
+    set_num_threads(bench_threads());
+    const int64_t h = state.range(0), inter = 4 * h, tokens = state.range(2);
+    const double sp = state.range(1) / 100.0;
+    const bool chained = state.range(3) != 0;
+    std::mt19937 rng(7);
+    auto w1 = blocked_weight(inter, h, sp, rng), w2 = blocked_weight(h, inter, sp, rng);
+    std::vector<float> b1(inter, 0.01f), b2(h, 0.02f);
+    LinearDesc d1{w1.data(), b1.data(), inter, h, Activation::gelu, "ffn1"};
+    LinearDesc d2{w2.data(), b2.data(), h, inter, Activation::none, "ffn2"};
+    auto k1 = make_sparse_s8(d1, {}), k2 = make_sparse_s8(d2, {});
+    std::normal_distribution<float> xd(0.0f, 1.0f);
+    std::vector<float> x(tokens * h);
+    for (auto& v : x) v = xd(rng);
+    sparq::AlignedBuffer<float> mid(tokens * inter), y(tokens * h);
+    for (auto _ : state) {
+        if (!chained || !s8_run_chain(*k1, *k2, x.data(), y.data(), tokens)) {
+            k1->run(x.data(), mid.data(), tokens, nullptr);
+            k2->run(mid.data(), y.data(), tokens, nullptr);
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["us_per_token"] = benchmark::Counter(tokens * 1e-6, benchmark::Counter::kIsIterationInvariantRate |
+                                                                          benchmark::Counter::kInvert);
+}
+BENCHMARK(bm_ffn_chain)
+    ->ArgNames({"h", "sp", "t", "chain"})
+    ->Args({768, 90, 128, 0})->Args({768, 90, 128, 1})
+    ->Args({128, 95, 512, 0})->Args({128, 95, 512, 1})
+    ->Args({256, 95, 256, 0})->Args({256, 95, 256, 1})
+    ->Unit(benchmark::kMicrosecond);
+
+// Phase 1 of every sparse int8 run: per-token scales + quantize + pack of `tokens` x `in`.
+void bm_scales_pack(benchmark::State& state) {
+    const int64_t in = state.range(0), tokens = state.range(1), in_pad = pad_in(in);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> xd(0.0f, 1.0f);
+    std::vector<float> x(tokens * in), sc(tokens), inv(tokens);
+    for (auto& v : x) v = xd(rng);
+    const auto tiles = token_tiles(tokens, in_pad, 64);
+    sparq::AlignedBuffer<uint8_t> packed(packed_bytes(tiles, in_pad));
+    for (auto _ : state) {
+        activation_scales(x.data(), tokens, in, {}, sc.data(), inv.data());
+        quantize_pack_u8(x.data(), in, in_pad, inv.data(), tiles, packed.data());
+        benchmark::DoNotOptimize(packed.data());
+    }
+    state.counters["ns_per_input"] = benchmark::Counter(
+        tokens * in, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(bm_scales_pack)->Args({128, 512})->Args({768, 128})->Args({3072, 128});
 }  // namespace

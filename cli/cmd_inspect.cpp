@@ -56,10 +56,20 @@ void run_inspect(const InspectArgs& a) {
     for (const auto& e : file.tensors()) {
         total += e.numel();
         dtypes[dtype_name(e.dtype)] += e.numel();
-        if (e.shape.size() != 2 || !dtype_is_float(e.dtype)) continue;
+        if (e.shape.size() != 2) continue;
         bool enc = tools::is_encoder_linear_weight(e.name);
+        // int8 (I8) encoder weights of a quantized directory count too: a zero stays zero.
+        const bool i8 = enc && e.dtype == DType::i8;
+        if (!dtype_is_float(e.dtype) && !i8) continue;
         if (!enc && !tools::is_head_weight(e.name) && !tools::is_embedding_weight(e.name)) continue;
-        std::vector<float> w = file.read_f32(e);
+        std::vector<float> w;
+        if (i8) {
+            const auto q = file.bytes(e);
+            w.resize(q.size());
+            for (size_t i = 0; i < q.size(); ++i) w[i] = static_cast<float>(static_cast<int8_t>(q[i]));
+        } else {
+            w = file.read_f32(e);
+        }
         Row r{&e, dtype_name(e.dtype), tools::matrix_stats(w.data(), e.shape[0], e.shape[1]), enc};
         if (enc) {
             enc_total += e.numel();

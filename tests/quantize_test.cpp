@@ -11,8 +11,11 @@
 #include <random>
 #include <vector>
 
+#include "core/threading.hpp"
 #include "kernels/planner.hpp"
 #include "kernels/s8/s8_kernels.hpp"
+#include "model/encoder.hpp"
+#include "model/model.hpp"
 #include "model/safetensors.hpp"
 #include "model/weights.hpp"
 #include "quant/model_quant.hpp"
@@ -149,6 +152,38 @@ TEST(Quantize, QuantizedModelsMatchF32WithinTheQuantizationBound) {
         }
         // On-the-fly: the f32 directory loaded with precision int8.
         expect_close(*f32, *Model::load(fixture(name).string(), int8_opts("dense")));
+    }
+}
+
+// The sparse int8 FFN pair of a quantized sparse model runs chained (s8_run_chain) through the
+// encoder: outputs bit-identical to the unchained encoder (1 and 2 threads, one and several token
+// tiles), and within the quantization bound of the f32 model.
+TEST(Quantize, SparseInt8FfnChainMatchesUnchained) {
+    TempDir t;
+    tools::quantize_model(fixture("tiny_sparse"), t.path, {});
+    auto f32 = Model::load(fixture("tiny_sparse").string());
+    std::vector<std::string> many;  // > 130 tokens: several 64-token tiles
+    for (int i = 0; i < 10; ++i)
+        for (const auto& s : texts()) many.push_back(s);
+    for (int threads : {1, 2}) {
+        SCOPED_TRACE(threads);
+        LoadOptions o = int8_opts("sparse");
+        o.threads = threads;
+        auto chained = Model::load(t.path.string(), o);
+        auto unchained = Model::load(t.path.string(), o);
+        EXPECT_NE(chained->plan_report().find("spmm_s8_1x4"), std::string::npos) << chained->plan_report();
+        encoder_of(*unchained)->set_chain_ffn(false);
+        for (Model* m : {chained.get(), unchained.get()}) encoder_of(*m)->set_profiling(true);
+        set_num_threads(threads);
+        for (const auto& batch : {texts(), many}) {
+            tools::DriftReport d = tools::compare_models(*chained, *unchained, batch);
+            EXPECT_EQ(d.hidden.max_abs_diff, 0.0);
+            EXPECT_EQ(d.logits.max_abs_diff, 0.0);
+        }
+        // The chain ran: both FFNs are booked under "intermediate", none under "output".
+        EXPECT_EQ(encoder_of(*chained)->profile().output, 0.0);
+        EXPECT_GT(encoder_of(*unchained)->profile().output, 0.0);
+        expect_close(*f32, *chained);
     }
 }
 

@@ -3,6 +3,7 @@
 // the quantization error bound of the f32 reference (make_linear_ref).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/threading.hpp"
 #include "cpu/isa.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/s8/s8_kernels.hpp"
@@ -292,6 +294,109 @@ TEST(S8Kernels, RejectsReductionsThatOverflowInt32) {
     EXPECT_THROW(make_dense_s8(d, {}), Error);
     d.in = 66000;
     EXPECT_NO_THROW(make_linear_s8_ref(d, {}));
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// The chained sparse int8 FFN (s8_run_chain) against the two kernels run one after the other:
+// second's quantized input (int8 values and per-token scales) is identical, hence so are its
+// int32 accumulators, and the outputs are bit-identical. Tails of the 64-token tiles, 1 and 2
+// threads (token-tile split and row split), every ISA cap (below AVX-512 the chain declines and
+// the caller runs the pair unchained), per-token and static scales on the second kernel.
+TEST(S8Kernels, ChainIsBitExactVsUnchained) {
+    struct Pair {
+        int64_t hidden, inter;
+        double sparsity;
+        Pattern pat;
+    };
+    // {20, 70}: widths not multiples of 4; {48, 1100}: several K chunks in FFN2, > 64 rows.
+    const Pair pairs[] = {{32, 64, 0.9, Pattern::blocks_1x4},
+                          {20, 70, 0.5, Pattern::unstructured},
+                          {48, 1100, 0.9, Pattern::blocks_1x4}};
+    const int saved_threads = num_threads();
+    uint32_t seed = 300;
+    int chained = 0;
+    for (const Pair& p : pairs) {
+        Weight W1 = make_weight(p.inter, p.hidden, p.sparsity, p.pat, seed++, {3});
+        Weight W2 = make_weight(p.hidden, p.inter, p.sparsity, p.pat, seed++, {1});
+        for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni}) {
+            if (static_cast<int>(isa) > static_cast<int>(cpu_isa())) continue;
+            for (int mode = 0; mode < 3; ++mode)  // second: per-token, static, per-tensor
+                for (int64_t tokens : {1, 17, 64, 65, 130}) {
+                    auto x = random_acts(tokens * p.hidden, seed++);
+                    auto res = random_acts(tokens * p.hidden, seed++);
+                    set_max_isa(isa);
+                    auto k1 = make_sparse_s8(W1.desc(Activation::gelu), {});
+                    std::vector<float> h(tokens * p.inter);
+                    k1->run(x.data(), h.data(), tokens, nullptr);
+                    QuantOptions o2;
+                    if (mode == 1) {
+                        float hmax = 0;
+                        for (float v : h) hmax = std::max(hmax, std::fabs(v));
+                        o2 = {ActScale::fixed, hmax / 100};  // some values saturate
+                    } else if (mode == 2) {
+                        o2.act_scale = ActScale::per_tensor;
+                    }
+                    auto k2 = make_sparse_s8(W2.desc(), o2);
+                    const int64_t in_pad = k2->weights().in_pad;
+                    std::vector<float> sx(tokens), inv(tokens);
+                    activation_scales(h.data(), tokens, p.inter, o2, sx.data(), inv.data());
+                    std::vector<int8_t> q(tokens * in_pad);
+                    quantize_activations(h.data(), tokens, p.inter, in_pad, inv.data(), q.data());
+                    const bool expect_chain = static_cast<int>(isa) >= static_cast<int>(Isa::avx512) && mode != 2;
+                    for (int threads : {1, 2}) {
+                        set_num_threads(threads);
+                        std::vector<float> want(tokens * p.hidden), got(tokens * p.hidden, -1.0f);
+                        k2->run(h.data(), want.data(), tokens, res.data());
+                        S8ChainTrace trace;
+                        const bool ran = s8_run_chain(*k1, *k2, x.data(), got.data(), tokens, res.data(), &trace);
+                        const std::string where = std::string(k1->name()) + " hidden=" + std::to_string(p.hidden) +
+                                                  " inter=" + std::to_string(p.inter) + " mode=" +
+                                                  std::to_string(mode) + " tokens=" + std::to_string(tokens) +
+                                                  " threads=" + std::to_string(threads);
+                        ASSERT_EQ(ran, expect_chain) << where;
+                        if (!ran) {
+                            EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](float v) { return v == -1.0f; }));
+                            continue;
+                        }
+                        ++chained;
+                        ASSERT_EQ(trace.scales, sx) << where;
+                        ASSERT_EQ(trace.q, q) << where;
+                        std::vector<int32_t> acc_chain(tokens * p.hidden), acc(tokens * p.hidden);
+                        k2->accumulate(trace.q.data(), acc_chain.data(), tokens);
+                        k2->accumulate(q.data(), acc.data(), tokens);
+                        ASSERT_EQ(acc_chain, acc) << where;
+                        for (int64_t i = 0; i < tokens * p.hidden; ++i)
+                            ASSERT_EQ(got[i], want[i]) << where << " i=" << i;  // bit-identical
+                    }
+                    set_max_isa(cpu_isa());
+                }
+        }
+    }
+    set_num_threads(saved_threads);
+    if (has_isa(Isa::avx512)) EXPECT_GT(chained, 0);
+}
+
+// Pairs that do not chain are left alone: other kernel types and mismatched shapes.
+TEST(S8Kernels, ChainDeclinesOtherPairs) {
+    Weight W1 = make_weight(64, 32, 0.9, Pattern::blocks_1x4, 1);
+    Weight W2 = make_weight(32, 64, 0.9, Pattern::blocks_1x4, 2);
+    Weight W3 = make_weight(32, 60, 0.9, Pattern::blocks_1x4, 3);
+    auto s1 = make_sparse_s8(W1.desc(Activation::gelu), {});
+    auto s2 = make_sparse_s8(W2.desc(), {});
+    auto s3 = make_sparse_s8(W3.desc(), {});
+    auto d2 = make_dense_s8(W2.desc(), {});
+    auto r2 = make_linear_s8_ref(W2.desc(), {});
+    std::vector<float> x(4 * 32, 0.5f), y(4 * 32, 7.0f);
+    EXPECT_FALSE(s8_run_chain(*s1, *d2, x.data(), y.data(), 4));
+    EXPECT_FALSE(s8_run_chain(*s1, *r2, x.data(), y.data(), 4));
+    EXPECT_FALSE(s8_run_chain(*s1, *s3, x.data(), y.data(), 4));  // 64 outputs into 60 inputs
+    EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float v) { return v == 7.0f; }));
+    EXPECT_EQ(s8_run_chain(*s1, *s2, x.data(), y.data(), 4), has_isa(Isa::avx512));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
+#include "kernels/s8/s8_kernels.hpp"
 #include "kernels/spmm/spmm.hpp"
 #include "model/attention.hpp"
 #include "sparq/error.hpp"
@@ -245,8 +246,10 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
-        // Sparse FFN pairs run chained: the [tokens][intermediate] activations stay packed.
-        if (chain_ffn_ && spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all)) {
+        // Sparse FFN pairs (f32 or int8) run chained: the [tokens][intermediate] activations stay
+        // packed.
+        if (chain_ffn_ && (spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all) ||
+                           s8_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all))) {
             timer.lap(prof.intermediate);
         } else {
             L.inter.kernel->run(x, inter_buf_.data(), t_all);

@@ -24,11 +24,13 @@ float max_abs_avx512(const float* src, int64_t n) {
 }
 
 namespace {
-// 64 inputs of one row starting at k (masked beyond in) -> 64 s8 in one zmm (16 groups of 4).
-inline __m512i quantize64(const float* row, int64_t k, int64_t in, __m512 inv) {
-    const __m512 lo = _mm512_set1_ps(-static_cast<float>(kQmax));
+// 64 inputs of one row starting at k (masked beyond in) -> 64 s8 in one zmm, as 16 groups of 4
+// inputs in the order vpackssdw / vpacksswb leave them: dword 4L + m holds group 4m + L.
+// q = clamp(round_half_even(x * inv), -127, 127): min(127, v) before the conversion (NaN and
+// values below -2^31 convert to INT_MIN), saturating packs, then max(q, -127).
+inline __m512i quantize64_lanes(const float* row, int64_t k, int64_t in, __m512 inv) {
     const __m512 hi = _mm512_set1_ps(static_cast<float>(kQmax));
-    __m512i packed = _mm512_setzero_si512();
+    __m512i q[4];
     for (int p = 0; p < 4; ++p) {
         const int64_t kk = k + p * 16, n = in - kk;
         __m512 x;
@@ -38,10 +40,17 @@ inline __m512i quantize64(const float* row, int64_t k, int64_t in, __m512 inv) {
             const __mmask16 m = n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
             x = _mm512_maskz_loadu_ps(m, row + (n > 0 ? kk : 0));
         }
-        x = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, inv), lo), hi);
-        packed = _mm512_inserti32x4(packed, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(x)), p);
+        q[p] = _mm512_cvtps_epi32(_mm512_min_ps(hi, _mm512_mul_ps(x, inv)));
     }
-    return packed;
+    const __m512i w = _mm512_packs_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+    return _mm512_max_epi8(w, _mm512_set1_epi8(-kQmax));
+}
+// Group held by dword d of quantize64_lanes.
+constexpr int lane_group(int d) { return (d % 4) * 4 + d / 4; }
+// Same, groups in natural order (dword g holds group g).
+inline __m512i quantize64(const float* row, int64_t k, int64_t in, __m512 inv) {
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(order, quantize64_lanes(row, k, in, inv));
 }
 }  // namespace
 
@@ -59,7 +68,8 @@ void quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, i
 }
 
 // Blocks of 16 tokens x 64 inputs: quantize each token's 64 inputs into one zmm (16 dwords, one
-// per group), transpose 16x16 dwords, store each group's 16 tokens as one 64-byte vector.
+// per group, in the packs' order), transpose 16x16 dwords, store each group's 16 tokens as one
+// 64-byte vector at that group's place.
 void quantize_pack_u8_avx512(const float* src, int64_t in, int64_t in_pad, const float* inv_scales,
                              const std::vector<TokenTile>& tiles, uint8_t* dst) {
     const int64_t groups = in_pad / 4;
@@ -73,12 +83,14 @@ void quantize_pack_u8_avx512(const float* src, int64_t in, int64_t in_pad, const
             for (int64_t k = 0; k < in_pad; k += 64) {
                 __m512i r[16];
                 for (int j = 0; j < 16; ++j)
-                    r[j] = j < nt ? _mm512_xor_si512(quantize64(src + (tile.t0 + jb + j) * in, k, in, inv[j]), bias)
+                    r[j] = j < nt ? _mm512_xor_si512(quantize64_lanes(src + (tile.t0 + jb + j) * in, k, in, inv[j]),
+                                                     bias)
                                   : bias;
                 s8::transpose16x16_epi32(r);
                 const int64_t g0 = k / 4, ng = std::min<int64_t>(16, groups - g0);
-                for (int64_t g = 0; g < ng; ++g)
-                    _mm512_storeu_si512(base + ((g0 + g) * tile.width + jb) * 4, r[g]);
+                for (int d = 0; d < 16; ++d)
+                    if (lane_group(d) < ng)
+                        _mm512_storeu_si512(base + ((g0 + lane_group(d)) * tile.width + jb) * 4, r[d]);
             }
         }
     }

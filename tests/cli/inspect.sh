@@ -2,6 +2,7 @@
 # sparq inspect: architecture, counts and per-matrix sparsity of tiny_sparse (table and JSON),
 # matched against the sparsity recorded by the fixture generator; --plan lists every matrix.
 set -euo pipefail
+trap 'rm -f /tmp/sparq_inspect_$$.json' EXIT
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
 M="$SRC/tests/fixtures/tiny_sparse"
 
@@ -13,7 +14,6 @@ grep -Eq "bert.encoder.layer.0.attention.self.query.weight +\[32, 32\] +F32 +90.
   { echo "per-matrix row missing"; exit 1; }
 
 "$SPARQ" inspect "$M" --json > /tmp/sparq_inspect_$$.json
-trap 'rm -f /tmp/sparq_inspect_$$.json' EXIT
 $PY - "$M" /tmp/sparq_inspect_$$.json <<'PYEOF'
 import json, sys
 d, path = sys.argv[1], sys.argv[2]
@@ -38,4 +38,32 @@ grep -q "kernel plan" <<<"$plan" || { echo "no plan section"; exit 1; }
 for l in 0 1; do
   grep -q "encoder.layer.$l.intermediate.dense.weight.*sparsity" <<<"$plan" || { echo "plan lacks layer $l"; exit 1; }
 done
+# A quantized directory: its I8 encoder weights are counted (zeros of the stored int8 values,
+# checked against the file read independently with numpy).
+Q=$(mktemp -d)
+trap 'rm -f /tmp/sparq_inspect_$$.json; rm -rf "$Q"' EXIT
+"$SPARQ" quantize "$M" "$Q/q" > /dev/null
+qout=$("$SPARQ" inspect "$Q/q")
+grep -q "encoder linear weights 16,384" <<<"$qout" || { echo "int8 weights not counted: $qout"; exit 1; }
+grep -Eq "encoder.layer.0.intermediate.dense.weight +\[64, 32\] +I8 +89\.99%" <<<"$qout" ||
+  { echo "int8 per-matrix row missing: $qout"; exit 1; }
+"$SPARQ" inspect "$Q/q" --json > "$Q/i.json"
+$PY - "$Q/q/model.safetensors" "$Q/i.json" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n])
+zeros = total = 0
+for name, t in hdr.items():
+    if name == "__metadata__" or t["dtype"] != "I8":
+        continue
+    a, b = t["data_offsets"]
+    q = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=np.int8)
+    zeros += int((q == 0).sum()); total += q.size
+j = json.load(open(sys.argv[2]))
+assert total == 16384 and j["parameters"]["encoder_linear_weights"] == total, (total, j["parameters"])
+assert abs(j["encoder_sparsity"] - zeros / total) < 1e-12, (j["encoder_sparsity"], zeros / total)
+assert j["encoder_sparsity"] >= 0.9001, j["encoder_sparsity"]  # int8 rounding only adds zeros
+PYEOF
 echo "inspect: ok"

@@ -4,6 +4,7 @@
 // f32 with the epilogue (bias, GELU, residual) fused. Same contract as every LinearKernel.
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "cpu/isa.hpp"
 #include "kernels/linear.hpp"
@@ -57,7 +58,38 @@ BlockStats block_stats_s8(const LinearDesc& desc);
 double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens);
 double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t tokens);
 
+// Second's quantized input as the chain produced it (for tests): q [tokens][second.in_pad] s8,
+// zero in the padding, and the per-token activation scales.
+struct S8ChainTrace {
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+};
+
+// dst = second(first(src)) (second's residual, if any) for two sparse int8 kernels, FFN1 -> FFN2:
+// first's int32 rows of a token tile are dequantized (bias, activation) feature-major, the
+// per-token absmax over all of first's outputs gives second's activation scale, and the values
+// are quantized straight into second's packed u8 tile: no token-major intermediate, no
+// transposes. Bit-identical to running the two kernels one after the other. Returns false,
+// doing nothing, when the pair does not chain (other kernel types, mismatched shapes, second
+// with per-tensor scales, no AVX-512 allowed by max_isa()).
+bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
+                  float* dst, int64_t tokens, const float* residual = nullptr,
+                  S8ChainTrace* trace = nullptr);
+
 namespace s8 {
+// Feature-major dequantization of int32 rows o0..o1 of one token tile, acc [o1 - o0][ld_acc]
+// (`width` tokens, a multiple of 16): h[o - o0][t] = act(fma(float(acc), act_scales[t] *
+// w_scales[o], bias[o])) (row stride ld_h), and tok_max[t] = max(tok_max[t], |h[.][t]|).
+// AVX-512 only; the same float operations as epilogue_fm.
+void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0,
+                            int64_t o1, const float* act_scales, const float* w_scales,
+                            const float* bias, bool gelu, float* h, int64_t ld_h, float* tok_max);
+// Quantizes groups [g0, g1) of feature-major h [rows][ld_h] (`width` tokens) with per-token
+// inv_scales [width] into the packed u8 tile dst [groups][width][4] (rows >= `rows` are zero).
+// AVX-512 only; the same rounding as quantize_pack_u8.
+void fm_quantize_pack_avx512(const float* h, int64_t ld_h, int64_t rows, int64_t g0, int64_t g1,
+                             int64_t width, const float* inv_scales, uint8_t* dst);
+
 // Dequantization epilogue on token-major accumulators acc [tokens][ld_acc] (first `out` used):
 // v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then GELU, then + residual.
 // `exact_gelu` selects the scalar path with ref::bias_gelu (the reference); otherwise GELU and

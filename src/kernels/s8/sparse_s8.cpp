@@ -134,18 +134,10 @@ public:
         float* iv = inv.data();
         uint8_t* pk = packed.data();
         int32_t* rw = rows.data();
-#pragma omp parallel
-        {
-            const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        auto body = [&](int nt, int id) {
             int64_t tb, te;
             split_range(static_cast<int64_t>(tiles.size()), nt, id, tb, te);
-            for (int64_t i = tb; i < te; ++i) {
-                const TokenTile& tile = tiles[i];
-                if (opts_.act_scale == ActScale::per_token)
-                    activation_scales(src + tile.t0 * in_, tile.count, in_, opts_, sc + tile.t0, iv + tile.t0);
-                std::vector<TokenTile> one{tile};
-                quantize_pack_u8(src, in_, in_pad, iv, one, pk);
-            }
+            for (int64_t i = tb; i < te; ++i) pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
 #pragma omp barrier
             int64_t r0, r1;
             row_range(nt, id, r0, r1);
@@ -159,6 +151,170 @@ public:
                     s8::epilogue_fm(acc, width, tile.count, c0, c1, out_, sc + tile.t0, qw_.scale.data(), bias,
                                     act_, residual ? residual + tile.t0 * out_ : nullptr, dst + tile.t0 * out_);
                 }
+        };
+        const int nt = num_threads();
+        if (nt == 1) {
+            body(1, 0);
+        } else {
+#pragma omp parallel num_threads(nt)
+            body(omp_get_num_threads(), omp_get_thread_num());
+        }
+    }
+
+    // Whether run_chain(next, ...) applies (see s8_run_chain).
+    bool chains_with(const SparseS8& next) const {
+        auto avx512 = [](Isa i) { return static_cast<int>(i) >= static_cast<int>(Isa::avx512); };
+        return next.in_ == out_ && next.opts_.act_scale != ActScale::per_tensor && has_isa(Isa::avx512) &&
+               avx512(isa_) && avx512(next.isa_);
+    }
+
+    // dst = next(this(src)) through feature-major tiles (s8_run_chain). Threads take whole token
+    // tiles when they divide evenly (no barrier); otherwise rows, with three barriers per call.
+    void run_chain(const SparseS8& next, const float* src, float* dst, int64_t tokens, const float* residual,
+                   S8ChainTrace* trace) const {
+        const int64_t in_pad = qw_.in_pad, mid = out_, mid_pad = next.qw_.in_pad, out2 = next.out_;
+        const int64_t groups2 = mid_pad / 4, full = 16 * kMaxVecs;
+        const auto tiles = token_tiles(tokens, in_pad, full);
+        const auto tiles2 = token_tiles(tokens, mid_pad, full);  // same tokens, offsets for mid_pad
+        const int64_t ntiles = static_cast<int64_t>(tiles.size()), tpad = ntiles * full;
+        const int nt = num_threads();
+        const bool by_tiles = nt == 1 || ntiles % nt == 0 || ntiles >= 4 * nt;
+        thread_local AlignedBuffer<float> sc1, iv1, sc2, hbuf, maxbuf;
+        thread_local AlignedBuffer<uint8_t> pk1, pk2;
+        thread_local AlignedBuffer<int32_t> accbuf;
+        sc1.resize(tpad);
+        iv1.resize(tpad);
+        sc2.resize(tpad);
+        std::fill(sc1.data(), sc1.data() + tpad, 0.0f);  // padding tokens: finite, unused
+        const int64_t slots = by_tiles ? nt : 1;         // per-thread copies in by_tiles mode
+        pk1.resize(by_tiles ? slots * in_pad * full : packed_bytes(tiles, in_pad));
+        pk2.resize(by_tiles ? slots * mid_pad * full : packed_bytes(tiles2, mid_pad));
+        hbuf.resize((by_tiles ? slots : ntiles) * mid * full);
+        maxbuf.resize(by_tiles ? slots * full : nt * tpad);
+        accbuf.resize(nt * kRowChunk * full);
+        if (opts_.act_scale != ActScale::per_token)
+            activation_scales(src, tokens, in_, opts_, sc1.data(), iv1.data());
+        if (trace) {
+            trace->q.assign(tokens * mid_pad, 0);
+            trace->scales.assign(tokens, 0.0f);
+        }
+        // thread_local: take the caller's buffers here, not inside the parallel region.
+        float* const s1 = sc1.data();
+        float* const i1 = iv1.data();
+        float* const s2 = sc2.data();
+        float* const hb = hbuf.data();
+        float* const mb = maxbuf.data();
+        uint8_t* const pb1 = pk1.data();
+        uint8_t* const pb2 = pk2.data();
+        int32_t* const ab = accbuf.data();
+        const float* bias1 = bias_.empty() ? nullptr : bias_.data();
+        const float* bias2 = next.bias_.empty() ? nullptr : next.bias_.data();
+        const bool gelu = act_ == Activation::gelu;
+
+        // FFN1 rows [r0, r1) of tile `tile` packed at p1 -> h (feature-major, width per row).
+        auto ffn1 = [&](const TokenTile& tile, const uint8_t* p1, int64_t r0, int64_t r1, float* h, float* tmax,
+                        int32_t* acc) {
+            for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
+                const int64_t c1 = std::min(c0 + kRowChunk, r1);
+                compute(p1, static_cast<int>(tile.width / 16), c0, c1, acc);
+                s8::fm_dequant_rows_avx512(acc, tile.width, tile.width, c0, c1, s1 + tile.t0, qw_.scale.data(),
+                                           bias1, gelu, h + c0 * tile.width, tile.width, tmax);
+            }
+        };
+        // FFN2 rows [r0, r1) of tile `tile` packed at p2 -> dst with the token-major epilogue.
+        auto ffn2 = [&](const TokenTile& tile, const uint8_t* p2, int64_t r0, int64_t r1, int32_t* acc) {
+            for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
+                const int64_t c1 = std::min(c0 + kRowChunk, r1);
+                next.compute(p2, static_cast<int>(tile.width / 16), c0, c1, acc);
+                s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out2, s2 + tile.t0, next.qw_.scale.data(),
+                                bias2, next.act_, residual ? residual + tile.t0 * out2 : nullptr,
+                                dst + tile.t0 * out2);
+            }
+        };
+        // Second's scales of one tile from its tokens' absmax (inv: [width], zero for padding;
+        // scales into sc[t0 + j] unless sc is null).
+        auto scales2 = [&](const TokenTile& tile, const float* tmax, float* inv, float* sc) {
+            for (int64_t j = 0; j < tile.width; ++j) {
+                float s = 0.0f, iv = 0.0f;
+                if (j < tile.count) {
+                    if (next.opts_.act_scale == ActScale::fixed) {
+                        activation_scales(nullptr, 1, 0, next.opts_, &s, &iv);
+                    } else {
+                        s = scale_for(tmax[j]);
+                        iv = inv_scale_for(tmax[j]);
+                    }
+                }
+                inv[j] = iv;
+                if (sc) sc[tile.t0 + j] = s;
+            }
+        };
+        auto record = [&](const TokenTile& tile, const uint8_t* p2) {
+            for (int64_t j = 0; j < tile.count; ++j) {
+                trace->scales[tile.t0 + j] = s2[tile.t0 + j];
+                for (int64_t k = 0; k < mid_pad; ++k)
+                    trace->q[(tile.t0 + j) * mid_pad + k] =
+                        static_cast<int8_t>(p2[((k / 4) * tile.width + j) * 4 + k % 4] - 128);
+            }
+        };
+
+        auto body = [&](int n, int id) {
+            int32_t* const acc = ab + id * kRowChunk * full;
+            if (by_tiles) {
+                uint8_t* const p1 = pb1 + id * in_pad * full;
+                uint8_t* const p2 = pb2 + id * mid_pad * full;
+                float* const h = hb + id * mid * full;
+                float* const tmax = mb + id * full;
+                alignas(64) float inv[16 * kMaxVecs];
+                for (int64_t i = id; i < ntiles; i += n) {
+                    const TokenTile& tile = tiles[i];
+                    pack_tile(src, tile, s1, i1, p1);
+                    std::fill(tmax, tmax + tile.width, 0.0f);
+                    ffn1(tile, p1, 0, mid, h, tmax, acc);
+                    scales2(tile, tmax, inv, s2);
+                    s8::fm_quantize_pack_avx512(h, tile.width, mid, 0, groups2, tile.width, inv, p2);
+                    if (trace) record(tile, p2);
+                    ffn2(tile, p2, 0, out2, acc);
+                }
+                return;
+            }
+            int64_t tb, te;
+            split_range(ntiles, n, id, tb, te);
+            for (int64_t i = tb; i < te; ++i) pack_tile(src, tiles[i], s1, i1, pb1 + tiles[i].offset);
+            float* const tmax = mb + id * tpad;
+            std::fill(tmax, tmax + tpad, 0.0f);
+#pragma omp barrier
+            int64_t r0, r1;
+            row_range(n, id, r0, r1);
+            for (int64_t i = 0; i < ntiles; ++i)
+                ffn1(tiles[i], pb1 + tiles[i].offset, r0, r1, hb + i * mid * full,
+                     tmax + tiles[i].t0, acc);
+#pragma omp barrier
+            // Quantize: each thread a slice of each tile's groups (all threads' maxima combined).
+            alignas(64) float m[16 * kMaxVecs], inv[16 * kMaxVecs];
+            for (int64_t i = 0; i < ntiles; ++i) {
+                const TokenTile& tile = tiles[i];
+                int64_t g0, g1;
+                split_range(groups2, n, id, g0, g1);
+                if (g0 == g1) continue;
+                for (int64_t j = 0; j < tile.width; ++j) {
+                    m[j] = 0.0f;
+                    for (int t = 0; t < n; ++t) m[j] = std::max(m[j], mb[t * tpad + tile.t0 + j]);
+                }
+                scales2(tile, m, inv, g0 == 0 ? s2 : nullptr);
+                s8::fm_quantize_pack_avx512(hb + i * mid * full, tile.width, mid, g0, g1, tile.width, inv,
+                                            pb2 + tiles2[i].offset);
+            }
+#pragma omp barrier
+            if (trace && id == 0)
+                for (int64_t i = 0; i < ntiles; ++i) record(tiles[i], pb2 + tiles2[i].offset);
+            next.row_range(n, id, r0, r1);
+            for (int64_t i = 0; i < ntiles; ++i) ffn2(tiles[i], pb2 + tiles2[i].offset, r0, r1, acc);
+        };
+        if (nt == 1) {
+            body(1, 0);
+        } else {
+#pragma omp parallel num_threads(nt)
+            body(omp_get_num_threads(), omp_get_thread_num());
         }
     }
 
@@ -168,6 +324,15 @@ public:
     double fill() const { return fill_; }
 
 private:
+    // Activation scales (per-token mode) and quantize + pack of one token tile of src into dst
+    // (the tile's first byte).
+    void pack_tile(const float* src, const TokenTile& tile, float* sc, float* iv, uint8_t* dst) const {
+        if (opts_.act_scale == ActScale::per_token)
+            activation_scales(src + tile.t0 * in_, tile.count, in_, opts_, sc + tile.t0, iv + tile.t0);
+        TokenTile at = tile;
+        at.offset = 0;
+        quantize_pack_u8(src, in_, qw_.in_pad, iv, {at}, dst);
+    }
     // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs], K chunk by
     // K chunk (each chunk's activations stay in cache across the rows).
     void compute(const uint8_t* tile, int vecs, int64_t r0, int64_t r1, int32_t* acc) const {
@@ -207,6 +372,15 @@ private:
 };
 
 }  // namespace
+
+bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src, float* dst,
+                  int64_t tokens, const float* residual, S8ChainTrace* trace) {
+    const auto* a = dynamic_cast<const SparseS8*>(&first);
+    const auto* b = dynamic_cast<const SparseS8*>(&second);
+    if (!a || !b || tokens < 1 || !a->chains_with(*b)) return false;
+    a->run_chain(*b, src, dst, tokens, residual, trace);
+    return true;
+}
 
 std::unique_ptr<S8LinearKernel> make_sparse_s8(const LinearDesc& desc, const QuantOptions& opts) {
     return std::make_unique<SparseS8>(desc, opts);
