@@ -60,6 +60,7 @@ void SpmmS8Vnni::generate() {
         jl(l_tail, T_NEAR);
         L(l_pair);
         {
+            prefetcht0(ptr[p + 1024]);
             movsxd(off0, dword[p]);
             movsxd(off1, dword[p + 8]);
             vpbroadcastd(w0, dword[p + 4]);
