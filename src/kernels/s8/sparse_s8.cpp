@@ -387,10 +387,12 @@ std::unique_ptr<S8LinearKernel> make_sparse_s8(const LinearDesc& desc, const Qua
 }
 
 double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t tokens) {
-    // One core, fitted on bench/s8_bench.cpp (BERT-base shapes, T = 128/1024, 1x4 blocks):
-    // ~0.3 ns per block per 16-token vector (vpdpbusd core), ~0.17 ns per output (dequantize +
-    // transpose epilogue), ~0.15 ns per input (scales + quantize + pack), ~5 us fixed.
-    return 0.3 * blocks * ((tokens + 15) / 16) + 0.17 * out * tokens + 0.15 * in * tokens + 5000.0;
+    // One core, fitted on bench/s8_bench.cpp (BERT-base shapes at 80/90/95% 1x4 and the H 128 /
+    // 256 shapes at 95%, T = 64..512): ~0.33 ns per block per 16-token vector (vpdpbusd core,
+    // 0.30-0.33 measured), ~0.16 ns per input and per output of each token (scales + quantize +
+    // pack, and the dequantize + transpose epilogue; 0.15 on the small shapes, up to 0.25 on the
+    // 3072-wide BERT FFN), ~0.5 us fixed (0.2-0.5 us at T = 64 on the H 128 shapes).
+    return 0.33 * blocks * ((tokens + 15) / 16) + 0.16 * (out + in) * tokens + 500.0;
 }
 
 }  // namespace sparq
