@@ -2,6 +2,7 @@
 // (vectorized packing byte-identical to the scalar reference).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -141,8 +142,43 @@ TEST(Quant, PackU8LayoutAndVariants) {
                     }
             quantize_pack_u8(x.data(), in, in_pad, inv.data(), tiles, b.data());
             ASSERT_EQ(a, b) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(max_isa());
+            // Fused scales + quantize + pack, tile by tile, every ISA: same scales, same bytes.
+            for (Isa isa : {Isa::scalar, Isa::avx512}) {
+                if (static_cast<int>(isa) > static_cast<int>(cpu_isa())) continue;
+                set_max_isa(isa);
+                std::vector<uint8_t> c(a.size(), 3);
+                std::vector<float> s2(tokens, -1.0f), inv2(tokens, -1.0f);
+                for (const auto& tile : tiles)
+                    scale_quantize_pack_u8(x.data() + tile.t0 * in, tile.count, tile.width, in, in_pad,
+                                           s2.data() + tile.t0, inv2.data() + tile.t0, c.data() + tile.offset);
+                set_max_isa(cpu_isa());
+                ASSERT_EQ(s2, s) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(isa);
+                ASSERT_EQ(inv2, inv) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(isa);
+                ASSERT_EQ(c, a) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(isa);
+            }
         }
     }
+}
+
+// Values far beyond the scale saturate to +-127 (never -128) on every path: static scales make
+// them common; infinities and values past the int32 range included.
+TEST(Quant, SaturationMatchesReference) {
+    const int64_t in = 70, in_pad = pad_in(in), tokens = 19;
+    auto x = random_vec(tokens * in, 9);
+    const float specials[] = {1e10f, -1e10f, 3e9f, -3e9f, INFINITY, -INFINITY, 127.5f, -127.5f, -128.4f, 126.5f};
+    for (int64_t i = 0; i < tokens * in; ++i) x[i] = i % 3 == 0 ? specials[i % 10] : x[i] * 300.0f;
+    std::vector<float> inv(tokens, 1.0f);
+    std::vector<int8_t> q(tokens * in_pad), q_fast(tokens * in_pad, 5);
+    ref::quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q.data());
+    quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q_fast.data());
+    EXPECT_EQ(q, q_fast);
+    EXPECT_EQ(*std::min_element(q.begin(), q.end()), -127);
+    EXPECT_EQ(*std::max_element(q.begin(), q.end()), 127);
+    auto tiles = token_tiles(tokens, in_pad, 64);
+    std::vector<uint8_t> a(packed_bytes(tiles, in_pad), 1), b(a.size(), 2);
+    ref::quantize_pack_u8(x.data(), in, in_pad, inv.data(), tiles, a.data());
+    quantize_pack_u8(x.data(), in, in_pad, inv.data(), tiles, b.data());
+    EXPECT_EQ(a, b);
 }
 
 }  // namespace

@@ -151,4 +151,20 @@ void quantize_pack_u8(const float* src, int64_t in, int64_t in_pad, const float*
         ref::quantize_pack_u8(src, in, in_pad, inv_scales, tiles, dst);
 }
 
+void scale_quantize_pack_u8_avx512(const float* src, int64_t count, int64_t width, int64_t in, int64_t in_pad,
+                                   float* scales, float* inv_scales, uint8_t* dst);
+
+void scale_quantize_pack_u8(const float* src, int64_t count, int64_t width, int64_t in, int64_t in_pad,
+                            float* scales, float* inv_scales, uint8_t* dst) {
+    if (has_isa(Isa::avx512)) {
+        scale_quantize_pack_u8_avx512(src, count, width, in, in_pad, scales, inv_scales, dst);
+        return;
+    }
+    activation_scales(src, count, in, {}, scales, inv_scales);
+    TokenTile tile;
+    tile.count = count;
+    tile.width = width;
+    ref::quantize_pack_u8(src, in, in_pad, inv_scales, {tile}, dst);
+}
+
 }  // namespace sparq

@@ -78,6 +78,13 @@ int64_t packed_bytes(const std::vector<TokenTile>& tiles, int64_t in_pad);
 void quantize_pack_u8(const float* src, int64_t in, int64_t in_pad, const float* inv_scales,
                       const std::vector<TokenTile>& tiles, uint8_t* dst);
 
+// Per-token dynamic scales (scales[j], inv_scales[j] as activation_scales computes them) and
+// quantize + pack of one tile of `count` tokens (src: its first token) into dst (the tile's first
+// byte, `width` token slots), 16 tokens at a time so src is read from memory once. Same bytes as
+// activation_scales + quantize_pack_u8.
+void scale_quantize_pack_u8(const float* src, int64_t count, int64_t width, int64_t in, int64_t in_pad,
+                            float* scales, float* inv_scales, uint8_t* dst);
+
 namespace ref {
 // Scalar reference of quantize_activations.
 void quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,

@@ -67,32 +67,50 @@ void quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, i
     }
 }
 
-// Blocks of 16 tokens x 64 inputs: quantize each token's 64 inputs into one zmm (16 dwords, one
-// per group, in the packs' order), transpose 16x16 dwords, store each group's 16 tokens as one
-// 64-byte vector at that group's place.
-void quantize_pack_u8_avx512(const float* src, int64_t in, int64_t in_pad, const float* inv_scales,
-                             const std::vector<TokenTile>& tiles, uint8_t* dst) {
+namespace {
+// 16 token slots (nt of them real, rows `in` floats apart from src) of a tile of `width` tokens
+// into the tile's packed bytes at dst (the slots' first group): quantize each token's 64 inputs
+// into one zmm (16 dwords, one per group, in the packs' order), transpose 16x16 dwords, store
+// each group's 16 tokens as one 64-byte vector at that group's place.
+void pack_block16(const float* src, int64_t nt, int64_t in, int64_t in_pad, const float* inv_scales,
+                  int64_t width, uint8_t* dst) {
     const int64_t groups = in_pad / 4;
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    for (const TokenTile& tile : tiles) {
-        uint8_t* base = dst + tile.offset;
+    __m512 inv[16];
+    for (int j = 0; j < 16; ++j) inv[j] = _mm512_set1_ps(j < nt ? inv_scales[j] : 0.0f);
+    for (int64_t k = 0; k < in_pad; k += 64) {
+        __m512i r[16];
+        for (int j = 0; j < 16; ++j)
+            r[j] = j < nt ? _mm512_xor_si512(quantize64_lanes(src + j * in, k, in, inv[j]), bias) : bias;
+        s8::transpose16x16_epi32(r);
+        const int64_t g0 = k / 4, ng = std::min<int64_t>(16, groups - g0);
+        for (int d = 0; d < 16; ++d)
+            if (lane_group(d) < ng) _mm512_storeu_si512(dst + (g0 + lane_group(d)) * width * 4, r[d]);
+    }
+}
+}  // namespace
+
+void quantize_pack_u8_avx512(const float* src, int64_t in, int64_t in_pad, const float* inv_scales,
+                             const std::vector<TokenTile>& tiles, uint8_t* dst) {
+    for (const TokenTile& tile : tiles)
         for (int64_t jb = 0; jb < tile.width; jb += 16) {
             const int64_t nt = std::min<int64_t>(16, std::max<int64_t>(0, tile.count - jb));
-            __m512 inv[16];
-            for (int j = 0; j < 16; ++j) inv[j] = _mm512_set1_ps(j < nt ? inv_scales[tile.t0 + jb + j] : 0.0f);
-            for (int64_t k = 0; k < in_pad; k += 64) {
-                __m512i r[16];
-                for (int j = 0; j < 16; ++j)
-                    r[j] = j < nt ? _mm512_xor_si512(quantize64_lanes(src + (tile.t0 + jb + j) * in, k, in, inv[j]),
-                                                     bias)
-                                  : bias;
-                s8::transpose16x16_epi32(r);
-                const int64_t g0 = k / 4, ng = std::min<int64_t>(16, groups - g0);
-                for (int d = 0; d < 16; ++d)
-                    if (lane_group(d) < ng)
-                        _mm512_storeu_si512(base + ((g0 + lane_group(d)) * tile.width + jb) * 4, r[d]);
-            }
+            pack_block16(src + (tile.t0 + jb) * in, nt, in, in_pad, inv_scales + tile.t0 + jb, tile.width,
+                         dst + tile.offset + jb * 4);
         }
+}
+
+// Per 16 tokens: their max |x| (scales), then their quantize + pack while the rows are in L1.
+void scale_quantize_pack_u8_avx512(const float* src, int64_t count, int64_t width, int64_t in, int64_t in_pad,
+                                   float* scales, float* inv_scales, uint8_t* dst) {
+    for (int64_t jb = 0; jb < width; jb += 16) {
+        const int64_t nt = std::min<int64_t>(16, std::max<int64_t>(0, count - jb));
+        for (int64_t j = jb; j < jb + nt; ++j) {
+            const float m = max_abs_avx512(src + j * in, in);
+            scales[j] = scale_for(m);
+            inv_scales[j] = inv_scale_for(m);
+        }
+        pack_block16(src + jb * in, nt, in, in_pad, inv_scales + jb, width, dst + jb * 4);
     }
 }
 

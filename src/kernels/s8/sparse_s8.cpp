@@ -327,8 +327,11 @@ private:
     // Activation scales (per-token mode) and quantize + pack of one token tile of src into dst
     // (the tile's first byte).
     void pack_tile(const float* src, const TokenTile& tile, float* sc, float* iv, uint8_t* dst) const {
-        if (opts_.act_scale == ActScale::per_token)
-            activation_scales(src + tile.t0 * in_, tile.count, in_, opts_, sc + tile.t0, iv + tile.t0);
+        if (opts_.act_scale == ActScale::per_token) {
+            scale_quantize_pack_u8(src + tile.t0 * in_, tile.count, tile.width, in_, qw_.in_pad, sc + tile.t0,
+                                   iv + tile.t0, dst);
+            return;
+        }
         TokenTile at = tile;
         at.offset = 0;
         quantize_pack_u8(src, in_, qw_.in_pad, iv, {at}, dst);
