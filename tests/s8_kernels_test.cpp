@@ -325,12 +325,15 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
         Weight W2 = make_weight(p.hidden, p.inter, p.sparsity, p.pat, seed++, {1});
         for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512_vnni}) {
             if (static_cast<int>(isa) > static_cast<int>(cpu_isa())) continue;
-            for (int mode = 0; mode < 3; ++mode)  // second: per-token, static, per-tensor
+            for (int mode = 0; mode < 3; ++mode)  // second: per-token, static (first: per-tensor), per-tensor
                 for (int64_t tokens : {1, 17, 64, 65, 130}) {
                     auto x = random_acts(tokens * p.hidden, seed++);
                     auto res = random_acts(tokens * p.hidden, seed++);
                     set_max_isa(isa);
-                    auto k1 = make_sparse_s8(W1.desc(Activation::gelu), {});
+                    // mode 1 also gives the first kernel per-tensor scales.
+                    QuantOptions o1;
+                    if (mode == 1) o1.act_scale = ActScale::per_tensor;
+                    auto k1 = make_sparse_s8(W1.desc(Activation::gelu), o1);
                     std::vector<float> h(tokens * p.inter);
                     k1->run(x.data(), h.data(), tokens, nullptr);
                     QuantOptions o2;
