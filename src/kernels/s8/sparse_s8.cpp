@@ -2,7 +2,9 @@
 // token tiles ([in/4][tile][4] u8), then every thread takes a range of output rows (balanced by
 // blocks) and, tile after tile, computes its rows' int32 sums with the best core allowed by
 // max_isa() (JIT vpdpbusd, AVX-512 / AVX2 vpmaddwd, scalar) and dequantizes them straight into
-// token-major dst with the fused epilogue.
+// token-major dst with the fused epilogue. A pair FFN1 -> FFN2 runs chained (s8_run_chain): per
+// token tile, FFN1's rows are dequantized feature-major (chain_avx512.cpp) and quantized straight
+// into FFN2's packed tile, skipping FFN1's transposes back and FFN2's scales + pack.
 #include <omp.h>
 
 #include <algorithm>
