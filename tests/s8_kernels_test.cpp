@@ -404,3 +404,37 @@ TEST(S8Kernels, ChainDeclinesOtherPairs) {
 
 }  // namespace
 }  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// The AVX-512 int8 epilogues' piecewise GELU against the exact erf-GELU (double): within 1e-6
+// absolute everywhere (the interval edges, the cut at 6, tiny and huge inputs), NaN propagates.
+TEST(S8Kernels, PiecewiseGeluWithin1e6OfErf) {
+    if (!has_isa(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
+    std::vector<float> x;
+    for (int i = -240000; i <= 240000; ++i) x.push_back(i * 5e-5f);  // [-12, 12]
+    for (int j = 0; j <= 32; ++j)
+        for (float e : {-1e-6f, 0.0f, 1e-6f}) {
+            x.push_back(j * (6.0f / 32) + e);
+            x.push_back(-(j * (6.0f / 32) + e));
+        }
+    for (float v : {5.9999995f, -5.9999995f, 1e-30f, -1e-30f, 0.0f, -0.0f, 1e30f, -1e30f, INFINITY}) x.push_back(v);
+    std::vector<float> y(x.size());
+    s8::gelu_pieces_avx512(x.data(), y.data(), static_cast<int64_t>(x.size()));
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        const double xd = x[i];
+        const double exact = std::isinf(xd) ? xd : 0.5 * xd * (1.0 + std::erf(xd / std::sqrt(2.0)));
+        const double err = std::isinf(xd) ? (y[i] == exact ? 0.0 : 1.0) : std::fabs(y[i] - exact);
+        ASSERT_LE(err, 1e-6) << "x=" << x[i] << " got " << y[i];
+        if (std::fabs(xd) < 12) worst = std::max(worst, err);
+    }
+    std::printf("piecewise GELU: max abs error %.2e on [-12, 12]\n", worst);
+    float nan = std::nanf(""), out = 0;
+    s8::gelu_pieces_avx512(&nan, &out, 1);
+    EXPECT_TRUE(std::isnan(out));
+}
+
+}  // namespace
+}  // namespace sparq

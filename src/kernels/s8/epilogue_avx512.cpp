@@ -1,9 +1,10 @@
 // AVX-512 dequantization epilogues with GELU and residual fused in registers. Same float
-// operations, in the same order, as the scalar epilogue (dequant as one fma; GELU is the vector
-// erf-GELU that the dispatched bias_gelu uses; residual added last).
+// operations, in the same order, as the scalar epilogue (dequant as one fma; residual added
+// last), except GELU: the piecewise GELU of gelu_avx512.hpp (within 1e-6 of the erf-GELU that
+// the scalar path's bias_gelu computes), shared with the chained FFN (chain_avx512.cpp).
 #include <immintrin.h>
 
-#include "kernels/eltwise/vec_math_avx512.hpp"
+#include "kernels/s8/gelu_avx512.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 #include "kernels/s8/transpose_avx512.hpp"
 
@@ -12,17 +13,17 @@ namespace sparq::s8 {
 namespace {
 
 template <bool BIAS, bool GELU>
-inline __m512 finish(__m512i acc, __m512 scale, __m512 b) {
+inline __m512 finish(__m512i acc, __m512 scale, __m512 b, const GeluRegs& g) {
     __m512 v = BIAS ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, b)
                     : _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-    return GELU ? vec512::gelu_erf_ps(v) : v;
+    return GELU ? gelu_pieces_ps(v, g) : v;
 }
 
 // One block of nr (<= 16) rows x nt (<= 16) tokens; FULL: nr == nt == 16, no masks or branches.
 template <bool FULL, bool BIAS, bool GELU>
 inline void block(const int32_t* acc, int64_t ld_acc, int64_t nr, int64_t nt, int64_t out,
                   const float* act_scales, const float* w_scales, const float* bias,
-                  const float* residual, float* dst) {
+                  const float* residual, float* dst, const GeluRegs& g) {
     const __mmask16 om = FULL ? 0xFFFF : static_cast<__mmask16>((1u << nr) - 1);
     const __m512 ws = _mm512_maskz_loadu_ps(om, w_scales);
     const __m512 b = BIAS ? _mm512_maskz_loadu_ps(om, bias) : _mm512_setzero_ps();
@@ -32,7 +33,7 @@ inline void block(const int32_t* acc, int64_t ld_acc, int64_t nr, int64_t nt, in
     transpose16x16_epi32(r);
     for (int j = 0; j < 16; ++j) {
         if (!FULL && j >= nt) break;
-        __m512 v = finish<BIAS, GELU>(r[j], _mm512_mul_ps(_mm512_set1_ps(act_scales[j]), ws), b);
+        __m512 v = finish<BIAS, GELU>(r[j], _mm512_mul_ps(_mm512_set1_ps(act_scales[j]), ws), b, g);
         if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(om, residual + j * out));
         if (FULL)
             _mm512_storeu_ps(dst + j * out, v);
@@ -45,6 +46,7 @@ template <bool BIAS, bool GELU>
 void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
                       int64_t out, const float* act_scales, const float* w_scales, const float* bias,
                       const float* residual, float* dst) {
+    const GeluRegs g;
     // Token blocks outer, row blocks inner: each dst row is written sequentially.
     for (int64_t tb = 0; tb < count; tb += 16) {
         const int64_t nt = count - tb < 16 ? count - tb : 16;
@@ -55,9 +57,9 @@ void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t
             const float* bo = BIAS ? bias + ob : nullptr;
             float* d = dst + tb * out + ob;
             if (nr == 16 && nt == 16)
-                block<true, BIAS, GELU>(a, ld_acc, 16, 16, out, act_scales + tb, w_scales + ob, bo, res, d);
+                block<true, BIAS, GELU>(a, ld_acc, 16, 16, out, act_scales + tb, w_scales + ob, bo, res, d, g);
             else
-                block<false, BIAS, GELU>(a, ld_acc, nr, nt, out, act_scales + tb, w_scales + ob, bo, res, d);
+                block<false, BIAS, GELU>(a, ld_acc, nr, nt, out, act_scales + tb, w_scales + ob, bo, res, d, g);
         }
     }
 }
@@ -66,6 +68,7 @@ template <bool BIAS, bool GELU>
 void epilogue_tm_impl(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
                       const float* act_scales, const float* w_scales, const float* bias,
                       const float* residual, float* dst) {
+    const GeluRegs g;
     for (int64_t t = 0; t < tokens; ++t) {
         const __m512 xs = _mm512_set1_ps(act_scales[t]);
         const int32_t* a = acc + t * ld_acc;
@@ -75,7 +78,7 @@ void epilogue_tm_impl(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_
             const __mmask16 m = out - o >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (out - o)) - 1);
             const __m512 s = _mm512_mul_ps(xs, _mm512_maskz_loadu_ps(m, w_scales + o));
             const __m512 b = BIAS ? _mm512_maskz_loadu_ps(m, bias + o) : _mm512_setzero_ps();
-            __m512 v = finish<BIAS, GELU>(_mm512_maskz_loadu_epi32(m, a + o), s, b);
+            __m512 v = finish<BIAS, GELU>(_mm512_maskz_loadu_epi32(m, a + o), s, b, g);
             if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + o));
             _mm512_mask_storeu_ps(d + o, m, v);
         }

@@ -77,6 +77,18 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
                   S8ChainTrace* trace = nullptr);
 
 namespace s8 {
+// Piecewise-quartic GELU of the AVX-512 int8 epilogues (gelu_avx512.hpp): c[k][j] is the
+// coefficient of f^k on interval j = [j, j + 1) / kPerUnit of |x|, f the position inside it.
+struct GeluPieces {
+    static constexpr float kRange = 6.0f, kPerUnit = 32.0f / 6.0f;
+    static constexpr float kLast = 5.9999995f;  // largest float below kRange
+    alignas(64) float c[5][32];
+};
+// The table, fitted once (Chebyshev interpolation of the exact erf-GELU in double).
+const GeluPieces& gelu_pieces();
+// dst[i] = the AVX-512 epilogues' GELU of src[i] (for tests; AVX-512 only).
+void gelu_pieces_avx512(const float* src, float* dst, int64_t n);
+
 // Feature-major dequantization of int32 rows o0..o1 of one token tile, acc [o1 - o0][ld_acc]
 // (`width` tokens, a multiple of 16): h[o - o0][t] = act(fma(float(acc), act_scales[t] *
 // w_scales[o], bias[o])) (row stride ld_h), and tok_max[t] = max(tok_max[t], |h[.][t]|).
