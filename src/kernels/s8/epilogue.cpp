@@ -35,9 +35,9 @@ const GeluPieces& gelu_pieces() {
         GeluPieces t{};
         auto gelu = [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); };
         const double h = 1.0 / GeluPieces::kPerUnit;
-        constexpr int kDeg = 4;
+        constexpr int kDeg = GeluPieces::kDegree;
         for (int j = 0; j < 32; ++j) {
-            // Interpolate at the 5 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde system.
+            // Interpolate at the kDeg + 1 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde system.
             double a[kDeg + 1][kDeg + 2];
             for (int r = 0; r <= kDeg; ++r) {
                 const double f = 0.5 - 0.5 * std::cos((2 * r + 1) * M_PI / (2 * (kDeg + 1)));

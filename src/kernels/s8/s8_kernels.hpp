@@ -77,12 +77,13 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
                   S8ChainTrace* trace = nullptr);
 
 namespace s8 {
-// Piecewise-quartic GELU of the AVX-512 int8 epilogues (gelu_avx512.hpp): c[k][j] is the
+// Piecewise-cubic GELU of the AVX-512 int8 epilogues (gelu_avx512.hpp): c[k][j] is the
 // coefficient of f^k on interval j = [j, j + 1) / kPerUnit of |x|, f the position inside it.
 struct GeluPieces {
     static constexpr float kRange = 6.0f, kPerUnit = 32.0f / 6.0f;
     static constexpr float kLast = 5.9999995f;  // largest float below kRange
-    alignas(64) float c[5][32];
+    static constexpr int kDegree = 3;
+    alignas(64) float c[kDegree + 1][32];
 };
 // The table, fitted once (Chebyshev interpolation of the exact erf-GELU in double).
 const GeluPieces& gelu_pieces();
