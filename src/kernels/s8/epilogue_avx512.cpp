@@ -20,21 +20,23 @@ inline __m512 finish(__m512i acc, __m512 scale, __m512 b, const GeluRegs& g) {
 }
 
 // One block of nr (<= 16) rows x nt (<= 16) tokens; FULL: nr == nt == 16, no masks or branches.
-template <bool FULL, bool BIAS, bool GELU>
+// LD: the row stride of acc when known at compile time (the 64-token tiles), else 0 (ld_acc).
+template <bool FULL, bool BIAS, bool GELU, bool RES, int LD>
 inline void block(const int32_t* acc, int64_t ld_acc, int64_t nr, int64_t nt, int64_t out,
                   const float* act_scales, const float* w_scales, const float* bias,
                   const float* residual, float* dst, const GeluRegs& g) {
+    const int64_t ld = LD ? LD : ld_acc;
     const __mmask16 om = FULL ? 0xFFFF : static_cast<__mmask16>((1u << nr) - 1);
     const __m512 ws = _mm512_maskz_loadu_ps(om, w_scales);
     const __m512 b = BIAS ? _mm512_maskz_loadu_ps(om, bias) : _mm512_setzero_ps();
     __m512i r[16];
     for (int i = 0; i < 16; ++i)
-        r[i] = (FULL || i < nr) ? _mm512_loadu_si512(acc + i * ld_acc) : _mm512_setzero_si512();
+        r[i] = (FULL || i < nr) ? _mm512_loadu_si512(acc + i * ld) : _mm512_setzero_si512();
     transpose16x16_epi32(r);
     for (int j = 0; j < 16; ++j) {
         if (!FULL && j >= nt) break;
         __m512 v = finish<BIAS, GELU>(r[j], _mm512_mul_ps(_mm512_set1_ps(act_scales[j]), ws), b, g);
-        if (residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(om, residual + j * out));
+        if (RES) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(om, residual + j * out));
         if (FULL)
             _mm512_storeu_ps(dst + j * out, v);
         else
@@ -42,7 +44,7 @@ inline void block(const int32_t* acc, int64_t ld_acc, int64_t nr, int64_t nt, in
     }
 }
 
-template <bool BIAS, bool GELU>
+template <bool BIAS, bool GELU, bool RES, int LD>
 void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
                       int64_t out, const float* act_scales, const float* w_scales, const float* bias,
                       const float* residual, float* dst) {
@@ -53,15 +55,25 @@ void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t
         for (int64_t ob = o0; ob < o1; ob += 16) {
             const int64_t nr = o1 - ob < 16 ? o1 - ob : 16;
             const int32_t* a = acc + (ob - o0) * ld_acc + tb;
-            const float* res = residual ? residual + tb * out + ob : nullptr;
+            const float* res = RES ? residual + tb * out + ob : nullptr;
             const float* bo = BIAS ? bias + ob : nullptr;
             float* d = dst + tb * out + ob;
             if (nr == 16 && nt == 16)
-                block<true, BIAS, GELU>(a, ld_acc, 16, 16, out, act_scales + tb, w_scales + ob, bo, res, d, g);
+                block<true, BIAS, GELU, RES, LD>(a, ld_acc, 16, 16, out, act_scales + tb, w_scales + ob, bo, res, d,
+                                                 g);
             else
-                block<false, BIAS, GELU>(a, ld_acc, nr, nt, out, act_scales + tb, w_scales + ob, bo, res, d, g);
+                block<false, BIAS, GELU, RES, LD>(a, ld_acc, nr, nt, out, act_scales + tb, w_scales + ob, bo, res,
+                                                  d, g);
         }
     }
+}
+
+template <bool BIAS, bool GELU, bool RES>
+void epilogue_fm_ld(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1, int64_t out,
+                    const float* act_scales, const float* w_scales, const float* bias, const float* residual,
+                    float* dst) {
+    (ld_acc == 64 ? epilogue_fm_impl<BIAS, GELU, RES, 64> : epilogue_fm_impl<BIAS, GELU, RES, 0>)(
+        acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias, residual, dst);
 }
 
 template <bool BIAS, bool GELU>
@@ -90,12 +102,14 @@ void epilogue_tm_impl(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_
 void epilogue_fm_avx512(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
                         int64_t out, const float* act_scales, const float* w_scales,
                         const float* bias, bool gelu, const float* residual, float* dst) {
-    if (bias)
-        (gelu ? epilogue_fm_impl<true, true> : epilogue_fm_impl<true, false>)(
-            acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias, residual, dst);
-    else
-        (gelu ? epilogue_fm_impl<false, true> : epilogue_fm_impl<false, false>)(
-            acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias, residual, dst);
+    using Fn = void (*)(const int32_t*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
+                        const float*, const float*, float*);
+    static const Fn fns[2][2][2] = {{{epilogue_fm_ld<false, false, false>, epilogue_fm_ld<false, false, true>},
+                                     {epilogue_fm_ld<false, true, false>, epilogue_fm_ld<false, true, true>}},
+                                    {{epilogue_fm_ld<true, false, false>, epilogue_fm_ld<true, false, true>},
+                                     {epilogue_fm_ld<true, true, false>, epilogue_fm_ld<true, true, true>}}};
+    fns[bias != nullptr][gelu][residual != nullptr](acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias,
+                                                     residual, dst);
 }
 
 void epilogue_tm_avx512(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
