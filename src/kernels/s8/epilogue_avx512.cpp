@@ -58,6 +58,8 @@ void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t
             const float* res = RES ? residual + tb * out + ob : nullptr;
             const float* bo = BIAS ? bias + ob : nullptr;
             float* d = dst + tb * out + ob;
+            if (ob + 16 < o1)  // the next block's dst lines, for writing (RFO ahead of the stores)
+                for (int j = 0; j < nt; ++j) __builtin_prefetch(d + 16 + j * out, 1, 3);
             if (nr == 16 && nt == 16)
                 block<true, BIAS, GELU, RES, LD>(a, ld_acc, 16, 16, out, act_scales + tb, w_scales + ob, bo, res, d,
                                                  g);
