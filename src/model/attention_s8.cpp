@@ -4,13 +4,23 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/fused.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
 
 namespace {
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// 2^x as the vector variants compute it (attention_s8_vnni.cpp exp2_q): same clamp, rounding,
+// fused multiply-adds and exact scaling, so the results agree bit for bit.
+float exp2_q(float x) {
+    x = std::max(x, s8attn::kExp2Min);
+    const float n = std::nearbyint(x);
+    const float f = x - n;
+    float p = s8attn::kExp2C[4];
+    for (int k = 3; k >= 0; --k) p = std::fma(p, f, s8attn::kExp2C[k]);
+    return std::ldexp(p, static_cast<int>(n));
+}
 
 // round(x * inv) clamped to [lo, hi], rounding half to even like the vector conversions.
 int32_t quant(float x, float inv, float lo, float hi) {
@@ -81,15 +91,16 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
             float m = 0;
             for (int64_t c = 0; c < d; ++c) m = std::max(m, std::fabs(x[i * ld_qkv + c]));
             sc[i] = m / 127.0f;
-            const float inv = m > 0 ? 127.0f / m : 0.0f;
+            const float inv = m > s8attn::kTiny ? 127.0f / m : 0.0f;
             for (int64_t c = 0; c < d; ++c)
                 dst[i * d + c] = static_cast<int8_t>(quant(x[i * ld_qkv + c], inv, -127, 127));
         }
     };
     quant_rows(q, q8.data(), sq.data());
     quant_rows(k, k8.data(), sk.data());
+    const float scale_log2 = scale * s8attn::kLog2e;
     for (int64_t i = 0; i < seq; ++i) {
-        const float rf = scale * sq[i];
+        const float rf = scale_log2 * sq[i];
         for (int64_t j = 0; j < seq; ++j) {
             int32_t acc = 0;
             for (int64_t c = 0; c < d; ++c) acc += int32_t{q8[i * d + c]} * k8[j * d + c];
@@ -97,20 +108,22 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
             s[i * seq + j] = static_cast<float>(acc) * rf * sk[j];
         }
     }
-    sparq::softmax(s.data(), seq, seq, seq, 1.0f, nullptr);  // the dispatched one, as the variants
     for (int64_t i = 0; i < seq; ++i) {
-        float m = 0;
+        float m = -INFINITY;
         for (int64_t j = 0; j < seq; ++j) m = std::max(m, s[i * seq + j]);
-        sp[i] = m / 255.0f;
-        const float inv = m > 0 ? 255.0f / m : 0.0f;
-        for (int64_t j = 0; j < seq; ++j)
-            p8[i * seq + j] = static_cast<uint8_t>(quant(s[i * seq + j], inv, 0, 255));
+        int32_t sum = 0;
+        for (int64_t j = 0; j < seq; ++j) {
+            const int32_t p = quant(exp2_q(s[i * seq + j] - m), 255.0f, 0, 255);
+            p8[i * seq + j] = static_cast<uint8_t>(p);
+            sum += p;
+        }
+        sp[i] = 1.0f / static_cast<float>(sum);
     }
     for (int64_t c = 0; c < d; ++c) {
         float m = 0;
         for (int64_t j = 0; j < seq; ++j) m = std::max(m, std::fabs(v[j * ld_qkv + c]));
         sv[c] = m / 127.0f;
-        const float inv = m > 0 ? 127.0f / m : 0.0f;
+        const float inv = m > s8attn::kTiny ? 127.0f / m : 0.0f;
         for (int64_t j = 0; j < seq; ++j)
             v8[j * d + c] = static_cast<int8_t>(quant(v[j * ld_qkv + c], inv, -127, 127));
     }

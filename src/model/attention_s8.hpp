@@ -9,10 +9,16 @@
 //   scores:           S[i][j] = Σ_c q8[i][c]·k8[j][c]  (int32; vpdpbusd multiplies u8 by s8, so
 //                     it runs on q8 + 128 and subtracts 128·Σ_c k8[j][c], precomputed per key)
 //                     s[i][j] = (float(S) · (scale·sq[i])) · sk[j], then softmax in f32.
-//   P per query row:  sp[i] = max_j p[i][j] / 255, p8 = round(p / sp) in [0, 255] (u8).
+//   softmax + P:     scores are computed in the log2 domain (the factor is scale·log2(e)·sq[i]),
+//                    p8[i][j] = round(255 · 2^(s_ij - max_j s_ij)) in [0, 255] (u8; the row max
+//                    maps to 255, as p / max_j p · 255 would) with a degree-4 polynomial 2^x good to
+//                    6e-6 relative (s8attn below; far below the 1/510 rounding step), and
+//                    sp[i] = 1 / Σ_j p8[i][j]: the quantized probabilities sum to exactly 1, so the
+//                    rounding error of ctx is Σ_j r_j (v_j - ctx) / Σ p8, |r_j| <= 1/2.
 //   V per feature:    sv[c] = max_j |v[j][c]| / 127 over the sequence, v8 = round(v / sv).
 //   context:          C[i][c] = Σ_j p8[i][j]·v8[j][c] (int32, u8 x s8: no compensation),
 //                     ctx[i][c] = (float(C) · sp[i]) · sv[c].
+//   Scales below s8attn::kTiny count as zero (the row or column quantizes to 0).
 // Packing (VNNI variant): K as [d/4][keys][4] bytes (a vector holds 4 features of 16 keys), V as
 // [keys/4][d][4] bytes (4 keys of 16 features); d and keys zero padded to multiples of 4 / 16.
 // Every variant computes the same integers and, given the same softmax (the dispatched one from
@@ -25,6 +31,15 @@
 #include "cpu/isa.hpp"
 
 namespace sparq {
+
+namespace s8attn {
+inline constexpr float kTiny = 1e-30f;     // absmax below: scale 0 (127 / kTiny stays finite)
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kExp2Min = -16.0f;  // 255 · 2^-16 rounds to 0: no denormals
+// 2^f on [-0.5, 0.5]: p(f) = Σ kExp2C[k] f^k, p(0) = 1 exactly, max relative error 5.7e-6.
+inline constexpr float kExp2C[5] = {1.0f, 0.6931280493736267f, 0.2402367740869522f,
+                                    0.05587027221918106f, 0.009590240195393562f};
+}  // namespace s8attn
 
 // Which attention an encoder runs, from the attention option (auto | f32 | int8) and the model's
 // precision (f32 | int8): int8 needs AVX512-VNNI under max_isa() and falls back to f32 without

@@ -5,9 +5,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
-#include "kernels/fused.hpp"
 #include "model/attention_s8.hpp"
 
 // GCC 12 reports the _mm512_undefined_* inside the reduce / unpack intrinsics as uninitialized.
@@ -22,6 +22,20 @@ inline __mmask16 tail16(int64_t n) {
                    : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
+// 2^x for x <= 0 as in ref::exp2_q (attention_s8.cpp), FMA for FMA: x clamped at -16, x = n + f
+// with n = round(x), degree-4 polynomial in f, scaled by 2^n.
+inline __m512 exp2_q(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(s8attn::kExp2Min));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(s8attn::kExp2C[4]);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[3]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[2]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[1]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[0]));
+    return _mm512_scalef_ps(p, n);
+}
+
 inline int32_t load_u32(const uint8_t* p) {
     int32_t x;
     std::memcpy(&x, p, 4);
@@ -29,12 +43,44 @@ inline int32_t load_u32(const uint8_t* p) {
 }
 
 // Rows of x (stride ld, d features) to bytes dst[i][0..d4): round(x * 127 / absmax) as s8, or
-// as u8 with +128 when kU8; padding features quantize to 0 (128). scales[i] = absmax / 127;
-// sums[i] (if non-null) = 128 * Σ_c q[i][c].
+// as u8 with +128 when kU8; padding features quantize to 0 (128). scales[i] = absmax / 127.
+// No clamp: |x| <= absmax makes |x * fl(127 / absmax)| <= 127 (1 + 2^-23)^2, which rounds to 127
+// (the reference clamps; tests check both agree). NB = d16 / 16 vectors per row, masks hoisted.
+template <bool kU8, int NB>
+void quant_rows_nb(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
+                   float* scales) {
+    __mmask16 ml[NB], ms[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+        ml[b] = tail16(d - 16 * b);
+        ms[b] = tail16(d4 - 16 * b);
+    }
+    const __m512i offset = _mm512_set1_epi32(128);
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* xi = x + i * ld;
+        __m512 v[NB];
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) v[b] = _mm512_maskz_loadu_ps(ml[b], xi + 16 * b);
+        __m512 m = _mm512_abs_ps(v[0]);
+#pragma GCC unroll 4
+        for (int b = 1; b < NB; ++b) m = _mm512_max_ps(m, _mm512_abs_ps(v[b]));
+        const float absmax = _mm512_reduce_max_ps(m);
+        scales[i] = absmax / 127.0f;
+        const __m512 inv = _mm512_set1_ps(absmax > s8attn::kTiny ? 127.0f / absmax : 0.0f);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) {
+            __m512i t = _mm512_cvtps_epi32(_mm512_mul_ps(v[b], inv));
+            __m128i q = kU8 ? _mm512_cvtusepi32_epi8(_mm512_add_epi32(t, offset))
+                            : _mm512_cvtsepi32_epi8(t);
+            _mm_mask_storeu_epi8(dst + i * d4 + 16 * b, ms[b], q);
+        }
+    }
+}
+
+// Any d: the same in two passes over each row.
 template <bool kU8>
-void quant_rows(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
-                float* scales, int32_t* sums) {
-    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+void quant_rows_any(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
+                    float* scales) {
     const __m512i offset = _mm512_set1_epi32(128);
     for (int64_t i = 0; i < rows; ++i) {
         const float* xi = x + i * ld;
@@ -43,17 +89,31 @@ void quant_rows(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4,
             m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail16(d - c), xi + c)));
         const float absmax = _mm512_reduce_max_ps(m);
         scales[i] = absmax / 127.0f;
-        const __m512 inv = _mm512_set1_ps(absmax > 0 ? 127.0f / absmax : 0.0f);
-        __m512i sum = _mm512_setzero_si512();
+        const __m512 inv = _mm512_set1_ps(absmax > s8attn::kTiny ? 127.0f / absmax : 0.0f);
         for (int64_t c = 0; c < d4; c += 16) {
-            __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail16(d - c), xi + c), inv);
-            __m512i t = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(y, lo), hi));
-            sum = _mm512_add_epi32(sum, t);
-            __m128i b = kU8 ? _mm512_cvtusepi32_epi8(_mm512_add_epi32(t, offset))
+            __m512i t = _mm512_cvtps_epi32(
+                _mm512_mul_ps(_mm512_maskz_loadu_ps(tail16(d - c), xi + c), inv));
+            __m128i q = kU8 ? _mm512_cvtusepi32_epi8(_mm512_add_epi32(t, offset))
                             : _mm512_cvtsepi32_epi8(t);
-            _mm_mask_storeu_epi8(dst + i * d4 + c, tail16(d4 - c), b);
+            _mm_mask_storeu_epi8(dst + i * d4 + c, tail16(d4 - c), q);
         }
-        if (sums) sums[i] = 128 * _mm512_reduce_add_epi32(sum);
+    }
+}
+
+template <bool kU8>
+void quant_rows(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
+                float* scales) {
+    switch ((d + 15) / 16) {
+        case 1:
+            return quant_rows_nb<kU8, 1>(x, ld, rows, d, d4, dst, scales);
+        case 2:
+            return quant_rows_nb<kU8, 2>(x, ld, rows, d, d4, dst, scales);
+        case 3:
+            return quant_rows_nb<kU8, 3>(x, ld, rows, d, d4, dst, scales);
+        case 4:
+            return quant_rows_nb<kU8, 4>(x, ld, rows, d, d4, dst, scales);
+        default:
+            return quant_rows_any<kU8>(x, ld, rows, d, d4, dst, scales);
     }
 }
 
@@ -205,58 +265,107 @@ void context_all(const Ops& o, float* ctx, int64_t ld_ctx, int32_t* dsti) {
     }
 }
 
-// Probabilities (rows of `scores`, stride l16) to u8 p8[i][0..l4) with sp[i] = rowmax / 255.
-void quant_p(const float* scores, int64_t seq, int64_t l16, int64_t l4, uint8_t* p8, float* sp) {
-    const __m512 hi = _mm512_set1_ps(255.0f);
+// Rows of log2-domain scores (stride l16) to p8[i][j] = round(255 * 2^(s_ij - max_j s_ij)) for
+// j < seq, 0 up to l4, and sp[i] = 1 / Σ_j p8[i][j] (attention_s8.hpp).
+void softmax_quant(const float* scores, int64_t seq, int64_t l16, int64_t l4, uint8_t* p8,
+                   float* sp) {
+    const __m512 k255 = _mm512_set1_ps(255.0f);
     for (int64_t i = 0; i < seq; ++i) {
         const float* row = scores + i * l16;
-        __m512 m = _mm512_setzero_ps();
-        for (int64_t c = 0; c < seq; c += 16)
-            m = _mm512_max_ps(m, _mm512_maskz_loadu_ps(tail16(seq - c), row + c));
-        const float rowmax = _mm512_reduce_max_ps(m);
-        sp[i] = rowmax / 255.0f;
-        const __m512 inv = _mm512_set1_ps(rowmax > 0 ? 255.0f / rowmax : 0.0f);
-        for (int64_t c = 0; c < l4; c += 16) {
-            __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail16(seq - c), row + c), inv);
-            __m512i t = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(y, _mm512_setzero_ps()), hi));
+        __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+        int64_t c = 0;
+        for (; c + 32 <= seq; c += 32) {
+            m0 = _mm512_max_ps(m0, _mm512_loadu_ps(row + c));
+            m1 = _mm512_max_ps(m1, _mm512_loadu_ps(row + c + 16));
+        }
+        for (; c < seq; c += 16) m0 = _mm512_mask_max_ps(m0, tail16(seq - c), m0, _mm512_loadu_ps(row + c));
+        const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+        __m512i sum = _mm512_setzero_si512();
+        for (c = 0; c < l4; c += 16) {
+            const __mmask16 m = tail16(seq - c);
+            __m512 e = exp2_q(_mm512_sub_ps(_mm512_loadu_ps(row + c), vmax));
+            __m512i t = _mm512_maskz_cvtps_epi32(m, _mm512_min_ps(_mm512_mul_ps(e, k255), k255));
+            sum = _mm512_add_epi32(sum, t);
             _mm_mask_storeu_epi8(p8 + i * l4 + c, tail16(l4 - c), _mm512_cvtusepi32_epi8(t));
         }
+        sp[i] = 1.0f / static_cast<float>(_mm512_reduce_add_epi32(sum));
     }
 }
 
 // V per feature over the sequence: sv[c] = max_j |v[j][c]| / 127; vpack[g][c][k] = v8[4g+k][c]
-// (keys past seq and features past d are 0).
-void quant_pack_v(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16, int64_t l4,
-                  uint8_t* vpack, float* sv) {
-    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+// (keys past seq and features past d are 0). Features [c0, c0 + 16*NB): first the column maxima
+// (NB independent chains over the rows), then quantize and interleave 4 rows at a time.
+template <int NB>
+void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16,
+                        int64_t l4, int64_t c0, uint8_t* vpack, float* sv) {
     const __m512i byte = _mm512_set1_epi32(0xFF);
-    for (int64_t c = 0; c < d16; c += 16) {
-        const __mmask16 mc = tail16(d - c);
-        __m512 m = _mm512_setzero_ps();
-        for (int64_t j = 0; j < seq; ++j)
-            m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(mc, v + j * ld + c)));
-        _mm512_storeu_ps(sv + c, _mm512_div_ps(m, _mm512_set1_ps(127.0f)));
-        const __m512 inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ),
-                                               _mm512_set1_ps(127.0f), m);
-        for (int64_t g = 0; g < l4 / 4; ++g) {
+    __mmask16 ml[NB];
+    __m512 m[NB], inv[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+        ml[b] = tail16(d - c0 - 16 * b);
+        m[b] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < seq; ++j)
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b)
+            m[b] = _mm512_max_ps(
+                m[b], _mm512_abs_ps(_mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b)));
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+        _mm512_storeu_ps(sv + c0 + 16 * b, _mm512_div_ps(m[b], _mm512_set1_ps(127.0f)));
+        inv[b] = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m[b], _mm512_set1_ps(s8attn::kTiny), _CMP_GT_OQ),
+                                     _mm512_set1_ps(127.0f), m[b]);
+    }
+    for (int64_t g = 0; g < l4 / 4; ++g) {
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) {
             __m512i t[4];
 #pragma GCC unroll 4
             for (int kk = 0; kk < 4; ++kk) {
                 const int64_t j = 4 * g + kk;
-                if (j < seq) {
-                    __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(mc, v + j * ld + c), inv);
-                    t[kk] = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(y, lo), hi));
-                } else {
-                    t[kk] = _mm512_setzero_si512();
-                }
+                t[kk] = j < seq ? _mm512_cvtps_epi32(_mm512_mul_ps(
+                                      _mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b), inv[b]))
+                                : _mm512_setzero_si512();
             }
             __m512i w = _mm512_or_si512(
                 _mm512_and_si512(t[0], byte),
                 _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(t[1], byte), 8),
                                 _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(t[2], byte), 16),
                                                 _mm512_slli_epi32(t[3], 24))));
-            _mm512_storeu_si512(vpack + (g * d16 + c) * 4, w);
+            _mm512_storeu_si512(vpack + (g * d16 + c0 + 16 * b) * 4, w);
         }
+    }
+}
+
+void quant_pack_v(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16, int64_t l4,
+                  uint8_t* vpack, float* sv) {
+    for (int64_t c = 0; c < d16; c += 64) {
+        switch (std::min<int64_t>(4, (d16 - c) / 16)) {
+            case 4:
+                quant_pack_v_block<4>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+            case 3:
+                quant_pack_v_block<3>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+            case 2:
+                quant_pack_v_block<2>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+            default:
+                quant_pack_v_block<1>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+        }
+    }
+}
+
+// kcomp[j] = 128 * Σ_c k8[j][c] for all l16 keys, from packed K (vpdpbusd of 0x80 bytes).
+void key_compensation(const uint8_t* kpack, int64_t groups, int64_t l16, int32_t* kcomp) {
+    const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int64_t j = 0; j < l16; j += 16) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int64_t g = 0; g < groups; ++g)
+            acc = _mm512_dpbusd_epi32(acc, k128, _mm512_loadu_si512(kpack + (g * l16 + j) * 4));
+        _mm512_storeu_si512(kcomp + j, acc);
     }
 }
 
@@ -278,20 +387,21 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
     uint8_t* vpack = scratch + L.vpack;
     auto* sv = reinterpret_cast<float*>(scratch + L.sv);
 
-    quant_rows<true>(q, ld_qkv, seq, d, L.d4, q8, rf, nullptr);  // rf holds sq for now
+    quant_rows<true>(q, ld_qkv, seq, d, L.d4, q8, rf);  // rf holds sq for now
     if (probe) probe->sq.assign(rf, rf + seq);
-    for (int64_t i = 0; i < seq; ++i) rf[i] = scale * rf[i];
-    quant_rows<false>(k, ld_qkv, seq, d, L.d4, ktmp, sk, kcomp);
+    const float scale_log2 = scale * s8attn::kLog2e;  // scores in the log2 domain: softmax by 2^x
+    for (int64_t i = 0; i < seq; ++i) rf[i] = scale_log2 * rf[i];
+    quant_rows<false>(k, ld_qkv, seq, d, L.d4, ktmp, sk);
     for (int64_t j = seq; j < L.l16; ++j) {
         std::memset(ktmp + j * L.d4, 0, L.d4);
         sk[j] = 0.0f;
-        kcomp[j] = 0;
     }
     // [l16][d4/4] groups of 4 bytes -> [d4/4][l16].
     const int64_t groups = L.d4 / 4;
     for (int64_t j = 0; j < L.l16; ++j)
         for (int64_t g = 0; g < groups; ++g)
             std::memcpy(kpack + (g * L.l16 + j) * 4, ktmp + j * L.d4 + 4 * g, 4);
+    key_compensation(kpack, groups, L.l16, kcomp);
 
     Ops o{q8, kpack, kcomp, rf, sk, p8, vpack, sp, sv, seq, d, L.d4, L.d16, L.l4, L.l16};
     if (probe) {
@@ -311,8 +421,7 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
                       probe->scores.data() + i * seq);
     }
     scores_all<false>(o, scores, nullptr, L.l16);
-    softmax(scores, seq, seq, L.l16, 1.0f, nullptr);
-    quant_p(scores, seq, L.l16, L.l4, p8, sp);
+    softmax_quant(scores, seq, L.l16, L.l4, p8, sp);
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l4, vpack, sv);
     if (probe) {
         probe->p8.resize(seq * seq);
