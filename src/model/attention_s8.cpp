@@ -11,14 +11,14 @@ namespace sparq {
 namespace {
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// 2^x as the vector variants compute it (attention_s8_vnni.cpp exp2_q): same clamp, rounding,
-// fused multiply-adds and exact scaling, so the results agree bit for bit.
-float exp2_q(float x) {
+// 255 · 2^x as the vector variants compute it (attention_s8_vnni.cpp exp2_255): same clamp,
+// rounding, fused multiply-adds and exact scaling, so the results agree bit for bit.
+float exp2_255(float x) {
     x = std::max(x, s8attn::kExp2Min);
     const float n = std::nearbyint(x);
     const float f = x - n;
-    float p = s8attn::kExp2C[4];
-    for (int k = 3; k >= 0; --k) p = std::fma(p, f, s8attn::kExp2C[k]);
+    float p = s8attn::kExp2C255[4];
+    for (int k = 3; k >= 0; --k) p = std::fma(p, f, s8attn::kExp2C255[k]);
     return std::ldexp(p, static_cast<int>(n));
 }
 
@@ -113,7 +113,7 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
         for (int64_t j = 0; j < seq; ++j) m = std::max(m, s[i * seq + j]);
         int32_t sum = 0;
         for (int64_t j = 0; j < seq; ++j) {
-            const int32_t p = quant(exp2_q(s[i * seq + j] - m), 255.0f, 0, 255);
+            const int32_t p = quant(exp2_255(s[i * seq + j] - m), 1.0f, 0, 255);
             p8[i * seq + j] = static_cast<uint8_t>(p);
             sum += p;
         }

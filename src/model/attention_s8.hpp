@@ -36,9 +36,10 @@ namespace s8attn {
 inline constexpr float kTiny = 1e-30f;     // absmax below: scale 0 (127 / kTiny stays finite)
 inline constexpr float kLog2e = 1.44269504088896341f;
 inline constexpr float kExp2Min = -16.0f;  // 255 · 2^-16 rounds to 0: no denormals
-// 2^f on [-0.5, 0.5]: p(f) = Σ kExp2C[k] f^k, p(0) = 1 exactly, max relative error 5.7e-6.
-inline constexpr float kExp2C[5] = {1.0f, 0.6931280493736267f, 0.2402367740869522f,
-                                    0.05587027221918106f, 0.009590240195393562f};
+// 255 · 2^f on [-0.5, 0.5]: Σ kExp2C255[k] f^k, exactly 255 at f = 0, max relative error 5.7e-6.
+inline constexpr float kExp2C255[5] = {255.0f, 255.0f * 0.6931280493736267f,
+                                       255.0f * 0.2402367740869522f, 255.0f * 0.05587027221918106f,
+                                       255.0f * 0.009590240195393562f};
 }  // namespace s8attn
 
 // Which attention an encoder runs, from the attention option (auto | f32 | int8) and the model's

@@ -22,17 +22,18 @@ inline __mmask16 tail16(int64_t n) {
                    : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
-// 2^x for x <= 0 as in ref::exp2_q (attention_s8.cpp), FMA for FMA: x clamped at -16, x = n + f
-// with n = round(x), degree-4 polynomial in f, scaled by 2^n.
-inline __m512 exp2_q(__m512 x) {
+// 255 · 2^x for x <= 0 as in ref::exp2_255 (attention_s8.cpp), FMA for FMA: x clamped at -16,
+// x = n + f with n = round(x), degree-4 polynomial in f (coefficients times 255), scaled by 2^n.
+// At most 255 (p(f) <= 255 for f <= 0, <= 255·√2 for f <= 1/2 where n <= -1).
+inline __m512 exp2_255(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(s8attn::kExp2Min));
     const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(s8attn::kExp2C[4]);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[3]));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[2]));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[1]));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C[0]));
+    __m512 p = _mm512_set1_ps(s8attn::kExp2C255[4]);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[3]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[2]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[1]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[0]));
     return _mm512_scalef_ps(p, n);
 }
 
@@ -269,7 +270,6 @@ void context_all(const Ops& o, float* ctx, int64_t ld_ctx, int32_t* dsti) {
 // j < seq, 0 up to l4, and sp[i] = 1 / Σ_j p8[i][j] (attention_s8.hpp).
 void softmax_quant(const float* scores, int64_t seq, int64_t l16, int64_t l4, uint8_t* p8,
                    float* sp) {
-    const __m512 k255 = _mm512_set1_ps(255.0f);
     for (int64_t i = 0; i < seq; ++i) {
         const float* row = scores + i * l16;
         __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
@@ -283,8 +283,8 @@ void softmax_quant(const float* scores, int64_t seq, int64_t l16, int64_t l4, ui
         __m512i sum = _mm512_setzero_si512();
         for (c = 0; c < l4; c += 16) {
             const __mmask16 m = tail16(seq - c);
-            __m512 e = exp2_q(_mm512_sub_ps(_mm512_loadu_ps(row + c), vmax));
-            __m512i t = _mm512_maskz_cvtps_epi32(m, _mm512_min_ps(_mm512_mul_ps(e, k255), k255));
+            __m512 e = exp2_255(_mm512_sub_ps(_mm512_loadu_ps(row + c), vmax));
+            __m512i t = _mm512_maskz_cvtps_epi32(m, e);
             sum = _mm512_add_epi32(sum, t);
             _mm_mask_storeu_epi8(p8 + i * l4 + c, tail16(l4 - c), _mm512_cvtusepi32_epi8(t));
         }
