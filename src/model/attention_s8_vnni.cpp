@@ -37,6 +37,10 @@ inline __m512 exp2_255(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+// Q, K, V rows are far apart in the fused QKV output (3·hidden floats): no hardware prefetcher
+// follows them, so the row loops prefetch this many rows ahead.
+constexpr int64_t kPrefetchRows = 8;
+
 inline int32_t load_u32(const uint8_t* p) {
     int32_t x;
     std::memcpy(&x, p, 4);
@@ -59,6 +63,11 @@ void quant_rows_nb(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t 
     const __m512i offset = _mm512_set1_epi32(128);
     for (int64_t i = 0; i < rows; ++i) {
         const float* xi = x + i * ld;
+        if (i + kPrefetchRows < rows)
+#pragma GCC unroll 4
+            for (int b = 0; b < NB; ++b)
+                _mm_prefetch(reinterpret_cast<const char*>(xi + kPrefetchRows * ld + 16 * b),
+                             _MM_HINT_T0);
         __m512 v[NB];
 #pragma GCC unroll 4
         for (int b = 0; b < NB; ++b) v[b] = _mm512_maskz_loadu_ps(ml[b], xi + 16 * b);
@@ -306,11 +315,17 @@ void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int6
         ml[b] = tail16(d - c0 - 16 * b);
         m[b] = _mm512_setzero_ps();
     }
-    for (int64_t j = 0; j < seq; ++j)
+    for (int64_t j = 0; j < seq; ++j) {
+        if (j + kPrefetchRows < seq)
+#pragma GCC unroll 4
+            for (int b = 0; b < NB; ++b)
+                _mm_prefetch(reinterpret_cast<const char*>(v + (j + kPrefetchRows) * ld + c0 + 16 * b),
+                             _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int b = 0; b < NB; ++b)
             m[b] = _mm512_max_ps(
                 m[b], _mm512_abs_ps(_mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b)));
+    }
 #pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) {
         _mm512_storeu_ps(sv + c0 + 16 * b, _mm512_div_ps(m[b], _mm512_set1_ps(127.0f)));
