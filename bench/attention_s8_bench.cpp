@@ -58,8 +58,8 @@ void BM_attention_s8(benchmark::State& state) {
     AlignedBuffer<uint8_t> scratch(attention_s8_scratch_bytes(seq, kD));
     set_num_threads(1);
     for (auto _ : state) {
-        attention_head_s8(qkv.data(), qkv.data() + kH, qkv.data() + 2 * kH, ld, ctx.data(), kH,
-                          seq, kD, 0.125f, scratch.data());
+        attention_head_s8(qkv.data(), qkv.data() + kH, qkv.data() + 2 * kH, ld, ctx.data(), kH, seq,
+                          kD, 0.125f, scratch.data());
         benchmark::DoNotOptimize(ctx.data());
     }
     set_num_threads(0);

@@ -45,7 +45,7 @@ Qkv make_qkv(int64_t seq, int64_t d, uint32_t seed, float spread = 3.0f) {
         if (i % 7 == 3) x.data[i * x.ld + (i % (3 * d))] *= 6.0f;  // outlier
     }
     if (seq > 2) {
-        for (int64_t c = 0; c < d; ++c) x.data[1 * x.ld + c] = 0.0f;        // zero Q row
+        for (int64_t c = 0; c < d; ++c) x.data[1 * x.ld + c] = 0.0f;            // zero Q row
         for (int64_t i = 0; i < seq; ++i) x.data[i * x.ld + 2 * d + 1] = 0.5f;  // constant V column
     }
     return x;
@@ -182,8 +182,8 @@ TEST(AttentionS8, FloatOutputWithinTheQuantizationBoundOfF32) {
             for (int64_t i = 0; i < seq; ++i) {
                 double delta = 0, pmax = 0;
                 for (int64_t j = 0; j < seq; ++j) {
-                    delta = std::max<double>(
-                        delta, scale * (q1[i] * sk[j] / 2 + k1[j] * sq[i] / 2 + d * sq[i] * sk[j] / 4));
+                    delta = std::max<double>(delta, scale * (q1[i] * sk[j] / 2 + k1[j] * sq[i] / 2 +
+                                                             d * sq[i] * sk[j] / 4));
                     pmax = std::max<double>(pmax, p[i * seq + j]);
                 }
                 const double grow = std::exp(2 * delta);

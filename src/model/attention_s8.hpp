@@ -2,28 +2,27 @@
 // int8 scaled dot-product attention of one head of one (unpadded) sequence, the same contract as
 // attention_head (attention.hpp): ctx[i] = softmax(q_i · Kᵀ · scale) · V, q/k/v rows with stride
 // ld_qkv, ctx rows with stride ld_ctx. Both matmuls run on int8 operands with int32 sums
-// (vpdpbusd on AVX512-VNNI); softmax stays f32.
+// (vpdpbusd on AVX512-VNNI); the softmax's exp runs in f32 and quantizes its output.
 //
 // Scheme (all quantization dynamic, symmetric, round to nearest even, computed per call):
-//   Q, K per token:   sq[i] = max_c |q[i][c]| / 127, q8 = round(q / sq) in [-127, 127]; same for K.
-//   scores:           S[i][j] = Σ_c q8[i][c]·k8[j][c]  (int32; vpdpbusd multiplies u8 by s8, so
-//                     it runs on q8 + 128 and subtracts 128·Σ_c k8[j][c], precomputed per key)
-//                     s[i][j] = (float(S) · (scale·sq[i])) · sk[j], then softmax in f32.
-//   softmax + P:     scores are computed in the log2 domain (the factor is scale·log2(e)·sq[i]),
-//                    p8[i][j] = round(255 · 2^(s_ij - max_j s_ij)) in [0, 255] (u8; the row max
-//                    maps to 255, as p / max_j p · 255 would) with a degree-4 polynomial 2^x good to
-//                    6e-6 relative (s8attn below; far below the 1/510 rounding step), and
-//                    sp[i] = 1 / Σ_j p8[i][j]: the quantized probabilities sum to exactly 1, so the
-//                    rounding error of ctx is Σ_j r_j (v_j - ctx) / Σ p8, |r_j| <= 1/2.
-//   V per feature:    sv[c] = max_j |v[j][c]| / 127 over the sequence, v8 = round(v / sv).
-//   context:          C[i][c] = Σ_j p8[i][j]·v8[j][c] (int32, u8 x s8: no compensation),
-//                     ctx[i][c] = (float(C) · sp[i]) · sv[c].
+//   Q, K per token:  sq[i] = max_c |q[i][c]| / 127, q8 = round(q / sq) in [-127, 127]; same for K.
+//   scores:          S[i][j] = Σ_c q8[i][c]·k8[j][c] (int32; vpdpbusd multiplies u8 by s8, so it
+//                    runs on q8 + 128 and subtracts 128·Σ_c k8[j][c], computed once per key),
+//                    s[i][j] = (float(S) · (scale·log2(e)·sq[i])) · sk[j]: the log2 domain.
+//   softmax + P:     p8[i][j] = round(255 · 2^(s_ij - max_j s_ij)) in [0, 255] (u8; the row max
+//                    maps to 255, as p / max_j p · 255 would), 2^x by a degree-4 polynomial good
+//                    to 6e-6 relative (s8attn below; far below the 1/510 rounding step);
+//                    sp[i] = 1 / Σ_j p8[i][j], so the quantized probabilities sum to exactly 1 and
+//                    the rounding error of ctx is Σ_j r_j (v_j - ctx) / Σ p8, |r_j| <= 1/2.
+//   V per feature:   sv[c] = max_j |v[j][c]| / 127 over the sequence, v8 = round(v / sv).
+//   context:         C[i][c] = Σ_j p8[i][j]·v8[j][c] (int32, u8 x s8: no compensation),
+//                    ctx[i][c] = (float(C) · sp[i]) · sv[c].
 //   Scales below s8attn::kTiny count as zero (the row or column quantizes to 0).
 // Packing (VNNI variant): K as [d/4][keys][4] bytes (a vector holds 4 features of 16 keys), V as
 // [keys/4][d][4] bytes (4 keys of 16 features); d and keys zero padded to multiples of 4 / 16.
-// Every variant computes the same integers and, given the same softmax (the dispatched one from
-// kernels/fused.hpp), the same floats bit for bit: each float step is one IEEE operation in the
-// order written above. Sums fit int32 with a wide margin: |S| <= 255·127·d, C <= 255·127·seq.
+// Every variant computes the same integers and floats bit for bit: each float step is one IEEE
+// operation (or FMA) in the order written above. Sums fit int32 with a wide margin:
+// |S| <= 255·127·d, C <= 255·127·seq.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,7 +32,7 @@
 namespace sparq {
 
 namespace s8attn {
-inline constexpr float kTiny = 1e-30f;     // absmax below: scale 0 (127 / kTiny stays finite)
+inline constexpr float kTiny = 1e-30f;  // absmax below: scale 0 (127 / kTiny stays finite)
 inline constexpr float kLog2e = 1.44269504088896341f;
 inline constexpr float kExp2Min = -16.0f;  // 255 · 2^-16 rounds to 0: no denormals
 // 255 · 2^f on [-0.5, 0.5]: Σ kExp2C255[k] f^k, exactly 255 at f = 0, max relative error 5.7e-6.
@@ -66,11 +65,11 @@ bool attention_s8_fast();
 // Intermediate values of one call in logical (unpacked) layouts, filled when a probe is passed:
 // for tests comparing the variants' integers exactly.
 struct AttentionS8Probe {
-    std::vector<int8_t> q8, k8, v8;    // [seq][d]
+    std::vector<int8_t> q8, k8, v8;     // [seq][d]
     std::vector<float> sq, sk, sp, sv;  // [seq], [seq], [seq], [d]
-    std::vector<int32_t> scores;       // S, [seq][seq]
-    std::vector<uint8_t> p8;           // [seq][seq]
-    std::vector<int32_t> ctx;          // C, [seq][d]
+    std::vector<int32_t> scores;        // S, [seq][seq]
+    std::vector<uint8_t> p8;            // [seq][seq]
+    std::vector<int32_t> ctx;           // C, [seq][d]
 };
 
 using AttentionS8Fn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,

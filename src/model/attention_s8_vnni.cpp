@@ -18,8 +18,9 @@ namespace sparq {
 namespace {
 
 inline __mmask16 tail16(int64_t n) {
-    return n >= 16 ? static_cast<__mmask16>(0xFFFF)
-                   : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1u);
+    return n >= 16  ? static_cast<__mmask16>(0xFFFF)
+           : n <= 0 ? static_cast<__mmask16>(0)
+                    : static_cast<__mmask16>((1u << n) - 1u);
 }
 
 // 255 · 2^x for x <= 0 as in ref::exp2_255 (attention_s8.cpp), FMA for FMA: x clamped at -16,
@@ -287,7 +288,8 @@ void softmax_quant(const float* scores, int64_t seq, int64_t l16, int64_t l4, ui
             m0 = _mm512_max_ps(m0, _mm512_loadu_ps(row + c));
             m1 = _mm512_max_ps(m1, _mm512_loadu_ps(row + c + 16));
         }
-        for (; c < seq; c += 16) m0 = _mm512_mask_max_ps(m0, tail16(seq - c), m0, _mm512_loadu_ps(row + c));
+        for (; c < seq; c += 16)
+            m0 = _mm512_mask_max_ps(m0, tail16(seq - c), m0, _mm512_loadu_ps(row + c));
         const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
         __m512i sum = _mm512_setzero_si512();
         for (c = 0; c < l4; c += 16) {
@@ -305,8 +307,8 @@ void softmax_quant(const float* scores, int64_t seq, int64_t l16, int64_t l4, ui
 // (keys past seq and features past d are 0). Features [c0, c0 + 16*NB): first the column maxima
 // (NB independent chains over the rows), then quantize and interleave 4 rows at a time.
 template <int NB>
-void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16,
-                        int64_t l4, int64_t c0, uint8_t* vpack, float* sv) {
+void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16, int64_t l4,
+                        int64_t c0, uint8_t* vpack, float* sv) {
     const __m512i byte = _mm512_set1_epi32(0xFF);
     __mmask16 ml[NB];
     __m512 m[NB], inv[NB];
@@ -319,8 +321,9 @@ void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int6
         if (j + kPrefetchRows < seq)
 #pragma GCC unroll 4
             for (int b = 0; b < NB; ++b)
-                _mm_prefetch(reinterpret_cast<const char*>(v + (j + kPrefetchRows) * ld + c0 + 16 * b),
-                             _MM_HINT_T0);
+                _mm_prefetch(
+                    reinterpret_cast<const char*>(v + (j + kPrefetchRows) * ld + c0 + 16 * b),
+                    _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int b = 0; b < NB; ++b)
             m[b] = _mm512_max_ps(
@@ -329,8 +332,9 @@ void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int6
 #pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) {
         _mm512_storeu_ps(sv + c0 + 16 * b, _mm512_div_ps(m[b], _mm512_set1_ps(127.0f)));
-        inv[b] = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m[b], _mm512_set1_ps(s8attn::kTiny), _CMP_GT_OQ),
-                                     _mm512_set1_ps(127.0f), m[b]);
+        inv[b] =
+            _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m[b], _mm512_set1_ps(s8attn::kTiny), _CMP_GT_OQ),
+                                _mm512_set1_ps(127.0f), m[b]);
     }
     for (int64_t g = 0; g < l4 / 4; ++g) {
 #pragma GCC unroll 4
@@ -339,9 +343,10 @@ void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int6
 #pragma GCC unroll 4
             for (int kk = 0; kk < 4; ++kk) {
                 const int64_t j = 4 * g + kk;
-                t[kk] = j < seq ? _mm512_cvtps_epi32(_mm512_mul_ps(
-                                      _mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b), inv[b]))
-                                : _mm512_setzero_si512();
+                t[kk] = j < seq
+                            ? _mm512_cvtps_epi32(_mm512_mul_ps(
+                                  _mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b), inv[b]))
+                            : _mm512_setzero_si512();
             }
             __m512i w = _mm512_or_si512(
                 _mm512_and_si512(t[0], byte),
