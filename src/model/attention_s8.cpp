@@ -36,17 +36,17 @@ AttentionS8Layout::AttentionS8Layout(int64_t seq, int64_t d)
         off += round_up(n, 64);
         return at;
     };
-    q8 = take(seq * d4);           // u8 q8 + 128, [seq][d4]
-    rf = take(seq * 4);            // f32 scale * sq[i]
-    kpack = take(d4 * l16);        // s8 [d4/4][l16][4]
-    kcomp = take(l16 * 4);         // s32 128 * Σ_c k8[j][c]
-    sk = take(l16 * 4);            // f32
-    ktmp = take(l16 * d4);         // s8 [l16][d4], K rows before packing
-    scores = take(seq * l16 * 4);  // f32 [seq][l16]
-    p8 = take(seq * l4);           // u8 [seq][l4]
-    sp = take(seq * 4);            // f32
-    vpack = take(l4 * d16);        // s8 [l4/4][d16][4]
-    sv = take(d16 * 4);            // f32
+    q8 = take(seq * d4);     // u8 q8 + 128, [seq][d4]
+    rf = take(seq * 4);      // f32 scale * sq[i]
+    kpack = take(d4 * l16);  // s8 [d4/4][l16][4]
+    kcomp = take(l16 * 4);   // s32 128 * Σ_c k8[j][c]
+    sk = take(l16 * 4);      // f32
+    ktmp = take(l16 * d4);   // s8 [l16][d4], K rows before packing
+    scores = take(std::min(seq, s8attn::kScoreRows) * l16 * 4);  // f32 [kScoreRows][l16]
+    p8 = take(seq * l4);                                         // u8 [seq][l4]
+    sp = take(seq * 4);                                          // f32
+    vpack = take(l4 * d16);                                      // s8 [l4/4][d16][4]
+    sv = take(d16 * 4);                                          // f32
     bytes = off;
 }
 

@@ -32,7 +32,8 @@
 namespace sparq {
 
 namespace s8attn {
-inline constexpr float kTiny = 1e-30f;  // absmax below: scale 0 (127 / kTiny stays finite)
+inline constexpr int64_t kScoreRows = 8;  // query rows whose scores are live at a time
+inline constexpr float kTiny = 1e-30f;    // absmax below: scale 0 (127 / kTiny stays finite)
 inline constexpr float kLog2e = 1.44269504088896341f;
 inline constexpr float kExp2Min = -16.0f;  // 255 · 2^-16 rounds to 0: no denormals
 // 255 · 2^f on [-0.5, 0.5]: Σ kExp2C255[k] f^k, exactly 255 at f = 0, max relative error 5.7e-6.

@@ -139,11 +139,11 @@ struct Ops {
     int64_t seq, d, d4, d16, l4, l16;
 };
 
-// Scores of rows [i0, i0+R) x keys [j0, j0 + 16*NV): int32 sums into dsti (kInt, row stride ldd)
-// or the scaled floats into dstf.
+// Scores of rows [i0, i0+R) x keys [j0, j0 + 16*NV): int32 sums into dsti (kInt) or the scaled
+// floats into dstf, row i at (i - row0) * ldd.
 template <int R, int NV, bool kInt>
-inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, float* dstf, int32_t* dsti,
-                        int64_t ldd) {
+inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, int64_t row0, float* dstf,
+                        int32_t* dsti, int64_t ldd) {
     __m512i acc[R][NV];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
@@ -171,36 +171,37 @@ inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, float* dstf, int32
         for (int r = 0; r < R; ++r) {
             __m512i s = _mm512_sub_epi32(acc[r][x], comp);
             if constexpr (kInt) {
-                _mm512_storeu_si512(dsti + (i0 + r) * ldd + j0 + 16 * x, s);
+                _mm512_storeu_si512(dsti + (i0 + r - row0) * ldd + j0 + 16 * x, s);
             } else {
                 __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(o.rf[i0 + r]));
-                _mm512_storeu_ps(dstf + (i0 + r) * ldd + j0 + 16 * x, _mm512_mul_ps(f, sk));
+                _mm512_storeu_ps(dstf + (i0 + r - row0) * ldd + j0 + 16 * x, _mm512_mul_ps(f, sk));
             }
         }
     }
 }
 
 template <int NV, bool kInt>
-inline void scores_cols(const Ops& o, int64_t j0, float* dstf, int32_t* dsti, int64_t ldd) {
-    int64_t i = 0;
-    for (; i + 4 <= o.seq; i += 4) scores_tile<4, NV, kInt>(o, i, j0, dstf, dsti, ldd);
-    for (; i < o.seq; ++i) scores_tile<1, NV, kInt>(o, i, j0, dstf, dsti, ldd);
+inline void scores_cols(const Ops& o, int64_t i0, int64_t i1, int64_t j0, float* dstf,
+                        int32_t* dsti, int64_t ldd) {
+    int64_t i = i0;
+    for (; i + 4 <= i1; i += 4) scores_tile<4, NV, kInt>(o, i, j0, i0, dstf, dsti, ldd);
+    for (; i < i1; ++i) scores_tile<1, NV, kInt>(o, i, j0, i0, dstf, dsti, ldd);
 }
 
-// All scores (row stride ldd, l16 columns; key columns past seq hold 0).
+// Scores of rows [i0, i1) x all l16 keys (key columns past seq hold 0), row i at (i - i0) * ldd.
 template <bool kInt>
-void scores_all(const Ops& o, float* dstf, int32_t* dsti, int64_t ldd) {
+void scores_rows(const Ops& o, int64_t i0, int64_t i1, float* dstf, int32_t* dsti, int64_t ldd) {
     int64_t j = 0;
-    for (; j + 64 <= o.l16; j += 64) scores_cols<4, kInt>(o, j, dstf, dsti, ldd);
+    for (; j + 64 <= o.l16; j += 64) scores_cols<4, kInt>(o, i0, i1, j, dstf, dsti, ldd);
     switch ((o.l16 - j) / 16) {
         case 3:
-            scores_cols<3, kInt>(o, j, dstf, dsti, ldd);
+            scores_cols<3, kInt>(o, i0, i1, j, dstf, dsti, ldd);
             break;
         case 2:
-            scores_cols<2, kInt>(o, j, dstf, dsti, ldd);
+            scores_cols<2, kInt>(o, i0, i1, j, dstf, dsti, ldd);
             break;
         case 1:
-            scores_cols<1, kInt>(o, j, dstf, dsti, ldd);
+            scores_cols<1, kInt>(o, i0, i1, j, dstf, dsti, ldd);
             break;
         default:
             break;
@@ -276,11 +277,11 @@ void context_all(const Ops& o, float* ctx, int64_t ld_ctx, int32_t* dsti) {
     }
 }
 
-// Rows of log2-domain scores (stride l16) to p8[i][j] = round(255 * 2^(s_ij - max_j s_ij)) for
-// j < seq, 0 up to l4, and sp[i] = 1 / Σ_j p8[i][j] (attention_s8.hpp).
-void softmax_quant(const float* scores, int64_t seq, int64_t l16, int64_t l4, uint8_t* p8,
-                   float* sp) {
-    for (int64_t i = 0; i < seq; ++i) {
+// `rows` rows of log2-domain scores (stride l16) to p8[i][j] = round(255 * 2^(s_ij - max_j s_ij))
+// for j < seq, 0 up to l4 (row stride l4), and sp[i] = 1 / Σ_j p8[i][j] (attention_s8.hpp).
+void softmax_quant(const float* scores, int64_t rows, int64_t seq, int64_t l16, int64_t l4,
+                   uint8_t* p8, float* sp) {
+    for (int64_t i = 0; i < rows; ++i) {
         const float* row = scores + i * l16;
         __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
         int64_t c = 0;
@@ -434,14 +435,18 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
             }
         probe->sk.assign(sk, sk + seq);
         std::vector<int32_t> s(seq * L.l16);
-        scores_all<true>(o, nullptr, s.data(), L.l16);
+        scores_rows<true>(o, 0, seq, nullptr, s.data(), L.l16);
         probe->scores.resize(seq * seq);
         for (int64_t i = 0; i < seq; ++i)
             std::copy(s.data() + i * L.l16, s.data() + i * L.l16 + seq,
                       probe->scores.data() + i * seq);
     }
-    scores_all<false>(o, scores, nullptr, L.l16);
-    softmax_quant(scores, seq, L.l16, L.l4, p8, sp);
+    // Scores and softmax per tile of query rows: the tile's scores stay in L1.
+    for (int64_t i0 = 0; i0 < seq; i0 += s8attn::kScoreRows) {
+        const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
+        scores_rows<false>(o, i0, i1, scores, nullptr, L.l16);
+        softmax_quant(scores, i1 - i0, seq, L.l16, L.l4, p8 + i0 * L.l4, sp + i0);
+    }
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l4, vpack, sv);
     if (probe) {
         probe->p8.resize(seq * seq);
