@@ -11,7 +11,8 @@ namespace sparq::cli {
 
 namespace {
 struct ClassifyArgs {
-    std::string model, file, pair, question, context, kernels = "auto", precision = "f32", attention = "auto";
+    std::string model, file, pair, question, context, kernels = "auto", precision = "f32",
+                                                      attention = "auto";
     std::vector<std::string> texts;
     size_t top_k = 0, batch_size = 32, max_length = 0;
     int threads = 0;

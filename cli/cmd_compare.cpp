@@ -10,7 +10,7 @@ namespace sparq::cli {
 namespace {
 struct CompareArgs {
     std::string a, b, file, precision_a = "f32", precision_b = "int8", kernels = "auto",
-                attention_a = "auto", attention_b = "auto";
+                            attention_a = "auto", attention_b = "auto";
     std::vector<std::string> texts;
     bool json = false;
     int threads = 0;

@@ -8,7 +8,8 @@ namespace sparq::cli {
 
 namespace {
 struct EmbedArgs {
-    std::string model, file, pooling = "mean", kernels = "auto", precision = "f32", attention = "auto";
+    std::string model, file, pooling = "mean", kernels = "auto", precision = "f32",
+                             attention = "auto";
     std::vector<std::string> texts;
     bool normalize = false;
     size_t batch_size = 32, max_length = 0;
