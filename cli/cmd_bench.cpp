@@ -23,7 +23,7 @@ std::vector<std::pair<std::string, double>> profile_stages(const EncoderProfile&
 }
 
 struct BenchArgs {
-    std::string model, kernels = "auto", precision = "f32";
+    std::string model, kernels = "auto", precision = "f32", attention = "auto";
     int64_t batch = 1, seq = 128, warmup = 0, reps = 0;
     double warmup_s = 0.5, target_s = 2.0;
     uint64_t seed = 1234;
@@ -37,6 +37,7 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     lo.threads = a.threads;
     lo.kernels = a.kernels;
     lo.precision = a.precision;
+    lo.attention = a.attention;
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();
     if (a.seq > cfg.max_position_embeddings)
@@ -84,6 +85,7 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         j["model"] = a.model;
         j["kernels"] = a.kernels;
         j["precision"] = a.precision;
+        j["attention"] = a.attention;
         j["batch"] = a.batch;
         j["seq"] = a.seq;
         j["threads"] = threads;
@@ -109,9 +111,10 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     }
     std::printf("model      %s (%lld layers, hidden %lld)\n", a.model.c_str(),
                 (long long)cfg.num_layers, (long long)cfg.hidden_size);
-    std::printf("setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s\n",
-                (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(),
-                a.precision.c_str());
+    std::printf(
+        "setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s, attention %s\n",
+        (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(), a.precision.c_str(),
+        a.attention.c_str());
     std::printf("runs       %lld warm-up, %zu timed\n", (long long)t.warmup, t.ms.size());
     std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n",
                 t.median_ms, t.p10_ms, t.p90_ms, t.min_ms);
@@ -157,7 +160,7 @@ void add_bench(CLI::App& app) {
     auto* ts = sub->add_option("--target-s", a->target_s, "Time for at least S seconds (default 2)")
                    ->check(CLI::Range(0.0, 3600.0));
     rn->excludes(ts);
-    add_kernel_options(sub, a->kernels, a->precision);
+    add_kernel_options(sub, a->kernels, a->precision, a->attention);
     sub->add_option("--seed", a->seed, "Seed of the random token ids");
     sub->add_flag("--json", a->json, "Print one JSON object");
     sub->add_flag("--profile", a->profile,

@@ -11,7 +11,8 @@ namespace sparq::cli {
 
 namespace {
 struct ClassifyArgs {
-    std::string model, file, pair, question, context, kernels = "auto", precision = "f32";
+    std::string model, file, pair, question, context, kernels = "auto", precision = "f32",
+                                                      attention = "auto";
     std::vector<std::string> texts;
     size_t top_k = 0, batch_size = 32, max_length = 0;
     int threads = 0;
@@ -67,6 +68,7 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
     lo.threads = a.threads;
     lo.kernels = a.kernels;
     lo.precision = a.precision;
+    lo.attention = a.attention;
     require_model_dir(a.model);
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();
@@ -176,7 +178,7 @@ void add_classify(CLI::App& app) {
     sub->add_option("--max-length", a->max_length,
                     "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    add_kernel_options(sub, a->kernels, a->precision);
+    add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);
     sub->callback([a, pair, q] { run_classify(*a, pair->count() > 0, q->count() > 0); });
 }

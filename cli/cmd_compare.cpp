@@ -9,7 +9,8 @@ namespace sparq::cli {
 
 namespace {
 struct CompareArgs {
-    std::string a, b, file, precision_a = "f32", precision_b = "int8", kernels = "auto";
+    std::string a, b, file, precision_a = "f32", precision_b = "int8", kernels = "auto",
+                            attention_a = "auto", attention_b = "auto";
     std::vector<std::string> texts;
     bool json = false;
     int threads = 0;
@@ -28,10 +29,16 @@ void run_compare(const CompareArgs& c) {
     la.kernels = lb.kernels = c.kernels;
     la.precision = c.precision_a;
     lb.precision = c.precision_b;
+    la.attention = c.attention_a;
+    lb.attention = c.attention_b;
     auto ma = load_model(c.a, la);
     auto mb = load_model(c.b, lb);
     tools::DriftReport d = tools::compare_models(*ma, *mb, texts, c.max_length);
-    const std::string na = c.a + " (" + c.precision_a + ")", nb = c.b + " (" + c.precision_b + ")";
+    auto name = [](const std::string& dir, const std::string& precision, const std::string& att) {
+        return dir + " (" + precision + (att == "auto" ? "" : ", attention " + att) + ")";
+    };
+    const std::string na = name(c.a, c.precision_a, c.attention_a),
+                      nb = name(c.b, c.precision_b, c.attention_b);
     if (c.json)
         print_json_line(tools::drift_json(d, na, nb));
     else
@@ -55,6 +62,8 @@ void add_compare(CLI::App& app) {
         ->check(CLI::IsMember({"f32", "int8"}));
     sub->add_option("--precision-b", c->precision_b, "f32 | int8")
         ->check(CLI::IsMember({"f32", "int8"}));
+    add_attention_option(sub, c->attention_a, "--attention-a");
+    add_attention_option(sub, c->attention_b, "--attention-b");
     sub->add_option("--kernels", c->kernels, "auto | dense | sparse")
         ->check(CLI::IsMember({"auto", "dense", "sparse"}));
     sub->add_option("--max-length", c->max_length, "Tokens per text (truncation)")

@@ -8,7 +8,8 @@ namespace sparq::cli {
 
 namespace {
 struct EmbedArgs {
-    std::string model, file, pooling = "mean", kernels = "auto", precision = "f32";
+    std::string model, file, pooling = "mean", kernels = "auto", precision = "f32",
+                             attention = "auto";
     std::vector<std::string> texts;
     bool normalize = false;
     size_t batch_size = 32, max_length = 0;
@@ -24,6 +25,7 @@ void run_embed(const EmbedArgs& a) {
     lo.threads = a.threads;
     lo.kernels = a.kernels;
     lo.precision = a.precision;
+    lo.attention = a.attention;
     auto model = load_model(a.model, lo);
     const Tokenizer& tok = require_tokenizer(*model, a.model);
     const size_t max_len = effective_max_length(*model, tok, a.max_length);
@@ -84,7 +86,7 @@ void add_embed(CLI::App& app) {
     sub->add_option("--max-length", a->max_length,
                     "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    add_kernel_options(sub, a->kernels, a->precision);
+    add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);
     sub->callback([a] { run_embed(*a); });
 }

@@ -15,7 +15,7 @@ namespace sparq::cli {
 
 namespace {
 struct EvalArgs {
-    std::string model, data, format, text_col, pair_col, label_col, kernels = "auto", precision = "f32", predictions;
+    std::string model, data, format, text_col, pair_col, label_col, kernels = "auto", precision = "f32", attention = "auto", predictions;
     size_t limit = 0, batch_size = 32, max_length = 0;
     int threads = 0;
     bool json = false, header = true;
@@ -46,6 +46,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
     lo.threads = a.threads;
     lo.kernels = a.kernels;
     lo.precision = a.precision;
+    lo.attention = a.attention;
     auto model = load_model(a.model, lo);
     require_tokenizer(*model, a.model);
 
@@ -136,7 +137,7 @@ void add_eval(CLI::App& app) {
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
     sub->add_option("--max-length", a->max_length, "Truncate to N tokens (default: the model's maximum)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
-    add_kernel_options(sub, a->kernels, a->precision);
+    add_kernel_options(sub, a->kernels, a->precision, a->attention);
     sub->add_flag("--json", a->json, "Print one JSON object");
     sub->add_option("--predictions", a->predictions, "Write per-example predictions here (JSON lines)");
     add_threads_option(sub, a->threads);

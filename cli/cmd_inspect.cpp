@@ -13,7 +13,7 @@ namespace sparq::cli {
 
 namespace {
 struct InspectArgs {
-    std::string model, kernels = "auto", precision = "f32";
+    std::string model, kernels = "auto", precision = "f32", attention = "auto";
     bool plan = false, json = false;
     int threads = 0;
 };
@@ -86,6 +86,7 @@ void run_inspect(const InspectArgs& a) {
         lo.threads = a.threads;
         lo.kernels = a.kernels;
         lo.precision = a.precision;
+        lo.attention = a.attention;
         plan = load_model(a.model, lo)->plan_report();
         while (!plan.empty() && plan.back() == '\n') plan.pop_back();
     }
@@ -179,6 +180,7 @@ void add_inspect(CLI::App& app) {
         ->check(CLI::IsMember({"auto", "dense", "sparse"}));
     sub->add_option("--precision", a->precision, "Precision for --plan: f32 | int8")
         ->check(CLI::IsMember({"f32", "int8"}));
+    add_attention_option(sub, a->attention);
     add_threads_option(sub, a->threads);
     sub->callback([a] { run_inspect(*a); });
 }

@@ -22,7 +22,7 @@ namespace sparq::cli {
 namespace {
 struct PeerArgs {
     std::string variant, model_dir, inputs, shapes = "1x128", dump_dir, kernels = "auto",
-                                            precision = "f32";
+                                            precision = "f32", attention = "auto";
     int threads = 1;
     double warmup_s = 1, target_s = 3;
     int64_t min_reps = 5, max_reps = 50;
@@ -104,6 +104,7 @@ void run_peer_bench(const PeerArgs& a) {
     lo.threads = a.threads;
     lo.kernels = a.kernels;
     lo.precision = a.precision;
+    lo.attention = a.attention;
     const auto t0 = std::chrono::steady_clock::now();
     auto model = load_model(a.model_dir, lo);
     const double load_s =
@@ -169,7 +170,7 @@ void add_peer_bench(CLI::App& app) {
         ->check(CLI::Range(0.0, 3600.0));
     sub->add_option("--dump-dir", a->dump_dir,
                     "Write the first run's last_hidden_state as b{B}_s{S}.f32");
-    add_kernel_options(sub, a->kernels, a->precision);
+    add_kernel_options(sub, a->kernels, a->precision, a->attention);
     sub->callback([a] { run_peer_bench(*a); });
 }
 

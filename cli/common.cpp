@@ -163,10 +163,19 @@ void Progress::draw() {
     std::fflush(stderr);
 }
 
-void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision) {
+void add_attention_option(CLI::App* sub, std::string& attention, const std::string& name) {
+    sub->add_option(name, attention,
+                    "Attention matmuls: auto | f32 | int8 (auto: int8 with --precision int8 or a "
+                    "quantized model, on AVX512-VNNI)")
+        ->check(CLI::IsMember({"auto", "f32", "int8"}));
+}
+
+void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision,
+                        std::string& attention) {
     sub->add_option("--kernels", kernels, "auto | dense | sparse")
         ->check(CLI::IsMember({"auto", "dense", "sparse"}));
     sub->add_option("--precision", precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
+    add_attention_option(sub, attention);
 }
 
 void add_threads_option(CLI::App* sub, int& threads) {

@@ -65,8 +65,13 @@ class Progress {
 
 // --threads N on `sub` (default 0 = all cores).
 void add_threads_option(CLI::App* sub, int& threads);
-// Adds --kernels auto|dense|sparse and --precision f32|int8 (the weight-kernel choice at load).
-void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision);
+// Adds --kernels auto|dense|sparse and --precision f32|int8 (the weight-kernel choice at load)
+// and --attention auto|f32|int8 (the attention matmuls).
+void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision,
+                        std::string& attention);
+// --attention auto|f32|int8 on `sub` under `name` (compare has one per model).
+void add_attention_option(CLI::App* sub, std::string& attention,
+                          const std::string& name = "--attention");
 
 // "base", "sequence-classification", "token-classification", "question-answering".
 std::string task_name(Task t);

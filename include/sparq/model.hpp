@@ -32,6 +32,7 @@ struct LoadOptions {
     int threads = 0;                 // 0: all cores
     std::string kernels = "auto";    // auto | dense | sparse  (weight-kernel choice)
     std::string precision = "f32";   // f32 | int8
+    std::string attention = "auto";  // auto | f32 | int8  (attention matmuls; see docs/int8.md)
 };
 
 // Packed batch: all sequences' tokens back to back, no padding.

@@ -12,6 +12,8 @@ namespace sparq {
 struct PlanOptions {
     std::string kernels = "auto";   // auto | dense | sparse
     std::string precision = "f32";  // f32 | int8
+    // Attention matmuls: auto (int8 iff precision int8 and AVX512-VNNI) | f32 | int8 (Encoder).
+    std::string attention = "auto";
     // int8: calibrated static activation scales by weight name (LinearDesc::name); a weight not
     // in the map (or a null map) quantizes its activations dynamically per token.
     const std::map<std::string, float>* act_scales = nullptr;

@@ -14,6 +14,7 @@
 #include "kernels/s8/s8_kernels.hpp"
 #include "kernels/spmm/spmm.hpp"
 #include "model/attention.hpp"
+#include "model/attention_s8.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -126,6 +127,9 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     type_emb_ = std::move(w.type_emb);
     emb_ln_g_ = std::move(w.emb_ln_g);
     emb_ln_b_ = std::move(w.emb_ln_b);
+    AttentionChoice att = choose_attention(opts.attention, opts.precision);
+    attention_s8_ = att.int8;
+    attention_plan_ = att.plan;
 
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -186,6 +190,28 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) 
     }
 }
 
+void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx) const {
+    const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
+    int64_t max_len = 0;
+    for (int64_t s = 0; s < n_seq; ++s)
+        max_len = std::max(max_len, batch.offsets[s + 1] - batch.offsets[s]);
+    const int64_t per_thread = attention_s8_scratch_bytes(max_len, d);
+    const int threads = num_threads();
+    scratch_s8_.resize(static_cast<size_t>(per_thread * threads));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t jobs = n_seq * heads_;
+    uint8_t* scratch = scratch_s8_.data();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t job = 0; job < jobs; ++job) {
+        int64_t s = job / heads_, head = job % heads_;
+        int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+        if (len == 0) continue;
+        const float* q = qkv + off * 3 * h + head * d;
+        attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d, scale,
+                          scratch + per_thread * omp_get_thread_num());
+    }
+}
+
 void Encoder::forward(const PackedBatch& batch, float* dst) const {
     const int64_t n_seq = batch.num_sequences(), t_all = batch.num_tokens(), h = hidden_;
     if (batch.offsets.empty() && batch.input_ids.empty()) return;  // no sequences
@@ -238,7 +264,10 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     for (const Layer& L : layers_) {
         L.qkv.kernel->run(x, qkv_buf_.data(), t_all);
         timer.lap(prof.qkv);
-        attention(batch, qkv_buf_.data(), ctx_buf_.data());
+        if (attention_s8_)
+            attention_s8(batch, qkv_buf_.data(), ctx_buf_.data());
+        else
+            attention(batch, qkv_buf_.data(), ctx_buf_.data());
         timer.lap(prof.attention);
         // The residual add rides in the LayerNorm pass (no extra pass over the activations).
         L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all);

@@ -45,6 +45,8 @@ class Encoder {
 
     int64_t hidden() const { return hidden_; }
     const std::vector<PlanEntry>& plan() const { return plan_; }
+    // One line: which attention runs (f32 or int8, kernel) and why.
+    const std::string& attention_plan() const { return attention_plan_; }
 
     // CPU clock: robust to a loaded machine for one thread (includes OpenMP spin-waits otherwise).
     void set_profiling(bool on, bool cpu_clock = false) {
@@ -65,16 +67,21 @@ class Encoder {
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
     void attention(const PackedBatch& batch, const float* qkv, float* ctx) const;
+    // The same with int8 matmuls (attention_s8.hpp).
+    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, type_vocab_, vocab_;
     float eps_;
     Tensor word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
     std::vector<Layer> layers_;
     std::vector<PlanEntry> plan_;
+    bool attention_s8_ = false;
+    std::string attention_plan_;
 
     // Activations reused across calls (grow only); forward calls are serialized.
     mutable std::mutex mu_;
     mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
+    mutable AlignedBuffer<uint8_t> scratch_s8_;
     mutable AlignedBuffer<int32_t> pos_buf_;  // position of every packed token in its sequence
     bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true;
     mutable EncoderProfile profile_;

@@ -100,6 +100,7 @@ PlanOptions plan_options(const LoadOptions& o) {
     PlanOptions p;
     p.kernels = o.kernels;
     p.precision = o.precision;
+    p.attention = o.attention;
     return p;
 }
 
@@ -231,6 +232,7 @@ class BertModel final : public Model {
         };
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
+        os << encoder_->attention_plan() << "\n";
         return os.str();
     }
 

@@ -1,0 +1,173 @@
+// int8 attention per head: scratch layout, scalar reference and dispatch (see attention_s8.hpp).
+#include "model/attention_s8.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sparq/error.hpp"
+
+namespace sparq {
+
+namespace {
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// 255 · 2^x as the vector variants compute it (attention_s8_vnni.cpp exp2_255): same clamp,
+// rounding, fused multiply-adds and exact scaling, so the results agree bit for bit.
+float exp2_255(float x) {
+    x = std::max(x, s8attn::kExp2Min);
+    const float n = std::nearbyint(x);
+    const float f = x - n;
+    float p = s8attn::kExp2C255[4];
+    for (int k = 3; k >= 0; --k) p = std::fma(p, f, s8attn::kExp2C255[k]);
+    return std::ldexp(p, static_cast<int>(n));
+}
+
+// round(x * inv) clamped to [lo, hi], rounding half to even like the vector conversions.
+int32_t quant(float x, float inv, float lo, float hi) {
+    return static_cast<int32_t>(std::nearbyint(std::clamp(x * inv, lo, hi)));
+}
+}  // namespace
+
+AttentionS8Layout::AttentionS8Layout(int64_t seq, int64_t d)
+    : d4(round_up(d, 4)), d16(round_up(d, 16)), l4(round_up(seq, 4)), l16(round_up(seq, 16)) {
+    int64_t off = 0;
+    auto take = [&](int64_t n) {
+        int64_t at = off;
+        off += round_up(n, 64);
+        return at;
+    };
+    q8 = take(seq * d4);     // u8 q8 + 128, [seq][d4]
+    rf = take(seq * 4);      // f32 scale * sq[i]
+    kpack = take(d4 * l16);  // s8 [d4/4][l16][4]
+    kcomp = take(l16 * 4);   // s32 128 * Σ_c k8[j][c]
+    sk = take(l16 * 4);      // f32
+    ktmp = take(l16 * d4);   // s8 [l16][d4], K rows before packing
+    scores = take(std::min(seq, s8attn::kScoreRows) * l16 * 4);  // f32 [kScoreRows][l16]
+    p8 = take(seq * l4);                                         // u8 [seq][l4]
+    sp = take(seq * 4);                                          // f32
+    vpack = take(l4 * d16);                                      // s8 [l4/4][d16][4]
+    sv = take(d16 * 4);                                          // f32
+    bytes = off;
+}
+
+AttentionChoice choose_attention(const std::string& option, const std::string& precision) {
+    if (option != "auto" && option != "f32" && option != "int8")
+        throw Error("attention: expected auto, f32 or int8, found '" + option + "'");
+    AttentionChoice c;
+    const bool want = option == "int8" || (option == "auto" && precision == "int8");
+    if (!want) {
+        c.plan = option == "f32" ? "attention  f32  (requested: attention f32)"
+                                 : "attention  f32  (auto: f32 model; int8 attention runs with "
+                                   "precision int8)";
+        return c;
+    }
+    if (!attention_s8_fast()) {
+        c.plan = std::string("attention  f32  (") + (option == "int8" ? "attention int8" : "auto") +
+                 ": int8 attention needs AVX512-VNNI, the CPU (or SPARQ_MAX_ISA) allows " +
+                 isa_name(max_isa()) + ")";
+        return c;
+    }
+    c.int8 = true;
+    c.plan = option == "int8" ? "attention  int8  attention_s8_vnni  (requested: attention int8)"
+                              : "attention  int8  attention_s8_vnni  (auto: int8 model on "
+                                "AVX512-VNNI)";
+    return c;
+}
+
+int64_t attention_s8_scratch_bytes(int64_t seq, int64_t d) {
+    return AttentionS8Layout(seq, d).bytes;
+}
+
+namespace ref {
+void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* /*scratch*/,
+                       AttentionS8Probe* probe) {
+    std::vector<int8_t> q8(seq * d), k8(seq * d), v8(seq * d);
+    std::vector<float> sq(seq), sk(seq), sp(seq), sv(d), s(seq * seq);
+    std::vector<int32_t> si(seq * seq), ci(seq * d);
+    std::vector<uint8_t> p8(seq * seq);
+    auto quant_rows = [&](const float* x, int8_t* dst, float* sc) {
+        for (int64_t i = 0; i < seq; ++i) {
+            float m = 0;
+            for (int64_t c = 0; c < d; ++c) m = std::max(m, std::fabs(x[i * ld_qkv + c]));
+            sc[i] = m / 127.0f;
+            const float inv = m > s8attn::kTiny ? 127.0f / m : 0.0f;
+            for (int64_t c = 0; c < d; ++c)
+                dst[i * d + c] = static_cast<int8_t>(quant(x[i * ld_qkv + c], inv, -127, 127));
+        }
+    };
+    quant_rows(q, q8.data(), sq.data());
+    quant_rows(k, k8.data(), sk.data());
+    const float scale_log2 = scale * s8attn::kLog2e;
+    for (int64_t i = 0; i < seq; ++i) {
+        const float rf = scale_log2 * sq[i];
+        for (int64_t j = 0; j < seq; ++j) {
+            int32_t acc = 0;
+            for (int64_t c = 0; c < d; ++c) acc += int32_t{q8[i * d + c]} * k8[j * d + c];
+            si[i * seq + j] = acc;
+            s[i * seq + j] = static_cast<float>(acc) * rf * sk[j];
+        }
+    }
+    for (int64_t i = 0; i < seq; ++i) {
+        float m = -INFINITY;
+        for (int64_t j = 0; j < seq; ++j) m = std::max(m, s[i * seq + j]);
+        int32_t sum = 0;
+        for (int64_t j = 0; j < seq; ++j) {
+            const int32_t p = quant(exp2_255(s[i * seq + j] - m), 1.0f, 0, 255);
+            p8[i * seq + j] = static_cast<uint8_t>(p);
+            sum += p;
+        }
+        sp[i] = 1.0f / static_cast<float>(sum);
+    }
+    for (int64_t c = 0; c < d; ++c) {
+        float m = 0;
+        for (int64_t j = 0; j < seq; ++j) m = std::max(m, std::fabs(v[j * ld_qkv + c]));
+        sv[c] = m / 127.0f;
+        const float inv = m > s8attn::kTiny ? 127.0f / m : 0.0f;
+        for (int64_t j = 0; j < seq; ++j)
+            v8[j * d + c] = static_cast<int8_t>(quant(v[j * ld_qkv + c], inv, -127, 127));
+    }
+    for (int64_t i = 0; i < seq; ++i)
+        for (int64_t c = 0; c < d; ++c) {
+            int32_t acc = 0;
+            for (int64_t j = 0; j < seq; ++j) acc += int32_t{p8[i * seq + j]} * v8[j * d + c];
+            ci[i * d + c] = acc;
+            ctx[i * ld_ctx + c] = static_cast<float>(acc) * sp[i] * sv[c];
+        }
+    if (probe) {
+        probe->q8 = q8;
+        probe->k8 = k8;
+        probe->v8 = v8;
+        probe->sq = sq;
+        probe->sk = sk;
+        probe->sp = sp;
+        probe->sv = sv;
+        probe->scores = si;
+        probe->p8 = p8;
+        probe->ctx = ci;
+    }
+}
+}  // namespace ref
+
+const AttentionS8Variant* attention_s8_variants(int* count) {
+    static const AttentionS8Variant table[] = {
+        {Isa::scalar, "attention_s8_ref", ref::attention_head_s8},
+        {Isa::avx512_vnni, "attention_s8_vnni", attention_head_s8_vnni},
+    };
+    *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
+    return table;
+}
+
+bool attention_s8_fast() { return has_isa(Isa::avx512_vnni); }
+
+void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch) {
+    int n = 0;
+    const AttentionS8Variant* vs = attention_s8_variants(&n);
+    AttentionS8Fn pick = vs[0].fn;
+    for (int i = 0; i < n; ++i)
+        if (has_isa(vs[i].isa)) pick = vs[i].fn;
+    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+}
+
+}  // namespace sparq

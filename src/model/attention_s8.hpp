@@ -1,0 +1,102 @@
+#pragma once
+// int8 scaled dot-product attention of one head of one (unpadded) sequence, the same contract as
+// attention_head (attention.hpp): ctx[i] = softmax(q_i · Kᵀ · scale) · V, q/k/v rows with stride
+// ld_qkv, ctx rows with stride ld_ctx. Both matmuls run on int8 operands with int32 sums
+// (vpdpbusd on AVX512-VNNI); the softmax's exp runs in f32 and quantizes its output.
+//
+// Scheme (all quantization dynamic, symmetric, round to nearest even, computed per call):
+//   Q, K per token:  sq[i] = max_c |q[i][c]| / 127, q8 = round(q / sq) in [-127, 127]; same for K.
+//   scores:          S[i][j] = Σ_c q8[i][c]·k8[j][c] (int32; vpdpbusd multiplies u8 by s8, so it
+//                    runs on q8 + 128 and subtracts 128·Σ_c k8[j][c], computed once per key),
+//                    s[i][j] = (float(S) · (scale·log2(e)·sq[i])) · sk[j]: the log2 domain.
+//   softmax + P:     p8[i][j] = round(255 · 2^(s_ij - max_j s_ij)) in [0, 255] (u8; the row max
+//                    maps to 255, as p / max_j p · 255 would), 2^x by a degree-4 polynomial good
+//                    to 6e-6 relative (s8attn below; far below the 1/510 rounding step);
+//                    sp[i] = 1 / Σ_j p8[i][j], so the quantized probabilities sum to exactly 1 and
+//                    the rounding error of ctx is Σ_j r_j (v_j - ctx) / Σ p8, |r_j| <= 1/2.
+//   V per feature:   sv[c] = max_j |v[j][c]| / 127 over the sequence, v8 = round(v / sv).
+//   context:         C[i][c] = Σ_j p8[i][j]·v8[j][c] (int32, u8 x s8: no compensation),
+//                    ctx[i][c] = (float(C) · sp[i]) · sv[c].
+//   Scales below s8attn::kTiny count as zero (the row or column quantizes to 0).
+// Packing (VNNI variant): K as [d/4][keys][4] bytes (a vector holds 4 features of 16 keys), V as
+// [keys/4][d][4] bytes (4 keys of 16 features); d and keys zero padded to multiples of 4 / 16.
+// Every variant computes the same integers and floats bit for bit: each float step is one IEEE
+// operation (or FMA) in the order written above. Sums fit int32 with a wide margin:
+// |S| <= 255·127·d, C <= 255·127·seq.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cpu/isa.hpp"
+
+namespace sparq {
+
+namespace s8attn {
+inline constexpr int64_t kScoreRows = 8;  // query rows whose scores are live at a time
+inline constexpr float kTiny = 1e-30f;    // absmax below: scale 0 (127 / kTiny stays finite)
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kExp2Min = -16.0f;  // 255 · 2^-16 rounds to 0: no denormals
+// 255 · 2^f on [-0.5, 0.5]: Σ kExp2C255[k] f^k, exactly 255 at f = 0, max relative error 5.7e-6.
+inline constexpr float kExp2C255[5] = {255.0f, 255.0f * 0.6931280493736267f,
+                                       255.0f * 0.2402367740869522f, 255.0f * 0.05587027221918106f,
+                                       255.0f * 0.009590240195393562f};
+}  // namespace s8attn
+
+// Which attention an encoder runs, from the attention option (auto | f32 | int8) and the model's
+// precision (f32 | int8): int8 needs AVX512-VNNI under max_isa() and falls back to f32 without
+// it (the scalar reference is far too slow for inference); `plan` is one line for plan reports
+// saying which and why. Throws sparq::Error for an unknown option.
+struct AttentionChoice {
+    bool int8 = false;
+    std::string plan;
+};
+AttentionChoice choose_attention(const std::string& option, const std::string& precision);
+
+// Bytes of scratch (64-byte aligned) one attention_head_s8 call needs.
+int64_t attention_s8_scratch_bytes(int64_t seq, int64_t d);
+
+// Runs the best variant allowed by max_isa() (the scalar reference without AVX512-VNNI: slow,
+// for tests); single-threaded (callers parallelize over heads). scratch: 64-byte aligned.
+void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch);
+
+// True when a vectorized variant may run (AVX512-VNNI allowed by max_isa()).
+bool attention_s8_fast();
+
+// Intermediate values of one call in logical (unpacked) layouts, filled when a probe is passed:
+// for tests comparing the variants' integers exactly.
+struct AttentionS8Probe {
+    std::vector<int8_t> q8, k8, v8;     // [seq][d]
+    std::vector<float> sq, sk, sp, sv;  // [seq], [seq], [seq], [d]
+    std::vector<int32_t> scores;        // S, [seq][seq]
+    std::vector<uint8_t> p8;            // [seq][seq]
+    std::vector<int32_t> ctx;           // C, [seq][d]
+};
+
+using AttentionS8Fn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
+                               int64_t, int64_t, float, uint8_t*, AttentionS8Probe*);
+struct AttentionS8Variant {
+    Isa isa;
+    const char* name;
+    AttentionS8Fn fn;
+};
+// All variants compiled in, scalar reference first (tests compare each with it).
+const AttentionS8Variant* attention_s8_variants(int* count);
+
+// Byte offsets of the scratch sections, shared by the variants.
+struct AttentionS8Layout {
+    int64_t d4, d16, l4, l16;  // d and seq rounded up to 4 / 16
+    int64_t q8, rf, kpack, kcomp, sk, ktmp, scores, p8, sp, vpack, sv, bytes;
+    AttentionS8Layout(int64_t seq, int64_t d);
+};
+
+namespace ref {
+void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                       AttentionS8Probe* probe);
+}
+void attention_head_s8_vnni(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, AttentionS8Probe* probe);
+
+}  // namespace sparq

@@ -1,0 +1,468 @@
+// int8 attention per head with AVX512-VNNI (scheme and packing in attention_s8.hpp). Scores and
+// context are 4 rows x up to 4 vectors of 16 int32 sums per tile, vpdpbusd over 4 bytes per lane:
+// scores broadcast 4 features of a query row (u8) against 16 keys x 4 features of packed K;
+// the context broadcasts 4 probabilities of a row (u8) against 4 keys x 16 features of packed V.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "model/attention_s8.hpp"
+
+// GCC 12 reports the _mm512_undefined_* inside the reduce / unpack intrinsics as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace sparq {
+namespace {
+
+inline __mmask16 tail16(int64_t n) {
+    return n >= 16  ? static_cast<__mmask16>(0xFFFF)
+           : n <= 0 ? static_cast<__mmask16>(0)
+                    : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// 255 · 2^x for x <= 0 as in ref::exp2_255 (attention_s8.cpp), FMA for FMA: x clamped at -16,
+// x = n + f with n = round(x), degree-4 polynomial in f (coefficients times 255), scaled by 2^n.
+// At most 255 (p(f) <= 255 for f <= 0, <= 255·√2 for f <= 1/2 where n <= -1).
+inline __m512 exp2_255(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(s8attn::kExp2Min));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(s8attn::kExp2C255[4]);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[3]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[2]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[1]));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(s8attn::kExp2C255[0]));
+    return _mm512_scalef_ps(p, n);
+}
+
+// Q, K, V rows are far apart in the fused QKV output (3·hidden floats): no hardware prefetcher
+// follows them, so the row loops prefetch this many rows ahead.
+constexpr int64_t kPrefetchRows = 8;
+
+inline int32_t load_u32(const uint8_t* p) {
+    int32_t x;
+    std::memcpy(&x, p, 4);
+    return x;
+}
+
+// Rows of x (stride ld, d features) to bytes dst[i][0..d4): round(x * 127 / absmax) as s8, or
+// as u8 with +128 when kU8; padding features quantize to 0 (128). scales[i] = absmax / 127.
+// No clamp: |x| <= absmax makes |x * fl(127 / absmax)| <= 127 (1 + 2^-23)^2, which rounds to 127
+// (the reference clamps; tests check both agree). NB = d16 / 16 vectors per row, masks hoisted.
+template <bool kU8, int NB>
+void quant_rows_nb(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
+                   float* scales) {
+    __mmask16 ml[NB], ms[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+        ml[b] = tail16(d - 16 * b);
+        ms[b] = tail16(d4 - 16 * b);
+    }
+    const __m512i offset = _mm512_set1_epi32(128);
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* xi = x + i * ld;
+        if (i + kPrefetchRows < rows)
+#pragma GCC unroll 4
+            for (int b = 0; b < NB; ++b)
+                _mm_prefetch(reinterpret_cast<const char*>(xi + kPrefetchRows * ld + 16 * b),
+                             _MM_HINT_T0);
+        __m512 v[NB];
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) v[b] = _mm512_maskz_loadu_ps(ml[b], xi + 16 * b);
+        __m512 m = _mm512_abs_ps(v[0]);
+#pragma GCC unroll 4
+        for (int b = 1; b < NB; ++b) m = _mm512_max_ps(m, _mm512_abs_ps(v[b]));
+        const float absmax = _mm512_reduce_max_ps(m);
+        scales[i] = absmax / 127.0f;
+        const __m512 inv = _mm512_set1_ps(absmax > s8attn::kTiny ? 127.0f / absmax : 0.0f);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) {
+            __m512i t = _mm512_cvtps_epi32(_mm512_mul_ps(v[b], inv));
+            __m128i q = kU8 ? _mm512_cvtusepi32_epi8(_mm512_add_epi32(t, offset))
+                            : _mm512_cvtsepi32_epi8(t);
+            _mm_mask_storeu_epi8(dst + i * d4 + 16 * b, ms[b], q);
+        }
+    }
+}
+
+// Any d: the same in two passes over each row.
+template <bool kU8>
+void quant_rows_any(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
+                    float* scales) {
+    const __m512i offset = _mm512_set1_epi32(128);
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* xi = x + i * ld;
+        __m512 m = _mm512_setzero_ps();
+        for (int64_t c = 0; c < d; c += 16)
+            m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail16(d - c), xi + c)));
+        const float absmax = _mm512_reduce_max_ps(m);
+        scales[i] = absmax / 127.0f;
+        const __m512 inv = _mm512_set1_ps(absmax > s8attn::kTiny ? 127.0f / absmax : 0.0f);
+        for (int64_t c = 0; c < d4; c += 16) {
+            __m512i t = _mm512_cvtps_epi32(
+                _mm512_mul_ps(_mm512_maskz_loadu_ps(tail16(d - c), xi + c), inv));
+            __m128i q = kU8 ? _mm512_cvtusepi32_epi8(_mm512_add_epi32(t, offset))
+                            : _mm512_cvtsepi32_epi8(t);
+            _mm_mask_storeu_epi8(dst + i * d4 + c, tail16(d4 - c), q);
+        }
+    }
+}
+
+template <bool kU8>
+void quant_rows(const float* x, int64_t ld, int64_t rows, int64_t d, int64_t d4, uint8_t* dst,
+                float* scales) {
+    switch ((d + 15) / 16) {
+        case 1:
+            return quant_rows_nb<kU8, 1>(x, ld, rows, d, d4, dst, scales);
+        case 2:
+            return quant_rows_nb<kU8, 2>(x, ld, rows, d, d4, dst, scales);
+        case 3:
+            return quant_rows_nb<kU8, 3>(x, ld, rows, d, d4, dst, scales);
+        case 4:
+            return quant_rows_nb<kU8, 4>(x, ld, rows, d, d4, dst, scales);
+        default:
+            return quant_rows_any<kU8>(x, ld, rows, d, d4, dst, scales);
+    }
+}
+
+struct Ops {
+    const uint8_t* q8;  // [seq][d4] u8
+    const uint8_t* kpack;
+    const int32_t* kcomp;
+    const float *rf, *sk;
+    const uint8_t* p8;  // [seq][l4] u8
+    const uint8_t* vpack;
+    const float *sp, *sv;
+    int64_t seq, d, d4, d16, l4, l16;
+};
+
+// Scores of rows [i0, i0+R) x keys [j0, j0 + 16*NV): int32 sums into dsti (kInt) or the scaled
+// floats into dstf, row i at (i - row0) * ldd.
+template <int R, int NV, bool kInt>
+inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, int64_t row0, float* dstf,
+                        int32_t* dsti, int64_t ldd) {
+    __m512i acc[R][NV];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_si512();
+    const uint8_t* qi = o.q8 + i0 * o.d4;
+    const int64_t groups = o.d4 / 4;
+    for (int64_t g = 0; g < groups; ++g) {
+        __m512i b[NV];
+        const uint8_t* kg = o.kpack + (g * o.l16 + j0) * 4;
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_si512(kg + 64 * x);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            __m512i a = _mm512_set1_epi32(load_u32(qi + r * o.d4 + 4 * g));
+#pragma GCC unroll 4
+            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_dpbusd_epi32(acc[r][x], a, b[x]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int x = 0; x < NV; ++x) {
+        const __m512i comp = _mm512_loadu_si512(o.kcomp + j0 + 16 * x);
+        const __m512 sk = _mm512_loadu_ps(o.sk + j0 + 16 * x);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            __m512i s = _mm512_sub_epi32(acc[r][x], comp);
+            if constexpr (kInt) {
+                _mm512_storeu_si512(dsti + (i0 + r - row0) * ldd + j0 + 16 * x, s);
+            } else {
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(o.rf[i0 + r]));
+                _mm512_storeu_ps(dstf + (i0 + r - row0) * ldd + j0 + 16 * x, _mm512_mul_ps(f, sk));
+            }
+        }
+    }
+}
+
+template <int NV, bool kInt>
+inline void scores_cols(const Ops& o, int64_t i0, int64_t i1, int64_t j0, float* dstf,
+                        int32_t* dsti, int64_t ldd) {
+    int64_t i = i0;
+    for (; i + 4 <= i1; i += 4) scores_tile<4, NV, kInt>(o, i, j0, i0, dstf, dsti, ldd);
+    for (; i < i1; ++i) scores_tile<1, NV, kInt>(o, i, j0, i0, dstf, dsti, ldd);
+}
+
+// Scores of rows [i0, i1) x all l16 keys (key columns past seq hold 0), row i at (i - i0) * ldd.
+template <bool kInt>
+void scores_rows(const Ops& o, int64_t i0, int64_t i1, float* dstf, int32_t* dsti, int64_t ldd) {
+    int64_t j = 0;
+    for (; j + 64 <= o.l16; j += 64) scores_cols<4, kInt>(o, i0, i1, j, dstf, dsti, ldd);
+    switch ((o.l16 - j) / 16) {
+        case 3:
+            scores_cols<3, kInt>(o, i0, i1, j, dstf, dsti, ldd);
+            break;
+        case 2:
+            scores_cols<2, kInt>(o, i0, i1, j, dstf, dsti, ldd);
+            break;
+        case 1:
+            scores_cols<1, kInt>(o, i0, i1, j, dstf, dsti, ldd);
+            break;
+        default:
+            break;
+    }
+}
+
+// Context of rows [i0, i0+R) x features [c0, c0 + 16*NV) (the last vector cut at d): int32 sums
+// into dsti ([seq][d]) when kInt, else the scaled floats into ctx.
+template <int R, int NV, bool kInt>
+inline void context_tile(const Ops& o, int64_t i0, int64_t c0, float* ctx, int64_t ld_ctx,
+                         int32_t* dsti) {
+    __m512i acc[R][NV];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_si512();
+    const uint8_t* pi = o.p8 + i0 * o.l4;
+    const int64_t groups = o.l4 / 4;
+    for (int64_t g = 0; g < groups; ++g) {
+        __m512i b[NV];
+        const uint8_t* vg = o.vpack + (g * o.d16 + c0) * 4;
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_si512(vg + 64 * x);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            __m512i a = _mm512_set1_epi32(load_u32(pi + r * o.l4 + 4 * g));
+#pragma GCC unroll 4
+            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_dpbusd_epi32(acc[r][x], a, b[x]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int x = 0; x < NV; ++x) {
+        const int64_t c = c0 + 16 * x;
+        const __mmask16 m = tail16(o.d - c);
+        const __m512 sv = _mm512_loadu_ps(o.sv + c);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            if constexpr (kInt) {
+                _mm512_mask_storeu_epi32(dsti + (i0 + r) * o.d + c, m, acc[r][x]);
+            } else {
+                __m512 f =
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][x]), _mm512_set1_ps(o.sp[i0 + r]));
+                _mm512_mask_storeu_ps(ctx + (i0 + r) * ld_ctx + c, m, _mm512_mul_ps(f, sv));
+            }
+        }
+    }
+}
+
+template <int NV, bool kInt>
+inline void context_cols(const Ops& o, int64_t c0, float* ctx, int64_t ld_ctx, int32_t* dsti) {
+    int64_t i = 0;
+    for (; i + 4 <= o.seq; i += 4) context_tile<4, NV, kInt>(o, i, c0, ctx, ld_ctx, dsti);
+    for (; i < o.seq; ++i) context_tile<1, NV, kInt>(o, i, c0, ctx, ld_ctx, dsti);
+}
+
+template <bool kInt>
+void context_all(const Ops& o, float* ctx, int64_t ld_ctx, int32_t* dsti) {
+    for (int64_t c = 0; c < o.d16; c += 64) {
+        switch (std::min<int64_t>(4, (o.d16 - c) / 16)) {
+            case 4:
+                context_cols<4, kInt>(o, c, ctx, ld_ctx, dsti);
+                break;
+            case 3:
+                context_cols<3, kInt>(o, c, ctx, ld_ctx, dsti);
+                break;
+            case 2:
+                context_cols<2, kInt>(o, c, ctx, ld_ctx, dsti);
+                break;
+            default:
+                context_cols<1, kInt>(o, c, ctx, ld_ctx, dsti);
+                break;
+        }
+    }
+}
+
+// `rows` rows of log2-domain scores (stride l16) to p8[i][j] = round(255 * 2^(s_ij - max_j s_ij))
+// for j < seq, 0 up to l4 (row stride l4), and sp[i] = 1 / Σ_j p8[i][j] (attention_s8.hpp).
+void softmax_quant(const float* scores, int64_t rows, int64_t seq, int64_t l16, int64_t l4,
+                   uint8_t* p8, float* sp) {
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* row = scores + i * l16;
+        __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+        int64_t c = 0;
+        for (; c + 32 <= seq; c += 32) {
+            m0 = _mm512_max_ps(m0, _mm512_loadu_ps(row + c));
+            m1 = _mm512_max_ps(m1, _mm512_loadu_ps(row + c + 16));
+        }
+        for (; c < seq; c += 16)
+            m0 = _mm512_mask_max_ps(m0, tail16(seq - c), m0, _mm512_loadu_ps(row + c));
+        const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+        __m512i sum = _mm512_setzero_si512();
+        for (c = 0; c < l4; c += 16) {
+            const __mmask16 m = tail16(seq - c);
+            __m512 e = exp2_255(_mm512_sub_ps(_mm512_loadu_ps(row + c), vmax));
+            __m512i t = _mm512_maskz_cvtps_epi32(m, e);
+            sum = _mm512_add_epi32(sum, t);
+            _mm_mask_storeu_epi8(p8 + i * l4 + c, tail16(l4 - c), _mm512_cvtusepi32_epi8(t));
+        }
+        sp[i] = 1.0f / static_cast<float>(_mm512_reduce_add_epi32(sum));
+    }
+}
+
+// V per feature over the sequence: sv[c] = max_j |v[j][c]| / 127; vpack[g][c][k] = v8[4g+k][c]
+// (keys past seq and features past d are 0). Features [c0, c0 + 16*NB): first the column maxima
+// (NB independent chains over the rows), then quantize and interleave 4 rows at a time.
+template <int NB>
+void quant_pack_v_block(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16, int64_t l4,
+                        int64_t c0, uint8_t* vpack, float* sv) {
+    const __m512i byte = _mm512_set1_epi32(0xFF);
+    __mmask16 ml[NB];
+    __m512 m[NB], inv[NB];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+        ml[b] = tail16(d - c0 - 16 * b);
+        m[b] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < seq; ++j) {
+        if (j + kPrefetchRows < seq)
+#pragma GCC unroll 4
+            for (int b = 0; b < NB; ++b)
+                _mm_prefetch(
+                    reinterpret_cast<const char*>(v + (j + kPrefetchRows) * ld + c0 + 16 * b),
+                    _MM_HINT_T0);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b)
+            m[b] = _mm512_max_ps(
+                m[b], _mm512_abs_ps(_mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b)));
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b) {
+        _mm512_storeu_ps(sv + c0 + 16 * b, _mm512_div_ps(m[b], _mm512_set1_ps(127.0f)));
+        inv[b] =
+            _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m[b], _mm512_set1_ps(s8attn::kTiny), _CMP_GT_OQ),
+                                _mm512_set1_ps(127.0f), m[b]);
+    }
+    for (int64_t g = 0; g < l4 / 4; ++g) {
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; ++b) {
+            __m512i t[4];
+#pragma GCC unroll 4
+            for (int kk = 0; kk < 4; ++kk) {
+                const int64_t j = 4 * g + kk;
+                t[kk] = j < seq
+                            ? _mm512_cvtps_epi32(_mm512_mul_ps(
+                                  _mm512_maskz_loadu_ps(ml[b], v + j * ld + c0 + 16 * b), inv[b]))
+                            : _mm512_setzero_si512();
+            }
+            __m512i w = _mm512_or_si512(
+                _mm512_and_si512(t[0], byte),
+                _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(t[1], byte), 8),
+                                _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(t[2], byte), 16),
+                                                _mm512_slli_epi32(t[3], 24))));
+            _mm512_storeu_si512(vpack + (g * d16 + c0 + 16 * b) * 4, w);
+        }
+    }
+}
+
+void quant_pack_v(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d16, int64_t l4,
+                  uint8_t* vpack, float* sv) {
+    for (int64_t c = 0; c < d16; c += 64) {
+        switch (std::min<int64_t>(4, (d16 - c) / 16)) {
+            case 4:
+                quant_pack_v_block<4>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+            case 3:
+                quant_pack_v_block<3>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+            case 2:
+                quant_pack_v_block<2>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+            default:
+                quant_pack_v_block<1>(v, ld, seq, d, d16, l4, c, vpack, sv);
+                break;
+        }
+    }
+}
+
+// kcomp[j] = 128 * Σ_c k8[j][c] for all l16 keys, from packed K (vpdpbusd of 0x80 bytes).
+void key_compensation(const uint8_t* kpack, int64_t groups, int64_t l16, int32_t* kcomp) {
+    const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int64_t j = 0; j < l16; j += 16) {
+        __m512i acc = _mm512_setzero_si512();
+        for (int64_t g = 0; g < groups; ++g)
+            acc = _mm512_dpbusd_epi32(acc, k128, _mm512_loadu_si512(kpack + (g * l16 + j) * 4));
+        _mm512_storeu_si512(kcomp + j, acc);
+    }
+}
+
+}  // namespace
+
+void attention_head_s8_vnni(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, AttentionS8Probe* probe) {
+    const AttentionS8Layout L(seq, d);
+    uint8_t* q8 = scratch + L.q8;
+    auto* rf = reinterpret_cast<float*>(scratch + L.rf);
+    uint8_t* kpack = scratch + L.kpack;
+    auto* kcomp = reinterpret_cast<int32_t*>(scratch + L.kcomp);
+    auto* sk = reinterpret_cast<float*>(scratch + L.sk);
+    uint8_t* ktmp = scratch + L.ktmp;
+    auto* scores = reinterpret_cast<float*>(scratch + L.scores);
+    uint8_t* p8 = scratch + L.p8;
+    auto* sp = reinterpret_cast<float*>(scratch + L.sp);
+    uint8_t* vpack = scratch + L.vpack;
+    auto* sv = reinterpret_cast<float*>(scratch + L.sv);
+
+    quant_rows<true>(q, ld_qkv, seq, d, L.d4, q8, rf);  // rf holds sq for now
+    if (probe) probe->sq.assign(rf, rf + seq);
+    const float scale_log2 = scale * s8attn::kLog2e;  // scores in the log2 domain: softmax by 2^x
+    for (int64_t i = 0; i < seq; ++i) rf[i] = scale_log2 * rf[i];
+    quant_rows<false>(k, ld_qkv, seq, d, L.d4, ktmp, sk);
+    for (int64_t j = seq; j < L.l16; ++j) {
+        std::memset(ktmp + j * L.d4, 0, L.d4);
+        sk[j] = 0.0f;
+    }
+    // [l16][d4/4] groups of 4 bytes -> [d4/4][l16].
+    const int64_t groups = L.d4 / 4;
+    for (int64_t j = 0; j < L.l16; ++j)
+        for (int64_t g = 0; g < groups; ++g)
+            std::memcpy(kpack + (g * L.l16 + j) * 4, ktmp + j * L.d4 + 4 * g, 4);
+    key_compensation(kpack, groups, L.l16, kcomp);
+
+    Ops o{q8, kpack, kcomp, rf, sk, p8, vpack, sp, sv, seq, d, L.d4, L.d16, L.l4, L.l16};
+    if (probe) {
+        probe->q8.resize(seq * d);
+        probe->k8.resize(seq * d);
+        for (int64_t i = 0; i < seq; ++i)
+            for (int64_t c = 0; c < d; ++c) {
+                probe->q8[i * d + c] = static_cast<int8_t>(int32_t{q8[i * L.d4 + c]} - 128);
+                probe->k8[i * d + c] = static_cast<int8_t>(ktmp[i * L.d4 + c]);
+            }
+        probe->sk.assign(sk, sk + seq);
+        std::vector<int32_t> s(seq * L.l16);
+        scores_rows<true>(o, 0, seq, nullptr, s.data(), L.l16);
+        probe->scores.resize(seq * seq);
+        for (int64_t i = 0; i < seq; ++i)
+            std::copy(s.data() + i * L.l16, s.data() + i * L.l16 + seq,
+                      probe->scores.data() + i * seq);
+    }
+    // Scores and softmax per tile of query rows: the tile's scores stay in L1.
+    for (int64_t i0 = 0; i0 < seq; i0 += s8attn::kScoreRows) {
+        const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
+        scores_rows<false>(o, i0, i1, scores, nullptr, L.l16);
+        softmax_quant(scores, i1 - i0, seq, L.l16, L.l4, p8 + i0 * L.l4, sp + i0);
+    }
+    quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l4, vpack, sv);
+    if (probe) {
+        probe->p8.resize(seq * seq);
+        for (int64_t i = 0; i < seq; ++i)
+            std::copy(p8 + i * L.l4, p8 + i * L.l4 + seq, probe->p8.data() + i * seq);
+        probe->sp.assign(sp, sp + seq);
+        probe->sv.assign(sv, sv + d);
+        probe->v8.resize(seq * d);
+        for (int64_t j = 0; j < seq; ++j)
+            for (int64_t c = 0; c < d; ++c)
+                probe->v8[j * d + c] =
+                    static_cast<int8_t>(vpack[((j / 4) * L.d16 + c) * 4 + j % 4]);
+        probe->ctx.resize(seq * d);
+        context_all<true>(o, nullptr, 0, probe->ctx.data());
+    }
+    context_all<false>(o, ctx, ld_ctx, nullptr);
+}
+
+}  // namespace sparq
