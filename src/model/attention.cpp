@@ -1,6 +1,7 @@
 // Attention per head: scalar reference and dispatch.
 #include "model/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/fused.hpp"
@@ -8,8 +9,12 @@
 namespace sparq {
 
 int64_t attention_scratch_floats(int64_t seq, int64_t d) {
-    int64_t padded = (seq + 15) / 16 * 16;
-    return (d + seq) * padded + seq * d + 16;
+    // attention_kernel.inc: packed Q (rows padded to the tile), Kt [d][ldk], packed V (rows
+    // padded to 16 floats), one row block of scores, 1/sum per row; each 64-byte aligned.
+    const int64_t ldk = (seq + 15) / 16 * 16, ldv = (d + 15) / 16 * 16;
+    const int64_t scores = std::max(kAttentionBlockFloats, kAttentionMaxRows * ldk);
+    return (seq + kAttentionMaxRows) * d + d * ldk + seq * ldv + scores +
+           (kAttentionBlockFloats / 16 + kAttentionMaxRows) + 5 * 16;
 }
 
 namespace ref {
@@ -38,6 +43,7 @@ const AttentionVariant* attention_variants(int* count) {
     static const AttentionVariant table[] = {
         {Isa::scalar, "attention_f32_ref", ref::attention_head},
         {Isa::avx2, "attention_f32_avx2", attention_head_avx2},
+        {Isa::avx512, "attention_f32_avx512_old", attention_head_avx512_old},
         {Isa::avx512, "attention_f32_avx512", attention_head_avx512},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));

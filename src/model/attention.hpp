@@ -11,6 +11,11 @@ namespace sparq {
 // Floats of scratch one attention_head call needs for a sequence of `seq` tokens, head size `d`.
 int64_t attention_scratch_floats(int64_t seq, int64_t d);
 
+// Kernel layout limits behind attention_scratch_floats: query rows per register tile (at most),
+// and floats of the per-row-block scores buffer (16 KiB, kept in L1) unless one tile needs more.
+inline constexpr int64_t kAttentionMaxRows = 8;
+inline constexpr int64_t kAttentionBlockFloats = 4096;
+
 // Runs the best variant allowed by max_isa(); single-threaded (callers parallelize over heads).
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
@@ -35,4 +40,7 @@ void attention_head_avx512(const float* q, const float* k, const float* v, int64
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                            float* scratch);
 
+void attention_head_avx512_old(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                           float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                           float* scratch);
 }  // namespace sparq

@@ -1,10 +1,11 @@
-// Attention per head with AVX-512 (16 floats per vector, 4x4-vector tiles): the shared kernel in
+// Attention per head with AVX-512 (16 floats per vector, 6x4-vector tiles): the shared kernel in
 // attention_kernel.inc over AVX-512 vector traits.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 
-#include "kernels/fused.hpp"
 #include "model/attention.hpp"
 
 // GCC 12 reports the _mm512_undefined_ps inside the unpack intrinsics as maybe-uninitialized.
@@ -14,17 +15,44 @@ namespace sparq {
 namespace {
 
 struct Avx512 {
-    static constexpr int W = 16, kScoreNV = 4, kCtxNV = 4;
+    // 6x4 tiles: 24 accumulators + 4 key/value vectors + 1 broadcast of the 32 zmm registers.
+    static constexpr int W = 16, kRows = 6, kScoreNV = 4, kCtxNV = 4;
     using reg = __m512;
     using mask = __mmask16;
     static reg zero() { return _mm512_setzero_ps(); }
     static reg load(const float* p) { return _mm512_loadu_ps(p); }
-    static reg maskz_load(mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
     static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
     static void mask_store(float* p, mask m, reg v) { _mm512_mask_storeu_ps(p, m, v); }
     static reg set1(float x) { return _mm512_set1_ps(x); }
     static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-    static mask tail(int n) { return static_cast<mask>((1u << n) - 1u); }  // n in [1, 16]
+    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+    static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+    static reg select(mask m, reg a, reg b) { return _mm512_mask_mov_ps(b, m, a); }
+    // e^(x - m) for x <= m, the softmax exponential: 2^t with t = (x - m) * log2(e) in one FMA
+    // (the rounding of m * log2(e) shifts a whole row alike, which the normalization cancels),
+    // 2^frac(t) by a degree-6 polynomial on [0, 1) (0.5 ulp), times 2^floor(t) by vscalefps.
+    // Absolute error <= 1e-7 relative to the row maximum's e^0 = 1, which is all a softmax
+    // needs: |t| * 2^-24 relative error from the argument, times e^(x - m) <= 1/(e |x - m|).
+    // t is clamped at -126, so results below FLT_MIN come out as ~FLT_MIN, never denormal
+    // (a microcode assist per instruction), instead of as 0.
+    static reg exp_sub(reg x, reg m) {
+        const reg log2e = _mm512_set1_ps(1.44269504088896341f);
+        reg t = _mm512_fmsub_ps(x, log2e, _mm512_mul_ps(m, log2e));
+        t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);  // NaN stays NaN
+        const reg f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
+        reg p = _mm512_set1_ps(2.1702254889532924e-4f);
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439688434824347e-3f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637207031e-3f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5483341217041016e-2f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022983014583588e-1f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+        return _mm512_scalef_ps(p, t);  // p * 2^floor(t)
+    }
+    static float hmax(reg x) { return _mm512_reduce_max_ps(x); }
+    static float hsum(reg x) { return _mm512_reduce_add_ps(x); }
+    static mask tail(int n) { return static_cast<mask>((1u << n) - 1u); }  // n in [0, 16]
     static constexpr bool kTranspose16 = true;
     // r[i] = column i of the 16x16 block whose rows were r[0..15].
     static void transpose16(reg r[16]) {
