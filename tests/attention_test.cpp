@@ -36,12 +36,17 @@ HeadData make_head(int64_t seq, int64_t d, uint32_t seed, float spread) {
     return h;
 }
 
+// Scratch floats for any variant (the reference keeps seq x seq scores).
+int64_t scratch_floats(const HeadData& h) {
+    return std::max({attention_scratch_floats(h.seq, h.d), h.seq * h.seq, /*TEMP old*/ (h.d + h.seq) * (h.seq + 16) + h.seq * h.d + 16});
+}
+
 // Context of head 1 into a [seq][heads*d] buffer filled with -7 elsewhere.
 std::vector<float> run(AttentionHeadFn fn, const HeadData& h) {
     const int64_t ldc = h.heads * h.d;
     std::vector<float> ctx(h.seq * ldc, -7.0f);
     // Guard floats after the scratch the kernel may use: it must stay within its size.
-    const int64_t need = std::max({attention_scratch_floats(h.seq, h.d), h.seq * h.seq, /*TEMP old*/ (h.d + h.seq) * (h.seq + 16) + h.seq * h.d + 16});
+    const int64_t need = scratch_floats(h);
     std::vector<float> scratch(need + 64, 3.0f);
     fn(h.q(), h.k(), h.v(), h.ld, ctx.data() + h.d, ldc, h.seq, h.d,
        1.0f / std::sqrt(static_cast<float>(h.d)), scratch.data());
@@ -113,10 +118,37 @@ TEST(Attention, DispatchUnderCappedIsa) {
         SCOPED_TRACE(vs[i].name);
         set_max_isa(vs[i].isa);
         const std::vector<float> expect = run(vs[i].fn, h);
-        const std::vector<float> got = run(attention_head, h);
+        const std::vector<float> got = run(
+            [](const float* q, const float* k, const float* v, int64_t ld, float* ctx,
+               int64_t ldc, int64_t seq, int64_t d, float scale, float* scratch) {
+                attention_head(q, k, v, ld, ctx, ldc, seq, d, scale, scratch);
+            },
+            h);
         set_max_isa(cpu_isa());
         expect_matches(got, want, h, 1e-5f);
         // Dispatch picks the last variant of each ISA: bit-identical to it.
         if (i + 1 == n || vs[i + 1].isa != vs[i].isa) ASSERT_EQ(got, expect);
+    }
+}
+
+// Prefetching the next head (the encoder's mode) changes nothing: same bits as without, for a
+// next head longer, shorter and at other offsets than the current one.
+TEST(Attention, NextHeadPrefetchKeepsResults) {
+    int n = 0;
+    const AttentionVariant* vs = attention_variants(&n);
+    const HeadData h = make_head(77, 64, 5, 1.0f);
+    for (int64_t next_seq : {1, 40, 77, 300}) {
+        const HeadData other = make_head(next_seq, 64, 6, 1.0f);
+        const AttentionNext next{other.q(), other.k(), other.v(), next_seq};
+        for (int i = 0; i < n; ++i) {
+            if (!has_isa(vs[i].isa)) continue;
+            SCOPED_TRACE(std::string(vs[i].name) + " next_seq=" + std::to_string(next_seq));
+            const std::vector<float> want = run(vs[i].fn, h);
+            std::vector<float> got(want.size(), -7.0f);
+            std::vector<float> scratch(scratch_floats(h));
+            vs[i].with_next(h.q(), h.k(), h.v(), h.ld, got.data() + h.d, h.heads * h.d, h.seq,
+                            h.d, 0.125f, scratch.data(), &next);
+            ASSERT_EQ(got, want);
+        }
     }
 }

@@ -39,25 +39,50 @@ void attention_head(const float* q, const float* k, const float* v, int64_t ld_q
 }
 }  // namespace ref
 
+namespace {
+
+void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                   const AttentionNext*) {
+    ref::attention_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+}
+
+void old_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                   const AttentionNext*) {
+    attention_head_avx512_old(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+}
+
+// The variant `Fn` without a next head to prefetch.
+template <AttentionHeadNextFn Fn>
+void without_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                  int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+    Fn(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+}
+
+}  // namespace
+
 const AttentionVariant* attention_variants(int* count) {
     static const AttentionVariant table[] = {
-        {Isa::scalar, "attention_f32_ref", ref::attention_head},
-        {Isa::avx2, "attention_f32_avx2", attention_head_avx2},
-        {Isa::avx512, "attention_f32_avx512_old", attention_head_avx512_old},
-        {Isa::avx512, "attention_f32_avx512", attention_head_avx512},
+        {Isa::scalar, "attention_f32_ref", ref::attention_head, ref_with_next},
+        {Isa::avx2, "attention_f32_avx2", without_next<attention_head_avx2>, attention_head_avx2},
+        {Isa::avx512, "attention_f32_avx512_old", attention_head_avx512_old, old_with_next},
+        {Isa::avx512, "attention_f32_avx512", without_next<attention_head_avx512>,
+         attention_head_avx512},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
 }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                    const AttentionNext* next) {
     int n = 0;
     const AttentionVariant* vs = attention_variants(&n);
-    AttentionHeadFn pick = vs[0].fn;
+    AttentionHeadNextFn pick = vs[0].with_next;
     for (int i = 0; i < n; ++i)
-        if (has_isa(vs[i].isa)) pick = vs[i].fn;
-    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+        if (has_isa(vs[i].isa)) pick = vs[i].with_next;
+    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 
 }  // namespace sparq
