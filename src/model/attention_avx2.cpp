@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -19,6 +20,7 @@ struct Avx2 {
     using mask = __m256i;
     static reg zero() { return _mm256_setzero_ps(); }
     static reg load(const float* p) { return _mm256_loadu_ps(p); }
+    static reg maskz_load(mask m, const float* p) { return _mm256_maskload_ps(p, m); }
     static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
     static void mask_store(float* p, mask m, reg v) { _mm256_maskstore_ps(p, m, v); }
     static reg set1(float x) { return _mm256_set1_ps(x); }

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 
@@ -21,6 +22,7 @@ struct Avx512 {
     using mask = __mmask16;
     static reg zero() { return _mm512_setzero_ps(); }
     static reg load(const float* p) { return _mm512_loadu_ps(p); }
+    static reg maskz_load(mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
     static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
     static void mask_store(float* p, mask m, reg v) { _mm512_mask_storeu_ps(p, m, v); }
     static reg set1(float x) { return _mm512_set1_ps(x); }
