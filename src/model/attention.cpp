@@ -9,12 +9,12 @@
 namespace sparq {
 
 int64_t attention_scratch_floats(int64_t seq, int64_t d) {
-    // attention_kernel.inc: packed Q (rows padded to the tile), Kt [d][ldk], packed V (rows
-    // padded to 16 floats), one row block of scores, 1/sum per row; each 64-byte aligned.
+    // attention_kernel.inc: packed Q, Kt [d][ldk], packed V (rows padded to 16 floats), one row
+    // block of scores, 1/sum per row and a vector of partial sums per row; each 64-byte aligned.
     const int64_t ldk = (seq + 15) / 16 * 16, ldv = (d + 15) / 16 * 16;
     const int64_t scores = std::max(kAttentionBlockFloats, kAttentionMaxRows * ldk);
-    return (seq + kAttentionMaxRows) * d + d * ldk + seq * ldv + scores +
-           (kAttentionBlockFloats / 16 + kAttentionMaxRows) + 5 * 16;
+    const int64_t block_rows = std::max(kAttentionBlockFloats / 16, kAttentionMaxRows);
+    return seq * d + d * ldk + seq * ldv + scores + block_rows * 17 + 6 * 16;
 }
 
 namespace ref {
