@@ -29,7 +29,9 @@ struct Avx2 {
     static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
     static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
     static reg select(mask m, reg a, reg b) { return _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m)); }
-    static reg exp_sub(reg x, reg m) { return vec256::exp_ps(_mm256_sub_ps(x, m)); }
+    static reg exp_scaled(reg x, reg m, reg k) {  // e^((x - m) * k)
+        return vec256::exp_ps(_mm256_mul_ps(_mm256_sub_ps(x, m), k));
+    }
     static float hmax(reg x) {
         __m128 h = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));

@@ -31,16 +31,16 @@ struct Avx512 {
     static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
     static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
     static reg select(mask m, reg a, reg b) { return _mm512_mask_mov_ps(b, m, a); }
-    // e^(x - m) for x <= m, the softmax exponential: 2^t with t = (x - m) * log2(e) in one FMA
-    // (the rounding of m * log2(e) shifts a whole row alike, which the normalization cancels),
-    // 2^frac(t) by a degree-6 polynomial on [0, 1) (0.5 ulp), times 2^floor(t) by vscalefps.
-    // Absolute error <= 1e-7 relative to the row maximum's e^0 = 1, which is all a softmax
-    // needs: |t| * 2^-24 relative error from the argument, times e^(x - m) <= 1/(e |x - m|).
-    // t is clamped at -126, so results below FLT_MIN come out as ~FLT_MIN, never denormal
-    // (a microcode assist per instruction), instead of as 0.
-    static reg exp_sub(reg x, reg m) {
-        const reg log2e = _mm512_set1_ps(1.44269504088896341f);
-        reg t = _mm512_fmsub_ps(x, log2e, _mm512_mul_ps(m, log2e));
+    // e^((x - m) * k) for x <= m, k > 0, the softmax exponential of scores x, row maximum m,
+    // scale k: 2^t with t = (x - m) * k * log2(e) in one FMA (the rounding of m * k * log2(e)
+    // shifts a whole row alike, which the normalization cancels), 2^frac(t) by a degree-6
+    // polynomial on [0, 1) (0.5 ulp), times 2^floor(t) by vscalefps. The argument's rounding,
+    // |t| * 2^-24 relative, stays below 3e-8 absolute against the row's largest term e^0 = 1
+    // (|t| e^-|t| <= 1/e), which is what a softmax sums to. t is clamped at -126, so results
+    // below FLT_MIN come out as ~FLT_MIN instead of 0, never denormal (a microcode assist).
+    static reg exp_scaled(reg x, reg m, reg k) {
+        const reg kl = _mm512_mul_ps(k, _mm512_set1_ps(1.44269504088896341f));
+        reg t = _mm512_fmsub_ps(x, kl, _mm512_mul_ps(m, kl));
         t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);  // NaN stays NaN
         const reg f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
         reg p = _mm512_set1_ps(2.1702254889532924e-4f);
