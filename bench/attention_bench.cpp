@@ -46,8 +46,8 @@ void bm_attention(benchmark::State& state, AttentionVariant var) {
         job = following;
     }
     set_num_threads(0);
-    state.counters["GFLOP/s"] = benchmark::Counter(
-        4.0 * seq * seq * d * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GFLOP/s"] = benchmark::Counter(4.0 * seq * seq * d * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
 const bool registered = [] {
@@ -58,8 +58,7 @@ const bool registered = [] {
         auto* b = benchmark::RegisterBenchmark(vs[i].name, bm_attention, vs[i]);
         // pf 1: the encoder's mode, prefetching the next job's Q/K/V (variants that support it).
         b->ArgNames({"len", "d", "seqs", "pf"})->Unit(benchmark::kMicrosecond);
-        for (int pf : {0, 1})
-            b->Args({128, 64, 8, pf})->Args({384, 64, 3, pf});
+        for (int pf : {0, 1}) b->Args({128, 64, 8, pf})->Args({384, 64, 3, pf});
         b->Args({128, 64, 1, 1})->Args({384, 64, 1, 1})->Args({128, 32, 8, 1});
         b->Args({128, 80, 8, 1})->Args({64, 64, 8, 1})->Args({17, 64, 8, 1});
     }

@@ -2,6 +2,8 @@
 // reference, over sequence lengths around the register tile (6 query rows), the 16-key padding
 // and the scores row block, head sizes that are and are not multiples of a vector, rows strided
 // as in the fused QKV output, and the dispatch under a capped ISA.
+#include "model/attention.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "cpu/isa.hpp"
-#include "model/attention.hpp"
 
 using namespace sparq;
 
@@ -38,7 +39,7 @@ HeadData make_head(int64_t seq, int64_t d, uint32_t seed, float spread) {
 
 // Scratch floats for any variant (the reference keeps seq x seq scores).
 int64_t scratch_floats(const HeadData& h) {
-    return std::max({attention_scratch_floats(h.seq, h.d), h.seq * h.seq, /*TEMP old*/ (h.d + h.seq) * (h.seq + 16) + h.seq * h.d + 16});
+    return std::max(attention_scratch_floats(h.seq, h.d), h.seq * h.seq);
 }
 
 // Context of head 1 into a [seq][heads*d] buffer filled with -7 elsewhere.
@@ -119,10 +120,9 @@ TEST(Attention, DispatchUnderCappedIsa) {
         set_max_isa(vs[i].isa);
         const std::vector<float> expect = run(vs[i].fn, h);
         const std::vector<float> got = run(
-            [](const float* q, const float* k, const float* v, int64_t ld, float* ctx,
-               int64_t ldc, int64_t seq, int64_t d, float scale, float* scratch) {
-                attention_head(q, k, v, ld, ctx, ldc, seq, d, scale, scratch);
-            },
+            [](const float* q, const float* k, const float* v, int64_t ld, float* ctx, int64_t ldc,
+               int64_t seq, int64_t d, float scale,
+               float* scratch) { attention_head(q, k, v, ld, ctx, ldc, seq, d, scale, scratch); },
             h);
         set_max_isa(cpu_isa());
         expect_matches(got, want, h, 1e-5f);
@@ -146,8 +146,8 @@ TEST(Attention, NextHeadPrefetchKeepsResults) {
             const std::vector<float> want = run(vs[i].fn, h);
             std::vector<float> got(want.size(), -7.0f);
             std::vector<float> scratch(scratch_floats(h));
-            vs[i].with_next(h.q(), h.k(), h.v(), h.ld, got.data() + h.d, h.heads * h.d, h.seq,
-                            h.d, 0.125f, scratch.data(), &next);
+            vs[i].with_next(h.q(), h.k(), h.v(), h.ld, got.data() + h.d, h.heads * h.d, h.seq, h.d,
+                            0.125f, scratch.data(), &next);
             ASSERT_EQ(got, want);
         }
     }

@@ -47,12 +47,6 @@ void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qk
     ref::attention_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
 }
 
-void old_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
-                   const AttentionNext*) {
-    attention_head_avx512_old(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
-}
-
 // The variant `Fn` without a next head to prefetch.
 template <AttentionHeadNextFn Fn>
 void without_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
@@ -66,7 +60,6 @@ const AttentionVariant* attention_variants(int* count) {
     static const AttentionVariant table[] = {
         {Isa::scalar, "attention_f32_ref", ref::attention_head, ref_with_next},
         {Isa::avx2, "attention_f32_avx2", without_next<attention_head_avx2>, attention_head_avx2},
-        {Isa::avx512, "attention_f32_avx512_old", attention_head_avx512_old, old_with_next},
         {Isa::avx512, "attention_f32_avx512", without_next<attention_head_avx512>,
          attention_head_avx512},
     };

@@ -39,7 +39,7 @@ using AttentionHeadNextFn = void (*)(const float*, const float*, const float*, i
 struct AttentionVariant {
     Isa isa;
     const char* name;
-    AttentionHeadFn fn;              // without prefetch
+    AttentionHeadFn fn;             // without prefetch
     AttentionHeadNextFn with_next;  // same, prefetching `next` when non-null
 };
 // All variants compiled in, scalar reference first (tests compare each with it).
@@ -56,7 +56,4 @@ void attention_head_avx512(const float* q, const float* k, const float* v, int64
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                            float* scratch, const AttentionNext* next);
 
-void attention_head_avx512_old(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                           float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                           float* scratch);
 }  // namespace sparq

@@ -28,7 +28,9 @@ struct Avx2 {
     static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
     static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
     static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
-    static reg select(mask m, reg a, reg b) { return _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m)); }
+    static reg select(mask m, reg a, reg b) {
+        return _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m));
+    }
     static reg exp_scaled(reg x, reg m, reg k) {  // e^((x - m) * k)
         return vec256::exp_ps(_mm256_mul_ps(_mm256_sub_ps(x, m), k));
     }
@@ -54,7 +56,8 @@ struct Avx2 {
 }  // namespace
 
 void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                         int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch, const AttentionNext* next) {
+                         int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                         const AttentionNext* next) {
     attention_head_impl<Avx2>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 

@@ -42,7 +42,8 @@ struct Avx512 {
         const reg kl = _mm512_mul_ps(k, _mm512_set1_ps(1.44269504088896341f));
         reg t = _mm512_fmsub_ps(x, kl, _mm512_mul_ps(m, kl));
         t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);  // NaN stays NaN
-        const reg f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
+        const reg f =
+            _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
         reg p = _mm512_set1_ps(2.1702254889532924e-4f);
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439688434824347e-3f));
         p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637207031e-3f));
