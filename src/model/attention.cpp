@@ -1,6 +1,7 @@
 // Attention per head: scalar reference and dispatch.
 #include "model/attention.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/fused.hpp"
@@ -8,8 +9,12 @@
 namespace sparq {
 
 int64_t attention_scratch_floats(int64_t seq, int64_t d) {
-    int64_t padded = (seq + 15) / 16 * 16;
-    return (d + seq) * padded + seq * d + 16;
+    // attention_kernel.inc: packed Q, Kt [d][ldk], packed V (rows padded to 16 floats), one row
+    // block of scores, 1/sum per row and a vector of partial sums per row; each 64-byte aligned.
+    const int64_t ldk = (seq + 15) / 16 * 16, ldv = (d + 15) / 16 * 16;
+    const int64_t scores = std::max(kAttentionBlockFloats, kAttentionMaxRows * ldk);
+    const int64_t block_rows = std::max(kAttentionBlockFloats / 16, kAttentionMaxRows);
+    return seq * d + d * ldk + seq * ldv + scores + block_rows * 17 + 6 * 16;
 }
 
 namespace ref {
@@ -34,24 +39,43 @@ void attention_head(const float* q, const float* k, const float* v, int64_t ld_q
 }
 }  // namespace ref
 
+namespace {
+
+void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                   const AttentionNext*) {
+    ref::attention_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+}
+
+// The variant `Fn` without a next head to prefetch.
+template <AttentionHeadNextFn Fn>
+void without_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                  int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+    Fn(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+}
+
+}  // namespace
+
 const AttentionVariant* attention_variants(int* count) {
     static const AttentionVariant table[] = {
-        {Isa::scalar, "attention_f32_ref", ref::attention_head},
-        {Isa::avx2, "attention_f32_avx2", attention_head_avx2},
-        {Isa::avx512, "attention_f32_avx512", attention_head_avx512},
+        {Isa::scalar, "attention_f32_ref", ref::attention_head, ref_with_next},
+        {Isa::avx2, "attention_f32_avx2", without_next<attention_head_avx2>, attention_head_avx2},
+        {Isa::avx512, "attention_f32_avx512", without_next<attention_head_avx512>,
+         attention_head_avx512},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
 }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                    const AttentionNext* next) {
     int n = 0;
     const AttentionVariant* vs = attention_variants(&n);
-    AttentionHeadFn pick = vs[0].fn;
+    AttentionHeadNextFn pick = vs[0].with_next;
     for (int i = 0; i < n; ++i)
-        if (has_isa(vs[i].isa)) pick = vs[i].fn;
-    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+        if (has_isa(vs[i].isa)) pick = vs[i].with_next;
+    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 
 }  // namespace sparq

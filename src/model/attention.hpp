@@ -11,16 +11,36 @@ namespace sparq {
 // Floats of scratch one attention_head call needs for a sequence of `seq` tokens, head size `d`.
 int64_t attention_scratch_floats(int64_t seq, int64_t d);
 
+// Kernel layout limits behind attention_scratch_floats: query rows per register tile (at most),
+// and floats of the per-row-block scores buffer (16 KiB, kept in L1) unless one tile needs more.
+inline constexpr int64_t kAttentionMaxRows = 8;
+inline constexpr int64_t kAttentionBlockFloats = 4096;
+
+// Q, K, V rows (same ld_qkv and head size) of the head a thread runs next: the kernels prefetch
+// them into L2 while they compute the current head, which hides their first-touch misses.
+struct AttentionNext {
+    const float* q;
+    const float* k;
+    const float* v;
+    int64_t seq;
+};
+
 // Runs the best variant allowed by max_isa(); single-threaded (callers parallelize over heads).
+// `next` (optional) only prefetches: results are the same with or without it.
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                    const AttentionNext* next = nullptr);
 
 using AttentionHeadFn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
                                  int64_t, int64_t, float, float*);
+using AttentionHeadNextFn = void (*)(const float*, const float*, const float*, int64_t, float*,
+                                     int64_t, int64_t, int64_t, float, float*,
+                                     const AttentionNext*);
 struct AttentionVariant {
     Isa isa;
     const char* name;
-    AttentionHeadFn fn;
+    AttentionHeadFn fn;             // without prefetch
+    AttentionHeadNextFn with_next;  // same, prefetching `next` when non-null
 };
 // All variants compiled in, scalar reference first (tests compare each with it).
 const AttentionVariant* attention_variants(int* count);
@@ -30,9 +50,10 @@ void attention_head(const float* q, const float* k, const float* v, int64_t ld_q
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
 }
 void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                         int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
+                         int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                         const AttentionNext* next);
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                           float* scratch);
+                           float* scratch, const AttentionNext* next);
 
 }  // namespace sparq

@@ -1,10 +1,12 @@
-// Attention per head with AVX-512 (16 floats per vector, 4x4-vector tiles): the shared kernel in
+// Attention per head with AVX-512 (16 floats per vector, 6x4-vector tiles): the shared kernel in
 // attention_kernel.inc over AVX-512 vector traits.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
 
-#include "kernels/fused.hpp"
 #include "model/attention.hpp"
 
 // GCC 12 reports the _mm512_undefined_ps inside the unpack intrinsics as maybe-uninitialized.
@@ -14,7 +16,8 @@ namespace sparq {
 namespace {
 
 struct Avx512 {
-    static constexpr int W = 16, kScoreNV = 4, kCtxNV = 4;
+    // 6x4 tiles: 24 accumulators + 4 key/value vectors + 1 broadcast of the 32 zmm registers.
+    static constexpr int W = 16, kRows = 6, kScoreNV = 4, kCtxNV = 4;
     using reg = __m512;
     using mask = __mmask16;
     static reg zero() { return _mm512_setzero_ps(); }
@@ -24,7 +27,35 @@ struct Avx512 {
     static void mask_store(float* p, mask m, reg v) { _mm512_mask_storeu_ps(p, m, v); }
     static reg set1(float x) { return _mm512_set1_ps(x); }
     static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-    static mask tail(int n) { return static_cast<mask>((1u << n) - 1u); }  // n in [1, 16]
+    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+    static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+    static reg select(mask m, reg a, reg b) { return _mm512_mask_mov_ps(b, m, a); }
+    // e^((x - m) * k) for x <= m, k > 0, the softmax exponential of scores x, row maximum m,
+    // scale k: 2^t with t = (x - m) * k * log2(e) in one FMA (the rounding of m * k * log2(e)
+    // shifts a whole row alike, which the normalization cancels), 2^frac(t) by a degree-6
+    // polynomial on [0, 1) (0.5 ulp), times 2^floor(t) by vscalefps. The argument's rounding,
+    // |t| * 2^-24 relative, stays below 3e-8 absolute against the row's largest term e^0 = 1
+    // (|t| e^-|t| <= 1/e), which is what a softmax sums to. t is clamped at -126, so results
+    // below FLT_MIN come out as ~FLT_MIN instead of 0, never denormal (a microcode assist).
+    static reg exp_scaled(reg x, reg m, reg k) {
+        const reg kl = _mm512_mul_ps(k, _mm512_set1_ps(1.44269504088896341f));
+        reg t = _mm512_fmsub_ps(x, kl, _mm512_mul_ps(m, kl));
+        t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);  // NaN stays NaN
+        const reg f =
+            _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
+        reg p = _mm512_set1_ps(2.1702254889532924e-4f);
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439688434824347e-3f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637207031e-3f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5483341217041016e-2f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022983014583588e-1f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+        return _mm512_scalef_ps(p, t);  // p * 2^floor(t)
+    }
+    static float hmax(reg x) { return _mm512_reduce_max_ps(x); }
+    static float hsum(reg x) { return _mm512_reduce_add_ps(x); }
+    static mask tail(int n) { return static_cast<mask>((1u << n) - 1u); }  // n in [0, 16]
     static constexpr bool kTranspose16 = true;
     // r[i] = column i of the 16x16 block whose rows were r[0..15].
     static void transpose16(reg r[16]) {
@@ -65,8 +96,8 @@ struct Avx512 {
 
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                           float* scratch) {
-    attention_head_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+                           float* scratch, const AttentionNext* next) {
+    attention_head_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 
 }  // namespace sparq

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -177,16 +178,34 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) 
     const int threads = num_threads();
     scratch_.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const int64_t jobs = n_seq * heads_;
+    const int64_t jobs = n_seq * heads_;  // (sequence, head), head minor
     float* scratch = scratch_.data();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t job = 0; job < jobs; ++job) {
-        int64_t s = job / heads_, head = job % heads_;
-        int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-        if (len == 0) continue;
-        const float* q = qkv + off * 3 * h + head * d;
-        attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d, scale,
-                       scratch + per_thread * omp_get_thread_num());
+    // Dynamic schedule with one job of lookahead: each thread claims its next job before running
+    // the current one, so the kernel can prefetch the next head's Q/K/V while it computes.
+    std::atomic<int64_t> claimed{0};
+#pragma omp parallel num_threads(threads)
+    {
+        float* own = scratch + per_thread * omp_get_thread_num();
+        int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
+        while (job < jobs) {
+            const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
+            const int64_t s = job / heads_, head = job % heads_;
+            const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+            const float* q = qkv + off * 3 * h + head * d;
+            AttentionNext next{};
+            if (following < jobs) {
+                const int64_t s2 = following / heads_, head2 = following % heads_;
+                const int64_t off2 = batch.offsets[s2];
+                next.q = qkv + off2 * 3 * h + head2 * d;
+                next.k = next.q + h;
+                next.v = next.q + 2 * h;
+                next.seq = batch.offsets[s2 + 1] - off2;
+            }
+            if (len > 0)
+                attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d,
+                               scale, own, &next);
+            job = following;
+        }
     }
 }
 
