@@ -119,11 +119,16 @@ double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens) {
     // One core, fitted on bench/s8_bench.cpp (BERT-base shapes, T = 128/1024, including
     // quantization and epilogue): ~1.1 ps per MAC when oneDNN runs AMX (refit: 1.13-1.4 ps
     // all-in on the BERT shapes at T = 128), ~3.5 ps per MAC on AVX512-VNNI only
-    // (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI); ~1 us fixed (H 128 shapes at T = 64).
+    // (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI); ~1 us fixed (H 128 shapes at T = 64). Plus the
+    // weight stream: in the model each call reads its int8 weights from L3/DRAM, which the
+    // isolated fit does not see (BERT-base dense int8 at b1 s128, 1 thread: 22.8 ms of linear
+    // layers for 10.9 GMAC = 2.1 ps/MAC in the model vs 1.1 in isolation, i.e. ~8 GB/s of
+    // weights): kWeightNsPerByte per weight byte.
     const int amx_bits = static_cast<int>(dnnl::cpu_isa::avx512_core_amx);  // isa values are bit sets
     const bool amx = (static_cast<int>(dnnl::get_effective_cpu_isa()) & amx_bits) == amx_bits;
     const double ps_per_mac = amx ? 1.1 : 3.3;
-    return ps_per_mac * 1e-3 * out * in * tokens + 0.17 * out * tokens + 0.15 * in * tokens + 1000.0;
+    return ps_per_mac * 1e-3 * out * in * tokens + 0.17 * out * tokens + 0.15 * in * tokens +
+           kS8WeightNsPerByte * out * in + 1000.0;
 }
 
 std::unique_ptr<S8LinearKernel> make_dense_s8(const LinearDesc& desc, const QuantOptions& opts) {

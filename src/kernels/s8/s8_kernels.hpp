@@ -56,6 +56,9 @@ BlockStats block_stats_s8(const LinearDesc& desc);
 // Rough single-core time estimates in ns for `tokens` tokens, for the planner's int8 choice
 // (dense vs sparse int8); linear models fitted on bench/s8_bench.cpp. `blocks`: BlockStats::blocks.
 double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens);
+// Both estimates include reading the weights from memory once per call at ~8 GB/s (one core,
+// measured in the model), which decides dense vs sparse when the token count is small.
+constexpr double kS8WeightNsPerByte = 0.125;
 double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t tokens);
 
 // Second's quantized input as the chain produced it (for tests): q [tokens][second.in_pad] s8,

@@ -396,8 +396,10 @@ double estimate_sparse_s8_ns(int64_t out, int64_t in, int64_t blocks, int64_t to
     // 256 shapes at 95%, T = 64..512): ~0.33 ns per block per 16-token vector (vpdpbusd core,
     // 0.30-0.33 measured), ~0.16 ns per input and per output of each token (scales + quantize +
     // pack, and the dequantize + transpose epilogue; 0.15 on the small shapes, up to 0.25 on the
-    // 3072-wide BERT FFN), ~0.5 us fixed (0.2-0.5 us at T = 64 on the H 128 shapes).
-    return 0.33 * blocks * ((tokens + 15) / 16) + 0.16 * (out + in) * tokens + 500.0;
+    // 3072-wide BERT FFN), ~0.5 us fixed (0.2-0.5 us at T = 64 on the H 128 shapes); plus the
+    // stream of the block list (8 bytes per block) from memory, as for dense int8.
+    return 0.33 * blocks * ((tokens + 15) / 16) + 0.16 * (out + in) * tokens +
+           kS8WeightNsPerByte * 8.0 * blocks + 500.0;
 }
 
 }  // namespace sparq
