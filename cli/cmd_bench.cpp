@@ -84,7 +84,7 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         j["engine"] = "sparq";
         j["model"] = a.model;
         j["kernels"] = a.kernels;
-        j["precision"] = a.precision;
+        j["precision"] = effective_precision(a.model, a.precision);
         j["attention"] = a.attention;
         j["batch"] = a.batch;
         j["seq"] = a.seq;
@@ -113,7 +113,8 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
                 (long long)cfg.num_layers, (long long)cfg.hidden_size);
     std::printf(
         "setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s, attention %s\n",
-        (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(), a.precision.c_str(),
+        (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(),
+        effective_precision(a.model, a.precision).c_str(),
         a.attention.c_str());
     std::printf("runs       %lld warm-up, %zu timed\n", (long long)t.warmup, t.ms.size());
     std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n",

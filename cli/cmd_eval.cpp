@@ -90,7 +90,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
         for (const auto& [name, v] : r.metrics) j[name] = metric_json(v);
         j["main_metric"] = r.main_metric;
         j["kernels"] = a.kernels;
-        j["precision"] = a.precision;
+        j["precision"] = effective_precision(a.model, a.precision);
         j["seconds"] = std::round(r.seconds * 1e4) / 1e4;
         j["examples_per_s"] = std::round(per_s * 100) / 100;
         print_json_line(j);
@@ -109,7 +109,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
             std::printf("%-10s %.4f\n", name.c_str(), v);
     }
     std::printf("throughput %.1f examples/s (%.2f s, kernels %s, precision %s)\n", per_s, r.seconds, a.kernels.c_str(),
-                a.precision.c_str());
+                effective_precision(a.model, a.precision).c_str());
 }
 }  // namespace
 

@@ -178,6 +178,14 @@ void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precis
     add_attention_option(sub, attention);
 }
 
+std::string effective_precision(const std::string& dir, const std::string& requested) {
+    std::ifstream in(dir + "/config.json");
+    if (!in) return requested;
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("quantization_config")) return "int8";
+    return requested;
+}
+
 void add_threads_option(CLI::App* sub, int& threads) {
     sub->add_option("--threads", threads, "Threads to compute with (default: all cores)")
         ->check(CLI::Range(1, 4096));

@@ -76,6 +76,11 @@ void add_attention_option(CLI::App* sub, std::string& attention,
 // "base", "sequence-classification", "token-classification", "question-answering".
 std::string task_name(Task t);
 
+// The precision a model directory runs at for a requested one: "int8" when its config.json has a
+// quantization_config (sparq quantize output: int8 weights whatever was requested), else
+// `requested`. For reports only (an unreadable config gives `requested`).
+std::string effective_precision(const std::string& dir, const std::string& requested);
+
 // Subcommand registration, one per cli/cmd_*.cpp file.
 void add_tokenize(CLI::App& app);
 void add_embed(CLI::App& app);
