@@ -30,7 +30,7 @@ plan_line() {  # plan_line ARGS...: the attention line of inspect --plan
 check_plan() {  # check_plan PATTERN ARGS...
   local want="$1"; shift
   local got; got=$(plan_line "$@")
-  if [ "$(printf '%s\n' "$got" | grep -c .)" != 1 ] || ! printf '%s' "$got" | grep -q -- "$want"; then
+  if [ "$(printf '%s\n' "$got" | grep -c .)" != 1 ] || ! grep -q -- "$want" <<<"$got"; then
     echo "FAIL (inspect --plan $*): expected one line matching '$want', got: $got"
     fails=$((fails + 1))
   fi

@@ -40,7 +40,7 @@ for k in dense sparse; do
 done
 
 # compare: directory vs its quantized copy, and one directory at two precisions (JSON).
-"$SPARQ" compare "$FIX/tiny_cls" "$TMP/q" --kernels dense "${texts[@]}" | grep -q "predictions changed: 0 of 3" ||
+grep -q "predictions changed: 0 of 3" <<<"$("$SPARQ" compare "$FIX/tiny_cls" "$TMP/q" --kernels dense "${texts[@]}")" ||
   { echo "compare text report"; exit 1; }
 "$SPARQ" compare "$FIX/tiny_sparse" "$FIX/tiny_sparse" --precision-a f32 --precision-b int8 --kernels sparse --json |
   $PY -c '
@@ -67,7 +67,7 @@ plan=$("$SPARQ" inspect "$TMP/q" --plan --kernels dense)
 grep -q "layer.1.output.dense.weight.*int8  dense_s8_onednn" <<<"$plan" || { echo "inspect --plan: $plan"; exit 1; }
 grep -q "classifier.weight.*f32  dense_f32_onednn  (heads stay f32" <<<"$plan" || { echo "inspect --plan heads: $plan"; exit 1; }
 # Without forcing, the tiny matrices stay f32 and the plan says why.
-"$SPARQ" inspect "$TMP/q" --plan | grep -q "f32: int8 does not pay at this size" || { echo "inspect auto plan"; exit 1; }
+grep -q "f32: int8 does not pay at this size" <<<"$("$SPARQ" inspect "$TMP/q" --plan)" || { echo "inspect auto plan"; exit 1; }
 
 # Errors: one line, non-zero exit.
 err() {
