@@ -43,6 +43,14 @@ inline __m512 exp2_255(__m512 x) {
 // follows them, so the row loops prefetch this many rows ahead.
 constexpr int64_t kPrefetchRows = 8;
 
+// acc += vpdpbusd(a u8, b s8) with acc tied to one register: GCC 12 compiles the intrinsic in
+// the 4x4 tile loops with a register copy per accumulator per step (and a spill), which made
+// those loops front-end bound.
+inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+    asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
 inline int32_t load_u32(const uint8_t* p) {
     int32_t x;
     std::memcpy(&x, p, 4);
@@ -161,7 +169,7 @@ inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, int64_t row0, floa
         for (int r = 0; r < R; ++r) {
             __m512i a = _mm512_set1_epi32(load_u32(qi + r * o.d4 + 4 * g));
 #pragma GCC unroll 4
-            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_dpbusd_epi32(acc[r][x], a, b[x]);
+            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], a, b[x]);
         }
     }
 #pragma GCC unroll 4
@@ -230,7 +238,7 @@ inline void context_tile(const Ops& o, int64_t i0, int64_t c0, float* ctx, int64
         for (int r = 0; r < R; ++r) {
             __m512i a = _mm512_set1_epi32(load_u32(pi + r * o.l4 + 4 * g));
 #pragma GCC unroll 4
-            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_dpbusd_epi32(acc[r][x], a, b[x]);
+            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], a, b[x]);
         }
     }
 #pragma GCC unroll 4
