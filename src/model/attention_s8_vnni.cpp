@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/s8/transpose_avx512.hpp"
 #include "model/attention_s8.hpp"
 
 // GCC 12 reports the _mm512_undefined_* inside the reduce / unpack intrinsics as uninitialized.
@@ -41,6 +42,14 @@ inline __m512 exp2_255(__m512 x) {
 // Q, K, V rows are far apart in the fused QKV output (3·hidden floats): no hardware prefetcher
 // follows them, so the row loops prefetch this many rows ahead.
 constexpr int64_t kPrefetchRows = 8;
+
+// acc += vpdpbusd(a u8, b s8) with acc tied to one register: GCC 12 compiles the intrinsic in
+// the 4x4 tile loops with a register copy per accumulator per step (and a spill), which made
+// those loops front-end bound.
+inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+    asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
 
 inline int32_t load_u32(const uint8_t* p) {
     int32_t x;
@@ -160,7 +169,7 @@ inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, int64_t row0, floa
         for (int r = 0; r < R; ++r) {
             __m512i a = _mm512_set1_epi32(load_u32(qi + r * o.d4 + 4 * g));
 #pragma GCC unroll 4
-            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_dpbusd_epi32(acc[r][x], a, b[x]);
+            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], a, b[x]);
         }
     }
 #pragma GCC unroll 4
@@ -229,7 +238,7 @@ inline void context_tile(const Ops& o, int64_t i0, int64_t c0, float* ctx, int64
         for (int r = 0; r < R; ++r) {
             __m512i a = _mm512_set1_epi32(load_u32(pi + r * o.l4 + 4 * g));
 #pragma GCC unroll 4
-            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_dpbusd_epi32(acc[r][x], a, b[x]);
+            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], a, b[x]);
         }
     }
 #pragma GCC unroll 4
@@ -379,6 +388,24 @@ void quant_pack_v(const float* v, int64_t ld, int64_t seq, int64_t d, int64_t d1
     }
 }
 
+// K rows ktmp [l16][d4] (groups = d4 / 4 dwords each) to kpack [groups][l16] dwords: 16x16
+// register transposes of dwords, the last block of groups masked.
+void pack_k(const uint8_t* ktmp, int64_t d4, int64_t groups, int64_t l16, uint8_t* kpack) {
+    for (int64_t g0 = 0; g0 < groups; g0 += 16) {
+        const int64_t gn = std::min<int64_t>(16, groups - g0);
+        const __mmask16 m = tail16(gn);
+        for (int64_t j0 = 0; j0 < l16; j0 += 16) {
+            __m512i r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; ++i)
+                r[i] = _mm512_maskz_loadu_epi32(m, ktmp + (j0 + i) * d4 + 4 * g0);
+            s8::transpose16x16_epi32(r);
+            for (int64_t g = 0; g < gn; ++g)
+                _mm512_storeu_si512(kpack + ((g0 + g) * l16 + j0) * 4, r[g]);
+        }
+    }
+}
+
 // kcomp[j] = 128 * Σ_c k8[j][c] for all l16 keys, from packed K (vpdpbusd of 0x80 bytes).
 void key_compensation(const uint8_t* kpack, int64_t groups, int64_t l16, int32_t* kcomp) {
     const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -419,9 +446,7 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
     }
     // [l16][d4/4] groups of 4 bytes -> [d4/4][l16].
     const int64_t groups = L.d4 / 4;
-    for (int64_t j = 0; j < L.l16; ++j)
-        for (int64_t g = 0; g < groups; ++g)
-            std::memcpy(kpack + (g * L.l16 + j) * 4, ktmp + j * L.d4 + 4 * g, 4);
+    pack_k(ktmp, L.d4, groups, L.l16, kpack);
     key_compensation(kpack, groups, L.l16, kcomp);
 
     Ops o{q8, kpack, kcomp, rf, sk, p8, vpack, sp, sv, seq, d, L.d4, L.d16, L.l4, L.l16};
