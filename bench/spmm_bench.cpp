@@ -169,6 +169,11 @@ BENCHMARK(BM_Variants)
     ->Args({0, 99, 128, 1})
     ->Args({2, 100, 128, 1})
     ->Args({2, 99, 128, 1})
+    ->Args({1, 90, 384, 1})
+    ->Args({1, 95, 384, 1})
+    ->Args({2, 90, 384, 1})
+    ->Args({1, 100, 384, 1})
+    ->Args({3, 100, 384, 1})
     ->UseManualTime()
     ->Iterations(15);
 
@@ -219,4 +224,5 @@ void BM_FfnChain(benchmark::State& state) {
 BENCHMARK(BM_FfnChain)
     ->ArgsProduct({{90, 95}, {128}, {0, 2, 3}})
     ->Args({95, 1024, 0})
+    ->ArgsProduct({{90, 95}, {384}, {0, 5, 6}})
     ->Iterations(3);

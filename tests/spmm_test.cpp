@@ -121,6 +121,12 @@ void check_all(const SpmmVariant& v) {
     check(v, {100, 300, 0.99, 64, false, false, Activation::none, 1});
     // Token groups not divisible by the thread count: rows split across threads, several groups.
     check(v, {130, 300, 0.9, 150, true, false, Activation::none, 2});
+    // Sequence lengths around token-group and thread-split boundaries (64-token groups: 384 is 6
+    // groups, split by tokens over 2 threads; 385 adds a 1-token tail group), 1 and 2 threads.
+    for (int64_t t : {1, 17, 64, 65, 384, 385})
+        for (int threads : {1, 2})
+            check(v, {130, 200, 0.9, t, true, t % 2 == 1,
+                      t >= 64 ? Activation::gelu : Activation::none, threads});
     // BERT-sized, few tokens.
     check(v, {768, 768, 0.9, 17, true, true, Activation::none, 2});
     check(v, {3072, 768, 0.95, 33, true, false, Activation::gelu, 2});
@@ -236,7 +242,8 @@ TEST(Spmm, ChainMatchesTwoReferenceRuns) {
     };
     const ChainCase cases[] = {{48, 200, 1, 1},   {48, 200, 17, 1}, {64, 256, 64, 1},
                                {64, 256, 100, 1}, {33, 97, 130, 2}, {64, 256, 128, 2},
-                               {40, 160, 300, 2}};
+                               {40, 160, 300, 2}, {48, 200, 65, 2}, {64, 256, 384, 2},
+                               {64, 256, 385, 1}};
     for (const SpmmVariant* v : runnable_variants()) {
         if (v->isa == Isa::scalar) continue;
         for (const ChainCase& c : cases) {

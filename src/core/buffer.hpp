@@ -1,6 +1,7 @@
 #pragma once
 // Aligned, uninitialised heap storage for kernel operands (64-byte aligned: one cache line,
-// one AVX-512 vector).
+// one AVX-512 vector; allocations of 2 MiB or more on transparent huge pages, see
+// aligned_storage_alloc).
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,24 @@
 namespace sparq {
 
 constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
+
+// std::free-able storage of at least `bytes` bytes, 64-byte aligned; from kHugePageBytes up,
+// huge-page aligned and advised MADV_HUGEPAGE (unless SPARQ_NO_HUGEPAGES is set): large
+// activation and sparse-weight streams otherwise pay a TLB miss every 4 KiB. Throws bad_alloc.
+void* aligned_storage_alloc(std::size_t bytes);
+
+// Allocator on aligned_storage_alloc (for std::vector of large, streamed data).
+template <typename T>
+struct HugePageAllocator {
+    using value_type = T;
+    HugePageAllocator() = default;
+    template <typename U>
+    HugePageAllocator(const HugePageAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return static_cast<T*>(aligned_storage_alloc(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+    friend bool operator==(const HugePageAllocator&, const HugePageAllocator&) { return true; }
+};
 
 template <typename T>
 class AlignedBuffer {
@@ -32,9 +51,9 @@ public:
             return;
         }
         std::free(data_);
-        std::size_t bytes = (n * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-        data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes));
-        if (!data_) throw std::bad_alloc();
+        data_ = nullptr;
+        size_ = capacity_ = 0;
+        data_ = static_cast<T*>(aligned_storage_alloc(n * sizeof(T)));
         size_ = capacity_ = n;
     }
     void zero() { std::memset(static_cast<void*>(data_), 0, size_ * sizeof(T)); }

