@@ -58,6 +58,13 @@ void layer_norm_rows(const float* src, const float* residual, const float* g, co
     });
 }
 
+int64_t longest_sequence(const PackedBatch& batch) {
+    int64_t max_len = 0;
+    for (int64_t s = 0; s < batch.num_sequences(); ++s)
+        max_len = std::max(max_len, batch.offsets[s + 1] - batch.offsets[s]);
+    return max_len;
+}
+
 class StageTimer {
   public:
     StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
@@ -171,9 +178,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
 
 void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) const {
     const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
-    int64_t max_len = 0;
-    for (int64_t s = 0; s < n_seq; ++s)
-        max_len = std::max(max_len, batch.offsets[s + 1] - batch.offsets[s]);
+    const int64_t max_len = longest_sequence(batch);
     const int64_t per_thread = attention_scratch_floats(max_len, d);
     const int threads = num_threads();
     scratch_.resize(static_cast<size_t>(per_thread * threads));
@@ -211,9 +216,7 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) 
 
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx) const {
     const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
-    int64_t max_len = 0;
-    for (int64_t s = 0; s < n_seq; ++s)
-        max_len = std::max(max_len, batch.offsets[s + 1] - batch.offsets[s]);
+    const int64_t max_len = longest_sequence(batch);
     const int64_t per_thread = attention_s8_scratch_bytes(max_len, d);
     const int threads = num_threads();
     scratch_s8_.resize(static_cast<size_t>(per_thread * threads));
