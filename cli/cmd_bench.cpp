@@ -33,11 +33,7 @@ struct BenchArgs {
 
 void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     setup_threads(a.threads);
-    LoadOptions lo;
-    lo.threads = a.threads;
-    lo.kernels = a.kernels;
-    lo.precision = a.precision;
-    lo.attention = a.attention;
+    const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();
     if (a.seq > cfg.max_position_embeddings)
@@ -84,7 +80,7 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
         j["engine"] = "sparq";
         j["model"] = a.model;
         j["kernels"] = a.kernels;
-        j["precision"] = effective_precision(a.model, a.precision);
+        j["precision"] = model->precision();
         j["attention"] = a.attention;
         j["batch"] = a.batch;
         j["seq"] = a.seq;
@@ -114,7 +110,7 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     std::printf(
         "setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s, attention %s\n",
         (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(),
-        effective_precision(a.model, a.precision).c_str(),
+        model->precision().c_str(),
         a.attention.c_str());
     std::printf("runs       %lld warm-up, %zu timed\n", (long long)t.warmup, t.ms.size());
     std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n",

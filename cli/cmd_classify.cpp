@@ -64,11 +64,7 @@ void run_qa(const ClassifyArgs& a, const Model& model, const Tokenizer& tok, siz
 
 void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
     setup_threads(a.threads);
-    LoadOptions lo;
-    lo.threads = a.threads;
-    lo.kernels = a.kernels;
-    lo.precision = a.precision;
-    lo.attention = a.attention;
+    const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     require_model_dir(a.model);
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();

@@ -24,13 +24,8 @@ void run_compare(const CompareArgs& c) {
     std::vector<std::string> texts =
         c.texts.empty() && c.file.empty() ? tools::sample_sentences() : read_texts(c.texts, c.file);
     if (texts.empty()) throw UsageError("expected at least one text");
-    LoadOptions la, lb;
-    la.threads = lb.threads = c.threads;
-    la.kernels = lb.kernels = c.kernels;
-    la.precision = c.precision_a;
-    lb.precision = c.precision_b;
-    la.attention = c.attention_a;
-    lb.attention = c.attention_b;
+    const LoadOptions la = load_options(c.threads, c.kernels, c.precision_a, c.attention_a);
+    const LoadOptions lb = load_options(c.threads, c.kernels, c.precision_b, c.attention_b);
     auto ma = load_model(c.a, la);
     auto mb = load_model(c.b, lb);
     tools::DriftReport d = tools::compare_models(*ma, *mb, texts, c.max_length);

@@ -21,11 +21,7 @@ void run_embed(const EmbedArgs& a) {
         throw UsageError("--normalize needs --pooling mean or cls");
     setup_threads(a.threads);
     auto texts = read_texts(a.texts, a.file);
-    LoadOptions lo;
-    lo.threads = a.threads;
-    lo.kernels = a.kernels;
-    lo.precision = a.precision;
-    lo.attention = a.attention;
+    const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     auto model = load_model(a.model, lo);
     const Tokenizer& tok = require_tokenizer(*model, a.model);
     const size_t max_len = effective_max_length(*model, tok, a.max_length);

@@ -42,11 +42,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
         if (!*pred_out) throw Error("cannot write predictions file '" + a.predictions + "'");
     }
     setup_threads(a.threads);
-    LoadOptions lo;
-    lo.threads = a.threads;
-    lo.kernels = a.kernels;
-    lo.precision = a.precision;
-    lo.attention = a.attention;
+    const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     auto model = load_model(a.model, lo);
     require_tokenizer(*model, a.model);
 
@@ -90,7 +86,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
         for (const auto& [name, v] : r.metrics) j[name] = metric_json(v);
         j["main_metric"] = r.main_metric;
         j["kernels"] = a.kernels;
-        j["precision"] = effective_precision(a.model, a.precision);
+        j["precision"] = model->precision();
         j["seconds"] = std::round(r.seconds * 1e4) / 1e4;
         j["examples_per_s"] = std::round(per_s * 100) / 100;
         print_json_line(j);
@@ -109,7 +105,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
             std::printf("%-10s %.4f\n", name.c_str(), v);
     }
     std::printf("throughput %.1f examples/s (%.2f s, kernels %s, precision %s)\n", per_s, r.seconds, a.kernels.c_str(),
-                effective_precision(a.model, a.precision).c_str());
+                model->precision().c_str());
 }
 }  // namespace
 

@@ -82,11 +82,7 @@ void run_inspect(const InspectArgs& a) {
     std::string plan;
     if (a.plan) {
         setup_threads(a.threads);
-        LoadOptions lo;
-        lo.threads = a.threads;
-        lo.kernels = a.kernels;
-        lo.precision = a.precision;
-        lo.attention = a.attention;
+        const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
         plan = load_model(a.model, lo)->plan_report();
         while (!plan.empty() && plan.back() == '\n') plan.pop_back();
     }

@@ -100,11 +100,7 @@ void run_peer_bench(const PeerArgs& a) {
     namespace fs = std::filesystem;
     auto shapes = parse_shapes(a.shapes);
     setup_threads(a.threads);
-    LoadOptions lo;
-    lo.threads = a.threads;
-    lo.kernels = a.kernels;
-    lo.precision = a.precision;
-    lo.attention = a.attention;
+    const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     const auto t0 = std::chrono::steady_clock::now();
     auto model = load_model(a.model_dir, lo);
     const double load_s =

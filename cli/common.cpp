@@ -105,6 +105,16 @@ void require_model_dir(const std::string& dir) {
     if (!fs::is_directory(dir)) throw Error("model path '" + dir + "' is not a directory");
 }
 
+LoadOptions load_options(int threads, const std::string& kernels, const std::string& precision,
+                         const std::string& attention) {
+    LoadOptions lo;
+    lo.threads = threads;
+    lo.kernels = kernels;
+    lo.precision = precision;
+    lo.attention = attention;
+    return lo;
+}
+
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opts) {
     require_model_dir(dir);
     return Model::load(dir, opts);
@@ -176,14 +186,6 @@ void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precis
         ->check(CLI::IsMember({"auto", "dense", "sparse"}));
     sub->add_option("--precision", precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
     add_attention_option(sub, attention);
-}
-
-std::string effective_precision(const std::string& dir, const std::string& requested) {
-    std::ifstream in(dir + "/config.json");
-    if (!in) return requested;
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("quantization_config")) return "int8";
-    return requested;
 }
 
 void add_threads_option(CLI::App* sub, int& threads) {

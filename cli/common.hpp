@@ -36,6 +36,9 @@ void print_json_line(const nlohmann::ordered_json& j);
 // Sets sparq's (and oneDNN's) thread count; n <= 0: all cores.
 void setup_threads(int n);
 
+// The load options of the commands that take --threads and add_kernel_options' flags.
+LoadOptions load_options(int threads, const std::string& kernels, const std::string& precision,
+                         const std::string& attention);
 // Loads a model directory with a clear error for a missing directory.
 std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opts);
 // The model's tokenizer, or sparq::Error if the directory has none.
@@ -76,10 +79,6 @@ void add_attention_option(CLI::App* sub, std::string& attention,
 // "base", "sequence-classification", "token-classification", "question-answering".
 std::string task_name(Task t);
 
-// The precision a model directory runs at for a requested one: "int8" when its config.json has a
-// quantization_config (sparq quantize output: int8 weights whatever was requested), else
-// `requested`. For reports only (an unreadable config gives `requested`).
-std::string effective_precision(const std::string& dir, const std::string& requested);
 
 // Subcommand registration, one per cli/cmd_*.cpp file.
 void add_tokenize(CLI::App& app);

@@ -115,6 +115,9 @@ public:
                                            int64_t max_answer_len = 30) const = 0;
     // Per weight matrix: name, shape, sparsity, chosen kernel, why.
     virtual std::string plan_report() const = 0;
+    // The precision the encoder was planned with: LoadOptions::precision, or "int8" for a
+    // directory with int8 weights (sparq quantize output) whatever was requested.
+    virtual const std::string& precision() const = 0;
 
     // encode() on a padded batch: last_hidden_state as [batch][seq][hidden], zeros at padding.
     std::vector<float> encode_padded(const PaddedInput& input) const {

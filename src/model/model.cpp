@@ -112,6 +112,7 @@ class BertModel final : public Model {
         PlanOptions popts = plan_options(opts);
         popts.wrap = std::move(wrap);
         if (w.quantized) popts.precision = "int8";  // int8 weights: int8 kernels (or f32 fallback)
+        precision_ = popts.precision;
         popts.act_scales = &w.act_scales;
         const int64_t h = cfg.hidden_size;
         pooler_w_ = std::move(w.pooler_w);
@@ -222,6 +223,8 @@ class BertModel final : public Model {
         return out;
     }
 
+    const std::string& precision() const override { return precision_; }
+
     std::string plan_report() const override {
         std::ostringstream os;
         auto line = [&](const PlanEntry& e) {
@@ -276,6 +279,7 @@ class BertModel final : public Model {
     }
 
     ModelConfig cfg_;
+    std::string precision_;
     std::optional<Tokenizer> tokenizer_;
     std::unique_ptr<Encoder> encoder_;
     Tensor pooler_w_, pooler_b_, cls_w_, cls_b_, qa_w_, qa_b_;

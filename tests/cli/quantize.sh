@@ -62,6 +62,10 @@ printf 'the movie was great !\ni did not like it\nwho wrote the book ?\n' > "$TM
 $PY -c 'import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]; assert len(q["activation_scales"]) == 12, q' "$TMP/qc/config.json"
 "$SPARQ" quantize "$FIX/tiny_cls" "$TMP/qm" --calibrate "$TMP/calib.txt" --method mse > /dev/null
 
+# A quantized directory runs (and reports) int8 whatever --precision asks for.
+"$SPARQ" bench "$TMP/q" --batch 1 --seq 8 --reps 1 --warmup 0 --threads 1 --precision f32 --json |
+  $PY -c 'import json,sys; j=json.load(sys.stdin); assert j["precision"] == "int8", j'
+
 # inspect --plan: int8 kernels per matrix.
 plan=$("$SPARQ" inspect "$TMP/q" --plan --kernels dense)
 grep -q "layer.1.output.dense.weight.*int8  dense_s8_onednn" <<<"$plan" || { echo "inspect --plan: $plan"; exit 1; }
