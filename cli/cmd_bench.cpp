@@ -150,12 +150,12 @@ void add_bench(CLI::App& app) {
                    ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
     auto* ws =
         sub->add_option("--warmup-s", a->warmup_s, "Warm-up for at least S seconds (default 0.5)")
-            ->check(CLI::Range(0.0, 3600.0));
+            ->check(number_range(0.0, 3600.0));
     wn->excludes(ws);
     auto* rn = sub->add_option("--reps", a->reps, "Exactly N timed runs")
                    ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
     auto* ts = sub->add_option("--target-s", a->target_s, "Time for at least S seconds (default 2)")
-                   ->check(CLI::Range(0.0, 3600.0));
+                   ->check(number_range(0.0, 3600.0));
     rn->excludes(ts);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     sub->add_option("--seed", a->seed, "Seed of the random token ids");

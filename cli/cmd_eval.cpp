@@ -3,6 +3,7 @@
 //                  [--json] [--predictions FILE]
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -38,6 +39,10 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
 
     std::unique_ptr<std::ofstream> pred_out;
     if (!a.predictions.empty()) {
+        std::error_code ec;
+        if (std::filesystem::equivalent(a.predictions, a.data, ec))
+            throw UsageError("--predictions '" + a.predictions +
+                             "' is the dataset file; choose another path");
         pred_out = std::make_unique<std::ofstream>(a.predictions, std::ios::binary | std::ios::trunc);
         if (!*pred_out) throw Error("cannot write predictions file '" + a.predictions + "'");
     }

@@ -157,13 +157,13 @@ void add_peer_bench(CLI::App& app) {
     sub->add_option("--shapes", a->shapes, "BATCHxSEQ list, comma separated");
     sub->add_option("--threads", a->threads, "Threads")->check(CLI::Range(1, 4096));
     sub->add_option("--warmup-s", a->warmup_s, "Warm-up seconds (>= 2 runs)")
-        ->check(CLI::Range(0.0, 3600.0));
+        ->check(number_range(0.0, 3600.0));
     sub->add_option("--min-reps", a->min_reps, "Minimum timed runs")
         ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
     sub->add_option("--max-reps", a->max_reps, "Maximum timed runs")
         ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
     sub->add_option("--target-s", a->target_s, "Timed seconds to reach")
-        ->check(CLI::Range(0.0, 3600.0));
+        ->check(number_range(0.0, 3600.0));
     sub->add_option("--dump-dir", a->dump_dir,
                     "Write the first run's last_hidden_state as b{B}_s{S}.f32");
     add_kernel_options(sub, a->kernels, a->precision, a->attention);

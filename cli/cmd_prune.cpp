@@ -81,7 +81,7 @@ void add_prune(CLI::App& app) {
         ->required();
     sub->add_option("--sparsity,-s", a->sparsity, "Share of weights to zero, in [0, 1]")
         ->required()
-        ->check(CLI::Range(0.0, 1.0));
+        ->check(number_range(0.0, 1.0));
     sub->add_option("--scope", a->scope, "per-matrix (each matrix at S) or global (S over all)")
         ->check(CLI::IsMember({"per-matrix", "global"}));
     sub->add_option("--pattern", a->pattern, "unstructured | 1x4 | 4x1")

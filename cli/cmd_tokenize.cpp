@@ -1,5 +1,9 @@
 // sparq tokenize MODEL [TEXT...] [--file F] [--pair TEXT] [--max-length N]
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 
 #include "common.hpp"
 #include "sparq/error.hpp"
@@ -14,17 +18,29 @@ struct TokenizeArgs {
     size_t max_length = 0;
 };
 
+// max_position_embeddings of DIR/config.json, if it has a usable one (a tokenizer-only
+// directory, or a config sparq cannot run, still tokenizes).
+std::optional<size_t> config_positions(const std::string& dir) {
+    std::ifstream in(std::filesystem::path(dir) / "config.json", std::ios::binary);
+    if (!in) return std::nullopt;
+    auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    auto it = j.is_object() ? j.find("max_position_embeddings") : j.end();
+    if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() < 2) return std::nullopt;
+    return static_cast<size_t>(it->get<uint64_t>());
+}
+
 void run_tokenize(const TokenizeArgs& a, bool has_pair) {
     require_model_dir(a.model);
     Tokenizer tok = Tokenizer::from_dir(a.model);
     if (has_pair) check_utf8(a.pair, "--pair");
     auto texts = read_texts(a.texts, a.file);
+    // The truncation length of the commands that run the model (effective_max_length).
+    size_t max_len = a.max_length ? a.max_length : tok.options().max_length;
+    if (auto positions = config_positions(a.model)) max_len = std::min(max_len, *positions);
     Progress progress("tokenize", static_cast<int64_t>(texts.size()), 1000);
     for (const auto& t : texts) {
         std::optional<std::string_view> pair;
         if (has_pair) pair = a.pair;
-        std::optional<size_t> max_len;
-        if (a.max_length) max_len = a.max_length;
         Encoding e = tok.encode(t, pair, max_len);
         nlohmann::ordered_json j;
         j["text"] = t;
@@ -52,7 +68,8 @@ void add_tokenize(CLI::App& app) {
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     auto* pair = sub->add_option("--pair", a->pair, "Second segment, paired with every text");
     sub->add_option("--max-length", a->max_length,
-                    "Truncate to N tokens including [CLS]/[SEP] (default: the tokenizer's, 512)")
+                    "Truncate to N tokens including [CLS]/[SEP] (default: the tokenizer's, 512; capped by "
+                    "config.json max_position_embeddings)")
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
     sub->callback([a, pair] { run_tokenize(*a, pair->count() > 0); });
 }

@@ -114,8 +114,8 @@ void add_tradeoff(CLI::App& app) {
     sub->add_option("--out,-o", a->out, "Output prefix (default 'tradeoff')");
     sub->add_option("--rounds", a->rounds, "Interleaved timing rounds (default 3)")->check(CLI::Range(1, 1000));
     sub->add_option("--target-s", a->target_s, "Time each model for at least S seconds in all (default 1)")
-        ->check(CLI::Range(0.0, 3600.0));
-    sub->add_option("--warmup-s", a->warmup_s, "Warm-up per model in seconds (default 0.3)")->check(CLI::Range(0.0, 3600.0));
+        ->check(number_range(0.0, 3600.0));
+    sub->add_option("--warmup-s", a->warmup_s, "Warm-up per model in seconds (default 0.3)")->check(number_range(0.0, 3600.0));
     sub->add_option("--batch-size", a->batch_size, "Examples per packed batch when evaluating (default 32)")
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
     add_threads_option(sub, a->threads);

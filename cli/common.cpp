@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "core/threading.hpp"
 #include "sparq/error.hpp"
@@ -50,9 +51,14 @@ std::vector<std::string> read_texts(const std::vector<std::string>& args, const 
         return args;
     }
     if (!file.empty()) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(file, ec))
+            throw Error("input file '" + file + "' is a directory, expected a text file");
         std::ifstream in(file, std::ios::binary);
         if (!in) throw Error("cannot open input file '" + file + "'");
-        return read_lines(in, file);
+        auto lines = read_lines(in, file);
+        if (in.bad()) throw Error("cannot read input file '" + file + "'");
+        return lines;
     }
     return read_lines(std::cin, "stdin");
 }
@@ -186,6 +192,20 @@ void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precis
         ->check(CLI::IsMember({"auto", "dense", "sparse"}));
     sub->add_option("--precision", precision, "f32 | int8")->check(CLI::IsMember({"f32", "int8"}));
     add_attention_option(sub, attention);
+}
+
+CLI::Validator number_range(double lo, double hi) {
+    std::ostringstream os;
+    os << lo << " to " << hi;
+    const std::string range = os.str();
+    return CLI::Validator(
+        [lo, hi, range](std::string& s) -> std::string {
+            double v = 0;
+            if (!CLI::detail::lexical_cast(s, v)) return "Value " + s + " is not a number";
+            if (!(v >= lo && v <= hi)) return "Value " + s + " not in range " + range;
+            return {};
+        },
+        "NUMBER:[" + range + "]");
 }
 
 void add_threads_option(CLI::App* sub, int& threads) {

@@ -66,6 +66,8 @@ class Progress {
     int last_permille_ = -1;
 };
 
+// CLI11 check for a floating-point option in [lo, hi]; unlike CLI::Range it also rejects nan.
+CLI::Validator number_range(double lo, double hi);
 // --threads N on `sub` (default 0 = all cores).
 void add_threads_option(CLI::App* sub, int& threads);
 // Adds --kernels auto|dense|sparse and --precision f32|int8 (the weight-kernel choice at load)

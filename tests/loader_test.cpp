@@ -284,6 +284,14 @@ TEST_F(ConfigFile, Labels) {
     EXPECT_EQ(c.label(2), "LABEL_2");
     c = parse([](json& j) { j["num_labels"] = 2; });
     EXPECT_EQ(c.num_labels, 2);
+    // Ids must be 0..num_labels-1: a gap would leave a logit unnamed and a name unused.
+    m = error([](json& j) { j["id2label"] = {{"0", "a"}, {"5", "b"}}; });
+    EXPECT_HAS(m, "id2label has label id 5, expected ids 0..1 (num_labels 2)");
+    m = error([](json& j) {
+        j["id2label"] = {{"1", "a"}, {"2", "b"}};
+        j["num_labels"] = 2;
+    });
+    EXPECT_HAS(m, "id2label has label id 2, expected ids 0..1");
     c = parse([](json& j) { j["id2label"] = {{"0", "a"}, {"1", "b"}, {"2", "c"}}; });
     EXPECT_EQ(c.num_labels, 3);
     EXPECT_EQ(c.label(2), "c");
@@ -518,6 +526,19 @@ TEST_F(BrokenFile, UnknownDtype) {
     std::string m = open_error(raw_safetensors(h, std::string(4, '\0')));
     EXPECT_HAS(m, "tensor 'w'");
     EXPECT_HAS(m, "unsupported dtype 'F8_E4M3'");
+}
+
+// JSON keeps the last of two same-named entries; a header naming a tensor twice is corrupt.
+TEST_F(BrokenFile, DuplicateTensorName) {
+    std::string h = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                    R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+    std::string m = open_error(raw_safetensors(h, std::string(8, '\0')));
+    EXPECT_HAS(m, path());
+    EXPECT_HAS(m, "header names tensor 'w' twice");
+    // The same key inside an entry or the metadata is JSON's business, not a duplicate tensor.
+    h = R"({"__metadata__":{"k":"a"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+    write_file(path(), raw_safetensors(h, std::string(4, '\0')));
+    EXPECT_EQ(SafeTensorsFile(path()).tensors().size(), 1u);
 }
 
 TEST_F(BrokenFile, IntegerTensorsReadRawNotAsFloat) {
@@ -1016,6 +1037,36 @@ TEST(Weights, BadValuesAndDtypes) {
     EXPECT_HAS(m,
                "tensor 'encoder.layer.0.attention.self.key.weight': expected a float dtype "
                "(F32, F16, BF16), found I32");
+}
+
+// The tokenizer files of a model directory are read strictly too, and must fit the model.
+TEST(Weights, TokenizerFilesOfAModelDir) {
+    TempDir dir;
+    copy_fixture("tiny_cls", dir.path(), nullptr);
+    const std::string vocab = read_file(fixture("tiny_cls") / "vocab.txt");
+    const std::string vt = (dir / "vocab.txt").string();
+
+    write_file(dir / "vocab.txt", vocab + "caf\xc3\n");  // a truncated 2-byte sequence
+    EXPECT_HAS(error_of([&] { Tokenizer::from_dir(dir.path().string()); }),
+               "vocabulary file '" + vt + "' line 391: invalid UTF-8 at byte 4");
+
+    // More tokens than embedding rows: the extra ids would index past the table.
+    write_file(dir / "vocab.txt", vocab + "extra1\nextra2\n");
+    EXPECT_HAS(error_of([&] { Model::load(dir.path().string(), {}); }),
+               "the tokenizer has 392 tokens but config.json has vocab_size 390");
+    // Fewer is fine (HF pads vocab_size up; the unused rows are never looked up).
+    write_file(dir / "vocab.txt", vocab.substr(0, vocab.rfind('\n', vocab.size() - 2) + 1));
+    EXPECT_EQ(Model::load(dir.path().string(), {})->tokenizer()->vocab_size(), 389u);
+
+    write_file(dir / "vocab.txt", vocab);
+    for (const char* bad : {"0", "-1", "0.5"}) {
+        write_file(dir / "tokenizer_config.json", std::string("{\"model_max_length\": ") + bad + "}");
+        EXPECT_HAS(error_of([&] { Tokenizer::from_dir(dir.path().string()); }),
+                   std::string("'model_max_length' must be a positive token count, found ") + bad);
+    }
+    // HF's "no limit" sentinel is still ignored.
+    write_file(dir / "tokenizer_config.json", R"({"model_max_length": 1e30})");
+    EXPECT_EQ(Tokenizer::from_dir(dir.path().string()).options().max_length, 512u);
 }
 
 TEST(Weights, MissingFileAndExtraLayers) {

@@ -205,6 +205,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     } else if (!c.id2label.empty()) {
         c.num_labels = static_cast<int64_t>(c.id2label.size());
     }
+    // id2label is a map, so (its size matching) an id outside 0..num_labels-1 means a gap.
+    if (!c.id2label.empty() && c.id2label.rbegin()->first >= c.num_labels)
+        r.fail("id2label has label id " + std::to_string(c.id2label.rbegin()->first) +
+               ", expected ids 0.." + std::to_string(c.num_labels - 1) + " (num_labels " +
+               std::to_string(c.num_labels) + ")");
     return c;
 }
 

@@ -3,6 +3,7 @@
 
 #include "core/threading.hpp"
 #include "model/model.hpp"
+#include "sparq/error.hpp"
 
 namespace sparq {
 
@@ -14,6 +15,11 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     std::optional<Tokenizer> tok;
     if (fs::exists(fs::path(dir) / "tokenizer.json") || fs::exists(fs::path(dir) / "vocab.txt"))
         tok.emplace(Tokenizer::from_dir(dir));
+    // Ids past the embedding table would only fail (or be misread) at inference, text by text.
+    if (tok && tok->vocab_size() > static_cast<size_t>(cfg.vocab_size))
+        throw Error(dir + ": the tokenizer has " + std::to_string(tok->vocab_size()) +
+                    " tokens but config.json has vocab_size " + std::to_string(cfg.vocab_size) +
+                    " (expected at most as many tokens as embedding rows)");
     return make_bert_model(cfg, std::move(weights), opts, std::move(tok));
 }
 

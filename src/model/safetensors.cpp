@@ -206,11 +206,21 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
                            std::to_string(file_size) + "-byte file");
         const char* hbeg = reinterpret_cast<const char*>(map_ + 8);
         nlohmann::json header;
+        std::set<std::string> keys;
+        std::string duplicate;  // JSON would silently keep the last of two same-named entries
+        auto note_key = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& key) {
+            if (ev == nlohmann::json::parse_event_t::key && depth == 1 && duplicate.empty() &&
+                !keys.insert(key.get<std::string>()).second)
+                duplicate = key.get<std::string>();
+            return true;
+        };
         try {
-            header = nlohmann::json::parse(hbeg, hbeg + n);
+            header = nlohmann::json::parse(hbeg, hbeg + n, note_key);
         } catch (const nlohmann::json::exception& e) {
             fail(path, std::string("header is not valid JSON: ") + e.what());
         }
+        if (!duplicate.empty())
+            fail(path, "header names tensor '" + duplicate + "' twice, expected unique names");
         if (!header.is_object())
             fail(path, std::string("header must be a JSON object, found ") + header.type_name());
         data_ = map_ + 8 + n;

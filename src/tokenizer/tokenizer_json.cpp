@@ -63,7 +63,10 @@ std::optional<size_t> get_max_length(const json& obj, const std::string& where) 
         if (!it->is_number())
             throw Error(where + ": '" + key + "' must be a number, found " + type_name(*it));
         const double v = it->get<double>();
-        if (v >= 1 && v <= 1e9) return static_cast<size_t>(v);
+        if (!(v >= 1))
+            throw Error(where + ": '" + key + "' must be a positive token count, found " +
+                        it->dump());
+        if (v <= 1e9) return static_cast<size_t>(v);
     }
     return std::nullopt;
 }

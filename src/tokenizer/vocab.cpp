@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "sparq/error.hpp"
+#include "tokenizer/unicode.hpp"
 #include "tokenizer/vocab_trainer.hpp"
 
 namespace sparq::tok {
@@ -39,8 +40,13 @@ std::vector<std::string> read_vocab_file(const std::string& path) {
     std::string line;
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (const size_t bad = find_invalid_utf8(line); bad != utf8_valid)
+            throw Error("vocabulary file '" + path + "' line " + std::to_string(tokens.size() + 1) +
+                        ": invalid UTF-8 at byte " + std::to_string(bad + 1) +
+                        " (expected UTF-8 tokens)");
         tokens.push_back(std::move(line));
     }
+    if (in.bad()) throw Error("cannot read vocabulary file '" + path + "'");
     const bool any =
         std::any_of(tokens.begin(), tokens.end(), [](const std::string& t) { return !t.empty(); });
     if (!any) throw Error("vocabulary file '" + path + "' is empty, expected one token per line");

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Adversarial inputs (beyond errors.sh): corrupted model files, configs and vocabularies, odd text
+# files and out-of-range arguments. Each bad case ends as one line "sparq: error: ..." naming the
+# problem, nothing on stdout, exit 1 (bad data) or 2 (bad command line) within a time limit --
+# never a crash, a hang or output from garbage. Inputs the documented rules accept (long texts are
+# truncated, CRLF, NUL bytes, empty lines) give the same answers as their clean equivalents.
+set -uo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+FIX="$SRC/tests/fixtures"
+TMP="$(mktemp -d)"; trap 'chmod -R u+w "$TMP"; rm -rf "$TMP"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect CODE PATTERN DESCRIPTION -- command...: exit CODE, one error line matching PATTERN.
+expect() {
+  local want="$1" pat="$2" what="$3"; shift 4
+  local code
+  timeout 20 "$@" < /dev/null > "$TMP/out" 2> "$TMP/err"; code=$?
+  local lines; lines=$(wc -l < "$TMP/err")
+  if [ "$code" != "$want" ] || [ "$lines" != 1 ] || ! grep -q '^sparq: error: ' "$TMP/err" ||
+     ! grep -qE -- "$pat" "$TMP/err" || [ -s "$TMP/out" ]; then
+    fail "$what: exit $code (want $want), stderr $lines line(s), want /$pat/:"
+    cat "$TMP/err"; head -c 300 "$TMP/out"
+  fi
+}
+
+# A model directory copied from tiny_cls, with its files then edited by the caller.
+model() { rm -rf "$TMP/$1"; cp -r "$FIX/tiny_cls" "$TMP/$1"; echo "$TMP/$1"; }
+ST="$FIX/tiny_cls/model.safetensors"
+HLEN=$($PY -c 'import struct,sys; print(struct.unpack("<Q", open(sys.argv[1],"rb").read(8))[0])' "$ST")
+SIZE=$(stat -c %s "$ST")
+W=bert.encoder.layer.0.intermediate.dense.weight
+
+# --- model.safetensors: truncated at every region (length prefix, header, data) ---------------
+for cut in 0 5 8 9 $((HLEN / 2)) $((HLEN + 7)) $((HLEN + 8)) $((HLEN + 9)) $((SIZE / 2)) $((SIZE - 1)); do
+  m=$(model trunc); head -c "$cut" "$ST" > "$m/model.safetensors"
+  expect 1 'model.safetensors: (file is|header length|tensor .*lie outside)' "truncated at $cut" \
+    -- "$SPARQ" classify "$m" hello
+done
+# Header rewritten by python: each edit breaks one rule of the format or of the model.
+st_edit() {  # st_edit DIR PYTHON-STATEMENTS (h: header dict, d: data bytes, n: length override)
+  $PY - "$ST" "$1/model.safetensors" "$2" <<'PYEOF'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n0 = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n0]); d = b[8 + n0:]; n = None; raw = None
+W = "bert.encoder.layer.0.intermediate.dense.weight"
+exec(sys.argv[3])
+hb = raw if raw is not None else json.dumps(h).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hb) if n is None else n) + hb + d)
+PYEOF
+}
+st_case() {  # st_case PATTERN DESCRIPTION PYTHON
+  local m; m=$(model st); st_edit "$m" "$3"
+  expect 1 "$1" "safetensors $2" -- "$SPARQ" classify "$m" hello
+}
+st_case 'exceeds the 100 MB limit' "huge header length" 'n = 2**63'
+st_case 'header is not valid JSON' "zero header length" 'n = 0'
+st_case 'header must be a JSON object, found array' "header an array" 'raw = b"[1, 2]"'
+st_case 'header is not valid JSON' "header cut inside" 'raw = json.dumps(h).encode()[:50]; d = b""'
+st_case "data_offsets .* lie outside the data region" "offset past the data" \
+  'h[W]["data_offsets"][1] = len(d) + 4'
+st_case "'data_offsets' must be \[begin, end\]" "negative offset" 'h[W]["data_offsets"][0] = -4'
+st_case "overlap tensor" "overlapping tensors" \
+  'k = sorted(x for x in h if x != "__metadata__"); h[k[1]]["data_offsets"] = h[k[0]]["data_offsets"]; h[k[1]]["shape"] = h[k[0]]["shape"]; h[k[1]]["dtype"] = h[k[0]]["dtype"]'
+st_case "hold [0-9]+ bytes but shape \[64, 16\] of F32 needs 4096" "offsets not matching shape" \
+  'h[W]["shape"] = [64, 16]'
+st_case "unsupported dtype 'F8_E4M3'" "unknown dtype" 'h[W]["dtype"] = "F8_E4M3"'
+st_case "shape entries must be non-negative integers" "negative shape" 'h[W]["shape"] = [-64, 32]'
+st_case "needs more than 2\^64" "shape product overflow" 'h[W]["shape"] = [2**62, 2**62]'
+st_case "header names tensor '$W' twice" "duplicate tensor name" \
+  'raw = json.dumps(h)[:-1].encode() + b", " + json.dumps(W).encode() + b": " + json.dumps(h[W]).encode() + b"}"'
+st_case "missing tensor '$W'" "missing tensor" 'del h[W]'
+st_case "tensor '$W': expected shape \[64, 32\], found \[32, 64\]" "transposed weight" \
+  'h[W]["shape"] = [32, 64]'
+st_case "I8 weights need a quantization_config" "I8 weight in an f32 model" \
+  'e = h[W]; e["dtype"] = "I8"; e["data_offsets"][1] = e["data_offsets"][0] + 2048'
+st_case "value nan at flat index 3 is not finite" "NaN weight" \
+  'o = h[W]["data_offsets"][0] + 12; d = d[:o] + struct.pack("<f", float("nan")) + d[o + 4:]'
+st_case "value inf at flat index 0 is not finite" "Inf weight" \
+  'o = h[W]["data_offsets"][0]; d = d[:o] + struct.pack("<f", float("inf")) + d[o + 4:]'
+m=$(model stdir); rm "$m/model.safetensors"; mkdir "$m/model.safetensors"
+expect 1 'model.safetensors: not a regular file' "model.safetensors a directory" -- "$SPARQ" classify "$m" hi
+m=$(model stempty); : > "$m/model.safetensors"
+expect 1 'file is 0 bytes' "empty model.safetensors" -- "$SPARQ" inspect "$m"
+
+# --- config.json: every required size, wrong type / zero / negative, and inconsistent values ---
+cfg_case() {  # cfg_case PATTERN DESCRIPTION PYTHON (c: the config dict)
+  local m; m=$(model cfg)
+  $PY -c 'import json,sys; c=json.load(open(sys.argv[1])); exec(sys.argv[2]); json.dump(c, open(sys.argv[1],"w"))' \
+    "$m/config.json" "$3"
+  expect 1 "$1" "config $2" -- "$SPARQ" classify "$m" hello
+}
+for k in vocab_size hidden_size num_hidden_layers num_attention_heads intermediate_size; do
+  cfg_case "missing required field '$k'" "no $k" "del c['$k']"
+  cfg_case "field '$k' must be an integer, found string" "$k a string" "c['$k'] = '32'"
+  cfg_case "field '$k' must be >= 1, found 0" "$k zero" "c['$k'] = 0"
+  cfg_case "field '$k' must be >= 1, found -4" "$k negative" "c['$k'] = -4"
+  cfg_case "field '$k' must be an integer, found number" "$k fractional" "c['$k'] = 2.5"
+done
+cfg_case "hidden_size 32 is not a multiple of num_attention_heads 3" "heads not dividing" \
+  "c['num_attention_heads'] = 3"
+cfg_case "expected shape \[1099511627776, 32\], found \[390, 32\]" "huge vocab" "c['vocab_size'] = 2**40"
+cfg_case "expected shape \[390, 64\], found \[390, 32\]" "hidden 64, tensors 32" \
+  "c['hidden_size'] = 64; c['intermediate_size'] = 64"
+cfg_case "missing tensor 'bert.encoder.layer.2" "more layers than the file" "c['num_hidden_layers'] = 3"
+cfg_case "id2label has label id 5, expected ids 0..1" "id2label with a gap" \
+  "c['id2label'] = {'0': 'neg', '5': 'pos'}"
+cfg_case "quantization_config" "quantization_config a string" "c['quantization_config'] = 'int8'"
+cfg_case "quantization_config" "quantization_config of another method" \
+  "c['quantization_config'] = {'quant_method': 'gptq', 'bits': 4}"
+cfg_case "expected I8 \(config.json has a quantization_config\)" "f32 weights, quantized config" \
+  "c['quantization_config'] = {'quant_method': 'sparq_int8', 'bits': 8}"
+m=$(model cfgdir); rm "$m/config.json"; mkdir "$m/config.json"
+expect 1 'config.json' "config.json a directory" -- "$SPARQ" classify "$m" hi
+
+# --- vocab.txt / tokenizer files ---------------------------------------------------------------
+VOCAB="$FIX/tiny_cls/vocab.txt"
+voc_case() {  # voc_case PATTERN DESCRIPTION SED-SCRIPT-OR-FILE-CONTENT-COMMAND
+  local m; m=$(model voc); eval "$3" > "$m/vocab.txt"
+  expect 1 "$1" "vocab $2 (classify)" -- "$SPARQ" classify "$m" hello
+}
+voc_case "is empty, expected one token per line" "empty" "true"
+voc_case "is empty, expected one token per line" "blank lines only" "printf '\n\n\n'"
+for t in UNK CLS SEP; do
+  voc_case "token '\[$t\]' is not in the vocabulary" "without [$t]" "sed 's/^\[$t\]\$/[X$t]/' '$VOCAB'"
+done
+voc_case "vocab.txt' line 391: invalid UTF-8 at byte 2" "invalid UTF-8 line" \
+  "cat '$VOCAB'; printf 'a\xff\n'"
+voc_case "the tokenizer has 391 tokens but config.json has vocab_size 390" "duplicate token beyond vocab_size" \
+  "cat '$VOCAB'; echo '[CLS]'"
+m=$(model vocdir); rm "$m/vocab.txt"; mkdir "$m/vocab.txt"
+expect 1 "vocab.txt" "vocab.txt a directory" -- "$SPARQ" tokenize "$m" hello
+m=$(model tokcfg); echo '{"model_max_length": 0}' > "$m/tokenizer_config.json"
+expect 1 "'model_max_length' must be a positive token count, found 0" "model_max_length 0" \
+  -- "$SPARQ" tokenize "$m" hello
+m=$(model tokjson); rm "$m/vocab.txt"; echo '{"model": ' > "$m/tokenizer.json"
+expect 1 "tokenizer.json' is not valid JSON" "tokenizer.json cut" -- "$SPARQ" tokenize "$m" hello
+printf '{"model":{"type":"WordPiece","vocab":{"[UNK]":-1}}}' > "$m/tokenizer.json"
+expect 1 "vocab entry '\[UNK\]' must be an integer" "tokenizer.json negative id" -- "$SPARQ" tokenize "$m" hello
+# A huge token line is just a token that never matches.
+m=$(model voclong); { cat "$VOCAB"; head -c 1000000 /dev/zero | tr '\0' a; echo; } > "$m/vocab.txt"
+[ "$(timeout 20 "$SPARQ" tokenize "$m" hello)" = "$("$SPARQ" tokenize "$FIX/tiny_cls" hello)" ] ||
+  fail "vocab with a long line tokenizes differently"
+
+# --- input text ----------------------------------------------------------------------------------
+M="$FIX/tiny_cls"
+printf 'good movie\nbad movie\n' > "$TMP/lf.txt"
+printf 'good movie\r\nbad movie\r\n' > "$TMP/crlf.txt"
+for cmd in tokenize embed classify; do
+  [ "$("$SPARQ" $cmd "$M" --file "$TMP/crlf.txt")" = "$("$SPARQ" $cmd "$M" --file "$TMP/lf.txt")" ] ||
+    fail "$cmd: CRLF file differs from LF file"
+done
+printf 'ok\n\xed\xa0\x80 surrogate\n' > "$TMP/sur.txt"
+printf '\xc0\xaf overlong\n' > "$TMP/over.txt"
+for cmd in tokenize embed classify; do
+  expect 1 "sur.txt line 2: invalid UTF-8 at byte 1" "$cmd surrogate" -- "$SPARQ" $cmd "$M" --file "$TMP/sur.txt"
+  expect 1 "over.txt line 1: invalid UTF-8" "$cmd overlong" -- "$SPARQ" $cmd "$M" --file "$TMP/over.txt"
+  expect 1 "input file '$TMP' is a directory" "$cmd --file a directory" -- "$SPARQ" $cmd "$M" --file "$TMP"
+done
+# NUL is a control character: dropped like the tokenizer's other control characters.
+out=$("$SPARQ" tokenize "$M" --file <(printf 'good\0movie\n') | jq -c .ids)
+[ "$out" = "$("$SPARQ" tokenize "$M" "goodmovie" | jq -c .ids)" ] || fail "NUL byte: ids $out"
+# Empty lines are empty texts ([CLS] [SEP]), not skipped.
+[ "$(printf '\n\n' | "$SPARQ" classify "$M" | wc -l)" = 2 ] || fail "empty lines not classified"
+# Long texts are truncated (documented in docs/cli.md) to the same length by every command:
+# max_position_embeddings (128 here) or --max-length.
+long=$(printf 'the %.0s' $(seq 400))
+n=$("$SPARQ" tokenize "$M" "$long" | jq '.ids | length'); [ "$n" = 128 ] || fail "tokenize kept $n tokens"
+n=$("$SPARQ" embed "$M" --pooling none "$long" | jq '.hidden | length')
+[ "$n" = 128 ] || fail "embed kept $n tokens"
+n=$("$SPARQ" embed "$M" --pooling none --max-length 16 "$long" | jq '.hidden | length')
+[ "$n" = 16 ] || fail "embed --max-length 16 kept $n tokens"
+[ "$("$SPARQ" classify "$M" "$long" | jq -c .scores)" = "$("$SPARQ" classify "$M" "$(printf 'the %.0s' $(seq 126))" | jq -c .scores)" ] ||
+  fail "classify of a long text differs from its truncation"
+n=$("$SPARQ" classify "$M" "$long" --pair "$long" --max-length 20 2>&1 | jq -r .label)
+[ -n "$n" ] || fail "classify long pair"
+
+# --- command-line values -------------------------------------------------------------------------
+expect 2 "--target-s: Value nan not in range" "bench --target-s nan" -- "$SPARQ" bench "$M" --seq 8 --target-s nan
+expect 2 "--warmup-s: Value nan not in range" "bench --warmup-s nan" -- "$SPARQ" bench "$M" --seq 8 --warmup-s nan
+expect 2 "--target-s: Value inf not in range" "bench --target-s inf" -- "$SPARQ" bench "$M" --seq 8 --target-s inf
+expect 2 "--sparsity: Value nan not in range" "prune --sparsity nan" -- "$SPARQ" prune "$M" "$TMP/p0" --sparsity nan
+expect 2 "--sparsity: Value x is not a number" "prune --sparsity x" -- "$SPARQ" prune "$M" "$TMP/p0" --sparsity x
+printf 'good movie\n' > "$TMP/calib.txt"
+expect 2 "--percentile: Value nan not in range" "quantize --percentile nan" \
+  -- "$SPARQ" quantize "$M" "$TMP/q0" --calibrate "$TMP/calib.txt" --percentile nan
+expect 2 "--target-s: Value nan not in range" "tradeoff --target-s nan" \
+  -- "$SPARQ" tradeoff --base "$M" --variants 0.5 --data "$TMP/lf.txt" --target-s nan
+expect 2 "--threads: Value 99999 not in range 1 to 4096" "threads 99999" -- "$SPARQ" embed "$M" --threads 99999 hi
+expect 2 "--threads: Value -1" "threads -1" -- "$SPARQ" embed "$M" --threads -1 hi
+expect 2 "--max-length: Value 1 not in range" "max-length 1" -- "$SPARQ" classify "$M" --max-length 1 hi
+expect 2 "--max-length: Value 99999999999999999999" "max-length overflow" -- "$SPARQ" classify "$M" --max-length 99999999999999999999 hi
+expect 2 "--batch-size: Value 0" "batch-size 0" -- "$SPARQ" embed "$M" --batch-size 0 hi
+expect 2 "--top-k: Value -1" "top-k -1" -- "$SPARQ" classify "$M" --top-k -1 hi
+expect 2 "--batch: Value 99999999999" "bench huge batch" -- "$SPARQ" bench "$M" --batch 99999999999 --seq 8
+expect 2 "--seq: Value -1" "bench seq -1" -- "$SPARQ" bench "$M" --seq -1
+# Outputs that would overwrite an input.
+m=$(model same)
+expect 1 "is the model directory" "prune into its input" -- "$SPARQ" prune "$m" "$m" --sparsity 0.5 --force
+ln -s "$m" "$TMP/samelink"
+expect 1 "is the model directory" "prune into a link to its input" -- "$SPARQ" prune "$m" "$TMP/samelink" --sparsity 0.5
+expect 1 "must differ from the model directory" "quantize into its input" -- "$SPARQ" quantize "$m" "$TMP/samelink"
+expect 1 "exists and is not a directory" "prune into a file" -- "$SPARQ" prune "$m" "$m/config.json" --sparsity 0.5
+cmp -s "$m/model.safetensors" "$ST" || fail "a refused prune/quantize changed the model"
+printf 'sentence\tlabel\ngood\t1\nbad\t0\n' > "$TMP/data.tsv"; cp "$TMP/data.tsv" "$TMP/data.bak"
+expect 2 "--predictions '$TMP/data.tsv' is the dataset file" "eval --predictions onto --data" \
+  -- "$SPARQ" eval "$M" --data "$TMP/data.tsv" --predictions "$TMP/data.tsv"
+cmp -s "$TMP/data.tsv" "$TMP/data.bak" || fail "eval overwrote its dataset"
+expect 1 "dataset path '$TMP' is a directory" "eval --data a directory" -- "$SPARQ" eval "$M" --data "$TMP"
+
+[ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "robustness: ok"
