@@ -153,7 +153,15 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
                 ++override_hits[k];
                 break;
             }
+        if (it.rows == 0 || it.cols == 0)
+            throw Error("tensor '" + e.name + "' has shape [" + std::to_string(it.rows) + ", " +
+                        std::to_string(it.cols) + "], expected a non-empty 2-D weight");
         it.values = file.to_f32(e);
+        // Magnitude ranking is meaningless with NaN (and inf would survive any sparsity).
+        for (size_t i = 0; i < it.values.size(); ++i)
+            if (!std::isfinite(it.values[i]))
+                throw Error("tensor '" + e.name + "': value " + std::to_string(it.values[i]) +
+                            " at flat index " + std::to_string(i) + " is not finite");
         items.push_back(std::move(it));
     }
     if (items.empty())

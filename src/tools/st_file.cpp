@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "model/safetensors.hpp"
 #include "sparq/error.hpp"
@@ -47,12 +48,22 @@ StFile StFile::read(const std::string& path) {
     f.data_offset = 8 + hlen;
     size_t data_size = f.bytes.size() - f.data_offset;
     nlohmann::json header;
+    std::set<std::string> keys;
+    std::string duplicate;  // JSON would silently keep the last of two same-named entries
+    auto note_key = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& key) {
+        if (ev == nlohmann::json::parse_event_t::key && depth == 1 && duplicate.empty() &&
+            !keys.insert(key.get<std::string>()).second)
+            duplicate = key.get<std::string>();
+        return true;
+    };
     try {
-        header = nlohmann::json::parse(f.bytes.begin() + 8, f.bytes.begin() + f.data_offset);
+        header = nlohmann::json::parse(f.bytes.begin() + 8, f.bytes.begin() + f.data_offset,
+                                       note_key);
     } catch (const nlohmann::json::exception& e) {
         throw bad(std::string("header is not JSON (") + e.what() + ")");
     }
     if (!header.is_object()) throw bad("header is not a JSON object");
+    if (!duplicate.empty()) throw bad("header names tensor '" + duplicate + "' twice");
     for (auto& [name, v] : header.items()) {
         if (name == "__metadata__") continue;
         StEntry e;
@@ -69,10 +80,13 @@ StFile StFile::read(const std::string& path) {
         }
         size_t es = dtype_size(e.dtype);
         if (es == 0) throw bad("tensor '" + name + "' has unknown dtype '" + e.dtype + "'");
-        for (auto d : e.shape)
+        uint64_t nbytes = es;
+        bool overflow = false;
+        for (auto d : e.shape) {
             if (d < 0) throw bad("tensor '" + name + "' has a negative dimension");
-        if (e.end < e.begin || e.end > data_size ||
-            e.end - e.begin != static_cast<size_t>(e.numel()) * es)
+            overflow |= __builtin_mul_overflow(nbytes, static_cast<uint64_t>(d), &nbytes);
+        }
+        if (overflow || e.end < e.begin || e.end > data_size || e.end - e.begin != nbytes)
             throw bad("tensor '" + name + "' byte range [" + std::to_string(e.begin) + ", " +
                       std::to_string(e.end) +
                       ") does not match its shape and dtype or the file size");
@@ -80,6 +94,13 @@ StFile StFile::read(const std::string& path) {
     }
     std::sort(f.tensors.begin(), f.tensors.end(),
               [](const StEntry& a, const StEntry& b) { return a.begin < b.begin; });
+    const StEntry* prev = nullptr;  // last non-empty tensor: pruning one must not edit another
+    for (const auto& e : f.tensors) {
+        if (e.end == e.begin) continue;
+        if (prev && e.begin < prev->end)
+            throw bad("tensor '" + e.name + "' overlaps tensor '" + prev->name + "'");
+        prev = &e;
+    }
     return f;
 }
 

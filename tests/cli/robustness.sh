@@ -78,6 +78,22 @@ st_case "value nan at flat index 3 is not finite" "NaN weight" \
   'o = h[W]["data_offsets"][0] + 12; d = d[:o] + struct.pack("<f", float("nan")) + d[o + 4:]'
 st_case "value inf at flat index 0 is not finite" "Inf weight" \
   'o = h[W]["data_offsets"][0]; d = d[:o] + struct.pack("<f", float("inf")) + d[o + 4:]'
+# sparq prune edits the file byte-wise (its own reader): the same corruptions are refused there.
+st_prune_case() {  # st_prune_case PATTERN DESCRIPTION PYTHON
+  local m; m=$(model stp); st_edit "$m" "$3"; rm -rf "$TMP/stp_out"
+  expect 1 "$1" "prune: safetensors $2" -- "$SPARQ" prune "$m" "$TMP/stp_out" --sparsity 0.5
+  [ ! -e "$TMP/stp_out" ] || fail "prune: safetensors $2: wrote an output directory"
+}
+st_prune_case "header names tensor '$W' twice" "duplicate tensor name" \
+  'raw = json.dumps(h)[:-1].encode() + b", " + json.dumps(W).encode() + b": " + json.dumps(h[W]).encode() + b"}"'
+st_prune_case "tensor '$W' byte range .* does not match its shape" "shape product overflow" \
+  'h[W]["shape"] = [2**62, 4]; h[W]["data_offsets"][1] = h[W]["data_offsets"][0]'
+st_prune_case "overlaps tensor" "overlapping tensors" \
+  'k = sorted(x for x in h if x != "__metadata__"); h[k[1]]["data_offsets"] = h[k[0]]["data_offsets"]; h[k[1]]["shape"] = h[k[0]]["shape"]; h[k[1]]["dtype"] = h[k[0]]["dtype"]'
+st_prune_case "tensor '$W': value nan at flat index 3 is not finite" "NaN weight" \
+  'o = h[W]["data_offsets"][0] + 12; d = d[:o] + struct.pack("<f", float("nan")) + d[o + 4:]'
+st_prune_case "tensor '$W' has shape \[0, 32\], expected a non-empty 2-D weight" "empty weight" \
+  'h[W]["shape"] = [0, 32]; h[W]["data_offsets"][1] = h[W]["data_offsets"][0]'
 m=$(model stdir); rm "$m/model.safetensors"; mkdir "$m/model.safetensors"
 expect 1 'model.safetensors: not a regular file' "model.safetensors a directory" -- "$SPARQ" classify "$m" hi
 m=$(model stempty); : > "$m/model.safetensors"
