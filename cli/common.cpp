@@ -1,5 +1,6 @@
 #include "common.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <utf8proc.h>
 
@@ -60,7 +61,12 @@ std::vector<std::string> read_texts(const std::vector<std::string>& args, const 
         if (in.bad()) throw Error("cannot read input file '" + file + "'");
         return lines;
     }
-    return read_lines(std::cin, "stdin");
+    struct stat st {};
+    if (::fstat(STDIN_FILENO, &st) == 0 && S_ISDIR(st.st_mode))
+        throw Error("stdin is a directory, expected text (give texts as arguments, --file or a pipe)");
+    auto lines = read_lines(std::cin, "stdin");
+    if (std::cin.bad()) throw Error("cannot read stdin");
+    return lines;
 }
 
 double json_float(float f) {

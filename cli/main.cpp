@@ -1,6 +1,9 @@
 // The `sparq` command: subcommands live in cli/cmd_*.cpp. Every failure ends as one line
 // "sparq: error: ..." on stderr: exit code 2 for a bad command line, 1 for anything else.
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "common.hpp"
@@ -59,5 +62,13 @@ int main(int argc, char** argv) {
     } catch (...) {
         return fail("unexpected internal error", 1);
     }
+    // A full disk or a closed stdout must not pass for success with truncated output.
+    std::cout.flush();
+    errno = 0;
+    const bool flushed = std::fflush(stdout) == 0;
+    if (!flushed || std::ferror(stdout) || !std::cout)
+        return fail(std::string("cannot write standard output") +
+                        (errno ? std::string(": ") + std::strerror(errno) : std::string()),
+                    1);
     return 0;
 }

@@ -173,6 +173,19 @@ for cmd in tokenize embed classify; do
   expect 1 "over.txt line 1: invalid UTF-8" "$cmd overlong" -- "$SPARQ" $cmd "$M" --file "$TMP/over.txt"
   expect 1 "input file '$TMP' is a directory" "$cmd --file a directory" -- "$SPARQ" $cmd "$M" --file "$TMP"
 done
+# stdin that is a directory is an error, not "no texts".
+code=0; "$SPARQ" classify "$M" < "$TMP" > "$TMP/out" 2> "$TMP/err" || code=$?
+[ "$code" = 1 ] && grep -q "stdin is a directory" "$TMP/err" || fail "stdin a directory: exit $code"
+# Output that cannot be written (full disk, closed stdout) is an error, not a silent success.
+if [ -w /dev/full ]; then
+  for cmd in "tokenize $M hi" "embed $M hi" "classify $M hi" "inspect $M" "bench $M --seq 8 --reps 1 --warmup 0"; do
+    code=0; "$SPARQ" $cmd > /dev/full 2> "$TMP/err" || code=$?
+    [ "$code" = 1 ] && [ "$(wc -l < "$TMP/err")" = 1 ] && grep -q "cannot write standard output" "$TMP/err" ||
+      { fail "$cmd > /dev/full: exit $code"; cat "$TMP/err"; }
+  done
+fi
+code=0; "$SPARQ" tokenize "$M" hi >&- 2> "$TMP/err" || code=$?
+[ "$code" = 1 ] && grep -q "cannot write standard output" "$TMP/err" || fail "closed stdout: exit $code"
 # NUL is a control character: dropped like the tokenizer's other control characters.
 out=$("$SPARQ" tokenize "$M" --file <(printf 'good\0movie\n') | jq -c .ids)
 [ "$out" = "$("$SPARQ" tokenize "$M" "goodmovie" | jq -c .ids)" ] || fail "NUL byte: ids $out"
