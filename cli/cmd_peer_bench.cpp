@@ -55,7 +55,8 @@ std::vector<Shape> parse_shapes(const std::string& s) {
             if (x == std::string::npos) throw std::invalid_argument(item);
             size_t u1 = 0, u2 = 0;
             Shape sh{std::stoll(item.substr(0, x), &u1), std::stoll(item.substr(x + 1), &u2)};
-            if (u1 != x || u2 != item.size() - x - 1 || sh.batch < 1 || sh.seq < 1)
+            if (u1 != x || u2 != item.size() - x - 1 || sh.batch < 1 || sh.seq < 1 ||
+                sh.batch > 65536 || sh.seq > 65536)
                 throw std::invalid_argument(item);
             out.push_back(sh);
         } catch (const std::exception&) {

@@ -2,6 +2,7 @@
 //                --batch B --seq S [--threads T] [--out PREFIX] [--limit N] [--target-s S]
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -37,6 +38,12 @@ void run_tradeoff(const TradeoffArgs& a) {
     for (const auto& p : a.precisions)
         if (p != "f32" && p != "int8") throw UsageError("--precisions: unknown precision '" + p + "' (expected f32 or int8)");
     require_model_dir(a.base);
+    for (const char* ext : {".csv", ".json", ".svg"}) {
+        std::error_code ec;
+        if (std::filesystem::equivalent(a.out + ext, a.data, ec))
+            throw UsageError("--out '" + a.out + "' would overwrite the dataset '" + a.data +
+                             "'; choose another prefix");
+    }
     tools::eval::ReadOptions ro;
     ro.format = a.format;
     ro.limit = a.limit;

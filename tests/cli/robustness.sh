@@ -235,6 +235,12 @@ printf 'sentence\tlabel\ngood\t1\nbad\t0\n' > "$TMP/data.tsv"; cp "$TMP/data.tsv
 expect 2 "--predictions '$TMP/data.tsv' is the dataset file" "eval --predictions onto --data" \
   -- "$SPARQ" eval "$M" --data "$TMP/data.tsv" --predictions "$TMP/data.tsv"
 cmp -s "$TMP/data.tsv" "$TMP/data.bak" || fail "eval overwrote its dataset"
+cp "$TMP/data.tsv" "$TMP/data.csv"
+expect 2 "--out '$TMP/data' would overwrite the dataset" "tradeoff --out onto --data" \
+  -- "$SPARQ" tradeoff --base "$M" --variants "$M" --data "$TMP/data.csv" --format tsv --out "$TMP/data"
+cmp -s "$TMP/data.csv" "$TMP/data.bak" || fail "tradeoff overwrote its dataset"
+expect 2 "--shapes: '70000x8' is not BATCHxSEQ" "peer-bench huge shape" \
+  -- "$SPARQ" peer-bench --variant f32 --model-dir "$M" --inputs "$TMP" --shapes 70000x8
 expect 1 "dataset path '$TMP' is a directory" "eval --data a directory" -- "$SPARQ" eval "$M" --data "$TMP"
 
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
