@@ -28,21 +28,31 @@ struct AsciiTable {
 };
 constexpr AsciiTable k_ascii;
 
-// Stable sort of each run of non-starters by combining class (Unicode canonical ordering).
+// Stable sort of each run of non-starters by combining class (Unicode canonical ordering);
+// O(k log k) per run of k marks, so a long run of combining marks cannot stall the tokenizer.
 void canonical_reorder(NormalizeScratch& s) {
+    struct Mark {
+        int cc;
+        char32_t cp;
+        uint32_t begin, end;
+    };
+    thread_local std::vector<Mark> run;
     const size_t n = s.cps.size();
-    for (size_t i = 1; i < n; ++i) {
-        const int cc = combining_class(s.cps[i]);
-        if (cc == 0) continue;
+    for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j > 0) {
-            const int prev = combining_class(s.cps[j - 1]);
-            if (prev == 0 || prev <= cc) break;
-            std::swap(s.cps[j], s.cps[j - 1]);
-            std::swap(s.cp_begin[j], s.cp_begin[j - 1]);
-            std::swap(s.cp_end[j], s.cp_end[j - 1]);
-            --j;
+        run.clear();
+        for (int cc; j < n && (cc = combining_class(s.cps[j])) != 0; ++j)
+            run.push_back({cc, s.cps[j], s.cp_begin[j], s.cp_end[j]});
+        if (run.size() > 1) {
+            std::stable_sort(run.begin(), run.end(),
+                             [](const Mark& a, const Mark& b) { return a.cc < b.cc; });
+            for (size_t k = 0; k < run.size(); ++k) {
+                s.cps[i + k] = run[k].cp;
+                s.cp_begin[i + k] = run[k].begin;
+                s.cp_end[i + k] = run[k].end;
+            }
         }
+        i = j == i ? i + 1 : j;
     }
 }
 
