@@ -94,7 +94,9 @@ err "precision" compare "$FIX/tiny_cls" "$FIX/tiny_cls" --precision-b int4
 # and says why it cannot encode texts given to it.
 mkdir "$TMP/notok"
 cp "$FIX/tiny_cls/config.json" "$FIX/tiny_cls/model.safetensors" "$TMP/notok/"
+echo "not a model" > "$TMP/notok/model.onnx"  # weights in another format are not copied
 out=$("$SPARQ" quantize "$TMP/notok" "$TMP/notok-q")
+[ ! -e "$TMP/notok-q/model.onnx" ] || { echo "quantize copied a stale model.onnx"; exit 1; }
 grep -q "over 8 random token sequences" <<<"$out" || { echo "no random-id drift: $out"; exit 1; }
 grep -q "cosine min" <<<"$out" || { echo "no drift report: $out"; exit 1; }
 out=$("$SPARQ" compare "$TMP/notok" "$TMP/notok-q" --json)
