@@ -1,4 +1,5 @@
 // sparq compare A B [TEXT...|--file F] [--precision-a P] [--precision-b P] [--json]
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -28,7 +29,12 @@ void run_compare(const CompareArgs& c) {
     const LoadOptions lb = load_options(c.threads, c.kernels, c.precision_b, c.attention_b);
     auto ma = load_model(c.a, la);
     auto mb = load_model(c.b, lb);
-    tools::DriftReport d = tools::compare_models(*ma, *mb, texts, c.max_length);
+    // No tokenizer and no texts given: the sample count in random token sequences.
+    const bool random = !ma->tokenizer() && c.texts.empty() && c.file.empty();
+    tools::DriftReport d =
+        random ? tools::compare_models_random(*ma, *mb, static_cast<int64_t>(texts.size()),
+                                              static_cast<int64_t>(std::min<size_t>(c.max_length, 64)))
+               : tools::compare_models(*ma, *mb, texts, c.max_length);
     auto name = [](const std::string& dir, const std::string& precision, const std::string& att) {
         return dir + " (" + precision + (att == "auto" ? "" : ", attention " + att) + ")";
     };
@@ -48,7 +54,9 @@ void add_compare(CLI::App& app) {
         "Runs A and B on the texts (arguments, --file, or built-in sample sentences) and prints\n"
         "cosine similarity and max |difference| of last_hidden_state, pooled outputs and logits,\n"
         "and the share of changed predictions. A and B may be the same directory with different\n"
-        "precisions. A quantized directory always runs its int8 weights (precision is ignored).");
+        "precisions. A quantized directory always runs its int8 weights (precision is ignored).\n"
+        "When A has no tokenizer and no texts are given, the models run on as many seeded random\n"
+        "token sequences (64 tokens) instead of the sample sentences.");
     sub->add_option("a", c->a, "Model directory A")->required();
     sub->add_option("b", c->b, "Model directory B")->required();
     sub->add_option("texts", c->texts, "Texts to compare on");

@@ -10,6 +10,8 @@
 namespace sparq::cli {
 
 namespace {
+constexpr int64_t kRandomDriftTokens = 64;  // tokens per random sequence of the drift report
+
 struct QuantizeArgs {
     std::string model, out, calibrate, method = "percentile";
     double percentile = 99.99;
@@ -31,14 +33,18 @@ void run_quantize(const QuantizeArgs& a) {
     }
     tools::QuantizeResult r = tools::quantize_model(a.model, a.out, o);
 
-    // Drift of the written model against the f32 source on the calibration or sample texts.
+    // Drift of the written model against the f32 source on the calibration or sample texts
+    // (on as many random token sequences when the model has no tokenizer).
     LoadOptions lo;
     lo.threads = a.threads;
     auto ref = load_model(a.model, lo);
     auto q = load_model(a.out, lo);
     const auto& texts =
         o.calibration_texts.empty() ? tools::sample_sentences() : o.calibration_texts;
-    tools::DriftReport d = tools::compare_models(*ref, *q, texts);
+    tools::DriftReport d =
+        ref->tokenizer() ? tools::compare_models(*ref, *q, texts)
+                         : tools::compare_models_random(*ref, *q, static_cast<int64_t>(texts.size()),
+                                                        kRandomDriftTokens);
     if (a.json) {
         nlohmann::ordered_json j;
         j["out"] = a.out;
@@ -71,7 +77,8 @@ void add_quantize(CLI::App& app) {
         "\"<name>_scale\" F32 tensors) and adds a quantization_config to config.json; embeddings,\n"
         "LayerNorm, biases and heads stay as they are. Activations are quantized per token at run\n"
         "time unless --calibrate gives texts (one per line): then static per-tensor activation\n"
-        "scales are measured on the f32 model and stored. Prints the f32-vs-int8 drift after.");
+        "scales are measured on the f32 model and stored. Prints the f32-vs-int8 drift after (on\n"
+        "random token sequences when the model has no tokenizer).");
     sub->add_option("model", a->model, "Input model directory")->required();
     sub->add_option("out", a->out, "Output directory (created; must differ from MODEL)")
         ->required();

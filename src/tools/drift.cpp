@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "sparq/error.hpp"
+#include "tools/bench.hpp"
 
 namespace sparq::tools {
 namespace {
@@ -55,11 +56,9 @@ const std::vector<std::string>& sample_sentences() {
     return s;
 }
 
-DriftReport compare_models(const Model& a, const Model& b, const std::vector<std::string>& texts,
-                           size_t max_length) {
-    const Tokenizer* tok = a.tokenizer();
-    if (!tok)
-        throw Error("compare: the first model has no tokenizer (tokenizer.json or vocab.txt)");
+namespace {
+
+void check_comparable(const Model& a, const Model& b) {
     const ModelConfig &ca = a.config(), &cb = b.config();
     if (ca.hidden_size != cb.hidden_size || ca.task != cb.task || ca.num_labels != cb.num_labels ||
         ca.vocab_size != cb.vocab_size)
@@ -67,12 +66,13 @@ DriftReport compare_models(const Model& a, const Model& b, const std::vector<std
                     std::to_string(ca.hidden_size) + "/" + std::to_string(cb.hidden_size) +
                     " hidden, " + std::to_string(ca.num_labels) + "/" +
                     std::to_string(cb.num_labels) + " labels)");
-    if (texts.empty()) throw Error("compare: expected at least one text");
-    max_length = std::min<size_t>(max_length, static_cast<size_t>(ca.max_position_embeddings));
-    DriftReport r;
+}
+
+// Adds one single-sequence batch to the report.
+void compare_one(const Model& a, const Model& b, const PackedBatch& batch, DriftReport& r) {
+    const ModelConfig& ca = a.config();
     const int64_t h = ca.hidden_size;
-    for (const std::string& text : texts) {
-        PackedBatch batch = PackedBatch::from({tok->encode(text, std::nullopt, max_length)});
+    {
         ++r.texts;
         r.tokens += batch.num_tokens();
         HiddenStates ha = a.encode(batch), hb = b.encode(batch);
@@ -113,12 +113,41 @@ DriftReport compare_models(const Model& a, const Model& b, const std::vector<std
             }
         }
     }
+}
+
+}  // namespace
+
+DriftReport compare_models(const Model& a, const Model& b, const std::vector<std::string>& texts,
+                           size_t max_length) {
+    const Tokenizer* tok = a.tokenizer();
+    if (!tok)
+        throw Error("compare: the first model has no tokenizer (tokenizer.json or vocab.txt) to "
+                    "encode the texts with");
+    check_comparable(a, b);
+    if (texts.empty()) throw Error("compare: expected at least one text");
+    max_length =
+        std::min<size_t>(max_length, static_cast<size_t>(a.config().max_position_embeddings));
+    DriftReport r;
+    for (const std::string& text : texts)
+        compare_one(a, b, PackedBatch::from({tok->encode(text, std::nullopt, max_length)}), r);
+    return r;
+}
+
+DriftReport compare_models_random(const Model& a, const Model& b, int64_t count, int64_t seq,
+                                  uint64_t seed) {
+    check_comparable(a, b);
+    if (count < 1 || seq < 1) throw Error("compare: expected at least one sequence of one token");
+    seq = std::min<int64_t>(seq, a.config().max_position_embeddings);
+    DriftReport r;
+    r.random_ids = true;
+    for (int64_t i = 0; i < count; ++i) compare_one(a, b, random_batch(a, 1, seq, seed + i), r);
     return r;
 }
 
 std::string drift_text(const DriftReport& r, const std::string& a, const std::string& b) {
     char buf[256];
-    std::string s = "drift " + a + " vs " + b + " over " + std::to_string(r.texts) + " texts (" +
+    std::string s = "drift " + a + " vs " + b + " over " + std::to_string(r.texts) +
+                    (r.random_ids ? " random token sequences (" : " texts (") +
                     std::to_string(r.tokens) + " tokens)\n";
     auto line = [&](const char* what, const DriftStats& st) {
         if (st.count == 0) return;
@@ -144,6 +173,7 @@ nlohmann::ordered_json drift_json(const DriftReport& r, const std::string& a,
     j["a"] = a;
     j["b"] = b;
     j["texts"] = r.texts;
+    if (r.random_ids) j["random_token_ids"] = true;
     j["tokens"] = r.tokens;
     j["last_hidden_state"] = stats_json(r.hidden);
     if (r.pooled.count) j["pooled"] = stats_json(r.pooled);

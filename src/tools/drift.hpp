@@ -21,6 +21,7 @@ struct DriftReport {
     int64_t texts = 0, tokens = 0;
     DriftStats hidden, pooled, logits;     // pooled / logits: count 0 when the model has none
     int64_t predictions = 0, changed = 0;  // argmax labels (per sequence or per token) / spans
+    bool random_ids = false;  // compared on random token ids (compare_models_random), not texts
 };
 
 // Built-in sample sentences for reports when the user gives no texts.
@@ -30,6 +31,11 @@ const std::vector<std::string>& sample_sentences();
 // sparq::Error if a has no tokenizer or the models' hidden sizes / tasks / label counts differ.
 DriftReport compare_models(const Model& a, const Model& b, const std::vector<std::string>& texts,
                            size_t max_length = 128);
+
+// The same on `count` seeded random token sequences of `seq` tokens (tools::random_batch), for
+// models without a tokenizer.
+DriftReport compare_models_random(const Model& a, const Model& b, int64_t count, int64_t seq,
+                                  uint64_t seed = 1);
 
 // Human-readable lines (labels a and b name the two sides) and the JSON form.
 std::string drift_text(const DriftReport& r, const std::string& a, const std::string& b);

@@ -8,6 +8,7 @@
 
 #include "sparq/error.hpp"
 #include "tools/matrix_stats.hpp"
+#include "tools/st_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -246,12 +247,7 @@ PruneReport prune_model_dir(const std::string& model_dir, const std::string& out
     PruneReport rep = prune_tensors(file, opts);
     fs::create_directories(dst);
     file.write((dst / "model.safetensors").string());
-    for (const char* name :
-         {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-          "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"}) {
-        if (fs::is_regular_file(src / name))
-            fs::copy_file(src / name, dst / name, fs::copy_options::overwrite_existing);
-    }
+    copy_model_side_files(src.string(), dst.string());
     return rep;
 }
 

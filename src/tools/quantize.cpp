@@ -14,6 +14,7 @@
 #include "quant/model_quant.hpp"
 #include "quant/quant.hpp"
 #include "sparq/error.hpp"
+#include "tools/st_file.hpp"
 
 namespace sparq::tools {
 namespace fs = std::filesystem;
@@ -226,11 +227,7 @@ QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst
         throw Error(file.path() + ": no encoder linear weights found to quantize");
 
     fs::create_directories(dst);
-    for (const auto& e : fs::directory_iterator(src)) {
-        const std::string n = e.path().filename().string();
-        if (n == "model.safetensors" || n == "config.json" || !e.is_regular_file()) continue;
-        fs::copy_file(e.path(), dst / n, fs::copy_options::overwrite_existing);
-    }
+    copy_model_side_files(src.string(), dst.string(), /*with_config=*/false);
     write_safetensors((dst / "model.safetensors").string(), out, file.metadata());
     cfg["quantization_config"] = quantization_config_json(qc);
     if (opts.per_tensor)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -139,6 +140,19 @@ void StFile::write(const std::string& path) const {
     out.write(reinterpret_cast<const char*>(bytes.data()),
               static_cast<std::streamsize>(bytes.size()));
     if (!out) throw Error("failed writing '" + path + "'");
+}
+
+void copy_model_side_files(const std::string& src_dir, const std::string& dst_dir,
+                           bool with_config) {
+    namespace fs = std::filesystem;
+    for (const char* name :
+         {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+          "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"}) {
+        if (!with_config && std::string(name) == "config.json") continue;
+        const fs::path src = fs::path(src_dir) / name;
+        if (fs::is_regular_file(src))
+            fs::copy_file(src, fs::path(dst_dir) / name, fs::copy_options::overwrite_existing);
+    }
 }
 
 }  // namespace sparq::tools

@@ -32,6 +32,13 @@ struct StFile {
     void write(const std::string& path) const;
 };
 
+// Copies the tokenizer and config files of a Hugging Face model directory (config.json unless
+// !with_config, vocab.txt, tokenizer.json, ... those present) from src_dir to dst_dir. Weight
+// files in other formats (pytorch_model.bin, ONNX exports) are not copied: they would disagree
+// with the safetensors the tools write.
+void copy_model_side_files(const std::string& src_dir, const std::string& dst_dir,
+                           bool with_config = true);
+
 // Element size in bytes of a safetensors dtype (0 if unknown).
 size_t dtype_size(const std::string& dtype);
 

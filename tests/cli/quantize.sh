@@ -88,3 +88,17 @@ err "cannot open" quantize "$FIX/tiny_cls" "$TMP/y" --calibrate "$TMP/none.txt"
 cp "$FIX/tiny_cls/config.json" "$TMP/q/config.json"
 err "quantization_config" classify "$TMP/q" "hello"
 err "precision" compare "$FIX/tiny_cls" "$FIX/tiny_cls" --precision-b int4
+
+# A model without a tokenizer (e.g. the peers harness's generated models): quantize still
+# succeeds and reports the drift on random token sequences; compare does the same without texts
+# and says why it cannot encode texts given to it.
+mkdir "$TMP/notok"
+cp "$FIX/tiny_cls/config.json" "$FIX/tiny_cls/model.safetensors" "$TMP/notok/"
+echo "not a model" > "$TMP/notok/model.onnx"  # weights in another format are not copied
+out=$("$SPARQ" quantize "$TMP/notok" "$TMP/notok-q")
+[ ! -e "$TMP/notok-q/model.onnx" ] || { echo "quantize copied a stale model.onnx"; exit 1; }
+grep -q "over 8 random token sequences" <<<"$out" || { echo "no random-id drift: $out"; exit 1; }
+grep -q "cosine min" <<<"$out" || { echo "no drift report: $out"; exit 1; }
+out=$("$SPARQ" compare "$TMP/notok" "$TMP/notok-q" --json)
+grep -q '"random_token_ids":true' <<<"$out" || { echo "compare without tokenizer: $out"; exit 1; }
+err "no tokenizer" compare "$TMP/notok" "$TMP/notok-q" "some text"
