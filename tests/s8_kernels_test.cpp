@@ -453,6 +453,34 @@ TEST(S8Kernels, DenseChainIsBitExactVsUnchained) {
     EXPECT_GT(chained, 0);
 }
 
+// Weights over 1 MB run in 512-token chunks (smaller ones in 128): results per token do not
+// depend on the chunking, so one call on 600 tokens equals calls on pieces of at most 100, and
+// the chained pair equals the unchained one across the chunk edge; 1 and 2 threads.
+TEST(S8Kernels, DenseLargeChunksBitExact) {
+    const int64_t hidden = 1024, inter = 1100, tokens = 600;
+    Weight W1 = make_weight(inter, hidden, 0.0, Pattern::unstructured, 800);
+    Weight W2 = make_weight(hidden, inter, 0.0, Pattern::unstructured, 801);
+    auto k1 = make_dense_s8(W1.desc(Activation::gelu), {});
+    auto k2 = make_dense_s8(W2.desc(), {});
+    auto x = random_acts(tokens * hidden, 802);
+    auto res = random_acts(tokens * hidden, 803);
+    const int saved_threads = num_threads();
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        std::vector<float> h(tokens * inter), h_pieces(tokens * inter, -1.0f);
+        k1->run(x.data(), h.data(), tokens, nullptr);
+        for (int64_t t0 = 0; t0 < tokens; t0 += 100)
+            k1->run(x.data() + t0 * hidden, h_pieces.data() + t0 * inter, std::min<int64_t>(100, tokens - t0),
+                    nullptr);
+        ASSERT_EQ(h, h_pieces) << "threads=" << threads;
+        std::vector<float> want(tokens * hidden), got(tokens * hidden, -1.0f);
+        k2->run(h.data(), want.data(), tokens, res.data());
+        ASSERT_TRUE(s8_run_chain(*k1, *k2, x.data(), got.data(), tokens, res.data()));
+        ASSERT_EQ(got, want) << "threads=" << threads;
+    }
+    set_num_threads(saved_threads);
+}
+
 // Pairs that do not chain are left alone: other kernel types and mismatched shapes.
 TEST(S8Kernels, ChainDeclinesOtherPairs) {
     Weight W1 = make_weight(64, 32, 0.9, Pattern::blocks_1x4, 1);
