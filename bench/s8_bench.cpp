@@ -212,8 +212,8 @@ std::vector<float> blocked_weight(int64_t out, int64_t in, double sparsity, std:
     return w;
 }
 
-// The FFN pair (H -> 4H GELU -> H) of sparse int8 kernels, chained (s8_run_chain) or one after
-// the other. Args: {hidden, sparsity %, tokens, chained}.
+// The FFN pair (H -> 4H GELU -> H) of sparse int8 kernels (dense int8 at sparsity 0), chained
+// (s8_run_chain) or one after the other. Args: {hidden, sparsity %, tokens, chained}.
 void bm_ffn_chain(benchmark::State& state) {
     set_num_threads(bench_threads());
     const int64_t h = state.range(0), inter = 4 * h, tokens = state.range(2);
@@ -224,7 +224,8 @@ void bm_ffn_chain(benchmark::State& state) {
     std::vector<float> b1(inter, 0.01f), b2(h, 0.02f);
     LinearDesc d1{w1.data(), b1.data(), inter, h, Activation::gelu, "ffn1"};
     LinearDesc d2{w2.data(), b2.data(), h, inter, Activation::none, "ffn2"};
-    auto k1 = make_sparse_s8(d1, {}), k2 = make_sparse_s8(d2, {});
+    auto make = sp > 0 ? make_sparse_s8 : make_dense_s8;
+    auto k1 = make(d1, {}), k2 = make(d2, {});
     std::normal_distribution<float> xd(0.0f, 1.0f);
     std::vector<float> x(tokens * h);
     for (auto& v : x) v = xd(rng);
@@ -244,6 +245,8 @@ BENCHMARK(bm_ffn_chain)
     ->Args({768, 90, 128, 0})->Args({768, 90, 128, 1})
     ->Args({128, 95, 512, 0})->Args({128, 95, 512, 1})
     ->Args({256, 95, 256, 0})->Args({256, 95, 256, 1})
+    ->Args({768, 0, 128, 0})->Args({768, 0, 128, 1})
+    ->Args({768, 0, 1024, 0})->Args({768, 0, 1024, 1})
     ->Unit(benchmark::kMicrosecond);
 
 // Phase 1 of every sparse int8 run: per-token scales + quantize + pack of `tokens` x `in`.
@@ -264,4 +267,31 @@ void bm_scales_pack(benchmark::State& state) {
         tokens * in, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(bm_scales_pack)->Args({128, 512})->Args({768, 128})->Args({3072, 128});
+
+// Phase 1 of every dense int8 run: per-token scales + s8 quantize of `tokens` x `in`, in two
+// passes (activation_scales, then quantize_activations) or fused per row. Args: {in, tokens, fused}.
+void bm_scales_quantize_s8(benchmark::State& state) {
+    const int64_t in = state.range(0), tokens = state.range(1), in_pad = pad_in(in);
+    const bool fused = state.range(2) != 0;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> xd(0.0f, 1.0f);
+    std::vector<float> x(tokens * in), sc(tokens), inv(tokens);
+    for (auto& v : x) v = xd(rng);
+    sparq::AlignedBuffer<int8_t> q(tokens * in_pad);
+    for (auto _ : state) {
+        if (fused) {
+            scale_quantize_activations(x.data(), tokens, in, in_pad, sc.data(), inv.data(), q.data());
+        } else {
+            activation_scales(x.data(), tokens, in, {}, sc.data(), inv.data());
+            quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q.data());
+        }
+        benchmark::DoNotOptimize(q.data());
+    }
+    state.counters["ns_per_input"] = benchmark::Counter(
+        tokens * in, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(bm_scales_quantize_s8)
+    ->ArgNames({"in", "t", "fused"})
+    ->Args({768, 1024, 0})->Args({768, 1024, 1})
+    ->Args({3072, 1024, 0})->Args({3072, 1024, 1});
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu/isa.hpp"
@@ -155,6 +156,39 @@ TEST(Quant, PackU8LayoutAndVariants) {
                 ASSERT_EQ(s2, s) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(isa);
                 ASSERT_EQ(inv2, inv) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(isa);
                 ASSERT_EQ(c, a) << "in=" << in << " tokens=" << tokens << " isa=" << isa_name(isa);
+            }
+        }
+    }
+}
+
+// Fused per-token scales + s8 quantization (one pass per row) against the two-pass reference
+// (activation_scales + ref::quantize_activations): same scales, same bytes, padding zeroed, at
+// every ISA; all-zero rows (scale 1) and huge values included.
+TEST(Quant, ScaleQuantizeMatchesTwoPasses) {
+    for (int64_t in : {1, 3, 4, 13, 64, 67, 130, 768, 3072}) {
+        for (int64_t tokens : {1, 2, 17, 40}) {
+            const int64_t in_pad = pad_in(in);
+            auto x = random_vec(tokens * in, static_cast<uint32_t>(in * 7 + tokens));
+            for (int64_t k = 0; k < in; ++k) x[k] = 0.0f;  // token 0 all zero
+            if (tokens > 1) x[in + in / 2] = 1e30f;       // one huge value
+            if (tokens > 2) x[2 * in] = -3e38f;
+            std::vector<float> s(tokens), inv(tokens);
+            activation_scales(x.data(), tokens, in, {}, s.data(), inv.data());
+            std::vector<int8_t> q(tokens * in_pad);
+            ref::quantize_activations(x.data(), tokens, in, in_pad, inv.data(), q.data());
+            EXPECT_EQ(s[0], 1.0f);
+            for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+                if (static_cast<int>(isa) > static_cast<int>(cpu_isa())) continue;
+                set_max_isa(isa);
+                std::vector<float> s2(tokens, -1.0f), inv2(tokens, -1.0f);
+                std::vector<int8_t> q2(tokens * in_pad, 99);
+                scale_quantize_activations(x.data(), tokens, in, in_pad, s2.data(), inv2.data(), q2.data());
+                set_max_isa(cpu_isa());
+                const std::string where = "in=" + std::to_string(in) + " tokens=" + std::to_string(tokens) +
+                                          " isa=" + isa_name(isa);
+                ASSERT_EQ(s2, s) << where;
+                ASSERT_EQ(inv2, inv) << where;
+                ASSERT_EQ(q2, q) << where;
             }
         }
     }

@@ -384,6 +384,103 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
     if (has_isa(Isa::avx512)) EXPECT_GT(chained, 0);
 }
 
+// The chained dense int8 FFN (dense_s8_run_chain through s8_run_chain) against the two kernels
+// run one after the other: second's s8 input and per-token scales identical, outputs
+// bit-identical. Token counts across several 128-token chunks with tails, 1 and 2 threads, the
+// scalar and the AVX-512 epilogues, second with per-token and static scales (per-tensor declines),
+// first with and without bias.
+TEST(S8Kernels, DenseChainIsBitExactVsUnchained) {
+    struct Pair {
+        int64_t hidden, inter;
+    };
+    const Pair pairs[] = {{32, 64}, {20, 70}, {48, 1100}};
+    const int saved_threads = num_threads();
+    uint32_t seed = 700;
+    int chained = 0;
+    for (const Pair& p : pairs) {
+        Weight W1 = make_weight(p.inter, p.hidden, 0.0, Pattern::unstructured, seed++, {3});
+        Weight W2 = make_weight(p.hidden, p.inter, 0.0, Pattern::unstructured, seed++, {1});
+        for (Isa isa : {Isa::scalar, cpu_isa()})
+            for (int mode = 0; mode < 3; ++mode)  // second: per-token, static (first: per-tensor, no bias), per-tensor
+                for (int64_t tokens : {1, 17, 128, 300}) {
+                    auto x = random_acts(tokens * p.hidden, seed++);
+                    auto res = random_acts(tokens * p.hidden, seed++);
+                    set_max_isa(isa);
+                    QuantOptions o1;
+                    if (mode == 1) o1.act_scale = ActScale::per_tensor;
+                    auto k1 = make_dense_s8(W1.desc(Activation::gelu, mode != 1), o1);
+                    std::vector<float> h(tokens * p.inter);
+                    k1->run(x.data(), h.data(), tokens, nullptr);
+                    QuantOptions o2;
+                    if (mode == 1) {
+                        float hmax = 0;
+                        for (float v : h) hmax = std::max(hmax, std::fabs(v));
+                        o2 = {ActScale::fixed, hmax / 100};  // some values saturate
+                    } else if (mode == 2) {
+                        o2.act_scale = ActScale::per_tensor;
+                    }
+                    auto k2 = make_dense_s8(W2.desc(), o2);
+                    const int64_t in_pad = k2->weights().in_pad;
+                    std::vector<float> sx(tokens), inv(tokens);
+                    activation_scales(h.data(), tokens, p.inter, o2, sx.data(), inv.data());
+                    std::vector<int8_t> q(tokens * in_pad);
+                    ref::quantize_activations(h.data(), tokens, p.inter, in_pad, inv.data(), q.data());
+                    for (int threads : {1, 2}) {
+                        set_num_threads(threads);
+                        std::vector<float> want(tokens * p.hidden), got(tokens * p.hidden, -1.0f);
+                        k2->run(h.data(), want.data(), tokens, res.data());
+                        S8ChainTrace trace;
+                        const bool ran = s8_run_chain(*k1, *k2, x.data(), got.data(), tokens, res.data(), &trace);
+                        const std::string where = "hidden=" + std::to_string(p.hidden) + " inter=" +
+                                                  std::to_string(p.inter) + " isa=" + isa_name(isa) + " mode=" +
+                                                  std::to_string(mode) + " tokens=" + std::to_string(tokens) +
+                                                  " threads=" + std::to_string(threads);
+                        ASSERT_EQ(ran, mode != 2) << where;
+                        if (!ran) {
+                            EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](float v) { return v == -1.0f; }));
+                            continue;
+                        }
+                        ++chained;
+                        ASSERT_EQ(trace.scales, sx) << where;
+                        ASSERT_EQ(trace.q, q) << where;
+                        for (int64_t i = 0; i < tokens * p.hidden; ++i)
+                            ASSERT_EQ(got[i], want[i]) << where << " i=" << i;  // bit-identical
+                    }
+                    set_max_isa(cpu_isa());
+                }
+    }
+    set_num_threads(saved_threads);
+    EXPECT_GT(chained, 0);
+}
+
+// Weights over 1 MB run in 512-token chunks (smaller ones in 128): results per token do not
+// depend on the chunking, so one call on 600 tokens equals calls on pieces of at most 100, and
+// the chained pair equals the unchained one across the chunk edge; 1 and 2 threads.
+TEST(S8Kernels, DenseLargeChunksBitExact) {
+    const int64_t hidden = 1024, inter = 1100, tokens = 600;
+    Weight W1 = make_weight(inter, hidden, 0.0, Pattern::unstructured, 800);
+    Weight W2 = make_weight(hidden, inter, 0.0, Pattern::unstructured, 801);
+    auto k1 = make_dense_s8(W1.desc(Activation::gelu), {});
+    auto k2 = make_dense_s8(W2.desc(), {});
+    auto x = random_acts(tokens * hidden, 802);
+    auto res = random_acts(tokens * hidden, 803);
+    const int saved_threads = num_threads();
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        std::vector<float> h(tokens * inter), h_pieces(tokens * inter, -1.0f);
+        k1->run(x.data(), h.data(), tokens, nullptr);
+        for (int64_t t0 = 0; t0 < tokens; t0 += 100)
+            k1->run(x.data() + t0 * hidden, h_pieces.data() + t0 * inter, std::min<int64_t>(100, tokens - t0),
+                    nullptr);
+        ASSERT_EQ(h, h_pieces) << "threads=" << threads;
+        std::vector<float> want(tokens * hidden), got(tokens * hidden, -1.0f);
+        k2->run(h.data(), want.data(), tokens, res.data());
+        ASSERT_TRUE(s8_run_chain(*k1, *k2, x.data(), got.data(), tokens, res.data()));
+        ASSERT_EQ(got, want) << "threads=" << threads;
+    }
+    set_num_threads(saved_threads);
+}
+
 // Pairs that do not chain are left alone: other kernel types and mismatched shapes.
 TEST(S8Kernels, ChainDeclinesOtherPairs) {
     Weight W1 = make_weight(64, 32, 0.9, Pattern::blocks_1x4, 1);
@@ -398,6 +495,11 @@ TEST(S8Kernels, ChainDeclinesOtherPairs) {
     EXPECT_FALSE(s8_run_chain(*s1, *d2, x.data(), y.data(), 4));
     EXPECT_FALSE(s8_run_chain(*s1, *r2, x.data(), y.data(), 4));
     EXPECT_FALSE(s8_run_chain(*s1, *s3, x.data(), y.data(), 4));  // 64 outputs into 60 inputs
+    auto d1 = make_dense_s8(W1.desc(Activation::gelu), {});
+    auto d3 = make_dense_s8(W3.desc(), {});
+    EXPECT_FALSE(s8_run_chain(*d1, *s2, x.data(), y.data(), 4));
+    EXPECT_FALSE(s8_run_chain(*d1, *r2, x.data(), y.data(), 4));
+    EXPECT_FALSE(s8_run_chain(*d1, *d3, x.data(), y.data(), 4));
     EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float v) { return v == 7.0f; }));
     EXPECT_EQ(s8_run_chain(*s1, *s2, x.data(), y.data(), 4), has_isa(Isa::avx512));
 }

@@ -297,8 +297,8 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
-        // Sparse FFN pairs (f32 or int8) run chained: the [tokens][intermediate] activations stay
-        // packed.
+        // Sparse FFN pairs (f32 or int8) and dense int8 pairs run chained: the
+        // [tokens][intermediate] f32 activations are never written token-major.
         if (chain_ffn_ && (spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all) ||
                            s8_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all))) {
             timer.lap(prof.intermediate);

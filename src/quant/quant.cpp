@@ -96,6 +96,21 @@ void ref::quantize_activations(const float* src, int64_t tokens, int64_t in, int
     }
 }
 
+void scale_quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                                       float* scales, float* inv_scales, int8_t* dst);
+
+void scale_quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                                float* scales, float* inv_scales, int8_t* dst) {
+    if (has_isa(Isa::avx512)) {
+        scale_quantize_activations_avx512(src, tokens, in, in_pad, scales, inv_scales, dst);
+        return;
+    }
+    for (int64_t t = 0; t < tokens; ++t) {
+        activation_scales(src + t * in, 1, in, {}, scales + t, inv_scales + t);
+        ref::quantize_activations(src + t * in, 1, in, in_pad, inv_scales + t, dst + t * in_pad);
+    }
+}
+
 void dequantize_activations(const int8_t* src, int64_t tokens, int64_t in, int64_t in_pad,
                             const float* scales, float* dst) {
     for (int64_t t = 0; t < tokens; ++t)

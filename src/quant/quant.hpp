@@ -55,6 +55,12 @@ void activation_scales(const float* src, int64_t tokens, int64_t in, const Quant
 void quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
                           const float* inv_scales, int8_t* dst);
 
+// Per-token dynamic scales (scales[t], inv_scales[t] as activation_scales computes them) and
+// dst [tokens][in_pad] s8 (zero in the padding), row by row so each row of src is read from
+// memory once. Same scales and bytes as activation_scales (per token) + quantize_activations.
+void scale_quantize_activations(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                                float* scales, float* inv_scales, int8_t* dst);
+
 // Dequantization: dst[t][k] = q[t][k] * scales[t] for k < in.
 void dequantize_activations(const int8_t* src, int64_t tokens, int64_t in, int64_t in_pad,
                             const float* scales, float* dst);

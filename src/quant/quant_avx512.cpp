@@ -67,6 +67,18 @@ void quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, i
     }
 }
 
+// Per token: max |x| (scale), then quantize while the row is in L1.
+void scale_quantize_activations_avx512(const float* src, int64_t tokens, int64_t in, int64_t in_pad,
+                                       float* scales, float* inv_scales, int8_t* dst) {
+    for (int64_t t = 0; t < tokens; ++t) {
+        const float* row = src + t * in;
+        const float m = max_abs_avx512(row, in);
+        scales[t] = scale_for(m);
+        inv_scales[t] = inv_scale_for(m);
+        quantize_activations_avx512(row, 1, in, in_pad, inv_scales + t, dst + t * in_pad);
+    }
+}
+
 namespace {
 // 16 token slots (nt of them real, rows `in` floats apart from src) of a tile of `width` tokens
 // into the tile's packed bytes at dst (the slots' first group): quantize each token's 64 inputs

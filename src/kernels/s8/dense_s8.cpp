@@ -21,7 +21,13 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-constexpr int64_t kTokenChunk = 128;  // tokens per oneDNN call (int32 chunk stays in L2)
+// Tokens per oneDNN call. Each call streams the whole weight matrix, and the chunk's int32 output
+// is dequantized right after it. Weights up to kSmallWeightBytes stay in L2 across calls, so
+// small chunks keep the int32 output in L2 too; larger weights are re-read from L3 per call, so
+// fewer, larger calls pay (BERT-base at 1024 tokens, 1 thread: 512 beat 128 and 256 by 3-6% on
+// QKV and the FFN; 1024 was slower).
+constexpr int64_t kTokenChunk = 128, kTokenChunkLarge = 512;
+constexpr int64_t kSmallWeightBytes = int64_t{1} << 20;
 
 class DenseS8 final : public S8LinearKernel {
 public:
@@ -50,50 +56,106 @@ public:
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
-        const int64_t k = qw_.in_pad;
         AlignedBuffer<float> scales(tokens), inv(tokens);
-        AlignedBuffer<int8_t> q(tokens * k);
-        AlignedBuffer<int32_t> acc(std::min(tokens, kTokenChunk) * out_);
-        const bool per_token = opts_.act_scale == ActScale::per_token;
-        if (per_token) {
-#pragma omp parallel
-            {
-                int64_t b, e;
-                split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
-                if (b < e) {
-                    activation_scales(src + b * in_, e - b, in_, opts_, scales.data() + b, inv.data() + b);
-                    quantize_activations(src + b * in_, e - b, in_, k, inv.data() + b, q.data() + b * k);
-                }
-            }
-        } else {
-            activation_scales(src, tokens, in_, opts_, scales.data(), inv.data());
-#pragma omp parallel
-            {
-                int64_t b, e;
-                split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
-                if (b < e) quantize_activations(src + b * in_, e - b, in_, k, inv.data() + b, q.data() + b * k);
-            }
+        AlignedBuffer<int8_t> q(tokens * qw_.in_pad);
+        AlignedBuffer<int32_t> acc(std::min(tokens, chunk_) * out_);
+        quantize_input(src, tokens, scales.data(), inv.data(), q.data());
+        // Token chunks, so each chunk's int32 output is dequantized while it is still in cache.
+        for (int64_t c0 = 0; c0 < tokens; c0 += chunk_) {
+            const int64_t n = std::min(chunk_, tokens - c0);
+            accumulate(q.data() + c0 * qw_.in_pad, acc.data(), n);
+            finish(acc.data(), n, scales.data() + c0, residual ? residual + c0 * out_ : nullptr, dst + c0 * out_);
         }
-        // Token chunks, so each chunk's int32 output is dequantized while it is still in L2.
+    }
+
+    // Whether run_chain(next, ...) applies (see s8_run_chain).
+    bool chains_with(const DenseS8& next) const {
+        return out_ == next.in_ && next.opts_.act_scale != ActScale::per_tensor;
+    }
+
+    // dst = next(this(src)) chunk by chunk: this kernel's int32 rows are dequantized (bias,
+    // activation) one token at a time into an L1-sized row and quantized straight to next's s8
+    // input, so the [tokens][out] f32 intermediate is never written. Threads split the tokens of a
+    // chunk; oneDNN runs each matmul with the same threads.
+    void run_chain(const DenseS8& next, const float* src, float* dst, int64_t tokens, const float* residual,
+                   S8ChainTrace* trace) const {
+        const int64_t k2 = next.qw_.in_pad;
+        AlignedBuffer<float> scales(tokens), inv(tokens), scales2(tokens), inv2(tokens);
+        AlignedBuffer<int8_t> q(tokens * qw_.in_pad);
+        const int64_t chunk = std::min(tokens, chunk_);
+        AlignedBuffer<int32_t> acc(chunk * out_), acc2(chunk * next.out_);
+        AlignedBuffer<int8_t> q2(chunk * k2);
+        if (trace) {
+            trace->q.assign(tokens * k2, 0);
+            trace->scales.assign(tokens, 0.0f);
+        }
+        quantize_input(src, tokens, scales.data(), inv.data(), q.data());
         const float* bias = bias_.empty() ? nullptr : bias_.data();
-        for (int64_t c0 = 0; c0 < tokens; c0 += kTokenChunk) {
-            const int64_t n = std::min(kTokenChunk, tokens - c0);
-            accumulate(q.data() + c0 * k, acc.data(), n);
+        for (int64_t c0 = 0; c0 < tokens; c0 += chunk_) {
+            const int64_t n = std::min(chunk_, tokens - c0);
+            accumulate(q.data() + c0 * qw_.in_pad, acc.data(), n);
 #pragma omp parallel
             {
                 int64_t b, e;
                 split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
-                if (b < e)
-                    s8::epilogue_tm(acc.data() + b * out_, out_, e - b, out_, scales.data() + c0 + b,
-                                    qw_.scale.data(), bias, act_,
-                                    residual ? residual + (c0 + b) * out_ : nullptr, dst + (c0 + b) * out_, false);
+                AlignedBuffer<float> h(b < e ? out_ : 0);
+                for (int64_t t = b; t < e; ++t) {
+                    s8::epilogue_tm(acc.data() + t * out_, out_, 1, out_, scales.data() + c0 + t, qw_.scale.data(),
+                                    bias, act_, nullptr, h.data(), false);
+                    next.quantize_rows(h.data(), 1, scales2.data() + c0 + t, inv2.data() + c0 + t,
+                                       q2.data() + t * k2);
+                }
             }
+            if (trace) {
+                std::copy(q2.data(), q2.data() + n * k2, trace->q.begin() + c0 * k2);
+                std::copy(scales2.data() + c0, scales2.data() + c0 + n, trace->scales.begin() + c0);
+            }
+            next.accumulate(q2.data(), acc2.data(), n);
+            next.finish(acc2.data(), n, scales2.data() + c0, residual ? residual + c0 * next.out_ : nullptr,
+                        dst + c0 * next.out_);
         }
     }
 
     std::string name() const override { return "dense_s8_onednn"; }
 
 private:
+    // Activation scales and s8 rows q [tokens][in_pad] of src under opts_, split over the threads.
+    void quantize_input(const float* src, int64_t tokens, float* scales, float* inv, int8_t* q) const {
+        if (opts_.act_scale == ActScale::per_tensor) activation_scales(src, tokens, in_, opts_, scales, inv);
+#pragma omp parallel
+        {
+            int64_t b, e;
+            split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
+            if (b < e) {
+                if (opts_.act_scale == ActScale::per_tensor)
+                    quantize_activations(src + b * in_, e - b, in_, qw_.in_pad, inv + b, q + b * qw_.in_pad);
+                else
+                    quantize_rows(src + b * in_, e - b, scales + b, inv + b, q + b * qw_.in_pad);
+            }
+        }
+    }
+    // Same for `tokens` rows on the calling thread, per-token or fixed scales only.
+    void quantize_rows(const float* src, int64_t tokens, float* scales, float* inv, int8_t* q) const {
+        if (opts_.act_scale == ActScale::per_token) {
+            scale_quantize_activations(src, tokens, in_, qw_.in_pad, scales, inv, q);
+        } else {
+            activation_scales(src, tokens, in_, opts_, scales, inv);
+            quantize_activations(src, tokens, in_, qw_.in_pad, inv, q);
+        }
+    }
+    // Dequantization epilogue of n tokens' int32 rows acc [n][out] into dst, split over the threads.
+    void finish(const int32_t* acc, int64_t n, const float* scales, const float* residual, float* dst) const {
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+#pragma omp parallel
+        {
+            int64_t b, e;
+            split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
+            if (b < e)
+                s8::epilogue_tm(acc + b * out_, out_, e - b, out_, scales + b, qw_.scale.data(), bias, act_,
+                                residual ? residual + b * out_ : nullptr, dst + b * out_, false);
+        }
+    }
+
     dnnl::matmul::primitive_desc make_pd(int64_t m, const memory::desc& w_md) const {
         memory::desc src_md({m, qw_.in_pad}, dt::s8, tag::ab);
         memory::desc dst_md({m, out_}, dt::s32, tag::ab);
@@ -111,9 +173,19 @@ private:
     memory w_mem_;
     mutable std::mutex mu_;
     mutable std::map<int64_t, dnnl::matmul> cache_;
+    const int64_t chunk_ = out_ * qw_.in_pad <= kSmallWeightBytes ? kTokenChunk : kTokenChunkLarge;
 };
 
 }  // namespace
+
+bool dense_s8_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src, float* dst,
+                        int64_t tokens, const float* residual, S8ChainTrace* trace) {
+    const auto* a = dynamic_cast<const DenseS8*>(&first);
+    const auto* b = dynamic_cast<const DenseS8*>(&second);
+    if (!a || !b || tokens < 1 || !a->chains_with(*b)) return false;
+    a->run_chain(*b, src, dst, tokens, residual, trace);
+    return true;
+}
 
 double estimate_dense_s8_ns(int64_t out, int64_t in, int64_t tokens) {
     // One core, fitted on bench/s8_bench.cpp (BERT-base shapes, T = 128/1024, including

@@ -68,16 +68,25 @@ struct S8ChainTrace {
     std::vector<float> scales;
 };
 
-// dst = second(first(src)) (second's residual, if any) for two sparse int8 kernels, FFN1 -> FFN2:
-// first's int32 rows of a token tile are dequantized (bias, activation) feature-major, the
-// per-token absmax over all of first's outputs gives second's activation scale, and the values
-// are quantized straight into second's packed u8 tile: no token-major intermediate, no
-// transposes. Bit-identical to running the two kernels one after the other. Returns false,
-// doing nothing, when the pair does not chain (other kernel types, mismatched shapes, second
-// with per-tensor scales, no AVX-512 allowed by max_isa()).
+// dst = second(first(src)) (second's residual, if any) for a pair FFN1 -> FFN2 of int8 kernels
+// of the same kind. Two sparse kernels: first's int32 rows of a token tile are dequantized (bias,
+// activation) feature-major, the per-token absmax over all of first's outputs gives second's
+// activation scale, and the values are quantized straight into second's packed u8 tile: no
+// token-major intermediate, no transposes. Two dense kernels: dense_s8_run_chain. Bit-identical
+// to running the two kernels one after the other. Returns false, doing nothing, when the pair
+// does not chain (mixed or other kernel types, mismatched shapes, second with per-tensor scales,
+// sparse pair without AVX-512 allowed by max_isa()).
 bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
                   float* dst, int64_t tokens, const float* residual = nullptr,
                   S8ChainTrace* trace = nullptr);
+
+// The dense half of s8_run_chain: both kernels from make_dense_s8, first.out == second.in, second
+// with per-token or fixed scales (any ISA). Per chunk of tokens, first's int32 rows are
+// dequantized one token at a time into an L1-sized row and quantized straight to second's s8
+// input, so the [tokens][first.out] f32 intermediate is never written. Returns false otherwise.
+bool dense_s8_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
+                        float* dst, int64_t tokens, const float* residual = nullptr,
+                        S8ChainTrace* trace = nullptr);
 
 namespace s8 {
 // Piecewise-cubic GELU of the AVX-512 int8 epilogues (gelu_avx512.hpp): c[k][j] is the

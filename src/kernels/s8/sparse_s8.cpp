@@ -382,7 +382,8 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
                   int64_t tokens, const float* residual, S8ChainTrace* trace) {
     const auto* a = dynamic_cast<const SparseS8*>(&first);
     const auto* b = dynamic_cast<const SparseS8*>(&second);
-    if (!a || !b || tokens < 1 || !a->chains_with(*b)) return false;
+    if (!a || !b || tokens < 1 || !a->chains_with(*b))
+        return dense_s8_run_chain(first, second, src, dst, tokens, residual, trace);
     a->run_chain(*b, src, dst, tokens, residual, trace);
     return true;
 }
