@@ -128,7 +128,7 @@ public:
         scales.resize(tokens);
         inv.resize(tokens);
         packed.resize(packed_bytes(tiles, in_pad));
-        rows.resize(out_ * 16 * kMaxVecs);
+        rows.resize(std::max<int64_t>(out_, num_threads() * kRowChunk) * 16 * kMaxVecs);
         if (opts_.act_scale != ActScale::per_token)
             activation_scales(src, tokens, in_, opts_, scales.data(), inv.data());
         const float* bias = bias_.empty() ? nullptr : bias_.data();
@@ -136,25 +136,41 @@ public:
         float* iv = inv.data();
         uint8_t* pk = packed.data();
         int32_t* rw = rows.data();
-        auto body = [&](int nt, int id) {
+        // Rows [r0, r1) of one packed tile, in chunks whose int32 sums stay in L1 until the
+        // epilogue reads them.
+        auto rows_of_tile = [&](const TokenTile& tile, int64_t r0, int64_t r1, int32_t* acc) {
+            for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
+                const int64_t c1 = std::min(c0 + kRowChunk, r1);
+                compute(pk + tile.offset, static_cast<int>(tile.width / 16), c0, c1, acc);
+                s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out_, sc + tile.t0, qw_.scale.data(), bias,
+                                act_, residual ? residual + tile.t0 * out_ : nullptr, dst + tile.t0 * out_);
+            }
+        };
+        const int64_t ntiles = static_cast<int64_t>(tiles.size());
+        const int nt = num_threads();
+        // Threads take whole token tiles when they divide evenly (no barrier; each thread packs
+        // and reads only its own tile: at b1 s128 on 2 threads, BERT-base 90% 1x4, QKV 1.70 ->
+        // 1.55 ms and attention output 0.76 -> 0.62 ms), else all tiles are packed first and
+        // threads take rows balanced by blocks.
+        const bool by_tiles = nt == 1 || ntiles % nt == 0 || ntiles >= 4 * nt;
+        auto body = [&](int n, int id) {
+            if (by_tiles) {
+                int32_t* acc = rw + id * kRowChunk * 16 * kMaxVecs;
+                for (int64_t i = id; i < ntiles; i += n) {
+                    pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
+                    rows_of_tile(tiles[i], 0, out_, acc);
+                }
+                return;
+            }
             int64_t tb, te;
-            split_range(static_cast<int64_t>(tiles.size()), nt, id, tb, te);
+            split_range(ntiles, n, id, tb, te);
             for (int64_t i = tb; i < te; ++i) pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
 #pragma omp barrier
             int64_t r0, r1;
-            row_range(nt, id, r0, r1);
-            // Rows in chunks whose int32 sums stay in L1 until the epilogue reads them.
+            row_range(n, id, r0, r1);
             int32_t* acc = rw + r0 * 16 * kMaxVecs;  // disjoint per thread
-            for (const TokenTile& tile : tiles)
-                for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
-                    const int64_t c1 = std::min(c0 + kRowChunk, r1);
-                    const int64_t width = tile.width;
-                    compute(pk + tile.offset, static_cast<int>(width / 16), c0, c1, acc);
-                    s8::epilogue_fm(acc, width, tile.count, c0, c1, out_, sc + tile.t0, qw_.scale.data(), bias,
-                                    act_, residual ? residual + tile.t0 * out_ : nullptr, dst + tile.t0 * out_);
-                }
+            for (const TokenTile& tile : tiles) rows_of_tile(tile, r0, r1, acc);
         };
-        const int nt = num_threads();
         if (nt == 1) {
             body(1, 0);
         } else {
