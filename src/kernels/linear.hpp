@@ -30,6 +30,10 @@ public:
                      const float* residual = nullptr) const = 0;
     // Short kernel name for plans, e.g. "dense_f32_onednn", "spmm_f32_4x32_avx512".
     virtual std::string name() const = 0;
+    // Whether the kernel gains when a batch's sequences are split across the threads, each
+    // thread running it single-threaded on its share (Encoder::set_sequence_parallel). False
+    // for kernels bound by streaming their weights, which every thread would then read in full.
+    virtual bool splits_by_sequences() const { return true; }
     int64_t out() const { return out_; }
     int64_t in() const { return in_; }
 

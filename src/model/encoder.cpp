@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <exception>
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
@@ -65,6 +66,16 @@ int64_t longest_sequence(const PackedBatch& batch) {
     return max_len;
 }
 
+// Sequences [s0, s1) of `batch` as a batch of their own.
+PackedBatch slice_sequences(const PackedBatch& batch, int64_t s0, int64_t s1) {
+    PackedBatch part;
+    const int64_t t0 = batch.offsets[s0], t1 = batch.offsets[s1];
+    part.input_ids.assign(batch.input_ids.begin() + t0, batch.input_ids.begin() + t1);
+    part.token_type_ids.assign(batch.token_type_ids.begin() + t0, batch.token_type_ids.begin() + t1);
+    for (int64_t s = s0; s <= s1; ++s) part.offsets.push_back(batch.offsets[s] - t0);
+    return part;
+}
+
 class StageTimer {
   public:
     StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
@@ -104,7 +115,31 @@ PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t
     d.name = name;
     PlannedLinear p = plan_linear(d, opts);
     plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
+    kernels_split_by_sequences_ = kernels_split_by_sequences_ && p.kernel->splits_by_sequences();
     return p;
+}
+
+std::vector<int64_t> split_sequences(const PackedBatch& batch, int parts, double imbalance) {
+    const int64_t n = batch.num_sequences(), total = batch.num_tokens();
+    if (parts < 2 || n < parts || total == 0) return {};
+    std::vector<int64_t> cut{0};
+    for (int p = 1; p < parts; ++p) {
+        const double target = static_cast<double>(total) * p / parts;
+        int64_t s = cut.back() + 1;  // first cut after the previous one, leaving one per share
+        while (s < n - (parts - p) && batch.offsets[s + 1] <= target) ++s;
+        // s is the first boundary past the target (or the last allowed): take s or s - 1,
+        // whichever is nearer the target.
+        if (s - 1 > cut.back() &&
+            target - batch.offsets[s - 1] < batch.offsets[s] - target)
+            --s;
+        cut.push_back(s);
+    }
+    cut.push_back(n);
+    int64_t largest = 0;
+    for (int p = 0; p < parts; ++p)
+        largest = std::max(largest, batch.offsets[cut[p + 1]] - batch.offsets[cut[p]]);
+    if (largest > imbalance * static_cast<double>(total) / parts) return {};
+    return cut;
 }
 
 Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts)
@@ -176,15 +211,16 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     }
 }
 
-void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) const {
+void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
+                        Workspace& w) const {
     const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
     const int64_t max_len = longest_sequence(batch);
     const int64_t per_thread = attention_scratch_floats(max_len, d);
     const int threads = num_threads();
-    scratch_.resize(static_cast<size_t>(per_thread * threads));
+    w.scratch.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const int64_t jobs = n_seq * heads_;  // (sequence, head), head minor
-    float* scratch = scratch_.data();
+    float* scratch = w.scratch.data();
     // Dynamic schedule with one job of lookahead: each thread claims its next job before running
     // the current one, so the kernel can prefetch the next head's Q/K/V while it computes.
     std::atomic<int64_t> claimed{0};
@@ -214,15 +250,16 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx) 
     }
 }
 
-void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx) const {
+void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx,
+                           Workspace& w) const {
     const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
     const int64_t max_len = longest_sequence(batch);
     const int64_t per_thread = attention_s8_scratch_bytes(max_len, d);
     const int threads = num_threads();
-    scratch_s8_.resize(static_cast<size_t>(per_thread * threads));
+    w.scratch_s8.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const int64_t jobs = n_seq * heads_;
-    uint8_t* scratch = scratch_s8_.data();
+    uint8_t* scratch = w.scratch_s8.data();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t job = 0; job < jobs; ++job) {
         int64_t s = job / heads_, head = job % heads_;
@@ -263,56 +300,90 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     if (t_all == 0) return;
 
     std::lock_guard<std::mutex> lock(mu_);
-    StageTimer timer(profiling_, cpu_clock_);
+    const int nt = num_threads();
+    const std::vector<int64_t> cut = splits_batches()
+                                         ? split_sequences(batch, nt, kSequenceImbalance)
+                                         : std::vector<int64_t>{};
+    if (cut.empty()) {
+        if (workspaces_.empty()) workspaces_.resize(1);
+        forward_on(batch, dst, workspaces_[0], profiling_);
+    } else {
+        // Each thread runs the whole encoder on its sequences, single-threaded: no barrier and no
+        // activation shared between cores. Profiles time thread 0's share.
+        if (static_cast<int>(workspaces_.size()) < nt) workspaces_.resize(nt);
+        std::exception_ptr error;
+        std::mutex error_mu;
+#pragma omp parallel num_threads(nt)
+        {
+            const int id = omp_get_thread_num();
+            omp_set_num_threads(1);  // this thread's nested regions (kernels, oneDNN): one thread
+            if (id + 1 < static_cast<int>(cut.size())) {
+                const PackedBatch part = slice_sequences(batch, cut[id], cut[id + 1]);
+                try {
+                    forward_on(part, dst + batch.offsets[cut[id]] * h, workspaces_[id],
+                               profiling_ && id == 0);
+                } catch (...) {
+                    std::lock_guard<std::mutex> g(error_mu);
+                    if (!error) error = std::current_exception();
+                }
+            }
+        }
+        if (error) std::rethrow_exception(error);
+    }
+    if (profiling_) ++profile_.calls;
+}
+
+void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const {
+    const int64_t n_seq = batch.num_sequences(), t_all = batch.num_tokens(), h = hidden_;
+    StageTimer timer(timed, cpu_clock_);
     EncoderProfile& prof = profile_;
-    qkv_buf_.resize(t_all * 3 * h);
-    ctx_buf_.resize(t_all * h);
-    tmp_buf_.resize(t_all * h);
-    inter_buf_.resize(t_all * inter_);
+    w.qkv.resize(t_all * 3 * h);
+    w.ctx.resize(t_all * h);
+    w.tmp.resize(t_all * h);
+    w.inter.resize(t_all * inter_);
     float* x = dst;
 
-    pos_buf_.resize(t_all);
+    w.pos.resize(t_all);
     for (int64_t s = 0; s < n_seq; ++s)
         for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
-            pos_buf_[t] = static_cast<int32_t>(t - batch.offsets[s]);
+            w.pos[t] = static_cast<int32_t>(t - batch.offsets[s]);
     parallel_rows(t_all, h, [&](int64_t r0, int64_t r1) {
         embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
-                         batch.input_ids.data() + r0, pos_buf_.data() + r0,
+                         batch.input_ids.data() + r0, w.pos.data() + r0,
                          batch.token_type_ids.data() + r0, emb_ln_g_.data.data(),
                          emb_ln_b_.data.data(), x + r0 * h, r1 - r0, h, eps_);
     });
     timer.lap(prof.embeddings);
 
     for (const Layer& L : layers_) {
-        L.qkv.kernel->run(x, qkv_buf_.data(), t_all);
+        L.qkv.kernel->run(x, w.qkv.data(), t_all);
         timer.lap(prof.qkv);
         if (attention_s8_)
-            attention_s8(batch, qkv_buf_.data(), ctx_buf_.data());
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), w);
         else
-            attention(batch, qkv_buf_.data(), ctx_buf_.data());
+            attention(batch, w.qkv.data(), w.ctx.data(), w);
         timer.lap(prof.attention);
         // The residual add rides in the LayerNorm pass (no extra pass over the activations).
-        L.attn_out.kernel->run(ctx_buf_.data(), tmp_buf_.data(), t_all);
+        L.attn_out.kernel->run(w.ctx.data(), w.tmp.data(), t_all);
         timer.lap(prof.attn_out);
-        layer_norm_rows(tmp_buf_.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
+        layer_norm_rows(w.tmp.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
         // Sparse FFN pairs (f32 or int8) and dense int8 pairs run chained: the
         // [tokens][intermediate] f32 activations are never written token-major.
-        if (chain_ffn_ && (spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all) ||
-                           s8_run_chain(*L.inter.kernel, *L.out.kernel, x, tmp_buf_.data(), t_all))) {
+        if (chain_ffn_ && (spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, w.tmp.data(), t_all) ||
+                           s8_run_chain(*L.inter.kernel, *L.out.kernel, x, w.tmp.data(), t_all))) {
             timer.lap(prof.intermediate);
         } else {
-            L.inter.kernel->run(x, inter_buf_.data(), t_all);
+            L.inter.kernel->run(x, w.inter.data(), t_all);
             timer.lap(prof.intermediate);
-            L.out.kernel->run(inter_buf_.data(), tmp_buf_.data(), t_all);
+            L.out.kernel->run(w.inter.data(), w.tmp.data(), t_all);
             timer.lap(prof.output);
         }
-        layer_norm_rows(tmp_buf_.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
+        layer_norm_rows(w.tmp.data(), x, L.ln2_g.data.data(), L.ln2_b.data.data(), x, t_all, h,
                         eps_);
         timer.lap(prof.layer_norm);
     }
-    if (profiling_) ++prof.calls;
 }
 
 }  // namespace sparq

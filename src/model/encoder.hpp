@@ -3,6 +3,7 @@
 // attention per (sequence, head), output dense + residual + LayerNorm, GELU FFN + residual +
 // LayerNorm. Every linear layer is a weight kernel chosen by plan_linear.
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -33,6 +34,11 @@ struct PlanEntry {
     std::string kernel, why;
 };
 
+// Sequence boundaries cut[0] = 0 < ... < cut[parts] = num_sequences splitting `batch` into
+// `parts` contiguous shares balanced by tokens; empty when there are fewer sequences than parts
+// or the largest share has more than `imbalance` x total / parts tokens.
+std::vector<int64_t> split_sequences(const PackedBatch& batch, int parts, double imbalance);
+
 class Encoder {
   public:
     // Takes the weights (embeddings, layers); plans every linear layer with `opts`.
@@ -56,9 +62,25 @@ class Encoder {
     EncoderProfile profile() const { return profile_; }
     // Whether sparse FFN pairs run chained (spmm_run_chain; default on). Off: for benchmarks.
     void set_chain_ffn(bool on) { chain_ffn_ = on; }
+    // Whether a batch of several sequences may be split across the threads, each thread running
+    // the whole encoder single-threaded on its share (default on; used when the shares balance
+    // within kSequenceImbalance, see split_sequences). Off: every stage splits its own work.
+    // The environment variable SPARQ_NO_SEQUENCE_PARALLEL turns the default off.
+    void set_sequence_parallel(bool on) { sequence_parallel_ = on; }
+    // Whether batches that balance are split by sequences (the switch is on and every planned
+    // kernel's splits_by_sequences()).
+    bool splits_batches() const { return sequence_parallel_ && kernels_split_by_sequences_; }
+    // Largest share of a split over the ideal (total tokens / threads).
+    static constexpr double kSequenceImbalance = 1.15;
     void reset_profile() { profile_ = {}; }
 
   private:
+    // Activations of one forward (grow only): one per thread that runs a share of a batch.
+    struct Workspace {
+        AlignedBuffer<float> qkv, ctx, tmp, inter, scratch;
+        AlignedBuffer<uint8_t> scratch_s8;
+        AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
+    };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
         PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
@@ -66,9 +88,12 @@ class Encoder {
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
-    void attention(const PackedBatch& batch, const float* qkv, float* ctx) const;
+    void attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w) const;
     // The same with int8 matmuls (attention_s8.hpp).
-    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx) const;
+    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w) const;
+    // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
+    // the stage times to profile_).
+    void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, type_vocab_, vocab_;
     float eps_;
@@ -78,12 +103,12 @@ class Encoder {
     bool attention_s8_ = false;
     std::string attention_plan_;
 
-    // Activations reused across calls (grow only); forward calls are serialized.
+    // Activations reused across calls; forward calls are serialized.
     mutable std::mutex mu_;
-    mutable AlignedBuffer<float> qkv_buf_, ctx_buf_, tmp_buf_, inter_buf_, scratch_;
-    mutable AlignedBuffer<uint8_t> scratch_s8_;
-    mutable AlignedBuffer<int32_t> pos_buf_;  // position of every packed token in its sequence
-    bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true;
+    mutable std::vector<Workspace> workspaces_;
+    bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true,
+         sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr,
+         kernels_split_by_sequences_ = true;  // every planned kernel's splits_by_sequences()
     mutable EncoderProfile profile_;
 };
 

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/buffer.hpp"
+#include "core/threading.hpp"
 #include "kernels/gemm/onednn.hpp"
 #include "sparq/error.hpp"
 
@@ -93,6 +95,11 @@ class DenseF32 final : public LinearKernel {
                 std::memcpy(dst, residual, static_cast<size_t>(tokens * out_) * sizeof(float));
             }
         }
+        // User scratchpad, one per calling thread: a primitive may run on two threads at once
+        // (Encoder's sequence-parallel batches), which oneDNN's library scratchpad forbids.
+        thread_local AlignedBuffer<uint8_t> scratch;
+        scratch.resize(e.scratch_md.get_size());
+        args.emplace(DNNL_ARG_SCRATCHPAD, memory(e.scratch_md, eng, scratch.data()));
         e.prim.execute(onednn_stream(), args);
         onednn_stream().wait();
     }
@@ -104,8 +111,10 @@ class DenseF32 final : public LinearKernel {
     struct Entry {
         memory::dim tokens = 0;
         Residual residual = Residual::none;
+        int threads = 0;  // num_threads() at creation: oneDNN plans its work for that many
         int residual_index = 0;
         dnnl::matmul prim;
+        memory::desc scratch_md;
     };
 
     dnnl::matmul::primitive_desc make_pd(memory::dim m, const memory::desc& w_md, Residual residual,
@@ -129,6 +138,7 @@ class DenseF32 final : public LinearKernel {
         }
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         auto desc = has_bias_ ? dnnl::matmul::desc(src_md, w_md, bias_md, dst_md)
                               : dnnl::matmul::desc(src_md, w_md, dst_md);
         return dnnl::matmul::primitive_desc(desc, attr, eng);
@@ -137,15 +147,19 @@ class DenseF32 final : public LinearKernel {
     Entry primitive_for(int64_t tokens, Residual residual) const {
         std::lock_guard<std::mutex> lock(mu_);
         memory::dim key = opts_.runtime_tokens ? DNNL_RUNTIME_DIM_VAL : tokens;
+        const int threads = num_threads();
         for (auto it = cache_.begin(); it != cache_.end(); ++it)
-            if (it->tokens == key && it->residual == residual) {
+            if (it->tokens == key && it->residual == residual && it->threads == threads) {
                 cache_.splice(cache_.begin(), cache_, it);
                 return cache_.front();
             }
         Entry e;
         e.tokens = key;
         e.residual = residual;
-        e.prim = dnnl::matmul(make_pd(key, w_md_, residual, &e.residual_index));
+        e.threads = threads;
+        auto pd = make_pd(key, w_md_, residual, &e.residual_index);
+        e.scratch_md = pd.scratchpad_desc();
+        e.prim = dnnl::matmul(pd);
         cache_.push_front(std::move(e));
         if (cache_.size() > kCacheSize) cache_.pop_back();
         return cache_.front();

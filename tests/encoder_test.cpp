@@ -1,0 +1,127 @@
+// The encoder's batch split across threads (sequence-parallel forward): the split itself, and
+// outputs equal to the stage-parallel and single-thread runs on every kernel family (dense f32
+// through oneDNN, sparse f32 JIT, sparse int8 + int8 attention), with the caller's thread count
+// intact afterwards.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/threading.hpp"
+#include "model/encoder.hpp"
+#include "model/model.hpp"
+#include "sparq/model.hpp"
+#include "test_util.hpp"
+
+namespace sparq {
+namespace {
+
+PackedBatch batch_of(const std::vector<int64_t>& lengths, int32_t vocab, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int32_t> id(5, vocab - 1);
+    PackedBatch b;
+    b.offsets.push_back(0);
+    for (int64_t len : lengths) {
+        for (int64_t t = 0; t < len; ++t) {
+            b.input_ids.push_back(id(rng));
+            b.token_type_ids.push_back(t >= len / 2 ? 1 : 0);
+        }
+        b.offsets.push_back(b.offsets.back() + len);
+    }
+    return b;
+}
+
+TEST(SplitSequences, BalancedContiguousShares) {
+    // 4 x 128 tokens in 2 shares: 2 + 2.
+    EXPECT_EQ(split_sequences(batch_of({128, 128, 128, 128}, 100, 1), 2, 1.15),
+              (std::vector<int64_t>{0, 2, 4}));
+    // 143 tokens: 68 | 75 (75 / 71.5 = 1.05).
+    EXPECT_EQ(split_sequences(batch_of({20, 31, 17, 25, 22, 28}, 100, 1), 2, 1.15),
+              (std::vector<int64_t>{0, 3, 6}));
+    // The cut nearest the half: 10 + 50 | 40 + 20 rather than 10 | 50 + 40 + 20.
+    EXPECT_EQ(split_sequences(batch_of({10, 50, 40, 20}, 100, 1), 2, 1.15),
+              (std::vector<int64_t>{0, 2, 4}));
+    // Three shares of 9 sequences of 10 tokens.
+    EXPECT_EQ(split_sequences(batch_of(std::vector<int64_t>(9, 10), 100, 1), 3, 1.15),
+              (std::vector<int64_t>{0, 3, 6, 9}));
+}
+
+TEST(SplitSequences, DeclinesWhatDoesNotBalance) {
+    EXPECT_TRUE(split_sequences(batch_of({128}, 100, 1), 2, 1.15).empty());        // one sequence
+    EXPECT_TRUE(split_sequences(batch_of({128, 64, 64}, 100, 1), 1, 1.15).empty());  // one part
+    EXPECT_TRUE(split_sequences(batch_of({100, 20, 20}, 100, 1), 2, 1.15).empty());  // 100 vs 70
+    EXPECT_TRUE(split_sequences(batch_of({64, 64, 64}, 100, 1), 2, 1.15).empty());   // 128 vs 96
+    EXPECT_EQ(split_sequences(batch_of({64, 64, 64}, 100, 1), 2, 1.5),
+              (std::vector<int64_t>{0, 1, 3}));
+    EXPECT_TRUE(split_sequences(PackedBatch{}, 2, 1.15).empty());
+}
+
+struct Family {
+    std::string dir;
+    LoadOptions opts;
+};
+
+// One model per kernel family the planner can pick; a batch of 6 sequences that splits 3 | 3.
+TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
+    const auto fix = test::fixtures_dir();
+    const auto models = test::source_dir() / "models";
+    LoadOptions dense;
+    dense.kernels = "dense";
+    LoadOptions sparse;
+    sparse.kernels = "sparse";
+    const Family families[] = {
+        {(fix / "tiny_base").string(), dense},
+        {(fix / "tiny_base").string(), sparse},
+        {(models / "sst2-default").string(), {}},  // quantized 95% 1x4: sparse int8, int8 attention
+        {(models / "sst2-dense").string(), sparse},
+    };
+    const int saved = num_threads();
+    for (const Family& f : families) {
+        auto model = Model::load(f.dir, f.opts);
+        const PackedBatch batch =
+            batch_of({20, 31, 17, 25, 22, 28}, static_cast<int32_t>(model->config().vocab_size), 7);
+        ASSERT_FALSE(split_sequences(batch, 2, Encoder::kSequenceImbalance).empty());
+        Encoder* enc = encoder_of(*model);
+        ASSERT_TRUE(enc->splits_batches()) << f.dir << " " << model->plan_report();
+        set_num_threads(1);
+        const HiddenStates one = model->encode(batch);
+        set_num_threads(2);
+        enc->set_sequence_parallel(true);
+        const HiddenStates split = model->encode(batch);
+        EXPECT_EQ(num_threads(), 2) << "the forward must leave the caller's thread count";
+        enc->set_sequence_parallel(false);
+        const HiddenStates stages = model->encode(batch);
+        enc->set_sequence_parallel(true);
+        ASSERT_EQ(split.data.size(), one.data.size());
+        ASSERT_EQ(stages.data.size(), one.data.size());
+        float d_one = 0, d_stages = 0;
+        for (size_t i = 0; i < one.data.size(); ++i) {
+            ASSERT_TRUE(std::isfinite(split.data[i])) << f.dir << " i=" << i;
+            d_one = std::max(d_one, std::fabs(split.data[i] - one.data[i]));
+            d_stages = std::max(d_stages, std::fabs(split.data[i] - stages.data[i]));
+        }
+        // Each share runs the single-thread kernels on fewer tokens: the same sums per token,
+        // except that oneDNN may block a different token count differently (f32 rounding).
+        EXPECT_LE(d_one, 1e-5f) << f.dir << " " << model->plan_report();
+        EXPECT_LE(d_stages, 1e-5f) << f.dir;
+        EXPECT_EQ(split.offsets, one.offsets);
+    }
+    set_num_threads(saved);
+}
+
+// Dense int8 (oneDNN on AMX/VNNI) streams its whole weights per call: batches stay split by
+// stages, so every thread reads only its part of each weight.
+TEST(Encoder, DenseInt8KeepsStageParallel) {
+    LoadOptions o;
+    o.kernels = "dense";
+    o.precision = "int8";
+    auto model = Model::load((test::fixtures_dir() / "tiny_base").string(), o);
+    ASSERT_NE(model->plan_report().find("dense_s8"), std::string::npos) << model->plan_report();
+    EXPECT_FALSE(encoder_of(*model)->splits_batches());
+}
+
+}  // namespace
+}  // namespace sparq
