@@ -286,10 +286,16 @@ void context_all(const Ops& o, float* ctx, int64_t ld_ctx, int32_t* dsti) {
     }
 }
 
-// `rows` rows of log2-domain scores (stride l16) to p8[i][j] = round(255 * 2^(s_ij - max_j s_ij))
-// for j < seq, 0 up to l4 (row stride l4), and sp[i] = 1 / Σ_j p8[i][j] (attention_s8.hpp).
+// `rows` (<= kScoreRows) rows of log2-domain scores (stride l16) to p8[i][j] = round(255 *
+// 2^(s_ij - max_j s_ij)) for j < seq, 0 up to l4 (row stride l4), and sp[i] = 1 / Σ_j p8[i][j]
+// (attention_s8.hpp). In phases over the rows (all maxima, then all exp rows, then the sums), so
+// the rows' reductions overlap; 64 keys at a time are packed to bytes by vpackus (dwords hold
+// values in [0, 255], so the saturating packs are exact), summed by vpsadbw and put back in key
+// order by one vpermd.
 void softmax_quant(const float* scores, int64_t rows, int64_t seq, int64_t l16, int64_t l4,
                    uint8_t* p8, float* sp) {
+    float vmax[s8attn::kScoreRows];
+    int32_t sums[s8attn::kScoreRows];
     for (int64_t i = 0; i < rows; ++i) {
         const float* row = scores + i * l16;
         __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
@@ -300,17 +306,39 @@ void softmax_quant(const float* scores, int64_t rows, int64_t seq, int64_t l16, 
         }
         for (; c < seq; c += 16)
             m0 = _mm512_mask_max_ps(m0, tail16(seq - c), m0, _mm512_loadu_ps(row + c));
-        const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
-        __m512i sum = _mm512_setzero_si512();
-        for (c = 0; c < l4; c += 16) {
-            const __mmask16 m = tail16(seq - c);
-            __m512 e = exp2_255(_mm512_sub_ps(_mm512_loadu_ps(row + c), vmax));
-            __m512i t = _mm512_maskz_cvtps_epi32(m, e);
-            sum = _mm512_add_epi32(sum, t);
-            _mm_mask_storeu_epi8(p8 + i * l4 + c, tail16(l4 - c), _mm512_cvtusepi32_epi8(t));
-        }
-        sp[i] = 1.0f / static_cast<float>(_mm512_reduce_add_epi32(sum));
+        vmax[i] = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
     }
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* row = scores + i * l16;
+        uint8_t* prow = p8 + i * l4;
+        const __m512 vm = _mm512_set1_ps(vmax[i]);
+        __m512i sum64 = zero, sum32 = zero;
+        int64_t c = 0;
+        for (; c + 64 <= l4; c += 64) {
+            __m512i t[4];
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; ++u)
+                t[u] = _mm512_maskz_cvtps_epi32(
+                    tail16(seq - c - 16 * u),
+                    exp2_255(_mm512_sub_ps(_mm512_loadu_ps(row + c + 16 * u), vm)));
+            const __m512i b = _mm512_packus_epi16(_mm512_packus_epi32(t[0], t[1]),
+                                                  _mm512_packus_epi32(t[2], t[3]));
+            sum64 = _mm512_add_epi64(sum64, _mm512_sad_epu8(b, zero));
+            _mm512_storeu_si512(prow + c, _mm512_permutexvar_epi32(order, b));
+        }
+        for (; c < l4; c += 16) {
+            const __mmask16 m = tail16(seq - c);
+            __m512 e = exp2_255(_mm512_sub_ps(_mm512_loadu_ps(row + c), vm));
+            __m512i t = _mm512_maskz_cvtps_epi32(m, e);
+            sum32 = _mm512_add_epi32(sum32, t);
+            _mm_mask_storeu_epi8(prow + c, tail16(l4 - c), _mm512_cvtusepi32_epi8(t));
+        }
+        sums[i] = static_cast<int32_t>(_mm512_reduce_add_epi64(sum64)) +
+                  _mm512_reduce_add_epi32(sum32);
+    }
+    for (int64_t i = 0; i < rows; ++i) sp[i] = 1.0f / static_cast<float>(sums[i]);
 }
 
 // V per feature over the sequence: sv[c] = max_j |v[j][c]| / 127; vpack[g][c][k] = v8[4g+k][c]
