@@ -66,7 +66,43 @@ void BM_attention_s8(benchmark::State& state) {
     rate(state, seq);
 }
 
+// All heads of a batch of sequences in the encoder's order (sequence major, head minor) on one
+// thread: Q/K/V come from L3 / memory as in the model (the batch's QKV output, ~9 MiB, is far
+// larger than L2), each head prefetching the next (AttentionNext). us/head: CPU time per head.
+void BM_attention_s8_batch(benchmark::State& state) {
+    if (!attention_s8_fast()) {
+        state.SkipWithError("no AVX512-VNNI");
+        return;
+    }
+    const int64_t seq = state.range(0), n_seq = seq <= 128 ? 8 : 3, heads = kH / kD;
+    const int64_t ld = 3 * kH, jobs = n_seq * heads;
+    std::vector<float> qkv = random_qkv(n_seq * seq), ctx(n_seq * seq * kH);
+    AlignedBuffer<uint8_t> scratch(attention_s8_scratch_bytes(seq, kD));
+    set_num_threads(1);
+    for (auto _ : state) {
+        for (int64_t job = 0; job < jobs; ++job) {
+            const int64_t s = job / heads, head = job % heads;
+            const float* q = qkv.data() + s * seq * ld + head * kD;
+            AttentionNext next{};
+            if (job + 1 < jobs) {
+                next.q = qkv.data() + (job + 1) / heads * seq * ld + (job + 1) % heads * kD;
+                next.k = next.q + kH;
+                next.v = next.q + 2 * kH;
+                next.seq = seq;
+            }
+            attention_head_s8(q, q + kH, q + 2 * kH, ld, ctx.data() + s * seq * kH + head * kD,
+                              kH, seq, kD, 0.125f, scratch.data(), &next);
+        }
+        benchmark::DoNotOptimize(ctx.data());
+    }
+    set_num_threads(0);
+    state.counters["us/head"] = benchmark::Counter(
+        static_cast<double>(jobs * state.iterations()) * 1e-6,
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 }  // namespace
 
 BENCHMARK(BM_attention_f32)->ArgName("seq")->Arg(64)->Arg(128)->Arg(384)->MinTime(0.5);
 BENCHMARK(BM_attention_s8)->ArgName("seq")->Arg(64)->Arg(128)->Arg(384)->MinTime(0.5);
+BENCHMARK(BM_attention_s8_batch)->ArgName("seq")->Arg(128)->Arg(384)->MinTime(0.5);

@@ -161,7 +161,11 @@ const AttentionS8Variant* attention_s8_variants(int* count) {
 bool attention_s8_fast() { return has_isa(Isa::avx512_vnni); }
 
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch) {
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                       const AttentionNext* next) {
+    if (attention_s8_fast())
+        return attention_head_s8_vnni_next(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch,
+                                           next);
     int n = 0;
     const AttentionS8Variant* vs = attention_s8_variants(&n);
     AttentionS8Fn pick = vs[0].fn;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cpu/isa.hpp"
+#include "model/attention.hpp"
 
 namespace sparq {
 
@@ -57,8 +58,10 @@ int64_t attention_s8_scratch_bytes(int64_t seq, int64_t d);
 
 // Runs the best variant allowed by max_isa() (the scalar reference without AVX512-VNNI: slow,
 // for tests); single-threaded (callers parallelize over heads). scratch: 64-byte aligned.
+// `next` (optional) only prefetches the next head's Q/K/V into L2: results are the same.
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch);
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                       const AttentionNext* next = nullptr);
 
 // True when a vectorized variant may run (AVX512-VNNI allowed by max_isa()).
 bool attention_s8_fast();
@@ -98,5 +101,9 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
 void attention_head_s8_vnni(const float* q, const float* k, const float* v, int64_t ld_qkv,
                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                             uint8_t* scratch, AttentionS8Probe* probe);
+// The VNNI variant without probe, prefetching `next` (may be null) while it computes.
+void attention_head_s8_vnni_next(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                                 float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                                 uint8_t* scratch, const AttentionNext* next);
 
 }  // namespace sparq

@@ -43,6 +43,46 @@ inline __m512 exp2_255(__m512 x) {
 // follows them, so the row loops prefetch this many rows ahead.
 constexpr int64_t kPrefetchRows = 8;
 
+// Walks the cache lines of the next head's Q, K and V rows (AttentionNext), one L2 prefetch per
+// step(): the score and context tiles step once per group of 4 features / keys (~8 cycles of
+// vpdpbusd), which spreads the head's lines over its matmuls instead of queuing them behind the
+// line fill buffers. Without a next head (or once all lines are requested) step() does nothing.
+class NextPrefetch {
+  public:
+    NextPrefetch(const AttentionNext* next, int64_t ld_qkv, int64_t d)
+        : ld_(ld_qkv * 4), bytes_(d * 4) {
+        if (!next || !next->q) return;
+        base_[0] = reinterpret_cast<const char*>(next->q);
+        base_[1] = reinterpret_cast<const char*>(next->k);
+        base_[2] = reinterpret_cast<const char*>(next->v);
+        rows_ = next->seq;
+        if (rows_ > 0) start_part();
+    }
+    void step() {
+        if (row_ >= rows_) return;
+        _mm_prefetch(cur_, _MM_HINT_T1);
+        cur_ += 64;
+        if (cur_ < end_) return;
+        if (++part_ == 3) {
+            part_ = 0;
+            ++row_;
+        }
+        if (row_ < rows_) start_part();
+    }
+
+  private:
+    void start_part() {
+        const char* p = base_[part_] + row_ * ld_;
+        cur_ = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63});
+        end_ = p + bytes_;
+    }
+    const char* base_[3] = {};
+    const char* cur_ = nullptr;
+    const char* end_ = nullptr;
+    int64_t ld_, bytes_, row_ = 0, rows_ = 0;
+    int part_ = 0;
+};
+
 // acc += vpdpbusd(a u8, b s8) with acc tied to one register: GCC 12 compiles the intrinsic in
 // the 4x4 tile loops with a register copy per accumulator per step (and a spill), which made
 // those loops front-end bound.
@@ -194,6 +234,7 @@ struct Ops {
     const uint8_t* vpack;
     const float *sp, *sv;
     int64_t seq, d, d4, d16, l4, l16;
+    NextPrefetch* pf;  // stepped once per group in the tiles
 };
 
 // Scores of rows [i0, i0+R) x keys [j0, j0 + 16*NV): int32 sums into dsti (kInt) or the scaled
@@ -211,6 +252,7 @@ inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, int64_t row0, floa
     for (int64_t g = 0; g < groups; ++g) {
         __m512i b[NV];
         const uint8_t* kg = o.kpack + (g * o.l16 + j0) * 4;
+        o.pf->step();
 #pragma GCC unroll 4
         for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_si512(kg + 64 * x);
 #pragma GCC unroll 4
@@ -280,6 +322,7 @@ inline void context_tile(const Ops& o, int64_t i0, int64_t c0, float* ctx, int64
     for (int64_t g = 0; g < groups; ++g) {
         __m512i b[NV];
         const uint8_t* vg = o.vpack + (g * o.d16 + c0) * 4;
+        o.pf->step();
 #pragma GCC unroll 4
         for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_si512(vg + 64 * x);
 #pragma GCC unroll 4
@@ -495,9 +538,10 @@ void key_compensation(const uint8_t* kpack, int64_t groups, int64_t l16, int32_t
 
 }  // namespace
 
-void attention_head_s8_vnni(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                            uint8_t* scratch, AttentionS8Probe* probe) {
+namespace {
+void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+             int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+             AttentionS8Probe* probe, const AttentionNext* next) {
     const AttentionS8Layout L(seq, d);
     uint8_t* q8 = scratch + L.q8;
     auto* rf = reinterpret_cast<float*>(scratch + L.rf);
@@ -525,7 +569,8 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
     pack_k(ktmp, L.d4, groups, L.l16, kpack);
     key_compensation(kpack, groups, L.l16, kcomp);
 
-    Ops o{q8, kpack, kcomp, rf, sk, p8, vpack, sp, sv, seq, d, L.d4, L.d16, L.l4, L.l16};
+    NextPrefetch pf(next, ld_qkv, d), none(nullptr, ld_qkv, d);
+    Ops o{q8, kpack, kcomp, rf, sk, p8, vpack, sp, sv, seq, d, L.d4, L.d16, L.l4, L.l16, &none};
     if (probe) {
         probe->q8.resize(seq * d);
         probe->k8.resize(seq * d);
@@ -542,6 +587,7 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
             std::copy(s.data() + i * L.l16, s.data() + i * L.l16 + seq,
                       probe->scores.data() + i * seq);
     }
+    o.pf = &pf;
     // Scores and softmax per tile of query rows: the tile's scores stay in L1.
     for (int64_t i0 = 0; i0 < seq; i0 += s8attn::kScoreRows) {
         const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
@@ -561,9 +607,24 @@ void attention_head_s8_vnni(const float* q, const float* k, const float* v, int6
                 probe->v8[j * d + c] =
                     static_cast<int8_t>(vpack[((j / 4) * L.d16 + c) * 4 + j % 4]);
         probe->ctx.resize(seq * d);
+        o.pf = &none;
         context_all<true>(o, nullptr, 0, probe->ctx.data());
+        o.pf = &pf;
     }
     context_all<false>(o, ctx, ld_ctx, nullptr);
+}
+}  // namespace
+
+void attention_head_s8_vnni(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, AttentionS8Probe* probe) {
+    head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, nullptr);
+}
+
+void attention_head_s8_vnni_next(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                                 float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                                 uint8_t* scratch, const AttentionNext* next) {
+    head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr, next);
 }
 
 }  // namespace sparq

@@ -260,14 +260,32 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const int64_t jobs = n_seq * heads_;
     uint8_t* scratch = w.scratch_s8.data();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t job = 0; job < jobs; ++job) {
-        int64_t s = job / heads_, head = job % heads_;
-        int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-        if (len == 0) continue;
-        const float* q = qkv + off * 3 * h + head * d;
-        attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d, scale,
-                          scratch + per_thread * omp_get_thread_num());
+    // The same dynamic schedule with one job of lookahead as attention(): the kernel prefetches
+    // the next head's Q/K/V.
+    std::atomic<int64_t> claimed{0};
+#pragma omp parallel num_threads(threads)
+    {
+        uint8_t* own = scratch + per_thread * omp_get_thread_num();
+        int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
+        while (job < jobs) {
+            const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
+            const int64_t s = job / heads_, head = job % heads_;
+            const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+            const float* q = qkv + off * 3 * h + head * d;
+            AttentionNext next{};
+            if (following < jobs) {
+                const int64_t s2 = following / heads_, head2 = following % heads_;
+                const int64_t off2 = batch.offsets[s2];
+                next.q = qkv + off2 * 3 * h + head2 * d;
+                next.k = next.q + h;
+                next.v = next.q + 2 * h;
+                next.seq = batch.offsets[s2 + 1] - off2;
+            }
+            if (len > 0)
+                attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d,
+                                  scale, own, &next);
+            job = following;
+        }
     }
 }
 
