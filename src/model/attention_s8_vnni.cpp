@@ -178,8 +178,7 @@ void quant_rows_64(const float* x, int64_t ld, int64_t rows, int64_t d, uint8_t*
             if (i0 + r + 16 < rows)
 #pragma GCC unroll 4
                 for (int b = 0; b < 4; ++b)
-                    _mm_prefetch(reinterpret_cast<const char*>(xi + 16 * ld + 16 * b),
-                                 _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char*>(xi + 16 * ld + 16 * b), _MM_HINT_T0);
             const __m512 a = _mm512_range_ps(_mm512_loadu_ps(xi), _mm512_loadu_ps(xi + 16), 0x0B);
             const __m512 b = _mm512_range_ps(_mm512_loadu_ps(xi + 32),
                                              _mm512_maskz_loadu_ps(ml3, xi + 48), 0x0B);
@@ -188,9 +187,9 @@ void quant_rows_64(const float* x, int64_t ld, int64_t rows, int64_t d, uint8_t*
         const __mmask16 mn = tail16(n);
         const __m512 m = _mm512_maskz_load_ps(mn, am);
         _mm512_mask_storeu_ps(scales + i0, mn, _mm512_div_ps(m, _mm512_set1_ps(127.0f)));
-        _mm512_store_ps(inv, _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m, _mm512_set1_ps(s8attn::kTiny),
-                                                                     _CMP_GT_OQ),
-                                                  _mm512_set1_ps(127.0f), m));
+        _mm512_store_ps(inv, _mm512_maskz_div_ps(
+                                 _mm512_cmp_ps_mask(m, _mm512_set1_ps(s8attn::kTiny), _CMP_GT_OQ),
+                                 _mm512_set1_ps(127.0f), m));
         for (int64_t r = 0; r < n; ++r) {
             const float* xi = x + (i0 + r) * ld;
             const __m512 s = _mm512_set1_ps(inv[r]);
@@ -426,8 +425,8 @@ void softmax_quant(const float* scores, int64_t rows, int64_t seq, int64_t l16, 
             sum32 = _mm512_add_epi32(sum32, t);
             _mm_mask_storeu_epi8(prow + c, tail16(l4 - c), _mm512_cvtusepi32_epi8(t));
         }
-        sums[i] = static_cast<int32_t>(_mm512_reduce_add_epi64(sum64)) +
-                  _mm512_reduce_add_epi32(sum32);
+        sums[i] =
+            static_cast<int32_t>(_mm512_reduce_add_epi64(sum64)) + _mm512_reduce_add_epi32(sum32);
     }
     for (int64_t i = 0; i < rows; ++i) sp[i] = 1.0f / static_cast<float>(sums[i]);
 }
