@@ -18,6 +18,7 @@
 #include "core/buffer.hpp"
 #include "core/threading.hpp"
 #include "cpu/isa.hpp"
+#include "jit/spmm_s8_1x4.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 
 namespace {
@@ -294,4 +295,53 @@ BENCHMARK(bm_scales_quantize_s8)
     ->ArgNames({"in", "t", "fused"})
     ->Args({768, 1024, 0})->Args({768, 1024, 1})
     ->Args({3072, 1024, 0})->Args({3072, 1024, 1});
+
+// The JIT vpdpbusd core alone, driven as SparseS8::compute() drives it: one 64-token tile, rows
+// in chunks of 64, K chunks of `kc` groups, a random block list at 90% 1x4 sparsity (blocks
+// ordered by K chunk, then row). MACs/s over the blocks and % of the VNNI peak.
+void bm_core(benchmark::State& state) {
+    if (!sparq::has_isa(sparq::Isa::avx512_vnni)) {
+        state.SkipWithError("no AVX512-VNNI");
+        return;
+    }
+    const int64_t out = state.range(0), in = state.range(1), kc = state.range(2), groups = in / 4;
+    const int vecs = 4, width = 16 * vecs;
+    const int64_t chunks = (groups + kc - 1) / kc, row_chunk = 64;
+    std::mt19937 rng(7);
+    std::bernoulli_distribution keep(0.1);
+    std::uniform_int_distribution<int> byte(1, 255);
+    std::vector<int32_t> row_ptr(chunks * (out + 1));
+    std::vector<sparq::jit::S8Block> list;
+    for (int64_t c = 0; c < chunks; ++c) {
+        for (int64_t r = 0; r < out; ++r) {
+            row_ptr[c * (out + 1) + r] = static_cast<int32_t>(list.size());
+            for (int64_t g = c * kc; g < std::min(groups, (c + 1) * kc); ++g)
+                if (keep(rng)) list.push_back({static_cast<int32_t>(g * 64), byte(rng) * 0x01010101});
+        }
+        row_ptr[c * (out + 1) + out] = static_cast<int32_t>(list.size());
+    }
+    sparq::AlignedBuffer<sparq::jit::S8Block> blocks(list.size());
+    std::copy(list.begin(), list.end(), blocks.data());
+    sparq::AlignedBuffer<uint8_t> tile(groups * width * 4);
+    for (int64_t i = 0; i < groups * width * 4; ++i) tile[i] = static_cast<uint8_t>(byte(rng));
+    std::vector<int32_t> comp(out, 0);
+    sparq::AlignedBuffer<int32_t> acc(row_chunk * width);
+    const sparq::jit::SpmmS8Vnni core(vecs);
+    for (auto _ : state) {
+        for (int64_t r0 = 0; r0 < out; r0 += row_chunk) {
+            const int64_t r1 = std::min(r0 + row_chunk, out);
+            for (int64_t c = 0; c < chunks; ++c)
+                core({tile.data(), blocks.data(), row_ptr.data() + c * (out + 1) + r0, comp.data() + r0, acc.data(),
+                      r1 - r0, c > 0});
+        }
+        benchmark::DoNotOptimize(acc.data());
+    }
+    const double macs = static_cast<double>(list.size()) * 4 * width;
+    state.counters["GMACs"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["pct_vnni_peak"] =
+        benchmark::Counter(macs * 100.0 / kVnniPeakMacs, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(bm_core)->ArgNames({"out", "in", "kc"})->Args({2304, 768, 256})->Args({768, 3072, 256})
+    ->Args({3072, 768, 256})->Args({768, 3072, 128})->Args({768, 3072, 192})->Args({6912, 256, 256})
+    ->Args({768, 3072, 64});
 }  // namespace

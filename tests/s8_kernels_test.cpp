@@ -14,7 +14,9 @@
 #include "core/threading.hpp"
 #include "cpu/isa.hpp"
 #include "kernels/linear.hpp"
+#include "jit/spmm_s8_1x4.hpp"
 #include "kernels/s8/s8_kernels.hpp"
+#include "kernels/s8/spmm_s8_cores.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -536,6 +538,50 @@ TEST(S8Kernels, PiecewiseGeluWithin1e6OfErf) {
     float nan = std::nanf(""), out = 0;
     s8::gelu_pieces_avx512(&nan, &out, 1);
     EXPECT_TRUE(std::isnan(out));
+}
+
+}  // namespace
+}  // namespace sparq
+
+
+namespace sparq {
+namespace {
+// The JIT core alone against the scalar core at every tile width it supports (8 vectors included,
+// which SparseS8 does not use today): rows of 0..13 blocks (every remainder of the 4-block loop,
+// empty rows), extreme values, both the initialising and the accumulating (later K chunk) mode.
+TEST(S8Kernels, JitCoreMatchesScalarOnEveryBlockCount) {
+    if (!has_isa(Isa::avx512_vnni)) GTEST_SKIP() << "no AVX512-VNNI";
+    std::mt19937 rng(11);
+    const int64_t groups = 40, rows = 60;
+    for (int vecs : {1, 2, 4, 8}) {
+        const int width = 16 * vecs;
+        const jit::SpmmS8Vnni core(vecs);
+        std::vector<uint8_t> tile(groups * width * 4);
+        for (uint8_t& u : tile) u = static_cast<uint8_t>(rng() % 4 == 0 ? 255 : rng());
+        std::vector<jit::S8Block> blocks;
+        std::vector<int32_t> row_ptr{0}, comp(rows);
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t n = r % 14;
+            for (int64_t b = 0; b < n; ++b) {
+                uint32_t w = rng();
+                if (r % 7 == 3) w = 0x81818181u;  // -127 everywhere
+                blocks.push_back({static_cast<int32_t>(rng() % groups * 64), static_cast<int32_t>(w)});
+            }
+            row_ptr.push_back(static_cast<int32_t>(blocks.size()));
+            comp[r] = static_cast<int32_t>(rng() % 100000);
+        }
+        for (int64_t accumulate : {0, 1}) {
+            std::vector<int32_t> expect(rows * width), got(rows * width);
+            for (size_t i = 0; i < expect.size(); ++i) expect[i] = got[i] = static_cast<int32_t>(rng() % 1000);
+            const jit::SpmmS8Args a{tile.data(), blocks.data(), row_ptr.data(), comp.data(), expect.data(), rows,
+                                    accumulate};
+            s8::spmm_s8_scalar(a, vecs);
+            jit::SpmmS8Args b = a;
+            b.dst = got.data();
+            core(b);
+            ASSERT_EQ(got, expect) << "vecs=" << vecs << " accumulate=" << accumulate;
+        }
+    }
 }
 
 }  // namespace

@@ -17,14 +17,17 @@ SpmmS8Vnni::SpmmS8Vnni(int vecs)
 
 void SpmmS8Vnni::generate() {
     const int V = vecs_;
+    // S independent accumulator sets (S * V chains hide the 5-cycle vpdpbusd latency at two per
+    // cycle); blocks go round-robin to the sets, U = S blocks per loop iteration.
+    const int S = V <= 4 ? 4 : 2;
     const Reg64 src = r8, blk = r9, rowp = r10, comp = r11, dst = r12, rows = r13;
-    const Reg64 cnt = r14, off0 = rax, off1 = rdx, p = rbx;
-    // zmm0..V-1: accumulators A, zmm8..8+V-1: accumulators B, zmm16..19: activations,
-    // zmm20/21: broadcast weights.
-    auto accA = [](int v) { return Zmm(v); };
-    auto accB = [](int v) { return Zmm(8 + v); };
-    auto act = [](int i) { return Zmm(16 + (i & 3)); };
-    const Zmm w0(20), w1(21);
+    const Reg64 cnt = r14, p = rbx;
+    const Reg64 offs[4] = {rax, rdx, rsi, rbp};
+    // zmm0..S*V-1: accumulators (set s, vector v in zmm s * V + v), zmm16..23: activations,
+    // zmm24..27: broadcast weights.
+    auto acc = [V](int s, int v) { return Zmm(s * V + v); };
+    auto act = [](int i) { return Zmm(16 + (i & 7)); };
+    auto wgt = [](int s) { return Zmm(24 + s); };
     const int scale = V;  // offsets are group * 64; a tile of V vectors has groups of V * 64 bytes
     const int ld = 64 * V;
 
@@ -38,7 +41,7 @@ void SpmmS8Vnni::generate() {
     const Reg64 accum = r15;
     mov(accum, ptr[reg_args + offsetof(SpmmS8Args, accumulate)]);
 
-    Label l_row, l_pair, l_tail, l_store, l_end, l_init_done, l_load;
+    Label l_row, l_group, l_tail, l_one, l_store, l_end, l_init_done, l_load;
     test(rows, rows);
     jle(l_end, T_NEAR);
     L(l_row);
@@ -47,49 +50,54 @@ void SpmmS8Vnni::generate() {
         movsxd(cnt, dword[rowp + 4]);
         sub(cnt, p);
         lea(p, ptr[blk + p * 8]);
-        for (int v = 0; v < V; ++v) vpxord(accB(v), accB(v), accB(v));
+        for (int s = 1; s < S; ++s)
+            for (int v = 0; v < V; ++v) vpxord(acc(s, v), acc(s, v), acc(s, v));
         test(accum, accum);
         jnz(l_load, T_NEAR);
-        vpbroadcastd(w0, dword[comp]);
-        for (int v = 0; v < V; ++v) vpsubd(accA(v), accB(v), w0);  // 0 - comp
+        vpbroadcastd(wgt(0), dword[comp]);
+        for (int v = 0; v < V; ++v) vpsubd(acc(0, v), acc(1, v), wgt(0));  // 0 - comp
         jmp(l_init_done, T_NEAR);
         L(l_load);
-        for (int v = 0; v < V; ++v) vmovdqu32(accA(v), zword[dst + 64 * v]);
+        for (int v = 0; v < V; ++v) vmovdqu32(acc(0, v), zword[dst + 64 * v]);
         L(l_init_done);
-        cmp(cnt, 2);
+        cmp(cnt, S);
         jl(l_tail, T_NEAR);
-        L(l_pair);
+        L(l_group);
         {
             prefetcht0(ptr[p + 1024]);
-            movsxd(off0, dword[p]);
-            movsxd(off1, dword[p + 8]);
-            vpbroadcastd(w0, dword[p + 4]);
-            vpbroadcastd(w1, dword[p + 12]);
-            for (int v = 0; v < V; ++v) {
-                vmovdqu32(act(2 * v), zword[src + off0 * scale + 64 * v]);
-                vpdpbusd(accA(v), act(2 * v), w0);
-                vmovdqu32(act(2 * v + 1), zword[src + off1 * scale + 64 * v]);
-                vpdpbusd(accB(v), act(2 * v + 1), w1);
-            }
-            add(p, 16);
-            sub(cnt, 2);
-            cmp(cnt, 2);
-            jge(l_pair, T_NEAR);
+            for (int s = 0; s < S; ++s) movsxd(offs[s], dword[p + 8 * s]);
+            for (int s = 0; s < S; ++s) vpbroadcastd(wgt(s), dword[p + 8 * s + 4]);
+            int i = 0;
+            for (int v = 0; v < V; ++v)
+                for (int s = 0; s < S; ++s, ++i) {
+                    vmovdqu32(act(i), zword[src + offs[s] * scale + 64 * v]);
+                    vpdpbusd(acc(s, v), act(i), wgt(s));
+                }
+            add(p, 8 * S);
+            sub(cnt, S);
+            cmp(cnt, S);
+            jge(l_group, T_NEAR);
         }
         L(l_tail);
         test(cnt, cnt);
         jz(l_store, T_NEAR);
-        movsxd(off0, dword[p]);
-        vpbroadcastd(w0, dword[p + 4]);
-        for (int v = 0; v < V; ++v) {
-            vmovdqu32(act(v), zword[src + off0 * scale + 64 * v]);
-            vpdpbusd(accA(v), act(v), w0);
+        L(l_one);
+        {
+            movsxd(offs[0], dword[p]);
+            vpbroadcastd(wgt(0), dword[p + 4]);
+            for (int v = 0; v < V; ++v) {
+                vmovdqu32(act(v), zword[src + offs[0] * scale + 64 * v]);
+                vpdpbusd(acc(0, v), act(v), wgt(0));
+            }
+            add(p, 8);
+            dec(cnt);
+            jnz(l_one, T_NEAR);
         }
         L(l_store);
-        for (int v = 0; v < V; ++v) {
-            vpaddd(accA(v), accA(v), accB(v));
-            vmovdqu32(zword[dst + 64 * v], accA(v));
-        }
+        for (int step = 1; step < S; step *= 2)
+            for (int s = 0; s + step < S; s += 2 * step)
+                for (int v = 0; v < V; ++v) vpaddd(acc(s, v), acc(s, v), acc(s + step, v));
+        for (int v = 0; v < V; ++v) vmovdqu32(zword[dst + 64 * v], acc(0, v));
         add(rowp, 4);
         add(comp, 4);
         add(dst, ld);
