@@ -1,7 +1,8 @@
 // The encoder's batch split across threads (sequence-parallel forward): the split itself, and
 // outputs equal to the stage-parallel and single-thread runs on every kernel family (dense f32
 // through oneDNN, sparse f32 JIT, sparse int8 + int8 attention), with the caller's thread count
-// intact afterwards.
+// intact afterwards; and stage-split runs on 2 threads (token-tile and row splits of the sparse
+// int8 kernels) against 1 thread.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -108,6 +109,24 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
         EXPECT_LE(d_one, 1e-5f) << f.dir << " " << model->plan_report();
         EXPECT_LE(d_stages, 1e-5f) << f.dir;
         EXPECT_EQ(split.offsets, one.offsets);
+
+        // 128 and 112 tokens: two 64-token tiles, so on 2 threads (stage split) the sparse int8
+        // kernels split by tiles; 151 tokens (three tiles) split rows.
+        for (const std::vector<int64_t>& lengths :
+             {std::vector<int64_t>{64, 64}, std::vector<int64_t>{40, 50, 61},
+              std::vector<int64_t>{7, 60, 9, 33, 3}}) {
+            const PackedBatch b2 =
+                batch_of(lengths, static_cast<int32_t>(model->config().vocab_size), 11);
+            enc->set_sequence_parallel(false);
+            set_num_threads(1);
+            const HiddenStates a = model->encode(b2);
+            set_num_threads(2);
+            const HiddenStates c = model->encode(b2);
+            enc->set_sequence_parallel(true);
+            float d = 0;
+            for (size_t i = 0; i < a.data.size(); ++i) d = std::max(d, std::fabs(a.data[i] - c.data[i]));
+            EXPECT_LE(d, 1e-5f) << f.dir << " " << lengths.size() << " sequences";
+        }
     }
     set_num_threads(saved);
 }
