@@ -76,6 +76,39 @@ PackedBatch slice_sequences(const PackedBatch& batch, int64_t s0, int64_t s1) {
     return part;
 }
 
+// Runs fn(q, off, len, head, next, thread) for every (sequence, head) of `batch` with a
+// non-empty sequence (q: the head's Q columns of the fused QKV rows, sequence tokens [off,
+// off + len)), head minor, on `threads` threads. Dynamic schedule with one job of lookahead: each
+// thread claims its next job before running the current one, and `next` holds that job's Q/K/V
+// so the kernel can prefetch them while it computes.
+template <typename Fn>
+void for_each_head(const PackedBatch& batch, int64_t heads, int64_t h, int64_t d,
+                   const float* qkv, int threads, Fn fn) {
+    const int64_t jobs = batch.num_sequences() * heads;
+    std::atomic<int64_t> claimed{0};
+#pragma omp parallel num_threads(threads)
+    {
+        const int thread = omp_get_thread_num();
+        int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
+        while (job < jobs) {
+            const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
+            const int64_t s = job / heads, head = job % heads;
+            const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+            AttentionNext next{};
+            if (following < jobs) {
+                const int64_t s2 = following / heads, head2 = following % heads;
+                const int64_t off2 = batch.offsets[s2];
+                next.q = qkv + off2 * 3 * h + head2 * d;
+                next.k = next.q + h;
+                next.v = next.q + 2 * h;
+                next.seq = batch.offsets[s2 + 1] - off2;
+            }
+            if (len > 0) fn(qkv + off * 3 * h + head * d, off, len, head, next, thread);
+            job = following;
+        }
+    }
+}
+
 class StageTimer {
   public:
     StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
@@ -213,80 +246,34 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
 
 void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
                         Workspace& w) const {
-    const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
-    const int64_t max_len = longest_sequence(batch);
-    const int64_t per_thread = attention_scratch_floats(max_len, d);
+    const int64_t h = hidden_, d = head_dim_;
+    const int64_t per_thread = attention_scratch_floats(longest_sequence(batch), d);
     const int threads = num_threads();
     w.scratch.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const int64_t jobs = n_seq * heads_;  // (sequence, head), head minor
     float* scratch = w.scratch.data();
-    // Dynamic schedule with one job of lookahead: each thread claims its next job before running
-    // the current one, so the kernel can prefetch the next head's Q/K/V while it computes.
-    std::atomic<int64_t> claimed{0};
-#pragma omp parallel num_threads(threads)
-    {
-        float* own = scratch + per_thread * omp_get_thread_num();
-        int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
-        while (job < jobs) {
-            const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
-            const int64_t s = job / heads_, head = job % heads_;
-            const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-            const float* q = qkv + off * 3 * h + head * d;
-            AttentionNext next{};
-            if (following < jobs) {
-                const int64_t s2 = following / heads_, head2 = following % heads_;
-                const int64_t off2 = batch.offsets[s2];
-                next.q = qkv + off2 * 3 * h + head2 * d;
-                next.k = next.q + h;
-                next.v = next.q + 2 * h;
-                next.seq = batch.offsets[s2 + 1] - off2;
-            }
-            if (len > 0)
-                attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d,
-                               scale, own, &next);
-            job = following;
-        }
-    }
+    for_each_head(batch, heads_, h, d, qkv, threads,
+                  [&](const float* q, int64_t off, int64_t len, int64_t head,
+                      const AttentionNext& next, int thread) {
+                      attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len,
+                                     d, scale, scratch + per_thread * thread, &next);
+                  });
 }
 
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx,
                            Workspace& w) const {
-    const int64_t n_seq = batch.num_sequences(), h = hidden_, d = head_dim_;
-    const int64_t max_len = longest_sequence(batch);
-    const int64_t per_thread = attention_s8_scratch_bytes(max_len, d);
+    const int64_t h = hidden_, d = head_dim_;
+    const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const int threads = num_threads();
     w.scratch_s8.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const int64_t jobs = n_seq * heads_;
     uint8_t* scratch = w.scratch_s8.data();
-    // The same dynamic schedule with one job of lookahead as attention(): the kernel prefetches
-    // the next head's Q/K/V.
-    std::atomic<int64_t> claimed{0};
-#pragma omp parallel num_threads(threads)
-    {
-        uint8_t* own = scratch + per_thread * omp_get_thread_num();
-        int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
-        while (job < jobs) {
-            const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
-            const int64_t s = job / heads_, head = job % heads_;
-            const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-            const float* q = qkv + off * 3 * h + head * d;
-            AttentionNext next{};
-            if (following < jobs) {
-                const int64_t s2 = following / heads_, head2 = following % heads_;
-                const int64_t off2 = batch.offsets[s2];
-                next.q = qkv + off2 * 3 * h + head2 * d;
-                next.k = next.q + h;
-                next.v = next.q + 2 * h;
-                next.seq = batch.offsets[s2 + 1] - off2;
-            }
-            if (len > 0)
-                attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d,
-                                  scale, own, &next);
-            job = following;
-        }
-    }
+    for_each_head(batch, heads_, h, d, qkv, threads,
+                  [&](const float* q, int64_t off, int64_t len, int64_t head,
+                      const AttentionNext& next, int thread) {
+                      attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h,
+                                        len, d, scale, scratch + per_thread * thread, &next);
+                  });
 }
 
 void Encoder::forward(const PackedBatch& batch, float* dst) const {
