@@ -143,6 +143,17 @@ std::string shape_string(const std::vector<int64_t>& shape) {
     return s + "]";
 }
 
+nlohmann::json parse_safetensors_header(const char* begin, const char* end, std::string& duplicate) {
+    std::set<std::string> keys;
+    auto note_key = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& key) {
+        if (ev == nlohmann::json::parse_event_t::key && depth == 1 && duplicate.empty() &&
+            !keys.insert(key.get<std::string>()).second)
+            duplicate = key.get<std::string>();
+        return true;
+    };
+    return nlohmann::json::parse(begin, end, note_key);
+}
+
 float f16_to_f32(uint16_t h) {
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
     const uint32_t exp = (h >> 10) & 0x1fu;
@@ -206,16 +217,9 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
                            std::to_string(file_size) + "-byte file");
         const char* hbeg = reinterpret_cast<const char*>(map_ + 8);
         nlohmann::json header;
-        std::set<std::string> keys;
-        std::string duplicate;  // JSON would silently keep the last of two same-named entries
-        auto note_key = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& key) {
-            if (ev == nlohmann::json::parse_event_t::key && depth == 1 && duplicate.empty() &&
-                !keys.insert(key.get<std::string>()).second)
-                duplicate = key.get<std::string>();
-            return true;
-        };
+        std::string duplicate;
         try {
-            header = nlohmann::json::parse(hbeg, hbeg + n, note_key);
+            header = parse_safetensors_header(hbeg, hbeg + n, duplicate);
         } catch (const nlohmann::json::exception& e) {
             fail(path, std::string("header is not valid JSON: ") + e.what());
         }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
@@ -91,6 +92,11 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
                        const std::map<std::string, std::string>& metadata = {});
 
 // IEEE half / bfloat16 bit patterns to f32 (exact).
+// Parses a safetensors JSON header [begin, end) (throws nlohmann::json::exception if it is not
+// JSON). `duplicate` gets the first top-level name that appears twice (JSON parsing would keep
+// only the last of them), else stays empty.
+nlohmann::json parse_safetensors_header(const char* begin, const char* end, std::string& duplicate);
+
 float f16_to_f32(uint16_t bits);
 float bf16_to_f32(uint16_t bits);
 

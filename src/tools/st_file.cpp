@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "model/safetensors.hpp"
 #include "sparq/error.hpp"
@@ -49,17 +48,10 @@ StFile StFile::read(const std::string& path) {
     f.data_offset = 8 + hlen;
     size_t data_size = f.bytes.size() - f.data_offset;
     nlohmann::json header;
-    std::set<std::string> keys;
-    std::string duplicate;  // JSON would silently keep the last of two same-named entries
-    auto note_key = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& key) {
-        if (ev == nlohmann::json::parse_event_t::key && depth == 1 && duplicate.empty() &&
-            !keys.insert(key.get<std::string>()).second)
-            duplicate = key.get<std::string>();
-        return true;
-    };
+    std::string duplicate;
     try {
-        header = nlohmann::json::parse(f.bytes.begin() + 8, f.bytes.begin() + f.data_offset,
-                                       note_key);
+        const char* hbeg = reinterpret_cast<const char*>(f.bytes.data() + 8);
+        header = parse_safetensors_header(hbeg, hbeg + hlen, duplicate);
     } catch (const nlohmann::json::exception& e) {
         throw bad(std::string("header is not JSON (") + e.what() + ")");
     }
