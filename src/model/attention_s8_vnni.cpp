@@ -236,31 +236,38 @@ struct Ops {
     NextPrefetch* pf;  // stepped once per group in the tiles
 };
 
+// The u8 x s8 micro-kernel of the score and context tiles: acc[r][x] = sum over groups g of
+// dpbusd(4 u8 at a + r * lda + 4g, broadcast; 64 s8 bytes at b + g * ldb + 64x), r < R, x < NV
+// (ldb in bytes). Steps the prefetcher once per group.
+template <int R, int NV>
+__attribute__((always_inline)) inline void dot_tile(const uint8_t* a, int64_t lda, const uint8_t* b,
+                                                    int64_t ldb, int64_t groups, NextPrefetch* pf,
+                                                    __m512i (&acc)[R][NV]) {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < groups; ++g) {
+        __m512i bg[NV];
+        pf->step();
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) bg[x] = _mm512_loadu_si512(b + g * ldb + 64 * x);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            __m512i ar = _mm512_set1_epi32(load_u32(a + r * lda + 4 * g));
+#pragma GCC unroll 4
+            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], ar, bg[x]);
+        }
+    }
+}
+
 // Scores of rows [i0, i0+R) x keys [j0, j0 + 16*NV): int32 sums into dsti (kInt) or the scaled
 // floats into dstf, row i at (i - row0) * ldd.
 template <int R, int NV, bool kInt>
 inline void scores_tile(const Ops& o, int64_t i0, int64_t j0, int64_t row0, float* dstf,
                         int32_t* dsti, int64_t ldd) {
     __m512i acc[R][NV];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_si512();
-    const uint8_t* qi = o.q8 + i0 * o.d4;
-    const int64_t groups = o.d4 / 4;
-    for (int64_t g = 0; g < groups; ++g) {
-        __m512i b[NV];
-        const uint8_t* kg = o.kpack + (g * o.l16 + j0) * 4;
-        o.pf->step();
-#pragma GCC unroll 4
-        for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_si512(kg + 64 * x);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r) {
-            __m512i a = _mm512_set1_epi32(load_u32(qi + r * o.d4 + 4 * g));
-#pragma GCC unroll 4
-            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], a, b[x]);
-        }
-    }
+    dot_tile<R, NV>(o.q8 + i0 * o.d4, o.d4, o.kpack + j0 * 4, o.l16 * 4, o.d4 / 4, o.pf, acc);
 #pragma GCC unroll 4
     for (int x = 0; x < NV; ++x) {
         const __m512i comp = _mm512_loadu_si512(o.kcomp + j0 + 16 * x);
@@ -312,25 +319,7 @@ template <int R, int NV, bool kInt>
 inline void context_tile(const Ops& o, int64_t i0, int64_t c0, float* ctx, int64_t ld_ctx,
                          int32_t* dsti) {
     __m512i acc[R][NV];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_si512();
-    const uint8_t* pi = o.p8 + i0 * o.l4;
-    const int64_t groups = o.l4 / 4;
-    for (int64_t g = 0; g < groups; ++g) {
-        __m512i b[NV];
-        const uint8_t* vg = o.vpack + (g * o.d16 + c0) * 4;
-        o.pf->step();
-#pragma GCC unroll 4
-        for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_si512(vg + 64 * x);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r) {
-            __m512i a = _mm512_set1_epi32(load_u32(pi + r * o.l4 + 4 * g));
-#pragma GCC unroll 4
-            for (int x = 0; x < NV; ++x) acc[r][x] = dpbusd(acc[r][x], a, b[x]);
-        }
-    }
+    dot_tile<R, NV>(o.p8 + i0 * o.l4, o.l4, o.vpack + c0 * 4, o.d16 * 4, o.l4 / 4, o.pf, acc);
 #pragma GCC unroll 4
     for (int x = 0; x < NV; ++x) {
         const int64_t c = c0 + 16 * x;
