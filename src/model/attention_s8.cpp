@@ -149,10 +149,20 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
 }
 }  // namespace ref
 
+namespace {
+// The reference has nothing to prefetch with: it ignores `next`.
+void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                   const AttentionNext*) {
+    ref::attention_head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+}
+}  // namespace
+
 const AttentionS8Variant* attention_s8_variants(int* count) {
     static const AttentionS8Variant table[] = {
-        {Isa::scalar, "attention_s8_ref", ref::attention_head_s8},
-        {Isa::avx512_vnni, "attention_s8_vnni", attention_head_s8_vnni},
+        {Isa::scalar, "attention_s8_ref", ref::attention_head_s8, ref_with_next},
+        {Isa::avx512_vnni, "attention_s8_vnni", attention_head_s8_vnni,
+         attention_head_s8_vnni_next},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -163,15 +173,12 @@ bool attention_s8_fast() { return has_isa(Isa::avx512_vnni); }
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        const AttentionNext* next) {
-    if (attention_s8_fast())
-        return attention_head_s8_vnni_next(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch,
-                                           next);
     int n = 0;
     const AttentionS8Variant* vs = attention_s8_variants(&n);
-    AttentionS8Fn pick = vs[0].fn;
+    AttentionS8NextFn pick = vs[0].with_next;
     for (int i = 0; i < n; ++i)
-        if (has_isa(vs[i].isa)) pick = vs[i].fn;
-    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+        if (has_isa(vs[i].isa)) pick = vs[i].with_next;
+    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 
 }  // namespace sparq

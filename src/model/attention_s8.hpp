@@ -78,10 +78,14 @@ struct AttentionS8Probe {
 
 using AttentionS8Fn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
                                int64_t, int64_t, float, uint8_t*, AttentionS8Probe*);
+using AttentionS8NextFn = void (*)(const float*, const float*, const float*, int64_t, float*,
+                                   int64_t, int64_t, int64_t, float, uint8_t*,
+                                   const AttentionNext*);
 struct AttentionS8Variant {
     Isa isa;
     const char* name;
-    AttentionS8Fn fn;
+    AttentionS8Fn fn;             // with an optional probe
+    AttentionS8NextFn with_next;  // no probe, prefetching `next` when non-null
 };
 // All variants compiled in, scalar reference first (tests compare each with it).
 const AttentionS8Variant* attention_s8_variants(int* count);
