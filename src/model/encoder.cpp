@@ -148,7 +148,6 @@ PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t
     d.name = name;
     PlannedLinear p = plan_linear(d, opts);
     plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
-    kernels_split_by_sequences_ = kernels_split_by_sequences_ && p.kernel->splits_by_sequences();
     return p;
 }
 
@@ -274,6 +273,14 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
                       attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h,
                                         len, d, scale, scratch + per_thread * thread, &next);
                   });
+}
+
+bool Encoder::splits_batches() const {
+    if (!sequence_parallel_) return false;
+    for (const Layer& L : layers_)
+        for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
+            if (!p->kernel->splits_by_sequences()) return false;
+    return true;
 }
 
 void Encoder::forward(const PackedBatch& batch, float* dst) const {

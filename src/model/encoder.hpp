@@ -69,7 +69,7 @@ class Encoder {
     void set_sequence_parallel(bool on) { sequence_parallel_ = on; }
     // Whether batches that balance are split by sequences (the switch is on and every planned
     // kernel's splits_by_sequences()).
-    bool splits_batches() const { return sequence_parallel_ && kernels_split_by_sequences_; }
+    bool splits_batches() const;
     // Largest share of a split over the ideal (total tokens / threads).
     static constexpr double kSequenceImbalance = 1.15;
     void reset_profile() { profile_ = {}; }
@@ -107,8 +107,7 @@ class Encoder {
     mutable std::mutex mu_;
     mutable std::vector<Workspace> workspaces_;
     bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true,
-         sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr,
-         kernels_split_by_sequences_ = true;  // every planned kernel's splits_by_sequences()
+         sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr;
     mutable EncoderProfile profile_;
 };
 
