@@ -37,17 +37,8 @@ void expect_shape(const Tensor& t, std::vector<int64_t> shape, const std::string
 // Runs fn(begin, end) over [0, rows) split across the threads (one chunk when small).
 template <typename Fn>
 void parallel_rows(int64_t rows, int64_t cols, Fn fn) {
-    int threads = std::min<int64_t>(num_threads(), std::max<int64_t>(1, rows * cols / 16384));
-    if (threads <= 1) {
-        fn(int64_t{0}, rows);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
-    {
-        int64_t b, e;
-        split_range(rows, omp_get_num_threads(), omp_get_thread_num(), b, e);
-        if (b < e) fn(b, e);
-    }
+    const int64_t threads = std::max<int64_t>(1, rows * cols / 16384);
+    parallel_ranges(rows, static_cast<int>(std::min<int64_t>(num_threads(), threads)), fn);
 }
 
 // dst = layer_norm(src + residual) (residual may be null; dst may alias either).

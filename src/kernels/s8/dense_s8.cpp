@@ -101,18 +101,15 @@ public:
         for (int64_t c0 = 0; c0 < tokens; c0 += chunk_) {
             const int64_t n = std::min(chunk_, tokens - c0);
             accumulate(q.data() + c0 * qw_.in_pad, acc.data(), n);
-#pragma omp parallel
-            {
-                int64_t b, e;
-                split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
-                AlignedBuffer<float> h(b < e ? out_ : 0);
+            parallel_ranges(n, num_threads(), [&](int64_t b, int64_t e) {
+                AlignedBuffer<float> h(out_);
                 for (int64_t t = b; t < e; ++t) {
                     s8::epilogue_tm(acc.data() + t * out_, out_, 1, out_, scales.data() + c0 + t, qw_.scale.data(),
                                     bias, act_, nullptr, h.data(), false);
                     next.quantize_rows(h.data(), 1, scales2.data() + c0 + t, inv2.data() + c0 + t,
                                        q2.data() + t * k2);
                 }
-            }
+            });
             if (trace) {
                 std::copy(q2.data(), q2.data() + n * k2, trace->q.begin() + c0 * k2);
                 std::copy(scales2.data() + c0, scales2.data() + c0 + n, trace->scales.begin() + c0);
@@ -132,17 +129,12 @@ private:
     // Activation scales and s8 rows q [tokens][in_pad] of src under opts_, split over the threads.
     void quantize_input(const float* src, int64_t tokens, float* scales, float* inv, int8_t* q) const {
         if (opts_.act_scale == ActScale::per_tensor) activation_scales(src, tokens, in_, opts_, scales, inv);
-#pragma omp parallel
-        {
-            int64_t b, e;
-            split_range(tokens, omp_get_num_threads(), omp_get_thread_num(), b, e);
-            if (b < e) {
-                if (opts_.act_scale == ActScale::per_tensor)
-                    quantize_activations(src + b * in_, e - b, in_, qw_.in_pad, inv + b, q + b * qw_.in_pad);
-                else
-                    quantize_rows(src + b * in_, e - b, scales + b, inv + b, q + b * qw_.in_pad);
-            }
-        }
+        parallel_ranges(tokens, num_threads(), [&](int64_t b, int64_t e) {
+            if (opts_.act_scale == ActScale::per_tensor)
+                quantize_activations(src + b * in_, e - b, in_, qw_.in_pad, inv + b, q + b * qw_.in_pad);
+            else
+                quantize_rows(src + b * in_, e - b, scales + b, inv + b, q + b * qw_.in_pad);
+        });
     }
     // Same for `tokens` rows on the calling thread, per-token or fixed scales only.
     void quantize_rows(const float* src, int64_t tokens, float* scales, float* inv, int8_t* q) const {
@@ -156,14 +148,10 @@ private:
     // Dequantization epilogue of n tokens' int32 rows acc [n][out] into dst, split over the threads.
     void finish(const int32_t* acc, int64_t n, const float* scales, const float* residual, float* dst) const {
         const float* bias = bias_.empty() ? nullptr : bias_.data();
-#pragma omp parallel
-        {
-            int64_t b, e;
-            split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
-            if (b < e)
-                s8::epilogue_tm(acc + b * out_, out_, e - b, out_, scales + b, qw_.scale.data(), bias, act_,
-                                residual ? residual + b * out_ : nullptr, dst + b * out_, false);
-        }
+        parallel_ranges(n, num_threads(), [&](int64_t b, int64_t e) {
+            s8::epilogue_tm(acc + b * out_, out_, e - b, out_, scales + b, qw_.scale.data(), bias, act_,
+                            residual ? residual + b * out_ : nullptr, dst + b * out_, false);
+        });
     }
 
     dnnl::matmul::primitive_desc make_pd(int64_t m, const memory::desc& w_md) const {
