@@ -2,7 +2,7 @@
 // outputs equal to the stage-parallel and single-thread runs on every kernel family (dense f32
 // through oneDNN, sparse f32 JIT, sparse int8 + int8 attention), with the caller's thread count
 // intact afterwards; and stage-split runs on 2 threads (token-tile and row splits of the sparse
-// int8 kernels) against 1 thread.
+// int8 kernels, the head-aligned QKV split on and off) against 1 thread.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -122,10 +122,16 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
             const HiddenStates a = model->encode(b2);
             set_num_threads(2);
             const HiddenStates c = model->encode(b2);
+            // The sparse int8 QKV splits by heads (each thread the Q/K/V of its attention heads);
+            // without that split, the same numbers bit for bit.
+            enc->set_head_split(false);
+            const HiddenStates c2 = model->encode(b2);
+            enc->set_head_split(true);
             enc->set_sequence_parallel(true);
             float d = 0;
             for (size_t i = 0; i < a.data.size(); ++i) d = std::max(d, std::fabs(a.data[i] - c.data[i]));
             EXPECT_LE(d, 1e-5f) << f.dir << " " << lengths.size() << " sequences";
+            EXPECT_EQ(c.data, c2.data) << f.dir << " " << lengths.size() << " sequences";
         }
     }
     set_num_threads(saved);

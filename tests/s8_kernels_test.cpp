@@ -386,6 +386,49 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
     if (has_isa(Isa::avx512)) EXPECT_GT(chained, 0);
 }
 
+// run_by_units (the encoder's head-aligned QKV split): every thread computes its units' rows of
+// every section for all tokens; the output is bit-identical to run() (the same sums and
+// epilogue per element), on 1-3 threads, token counts in one or several tiles, units that do not
+// divide among the threads (3 threads, 4 units) and more threads than units. Shapes without an
+// exact units split, and the dense kernel, decline without writing.
+TEST(S8Kernels, RunByUnitsEqualsRun) {
+    const int saved_threads = num_threads();
+    uint32_t seed = 900;
+    struct Case {
+        int64_t sections, units, per, in;
+    };
+    for (const Case c : {Case{3, 4, 16, 64}, Case{3, 2, 5, 33}, Case{1, 3, 70, 40}}) {
+        const int64_t out = c.sections * c.units * c.per;
+        Weight W = make_weight(out, c.in, 0.7, Pattern::blocks_1x4, seed++, {2});
+        for (Isa isa : {Isa::avx2, Isa::avx512, Isa::avx512_vnni}) {
+            if (static_cast<int>(isa) > static_cast<int>(cpu_isa())) continue;
+            set_max_isa(isa);
+            auto k = make_sparse_s8(W.desc(), {});
+            set_max_isa(cpu_isa());
+            for (int64_t tokens : {1, 17, 64, 130, 200})
+                for (int threads : {1, 2, 3, 5}) {
+                    auto x = random_acts(tokens * c.in, seed++);
+                    set_num_threads(threads);
+                    std::vector<float> want(tokens * out), got(tokens * out, -1.0f);
+                    k->run(x.data(), want.data(), tokens, nullptr);
+                    ASSERT_TRUE(k->run_by_units(x.data(), got.data(), tokens, c.sections, c.units));
+                    for (int64_t i = 0; i < tokens * out; ++i)
+                        ASSERT_EQ(got[i], want[i]) << k->name() << " out=" << out << " tokens=" << tokens
+                                                   << " threads=" << threads << " i=" << i;
+                }
+            std::vector<float> x = random_acts(16 * c.in, seed++), y(16 * out, -1.0f);
+            EXPECT_FALSE(k->run_by_units(x.data(), y.data(), 16, c.sections, c.units * c.per + 1));
+            EXPECT_FALSE(k->run_by_units(x.data(), y.data(), 16, 0, c.units));
+            EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float v) { return v == -1.0f; }));
+        }
+    }
+    Weight D = make_weight(12, 16, 0.0, Pattern::unstructured, seed++);
+    std::vector<float> x = random_acts(8 * 16, seed++), y(8 * 12, -1.0f);
+    EXPECT_FALSE(make_dense_s8(D.desc(), {})->run_by_units(x.data(), y.data(), 8, 3, 2));
+    EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float v) { return v == -1.0f; }));
+    set_num_threads(saved_threads);
+}
+
 // The chained dense int8 FFN (dense_s8_run_chain through s8_run_chain) against the two kernels
 // run one after the other: second's s8 input and per-token scales identical, outputs
 // bit-identical. Token counts across several 128-token chunks with tails, 1 and 2 threads, the

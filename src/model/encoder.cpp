@@ -69,33 +69,49 @@ PackedBatch slice_sequences(const PackedBatch& batch, int64_t s0, int64_t s1) {
 
 // Runs fn(q, off, len, head, next, thread) for every (sequence, head) of `batch` with a
 // non-empty sequence (q: the head's Q columns of the fused QKV rows, sequence tokens [off,
-// off + len)), head minor, on `threads` threads. Dynamic schedule with one job of lookahead: each
-// thread claims its next job before running the current one, and `next` holds that job's Q/K/V
-// so the kernel can prefetch them while it computes.
+// off + len)), head minor, on `threads` threads. `next` holds the Q/K/V of the thread's next job
+// so the kernel can prefetch them while it computes. by_heads: thread i runs heads
+// split_range(heads, threads, i) of every sequence (the heads whose Q/K/V it wrote); else a
+// dynamic schedule with one job of lookahead (each thread claims its next job before running the
+// current one).
 template <typename Fn>
 void for_each_head(const PackedBatch& batch, int64_t heads, int64_t h, int64_t d,
-                   const float* qkv, int threads, Fn fn) {
-    const int64_t jobs = batch.num_sequences() * heads;
+                   const float* qkv, int threads, bool by_heads, Fn fn) {
+    const int64_t seqs = batch.num_sequences(), jobs = seqs * heads;
+    auto run = [&](int64_t job, int64_t following, int thread) {
+        const int64_t s = job / heads, head = job % heads;
+        const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
+        AttentionNext next{};
+        if (following < jobs) {
+            const int64_t s2 = following / heads, head2 = following % heads;
+            const int64_t off2 = batch.offsets[s2];
+            next.q = qkv + off2 * 3 * h + head2 * d;
+            next.k = next.q + h;
+            next.v = next.q + 2 * h;
+            next.seq = batch.offsets[s2 + 1] - off2;
+        }
+        if (len > 0) fn(qkv + off * 3 * h + head * d, off, len, head, next, thread);
+    };
     std::atomic<int64_t> claimed{0};
 #pragma omp parallel num_threads(threads)
     {
         const int thread = omp_get_thread_num();
-        int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
-        while (job < jobs) {
-            const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
-            const int64_t s = job / heads, head = job % heads;
-            const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
-            AttentionNext next{};
-            if (following < jobs) {
-                const int64_t s2 = following / heads, head2 = following % heads;
-                const int64_t off2 = batch.offsets[s2];
-                next.q = qkv + off2 * 3 * h + head2 * d;
-                next.k = next.q + h;
-                next.v = next.q + 2 * h;
-                next.seq = batch.offsets[s2 + 1] - off2;
+        if (by_heads) {
+            int64_t h0, h1;
+            split_range(heads, omp_get_num_threads(), thread, h0, h1);
+            for (int64_t s = 0; s < seqs; ++s)
+                for (int64_t head = h0; head < h1; ++head) {
+                    const bool last = head + 1 == h1;
+                    run(s * heads + head, last ? (s + 1 < seqs ? (s + 1) * heads + h0 : jobs) : s * heads + head + 1,
+                        thread);
+                }
+        } else {
+            int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
+            while (job < jobs) {
+                const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
+                run(job, following, thread);
+                job = following;
             }
-            if (len > 0) fn(qkv + off * 3 * h + head * d, off, len, head, next, thread);
-            job = following;
         }
     }
 }
@@ -234,15 +250,15 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     }
 }
 
-void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
-                        Workspace& w) const {
+void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
+                        bool by_heads) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_scratch_floats(longest_sequence(batch), d);
     const int threads = num_threads();
     w.scratch.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     float* scratch = w.scratch.data();
-    for_each_head(batch, heads_, h, d, qkv, threads,
+    for_each_head(batch, heads_, h, d, qkv, threads, by_heads,
                   [&](const float* q, int64_t off, int64_t len, int64_t head,
                       const AttentionNext& next, int thread) {
                       attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len,
@@ -250,15 +266,15 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
                   });
 }
 
-void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx,
-                           Workspace& w) const {
+void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
+                           bool by_heads) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const int threads = num_threads();
     w.scratch_s8.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     uint8_t* scratch = w.scratch_s8.data();
-    for_each_head(batch, heads_, h, d, qkv, threads,
+    for_each_head(batch, heads_, h, d, qkv, threads, by_heads,
                   [&](const float* q, int64_t off, int64_t len, int64_t head,
                       const AttentionNext& next, int thread) {
                       attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h,
@@ -359,12 +375,14 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     timer.lap(prof.embeddings);
 
     for (const Layer& L : layers_) {
-        L.qkv.kernel->run(x, w.qkv.data(), t_all);
+        const bool by_heads =
+            head_split_ && num_threads() > 1 && L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
+        if (!by_heads) L.qkv.kernel->run(x, w.qkv.data(), t_all);
         timer.lap(prof.qkv);
         if (attention_s8_)
-            attention_s8(batch, w.qkv.data(), w.ctx.data(), w);
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), w, by_heads);
         else
-            attention(batch, w.qkv.data(), w.ctx.data(), w);
+            attention(batch, w.qkv.data(), w.ctx.data(), w, by_heads);
         timer.lap(prof.attention);
         // The residual add rides in the LayerNorm pass (no extra pass over the activations).
         L.attn_out.kernel->run(w.ctx.data(), w.tmp.data(), t_all);

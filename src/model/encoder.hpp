@@ -67,6 +67,11 @@ class Encoder {
     // within kSequenceImbalance, see split_sequences). Off: every stage splits its own work.
     // The environment variable SPARQ_NO_SEQUENCE_PARALLEL turns the default off.
     void set_sequence_parallel(bool on) { sequence_parallel_ = on; }
+    // Whether, on several threads, the fused QKV kernel may give each thread the Q/K/V rows of
+    // the heads that thread's attention then computes (LinearKernel::run_by_units), instead of
+    // its own split with a dynamic head schedule (default on; SPARQ_NO_HEAD_SPLIT turns the
+    // default off). Kernels without such a split ignore it.
+    void set_head_split(bool on) { head_split_ = on; }
     // Whether batches that balance are split by sequences (the switch is on and every planned
     // kernel's splits_by_sequences()).
     bool splits_batches() const;
@@ -88,9 +93,13 @@ class Encoder {
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
-    void attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w) const;
+    // by_heads: thread i takes heads split_range(heads, threads, i) of every sequence (the QKV
+    // ran with run_by_units), else a dynamic schedule over all (sequence, head) jobs.
+    void attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
+                   bool by_heads) const;
     // The same with int8 matmuls (attention_s8.hpp).
-    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w) const;
+    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
+                      bool by_heads) const;
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
@@ -107,7 +116,8 @@ class Encoder {
     mutable std::mutex mu_;
     mutable std::vector<Workspace> workspaces_;
     bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true,
-         sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr;
+         sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr,
+         head_split_ = std::getenv("SPARQ_NO_HEAD_SPLIT") == nullptr;
     mutable EncoderProfile profile_;
 };
 

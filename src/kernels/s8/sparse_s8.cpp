@@ -120,6 +120,20 @@ public:
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
+        run_split(src, dst, tokens, residual, 0, 0);
+    }
+
+    bool run_by_units(const float* src, float* dst, int64_t tokens, int64_t sections,
+                      int64_t units) const override {
+        if (sections < 1 || units < 1 || out_ % (sections * units) != 0) return false;
+        run_split(src, dst, tokens, nullptr, sections, units);
+        return true;
+    }
+
+    // run(); with sections > 0, threads take the rows of run_by_units instead of whole token
+    // tiles or rows balanced by blocks.
+    void run_split(const float* src, float* dst, int64_t tokens, const float* residual, int64_t sections,
+                   int64_t units) const {
         const int64_t in_pad = qw_.in_pad;
         const auto tiles = token_tiles(tokens, in_pad, 16 * kMaxVecs);
         thread_local AlignedBuffer<float> scales, inv;
@@ -128,7 +142,7 @@ public:
         scales.resize(tokens);
         inv.resize(tokens);
         packed.resize(packed_bytes(tiles, in_pad));
-        rows.resize(std::max<int64_t>(out_, num_threads() * kRowChunk) * 16 * kMaxVecs);
+        rows.resize(num_threads() * kRowChunk * 16 * kMaxVecs);
         if (opts_.act_scale != ActScale::per_token)
             activation_scales(src, tokens, in_, opts_, scales.data(), inv.data());
         const float* bias = bias_.empty() ? nullptr : bias_.data();
@@ -152,10 +166,10 @@ public:
         // and reads only its own tile: at b1 s128 on 2 threads, BERT-base 90% 1x4, QKV 1.70 ->
         // 1.55 ms and attention output 0.76 -> 0.62 ms), else all tiles are packed first and
         // threads take rows balanced by blocks.
-        const bool by_tiles = nt == 1 || ntiles % nt == 0 || ntiles >= 4 * nt;
+        const bool by_tiles = nt == 1 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
         auto body = [&](int n, int id) {
+            int32_t* acc = rw + id * kRowChunk * 16 * kMaxVecs;
             if (by_tiles) {
-                int32_t* acc = rw + id * kRowChunk * 16 * kMaxVecs;
                 for (int64_t i = id; i < ntiles; i += n) {
                     pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
                     rows_of_tile(tiles[i], 0, out_, acc);
@@ -166,9 +180,17 @@ public:
             split_range(ntiles, n, id, tb, te);
             for (int64_t i = tb; i < te; ++i) pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
 #pragma omp barrier
+            if (sections > 0) {
+                int64_t u0, u1;
+                split_range(units, n, id, u0, u1);
+                const int64_t per = out_ / (sections * units);
+                for (const TokenTile& tile : tiles)
+                    for (int64_t s = 0; s < sections; ++s)
+                        rows_of_tile(tile, (s * units + u0) * per, (s * units + u1) * per, acc);
+                return;
+            }
             int64_t r0, r1;
             row_range(n, id, r0, r1);
-            int32_t* acc = rw + r0 * 16 * kMaxVecs;  // disjoint per thread
             for (const TokenTile& tile : tiles) rows_of_tile(tile, r0, r1, acc);
         };
         if (nt == 1) {
