@@ -37,6 +37,20 @@ TEST(Quant, ValueRoundsHalfEvenAndClamps) {
     EXPECT_EQ(quantize_value(1000.0f, 1.0f), 127);
     EXPECT_EQ(quantize_value(-1000.0f, 1.0f), -127);
     EXPECT_EQ(quantize_value(0.0f, 5.0f), 0);
+    // Against nearbyint on every tie and its float neighbours, and a sweep of random values.
+    auto ref = [](float x, float inv) {
+        return static_cast<int8_t>(std::nearbyint(std::min(std::max(x * inv, -127.0f), 127.0f)));
+    };
+    for (int k = -130; k <= 130; ++k)
+        for (float x : {k + 0.5f, std::nextafter(k + 0.5f, 1e9f), std::nextafter(k + 0.5f, -1e9f),
+                        static_cast<float>(k), std::nextafter(static_cast<float>(k), -1e9f)})
+            ASSERT_EQ(quantize_value(x, 1.0f), ref(x, 1.0f)) << x;
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-200.0f, 200.0f), inv(0.01f, 3.0f);
+    for (int i = 0; i < 100000; ++i) {
+        const float x = u(rng), s = inv(rng);
+        ASSERT_EQ(quantize_value(x, s), ref(x, s)) << x << " * " << s;
+    }
 }
 
 TEST(Quant, WeightsPerChannelRoundTrip) {

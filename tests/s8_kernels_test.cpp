@@ -224,6 +224,36 @@ TEST(S8Kernels, BlockStatsAndNames) {
     EXPECT_LT(b.fill(), 0.5);
     EXPECT_NE(make_sparse_s8(blocked.desc(), {})->name().find("spmm_s8_1x4_"), std::string::npos);
     EXPECT_NE(make_sparse_s8(unstr.desc(), {})->name().find("spmm_s8_1x4g_"), std::string::npos);
+
+    // Counts against a plain count per group, on widths with tail groups of 1-3 inputs, and a
+    // blocked weight whose only mixed group is a row's tail group.
+    auto plain = [](const Weight& W) {
+        BlockStats st;
+        st.blocked = true;
+        for (int64_t o = 0; o < W.out; ++o)
+            for (int64_t k0 = 0; k0 < W.in; k0 += 4) {
+                int nz = 0, n = 0;
+                for (int64_t k = k0; k < std::min(k0 + 4, W.in); ++k, ++n) nz += W.w[o * W.in + k] != 0.0f;
+                st.nonzeros += nz;
+                st.blocks += nz > 0;
+                if (nz > 0 && nz < n) st.blocked = false;
+            }
+        return st;
+    };
+    uint32_t seed = 40;
+    for (int64_t in : {1, 2, 3, 4, 5, 30, 31, 64, 67})
+        for (Pattern pat : {Pattern::blocks_1x4, Pattern::unstructured}) {
+            const Weight W = make_weight(9, in, 0.6, pat, seed++);
+            const BlockStats got = block_stats_s8(W.desc()), want = plain(W);
+            EXPECT_EQ(got.blocks, want.blocks) << in;
+            EXPECT_EQ(got.nonzeros, want.nonzeros) << in;
+            EXPECT_EQ(got.blocked, want.blocked) << in;
+        }
+    Weight tail = make_weight(4, 31, 0.5, Pattern::blocks_1x4, 99);
+    for (int64_t k = 28; k < 31; ++k) tail.w[2 * 31 + k] = 0.5f;  // row 2's tail group: full
+    EXPECT_TRUE(block_stats_s8(tail.desc()).blocked);
+    tail.w[2 * 31 + 29] = 0.0f;                                    // now mixed
+    EXPECT_FALSE(block_stats_s8(tail.desc()).blocked);
 }
 
 }  // namespace

@@ -4,38 +4,30 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "cpu/isa.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
 
-int8_t quantize_value(float x, float inv_scale) {
-    float v = x * inv_scale;
-    v = std::min(std::max(v, -static_cast<float>(kQmax)), static_cast<float>(kQmax));
-    return static_cast<int8_t>(std::nearbyint(v));
-}
-
+// Per row: the same scale and bytes as per-token dynamic activation quantization, so the
+// vectorized scale_quantize_activations does it (~10x faster than the scalar loop it replaced:
+// requantizing BERT-base's weights was ~0.4 s of loading a quantized directory).
 QuantizedWeights quantize_weights(const float* w, int64_t out, int64_t in) {
     QuantizedWeights qw;
     qw.out = out;
     qw.in = in;
     qw.in_pad = pad_in(in);
-    qw.q.assign(out * qw.in_pad, 0);
+    qw.q.resize(out * qw.in_pad);
     qw.scale.resize(out);
     qw.comp.resize(out);
+    std::vector<float> inv(out);
+    scale_quantize_activations(w, out, in, qw.in_pad, qw.scale.data(), inv.data(), qw.q.data());
     for (int64_t o = 0; o < out; ++o) {
-        const float* row = w + o * in;
-        float m = 0.0f;
-        for (int64_t k = 0; k < in; ++k) m = std::max(m, std::fabs(row[k]));
-        float inv = inv_scale_for(m);
-        qw.scale[o] = scale_for(m);
+        const int8_t* q = qw.q.data() + o * qw.in_pad;
         int32_t sum = 0;
-        for (int64_t k = 0; k < in; ++k) {
-            int8_t q = quantize_value(row[k], inv);
-            qw.q[o * qw.in_pad + k] = q;
-            sum += q;
-        }
+        for (int64_t k = 0; k < in; ++k) sum += q[k];
         qw.comp[o] = 128 * sum;
     }
     return qw;

