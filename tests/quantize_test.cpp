@@ -118,8 +118,9 @@ TEST(Quantize, WritesI8WeightsWithExactScalesAndConfig) {
 }
 
 TEST(Quantize, LoadedWeightsRequantizeToTheStoredInt8) {
-    // The loader hands q * scale to the int8 kernels, which re-derive per-row int8 weights: they
-    // must get exactly the stored q back (and the scale to within an ulp).
+    // The loader holds the stored int8 and scales as they are (no f32 copy), and hands q * scale
+    // to the int8 kernels, which re-derive per-row int8 weights: they must get exactly the stored
+    // q back (and the scale to within an ulp).
     TempDir t;
     tools::quantize_model(fixture("tiny_sparse"), t.path, {});
     ModelConfig cfg = ModelConfig::from_file((t.path / "config.json").string());
@@ -131,7 +132,16 @@ TEST(Quantize, LoadedWeightsRequantizeToTheStoredInt8) {
     const auto* q = reinterpret_cast<const int8_t*>(dst.bytes(*qi).data());
     std::vector<float> s = dst.read_f32(*dst.find(scale_tensor_name(qi->name)));
     const Tensor& wt = w.layers[1].i_w;
-    QuantizedWeights re = quantize_weights(wt.data.data(), wt.shape[0], wt.shape[1]);
+    ASSERT_TRUE(wt.is_int8());
+    EXPECT_EQ(wt.data.size(), 0u);  // no f32 copy held
+    EXPECT_EQ(wt.q8, std::vector<int8_t>(q, q + qi->shape[0] * qi->shape[1]));
+    EXPECT_EQ(wt.q8_scale, s);
+    EXPECT_FALSE(w.layers[1].i_b.is_int8());  // biases stay f32
+    AlignedBuffer<float> scratch;
+    const float* f = f32_values(wt, scratch);
+    for (int64_t i = 0; i < wt.numel(); ++i)
+        ASSERT_EQ(f[i], static_cast<float>(q[i]) * s[i / wt.shape[1]]) << i;
+    QuantizedWeights re = quantize_weights(f, wt.shape[0], wt.shape[1]);
     for (int64_t o = 0; o < re.out; ++o) {
         EXPECT_NEAR(re.scale[o], s[o], std::nextafter(s[o], 1.0f) - s[o]);
         for (int64_t k = 0; k < re.in; ++k) ASSERT_EQ(re.q[o * re.in_pad + k], q[o * re.in + k]);

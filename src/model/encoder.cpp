@@ -231,16 +231,18 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};
         const Tensor* bs[3] = {&src.q_b, &src.k_b, &src.v_b};
         for (int i = 0; i < 3; ++i) {
-            std::memcpy(qkv_w.data() + i * h * h, ws[i]->data.data(), h * h * sizeof(float));
+            copy_f32_values(*ws[i], qkv_w.data() + i * h * h);
             std::memcpy(qkv_b.data() + i * h, bs[i]->data.data(), h * sizeof(float));
         }
         L.qkv = plan(qkv_w.data(), qkv_b.data(), 3 * h, h, Activation::none,
                      p + "attention.self.{query,key,value}.weight", opts);
-        L.attn_out = plan(src.ao_w.data.data(), src.ao_b.data.data(), h, h, Activation::none,
+        // int8-held weights (quantized dirs) are dequantized one matrix at a time into f32w.
+        AlignedBuffer<float> f32w;
+        L.attn_out = plan(f32_values(src.ao_w, f32w), src.ao_b.data.data(), h, h, Activation::none,
                           p + "attention.output.dense.weight", opts);
-        L.inter = plan(src.i_w.data.data(), src.i_b.data.data(), inter_, h, Activation::gelu,
+        L.inter = plan(f32_values(src.i_w, f32w), src.i_b.data.data(), inter_, h, Activation::gelu,
                        p + "intermediate.dense.weight", opts);
-        L.out = plan(src.o_w.data.data(), src.o_b.data.data(), h, inter_, Activation::none,
+        L.out = plan(f32_values(src.o_w, f32w), src.o_b.data.data(), h, inter_, Activation::none,
                      p + "output.dense.weight", opts);
         L.ln1_g = std::move(src.ln1_g);
         L.ln1_b = std::move(src.ln1_b);

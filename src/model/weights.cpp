@@ -125,7 +125,7 @@ class Loader {
         return t;
     }
 
-    // q * scale[row] for an I8 [out][in] weight and its F32 [out] "<name>_scale".
+    // An I8 [out][in] weight and its F32 [out] "<name>_scale", held int8 (Tensor::q8).
     Tensor dequantize(const TensorInfo& info, std::vector<int64_t> shape, const std::string& where) {
         const std::string sname = scale_tensor_name(info.name);
         const TensorInfo* si = file_.find(sname);
@@ -134,30 +134,26 @@ class Loader {
             throw Error(file_.path() + ": tensor '" + sname + "': expected F32 " +
                         shape_string({shape[0]}) + ", found " + dtype_name(si->dtype) + " " +
                         shape_string(si->shape));
-        std::vector<float> scale = file_.read_f32(*si);
-        for (std::size_t o = 0; o < scale.size(); ++o)
-            if (!(scale[o] > 0.0f) || !std::isfinite(scale[o]))
+        Tensor t;
+        t.q8_scale = file_.read_f32(*si);
+        for (std::size_t o = 0; o < t.q8_scale.size(); ++o)
+            if (!(t.q8_scale[o] > 0.0f) || !std::isfinite(t.q8_scale[o]))
                 throw Error(file_.path() + ": tensor '" + sname + "': expected positive finite "
-                            "scales, found " + std::to_string(scale[o]) + " at row " +
+                            "scales, found " + std::to_string(t.q8_scale[o]) + " at row " +
                             std::to_string(o));
         auto bytes = file_.bytes(info);
         const auto* q = reinterpret_cast<const int8_t*>(bytes.data());
-        Tensor t;
         t.name = info.name;
         t.shape = std::move(shape);
-        t.data.resize(static_cast<std::size_t>(t.numel()));
         const int64_t out = t.shape[0], in = t.shape[1];
         for (int64_t o = 0; o < out; ++o) {
-            const int8_t* qr = q + o * in;
-            float* dst = t.data.data() + o * in;
-            int bad = 0;  // the check outside the conversion, so that loop vectorizes
-            for (int64_t k = 0; k < in; ++k) bad |= qr[k] == -128;
+            int bad = 0;  // branch-free scan (vectorizes)
+            for (int64_t k = 0; k < in; ++k) bad |= q[o * in + k] == -128;
             if (bad)
                 throw Error(where + "value -128 at row " + std::to_string(o) +
                             " (symmetric int8 weights are in [-127, 127])");
-            const float s = scale[o];
-            for (int64_t k = 0; k < in; ++k) dst[k] = static_cast<float>(qr[k]) * s;
         }
+        t.q8.assign(q, q + out * in);
         return t;
     }
 
@@ -182,6 +178,26 @@ int64_t layers_in_file(const SafeTensorsFile& file, const std::string& prefix) {
 }
 
 }  // namespace
+
+void copy_f32_values(const Tensor& t, float* dst) {
+    if (!t.is_int8()) {
+        std::copy(t.data.data(), t.data.data() + t.numel(), dst);
+        return;
+    }
+    const int64_t out = t.shape[0], in = t.shape[1];
+    for (int64_t o = 0; o < out; ++o) {
+        const int8_t* q = t.q8.data() + o * in;
+        const float s = t.q8_scale[o];
+        for (int64_t k = 0; k < in; ++k) dst[o * in + k] = static_cast<float>(q[k]) * s;
+    }
+}
+
+const float* f32_values(const Tensor& t, AlignedBuffer<float>& scratch) {
+    if (!t.is_int8()) return t.data.data();
+    scratch.resize(static_cast<std::size_t>(t.numel()));
+    copy_f32_values(t, scratch.data());
+    return scratch.data();
+}
 
 BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     namespace fs = std::filesystem;

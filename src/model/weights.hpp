@@ -15,7 +15,13 @@ namespace sparq {
 struct Tensor {
     std::string name;  // Hugging Face name as found in the file
     std::vector<int64_t> shape;
-    AlignedBuffer<float> data;
+    AlignedBuffer<float> data;  // f32 values (empty for an int8-held tensor, see q8)
+    // Quantized directories' encoder linear weights stay as stored until a kernel is planned
+    // from them: int8 [out][in] and per-row scales (w = q8 * q8_scale[row]), a quarter of the
+    // f32 memory. f32_values() gives their values one matrix at a time.
+    std::vector<int8_t> q8;
+    std::vector<float> q8_scale;
+    bool is_int8() const { return !q8.empty(); }
     bool empty() const { return shape.empty(); }
     int64_t numel() const {
         int64_t n = 1;
@@ -23,6 +29,12 @@ struct Tensor {
         return shape.empty() ? 0 : n;
     }
 };
+
+// t's f32 values: t.data, or for an int8-held tensor q8 * scale written into `scratch`
+// (resized to fit; valid until scratch changes).
+const float* f32_values(const Tensor& t, AlignedBuffer<float>& scratch);
+// The same values copied into dst (numel floats).
+void copy_f32_values(const Tensor& t, float* dst);
 
 struct LayerWeights {
     Tensor q_w, q_b, k_w, k_b, v_w, v_b;  // attention.self.{query,key,value}
@@ -38,7 +50,8 @@ struct BertWeights {
     Tensor classifier_w, classifier_b;  // sequence/token classification head
     Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]
     // Quantized directories (config.json "quantization_config", see docs/int8.md): the encoder's
-    // linear weights were stored as I8 + per-row "<name>_scale" and are held here as q * scale.
+    // linear weights were stored as I8 + per-row "<name>_scale" and are held here int8
+    // (Tensor::q8; f32_values dequantizes).
     bool quantized = false;
     // Calibrated static activation scales by planner weight name (empty: dynamic per token).
     std::map<std::string, float> act_scales;
