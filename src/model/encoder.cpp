@@ -101,9 +101,11 @@ void for_each_head(const PackedBatch& batch, int64_t heads, int64_t h, int64_t d
             split_range(heads, omp_get_num_threads(), thread, h0, h1);
             for (int64_t s = 0; s < seqs; ++s)
                 for (int64_t head = h0; head < h1; ++head) {
-                    const bool last = head + 1 == h1;
-                    run(s * heads + head, last ? (s + 1 < seqs ? (s + 1) * heads + h0 : jobs) : s * heads + head + 1,
-                        thread);
+                    // Next: this thread's next head, else its first head of the next sequence.
+                    const int64_t following = head + 1 < h1   ? s * heads + head + 1
+                                              : s + 1 < seqs ? (s + 1) * heads + h0
+                                                             : jobs;
+                    run(s * heads + head, following, thread);
                 }
         } else {
             int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);

@@ -104,7 +104,7 @@ class Loader {
             if (info->shape != shape)
                 throw Error(where + "expected shape " + shape_string(shape) + ", found " +
                             shape_string(info->shape));
-            return dequantize(*info, std::move(shape), where);
+            return int8_tensor(*info, std::move(shape), where);
         }
         if (!dtype_is_float(info->dtype))
             throw Error(where + "expected a float dtype (F32, F16, BF16), found " +
@@ -126,7 +126,7 @@ class Loader {
     }
 
     // An I8 [out][in] weight and its F32 [out] "<name>_scale", held int8 (Tensor::q8).
-    Tensor dequantize(const TensorInfo& info, std::vector<int64_t> shape, const std::string& where) {
+    Tensor int8_tensor(const TensorInfo& info, std::vector<int64_t> shape, const std::string& where) {
         const std::string sname = scale_tensor_name(info.name);
         const TensorInfo* si = file_.find(sname);
         if (!si) throw Error(where + "I8 weight without its per-row scale tensor '" + sname + "'");
