@@ -1,11 +1,11 @@
 // sparq classify MODEL [TEXT...] [--file F] [--pair TEXT] [--top-k K]
 //                | MODEL --question Q --context C   (question-answering models)
 #include <algorithm>
-#include <cmath>
 #include <memory>
 
 #include "common.hpp"
 #include "sparq/error.hpp"
+#include "tools/results.hpp"
 
 namespace sparq::cli {
 
@@ -18,47 +18,15 @@ struct ClassifyArgs {
     int threads = 0;
 };
 
-std::vector<float> softmax(const std::vector<float>& x) {
-    std::vector<float> p(x.size());
-    if (x.empty()) return p;
-    float m = *std::max_element(x.begin(), x.end()), sum = 0;
-    for (size_t i = 0; i < x.size(); ++i) sum += p[i] = std::exp(x[i] - m);
-    for (auto& v : p) v /= sum;
-    return p;
-}
-
-// Word pieces back to text: "##" pieces join the previous piece, others are space-separated.
-std::string detokenize(const std::vector<std::string>& pieces) {
-    std::string out;
-    for (const auto& p : pieces) {
-        if (p.rfind("##", 0) == 0 && !out.empty())
-            out += p.substr(2);
-        else
-            out += (out.empty() ? "" : " ") + p;
-    }
-    return out;
-}
-
-bool is_special(const Tokenizer& tok, int32_t id) {
-    return id == tok.cls_id() || id == tok.sep_id() || id == tok.pad_id();
-}
-
 void run_qa(const ClassifyArgs& a, const Model& model, const Tokenizer& tok, size_t max_len) {
     check_utf8(a.question, "--question");
     check_utf8(a.context, "--context");
     Encoding e = tok.encode(a.question, std::string_view(a.context), max_len);
     PackedBatch batch = PackedBatch::from({e});
-    Span s = model.answer_spans(batch).at(0);
-    std::vector<std::string> pieces;
-    for (int64_t i = s.start; i <= s.end && i < static_cast<int64_t>(e.size()); ++i)
-        if (!is_special(tok, e.ids[i])) pieces.push_back(e.tokens[i]);
     nlohmann::ordered_json j;
     j["question"] = a.question;
     j["context"] = a.context;
-    j["answer"] = detokenize(pieces);
-    j["score"] = json_float(s.score);
-    j["start"] = s.start;
-    j["end"] = s.end;
+    j.update(tools::answer_json(tok, e, model.answer_spans(batch).at(0)));
     print_json_line(j);
 }
 
@@ -86,7 +54,6 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
                     "); --question/--context need a ...ForQuestionAnswering model");
     if (has_pair) check_utf8(a.pair, "--pair");
     auto texts = read_texts(a.texts, a.file);
-    const bool regression = cfg.problem_type == "regression" || cfg.num_labels == 1;
     Progress progress("classify", static_cast<int64_t>(texts.size()));
     for (size_t i = 0; i < texts.size(); i += a.batch_size) {
         const size_t n = std::min(a.batch_size, texts.size() - i);
@@ -99,43 +66,19 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
         if (cfg.task == Task::sequence_classification) {
             auto res = model->classify(batch);
             for (size_t k = 0; k < n; ++k) {
-                const Classification& c = res[k];
                 nlohmann::ordered_json j;
                 j["text"] = texts[i + k];
                 if (has_pair) j["pair"] = a.pair;
-                if (regression) {
-                    j["score"] = json_float(c.scores.empty() ? 0.0f : c.scores[0]);
-                } else {
-                    j["label"] = c.label;
-                    j["score"] = json_float(c.scores.at(c.label_id));
-                    std::vector<size_t> order(c.scores.size());
-                    for (size_t l = 0; l < order.size(); ++l) order[l] = l;
-                    std::stable_sort(order.begin(), order.end(),
-                                     [&](size_t x, size_t y) { return c.scores[x] > c.scores[y]; });
-                    if (a.top_k && a.top_k < order.size()) order.resize(a.top_k);
-                    nlohmann::ordered_json scores;
-                    for (size_t l : order)
-                        scores[cfg.label(static_cast<int64_t>(l))] = json_float(c.scores[l]);
-                    j["scores"] = std::move(scores);
-                }
+                j.update(tools::classification_json(cfg, res[k], a.top_k));
                 print_json_line(j);
             }
         } else {
             auto tags = model->tag_tokens(batch);
             for (size_t k = 0; k < n; ++k) {
-                nlohmann::ordered_json toks = nlohmann::ordered_json::array();
-                for (size_t t = 0; t < encs[k].size(); ++t) {
-                    if (is_special(tok, encs[k].ids[t])) continue;
-                    auto p = softmax(tags[k].logits.at(t));
-                    int64_t lab = tags[k].label_ids.at(t);
-                    toks.push_back({{"token", encs[k].tokens[t]},
-                                    {"label", cfg.label(lab)},
-                                    {"score", json_float(p.at(static_cast<size_t>(lab)))}});
-                }
                 nlohmann::ordered_json j;
                 j["text"] = texts[i + k];
                 if (has_pair) j["pair"] = a.pair;
-                j["tokens"] = std::move(toks);
+                j["tokens"] = tools::token_tags_json(cfg, tok, encs[k], tags[k]);
                 print_json_line(j);
             }
         }
@@ -169,11 +112,7 @@ void add_classify(CLI::App& app) {
                               "Context holding the answer (question-answering models)");
     q->needs(c);
     c->needs(q);
-    sub->add_option("--batch-size", a->batch_size, "Texts per packed batch (default 32)")
-        ->check(CLI::Range(size_t(1), size_t(1) << 20));
-    sub->add_option("--max-length", a->max_length,
-                    "Truncate to N tokens (default: the model's maximum)")
-        ->check(CLI::Range(size_t(2), size_t(1) << 20));
+    add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);
     sub->callback([a, pair, q] { run_classify(*a, pair->count() > 0, q->count() > 0); });

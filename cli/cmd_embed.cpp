@@ -77,11 +77,7 @@ void add_embed(CLI::App& app) {
     sub->add_option("--pooling", a->pooling, "mean | cls | none")
         ->check(CLI::IsMember({"mean", "cls", "none"}));
     sub->add_flag("--normalize", a->normalize, "L2-normalize each embedding");
-    sub->add_option("--batch-size", a->batch_size, "Texts per packed batch (default 32)")
-        ->check(CLI::Range(size_t(1), size_t(1) << 20));
-    sub->add_option("--max-length", a->max_length,
-                    "Truncate to N tokens (default: the model's maximum)")
-        ->check(CLI::Range(size_t(2), size_t(1) << 20));
+    add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);
     sub->callback([a] { run_embed(*a); });

@@ -4,7 +4,6 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -69,20 +68,6 @@ std::vector<std::string> read_texts(const std::vector<std::string>& args, const 
     return lines;
 }
 
-double json_float(float f) {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, f);
-    double d = 0;
-    std::from_chars(buf, r.ptr, d);
-    return d;
-}
-
-nlohmann::ordered_json json_floats(const float* p, int64_t n) {
-    nlohmann::ordered_json a = nlohmann::ordered_json::array();
-    for (int64_t i = 0; i < n; ++i) a.push_back(json_float(p[i]));
-    return a;
-}
-
 namespace {
 // The progress bar currently drawn on stderr (null if none): cleared before stdout lines so a
 // terminal showing both stays readable.
@@ -94,19 +79,6 @@ void print_json_line(const nlohmann::ordered_json& j) {
     if (g_progress && stdout_tty) g_progress->clear();
     std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
     std::cout.flush();
-}
-
-std::string task_name(Task t) {
-    switch (t) {
-        case Task::sequence_classification:
-            return "sequence-classification";
-        case Task::token_classification:
-            return "token-classification";
-        case Task::question_answering:
-            return "question-answering";
-        default:
-            return "base";
-    }
 }
 
 void setup_threads(int n) { set_num_threads(n); }
@@ -212,6 +184,13 @@ CLI::Validator number_range(double lo, double hi) {
             return {};
         },
         "NUMBER:[" + range + "]");
+}
+
+void add_batch_options(CLI::App* sub, size_t& batch_size, size_t& max_length) {
+    sub->add_option("--batch-size", batch_size, "Texts per packed batch (default 32)")
+        ->check(CLI::Range(size_t(1), size_t(1) << 20));
+    sub->add_option("--max-length", max_length, "Truncate to N tokens (default: the model's maximum)")
+        ->check(CLI::Range(size_t(2), size_t(1) << 20));
 }
 
 void add_threads_option(CLI::App* sub, int& threads) {

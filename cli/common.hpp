@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sparq/model.hpp"
+#include "tools/results.hpp"
 
 namespace sparq::cli {
 
@@ -26,9 +27,9 @@ std::vector<std::string> read_texts(const std::vector<std::string>& args, const 
 // Throws sparq::Error if `s` is not valid UTF-8 (`where` names the input, e.g. "stdin line 3").
 void check_utf8(const std::string& s, const std::string& where);
 
-// A float as the JSON number with the shortest decimal that round-trips the float.
-double json_float(float f);
-nlohmann::ordered_json json_floats(const float* p, int64_t n);
+// A float as the JSON number with the shortest decimal that round-trips it (tools/results.hpp).
+using tools::json_float;
+using tools::json_floats;
 
 // Writes one JSON object per line to stdout (UTF-8, no ASCII escaping) and flushes.
 void print_json_line(const nlohmann::ordered_json& j);
@@ -70,6 +71,9 @@ class Progress {
 CLI::Validator number_range(double lo, double hi);
 // --threads N on `sub` (default 0 = all cores).
 void add_threads_option(CLI::App* sub, int& threads);
+// --batch-size (texts per packed batch, default 32) and --max-length (truncation, default: the
+// model's maximum; 0 in max_length).
+void add_batch_options(CLI::App* sub, size_t& batch_size, size_t& max_length);
 // Adds --kernels auto|dense|sparse and --precision f32|int8 (the weight-kernel choice at load)
 // and --attention auto|f32|int8 (the attention matmuls).
 void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precision,
@@ -78,8 +82,7 @@ void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precis
 void add_attention_option(CLI::App* sub, std::string& attention,
                           const std::string& name = "--attention");
 
-// "base", "sequence-classification", "token-classification", "question-answering".
-std::string task_name(Task t);
+using tools::task_name;  // "base", "sequence-classification", ...
 
 
 // Subcommand registration, one per cli/cmd_*.cpp file.
@@ -95,5 +98,6 @@ void add_tradeoff(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_vocab(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace sparq::cli

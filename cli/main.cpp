@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     add_quantize(app);
     add_compare(app);
     add_vocab(app);
+    add_serve(app);
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;
         std::string names;

@@ -1,0 +1,117 @@
+#include "tools/results.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace sparq::tools {
+
+double json_float(float f) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, f);
+    double d = 0;
+    std::from_chars(buf, r.ptr, d);
+    return d;
+}
+
+nlohmann::ordered_json json_floats(const float* p, int64_t n) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (int64_t i = 0; i < n; ++i) a.push_back(json_float(p[i]));
+    return a;
+}
+
+std::string task_name(Task t) {
+    switch (t) {
+        case Task::sequence_classification:
+            return "sequence-classification";
+        case Task::token_classification:
+            return "token-classification";
+        case Task::question_answering:
+            return "question-answering";
+        default:
+            return "base";
+    }
+}
+
+bool is_regression(const ModelConfig& cfg) {
+    return cfg.problem_type == "regression" || cfg.num_labels == 1;
+}
+
+namespace {
+
+std::vector<float> softmax(const std::vector<float>& x) {
+    std::vector<float> p(x.size());
+    if (x.empty()) return p;
+    float m = *std::max_element(x.begin(), x.end()), sum = 0;
+    for (size_t i = 0; i < x.size(); ++i) sum += p[i] = std::exp(x[i] - m);
+    for (auto& v : p) v /= sum;
+    return p;
+}
+
+// Word pieces back to text: "##" pieces join the previous piece, others are space-separated.
+std::string detokenize(const std::vector<std::string>& pieces) {
+    std::string out;
+    for (const auto& p : pieces) {
+        if (p.rfind("##", 0) == 0 && !out.empty())
+            out += p.substr(2);
+        else
+            out += (out.empty() ? "" : " ") + p;
+    }
+    return out;
+}
+
+bool is_special(const Tokenizer& tok, int32_t id) {
+    return id == tok.cls_id() || id == tok.sep_id() || id == tok.pad_id();
+}
+
+}  // namespace
+
+nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classification& c,
+                                           size_t top_k) {
+    nlohmann::ordered_json j;
+    if (is_regression(cfg)) {
+        j["score"] = json_float(c.scores.empty() ? 0.0f : c.scores[0]);
+        return j;
+    }
+    j["label"] = c.label;
+    j["score"] = json_float(c.scores.at(static_cast<size_t>(c.label_id)));
+    std::vector<size_t> order(c.scores.size());
+    for (size_t l = 0; l < order.size(); ++l) order[l] = l;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t x, size_t y) { return c.scores[x] > c.scores[y]; });
+    if (top_k && top_k < order.size()) order.resize(top_k);
+    nlohmann::ordered_json scores = nlohmann::ordered_json::object();
+    for (size_t l : order) scores[cfg.label(static_cast<int64_t>(l))] = json_float(c.scores[l]);
+    j["scores"] = std::move(scores);
+    return j;
+}
+
+nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& tok,
+                                       const Encoding& e, const TokenTag& tags) {
+    nlohmann::ordered_json toks = nlohmann::ordered_json::array();
+    for (size_t t = 0; t < e.size(); ++t) {
+        if (is_special(tok, e.ids[t])) continue;
+        auto p = softmax(tags.logits.at(t));
+        int64_t lab = tags.label_ids.at(t);
+        toks.push_back({{"token", e.tokens[t]},
+                        {"label", cfg.label(lab)},
+                        {"score", json_float(p.at(static_cast<size_t>(lab)))}});
+    }
+    return toks;
+}
+
+nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s) {
+    std::vector<std::string> pieces;
+    for (int64_t i = s.start; i <= s.end && i < static_cast<int64_t>(e.size()); ++i)
+        if (!is_special(tok, e.ids[i])) pieces.push_back(e.tokens[i]);
+    nlohmann::ordered_json j;
+    j["answer"] = detokenize(pieces);
+    j["score"] = json_float(s.score);
+    j["start"] = s.start;
+    j["end"] = s.end;
+    return j;
+}
+
+}  // namespace sparq::tools

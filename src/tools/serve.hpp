@@ -1,0 +1,60 @@
+#pragma once
+// `sparq serve`: an HTTP/JSON inference service over one loaded model (cpp-httplib).
+//
+//   GET  /health    {"status": "ok"}
+//   GET  /info      model name, architecture, task, sizes, precision, labels, limits
+//   POST /embed     {"texts": [..] | "text": "..", "pooling": "mean"|"cls", "normalize": bool}
+//                   -> {"embeddings": [[..]], "tokens": [n, ..]}
+//   POST /classify  sequence / token classification: {"texts" | "text", "pair" | "pairs",
+//                   "top_k"} -> {"results": [..]} (the `sparq classify` objects);
+//                   question answering: {"question", "context"} -> {"answer", "score", ..}
+//
+// Errors are JSON {"error": "..."}: 400 for a bad request (invalid JSON or UTF-8, unknown or
+// mistyped fields, too many texts, a task the model has no head for), 404 for an unknown path,
+// 405 for a wrong method, 413 for a body over the limit, 500 for anything else. Texts longer
+// than the model's maximum are truncated, as on the command line. Each request runs on the
+// compute threads given; concurrent requests are served by several connection threads but run
+// the model one after the other (no batching across requests).
+#include <memory>
+#include <string>
+
+#include "sparq/model.hpp"
+
+namespace sparq::tools {
+
+struct ServeOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;                   // 0: any free port (Server::bind returns it)
+    int threads = 0;                   // compute threads per request (0: all cores)
+    int connection_threads = 4;        // requests handled at once (they share the model)
+    size_t max_texts = 256;            // texts per request
+    size_t max_body_bytes = 16 << 20;  // request body limit
+    size_t batch_size = 32;            // texts per forward pass
+    size_t max_length = 512;           // tokens per text, special tokens included
+};
+
+class Server {
+  public:
+    // `model` must outlive the server and have a tokenizer; `name` is reported by /info.
+    Server(const Model& model, std::string name, ServeOptions opts);
+    ~Server();
+
+    // Listens on opts.host:opts.port and returns the port; throws sparq::Error if it cannot.
+    int bind();
+    // Serves until stop() (from another thread or a signal-handling thread).
+    void run();
+    void stop();
+
+    // One request without the network: the status code and JSON body of the reply.
+    struct Reply {
+        int status = 200;
+        std::string body;
+    };
+    Reply handle(const std::string& method, const std::string& path, const std::string& body) const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sparq::tools

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# sparq serve as a user runs it: --port 0 prints the chosen port; /health, /embed (against the
+# PyTorch reference's mean pooling) and /classify over real HTTP; SIGTERM stops it with exit 0;
+# bad options exit 2, a port already taken exits 1 with one clear line.
+set -euo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+M="$SRC/tests/fixtures/tiny_base"
+C="$SRC/tests/fixtures/tiny_cls"
+TMP="$(mktemp -d)"
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+# Starts `sparq serve MODEL --port 0 ...` in the background; sets PID and PORT.
+start() {
+    "$SPARQ" serve "$@" --port 0 --threads 1 2> "$TMP/err" &
+    PID=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$TMP/err" 2>/dev/null && break
+        kill -0 "$PID" 2>/dev/null || { cat "$TMP/err"; echo "serve exited early"; exit 1; }
+        sleep 0.1
+    done
+    PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/err")
+    [ -n "$PORT" ] || { cat "$TMP/err"; echo "no port printed"; exit 1; }
+}
+stop() {
+    kill -TERM "$PID"
+    local rc=0
+    wait "$PID" || rc=$?
+    PID=""
+    [ "$rc" = 0 ] || { cat "$TMP/err"; echo "serve exited $rc after SIGTERM"; exit 1; }
+    grep -q "stopped" "$TMP/err"
+}
+
+start "$M"
+$PY - "$PORT" "$M" <<'PYEOF'
+import json, sys, urllib.request, urllib.error
+port, d = sys.argv[1], sys.argv[2]
+url = f"http://127.0.0.1:{port}"
+def call(path, body=None):
+    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+assert call("/health") == (200, {"status": "ok"})
+ref = [c for c in json.load(open(d + "/reference.json"))["cases"] if c["name"] == "sentence"][0]
+H = json.load(open(d + "/config.json"))["hidden_size"]
+hs, n = ref["last_hidden_state"][0], sum(ref["attention_mask"][0])
+mean = [sum(hs[t][k] for t in range(n)) / n for k in range(H)]
+status, j = call("/embed", {"texts": [ref["texts"][0][0]]})
+assert status == 200, j
+assert j["tokens"] == [n], j["tokens"]
+assert max(abs(a - b) for a, b in zip(j["embeddings"][0], mean)) < 1e-4
+status, j = call("/classify", {"text": "x"})
+assert status == 400 and "use /embed" in j["error"], j
+status, j = call("/embed", {"texts": "x"})
+assert status == 400 and "array of strings" in j["error"], j
+PYEOF
+stop
+
+start "$C"
+$PY - "$PORT" <<'PYEOF'
+import json, sys, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/classify"
+req = urllib.request.Request(url, data=json.dumps({"texts": ["a good film", "bad"], "top_k": 1}).encode())
+with urllib.request.urlopen(req, timeout=30) as r:
+    j = json.loads(r.read())
+assert len(j["results"]) == 2 and all(len(x["scores"]) == 1 for x in j["results"]), j
+assert all(x["label"] in ("negative", "positive") for x in j["results"]), j
+PYEOF
+# The port is taken while this one runs: a second server fails with one line, exit 1.
+rc=0; timeout 20 "$SPARQ" serve "$C" --port "$PORT" 2> "$TMP/err2" || rc=$?
+[ "$rc" = 1 ] || { cat "$TMP/err2"; echo "expected exit 1 for a taken port, got $rc"; exit 1; }
+grep -q "cannot listen on 127.0.0.1:$PORT" "$TMP/err2"
+[ "$(wc -l < "$TMP/err2")" = 1 ]
+stop
+
+rc=0; "$SPARQ" serve "$M" --port 70000 2> "$TMP/err3" || rc=$?
+[ "$rc" = 2 ] || { cat "$TMP/err3"; echo "expected exit 2 for --port 70000, got $rc"; exit 1; }
+rc=0; "$SPARQ" serve "$TMP/nowhere" --port 0 2> "$TMP/err4" || rc=$?
+[ "$rc" = 1 ] && grep -q "does not exist" "$TMP/err4"
+echo "serve: ok"

@@ -1,0 +1,207 @@
+// `sparq serve` (tools::Server): every endpoint's reply against the model called directly with
+// the same inputs (one JSON format with the CLI, tools/results.hpp), the refusals of bad
+// requests with their status codes, and one real HTTP round trip on a free port (including
+// httplib's own 413 for a body over the limit, answered in JSON).
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sparq/model.hpp"
+#include "test_util.hpp"
+#include "tools/results.hpp"
+#include "tools/serve.hpp"
+
+namespace sparq {
+namespace {
+
+using json = nlohmann::ordered_json;  // keeps the order of keys ("scores" are in decreasing order)
+using tools::Server;
+
+std::unique_ptr<Model> load(const char* name) {
+    LoadOptions o;
+    o.threads = 1;
+    return Model::load((test::fixtures_dir() / name).string(), o);
+}
+
+tools::ServeOptions options() {
+    tools::ServeOptions o;
+    o.threads = 1;
+    o.port = 0;
+    o.max_texts = 4;
+    o.batch_size = 3;  // requests of 4 texts run two forward passes
+    o.max_length = 128;
+    return o;
+}
+
+json ok(const Server& s, const std::string& method, const std::string& path, const std::string& body = "") {
+    const Server::Reply r = s.handle(method, path, body);
+    EXPECT_EQ(r.status, 200) << path << " " << body << " -> " << r.body;
+    return json::parse(r.body);
+}
+
+// The status and error message of a refused request.
+std::pair<int, std::string> refused(const Server& s, const std::string& method, const std::string& path,
+                                    const std::string& body = "") {
+    const Server::Reply r = s.handle(method, path, body);
+    const json j = json::parse(r.body);
+    EXPECT_TRUE(j.contains("error")) << r.body;
+    return {r.status, j.value("error", "")};
+}
+
+PackedBatch batch_of(const Model& m, const std::vector<std::string>& texts, const char* pair = nullptr) {
+    std::vector<Encoding> encs;
+    for (const auto& t : texts)
+        encs.push_back(m.tokenizer()->encode(t, pair ? std::optional<std::string_view>(pair) : std::nullopt, 128));
+    return PackedBatch::from(encs);
+}
+
+const std::vector<std::string> kTexts = {"the movie was great", "a dull , boring film", "hello world",
+                                         "what a wonderful day"};
+
+TEST(Serve, EmbedEqualsTheModel) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    const json j = ok(s, "POST", "/embed", json{{"texts", kTexts}}.dump());
+    EXPECT_EQ(j["model"], "tiny");
+    const auto want = m->embed(batch_of(*m, kTexts), Pooling::mean, false);
+    ASSERT_EQ(j["embeddings"].size(), kTexts.size());
+    for (size_t i = 0; i < kTexts.size(); ++i) {
+        ASSERT_EQ(j["embeddings"][i].size(), want[i].size());
+        for (size_t k = 0; k < want[i].size(); ++k)
+            EXPECT_EQ(j["embeddings"][i][k].get<double>(), tools::json_float(want[i][k])) << i << " " << k;
+        EXPECT_EQ(j["tokens"][i], batch_of(*m, {kTexts[i]}).num_tokens());
+    }
+    // CLS pooling, L2-normalized, one "text".
+    const json c = ok(s, "POST", "/embed", json{{"text", kTexts[1]}, {"pooling", "cls"}, {"normalize", true}}.dump());
+    const auto wc = m->embed(batch_of(*m, {kTexts[1]}), Pooling::cls, true);
+    ASSERT_EQ(c["embeddings"].size(), 1u);
+    double norm = 0;
+    for (size_t k = 0; k < wc[0].size(); ++k) {
+        EXPECT_EQ(c["embeddings"][0][k].get<double>(), tools::json_float(wc[0][k]));
+        norm += c["embeddings"][0][k].get<double>() * c["embeddings"][0][k].get<double>();
+    }
+    EXPECT_NEAR(norm, 1.0, 1e-5);
+    EXPECT_EQ(ok(s, "POST", "/embed", R"({"texts": []})")["embeddings"].size(), 0u);
+}
+
+TEST(Serve, ClassifyEqualsTheModel) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    const json j = ok(s, "POST", "/classify", json{{"texts", kTexts}, {"pair", "second part"}, {"top_k", 1}}.dump());
+    const auto want = m->classify(batch_of(*m, kTexts, "second part"));
+    ASSERT_EQ(j["results"].size(), kTexts.size());
+    for (size_t i = 0; i < kTexts.size(); ++i)
+        EXPECT_EQ(j["results"][i].dump(), tools::classification_json(m->config(), want[i], 1).dump()) << i;
+    EXPECT_EQ(j["results"][0]["scores"].size(), 1u);  // top_k
+    // "pairs": one per text.
+    const json p = ok(s, "POST", "/classify", json{{"texts", {"a", "b"}}, {"pairs", {"c", "d"}}}.dump());
+    const auto a = m->classify(batch_of(*m, {"a"}, "c")), b = m->classify(batch_of(*m, {"b"}, "d"));
+    EXPECT_EQ(p["results"][0].dump(), tools::classification_json(m->config(), a[0], 0).dump());
+    EXPECT_EQ(p["results"][1].dump(), tools::classification_json(m->config(), b[0], 0).dump());
+
+    const json info = ok(s, "GET", "/info");
+    EXPECT_EQ(info["task"], "sequence-classification");
+    EXPECT_EQ(info["labels"].size(), static_cast<size_t>(m->config().num_labels));
+    EXPECT_EQ(ok(s, "GET", "/health")["status"], "ok");
+    EXPECT_EQ(s.handle("HEAD", "/health", "").status, 200);
+}
+
+TEST(Serve, TokenClassificationAndQuestionAnswering) {
+    auto t = load("tiny_tok");
+    Server st(*t, "tok", options());
+    const json j = ok(st, "POST", "/classify", json{{"text", kTexts[0]}}.dump());
+    const PackedBatch b = batch_of(*t, {kTexts[0]});
+    const Encoding e = t->tokenizer()->encode(kTexts[0], std::nullopt, 128);
+    EXPECT_EQ(j["results"][0]["tokens"].dump(),
+              tools::token_tags_json(t->config(), *t->tokenizer(), e, t->tag_tokens(b)[0]).dump());
+
+    auto q = load("tiny_qa");
+    Server sq(*q, "qa", options());
+    const json a = ok(sq, "POST", "/classify", json{{"question", "who ?"}, {"context", "the cat sat on the mat"}}.dump());
+    const Encoding qe = q->tokenizer()->encode("who ?", std::string_view("the cat sat on the mat"), 128);
+    const json want = tools::answer_json(*q->tokenizer(), qe, q->answer_spans(PackedBatch::from({qe}))[0]);
+    for (const char* k : {"answer", "score", "start", "end"}) EXPECT_EQ(a[k], want[k]) << k;
+    EXPECT_EQ(refused(sq, "POST", "/classify", R"({"texts": ["x"]})").first, 400);
+}
+
+TEST(Serve, RefusesBadRequests) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    struct Case {
+        std::string method, path, body;
+        int status;
+        std::string says;
+    };
+    const Case cases[] = {
+        {"POST", "/embed", "not json", 400, "not valid JSON"},
+        {"POST", "/embed", "[1, 2]", 400, "JSON object"},
+        {"POST", "/embed", "{\"text\": \"caf\xc3\"}", 400, "not valid JSON"},  // invalid UTF-8
+        {"POST", "/embed", R"({"txt": "a"})", 400, "unknown field \"txt\""},
+        {"POST", "/embed", R"({})", 400, "\"texts\""},
+        {"POST", "/embed", R"({"text": "a", "texts": ["b"]})", 400, "\"texts\""},
+        {"POST", "/embed", R"({"texts": "a"})", 400, "array of strings"},
+        {"POST", "/embed", R"({"texts": ["a", 3]})", 400, "texts[1]"},
+        {"POST", "/embed", R"({"texts": ["a","b","c","d","e"]})", 400, "at most 4"},
+        {"POST", "/embed", R"({"text": "a", "pooling": "max"})", 400, "\"pooling\""},
+        {"POST", "/embed", R"({"text": "a", "normalize": 1})", 400, "\"normalize\""},
+        {"POST", "/classify", R"({"texts": ["a"], "pairs": ["b", "c"]})", 400, "one per text"},
+        {"POST", "/classify", R"({"texts": ["a"], "pair": "b", "pairs": ["c"]})", 400, "not both"},
+        {"POST", "/classify", R"({"texts": ["a"], "top_k": 0})", 400, "top_k"},
+        {"POST", "/classify", R"({"texts": ["a"], "top_k": "2"})", 400, "top_k"},
+        {"POST", "/classify", R"({"question": "a", "context": "b"})", 400, "unknown field"},
+        {"GET", "/embed", "", 405, "use POST"},
+        {"POST", "/health", "", 405, "use GET"},
+        {"GET", "/nope", "", 404, "no endpoint /nope"},
+    };
+    for (const Case& c : cases) {
+        const auto [status, msg] = refused(s, c.method, c.path, c.body);
+        EXPECT_EQ(status, c.status) << c.path << " " << c.body << " -> " << msg;
+        EXPECT_NE(msg.find(c.says), std::string::npos) << c.path << " " << c.body << " -> " << msg;
+    }
+    // A base model has no head for /classify.
+    auto base = load("tiny_base");
+    Server sb(*base, "base", options());
+    const auto [status, msg] = refused(sb, "POST", "/classify", R"({"text": "a"})");
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("use /embed"), std::string::npos) << msg;
+}
+
+TEST(Serve, HttpRoundTrip) {
+    auto m = load("tiny_cls");
+    tools::ServeOptions o = options();
+    o.max_body_bytes = 4096;
+    Server s(*m, "tiny", o);
+    const int port = s.bind();
+    ASSERT_GT(port, 0);
+    std::thread t([&s] { s.run(); });
+    httplib::Client c("127.0.0.1", port);
+    auto h = c.Get("/health");
+    ASSERT_TRUE(h) << httplib::to_string(h.error());
+    EXPECT_EQ(h->status, 200);
+    EXPECT_EQ(json::parse(h->body)["status"], "ok");
+    auto e = c.Post("/embed", R"({"texts": ["hello world"]})", "application/json");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->status, 200);
+    EXPECT_EQ(e->get_header_value("Content-Type"), "application/json");
+    EXPECT_EQ(json::parse(e->body)["embeddings"].size(), 1u);
+    auto big = c.Post("/embed", std::string(8192, ' '), "application/json");
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->status, 413);
+    EXPECT_NE(json::parse(big->body)["error"].get<std::string>().find("4096 bytes"), std::string::npos);
+    auto bad = c.Post("/embed", "{", "application/json");
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400);
+    s.stop();
+    t.join();
+    // The port is free again: a second server can take it.
+    o.port = port;
+    Server again(*m, "tiny", o);
+    EXPECT_EQ(again.bind(), port);
+}
+
+}  // namespace
+}  // namespace sparq
