@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(cmake ninja-build g++ pkg-config
       libdnnl-dev libxbyak-dev nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      python3 python3-numpy python3-torch)
+      python3 python3-dev python3-numpy python3-torch pybind11-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

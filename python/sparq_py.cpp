@@ -1,0 +1,252 @@
+// Python binding (pybind11): `import sparq`, then
+//   m = sparq.Model(dir, threads=0, kernels="auto", precision="f32", attention="auto")
+//   m.embed(texts, pooling="mean", normalize=False)  -> float32 array [texts, hidden]
+//   m.classify(texts, pair=None, top_k=0)           -> list of dicts (the `sparq classify` objects)
+//   m.answer(question, context)                      -> dict (question-answering models)
+//   m.encode(texts)                                  -> list of float32 arrays [tokens, hidden]
+//   m.encode_ids(input_ids, attention_mask=None, token_type_ids=None) -> [batch, seq, hidden]
+//   m.tokenize(text, pair=None)                      -> dict(ids, type_ids, tokens)
+// Same numbers as the command line (one engine, one JSON format). The GIL is released while
+// the model computes, so Python threads can run other work; calls on one Model are serialized.
+// sparq::Error becomes ValueError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/threading.hpp"
+#include "sparq/error.hpp"
+#include "sparq/model.hpp"
+#include "tools/results.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using sparq::Encoding;
+using sparq::Model;
+using sparq::PackedBatch;
+
+py::object to_python(const nlohmann::ordered_json& j) {
+    // Not cached in a static: its destructor would run after the interpreter is finalized.
+    return py::module_::import("json").attr("loads")(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+class PyModel {
+  public:
+    PyModel(const std::string& dir, int threads, const std::string& kernels, const std::string& precision,
+            const std::string& attention)
+        : threads_(threads) {
+        namespace fs = std::filesystem;
+        if (!fs::is_directory(dir))
+            throw sparq::Error("model directory '" + dir + "' " + (fs::exists(dir) ? "is not a directory" : "does not exist"));
+        sparq::LoadOptions o;
+        o.threads = threads;
+        o.kernels = kernels;
+        o.precision = precision;
+        o.attention = attention;
+        sparq::set_num_threads(threads);
+        py::gil_scoped_release nogil;
+        model_ = Model::load(dir, o);
+    }
+
+    const sparq::Tokenizer& tok() const {
+        if (!model_->tokenizer()) throw sparq::Error("the model directory has no tokenizer (vocab.txt or tokenizer.json)");
+        return *model_->tokenizer();
+    }
+    size_t max_length() const {
+        return std::min<size_t>(tok().options().max_length,
+                                static_cast<size_t>(std::max<int64_t>(model_->config().max_position_embeddings, 2)));
+    }
+    std::vector<Encoding> encode_texts(const std::vector<std::string>& texts,
+                                       const std::optional<std::string>& pair) const {
+        std::vector<Encoding> encs;
+        for (const auto& t : texts)
+            encs.push_back(tok().encode(t, pair ? std::optional<std::string_view>(*pair) : std::nullopt, max_length()));
+        return encs;
+    }
+
+    py::array_t<float> embed(const std::vector<std::string>& texts, const std::string& pooling, bool normalize) const {
+        if (pooling != "mean" && pooling != "cls")
+            throw sparq::Error("pooling must be \"mean\" or \"cls\", found \"" + pooling + "\"");
+        const auto encs = encode_texts(texts, std::nullopt);
+        const int64_t h = model_->config().hidden_size;
+        py::array_t<float> out({static_cast<py::ssize_t>(texts.size()), static_cast<py::ssize_t>(h)});
+        if (texts.empty()) return out;
+        std::vector<std::vector<float>> emb;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            emb = model_->embed(PackedBatch::from(encs), pooling == "cls" ? sparq::Pooling::cls : sparq::Pooling::mean,
+                                normalize);
+        }
+        auto w = out.mutable_unchecked<2>();
+        for (size_t i = 0; i < emb.size(); ++i)
+            for (int64_t k = 0; k < h; ++k) w(static_cast<py::ssize_t>(i), k) = emb[i][k];
+        return out;
+    }
+
+    py::list encode(const std::vector<std::string>& texts) const {
+        const auto encs = encode_texts(texts, std::nullopt);
+        py::list out;
+        if (texts.empty()) return out;
+        sparq::HiddenStates hs;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            hs = model_->encode(PackedBatch::from(encs));
+        }
+        for (size_t i = 0; i < encs.size(); ++i) {
+            const auto n = static_cast<py::ssize_t>(encs[i].size());
+            py::array_t<float> a({n, static_cast<py::ssize_t>(hs.hidden)});
+            std::memcpy(a.mutable_data(), hs.token(static_cast<int64_t>(i), 0), sizeof(float) * n * hs.hidden);
+            out.append(std::move(a));
+        }
+        return out;
+    }
+
+    py::array_t<float> encode_ids(py::array_t<int64_t, py::array::c_style | py::array::forcecast> ids,
+                                  std::optional<py::array_t<int64_t, py::array::c_style | py::array::forcecast>> mask,
+                                  std::optional<py::array_t<int64_t, py::array::c_style | py::array::forcecast>> types) const {
+        if (ids.ndim() != 2) throw sparq::Error("input_ids must be a 2-D array [batch, seq]");
+        auto same_shape = [&](const py::array& a, const char* what) {
+            if (a.ndim() != 2 || a.shape(0) != ids.shape(0) || a.shape(1) != ids.shape(1))
+                throw sparq::Error(std::string(what) + " must have the shape of input_ids");
+        };
+        if (mask) same_shape(*mask, "attention_mask");
+        if (types) same_shape(*types, "token_type_ids");
+        sparq::PaddedInput in;
+        in.input_ids = ids.data();
+        in.attention_mask = mask ? mask->data() : nullptr;
+        in.token_type_ids = types ? types->data() : nullptr;
+        in.batch = ids.shape(0);
+        in.seq = ids.shape(1);
+        std::vector<float> out;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            out = model_->encode_padded(in);
+        }
+        py::array_t<float> a({in.batch, in.seq, static_cast<int64_t>(model_->config().hidden_size)});
+        std::memcpy(a.mutable_data(), out.data(), out.size() * sizeof(float));
+        return a;
+    }
+
+    py::list classify(const std::vector<std::string>& texts, const std::optional<std::string>& pair,
+                      size_t top_k) const {
+        const sparq::ModelConfig& cfg = model_->config();
+        if (cfg.task != sparq::Task::sequence_classification && cfg.task != sparq::Task::token_classification)
+            throw sparq::Error("the model has no sequence or token classification head (" + sparq::tools::task_name(cfg.task) +
+                               ")");
+        const auto encs = encode_texts(texts, pair);
+        py::list out;
+        if (texts.empty()) return out;
+        const PackedBatch batch = PackedBatch::from(encs);
+        if (cfg.task == sparq::Task::sequence_classification) {
+            std::vector<sparq::Classification> res;
+            {
+                py::gil_scoped_release nogil;
+                sparq::set_num_threads(threads_);
+                res = model_->classify(batch);
+            }
+            for (const auto& c : res) out.append(to_python(sparq::tools::classification_json(cfg, c, top_k)));
+        } else {
+            std::vector<sparq::TokenTag> tags;
+            {
+                py::gil_scoped_release nogil;
+                sparq::set_num_threads(threads_);
+                tags = model_->tag_tokens(batch);
+            }
+            for (size_t i = 0; i < encs.size(); ++i) {
+                nlohmann::ordered_json j;
+                j["tokens"] = sparq::tools::token_tags_json(cfg, tok(), encs[i], tags[i]);
+                out.append(to_python(j));
+            }
+        }
+        return out;
+    }
+
+    py::object answer(const std::string& question, const std::string& context) const {
+        if (model_->config().task != sparq::Task::question_answering)
+            throw sparq::Error("the model has no question-answering head (" +
+                               sparq::tools::task_name(model_->config().task) + ")");
+        const Encoding e = tok().encode(question, std::string_view(context), max_length());
+        std::vector<sparq::Span> spans;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            spans = model_->answer_spans(PackedBatch::from({e}));
+        }
+        return to_python(sparq::tools::answer_json(tok(), e, spans.at(0)));
+    }
+
+    py::dict tokenize(const std::string& text, const std::optional<std::string>& pair) const {
+        const Encoding e = encode_texts({text}, pair).at(0);
+        py::dict d;
+        d["ids"] = e.ids;
+        d["type_ids"] = e.type_ids;
+        d["tokens"] = e.tokens;
+        return d;
+    }
+
+    py::dict config() const {
+        const sparq::ModelConfig& c = model_->config();
+        py::dict d;
+        d["architecture"] = c.architectures.empty() ? std::string() : c.architectures[0];
+        d["task"] = sparq::tools::task_name(c.task);
+        d["hidden_size"] = c.hidden_size;
+        d["layers"] = c.num_layers;
+        d["heads"] = c.num_heads;
+        d["vocab_size"] = c.vocab_size;
+        d["max_position_embeddings"] = c.max_position_embeddings;
+        d["precision"] = model_->precision();
+        if (c.task == sparq::Task::sequence_classification || c.task == sparq::Task::token_classification) {
+            std::vector<std::string> labels;
+            for (int64_t l = 0; l < c.num_labels; ++l) labels.push_back(c.label(l));
+            d["labels"] = labels;
+        }
+        return d;
+    }
+
+    std::string plan() const { return model_->plan_report(); }
+
+  private:
+    std::unique_ptr<Model> model_;
+    int threads_ = 0;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(sparq, m) {
+    m.doc() = "sparq: sparse and int8 inference for BERT-family encoders";
+    py::register_exception<sparq::Error>(m, "Error", PyExc_ValueError);
+    py::class_<PyModel>(m, "Model")
+        .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&>(),
+             py::arg("path"), py::arg("threads") = 0, py::arg("kernels") = "auto", py::arg("precision") = "f32",
+             py::arg("attention") = "auto",
+             "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
+             "tokenizer.json). threads=0: all cores; kernels auto|dense|sparse; precision f32|int8.")
+        .def("embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = "mean", py::arg("normalize") = false,
+             "Sentence embeddings, float32 [len(texts), hidden] (mean or CLS pooling).")
+        .def("encode", &PyModel::encode, py::arg("texts"),
+             "last_hidden_state per text: a list of float32 [tokens, hidden].")
+        .def("encode_ids", &PyModel::encode_ids, py::arg("input_ids"), py::arg("attention_mask") = py::none(),
+             py::arg("token_type_ids") = py::none(),
+             "last_hidden_state of a padded batch as Hugging Face feeds it: [batch, seq, hidden], zeros at "
+             "padding.")
+        .def("classify", &PyModel::classify, py::arg("texts"), py::arg("pair") = py::none(), py::arg("top_k") = 0,
+             "Sequence classification ({label, score, scores}) or token classification ({tokens}) per text.")
+        .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
+             "Question answering: {answer, score, start, end}.")
+        .def("tokenize", &PyModel::tokenize, py::arg("text"), py::arg("pair") = py::none(),
+             "Token ids, type ids and tokens, with special tokens, truncated to the model's maximum.")
+        .def_property_readonly("config", &PyModel::config)
+        .def("plan", &PyModel::plan, "The kernel chosen per weight matrix and why.");
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""The Python module `sparq` against the PyTorch references of the fixtures and the `sparq` CLI.
+
+Run by ctest as: test_binding.py SPARQ_BINARY SOURCE_DIR (PYTHONPATH holds the module).
+"""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+import numpy as np
+
+import sparq
+
+SPARQ, SRC = sys.argv[1], sys.argv[2]
+FIX = os.path.join(SRC, "tests", "fixtures")
+
+
+def reference(name, case):
+    with open(os.path.join(FIX, name, "reference.json")) as f:
+        ref = json.load(f)
+    return [c for c in ref["cases"] if c["name"] == case][0]
+
+
+def cli(*args):
+    threads = [] if args[0] == "tokenize" else ["--threads", "1"]
+    out = subprocess.run([SPARQ, *args, *threads], check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+class Binding(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = sparq.Model(os.path.join(FIX, "tiny_base"), threads=1)
+        cls.cls = sparq.Model(os.path.join(FIX, "tiny_cls"), threads=1)
+
+    def test_embed_and_encode_match_pytorch(self):
+        ref = reference("tiny_base", "sentence")
+        text = ref["texts"][0][0]
+        n = sum(ref["attention_mask"][0])
+        hs = np.array(ref["last_hidden_state"][0][:n], dtype=np.float64)
+        emb = self.base.embed([text])
+        self.assertEqual(emb.dtype, np.float32)
+        self.assertEqual(emb.shape, (1, self.base.config["hidden_size"]))
+        self.assertLess(np.abs(emb[0] - hs.mean(axis=0)).max(), 1e-4)
+        cls_norm = self.base.embed([text], pooling="cls", normalize=True)[0]
+        self.assertLess(np.abs(cls_norm - hs[0] / np.linalg.norm(hs[0])).max(), 1e-4)
+        states = self.base.encode([text, "a second text"])
+        self.assertEqual(len(states), 2)
+        self.assertEqual(states[0].shape, (n, self.base.config["hidden_size"]))
+        self.assertLess(np.abs(states[0] - hs).max(), 1e-4)
+        self.assertEqual(self.base.embed([]).shape, (0, self.base.config["hidden_size"]))
+
+    def test_encode_ids_matches_pytorch_padded(self):
+        ref = reference("tiny_base", "sentence")
+        ids = np.array(ref["input_ids"], dtype=np.int64)
+        mask = np.array(ref["attention_mask"], dtype=np.int64)
+        types = np.array(ref["token_type_ids"], dtype=np.int64)
+        out = self.base.encode_ids(ids, mask, types)
+        self.assertEqual(out.shape, ids.shape + (self.base.config["hidden_size"],))
+        want = np.array(ref["last_hidden_state"], dtype=np.float64)
+        self.assertLess(np.abs((out - want) * mask[..., None]).max(), 1e-4)
+        self.assertEqual(np.abs(out * (1 - mask[..., None])).max(), 0.0)  # zeros at padding
+
+    def test_same_numbers_as_the_cli(self):
+        texts = ["the movie was great !", "i did not like this film"]
+        self.assertEqual(self.cls.classify(texts, top_k=1),
+                         [{k: v for k, v in j.items() if k != "text"} for j in cli("classify", os.path.join(FIX, "tiny_cls"), *texts, "--top-k", "1")])
+        emb = self.base.embed(texts)
+        for row, j in zip(emb, cli("embed", os.path.join(FIX, "tiny_base"), *texts)):
+            # The CLI prints each float32 as its shortest round-tripping decimal.
+            self.assertTrue(np.array_equal(row, np.array(j["embedding"], dtype=np.float32)))
+        tok = sparq.Model(os.path.join(FIX, "tiny_tok"), threads=1)
+        self.assertEqual(tok.classify(["alice lived in paris"])[0]["tokens"],
+                         cli("classify", os.path.join(FIX, "tiny_tok"), "alice lived in paris")[0]["tokens"])
+        qa = sparq.Model(os.path.join(FIX, "tiny_qa"), threads=1)
+        q, c = "who wrote the book ?", "the book was written by a famous writer in london ."
+        got = qa.answer(q, c)
+        want = cli("classify", os.path.join(FIX, "tiny_qa"), "--question", q, "--context", c)[0]
+        self.assertEqual(got, {k: want[k] for k in ("answer", "score", "start", "end")})
+        t = self.base.tokenize("hello world", pair="again")
+        self.assertEqual(t["tokens"], cli("tokenize", os.path.join(FIX, "tiny_base"), "hello world", "--pair", "again")[0]["tokens"])
+
+    def test_config_and_plan(self):
+        c = self.cls.config
+        self.assertEqual(c["task"], "sequence-classification")
+        self.assertEqual(c["labels"], ["negative", "positive"])
+        self.assertEqual(c["precision"], "f32")
+        self.assertIn("dense_f32", sparq.Model(os.path.join(FIX, "tiny_base"), threads=1, kernels="dense").plan())
+        self.assertEqual(sparq.Model(os.path.join(FIX, "tiny_cls"), threads=1, precision="int8").config["precision"], "int8")
+
+    def test_errors_are_value_errors(self):
+        with self.assertRaisesRegex(ValueError, "does not exist"):
+            sparq.Model(os.path.join(FIX, "no_such_model"))
+        with self.assertRaisesRegex(ValueError, "classification"):
+            self.base.classify(["x"])
+        with self.assertRaisesRegex(ValueError, "question-answering"):
+            self.cls.answer("q", "c")
+        with self.assertRaisesRegex(ValueError, "pooling"):
+            self.base.embed(["x"], pooling="max")
+        with self.assertRaisesRegex(ValueError, "kernel"):
+            sparq.Model(os.path.join(FIX, "tiny_base"), kernels="fast")
+        with self.assertRaisesRegex(ValueError, "shape"):
+            self.base.encode_ids(np.zeros((2, 3), dtype=np.int64), np.ones((2, 4), dtype=np.int64))
+        with self.assertRaises(TypeError):
+            self.base.embed("not a list")
+        self.assertTrue(issubclass(sparq.Error, ValueError))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
