@@ -73,42 +73,54 @@ class PyModel {
         return encs;
     }
 
-    py::array_t<float> embed(const std::vector<std::string>& texts, const std::string& pooling, bool normalize) const {
+    // fn(batch, first) for each packed batch of at most batch_size encodings.
+    template <typename Fn>
+    static void for_batches(const std::vector<Encoding>& encs, size_t batch_size, Fn fn) {
+        if (batch_size < 1) throw sparq::Error("batch_size must be >= 1");
+        for (size_t i = 0; i < encs.size(); i += batch_size) {
+            const std::vector<Encoding> part(encs.begin() + i, encs.begin() + std::min(encs.size(), i + batch_size));
+            fn(PackedBatch::from(part), i);
+        }
+    }
+
+    py::array_t<float> embed(const std::vector<std::string>& texts, const std::string& pooling, bool normalize,
+                             size_t batch_size) const {
         if (pooling != "mean" && pooling != "cls")
             throw sparq::Error("pooling must be \"mean\" or \"cls\", found \"" + pooling + "\"");
         const auto encs = encode_texts(texts, std::nullopt);
         const int64_t h = model_->config().hidden_size;
         py::array_t<float> out({static_cast<py::ssize_t>(texts.size()), static_cast<py::ssize_t>(h)});
         if (texts.empty()) return out;
-        std::vector<std::vector<float>> emb;
-        {
-            py::gil_scoped_release nogil;
-            sparq::set_num_threads(threads_);
-            emb = model_->embed(PackedBatch::from(encs), pooling == "cls" ? sparq::Pooling::cls : sparq::Pooling::mean,
-                                normalize);
-        }
-        auto w = out.mutable_unchecked<2>();
-        for (size_t i = 0; i < emb.size(); ++i)
-            for (int64_t k = 0; k < h; ++k) w(static_cast<py::ssize_t>(i), k) = emb[i][k];
+        float* dst = out.mutable_data();
+        py::gil_scoped_release nogil;
+        sparq::set_num_threads(threads_);
+        for_batches(encs, batch_size, [&](const PackedBatch& b, size_t i0) {
+            const auto emb = model_->embed(b, pooling == "cls" ? sparq::Pooling::cls : sparq::Pooling::mean, normalize);
+            for (size_t i = 0; i < emb.size(); ++i) std::copy(emb[i].begin(), emb[i].end(), dst + (i0 + i) * h);
+        });
         return out;
     }
 
-    py::list encode(const std::vector<std::string>& texts) const {
+    py::list encode(const std::vector<std::string>& texts, size_t batch_size) const {
         const auto encs = encode_texts(texts, std::nullopt);
-        py::list out;
-        if (texts.empty()) return out;
-        sparq::HiddenStates hs;
+        const auto h = static_cast<py::ssize_t>(model_->config().hidden_size);
+        std::vector<py::array_t<float>> arrays;
+        std::vector<float*> dsts;
+        for (const Encoding& e : encs) {
+            arrays.emplace_back(std::vector<py::ssize_t>{static_cast<py::ssize_t>(e.size()), h});
+            dsts.push_back(arrays.back().mutable_data());
+        }
         {
             py::gil_scoped_release nogil;
             sparq::set_num_threads(threads_);
-            hs = model_->encode(PackedBatch::from(encs));
+            for_batches(encs, batch_size, [&](const PackedBatch& b, size_t i0) {
+                const sparq::HiddenStates hs = model_->encode(b);
+                for (int64_t i = 0; i < b.num_sequences(); ++i)
+                    std::memcpy(dsts[i0 + i], hs.token(i, 0), sizeof(float) * encs[i0 + i].size() * h);
+            });
         }
-        for (size_t i = 0; i < encs.size(); ++i) {
-            const auto n = static_cast<py::ssize_t>(encs[i].size());
-            py::array_t<float> a({n, static_cast<py::ssize_t>(hs.hidden)});
-            std::memcpy(a.mutable_data(), hs.token(static_cast<int64_t>(i), 0), sizeof(float) * n * hs.hidden);
-            out.append(std::move(a));
-        }
+        py::list out;
+        for (auto& a : arrays) out.append(std::move(a));
         return out;
     }
 
@@ -140,36 +152,32 @@ class PyModel {
     }
 
     py::list classify(const std::vector<std::string>& texts, const std::optional<std::string>& pair,
-                      size_t top_k) const {
+                      size_t top_k, size_t batch_size) const {
         const sparq::ModelConfig& cfg = model_->config();
         if (cfg.task != sparq::Task::sequence_classification && cfg.task != sparq::Task::token_classification)
             throw sparq::Error("the model has no sequence or token classification head (" + sparq::tools::task_name(cfg.task) +
                                ")");
         const auto encs = encode_texts(texts, pair);
-        py::list out;
-        if (texts.empty()) return out;
-        const PackedBatch batch = PackedBatch::from(encs);
-        if (cfg.task == sparq::Task::sequence_classification) {
-            std::vector<sparq::Classification> res;
-            {
-                py::gil_scoped_release nogil;
-                sparq::set_num_threads(threads_);
-                res = model_->classify(batch);
-            }
-            for (const auto& c : res) out.append(to_python(sparq::tools::classification_json(cfg, c, top_k)));
-        } else {
-            std::vector<sparq::TokenTag> tags;
-            {
-                py::gil_scoped_release nogil;
-                sparq::set_num_threads(threads_);
-                tags = model_->tag_tokens(batch);
-            }
-            for (size_t i = 0; i < encs.size(); ++i) {
-                nlohmann::ordered_json j;
-                j["tokens"] = sparq::tools::token_tags_json(cfg, tok(), encs[i], tags[i]);
-                out.append(to_python(j));
-            }
+        std::vector<nlohmann::ordered_json> results;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            for_batches(encs, batch_size, [&](const PackedBatch& b, size_t i0) {
+                if (cfg.task == sparq::Task::sequence_classification) {
+                    for (const auto& c : model_->classify(b))
+                        results.push_back(sparq::tools::classification_json(cfg, c, top_k));
+                    return;
+                }
+                const auto tags = model_->tag_tokens(b);
+                for (size_t i = 0; i < tags.size(); ++i) {
+                    nlohmann::ordered_json j;
+                    j["tokens"] = sparq::tools::token_tags_json(cfg, tok(), encs[i0 + i], tags[i]);
+                    results.push_back(std::move(j));
+                }
+            });
         }
+        py::list out;
+        for (const auto& j : results) out.append(to_python(j));
         return out;
     }
 
@@ -234,14 +242,17 @@ PYBIND11_MODULE(sparq, m) {
              "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
              "tokenizer.json). threads=0: all cores; kernels auto|dense|sparse; precision f32|int8.")
         .def("embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = "mean", py::arg("normalize") = false,
-             "Sentence embeddings, float32 [len(texts), hidden] (mean or CLS pooling).")
-        .def("encode", &PyModel::encode, py::arg("texts"),
+             py::arg("batch_size") = 32,
+             "Sentence embeddings, float32 [len(texts), hidden] (mean or CLS pooling), batch_size texts per "
+             "forward pass.")
+        .def("encode", &PyModel::encode, py::arg("texts"), py::arg("batch_size") = 32,
              "last_hidden_state per text: a list of float32 [tokens, hidden].")
         .def("encode_ids", &PyModel::encode_ids, py::arg("input_ids"), py::arg("attention_mask") = py::none(),
              py::arg("token_type_ids") = py::none(),
              "last_hidden_state of a padded batch as Hugging Face feeds it: [batch, seq, hidden], zeros at "
              "padding.")
         .def("classify", &PyModel::classify, py::arg("texts"), py::arg("pair") = py::none(), py::arg("top_k") = 0,
+             py::arg("batch_size") = 32,
              "Sequence classification ({label, score, scores}) or token classification ({tokens}) per text.")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
              "Question answering: {answer, score, start, end}.")

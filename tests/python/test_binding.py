@@ -82,6 +82,19 @@ class Binding(unittest.TestCase):
         t = self.base.tokenize("hello world", pair="again")
         self.assertEqual(t["tokens"], cli("tokenize", os.path.join(FIX, "tiny_base"), "hello world", "--pair", "again")[0]["tokens"])
 
+    def test_batch_size_does_not_change_results(self):
+        texts = ["one", "a longer second text here", "three", "four four", "five"]
+        # Same numbers up to oneDNN blocking a different token count differently (f32 rounding).
+        self.assertLess(np.abs(self.base.embed(texts, batch_size=2) - self.base.embed(texts)).max(), 1e-5)
+        for a, b in zip(self.base.encode(texts, batch_size=3), self.base.encode(texts)):
+            self.assertEqual(a.shape, b.shape)
+            self.assertLess(np.abs(a - b).max(), 1e-5)
+        for a, b in zip(self.cls.classify(texts, batch_size=1), self.cls.classify(texts)):
+            self.assertEqual(a["label"], b["label"])
+            self.assertAlmostEqual(a["score"], b["score"], delta=1e-5)
+        with self.assertRaisesRegex(ValueError, "batch_size"):
+            self.base.embed(texts, batch_size=0)
+
     def test_config_and_plan(self):
         c = self.cls.config
         self.assertEqual(c["task"], "sequence-classification")
