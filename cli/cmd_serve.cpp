@@ -73,8 +73,9 @@ void add_serve(CLI::App& app) {
         "{\"results\":[..]}\n"
         "                  (question answering: {\"question\",\"context\"} -> {\"answer\",...})\n"
         "Errors: {\"error\":\"...\"} with 400 (bad request), 404, 405, 413 (body too large).\n"
-        "Texts are truncated to the model's maximum length. Requests run one at a time on\n"
-        "--threads compute threads; --port 0 picks a free port (printed on stderr).");
+        "Texts are truncated to the model's maximum length. One worker runs the model on\n"
+        "--threads compute threads; requests that wait for it share a forward pass (up to\n"
+        "--batch-size texts). --port 0 picks a free port (printed on stderr).");
     sub->add_option("model", a->model, "Model directory")->required();
     sub->add_option("--host", a->host, "Address to listen on (default 127.0.0.1; 0.0.0.0: all)");
     sub->add_option("--port", a->port, "TCP port (default 8080; 0: any free port)")

@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -168,6 +169,59 @@ TEST(Serve, RefusesBadRequests) {
     const auto [status, msg] = refused(sb, "POST", "/classify", R"({"text": "a"})");
     EXPECT_EQ(status, 400);
     EXPECT_NE(msg.find("use /embed"), std::string::npos) << msg;
+}
+
+// Requests that wait while the model is busy share one forward pass (per endpoint and options),
+// with the same numbers as alone (up to oneDNN blocking a different token count differently).
+TEST(Serve, BatchesWaitingRequests) {
+    auto m = load("tiny_cls");
+    tools::ServeOptions o = options();
+    o.batch_size = 8;
+    o.connection_threads = 8;
+    Server s(*m, "tiny", o);
+    std::vector<json> alone;
+    for (const auto& t : kTexts) alone.push_back(ok(s, "POST", "/embed", json{{"text", t}}.dump()));
+    const json alone_cls = ok(s, "POST", "/classify", json{{"text", kTexts[0]}}.dump());
+    const tools::ServeStats before = s.stats();
+    EXPECT_EQ(before.jobs, 5u);
+    EXPECT_EQ(before.passes, 5u);
+
+    s.pause_batching(true);
+    std::vector<Server::Reply> replies(kTexts.size() + 2);
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < kTexts.size(); ++i)
+        clients.emplace_back([&, i] { replies[i] = s.handle("POST", "/embed", json{{"text", kTexts[i]}}.dump()); });
+    // Another endpoint, and other options: passes of their own.
+    clients.emplace_back([&] { replies[4] = s.handle("POST", "/classify", json{{"text", kTexts[0]}}.dump()); });
+    clients.emplace_back(
+        [&] { replies[5] = s.handle("POST", "/embed", json{{"text", kTexts[1]}, {"pooling", "cls"}}.dump()); });
+    for (int wait = 0; s.stats().waiting < replies.size() && wait < 10000; ++wait)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_EQ(s.stats().waiting, replies.size());
+    s.pause_batching(false);
+    for (auto& c : clients) c.join();
+    const tools::ServeStats after = s.stats();
+    EXPECT_EQ(after.jobs - before.jobs, replies.size());
+    EXPECT_EQ(after.passes - before.passes, 3u);  // 4 mean embeddings together, classify, cls embedding
+    EXPECT_EQ(after.waiting, 0u);
+    for (size_t i = 0; i < kTexts.size(); ++i) {
+        ASSERT_EQ(replies[i].status, 200) << replies[i].body;
+        const json got = json::parse(replies[i].body);
+        ASSERT_EQ(got["embeddings"][0].size(), alone[i]["embeddings"][0].size());
+        for (size_t k = 0; k < got["embeddings"][0].size(); ++k)
+            EXPECT_NEAR(got["embeddings"][0][k].get<double>(), alone[i]["embeddings"][0][k].get<double>(), 1e-5);
+        EXPECT_EQ(got["tokens"], alone[i]["tokens"]);
+    }
+    ASSERT_EQ(replies[4].status, 200);
+    EXPECT_EQ(json::parse(replies[4].body)["results"][0]["label"], alone_cls["results"][0]["label"]);
+    ASSERT_EQ(replies[5].status, 200);
+    const auto cls = m->embed(batch_of(*m, {kTexts[1]}), Pooling::cls, false);
+    EXPECT_NEAR(json::parse(replies[5].body)["embeddings"][0][0].get<double>(), cls[0][0], 1e-5);
+
+    // A request over batch_size texts runs in several passes: 4 texts at batch size 3 -> 2.
+    Server small(*m, "tiny", options());
+    ok(small, "POST", "/embed", json{{"texts", kTexts}}.dump());
+    EXPECT_EQ(small.stats().passes, 2u);
 }
 
 TEST(Serve, HttpRoundTrip) {

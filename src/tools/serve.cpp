@@ -2,7 +2,12 @@
 
 #include <httplib.h>
 
+#include <condition_variable>
+#include <deque>
+#include <exception>
 #include <initializer_list>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <vector>
@@ -86,6 +91,150 @@ std::vector<std::string> texts_of(const json& j, size_t max, const std::string& 
     return string_array(j, "texts", max, endpoint);
 }
 
+// Cross-request batching. Connection threads parse and tokenize, then hand their encodings to
+// the batcher as one Job and wait; its single worker thread takes the oldest waiting job plus
+// every later one of the same kind that still fits in batch_size texts, runs one forward pass
+// over all of them (sequence-parallel when they balance across the threads), and hands each job
+// its rows. A lone request runs at once (no waiting window); under concurrent load the jobs that
+// queue up during a forward pass share the next one.
+struct Job {
+    enum class Kind { embed, classify, tag, answer };
+    Kind kind = Kind::embed;
+    Pooling pooling = Pooling::mean;  // embed
+    bool normalize = false;           // embed
+    std::vector<Encoding> encs;
+    // Results, one per encoding (the vector of the kind).
+    std::vector<std::vector<float>> embeddings;
+    std::vector<Classification> classes;
+    std::vector<TokenTag> tags;
+    std::vector<Span> spans;
+    std::exception_ptr error;
+    bool done = false;
+    bool joins(const Job& o) const { return kind == o.kind && pooling == o.pooling && normalize == o.normalize; }
+};
+
+class Batcher {
+  public:
+    Batcher(const Model& model, size_t batch_size, int threads)
+        : model_(model), batch_size_(batch_size), threads_(threads), worker_([this] { loop(); }) {}
+    ~Batcher() {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            stopping_ = true;
+        }
+        work_.notify_all();
+        worker_.join();
+    }
+
+    // Runs `job` (in a shared forward pass when others wait); rethrows its error.
+    void run(Job& job) {
+        std::unique_lock<std::mutex> lock(mu_);
+        queue_.push_back(&job);
+        work_.notify_all();
+        done_.wait(lock, [&] { return job.done; });
+        if (job.error) std::rethrow_exception(job.error);
+    }
+
+    // Jobs and forward passes so far; jobs waiting now. For /info and tests.
+    ServeStats stats() const {
+        std::lock_guard<std::mutex> g(mu_);
+        return {jobs_, passes_, queue_.size()};
+    }
+    void pause(bool on) {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            paused_ = on;
+        }
+        work_.notify_all();
+    }
+
+  private:
+    void loop() {
+        set_num_threads(threads_);  // the model runs on this thread only
+        std::unique_lock<std::mutex> lock(mu_);
+        for (;;) {
+            work_.wait(lock, [&] { return (!queue_.empty() && !paused_) || (stopping_ && queue_.empty()); });
+            if (queue_.empty()) return;  // stopping
+            std::vector<Job*> take{queue_.front()};
+            size_t texts = queue_.front()->encs.size();
+            queue_.pop_front();
+            for (auto it = queue_.begin(); it != queue_.end();) {
+                if ((*it)->joins(*take[0]) && texts + (*it)->encs.size() <= batch_size_) {
+                    texts += (*it)->encs.size();
+                    take.push_back(*it);
+                    it = queue_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+            jobs_ += take.size();
+            lock.unlock();
+            std::exception_ptr error;
+            size_t passes = 0;
+            try {
+                passes = forward(take);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            passes_ += passes;
+            for (Job* j : take) {
+                j->error = error;
+                j->done = true;
+            }
+            done_.notify_all();
+        }
+    }
+
+    // The jobs' encodings in passes of at most batch_size; returns the number of passes.
+    size_t forward(const std::vector<Job*>& take) const {
+        std::vector<std::pair<Job*, size_t>> rows;  // (job, its encoding) in batch order
+        for (Job* j : take)
+            for (size_t k = 0; k < j->encs.size(); ++k) rows.emplace_back(j, k);
+        size_t passes = 0;
+        for (size_t i = 0; i < rows.size(); i += batch_size_, ++passes) {
+            const size_t n = std::min(batch_size_, rows.size() - i);
+            std::vector<Encoding> encs;
+            for (size_t r = i; r < i + n; ++r) encs.push_back(rows[r].first->encs[rows[r].second]);
+            const PackedBatch batch = PackedBatch::from(encs);
+            const Job& first = *take[0];
+            switch (first.kind) {
+                case Job::Kind::embed: {
+                    auto out = model_.embed(batch, first.pooling, first.normalize);
+                    for (size_t r = 0; r < n; ++r) rows[i + r].first->embeddings.push_back(std::move(out[r]));
+                    break;
+                }
+                case Job::Kind::classify: {
+                    auto out = model_.classify(batch);
+                    for (size_t r = 0; r < n; ++r) rows[i + r].first->classes.push_back(std::move(out[r]));
+                    break;
+                }
+                case Job::Kind::tag: {
+                    auto out = model_.tag_tokens(batch);
+                    for (size_t r = 0; r < n; ++r) rows[i + r].first->tags.push_back(std::move(out[r]));
+                    break;
+                }
+                case Job::Kind::answer: {
+                    auto out = model_.answer_spans(batch);
+                    for (size_t r = 0; r < n; ++r) rows[i + r].first->spans.push_back(std::move(out[r]));
+                    break;
+                }
+            }
+        }
+        return passes;
+    }
+
+    const Model& model_;
+    const size_t batch_size_;
+    const int threads_;
+    mutable std::mutex mu_;
+    std::condition_variable work_, done_;
+    std::deque<Job*> queue_;
+    bool stopping_ = false, paused_ = false;
+    size_t jobs_ = 0, passes_ = 0;
+    std::thread worker_;  // last: starts after the members it uses
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -95,6 +244,7 @@ struct Server::Impl {
     ServeOptions o;
     httplib::Server http;
     std::string info;  // the /info body (fixed)
+    std::unique_ptr<Batcher> batcher;
 
     // Encodings of texts[i0, i0 + n) (with pairs when given).
     std::vector<Encoding> encode(const std::vector<std::string>& texts, const std::vector<std::string>& pairs,
@@ -124,15 +274,16 @@ struct Server::Impl {
             if (!j["normalize"].is_boolean()) throw HttpError(400, ep + ": \"normalize\" must be true or false");
             normalize = j["normalize"].get<bool>();
         }
+        Job job;
+        job.kind = Job::Kind::embed;
+        job.pooling = pooling;
+        job.normalize = normalize;
+        job.encs = encode(texts, {}, 0, texts.size());
+        batcher->run(job);
         ojson embeddings = ojson::array(), tokens = ojson::array();
-        for (size_t i = 0; i < texts.size(); i += o.batch_size) {
-            const size_t n = std::min(o.batch_size, texts.size() - i);
-            const auto encs = encode(texts, {}, i, n);
-            const auto emb = model.embed(PackedBatch::from(encs), pooling, normalize);
-            for (size_t k = 0; k < n; ++k) {
-                embeddings.push_back(json_floats(emb[k].data(), static_cast<int64_t>(emb[k].size())));
-                tokens.push_back(encs[k].size());
-            }
+        for (size_t k = 0; k < texts.size(); ++k) {
+            embeddings.push_back(json_floats(job.embeddings[k].data(), static_cast<int64_t>(job.embeddings[k].size())));
+            tokens.push_back(job.encs[k].size());
         }
         ojson r;
         r["model"] = name;
@@ -156,8 +307,11 @@ struct Server::Impl {
             if (!j.contains("question") || !j.contains("context"))
                 throw HttpError(400, ep + ": a question-answering model needs \"question\" and \"context\"");
             const std::string q = string_field(j, "question", ep), c = string_field(j, "context", ep);
-            const Encoding e = tok.encode(q, std::string_view(c), o.max_length);
-            r.update(answer_json(tok, e, model.answer_spans(PackedBatch::from({e})).at(0)));
+            Job job;
+            job.kind = Job::Kind::answer;
+            job.encs = {tok.encode(q, std::string_view(c), o.max_length)};
+            batcher->run(job);
+            r.update(answer_json(tok, job.encs[0], job.spans.at(0)));
             return r;
         }
         check_keys(j, {"texts", "text", "pair", "pairs", "top_k"}, ep);
@@ -178,21 +332,18 @@ struct Server::Impl {
                 throw HttpError(400, ep + ": \"top_k\" must be an integer >= 1");
             top_k = v.get<size_t>();
         }
+        Job job;
+        job.kind = cfg.task == Task::sequence_classification ? Job::Kind::classify : Job::Kind::tag;
+        job.encs = encode(texts, pairs, 0, texts.size());
+        batcher->run(job);
         ojson results = ojson::array();
-        for (size_t i = 0; i < texts.size(); i += o.batch_size) {
-            const size_t n = std::min(o.batch_size, texts.size() - i);
-            const auto encs = encode(texts, pairs, i, n);
-            const PackedBatch batch = PackedBatch::from(encs);
-            if (cfg.task == Task::sequence_classification) {
-                for (const Classification& c : model.classify(batch))
-                    results.push_back(classification_json(cfg, c, top_k));
+        for (size_t k = 0; k < texts.size(); ++k) {
+            if (job.kind == Job::Kind::classify) {
+                results.push_back(classification_json(cfg, job.classes[k], top_k));
             } else {
-                const auto tags = model.tag_tokens(batch);
-                for (size_t k = 0; k < n; ++k) {
-                    ojson t;
-                    t["tokens"] = token_tags_json(cfg, tok, encs[k], tags[k]);
-                    results.push_back(std::move(t));
-                }
+                ojson t;
+                t["tokens"] = token_tags_json(cfg, tok, job.encs[k], job.tags[k]);
+                results.push_back(std::move(t));
             }
         }
         r["results"] = std::move(results);
@@ -204,7 +355,8 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     if (!model.tokenizer()) throw Error("serve: the model has no tokenizer (vocab.txt or tokenizer.json)");
     if (opts.batch_size < 1 || opts.max_texts < 1 || opts.connection_threads < 1 || opts.max_length < 2)
         throw Error("serve: batch size, text limit, connection threads must be >= 1 and max length >= 2");
-    impl_.reset(new Impl{model, *model.tokenizer(), std::move(name), std::move(opts), {}, {}});
+    impl_.reset(new Impl{model, *model.tokenizer(), std::move(name), std::move(opts), {}, {}, {}});
+    impl_->batcher = std::make_unique<Batcher>(model, impl_->o.batch_size, impl_->o.threads);
     const ModelConfig& cfg = model.config();
     ojson info;
     info["model"] = impl_->name;
@@ -271,13 +423,16 @@ void Server::run() {
 
 void Server::stop() { impl_->http.stop(); }
 
+ServeStats Server::stats() const { return impl_->batcher->stats(); }
+
+void Server::pause_batching(bool on) { impl_->batcher->pause(on); }
+
 Server::Reply Server::handle(const std::string& method, const std::string& path, const std::string& body) const {
     auto allow = [&](const char* m) {
         if (method != m && !(method == "HEAD" && std::string(m) == "GET"))
             throw HttpError(405, path + ": method " + method + " not allowed (use " + m + ")");
     };
     try {
-        set_num_threads(impl_->o.threads);  // per connection thread (OpenMP's count is per thread)
         if (path == "/health") {
             allow("GET");
             return {200, dump(ojson{{"status", "ok"}})};

@@ -12,9 +12,10 @@
 // Errors are JSON {"error": "..."}: 400 for a bad request (invalid JSON or UTF-8, unknown or
 // mistyped fields, too many texts, a task the model has no head for), 404 for an unknown path,
 // 405 for a wrong method, 413 for a body over the limit, 500 for anything else. Texts longer
-// than the model's maximum are truncated, as on the command line. Each request runs on the
-// compute threads given; concurrent requests are served by several connection threads but run
-// the model one after the other (no batching across requests).
+// than the model's maximum are truncated, as on the command line. Several connection threads
+// parse and tokenize; one worker runs the model on the compute threads given, batching the
+// requests that wait for it (same endpoint and options, up to batch_size texts) into one forward
+// pass.
 #include <memory>
 #include <string>
 
@@ -31,6 +32,11 @@ struct ServeOptions {
     size_t max_body_bytes = 16 << 20;  // request body limit
     size_t batch_size = 32;            // texts per forward pass
     size_t max_length = 512;           // tokens per text, special tokens included
+};
+
+// Requests (jobs) the model has run, in how many forward passes, and how many wait now.
+struct ServeStats {
+    size_t jobs = 0, passes = 0, waiting = 0;
 };
 
 class Server {
@@ -51,6 +57,10 @@ class Server {
         std::string body;
     };
     Reply handle(const std::string& method, const std::string& path, const std::string& body) const;
+
+    ServeStats stats() const;
+    // Holds the model's worker (requests queue up) until called with false: for tests.
+    void pause_batching(bool on);
 
   private:
     struct Impl;
