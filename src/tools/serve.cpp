@@ -153,7 +153,8 @@ class Batcher {
         set_num_threads(threads_);  // the model runs on this thread only
         std::unique_lock<std::mutex> lock(mu_);
         for (;;) {
-            work_.wait(lock, [&] { return (!queue_.empty() && !paused_) || (stopping_ && queue_.empty()); });
+            // Stopping overrides a pause: the jobs still queued run before the worker ends.
+            work_.wait(lock, [&] { return (!queue_.empty() && (!paused_ || stopping_)) || (stopping_ && queue_.empty()); });
             if (queue_.empty()) return;  // stopping
             std::vector<Job*> take{queue_.front()};
             size_t texts = queue_.front()->encs.size();
@@ -169,19 +170,27 @@ class Batcher {
             }
             jobs_ += take.size();
             lock.unlock();
-            std::exception_ptr error;
             size_t passes = 0;
             try {
                 passes = forward(take);
             } catch (...) {
-                error = std::current_exception();
+                // One job's failure must not fail the others batched with it: run each alone.
+                for (Job* j : take) {
+                    if (take.size() == 1) {
+                        j->error = std::current_exception();
+                        break;
+                    }
+                    j->embeddings.clear(), j->classes.clear(), j->tags.clear(), j->spans.clear();
+                    try {
+                        passes += forward({j});
+                    } catch (...) {
+                        j->error = std::current_exception();
+                    }
+                }
             }
             lock.lock();
             passes_ += passes;
-            for (Job* j : take) {
-                j->error = error;
-                j->done = true;
-            }
+            for (Job* j : take) j->done = true;
             done_.notify_all();
         }
     }
