@@ -63,7 +63,7 @@ class PyModel {
     }
     size_t max_length() const {
         return std::min<size_t>(tok().options().max_length,
-                                static_cast<size_t>(std::max<int64_t>(model_->config().max_position_embeddings, 2)));
+                                static_cast<size_t>(std::max<int64_t>(model_->config().max_tokens(), 2)));
     }
     std::vector<Encoding> encode_texts(const std::vector<std::string>& texts,
                                        const std::optional<std::string>& pair) const {
