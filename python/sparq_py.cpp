@@ -192,7 +192,7 @@ class PyModel {
             sparq::set_num_threads(threads_);
             spans = model_->answer_spans(PackedBatch::from({e}));
         }
-        return to_python(sparq::tools::answer_json(tok(), e, spans.at(0)));
+        return to_python(sparq::tools::answer_json(tok(), e, spans.at(0), context));
     }
 
     py::dict tokenize(const std::string& text, const std::optional<std::string>& pair) const {
