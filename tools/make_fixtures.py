@@ -192,6 +192,62 @@ def make_cases(vocab, rng, cfg):
     return cases
 
 
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (byte-level BPE)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def write_bpe_tokenizer(d, vocab_size):
+    """A byte-level BPE tokenizer (RoBERTa style) for a fixture of `vocab_size` ids: <s> <pad>
+    </s> <unk> <mask> = 0-4, the 256 byte symbols, then merges learned greedily from the fixture
+    words (most frequent pair first) until the ids run out. vocab.json + merges.txt, as
+    roberta-base ships them."""
+    import re
+    b2u = bytes_to_unicode()
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])}
+    for b in range(256):
+        vocab[b2u[b]] = len(vocab)
+    corpus = " ".join(WORDS) + " The movie was great! I did not like this film at all, it was boring."
+    pre = re.findall(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+", corpus)
+    words = [[b2u[b] for b in w.encode()] for w in pre]
+    merges = []
+    while len(vocab) < vocab_size:
+        counts = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                counts[(a, b)] = counts.get((a, b), 0) + 1
+        if not counts:
+            break
+        best = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        merges.append(best)
+        vocab[best[0] + best[1]] = len(vocab)
+        out = []
+        for w in words:
+            m, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    m.append(w[i] + w[i + 1])
+                    i += 2
+                else:
+                    m.append(w[i])
+                    i += 1
+            out.append(m)
+        words = out
+    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+
+
 def roberta_case(c):
     """A BERT-encoded case as RoBERTa ids: [CLS] -> <s> (0), [SEP] -> </s> (2), [UNK] -> <unk>
     (3), padding -> <pad> (1) (the fixture vocab keeps the BERT specials' slots 0-4 for RoBERTa's
@@ -284,7 +340,9 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
-    if not roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
+    if roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
+        write_bpe_tokenizer(d, cfg["vocab_size"])
+    else:
         with open(os.path.join(d, "vocab.txt"), "w") as f:
             f.write("\n".join(vocab_list) + "\n")
         with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
