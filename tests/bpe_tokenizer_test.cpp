@@ -272,6 +272,8 @@ TEST(BpeHfVectors, RealVocabSpecialTokensAndPairs) {
     // Special tokens in the text are matched whole.
     EXPECT_EQ(roberta.encode("<s>Hi<mask></s>").ids,
               (std::vector<int32_t>{0, 0, 30086, 50264, 2, 2}));
+    // RobertaTokenizer's <mask> is lstrip: it takes the space before it.
+    EXPECT_EQ(roberta.encode("Hello <mask>.").ids, (std::vector<int32_t>{0, 31414, 50264, 4, 2}));
 
     const Tokenizer gpt2 = Tokenizer::from_dir((data / "vocab" / "gpt2").string());
     EXPECT_EQ(gpt2.cls_id(), -1);
@@ -389,6 +391,28 @@ TEST(BpeUnit, PairsAndTruncation) {
     const auto w = t.encode_windows("hello", "xxxxx", 8, 1);
     ASSERT_EQ(w.size(), 2u);
     EXPECT_EQ(w[0].ids, (std::vector<int32_t>{s, hello, z, z, x, x, x, z}));
+}
+
+TEST(BpeUnit, StripFlagsOfAddedTokens) {
+    TempDir d1, d2;
+    TinyBpe tiny(true);
+    const Tokenizer files = tiny.load(d1);
+    const int32_t mask = files.mask_id();
+    // vocab.json RoBERTa: <mask> takes the whitespace before it (offsets included), not after.
+    const Encoding e = files.encode("hello \t <mask> world");
+    EXPECT_EQ(e.tokens, (Strings{"<s>", "hello", "<mask>", G + "world", "</s>"}));
+    EXPECT_EQ(e.offsets, (Offsets{{0, 0}, {0, 5}, {5, 14}, {15, 20}, {0, 0}}));
+    EXPECT_EQ(files.encode("<mask> world").tokens, (Strings{"<s>", "<mask>", G + "world", "</s>"}));
+    // tokenizer.json flags: rstrip on <mask>, none on <s>.
+    json added = json::array();
+    added.push_back({{"id", files.cls_id()}, {"content", "<s>"}, {"special", true}});
+    added.push_back({{"id", mask}, {"content", "<mask>"}, {"special", true}, {"rstrip", true}});
+    json pp = {{"type", "ByteLevel"}, {"trim_offsets", false}};
+    d2.write("tokenizer.json", bpe_tokenizer_json(tiny.vocab.dump(), tiny.merges_txt(), pp, added));
+    const Encoding j = Tokenizer::from_dir(d2.dir()).encode("x <mask>  hello <s> world");
+    EXPECT_EQ(j.tokens, (Strings{"x", G, "<mask>", "hello", G, "<s>", G + "world"}));
+    EXPECT_EQ(j.offsets,
+              (Offsets{{0, 1}, {1, 2}, {2, 10}, {10, 15}, {15, 16}, {16, 19}, {19, 25}}));
 }
 
 TEST(BpeUnit, EmptyTextAndInvalidUtf8) {

@@ -19,6 +19,28 @@ void check_utf8(std::string_view text, const char* what) {
                     std::to_string(bad));
 }
 
+// Start of the whitespace run that ends at end (not before begin), in valid UTF-8.
+size_t skip_whitespace_back(std::string_view text, size_t begin, size_t end) {
+    while (end > begin) {
+        size_t p = end - 1;
+        while (p > begin && (static_cast<unsigned char>(text[p]) & 0xC0) == 0x80) --p;
+        size_t q = p;
+        if (!tok::is_whitespace(tok::decode_utf8(text, q))) break;
+        end = p;
+    }
+    return end;
+}
+
+// End of the whitespace run that starts at begin, in valid UTF-8.
+size_t skip_whitespace(std::string_view text, size_t begin) {
+    while (begin < text.size()) {
+        size_t q = begin;
+        if (!tok::is_whitespace(tok::decode_utf8(text, q))) break;
+        begin = q;
+    }
+    return begin;
+}
+
 struct Scratch {
     tok::NormalizeScratch norm;
     tok::Words words;
@@ -96,10 +118,18 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
             ++pos;
             continue;
         }
-        encode_segment(seg_begin, pos);
+        size_t start = pos, stop = pos + best_len;
+        if (kind == ModelKind::bpe) {
+            auto has = [&](const std::vector<int32_t>& v) {
+                return std::find(v.begin(), v.end(), best_id) != v.end();
+            };
+            if (has(lstrip_ids)) start = skip_whitespace_back(text, seg_begin, start);
+            if (has(rstrip_ids)) stop = skip_whitespace(text, stop);
+        }
+        encode_segment(seg_begin, start);
         ids.push_back(best_id);
-        offsets.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(pos + best_len));
-        pos += best_len;
+        offsets.emplace_back(static_cast<uint32_t>(start), static_cast<uint32_t>(stop));
+        pos = stop;
         seg_begin = pos;
     }
     encode_segment(seg_begin, text.size());

@@ -46,6 +46,9 @@ struct Tokenizer::Impl {
     std::vector<std::pair<std::string, int32_t>> added_after_normalization;
     std::vector<tok::NormalizedAddedToken> normalized_added;
     bool added_first_byte[256] = {};
+    // Added tokens that also take the whitespace before (lstrip) / after (rstrip) them, as HF's
+    // AddedToken flags; honoured for BPE models only (RoBERTa's <mask> is lstrip).
+    std::vector<int32_t> lstrip_ids, rstrip_ids;
     std::vector<TemplateItem> single_template;
     std::vector<TemplateItem> pair_template;
     int32_t cls = -1, sep = -1, pad = -1, unk = -1, mask = -1;

@@ -422,6 +422,7 @@ std::unique_ptr<Tokenizer::Impl> impl_from_bpe_files(const fs::path& vocab_json,
         im->sep = im->vocab.find(names.sep);
         set_roberta_templates(*im, im->cls, im->sep);
         im->byte_level.trim_offsets = true;
+        if (im->mask >= 0) im->lstrip_ids.push_back(im->mask);  // RobertaTokenizer's <mask>
     } else {
         im->single_template = {{0, -1, 0}};
         im->pair_template = {{0, -1, 0}, {1, -1, 1}};
@@ -481,6 +482,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
             const bool special = get_bool(a, "special", where).value_or(false);
             const bool normalized = get_bool(a, "normalized", where).value_or(!special);
             // BPE models here have no normalizer: every added token matches the raw text.
+            if (get_bool(a, "lstrip", where).value_or(false)) im->lstrip_ids.push_back(id);
+            if (get_bool(a, "rstrip", where).value_or(false)) im->rstrip_ids.push_back(id);
             const bool raw = !normalized || type == "BPE";
             (raw ? im->added : im->added_after_normalization).emplace_back(content, id);
         }
