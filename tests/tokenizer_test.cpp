@@ -722,7 +722,7 @@ TEST(TokenizerLoading, ClearErrors) {
     contains(error_of([&] { Tokenizer::from_dir((dir.path() / "nope").string()); }),
              "does not exist");
     contains(error_of([&] { Tokenizer::from_dir(dir.path().string()); }),
-             "expected tokenizer.json or vocab.txt");
+             "expected tokenizer.json, vocab.txt or vocab.json + merges.txt");
     contains(
         error_of([&] { Tokenizer::from_vocab_file((dir.path() / "missing.txt").string(), {}); }),
         "cannot open vocabulary file");
@@ -744,8 +744,8 @@ TEST(TokenizerLoading, ClearErrors) {
         error_of([&] { Tokenizer::from_tokenizer_json(dir.write("bad.json", "{\"model\": ")); }),
         "is not valid JSON");
     json bpe = tiny_tokenizer_json(true);
-    bpe["model"] = {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", json::array()}};
-    contains(json_error(bpe), "BPE tokenizers are not supported yet");
+    bpe["model"] = {{"type", "BPE"}, {"vocab", {{"a", 1000}}}, {"merges", json::array()}};
+    contains(json_error(bpe), "unsupported normalizer");
     json unigram = tiny_tokenizer_json(true);
     unigram["model"]["type"] = "Unigram";
     contains(json_error(unigram), "unsupported tokenizer model type 'Unigram'");

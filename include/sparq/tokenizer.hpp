@@ -1,5 +1,6 @@
 #pragma once
-// BERT WordPiece tokenizer with Hugging Face semantics (BertTokenizer / BertTokenizerFast).
+// BERT WordPiece and byte-level BPE (RoBERTa, GPT-2) tokenizers with Hugging Face semantics
+// (BertTokenizerFast, RobertaTokenizerFast, GPT2TokenizerFast).
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -10,7 +11,7 @@
 
 namespace sparq {
 
-// One tokenized input: [CLS] a [SEP] (b [SEP]) with segment ids.
+// One tokenized input: [CLS] a [SEP] (b [SEP]) with segment ids (RoBERTa: <s> a </s>(</s> b </s>)).
 struct Encoding {
     std::vector<int32_t> ids;
     std::vector<int32_t> type_ids;
@@ -39,14 +40,17 @@ struct TokenizerOptions {
     PairTruncation pair_truncation = PairTruncation::hf_fast;
 };
 
-// Matches HF BertTokenizerFast token for token, with these known corner-case limits: Unicode
-// tables are utf8proc's (Unicode 15), so code points assigned after the model's tokenizer
-// version may be classified differently, and the single_word/lstrip/rstrip flags of added
-// tokens are ignored. Const methods are safe to call from several threads at once.
+// Matches HF BertTokenizerFast / RobertaTokenizerFast / GPT2TokenizerFast token for token, with
+// these known corner-case limits: Unicode tables are utf8proc's (Unicode 15), so code points
+// assigned after the model's tokenizer version may be classified differently; the single_word
+// flag of added tokens is ignored, and lstrip/rstrip are honoured for BPE models only.
+// Const methods are safe to call from several threads at once.
 class Tokenizer {
   public:
-    // Reads tokenizer.json (WordPiece model) or vocab.txt (+ tokenizer_config.json) from a model
-    // directory; throws sparq::Error if neither is usable.
+    // Reads tokenizer.json (WordPiece or byte-level BPE model), else vocab.txt, else vocab.json +
+    // merges.txt (each + tokenizer_config.json / special_tokens_map.json) from a model
+    // directory; throws sparq::Error if none is usable. vocab.json vocabularies with the cls and
+    // sep tokens (<s>, </s>) get RoBERTa's template, others (GPT-2) no special tokens.
     static Tokenizer from_dir(const std::string& dir);
     // From a vocab.txt file with explicit options.
     static Tokenizer from_vocab_file(const std::string& path, const TokenizerOptions& opts);
@@ -69,19 +73,20 @@ class Tokenizer {
                                        const std::vector<std::string>& pairs = {},
                                        std::optional<size_t> max_length = std::nullopt) const;
     // Text of ids as HF decode(): tokens joined by spaces, "##" pieces glued to the previous
-    // token, then HF's clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...). Throws
-    // sparq::Error on an id outside the vocabulary.
+    // token (byte-level BPE: tokens mapped back to bytes, invalid UTF-8 as U+FFFD), then HF's
+    // clean_up_tokenization (" ." -> ".", " n't" -> "n't", ...). Throws sparq::Error on an id
+    // outside the vocabulary.
     std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false,
                        bool clean_up_tokenization_spaces = true) const;
-    // Word pieces without special tokens or truncation.
+    // Word pieces (BPE: byte-level tokens such as "Ġare") without special tokens or truncation.
     std::vector<std::string> tokenize(std::string_view text) const;
 
     int32_t token_to_id(const std::string& token) const;  // -1 if absent
     const std::string& id_to_token(int32_t id) const;     // throws sparq::Error if out of range
     size_t vocab_size() const;
     const TokenizerOptions& options() const;
-    int32_t cls_id() const;
-    int32_t sep_id() const;
+    int32_t cls_id() const;  // RoBERTa: <s>; -1 if the tokenizer has none (GPT-2)
+    int32_t sep_id() const;  // RoBERTa: </s>; -1 if none
     int32_t pad_id() const;  // -1 if the vocabulary has no pad token
     int32_t unk_id() const;
     int32_t mask_id() const;  // -1 if the vocabulary has no mask token

@@ -19,6 +19,28 @@ void check_utf8(std::string_view text, const char* what) {
                     std::to_string(bad));
 }
 
+// Start of the whitespace run that ends at end (not before begin), in valid UTF-8.
+size_t skip_whitespace_back(std::string_view text, size_t begin, size_t end) {
+    while (end > begin) {
+        size_t p = end - 1;
+        while (p > begin && (static_cast<unsigned char>(text[p]) & 0xC0) == 0x80) --p;
+        size_t q = p;
+        if (!tok::is_whitespace(tok::decode_utf8(text, q))) break;
+        end = p;
+    }
+    return end;
+}
+
+// End of the whitespace run that starts at begin, in valid UTF-8.
+size_t skip_whitespace(std::string_view text, size_t begin) {
+    while (begin < text.size()) {
+        size_t q = begin;
+        if (!tok::is_whitespace(tok::decode_utf8(text, q))) break;
+        begin = q;
+    }
+    return begin;
+}
+
 struct Scratch {
     tok::NormalizeScratch norm;
     tok::Words words;
@@ -50,6 +72,7 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
     thread_local Scratch s;
     auto encode_segment = [&](size_t begin, size_t end) {
         if (begin >= end) return;
+        if (kind == ModelKind::bpe) return bpe_segment(text, begin, end, ids, offsets);
         s.words.clear();
         tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm,
                          s.norm, s.words, normalized_added);
@@ -95,13 +118,78 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
             ++pos;
             continue;
         }
-        encode_segment(seg_begin, pos);
+        size_t start = pos, stop = pos + best_len;
+        if (kind == ModelKind::bpe) {
+            auto has = [&](const std::vector<int32_t>& v) {
+                return std::find(v.begin(), v.end(), best_id) != v.end();
+            };
+            if (has(lstrip_ids)) start = skip_whitespace_back(text, seg_begin, start);
+            if (has(rstrip_ids)) stop = skip_whitespace(text, stop);
+        }
+        encode_segment(seg_begin, start);
         ids.push_back(best_id);
-        offsets.emplace_back(static_cast<uint32_t>(pos), static_cast<uint32_t>(pos + best_len));
-        pos += best_len;
+        offsets.emplace_back(static_cast<uint32_t>(start), static_cast<uint32_t>(stop));
+        pos = stop;
         seg_begin = pos;
     }
     encode_segment(seg_begin, text.size());
+}
+
+void Tokenizer::Impl::bpe_segment(std::string_view text, size_t begin, size_t end,
+                                  std::vector<int32_t>& ids,
+                                  std::vector<std::pair<uint32_t, uint32_t>>& offsets) const {
+    thread_local std::vector<std::pair<uint32_t, uint32_t>> pieces, ranges;
+    thread_local std::string word;
+    thread_local std::vector<std::pair<uint32_t, uint32_t>> src;  // text range of each word byte
+    const std::string_view seg = text.substr(begin, end - begin);
+    const bool prefix = byte_level.add_prefix_space && seg[0] != ' ';
+    // Character range of every byte of the segment; a prepended space maps to the first
+    // character, as HF's NormalizedString::prepend.
+    auto char_range = [&](size_t p) {
+        size_t b = p;
+        while (b > 0 && (static_cast<unsigned char>(seg[b]) & 0xC0) == 0x80) --b;
+        size_t e = b + 1;
+        while (e < seg.size() && (static_cast<unsigned char>(seg[e]) & 0xC0) == 0x80) ++e;
+        return std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(begin + b),
+                                             static_cast<uint32_t>(begin + e));
+    };
+    pieces.clear();
+    tok::gpt2_split(seg, pieces);
+    for (size_t k = 0; k < pieces.size(); ++k) {
+        const auto [pb, pe] = pieces[k];
+        word.clear();
+        src.clear();
+        if (k == 0 && prefix) {
+            word.push_back(' ');
+            src.push_back(char_range(0));
+        }
+        for (uint32_t p = pb; p < pe; ++p) {
+            word.push_back(seg[p]);
+            src.push_back(char_range(p));
+        }
+        ranges.clear();
+        const size_t first = ids.size();
+        bpe.encode(word, ids, ranges);
+        for (size_t t = 0; t < ids.size() - first; ++t) {
+            const auto [rb, re] = ranges[t];
+            std::pair<uint32_t, uint32_t> off(src[rb].first, src[re - 1].second);
+            if (byte_level.trim_offsets) {
+                // tokenizers byte_level.rs process_offsets, on bytes: each 'Ġ' is one byte.
+                size_t lead = 0, trail = 0;
+                while (rb + lead < re && word[rb + lead] == ' ') ++lead;
+                while (re - trail > rb && word[re - 1 - trail] == ' ') ++trail;
+                const bool is_first = first + t == 0 || off.first == 0;
+                if (lead == 1 && is_first && byte_level.add_prefix_space) lead = 0;
+                if (lead > 0)
+                    off.first =
+                        std::min<uint32_t>(off.first + static_cast<uint32_t>(lead), off.second);
+                if (trail > 0 && off.second >= trail)
+                    off.second =
+                        std::max<uint32_t>(off.second - static_cast<uint32_t>(trail), off.first);
+            }
+            offsets.push_back(off);
+        }
+    }
 }
 
 void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,
@@ -141,6 +229,12 @@ void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget
         len_a -= std::min(len_a, remove_a);
         len_b -= std::min(len_b, remove_b);
     }
+}
+
+void set_roberta_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep) {
+    impl.single_template = {{-1, cls, 0}, {0, -1, 0}, {-1, sep, 0}};
+    impl.pair_template = {{-1, cls, 0}, {0, -1, 0}, {-1, sep, 0},
+                          {-1, sep, 0}, {1, -1, 0}, {-1, sep, 0}};
 }
 
 void set_bert_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep) {
@@ -296,20 +390,32 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
                               bool clean_up_tokenization_spaces) const {
     const Impl& im = *impl_;
     const std::string& prefix = im.vocab.prefix();
+    auto skip = [&](int32_t id) {
+        return skip_special_tokens && std::any_of(im.added.begin(), im.added.end(),
+                                                  [&](const auto& a) { return a.second == id; });
+    };
     std::string out;
-    bool first = true;
-    for (int32_t id : ids) {
-        const std::string& token = id_to_token(id);
-        if (skip_special_tokens && std::any_of(im.added.begin(), im.added.end(),
-                                               [&](const auto& a) { return a.second == id; }))
-            continue;
-        if (!first && !prefix.empty() && token.compare(0, prefix.size(), prefix) == 0) {
-            out.append(token, prefix.size(), std::string::npos);
-        } else {
-            if (!first) out.push_back(' ');
-            out += token;
+    if (im.kind == ModelKind::bpe) {
+        // HF ByteLevel decoder: tokens map back to bytes, then lossy UTF-8.
+        std::string bytes;
+        for (int32_t id : ids) {
+            const std::string& token = id_to_token(id);
+            if (!skip(id)) tok::append_token_bytes(token, bytes);
         }
-        first = false;
+        out = tok::utf8_lossy(bytes);
+    } else {
+        bool first = true;
+        for (int32_t id : ids) {
+            const std::string& token = id_to_token(id);
+            if (skip(id)) continue;
+            if (!first && !prefix.empty() && token.compare(0, prefix.size(), prefix) == 0) {
+                out.append(token, prefix.size(), std::string::npos);
+            } else {
+                if (!first) out.push_back(' ');
+                out += token;
+            }
+            first = false;
+        }
     }
     if (clean_up_tokenization_spaces) {
         // transformers PreTrainedTokenizerBase.clean_up_tokenization, in its order.

@@ -9,6 +9,7 @@
 
 #include "sparq/tokenizer.hpp"
 #include "tokenizer/basic_tokenizer.hpp"
+#include "tokenizer/bpe.hpp"
 #include "tokenizer/vocab.hpp"
 #include "tokenizer/wordpiece.hpp"
 
@@ -21,11 +22,23 @@ struct TemplateItem {
     int32_t type_id = 0;
 };
 
+// Which subword model tokenize_ids runs.
+enum class ModelKind { wordpiece, bpe };
+
+// Byte-level BPE settings (HF ByteLevel pre-tokenizer and post-processor).
+struct ByteLevelConfig {
+    bool add_prefix_space = false;  // prepend ' ' to each text segment not starting with one
+    bool trim_offsets = false;      // drop the 'Ġ' spaces at token edges from the offsets
+};
+
 struct Tokenizer::Impl {
+    ModelKind kind = ModelKind::wordpiece;
     TokenizerOptions opts;
     tok::NormalizerConfig norm;
     tok::Vocab vocab;
     tok::WordPieceConfig wordpiece;
+    tok::BpeModel bpe;
+    ByteLevelConfig byte_level;
     // Tokens matched verbatim in the input before normalization (HF added/special tokens).
     std::vector<std::pair<std::string, int32_t>> added;
     // Added tokens with "normalized": true, matched in the normalized text; finalize() derives
@@ -33,20 +46,29 @@ struct Tokenizer::Impl {
     std::vector<std::pair<std::string, int32_t>> added_after_normalization;
     std::vector<tok::NormalizedAddedToken> normalized_added;
     bool added_first_byte[256] = {};
+    // Added tokens that also take the whitespace before (lstrip) / after (rstrip) them, as HF's
+    // AddedToken flags; honoured for BPE models only (RoBERTa's <mask> is lstrip).
+    std::vector<int32_t> lstrip_ids, rstrip_ids;
     std::vector<TemplateItem> single_template;
     std::vector<TemplateItem> pair_template;
     int32_t cls = -1, sep = -1, pad = -1, unk = -1, mask = -1;
 
     // Derives norm from opts and indexes the added tokens; call once after filling the fields.
     void finalize();
-    // Word-piece ids of text (valid UTF-8) and their byte ranges in text, without templates.
+    // Subword ids of text (valid UTF-8) and their byte ranges in text, without templates.
     void tokenize_ids(std::string_view text, std::vector<int32_t>& ids,
                       std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
+    // Byte-level BPE ids of one segment [begin, end) of text between added tokens.
+    void bpe_segment(std::string_view text, size_t begin, size_t end, std::vector<int32_t>& ids,
+                     std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
 };
 
 // Applies HF longest_first truncation so that len_a + len_b <= budget (len_b unused if !has_pair).
 void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,
                       PairTruncation rule);
+
+// RoBERTa templates: <s> A </s> and <s> A </s></s> B </s>, all type ids 0.
+void set_roberta_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep);
 
 // BERT templates: [CLS] A [SEP] and [CLS] A [SEP] B [SEP] with type ids 0 / 1.
 void set_bert_templates(Tokenizer::Impl& impl, int32_t cls, int32_t sep);

@@ -1,5 +1,6 @@
-// Loaders: tokenizer.json (HF `tokenizers` format, WordPiece model) and vocab.txt with
-// tokenizer_config.json / special_tokens_map.json (HF BertTokenizer files).
+// Loaders: tokenizer.json (HF `tokenizers` format, WordPiece or byte-level BPE model), vocab.txt
+// with tokenizer_config.json / special_tokens_map.json (HF BertTokenizer files), and vocab.json +
+// merges.txt (HF RobertaTokenizer / GPT2Tokenizer files).
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -73,6 +74,7 @@ std::optional<size_t> get_max_length(const json& obj, const std::string& where) 
 
 struct SpecialNames {
     std::string unk = "[UNK]", cls = "[CLS]", sep = "[SEP]", pad = "[PAD]", mask = "[MASK]";
+    std::string bos, eos;                 // byte-level BPE only
     std::vector<std::string> additional;  // additional_special_tokens: also never split
 };
 
@@ -82,6 +84,8 @@ void read_special_names(const json& obj, const std::string& where, SpecialNames&
     if (auto v = get_token_name(obj, "sep_token", where)) names.sep = *v;
     if (auto v = get_token_name(obj, "pad_token", where)) names.pad = *v;
     if (auto v = get_token_name(obj, "mask_token", where)) names.mask = *v;
+    if (auto v = get_token_name(obj, "bos_token", where)) names.bos = *v;
+    if (auto v = get_token_name(obj, "eos_token", where)) names.eos = *v;
     auto it = obj.find("additional_special_tokens");
     if (it == obj.end() || it->is_null()) return;
     if (!it->is_array())
@@ -111,6 +115,23 @@ int32_t require_token(const Tokenizer::Impl& im, const std::string& token, const
     return id;
 }
 
+// Adds the named tokens found in the vocabulary (empty names are skipped) and every additional
+// token (which must be in it) to the tokens matched verbatim in the text.
+void add_never_split(Tokenizer::Impl& im, std::initializer_list<const std::string*> names,
+                     const std::vector<std::string>& additional, const std::string& where) {
+    for (const std::string* name : names) {
+        const int32_t id = name->empty() ? -1 : im.vocab.find(*name);
+        if (id >= 0) im.added.emplace_back(*name, id);
+    }
+    for (const std::string& name : additional) {
+        const int32_t id = im.vocab.find(name);
+        if (id < 0)
+            throw Error(where + ": additional special token '" + name +
+                        "' is not in the vocabulary");
+        im.added.emplace_back(name, id);
+    }
+}
+
 std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens,
                                                  const TokenizerOptions& opts,
                                                  const SpecialNames& names,
@@ -124,17 +145,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_vocab(std::vector<std::string> tokens
     im->pad = im->vocab.find(names.pad);
     im->mask = im->vocab.find(names.mask);
     // BertTokenizer never splits its special tokens when they appear in the text.
-    for (const std::string* name : {&names.unk, &names.sep, &names.pad, &names.cls, &names.mask}) {
-        const int32_t id = im->vocab.find(*name);
-        if (id >= 0) im->added.emplace_back(*name, id);
-    }
-    for (const std::string& name : names.additional) {
-        const int32_t id = im->vocab.find(name);
-        if (id < 0)
-            throw Error(where + ": additional special token '" + name +
-                        "' is not in the vocabulary");
-        im->added.emplace_back(name, id);
-    }
+    add_never_split(*im, {&names.unk, &names.sep, &names.pad, &names.cls, &names.mask},
+                    names.additional, where);
     set_bert_templates(*im, im->cls, im->sep);
     im->finalize();
     return im;
@@ -168,6 +180,34 @@ int64_t get_uint(const json& v, int64_t limit, const std::string& what, const st
 int32_t get_id(const json& v, const std::string& what, const std::string& where) {
     return static_cast<int32_t>(get_uint(v, k_max_vocab_ids, what, where));
 }
+
+// The id -> token table of a {"token": id} vocabulary plus added tokens.
+struct TokenTable {
+    std::vector<std::string> tokens;
+    std::vector<bool> used;
+
+    // Puts token at id; a second token on an id throws unless allow_same and it is the same.
+    void place(const std::string& token, int32_t id, bool allow_same, const std::string& where) {
+        if (static_cast<size_t>(id) >= tokens.size()) {
+            tokens.resize(static_cast<size_t>(id) + 1);
+            used.resize(static_cast<size_t>(id) + 1, false);
+        }
+        if (used[id]) {
+            if (allow_same && tokens[id] == token) return;
+            throw Error(where + ": token id " + std::to_string(id) + " is used by both '" +
+                        tokens[id] + "' and '" + token + "'");
+        }
+        if (token.empty()) throw Error(where + ": empty token for id " + std::to_string(id));
+        tokens[id] = token;
+        used[id] = true;
+    }
+    // Places every entry of a {"token": id} object.
+    void place_all(const json& vocab, const std::string& where) {
+        for (auto it = vocab.begin(); it != vocab.end(); ++it)
+            place(it.key(), get_id(it.value(), "vocab entry '" + it.key() + "'", where), false,
+                  where);
+    }
+};
 
 // Parses TemplateProcessing items, e.g. [{"SpecialToken": {"id": "[CLS]", "type_id": 0}},
 // {"Sequence": {"id": "A", "type_id": 0}}]; special token names resolve through `specials`.
@@ -209,6 +249,195 @@ std::vector<TemplateItem> parse_template(const json& items, const json& specials
     return out;
 }
 
+// The pre_tokenizer object of root; throws unless its type is `expected`.
+const json& require_pre_tokenizer(const json& root, const std::string& expected,
+                                  const std::string& context, const std::string& where) {
+    auto pt = root.find("pre_tokenizer");
+    const std::string ptt =
+        pt != root.end() && pt->is_object() ? get_string(*pt, "type", "", where) : std::string();
+    if (ptt != expected)
+        throw Error(where + ": unsupported pre_tokenizer '" +
+                    (ptt.empty() ? (pt == root.end() ? std::string("none") : pt->dump()) : ptt) +
+                    "'" + context + ", expected " + expected);
+    return *pt;
+}
+
+// max_length of the "truncation" block, else 512.
+size_t truncation_max_length(const json& root, const std::string& where) {
+    auto tr = root.find("truncation");
+    if (tr != root.end() && tr->is_object() && tr->contains("max_length"))
+        return static_cast<size_t>(
+            get_uint((*tr)["max_length"], int64_t{1} << 31, "truncation max_length", where));
+    return k_default_max_length;
+}
+
+// Throws if a template special token id is outside the vocabulary.
+void check_template_ids(const Tokenizer::Impl& im, const std::string& where) {
+    for (const auto* t : {&im.single_template, &im.pair_template})
+        for (const TemplateItem& item : *t)
+            if (item.sequence < 0 && static_cast<size_t>(item.id) >= im.vocab.size())
+                throw Error(where + ": post_processor special token id " + std::to_string(item.id) +
+                            " is outside the vocabulary");
+}
+
+// Byte-level BPE ids of the usual special tokens, by name where the template does not give
+// them; unk falls back to GPT-2's "<|endoftext|>".
+void set_bpe_specials(Tokenizer::Impl& im, const SpecialNames& names) {
+    auto find = [&](const std::string& name) { return name.empty() ? -1 : im.vocab.find(name); };
+    im.unk = find(names.unk);
+    if (im.unk < 0) im.unk = im.vocab.find("<|endoftext|>");
+    im.pad = find(names.pad);
+    im.mask = find(names.mask);
+}
+
+SpecialNames roberta_names() {
+    SpecialNames n;
+    n.unk = "<unk>";
+    n.cls = n.bos = "<s>";
+    n.sep = n.eos = "</s>";
+    n.pad = "<pad>";
+    n.mask = "<mask>";
+    return n;
+}
+
+// merges of a tokenizer.json BPE model: "a b" strings or ["a", "b"] arrays.
+std::vector<tok::MergeRule> parse_merges(const json& merges, const std::string& where) {
+    if (!merges.is_array())
+        throw Error(where + ": model 'merges' must be an array, found " + type_name(merges));
+    std::vector<tok::MergeRule> out;
+    out.reserve(merges.size());
+    for (size_t i = 0; i < merges.size(); ++i) {
+        const json& m = merges[i];
+        if (m.is_string()) {
+            const std::string s = m.get<std::string>();
+            const size_t sp = s.find(' ');
+            if (sp != std::string::npos && sp > 0 && sp + 1 < s.size() &&
+                s.find(' ', sp + 1) == std::string::npos) {
+                out.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+                continue;
+            }
+        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            out.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+            continue;
+        }
+        throw Error(where + ": merge " + std::to_string(i + 1) +
+                    " must be \"a b\" or [\"a\", \"b\"], found " + m.dump());
+    }
+    return out;
+}
+
+// The rest of a tokenizer.json with a BPE model: a ByteLevel pre-tokenizer, no normalizer, and
+// a RobertaProcessing / ByteLevel / TemplateProcessing post-processor or none.
+void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
+                     std::vector<std::string> tokens, const std::string& where) {
+    im.kind = ModelKind::bpe;
+    im.vocab = tok::Vocab(std::move(tokens), "");
+    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
+        if (!get_string(model, key, "", where).empty())
+            throw Error(where + ": BPE '" + key + "' is not supported, expected none");
+    auto dr = model.find("dropout");
+    if (dr != model.end() && !dr->is_null() && !(dr->is_number() && dr->get<double>() == 0))
+        throw Error(where + ": BPE dropout is not supported, expected null, found " + dr->dump());
+    auto nz = root.find("normalizer");
+    if (nz != root.end() && !nz->is_null())
+        throw Error(where + ": unsupported normalizer " + nz->dump().substr(0, 80) +
+                    " for a BPE model, expected none");
+    const json& pt = require_pre_tokenizer(root, "ByteLevel", " for a BPE model", where);
+    if (!get_bool(pt, "use_regex", where).value_or(true))
+        throw Error(where + ": ByteLevel pre_tokenizer with use_regex false is not supported");
+    im.byte_level.add_prefix_space = get_bool(pt, "add_prefix_space", where).value_or(true);
+    im.opts.max_length = truncation_max_length(root, where);
+
+    SpecialNames names = roberta_names();
+    const std::string unk_name = get_string(model, "unk_token", "", where);
+    if (!unk_name.empty()) {
+        require_token(im, unk_name, "unknown", where);
+        names.unk = unk_name;
+    }
+    im.single_template = {{0, -1, 0}};
+    im.pair_template = {{0, -1, 0}, {1, -1, 1}};
+    im.cls = im.vocab.find(names.cls);
+    im.sep = im.vocab.find(names.sep);
+    auto pp = root.find("post_processor");
+    if (pp != root.end() && !pp->is_null()) {
+        const std::string ppt =
+            pp->is_object() ? get_string(*pp, "type", "", where) : std::string();
+        if (ppt == "RobertaProcessing") {
+            auto pair_id = [&](const char* key) {
+                auto it = pp->find(key);
+                if (it == pp->end() || !it->is_array() || it->size() != 2)
+                    throw Error(where + ": RobertaProcessing '" + key + "' must be [token, id]");
+                return get_id((*it)[1], std::string("RobertaProcessing ") + key + " id", where);
+            };
+            im.cls = pair_id("cls");
+            im.sep = pair_id("sep");
+            set_roberta_templates(im, im.cls, im.sep);
+            im.byte_level.trim_offsets = get_bool(*pp, "trim_offsets", where).value_or(true);
+        } else if (ppt == "ByteLevel") {
+            im.byte_level.trim_offsets = get_bool(*pp, "trim_offsets", where).value_or(true);
+        } else if (ppt == "TemplateProcessing") {
+            const json specials = pp->value("special_tokens", json::object());
+            im.single_template = parse_template(pp->value("single", json()), specials, where);
+            im.pair_template = parse_template(pp->value("pair", json()), specials, where);
+        } else {
+            throw Error(where + ": unsupported post_processor '" +
+                        (ppt.empty() ? pp->dump() : ppt) +
+                        "' for a BPE model, expected RobertaProcessing, ByteLevel or "
+                        "TemplateProcessing");
+        }
+        check_template_ids(im, where);
+    }
+    set_bpe_specials(im, names);
+    auto pd = root.find("padding");
+    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
+        im.pad = get_id((*pd)["pad_id"], "pad_id", where);
+    im.bpe.build(im.vocab, parse_merges(model.value("merges", json()), where),
+                 unk_name.empty() ? -1 : im.unk, where);
+    im.finalize();
+}
+
+// vocab.json + merges.txt: RoBERTa style (<s> A </s>, trimmed offsets) when the vocabulary has
+// the cls and sep tokens (default <s>, </s>), else GPT-2 style (no special tokens added).
+std::unique_ptr<Tokenizer::Impl> impl_from_bpe_files(const fs::path& vocab_json,
+                                                     const fs::path& merges_txt,
+                                                     const SpecialNames& names,
+                                                     bool add_prefix_space,
+                                                     const TokenizerOptions& opts) {
+    const std::string where = vocab_json.string();
+    const json vocab = read_json(vocab_json);
+    if (!vocab.is_object() || vocab.empty())
+        throw Error(where + ": expected a non-empty JSON object {\"token\": id, ...}, found " +
+                    (vocab.is_object() ? std::string("an empty object") : type_name(vocab)));
+    TokenTable table;
+    table.place_all(vocab, where);
+    auto im = std::make_unique<Tokenizer::Impl>();
+    im->kind = ModelKind::bpe;
+    im->opts = opts;
+    im->vocab = tok::Vocab(std::move(table.tokens), "");
+    im->byte_level.add_prefix_space = add_prefix_space;
+    const bool roberta = im->vocab.find(names.cls) >= 0 && im->vocab.find(names.sep) >= 0;
+    set_bpe_specials(*im, names);
+    if (roberta) {
+        im->cls = im->vocab.find(names.cls);
+        im->sep = im->vocab.find(names.sep);
+        set_roberta_templates(*im, im->cls, im->sep);
+        im->byte_level.trim_offsets = true;
+        if (im->mask >= 0) im->lstrip_ids.push_back(im->mask);  // RobertaTokenizer's <mask>
+    } else {
+        im->single_template = {{0, -1, 0}};
+        im->pair_template = {{0, -1, 0}, {1, -1, 1}};
+    }
+    // The tokenizer's special tokens are never split when they appear in the text.
+    const std::string eot = roberta ? std::string() : "<|endoftext|>";
+    add_never_split(
+        *im,
+        {&names.bos, &names.eos, &names.unk, &names.sep, &names.pad, &names.cls, &names.mask, &eot},
+        names.additional, where);
+    im->bpe.build(im->vocab, tok::read_merges_file(merges_txt.string()), -1, merges_txt.string());
+    im->finalize();
+    return im;
+}
+
 std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) {
     const std::string where = path.string();
     const json root = read_json(path);
@@ -222,35 +451,19 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         else if (model.contains("max_input_chars_per_word"))
             type = "WordPiece";
     }
-    if (type == "BPE")
-        throw Error(where +
-                    ": BPE tokenizers are not supported yet (model type BPE), expected WordPiece");
-    if (type != "WordPiece")
+    if (type != "WordPiece" && type != "BPE")
         throw Error(where + ": unsupported tokenizer model type '" + type +
-                    "', expected WordPiece");
+                    "', expected WordPiece or BPE");
 
     auto im = std::make_unique<Tokenizer::Impl>();
     // Vocabulary: {"token": id, ...}; the id table also receives the added tokens.
     const json& vocab = require_object(model, "vocab", where + " model");
     if (vocab.empty()) throw Error(where + ": model vocab is empty");
-    std::vector<std::string> tokens;
-    std::vector<bool> used;
+    TokenTable table;
     auto place = [&](const std::string& token, int32_t id, bool allow_same) {
-        if (static_cast<size_t>(id) >= tokens.size()) {
-            tokens.resize(static_cast<size_t>(id) + 1);
-            used.resize(static_cast<size_t>(id) + 1, false);
-        }
-        if (used[id]) {
-            if (allow_same && tokens[id] == token) return;
-            throw Error(where + ": token id " + std::to_string(id) + " is used by both '" +
-                        tokens[id] + "' and '" + token + "'");
-        }
-        if (token.empty()) throw Error(where + ": empty token for id " + std::to_string(id));
-        tokens[id] = token;
-        used[id] = true;
+        table.place(token, id, allow_same, where);
     };
-    for (auto it = vocab.begin(); it != vocab.end(); ++it)
-        place(it.key(), get_id(it.value(), "vocab entry '" + it.key() + "'", where), false);
+    table.place_all(vocab, where);
 
     auto at = root.find("added_tokens");
     if (at != root.end() && !at->is_null()) {
@@ -268,12 +481,20 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
             // normalization.
             const bool special = get_bool(a, "special", where).value_or(false);
             const bool normalized = get_bool(a, "normalized", where).value_or(!special);
-            (normalized ? im->added_after_normalization : im->added).emplace_back(content, id);
+            // BPE models here have no normalizer: every added token matches the raw text.
+            if (get_bool(a, "lstrip", where).value_or(false)) im->lstrip_ids.push_back(id);
+            if (get_bool(a, "rstrip", where).value_or(false)) im->rstrip_ids.push_back(id);
+            const bool raw = !normalized || type == "BPE";
+            (raw ? im->added : im->added_after_normalization).emplace_back(content, id);
         }
     }
 
+    if (type == "BPE") {
+        finish_bpe_json(*im, root, model, std::move(table.tokens), where);
+        return im;
+    }
     const std::string prefix = get_string(model, "continuing_subword_prefix", "##", where);
-    im->vocab = tok::Vocab(std::move(tokens), prefix);
+    im->vocab = tok::Vocab(std::move(table.tokens), prefix);
     auto mc = model.find("max_input_chars_per_word");
     if (mc != model.end() && !mc->is_null()) {
         if (!mc->is_number_unsigned())
@@ -302,19 +523,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         opts.tokenize_chinese_chars = get_bool(*nz, "handle_chinese_chars", where).value_or(true);
         opts.clean_text = get_bool(*nz, "clean_text", where).value_or(true);
     }
-    auto pt = root.find("pre_tokenizer");
-    const std::string ptt =
-        pt != root.end() && pt->is_object() ? get_string(*pt, "type", "", where) : std::string();
-    if (ptt != "BertPreTokenizer")
-        throw Error(where + ": unsupported pre_tokenizer '" +
-                    (ptt.empty() ? (pt == root.end() ? std::string("none") : pt->dump()) : ptt) +
-                    "', expected BertPreTokenizer");
-
-    auto tr = root.find("truncation");
-    opts.max_length = k_default_max_length;
-    if (tr != root.end() && tr->is_object() && tr->contains("max_length"))
-        opts.max_length = static_cast<size_t>(
-            get_uint((*tr)["max_length"], int64_t{1} << 31, "truncation max_length", where));
+    require_pre_tokenizer(root, "BertPreTokenizer", "", where);
+    opts.max_length = truncation_max_length(root, where);
 
     // Post-processor: TemplateProcessing, BertProcessing, or none (no special tokens).
     auto pp = root.find("post_processor");
@@ -338,11 +548,7 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
                         (ppt.empty() ? pp->dump() : ppt) +
                         "', expected TemplateProcessing or BertProcessing");
         }
-        for (const auto* t : {&im->single_template, &im->pair_template})
-            for (const TemplateItem& item : *t)
-                if (item.sequence < 0 && static_cast<size_t>(item.id) >= im->vocab.size())
-                    throw Error(where + ": post_processor special token id " +
-                                std::to_string(item.id) + " is outside the vocabulary");
+        check_template_ids(*im, where);
     } else {
         im->single_template = {{0, -1, 0}};
         im->pair_template = {{0, -1, 0}, {1, -1, 1}};
@@ -391,10 +597,16 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         }
         return Tokenizer(std::move(im));
     }
-    if (!fs::is_regular_file(vt))
-        throw Error("no tokenizer in '" + dir + "': expected tokenizer.json or vocab.txt");
+    const fs::path vj = d / "vocab.json", mt = d / "merges.txt";
+    const bool bpe = !fs::is_regular_file(vt) && fs::is_regular_file(vj);
+    if (!fs::is_regular_file(vt) && !bpe)
+        throw Error("no tokenizer in '" + dir +
+                    "': expected tokenizer.json, vocab.txt or vocab.json + merges.txt");
+    if (bpe && !fs::is_regular_file(mt))
+        throw Error("no merges.txt beside '" + vj.string() + "': a BPE vocabulary needs both");
     TokenizerOptions opts;
-    SpecialNames names;
+    SpecialNames names = bpe ? roberta_names() : SpecialNames{};
+    bool add_prefix_space = false;
     if (fs::is_regular_file(sm)) {
         const json j = read_json(sm);
         if (!j.is_object())
@@ -405,7 +617,9 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         const json cfg = read_json(tc);
         apply_config(cfg, tc.string(), opts);
         read_special_names(cfg, tc.string(), names);
+        if (auto v = get_bool(cfg, "add_prefix_space", tc.string())) add_prefix_space = *v;
     }
+    if (bpe) return Tokenizer(impl_from_bpe_files(vj, mt, names, add_prefix_space, opts));
     return Tokenizer(impl_from_vocab(tok::read_vocab_file(vt.string()), opts, names, vt.string()));
 }
 
