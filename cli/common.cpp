@@ -108,7 +108,7 @@ const Tokenizer& require_tokenizer(const Model& m, const std::string& dir) {
     const Tokenizer* t = m.tokenizer();
     if (!t)
         throw Error("model directory '" + dir +
-                    "' has no tokenizer (expected vocab.txt or tokenizer.json)");
+                    "' has no tokenizer (expected vocab.txt, tokenizer.json or vocab.json + merges.txt)");
     return *t;
 }
 

@@ -58,7 +58,7 @@ class PyModel {
     }
 
     const sparq::Tokenizer& tok() const {
-        if (!model_->tokenizer()) throw sparq::Error("the model directory has no tokenizer (vocab.txt or tokenizer.json)");
+        if (!model_->tokenizer()) throw sparq::Error("the model directory has no tokenizer (vocab.txt, tokenizer.json or vocab.json + merges.txt)");
         return *model_->tokenizer();
     }
     size_t max_length() const {

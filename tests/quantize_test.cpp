@@ -166,8 +166,7 @@ TEST(Quantize, QuantizedModelsMatchF32WithinTheQuantizationBound) {
 }
 
 // RoBERTa checkpoints name the encoder "roberta.encoder...": every linear weight is stored int8
-// and the quantized model stays within the quantization bound of the f32 one (random ids: the
-// fixture has no tokenizer).
+// and the quantized model stays within the quantization bound of the f32 one (on ids).
 TEST(Quantize, RobertaWeightsAreQuantized) {
     TempDir t;
     tools::quantize_model(fixture("tiny_roberta_cls"), t.path, {});

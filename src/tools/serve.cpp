@@ -361,7 +361,7 @@ struct Server::Impl {
 };
 
 Server::Server(const Model& model, std::string name, ServeOptions opts) {
-    if (!model.tokenizer()) throw Error("serve: the model has no tokenizer (vocab.txt or tokenizer.json)");
+    if (!model.tokenizer()) throw Error("serve: the model has no tokenizer (vocab.txt, tokenizer.json or vocab.json + merges.txt)");
     if (opts.batch_size < 1 || opts.max_texts < 1 || opts.connection_threads < 1 || opts.max_length < 2)
         throw Error("serve: batch size, text limit, connection threads must be >= 1 and max length >= 2");
     impl_.reset(new Impl{model, *model.tokenizer(), std::move(name), std::move(opts), {}, {}, {}});
