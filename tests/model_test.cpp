@@ -248,7 +248,7 @@ TEST_P(Fixture, MatchesPyTorchTwoThreads) { check_model(GetParam(), 2); }
 INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                          ::testing::Values("tiny_base", "tiny_cls", "tiny_tok", "tiny_qa",
                                            "tiny_f16", "tiny_bf16", "tiny_sparse", "tiny_roberta",
-                                           "tiny_roberta_cls"));
+                                           "tiny_roberta_cls", "tiny_roberta_qa"));
 
 // RoBERTa's position table starts at pad_token_id + 1: the longest sequence is 2 shorter than
 // max_position_embeddings, and a longer one is refused, not read past the table.
@@ -277,6 +277,31 @@ TEST(Model, RobertaPositionLimits) {
     }
     // BERT keeps positions from 0.
     EXPECT_EQ(Model::load((test::fixtures_dir() / "tiny_base").string())->config().position_offset, 0);
+}
+
+// RoBERTa has one token type: a question-answering span must still fall in the context, i.e.
+// after the pair's </s></s> and before the final </s>.
+TEST(Model, RobertaAnswersInTheContext) {
+    auto model = Model::load((test::fixtures_dir() / "tiny_roberta_qa").string());
+    const Tokenizer* tok = model->tokenizer();
+    ASSERT_NE(tok, nullptr);
+    for (const auto& [q, c] : std::vector<std::pair<std::string, std::string>>{
+             {"Who wrote the book?", "The book was written by a famous writer in London."},
+             {"Where did Alice live?", "Alice lived in Paris for ten years before she moved to Berlin."},
+             {"What is it?", "It is a good film."}}) {
+        const Encoding e = tok->encode(q, std::string_view(c));
+        size_t first_ctx = 0;
+        for (size_t i = 0; i + 1 < e.size(); ++i)
+            if (e.ids[i] == tok->sep_id() && e.ids[i + 1] == tok->sep_id()) {
+                first_ctx = i + 2;
+                break;
+            }
+        ASSERT_GT(first_ctx, 0u);
+        const Span s = model->answer_spans(PackedBatch::from({e})).at(0);
+        EXPECT_GE(static_cast<size_t>(s.start), first_ctx) << q;
+        EXPECT_LE(s.start, s.end);
+        EXPECT_LT(static_cast<size_t>(s.end), e.size() - 1) << q;  // not the closing </s>
+    }
 }
 
 TEST(Model, EmbedPoolingMatchesHiddenStates) {

@@ -307,6 +307,7 @@ MODELS = [
     ("tiny_roberta", "RobertaModel", "", True, None, 15, "F32", ROBERTA),
     ("tiny_roberta_cls", "RobertaForSequenceClassification", "roberta.", False, "roberta_classifier", 16,
      "F32", dict(ROBERTA, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
+    ("tiny_roberta_qa", "RobertaForQuestionAnswering", "roberta.", False, "qa", 17, "F32", ROBERTA),
 ]
 SPARSITY = 0.9
 

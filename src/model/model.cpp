@@ -217,8 +217,22 @@ class BertModel final : public Model {
                 start[i] = logits[(off + i) * 2];
                 end[i] = logits[(off + i) * 2 + 1];
             }
-            out.push_back(best_span(start.data(), end.data(), batch.token_type_ids.data() + off,
-                                    batch.input_ids.data() + off, len, max_answer_len, special));
+            const int32_t* types = batch.token_type_ids.data() + off;
+            std::vector<int32_t> segments;
+            if (cfg_.model_type == "roberta") {
+                // One token type: the context is what follows the pair's </s></s>.
+                const int32_t sep = tokenizer_ ? tokenizer_->sep_id() : 2;
+                const int32_t* ids = batch.input_ids.data() + off;
+                segments.assign(static_cast<size_t>(len), 0);
+                for (int64_t i = 0; i + 1 < len; ++i)
+                    if (ids[i] == sep && ids[i + 1] == sep) {
+                        std::fill(segments.begin() + i + 2, segments.end(), 1);
+                        break;
+                    }
+                types = segments.data();
+            }
+            out.push_back(best_span(start.data(), end.data(), types, batch.input_ids.data() + off, len,
+                                    max_answer_len, special));
         }
         return out;
     }
