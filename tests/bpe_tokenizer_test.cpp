@@ -411,6 +411,19 @@ TEST(BpeUnit, MergesOffsetsAndTrimming) {
     EXPECT_EQ(gpt2.tokenize(" worldwor"), (Strings{G + "world", "w", "or"}));
 }
 
+TEST(BpeUnit, FilesExist) {
+    TempDir d;
+    EXPECT_FALSE(Tokenizer::files_exist(d.dir()));
+    d.write("vocab.json", "{}");
+    EXPECT_FALSE(Tokenizer::files_exist(d.dir()));  // merges.txt missing
+    d.write("merges.txt", "");
+    EXPECT_TRUE(Tokenizer::files_exist(d.dir()));
+    TempDir w;
+    w.write("vocab.txt", "[UNK]\n");
+    EXPECT_TRUE(Tokenizer::files_exist(w.dir()));
+    EXPECT_FALSE(Tokenizer::files_exist(w.dir() + "/missing"));
+}
+
 TEST(BpeUnit, AddPrefixSpaceFromConfig) {
     TempDir d;
     const Tokenizer t = TinyBpe(true).load(
