@@ -36,9 +36,9 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     auto model = load_model(a.model, lo);
     const ModelConfig& cfg = model->config();
-    if (a.seq > cfg.max_position_embeddings)
-        throw UsageError("--seq " + std::to_string(a.seq) +
-                         " exceeds the model's max_position_embeddings (" +
+    if (a.seq > cfg.max_tokens())
+        throw UsageError("--seq " + std::to_string(a.seq) + " exceeds the model's " +
+                         std::to_string(cfg.max_tokens()) + " positions (max_position_embeddings " +
                          std::to_string(cfg.max_position_embeddings) + ")");
     PackedBatch batch = tools::random_batch(*model, a.batch, a.seq, a.seed);
     tools::RepRule rule;

@@ -26,7 +26,7 @@ void run_qa(const ClassifyArgs& a, const Model& model, const Tokenizer& tok, siz
     nlohmann::ordered_json j;
     j["question"] = a.question;
     j["context"] = a.context;
-    j.update(tools::answer_json(tok, e, model.answer_spans(batch).at(0)));
+    j.update(tools::answer_json(tok, e, model.answer_spans(batch).at(0), a.context));
     print_json_line(j);
 }
 
@@ -98,7 +98,7 @@ void add_classify(CLI::App& app) {
         "Question\n"
         "answering: --question Q --context C gives {\"answer\",\"score\",\"start\",\"end\"} (score "
         "=\n"
-        "start + end logit; answer text rebuilt from word pieces, best effort). Texts are\n"
+        "start + end logit; the answer is the context's text under the span). Texts are\n"
         "truncated to the model's maximum length.");
     sub->add_option("model", a->model, "Model directory")->required();
     sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");

@@ -115,7 +115,7 @@ const Tokenizer& require_tokenizer(const Model& m, const std::string& dir) {
 size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested) {
     size_t n = requested ? requested : tok.options().max_length;
     const auto positions =
-        static_cast<size_t>(std::max<int64_t>(m.config().max_position_embeddings, 2));
+        static_cast<size_t>(std::max<int64_t>(m.config().max_tokens(), 2));
     return std::min(n, positions);
 }
 

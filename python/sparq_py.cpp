@@ -63,7 +63,7 @@ class PyModel {
     }
     size_t max_length() const {
         return std::min<size_t>(tok().options().max_length,
-                                static_cast<size_t>(std::max<int64_t>(model_->config().max_position_embeddings, 2)));
+                                static_cast<size_t>(std::max<int64_t>(model_->config().max_tokens(), 2)));
     }
     std::vector<Encoding> encode_texts(const std::vector<std::string>& texts,
                                        const std::optional<std::string>& pair) const {
@@ -192,7 +192,7 @@ class PyModel {
             sparq::set_num_threads(threads_);
             spans = model_->answer_spans(PackedBatch::from({e}));
         }
-        return to_python(sparq::tools::answer_json(tok(), e, spans.at(0)));
+        return to_python(sparq::tools::answer_json(tok(), e, spans.at(0), context));
     }
 
     py::dict tokenize(const std::string& text, const std::optional<std::string>& pair) const {

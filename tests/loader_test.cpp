@@ -254,8 +254,15 @@ TEST_F(ConfigFile, UnsupportedValues) {
     EXPECT_HAS(m, "hidden_act 'gelu_new' is not supported");
     m = error([](json& j) { j["hidden_act"] = "relu"; });
     EXPECT_HAS(m, "'relu'");
-    m = error([](json& j) { j["model_type"] = "roberta"; });
-    EXPECT_HAS(m, "model_type 'roberta' is not supported");
+    m = error([](json& j) { j["model_type"] = "xlm-roberta"; });
+    EXPECT_HAS(m, "model_type 'xlm-roberta' is not supported");
+    // RoBERTa positions start at pad_token_id + 1: a table with no room left is refused.
+    m = error([](json& j) {
+        j["model_type"] = "roberta";
+        j["max_position_embeddings"] = 2;
+        j["pad_token_id"] = 1;
+    });
+    EXPECT_HAS(m, "leaves no position");
     m = error([](json& j) { j["model_type"] = "distilbert"; });
     EXPECT_HAS(m, "'distilbert'");
     m = error([](json& j) { j["position_embedding_type"] = "relative_key"; });

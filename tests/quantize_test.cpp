@@ -165,6 +165,34 @@ TEST(Quantize, QuantizedModelsMatchF32WithinTheQuantizationBound) {
     }
 }
 
+// RoBERTa checkpoints name the encoder "roberta.encoder...": every linear weight is stored int8
+// and the quantized model stays within the quantization bound of the f32 one (random ids: the
+// fixture has no tokenizer).
+TEST(Quantize, RobertaWeightsAreQuantized) {
+    TempDir t;
+    tools::quantize_model(fixture("tiny_roberta_cls"), t.path, {});
+    SafeTensorsFile q((t.path / "model.safetensors").string());
+    int i8 = 0;
+    for (const auto& ti : q.tensors()) {
+        EXPECT_EQ(ti.dtype == DType::i8, is_int8_linear_weight(ti.name)) << ti.name;
+        i8 += ti.dtype == DType::i8;
+    }
+    EXPECT_EQ(i8, 12);  // 2 layers x (q, k, v, attention output, intermediate, output)
+    EXPECT_TRUE(is_int8_linear_weight("roberta.encoder.layer.0.attention.self.query.weight"));
+    auto f32 = Model::load(fixture("tiny_roberta_cls").string());
+    auto s8 = Model::load(t.path.string(), int8_opts("dense"));
+    PackedBatch b;
+    b.offsets = {0, 9, 20};
+    for (int i = 0; i < 20; ++i) {
+        b.input_ids.push_back(i == 0 || i == 9 ? 0 : 5 + (i * 37) % 300);
+        b.token_type_ids.push_back(0);
+    }
+    const auto want = f32->classify(b), got = s8->classify(b);
+    for (size_t i = 0; i < want.size(); ++i)
+        for (size_t l = 0; l < want[i].logits.size(); ++l)
+            EXPECT_NEAR(got[i].logits[l], want[i].logits[l], kMaxAbs) << i;
+}
+
 // The sparse int8 FFN pair of a quantized sparse model runs chained (s8_run_chain) through the
 // encoder: outputs bit-identical to the unchained encoder (1 and 2 threads, one and several token
 // tiles), and within the quantization bound of the f32 model.

@@ -124,9 +124,19 @@ TEST(Serve, TokenClassificationAndQuestionAnswering) {
     Server sq(*q, "qa", options());
     const json a = ok(sq, "POST", "/classify", json{{"question", "who ?"}, {"context", "the cat sat on the mat"}}.dump());
     const Encoding qe = q->tokenizer()->encode("who ?", std::string_view("the cat sat on the mat"), 128);
-    const json want = tools::answer_json(*q->tokenizer(), qe, q->answer_spans(PackedBatch::from({qe}))[0]);
+    const json want =
+        tools::answer_json(*q->tokenizer(), qe, q->answer_spans(PackedBatch::from({qe}))[0], "the cat sat on the mat");
     for (const char* k : {"answer", "score", "start", "end"}) EXPECT_EQ(a[k], want[k]) << k;
     EXPECT_EQ(refused(sq, "POST", "/classify", R"({"texts": ["x"]})").first, 400);
+    // The answer is the context's own text (casing and accents kept), cut at the token offsets.
+    const std::string ctx = "The Book was written by a Famous writer in Zürich .";
+    const json reply = ok(sq, "POST", "/classify", json{{"question", "who wrote the book ?"}, {"context", ctx}}.dump());
+    const std::string answer = reply["answer"].get<std::string>();
+    ASSERT_FALSE(answer.empty());
+    EXPECT_NE(ctx.find(answer), std::string::npos) << answer;
+    const Encoding be = q->tokenizer()->encode("who wrote the book ?", std::string_view(ctx), 128);
+    const auto first = reply["start"].get<size_t>(), last = reply["end"].get<size_t>();
+    EXPECT_EQ(answer, ctx.substr(be.offsets[first].first, be.offsets[last].second - be.offsets[first].first));
 }
 
 TEST(Serve, RefusesBadRequests) {

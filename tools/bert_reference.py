@@ -142,11 +142,15 @@ TASKS = {
     "BertForSequenceClassification": "sequence_classification",
     "BertForTokenClassification": "token_classification",
     "BertForQuestionAnswering": "question_answering",
+    "RobertaModel": "base",
+    "RobertaForSequenceClassification": "sequence_classification",
+    "RobertaForTokenClassification": "token_classification",
+    "RobertaForQuestionAnswering": "question_answering",
 }
 
 
 def _get(weights, name):
-    for key in ("bert." + name, name):
+    for key in ("bert." + name, "roberta." + name, name):
         if key in weights:
             return weights[key]
     raise KeyError(name)
@@ -186,10 +190,18 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
     heads = config["num_attention_heads"]
     hd = hidden // heads
 
-    pos = torch.arange(seq)
+    roberta = config.get("model_type") == "roberta"
+    if roberta:
+        # Hugging Face create_position_ids_from_input_ids: non-pad tokens count from pad + 1,
+        # pad tokens sit at position pad.
+        pad = int(config.get("pad_token_id", 1))
+        m = (ids != pad).long()
+        pos = torch.cumsum(m, dim=1) * m + pad
+    else:
+        pos = torch.arange(seq)[None, :].expand(bsz, seq)
     x = g("embeddings.word_embeddings.weight")[ids]
     x = x + g("embeddings.token_type_embeddings.weight")[tt]
-    x = x + g("embeddings.position_embeddings.weight")[pos][None, :, :]
+    x = x + g("embeddings.position_embeddings.weight")[pos]
     x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
 
     ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
@@ -218,7 +230,11 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["pooler_output"] = torch.tanh(
             _linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
     task = TASKS[(config.get("architectures") or ["BertModel"])[0]]
-    if task == "sequence_classification":
+    if task == "sequence_classification" and roberta:
+        # RobertaClassificationHead on the <s> token: dense, tanh, out_proj.
+        hcls = torch.tanh(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
+        out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])
+    elif task == "sequence_classification":
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
     elif task == "token_classification":
         out["logits"] = _linear(x, w["classifier.weight"], w["classifier.bias"])

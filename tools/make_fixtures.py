@@ -120,6 +120,9 @@ def make_weights(rng, cfg, prefix, pooler, head):
         linear(p + "pooler.dense", h, h, 0.10, 0.20)
     if head == "classifier":
         linear("classifier", cfg["num_labels"], h, 0.15, 0.25)
+    elif head == "roberta_classifier":  # RobertaClassificationHead: dense + tanh + out_proj
+        linear("classifier.dense", h, h, 0.10, 0.20)
+        linear("classifier.out_proj", cfg["num_labels"], h, 0.15, 0.25)
     elif head == "qa":
         linear("qa_outputs", 2, h, 0.15, 0.25)
     return w
@@ -189,6 +192,76 @@ def make_cases(vocab, rng, cfg):
     return cases
 
 
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (byte-level BPE)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def write_bpe_tokenizer(d, vocab_size):
+    """A byte-level BPE tokenizer (RoBERTa style) for a fixture of `vocab_size` ids: <s> <pad>
+    </s> <unk> <mask> = 0-4, the 256 byte symbols, then merges learned greedily from the fixture
+    words (most frequent pair first) until the ids run out. vocab.json + merges.txt, as
+    roberta-base ships them."""
+    import re
+    b2u = bytes_to_unicode()
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])}
+    for b in range(256):
+        vocab[b2u[b]] = len(vocab)
+    corpus = " ".join(WORDS) + " The movie was great! I did not like this film at all, it was boring."
+    pre = re.findall(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+", corpus)
+    words = [[b2u[b] for b in w.encode()] for w in pre]
+    merges = []
+    while len(vocab) < vocab_size:
+        counts = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                counts[(a, b)] = counts.get((a, b), 0) + 1
+        if not counts:
+            break
+        best = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        merges.append(best)
+        vocab[best[0] + best[1]] = len(vocab)
+        out = []
+        for w in words:
+            m, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    m.append(w[i] + w[i + 1])
+                    i += 2
+                else:
+                    m.append(w[i])
+                    i += 1
+            out.append(m)
+        words = out
+    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+
+
+def roberta_case(c):
+    """A BERT-encoded case as RoBERTa ids: [CLS] -> <s> (0), [SEP] -> </s> (2), [UNK] -> <unk>
+    (3), padding -> <pad> (1) (the fixture vocab keeps the BERT specials' slots 0-4 for RoBERTa's
+    <s> <pad> </s> <unk> <mask>), one token type."""
+    remap = {2: 0, 3: 2, 1: 3}
+    c = dict(c)
+    c["input_ids"] = [[(remap.get(i, i) if m else 1) for i, m in zip(row, mrow)]
+                      for row, mrow in zip(c["input_ids"], c["attention_mask"])]
+    c["token_type_ids"] = [[0] * len(row) for row in c["token_type_ids"]]
+    names = {"[CLS]": "<s>", "[SEP]": "</s>", "[UNK]": "<unk>"}
+    c["tokens"] = [[names.get(t, t) for t in row] for row in c["tokens"]]
+    return c
+
+
 def f32_list(a):
     """Nested lists of the values rounded to float32, written as the shortest decimal that
     reads back as that float32 (reading through double may differ by 1 ulp: use a tolerance)."""
@@ -209,6 +282,9 @@ def probes(weights, dtypes, names, rng):
     return out
 
 
+ROBERTA = {"model_type": "roberta", "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
+           "type_vocab_size": 1, "max_position_embeddings": MAX_POS + 2, "layer_norm_eps": 1e-5}
+
 MODELS = [
     # name, architecture, prefix, pooler, head, seed, storage dtype, extra config
     ("tiny_base", "BertModel", "", True, None, 11, "F32", {}),
@@ -226,6 +302,11 @@ MODELS = [
     ("tiny_bf16", "BertModel", "", True, None, 11, "BF16", {"torch_dtype": "bfloat16"}),
     ("tiny_sparse", "BertForSequenceClassification", "bert.", True, "classifier", 12, "F32",
      {"id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1}}),
+    # RoBERTa: positions from pad + 1, one token type, LayerNorm eps 1e-5, <s>/<pad>/</s>/<unk> = 0..3;
+    # the classification head reads <s> through dense + tanh + out_proj (no pooler).
+    ("tiny_roberta", "RobertaModel", "", True, None, 15, "F32", ROBERTA),
+    ("tiny_roberta_cls", "RobertaForSequenceClassification", "roberta.", False, "roberta_classifier", 16,
+     "F32", dict(ROBERTA, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
 ]
 SPARSITY = 0.9
 
@@ -238,6 +319,7 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     name, arch, prefix, pooler, head, seed, dtype, extra = spec
     d = os.path.join(out_dir, name)
     os.makedirs(d, exist_ok=True)
+    roberta = extra.get("model_type") == "roberta"
     vocab = {t: i for i, t in enumerate(vocab_list)}
     cfg = base_config(len(vocab_list), arch, **extra)
     cfg = dict(sorted(cfg.items()))
@@ -258,19 +340,31 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
-    with open(os.path.join(d, "vocab.txt"), "w") as f:
-        f.write("\n".join(vocab_list) + "\n")
-    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-        json.dump({"do_lower_case": True, "model_max_length": 512,
-                   "tokenizer_class": "BertTokenizer"}, f, indent=2)
-        f.write("\n")
+    if roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
+        write_bpe_tokenizer(d, cfg["vocab_size"])
+    else:
+        with open(os.path.join(d, "vocab.txt"), "w") as f:
+            f.write("\n".join(vocab_list) + "\n")
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump({"do_lower_case": True, "model_max_length": 512,
+                       "tokenizer_class": "BertTokenizer"}, f, indent=2)
+            f.write("\n")
 
     # Round-trip through our own reader: the reference runs on exactly what the file holds.
     loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
     for k, v in weights.items():
         assert np.array_equal(loaded[k], v), k
     case_rng = np.random.default_rng(1000 + seed)
-    cases = make_cases(vocab, case_rng, cfg)
+    # RoBERTa positions start at pad + 1 = 2: its longest sequence is 2 shorter than the table.
+    cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
+                       if roberta else cfg)
+    if roberta:
+        cases = [roberta_case(c) for c in cases]
+        # A <pad> id inside a sequence (attention mask 1): Hugging Face gives it position pad and
+        # does not count it, so the tokens after it keep their positions.
+        ids = [0, 7, 1, 9, 1, 11, 2]
+        cases.append({"name": "inner_pad", "tokens": [["<s>", "?", "<pad>", "?", "<pad>", "?", "</s>"]],
+                      "input_ids": [ids], "attention_mask": [[1] * len(ids)], "token_type_ids": [[0] * len(ids)]})
     max_f32_dev = 0.0
     for c in cases:
         outs = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"])

@@ -23,6 +23,11 @@ struct ModelConfig {
     std::string hidden_act = "gelu";
     std::string problem_type;               // "regression", "single_label_classification", ...
     std::map<int64_t, std::string> id2label;  // empty: LABEL_i
+    // First position id of a sequence: 0 for BERT; pad_token_id + 1 for RoBERTa, whose tokens
+    // sit at pad + 1, pad + 2, ... (Hugging Face create_position_ids_from_input_ids).
+    int64_t position_offset = 0;
+    // Longest sequence the position table holds: max_position_embeddings - position_offset.
+    int64_t max_tokens() const { return max_position_embeddings - position_offset; }
     // Parses config.json; throws sparq::Error naming the field that is missing or wrong.
     static ModelConfig from_file(const std::string& path);
     std::string label(int64_t id) const;

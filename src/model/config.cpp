@@ -93,6 +93,12 @@ constexpr ArchTask kArchitectures[] = {
     {"BertForSequenceClassification", Task::sequence_classification},
     {"BertForTokenClassification", Task::token_classification},
     {"BertForQuestionAnswering", Task::question_answering},
+    {"RobertaModel", Task::base},
+    {"RobertaForMaskedLM", Task::base},
+    {"RobertaForCausalLM", Task::base},
+    {"RobertaForSequenceClassification", Task::sequence_classification},
+    {"RobertaForTokenClassification", Task::token_classification},
+    {"RobertaForQuestionAnswering", Task::question_answering},
 };
 
 }  // namespace
@@ -114,9 +120,10 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     ModelConfig c;
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
-    if (c.model_type != "bert")
+    if (c.model_type != "bert" && c.model_type != "roberta")
         r.fail("model_type '" + c.model_type +
-               "' is not supported (sparq runs BERT-architecture models: model_type \"bert\")");
+               "' is not supported (sparq runs BERT-architecture models: model_type \"bert\" or "
+               "\"roberta\")");
 
     if (const json* a = r.get("architectures")) {
         if (!a->is_array()) r.fail("field 'architectures' must be an array, found " + describe(*a));
@@ -148,7 +155,13 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1);
     c.max_position_embeddings = r.integer("max_position_embeddings", 512, 1);
     c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
-    c.pad_token_id = r.integer("pad_token_id", 0, 0);
+    const bool roberta = c.model_type == "roberta";
+    c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);
+    if (roberta) c.position_offset = c.pad_token_id + 1;
+    if (c.max_tokens() < 1)
+        r.fail("max_position_embeddings " + std::to_string(c.max_position_embeddings) +
+               " leaves no position for a token (RoBERTa positions start at pad_token_id + 1 = " +
+               std::to_string(c.position_offset) + ")");
     if (c.hidden_size % c.num_heads != 0)
         r.fail("hidden_size " + std::to_string(c.hidden_size) +
                " is not a multiple of num_attention_heads " + std::to_string(c.num_heads));

@@ -189,6 +189,8 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
       head_dim_(cfg.num_heads > 0 ? cfg.hidden_size / cfg.num_heads : 0),
       inter_(cfg.intermediate_size),
       max_pos_(cfg.max_position_embeddings),
+      pos_offset_(cfg.position_offset),
+      pad_id_(cfg.pad_token_id),
       type_vocab_(cfg.type_vocab_size),
       vocab_(cfg.vocab_size),
       eps_(cfg.layer_norm_eps) {
@@ -308,9 +310,10 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
     for (int64_t s = 0; s < n_seq; ++s) {
         int64_t len = batch.offsets[s + 1] - batch.offsets[s];
         if (len < 0) throw Error("packed batch: offsets must not decrease");
-        if (len > max_pos_)
+        if (len > max_pos_ - pos_offset_)
             throw Error("sequence " + std::to_string(s) + ": " + std::to_string(len) +
-                        " tokens, more than max_position_embeddings " + std::to_string(max_pos_));
+                        " tokens, more than the model's " + std::to_string(max_pos_ - pos_offset_) +
+                        " positions (max_position_embeddings " + std::to_string(max_pos_) + ")");
     }
     for (int64_t t = 0; t < t_all; ++t) {
         if (batch.input_ids[t] < 0 || batch.input_ids[t] >= vocab_)
@@ -366,10 +369,14 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     w.inter.resize(t_all * inter_);
     float* x = dst;
 
+    // Positions: BERT 0, 1, 2, ...; RoBERTa (HF create_position_ids_from_input_ids) pad + 1,
+    // pad + 2, ... for real tokens, and pad for a pad token inside a sequence (not counted).
     w.pos.resize(t_all);
-    for (int64_t s = 0; s < n_seq; ++s)
+    for (int64_t s = 0; s < n_seq; ++s) {
+        int64_t next = pos_offset_;
         for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
-            w.pos[t] = static_cast<int32_t>(t - batch.offsets[s]);
+            w.pos[t] = static_cast<int32_t>(pos_offset_ > 0 && batch.input_ids[t] == pad_id_ ? pad_id_ : next++);
+    }
     parallel_rows(t_all, h, [&](int64_t r0, int64_t r1) {
         embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
                          batch.input_ids.data() + r0, w.pos.data() + r0,

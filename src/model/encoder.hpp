@@ -104,7 +104,7 @@ class Encoder {
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
 
-    int64_t hidden_, heads_, head_dim_, inter_, max_pos_, type_vocab_, vocab_;
+    int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
     float eps_;
     Tensor word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
     std::vector<Layer> layers_;

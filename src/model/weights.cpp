@@ -226,11 +226,12 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         ld.set_quantized(qc.present);
     }
 
-    // BertModel checkpoints name the encoder without a prefix, BertFor* ones with "bert.".
+    // BertModel / RobertaModel checkpoints name the encoder without a prefix, the *For* ones
+    // with "bert." / "roberta.".
     const std::string word = "embeddings.word_embeddings.weight";
-    const std::string prefix = file.find("bert." + word) ? "bert." : "";
-    if (prefix.empty() && !file.find(word))
-        ld.missing(cfg.task == Task::base ? word : "bert." + word);
+    const std::string family = cfg.model_type == "roberta" ? "roberta." : "bert.";
+    const std::string prefix = file.find(family + word) ? family : "";
+    if (prefix.empty() && !file.find(word)) ld.missing(cfg.task == Task::base ? word : family + word);
     ld.set_prefix(prefix);
 
     const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size;
@@ -269,6 +270,15 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                      file.path().c_str(), static_cast<long long>(n),
                      static_cast<long long>(cfg.num_layers));
 
+    if (cfg.model_type == "roberta" && cfg.task == Task::sequence_classification) {
+        // RobertaClassificationHead: tanh(dense(h_<s>)) then out_proj, the same computation as
+        // BERT's pooler + classifier, so it loads into those two slots.
+        w.pooler_w = ld.head("classifier.dense.weight", {h, h});
+        w.pooler_b = ld.head("classifier.dense.bias", {h});
+        w.classifier_w = ld.head("classifier.out_proj.weight", {cfg.num_labels, h});
+        w.classifier_b = ld.head("classifier.out_proj.bias", {cfg.num_labels});
+        return w;
+    }
     const bool need_pooler = cfg.task == Task::sequence_classification;
     w.pooler_w = ld.encoder("pooler.dense.weight", {h, h}, need_pooler);
     if (!w.pooler_w.empty()) w.pooler_b = ld.encoder("pooler.dense.bias", {h});

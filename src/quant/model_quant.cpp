@@ -11,7 +11,7 @@ namespace sparq {
 namespace {
 const std::regex& linear_module_re() {
     static const std::regex re(
-        R"((bert\.)?encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense))");
+        R"((bert\.|roberta\.)?encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense))");
     return re;
 }
 }  // namespace
@@ -63,7 +63,8 @@ QuantizationConfig parse_quantization_config(const nlohmann::json& config,
                 throw Error(w + ".activation_scales." + it.key() +
                             ": expected a positive finite scale, found " + it.value().dump());
             std::string key = it.key();
-            if (key.rfind("bert.", 0) == 0) key = key.substr(5);
+            for (const char* family : {"bert.", "roberta."})
+                if (key.rfind(family, 0) == 0) key = key.substr(std::string(family).size());
             q.act_scales[key] = v;
         }
     }

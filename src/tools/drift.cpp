@@ -126,7 +126,7 @@ DriftReport compare_models(const Model& a, const Model& b, const std::vector<std
     check_comparable(a, b);
     if (texts.empty()) throw Error("compare: expected at least one text");
     max_length =
-        std::min<size_t>(max_length, static_cast<size_t>(a.config().max_position_embeddings));
+        std::min<size_t>(max_length, static_cast<size_t>(a.config().max_tokens()));
     DriftReport r;
     for (const std::string& text : texts)
         compare_one(a, b, PackedBatch::from({tok->encode(text, std::nullopt, max_length)}), r);
@@ -137,7 +137,7 @@ DriftReport compare_models_random(const Model& a, const Model& b, int64_t count,
                                   uint64_t seed) {
     check_comparable(a, b);
     if (count < 1 || seq < 1) throw Error("compare: expected at least one sequence of one token");
-    seq = std::min<int64_t>(seq, a.config().max_position_embeddings);
+    seq = std::min<int64_t>(seq, a.config().max_tokens());
     DriftReport r;
     r.random_ids = true;
     for (int64_t i = 0; i < count; ++i) compare_one(a, b, random_batch(a, 1, seq, seed + i), r);

@@ -87,7 +87,7 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
     LoadOptions lo;
     lo.kernels = "dense";
     auto model = make_bert_model(cfg, std::move(w), lo, std::nullopt, wrap);
-    const size_t max_len = static_cast<size_t>(std::min<int64_t>(cfg.max_position_embeddings, 512));
+    const size_t max_len = static_cast<size_t>(std::min<int64_t>(cfg.max_tokens(), 512));
     tokens = 0;
     for (size_t i = 0; i < opts.calibration_texts.size(); i += opts.batch) {
         std::vector<Encoding> encs;

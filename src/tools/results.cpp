@@ -102,12 +102,23 @@ nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& 
     return toks;
 }
 
-nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s) {
-    std::vector<std::string> pieces;
-    for (int64_t i = s.start; i <= s.end && i < static_cast<int64_t>(e.size()); ++i)
-        if (!is_special(tok, e.ids[i])) pieces.push_back(e.tokens[i]);
+nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
+                                   std::string_view context) {
+    const auto n = static_cast<int64_t>(e.size());
+    const bool in_context = s.start >= 0 && s.start <= s.end && s.end < n &&
+                            static_cast<int64_t>(e.sequence_ids.size()) == n && e.sequence_ids[s.start] == 1 &&
+                            e.sequence_ids[s.end] == 1 && e.offsets[s.start].first <= e.offsets[s.end].second &&
+                            e.offsets[s.end].second <= context.size();
     nlohmann::ordered_json j;
-    j["answer"] = detokenize(pieces);
+    if (in_context) {
+        const auto b = e.offsets[s.start].first, end = e.offsets[s.end].second;
+        j["answer"] = std::string(context.substr(b, end - b));
+    } else {
+        std::vector<std::string> pieces;
+        for (int64_t i = s.start; i <= s.end && i < n; ++i)
+            if (!is_special(tok, e.ids[i])) pieces.push_back(e.tokens[i]);
+        j["answer"] = detokenize(pieces);
+    }
     j["score"] = json_float(s.score);
     j["start"] = s.start;
     j["end"] = s.end;

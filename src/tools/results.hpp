@@ -3,6 +3,7 @@
 // `sparq serve` (HTTP responses).
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "sparq/model.hpp"
@@ -30,8 +31,11 @@ nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classif
 nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& tok,
                                        const Encoding& e, const TokenTag& tags);
 
-// Question answering: {"answer", "score", "start", "end"} (score = start + end logit; the
-// answer is rebuilt from the span's word pieces, best effort).
-nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s);
+// Question answering on e = encode(question, context): {"answer", "score", "start", "end"}
+// (score = start + end logit). The answer is the context's own text between the span's first
+// and last token (their byte offsets), so casing, accents and spacing are the user's; for a span
+// that is not inside the context it is rebuilt from the word pieces, best effort.
+nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
+                                   std::string_view context);
 
 }  // namespace sparq::tools

@@ -320,7 +320,7 @@ struct Server::Impl {
             job.kind = Job::Kind::answer;
             job.encs = {tok.encode(q, std::string_view(c), o.max_length)};
             batcher->run(job);
-            r.update(answer_json(tok, job.encs[0], job.spans.at(0)));
+            r.update(answer_json(tok, job.encs[0], job.spans.at(0), c));
             return r;
         }
         check_keys(j, {"texts", "text", "pair", "pairs", "top_k"}, ep);
