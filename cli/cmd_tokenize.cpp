@@ -63,7 +63,9 @@ void add_tokenize(CLI::App& app) {
         "{\"text\",\"tokens\",\"ids\",\"type_ids\"}. Texts come from arguments, --file (one per\n"
         "line) or stdin. Texts longer than the maximum length are truncated (longest-first for\n"
         "pairs), special tokens included.");
-    sub->add_option("model", a->model, "Model directory (tokenizer.json, vocab.txt or vocab.json + merges.txt)")->required();
+    sub->add_option("model", a->model,
+                    "Model directory (tokenizer.json, vocab.txt or vocab.json + merges.txt)")
+        ->required();
     sub->add_option("texts", a->texts, "Texts to tokenize (default: --file or stdin)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     auto* pair = sub->add_option("--pair", a->pair, "Second segment, paired with every text");

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "sparq/error.hpp"
@@ -286,6 +287,67 @@ TEST(BpeHfVectors, RealVocabSpecialTokensAndPairs) {
     EXPECT_EQ(g.type_ids, (std::vector<int32_t>{0, 0, 0, 1}));
 }
 
+// GPT-2 encoder.py bpe(): merges every occurrence of the lowest-ranked bigram, left to right,
+// until none is in the merges (strings, no ids) — the original algorithm HF reproduces.
+Strings reference_bpe(const Strings& symbols,
+                      const std::map<std::pair<std::string, std::string>, size_t>& ranks) {
+    Strings word = symbols;
+    while (word.size() > 1) {
+        size_t best = SIZE_MAX;
+        std::pair<std::string, std::string> pair;
+        for (size_t i = 0; i + 1 < word.size(); ++i) {
+            auto it = ranks.find({word[i], word[i + 1]});
+            if (it != ranks.end() && it->second < best) {
+                best = it->second;
+                pair = it->first;
+            }
+        }
+        if (best == SIZE_MAX) break;
+        Strings next;
+        for (size_t i = 0; i < word.size();) {
+            if (i + 1 < word.size() && word[i] == pair.first && word[i + 1] == pair.second) {
+                next.push_back(pair.first + pair.second);
+                i += 2;
+            } else {
+                next.push_back(word[i++]);
+            }
+        }
+        word = std::move(next);
+    }
+    return word;
+}
+
+TEST(BpeHfVectors, RandomWordsMatchGpt2ReferenceBpe) {
+    SPARQ_REQUIRE_SHARED_DATA(data);
+    const fs::path dir = data / "vocab" / "gpt2";
+    const Tokenizer tok = Tokenizer::from_dir(dir.string());
+    std::map<std::pair<std::string, std::string>, size_t> ranks;
+    for (const auto& [a, b] : sparq::tok::read_merges_file((dir / "merges.txt").string()))
+        ranks.emplace(std::make_pair(a, b), ranks.size());
+    // Words from a small alphabet repeat the frequent pairs (and long runs such as "aaaa").
+    const Strings alphabet = {"a", "e", "t", "h", "s", "r", "n",        "o",
+                              "i", "l", "'", ".", "1", "0", "\xC3\xA9", "\xE2\x82\xAC"};
+    std::mt19937 rng(7);
+    size_t compared = 0;
+    for (int w = 0; w < 400; ++w) {
+        std::string word = rng() % 3 == 0 ? " " : "";
+        const size_t len = 1 + rng() % 24;
+        for (size_t i = 0; i < len; ++i) word += alphabet[rng() % alphabet.size()];
+        Offsets pieces;
+        sparq::tok::gpt2_split(word, pieces);
+        Strings want;
+        for (const auto [b, e] : pieces) {
+            Strings symbols;
+            for (uint32_t k = b; k < e; ++k)
+                symbols.push_back(byte_char(static_cast<unsigned char>(word[k])));
+            for (const std::string& t : reference_bpe(symbols, ranks)) want.push_back(t);
+        }
+        ASSERT_EQ(tok.tokenize(word), want) << "'" << word << "'";
+        ++compared;
+    }
+    EXPECT_EQ(compared, 400u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tiny hand-made vocabulary.
 
@@ -347,6 +409,19 @@ TEST(BpeUnit, MergesOffsetsAndTrimming) {
     EXPECT_EQ(gpt2.encode("hello  world").tokens, (Strings{"hello", G, G + "world"}));
     // Merge order is by rank, not left to right: "wor" + "l" + "d" (w o, o r, Ġw or ...).
     EXPECT_EQ(gpt2.tokenize(" worldwor"), (Strings{G + "world", "w", "or"}));
+}
+
+TEST(BpeUnit, FilesExist) {
+    TempDir d;
+    EXPECT_FALSE(Tokenizer::files_exist(d.dir()));
+    d.write("vocab.json", "{}");
+    EXPECT_FALSE(Tokenizer::files_exist(d.dir()));  // merges.txt missing
+    d.write("merges.txt", "");
+    EXPECT_TRUE(Tokenizer::files_exist(d.dir()));
+    TempDir w;
+    w.write("vocab.txt", "[UNK]\n");
+    EXPECT_TRUE(Tokenizer::files_exist(w.dir()));
+    EXPECT_FALSE(Tokenizer::files_exist(w.dir() + "/missing"));
 }
 
 TEST(BpeUnit, AddPrefixSpaceFromConfig) {

@@ -52,6 +52,9 @@ class Tokenizer {
     // directory; throws sparq::Error if none is usable. vocab.json vocabularies with the cls and
     // sep tokens (<s>, </s>) get RoBERTa's template, others (GPT-2) no special tokens.
     static Tokenizer from_dir(const std::string& dir);
+    // True if dir holds the files from_dir reads (tokenizer.json, vocab.txt, or vocab.json and
+    // merges.txt); for callers that treat the tokenizer as optional.
+    static bool files_exist(const std::string& dir);
     // From a vocab.txt file with explicit options.
     static Tokenizer from_vocab_file(const std::string& path, const TokenizerOptions& opts);
     // From a tokenizer.json file; max_length from its "truncation" block, else 512.

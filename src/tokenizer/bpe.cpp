@@ -2,7 +2,9 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <limits>
 
 #include "sparq/error.hpp"
@@ -159,37 +161,64 @@ void BpeModel::build(const Vocab& vocab, const std::vector<MergeRule>& merges, i
 
 void BpeModel::encode(std::string_view word, std::vector<int32_t>& ids,
                       std::vector<std::pair<uint32_t, uint32_t>>& ranges) const {
+    // tokenizers word.rs merge_all: a min-heap of candidate merges on (rank, position) over a
+    // linked list of symbols; an entry is stale when its left symbol is gone or the pair it
+    // starts no longer merges into the same token.
     struct Symbol {
         int32_t id;
+        int32_t prev, next;  // -1: none
         uint32_t begin, end;
     };
+    struct Candidate {
+        uint32_t rank;
+        int32_t pos;
+        int32_t id;
+        bool operator>(const Candidate& o) const {
+            return rank != o.rank ? rank > o.rank : pos > o.pos;
+        }
+    };
     thread_local std::vector<Symbol> syms;
+    thread_local std::vector<Candidate> heap;
     syms.clear();
+    heap.clear();
     for (size_t i = 0; i < word.size(); ++i) {
         const int32_t id = byte_id_[static_cast<unsigned char>(word[i])];
-        if (id >= 0) syms.push_back({id, static_cast<uint32_t>(i), static_cast<uint32_t>(i + 1)});
+        if (id < 0) continue;
+        const auto n = static_cast<int32_t>(syms.size());
+        syms.push_back({id, n - 1, -1, static_cast<uint32_t>(i), static_cast<uint32_t>(i + 1)});
+        if (n > 0) syms[static_cast<size_t>(n - 1)].next = n;
     }
-    // Repeatedly merges the adjacent pair of lowest rank, leftmost first: the order of HF's
-    // priority queue on (rank, position).
-    while (syms.size() > 1) {
-        uint32_t best_rank = std::numeric_limits<uint32_t>::max();
-        size_t best = 0;
-        int32_t best_id = -1;
-        for (size_t i = 0; i + 1 < syms.size(); ++i) {
-            auto it = merges_.find(key(syms[i].id, syms[i + 1].id));
-            if (it != merges_.end() && it->second.rank < best_rank) {
-                best_rank = it->second.rank;
-                best = i;
-                best_id = it->second.id;
-            }
-        }
-        if (best_id < 0) break;
-        syms[best] = {best_id, syms[best].begin, syms[best + 1].end};
-        syms.erase(syms.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    const auto cmp = std::greater<Candidate>();
+    auto push = [&](int32_t pos) {
+        const Symbol& a = syms[static_cast<size_t>(pos)];
+        if (a.next < 0) return;
+        auto it = merges_.find(key(a.id, syms[static_cast<size_t>(a.next)].id));
+        if (it == merges_.end()) return;
+        heap.push_back({it->second.rank, pos, it->second.id});
+        std::push_heap(heap.begin(), heap.end(), cmp);
+    };
+    for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) push(i);
+    while (!heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), cmp);
+        const Candidate top = heap.back();
+        heap.pop_back();
+        Symbol& a = syms[static_cast<size_t>(top.pos)];
+        if (a.end == a.begin || a.next < 0) continue;
+        Symbol& b = syms[static_cast<size_t>(a.next)];
+        auto it = merges_.find(key(a.id, b.id));
+        if (it == merges_.end() || it->second.id != top.id) continue;
+        a.id = top.id;
+        a.end = b.end;
+        a.next = b.next;
+        b.end = b.begin;  // removed
+        if (a.next >= 0) syms[static_cast<size_t>(a.next)].prev = top.pos;
+        if (a.prev >= 0) push(a.prev);
+        push(top.pos);
     }
-    for (const Symbol& s : syms) {
-        ids.push_back(s.id);
-        ranges.emplace_back(s.begin, s.end);
+    for (const Symbol& sym : syms) {
+        if (sym.end == sym.begin) continue;
+        ids.push_back(sym.id);
+        ranges.emplace_back(sym.begin, sym.end);
     }
 }
 

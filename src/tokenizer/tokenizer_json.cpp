@@ -581,6 +581,12 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
     return Tokenizer(impl_from_tokenizer_json(path));
 }
 
+bool Tokenizer::files_exist(const std::string& dir) {
+    const fs::path d(dir);
+    return fs::is_regular_file(d / "tokenizer.json") || fs::is_regular_file(d / "vocab.txt") ||
+           (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt"));
+}
+
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const fs::path d(dir);
     if (!fs::is_directory(d)) throw Error("tokenizer directory '" + dir + "' does not exist");
