@@ -14,10 +14,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     BertWeights weights = load_bert_weights(dir, cfg);
     std::optional<Tokenizer> tok;
     // WordPiece (tokenizer.json or vocab.txt) or byte-level BPE (vocab.json + merges.txt).
-    const fs::path d(dir);
-    if (fs::exists(d / "tokenizer.json") || fs::exists(d / "vocab.txt") ||
-        (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt")))
-        tok.emplace(Tokenizer::from_dir(dir));
+    if (Tokenizer::files_exist(dir)) tok.emplace(Tokenizer::from_dir(dir));
     // Ids past the embedding table would only fail (or be misread) at inference, text by text.
     if (tok && tok->vocab_size() > static_cast<size_t>(cfg.vocab_size))
         throw Error(dir + ": the tokenizer has " + std::to_string(tok->vocab_size()) +

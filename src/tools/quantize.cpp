@@ -73,9 +73,9 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
                                        int64_t& tokens) {
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
     BertWeights w = load_bert_weights(dir, cfg);
-    if (!fs::exists(fs::path(dir) / "tokenizer.json") && !fs::exists(fs::path(dir) / "vocab.txt"))
-        throw Error(dir +
-                    ": calibration needs the model's tokenizer (tokenizer.json or vocab.txt)");
+    if (!Tokenizer::files_exist(dir))
+        throw Error(dir + ": calibration needs the model's tokenizer (tokenizer.json, vocab.txt or "
+                          "vocab.json + merges.txt)");
     Tokenizer tok = Tokenizer::from_dir(dir);
     std::map<std::string, std::vector<float>> samples;
     std::mutex mu;
