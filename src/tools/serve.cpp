@@ -255,11 +255,10 @@ struct Server::Impl {
     std::string info;  // the /info body (fixed)
     std::unique_ptr<Batcher> batcher;
 
-    // Encodings of texts[i0, i0 + n) (with pairs when given).
-    std::vector<Encoding> encode(const std::vector<std::string>& texts, const std::vector<std::string>& pairs,
-                                 size_t i0, size_t n) const {
+    // Encodings of the texts (with pairs when given).
+    std::vector<Encoding> encode(const std::vector<std::string>& texts, const std::vector<std::string>& pairs) const {
         std::vector<Encoding> encs;
-        for (size_t k = i0; k < i0 + n; ++k)
+        for (size_t k = 0; k < texts.size(); ++k)
             encs.push_back(tok.encode(texts[k],
                                       pairs.empty() ? std::nullopt : std::optional<std::string_view>(pairs[k]),
                                       o.max_length));
@@ -287,7 +286,7 @@ struct Server::Impl {
         job.kind = Job::Kind::embed;
         job.pooling = pooling;
         job.normalize = normalize;
-        job.encs = encode(texts, {}, 0, texts.size());
+        job.encs = encode(texts, {});
         batcher->run(job);
         ojson embeddings = ojson::array(), tokens = ojson::array();
         for (size_t k = 0; k < texts.size(); ++k) {
@@ -343,7 +342,7 @@ struct Server::Impl {
         }
         Job job;
         job.kind = cfg.task == Task::sequence_classification ? Job::Kind::classify : Job::Kind::tag;
-        job.encs = encode(texts, pairs, 0, texts.size());
+        job.encs = encode(texts, pairs);
         batcher->run(job);
         ojson results = ojson::array();
         for (size_t k = 0; k < texts.size(); ++k) {
