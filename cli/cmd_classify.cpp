@@ -39,7 +39,7 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
     const std::string arch =
         cfg.architectures.empty() ? "no architectures in config.json" : cfg.architectures[0];
     const Tokenizer& tok = require_tokenizer(*model, a.model);
-    const size_t max_len = effective_max_length(*model, tok, a.max_length);
+    const size_t max_len = model->max_length(a.max_length);
 
     if (cfg.task == Task::base)
         throw Error("model '" + a.model + "' has no classification or question-answering head (" +

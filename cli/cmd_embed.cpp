@@ -24,7 +24,7 @@ void run_embed(const EmbedArgs& a) {
     const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     auto model = load_model(a.model, lo);
     const Tokenizer& tok = require_tokenizer(*model, a.model);
-    const size_t max_len = effective_max_length(*model, tok, a.max_length);
+    const size_t max_len = model->max_length(a.max_length);
     const Pooling pooling = a.pooling == "cls"    ? Pooling::cls
                             : a.pooling == "none" ? Pooling::none
                                                   : Pooling::mean;

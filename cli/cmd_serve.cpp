@@ -32,7 +32,7 @@ void run_serve(const ServeArgs& a) {
     const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     require_model_dir(a.model);
     auto model = load_model(a.model, lo);
-    const Tokenizer& tok = require_tokenizer(*model, a.model);
+    require_tokenizer(*model, a.model);  // a clear error before listening
     tools::ServeOptions o;
     o.host = a.host;
     o.port = a.port;
@@ -41,7 +41,7 @@ void run_serve(const ServeArgs& a) {
     o.max_texts = a.max_texts;
     o.max_body_bytes = a.max_body_mb << 20;
     o.batch_size = a.batch_size;
-    o.max_length = effective_max_length(*model, tok, a.max_length);
+    o.max_length = model->max_length(a.max_length);
     tools::Server server(*model, a.model, o);
     const int port = server.bind();
     std::fprintf(stderr, "sparq serve: %s (%s, %s) listening on http://%s:%d (Ctrl-C to stop)\n",

@@ -18,10 +18,17 @@ struct TokenizeArgs {
     size_t max_length = 0;
 };
 
-// max_position_embeddings of DIR/config.json, if it has a usable one (a tokenizer-only
-// directory, or a config sparq cannot run, still tokenizes).
+// Tokens the model's positions hold, from DIR/config.json: ModelConfig::max_tokens() when sparq
+// can run the config (so RoBERTa's pad + 1 offset applies, as in the commands that run the
+// model), else its bare max_position_embeddings if usable (a tokenizer-only directory, or a
+// config sparq cannot run, still tokenizes).
 std::optional<size_t> config_positions(const std::string& dir) {
-    std::ifstream in(std::filesystem::path(dir) / "config.json", std::ios::binary);
+    const std::filesystem::path path = std::filesystem::path(dir) / "config.json";
+    try {
+        return static_cast<size_t>(std::max<int64_t>(ModelConfig::from_file(path.string()).max_tokens(), 2));
+    } catch (const Error&) {
+    }
+    std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
     auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     auto it = j.is_object() ? j.find("max_position_embeddings") : j.end();
@@ -34,7 +41,7 @@ void run_tokenize(const TokenizeArgs& a, bool has_pair) {
     Tokenizer tok = Tokenizer::from_dir(a.model);
     if (has_pair) check_utf8(a.pair, "--pair");
     auto texts = read_texts(a.texts, a.file);
-    // The truncation length of the commands that run the model (effective_max_length).
+    // The truncation length of the commands that run the model (Model::max_length).
     size_t max_len = a.max_length ? a.max_length : tok.options().max_length;
     if (auto positions = config_positions(a.model)) max_len = std::min(max_len, *positions);
     Progress progress("tokenize", static_cast<int64_t>(texts.size()), 1000);

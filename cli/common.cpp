@@ -112,13 +112,6 @@ const Tokenizer& require_tokenizer(const Model& m, const std::string& dir) {
     return *t;
 }
 
-size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested) {
-    size_t n = requested ? requested : tok.options().max_length;
-    const auto positions =
-        static_cast<size_t>(std::max<int64_t>(m.config().max_tokens(), 2));
-    return std::min(n, positions);
-}
-
 Progress::Progress(std::string label, int64_t total, int64_t min_total)
     : label_(std::move(label)), total_(total), on_(total >= min_total && ::isatty(STDERR_FILENO)) {
     if (on_) {

@@ -47,10 +47,6 @@ const Tokenizer& require_tokenizer(const Model& m, const std::string& dir);
 // Throws sparq::Error if `dir` is not an existing directory.
 void require_model_dir(const std::string& dir);
 
-// Truncation length: `requested` if non-zero, else the tokenizer's, capped by the model's
-// max_position_embeddings either way.
-size_t effective_max_length(const Model& m, const Tokenizer& tok, size_t requested);
-
 // A progress bar on stderr, drawn only when stderr is a terminal and total >= min_total.
 class Progress {
   public:

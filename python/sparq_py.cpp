@@ -61,15 +61,11 @@ class PyModel {
         if (!model_->tokenizer()) throw sparq::Error("the model directory has no tokenizer (vocab.txt, tokenizer.json or vocab.json + merges.txt)");
         return *model_->tokenizer();
     }
-    size_t max_length() const {
-        return std::min<size_t>(tok().options().max_length,
-                                static_cast<size_t>(std::max<int64_t>(model_->config().max_tokens(), 2)));
-    }
     std::vector<Encoding> encode_texts(const std::vector<std::string>& texts,
                                        const std::optional<std::string>& pair) const {
         std::vector<Encoding> encs;
         for (const auto& t : texts)
-            encs.push_back(tok().encode(t, pair ? std::optional<std::string_view>(*pair) : std::nullopt, max_length()));
+            encs.push_back(tok().encode(t, pair ? std::optional<std::string_view>(*pair) : std::nullopt, model_->max_length()));
         return encs;
     }
 
@@ -185,7 +181,7 @@ class PyModel {
         if (model_->config().task != sparq::Task::question_answering)
             throw sparq::Error("the model has no question-answering head (" +
                                sparq::tools::task_name(model_->config().task) + ")");
-        const Encoding e = tok().encode(question, std::string_view(context), max_length());
+        const Encoding e = tok().encode(question, std::string_view(context), model_->max_length());
         std::vector<sparq::Span> spans;
         {
             py::gil_scoped_release nogil;

@@ -275,6 +275,10 @@ TEST(Model, RobertaPositionLimits) {
         EXPECT_NE(std::string(e.what()).find(std::to_string(cfg.max_tokens()) + " positions"), std::string::npos)
             << e.what();
     }
+    // Texts are truncated to what the table holds, whatever the tokenizer allows.
+    EXPECT_EQ(model->max_length(), static_cast<size_t>(cfg.max_tokens()));
+    EXPECT_EQ(model->max_length(1000), static_cast<size_t>(cfg.max_tokens()));
+    EXPECT_EQ(model->max_length(7), 7u);
     // BERT keeps positions from 0.
     EXPECT_EQ(Model::load((test::fixtures_dir() / "tiny_base").string())->config().position_offset, 0);
 }

@@ -120,6 +120,10 @@ public:
                                            int64_t max_answer_len = 30) const = 0;
     // Per weight matrix: name, shape, sparsity, chosen kernel, why.
     virtual std::string plan_report() const = 0;
+    // Truncation length of texts (special tokens included): `requested` if non-zero, else the
+    // tokenizer's model_max_length (512 without a tokenizer), capped by the positions the model
+    // has (ModelConfig::max_tokens(), at least 2). The one rule of every command, serve and Python.
+    size_t max_length(size_t requested = 0) const;
     // The precision the encoder was planned with: LoadOptions::precision, or "int8" for a
     // directory with int8 weights (sparq quantize output) whatever was requested.
     virtual const std::string& precision() const = 0;

@@ -1,4 +1,5 @@
 // Model::load: config.json + model.safetensors (+ tokenizer files) from a model directory.
+#include <algorithm>
 #include <filesystem>
 
 #include "core/threading.hpp"
@@ -6,6 +7,11 @@
 #include "sparq/error.hpp"
 
 namespace sparq {
+
+size_t Model::max_length(size_t requested) const {
+    const size_t n = requested ? requested : tokenizer() ? tokenizer()->options().max_length : 512;
+    return std::min(n, static_cast<size_t>(std::max<int64_t>(config().max_tokens(), 2)));
+}
 
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
     namespace fs = std::filesystem;

@@ -17,6 +17,10 @@ T2="I did not like this film at all, it was boring."
 "$SPARQ" classify "$M" "$T1" "$T2" --threads 1 > "$TMP/cls.jsonl"
 "$SPARQ" embed "$B" "$T1" --pooling cls --threads 1 > "$TMP/emb.jsonl"
 "$SPARQ" tokenize "$B" "$T1" > "$TMP/tokb.jsonl"
+# tokenize truncates as the model does: max_position_embeddings 130 less pad + 1 = 128 tokens.
+long=$(printf 'hello %.0s' $(seq 300))
+n=$("$SPARQ" tokenize "$B" "$long" | $PY -c 'import json,sys; print(len(json.loads(sys.stdin.readline())["ids"]))')
+[ "$n" = 128 ] || { echo "tokenize kept $n tokens of a long text, expected 128"; exit 1; }
 PYTHONPATH="$SRC/tools" $PY - "$M" "$B" "$TMP" <<'PYEOF'
 import json, math, sys
 import numpy as np

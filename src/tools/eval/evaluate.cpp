@@ -92,8 +92,7 @@ EvalResult evaluate(const Model& model, const Dataset& ds, const EvalOptions& op
     } else {
         gold_ids = map_labels(cfg, ds);
     }
-    const size_t positions = static_cast<size_t>(std::max<int64_t>(cfg.max_tokens(), 2));
-    const size_t max_len = std::min(opts.max_length ? opts.max_length : tok->options().max_length, positions);
+    const size_t max_len = model.max_length(opts.max_length);
     const size_t bs = std::max<size_t>(opts.batch_size, 1);
 
     const auto t0 = std::chrono::steady_clock::now();
