@@ -339,6 +339,20 @@ namespace {
 // int32 accumulators, and the outputs are bit-identical. Tails of the 64-token tiles, 1 and 2
 // threads (token-tile split and row split), every ISA cap (below AVX-512 the chain declines and
 // the caller runs the pair unchained), per-token and static scales on the second kernel.
+// The second kernel's activation scales in the chain tests, by mode: 0 dynamic per token,
+// 1 static at max|h| / 100 (some values saturate), 2 per tensor (the chains decline it).
+QuantOptions second_options(int mode, const std::vector<float>& h) {
+    QuantOptions o;
+    if (mode == 1) {
+        float hmax = 0;
+        for (float v : h) hmax = std::max(hmax, std::fabs(v));
+        o = {ActScale::fixed, hmax / 100};
+    } else if (mode == 2) {
+        o.act_scale = ActScale::per_tensor;
+    }
+    return o;
+}
+
 TEST(S8Kernels, ChainIsBitExactVsUnchained) {
     struct Pair {
         int64_t hidden, inter;
@@ -368,14 +382,7 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
                     auto k1 = make_sparse_s8(W1.desc(Activation::gelu), o1);
                     std::vector<float> h(tokens * p.inter);
                     k1->run(x.data(), h.data(), tokens, nullptr);
-                    QuantOptions o2;
-                    if (mode == 1) {
-                        float hmax = 0;
-                        for (float v : h) hmax = std::max(hmax, std::fabs(v));
-                        o2 = {ActScale::fixed, hmax / 100};  // some values saturate
-                    } else if (mode == 2) {
-                        o2.act_scale = ActScale::per_tensor;
-                    }
+                    const QuantOptions o2 = second_options(mode, h);
                     auto k2 = make_sparse_s8(W2.desc(), o2);
                     const int64_t in_pad = k2->weights().in_pad;
                     std::vector<float> sx(tokens), inv(tokens);
@@ -486,14 +493,7 @@ TEST(S8Kernels, DenseChainIsBitExactVsUnchained) {
                     auto k1 = make_dense_s8(W1.desc(Activation::gelu, mode != 1), o1);
                     std::vector<float> h(tokens * p.inter);
                     k1->run(x.data(), h.data(), tokens, nullptr);
-                    QuantOptions o2;
-                    if (mode == 1) {
-                        float hmax = 0;
-                        for (float v : h) hmax = std::max(hmax, std::fabs(v));
-                        o2 = {ActScale::fixed, hmax / 100};  // some values saturate
-                    } else if (mode == 2) {
-                        o2.act_scale = ActScale::per_tensor;
-                    }
+                    const QuantOptions o2 = second_options(mode, h);
                     auto k2 = make_dense_s8(W2.desc(), o2);
                     const int64_t in_pad = k2->weights().in_pad;
                     std::vector<float> sx(tokens), inv(tokens);
