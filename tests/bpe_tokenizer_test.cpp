@@ -24,27 +24,9 @@ using Offsets = std::vector<std::pair<uint32_t, uint32_t>>;
 
 namespace {
 
-class TempDir {
-  public:
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path_ = fs::temp_directory_path() /
-                ("sparq_bpe_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string dir() const { return path_.string(); }
-    std::string write(const std::string& name, const std::string& content) const {
-        std::ofstream(path_ / name, std::ios::binary) << content;
-        return (path_ / name).string();
-    }
-
-  private:
-    fs::path path_;
-};
+using sparq::test::TempDir;
+using sparq::test::error_of;
+using sparq::test::show;
 
 std::string utf8(char32_t c) {
     std::string s;
@@ -112,24 +94,6 @@ Strings content_tokens(const Encoding& e) {
     for (size_t i = 0; i < e.size(); ++i)
         if (e.sequence_ids[i] >= 0) out.push_back(e.tokens[i]);
     return out;
-}
-
-template <class T>
-std::string show(const std::vector<T>& v) {
-    std::ostringstream os;
-    os << '[';
-    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
-    os << ']';
-    return os.str();
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const sparq::Error& e) {
-        return e.what();
-    }
-    return "<no sparq::Error>";
 }
 
 // A tokenizer.json equivalent of vocab.json + merges.txt with the given post_processor.

@@ -1,9 +1,20 @@
 #pragma once
 // Locations of test inputs: committed fixtures under tests/fixtures, and the shared real data
-// (../shared/data beside the repository root, or $SPARQ_SHARED_DATA).
+// (../shared/data beside the repository root, or $SPARQ_SHARED_DATA); small helpers the test
+// suites share.
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
 #include <string>
+#include <system_error>
+#include <vector>
+
+#include "sparq/error.hpp"
 
 namespace sparq::test {
 
@@ -26,6 +37,53 @@ inline std::filesystem::path shared_data_dir() {
     else
         p = source_dir().parent_path() / "shared" / "data";
     return std::filesystem::is_directory(p) ? p : std::filesystem::path();
+}
+
+// A fresh directory under the system temp dir, removed when the test ends.
+class TempDir {
+  public:
+    TempDir() {
+        static std::atomic<int> counter{0};
+        path_ = std::filesystem::temp_directory_path() /
+                ("sparq_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::string dir() const { return path_.string(); }
+    // Writes `content` to the file `name` in the directory; returns its path.
+    std::string write(const std::string& name, const std::string& content) const {
+        std::ofstream(path_ / name, std::ios::binary) << content;
+        return (path_ / name).string();
+    }
+
+  private:
+    std::filesystem::path path_;
+};
+
+// "[a, b, c]", for failure messages.
+template <class T>
+std::string show(const std::vector<T>& v) {
+    std::ostringstream os;
+    os << '[';
+    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+    os << ']';
+    return os.str();
+}
+
+// The sparq::Error message of f, or "<no sparq::Error>" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const sparq::Error& e) {
+        return e.what();
+    }
+    return "<no sparq::Error>";
 }
 
 }  // namespace sparq::test

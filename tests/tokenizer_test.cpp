@@ -27,28 +27,9 @@ using Strings = std::vector<std::string>;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed when the test ends.
-class TempDir {
-  public:
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path_ = fs::temp_directory_path() /
-                ("sparq_tok_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-    std::string write(const std::string& name, const std::string& content) const {
-        std::ofstream(path_ / name, std::ios::binary) << content;
-        return (path_ / name).string();
-    }
-
-  private:
-    fs::path path_;
-};
+using sparq::test::TempDir;
+using sparq::test::error_of;
+using sparq::test::show;
 
 const Strings k_tiny_vocab = {
     "[PAD]", "[UNK]", "[CLS]",     "[SEP]", "[MASK]", "un",   "##aff", "##able", "unaff", "a",
@@ -140,24 +121,6 @@ json tokenizer_json_for(const Strings& tokens, bool lowercase) {
 }
 
 json tiny_tokenizer_json(bool lowercase) { return tokenizer_json_for(k_tiny_vocab, lowercase); }
-
-template <class T>
-std::string show(const std::vector<T>& v) {
-    std::ostringstream os;
-    os << "[";
-    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
-    os << "]";
-    return os.str();
-}
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const sparq::Error& e) {
-        return e.what();
-    }
-    return "<no sparq::Error>";
-}
 
 }  // namespace
 
