@@ -61,12 +61,12 @@ class PyModel {
         if (!model_->tokenizer()) throw sparq::Error("the model directory has no tokenizer (vocab.txt, tokenizer.json or vocab.json + merges.txt)");
         return *model_->tokenizer();
     }
+    // The texts encoded (each paired with `pair` when given), truncated as the CLI does.
     std::vector<Encoding> encode_texts(const std::vector<std::string>& texts,
                                        const std::optional<std::string>& pair) const {
-        std::vector<Encoding> encs;
-        for (const auto& t : texts)
-            encs.push_back(tok().encode(t, pair ? std::optional<std::string_view>(*pair) : std::nullopt, model_->max_length()));
-        return encs;
+        const std::vector<std::string> pairs = pair ? std::vector<std::string>(texts.size(), *pair)
+                                                    : std::vector<std::string>{};
+        return tok().encode_batch(texts, pairs, model_->max_length());
     }
 
     // fn(batch, first) for each packed batch of at most batch_size encodings.

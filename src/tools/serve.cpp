@@ -255,16 +255,6 @@ struct Server::Impl {
     std::string info;  // the /info body (fixed)
     std::unique_ptr<Batcher> batcher;
 
-    // Encodings of the texts (with pairs when given).
-    std::vector<Encoding> encode(const std::vector<std::string>& texts, const std::vector<std::string>& pairs) const {
-        std::vector<Encoding> encs;
-        for (size_t k = 0; k < texts.size(); ++k)
-            encs.push_back(tok.encode(texts[k],
-                                      pairs.empty() ? std::nullopt : std::optional<std::string_view>(pairs[k]),
-                                      o.max_length));
-        return encs;
-    }
-
     ojson embed(const json& j) const {
         const std::string ep = "/embed";
         check_keys(j, {"texts", "text", "pooling", "normalize"}, ep);
@@ -286,7 +276,7 @@ struct Server::Impl {
         job.kind = Job::Kind::embed;
         job.pooling = pooling;
         job.normalize = normalize;
-        job.encs = encode(texts, {});
+        job.encs = tok.encode_batch(texts, {}, o.max_length);
         batcher->run(job);
         ojson embeddings = ojson::array(), tokens = ojson::array();
         for (size_t k = 0; k < texts.size(); ++k) {
@@ -342,7 +332,7 @@ struct Server::Impl {
         }
         Job job;
         job.kind = cfg.task == Task::sequence_classification ? Job::Kind::classify : Job::Kind::tag;
-        job.encs = encode(texts, pairs);
+        job.encs = tok.encode_batch(texts, pairs, o.max_length);
         batcher->run(job);
         ojson results = ojson::array();
         for (size_t k = 0; k < texts.size(); ++k) {
