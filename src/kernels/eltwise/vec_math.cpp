@@ -1,7 +1,9 @@
 // Table of the vector-math variants, and their scalar (libm) twins.
 #include <cmath>
+#include <utility>
 
 #include "kernels/eltwise/eltwise.hpp"
+#include "kernels/eltwise/gelu_pieces.hpp"
 
 namespace sparq {
 
@@ -19,6 +21,39 @@ const VecMathOps* vec_math_variants(int* count) {
         {Isa::avx512, avx512::exp_f32, avx512::erf_f32},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
+    return table;
+}
+
+const GeluPieces& gelu_pieces() {
+    static const GeluPieces table = [] {
+        GeluPieces t{};
+        auto gelu = [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); };
+        const double h = 1.0 / GeluPieces::kPerUnit;
+        constexpr int kDeg = GeluPieces::kDegree;
+        for (int j = 0; j < 32; ++j) {
+            // Interpolate at the kDeg + 1 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde system.
+            double a[kDeg + 1][kDeg + 2];
+            for (int r = 0; r <= kDeg; ++r) {
+                const double f = 0.5 - 0.5 * std::cos((2 * r + 1) * M_PI / (2 * (kDeg + 1)));
+                double pw = 1.0;
+                for (int k = 0; k <= kDeg; ++k, pw *= f) a[r][k] = pw;
+                a[r][kDeg + 1] = gelu(h * (j + f));
+            }
+            for (int c = 0; c <= kDeg; ++c) {  // Gauss-Jordan with partial pivoting
+                int piv = c;
+                for (int r = c + 1; r <= kDeg; ++r)
+                    if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
+                for (int k = 0; k <= kDeg + 1; ++k) std::swap(a[c][k], a[piv][k]);
+                for (int r = 0; r <= kDeg; ++r) {
+                    if (r == c) continue;
+                    const double m = a[r][c] / a[c][c];
+                    for (int k = c; k <= kDeg + 1; ++k) a[r][k] -= m * a[c][k];
+                }
+            }
+            for (int k = 0; k <= kDeg; ++k) t.c[k][j] = static_cast<float>(a[k][kDeg + 1] / a[k][k]);
+        }
+        return t;
+    }();
     return table;
 }
 

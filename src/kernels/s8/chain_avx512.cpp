@@ -1,12 +1,12 @@
 // AVX-512 feature-major steps of the chained sparse int8 FFN (s8_run_chain): FFN1's int32 rows
-// dequantized (+ bias, GELU of gelu_avx512.hpp) in place of the token-major epilogue, and the result quantized
+// dequantized (+ bias, GELU of vec_math_avx512.hpp) in place of the token-major epilogue, and the result quantized
 // straight into FFN2's packed u8 tile. Lanes are tokens, so the per-token absmax is a running
 // vmax and packing is a 4-row byte interleave (no transpose). Same float operations per value as
 // epilogue_fm_avx512 and quantize_pack_u8_avx512, so the results are bit-identical to the
 // unchained pair.
 #include <immintrin.h>
 
-#include "kernels/s8/gelu_avx512.hpp"
+#include "kernels/eltwise/vec_math_avx512.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 
 namespace sparq::s8 {
@@ -17,7 +17,7 @@ template <bool BIAS, bool GELU>
 void dequant_rows_impl(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0, int64_t o1,
                        const float* act_scales, const float* w_scales, const float* bias, float* h,
                        int64_t ld_h, float* tok_max) {
-    const GeluRegs g;
+    const vec512::GeluRegs g;
     for (int64_t v = 0; v < width; v += 16) {
         const __m512 xs = _mm512_loadu_ps(act_scales + v);
         __m512 m = _mm512_loadu_ps(tok_max + v);
@@ -25,7 +25,7 @@ void dequant_rows_impl(const int32_t* acc, int64_t ld_acc, int64_t width, int64_
             const __m512 s = _mm512_mul_ps(xs, _mm512_set1_ps(w_scales[o]));
             const __m512 a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + (o - o0) * ld_acc + v));
             __m512 x = BIAS ? _mm512_fmadd_ps(a, s, _mm512_set1_ps(bias[o])) : _mm512_mul_ps(a, s);
-            if (GELU) x = gelu_pieces_ps(x, g);
+            if (GELU) x = vec512::gelu_pieces_ps(x, g);
             _mm512_storeu_ps(h + (o - o0) * ld_h + v, x);
             m = _mm512_max_ps(m, _mm512_abs_ps(x));
         }
@@ -69,10 +69,10 @@ void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, i
 }
 
 void gelu_pieces_avx512(const float* src, float* dst, int64_t n) {
-    const GeluRegs g;
+    const vec512::GeluRegs g;
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(dst + i, m, gelu_pieces_ps(_mm512_maskz_loadu_ps(m, src + i), g));
+        _mm512_mask_storeu_ps(dst + i, m, vec512::gelu_pieces_ps(_mm512_maskz_loadu_ps(m, src + i), g));
     }
 }
 

@@ -1,10 +1,10 @@
 // AVX-512 dequantization epilogues with GELU and residual fused in registers. Same float
 // operations, in the same order, as the scalar epilogue (dequant as one fma; residual added
-// last), except GELU: the piecewise GELU of gelu_avx512.hpp (within 1e-6 of the erf-GELU that
+// last), except GELU: the piecewise GELU of vec_math_avx512.hpp (within 1e-6 of the erf-GELU that
 // the scalar path's bias_gelu computes), shared with the chained FFN (chain_avx512.cpp).
 #include <immintrin.h>
 
-#include "kernels/s8/gelu_avx512.hpp"
+#include "kernels/eltwise/vec_math_avx512.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 #include "kernels/s8/transpose_avx512.hpp"
 
@@ -13,10 +13,10 @@ namespace sparq::s8 {
 namespace {
 
 template <bool BIAS, bool GELU>
-inline __m512 finish(__m512i acc, __m512 scale, __m512 b, const GeluRegs& g) {
+inline __m512 finish(__m512i acc, __m512 scale, __m512 b, const vec512::GeluRegs& g) {
     __m512 v = BIAS ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, b)
                     : _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-    return GELU ? gelu_pieces_ps(v, g) : v;
+    return GELU ? vec512::gelu_pieces_ps(v, g) : v;
 }
 
 // One block of nr (<= 16) rows x nt (<= 16) tokens; FULL: nr == nt == 16, no masks or branches.
@@ -24,7 +24,7 @@ inline __m512 finish(__m512i acc, __m512 scale, __m512 b, const GeluRegs& g) {
 template <bool FULL, bool BIAS, bool GELU, bool RES, int LD>
 inline void block(const int32_t* acc, int64_t ld_acc, int64_t nr, int64_t nt, int64_t out,
                   const float* act_scales, const float* w_scales, const float* bias,
-                  const float* residual, float* dst, const GeluRegs& g) {
+                  const float* residual, float* dst, const vec512::GeluRegs& g) {
     const int64_t ld = LD ? LD : ld_acc;
     const __mmask16 om = FULL ? 0xFFFF : static_cast<__mmask16>((1u << nr) - 1);
     const __m512 ws = _mm512_maskz_loadu_ps(om, w_scales);
@@ -48,7 +48,7 @@ template <bool BIAS, bool GELU, bool RES, int LD>
 void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
                       int64_t out, const float* act_scales, const float* w_scales, const float* bias,
                       const float* residual, float* dst) {
-    const GeluRegs g;
+    const vec512::GeluRegs g;
     // Token blocks outer, row blocks inner: each dst row is written sequentially.
     for (int64_t tb = 0; tb < count; tb += 16) {
         const int64_t nt = count - tb < 16 ? count - tb : 16;
@@ -82,7 +82,7 @@ template <bool BIAS, bool GELU>
 void epilogue_tm_impl(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
                       const float* act_scales, const float* w_scales, const float* bias,
                       const float* residual, float* dst) {
-    const GeluRegs g;
+    const vec512::GeluRegs g;
     for (int64_t t = 0; t < tokens; ++t) {
         const __m512 xs = _mm512_set1_ps(act_scales[t]);
         const int32_t* a = acc + t * ld_acc;

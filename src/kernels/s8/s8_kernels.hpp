@@ -89,16 +89,6 @@ bool dense_s8_run_chain(const LinearKernel& first, const LinearKernel& second, c
                         S8ChainTrace* trace = nullptr);
 
 namespace s8 {
-// Piecewise-cubic GELU of the AVX-512 int8 epilogues (gelu_avx512.hpp): c[k][j] is the
-// coefficient of f^k on interval j = [j, j + 1) / kPerUnit of |x|, f the position inside it.
-struct GeluPieces {
-    static constexpr float kRange = 6.0f, kPerUnit = 32.0f / 6.0f;
-    static constexpr float kLast = 5.9999995f;  // largest float below kRange
-    static constexpr int kDegree = 3;
-    alignas(64) float c[kDegree + 1][32];
-};
-// The table, fitted once (Chebyshev interpolation of the exact erf-GELU in double).
-const GeluPieces& gelu_pieces();
 // dst[i] = the AVX-512 epilogues' GELU of src[i] (for tests; AVX-512 only).
 void gelu_pieces_avx512(const float* src, float* dst, int64_t n);
 

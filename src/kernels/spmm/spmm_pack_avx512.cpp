@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "kernels/eltwise/vec_math_avx512.hpp"
 #include "kernels/spmm/spmm.hpp"
 
 namespace sparq::spmm_detail {
@@ -36,32 +37,6 @@ inline void transpose16(__m512 r[16]) {
         r[j + 8] = _mm512_shuffle_f32x4(u1, u3, 0x88);
         r[j + 12] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
     }
-}
-
-// erf(x) as a rational approximation on [-4, 4] (the single-precision one of Eigen/XLA).
-inline __m512 erf16(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(4.0f)), _mm512_set1_ps(-4.0f));
-    __m512 x2 = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.72614225801306e-10f),
-                               _mm512_set1_ps(2.77068142495902e-08f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-2.10102402082508e-06f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-5.69250639462346e-05f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-7.34990630326855e-04f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-2.95459980854025e-03f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-1.60960333262415e-02f));
-    p = _mm512_mul_ps(x, p);
-    __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(-1.45660718464996e-05f),
-                               _mm512_set1_ps(-2.13374055278905e-04f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-1.68282697438203e-03f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-7.37332916720468e-03f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(-1.42647390514189e-02f));
-    return _mm512_div_ps(p, q);
-}
-
-inline __m512 gelu16(__m512 v) {
-    __m512 e = erf16(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v),
-                         _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
 inline __mmask16 first_n(int64_t n) {
@@ -110,6 +85,7 @@ void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows,
     constexpr int64_t kSpan = 256;
     alignas(64) float scratch[16][kSpan];
     __m512 r[16];
+    [[maybe_unused]] const vec512::GeluRegs g;
     for (int64_t tb = 0; tb < count; tb += 16) {
         const int64_t nt = count - tb < 16 ? count - tb : 16;
         for (int64_t o0 = 0; o0 < rows; o0 += kSpan) {
@@ -136,7 +112,7 @@ void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows,
                     const __mmask16 m = first_n(span - o);
                     __m512 v = _mm512_load_ps(&scratch[t][o]);
                     if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + col + o));
-                    if (kGelu) v = gelu16(v);
+                    if (kGelu) v = vec512::gelu_pieces_ps(v, g);
                     if (kResidual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + o));
                     _mm512_mask_storeu_ps(d + o, m, v);
                 }
@@ -150,12 +126,13 @@ void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows,
 void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
                           Activation act) {
     const bool gelu = act == Activation::gelu;
+    const vec512::GeluRegs g;
     for (int64_t r = 0; r < rows; ++r) {
         float* d = y + r * group;
         const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
         for (int64_t t = 0; t < width; t += 16) {
             __m512 v = _mm512_add_ps(_mm512_loadu_ps(d + t), b);
-            if (gelu) v = gelu16(v);
+            if (gelu) v = vec512::gelu_pieces_ps(v, g);
             _mm512_storeu_ps(d + t, v);
         }
     }
