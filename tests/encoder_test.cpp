@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/threading.hpp"
+#include "cpu/isa.hpp"
 #include "model/encoder.hpp"
 #include "model/model.hpp"
 #include "sparq/model.hpp"
@@ -135,6 +136,44 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
         }
     }
     set_num_threads(saved);
+}
+
+// The packed stream between layers (sparse f32 kernels only) against every kernel packing and
+// unpacking its own data: the same numbers up to LayerNorm's summation order, on 1 and 2
+// threads, for token counts that stream and counts that do not.
+TEST(Encoder, PackedStreamMatchesTokenMajorLayers) {
+    LoadOptions sparse;
+    sparse.kernels = "sparse";
+    auto model = Model::load((test::fixtures_dir() / "tiny_sparse").string(), sparse);
+    Encoder* enc = encoder_of(*model);
+    enc->set_sequence_parallel(false);
+    const int saved = num_threads();
+    int streamed = 0;
+    for (const int threads : {1, 2})
+        for (const std::vector<int64_t>& lengths :
+             {std::vector<int64_t>{5}, std::vector<int64_t>{64, 64}, std::vector<int64_t>{40, 50, 61},
+              std::vector<int64_t>{100, 90, 70, 60, 33}}) {
+            const PackedBatch b = batch_of(lengths, static_cast<int32_t>(model->config().vocab_size), 5);
+            set_num_threads(threads);
+            enc->set_stream(true);
+            const int64_t group = enc->stream_group(b.num_tokens());
+            streamed += group > 0;
+            const HiddenStates on = model->encode(b);
+            enc->set_stream(false);
+            EXPECT_EQ(enc->stream_group(b.num_tokens()), 0);
+            const HiddenStates off = model->encode(b);
+            ASSERT_EQ(on.data.size(), off.data.size());
+            float d = 0;
+            for (size_t i = 0; i < on.data.size(); ++i) {
+                ASSERT_TRUE(std::isfinite(on.data[i])) << i;
+                d = std::max(d, std::fabs(on.data[i] - off.data[i]));
+            }
+            EXPECT_LE(d, 1e-5f) << threads << " threads, " << lengths.size() << " sequences, group " << group;
+        }
+    enc->set_stream(true);
+    enc->set_sequence_parallel(true);
+    set_num_threads(saved);
+    if (has_isa(Isa::avx512)) EXPECT_GE(streamed, 6) << model->plan_report();
 }
 
 // Dense int8 (oneDNN on AMX/VNNI) streams its whole weights per call: batches stay split by

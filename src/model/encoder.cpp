@@ -118,6 +118,9 @@ void for_each_head(const PackedBatch& batch, int64_t heads, int64_t h, int64_t d
     }
 }
 
+}  // namespace
+
+// Adds the wall or CPU time since the last lap to a profile entry (no-op when off).
 class StageTimer {
   public:
     StageTimer(bool on, bool cpu_clock) : on_(on), cpu_(cpu_clock) {
@@ -143,8 +146,6 @@ class StageTimer {
     bool on_, cpu_;
     double last_ = 0;
 };
-
-}  // namespace
 
 PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                             const std::string& name, const PlanOptions& opts) {
@@ -385,6 +386,10 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     });
     timer.lap(prof.embeddings);
 
+    if (const int64_t group = stream_group(t_all)) {
+        forward_stream(batch, x, w, timer, group);
+        return;
+    }
     for (const Layer& L : layers_) {
         const bool by_heads =
             head_split_ && num_threads() > 1 && L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
@@ -416,6 +421,46 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
                         eps_);
         timer.lap(prof.layer_norm);
     }
+}
+
+int64_t Encoder::stream_group(int64_t tokens) const {
+    if (!stream_ || !chain_ffn_ || attention_s8_) return 0;
+    std::vector<const LinearKernel*> ks;
+    for (const Layer& L : layers_)
+        for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
+            ks.push_back(p->kernel.get());
+    return spmm_stream_group(ks.data(), static_cast<int64_t>(ks.size()), tokens);
+}
+
+void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,
+                             int64_t group) const {
+    const int64_t t_all = batch.num_tokens(), h = hidden_;
+    EncoderProfile& prof = profile_;
+    const int64_t n = spmm_stream_floats(t_all, h, group);
+    w.xs.resize(n);
+    w.ts.resize(n);
+    float* const xs = w.xs.data();
+    float* const ts = w.ts.data();
+    spmm_stream_pack(x, xs, t_all, h, group);
+    timer.lap(prof.embeddings);
+    for (const Layer& L : layers_) {
+        spmm_run_stream(*L.qkv.kernel, xs, true, w.qkv.data(), false, t_all);
+        timer.lap(prof.qkv);
+        attention(batch, w.qkv.data(), w.ctx.data(), w, false);
+        timer.lap(prof.attention);
+        spmm_run_stream(*L.attn_out.kernel, w.ctx.data(), false, ts, true, t_all);
+        timer.lap(prof.attn_out);
+        spmm_stream_layer_norm(ts, xs, L.ln1_g.data.data(), L.ln1_b.data.data(), xs, t_all, h,
+                               group, eps_);
+        timer.lap(prof.layer_norm);
+        spmm_run_chain_stream(*L.inter.kernel, *L.out.kernel, xs, ts, t_all);
+        timer.lap(prof.intermediate);
+        spmm_stream_layer_norm(ts, xs, L.ln2_g.data.data(), L.ln2_b.data.data(), xs, t_all, h,
+                               group, eps_);
+        timer.lap(prof.layer_norm);
+    }
+    spmm_stream_unpack(xs, x, t_all, h, group);
+    timer.lap(prof.layer_norm);
 }
 
 }  // namespace sparq

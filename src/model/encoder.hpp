@@ -15,6 +15,8 @@
 
 namespace sparq {
 
+class StageTimer;  // encoder.cpp
+
 // Time per encoder stage, accumulated over forward calls while profiling is on (seconds of wall
 // time, or of process CPU time — all threads — when profiling with cpu_clock).
 struct EncoderProfile {
@@ -72,6 +74,13 @@ class Encoder {
     // its own split with a dynamic head schedule (default on; SPARQ_NO_HEAD_SPLIT turns the
     // default off). Kernels without such a split ignore it.
     void set_head_split(bool on) { head_split_ = on; }
+    // Whether the hidden states stay feature-major between layers when every linear kernel is a
+    // sparse f32 kernel that can read and write that layout (spmm_stream_group; default on,
+    // SPARQ_NO_STREAM turns the default off). Off: every kernel packs and unpacks its own data.
+    void set_stream(bool on) { stream_ = on; }
+    // The token group of that stream for a forward of `tokens` tokens on the calling team when
+    // it is on and every linear kernel can use it, else 0.
+    int64_t stream_group(int64_t tokens) const;
     // Whether batches that balance are split by sequences (the switch is on and every planned
     // kernel's splits_by_sequences()).
     bool splits_batches() const;
@@ -83,6 +92,7 @@ class Encoder {
     // Activations of one forward (grow only): one per thread that runs a share of a batch.
     struct Workspace {
         AlignedBuffer<float> qkv, ctx, tmp, inter, scratch;
+        AlignedBuffer<float> xs, ts;  // the packed stream: hidden states, sublayer outputs
         AlignedBuffer<uint8_t> scratch_s8;
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
     };
@@ -103,6 +113,9 @@ class Encoder {
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
+    // forward_on's layers on the packed stream, from the embeddings in x to the output in x.
+    void forward_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,
+                        int64_t group) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
     float eps_;
@@ -117,7 +130,8 @@ class Encoder {
     mutable std::vector<Workspace> workspaces_;
     bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true,
          sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr,
-         head_split_ = std::getenv("SPARQ_NO_HEAD_SPLIT") == nullptr;
+         head_split_ = std::getenv("SPARQ_NO_HEAD_SPLIT") == nullptr,
+         stream_ = std::getenv("SPARQ_NO_STREAM") == nullptr;
     mutable EncoderProfile profile_;
 };
 

@@ -44,6 +44,43 @@ std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc,
 bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const float* src,
                     float* dst, int64_t tokens, const float* residual = nullptr);
 
+// The packed activation stream of an encoder whose linear layers all run sparse f32 kernels:
+// the hidden states stay feature-major between layers, in token groups of `group` tokens laid
+// out [groups][features + 1][group] (row `features` is the kernels' scratch row), so the
+// attention output, FFN and LayerNorm steps skip the kernels' pack and unpack (the QKV output
+// and the attention context stay token-major for attention). Token slots >= the group's token
+// count hold zeros after spmm_stream_pack and spmm_stream_layer_norm. Every stream call gives
+// token group g to thread g % num_threads(), so a group stays on one core.
+
+// The token group shared by `kernels` when every one of them can read and write the stream for
+// `tokens` tokens (sparse f32 JIT kernels of 16 lanes with the same group, split by token
+// groups on num_threads()), else 0.
+int64_t spmm_stream_group(const LinearKernel* const* kernels, int64_t n, int64_t tokens);
+
+// Floats of a stream of `tokens` tokens x `features` features.
+int64_t spmm_stream_floats(int64_t tokens, int64_t features, int64_t group);
+
+// Token-major src [tokens][features] -> stream dst, and back (the stream's token slots only).
+void spmm_stream_pack(const float* src, float* dst, int64_t tokens, int64_t features,
+                      int64_t group);
+void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t features,
+                        int64_t group);
+
+// dst = LayerNorm(a + res) per token on streams (dst may alias a or res); token slots past each
+// group's count are set to zero. Two-pass centred variance, as the token-major layer_norm.
+void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma,
+                            const float* beta, float* dst, int64_t tokens, int64_t features,
+                            int64_t group, float eps);
+
+// k.run(src, dst, tokens) with src and/or dst in the stream layout (a packed dst gets the
+// kernel's bias and activation in place; no residual). k must pass spmm_stream_group.
+void spmm_run_stream(const LinearKernel& k, const float* src, bool src_packed, float* dst,
+                     bool dst_packed, int64_t tokens);
+
+// spmm_run_chain(first, second, ...) from stream src to stream dst (no residual).
+void spmm_run_chain_stream(const LinearKernel& first, const LinearKernel& second, const float* src,
+                           float* dst, int64_t tokens);
+
 // In place on a feature-major tile y[rows][group]: y[r][t] = act(y[r][t] + bias[r]) for
 // t < width (bias may be null). `isa` picks the implementation.
 void spmm_bias_act_rows(Isa isa, float* y, int64_t group, int64_t rows, int64_t width,
@@ -78,6 +115,14 @@ void pack_tokens_avx512(const float*, int64_t, int64_t, int64_t, int64_t, int, f
 void unpack_rows_avx512(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,
                         const SpmmEpilogue&);
 void bias_act_rows_scalar(float*, int64_t, int64_t, int64_t, const float*, Activation);
+// LayerNorm of one stream group (see spmm_stream_layer_norm): `features` rows of stride group,
+// `count` tokens.
+void layer_norm_group_scalar(const float* a, const float* res, const float* gamma,
+                             const float* beta, float* dst, int64_t features, int64_t group,
+                             int64_t count, float eps);
+void layer_norm_group_avx512(const float* a, const float* res, const float* gamma,
+                             const float* beta, float* dst, int64_t features, int64_t group,
+                             int64_t count, float eps);
 void bias_act_rows_avx512(float*, int64_t, int64_t, int64_t, const float*, Activation);
 void pack_tokens_avx2(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
 void unpack_rows_avx2(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,

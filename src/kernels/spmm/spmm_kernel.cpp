@@ -184,21 +184,19 @@ class SpmmJit final : public LinearKernel {
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
         assert(has_isa(v_.isa) && tokens >= 1);
+        // Thread split: by token groups when they divide evenly (no barrier, no shared data),
+        // else by rows balanced by nonzeros (one barrier after packing all groups).
+        if (splits_by_groups(tokens)) return run_groups(src, false, dst, false, tokens, residual);
         const int64_t groups = (tokens + group_ - 1) / group_;
         static thread_local AlignedBuffer<float> xbuf, ybuf;
         const SpmmData& m = *data_;
         const int nt = num_threads();
-        // Thread split: by token groups when they divide evenly (no barrier, no shared data),
-        // else by rows balanced by nonzeros (one barrier after packing all groups).
-        const bool by_tokens = groups % nt == 0 || groups >= 4 * nt;
-        xbuf.resize((by_tokens ? nt : groups) * in_ * group_);
+        xbuf.resize(groups * in_ * group_);
         ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
         // thread_local: take the caller's buffers here, not inside the parallel region.
         float* const xbase = xbuf.data();
         float* const ybase = ybuf.data();
-        std::vector<int64_t> bounds =
-            by_tokens ? std::vector<int64_t>{0, out_}
-                      : partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
+        std::vector<int64_t> bounds = partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
         const int64_t slice = 64;  // features per packing job (row split)
         const int64_t slices = (in_ + slice - 1) / slice;
         const Isa isa = v_.isa;
@@ -206,16 +204,7 @@ class SpmmJit final : public LinearKernel {
         {
             const int tid = omp_get_thread_num();
             float* const yp = ybase + tid * (out_ + 1) * group_;
-            if (by_tokens) {
-                float* const xp = xbase + tid * in_ * group_;
-                for (int64_t g = tid; g < groups; g += nt) {
-                    const int64_t count = std::min(group_, tokens - g * group_);
-                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
-                                     xp);
-                    run_group(xp, yp, 0, out_, count, dst + g * group_ * out_,
-                              residual ? residual + g * group_ * out_ : nullptr);
-                }
-            } else {
+            {
 #pragma omp for schedule(static)
                 for (int64_t j = 0; j < groups * slices; ++j) {
                     const int64_t g = j / slices, i0 = (j % slices) * slice;
@@ -232,6 +221,57 @@ class SpmmJit final : public LinearKernel {
             }
         }
     }
+
+    // Whether run() splits `tokens` across the threads by whole token groups.
+    bool splits_by_groups(int64_t tokens) const {
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int nt = num_threads();
+        return groups % nt == 0 || groups >= 4 * nt;
+    }
+    int64_t group() const { return group_; }
+    int lanes() const { return v_.lanes; }
+
+    // run() split by token groups (group g on thread g % threads), with src and/or dst either
+    // token-major or in the stream layout (spmm.hpp; a packed dst gets bias and activation in
+    // place, and no residual).
+    void run_groups(const float* src, bool src_packed, float* dst, bool dst_packed,
+                    int64_t tokens, const float* residual) const {
+        assert(!(dst_packed && residual));
+        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int nt = num_threads();
+        static thread_local AlignedBuffer<float> xbuf, ybuf;
+        xbuf.resize(nt * in_ * group_);
+        ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
+        float* const xbase = xbuf.data();
+        float* const ybase = ybuf.data();
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+#pragma omp parallel num_threads(nt)
+        {
+            const int tid = omp_get_thread_num();
+            for (int64_t g = tid; g < groups; g += nt) {
+                const int64_t count = std::min(group_, tokens - g * group_);
+                const float* xp = src + g * (in_ + 1) * group_;
+                if (!src_packed) {
+                    float* const xb = xbase + tid * in_ * group_;
+                    spmm_pack_tokens(v_.isa, src + g * group_ * in_, in_, in_, count, group_,
+                                     v_.lanes, xb);
+                    xp = xb;
+                }
+                if (dst_packed) {
+                    float* const yp = dst + g * (out_ + 1) * group_;
+                    run_tile(xp, yp, 0, out_, count);
+                    spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count), bias, act_);
+                } else {
+                    run_group(xp, ybase + tid * (out_ + 1) * group_, 0, out_, count,
+                              dst + g * group_ * out_,
+                              residual ? residual + g * group_ * out_ : nullptr);
+                }
+            }
+        }
+    }
+
+    // Token slots the kernels compute for a group of `count` tokens (whole vectors).
+    int64_t width_of(int64_t count) const { return (count + v_.lanes - 1) / v_.lanes * v_.lanes; }
 
     // Rows [r0, r1) (r0 on a panel boundary) of one packed token group of `count` tokens, into
     // dst/residual (pointing at the group's first token). y is the calling thread's tile.
@@ -273,17 +313,17 @@ class SpmmJit final : public LinearKernel {
     // Whether run_chain(next, ...) applies: next consumes this kernel's output in the same
     // packed layout, and the thread split is by token groups.
     bool chains_with(const SpmmJit& next, int64_t tokens) const {
-        const int64_t groups = (tokens + group_ - 1) / group_;
-        const int nt = num_threads();
         return next.in_ == out_ && next.group_ == group_ && next.v_.isa == v_.isa &&
-               next.v_.lanes == v_.lanes && (groups % nt == 0 || groups >= 4 * nt);
+               next.v_.lanes == v_.lanes && splits_by_groups(tokens);
     }
 
     // dst = next(this(src)) with this kernel's output kept feature-major between the two (its
-    // epilogue applied in place, no unpack/pack of the intermediate). Needs chains_with.
-    void run_chain(const SpmmJit& next, const float* src, float* dst, int64_t tokens,
-                   const float* residual) const {
-        assert(chains_with(next, tokens) && tokens >= 1);
+    // epilogue applied in place, no unpack/pack of the intermediate). src and/or dst may be in
+    // the stream layout (a packed dst: next's bias and activation in place, no residual).
+    // Needs chains_with.
+    void run_chain(const SpmmJit& next, const float* src, bool src_packed, float* dst,
+                   bool dst_packed, int64_t tokens, const float* residual) const {
+        assert(chains_with(next, tokens) && tokens >= 1 && !(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
         const int nt = num_threads();
         static thread_local AlignedBuffer<float> xbuf, hbuf, ybuf;
@@ -295,21 +335,32 @@ class SpmmJit final : public LinearKernel {
         float* const ybase = ybuf.data();
         const Isa isa = v_.isa;
         const float* bias = bias_.empty() ? nullptr : bias_.data();
+        const float* next_bias = next.bias_.empty() ? nullptr : next.bias_.data();
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
-            float* const xp = xbase + tid * in_ * group_;
             float* const hp = hbase + tid * (out_ + 1) * group_;
-            float* const yp = ybase + tid * (next.out_ + 1) * group_;
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
-                                 xp);
+                const float* xp = src + g * (in_ + 1) * group_;
+                if (!src_packed) {
+                    float* const xb = xbase + tid * in_ * group_;
+                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_,
+                                     v_.lanes, xb);
+                    xp = xb;
+                }
                 run_tile(xp, hp, 0, out_, count);
-                const int64_t width = (count + v_.lanes - 1) / v_.lanes * v_.lanes;
-                spmm_bias_act_rows(isa, hp, group_, out_, width, bias, act_);
-                next.run_group(hp, yp, 0, next.out_, count, dst + g * group_ * next.out_,
-                               residual ? residual + g * group_ * next.out_ : nullptr);
+                spmm_bias_act_rows(isa, hp, group_, out_, width_of(count), bias, act_);
+                if (dst_packed) {
+                    float* const yp = dst + g * (next.out_ + 1) * group_;
+                    next.run_tile(hp, yp, 0, next.out_, count);
+                    spmm_bias_act_rows(isa, yp, group_, next.out_, width_of(count), next_bias,
+                                       next.act_);
+                } else {
+                    next.run_group(hp, ybase + tid * (next.out_ + 1) * group_, 0, next.out_,
+                                   count, dst + g * group_ * next.out_,
+                                   residual ? residual + g * group_ * next.out_ : nullptr);
+                }
             }
         }
     }
@@ -347,8 +398,34 @@ bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const
     const auto* a = dynamic_cast<const SpmmJit*>(&first);
     const auto* b = dynamic_cast<const SpmmJit*>(&second);
     if (!a || !b || tokens < 1 || !a->chains_with(*b, tokens)) return false;
-    a->run_chain(*b, src, dst, tokens, residual);
+    a->run_chain(*b, src, false, dst, false, tokens, residual);
     return true;
+}
+
+int64_t spmm_stream_group(const LinearKernel* const* kernels, int64_t n, int64_t tokens) {
+    int64_t group = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const auto* k = dynamic_cast<const SpmmJit*>(kernels[i]);
+        if (!k || k->lanes() != 16 || !k->splits_by_groups(tokens) ||
+            (group && k->group() != group))
+            return 0;
+        group = k->group();
+    }
+    return tokens >= 1 ? group : 0;
+}
+
+void spmm_run_stream(const LinearKernel& k, const float* src, bool src_packed, float* dst,
+                     bool dst_packed, int64_t tokens) {
+    const auto& s = dynamic_cast<const SpmmJit&>(k);
+    assert(s.splits_by_groups(tokens));
+    s.run_groups(src, src_packed, dst, dst_packed, tokens, nullptr);
+}
+
+void spmm_run_chain_stream(const LinearKernel& first, const LinearKernel& second, const float* src,
+                           float* dst, int64_t tokens) {
+    const auto& a = dynamic_cast<const SpmmJit&>(first);
+    const auto& b = dynamic_cast<const SpmmJit&>(second);
+    a.run_chain(b, src, true, dst, true, tokens, nullptr);
 }
 
 std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc, const SpmmVariant* variant) {

@@ -1,7 +1,12 @@
 // Portable pack/unpack of the sparse kernels' feature-major token groups, and their dispatch.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "core/threading.hpp"
+#include "cpu/isa.hpp"
 #include "kernels/spmm/spmm.hpp"
 
 namespace sparq {
@@ -43,7 +48,90 @@ void bias_act_rows_scalar(float* y, int64_t group, int64_t rows, int64_t width, 
     }
 }
 
+void layer_norm_group_scalar(const float* a, const float* res, const float* gamma,
+                             const float* beta, float* dst, int64_t features, int64_t group,
+                             int64_t count, float eps) {
+    const float n = static_cast<float>(features);
+    for (int64_t t = 0; t < group; ++t) {
+        if (t >= count) {
+            for (int64_t r = 0; r < features; ++r) dst[r * group + t] = 0.0f;
+            continue;
+        }
+        float sum = 0.0f;
+        for (int64_t r = 0; r < features; ++r) {
+            const float v = a[r * group + t] + res[r * group + t];
+            dst[r * group + t] = v;
+            sum += v;
+        }
+        const float mean = sum / n;
+        float var = 0.0f;
+        for (int64_t r = 0; r < features; ++r) {
+            const float d = dst[r * group + t] - mean;
+            var += d * d;
+        }
+        const float inv = 1.0f / std::sqrt(var / n + eps);
+        for (int64_t r = 0; r < features; ++r)
+            dst[r * group + t] = (dst[r * group + t] - mean) * inv * gamma[r] + beta[r];
+    }
+}
+
 }  // namespace spmm_detail
+
+namespace {
+
+// fn(g, count) for every token group on the calling team: group g on thread g % threads.
+template <class Fn>
+void for_each_group(int64_t tokens, int64_t group, Fn&& fn) {
+    const int64_t groups = (tokens + group - 1) / group;
+    const int nt = num_threads();
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        for (int64_t g = tid; g < groups; g += nt) fn(g, std::min(group, tokens - g * group));
+    }
+}
+
+}  // namespace
+
+int64_t spmm_stream_floats(int64_t tokens, int64_t features, int64_t group) {
+    return (tokens + group - 1) / group * (features + 1) * group;
+}
+
+void spmm_stream_pack(const float* src, float* dst, int64_t tokens, int64_t features,
+                      int64_t group) {
+    const int64_t stride = (features + 1) * group;
+    for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+        float* d = dst + g * stride;
+        spmm_pack_tokens(Isa::avx512, src + g * group * features, features, features, count,
+                         group, 16, d);
+        // Slots past the last vector: zero too (LayerNorm and the kernels read whole vectors).
+        const int64_t padded = (count + 15) / 16 * 16;
+        if (padded < group)
+            for (int64_t r = 0; r < features; ++r)
+                std::fill(d + r * group + padded, d + (r + 1) * group, 0.0f);
+    });
+}
+
+void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t features,
+                        int64_t group) {
+    const int64_t stride = (features + 1) * group;
+    for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+        spmm_unpack_rows(Isa::avx512, src + g * stride, group, 0, features, count,
+                         dst + g * group * features, features, SpmmEpilogue{});
+    });
+}
+
+void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma,
+                            const float* beta, float* dst, int64_t tokens, int64_t features,
+                            int64_t group, float eps) {
+    const int64_t stride = (features + 1) * group;
+    const bool vec = has_isa(Isa::avx512) && group % 16 == 0;
+    for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+        const int64_t o = g * stride;
+        (vec ? spmm_detail::layer_norm_group_avx512 : spmm_detail::layer_norm_group_scalar)(
+            a + o, res + o, gamma, beta, dst + o, features, group, count, eps);
+    });
+}
 
 void spmm_bias_act_rows(Isa isa, float* y, int64_t group, int64_t rows, int64_t width,
                         const float* bias, Activation act) {

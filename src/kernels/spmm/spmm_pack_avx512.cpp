@@ -138,6 +138,44 @@ void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, 
     }
 }
 
+void layer_norm_group_avx512(const float* a, const float* res, const float* gamma,
+                             const float* beta, float* dst, int64_t features, int64_t group,
+                             int64_t count, float eps) {
+    constexpr int kMax = 8;  // vectors per row (groups of up to 128 tokens)
+    const int nv = static_cast<int>((count + 15) / 16);
+    const __m512 n = _mm512_set1_ps(static_cast<float>(features));
+    // Whole rows per step (the group's rows are contiguous: a sequential stream from L2; strips
+    // of 16 tokens would hit one L1 set in four).
+    __m512 mean[kMax], inv[kMax];
+    for (int v = 0; v < nv; ++v) mean[v] = inv[v] = _mm512_setzero_ps();
+    for (int64_t r = 0; r < features; ++r)
+        for (int v = 0; v < nv; ++v) {
+            const int64_t i = r * group + 16 * v;
+            const __m512 t = _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(res + i));
+            _mm512_storeu_ps(dst + i, t);
+            mean[v] = _mm512_add_ps(mean[v], t);
+        }
+    for (int v = 0; v < nv; ++v) mean[v] = _mm512_div_ps(mean[v], n);
+    for (int64_t r = 0; r < features; ++r)
+        for (int v = 0; v < nv; ++v) {
+            const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(dst + r * group + 16 * v), mean[v]);
+            inv[v] = _mm512_fmadd_ps(d, d, inv[v]);
+        }
+    for (int v = 0; v < nv; ++v)
+        inv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f),
+                               _mm512_sqrt_ps(_mm512_add_ps(_mm512_div_ps(inv[v], n), _mm512_set1_ps(eps))));
+    const __mmask16 last = first_n(count - 16 * (nv - 1));
+    for (int64_t r = 0; r < features; ++r) {
+        const __m512 g = _mm512_set1_ps(gamma[r]), b = _mm512_set1_ps(beta[r]);
+        for (int v = 0; v < nv; ++v) {
+            float* d = dst + r * group + 16 * v;
+            const __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(d), mean[v]), inv[v]);
+            _mm512_storeu_ps(d, _mm512_maskz_mov_ps(v + 1 < nv ? 0xFFFF : last, _mm512_fmadd_ps(t, g, b)));
+        }
+        for (int64_t t = 16 * nv; t < group; t += 16) _mm512_storeu_ps(dst + r * group + t, _mm512_setzero_ps());
+    }
+}
+
 void unpack_rows_avx512(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
                         float* dst, int64_t ld, const SpmmEpilogue& ep) {
     const bool gelu = ep.act == Activation::gelu;
