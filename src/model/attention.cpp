@@ -17,6 +17,12 @@ int64_t attention_scratch_floats(int64_t seq, int64_t d) {
     return seq * d + d * ldk + seq * ldv + scores + block_rows * 17 + 6 * 16;
 }
 
+int64_t attention_stream_scratch_floats(int64_t seq) {
+    // attention_stream_avx512.cpp: one int64 stream offset per key, then the transposed scores
+    // of one block of 64 queries.
+    return 2 * seq + seq * 64;
+}
+
 namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {

@@ -45,6 +45,18 @@ struct AttentionVariant {
 // All variants compiled in, scalar reference first (tests compare each with it).
 const AttentionVariant* attention_variants(int* count);
 
+// Attention of one head of one sequence on the packed activation stream (kernels/spmm/spmm.hpp):
+// element (feature f, token t) of a stream of F features sits at
+// base[(t / group) * (F + 1) * group + f * group + t % group]. Q, K and V are the d feature rows
+// from q_row, k_row and v_row of the QKV stream (qkv_features = 3 * hidden) for tokens
+// [t0, t0 + seq); the context goes to the d rows from ctx_row of the context stream, for those
+// tokens only (other sequences' slots are left untouched). group: a multiple of 16. AVX-512 only.
+int64_t attention_stream_scratch_floats(int64_t seq);
+void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_t q_row,
+                                  int64_t k_row, int64_t v_row, float* ctx, int64_t ctx_features,
+                                  int64_t ctx_row, int64_t t0, int64_t seq, int64_t d,
+                                  int64_t group, float scale, float* scratch);
+
 namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);

@@ -273,6 +273,24 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                   });
 }
 
+void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs,
+                               int64_t group, Workspace& w) const {
+    const int64_t h = hidden_, d = head_dim_;
+    const int64_t per_thread = attention_stream_scratch_floats(longest_sequence(batch));
+    const int threads = num_threads();
+    w.scratch.resize(static_cast<size_t>(per_thread * threads));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    float* scratch = w.scratch.data();
+    // for_each_head's q pointers (token-major arithmetic) are not used on the stream.
+    for_each_head(batch, heads_, h, d, qs, threads, false,
+                  [&](const float*, int64_t off, int64_t len, int64_t head, const AttentionNext&,
+                      int thread) {
+                      attention_head_stream_avx512(qs, 3 * h, head * d, h + head * d,
+                                                   2 * h + head * d, cs, h, head * d, off, len, d,
+                                                   group, scale, scratch + per_thread * thread);
+                  });
+}
+
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
                            bool by_heads) const {
     const int64_t h = hidden_, d = head_dim_;
@@ -439,16 +457,26 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     const int64_t n = spmm_stream_floats(t_all, h, group);
     w.xs.resize(n);
     w.ts.resize(n);
+    w.qkv.resize(spmm_stream_floats(t_all, 3 * h, group));
+    w.ctx.resize(n);
     float* const xs = w.xs.data();
     float* const ts = w.ts.data();
+    float* const qs = w.qkv.data();
+    float* const cs = w.ctx.data();
+    // Attention writes the context of real tokens only: the last group's empty slots are zero
+    // once, so the attention-output kernel reads finite values there.
+    if (const int64_t used = t_all % group) {
+        float* last = cs + (t_all / group) * (h + 1) * group;
+        for (int64_t r = 0; r <= h; ++r) std::fill(last + r * group + used, last + (r + 1) * group, 0.0f);
+    }
     spmm_stream_pack(x, xs, t_all, h, group);
     timer.lap(prof.embeddings);
     for (const Layer& L : layers_) {
-        spmm_run_stream(*L.qkv.kernel, xs, true, w.qkv.data(), false, t_all);
+        spmm_run_stream(*L.qkv.kernel, xs, true, qs, true, t_all);
         timer.lap(prof.qkv);
-        attention(batch, w.qkv.data(), w.ctx.data(), w, false);
+        attention_stream(batch, qs, cs, group, w);
         timer.lap(prof.attention);
-        spmm_run_stream(*L.attn_out.kernel, w.ctx.data(), false, ts, true, t_all);
+        spmm_run_stream(*L.attn_out.kernel, cs, true, ts, true, t_all);
         timer.lap(prof.attn_out);
         spmm_stream_layer_norm(ts, xs, L.ln1_g.data.data(), L.ln1_b.data.data(), xs, t_all, h,
                                group, eps_);

@@ -107,6 +107,10 @@ class Encoder {
     // ran with run_by_units), else a dynamic schedule over all (sequence, head) jobs.
     void attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
                    bool by_heads) const;
+    // The same on the packed stream (f32): Q, K, V from the QKV stream qs, context into the
+    // stream cs (attention_head_stream_avx512), a dynamic schedule over (sequence, head) jobs.
+    void attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
+                          Workspace& w) const;
     // The same with int8 matmuls (attention_s8.hpp).
     void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
                       bool by_heads) const;
