@@ -1,23 +1,30 @@
 #include "jit/spmm_gen.hpp"
 
 #include <cassert>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
+
+#include "kernels/eltwise/gelu_pieces.hpp"
 
 namespace sparq::jit {
 namespace {
 constexpr int kPrefetchBytes = 1024;  // distance of the weight-stream prefetch
 }  // namespace
 
-SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
-    : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v_" +
-                    isa_name(isa),
+SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
+    : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v" +
+                    (epi == SpmmEpi::bias_gelu ? "_gelu" : epi == SpmmEpi::bias ? "_bias" : "") +
+                    "_" + isa_name(isa),
                 4096) {
     const bool zmm = isa >= Isa::avx512;
     const int vbytes = zmm ? 64 : 32;
     const int nreg = zmm ? 32 : 16;
     assert((rows == 2 || rows == 4) && nv >= 1 && rows * nv + rows <= nreg);
+    assert(epi == SpmmEpi::none || (zmm && rows == 2 && nv <= 4));
+    const bool gelu = epi == SpmmEpi::bias_gelu;
+    Xbyak::Label l_consts, l_table;
     auto vec = [&](int i) -> Xbyak::Xmm {
         if (zmm) return Xbyak::Zmm(i);
         return Xbyak::Ymm(i);
@@ -38,6 +45,12 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     mov(rval, ptr[reg_args + offsetof(SpmmArgs, vals)]);
     mov(rn, ptr[reg_args + offsetof(SpmmArgs, records)]);
     mov(racc, ptr[reg_args + offsetof(SpmmArgs, accumulate)]);
+    // Epilogue (rows == 2): ro[2] holds the bias array; zmm16..23 the GELU tables (lo/hi halves
+    // of the four coefficient rows), zmm24..28 temporaries.
+    const Xbyak::Reg64 rbias = ro[2];
+    if (epi != SpmmEpi::none) mov(rbias, ptr[reg_args + offsetof(SpmmArgs, bias)]);
+    if (gelu)
+        for (int k = 0; k < 8; ++k) vmovups(Xbyak::Zmm(16 + k), ptr[rip + l_table + 64 * k]);
 
     Xbyak::Label l_rec, l_load, l_check, l_loop, l_store, l_done;
     test(rn, rn);
@@ -81,6 +94,16 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     L(l_store);
     for (int j = 0; j < rows; ++j) {
         movsxd(ro[j], dword[rrec + 8 + 4 * j]);
+        if (epi != SpmmEpi::none) {
+            mov(rdx, ro[j]);
+            shr(rdx, bias_shift - 2);  // row * 4: the bias' byte offset
+            vbroadcastss(w(j), dword[rbias + rdx]);
+            for (int v = 0; v < nv; ++v) {
+                const Xbyak::Zmm x = Xbyak::Zmm(j * nv + v);
+                vaddps(x, x, w(j));
+                if (gelu) gelu_pieces(x, l_consts);
+            }
+        }
         add(ro[j], ry);
         for (int v = 0; v < nv; ++v) vmovups(ptr[ro[j] + v * vbytes], acc(j, v));
     }
@@ -89,17 +112,65 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows)
     jnz(l_rec, T_NEAR);
     L(l_done);
     postamble();
+    if (epi != SpmmEpi::none) {
+        // Data after the code: |x| mask, kLast, kPerUnit, kRange; the coefficient tables.
+        align(64);
+        L(l_consts);
+        dd(0x7fffffffu);
+        for (float f : {GeluPieces::kLast, GeluPieces::kPerUnit, GeluPieces::kRange}) dd(bits_of(f));
+        align(64);
+        L(l_table);
+        const GeluPieces& t = sparq::gelu_pieces();
+        for (int half = 0; half < 2; ++half)  // lo (intervals 0..15) of rows 0..3, then hi
+            for (int k = 0; k <= GeluPieces::kDegree; ++k)
+                for (int j = 0; j < 16; ++j) dd(bits_of(t.c[k][16 * half + j]));
+    }
     finalize();
 }
 
-std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows) {
+uint32_t SpmmF32Gen::bits_of(float f) {
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+// x = gelu(x) by vec512::gelu_pieces_ps's operations, in the same order (zmm16..23 hold the
+// tables: lo of coefficient k in 16 + k, hi in 20 + k; zmm24..28 are free).
+void SpmmF32Gen::gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts) {
+    const Xbyak::Zmm a(24), s(25), i(26), p(27), t(28);
+    auto lo = [](int k) { return Xbyak::Zmm(16 + k); };
+    auto hi = [](int k) { return Xbyak::Zmm(20 + k); };
+    vpandd(a, x, ptr_b[rip + consts]);                 // |x|
+    vbroadcastss(s, dword[rip + consts + 4]);          // min(kLast, a): a when a is NaN
+    vminps(s, s, a);
+    vmulps(s, s, ptr_b[rip + consts + 8]);             // * kPerUnit
+    vcvttps2dq(i, s);
+    vcvtdq2ps(t, i);
+    vsubps(s, s, t);                                   // f
+    constexpr int kDeg = GeluPieces::kDegree;
+    vmovaps(p, lo(kDeg));
+    vpermt2ps(p, i, hi(kDeg));
+    for (int k = kDeg - 1; k >= 0; --k) {
+        vmovaps(t, lo(k));
+        vpermt2ps(t, i, hi(k));
+        vfmadd213ps(p, s, t);                          // p = p * f + c_k
+    }
+    vcmpps(k1, a, ptr_b[rip + consts + 12], 0x1D);     // a >= kRange (_CMP_GE_OQ)
+    vmovaps(p | k1, a);
+    vpmovd2m(k2, x);                                   // sign bits
+    vsubps(p | k2, p, a);
+    vmovaps(x, p);
+}
+
+std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows, SpmmEpi epi,
+                                                  int bias_shift) {
     static std::mutex mu;
-    static std::map<std::tuple<int, int, int>, std::shared_ptr<const SpmmF32Gen>> cache;
+    static std::map<std::tuple<int, int, int, int, int>, std::shared_ptr<const SpmmF32Gen>> cache;
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_tuple(static_cast<int>(isa), nv, rows);
+    auto key = std::make_tuple(static_cast<int>(isa), nv, rows, static_cast<int>(epi), bias_shift);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    auto k = std::make_shared<const SpmmF32Gen>(isa, nv, rows);
+    auto k = std::make_shared<const SpmmF32Gen>(isa, nv, rows, epi, bias_shift);
     cache.emplace(key, k);
     return k;
 }

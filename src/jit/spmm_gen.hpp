@@ -31,18 +31,32 @@ struct SpmmArgs {
     const float* vals;    // nonzero values
     int64_t records;      // records to run
     int64_t accumulate;   // 0: y = sum, 1: y += sum
+    const float* bias = nullptr;  // epilogue kernels: bias of each row, y row r at r << shift
 };
+
+// What a kernel does to its sums before storing them (the last K chunk's kernel only): nothing;
+// y = sum + bias[row]; or y = gelu(sum + bias[row]) with the piecewise GELU of
+// kernels/eltwise/gelu_pieces.hpp, in the same float operations as vec512::gelu_pieces_ps (so
+// the results equal a separate bias + GELU pass bit for bit). The row of a y offset is
+// offset >> bias_shift (the group's row bytes are 1 << bias_shift).
+enum class SpmmEpi { none, bias, bias_gelu };
 
 class SpmmF32Gen : public Generator {
   public:
     // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors; rows: R (2 or 4);
-    // needs rows * (nv + 1) <= 32 (zmm) or 16 (ymm) vector registers.
-    SpmmF32Gen(Isa isa, int nv, int rows = 2);
+    // needs rows * (nv + 1) <= 32 (zmm) or 16 (ymm) vector registers. An epilogue needs AVX-512,
+    // rows == 2 and nv <= 4.
+    SpmmF32Gen(Isa isa, int nv, int rows = 2, SpmmEpi epi = SpmmEpi::none, int bias_shift = 0);
     void operator()(const SpmmArgs& a) const { call(&a); }
+
+  private:
+    static uint32_t bits_of(float f);
+    void gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts);
 };
 
-// Generated once per (isa, nv, rows) and shared (thread-safe).
-std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows = 2);
+// Generated once per (isa, nv, rows, epi, bias_shift) and shared (thread-safe).
+std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows = 2,
+                                                  SpmmEpi epi = SpmmEpi::none, int bias_shift = 0);
 
 }  // namespace sparq::jit
 

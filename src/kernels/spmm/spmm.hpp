@@ -36,6 +36,11 @@ const SpmmVariant& spmm_best_variant(int64_t out, int64_t in);
 std::unique_ptr<LinearKernel> make_sparse_f32(const LinearDesc& desc,
                                               const SpmmVariant* variant = nullptr);
 
+// Whether a sparse f32 kernel applies its bias and activation inside the JIT kernel of its last
+// K chunk (AVX-512 row-pair kernels; SPARQ_NO_JIT_EPILOGUE=1 at build time turns it off) instead
+// of in a separate pass. Both give the same numbers bit for bit.
+bool spmm_fuses_epilogue(const LinearKernel& k);
+
 // dst = second(first(src)) (second's residual, if any) when both are sparse JIT kernels whose
 // packed layouts match: first's output stays feature-major in L1/L2 between the two, with its
 // epilogue (bias, activation) applied there, skipping first's unpack and second's pack (the

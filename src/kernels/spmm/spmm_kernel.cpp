@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cassert>
 #include <map>
 #include <mutex>
@@ -89,8 +90,9 @@ struct SpmmData {
 
 // Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows are
 // ordered by nonzero count and paired in that order; an odd row out is paired with the dummy row
-// `out` of the y tile. Chunk 0 lists every row (it initialises y), later chunks only rows with
-// nonzeros in them. Data is laid out in record order so the offset/value streams are sequential.
+// `out` of the y tile. Chunk 0 lists every row (it initialises y), and so does the last chunk
+// (its kernel may apply the epilogue to every row), the others only rows with nonzeros in them.
+// Data is laid out in record order so the offset/value streams are sequential.
 SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int rows) {
     constexpr int64_t kPanel = SpmmData::kPanel;
     const int64_t out = csr.rows, row_bytes = group * 4;
@@ -112,7 +114,7 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int
             m.panel_rec[c * (m.panels + 1) + p] = static_cast<int32_t>(m.rec.size() / rec_ints);
             order.clear();
             for (int64_t r = p * kPanel; r < std::min(out, (p + 1) * kPanel); ++r)
-                if (c == 0 || rp[r + 1] > rp[r]) order.push_back(r);
+                if (c == 0 || c + 1 == m.chunks || rp[r + 1] > rp[r]) order.push_back(r);
             std::stable_sort(order.begin(), order.end(),
                              [&](int64_t x, int64_t y) { return count(x) < count(y); });
             while (order.size() % rows != 0) order.push_back(out);
@@ -180,6 +182,23 @@ class SpmmJit final : public LinearKernel {
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
         for (int nv = 1; nv <= v.vectors; ++nv)
             kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows));
+        // Bias and GELU in the last K chunk's kernel, on the sums still in registers (AVX-512,
+        // row pairs, up to 4 vectors, power-of-two groups; not the unrolled kernels).
+        // SPARQ_NO_JIT_EPILOGUE=1 keeps them in the separate pass (same numbers).
+        const bool act_ok = d.act == Activation::none || d.act == Activation::gelu;
+        fuse_ = (d.bias || d.act == Activation::gelu) && act_ok && v.isa >= Isa::avx512 &&
+                v.lanes == 16 && v.rows == 2 && v.vectors <= 4 && (group_ & (group_ - 1)) == 0 &&
+                !data_->unrolled && std::getenv("SPARQ_NO_JIT_EPILOGUE") == nullptr;
+        if (fuse_) {
+            bias_pad_.assign(out_ + 1, 0.0f);  // + the dummy row of odd pairs
+            std::copy(bias_.begin(), bias_.end(), bias_pad_.begin());
+            int shift = 0;
+            while ((int64_t{1} << shift) < group_ * 4) ++shift;
+            const jit::SpmmEpi epi =
+                d.act == Activation::gelu ? jit::SpmmEpi::bias_gelu : jit::SpmmEpi::bias;
+            for (int nv = 1; nv <= v.vectors; ++nv)
+                epi_kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows, epi, shift));
+        }
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
@@ -229,6 +248,7 @@ class SpmmJit final : public LinearKernel {
         return groups % nt == 0 || groups >= 4 * nt;
     }
     int64_t group() const { return group_; }
+    bool fuses_epilogue() const { return fuse_; }
     int lanes() const { return v_.lanes; }
 
     // run() split by token groups (group g on thread g % threads), with src and/or dst either
@@ -260,7 +280,8 @@ class SpmmJit final : public LinearKernel {
                 if (dst_packed) {
                     float* const yp = dst + g * (out_ + 1) * group_;
                     run_tile(xp, yp, 0, out_, count);
-                    spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count), bias, act_);
+                    if (!fuse_)
+                        spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count), bias, act_);
                 } else {
                     run_group(xp, ybase + tid * (out_ + 1) * group_, 0, out_, count,
                               dst + g * group_ * out_,
@@ -278,11 +299,13 @@ class SpmmJit final : public LinearKernel {
     void run_group(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count, float* dst,
                    const float* residual) const {
         run_tile(xp, yp, r0, r1, count);
-        SpmmEpilogue ep{bias_.empty() ? nullptr : bias_.data(), residual, act_};
+        SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), residual,
+                        fuse_ ? Activation::none : act_};
         spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
     }
 
-    // The sums (no epilogue) of rows [r0, r1) for one packed token group, feature-major in y.
+    // Rows [r0, r1) for one packed token group, feature-major in y: the sums, with bias and
+    // activation when fuse_ (then the callers' epilogues skip them).
     void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count) const {
         const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
         const jit::SpmmF32Gen& k = *kernels_[nv - 1];
@@ -301,12 +324,13 @@ class SpmmJit final : public LinearKernel {
         a.y = yp;
         a.offs = m.offs.data();
         a.vals = m.vals.data();
+        a.bias = fuse_ ? bias_pad_.data() : nullptr;
         for (int64_t c = 0; c < m.chunks; ++c) {
             const int32_t* pr = m.panel_rec.data() + c * (m.panels + 1);
             a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
             a.records = pr[p1] - pr[p0];
             a.accumulate = c > 0;
-            k(a);
+            (fuse_ && c + 1 == m.chunks ? *epi_kernels_[nv - 1] : k)(a);
         }
     }
 
@@ -350,12 +374,13 @@ class SpmmJit final : public LinearKernel {
                     xp = xb;
                 }
                 run_tile(xp, hp, 0, out_, count);
-                spmm_bias_act_rows(isa, hp, group_, out_, width_of(count), bias, act_);
+                if (!fuse_) spmm_bias_act_rows(isa, hp, group_, out_, width_of(count), bias, act_);
                 if (dst_packed) {
                     float* const yp = dst + g * (next.out_ + 1) * group_;
                     next.run_tile(hp, yp, 0, next.out_, count);
-                    spmm_bias_act_rows(isa, yp, group_, next.out_, width_of(count), next_bias,
-                                       next.act_);
+                    if (!next.fuse_)
+                        spmm_bias_act_rows(isa, yp, group_, next.out_, width_of(count), next_bias,
+                                           next.act_);
                 } else {
                     next.run_group(hp, ybase + tid * (next.out_ + 1) * group_, 0, next.out_,
                                    count, dst + g * group_ * next.out_,
@@ -377,6 +402,9 @@ class SpmmJit final : public LinearKernel {
     std::shared_ptr<const SpmmData> data_;
     std::vector<float> bias_;
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
+    bool fuse_ = false;  // bias/activation in the last K chunk's kernel (epi_kernels_)
+    std::vector<float> bias_pad_;  // [out + 1], zero where there is no bias
+    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> epi_kernels_;  // [nv - 1]
 };
 
 }  // namespace
@@ -400,6 +428,11 @@ bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const
     if (!a || !b || tokens < 1 || !a->chains_with(*b, tokens)) return false;
     a->run_chain(*b, src, false, dst, false, tokens, residual);
     return true;
+}
+
+bool spmm_fuses_epilogue(const LinearKernel& k) {
+    const auto* s = dynamic_cast<const SpmmJit*>(&k);
+    return s && s->fuses_epilogue();
 }
 
 int64_t spmm_stream_group(const LinearKernel* const* kernels, int64_t n, int64_t tokens) {
