@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/eltwise/vec_math_avx512.hpp"
 #include "model/attention.hpp"
 
 // GCC 12 reports the _mm512_undefined_ps inside the unpack intrinsics as maybe-uninitialized.
@@ -31,28 +32,8 @@ struct Avx512 {
     static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
     static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
     static reg select(mask m, reg a, reg b) { return _mm512_mask_mov_ps(b, m, a); }
-    // e^((x - m) * k) for x <= m, k > 0, the softmax exponential of scores x, row maximum m,
-    // scale k: 2^t with t = (x - m) * k * log2(e) in one FMA (the rounding of m * k * log2(e)
-    // shifts a whole row alike, which the normalization cancels), 2^frac(t) by a degree-6
-    // polynomial on [0, 1) (0.5 ulp), times 2^floor(t) by vscalefps. The argument's rounding,
-    // |t| * 2^-24 relative, stays below 3e-8 absolute against the row's largest term e^0 = 1
-    // (|t| e^-|t| <= 1/e), which is what a softmax sums to. t is clamped at -126, so results
-    // below FLT_MIN come out as ~FLT_MIN instead of 0, never denormal (a microcode assist).
-    static reg exp_scaled(reg x, reg m, reg k) {
-        const reg kl = _mm512_mul_ps(k, _mm512_set1_ps(1.44269504088896341f));
-        reg t = _mm512_fmsub_ps(x, kl, _mm512_mul_ps(m, kl));
-        t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);  // NaN stays NaN
-        const reg f =
-            _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
-        reg p = _mm512_set1_ps(2.1702254889532924e-4f);
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439688434824347e-3f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637207031e-3f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5483341217041016e-2f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022983014583588e-1f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-        return _mm512_scalef_ps(p, t);  // p * 2^floor(t)
-    }
+    // e^((x - m) * k), the softmax exponential: vec512::exp_scaled_ps.
+    static reg exp_scaled(reg x, reg m, reg k) { return vec512::exp_scaled_ps(x, m, k); }
     static float hmax(reg x) { return _mm512_reduce_max_ps(x); }
     static float hsum(reg x) { return _mm512_reduce_add_ps(x); }
     static mask tail(int n) { return static_cast<mask>((1u << n) - 1u); }  // n in [0, 16]

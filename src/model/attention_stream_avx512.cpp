@@ -18,12 +18,13 @@ constexpr int kQv = 4;  // query vectors (of 16 tokens) per block: 64 queries
 constexpr int kKeys = 6;  // keys per score tile (6 x 4 accumulators)
 constexpr int kDims = 6;  // head dimensions per context tile (6 x 4 accumulators)
 
-// Scores of keys [j0, j0 + NK) against NV query vectors: st[j][16 v + lane] = scale * q . k_j.
+// Scores of keys [j0, j0 + NK) against NV query vectors: st[j][16 v + lane] = q . k_j (the
+// softmax applies the scale inside its exponential).
 // q[v]: the first dimension of query vector v (dimension c at q[v] + c * group); koff[j]: the
 // stream offset of key j (dimension c of K at kbase + koff[j] + c * group).
 template <int NK, int NV>
 inline void score_tile(const float* const* q, const float* kbase, const int64_t* koff, int64_t j0,
-                       int64_t d, int64_t group, float scale, float* st) {
+                       int64_t d, int64_t group, float* st) {
     __m512 acc[NK][NV];
     for (int i = 0; i < NK; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
@@ -37,10 +38,8 @@ inline void score_tile(const float* const* q, const float* kbase, const int64_t*
             for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(kb, qv[v], acc[i][v]);
         }
     }
-    const __m512 s = _mm512_set1_ps(scale);
     for (int i = 0; i < NK; ++i)
-        for (int v = 0; v < NV; ++v)
-            _mm512_storeu_ps(st + (j0 + i) * 16 * kQv + 16 * v, _mm512_mul_ps(acc[i][v], s));
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(st + (j0 + i) * 16 * kQv + 16 * v, acc[i][v]);
 }
 
 // Context dimensions [c0, c0 + ND) of NV query vectors: sum over keys j of v_j[c] * p[j][lane],
@@ -87,8 +86,8 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
     const float* kbase = qkv + k_row * group;
     int64_t j = 0;
     for (; j + kKeys <= seq; j += kKeys)
-        score_tile<kKeys, NV>(q, kbase, off, j, d, group, scale, st);
-    for (; j < seq; ++j) score_tile<1, NV>(q, kbase, off, j, d, group, scale, st);
+        score_tile<kKeys, NV>(q, kbase, off, j, d, group, st);
+    for (; j < seq; ++j) score_tile<1, NV>(q, kbase, off, j, d, group, st);
     // Softmax down the key rows, lane by lane (lanes of other sequences compute harmless values
     // and are never stored).
     __m512 mx[NV], sum[NV], inv[NV];
@@ -96,10 +95,11 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
     for (j = 0; j < seq; ++j)
         for (int v = 0; v < NV; ++v) mx[v] = _mm512_max_ps(mx[v], _mm512_loadu_ps(st + j * 16 * kQv + 16 * v));
     for (int v = 0; v < NV; ++v) sum[v] = _mm512_setzero_ps();
+    const __m512 k = _mm512_set1_ps(scale);
     for (j = 0; j < seq; ++j)
         for (int v = 0; v < NV; ++v) {
             float* p = st + j * 16 * kQv + 16 * v;
-            const __m512 e = vec512::exp_ps(_mm512_sub_ps(_mm512_loadu_ps(p), mx[v]));
+            const __m512 e = vec512::exp_scaled_ps(_mm512_loadu_ps(p), mx[v], k);
             _mm512_storeu_ps(p, e);
             sum[v] = _mm512_add_ps(sum[v], e);
         }

@@ -36,6 +36,29 @@ inline __m512 exp_ps(__m512 x) {
     return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~tiny), p, n);
 }
 
+// e^((x - m) * k) for x <= m, k > 0, the softmax exponential of scores x, row maximum m,
+// scale k: 2^t with t = (x - m) * k * log2(e) in one FMA (the rounding of m * k * log2(e)
+// shifts a whole row alike, which the normalization cancels), 2^frac(t) by a degree-6
+// polynomial on [0, 1) (0.5 ulp), times 2^floor(t) by vscalefps. The argument's rounding,
+// |t| * 2^-24 relative, stays below 3e-8 absolute against the row's largest term e^0 = 1
+// (|t| e^-|t| <= 1/e), which is what a softmax sums to. t is clamped at -126, so results
+// below FLT_MIN come out as ~FLT_MIN instead of 0, never denormal (a microcode assist).
+inline __m512 exp_scaled_ps(__m512 x, __m512 m, __m512 k) {
+    const __m512 kl = _mm512_mul_ps(k, _mm512_set1_ps(1.44269504088896341f));
+    __m512 t = _mm512_fmsub_ps(x, kl, _mm512_mul_ps(m, kl));
+    t = _mm512_max_ps(_mm512_set1_ps(-126.0f), t);  // NaN stays NaN
+    const __m512 f =
+        _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // t - floor(t)
+    __m512 p = _mm512_set1_ps(2.1702254889532924e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.2439688434824347e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.678840637207031e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5483341217041016e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022983014583588e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, t);  // p * 2^floor(t)
+}
+
 // erf(x): odd rational minimax P(x^2)*x / Q(x^2) on |x| < 3.8325 (the coefficients used by
 // Eigen/TensorFlow), exactly +-1 beyond, where erf rounds to +-1 in f32.
 inline __m512 erf_ps(__m512 x) {
