@@ -186,22 +186,26 @@ TEST(Attention, StreamKernelMatchesReference) {
                 attention_head_stream_avx512(qs.data(), 3 * hid, head * d, hid + head * d,
                                              2 * hid + head * d, cs.data(), hid, head * d, start[s],
                                              lens[s], d, group, scale, scratch.data());
-                for (int64_t i = need; i < need + 64; ++i) ASSERT_EQ(scratch[i], 3.0f) << "scratch overrun";
+                for (int64_t i = need; i < need + 64; ++i)
+                    ASSERT_EQ(scratch[i], 3.0f) << "scratch overrun";
             }
             for (size_t s = 0; s < lens.size(); ++s) {
-                SCOPED_TRACE(::testing::Message() << "group " << group << " d " << d << " sequence " << s);
+                SCOPED_TRACE(::testing::Message()
+                             << "group " << group << " d " << d << " sequence " << s);
                 const int64_t len = lens[s];
                 std::vector<float> want(len * hid, 0.0f), ref_scratch(len * len);
                 const float* q = tm.data() + start[s] * 3 * hid + head * d;
-                ref::attention_head(q, q + hid, q + 2 * hid, 3 * hid, want.data() + head * d, hid, len,
-                                    d, scale, ref_scratch.data());
+                ref::attention_head(q, q + hid, q + 2 * hid, 3 * hid, want.data() + head * d, hid,
+                                    len, d, scale, ref_scratch.data());
                 for (int64_t i = 0; i < len; ++i)
                     for (int64_t f = 0; f < hid; ++f) {
                         const float g = cs[at(hid, f, start[s] + i)];
                         if (f / d != head)
-                            ASSERT_EQ(g, -7.0f) << "other head's row, token " << i << " feature " << f;
+                            ASSERT_EQ(g, -7.0f)
+                                << "other head's row, token " << i << " feature " << f;
                         else
-                            ASSERT_NEAR(g, want[i * hid + f], 2e-5f) << "token " << i << " dim " << f - head * d;
+                            ASSERT_NEAR(g, want[i * hid + f], 2e-5f)
+                                << "token " << i << " dim " << f - head * d;
                     }
             }
             // Slots past the last token: untouched.

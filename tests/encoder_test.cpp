@@ -3,6 +3,8 @@
 // through oneDNN, sparse f32 JIT, sparse int8 + int8 attention), with the caller's thread count
 // intact afterwards; and stage-split runs on 2 threads (token-tile and row splits of the sparse
 // int8 kernels, the head-aligned QKV split on and off) against 1 thread.
+#include "model/encoder.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 
 #include "core/threading.hpp"
 #include "cpu/isa.hpp"
-#include "model/encoder.hpp"
 #include "model/model.hpp"
 #include "sparq/model.hpp"
 #include "test_util.hpp"
@@ -152,9 +153,11 @@ TEST(Encoder, PackedStreamMatchesTokenMajorLayers) {
     int streamed = 0;
     for (const int threads : {1, 2, 3})
         for (const std::vector<int64_t>& lengths :
-             {std::vector<int64_t>{5}, std::vector<int64_t>{64, 64}, std::vector<int64_t>{40, 50, 61},
-              std::vector<int64_t>{100, 90, 70, 60, 33}, std::vector<int64_t>{128, 1, 127, 100}}) {
-            const PackedBatch b = batch_of(lengths, static_cast<int32_t>(model->config().vocab_size), 5);
+             {std::vector<int64_t>{5}, std::vector<int64_t>{64, 64},
+              std::vector<int64_t>{40, 50, 61}, std::vector<int64_t>{100, 90, 70, 60, 33},
+              std::vector<int64_t>{128, 1, 127, 100}}) {
+            const PackedBatch b =
+                batch_of(lengths, static_cast<int32_t>(model->config().vocab_size), 5);
             set_num_threads(threads);
             enc->set_stream(true);
             const int64_t group = enc->stream_group(b.num_tokens());
@@ -169,7 +172,8 @@ TEST(Encoder, PackedStreamMatchesTokenMajorLayers) {
                 ASSERT_TRUE(std::isfinite(on.data[i])) << i;
                 d = std::max(d, std::fabs(on.data[i] - off.data[i]));
             }
-            EXPECT_LE(d, 1e-5f) << threads << " threads, " << lengths.size() << " sequences, group " << group;
+            EXPECT_LE(d, 1e-5f) << threads << " threads, " << lengths.size() << " sequences, group "
+                                << group;
         }
     enc->set_stream(true);
     enc->set_sequence_parallel(true);

@@ -297,7 +297,7 @@ TEST(Spmm, ChainMatchesTwoReferenceRuns) {
 }
 
 std::vector<float> spmm_stream_pack_copy(const std::vector<float>& x, int64_t tokens, int64_t h,
-                                        int64_t group) {
+                                         int64_t group) {
     std::vector<float> s(spmm_stream_floats(tokens, h, group));
     spmm_stream_pack(x.data(), s.data(), tokens, h, group);
     return s;
@@ -318,16 +318,19 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
     const int64_t group = int64_t{v->lanes} * v->vectors, h = 48, inter = 200;
     std::vector<float> w1 = random_weight(inter, h, 0.9, 3), w2 = random_weight(h, inter, 0.9, 5);
     std::vector<float> wq = random_weight(3 * h, h, 0.8, 7);
-    std::vector<float> b1 = random_vec(inter, 19), b2 = random_vec(h, 23), bq = random_vec(3 * h, 29);
+    std::vector<float> b1 = random_vec(inter, 19), b2 = random_vec(h, 23),
+                       bq = random_vec(3 * h, 29);
     std::vector<float> gamma = random_vec(h, 37), beta = random_vec(h, 41);
     LinearDesc d1{w1.data(), b1.data(), inter, h, Activation::gelu, "ffn1"};
     LinearDesc d2{w2.data(), b2.data(), h, inter, Activation::none, "ffn2"};
     LinearDesc dq{wq.data(), bq.data(), 3 * h, h, Activation::none, "qkv"};
     for (const int threads : {1, 2})
         for (const int64_t tokens : {int64_t{1}, int64_t{17}, group, 2 * group, 4 * group + 37}) {
-            SCOPED_TRACE(::testing::Message() << v->name << " T=" << tokens << " threads=" << threads);
+            SCOPED_TRACE(::testing::Message()
+                         << v->name << " T=" << tokens << " threads=" << threads);
             set_num_threads(threads);
-            auto k1 = make_sparse_f32(d1, v), k2 = make_sparse_f32(d2, v), kq = make_sparse_f32(dq, v);
+            auto k1 = make_sparse_f32(d1, v), k2 = make_sparse_f32(d2, v),
+                 kq = make_sparse_f32(dq, v);
             const LinearKernel* ks[] = {k1.get(), k2.get(), kq.get()};
             const int64_t groups = (tokens + group - 1) / group;
             const bool streams = groups % threads == 0 || groups >= 4 * threads;
@@ -335,7 +338,8 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
             if (!streams) continue;
             const int64_t floats = spmm_stream_floats(tokens, h, group);
             ASSERT_EQ(floats, groups * (h + 1) * group);
-            std::vector<float> x = random_vec(tokens * h, 43 + tokens), res = random_vec(tokens * h, 47);
+            std::vector<float> x = random_vec(tokens * h, 43 + tokens),
+                               res = random_vec(tokens * h, 47);
             // Stale values in the stream buffers must not leak into the results.
             std::vector<float> xs(floats, NAN), rs(floats, 1e30f), back(tokens * h, NAN);
             spmm_stream_pack(x.data(), xs.data(), tokens, h, group);
@@ -349,20 +353,23 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
 
             // LayerNorm(x + res) in place into the residual's stream vs the token-major reference.
             std::vector<float> want(tokens * h);
-            ref::layer_norm(x.data(), res.data(), gamma.data(), beta.data(), want.data(), tokens, h, 1e-12f);
+            ref::layer_norm(x.data(), res.data(), gamma.data(), beta.data(), want.data(), tokens, h,
+                            1e-12f);
             std::vector<float> ln = xs;
-            spmm_stream_layer_norm(ln.data(), rs.data(), gamma.data(), beta.data(), rs.data(), tokens, h,
-                                   group, 1e-12f);
+            spmm_stream_layer_norm(ln.data(), rs.data(), gamma.data(), beta.data(), rs.data(),
+                                   tokens, h, group, 1e-12f);
             spmm_stream_unpack(rs.data(), back.data(), tokens, h, group);
             for (int64_t i = 0; i < tokens * h; ++i) ASSERT_NEAR(back[i], want[i], 2e-5f) << i;
             // The portable twin of one group, against the same reference.
             std::vector<float> g0(floats, NAN);
             const int64_t c0 = std::min(group, tokens);
-            spmm_detail::layer_norm_group_scalar(xs.data(), spmm_stream_pack_copy(res, tokens, h, group).data(),
-                                                 gamma.data(), beta.data(), g0.data(), h, group, c0, 1e-12f);
+            spmm_detail::layer_norm_group_scalar(
+                xs.data(), spmm_stream_pack_copy(res, tokens, h, group).data(), gamma.data(),
+                beta.data(), g0.data(), h, group, c0, 1e-12f);
             for (int64_t t = 0; t < group; ++t)
                 for (int64_t r = 0; r < h; ++r)
-                    ASSERT_NEAR(g0[r * group + t], t < c0 ? want[t * h + r] : 0.0f, 2e-5f) << t << " " << r;
+                    ASSERT_NEAR(g0[r * group + t], t < c0 ? want[t * h + r] : 0.0f, 2e-5f)
+                        << t << " " << r;
             for (int64_t g = 0; g < groups; ++g)
                 for (int64_t t = std::min(group, tokens - g * group); t < group; ++t)
                     ASSERT_EQ(rs[(g * (h + 1)) * group + t], 0.0f) << "slot " << t;
@@ -375,7 +382,8 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
             std::vector<float> o_want(tokens * h), o_got(tokens * h, NAN);
             std::vector<float> os(floats, NAN);
             k2->run(random_vec(tokens * inter, 53).data(), o_want.data(), tokens);
-            spmm_run_stream(*k2, random_vec(tokens * inter, 53).data(), false, os.data(), true, tokens);
+            spmm_run_stream(*k2, random_vec(tokens * inter, 53).data(), false, os.data(), true,
+                            tokens);
             spmm_stream_unpack(os.data(), o_got.data(), tokens, h, group);
             EXPECT_EQ(o_got, o_want);
             std::vector<float> c_want(tokens * h), c_got(tokens * h, NAN), cs(floats, NAN);
@@ -411,11 +419,13 @@ TEST(Spmm, JitEpilogueEqualsSeparatePass) {
         int64_t out, in;
         double sparsity;
     };
-    for (const Shape sh : {Shape{33, 40, 0.5}, Shape{130, 300, 0.9}, Shape{64, 700, 0.99}, Shape{48, 200, 1.0}})
+    for (const Shape sh :
+         {Shape{33, 40, 0.5}, Shape{130, 300, 0.9}, Shape{64, 700, 0.99}, Shape{48, 200, 1.0}})
         for (const Activation act : {Activation::none, Activation::gelu})
             for (const int64_t tokens : {int64_t{1}, int64_t{17}, int64_t{64}, int64_t{150}}) {
-                SCOPED_TRACE(::testing::Message() << sh.out << "x" << sh.in << " sparsity " << sh.sparsity
-                                                  << " gelu " << (act == Activation::gelu) << " T=" << tokens);
+                SCOPED_TRACE(::testing::Message()
+                             << sh.out << "x" << sh.in << " sparsity " << sh.sparsity << " gelu "
+                             << (act == Activation::gelu) << " T=" << tokens);
                 std::vector<float> w = random_weight(sh.out, sh.in, sh.sparsity, 3 + sh.out);
                 std::vector<float> b = random_vec(sh.out, 5), x = random_vec(tokens * sh.in, 7);
                 std::vector<float> res = random_vec(tokens * sh.out, 9);

@@ -15,7 +15,9 @@ constexpr int kPrefetchBytes = 1024;  // distance of the weight-stream prefetch
 
 SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v" +
-                    (epi == SpmmEpi::bias_gelu ? "_gelu" : epi == SpmmEpi::bias ? "_bias" : "") +
+                    (epi == SpmmEpi::bias_gelu ? "_gelu"
+                     : epi == SpmmEpi::bias    ? "_bias"
+                                               : "") +
                     "_" + isa_name(isa),
                 4096) {
     const bool zmm = isa >= Isa::avx512;
@@ -117,7 +119,8 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
         align(64);
         L(l_consts);
         dd(0x7fffffffu);
-        for (float f : {GeluPieces::kLast, GeluPieces::kPerUnit, GeluPieces::kRange}) dd(bits_of(f));
+        for (float f : {GeluPieces::kLast, GeluPieces::kPerUnit, GeluPieces::kRange})
+            dd(bits_of(f));
         align(64);
         L(l_table);
         const GeluPieces& t = sparq::gelu_pieces();
@@ -140,24 +143,24 @@ void SpmmF32Gen::gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts) {
     const Xbyak::Zmm a(24), s(25), i(26), p(27), t(28);
     auto lo = [](int k) { return Xbyak::Zmm(16 + k); };
     auto hi = [](int k) { return Xbyak::Zmm(20 + k); };
-    vpandd(a, x, ptr_b[rip + consts]);                 // |x|
-    vbroadcastss(s, dword[rip + consts + 4]);          // min(kLast, a): a when a is NaN
+    vpandd(a, x, ptr_b[rip + consts]);         // |x|
+    vbroadcastss(s, dword[rip + consts + 4]);  // min(kLast, a): a when a is NaN
     vminps(s, s, a);
-    vmulps(s, s, ptr_b[rip + consts + 8]);             // * kPerUnit
+    vmulps(s, s, ptr_b[rip + consts + 8]);  // * kPerUnit
     vcvttps2dq(i, s);
     vcvtdq2ps(t, i);
-    vsubps(s, s, t);                                   // f
+    vsubps(s, s, t);  // f
     constexpr int kDeg = GeluPieces::kDegree;
     vmovaps(p, lo(kDeg));
     vpermt2ps(p, i, hi(kDeg));
     for (int k = kDeg - 1; k >= 0; --k) {
         vmovaps(t, lo(k));
         vpermt2ps(t, i, hi(k));
-        vfmadd213ps(p, s, t);                          // p = p * f + c_k
+        vfmadd213ps(p, s, t);  // p = p * f + c_k
     }
-    vcmpps(k1, a, ptr_b[rip + consts + 12], 0x1D);     // a >= kRange (_CMP_GE_OQ)
+    vcmpps(k1, a, ptr_b[rip + consts + 12], 0x1D);  // a >= kRange (_CMP_GE_OQ)
     vmovaps(p | k1, a);
-    vpmovd2m(k2, x);                                   // sign bits
+    vpmovd2m(k2, x);  // sign bits
     vsubps(p | k2, p, a);
     vmovaps(x, p);
 }

@@ -14,7 +14,7 @@
 namespace sparq {
 namespace {
 
-constexpr int kQv = 4;  // query vectors (of 16 tokens) per block: 64 queries
+constexpr int kQv = 4;    // query vectors (of 16 tokens) per block: 64 queries
 constexpr int kKeys = 6;  // keys per score tile (6 x 4 accumulators)
 constexpr int kDims = 6;  // head dimensions per context tile (6 x 4 accumulators)
 
@@ -62,14 +62,15 @@ inline void context_tile(const float* vbase, const int64_t* voff, int64_t seq, i
     }
     for (int i = 0; i < ND; ++i)
         for (int v = 0; v < NV; ++v)
-            _mm512_mask_storeu_ps(out[v] + (c0 + i) * group, m[v], _mm512_mul_ps(acc[i][v], inv[v]));
+            _mm512_mask_storeu_ps(out[v] + (c0 + i) * group, m[v],
+                                  _mm512_mul_ps(acc[i][v], inv[v]));
 }
 
 template <int NV>
 void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t k_row,
                  int64_t v_row, float* ctx, int64_t ctx_features, int64_t ctx_row, int64_t t0,
-                 int64_t seq, int64_t qb, int64_t d, int64_t group, float scale,
-                 const int64_t* off, float* st) {
+                 int64_t seq, int64_t qb, int64_t d, int64_t group, float scale, const int64_t* off,
+                 float* st) {
     auto at = [&](int64_t features, int64_t t) {
         return (t / group) * (features + 1) * group + t % group;
     };
@@ -85,15 +86,15 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
     }
     const float* kbase = qkv + k_row * group;
     int64_t j = 0;
-    for (; j + kKeys <= seq; j += kKeys)
-        score_tile<kKeys, NV>(q, kbase, off, j, d, group, st);
+    for (; j + kKeys <= seq; j += kKeys) score_tile<kKeys, NV>(q, kbase, off, j, d, group, st);
     for (; j < seq; ++j) score_tile<1, NV>(q, kbase, off, j, d, group, st);
     // Softmax down the key rows, lane by lane (lanes of other sequences compute harmless values
     // and are never stored).
     __m512 mx[NV], sum[NV], inv[NV];
     for (int v = 0; v < NV; ++v) mx[v] = _mm512_set1_ps(-3.0e38f);
     for (j = 0; j < seq; ++j)
-        for (int v = 0; v < NV; ++v) mx[v] = _mm512_max_ps(mx[v], _mm512_loadu_ps(st + j * 16 * kQv + 16 * v));
+        for (int v = 0; v < NV; ++v)
+            mx[v] = _mm512_max_ps(mx[v], _mm512_loadu_ps(st + j * 16 * kQv + 16 * v));
     for (int v = 0; v < NV; ++v) sum[v] = _mm512_setzero_ps();
     const __m512 k = _mm512_set1_ps(scale);
     for (j = 0; j < seq; ++j)
@@ -106,7 +107,8 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
     for (int v = 0; v < NV; ++v) inv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f), sum[v]);
     const float* vbase = qkv + v_row * group;
     int64_t c = 0;
-    for (; c + kDims <= d; c += kDims) context_tile<kDims, NV>(vbase, off, seq, c, group, st, inv, m, out);
+    for (; c + kDims <= d; c += kDims)
+        context_tile<kDims, NV>(vbase, off, seq, c, group, st, inv, m, out);
     for (; c + 4 <= d; c += 4) context_tile<4, NV>(vbase, off, seq, c, group, st, inv, m, out);
     for (; c < d; ++c) context_tile<1, NV>(vbase, off, seq, c, group, st, inv, m, out);
 }
@@ -133,10 +135,18 @@ void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_
                                               off, st);
         };
         switch (nv) {
-            case 1: run(std::integral_constant<int, 1>{}); break;
-            case 2: run(std::integral_constant<int, 2>{}); break;
-            case 3: run(std::integral_constant<int, 3>{}); break;
-            default: run(std::integral_constant<int, 4>{}); break;
+            case 1:
+                run(std::integral_constant<int, 1>{});
+                break;
+            case 2:
+                run(std::integral_constant<int, 2>{});
+                break;
+            case 3:
+                run(std::integral_constant<int, 3>{});
+                break;
+            default:
+                run(std::integral_constant<int, 4>{});
+                break;
         }
     }
 }

@@ -273,8 +273,8 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                   });
 }
 
-void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs,
-                               int64_t group, Workspace& w) const {
+void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
+                               Workspace& w) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_stream_scratch_floats(longest_sequence(batch));
     const int threads = num_threads();
@@ -467,7 +467,8 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     // once, so the attention-output kernel reads finite values there.
     if (const int64_t used = t_all % group) {
         float* last = cs + (t_all / group) * (h + 1) * group;
-        for (int64_t r = 0; r <= h; ++r) std::fill(last + r * group + used, last + (r + 1) * group, 0.0f);
+        for (int64_t r = 0; r <= h; ++r)
+            std::fill(last + r * group + used, last + (r + 1) * group, 0.0f);
     }
     spmm_stream_pack(x, xs, t_all, h, group);
     timer.lap(prof.embeddings);

@@ -31,7 +31,8 @@ const GeluPieces& gelu_pieces() {
         const double h = 1.0 / GeluPieces::kPerUnit;
         constexpr int kDeg = GeluPieces::kDegree;
         for (int j = 0; j < 32; ++j) {
-            // Interpolate at the kDeg + 1 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde system.
+            // Interpolate at the kDeg + 1 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde
+            // system.
             double a[kDeg + 1][kDeg + 2];
             for (int r = 0; r <= kDeg; ++r) {
                 const double f = 0.5 - 0.5 * std::cos((2 * r + 1) * M_PI / (2 * (kDeg + 1)));
@@ -50,7 +51,8 @@ const GeluPieces& gelu_pieces() {
                     for (int k = c; k <= kDeg + 1; ++k) a[r][k] -= m * a[c][k];
                 }
             }
-            for (int k = 0; k <= kDeg; ++k) t.c[k][j] = static_cast<float>(a[k][kDeg + 1] / a[k][k]);
+            for (int k = 0; k <= kDeg; ++k)
+                t.c[k][j] = static_cast<float>(a[k][kDeg + 1] / a[k][k]);
         }
         return t;
     }();

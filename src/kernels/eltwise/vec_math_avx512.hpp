@@ -119,8 +119,10 @@ inline __m512 gelu_pieces_ps(__m512 x, const GeluRegs& t) {
     const __m512 f = _mm512_sub_ps(s, _mm512_cvtepi32_ps(i));
     constexpr int kDeg = GeluPieces::kDegree;
     __m512 p = _mm512_permutex2var_ps(t.lo[kDeg], i, t.hi[kDeg]);
-    for (int k = kDeg - 1; k >= 0; --k) p = _mm512_fmadd_ps(p, f, _mm512_permutex2var_ps(t.lo[k], i, t.hi[k]));
-    p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(a, _mm512_set1_ps(GeluPieces::kRange), _CMP_GE_OQ), a);
+    for (int k = kDeg - 1; k >= 0; --k)
+        p = _mm512_fmadd_ps(p, f, _mm512_permutex2var_ps(t.lo[k], i, t.hi[k]));
+    p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(a, _mm512_set1_ps(GeluPieces::kRange), _CMP_GE_OQ),
+                           a);
     return _mm512_mask_sub_ps(p, _mm512_movepi32_mask(_mm512_castps_si512(x)), p, a);
 }
 

@@ -1,9 +1,9 @@
 // AVX-512 feature-major steps of the chained sparse int8 FFN (s8_run_chain): FFN1's int32 rows
-// dequantized (+ bias, GELU of vec_math_avx512.hpp) in place of the token-major epilogue, and the result quantized
-// straight into FFN2's packed u8 tile. Lanes are tokens, so the per-token absmax is a running
-// vmax and packing is a 4-row byte interleave (no transpose). Same float operations per value as
-// epilogue_fm_avx512 and quantize_pack_u8_avx512, so the results are bit-identical to the
-// unchained pair.
+// dequantized (+ bias, GELU of vec_math_avx512.hpp) in place of the token-major epilogue, and the
+// result quantized straight into FFN2's packed u8 tile. Lanes are tokens, so the per-token absmax
+// is a running vmax and packing is a 4-row byte interleave (no transpose). Same float operations
+// per value as epilogue_fm_avx512 and quantize_pack_u8_avx512, so the results are bit-identical to
+// the unchained pair.
 #include <immintrin.h>
 
 #include "kernels/eltwise/vec_math_avx512.hpp"
@@ -72,7 +72,8 @@ void gelu_pieces_avx512(const float* src, float* dst, int64_t n) {
     const vec512::GeluRegs g;
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(dst + i, m, vec512::gelu_pieces_ps(_mm512_maskz_loadu_ps(m, src + i), g));
+        _mm512_mask_storeu_ps(dst + i, m,
+                              vec512::gelu_pieces_ps(_mm512_maskz_loadu_ps(m, src + i), g));
     }
 }
 

@@ -73,9 +73,8 @@ void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t fe
 
 // dst = LayerNorm(a + res) per token on streams (dst may alias a or res); token slots past each
 // group's count are set to zero. Two-pass centred variance, as the token-major layer_norm.
-void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma,
-                            const float* beta, float* dst, int64_t tokens, int64_t features,
-                            int64_t group, float eps);
+void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma, const float* beta,
+                            float* dst, int64_t tokens, int64_t features, int64_t group, float eps);
 
 // k.run(src, dst, tokens) with src and/or dst in the stream layout (a packed dst gets the
 // kernel's bias and activation in place; no residual). k must pass spmm_stream_group.

@@ -3,8 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cassert>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -215,29 +215,27 @@ class SpmmJit final : public LinearKernel {
         // thread_local: take the caller's buffers here, not inside the parallel region.
         float* const xbase = xbuf.data();
         float* const ybase = ybuf.data();
-        std::vector<int64_t> bounds = partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
-        const int64_t slice = 64;  // features per packing job (row split)
+        const std::vector<int64_t> bounds =
+            partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
+        const int64_t slice = 64;  // features per packing job
         const int64_t slices = (in_ + slice - 1) / slice;
         const Isa isa = v_.isa;
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
             float* const yp = ybase + tid * (out_ + 1) * group_;
-            {
 #pragma omp for schedule(static)
-                for (int64_t j = 0; j < groups * slices; ++j) {
-                    const int64_t g = j / slices, i0 = (j % slices) * slice;
-                    const int64_t count = std::min(group_, tokens - g * group_);
-                    spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_,
-                                     std::min(slice, in_ - i0), count, group_, v_.lanes,
-                                     xbase + (g * in_ + i0) * group_);
-                }
-                const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
-                for (int64_t g = 0; g < groups && r1 > r0; ++g)
-                    run_group(xbase + g * in_ * group_, yp, r0, r1,
-                              std::min(group_, tokens - g * group_), dst + g * group_ * out_,
-                              residual ? residual + g * group_ * out_ : nullptr);
+            for (int64_t j = 0; j < groups * slices; ++j) {
+                const int64_t g = j / slices, i0 = (j % slices) * slice;
+                const int64_t count = std::min(group_, tokens - g * group_);
+                spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_, std::min(slice, in_ - i0),
+                                 count, group_, v_.lanes, xbase + (g * in_ + i0) * group_);
             }
+            const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
+            for (int64_t g = 0; g < groups && r1 > r0; ++g)
+                run_group(xbase + g * in_ * group_, yp, r0, r1,
+                          std::min(group_, tokens - g * group_), dst + g * group_ * out_,
+                          residual ? residual + g * group_ * out_ : nullptr);
         }
     }
 
@@ -254,8 +252,8 @@ class SpmmJit final : public LinearKernel {
     // run() split by token groups (group g on thread g % threads), with src and/or dst either
     // token-major or in the stream layout (spmm.hpp; a packed dst gets bias and activation in
     // place, and no residual).
-    void run_groups(const float* src, bool src_packed, float* dst, bool dst_packed,
-                    int64_t tokens, const float* residual) const {
+    void run_groups(const float* src, bool src_packed, float* dst, bool dst_packed, int64_t tokens,
+                    const float* residual) const {
         assert(!(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
         const int nt = num_threads();
@@ -369,8 +367,8 @@ class SpmmJit final : public LinearKernel {
                 const float* xp = src + g * (in_ + 1) * group_;
                 if (!src_packed) {
                     float* const xb = xbase + tid * in_ * group_;
-                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_,
-                                     v_.lanes, xb);
+                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
+                                     xb);
                     xp = xb;
                 }
                 run_tile(xp, hp, 0, out_, count);
@@ -382,8 +380,8 @@ class SpmmJit final : public LinearKernel {
                         spmm_bias_act_rows(isa, yp, group_, next.out_, width_of(count), next_bias,
                                            next.act_);
                 } else {
-                    next.run_group(hp, ybase + tid * (next.out_ + 1) * group_, 0, next.out_,
-                                   count, dst + g * group_ * next.out_,
+                    next.run_group(hp, ybase + tid * (next.out_ + 1) * group_, 0, next.out_, count,
+                                   dst + g * group_ * next.out_,
                                    residual ? residual + g * group_ * next.out_ : nullptr);
                 }
             }
@@ -402,7 +400,7 @@ class SpmmJit final : public LinearKernel {
     std::shared_ptr<const SpmmData> data_;
     std::vector<float> bias_;
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
-    bool fuse_ = false;  // bias/activation in the last K chunk's kernel (epi_kernels_)
+    bool fuse_ = false;            // bias/activation in the last K chunk's kernel (epi_kernels_)
     std::vector<float> bias_pad_;  // [out + 1], zero where there is no bias
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> epi_kernels_;  // [nv - 1]
 };

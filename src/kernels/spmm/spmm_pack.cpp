@@ -102,8 +102,8 @@ void spmm_stream_pack(const float* src, float* dst, int64_t tokens, int64_t feat
     const int64_t stride = (features + 1) * group;
     for_each_group(tokens, group, [&](int64_t g, int64_t count) {
         float* d = dst + g * stride;
-        spmm_pack_tokens(Isa::avx512, src + g * group * features, features, features, count,
-                         group, 16, d);
+        spmm_pack_tokens(Isa::avx512, src + g * group * features, features, features, count, group,
+                         16, d);
         // Slots past the last vector: zero too (LayerNorm and the kernels read whole vectors).
         const int64_t padded = (count + 15) / 16 * 16;
         if (padded < group)
@@ -121,9 +121,9 @@ void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t fe
     });
 }
 
-void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma,
-                            const float* beta, float* dst, int64_t tokens, int64_t features,
-                            int64_t group, float eps) {
+void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma, const float* beta,
+                            float* dst, int64_t tokens, int64_t features, int64_t group,
+                            float eps) {
     const int64_t stride = (features + 1) * group;
     const bool vec = has_isa(Isa::avx512) && group % 16 == 0;
     for_each_group(tokens, group, [&](int64_t g, int64_t count) {

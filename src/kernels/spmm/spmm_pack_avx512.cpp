@@ -162,17 +162,20 @@ void layer_norm_group_avx512(const float* a, const float* res, const float* gamm
             inv[v] = _mm512_fmadd_ps(d, d, inv[v]);
         }
     for (int v = 0; v < nv; ++v)
-        inv[v] = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                               _mm512_sqrt_ps(_mm512_add_ps(_mm512_div_ps(inv[v], n), _mm512_set1_ps(eps))));
+        inv[v] = _mm512_div_ps(
+            _mm512_set1_ps(1.0f),
+            _mm512_sqrt_ps(_mm512_add_ps(_mm512_div_ps(inv[v], n), _mm512_set1_ps(eps))));
     const __mmask16 last = first_n(count - 16 * (nv - 1));
     for (int64_t r = 0; r < features; ++r) {
         const __m512 g = _mm512_set1_ps(gamma[r]), b = _mm512_set1_ps(beta[r]);
         for (int v = 0; v < nv; ++v) {
             float* d = dst + r * group + 16 * v;
             const __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(d), mean[v]), inv[v]);
-            _mm512_storeu_ps(d, _mm512_maskz_mov_ps(v + 1 < nv ? 0xFFFF : last, _mm512_fmadd_ps(t, g, b)));
+            _mm512_storeu_ps(
+                d, _mm512_maskz_mov_ps(v + 1 < nv ? 0xFFFF : last, _mm512_fmadd_ps(t, g, b)));
         }
-        for (int64_t t = 16 * nv; t < group; t += 16) _mm512_storeu_ps(dst + r * group + t, _mm512_setzero_ps());
+        for (int64_t t = 16 * nv; t < group; t += 16)
+            _mm512_storeu_ps(dst + r * group + t, _mm512_setzero_ps());
     }
 }
 
