@@ -55,7 +55,8 @@ bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const
 // attention output, FFN and LayerNorm steps skip the kernels' pack and unpack (the QKV output
 // and the attention context stay token-major for attention). Token slots >= the group's token
 // count hold zeros after spmm_stream_pack and spmm_stream_layer_norm. Every stream call gives
-// token group g to thread g % num_threads(), so a group stays on one core.
+// token group g to thread g % num_threads(), so a group stays on one core. AVX-512 only (the
+// only kernels that pass spmm_stream_group); groups of at most 128 tokens.
 
 // The token group shared by `kernels` when every one of them can read and write the stream for
 // `tokens` tokens (sparse f32 JIT kernels of 16 lanes with the same group, split by token

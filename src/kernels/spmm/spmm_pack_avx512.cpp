@@ -1,8 +1,10 @@
 // AVX-512 pack/unpack of the sparse kernels' token groups: 16x16 in-register transposes, with the
-// epilogue (bias, GELU, residual) fused into the unpack.
+// epilogue (bias, GELU, residual) fused into the unpack; the packed stream's LayerNorm.
 // GCC 12 warns falsely on _mm512_undefined_ps inside the unpack intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include <cassert>
 
 #include "kernels/eltwise/vec_math_avx512.hpp"
 #include "kernels/spmm/spmm.hpp"
@@ -143,6 +145,7 @@ void layer_norm_group_avx512(const float* a, const float* res, const float* gamm
                              int64_t count, float eps) {
     constexpr int kMax = 8;  // vectors per row (groups of up to 128 tokens)
     const int nv = static_cast<int>((count + 15) / 16);
+    assert(group <= 16 * kMax && nv >= 1);
     const __m512 n = _mm512_set1_ps(static_cast<float>(features));
     // Whole rows per step (the group's rows are contiguous: a sequential stream from L2; strips
     // of 16 tokens would hit one L1 set in four).
