@@ -268,13 +268,8 @@ class SpmmJit final : public LinearKernel {
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                const float* xp = src + g * (in_ + 1) * group_;
-                if (!src_packed) {
-                    float* const xb = xbase + tid * in_ * group_;
-                    spmm_pack_tokens(v_.isa, src + g * group_ * in_, in_, in_, count, group_,
-                                     v_.lanes, xb);
-                    xp = xb;
-                }
+                const float* xp =
+                    packed_input(src, src_packed, g, count, xbase + tid * in_ * group_);
                 if (dst_packed) {
                     float* const yp = dst + g * (out_ + 1) * group_;
                     run_tile(xp, yp, 0, out_, count);
@@ -287,6 +282,15 @@ class SpmmJit final : public LinearKernel {
                 }
             }
         }
+    }
+
+    // Token group g (of `count` tokens) of src as this kernel's packed input: its tile in the
+    // stream when src is one, else src's tokens packed into the scratch xb ([in][group]).
+    const float* packed_input(const float* src, bool src_packed, int64_t g, int64_t count,
+                              float* xb) const {
+        if (src_packed) return src + g * (in_ + 1) * group_;
+        spmm_pack_tokens(v_.isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes, xb);
+        return xb;
     }
 
     // Token slots the kernels compute for a group of `count` tokens (whole vectors).
@@ -364,13 +368,8 @@ class SpmmJit final : public LinearKernel {
             float* const hp = hbase + tid * (out_ + 1) * group_;
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                const float* xp = src + g * (in_ + 1) * group_;
-                if (!src_packed) {
-                    float* const xb = xbase + tid * in_ * group_;
-                    spmm_pack_tokens(isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes,
-                                     xb);
-                    xp = xb;
-                }
+                const float* xp =
+                    packed_input(src, src_packed, g, count, xbase + tid * in_ * group_);
                 run_tile(xp, hp, 0, out_, count);
                 if (!fuse_) spmm_bias_act_rows(isa, hp, group_, out_, width_of(count), bias, act_);
                 if (dst_packed) {
