@@ -14,6 +14,7 @@
 #include "sparq/tokenizer.hpp"
 #include "test_util.hpp"
 #include "tokenizer/bpe.hpp"
+#include "tokenizer_vectors.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -24,9 +25,10 @@ using Offsets = std::vector<std::pair<uint32_t, uint32_t>>;
 
 namespace {
 
-using sparq::test::TempDir;
+using sparq::test::content_tokens;
 using sparq::test::error_of;
 using sparq::test::show;
+using sparq::test::TempDir;
 
 std::string utf8(char32_t c) {
     std::string s;
@@ -88,13 +90,6 @@ struct TinyBpe {
         return Tokenizer::from_dir(d.dir());
     }
 };
-
-Strings content_tokens(const Encoding& e) {
-    Strings out;
-    for (size_t i = 0; i < e.size(); ++i)
-        if (e.sequence_ids[i] >= 0) out.push_back(e.tokens[i]);
-    return out;
-}
 
 // A tokenizer.json equivalent of vocab.json + merges.txt with the given post_processor.
 std::string bpe_tokenizer_json(const std::string& vocab_json, const std::string& merges_txt,
@@ -167,59 +162,32 @@ TEST(BpeHfVectors, RobertaAndGpt2CasesMatch) {
         jd.write("tokenizer.json", bpe_tokenizer_json(vj, mt, pp, added));
         json_toks.emplace(name, Tokenizer::from_dir(jd.dir()));
     }
-    size_t total = 0, passed = 0;
-    std::string failures;
-    for (auto& [model, m] : root["models"].items()) {
-        const std::string vocab = m["vocab"];
-        if (!toks.count(vocab)) continue;
-        const Tokenizer& tok = toks.at(vocab);
-        size_t model_pass = 0, model_total = 0;
-        for (auto& [name, c] : m["cases"].items()) {
-            ++model_total;
-            const std::string text = c["text"];
-            std::optional<std::string> pair;
-            if (c.contains("text_pair")) pair = c["text_pair"].get<std::string>();
-            const Encoding e = tok.encode(text, pair);
-            const auto want_ids = c["ids"].get<std::vector<int32_t>>();
-            const auto want_tokens = c["tokens"].get<Strings>();
-            const std::string want_text = c["decoded"];
-            const std::string got_text = tok.decode(e.ids);
-            EXPECT_EQ(json_toks.at(vocab).encode(text, pair).ids, e.ids)
-                << model << "/" << name << " via tokenizer.json";
-            EXPECT_EQ(tok.tokenize(text), want_tokens) << model << "/" << name << " tokenize()";
-            if (e.ids == want_ids && content_tokens(e) == want_tokens && got_text == want_text) {
-                ++model_pass;
-            } else {
-                failures += model + "/" + name + ": expected ids " + show(want_ids) + " tokens " +
-                            show(want_tokens) + " decoded '" + want_text + "'\n    got ids " +
-                            show(e.ids) + " tokens " + show(content_tokens(e)) + " decoded '" +
-                            got_text + "'\n";
+    auto checks = [&](const std::string& model, const std::string& vocab, const std::string& name,
+                      const json& c, const Encoding& e) {
+        const std::string text = c["text"];
+        EXPECT_EQ(toks.at(vocab).tokenize(text), c["tokens"].get<Strings>())
+            << model << "/" << name << " tokenize()";
+        // Offsets: a token made of whole characters covers exactly its bytes of the text
+        // (RoBERTa trims the leading space of "Ġ..." tokens, GPT-2 keeps it).
+        for (size_t i = 0; i < e.size(); ++i) {
+            if (e.sequence_ids[i] < 0) {
+                EXPECT_EQ(e.offsets[i], std::make_pair(0u, 0u));
+                continue;
             }
-            // Offsets: a token made of whole characters covers exactly its bytes of the text
-            // (RoBERTa trims the leading space of "Ġ..." tokens, GPT-2 keeps it).
-            for (size_t i = 0; i < e.size(); ++i) {
-                if (e.sequence_ids[i] < 0) {
-                    EXPECT_EQ(e.offsets[i], std::make_pair(0u, 0u));
-                    continue;
-                }
-                std::string bytes;
-                sparq::tok::append_token_bytes(e.tokens[i], bytes);
-                if (sparq::tok::utf8_lossy(bytes) != bytes) continue;  // part of a character
-                if (vocab == "roberta")
-                    while (bytes.size() > 1 && bytes[0] == ' ') bytes.erase(0, 1);
-                const auto [b, en] = e.offsets[i];
-                ASSERT_LE(en, text.size());
-                if (bytes == " ") continue;  // a lone "Ġ" trims to an empty range
-                EXPECT_EQ(text.substr(b, en - b), bytes) << model << "/" << name << " token " << i;
-            }
+            std::string bytes;
+            sparq::tok::append_token_bytes(e.tokens[i], bytes);
+            if (sparq::tok::utf8_lossy(bytes) != bytes) continue;  // part of a character
+            if (vocab == "roberta")
+                while (bytes.size() > 1 && bytes[0] == ' ') bytes.erase(0, 1);
+            const auto [b, en] = e.offsets[i];
+            ASSERT_LE(en, text.size());
+            if (bytes == " ") continue;  // a lone "Ġ" trims to an empty range
+            EXPECT_EQ(text.substr(b, en - b), bytes) << model << "/" << name << " token " << i;
         }
-        std::cout << "[ vectors  ] " << model << " (" << vocab << "): " << model_pass << "/"
-                  << model_total << " cases pass\n";
-        total += model_total;
-        passed += model_pass;
-    }
-    EXPECT_EQ(total, 11u + 26u + 26u);
-    EXPECT_EQ(passed, total) << failures;
+    };
+    const sparq::test::VectorTally r = sparq::test::run_hf_vectors(root, toks, json_toks, checks);
+    EXPECT_EQ(r.total, 11u + 26u + 26u);
+    EXPECT_EQ(r.passed, r.total) << r.failures;
 }
 
 TEST(BpeHfVectors, RealVocabSpecialTokensAndPairs) {

@@ -17,6 +17,7 @@
 #include "sparq/error.hpp"
 #include "test_util.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
+#include "tokenizer_vectors.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -27,9 +28,10 @@ using Strings = std::vector<std::string>;
 
 namespace {
 
-using sparq::test::TempDir;
+using sparq::test::content_tokens;
 using sparq::test::error_of;
 using sparq::test::show;
+using sparq::test::TempDir;
 
 const Strings k_tiny_vocab = {
     "[PAD]", "[UNK]", "[CLS]",     "[SEP]", "[MASK]", "un",   "##aff", "##able", "unaff", "a",
@@ -58,13 +60,6 @@ std::string repeat(const std::string& s, size_t n) {
     std::string r;
     for (size_t i = 0; i < n; ++i) r += s;
     return r;
-}
-
-Strings content_tokens(const Encoding& e) {
-    Strings out;
-    for (size_t i = 0; i < e.size(); ++i)
-        if (e.sequence_ids[i] >= 0) out.push_back(e.tokens[i]);
-    return out;
 }
 
 // A tokenizer.json as HF's BertTokenizerFast writes it for a vocabulary (specials by name).
@@ -153,41 +148,10 @@ TEST(TokenizerHfVectors, AllUncasedAndCasedCasesMatch) {
         dir->write("tokenizer.json", tokenizer_json_for(tokens, name == "uncased").dump());
         json_toks.emplace(name, Tokenizer::from_dir(dir->path().string()));
     }
-    size_t total = 0, passed = 0;
-    std::string failures;
-    for (auto& [model, m] : root["models"].items()) {
-        const std::string vocab = m["vocab"];
-        if (!toks.count(vocab)) continue;
-        const Tokenizer& tok = toks.at(vocab);
-        size_t model_pass = 0, model_total = 0;
-        for (auto& [name, c] : m["cases"].items()) {
-            ++model_total;
-            std::optional<std::string> pair;
-            if (c.contains("text_pair")) pair = c["text_pair"].get<std::string>();
-            const Encoding e = tok.encode(c["text"].get<std::string>(), pair);
-            const auto want_ids = c["ids"].get<std::vector<int32_t>>();
-            const auto want_tokens = c["tokens"].get<Strings>();
-            const Strings got_tokens = content_tokens(e);
-            const std::string want_text = c["decoded"];
-            const std::string got_text = tok.decode(e.ids);
-            EXPECT_EQ(json_toks.at(vocab).encode(c["text"].get<std::string>(), pair).ids, e.ids)
-                << model << "/" << name << " via tokenizer.json";
-            if (e.ids == want_ids && got_tokens == want_tokens && got_text == want_text) {
-                ++model_pass;
-            } else {
-                failures += model + "/" + name + ": expected ids " + show(want_ids) + " tokens " +
-                            show(want_tokens) + " decoded '" + want_text + "'\n    got ids " +
-                            show(e.ids) + " tokens " + show(got_tokens) + " decoded '" + got_text +
-                            "'\n";
-            }
-        }
-        std::cout << "[ vectors  ] " << model << " (" << vocab << "): " << model_pass << "/"
-                  << model_total << " cases pass\n";
-        total += model_total;
-        passed += model_pass;
-    }
-    EXPECT_GT(total, 30u);
-    EXPECT_EQ(passed, total) << failures;
+    const sparq::test::VectorTally r =
+        sparq::test::run_hf_vectors(root, toks, json_toks, [](auto&&...) {});
+    EXPECT_GT(r.total, 30u);
+    EXPECT_EQ(r.passed, r.total) << r.failures;
 }
 
 TEST(TokenizerHfVectors, RealVocabKnownSplits) {
