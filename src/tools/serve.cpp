@@ -206,28 +206,25 @@ class Batcher {
             std::vector<Encoding> encs;
             for (size_t r = i; r < i + n; ++r) encs.push_back(rows[r].first->encs[rows[r].second]);
             const PackedBatch batch = PackedBatch::from(encs);
+            // Result r of the pass goes to its job's results of that kind.
+            auto scatter = [&](auto out, auto results) {
+                for (size_t r = 0; r < n; ++r)
+                    (rows[i + r].first->*results).push_back(std::move(out[r]));
+            };
             const Job& first = *take[0];
             switch (first.kind) {
-                case Job::Kind::embed: {
-                    auto out = model_.embed(batch, first.pooling, first.normalize);
-                    for (size_t r = 0; r < n; ++r) rows[i + r].first->embeddings.push_back(std::move(out[r]));
+                case Job::Kind::embed:
+                    scatter(model_.embed(batch, first.pooling, first.normalize), &Job::embeddings);
                     break;
-                }
-                case Job::Kind::classify: {
-                    auto out = model_.classify(batch);
-                    for (size_t r = 0; r < n; ++r) rows[i + r].first->classes.push_back(std::move(out[r]));
+                case Job::Kind::classify:
+                    scatter(model_.classify(batch), &Job::classes);
                     break;
-                }
-                case Job::Kind::tag: {
-                    auto out = model_.tag_tokens(batch);
-                    for (size_t r = 0; r < n; ++r) rows[i + r].first->tags.push_back(std::move(out[r]));
+                case Job::Kind::tag:
+                    scatter(model_.tag_tokens(batch), &Job::tags);
                     break;
-                }
-                case Job::Kind::answer: {
-                    auto out = model_.answer_spans(batch);
-                    for (size_t r = 0; r < n; ++r) rows[i + r].first->spans.push_back(std::move(out[r]));
+                case Job::Kind::answer:
+                    scatter(model_.answer_spans(batch), &Job::spans);
                     break;
-                }
             }
         }
         return passes;
