@@ -190,8 +190,7 @@ class SpmmJit final : public LinearKernel {
                 v.lanes == 16 && v.rows == 2 && v.vectors <= 4 && (group_ & (group_ - 1)) == 0 &&
                 !data_->unrolled && std::getenv("SPARQ_NO_JIT_EPILOGUE") == nullptr;
         if (fuse_) {
-            bias_pad_.assign(out_ + 1, 0.0f);  // + the dummy row of odd pairs
-            std::copy(bias_.begin(), bias_.end(), bias_pad_.begin());
+            bias_.resize(out_ + 1, 0.0f);  // + the dummy row of odd pairs; zeros without a bias
             int shift = 0;
             while ((int64_t{1} << shift) < group_ * 4) ++shift;
             const jit::SpmmEpi epi =
@@ -326,7 +325,7 @@ class SpmmJit final : public LinearKernel {
         a.y = yp;
         a.offs = m.offs.data();
         a.vals = m.vals.data();
-        a.bias = fuse_ ? bias_pad_.data() : nullptr;
+        a.bias = fuse_ ? bias_.data() : nullptr;
         for (int64_t c = 0; c < m.chunks; ++c) {
             const int32_t* pr = m.panel_rec.data() + c * (m.panels + 1);
             a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
@@ -397,10 +396,9 @@ class SpmmJit final : public LinearKernel {
     Activation act_;
     int64_t group_ = 0;
     std::shared_ptr<const SpmmData> data_;
-    std::vector<float> bias_;
+    std::vector<float> bias_;  // [out] or empty; when fuse_: [out + 1] (zeros without a bias)
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
     bool fuse_ = false;            // bias/activation in the last K chunk's kernel (epi_kernels_)
-    std::vector<float> bias_pad_;  // [out + 1], zero where there is no bias
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> epi_kernels_;  // [nv - 1]
 };
 
