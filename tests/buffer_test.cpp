@@ -1,11 +1,13 @@
 // AlignedBuffer / HugePageAllocator: alignment (64 B, 2 MiB from kHugePageBytes up, with and
-// without SPARQ_NO_HUGEPAGES), growth, and storage that holds what is written to it.
+// without SPARQ_NO_HUGEPAGES), growth, and storage that holds what is written to it; thread_scratch
+// gives each thread and tag its own buffer.
 #include "core/buffer.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 namespace sparq {
@@ -58,6 +60,32 @@ TEST(Buffer, HugePageAllocatorVector) {
     std::vector<int32_t, HugePageAllocator<int32_t>> s(3, 5);
     EXPECT_TRUE(aligned_to(s.data(), kAlignment));
     EXPECT_EQ(s[2], 5);
+}
+
+struct TagA;
+struct TagB;
+
+TEST(Buffer, ThreadScratchIsPerThreadAndTag) {
+    int32_t* a = thread_scratch<int32_t, TagA>(100);
+    EXPECT_TRUE(aligned_to(a, kAlignment));
+    for (int i = 0; i < 100; ++i) a[i] = i;
+    int32_t* again = thread_scratch<int32_t, TagA>(50);
+    EXPECT_EQ(again, a);  // same thread and tag: the same storage
+    EXPECT_EQ(a[99], 99);
+    int32_t* b = thread_scratch<int32_t, TagB>(100);
+    EXPECT_NE(b, a);  // another tag: another buffer
+    int32_t* other = nullptr;
+    std::thread t([&] {
+        other = thread_scratch<int32_t, TagA>(100);
+        for (int i = 0; i < 100; ++i) other[i] = -1;
+    });
+    t.join();
+    EXPECT_NE(other, a);  // another thread: its own buffer, ours untouched
+    EXPECT_EQ(a[0], 0);
+    EXPECT_EQ(a[99], 99);
+    int32_t* grown = thread_scratch<int32_t, TagA>(1 << 20);
+    grown[(1 << 20) - 1] = 3;
+    EXPECT_EQ(grown[(1 << 20) - 1], 3);
 }
 
 }  // namespace

@@ -22,6 +22,8 @@
 namespace sparq {
 namespace {
 
+struct AttentionScratch;  // thread_scratch tag: each thread's attention scores and packed tiles
+
 std::string shape_str(const std::vector<int64_t>& s) {
     std::string r = "[";
     for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
@@ -257,53 +259,46 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     }
 }
 
-void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
+void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
                         bool by_heads) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_scratch_floats(longest_sequence(batch), d);
-    const int threads = num_threads();
-    w.scratch.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    float* scratch = w.scratch.data();
-    for_each_head(batch, heads_, h, d, qkv, threads, by_heads,
+    for_each_head(batch, heads_, h, d, qkv, num_threads(), by_heads,
                   [&](const float* q, int64_t off, int64_t len, int64_t head,
-                      const AttentionNext& next, int thread) {
+                      const AttentionNext& next, int) {
                       attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len,
-                                     d, scale, scratch + per_thread * thread, &next);
+                                     d, scale, thread_scratch<float, AttentionScratch>(per_thread),
+                                     &next);
                   });
 }
 
-void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
-                               Workspace& w) const {
+void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs,
+                               int64_t group) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_stream_scratch_floats(longest_sequence(batch));
-    const int threads = num_threads();
-    w.scratch.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    float* scratch = w.scratch.data();
     // for_each_head's q pointers (token-major arithmetic) are not used on the stream.
-    for_each_head(batch, heads_, h, d, qs, threads, false,
-                  [&](const float*, int64_t off, int64_t len, int64_t head, const AttentionNext&,
-                      int thread) {
-                      attention_head_stream_avx512(qs, 3 * h, head * d, h + head * d,
-                                                   2 * h + head * d, cs, h, head * d, off, len, d,
-                                                   group, scale, scratch + per_thread * thread);
-                  });
+    for_each_head(
+        batch, heads_, h, d, qs, num_threads(), false,
+        [&](const float*, int64_t off, int64_t len, int64_t head, const AttentionNext&, int) {
+            attention_head_stream_avx512(qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h,
+                                         head * d, off, len, d, group, scale,
+                                         thread_scratch<float, AttentionScratch>(per_thread));
+        });
 }
 
-void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
+void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx,
                            bool by_heads) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
-    const int threads = num_threads();
-    w.scratch_s8.resize(static_cast<size_t>(per_thread * threads));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    uint8_t* scratch = w.scratch_s8.data();
-    for_each_head(batch, heads_, h, d, qkv, threads, by_heads,
+    for_each_head(batch, heads_, h, d, qkv, num_threads(), by_heads,
                   [&](const float* q, int64_t off, int64_t len, int64_t head,
-                      const AttentionNext& next, int thread) {
-                      attention_head_s8(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h,
-                                        len, d, scale, scratch + per_thread * thread, &next);
+                      const AttentionNext& next, int) {
+                      attention_head_s8(
+                          q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d, scale,
+                          thread_scratch<uint8_t, AttentionScratch>(per_thread), &next);
                   });
 }
 
@@ -414,9 +409,9 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         if (!by_heads) L.qkv.kernel->run(x, w.qkv.data(), t_all);
         timer.lap(prof.qkv);
         if (attention_s8_)
-            attention_s8(batch, w.qkv.data(), w.ctx.data(), w, by_heads);
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads);
         else
-            attention(batch, w.qkv.data(), w.ctx.data(), w, by_heads);
+            attention(batch, w.qkv.data(), w.ctx.data(), by_heads);
         timer.lap(prof.attention);
         // The residual add rides in the LayerNorm pass (no extra pass over the activations).
         L.attn_out.kernel->run(w.ctx.data(), w.tmp.data(), t_all);
@@ -475,7 +470,7 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     for (const Layer& L : layers_) {
         spmm_run_stream(*L.qkv.kernel, xs, true, qs, true, t_all);
         timer.lap(prof.qkv);
-        attention_stream(batch, qs, cs, group, w);
+        attention_stream(batch, qs, cs, group);
         timer.lap(prof.attention);
         spmm_run_stream(*L.attn_out.kernel, cs, true, ts, true, t_all);
         timer.lap(prof.attn_out);

@@ -91,9 +91,8 @@ class Encoder {
   private:
     // Activations of one forward (grow only): one per thread that runs a share of a batch.
     struct Workspace {
-        AlignedBuffer<float> qkv, ctx, tmp, inter, scratch;
+        AlignedBuffer<float> qkv, ctx, tmp, inter;
         AlignedBuffer<float> xs, ts;  // the packed stream: hidden states, sublayer outputs
-        AlignedBuffer<uint8_t> scratch_s8;
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
@@ -105,15 +104,13 @@ class Encoder {
                        const std::string& name, const PlanOptions& opts);
     // by_heads: thread i takes heads split_range(heads, threads, i) of every sequence (the QKV
     // ran with run_by_units), else a dynamic schedule over all (sequence, head) jobs.
-    void attention(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
-                   bool by_heads) const;
+    void attention(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads) const;
     // The same on the packed stream (f32): Q, K, V from the QKV stream qs, context into the
     // stream cs (attention_head_stream_avx512), a dynamic schedule over (sequence, head) jobs.
-    void attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
-                          Workspace& w) const;
+    void attention_stream(const PackedBatch& batch, const float* qs, float* cs,
+                          int64_t group) const;
     // The same with int8 matmuls (attention_s8.hpp).
-    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, Workspace& w,
-                      bool by_heads) const;
+    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads) const;
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;

@@ -74,6 +74,13 @@ constexpr int64_t kRowChunk = 64;  // rows computed before their epilogue runs
 constexpr int64_t kChunkGroups = 256;  // K chunk: 1024 inputs = 64 KiB of a 64-token tile
                                        // (measured: 256 and 512 inputs are slower)
 
+// thread_scratch tags: each thread's int32 row sums, packed tile(s), FFN1 output and token maxima.
+struct AccScratch;
+struct PackScratch;
+struct Pack2Scratch;
+struct HiddenScratch;
+struct MaxScratch;
+
 int vec_index(int vecs) { return vecs == 1 ? 0 : vecs == 2 ? 1 : vecs == 4 ? 2 : 3; }
 
 class SparseS8 final : public S8LinearKernel {
@@ -153,24 +160,20 @@ public:
         const auto tiles = token_tiles(tokens, in_pad, 16 * kMaxVecs);
         thread_local AlignedBuffer<float> scales, inv;
         thread_local AlignedBuffer<uint8_t> packed;
-        thread_local AlignedBuffer<int32_t> rows;
         scales.resize(tokens);
         inv.resize(tokens);
-        packed.resize(packed_bytes(tiles, in_pad));
-        rows.resize(num_threads() * kRowChunk * 16 * kMaxVecs);
         if (opts_.act_scale != ActScale::per_token)
             activation_scales(src, tokens, in_, opts_, scales.data(), inv.data());
         const float* bias = bias_.empty() ? nullptr : bias_.data();
         float* sc = scales.data();
         float* iv = inv.data();
-        uint8_t* pk = packed.data();
-        int32_t* rw = rows.data();
-        // Rows [r0, r1) of one packed tile, in chunks whose int32 sums stay in L1 until the
+        // Rows [r0, r1) of one tile packed at p, in chunks whose int32 sums stay in L1 until the
         // epilogue reads them.
-        auto rows_of_tile = [&](const TokenTile& tile, int64_t r0, int64_t r1, int32_t* acc) {
+        auto rows_of_tile = [&](const TokenTile& tile, const uint8_t* p, int64_t r0, int64_t r1,
+                                int32_t* acc) {
             for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
                 const int64_t c1 = std::min(c0 + kRowChunk, r1);
-                compute(pk + tile.offset, static_cast<int>(tile.width / 16), c0, c1, acc);
+                compute(p, static_cast<int>(tile.width / 16), c0, c1, acc);
                 s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out_, sc + tile.t0, qw_.scale.data(), bias,
                                 act_, residual ? residual + tile.t0 * out_ : nullptr, dst + tile.t0 * out_);
             }
@@ -178,22 +181,26 @@ public:
         const int64_t ntiles = static_cast<int64_t>(tiles.size());
         const int nt = num_threads();
         // Threads take whole token tiles when they divide evenly (no barrier; each thread packs
-        // and reads only its own tile: at b1 s128 on 2 threads, BERT-base 90% 1x4, QKV 1.70 ->
-        // 1.55 ms and attention output 0.76 -> 0.62 ms), else all tiles are packed first and
-        // threads take rows balanced by blocks.
+        // and reads only its own tile, in its own scratch: at b1 s128 on 2 threads, BERT-base 90%
+        // 1x4, QKV 1.70 -> 1.55 ms and attention output 0.76 -> 0.62 ms), else all tiles are
+        // packed first (shared) and threads take rows balanced by blocks.
         const bool by_tiles = nt == 1 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
+        uint8_t* const pk =
+            by_tiles ? nullptr : (packed.resize(packed_bytes(tiles, in_pad)), packed.data());
         auto body = [&](int n, int id) {
-            int32_t* acc = rw + id * kRowChunk * 16 * kMaxVecs;
+            int32_t* const acc = thread_scratch<int32_t, AccScratch>(kRowChunk * 16 * kMaxVecs);
             if (by_tiles) {
+                uint8_t* const p = thread_scratch<uint8_t, PackScratch>(in_pad * 16 * kMaxVecs);
                 for (int64_t i = id; i < ntiles; i += n) {
-                    pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
-                    rows_of_tile(tiles[i], 0, out_, acc);
+                    pack_tile(src, tiles[i], sc, iv, p);
+                    rows_of_tile(tiles[i], p, 0, out_, acc);
                 }
                 return;
             }
             int64_t tb, te;
             split_range(ntiles, n, id, tb, te);
-            for (int64_t i = tb; i < te; ++i) pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
+            for (int64_t i = tb; i < te; ++i)
+                pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
 #pragma omp barrier
             if (sections > 0) {
                 int64_t u0, u1;
@@ -201,12 +208,13 @@ public:
                 const int64_t per = out_ / (sections * units);
                 for (const TokenTile& tile : tiles)
                     for (int64_t s = 0; s < sections; ++s)
-                        rows_of_tile(tile, (s * units + u0) * per, (s * units + u1) * per, acc);
+                        rows_of_tile(tile, pk + tile.offset, (s * units + u0) * per,
+                                     (s * units + u1) * per, acc);
                 return;
             }
             int64_t r0, r1;
             row_range(n, id, r0, r1);
-            for (const TokenTile& tile : tiles) rows_of_tile(tile, r0, r1, acc);
+            for (const TokenTile& tile : tiles) rows_of_tile(tile, pk + tile.offset, r0, r1, acc);
         };
         if (nt == 1) {
             body(1, 0);
@@ -236,17 +244,16 @@ public:
         const bool by_tiles = nt == 1 || ntiles % nt == 0 || ntiles >= 4 * nt;
         thread_local AlignedBuffer<float> sc1, iv1, sc2, hbuf, maxbuf;
         thread_local AlignedBuffer<uint8_t> pk1, pk2;
-        thread_local AlignedBuffer<int32_t> accbuf;
         sc1.resize(tpad);
         iv1.resize(tpad);
         sc2.resize(tpad);
         std::fill(sc1.data(), sc1.data() + tpad, 0.0f);  // padding tokens: finite, unused
-        const int64_t slots = by_tiles ? nt : 1;         // per-thread copies in by_tiles mode
-        pk1.resize(by_tiles ? slots * in_pad * full : packed_bytes(tiles, in_pad));
-        pk2.resize(by_tiles ? slots * mid_pad * full : packed_bytes(tiles2, mid_pad));
-        hbuf.resize((by_tiles ? slots : ntiles) * mid * full);
-        maxbuf.resize(by_tiles ? slots * full : nt * tpad);
-        accbuf.resize(nt * kRowChunk * full);
+        if (!by_tiles) {  // shared by the threads (by_tiles: each thread's own, in the region)
+            pk1.resize(packed_bytes(tiles, in_pad));
+            pk2.resize(packed_bytes(tiles2, mid_pad));
+            hbuf.resize(ntiles * mid * full);
+            maxbuf.resize(nt * tpad);
+        }
         if (opts_.act_scale != ActScale::per_token)
             activation_scales(src, tokens, in_, opts_, sc1.data(), iv1.data());
         if (trace) {
@@ -261,7 +268,6 @@ public:
         float* const mb = maxbuf.data();
         uint8_t* const pb1 = pk1.data();
         uint8_t* const pb2 = pk2.data();
-        int32_t* const ab = accbuf.data();
         const float* bias1 = bias_.empty() ? nullptr : bias_.data();
         const float* bias2 = next.bias_.empty() ? nullptr : next.bias_.data();
         const bool gelu = act_ == Activation::gelu;
@@ -313,12 +319,12 @@ public:
         };
 
         auto body = [&](int n, int id) {
-            int32_t* const acc = ab + id * kRowChunk * full;
+            int32_t* const acc = thread_scratch<int32_t, AccScratch>(kRowChunk * full);
             if (by_tiles) {
-                uint8_t* const p1 = pb1 + id * in_pad * full;
-                uint8_t* const p2 = pb2 + id * mid_pad * full;
-                float* const h = hb + id * mid * full;
-                float* const tmax = mb + id * full;
+                uint8_t* const p1 = thread_scratch<uint8_t, PackScratch>(in_pad * full);
+                uint8_t* const p2 = thread_scratch<uint8_t, Pack2Scratch>(mid_pad * full);
+                float* const h = thread_scratch<float, HiddenScratch>(mid * full);
+                float* const tmax = thread_scratch<float, MaxScratch>(full);
                 alignas(64) float inv[16 * kMaxVecs];
                 for (int64_t i = id; i < ntiles; i += n) {
                     const TokenTile& tile = tiles[i];
@@ -334,7 +340,8 @@ public:
             }
             int64_t tb, te;
             split_range(ntiles, n, id, tb, te);
-            for (int64_t i = tb; i < te; ++i) pack_tile(src, tiles[i], s1, i1, pb1 + tiles[i].offset);
+            for (int64_t i = tb; i < te; ++i)
+                pack_tile(src, tiles[i], s1, i1, pb1 + tiles[i].offset);
             float* const tmax = mb + id * tpad;
             std::fill(tmax, tmax + tpad, 0.0f);
 #pragma omp barrier
@@ -363,7 +370,8 @@ public:
             if (trace && id == 0)
                 for (int64_t i = 0; i < ntiles; ++i) record(tiles[i], pb2 + tiles2[i].offset);
             next.row_range(n, id, r0, r1);
-            for (int64_t i = 0; i < ntiles; ++i) ffn2(tiles[i], pb2 + tiles2[i].offset, r0, r1, acc);
+            for (int64_t i = 0; i < ntiles; ++i)
+                ffn2(tiles[i], pb2 + tiles2[i].offset, r0, r1, acc);
         };
         if (nt == 1) {
             body(1, 0);

@@ -19,6 +19,11 @@
 namespace sparq {
 namespace {
 
+// thread_scratch tags: each thread's packed input group, output tile and FFN1 tile of a chain.
+struct XScratch;
+struct YScratch;
+struct HScratch;
+
 // The list of sparse f32 kernels. Per ISA the first entry is the default (spmm_best_variant).
 const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
@@ -206,14 +211,12 @@ class SpmmJit final : public LinearKernel {
         // else by rows balanced by nonzeros (one barrier after packing all groups).
         if (splits_by_groups(tokens)) return run_groups(src, false, dst, false, tokens, residual);
         const int64_t groups = (tokens + group_ - 1) / group_;
-        static thread_local AlignedBuffer<float> xbuf, ybuf;
+        static thread_local AlignedBuffer<float> xbuf;  // all groups packed, read by every thread
         const SpmmData& m = *data_;
         const int nt = num_threads();
         xbuf.resize(groups * in_ * group_);
-        ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
-        // thread_local: take the caller's buffers here, not inside the parallel region.
+        // thread_local: take the caller's buffer here, not inside the parallel region.
         float* const xbase = xbuf.data();
-        float* const ybase = ybuf.data();
         const std::vector<int64_t> bounds =
             partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
         const int64_t slice = 64;  // features per packing job
@@ -222,7 +225,7 @@ class SpmmJit final : public LinearKernel {
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
-            float* const yp = ybase + tid * (out_ + 1) * group_;
+            float* const yp = tile_scratch<YScratch>(out_);
 #pragma omp for schedule(static)
             for (int64_t j = 0; j < groups * slices; ++j) {
                 const int64_t g = j / slices, i0 = (j % slices) * slice;
@@ -256,26 +259,20 @@ class SpmmJit final : public LinearKernel {
         assert(!(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
         const int nt = num_threads();
-        static thread_local AlignedBuffer<float> xbuf, ybuf;
-        xbuf.resize(nt * in_ * group_);
-        ybuf.resize(nt * (out_ + 1) * group_);  // + the dummy row of odd pairs
-        float* const xbase = xbuf.data();
-        float* const ybase = ybuf.data();
         const float* bias = bias_.empty() ? nullptr : bias_.data();
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                const float* xp =
-                    packed_input(src, src_packed, g, count, xbase + tid * in_ * group_);
+                const float* xp = packed_input(src, src_packed, g, count);
                 if (dst_packed) {
                     float* const yp = dst + g * (out_ + 1) * group_;
                     run_tile(xp, yp, 0, out_, count);
                     if (!fuse_)
                         spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count), bias, act_);
                 } else {
-                    run_group(xp, ybase + tid * (out_ + 1) * group_, 0, out_, count,
+                    run_group(xp, tile_scratch<YScratch>(out_), 0, out_, count,
                               dst + g * group_ * out_,
                               residual ? residual + g * group_ * out_ : nullptr);
                 }
@@ -284,12 +281,18 @@ class SpmmJit final : public LinearKernel {
     }
 
     // Token group g (of `count` tokens) of src as this kernel's packed input: its tile in the
-    // stream when src is one, else src's tokens packed into the scratch xb ([in][group]).
-    const float* packed_input(const float* src, bool src_packed, int64_t g, int64_t count,
-                              float* xb) const {
+    // stream when src is one, else src's tokens packed into the calling thread's scratch.
+    const float* packed_input(const float* src, bool src_packed, int64_t g, int64_t count) const {
         if (src_packed) return src + g * (in_ + 1) * group_;
+        float* const xb = thread_scratch<float, XScratch>(in_ * group_);
         spmm_pack_tokens(v_.isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes, xb);
         return xb;
+    }
+
+    // The calling thread's [rows + 1][group] output tile (+ the dummy row of odd pairs).
+    template <typename Tag>
+    float* tile_scratch(int64_t rows) const {
+        return thread_scratch<float, Tag>((rows + 1) * group_);
     }
 
     // Token slots the kernels compute for a group of `count` tokens (whole vectors).
@@ -351,24 +354,16 @@ class SpmmJit final : public LinearKernel {
         assert(chains_with(next, tokens) && tokens >= 1 && !(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
         const int nt = num_threads();
-        static thread_local AlignedBuffer<float> xbuf, hbuf, ybuf;
-        xbuf.resize(nt * in_ * group_);
-        hbuf.resize(nt * (out_ + 1) * group_);
-        ybuf.resize(nt * (next.out_ + 1) * group_);
-        float* const xbase = xbuf.data();
-        float* const hbase = hbuf.data();
-        float* const ybase = ybuf.data();
         const Isa isa = v_.isa;
         const float* bias = bias_.empty() ? nullptr : bias_.data();
         const float* next_bias = next.bias_.empty() ? nullptr : next.bias_.data();
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
-            float* const hp = hbase + tid * (out_ + 1) * group_;
+            float* const hp = tile_scratch<HScratch>(out_);
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                const float* xp =
-                    packed_input(src, src_packed, g, count, xbase + tid * in_ * group_);
+                const float* xp = packed_input(src, src_packed, g, count);
                 run_tile(xp, hp, 0, out_, count);
                 if (!fuse_) spmm_bias_act_rows(isa, hp, group_, out_, width_of(count), bias, act_);
                 if (dst_packed) {
@@ -378,7 +373,7 @@ class SpmmJit final : public LinearKernel {
                         spmm_bias_act_rows(isa, yp, group_, next.out_, width_of(count), next_bias,
                                            next.act_);
                 } else {
-                    next.run_group(hp, ybase + tid * (next.out_ + 1) * group_, 0, next.out_, count,
+                    next.run_group(hp, tile_scratch<YScratch>(next.out_), 0, next.out_, count,
                                    dst + g * group_ * next.out_,
                                    residual ? residual + g * group_ * next.out_ : nullptr);
                 }
