@@ -1,0 +1,83 @@
+// This core's arithmetic peaks, measured rather than taken from a datasheet, so kernel
+// efficiencies ("% of peak") use the clock the machine really runs at (a VM's nominal 2.6 GHz
+// TSC says nothing about its turbo). One thread:
+//   clock:   a chain of dependent 64-bit imul (3 cycles each on Intel cores) -> GHz;
+//   vnni:    16 independent vpdpbusd zmm chains (latency 5) -> instructions per cycle and
+//            GMAC/s (64 u8 x s8 MACs per instruction);
+//   fma:     16 independent vfmadd231ps zmm chains (latency 4) -> per cycle and GFLOP/s
+//            (32 flop per instruction).
+// Run: build/peak_bench (AVX-512 / VNNI cases skip themselves on CPUs without them).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+
+#include "cpu/isa.hpp"
+
+namespace {
+
+constexpr int64_t kSteps = 1 << 20;  // loop trips per measurement
+
+// Cycles per second from kSteps x 4 dependent imul (3 cycles each).
+double measure_clock_hz() {
+    int64_t x = 3;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t n = 0; n < kSteps; ++n)
+        asm volatile("imul %0, %0\n\timul %0, %0\n\timul %0, %0\n\timul %0, %0" : "+r"(x));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return 4.0 * 3.0 * static_cast<double>(kSteps) / s;
+}
+
+#define SPARQ_X16(OP)                                                                           \
+    OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11) OP(12) OP(13) \
+        OP(14) OP(15)
+#define SPARQ_VNNI(i) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+#define SPARQ_FMA(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+
+// Seconds for kSteps x 16 independent instructions of one kind.
+template <bool VNNI>
+double time_x16() {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t n = 0; n < kSteps; ++n) {
+        if (VNNI)
+            asm volatile(SPARQ_X16(SPARQ_VNNI)::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+                         "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+                         "xmm14", "xmm15");
+        else
+            asm volatile(SPARQ_FMA(0) SPARQ_FMA(1) SPARQ_FMA(2) SPARQ_FMA(3) SPARQ_FMA(4)
+                             SPARQ_FMA(5) SPARQ_FMA(6) SPARQ_FMA(7) SPARQ_FMA(8) SPARQ_FMA(9)
+                                 SPARQ_FMA(10) SPARQ_FMA(11) SPARQ_FMA(12) SPARQ_FMA(13)
+                                     SPARQ_FMA(14) SPARQ_FMA(15)::: "xmm0", "xmm1", "xmm2",
+                         "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                         "xmm12", "xmm13", "xmm14", "xmm15");
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void bm_clock(benchmark::State& state) {
+    double hz = 0;
+    for (auto _ : state) hz = measure_clock_hz();
+    state.counters["GHz"] = hz * 1e-9;
+}
+BENCHMARK(bm_clock)->Unit(benchmark::kMillisecond);
+
+template <bool VNNI>
+void bm_peak(benchmark::State& state) {
+    if (!sparq::has_isa(VNNI ? sparq::Isa::avx512_vnni : sparq::Isa::avx512)) {
+        state.SkipWithError(VNNI ? "no AVX512-VNNI" : "no AVX-512");
+        return;
+    }
+    double per_cycle = 0, hz = 0;
+    for (auto _ : state) {
+        hz = measure_clock_hz();
+        per_cycle = 16.0 * static_cast<double>(kSteps) / time_x16<VNNI>() / hz;
+    }
+    state.counters["GHz"] = hz * 1e-9;
+    state.counters["per_cycle"] = per_cycle;
+    // 64 MACs per vpdpbusd zmm; 2 x 16 flop per vfmadd231ps zmm.
+    state.counters[VNNI ? "GMACs" : "GFLOPs"] = per_cycle * hz * (VNNI ? 64 : 32) * 1e-9;
+}
+BENCHMARK(bm_peak<true>)->Name("bm_vnni_peak")->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_peak<false>)->Name("bm_fma_peak")->Unit(benchmark::kMillisecond);
+
+}  // namespace
