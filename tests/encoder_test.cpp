@@ -75,10 +75,13 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
     dense.kernels = "dense";
     LoadOptions sparse;
     sparse.kernels = "sparse";
+    LoadOptions f32_attention;
+    f32_attention.attention = "f32";
     const Family families[] = {
         {(fix / "tiny_base").string(), dense},
         {(fix / "tiny_base").string(), sparse},
         {(models / "sst2-default").string(), {}},  // quantized 95% 1x4: sparse int8, int8 attention
+        {(models / "sst2-default").string(), f32_attention},  // sparse int8, f32 attention
         {(models / "sst2-dense").string(), sparse},
     };
     const int saved = num_threads();
@@ -124,8 +127,8 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
             const HiddenStates a = model->encode(b2);
             set_num_threads(2);
             const HiddenStates c = model->encode(b2);
-            // The sparse int8 QKV splits by heads (each thread the Q/K/V of its attention heads);
-            // without that split, the same numbers bit for bit.
+            // The sparse int8 QKV splits by heads (each thread the Q/K/V of its attention heads,
+            // head-major); without that split (token-major), the same numbers bit for bit.
             enc->set_head_split(false);
             const HiddenStates c2 = model->encode(b2);
             enc->set_head_split(true);

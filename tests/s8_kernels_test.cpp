@@ -424,17 +424,20 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
 }
 
 // run_by_units (the encoder's head-aligned QKV split): every thread computes its units' rows of
-// every section for all tokens; the output is bit-identical to run() (the same sums and
-// epilogue per element), on 1-3 threads, token counts in one or several tiles, units that do not
-// divide among the threads (3 threads, 4 units) and more threads than units. Shapes without an
-// exact units split, and the dense kernel, decline without writing.
+// every section for all tokens, into the unit-major layout dst[u][t][s * per + f]; each value is
+// bit-identical to run()'s row (s * units + u) * per + f (the same sums and epilogue per
+// element), and every slot is written, on 1-5 threads, token counts in one or several tiles,
+// units that do not divide among the threads (3 threads, 4 units), more threads than units, and
+// unit widths (per) below, across and above the 64-row chunks. Shapes without an exact units
+// split, and the dense kernel, decline without writing.
 TEST(S8Kernels, RunByUnitsEqualsRun) {
     const int saved_threads = num_threads();
     uint32_t seed = 900;
     struct Case {
         int64_t sections, units, per, in;
     };
-    for (const Case c : {Case{3, 4, 16, 64}, Case{3, 2, 5, 33}, Case{1, 3, 70, 40}}) {
+    for (const Case c :
+         {Case{3, 4, 16, 64}, Case{3, 2, 5, 33}, Case{1, 3, 70, 40}, Case{3, 2, 64, 24}}) {
         const int64_t out = c.sections * c.units * c.per;
         Weight W = make_weight(out, c.in, 0.7, Pattern::blocks_1x4, seed++, {2});
         for (Isa isa : {Isa::avx2, Isa::avx512, Isa::avx512_vnni}) {
@@ -446,12 +449,21 @@ TEST(S8Kernels, RunByUnitsEqualsRun) {
                 for (int threads : {1, 2, 3, 5}) {
                     auto x = random_acts(tokens * c.in, seed++);
                     set_num_threads(threads);
-                    std::vector<float> want(tokens * out), got(tokens * out, -1.0f);
+                    std::vector<float> want(tokens * out), got(tokens * out, std::nanf(""));
                     k->run(x.data(), want.data(), tokens, nullptr);
                     ASSERT_TRUE(k->run_by_units(x.data(), got.data(), tokens, c.sections, c.units));
-                    for (int64_t i = 0; i < tokens * out; ++i)
-                        ASSERT_EQ(got[i], want[i]) << k->name() << " out=" << out << " tokens=" << tokens
-                                                   << " threads=" << threads << " i=" << i;
+                    for (int64_t u = 0; u < c.units; ++u)
+                        for (int64_t t = 0; t < tokens; ++t)
+                            for (int64_t sec = 0; sec < c.sections; ++sec)
+                                for (int64_t f = 0; f < c.per; ++f) {
+                                    const float g = got[(u * tokens + t) * c.sections * c.per +
+                                                        sec * c.per + f];
+                                    const float w = want[t * out + (sec * c.units + u) * c.per + f];
+                                    ASSERT_EQ(g, w)
+                                        << k->name() << " out=" << out << " tokens=" << tokens
+                                        << " threads=" << threads << " unit " << u << " token " << t
+                                        << " section " << sec << " f " << f;
+                                }
                 }
             std::vector<float> x = random_acts(16 * c.in, seed++), y(16 * out, -1.0f);
             EXPECT_FALSE(k->run_by_units(x.data(), y.data(), 16, c.sections, c.units * c.per + 1));

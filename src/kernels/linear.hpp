@@ -34,12 +34,16 @@ public:
     // thread running it single-threaded on its share (Encoder::set_sequence_parallel). False
     // for kernels bound by streaming their weights, which every thread would then read in full.
     virtual bool splits_by_sequences() const { return true; }
-    // run() with the output rows split into units for the threads: out = sections * units * u
-    // rows, and thread i of n computes, in every section, the rows of units
-    // split_range(units, n, i) for all tokens. The fused QKV uses it with sections = 3 (Q, K, V)
-    // and units = heads, so each thread writes exactly the Q/K/V columns of the heads its
-    // attention then reads (Encoder: one core's output then never crosses to the other).
-    // Returns false, computing nothing, when the kernel has no such split (callers use run()).
+    // run() (no residual) with the output rows split into units for the threads: out =
+    // sections * units * per rows, row r = (s * units + u) * per + f, and thread i of n computes,
+    // in every section, the rows of units split_range(units, n, i) for all tokens. dst is
+    // unit-major: dst[u][t][s * per + f] (each unit's rows of all sections for all tokens are one
+    // contiguous block of tokens * sections * per floats). The fused QKV uses it with sections =
+    // 3 (Q, K, V) and units = heads: each thread writes one contiguous block per head, the Q/K/V
+    // of exactly the heads its attention then reads (Encoder: one core's output never crosses to
+    // the other, and no two threads write into the same rows: interleaved column ranges of shared
+    // rows ran 1.2-1.7x slower on two threads here). Returns false, computing nothing, when the
+    // kernel has no such split (callers use run()).
     virtual bool run_by_units(const float* src, float* dst, int64_t tokens, int64_t sections,
                               int64_t units) const {
         (void)src, (void)dst, (void)tokens, (void)sections, (void)units;

@@ -69,17 +69,32 @@ PackedBatch slice_sequences(const PackedBatch& batch, int64_t s0, int64_t s1) {
     return part;
 }
 
-// Runs fn(q, off, len, head, next, thread) for every (sequence, head) of `batch` with a
-// non-empty sequence (q: the head's Q columns of the fused QKV rows, sequence tokens [off,
-// off + len)), head minor, on `threads` threads. `next` holds the Q/K/V of the thread's next job
-// so the kernel can prefetch them while it computes. by_heads: thread i runs heads
+// Where the fused QKV kernel left each head's Q, K and V: token-major [tokens][Q | K | V] (each
+// hidden wide, heads side by side; LinearKernel::run), or head-major [heads][tokens][q | k | v]
+// (each d wide; run_by_units with sections 3 and units heads).
+struct QkvLayout {
+    const float* base;
+    int64_t tokens, h, d;
+    bool head_major;
+    int64_t ld() const { return head_major ? 3 * d : 3 * h; }
+    // Rows of token `off` for `head`: Q at [0], K at k_off(), V at 2 * k_off().
+    const float* q(int64_t off, int64_t head) const {
+        return head_major ? base + (head * tokens + off) * 3 * d : base + off * 3 * h + head * d;
+    }
+    int64_t k_off() const { return head_major ? d : h; }
+};
+
+// Runs fn(q, k, v, ld, off, len, head, next, thread) for every (sequence, head) of `batch` with
+// a non-empty sequence (q, k, v: the head's rows of sequence tokens [off, off + len) in `qkv`,
+// row stride ld), head minor, on `threads` threads. `next` holds the Q/K/V of the thread's next
+// job so the kernel can prefetch them while it computes. by_heads: thread i runs heads
 // split_range(heads, threads, i) of every sequence (the heads whose Q/K/V it wrote); else a
 // dynamic schedule with one job of lookahead (each thread claims its next job before running the
 // current one).
 template <typename Fn>
-void for_each_head(const PackedBatch& batch, int64_t heads, int64_t h, int64_t d,
-                   const float* qkv, int threads, bool by_heads, Fn fn) {
-    const int64_t seqs = batch.num_sequences(), jobs = seqs * heads;
+void for_each_head(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv, int threads,
+                   bool by_heads, Fn fn) {
+    const int64_t seqs = batch.num_sequences(), jobs = seqs * heads, ko = qkv.k_off();
     auto run = [&](int64_t job, int64_t following, int thread) {
         const int64_t s = job / heads, head = job % heads;
         const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
@@ -87,12 +102,13 @@ void for_each_head(const PackedBatch& batch, int64_t heads, int64_t h, int64_t d
         if (following < jobs) {
             const int64_t s2 = following / heads, head2 = following % heads;
             const int64_t off2 = batch.offsets[s2];
-            next.q = qkv + off2 * 3 * h + head2 * d;
-            next.k = next.q + h;
-            next.v = next.q + 2 * h;
+            next.q = qkv.q(off2, head2);
+            next.k = next.q + ko;
+            next.v = next.q + 2 * ko;
             next.seq = batch.offsets[s2 + 1] - off2;
         }
-        if (len > 0) fn(qkv + off * 3 * h + head * d, off, len, head, next, thread);
+        const float* q = qkv.q(off, head);
+        if (len > 0) fn(q, q + ko, q + 2 * ko, qkv.ld(), off, len, head, next, thread);
     };
     std::atomic<int64_t> claimed{0};
 #pragma omp parallel num_threads(threads)
@@ -264,12 +280,12 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_scratch_floats(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    for_each_head(batch, heads_, h, d, qkv, num_threads(), by_heads,
-                  [&](const float* q, int64_t off, int64_t len, int64_t head,
-                      const AttentionNext& next, int) {
-                      attention_head(q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len,
-                                     d, scale, thread_scratch<float, AttentionScratch>(per_thread),
-                                     &next);
+    const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
+    for_each_head(batch, heads_, layout, num_threads(), by_heads,
+                  [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
+                      int64_t len, int64_t head, const AttentionNext& next, int) {
+                      attention_head(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                                     thread_scratch<float, AttentionScratch>(per_thread), &next);
                   });
 }
 
@@ -278,10 +294,12 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_stream_scratch_floats(longest_sequence(batch));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    // for_each_head's q pointers (token-major arithmetic) are not used on the stream.
+    // for_each_head's q/k/v pointers (token-major arithmetic) are not used on the stream.
+    const QkvLayout layout{qs, batch.num_tokens(), h, d, false};
     for_each_head(
-        batch, heads_, h, d, qs, num_threads(), false,
-        [&](const float*, int64_t off, int64_t len, int64_t head, const AttentionNext&, int) {
+        batch, heads_, layout, num_threads(), false,
+        [&](const float*, const float*, const float*, int64_t, int64_t off, int64_t len,
+            int64_t head, const AttentionNext&, int) {
             attention_head_stream_avx512(qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h,
                                          head * d, off, len, d, group, scale,
                                          thread_scratch<float, AttentionScratch>(per_thread));
@@ -293,12 +311,13 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    for_each_head(batch, heads_, h, d, qkv, num_threads(), by_heads,
-                  [&](const float* q, int64_t off, int64_t len, int64_t head,
-                      const AttentionNext& next, int) {
-                      attention_head_s8(
-                          q, q + h, q + 2 * h, 3 * h, ctx + off * h + head * d, h, len, d, scale,
-                          thread_scratch<uint8_t, AttentionScratch>(per_thread), &next);
+    const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
+    for_each_head(batch, heads_, layout, num_threads(), by_heads,
+                  [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
+                      int64_t len, int64_t head, const AttentionNext& next, int) {
+                      attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                                        thread_scratch<uint8_t, AttentionScratch>(per_thread),
+                                        &next);
                   });
 }
 

@@ -103,7 +103,8 @@ class Encoder {
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
     // by_heads: thread i takes heads split_range(heads, threads, i) of every sequence (the QKV
-    // ran with run_by_units), else a dynamic schedule over all (sequence, head) jobs.
+    // ran with run_by_units: qkv is head-major), else a dynamic schedule over all (sequence,
+    // head) jobs (qkv token-major).
     void attention(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads) const;
     // The same on the packed stream (f32): Q, K, V from the QKV stream qs, context into the
     // stream cs (attention_head_stream_avx512), a dynamic schedule over (sequence, head) jobs.

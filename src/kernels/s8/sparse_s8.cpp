@@ -153,7 +153,7 @@ public:
     }
 
     // run(); with sections > 0, threads take the rows of run_by_units instead of whole token
-    // tiles or rows balanced by blocks.
+    // tiles or rows balanced by blocks, and dst is in run_by_units' unit-major layout.
     void run_split(const float* src, float* dst, int64_t tokens, const float* residual, int64_t sections,
                    int64_t units) const {
         const int64_t in_pad = qw_.in_pad;
@@ -167,6 +167,14 @@ public:
         const float* bias = bias_.empty() ? nullptr : bias_.data();
         float* sc = scales.data();
         float* iv = inv.data();
+        // Unit-major output (sections > 0): row r = (s * units + u) * per + f goes to
+        // dst[u][t][s * per + f], so rows [a, b) of one (section, unit) block have row stride
+        // ld_um and start at um_row(a).
+        const int64_t per = sections > 0 ? out_ / (sections * units) : 0, ld_um = sections * per;
+        auto um_row = [&](int64_t r) {
+            const int64_t block = r / per, s = block / units, u = block % units;
+            return dst + u * tokens * ld_um + s * per + r % per;
+        };
         // Rows [r0, r1) of one tile packed at p, in chunks whose int32 sums stay in L1 until the
         // epilogue reads them.
         auto rows_of_tile = [&](const TokenTile& tile, const uint8_t* p, int64_t r0, int64_t r1,
@@ -174,8 +182,20 @@ public:
             for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
                 const int64_t c1 = std::min(c0 + kRowChunk, r1);
                 compute(p, static_cast<int>(tile.width / 16), c0, c1, acc);
-                s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out_, sc + tile.t0, qw_.scale.data(), bias,
-                                act_, residual ? residual + tile.t0 * out_ : nullptr, dst + tile.t0 * out_);
+                if (sections == 0) {
+                    s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out_, sc + tile.t0,
+                                    qw_.scale.data(), bias, act_,
+                                    residual ? residual + tile.t0 * out_ : nullptr,
+                                    dst + tile.t0 * out_);
+                    continue;
+                }
+                for (int64_t a = c0, b; a < c1; a = b) {  // one call per (section, unit) block
+                    b = std::min(c1, (a / per + 1) * per);
+                    s8::epilogue_fm(acc + (a - c0) * tile.width, tile.width, tile.count, 0, b - a,
+                                    ld_um, sc + tile.t0, qw_.scale.data() + a,
+                                    bias ? bias + a : nullptr, act_, nullptr,
+                                    um_row(a) + tile.t0 * ld_um);
+                }
             }
         };
         const int64_t ntiles = static_cast<int64_t>(tiles.size());
@@ -205,7 +225,6 @@ public:
             if (sections > 0) {
                 int64_t u0, u1;
                 split_range(units, n, id, u0, u1);
-                const int64_t per = out_ / (sections * units);
                 for (const TokenTile& tile : tiles)
                     for (int64_t s = 0; s < sections; ++s)
                         rows_of_tile(tile, pk + tile.offset, (s * units + u0) * per,
