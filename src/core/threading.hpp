@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "core/region_trace.hpp"
+
 namespace sparq {
 
 // Sets the thread count for sparq kernels and oneDNN (n <= 0: all hardware threads).
@@ -29,6 +31,7 @@ void parallel_ranges(int64_t n, int threads, Fn&& fn) {
     }
 #pragma omp parallel num_threads(threads)
     {
+        SPARQ_REGION("rows");
         int64_t b, e;
         split_range(n, omp_get_num_threads(), omp_get_thread_num(), b, e);
         if (b < e) fn(b, e);

@@ -113,6 +113,7 @@ void for_each_head(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv
     std::atomic<int64_t> claimed{0};
 #pragma omp parallel num_threads(threads)
     {
+        SPARQ_REGION("attention");
         const int thread = omp_get_thread_num();
         if (by_heads) {
             int64_t h0, h1;

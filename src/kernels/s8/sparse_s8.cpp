@@ -208,6 +208,7 @@ public:
         uint8_t* const pk =
             by_tiles ? nullptr : (packed.resize(packed_bytes(tiles, in_pad)), packed.data());
         auto body = [&](int n, int id) {
+            SPARQ_REGION(sections > 0 ? "s8 by units" : "s8");
             int32_t* const acc = thread_scratch<int32_t, AccScratch>(kRowChunk * 16 * kMaxVecs);
             if (by_tiles) {
                 uint8_t* const p = thread_scratch<uint8_t, PackScratch>(in_pad * 16 * kMaxVecs);
@@ -338,6 +339,7 @@ public:
         };
 
         auto body = [&](int n, int id) {
+            SPARQ_REGION("s8 chain");
             int32_t* const acc = thread_scratch<int32_t, AccScratch>(kRowChunk * full);
             if (by_tiles) {
                 uint8_t* const p1 = thread_scratch<uint8_t, PackScratch>(in_pad * full);

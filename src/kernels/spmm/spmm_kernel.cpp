@@ -224,6 +224,7 @@ class SpmmJit final : public LinearKernel {
         const Isa isa = v_.isa;
 #pragma omp parallel num_threads(nt)
         {
+            SPARQ_REGION("spmm by rows");
             const int tid = omp_get_thread_num();
             float* const yp = tile_scratch<YScratch>(out_);
 #pragma omp for schedule(static)
@@ -262,6 +263,7 @@ class SpmmJit final : public LinearKernel {
         const float* bias = bias_.empty() ? nullptr : bias_.data();
 #pragma omp parallel num_threads(nt)
         {
+            SPARQ_REGION("spmm");
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
@@ -359,6 +361,7 @@ class SpmmJit final : public LinearKernel {
         const float* next_bias = next.bias_.empty() ? nullptr : next.bias_.data();
 #pragma omp parallel num_threads(nt)
         {
+            SPARQ_REGION("spmm chain");
             const int tid = omp_get_thread_num();
             float* const hp = tile_scratch<HScratch>(out_);
             for (int64_t g = tid; g < groups; g += nt) {

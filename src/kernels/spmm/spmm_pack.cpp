@@ -86,6 +86,7 @@ void for_each_group(int64_t tokens, int64_t group, Fn&& fn) {
     const int nt = num_threads();
 #pragma omp parallel num_threads(nt)
     {
+        SPARQ_REGION("stream groups");
         const int tid = omp_get_thread_num();
         for (int64_t g = tid; g < groups; g += nt) fn(g, std::min(group, tokens - g * group));
     }
