@@ -260,24 +260,14 @@ class SpmmJit final : public LinearKernel {
         assert(!(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
         const int nt = num_threads();
-        const float* bias = bias_.empty() ? nullptr : bias_.data();
 #pragma omp parallel num_threads(nt)
         {
             SPARQ_REGION("spmm");
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                const float* xp = packed_input(src, src_packed, g, count);
-                if (dst_packed) {
-                    float* const yp = dst + g * (out_ + 1) * group_;
-                    run_tile(xp, yp, 0, out_, count);
-                    if (!fuse_)
-                        spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count), bias, act_);
-                } else {
-                    run_group(xp, tile_scratch<YScratch>(out_), 0, out_, count,
-                              dst + g * group_ * out_,
-                              residual ? residual + g * group_ * out_ : nullptr);
-                }
+                write_group(packed_input(src, src_packed, g, count), g, count, dst, dst_packed,
+                            residual);
             }
         }
     }
@@ -289,6 +279,28 @@ class SpmmJit final : public LinearKernel {
         float* const xb = thread_scratch<float, XScratch>(in_ * group_);
         spmm_pack_tokens(v_.isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes, xb);
         return xb;
+    }
+
+    // Token group g (of `count` tokens, packed at xp) into dst: its stream tile, bias and
+    // activation in place, when dst_packed; else token-major through the calling thread's tile
+    // (with the residual).
+    void write_group(const float* xp, int64_t g, int64_t count, float* dst, bool dst_packed,
+                     const float* residual) const {
+        if (dst_packed) {
+            finish_tile(xp, dst + g * (out_ + 1) * group_, count);
+            return;
+        }
+        run_group(xp, tile_scratch<YScratch>(out_), 0, out_, count, dst + g * group_ * out_,
+                  residual ? residual + g * group_ * out_ : nullptr);
+    }
+
+    // All rows of one packed group into the feature-major tile yp with bias and activation
+    // applied (inside the kernel when fuse_, else by a pass over the tile).
+    void finish_tile(const float* xp, float* yp, int64_t count) const {
+        run_tile(xp, yp, 0, out_, count);
+        if (!fuse_)
+            spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count),
+                               bias_.empty() ? nullptr : bias_.data(), act_);
     }
 
     // The calling thread's [rows + 1][group] output tile (+ the dummy row of odd pairs).
@@ -356,9 +368,6 @@ class SpmmJit final : public LinearKernel {
         assert(chains_with(next, tokens) && tokens >= 1 && !(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
         const int nt = num_threads();
-        const Isa isa = v_.isa;
-        const float* bias = bias_.empty() ? nullptr : bias_.data();
-        const float* next_bias = next.bias_.empty() ? nullptr : next.bias_.data();
 #pragma omp parallel num_threads(nt)
         {
             SPARQ_REGION("spmm chain");
@@ -366,20 +375,8 @@ class SpmmJit final : public LinearKernel {
             float* const hp = tile_scratch<HScratch>(out_);
             for (int64_t g = tid; g < groups; g += nt) {
                 const int64_t count = std::min(group_, tokens - g * group_);
-                const float* xp = packed_input(src, src_packed, g, count);
-                run_tile(xp, hp, 0, out_, count);
-                if (!fuse_) spmm_bias_act_rows(isa, hp, group_, out_, width_of(count), bias, act_);
-                if (dst_packed) {
-                    float* const yp = dst + g * (next.out_ + 1) * group_;
-                    next.run_tile(hp, yp, 0, next.out_, count);
-                    if (!next.fuse_)
-                        spmm_bias_act_rows(isa, yp, group_, next.out_, width_of(count), next_bias,
-                                           next.act_);
-                } else {
-                    next.run_group(hp, tile_scratch<YScratch>(next.out_), 0, next.out_, count,
-                                   dst + g * group_ * next.out_,
-                                   residual ? residual + g * group_ * next.out_ : nullptr);
-                }
+                finish_tile(packed_input(src, src_packed, g, count), hp, count);
+                next.write_group(hp, g, count, dst, dst_packed, residual);
             }
         }
     }
