@@ -167,34 +167,29 @@ public:
         const float* bias = bias_.empty() ? nullptr : bias_.data();
         float* sc = scales.data();
         float* iv = inv.data();
-        // Unit-major output (sections > 0): row r = (s * units + u) * per + f goes to
-        // dst[u][t][s * per + f], so rows [a, b) of one (section, unit) block have row stride
-        // ld_um and start at um_row(a).
-        const int64_t per = sections > 0 ? out_ / (sections * units) : 0, ld_um = sections * per;
-        auto um_row = [&](int64_t r) {
-            const int64_t block = r / per, s = block / units, u = block % units;
-            return dst + u * tokens * ld_um + s * per + r % per;
+        // Output rows r = (s * units + u) * per + f go to dst[u][t][s * per + f] (run_by_units'
+        // unit-major layout; without sections one unit and one section: token-major dst[t][r]),
+        // so rows [a, b) of one (section, unit) block have row stride ld and start at row_at(a).
+        const int64_t nsec = sections > 0 ? sections : 1, nunit = sections > 0 ? units : 1;
+        const int64_t per = out_ / (nsec * nunit), ld = nsec * per;
+        auto row_at = [&](int64_t r) {
+            const int64_t block = r / per, s = block / nunit, u = block % nunit;
+            return u * tokens * ld + s * per + r % per;
         };
         // Rows [r0, r1) of one tile packed at p, in chunks whose int32 sums stay in L1 until the
-        // epilogue reads them.
+        // epilogue reads them; one epilogue call per (section, unit) block of a chunk.
         auto rows_of_tile = [&](const TokenTile& tile, const uint8_t* p, int64_t r0, int64_t r1,
                                 int32_t* acc) {
             for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
                 const int64_t c1 = std::min(c0 + kRowChunk, r1);
                 compute(p, static_cast<int>(tile.width / 16), c0, c1, acc);
-                if (sections == 0) {
-                    s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out_, sc + tile.t0,
-                                    qw_.scale.data(), bias, act_,
-                                    residual ? residual + tile.t0 * out_ : nullptr,
-                                    dst + tile.t0 * out_);
-                    continue;
-                }
-                for (int64_t a = c0, b; a < c1; a = b) {  // one call per (section, unit) block
+                for (int64_t a = c0, b; a < c1; a = b) {
                     b = std::min(c1, (a / per + 1) * per);
+                    const int64_t at = row_at(a) + tile.t0 * ld;
                     s8::epilogue_fm(acc + (a - c0) * tile.width, tile.width, tile.count, 0, b - a,
-                                    ld_um, sc + tile.t0, qw_.scale.data() + a,
-                                    bias ? bias + a : nullptr, act_, nullptr,
-                                    um_row(a) + tile.t0 * ld_um);
+                                    ld, sc + tile.t0, qw_.scale.data() + a,
+                                    bias ? bias + a : nullptr, act_,
+                                    residual ? residual + at : nullptr, dst + at);
                 }
             }
         };
