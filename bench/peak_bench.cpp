@@ -5,7 +5,12 @@
 //   vnni:    16 independent vpdpbusd zmm chains (latency 5) -> instructions per cycle and
 //            GMAC/s (64 u8 x s8 MACs per instruction);
 //   fma:     16 independent vfmadd231ps zmm chains (latency 4) -> per cycle and GFLOP/s
-//            (32 flop per instruction).
+//            (32 flop per instruction);
+//   *_loaded: the same instructions each fed by one 64-byte load from L1, as in the sparse
+//            kernels (one activation vector per vpdpbusd / FMA) -> the ceiling of that mix. Here
+//            (2026-11-26): vpdpbusd 1.81 per cycle alone and zmm loads 1.94 per cycle alone, but
+//            1.15-1.20 vpdpbusd per cycle when each has its load (64% of the VNNI peak; 1.10 with
+//            one more broadcast load per 4, the 1x4 kernel's mix); FMA 1.25-1.27 (68%).
 // Run: build/peak_bench (AVX-512 / VNNI cases skip themselves on CPUs without them).
 #include <benchmark/benchmark.h>
 
@@ -54,6 +59,40 @@ double time_x16() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Load 64 bytes at offset i * 64 into zmm t, then accumulate it into zmm a (10 accumulators,
+// 6 load targets: this file is not built with AVX-512 flags, so only zmm0-15 can be clobbered).
+#define SPARQ_VNNI_LD(i, a, t) \
+    "vmovdqu32 " #i "*64(%0), %%zmm" #t "\n\tvpdpbusd %%zmm30, %%zmm" #t ", %%zmm" #a "\n\t"
+#define SPARQ_FMA_LD(i) "vfmadd231ps " #i "*64(%0), %%zmm30, %%zmm" #i "\n\t"
+
+// Seconds for kSteps x 16 independent instructions of one kind, each with a 64-byte L1 load
+// (p: 1 KiB).
+template <bool VNNI>
+double time_x16_loaded(const void* p) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t n = 0; n < kSteps; ++n) {
+        if (VNNI)
+            asm volatile(SPARQ_VNNI_LD(0, 0, 10) SPARQ_VNNI_LD(1, 1, 11) SPARQ_VNNI_LD(2, 2, 12)
+                             SPARQ_VNNI_LD(3, 3, 13) SPARQ_VNNI_LD(4, 4, 14) SPARQ_VNNI_LD(5, 5, 15)
+                                 SPARQ_VNNI_LD(6, 6, 10) SPARQ_VNNI_LD(7, 7, 11)
+                                     SPARQ_VNNI_LD(8, 8, 12) SPARQ_VNNI_LD(9, 9, 13)
+                                         SPARQ_VNNI_LD(10, 0, 14) SPARQ_VNNI_LD(11, 1, 15)
+                                             SPARQ_VNNI_LD(12, 2, 10) SPARQ_VNNI_LD(13, 3, 11)
+                                                 SPARQ_VNNI_LD(14, 4, 12) SPARQ_VNNI_LD(15, 5, 13)
+                         :
+                         : "r"(p)
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                           "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+        else
+            asm volatile(SPARQ_X16(SPARQ_FMA_LD)
+                         :
+                         : "r"(p)
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                           "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 void bm_clock(benchmark::State& state) {
     double hz = 0;
     for (auto _ : state) hz = measure_clock_hz();
@@ -79,5 +118,24 @@ void bm_peak(benchmark::State& state) {
 }
 BENCHMARK(bm_peak<true>)->Name("bm_vnni_peak")->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_peak<false>)->Name("bm_fma_peak")->Unit(benchmark::kMillisecond);
+
+template <bool VNNI>
+void bm_peak_loaded(benchmark::State& state) {
+    if (!sparq::has_isa(VNNI ? sparq::Isa::avx512_vnni : sparq::Isa::avx512)) {
+        state.SkipWithError(VNNI ? "no AVX512-VNNI" : "no AVX-512");
+        return;
+    }
+    alignas(64) static uint8_t buf[16 * 64];
+    for (int i = 0; i < 16 * 64; ++i) buf[i] = static_cast<uint8_t>(i);
+    double per_cycle = 0, hz = 0;
+    for (auto _ : state) {
+        hz = measure_clock_hz();
+        per_cycle = 16.0 * static_cast<double>(kSteps) / time_x16_loaded<VNNI>(buf) / hz;
+    }
+    state.counters["GHz"] = hz * 1e-9;
+    state.counters["per_cycle"] = per_cycle;
+}
+BENCHMARK(bm_peak_loaded<true>)->Name("bm_vnni_loaded")->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_peak_loaded<false>)->Name("bm_fma_loaded")->Unit(benchmark::kMillisecond);
 
 }  // namespace
