@@ -9,8 +9,8 @@
 //   *_loaded: the same instructions each fed by one 64-byte load from L1, as in the sparse
 //            kernels (one activation vector per vpdpbusd / FMA) -> the ceiling of that mix. Here
 //            (2026-11-26): vpdpbusd 1.81 per cycle alone and zmm loads 1.94 per cycle alone, but
-//            1.15-1.20 vpdpbusd per cycle when each has its load (64% of the VNNI peak; 1.10 with
-//            one more broadcast load per 4, the 1x4 kernel's mix); FMA 1.25-1.27 (68%).
+//            1.12-1.20 vpdpbusd per cycle when each has its load (62-66% of the VNNI peak; 1.10
+//            with one more broadcast load per 4, the 1x4 kernel's mix); FMA 1.23-1.27 (67-70%).
 // Run: build/peak_bench (AVX-512 / VNNI cases skip themselves on CPUs without them).
 #include <benchmark/benchmark.h>
 
@@ -100,42 +100,30 @@ void bm_clock(benchmark::State& state) {
 }
 BENCHMARK(bm_clock)->Unit(benchmark::kMillisecond);
 
-template <bool VNNI>
+// LOADED: each instruction with its own 64-byte L1 load (time_x16_loaded), else register-only.
+template <bool VNNI, bool LOADED>
 void bm_peak(benchmark::State& state) {
     if (!sparq::has_isa(VNNI ? sparq::Isa::avx512_vnni : sparq::Isa::avx512)) {
         state.SkipWithError(VNNI ? "no AVX512-VNNI" : "no AVX-512");
         return;
     }
+    // 1.0f in every lane: normal floats for the FMA (no denormal operands), any bytes for VNNI.
+    alignas(64) static float buf[16 * 16];
+    for (float& v : buf) v = 1.0f;
     double per_cycle = 0, hz = 0;
     for (auto _ : state) {
         hz = measure_clock_hz();
-        per_cycle = 16.0 * static_cast<double>(kSteps) / time_x16<VNNI>() / hz;
+        const double s = LOADED ? time_x16_loaded<VNNI>(buf) : time_x16<VNNI>();
+        per_cycle = 16.0 * static_cast<double>(kSteps) / s / hz;
     }
     state.counters["GHz"] = hz * 1e-9;
     state.counters["per_cycle"] = per_cycle;
     // 64 MACs per vpdpbusd zmm; 2 x 16 flop per vfmadd231ps zmm.
     state.counters[VNNI ? "GMACs" : "GFLOPs"] = per_cycle * hz * (VNNI ? 64 : 32) * 1e-9;
 }
-BENCHMARK(bm_peak<true>)->Name("bm_vnni_peak")->Unit(benchmark::kMillisecond);
-BENCHMARK(bm_peak<false>)->Name("bm_fma_peak")->Unit(benchmark::kMillisecond);
-
-template <bool VNNI>
-void bm_peak_loaded(benchmark::State& state) {
-    if (!sparq::has_isa(VNNI ? sparq::Isa::avx512_vnni : sparq::Isa::avx512)) {
-        state.SkipWithError(VNNI ? "no AVX512-VNNI" : "no AVX-512");
-        return;
-    }
-    alignas(64) static uint8_t buf[16 * 64];
-    for (int i = 0; i < 16 * 64; ++i) buf[i] = static_cast<uint8_t>(i);
-    double per_cycle = 0, hz = 0;
-    for (auto _ : state) {
-        hz = measure_clock_hz();
-        per_cycle = 16.0 * static_cast<double>(kSteps) / time_x16_loaded<VNNI>(buf) / hz;
-    }
-    state.counters["GHz"] = hz * 1e-9;
-    state.counters["per_cycle"] = per_cycle;
-}
-BENCHMARK(bm_peak_loaded<true>)->Name("bm_vnni_loaded")->Unit(benchmark::kMillisecond);
-BENCHMARK(bm_peak_loaded<false>)->Name("bm_fma_loaded")->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_peak<true, false>)->Name("bm_vnni_peak")->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_peak<false, false>)->Name("bm_fma_peak")->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_peak<true, true>)->Name("bm_vnni_loaded")->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_peak<false, true>)->Name("bm_fma_loaded")->Unit(benchmark::kMillisecond);
 
 }  // namespace
