@@ -198,6 +198,34 @@ TEST(Fused, LayerNormMatchesReference) {
                 }
 }
 
+// Rows are normalized several at a time; a row's result must not depend on its neighbours or
+// on where a call's row range starts (threads split rows anywhere): bit-identical to one-row
+// calls.
+TEST(Fused, LayerNormRowGroupingIsBitExact) {
+    for (const FusedOps& op : runnable())
+        for (int64_t cols : {17, 768}) {
+            const int64_t rows = 11;
+            auto x = randv(rows * cols, 71, 2.0f, 0.3f), r = randv(rows * cols, 72);
+            auto g = randv(cols, 73), b = randv(cols, 74);
+            for (const float* res :
+                 {static_cast<const float*>(r.data()), static_cast<const float*>(nullptr)}) {
+                std::vector<float> all(rows * cols), one(rows * cols), split(rows * cols);
+                op.layer_norm(x.data(), res, g.data(), b.data(), all.data(), rows, cols, 1e-12f);
+                for (int64_t i = 0; i < rows; ++i)
+                    op.layer_norm(x.data() + i * cols, res ? res + i * cols : nullptr, g.data(),
+                                  b.data(), one.data() + i * cols, 1, cols, 1e-12f);
+                const int64_t at = 3;  // a range starting off the 4-row grouping
+                op.layer_norm(x.data(), res, g.data(), b.data(), split.data(), at, cols, 1e-12f);
+                op.layer_norm(x.data() + at * cols, res ? res + at * cols : nullptr, g.data(),
+                              b.data(), split.data() + at * cols, rows - at, cols, 1e-12f);
+                EXPECT_EQ(0, std::memcmp(all.data(), one.data(), all.size() * sizeof(float)))
+                    << isa_name(op.isa) << " cols=" << cols;
+                EXPECT_EQ(0, std::memcmp(all.data(), split.data(), all.size() * sizeof(float)))
+                    << isa_name(op.isa) << " cols=" << cols;
+            }
+        }
+}
+
 // Large common offset (hidden states with a big mean) and a constant row (var = 0: eps decides).
 TEST(Fused, LayerNormOffsetAndConstantRows) {
     for (const FusedOps& op : runnable())
