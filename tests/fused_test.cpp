@@ -13,16 +13,13 @@
 #include <vector>
 
 #include "kernels/eltwise/eltwise.hpp"
+#include "test_util.hpp"
 
 using namespace sparq;
 
 namespace {
 std::vector<float> randv(size_t n, uint32_t seed, float scale = 1.0f, float mean = 0.0f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(mean, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(g);
-    return v;
+    return test::normal_vector(n, seed, scale, mean);
 }
 const int64_t kCols[] = {1, 7, 15, 16, 17, 31, 33, 64, 100, 128, 384, 768, 1000, 3072};
 const int64_t kRows[] = {1, 3, 13};

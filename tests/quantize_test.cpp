@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/threading.hpp"
+#include "cpu/isa.hpp"
 #include "kernels/planner.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 #include "model/encoder.hpp"
@@ -58,6 +59,14 @@ constexpr double kMaxAbs = 0.25, kMinCos = 0.99;
 std::vector<std::string> texts() {
     return {"the movie was great !", "i did not like it", "who wrote the book ?",
             "the film was long but good"};
+}
+
+// texts() ten times: > 130 tokens, several 64-token tiles in one batch.
+std::vector<std::string> many_texts() {
+    std::vector<std::string> many;
+    for (int i = 0; i < 10; ++i)
+        for (const auto& s : texts()) many.push_back(s);
+    return many;
 }
 
 void expect_close(const Model& a, const Model& b) {
@@ -192,35 +201,45 @@ TEST(Quantize, RobertaWeightsAreQuantized) {
             EXPECT_NEAR(got[i].logits[l], want[i].logits[l], kMaxAbs) << i;
 }
 
-// The sparse int8 FFN pair of a quantized sparse model runs chained (s8_run_chain) through the
-// encoder: outputs bit-identical to the unchained encoder (1 and 2 threads, one and several token
-// tiles), and within the quantization bound of the f32 model.
-TEST(Quantize, SparseInt8FfnChainMatchesUnchained) {
+// The sparse int8 layers of a quantized sparse model three ways, 1 and 2 threads, one and several
+// token tiles: the FFN pair chained (s8_run_chain) bit-identical to the unchained encoder, both
+// token-major; and the TFM layers (hidden states tile-major feature-major, forward_tfm: the same
+// kernels bit for bit, only LayerNorm sums in another order) within the int8 drift bound of the
+// token-major ones. All within the quantization bound of the f32 model.
+TEST(Quantize, SparseInt8ChainAndTfmLayers) {
     TempDir t;
     tools::quantize_model(fixture("tiny_sparse"), t.path, {});
     auto f32 = Model::load(fixture("tiny_sparse").string());
-    std::vector<std::string> many;  // > 130 tokens: several 64-token tiles
-    for (int i = 0; i < 10; ++i)
-        for (const auto& s : texts()) many.push_back(s);
     for (int threads : {1, 2}) {
         SCOPED_TRACE(threads);
         LoadOptions o = int8_opts("sparse");
         o.threads = threads;
+        auto tfm = Model::load(t.path.string(), o);
         auto chained = Model::load(t.path.string(), o);
         auto unchained = Model::load(t.path.string(), o);
         EXPECT_NE(chained->plan_report().find("spmm_s8_1x4"), std::string::npos) << chained->plan_report();
+        encoder_of(*chained)->set_tfm(false);
         encoder_of(*unchained)->set_chain_ffn(false);
+        ASSERT_EQ(encoder_of(*tfm)->tfm_active(),
+                  has_isa(Isa::avx512_vnni));  // int8 attention: VNNI
+        EXPECT_FALSE(encoder_of(*chained)->tfm_active());
+        EXPECT_FALSE(encoder_of(*unchained)->tfm_active());
         for (Model* m : {chained.get(), unchained.get()}) encoder_of(*m)->set_profiling(true);
         set_num_threads(threads);
-        for (const auto& batch : {texts(), many}) {
+        for (const auto& batch : {texts(), many_texts()}) {
             tools::DriftReport d = tools::compare_models(*chained, *unchained, batch);
             EXPECT_EQ(d.hidden.max_abs_diff, 0.0);
             EXPECT_EQ(d.logits.max_abs_diff, 0.0);
+            d = tools::compare_models(*tfm, *chained, batch);
+            EXPECT_GE(d.hidden.min_cosine, kMinCos);
+            EXPECT_LE(d.hidden.max_abs_diff, kMaxAbs);
+            EXPECT_LE(d.logits.max_abs_diff, kMaxAbs);
         }
         // The chain ran: both FFNs are booked under "intermediate", none under "output".
         EXPECT_EQ(encoder_of(*chained)->profile().output, 0.0);
         EXPECT_GT(encoder_of(*unchained)->profile().output, 0.0);
         expect_close(*f32, *chained);
+        expect_close(*f32, *tfm);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -65,6 +66,16 @@ class TempDir {
   private:
     std::filesystem::path path_;
 };
+
+// n values drawn from N(mean, sd²) with a fixed seed.
+inline std::vector<float> normal_vector(size_t n, uint32_t seed, float sd = 1.0f,
+                                        float mean = 0.0f) {
+    std::mt19937 g(seed);
+    std::normal_distribution<float> d(mean, sd);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(g);
+    return v;
+}
 
 // "[a, b, c]", for failure messages.
 template <class T>

@@ -423,6 +423,10 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         forward_stream(batch, x, w, timer, group);
         return;
     }
+    if (tfm_layers()) {
+        forward_tfm(batch, x, w, timer);
+        return;
+    }
     for (const Layer& L : layers_) {
         const bool by_heads =
             head_split_ && num_threads() > 1 && L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
@@ -463,6 +467,47 @@ int64_t Encoder::stream_group(int64_t tokens) const {
         for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
             ks.push_back(p->kernel.get());
     return spmm_stream_group(ks.data(), static_cast<int64_t>(ks.size()), tokens);
+}
+
+bool Encoder::tfm_layers() const {
+    if (!tfm_ || !attention_s8_ || !chain_ffn_) return false;
+    for (const Layer& L : layers_)
+        for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
+            if (!s8_tfm_capable(*p->kernel)) return false;
+    return true;
+}
+
+void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
+                          StageTimer& timer) const {
+    const int64_t t_all = batch.num_tokens(), h = hidden_;
+    EncoderProfile& prof = profile_;
+    w.xs.resize(s8::tfm_floats(t_all, h));
+    w.ts.resize(s8::tfm_floats(t_all, h));
+    w.absmax.resize(s8::tfm_tiles(t_all) * s8::kTfmTile);
+    float *xt = w.xs.data(), *tt = w.ts.data(), *amax = w.absmax.data();
+    s8::to_tfm_avx512(x, t_all, h, xt, amax);
+    timer.lap(prof.embeddings);
+    for (const Layer& L : layers_) {
+        // amax: the token maxima of xt (its last LayerNorm), the QKV and FFN scales.
+        const bool by_heads = head_split_ && num_threads() > 1 && (3 * h) % (3 * heads_) == 0;
+        s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, by_heads ? 3 : 0,
+                   by_heads ? heads_ : 0);
+        timer.lap(prof.qkv);
+        attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads);
+        timer.lap(prof.attention);
+        s8_run_tfm(*L.attn_out.kernel, w.ctx.data(), nullptr, tt, true, t_all);
+        timer.lap(prof.attn_out);
+        s8::layer_norm_tfm_avx512(tt, xt, L.ln1_g.data.data(), L.ln1_b.data.data(), xt, t_all, h,
+                                  eps_, amax);
+        timer.lap(prof.layer_norm);
+        s8_run_chain_tfm(*L.inter.kernel, *L.out.kernel, xt, amax, tt, true, t_all);
+        timer.lap(prof.intermediate);
+        s8::layer_norm_tfm_avx512(tt, xt, L.ln2_g.data.data(), L.ln2_b.data.data(), xt, t_all, h,
+                                  eps_, amax);
+        timer.lap(prof.layer_norm);
+    }
+    s8::from_tfm_avx512(xt, t_all, h, x);
+    timer.lap(prof.layer_norm);
 }
 
 void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,

@@ -64,6 +64,10 @@ class Encoder {
     EncoderProfile profile() const { return profile_; }
     // Whether sparse FFN pairs run chained (spmm_run_chain; default on). Off: for benchmarks.
     void set_chain_ffn(bool on) { chain_ffn_ = on; }
+    // Off: the int8 layers keep token-major hidden states even where forward_tfm applies (tests;
+    // SPARQ_NO_TFM=1 in the environment does the same). tfm_active: forward_tfm applies.
+    void set_tfm(bool on) { tfm_ = on; }
+    bool tfm_active() const { return tfm_layers(); }
     // Whether a batch of several sequences may be split across the threads, each thread running
     // the whole encoder single-threaded on its share (default on; used when the shares balance
     // within kSequenceImbalance, see split_sequences). Off: every stage splits its own work.
@@ -92,7 +96,9 @@ class Encoder {
     // Activations of one forward (grow only): one per thread that runs a share of a batch.
     struct Workspace {
         AlignedBuffer<float> qkv, ctx, tmp, inter;
-        AlignedBuffer<float> xs, ts;  // the packed stream: hidden states, sublayer outputs
+        AlignedBuffer<float> xs,
+            ts;  // the packed stream (f32) or TFM (int8): hidden states, sublayer outputs
+        AlignedBuffer<float> absmax;  // TFM: each token's max |x| after the last LayerNorm
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
@@ -118,6 +124,13 @@ class Encoder {
     // forward_on's layers on the packed stream, from the embeddings in x to the output in x.
     void forward_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,
                         int64_t group) const;
+    // Whether every layer's four linears are sparse int8 kernels that take the TFM layout
+    // (s8_tfm_capable) with int8 attention and the FFN chain: forward_on then runs forward_tfm.
+    bool tfm_layers() const;
+    // forward_on's layers with the hidden states in the TFM layout (kernels/s8/s8_kernels.hpp):
+    // no transposes around the attention output and FFN, LayerNorm down the features with the
+    // next kernel's per-token maxima as a by-product. From the embeddings in x to the output in x.
+    void forward_tfm(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
     float eps_;
@@ -133,7 +146,8 @@ class Encoder {
     bool profiling_ = false, cpu_clock_ = false, chain_ffn_ = true,
          sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr,
          head_split_ = std::getenv("SPARQ_NO_HEAD_SPLIT") == nullptr,
-         stream_ = std::getenv("SPARQ_NO_STREAM") == nullptr;
+         stream_ = std::getenv("SPARQ_NO_STREAM") == nullptr,
+         tfm_ = std::getenv("SPARQ_NO_TFM") == nullptr;
     mutable EncoderProfile profile_;
 };
 

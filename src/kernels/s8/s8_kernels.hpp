@@ -80,6 +80,19 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
                   float* dst, int64_t tokens, const float* residual = nullptr,
                   S8ChainTrace* trace = nullptr);
 
+// The sparse int8 kernels on TFM hidden states (s8::to_tfm_avx512 below). s8_tfm_capable: k is
+// a sparse int8 kernel with per-token scales whose core runs AVX-512 (and max_isa() allows it).
+// s8_run_tfm: k.run on src, TFM when src_absmax (each token's max |x|, [tfm_tiles * kTfmTile])
+// is given, else token-major; dst TFM when dst_tfm, else token-major (with sections > 0 the
+// unit-major layout of run_by_units; not with dst_tfm). s8_run_chain_tfm: s8_run_chain with the
+// same choices (no residual). Results are bit-identical to the token-major runs on the same
+// values. Throw sparq::Error for kernels or arguments outside that.
+bool s8_tfm_capable(const LinearKernel& k);
+void s8_run_tfm(const LinearKernel& k, const float* src, const float* src_absmax, float* dst,
+                bool dst_tfm, int64_t tokens, int64_t sections = 0, int64_t units = 0);
+void s8_run_chain_tfm(const LinearKernel& first, const LinearKernel& second, const float* src,
+                      const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens);
+
 // The dense half of s8_run_chain: both kernels from make_dense_s8, first.out == second.in, second
 // with per-token or fixed scales (any ISA). Per chunk of tokens, first's int32 rows are
 // dequantized one token at a time into an L1-sized row and quantized straight to second's s8
@@ -104,6 +117,29 @@ void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, i
 // AVX-512 only; the same rounding as quantize_pack_u8.
 void fm_quantize_pack_avx512(const float* h, int64_t ld_h, int64_t rows, int64_t g0, int64_t g1,
                              int64_t width, const float* inv_scales, uint8_t* dst);
+
+// Tile-major feature-major ("TFM") hidden states of the int8 encoder: tokens in tiles of
+// kTfmTile (the sparse kernels' 64-token tiles), each tile [rows][kTfmTile] floats, so token t,
+// feature f is at (t / kTfmTile) * rows * kTfmTile + f * kTfmTile + t % kTfmTile. Lanes past the
+// last token are padding (finite; to_tfm writes zeros). The sparse int8 kernels read and write it
+// without transposes, and LayerNorm on it sums down the rows with tokens as lanes.
+constexpr int64_t kTfmTile = 64;
+inline int64_t tfm_tiles(int64_t tokens) { return (tokens + kTfmTile - 1) / kTfmTile; }
+inline int64_t tfm_floats(int64_t tokens, int64_t rows) {
+    return tfm_tiles(tokens) * rows * kTfmTile;
+}
+// Token-major src [tokens][rows] -> TFM dst; absmax (optional, [tfm_tiles * kTfmTile]): each
+// token's max |x| (padding lanes 0). AVX-512 only.
+void to_tfm_avx512(const float* src, int64_t tokens, int64_t rows, float* dst, float* absmax);
+// TFM src -> token-major dst [tokens][rows]. AVX-512 only.
+void from_tfm_avx512(const float* src, int64_t tokens, int64_t rows, float* dst);
+// dst = layer_norm(src + residual) per token on TFM tensors (residual may be null; dst may alias
+// either), and absmax[t] = max_f |dst[t][f]| for every token lane ([tfm_tiles * kTfmTile]). The
+// operations of the token-major LayerNorm except the order of the sums (within its tolerance,
+// not bit-identical). Threads take whole tiles (tile i on thread i % threads). AVX-512 only.
+void layer_norm_tfm_avx512(const float* src, const float* residual, const float* gamma,
+                           const float* beta, float* dst, int64_t tokens, int64_t rows, float eps,
+                           float* absmax);
 
 // Dequantization epilogue on token-major accumulators acc [tokens][ld_acc] (first `out` used):
 // v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then GELU, then + residual.

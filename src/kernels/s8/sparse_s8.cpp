@@ -16,6 +16,7 @@
 #include "jit/spmm_s8_1x4.hpp"
 #include "kernels/s8/s8_kernels.hpp"
 #include "kernels/s8/spmm_s8_cores.hpp"
+#include "sparq/error.hpp"
 
 namespace sparq {
 
@@ -142,26 +143,30 @@ public:
     }
 
     void run(const float* src, float* dst, int64_t tokens, const float* residual) const override {
-        run_split(src, dst, tokens, residual, 0, 0);
+        run_split(src, dst, tokens, residual, 0, 0, nullptr, false);
     }
 
     bool run_by_units(const float* src, float* dst, int64_t tokens, int64_t sections,
                       int64_t units) const override {
         if (sections < 1 || units < 1 || out_ % (sections * units) != 0) return false;
-        run_split(src, dst, tokens, nullptr, sections, units);
+        run_split(src, dst, tokens, nullptr, sections, units, nullptr, false);
         return true;
     }
 
     // run(); with sections > 0, threads take the rows of run_by_units instead of whole token
-    // tiles or rows balanced by blocks, and dst is in run_by_units' unit-major layout.
-    void run_split(const float* src, float* dst, int64_t tokens, const float* residual, int64_t sections,
-                   int64_t units) const {
+    // tiles or rows balanced by blocks, and dst is in run_by_units' unit-major layout. With
+    // tfm_absmax, src is TFM (s8_kernels.hpp) with those per-token maxima; with dst_tfm (no
+    // sections, no residual), dst is TFM.
+    void run_split(const float* src, float* dst, int64_t tokens, const float* residual,
+                   int64_t sections, int64_t units, const float* tfm_absmax, bool dst_tfm) const {
         const int64_t in_pad = qw_.in_pad;
         const auto tiles = token_tiles(tokens, in_pad, 16 * kMaxVecs);
+        const int64_t tpad = static_cast<int64_t>(tiles.size()) * 16 * kMaxVecs;
         thread_local AlignedBuffer<float> scales, inv;
         thread_local AlignedBuffer<uint8_t> packed;
-        scales.resize(tokens);
-        inv.resize(tokens);
+        scales.resize(tpad);
+        inv.resize(tpad);
+        std::fill(scales.data() + tokens, scales.data() + tpad, 0.0f);  // padding: finite, unused
         if (opts_.act_scale != ActScale::per_token)
             activation_scales(src, tokens, in_, opts_, scales.data(), inv.data());
         const float* bias = bias_.empty() ? nullptr : bias_.data();
@@ -183,6 +188,10 @@ public:
             for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
                 const int64_t c1 = std::min(c0 + kRowChunk, r1);
                 compute(p, static_cast<int>(tile.width / 16), c0, c1, acc);
+                if (dst_tfm) {
+                    tfm_epilogue(acc, tile, c0, c1, sc, bias, act_, dst);
+                    continue;
+                }
                 for (int64_t a = c0, b; a < c1; a = b) {
                     b = std::min(c1, (a / per + 1) * per);
                     const int64_t at = row_at(a) + tile.t0 * ld;
@@ -208,7 +217,7 @@ public:
             if (by_tiles) {
                 uint8_t* const p = thread_scratch<uint8_t, PackScratch>(in_pad * 16 * kMaxVecs);
                 for (int64_t i = id; i < ntiles; i += n) {
-                    pack_tile(src, tiles[i], sc, iv, p);
+                    pack_tile(src, tiles[i], sc, iv, p, tfm_absmax);
                     rows_of_tile(tiles[i], p, 0, out_, acc);
                 }
                 return;
@@ -216,7 +225,7 @@ public:
             int64_t tb, te;
             split_range(ntiles, n, id, tb, te);
             for (int64_t i = tb; i < te; ++i)
-                pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset);
+                pack_tile(src, tiles[i], sc, iv, pk + tiles[i].offset, tfm_absmax);
 #pragma omp barrier
             if (sections > 0) {
                 int64_t u0, u1;
@@ -239,6 +248,13 @@ public:
         }
     }
 
+    // Whether TFM input and output apply (s8_tfm_capable).
+    bool tfm_capable() const {
+        auto avx512 = [](Isa i) { return static_cast<int>(i) >= static_cast<int>(Isa::avx512); };
+        return opts_.act_scale == ActScale::per_token && has_isa(Isa::avx512) && avx512(isa_);
+    }
+    int64_t out() const { return out_; }
+
     // Whether run_chain(next, ...) applies (see s8_run_chain).
     bool chains_with(const SparseS8& next) const {
         auto avx512 = [](Isa i) { return static_cast<int>(i) >= static_cast<int>(Isa::avx512); };
@@ -248,8 +264,9 @@ public:
 
     // dst = next(this(src)) through feature-major tiles (s8_run_chain). Threads take whole token
     // tiles when they divide evenly (no barrier); otherwise rows, with three barriers per call.
-    void run_chain(const SparseS8& next, const float* src, float* dst, int64_t tokens, const float* residual,
-                   S8ChainTrace* trace) const {
+    void run_chain(const SparseS8& next, const float* src, float* dst, int64_t tokens,
+                   const float* residual, S8ChainTrace* trace, const float* tfm_absmax,
+                   bool dst_tfm) const {
         const int64_t in_pad = qw_.in_pad, mid = out_, mid_pad = next.qw_.in_pad, out2 = next.out_;
         const int64_t groups2 = mid_pad / 4, full = 16 * kMaxVecs;
         const auto tiles = token_tiles(tokens, in_pad, full);
@@ -302,6 +319,10 @@ public:
             for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
                 const int64_t c1 = std::min(c0 + kRowChunk, r1);
                 next.compute(p2, static_cast<int>(tile.width / 16), c0, c1, acc);
+                if (dst_tfm) {
+                    next.tfm_epilogue(acc, tile, c0, c1, s2, bias2, next.act_, dst);
+                    continue;
+                }
                 s8::epilogue_fm(acc, tile.width, tile.count, c0, c1, out2, s2 + tile.t0, next.qw_.scale.data(),
                                 bias2, next.act_, residual ? residual + tile.t0 * out2 : nullptr,
                                 dst + tile.t0 * out2);
@@ -344,7 +365,7 @@ public:
                 alignas(64) float inv[16 * kMaxVecs];
                 for (int64_t i = id; i < ntiles; i += n) {
                     const TokenTile& tile = tiles[i];
-                    pack_tile(src, tile, s1, i1, p1);
+                    pack_tile(src, tile, s1, i1, p1, tfm_absmax);
                     std::fill(tmax, tmax + tile.width, 0.0f);
                     ffn1(tile, p1, 0, mid, h, tmax, acc);
                     scales2(tile, tmax, inv, s2);
@@ -357,7 +378,7 @@ public:
             int64_t tb, te;
             split_range(ntiles, n, id, tb, te);
             for (int64_t i = tb; i < te; ++i)
-                pack_tile(src, tiles[i], s1, i1, pb1 + tiles[i].offset);
+                pack_tile(src, tiles[i], s1, i1, pb1 + tiles[i].offset, tfm_absmax);
             float* const tmax = mb + id * tpad;
             std::fill(tmax, tmax + tpad, 0.0f);
 #pragma omp barrier
@@ -403,18 +424,44 @@ public:
     double fill() const { return fill_; }
 
 private:
-    // Activation scales (per-token mode) and quantize + pack of one token tile of src into dst
-    // (the tile's first byte).
-    void pack_tile(const float* src, const TokenTile& tile, float* sc, float* iv, uint8_t* dst) const {
-        if (opts_.act_scale == ActScale::per_token) {
-            scale_quantize_pack_u8(src + tile.t0 * in_, tile.count, tile.width, in_, qw_.in_pad, sc + tile.t0,
-                                   iv + tile.t0, dst);
-            return;
-        }
-        TokenTile at = tile;
-        at.offset = 0;
-        quantize_pack_u8(src, in_, qw_.in_pad, iv, {at}, dst);
-    }
+  // Activation scales (per-token mode) and quantize + pack of one token tile of src into dst
+  // (the tile's first byte). With tfm_absmax (per-token mode only), src is TFM and the scales
+  // come from those maxima: the same scales and bytes as from token-major src.
+  void pack_tile(const float* src, const TokenTile& tile, float* sc, float* iv, uint8_t* dst,
+                 const float* tfm_absmax = nullptr) const {
+      if (tfm_absmax) {
+          alignas(64) float inv[s8::kTfmTile];
+          for (int64_t j = 0; j < tile.width; ++j) {
+              const float m = tfm_absmax[tile.t0 + j];
+              inv[j] = j < tile.count ? inv_scale_for(m) : 0.0f;
+              if (j < tile.count) {
+                  sc[tile.t0 + j] = scale_for(m);
+                  iv[tile.t0 + j] = inv[j];
+              }
+          }
+          s8::fm_quantize_pack_avx512(src + tile.t0 * in_, s8::kTfmTile, in_, 0, qw_.in_pad / 4,
+                                      tile.width, inv, dst);
+          return;
+      }
+      if (opts_.act_scale == ActScale::per_token) {
+          scale_quantize_pack_u8(src + tile.t0 * in_, tile.count, tile.width, in_, qw_.in_pad,
+                                 sc + tile.t0, iv + tile.t0, dst);
+          return;
+      }
+      TokenTile at = tile;
+      at.offset = 0;
+      quantize_pack_u8(src, in_, qw_.in_pad, iv, {at}, dst);
+  }
+  // Rows [c0, c1) of one tile's int32 sums acc [c1 - c0][width] dequantized into TFM dst (the
+  // same operations per value as epilogue_fm without a residual).
+  void tfm_epilogue(const int32_t* acc, const TokenTile& tile, int64_t c0, int64_t c1,
+                    const float* sc, const float* bias, Activation act, float* dst) const {
+      alignas(64) float unused_max[s8::kTfmTile] = {};
+      s8::fm_dequant_rows_avx512(acc, tile.width, tile.width, c0, c1, sc + tile.t0,
+                                 qw_.scale.data(), bias, act == Activation::gelu,
+                                 dst + tile.t0 * out_ + c0 * s8::kTfmTile, s8::kTfmTile,
+                                 unused_max);
+  }
     // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs], K chunk by
     // K chunk (each chunk's activations stay in cache across the rows).
     void compute(const uint8_t* tile, int vecs, int64_t r0, int64_t r1, int32_t* acc) const {
@@ -461,8 +508,31 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
     const auto* b = dynamic_cast<const SparseS8*>(&second);
     if (!a || !b || tokens < 1 || !a->chains_with(*b))
         return dense_s8_run_chain(first, second, src, dst, tokens, residual, trace);
-    a->run_chain(*b, src, dst, tokens, residual, trace);
+    a->run_chain(*b, src, dst, tokens, residual, trace, nullptr, false);
     return true;
+}
+
+bool s8_tfm_capable(const LinearKernel& k) {
+    const auto* s = dynamic_cast<const SparseS8*>(&k);
+    return s && s->tfm_capable();
+}
+
+void s8_run_tfm(const LinearKernel& k, const float* src, const float* src_absmax, float* dst,
+                bool dst_tfm, int64_t tokens, int64_t sections, int64_t units) {
+    const auto* s = dynamic_cast<const SparseS8*>(&k);
+    if (!s || !s->tfm_capable() || tokens < 1 || (dst_tfm && sections > 0) ||
+        (sections > 0 && (units < 1 || s->out() % (sections * units) != 0)))
+        throw Error("s8_run_tfm: kernel or arguments do not support the TFM layout");
+    s->run_split(src, dst, tokens, nullptr, sections, units, src_absmax, dst_tfm);
+}
+
+void s8_run_chain_tfm(const LinearKernel& first, const LinearKernel& second, const float* src,
+                      const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens) {
+    const auto* a = dynamic_cast<const SparseS8*>(&first);
+    const auto* b = dynamic_cast<const SparseS8*>(&second);
+    if (!a || !b || !a->tfm_capable() || !b->tfm_capable() || !a->chains_with(*b) || tokens < 1)
+        throw Error("s8_run_chain_tfm: kernels do not chain in the TFM layout");
+    a->run_chain(*b, src, dst, tokens, nullptr, nullptr, src_absmax, dst_tfm);
 }
 
 std::unique_ptr<S8LinearKernel> make_sparse_s8(const LinearDesc& desc, const QuantOptions& opts) {
