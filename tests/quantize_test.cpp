@@ -235,6 +235,15 @@ TEST(Quantize, SparseInt8ChainAndTfmLayers) {
             EXPECT_LE(d.hidden.max_abs_diff, kMaxAbs);
             EXPECT_LE(d.logits.max_abs_diff, kMaxAbs);
         }
+        if (threads > 1) {  // one 128-token sequence: two tiles, one per thread: the team region
+            std::string text;
+            for (int i = 0; i < 126; ++i) text += "the ";
+            auto own = Model::load(t.path.string(), o);
+            encoder_of(*own)->set_tfm_team(false);
+            tools::DriftReport d = tools::compare_models(*tfm, *own, {text});
+            EXPECT_EQ(d.hidden.max_abs_diff, 0.0);  // the same kernels on the same tiles
+            EXPECT_EQ(d.logits.max_abs_diff, 0.0);
+        }
         // The chain ran: both FFNs are booked under "intermediate", none under "output".
         EXPECT_EQ(encoder_of(*chained)->profile().output, 0.0);
         EXPECT_GT(encoder_of(*unchained)->profile().output, 0.0);

@@ -84,18 +84,15 @@ struct QkvLayout {
     int64_t k_off() const { return head_major ? d : h; }
 };
 
-// Runs fn(q, k, v, ld, off, len, head, next, thread) for every (sequence, head) of `batch` with
-// a non-empty sequence (q, k, v: the head's rows of sequence tokens [off, off + len) in `qkv`,
-// row stride ld), head minor, on `threads` threads. `next` holds the Q/K/V of the thread's next
-// job so the kernel can prefetch them while it computes. by_heads: thread i runs heads
-// split_range(heads, threads, i) of every sequence (the heads whose Q/K/V it wrote); else a
-// dynamic schedule with one job of lookahead (each thread claims its next job before running the
-// current one).
+// One thread's share of for_each_head (below): thread `thread` of `threads` runs heads
+// split_range(heads, threads, thread) of every sequence when static_heads, else claims jobs from
+// `claimed` (shared by the threads) with one job of lookahead.
 template <typename Fn>
-void for_each_head(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv, int threads,
-                   bool by_heads, Fn fn) {
+void heads_of_thread(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv,
+                     bool static_heads, int thread, int threads, std::atomic<int64_t>& claimed,
+                     Fn& fn) {
     const int64_t seqs = batch.num_sequences(), jobs = seqs * heads, ko = qkv.k_off();
-    auto run = [&](int64_t job, int64_t following, int thread) {
+    auto run = [&](int64_t job, int64_t following) {
         const int64_t s = job / heads, head = job % heads;
         const int64_t off = batch.offsets[s], len = batch.offsets[s + 1] - off;
         AttentionNext next{};
@@ -110,30 +107,43 @@ void for_each_head(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv
         const float* q = qkv.q(off, head);
         if (len > 0) fn(q, q + ko, q + 2 * ko, qkv.ld(), off, len, head, next, thread);
     };
+    if (static_heads) {
+        int64_t h0, h1;
+        split_range(heads, threads, thread, h0, h1);
+        for (int64_t s = 0; s < seqs; ++s)
+            for (int64_t head = h0; head < h1; ++head) {
+                // Next: this thread's next head, else its first head of the next sequence.
+                const int64_t following = head + 1 < h1  ? s * heads + head + 1
+                                          : s + 1 < seqs ? (s + 1) * heads + h0
+                                                         : jobs;
+                run(s * heads + head, following);
+            }
+        return;
+    }
+    int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
+    while (job < jobs) {
+        const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
+        run(job, following);
+        job = following;
+    }
+}
+
+// Runs fn(q, k, v, ld, off, len, head, next, thread) for every (sequence, head) of `batch` with
+// a non-empty sequence (q, k, v: the head's rows of sequence tokens [off, off + len) in `qkv`,
+// row stride ld), head minor, on `threads` threads. `next` holds the Q/K/V of the thread's next
+// job so the kernel can prefetch them while it computes. by_heads: thread i runs heads
+// split_range(heads, threads, i) of every sequence (the heads whose Q/K/V it wrote); else a
+// dynamic schedule with one job of lookahead (each thread claims its next job before running the
+// current one).
+template <typename Fn>
+void for_each_head(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv, int threads,
+                   bool by_heads, Fn fn) {
     std::atomic<int64_t> claimed{0};
 #pragma omp parallel num_threads(threads)
     {
         SPARQ_REGION("attention");
-        const int thread = omp_get_thread_num();
-        if (by_heads) {
-            int64_t h0, h1;
-            split_range(heads, omp_get_num_threads(), thread, h0, h1);
-            for (int64_t s = 0; s < seqs; ++s)
-                for (int64_t head = h0; head < h1; ++head) {
-                    // Next: this thread's next head, else its first head of the next sequence.
-                    const int64_t following = head + 1 < h1   ? s * heads + head + 1
-                                              : s + 1 < seqs ? (s + 1) * heads + h0
-                                                             : jobs;
-                    run(s * heads + head, following, thread);
-                }
-        } else {
-            int64_t job = claimed.fetch_add(1, std::memory_order_relaxed);
-            while (job < jobs) {
-                const int64_t following = claimed.fetch_add(1, std::memory_order_relaxed);
-                run(job, following, thread);
-                job = following;
-            }
-        }
+        heads_of_thread(batch, heads, qkv, by_heads, omp_get_thread_num(), omp_get_num_threads(),
+                        claimed, fn);
     }
 }
 
@@ -307,19 +317,23 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
         });
 }
 
-void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx,
-                           bool by_heads) const {
+void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
+                           const S8Team* team) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
-    for_each_head(batch, heads_, layout, num_threads(), by_heads,
-                  [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
-                      int64_t len, int64_t head, const AttentionNext& next, int) {
-                      attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
-                                        thread_scratch<uint8_t, AttentionScratch>(per_thread),
-                                        &next);
-                  });
+    auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
+                  int64_t len, int64_t head, const AttentionNext& next, int) {
+        attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                          thread_scratch<uint8_t, AttentionScratch>(per_thread), &next);
+    };
+    if (team) {
+        std::atomic<int64_t> unused{0};
+        heads_of_thread(batch, heads_, layout, true, team->id, team->n, unused, fn);
+        return;
+    }
+    for_each_head(batch, heads_, layout, num_threads(), by_heads, fn);
 }
 
 bool Encoder::splits_batches() const {
@@ -487,6 +501,40 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
     float *xt = w.xs.data(), *tt = w.ts.data(), *amax = w.absmax.data();
     s8::to_tfm_avx512(x, t_all, h, xt, amax);
     timer.lap(prof.embeddings);
+    const int nt = num_threads();
+    if (tfm_team_ && nt > 1 && s8::tfm_tiles(t_all) % nt == 0) {
+        // One region for all layers: thread i keeps token tiles i, i + n, ... through the QKV,
+        // attention output, LayerNorm and FFN kernels (its own tiles, no barrier), and the
+        // threads meet only around the attention, which reads every token of its heads.
+#pragma omp parallel num_threads(nt)
+        {
+            const S8Team team{omp_get_thread_num(), omp_get_num_threads()};
+            auto lap = [&](double& stage) {
+                if (team.id == 0) timer.lap(stage);  // wall time of thread 0's stages
+            };
+            for (const Layer& L : layers_) {
+                s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, 0, 0, &team);
+                lap(prof.qkv);
+#pragma omp barrier
+                attention_s8(batch, w.qkv.data(), w.ctx.data(), false, &team);
+#pragma omp barrier
+                lap(prof.attention);
+                s8_run_tfm(*L.attn_out.kernel, w.ctx.data(), nullptr, tt, true, t_all, 0, 0, &team);
+                lap(prof.attn_out);
+                s8::layer_norm_tfm_avx512(tt, xt, L.ln1_g.data.data(), L.ln1_b.data.data(), xt,
+                                          t_all, h, eps_, amax, &team);
+                lap(prof.layer_norm);
+                s8_run_chain_tfm(*L.inter.kernel, *L.out.kernel, xt, amax, tt, true, t_all, &team);
+                lap(prof.intermediate);
+                s8::layer_norm_tfm_avx512(tt, xt, L.ln2_g.data.data(), L.ln2_b.data.data(), xt,
+                                          t_all, h, eps_, amax, &team);
+                lap(prof.layer_norm);
+            }
+        }
+        s8::from_tfm_avx512(xt, t_all, h, x);
+        timer.lap(prof.layer_norm);
+        return;
+    }
     for (const Layer& L : layers_) {
         // amax: the token maxima of xt (its last LayerNorm), the QKV and FFN scales.
         const bool by_heads = head_split_ && num_threads() > 1 && (3 * h) % (3 * heads_) == 0;

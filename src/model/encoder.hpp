@@ -15,6 +15,8 @@
 
 namespace sparq {
 
+struct S8Team;  // kernels/s8/s8_kernels.hpp
+
 class StageTimer;  // encoder.cpp
 
 // Time per encoder stage, accumulated over forward calls while profiling is on (seconds of wall
@@ -67,6 +69,9 @@ class Encoder {
     // Off: the int8 layers keep token-major hidden states even where forward_tfm applies (tests;
     // SPARQ_NO_TFM=1 in the environment does the same). tfm_active: forward_tfm applies.
     void set_tfm(bool on) { tfm_ = on; }
+    // Off: forward_tfm on several threads opens a region per kernel instead of one team region
+    // for all layers (SPARQ_NO_TFM_TEAM=1 does the same; results are bit-identical).
+    void set_tfm_team(bool on) { tfm_team_ = on; }
     bool tfm_active() const { return tfm_layers(); }
     // Whether a batch of several sequences may be split across the threads, each thread running
     // the whole encoder single-threaded on its share (default on; used when the shares balance
@@ -117,7 +122,10 @@ class Encoder {
     void attention_stream(const PackedBatch& batch, const float* qs, float* cs,
                           int64_t group) const;
     // The same with int8 matmuls (attention_s8.hpp).
-    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads) const;
+    // With a team (called by every thread of an enclosing region; qkv token-major), thread i takes
+    // heads split_range(heads, n, i) of every sequence and no region is opened.
+    void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
+                      const S8Team* team = nullptr) const;
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
@@ -147,7 +155,8 @@ class Encoder {
          sequence_parallel_ = std::getenv("SPARQ_NO_SEQUENCE_PARALLEL") == nullptr,
          head_split_ = std::getenv("SPARQ_NO_HEAD_SPLIT") == nullptr,
          stream_ = std::getenv("SPARQ_NO_STREAM") == nullptr,
-         tfm_ = std::getenv("SPARQ_NO_TFM") == nullptr;
+         tfm_ = std::getenv("SPARQ_NO_TFM") == nullptr,
+         tfm_team_ = std::getenv("SPARQ_NO_TFM_TEAM") == nullptr;
     mutable EncoderProfile profile_;
 };
 

@@ -87,11 +87,18 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
 // unit-major layout of run_by_units; not with dst_tfm). s8_run_chain_tfm: s8_run_chain with the
 // same choices (no residual). Results are bit-identical to the token-major runs on the same
 // values. Throw sparq::Error for kernels or arguments outside that.
+// With a team (called by every thread of an enclosing parallel region, each with its id), the
+// kernels run no region of their own: thread id takes token tiles id, id + n, ... (no sections).
+struct S8Team {
+    int id = 0, n = 1;
+};
 bool s8_tfm_capable(const LinearKernel& k);
 void s8_run_tfm(const LinearKernel& k, const float* src, const float* src_absmax, float* dst,
-                bool dst_tfm, int64_t tokens, int64_t sections = 0, int64_t units = 0);
+                bool dst_tfm, int64_t tokens, int64_t sections = 0, int64_t units = 0,
+                const S8Team* team = nullptr);
 void s8_run_chain_tfm(const LinearKernel& first, const LinearKernel& second, const float* src,
-                      const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens);
+                      const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens,
+                      const S8Team* team = nullptr);
 
 // The dense half of s8_run_chain: both kernels from make_dense_s8, first.out == second.in, second
 // with per-token or fixed scales (any ISA). Per chunk of tokens, first's int32 rows are
@@ -137,9 +144,11 @@ void from_tfm_avx512(const float* src, int64_t tokens, int64_t rows, float* dst)
 // either), and absmax[t] = max_f |dst[t][f]| for every token lane ([tfm_tiles * kTfmTile]). The
 // operations of the token-major LayerNorm except the order of the sums (within its tolerance,
 // not bit-identical). Threads take whole tiles (tile i on thread i % threads). AVX-512 only.
+// With a team (S8Team; every thread of the region calls it), thread id normalizes tiles id,
+// id + n, ... (the tiles the kernels gave it) and runs no region of its own.
 void layer_norm_tfm_avx512(const float* src, const float* residual, const float* gamma,
                            const float* beta, float* dst, int64_t tokens, int64_t rows, float eps,
-                           float* absmax);
+                           float* absmax, const S8Team* team = nullptr);
 
 // Dequantization epilogue on token-major accumulators acc [tokens][ld_acc] (first `out` used):
 // v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then GELU, then + residual.

@@ -158,7 +158,8 @@ public:
     // tfm_absmax, src is TFM (s8_kernels.hpp) with those per-token maxima; with dst_tfm (no
     // sections, no residual), dst is TFM.
     void run_split(const float* src, float* dst, int64_t tokens, const float* residual,
-                   int64_t sections, int64_t units, const float* tfm_absmax, bool dst_tfm) const {
+                   int64_t sections, int64_t units, const float* tfm_absmax, bool dst_tfm,
+                   const S8Team* team = nullptr) const {
         const int64_t in_pad = qw_.in_pad;
         const auto tiles = token_tiles(tokens, in_pad, 16 * kMaxVecs);
         const int64_t tpad = static_cast<int64_t>(tiles.size()) * 16 * kMaxVecs;
@@ -203,12 +204,14 @@ public:
             }
         };
         const int64_t ntiles = static_cast<int64_t>(tiles.size());
-        const int nt = num_threads();
+        const int nt = team ? team->n : num_threads();
         // Threads take whole token tiles when they divide evenly (no barrier; each thread packs
         // and reads only its own tile, in its own scratch: at b1 s128 on 2 threads, BERT-base 90%
         // 1x4, QKV 1.70 -> 1.55 ms and attention output 0.76 -> 0.62 ms), else all tiles are
-        // packed first (shared) and threads take rows balanced by blocks.
-        const bool by_tiles = nt == 1 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
+        // packed first (shared) and threads take rows balanced by blocks. A team's threads each
+        // call this and take their tiles (the buffers above are each thread's own).
+        const bool by_tiles =
+            team || nt == 1 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
         uint8_t* const pk =
             by_tiles ? nullptr : (packed.resize(packed_bytes(tiles, in_pad)), packed.data());
         auto body = [&](int n, int id) {
@@ -240,7 +243,9 @@ public:
             row_range(n, id, r0, r1);
             for (const TokenTile& tile : tiles) rows_of_tile(tile, pk + tile.offset, r0, r1, acc);
         };
-        if (nt == 1) {
+        if (team) {
+            body(team->n, team->id);
+        } else if (nt == 1) {
             body(1, 0);
         } else {
 #pragma omp parallel num_threads(nt)
@@ -266,14 +271,14 @@ public:
     // tiles when they divide evenly (no barrier); otherwise rows, with three barriers per call.
     void run_chain(const SparseS8& next, const float* src, float* dst, int64_t tokens,
                    const float* residual, S8ChainTrace* trace, const float* tfm_absmax,
-                   bool dst_tfm) const {
+                   bool dst_tfm, const S8Team* team = nullptr) const {
         const int64_t in_pad = qw_.in_pad, mid = out_, mid_pad = next.qw_.in_pad, out2 = next.out_;
         const int64_t groups2 = mid_pad / 4, full = 16 * kMaxVecs;
         const auto tiles = token_tiles(tokens, in_pad, full);
         const auto tiles2 = token_tiles(tokens, mid_pad, full);  // same tokens, offsets for mid_pad
         const int64_t ntiles = static_cast<int64_t>(tiles.size()), tpad = ntiles * full;
-        const int nt = num_threads();
-        const bool by_tiles = nt == 1 || ntiles % nt == 0 || ntiles >= 4 * nt;
+        const int nt = team ? team->n : num_threads();
+        const bool by_tiles = team || nt == 1 || ntiles % nt == 0 || ntiles >= 4 * nt;
         thread_local AlignedBuffer<float> sc1, iv1, sc2, hbuf, maxbuf;
         thread_local AlignedBuffer<uint8_t> pk1, pk2;
         sc1.resize(tpad);
@@ -410,7 +415,9 @@ public:
             for (int64_t i = 0; i < ntiles; ++i)
                 ffn2(tiles[i], pb2 + tiles2[i].offset, r0, r1, acc);
         };
-        if (nt == 1) {
+        if (team) {
+            body(team->n, team->id);
+        } else if (nt == 1) {
             body(1, 0);
         } else {
 #pragma omp parallel num_threads(nt)
@@ -518,21 +525,23 @@ bool s8_tfm_capable(const LinearKernel& k) {
 }
 
 void s8_run_tfm(const LinearKernel& k, const float* src, const float* src_absmax, float* dst,
-                bool dst_tfm, int64_t tokens, int64_t sections, int64_t units) {
+                bool dst_tfm, int64_t tokens, int64_t sections, int64_t units, const S8Team* team) {
     const auto* s = dynamic_cast<const SparseS8*>(&k);
     if (!s || !s->tfm_capable() || tokens < 1 || (dst_tfm && sections > 0) ||
+        (team && sections > 0) ||
         (sections > 0 && (units < 1 || s->out() % (sections * units) != 0)))
         throw Error("s8_run_tfm: kernel or arguments do not support the TFM layout");
-    s->run_split(src, dst, tokens, nullptr, sections, units, src_absmax, dst_tfm);
+    s->run_split(src, dst, tokens, nullptr, sections, units, src_absmax, dst_tfm, team);
 }
 
 void s8_run_chain_tfm(const LinearKernel& first, const LinearKernel& second, const float* src,
-                      const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens) {
+                      const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens,
+                      const S8Team* team) {
     const auto* a = dynamic_cast<const SparseS8*>(&first);
     const auto* b = dynamic_cast<const SparseS8*>(&second);
     if (!a || !b || !a->tfm_capable() || !b->tfm_capable() || !a->chains_with(*b) || tokens < 1)
         throw Error("s8_run_chain_tfm: kernels do not chain in the TFM layout");
-    a->run_chain(*b, src, dst, tokens, nullptr, nullptr, src_absmax, dst_tfm);
+    a->run_chain(*b, src, dst, tokens, nullptr, nullptr, src_absmax, dst_tfm, team);
 }
 
 std::unique_ptr<S8LinearKernel> make_sparse_s8(const LinearDesc& desc, const QuantOptions& opts) {

@@ -131,7 +131,7 @@ void from_tfm_avx512(const float* src, int64_t tokens, int64_t rows, float* dst)
 
 void layer_norm_tfm_avx512(const float* src, const float* residual, const float* gamma,
                            const float* beta, float* dst, int64_t tokens, int64_t rows, float eps,
-                           float* absmax) {
+                           float* absmax, const S8Team* team) {
     const int64_t ntiles = tfm_tiles(tokens), strips = kL / 16;
     // Strips [s0, s1) of tile i (those holding tokens).
     auto run = [&](int64_t i, int64_t s0, int64_t s1) {
@@ -160,6 +160,10 @@ void layer_norm_tfm_avx512(const float* src, const float* residual, const float*
             }
         }
     };
+    if (team) {
+        body(team->n, team->id);
+        return;
+    }
     const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nt > 1 && ntiles * strips > 1) {
 #pragma omp parallel num_threads(nt)
