@@ -250,6 +250,11 @@ class BertModel final : public Model {
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
         os << encoder_->attention_plan() << "\n";
+        if (encoder_->tfm_active())
+            os << "hidden states  TFM  (tile-major feature-major between the sparse int8 layers: "
+                  "no "
+                  "transposes, LayerNorm gives the next kernel's scales; SPARQ_NO_TFM=1: "
+                  "token-major)\n";
         return os.str();
     }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # --attention auto|f32|int8: a bad value is a one-line usage error (exit 2) on every command that
-# takes it; inspect --plan prints one line saying which attention runs and why.
+# takes it; inspect --plan prints one line saying which attention runs and why (and one for the
+# TFM hidden-state layout of sparse int8 models).
 set -uo pipefail
 SPARQ="$1"; SRC="$2"
 FIX="$SRC/tests/fixtures"
@@ -42,6 +43,16 @@ if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then
   SPARQ_MAX_ISA=avx512 check_plan '^attention  f32  (attention int8: int8 attention needs AVX512-VNNI' \
     --precision int8 --attention int8 --kernels dense
 fi
+
+# The hidden-state layout line: TFM only when every encoder linear is sparse int8 on AVX-512 with
+# int8 attention (tiny_sparse, forced sparse int8), absent for dense int8 or f32.
+tfm_lines() { "$SPARQ" inspect "$FIX/tiny_sparse" --plan "$@" | grep -c '^hidden states  TFM'; }
+if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then
+  [ "$(tfm_lines --precision int8 --kernels sparse)" = 1 ] || { echo "FAIL: no TFM line for sparse int8"; fails=$((fails + 1)); }
+  [ "$(SPARQ_NO_TFM=1 tfm_lines --precision int8 --kernels sparse)" = 0 ] || { echo "FAIL: TFM line with SPARQ_NO_TFM=1"; fails=$((fails + 1)); }
+fi
+[ "$(tfm_lines --precision int8 --kernels dense)" = 0 ] || { echo "FAIL: TFM line for dense int8"; fails=$((fails + 1)); }
+[ "$(tfm_lines)" = 0 ] || { echo "FAIL: TFM line for f32"; fails=$((fails + 1)); }
 
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "attention CLI: ok"
