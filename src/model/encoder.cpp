@@ -501,58 +501,48 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
     float *xt = w.xs.data(), *tt = w.ts.data(), *amax = w.absmax.data();
     s8::to_tfm_avx512(x, t_all, h, xt, amax);
     timer.lap(prof.embeddings);
+    // The layers; with a team, called by every thread of the region below: thread i keeps token
+    // tiles i, i + n, ... through the QKV, attention output, LayerNorm and FFN kernels (its own
+    // tiles, no barrier), and the threads meet only around the attention, which reads every token
+    // of its heads. amax: the token maxima of xt (its last LayerNorm), the QKV and FFN1 scales.
+    auto layers = [&](const S8Team* team) {
+        auto lap = [&](double& stage) {
+            if (!team || team->id == 0) timer.lap(stage);  // with a team: thread 0's wall time
+        };
+        const bool by_heads = !team && head_split_ && num_threads() > 1 && h % heads_ == 0;
+        for (const Layer& L : layers_) {
+            s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, by_heads ? 3 : 0,
+                       by_heads ? heads_ : 0, team);
+            lap(prof.qkv);
+            if (team) {
+#pragma omp barrier
+            }
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, team);
+            if (team) {
+#pragma omp barrier
+            }
+            lap(prof.attention);
+            s8_run_tfm(*L.attn_out.kernel, w.ctx.data(), nullptr, tt, true, t_all, 0, 0, team);
+            lap(prof.attn_out);
+            s8::layer_norm_tfm_avx512(tt, xt, L.ln1_g.data.data(), L.ln1_b.data.data(), xt, t_all,
+                                      h, eps_, amax, team);
+            lap(prof.layer_norm);
+            s8_run_chain_tfm(*L.inter.kernel, *L.out.kernel, xt, amax, tt, true, t_all, team);
+            lap(prof.intermediate);
+            s8::layer_norm_tfm_avx512(tt, xt, L.ln2_g.data.data(), L.ln2_b.data.data(), xt, t_all,
+                                      h, eps_, amax, team);
+            lap(prof.layer_norm);
+        }
+    };
     const int nt = num_threads();
     if (tfm_team_ && nt > 1 && s8::tfm_tiles(t_all) % nt == 0) {
-        // One region for all layers: thread i keeps token tiles i, i + n, ... through the QKV,
-        // attention output, LayerNorm and FFN kernels (its own tiles, no barrier), and the
-        // threads meet only around the attention, which reads every token of its heads.
 #pragma omp parallel num_threads(nt)
         {
             const S8Team team{omp_get_thread_num(), omp_get_num_threads()};
-            auto lap = [&](double& stage) {
-                if (team.id == 0) timer.lap(stage);  // wall time of thread 0's stages
-            };
-            for (const Layer& L : layers_) {
-                s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, 0, 0, &team);
-                lap(prof.qkv);
-#pragma omp barrier
-                attention_s8(batch, w.qkv.data(), w.ctx.data(), false, &team);
-#pragma omp barrier
-                lap(prof.attention);
-                s8_run_tfm(*L.attn_out.kernel, w.ctx.data(), nullptr, tt, true, t_all, 0, 0, &team);
-                lap(prof.attn_out);
-                s8::layer_norm_tfm_avx512(tt, xt, L.ln1_g.data.data(), L.ln1_b.data.data(), xt,
-                                          t_all, h, eps_, amax, &team);
-                lap(prof.layer_norm);
-                s8_run_chain_tfm(*L.inter.kernel, *L.out.kernel, xt, amax, tt, true, t_all, &team);
-                lap(prof.intermediate);
-                s8::layer_norm_tfm_avx512(tt, xt, L.ln2_g.data.data(), L.ln2_b.data.data(), xt,
-                                          t_all, h, eps_, amax, &team);
-                lap(prof.layer_norm);
-            }
+            layers(&team);
         }
-        s8::from_tfm_avx512(xt, t_all, h, x);
-        timer.lap(prof.layer_norm);
-        return;
-    }
-    for (const Layer& L : layers_) {
-        // amax: the token maxima of xt (its last LayerNorm), the QKV and FFN scales.
-        const bool by_heads = head_split_ && num_threads() > 1 && (3 * h) % (3 * heads_) == 0;
-        s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, by_heads ? 3 : 0,
-                   by_heads ? heads_ : 0);
-        timer.lap(prof.qkv);
-        attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads);
-        timer.lap(prof.attention);
-        s8_run_tfm(*L.attn_out.kernel, w.ctx.data(), nullptr, tt, true, t_all);
-        timer.lap(prof.attn_out);
-        s8::layer_norm_tfm_avx512(tt, xt, L.ln1_g.data.data(), L.ln1_b.data.data(), xt, t_all, h,
-                                  eps_, amax);
-        timer.lap(prof.layer_norm);
-        s8_run_chain_tfm(*L.inter.kernel, *L.out.kernel, xt, amax, tt, true, t_all);
-        timer.lap(prof.intermediate);
-        s8::layer_norm_tfm_avx512(tt, xt, L.ln2_g.data.data(), L.ln2_b.data.data(), xt, t_all, h,
-                                  eps_, amax);
-        timer.lap(prof.layer_norm);
+    } else {
+        layers(nullptr);
     }
     s8::from_tfm_avx512(xt, t_all, h, x);
     timer.lap(prof.layer_norm);
