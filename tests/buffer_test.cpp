@@ -1,6 +1,6 @@
-// AlignedBuffer / HugePageAllocator: alignment (64 B, 2 MiB from kHugePageBytes up, with and
-// without SPARQ_NO_HUGEPAGES), growth, and storage that holds what is written to it; thread_scratch
-// gives each thread and tag its own buffer.
+// AlignedBuffer / HugePageAllocator / StreamBuffer: alignment (64 B, 2 MiB from kHugePageBytes up,
+// with and without SPARQ_NO_HUGEPAGES), growth, and storage that holds what is written to it;
+// thread_scratch gives each thread and tag its own buffer.
 #include "core/buffer.hpp"
 
 #include <gtest/gtest.h>
@@ -86,6 +86,41 @@ TEST(Buffer, ThreadScratchIsPerThreadAndTag) {
     int32_t* grown = thread_scratch<int32_t, TagA>(1 << 20);
     grown[(1 << 20) - 1] = 3;
     EXPECT_EQ(grown[(1 << 20) - 1], 3);
+}
+
+}  // namespace
+}  // namespace sparq
+
+namespace sparq {
+namespace {
+
+// Weight streams from kStreamShareFrom up share huge-page chunks (aligned, disjoint, each holding
+// what is written to it); a chunk goes with its last stream; smaller streams and streams larger
+// than a huge page work too.
+TEST(Buffer, StreamsShareHugePageChunks) {
+    const std::size_t before = stream_chunk_bytes();
+    {
+        std::vector<StreamBuffer<int32_t>> streams;
+        const std::size_t sizes[] = {kStreamShareFrom / 4, 100000, 3, kHugePageBytes / 4 + 7,
+                                     70000};
+        for (std::size_t n : sizes) streams.emplace_back(n);
+        EXPECT_GE(stream_chunk_bytes(),
+                  before + 2 * kHugePageBytes);  // the > 2 MiB one: 4 MiB chunk
+        EXPECT_LE(stream_chunk_bytes(), before + 3 * kHugePageBytes);  // the others share
+        for (std::size_t s = 0; s < streams.size(); ++s) {
+            ASSERT_EQ(streams[s].size(), sizes[s]);
+            EXPECT_TRUE(aligned_to(streams[s].data(), kAlignment));
+            for (std::size_t i = 0; i < sizes[s]; ++i)
+                streams[s].data()[i] = static_cast<int32_t>(s * 1000003 + i);
+        }
+        for (std::size_t s = 0; s < streams.size(); ++s)
+            for (std::size_t i = 0; i < sizes[s]; i += 97)
+                ASSERT_EQ(streams[s].data()[i], static_cast<int32_t>(s * 1000003 + i)) << s;
+        StreamBuffer<int32_t> moved = std::move(streams[0]);
+        EXPECT_EQ(streams[0].data(), nullptr);
+        EXPECT_EQ(moved.size(), sizes[0]);
+    }
+    EXPECT_EQ(stream_chunk_bytes(), before);  // every chunk released with its streams
 }
 
 }  // namespace

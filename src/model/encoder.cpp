@@ -411,10 +411,10 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     const int64_t n_seq = batch.num_sequences(), t_all = batch.num_tokens(), h = hidden_;
     StageTimer timer(timed, cpu_clock_);
     EncoderProfile& prof = profile_;
-    w.qkv.resize(t_all * 3 * h);
-    w.ctx.resize(t_all * h);
-    w.tmp.resize(t_all * h);
-    w.inter.resize(t_all * inter_);
+    w.qkv.resize(t_all * 3 * h, kActivationHugeFrom);
+    w.ctx.resize(t_all * h, kActivationHugeFrom);
+    w.tmp.resize(t_all * h, kActivationHugeFrom);
+    w.inter.resize(t_all * inter_, kActivationHugeFrom);
     float* x = dst;
 
     // Positions: BERT 0, 1, 2, ...; RoBERTa (HF create_position_ids_from_input_ids) pad + 1,
@@ -495,8 +495,8 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
                           StageTimer& timer) const {
     const int64_t t_all = batch.num_tokens(), h = hidden_;
     EncoderProfile& prof = profile_;
-    w.xs.resize(s8::tfm_floats(t_all, h));
-    w.ts.resize(s8::tfm_floats(t_all, h));
+    w.xs.resize(s8::tfm_floats(t_all, h), kActivationHugeFrom);
+    w.ts.resize(s8::tfm_floats(t_all, h), kActivationHugeFrom);
     w.absmax.resize(s8::tfm_tiles(t_all) * s8::kTfmTile);
     float *xt = w.xs.data(), *tt = w.ts.data(), *amax = w.absmax.data();
     s8::to_tfm_avx512(x, t_all, h, xt, amax);
@@ -553,10 +553,10 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     const int64_t t_all = batch.num_tokens(), h = hidden_;
     EncoderProfile& prof = profile_;
     const int64_t n = spmm_stream_floats(t_all, h, group);
-    w.xs.resize(n);
-    w.ts.resize(n);
-    w.qkv.resize(spmm_stream_floats(t_all, 3 * h, group));
-    w.ctx.resize(n);
+    w.xs.resize(n, kActivationHugeFrom);
+    w.ts.resize(n, kActivationHugeFrom);
+    w.qkv.resize(spmm_stream_floats(t_all, 3 * h, group), kActivationHugeFrom);
+    w.ctx.resize(n, kActivationHugeFrom);
     float* const xs = w.xs.data();
     float* const ts = w.ts.data();
     float* const qs = w.qkv.data();

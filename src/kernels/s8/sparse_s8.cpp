@@ -115,7 +115,7 @@ public:
         }
         for (int64_t r = 0; r < out_; ++r) row_cost_[r + 1] += row_cost_[r] + 1;  // blocks + 1 per row
         nblocks_ = static_cast<int64_t>(blocks.size());
-        blocks_.resize(std::max<size_t>(blocks.size(), 1));
+        blocks_ = StreamBuffer<jit::S8Block>(std::max<size_t>(blocks.size(), 1));
         std::copy(blocks.begin(), blocks.end(), blocks_.data());
         isa_ = max_isa();
         if (isa_ == Isa::avx512_vnni)
@@ -213,7 +213,9 @@ public:
         const bool by_tiles =
             team || nt == 1 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
         uint8_t* const pk =
-            by_tiles ? nullptr : (packed.resize(packed_bytes(tiles, in_pad)), packed.data());
+            by_tiles
+                ? nullptr
+                : (packed.resize(packed_bytes(tiles, in_pad), kActivationHugeFrom), packed.data());
         auto body = [&](int n, int id) {
             SPARQ_REGION(sections > 0 ? "s8 by units" : "s8");
             int32_t* const acc = thread_scratch<int32_t, AccScratch>(kRowChunk * 16 * kMaxVecs);
@@ -286,9 +288,9 @@ public:
         sc2.resize(tpad);
         std::fill(sc1.data(), sc1.data() + tpad, 0.0f);  // padding tokens: finite, unused
         if (!by_tiles) {  // shared by the threads (by_tiles: each thread's own, in the region)
-            pk1.resize(packed_bytes(tiles, in_pad));
-            pk2.resize(packed_bytes(tiles2, mid_pad));
-            hbuf.resize(ntiles * mid * full);
+            pk1.resize(packed_bytes(tiles, in_pad), kActivationHugeFrom);
+            pk2.resize(packed_bytes(tiles2, mid_pad), kActivationHugeFrom);
+            hbuf.resize(ntiles * mid * full, kActivationHugeFrom);
             maxbuf.resize(nt * tpad);
         }
         if (opts_.act_scale != ActScale::per_token)
@@ -501,7 +503,7 @@ private:
     int64_t chunks_ = 1, nblocks_ = 0;
     std::vector<int32_t> row_ptr_;   // [chunks][out + 1]
     std::vector<int64_t> row_cost_;  // prefix sums of (blocks + 1) per row, for thread balance
-    AlignedBuffer<jit::S8Block> blocks_;
+    StreamBuffer<jit::S8Block> blocks_;  // on shared huge pages (the core streams it per tile)
     std::array<std::unique_ptr<jit::SpmmS8Vnni>, 4> jit_;
     bool blocked_ = true;
     double fill_ = 1.0;
