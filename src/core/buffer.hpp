@@ -68,15 +68,16 @@ class StreamBuffer {
     std::size_t size_ = 0;
 };
 
-// Allocator on aligned_storage_alloc (for std::vector of large, streamed data).
+// Allocator on stream_alloc (for std::vector of large, streamed data such as sparse weights:
+// reserve the final size first, freed space inside a shared chunk is not reused).
 template <typename T>
 struct HugePageAllocator {
     using value_type = T;
     HugePageAllocator() = default;
     template <typename U>
     HugePageAllocator(const HugePageAllocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return static_cast<T*>(aligned_storage_alloc(n * sizeof(T))); }
-    void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+    T* allocate(std::size_t n) { return static_cast<T*>(stream_alloc(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t) noexcept { stream_free(p); }
     friend bool operator==(const HugePageAllocator&, const HugePageAllocator&) { return true; }
 };
 
