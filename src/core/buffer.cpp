@@ -23,13 +23,15 @@ struct Chunk {
     char* base;
     std::size_t size, used, live;
 };
+// Never destroyed: kernels held by other static objects (or by Python at interpreter exit) may
+// free their streams after this file's statics would be gone.
 std::mutex& stream_mu() {
-    static std::mutex mu;
-    return mu;
+    static auto* mu = new std::mutex;
+    return *mu;
 }
 std::vector<Chunk>& stream_chunks() {
-    static std::vector<Chunk> chunks;
-    return chunks;
+    static auto* chunks = new std::vector<Chunk>;
+    return *chunks;
 }
 }  // namespace
 
