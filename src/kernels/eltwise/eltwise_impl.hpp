@@ -31,38 +31,17 @@ inline void for_vectors(int64_t n, Body&& body) {
     if (c < n) body(c, V::tail(n - c), 1);
 }
 
-// Passes 2 and 3 of layer norm on a row v whose sum is known: centered variance (the row is
-// L1-resident, so no E[x^2]-mean^2 cancellation), then y = (v - mean) * inv * gamma + beta.
-// y may alias v.
-template <class V>
-void normalize_row(const float* v, float sum, const float* gamma, const float* beta, float* y,
-                   int64_t n, float eps) {
-    using R = typename V::reg;
-    const R vmean = V::set1(sum / static_cast<float>(n));
-    R acc[2] = {V::zero(), V::zero()};
-    for_vectors<V>(n, [&](int64_t c, auto m, int k) {
-        const R d = V::keep0(V::sub(V::ld(v + c, m), vmean), m);
-        acc[k] = V::fma(d, d, acc[k]);
-    });
-    const float var = V::hsum(V::add(acc[0], acc[1])) / static_cast<float>(n);
-    const R vinv = V::set1(1.0f / std::sqrt(var + eps));
-    for_vectors<V>(n, [&](int64_t c, auto m, int) {
-        const R t = V::mul(V::sub(V::ld(v + c, m), vmean), vinv);
-        V::st(y + c, V::fma(t, V::ld(gamma + c, m), V::ld(beta + c, m)), m);
-    });
-}
-
 // Calls body(c, m, k) over [0, n) in vectors of V::W floats, k cycling through A independent
-// accumulators (full vectors A at a time, then the rest, then the masked tail).
+// accumulators: full vectors A at a time, then the remaining full vectors (k = 0, 1, ...), then
+// the masked tail with k = A - 1 (for A = 2 the same assignment as for_vectors).
 template <class V, int A, class Body>
 inline void for_vectors_acc(int64_t n, Body&& body) {
     constexpr int64_t w = V::W;
     int64_t c = 0;
     for (; c + A * w <= n; c += A * w)
         for (int k = 0; k < A; ++k) body(c + k * w, Full{}, k);
-    int k = 0;
-    for (; c + w <= n; c += w) body(c, Full{}, k++);
-    if (c < n) body(c, V::tail(n - c), k % A);
+    for (int k = 0; c + w <= n; c += w) body(c, Full{}, k++);
+    if (c < n) body(c, V::tail(n - c), A - 1);
 }
 
 // Sum of a row's A accumulators, as a pairwise tree, then across the lanes.
@@ -75,13 +54,41 @@ inline float hsum_acc(const typename V::reg* acc) {
     return V::hsum(t[0]);
 }
 
+// Passes 2 and 3 of LayerNorm on R rows ld floats apart whose sums are known: the centered
+// variance with A accumulators per row (the rows are L1-resident, so no E[x^2] - mean^2
+// cancellation), then y = (v - mean) * inv * gamma + beta. y may alias v.
+template <class V, int R, int A>
+void normalize_rows(const float* v, int64_t ld, const float* sums, const float* gamma,
+                    const float* beta, float* y, int64_t n, float eps) {
+    using Reg = typename V::reg;
+    Reg mean[R], inv[R], acc[R][A];
+    for (int r = 0; r < R; ++r) {
+        mean[r] = V::set1(sums[r] / static_cast<float>(n));
+        for (int k = 0; k < A; ++k) acc[r][k] = V::zero();
+    }
+    for_vectors_acc<V, A>(n, [&](int64_t c, auto m, int k) {
+        for (int r = 0; r < R; ++r) {
+            const Reg d = V::keep0(V::sub(V::ld(v + r * ld + c, m), mean[r]), m);
+            acc[r][k] = V::fma(d, d, acc[r][k]);
+        }
+    });
+    for (int r = 0; r < R; ++r)
+        inv[r] = V::set1(1.0f / std::sqrt(hsum_acc<V, A>(acc[r]) / static_cast<float>(n) + eps));
+    for_vectors_acc<V, 1>(n, [&](int64_t c, auto m, int) {
+        const Reg g = V::ld(gamma + c, m), b = V::ld(beta + c, m);
+        for (int r = 0; r < R; ++r) {
+            const Reg t = V::mul(V::sub(V::ld(v + r * ld + c, m), mean[r]), inv[r]);
+            V::st(y + r * ld + c, V::fma(t, g, b), m);
+        }
+    });
+}
+
 // LayerNorm of R rows ld floats apart, interleaved so their reduction chains (A accumulators
 // per row) and their per-row latencies (sums, square root) overlap: one row at a time, each
 // pass was latency-bound (~15 cycles per vector in L1, measured). Every row gets the same
 // operations in the same order whatever R, so the grouping of rows never changes a result.
 // Pass 1: v = x + res (stored to y first when res is given; y may alias x or res) and its sum;
-// pass 2: the centered variance (the rows are L1-resident, so no E[x^2] - mean^2 cancellation);
-// pass 3: y = (v - mean) * inv * gamma + beta.
+// passes 2 and 3: normalize_rows.
 template <class V, int R>
 void layer_norm_rows(const float* x, const float* res, const float* gamma, const float* beta,
                      float* y, int64_t n, int64_t ld, float eps) {
@@ -100,27 +107,9 @@ void layer_norm_rows(const float* x, const float* res, const float* gamma, const
             acc[r][k] = V::add(acc[r][k], t);
         }
     });
-    const float* v = res ? y : x;
-    Reg mean[R], inv[R];
-    for (int r = 0; r < R; ++r) {
-        mean[r] = V::set1(hsum_acc<V, A>(acc[r]) / static_cast<float>(n));
-        for (int k = 0; k < A; ++k) acc[r][k] = V::zero();
-    }
-    for_vectors_acc<V, A>(n, [&](int64_t c, auto m, int k) {
-        for (int r = 0; r < R; ++r) {
-            const Reg d = V::keep0(V::sub(V::ld(v + r * ld + c, m), mean[r]), m);
-            acc[r][k] = V::fma(d, d, acc[r][k]);
-        }
-    });
-    for (int r = 0; r < R; ++r)
-        inv[r] = V::set1(1.0f / std::sqrt(hsum_acc<V, A>(acc[r]) / static_cast<float>(n) + eps));
-    for_vectors_acc<V, 1>(n, [&](int64_t c, auto m, int) {
-        const Reg g = V::ld(gamma + c, m), b = V::ld(beta + c, m);
-        for (int r = 0; r < R; ++r) {
-            const Reg t = V::mul(V::sub(V::ld(v + r * ld + c, m), mean[r]), inv[r]);
-            V::st(y + r * ld + c, V::fma(t, g, b), m);
-        }
-    });
+    float sums[R];
+    for (int r = 0; r < R; ++r) sums[r] = hsum_acc<V, A>(acc[r]);
+    normalize_rows<V, R, A>(res ? y : x, ld, sums, gamma, beta, y, n, eps);
 }
 
 constexpr int64_t kLayerNormRows = 4;  // rows interleaved by layer_norm_impl
@@ -160,7 +149,8 @@ void embed_layer_norm_impl(const float* word, const float* pos, const float* typ
             V::st(y + c, e, m);
             acc[k] = V::add(acc[k], e);
         });
-        normalize_row<V>(y, V::hsum(V::add(acc[0], acc[1])), gamma, beta, y, cols, eps);
+        const float sum = hsum_acc<V, 2>(acc);
+        normalize_rows<V, 1, 2>(y, cols, &sum, gamma, beta, y, cols, eps);
     });
 }
 
