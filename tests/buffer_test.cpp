@@ -1,6 +1,6 @@
-// AlignedBuffer / HugePageAllocator / StreamBuffer: alignment (64 B, 2 MiB from kHugePageBytes up,
-// with and without SPARQ_NO_HUGEPAGES), growth, and storage that holds what is written to it;
-// thread_scratch gives each thread and tag its own buffer.
+// AlignedBuffer / HugePageAllocator (on the shared stream chunks): alignment (64 B, 2 MiB from
+// kHugePageBytes up, with and without SPARQ_NO_HUGEPAGES), growth, and storage that holds what is
+// written to it; thread_scratch gives each thread and tag its own buffer.
 #include "core/buffer.hpp"
 
 #include <gtest/gtest.h>
@@ -98,9 +98,10 @@ namespace {
 // what is written to it); a chunk goes with its last stream; smaller streams and streams larger
 // than a huge page work too.
 TEST(Buffer, StreamsShareHugePageChunks) {
+    using Stream = std::vector<int32_t, HugePageAllocator<int32_t>>;
     const std::size_t before = stream_chunk_bytes();
     {
-        std::vector<StreamBuffer<int32_t>> streams;
+        std::vector<Stream> streams;
         const std::size_t sizes[] = {kStreamShareFrom / 4, 100000, 3, kHugePageBytes / 4 + 7,
                                      70000};
         for (std::size_t n : sizes) streams.emplace_back(n);
@@ -111,13 +112,13 @@ TEST(Buffer, StreamsShareHugePageChunks) {
             ASSERT_EQ(streams[s].size(), sizes[s]);
             EXPECT_TRUE(aligned_to(streams[s].data(), kAlignment));
             for (std::size_t i = 0; i < sizes[s]; ++i)
-                streams[s].data()[i] = static_cast<int32_t>(s * 1000003 + i);
+                streams[s][i] = static_cast<int32_t>(s * 1000003 + i);
         }
         for (std::size_t s = 0; s < streams.size(); ++s)
             for (std::size_t i = 0; i < sizes[s]; i += 97)
-                ASSERT_EQ(streams[s].data()[i], static_cast<int32_t>(s * 1000003 + i)) << s;
-        StreamBuffer<int32_t> moved = std::move(streams[0]);
-        EXPECT_EQ(streams[0].data(), nullptr);
+                ASSERT_EQ(streams[s][i], static_cast<int32_t>(s * 1000003 + i)) << s;
+        Stream moved = std::move(streams[0]);
+        EXPECT_TRUE(streams[0].empty());
         EXPECT_EQ(moved.size(), sizes[0]);
     }
     EXPECT_EQ(stream_chunk_bytes(), before);  // every chunk released with its streams

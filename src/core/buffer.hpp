@@ -31,42 +31,13 @@ constexpr std::size_t kActivationHugeFrom = std::size_t{256} << 10;
 // up it is carved (64-byte aligned) from shared huge-page chunks of at least kHugePageBytes, so
 // a model's many streams below 2 MiB (a BERT-base 90% 1x4 int8 matrix: 0.1-0.5 MiB) sit on huge
 // pages without each rounding up to one; a chunk is freed with its last stream. Smaller
-// requests come from aligned_storage_alloc. Thread-safe. Release with stream_free.
+// requests come from aligned_storage_alloc. Thread-safe. Release with stream_free; containers
+// take it through HugePageAllocator below.
 constexpr std::size_t kStreamShareFrom = std::size_t{64} << 10;
 void* stream_alloc(std::size_t bytes);
 void stream_free(void* p) noexcept;
 // Bytes of shared chunks currently held (tests).
 std::size_t stream_chunk_bytes();
-
-// A fixed-size array of T on stream_alloc.
-template <typename T>
-class StreamBuffer {
-  public:
-    StreamBuffer() = default;
-    explicit StreamBuffer(std::size_t n)
-        : data_(n ? static_cast<T*>(stream_alloc(n * sizeof(T))) : nullptr), size_(n) {}
-    StreamBuffer(const StreamBuffer&) = delete;
-    StreamBuffer& operator=(const StreamBuffer&) = delete;
-    StreamBuffer(StreamBuffer&& o) noexcept { swap(o); }
-    StreamBuffer& operator=(StreamBuffer&& o) noexcept {
-        swap(o);
-        return *this;
-    }
-    ~StreamBuffer() {
-        if (data_) stream_free(data_);
-    }
-    T* data() { return data_; }
-    const T* data() const { return data_; }
-    std::size_t size() const { return size_; }
-
-  private:
-    void swap(StreamBuffer& o) noexcept {
-        std::swap(data_, o.data_);
-        std::swap(size_, o.size_);
-    }
-    T* data_ = nullptr;
-    std::size_t size_ = 0;
-};
 
 // Allocator on stream_alloc (for std::vector of large, streamed data such as sparse weights:
 // reserve the final size first, freed space inside a shared chunk is not reused).

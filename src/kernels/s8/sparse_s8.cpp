@@ -115,8 +115,8 @@ public:
         }
         for (int64_t r = 0; r < out_; ++r) row_cost_[r + 1] += row_cost_[r] + 1;  // blocks + 1 per row
         nblocks_ = static_cast<int64_t>(blocks.size());
-        blocks_ = StreamBuffer<jit::S8Block>(std::max<size_t>(blocks.size(), 1));
-        std::copy(blocks.begin(), blocks.end(), blocks_.data());
+        blocks_.reserve(std::max<size_t>(blocks.size(), 1));  // one allocation; data() never null
+        blocks_.assign(blocks.begin(), blocks.end());
         isa_ = max_isa();
         if (isa_ == Isa::avx512_vnni)
             for (int vecs = 1; vecs <= kMaxVecs; vecs *= 2)  // tile widths token_tiles() produces
@@ -255,18 +255,18 @@ public:
         }
     }
 
+    // Whether a core of this ISA leaves the AVX-512 feature-major steps (chain, TFM) usable.
+    static bool avx512_core(Isa i) { return static_cast<int>(i) >= static_cast<int>(Isa::avx512); }
     // Whether TFM input and output apply (s8_tfm_capable).
     bool tfm_capable() const {
-        auto avx512 = [](Isa i) { return static_cast<int>(i) >= static_cast<int>(Isa::avx512); };
-        return opts_.act_scale == ActScale::per_token && has_isa(Isa::avx512) && avx512(isa_);
+        return opts_.act_scale == ActScale::per_token && has_isa(Isa::avx512) && avx512_core(isa_);
     }
     int64_t out() const { return out_; }
 
     // Whether run_chain(next, ...) applies (see s8_run_chain).
     bool chains_with(const SparseS8& next) const {
-        auto avx512 = [](Isa i) { return static_cast<int>(i) >= static_cast<int>(Isa::avx512); };
-        return next.in_ == out_ && next.opts_.act_scale != ActScale::per_tensor && has_isa(Isa::avx512) &&
-               avx512(isa_) && avx512(next.isa_);
+        return next.in_ == out_ && next.opts_.act_scale != ActScale::per_tensor &&
+               has_isa(Isa::avx512) && avx512_core(isa_) && avx512_core(next.isa_);
     }
 
     // dst = next(this(src)) through feature-major tiles (s8_run_chain). Threads take whole token
@@ -503,7 +503,8 @@ private:
     int64_t chunks_ = 1, nblocks_ = 0;
     std::vector<int32_t> row_ptr_;   // [chunks][out + 1]
     std::vector<int64_t> row_cost_;  // prefix sums of (blocks + 1) per row, for thread balance
-    StreamBuffer<jit::S8Block> blocks_;  // on shared huge pages (the core streams it per tile)
+    // On shared huge pages (the core streams it per tile).
+    std::vector<jit::S8Block, HugePageAllocator<jit::S8Block>> blocks_;
     std::array<std::unique_ptr<jit::SpmmS8Vnni>, 4> jit_;
     bool blocked_ = true;
     double fill_ = 1.0;
