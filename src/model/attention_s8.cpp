@@ -29,23 +29,29 @@ int32_t quant(float x, float inv, float lo, float hi) {
 }  // namespace
 
 AttentionS8Layout::AttentionS8Layout(int64_t seq, int64_t d)
-    : d4(round_up(d, 4)), d16(round_up(d, 16)), l4(round_up(seq, 4)), l16(round_up(seq, 16)) {
+    : d4(round_up(d, 4)),
+      d16(round_up(d, 16)),
+      l4(round_up(seq, 4)),
+      l16(round_up(seq, 16)),
+      l64(round_up(seq, 64)) {
     int64_t off = 0;
     auto take = [&](int64_t n) {
         int64_t at = off;
         off += round_up(n, 64);
         return at;
     };
-    q8 = take(seq * d4);     // u8 q8 + 128, [seq][d4]
+    q8 = take(l16 * d4);     // u8 q8 + 128, [seq][d4] (AMX reads whole 16-row tiles)
     rf = take(seq * 4);      // f32 scale * sq[i]
     kpack = take(d4 * l16);  // s8 [d4/4][l16][4]
     kcomp = take(l16 * 4);   // s32 128 * Σ_c k8[j][c]
     sk = take(l16 * 4);      // f32
     ktmp = take(l16 * d4);   // s8 [l16][d4], K rows before packing
-    scores = take(std::min(seq, s8attn::kScoreRows) * l16 * 4);  // f32 [kScoreRows][l16]
-    p8 = take(seq * l4);                                         // u8 [seq][l4]
-    sp = take(seq * 4);                                          // f32
-    vpack = take(l4 * d16);                                      // s8 [l4/4][d16][4]
+    // f32 [kScoreRows][l16] (VNNI), s32 then f32 [16][l16] (AMX)
+    scores =
+        take(std::max(std::min(seq, s8attn::kScoreRows), std::min<int64_t>(l16, 16)) * l16 * 4);
+    p8 = take(l16 * l64);     // u8 [seq][l4] (VNNI) or [l16][l64] (AMX: key tiles of 64)
+    sp = take(seq * 4);       // f32
+    vpack = take(l64 * d16);  // s8 [l4/4][d16][4] (VNNI) or [l64/4][d16][4] (AMX)
     sv = take(d16 * 4);                                          // f32
     bytes = off;
 }
@@ -68,9 +74,10 @@ AttentionChoice choose_attention(const std::string& option, const std::string& p
         return c;
     }
     c.int8 = true;
-    c.plan = option == "int8" ? "attention  int8  attention_s8_vnni  (requested: attention int8)"
-                              : "attention  int8  attention_s8_vnni  (auto: int8 model on "
-                                "AVX512-VNNI)";
+    const AttentionS8Variant& best = attention_s8_best();
+    c.plan = std::string("attention  int8  ") + best.name + "  (" +
+             (option == "int8" ? "requested: attention int8" : "auto: int8 model") + ", " +
+             (best.isa == Isa::amx ? "AMX tiles" : "AVX512-VNNI") + ")";
     return c;
 }
 
@@ -161,8 +168,10 @@ void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qk
 const AttentionS8Variant* attention_s8_variants(int* count) {
     static const AttentionS8Variant table[] = {
         {Isa::scalar, "attention_s8_ref", ref::attention_head_s8, ref_with_next},
-        {Isa::avx512_vnni, "attention_s8_vnni", attention_head_s8_vnni,
-         attention_head_s8_vnni_next},
+        {Isa::avx512_vnni, "attention_s8_vnni", attention_s8_vnni_entry().fn,
+         attention_s8_vnni_entry().with_next},
+        {Isa::amx, "attention_s8_amx", attention_s8_amx_entry().fn,
+         attention_s8_amx_entry().with_next},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -170,15 +179,19 @@ const AttentionS8Variant* attention_s8_variants(int* count) {
 
 bool attention_s8_fast() { return has_isa(Isa::avx512_vnni); }
 
+const AttentionS8Variant& attention_s8_best() {
+    int n = 0;
+    const AttentionS8Variant* vs = attention_s8_variants(&n);
+    const AttentionS8Variant* pick = &vs[0];
+    for (int i = 0; i < n; ++i)
+        if (has_isa(vs[i].isa)) pick = &vs[i];
+    return *pick;
+}
+
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        const AttentionNext* next) {
-    int n = 0;
-    const AttentionS8Variant* vs = attention_s8_variants(&n);
-    AttentionS8NextFn pick = vs[0].with_next;
-    for (int i = 0; i < n; ++i)
-        if (has_isa(vs[i].isa)) pick = vs[i].with_next;
-    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
+    attention_s8_best().with_next(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 
 }  // namespace sparq

@@ -89,10 +89,12 @@ struct AttentionS8Variant {
 };
 // All variants compiled in, scalar reference first (tests compare each with it).
 const AttentionS8Variant* attention_s8_variants(int* count);
+// The variant attention_head_s8 runs: the last one max_isa() allows.
+const AttentionS8Variant& attention_s8_best();
 
 // Byte offsets of the scratch sections, shared by the variants.
 struct AttentionS8Layout {
-    int64_t d4, d16, l4, l16;  // d and seq rounded up to 4 / 16
+    int64_t d4, d16, l4, l16, l64;  // d and seq rounded up to 4 / 16 (/ 64)
     int64_t q8, rf, kpack, kcomp, sk, ktmp, scores, p8, sp, vpack, sv, bytes;
     AttentionS8Layout(int64_t seq, int64_t d);
 };
@@ -102,12 +104,14 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        AttentionS8Probe* probe);
 }
-void attention_head_s8_vnni(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                            uint8_t* scratch, AttentionS8Probe* probe);
-// The VNNI variant without probe, prefetching `next` (may be null) while it computes.
-void attention_head_s8_vnni_next(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                                 float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                                 uint8_t* scratch, const AttentionNext* next);
+// The vectorized variants' entry points (attention_s8_vnni.cpp). vnni: vpdpbusd tiles of 4 rows;
+// amx: both matmuls on AMX tiles (tdpbusd on the same packed operands, keys padded to 64), the
+// rest as vnni, heads wider than 64 run as vnni. `with_next` prefetches `next` (may be null).
+struct AttentionS8Entry {
+    AttentionS8Fn fn;
+    AttentionS8NextFn with_next;
+};
+AttentionS8Entry attention_s8_vnni_entry();
+AttentionS8Entry attention_s8_amx_entry();
 
 }  // namespace sparq

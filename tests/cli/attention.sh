@@ -39,7 +39,9 @@ check_plan() {  # check_plan PATTERN ARGS...
 check_plan '^attention  f32  (auto: f32 model'
 check_plan '^attention  f32  (requested' --precision int8 --attention f32
 if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then
-  check_plan '^attention  int8  attention_s8_vnni  (auto: int8 model' --precision int8 --kernels dense
+  check_plan '^attention  int8  attention_s8_[a-z]*  (auto: int8 model' --precision int8 --kernels dense
+  SPARQ_MAX_ISA=avx512_vnni check_plan '^attention  int8  attention_s8_vnni  (auto: int8 model, AVX512-VNNI)' \
+    --precision int8 --kernels dense
   SPARQ_MAX_ISA=avx512 check_plan '^attention  f32  (attention int8: int8 attention needs AVX512-VNNI' \
     --precision int8 --attention int8 --kernels dense
 fi

@@ -117,7 +117,7 @@ public:
         nblocks_ = static_cast<int64_t>(blocks.size());
         blocks_.reserve(std::max<size_t>(blocks.size(), 1));  // one allocation; data() never null
         blocks_.assign(blocks.begin(), blocks.end());
-        isa_ = max_isa();
+        isa_ = std::min(max_isa(), Isa::avx512_vnni);  // no tile kernels here
         if (isa_ == Isa::avx512_vnni)
             for (int vecs = 1; vecs <= kMaxVecs; vecs *= 2)  // tile widths token_tiles() produces
                 jit_[vec_index(vecs)] = std::make_unique<jit::SpmmS8Vnni>(vecs);
