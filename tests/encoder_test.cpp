@@ -195,5 +195,32 @@ TEST(Encoder, DenseInt8KeepsStageParallel) {
     EXPECT_FALSE(encoder_of(*model)->splits_batches());
 }
 
+// The bundled sparse int8 model (heads of 64) with Q and K written int8 by the QKV kernel for the
+// AMX attention: bit-identical to the attention quantizing the f32 rows itself, for several
+// packed sequences (keys of the next sequence follow each one's last key), 3 tiles and one
+// sequence, on 1 and 2 threads.
+TEST(Encoder, Int8QueryKeyFromQkvKernelIsBitIdentical) {
+    const std::string dir = (test::source_dir() / "models" / "sst2-default").string();
+    auto qk8 = Model::load(dir);
+    auto f32qk = Model::load(dir);
+    encoder_of(*f32qk)->set_qk8(false);
+    EXPECT_FALSE(encoder_of(*f32qk)->qk8_active());
+    if (!encoder_of(*qk8)->qk8_active())
+        GTEST_SKIP() << "no AMX tiles: the attention quantizes Q and K";
+    EXPECT_NE(qk8->plan_report().find("query/key  int8 from the QKV kernel"), std::string::npos);
+    const int saved = num_threads();
+    const int32_t vocab = static_cast<int32_t>(qk8->config().vocab_size);
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const PackedBatch& batch :
+             {batch_of({20, 31, 17, 25, 22, 28}, vocab, 3), batch_of({64, 64, 40}, vocab, 4),
+              batch_of({64}, vocab, 5)}) {
+            const HiddenStates a = qk8->encode(batch), b = f32qk->encode(batch);
+            ASSERT_EQ(a.data, b.data) << threads << " threads";
+        }
+    }
+    set_num_threads(saved);
+}
+
 }  // namespace
 }  // namespace sparq

@@ -197,6 +197,69 @@ TEST(Tfm, SparseKernelsBitExactVsTokenMajor) {
     set_num_threads(saved);
 }
 
+// The QKV kernel writing Q and K int8 (S8QK8): q8, k8, sq, sk exactly what the attention's
+// quantization makes of the f32 rows the kernel writes without it (per token and head: absmax /
+// 127, round(x · (127 / absmax)) half to even), V columns of dst unchanged; heads of 16, 32 and
+// 64 rows, one and several tiles (a short last one), 1 and 2 threads; bad arguments refused.
+TEST(Tfm, QkvKernelWritesInt8QueryAndKey) {
+    SKIP_WITHOUT_AVX512();
+    const int saved = num_threads();
+    for (int64_t d : {16, 32, 64}) {
+        const int64_t hidden = 128, heads = hidden / d, groups = d / 4;
+        Weights Wq = blocked(3 * hidden, hidden, static_cast<uint32_t>(31 + d));
+        auto qkv = make_sparse_s8(desc(Wq, 3 * hidden, hidden, Activation::none), {});
+        for (int64_t tokens : {5, 64, 150})
+            for (int threads : {1, 2}) {
+                set_num_threads(threads);
+                const std::string where = "d=" + std::to_string(d) +
+                                          " tokens=" + std::to_string(tokens) +
+                                          " threads=" + std::to_string(threads);
+                auto x = normal(tokens * hidden, static_cast<uint32_t>(tokens + 7 * d + threads));
+                std::vector<float> xt(s8::tfm_floats(tokens, hidden)),
+                    amax(s8::tfm_tiles(tokens) * kT);
+                s8::to_tfm_avx512(x.data(), tokens, hidden, xt.data(), amax.data());
+                std::vector<float> want(tokens * 3 * hidden), got(tokens * 3 * hidden, -1.0f);
+                s8_run_tfm(*qkv, xt.data(), amax.data(), want.data(), false, tokens);
+                const int64_t tpad = (tokens + 63) / 64 * 64 + 16;
+                std::vector<uint8_t> q8(heads * tpad * d);
+                std::vector<int8_t> k8(heads * tpad * d);
+                std::vector<float> sq(heads * tpad), sk(heads * tpad);
+                const S8QK8 qk{q8.data(), k8.data(), sq.data(), sk.data(), hidden, d, tpad};
+                s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens, 0, 0, nullptr,
+                           &qk);
+                for (int64_t t = 0; t < tokens; ++t) {
+                    for (int64_t c = 2 * hidden; c < 3 * hidden; ++c)
+                        ASSERT_EQ(got[t * 3 * hidden + c], want[t * 3 * hidden + c])
+                            << where << " V";
+                    for (int64_t part = 0; part < 2; ++part)
+                        for (int64_t hd = 0; hd < heads; ++hd) {
+                            const float* row =
+                                want.data() + t * 3 * hidden + part * hidden + hd * d;
+                            float m = 0.0f;
+                            for (int64_t c = 0; c < d; ++c) m = std::max(m, std::fabs(row[c]));
+                            const float inv = m > S8QK8::kTiny ? 127.0f / m : 0.0f;
+                            ASSERT_EQ((part ? sk : sq)[hd * tpad + t], m / 127.0f) << where;
+                            for (int64_t c = 0; c < d; ++c) {
+                                const int v = static_cast<int>(std::nearbyint(row[c] * inv));
+                                if (part == 0)
+                                    ASSERT_EQ(q8[(hd * tpad + t) * d + c], v + 128)
+                                        << where << " q8";
+                                else
+                                    ASSERT_EQ(k8[((hd * groups + c / 4) * tpad + t) * 4 + c % 4], v)
+                                        << where << " k8";
+                            }
+                        }
+                }
+                S8QK8 bad = qk;
+                bad.tpad = tokens;  // too short for the last tile and the masked keys
+                EXPECT_THROW(s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens, 0,
+                                        0, nullptr, &bad),
+                             Error);
+            }
+    }
+    set_num_threads(saved);
+}
+
 // Kernels that cannot take the layout are reported and refused with an error, not run.
 TEST(Tfm, DeclinesOtherKernels) {
     Weights W = blocked(32, 16, 21);

@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/s8/s8_kernels.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
+
+static_assert(S8QK8::kTiny == s8attn::kTiny, "the QKV epilogue quantizes as the attention");
 
 namespace {
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -186,6 +189,10 @@ const AttentionS8Variant& attention_s8_best() {
     for (int i = 0; i < n; ++i)
         if (has_isa(vs[i].isa)) pick = &vs[i];
     return *pick;
+}
+
+bool attention_s8_takes_qk8(int64_t d) {
+    return attention_s8_best().isa == Isa::amx && (d == 16 || d == 32 || d == 64);
 }
 
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,

@@ -518,13 +518,15 @@ void pack_k(const uint8_t* ktmp, int64_t d4, int64_t groups, int64_t l16, uint8_
     }
 }
 
-// kcomp[j] = 128 * Σ_c k8[j][c] for all l16 keys, from packed K (vpdpbusd of 0x80 bytes).
-void key_compensation(const uint8_t* kpack, int64_t groups, int64_t l16, int32_t* kcomp) {
+// kcomp[j] = 128 * Σ_c k8[j][c] for all l16 keys, from packed K with groups kld keys apart
+// (vpdpbusd of 0x80 bytes).
+void key_compensation(const uint8_t* kpack, int64_t groups, int64_t l16, int64_t kld,
+                      int32_t* kcomp) {
     const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
     for (int64_t j = 0; j < l16; j += 16) {
         __m512i acc = _mm512_setzero_si512();
         for (int64_t g = 0; g < groups; ++g)
-            acc = _mm512_dpbusd_epi32(acc, k128, _mm512_loadu_si512(kpack + (g * l16 + j) * 4));
+            acc = _mm512_dpbusd_epi32(acc, k128, _mm512_loadu_si512(kpack + (g * kld + j) * 4));
         _mm512_storeu_si512(kcomp + j, acc);
     }
 }
@@ -575,7 +577,7 @@ void prepare_qk(const float* q, const float* k, int64_t ld_qkv, int64_t seq, int
     }
     const int64_t groups = L.d4 / 4;  // [l16][d4/4] groups of 4 bytes -> [d4/4][l16]
     pack_k(s.ktmp, L.d4, groups, L.l16, s.kpack);
-    key_compensation(s.kpack, groups, L.l16, s.kcomp);
+    key_compensation(s.kpack, groups, L.l16, L.l16, s.kcomp);
     if (probe) {
         probe->q8.resize(seq * d);
         probe->k8.resize(seq * d);
@@ -667,15 +669,23 @@ TileConfig tile_config(int64_t d4) {
     return c;
 }
 
+// Where the AMX matmuls find Q (u8 rows, qld bytes apart) and packed K (groups kld keys apart).
+struct QkTiles {
+    const uint8_t* q8;
+    int64_t qld;
+    const uint8_t* kp;
+    int64_t kld;
+};
+
 // Scores of query rows [i0, i0 + 16) against all l16 keys as int32 into si (row stride l16), two
 // 16-key blocks at a time on separate tiles.
-SPARQ_AMX void scores_amx(const AttentionS8Layout& L, const Scratch& s, int64_t i0, int32_t* si) {
-    _tile_loadd(0, s.q8 + i0 * L.d4, L.d4);
-    const int64_t kstride = L.l16 * 4, sstride = L.l16 * 4;
+SPARQ_AMX void scores_amx(const AttentionS8Layout& L, const QkTiles& o, int64_t i0, int32_t* si) {
+    _tile_loadd(0, o.q8 + i0 * o.qld, o.qld);
+    const int64_t kstride = o.kld * 4, sstride = L.l16 * 4;
     int64_t j = 0;
     for (; j + 32 <= L.l16; j += 32) {
-        _tile_loadd(2, s.kpack + j * 4, kstride);
-        _tile_loadd(3, s.kpack + (j + 16) * 4, kstride);
+        _tile_loadd(2, o.kp + j * 4, kstride);
+        _tile_loadd(3, o.kp + (j + 16) * 4, kstride);
         _tile_zero(6);
         _tile_zero(7);
         _tile_dpbusd(6, 0, 2);
@@ -684,7 +694,7 @@ SPARQ_AMX void scores_amx(const AttentionS8Layout& L, const Scratch& s, int64_t 
         _tile_stored(7, si + j + 16, sstride);
     }
     if (j < L.l16) {
-        _tile_loadd(2, s.kpack + j * 4, kstride);
+        _tile_loadd(2, o.kp + j * 4, kstride);
         _tile_zero(6);
         _tile_dpbusd(6, 0, 2);
         _tile_stored(6, si + j, sstride);
@@ -716,16 +726,14 @@ SPARQ_AMX void load_tiles(const TileConfig& c) { _tile_loadconfig(&c); }
 // Frees the tile state after each head, so the AVX-512 code around runs as without AMX.
 SPARQ_AMX void release_tiles() { _tile_release(); }
 
-void head_s8_amx(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                 int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                 AttentionS8Probe* probe, const AttentionNext* next) {
-    const AttentionS8Layout L(seq, d);
-    if (L.d4 > 64)
-        return head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next);
-    const Scratch s(scratch, L);
-    prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
+// The AMX head once Q, rf, packed K, kcomp and sk are in place (o, s): V quantized here, then per
+// 16 query rows the scores tiles, their conversion with the row maxima, the softmax and the
+// context tiles.
+void amx_body(const AttentionS8Layout& L, const Scratch& s, const QkTiles& o, const float* v,
+              int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
+              AttentionS8Probe* probe, const AttentionNext* next) {
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l64, s.vpack, s.sv);
-    NextPrefetch pf(next, ld_qkv, d);
+    NextPrefetch pf(next, ld_qkv, d);  // a local: its state stays in registers
     if (probe) {
         probe->scores.resize(seq * seq);
         probe->ctx.resize(seq * d);
@@ -736,7 +744,7 @@ void head_s8_amx(const float* q, const float* k, const float* v, int64_t ld_qkv,
     alignas(64) int32_t ct[2 * 256];
     for (int64_t i0 = 0; i0 < seq; i0 += 16) {
         const int64_t rows = std::min<int64_t>(16, seq - i0);
-        scores_amx(L, s, i0, si);
+        scores_amx(L, o, i0, si);
         // s[i][j] = (float(S - comp[j]) · rf[i]) · sk[j], in place (as scores_tile), and the
         // row maxima over the seq keys for the softmax.
         alignas(64) float rmax[16];
@@ -782,6 +790,36 @@ void head_s8_amx(const float* q, const float* k, const float* v, int64_t ld_qkv,
     release_tiles();
     if (probe) probe_pv(probe, s, seq, d, L.d16, L.l64);
 }
+
+void head_s8_amx(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                 int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                 AttentionS8Probe* probe, const AttentionNext* next) {
+    const AttentionS8Layout L(seq, d);
+    if (L.d4 > 64)
+        return head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next);
+    const Scratch s(scratch, L);
+    prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
+    amx_body(L, s, {s.q8, L.d4, s.kpack, L.l16}, v, ld_qkv, ctx, ld_ctx, seq, d, probe, next);
+}
+
+// Q and K from the QKV kernel (AttentionQK8): rf and sk from its scales, kcomp from its packed K
+// (which runs on into the next sequence's keys: those are masked like the padding keys).
+void head_s8_qk8(const AttentionQK8& qk, int64_t off, int64_t head, const float* v, int64_t ld_qkv,
+                 float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                 const AttentionNext* next) {
+    const AttentionS8Layout L(seq, d);
+    const Scratch s(scratch, L);
+    const int64_t groups = d / 4, at = head * qk.tpad + off;
+    const float scale_log2 = scale * s8attn::kLog2e;
+    for (int64_t i = 0; i < seq; ++i) s.rf[i] = scale_log2 * qk.sq[at + i];
+    std::copy(qk.sk + at, qk.sk + at + L.l16, s.sk);
+    const auto* kp = reinterpret_cast<const uint8_t*>(qk.k8) + (head * groups * qk.tpad + off) * 4;
+    key_compensation(kp, groups, L.l16, qk.tpad, s.kcomp);
+    AttentionNext vonly{};  // only V is read from the f32 rows
+    if (next) vonly = {next->v, next->v, next->v, next->seq};
+    amx_body(L, s, {qk.q8 + at * d, d, kp, qk.tpad}, v, ld_qkv, ctx, ld_ctx, seq, d, nullptr,
+             next ? &vonly : nullptr);
+}
 }  // namespace
 
 namespace {
@@ -805,6 +843,12 @@ void prefetching(const float* q, const float* k, const float* v, int64_t ld_qkv,
 AttentionS8Entry attention_s8_vnni_entry() { return {probed<head_s8>, prefetching<head_s8>}; }
 AttentionS8Entry attention_s8_amx_entry() {
     return {probed<head_s8_amx>, prefetching<head_s8_amx>};
+}
+
+void attention_head_s8_qk8(const AttentionQK8& qk, int64_t off, int64_t head, const float* v,
+                           int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
+                           float scale, uint8_t* scratch, const AttentionNext* next) {
+    head_s8_qk8(qk, off, head, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
 }
 
 }  // namespace sparq

@@ -318,15 +318,22 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
 }
 
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
-                           const S8Team* team) const {
+                           const S8Team* team, const S8QK8* qk8) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
+    const AttentionQK8 qk =
+        qk8 ? AttentionQK8{qk8->q8, qk8->k8, qk8->sq, qk8->sk, qk8->tpad} : AttentionQK8{};
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                   int64_t len, int64_t head, const AttentionNext& next, int) {
-        attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
-                          thread_scratch<uint8_t, AttentionScratch>(per_thread), &next);
+        uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
+        if (qk8)
+            attention_head_s8_qk8(qk, off, head, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                                  scratch, &next);
+        else
+            attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, scratch,
+                              &next);
     };
     if (team) {
         std::atomic<int64_t> unused{0};
@@ -483,6 +490,10 @@ int64_t Encoder::stream_group(int64_t tokens) const {
     return spmm_stream_group(ks.data(), static_cast<int64_t>(ks.size()), tokens);
 }
 
+bool Encoder::qk8_active() const {
+    return qk8_ && tfm_layers() && hidden_ % heads_ == 0 && attention_s8_takes_qk8(head_dim_);
+}
+
 bool Encoder::tfm_layers() const {
     if (!tfm_ || !attention_s8_ || !chain_ffn_) return false;
     for (const Layer& L : layers_)
@@ -500,6 +511,29 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
     w.absmax.resize(s8::tfm_tiles(t_all) * s8::kTfmTile);
     float *xt = w.xs.data(), *tt = w.ts.data(), *amax = w.absmax.data();
     s8::to_tfm_avx512(x, t_all, h, xt, amax);
+    // Int8 Q and K from the QKV kernel (S8QK8): tokens past the last tile's are never written
+    // but read as the masked keys of the last sequence, so they are zeroed.
+    S8QK8 qk8;
+    if (qk8_active()) {
+        const int64_t d = head_dim_, written = (t_all + 15) / 16 * 16;
+        qk8 = {nullptr, nullptr, nullptr, nullptr, h, d, (t_all + 63) / 64 * 64 + 16};
+        w.q8.resize(heads_ * qk8.tpad * d);
+        w.k8.resize(heads_ * qk8.tpad * d);
+        w.sq.resize(heads_ * qk8.tpad);
+        w.sk.resize(heads_ * qk8.tpad);
+        qk8.q8 = w.q8.data();
+        qk8.k8 = w.k8.data();
+        qk8.sq = w.sq.data();
+        qk8.sk = w.sk.data();
+        for (int64_t hd = 0; hd < heads_; ++hd) {
+            std::fill(qk8.sq + hd * qk8.tpad + written, qk8.sq + (hd + 1) * qk8.tpad, 0.0f);
+            std::fill(qk8.sk + hd * qk8.tpad + written, qk8.sk + (hd + 1) * qk8.tpad, 0.0f);
+            std::fill(qk8.q8 + (hd * qk8.tpad + written) * d, qk8.q8 + (hd + 1) * qk8.tpad * d, 0);
+            for (int64_t g = 0; g < d / 4; ++g)
+                std::fill(qk8.k8 + ((hd * d / 4 + g) * qk8.tpad + written) * 4,
+                          qk8.k8 + (hd * d / 4 + g + 1) * qk8.tpad * 4, 0);
+        }
+    }
     timer.lap(prof.embeddings);
     // The layers; with a team, called by every thread of the region below: thread i keeps token
     // tiles i, i + n, ... through the QKV, attention output, LayerNorm and FFN kernels (its own
@@ -510,14 +544,15 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
             if (!team || team->id == 0) timer.lap(stage);  // with a team: thread 0's wall time
         };
         const bool by_heads = !team && head_split_ && num_threads() > 1 && h % heads_ == 0;
+        const S8QK8* qk = by_heads || !qk8_active() ? nullptr : &qk8;
         for (const Layer& L : layers_) {
             s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, by_heads ? 3 : 0,
-                       by_heads ? heads_ : 0, team);
+                       by_heads ? heads_ : 0, team, qk);
             lap(prof.qkv);
             if (team) {
 #pragma omp barrier
             }
-            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, team);
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, team, qk);
             if (team) {
 #pragma omp barrier
             }

@@ -16,6 +16,7 @@
 namespace sparq {
 
 struct S8Team;  // kernels/s8/s8_kernels.hpp
+struct S8QK8;   // kernels/s8/s8_kernels.hpp
 
 class StageTimer;  // encoder.cpp
 
@@ -72,6 +73,11 @@ class Encoder {
     // Off: forward_tfm on several threads opens a region per kernel instead of one team region
     // for all layers (SPARQ_NO_TFM_TEAM=1 does the same; results are bit-identical).
     void set_tfm_team(bool on) { tfm_team_ = on; }
+    // Off: forward_tfm's QKV kernel writes Q and K f32 and the attention quantizes them, instead
+    // of the kernel's epilogue writing them int8 for the AMX attention (S8QK8; SPARQ_NO_QK8=1 does
+    // the same; results are bit-identical). qk8_active: forward_tfm writes them int8.
+    void set_qk8(bool on) { qk8_ = on; }
+    bool qk8_active() const;
     bool tfm_active() const { return tfm_layers(); }
     // Whether a batch of several sequences may be split across the threads, each thread running
     // the whole encoder single-threaded on its share (default on; used when the shares balance
@@ -104,6 +110,9 @@ class Encoder {
         AlignedBuffer<float> xs,
             ts;  // the packed stream (f32) or TFM (int8): hidden states, sublayer outputs
         AlignedBuffer<float> absmax;  // TFM: each token's max |x| after the last LayerNorm
+        AlignedBuffer<uint8_t> q8;    // TFM with int8 Q/K from the QKV kernel (S8QK8): Q rows,
+        AlignedBuffer<int8_t> k8;     // packed K,
+        AlignedBuffer<float> sq, sk;  // and their per-token scales
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
@@ -124,8 +133,10 @@ class Encoder {
     // The same with int8 matmuls (attention_s8.hpp).
     // With a team (called by every thread of an enclosing region; qkv token-major), thread i takes
     // heads split_range(heads, n, i) of every sequence and no region is opened.
+    // With qk8 (token-major qkv only), Q and K come int8 from qk8 (the QKV kernel wrote them;
+    // attention_head_s8_qk8) and only V from qkv.
     void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
-                      const S8Team* team = nullptr) const;
+                      const S8Team* team = nullptr, const S8QK8* qk8 = nullptr) const;
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
@@ -156,7 +167,8 @@ class Encoder {
          head_split_ = std::getenv("SPARQ_NO_HEAD_SPLIT") == nullptr,
          stream_ = std::getenv("SPARQ_NO_STREAM") == nullptr,
          tfm_ = std::getenv("SPARQ_NO_TFM") == nullptr,
-         tfm_team_ = std::getenv("SPARQ_NO_TFM_TEAM") == nullptr;
+         tfm_team_ = std::getenv("SPARQ_NO_TFM_TEAM") == nullptr,
+         qk8_ = std::getenv("SPARQ_NO_QK8") == nullptr;
     mutable EncoderProfile profile_;
 };
 

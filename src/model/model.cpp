@@ -255,6 +255,10 @@ class BertModel final : public Model {
                   "no "
                   "transposes, LayerNorm gives the next kernel's scales; SPARQ_NO_TFM=1: "
                   "token-major)\n";
+        if (encoder_->qk8_active())
+            os << "query/key  int8 from the QKV kernel  (its epilogue quantizes Q and K per token "
+                  "and head for the AMX attention; SPARQ_NO_QK8=1: f32, quantized by the "
+                  "attention)\n";
         return os.str();
     }
 

@@ -53,6 +53,14 @@ if grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null; then
   [ "$(tfm_lines --precision int8 --kernels sparse)" = 1 ] || { echo "FAIL: no TFM line for sparse int8"; fails=$((fails + 1)); }
   [ "$(SPARQ_NO_TFM=1 tfm_lines --precision int8 --kernels sparse)" = 0 ] || { echo "FAIL: TFM line with SPARQ_NO_TFM=1"; fails=$((fails + 1)); }
 fi
+# Int8 Q/K from the QKV kernel: TFM layers, AMX attention and heads of 16/32/64 (the bundled
+# model's 64; the fixtures' heads of 8 never take it); not under SPARQ_NO_QK8=1 or a VNNI cap.
+qk8_lines() { "$SPARQ" inspect "$SRC/models/sst2-default" --plan | grep -c '^query/key  int8 from the QKV kernel'; }
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && grep -qw avx512_vnni /proc/cpuinfo; then
+  [ "$(qk8_lines)" = 1 ] || { echo "FAIL: no query/key int8 line on AMX"; fails=$((fails + 1)); }
+fi
+[ "$(SPARQ_NO_QK8=1 qk8_lines)" = 0 ] || { echo "FAIL: query/key int8 line with SPARQ_NO_QK8=1"; fails=$((fails + 1)); }
+[ "$(SPARQ_MAX_ISA=avx512_vnni qk8_lines)" = 0 ] || { echo "FAIL: query/key int8 line without AMX"; fails=$((fails + 1)); }
 [ "$(tfm_lines --precision int8 --kernels dense)" = 0 ] || { echo "FAIL: TFM line for dense int8"; fails=$((fails + 1)); }
 [ "$(tfm_lines)" = 0 ] || { echo "FAIL: TFM line for f32"; fails=$((fails + 1)); }
 

@@ -92,10 +92,25 @@ bool s8_run_chain(const LinearKernel& first, const LinearKernel& second, const f
 struct S8Team {
     int id = 0, n = 1;
 };
+// Q and K of a fused QKV kernel (rows [0, h) Q, [h, 2h) K, [2h, 3h) V; heads of d rows) written
+// int8 by its epilogue, for the attention's tile matmuls, with the numbers the attention would
+// compute from the f32 rows (attention_s8.hpp): per token and head sq = max_c |q| / 127 and
+// q8 = round(q · 127 / max) + 128 (u8), the same for K as s8. Layouts (t over all tokens of the
+// call, tpad >= tokens rounded up to 64, plus 16): q8 [heads][tpad][d] (token rows), k8
+// [heads][d/4][tpad][4] (4 features of a token per dword: the packed K of the tile matmul),
+// sq, sk [heads][tpad]. The V rows still go to dst (token-major); dst's Q and K columns are not
+// written. d must divide 64 and be a multiple of 16.
+struct S8QK8 {
+    static constexpr float kTiny = 1e-30f;  // absmax below: scale 0 (s8attn::kTiny, asserted)
+    uint8_t* q8 = nullptr;
+    int8_t* k8 = nullptr;
+    float *sq = nullptr, *sk = nullptr;
+    int64_t h = 0, d = 0, tpad = 0;
+};
 bool s8_tfm_capable(const LinearKernel& k);
 void s8_run_tfm(const LinearKernel& k, const float* src, const float* src_absmax, float* dst,
                 bool dst_tfm, int64_t tokens, int64_t sections = 0, int64_t units = 0,
-                const S8Team* team = nullptr);
+                const S8Team* team = nullptr, const S8QK8* qk8 = nullptr);
 void s8_run_chain_tfm(const LinearKernel& first, const LinearKernel& second, const float* src,
                       const float* src_absmax, float* dst, bool dst_tfm, int64_t tokens,
                       const S8Team* team = nullptr);
@@ -157,6 +172,12 @@ void layer_norm_tfm_avx512(const float* src, const float* residual, const float*
 void epilogue_tm(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
                  const float* act_scales, const float* w_scales, const float* bias,
                  Activation act, const float* residual, float* dst, bool exact_gelu);
+// The S8QK8 epilogue: feature-major accumulators acc [o1 - o0][ld_acc] of rows [o0, o1) (whole
+// heads below 2h) for the `width` tokens (a multiple of 16) starting at token t0, dequantized as
+// epilogue_fm does, then quantized per token and head into q (AVX-512 only).
+void epilogue_qk8_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0, int64_t o1,
+                         const float* act_scales, const float* w_scales, const float* bias,
+                         const S8QK8& q, int64_t t0);
 // Same on feature-major accumulators acc [o1 - o0][ld_acc] holding rows o0..o1 of `count`
 // tokens; dst, residual and act_scales point at the first of those tokens (row stride `out`).
 void epilogue_fm(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,

@@ -159,7 +159,7 @@ public:
     // sections, no residual), dst is TFM.
     void run_split(const float* src, float* dst, int64_t tokens, const float* residual,
                    int64_t sections, int64_t units, const float* tfm_absmax, bool dst_tfm,
-                   const S8Team* team = nullptr) const {
+                   const S8Team* team = nullptr, const S8QK8* qk8 = nullptr) const {
         const int64_t in_pad = qw_.in_pad;
         const auto tiles = token_tiles(tokens, in_pad, 16 * kMaxVecs);
         const int64_t tpad = static_cast<int64_t>(tiles.size()) * 16 * kMaxVecs;
@@ -193,7 +193,13 @@ public:
                     tfm_epilogue(acc, tile, c0, c1, sc, bias, act_, dst);
                     continue;
                 }
-                for (int64_t a = c0, b; a < c1; a = b) {
+                int64_t from = c0;  // with qk8: rows below 2h go int8 to qk8, the V rows to dst
+                if (qk8 && c0 < 2 * qk8->h) {
+                    from = std::min(c1, 2 * qk8->h);
+                    s8::epilogue_qk8_avx512(acc, tile.width, tile.width, c0, from, sc + tile.t0,
+                                            qw_.scale.data(), bias, *qk8, tile.t0);
+                }
+                for (int64_t a = from, b; a < c1; a = b) {
                     b = std::min(c1, (a / per + 1) * per);
                     const int64_t at = row_at(a) + tile.t0 * ld;
                     s8::epilogue_fm(acc + (a - c0) * tile.width, tile.width, tile.count, 0, b - a,
@@ -210,8 +216,9 @@ public:
         // 1x4, QKV 1.70 -> 1.55 ms and attention output 0.76 -> 0.62 ms), else all tiles are
         // packed first (shared) and threads take rows balanced by blocks. A team's threads each
         // call this and take their tiles (the buffers above are each thread's own).
+        // (qk8: always whole tiles, so each row chunk starts at a head.)
         const bool by_tiles =
-            team || nt == 1 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
+            team || nt == 1 || qk8 || (sections == 0 && (ntiles % nt == 0 || ntiles >= 4 * nt));
         uint8_t* const pk =
             by_tiles
                 ? nullptr
@@ -528,13 +535,20 @@ bool s8_tfm_capable(const LinearKernel& k) {
 }
 
 void s8_run_tfm(const LinearKernel& k, const float* src, const float* src_absmax, float* dst,
-                bool dst_tfm, int64_t tokens, int64_t sections, int64_t units, const S8Team* team) {
+                bool dst_tfm, int64_t tokens, int64_t sections, int64_t units, const S8Team* team,
+                const S8QK8* qk8) {
     const auto* s = dynamic_cast<const SparseS8*>(&k);
     if (!s || !s->tfm_capable() || tokens < 1 || (dst_tfm && sections > 0) ||
         (team && sections > 0) ||
         (sections > 0 && (units < 1 || s->out() % (sections * units) != 0)))
         throw Error("s8_run_tfm: kernel or arguments do not support the TFM layout");
-    s->run_split(src, dst, tokens, nullptr, sections, units, src_absmax, dst_tfm, team);
+    if (qk8 && (dst_tfm || sections > 0 || qk8->d < 16 || qk8->d % 16 != 0 || 64 % qk8->d != 0 ||
+                qk8->h % qk8->d != 0 || s->out() != 3 * qk8->h ||
+                qk8->tpad < (tokens + 63) / 64 * 64 + 16))
+        throw Error(
+            "s8_run_tfm: int8 Q/K output needs a token-major QKV kernel of 3 x hidden rows, "
+            "heads of 16, 32 or 64 rows and tpad >= tokens rounded up to 64, plus 16");
+    s->run_split(src, dst, tokens, nullptr, sections, units, src_absmax, dst_tfm, team, qk8);
 }
 
 void s8_run_chain_tfm(const LinearKernel& first, const LinearKernel& second, const float* src,
