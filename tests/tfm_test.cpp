@@ -199,7 +199,7 @@ TEST(Tfm, SparseKernelsBitExactVsTokenMajor) {
 
 // The QKV kernel writing Q and K int8 (S8QK8): q8, k8, sq, sk exactly what the attention's
 // quantization makes of the f32 rows the kernel writes without it (per token and head: absmax /
-// 127, round(x · (127 / absmax)) half to even), V columns of dst unchanged; heads of 16, 32 and
+// 127, round(x · (127 / absmax)) half to even), V the same floats head-major; heads of 16, 32 and
 // 64 rows, one and several tiles (a short last one), 1 and 2 threads; bad arguments refused.
 TEST(Tfm, QkvKernelWritesInt8QueryAndKey) {
     SKIP_WITHOUT_AVX512();
@@ -223,13 +223,15 @@ TEST(Tfm, QkvKernelWritesInt8QueryAndKey) {
                 const int64_t tpad = (tokens + 63) / 64 * 64 + 16;
                 std::vector<uint8_t> q8(heads * tpad * d);
                 std::vector<int8_t> k8(heads * tpad * d);
-                std::vector<float> sq(heads * tpad), sk(heads * tpad);
-                const S8QK8 qk{q8.data(), k8.data(), sq.data(), sk.data(), hidden, d, tpad};
+                std::vector<float> sq(heads * tpad), sk(heads * tpad), vh(heads * tpad * d);
+                const S8QK8 qk{q8.data(), k8.data(), sq.data(), sk.data(),
+                               vh.data(), hidden,    d,         tpad};
                 s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens, 0, 0, nullptr,
                            &qk);
                 for (int64_t t = 0; t < tokens; ++t) {
-                    for (int64_t c = 2 * hidden; c < 3 * hidden; ++c)
-                        ASSERT_EQ(got[t * 3 * hidden + c], want[t * 3 * hidden + c])
+                    for (int64_t c = 0; c < hidden; ++c)
+                        ASSERT_EQ(vh[((c / d) * tpad + t) * d + c % d],
+                                  want[t * 3 * hidden + 2 * hidden + c])
                             << where << " V";
                     for (int64_t part = 0; part < 2; ++part)
                         for (int64_t hd = 0; hd < heads; ++hd) {

@@ -76,12 +76,15 @@ struct QkvLayout {
     const float* base;
     int64_t tokens, h, d;
     bool head_major;
-    int64_t ld() const { return head_major ? 3 * d : 3 * h; }
-    // Rows of token `off` for `head`: Q at [0], K at k_off(), V at 2 * k_off().
+    bool v_only = false;  // base: V alone, head-major [heads][tokens][d] (S8QK8::v)
+    int64_t ld() const { return v_only ? d : head_major ? 3 * d : 3 * h; }
+    // Rows of token `off` for `head`: Q at [0], K at k_off(), V at 2 * k_off() (v_only: all V).
     const float* q(int64_t off, int64_t head) const {
-        return head_major ? base + (head * tokens + off) * 3 * d : base + off * 3 * h + head * d;
+        return v_only       ? base + (head * tokens + off) * d
+               : head_major ? base + (head * tokens + off) * 3 * d
+                            : base + off * 3 * h + head * d;
     }
-    int64_t k_off() const { return head_major ? d : h; }
+    int64_t k_off() const { return v_only ? 0 : head_major ? d : h; }
 };
 
 // One thread's share of for_each_head (below): thread `thread` of `threads` runs heads
@@ -322,7 +325,8 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
+    const QkvLayout layout = qk8 ? QkvLayout{qk8->v, qk8->tpad, h, d, false, true}
+                                 : QkvLayout{qkv, batch.num_tokens(), h, d, by_heads};
     const AttentionQK8 qk =
         qk8 ? AttentionQK8{qk8->q8, qk8->k8, qk8->sq, qk8->sk, qk8->tpad} : AttentionQK8{};
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
@@ -516,7 +520,9 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
     S8QK8 qk8;
     if (qk8_active()) {
         const int64_t d = head_dim_, written = (t_all + 15) / 16 * 16;
-        qk8 = {nullptr, nullptr, nullptr, nullptr, h, d, (t_all + 63) / 64 * 64 + 16};
+        qk8 = {nullptr, nullptr, nullptr, nullptr, nullptr, h, d, (t_all + 63) / 64 * 64 + 16};
+        w.vh.resize(heads_ * qk8.tpad * d, kActivationHugeFrom);
+        qk8.v = w.vh.data();
         w.q8.resize(heads_ * qk8.tpad * d);
         w.k8.resize(heads_ * qk8.tpad * d);
         w.sq.resize(heads_ * qk8.tpad);

@@ -112,7 +112,7 @@ class Encoder {
         AlignedBuffer<float> absmax;  // TFM: each token's max |x| after the last LayerNorm
         AlignedBuffer<uint8_t> q8;    // TFM with int8 Q/K from the QKV kernel (S8QK8): Q rows,
         AlignedBuffer<int8_t> k8;     // packed K,
-        AlignedBuffer<float> sq, sk;  // and their per-token scales
+        AlignedBuffer<float> sq, sk, vh;  // their per-token scales; V head-major (S8QK8::v)
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).

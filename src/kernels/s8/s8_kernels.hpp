@@ -93,18 +93,18 @@ struct S8Team {
     int id = 0, n = 1;
 };
 // Q and K of a fused QKV kernel (rows [0, h) Q, [h, 2h) K, [2h, 3h) V; heads of d rows) written
-// int8 by its epilogue, for the attention's tile matmuls, with the numbers the attention would
-// compute from the f32 rows (attention_s8.hpp): per token and head sq = max_c |q| / 127 and
-// q8 = round(q · 127 / max) + 128 (u8), the same for K as s8. Layouts (t over all tokens of the
-// call, tpad >= tokens rounded up to 64, plus 16): q8 [heads][tpad][d] (token rows), k8
+// int8 by its epilogue (and V head-major), for the attention's tile matmuls, with the numbers the
+// attention would compute from the f32 rows (attention_s8.hpp): per token and head sq = max_c |q| /
+// 127 and q8 = round(q · 127 / max) + 128 (u8), the same for K as s8. Layouts (t over all tokens of
+// the call, tpad >= tokens rounded up to 64, plus 16): q8 [heads][tpad][d] (token rows), k8
 // [heads][d/4][tpad][4] (4 features of a token per dword: the packed K of the tile matmul),
-// sq, sk [heads][tpad]. The V rows still go to dst (token-major); dst's Q and K columns are not
-// written. d must divide 64 and be a multiple of 16.
+// sq, sk [heads][tpad]; the V rows f32 and head-major, v [heads][tpad][d] (each head's tokens
+// contiguous; dst is not written). d must divide 64 and be a multiple of 16.
 struct S8QK8 {
     static constexpr float kTiny = 1e-30f;  // absmax below: scale 0 (s8attn::kTiny, asserted)
     uint8_t* q8 = nullptr;
     int8_t* k8 = nullptr;
-    float *sq = nullptr, *sk = nullptr;
+    float *sq = nullptr, *sk = nullptr, *v = nullptr;
     int64_t h = 0, d = 0, tpad = 0;
 };
 bool s8_tfm_capable(const LinearKernel& k);

@@ -193,13 +193,19 @@ public:
                     tfm_epilogue(acc, tile, c0, c1, sc, bias, act_, dst);
                     continue;
                 }
-                int64_t from = c0;  // with qk8: rows below 2h go int8 to qk8, the V rows to dst
-                if (qk8 && c0 < 2 * qk8->h) {
-                    from = std::min(c1, 2 * qk8->h);
-                    s8::epilogue_qk8_avx512(acc, tile.width, tile.width, c0, from, sc + tile.t0,
-                                            qw_.scale.data(), bias, *qk8, tile.t0);
+                if (qk8) {  // rows below 2h int8 into qk8, the V rows head-major into qk8->v
+                    const int64_t mid = std::clamp(2 * qk8->h, c0, c1), d = qk8->d;
+                    if (c0 < mid)
+                        s8::epilogue_qk8_avx512(acc, tile.width, tile.width, c0, mid, sc + tile.t0,
+                                                qw_.scale.data(), bias, *qk8, tile.t0);
+                    for (int64_t a = mid; a < c1; a += d)
+                        s8::epilogue_fm(
+                            acc + (a - c0) * tile.width, tile.width, tile.count, 0, d, d,
+                            sc + tile.t0, qw_.scale.data() + a, bias ? bias + a : nullptr, act_,
+                            nullptr, qk8->v + (((a - 2 * qk8->h) / d) * qk8->tpad + tile.t0) * d);
+                    continue;
                 }
-                for (int64_t a = from, b; a < c1; a = b) {
+                for (int64_t a = c0, b; a < c1; a = b) {
                     b = std::min(c1, (a / per + 1) * per);
                     const int64_t at = row_at(a) + tile.t0 * ld;
                     s8::epilogue_fm(acc + (a - c0) * tile.width, tile.width, tile.count, 0, b - a,
