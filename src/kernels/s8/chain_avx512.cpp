@@ -13,23 +13,23 @@ namespace sparq::s8 {
 
 namespace {
 
-template <bool BIAS, bool GELU>
+template <bool BIAS, bool GELU, bool MAX>
 void dequant_rows_impl(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0, int64_t o1,
                        const float* act_scales, const float* w_scales, const float* bias, float* h,
                        int64_t ld_h, float* tok_max) {
     const vec512::GeluRegs g;
     for (int64_t v = 0; v < width; v += 16) {
         const __m512 xs = _mm512_loadu_ps(act_scales + v);
-        __m512 m = _mm512_loadu_ps(tok_max + v);
+        __m512 m = tok_max ? _mm512_loadu_ps(tok_max + v) : _mm512_setzero_ps();
         for (int64_t o = o0; o < o1; ++o) {
             const __m512 s = _mm512_mul_ps(xs, _mm512_set1_ps(w_scales[o]));
             const __m512 a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + (o - o0) * ld_acc + v));
             __m512 x = BIAS ? _mm512_fmadd_ps(a, s, _mm512_set1_ps(bias[o])) : _mm512_mul_ps(a, s);
             if (GELU) x = vec512::gelu_pieces_ps(x, g);
             _mm512_storeu_ps(h + (o - o0) * ld_h + v, x);
-            m = _mm512_max_ps(m, _mm512_abs_ps(x));
+            if (MAX) m = _mm512_max_ps(m, _mm512_abs_ps(x));
         }
-        _mm512_storeu_ps(tok_max + v, m);
+        if (MAX) _mm512_storeu_ps(tok_max + v, m);
     }
 }
 
@@ -60,12 +60,15 @@ void quantize_group(const float* hr, int64_t ld_h, int64_t width, const float* i
 void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0,
                             int64_t o1, const float* act_scales, const float* w_scales,
                             const float* bias, bool gelu, float* h, int64_t ld_h, float* tok_max) {
-    if (bias)
-        (gelu ? dequant_rows_impl<true, true> : dequant_rows_impl<true, false>)(
-            acc, ld_acc, width, o0, o1, act_scales, w_scales, bias, h, ld_h, tok_max);
-    else
-        (gelu ? dequant_rows_impl<false, true> : dequant_rows_impl<false, false>)(
-            acc, ld_acc, width, o0, o1, act_scales, w_scales, bias, h, ld_h, tok_max);
+    using Fn = void (*)(const int32_t*, int64_t, int64_t, int64_t, int64_t, const float*,
+                        const float*, const float*, float*, int64_t, float*);
+    static const Fn fns[2][2][2] = {
+        {{dequant_rows_impl<false, false, false>, dequant_rows_impl<false, false, true>},
+         {dequant_rows_impl<false, true, false>, dequant_rows_impl<false, true, true>}},
+        {{dequant_rows_impl<true, false, false>, dequant_rows_impl<true, false, true>},
+         {dequant_rows_impl<true, true, false>, dequant_rows_impl<true, true, true>}}};
+    fns[bias != nullptr][gelu][tok_max != nullptr](acc, ld_acc, width, o0, o1, act_scales, w_scales,
+                                                   bias, h, ld_h, tok_max);
 }
 
 void gelu_pieces_avx512(const float* src, float* dst, int64_t n) {

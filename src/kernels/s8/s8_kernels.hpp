@@ -129,7 +129,8 @@ void gelu_pieces_avx512(const float* src, float* dst, int64_t n);
 
 // Feature-major dequantization of int32 rows o0..o1 of one token tile, acc [o1 - o0][ld_acc]
 // (`width` tokens, a multiple of 16): h[o - o0][t] = act(fma(float(acc), act_scales[t] *
-// w_scales[o], bias[o])) (row stride ld_h), and tok_max[t] = max(tok_max[t], |h[.][t]|).
+// w_scales[o], bias[o])) (row stride ld_h), and tok_max[t] = max(tok_max[t], |h[.][t]|) unless
+// tok_max is null.
 // AVX-512 only; the same float operations as epilogue_fm.
 void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0,
                             int64_t o1, const float* act_scales, const float* w_scales,

@@ -478,11 +478,9 @@ private:
   // same operations per value as epilogue_fm without a residual).
   void tfm_epilogue(const int32_t* acc, const TokenTile& tile, int64_t c0, int64_t c1,
                     const float* sc, const float* bias, Activation act, float* dst) const {
-      alignas(64) float unused_max[s8::kTfmTile] = {};
       s8::fm_dequant_rows_avx512(acc, tile.width, tile.width, c0, c1, sc + tile.t0,
                                  qw_.scale.data(), bias, act == Activation::gelu,
-                                 dst + tile.t0 * out_ + c0 * s8::kTfmTile, s8::kTfmTile,
-                                 unused_max);
+                                 dst + tile.t0 * out_ + c0 * s8::kTfmTile, s8::kTfmTile, nullptr);
   }
     // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs], K chunk by
     // K chunk (each chunk's activations stay in cache across the rows).
