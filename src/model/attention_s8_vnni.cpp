@@ -51,6 +51,8 @@ constexpr int64_t kPrefetchRows = 8;
 // step(): the score and context tiles step once per group of 4 features / keys (~8 cycles of
 // vpdpbusd), which spreads the head's lines over its matmuls instead of queuing them behind the
 // line fill buffers. Without a next head (or once all lines are requested) step() does nothing.
+// When next->q == next->v (a v-only layout: Q and K came int8 from the QKV kernel) only V is
+// walked.
 class NextPrefetch {
   public:
     NextPrefetch(const AttentionNext* next, int64_t ld_qkv, int64_t d)
@@ -59,6 +61,7 @@ class NextPrefetch {
         base_[0] = reinterpret_cast<const char*>(next->q);
         base_[1] = reinterpret_cast<const char*>(next->k);
         base_[2] = reinterpret_cast<const char*>(next->v);
+        parts_ = next->q == next->v ? 1 : 3;  // V alone (Q and K came int8 from the QKV kernel)
         rows_ = next->seq;
         if (rows_ > 0) start_part();
     }
@@ -67,7 +70,7 @@ class NextPrefetch {
         _mm_prefetch(cur_, _MM_HINT_T1);
         cur_ += 64;
         if (cur_ < end_) return;
-        if (++part_ == 3) {
+        if (++part_ == parts_) {
             part_ = 0;
             ++row_;
         }
@@ -84,7 +87,7 @@ class NextPrefetch {
     const char* cur_ = nullptr;
     const char* end_ = nullptr;
     int64_t ld_, bytes_, row_ = 0, rows_ = 0;
-    int part_ = 0;
+    int part_ = 0, parts_ = 3;
 };
 
 // acc += vpdpbusd(a u8, b s8) with acc tied to one register: GCC 12 compiles the intrinsic in
@@ -379,7 +382,7 @@ void softmax_quant(const float* scores, int64_t rows, int64_t seq, int64_t l16, 
                    uint8_t* p8, float* sp, const float* row_max = nullptr) {
     float vmax[s8attn::kScoreRows];
     int32_t sums[s8attn::kScoreRows];
-    for (int64_t i = 0; i < rows && row_max; ++i) vmax[i] = row_max[i];
+    if (row_max) std::copy(row_max, row_max + rows, vmax);
     for (int64_t i = 0; i < rows && !row_max; ++i) {
         const float* row = scores + i * l16;
         __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
@@ -815,10 +818,7 @@ void head_s8_qk8(const AttentionQK8& qk, int64_t off, int64_t head, const float*
     std::copy(qk.sk + at, qk.sk + at + L.l16, s.sk);
     const auto* kp = reinterpret_cast<const uint8_t*>(qk.k8) + (head * groups * qk.tpad + off) * 4;
     key_compensation(kp, groups, L.l16, qk.tpad, s.kcomp);
-    AttentionNext vonly{};  // only V is read from the f32 rows
-    if (next) vonly = {next->v, next->v, next->v, next->seq};
-    amx_body(L, s, {qk.q8 + at * d, d, kp, qk.tpad}, v, ld_qkv, ctx, ld_ctx, seq, d, nullptr,
-             next ? &vonly : nullptr);
+    amx_body(L, s, {qk.q8 + at * d, d, kp, qk.tpad}, v, ld_qkv, ctx, ld_ctx, seq, d, nullptr, next);
 }
 }  // namespace
 
