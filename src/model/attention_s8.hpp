@@ -32,6 +32,8 @@
 
 namespace sparq {
 
+struct S8QK8;  // kernels/s8/s8_kernels.hpp
+
 namespace s8attn {
 inline constexpr int64_t kScoreRows = 8;  // query rows whose scores are live at a time
 inline constexpr float kTiny = 1e-30f;    // absmax below: scale 0 (127 / kTiny stays finite)
@@ -114,21 +116,14 @@ struct AttentionS8Entry {
 AttentionS8Entry attention_s8_vnni_entry();
 AttentionS8Entry attention_s8_amx_entry();
 
-// Q and K already int8, written by the fused QKV kernel's epilogue (S8QK8 in
-// kernels/s8/s8_kernels.hpp: q8 [heads][tpad][d] u8, k8 [heads][d/4][tpad][4] s8, sq / sk
-// [heads][tpad], over all tokens of the batch). Only the AMX variant reads them.
-struct AttentionQK8 {
-    const uint8_t* q8;
-    const int8_t* k8;
-    const float *sq, *sk;
-    int64_t tpad;
-};
 // Whether attention_head_s8_qk8 applies: the AMX variant is the one that runs and d is 16, 32 or
 // 64.
 bool attention_s8_takes_qk8(int64_t d);
-// attention_head_s8 for head `head` of the sequence at tokens [off, off + seq), Q and K from qk
-// (bit-identical to quantizing the same f32 rows), V f32 as before; `next` prefetches its V.
-void attention_head_s8_qk8(const AttentionQK8& qk, int64_t off, int64_t head, const float* v,
+// attention_head_s8 for head `head` of the sequence at tokens [off, off + seq) with Q and K
+// already int8, written by the fused QKV kernel's epilogue over all tokens of the batch (S8QK8 in
+// kernels/s8/s8_kernels.hpp; bit-identical to quantizing the same f32 rows); V f32 as before
+// (ld_qkv floats apart); `next` prefetches its V. Only the AMX variant reads int8 Q and K.
+void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,
                            int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
                            float scale, uint8_t* scratch, const AttentionNext* next);
 

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/s8/s8_kernels.hpp"
 #include "kernels/s8/transpose_avx512.hpp"
 #include "model/attention_s8.hpp"
 
@@ -805,9 +806,9 @@ void head_s8_amx(const float* q, const float* k, const float* v, int64_t ld_qkv,
     amx_body(L, s, {s.q8, L.d4, s.kpack, L.l16}, v, ld_qkv, ctx, ld_ctx, seq, d, probe, next);
 }
 
-// Q and K from the QKV kernel (AttentionQK8): rf and sk from its scales, kcomp from its packed K
+// Q and K from the QKV kernel (S8QK8): rf and sk from its scales, kcomp from its packed K
 // (which runs on into the next sequence's keys: those are masked like the padding keys).
-void head_s8_qk8(const AttentionQK8& qk, int64_t off, int64_t head, const float* v, int64_t ld_qkv,
+void head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v, int64_t ld_qkv,
                  float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                  const AttentionNext* next) {
     const AttentionS8Layout L(seq, d);
@@ -845,7 +846,7 @@ AttentionS8Entry attention_s8_amx_entry() {
     return {probed<head_s8_amx>, prefetching<head_s8_amx>};
 }
 
-void attention_head_s8_qk8(const AttentionQK8& qk, int64_t off, int64_t head, const float* v,
+void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,
                            int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
                            float scale, uint8_t* scratch, const AttentionNext* next) {
     head_s8_qk8(qk, off, head, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);

@@ -327,14 +327,12 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const QkvLayout layout = qk8 ? QkvLayout{qk8->v, qk8->tpad, h, d, false, true}
                                  : QkvLayout{qkv, batch.num_tokens(), h, d, by_heads};
-    const AttentionQK8 qk =
-        qk8 ? AttentionQK8{qk8->q8, qk8->k8, qk8->sq, qk8->sk, qk8->tpad} : AttentionQK8{};
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                   int64_t len, int64_t head, const AttentionNext& next, int) {
         uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
         if (qk8)
-            attention_head_s8_qk8(qk, off, head, v, ld, ctx + off * h + head * d, h, len, d, scale,
-                                  scratch, &next);
+            attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,
+                                  scale, scratch, &next);
         else
             attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, scratch,
                               &next);
@@ -517,8 +515,13 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
     s8::to_tfm_avx512(x, t_all, h, xt, amax);
     // Int8 Q and K from the QKV kernel (S8QK8): tokens past the last tile's are never written
     // but read as the masked keys of the last sequence, so they are zeroed.
+    // Where the layers run: one team region for all layers, else regions per kernel, then the QKV
+    // kernel writes head-major and the attention splits heads (by_heads) on several threads.
+    const int nt = num_threads();
+    const bool team_region = tfm_team_ && nt > 1 && s8::tfm_tiles(t_all) % nt == 0;
+    const bool by_heads = !team_region && head_split_ && nt > 1 && h % heads_ == 0;
     S8QK8 qk8;
-    if (qk8_active()) {
+    if (!by_heads && qk8_active()) {
         const int64_t d = head_dim_, written = (t_all + 15) / 16 * 16;
         qk8 = {nullptr, nullptr, nullptr, nullptr, nullptr, h, d, (t_all + 63) / 64 * 64 + 16};
         w.vh.resize(heads_ * qk8.tpad * d, kActivationHugeFrom);
@@ -549,8 +552,7 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
         auto lap = [&](double& stage) {
             if (!team || team->id == 0) timer.lap(stage);  // with a team: thread 0's wall time
         };
-        const bool by_heads = !team && head_split_ && num_threads() > 1 && h % heads_ == 0;
-        const S8QK8* qk = by_heads || !qk8_active() ? nullptr : &qk8;
+        const S8QK8* qk = qk8.q8 ? &qk8 : nullptr;
         for (const Layer& L : layers_) {
             s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, by_heads ? 3 : 0,
                        by_heads ? heads_ : 0, team, qk);
@@ -575,8 +577,7 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
             lap(prof.layer_norm);
         }
     };
-    const int nt = num_threads();
-    if (tfm_team_ && nt > 1 && s8::tfm_tiles(t_all) % nt == 0) {
+    if (team_region) {
 #pragma omp parallel num_threads(nt)
         {
             const S8Team team{omp_get_thread_num(), omp_get_num_threads()};

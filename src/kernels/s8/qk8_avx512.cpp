@@ -1,6 +1,6 @@
 // The S8QK8 epilogue of the fused QKV kernel (s8_kernels.hpp): per head (d rows) and 16 tokens,
-// dequantize as epilogue_fm (one fma of float(acc), act_scale · w_scale and bias), keep the
-// values in an L1 block, take each token's max |x| down the rows, and quantize 4 rows at a time
+// dequantize with fm_dequant_rows_avx512 into an L1 block (the operations of epilogue_fm) with
+// each token's max |x| down the rows, and quantize 4 rows at a time
 // into 16 dwords (token j's 4 features in dword j): K stores them as they are (the packed K of
 // the attention's tile matmul), Q transposes them into token rows. The same float operations as
 // the attention's own quantization of the f32 rows (quant_rows in attention_s8_vnni.cpp).
@@ -24,23 +24,17 @@ void epilogue_qk8_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int6
         const int64_t head = (is_q ? hr : hr - q.h) / d;
         for (int64_t v = 0; v < width; v += 16) {
             const int64_t t = t0 + v;
-            const __m512 xs = _mm512_loadu_ps(act_scales + v);
-            __m512 m = _mm512_setzero_ps();
-            for (int64_t r = 0; r < d; ++r) {
-                const int64_t row = hr + r;
-                const __m512 s = _mm512_mul_ps(xs, _mm512_set1_ps(w_scales[row]));
-                const __m512 a =
-                    _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + (row - o0) * ld_acc + v));
-                const __m512 y =
-                    bias ? _mm512_fmadd_ps(a, s, _mm512_set1_ps(bias[row])) : _mm512_mul_ps(a, s);
-                _mm512_store_ps(x + r * 16, y);
-                m = _mm512_max_ps(m, _mm512_abs_ps(y));
-            }
+            alignas(64) float tmax[16] = {};
+            fm_dequant_rows_avx512(acc + (hr - o0) * ld_acc + v, ld_acc, 16, hr, hr + d,
+                                   act_scales + v, w_scales, bias, false, x, 16, tmax);
+            const __m512 m = _mm512_load_ps(tmax);
             _mm512_storeu_ps((is_q ? q.sq : q.sk) + head * q.tpad + t,
                              _mm512_div_ps(m, _mm512_set1_ps(127.0f)));
             const __m512 inv =
                 _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m, _mm512_set1_ps(S8QK8::kTiny), _CMP_GT_OQ),
                                     _mm512_set1_ps(127.0f), m);
+            // 4 rows -> 16 dwords as the FFN chain's quantize4, but without its clamps: the
+            // attention's own quantization (quant_rows) has none, and NaNs must match it too.
             __m512i w[16];
             for (int64_t g = 0; g < groups; ++g) {
                 __m512i r4[4];
