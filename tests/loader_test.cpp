@@ -263,8 +263,9 @@ TEST_F(ConfigFile, UnsupportedValues) {
         j["pad_token_id"] = 1;
     });
     EXPECT_HAS(m, "leaves no position");
+    // DistilBERT names its sizes differently: a BERT config relabelled lacks them.
     m = error([](json& j) { j["model_type"] = "distilbert"; });
-    EXPECT_HAS(m, "'distilbert'");
+    EXPECT_HAS(m, "missing required field 'dim'");
     m = error([](json& j) { j["position_embedding_type"] = "relative_key"; });
     EXPECT_HAS(m, "position_embedding_type 'relative_key' is not supported");
     m = error([](json& j) { j["num_attention_heads"] = 5; });
@@ -373,12 +374,34 @@ TEST_F(ConfigFile, RealWorldConfigs) {
         "num_attention_heads": 12, "num_hidden_layers": 6, "vocab_size": 30522})");
     c = ModelConfig::from_file(path());
     EXPECT_EQ(c.num_labels, 1);
-    // DistilBERT is another architecture: clear rejection.
-    write_file(path(), R"({"activation": "gelu", "architectures":
-        ["DistilBertForSequenceClassification"], "dim": 768, "model_type": "distilbert",
-        "n_heads": 12, "n_layers": 6, "vocab_size": 30522})");
+    // distilbert-base-uncased-finetuned-sst-2-english: DistilBERT's own keys, no token types,
+    // pre_classifier + ReLU head, LayerNorm eps fixed at 1e-12.
+    const std::string distil = R"({"activation": "gelu", "architectures":
+        ["DistilBertForSequenceClassification"], "attention_dropout": 0.1, "dim": 768,
+        "dropout": 0.1, "finetuning_task": "sst-2", "hidden_dim": 3072, "id2label": {"0":
+        "NEGATIVE", "1": "POSITIVE"}, "initializer_range": 0.02, "label2id": {"NEGATIVE": 0,
+        "POSITIVE": 1}, "max_position_embeddings": 512, "model_type": "distilbert", "n_heads": 12,
+        "n_layers": 6, "output_past": true, "pad_token_id": 0, "qa_dropout": 0.1,
+        "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": false, "tie_weights_": true,
+        "vocab_size": 30522})";
+    write_file(path(), distil);
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.model_type, "distilbert");
+    EXPECT_EQ(c.task, Task::sequence_classification);
+    EXPECT_EQ(c.hidden_size, 768);
+    EXPECT_EQ(c.num_layers, 6);
+    EXPECT_EQ(c.num_heads, 12);
+    EXPECT_EQ(c.intermediate_size, 3072);
+    EXPECT_EQ(c.max_tokens(), 512);
+    EXPECT_FALSE(c.token_types);
+    EXPECT_TRUE(c.pooler_relu);
+    EXPECT_EQ(c.layer_norm_eps, 1e-12f);
+    EXPECT_EQ(c.label(1), "POSITIVE");
+    std::string relu = distil;
+    relu.replace(relu.find("\"gelu\""), 6, "\"relu\"");
+    write_file(path(), relu);
     EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }),
-               "model_type 'distilbert' is not supported");
+               "activation 'relu' is not supported");
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -116,8 +116,8 @@ void check_model(const std::string& name, int threads) {
     const ModelConfig& cfg = model->config();
     const int64_t h = cfg.hidden_size;
     // The RoBERTa fixtures' cases are BERT-word ids remapped (not their BPE tokenizer's): checked
-    // by ids only.
-    const bool bert = cfg.model_type == "bert";
+    // by ids only. BERT and DistilBERT fixtures carry the WordPiece vocabulary of the cases.
+    const bool bert = cfg.model_type != "roberta";
     if (bert) ASSERT_NE(model->tokenizer(), nullptr);
     EXPECT_NE(model->plan_report().find("attention.self.{query,key,value}"), std::string::npos);
     auto cases = cases_of(ref);
@@ -248,7 +248,8 @@ TEST_P(Fixture, MatchesPyTorchTwoThreads) { check_model(GetParam(), 2); }
 INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                          ::testing::Values("tiny_base", "tiny_cls", "tiny_tok", "tiny_qa",
                                            "tiny_f16", "tiny_bf16", "tiny_sparse", "tiny_roberta",
-                                           "tiny_roberta_cls", "tiny_roberta_qa"));
+                                           "tiny_roberta_cls", "tiny_roberta_qa", "tiny_distilbert",
+                                           "tiny_distilbert_cls", "tiny_distilbert_qa"));
 
 // RoBERTa's position table starts at pad_token_id + 1: the longest sequence is 2 shorter than
 // max_position_embeddings, and a longer one is refused, not read past the table.

@@ -13,8 +13,14 @@ against. Nothing here imports `transformers`; the semantics follow modeling_bert
 - heads: BertForSequenceClassification (pooler -> classifier), BertForTokenClassification
   (classifier on every token), BertForQuestionAnswering (qa_outputs -> start/end logits).
 
-Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert."
-prefix. A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16 and
+DistilBERT (model_type "distilbert", modeling_distilbert.py) runs through `forward` too, with its
+own names and config keys: embeddings word + position (no token types) then LayerNorm (eps 1e-12);
+TransformerBlock x = sa_layer_norm(x + out_lin(attn(x))), x = output_layer_norm(x + lin2(gelu(
+lin1(x)))), q scaled by 1/sqrt(head_dim) before q·kᵀ, masked keys filled with finfo(float32).min;
+DistilBertForSequenceClassification: classifier(relu(pre_classifier(h[:, 0]))).
+
+Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
+"roberta." / "distilbert." prefix. A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16 and
 BF16 support (BF16 via bit manipulation, round-to-nearest-even).
 """
 import json
@@ -146,11 +152,15 @@ TASKS = {
     "RobertaForSequenceClassification": "sequence_classification",
     "RobertaForTokenClassification": "token_classification",
     "RobertaForQuestionAnswering": "question_answering",
+    "DistilBertModel": "base",
+    "DistilBertForSequenceClassification": "sequence_classification",
+    "DistilBertForTokenClassification": "token_classification",
+    "DistilBertForQuestionAnswering": "question_answering",
 }
 
 
 def _get(weights, name):
-    for key in ("bert." + name, "roberta." + name, name):
+    for key in ("bert." + name, "roberta." + name, "distilbert." + name, name):
         if key in weights:
             return weights[key]
     raise KeyError(name)
@@ -177,6 +187,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
     Returns dict of numpy float arrays: last_hidden_state [B,S,H], pooler_output [B,H] (if the
     checkpoint has a pooler), and logits [B,L] / logits [B,S,L] / start_logits, end_logits [B,S].
     """
+    if config.get("model_type") == "distilbert":
+        return _forward_distilbert(config, weights, input_ids, attention_mask, dtype)
     if config.get("hidden_act", "gelu") != "gelu":
         raise ValueError("only hidden_act 'gelu' is implemented")
     w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
@@ -236,12 +248,62 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])
     elif task == "sequence_classification":
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
-    elif task == "token_classification":
+    _token_heads(task, x, w, out)
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _token_heads(task, x, w, out):
+    """The per-token heads, the same in every family: classifier, or qa_outputs -> start/end."""
+    if task == "token_classification":
         out["logits"] = _linear(x, w["classifier.weight"], w["classifier.bias"])
     elif task == "question_answering":
         se = _linear(x, w["qa_outputs.weight"], w["qa_outputs.bias"])
         out["start_logits"] = se[..., 0]
         out["end_logits"] = se[..., 1]
+
+
+def _forward_distilbert(config, weights, input_ids, attention_mask, dtype):
+    """modeling_distilbert.py in eval mode (see the module docstring); token types do not exist."""
+    if config.get("activation", "gelu") != "gelu":
+        raise ValueError("only activation 'gelu' is implemented")
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    g = lambda n: _get(w, n)  # noqa: E731
+    eps = 1e-12
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64))
+    bsz, seq = ids.shape
+    dim, heads = config["dim"], config["n_heads"]
+    hd = dim // heads
+    x = g("embeddings.word_embeddings.weight")[ids] + g("embeddings.position_embeddings.weight")[
+        torch.arange(seq)][None]
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    key_masked = (mask == 0)[:, None, None, :]
+
+    def shape(t):  # [B,S,dim] -> [B,heads,S,hd]
+        return t.view(bsz, -1, heads, hd).transpose(1, 2)
+
+    for i in range(config["n_layers"]):
+        p = f"transformer.layer.{i}."
+        q = shape(_linear(x, g(p + "attention.q_lin.weight"), g(p + "attention.q_lin.bias")))
+        k = shape(_linear(x, g(p + "attention.k_lin.weight"), g(p + "attention.k_lin.bias")))
+        v = shape(_linear(x, g(p + "attention.v_lin.weight"), g(p + "attention.v_lin.bias")))
+        q = q / math.sqrt(hd)
+        scores = torch.matmul(q, k.transpose(2, 3))
+        scores = scores.masked_fill(key_masked, torch.finfo(torch.float32).min)
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(bsz, -1, dim)
+        sa = _linear(ctx, g(p + "attention.out_lin.weight"), g(p + "attention.out_lin.bias"))
+        x = _layer_norm(sa + x, g(p + "sa_layer_norm.weight"), g(p + "sa_layer_norm.bias"), eps)
+        f = _gelu_erf(_linear(x, g(p + "ffn.lin1.weight"), g(p + "ffn.lin1.bias")))
+        f = _linear(f, g(p + "ffn.lin2.weight"), g(p + "ffn.lin2.bias"))
+        x = _layer_norm(f + x, g(p + "output_layer_norm.weight"), g(p + "output_layer_norm.bias"),
+                        eps)
+
+    out = {"last_hidden_state": x}
+    task = TASKS[(config.get("architectures") or ["DistilBertModel"])[0]]
+    if task == "sequence_classification":
+        pre = torch.relu(_linear(x[:, 0], w["pre_classifier.weight"], w["pre_classifier.bias"]))
+        out["logits"] = _linear(pre, w["classifier.weight"], w["classifier.bias"])
+    _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
 
 

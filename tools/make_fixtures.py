@@ -311,6 +311,48 @@ MODELS = [
 ]
 SPARSITY = 0.9
 
+# DistilBERT: its own config keys and tensor names, no token types, pre_classifier + ReLU head.
+DISTIL = {"model_type": "distilbert"}
+DISTIL_LAYER = [("attention.self.query", "attention.q_lin"), ("attention.self.key", "attention.k_lin"),
+                ("attention.self.value", "attention.v_lin"), ("attention.output.dense", "attention.out_lin"),
+                ("attention.output.LayerNorm", "sa_layer_norm"), ("intermediate.dense", "ffn.lin1"),
+                ("output.dense", "ffn.lin2"), ("output.LayerNorm", "output_layer_norm")]
+MODELS += [
+    ("tiny_distilbert", "DistilBertModel", "", False, None, 18, "F32", DISTIL),
+    ("tiny_distilbert_cls", "DistilBertForSequenceClassification", "distilbert.", False, "distil_classifier",
+     19, "F32", dict(DISTIL, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
+    ("tiny_distilbert_qa", "DistilBertForQuestionAnswering", "distilbert.", False, "qa", 20, "F32", DISTIL),
+]
+
+
+def distil_config(vocab_size, arch, **extra):
+    cfg = {"activation": "gelu", "architectures": [arch], "attention_dropout": 0.1, "dim": HIDDEN,
+           "dropout": 0.1, "hidden_dim": INTER, "initializer_range": 0.02,
+           "max_position_embeddings": MAX_POS, "n_heads": HEADS, "n_layers": LAYERS,
+           "pad_token_id": 0, "qa_dropout": 0.1, "seq_classif_dropout": 0.2,
+           "sinusoidal_pos_embds": False, "tie_weights_": True, "torch_dtype": "float32",
+           "transformers_version": "4.35.2", "vocab_size": vocab_size}
+    cfg.update(extra)
+    return cfg
+
+
+def distil_names(weights, prefix):
+    """BERT-named generator output -> DistilBERT names (token types dropped)."""
+    out = {}
+    for k, v in weights.items():
+        if k.endswith("token_type_embeddings.weight"):
+            continue
+        n = k
+        if n.startswith("encoder.layer."):
+            i, rest = n[len("encoder.layer."):].split(".", 1)
+            for a, b in DISTIL_LAYER:
+                if rest.startswith(a + "."):
+                    rest = b + rest[len(a):]
+                    break
+            n = f"transformer.layer.{i}.{rest}"
+        out[(prefix + n) if (n.startswith("embeddings.") or n.startswith("transformer.")) else n] = v
+    return out
+
 
 def num_labels_of(extra):
     return len(extra.get("id2label", {"0": "LABEL_0", "1": "LABEL_1"}))
@@ -321,12 +363,22 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     d = os.path.join(out_dir, name)
     os.makedirs(d, exist_ok=True)
     roberta = extra.get("model_type") == "roberta"
+    distil = extra.get("model_type") == "distilbert"
     vocab = {t: i for i, t in enumerate(vocab_list)}
-    cfg = base_config(len(vocab_list), arch, **extra)
+    cfg = (distil_config if distil else base_config)(len(vocab_list), arch, **extra)
     cfg = dict(sorted(cfg.items()))
-    gen_cfg = dict(cfg, num_labels=num_labels_of(extra))
+    gen_cfg = dict(base_config(len(vocab_list), arch), num_labels=num_labels_of(extra)) if distil \
+        else dict(cfg, num_labels=num_labels_of(extra))
     rng = np.random.default_rng(seed)
-    weights = make_weights(rng, gen_cfg, prefix, pooler, head)
+    if distil:
+        weights = make_weights(rng, gen_cfg, "", pooler, "classifier" if head == "distil_classifier" else head)
+        if head == "distil_classifier":  # pre_classifier: the pooler's scales
+            m = (rng.standard_normal((HIDDEN, HIDDEN)) * rng.uniform(0.10, 0.20)).astype(np.float32)
+            weights["pre_classifier.weight"] = m
+            weights["pre_classifier.bias"] = (rng.standard_normal(HIDDEN) * 0.05).astype(np.float32)
+        weights = distil_names(weights, prefix)
+    else:
+        weights = make_weights(rng, gen_cfg, prefix, pooler, head)
     meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
     sparsity = None
     if name == "tiny_sparse":
@@ -385,7 +437,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                    prefix + "encoder.layer.1.attention.self.query.weight",
                    prefix + "encoder.layer.0.intermediate.dense.bias",
                    prefix + "encoder.layer.1.output.LayerNorm.weight"]
-    if head == "classifier":
+    if distil:
+        probe_names = [prefix + "embeddings.word_embeddings.weight",
+                       prefix + "transformer.layer.1.attention.q_lin.weight",
+                       prefix + "transformer.layer.0.ffn.lin1.bias",
+                       prefix + "transformer.layer.1.output_layer_norm.weight"]
+    if head in ("classifier", "distil_classifier"):
         probe_names.append("classifier.weight")
     if head == "qa":
         probe_names.append("qa_outputs.weight")

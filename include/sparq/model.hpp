@@ -26,6 +26,11 @@ struct ModelConfig {
     // First position id of a sequence: 0 for BERT; pad_token_id + 1 for RoBERTa, whose tokens
     // sit at pad + 1, pad + 2, ... (Hugging Face create_position_ids_from_input_ids).
     int64_t position_offset = 0;
+    // Whether token-type (segment) embeddings exist (false for DistilBERT: type ids add nothing).
+    bool token_types = true;
+    // The sequence-classification head's first dense layer is followed by ReLU (DistilBERT's
+    // pre_classifier) instead of BERT's tanh pooler.
+    bool pooler_relu = false;
     // Longest sequence the position table holds: max_position_embeddings - position_offset.
     int64_t max_tokens() const { return max_position_embeddings - position_offset; }
     // Parses config.json; throws sparq::Error naming the field that is missing or wrong.
@@ -108,7 +113,8 @@ public:
 
     // Encoder forward on a packed batch: last_hidden_state for every real token.
     virtual HiddenStates encode(const PackedBatch& batch) const = 0;
-    // Pooler output tanh(W·h_cls + b) per sequence (models with a pooler).
+    // Pooler output tanh(W·h_cls + b) per sequence (models with a pooler); for a DistilBERT
+    // sequence classifier, relu(pre_classifier(h_cls)), the input of its classifier.
     virtual std::vector<std::vector<float>> pooled(const PackedBatch& batch) const = 0;
     virtual std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
                                                   bool normalize) const = 0;

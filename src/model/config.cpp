@@ -5,8 +5,10 @@
 // BertLMHeadModel and BertForNextSentencePrediction load as Task::base (the encoder; their
 // pre-training heads are ignored). A missing/empty "architectures" is Task::base. Any other
 // architecture of a model_type "bert" config (e.g. BertForMultipleChoice) also loads as Task::base,
-// with a warning on stderr, since the encoder weights are still BERT's. model_type other than
-// "bert" is rejected; a config without model_type is taken as BERT (old checkpoints).
+// with a warning on stderr, since the encoder weights are still BERT's. model_type "roberta" and
+// "distilbert" load the same way (DistilBERT's config names its sizes dim / n_layers / n_heads /
+// hidden_dim / activation and has no token types); any other model_type is rejected; a config
+// without model_type is taken as BERT (old checkpoints).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -99,6 +101,11 @@ constexpr ArchTask kArchitectures[] = {
     {"RobertaForSequenceClassification", Task::sequence_classification},
     {"RobertaForTokenClassification", Task::token_classification},
     {"RobertaForQuestionAnswering", Task::question_answering},
+    {"DistilBertModel", Task::base},
+    {"DistilBertForMaskedLM", Task::base},
+    {"DistilBertForSequenceClassification", Task::sequence_classification},
+    {"DistilBertForTokenClassification", Task::token_classification},
+    {"DistilBertForQuestionAnswering", Task::question_answering},
 };
 
 }  // namespace
@@ -120,10 +127,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     ModelConfig c;
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
-    if (c.model_type != "bert" && c.model_type != "roberta")
+    if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "distilbert")
         r.fail("model_type '" + c.model_type +
-               "' is not supported (sparq runs BERT-architecture models: model_type \"bert\" or "
-               "\"roberta\")");
+               "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
+               "\"roberta\" or \"distilbert\")");
+    const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {
         if (!a->is_array()) r.fail("field 'architectures' must be an array, found " + describe(*a));
@@ -149,12 +157,20 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     }
 
     c.vocab_size = r.integer("vocab_size", std::nullopt, 1);
-    c.hidden_size = r.integer("hidden_size", std::nullopt, 1);
-    c.num_layers = r.integer("num_hidden_layers", std::nullopt, 1);
-    c.num_heads = r.integer("num_attention_heads", std::nullopt, 1);
-    c.intermediate_size = r.integer("intermediate_size", std::nullopt, 1);
+    c.hidden_size = r.integer(distil ? "dim" : "hidden_size", std::nullopt, 1);
+    c.num_layers = r.integer(distil ? "n_layers" : "num_hidden_layers", std::nullopt, 1);
+    c.num_heads = r.integer(distil ? "n_heads" : "num_attention_heads", std::nullopt, 1);
+    c.intermediate_size = r.integer(distil ? "hidden_dim" : "intermediate_size", std::nullopt, 1);
     c.max_position_embeddings = r.integer("max_position_embeddings", 512, 1);
-    c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
+    if (distil) {
+        // No token-type embeddings: type ids (sentence pairs) are kept for the QA span search
+        // but add nothing. The sequence-classification head is pre_classifier + ReLU.
+        c.token_types = false;
+        c.type_vocab_size = 0;
+        c.pooler_relu = true;
+    } else {
+        c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
+    }
     const bool roberta = c.model_type == "roberta";
     c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);
     if (roberta) c.position_offset = c.pad_token_id + 1;
@@ -163,20 +179,22 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
                " leaves no position for a token (RoBERTa positions start at pad_token_id + 1 = " +
                std::to_string(c.position_offset) + ")");
     if (c.hidden_size % c.num_heads != 0)
-        r.fail("hidden_size " + std::to_string(c.hidden_size) +
-               " is not a multiple of num_attention_heads " + std::to_string(c.num_heads));
+        r.fail(std::string(distil ? "dim " : "hidden_size ") + std::to_string(c.hidden_size) +
+               " is not a multiple of " + (distil ? "n_heads " : "num_attention_heads ") +
+               std::to_string(c.num_heads));
     if (c.pad_token_id >= c.vocab_size)
         r.fail("pad_token_id " + std::to_string(c.pad_token_id) + " is outside the vocabulary (" +
                std::to_string(c.vocab_size) + " entries)");
 
-    double eps = r.number("layer_norm_eps", 1e-12);
+    double eps = distil ? 1e-12 : r.number("layer_norm_eps", 1e-12);  // DistilBERT: fixed 1e-12
     if (!(eps > 0) || !std::isfinite(eps))
         r.fail("field 'layer_norm_eps' must be a positive number, found " + std::to_string(eps));
     c.layer_norm_eps = static_cast<float>(eps);
 
-    if (auto act = r.string("hidden_act")) c.hidden_act = *act;
+    const char* act_key = distil ? "activation" : "hidden_act";
+    if (auto act = r.string(act_key)) c.hidden_act = *act;
     if (c.hidden_act != "gelu")
-        r.fail("hidden_act '" + c.hidden_act +
+        r.fail(std::string(act_key) + " '" + c.hidden_act +
                "' is not supported (supported: \"gelu\", the erf form)");
 
     if (auto pet = r.string("position_embedding_type"); pet && *pet != "absolute")

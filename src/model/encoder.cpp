@@ -224,8 +224,9 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
       max_pos_(cfg.max_position_embeddings),
       pos_offset_(cfg.position_offset),
       pad_id_(cfg.pad_token_id),
-      type_vocab_(cfg.type_vocab_size),
+      type_vocab_(cfg.token_types ? cfg.type_vocab_size : 1),
       vocab_(cfg.vocab_size),
+      token_types_(cfg.token_types),
       eps_(cfg.layer_norm_eps) {
     const int64_t h = hidden_;
     if (h <= 0 || heads_ <= 0 || h % heads_ != 0)
@@ -238,6 +239,14 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                     std::to_string(w.layers.size()));
     expect_shape(w.word_emb, {vocab_, h}, "embeddings.word_embeddings.weight");
     expect_shape(w.pos_emb, {max_pos_, h}, "embeddings.position_embeddings.weight");
+    if (!token_types_) {
+        // No token-type embeddings (DistilBERT): one zero row, every token reads type 0 (adding
+        // +0.0f leaves word + position exact); the batch's type ids stay for the QA head.
+        w.type_emb.name = "embeddings.token_type_embeddings.weight (none: zeros)";
+        w.type_emb.shape = {1, h};
+        w.type_emb.data.resize(static_cast<size_t>(h));
+        std::fill(w.type_emb.data.data(), w.type_emb.data.data() + h, 0.0f);
+    }
     expect_shape(w.type_emb, {type_vocab_, h}, "embeddings.token_type_embeddings.weight");
     expect_shape(w.emb_ln_g, {h}, "embeddings.LayerNorm.weight");
     expect_shape(w.emb_ln_b, {h}, "embeddings.LayerNorm.bias");
@@ -376,7 +385,7 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         if (batch.input_ids[t] < 0 || batch.input_ids[t] >= vocab_)
             throw Error("token id " + std::to_string(batch.input_ids[t]) + " out of range [0, " +
                         std::to_string(vocab_) + ")");
-        if (batch.token_type_ids[t] < 0 || batch.token_type_ids[t] >= type_vocab_)
+        if (token_types_ && (batch.token_type_ids[t] < 0 || batch.token_type_ids[t] >= type_vocab_))
             throw Error("token type id " + std::to_string(batch.token_type_ids[t]) +
                         " out of range [0, " + std::to_string(type_vocab_) + ")");
     }
@@ -434,11 +443,13 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
             w.pos[t] = static_cast<int32_t>(pos_offset_ > 0 && batch.input_ids[t] == pad_id_ ? pad_id_ : next++);
     }
+    if (!token_types_) w.zero_types.assign(t_all, 0);
+    const int32_t* types = token_types_ ? batch.token_type_ids.data() : w.zero_types.data();
     parallel_rows(t_all, h, [&](int64_t r0, int64_t r1) {
         embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
-                         batch.input_ids.data() + r0, w.pos.data() + r0,
-                         batch.token_type_ids.data() + r0, emb_ln_g_.data.data(),
-                         emb_ln_b_.data.data(), x + r0 * h, r1 - r0, h, eps_);
+                         batch.input_ids.data() + r0, w.pos.data() + r0, types + r0,
+                         emb_ln_g_.data.data(), emb_ln_b_.data.data(), x + r0 * h, r1 - r0, h,
+                         eps_);
     });
     timer.lap(prof.embeddings);
 

@@ -114,6 +114,7 @@ class Encoder {
         AlignedBuffer<int8_t> k8;     // packed K,
         AlignedBuffer<float> sq, sk, vh;  // their per-token scales; V head-major (S8QK8::v)
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
+        std::vector<int32_t> zero_types;  // type ids of a model without token types (all 0)
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
@@ -152,6 +153,7 @@ class Encoder {
     void forward_tfm(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
+    bool token_types_;  // false: no token-type embeddings (type ids ignored)
     float eps_;
     Tensor word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
     std::vector<Layer> layers_;

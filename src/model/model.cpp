@@ -122,18 +122,20 @@ class BertModel final : public Model {
         qa_w_ = std::move(w.qa_w);
         qa_b_ = std::move(w.qa_b);
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
+        // DistilBERT's pre_classifier (+ ReLU) sits in the pooler's slot.
+        const std::string pooler = cfg.pooler_relu ? "pre_classifier" : "pooler.dense";
         if (!pooler_w_.empty()) {
-            expect_head(pooler_w_, {h, h}, "pooler.dense.weight");
-            expect_head(pooler_b_, {h}, "pooler.dense.bias");
-            pooler_ = head(pooler_w_, pooler_b_, h, h, "pooler.dense.weight", popts);
+            expect_head(pooler_w_, {h, h}, pooler + ".weight");
+            expect_head(pooler_b_, {h}, pooler + ".bias");
+            pooler_ = head(pooler_w_, pooler_b_, h, h, pooler + ".weight", popts);
         }
         if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
             expect_head(cls_w_, {cfg.num_labels, h}, "classifier.weight");
             expect_head(cls_b_, {cfg.num_labels}, "classifier.bias");
             classifier_ = head(cls_w_, cls_b_, cfg.num_labels, h, "classifier.weight", popts);
             if (cfg.task == Task::sequence_classification && !pooler_.kernel)
-                throw Error(
-                    "sequence classification model: expected pooler.dense.weight, found none");
+                throw Error("sequence classification model: expected " + pooler +
+                            ".weight, found none");
         }
         if (cfg.task == Task::question_answering) {
             expect_head(qa_w_, {2, h}, "qa_outputs.weight");
@@ -155,7 +157,11 @@ class BertModel final : public Model {
     }
 
     std::vector<std::vector<float>> pooled(const PackedBatch& batch) const override {
-        if (!pooler_.kernel) throw Error("this model has no pooler (pooler.dense.weight absent)");
+        if (!pooler_.kernel)
+            throw Error(cfg_.pooler_relu
+                            ? "this model has no pooler (DistilBERT has none; a sequence "
+                              "classifier's relu(pre_classifier) stands in for it)"
+                            : "this model has no pooler (pooler.dense.weight absent)");
         return rows(pooled_flat(encode(batch)), cfg_.hidden_size);
     }
 
@@ -286,7 +292,10 @@ class BertModel final : public Model {
         std::vector<float> cls = gather_cls(st.data.data(), st.offsets, h);
         std::vector<float> dst(n * h);
         if (n > 0) pooler_.kernel->run(cls.data(), dst.data(), n);
-        tanh_inplace(dst.data(), n * h);
+        if (cfg_.pooler_relu)  // DistilBERT's pre_classifier
+            for (float& v : dst) v = std::max(v, 0.0f);
+        else
+            tanh_inplace(dst.data(), n * h);
         return dst;
     }
 

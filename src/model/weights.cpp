@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
+#include "model/family.hpp"
 #include "model/safetensors.hpp"
 #include "quant/model_quant.hpp"
 #include "sparq/error.hpp"
@@ -20,16 +20,19 @@ namespace sparq {
 
 namespace {
 
-const char* task_architecture(Task task) {
-    switch (task) {
+std::string task_architecture(const ModelConfig& cfg) {
+    const std::string family = cfg.model_type == "roberta"      ? "Roberta"
+                               : cfg.model_type == "distilbert" ? "DistilBert"
+                                                                : "Bert";
+    switch (cfg.task) {
         case Task::sequence_classification:
-            return "BertForSequenceClassification";
+            return family + "ForSequenceClassification";
         case Task::token_classification:
-            return "BertForTokenClassification";
+            return family + "ForTokenClassification";
         case Task::question_answering:
-            return "BertForQuestionAnswering";
+            return family + "ForQuestionAnswering";
         default:
-            return "BertModel";
+            return family + "Model";
     }
 }
 
@@ -46,18 +49,20 @@ bool all_finite(const float* src, std::size_t n) {
 
 class Loader {
   public:
-    Loader(const SafeTensorsFile& file, const ModelConfig& cfg) : file_(file) {
-        needed_by_ =
-            cfg.architectures.empty() ? task_architecture(cfg.task) : cfg.architectures.front();
+    Loader(const SafeTensorsFile& file, const ModelConfig& cfg)
+        : file_(file), model_type_(cfg.model_type) {
+        needed_by_ = cfg.architectures.empty() ? task_architecture(cfg) : cfg.architectures.front();
     }
 
     void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
     void set_quantized(bool q) { quantized_ = q; }
 
-    // Encoder tensor `name` (HF name without "bert."), with the legacy LayerNorm gamma/beta
-    // spelling accepted; empty Tensor if absent and not required.
+    // Encoder tensor of BERT name `name` (without "bert."; read under the family's own name),
+    // with the legacy LayerNorm gamma/beta spelling accepted; empty Tensor if absent and not
+    // required.
     Tensor encoder(const std::string& name, std::vector<int64_t> shape, bool required = true) {
-        return load(prefix_ + name, legacy_name(prefix_ + name), std::move(shape), required);
+        const std::string n = prefix_ + native_encoder_name(model_type_, name);
+        return load(n, legacy_name(n), std::move(shape), required);
     }
 
     // Head tensor (top level, no prefix).
@@ -158,14 +163,18 @@ class Loader {
     }
 
     const SafeTensorsFile& file_;
+    std::string model_type_;
     bool quantized_ = false;
     std::string needed_by_;
     std::string prefix_;
 };
 
-// Number of encoder layers present in the file (1 + the largest N of "encoder.layer.N.").
-int64_t layers_in_file(const SafeTensorsFile& file, const std::string& prefix) {
-    const std::string p = prefix + "encoder.layer.";
+// Number of encoder layers present in the file (1 + the largest N of "encoder.layer.N.", or of
+// DistilBERT's "transformer.layer.N.").
+int64_t layers_in_file(const SafeTensorsFile& file, const std::string& prefix,
+                       const std::string& model_type) {
+    const std::string p =
+        prefix + (model_type == "distilbert" ? "transformer.layer." : "encoder.layer.");
     int64_t n = 0;
     for (const auto& t : file.tensors()) {
         if (t.name.compare(0, p.size(), p) != 0) continue;
@@ -226,10 +235,10 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         ld.set_quantized(qc.present);
     }
 
-    // BertModel / RobertaModel checkpoints name the encoder without a prefix, the *For* ones
-    // with "bert." / "roberta.".
+    // BertModel / RobertaModel / DistilBertModel checkpoints name the encoder without a prefix,
+    // the *For* ones with "bert." / "roberta." / "distilbert.".
     const std::string word = "embeddings.word_embeddings.weight";
-    const std::string family = cfg.model_type == "roberta" ? "roberta." : "bert.";
+    const std::string family = family_prefix(cfg.model_type);
     const std::string prefix = file.find(family + word) ? family : "";
     if (prefix.empty() && !file.find(word)) ld.missing(cfg.task == Task::base ? word : family + word);
     ld.set_prefix(prefix);
@@ -238,7 +247,9 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     w.word_emb = ld.encoder(word, {cfg.vocab_size, h});
     w.pos_emb =
         ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, h});
-    w.type_emb = ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, h});
+    if (cfg.token_types)
+        w.type_emb =
+            ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, h});
     w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {h});
     w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {h});
 
@@ -263,11 +274,12 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
         l.ln2_b = ld.encoder(p + "output.LayerNorm.bias", {h});
     }
-    if (int64_t n = layers_in_file(file, prefix); n > cfg.num_layers)
+    if (int64_t n = layers_in_file(file, prefix, cfg.model_type); n > cfg.num_layers)
         std::fprintf(stderr,
                      "sparq: warning: %s holds %lld encoder layers but config.json has "
-                     "num_hidden_layers=%lld; the extra layers are ignored\n",
+                     "%s=%lld; the extra layers are ignored\n",
                      file.path().c_str(), static_cast<long long>(n),
+                     cfg.model_type == "distilbert" ? "n_layers" : "num_hidden_layers",
                      static_cast<long long>(cfg.num_layers));
 
     if (cfg.model_type == "roberta" && cfg.task == Task::sequence_classification) {
@@ -279,9 +291,18 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.classifier_b = ld.head("classifier.out_proj.bias", {cfg.num_labels});
         return w;
     }
-    const bool need_pooler = cfg.task == Task::sequence_classification;
-    w.pooler_w = ld.encoder("pooler.dense.weight", {h, h}, need_pooler);
-    if (!w.pooler_w.empty()) w.pooler_b = ld.encoder("pooler.dense.bias", {h});
+    if (cfg.model_type == "distilbert") {
+        // DistilBertForSequenceClassification: relu(pre_classifier(h_[CLS])) then classifier;
+        // pre_classifier takes the pooler's slot (ModelConfig::pooler_relu). No pooler otherwise.
+        if (cfg.task == Task::sequence_classification) {
+            w.pooler_w = ld.head("pre_classifier.weight", {h, h});
+            w.pooler_b = ld.head("pre_classifier.bias", {h});
+        }
+    } else {
+        const bool need_pooler = cfg.task == Task::sequence_classification;
+        w.pooler_w = ld.encoder("pooler.dense.weight", {h, h}, need_pooler);
+        if (!w.pooler_w.empty()) w.pooler_b = ld.encoder("pooler.dense.bias", {h});
+    }
 
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         w.classifier_w = ld.head("classifier.weight", {cfg.num_labels, h});

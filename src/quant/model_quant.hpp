@@ -14,7 +14,8 @@ namespace sparq {
 constexpr const char* kQuantMethod = "sparq_int8";
 
 // True for the encoder linear weights the scheme stores as int8, e.g.
-// "bert.encoder.layer.3.intermediate.dense.weight" (with or without the "bert." prefix).
+// "bert.encoder.layer.3.intermediate.dense.weight" (with or without the "bert." prefix) or
+// DistilBERT's "distilbert.transformer.layer.3.ffn.lin1.weight".
 bool is_int8_linear_weight(const std::string& name);
 
 // Name of the per-row scale tensor of an int8 weight.

@@ -26,8 +26,9 @@ MatrixStats matrix_stats(const float* w, int64_t rows, int64_t cols) {
 }
 
 bool is_encoder_linear_weight(const std::string& name) {
+    // BERT / RoBERTa names, then DistilBERT's (transformer.layer.N.attention.q_lin, ffn.lin1, ...).
     static const std::regex re(
-        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)\.weight$)");
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$)");
     return std::regex_search(name, re);
 }
 
@@ -39,7 +40,7 @@ bool is_embedding_weight(const std::string& name) {
 
 bool is_head_weight(const std::string& name) {
     static const std::regex re(
-        R"((^|\.)pooler\.dense\.weight$|^(classifier|qa_outputs)(\.[\w.]+)?\.weight$)");
+        R"((^|\.)pooler\.dense\.weight$|^(classifier|qa_outputs|pre_classifier)(\.[\w.]+)?\.weight$)");
     return std::regex_search(name, re);
 }
 

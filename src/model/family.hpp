@@ -1,0 +1,23 @@
+#pragma once
+// Tensor names of the supported model families (BERT, RoBERTa, DistilBERT) against BERT's names,
+// which the rest of sparq uses ("canonical": "encoder.layer.3.attention.self.query.weight",
+// without a "bert." prefix). BERT and RoBERTa name their encoder like BERT; DistilBERT names it
+// "transformer.layer.N.attention.q_lin", "...ffn.lin1", "...sa_layer_norm" and so on.
+#include <optional>
+#include <string>
+
+namespace sparq {
+
+// The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta." or
+// "distilbert." (model_type "bert", "roberta", "distilbert").
+std::string family_prefix(const std::string& model_type);
+
+// The family's name of a canonical encoder tensor name (no prefix added or removed).
+std::string native_encoder_name(const std::string& model_type, const std::string& canonical);
+
+// The canonical name of a family's encoder tensor name, without the family prefix if it had one;
+// nullopt if the name has no canonical counterpart (a DistilBERT name outside the table).
+std::optional<std::string> canonical_encoder_name(const std::string& model_type,
+                                                  const std::string& native);
+
+}  // namespace sparq
