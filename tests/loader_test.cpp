@@ -394,9 +394,23 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     EXPECT_EQ(c.intermediate_size, 3072);
     EXPECT_EQ(c.max_tokens(), 512);
     EXPECT_FALSE(c.token_types);
-    EXPECT_TRUE(c.pooler_relu);
+    EXPECT_EQ(c.pooler_act, ModelConfig::PoolerAct::relu);
     EXPECT_EQ(c.layer_norm_eps, 1e-12f);
     EXPECT_EQ(c.label(1), "POSITIVE");
+    // google/electra-small-discriminator: embedding_size 128 below hidden_size 256.
+    write_file(path(),
+               R"({"architectures": ["ElectraForPreTraining"], "attention_probs_dropout_prob":
+        0.1, "embedding_size": 128, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "hidden_size": 256, "initializer_range": 0.02, "intermediate_size": 1024,
+        "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "electra",
+        "num_attention_heads": 4, "num_hidden_layers": 12, "pad_token_id": 0,
+        "position_embedding_type": "absolute", "type_vocab_size": 2, "vocab_size": 30522})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.task, Task::base);
+    EXPECT_EQ(c.embedding_width(), 128);
+    EXPECT_EQ(c.hidden_size, 256);
+    EXPECT_TRUE(c.token_types);
+    EXPECT_EQ(c.pooler_act, ModelConfig::PoolerAct::gelu);
     std::string relu = distil;
     relu.replace(relu.find("\"gelu\""), 6, "\"relu\"");
     write_file(path(), relu);

@@ -249,7 +249,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                          ::testing::Values("tiny_base", "tiny_cls", "tiny_tok", "tiny_qa",
                                            "tiny_f16", "tiny_bf16", "tiny_sparse", "tiny_roberta",
                                            "tiny_roberta_cls", "tiny_roberta_qa", "tiny_distilbert",
-                                           "tiny_distilbert_cls", "tiny_distilbert_qa"));
+                                           "tiny_distilbert_cls", "tiny_distilbert_qa",
+                                           "tiny_electra", "tiny_electra_cls"));
 
 // RoBERTa's position table starts at pad_token_id + 1: the longest sequence is 2 shorter than
 // max_position_embeddings, and a longer one is refused, not read past the table.

@@ -13,6 +13,10 @@ against. Nothing here imports `transformers`; the semantics follow modeling_bert
 - heads: BertForSequenceClassification (pooler -> classifier), BertForTokenClassification
   (classifier on every token), BertForQuestionAnswering (qa_outputs -> start/end logits).
 
+ELECTRA (model_type "electra", modeling_electra.py) is BERT with embedding tables of width
+embedding_size, projected to hidden_size by embeddings_project after the embedding LayerNorm
+when the two differ, and ElectraClassificationHead: out_proj(gelu(dense(h[:, 0]))).
+
 DistilBERT (model_type "distilbert", modeling_distilbert.py) runs through `forward` too, with its
 own names and config keys: embeddings word + position (no token types) then LayerNorm (eps 1e-12);
 TransformerBlock x = sa_layer_norm(x + out_lin(attn(x))), x = output_layer_norm(x + lin2(gelu(
@@ -152,6 +156,11 @@ TASKS = {
     "RobertaForSequenceClassification": "sequence_classification",
     "RobertaForTokenClassification": "token_classification",
     "RobertaForQuestionAnswering": "question_answering",
+    "ElectraModel": "base",
+    "ElectraForPreTraining": "base",
+    "ElectraForSequenceClassification": "sequence_classification",
+    "ElectraForTokenClassification": "token_classification",
+    "ElectraForQuestionAnswering": "question_answering",
     "DistilBertModel": "base",
     "DistilBertForSequenceClassification": "sequence_classification",
     "DistilBertForTokenClassification": "token_classification",
@@ -160,7 +169,7 @@ TASKS = {
 
 
 def _get(weights, name):
-    for key in ("bert." + name, "roberta." + name, "distilbert." + name, name):
+    for key in ("bert." + name, "roberta." + name, "distilbert." + name, "electra." + name, name):
         if key in weights:
             return weights[key]
     raise KeyError(name)
@@ -215,6 +224,9 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
     x = x + g("embeddings.token_type_embeddings.weight")[tt]
     x = x + g("embeddings.position_embeddings.weight")[pos]
     x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    if config.get("model_type") == "electra" and config.get("embedding_size", hidden) != hidden:
+        # ElectraModel.embeddings_project: embedding_size -> hidden_size after the LayerNorm.
+        x = _linear(x, g("embeddings_project.weight"), g("embeddings_project.bias"))
 
     ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
 
@@ -242,7 +254,11 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["pooler_output"] = torch.tanh(
             _linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
     task = TASKS[(config.get("architectures") or ["BertModel"])[0]]
-    if task == "sequence_classification" and roberta:
+    if task == "sequence_classification" and config.get("model_type") == "electra":
+        # ElectraClassificationHead on [CLS]: dense, gelu (erf), out_proj.
+        hcls = _gelu_erf(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
+        out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])
+    elif task == "sequence_classification" and roberta:
         # RobertaClassificationHead on the <s> token: dense, tanh, out_proj.
         hcls = torch.tanh(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
         out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])

@@ -85,6 +85,7 @@ def make_weights(rng, cfg, prefix, pooler, head):
     attention is far from uniform and GELU is in its non-linear range; ~1% of every linear
     weight is an outlier (x4) so kernel errors show."""
     h, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    e = cfg.get("embedding_size", h)
     w = {}
 
     def normal(shape, std):
@@ -97,15 +98,17 @@ def make_weights(rng, cfg, prefix, pooler, head):
         w[name + ".weight"] = m
         w[name + ".bias"] = normal((out_f,), 0.05)
 
-    def ln(name):
-        w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
-        w[name + ".bias"] = normal((h,), 0.02)
+    def ln(name, n=h):
+        w[name + ".weight"] = (1.0 + rng.standard_normal(n) * 0.05).astype(np.float32)
+        w[name + ".bias"] = normal((n,), 0.02)
 
     p = prefix
-    w[p + "embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], h), 0.05)
-    w[p + "embeddings.position_embeddings.weight"] = normal((cfg["max_position_embeddings"], h), 0.03)
-    w[p + "embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], h), 0.03)
-    ln(p + "embeddings.LayerNorm")
+    w[p + "embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], e), 0.05)
+    w[p + "embeddings.position_embeddings.weight"] = normal((cfg["max_position_embeddings"], e), 0.03)
+    w[p + "embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], e), 0.03)
+    ln(p + "embeddings.LayerNorm", e)
+    if e != h:  # ELECTRA's embeddings_project
+        linear(p + "embeddings_project", h, e, 0.15, 0.30)
     for i in range(cfg["num_hidden_layers"]):
         lp = f"{p}encoder.layer.{i}."
         linear(lp + "attention.self.query", h, h, 0.10, 0.25)
@@ -120,7 +123,7 @@ def make_weights(rng, cfg, prefix, pooler, head):
         linear(p + "pooler.dense", h, h, 0.10, 0.20)
     if head == "classifier":
         linear("classifier", cfg["num_labels"], h, 0.15, 0.25)
-    elif head == "roberta_classifier":  # RobertaClassificationHead: dense + tanh + out_proj
+    elif head in ("roberta_classifier", "electra_classifier"):  # dense + tanh/gelu + out_proj
         linear("classifier.dense", h, h, 0.10, 0.20)
         linear("classifier.out_proj", cfg["num_labels"], h, 0.15, 0.25)
     elif head == "qa":
@@ -317,7 +320,14 @@ DISTIL_LAYER = [("attention.self.query", "attention.q_lin"), ("attention.self.ke
                 ("attention.self.value", "attention.v_lin"), ("attention.output.dense", "attention.out_lin"),
                 ("attention.output.LayerNorm", "sa_layer_norm"), ("intermediate.dense", "ffn.lin1"),
                 ("output.dense", "ffn.lin2"), ("output.LayerNorm", "output_layer_norm")]
+# ELECTRA: BERT's names under "electra.", embedding tables narrower than hidden (embedding_size
+# 16 -> embeddings_project), classification head dense + GELU + out_proj.
+ELECTRA = {"model_type": "electra", "embedding_size": 16, "summary_type": "first",
+           "summary_use_proj": True, "summary_activation": "gelu", "summary_last_dropout": 0.1}
 MODELS += [
+    ("tiny_electra", "ElectraModel", "", False, None, 21, "F32", ELECTRA),
+    ("tiny_electra_cls", "ElectraForSequenceClassification", "electra.", False, "electra_classifier", 22,
+     "F32", dict(ELECTRA, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
     ("tiny_distilbert", "DistilBertModel", "", False, None, 18, "F32", DISTIL),
     ("tiny_distilbert_cls", "DistilBertForSequenceClassification", "distilbert.", False, "distil_classifier",
      19, "F32", dict(DISTIL, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),

@@ -28,9 +28,14 @@ struct ModelConfig {
     int64_t position_offset = 0;
     // Whether token-type (segment) embeddings exist (false for DistilBERT: type ids add nothing).
     bool token_types = true;
-    // The sequence-classification head's first dense layer is followed by ReLU (DistilBERT's
-    // pre_classifier) instead of BERT's tanh pooler.
-    bool pooler_relu = false;
+    // The activation after the sequence-classification head's first dense layer (the pooler's
+    // slot): tanh (BERT's pooler, RoBERTa's classifier.dense), ReLU (DistilBERT's
+    // pre_classifier) or GELU (ELECTRA's classifier.dense).
+    enum class PoolerAct { tanh, relu, gelu } pooler_act = PoolerAct::tanh;
+    // Width of the embedding tables (ELECTRA's embedding_size; 0: hidden_size). When it differs
+    // from hidden_size, embeddings_project maps the normalized embeddings to hidden_size.
+    int64_t embedding_size = 0;
+    int64_t embedding_width() const { return embedding_size > 0 ? embedding_size : hidden_size; }
     // Longest sequence the position table holds: max_position_embeddings - position_offset.
     int64_t max_tokens() const { return max_position_embeddings - position_offset; }
     // Parses config.json; throws sparq::Error naming the field that is missing or wrong.
@@ -113,8 +118,9 @@ public:
 
     // Encoder forward on a packed batch: last_hidden_state for every real token.
     virtual HiddenStates encode(const PackedBatch& batch) const = 0;
-    // Pooler output tanh(W·h_cls + b) per sequence (models with a pooler); for a DistilBERT
-    // sequence classifier, relu(pre_classifier(h_cls)), the input of its classifier.
+    // Pooler output tanh(W·h_cls + b) per sequence (models with a pooler); for DistilBERT and
+    // ELECTRA sequence classifiers the input of their last layer (relu(pre_classifier(h_cls)),
+    // gelu(classifier.dense(h_cls))).
     virtual std::vector<std::vector<float>> pooled(const PackedBatch& batch) const = 0;
     virtual std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
                                                   bool normalize) const = 0;

@@ -5,10 +5,11 @@
 // BertLMHeadModel and BertForNextSentencePrediction load as Task::base (the encoder; their
 // pre-training heads are ignored). A missing/empty "architectures" is Task::base. Any other
 // architecture of a model_type "bert" config (e.g. BertForMultipleChoice) also loads as Task::base,
-// with a warning on stderr, since the encoder weights are still BERT's. model_type "roberta" and
-// "distilbert" load the same way (DistilBERT's config names its sizes dim / n_layers / n_heads /
-// hidden_dim / activation and has no token types); any other model_type is rejected; a config
-// without model_type is taken as BERT (old checkpoints).
+// with a warning on stderr, since the encoder weights are still BERT's. model_type "roberta",
+// "distilbert" and "electra" load the same way (DistilBERT's config names its sizes dim /
+// n_layers / n_heads / hidden_dim / activation and has no token types; ELECTRA may have an
+// embedding_size below hidden_size); any other model_type is rejected; a config without
+// model_type is taken as BERT (old checkpoints).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -106,6 +107,12 @@ constexpr ArchTask kArchitectures[] = {
     {"DistilBertForSequenceClassification", Task::sequence_classification},
     {"DistilBertForTokenClassification", Task::token_classification},
     {"DistilBertForQuestionAnswering", Task::question_answering},
+    {"ElectraModel", Task::base},
+    {"ElectraForPreTraining", Task::base},
+    {"ElectraForMaskedLM", Task::base},
+    {"ElectraForSequenceClassification", Task::sequence_classification},
+    {"ElectraForTokenClassification", Task::token_classification},
+    {"ElectraForQuestionAnswering", Task::question_answering},
 };
 
 }  // namespace
@@ -127,10 +134,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     ModelConfig c;
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
-    if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "distilbert")
+    if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "distilbert" &&
+        c.model_type != "electra")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
-               "\"roberta\" or \"distilbert\")");
+               "\"roberta\", \"distilbert\" or \"electra\")");
     const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {
@@ -167,9 +175,13 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         // but add nothing. The sequence-classification head is pre_classifier + ReLU.
         c.token_types = false;
         c.type_vocab_size = 0;
-        c.pooler_relu = true;
+        c.pooler_act = ModelConfig::PoolerAct::relu;
     } else {
         c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
+    }
+    if (c.model_type == "electra") {
+        c.embedding_size = r.integer("embedding_size", c.hidden_size, 1);
+        c.pooler_act = ModelConfig::PoolerAct::gelu;  // ElectraClassificationHead
     }
     const bool roberta = c.model_type == "roberta";
     c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);

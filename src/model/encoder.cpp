@@ -226,6 +226,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
       pad_id_(cfg.pad_token_id),
       type_vocab_(cfg.token_types ? cfg.type_vocab_size : 1),
       vocab_(cfg.vocab_size),
+      emb_(cfg.embedding_width()),
       token_types_(cfg.token_types),
       eps_(cfg.layer_norm_eps) {
     const int64_t h = hidden_;
@@ -237,19 +238,29 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     if (static_cast<int64_t>(w.layers.size()) != cfg.num_layers)
         throw Error("weights: expected " + std::to_string(cfg.num_layers) + " layers, found " +
                     std::to_string(w.layers.size()));
-    expect_shape(w.word_emb, {vocab_, h}, "embeddings.word_embeddings.weight");
-    expect_shape(w.pos_emb, {max_pos_, h}, "embeddings.position_embeddings.weight");
+    expect_shape(w.word_emb, {vocab_, emb_}, "embeddings.word_embeddings.weight");
+    expect_shape(w.pos_emb, {max_pos_, emb_}, "embeddings.position_embeddings.weight");
     if (!token_types_) {
         // No token-type embeddings (DistilBERT): one zero row, every token reads type 0 (adding
         // +0.0f leaves word + position exact); the batch's type ids stay for the QA head.
         w.type_emb.name = "embeddings.token_type_embeddings.weight (none: zeros)";
-        w.type_emb.shape = {1, h};
-        w.type_emb.data.resize(static_cast<size_t>(h));
-        std::fill(w.type_emb.data.data(), w.type_emb.data.data() + h, 0.0f);
+        w.type_emb.shape = {1, emb_};
+        w.type_emb.data.resize(static_cast<size_t>(emb_));
+        std::fill(w.type_emb.data.data(), w.type_emb.data.data() + emb_, 0.0f);
     }
-    expect_shape(w.type_emb, {type_vocab_, h}, "embeddings.token_type_embeddings.weight");
-    expect_shape(w.emb_ln_g, {h}, "embeddings.LayerNorm.weight");
-    expect_shape(w.emb_ln_b, {h}, "embeddings.LayerNorm.bias");
+    expect_shape(w.type_emb, {type_vocab_, emb_}, "embeddings.token_type_embeddings.weight");
+    expect_shape(w.emb_ln_g, {emb_}, "embeddings.LayerNorm.weight");
+    expect_shape(w.emb_ln_b, {emb_}, "embeddings.LayerNorm.bias");
+    if (emb_ != h) {
+        // ELECTRA's embeddings_project: kept f32 whatever the precision (it is not one of the
+        // layers' linear ops that quantize_model calibrates).
+        expect_shape(w.emb_proj_w, {h, emb_}, "embeddings_project.weight");
+        expect_shape(w.emb_proj_b, {h}, "embeddings_project.bias");
+        PlanOptions f32 = opts;
+        f32.precision = "f32";
+        emb_proj_ = plan(w.emb_proj_w.data.data(), w.emb_proj_b.data.data(), h, emb_,
+                         Activation::none, "embeddings_project.weight", f32);
+    }
     word_emb_ = std::move(w.word_emb);
     pos_emb_ = std::move(w.pos_emb);
     type_emb_ = std::move(w.type_emb);
@@ -445,12 +456,15 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     }
     if (!token_types_) w.zero_types.assign(t_all, 0);
     const int32_t* types = token_types_ ? batch.token_type_ids.data() : w.zero_types.data();
-    parallel_rows(t_all, h, [&](int64_t r0, int64_t r1) {
+    // ELECTRA with embedding_size < hidden: normalize in the narrower width, then project.
+    float* const e = emb_ == h ? x : (w.emb.resize(t_all * emb_), w.emb.data());
+    parallel_rows(t_all, emb_, [&](int64_t r0, int64_t r1) {
         embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
                          batch.input_ids.data() + r0, w.pos.data() + r0, types + r0,
-                         emb_ln_g_.data.data(), emb_ln_b_.data.data(), x + r0 * h, r1 - r0, h,
+                         emb_ln_g_.data.data(), emb_ln_b_.data.data(), e + r0 * emb_, r1 - r0, emb_,
                          eps_);
     });
+    if (emb_ != h) emb_proj_.kernel->run(e, x, t_all);
     timer.lap(prof.embeddings);
 
     if (const int64_t group = stream_group(t_all)) {

@@ -115,6 +115,7 @@ class Encoder {
         AlignedBuffer<float> sq, sk, vh;  // their per-token scales; V head-major (S8QK8::v)
         AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
         std::vector<int32_t> zero_types;  // type ids of a model without token types (all 0)
+        AlignedBuffer<float> emb;         // normalized embeddings before embeddings_project
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
@@ -153,7 +154,9 @@ class Encoder {
     void forward_tfm(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
+    int64_t emb_;       // embedding width (ELECTRA's embedding_size; else hidden_)
     bool token_types_;  // false: no token-type embeddings (type ids ignored)
+    PlannedLinear emb_proj_;  // ELECTRA's embeddings_project when emb_ != hidden_
     float eps_;
     Tensor word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
     std::vector<Layer> layers_;

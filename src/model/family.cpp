@@ -50,6 +50,7 @@ std::optional<std::string> rename_layer(const std::string& name, const char* fro
 std::string family_prefix(const std::string& model_type) {
     if (model_type == "roberta") return "roberta.";
     if (model_type == "distilbert") return "distilbert.";
+    if (model_type == "electra") return "electra.";
     return "bert.";
 }
 

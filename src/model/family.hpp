@@ -1,5 +1,6 @@
 #pragma once
-// Tensor names of the supported model families (BERT, RoBERTa, DistilBERT) against BERT's names,
+// Tensor names of the supported model families (BERT, RoBERTa, DistilBERT, ELECTRA) against BERT's
+// names,
 // which the rest of sparq uses ("canonical": "encoder.layer.3.attention.self.query.weight",
 // without a "bert." prefix). BERT and RoBERTa name their encoder like BERT; DistilBERT names it
 // "transformer.layer.N.attention.q_lin", "...ffn.lin1", "...sa_layer_norm" and so on.
@@ -8,8 +9,8 @@
 
 namespace sparq {
 
-// The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta." or
-// "distilbert." (model_type "bert", "roberta", "distilbert").
+// The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta.", "distilbert."
+// or "electra." (model_type "bert", "roberta", "distilbert", "electra").
 std::string family_prefix(const std::string& model_type);
 
 // The family's name of a canonical encoder tensor name (no prefix added or removed).

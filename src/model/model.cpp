@@ -2,6 +2,7 @@
 #include "model/model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -122,8 +123,13 @@ class BertModel final : public Model {
         qa_w_ = std::move(w.qa_w);
         qa_b_ = std::move(w.qa_b);
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
-        // DistilBERT's pre_classifier (+ ReLU) sits in the pooler's slot.
-        const std::string pooler = cfg.pooler_relu ? "pre_classifier" : "pooler.dense";
+        // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
+        // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
+        const bool cls_dense = cfg.task == Task::sequence_classification &&
+                               (cfg.model_type == "roberta" || cfg.model_type == "electra");
+        const std::string pooler = cfg.model_type == "distilbert" ? "pre_classifier"
+                                   : cls_dense                    ? "classifier.dense"
+                                                                  : "pooler.dense";
         if (!pooler_w_.empty()) {
             expect_head(pooler_w_, {h, h}, pooler + ".weight");
             expect_head(pooler_b_, {h}, pooler + ".bias");
@@ -158,7 +164,7 @@ class BertModel final : public Model {
 
     std::vector<std::vector<float>> pooled(const PackedBatch& batch) const override {
         if (!pooler_.kernel)
-            throw Error(cfg_.pooler_relu
+            throw Error(cfg_.model_type == "distilbert"
                             ? "this model has no pooler (DistilBERT has none; a sequence "
                               "classifier's relu(pre_classifier) stands in for it)"
                             : "this model has no pooler (pooler.dense.weight absent)");
@@ -292,10 +298,17 @@ class BertModel final : public Model {
         std::vector<float> cls = gather_cls(st.data.data(), st.offsets, h);
         std::vector<float> dst(n * h);
         if (n > 0) pooler_.kernel->run(cls.data(), dst.data(), n);
-        if (cfg_.pooler_relu)  // DistilBERT's pre_classifier
-            for (float& v : dst) v = std::max(v, 0.0f);
-        else
-            tanh_inplace(dst.data(), n * h);
+        switch (cfg_.pooler_act) {
+            case ModelConfig::PoolerAct::tanh:
+                tanh_inplace(dst.data(), n * h);
+                break;
+            case ModelConfig::PoolerAct::relu:  // DistilBERT's pre_classifier
+                for (float& v : dst) v = std::max(v, 0.0f);
+                break;
+            case ModelConfig::PoolerAct::gelu:  // ELECTRA's classifier.dense: exact (erf) GELU
+                for (float& v : dst) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+                break;
+        }
         return dst;
     }
 

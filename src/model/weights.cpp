@@ -23,6 +23,7 @@ namespace {
 std::string task_architecture(const ModelConfig& cfg) {
     const std::string family = cfg.model_type == "roberta"      ? "Roberta"
                                : cfg.model_type == "distilbert" ? "DistilBert"
+                               : cfg.model_type == "electra"    ? "Electra"
                                                                 : "Bert";
     switch (cfg.task) {
         case Task::sequence_classification:
@@ -235,23 +236,27 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         ld.set_quantized(qc.present);
     }
 
-    // BertModel / RobertaModel / DistilBertModel checkpoints name the encoder without a prefix,
-    // the *For* ones with "bert." / "roberta." / "distilbert.".
+    // BertModel / RobertaModel / DistilBertModel / ElectraModel checkpoints name the encoder
+    // without a prefix, the *For* ones with "bert." / "roberta." / "distilbert." / "electra.".
     const std::string word = "embeddings.word_embeddings.weight";
     const std::string family = family_prefix(cfg.model_type);
     const std::string prefix = file.find(family + word) ? family : "";
     if (prefix.empty() && !file.find(word)) ld.missing(cfg.task == Task::base ? word : family + word);
     ld.set_prefix(prefix);
 
-    const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size;
-    w.word_emb = ld.encoder(word, {cfg.vocab_size, h});
+    const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size, e = cfg.embedding_width();
+    w.word_emb = ld.encoder(word, {cfg.vocab_size, e});
     w.pos_emb =
-        ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, h});
+        ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, e});
     if (cfg.token_types)
         w.type_emb =
-            ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, h});
-    w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {h});
-    w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {h});
+            ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, e});
+    w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {e});
+    w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {e});
+    if (e != h) {  // ELECTRA: normalized embeddings -> hidden_size
+        w.emb_proj_w = ld.encoder("embeddings_project.weight", {h, e});
+        w.emb_proj_b = ld.encoder("embeddings_project.bias", {h});
+    }
 
     w.layers.resize(static_cast<std::size_t>(cfg.num_layers));
     for (int64_t i = 0; i < cfg.num_layers; ++i) {
@@ -282,9 +287,11 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                      cfg.model_type == "distilbert" ? "n_layers" : "num_hidden_layers",
                      static_cast<long long>(cfg.num_layers));
 
-    if (cfg.model_type == "roberta" && cfg.task == Task::sequence_classification) {
+    if ((cfg.model_type == "roberta" || cfg.model_type == "electra") &&
+        cfg.task == Task::sequence_classification) {
         // RobertaClassificationHead: tanh(dense(h_<s>)) then out_proj, the same computation as
-        // BERT's pooler + classifier, so it loads into those two slots.
+        // BERT's pooler + classifier, so it loads into those two slots; ElectraClassificationHead
+        // the same with GELU (ModelConfig::pooler_act).
         w.pooler_w = ld.head("classifier.dense.weight", {h, h});
         w.pooler_b = ld.head("classifier.dense.bias", {h});
         w.classifier_w = ld.head("classifier.out_proj.weight", {cfg.num_labels, h});
@@ -293,7 +300,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     }
     if (cfg.model_type == "distilbert") {
         // DistilBertForSequenceClassification: relu(pre_classifier(h_[CLS])) then classifier;
-        // pre_classifier takes the pooler's slot (ModelConfig::pooler_relu). No pooler otherwise.
+        // pre_classifier takes the pooler's slot (ModelConfig::pooler_act). No pooler otherwise.
         if (cfg.task == Task::sequence_classification) {
             w.pooler_w = ld.head("pre_classifier.weight", {h, h});
             w.pooler_b = ld.head("pre_classifier.bias", {h});

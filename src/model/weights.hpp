@@ -45,6 +45,7 @@ struct LayerWeights {
 
 struct BertWeights {
     Tensor word_emb, pos_emb, type_emb, emb_ln_g, emb_ln_b;
+    Tensor emb_proj_w, emb_proj_b;  // ELECTRA's embeddings_project [hidden][embedding] (or empty)
     std::vector<LayerWeights> layers;
     Tensor pooler_w, pooler_b;          // optional (empty if absent)
     Tensor classifier_w, classifier_b;  // sequence/token classification head

@@ -11,7 +11,7 @@ namespace sparq {
 namespace {
 const std::regex& linear_module_re() {
     static const std::regex re(
-        R"((bert\.|roberta\.)?encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)|(distilbert\.)?transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12]))");
+        R"((bert\.|roberta\.|electra\.)?encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)|(distilbert\.)?transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12]))");
     return re;
 }
 }  // namespace
@@ -63,7 +63,7 @@ QuantizationConfig parse_quantization_config(const nlohmann::json& config,
                 throw Error(w + ".activation_scales." + it.key() +
                             ": expected a positive finite scale, found " + it.value().dump());
             std::string key = it.key();
-            for (const char* family : {"bert.", "roberta."})
+            for (const char* family : {"bert.", "roberta.", "electra."})
                 if (key.rfind(family, 0) == 0) key = key.substr(std::string(family).size());
             q.act_scales[key] = v;
         }
