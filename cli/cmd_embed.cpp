@@ -1,4 +1,5 @@
-// sparq embed MODEL [TEXT...] [--file F] [--pooling mean|cls|none] [--normalize] [--batch-size N]
+// sparq embed MODEL [TEXT...] [--file F] [--pooling auto|mean|cls|max|none] [--normalize |
+// --no-normalize] [--batch-size N]
 #include <memory>
 
 #include "common.hpp"
@@ -8,26 +9,32 @@ namespace sparq::cli {
 
 namespace {
 struct EmbedArgs {
-    std::string model, file, pooling = "mean", kernels = "auto", precision = "f32",
+    std::string model, file, pooling = "auto", kernels = "auto", precision = "f32",
                              attention = "auto";
     std::vector<std::string> texts;
-    bool normalize = false;
+    int normalize = -1;  // -1: as the directory says (sentence-transformers Normalize module)
     size_t batch_size = 32, max_length = 0;
     int threads = 0;
 };
 
 void run_embed(const EmbedArgs& a) {
-    if (a.normalize && a.pooling == "none")
-        throw UsageError("--normalize needs --pooling mean or cls");
+    if (a.normalize == 1 && a.pooling == "none")
+        throw UsageError("--normalize needs --pooling mean, cls or max");
     setup_threads(a.threads);
+    // A sentence-transformers directory says how to pool and normalize, and where to truncate;
+    // explicit options override it.
+    const SentenceEmbeddingConfig st = SentenceEmbeddingConfig::from_dir(a.model);
     auto texts = read_texts(a.texts, a.file);
     const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     auto model = load_model(a.model, lo);
     const Tokenizer& tok = require_tokenizer(*model, a.model);
-    const size_t max_len = model->max_length(a.max_length);
+    const size_t max_len = model->max_length(a.max_length ? a.max_length : st.max_length);
     const Pooling pooling = a.pooling == "cls"    ? Pooling::cls
                             : a.pooling == "none" ? Pooling::none
-                                                  : Pooling::mean;
+                            : a.pooling == "max"  ? Pooling::max
+                            : a.pooling == "mean" ? Pooling::mean
+                                                  : st.pooling;
+    const bool normalize = a.normalize >= 0 ? a.normalize == 1 : st.normalize;
     Progress progress("embed", static_cast<int64_t>(texts.size()));
     for (size_t i = 0; i < texts.size(); i += a.batch_size) {
         const size_t n = std::min(a.batch_size, texts.size() - i);
@@ -49,7 +56,7 @@ void run_embed(const EmbedArgs& a) {
                 print_json_line(j);
             }
         } else {
-            auto emb = model->embed(batch, pooling, a.normalize);
+            auto emb = model->embed(batch, pooling, normalize);
             for (size_t k = 0; k < n; ++k) {
                 nlohmann::ordered_json j;
                 j["text"] = texts[i + k];
@@ -66,17 +73,29 @@ void add_embed(CLI::App& app) {
     auto a = std::make_shared<EmbedArgs>();
     auto* sub = app.add_subcommand("embed", "Sentence or token embeddings (JSON lines)");
     sub->footer(
-        "Sentence embeddings; one JSON line per text: {\"text\",\"embedding\"} (mean or CLS "
-        "pooling\n"
-        "of the last hidden state), or with --pooling none {\"text\",\"tokens\",\"hidden\"} (one\n"
-        "vector per token). Texts come from arguments, --file or stdin, and are truncated to the\n"
-        "model's maximum length (special tokens included).");
+        "Sentence embeddings; one JSON line per text: {\"text\",\"embedding\"} (mean, CLS or "
+        "max\n"
+        "pooling of the last hidden state), or with --pooling none "
+        "{\"text\",\"tokens\",\"hidden\"}\n"
+        "(one vector per token). A sentence-transformers directory (modules.json) sets the\n"
+        "pooling, the L2 normalization and the length (sentence_bert_config.json max_seq_length)\n"
+        "as sentence-transformers does; --pooling / --normalize / --no-normalize / --max-length\n"
+        "override it. Elsewhere: mean pooling, not normalized. Texts come from arguments, --file\n"
+        "or stdin, and are truncated to the maximum length (special tokens included).");
     sub->add_option("model", a->model, "Model directory")->required();
     sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
-    sub->add_option("--pooling", a->pooling, "mean | cls | none")
-        ->check(CLI::IsMember({"mean", "cls", "none"}));
-    sub->add_flag("--normalize", a->normalize, "L2-normalize each embedding");
+    sub->add_option("--pooling", a->pooling,
+                    "auto | mean | cls | max | none (auto: the directory's sentence-transformers "
+                    "Pooling module, else mean)")
+        ->check(CLI::IsMember({"auto", "mean", "cls", "max", "none"}));
+    sub->add_flag_callback(
+        "--normalize", [a] { a->normalize = 1; },
+        "L2-normalize each embedding (default: if the directory has a "
+        "sentence-transformers Normalize module)");
+    sub->add_flag_callback(
+        "--no-normalize", [a] { a->normalize = 0; },
+        "Do not L2-normalize, whatever the directory says");
     add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);

@@ -41,7 +41,10 @@ void run_serve(const ServeArgs& a) {
     o.max_texts = a.max_texts;
     o.max_body_bytes = a.max_body_mb << 20;
     o.batch_size = a.batch_size;
-    o.max_length = model->max_length(a.max_length);
+    // /embed's defaults (pooling, normalization) and the length: as a sentence-transformers
+    // directory says, if it is one.
+    o.embedding = SentenceEmbeddingConfig::from_dir(a.model);
+    o.max_length = model->max_length(a.max_length ? a.max_length : o.embedding.max_length);
     tools::Server server(*model, a.model, o);
     const int port = server.bind();
     std::fprintf(stderr, "sparq serve: %s (%s, %s) listening on http://%s:%d (Ctrl-C to stop)\n",

@@ -1,6 +1,7 @@
 // Python binding (pybind11): `import sparq`, then
 //   m = sparq.Model(dir, threads=0, kernels="auto", precision="f32", attention="auto")
-//   m.embed(texts, pooling="mean", normalize=False)  -> float32 array [texts, hidden]
+//   m.embed(texts, pooling=None, normalize=None)     -> float32 array [texts, hidden]
+//     (None: as a sentence-transformers directory says, else mean / not normalized)
 //   m.classify(texts, pair=None, top_k=0)           -> list of dicts (the `sparq classify` objects)
 //   m.answer(question, context)                      -> dict (question-answering models)
 //   m.encode(texts)                                  -> list of float32 arrays [tokens, hidden]
@@ -47,6 +48,7 @@ class PyModel {
         namespace fs = std::filesystem;
         if (!fs::is_directory(dir))
             throw sparq::Error("model directory '" + dir + "' " + (fs::exists(dir) ? "is not a directory" : "does not exist"));
+        st_ = sparq::SentenceEmbeddingConfig::from_dir(dir);
         sparq::LoadOptions o;
         o.threads = threads;
         o.kernels = kernels;
@@ -63,10 +65,11 @@ class PyModel {
     }
     // The texts encoded (each paired with `pair` when given), truncated as the CLI does.
     std::vector<Encoding> encode_texts(const std::vector<std::string>& texts,
-                                       const std::optional<std::string>& pair) const {
+                                       const std::optional<std::string>& pair,
+                                       size_t max_length = 0) const {
         const std::vector<std::string> pairs = pair ? std::vector<std::string>(texts.size(), *pair)
                                                     : std::vector<std::string>{};
-        return tok().encode_batch(texts, pairs, model_->max_length());
+        return tok().encode_batch(texts, pairs, model_->max_length(max_length));
     }
 
     // fn(batch, first) for each packed batch of at most batch_size encodings.
@@ -79,11 +82,21 @@ class PyModel {
         }
     }
 
-    py::array_t<float> embed(const std::vector<std::string>& texts, const std::string& pooling, bool normalize,
-                             size_t batch_size) const {
-        if (pooling != "mean" && pooling != "cls")
-            throw sparq::Error("pooling must be \"mean\" or \"cls\", found \"" + pooling + "\"");
-        const auto encs = encode_texts(texts, std::nullopt);
+    py::array_t<float> embed(const std::vector<std::string>& texts,
+                             const std::optional<std::string>& pooling_name,
+                             std::optional<bool> normalize_opt, size_t batch_size) const {
+        sparq::Pooling pooling = st_.pooling;
+        if (pooling_name) {
+            const std::string& p = *pooling_name;
+            if (p != "mean" && p != "cls" && p != "max")
+                throw sparq::Error("pooling must be \"mean\", \"cls\" or \"max\", found \"" + p +
+                                   "\"");
+            pooling = p == "cls"   ? sparq::Pooling::cls
+                      : p == "max" ? sparq::Pooling::max
+                                   : sparq::Pooling::mean;
+        }
+        const bool normalize = normalize_opt.value_or(st_.normalize);
+        const auto encs = encode_texts(texts, std::nullopt, st_.max_length);
         const int64_t h = model_->config().hidden_size;
         py::array_t<float> out({static_cast<py::ssize_t>(texts.size()), static_cast<py::ssize_t>(h)});
         if (texts.empty()) return out;
@@ -91,8 +104,9 @@ class PyModel {
         py::gil_scoped_release nogil;
         sparq::set_num_threads(threads_);
         for_batches(encs, batch_size, [&](const PackedBatch& b, size_t i0) {
-            const auto emb = model_->embed(b, pooling == "cls" ? sparq::Pooling::cls : sparq::Pooling::mean, normalize);
-            for (size_t i = 0; i < emb.size(); ++i) std::copy(emb[i].begin(), emb[i].end(), dst + (i0 + i) * h);
+            const auto emb = model_->embed(b, pooling, normalize);
+            for (size_t i = 0; i < emb.size(); ++i)
+                std::copy(emb[i].begin(), emb[i].end(), dst + (i0 + i) * h);
         });
         return out;
     }
@@ -224,6 +238,7 @@ class PyModel {
   private:
     std::unique_ptr<Model> model_;
     int threads_ = 0;
+    sparq::SentenceEmbeddingConfig st_;  // sentence-transformers defaults of embed()
 };
 
 }  // namespace
@@ -232,28 +247,36 @@ PYBIND11_MODULE(sparq, m) {
     m.doc() = "sparq: sparse and int8 inference for BERT-family encoders";
     py::register_exception<sparq::Error>(m, "Error", PyExc_ValueError);
     py::class_<PyModel>(m, "Model")
-        .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&>(),
-             py::arg("path"), py::arg("threads") = 0, py::arg("kernels") = "auto", py::arg("precision") = "f32",
-             py::arg("attention") = "auto",
-             "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
-             "tokenizer.json). threads=0: all cores; kernels auto|dense|sparse; precision f32|int8.")
-        .def("embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = "mean", py::arg("normalize") = false,
-             py::arg("batch_size") = 32,
-             "Sentence embeddings, float32 [len(texts), hidden] (mean or CLS pooling), batch_size texts per "
-             "forward pass.")
+        .def(
+            py::init<const std::string&, int, const std::string&, const std::string&,
+                     const std::string&>(),
+            py::arg("path"), py::arg("threads") = 0, py::arg("kernels") = "auto",
+            py::arg("precision") = "f32", py::arg("attention") = "auto",
+            "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
+            "tokenizer.json). threads=0: all cores; kernels auto|dense|sparse; precision f32|int8.")
+        .def("embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = py::none(),
+             py::arg("normalize") = py::none(), py::arg("batch_size") = 32,
+             "Sentence embeddings, float32 [len(texts), hidden] (pooling mean, cls or max), "
+             "batch_size texts per "
+             "forward pass. None: as a sentence-transformers directory says (modules.json: "
+             "Pooling, Normalize; "
+             "sentence_bert_config.json: max_seq_length), else mean pooling, not normalized.")
         .def("encode", &PyModel::encode, py::arg("texts"), py::arg("batch_size") = 32,
              "last_hidden_state per text: a list of float32 [tokens, hidden].")
-        .def("encode_ids", &PyModel::encode_ids, py::arg("input_ids"), py::arg("attention_mask") = py::none(),
-             py::arg("token_type_ids") = py::none(),
-             "last_hidden_state of a padded batch as Hugging Face feeds it: [batch, seq, hidden], zeros at "
+        .def("encode_ids", &PyModel::encode_ids, py::arg("input_ids"),
+             py::arg("attention_mask") = py::none(), py::arg("token_type_ids") = py::none(),
+             "last_hidden_state of a padded batch as Hugging Face feeds it: [batch, seq, hidden], "
+             "zeros at "
              "padding.")
-        .def("classify", &PyModel::classify, py::arg("texts"), py::arg("pair") = py::none(), py::arg("top_k") = 0,
-             py::arg("batch_size") = 32,
-             "Sequence classification ({label, score, scores}) or token classification ({tokens}) per text.")
+        .def("classify", &PyModel::classify, py::arg("texts"), py::arg("pair") = py::none(),
+             py::arg("top_k") = 0, py::arg("batch_size") = 32,
+             "Sequence classification ({label, score, scores}) or token classification ({tokens}) "
+             "per text.")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
              "Question answering: {answer, score, start, end}.")
         .def("tokenize", &PyModel::tokenize, py::arg("text"), py::arg("pair") = py::none(),
-             "Token ids, type ids and tokens, with special tokens, truncated to the model's maximum.")
+             "Token ids, type ids and tokens, with special tokens, truncated to the model's "
+             "maximum.")
         .def_property_readonly("config", &PyModel::config)
         .def("plan", &PyModel::plan, "The kernel chosen per weight matrix and why.");
 }

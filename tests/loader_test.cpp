@@ -419,6 +419,73 @@ TEST_F(ConfigFile, RealWorldConfigs) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// sentence-transformers directories (modules.json)
+
+TEST(SentenceEmbedding, ModulesPoolingNormalizeAndLength) {
+    TempDir d;
+    // A plain Hugging Face directory: mean pooling, not normalized, the model's length.
+    SentenceEmbeddingConfig c = SentenceEmbeddingConfig::from_dir(d.path().string());
+    EXPECT_FALSE(c.present);
+    EXPECT_EQ(c.pooling, Pooling::mean);
+    EXPECT_FALSE(c.normalize);
+    EXPECT_EQ(c.max_length, 0u);
+    const std::string tr = R"({"idx": 0, "name": "0", "path": "", "type":
+        "sentence_transformers.models.Transformer"})";
+    const std::string pool = R"({"idx": 1, "name": "1", "path": "1_Pooling", "type":
+        "sentence_transformers.models.Pooling"})";
+    const std::string norm = R"({"idx": 2, "name": "2", "path": "2_Normalize", "type":
+        "sentence_transformers.models.Normalize"})";
+    fs::create_directories(d / "1_Pooling");
+    auto pooling_cfg = [&](const std::string& modes) {
+        write_file(d / "1_Pooling" / "config.json",
+                   "{\"word_embedding_dimension\": 32, " + modes + "}");
+    };
+    write_file(d / "modules.json", "[" + tr + "," + pool + "," + norm + "]");
+    pooling_cfg(R"("pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true)");
+    write_file(d / "sentence_bert_config.json",
+               R"({"max_seq_length": 256, "do_lower_case": false})");
+    c = SentenceEmbeddingConfig::from_dir(d.path().string());
+    EXPECT_TRUE(c.present);
+    EXPECT_EQ(c.pooling, Pooling::mean);
+    EXPECT_TRUE(c.normalize);
+    EXPECT_EQ(c.max_length, 256u);
+    write_file(d / "modules.json", "[" + tr + "," + pool + "]");
+    pooling_cfg(R"("pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false)");
+    c = SentenceEmbeddingConfig::from_dir(d.path().string());
+    EXPECT_EQ(c.pooling, Pooling::cls);
+    EXPECT_FALSE(c.normalize);
+    pooling_cfg(R"("pooling_mode_max_tokens": true)");
+    EXPECT_EQ(SentenceEmbeddingConfig::from_dir(d.path().string()).pooling, Pooling::max);
+
+    // What sparq would compute wrong is refused, naming the file.
+    auto err = [&] {
+        return error_of([&] { SentenceEmbeddingConfig::from_dir(d.path().string()); });
+    };
+    pooling_cfg(R"("pooling_mode_mean_sqrt_len_tokens": true)");
+    EXPECT_HAS(err(), "pooling mode 'mean_sqrt_len' is not supported");
+    pooling_cfg(R"("pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true)");
+    EXPECT_HAS(err(), "together");
+    pooling_cfg(R"("pooling_mode_cls_token": false)");
+    EXPECT_HAS(err(), "no pooling mode");
+    pooling_cfg(R"("pooling_mode_cls_token": "yes")");
+    EXPECT_HAS(err(), "'pooling_mode_cls_token' must be true or false");
+    pooling_cfg(R"("pooling_mode_mean_tokens": true)");
+    write_file(d / "modules.json", "[" + tr + "," + pool + R"(, {"idx": 2, "name": "2", "path":
+        "2_Dense", "type": "sentence_transformers.models.Dense"}])");
+    EXPECT_HAS(err(), "sentence_transformers.models.Dense");
+    write_file(d / "modules.json", "[" + tr + "]");
+    EXPECT_HAS(err(), "no Pooling module");
+    write_file(d / "modules.json", "{}");
+    EXPECT_HAS(err(), "modules.json: expected a JSON array");
+    write_file(d / "modules.json", "[" + tr + "," + pool + "]");
+    write_file(d / "sentence_bert_config.json", R"({"max_seq_length": 1})");
+    EXPECT_HAS(err(), "max_seq_length");
+    fs::remove(d / "1_Pooling" / "config.json");
+    write_file(d / "sentence_bert_config.json", R"({"max_seq_length": 64})");
+    EXPECT_HAS(err(), "1_Pooling/config.json: cannot open");
+}
+
+// ------------------------------------------------------------------------------------------------
 // safetensors reader
 
 TEST(SafeTensors, HalfAndBfloatConversion) {

@@ -89,6 +89,31 @@ TEST(Serve, EmbedEqualsTheModel) {
     EXPECT_EQ(ok(s, "POST", "/embed", R"({"texts": []})")["embeddings"].size(), 0u);
 }
 
+// A sentence-transformers directory's pooling and normalization are /embed's defaults (the
+// request's fields still override them) and /info reports them.
+TEST(Serve, EmbedDefaultsFromSentenceTransformersConfig) {
+    auto m = load("tiny_cls");
+    tools::ServeOptions o = options();
+    o.embedding.present = true;
+    o.embedding.pooling = Pooling::max;
+    o.embedding.normalize = true;
+    Server s(*m, "tiny", o);
+    const auto want = m->embed(batch_of(*m, {kTexts[0]}), Pooling::max, true);
+    const json j = ok(s, "POST", "/embed", json{{"text", kTexts[0]}}.dump());
+    ASSERT_EQ(j["embeddings"][0].size(), want[0].size());
+    for (size_t k = 0; k < want[0].size(); ++k)
+        EXPECT_EQ(j["embeddings"][0][k].get<double>(), tools::json_float(want[0][k])) << k;
+    const auto plain = m->embed(batch_of(*m, {kTexts[0]}), Pooling::mean, false);
+    const json p = ok(s, "POST", "/embed",
+                      json{{"text", kTexts[0]}, {"pooling", "mean"}, {"normalize", false}}.dump());
+    for (size_t k = 0; k < plain[0].size(); ++k)
+        EXPECT_EQ(p["embeddings"][0][k].get<double>(), tools::json_float(plain[0][k])) << k;
+    const json info = ok(s, "GET", "/info", "");
+    EXPECT_EQ(info["embedding"]["pooling"], "max");
+    EXPECT_EQ(info["embedding"]["normalize"], true);
+    EXPECT_EQ(info["embedding"]["sentence_transformers"], true);
+}
+
 TEST(Serve, ClassifyEqualsTheModel) {
     auto m = load("tiny_cls");
     Server s(*m, "tiny", options());
@@ -157,7 +182,7 @@ TEST(Serve, RefusesBadRequests) {
         {"POST", "/embed", R"({"texts": "a"})", 400, "array of strings"},
         {"POST", "/embed", R"({"texts": ["a", 3]})", 400, "texts[1]"},
         {"POST", "/embed", R"({"texts": ["a","b","c","d","e"]})", 400, "at most 4"},
-        {"POST", "/embed", R"({"text": "a", "pooling": "max"})", 400, "\"pooling\""},
+        {"POST", "/embed", R"({"text": "a", "pooling": "median"})", 400, "\"pooling\""},
         {"POST", "/embed", R"({"text": "a", "normalize": 1})", 400, "\"normalize\""},
         {"POST", "/classify", R"({"texts": ["a"], "pairs": ["b", "c"]})", 400, "one per text"},
         {"POST", "/classify", R"({"texts": ["a"], "pair": "b", "pairs": ["c"]})", 400, "not both"},

@@ -69,7 +69,22 @@ struct HiddenStates {
     }
 };
 
-enum class Pooling { mean, cls, none };
+// Sentence embedding from the last hidden states: mean over the tokens, the first ([CLS])
+// token, every token (none), or the element-wise max over the tokens.
+enum class Pooling { mean, cls, none, max };
+
+// How a sentence-transformers directory turns hidden states into its embedding: modules.json's
+// Pooling module (its config.json: cls, mean or max) and Normalize module (L2), and
+// sentence_bert_config.json's max_seq_length. A plain Hugging Face directory has none of these
+// files and gets mean pooling, no normalization, the model's length. Modules sparq does not run
+// (Dense, ...) or pooling modes it does not compute are refused with sparq::Error, never skipped.
+struct SentenceEmbeddingConfig {
+    bool present = false;  // modules.json found
+    Pooling pooling = Pooling::mean;
+    bool normalize = false;
+    size_t max_length = 0;  // 0: the model's maximum
+    static SentenceEmbeddingConfig from_dir(const std::string& dir);
+};
 
 struct Classification {
     int64_t label_id = 0;

@@ -49,6 +49,10 @@ std::vector<std::vector<float>> pool_sequences(const float* hidden,
         if (len == 0) continue;
         if (pooling == Pooling::cls) {
             std::memcpy(v.data(), hidden + off * h, h * sizeof(float));
+        } else if (pooling == Pooling::max) {
+            std::memcpy(v.data(), hidden + off * h, h * sizeof(float));
+            for (int64_t t = 1; t < len; ++t)
+                for (int64_t c = 0; c < h; ++c) v[c] = std::max(v[c], hidden[(off + t) * h + c]);
         } else {
             std::vector<double> acc(h, 0.0);
             for (int64_t t = 0; t < len; ++t)

@@ -256,15 +256,21 @@ struct Server::Impl {
         const std::string ep = "/embed";
         check_keys(j, {"texts", "text", "pooling", "normalize"}, ep);
         const auto texts = texts_of(j, o.max_texts, ep);
-        Pooling pooling = Pooling::mean;
+        Pooling pooling = o.embedding.pooling;
         if (j.contains("pooling")) {
             const std::string p = string_field(j, "pooling", ep);
             if (p == "cls")
                 pooling = Pooling::cls;
-            else if (p != "mean")
-                throw HttpError(400, ep + ": \"pooling\" must be \"mean\" or \"cls\", found \"" + p + "\"");
+            else if (p == "max")
+                pooling = Pooling::max;
+            else if (p == "mean")
+                pooling = Pooling::mean;
+            else
+                throw HttpError(
+                    400,
+                    ep + ": \"pooling\" must be \"mean\", \"cls\" or \"max\", found \"" + p + "\"");
         }
-        bool normalize = false;
+        bool normalize = o.embedding.normalize;
         if (j.contains("normalize")) {
             if (!j["normalize"].is_boolean()) throw HttpError(400, ep + ": \"normalize\" must be true or false");
             normalize = j["normalize"].get<bool>();
@@ -361,6 +367,14 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     info["layers"] = cfg.num_layers;
     info["precision"] = model.precision();
     info["max_length"] = impl_->o.max_length;
+    {
+        const SentenceEmbeddingConfig& e = impl_->o.embedding;
+        info["embedding"] = {{"pooling", e.pooling == Pooling::cls   ? "cls"
+                                         : e.pooling == Pooling::max ? "max"
+                                                                     : "mean"},
+                             {"normalize", e.normalize},
+                             {"sentence_transformers", e.present}};
+    }
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         ojson labels = ojson::array();
         for (int64_t l = 0; l < cfg.num_labels; ++l) labels.push_back(cfg.label(l));

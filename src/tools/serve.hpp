@@ -32,6 +32,7 @@ struct ServeOptions {
     size_t max_body_bytes = 16 << 20;  // request body limit
     size_t batch_size = 32;            // texts per forward pass
     size_t max_length = 512;           // tokens per text, special tokens included
+    SentenceEmbeddingConfig embedding;  // /embed's default pooling and normalization
 };
 
 // Requests (jobs) the model has run, in how many forward passes, and how many wait now.

@@ -60,7 +60,7 @@ expect 2 "sparsity missing" -- "$SPARQ" prune "$FIX/tiny_cls" "$TMP/o3"
 expect 2 "bad pattern" -- "$SPARQ" prune "$FIX/tiny_cls" "$TMP/o4" --sparsity 0.5 --pattern 2x2
 expect 2 "bad override" -- "$SPARQ" prune "$FIX/tiny_cls" "$TMP/o5" --sparsity 0.5 --override 'layer=abc'
 expect 2 "normalize without pooling" -- "$SPARQ" embed "$FIX/tiny_base" --pooling none --normalize hello
-expect 2 "bad pooling" -- "$SPARQ" embed "$FIX/tiny_base" --pooling max hello
+expect 2 "bad pooling" -- "$SPARQ" embed "$FIX/tiny_base" --pooling median hello
 expect 2 "bad kernels" -- "$SPARQ" bench "$FIX/tiny_base" --kernels fast
 expect 2 "warmup and warmup-s" -- "$SPARQ" bench "$FIX/tiny_base" --warmup 1 --warmup-s 1
 expect 2 "seq beyond positions" -- "$SPARQ" bench "$FIX/tiny_base" --seq 4096 --reps 1

@@ -5,8 +5,10 @@ Run by ctest as: test_binding.py SPARQ_BINARY SOURCE_DIR (PYTHONPATH holds the m
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import numpy as np
@@ -46,6 +48,7 @@ class Binding(unittest.TestCase):
         self.assertLess(np.abs(emb[0] - hs.mean(axis=0)).max(), 1e-4)
         cls_norm = self.base.embed([text], pooling="cls", normalize=True)[0]
         self.assertLess(np.abs(cls_norm - hs[0] / np.linalg.norm(hs[0])).max(), 1e-4)
+        self.assertLess(np.abs(self.base.embed([text], pooling="max")[0] - hs.max(axis=0)).max(), 1e-4)
         states = self.base.encode([text, "a second text"])
         self.assertEqual(len(states), 2)
         self.assertEqual(states[0].shape, (n, self.base.config["hidden_size"]))
@@ -103,6 +106,30 @@ class Binding(unittest.TestCase):
         self.assertIn("dense_f32", sparq.Model(os.path.join(FIX, "tiny_base"), threads=1, kernels="dense").plan())
         self.assertEqual(sparq.Model(os.path.join(FIX, "tiny_cls"), threads=1, precision="int8").config["precision"], "int8")
 
+    def test_sentence_transformers_directory_sets_embed_defaults(self):
+        # tiny_base laid out as sentence-transformers saves a model: Transformer + Pooling (mean)
+        # + Normalize modules; embed() with no arguments must give SentenceTransformer.encode's
+        # vector: the mean over the tokens, L2-normalized.
+        ref = reference("tiny_base", "sentence")
+        text = ref["texts"][0][0]
+        n = sum(ref["attention_mask"][0])
+        mean = np.array(ref["last_hidden_state"][0][:n], dtype=np.float64).mean(axis=0)
+        with tempfile.TemporaryDirectory() as d:
+            for f in os.listdir(os.path.join(FIX, "tiny_base")):
+                shutil.copy(os.path.join(FIX, "tiny_base", f), d)
+            os.mkdir(os.path.join(d, "1_Pooling"))
+            with open(os.path.join(d, "1_Pooling", "config.json"), "w") as f:
+                json.dump({"word_embedding_dimension": 32, "pooling_mode_cls_token": False,
+                           "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}, f)
+            with open(os.path.join(d, "modules.json"), "w") as f:
+                json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                           {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                           {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}], f)
+            m = sparq.Model(d, threads=1)
+            emb = m.embed([text])[0]
+            self.assertLess(np.abs(emb - mean / np.linalg.norm(mean)).max(), 1e-4)
+            self.assertLess(np.abs(m.embed([text], normalize=False)[0] - mean).max(), 1e-4)
+
     def test_errors_are_value_errors(self):
         with self.assertRaisesRegex(ValueError, "does not exist"):
             sparq.Model(os.path.join(FIX, "no_such_model"))
@@ -111,7 +138,7 @@ class Binding(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "question-answering"):
             self.cls.answer("q", "c")
         with self.assertRaisesRegex(ValueError, "pooling"):
-            self.base.embed(["x"], pooling="max")
+            self.base.embed(["x"], pooling="median")
         with self.assertRaisesRegex(ValueError, "kernel"):
             sparq.Model(os.path.join(FIX, "tiny_base"), kernels="fast")
         with self.assertRaisesRegex(ValueError, "shape"):

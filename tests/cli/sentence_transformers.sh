@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A sentence-transformers directory (modules.json: Transformer, Pooling, Normalize;
+# sentence_bert_config.json: max_seq_length) embedded as SentenceTransformer.encode does:
+# `sparq embed` with no options pools and normalizes as the modules say and truncates at
+# max_seq_length, checked against the PyTorch reference (tools/bert_reference.py) on the same
+# ids; explicit options override the directory; a module sparq does not run (Dense) is a clear
+# one-line error, not a silently different vector.
+set -euo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
+D="$TMP/st"; mkdir -p "$D/1_Pooling"
+cp "$SRC/tests/fixtures/tiny_base/"{config.json,model.safetensors,vocab.txt,tokenizer_config.json} "$D/"
+cat > "$D/modules.json" <<'JSON'
+[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+ {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+ {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+JSON
+pooling() {
+    echo "{\"word_embedding_dimension\": 32, \"pooling_mode_cls_token\": $1, \"pooling_mode_mean_tokens\": $2, \"pooling_mode_max_tokens\": $3}" > "$D/1_Pooling/config.json"
+}
+echo '{"max_seq_length": 8, "do_lower_case": true}' > "$D/sentence_bert_config.json"
+T="she thought the old city was wonderful , but the people were unfriendly ."
+
+"$SPARQ" tokenize "$D" "$T" --max-length 8 > "$TMP/tok8.jsonl"
+"$SPARQ" tokenize "$D" "$T" > "$TMP/tok.jsonl"
+pooling false true false
+"$SPARQ" embed "$D" "$T" --threads 1 > "$TMP/mean_norm.jsonl"
+"$SPARQ" embed "$D" "$T" --threads 1 --no-normalize --max-length 64 > "$TMP/mean.jsonl"
+pooling false false true
+"$SPARQ" embed "$D" "$T" --threads 2 > "$TMP/max_norm.jsonl"
+pooling true false false
+"$SPARQ" embed "$D" "$T" --threads 1 --pooling mean > "$TMP/override.jsonl"
+
+PYTHONPATH="$SRC/tools" $PY - "$D" "$TMP" <<'PYEOF'
+import json, sys
+import numpy as np
+import bert_reference as ref
+d, tmp = sys.argv[1:3]
+line = lambda n: json.loads(open(f"{tmp}/{n}.jsonl").readline())
+cfg = json.load(open(f"{d}/config.json"))
+w, _, _ = ref.read_safetensors(f"{d}/model.safetensors")
+def hidden(ids):
+    return ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])["last_hidden_state"][0]
+ids8, ids = line("tok8")["ids"], line("tok")["ids"]
+assert len(ids8) == 8 and ids8[-1] == ids[-1] and len(ids) > 8, (ids8, ids)   # [CLS] .. [SEP]
+h8, h = hidden(ids8), hidden(ids)
+unit = lambda v: v / np.linalg.norm(v)
+def check(name, want):
+    got = np.array(line(name)["embedding"])
+    err = np.abs(got - want).max()
+    assert err < 1e-4, (name, err)
+check("mean_norm", unit(h8.mean(axis=0)))          # max_seq_length 8, mean, Normalize
+check("mean", h.mean(axis=0))                       # --no-normalize --max-length 64
+check("max_norm", unit(h8.max(axis=0)))
+check("override", unit(h8.mean(axis=0)))            # --pooling mean over the directory's cls
+print("sentence-transformers directory: matches the reference")
+PYEOF
+
+# A Dense module after pooling changes the embedding: refused, one line, non-zero exit.
+$PY - "$D/modules.json" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+json.dump(m, open(sys.argv[1], "w"))
+PYEOF
+if "$SPARQ" embed "$D" "x" > /dev/null 2> "$TMP/err.txt"; then echo "a Dense module must be refused"; exit 1; fi
+grep -q "^sparq: error: .*modules.json: module 'sentence_transformers.models.Dense'" "$TMP/err.txt" || { cat "$TMP/err.txt"; exit 1; }
+[ "$(wc -l < "$TMP/err.txt")" = 1 ] || { cat "$TMP/err.txt"; exit 1; }
+echo "sentence-transformers errors: ok"
