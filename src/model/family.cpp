@@ -60,6 +60,20 @@ std::string native_encoder_name(const std::string& model_type, const std::string
     return canonical;  // embeddings.*: the same names
 }
 
+std::string plan_display_name(const std::string& model_type, const std::string& canonical) {
+    const std::string fused = "attention.self.{query,key,value}.weight";
+    if (model_type == "distilbert" && canonical.size() > fused.size() &&
+        canonical.compare(canonical.size() - fused.size(), fused.size(), fused) == 0) {
+        // "encoder.layer.N." + fused -> "transformer.layer.N.attention.{q,k,v}_lin.weight"
+        const std::string layer = canonical.substr(0, canonical.size() - fused.size());
+        const std::string probe =
+            native_encoder_name(model_type, layer + "attention.self.query.weight");
+        return probe.substr(0, probe.size() - std::string("q_lin.weight").size()) +
+               "{q,k,v}_lin.weight";
+    }
+    return native_encoder_name(model_type, canonical);
+}
+
 std::optional<std::string> canonical_encoder_name(const std::string& model_type,
                                                   const std::string& native) {
     std::string name = native;

@@ -16,6 +16,11 @@ std::string family_prefix(const std::string& model_type);
 // The family's name of a canonical encoder tensor name (no prefix added or removed).
 std::string native_encoder_name(const std::string& model_type, const std::string& canonical);
 
+// How plan reports name a weight the planner knows by its canonical name: the family's own name,
+// Q, K and V fused as "<layer>.attention.{q,k,v}_lin.weight" for DistilBERT (BERT's
+// "<layer>.attention.self.{query,key,value}.weight" elsewhere).
+std::string plan_display_name(const std::string& model_type, const std::string& canonical);
+
 // The canonical name of a family's encoder tensor name, without the family prefix if it had one;
 // nullopt if the name has no canonical counterpart (a DistilBERT name outside the table).
 std::optional<std::string> canonical_encoder_name(const std::string& model_type,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/threading.hpp"
+#include "model/family.hpp"
 #include "model/heads.hpp"
 #include "sparq/error.hpp"
 
@@ -136,9 +137,10 @@ class BertModel final : public Model {
             pooler_ = head(pooler_w_, pooler_b_, h, h, pooler + ".weight", popts);
         }
         if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
-            expect_head(cls_w_, {cfg.num_labels, h}, "classifier.weight");
-            expect_head(cls_b_, {cfg.num_labels}, "classifier.bias");
-            classifier_ = head(cls_w_, cls_b_, cfg.num_labels, h, "classifier.weight", popts);
+            const std::string cls = cls_dense ? "classifier.out_proj" : "classifier";
+            expect_head(cls_w_, {cfg.num_labels, h}, cls + ".weight");
+            expect_head(cls_b_, {cfg.num_labels}, cls + ".bias");
+            classifier_ = head(cls_w_, cls_b_, cfg.num_labels, h, cls + ".weight", popts);
             if (cfg.task == Task::sequence_classification && !pooler_.kernel)
                 throw Error("sequence classification model: expected " + pooler +
                             ".weight, found none");
@@ -254,10 +256,10 @@ class BertModel final : public Model {
     std::string plan_report() const override {
         std::ostringstream os;
         auto line = [&](const PlanEntry& e) {
-            os << e.name << "  [" << e.out << "x" << e.in << "]  sparsity "
-               << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  "
-               << (e.kernel.find("_s8") != std::string::npos ? "int8" : "f32") << "  " << e.kernel << "  ("
-               << e.why << ")\n";
+            os << plan_display_name(cfg_.model_type, e.name) << "  [" << e.out << "x" << e.in
+               << "]  sparsity " << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  "
+               << (e.kernel.find("_s8") != std::string::npos ? "int8" : "f32") << "  " << e.kernel
+               << "  (" << e.why << ")\n";
         };
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
