@@ -14,19 +14,21 @@ struct ClassifyArgs {
     std::string model, file, pair, question, context, kernels = "auto", precision = "f32",
                                                       attention = "auto";
     std::vector<std::string> texts;
-    size_t top_k = 0, batch_size = 32, max_length = 0;
+    size_t top_k = 0, batch_size = 32, max_length = 0, doc_stride = 0;
     int threads = 0;
 };
 
 void run_qa(const ClassifyArgs& a, const Model& model, const Tokenizer& tok, size_t max_len) {
     check_utf8(a.question, "--question");
     check_utf8(a.context, "--context");
-    Encoding e = tok.encode(a.question, std::string_view(a.context), max_len);
-    PackedBatch batch = PackedBatch::from({e});
+    // A context longer than the model takes is read in overlapping windows (as HF's pipeline).
+    const std::vector<Encoding> windows =
+        tools::qa_windows(tok, a.question, a.context, max_len, a.doc_stride);
     nlohmann::ordered_json j;
     j["question"] = a.question;
     j["context"] = a.context;
-    j.update(tools::answer_json(tok, e, model.answer_spans(batch).at(0), a.context));
+    j.update(tools::best_answer_json(tok, windows, model.answer_spans(PackedBatch::from(windows)),
+                                     a.context));
     print_json_line(j);
 }
 
@@ -98,8 +100,10 @@ void add_classify(CLI::App& app) {
         "Question\n"
         "answering: --question Q --context C gives {\"answer\",\"score\",\"start\",\"end\"} (score "
         "=\n"
-        "start + end logit; the answer is the context's text under the span). Texts are\n"
-        "truncated to the model's maximum length.");
+        "start + end logit; the answer is the context's text under the span); a context longer\n"
+        "than the maximum length is read in windows overlapping by --doc-stride tokens and the\n"
+        "best span of all wins (\"window\", \"windows\" added). Texts are truncated to the\n"
+        "model's maximum length.");
     sub->add_option("model", a->model, "Model directory")->required();
     sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
@@ -112,6 +116,11 @@ void add_classify(CLI::App& app) {
                               "Context holding the answer (question-answering models)");
     q->needs(c);
     c->needs(q);
+    sub->add_option("--doc-stride", a->doc_stride,
+                    "Overlap of a long context's windows in tokens (default: min(128, half a "
+                    "window))")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+        ->needs(q);
     add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);

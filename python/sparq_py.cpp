@@ -195,14 +195,16 @@ class PyModel {
         if (model_->config().task != sparq::Task::question_answering)
             throw sparq::Error("the model has no question-answering head (" +
                                sparq::tools::task_name(model_->config().task) + ")");
-        const Encoding e = tok().encode(question, std::string_view(context), model_->max_length());
+        // A context longer than the model takes is read in overlapping windows (as HF's pipeline).
+        const std::vector<Encoding> windows =
+            sparq::tools::qa_windows(tok(), question, context, model_->max_length());
         std::vector<sparq::Span> spans;
         {
             py::gil_scoped_release nogil;
             sparq::set_num_threads(threads_);
-            spans = model_->answer_spans(PackedBatch::from({e}));
+            spans = model_->answer_spans(PackedBatch::from(windows));
         }
-        return to_python(sparq::tools::answer_json(tok(), e, spans.at(0), context));
+        return to_python(sparq::tools::best_answer_json(tok(), windows, spans, context));
     }
 
     py::dict tokenize(const std::string& text, const std::optional<std::string>& pair) const {
@@ -273,7 +275,9 @@ PYBIND11_MODULE(sparq, m) {
              "Sequence classification ({label, score, scores}) or token classification ({tokens}) "
              "per text.")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
-             "Question answering: {answer, score, start, end}.")
+             "Question answering: {answer, score, start, end}; a context longer than the model "
+             "takes is "
+             "read in overlapping windows (+ window, windows).")
         .def("tokenize", &PyModel::tokenize, py::arg("text"), py::arg("pair") = py::none(),
              "Token ids, type ids and tokens, with special tokens, truncated to the model's "
              "maximum.")

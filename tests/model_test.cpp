@@ -20,6 +20,7 @@
 #include "model/heads.hpp"
 #include "sparq/error.hpp"
 #include "test_util.hpp"
+#include "tools/results.hpp"
 
 namespace sparq {
 namespace {
@@ -467,6 +468,72 @@ TEST(Heads, BestSpanRules) {
     s = best_span(st.data(), en.data(), zeros.data(), ids.data(), 2, 30, {});
     EXPECT_EQ(s.start, 0);
     EXPECT_EQ(s.end, 0);
+}
+
+// A context longer than max_length is read in windows (HF's question-answering pipeline):
+// every window fits, together they cover the context with the requested overlap, all run in one
+// packed batch give the same spans as each alone, and the answer is the best window's best span,
+// cut from the context by its offsets.
+TEST(Model, LongContextQuestionAnsweringUsesWindows) {
+    auto model = Model::load((test::fixtures_dir() / "tiny_qa").string());
+    const Tokenizer& tok = *model->tokenizer();
+    const std::string q = "who wrote the book ?";
+    std::string ctx;
+    for (int i = 0; i < 12; ++i)
+        ctx += i == 9 ? "the book was written by alice in paris . "
+                      : "the film was long and boring . ";
+    const size_t max_len = 40, stride = 6;
+    const std::vector<Encoding> w = tools::qa_windows(tok, q, ctx, max_len, stride);
+    ASSERT_GT(w.size(), 3u);
+    const Encoding whole = tok.encode(q, std::string_view(ctx), 100000);
+    std::vector<int> seen(whole.size(), 0);
+    size_t prev_last = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+        EXPECT_LE(w[i].size(), max_len);
+        size_t first = SIZE_MAX, last = 0;
+        for (size_t t = 0; t < w[i].size(); ++t)
+            if (w[i].sequence_ids[t] == 1) {
+                // Context tokens of a window are the whole encoding's, by byte offset.
+                size_t k = 0;
+                while (k < whole.size() &&
+                       (whole.sequence_ids[k] != 1 || whole.offsets[k] != w[i].offsets[t]))
+                    ++k;
+                ASSERT_LT(k, whole.size());
+                first = std::min(first, k), last = std::max(last, k);
+                seen[k] = 1;
+            }
+        if (i > 0) EXPECT_EQ(prev_last + 1 - first, stride) << "window " << i << " overlap";
+        prev_last = last;
+    }
+    for (size_t k = 0; k < whole.size(); ++k)
+        if (whole.sequence_ids[k] == 1)
+            EXPECT_TRUE(seen[k]) << "context token " << k << " in no window";
+    const std::vector<Span> packed = model->answer_spans(PackedBatch::from(w));
+    ASSERT_EQ(packed.size(), w.size());
+    size_t best = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+        const Span alone = model->answer_spans(PackedBatch::from({w[i]})).at(0);
+        EXPECT_EQ(alone.start, packed[i].start);
+        EXPECT_EQ(alone.end, packed[i].end);
+        EXPECT_NEAR(alone.score, packed[i].score, 1e-4f);
+        if (packed[i].score > packed[best].score) best = i;
+    }
+    const auto j = tools::best_answer_json(tok, w, packed, ctx);
+    EXPECT_EQ(j["window"], best);
+    EXPECT_EQ(j["windows"], w.size());
+    const Span& s = packed[best];
+    EXPECT_EQ(j["answer"],
+              ctx.substr(w[best].offsets[s.start].first,
+                         w[best].offsets[s.end].second - w[best].offsets[s.start].first));
+    // Short enough: one encoding, no window fields; a question that leaves no room: truncated.
+    const auto one = tools::qa_windows(tok, q, "the book was written by alice .", max_len);
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_FALSE(tools::best_answer_json(tok, one, model->answer_spans(PackedBatch::from(one)),
+                                         "the book was written by alice .")
+                     .contains("windows"));
+    const auto cut = tools::qa_windows(tok, ctx, q, max_len);
+    ASSERT_EQ(cut.size(), 1u);
+    EXPECT_EQ(cut[0].size(), max_len);
 }
 
 }  // namespace

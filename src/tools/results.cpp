@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
+
+#include "sparq/error.hpp"
 
 namespace sparq::tools {
 
@@ -122,6 +125,34 @@ nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, cons
     j["score"] = json_float(s.score);
     j["start"] = s.start;
     j["end"] = s.end;
+    return j;
+}
+
+std::vector<Encoding> qa_windows(const Tokenizer& tok, std::string_view question,
+                                 std::string_view context, size_t max_length, size_t doc_stride) {
+    Encoding whole = tok.encode(question, context, std::numeric_limits<size_t>::max());
+    if (whole.size() <= max_length) return {std::move(whole)};
+    const size_t special = tok.encode("", std::string_view()).size();
+    const size_t used = special + tok.tokenize(question).size();
+    if (used + 1 >= max_length)  // no room for the context: longest-first, as before windows
+        return {tok.encode(question, context, max_length)};
+    const size_t window = max_length - used;
+    if (doc_stride == 0) doc_stride = std::min<size_t>({128, max_length / 2, window / 2});
+    return tok.encode_windows(question, context, max_length, doc_stride);
+}
+
+nlohmann::ordered_json best_answer_json(const Tokenizer& tok, const std::vector<Encoding>& windows,
+                                        const std::vector<Span>& spans, std::string_view context) {
+    if (windows.empty() || spans.size() != windows.size())
+        throw Error("best_answer_json: expected one span per window");
+    size_t best = 0;
+    for (size_t i = 1; i < spans.size(); ++i)
+        if (spans[i].score > spans[best].score) best = i;
+    nlohmann::ordered_json j = answer_json(tok, windows[best], spans[best], context);
+    if (windows.size() > 1) {
+        j["window"] = best;
+        j["windows"] = windows.size();
+    }
     return j;
 }
 

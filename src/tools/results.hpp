@@ -38,4 +38,19 @@ nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& 
 nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
                                    std::string_view context);
 
+// The encodings a question is answered from, as Hugging Face's question-answering pipeline does:
+// (question, context) whole when it fits in max_length, else windows of the context
+// (Tokenizer::encode_windows), each with the whole question, overlapping by doc_stride tokens
+// (0: min(128, max_length / 2, half a window), the pipeline's default). A question too long to
+// leave room for the context falls back to one longest-first truncated encoding.
+std::vector<Encoding> qa_windows(const Tokenizer& tok, std::string_view question,
+                                 std::string_view context, size_t max_length,
+                                 size_t doc_stride = 0);
+
+// answer_json of the best span over the windows (spans[i] found in windows[i]; the highest
+// start + end logit, the first window on ties), with "window" (its index) and "windows" (their
+// count) added when there are several; "start" / "end" are token positions in that window.
+nlohmann::ordered_json best_answer_json(const Tokenizer& tok, const std::vector<Encoding>& windows,
+                                        const std::vector<Span>& spans, std::string_view context);
+
 }  // namespace sparq::tools

@@ -310,9 +310,9 @@ struct Server::Impl {
             const std::string q = string_field(j, "question", ep), c = string_field(j, "context", ep);
             Job job;
             job.kind = Job::Kind::answer;
-            job.encs = {tok.encode(q, std::string_view(c), o.max_length)};
+            job.encs = qa_windows(tok, q, c, o.max_length);  // a long context: windows
             batcher->run(job);
-            r.update(answer_json(tok, job.encs[0], job.spans.at(0), c));
+            r.update(best_answer_json(tok, job.encs, job.spans, c));
             return r;
         }
         check_keys(j, {"texts", "text", "pair", "pairs", "top_k"}, ep);

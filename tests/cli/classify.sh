@@ -70,4 +70,37 @@ for p in pieces:
     text += p[2:] if p.startswith("##") and text else ((" " if text else "") + p)
 assert got["answer"] == text, (got["answer"], text)
 PYEOF
+# A context longer than --max-length: windows of the context (HF's pipeline; here rebuilt in
+# Python from the reference tokenizer) overlapping by --doc-stride, each run through the PyTorch
+# reference; sparq's answer is the best span of all windows.
+long="$ctx $ctx $ctx"
+out=$("$SPARQ" classify "$FIX/tiny_qa" --question "$q" --context "$long" --max-length 24 --doc-stride 4)
+PYTHONPATH="$SRC/tools" $PY - "$FIX/tiny_qa" "$q" "$long" "$out" <<'PYEOF'
+import json, sys
+import bert_reference as ref
+d, q, ctx, got = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+cfg = json.load(open(d + "/config.json"))
+w, _, _ = ref.read_safetensors(d + "/model.safetensors")
+vocab = ref.load_vocab(d + "/vocab.txt")
+qt, ct = ref.wordpiece_tokenize(q, vocab), ref.wordpiece_tokenize(ctx, vocab)
+room, stride = 24 - 3 - len(qt), 4
+best, n = None, 0
+for start in range(0, len(ct), room - stride):
+    part = ct[start:start + room]
+    toks = ["[CLS]"] + qt + ["[SEP]"] + part + ["[SEP]"]
+    types = [0] * (len(qt) + 2) + [1] * (len(part) + 1)
+    o = ref.forward(cfg, w, [[vocab[t] for t in toks]], [[1] * len(toks)], [types])
+    s, e = o["start_logits"][0], o["end_logits"][0]
+    ok = range(len(qt) + 2, len(toks) - 1)
+    cand = max((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + 30)
+    if best is None or cand[0] > best[0]:
+        best = (cand[0], cand[1], cand[2], n)
+    n += 1
+    if start + room >= len(ct):
+        break
+assert got["windows"] == n and got["window"] == best[3], (got, best, n)
+assert (got["start"], got["end"]) == (best[1], best[2]), (got, best)
+assert abs(got["score"] - best[0]) < 1e-4, (got["score"], best[0])
+assert got["answer"] in ctx, got
+PYEOF
 echo "classify: ok"
