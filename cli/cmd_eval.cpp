@@ -53,7 +53,11 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
 
     tools::eval::EvalOptions eo;
     eo.batch_size = a.batch_size;
-    eo.max_length = a.max_length;
+    // Embedding models (similarity evaluation): a sentence-transformers directory's pooling and
+    // max_seq_length, as sparq embed.
+    const SentenceEmbeddingConfig st = SentenceEmbeddingConfig::from_dir(a.model);
+    eo.pooling = st.pooling;
+    eo.max_length = a.max_length ? a.max_length : st.max_length;
     int64_t done = 0;
     Progress progress("eval", static_cast<int64_t>(ds.examples.size()));
     eo.progress = [&](int64_t n) {
@@ -87,7 +91,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
         j["data"] = a.data;
         j["format"] = r.format;
         j["examples"] = r.examples;
-        j["task"] = r.regression ? "regression" : "classification";
+        j["task"] = r.similarity ? "similarity" : r.regression ? "regression" : "classification";
         for (const auto& [name, v] : r.metrics) j[name] = metric_json(v);
         j["main_metric"] = r.main_metric;
         j["kernels"] = a.kernels;
@@ -100,6 +104,11 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
     std::printf("model      %s\n", a.model.c_str());
     std::printf("data       %s (%s, %lld examples%s)\n", a.data.c_str(), r.format.c_str(), (long long)r.examples,
                 ds.has_pair() ? ", pairs" : "");
+    if (r.similarity)
+        std::printf("method     cosine similarity of the pair's sentence embeddings (%s pooling)\n",
+                    eo.pooling == Pooling::cls   ? "cls"
+                    : eo.pooling == Pooling::max ? "max"
+                                                 : "mean");
     for (const auto& [name, v] : r.metrics) {
         if (!std::isfinite(v))
             std::printf("%-10s undefined\n", name.c_str());
@@ -119,10 +128,14 @@ void add_eval(CLI::App& app) {
     auto* sub = app.add_subcommand("eval", "Accuracy (F1, MCC, Pearson/Spearman) of a model on a labelled dataset");
     std::string formats;
     for (const auto& f : tools::eval::format_names()) formats += (formats.empty() ? "" : ", ") + f;
-    sub->footer("Predict every example of a labelled file and score the predictions.\nFormats: " + formats +
+    sub->footer(
+        "Predict every example of a labelled file and score the predictions.\nFormats: " + formats +
         " (detected from the file\nname when --format is omitted). Textual labels go through the\n"
         "model's id2label (case-insensitive); numeric labels are label ids; regression models\n"
-        "(num_labels 1) read a numeric score. Columns of --format tsv are 0-based indices or header\n"
+        "(num_labels 1) read a numeric score. An encoder without a head (an embedding model) on\n"
+        "scored pairs (STS-B) is scored by the cosine similarity of the two texts' embeddings\n"
+        "(Spearman first; pooling from a sentence-transformers directory, else mean).\n"
+        "Columns of --format tsv are 0-based indices or header\n"
         "names. Prints a summary, or one JSON object with --json; --predictions writes JSON lines\n"
         "{\"index\",\"line\",\"gold\",\"predicted\",\"score\"}.");
     sub->add_option("model", a->model, "Model directory")->required();

@@ -58,6 +58,12 @@ void run_tradeoff(const TradeoffArgs& a) {
     o.seq = a.seq;
     o.threads = num_threads();
     o.eval.batch_size = a.batch_size;
+    {  // embedding models (similarity evaluation): the base directory's sentence-transformers
+       // pooling
+        const SentenceEmbeddingConfig st = SentenceEmbeddingConfig::from_dir(a.base);
+        o.eval.pooling = st.pooling;
+        o.eval.max_length = st.max_length;
+    }
     o.rule.warmup_s = a.warmup_s;
     o.rule.min_reps = 5;
     o.rule.max_reps = 100000;

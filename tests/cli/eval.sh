@@ -186,6 +186,42 @@ for i in (5,):
     ref = json.loads(out)["logits"][0]
     assert abs(preds[i]["predicted"] - ref) < 1e-4, (i, preds[i], ref)
 PYEOF
+  # 3a. An embedding model (tiny_base, no head) on STS-B: cosine similarity of the two texts'
+  #     mean-pooled embeddings; predictions against the PyTorch reference, metrics against numpy;
+  #     a sentence-transformers directory with max pooling changes the pooling.
+  "$SPARQ" eval "$FIX/tiny_base" --data "$DATA/stsb/sts-dev.csv" --limit 24 --json --predictions "$TMP/sim.jsonl" > "$TMP/sim.json"
+  mkdir "$TMP/stmax" "$TMP/stmax/1_Pooling"
+  cp "$FIX/tiny_base/"{config.json,model.safetensors,vocab.txt,tokenizer_config.json} "$TMP/stmax/"
+  echo '[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]' > "$TMP/stmax/modules.json"
+  echo '{"word_embedding_dimension":32,"pooling_mode_cls_token":false,"pooling_mode_max_tokens":true}' > "$TMP/stmax/1_Pooling/config.json"
+  "$SPARQ" eval "$TMP/stmax" --data "$DATA/stsb/sts-dev.csv" --limit 24 --json --predictions "$TMP/simmax.jsonl" > "$TMP/simmax.json"
+  $PY - "$DATA/stsb/sts-dev.csv" "$FIX/tiny_base" "$TMP" <<'PYEOF'
+import json, sys
+import numpy as np
+import bert_reference as ref
+from npmetrics import pearson, spearman, close
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1], encoding="utf-8")][:24]
+d, tmp = sys.argv[2], sys.argv[3]
+cfg = json.load(open(d + "/config.json"))
+w, _, _ = ref.read_safetensors(d + "/model.safetensors")
+vocab = ref.load_vocab(d + "/vocab.txt")
+def emb(text, pool):
+    _, ids, _ = ref.encode(text.lower(), vocab)
+    h = ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])["last_hidden_state"][0]
+    return h.mean(axis=0) if pool == "mean" else h.max(axis=0)
+g = [float(r[4]) for r in rows]
+for name, pool in (("sim", "mean"), ("simmax", "max")):
+    s = json.load(open(f"{tmp}/{name}.json"))
+    preds = [json.loads(l) for l in open(f"{tmp}/{name}.jsonl")]
+    assert s["task"] == "similarity" and s["main_metric"] == "spearman", s
+    p = [x["predicted"] for x in preds]
+    assert [x["gold"] for x in preds] == g
+    assert close(s["spearman"], spearman(g, p), 2e-6) and close(s["pearson"], pearson(g, p), 2e-6), s
+    for i in (0, 7, 23):
+        a, b = emb(rows[i][5], pool), emb(rows[i][6], pool)
+        want = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+        assert abs(p[i] - want) < 2e-5, (name, i, p[i], want)
+PYEOF
 fi
 
 if [ -d "$DATA/trec" ]; then
@@ -243,6 +279,9 @@ expect_fail 1 "has no examples" eval "$FIX/tiny_cls" --data "$TMP/empty.tsv"
 expect_fail 1 "SMSSpamCollection:1: label 'ham' is not one of the model's labels (negative, positive)" \
   eval "$FIX/tiny_cls" --data "$TMP/SMSSpamCollection"
 expect_fail 1 "sequence-classification" eval "$FIX/tiny_base" --data "$TMP/cols.tsv" --limit 1
+printf 'a\tb\tlabel\nthe cat\tthe dog\thigh\n' > "$TMP/simbad.tsv"
+expect_fail 1 "simbad.tsv:2: similarity: expected a numeric score, found 'high'" \
+  eval "$FIX/tiny_base" --data "$TMP/simbad.tsv" --text-col a --pair-col b --label-col label
 expect_fail 2 "format" eval "$FIX/tiny_cls" --data "$TMP/cols.tsv" --format csv
 expect_fail 2 "data" eval "$FIX/tiny_cls"
 echo "eval.sh: ok"

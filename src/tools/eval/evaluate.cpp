@@ -70,11 +70,75 @@ int64_t positive_label(const ModelConfig& cfg) {
     return 1;
 }
 
+namespace {
+
+// Cosine similarity of each pair's sentence embeddings against numeric gold scores.
+EvalResult evaluate_similarity(const Model& model, const Dataset& ds, const EvalOptions& opts) {
+    const Tokenizer* tok = model.tokenizer();
+    if (!tok)
+        throw Error("the model directory has no tokenizer (expected vocab.txt or tokenizer.json)");
+    if (opts.pooling == Pooling::none)
+        throw Error("similarity evaluation needs a sentence pooling");
+    EvalResult r;
+    r.format = ds.format;
+    r.examples = static_cast<int64_t>(ds.examples.size());
+    r.regression = r.similarity = true;
+    std::vector<double> gold;
+    for (const Example& e : ds.examples) {
+        auto v = parse_number(e.label);
+        if (!v)
+            throw Error(where(ds, e) + ": similarity: expected a numeric score, found '" + e.label +
+                        "'");
+        if (!e.pair) throw Error(where(ds, e) + ": similarity: expected a pair of texts");
+        gold.push_back(*v);
+    }
+    const size_t max_len = model.max_length(opts.max_length);
+    const size_t bs = std::max<size_t>(opts.batch_size, 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < ds.examples.size(); i += bs) {
+        const size_t n = std::min(bs, ds.examples.size() - i);
+        std::vector<Encoding> encs;  // the n first texts, then the n second texts
+        for (size_t k = 0; k < n; ++k)
+            encs.push_back(tok->encode(ds.examples[i + k].text, std::nullopt, max_len));
+        for (size_t k = 0; k < n; ++k)
+            encs.push_back(tok->encode(*ds.examples[i + k].pair, std::nullopt, max_len));
+        const auto emb = model.embed(PackedBatch::from(encs), opts.pooling, /*normalize=*/false);
+        for (size_t k = 0; k < n; ++k) {
+            const std::vector<float>&a = emb.at(k), &b = emb.at(n + k);
+            double ab = 0, aa = 0, bb = 0;
+            for (size_t c = 0; c < a.size(); ++c)
+                ab += double(a[c]) * b[c], aa += double(a[c]) * a[c], bb += double(b[c]) * b[c];
+            Prediction p;
+            p.index = static_cast<int64_t>(i + k);
+            p.line = ds.examples[i + k].line;
+            p.gold_value = gold[i + k];
+            p.predicted_value = aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+            p.score = static_cast<float>(p.predicted_value);
+            r.predictions.push_back(std::move(p));
+        }
+        if (opts.progress) opts.progress(static_cast<int64_t>(i + n));
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<double> pred;
+    for (const auto& p : r.predictions) pred.push_back(p.predicted_value);
+    r.metrics = {{"spearman", spearman(gold, pred)}, {"pearson", pearson(gold, pred)}};
+    r.main_metric = "spearman";
+    return r;
+}
+
+}  // namespace
+
 EvalResult evaluate(const Model& model, const Dataset& ds, const EvalOptions& opts) {
     const ModelConfig& cfg = model.config();
+    if (cfg.task == Task::base && ds.has_pair()) return evaluate_similarity(model, ds, opts);
     if (cfg.task != Task::sequence_classification)
-        throw Error("evaluation needs a sequence-classification model (…ForSequenceClassification), found " +
-                    (cfg.architectures.empty() ? std::string("no architectures in config.json") : cfg.architectures[0]));
+        throw Error(
+            "evaluation needs a sequence-classification model (…ForSequenceClassification), or an "
+            "encoder without a head on a dataset of scored pairs (STS-B: cosine similarity), "
+            "found " +
+            (cfg.architectures.empty() ? std::string("no architectures in config.json")
+                                       : cfg.architectures[0]) +
+            (cfg.task == Task::base ? " on single texts" : ""));
     const Tokenizer* tok = model.tokenizer();
     if (!tok) throw Error("the model directory has no tokenizer (expected vocab.txt or tokenizer.json)");
     EvalResult r;

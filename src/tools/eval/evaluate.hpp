@@ -1,5 +1,7 @@
 #pragma once
-// Runs a sequence-classification (or regression) model over a labelled dataset and scores it.
+// Runs a sequence-classification (or regression) model over a labelled dataset and scores it; or
+// an encoder without a head (a sentence-embedding model) over a pair dataset with numeric scores
+// (STS-B), by the cosine similarity of the two texts' embeddings.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -15,6 +17,9 @@ struct EvalOptions {
     size_t batch_size = 32;
     size_t max_length = 0;                     // 0: the tokenizer's, capped by max_position_embeddings
     std::function<void(int64_t)> progress;    // called with the examples done after each batch
+    // Embedding models: how to pool (a sentence-transformers directory's Pooling module, see
+    // SentenceEmbeddingConfig; normalization does not change a cosine).
+    Pooling pooling = Pooling::mean;
 };
 
 struct Prediction {
@@ -29,6 +34,7 @@ struct EvalResult {
     std::string format;
     int64_t examples = 0;
     bool regression = false;
+    bool similarity = false;  // an embedding model scored by cosine similarity (regression too)
     std::vector<std::pair<std::string, double>> metrics;  // in display order; NaN: undefined
     std::string main_metric;                              // the task's headline metric
     double seconds = 0;                                   // tokenization + inference
@@ -46,8 +52,11 @@ std::vector<int64_t> map_labels(const ModelConfig& cfg, const Dataset& ds);
 int64_t positive_label(const ModelConfig& cfg);
 
 // Predicts every example (batches of opts.batch_size, packed) and computes the metrics:
-// classification: accuracy, (binary) f1, mcc; regression: pearson, spearman.
-// Throws sparq::Error if the model has no sequence-classification head or no tokenizer.
+// classification: accuracy, (binary) f1, mcc; regression: pearson, spearman. A model without a
+// head (Task::base) on a dataset of pairs with numeric gold scores predicts the cosine similarity
+// of the two texts' sentence embeddings (opts.pooling) and reports pearson and spearman, spearman
+// first (sentence-transformers' EmbeddingSimilarityEvaluator). Throws sparq::Error for other
+// models or datasets, or without a tokenizer.
 EvalResult evaluate(const Model& model, const Dataset& ds, const EvalOptions& opts = {});
 
 }  // namespace sparq::tools::eval
