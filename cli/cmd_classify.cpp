@@ -81,6 +81,8 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
                 j["text"] = texts[i + k];
                 if (has_pair) j["pair"] = a.pair;
                 j["tokens"] = tools::token_tags_json(cfg, tok, encs[k], tags[k]);
+                j["entities"] =
+                    tools::token_entities_json(cfg, tok, encs[k], tags[k], texts[i + k], a.pair);
                 print_json_line(j);
             }
         }

@@ -182,6 +182,8 @@ class PyModel {
                 for (size_t i = 0; i < tags.size(); ++i) {
                     nlohmann::ordered_json j;
                     j["tokens"] = sparq::tools::token_tags_json(cfg, tok(), encs[i0 + i], tags[i]);
+                    j["entities"] = sparq::tools::token_entities_json(
+                        cfg, tok(), encs[i0 + i], tags[i], texts[i0 + i], pair.value_or(""));
                     results.push_back(std::move(j));
                 }
             });

@@ -536,5 +536,64 @@ TEST(Model, LongContextQuestionAnsweringUsesWindows) {
     EXPECT_EQ(cut[0].size(), max_len);
 }
 
+// Entities as HF's token-classification pipeline (aggregation_strategy="simple") groups them:
+// I- continues a group of the same type, B- or a type change starts one, labels without a B-/I-
+// prefix are their own type, "O" groups are dropped, special tokens are skipped, the score is the
+// mean of the tokens' probabilities and the word is the text under the group's byte offsets.
+TEST(Model, TokenEntitiesGroupLikeHuggingFaceSimple) {
+    auto model = Model::load((test::fixtures_dir() / "tiny_tok").string());
+    const Tokenizer& tok = *model->tokenizer();
+    ModelConfig cfg = model->config();
+    cfg.id2label = {{0, "O"}, {1, "B-PER"}, {2, "I-PER"}, {3, "B-LOC"}, {4, "I-LOC"}, {5, "DATE"}};
+    cfg.num_labels = 6;
+    const std::string text = "Alice Smith met Bob in New York today";
+    // [CLS] Alice Smith met Bob in New York today [SEP]
+    const std::vector<std::pair<uint32_t, uint32_t>> off = {{0, 0},   {0, 5},   {6, 11},  {12, 15},
+                                                            {16, 19}, {20, 22}, {23, 26}, {27, 31},
+                                                            {32, 37}, {0, 0}};
+    const std::vector<int64_t> labels = {0, 1, 2, 0, 1, 0, 3, 4, 5, 0};
+    Encoding e;
+    TokenTag tags;
+    for (size_t t = 0; t < off.size(); ++t) {
+        const bool special = t == 0 || t + 1 == off.size();
+        e.ids.push_back(special ? (t == 0 ? tok.cls_id() : tok.sep_id())
+                                : 100 + static_cast<int32_t>(t));
+        e.type_ids.push_back(0);
+        e.tokens.push_back("w");
+        e.offsets.push_back(off[t]);
+        e.sequence_ids.push_back(special ? -1 : 0);
+        std::vector<float> lg(6, 0.0f);
+        lg[static_cast<size_t>(labels[t])] = static_cast<float>(t % 3 + 1);  // varied probabilities
+        tags.logits.push_back(lg);
+        tags.label_ids.push_back(labels[t]);
+    }
+    auto prob = [&](size_t t) {
+        const double m = t % 3 + 1;
+        return std::exp(m) / (std::exp(m) + 5.0);
+    };
+    const auto j = tools::token_entities_json(cfg, tok, e, tags, text);
+    ASSERT_EQ(j.size(), 4u) << j.dump();
+    const struct {
+        const char* group;
+        const char* word;
+        uint32_t start, end;
+        double score;
+    } want[] = {{"PER", "Alice Smith", 0, 11, (prob(1) + prob(2)) / 2},
+                {"PER", "Bob", 16, 19, prob(4)},
+                {"LOC", "New York", 23, 31, (prob(6) + prob(7)) / 2},
+                {"DATE", "today", 32, 37, prob(8)}};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(j[i]["entity_group"], want[i].group) << i;
+        EXPECT_EQ(j[i]["word"], want[i].word) << i;
+        EXPECT_EQ(j[i]["start"], want[i].start) << i;
+        EXPECT_EQ(j[i]["end"], want[i].end) << i;
+        EXPECT_NEAR(j[i]["score"].get<double>(), want[i].score, 1e-6) << i;
+    }
+    // B- after I- of the same type starts a new group.
+    tags.label_ids[2] = 1;
+    tags.logits[2] = {0, 1, 0, 0, 0, 0};
+    EXPECT_EQ(tools::token_entities_json(cfg, tok, e, tags, text).size(), 5u);
+}
+
 }  // namespace
 }  // namespace sparq

@@ -105,6 +105,54 @@ nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& 
     return toks;
 }
 
+nlohmann::ordered_json token_entities_json(const ModelConfig& cfg, const Tokenizer& tok,
+                                           const Encoding& e, const TokenTag& tags,
+                                           std::string_view text, std::string_view pair) {
+    // "B-PER" -> (B, PER); "I-PER" -> (I, PER); anything else -> (I, itself), as HF get_tag.
+    auto tag_of = [](const std::string& label) -> std::pair<char, std::string> {
+        if (label.size() > 2 && (label[0] == 'B' || label[0] == 'I') && label[1] == '-')
+            return {label[0], label.substr(2)};
+        return {'I', label};
+    };
+    struct Tok {
+        size_t t;
+        std::string type;
+        float score;
+    };
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    std::vector<Tok> group;
+    auto flush = [&] {
+        if (group.empty() || group.front().type == "O") {
+            group.clear();
+            return;
+        }
+        double sum = 0;
+        for (const Tok& g : group) sum += g.score;
+        const size_t first = group.front().t, last = group.back().t;
+        const std::string_view src = e.sequence_ids.at(first) == 1 ? pair : text;
+        const uint32_t b = e.offsets.at(first).first, end = e.offsets.at(last).second;
+        out.push_back({{"entity_group", group.front().type},
+                       {"score", json_float(static_cast<float>(sum / group.size()))},
+                       {"word", b <= end && end <= src.size() ? std::string(src.substr(b, end - b))
+                                                              : std::string()},
+                       {"start", b},
+                       {"end", end}});
+        group.clear();
+    };
+    for (size_t t = 0; t < e.size(); ++t) {
+        if (is_special(tok, e.ids[t])) continue;
+        const int64_t lab = tags.label_ids.at(t);
+        const auto [bi, type] = tag_of(cfg.label(lab));
+        const float p = softmax(tags.logits.at(t)).at(static_cast<size_t>(lab));
+        if (!group.empty() && (type != group.back().type || bi == 'B' ||
+                               e.sequence_ids.at(t) != e.sequence_ids.at(group.back().t)))
+            flush();
+        group.push_back({t, type, p});
+    }
+    flush();
+    return out;
+}
+
 nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
                                    std::string_view context) {
     const auto n = static_cast<int64_t>(e.size());

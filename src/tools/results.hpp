@@ -31,6 +31,18 @@ nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classif
 nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& tok,
                                        const Encoding& e, const TokenTag& tags);
 
+// One text's entities from its token classification, as Hugging Face's token-classification
+// pipeline with aggregation_strategy="simple": special tokens left out, each token's label the
+// argmax; consecutive tokens of one entity type form a group unless a token's label starts with
+// "B-" (labels without a B-/I- prefix are their own type); groups of label "O" are dropped.
+// [{"entity_group" (type, prefix removed), "score" (mean of the tokens' probabilities), "word",
+// "start", "end"}] where start/end are byte offsets in the token's text (`text`, or `pair` for
+// the second segment) and word is that text's slice (HF rebuilds it from the word pieces, which
+// loses case and spacing for uncased models). A group does not cross from text to pair.
+nlohmann::ordered_json token_entities_json(const ModelConfig& cfg, const Tokenizer& tok,
+                                           const Encoding& e, const TokenTag& tags,
+                                           std::string_view text, std::string_view pair = {});
+
 // Question answering on e = encode(question, context): {"answer", "score", "start", "end"}
 // (score = start + end logit). The answer is the context's own text between the span's first
 // and last token (their byte offsets), so casing, accents and spacing are the user's; for a span

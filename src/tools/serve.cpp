@@ -344,6 +344,9 @@ struct Server::Impl {
             } else {
                 ojson t;
                 t["tokens"] = token_tags_json(cfg, tok, job.encs[k], job.tags[k]);
+                t["entities"] = token_entities_json(
+                    cfg, tok, job.encs[k], job.tags[k], texts[k],
+                    pairs.empty() ? std::string_view() : std::string_view(pairs[k]));
                 results.push_back(std::move(t));
             }
         }

@@ -48,6 +48,34 @@ want = [(t, cfg["id2label"][str(max(range(len(l)), key=lambda i: l[i]))])
         for t, l in zip(toks, ref["logits"][0]) if t not in ("[CLS]", "[SEP]", "[PAD]")]
 have = [(x["token"], x["label"]) for x in got["tokens"]]
 assert have == want, (have, want)
+# Entities as HF's pipeline (aggregation_strategy="simple", group_entities) builds them from the
+# reference logits: B- starts a group, a type change ends one, "O" groups dropped, score = mean
+# probability; start/end located here by walking the word pieces through the text.
+import numpy as np
+text = ref["texts"][0][0]
+pos, spans = 0, []
+for t in toks:
+    if t in ("[CLS]", "[SEP]", "[PAD]"):
+        spans.append(None); continue
+    piece = t[2:] if t.startswith("##") else t
+    while text[pos] == " ": pos += 1
+    assert text[pos:pos + len(piece)].lower() == piece, (text[pos:], piece)
+    spans.append((pos, pos + len(piece))); pos += len(piece)
+ents = []
+for t, l, sp in zip(toks, ref["logits"][0], spans):
+    if sp is None: continue
+    p = np.exp(np.array(l) - max(l)); p /= p.sum()
+    lab = cfg["id2label"][str(int(np.argmax(p)))]
+    bi, tag = (lab[0], lab[2:]) if lab[:2] in ("B-", "I-") else ("I", lab)
+    if ents and ents[-1]["tag"] == tag and bi != "B":
+        ents[-1]["scores"].append(float(p.max())); ents[-1]["end"] = sp[1]
+    else:
+        ents.append({"tag": tag, "scores": [float(p.max())], "start": sp[0], "end": sp[1]})
+want = [(e["tag"], e["start"], e["end"], text[e["start"]:e["end"]]) for e in ents if e["tag"] != "O"]
+have = [(e["entity_group"], e["start"], e["end"], e["word"]) for e in got["entities"]]
+assert have == want, (have, want)
+for e, g in zip([e for e in ents if e["tag"] != "O"], got["entities"]):
+    assert abs(np.mean(e["scores"]) - g["score"]) < 1e-4, (e, g)
 PYEOF
 
 # Question answering: best span (start <= end < start + 30, second segment) of the reference logits.
