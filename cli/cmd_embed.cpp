@@ -29,11 +29,7 @@ void run_embed(const EmbedArgs& a) {
     auto model = load_model(a.model, lo);
     const Tokenizer& tok = require_tokenizer(*model, a.model);
     const size_t max_len = model->max_length(a.max_length ? a.max_length : st.max_length);
-    const Pooling pooling = a.pooling == "cls"    ? Pooling::cls
-                            : a.pooling == "none" ? Pooling::none
-                            : a.pooling == "max"  ? Pooling::max
-                            : a.pooling == "mean" ? Pooling::mean
-                                                  : st.pooling;
+    const Pooling pooling = pooling_from_name(a.pooling).value_or(st.pooling);  // "auto": st
     const bool normalize = a.normalize >= 0 ? a.normalize == 1 : st.normalize;
     Progress progress("embed", static_cast<int64_t>(texts.size()));
     for (size_t i = 0; i < texts.size(); i += a.batch_size) {

@@ -106,9 +106,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
                 ds.has_pair() ? ", pairs" : "");
     if (r.similarity)
         std::printf("method     cosine similarity of the pair's sentence embeddings (%s pooling)\n",
-                    eo.pooling == Pooling::cls   ? "cls"
-                    : eo.pooling == Pooling::max ? "max"
-                                                 : "mean");
+                    pooling_name(eo.pooling));
     for (const auto& [name, v] : r.metrics) {
         if (!std::isfinite(v))
             std::printf("%-10s undefined\n", name.c_str());

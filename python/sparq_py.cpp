@@ -87,13 +87,11 @@ class PyModel {
                              std::optional<bool> normalize_opt, size_t batch_size) const {
         sparq::Pooling pooling = st_.pooling;
         if (pooling_name) {
-            const std::string& p = *pooling_name;
-            if (p != "mean" && p != "cls" && p != "max")
-                throw sparq::Error("pooling must be \"mean\", \"cls\" or \"max\", found \"" + p +
-                                   "\"");
-            pooling = p == "cls"   ? sparq::Pooling::cls
-                      : p == "max" ? sparq::Pooling::max
-                                   : sparq::Pooling::mean;
+            const auto named = sparq::pooling_from_name(*pooling_name);
+            if (!named || *named == sparq::Pooling::none)
+                throw sparq::Error("pooling must be \"mean\", \"cls\" or \"max\", found \"" +
+                                   *pooling_name + "\"");
+            pooling = *named;
         }
         const bool normalize = normalize_opt.value_or(st_.normalize);
         const auto encs = encode_texts(texts, std::nullopt, st_.max_length);

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sparq/tokenizer.hpp"
@@ -72,6 +74,9 @@ struct HiddenStates {
 // Sentence embedding from the last hidden states: mean over the tokens, the first ([CLS])
 // token, every token (none), or the element-wise max over the tokens.
 enum class Pooling { mean, cls, none, max };
+// "mean", "cls", "none", "max" and back; nullopt for another name.
+std::optional<Pooling> pooling_from_name(std::string_view name);
+const char* pooling_name(Pooling p);
 
 // How a sentence-transformers directory turns hidden states into its embedding: modules.json's
 // Pooling module (its config.json: cls, mean or max) and Normalize module (L2), and

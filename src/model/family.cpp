@@ -26,22 +26,20 @@ bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
 
-// "<from>N.<module>.<leaf>" -> "<to>N.<renamed module>.<leaf>" by the table column `to_distil`;
+// "encoder.layer.N.<module>.<leaf>" -> "transformer.layer.N.<DistilBERT module>.<leaf>";
 // nullopt if `name` is not a layer tensor of the table.
-std::optional<std::string> rename_layer(const std::string& name, const char* from, const char* to,
-                                        bool to_distil) {
+std::optional<std::string> distil_layer_name(const std::string& name) {
+    const std::string from = "encoder.layer.";
     if (!starts_with(name, from)) return std::nullopt;
-    const size_t num = std::strlen(from), dot = name.find('.', num);
+    const size_t num = from.size(), dot = name.find('.', num);
     if (dot == std::string::npos || dot == num) return std::nullopt;
     for (size_t i = num; i < dot; ++i)
         if (name[i] < '0' || name[i] > '9') return std::nullopt;
     const std::string rest = name.substr(dot + 1);
-    for (const Rename& r : kDistilLayer) {
-        const std::string src = to_distil ? r.bert : r.distil, dst = to_distil ? r.distil : r.bert;
-        if (starts_with(rest, src + "."))
-            return std::string(to) + name.substr(num, dot - num) + "." + dst +
-                   rest.substr(src.size());
-    }
+    for (const Rename& r : kDistilLayer)
+        if (starts_with(rest, std::string(r.bert) + "."))
+            return "transformer.layer." + name.substr(num, dot - num) + "." + r.distil +
+                   rest.substr(std::strlen(r.bert));
     return std::nullopt;
 }
 
@@ -56,7 +54,7 @@ std::string family_prefix(const std::string& model_type) {
 
 std::string native_encoder_name(const std::string& model_type, const std::string& canonical) {
     if (model_type != "distilbert") return canonical;
-    if (auto n = rename_layer(canonical, "encoder.layer.", "transformer.layer.", true)) return *n;
+    if (auto n = distil_layer_name(canonical)) return *n;
     return canonical;  // embeddings.*: the same names
 }
 
@@ -72,18 +70,6 @@ std::string plan_display_name(const std::string& model_type, const std::string& 
                "{q,k,v}_lin.weight";
     }
     return native_encoder_name(model_type, canonical);
-}
-
-std::optional<std::string> canonical_encoder_name(const std::string& model_type,
-                                                  const std::string& native) {
-    std::string name = native;
-    const std::string prefix = family_prefix(model_type);
-    if (starts_with(name, prefix)) name = name.substr(prefix.size());
-    if (model_type != "distilbert") return name;
-    if (starts_with(name, "transformer.layer."))
-        return rename_layer(name, "transformer.layer.", "encoder.layer.", false);
-    if (starts_with(name, "embeddings.")) return name;
-    return std::nullopt;
 }
 
 }  // namespace sparq

@@ -3,7 +3,9 @@
 // names,
 // which the rest of sparq uses ("canonical": "encoder.layer.3.attention.self.query.weight",
 // without a "bert." prefix). BERT and RoBERTa name their encoder like BERT; DistilBERT names it
-// "transformer.layer.N.attention.q_lin", "...ffn.lin1", "...sa_layer_norm" and so on.
+// "transformer.layer.N.attention.q_lin", "...ffn.lin1", "...sa_layer_norm" and so on. (prune,
+// quantize and inspect recognize the families' linear weights by pattern, tools/matrix_stats.cpp
+// and quant/model_quant.cpp.)
 #include <optional>
 #include <string>
 
@@ -20,10 +22,5 @@ std::string native_encoder_name(const std::string& model_type, const std::string
 // Q, K and V fused as "<layer>.attention.{q,k,v}_lin.weight" for DistilBERT (BERT's
 // "<layer>.attention.self.{query,key,value}.weight" elsewhere).
 std::string plan_display_name(const std::string& model_type, const std::string& canonical);
-
-// The canonical name of a family's encoder tensor name, without the family prefix if it had one;
-// nullopt if the name has no canonical counterpart (a DistilBERT name outside the table).
-std::optional<std::string> canonical_encoder_name(const std::string& model_type,
-                                                  const std::string& native);
 
 }  // namespace sparq

@@ -31,6 +31,25 @@ void l2_normalize(float* v, int64_t n) {
 }
 }  // namespace
 
+std::optional<Pooling> pooling_from_name(std::string_view name) {
+    for (Pooling p : {Pooling::mean, Pooling::cls, Pooling::none, Pooling::max})
+        if (name == pooling_name(p)) return p;
+    return std::nullopt;
+}
+
+const char* pooling_name(Pooling p) {
+    switch (p) {
+        case Pooling::cls:
+            return "cls";
+        case Pooling::none:
+            return "none";
+        case Pooling::max:
+            return "max";
+        default:
+            return "mean";
+    }
+}
+
 std::vector<std::vector<float>> pool_sequences(const float* hidden,
                                                const std::vector<int64_t>& offsets, int64_t h,
                                                Pooling pooling, bool normalize) {

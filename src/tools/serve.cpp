@@ -259,16 +259,12 @@ struct Server::Impl {
         Pooling pooling = o.embedding.pooling;
         if (j.contains("pooling")) {
             const std::string p = string_field(j, "pooling", ep);
-            if (p == "cls")
-                pooling = Pooling::cls;
-            else if (p == "max")
-                pooling = Pooling::max;
-            else if (p == "mean")
-                pooling = Pooling::mean;
-            else
+            const auto named = pooling_from_name(p);
+            if (!named || *named == Pooling::none)
                 throw HttpError(
                     400,
                     ep + ": \"pooling\" must be \"mean\", \"cls\" or \"max\", found \"" + p + "\"");
+            pooling = *named;
         }
         bool normalize = o.embedding.normalize;
         if (j.contains("normalize")) {
@@ -372,9 +368,7 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     info["max_length"] = impl_->o.max_length;
     {
         const SentenceEmbeddingConfig& e = impl_->o.embedding;
-        info["embedding"] = {{"pooling", e.pooling == Pooling::cls   ? "cls"
-                                         : e.pooling == Pooling::max ? "max"
-                                                                     : "mean"},
+        info["embedding"] = {{"pooling", pooling_name(e.pooling)},
                              {"normalize", e.normalize},
                              {"sentence_transformers", e.present}};
     }
