@@ -36,11 +36,12 @@ std::string with_commas(int64_t n) {
 void run_inspect(const InspectArgs& a) {
     namespace fs = std::filesystem;
     require_model_dir(a.model);
-    ModelConfig cfg = ModelConfig::from_file((fs::path(a.model) / "config.json").string());
-    const fs::path st = fs::path(a.model) / "model.safetensors";
+    const std::string dir = SentenceEmbeddingConfig::model_dir(a.model);  // ST: 0_Transformer/
+    ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
+    const fs::path st = fs::path(dir) / "model.safetensors";
     if (!fs::is_regular_file(st)) throw Error("'" + st.string() + "' not found");
     // Validates every tensor the config needs (names, shapes), as loading would.
-    (void)load_bert_weights(a.model, cfg);
+    (void)load_bert_weights(dir, cfg);
     SafeTensorsFile file(st.string());
 
     int64_t total = 0, enc_total = 0, enc_zeros = 0;

@@ -38,12 +38,13 @@ std::optional<size_t> config_positions(const std::string& dir) {
 
 void run_tokenize(const TokenizeArgs& a, bool has_pair) {
     require_model_dir(a.model);
-    Tokenizer tok = Tokenizer::from_dir(a.model);
+    const std::string dir = SentenceEmbeddingConfig::model_dir(a.model);  // ST: 0_Transformer/
+    Tokenizer tok = Tokenizer::from_dir(dir);
     if (has_pair) check_utf8(a.pair, "--pair");
     auto texts = read_texts(a.texts, a.file);
     // The truncation length of the commands that run the model (Model::max_length).
     size_t max_len = a.max_length ? a.max_length : tok.options().max_length;
-    if (auto positions = config_positions(a.model)) max_len = std::min(max_len, *positions);
+    if (auto positions = config_positions(dir)) max_len = std::min(max_len, *positions);
     Progress progress("tokenize", static_cast<int64_t>(texts.size()), 1000);
     for (const auto& t : texts) {
         std::optional<std::string_view> pair;

@@ -89,6 +89,10 @@ struct SentenceEmbeddingConfig {
     bool normalize = false;
     size_t max_length = 0;  // 0: the model's maximum
     static SentenceEmbeddingConfig from_dir(const std::string& dir);
+    // The directory holding the model files: `dir`, or the subdirectory modules.json names for its
+    // Transformer module when `dir` itself has no config.json (the older sentence-transformers
+    // layout, e.g. "0_Transformer/"). Model::load follows it.
+    static std::string model_dir(const std::string& dir);
 };
 
 struct Classification {

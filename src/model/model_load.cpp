@@ -13,8 +13,10 @@ size_t Model::max_length(size_t requested) const {
     return std::min(n, static_cast<size_t>(std::max<int64_t>(config().max_tokens(), 2)));
 }
 
-std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
+std::unique_ptr<Model> Model::load(const std::string& root, const LoadOptions& opts) {
     namespace fs = std::filesystem;
+    // A sentence-transformers directory may keep the model in its Transformer module's folder.
+    const std::string dir = SentenceEmbeddingConfig::model_dir(root);
     if (opts.threads > 0) set_num_threads(opts.threads);
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
     BertWeights weights = load_bert_weights(dir, cfg);

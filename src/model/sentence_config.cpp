@@ -71,11 +71,28 @@ Pooling pooling_of(const fs::path& cfg_path) {
 
 }  // namespace
 
+std::string SentenceEmbeddingConfig::model_dir(const std::string& dir) {
+    const fs::path root(dir), modules = root / "modules.json";
+    if (fs::exists(root / "config.json") || !fs::exists(modules)) return dir;
+    const json j = read_json(modules);
+    if (!j.is_array()) return dir;
+    for (const json& m : j) {
+        if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) continue;
+        const std::string type = m["type"].get<std::string>();
+        if (type.substr(type.rfind('.') + 1) != "Transformer") continue;
+        if (m.contains("path") && m["path"].is_string() && !m["path"].get<std::string>().empty())
+            return (root / m["path"].get<std::string>()).string();
+    }
+    return dir;
+}
+
 SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir) {
     SentenceEmbeddingConfig c;
     const fs::path root(dir), modules = root / "modules.json";
-    if (fs::exists(root / "sentence_bert_config.json")) {
-        const fs::path p = root / "sentence_bert_config.json";
+    // sentence_bert_config.json: at the top, or beside the model files (older layout).
+    fs::path p = root / "sentence_bert_config.json";
+    if (!fs::exists(p)) p = fs::path(model_dir(dir)) / "sentence_bert_config.json";
+    if (fs::exists(p)) {
         const json j = read_json(p);
         if (auto it = j.find("max_seq_length"); j.is_object() && it != j.end() && !it->is_null()) {
             if (!it->is_number_integer() || it->get<int64_t>() < 2)

@@ -56,6 +56,17 @@ check("override", unit(h8.mean(axis=0)))            # --pooling mean over the di
 print("sentence-transformers directory: matches the reference")
 PYEOF
 
+# The older layout: the model files (and sentence_bert_config.json) in the Transformer module's
+# folder, modules.json and the Pooling / Normalize modules at the top: the same vectors.
+O="$TMP/old"; mkdir -p "$O/0_Transformer"
+pooling false true false
+cp -r "$D/1_Pooling" "$O/"
+cp "$D/"{config.json,model.safetensors,vocab.txt,tokenizer_config.json,sentence_bert_config.json} "$O/0_Transformer/"
+sed 's|"path": ""|"path": "0_Transformer"|' "$D/modules.json" > "$O/modules.json"
+"$SPARQ" embed "$D" "$T" --threads 1 > "$TMP/new_layout.jsonl"
+"$SPARQ" embed "$O" "$T" --threads 1 > "$TMP/old_layout.jsonl"
+cmp "$TMP/new_layout.jsonl" "$TMP/old_layout.jsonl" || { echo "old layout embeds differently"; exit 1; }
+
 # A Dense module after pooling changes the embedding: refused, one line, non-zero exit.
 $PY - "$D/modules.json" <<'PYEOF'
 import json, sys
