@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     add_tokenize(app);
     add_embed(app);
     add_classify(app);
+    add_fill_mask(app);
     add_inspect(app);
     add_bench(app);
     add_prune(app);

@@ -256,7 +256,7 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_f16", "tiny_bf16", "tiny_sparse", "tiny_roberta",
                                            "tiny_roberta_cls", "tiny_roberta_qa", "tiny_distilbert",
                                            "tiny_distilbert_cls", "tiny_distilbert_qa",
-                                           "tiny_electra", "tiny_electra_cls"));
+                                           "tiny_electra", "tiny_electra_cls", "tiny_mlm"));
 
 // RoBERTa's position table starts at pad_token_id + 1: the longest sequence is 2 shorter than
 // max_position_embeddings, and a longer one is refused, not read past the table.
@@ -593,6 +593,51 @@ TEST(Model, TokenEntitiesGroupLikeHuggingFaceSimple) {
     tags.label_ids[2] = 1;
     tags.logits[2] = {0, 1, 0, 0, 0, 0};
     EXPECT_EQ(tools::token_entities_json(cfg, tok, e, tags, text).size(), 5u);
+}
+
+// The masked-LM head (BertForMaskedLM, decoder tied to the word embeddings): fill_mask's top
+// tokens and probabilities equal the softmax of the PyTorch reference's logits at every [MASK],
+// the texts tokenized by sparq (so "[MASK]" in text is the mask token), 1 and 2 threads.
+TEST(Model, FillMaskMatchesPyTorch) {
+    const json ref = read_reference("tiny_mlm");
+    const json& c = ref["cases"][0];
+    auto model = Model::load((test::fixtures_dir() / "tiny_mlm").string());
+    std::vector<Encoding> encs;
+    for (const auto& t : c["texts"])
+        encs.push_back(model->tokenizer()->encode(t[0].get<std::string>()));
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const auto fills = model->fill_mask(PackedBatch::from(encs), 5);
+        ASSERT_EQ(fills.size(), c["mlm_logits"].size());
+        for (size_t i = 0; i < fills.size(); ++i) {
+            const json& m = c["mlm_logits"][i];
+            EXPECT_EQ(fills[i].sequence, m["sequence"].get<int64_t>());
+            EXPECT_EQ(fills[i].position, m["position"].get<int64_t>());
+            std::vector<double> l = m["logits"].get<std::vector<double>>();
+            const double mx = *std::max_element(l.begin(), l.end());
+            double sum = 0;
+            for (double v : l) sum += std::exp(v - mx);
+            std::vector<int> order(l.size());
+            for (size_t v = 0; v < l.size(); ++v) order[v] = static_cast<int>(v);
+            std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b]; });
+            ASSERT_EQ(fills[i].top.size(), 5u);
+            for (size_t k = 0; k < 5; ++k) {
+                EXPECT_NEAR(fills[i].top[k].second, std::exp(l[fills[i].top[k].first] - mx) / sum,
+                            1e-5);
+                EXPECT_NEAR(l[fills[i].top[k].first], l[order[k]], 1e-4)
+                    << "rank " << k;  // ties aside
+            }
+        }
+    }
+    set_num_threads(0);
+    // Models without the head say so.
+    auto base = Model::load((test::fixtures_dir() / "tiny_base").string());
+    try {
+        base->fill_mask(PackedBatch::from(encs), 5);
+        ADD_FAILURE() << "fill_mask without a masked-LM head must throw";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("no masked-LM head"), std::string::npos) << e.what();
+    }
 }
 
 }  // namespace

@@ -149,10 +149,12 @@ def read_safetensors(path):
 
 TASKS = {
     "BertModel": "base",
+    "BertForMaskedLM": "base",
     "BertForSequenceClassification": "sequence_classification",
     "BertForTokenClassification": "token_classification",
     "BertForQuestionAnswering": "question_answering",
     "RobertaModel": "base",
+    "RobertaForMaskedLM": "base",
     "RobertaForSequenceClassification": "sequence_classification",
     "RobertaForTokenClassification": "token_classification",
     "RobertaForQuestionAnswering": "question_answering",
@@ -162,6 +164,7 @@ TASKS = {
     "ElectraForTokenClassification": "token_classification",
     "ElectraForQuestionAnswering": "question_answering",
     "DistilBertModel": "base",
+    "DistilBertForMaskedLM": "base",
     "DistilBertForSequenceClassification": "sequence_classification",
     "DistilBertForTokenClassification": "token_classification",
     "DistilBertForQuestionAnswering": "question_answering",
@@ -254,6 +257,15 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["pooler_output"] = torch.tanh(
             _linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
     task = TASKS[(config.get("architectures") or ["BertModel"])[0]]
+    if "cls.predictions.transform.dense.weight" in w:
+        # BertOnlyMLMHead: dense, gelu (config.hidden_act), LayerNorm, decoder tied to the word
+        # embeddings unless stored, + bias.
+        t = _gelu_erf(_linear(x, w["cls.predictions.transform.dense.weight"],
+                              w["cls.predictions.transform.dense.bias"]))
+        t = _layer_norm(t, w["cls.predictions.transform.LayerNorm.weight"],
+                        w["cls.predictions.transform.LayerNorm.bias"], eps)
+        dec = w.get("cls.predictions.decoder.weight", g("embeddings.word_embeddings.weight"))
+        out["mlm_logits"] = torch.matmul(t, dec.t()) + w["cls.predictions.bias"]
     if task == "sequence_classification" and config.get("model_type") == "electra":
         # ElectraClassificationHead on [CLS]: dense, gelu (erf), out_proj.
         hcls = _gelu_erf(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))

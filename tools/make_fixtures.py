@@ -128,6 +128,10 @@ def make_weights(rng, cfg, prefix, pooler, head):
         linear("classifier.out_proj", cfg["num_labels"], h, 0.15, 0.25)
     elif head == "qa":
         linear("qa_outputs", 2, h, 0.15, 0.25)
+    elif head == "mlm":  # BertOnlyMLMHead; the decoder is tied to the word embeddings (not stored)
+        linear("cls.predictions.transform.dense", h, h, 0.10, 0.20)
+        ln("cls.predictions.transform.LayerNorm")
+        w["cls.predictions.bias"] = normal((cfg["vocab_size"],), 0.05)
     return w
 
 
@@ -325,6 +329,8 @@ DISTIL_LAYER = [("attention.self.query", "attention.q_lin"), ("attention.self.ke
 ELECTRA = {"model_type": "electra", "embedding_size": 16, "summary_type": "first",
            "summary_use_proj": True, "summary_activation": "gelu", "summary_last_dropout": 0.1}
 MODELS += [
+    # BertForMaskedLM: the masked-LM head (tied decoder); its cases' logits are kept at [MASK] only.
+    ("tiny_mlm", "BertForMaskedLM", "bert.", False, "mlm", 23, "F32", {}),
     ("tiny_electra", "ElectraModel", "", False, None, 21, "F32", ELECTRA),
     ("tiny_electra_cls", "ElectraForSequenceClassification", "electra.", False, "electra_classifier", 22,
      "F32", dict(ELECTRA, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
@@ -428,6 +434,17 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         ids = [0, 7, 1, 9, 1, 11, 2]
         cases.append({"name": "inner_pad", "tokens": [["<s>", "?", "<pad>", "?", "<pad>", "?", "</s>"]],
                       "input_ids": [ids], "attention_mask": [[1] * len(ids)], "token_type_ids": [[0] * len(ids)]})
+    if head == "mlm":  # two sentences with [MASK] tokens, padded into one batch
+        texts = ["the [MASK] was great !", "she thought the old [MASK] was [MASK] ."]
+        encs = []
+        for t in texts:
+            toks = ["[CLS]"] + [x for w in t.split() for x in (["[MASK]"] if w == "[MASK]" else ref.wordpiece_tokenize(w, vocab))] + ["[SEP]"]
+            encs.append((toks, [vocab[x] for x in toks]))
+        seq = max(len(e[1]) for e in encs)
+        cases = [{"name": "masked", "texts": [[t, None] for t in texts], "tokens": [e[0] for e in encs],
+                  "input_ids": [e[1] + [0] * (seq - len(e[1])) for e in encs],
+                  "attention_mask": [[1] * len(e[1]) + [0] * (seq - len(e[1])) for e in encs],
+                  "token_type_ids": [[0] * seq for _ in encs]}]
     max_f32_dev = 0.0
     for c in cases:
         outs = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"])
@@ -439,6 +456,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
             if k in ("last_hidden_state", "logits", "start_logits", "end_logits") and v.ndim >= 2 \
                     and v.shape[:2] == mask.shape:
                 dev = dev[mask]
+            if k == "mlm_logits":  # [MASK] positions only: {"sequence", "position", "logits"}
+                ids = np.asarray(c["input_ids"])
+                c[k] = [{"sequence": int(b), "position": int(p), "logits": f32_list(v[b, p])}
+                        for b, p in zip(*np.nonzero(ids == vocab["[MASK]"]))]
+                max_f32_dev = max(max_f32_dev, float(dev[ids == vocab["[MASK]"]].max()))
+                continue
             max_f32_dev = max(max_f32_dev, float(dev.max()))
             c[k] = f32_list(v)
         if check_peers and name == "tiny_base":

@@ -107,6 +107,12 @@ struct TokenTag {
     std::vector<std::vector<float>> logits;
 };
 
+// The masked-LM head's best tokens for one mask token of a sequence.
+struct MaskFill {
+    int64_t sequence = 0, position = 0;          // which sequence of the batch, which token
+    std::vector<std::pair<int32_t, float>> top;  // (token id, probability), most probable first
+};
+
 struct Span {
     int64_t start = 0, end = 0;  // token positions, inclusive
     float score = 0;             // start_logit + end_logit
@@ -154,6 +160,11 @@ public:
     // (token_type 1) when the input is a pair.
     virtual std::vector<Span> answer_spans(const PackedBatch& batch,
                                            int64_t max_answer_len = 30) const = 0;
+    // Masked-token prediction (models whose checkpoint kept the masked-LM head: BertForMaskedLM,
+    // BertForPreTraining, RobertaForMaskedLM, DistilBertForMaskedLM): for every token of the batch
+    // whose id is the tokenizer's mask token, the top_k vocabulary entries by softmax probability
+    // (Hugging Face's fill-mask pipeline). Throws sparq::Error without the head or a mask token.
+    virtual std::vector<MaskFill> fill_mask(const PackedBatch& batch, size_t top_k = 5) const = 0;
     // Per weight matrix: name, shape, sparsity, chosen kernel, why.
     virtual std::string plan_report() const = 0;
     // Truncation length of texts (special tokens included): `requested` if non-zero, else the

@@ -55,6 +55,8 @@ class Encoder {
     void forward(const PackedBatch& batch, float* dst) const;
 
     int64_t hidden() const { return hidden_; }
+    // [vocab][hidden] word embeddings (a masked-LM decoder tied to them reads them).
+    const Tensor& word_embeddings() const { return word_emb_; }
     const std::vector<PlanEntry>& plan() const { return plan_; }
     // One line: which attention runs (f32 or int8, kernel) and why.
     const std::string& attention_plan() const { return attention_plan_; }

@@ -123,6 +123,12 @@ class BertModel final : public Model {
         cls_b_ = std::move(w.classifier_b);
         qa_w_ = std::move(w.qa_w);
         qa_b_ = std::move(w.qa_b);
+        mlm_dense_w_ = std::move(w.mlm_dense_w);
+        mlm_dense_b_ = std::move(w.mlm_dense_b);
+        mlm_ln_g_ = std::move(w.mlm_ln_g);
+        mlm_ln_b_ = std::move(w.mlm_ln_b);
+        mlm_decoder_w_ = std::move(w.mlm_decoder_w);
+        mlm_bias_ = std::move(w.mlm_bias);
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
@@ -314,6 +320,68 @@ class BertModel final : public Model {
         return dst;
     }
 
+    std::vector<MaskFill> fill_mask(const PackedBatch& batch, size_t top_k) const override {
+        if (mlm_dense_w_.empty())
+            throw Error("fill-mask: the model has no masked-LM head (" + arch() +
+                        "; expected a ...ForMaskedLM or BertForPreTraining checkpoint)");
+        if (!tokenizer_ || tokenizer_->mask_id() < 0)
+            throw Error("fill-mask: the tokenizer has no mask token");
+        const int32_t mask = tokenizer_->mask_id();
+        const HiddenStates st = encode(batch);
+        const int64_t h = st.hidden, vocab = cfg_.vocab_size;
+        const float* dec = mlm_decoder_w_.empty() ? encoder_->word_embeddings().data.data()
+                                                  : mlm_decoder_w_.data.data();
+        std::vector<MaskFill> out;
+        std::vector<float> t(h), logits(vocab);
+        for (int64_t s = 0; s < batch.num_sequences(); ++s)
+            for (int64_t p = batch.offsets[s]; p < batch.offsets[s + 1]; ++p) {
+                if (batch.input_ids[p] != mask) continue;
+                // transform: dense + activation (GELU, the erf form) + LayerNorm; then the decoder.
+                const float* x = st.data.data() + p * h;
+                for (int64_t o = 0; o < h; ++o) {
+                    const float* wr = mlm_dense_w_.data.data() + o * h;
+                    float acc = 0.0f;
+                    for (int64_t k = 0; k < h; ++k) acc += wr[k] * x[k];
+                    const float v = acc + mlm_dense_b_.data[o];
+                    t[o] = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+                }
+                double mean = 0, var = 0;
+                for (float v : t) mean += v;
+                mean /= h;
+                for (float v : t) var += (v - mean) * (v - mean);
+                const float inv =
+                    static_cast<float>(1.0 / std::sqrt(var / h + cfg_.layer_norm_eps));
+                for (int64_t k = 0; k < h; ++k)
+                    t[k] = static_cast<float>(t[k] - mean) * inv * mlm_ln_g_.data[k] +
+                           mlm_ln_b_.data[k];
+                for (int64_t v = 0; v < vocab; ++v) {
+                    const float* er = dec + v * h;
+                    float acc = 0.0f;
+                    for (int64_t k = 0; k < h; ++k) acc += er[k] * t[k];
+                    logits[v] = acc + mlm_bias_.data[v];
+                }
+                const float mx = *std::max_element(logits.begin(), logits.end());
+                double sum = 0;
+                for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
+                std::vector<int32_t> ids(vocab);
+                for (int64_t v = 0; v < vocab; ++v) ids[v] = static_cast<int32_t>(v);
+                const size_t k = std::min<size_t>(top_k, static_cast<size_t>(vocab));
+                std::partial_sort(
+                    ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
+                        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+                    });
+                MaskFill f;
+                f.sequence = s;
+                f.position = p - batch.offsets[s];
+                for (size_t i = 0; i < k; ++i)
+                    f.top.emplace_back(
+                        ids[i], static_cast<float>(
+                                    std::exp(static_cast<double>(logits[ids[i]] - mx)) / sum));
+                out.push_back(std::move(f));
+            }
+        return out;
+    }
+
     static std::vector<std::vector<float>> rows(const std::vector<float>& flat, int64_t h) {
         std::vector<std::vector<float>> out;
         for (size_t i = 0; i + h <= flat.size(); i += h)
@@ -330,6 +398,7 @@ class BertModel final : public Model {
     std::optional<Tokenizer> tokenizer_;
     std::unique_ptr<Encoder> encoder_;
     Tensor pooler_w_, pooler_b_, cls_w_, cls_b_, qa_w_, qa_b_;
+    Tensor mlm_dense_w_, mlm_dense_b_, mlm_ln_g_, mlm_ln_b_, mlm_decoder_w_, mlm_bias_;
     PlannedLinear pooler_, classifier_, qa_;
     std::vector<PlanEntry> head_plan_;
 };

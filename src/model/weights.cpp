@@ -287,6 +287,32 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                      cfg.model_type == "distilbert" ? "n_layers" : "num_hidden_layers",
                      static_cast<long long>(cfg.num_layers));
 
+    if (cfg.task == Task::base && cfg.embedding_width() == h) {
+        // The masked-LM head, if the checkpoint kept it (the family's names; decoder tied to the
+        // word embeddings unless stored).
+        struct MlmNames {
+            const char *dense, *ln, *bias, *bias2, *decoder;
+        };
+        const MlmNames n =
+            cfg.model_type == "roberta"
+                ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
+                           "lm_head.decoder.bias", "lm_head.decoder.weight"}
+            : cfg.model_type == "distilbert"
+                ? MlmNames{"vocab_transform", "vocab_layer_norm", "vocab_projector.bias", "",
+                           "vocab_projector.weight"}
+                : MlmNames{"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+                           "cls.predictions.bias", "cls.predictions.decoder.bias",
+                           "cls.predictions.decoder.weight"};
+        w.mlm_dense_w = ld.head(std::string(n.dense) + ".weight", {h, h}, false);
+        if (!w.mlm_dense_w.empty()) {
+            w.mlm_dense_b = ld.head(std::string(n.dense) + ".bias", {h});
+            w.mlm_ln_g = ld.head(std::string(n.ln) + ".weight", {h});
+            w.mlm_ln_b = ld.head(std::string(n.ln) + ".bias", {h});
+            w.mlm_bias = ld.head(n.bias, {cfg.vocab_size}, *n.bias2 == 0);
+            if (w.mlm_bias.empty()) w.mlm_bias = ld.head(n.bias2, {cfg.vocab_size});
+            w.mlm_decoder_w = ld.head(n.decoder, {cfg.vocab_size, h}, false);
+        }
+    }
     if ((cfg.model_type == "roberta" || cfg.model_type == "electra") &&
         cfg.task == Task::sequence_classification) {
         // RobertaClassificationHead: tanh(dense(h_<s>)) then out_proj, the same computation as
