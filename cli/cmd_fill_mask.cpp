@@ -3,6 +3,7 @@
 
 #include "common.hpp"
 #include "sparq/error.hpp"
+#include "tools/results.hpp"
 
 namespace sparq::cli {
 
@@ -28,24 +29,8 @@ void run_fill_mask(const FillMaskArgs& a) {
         for (size_t k = 0; k < n; ++k)
             encs.push_back(tok.encode(texts[i + k], std::nullopt, max_len));
         const PackedBatch batch = PackedBatch::from(encs);
-        const std::vector<MaskFill> fills = model->fill_mask(batch, a.top_k);
-        std::vector<nlohmann::ordered_json> masks(n, nlohmann::ordered_json::array());
-        for (const MaskFill& f : fills) {
-            const Encoding& e = encs[static_cast<size_t>(f.sequence)];
-            nlohmann::ordered_json preds = nlohmann::ordered_json::array();
-            for (const auto& [id, p] : f.top) {
-                std::vector<int32_t> ids = e.ids;
-                ids[static_cast<size_t>(f.position)] = id;
-                nlohmann::ordered_json j;
-                j["token"] = id;
-                j["token_str"] = tok.decode({id});
-                j["score"] = json_float(p);
-                j["sequence"] = tok.decode(ids, /*skip_special_tokens=*/true);
-                preds.push_back(std::move(j));
-            }
-            masks[static_cast<size_t>(f.sequence)].push_back(
-                {{"position", f.position}, {"predictions", std::move(preds)}});
-        }
+        std::vector<nlohmann::ordered_json> masks =
+            tools::fill_mask_json(tok, encs, model->fill_mask(batch, a.top_k));
         for (size_t k = 0; k < n; ++k) {
             if (masks[k].empty())
                 throw Error("text " + std::to_string(i + k + 1) + " has no mask token (" +

@@ -4,6 +4,7 @@
 //     (None: as a sentence-transformers directory says, else mean / not normalized)
 //   m.classify(texts, pair=None, top_k=0)           -> list of dicts (the `sparq classify` objects)
 //   m.answer(question, context)                      -> dict (question-answering models)
+//   m.fill_mask(texts, top_k=5)                      -> list (per text) of lists (per mask)
 //   m.encode(texts)                                  -> list of float32 arrays [tokens, hidden]
 //   m.encode_ids(input_ids, attention_mask=None, token_type_ids=None) -> [batch, seq, hidden]
 //   m.tokenize(text, pair=None)                      -> dict(ids, type_ids, tokens)
@@ -191,6 +192,27 @@ class PyModel {
         return out;
     }
 
+    // Per text: the masks' predictions (the `sparq fill-mask` "masks" list).
+    py::list fill_mask(const std::vector<std::string>& texts, size_t top_k,
+                       size_t batch_size) const {
+        const auto encs = encode_texts(texts, std::nullopt);
+        std::vector<nlohmann::ordered_json> results;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            for_batches(encs, batch_size, [&](const PackedBatch& b, size_t i0) {
+                const std::vector<Encoding> part(encs.begin() + i0,
+                                                 encs.begin() + i0 + b.num_sequences());
+                for (auto& j :
+                     sparq::tools::fill_mask_json(tok(), part, model_->fill_mask(b, top_k)))
+                    results.push_back(std::move(j));
+            });
+        }
+        py::list out;
+        for (const auto& j : results) out.append(to_python(j));
+        return out;
+    }
+
     py::object answer(const std::string& question, const std::string& context) const {
         if (model_->config().task != sparq::Task::question_answering)
             throw sparq::Error("the model has no question-answering head (" +
@@ -274,6 +296,10 @@ PYBIND11_MODULE(sparq, m) {
              py::arg("top_k") = 0, py::arg("batch_size") = 32,
              "Sequence classification ({label, score, scores}) or token classification ({tokens}) "
              "per text.")
+        .def("fill_mask", &PyModel::fill_mask, py::arg("texts"), py::arg("top_k") = 5,
+             py::arg("batch_size") = 32,
+             "Masked-token prediction (models with the masked-LM head): per text, a list with one "
+             "{position, predictions: [{token, token_str, score, sequence}]} per mask token.")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
              "Question answering: {answer, score, start, end}; a context longer than the model "
              "takes is "

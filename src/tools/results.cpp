@@ -153,6 +153,29 @@ nlohmann::ordered_json token_entities_json(const ModelConfig& cfg, const Tokeniz
     return out;
 }
 
+std::vector<nlohmann::ordered_json> fill_mask_json(const Tokenizer& tok,
+                                                   const std::vector<Encoding>& encs,
+                                                   const std::vector<MaskFill>& fills) {
+    std::vector<nlohmann::ordered_json> masks(encs.size(), nlohmann::ordered_json::array());
+    for (const MaskFill& f : fills) {
+        const Encoding& e = encs.at(static_cast<size_t>(f.sequence));
+        nlohmann::ordered_json preds = nlohmann::ordered_json::array();
+        for (const auto& [id, p] : f.top) {
+            std::vector<int32_t> ids = e.ids;
+            ids.at(static_cast<size_t>(f.position)) = id;
+            nlohmann::ordered_json j;
+            j["token"] = id;
+            j["token_str"] = tok.decode({id});
+            j["score"] = json_float(p);
+            j["sequence"] = tok.decode(ids, /*skip_special_tokens=*/true);
+            preds.push_back(std::move(j));
+        }
+        masks[static_cast<size_t>(f.sequence)].push_back(
+            {{"position", f.position}, {"predictions", std::move(preds)}});
+    }
+    return masks;
+}
+
 nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
                                    std::string_view context) {
     const auto n = static_cast<int64_t>(e.size());

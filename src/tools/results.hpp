@@ -43,6 +43,13 @@ nlohmann::ordered_json token_entities_json(const ModelConfig& cfg, const Tokeniz
                                            const Encoding& e, const TokenTag& tags,
                                            std::string_view text, std::string_view pair = {});
 
+// Masked-token predictions of a batch of encodings as Hugging Face's fill-mask pipeline reports
+// them: per encoding, [{"position", "predictions": [{"token", "token_str", "score",
+// "sequence"}]}] (sequence: the encoding with the token put in, decoded without special tokens).
+std::vector<nlohmann::ordered_json> fill_mask_json(const Tokenizer& tok,
+                                                   const std::vector<Encoding>& encs,
+                                                   const std::vector<MaskFill>& fills);
+
 // Question answering on e = encode(question, context): {"answer", "score", "start", "end"}
 // (score = start + end logit). The answer is the context's own text between the span's first
 // and last token (their byte offsets), so casing, accents and spacing are the user's; for a span

@@ -130,6 +130,16 @@ class Binding(unittest.TestCase):
             self.assertLess(np.abs(emb - mean / np.linalg.norm(mean)).max(), 1e-4)
             self.assertLess(np.abs(m.embed([text], normalize=False)[0] - mean).max(), 1e-4)
 
+    def test_fill_mask_equals_the_cli(self):
+        m = sparq.Model(os.path.join(FIX, "tiny_mlm"), threads=1)
+        texts = ["the [MASK] was great !", "she thought the old [MASK] was [MASK] ."]
+        got = m.fill_mask(texts, top_k=3)
+        want = cli("fill-mask", os.path.join(FIX, "tiny_mlm"), "--top-k", "3", *texts)
+        self.assertEqual(got, [j["masks"] for j in want])
+        self.assertEqual([len(x) for x in got], [1, 2])
+        with self.assertRaisesRegex(ValueError, "masked-LM head"):
+            self.base.fill_mask(texts)
+
     def test_errors_are_value_errors(self):
         with self.assertRaisesRegex(ValueError, "does not exist"):
             sparq.Model(os.path.join(FIX, "no_such_model"))
