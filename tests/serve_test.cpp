@@ -114,6 +114,41 @@ TEST(Serve, EmbedDefaultsFromSentenceTransformersConfig) {
     EXPECT_EQ(info["embedding"]["sentence_transformers"], true);
 }
 
+// POST /fill-mask: the model's masked-LM predictions for each text, as `sparq fill-mask` prints
+// them, batched across texts (4 texts, batch size 3: two passes); a text without a mask and a
+// model without the head are refused.
+TEST(Serve, FillMaskEqualsTheModel) {
+    auto m = load("tiny_mlm");
+    Server s(*m, "tiny", options());
+    const std::vector<std::string> texts = {"the [MASK] was great !",
+                                            "she thought the old [MASK] was [MASK] .",
+                                            "[MASK] wrote the book", "a [MASK] day"};
+    const json j = ok(s, "POST", "/fill-mask", json{{"texts", texts}, {"top_k", 3}}.dump());
+    ASSERT_EQ(j["results"].size(), texts.size());
+    for (size_t k = 0; k < texts.size(); ++k) {
+        const std::vector<Encoding> e = {m->tokenizer()->encode(texts[k], std::nullopt, 128)};
+        const auto want =
+            tools::fill_mask_json(*m->tokenizer(), e, m->fill_mask(PackedBatch::from(e), 3));
+        EXPECT_EQ(j["results"][k]["masks"].dump(), want.at(0).dump()) << k;
+    }
+    EXPECT_EQ(j["results"][1]["masks"].size(), 2u);
+    EXPECT_EQ(ok(s, "POST", "/fill-mask",
+                 json{{"text", texts[0]}}.dump())["results"][0]["masks"][0]["predictions"]
+                  .size(),
+              5u);
+    auto [status, msg] =
+        refused(s, "POST", "/fill-mask", R"({"texts": ["the [MASK] was", "no mask"]})");
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("text 1 has no mask token"), std::string::npos) << msg;
+    std::tie(status, msg) = refused(s, "POST", "/fill-mask", R"({"text": "a [MASK]", "top_k": 0})");
+    EXPECT_EQ(status, 400);
+    auto base = load("tiny_base");
+    Server sb(*base, "base", options());
+    std::tie(status, msg) = refused(sb, "POST", "/fill-mask", R"({"text": "a [MASK]"})");
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("masked-LM head"), std::string::npos) << msg;
+}
+
 TEST(Serve, ClassifyEqualsTheModel) {
     auto m = load("tiny_cls");
     Server s(*m, "tiny", options());

@@ -98,19 +98,24 @@ std::vector<std::string> texts_of(const json& j, size_t max, const std::string& 
 // its rows. A lone request runs at once (no waiting window); under concurrent load the jobs that
 // queue up during a forward pass share the next one.
 struct Job {
-    enum class Kind { embed, classify, tag, answer };
+    enum class Kind { embed, classify, tag, answer, fill };
     Kind kind = Kind::embed;
     Pooling pooling = Pooling::mean;  // embed
     bool normalize = false;           // embed
+    size_t top_k = 5;                 // fill
     std::vector<Encoding> encs;
     // Results, one per encoding (the vector of the kind).
     std::vector<std::vector<float>> embeddings;
     std::vector<Classification> classes;
     std::vector<TokenTag> tags;
     std::vector<Span> spans;
+    std::vector<std::vector<MaskFill>> fills;  // per encoding, its masks (sequence = 0)
     std::exception_ptr error;
     bool done = false;
-    bool joins(const Job& o) const { return kind == o.kind && pooling == o.pooling && normalize == o.normalize; }
+    bool joins(const Job& o) const {
+        return kind == o.kind && pooling == o.pooling && normalize == o.normalize &&
+               top_k == o.top_k;
+    }
 };
 
 class Batcher {
@@ -225,6 +230,16 @@ class Batcher {
                 case Job::Kind::answer:
                     scatter(model_.answer_spans(batch), &Job::spans);
                     break;
+                case Job::Kind::fill: {
+                    std::vector<std::vector<MaskFill>> per(n);  // the pass's masks by sequence
+                    for (MaskFill& f : model_.fill_mask(batch, first.top_k)) {
+                        const auto s = static_cast<size_t>(f.sequence);
+                        f.sequence = 0;
+                        per[s].push_back(std::move(f));
+                    }
+                    scatter(std::move(per), &Job::fills);
+                    break;
+                }
             }
         }
         return passes;
@@ -289,6 +304,36 @@ struct Server::Impl {
         return r;
     }
 
+    // The request's "top_k" (an integer >= 1), else `fallback`.
+    static size_t top_k_of(const json& j, size_t fallback, const std::string& ep) {
+        if (!j.contains("top_k")) return fallback;
+        const json& v = j["top_k"];
+        if (!v.is_number_integer() || v.get<int64_t>() < 1)
+            throw HttpError(400, ep + ": \"top_k\" must be an integer >= 1");
+        return v.get<size_t>();
+    }
+
+    // POST /fill-mask {"texts"|"text", "top_k"}: per text, its masks' predictions.
+    ojson fill_mask(const json& j) const {
+        const std::string ep = "/fill-mask";
+        check_keys(j, {"texts", "text", "top_k"}, ep);
+        const auto texts = texts_of(j, o.max_texts, ep);
+        Job job;
+        job.kind = Job::Kind::fill;
+        job.top_k = top_k_of(j, 5, ep);
+        job.encs = tok.encode_batch(texts, {}, o.max_length);
+        batcher->run(job);
+        ojson r, results = ojson::array();
+        r["model"] = name;
+        for (size_t k = 0; k < texts.size(); ++k) {
+            if (job.fills[k].empty())
+                throw HttpError(400, ep + ": text " + std::to_string(k) + " has no mask token");
+            results.push_back({{"masks", fill_mask_json(tok, {job.encs[k]}, job.fills[k]).at(0)}});
+        }
+        r["results"] = std::move(results);
+        return r;
+    }
+
     ojson classify(const json& j) const {
         const std::string ep = "/classify";
         const ModelConfig& cfg = model.config();
@@ -322,13 +367,7 @@ struct Server::Impl {
                 throw HttpError(400, ep + ": " + std::to_string(pairs.size()) + " pairs for " +
                                          std::to_string(texts.size()) + " texts (expected one per text)");
         }
-        size_t top_k = 0;
-        if (j.contains("top_k")) {
-            const json& v = j["top_k"];
-            if (!v.is_number_integer() || v.get<int64_t>() < 1)
-                throw HttpError(400, ep + ": \"top_k\" must be an integer >= 1");
-            top_k = v.get<size_t>();
-        }
+        const size_t top_k = top_k_of(j, 0, ep);
         Job job;
         job.kind = cfg.task == Task::sequence_classification ? Job::Kind::classify : Job::Kind::tag;
         job.encs = tok.encode_batch(texts, pairs, o.max_length);
@@ -379,7 +418,8 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     }
     info["max_texts"] = impl_->o.max_texts;
     info["max_body_bytes"] = impl_->o.max_body_bytes;
-    info["endpoints"] = {"GET /health", "GET /info", "POST /embed", "POST /classify"};
+    info["endpoints"] = {"GET /health", "GET /info", "POST /embed", "POST /classify",
+                         "POST /fill-mask"};
     impl_->info = dump(info);
 
     httplib::Server& http = impl_->http;
@@ -455,7 +495,13 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
             allow("POST");
             return {200, dump(impl_->classify(parse_object(body, path)))};
         }
-        throw HttpError(404, "no endpoint " + path + " (GET /health, GET /info, POST /embed, POST /classify)");
+        if (path == "/fill-mask") {
+            allow("POST");
+            return {200, dump(impl_->fill_mask(parse_object(body, path)))};
+        }
+        throw HttpError(
+            404, "no endpoint " + path +
+                     " (GET /health, GET /info, POST /embed, POST /classify, POST /fill-mask)");
     } catch (const HttpError& e) {
         return {e.status, error_body(e.what())};
     } catch (const Error& e) {  // the input: invalid UTF-8 in a text, ...
