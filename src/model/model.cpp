@@ -1,6 +1,8 @@
 // BertModel: sparq::Model over the packed encoder and the task heads.
 #include "model/model.hpp"
 
+#include <dnnl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -96,6 +98,14 @@ void expect_head(const Tensor& t, std::vector<int64_t> shape, const std::string&
         throw Error("tensor " + name + ": expected shape " + str(shape) + ", found " +
                     (t.shape.empty() ? std::string("no tensor") : str(t.shape)));
     }
+}
+
+// c[m][n] = a[m][k] · b[n][k]ᵀ (row-major; b read in place), oneDNN's sgemm on the threads
+// of num_threads().
+void sgemm_nt(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+    if (dnnl_sgemm('N', 'T', m, n, k, 1.0f, a, k, b, k, 0.0f, c, n) != dnnl_success)
+        throw Error("sgemm failed (" + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                    std::to_string(k) + ")");
 }
 
 PlanOptions plan_options(const LoadOptions& o) {
@@ -331,54 +341,62 @@ class BertModel final : public Model {
         const int64_t h = st.hidden, vocab = cfg_.vocab_size;
         const float* dec = mlm_decoder_w_.empty() ? encoder_->word_embeddings().data.data()
                                                   : mlm_decoder_w_.data.data();
+        // The mask tokens, their transform (dense + GELU (erf) + LayerNorm), then the decoder:
+        // oneDNN sgemm over the [vocab][hidden] table, read in place.
         std::vector<MaskFill> out;
-        std::vector<float> t(h), logits(vocab);
+        std::vector<int64_t> rows;
         for (int64_t s = 0; s < batch.num_sequences(); ++s)
-            for (int64_t p = batch.offsets[s]; p < batch.offsets[s + 1]; ++p) {
-                if (batch.input_ids[p] != mask) continue;
-                // transform: dense + activation (GELU, the erf form) + LayerNorm; then the decoder.
-                const float* x = st.data.data() + p * h;
-                for (int64_t o = 0; o < h; ++o) {
-                    const float* wr = mlm_dense_w_.data.data() + o * h;
-                    float acc = 0.0f;
-                    for (int64_t k = 0; k < h; ++k) acc += wr[k] * x[k];
-                    const float v = acc + mlm_dense_b_.data[o];
-                    t[o] = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+            for (int64_t p = batch.offsets[s]; p < batch.offsets[s + 1]; ++p)
+                if (batch.input_ids[p] == mask) {
+                    MaskFill f;
+                    f.sequence = s;
+                    f.position = p - batch.offsets[s];
+                    out.push_back(std::move(f));
+                    rows.push_back(p);
                 }
-                double mean = 0, var = 0;
-                for (float v : t) mean += v;
-                mean /= h;
-                for (float v : t) var += (v - mean) * (v - mean);
-                const float inv =
-                    static_cast<float>(1.0 / std::sqrt(var / h + cfg_.layer_norm_eps));
-                for (int64_t k = 0; k < h; ++k)
-                    t[k] = static_cast<float>(t[k] - mean) * inv * mlm_ln_g_.data[k] +
-                           mlm_ln_b_.data[k];
-                for (int64_t v = 0; v < vocab; ++v) {
-                    const float* er = dec + v * h;
-                    float acc = 0.0f;
-                    for (int64_t k = 0; k < h; ++k) acc += er[k] * t[k];
-                    logits[v] = acc + mlm_bias_.data[v];
-                }
-                const float mx = *std::max_element(logits.begin(), logits.end());
-                double sum = 0;
-                for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
-                std::vector<int32_t> ids(vocab);
-                for (int64_t v = 0; v < vocab; ++v) ids[v] = static_cast<int32_t>(v);
-                const size_t k = std::min<size_t>(top_k, static_cast<size_t>(vocab));
-                std::partial_sort(
-                    ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
-                        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-                    });
-                MaskFill f;
-                f.sequence = s;
-                f.position = p - batch.offsets[s];
-                for (size_t i = 0; i < k; ++i)
-                    f.top.emplace_back(
-                        ids[i], static_cast<float>(
-                                    std::exp(static_cast<double>(logits[ids[i]] - mx)) / sum));
-                out.push_back(std::move(f));
+        const int64_t m = static_cast<int64_t>(rows.size());
+        if (m == 0) return out;
+        std::vector<float> x(m * h), t(m * h), logits(m * vocab);
+        for (int64_t r = 0; r < m; ++r)
+            std::copy(st.data.data() + rows[r] * h, st.data.data() + (rows[r] + 1) * h,
+                      x.data() + r * h);
+        // Row by row (M = 1): a mask's numbers do not depend on what else is in the batch.
+        for (int64_t r = 0; r < m; ++r)
+            sgemm_nt(1, h, h, x.data() + r * h, mlm_dense_w_.data.data(), t.data() + r * h);
+        for (int64_t r = 0; r < m; ++r) {
+            float* tr = t.data() + r * h;
+            double mean = 0, var = 0;
+            for (int64_t k = 0; k < h; ++k) {
+                const float v = tr[k] + mlm_dense_b_.data[k];
+                tr[k] = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+                mean += tr[k];
             }
+            mean /= h;
+            for (int64_t k = 0; k < h; ++k) var += (tr[k] - mean) * (tr[k] - mean);
+            const float inv = static_cast<float>(1.0 / std::sqrt(var / h + cfg_.layer_norm_eps));
+            for (int64_t k = 0; k < h; ++k)
+                tr[k] =
+                    static_cast<float>(tr[k] - mean) * inv * mlm_ln_g_.data[k] + mlm_ln_b_.data[k];
+        }
+        for (int64_t r = 0; r < m; ++r)
+            sgemm_nt(1, vocab, h, t.data() + r * h, dec, logits.data() + r * vocab);
+        std::vector<int32_t> ids(vocab);
+        for (int64_t r = 0; r < m; ++r) {
+            float* lr = logits.data() + r * vocab;
+            for (int64_t v = 0; v < vocab; ++v) lr[v] += mlm_bias_.data[v];
+            const float mx = *std::max_element(lr, lr + vocab);
+            double sum = 0;
+            for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(lr[v] - mx));
+            for (int64_t v = 0; v < vocab; ++v) ids[v] = static_cast<int32_t>(v);
+            const size_t k = std::min<size_t>(top_k, static_cast<size_t>(vocab));
+            std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
+                return lr[a] > lr[b] || (lr[a] == lr[b] && a < b);
+            });
+            for (size_t i = 0; i < k; ++i)
+                out[r].top.emplace_back(
+                    ids[i],
+                    static_cast<float>(std::exp(static_cast<double>(lr[ids[i]] - mx)) / sum));
+        }
         return out;
     }
 
