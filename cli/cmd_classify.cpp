@@ -107,7 +107,7 @@ void add_classify(CLI::App& app) {
         "best span of all wins (\"window\", \"windows\" added). Texts are truncated to the\n"
         "model's maximum length.");
     sub->add_option("model", a->model, "Model directory")->required();
-    sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");
+    add_texts_option(sub, a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     auto* pair = sub->add_option("--pair", a->pair, "Second segment, paired with every text");
     sub->add_option("--top-k", a->top_k,

@@ -59,7 +59,7 @@ void add_compare(CLI::App& app) {
         "token sequences (64 tokens) instead of the sample sentences.");
     sub->add_option("a", c->a, "Model directory A")->required();
     sub->add_option("b", c->b, "Model directory B")->required();
-    sub->add_option("texts", c->texts, "Texts to compare on");
+    add_texts_option(sub, c->texts, "Texts to compare on");
     sub->add_option("--file,-f", c->file, "Texts, one per line");
     sub->add_option("--precision-a", c->precision_a, "f32 | int8")
         ->check(CLI::IsMember({"f32", "int8"}));

@@ -79,7 +79,7 @@ void add_embed(CLI::App& app) {
         "override it. Elsewhere: mean pooling, not normalized. Texts come from arguments, --file\n"
         "or stdin, and are truncated to the maximum length (special tokens included).");
     sub->add_option("model", a->model, "Model directory")->required();
-    sub->add_option("texts", a->texts, "Texts (default: --file or stdin, one per line)");
+    add_texts_option(sub, a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     sub->add_option("--pooling", a->pooling,
                     "auto | mean | cls | max | none (auto: the directory's sentence-transformers "

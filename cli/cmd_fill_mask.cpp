@@ -57,7 +57,7 @@ void add_fill_mask(CLI::App& app) {
         "mask\n"
         "token ([MASK] or <mask>) of the text, the --top-k most probable tokens first.");
     sub->add_option("model", a->model, "Model directory")->required();
-    sub->add_option("texts", a->texts, "Texts with mask tokens (default: --file or stdin)");
+    add_texts_option(sub, a->texts, "Texts with mask tokens (default: --file or stdin)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     sub->add_option("--top-k", a->top_k, "Predictions per mask (default 5)")
         ->check(CLI::Range(size_t{1}, size_t{1} << 20));

@@ -74,7 +74,7 @@ void add_tokenize(CLI::App& app) {
     sub->add_option("model", a->model,
                     "Model directory (tokenizer.json, vocab.txt or vocab.json + merges.txt)")
         ->required();
-    sub->add_option("texts", a->texts, "Texts to tokenize (default: --file or stdin)");
+    add_texts_option(sub, a->texts, "Texts to tokenize (default: --file or stdin)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     auto* pair = sub->add_option("--pair", a->pair, "Second segment, paired with every text");
     sub->add_option("--max-length", a->max_length,

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -41,6 +42,26 @@ std::vector<std::string> read_lines(std::istream& in, const std::string& source)
     return out;
 }
 }  // namespace
+
+std::vector<std::string>& trailing_texts() {
+    static std::vector<std::string> t;
+    return t;
+}
+
+void add_texts_option(CLI::App* sub, std::vector<std::string>& texts, const std::string& help) {
+    sub->add_option("texts", texts, help)->allow_extra_args(false);
+    sub->allow_extras();
+    sub->parse_complete_callback([sub, &texts] {
+        for (const std::string& r : sub->remaining()) {
+            const bool number =
+                r.size() > 1 && (std::isdigit(static_cast<unsigned char>(r[1])) || r[1] == '.');
+            if (r.size() > 1 && r[0] == '-' && !number) throw CLI::ExtrasError({r});
+            texts.push_back(r);
+        }
+        for (std::string& t : trailing_texts()) texts.push_back(std::move(t));
+        trailing_texts().clear();
+    });
+}
 
 std::vector<std::string> read_texts(const std::vector<std::string>& args, const std::string& file) {
     if (!args.empty() && !file.empty())

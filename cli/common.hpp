@@ -19,6 +19,15 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The "texts" positional of a subcommand, taken verbatim. (CLI11 reads a vector option's value
+// "[a, b]" as a list of two, so "[MASK]" alone became "MASK" and "[x, y]" two texts: the
+// positional takes one value, the others arrive as the subcommand's extras and are appended in
+// order after parsing; an unknown option among them is a usage error; "--" ends the options.)
+void add_texts_option(CLI::App* sub, std::vector<std::string>& texts, const std::string& help);
+// The arguments after "--" (main() takes them off the command line; add_texts_option's
+// subcommand appends them to its texts and empties this).
+std::vector<std::string>& trailing_texts();
+
 // Texts from positional arguments, else from --file (one per line), else from stdin (one per
 // line). Lines keep their content except a trailing '\r'. Throws sparq::Error naming the source
 // and line number of invalid UTF-8.

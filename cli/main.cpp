@@ -1,6 +1,7 @@
 // The `sparq` command: subcommands live in cli/cmd_*.cpp. Every failure ends as one line
 // "sparq: error: ..." on stderr: exit code 2 for a bad command line, 1 for anything else.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,7 +54,21 @@ int main(int argc, char** argv) {
                 2);
     }
     try {
-        app.parse(argc, argv);
+        // Arguments after "--" are texts, whatever they look like: kept out of CLI11 (which would
+        // hand them to a positional already full) and appended by add_texts_option.
+        // (Only for the commands that take texts; the others get "--" as CLI11 handles it.)
+        std::vector<std::string> args(argv + 1, argv + argc);
+        const CLI::App* cmd = nullptr;
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+            if (argc > 1 && sub->get_name() == argv[1]) cmd = sub;
+        auto dashes = std::find(args.begin(), args.end(), std::string("--"));
+        if (cmd && cmd->get_option_no_throw("texts") && dashes != args.end()) {
+            trailing_texts().assign(dashes + 1, args.end());
+            args.erase(dashes, args.end());
+        }
+        std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+        app.name(argv[0]);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         return fail(std::string(e.what()) + " (run with --help for usage)", 2);

@@ -42,4 +42,16 @@ c=$("$SPARQ" tokenize "$FIX/tiny_cls" < "$TMP/in.txt")
 # --max-length truncates, special tokens included.
 out=$("$SPARQ" tokenize "$FIX/tiny_cls" --max-length 4 "the movie was great !")
 $PY -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["tokens"]==["[CLS]","the","movie","[SEP]"], d' "$out"
+# Texts are taken verbatim: CLI11 would read "[MASK]" as the list ["MASK"] and "[a, b]" as two
+# values; options may follow texts; "--" ends the options; an unknown option is refused.
+"$SPARQ" tokenize "$FIX/tiny_cls" "[MASK]" "[the, movie]" --max-length 8 "a,b" -- "-5 days" "--x" > "$TMP/verbatim.jsonl"
+$PY - "$TMP/verbatim.jsonl" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["text"] for r in rows] == ["[MASK]", "[the, movie]", "a,b", "-5 days", "--x"], rows
+assert rows[0]["tokens"] == ["[CLS]", "[MASK]", "[SEP]"], rows[0]
+assert all(len(r["ids"]) <= 8 for r in rows)
+PYEOF
+if "$SPARQ" tokenize "$FIX/tiny_cls" "a" --bogus > /dev/null 2> "$TMP/err"; then echo "--bogus accepted"; exit 1; fi
+grep -q "not expected: --bogus" "$TMP/err" || { cat "$TMP/err"; exit 1; }
 echo "tokenize: ok"
