@@ -41,14 +41,14 @@ int main(int argc, char** argv) {
     add_compare(app);
     add_vocab(app);
     add_serve(app);
+    const CLI::App* cmd = nullptr;  // the subcommand argv[1] names, if any
     if (argc > 1 && argv[1][0] != '-') {
-        bool known = false;
         std::string names;
         for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-            known |= sub->get_name() == argv[1];
+            if (sub->get_name() == argv[1]) cmd = sub;
             if (!sub->get_group().empty()) names += (names.empty() ? "" : ", ") + sub->get_name();
         }
-        if (!known)
+        if (!cmd)
             return fail(
                 std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")",
                 2);
@@ -58,9 +58,6 @@ int main(int argc, char** argv) {
         // hand them to a positional already full) and appended by add_texts_option.
         // (Only for the commands that take texts; the others get "--" as CLI11 handles it.)
         std::vector<std::string> args(argv + 1, argv + argc);
-        const CLI::App* cmd = nullptr;
-        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
-            if (argc > 1 && sub->get_name() == argv[1]) cmd = sub;
         auto dashes = std::find(args.begin(), args.end(), std::string("--"));
         if (cmd && cmd->get_option_no_throw("texts") && dashes != args.end()) {
             trailing_texts().assign(dashes + 1, args.end());

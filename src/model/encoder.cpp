@@ -241,8 +241,9 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     expect_shape(w.word_emb, {vocab_, emb_}, "embeddings.word_embeddings.weight");
     expect_shape(w.pos_emb, {max_pos_, emb_}, "embeddings.position_embeddings.weight");
     if (!token_types_) {
-        // No token-type embeddings (DistilBERT): one zero row, every token reads type 0 (adding
-        // +0.0f leaves word + position exact); the batch's type ids stay for the QA head.
+        // No token-type embeddings (DistilBERT): one zero row that every token reads (no type
+        // ids given; adding +0.0f leaves word + position exact); the batch's type ids stay for
+        // the QA head.
         w.type_emb.name = "embeddings.token_type_embeddings.weight (none: zeros)";
         w.type_emb.shape = {1, emb_};
         w.type_emb.data.resize(static_cast<size_t>(emb_));
@@ -454,13 +455,12 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
             w.pos[t] = static_cast<int32_t>(pos_offset_ > 0 && batch.input_ids[t] == pad_id_ ? pad_id_ : next++);
     }
-    if (!token_types_) w.zero_types.assign(t_all, 0);
-    const int32_t* types = token_types_ ? batch.token_type_ids.data() : w.zero_types.data();
     // ELECTRA with embedding_size < hidden: normalize in the narrower width, then project.
     float* const e = emb_ == h ? x : (w.emb.resize(t_all * emb_), w.emb.data());
     parallel_rows(t_all, emb_, [&](int64_t r0, int64_t r1) {
         embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
-                         batch.input_ids.data() + r0, w.pos.data() + r0, types + r0,
+                         batch.input_ids.data() + r0, w.pos.data() + r0,
+                         token_types_ ? batch.token_type_ids.data() + r0 : nullptr,  // null: 0
                          emb_ln_g_.data.data(), emb_ln_b_.data.data(), e + r0 * emb_, r1 - r0, emb_,
                          eps_);
     });

@@ -115,8 +115,7 @@ class Encoder {
         AlignedBuffer<uint8_t> q8;    // TFM with int8 Q/K from the QKV kernel (S8QK8): Q rows,
         AlignedBuffer<int8_t> k8;     // packed K,
         AlignedBuffer<float> sq, sk, vh;  // their per-token scales; V head-major (S8QK8::v)
-        AlignedBuffer<int32_t> pos;  // position of every packed token in its sequence
-        std::vector<int32_t> zero_types;  // type ids of a model without token types (all 0)
+        AlignedBuffer<int32_t> pos;       // position of every packed token in its sequence
         AlignedBuffer<float> emb;         // normalized embeddings before embeddings_project
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).

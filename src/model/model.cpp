@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/threading.hpp"
+#include "kernels/fused.hpp"
 #include "model/family.hpp"
 #include "model/heads.hpp"
 #include "sparq/error.hpp"
@@ -323,8 +324,8 @@ class BertModel final : public Model {
             case ModelConfig::PoolerAct::relu:  // DistilBERT's pre_classifier
                 for (float& v : dst) v = std::max(v, 0.0f);
                 break;
-            case ModelConfig::PoolerAct::gelu:  // ELECTRA's classifier.dense: exact (erf) GELU
-                for (float& v : dst) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+            case ModelConfig::PoolerAct::gelu:  // ELECTRA's classifier.dense
+                bias_gelu(dst.data(), nullptr, n, h);
                 break;
         }
         return dst;
@@ -363,21 +364,9 @@ class BertModel final : public Model {
         // Row by row (M = 1): a mask's numbers do not depend on what else is in the batch.
         for (int64_t r = 0; r < m; ++r)
             sgemm_nt(1, h, h, x.data() + r * h, mlm_dense_w_.data.data(), t.data() + r * h);
-        for (int64_t r = 0; r < m; ++r) {
-            float* tr = t.data() + r * h;
-            double mean = 0, var = 0;
-            for (int64_t k = 0; k < h; ++k) {
-                const float v = tr[k] + mlm_dense_b_.data[k];
-                tr[k] = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
-                mean += tr[k];
-            }
-            mean /= h;
-            for (int64_t k = 0; k < h; ++k) var += (tr[k] - mean) * (tr[k] - mean);
-            const float inv = static_cast<float>(1.0 / std::sqrt(var / h + cfg_.layer_norm_eps));
-            for (int64_t k = 0; k < h; ++k)
-                tr[k] =
-                    static_cast<float>(tr[k] - mean) * inv * mlm_ln_g_.data[k] + mlm_ln_b_.data[k];
-        }
+        bias_gelu(t.data(), mlm_dense_b_.data.data(), m, h);
+        layer_norm(t.data(), nullptr, mlm_ln_g_.data.data(), mlm_ln_b_.data.data(), t.data(), m, h,
+                   cfg_.layer_norm_eps);
         for (int64_t r = 0; r < m; ++r)
             sgemm_nt(1, vocab, h, t.data() + r * h, dec, logits.data() + r * vocab);
         std::vector<int32_t> ids(vocab);

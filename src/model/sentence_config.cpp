@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "sparq/error.hpp"
@@ -69,6 +70,21 @@ Pooling pooling_of(const fs::path& cfg_path) {
     return chosen->pooling;
 }
 
+// A modules.json entry: its class without the package ("Pooling" of
+// "sentence_transformers.models.Pooling"), the full type and its folder ("" if none); nullopt
+// without a string "type".
+struct Module {
+    std::string kind, type, path;
+};
+std::optional<Module> module_of(const json& m) {
+    if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) return std::nullopt;
+    Module mod;
+    mod.type = m["type"].get<std::string>();
+    mod.kind = mod.type.substr(mod.type.rfind('.') + 1);
+    if (m.contains("path") && m["path"].is_string()) mod.path = m["path"].get<std::string>();
+    return mod;
+}
+
 }  // namespace
 
 std::string SentenceEmbeddingConfig::model_dir(const std::string& dir) {
@@ -77,11 +93,9 @@ std::string SentenceEmbeddingConfig::model_dir(const std::string& dir) {
     const json j = read_json(modules);
     if (!j.is_array()) return dir;
     for (const json& m : j) {
-        if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) continue;
-        const std::string type = m["type"].get<std::string>();
-        if (type.substr(type.rfind('.') + 1) != "Transformer") continue;
-        if (m.contains("path") && m["path"].is_string() && !m["path"].get<std::string>().empty())
-            return (root / m["path"].get<std::string>()).string();
+        const auto mod = module_of(m);
+        if (mod && mod->kind == "Transformer" && !mod->path.empty())
+            return (root / mod->path).string();
     }
     return dir;
 }
@@ -106,21 +120,16 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
     c.present = true;
     bool pooled = false;
     for (const json& m : j) {
-        if (!m.is_object() || !m.contains("type") || !m["type"].is_string())
-            throw Error(modules.string() + ": every module needs a string 'type'");
-        const std::string type = m["type"].get<std::string>();
-        const std::string path = m.contains("path") && m["path"].is_string()
-                                     ? m["path"].get<std::string>()
-                                     : std::string();
-        const std::string leaf = type.substr(type.rfind('.') + 1);
-        if (leaf == "Transformer") continue;
-        if (leaf == "Pooling") {
-            c.pooling = pooling_of(root / path / "config.json");
+        const auto mod = module_of(m);
+        if (!mod) throw Error(modules.string() + ": every module needs a string 'type'");
+        if (mod->kind == "Transformer") continue;
+        if (mod->kind == "Pooling") {
+            c.pooling = pooling_of(root / mod->path / "config.json");
             pooled = true;
-        } else if (leaf == "Normalize") {
+        } else if (mod->kind == "Normalize") {
             c.normalize = true;
         } else {
-            throw Error(modules.string() + ": module '" + type + "' (" + path +
+            throw Error(modules.string() + ": module '" + mod->type + "' (" + mod->path +
                         ") is not supported (sparq runs Transformer, Pooling and Normalize; "
                         "its output would not be this model's embedding)");
         }

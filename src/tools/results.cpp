@@ -203,8 +203,9 @@ std::vector<Encoding> qa_windows(const Tokenizer& tok, std::string_view question
                                  std::string_view context, size_t max_length, size_t doc_stride) {
     Encoding whole = tok.encode(question, context, std::numeric_limits<size_t>::max());
     if (whole.size() <= max_length) return {std::move(whole)};
-    const size_t special = tok.encode("", std::string_view()).size();
-    const size_t used = special + tok.tokenize(question).size();
+    // The question and the template's special tokens: every token of `whole` not from the context.
+    const size_t used = static_cast<size_t>(std::count_if(
+        whole.sequence_ids.begin(), whole.sequence_ids.end(), [](int8_t s) { return s != 1; }));
     if (used + 1 >= max_length)  // no room for the context: longest-first, as before windows
         return {tok.encode(question, context, max_length)};
     const size_t window = max_length - used;

@@ -31,6 +31,27 @@ std::optional<double> parse_number(const std::string& s) {
 }
 
 bool is_regression(const ModelConfig& cfg) { return cfg.problem_type == "regression" || cfg.num_labels == 1; }
+
+const Tokenizer& tokenizer_of(const Model& model) {
+    const Tokenizer* tok = model.tokenizer();
+    if (!tok)
+        throw Error("the model directory has no tokenizer (expected vocab.txt or tokenizer.json)");
+    return *tok;
+}
+
+// Every example's label as a number; `what` names the evaluation in the error ("regression
+// model", "similarity").
+std::vector<double> numeric_gold(const Dataset& ds, const std::string& what) {
+    std::vector<double> gold;
+    for (const Example& e : ds.examples) {
+        auto v = parse_number(e.label);
+        if (!v)
+            throw Error(where(ds, e) + ": " + what + ": expected a numeric score, found '" +
+                        e.label + "'");
+        gold.push_back(*v);
+    }
+    return gold;
+}
 }  // namespace
 
 double EvalResult::metric(const std::string& name) const {
@@ -74,24 +95,16 @@ namespace {
 
 // Cosine similarity of each pair's sentence embeddings against numeric gold scores.
 EvalResult evaluate_similarity(const Model& model, const Dataset& ds, const EvalOptions& opts) {
-    const Tokenizer* tok = model.tokenizer();
-    if (!tok)
-        throw Error("the model directory has no tokenizer (expected vocab.txt or tokenizer.json)");
+    const Tokenizer* tok = &tokenizer_of(model);
     if (opts.pooling == Pooling::none)
         throw Error("similarity evaluation needs a sentence pooling");
     EvalResult r;
     r.format = ds.format;
     r.examples = static_cast<int64_t>(ds.examples.size());
     r.regression = r.similarity = true;
-    std::vector<double> gold;
-    for (const Example& e : ds.examples) {
-        auto v = parse_number(e.label);
-        if (!v)
-            throw Error(where(ds, e) + ": similarity: expected a numeric score, found '" + e.label +
-                        "'");
+    const std::vector<double> gold = numeric_gold(ds, "similarity");
+    for (const Example& e : ds.examples)
         if (!e.pair) throw Error(where(ds, e) + ": similarity: expected a pair of texts");
-        gold.push_back(*v);
-    }
     const size_t max_len = model.max_length(opts.max_length);
     const size_t bs = std::max<size_t>(opts.batch_size, 1);
     const auto t0 = std::chrono::steady_clock::now();
@@ -139,8 +152,7 @@ EvalResult evaluate(const Model& model, const Dataset& ds, const EvalOptions& op
             (cfg.architectures.empty() ? std::string("no architectures in config.json")
                                        : cfg.architectures[0]) +
             (cfg.task == Task::base ? " on single texts" : ""));
-    const Tokenizer* tok = model.tokenizer();
-    if (!tok) throw Error("the model directory has no tokenizer (expected vocab.txt or tokenizer.json)");
+    const Tokenizer* tok = &tokenizer_of(model);
     EvalResult r;
     r.format = ds.format;
     r.examples = static_cast<int64_t>(ds.examples.size());
@@ -148,11 +160,7 @@ EvalResult evaluate(const Model& model, const Dataset& ds, const EvalOptions& op
     std::vector<int64_t> gold_ids;
     std::vector<double> gold_values;
     if (r.regression) {
-        for (const Example& e : ds.examples) {
-            auto v = parse_number(e.label);
-            if (!v) throw Error(where(ds, e) + ": regression model: expected a numeric score, found '" + e.label + "'");
-            gold_values.push_back(*v);
-        }
+        gold_values = numeric_gold(ds, "regression model");
     } else {
         gold_ids = map_labels(cfg, ds);
     }
