@@ -153,63 +153,127 @@ TEST(Attention, NextHeadPrefetchKeepsResults) {
     }
 }
 
+// With a relative position bias (MPNet): every variant against the reference, which itself is
+// checked against scores computed here with the bias added explicitly (bias_i[j] = rel[j - i]).
+TEST(Attention, RelativeBiasMatchesReference) {
+    int n = 0;
+    const AttentionVariant* vs = attention_variants(&n);
+    for (int64_t seq : {1, 2, 7, 16, 17, 65, 130})
+        for (int64_t d : {16, 24, 64}) {
+            SCOPED_TRACE("seq=" + std::to_string(seq) + " d=" + std::to_string(d));
+            const HeadData h = make_head(seq, d, static_cast<uint32_t>(7 * seq + d), 1.0f);
+            std::vector<float> table(2 * seq - 1);
+            std::mt19937 rng(static_cast<uint32_t>(seq));
+            std::normal_distribution<float> nd(0.0f, 2.0f);
+            for (float& x : table) x = nd(rng);
+            const float* rel = table.data() + seq - 1;
+            const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+            auto with_bias = [&](AttentionHeadBiasFn fn) {
+                const int64_t ldc = h.heads * h.d, need = scratch_floats(h);
+                std::vector<float> ctx(h.seq * ldc, -7.0f), scratch(need + 64, 3.0f);
+                fn(h.q(), h.k(), h.v(), h.ld, ctx.data() + h.d, ldc, h.seq, h.d, scale,
+                   scratch.data(), nullptr, rel);
+                for (int64_t i = need; i < need + 64; ++i) EXPECT_EQ(scratch[i], 3.0f);
+                return ctx;
+            };
+            const std::vector<float> want = with_bias(vs[0].with_bias);
+            // Independent: softmax(q·k·scale + rel[j - i]) · v in double.
+            std::vector<float> direct(want.size(), -7.0f);
+            const int64_t ldc = h.heads * h.d;
+            for (int64_t i = 0; i < seq; ++i) {
+                std::vector<double> p(seq);
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < seq; ++j) {
+                    double dot = 0;
+                    for (int64_t c = 0; c < d; ++c)
+                        dot += double(h.q()[i * h.ld + c]) * h.k()[j * h.ld + c];
+                    p[j] = dot * scale + rel[j - i];
+                    mx = std::max(mx, p[j]);
+                }
+                for (double& x : p) sum += (x = std::exp(x - mx));
+                for (int64_t c = 0; c < d; ++c) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < seq; ++j) acc += p[j] / sum * h.v()[j * h.ld + c];
+                    direct[i * ldc + d + c] = static_cast<float>(acc);
+                }
+            }
+            expect_matches(want, direct, h, 1e-5f);
+            // The bias matters here: without it the context differs.
+            const std::vector<float> plain = run(vs[0].fn, h);
+            if (seq > 1) EXPECT_NE(plain, want);
+            for (int i = 1; i < n; ++i) {
+                if (!has_isa(vs[i].isa)) continue;
+                SCOPED_TRACE(vs[i].name);
+                expect_matches(with_bias(vs[i].with_bias), want, h, 1e-5f);
+            }
+        }
+}
+
 // The packed-stream kernel (attention_head_stream_avx512) against the reference: sequences
 // packed back to back so they start and end inside token groups and 16-lane vectors, head sizes
 // with and without a multiple of 4 or 6, groups of 64 and 128 tokens. Other heads' rows and other
 // sequences' token slots stay untouched; the kernel stays within its scratch.
 TEST(Attention, StreamKernelMatchesReference) {
     if (!has_isa(Isa::avx512)) GTEST_SKIP() << "AVX-512 only";
-    for (const int64_t group : {int64_t{64}, int64_t{128}})
-        for (const int64_t d : {int64_t{64}, int64_t{10}, int64_t{3}}) {
-            const int64_t heads = 3, hid = heads * d;
-            const std::vector<int64_t> lens = {1, 17, 70, 5, 150, 64};
-            std::vector<int64_t> start = {0};
-            for (int64_t len : lens) start.push_back(start.back() + len);
-            const int64_t tokens = start.back(), groups = (tokens + group - 1) / group;
-            // Token-major Q|K|V rows [tokens][3 * hid] and the same values in a QKV stream.
-            std::mt19937 rng(static_cast<uint32_t>(7 * d + group));
-            std::normal_distribution<float> nd(0.0f, 1.5f);
-            std::vector<float> tm(tokens * 3 * hid);
-            for (auto& x : tm) x = nd(rng);
-            auto at = [&](int64_t features, int64_t f, int64_t t) {
-                return (t / group) * (features + 1) * group + f * group + t % group;
-            };
-            std::vector<float> qs(groups * (3 * hid + 1) * group, 11.0f);
-            for (int64_t t = 0; t < tokens; ++t)
-                for (int64_t f = 0; f < 3 * hid; ++f) qs[at(3 * hid, f, t)] = tm[t * 3 * hid + f];
-            std::vector<float> cs(groups * (hid + 1) * group, -7.0f);
-            const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-            const int64_t head = 1;
-            for (size_t s = 0; s < lens.size(); ++s) {
-                const int64_t need = attention_stream_scratch_floats(lens[s]);
-                std::vector<float> scratch(need + 64, 3.0f);
-                attention_head_stream_avx512(qs.data(), 3 * hid, head * d, hid + head * d,
-                                             2 * hid + head * d, cs.data(), hid, head * d, start[s],
-                                             lens[s], d, group, scale, scratch.data());
-                for (int64_t i = need; i < need + 64; ++i)
-                    ASSERT_EQ(scratch[i], 3.0f) << "scratch overrun";
+    // With a relative position bias too (MPNet): the table covers the longest sequence.
+    std::vector<float> table(2 * 150 - 1);
+    std::mt19937 brng(3);
+    std::normal_distribution<float> bd(0.0f, 2.0f);
+    for (float& x : table) x = bd(brng);
+    const float* biased = table.data() + 149;
+    for (const float* rel : {static_cast<const float*>(nullptr), biased})
+        for (const int64_t group : {int64_t{64}, int64_t{128}})
+            for (const int64_t d : {int64_t{64}, int64_t{10}, int64_t{3}}) {
+                const int64_t heads = 3, hid = heads * d;
+                const std::vector<int64_t> lens = {1, 17, 70, 5, 150, 64};
+                std::vector<int64_t> start = {0};
+                for (int64_t len : lens) start.push_back(start.back() + len);
+                const int64_t tokens = start.back(), groups = (tokens + group - 1) / group;
+                // Token-major Q|K|V rows [tokens][3 * hid] and the same values in a QKV stream.
+                std::mt19937 rng(static_cast<uint32_t>(7 * d + group));
+                std::normal_distribution<float> nd(0.0f, 1.5f);
+                std::vector<float> tm(tokens * 3 * hid);
+                for (auto& x : tm) x = nd(rng);
+                auto at = [&](int64_t features, int64_t f, int64_t t) {
+                    return (t / group) * (features + 1) * group + f * group + t % group;
+                };
+                std::vector<float> qs(groups * (3 * hid + 1) * group, 11.0f);
+                for (int64_t t = 0; t < tokens; ++t)
+                    for (int64_t f = 0; f < 3 * hid; ++f)
+                        qs[at(3 * hid, f, t)] = tm[t * 3 * hid + f];
+                std::vector<float> cs(groups * (hid + 1) * group, -7.0f);
+                const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+                const int64_t head = 1;
+                for (size_t s = 0; s < lens.size(); ++s) {
+                    const int64_t need = attention_stream_scratch_floats(lens[s]);
+                    std::vector<float> scratch(need + 64, 3.0f);
+                    attention_head_stream_avx512(
+                        qs.data(), 3 * hid, head * d, hid + head * d, 2 * hid + head * d, cs.data(),
+                        hid, head * d, start[s], lens[s], d, group, scale, scratch.data(), rel);
+                    for (int64_t i = need; i < need + 64; ++i)
+                        ASSERT_EQ(scratch[i], 3.0f) << "scratch overrun";
+                }
+                for (size_t s = 0; s < lens.size(); ++s) {
+                    SCOPED_TRACE(::testing::Message() << "group " << group << " d " << d
+                                                      << " sequence " << s << " bias " << !!rel);
+                    const int64_t len = lens[s];
+                    std::vector<float> want(len * hid, 0.0f), ref_scratch(len * len);
+                    const float* q = tm.data() + start[s] * 3 * hid + head * d;
+                    ref::attention_head(q, q + hid, q + 2 * hid, 3 * hid, want.data() + head * d,
+                                        hid, len, d, scale, ref_scratch.data(), rel);
+                    for (int64_t i = 0; i < len; ++i)
+                        for (int64_t f = 0; f < hid; ++f) {
+                            const float g = cs[at(hid, f, start[s] + i)];
+                            if (f / d != head)
+                                ASSERT_EQ(g, -7.0f)
+                                    << "other head's row, token " << i << " feature " << f;
+                            else
+                                ASSERT_NEAR(g, want[i * hid + f], 2e-5f)
+                                    << "token " << i << " dim " << f - head * d;
+                        }
+                }
+                // Slots past the last token: untouched.
+                for (int64_t t = tokens; t < groups * group; ++t)
+                    for (int64_t f = 0; f < hid; ++f) ASSERT_EQ(cs[at(hid, f, t)], -7.0f) << t;
             }
-            for (size_t s = 0; s < lens.size(); ++s) {
-                SCOPED_TRACE(::testing::Message()
-                             << "group " << group << " d " << d << " sequence " << s);
-                const int64_t len = lens[s];
-                std::vector<float> want(len * hid, 0.0f), ref_scratch(len * len);
-                const float* q = tm.data() + start[s] * 3 * hid + head * d;
-                ref::attention_head(q, q + hid, q + 2 * hid, 3 * hid, want.data() + head * d, hid,
-                                    len, d, scale, ref_scratch.data());
-                for (int64_t i = 0; i < len; ++i)
-                    for (int64_t f = 0; f < hid; ++f) {
-                        const float g = cs[at(hid, f, start[s] + i)];
-                        if (f / d != head)
-                            ASSERT_EQ(g, -7.0f)
-                                << "other head's row, token " << i << " feature " << f;
-                        else
-                            ASSERT_NEAR(g, want[i * hid + f], 2e-5f)
-                                << "token " << i << " dim " << f - head * d;
-                    }
-            }
-            // Slots past the last token: untouched.
-            for (int64_t t = tokens; t < groups * group; ++t)
-                for (int64_t f = 0; f < hid; ++f) ASSERT_EQ(cs[at(hid, f, t)], -7.0f) << t;
-        }
 }

@@ -145,11 +145,16 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
 // The packed stream between layers (sparse f32 kernels only) against every kernel packing and
 // unpacking its own data: the same numbers up to LayerNorm's summation order, on 1 and 2
 // threads (3: groups that do not divide), for token counts that stream and counts that do not
-// (sequences of all the model's 128 positions and of one token among them).
-TEST(Encoder, PackedStreamMatchesTokenMajorLayers) {
+// (sequences of all the model's 128 positions and of one token among them). MPNet (tiny_mpnet,
+// forced onto sparse kernels): the stream's attention adds the relative position bias as the
+// token-major one does.
+class PackedStream : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Models, PackedStream, ::testing::Values("tiny_sparse", "tiny_mpnet"));
+
+TEST_P(PackedStream, MatchesTokenMajorLayers) {
     LoadOptions sparse;
     sparse.kernels = "sparse";
-    auto model = Model::load((test::fixtures_dir() / "tiny_sparse").string(), sparse);
+    auto model = Model::load((test::fixtures_dir() / GetParam()).string(), sparse);
     Encoder* enc = encoder_of(*model);
     enc->set_sequence_parallel(false);
     const int saved = num_threads();

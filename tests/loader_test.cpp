@@ -416,6 +416,29 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     write_file(path(), relu);
     EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }),
                "activation 'relu' is not supported");
+    // sentence-transformers/all-mpnet-base-v2's config.json: no token types, RoBERTa's positions
+    // (pad 1: 512 tokens of the 514 positions), 32 relative position buckets.
+    const std::string mpnet =
+        R"({"architectures": ["MPNetForMaskedLM"], "attention_probs_dropout_prob": 0.1,
+        "bos_token_id": 0, "eos_token_id": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+        "layer_norm_eps": 1e-05, "max_position_embeddings": 514, "model_type": "mpnet",
+        "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 1,
+        "relative_attention_num_buckets": 32, "torch_dtype": "float32",
+        "transformers_version": "4.8.2", "vocab_size": 30527})";
+    write_file(path(), mpnet);
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.task, Task::base);
+    EXPECT_FALSE(c.token_types);
+    EXPECT_EQ(c.max_tokens(), 512);
+    EXPECT_EQ(c.relative_attention_buckets, 32);
+    EXPECT_EQ(c.layer_norm_eps, 1e-5f);
+    std::string b64 = mpnet;
+    b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
+                "\"relative_attention_num_buckets\": 64");
+    write_file(path(), b64);
+    EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }),
+               "relative_attention_num_buckets 64 is not supported");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1091,6 +1114,17 @@ TEST(Weights, MissingTensor) {
     // A pooler weight without its bias is an error even where the pooler is optional.
     copy_fixture("tiny_base", dir.path(), [](auto& ts) { erase_tensor(ts, "pooler.dense.bias"); });
     EXPECT_HAS(error_of([&] { load_dir(dir.path()); }), "missing tensor 'pooler.dense.bias'");
+
+    // MPNet: a missing tensor is named as MPNet names it, the relative position bias included.
+    copy_fixture("tiny_mpnet_cls", dir.path(),
+                 [](auto& ts) { erase_tensor(ts, "mpnet.encoder.layer.1.attention.attn.k.bias"); });
+    EXPECT_HAS(error_of([&] { load_dir(dir.path()); }),
+               "missing tensor 'mpnet.encoder.layer.1.attention.attn.k.bias'");
+    copy_fixture("tiny_mpnet", dir.path(),
+                 [](auto& ts) { erase_tensor(ts, "encoder.relative_attention_bias.weight"); });
+    m = error_of([&] { load_dir(dir.path()); });
+    EXPECT_HAS(m, "missing tensor 'encoder.relative_attention_bias.weight'");
+    EXPECT_HAS(m, "needed by MPNetModel");
 
     // No encoder at all (e.g. a file of another model family).
     copy_fixture("tiny_base", dir.path(), [](auto& ts) {

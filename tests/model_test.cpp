@@ -123,6 +123,8 @@ void check_model(const std::string& name, int threads) {
     // The plan names matrices as the family does (DistilBERT: q_lin, k_lin, v_lin).
     EXPECT_NE(model->plan_report().find(cfg.model_type == "distilbert"
                                             ? "transformer.layer.1.attention.{q,k,v}_lin.weight  ["
+                                        : cfg.model_type == "mpnet"
+                                            ? "encoder.layer.1.attention.attn.{q,k,v}.weight  ["
                                             : "encoder.layer.1.attention.self.{query,key,value}"),
               std::string::npos)
         << model->plan_report();
@@ -256,7 +258,21 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_f16", "tiny_bf16", "tiny_sparse", "tiny_roberta",
                                            "tiny_roberta_cls", "tiny_roberta_qa", "tiny_distilbert",
                                            "tiny_distilbert_cls", "tiny_distilbert_qa",
-                                           "tiny_electra", "tiny_electra_cls", "tiny_mlm"));
+                                           "tiny_electra", "tiny_electra_cls", "tiny_mlm",
+                                           "tiny_mpnet", "tiny_mpnet_cls"));
+
+// MPNet's relative position buckets: Hugging Face's (torch) bucket of every distance -300..300,
+// written by the fixture generator, beyond what the fixture's sequences reach.
+TEST(Mpnet, RelativePositionBucketsMatchHuggingFace) {
+    json ref = read_reference("tiny_mpnet");
+    const json& rb = ref["relative_position_buckets"];
+    const int64_t first = rb["first_distance"].get<int64_t>();
+    const auto buckets = rb["buckets"].get<std::vector<int64_t>>();
+    ASSERT_EQ(buckets.size(), 601u);
+    for (size_t i = 0; i < buckets.size(); ++i)
+        EXPECT_EQ(relative_position_bucket(first + static_cast<int64_t>(i), 32), buckets[i])
+            << "distance " << first + static_cast<int64_t>(i);
+}
 
 // RoBERTa's position table starts at pad_token_id + 1: the longest sequence is 2 shorter than
 // max_position_embeddings, and a longer one is refused, not read past the table.

@@ -23,8 +23,16 @@ TransformerBlock x = sa_layer_norm(x + out_lin(attn(x))), x = output_layer_norm(
 lin1(x)))), q scaled by 1/sqrt(head_dim) before q·kᵀ, masked keys filled with finfo(float32).min;
 DistilBertForSequenceClassification: classifier(relu(pre_classifier(h[:, 0]))).
 
+MPNet (model_type "mpnet", modeling_mpnet.py) runs through `forward` too: embeddings word +
+position (RoBERTa's position ids from pad + 1, no token types) then LayerNorm; post-LN layers
+named attention.attn.{q,k,v,o} / attention.LayerNorm / intermediate / output, whose scores
+q·kᵀ/sqrt(head_dim) get a relative position bias shared by all layers:
+encoder.relative_attention_bias[bucket(j - i)] per head, T5-style bidirectional buckets (32, exact
+below 8, logarithmic up to distance 128), positions 0..S-1 of the (padded) batch;
+MPNetForSequenceClassification: out_proj(tanh(dense(h[:, 0]))).
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
-"roberta." / "distilbert." prefix. A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16 and
+"roberta." / "distilbert." / "electra." / "mpnet." prefix. A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16 and
 BF16 support (BF16 via bit manipulation, round-to-nearest-even).
 """
 import json
@@ -168,11 +176,17 @@ TASKS = {
     "DistilBertForSequenceClassification": "sequence_classification",
     "DistilBertForTokenClassification": "token_classification",
     "DistilBertForQuestionAnswering": "question_answering",
+    "MPNetModel": "base",
+    "MPNetForMaskedLM": "base",
+    "MPNetForSequenceClassification": "sequence_classification",
+    "MPNetForTokenClassification": "token_classification",
+    "MPNetForQuestionAnswering": "question_answering",
 }
 
 
 def _get(weights, name):
-    for key in ("bert." + name, "roberta." + name, "distilbert." + name, "electra." + name, name):
+    for key in ("bert." + name, "roberta." + name, "distilbert." + name, "electra." + name,
+                "mpnet." + name, name):
         if key in weights:
             return weights[key]
     raise KeyError(name)
@@ -192,6 +206,17 @@ def _gelu_erf(x):
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
+def _inputs(config, weights, input_ids, attention_mask, dtype):
+    """The weights as `dtype` tensors, a getter by name (any family prefix), the LayerNorm eps,
+    the ids and the attention mask (as `dtype`) of a BERT-style config."""
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError("only hidden_act 'gelu' is implemented")
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
+    return w, (lambda n: _get(w, n)), float(config.get("layer_norm_eps", 1e-12)), ids, mask
+
+
 def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=torch.float64):
     """Runs the encoder, pooler (if present) and the head named by config["architectures"][0].
 
@@ -201,14 +226,10 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
     """
     if config.get("model_type") == "distilbert":
         return _forward_distilbert(config, weights, input_ids, attention_mask, dtype)
-    if config.get("hidden_act", "gelu") != "gelu":
-        raise ValueError("only hidden_act 'gelu' is implemented")
-    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
-    g = lambda n: _get(w, n)  # noqa: E731
-    eps = float(config.get("layer_norm_eps", 1e-12))
-    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    if config.get("model_type") == "mpnet":
+        return _forward_mpnet(config, weights, input_ids, attention_mask, dtype)
+    w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
-    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
     bsz, seq = ids.shape
     hidden = config["hidden_size"]
     heads = config["num_attention_heads"]
@@ -331,6 +352,76 @@ def _forward_distilbert(config, weights, input_ids, attention_mask, dtype):
     if task == "sequence_classification":
         pre = torch.relu(_linear(x[:, 0], w["pre_classifier.weight"], w["pre_classifier.bias"]))
         out["logits"] = _linear(pre, w["classifier.weight"], w["classifier.bias"])
+    _token_heads(task, x, w, out)
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def mpnet_relative_position_bucket(relative_position, num_buckets=32, max_distance=128):
+    """MPNetEncoder.relative_position_bucket: torch long tensor in, bucket ids out (float32 log)."""
+    ret = 0
+    n = -relative_position
+    num_buckets //= 2
+    ret += (n < 0).to(torch.long) * num_buckets
+    n = torch.abs(n)
+    max_exact = num_buckets // 2
+    is_small = n < max_exact
+    val_if_large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
+                                * (num_buckets - max_exact)).to(torch.long)
+    val_if_large = torch.min(val_if_large, torch.full_like(val_if_large, num_buckets - 1))
+    ret += torch.where(is_small, n, val_if_large)
+    return ret
+
+
+def _forward_mpnet(config, weights, input_ids, attention_mask, dtype):
+    """modeling_mpnet.py in eval mode (see the module docstring)."""
+    w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
+    bsz, seq = ids.shape
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    hd = hidden // heads
+    pad = int(config.get("pad_token_id", 1))
+    m = (ids != pad).long()
+    pos = torch.cumsum(m, dim=1) * m + pad  # create_position_ids_from_input_ids
+    x = g("embeddings.word_embeddings.weight")[ids] + g("embeddings.position_embeddings.weight")[pos]
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    # MPNetEncoder.compute_position_bias (num_buckets 32, positions 0..S-1): [1, heads, S, S].
+    ctx_pos = torch.arange(seq, dtype=torch.long)[:, None]
+    mem_pos = torch.arange(seq, dtype=torch.long)[None, :]
+    bucket = mpnet_relative_position_bucket(mem_pos - ctx_pos, num_buckets=32)
+    bias = g("encoder.relative_attention_bias.weight")[bucket].permute(2, 0, 1)[None]
+    ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+
+    def split(t):  # [B,S,H] -> [B,heads,S,hd]
+        return t.view(bsz, seq, heads, hd).permute(0, 2, 1, 3)
+
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        a = p + "attention.attn."
+        q = split(_linear(x, g(a + "q.weight"), g(a + "q.bias")))
+        k = split(_linear(x, g(a + "k.weight"), g(a + "k.bias")))
+        v = split(_linear(x, g(a + "v.weight"), g(a + "v.bias")))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
+        scores = scores + bias + ext
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+        o = _linear(ctx, g(a + "o.weight"), g(a + "o.bias"))
+        x = _layer_norm(o + x, g(p + "attention.LayerNorm.weight"), g(p + "attention.LayerNorm.bias"), eps)
+        f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
+        f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
+        x = _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+
+    out = {"last_hidden_state": x}
+    if any(k.endswith("pooler.dense.weight") for k in w):
+        out["pooler_output"] = torch.tanh(_linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
+    task = TASKS[(config.get("architectures") or ["MPNetModel"])[0]]
+    if "lm_head.dense.weight" in w:
+        # MPNetLMHead: dense, gelu, layer_norm, decoder (tied unless stored) + bias.
+        t = _gelu_erf(_linear(x, w["lm_head.dense.weight"], w["lm_head.dense.bias"]))
+        t = _layer_norm(t, w["lm_head.layer_norm.weight"], w["lm_head.layer_norm.bias"], eps)
+        dec = w.get("lm_head.decoder.weight", g("embeddings.word_embeddings.weight"))
+        out["mlm_logits"] = torch.matmul(t, dec.t()) + w["lm_head.bias"]
+    if task == "sequence_classification":
+        # MPNetClassificationHead on <s>: dense, tanh, out_proj.
+        hcls = torch.tanh(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
+        out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])
     _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
 

@@ -341,6 +341,121 @@ MODELS += [
 ]
 
 
+# MPNet: RoBERTa's positions and specials around BERT's WordPiece vocabulary (<s> <pad> </s> <unk>
+# first, <mask> last, as in microsoft/mpnet-base), no token types, attention.attn.{q,k,v,o} names
+# and a relative position bias table shared by the layers. tiny_mpnet carries a tokenizer.json
+# (TemplateProcessing "<s> $A </s> </s> $B </s>"), tiny_mpnet_cls only vocab.txt + an
+# MPNetTokenizer tokenizer_config.json.
+MPNET = {"model_type": "mpnet", "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
+         "max_position_embeddings": MAX_POS + 2, "layer_norm_eps": 1e-5,
+         "relative_attention_num_buckets": 32}
+MPNET_LAYER = [("attention.self.query", "attention.attn.q"), ("attention.self.key", "attention.attn.k"),
+               ("attention.self.value", "attention.attn.v"), ("attention.output.dense", "attention.attn.o"),
+               ("attention.output.LayerNorm", "attention.LayerNorm")]
+MODELS += [
+    ("tiny_mpnet", "MPNetModel", "", True, None, 24, "F32", MPNET),
+    ("tiny_mpnet_cls", "MPNetForSequenceClassification", "mpnet.", False, "roberta_classifier", 25, "F32",
+     dict(MPNET, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
+]
+
+
+def mpnet_vocab(vocab_list):
+    return ["<s>", "<pad>", "</s>", "<unk>"] + vocab_list + ["<mask>"]
+
+
+def mpnet_names(weights, rng):
+    """BERT-named generator output -> MPNet names (token types dropped, relative bias added)."""
+    out = {}
+    for k, v in weights.items():
+        if k.endswith("token_type_embeddings.weight"):
+            continue
+        n = k
+        i = n.find("encoder.layer.")
+        if i >= 0:
+            head, rest = n[:i + len("encoder.layer.")], n[i + len("encoder.layer."):]
+            num, rest = rest.split(".", 1)
+            for a, b in MPNET_LAYER:
+                if rest.startswith(a + "."):
+                    rest = b + rest[len(a):]
+                    break
+            n = f"{head}{num}.{rest}"
+        out[n] = v
+    prefix = "mpnet." if any(k.startswith("mpnet.") for k in weights) else ""
+    # Large enough to move the attention: a wrong bucket shows in the outputs.
+    out[prefix + "encoder.relative_attention_bias.weight"] = \
+        (rng.standard_normal((32, HEADS)) * 0.7).astype(np.float32)
+    return out
+
+
+def mpnet_cases(vocab, rng, cfg):
+    """make_cases' texts as MPNetTokenizer encodes them (<s> a </s> / <s> a </s> </s> b </s>, type
+    ids 0), padded with <pad> (1), plus a random sequence as long as the positions allow."""
+    def enc(text, pair=None):
+        toks = ["<s>"] + ref.wordpiece_tokenize(text, vocab) + ["</s>"]
+        if pair is not None:
+            toks += ["</s>"] + ref.wordpiece_tokenize(pair, vocab) + ["</s>"]
+        return toks, [vocab[t] for t in toks]
+
+    def case(name, rows, texts=None):
+        seq = max(len(r[1]) for r in rows)
+        c = {"name": name}
+        if texts is not None:
+            c["texts"] = [list(t) for t in texts]
+        c.update({"tokens": [r[0] for r in rows],
+                  "input_ids": [r[1] + [1] * (seq - len(r[1])) for r in rows],
+                  "attention_mask": [[1] * len(r[1]) + [0] * (seq - len(r[1])) for r in rows],
+                  "token_type_ids": [[0] * seq for _ in rows]})
+        return c
+
+    batch = [("the movie was great !", None),
+             ("i did not like this film at all , it was really boring and too long .", None),
+             ("who wrote the book ?", "the book was written by a famous writer in london .")]
+    cases = [case("batch3_padded", [enc(*t) for t in batch], batch),
+             case("len1_cls", [(["<s>"], [0])])]
+    for name, t in (("len2_empty", ("", None)),
+                    ("sentence", ("she thought the old city was wonderful , but the people were unfriendly .", None)),
+                    ("pair", ("where did alice live ?", "alice lived in paris for ten years before she moved to berlin ."))):
+        cases.append(case(name, [enc(*t)], [t]))
+    n = cfg["max_position_embeddings"] - 2
+    rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
+    rids[0], rids[-1] = 0, 2
+    inv = {i: tok for tok, i in vocab.items()}
+    cases.append(case(f"len{n}_random", [([inv[i] for i in rids], rids)]))
+    return cases
+
+
+def write_wordpiece_tokenizer_json(d, vocab_list, specials, single, pair):
+    """A tokenizers-library WordPiece tokenizer.json (BertNormalizer, BertPreTokenizer) with the
+    TemplateProcessing templates `single` / `pair` ("<s>:0 $A:0 </s>:0" style strings)."""
+    ids = {t: i for i, t in enumerate(vocab_list)}
+
+    def template(spec):
+        items = []
+        for part in spec.split():
+            tok, type_id = part.rsplit(":", 1)
+            key = "Sequence" if tok.startswith("$") else "SpecialToken"
+            items.append({key: {"id": tok[1:] if tok.startswith("$") else tok, "type_id": int(type_id)}})
+        return items
+
+    doc = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": ids[t], "content": t, "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True} for t in specials],
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                       "strip_accents": None, "lowercase": True},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": {"type": "TemplateProcessing", "single": template(single), "pair": template(pair),
+                           "special_tokens": {t: {"id": t, "ids": [ids[t]], "tokens": [t]}
+                                              for t in ("<s>", "</s>")}},
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": ids},
+    }
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump(doc, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 def distil_config(vocab_size, arch, **extra):
     cfg = {"activation": "gelu", "architectures": [arch], "attention_dropout": 0.1, "dim": HIDDEN,
            "dropout": 0.1, "hidden_dim": INTER, "initializer_range": 0.02,
@@ -380,8 +495,13 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     os.makedirs(d, exist_ok=True)
     roberta = extra.get("model_type") == "roberta"
     distil = extra.get("model_type") == "distilbert"
+    mpnet = extra.get("model_type") == "mpnet"
+    if mpnet:
+        vocab_list = mpnet_vocab(vocab_list)
     vocab = {t: i for i, t in enumerate(vocab_list)}
     cfg = (distil_config if distil else base_config)(len(vocab_list), arch, **extra)
+    if mpnet:  # MPNet's config has neither
+        del cfg["type_vocab_size"], cfg["position_embedding_type"]
     cfg = dict(sorted(cfg.items()))
     gen_cfg = dict(base_config(len(vocab_list), arch), num_labels=num_labels_of(extra)) if distil \
         else dict(cfg, num_labels=num_labels_of(extra))
@@ -394,7 +514,10 @@ def build_model(out_dir, vocab_list, spec, check_peers):
             weights["pre_classifier.bias"] = (rng.standard_normal(HIDDEN) * 0.05).astype(np.float32)
         weights = distil_names(weights, prefix)
     else:
-        weights = make_weights(rng, gen_cfg, prefix, pooler, head)
+        weights = make_weights(rng, dict(gen_cfg, type_vocab_size=1) if mpnet else gen_cfg, prefix, pooler,
+                               head)
+        if mpnet:
+            weights = mpnet_names(weights, rng)
     meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
     sparsity = None
     if name == "tiny_sparse":
@@ -414,9 +537,16 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     else:
         with open(os.path.join(d, "vocab.txt"), "w") as f:
             f.write("\n".join(vocab_list) + "\n")
+        tok_cfg = {"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"}
+        if mpnet:
+            tok_cfg = {"bos_token": "<s>", "cls_token": "<s>", "do_lower_case": True, "eos_token": "</s>",
+                       "mask_token": "<mask>", "model_max_length": 512, "pad_token": "<pad>",
+                       "sep_token": "</s>", "tokenizer_class": "MPNetTokenizer", "unk_token": "[UNK]"}
+            if name == "tiny_mpnet":
+                write_wordpiece_tokenizer_json(d, vocab_list, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+                                               "<s>:0 $A:0 </s>:0", "<s>:0 $A:0 </s>:0 </s>:0 $B:1 </s>:1")
         with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-            json.dump({"do_lower_case": True, "model_max_length": 512,
-                       "tokenizer_class": "BertTokenizer"}, f, indent=2)
+            json.dump(tok_cfg, f, indent=2)
             f.write("\n")
 
     # Round-trip through our own reader: the reference runs on exactly what the file holds.
@@ -425,8 +555,11 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         assert np.array_equal(loaded[k], v), k
     case_rng = np.random.default_rng(1000 + seed)
     # RoBERTa positions start at pad + 1 = 2: its longest sequence is 2 shorter than the table.
-    cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
-                       if roberta else cfg)
+    if mpnet:
+        cases = mpnet_cases(vocab, case_rng, cfg)
+    else:
+        cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
+                           if roberta else cfg)
     if roberta:
         cases = [roberta_case(c) for c in cases]
         # A <pad> id inside a sequence (attention mask 1): Hugging Face gives it position pad and
@@ -475,6 +608,11 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                        prefix + "transformer.layer.1.attention.q_lin.weight",
                        prefix + "transformer.layer.0.ffn.lin1.bias",
                        prefix + "transformer.layer.1.output_layer_norm.weight"]
+    if mpnet:
+        probe_names = [prefix + "embeddings.word_embeddings.weight",
+                       prefix + "encoder.layer.1.attention.attn.q.weight",
+                       prefix + "encoder.layer.0.intermediate.dense.bias",
+                       prefix + "encoder.relative_attention_bias.weight"]
     if head in ("classifier", "distil_classifier"):
         probe_names.append("classifier.weight")
     if head == "qa":
@@ -491,6 +629,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
         "cases": cases,
     }
+    if mpnet:
+        # Hugging Face's bucket of every relative distance -300..300 (sparq's table is checked
+        # against it beyond the distances the cases reach).
+        r = torch.arange(-300, 301)
+        doc["relative_position_buckets"] = {"first_distance": -300,
+                                            "buckets": ref.mpnet_relative_position_bucket(r).tolist()}
     if sparsity:
         doc["sparsity"] = {k: round(v, 6) for k, v in sorted(sparsity.items())}
     with open(os.path.join(d, "reference.json"), "w") as f:

@@ -38,6 +38,10 @@ struct ModelConfig {
     // from hidden_size, embeddings_project maps the normalized embeddings to hidden_size.
     int64_t embedding_size = 0;
     int64_t embedding_width() const { return embedding_size > 0 ? embedding_size : hidden_size; }
+    // MPNet's relative position bias: buckets of the encoder's relative_attention_bias table
+    // shared by all layers ([buckets][heads], T5-style bidirectional buckets up to distance 128,
+    // added to every head's attention scores); 0: none (every other family).
+    int64_t relative_attention_buckets = 0;
     // Longest sequence the position table holds: max_position_embeddings - position_offset.
     int64_t max_tokens() const { return max_position_embeddings - position_offset; }
     // Parses config.json; throws sparq::Error naming the field that is missing or wrong.

@@ -18,14 +18,37 @@ int64_t attention_scratch_floats(int64_t seq, int64_t d) {
 }
 
 int64_t attention_stream_scratch_floats(int64_t seq) {
-    // attention_stream_avx512.cpp: one int64 stream offset per key, then the transposed scores
-    // of one block of 64 queries.
-    return 2 * seq + seq * 64;
+    // attention_stream_avx512.cpp: one int64 stream offset per key, the transposed scores of
+    // one block of 64 queries, then a relative position bias by distance (2 * seq - 1).
+    return 2 * seq + seq * 64 + 2 * seq;
+}
+
+int64_t relative_position_bucket(int64_t r, int64_t buckets) {
+    // modeling_mpnet.py MPNetEncoder.relative_position_bucket (max_distance 128), in float as
+    // torch computes it: n = -r; the upper half of the buckets for n < 0 (keys after the query).
+    const int64_t half = buckets / 2, exact = half / 2;
+    int64_t n = -r, ret = 0;
+    if (n < 0) {
+        ret = half;
+        n = -n;
+    }
+    if (n < exact) return ret + n;
+    const float lg = std::log(static_cast<float>(n) / static_cast<float>(exact)) /
+                     static_cast<float>(std::log(128.0 / static_cast<double>(exact))) *
+                     static_cast<float>(half - exact);
+    return ret + std::min<int64_t>(exact + static_cast<int64_t>(lg), half - 1);
+}
+
+void rel_bias_of_distance(const float* table, int64_t buckets, int64_t heads, int64_t head,
+                          int64_t max_len, float* out) {
+    for (int64_t r = -(max_len - 1); r < max_len; ++r)
+        out[r + max_len - 1] = table[relative_position_bucket(r, buckets) * heads + head];
 }
 
 namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                    const float* rel_bias) {
     float* scores = scratch;  // [seq][seq]
     for (int64_t i = 0; i < seq; ++i)
         for (int64_t j = 0; j < seq; ++j) {
@@ -33,8 +56,9 @@ void attention_head(const float* q, const float* k, const float* v, int64_t ld_q
             for (int64_t c = 0; c < d; ++c)
                 acc += static_cast<double>(q[i * ld_qkv + c]) * k[j * ld_qkv + c];
             scores[i * seq + j] = static_cast<float>(acc);
+            if (rel_bias) scores[i * seq + j] = scores[i * seq + j] * scale + rel_bias[j - i];
         }
-    ref::softmax(scores, seq, seq, seq, scale, nullptr);
+    ref::softmax(scores, seq, seq, seq, rel_bias ? 1.0f : scale, nullptr);
     for (int64_t i = 0; i < seq; ++i)
         for (int64_t c = 0; c < d; ++c) {
             double acc = 0;
@@ -47,27 +71,37 @@ void attention_head(const float* q, const float* k, const float* v, int64_t ld_q
 
 namespace {
 
-void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+void ref_with_bias(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
-                   const AttentionNext*) {
-    ref::attention_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch);
+                   const AttentionNext*, const float* rel_bias) {
+    ref::attention_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, rel_bias);
 }
 
-// The variant `Fn` without a next head to prefetch.
-template <AttentionHeadNextFn Fn>
+// The variant `Fn` without a relative position bias.
+template <AttentionHeadBiasFn Fn>
+void without_bias(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                  int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                  const AttentionNext* next) {
+    Fn(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next, nullptr);
+}
+
+// The variant `Fn` without a next head to prefetch nor a bias.
+template <AttentionHeadBiasFn Fn>
 void without_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch) {
-    Fn(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+    Fn(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr, nullptr);
 }
 
 }  // namespace
 
 const AttentionVariant* attention_variants(int* count) {
     static const AttentionVariant table[] = {
-        {Isa::scalar, "attention_f32_ref", ref::attention_head, ref_with_next},
-        {Isa::avx2, "attention_f32_avx2", without_next<attention_head_avx2>, attention_head_avx2},
+        {Isa::scalar, "attention_f32_ref", without_next<ref_with_bias>, without_bias<ref_with_bias>,
+         ref_with_bias},
+        {Isa::avx2, "attention_f32_avx2", without_next<attention_head_avx2>,
+         without_bias<attention_head_avx2>, attention_head_avx2},
         {Isa::avx512, "attention_f32_avx512", without_next<attention_head_avx512>,
-         attention_head_avx512},
+         without_bias<attention_head_avx512>, attention_head_avx512},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -75,13 +109,13 @@ const AttentionVariant* attention_variants(int* count) {
 
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
-                    const AttentionNext* next) {
+                    const AttentionNext* next, const float* rel_bias) {
     int n = 0;
     const AttentionVariant* vs = attention_variants(&n);
-    AttentionHeadNextFn pick = vs[0].with_next;
+    AttentionHeadBiasFn pick = vs[0].with_bias;
     for (int i = 0; i < n; ++i)
-        if (has_isa(vs[i].isa)) pick = vs[i].with_next;
-    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
+        if (has_isa(vs[i].isa)) pick = vs[i].with_bias;
+    pick(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next, rel_bias);
 }
 
 }  // namespace sparq

@@ -1,7 +1,9 @@
 #pragma once
 // Scaled dot-product self-attention of one head of one (unpadded) sequence:
-// ctx[i] = softmax(q_i · Kᵀ · scale) · V. q, k, v rows have stride ld_qkv (they are column
-// slices of the fused QKV output), ctx rows have stride ld_ctx.
+// ctx[i] = softmax(q_i · Kᵀ · scale + bias_i) · V. q, k, v rows have stride ld_qkv (they are
+// column slices of the fused QKV output), ctx rows have stride ld_ctx. bias_i is zero, or with a
+// relative position bias `rel_bias` (MPNet), bias_i[j] = rel_bias[j - i]: rel_bias points at the
+// entry of distance 0 and rel_bias[-(seq - 1) .. seq - 1] must be readable.
 #include <cstdint>
 
 #include "cpu/isa.hpp"
@@ -29,18 +31,22 @@ struct AttentionNext {
 // `next` (optional) only prefetches: results are the same with or without it.
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
-                    const AttentionNext* next = nullptr);
+                    const AttentionNext* next = nullptr, const float* rel_bias = nullptr);
 
 using AttentionHeadFn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
                                  int64_t, int64_t, float, float*);
 using AttentionHeadNextFn = void (*)(const float*, const float*, const float*, int64_t, float*,
                                      int64_t, int64_t, int64_t, float, float*,
                                      const AttentionNext*);
+using AttentionHeadBiasFn = void (*)(const float*, const float*, const float*, int64_t, float*,
+                                     int64_t, int64_t, int64_t, float, float*, const AttentionNext*,
+                                     const float* rel_bias);
 struct AttentionVariant {
     Isa isa;
     const char* name;
     AttentionHeadFn fn;             // without prefetch
     AttentionHeadNextFn with_next;  // same, prefetching `next` when non-null
+    AttentionHeadBiasFn with_bias;  // same, adding the relative position bias when non-null
 };
 // All variants compiled in, scalar reference first (tests compare each with it).
 const AttentionVariant* attention_variants(int* count);
@@ -51,21 +57,33 @@ const AttentionVariant* attention_variants(int* count);
 // from q_row, k_row and v_row of the QKV stream (qkv_features = 3 * hidden) for tokens
 // [t0, t0 + seq); the context goes to the d rows from ctx_row of the context stream, for those
 // tokens only (other sequences' slots are left untouched). group: a multiple of 16. AVX-512 only.
+// rel_bias: as for attention_head (nullptr: none).
 int64_t attention_stream_scratch_floats(int64_t seq);
 void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_t q_row,
                                   int64_t k_row, int64_t v_row, float* ctx, int64_t ctx_features,
                                   int64_t ctx_row, int64_t t0, int64_t seq, int64_t d,
-                                  int64_t group, float scale, float* scratch);
+                                  int64_t group, float scale, float* scratch,
+                                  const float* rel_bias = nullptr);
 
 namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch);
+                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
+                    const float* rel_bias = nullptr);
 }
 void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                          int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
-                         const AttentionNext* next);
+                         const AttentionNext* next, const float* rel_bias = nullptr);
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                           float* scratch, const AttentionNext* next);
+                           float* scratch, const AttentionNext* next,
+                           const float* rel_bias = nullptr);
+
+// The bias of relative distance r = j - i for MPNet's relative_attention_bias table
+// ([buckets][heads], the encoder's) and one head: table[bucket(r)][head], with Hugging Face's
+// MPNetAttention bucketing (bidirectional, 32 buckets, exact up to distance 7, logarithmic up to
+// 128). rel_bias_of_distance fills out[0 .. 2 * max_len - 1) for r = -(max_len - 1) .. max_len - 1.
+int64_t relative_position_bucket(int64_t r, int64_t buckets);
+void rel_bias_of_distance(const float* table, int64_t buckets, int64_t heads, int64_t head,
+                          int64_t max_len, float* out);
 
 }  // namespace sparq

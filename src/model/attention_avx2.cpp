@@ -57,8 +57,8 @@ struct Avx2 {
 
 void attention_head_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                          int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
-                         const AttentionNext* next) {
-    attention_head_impl<Avx2>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
+                         const AttentionNext* next, const float* rel_bias) {
+    attention_head_impl<Avx2>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next, rel_bias);
 }
 
 }  // namespace sparq

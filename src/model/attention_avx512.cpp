@@ -77,8 +77,9 @@ struct Avx512 {
 
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                           float* scratch, const AttentionNext* next) {
-    attention_head_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
+                           float* scratch, const AttentionNext* next, const float* rel_bias) {
+    attention_head_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next,
+                                rel_bias);
 }
 
 }  // namespace sparq

@@ -70,7 +70,7 @@ template <int NV>
 void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t k_row,
                  int64_t v_row, float* ctx, int64_t ctx_features, int64_t ctx_row, int64_t t0,
                  int64_t seq, int64_t qb, int64_t d, int64_t group, float scale, const int64_t* off,
-                 float* st) {
+                 const float* rev, float* st) {
     auto at = [&](int64_t features, int64_t t) {
         return (t / group) * (features + 1) * group + t % group;
     };
@@ -89,12 +89,21 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
     for (; j + kKeys <= seq; j += kKeys) score_tile<kKeys, NV>(q, kbase, off, j, d, group, st);
     for (; j < seq; ++j) score_tile<1, NV>(q, kbase, off, j, d, group, st);
     // Softmax down the key rows, lane by lane (lanes of other sequences compute harmless values
-    // and are never stored).
+    // and are never stored). A relative position bias (rev[i - j] for query i, key j, already
+    // divided by the scale) is added on the way: lanes are consecutive queries, so one masked
+    // load per row and vector (the other sequences' lanes read nothing).
     __m512 mx[NV], sum[NV], inv[NV];
     for (int v = 0; v < NV; ++v) mx[v] = _mm512_set1_ps(-3.0e38f);
     for (j = 0; j < seq; ++j)
-        for (int v = 0; v < NV; ++v)
-            mx[v] = _mm512_max_ps(mx[v], _mm512_loadu_ps(st + j * 16 * kQv + 16 * v));
+        for (int v = 0; v < NV; ++v) {
+            float* p = st + j * 16 * kQv + 16 * v;
+            __m512 x = _mm512_loadu_ps(p);
+            if (rev) {
+                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], rev + (qb + 16 * v - t0) - j));
+                _mm512_storeu_ps(p, x);
+            }
+            mx[v] = _mm512_max_ps(mx[v], x);
+        }
     for (int v = 0; v < NV; ++v) sum[v] = _mm512_setzero_ps();
     const __m512 k = _mm512_set1_ps(scale);
     for (j = 0; j < seq; ++j)
@@ -118,13 +127,22 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
 void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_t q_row,
                                   int64_t k_row, int64_t v_row, float* ctx, int64_t ctx_features,
                                   int64_t ctx_row, int64_t t0, int64_t seq, int64_t d,
-                                  int64_t group, float scale, float* scratch) {
-    // Scratch: the stream offset of every key token, then the transposed scores of one block.
+                                  int64_t group, float scale, float* scratch,
+                                  const float* rel_bias) {
+    // Scratch: the stream offset of every key token, the transposed scores of one block, then the
+    // relative position bias reversed and divided by the scale (rev[i - j] = rel_bias[j - i] /
+    // scale; the scores are unscaled until the exponential).
     auto* off = reinterpret_cast<int64_t*>(scratch);
     float* st = scratch + 2 * seq;
     for (int64_t j = 0; j < seq; ++j) {
         const int64_t t = t0 + j;
         off[j] = (t / group) * (qkv_features + 1) * group + t % group;
+    }
+    float* rev = nullptr;
+    if (rel_bias) {
+        rev = st + seq * 16 * kQv + seq - 1;
+        const float k = 1.0f / scale;
+        for (int64_t x = -(seq - 1); x < seq; ++x) rev[x] = rel_bias[-x] * k;
     }
     const int64_t t1 = t0 + seq;
     for (int64_t qb = t0 / 16 * 16; qb < t1; qb += 16 * kQv) {
@@ -132,7 +150,7 @@ void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_
         auto run = [&](auto tag) {
             query_block<decltype(tag)::value>(qkv, qkv_features, q_row, k_row, v_row, ctx,
                                               ctx_features, ctx_row, t0, seq, qb, d, group, scale,
-                                              off, st);
+                                              off, rev, st);
         };
         switch (nv) {
             case 1:

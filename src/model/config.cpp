@@ -6,10 +6,11 @@
 // pre-training heads are ignored). A missing/empty "architectures" is Task::base. Any other
 // architecture of a model_type "bert" config (e.g. BertForMultipleChoice) also loads as Task::base,
 // with a warning on stderr, since the encoder weights are still BERT's. model_type "roberta",
-// "distilbert" and "electra" load the same way (DistilBERT's config names its sizes dim /
+// "distilbert", "electra" and "mpnet" load the same way (DistilBERT's config names its sizes dim /
 // n_layers / n_heads / hidden_dim / activation and has no token types; ELECTRA may have an
-// embedding_size below hidden_size); any other model_type is rejected; a config without
-// model_type is taken as BERT (old checkpoints).
+// embedding_size below hidden_size; MPNet has no token types, RoBERTa's positions and a relative
+// position bias); any other model_type is rejected; a config without model_type is taken as BERT
+// (old checkpoints).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -113,6 +114,11 @@ constexpr ArchTask kArchitectures[] = {
     {"ElectraForSequenceClassification", Task::sequence_classification},
     {"ElectraForTokenClassification", Task::token_classification},
     {"ElectraForQuestionAnswering", Task::question_answering},
+    {"MPNetModel", Task::base},
+    {"MPNetForMaskedLM", Task::base},
+    {"MPNetForSequenceClassification", Task::sequence_classification},
+    {"MPNetForTokenClassification", Task::token_classification},
+    {"MPNetForQuestionAnswering", Task::question_answering},
 };
 
 }  // namespace
@@ -135,10 +141,10 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "distilbert" &&
-        c.model_type != "electra")
+        c.model_type != "electra" && c.model_type != "mpnet")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
-               "\"roberta\", \"distilbert\" or \"electra\")");
+               "\"roberta\", \"distilbert\", \"electra\" or \"mpnet\")");
     const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {
@@ -183,7 +189,20 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         c.embedding_size = r.integer("embedding_size", c.hidden_size, 1);
         c.pooler_act = ModelConfig::PoolerAct::gelu;  // ElectraClassificationHead
     }
-    const bool roberta = c.model_type == "roberta";
+    const bool mpnet = c.model_type == "mpnet";
+    if (mpnet) {
+        // MPNet: no token types, positions from pad + 1 as RoBERTa, and a relative position bias
+        // per head. Hugging Face's MPNetEncoder always buckets with 32 (compute_position_bias'
+        // default), whatever relative_attention_num_buckets says; the table must have that size.
+        c.token_types = false;
+        c.type_vocab_size = 0;
+        const int64_t buckets = r.integer("relative_attention_num_buckets", 32, 1);
+        if (buckets != 32)
+            r.fail("relative_attention_num_buckets " + std::to_string(buckets) +
+                   " is not supported (Hugging Face's MPNet computes 32 buckets)");
+        c.relative_attention_buckets = buckets;
+    }
+    const bool roberta = c.model_type == "roberta" || mpnet;
     c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);
     if (roberta) c.position_offset = c.pad_token_id + 1;
     if (c.max_tokens() < 1)

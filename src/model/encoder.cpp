@@ -270,6 +270,22 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     AttentionChoice att = choose_attention(opts.attention, opts.precision);
     attention_s8_ = att.int8;
     attention_plan_ = att.plan;
+    if (cfg.relative_attention_buckets > 0) {
+        const int64_t buckets = cfg.relative_attention_buckets;
+        expect_shape(w.rel_bias, {buckets, heads_}, "encoder.relative_attention_bias.weight");
+        rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
+        rel_bias_.resize(static_cast<size_t>(heads_ * (2 * rel_len_ - 1)));
+        for (int64_t hd = 0; hd < heads_; ++hd)
+            rel_bias_of_distance(w.rel_bias.data.data(), buckets, heads_, hd, rel_len_,
+                                 rel_bias_.data() + hd * (2 * rel_len_ - 1));
+        if (attention_s8_) {
+            // The int8 attention kernels (and the int8 layouts built on them) add no bias.
+            attention_s8_ = false;
+            attention_plan_ = std::string("attention  f32  (") +
+                              (opts.attention == "int8" ? "attention int8" : "auto") +
+                              ": MPNet's relative position bias runs in the f32 attention only)";
+        }
+    }
 
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -320,7 +336,8 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
                   [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                       int64_t len, int64_t head, const AttentionNext& next, int) {
                       attention_head(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
-                                     thread_scratch<float, AttentionScratch>(per_thread), &next);
+                                     thread_scratch<float, AttentionScratch>(per_thread), &next,
+                                     rel_bias(head));
                   });
 }
 
@@ -331,14 +348,14 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     // for_each_head's q/k/v pointers (token-major arithmetic) are not used on the stream.
     const QkvLayout layout{qs, batch.num_tokens(), h, d, false};
-    for_each_head(
-        batch, heads_, layout, num_threads(), false,
-        [&](const float*, const float*, const float*, int64_t, int64_t off, int64_t len,
-            int64_t head, const AttentionNext&, int) {
-            attention_head_stream_avx512(qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h,
-                                         head * d, off, len, d, group, scale,
-                                         thread_scratch<float, AttentionScratch>(per_thread));
-        });
+    for_each_head(batch, heads_, layout, num_threads(), false,
+                  [&](const float*, const float*, const float*, int64_t, int64_t off, int64_t len,
+                      int64_t head, const AttentionNext&, int) {
+                      attention_head_stream_avx512(
+                          qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h, head * d, off,
+                          len, d, group, scale, thread_scratch<float, AttentionScratch>(per_thread),
+                          rel_bias(head));
+                  });
 }
 
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,

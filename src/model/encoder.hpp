@@ -163,6 +163,15 @@ class Encoder {
     std::vector<Layer> layers_;
     std::vector<PlanEntry> plan_;
     bool attention_s8_ = false;
+    // MPNet: per head, the relative position bias by distance -(rel_len_ - 1) .. rel_len_ - 1
+    // ([heads][2 * rel_len_ - 1]; rel_bias_of_distance); empty for every other family.
+    std::vector<float> rel_bias_;
+    int64_t rel_len_ = 0;
+    // The attention kernels' rel_bias of `head` (distance 0 entry), nullptr without one.
+    const float* rel_bias(int64_t head) const {
+        return rel_bias_.empty() ? nullptr
+                                 : rel_bias_.data() + head * (2 * rel_len_ - 1) + rel_len_ - 1;
+    }
     std::string attention_plan_;
 
     // Activations reused across calls; forward calls are serialized.

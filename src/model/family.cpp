@@ -6,10 +6,10 @@ namespace sparq {
 
 namespace {
 
-// Per-layer module names: BERT's, DistilBERT's.
+// Per-layer module names: BERT's, the family's.
 struct Rename {
     const char* bert;
-    const char* distil;
+    const char* native;
 };
 constexpr Rename kDistilLayer[] = {
     {"attention.self.query", "attention.q_lin"},
@@ -21,14 +21,24 @@ constexpr Rename kDistilLayer[] = {
     {"output.dense", "ffn.lin2"},
     {"output.LayerNorm", "output_layer_norm"},
 };
+// MPNet keeps BERT's layer prefix ("encoder.layer.N.") and FFN names; its attention differs.
+constexpr Rename kMpnetLayer[] = {
+    {"attention.self.query", "attention.attn.q"},
+    {"attention.self.key", "attention.attn.k"},
+    {"attention.self.value", "attention.attn.v"},
+    {"attention.output.dense", "attention.attn.o"},
+    {"attention.output.LayerNorm", "attention.LayerNorm"},
+};
 
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
 
-// "encoder.layer.N.<module>.<leaf>" -> "transformer.layer.N.<DistilBERT module>.<leaf>";
+// "encoder.layer.N.<module>.<leaf>" -> "<layer prefix>N.<native module>.<leaf>" by `table`;
 // nullopt if `name` is not a layer tensor of the table.
-std::optional<std::string> distil_layer_name(const std::string& name) {
+template <size_t N>
+std::optional<std::string> layer_name(const std::string& name, const Rename (&table)[N],
+                                      const std::string& layer_prefix) {
     const std::string from = "encoder.layer.";
     if (!starts_with(name, from)) return std::nullopt;
     const size_t num = from.size(), dot = name.find('.', num);
@@ -36,9 +46,9 @@ std::optional<std::string> distil_layer_name(const std::string& name) {
     for (size_t i = num; i < dot; ++i)
         if (name[i] < '0' || name[i] > '9') return std::nullopt;
     const std::string rest = name.substr(dot + 1);
-    for (const Rename& r : kDistilLayer)
+    for (const Rename& r : table)
         if (starts_with(rest, std::string(r.bert) + "."))
-            return "transformer.layer." + name.substr(num, dot - num) + "." + r.distil +
+            return layer_prefix + name.substr(num, dot - num) + "." + r.native +
                    rest.substr(std::strlen(r.bert));
     return std::nullopt;
 }
@@ -49,25 +59,30 @@ std::string family_prefix(const std::string& model_type) {
     if (model_type == "roberta") return "roberta.";
     if (model_type == "distilbert") return "distilbert.";
     if (model_type == "electra") return "electra.";
+    if (model_type == "mpnet") return "mpnet.";
     return "bert.";
 }
 
 std::string native_encoder_name(const std::string& model_type, const std::string& canonical) {
-    if (model_type != "distilbert") return canonical;
-    if (auto n = distil_layer_name(canonical)) return *n;
-    return canonical;  // embeddings.*: the same names
+    std::optional<std::string> n;
+    if (model_type == "distilbert") n = layer_name(canonical, kDistilLayer, "transformer.layer.");
+    if (model_type == "mpnet") n = layer_name(canonical, kMpnetLayer, "encoder.layer.");
+    return n ? *n : canonical;  // embeddings.*, the FFN of MPNet: the same names
 }
 
 std::string plan_display_name(const std::string& model_type, const std::string& canonical) {
     const std::string fused = "attention.self.{query,key,value}.weight";
-    if (model_type == "distilbert" && canonical.size() > fused.size() &&
+    const bool distil = model_type == "distilbert";
+    if ((distil || model_type == "mpnet") && canonical.size() > fused.size() &&
         canonical.compare(canonical.size() - fused.size(), fused.size(), fused) == 0) {
-        // "encoder.layer.N." + fused -> "transformer.layer.N.attention.{q,k,v}_lin.weight"
+        // "encoder.layer.N." + fused -> "transformer.layer.N.attention.{q,k,v}_lin.weight",
+        // "encoder.layer.N.attention.attn.{q,k,v}.weight"
         const std::string layer = canonical.substr(0, canonical.size() - fused.size());
         const std::string probe =
             native_encoder_name(model_type, layer + "attention.self.query.weight");
-        return probe.substr(0, probe.size() - std::string("q_lin.weight").size()) +
-               "{q,k,v}_lin.weight";
+        const std::string q = distil ? "q_lin.weight" : "q.weight";
+        return probe.substr(0, probe.size() - q.size()) +
+               (distil ? "{q,k,v}_lin.weight" : "{q,k,v}.weight");
     }
     return native_encoder_name(model_type, canonical);
 }

@@ -1,25 +1,27 @@
 #pragma once
-// Tensor names of the supported model families (BERT, RoBERTa, DistilBERT, ELECTRA) against BERT's
-// names,
-// which the rest of sparq uses ("canonical": "encoder.layer.3.attention.self.query.weight",
-// without a "bert." prefix). BERT and RoBERTa name their encoder like BERT; DistilBERT names it
-// "transformer.layer.N.attention.q_lin", "...ffn.lin1", "...sa_layer_norm" and so on. (prune,
-// quantize and inspect recognize the families' linear weights by pattern, tools/matrix_stats.cpp
-// and quant/model_quant.cpp.)
+// Tensor names of the supported model families (BERT, RoBERTa, DistilBERT, ELECTRA, MPNet) against
+// BERT's names, which the rest of sparq uses ("canonical":
+// "encoder.layer.3.attention.self.query.weight", without a "bert." prefix). BERT and RoBERTa name
+// their encoder like BERT; DistilBERT names it "transformer.layer.N.attention.q_lin",
+// "...ffn.lin1", "...sa_layer_norm" and so on; MPNet its attention
+// "encoder.layer.N.attention.attn.{q,k,v,o}" and "...attention.LayerNorm". (prune, quantize and
+// inspect recognize the families' linear weights by pattern, tools/matrix_stats.cpp and
+// quant/model_quant.cpp.)
 #include <optional>
 #include <string>
 
 namespace sparq {
 
-// The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta.", "distilbert."
-// or "electra." (model_type "bert", "roberta", "distilbert", "electra").
+// The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta.", "distilbert.",
+// "electra." or "mpnet." (model_type "bert", "roberta", "distilbert", "electra", "mpnet").
 std::string family_prefix(const std::string& model_type);
 
 // The family's name of a canonical encoder tensor name (no prefix added or removed).
 std::string native_encoder_name(const std::string& model_type, const std::string& canonical);
 
 // How plan reports name a weight the planner knows by its canonical name: the family's own name,
-// Q, K and V fused as "<layer>.attention.{q,k,v}_lin.weight" for DistilBERT (BERT's
+// Q, K and V fused as "<layer>.attention.{q,k,v}_lin.weight" for DistilBERT,
+// "<layer>.attention.attn.{q,k,v}.weight" for MPNet (BERT's
 // "<layer>.attention.self.{query,key,value}.weight" elsewhere).
 std::string plan_display_name(const std::string& model_type, const std::string& canonical);
 

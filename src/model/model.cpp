@@ -144,7 +144,8 @@ class BertModel final : public Model {
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
         const bool cls_dense = cfg.task == Task::sequence_classification &&
-                               (cfg.model_type == "roberta" || cfg.model_type == "electra");
+                               (cfg.model_type == "roberta" || cfg.model_type == "electra" ||
+                                cfg.model_type == "mpnet");
         const std::string pooler = cfg.model_type == "distilbert" ? "pre_classifier"
                                    : cls_dense                    ? "classifier.dense"
                                                                   : "pooler.dense";

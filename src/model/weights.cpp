@@ -279,6 +279,9 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
         l.ln2_b = ld.encoder(p + "output.LayerNorm.bias", {h});
     }
+    if (cfg.relative_attention_buckets > 0)
+        w.rel_bias = ld.encoder("encoder.relative_attention_bias.weight",
+                                {cfg.relative_attention_buckets, cfg.num_heads});
     if (int64_t n = layers_in_file(file, prefix, cfg.model_type); n > cfg.num_layers)
         std::fprintf(stderr,
                      "sparq: warning: %s holds %lld encoder layers but config.json has "
@@ -293,10 +296,10 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         struct MlmNames {
             const char *dense, *ln, *bias, *bias2, *decoder;
         };
+        const bool lm_head = cfg.model_type == "roberta" || cfg.model_type == "mpnet";
         const MlmNames n =
-            cfg.model_type == "roberta"
-                ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
-                           "lm_head.decoder.bias", "lm_head.decoder.weight"}
+            lm_head ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
+                               "lm_head.decoder.bias", "lm_head.decoder.weight"}
             : cfg.model_type == "distilbert"
                 ? MlmNames{"vocab_transform", "vocab_layer_norm", "vocab_projector.bias", "",
                            "vocab_projector.weight"}
@@ -313,11 +316,11 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             w.mlm_decoder_w = ld.head(n.decoder, {cfg.vocab_size, h}, false);
         }
     }
-    if ((cfg.model_type == "roberta" || cfg.model_type == "electra") &&
+    if ((cfg.model_type == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet") &&
         cfg.task == Task::sequence_classification) {
-        // RobertaClassificationHead: tanh(dense(h_<s>)) then out_proj, the same computation as
-        // BERT's pooler + classifier, so it loads into those two slots; ElectraClassificationHead
-        // the same with GELU (ModelConfig::pooler_act).
+        // RobertaClassificationHead (and MPNetClassificationHead): tanh(dense(h_<s>)) then
+        // out_proj, the same computation as BERT's pooler + classifier, so it loads into those two
+        // slots; ElectraClassificationHead the same with GELU (ModelConfig::pooler_act).
         w.pooler_w = ld.head("classifier.dense.weight", {h, h});
         w.pooler_b = ld.head("classifier.dense.bias", {h});
         w.classifier_w = ld.head("classifier.out_proj.weight", {cfg.num_labels, h});

@@ -47,6 +47,7 @@ struct BertWeights {
     Tensor word_emb, pos_emb, type_emb, emb_ln_g, emb_ln_b;
     Tensor emb_proj_w, emb_proj_b;  // ELECTRA's embeddings_project [hidden][embedding] (or empty)
     std::vector<LayerWeights> layers;
+    Tensor rel_bias;  // MPNet's encoder.relative_attention_bias.weight [buckets][heads] (or empty)
     Tensor pooler_w, pooler_b;          // optional (empty if absent)
     Tensor classifier_w, classifier_b;  // sequence/token classification head
     Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]

@@ -593,12 +593,22 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const fs::path tj = d / "tokenizer.json", vt = d / "vocab.txt",
                    tc = d / "tokenizer_config.json", sm = d / "special_tokens_map.json";
     const bool has_config = fs::is_regular_file(tc);
+    const json cfg = has_config ? read_json(tc) : json();
+    // MPNetTokenizer: RoBERTa's special tokens around BERT's WordPiece, "</s></s>" between pairs.
+    const bool mpnet = has_config && cfg.is_object() && cfg.contains("tokenizer_class") &&
+                       cfg["tokenizer_class"].is_string() &&
+                       cfg["tokenizer_class"].get<std::string>().rfind("MPNetTokenizer", 0) == 0;
     if (fs::is_regular_file(tj)) {
         auto im = impl_from_tokenizer_json(tj);
         if (has_config) {
             // BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars
             // from tokenizer_config.json over tokenizer.json's normalizer.
-            apply_config(read_json(tc), tc.string(), im->opts);
+            apply_config(cfg, tc.string(), im->opts);
+            // tokenizer.json does not say which token masks or pads: the config names them, as
+            // for Hugging Face's tokenizer (MPNet's "<mask>" and "<pad>").
+            for (auto [key, slot] : {std::pair{"mask_token", &im->mask}, {"pad_token", &im->pad}})
+                if (auto m = get_token_name(cfg, key, tc.string()))
+                    if (int32_t id = im->vocab.find(*m); id >= 0) *slot = id;
             im->finalize();
         }
         return Tokenizer(std::move(im));
@@ -611,7 +621,8 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     if (bpe && !fs::is_regular_file(mt))
         throw Error("no merges.txt beside '" + vj.string() + "': a BPE vocabulary needs both");
     TokenizerOptions opts;
-    SpecialNames names = bpe ? roberta_names() : SpecialNames{};
+    SpecialNames names = bpe || mpnet ? roberta_names() : SpecialNames{};
+    if (mpnet) names.unk = "[UNK]";  // MPNetTokenizer's default: BERT's vocabulary keeps [UNK]
     bool add_prefix_space = false;
     if (fs::is_regular_file(sm)) {
         const json j = read_json(sm);
@@ -620,13 +631,14 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         read_special_names(j, sm.string(), names);
     }
     if (has_config) {
-        const json cfg = read_json(tc);
         apply_config(cfg, tc.string(), opts);
         read_special_names(cfg, tc.string(), names);
         if (auto v = get_bool(cfg, "add_prefix_space", tc.string())) add_prefix_space = *v;
     }
     if (bpe) return Tokenizer(impl_from_bpe_files(vj, mt, names, add_prefix_space, opts));
-    return Tokenizer(impl_from_vocab(tok::read_vocab_file(vt.string()), opts, names, vt.string()));
+    auto im = impl_from_vocab(tok::read_vocab_file(vt.string()), opts, names, vt.string());
+    if (mpnet) set_roberta_templates(*im, im->cls, im->sep);  // all type ids 0, as MPNetTokenizer
+    return Tokenizer(std::move(im));
 }
 
 }  // namespace sparq

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# DistilBERT and ELECTRA end to end, as a user runs them. For each family's sequence classifier:
-# `sparq classify` on the fixture's WordPiece vocabulary equals the independent PyTorch reference
-# (tools/bert_reference.py: modeling_distilbert / modeling_electra semantics) run on the
-# tokenizer's ids; `sparq prune` finds the 12 linear weights by the family's own names and
+# DistilBERT, ELECTRA and MPNet end to end, as a user runs them. For each family's sequence
+# classifier: `sparq classify` on the fixture's WordPiece vocabulary equals the independent PyTorch
+# reference (tools/bert_reference.py: modeling_distilbert / modeling_electra / modeling_mpnet
+# semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
 # `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same 12
-# matrices and keeps the pruned model's labels. DistilBERT question answering: a pair (token
+# matrices and keeps the pruned model's labels (MPNet's int8 model keeps f32 attention, which adds
+# its relative position bias). DistilBERT question answering: a pair (token
 # types 0/1, which DistilBERT ignores) answers inside the context with the reference's score.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
@@ -16,7 +17,7 @@ QN="where did alice live ?"
 CT="alice lived in paris for ten years before she moved to berlin ."
 labels() { $PY -c 'import json,sys; print([json.loads(l)["label"] for l in sys.stdin])'; }
 
-for fam in distilbert electra; do
+for fam in distilbert electra mpnet; do
     M="$FX/tiny_${fam}_cls"
     "$SPARQ" tokenize "$M" "$T1" "$T2" > "$TMP/$fam-tok.jsonl"
     "$SPARQ" classify "$M" "$T1" "$T2" --threads 1 > "$TMP/$fam-cls.jsonl"
@@ -33,6 +34,11 @@ for fam in distilbert electra; do
     [ "$a" = "$b" ] || { echo "$fam: int8 labels $b differ from f32 $a"; exit 1; }
 done
 grep -q "^distilbert.transformer.layer.1.ffn.lin1.weight" "$TMP/distilbert-prune.txt"
+grep -q "^mpnet.encoder.layer.1.attention.attn.o.weight" "$TMP/mpnet-prune.txt"
+"$SPARQ" classify "$TMP/mpnet-p90" "$T1" "$T2" --threads 2 --kernels sparse > "$TMP/mpnet-p90-cls.jsonl"
+"$SPARQ" inspect "$TMP/mpnet-q" --plan > "$TMP/mpnet-q-plan.txt"
+grep -q "^attention  f32  (auto: MPNet's relative position bias" "$TMP/mpnet-q-plan.txt" ||
+    { cat "$TMP/mpnet-q-plan.txt"; exit 1; }
 grep -q "^pre_classifier.weight" "$TMP/distilbert-plan.txt"
 grep -q "^embeddings_project.weight  \[32x16\]" "$TMP/electra-plan.txt"
 
@@ -54,11 +60,14 @@ def run(d, toks):
     return ref.forward(cfg, w, [pad(t["ids"]) for t in toks],
                        [pad([1] * len(t["ids"])) for t in toks], [pad(t["type_ids"]) for t in toks])
 
-for fam in ("distilbert", "electra"):
+for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-cls"),
+                        ("electra", f"{fx}/tiny_electra_cls", "electra-cls"),
+                        ("mpnet", f"{fx}/tiny_mpnet_cls", "mpnet-cls"),
+                        ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls")):
     toks = lines(f"{fam}-tok")
-    out = run(f"{fx}/tiny_{fam}_cls", toks)
+    out = run(model, toks)
     labels = ["negative", "positive"]
-    for k, c in enumerate(lines(f"{fam}-cls")):
+    for k, c in enumerate(lines(res)):
         logits = out["logits"][k]
         p = np.exp(logits - logits.max()); p /= p.sum()
         assert c["label"] == labels[int(np.argmax(p))], (fam, c, p)
@@ -73,6 +82,6 @@ ctx = [i for i, t in enumerate(qt["type_ids"]) if t == 1][:-1]   # context token
 assert a["start"] in ctx and a["end"] in ctx and a["start"] <= a["end"], (a, ctx)
 best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 30)
 assert abs(a["score"] - best) < 1e-4, (a["score"], best)
-print("distilbert / electra classify, distilbert qa: match the reference")
+print("distilbert / electra / mpnet classify, distilbert qa: match the reference")
 PYEOF
-echo "distilbert / electra prune, inspect, quantize: ok"
+echo "distilbert / electra / mpnet prune, inspect, quantize: ok"
