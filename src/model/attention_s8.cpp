@@ -91,7 +91,7 @@ int64_t attention_s8_scratch_bytes(int64_t seq, int64_t d) {
 namespace ref {
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* /*scratch*/,
-                       AttentionS8Probe* probe) {
+                       AttentionS8Probe* probe, const float* rel_bias) {
     std::vector<int8_t> q8(seq * d), k8(seq * d), v8(seq * d);
     std::vector<float> sq(seq), sk(seq), sp(seq), sv(d), s(seq * seq);
     std::vector<int32_t> si(seq * seq), ci(seq * d);
@@ -116,6 +116,8 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
             for (int64_t c = 0; c < d; ++c) acc += int32_t{q8[i * d + c]} * k8[j * d + c];
             si[i * seq + j] = acc;
             s[i * seq + j] = static_cast<float>(acc) * rf * sk[j];
+            if (rel_bias)
+                s[i * seq + j] = std::fma(rel_bias[j - i], s8attn::kLog2e, s[i * seq + j]);
         }
     }
     for (int64_t i = 0; i < seq; ++i) {
@@ -163,14 +165,19 @@ namespace {
 // The reference has nothing to prefetch with: it ignores `next`.
 void ref_with_next(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                    int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                   const AttentionNext*) {
-    ref::attention_head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr);
+                   const AttentionNext*, const float* rel_bias) {
+    ref::attention_head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr, rel_bias);
+}
+void ref_probed(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                AttentionS8Probe* probe, const float* rel_bias) {
+    ref::attention_head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, rel_bias);
 }
 }  // namespace
 
 const AttentionS8Variant* attention_s8_variants(int* count) {
     static const AttentionS8Variant table[] = {
-        {Isa::scalar, "attention_s8_ref", ref::attention_head_s8, ref_with_next},
+        {Isa::scalar, "attention_s8_ref", ref_probed, ref_with_next},
         {Isa::avx512_vnni, "attention_s8_vnni", attention_s8_vnni_entry().fn,
          attention_s8_vnni_entry().with_next},
         {Isa::amx, "attention_s8_amx", attention_s8_amx_entry().fn,
@@ -197,8 +204,9 @@ bool attention_s8_takes_qk8(int64_t d) {
 
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                       const AttentionNext* next) {
-    attention_s8_best().with_next(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
+                       const AttentionNext* next, const float* rel_bias) {
+    attention_s8_best().with_next(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next,
+                                  rel_bias);
 }
 
 }  // namespace sparq

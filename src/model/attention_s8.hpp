@@ -1,14 +1,16 @@
 #pragma once
 // int8 scaled dot-product attention of one head of one (unpadded) sequence, the same contract as
-// attention_head (attention.hpp): ctx[i] = softmax(q_i · Kᵀ · scale) · V, q/k/v rows with stride
-// ld_qkv, ctx rows with stride ld_ctx. Both matmuls run on int8 operands with int32 sums
-// (vpdpbusd on AVX512-VNNI); the softmax's exp runs in f32 and quantizes its output.
+// attention_head (attention.hpp): ctx[i] = softmax(q_i · Kᵀ · scale + bias_i) · V, q/k/v rows
+// with stride ld_qkv, ctx rows with stride ld_ctx, the optional relative position bias as there.
+// Both matmuls run on int8 operands with int32 sums (vpdpbusd on AVX512-VNNI); the softmax's exp
+// runs in f32 and quantizes its output.
 //
 // Scheme (all quantization dynamic, symmetric, round to nearest even, computed per call):
 //   Q, K per token:  sq[i] = max_c |q[i][c]| / 127, q8 = round(q / sq) in [-127, 127]; same for K.
 //   scores:          S[i][j] = Σ_c q8[i][c]·k8[j][c] (int32; vpdpbusd multiplies u8 by s8, so it
 //                    runs on q8 + 128 and subtracts 128·Σ_c k8[j][c], computed once per key),
-//                    s[i][j] = (float(S) · (scale·log2(e)·sq[i])) · sk[j]: the log2 domain.
+//                    s[i][j] = (float(S) · (scale·log2(e)·sq[i])) · sk[j]: the log2 domain;
+//                    with a relative position bias, s[i][j] = fma(rel_bias[j - i], log2(e), s).
 //   softmax + P:     p8[i][j] = round(255 · 2^(s_ij - max_j s_ij)) in [0, 255] (u8; the row max
 //                    maps to 255, as p / max_j p · 255 would), 2^x by a degree-4 polynomial good
 //                    to 6e-6 relative (s8attn below; far below the 1/510 rounding step);
@@ -63,7 +65,7 @@ int64_t attention_s8_scratch_bytes(int64_t seq, int64_t d);
 // `next` (optional) only prefetches the next head's Q/K/V into L2: results are the same.
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                       const AttentionNext* next = nullptr);
+                       const AttentionNext* next = nullptr, const float* rel_bias = nullptr);
 
 // True when a vectorized variant may run (AVX512-VNNI allowed by max_isa()).
 bool attention_s8_fast();
@@ -78,11 +80,12 @@ struct AttentionS8Probe {
     std::vector<int32_t> ctx;           // C, [seq][d]
 };
 
+// Both take the relative position bias last (nullptr: none).
 using AttentionS8Fn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
-                               int64_t, int64_t, float, uint8_t*, AttentionS8Probe*);
+                               int64_t, int64_t, float, uint8_t*, AttentionS8Probe*, const float*);
 using AttentionS8NextFn = void (*)(const float*, const float*, const float*, int64_t, float*,
-                                   int64_t, int64_t, int64_t, float, uint8_t*,
-                                   const AttentionNext*);
+                                   int64_t, int64_t, int64_t, float, uint8_t*, const AttentionNext*,
+                                   const float*);
 struct AttentionS8Variant {
     Isa isa;
     const char* name;
@@ -104,7 +107,7 @@ struct AttentionS8Layout {
 namespace ref {
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                       AttentionS8Probe* probe);
+                       AttentionS8Probe* probe, const float* rel_bias = nullptr);
 }
 // The vectorized variants' entry points (attention_s8_vnni.cpp). vnni: vpdpbusd tiles of 4 rows;
 // amx: both matmuls on AMX tiles (tdpbusd on the same packed operands, keys padded to 64), the
@@ -125,6 +128,7 @@ bool attention_s8_takes_qk8(int64_t d);
 // (ld_qkv floats apart); `next` prefetches its V. Only the AMX variant reads int8 Q and K.
 void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,
                            int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
-                           float scale, uint8_t* scratch, const AttentionNext* next);
+                           float scale, uint8_t* scratch, const AttentionNext* next,
+                           const float* rel_bias = nullptr);
 
 }  // namespace sparq

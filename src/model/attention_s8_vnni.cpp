@@ -609,9 +609,26 @@ void probe_pv(AttentionS8Probe* probe, const Scratch& s, int64_t seq, int64_t d,
             probe->v8[j * d + c] = static_cast<int8_t>(s.vpack[((j / 4) * d16 + c) * 4 + j % 4]);
 }
 
+// The relative position bias in the log2 domain on `rows` score rows from query i0 (stride l16,
+// keys j < seq): s = fma(rel[j - i], log2(e), s), as the reference.
+void add_rel_bias(float* scores, int64_t rows, int64_t i0, int64_t seq, int64_t l16,
+                  const float* rel) {
+    const __m512 log2e = _mm512_set1_ps(s8attn::kLog2e);
+    for (int64_t r = 0; r < rows; ++r) {
+        float* row = scores + r * l16;
+        const float* b = rel - (i0 + r);
+        for (int64_t j = 0; j < seq; j += 16) {
+            const __mmask16 m = tail16(seq - j);
+            _mm512_mask_storeu_ps(
+                row + j, m,
+                _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, b + j), log2e, _mm512_loadu_ps(row + j)));
+        }
+    }
+}
+
 void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
              int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-             AttentionS8Probe* probe, const AttentionNext* next) {
+             AttentionS8Probe* probe, const AttentionNext* next, const float* rel) {
     const AttentionS8Layout L(seq, d);
     const Scratch s(scratch, L);
     prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
@@ -631,6 +648,7 @@ void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, flo
     for (int64_t i0 = 0; i0 < seq; i0 += s8attn::kScoreRows) {
         const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
         scores_rows<false>(o, i0, i1, s.scores, nullptr, L.l16);
+        if (rel) add_rel_bias(s.scores, i1 - i0, i0, seq, L.l16, rel);
         softmax_quant(s.scores, i1 - i0, seq, L.l16, L.l4, s.p8 + i0 * L.l4, s.sp + i0);
     }
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l4, s.vpack, s.sv);
@@ -735,7 +753,8 @@ SPARQ_AMX void release_tiles() { _tile_release(); }
 // context tiles.
 void amx_body(const AttentionS8Layout& L, const Scratch& s, const QkTiles& o, const float* v,
               int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
-              AttentionS8Probe* probe, const AttentionNext* next) {
+              AttentionS8Probe* probe, const AttentionNext* next, const float* rel) {
+    const __m512 log2e = _mm512_set1_ps(s8attn::kLog2e);
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l64, s.vpack, s.sv);
     NextPrefetch pf(next, ld_qkv, d);  // a local: its state stays in registers
     if (probe) {
@@ -757,12 +776,15 @@ void amx_body(const AttentionS8Layout& L, const Scratch& s, const QkTiles& o, co
             if (probe) std::copy(row, row + seq, probe->scores.data() + (i0 + r) * seq);
             const __m512 rf = _mm512_set1_ps(s.rf[i0 + r]);
             __m512 m = _mm512_set1_ps(-INFINITY);
+            const float* b = rel ? rel - (i0 + r) : nullptr;
             for (int64_t j = 0; j < L.l16; j += 16) {
                 pf.step();
                 const __m512i x =
                     _mm512_sub_epi32(_mm512_loadu_si512(row + j), _mm512_loadu_si512(s.kcomp + j));
-                const __m512 f = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(x), rf),
-                                               _mm512_loadu_ps(s.sk + j));
+                __m512 f = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(x), rf),
+                                         _mm512_loadu_ps(s.sk + j));
+                if (b)  // keys past seq read no bias (their scores are masked below)
+                    f = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail16(seq - j), b + j), log2e, f);
                 _mm512_storeu_ps(reinterpret_cast<float*>(row + j), f);
                 m = _mm512_mask_max_ps(m, tail16(seq - j), m, f);
             }
@@ -797,20 +819,20 @@ void amx_body(const AttentionS8Layout& L, const Scratch& s, const QkTiles& o, co
 
 void head_s8_amx(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                  int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                 AttentionS8Probe* probe, const AttentionNext* next) {
+                 AttentionS8Probe* probe, const AttentionNext* next, const float* rel) {
     const AttentionS8Layout L(seq, d);
     if (L.d4 > 64)
-        return head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next);
+        return head_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next, rel);
     const Scratch s(scratch, L);
     prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
-    amx_body(L, s, {s.q8, L.d4, s.kpack, L.l16}, v, ld_qkv, ctx, ld_ctx, seq, d, probe, next);
+    amx_body(L, s, {s.q8, L.d4, s.kpack, L.l16}, v, ld_qkv, ctx, ld_ctx, seq, d, probe, next, rel);
 }
 
 // Q and K from the QKV kernel (S8QK8): rf and sk from its scales, kcomp from its packed K
 // (which runs on into the next sequence's keys: those are masked like the padding keys).
 void head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v, int64_t ld_qkv,
                  float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                 const AttentionNext* next) {
+                 const AttentionNext* next, const float* rel) {
     const AttentionS8Layout L(seq, d);
     const Scratch s(scratch, L);
     const int64_t groups = d / 4, at = head * qk.tpad + off;
@@ -819,25 +841,27 @@ void head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v, int
     std::copy(qk.sk + at, qk.sk + at + L.l16, s.sk);
     const auto* kp = reinterpret_cast<const uint8_t*>(qk.k8) + (head * groups * qk.tpad + off) * 4;
     key_compensation(kp, groups, L.l16, qk.tpad, s.kcomp);
-    amx_body(L, s, {qk.q8 + at * d, d, kp, qk.tpad}, v, ld_qkv, ctx, ld_ctx, seq, d, nullptr, next);
+    amx_body(L, s, {qk.q8 + at * d, d, kp, qk.tpad}, v, ld_qkv, ctx, ld_ctx, seq, d, nullptr, next,
+             rel);
 }
 }  // namespace
 
 namespace {
 // The variant table's two entry points of one head function: with a probe, or prefetching next.
 using HeadFn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t, int64_t,
-                        int64_t, float, uint8_t*, AttentionS8Probe*, const AttentionNext*);
+                        int64_t, float, uint8_t*, AttentionS8Probe*, const AttentionNext*,
+                        const float*);
 template <HeadFn Head>
 void probed(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
             int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-            AttentionS8Probe* probe) {
-    Head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, nullptr);
+            AttentionS8Probe* probe, const float* rel) {
+    Head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, nullptr, rel);
 }
 template <HeadFn Head>
 void prefetching(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                  int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-                 const AttentionNext* next) {
-    Head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr, next);
+                 const AttentionNext* next, const float* rel) {
+    Head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr, next, rel);
 }
 }  // namespace
 
@@ -848,8 +872,9 @@ AttentionS8Entry attention_s8_amx_entry() {
 
 void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,
                            int64_t ld_qkv, float* ctx, int64_t ld_ctx, int64_t seq, int64_t d,
-                           float scale, uint8_t* scratch, const AttentionNext* next) {
-    head_s8_qk8(qk, off, head, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next);
+                           float scale, uint8_t* scratch, const AttentionNext* next,
+                           const float* rel_bias) {
+    head_s8_qk8(qk, off, head, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next, rel_bias);
 }
 
 }  // namespace sparq

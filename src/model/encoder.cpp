@@ -278,13 +278,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         for (int64_t hd = 0; hd < heads_; ++hd)
             rel_bias_of_distance(w.rel_bias.data.data(), buckets, heads_, hd, rel_len_,
                                  rel_bias_.data() + hd * (2 * rel_len_ - 1));
-        if (attention_s8_) {
-            // The int8 attention kernels (and the int8 layouts built on them) add no bias.
-            attention_s8_ = false;
-            attention_plan_ = std::string("attention  f32  (") +
-                              (opts.attention == "int8" ? "attention int8" : "auto") +
-                              ": MPNet's relative position bias runs in the f32 attention only)";
-        }
+        attention_plan_ += "; MPNet relative position bias added to the scores";
     }
 
     layers_.resize(w.layers.size());
@@ -370,10 +364,10 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
         uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
         if (qk8)
             attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,
-                                  scale, scratch, &next);
+                                  scale, scratch, &next, rel_bias(head));
         else
             attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, scratch,
-                              &next);
+                              &next, rel_bias(head));
     };
     if (team) {
         std::atomic<int64_t> unused{0};

@@ -4,8 +4,7 @@
 # reference (tools/bert_reference.py: modeling_distilbert / modeling_electra / modeling_mpnet
 # semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
 # `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same 12
-# matrices and keeps the pruned model's labels (MPNet's int8 model keeps f32 attention, which adds
-# its relative position bias). DistilBERT question answering: a pair (token
+# matrices and keeps the pruned model's labels. DistilBERT question answering: a pair (token
 # types 0/1, which DistilBERT ignores) answers inside the context with the reference's score.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
@@ -37,10 +36,62 @@ grep -q "^distilbert.transformer.layer.1.ffn.lin1.weight" "$TMP/distilbert-prune
 grep -q "^mpnet.encoder.layer.1.attention.attn.o.weight" "$TMP/mpnet-prune.txt"
 "$SPARQ" classify "$TMP/mpnet-p90" "$T1" "$T2" --threads 2 --kernels sparse > "$TMP/mpnet-p90-cls.jsonl"
 "$SPARQ" inspect "$TMP/mpnet-q" --plan > "$TMP/mpnet-q-plan.txt"
-grep -q "^attention  f32  (auto: MPNet's relative position bias" "$TMP/mpnet-q-plan.txt" ||
+grep -q "^attention  int8 .*MPNet relative position bias added" "$TMP/mpnet-q-plan.txt" ||
     { cat "$TMP/mpnet-q-plan.txt"; exit 1; }
 grep -q "^pre_classifier.weight" "$TMP/distilbert-plan.txt"
 grep -q "^embeddings_project.weight  \[32x16\]" "$TMP/electra-plan.txt"
+
+# MPNet with heads of 64 on int8 kernels (the bundled sparse int8 SST-2 model under MPNet's names,
+# with a relative position bias): where AMX runs the attention, the QKV kernel writes Q and K int8
+# for it (S8QK8); the bias must enter that path exactly as when the attention quantizes Q and K
+# itself (SPARQ_NO_QK8=1): the same vectors bit for bit.
+PYTHONPATH="$SRC/tools" $PY - "$SRC/models/sst2-default" "$TMP/mpnet-int8" <<'PYEOF'
+import json, os, shutil, sys
+import numpy as np
+import bert_reference as ref
+src, dst = sys.argv[1:3]
+os.makedirs(dst)
+shutil.copy(f"{src}/vocab.txt", dst)
+shutil.copy(f"{src}/tokenizer_config.json", dst)
+w, dt, meta = ref.read_safetensors(f"{src}/model.safetensors")
+ren = [("attention.self.query.", "attention.attn.q."), ("attention.self.key.", "attention.attn.k."),
+       ("attention.self.value.", "attention.attn.v."), ("attention.output.dense.", "attention.attn.o."),
+       ("attention.output.LayerNorm.", "attention.LayerNorm.")]
+out, dtypes = {}, {}
+for k, v in w.items():
+    if "token_type" in k:
+        continue
+    if k.startswith("classifier."):  # BERT's pooler + classifier = MPNet's classification head
+        n = "classifier.out_proj." + k[len("classifier."):]
+    elif k.startswith("bert.pooler.dense."):
+        n = "classifier.dense." + k[len("bert.pooler.dense."):]
+    else:
+        n = "mpnet." + k[len("bert."):]
+        for a, b in ren:
+            n = n.replace(a, b)
+    if n.endswith("position_embeddings.weight"):
+        v = np.concatenate([v[:2], v])
+    out[n], dtypes[n] = v, dt[k]
+heads = 4
+out["mpnet.encoder.relative_attention_bias.weight"] = \
+    (np.random.default_rng(9).standard_normal((32, heads)) * 0.7).astype(np.float32)
+ref.write_safetensors(f"{dst}/model.safetensors", out, dtypes={k: v for k, v in dtypes.items() if v != "F32"})
+cfg = json.load(open(f"{src}/config.json"))
+for k in ("type_vocab_size", "position_embedding_type"):
+    cfg.pop(k)
+cfg.update(model_type="mpnet", architectures=["MPNetForSequenceClassification"], pad_token_id=1,
+           max_position_embeddings=cfg["max_position_embeddings"] + 2, relative_attention_num_buckets=32)
+json.dump(cfg, open(f"{dst}/config.json", "w"))
+PYEOF
+for th in 1 2; do  # (one thread: the S8QK8 path where AMX runs the attention)
+    "$SPARQ" embed "$TMP/mpnet-int8" "$T1" "$T2" "$QN $CT $CT" --threads $th > "$TMP/mpnet-qk8.jsonl"
+    SPARQ_NO_QK8=1 "$SPARQ" embed "$TMP/mpnet-int8" "$T1" "$T2" "$QN $CT $CT" --threads $th \
+        > "$TMP/mpnet-noqk8.jsonl"
+    cmp "$TMP/mpnet-qk8.jsonl" "$TMP/mpnet-noqk8.jsonl"
+done
+"$SPARQ" inspect "$TMP/mpnet-int8" --plan > "$TMP/mpnet-int8-plan.txt"
+grep -q "^attention  int8 .*MPNet relative position bias added" "$TMP/mpnet-int8-plan.txt" ||
+    { cat "$TMP/mpnet-int8-plan.txt"; exit 1; }
 
 Q="$FX/tiny_distilbert_qa"
 "$SPARQ" tokenize "$Q" "$QN" --pair "$CT" > "$TMP/qtok.jsonl"
