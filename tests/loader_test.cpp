@@ -254,8 +254,8 @@ TEST_F(ConfigFile, UnsupportedValues) {
     EXPECT_HAS(m, "hidden_act 'gelu_new' is not supported");
     m = error([](json& j) { j["hidden_act"] = "relu"; });
     EXPECT_HAS(m, "'relu'");
-    m = error([](json& j) { j["model_type"] = "xlm-roberta"; });
-    EXPECT_HAS(m, "model_type 'xlm-roberta' is not supported");
+    m = error([](json& j) { j["model_type"] = "deberta-v2"; });
+    EXPECT_HAS(m, "model_type 'deberta-v2' is not supported");
     // RoBERTa positions start at pad_token_id + 1: a table with no room left is refused.
     m = error([](json& j) {
         j["model_type"] = "roberta";
@@ -433,6 +433,20 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     EXPECT_EQ(c.max_tokens(), 512);
     EXPECT_EQ(c.relative_attention_buckets, 32);
     EXPECT_EQ(c.layer_norm_eps, 1e-5f);
+    // xlm-roberta-base: RoBERTa's architecture (family "roberta", "roberta." names).
+    write_file(path(),
+               R"({"architectures": ["XLMRobertaForMaskedLM"], "attention_probs_dropout_prob":
+        0.1, "bos_token_id": 0, "eos_token_id": 2, "hidden_act": "gelu", "hidden_dropout_prob":
+        0.1, "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+        "layer_norm_eps": 1e-05, "max_position_embeddings": 514, "model_type": "xlm-roberta",
+        "num_attention_heads": 12, "num_hidden_layers": 12, "output_past": true,
+        "pad_token_id": 1, "position_embedding_type": "absolute", "type_vocab_size": 1,
+        "vocab_size": 250002})");
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.model_type, "xlm-roberta");
+    EXPECT_EQ(c.family, "roberta");
+    EXPECT_EQ(c.max_tokens(), 512);
+    EXPECT_EQ(c.type_vocab_size, 1);
     std::string b64 = mpnet;
     b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
                 "\"relative_attention_num_buckets\": 64");

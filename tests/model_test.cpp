@@ -259,7 +259,80 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_roberta_cls", "tiny_roberta_qa", "tiny_distilbert",
                                            "tiny_distilbert_cls", "tiny_distilbert_qa",
                                            "tiny_electra", "tiny_electra_cls", "tiny_mlm",
-                                           "tiny_mpnet", "tiny_mpnet_cls"));
+                                           "tiny_mpnet", "tiny_mpnet_cls", "tiny_xlmr",
+                                           "tiny_xlmr_cls"));
+
+// XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
+// XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
+// point at each piece's text (without the space a leading "▁" stands for), and decode.
+TEST(XlmR, TokenizerMatchesSentencePiece) {
+    json ref = read_reference("tiny_xlmr");
+    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_xlmr").string());
+    EXPECT_EQ(tok.cls_id(), 0);
+    EXPECT_EQ(tok.pad_id(), 1);
+    EXPECT_EQ(tok.sep_id(), 2);
+    EXPECT_EQ(tok.unk_id(), 3);
+    EXPECT_EQ(tok.mask_id(), static_cast<int32_t>(tok.vocab_size()) - 1);
+    EXPECT_EQ(tok.id_to_token(tok.mask_id()), "<mask>");
+    int unknown = 0;
+    for (const json& c : ref["tokenizer_cases"]) {
+        const std::string text = c["text"].get<std::string>();
+        SCOPED_TRACE(text);
+        Encoding e = tok.encode(text);
+        EXPECT_EQ(e.ids, c["ids"].get<std::vector<int32_t>>());
+        EXPECT_EQ(e.tokens, c["pieces"].get<std::vector<std::string>>());
+        for (size_t i = 0; i < e.size(); ++i) {
+            unknown += e.ids[i] == tok.unk_id();
+            const auto [b, en] = e.offsets[i];
+            ASSERT_LE(b, en);
+            ASSERT_LE(en, text.size());
+            if (e.sequence_ids[i] < 0) continue;
+            // Pieces of ASCII text (NFKC leaves it alone): the offsets cover exactly the piece
+            // without its "▁"; a folded piece ("①" -> "1") covers the original characters.
+            std::string piece = e.tokens[i];
+            if (piece.rfind("\xe2\x96\x81", 0) == 0) piece.erase(0, 3);
+            const std::string src = text.substr(b, en - b);
+            const bool ascii = std::all_of(src.begin(), src.end(), [](char ch) {
+                return static_cast<unsigned char>(ch) < 128;
+            });
+            if (ascii && e.ids[i] != tok.unk_id() && e.ids[i] != tok.mask_id())
+                EXPECT_EQ(src, piece) << "token " << i;
+            if (piece == "1") EXPECT_EQ(src, "\xe2\x91\xa0");  // ① folded to 1
+        }
+    }
+    EXPECT_GT(unknown, 0);  // the cases include characters outside the vocabulary
+    EXPECT_EQ(tok.decode(tok.encode("the movie was great !").ids, true), "the movie was great!");
+    Encoding pair = tok.encode("who wrote it ?", "the writer .");
+    ASSERT_GE(pair.size(), 4u);
+    EXPECT_EQ(std::count(pair.ids.begin(), pair.ids.end(), tok.sep_id()), 3);
+}
+
+// A SentencePiece model that is not one, and a Unigram tokenizer.json without the
+// sentencepiece.bpe.model it comes from: one-line errors naming the file.
+TEST(XlmR, BadTokenizerFilesAreErrors) {
+    test::TempDir d;
+    d.write("sentencepiece.bpe.model", "not a model");
+    std::string m;
+    try {
+        Tokenizer::from_dir(d.dir());
+    } catch (const Error& e) {
+        m = e.what();
+    }
+    EXPECT_NE(m.find("sentencepiece.bpe.model: not a SentencePiece model"), std::string::npos) << m;
+    test::TempDir u;
+    u.write("tokenizer.json",
+            R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]]}})");
+    m.clear();
+    try {
+        Tokenizer::from_dir(u.dir());
+    } catch (const Error& e) {
+        m = e.what();
+    }
+    EXPECT_NE(m.find("a Unigram (SentencePiece) tokenizer.json is not read; sparq reads the "
+                     "model's sentencepiece.bpe.model"),
+              std::string::npos)
+        << m;
+}
 
 // MPNet's relative position buckets: Hugging Face's (torch) bucket of every distance -300..300,
 // written by the fixture generator, beyond what the fixture's sequences reach.

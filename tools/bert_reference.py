@@ -176,6 +176,11 @@ TASKS = {
     "DistilBertForSequenceClassification": "sequence_classification",
     "DistilBertForTokenClassification": "token_classification",
     "DistilBertForQuestionAnswering": "question_answering",
+    "XLMRobertaModel": "base",
+    "XLMRobertaForMaskedLM": "base",
+    "XLMRobertaForSequenceClassification": "sequence_classification",
+    "XLMRobertaForTokenClassification": "token_classification",
+    "XLMRobertaForQuestionAnswering": "question_answering",
     "MPNetModel": "base",
     "MPNetForMaskedLM": "base",
     "MPNetForSequenceClassification": "sequence_classification",
@@ -235,7 +240,7 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
     heads = config["num_attention_heads"]
     hd = hidden // heads
 
-    roberta = config.get("model_type") == "roberta"
+    roberta = config.get("model_type") in ("roberta", "xlm-roberta")
     if roberta:
         # Hugging Face create_position_ids_from_input_ids: non-pad tokens count from pad + 1,
         # pad tokens sit at position pad.

@@ -359,6 +359,87 @@ MODELS += [
 ]
 
 
+# XLM-R: RoBERTa's architecture (model_type xlm-roberta, "roberta." prefix) with a SentencePiece
+# Unigram vocabulary trained here (python3-sentencepiece, one thread: deterministic) on sentences
+# of the fixture words and some non-ASCII ones, stored as sentencepiece.bpe.model; ids as
+# XLMRobertaTokenizer (fairseq specials 0..3, piece i at i + 1, <mask> last).
+XLMR = dict(ROBERTA, model_type="xlm-roberta")
+XLMR_EXTRA = ("café naïve über straße Zürich français español niño 東京 日本語 ｆｕｌｌｗｉｄｔｈ ① Ⅻ ﬁ "
+              "🙂 München São Paulo").split()
+MODELS += [
+    ("tiny_xlmr", "XLMRobertaModel", "", True, None, 26, "F32", XLMR),
+    ("tiny_xlmr_cls", "XLMRobertaForSequenceClassification", "roberta.", False, "roberta_classifier", 27,
+     "F32", dict(XLMR, id2label={"0": "negative", "1": "positive"}, label2id={"negative": 0, "positive": 1})),
+]
+# Texts the XLM-R tokenizer is checked on (ids and pieces from the sentencepiece library): NFKC
+# folds (fullwidth, ligature, circled digit), accents, CJK, an emoji, unknown upper-case letters,
+# runs of spaces, tabs and newlines, and <mask> between words.
+XLMR_TOKENIZER_TEXTS = ["the movie was great !", "Hello  café über  Straße 🙂 ① ﬁ naïve",
+                        "ｆｕｌｌｗｉｄｔｈ 東京 日本語\tMünchen\nSão Paulo", "  leading and trailing  ",
+                        "the <mask> was great", "Ⅻ niño , español ; français ?", ""]
+
+
+def xlmr_spm_model():
+    import io
+    import random
+    import sentencepiece as spm
+    rng = random.Random(0)
+    sents = [" ".join(rng.choice(WORDS + XLMR_EXTRA) for _ in range(rng.randint(3, 12))) +
+             rng.choice([" .", " !", " ?", ","]) for _ in range(3000)]
+    f = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sents), model_writer=f, model_type="unigram",
+                                   vocab_size=400, character_coverage=1.0, num_threads=1,
+                                   normalization_rule_name="nmt_nfkc", minloglevel=2, unk_id=0, bos_id=1,
+                                   eos_id=2, pad_id=-1, hard_vocab_limit=False)
+    return f.getvalue()
+
+
+def xlmr_encode(sp, text, pair=None):
+    """XLMRobertaTokenizer: <s> a </s> (</s> b </s>), pieces at id + 1, unknown -> <unk> (3)."""
+    def ids(t):
+        out = []
+        chunks = t.split("<mask>")
+        for k, chunk in enumerate(chunks):
+            if k > 0:
+                out.append(sp.get_piece_size() + 1)  # <mask>
+            if k + 1 < len(chunks):
+                chunk = chunk.rstrip()  # <mask> takes the spaces before it (lstrip)
+            out += [3 if i == sp.unk_id() else i + 1 for i in sp.encode(chunk)]
+        return out
+    a = [0] + ids(text) + [2]
+    return a + ([2] + ids(pair) + [2] if pair is not None else [])
+
+
+def xlmr_cases(sp, vocab, rng, cfg):
+    """make_cases' texts through the SentencePiece model, padded with <pad> (1), plus a random
+    sequence of all positions."""
+    batch = [("the movie was great !", None),
+             ("i did not like this film at all , it was really boring and too long .", None),
+             ("who wrote the book ?", "the book was written by a famous writer in london .")]
+    inv = {i: t for t, i in vocab.items()}
+
+    def case(name, rows, texts=None):
+        seq = max(len(r) for r in rows)
+        c = {"name": name}
+        if texts is not None:
+            c["texts"] = [list(t) for t in texts]
+        c.update({"tokens": [[inv[i] for i in r] for r in rows],
+                  "input_ids": [r + [1] * (seq - len(r)) for r in rows],
+                  "attention_mask": [[1] * len(r) + [0] * (seq - len(r)) for r in rows],
+                  "token_type_ids": [[0] * seq for _ in rows]})
+        return c
+
+    cases = [case("batch3_padded", [xlmr_encode(sp, *t) for t in batch], batch), case("len1_cls", [[0]])]
+    for name, t in (("sentence", ("Hello  café über  Straße 🙂 ① ﬁ naïve", None)),
+                    ("pair", ("where did alice live ?", "alice lived in paris for ten years before she moved to berlin ."))):
+        cases.append(case(name, [xlmr_encode(sp, *t)], [t]))
+    n = cfg["max_position_embeddings"] - 2
+    rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
+    rids[0], rids[-1] = 0, 2
+    cases.append(case(f"len{n}_random", [rids]))
+    return cases
+
+
 def mpnet_vocab(vocab_list):
     return ["<s>", "<pad>", "</s>", "<unk>"] + vocab_list + ["<mask>"]
 
@@ -496,8 +577,15 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     roberta = extra.get("model_type") == "roberta"
     distil = extra.get("model_type") == "distilbert"
     mpnet = extra.get("model_type") == "mpnet"
+    xlmr = extra.get("model_type") == "xlm-roberta"
     if mpnet:
         vocab_list = mpnet_vocab(vocab_list)
+    if xlmr:
+        import sentencepiece as spm
+        spm_model = xlmr_spm_model()
+        sp = spm.SentencePieceProcessor(model_proto=spm_model)
+        vocab_list = ["<s>", "<pad>", "</s>", "<unk>"] + [sp.id_to_piece(i) for i in range(3, sp.get_piece_size())] \
+            + ["<mask>"]
     vocab = {t: i for i, t in enumerate(vocab_list)}
     cfg = (distil_config if distil else base_config)(len(vocab_list), arch, **extra)
     if mpnet:  # MPNet's config has neither
@@ -534,6 +622,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         f.write("\n")
     if roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
         write_bpe_tokenizer(d, cfg["vocab_size"])
+    elif xlmr:
+        with open(os.path.join(d, "sentencepiece.bpe.model"), "wb") as f:
+            f.write(spm_model)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump({"model_max_length": 512, "tokenizer_class": "XLMRobertaTokenizer"}, f, indent=2)
+            f.write("\n")
     else:
         with open(os.path.join(d, "vocab.txt"), "w") as f:
             f.write("\n".join(vocab_list) + "\n")
@@ -557,6 +651,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     # RoBERTa positions start at pad + 1 = 2: its longest sequence is 2 shorter than the table.
     if mpnet:
         cases = mpnet_cases(vocab, case_rng, cfg)
+    elif xlmr:
+        cases = xlmr_cases(sp, vocab, case_rng, cfg)
     else:
         cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
                            if roberta else cfg)
@@ -629,6 +725,10 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
         "cases": cases,
     }
+    if xlmr:
+        doc["tokenizer_cases"] = [{"text": t, "ids": xlmr_encode(sp, t),
+                                   "pieces": [vocab_list[i] for i in xlmr_encode(sp, t)]}
+                                  for t in XLMR_TOKENIZER_TEXTS]
     if mpnet:
         # Hugging Face's bucket of every relative distance -300..300 (sparq's table is checked
         # against it beyond the distances the cases reach).

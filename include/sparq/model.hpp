@@ -16,6 +16,9 @@ enum class Task { base, sequence_classification, token_classification, question_
 
 struct ModelConfig {
     std::string model_type = "bert";
+    // The architecture family model_type belongs to: model_type itself, except "roberta" for
+    // "xlm-roberta" (XLM-R is RoBERTa's architecture with a SentencePiece vocabulary).
+    std::string family = "bert";
     std::vector<std::string> architectures;
     Task task = Task::base;
     int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, intermediate_size = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // BERT WordPiece and byte-level BPE (RoBERTa, GPT-2) tokenizers with Hugging Face semantics
-// (BertTokenizerFast, RobertaTokenizerFast, GPT2TokenizerFast).
+// (BertTokenizerFast, RobertaTokenizerFast, GPT2TokenizerFast), and SentencePiece vocabularies
+// (XLM-R) as XLMRobertaTokenizer.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -47,10 +48,12 @@ struct TokenizerOptions {
 // Const methods are safe to call from several threads at once.
 class Tokenizer {
   public:
-    // Reads tokenizer.json (WordPiece or byte-level BPE model), else vocab.txt, else vocab.json +
-    // merges.txt (each + tokenizer_config.json / special_tokens_map.json) from a model
-    // directory; throws sparq::Error if none is usable. vocab.json vocabularies with the cls and
-    // sep tokens (<s>, </s>) get RoBERTa's template, others (GPT-2) no special tokens.
+    // Reads sentencepiece.bpe.model (XLM-R: SentencePiece through libsentencepiece, with
+    // XLMRobertaTokenizer's ids and templates), else tokenizer.json (WordPiece or byte-level BPE
+    // model), else vocab.txt, else vocab.json + merges.txt (each + tokenizer_config.json /
+    // special_tokens_map.json) from a model directory; throws sparq::Error if none is usable.
+    // vocab.json vocabularies with the cls and sep tokens (<s>, </s>) get RoBERTa's template,
+    // others (GPT-2) no special tokens.
     static Tokenizer from_dir(const std::string& dir);
     // True if dir holds the files from_dir reads (tokenizer.json, vocab.txt, or vocab.json and
     // merges.txt); for callers that treat the tokenizer as optional.

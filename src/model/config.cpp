@@ -6,11 +6,11 @@
 // pre-training heads are ignored). A missing/empty "architectures" is Task::base. Any other
 // architecture of a model_type "bert" config (e.g. BertForMultipleChoice) also loads as Task::base,
 // with a warning on stderr, since the encoder weights are still BERT's. model_type "roberta",
-// "distilbert", "electra" and "mpnet" load the same way (DistilBERT's config names its sizes dim /
-// n_layers / n_heads / hidden_dim / activation and has no token types; ELECTRA may have an
-// embedding_size below hidden_size; MPNet has no token types, RoBERTa's positions and a relative
-// position bias); any other model_type is rejected; a config without model_type is taken as BERT
-// (old checkpoints).
+// "xlm-roberta" (RoBERTa's architecture), "distilbert", "electra" and "mpnet" load the same way
+// (DistilBERT's config names its sizes dim / n_layers / n_heads / hidden_dim / activation and has
+// no token types; ELECTRA may have an embedding_size below hidden_size; MPNet has no token types,
+// RoBERTa's positions and a relative position bias); any other model_type is rejected; a config
+// without model_type is taken as BERT (old checkpoints).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -114,6 +114,12 @@ constexpr ArchTask kArchitectures[] = {
     {"ElectraForSequenceClassification", Task::sequence_classification},
     {"ElectraForTokenClassification", Task::token_classification},
     {"ElectraForQuestionAnswering", Task::question_answering},
+    {"XLMRobertaModel", Task::base},
+    {"XLMRobertaForMaskedLM", Task::base},
+    {"XLMRobertaForCausalLM", Task::base},
+    {"XLMRobertaForSequenceClassification", Task::sequence_classification},
+    {"XLMRobertaForTokenClassification", Task::token_classification},
+    {"XLMRobertaForQuestionAnswering", Task::question_answering},
     {"MPNetModel", Task::base},
     {"MPNetForMaskedLM", Task::base},
     {"MPNetForSequenceClassification", Task::sequence_classification},
@@ -140,11 +146,12 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     ModelConfig c;
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
-    if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "distilbert" &&
-        c.model_type != "electra" && c.model_type != "mpnet")
+    if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
+        c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
-               "\"roberta\", \"distilbert\", \"electra\" or \"mpnet\")");
+               "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\" or \"mpnet\")");
+    c.family = c.model_type == "xlm-roberta" ? "roberta" : c.model_type;
     const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {
@@ -202,7 +209,7 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
                    " is not supported (Hugging Face's MPNet computes 32 buckets)");
         c.relative_attention_buckets = buckets;
     }
-    const bool roberta = c.model_type == "roberta" || mpnet;
+    const bool roberta = c.family == "roberta" || mpnet;
     c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);
     if (roberta) c.position_offset = c.pad_token_id + 1;
     if (c.max_tokens() < 1)

@@ -56,7 +56,7 @@ std::optional<std::string> layer_name(const std::string& name, const Rename (&ta
 }  // namespace
 
 std::string family_prefix(const std::string& model_type) {
-    if (model_type == "roberta") return "roberta.";
+    if (model_type == "roberta" || model_type == "xlm-roberta") return "roberta.";
     if (model_type == "distilbert") return "distilbert.";
     if (model_type == "electra") return "electra.";
     if (model_type == "mpnet") return "mpnet.";

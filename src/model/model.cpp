@@ -143,9 +143,9 @@ class BertModel final : public Model {
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
-        const bool cls_dense = cfg.task == Task::sequence_classification &&
-                               (cfg.model_type == "roberta" || cfg.model_type == "electra" ||
-                                cfg.model_type == "mpnet");
+        const bool cls_dense =
+            cfg.task == Task::sequence_classification &&
+            (cfg.family == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet");
         const std::string pooler = cfg.model_type == "distilbert" ? "pre_classifier"
                                    : cls_dense                    ? "classifier.dense"
                                                                   : "pooler.dense";
@@ -251,8 +251,9 @@ class BertModel final : public Model {
             }
             const int32_t* types = batch.token_type_ids.data() + off;
             std::vector<int32_t> segments;
-            if (cfg_.model_type == "roberta") {
-                // One token type: the context is what follows the pair's </s></s>.
+            if (cfg_.family == "roberta" || cfg_.model_type == "mpnet") {
+                // One token type (MPNetTokenizer too): the context is what follows the pair's
+                // </s></s>.
                 const int32_t sep = tokenizer_ ? tokenizer_->sep_id() : 2;
                 const int32_t* ids = batch.input_ids.data() + off;
                 segments.assign(static_cast<size_t>(len), 0);

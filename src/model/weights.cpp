@@ -21,7 +21,9 @@ namespace sparq {
 namespace {
 
 std::string task_architecture(const ModelConfig& cfg) {
-    const std::string family = cfg.model_type == "roberta"      ? "Roberta"
+    const std::string family = cfg.model_type == "xlm-roberta"  ? "XLMRoberta"
+                               : cfg.model_type == "mpnet"      ? "MPNet"
+                               : cfg.model_type == "roberta"    ? "Roberta"
                                : cfg.model_type == "distilbert" ? "DistilBert"
                                : cfg.model_type == "electra"    ? "Electra"
                                                                 : "Bert";
@@ -296,7 +298,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         struct MlmNames {
             const char *dense, *ln, *bias, *bias2, *decoder;
         };
-        const bool lm_head = cfg.model_type == "roberta" || cfg.model_type == "mpnet";
+        const bool lm_head = cfg.family == "roberta" || cfg.model_type == "mpnet";
         const MlmNames n =
             lm_head ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
                                "lm_head.decoder.bias", "lm_head.decoder.weight"}
@@ -316,7 +318,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             w.mlm_decoder_w = ld.head(n.decoder, {cfg.vocab_size, h}, false);
         }
     }
-    if ((cfg.model_type == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet") &&
+    if ((cfg.family == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet") &&
         cfg.task == Task::sequence_classification) {
         // RobertaClassificationHead (and MPNetClassificationHead): tanh(dense(h_<s>)) then
         // out_proj, the same computation as BERT's pooler + classifier, so it loads into those two

@@ -73,6 +73,7 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
     auto encode_segment = [&](size_t begin, size_t end) {
         if (begin >= end) return;
         if (kind == ModelKind::bpe) return bpe_segment(text, begin, end, ids, offsets);
+        if (kind == ModelKind::sentencepiece) return spm_segment(text, begin, end, ids, offsets);
         s.words.clear();
         tok::split_words(text.substr(begin, end - begin), static_cast<uint32_t>(begin), norm,
                          s.norm, s.words, normalized_added);
@@ -119,7 +120,7 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
             continue;
         }
         size_t start = pos, stop = pos + best_len;
-        if (kind == ModelKind::bpe) {
+        if (kind != ModelKind::wordpiece) {
             auto has = [&](const std::vector<int32_t>& v) {
                 return std::find(v.begin(), v.end(), best_id) != v.end();
             };
@@ -395,7 +396,14 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
                                                   [&](const auto& a) { return a.second == id; });
     };
     std::string out;
-    if (im.kind == ModelKind::bpe) {
+    if (im.kind == ModelKind::sentencepiece) {
+        // XLMRobertaTokenizer.convert_tokens_to_string: pieces joined, "▁" as spaces, stripped.
+        for (int32_t id : ids)
+            if (!skip(id)) out += id_to_token(id);
+        replace_all(out, "\xe2\x96\x81", " ");
+        const size_t b = out.find_first_not_of(' '), e = out.find_last_not_of(' ');
+        out = b == std::string::npos ? std::string() : out.substr(b, e - b + 1);
+    } else if (im.kind == ModelKind::bpe) {
         // HF ByteLevel decoder: tokens map back to bytes, then lossy UTF-8.
         std::string bytes;
         for (int32_t id : ids) {

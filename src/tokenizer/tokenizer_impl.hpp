@@ -2,6 +2,7 @@
 // Internal state of sparq::Tokenizer, shared by the loaders (tokenizer_json.cpp) and the
 // encoder (tokenizer.cpp).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,10 @@
 #include "tokenizer/vocab.hpp"
 #include "tokenizer/wordpiece.hpp"
 
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
 namespace sparq {
 
 // One element of a post-processing template: a special token or one of the input texts.
@@ -23,7 +28,7 @@ struct TemplateItem {
 };
 
 // Which subword model tokenize_ids runs.
-enum class ModelKind { wordpiece, bpe };
+enum class ModelKind { wordpiece, bpe, sentencepiece };
 
 // Byte-level BPE settings (HF ByteLevel pre-tokenizer and post-processor).
 struct ByteLevelConfig {
@@ -39,6 +44,8 @@ struct Tokenizer::Impl {
     tok::WordPieceConfig wordpiece;
     tok::BpeModel bpe;
     ByteLevelConfig byte_level;
+    // SentencePiece model (ModelKind::sentencepiece, tokenizer/sentencepiece.cpp).
+    std::shared_ptr<const sentencepiece::SentencePieceProcessor> spm;
     // Tokens matched verbatim in the input before normalization (HF added/special tokens).
     std::vector<std::pair<std::string, int32_t>> added;
     // Added tokens with "normalized": true, matched in the normalized text; finalize() derives
@@ -47,7 +54,8 @@ struct Tokenizer::Impl {
     std::vector<tok::NormalizedAddedToken> normalized_added;
     bool added_first_byte[256] = {};
     // Added tokens that also take the whitespace before (lstrip) / after (rstrip) them, as HF's
-    // AddedToken flags; honoured for BPE models only (RoBERTa's <mask> is lstrip).
+    // AddedToken flags; honoured for BPE and SentencePiece models only (RoBERTa's and XLM-R's
+    // <mask> is lstrip).
     std::vector<int32_t> lstrip_ids, rstrip_ids;
     std::vector<TemplateItem> single_template;
     std::vector<TemplateItem> pair_template;
@@ -61,7 +69,14 @@ struct Tokenizer::Impl {
     // Byte-level BPE ids of one segment [begin, end) of text between added tokens.
     void bpe_segment(std::string_view text, size_t begin, size_t end, std::vector<int32_t>& ids,
                      std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
+    // SentencePiece ids of one segment [begin, end) of text between added tokens.
+    void spm_segment(std::string_view text, size_t begin, size_t end, std::vector<int32_t>& ids,
+                     std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
 };
+
+// A SentencePiece model file (XLM-R's sentencepiece.bpe.model) with XLMRobertaTokenizer's ids
+// and templates; throws sparq::Error if the file is not a SentencePiece model.
+std::unique_ptr<Tokenizer::Impl> impl_from_sentencepiece(const std::string& path);
 
 // Applies HF longest_first truncation so that len_a + len_b <= budget (len_b unused if !has_pair).
 void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,

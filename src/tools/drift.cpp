@@ -121,8 +121,9 @@ DriftReport compare_models(const Model& a, const Model& b, const std::vector<std
                            size_t max_length) {
     const Tokenizer* tok = a.tokenizer();
     if (!tok)
-        throw Error("compare: the first model has no tokenizer (tokenizer.json or vocab.txt) to "
-                    "encode the texts with");
+        throw Error(
+            "compare: the first model has no tokenizer (tokenizer.json, vocab.txt, ...) to "
+            "encode the texts with");
     check_comparable(a, b);
     if (texts.empty()) throw Error("compare: expected at least one text");
     max_length =

@@ -74,8 +74,9 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
     BertWeights w = load_bert_weights(dir, cfg);
     if (!Tokenizer::files_exist(dir))
-        throw Error(dir + ": calibration needs the model's tokenizer (tokenizer.json, vocab.txt or "
-                          "vocab.json + merges.txt)");
+        throw Error(dir +
+                    ": calibration needs the model's tokenizer (tokenizer.json, vocab.txt or "
+                    "vocab.json + merges.txt, sentencepiece.bpe.model)");
     Tokenizer tok = Tokenizer::from_dir(dir);
     std::map<std::string, std::vector<float>> samples;
     std::mutex mu;

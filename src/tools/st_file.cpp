@@ -137,9 +137,9 @@ void StFile::write(const std::string& path) const {
 void copy_model_side_files(const std::string& src_dir, const std::string& dst_dir,
                            bool with_config) {
     namespace fs = std::filesystem;
-    for (const char* name :
-         {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-          "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json"}) {
+    for (const char* name : {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                             "special_tokens_map.json", "vocab.json", "merges.txt",
+                             "added_tokens.json", "sentencepiece.bpe.model"}) {
         if (!with_config && std::string(name) == "config.json") continue;
         const fs::path src = fs::path(src_dir) / name;
         if (fs::is_regular_file(src))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# DistilBERT, ELECTRA and MPNet end to end, as a user runs them. For each family's sequence
-# classifier: `sparq classify` on the fixture's WordPiece vocabulary equals the independent PyTorch
-# reference (tools/bert_reference.py: modeling_distilbert / modeling_electra / modeling_mpnet
-# semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
+# DistilBERT, ELECTRA, MPNet and XLM-R end to end, as a user runs them. For each family's sequence
+# classifier: `sparq classify` on the fixture's vocabulary (XLM-R: SentencePiece) equals the
+# independent PyTorch reference (tools/bert_reference.py: modeling_distilbert / modeling_electra /
+# modeling_mpnet / RoBERTa semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
 # `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same 12
 # matrices and keeps the pruned model's labels. DistilBERT question answering: a pair (token
 # types 0/1, which DistilBERT ignores) answers inside the context with the reference's score.
@@ -16,12 +16,13 @@ QN="where did alice live ?"
 CT="alice lived in paris for ten years before she moved to berlin ."
 labels() { $PY -c 'import json,sys; print([json.loads(l)["label"] for l in sys.stdin])'; }
 
-for fam in distilbert electra mpnet; do
+for fam in distilbert electra mpnet xlmr; do
     M="$FX/tiny_${fam}_cls"
+    arch=$fam; [ $fam = xlmr ] && arch=XLMRoberta
     "$SPARQ" tokenize "$M" "$T1" "$T2" > "$TMP/$fam-tok.jsonl"
     "$SPARQ" classify "$M" "$T1" "$T2" --threads 1 > "$TMP/$fam-cls.jsonl"
     "$SPARQ" inspect "$M" --plan > "$TMP/$fam-plan.txt"
-    grep -qi "^architecture  ${fam}For" "$TMP/$fam-plan.txt" || { cat "$TMP/$fam-plan.txt"; exit 1; }
+    grep -qi "^architecture  ${arch}For" "$TMP/$fam-plan.txt" || { cat "$TMP/$fam-plan.txt"; exit 1; }
     "$SPARQ" prune "$M" "$TMP/$fam-p90" --sparsity 0.9 > "$TMP/$fam-prune.txt"
     grep -q "pruned 12 matrices" "$TMP/$fam-prune.txt" || { cat "$TMP/$fam-prune.txt"; exit 1; }
     "$SPARQ" inspect "$TMP/$fam-p90" > "$TMP/$fam-insp.txt"
@@ -114,6 +115,7 @@ def run(d, toks):
 for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-cls"),
                         ("electra", f"{fx}/tiny_electra_cls", "electra-cls"),
                         ("mpnet", f"{fx}/tiny_mpnet_cls", "mpnet-cls"),
+                        ("xlmr", f"{fx}/tiny_xlmr_cls", "xlmr-cls"),
                         ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls")):
     toks = lines(f"{fam}-tok")
     out = run(model, toks)
@@ -133,6 +135,6 @@ ctx = [i for i, t in enumerate(qt["type_ids"]) if t == 1][:-1]   # context token
 assert a["start"] in ctx and a["end"] in ctx and a["start"] <= a["end"], (a, ctx)
 best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 30)
 assert abs(a["score"] - best) < 1e-4, (a["score"], best)
-print("distilbert / electra / mpnet classify, distilbert qa: match the reference")
+print("distilbert / electra / mpnet / xlm-r classify, distilbert qa: match the reference")
 PYEOF
-echo "distilbert / electra / mpnet prune, inspect, quantize: ok"
+echo "distilbert / electra / mpnet / xlm-r prune, inspect, quantize: ok"

@@ -1,0 +1,65 @@
+// SentencePiece vocabularies (XLM-R's sentencepiece.bpe.model) through Debian's libsentencepiece,
+// with Hugging Face XLMRobertaTokenizer's ids: the fairseq specials <s> <pad> </s> <unk> at 0..3,
+// SentencePiece piece i (i >= 3) at i + 1, <mask> last; SentencePiece's unknown piece maps to
+// <unk> (3). The library does the normalization (the model's own rules, nmt_nfkc for XLM-R) and
+// the segmentation (Unigram: Viterbi over the piece scores; or BPE); sparq splits the special
+// tokens out of the text first (<mask> also takes the spaces before it, as XLM-R's lstrip mask)
+// and encodes the pieces between them, as the Python tokenizer does.
+#include <sentencepiece_processor.h>
+
+#include <filesystem>
+
+#include "sparq/error.hpp"
+#include "tokenizer/tokenizer_impl.hpp"
+
+namespace sparq {
+
+namespace {
+constexpr int32_t kFairseqOffset = 1;  // HF XLMRobertaTokenizer.fairseq_offset
+}
+
+std::unique_ptr<Tokenizer::Impl> impl_from_sentencepiece(const std::string& path) {
+    auto spm = std::make_shared<sentencepiece::SentencePieceProcessor>();
+    if (const auto st = spm->Load(path); !st.ok())
+        throw Error(path + ": not a SentencePiece model (" + st.ToString() + ")");
+    const int n = spm->GetPieceSize();
+    if (n < 4) throw Error(path + ": a SentencePiece model with " + std::to_string(n) + " pieces");
+    auto im = std::make_unique<Tokenizer::Impl>();
+    im->kind = ModelKind::sentencepiece;
+    std::vector<std::string> tokens = {"<s>", "<pad>", "</s>", "<unk>"};
+    for (int i = 3; i < n; ++i) tokens.push_back(spm->IdToPiece(i));
+    tokens.push_back("<mask>");
+    im->vocab = tok::Vocab(std::move(tokens), "");
+    im->cls = 0;
+    im->pad = 1;
+    im->sep = 2;
+    im->unk = 3;
+    im->mask = n + kFairseqOffset;
+    im->spm = std::move(spm);
+    for (int32_t id : {im->cls, im->pad, im->sep, im->unk, im->mask})
+        im->added.emplace_back(im->vocab.token(id), id);
+    im->lstrip_ids.push_back(im->mask);
+    set_roberta_templates(*im, im->cls, im->sep);
+    im->finalize();
+    return im;
+}
+
+void Tokenizer::Impl::spm_segment(std::string_view text, size_t begin, size_t end,
+                                  std::vector<int32_t>& ids,
+                                  std::vector<std::pair<uint32_t, uint32_t>>& offsets) const {
+    const std::string_view seg = text.substr(begin, end - begin);
+    const sentencepiece::ImmutableSentencePieceText pieces = spm->EncodeAsImmutableProto(seg);
+    for (const auto& p : pieces.pieces()) {
+        const int id = static_cast<int>(p.id());
+        ids.push_back(spm->IsUnknown(id) ? unk : id + kFairseqOffset);
+        // The byte range of the piece's surface in the text; the space a leading "▁" stands for
+        // is left out (as the answer of a QA span should not start with it).
+        uint32_t b = static_cast<uint32_t>(begin + p.begin());
+        const uint32_t e = static_cast<uint32_t>(begin + p.end());
+        while (b < e && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r'))
+            ++b;
+        offsets.emplace_back(b, e);
+    }
+}
+
+}  // namespace sparq
