@@ -149,6 +149,7 @@ Progress::~Progress() {
 }
 
 void Progress::clear() {
+    if (!on_) return;  // never drawn: nothing to erase (and stderr may be a file)
     std::fprintf(stderr, "\r\033[K");
     std::fflush(stderr);
     last_permille_ = -1;

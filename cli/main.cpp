@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     add_embed(app);
     add_classify(app);
     add_fill_mask(app);
+    add_rerank(app);
     add_inspect(app);
     add_bench(app);
     add_prune(app);

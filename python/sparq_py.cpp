@@ -5,6 +5,7 @@
 //   m.classify(texts, pair=None, top_k=0)           -> list of dicts (the `sparq classify` objects)
 //   m.answer(question, context)                      -> dict (question-answering models)
 //   m.fill_mask(texts, top_k=5)                      -> list (per text) of lists (per mask)
+//   m.rerank(query, documents, top_k=0, raw=False)   -> list of dicts {index, score}, best first
 //   m.encode(texts)                                  -> list of float32 arrays [tokens, hidden]
 //   m.encode_ids(input_ids, attention_mask=None, token_type_ids=None) -> [batch, seq, hidden]
 //   m.tokenize(text, pair=None)                      -> dict(ids, type_ids, tokens)
@@ -192,6 +193,26 @@ class PyModel {
         return out;
     }
 
+    // Cross-encoder reranking: [{index, score}] most relevant first (the `sparq rerank` lines
+    // without rank and text).
+    py::list rerank(const std::string& query, const std::vector<std::string>& docs, size_t top_k,
+                    bool raw, size_t batch_size) const {
+        const sparq::ModelConfig& cfg = model_->config();
+        sparq::tools::rerank_check(cfg);
+        const auto encs = tok().encode_batch(std::vector<std::string>(docs.size(), query), docs,
+                                             model_->max_length(0));
+        std::vector<float> scores;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            for_batches(encs, batch_size, [&](const PackedBatch& b, size_t) {
+                for (const auto& c : model_->classify(b))
+                    scores.push_back(sparq::tools::rerank_score(cfg, c, raw));
+            });
+        }
+        return to_python(sparq::tools::rerank_json(scores, nullptr, top_k));
+    }
+
     // Per text: the masks' predictions (the `sparq fill-mask` "masks" list).
     py::list fill_mask(const std::vector<std::string>& texts, size_t top_k,
                        size_t batch_size) const {
@@ -300,6 +321,11 @@ PYBIND11_MODULE(sparq, m) {
              py::arg("batch_size") = 32,
              "Masked-token prediction (models with the masked-LM head): per text, a list with one "
              "{position, predictions: [{token, token_str, score, sequence}]} per mask token.")
+        .def("rerank", &PyModel::rerank, py::arg("query"), py::arg("documents"),
+             py::arg("top_k") = 0, py::arg("raw") = false, py::arg("batch_size") = 32,
+             "Cross-encoder reranking of documents for a query: [{index, score}], most relevant "
+             "first (score: sigmoid of a one-label model's logit, P(label 1) of a two-label one; "
+             "raw: without the sigmoid / softmax).")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
              "Question answering: {answer, score, start, end}; a context longer than the model "
              "takes is "

@@ -149,6 +149,49 @@ TEST(Serve, FillMaskEqualsTheModel) {
     EXPECT_NE(msg.find("masked-LM head"), std::string::npos) << msg;
 }
 
+// POST /rerank: each (query, document) pair through the classifier (4 documents, batch size 3:
+// two passes), P(label 1) of the two-label fixture (the raw log-odds with "raw"), most relevant
+// first, top_k; refused for a model that is no cross-encoder and for bad fields.
+TEST(Serve, RerankEqualsTheModel) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    const std::string q = "who wrote the book ?";
+    const std::vector<std::string> docs = {"the movie was great !", "a famous writer in london",
+                                           "i did not like it", "the book"};
+    std::vector<float> want;
+    for (const auto& d : docs) {
+        const std::vector<Encoding> e = {m->tokenizer()->encode(q, d, 128)};
+        const Classification c = m->classify(PackedBatch::from(e)).at(0);
+        want.push_back(c.scores.at(1));
+        EXPECT_NEAR(tools::rerank_score(m->config(), c, true), c.logits[1] - c.logits[0], 1e-6);
+    }
+    const json j = ok(s, "POST", "/rerank", json{{"query", q}, {"documents", docs}}.dump());
+    ASSERT_EQ(j["results"].size(), docs.size());
+    for (size_t r = 0; r < docs.size(); ++r) {
+        const size_t i = j["results"][r]["index"].get<size_t>();
+        EXPECT_NEAR(j["results"][r]["score"].get<double>(), want[i], 1e-6) << r;
+        if (r > 0)
+            EXPECT_GE(j["results"][r - 1]["score"].get<double>(),
+                      j["results"][r]["score"].get<double>());
+    }
+    const json top =
+        ok(s, "POST", "/rerank",
+           json{{"query", q}, {"documents", docs}, {"top_k", 2}, {"raw", true}}.dump());
+    ASSERT_EQ(top["results"].size(), 2u);
+    EXPECT_EQ(top["results"][0]["index"], j["results"][0]["index"]);
+    auto [status, msg] = refused(s, "POST", "/rerank", json{{"query", q}}.dump());
+    EXPECT_EQ(status, 400);
+    std::tie(status, msg) =
+        refused(s, "POST", "/rerank", json{{"query", q}, {"documents", "one"}}.dump());
+    EXPECT_EQ(status, 400);
+    auto base = load("tiny_base");
+    Server sb(*base, "base", options());
+    std::tie(status, msg) =
+        refused(sb, "POST", "/rerank", json{{"query", q}, {"documents", docs}}.dump());
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("rerank needs a cross-encoder"), std::string::npos) << msg;
+}
+
 TEST(Serve, ClassifyEqualsTheModel) {
     auto m = load("tiny_cls");
     Server s(*m, "tiny", options());

@@ -91,6 +91,45 @@ nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classif
     return j;
 }
 
+void rerank_check(const ModelConfig& cfg) {
+    if (cfg.task != Task::sequence_classification)
+        throw Error(
+            "rerank needs a cross-encoder (a sequence classifier over (query, document) "
+            "pairs); this model's task is " +
+            task_name(cfg.task));
+    if (cfg.num_labels > 2)
+        throw Error("rerank needs a cross-encoder with 1 or 2 labels; this classifier has " +
+                    std::to_string(cfg.num_labels));
+}
+
+float rerank_score(const ModelConfig& cfg, const Classification& c, bool raw) {
+    if (cfg.num_labels == 1) {
+        const float x = c.logits.at(0);
+        return raw ? x : 1.0f / (1.0f + std::exp(-x));
+    }
+    if (raw) return c.logits.at(1) - c.logits.at(0);  // log-odds of label 1
+    const float d = c.logits.at(0) - c.logits.at(1);  // P(1) = 1 / (1 + e^(l0 - l1))
+    return 1.0f / (1.0f + std::exp(d));
+}
+
+nlohmann::ordered_json rerank_json(const std::vector<float>& scores,
+                                   const std::vector<std::string>* docs, size_t top_k) {
+    std::vector<size_t> order(scores.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+    if (top_k && top_k < order.size()) order.resize(top_k);
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (size_t i : order) {
+        nlohmann::ordered_json j;
+        j["index"] = i;
+        j["score"] = json_float(scores[i]);
+        if (docs) j["text"] = (*docs)[i];
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
 nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& tok,
                                        const Encoding& e, const TokenTag& tags) {
     nlohmann::ordered_json toks = nlohmann::ordered_json::array();

@@ -26,6 +26,17 @@ bool is_regression(const ModelConfig& cfg);
 nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classification& c,
                                            size_t top_k);
 
+// Reranking with a cross-encoder (a sequence classifier over (query, document) pairs, as
+// sentence-transformers' CrossEncoder): the relevance of one pair from its classification —
+// sigmoid(logit) for a one-label model (its raw logit when `raw`), the probability of label 1 for
+// a two-label one. rerank_check throws sparq::Error for a model that is no such classifier.
+void rerank_check(const ModelConfig& cfg);
+float rerank_score(const ModelConfig& cfg, const Classification& c, bool raw);
+// The documents by decreasing score (stable: ties keep their order), the first top_k (0: all):
+// [{"index", "score", "text"}] ("text" only when `docs` is given).
+nlohmann::ordered_json rerank_json(const std::vector<float>& scores,
+                                   const std::vector<std::string>* docs, size_t top_k);
+
 // One text's token classification: [{"token", "label", "score"}] for every token of `e` that is
 // not a special token ([CLS], [SEP], padding).
 nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& tok,

@@ -334,6 +334,40 @@ struct Server::Impl {
         return r;
     }
 
+    // POST /rerank {"query", "documents", "top_k", "raw"}: the documents' indices and scores, most
+    // relevant first (a cross-encoder's (query, document) pairs, batched as /classify).
+    ojson rerank(const json& j) const {
+        const std::string ep = "/rerank";
+        try {
+            rerank_check(model.config());
+        } catch (const Error& e) {
+            throw HttpError(400, ep + ": " + e.what());
+        }
+        check_keys(j, {"query", "documents", "top_k", "raw"}, ep);
+        if (!j.contains("query") || !j.contains("documents"))
+            throw HttpError(400, ep + ": give \"query\": string and \"documents\": [strings]");
+        const std::string query = string_field(j, "query", ep);
+        const auto docs = string_array(j, "documents", o.max_texts, ep);
+        bool raw = false;
+        if (j.contains("raw")) {
+            if (!j["raw"].is_boolean())
+                throw HttpError(400, ep + ": \"raw\" must be true or false");
+            raw = j["raw"].get<bool>();
+        }
+        Job job;
+        job.kind = Job::Kind::classify;
+        job.encs =
+            tok.encode_batch(std::vector<std::string>(docs.size(), query), docs, o.max_length);
+        batcher->run(job);
+        std::vector<float> scores;
+        for (const Classification& c : job.classes)
+            scores.push_back(rerank_score(model.config(), c, raw));
+        ojson r;
+        r["model"] = name;
+        r["results"] = rerank_json(scores, nullptr, top_k_of(j, 0, ep));
+        return r;
+    }
+
     ojson classify(const json& j) const {
         const std::string ep = "/classify";
         const ModelConfig& cfg = model.config();
@@ -418,8 +452,8 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     }
     info["max_texts"] = impl_->o.max_texts;
     info["max_body_bytes"] = impl_->o.max_body_bytes;
-    info["endpoints"] = {"GET /health", "GET /info", "POST /embed", "POST /classify",
-                         "POST /fill-mask"};
+    info["endpoints"] = {"GET /health",    "GET /info",       "POST /embed",
+                         "POST /classify", "POST /fill-mask", "POST /rerank"};
     impl_->info = dump(info);
 
     httplib::Server& http = impl_->http;
@@ -499,9 +533,13 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
             allow("POST");
             return {200, dump(impl_->fill_mask(parse_object(body, path)))};
         }
-        throw HttpError(
-            404, "no endpoint " + path +
-                     " (GET /health, GET /info, POST /embed, POST /classify, POST /fill-mask)");
+        if (path == "/rerank") {
+            allow("POST");
+            return {200, dump(impl_->rerank(parse_object(body, path)))};
+        }
+        throw HttpError(404, "no endpoint " + path +
+                                 " (GET /health, GET /info, POST /embed, POST /classify, POST "
+                                 "/fill-mask, POST /rerank)");
     } catch (const HttpError& e) {
         return {e.status, error_body(e.what())};
     } catch (const Error& e) {  // the input: invalid UTF-8 in a text, ...

@@ -140,6 +140,15 @@ class Binding(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "masked-LM head"):
             self.base.fill_mask(texts)
 
+    def test_rerank_equals_the_cli(self):
+        q, docs = "who wrote the book ?", ["the movie was great !", "a famous writer", "the book"]
+        got = self.cls.rerank(q, docs)
+        want = cli("rerank", os.path.join(FIX, "tiny_cls"), "--query", q, *docs)
+        self.assertEqual(got, [{"index": j["index"], "score": j["score"]} for j in want])
+        self.assertEqual(self.cls.rerank(q, docs, top_k=1), got[:1])
+        with self.assertRaisesRegex(ValueError, "cross-encoder"):
+            self.base.rerank(q, docs)
+
     def test_errors_are_value_errors(self):
         with self.assertRaisesRegex(ValueError, "does not exist"):
             sparq.Model(os.path.join(FIX, "no_such_model"))
