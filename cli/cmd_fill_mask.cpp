@@ -51,7 +51,8 @@ void add_fill_mask(CLI::App& app) {
         app.add_subcommand("fill-mask", "Most likely tokens for masked positions (JSON lines)");
     sub->footer(
         "Masked-token prediction with a checkpoint's masked-LM head (BertForMaskedLM,\n"
-        "BertForPreTraining, RobertaForMaskedLM, DistilBertForMaskedLM), as Hugging Face's\n"
+        "BertForPreTraining, RobertaForMaskedLM, XLMRobertaForMaskedLM, DistilBertForMaskedLM,\n"
+        "MPNetForMaskedLM, ElectraForMaskedLM), as Hugging Face's\n"
         "fill-mask pipeline: one JSON line per text {\"text\",\"masks\":[{\"position\",\n"
         "\"predictions\":[{\"token\",\"token_str\",\"score\",\"sequence\"}]}]}, one entry per "
         "mask\n"

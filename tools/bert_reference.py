@@ -168,6 +168,7 @@ TASKS = {
     "RobertaForQuestionAnswering": "question_answering",
     "ElectraModel": "base",
     "ElectraForPreTraining": "base",
+    "ElectraForMaskedLM": "base",
     "ElectraForSequenceClassification": "sequence_classification",
     "ElectraForTokenClassification": "token_classification",
     "ElectraForQuestionAnswering": "question_answering",

@@ -341,11 +341,12 @@ class BertModel final : public Model {
             throw Error("fill-mask: the tokenizer has no mask token");
         const int32_t mask = tokenizer_->mask_id();
         const HiddenStates st = encode(batch);
-        const int64_t h = st.hidden, vocab = cfg_.vocab_size;
+        // e: the transform's width (hidden; ELECTRA's generator: embedding_size).
+        const int64_t h = st.hidden, vocab = cfg_.vocab_size, e = mlm_dense_w_.shape[0];
         const float* dec = mlm_decoder_w_.empty() ? encoder_->word_embeddings().data.data()
                                                   : mlm_decoder_w_.data.data();
         // The mask tokens, their transform (dense + GELU (erf) + LayerNorm), then the decoder:
-        // oneDNN sgemm over the [vocab][hidden] table, read in place.
+        // oneDNN sgemm over the [vocab][e] table, read in place.
         std::vector<MaskFill> out;
         std::vector<int64_t> rows;
         for (int64_t s = 0; s < batch.num_sequences(); ++s)
@@ -359,18 +360,18 @@ class BertModel final : public Model {
                 }
         const int64_t m = static_cast<int64_t>(rows.size());
         if (m == 0) return out;
-        std::vector<float> x(m * h), t(m * h), logits(m * vocab);
+        std::vector<float> x(m * h), t(m * e), logits(m * vocab);
         for (int64_t r = 0; r < m; ++r)
             std::copy(st.data.data() + rows[r] * h, st.data.data() + (rows[r] + 1) * h,
                       x.data() + r * h);
         // Row by row (M = 1): a mask's numbers do not depend on what else is in the batch.
         for (int64_t r = 0; r < m; ++r)
-            sgemm_nt(1, h, h, x.data() + r * h, mlm_dense_w_.data.data(), t.data() + r * h);
-        bias_gelu(t.data(), mlm_dense_b_.data.data(), m, h);
-        layer_norm(t.data(), nullptr, mlm_ln_g_.data.data(), mlm_ln_b_.data.data(), t.data(), m, h,
+            sgemm_nt(1, e, h, x.data() + r * h, mlm_dense_w_.data.data(), t.data() + r * e);
+        bias_gelu(t.data(), mlm_dense_b_.data.data(), m, e);
+        layer_norm(t.data(), nullptr, mlm_ln_g_.data.data(), mlm_ln_b_.data.data(), t.data(), m, e,
                    cfg_.layer_norm_eps);
         for (int64_t r = 0; r < m; ++r)
-            sgemm_nt(1, vocab, h, t.data() + r * h, dec, logits.data() + r * vocab);
+            sgemm_nt(1, vocab, e, t.data() + r * e, dec, logits.data() + r * vocab);
         std::vector<int32_t> ids(vocab);
         for (int64_t r = 0; r < m; ++r) {
             float* lr = logits.data() + r * vocab;

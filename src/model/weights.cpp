@@ -292,30 +292,36 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                      cfg.model_type == "distilbert" ? "n_layers" : "num_hidden_layers",
                      static_cast<long long>(cfg.num_layers));
 
-    if (cfg.task == Task::base && cfg.embedding_width() == h) {
+    if (cfg.task == Task::base) {
         // The masked-LM head, if the checkpoint kept it (the family's names; decoder tied to the
         // word embeddings unless stored).
         struct MlmNames {
             const char *dense, *ln, *bias, *bias2, *decoder;
         };
         const bool lm_head = cfg.family == "roberta" || cfg.model_type == "mpnet";
+        // ELECTRA's generator (ElectraForMaskedLM) maps to embedding_size before its decoder,
+        // which is tied to the (embedding_size wide) word embeddings; the others stay hidden wide.
+        const int64_t w_out = cfg.model_type == "electra" ? e : h;
         const MlmNames n =
-            lm_head ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
-                               "lm_head.decoder.bias", "lm_head.decoder.weight"}
+            cfg.model_type == "electra"
+                ? MlmNames{"generator_predictions.dense", "generator_predictions.LayerNorm",
+                           "generator_lm_head.bias", "", "generator_lm_head.weight"}
+            : lm_head ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
+                                 "lm_head.decoder.bias", "lm_head.decoder.weight"}
             : cfg.model_type == "distilbert"
                 ? MlmNames{"vocab_transform", "vocab_layer_norm", "vocab_projector.bias", "",
                            "vocab_projector.weight"}
                 : MlmNames{"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
                            "cls.predictions.bias", "cls.predictions.decoder.bias",
                            "cls.predictions.decoder.weight"};
-        w.mlm_dense_w = ld.head(std::string(n.dense) + ".weight", {h, h}, false);
+        w.mlm_dense_w = ld.head(std::string(n.dense) + ".weight", {w_out, h}, false);
         if (!w.mlm_dense_w.empty()) {
-            w.mlm_dense_b = ld.head(std::string(n.dense) + ".bias", {h});
-            w.mlm_ln_g = ld.head(std::string(n.ln) + ".weight", {h});
-            w.mlm_ln_b = ld.head(std::string(n.ln) + ".bias", {h});
+            w.mlm_dense_b = ld.head(std::string(n.dense) + ".bias", {w_out});
+            w.mlm_ln_g = ld.head(std::string(n.ln) + ".weight", {w_out});
+            w.mlm_ln_b = ld.head(std::string(n.ln) + ".bias", {w_out});
             w.mlm_bias = ld.head(n.bias, {cfg.vocab_size}, *n.bias2 == 0);
             if (w.mlm_bias.empty()) w.mlm_bias = ld.head(n.bias2, {cfg.vocab_size});
-            w.mlm_decoder_w = ld.head(n.decoder, {cfg.vocab_size, h}, false);
+            w.mlm_decoder_w = ld.head(n.decoder, {cfg.vocab_size, w_out}, false);
         }
     }
     if ((cfg.family == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet") &&

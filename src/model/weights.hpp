@@ -52,8 +52,10 @@ struct BertWeights {
     Tensor classifier_w, classifier_b;  // sequence/token classification head
     Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]
     // Masked-LM head, when the checkpoint has one (BertForMaskedLM / BertForPreTraining,
-    // RobertaForMaskedLM, DistilBertForMaskedLM): transform dense [h][h] + activation + LayerNorm,
-    // then the decoder [vocab][h] (empty: tied to the word embeddings) + bias [vocab].
+    // RobertaForMaskedLM, DistilBertForMaskedLM, MPNetForMaskedLM, XLMRobertaForMaskedLM,
+    // ElectraForMaskedLM): transform dense [w][h] + activation + LayerNorm, then the decoder
+    // [vocab][w] (empty: tied to the word embeddings) + bias [vocab]; w = h, except ELECTRA's
+    // generator, whose w is embedding_size.
     Tensor mlm_dense_w, mlm_dense_b, mlm_ln_g, mlm_ln_b, mlm_decoder_w, mlm_bias;
     // Quantized directories (config.json "quantization_config", see docs/int8.md): the encoder's
     // linear weights were stored as I8 + per-row "<name>_scale" and are held here int8

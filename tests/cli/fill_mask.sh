@@ -43,7 +43,8 @@ top = fills[1]["masks"][0]["predictions"][0]
 assert top["sequence"] == "the " + top["token_str"] + " was great!", top
 print("fill-mask: matches the reference")
 PYEOF
-# RoBERTa's, MPNet's and XLM-R's lm_head.* and DistilBERT's vocab_transform / vocab_layer_norm /
+# RoBERTa's, MPNet's and XLM-R's lm_head.*, ELECTRA's generator_predictions / generator_lm_head
+# (embedding_size wide, the decoder tied to the narrower word embeddings) and DistilBERT's vocab_transform / vocab_layer_norm /
 # vocab_projector: the
 # tiny fixtures with a masked-LM head added under those names (seeded values); reference: the
 # families' encoders in tools/bert_reference.py, then dense, GELU, LayerNorm (the config's eps),
@@ -57,27 +58,32 @@ rng = np.random.default_rng(5)
 for fam, src, names in (("roberta", "tiny_roberta", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")),
                         ("distilbert", "tiny_distilbert", ("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")),
                         ("mpnet", "tiny_mpnet", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")),
-                        ("xlmr", "tiny_xlmr", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"))):
+                        ("xlmr", "tiny_xlmr", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")),
+                        ("electra", "tiny_electra", ("generator_predictions.dense", "generator_predictions.LayerNorm",
+                                                     "generator_lm_head.bias"))):
     d = f"{tmp}/{fam}_mlm"
     shutil.copytree(f"{fx}/{src}", d)
     cfg = json.load(open(d + "/config.json"))
     cfg["architectures"] = [{"roberta": "RobertaForMaskedLM", "distilbert": "DistilBertForMaskedLM",
-                             "mpnet": "MPNetForMaskedLM", "xlmr": "XLMRobertaForMaskedLM"}[fam]]
+                             "mpnet": "MPNetForMaskedLM", "xlmr": "XLMRobertaForMaskedLM",
+                             "electra": "ElectraForMaskedLM"}[fam]]
     json.dump(cfg, open(d + "/config.json", "w"))
     w, _, _ = ref.read_safetensors(d + "/model.safetensors")
     h, v = 32, cfg["vocab_size"]
+    e = cfg.get("embedding_size", h)  # ELECTRA's generator head is embedding_size wide
     pre = "roberta." if fam == "xlmr" else fam + "."
     w = {(pre + k): x for k, x in w.items()}  # the *ForMaskedLM prefix
-    w[names[0] + ".weight"] = (rng.standard_normal((h, h)) * 0.15).astype(np.float32)
-    w[names[0] + ".bias"] = (rng.standard_normal(h) * 0.05).astype(np.float32)
-    w[names[1] + ".weight"] = (1 + rng.standard_normal(h) * 0.05).astype(np.float32)
-    w[names[1] + ".bias"] = (rng.standard_normal(h) * 0.02).astype(np.float32)
+    w[names[0] + ".weight"] = (rng.standard_normal((e, h)) * 0.15).astype(np.float32)
+    w[names[0] + ".bias"] = (rng.standard_normal(e) * 0.05).astype(np.float32)
+    w[names[1] + ".weight"] = (1 + rng.standard_normal(e) * 0.05).astype(np.float32)
+    w[names[1] + ".bias"] = (rng.standard_normal(e) * 0.02).astype(np.float32)
     w[names[2]] = (rng.standard_normal(v) * 0.05).astype(np.float32)
     ref.write_safetensors(d + "/model.safetensors", w)
 PYEOF
-for fam in roberta distilbert mpnet xlmr; do
+for fam in roberta distilbert mpnet xlmr electra; do
   text=$($PY -c 'import sys; print({"roberta": "hello <mask> world", "distilbert": "the [MASK] was great !",
-                                    "mpnet": "the <mask> was great !", "xlmr": "the <mask> was great !"}[sys.argv[1]])' "$fam")
+                                    "mpnet": "the <mask> was great !", "xlmr": "the <mask> was great !",
+                                    "electra": "the [MASK] was great !"}[sys.argv[1]])' "$fam")
   "$SPARQ" tokenize "$TMP/${fam}_mlm" "$text" > "$TMP/${fam}_tok.jsonl"
   "$SPARQ" fill-mask "$TMP/${fam}_mlm" "$text" --top-k 3 > "$TMP/${fam}_fill.jsonl"
 done
@@ -86,13 +92,14 @@ import json, sys
 import numpy as np, torch
 import bert_reference as ref
 tmp = sys.argv[1]
-for fam in ("roberta", "distilbert", "mpnet", "xlmr"):
+for fam in ("roberta", "distilbert", "mpnet", "xlmr", "electra"):
     d = f"{tmp}/{fam}_mlm"
     cfg = json.load(open(d + "/config.json"))
     w, _, _ = ref.read_safetensors(d + "/model.safetensors")
     names = {"roberta": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
              "mpnet": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
              "xlmr": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
+             "electra": ("generator_predictions.dense", "generator_predictions.LayerNorm", "generator_lm_head.bias"),
              "distilbert": ("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")}[fam]
     ids = json.loads(open(f"{tmp}/{fam}_tok.jsonl").readline())["ids"]
     x = torch.from_numpy(ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])["last_hidden_state"][0])
@@ -110,7 +117,7 @@ for fam in ("roberta", "distilbert", "mpnet", "xlmr"):
     assert [x["token"] for x in mk["predictions"]] == list(np.argsort(-l, kind="stable")[:3]), (fam, mk)
     for x in mk["predictions"]:
         assert abs(x["score"] - p[x["token"]]) < 1e-5, (fam, x, p[x["token"]])
-print("fill-mask roberta / distilbert / mpnet / xlm-r heads: match")
+print("fill-mask roberta / distilbert / mpnet / xlm-r / electra-generator heads: match")
 PYEOF
 
 if "$SPARQ" fill-mask "$SRC/tests/fixtures/tiny_base" "$T2" > /dev/null 2> "$TMP/err"; then exit 1; fi
