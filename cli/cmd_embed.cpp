@@ -1,5 +1,5 @@
 // sparq embed MODEL [TEXT...] [--file F] [--pooling auto|mean|cls|max|none] [--normalize |
-// --no-normalize] [--batch-size N]
+// --no-normalize] [--prompt P | --prompt-name N] [--truncate-dim D] [--batch-size N]
 #include <memory>
 
 #include "common.hpp"
@@ -12,14 +12,17 @@ struct EmbedArgs {
     std::string model, file, pooling = "auto", kernels = "auto", precision = "f32",
                              attention = "auto";
     std::vector<std::string> texts;
+    std::optional<std::string> prompt, prompt_name;
     int normalize = -1;  // -1: as the directory says (sentence-transformers Normalize module)
-    size_t batch_size = 32, max_length = 0;
+    size_t batch_size = 32, max_length = 0, truncate_dim = 0;
     int threads = 0;
 };
 
 void run_embed(const EmbedArgs& a) {
     if (a.normalize == 1 && a.pooling == "none")
         throw UsageError("--normalize needs --pooling mean, cls or max");
+    if (a.truncate_dim && a.pooling == "none")
+        throw UsageError("--truncate-dim needs --pooling mean, cls or max");
     setup_threads(a.threads);
     // A sentence-transformers directory says how to pool and normalize, and where to truncate;
     // explicit options override it.
@@ -31,12 +34,19 @@ void run_embed(const EmbedArgs& a) {
     const size_t max_len = model->max_length(a.max_length ? a.max_length : st.max_length);
     const Pooling pooling = pooling_from_name(a.pooling).value_or(st.pooling);  // "auto": st
     const bool normalize = a.normalize >= 0 ? a.normalize == 1 : st.normalize;
+    if (a.prompt) check_utf8(*a.prompt, "--prompt");
+    const std::string prompt = st.resolve_prompt(a.prompt, a.prompt_name);
+    const int64_t skip = st.pooling_skip(tok, prompt);
+    const int64_t hidden = model->config().hidden_size;
+    if (a.truncate_dim > static_cast<size_t>(hidden))
+        throw Error("--truncate-dim " + std::to_string(a.truncate_dim) +
+                    " is more than the model's " + std::to_string(hidden) + " dimensions");
     Progress progress("embed", static_cast<int64_t>(texts.size()));
     for (size_t i = 0; i < texts.size(); i += a.batch_size) {
         const size_t n = std::min(a.batch_size, texts.size() - i);
         std::vector<Encoding> encs;
         for (size_t k = 0; k < n; ++k)
-            encs.push_back(tok.encode(texts[i + k], std::nullopt, max_len));
+            encs.push_back(tok.encode(prompt + texts[i + k], std::nullopt, max_len));
         PackedBatch batch = PackedBatch::from(encs);
         if (pooling == Pooling::none) {
             HiddenStates hs = model->encode(batch);
@@ -52,8 +62,9 @@ void run_embed(const EmbedArgs& a) {
                 print_json_line(j);
             }
         } else {
-            auto emb = model->embed(batch, pooling, normalize);
+            auto emb = model->embed(batch, pooling, normalize, skip);
             for (size_t k = 0; k < n; ++k) {
+                if (a.truncate_dim) emb[k].resize(a.truncate_dim);  // after normalizing, as ST
                 nlohmann::ordered_json j;
                 j["text"] = texts[i + k];
                 j["embedding"] = json_floats(emb[k].data(), static_cast<int64_t>(emb[k].size()));
@@ -77,7 +88,13 @@ void add_embed(CLI::App& app) {
         "pooling, the L2 normalization and the length (sentence_bert_config.json max_seq_length)\n"
         "as sentence-transformers does; --pooling / --normalize / --no-normalize / --max-length\n"
         "override it. Elsewhere: mean pooling, not normalized. Texts come from arguments, --file\n"
-        "or stdin, and are truncated to the maximum length (special tokens included).");
+        "or stdin, and are truncated to the maximum length (special tokens included).\n"
+        "Prompts as SentenceTransformer.encode: --prompt TEXT goes before every text, "
+        "--prompt-name\n"
+        "N picks config_sentence_transformers.json's prompt N (its default_prompt_name applies\n"
+        "when neither is given); a Pooling module with include_prompt false leaves the prompt's\n"
+        "tokens out of the pooling. --truncate-dim D keeps the first D dimensions (Matryoshka\n"
+        "models), after normalization as sentence-transformers does.");
     sub->add_option("model", a->model, "Model directory")->required();
     add_texts_option(sub, a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
@@ -92,6 +109,13 @@ void add_embed(CLI::App& app) {
     sub->add_flag_callback(
         "--no-normalize", [a] { a->normalize = 0; },
         "Do not L2-normalize, whatever the directory says");
+    auto* prompt = sub->add_option("--prompt", a->prompt, "Text put before every input text");
+    sub->add_option("--prompt-name", a->prompt_name,
+                    "Name of a prompt in config_sentence_transformers.json")
+        ->excludes(prompt);
+    sub->add_option("--truncate-dim", a->truncate_dim,
+                    "Keep the first D dimensions of each embedding (default: all)")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 20));
     add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);

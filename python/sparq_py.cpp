@@ -1,7 +1,8 @@
 // Python binding (pybind11): `import sparq`, then
 //   m = sparq.Model(dir, threads=0, kernels="auto", precision="f32", attention="auto")
-//   m.embed(texts, pooling=None, normalize=None)     -> float32 array [texts, hidden]
-//     (None: as a sentence-transformers directory says, else mean / not normalized)
+//   m.embed(texts, pooling=None, normalize=None, prompt=None, prompt_name=None, truncate_dim=None)
+//                                                    -> float32 array [texts, hidden]
+//     (None: as a sentence-transformers directory says, else mean / not normalized / no prompt)
 //   m.classify(texts, pair=None, top_k=0)           -> list of dicts (the `sparq classify` objects)
 //   m.answer(question, context)                      -> dict (question-answering models)
 //   m.fill_mask(texts, top_k=5)                      -> list (per text) of lists (per mask)
@@ -86,7 +87,10 @@ class PyModel {
 
     py::array_t<float> embed(const std::vector<std::string>& texts,
                              const std::optional<std::string>& pooling_name,
-                             std::optional<bool> normalize_opt, size_t batch_size) const {
+                             std::optional<bool> normalize_opt,
+                             const std::optional<std::string>& prompt_text,
+                             const std::optional<std::string>& prompt_name,
+                             std::optional<size_t> truncate_dim, size_t batch_size) const {
         sparq::Pooling pooling = st_.pooling;
         if (pooling_name) {
             const auto named = sparq::pooling_from_name(*pooling_name);
@@ -96,17 +100,25 @@ class PyModel {
             pooling = *named;
         }
         const bool normalize = normalize_opt.value_or(st_.normalize);
-        const auto encs = encode_texts(texts, std::nullopt, st_.max_length);
-        const int64_t h = model_->config().hidden_size;
+        if (prompt_text && prompt_name) throw sparq::Error("give prompt or prompt_name, not both");
+        const std::string prompt = st_.resolve_prompt(prompt_text, prompt_name);
+        const int64_t skip = st_.pooling_skip(tok(), prompt);
+        const int64_t full = model_->config().hidden_size;
+        if (truncate_dim && (*truncate_dim < 1 || *truncate_dim > static_cast<size_t>(full)))
+            throw sparq::Error("truncate_dim must be in [1, " + std::to_string(full) + "]");
+        const int64_t h = truncate_dim ? static_cast<int64_t>(*truncate_dim) : full;
+        std::vector<std::string> prompted;
+        for (const auto& t : texts) prompted.push_back(prompt + t);
+        const auto encs = encode_texts(prompted, std::nullopt, st_.max_length);
         py::array_t<float> out({static_cast<py::ssize_t>(texts.size()), static_cast<py::ssize_t>(h)});
         if (texts.empty()) return out;
         float* dst = out.mutable_data();
         py::gil_scoped_release nogil;
         sparq::set_num_threads(threads_);
         for_batches(encs, batch_size, [&](const PackedBatch& b, size_t i0) {
-            const auto emb = model_->embed(b, pooling, normalize);
-            for (size_t i = 0; i < emb.size(); ++i)
-                std::copy(emb[i].begin(), emb[i].end(), dst + (i0 + i) * h);
+            const auto emb = model_->embed(b, pooling, normalize, skip);
+            for (size_t i = 0; i < emb.size(); ++i)  // the first h values (truncate_dim)
+                std::copy(emb[i].begin(), emb[i].begin() + h, dst + (i0 + i) * h);
         });
         return out;
     }
@@ -299,13 +311,19 @@ PYBIND11_MODULE(sparq, m) {
             py::arg("precision") = "f32", py::arg("attention") = "auto",
             "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
             "tokenizer.json). threads=0: all cores; kernels auto|dense|sparse; precision f32|int8.")
-        .def("embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = py::none(),
-             py::arg("normalize") = py::none(), py::arg("batch_size") = 32,
-             "Sentence embeddings, float32 [len(texts), hidden] (pooling mean, cls or max), "
-             "batch_size texts per "
-             "forward pass. None: as a sentence-transformers directory says (modules.json: "
-             "Pooling, Normalize; "
-             "sentence_bert_config.json: max_seq_length), else mean pooling, not normalized.")
+        .def(
+            "embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = py::none(),
+            py::arg("normalize") = py::none(), py::arg("prompt") = py::none(),
+            py::arg("prompt_name") = py::none(), py::arg("truncate_dim") = py::none(),
+            py::arg("batch_size") = 32,
+            "Sentence embeddings, float32 [len(texts), hidden] (pooling mean, cls or max), "
+            "batch_size texts per "
+            "forward pass. None: as a sentence-transformers directory says (modules.json: "
+            "Pooling, Normalize; "
+            "sentence_bert_config.json: max_seq_length), else mean pooling, not normalized. "
+            "prompt / prompt_name: text put before every input (config_sentence_transformers.json "
+            "prompts; its default_prompt_name when neither is given); truncate_dim: keep the first "
+            "dimensions (after normalization).")
         .def("encode", &PyModel::encode, py::arg("texts"), py::arg("batch_size") = 32,
              "last_hidden_state per text: a list of float32 [tokens, hidden].")
         .def("encode_ids", &PyModel::encode_ids, py::arg("input_ids"),

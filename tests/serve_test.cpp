@@ -114,6 +114,38 @@ TEST(Serve, EmbedDefaultsFromSentenceTransformersConfig) {
     EXPECT_EQ(info["embedding"]["sentence_transformers"], true);
 }
 
+// Prompts and truncate_dim on /embed: a named prompt (the default one when none is asked for)
+// goes before each text and, with include_prompt false, its tokens ([CLS] + prompt) are left out
+// of the pooling; truncate_dim keeps the first dimensions; /info reports the prompts.
+TEST(Serve, EmbedPromptsAndTruncation) {
+    auto m = load("tiny_cls");
+    tools::ServeOptions o = options();
+    o.embedding.prompts = {{"query", "query : "}, {"doc", "passage : "}};
+    o.embedding.default_prompt_name = "query";
+    o.embedding.include_prompt = false;
+    Server s(*m, "tiny", o);
+    const int64_t skip = static_cast<int64_t>(m->tokenizer()->encode("query : ").size()) - 1;
+    ASSERT_GT(skip, 1);
+    const auto want = m->embed(batch_of(*m, {"query : " + kTexts[0]}), Pooling::mean, false, skip);
+    const json j = ok(s, "POST", "/embed", json{{"text", kTexts[0]}}.dump());
+    for (size_t k = 0; k < want[0].size(); ++k)
+        EXPECT_EQ(j["embeddings"][0][k].get<double>(), tools::json_float(want[0][k])) << k;
+    const json t = ok(s, "POST", "/embed",
+                      json{{"text", kTexts[0]}, {"prompt", ""}, {"truncate_dim", 5}}.dump());
+    const auto plain = m->embed(batch_of(*m, {kTexts[0]}), Pooling::mean, false);
+    ASSERT_EQ(t["embeddings"][0].size(), 5u);
+    for (size_t k = 0; k < 5; ++k)
+        EXPECT_EQ(t["embeddings"][0][k].get<double>(), tools::json_float(plain[0][k])) << k;
+    auto [status, msg] =
+        refused(s, "POST", "/embed", json{{"text", "x"}, {"prompt_name", "nope"}}.dump());
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("prompt name 'nope'"), std::string::npos) << msg;
+    std::tie(status, msg) =
+        refused(s, "POST", "/embed", json{{"text", "x"}, {"truncate_dim", 33}}.dump());
+    EXPECT_EQ(status, 400);
+    EXPECT_EQ(ok(s, "GET", "/info")["embedding"]["prompts"]["doc"], "passage : ");
+}
+
 // POST /fill-mask: the model's masked-LM predictions for each text, as `sparq fill-mask` prints
 // them, batched across texts (4 texts, batch size 3: two passes); a text without a mask and a
 // model without the head are refused.

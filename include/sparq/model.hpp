@@ -95,7 +95,22 @@ struct SentenceEmbeddingConfig {
     Pooling pooling = Pooling::mean;
     bool normalize = false;
     size_t max_length = 0;  // 0: the model's maximum
+    // config_sentence_transformers.json's "prompts" (name -> text put before the input) and
+    // "default_prompt_name" ("" none); the Pooling config's "include_prompt" (false: the prompt's
+    // tokens, and the [CLS] before them, are left out of mean / max pooling).
+    std::map<std::string, std::string> prompts;
+    std::string default_prompt_name;
+    bool include_prompt = true;
     static SentenceEmbeddingConfig from_dir(const std::string& dir);
+    // The prompt to put before every text, as SentenceTransformer.encode picks it: `prompt` when
+    // given, else prompts[name] (sparq::Error if there is no such prompt), else the default
+    // prompt, else "".
+    std::string resolve_prompt(const std::optional<std::string>& prompt,
+                               const std::optional<std::string>& name) const;
+    // Tokens at the start of each sequence that pooling leaves out for `prompt`: 0 when the
+    // prompt is included (or empty), else its tokenization's length minus one (sentence-
+    // transformers' prompt_length: [CLS] + the prompt's tokens).
+    int64_t pooling_skip(const Tokenizer& tok, const std::string& prompt) const;
     // The directory holding the model files: `dir`, or the subdirectory modules.json names for its
     // Transformer module when `dir` itself has no config.json (the older sentence-transformers
     // layout, e.g. "0_Transformer/"). Model::load follows it.
@@ -159,8 +174,10 @@ public:
     // ELECTRA sequence classifiers the input of their last layer (relu(pre_classifier(h_cls)),
     // gelu(classifier.dense(h_cls))).
     virtual std::vector<std::vector<float>> pooled(const PackedBatch& batch) const = 0;
+    // skip_first: tokens at the start of each sequence that mean / max pooling leave out (a
+    // prompt not included in pooling, SentenceEmbeddingConfig::pooling_skip).
     virtual std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
-                                                  bool normalize) const = 0;
+                                                  bool normalize, int64_t skip_first = 0) const = 0;
     virtual std::vector<Classification> classify(const PackedBatch& batch) const = 0;
     virtual std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const = 0;
     // Best span with start <= end, end - start < max_answer_len, restricted to the second segment

@@ -52,7 +52,7 @@ const char* pooling_name(Pooling p) {
 
 std::vector<std::vector<float>> pool_sequences(const float* hidden,
                                                const std::vector<int64_t>& offsets, int64_t h,
-                                               Pooling pooling, bool normalize) {
+                                               Pooling pooling, bool normalize, int64_t skip) {
     int64_t n = static_cast<int64_t>(offsets.size()) - 1;
     std::vector<std::vector<float>> out(n);
     for (int64_t s = 0; s < n; ++s) {
@@ -66,17 +66,20 @@ std::vector<std::vector<float>> pool_sequences(const float* hidden,
         }
         v.assign(h, 0.0f);
         if (len == 0) continue;
+        const int64_t first = pooling == Pooling::cls ? 0 : std::min(skip, len);
         if (pooling == Pooling::cls) {
             std::memcpy(v.data(), hidden + off * h, h * sizeof(float));
+        } else if (first == len) {
+            // Every token left out: zeros (sentence-transformers' masked mean and max give 0).
         } else if (pooling == Pooling::max) {
-            std::memcpy(v.data(), hidden + off * h, h * sizeof(float));
-            for (int64_t t = 1; t < len; ++t)
+            std::memcpy(v.data(), hidden + (off + first) * h, h * sizeof(float));
+            for (int64_t t = first + 1; t < len; ++t)
                 for (int64_t c = 0; c < h; ++c) v[c] = std::max(v[c], hidden[(off + t) * h + c]);
         } else {
             std::vector<double> acc(h, 0.0);
-            for (int64_t t = 0; t < len; ++t)
+            for (int64_t t = first; t < len; ++t)
                 for (int64_t c = 0; c < h; ++c) acc[c] += hidden[(off + t) * h + c];
-            for (int64_t c = 0; c < h; ++c) v[c] = static_cast<float>(acc[c] / len);
+            for (int64_t c = 0; c < h; ++c) v[c] = static_cast<float>(acc[c] / (len - first));
         }
         if (normalize) l2_normalize(v.data(), h);
     }

@@ -14,10 +14,11 @@ std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& o
 void tanh_inplace(float* data, int64_t n);
 
 // Mean over each sequence's tokens, or its [CLS] row, or all its token rows back to back
-// (Pooling::none); optional L2 normalisation of every returned vector of `h` values.
+// (Pooling::none); optional L2 normalisation of every returned vector of `h` values. Mean and
+// max leave out the first `skip` tokens of each sequence (all of them: a zero vector).
 std::vector<std::vector<float>> pool_sequences(const float* hidden,
                                                const std::vector<int64_t>& offsets, int64_t h,
-                                               Pooling pooling, bool normalize);
+                                               Pooling pooling, bool normalize, int64_t skip = 0);
 
 // Softmax (or sigmoid for multi-label, raw values for regression) of one row of logits.
 Classification classification_from_logits(const float* logits, int64_t num_labels,

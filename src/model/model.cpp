@@ -191,10 +191,11 @@ class BertModel final : public Model {
         return rows(pooled_flat(encode(batch)), cfg_.hidden_size);
     }
 
-    std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
-                                          bool normalize) const override {
+    std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling, bool normalize,
+                                          int64_t skip_first) const override {
         HiddenStates st = encode(batch);
-        return pool_sequences(st.data.data(), st.offsets, st.hidden, pooling, normalize);
+        return pool_sequences(st.data.data(), st.offsets, st.hidden, pooling, normalize,
+                              skip_first);
     }
 
     std::vector<Classification> classify(const PackedBatch& batch) const override {

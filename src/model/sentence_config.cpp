@@ -34,10 +34,12 @@ bool flag(const json& j, const char* key, const fs::path& where) {
     return it->get<bool>();
 }
 
-// The Pooling module's mode: exactly one of the modes sparq computes.
-Pooling pooling_of(const fs::path& cfg_path) {
+// The Pooling module's mode: exactly one of the modes sparq computes; and its include_prompt.
+Pooling pooling_of(const fs::path& cfg_path, bool& include_prompt) {
     const json j = read_json(cfg_path);
     if (!j.is_object()) throw Error(cfg_path.string() + ": expected a JSON object");
+    include_prompt = !j.contains("include_prompt") || j["include_prompt"].is_null() ||
+                     flag(j, "include_prompt", cfg_path);
     struct Mode {
         const char* key;
         const char* name;
@@ -114,6 +116,25 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
             c.max_length = it->get<size_t>();
         }
     }
+    // config_sentence_transformers.json: the prompts (sentence-transformers >= 3).
+    if (const fs::path cp = root / "config_sentence_transformers.json"; fs::exists(cp)) {
+        const json j = read_json(cp);
+        if (!j.is_object()) throw Error(cp.string() + ": expected a JSON object");
+        if (auto it = j.find("prompts"); it != j.end() && !it->is_null()) {
+            if (!it->is_object()) throw Error(cp.string() + ": field 'prompts' must be an object");
+            for (auto p = it->begin(); p != it->end(); ++p) {
+                if (!p->is_string())
+                    throw Error(cp.string() + ": prompt '" + p.key() + "' must be a string");
+                c.prompts[p.key()] = p->get<std::string>();
+            }
+        }
+        if (auto it = j.find("default_prompt_name"); it != j.end() && !it->is_null()) {
+            if (!it->is_string() || !c.prompts.count(it->get<std::string>()))
+                throw Error(cp.string() + ": default_prompt_name " + it->dump() +
+                            " is not one of its prompts");
+            c.default_prompt_name = it->get<std::string>();
+        }
+    }
     if (!fs::exists(modules)) return c;
     const json j = read_json(modules);
     if (!j.is_array()) throw Error(modules.string() + ": expected a JSON array of modules");
@@ -124,7 +145,7 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
         if (!mod) throw Error(modules.string() + ": every module needs a string 'type'");
         if (mod->kind == "Transformer") continue;
         if (mod->kind == "Pooling") {
-            c.pooling = pooling_of(root / mod->path / "config.json");
+            c.pooling = pooling_of(root / mod->path / "config.json", c.include_prompt);
             pooled = true;
         } else if (mod->kind == "Normalize") {
             c.normalize = true;
@@ -136,6 +157,31 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
     }
     if (!pooled) throw Error(modules.string() + ": no Pooling module");
     return c;
+}
+
+std::string SentenceEmbeddingConfig::resolve_prompt(const std::optional<std::string>& prompt,
+                                                    const std::optional<std::string>& name) const {
+    if (prompt) return *prompt;
+    if (name) {
+        auto it = prompts.find(*name);
+        if (it == prompts.end()) {
+            std::string have;
+            for (const auto& [k, v] : prompts) have += (have.empty() ? "" : ", ") + k;
+            throw Error("prompt name '" + *name + "' is not one of the model's prompts (" +
+                        (have.empty() ? std::string("it has none: config_sentence_transformers."
+                                                    "json defines them")
+                                      : "it has: " + have) +
+                        ")");
+        }
+        return it->second;
+    }
+    return default_prompt_name.empty() ? std::string() : prompts.at(default_prompt_name);
+}
+
+int64_t SentenceEmbeddingConfig::pooling_skip(const Tokenizer& tok,
+                                              const std::string& prompt) const {
+    if (include_prompt || prompt.empty()) return 0;
+    return static_cast<int64_t>(tok.encode(prompt).size()) - 1;
 }
 
 }  // namespace sparq

@@ -102,6 +102,7 @@ struct Job {
     Kind kind = Kind::embed;
     Pooling pooling = Pooling::mean;  // embed
     bool normalize = false;           // embed
+    int64_t skip = 0;                 // embed: prompt tokens left out of pooling
     size_t top_k = 5;                 // fill
     std::vector<Encoding> encs;
     // Results, one per encoding (the vector of the kind).
@@ -114,7 +115,7 @@ struct Job {
     bool done = false;
     bool joins(const Job& o) const {
         return kind == o.kind && pooling == o.pooling && normalize == o.normalize &&
-               top_k == o.top_k;
+               skip == o.skip && top_k == o.top_k;
     }
 };
 
@@ -219,7 +220,8 @@ class Batcher {
             const Job& first = *take[0];
             switch (first.kind) {
                 case Job::Kind::embed:
-                    scatter(model_.embed(batch, first.pooling, first.normalize), &Job::embeddings);
+                    scatter(model_.embed(batch, first.pooling, first.normalize, first.skip),
+                            &Job::embeddings);
                     break;
                 case Job::Kind::classify:
                     scatter(model_.classify(batch), &Job::classes);
@@ -269,8 +271,10 @@ struct Server::Impl {
 
     ojson embed(const json& j) const {
         const std::string ep = "/embed";
-        check_keys(j, {"texts", "text", "pooling", "normalize"}, ep);
-        const auto texts = texts_of(j, o.max_texts, ep);
+        check_keys(
+            j, {"texts", "text", "pooling", "normalize", "prompt", "prompt_name", "truncate_dim"},
+            ep);
+        auto texts = texts_of(j, o.max_texts, ep);
         Pooling pooling = o.embedding.pooling;
         if (j.contains("pooling")) {
             const std::string p = string_field(j, "pooling", ep);
@@ -286,14 +290,37 @@ struct Server::Impl {
             if (!j["normalize"].is_boolean()) throw HttpError(400, ep + ": \"normalize\" must be true or false");
             normalize = j["normalize"].get<bool>();
         }
+        if (j.contains("prompt") && j.contains("prompt_name"))
+            throw HttpError(400, ep + ": give \"prompt\" or \"prompt_name\", not both");
+        std::optional<std::string> prompt_text, prompt_name;
+        if (j.contains("prompt")) prompt_text = string_field(j, "prompt", ep);
+        if (j.contains("prompt_name")) prompt_name = string_field(j, "prompt_name", ep);
+        std::string prompt;
+        try {
+            prompt = o.embedding.resolve_prompt(prompt_text, prompt_name);
+        } catch (const Error& e) {
+            throw HttpError(400, ep + ": " + e.what());
+        }
+        size_t truncate_dim = 0;
+        if (j.contains("truncate_dim")) {
+            const json& v = j["truncate_dim"];
+            if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
+                v.get<int64_t>() > model.config().hidden_size)
+                throw HttpError(400, ep + ": \"truncate_dim\" must be an integer in [1, " +
+                                         std::to_string(model.config().hidden_size) + "]");
+            truncate_dim = v.get<size_t>();
+        }
+        for (std::string& t : texts) t = prompt + t;
         Job job;
         job.kind = Job::Kind::embed;
         job.pooling = pooling;
         job.normalize = normalize;
+        job.skip = o.embedding.pooling_skip(tok, prompt);
         job.encs = tok.encode_batch(texts, {}, o.max_length);
         batcher->run(job);
         ojson embeddings = ojson::array(), tokens = ojson::array();
         for (size_t k = 0; k < texts.size(); ++k) {
+            if (truncate_dim) job.embeddings[k].resize(truncate_dim);
             embeddings.push_back(json_floats(job.embeddings[k].data(), static_cast<int64_t>(job.embeddings[k].size())));
             tokens.push_back(job.encs[k].size());
         }
@@ -441,9 +468,10 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     info["max_length"] = impl_->o.max_length;
     {
         const SentenceEmbeddingConfig& e = impl_->o.embedding;
-        info["embedding"] = {{"pooling", pooling_name(e.pooling)},
-                             {"normalize", e.normalize},
-                             {"sentence_transformers", e.present}};
+        info["embedding"] = {
+            {"pooling", pooling_name(e.pooling)},           {"normalize", e.normalize},
+            {"sentence_transformers", e.present},           {"prompts", e.prompts},
+            {"default_prompt_name", e.default_prompt_name}, {"include_prompt", e.include_prompt}};
     }
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         ojson labels = ojson::array();

@@ -67,6 +67,51 @@ sed 's|"path": ""|"path": "0_Transformer"|' "$D/modules.json" > "$O/modules.json
 "$SPARQ" embed "$O" "$T" --threads 1 > "$TMP/old_layout.jsonl"
 cmp "$TMP/new_layout.jsonl" "$TMP/old_layout.jsonl" || { echo "old layout embeds differently"; exit 1; }
 
+# Prompts (config_sentence_transformers.json) as SentenceTransformer.encode: the prompt text goes
+# before the input; default_prompt_name applies without --prompt / --prompt-name; with the Pooling
+# module's include_prompt false, mean pooling leaves out [CLS] and the prompt's tokens
+# (prompt_length = len(tokenize(prompt)) - 1); --truncate-dim keeps the first dimensions of the
+# normalized vector. Unknown prompt names are one-line errors.
+P="$TMP/prompts"; cp -r "$D" "$P"
+echo '{"prompts": {"query": "query : ", "doc": "passage : "}, "default_prompt_name": "query"}' \
+    > "$P/config_sentence_transformers.json"
+echo '{"word_embedding_dimension": 32, "pooling_mode_mean_tokens": true, "include_prompt": false}' \
+    > "$P/1_Pooling/config.json"
+echo '{"max_seq_length": 64}' > "$P/sentence_bert_config.json"
+S="the movie was great !"
+"$SPARQ" embed "$P" "$S" --threads 1 > "$TMP/p_default.jsonl"
+"$SPARQ" embed "$P" "$S" --prompt-name doc --threads 1 --truncate-dim 8 > "$TMP/p_doc8.jsonl"
+"$SPARQ" embed "$P" "$S" --prompt "" --threads 1 > "$TMP/p_none.jsonl"
+"$SPARQ" tokenize "$P" "query : $S" > "$TMP/p_tokq.jsonl"
+"$SPARQ" tokenize "$P" "passage : $S" > "$TMP/p_tokd.jsonl"
+"$SPARQ" tokenize "$P" "$S" > "$TMP/p_tok.jsonl"
+"$SPARQ" tokenize "$P" "query : " "passage : " > "$TMP/p_tokp.jsonl"
+PYTHONPATH="$SRC/tools" $PY - "$P" "$TMP" <<'PYEOF'
+import json, sys
+import numpy as np
+import bert_reference as ref
+d, tmp = sys.argv[1:3]
+lines = lambda n: [json.loads(l) for l in open(f"{tmp}/{n}.jsonl")]
+cfg = json.load(open(f"{d}/config.json"))
+w, _, _ = ref.read_safetensors(f"{d}/model.safetensors")
+hidden = lambda ids: ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])["last_hidden_state"][0]
+unit = lambda v: v / np.linalg.norm(v)
+plen = [len(t["ids"]) - 1 for t in lines("p_tokp")]           # [CLS] + the prompt's tokens
+hq, hd, h0 = (hidden(lines(n)[0]["ids"]) for n in ("p_tokq", "p_tokd", "p_tok"))
+def check(name, want):
+    got = np.array(lines(name)[0]["embedding"])
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-4, (name, np.abs(got - want).max())
+check("p_default", unit(hq[plen[0]:].mean(axis=0)))            # default prompt "query : "
+check("p_doc8", unit(hd[plen[1]:].mean(axis=0))[:8])            # --prompt-name doc, first 8 dims
+check("p_none", unit(h0.mean(axis=0)))                          # --prompt "": nothing left out
+print("sentence-transformers prompts: match the reference")
+PYEOF
+if "$SPARQ" embed "$P" x --prompt-name nope > /dev/null 2> "$TMP/err.txt"; then exit 1; fi
+grep -q "^sparq: error: prompt name 'nope' is not one of the model's prompts (it has: doc, query)" "$TMP/err.txt" ||
+    { cat "$TMP/err.txt"; exit 1; }
+if "$SPARQ" embed "$P" x --truncate-dim 33 > /dev/null 2> "$TMP/err.txt"; then exit 1; fi
+grep -q "truncate-dim 33 is more than the model's 32 dimensions" "$TMP/err.txt"
+
 # A Dense module after pooling changes the embedding: refused, one line, non-zero exit.
 $PY - "$D/modules.json" <<'PYEOF'
 import json, sys

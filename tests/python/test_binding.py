@@ -140,6 +140,15 @@ class Binding(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "masked-LM head"):
             self.base.fill_mask(texts)
 
+    def test_embed_prompt_and_truncate_dim_equal_the_cli(self):
+        d = os.path.join(FIX, "tiny_base")
+        got = self.base.embed(["the movie was great !"], prompt="query : ", truncate_dim=6)
+        want = cli("embed", d, "--prompt", "query : ", "--truncate-dim", "6", "the movie was great !")
+        self.assertEqual(got.shape, (1, 6))
+        self.assertTrue(np.array_equal(got[0], np.array(want[0]["embedding"], dtype=np.float32)))
+        with self.assertRaisesRegex(ValueError, "prompt name 'q'"):
+            self.base.embed(["x"], prompt_name="q")
+
     def test_rerank_equals_the_cli(self):
         q, docs = "who wrote the book ?", ["the movie was great !", "a famous writer", "the book"]
         got = self.cls.rerank(q, docs)
