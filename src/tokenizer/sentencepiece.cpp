@@ -7,8 +7,6 @@
 // and encodes the pieces between them, as the Python tokenizer does.
 #include <sentencepiece_processor.h>
 
-#include <filesystem>
-
 #include "sparq/error.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
 

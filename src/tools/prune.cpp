@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "sparq/error.hpp"
+#include "sparq/model.hpp"
 #include "tools/matrix_stats.hpp"
 #include "tools/st_file.hpp"
 
@@ -223,10 +224,13 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
     return rep;
 }
 
-PruneReport prune_model_dir(const std::string& model_dir, const std::string& out_dir,
+PruneReport prune_model_dir(const std::string& given_dir, const std::string& out_dir,
                             const PruneOptions& opts) {
+    if (!fs::is_directory(given_dir))
+        throw Error("model directory '" + given_dir + "' does not exist");
+    // A sentence-transformers directory in the older layout keeps its model in a subfolder.
+    const std::string model_dir = SentenceEmbeddingConfig::model_dir(given_dir);
     const fs::path src(model_dir), dst(out_dir);
-    if (!fs::is_directory(src)) throw Error("model directory '" + model_dir + "' does not exist");
     const fs::path st = src / "model.safetensors";
     if (!fs::is_regular_file(st))
         throw Error("'" + st.string() + "' not found (sparq prune reads model.safetensors)");
@@ -248,6 +252,7 @@ PruneReport prune_model_dir(const std::string& model_dir, const std::string& out
     fs::create_directories(dst);
     file.write((dst / "model.safetensors").string());
     copy_model_side_files(src.string(), dst.string());
+    copy_sentence_transformers_files(given_dir, dst.string());
     return rep;
 }
 

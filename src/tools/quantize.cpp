@@ -149,10 +149,12 @@ float calibrate_clip(std::vector<float> v, const std::string& method, double per
     return best;
 }
 
-QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst_dir,
+QuantizeResult quantize_model(const std::string& given_dir, const std::string& dst_dir,
                               const QuantizeOptions& opts) {
+    if (!fs::is_directory(given_dir)) throw Error(given_dir + ": not a model directory");
+    // A sentence-transformers directory in the older layout keeps its model in a subfolder.
+    const std::string src_dir = SentenceEmbeddingConfig::model_dir(given_dir);
     const fs::path src(src_dir), dst(dst_dir);
-    if (!fs::is_directory(src)) throw Error(src_dir + ": not a model directory");
     const fs::path cfg_path = src / "config.json";
     std::ifstream cfg_in(cfg_path);
     if (!cfg_in) throw Error(cfg_path.string() + ": not found");
@@ -229,6 +231,7 @@ QuantizeResult quantize_model(const std::string& src_dir, const std::string& dst
 
     fs::create_directories(dst);
     copy_model_side_files(src.string(), dst.string(), /*with_config=*/false);
+    copy_sentence_transformers_files(given_dir, dst.string());
     write_safetensors((dst / "model.safetensors").string(), out, file.metadata());
     cfg["quantization_config"] = quantization_config_json(qc);
     if (opts.per_tensor)

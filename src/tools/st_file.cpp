@@ -147,4 +147,39 @@ void copy_model_side_files(const std::string& src_dir, const std::string& dst_di
     }
 }
 
+void copy_sentence_transformers_files(const std::string& st_dir, const std::string& dst_dir) {
+    namespace fs = std::filesystem;
+    const fs::path root(st_dir), dst(dst_dir), modules = root / "modules.json";
+    if (!fs::is_regular_file(modules)) return;
+    std::ifstream in(modules);
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_array())
+        throw Error(modules.string() + ": expected a JSON array");
+    fs::path model_folder = root;
+    for (auto& m : j) {
+        if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) continue;
+        const std::string type = m["type"].get<std::string>();
+        const std::string path = m.value("path", std::string());
+        if (type.size() >= 11 && type.compare(type.size() - 11, 11, "Transformer") == 0) {
+            model_folder = root / path;
+            m["path"] = "";  // the model files are written at the top
+        } else if (!path.empty() && fs::is_directory(root / path)) {
+            fs::copy(root / path, dst / path,
+                     fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+        }
+    }
+    std::ofstream(dst / "modules.json") << j.dump(2) << "\n";
+    for (const fs::path& p :
+         {root / "sentence_bert_config.json", model_folder / "sentence_bert_config.json"})
+        if (fs::is_regular_file(p)) {
+            fs::copy_file(p, dst / "sentence_bert_config.json",
+                          fs::copy_options::overwrite_existing);
+            break;
+        }
+    if (fs::is_regular_file(root / "config_sentence_transformers.json"))
+        fs::copy_file(root / "config_sentence_transformers.json",
+                      dst / "config_sentence_transformers.json",
+                      fs::copy_options::overwrite_existing);
+}
+
 }  // namespace sparq::tools

@@ -39,6 +39,13 @@ struct StFile {
 void copy_model_side_files(const std::string& src_dir, const std::string& dst_dir,
                            bool with_config = true);
 
+// A sentence-transformers directory's own files, so that a pruned or quantized copy embeds as
+// the original (same pooling, normalization, length, prompts): modules.json (its Transformer
+// module pointed at the top, where the tools write the model files), every other module's folder
+// (1_Pooling/, 2_Normalize/, ...), sentence_bert_config.json (from the top or the older layout's
+// model folder) and config_sentence_transformers.json. Nothing for a plain model directory.
+void copy_sentence_transformers_files(const std::string& st_dir, const std::string& dst_dir);
+
 // Element size in bytes of a safetensors dtype (0 if unknown).
 size_t dtype_size(const std::string& dtype);
 

@@ -67,6 +67,26 @@ sed 's|"path": ""|"path": "0_Transformer"|' "$D/modules.json" > "$O/modules.json
 "$SPARQ" embed "$O" "$T" --threads 1 > "$TMP/old_layout.jsonl"
 cmp "$TMP/new_layout.jsonl" "$TMP/old_layout.jsonl" || { echo "old layout embeds differently"; exit 1; }
 
+# prune and quantize keep a sentence-transformers directory one (modules.json, the Pooling and
+# Normalize folders, sentence_bert_config.json): the copy embeds with the source's pooling (here
+# CLS), normalization and length by default; from the older layout (model in 0_Transformer/) too,
+# giving the same weights.
+pooling true false false
+cp "$D/1_Pooling/config.json" "$O/1_Pooling/config.json"
+"$SPARQ" prune "$D" "$TMP/pr" --sparsity 0.5 > /dev/null
+"$SPARQ" prune "$O" "$TMP/pr_old" --sparsity 0.5 > /dev/null
+cmp "$TMP/pr/model.safetensors" "$TMP/pr_old/model.safetensors"
+"$SPARQ" quantize "$O" "$TMP/q_old" > /dev/null
+for m in pr pr_old q_old; do
+    for f in modules.json 1_Pooling/config.json sentence_bert_config.json; do
+        [ -f "$TMP/$m/$f" ] || { echo "$m: $f missing"; exit 1; }
+    done
+    grep -q '"path": ""' "$TMP/$m/modules.json"
+    "$SPARQ" embed "$TMP/$m" "$T" --threads 1 > "$TMP/$m-default.jsonl"
+    "$SPARQ" embed "$TMP/$m" "$T" --threads 1 --pooling cls --normalize --max-length 8 > "$TMP/$m-explicit.jsonl"
+    cmp "$TMP/$m-default.jsonl" "$TMP/$m-explicit.jsonl" || { echo "$m: embeds differently from its source's settings"; exit 1; }
+done
+
 # Prompts (config_sentence_transformers.json) as SentenceTransformer.encode: the prompt text goes
 # before the input; default_prompt_name applies without --prompt / --prompt-name; with the Pooling
 # module's include_prompt false, mean pooling leaves out [CLS] and the prompt's tokens
