@@ -64,17 +64,23 @@ void run_serve(const ServeArgs& a) {
 
 void add_serve(CLI::App& app) {
     auto a = std::make_shared<ServeArgs>();
-    auto* sub = app.add_subcommand("serve", "HTTP/JSON service: embeddings and classification");
+    auto* sub = app.add_subcommand(
+        "serve", "HTTP/JSON service: embeddings, classification, fill-mask, rerank");
     sub->footer(
         "Serve one model over HTTP until SIGINT/SIGTERM. Endpoints (JSON bodies):\n"
         "  GET  /health    {\"status\":\"ok\"}\n"
         "  GET  /info      model, architecture, task, precision, labels, limits\n"
-        "  POST /embed     {\"texts\":[..] or \"text\":\"..\", \"pooling\":\"mean\"|\"cls\", "
-        "\"normalize\":bool}\n"
-        "                  -> {\"embeddings\":[[..]],\"tokens\":[..]}\n"
+        "  POST /embed     {\"texts\":[..] or \"text\":\"..\", "
+        "\"pooling\":\"mean\"|\"cls\"|\"max\", "
+        "\"normalize\":bool,\n"
+        "                  \"prompt\" or \"prompt_name\", \"truncate_dim\"} -> "
+        "{\"embeddings\":[[..]],\"tokens\":[..]}\n"
         "  POST /classify  {\"texts\"|\"text\", \"pair\" or \"pairs\", \"top_k\"} -> "
         "{\"results\":[..]}\n"
         "                  (question answering: {\"question\",\"context\"} -> {\"answer\",...})\n"
+        "  POST /fill-mask {\"texts\"|\"text\", \"top_k\"} -> {\"results\":[{\"masks\":[..]}]}\n"
+        "  POST /rerank    {\"query\", \"documents\":[..], \"top_k\", \"raw\"} -> "
+        "{\"results\":[{\"index\",\"score\"}]}\n"
         "Errors: {\"error\":\"...\"} with 400 (bad request), 404, 405, 413 (body too large).\n"
         "Texts are truncated to the model's maximum length. One worker runs the model on\n"
         "--threads compute threads; requests that wait for it share a forward pass (up to\n"
