@@ -38,11 +38,10 @@ void run_inspect(const InspectArgs& a) {
     require_model_dir(a.model);
     const std::string dir = SentenceEmbeddingConfig::model_dir(a.model);  // ST: 0_Transformer/
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
-    const fs::path st = fs::path(dir) / "model.safetensors";
-    if (!fs::is_regular_file(st)) throw Error("'" + st.string() + "' not found");
+    const std::string st = weights_file(dir);  // model.safetensors or pytorch_model.bin
     // Validates every tensor the config needs (names, shapes), as loading would.
     (void)load_bert_weights(dir, cfg);
-    SafeTensorsFile file(st.string());
+    SafeTensorsFile file(st);
 
     int64_t total = 0, enc_total = 0, enc_zeros = 0;
     std::map<std::string, int64_t> dtypes;

@@ -1235,8 +1235,10 @@ TEST(Weights, MissingFileAndExtraLayers) {
     ModelConfig cfg = ModelConfig::from_file((dir / "config.json").string());
     EXPECT_HAS(error_of([&] { load_bert_weights(dir.path().string(), cfg); }),
                "model.safetensors: not found");
-    write_file(dir / "pytorch_model.bin", "x");
-    EXPECT_HAS(error_of([&] { load_bert_weights(dir.path().string(), cfg); }), "pytorch_model.bin");
+    write_file(dir / "pytorch_model.bin", "x");  // read when there is no safetensors file
+    EXPECT_HAS(error_of([&] { load_bert_weights(dir.path().string(), cfg); }),
+               "pytorch_model.bin: not a zip archive");
+    fs::remove(dir / "pytorch_model.bin");
 
     // A config with fewer layers than the file loads the first layers and warns.
     copy_fixture("tiny_base", dir.path(), nullptr, [](json& c) { c["num_hidden_layers"] = 1; });

@@ -13,6 +13,7 @@
 #include <set>
 #include <utility>
 
+#include "model/torch_zip.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -194,8 +195,14 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
         fail(path, "not a regular file");
     }
     const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    // pytorch_model.bin: only torch.save's zip format (torch >= 1.6) is read.
+    const bool bin = path.size() >= 4 && path.compare(path.size() - 4, 4, ".bin") == 0;
+    const char* not_zip =
+        "not a zip archive (sparq reads the zip format torch.save writes since torch 1.6; older "
+        "pickled files are not read)";
     if (file_size < 8) {
         ::close(fd);
+        if (bin) fail(path, not_zip);
         fail(path, "file is " + std::to_string(file_size) +
                        " bytes, shorter than the 8-byte safetensors header length");
     }
@@ -206,6 +213,25 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
     map_ = static_cast<const std::byte*>(m);
     map_size_ = file_size;
 
+    if (is_zip_file(map_, map_size_)) {  // pytorch_model.bin: torch.save's zip format
+        try {
+            data_ = map_;
+            tensors_ = torch_zip_tensors(path, map_, map_size_);
+            std::sort(tensors_.begin(), tensors_.end(),
+                      [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+            for (size_t i = 1; i < tensors_.size(); ++i)
+                if (tensors_[i].name == tensors_[i - 1].name)
+                    fail(path, "names tensor '" + tensors_[i].name + "' twice");
+        } catch (...) {
+            unmap();
+            throw;
+        }
+        return;
+    }
+    if (bin) {
+        unmap();
+        fail(path, not_zip);
+    }
     try {
         uint64_t n = 0;
         for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(map_[i]);

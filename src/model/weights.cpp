@@ -211,21 +211,23 @@ const float* f32_values(const Tensor& t, AlignedBuffer<float>& scratch) {
     return scratch.data();
 }
 
-BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
+std::string weights_file(const std::string& dir) {
     namespace fs = std::filesystem;
     const fs::path path = fs::path(dir) / "model.safetensors";
-    if (!fs::exists(path)) {
-        if (fs::exists(fs::path(dir) / "model.safetensors.index.json"))
-            throw Error(path.string() +
-                        ": not found (sharded checkpoints, model.safetensors.index.json, are not "
-                        "supported; merge the shards into one model.safetensors)");
-        if (fs::exists(fs::path(dir) / "pytorch_model.bin"))
-            throw Error(path.string() +
-                        ": not found (only pytorch_model.bin is present; sparq reads safetensors: "
-                        "save the model with safe_serialization=True)");
-        throw Error(path.string() + ": not found");
-    }
-    SafeTensorsFile file(path.string());
+    if (fs::exists(path)) return path.string();
+    if (fs::exists(fs::path(dir) / "pytorch_model.bin"))
+        return (fs::path(dir) / "pytorch_model.bin").string();
+    if (fs::exists(fs::path(dir) / "model.safetensors.index.json") ||
+        fs::exists(fs::path(dir) / "pytorch_model.bin.index.json"))
+        throw Error(path.string() +
+                    ": not found (sharded checkpoints (*.index.json) are not supported; merge the "
+                    "shards into one model.safetensors)");
+    throw Error(path.string() + ": not found (nor pytorch_model.bin)");
+}
+
+BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
+    namespace fs = std::filesystem;
+    SafeTensorsFile file(weights_file(dir));
     Loader ld(file, cfg);
     BertWeights w;
     {

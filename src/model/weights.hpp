@@ -65,9 +65,14 @@ struct BertWeights {
     std::map<std::string, float> act_scales;
 };
 
-// Reads DIR/model.safetensors, finds tensors with or without the "bert." prefix, validates
-// presence and shape of everything `cfg` needs (throws sparq::Error naming the tensor, the
-// expected and the found shape).
+// The weights file of a model directory: model.safetensors, else pytorch_model.bin (torch.save's
+// zip format, read in place without running its pickle: model/torch_zip.hpp); throws
+// sparq::Error naming what is missing (and refusing sharded checkpoints).
+std::string weights_file(const std::string& dir);
+
+// Reads DIR's weights file (weights_file), finds tensors with or without the "bert." prefix,
+// validates presence and shape of everything `cfg` needs (throws sparq::Error naming the tensor,
+// the expected and the found shape).
 BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg);
 
 }  // namespace sparq
