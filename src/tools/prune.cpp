@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <regex>
 
+#include "model/safetensors.hpp"
+#include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
 #include "tools/matrix_stats.hpp"
@@ -231,9 +233,7 @@ PruneReport prune_model_dir(const std::string& given_dir, const std::string& out
     // A sentence-transformers directory in the older layout keeps its model in a subfolder.
     const std::string model_dir = SentenceEmbeddingConfig::model_dir(given_dir);
     const fs::path src(model_dir), dst(out_dir);
-    const fs::path st = src / "model.safetensors";
-    if (!fs::is_regular_file(st))
-        throw Error("'" + st.string() + "' not found (sparq prune reads model.safetensors)");
+    const fs::path st = weights_file(src.string());  // model.safetensors or pytorch_model.bin
     if (!fs::is_regular_file(src / "config.json"))
         throw Error("'" + (src / "config.json").string() + "' not found");
     std::error_code ec;
@@ -247,10 +247,33 @@ PruneReport prune_model_dir(const std::string& given_dir, const std::string& out
             throw Error("output directory '" + out_dir +
                         "' is not empty (use --force to overwrite)");
     }
-    StFile file = StFile::read(st.string());
-    PruneReport rep = prune_tensors(file, opts);
-    fs::create_directories(dst);
-    file.write((dst / "model.safetensors").string());
+    if (st.extension() != ".bin") {
+        StFile file = StFile::read(st.string());
+        PruneReport rep = prune_tensors(file, opts);  // validates before anything is written
+        fs::create_directories(dst);
+        file.write((dst / "model.safetensors").string());
+        copy_model_side_files(src.string(), dst.string());
+        copy_sentence_transformers_files(given_dir, dst.string());
+        return rep;
+    }
+    // pytorch_model.bin: written out as safetensors first (each tensor its own copy), then
+    // pruned like any safetensors file; on an error the new output directory is removed again.
+    const SafeTensorsFile bin(st.string());
+    std::vector<TensorToWrite> ts;
+    for (const TensorInfo& t : bin.tensors())
+        ts.push_back({t.name, t.dtype, t.shape, bin.bytes(t)});
+    const bool existed = fs::exists(dst);
+    PruneReport rep;
+    try {
+        fs::create_directories(dst);
+        write_safetensors((dst / "model.safetensors").string(), ts, {{"format", "pt"}});
+        StFile file = StFile::read((dst / "model.safetensors").string());
+        rep = prune_tensors(file, opts);
+        file.write((dst / "model.safetensors").string());
+    } catch (...) {
+        if (!existed) fs::remove_all(dst, ec);
+        throw;
+    }
     copy_model_side_files(src.string(), dst.string());
     copy_sentence_transformers_files(given_dir, dst.string());
     return rep;

@@ -185,7 +185,7 @@ QuantizeResult quantize_model(const std::string& given_dir, const std::string& d
         qc.calibration += " over " + std::to_string(r.calibration_tokens) + " tokens";
     }
 
-    SafeTensorsFile file((src / "model.safetensors").string());
+    SafeTensorsFile file(weights_file(src.string()));  // model.safetensors or pytorch_model.bin
     std::vector<TensorToWrite> out;
     std::vector<std::vector<int8_t>> qs;
     std::vector<std::vector<float>> scales;
@@ -232,7 +232,9 @@ QuantizeResult quantize_model(const std::string& given_dir, const std::string& d
     fs::create_directories(dst);
     copy_model_side_files(src.string(), dst.string(), /*with_config=*/false);
     copy_sentence_transformers_files(given_dir, dst.string());
-    write_safetensors((dst / "model.safetensors").string(), out, file.metadata());
+    auto meta = file.metadata();
+    meta.emplace("format", "pt");  // transformers' loader expects it (a .bin source has none)
+    write_safetensors((dst / "model.safetensors").string(), out, meta);
     cfg["quantization_config"] = quantization_config_json(qc);
     if (opts.per_tensor)
         cfg["quantization_config"]["weights"] =

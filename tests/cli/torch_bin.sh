@@ -2,7 +2,8 @@
 # pytorch_model.bin (torch.save's zip format) read in place, without running its pickle: a
 # directory holding only pytorch_model.bin gives the same outputs, bit for bit, as the same
 # weights in model.safetensors — also with F16 tensors, tensors at an offset inside a shared
-# storage and two names sharing one storage (tied weights) — and `inspect` reads it. A pickle
+# storage and two names sharing one storage (tied weights) — `inspect` reads it, and `prune` /
+# `quantize` take it and write safetensors. A pickle
 # that calls anything but the tensor-rebuilding functions, a non-contiguous tensor, a truncated
 # file and a compressed record are one-line errors.
 set -euo pipefail
@@ -71,7 +72,19 @@ cmp "$TMP/f16_st.jsonl" "$TMP/f16_bin.jsonl"
 cmp "$TMP/f16c_st.jsonl" "$TMP/f16c_bin.jsonl"
 "$SPARQ" inspect "$TMP/f16" > "$TMP/inspect.txt"
 grep -q "^parameters .*(F16 " "$TMP/inspect.txt" || { cat "$TMP/inspect.txt"; exit 1; }
-echo "pytorch_model.bin: same outputs as safetensors"
+# prune and quantize read it too and write safetensors (prune --sparsity 0 converts): the same
+# outputs as from the safetensors source.
+"$SPARQ" prune "$TMP/f16" "$TMP/f16_p0" --sparsity 0 > /dev/null
+"$SPARQ" prune "$TMP/f16_st" "$TMP/f16_st_p0" --sparsity 0 > /dev/null
+[ -f "$TMP/f16_p0/model.safetensors" ] && [ ! -e "$TMP/f16_p0/pytorch_model.bin" ]
+"$SPARQ" embed "$TMP/f16_p0" "$T1" "$T2" --threads 1 | cmp - "$TMP/f16_st.jsonl"
+"$SPARQ" prune "$TMP/plain" "$TMP/plain_p90" --sparsity 0.9 > /dev/null
+"$SPARQ" prune "$M" "$TMP/st_p90" --sparsity 0.9 > /dev/null
+"$SPARQ" classify "$TMP/plain_p90" "$T1" --threads 1 | cmp - <("$SPARQ" classify "$TMP/st_p90" "$T1" --threads 1)
+"$SPARQ" quantize "$TMP/plain" "$TMP/plain_q" > /dev/null
+"$SPARQ" quantize "$M" "$TMP/st_q" > /dev/null
+"$SPARQ" classify "$TMP/plain_q" "$T1" --threads 1 | cmp - <("$SPARQ" classify "$TMP/st_q" "$T1" --threads 1)
+echo "pytorch_model.bin: same outputs as safetensors (load, prune, quantize)"
 for bad in noncontig evil deflated truncated; do
     if "$SPARQ" classify "$TMP/$bad" "$T1" > /dev/null 2> "$TMP/err"; then echo "$bad: accepted"; exit 1; fi
     [ "$(wc -l < "$TMP/err")" = 1 ] || { cat "$TMP/err"; exit 1; }
