@@ -100,11 +100,12 @@ void add_classify(CLI::App& app) {
         "{\"text\",\"label\",\"score\",\"scores\":{label:probability}}. Token classification:\n"
         "{\"text\",\"tokens\":[{\"token\",\"label\",\"score\"}]} (special tokens left out). "
         "Question\n"
-        "answering: --question Q --context C gives {\"answer\",\"score\",\"start\",\"end\"} (score "
-        "=\n"
-        "start + end logit; the answer is the context's text under the span); a context longer\n"
-        "than the maximum length is read in windows overlapping by --doc-stride tokens and the\n"
-        "best span of all wins (\"window\", \"windows\" added). Texts are truncated to the\n"
+        "answering: --question Q --context C gives "
+        "{\"answer\",\"score\",\"probability\",\"start\",\n"
+        "\"end\"} (score = start + end logit, probability = HF's pipeline score; the answer is\n"
+        "the context's text under the span); a context longer than the maximum length is read\n"
+        "in windows overlapping by --doc-stride tokens and the most probable span of all wins\n"
+        "(\"window\", \"windows\" added). Texts are truncated to the\n"
         "model's maximum length.");
     sub->add_option("model", a->model, "Model directory")->required();
     add_texts_option(sub, a->texts, "Texts (default: --file or stdin, one per line)");

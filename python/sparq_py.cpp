@@ -345,7 +345,8 @@ PYBIND11_MODULE(sparq, m) {
              "first (score: sigmoid of a one-label model's logit, P(label 1) of a two-label one; "
              "raw: without the sigmoid / softmax).")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
-             "Question answering: {answer, score, start, end}; a context longer than the model "
+             "Question answering: {answer, score, probability, start, end}; a context longer than "
+             "the model "
              "takes is "
              "read in overlapping windows (+ window, windows).")
         .def("tokenize", &PyModel::tokenize, py::arg("text"), py::arg("pair") = py::none(),

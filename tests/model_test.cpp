@@ -599,16 +599,31 @@ TEST(Model, LongContextQuestionAnsweringUsesWindows) {
             EXPECT_TRUE(seen[k]) << "context token " << k << " in no window";
     const std::vector<Span> packed = model->answer_spans(PackedBatch::from(w));
     ASSERT_EQ(packed.size(), w.size());
-    size_t best = 0;
+    // Windows ranked as HF's pipeline ranks them: the span's probability in its window (softmax
+    // of the start and of the end logits over the context tokens and [CLS]), computed here.
+    size_t best = 0, best_by_logits = 0;
+    std::vector<double> prob(w.size());
     for (size_t i = 0; i < w.size(); ++i) {
         const Span alone = model->answer_spans(PackedBatch::from({w[i]})).at(0);
         EXPECT_EQ(alone.start, packed[i].start);
         EXPECT_EQ(alone.end, packed[i].end);
         EXPECT_NEAR(alone.score, packed[i].score, 1e-4f);
-        if (packed[i].score > packed[best].score) best = i;
+        double zs = 0, ze = 0;
+        for (size_t k = 0; k < w[i].size(); ++k)
+            if (w[i].sequence_ids[k] == 1 || k == 0) {
+                zs += std::exp(double(packed[i].start_logits[k]));
+                ze += std::exp(double(packed[i].end_logits[k]));
+            }
+        prob[i] = std::exp(double(packed[i].score)) / (zs * ze);
+        EXPECT_NEAR(tools::span_probability(tok, w[i], packed[i]), prob[i], 1e-6);
+        if (prob[i] > prob[best]) best = i;
+        if (packed[i].score > packed[best_by_logits].score) best_by_logits = i;
     }
     const auto j = tools::best_answer_json(tok, w, packed, ctx);
     EXPECT_EQ(j["window"], best);
+    EXPECT_NEAR(j["probability"].get<double>(), prob[best], 1e-6);
+    // (Here the raw logits would pick another window: the ranking matters.)
+    EXPECT_NE(best, best_by_logits);
     EXPECT_EQ(j["windows"], w.size());
     const Span& s = packed[best];
     EXPECT_EQ(j["answer"],

@@ -215,6 +215,28 @@ std::vector<nlohmann::ordered_json> fill_mask_json(const Tokenizer& tok,
     return masks;
 }
 
+double span_probability(const Tokenizer& tok, const Encoding& e, const Span& s) {
+    // HF's question-answering pipeline: softmax of the start and of the end logits over the
+    // tokens an answer may use (the context, sequence id 1) and the [CLS] token, the span's
+    // probability their product. Without sequence ids (a hand-made encoding): all tokens.
+    const size_t n = std::min(s.start_logits.size(), s.end_logits.size());
+    if (n == 0 || s.start < 0 || s.end < 0 || static_cast<size_t>(s.end) >= n) return 0.0;
+    auto allowed = [&](size_t i) {
+        return e.sequence_ids.size() != n || e.sequence_ids[i] == 1 ||
+               (i < e.ids.size() && e.ids[i] == tok.cls_id());
+    };
+    auto log_sum_exp = [&](const std::vector<float>& l) {
+        double mx = -INFINITY, sum = 0;
+        for (size_t i = 0; i < n; ++i)
+            if (allowed(i)) mx = std::max<double>(mx, l[i]);
+        for (size_t i = 0; i < n; ++i)
+            if (allowed(i)) sum += std::exp(static_cast<double>(l[i]) - mx);
+        return mx + std::log(sum);
+    };
+    return std::exp(static_cast<double>(s.start_logits[s.start]) + s.end_logits[s.end] -
+                    log_sum_exp(s.start_logits) - log_sum_exp(s.end_logits));
+}
+
 nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
                                    std::string_view context) {
     const auto n = static_cast<int64_t>(e.size());
@@ -233,6 +255,7 @@ nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, cons
         j["answer"] = detokenize(pieces);
     }
     j["score"] = json_float(s.score);
+    j["probability"] = json_float(static_cast<float>(span_probability(tok, e, s)));
     j["start"] = s.start;
     j["end"] = s.end;
     return j;
@@ -256,9 +279,14 @@ nlohmann::ordered_json best_answer_json(const Tokenizer& tok, const std::vector<
                                         const std::vector<Span>& spans, std::string_view context) {
     if (windows.empty() || spans.size() != windows.size())
         throw Error("best_answer_json: expected one span per window");
+    // Windows compete on the span's probability within its window, as in HF's pipeline (raw
+    // logits are not comparable across windows: each has its own softmax).
     size_t best = 0;
-    for (size_t i = 1; i < spans.size(); ++i)
-        if (spans[i].score > spans[best].score) best = i;
+    double best_p = span_probability(tok, windows[0], spans[0]);
+    for (size_t i = 1; i < spans.size(); ++i) {
+        const double p = span_probability(tok, windows[i], spans[i]);
+        if (p > best_p) best = i, best_p = p;
+    }
     nlohmann::ordered_json j = answer_json(tok, windows[best], spans[best], context);
     if (windows.size() > 1) {
         j["window"] = best;

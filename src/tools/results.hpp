@@ -61,10 +61,11 @@ std::vector<nlohmann::ordered_json> fill_mask_json(const Tokenizer& tok,
                                                    const std::vector<Encoding>& encs,
                                                    const std::vector<MaskFill>& fills);
 
-// Question answering on e = encode(question, context): {"answer", "score", "start", "end"}
-// (score = start + end logit). The answer is the context's own text between the span's first
-// and last token (their byte offsets), so casing, accents and spacing are the user's; for a span
-// that is not inside the context it is rebuilt from the word pieces, best effort.
+// Question answering on e = encode(question, context): {"answer", "score", "probability",
+// "start", "end"} (score = start + end logit; probability = span_probability, what HF's
+// question-answering pipeline calls its score). The answer is the context's own text between the
+// span's first and last token (their byte offsets), so casing, accents and spacing are the user's;
+// for a span that is not inside the context it is rebuilt from the word pieces, best effort.
 nlohmann::ordered_json answer_json(const Tokenizer& tok, const Encoding& e, const Span& s,
                                    std::string_view context);
 
@@ -77,9 +78,14 @@ std::vector<Encoding> qa_windows(const Tokenizer& tok, std::string_view question
                                  std::string_view context, size_t max_length,
                                  size_t doc_stride = 0);
 
+// The probability HF's question-answering pipeline gives span s of encoding e: the softmax of the
+// start logits and of the end logits over the context tokens and [CLS], multiplied.
+double span_probability(const Tokenizer& tok, const Encoding& e, const Span& s);
+
 // answer_json of the best span over the windows (spans[i] found in windows[i]; the highest
-// start + end logit, the first window on ties), with "window" (its index) and "windows" (their
-// count) added when there are several; "start" / "end" are token positions in that window.
+// span_probability, as HF's pipeline ranks windows, the first window on ties), with "window" (its
+// index) and "windows" (their count) added when there are several; "start" / "end" are token
+// positions in that window.
 nlohmann::ordered_json best_answer_json(const Tokenizer& tok, const std::vector<Encoding>& windows,
                                         const std::vector<Span>& spans, std::string_view context);
 

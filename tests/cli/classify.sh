@@ -100,13 +100,17 @@ assert got["answer"] == text, (got["answer"], text)
 PYEOF
 # A context longer than --max-length: windows of the context (HF's pipeline; here rebuilt in
 # Python from the reference tokenizer) overlapping by --doc-stride, each run through the PyTorch
-# reference; sparq's answer is the best span of all windows.
+# reference; sparq's answer is the best span of all windows, windows ranked as HF's pipeline does
+# by the span's probability in its window (softmax of start and of end logits over the context
+# and [CLS]), which "probability" reports.
 long="$ctx $ctx $ctx"
 out=$("$SPARQ" classify "$FIX/tiny_qa" --question "$q" --context "$long" --max-length 24 --doc-stride 4)
 PYTHONPATH="$SRC/tools" $PY - "$FIX/tiny_qa" "$q" "$long" "$out" <<'PYEOF'
 import json, sys
+import numpy as np
 import bert_reference as ref
 d, q, ctx, got = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+lse = lambda x: float(np.log(np.sum(np.exp(np.asarray(x, dtype=np.float64) - max(x)))) + max(x))
 cfg = json.load(open(d + "/config.json"))
 w, _, _ = ref.read_safetensors(d + "/model.safetensors")
 vocab = ref.load_vocab(d + "/vocab.txt")
@@ -121,14 +125,17 @@ for start in range(0, len(ct), room - stride):
     s, e = o["start_logits"][0], o["end_logits"][0]
     ok = range(len(qt) + 2, len(toks) - 1)
     cand = max((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + 30)
-    if best is None or cand[0] > best[0]:
-        best = (cand[0], cand[1], cand[2], n)
+    allowed = [0] + list(ok)
+    prob = np.exp(cand[0] - lse([s[i] for i in allowed]) - lse([e[i] for i in allowed]))
+    if best is None or prob > best[4]:
+        best = (cand[0], cand[1], cand[2], n, prob)
     n += 1
     if start + room >= len(ct):
         break
 assert got["windows"] == n and got["window"] == best[3], (got, best, n)
 assert (got["start"], got["end"]) == (best[1], best[2]), (got, best)
 assert abs(got["score"] - best[0]) < 1e-4, (got["score"], best[0])
+assert abs(got["probability"] - best[4]) < 1e-5, (got["probability"], best[4])
 assert got["answer"] in ctx, got
 PYEOF
 echo "classify: ok"

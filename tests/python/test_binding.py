@@ -81,7 +81,7 @@ class Binding(unittest.TestCase):
         q, c = "who wrote the book ?", "the book was written by a famous writer in london ."
         got = qa.answer(q, c)
         want = cli("classify", os.path.join(FIX, "tiny_qa"), "--question", q, "--context", c)[0]
-        self.assertEqual(got, {k: want[k] for k in ("answer", "score", "start", "end")})
+        self.assertEqual(got, {k: want[k] for k in ("answer", "score", "probability", "start", "end")})
         t = self.base.tokenize("hello world", pair="again")
         self.assertEqual(t["tokens"], cli("tokenize", os.path.join(FIX, "tiny_base"), "hello world", "--pair", "again")[0]["tokens"])
 
