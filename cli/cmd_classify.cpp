@@ -14,7 +14,7 @@ struct ClassifyArgs {
     std::string model, file, pair, question, context, kernels = "auto", precision = "f32",
                                                       attention = "auto";
     std::vector<std::string> texts;
-    size_t top_k = 0, batch_size = 32, max_length = 0, doc_stride = 0;
+    size_t top_k = 0, batch_size = 32, max_length = 0, doc_stride = 0, max_answer_len = 15;
     int threads = 0;
 };
 
@@ -27,8 +27,10 @@ void run_qa(const ClassifyArgs& a, const Model& model, const Tokenizer& tok, siz
     nlohmann::ordered_json j;
     j["question"] = a.question;
     j["context"] = a.context;
-    j.update(tools::best_answer_json(tok, windows, model.answer_spans(PackedBatch::from(windows)),
-                                     a.context));
+    j.update(tools::best_answer_json(
+        tok, windows,
+        model.answer_spans(PackedBatch::from(windows), static_cast<int64_t>(a.max_answer_len)),
+        a.context));
     print_json_line(j);
 }
 
@@ -122,6 +124,10 @@ void add_classify(CLI::App& app) {
     sub->add_option("--doc-stride", a->doc_stride,
                     "Overlap of a long context's windows in tokens (default: min(128, half a "
                     "window))")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+        ->needs(q);
+    sub->add_option("--max-answer-len", a->max_answer_len,
+                    "Longest answer in tokens (default 15, as Hugging Face's pipeline)")
         ->check(CLI::Range(size_t{1}, size_t{1} << 20))
         ->needs(q);
     add_batch_options(sub, a->batch_size, a->max_length);

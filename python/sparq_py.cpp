@@ -246,7 +246,9 @@ class PyModel {
         return out;
     }
 
-    py::object answer(const std::string& question, const std::string& context) const {
+    py::object answer(const std::string& question, const std::string& context,
+                      int64_t max_answer_len) const {
+        if (max_answer_len < 1) throw sparq::Error("max_answer_len must be >= 1");
         if (model_->config().task != sparq::Task::question_answering)
             throw sparq::Error("the model has no question-answering head (" +
                                sparq::tools::task_name(model_->config().task) + ")");
@@ -257,7 +259,7 @@ class PyModel {
         {
             py::gil_scoped_release nogil;
             sparq::set_num_threads(threads_);
-            spans = model_->answer_spans(PackedBatch::from(windows));
+            spans = model_->answer_spans(PackedBatch::from(windows), max_answer_len);
         }
         return to_python(sparq::tools::best_answer_json(tok(), windows, spans, context));
     }
@@ -345,6 +347,7 @@ PYBIND11_MODULE(sparq, m) {
              "first (score: sigmoid of a one-label model's logit, P(label 1) of a two-label one; "
              "raw: without the sigmoid / softmax).")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
+             py::arg("max_answer_len") = 15,
              "Question answering: {answer, score, probability, start, end}; a context longer than "
              "the model "
              "takes is "

@@ -261,7 +261,20 @@ TEST(Serve, TokenClassificationAndQuestionAnswering) {
     const Encoding qe = q->tokenizer()->encode("who ?", std::string_view("the cat sat on the mat"), 128);
     const json want =
         tools::answer_json(*q->tokenizer(), qe, q->answer_spans(PackedBatch::from({qe}))[0], "the cat sat on the mat");
-    for (const char* k : {"answer", "score", "start", "end"}) EXPECT_EQ(a[k], want[k]) << k;
+    for (const char* k : {"answer", "score", "probability", "start", "end"})
+        EXPECT_EQ(a[k], want[k]) << k;
+    // max_answer_len 1: a one-token answer, the model's best such span.
+    const json a1 =
+        ok(sq, "POST", "/classify",
+           json{{"question", "who ?"}, {"context", "the cat sat on the mat"}, {"max_answer_len", 1}}
+               .dump());
+    const Span s1 = q->answer_spans(PackedBatch::from({qe}), 1)[0];
+    EXPECT_EQ(a1["start"], s1.start);
+    EXPECT_EQ(a1["end"], s1.start);
+    EXPECT_EQ(refused(sq, "POST", "/classify",
+                      json{{"question", "a"}, {"context", "b"}, {"max_answer_len", 0}}.dump())
+                  .first,
+              400);
     EXPECT_EQ(refused(sq, "POST", "/classify", R"({"texts": ["x"]})").first, 400);
     // The answer is the context's own text (casing and accents kept), cut at the token offsets.
     const std::string ctx = "The Book was written by a Famous writer in Zürich .";

@@ -180,10 +180,11 @@ public:
                                                   bool normalize, int64_t skip_first = 0) const = 0;
     virtual std::vector<Classification> classify(const PackedBatch& batch) const = 0;
     virtual std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const = 0;
-    // Best span with start <= end, end - start < max_answer_len, restricted to the second segment
-    // (token_type 1) when the input is a pair.
+    // Best span with start <= end, end - start < max_answer_len (default 15, Hugging Face's
+    // question-answering pipeline's), restricted to the second segment (token_type 1) when the
+    // input is a pair.
     virtual std::vector<Span> answer_spans(const PackedBatch& batch,
-                                           int64_t max_answer_len = 30) const = 0;
+                                           int64_t max_answer_len = 15) const = 0;
     // Masked-token prediction (models whose checkpoint kept the masked-LM head: BertForMaskedLM,
     // BertForPreTraining, RobertaForMaskedLM, DistilBertForMaskedLM): for every token of the batch
     // whose id is the tokenizer's mask token, the top_k vocabulary entries by softmax probability

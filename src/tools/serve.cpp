@@ -104,6 +104,7 @@ struct Job {
     bool normalize = false;           // embed
     int64_t skip = 0;                 // embed: prompt tokens left out of pooling
     size_t top_k = 5;                 // fill
+    int64_t max_answer_len = 15;      // answer
     std::vector<Encoding> encs;
     // Results, one per encoding (the vector of the kind).
     std::vector<std::vector<float>> embeddings;
@@ -115,7 +116,7 @@ struct Job {
     bool done = false;
     bool joins(const Job& o) const {
         return kind == o.kind && pooling == o.pooling && normalize == o.normalize &&
-               skip == o.skip && top_k == o.top_k;
+               skip == o.skip && top_k == o.top_k && max_answer_len == o.max_answer_len;
     }
 };
 
@@ -230,7 +231,7 @@ class Batcher {
                     scatter(model_.tag_tokens(batch), &Job::tags);
                     break;
                 case Job::Kind::answer:
-                    scatter(model_.answer_spans(batch), &Job::spans);
+                    scatter(model_.answer_spans(batch, first.max_answer_len), &Job::spans);
                     break;
                 case Job::Kind::fill: {
                     std::vector<std::vector<MaskFill>> per(n);  // the pass's masks by sequence
@@ -406,12 +407,18 @@ struct Server::Impl {
                                                                 : cfg.architectures[0]) +
                                      "); use /embed");
         if (cfg.task == Task::question_answering) {
-            check_keys(j, {"question", "context"}, ep);
+            check_keys(j, {"question", "context", "max_answer_len"}, ep);
             if (!j.contains("question") || !j.contains("context"))
                 throw HttpError(400, ep + ": a question-answering model needs \"question\" and \"context\"");
             const std::string q = string_field(j, "question", ep), c = string_field(j, "context", ep);
             Job job;
             job.kind = Job::Kind::answer;
+            if (j.contains("max_answer_len")) {
+                const json& v = j["max_answer_len"];
+                if (!v.is_number_integer() || v.get<int64_t>() < 1)
+                    throw HttpError(400, ep + ": \"max_answer_len\" must be an integer >= 1");
+                job.max_answer_len = v.get<int64_t>();
+            }
             job.encs = qa_windows(tok, q, c, o.max_length);  // a long context: windows
             batcher->run(job);
             r.update(best_answer_json(tok, job.encs, job.spans, c));

@@ -78,26 +78,31 @@ for e, g in zip([e for e in ents if e["tag"] != "O"], got["entities"]):
     assert abs(np.mean(e["scores"]) - g["score"]) < 1e-4, (e, g)
 PYEOF
 
-# Question answering: best span (start <= end < start + 30, second segment) of the reference logits.
+# Question answering: best span (start <= end < start + max_answer_len, second segment) of the
+# reference logits; max_answer_len 15 by default (HF's pipeline), 2 with --max-answer-len 2.
 args=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]=="pair"][0]; print(c["texts"][0][0]); print(c["texts"][0][1])' "$FIX/tiny_qa/reference.json")
 q=$(printf '%s\n' "$args" | sed -n 1p); ctx=$(printf '%s\n' "$args" | sed -n 2p)
-out=$("$SPARQ" classify "$FIX/tiny_qa" --question "$q" --context "$ctx")
-$PY - "$FIX/tiny_qa" "$out" <<'PYEOF'
+for L in 15 2; do
+opt=(); [ "$L" = 2 ] && opt=(--max-answer-len 2)
+out=$("$SPARQ" classify "$FIX/tiny_qa" --question "$q" --context "$ctx" "${opt[@]}")
+$PY - "$FIX/tiny_qa" "$out" "$L" <<'PYEOF'
 import json, sys
-d, got = sys.argv[1], json.loads(sys.argv[2])
+d, got, L = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 ref = [c for c in json.load(open(d + "/reference.json"))["cases"] if c["name"] == "pair"][0]
 s, e, tt = ref["start_logits"][0], ref["end_logits"][0], ref["token_type_ids"][0]
 n = sum(ref["attention_mask"][0])
 ok = [i for i in range(n) if tt[i] == 1]
-best = max(((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + 30))
+best = max(((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + L))
 assert (got["start"], got["end"]) == (best[1], best[2]), (got, best)
+assert got["end"] - got["start"] < L, got
 assert abs(got["score"] - best[0]) < 1e-4, (got["score"], best[0])
 pieces = [t for t in ref["tokens"][0][best[1]:best[2] + 1] if t not in ("[CLS]", "[SEP]")]
 text = ""
-for p in pieces:
-    text += p[2:] if p.startswith("##") and text else ((" " if text else "") + p)
+for p in pieces:  # a span may start inside a word ("##n"): the context's text from there
+    text += p[2:] if p.startswith("##") else ((" " if text else "") + p)
 assert got["answer"] == text, (got["answer"], text)
 PYEOF
+done
 # A context longer than --max-length: windows of the context (HF's pipeline; here rebuilt in
 # Python from the reference tokenizer) overlapping by --doc-stride, each run through the PyTorch
 # reference; sparq's answer is the best span of all windows, windows ranked as HF's pipeline does
@@ -124,7 +129,7 @@ for start in range(0, len(ct), room - stride):
     o = ref.forward(cfg, w, [[vocab[t] for t in toks]], [[1] * len(toks)], [types])
     s, e = o["start_logits"][0], o["end_logits"][0]
     ok = range(len(qt) + 2, len(toks) - 1)
-    cand = max((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + 30)
+    cand = max((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + 15)
     allowed = [0] + list(ok)
     prob = np.exp(cand[0] - lse([s[i] for i in allowed]) - lse([e[i] for i in allowed]))
     if best is None or prob > best[4]:

@@ -133,7 +133,7 @@ st, en = o["start_logits"][0], o["end_logits"][0]
 a = lines("qa")[0]
 ctx = [i for i, t in enumerate(qt["type_ids"]) if t == 1][:-1]   # context tokens without [SEP]
 assert a["start"] in ctx and a["end"] in ctx and a["start"] <= a["end"], (a, ctx)
-best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 30)
+best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 15)
 assert abs(a["score"] - best) < 1e-4, (a["score"], best)
 print("distilbert / electra / mpnet / xlm-r classify, distilbert qa: match the reference")
 PYEOF

@@ -82,6 +82,10 @@ class Binding(unittest.TestCase):
         got = qa.answer(q, c)
         want = cli("classify", os.path.join(FIX, "tiny_qa"), "--question", q, "--context", c)[0]
         self.assertEqual(got, {k: want[k] for k in ("answer", "score", "probability", "start", "end")})
+        one = qa.answer(q, c, max_answer_len=1)
+        self.assertEqual(one, {k: v for k, v in cli("classify", os.path.join(FIX, "tiny_qa"), "--question", q, "--context", c,
+                                                     "--max-answer-len", "1")[0].items() if k in one})
+        self.assertEqual(one["start"], one["end"])
         t = self.base.tokenize("hello world", pair="again")
         self.assertEqual(t["tokens"], cli("tokenize", os.path.join(FIX, "tiny_base"), "hello world", "--pair", "again")[0]["tokens"])
 
