@@ -373,9 +373,13 @@ TensorToWrite f32_tensor(std::string name, std::vector<int64_t> shape, const flo
     return t;
 }
 
-void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
-    std::vector<const TensorToWrite*> order;
+namespace {
+
+// The file's first 8 + header bytes (length, padded JSON header) and the tensors in data order;
+// `path` names the file in errors.
+std::string header_bytes(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                         const std::map<std::string, std::string>& metadata,
+                         std::vector<const TensorToWrite*>& order) {
     std::set<std::string> names;
     for (const auto& t : tensors) {
         if (t.name.empty() || t.name == "__metadata__")
@@ -417,7 +421,29 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         fail(path, std::string("cannot encode header: ") + e.what());
     }
     h.append((8 - h.size() % 8) % 8, ' ');
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(uint64_t(h.size()) >> (8 * i));
+    return out + h;
+}
 
+}  // namespace
+
+std::vector<uint8_t> safetensors_bytes(const std::vector<TensorToWrite>& tensors,
+                                       const std::map<std::string, std::string>& metadata) {
+    std::vector<const TensorToWrite*> order;
+    const std::string head = header_bytes("safetensors (in memory)", tensors, metadata, order);
+    std::vector<uint8_t> out(head.begin(), head.end());
+    for (const auto* t : order) {
+        const auto* p = reinterpret_cast<const uint8_t*>(t->data.data());
+        out.insert(out.end(), p, p + t->data.size());
+    }
+    return out;
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+    std::vector<const TensorToWrite*> order;
+    const std::string head = header_bytes(path, tensors, metadata, order);
     std::string tmp = path + ".tmp-XXXXXX";
     int fd = ::mkstemp(tmp.data());
     if (fd < 0) fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
@@ -432,9 +458,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         }
         return true;
     };
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t(h.size()) >> (8 * i));
-    bool ok = write_all(len, 8) && write_all(h.data(), h.size());
+    bool ok = write_all(head.data(), head.size());
     for (const auto* t : order)
         if (ok) ok = write_all(t->data.data(), t->data.size());
     ok = ok && ::fchmod(fd, 0644) == 0 && ::fsync(fd) == 0;

@@ -90,6 +90,9 @@ TensorToWrite f32_tensor(std::string name, std::vector<int64_t> shape, const flo
 // Throws sparq::Error on duplicate names, size mismatch or I/O failure.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+// The bytes write_safetensors would write, in memory.
+std::vector<uint8_t> safetensors_bytes(const std::vector<TensorToWrite>& tensors,
+                                       const std::map<std::string, std::string>& metadata = {});
 
 // IEEE half / bfloat16 bit patterns to f32 (exact).
 // Parses a safetensors JSON header [begin, end) (throws nlohmann::json::exception if it is not

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <regex>
 
-#include "model/safetensors.hpp"
 #include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
@@ -247,33 +246,10 @@ PruneReport prune_model_dir(const std::string& given_dir, const std::string& out
             throw Error("output directory '" + out_dir +
                         "' is not empty (use --force to overwrite)");
     }
-    if (st.extension() != ".bin") {
-        StFile file = StFile::read(st.string());
-        PruneReport rep = prune_tensors(file, opts);  // validates before anything is written
-        fs::create_directories(dst);
-        file.write((dst / "model.safetensors").string());
-        copy_model_side_files(src.string(), dst.string());
-        copy_sentence_transformers_files(given_dir, dst.string());
-        return rep;
-    }
-    // pytorch_model.bin: written out as safetensors first (each tensor its own copy), then
-    // pruned like any safetensors file; on an error the new output directory is removed again.
-    const SafeTensorsFile bin(st.string());
-    std::vector<TensorToWrite> ts;
-    for (const TensorInfo& t : bin.tensors())
-        ts.push_back({t.name, t.dtype, t.shape, bin.bytes(t)});
-    const bool existed = fs::exists(dst);
-    PruneReport rep;
-    try {
-        fs::create_directories(dst);
-        write_safetensors((dst / "model.safetensors").string(), ts, {{"format", "pt"}});
-        StFile file = StFile::read((dst / "model.safetensors").string());
-        rep = prune_tensors(file, opts);
-        file.write((dst / "model.safetensors").string());
-    } catch (...) {
-        if (!existed) fs::remove_all(dst, ec);
-        throw;
-    }
+    StFile file = StFile::read_weights(st.string());  // a .bin re-encoded as safetensors
+    PruneReport rep = prune_tensors(file, opts);      // validates before anything is written
+    fs::create_directories(dst);
+    file.write((dst / "model.safetensors").string());
     copy_model_side_files(src.string(), dst.string());
     copy_sentence_transformers_files(given_dir, dst.string());
     return rep;

@@ -30,11 +30,27 @@ size_t dtype_size(const std::string& dtype) {
 StFile StFile::read(const std::string& path) {
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw Error("cannot open '" + path + "'");
-    StFile f;
-    f.bytes.resize(static_cast<size_t>(in.tellg()));
+    std::vector<uint8_t> bytes(static_cast<size_t>(in.tellg()));
     in.seekg(0);
-    in.read(reinterpret_cast<char*>(f.bytes.data()), static_cast<std::streamsize>(f.bytes.size()));
+    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     if (!in) throw Error("failed reading '" + path + "'");
+    return parse(std::move(bytes), path);
+}
+
+StFile StFile::read_weights(const std::string& path) {
+    if (path.size() < 4 || path.compare(path.size() - 4, 4, ".bin") != 0) return read(path);
+    // pytorch_model.bin (model/torch_zip.hpp): its tensors as a safetensors file, each its own
+    // copy (storages shared by several tensors are not shared any more).
+    const SafeTensorsFile bin(path);
+    std::vector<TensorToWrite> ts;
+    for (const TensorInfo& t : bin.tensors())
+        ts.push_back({t.name, t.dtype, t.shape, bin.bytes(t)});
+    return parse(safetensors_bytes(ts, {{"format", "pt"}}), path);
+}
+
+StFile StFile::parse(std::vector<uint8_t> bytes, const std::string& path) {
+    StFile f;
+    f.bytes = std::move(bytes);
     auto bad = [&](const std::string& what) {
         return Error("'" + path + "' is not a valid safetensors file: " + what);
     };

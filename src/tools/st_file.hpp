@@ -24,6 +24,11 @@ struct StFile {
 
     // Reads and validates a safetensors file; throws sparq::Error naming the file and the problem.
     static StFile read(const std::string& path);
+    // read(), or for a pytorch_model.bin (a path ending in .bin) its tensors re-encoded as a
+    // safetensors file in memory.
+    static StFile read_weights(const std::string& path);
+    // Validates the bytes of a safetensors file; `path` names it in errors.
+    static StFile parse(std::vector<uint8_t> bytes, const std::string& path);
     const StEntry* find(const std::string& name) const;  // null if absent
     uint8_t* data(const StEntry& e) { return bytes.data() + data_offset + e.begin; }
     const uint8_t* data(const StEntry& e) const { return bytes.data() + data_offset + e.begin; }
