@@ -157,12 +157,17 @@ def prune_by_magnitude(weights, sparsity):
     return out, stats
 
 
+QA_BATCH = [("the movie was great !", None),
+            ("i did not like this film at all , it was really boring and too long .", None),
+            ("who wrote the book ?", "the book was written by a famous writer in london .")]
+PAIR_CASE = ("pair", ("where did alice live ?",
+                      "alice lived in paris for ten years before she moved to berlin ."))
+
+
 def make_cases(vocab, rng, cfg):
     """(a) a padded batch of 3 sequences (one a pair) and (b) single sequences: length 1
     ([CLS] only), [CLS] [SEP], a sentence, a pair, and MAX_POS random ids."""
-    batch_texts = [("the movie was great !", None),
-                   ("i did not like this film at all , it was really boring and too long .", None),
-                   ("who wrote the book ?", "the book was written by a famous writer in london .")]
+    batch_texts = QA_BATCH
     encs = [ref.encode(t, vocab, p) for t, p in batch_texts]
     seq = max(len(e[1]) for e in encs)
     ids = [e[1] + [0] * (seq - len(e[1])) for e in encs]
@@ -188,7 +193,7 @@ def make_cases(vocab, rng, cfg):
     single("len2_empty", ["[CLS]", "[SEP]"], [vocab["[CLS]"], vocab["[SEP]"]], [0, 0], ("", None))
     t = ("she thought the old city was wonderful , but the people were unfriendly .", None)
     single("sentence", *ref.encode(t[0], vocab), text=t)
-    t = ("where did alice live ?", "alice lived in paris for ten years before she moved to berlin .")
+    t = PAIR_CASE[1]
     single("pair", *ref.encode(t[0], vocab, t[1]), text=t)
     n = cfg["max_position_embeddings"]
     rids = rng.integers(len(SPECIALS), cfg["vocab_size"], size=n).tolist()
@@ -411,33 +416,9 @@ def xlmr_encode(sp, text, pair=None):
 
 
 def xlmr_cases(sp, vocab, rng, cfg):
-    """make_cases' texts through the SentencePiece model, padded with <pad> (1), plus a random
-    sequence of all positions."""
-    batch = [("the movie was great !", None),
-             ("i did not like this film at all , it was really boring and too long .", None),
-             ("who wrote the book ?", "the book was written by a famous writer in london .")]
-    inv = {i: t for t, i in vocab.items()}
-
-    def case(name, rows, texts=None):
-        seq = max(len(r) for r in rows)
-        c = {"name": name}
-        if texts is not None:
-            c["texts"] = [list(t) for t in texts]
-        c.update({"tokens": [[inv[i] for i in r] for r in rows],
-                  "input_ids": [r + [1] * (seq - len(r)) for r in rows],
-                  "attention_mask": [[1] * len(r) + [0] * (seq - len(r)) for r in rows],
-                  "token_type_ids": [[0] * seq for _ in rows]})
-        return c
-
-    cases = [case("batch3_padded", [xlmr_encode(sp, *t) for t in batch], batch), case("len1_cls", [[0]])]
-    for name, t in (("sentence", ("Hello  café über  Straße 🙂 ① ﬁ naïve", None)),
-                    ("pair", ("where did alice live ?", "alice lived in paris for ten years before she moved to berlin ."))):
-        cases.append(case(name, [xlmr_encode(sp, *t)], [t]))
-    n = cfg["max_position_embeddings"] - 2
-    rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
-    rids[0], rids[-1] = 0, 2
-    cases.append(case(f"len{n}_random", [rids]))
-    return cases
+    """make_cases' texts (and a non-ASCII sentence) through the SentencePiece model."""
+    return padded_cases(lambda text, pair=None: xlmr_encode(sp, text, pair), vocab, rng, cfg, [
+        ("sentence", ("Hello  café über  Straße 🙂 ① ﬁ naïve", None)), PAIR_CASE])
 
 
 def mpnet_vocab(vocab_list):
@@ -468,41 +449,45 @@ def mpnet_names(weights, rng):
     return out
 
 
+def padded_cases(encode, vocab, rng, cfg, singles):
+    """Cases of a vocabulary with RoBERTa's specials (<s> <pad> </s> <unk> = 0..3, <mask> last):
+    make_cases' batch and the (name, (text, pair)) `singles` encoded by `encode` ((text, pair) ->
+    ids), padded with <pad>, type ids 0; len1_cls (<s>); and a random sequence of all positions."""
+    inv = {i: t for t, i in vocab.items()}
+
+    def case(name, rows, texts=None):
+        seq = max(len(r) for r in rows)
+        c = {"name": name}
+        if texts is not None:
+            c["texts"] = [list(t) for t in texts]
+        c.update({"tokens": [[inv[i] for i in r] for r in rows],
+                  "input_ids": [r + [1] * (seq - len(r)) for r in rows],
+                  "attention_mask": [[1] * len(r) + [0] * (seq - len(r)) for r in rows],
+                  "token_type_ids": [[0] * seq for _ in rows]})
+        return c
+
+    cases = [case("batch3_padded", [encode(*t) for t in QA_BATCH], QA_BATCH), case("len1_cls", [[0]])]
+    for name, t in singles:
+        cases.append(case(name, [encode(*t)], [t]))
+    n = cfg["max_position_embeddings"] - 2
+    rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
+    rids[0], rids[-1] = 0, 2
+    cases.append(case(f"len{n}_random", [rids]))
+    return cases
+
+
 def mpnet_cases(vocab, rng, cfg):
-    """make_cases' texts as MPNetTokenizer encodes them (<s> a </s> / <s> a </s> </s> b </s>, type
-    ids 0), padded with <pad> (1), plus a random sequence as long as the positions allow."""
+    """make_cases' texts as MPNetTokenizer encodes them (<s> a </s> / <s> a </s> </s> b </s>)."""
     def enc(text, pair=None):
         toks = ["<s>"] + ref.wordpiece_tokenize(text, vocab) + ["</s>"]
         if pair is not None:
             toks += ["</s>"] + ref.wordpiece_tokenize(pair, vocab) + ["</s>"]
-        return toks, [vocab[t] for t in toks]
+        return [vocab[t] for t in toks]
 
-    def case(name, rows, texts=None):
-        seq = max(len(r[1]) for r in rows)
-        c = {"name": name}
-        if texts is not None:
-            c["texts"] = [list(t) for t in texts]
-        c.update({"tokens": [r[0] for r in rows],
-                  "input_ids": [r[1] + [1] * (seq - len(r[1])) for r in rows],
-                  "attention_mask": [[1] * len(r[1]) + [0] * (seq - len(r[1])) for r in rows],
-                  "token_type_ids": [[0] * seq for _ in rows]})
-        return c
-
-    batch = [("the movie was great !", None),
-             ("i did not like this film at all , it was really boring and too long .", None),
-             ("who wrote the book ?", "the book was written by a famous writer in london .")]
-    cases = [case("batch3_padded", [enc(*t) for t in batch], batch),
-             case("len1_cls", [(["<s>"], [0])])]
-    for name, t in (("len2_empty", ("", None)),
-                    ("sentence", ("she thought the old city was wonderful , but the people were unfriendly .", None)),
-                    ("pair", ("where did alice live ?", "alice lived in paris for ten years before she moved to berlin ."))):
-        cases.append(case(name, [enc(*t)], [t]))
-    n = cfg["max_position_embeddings"] - 2
-    rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
-    rids[0], rids[-1] = 0, 2
-    inv = {i: tok for tok, i in vocab.items()}
-    cases.append(case(f"len{n}_random", [([inv[i] for i in rids], rids)]))
-    return cases
+    return padded_cases(enc, vocab, rng, cfg, [
+        ("len2_empty", ("", None)),
+        ("sentence", ("she thought the old city was wonderful , but the people were unfriendly .", None)),
+        PAIR_CASE])
 
 
 def write_wordpiece_tokenizer_json(d, vocab_list, specials, single, pair):
