@@ -250,8 +250,7 @@ PruneReport prune_model_dir(const std::string& given_dir, const std::string& out
     PruneReport rep = prune_tensors(file, opts);      // validates before anything is written
     fs::create_directories(dst);
     file.write((dst / "model.safetensors").string());
-    copy_model_side_files(src.string(), dst.string());
-    copy_sentence_transformers_files(given_dir, dst.string());
+    copy_model_side_files(given_dir, dst.string());
     return rep;
 }
 

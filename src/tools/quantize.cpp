@@ -230,8 +230,7 @@ QuantizeResult quantize_model(const std::string& given_dir, const std::string& d
         throw Error(file.path() + ": no encoder linear weights found to quantize");
 
     fs::create_directories(dst);
-    copy_model_side_files(src.string(), dst.string(), /*with_config=*/false);
-    copy_sentence_transformers_files(given_dir, dst.string());
+    copy_model_side_files(given_dir, dst.string(), /*with_config=*/false);
     auto meta = file.metadata();
     meta.emplace("format", "pt");  // transformers' loader expects it (a .bin source has none)
     write_safetensors((dst / "model.safetensors").string(), out, meta);

@@ -8,6 +8,7 @@
 
 #include "model/safetensors.hpp"
 #include "sparq/error.hpp"
+#include "sparq/model.hpp"
 
 namespace sparq::tools {
 
@@ -150,9 +151,16 @@ void StFile::write(const std::string& path) const {
     if (!out) throw Error("failed writing '" + path + "'");
 }
 
-void copy_model_side_files(const std::string& src_dir, const std::string& dst_dir,
-                           bool with_config) {
+namespace {
+
+// The sentence-transformers part of copy_model_side_files (nothing for a plain directory).
+void copy_sentence_transformers_files(const std::string& st_dir, const std::string& dst_dir);
+
+}  // namespace
+
+void copy_model_side_files(const std::string& dir, const std::string& dst_dir, bool with_config) {
     namespace fs = std::filesystem;
+    const std::string src_dir = SentenceEmbeddingConfig::model_dir(dir);
     for (const char* name : {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
                              "special_tokens_map.json", "vocab.json", "merges.txt",
                              "added_tokens.json", "sentencepiece.bpe.model"}) {
@@ -161,7 +169,10 @@ void copy_model_side_files(const std::string& src_dir, const std::string& dst_di
         if (fs::is_regular_file(src))
             fs::copy_file(src, fs::path(dst_dir) / name, fs::copy_options::overwrite_existing);
     }
+    copy_sentence_transformers_files(dir, dst_dir);
 }
+
+namespace {
 
 void copy_sentence_transformers_files(const std::string& st_dir, const std::string& dst_dir) {
     namespace fs = std::filesystem;
@@ -197,5 +208,7 @@ void copy_sentence_transformers_files(const std::string& st_dir, const std::stri
                       dst / "config_sentence_transformers.json",
                       fs::copy_options::overwrite_existing);
 }
+
+}  // namespace
 
 }  // namespace sparq::tools

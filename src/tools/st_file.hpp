@@ -37,19 +37,18 @@ struct StFile {
     void write(const std::string& path) const;
 };
 
-// Copies the tokenizer and config files of a Hugging Face model directory (config.json unless
-// !with_config, vocab.txt, tokenizer.json, ... those present) from src_dir to dst_dir. Weight
-// files in other formats (pytorch_model.bin, ONNX exports) are not copied: they would disagree
-// with the safetensors the tools write.
-void copy_model_side_files(const std::string& src_dir, const std::string& dst_dir,
+// Copies everything but the weights of the model directory `dir` (as given by the user) into
+// dst_dir, for the tools that write a new model there: the tokenizer and config files
+// (config.json unless !with_config, vocab.txt, tokenizer.json, ... those present, from the
+// directory holding the model files: SentenceEmbeddingConfig::model_dir) and, for a
+// sentence-transformers directory, its own files, so that the copy embeds as the original (same
+// pooling, normalization, length, prompts): modules.json (its Transformer module pointed at the
+// top, where the tools write the model files), every other module's folder (1_Pooling/,
+// 2_Normalize/, ...), sentence_bert_config.json (from the top or the older layout's model folder)
+// and config_sentence_transformers.json. Weight files in other formats (pytorch_model.bin, ONNX
+// exports) are not copied: they would disagree with the safetensors the tools write.
+void copy_model_side_files(const std::string& dir, const std::string& dst_dir,
                            bool with_config = true);
-
-// A sentence-transformers directory's own files, so that a pruned or quantized copy embeds as
-// the original (same pooling, normalization, length, prompts): modules.json (its Transformer
-// module pointed at the top, where the tools write the model files), every other module's folder
-// (1_Pooling/, 2_Normalize/, ...), sentence_bert_config.json (from the top or the older layout's
-// model folder) and config_sentence_transformers.json. Nothing for a plain model directory.
-void copy_sentence_transformers_files(const std::string& st_dir, const std::string& dst_dir);
 
 // Element size in bytes of a safetensors dtype (0 if unknown).
 size_t dtype_size(const std::string& dtype);
