@@ -19,6 +19,12 @@ struct ModelConfig {
     // The architecture family model_type belongs to: model_type itself, except "roberta" for
     // "xlm-roberta" (XLM-R is RoBERTa's architecture with a SentencePiece vocabulary).
     std::string family = "bert";
+    // RoBERTa's conventions, shared by XLM-R and MPNet: positions from pad_token_id + 1, pairs as
+    // `<s> a </s></s> b </s>` with one token type, the masked-LM head named lm_head.*.
+    bool roberta_style() const { return family == "roberta" || model_type == "mpnet"; }
+    // Whether the sequence-classification head is dense + activation + out_proj on the first
+    // token (RoBERTa, XLM-R, MPNet, ELECTRA) rather than BERT's pooler + classifier.
+    bool dense_classifier_head() const { return roberta_style() || model_type == "electra"; }
     std::vector<std::string> architectures;
     Task task = Task::base;
     int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, intermediate_size = 0;

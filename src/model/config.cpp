@@ -209,7 +209,7 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
                    " is not supported (Hugging Face's MPNet computes 32 buckets)");
         c.relative_attention_buckets = buckets;
     }
-    const bool roberta = c.family == "roberta" || mpnet;
+    const bool roberta = c.roberta_style();
     c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);
     if (roberta) c.position_offset = c.pad_token_id + 1;
     if (c.max_tokens() < 1)

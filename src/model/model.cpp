@@ -144,8 +144,7 @@ class BertModel final : public Model {
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
         const bool cls_dense =
-            cfg.task == Task::sequence_classification &&
-            (cfg.family == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet");
+            cfg.task == Task::sequence_classification && cfg.dense_classifier_head();
         const std::string pooler = cfg.model_type == "distilbert" ? "pre_classifier"
                                    : cls_dense                    ? "classifier.dense"
                                                                   : "pooler.dense";
@@ -252,7 +251,7 @@ class BertModel final : public Model {
             }
             const int32_t* types = batch.token_type_ids.data() + off;
             std::vector<int32_t> segments;
-            if (cfg_.family == "roberta" || cfg_.model_type == "mpnet") {
+            if (cfg_.roberta_style()) {
                 // One token type (MPNetTokenizer too): the context is what follows the pair's
                 // </s></s>.
                 const int32_t sep = tokenizer_ ? tokenizer_->sep_id() : 2;

@@ -300,7 +300,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         struct MlmNames {
             const char *dense, *ln, *bias, *bias2, *decoder;
         };
-        const bool lm_head = cfg.family == "roberta" || cfg.model_type == "mpnet";
+        const bool lm_head = cfg.roberta_style();
         // ELECTRA's generator (ElectraForMaskedLM) maps to embedding_size before its decoder,
         // which is tied to the (embedding_size wide) word embeddings; the others stay hidden wide.
         const int64_t w_out = cfg.model_type == "electra" ? e : h;
@@ -326,8 +326,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             w.mlm_decoder_w = ld.head(n.decoder, {cfg.vocab_size, w_out}, false);
         }
     }
-    if ((cfg.family == "roberta" || cfg.model_type == "electra" || cfg.model_type == "mpnet") &&
-        cfg.task == Task::sequence_classification) {
+    if (cfg.dense_classifier_head() && cfg.task == Task::sequence_classification) {
         // RobertaClassificationHead (and MPNetClassificationHead): tanh(dense(h_<s>)) then
         // out_proj, the same computation as BERT's pooler + classifier, so it loads into those two
         // slots; ElectraClassificationHead the same with GELU (ModelConfig::pooler_act).
