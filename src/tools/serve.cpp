@@ -296,12 +296,8 @@ struct Server::Impl {
         std::optional<std::string> prompt_text, prompt_name;
         if (j.contains("prompt")) prompt_text = string_field(j, "prompt", ep);
         if (j.contains("prompt_name")) prompt_name = string_field(j, "prompt_name", ep);
-        std::string prompt;
-        try {
-            prompt = o.embedding.resolve_prompt(prompt_text, prompt_name);
-        } catch (const Error& e) {
-            throw HttpError(400, ep + ": " + e.what());
-        }
+        // An unknown prompt name (sparq::Error) is a 400 naming the endpoint, as handle() maps it.
+        const std::string prompt = o.embedding.resolve_prompt(prompt_text, prompt_name);
         size_t truncate_dim = 0;
         if (j.contains("truncate_dim")) {
             const json& v = j["truncate_dim"];
@@ -366,11 +362,7 @@ struct Server::Impl {
     // relevant first (a cross-encoder's (query, document) pairs, batched as /classify).
     ojson rerank(const json& j) const {
         const std::string ep = "/rerank";
-        try {
-            rerank_check(model.config());
-        } catch (const Error& e) {
-            throw HttpError(400, ep + ": " + e.what());
-        }
+        rerank_check(model.config());  // sparq::Error: a 400 naming the endpoint (handle())
         check_keys(j, {"query", "documents", "top_k", "raw"}, ep);
         if (!j.contains("query") || !j.contains("documents"))
             throw HttpError(400, ep + ": give \"query\": string and \"documents\": [strings]");
