@@ -31,9 +31,20 @@ encoder.relative_attention_bias[bucket(j - i)] per head, T5-style bidirectional 
 below 8, logarithmic up to distance 128), positions 0..S-1 of the (padded) batch;
 MPNetForSequenceClassification: out_proj(tanh(dense(h[:, 0]))).
 
+DeBERTa-v2 / v3 (model_type "deberta-v2", modeling_deberta_v2.py) runs through `forward` too:
+embeddings word (+ position 0..S-1 if position_biased_input) (+ token type if type_vocab_size > 0),
+LayerNorm (eps 1e-7 by default), times the attention mask; disentangled attention whose scores
+q·kᵀ/s get c2p[i][j] = q_i·pos_key[c(i, j)]/s and p2c[i][j] = k_j·pos_query[c'(j, i)]/s
+(s = sqrt(head_dim * (1 + #{c2p, p2c})), pos_key / pos_query = key_proj / query_proj of the
+relative embeddings, c = clamp(bucket(i - j) + span, 0, 2 span - 1), bucket logarithmic beyond
+position_buckets / 2 when position_buckets > 0), masked as XSoftmax (only pairs of real tokens
+attend), then BERT's output / FFN blocks; DebertaV2ForSequenceClassification: ContextPooler
+(dense + pooler_hidden_act on h[:, 0]) then classifier. See `_forward_deberta_v2`.
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
-"roberta." / "distilbert." / "electra." / "mpnet." prefix. A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16 and
-BF16 support (BF16 via bit manipulation, round-to-nearest-even).
+"roberta." / "distilbert." / "electra." / "mpnet." / "deberta." prefix. A pure-python safetensors
+reader/writer (struct + json + numpy) is included, with F16 and BF16 support (BF16 via bit
+manipulation, round-to-nearest-even).
 """
 import json
 import math
@@ -187,12 +198,16 @@ TASKS = {
     "MPNetForSequenceClassification": "sequence_classification",
     "MPNetForTokenClassification": "token_classification",
     "MPNetForQuestionAnswering": "question_answering",
+    "DebertaV2Model": "base",
+    "DebertaV2ForSequenceClassification": "sequence_classification",
+    "DebertaV2ForTokenClassification": "token_classification",
+    "DebertaV2ForQuestionAnswering": "question_answering",
 }
 
 
 def _get(weights, name):
     for key in ("bert." + name, "roberta." + name, "distilbert." + name, "electra." + name,
-                "mpnet." + name, name):
+                "mpnet." + name, "deberta." + name, name):
         if key in weights:
             return weights[key]
     raise KeyError(name)
@@ -234,6 +249,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_distilbert(config, weights, input_ids, attention_mask, dtype)
     if config.get("model_type") == "mpnet":
         return _forward_mpnet(config, weights, input_ids, attention_mask, dtype)
+    if config.get("model_type") == "deberta-v2":
+        return _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
     bsz, seq = ids.shape
@@ -432,6 +449,189 @@ def _forward_mpnet(config, weights, input_ids, attention_mask, dtype):
     return {k: v.numpy() for k, v in out.items()}
 
 
+def deberta_log_bucket(relative_pos, bucket_size, max_position):
+    """modeling_deberta_v2.make_log_bucket_position, with its types: relative distances (an int64
+    tensor) -> buckets (int64). Distances with |r| <= bucket_size // 2 are kept; beyond,
+    sign(r) * (ceil(log(|r| / mid) / log((max_position - 1) / mid) * (mid - 1)) + mid), every step
+    in torch float32 as Hugging Face computes it (`abs_pos / mid` of an int64 tensor is float32,
+    `torch.tensor((max_position - 1) / mid)` too)."""
+    rel = torch.as_tensor(relative_pos, dtype=torch.long)
+    sign = torch.sign(rel)
+    mid = bucket_size // 2
+    abs_pos = torch.where((rel < mid) & (rel > -mid), torch.tensor(mid - 1).type_as(rel), torch.abs(rel))
+    log_pos = torch.ceil(torch.log(abs_pos / mid) / torch.log(torch.tensor((max_position - 1) / mid))
+                         * (mid - 1)) + mid
+    assert log_pos.dtype == torch.float32
+    return torch.where(abs_pos <= mid, rel.type_as(log_pos), log_pos * sign).to(torch.long)
+
+
+def deberta_settings(config):
+    """The relative-attention settings of a deberta-v2 config, resolved as DebertaV2Config /
+    DebertaV2Encoder / DisentangledSelfAttention resolve them."""
+    pos_att_type = config.get("pos_att_type")
+    if pos_att_type is None:
+        pos_att_type = []
+    elif isinstance(pos_att_type, str):  # DebertaV2Config: old configs say "p2c|c2p"
+        pos_att_type = [x.strip() for x in pos_att_type.lower().split("|")]
+    relative = bool(config.get("relative_attention", False))
+    max_rel = int(config.get("max_relative_positions", -1))
+    if max_rel < 1:
+        max_rel = int(config.get("max_position_embeddings", 512))
+    buckets = int(config.get("position_buckets", -1))
+    return {
+        "relative_attention": relative,
+        "pos_att_type": list(pos_att_type),
+        "max_relative_positions": max_rel,
+        "position_buckets": buckets,
+        "att_span": buckets if buckets > 0 else max_rel,
+        "norm_rel_ebd": [x.strip() for x in str(config.get("norm_rel_ebd", "none")).lower().split("|")],
+        "share_att_key": bool(config.get("share_att_key", False)),
+        "position_biased_input": bool(config.get("position_biased_input", True)),
+        "type_vocab_size": int(config.get("type_vocab_size", 0)),
+    }
+
+
+def deberta_relative_positions(seq, config):
+    """[S, S] int64: relative_pos[i][j] = bucket(i - j) (query i, key j), build_relative_position."""
+    st = deberta_settings(config)
+    ids = torch.arange(seq, dtype=torch.long)
+    rel = ids[:, None] - ids[None, :]
+    if st["position_buckets"] > 0 and st["max_relative_positions"] > 0:
+        rel = deberta_log_bucket(rel, st["position_buckets"], st["max_relative_positions"])
+    return rel
+
+
+def deberta_disentangled_scores(q, k, pos_q, pos_k, relative_pos, att_span, pos_att_type, scale):
+    """The c2p + p2c terms added to the content scores, already divided by `scale`.
+
+    q, k: [B, heads, S, d]; pos_q / pos_k: [heads, 2 span, d] (query_proj / key_proj of the
+    relative embeddings, split into heads); relative_pos: [S, S]. Gathered with explicit index
+    tensors: c2p[i][j] = (q_i . pos_k[c2p_pos[i][j]]), c2p_pos = clamp(rel + span, 0, 2 span - 1);
+    p2c[i][j] = (k_j . pos_q[p2c_pos[j][i]]), p2c_pos = clamp(-rel + span, 0, 2 span - 1)
+    (Hugging Face gathers the [key][position] matrix with p2c_pos and transposes it)."""
+    seq = q.shape[2]
+    rows = torch.arange(seq)[:, None].expand(seq, seq)  # [i][j] -> i
+    cols = torch.arange(seq)[None, :].expand(seq, seq)  # [i][j] -> j
+    out = torch.zeros(q.shape[0], q.shape[1], seq, seq, dtype=q.dtype)
+    if "c2p" in pos_att_type:
+        c2p_all = torch.matmul(q, pos_k.transpose(-1, -2)[None])  # [B, h, S(query), 2 span]
+        c2p_pos = torch.clamp(relative_pos + att_span, 0, 2 * att_span - 1)
+        out = out + c2p_all[:, :, rows, c2p_pos] / scale
+    if "p2c" in pos_att_type:
+        p2c_all = torch.matmul(k, pos_q.transpose(-1, -2)[None])  # [B, h, S(key), 2 span]
+        p2c_pos = torch.clamp(-relative_pos + att_span, 0, 2 * att_span - 1)
+        # [i][j] reads row j (the key) at column p2c_pos[j][i]
+        out = out + p2c_all[:, :, cols, p2c_pos.t()] / scale
+    return out
+
+
+def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """modeling_deberta_v2.py in eval mode (DebertaV2Model + heads), see the module docstring.
+
+    Hugging Face details kept: the embedding output is multiplied by the attention mask; the
+    encoder's mask is pairwise (mask[i] * mask[j]) and XSoftmax fills masked scores with
+    finfo.min and sets their probabilities to 0 (a padded query row gets all-zero probabilities);
+    the score scale is the float32 sqrt(head_dim * scale_factor), as HF computes it in float32
+    whatever the model dtype; the relative embeddings are LayerNorm'ed (encoder.LayerNorm) when
+    norm_rel_ebd has "layer_norm" and cut to their first 2 * att_span rows.
+    Not implemented (raises): conv_kernel_size > 0 (the ConvLayer after the first layer of
+    deberta-v2-xlarge / xxlarge), hidden_act / pooler_hidden_act other than gelu / tanh."""
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError("only hidden_act 'gelu' is implemented")
+    if int(config.get("conv_kernel_size", 0)) > 0:
+        raise NotImplementedError("DeBERTa-v2 ConvLayer (conv_kernel_size > 0) is not implemented")
+    st = deberta_settings(config)
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    g = lambda n: _get(w, n)  # noqa: E731
+    eps = float(config.get("layer_norm_eps", 1e-7))
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64))
+    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    bsz, seq = ids.shape
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    hd = int(config.get("attention_head_size", hidden // heads))
+
+    # DebertaV2Embeddings
+    x = g("embeddings.word_embeddings.weight")[ids]
+    if st["position_biased_input"]:
+        x = x + g("embeddings.position_embeddings.weight")[torch.arange(seq)][None]
+    if st["type_vocab_size"] > 0:
+        x = x + g("embeddings.token_type_embeddings.weight")[tt]
+    if config.get("embedding_size", hidden) != hidden:
+        x = torch.matmul(x, g("embeddings.embed_proj.weight").t())  # Linear without bias
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    x = x * mask[:, :, None].to(dtype)
+
+    # DebertaV2Encoder: pairwise mask, relative positions and embeddings shared by the layers
+    pair_mask = (mask[:, None, :, None] * mask[:, None, None, :]).bool()  # [B, 1, S, S]
+    span = st["att_span"]
+    rel_emb = None
+    relative_pos = None
+    if st["relative_attention"]:
+        rel_emb = g("encoder.rel_embeddings.weight")
+        if "layer_norm" in st["norm_rel_ebd"]:
+            rel_emb = _layer_norm(rel_emb, g("encoder.LayerNorm.weight"), g("encoder.LayerNorm.bias"), eps)
+        rel_emb = rel_emb[0:2 * span]
+        relative_pos = deberta_relative_positions(seq, config)
+    scale_factor = 1 + ("c2p" in st["pos_att_type"]) + ("p2c" in st["pos_att_type"])
+    scale = float(torch.sqrt(torch.tensor(hd, dtype=torch.float) * scale_factor))
+
+    def split(t):  # [B, S, heads * hd] -> [B, heads, S, hd]
+        return t.view(t.shape[0], t.shape[1], heads, hd).permute(0, 2, 1, 3)
+
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        a = p + "attention.self."
+        q = split(_linear(x, g(a + "query_proj.weight"), g(a + "query_proj.bias")))
+        k = split(_linear(x, g(a + "key_proj.weight"), g(a + "key_proj.bias")))
+        v = split(_linear(x, g(a + "value_proj.weight"), g(a + "value_proj.bias")))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / scale
+        if st["relative_attention"]:
+            pos_q = pos_k = None
+            if st["share_att_key"]:
+                pos_q = _linear(rel_emb, g(a + "query_proj.weight"), g(a + "query_proj.bias"))
+                pos_k = _linear(rel_emb, g(a + "key_proj.weight"), g(a + "key_proj.bias"))
+            else:
+                if "c2p" in st["pos_att_type"]:
+                    pos_k = _linear(rel_emb, g(a + "pos_key_proj.weight"), g(a + "pos_key_proj.bias"))
+                if "p2c" in st["pos_att_type"]:
+                    pos_q = _linear(rel_emb, g(a + "pos_query_proj.weight"), g(a + "pos_query_proj.bias"))
+
+            def heads_of(t):  # [2 span, heads * hd] -> [heads, 2 span, hd]
+                return None if t is None else t.view(2 * span, heads, hd).permute(1, 0, 2)
+
+            scores = scores + deberta_disentangled_scores(q, k, heads_of(pos_q), heads_of(pos_k), relative_pos,
+                                                          span, st["pos_att_type"], scale)
+        # XSoftmax
+        scores = scores.masked_fill(~pair_mask, torch.finfo(dtype).min)
+        probs = torch.softmax(scores, dim=-1).masked_fill(~pair_mask, 0.0)
+        ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(bsz, seq, heads * hd)
+        o = _linear(ctx, g(p + "attention.output.dense.weight"), g(p + "attention.output.dense.bias"))
+        x = _layer_norm(o + x, g(p + "attention.output.LayerNorm.weight"),
+                        g(p + "attention.output.LayerNorm.bias"), eps)
+        f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
+        f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
+        x = _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+
+    out = {"last_hidden_state": x}
+    task = TASKS[(config.get("architectures") or ["DebertaV2Model"])[0]]
+    if task == "sequence_classification":
+        # ContextPooler: dense (pooler_hidden_size x pooler_hidden_size, i.e. hidden) on token 0,
+        # then pooler_hidden_act; classifier: Linear(hidden, num_labels). Hugging Face does not
+        # return the pooled vector, nor does this.
+        pooled = _linear(x[:, 0], w["pooler.dense.weight"], w["pooler.dense.bias"])
+        act = config.get("pooler_hidden_act", "gelu")
+        if act == "gelu":
+            pooled = _gelu_erf(pooled)
+        elif act == "tanh":
+            pooled = torch.tanh(pooled)
+        else:
+            raise ValueError(f"pooler_hidden_act {act!r} is not implemented")
+        out["logits"] = _linear(pooled, w["classifier.weight"], w["classifier.bias"])
+    _token_heads(task, x, w, out)
+    return {k: v.numpy() for k, v in out.items()}
+
+
 # ------------------------------------------------------------------------------------------------
 # a minimal BERT WordPiece tokenizer for plain lower-case ASCII text (fixtures only)
 
@@ -495,6 +695,81 @@ def encode(text, vocab, pair=None):
 
 
 # ------------------------------------------------------------------------------------------------
+# DeBERTa-v2 / v3's tokenizer (DebertaV2Tokenizer, vocab_type "spm") over the sentencepiece library
+
+DEBERTA_SPECIALS = ("[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]")
+
+
+def deberta_token_ids(sp):
+    """{token: id} of DebertaV2Tokenizer over SentencePieceProcessor `sp`: the pieces at their
+    SentencePiece ids, then the specials the model lacks ([MASK] for DeBERTa-v3) as added tokens
+    numbered from the piece count on."""
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    for t in DEBERTA_SPECIALS:
+        if t not in vocab:
+            vocab[t] = len(vocab)
+    return vocab
+
+
+def deberta_tokenize(sp, text, do_lower_case=False):
+    """DebertaV2Tokenizer.tokenize + convert_tokens_to_ids, with split_by_punct false.
+
+    The special tokens written in the text are split out first (PreTrainedTokenizer.tokenize);
+    every other segment goes through SPMTokenizer.tokenize: sp.encode(segment, out_type=str) and
+    each piece kept if it is in the vocabulary (and not "<unk>"), else "[UNK]" — the surface of
+    an unknown run ("H", "K]") is not a piece; the token's id is its vocabulary id.
+    Returns [(token, id, (byte_begin, byte_end))]: the offsets are the UTF-8 byte span of the
+    token's surface in `text` (as the sentencepiece library reports it), without the whitespace
+    a leading "▁" stands for; "▁" alone (before an unknown run) spans nothing."""
+    vocab = deberta_token_ids(sp)
+    out = []
+    pos = 0
+
+    def byte_at(c):
+        return len(text[:c].encode("utf-8"))
+
+    def segment(begin, end):
+        seg = text[begin:end]
+        if do_lower_case:
+            seg = seg.lower()
+        pieces = sp.encode(seg, out_type=str)
+        proto = sp.encode(seg, out_type="immutable_proto").pieces
+        assert [p.piece for p in proto] == pieces
+        for p in proto:
+            tok = p.piece if p.piece in vocab and p.piece != "<unk>" else "[UNK]"
+            assert vocab[tok] == (sp.unk_id() if sp.is_unknown(p.id) else p.id)
+            b, e = begin + p.begin, begin + p.end  # characters of `text`
+            while b < e and text[b] in " \t\n\r":
+                b += 1
+            out.append((tok, vocab[tok], (byte_at(b), byte_at(e))))
+
+    while pos <= len(text):
+        hits = [(text.find(t, pos), -len(t), t) for t in DEBERTA_SPECIALS if text.find(t, pos) >= 0]
+        if not hits:
+            segment(pos, len(text))
+            break
+        at, _, tok = min(hits)
+        segment(pos, at)
+        out.append((tok, vocab[tok], (byte_at(at), byte_at(at + len(tok)))))
+        pos = at + len(tok)
+    return out
+
+
+def deberta_encode(sp, text, pair=None):
+    """[CLS] a [SEP] (b [SEP]) as DebertaV2Tokenizer builds them -> (tokens, ids, type_ids,
+    offsets); type ids 0 for [CLS] a [SEP], 1 for b [SEP]; the added specials span (0, 0)."""
+    vocab = deberta_token_ids(sp)
+    cls, sep = ("[CLS]", vocab["[CLS]"], (0, 0)), ("[SEP]", vocab["[SEP]"], (0, 0))
+    toks = [cls] + deberta_tokenize(sp, text) + [sep]
+    types = [0] * len(toks)
+    if pair is not None:
+        b = deberta_tokenize(sp, pair) + [sep]
+        toks += b
+        types += [1] * len(b)
+    return [t[0] for t in toks], [t[1] for t in toks], types, [list(t[2]) for t in toks]
+
+
+# ------------------------------------------------------------------------------------------------
 # command line: run a model directory on one input, print the outputs as JSON
 
 
@@ -508,14 +783,18 @@ def main():
     grp = ap.add_mutually_exclusive_group(required=True)
     grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
     grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
-                                    "ASCII only)")
+                                    "ASCII only), or its spm.model (DeBERTa-v2/v3)")
     ap.add_argument("--pair", help="second text of a pair (with --text)")
     ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     args = ap.parse_args()
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
     weights, _, _ = read_safetensors(os.path.join(args.model_dir, "model.safetensors"))
-    if args.text is not None:
+    if args.text is not None and config.get("model_type") == "deberta-v2":
+        import sentencepiece
+        sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "spm.model"))
+        tokens, ids, types, _ = deberta_encode(sp, args.text, args.pair)
+    elif args.text is not None:
         vocab = load_vocab(os.path.join(args.model_dir, "vocab.txt"))
         tokens, ids, types = encode(args.text, vocab, args.pair)
     else:

@@ -384,7 +384,10 @@ XLMR_TOKENIZER_TEXTS = ["the movie was great !", "Hello  café über  Straße �
                         "the <mask> was great", "Ⅻ niño , español ; français ?", ""]
 
 
-def xlmr_spm_model():
+def train_spm(**specials):
+    """A 400-piece Unigram SentencePiece model (nmt_nfkc, one thread: deterministic) trained on
+    3000 sentences of the fixture words and XLMR_EXTRA; `specials`: the trainer's special-piece
+    options (ids and pieces)."""
     import io
     import random
     import sentencepiece as spm
@@ -394,9 +397,13 @@ def xlmr_spm_model():
     f = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=iter(sents), model_writer=f, model_type="unigram",
                                    vocab_size=400, character_coverage=1.0, num_threads=1,
-                                   normalization_rule_name="nmt_nfkc", minloglevel=2, unk_id=0, bos_id=1,
-                                   eos_id=2, pad_id=-1, hard_vocab_limit=False)
+                                   normalization_rule_name="nmt_nfkc", minloglevel=2, hard_vocab_limit=False,
+                                   **specials)
     return f.getvalue()
+
+
+def xlmr_spm_model():
+    return train_spm(unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
 
 
 def xlmr_encode(sp, text, pair=None):
@@ -419,6 +426,169 @@ def xlmr_cases(sp, vocab, rng, cfg):
     """make_cases' texts (and a non-ASCII sentence) through the SentencePiece model."""
     return padded_cases(lambda text, pair=None: xlmr_encode(sp, text, pair), vocab, rng, cfg, [
         ("sentence", ("Hello  café über  Straße 🙂 ① ﬁ naïve", None)), PAIR_CASE])
+
+
+# DeBERTa-v2 / v3 (model_type deberta-v2): disentangled attention over relative position embeddings
+# shared by the layers, names attention.self.{query,key,value}_proj, a SentencePiece vocabulary
+# (spm.model) with DeBERTa-v3's specials [PAD] [CLS] [SEP] [UNK] = 0..3 and [MASK] added after the
+# pieces. tiny_deberta has v3's options (no absolute positions, no token types, log buckets:
+# position_buckets 8 -> distances beyond 4 share buckets, relative embeddings LayerNorm'ed);
+# tiny_deberta_cls the other branches (absolute positions, 2 token types, no buckets but
+# max_relative_positions 16 -> distances clamped at 16, raw relative embeddings, pos_att_type
+# as an old "p2c|c2p" string) and DebertaV2ForSequenceClassification's ContextPooler + classifier
+# with MNLI's labels.
+DEBERTA_POS = 64  # max_position_embeddings; the random case fills all of it
+DEBERTA_V3 = {"model_type": "deberta-v2", "max_position_embeddings": DEBERTA_POS, "type_vocab_size": 0,
+              "position_biased_input": False, "relative_attention": True, "position_buckets": 8,
+              "max_relative_positions": -1, "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm",
+              "share_att_key": True}
+DEBERTA_V2_CLS = {"model_type": "deberta-v2", "max_position_embeddings": DEBERTA_POS, "type_vocab_size": 2,
+                  "position_biased_input": True, "relative_attention": True, "position_buckets": -1,
+                  "max_relative_positions": 16, "pos_att_type": "p2c|c2p", "norm_rel_ebd": "none",
+                  "share_att_key": True, "pooler_hidden_size": HIDDEN, "pooler_hidden_act": "gelu",
+                  "pooler_dropout": 0,
+                  "id2label": {"0": "contradiction", "1": "neutral", "2": "entailment"},
+                  "label2id": {"contradiction": 0, "neutral": 1, "entailment": 2}}
+MODELS += [
+    ("tiny_deberta", "DebertaV2Model", "", False, None, 28, "F32", DEBERTA_V3),
+    ("tiny_deberta_cls", "DebertaV2ForSequenceClassification", "deberta.", False, "classifier", 29, "F32",
+     DEBERTA_V2_CLS),
+]
+DEBERTA_TOKENIZER_CONFIG = {"bos_token": "[CLS]", "cls_token": "[CLS]", "do_lower_case": False,
+                            "eos_token": "[SEP]", "mask_token": "[MASK]", "model_max_length": 512,
+                            "pad_token": "[PAD]", "sep_token": "[SEP]", "split_by_punct": False,
+                            "tokenizer_class": "DebertaV2Tokenizer", "unk_token": "[UNK]", "vocab_type": "spm"}
+DEBERTA_LONG = ("long", ("i did not like this film at all , it was really boring and too long . she "
+                         "thought the old city was wonderful , but the people were unfriendly . john "
+                         "and mary went to paris after the show .", None))
+# Premise / hypothesis pairs as a zero-shot classifier builds them (hypotheses from a template like
+# HF's default "This example is {}.").
+NLI_BATCH = [("the movie was great !", "This example is about music."),
+             ("the movie was great !", "This example is about a film."),
+             ("alice lived in paris for ten years before she moved to berlin .", "This example is about a city.")]
+# Texts the DeBERTa tokenizer is checked on ((text, pair); ids, pieces, type ids and offsets from
+# the sentencepiece library and DebertaV2Tokenizer's rules): XLM-R's texts, special tokens written
+# in the text ([MASK], [SEP], [UNK]), runs of unknown characters, and pairs.
+DEBERTA_TOKENIZER_TEXTS = [(t.replace("<mask>", "[MASK]"), None) for t in XLMR_TOKENIZER_TEXTS] + [
+    ("first part [SEP] second [UNK] part", None), ("HHH the QQ xyz", None), ("[MASK]", None),
+    ("who wrote the book ?", "the book was written by a famous writer in london ."),
+    ("the movie was great !", "This example is about music."), ("", "")]
+
+
+def deberta_spm_model():
+    return train_spm(pad_id=0, pad_piece="[PAD]", bos_id=1, bos_piece="[CLS]", eos_id=2, eos_piece="[SEP]",
+                     unk_id=3, unk_piece="[UNK]")
+
+
+def deberta_config(vocab_size, arch, **extra):
+    cfg = {"architectures": [arch], "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+           "hidden_dropout_prob": 0.1, "hidden_size": HIDDEN, "initializer_range": 0.02,
+           "intermediate_size": INTER, "layer_norm_eps": 1e-7, "model_type": "deberta-v2",
+           "num_attention_heads": HEADS, "num_hidden_layers": LAYERS, "pad_token_id": 0,
+           "torch_dtype": "float32", "transformers_version": "4.35.2", "vocab_size": vocab_size}
+    cfg.update(extra)
+    return cfg
+
+
+DEBERTA_LAYER = [("attention.self.query.", "attention.self.query_proj."),
+                 ("attention.self.key.", "attention.self.key_proj."),
+                 ("attention.self.value.", "attention.self.value_proj.")]
+
+
+def deberta_weights(rng, cfg, prefix, head):
+    """make_weights' BERT-named output -> DeBERTa-v2 names: {query,key,value}_proj, no absolute
+    positions / token types unless the config has them, the ContextPooler at the top level
+    (pooler.dense, not under deberta.), plus encoder.rel_embeddings [2 att_span, H] (std 1: as
+    large as the LayerNorm'ed content, so the c2p / p2c terms move the attention) and
+    encoder.LayerNorm when norm_rel_ebd has layer_norm."""
+    st = ref.deberta_settings(cfg)
+    gen = dict(cfg, type_vocab_size=max(1, st["type_vocab_size"]), num_labels=num_labels_of(cfg))
+    out = {}
+    for k, v in make_weights(rng, gen, prefix, head == "classifier", head).items():
+        if k.endswith("embeddings.position_embeddings.weight") and not st["position_biased_input"]:
+            continue
+        if k.endswith("embeddings.token_type_embeddings.weight") and st["type_vocab_size"] == 0:
+            continue
+        for a, b in DEBERTA_LAYER:
+            k = k.replace(a, b)
+        if k.startswith(prefix + "pooler."):
+            k = k[len(prefix):]
+        out[k] = v
+    out[prefix + "encoder.rel_embeddings.weight"] = \
+        rng.standard_normal((2 * st["att_span"], cfg["hidden_size"])).astype(np.float32)
+    if "layer_norm" in st["norm_rel_ebd"]:
+        out[prefix + "encoder.LayerNorm.weight"] = \
+            (1.0 + rng.standard_normal(cfg["hidden_size"]) * 0.05).astype(np.float32)
+        out[prefix + "encoder.LayerNorm.bias"] = (rng.standard_normal(cfg["hidden_size"]) * 0.02).astype(np.float32)
+    return out
+
+
+def deberta_cases(sp, vocab, rng, cfg):
+    """The XLM-R cases' texts, a long sentence (63 tokens) alone and padded with shorter ones,
+    zero-shot style pairs, and a random pair of all DEBERTA_POS positions, as DebertaV2Tokenizer
+    encodes them ([CLS] a [SEP] b [SEP], type ids 0 / 1, padded with [PAD] = 0)."""
+    def enc(text, pair=None):
+        _, ids, types, _ = ref.deberta_encode(sp, text, pair)
+        return ids, types
+
+    return padded_cases(enc, vocab, rng, cfg, [
+        ("len2_empty", ("", None)), ("sentence", ("Hello  café über  Straße 🙂 ① ﬁ naïve", None)), PAIR_CASE,
+        DEBERTA_LONG], batches=[("batch3_long_padded", [DEBERTA_LONG[1], QA_BATCH[0], PAIR_CASE[1]]),
+                                ("nli_padded", NLI_BATCH)],
+        cls=vocab["[CLS]"], pad=vocab["[PAD]"], sep=vocab["[SEP]"], n=cfg["max_position_embeddings"],
+        pair_random=True)
+
+
+def deberta_naive_bucket(r, bucket_size, max_position):
+    """make_log_bucket_position for one distance, in Python (double) arithmetic."""
+    import math
+    mid = bucket_size // 2
+    a = mid - 1 if -mid < r < mid else abs(r)
+    if a <= mid:
+        return r
+    return int(math.copysign(math.ceil(math.log(a / mid) / math.log((max_position - 1) / mid) * (mid - 1)) + mid,
+                             r))
+
+
+def deberta_bucket_tables(first=-600, last=600):
+    """HF's bucket of every relative distance first..last for DeBERTa-v3's (256, 512) and
+    tiny_deberta's (8, 64); the float32 torch values agree with double arithmetic everywhere."""
+    tables = []
+    for bs, mp in ((256, 512), (8, 64)):
+        b = ref.deberta_log_bucket(torch.arange(first, last + 1), bs, mp).tolist()
+        assert b == [deberta_naive_bucket(r, bs, mp) for r in range(first, last + 1)], (bs, mp)
+        tables.append({"bucket_size": bs, "max_position": mp, "first_distance": first, "buckets": b})
+    return tables
+
+
+def check_deberta_scores(cfg, seed, seq=70, heads=2, d=8):
+    """Self-check of the reference's c2p / p2c gathers: a naive loop over (head, query, key) on
+    random tensors, seq positions (past the log buckets and the clamp of both fixtures)."""
+    st = ref.deberta_settings(cfg)
+    span = st["att_span"]
+    g = np.random.default_rng(seed)
+    q, k = g.standard_normal((1, heads, seq, d)), g.standard_normal((1, heads, seq, d))
+    pq, pk = g.standard_normal((heads, 2 * span, d)), g.standard_normal((heads, 2 * span, d))
+    got = ref.deberta_disentangled_scores(*(torch.from_numpy(a) for a in (q, k, pq, pk)),
+                                          ref.deberta_relative_positions(seq, cfg), span, st["pos_att_type"],
+                                          3.0).numpy()
+
+    def bucket(r):
+        if st["position_buckets"] > 0:
+            return deberta_naive_bucket(r, st["position_buckets"], st["max_relative_positions"])
+        return r
+
+    def clamp(x):
+        return min(max(x, 0), 2 * span - 1)
+
+    want = np.zeros_like(got)
+    for h in range(heads):
+        for i in range(seq):
+            for j in range(seq):
+                c2p = sum(q[0, h, i, t] * pk[h, clamp(bucket(i - j) + span), t] for t in range(d))
+                p2c = sum(k[0, h, j, t] * pq[h, clamp(-bucket(j - i) + span), t] for t in range(d))
+                want[0, h, i, j] = (c2p + p2c) / 3.0
+    assert np.abs(got - want).max() < 1e-12, np.abs(got - want).max()
 
 
 def mpnet_vocab(vocab_list):
@@ -449,30 +619,40 @@ def mpnet_names(weights, rng):
     return out
 
 
-def padded_cases(encode, vocab, rng, cfg, singles):
-    """Cases of a vocabulary with RoBERTa's specials (<s> <pad> </s> <unk> = 0..3, <mask> last):
-    make_cases' batch and the (name, (text, pair)) `singles` encoded by `encode` ((text, pair) ->
-    ids), padded with <pad>, type ids 0; len1_cls (<s>); and a random sequence of all positions."""
+def padded_cases(encode, vocab, rng, cfg, singles, batches=(), cls=0, pad=1, sep=2, n=None, pair_random=False):
+    """Cases of a vocabulary whose specials are ids 0..3 (<mask> / [MASK] last), RoBERTa's
+    (<s> <pad> </s> <unk>) unless `cls` / `pad` / `sep` say otherwise: make_cases' batch, the
+    (name, (text, pair)) `singles` and the (name, [(text, pair)]) `batches`, encoded by `encode`
+    ((text, pair) -> ids, type ids 0, or -> (ids, type ids)) and padded with `pad` (type 0);
+    len1_cls; and a random sequence of `n` positions (default max_position_embeddings - 2),
+    a pair ([SEP] in the middle, type 1 after it) if `pair_random`."""
     inv = {i: t for t, i in vocab.items()}
 
-    def case(name, rows, texts=None):
-        seq = max(len(r) for r in rows)
+    def case(name, encs, texts=None):
+        rows = [e if isinstance(e, tuple) else (e, [0] * len(e)) for e in encs]
+        seq = max(len(r) for r, _ in rows)
         c = {"name": name}
         if texts is not None:
             c["texts"] = [list(t) for t in texts]
-        c.update({"tokens": [[inv[i] for i in r] for r in rows],
-                  "input_ids": [r + [1] * (seq - len(r)) for r in rows],
-                  "attention_mask": [[1] * len(r) + [0] * (seq - len(r)) for r in rows],
-                  "token_type_ids": [[0] * seq for _ in rows]})
+        c.update({"tokens": [[inv[i] for i in r] for r, _ in rows],
+                  "input_ids": [r + [pad] * (seq - len(r)) for r, _ in rows],
+                  "attention_mask": [[1] * len(r) + [0] * (seq - len(r)) for r, _ in rows],
+                  "token_type_ids": [t + [0] * (seq - len(t)) for _, t in rows]})
         return c
 
-    cases = [case("batch3_padded", [encode(*t) for t in QA_BATCH], QA_BATCH), case("len1_cls", [[0]])]
+    cases = [case("batch3_padded", [encode(*t) for t in QA_BATCH], QA_BATCH), case("len1_cls", [[cls]])]
     for name, t in singles:
         cases.append(case(name, [encode(*t)], [t]))
-    n = cfg["max_position_embeddings"] - 2
+    for name, texts in batches:
+        cases.append(case(name, [encode(*t) for t in texts], texts))
+    n = n or cfg["max_position_embeddings"] - 2
     rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
-    rids[0], rids[-1] = 0, 2
-    cases.append(case(f"len{n}_random", [rids]))
+    rids[0], rids[-1] = cls, sep
+    types = [0] * n
+    if pair_random:
+        rids[n // 2] = sep
+        types = [0] * (n // 2 + 1) + [1] * (n - n // 2 - 1)
+    cases.append(case(f"len{n}_random", [(rids, types)]))
     return cases
 
 
@@ -563,6 +743,7 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     distil = extra.get("model_type") == "distilbert"
     mpnet = extra.get("model_type") == "mpnet"
     xlmr = extra.get("model_type") == "xlm-roberta"
+    deberta = extra.get("model_type") == "deberta-v2"
     if mpnet:
         vocab_list = mpnet_vocab(vocab_list)
     if xlmr:
@@ -571,15 +752,23 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         sp = spm.SentencePieceProcessor(model_proto=spm_model)
         vocab_list = ["<s>", "<pad>", "</s>", "<unk>"] + [sp.id_to_piece(i) for i in range(3, sp.get_piece_size())] \
             + ["<mask>"]
+    if deberta:
+        import sentencepiece as spm
+        spm_model = deberta_spm_model()
+        sp = spm.SentencePieceProcessor(model_proto=spm_model)
+        vocab_list = list(ref.deberta_token_ids(sp))  # the pieces, then [MASK]
+        assert vocab_list[:4] == ["[PAD]", "[CLS]", "[SEP]", "[UNK]"] and vocab_list[-1] == "[MASK]"
     vocab = {t: i for i, t in enumerate(vocab_list)}
-    cfg = (distil_config if distil else base_config)(len(vocab_list), arch, **extra)
+    cfg = (distil_config if distil else deberta_config if deberta else base_config)(len(vocab_list), arch, **extra)
     if mpnet:  # MPNet's config has neither
         del cfg["type_vocab_size"], cfg["position_embedding_type"]
     cfg = dict(sorted(cfg.items()))
     gen_cfg = dict(base_config(len(vocab_list), arch), num_labels=num_labels_of(extra)) if distil \
         else dict(cfg, num_labels=num_labels_of(extra))
     rng = np.random.default_rng(seed)
-    if distil:
+    if deberta:
+        weights = deberta_weights(rng, cfg, prefix, head)
+    elif distil:
         weights = make_weights(rng, gen_cfg, "", pooler, "classifier" if head == "distil_classifier" else head)
         if head == "distil_classifier":  # pre_classifier: the pooler's scales
             m = (rng.standard_normal((HIDDEN, HIDDEN)) * rng.uniform(0.10, 0.20)).astype(np.float32)
@@ -607,6 +796,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         f.write("\n")
     if roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
         write_bpe_tokenizer(d, cfg["vocab_size"])
+    elif deberta:
+        with open(os.path.join(d, "spm.model"), "wb") as f:
+            f.write(spm_model)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump(DEBERTA_TOKENIZER_CONFIG, f, indent=2)
+            f.write("\n")
     elif xlmr:
         with open(os.path.join(d, "sentencepiece.bpe.model"), "wb") as f:
             f.write(spm_model)
@@ -638,6 +833,9 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         cases = mpnet_cases(vocab, case_rng, cfg)
     elif xlmr:
         cases = xlmr_cases(sp, vocab, case_rng, cfg)
+    elif deberta:
+        cases = deberta_cases(sp, vocab, case_rng, cfg)
+        check_deberta_scores(cfg, seed)
     else:
         cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
                            if roberta else cfg)
@@ -694,6 +892,13 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                        prefix + "encoder.layer.1.attention.attn.q.weight",
                        prefix + "encoder.layer.0.intermediate.dense.bias",
                        prefix + "encoder.relative_attention_bias.weight"]
+    if deberta:
+        probe_names = [prefix + "embeddings.word_embeddings.weight",
+                       prefix + "encoder.layer.1.attention.self.query_proj.weight",
+                       prefix + "encoder.layer.0.intermediate.dense.bias",
+                       prefix + "encoder.rel_embeddings.weight"]
+        if head == "classifier":
+            probe_names.append("pooler.dense.weight")
     if head in ("classifier", "distil_classifier"):
         probe_names.append("classifier.weight")
     if head == "qa":
@@ -714,6 +919,17 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         doc["tokenizer_cases"] = [{"text": t, "ids": xlmr_encode(sp, t),
                                    "pieces": [vocab_list[i] for i in xlmr_encode(sp, t)]}
                                   for t in XLMR_TOKENIZER_TEXTS]
+    if deberta:
+        doc["tokenizer_cases"] = []
+        for t, pair in DEBERTA_TOKENIZER_TEXTS:
+            toks, ids, types, offsets = ref.deberta_encode(sp, t, pair)
+            assert [vocab_list[i] for i in ids] == toks
+            doc["tokenizer_cases"].append({"text": t, "pair": pair, "ids": ids, "pieces": toks,
+                                           "token_type_ids": types, "offsets": offsets})
+        if name == "tiny_deberta":
+            # Hugging Face's bucket of every relative distance (query - key) -600..600 for
+            # DeBERTa-v3's (256, 512) and this fixture's (8, 64).
+            doc["deberta_buckets"] = deberta_bucket_tables()
     if mpnet:
         # Hugging Face's bucket of every relative distance -300..300 (sparq's table is checked
         # against it beyond the distances the cases reach).
