@@ -70,6 +70,26 @@ void expect_matches(const std::vector<float>& got, const std::vector<float>& wan
         }
 }
 
+// Head 1's context computed directly in double from score(i, j) (the pre-softmax score of
+// query i and key j): softmax over j, times V; -7 in the other heads' columns.
+template <class Score>
+std::vector<float> direct_context(const HeadData& h, Score score) {
+    const int64_t ldc = h.heads * h.d;
+    std::vector<float> out(h.seq * ldc, -7.0f);
+    for (int64_t i = 0; i < h.seq; ++i) {
+        std::vector<double> p(h.seq);
+        double mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < h.seq; ++j) mx = std::max(mx, p[j] = score(i, j));
+        for (double& x : p) sum += (x = std::exp(x - mx));
+        for (int64_t c = 0; c < h.d; ++c) {
+            double acc = 0;
+            for (int64_t j = 0; j < h.seq; ++j) acc += p[j] / sum * h.v()[j * h.ld + c];
+            out[i * ldc + h.d + c] = static_cast<float>(acc);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 TEST(Attention, VariantsMatchReference) {
@@ -178,25 +198,12 @@ TEST(Attention, RelativeBiasMatchesReference) {
             };
             const std::vector<float> want = with_bias(vs[0].with_bias);
             // Independent: softmax(q·k·scale + rel[j - i]) · v in double.
-            std::vector<float> direct(want.size(), -7.0f);
-            const int64_t ldc = h.heads * h.d;
-            for (int64_t i = 0; i < seq; ++i) {
-                std::vector<double> p(seq);
-                double mx = -INFINITY, sum = 0;
-                for (int64_t j = 0; j < seq; ++j) {
-                    double dot = 0;
-                    for (int64_t c = 0; c < d; ++c)
-                        dot += double(h.q()[i * h.ld + c]) * h.k()[j * h.ld + c];
-                    p[j] = dot * scale + rel[j - i];
-                    mx = std::max(mx, p[j]);
-                }
-                for (double& x : p) sum += (x = std::exp(x - mx));
-                for (int64_t c = 0; c < d; ++c) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < seq; ++j) acc += p[j] / sum * h.v()[j * h.ld + c];
-                    direct[i * ldc + d + c] = static_cast<float>(acc);
-                }
-            }
+            const std::vector<float> direct = direct_context(h, [&](int64_t i, int64_t j) {
+                double dot = 0;
+                for (int64_t c = 0; c < d; ++c)
+                    dot += double(h.q()[i * h.ld + c]) * h.k()[j * h.ld + c];
+                return dot * scale + rel[j - i];
+            });
             expect_matches(want, direct, h, 1e-5f);
             // The bias matters here: without it the context differs.
             const std::vector<float> plain = run(vs[0].fn, h);
@@ -276,4 +283,75 @@ TEST(Attention, StreamKernelMatchesReference) {
                 for (int64_t t = tokens; t < groups * group; ++t)
                     for (int64_t f = 0; f < hid; ++f) ASSERT_EQ(cs[at(hid, f, t)], -7.0f) << t;
             }
+}
+
+// DeBERTa's disentangled attention (attention_head_deberta, sgemm form) against its scalar
+// reference and an independent double-precision computation of HF's definition: c2p and p2c
+// terms gathered through the relative index table (log buckets and the clamp at the span), each
+// term alone, sequences of 1 token up to past the span and the buckets' exact range.
+TEST(Attention, DisentangledMatchesReference) {
+    for (int64_t seq : {1, 2, 9, 40, 130})
+        for (int64_t d : {8, 64})
+            for (int terms : {3, 1, 2}) {  // bit 0: c2p, bit 1: p2c
+                SCOPED_TRACE("seq=" + std::to_string(seq) + " d=" + std::to_string(d) +
+                             " terms=" + std::to_string(terms));
+                const HeadData h = make_head(seq, d, static_cast<uint32_t>(11 * seq + d), 1.0f);
+                const int64_t span = 16, buckets = 16, max_position = 64, max_len = 140;
+                std::vector<int32_t> idx(2 * max_len - 1);
+                deberta_rel_index(span, buckets, max_position, max_len, idx.data());
+                const int64_t ld_pos = 3 * d + 1;  // heads side by side in the real layout
+                std::vector<float> pk(2 * span * ld_pos), pq(2 * span * ld_pos);
+                std::mt19937 rng(static_cast<uint32_t>(seq + d));
+                std::normal_distribution<float> nd(0.0f, 1.0f);
+                for (float& x : pk) x = nd(rng);
+                for (float& x : pq) x = nd(rng);
+                DisentangledHead rel;
+                rel.pos_k = terms & 1 ? pk.data() + d : nullptr;
+                rel.pos_q = terms & 2 ? pq.data() + d : nullptr;
+                rel.ld_pos = ld_pos;
+                rel.idx = idx.data() + max_len - 1;
+                const float scale = 1.0f / std::sqrt(static_cast<float>(d * 3));
+                const int64_t ldc = h.heads * h.d;
+                auto run_with = [&](auto fn) {
+                    const int64_t need = attention_deberta_scratch_floats(seq, span);
+                    std::vector<float> ctx(seq * ldc, -7.0f), scratch(need + 64, 3.0f);
+                    fn(h.q(), h.k(), h.v(), h.ld, ctx.data() + h.d, ldc, seq, d, scale, rel,
+                       scratch.data());
+                    for (int64_t i = need; i < need + 64; ++i) EXPECT_EQ(scratch[i], 3.0f);
+                    return ctx;
+                };
+                const std::vector<float> want = run_with(ref::attention_head_deberta);
+                const std::vector<float> got = run_with(attention_head_deberta);
+                expect_matches(got, want, h, 1e-5f);
+                // Independent: the index of distance i - j as HF computes it (bucket, + span,
+                // clamp), the three dot products in double.
+                const std::vector<float> direct = direct_context(h, [&](int64_t i, int64_t j) {
+                    const int64_t m = std::clamp<int64_t>(
+                        deberta_bucket(i - j, buckets, max_position) + span, 0, 2 * span - 1);
+                    double s = 0;
+                    for (int64_t c = 0; c < d; ++c) {
+                        const double q = h.q()[i * h.ld + c], k = h.k()[j * h.ld + c];
+                        s += q * k;
+                        if (rel.pos_k) s += q * rel.pos_k[m * ld_pos + c];
+                        if (rel.pos_q) s += k * rel.pos_q[m * ld_pos + c];
+                    }
+                    return s * scale;
+                });
+                expect_matches(want, direct, h, 1e-5f);
+            }
+}
+
+// Hugging Face's make_log_bucket_position: identity inside (-mid, mid), logarithmic beyond,
+// odd in r, the last distance max_position - 1 in bucket 2 mid - 1 (the exact-ratio case).
+TEST(Attention, DebertaBucketsShape) {
+    EXPECT_EQ(deberta_bucket(0, 256, 512), 0);
+    EXPECT_EQ(deberta_bucket(128, 256, 512), 128);
+    EXPECT_EQ(deberta_bucket(-128, 256, 512), -128);
+    EXPECT_EQ(deberta_bucket(511, 256, 512), 255);
+    EXPECT_EQ(deberta_bucket(-511, 256, 512), -255);
+    EXPECT_EQ(deberta_bucket(7, 0, 512), 7);  // no buckets: the distance itself
+    for (int64_t r = 1; r < 2000; ++r) {
+        EXPECT_EQ(deberta_bucket(-r, 256, 512), -deberta_bucket(r, 256, 512));
+        EXPECT_GE(deberta_bucket(r, 256, 512), deberta_bucket(r - 1, 256, 512));
+    }
 }

@@ -254,8 +254,10 @@ TEST_F(ConfigFile, UnsupportedValues) {
     EXPECT_HAS(m, "hidden_act 'gelu_new' is not supported");
     m = error([](json& j) { j["hidden_act"] = "relu"; });
     EXPECT_HAS(m, "'relu'");
-    m = error([](json& j) { j["model_type"] = "deberta-v2"; });
-    EXPECT_HAS(m, "model_type 'deberta-v2' is not supported");
+    m = error([](json& j) { j["model_type"] = "albert"; });
+    EXPECT_HAS(m, "model_type 'albert' is not supported");
+    m = error([](json& j) { j["model_type"] = "deberta"; });
+    EXPECT_HAS(m, "model_type 'deberta' (DeBERTa v1) is not supported");
     // RoBERTa positions start at pad_token_id + 1: a table with no room left is refused.
     m = error([](json& j) {
         j["model_type"] = "roberta";
@@ -447,6 +449,47 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     EXPECT_EQ(c.family, "roberta");
     EXPECT_EQ(c.max_tokens(), 512);
     EXPECT_EQ(c.type_vocab_size, 1);
+    // microsoft/deberta-v3-base's config.json: no absolute positions or token types, 256 log
+    // buckets over 512 positions, c2p + p2c on shared keys, LayerNorm'ed relative embeddings.
+    const std::string deberta =
+        R"({"model_type": "deberta-v2", "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02,
+        "intermediate_size": 3072, "max_position_embeddings": 512, "relative_attention": true,
+        "position_buckets": 256, "norm_rel_ebd": "layer_norm", "share_att_key": true,
+        "pos_att_type": "p2c|c2p", "layer_norm_eps": 1e-7, "max_relative_positions": -1,
+        "position_biased_input": false, "num_attention_heads": 12, "num_hidden_layers": 12,
+        "type_vocab_size": 0, "vocab_size": 128100})";
+    write_file(path(), deberta);
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.family, "deberta");
+    EXPECT_FALSE(c.token_types);
+    EXPECT_FALSE(c.position_embeddings);
+    EXPECT_EQ(c.max_tokens(), 512);
+    EXPECT_TRUE(c.disentangled.on && c.disentangled.c2p && c.disentangled.p2c);
+    EXPECT_TRUE(c.disentangled.layer_norm);
+    EXPECT_EQ(c.disentangled.span, 256);
+    EXPECT_EQ(c.disentangled.buckets, 256);
+    EXPECT_EQ(c.disentangled.max_position, 512);
+    EXPECT_EQ(c.layer_norm_eps, 1e-7f);
+    EXPECT_EQ(c.pooler_act, ModelConfig::PoolerAct::gelu);
+    // What sparq does not compute is refused, naming the field.
+    for (const auto& [from, to, what] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"\"share_att_key\": true", "\"share_att_key\": false", "share_att_key false"},
+             {"\"pos_att_type\": \"p2c|c2p\"", "\"pos_att_type\": \"p2p\"", "pos_att_type 'p2p'"},
+             {"\"norm_rel_ebd\": \"layer_norm\"", "\"norm_rel_ebd\": \"batch_norm\"",
+              "norm_rel_ebd 'batch_norm'"},
+             {"\"type_vocab_size\": 0", "\"type_vocab_size\": 0, \"conv_kernel_size\": 3",
+              "conv_kernel_size"},
+             {"\"type_vocab_size\": 0", "\"type_vocab_size\": 0, \"embedding_size\": 128",
+              "embedding_size other than hidden_size"},
+             {"\"relative_attention\": true", "\"relative_attention\": 1",
+              "field 'relative_attention' must be true or false"}}) {
+        std::string bad = deberta;
+        bad.replace(bad.find(from), from.size(), to);
+        write_file(path(), bad);
+        EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }), what);
+    }
     std::string b64 = mpnet;
     b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
                 "\"relative_attention_num_buckets\": 64");

@@ -260,7 +260,7 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_distilbert_cls", "tiny_distilbert_qa",
                                            "tiny_electra", "tiny_electra_cls", "tiny_mlm",
                                            "tiny_mpnet", "tiny_mpnet_cls", "tiny_xlmr",
-                                           "tiny_xlmr_cls"));
+                                           "tiny_xlmr_cls", "tiny_deberta", "tiny_deberta_cls"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
@@ -305,6 +305,50 @@ TEST(XlmR, TokenizerMatchesSentencePiece) {
     Encoding pair = tok.encode("who wrote it ?", "the writer .");
     ASSERT_GE(pair.size(), 4u);
     EXPECT_EQ(std::count(pair.ids.begin(), pair.ids.end(), tok.sep_id()), 3);
+}
+
+// DeBERTa's relative buckets: sparq's make_log_bucket_position equals Hugging Face's (torch,
+// float32) for every distance -600..600 of the v3 checkpoints' (256, 512) and the fixture's (8,
+// 64).
+TEST(Deberta, BucketsMatchHuggingFace) {
+    json ref = read_reference("tiny_deberta");
+    ASSERT_EQ(ref["deberta_buckets"].size(), 2u);
+    for (const json& t : ref["deberta_buckets"]) {
+        const int64_t size = t["bucket_size"], max_pos = t["max_position"];
+        int64_t r = t["first_distance"];
+        SCOPED_TRACE(std::to_string(size) + "/" + std::to_string(max_pos));
+        for (const json& b : t["buckets"]) {
+            ASSERT_EQ(deberta_bucket(r, size, max_pos), b.get<int64_t>()) << "distance " << r;
+            ++r;
+        }
+    }
+}
+
+// DebertaV2Tokenizer over the spm.model: ids and pieces as the sentencepiece library gives them
+// (the model's own ids, unknown pieces -> [UNK]), BERT's templates with type ids 0 / 1, [MASK]
+// added after the pieces, offsets at each piece's text.
+TEST(Deberta, TokenizerMatchesSentencePiece) {
+    json ref = read_reference("tiny_deberta");
+    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_deberta").string());
+    EXPECT_EQ(tok.pad_id(), 0);
+    EXPECT_EQ(tok.cls_id(), 1);
+    EXPECT_EQ(tok.sep_id(), 2);
+    EXPECT_EQ(tok.unk_id(), 3);
+    EXPECT_EQ(tok.mask_id(), 400);
+    EXPECT_EQ(tok.id_to_token(400), "[MASK]");
+    ASSERT_GT(ref["tokenizer_cases"].size(), 3u);
+    for (const json& c : ref["tokenizer_cases"]) {
+        const std::string text = c["text"].get<std::string>();
+        SCOPED_TRACE(text);
+        Encoding e =
+            c["pair"].is_null() ? tok.encode(text) : tok.encode(text, c["pair"].get<std::string>());
+        EXPECT_EQ(e.ids, c["ids"].get<std::vector<int32_t>>());
+        EXPECT_EQ(e.tokens, c["pieces"].get<std::vector<std::string>>());
+        EXPECT_EQ(e.type_ids, c["token_type_ids"].get<std::vector<int32_t>>());
+        std::vector<std::pair<uint32_t, uint32_t>> offs;
+        for (const json& o : c["offsets"]) offs.emplace_back(o[0], o[1]);
+        EXPECT_EQ(e.offsets, offs);
+    }
 }
 
 // A SentencePiece model that is not one, and a Unigram tokenizer.json without the

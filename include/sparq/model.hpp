@@ -17,11 +17,13 @@ enum class Task { base, sequence_classification, token_classification, question_
 struct ModelConfig {
     std::string model_type = "bert";
     // The architecture family model_type belongs to: model_type itself, except "roberta" for
-    // "xlm-roberta" (XLM-R is RoBERTa's architecture with a SentencePiece vocabulary).
+    // "xlm-roberta" (XLM-R is RoBERTa's architecture with a SentencePiece vocabulary) and
+    // "deberta" for "deberta-v2" (DeBERTa v2 and v3).
     std::string family = "bert";
     // RoBERTa's conventions, shared by XLM-R and MPNet: positions from pad_token_id + 1, pairs as
     // `<s> a </s></s> b </s>` with one token type, the masked-LM head named lm_head.*.
     bool roberta_style() const { return family == "roberta" || model_type == "mpnet"; }
+    bool deberta() const { return family == "deberta"; }
     // Whether the sequence-classification head is dense + activation + out_proj on the first
     // token (RoBERTa, XLM-R, MPNet, ELECTRA) rather than BERT's pooler + classifier.
     bool dense_classifier_head() const { return roberta_style() || model_type == "electra"; }
@@ -51,6 +53,23 @@ struct ModelConfig {
     // shared by all layers ([buckets][heads], T5-style bidirectional buckets up to distance 128,
     // added to every head's attention scores); 0: none (every other family).
     int64_t relative_attention_buckets = 0;
+    // DeBERTa-v2/v3's disentangled attention (model_type "deberta-v2", relative_attention true):
+    // every layer adds to its scores the content-to-position term q_i . pk[idx(i - j)] (c2p)
+    // and the position-to-content term k_j . pq[idx(i - j)] (p2c), where pk / pq are the layer's
+    // key / query projections of the encoder's rel_embeddings (LayerNorm'ed with
+    // encoder.LayerNorm when layer_norm), idx(r) = clamp(bucket(r) + span, 0, 2 span - 1) and
+    // bucket is Hugging Face's make_log_bucket_position (buckets > 0) or the identity; scores
+    // are scaled by 1 / sqrt(head_dim * (1 + c2p + p2c)).
+    struct Disentangled {
+        bool on = false;
+        bool c2p = false, p2c = false, layer_norm = false;
+        int64_t span = 0;          // position_buckets, else max_relative_positions
+        int64_t buckets = 0;       // position_buckets (0: no log buckets)
+        int64_t max_position = 0;  // max_relative_positions (or max_position_embeddings)
+    } disentangled;
+    // Whether the embeddings add absolute position embeddings (false for DeBERTa-v3:
+    // position_biased_input false).
+    bool position_embeddings = true;
     // Longest sequence the position table holds: max_position_embeddings - position_offset.
     int64_t max_tokens() const { return max_position_embeddings - position_offset; }
     // Parses config.json; throws sparq::Error naming the field that is missing or wrong.

@@ -65,7 +65,36 @@ void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_
                                   int64_t group, float scale, float* scratch,
                                   const float* rel_bias = nullptr);
 
+// DeBERTa-v2/v3's disentangled attention (ModelConfig::Disentangled) of one head:
+// score[i][j] = (q_i . k_j + q_i . pk[m] + k_j . pq[m]) * scale with m = idx[i - j], then
+// softmax and ctx = P . V. pos_k / pos_q: the head's columns of the layer's key / query
+// projections of the relative embeddings (row m at pos_k + m * ld_pos; nullptr: no c2p / p2c
+// term); idx points at the entry of distance 0 and idx[-(seq - 1) .. seq - 1] must be readable.
+struct DisentangledHead {
+    const float* pos_q = nullptr;
+    const float* pos_k = nullptr;
+    int64_t ld_pos = 0;
+    const int32_t* idx = nullptr;
+};
+// Floats of scratch attention_head_deberta needs for `seq` tokens and an attention span `span`.
+int64_t attention_deberta_scratch_floats(int64_t seq, int64_t span);
+// Single-threaded (callers parallelize over heads); the four products run as oneDNN sgemm.
+void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            const DisentangledHead& rel, float* scratch);
+// Hugging Face's make_log_bucket_position(r, buckets, max_position) (float32 arithmetic as the
+// torch code; buckets <= 0: r itself).
+int64_t deberta_bucket(int64_t r, int64_t buckets, int64_t max_position);
+// out[r + max_len - 1] = clamp(deberta_bucket(r) + span, 0, 2 span - 1) for
+// r = -(max_len - 1) .. max_len - 1: the rows of the relative embeddings each distance reads.
+void deberta_rel_index(int64_t span, int64_t buckets, int64_t max_position, int64_t max_len,
+                       int32_t* out);
+
 namespace ref {
+// Scalar (double accumulation) reference of attention_head_deberta; scratch: seq floats.
+void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            const DisentangledHead& rel, float* scratch);
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
                     const float* rel_bias = nullptr);

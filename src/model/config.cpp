@@ -9,8 +9,10 @@
 // "xlm-roberta" (RoBERTa's architecture), "distilbert", "electra" and "mpnet" load the same way
 // (DistilBERT's config names its sizes dim / n_layers / n_heads / hidden_dim / activation and has
 // no token types; ELECTRA may have an embedding_size below hidden_size; MPNet has no token types,
-// RoBERTa's positions and a relative position bias); any other model_type is rejected; a config
-// without model_type is taken as BERT (old checkpoints).
+// RoBERTa's positions and a relative position bias; DeBERTa-v2/v3 ("deberta-v2") its disentangled
+// attention and often neither position nor token-type embeddings); any other model_type is
+// rejected; a config without model_type is taken as BERT (old checkpoints).
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -71,6 +73,14 @@ class Reader {
         return v->get<double>();
     }
 
+    std::optional<bool> boolean(const char* key) const {
+        const json* v = get(key);
+        if (!v) return std::nullopt;
+        if (!v->is_boolean())
+            fail(std::string("field '") + key + "' must be true or false, found " + describe(*v));
+        return v->get<bool>();
+    }
+
     std::optional<std::string> string(const char* key) const {
         const json* v = get(key);
         if (!v) return std::nullopt;
@@ -125,7 +135,89 @@ constexpr ArchTask kArchitectures[] = {
     {"MPNetForSequenceClassification", Task::sequence_classification},
     {"MPNetForTokenClassification", Task::token_classification},
     {"MPNetForQuestionAnswering", Task::question_answering},
+    {"DebertaV2Model", Task::base},
+    {"DebertaV2ForSequenceClassification", Task::sequence_classification},
+    {"DebertaV2ForTokenClassification", Task::token_classification},
+    {"DebertaV2ForQuestionAnswering", Task::question_answering},
 };
+
+// DeBERTa-v2's options beyond BERT's (HF DebertaV2Config and the getattr defaults of
+// DisentangledSelfAttention / DebertaV2Encoder); what sparq does not compute is refused.
+void read_deberta(const Reader& r, ModelConfig& c) {
+    c.type_vocab_size = r.integer("type_vocab_size", 0, 0);
+    c.token_types = c.type_vocab_size > 0;
+    c.position_embeddings = r.boolean("position_biased_input").value_or(true);
+    c.pooler_act = ModelConfig::PoolerAct::gelu;  // ContextPooler's pooler_hidden_act default
+    if (auto act = r.string("pooler_hidden_act")) {
+        if (*act == "tanh")
+            c.pooler_act = ModelConfig::PoolerAct::tanh;
+        else if (*act != "gelu")
+            r.fail("pooler_hidden_act '" + *act + "' is not supported (\"gelu\" or \"tanh\")");
+    }
+    if (r.get("pooler_hidden_size") &&
+        r.integer("pooler_hidden_size", std::nullopt, 1) != c.hidden_size)
+        r.fail("pooler_hidden_size other than hidden_size is not supported");
+    if (r.get("embedding_size") && r.integer("embedding_size", std::nullopt, 1) != c.hidden_size)
+        r.fail("embedding_size other than hidden_size (embed_proj) is not supported");
+    if (r.integer("conv_kernel_size", 0, 0) > 0)
+        r.fail("conv_kernel_size > 0 (DeBERTa-v2's convolution layer) is not supported");
+    if (r.get("attention_head_size") &&
+        r.integer("attention_head_size", std::nullopt, 1) * c.num_heads != c.hidden_size)
+        r.fail("attention_head_size other than hidden_size / num_attention_heads is not supported");
+    ModelConfig::Disentangled& d = c.disentangled;
+    d.on = r.boolean("relative_attention").value_or(false);
+    if (!d.on) return;
+    const json* pat = r.get("pos_att_type");
+    std::vector<std::string> types;
+    if (pat && pat->is_string()) {  // old configs: "p2c|c2p"
+        std::string s = pat->get<std::string>();
+        for (size_t b = 0, e; b <= s.size(); b = e + 1) {
+            e = s.find('|', b);
+            if (e == std::string::npos) e = s.size();
+            if (e > b) types.push_back(s.substr(b, e - b));
+        }
+    } else if (pat && pat->is_array()) {
+        for (const auto& x : *pat) {
+            if (!x.is_string())
+                r.fail("field 'pos_att_type' must hold strings, found " + describe(x));
+            types.push_back(x.get<std::string>());
+        }
+    } else if (pat) {
+        r.fail("field 'pos_att_type' must be a list or a string, found " + describe(*pat));
+    }
+    for (const std::string& t : types) {
+        std::string low = t;
+        for (char& ch : low) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (low == "c2p")
+            d.c2p = true;
+        else if (low == "p2c")
+            d.p2c = true;
+        else
+            r.fail("pos_att_type '" + t + "' is not supported (\"c2p\" and \"p2c\")");
+    }
+    if (!r.boolean("share_att_key").value_or(false) && (d.c2p || d.p2c))
+        r.fail("share_att_key false (separate pos_key_proj / pos_query_proj) is not supported");
+    int64_t max_rel = r.integer("max_relative_positions", -1, INT64_MIN);
+    if (max_rel < 1) max_rel = c.max_position_embeddings;
+    const int64_t buckets = r.integer("position_buckets", -1, INT64_MIN);
+    d.buckets = buckets > 0 ? buckets : 0;
+    d.max_position = max_rel;
+    d.span = buckets > 0 ? buckets : max_rel;
+    if (d.buckets > 0 && d.max_position - 1 <= d.buckets / 2)
+        r.fail("position_buckets " + std::to_string(buckets) +
+               " needs max_relative_positions above " + std::to_string(buckets / 2 + 1));
+    if (auto n = r.string("norm_rel_ebd")) {
+        for (size_t b = 0, e; b <= n->size(); b = e + 1) {
+            e = n->find('|', b);
+            if (e == std::string::npos) e = n->size();
+            const std::string part = n->substr(b, e - b);
+            if (part == "layer_norm")
+                d.layer_norm = true;
+            else if (part != "none" && !part.empty())
+                r.fail("norm_rel_ebd '" + *n + "' is not supported (\"layer_norm\" or \"none\")");
+        }
+    }
+}
 
 }  // namespace
 
@@ -146,12 +238,20 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     ModelConfig c;
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
+    if (c.model_type == "deberta")
+        r.fail(
+            "model_type 'deberta' (DeBERTa v1) is not supported; DeBERTa v2 and v3 "
+            "(model_type \"deberta-v2\") are");
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
-        c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet")
+        c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet" &&
+        c.model_type != "deberta-v2")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
-               "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\" or \"mpnet\")");
-    c.family = c.model_type == "xlm-roberta" ? "roberta" : c.model_type;
+               "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\" or "
+               "\"deberta-v2\")");
+    c.family = c.model_type == "xlm-roberta"  ? "roberta"
+               : c.model_type == "deberta-v2" ? "deberta"
+                                              : c.model_type;
     const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {
@@ -189,6 +289,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         c.token_types = false;
         c.type_vocab_size = 0;
         c.pooler_act = ModelConfig::PoolerAct::relu;
+    } else if (c.deberta()) {
+        read_deberta(r, c);
     } else {
         c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
     }
@@ -224,7 +326,9 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         r.fail("pad_token_id " + std::to_string(c.pad_token_id) + " is outside the vocabulary (" +
                std::to_string(c.vocab_size) + " entries)");
 
-    double eps = distil ? 1e-12 : r.number("layer_norm_eps", 1e-12);  // DistilBERT: fixed 1e-12
+    double eps =
+        distil ? 1e-12
+               : r.number("layer_norm_eps", c.deberta() ? 1e-7 : 1e-12);  // DistilBERT: fixed 1e-12
     if (!(eps > 0) || !std::isfinite(eps))
         r.fail("field 'layer_norm_eps' must be a positive number, found " + std::to_string(eps));
     c.layer_norm_eps = static_cast<float>(eps);

@@ -1,6 +1,7 @@
 // BERT encoder forward on a packed batch (see encoder.hpp).
 #include "model/encoder.hpp"
 
+#include <dnnl.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -239,6 +240,13 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         throw Error("weights: expected " + std::to_string(cfg.num_layers) + " layers, found " +
                     std::to_string(w.layers.size()));
     expect_shape(w.word_emb, {vocab_, emb_}, "embeddings.word_embeddings.weight");
+    if (!cfg.position_embeddings) {
+        // No absolute positions (DeBERTa-v3): a zero table, as the missing type embeddings below.
+        w.pos_emb.name = "embeddings.position_embeddings.weight (none: zeros)";
+        w.pos_emb.shape = {max_pos_, emb_};
+        w.pos_emb.data.resize(static_cast<size_t>(max_pos_ * emb_));
+        std::fill(w.pos_emb.data.data(), w.pos_emb.data.data() + max_pos_ * emb_, 0.0f);
+    }
     expect_shape(w.pos_emb, {max_pos_, emb_}, "embeddings.position_embeddings.weight");
     if (!token_types_) {
         // No token-type embeddings (DistilBERT): one zero row that every token reads (no type
@@ -280,6 +288,36 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                                  rel_bias_.data() + hd * (2 * rel_len_ - 1));
         attention_plan_ += "; MPNet relative position bias added to the scores";
     }
+    AlignedBuffer<float> rel_emb;  // DeBERTa: the relative embeddings the layers project
+    if (cfg.disentangled.on) {
+        const ModelConfig::Disentangled& dis = cfg.disentangled;
+        if (opts.attention == "int8")
+            throw Error(
+                "attention int8 is not available for DeBERTa's disentangled attention "
+                "(use --attention auto or f32)");
+        attention_s8_ = false;
+        attention_plan_ = std::string("attention  f32  disentangled (DeBERTa: ") +
+                          (dis.c2p && dis.p2c ? "c2p + p2c"
+                           : dis.c2p          ? "c2p"
+                                              : "p2c") +
+                          ", span " + std::to_string(dis.span) + "; int8 attention not available)";
+        span_ = dis.span;
+        scale_factor_ = 1 + int(dis.c2p) + int(dis.p2c);
+        c2p_ = dis.c2p;
+        p2c_ = dis.p2c;
+        rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
+        rel_idx_.resize(static_cast<size_t>(2 * rel_len_ - 1));
+        deberta_rel_index(dis.span, dis.buckets, dis.max_position, rel_len_, rel_idx_.data());
+        expect_shape(w.rel_emb, {2 * dis.span, h}, "encoder.rel_embeddings.weight");
+        rel_emb.resize(2 * dis.span * h);
+        std::copy(w.rel_emb.data.data(), w.rel_emb.data.data() + 2 * dis.span * h, rel_emb.data());
+        if (dis.layer_norm) {
+            expect_shape(w.rel_ln_g, {h}, "encoder.LayerNorm.weight");
+            expect_shape(w.rel_ln_b, {h}, "encoder.LayerNorm.bias");
+            layer_norm(rel_emb.data(), nullptr, w.rel_ln_g.data.data(), w.rel_ln_b.data.data(),
+                       rel_emb.data(), 2 * dis.span, h, eps_);
+        }
+    }
 
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -295,6 +333,23 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");
         expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
 
+        if (rel_emb.size() > 0) {
+            // DeBERTa (share_att_key): the layer's key / query projections of the relative
+            // embeddings, with their biases: [2 span][hidden], heads side by side.
+            auto project = [&](const Tensor& wt, const Tensor& b, AlignedBuffer<float>& dst) {
+                AlignedBuffer<float> scratch;
+                const float* wf = f32_values(wt, scratch);
+                const int64_t rows = 2 * span_;
+                dst.resize(rows * h);
+                for (int64_t r = 0; r < rows; ++r)
+                    std::copy(b.data.data(), b.data.data() + h, dst.data() + r * h);
+                if (dnnl_sgemm('N', 'T', rows, h, h, 1.0f, rel_emb.data(), h, wf, h, 1.0f,
+                               dst.data(), h) != dnnl_success)
+                    throw Error("DeBERTa relative embeddings: oneDNN sgemm failed");
+            };
+            if (c2p_) project(src.k_w, src.k_b, L.pos_k);
+            if (p2c_) project(src.q_w, src.q_b, L.pos_q);
+        }
         AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};
         const Tensor* bs[3] = {&src.q_b, &src.k_b, &src.v_b};
@@ -320,9 +375,27 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     }
 }
 
-void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx,
-                        bool by_heads) const {
+void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
+                        const Layer& layer) const {
     const int64_t h = hidden_, d = head_dim_;
+    if (!rel_idx_.empty()) {  // DeBERTa
+        const int64_t per_thread = attention_deberta_scratch_floats(longest_sequence(batch), span_);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
+        const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
+        for_each_head(batch, heads_, layout, num_threads(), by_heads,
+                      [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
+                          int64_t len, int64_t head, const AttentionNext&, int) {
+                          DisentangledHead rel;
+                          if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * d;
+                          if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * d;
+                          rel.ld_pos = h;
+                          rel.idx = rel_idx_.data() + rel_len_ - 1;
+                          attention_head_deberta(
+                              q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, rel,
+                              thread_scratch<float, AttentionScratch>(per_thread));
+                      });
+        return;
+    }
     const int64_t per_thread = attention_scratch_floats(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
@@ -494,7 +567,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         if (attention_s8_)
             attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads);
         else
-            attention(batch, w.qkv.data(), w.ctx.data(), by_heads);
+            attention(batch, w.qkv.data(), w.ctx.data(), by_heads, L);
         timer.lap(prof.attention);
         // The residual add rides in the LayerNorm pass (no extra pass over the activations).
         L.attn_out.kernel->run(w.ctx.data(), w.tmp.data(), t_all);
@@ -520,7 +593,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
 }
 
 int64_t Encoder::stream_group(int64_t tokens) const {
-    if (!stream_ || !chain_ffn_ || attention_s8_) return 0;
+    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty()) return 0;
     std::vector<const LinearKernel*> ks;
     for (const Layer& L : layers_)
         for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})

@@ -122,13 +122,18 @@ class Encoder {
     struct Layer {
         PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
         Tensor ln1_g, ln1_b, ln2_g, ln2_b;
+        // DeBERTa: key / query projections of the relative embeddings, [2 span][H] (c2p / p2c;
+        // empty otherwise).
+        AlignedBuffer<float> pos_k, pos_q;
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
     // by_heads: thread i takes heads split_range(heads, threads, i) of every sequence (the QKV
     // ran with run_by_units: qkv is head-major), else a dynamic schedule over all (sequence,
     // head) jobs (qkv token-major).
-    void attention(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads) const;
+    // DeBERTa: the disentangled attention with `layer`'s relative projections.
+    void attention(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
+                   const Layer& layer) const;
     // The same on the packed stream (f32): Q, K, V from the QKV stream qs, context into the
     // stream cs (attention_head_stream_avx512), a dynamic schedule over (sequence, head) jobs.
     void attention_stream(const PackedBatch& batch, const float* qs, float* cs,
@@ -167,6 +172,11 @@ class Encoder {
     // ([heads][2 * rel_len_ - 1]; rel_bias_of_distance); empty for every other family.
     std::vector<float> rel_bias_;
     int64_t rel_len_ = 0;
+    // DeBERTa: per distance -(rel_len_ - 1) .. rel_len_ - 1 the relative embedding row it reads
+    // (deberta_rel_index; empty for every other family), the span, 1 + c2p + p2c.
+    std::vector<int32_t> rel_idx_;
+    int64_t span_ = 0, scale_factor_ = 1;
+    bool c2p_ = false, p2c_ = false;
     // The attention kernels' rel_bias of `head` (distance 0 entry), nullptr without one.
     const float* rel_bias(int64_t head) const {
         return rel_bias_.empty() ? nullptr

@@ -30,6 +30,13 @@ constexpr Rename kMpnetLayer[] = {
     {"attention.output.LayerNorm", "attention.LayerNorm"},
 };
 
+// DeBERTa-v2 names Q, K and V query_proj, key_proj, value_proj; the rest as BERT.
+constexpr Rename kDebertaLayer[] = {
+    {"attention.self.query", "attention.self.query_proj"},
+    {"attention.self.key", "attention.self.key_proj"},
+    {"attention.self.value", "attention.self.value_proj"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
@@ -60,6 +67,7 @@ std::string family_prefix(const std::string& model_type) {
     if (model_type == "distilbert") return "distilbert.";
     if (model_type == "electra") return "electra.";
     if (model_type == "mpnet") return "mpnet.";
+    if (model_type == "deberta-v2") return "deberta.";
     return "bert.";
 }
 
@@ -67,12 +75,17 @@ std::string native_encoder_name(const std::string& model_type, const std::string
     std::optional<std::string> n;
     if (model_type == "distilbert") n = layer_name(canonical, kDistilLayer, "transformer.layer.");
     if (model_type == "mpnet") n = layer_name(canonical, kMpnetLayer, "encoder.layer.");
+    if (model_type == "deberta-v2") n = layer_name(canonical, kDebertaLayer, "encoder.layer.");
     return n ? *n : canonical;  // embeddings.*, the FFN of MPNet: the same names
 }
 
 std::string plan_display_name(const std::string& model_type, const std::string& canonical) {
     const std::string fused = "attention.self.{query,key,value}.weight";
     const bool distil = model_type == "distilbert";
+    if (model_type == "deberta-v2" && canonical.size() > fused.size() &&
+        canonical.compare(canonical.size() - fused.size(), fused.size(), fused) == 0)
+        return canonical.substr(0, canonical.size() - fused.size()) +
+               "attention.self.{query,key,value}_proj.weight";
     if ((distil || model_type == "mpnet") && canonical.size() > fused.size() &&
         canonical.compare(canonical.size() - fused.size(), fused.size(), fused) == 0) {
         // "encoder.layer.N." + fused -> "transformer.layer.N.attention.{q,k,v}_lin.weight",

@@ -4,7 +4,8 @@
 // "encoder.layer.3.attention.self.query.weight", without a "bert." prefix). BERT and RoBERTa name
 // their encoder like BERT; DistilBERT names it "transformer.layer.N.attention.q_lin",
 // "...ffn.lin1", "...sa_layer_norm" and so on; MPNet its attention
-// "encoder.layer.N.attention.attn.{q,k,v,o}" and "...attention.LayerNorm". (prune, quantize and
+// "encoder.layer.N.attention.attn.{q,k,v,o}" and "...attention.LayerNorm"; DeBERTa-v2 its Q, K, V
+// "encoder.layer.N.attention.self.{query,key,value}_proj". (prune, quantize and
 // inspect recognize the families' linear weights by pattern, tools/matrix_stats.cpp and
 // quant/model_quant.cpp.)
 #include <optional>
@@ -13,7 +14,8 @@
 namespace sparq {
 
 // The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta.", "distilbert.",
-// "electra." or "mpnet." (model_type "bert", "roberta", "distilbert", "electra", "mpnet").
+// "electra.", "mpnet." or "deberta." (model_type "bert", "roberta", "distilbert", "electra",
+// "mpnet", "deberta-v2").
 std::string family_prefix(const std::string& model_type);
 
 // The family's name of a canonical encoder tensor name (no prefix added or removed).

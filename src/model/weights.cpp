@@ -250,8 +250,9 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
 
     const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size, e = cfg.embedding_width();
     w.word_emb = ld.encoder(word, {cfg.vocab_size, e});
-    w.pos_emb =
-        ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, e});
+    if (cfg.position_embeddings)  // DeBERTa-v3 has none (position_biased_input false)
+        w.pos_emb =
+            ld.encoder("embeddings.position_embeddings.weight", {cfg.max_position_embeddings, e});
     if (cfg.token_types)
         w.type_emb =
             ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, e});
@@ -282,6 +283,13 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         l.o_b = ld.encoder(p + "output.dense.bias", {h});
         l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
         l.ln2_b = ld.encoder(p + "output.LayerNorm.bias", {h});
+    }
+    if (cfg.disentangled.on) {  // DeBERTa: shared by all layers
+        w.rel_emb = ld.encoder("encoder.rel_embeddings.weight", {2 * cfg.disentangled.span, h});
+        if (cfg.disentangled.layer_norm) {
+            w.rel_ln_g = ld.encoder("encoder.LayerNorm.weight", {h});
+            w.rel_ln_b = ld.encoder("encoder.LayerNorm.bias", {h});
+        }
     }
     if (cfg.relative_attention_buckets > 0)
         w.rel_bias = ld.encoder("encoder.relative_attention_bias.weight",
@@ -345,8 +353,17 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         }
     } else {
         const bool need_pooler = cfg.task == Task::sequence_classification;
-        w.pooler_w = ld.encoder("pooler.dense.weight", {h, h}, need_pooler);
-        if (!w.pooler_w.empty()) w.pooler_b = ld.encoder("pooler.dense.bias", {h});
+        if (cfg.deberta()) {
+            // DebertaV2ForSequenceClassification's ContextPooler: top level, GELU by default
+            // (ModelConfig::pooler_act); the base model has no pooler.
+            if (need_pooler) {
+                w.pooler_w = ld.head("pooler.dense.weight", {h, h});
+                w.pooler_b = ld.head("pooler.dense.bias", {h});
+            }
+        } else {
+            w.pooler_w = ld.encoder("pooler.dense.weight", {h, h}, need_pooler);
+            if (!w.pooler_w.empty()) w.pooler_b = ld.encoder("pooler.dense.bias", {h});
+        }
     }
 
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {

@@ -44,10 +44,12 @@ struct LayerWeights {
 };
 
 struct BertWeights {
-    Tensor word_emb, pos_emb, type_emb, emb_ln_g, emb_ln_b;
+    Tensor word_emb, pos_emb, type_emb, emb_ln_g, emb_ln_b;  // pos_emb empty: none (DeBERTa)
     Tensor emb_proj_w, emb_proj_b;  // ELECTRA's embeddings_project [hidden][embedding] (or empty)
     std::vector<LayerWeights> layers;
     Tensor rel_bias;  // MPNet's encoder.relative_attention_bias.weight [buckets][heads] (or empty)
+    // DeBERTa's encoder.rel_embeddings.weight [2 span][hidden] and encoder.LayerNorm (or empty).
+    Tensor rel_emb, rel_ln_g, rel_ln_b;
     Tensor pooler_w, pooler_b;          // optional (empty if absent)
     Tensor classifier_w, classifier_b;  // sequence/token classification head
     Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]

@@ -46,6 +46,7 @@ struct Tokenizer::Impl {
     ByteLevelConfig byte_level;
     // SentencePiece model (ModelKind::sentencepiece, tokenizer/sentencepiece.cpp).
     std::shared_ptr<const sentencepiece::SentencePieceProcessor> spm;
+    int32_t spm_id_offset = 1;  // sparq id of SentencePiece id i: i + offset (XLM-R 1, DeBERTa 0)
     // Tokens matched verbatim in the input before normalization (HF added/special tokens).
     std::vector<std::pair<std::string, int32_t>> added;
     // Added tokens with "normalized": true, matched in the normalized text; finalize() derives
@@ -74,9 +75,13 @@ struct Tokenizer::Impl {
                      std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
 };
 
-// A SentencePiece model file (XLM-R's sentencepiece.bpe.model) with XLMRobertaTokenizer's ids
-// and templates; throws sparq::Error if the file is not a SentencePiece model.
-std::unique_ptr<Tokenizer::Impl> impl_from_sentencepiece(const std::string& path);
+// Whose ids and templates a SentencePiece model gets: XLMRobertaTokenizer's (fairseq specials,
+// piece i at i + 1, <s> A </s></s> B </s>) or DebertaV2Tokenizer's (piece i at i, [MASK] added
+// last unless a piece, [CLS] A [SEP] B [SEP] with type ids 0 / 1).
+enum class SpmIds { xlm_roberta, deberta };
+// A SentencePiece model file (sentencepiece.bpe.model, spm.model); throws sparq::Error if the
+// file is not a SentencePiece model (or, for DeBERTa, lacks its special pieces).
+std::unique_ptr<Tokenizer::Impl> impl_from_sentencepiece(const std::string& path, SpmIds ids);
 
 // Applies HF longest_first truncation so that len_a + len_b <= budget (len_b unused if !has_pair).
 void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,

@@ -452,9 +452,10 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
             type = "WordPiece";
     }
     if (type == "Unigram")
-        throw Error(where +
-                    ": a Unigram (SentencePiece) tokenizer.json is not read; sparq reads "
-                    "the model's sentencepiece.bpe.model (put it in the model directory)");
+        throw Error(
+            where +
+            ": a Unigram (SentencePiece) tokenizer.json is not read; sparq reads "
+            "the model's sentencepiece.bpe.model or spm.model (put it in the model directory)");
     if (type != "WordPiece" && type != "BPE")
         throw Error(where + ": unsupported tokenizer model type '" + type +
                     "', expected WordPiece or BPE");
@@ -589,6 +590,7 @@ bool Tokenizer::files_exist(const std::string& dir) {
     const fs::path d(dir);
     return fs::is_regular_file(d / "tokenizer.json") || fs::is_regular_file(d / "vocab.txt") ||
            fs::is_regular_file(d / "sentencepiece.bpe.model") ||
+           fs::is_regular_file(d / "spm.model") ||
            (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt"));
 }
 
@@ -603,9 +605,12 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const bool mpnet = has_config && cfg.is_object() && cfg.contains("tokenizer_class") &&
                        cfg["tokenizer_class"].is_string() &&
                        cfg["tokenizer_class"].get<std::string>().rfind("MPNetTokenizer", 0) == 0;
-    // XLM-R: its SentencePiece model (the tokenizer.json beside it is a Unigram one).
-    if (const fs::path sp = d / "sentencepiece.bpe.model"; fs::is_regular_file(sp)) {
-        auto im = impl_from_sentencepiece(sp.string());
+    // XLM-R and DeBERTa-v2/v3: their SentencePiece model (the tokenizer.json beside it is a
+    // Unigram one).
+    const fs::path xlmr_sp = d / "sentencepiece.bpe.model", deberta_sp = d / "spm.model";
+    if (const bool xlmr = fs::is_regular_file(xlmr_sp); xlmr || fs::is_regular_file(deberta_sp)) {
+        auto im = xlmr ? impl_from_sentencepiece(xlmr_sp.string(), SpmIds::xlm_roberta)
+                       : impl_from_sentencepiece(deberta_sp.string(), SpmIds::deberta);
         if (has_config) apply_config(cfg, tc.string(), im->opts);  // model_max_length
         im->finalize();
         return Tokenizer(std::move(im));

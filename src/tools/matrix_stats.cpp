@@ -26,10 +26,10 @@ MatrixStats matrix_stats(const float* w, int64_t rows, int64_t cols) {
 }
 
 bool is_encoder_linear_weight(const std::string& name) {
-    // BERT / RoBERTa names (MPNet's attention.attn.{q,k,v,o} among them), then DistilBERT's
-    // (transformer.layer.N.attention.q_lin, ffn.lin1, ...).
+    // BERT / RoBERTa names (MPNet's attention.attn.{q,k,v,o}, DeBERTa's query_proj, ... among
+    // them), then DistilBERT's (transformer.layer.N.attention.q_lin, ffn.lin1, ...).
     static const std::regex re(
-        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$)");
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$)");
     return std::regex_search(name, re);
 }
 

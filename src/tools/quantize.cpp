@@ -76,7 +76,7 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
     if (!Tokenizer::files_exist(dir))
         throw Error(dir +
                     ": calibration needs the model's tokenizer (tokenizer.json, vocab.txt or "
-                    "vocab.json + merges.txt, sentencepiece.bpe.model)");
+                    "vocab.json + merges.txt, sentencepiece.bpe.model, spm.model)");
     Tokenizer tok = Tokenizer::from_dir(dir);
     std::map<std::string, std::vector<float>> samples;
     std::mutex mu;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# DistilBERT, ELECTRA, MPNet and XLM-R end to end, as a user runs them. For each family's sequence
-# classifier: `sparq classify` on the fixture's vocabulary (XLM-R: SentencePiece) equals the
-# independent PyTorch reference (tools/bert_reference.py: modeling_distilbert / modeling_electra /
-# modeling_mpnet / RoBERTa semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
+# DistilBERT, ELECTRA, MPNet, XLM-R and DeBERTa-v2 end to end, as a user runs them. For each family's sequence
+# classifier: `sparq classify` on the fixture's vocabulary (XLM-R, DeBERTa: SentencePiece) equals
+# the independent PyTorch reference (tools/bert_reference.py: modeling_distilbert /
+# modeling_electra / modeling_mpnet / RoBERTa / modeling_deberta_v2 semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
 # `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same 12
 # matrices and keeps the pruned model's labels. DistilBERT question answering: a pair (token
 # types 0/1, which DistilBERT ignores) answers inside the context with the reference's score.
@@ -16,9 +16,9 @@ QN="where did alice live ?"
 CT="alice lived in paris for ten years before she moved to berlin ."
 labels() { $PY -c 'import json,sys; print([json.loads(l)["label"] for l in sys.stdin])'; }
 
-for fam in distilbert electra mpnet xlmr; do
+for fam in distilbert electra mpnet xlmr deberta; do
     M="$FX/tiny_${fam}_cls"
-    arch=$fam; [ $fam = xlmr ] && arch=XLMRoberta
+    arch=$fam; [ $fam = xlmr ] && arch=XLMRoberta; [ $fam = deberta ] && arch=DebertaV2
     "$SPARQ" tokenize "$M" "$T1" "$T2" > "$TMP/$fam-tok.jsonl"
     "$SPARQ" classify "$M" "$T1" "$T2" --threads 1 > "$TMP/$fam-cls.jsonl"
     "$SPARQ" inspect "$M" --plan > "$TMP/$fam-plan.txt"
@@ -35,6 +35,18 @@ for fam in distilbert electra mpnet xlmr; do
 done
 grep -q "^distilbert.transformer.layer.1.ffn.lin1.weight" "$TMP/distilbert-prune.txt"
 grep -q "^mpnet.encoder.layer.1.attention.attn.o.weight" "$TMP/mpnet-prune.txt"
+grep -q "^deberta.encoder.layer.1.attention.self.key_proj.weight" "$TMP/deberta-prune.txt"
+# DeBERTa's attention stays f32 (disentangled) when the linear layers are int8; an explicit
+# --attention int8 is refused in one line.
+"$SPARQ" inspect "$TMP/deberta-q" --plan > "$TMP/deberta-q-plan.txt"
+grep -q "^attention  f32  disentangled (DeBERTa: c2p + p2c, span 16" "$TMP/deberta-q-plan.txt" ||
+    { cat "$TMP/deberta-q-plan.txt"; exit 1; }
+grep -q "^encoder.layer.1.attention.self.{query,key,value}_proj.weight  \[96x32\]  .*int8" \
+    "$TMP/deberta-q-plan.txt" || { cat "$TMP/deberta-q-plan.txt"; exit 1; }
+if "$SPARQ" classify "$TMP/deberta-q" "$T1" --attention int8 2> "$TMP/deb-err.txt"; then
+    echo "deberta: --attention int8 accepted"; exit 1
+fi
+[ "$(wc -l < "$TMP/deb-err.txt")" = 1 ] && grep -q "not available for DeBERTa" "$TMP/deb-err.txt"
 "$SPARQ" classify "$TMP/mpnet-p90" "$T1" "$T2" --threads 2 --kernels sparse > "$TMP/mpnet-p90-cls.jsonl"
 "$SPARQ" inspect "$TMP/mpnet-q" --plan > "$TMP/mpnet-q-plan.txt"
 grep -q "^attention  int8 .*MPNet relative position bias added" "$TMP/mpnet-q-plan.txt" ||
@@ -116,10 +128,12 @@ for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-
                         ("electra", f"{fx}/tiny_electra_cls", "electra-cls"),
                         ("mpnet", f"{fx}/tiny_mpnet_cls", "mpnet-cls"),
                         ("xlmr", f"{fx}/tiny_xlmr_cls", "xlmr-cls"),
+                        ("deberta", f"{fx}/tiny_deberta_cls", "deberta-cls"),
                         ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls")):
     toks = lines(f"{fam}-tok")
     out = run(model, toks)
-    labels = ["negative", "positive"]
+    id2label = json.load(open(f"{model}/config.json")).get("id2label", {"0": "negative", "1": "positive"})
+    labels = [id2label[str(i)] for i in range(len(id2label))]
     for k, c in enumerate(lines(res)):
         logits = out["logits"][k]
         p = np.exp(logits - logits.max()); p /= p.sum()
@@ -135,6 +149,6 @@ ctx = [i for i, t in enumerate(qt["type_ids"]) if t == 1][:-1]   # context token
 assert a["start"] in ctx and a["end"] in ctx and a["start"] <= a["end"], (a, ctx)
 best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 15)
 assert abs(a["score"] - best) < 1e-4, (a["score"], best)
-print("distilbert / electra / mpnet / xlm-r classify, distilbert qa: match the reference")
+print("distilbert / electra / mpnet / xlm-r / deberta classify, distilbert qa: match the reference")
 PYEOF
-echo "distilbert / electra / mpnet / xlm-r prune, inspect, quantize: ok"
+echo "distilbert / electra / mpnet / xlm-r / deberta prune, inspect, quantize: ok"
