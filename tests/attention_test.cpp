@@ -290,15 +290,15 @@ TEST(Attention, StreamKernelMatchesReference) {
 // terms gathered through the relative index table (log buckets and the clamp at the span), each
 // term alone, sequences of 1 token up to past the span and the buckets' exact range.
 TEST(Attention, DisentangledMatchesReference) {
-    for (int64_t seq : {1, 2, 9, 40, 130})
+    for (int64_t seq : {1, 2, 9, 17, 40, 64, 130})
         for (int64_t d : {8, 64})
             for (int terms : {3, 1, 2}) {  // bit 0: c2p, bit 1: p2c
                 SCOPED_TRACE("seq=" + std::to_string(seq) + " d=" + std::to_string(d) +
                              " terms=" + std::to_string(terms));
                 const HeadData h = make_head(seq, d, static_cast<uint32_t>(11 * seq + d), 1.0f);
                 const int64_t span = 16, buckets = 16, max_position = 64, max_len = 140;
-                std::vector<int32_t> idx(2 * max_len - 1);
-                deberta_rel_index(span, buckets, max_position, max_len, idx.data());
+                const std::vector<int32_t> idx =
+                    deberta_rel_index(span, buckets, max_position, max_len);
                 const int64_t ld_pos = 3 * d + 1;  // heads side by side in the real layout
                 std::vector<float> pk(2 * span * ld_pos), pq(2 * span * ld_pos);
                 std::mt19937 rng(static_cast<uint32_t>(seq + d));
@@ -309,11 +309,11 @@ TEST(Attention, DisentangledMatchesReference) {
                 rel.pos_k = terms & 1 ? pk.data() + d : nullptr;
                 rel.pos_q = terms & 2 ? pq.data() + d : nullptr;
                 rel.ld_pos = ld_pos;
-                rel.idx = idx.data() + max_len - 1;
+                rel.idx = idx.data() + max_len - 1 + kDebertaIndexPad;
                 const float scale = 1.0f / std::sqrt(static_cast<float>(d * 3));
                 const int64_t ldc = h.heads * h.d;
                 auto run_with = [&](auto fn) {
-                    const int64_t need = attention_deberta_scratch_floats(seq, span);
+                    const int64_t need = attention_deberta_scratch_floats(seq);
                     std::vector<float> ctx(seq * ldc, -7.0f), scratch(need + 64, 3.0f);
                     fn(h.q(), h.k(), h.v(), h.ld, ctx.data() + h.d, ldc, seq, d, scale, rel,
                        scratch.data());
@@ -321,8 +321,15 @@ TEST(Attention, DisentangledMatchesReference) {
                     return ctx;
                 };
                 const std::vector<float> want = run_with(ref::attention_head_deberta);
-                const std::vector<float> got = run_with(attention_head_deberta);
-                expect_matches(got, want, h, 1e-5f);
+                // The terms gathered with AVX-512 and by the scalar loop (ISA capped to AVX2).
+                for (Isa isa : {Isa::avx512, Isa::avx2}) {
+                    if (!has_isa(isa)) continue;
+                    SCOPED_TRACE(isa_name(isa));
+                    set_max_isa(isa);
+                    const std::vector<float> got = run_with(attention_head_deberta);
+                    set_max_isa(cpu_isa());
+                    expect_matches(got, want, h, 1e-5f);
+                }
                 // Independent: the index of distance i - j as HF computes it (bucket, + span,
                 // clamp), the three dot products in double.
                 const std::vector<float> direct = direct_context(h, [&](int64_t i, int64_t j) {

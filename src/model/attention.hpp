@@ -5,6 +5,7 @@
 // relative position bias `rel_bias` (MPNet), bias_i[j] = rel_bias[j - i]: rel_bias points at the
 // entry of distance 0 and rel_bias[-(seq - 1) .. seq - 1] must be readable.
 #include <cstdint>
+#include <vector>
 
 #include "cpu/isa.hpp"
 
@@ -69,26 +70,32 @@ void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_
 // score[i][j] = (q_i . k_j + q_i . pk[m] + k_j . pq[m]) * scale with m = idx[i - j], then
 // softmax and ctx = P . V. pos_k / pos_q: the head's columns of the layer's key / query
 // projections of the relative embeddings (row m at pos_k + m * ld_pos; nullptr: no c2p / p2c
-// term); idx points at the entry of distance 0 and idx[-(seq - 1) .. seq - 1] must be readable.
+// term); idx points at the entry of distance 0 of a deberta_rel_index table long enough for
+// the sequence (idx[r] readable for |r| <= seq - 1 + kDebertaIndexPad).
 struct DisentangledHead {
     const float* pos_q = nullptr;
     const float* pos_k = nullptr;
     int64_t ld_pos = 0;
     const int32_t* idx = nullptr;
 };
-// Floats of scratch attention_head_deberta needs for `seq` tokens and an attention span `span`.
-int64_t attention_deberta_scratch_floats(int64_t seq, int64_t span);
-// Single-threaded (callers parallelize over heads); the four products run as oneDNN sgemm.
+// Floats of scratch attention_head_deberta needs for `seq` tokens.
+int64_t attention_deberta_scratch_floats(int64_t seq);
+// Single-threaded (callers parallelize over heads). The products run as oneDNN sgemm, the c2p /
+// p2c ones over bands of 32 query / key rows and only the relative rows each band reads; the
+// terms are gathered with AVX-512 where max_isa() allows (else scalar loops).
 void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                             const DisentangledHead& rel, float* scratch);
 // Hugging Face's make_log_bucket_position(r, buckets, max_position) (float32 arithmetic as the
 // torch code; buckets <= 0: r itself).
 int64_t deberta_bucket(int64_t r, int64_t buckets, int64_t max_position);
-// out[r + max_len - 1] = clamp(deberta_bucket(r) + span, 0, 2 span - 1) for
-// r = -(max_len - 1) .. max_len - 1: the rows of the relative embeddings each distance reads.
-void deberta_rel_index(int64_t span, int64_t buckets, int64_t max_position, int64_t max_len,
-                       int32_t* out);
+// Entries past the longest sequence's distances on each side of a deberta_rel_index table (the
+// vector code reads 16 entries at a time).
+inline constexpr int64_t kDebertaIndexPad = 16;
+// The relative embedding row each distance reads, clamp(deberta_bucket(r) + span, 0, 2 span - 1),
+// for |r| <= max_len - 1 + kDebertaIndexPad; distance 0 at index max_len - 1 + kDebertaIndexPad.
+std::vector<int32_t> deberta_rel_index(int64_t span, int64_t buckets, int64_t max_position,
+                                       int64_t max_len);
 
 namespace ref {
 // Scalar (double accumulation) reference of attention_head_deberta; scratch: seq floats.

@@ -1,6 +1,8 @@
 // DeBERTa-v2/v3's disentangled attention of one head of one sequence (attention.hpp): the scalar
 // reference and the GEMM form the encoder runs (oneDNN sgemm for the four products, the fused
 // softmax in between).
+#include "model/attention_deberta.hpp"
+
 #include <dnnl.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/isa.hpp"
 #include "kernels/fused.hpp"
 #include "model/attention.hpp"
 #include "sparq/error.hpp"
@@ -28,64 +31,94 @@ int64_t deberta_bucket(int64_t r, int64_t buckets, int64_t max_position) {
     return r < 0 ? -static_cast<int64_t>(log_pos) : static_cast<int64_t>(log_pos);
 }
 
-void deberta_rel_index(int64_t span, int64_t buckets, int64_t max_position, int64_t max_len,
-                       int32_t* out) {
-    for (int64_t r = -(max_len - 1); r <= max_len - 1; ++r) {
+std::vector<int32_t> deberta_rel_index(int64_t span, int64_t buckets, int64_t max_position,
+                                       int64_t max_len) {
+    const int64_t reach = max_len - 1 + kDebertaIndexPad;
+    std::vector<int32_t> out(static_cast<size_t>(2 * reach + 1));
+    for (int64_t r = -reach; r <= reach; ++r) {
         const int64_t b = deberta_bucket(r, buckets, max_position) + span;
-        out[r + max_len - 1] = static_cast<int32_t>(std::clamp<int64_t>(b, 0, 2 * span - 1));
+        out[r + reach] = static_cast<int32_t>(std::clamp<int64_t>(b, 0, 2 * span - 1));
     }
+    return out;
 }
 
 namespace {
 
-// Rows [lo, hi] of the relative-index range a sequence of `seq` tokens reaches (idx is monotone).
-void index_range(const DisentangledHead& rel, int64_t seq, int64_t& lo, int64_t& hi) {
-    lo = rel.idx[-(seq - 1)];
-    hi = rel.idx[seq - 1];
-}
+// Width of the c2p / p2c products of one band: a band of query rows [i0, i1) reads relative rows
+// idx[i0 - (seq - 1)] .. idx[i1 - 1]; a band of key rows [j0, j1) reads idx[-(j1 - 1)] ..
+// idx[seq - 1 - j0] (idx is monotone).
+// (at most seq + kDebertaBand - 1 distinct distances, so as many rows).
+int64_t band_width(int64_t seq) { return seq + kDebertaBand - 1; }
 
 }  // namespace
 
-int64_t attention_deberta_scratch_floats(int64_t seq, int64_t span) {
-    const int64_t width = std::min<int64_t>(2 * span, 2 * seq - 1);
-    return seq * seq + 2 * seq * width + 16;
+int64_t attention_deberta_scratch_floats(int64_t seq) {
+    const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
+    return seq * seq + 2 * seq * band_width(seq) + 2 * bands + 16;
 }
 
 void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                             const DisentangledHead& rel, float* scratch) {
-    int64_t lo, hi;
-    index_range(rel, seq, lo, hi);
-    const int64_t width = hi - lo + 1;
-    float* s = scratch;          // [seq][seq] scores, then probabilities
-    float* c = s + seq * seq;    // [seq][width]: q_i . pk[lo + m]
-    float* p = c + seq * width;  // [seq][width]: k_j . pq[lo + m]
+    const int64_t width = band_width(seq);
+    const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
+    DebertaTerms t;
+    t.seq = seq;
+    t.idx = rel.idx;
+    t.width = width;
+    float* s = scratch;  // [seq][seq] scores, then probabilities
+    float* c = s + seq * seq;
+    float* p = c + seq * width;
+    int32_t* lo = reinterpret_cast<int32_t*>(p + seq * width);  // [2][bands] first relative rows
     auto gemm = [](char tb, int64_t m, int64_t n, int64_t kk, const float* a, int64_t lda,
                    const float* b, int64_t ldb, float* out, int64_t ldc) {
         if (dnnl_sgemm('N', tb, m, n, kk, 1.0f, a, lda, b, ldb, 0.0f, out, ldc) != dnnl_success)
             throw Error("attention: oneDNN sgemm failed");
     };
     gemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
-    if (rel.pos_k)
-        gemm('T', seq, width, d, q, ld_qkv, rel.pos_k + lo * rel.ld_pos, rel.ld_pos, c, width);
-    if (rel.pos_q)
-        gemm('T', seq, width, d, k, ld_qkv, rel.pos_q + lo * rel.ld_pos, rel.ld_pos, p, width);
-    for (int64_t i = 0; i < seq; ++i) {
-        float* row = s + i * seq;
-        const int32_t* idx = rel.idx + i;  // idx[-j] is the index of distance i - j
-        if (rel.pos_k) {
-            const float* ci = c + i * width - lo;
-            for (int64_t j = 0; j < seq; ++j) row[j] += ci[idx[-j]];
+    for (int64_t b = 0; b < bands; ++b) {
+        const int64_t r0 = b * kDebertaBand, r1 = std::min(seq, r0 + kDebertaBand);
+        if (rel.pos_k) {  // c2p: query rows [r0, r1) against the relative rows they read
+            const int32_t first = rel.idx[r0 - (seq - 1)], last = rel.idx[r1 - 1];
+            lo[b] = first;
+            gemm('T', r1 - r0, last - first + 1, d, q + r0 * ld_qkv, ld_qkv,
+                 rel.pos_k + first * rel.ld_pos, rel.ld_pos, c + r0 * width, width);
         }
-        if (rel.pos_q) {
-            const float* pj = p - lo;
-            for (int64_t j = 0; j < seq; ++j) row[j] += pj[j * width + idx[-j]];
+        if (rel.pos_q) {  // p2c: key rows [r0, r1)
+            const int32_t first = rel.idx[-(r1 - 1)], last = rel.idx[seq - 1 - r0];
+            lo[bands + b] = first;
+            gemm('T', r1 - r0, last - first + 1, d, k + r0 * ld_qkv, ld_qkv,
+                 rel.pos_q + first * rel.ld_pos, rel.ld_pos, p + r0 * width, width);
         }
+    }
+    t.c = rel.pos_k ? c : nullptr;
+    t.p = rel.pos_q ? p : nullptr;
+    t.c_lo = lo;
+    t.p_lo = lo + bands;
+    if (t.c || t.p) {
+        if (has_isa(Isa::avx512))
+            avx512::add_deberta_terms(t, s);
+        else
+            add_deberta_terms(t, s);
     }
     softmax(s, seq, seq, seq, scale, nullptr);
     if (dnnl_sgemm('N', 'N', seq, d, seq, 1.0f, s, seq, v, ld_qkv, 0.0f, ctx, ld_ctx) !=
         dnnl_success)
         throw Error("attention: oneDNN sgemm failed");
+}
+
+void add_deberta_terms(const DebertaTerms& t, float* s) {
+    for (int64_t i = 0; i < t.seq; ++i) {
+        float* row = s + i * t.seq;
+        const int32_t* idx = t.idx + i;  // idx[-j]: the relative row of distance i - j
+        if (t.c) {
+            const float* ci = t.c + i * t.width - t.c_lo[i / kDebertaBand];
+            for (int64_t j = 0; j < t.seq; ++j) row[j] += ci[idx[-j]];
+        }
+        if (t.p)
+            for (int64_t j = 0; j < t.seq; ++j)
+                row[j] += t.p[j * t.width + idx[-j] - t.p_lo[j / kDebertaBand]];
+    }
 }
 
 namespace ref {

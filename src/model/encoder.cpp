@@ -306,8 +306,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         c2p_ = dis.c2p;
         p2c_ = dis.p2c;
         rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
-        rel_idx_.resize(static_cast<size_t>(2 * rel_len_ - 1));
-        deberta_rel_index(dis.span, dis.buckets, dis.max_position, rel_len_, rel_idx_.data());
+        rel_idx_ = deberta_rel_index(dis.span, dis.buckets, dis.max_position, rel_len_);
         expect_shape(w.rel_emb, {2 * dis.span, h}, "encoder.rel_embeddings.weight");
         rel_emb.resize(2 * dis.span * h);
         std::copy(w.rel_emb.data.data(), w.rel_emb.data.data() + 2 * dis.span * h, rel_emb.data());
@@ -335,17 +334,24 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
 
         if (rel_emb.size() > 0) {
             // DeBERTa (share_att_key): the layer's key / query projections of the relative
-            // embeddings, with their biases: [2 span][hidden], heads side by side.
+            // embeddings, with their biases, head-major: [heads][2 span][head_dim] (a head reads
+            // one contiguous block).
             auto project = [&](const Tensor& wt, const Tensor& b, AlignedBuffer<float>& dst) {
-                AlignedBuffer<float> scratch;
+                AlignedBuffer<float> scratch, rows_major;
                 const float* wf = f32_values(wt, scratch);
-                const int64_t rows = 2 * span_;
-                dst.resize(rows * h);
+                const int64_t rows = 2 * span_, d = head_dim_;
+                rows_major.resize(rows * h);
                 for (int64_t r = 0; r < rows; ++r)
-                    std::copy(b.data.data(), b.data.data() + h, dst.data() + r * h);
+                    std::copy(b.data.data(), b.data.data() + h, rows_major.data() + r * h);
                 if (dnnl_sgemm('N', 'T', rows, h, h, 1.0f, rel_emb.data(), h, wf, h, 1.0f,
-                               dst.data(), h) != dnnl_success)
+                               rows_major.data(), h) != dnnl_success)
                     throw Error("DeBERTa relative embeddings: oneDNN sgemm failed");
+                dst.resize(rows * h);
+                for (int64_t hd = 0; hd < heads_; ++hd)
+                    for (int64_t r = 0; r < rows; ++r)
+                        std::copy(rows_major.data() + r * h + hd * d,
+                                  rows_major.data() + r * h + (hd + 1) * d,
+                                  dst.data() + (hd * rows + r) * d);
             };
             if (c2p_) project(src.k_w, src.k_b, L.pos_k);
             if (p2c_) project(src.q_w, src.q_b, L.pos_q);
@@ -379,17 +385,18 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                         const Layer& layer) const {
     const int64_t h = hidden_, d = head_dim_;
     if (!rel_idx_.empty()) {  // DeBERTa
-        const int64_t per_thread = attention_deberta_scratch_floats(longest_sequence(batch), span_);
+        const int64_t per_thread = attention_deberta_scratch_floats(longest_sequence(batch));
         const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
         const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
         for_each_head(batch, heads_, layout, num_threads(), by_heads,
                       [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                           int64_t len, int64_t head, const AttentionNext&, int) {
                           DisentangledHead rel;
-                          if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * d;
-                          if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * d;
-                          rel.ld_pos = h;
-                          rel.idx = rel_idx_.data() + rel_len_ - 1;
+                          const int64_t block = 2 * span_ * d;  // one head's rows
+                          if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * block;
+                          if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * block;
+                          rel.ld_pos = d;
+                          rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
                           attention_head_deberta(
                               q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, rel,
                               thread_scratch<float, AttentionScratch>(per_thread));

@@ -122,8 +122,8 @@ class Encoder {
     struct Layer {
         PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
         Tensor ln1_g, ln1_b, ln2_g, ln2_b;
-        // DeBERTa: key / query projections of the relative embeddings, [2 span][H] (c2p / p2c;
-        // empty otherwise).
+        // DeBERTa: key / query projections of the relative embeddings, [heads][2 span][head
+        // size] (c2p / p2c; empty otherwise).
         AlignedBuffer<float> pos_k, pos_q;
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
