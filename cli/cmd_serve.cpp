@@ -65,7 +65,7 @@ void run_serve(const ServeArgs& a) {
 void add_serve(CLI::App& app) {
     auto a = std::make_shared<ServeArgs>();
     auto* sub = app.add_subcommand(
-        "serve", "HTTP/JSON service: embeddings, classification, fill-mask, rerank");
+        "serve", "HTTP/JSON service: embeddings, classification, fill-mask, rerank, zero-shot");
     sub->footer(
         "Serve one model over HTTP until SIGINT/SIGTERM. Endpoints (JSON bodies):\n"
         "  GET  /health    {\"status\":\"ok\"}\n"
@@ -81,6 +81,9 @@ void add_serve(CLI::App& app) {
         "  POST /fill-mask {\"texts\"|\"text\", \"top_k\"} -> {\"results\":[{\"masks\":[..]}]}\n"
         "  POST /rerank    {\"query\", \"documents\":[..], \"top_k\", \"raw\"} -> "
         "{\"results\":[{\"index\",\"score\"}]}\n"
+        "  POST /zero-shot {\"texts\"|\"text\", \"labels\":[..], \"template\", \"multi_label\"} "
+        "->\n"
+        "                  {\"results\":[{\"sequence\",\"labels\",\"scores\"}]} (NLI models)\n"
         "Errors: {\"error\":\"...\"} with 400 (bad request), 404, 405, 413 (body too large).\n"
         "Texts are truncated to the model's maximum length. One worker runs the model on\n"
         "--threads compute threads; requests that wait for it share a forward pass (up to\n"

@@ -96,6 +96,7 @@ void add_embed(CLI::App& app);
 void add_classify(CLI::App& app);
 void add_fill_mask(CLI::App& app);
 void add_rerank(CLI::App& app);
+void add_zero_shot(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_prune(CLI::App& app);

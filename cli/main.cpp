@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     add_classify(app);
     add_fill_mask(app);
     add_rerank(app);
+    add_zero_shot(app);
     add_inspect(app);
     add_bench(app);
     add_prune(app);

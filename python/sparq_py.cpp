@@ -7,6 +7,8 @@
 //   m.answer(question, context)                      -> dict (question-answering models)
 //   m.fill_mask(texts, top_k=5)                      -> list (per text) of lists (per mask)
 //   m.rerank(query, documents, top_k=0, raw=False)   -> list of dicts {index, score}, best first
+//   m.zero_shot(texts, labels, template="This example is {}.", multi_label=False)
+//                                                    -> list of dicts {sequence, labels, scores}
 //   m.encode(texts)                                  -> list of float32 arrays [tokens, hidden]
 //   m.encode_ids(input_ids, attention_mask=None, token_type_ids=None) -> [batch, seq, hidden]
 //   m.tokenize(text, pair=None)                      -> dict(ids, type_ids, tokens)
@@ -29,6 +31,7 @@
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
 #include "tools/results.hpp"
+#include "tools/zero_shot.hpp"
 
 namespace py = pybind11;
 
@@ -225,6 +228,31 @@ class PyModel {
         return to_python(sparq::tools::rerank_json(scores, nullptr, top_k));
     }
 
+    // Zero-shot classification with an NLI model: per text {sequence, labels, scores}, the
+    // labels most likely first (the `sparq zero-shot` lines without index; HF's pipeline dicts).
+    py::list zero_shot(const std::vector<std::string>& texts,
+                       const std::vector<std::string>& labels,
+                       const std::string& hypothesis_template, bool multi_label,
+                       size_t batch_size) const {
+        namespace tools = sparq::tools;
+        const tools::NliLabelIds ids = tools::zero_shot_label_ids(model_->config());
+        tools::zero_shot_check(labels, hypothesis_template);
+        const auto encs = tools::zero_shot_encodings(tok(), texts, labels, hypothesis_template,
+                                                     model_->max_length(0));
+        std::vector<sparq::Classification> classes;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            for_batches(encs, batch_size, [&](const PackedBatch& b, size_t) {
+                for (auto& c : model_->classify(b)) classes.push_back(std::move(c));
+            });
+        }
+        py::list out;
+        for (const auto& j : tools::zero_shot_results(ids, texts, labels, classes, multi_label))
+            out.append(to_python(j));
+        return out;
+    }
+
     // Per text: the masks' predictions (the `sparq fill-mask` "masks" list).
     py::list fill_mask(const std::vector<std::string>& texts, size_t top_k,
                        size_t batch_size) const {
@@ -346,6 +374,14 @@ PYBIND11_MODULE(sparq, m) {
              "Cross-encoder reranking of documents for a query: [{index, score}], most relevant "
              "first (score: sigmoid of a one-label model's logit, P(label 1) of a two-label one; "
              "raw: without the sigmoid / softmax).")
+        .def("zero_shot", &PyModel::zero_shot, py::arg("texts"), py::arg("labels"),
+             py::arg("template") = std::string(sparq::tools::kZeroShotTemplate),
+             py::arg("multi_label") = false, py::arg("batch_size") = 32,
+             "Zero-shot classification with an NLI model, as Hugging Face's zero-shot-"
+             "classification pipeline: per text {sequence, labels, scores}, labels most likely "
+             "first. Each (text, template with {} replaced by a label) pair goes through the "
+             "classifier; scores: softmax of the entailment logits over the labels, or with "
+             "multi_label (or one label) each label's entailment vs contradiction probability.")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
              py::arg("max_answer_len") = 15,
              "Question answering: {answer, score, probability, start, end}; a context longer than "

@@ -2,11 +2,17 @@
 // the same inputs (one JSON format with the CLI, tools/results.hpp), the refusals of bad
 // requests with their status codes, and one real HTTP round trip on a free port (including
 // httplib's own 413 for a body over the limit, answered in JSON).
+#include "tools/serve.hpp"
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <nlohmann/json.hpp>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,7 +20,6 @@
 #include "sparq/model.hpp"
 #include "test_util.hpp"
 #include "tools/results.hpp"
-#include "tools/serve.hpp"
 
 namespace sparq {
 namespace {
@@ -222,6 +227,85 @@ TEST(Serve, RerankEqualsTheModel) {
         refused(sb, "POST", "/rerank", json{{"query", q}, {"documents", docs}}.dump());
     EXPECT_EQ(status, 400);
     EXPECT_NE(msg.find("rerank needs a cross-encoder"), std::string::npos) << msg;
+}
+
+// POST /zero-shot on an NLI model (tiny_cls relabelled (entailment, not_entailment): entailment
+// is label 0, so contradiction is the last label): 2 texts x 2 labels = 4 pairs (batch size 3:
+// two passes), each scored from the logits the model gives that (text, hypothesis) pair alone —
+// the softmax of the entailment logits over the labels, or with multi_label entailment against
+// contradiction; labels most likely first. Refused: a model without an entailment label, bad
+// labels or template, more pairs than max_texts.
+TEST(Serve, ZeroShotEqualsTheModel) {
+    test::TempDir tmp;
+    const auto nli = tmp.path() / "nli";
+    std::filesystem::copy(test::fixtures_dir() / "tiny_cls", nli);
+    json cfg = json::parse(std::ifstream(nli / "config.json"));
+    cfg["id2label"] = {{"0", "entailment"}, {"1", "not_entailment"}};
+    cfg["label2id"] = {{"entailment", 0}, {"not_entailment", 1}};
+    std::ofstream(nli / "config.json") << cfg.dump();
+    LoadOptions lo;
+    lo.threads = 1;
+    auto m = Model::load(nli.string(), lo);
+    Server s(*m, "nli", options());
+    const std::vector<std::string> texts = {"the movie was great", "who wrote the book ?"};
+    const std::vector<std::string> labels = {"film", "book"};
+    for (const bool multi : {false, true}) {
+        const json j = ok(s, "POST", "/zero-shot",
+                          json{{"texts", texts},
+                               {"labels", labels},
+                               {"template", "it is a {} ."},
+                               {"multi_label", multi}}
+                              .dump());
+        ASSERT_EQ(j["results"].size(), texts.size());
+        for (size_t t = 0; t < texts.size(); ++t) {
+            std::vector<double> ent, con;
+            for (const auto& l : labels) {
+                const std::vector<Encoding> e = {
+                    m->tokenizer()->encode(texts[t], "it is a " + l + " .", 128)};
+                const Classification c = m->classify(PackedBatch::from(e)).at(0);
+                ent.push_back(c.logits.at(0));
+                con.push_back(c.logits.at(1));
+            }
+            std::map<std::string, double> want;
+            for (size_t l = 0; l < labels.size(); ++l)
+                want[labels[l]] = multi ? 1 / (1 + std::exp(con[l] - ent[l]))
+                                        : std::exp(ent[l]) / (std::exp(ent[0]) + std::exp(ent[1]));
+            const json& r = j["results"][t];
+            EXPECT_EQ(r["sequence"], texts[t]);
+            ASSERT_EQ(r["labels"].size(), 2u);
+            EXPECT_GE(r["scores"][0].get<double>(), r["scores"][1].get<double>());
+            for (size_t k = 0; k < 2; ++k)
+                EXPECT_NEAR(r["scores"][k].get<double>(),
+                            want.at(r["labels"][k].get<std::string>()), 1e-6)
+                    << t << " " << k << " multi " << multi;
+        }
+    }
+    // The default template, one "text".
+    const json d = ok(s, "POST", "/zero-shot", json{{"text", "hello"}, {"labels", {"a"}}}.dump());
+    ASSERT_EQ(d["results"].size(), 1u);
+    EXPECT_EQ(d["results"][0]["labels"], json({"a"}));
+    const std::vector<Encoding> e = {m->tokenizer()->encode("hello", "This example is a.", 128)};
+    const Classification c = m->classify(PackedBatch::from(e)).at(0);
+    EXPECT_NEAR(d["results"][0]["scores"][0].get<double>(),
+                1 / (1 + std::exp(c.logits[1] - c.logits[0])), 1e-6);
+
+    auto refuse = [&](const Server& srv, const json& body, const std::string& says) {
+        auto [status, msg] = refused(srv, "POST", "/zero-shot", body.dump());
+        EXPECT_EQ(status, 400) << body.dump();
+        EXPECT_NE(msg.find(says), std::string::npos) << msg;
+    };
+    refuse(s, json{{"text", "x"}}, "give \"labels\"");
+    refuse(s, json{{"text", "x"}, {"labels", "a,b"}}, "array of strings");
+    refuse(s, json{{"text", "x"}, {"labels", json::array()}}, "at least one candidate label");
+    refuse(s, json{{"text", "x"}, {"labels", {"a", ""}}}, "label 2 of 2 is empty");
+    refuse(s, json{{"text", "x"}, {"labels", {"a"}}, {"template", "none"}}, "exactly once");
+    refuse(s, json{{"text", "x"}, {"labels", {"a"}}, {"multi_label", 1}}, "true or false");
+    refuse(s, json{{"text", "x"}, {"labels", {"a"}}, {"multilabel", true}}, "unknown field");
+    refuse(s, json{{"texts", {"x", "y", "z"}}, {"labels", {"a", "b"}}},
+           "6 (text, label) pairs, at most 4");
+    auto cls = load("tiny_cls");
+    Server sc(*cls, "tiny", options());
+    refuse(sc, json{{"text", "x"}, {"labels", {"a"}}}, "entailment label");
 }
 
 TEST(Serve, ClassifyEqualsTheModel) {

@@ -344,6 +344,16 @@ TEST(Tokenizer, SingleTruncationKeepsTheStart) {
     EXPECT_EQ(tiny(dir, short_opts).encode(letters(8)).size(), 4u);
 }
 
+// The tokens of encode(letters(n_a), letters(n_b)) on the tiny vocabulary.
+Strings pair_tokens(size_t n_a, size_t n_b) {
+    Strings t{"[CLS]"};
+    for (size_t i = 0; i < n_a; ++i) t.push_back(std::string(1, char('a' + i)));
+    t.push_back("[SEP]");
+    for (size_t i = 0; i < n_b; ++i) t.push_back(std::string(1, char('a' + i)));
+    t.push_back("[SEP]");
+    return t;
+}
+
 TEST(Tokenizer, PairTruncationLongestFirst) {
     TempDir dir;
     // max_length 10 leaves 7 tokens for the two texts. Expected lengths for the fast rule are
@@ -364,25 +374,43 @@ TEST(Tokenizer, PairTruncationLongestFirst) {
     slow_opts.pair_truncation = sparq::PairTruncation::hf_slow;
     const Tokenizer fast = tiny(dir);
     const Tokenizer slow = tiny(dir, slow_opts);
-    auto expect = [](size_t n_a, size_t n_b) {
-        Strings t{"[CLS]"};
-        for (size_t i = 0; i < n_a; ++i) t.push_back(std::string(1, char('a' + i)));
-        t.push_back("[SEP]");
-        for (size_t i = 0; i < n_b; ++i) t.push_back(std::string(1, char('a' + i)));
-        t.push_back("[SEP]");
-        return t;
-    };
     for (const Case& c : cases) {
         SCOPED_TRACE("a=" + std::to_string(c.a) + " b=" + std::to_string(c.b));
         const std::string pa = letters(c.a), pb = letters(c.b);
         const Encoding ef = fast.encode(pa, std::string_view(pb), 10);
         const Encoding es = slow.encode(pa, std::string_view(pb), 10);
-        EXPECT_EQ(ef.tokens, expect(c.fast_a, c.fast_b));
-        EXPECT_EQ(es.tokens, expect(c.slow_a, c.slow_b));
+        EXPECT_EQ(ef.tokens, pair_tokens(c.fast_a, c.fast_b));
+        EXPECT_EQ(es.tokens, pair_tokens(c.slow_a, c.slow_b));
         EXPECT_LE(ef.size(), 10u);
         // type ids: 0 up to and including the first [SEP], 1 after.
         for (size_t i = 0; i < ef.size(); ++i) EXPECT_EQ(ef.type_ids[i], i <= c.fast_a + 1 ? 0 : 1);
     }
+}
+
+// truncation only_first (HF truncation="only_first", tokenizers' OnlyFirst): a loses what is too
+// much and keeps at least one token, b stays whole; an a that would keep none is an error.
+TEST(Tokenizer, PairTruncationOnlyFirst) {
+    TempDir dir;
+    const Tokenizer tok = tiny(dir);
+    const auto only_first = sparq::Truncation::only_first;
+    // max_length 10: 7 tokens for the two texts.
+    EXPECT_EQ(tok.encode(letters(8), std::string_view(letters(4)), 10, only_first).tokens,
+              pair_tokens(3, 4));
+    EXPECT_EQ(tok.encode(letters(8), std::string_view(letters(6)), 10, only_first).tokens,
+              pair_tokens(1, 6));
+    EXPECT_EQ(tok.encode(letters(3), std::string_view(letters(4)), 10, only_first).tokens,
+              pair_tokens(3, 4));
+    EXPECT_EQ(tok.encode(letters(0), std::string_view(letters(7)), 10, only_first).tokens,
+              pair_tokens(0, 7));
+    EXPECT_EQ(tok.encode(letters(8), std::nullopt, 5, only_first).size(), 5u);
+    EXPECT_NE(error_of([&] {
+                  tok.encode(letters(8), std::string_view(letters(7)), 10, only_first);
+              }).find("leaves no room for the first text of the pair: the second has 7 tokens"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] {
+                  tok.encode("", std::string_view(letters(8)), 10, only_first);
+              }).find("leaves no room"),
+              std::string::npos);
 }
 
 TEST(Tokenizer, PairTruncationRulesExhaustive) {

@@ -32,6 +32,11 @@ struct Encoding {
 // text, from b on ties): always a.
 enum class PairTruncation { hf_fast, hf_slow };
 
+// Which text of a pair encode() shortens when the pair is longer than max_length: longest_first
+// (HF truncation=True; shared as PairTruncation says) or only_first (HF truncation="only_first":
+// the first text alone, as HF's zero-shot pipeline keeps the hypothesis whole).
+enum class Truncation { longest_first, only_first };
+
 struct TokenizerOptions {
     bool do_lower_case = true;  // lower-case and strip accents
     bool tokenize_chinese_chars = true;
@@ -64,9 +69,12 @@ class Tokenizer {
     static Tokenizer from_tokenizer_json(const std::string& path);
 
     // Tokenizes one text or a pair, adds special tokens, truncates to max_length
-    // (longest-first for pairs). Throws sparq::Error on invalid UTF-8.
+    // (longest-first for pairs, or only the first text). Throws sparq::Error on invalid UTF-8,
+    // and with only_first when the second text and the special tokens leave no room for a token
+    // of the first (where HF's fast tokenizer fails with "sequence to truncate too short").
     Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
-                    std::optional<size_t> max_length = std::nullopt) const;
+                    std::optional<size_t> max_length = std::nullopt,
+                    Truncation truncation = Truncation::longest_first) const;
     // Question-answering windows, as HF tokenizer(text, pair, truncation="only_second",
     // max_length, stride, return_overflowing_tokens=True) with a fast tokenizer: pair is cut
     // into windows of max_length - (template) - (tokens of text) tokens, each starting `stride`

@@ -297,7 +297,7 @@ Encoding assemble(const Tokenizer::Impl& im, const std::vector<TemplateItem>& tm
 }  // namespace
 
 Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair,
-                           std::optional<size_t> max_length) const {
+                           std::optional<size_t> max_length, Truncation truncation) const {
     check_utf8(text, "text");
     if (pair) check_utf8(*pair, "text pair");
     const Impl& im = *impl_;
@@ -314,8 +314,22 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
     if (pair) im.tokenize_ids(*pair, slices[1].ids, slices[1].offsets);
     slices[0].end = slices[0].ids.size();
     slices[1].end = slices[1].ids.size();
-    truncate_lengths(slices[0].end, slices[1].end, pair.has_value(), max_len - n_special,
-                     im.opts.pair_truncation);
+    const size_t budget = max_len - n_special;
+    if (pair && truncation == Truncation::only_first) {
+        // tokenizers/src/utils/truncation.rs, OnlyFirst: the first text loses what is too much,
+        // and must keep at least one token.
+        if (slices[0].end + slices[1].end > budget) {
+            if (slices[1].end >= budget)
+                throw Error("max_length " + std::to_string(max_len) +
+                            " leaves no room for the first text of the pair: the second has " +
+                            std::to_string(slices[1].end) + " tokens and the template adds " +
+                            std::to_string(n_special));
+            slices[0].end = budget - slices[1].end;
+        }
+    } else {
+        truncate_lengths(slices[0].end, slices[1].end, pair.has_value(), budget,
+                         im.opts.pair_truncation);
+    }
     return assemble(im, tmpl, slices);
 }
 

@@ -91,12 +91,14 @@ nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classif
     return j;
 }
 
-void rerank_check(const ModelConfig& cfg) {
+void require_sequence_classifier(const ModelConfig& cfg, const std::string& needs) {
     if (cfg.task != Task::sequence_classification)
-        throw Error(
-            "rerank needs a cross-encoder (a sequence classifier over (query, document) "
-            "pairs); this model's task is " +
-            task_name(cfg.task));
+        throw Error(needs + "; this model's task is " + task_name(cfg.task));
+}
+
+void rerank_check(const ModelConfig& cfg) {
+    require_sequence_classifier(
+        cfg, "rerank needs a cross-encoder (a sequence classifier over (query, document) pairs)");
     if (cfg.num_labels > 2)
         throw Error("rerank needs a cross-encoder with 1 or 2 labels; this classifier has " +
                     std::to_string(cfg.num_labels));

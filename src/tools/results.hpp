@@ -31,6 +31,8 @@ nlohmann::ordered_json classification_json(const ModelConfig& cfg, const Classif
 // sigmoid(logit) for a one-label model (its raw logit when `raw`), the probability of label 1 for
 // a two-label one. rerank_check throws sparq::Error for a model that is no such classifier.
 void rerank_check(const ModelConfig& cfg);
+// Throws sparq::Error "<needs>; this model's task is <task>" unless cfg is a sequence classifier.
+void require_sequence_classifier(const ModelConfig& cfg, const std::string& needs);
 float rerank_score(const ModelConfig& cfg, const Classification& c, bool raw);
 // The documents by decreasing score (stable: ties keep their order), the first top_k (0: all):
 // [{"index", "score", "text"}] ("text" only when `docs` is given).

@@ -7,14 +7,15 @@
 #include <exception>
 #include <initializer_list>
 #include <mutex>
-#include <thread>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "core/threading.hpp"
 #include "sparq/error.hpp"
 #include "tools/results.hpp"
+#include "tools/zero_shot.hpp"
 
 namespace sparq::tools {
 
@@ -81,6 +82,14 @@ std::vector<std::string> string_array(const json& j, const char* key, size_t max
         out.push_back(a[i].get<std::string>());
     }
     return out;
+}
+
+// The boolean field `key` when present, else `fallback`.
+bool bool_field(const json& j, const char* key, bool fallback, const std::string& endpoint) {
+    if (!j.contains(key)) return fallback;
+    if (!j[key].is_boolean())
+        throw HttpError(400, endpoint + ": \"" + key + "\" must be true or false");
+    return j[key].get<bool>();
 }
 
 // "texts": [..] or "text": ".." (one of the two).
@@ -286,11 +295,7 @@ struct Server::Impl {
                     ep + ": \"pooling\" must be \"mean\", \"cls\" or \"max\", found \"" + p + "\"");
             pooling = *named;
         }
-        bool normalize = o.embedding.normalize;
-        if (j.contains("normalize")) {
-            if (!j["normalize"].is_boolean()) throw HttpError(400, ep + ": \"normalize\" must be true or false");
-            normalize = j["normalize"].get<bool>();
-        }
+        const bool normalize = bool_field(j, "normalize", o.embedding.normalize, ep);
         if (j.contains("prompt") && j.contains("prompt_name"))
             throw HttpError(400, ep + ": give \"prompt\" or \"prompt_name\", not both");
         std::optional<std::string> prompt_text, prompt_name;
@@ -368,12 +373,7 @@ struct Server::Impl {
             throw HttpError(400, ep + ": give \"query\": string and \"documents\": [strings]");
         const std::string query = string_field(j, "query", ep);
         const auto docs = string_array(j, "documents", o.max_texts, ep);
-        bool raw = false;
-        if (j.contains("raw")) {
-            if (!j["raw"].is_boolean())
-                throw HttpError(400, ep + ": \"raw\" must be true or false");
-            raw = j["raw"].get<bool>();
-        }
+        const bool raw = bool_field(j, "raw", false, ep);
         Job job;
         job.kind = Job::Kind::classify;
         job.encs =
@@ -385,6 +385,37 @@ struct Server::Impl {
         ojson r;
         r["model"] = name;
         r["results"] = rerank_json(scores, nullptr, top_k_of(j, 0, ep));
+        return r;
+    }
+
+    // POST /zero-shot {"texts"|"text", "labels", "template", "multi_label"}: per text, the labels
+    // by decreasing score, as HF's zero-shot-classification pipeline (an NLI model's (text,
+    // hypothesis) pairs, batched as /classify; at most max_texts pairs per request).
+    ojson zero_shot(const json& j) const {
+        const std::string ep = "/zero-shot";
+        // sparq::Error (not an NLI model, bad labels or template): a 400 naming the endpoint.
+        const NliLabelIds ids = zero_shot_label_ids(model.config());
+        check_keys(j, {"texts", "text", "labels", "template", "multi_label"}, ep);
+        const auto texts = texts_of(j, o.max_texts, ep);
+        if (!j.contains("labels")) throw HttpError(400, ep + ": give \"labels\": [strings]");
+        const auto labels = string_array(j, "labels", o.max_texts, ep);
+        const std::string tmpl = j.contains("template") ? string_field(j, "template", ep)
+                                                        : std::string(kZeroShotTemplate);
+        const bool multi_label = bool_field(j, "multi_label", false, ep);
+        zero_shot_check(labels, tmpl);
+        if (texts.size() * labels.size() > o.max_texts)
+            throw HttpError(400, ep + ": " + std::to_string(texts.size()) + " texts x " +
+                                     std::to_string(labels.size()) +
+                                     " labels = " + std::to_string(texts.size() * labels.size()) +
+                                     " (text, label) pairs, at most " +
+                                     std::to_string(o.max_texts) + " per request");
+        Job job;
+        job.kind = Job::Kind::classify;
+        job.encs = zero_shot_encodings(tok, texts, labels, tmpl, o.max_length);
+        batcher->run(job);
+        ojson r;
+        r["model"] = name;
+        r["results"] = zero_shot_results(ids, texts, labels, job.classes, multi_label);
         return r;
     }
 
@@ -479,8 +510,8 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     }
     info["max_texts"] = impl_->o.max_texts;
     info["max_body_bytes"] = impl_->o.max_body_bytes;
-    info["endpoints"] = {"GET /health",    "GET /info",       "POST /embed",
-                         "POST /classify", "POST /fill-mask", "POST /rerank"};
+    info["endpoints"] = {"GET /health",     "GET /info",    "POST /embed",    "POST /classify",
+                         "POST /fill-mask", "POST /rerank", "POST /zero-shot"};
     impl_->info = dump(info);
 
     httplib::Server& http = impl_->http;
@@ -564,9 +595,13 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
             allow("POST");
             return {200, dump(impl_->rerank(parse_object(body, path)))};
         }
+        if (path == "/zero-shot") {
+            allow("POST");
+            return {200, dump(impl_->zero_shot(parse_object(body, path)))};
+        }
         throw HttpError(404, "no endpoint " + path +
                                  " (GET /health, GET /info, POST /embed, POST /classify, POST "
-                                 "/fill-mask, POST /rerank)");
+                                 "/fill-mask, POST /rerank, POST /zero-shot)");
     } catch (const HttpError& e) {
         return {e.status, error_body(e.what())};
     } catch (const Error& e) {  // the input: invalid UTF-8 in a text, ...

@@ -8,6 +8,10 @@
 //   POST /classify  sequence / token classification: {"texts" | "text", "pair" | "pairs",
 //                   "top_k"} -> {"results": [..]} (the `sparq classify` objects);
 //                   question answering: {"question", "context"} -> {"answer", "score", ..}
+//   POST /fill-mask {"texts" | "text", "top_k"} -> {"results": [{"masks": [..]}]}
+//   POST /rerank    {"query", "documents", "top_k", "raw"} -> {"results": [{"index", "score"}]}
+//   POST /zero-shot {"texts" | "text", "labels", "template", "multi_label"}
+//                   -> {"results": [{"sequence", "labels", "scores"}]} (NLI models)
 //
 // Errors are JSON {"error": "..."}: 400 for a bad request (invalid JSON or UTF-8, unknown or
 // mistyped fields, too many texts, a task the model has no head for), 404 for an unknown path,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sparq serve as a user runs it: --port 0 prints the chosen port; /health, /embed (against the
-# PyTorch reference's mean pooling) and /classify over real HTTP; SIGTERM stops it with exit 0;
+# PyTorch reference's mean pooling), /classify and /zero-shot (as `sparq zero-shot` prints) over
+# real HTTP; SIGTERM stops it with exit 0;
 # bad options exit 2, a port already taken exits 1 with one clear line.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
@@ -70,11 +71,48 @@ with urllib.request.urlopen(req, timeout=30) as r:
 assert len(j["results"]) == 2 and all(len(x["scores"]) == 1 for x in j["results"]), j
 assert all(x["label"] in ("negative", "positive") for x in j["results"]), j
 PYEOF
+# /zero-shot needs an NLI model: tiny_cls (negative, positive) is refused with a 400.
+$PY - "$PORT" <<'PYEOF'
+import json, sys, urllib.request, urllib.error
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/zero-shot",
+                             data=json.dumps({"text": "x", "labels": ["a"]}).encode())
+try:
+    urllib.request.urlopen(req, timeout=30)
+    raise SystemExit("expected a 400")
+except urllib.error.HTTPError as e:
+    assert e.code == 400 and "entailment label" in json.loads(e.read())["error"]
+PYEOF
 # The port is taken while this one runs: a second server fails with one line, exit 1.
 rc=0; timeout 20 "$SPARQ" serve "$C" --port "$PORT" 2> "$TMP/err2" || rc=$?
 [ "$rc" = 1 ] || { cat "$TMP/err2"; echo "expected exit 1 for a taken port, got $rc"; exit 1; }
 grep -q "cannot listen on 127.0.0.1:$PORT" "$TMP/err2"
 [ "$(wc -l < "$TMP/err2")" = 1 ]
+stop
+
+# POST /zero-shot on an NLI model (tiny_cls relabelled entailment / contradiction): the same
+# results as `sparq zero-shot` prints, over real HTTP.
+cp -r "$C" "$TMP/nli"
+$PY - "$TMP/nli/config.json" <<'PYEOF'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["id2label"], cfg["label2id"] = {"0": "contradiction", "1": "entailment"}, {"contradiction": 0, "entailment": 1}
+json.dump(cfg, open(sys.argv[1], "w"))
+PYEOF
+"$SPARQ" zero-shot "$TMP/nli" --labels "film,book,city" --multi-label --threads 1 \
+    "the movie was great !" "alice read it in paris" > "$TMP/zs.jsonl"
+start "$TMP/nli"
+$PY - "$PORT" "$TMP/zs.jsonl" <<'PYEOF'
+import json, sys, urllib.request
+port, cli = sys.argv[1], [json.loads(l) for l in open(sys.argv[2])]
+info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=30).read())
+assert "POST /zero-shot" in info["endpoints"], info
+body = {"texts": ["the movie was great !", "alice read it in paris"], "labels": ["film", "book", "city"],
+        "multi_label": True}
+req = urllib.request.Request(f"http://127.0.0.1:{port}/zero-shot", data=json.dumps(body).encode())
+with urllib.request.urlopen(req, timeout=30) as r:
+    j = json.loads(r.read())
+assert j["results"] == [{k: c[k] for k in ("sequence", "labels", "scores")} for c in cli], (j, cli)
+PYEOF
 stop
 
 rc=0; "$SPARQ" serve "$M" --port 70000 2> "$TMP/err3" || rc=$?

@@ -162,6 +162,34 @@ class Binding(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "cross-encoder"):
             self.base.rerank(q, docs)
 
+    def test_zero_shot_equals_the_cli(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            nli = os.path.join(tmp, "nli")
+            shutil.copytree(os.path.join(FIX, "tiny_cls"), nli)
+            with open(os.path.join(nli, "config.json")) as f:
+                cfg = json.load(f)
+            cfg["id2label"] = {"0": "ENTAILMENT", "1": "contradiction"}
+            cfg["label2id"] = {"ENTAILMENT": 0, "contradiction": 1}
+            with open(os.path.join(nli, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            m = sparq.Model(nli, threads=1)
+            texts, labels = ["the movie was great !", "who wrote the book ?"], ["film", "book", "city"]
+            for multi in (False, True):
+                got = m.zero_shot(texts, labels, template="it is about {} .", multi_label=multi)
+                want = cli("zero-shot", nli, "--labels", ",".join(labels), "--template", "it is about {} .",
+                           *(["--multi-label"] if multi else []), *texts)
+                self.assertEqual(got, [{k: j[k] for k in ("sequence", "labels", "scores")} for j in want])
+            one = m.zero_shot(["hello"], ["a"])  # default template; one label: entailment vs contradiction
+            self.assertEqual(one, [{k: j[k] for k in ("sequence", "labels", "scores")}
+                                   for j in cli("zero-shot", nli, "--labels", "a", "hello")])
+            self.assertEqual(m.zero_shot([], labels), [])
+            with self.assertRaisesRegex(ValueError, "exactly once"):
+                m.zero_shot(texts, labels, template="no slot")
+            with self.assertRaisesRegex(ValueError, "at least one candidate label"):
+                m.zero_shot(texts, [])
+        with self.assertRaisesRegex(ValueError, "entailment label"):
+            self.cls.zero_shot(texts, labels)
+
     def test_errors_are_value_errors(self):
         with self.assertRaisesRegex(ValueError, "does not exist"):
             sparq.Model(os.path.join(FIX, "no_such_model"))
