@@ -37,7 +37,7 @@ void run_embed(const EmbedArgs& a) {
     if (a.prompt) check_utf8(*a.prompt, "--prompt");
     const std::string prompt = st.resolve_prompt(a.prompt, a.prompt_name);
     const int64_t skip = st.pooling_skip(tok, prompt);
-    const int64_t hidden = model->config().hidden_size;
+    const int64_t hidden = model->embedding_size();  // after any Dense module
     if (a.truncate_dim > static_cast<size_t>(hidden))
         throw Error("--truncate-dim " + std::to_string(a.truncate_dim) +
                     " is more than the model's " + std::to_string(hidden) + " dimensions");

@@ -106,7 +106,7 @@ class PyModel {
         if (prompt_text && prompt_name) throw sparq::Error("give prompt or prompt_name, not both");
         const std::string prompt = st_.resolve_prompt(prompt_text, prompt_name);
         const int64_t skip = st_.pooling_skip(tok(), prompt);
-        const int64_t full = model_->config().hidden_size;
+        const int64_t full = model_->embedding_size();  // after any Dense module
         if (truncate_dim && (*truncate_dim < 1 || *truncate_dim > static_cast<size_t>(full)))
             throw sparq::Error("truncate_dim must be in [1, " + std::to_string(full) + "]");
         const int64_t h = truncate_dim ? static_cast<int64_t>(*truncate_dim) : full;
@@ -307,6 +307,7 @@ class PyModel {
         d["architecture"] = c.architectures.empty() ? std::string() : c.architectures[0];
         d["task"] = sparq::tools::task_name(c.task);
         d["hidden_size"] = c.hidden_size;
+        d["embedding_size"] = model_->embedding_size();
         d["layers"] = c.num_layers;
         d["heads"] = c.num_heads;
         d["vocab_size"] = c.vocab_size;

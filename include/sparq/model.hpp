@@ -126,7 +126,20 @@ struct SentenceEmbeddingConfig {
     std::map<std::string, std::string> prompts;
     std::string default_prompt_name;
     bool include_prompt = true;
+    // Dense modules (sentence_transformers.models.Dense) between Pooling and Normalize, in order:
+    // y = activation(W x + b), W [out][in] in their folder's weights file ("linear.weight",
+    // "linear.bias"). Model::load reads them and Model::embed applies them after pooling.
+    struct Dense {
+        std::string dir;
+        int64_t in = 0, out = 0;
+        bool bias = true;
+        enum class Act { identity, tanh, relu, gelu, sigmoid } act = Act::identity;
+    };
+    std::vector<Dense> dense;
     static SentenceEmbeddingConfig from_dir(const std::string& dir);
+    // Only the Dense modules of `dir`'s modules.json (none without one); throws sparq::Error for
+    // a Dense module sparq cannot run (its activation, its config), not for other modules.
+    static std::vector<Dense> dense_modules(const std::string& dir);
     // The prompt to put before every text, as SentenceTransformer.encode picks it: `prompt` when
     // given, else prompts[name] (sparq::Error if there is no such prompt), else the default
     // prompt, else "".
@@ -203,6 +216,9 @@ public:
     // prompt not included in pooling, SentenceEmbeddingConfig::pooling_skip).
     virtual std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling,
                                                   bool normalize, int64_t skip_first = 0) const = 0;
+    // Size of embed's vectors: hidden_size, or the last sentence-transformers Dense module's
+    // out_features.
+    virtual int64_t embedding_size() const = 0;
     virtual std::vector<Classification> classify(const PackedBatch& batch) const = 0;
     virtual std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const = 0;
     // Best span with start <= end, end - start < max_answer_len (default 15, Hugging Face's

@@ -21,7 +21,6 @@ void tanh_inplace(float* data, int64_t n) {
     for (int64_t i = 0; i < n; ++i) data[i] = std::tanh(data[i]);
 }
 
-namespace {
 void l2_normalize(float* v, int64_t n) {
     double sq = 0;
     for (int64_t i = 0; i < n; ++i) sq += static_cast<double>(v[i]) * v[i];
@@ -29,7 +28,6 @@ void l2_normalize(float* v, int64_t n) {
     float inv = static_cast<float>(1.0 / std::max(std::sqrt(sq), 1e-12));
     for (int64_t i = 0; i < n; ++i) v[i] *= inv;
 }
-}  // namespace
 
 std::optional<Pooling> pooling_from_name(std::string_view name) {
     for (Pooling p : {Pooling::mean, Pooling::cls, Pooling::none, Pooling::max})

@@ -13,6 +13,9 @@ std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& o
 // In place tanh over n values.
 void tanh_inplace(float* data, int64_t n);
 
+// In place v / max(|v|, 1e-12) (torch.nn.functional.normalize).
+void l2_normalize(float* v, int64_t n);
+
 // Mean over each sequence's tokens, or its [CLS] row, or all its token rows back to back
 // (Pooling::none); optional L2 normalisation of every returned vector of `h` values. Mean and
 // max leave out the first `skip` tokens of each sequence (all of them: a zero vector).

@@ -162,6 +162,13 @@ class BertModel final : public Model {
                 throw Error("sequence classification model: expected " + pooler +
                             ".weight, found none");
         }
+        for (BertWeights::Dense& d : w.sentence_dense) {
+            // sentence-transformers Dense modules: f32 heads like the others.
+            const SentenceEmbeddingConfig::Dense& m = d.module;
+            dense_.push_back({head(d.w, d.b, m.out, m.in, m.dir + "/linear.weight", popts), m});
+            dense_w_.push_back(std::move(d.w));
+            dense_w_.push_back(std::move(d.b));
+        }
         if (cfg.task == Task::question_answering) {
             expect_head(qa_w_, {2, h}, "qa_outputs.weight");
             expect_head(qa_b_, {2}, "qa_outputs.bias");
@@ -193,8 +200,46 @@ class BertModel final : public Model {
     std::vector<std::vector<float>> embed(const PackedBatch& batch, Pooling pooling, bool normalize,
                                           int64_t skip_first) const override {
         HiddenStates st = encode(batch);
-        return pool_sequences(st.data.data(), st.offsets, st.hidden, pooling, normalize,
-                              skip_first);
+        if (dense_.empty() || pooling == Pooling::none)
+            return pool_sequences(st.data.data(), st.offsets, st.hidden, pooling, normalize,
+                                  skip_first);
+        // sentence-transformers order: Pooling, the Dense modules, then Normalize.
+        const auto pooled = pool_sequences(st.data.data(), st.offsets, st.hidden, pooling,
+                                           /*normalize=*/false, skip_first);
+        const int64_t n = static_cast<int64_t>(pooled.size());
+        std::vector<float> x;
+        for (const auto& v : pooled) x.insert(x.end(), v.begin(), v.end());
+        using Act = SentenceEmbeddingConfig::Dense::Act;
+        for (const DenseLayer& d : dense_) {
+            std::vector<float> y(n * d.module.out);
+            if (n > 0) d.linear.kernel->run(x.data(), y.data(), n);
+            switch (d.module.act) {
+                case Act::identity:
+                    break;
+                case Act::tanh:
+                    tanh_inplace(y.data(), static_cast<int64_t>(y.size()));
+                    break;
+                case Act::relu:
+                    for (float& v : y) v = std::max(v, 0.0f);
+                    break;
+                case Act::gelu:
+                    bias_gelu(y.data(), nullptr, n, d.module.out);
+                    break;
+                case Act::sigmoid:
+                    for (float& v : y) v = 1.0f / (1.0f + std::exp(-v));
+                    break;
+            }
+            x = std::move(y);
+        }
+        const int64_t e = embedding_size();
+        std::vector<std::vector<float>> out = rows(x, e);
+        if (normalize)
+            for (auto& v : out) l2_normalize(v.data(), e);
+        return out;
+    }
+
+    int64_t embedding_size() const override {
+        return dense_.empty() ? cfg_.hidden_size : dense_.back().module.out;
     }
 
     std::vector<Classification> classify(const PackedBatch& batch) const override {
@@ -410,6 +455,13 @@ class BertModel final : public Model {
     Tensor pooler_w_, pooler_b_, cls_w_, cls_b_, qa_w_, qa_b_;
     Tensor mlm_dense_w_, mlm_dense_b_, mlm_ln_g_, mlm_ln_b_, mlm_decoder_w_, mlm_bias_;
     PlannedLinear pooler_, classifier_, qa_;
+    // sentence-transformers Dense modules after pooling (embed), in order, and their weights.
+    struct DenseLayer {
+        PlannedLinear linear;
+        SentenceEmbeddingConfig::Dense module;
+    };
+    std::vector<DenseLayer> dense_;
+    std::vector<Tensor> dense_w_;
     std::vector<PlanEntry> head_plan_;
 };
 

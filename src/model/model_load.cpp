@@ -20,6 +20,7 @@ std::unique_ptr<Model> Model::load(const std::string& root, const LoadOptions& o
     if (opts.threads > 0) set_num_threads(opts.threads);
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
     BertWeights weights = load_bert_weights(dir, cfg);
+    weights.sentence_dense = load_sentence_dense(root, cfg.hidden_size);
     std::optional<Tokenizer> tok;
     // WordPiece (tokenizer.json or vocab.txt) or byte-level BPE (vocab.json + merges.txt).
     if (Tokenizer::files_exist(dir)) tok.emplace(Tokenizer::from_dir(dir));

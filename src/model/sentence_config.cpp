@@ -1,5 +1,6 @@
-// SentenceEmbeddingConfig::from_dir: the pooling, normalization and length a sentence-transformers
-// directory prescribes (modules.json, <pooling dir>/config.json, sentence_bert_config.json).
+// SentenceEmbeddingConfig::from_dir: the pooling, Dense layers, normalization and length a
+// sentence-transformers directory prescribes (modules.json, <pooling dir>/config.json,
+// <dense dir>/config.json, sentence_bert_config.json).
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -87,7 +88,63 @@ std::optional<Module> module_of(const json& m) {
     return mod;
 }
 
+// A Dense module's config.json: in / out features, bias, activation_function (the torch class).
+SentenceEmbeddingConfig::Dense dense_of(const fs::path& root, const Module& mod) {
+    using Act = SentenceEmbeddingConfig::Dense::Act;
+    SentenceEmbeddingConfig::Dense d;
+    d.dir = (root / mod.path).string();
+    const fs::path cp = root / mod.path / "config.json";
+    const json j = read_json(cp);
+    if (!j.is_object()) throw Error(cp.string() + ": expected a JSON object");
+    auto size = [&](const char* key) {
+        auto it = j.find(key);
+        if (it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 1)
+            throw Error(cp.string() + ": field '" + key + "' must be a positive integer");
+        return it->get<int64_t>();
+    };
+    d.in = size("in_features");
+    d.out = size("out_features");
+    if (auto it = j.find("bias"); it != j.end()) {
+        if (!it->is_boolean()) throw Error(cp.string() + ": field 'bias' must be true or false");
+        d.bias = it->get<bool>();
+    }
+    std::string act = "torch.nn.modules.activation.Tanh";  // Dense's default
+    if (auto it = j.find("activation_function"); it != j.end()) {
+        if (!it->is_string())
+            throw Error(cp.string() + ": field 'activation_function' must be a string");
+        act = it->get<std::string>();
+    }
+    const std::string name = act.substr(act.rfind('.') + 1);
+    if (name == "Tanh")
+        d.act = Act::tanh;
+    else if (name == "Identity")
+        d.act = Act::identity;
+    else if (name == "ReLU")
+        d.act = Act::relu;
+    else if (name == "GELU")
+        d.act = Act::gelu;
+    else if (name == "Sigmoid")
+        d.act = Act::sigmoid;
+    else
+        throw Error(cp.string() + ": activation_function '" + act +
+                    "' is not supported (Tanh, Identity, ReLU, GELU, Sigmoid)");
+    return d;
+}
+
 }  // namespace
+
+std::vector<SentenceEmbeddingConfig::Dense> SentenceEmbeddingConfig::dense_modules(
+    const std::string& dir) {
+    const fs::path root(dir), modules = root / "modules.json";
+    std::vector<Dense> out;
+    if (!fs::exists(modules)) return out;
+    const json j = read_json(modules);
+    if (!j.is_array()) return out;
+    for (const json& m : j)
+        if (const auto mod = module_of(m); mod && mod->kind == "Dense")
+            out.push_back(dense_of(root, *mod));
+    return out;
+}
 
 std::string SentenceEmbeddingConfig::model_dir(const std::string& dir) {
     const fs::path root(dir), modules = root / "modules.json";
@@ -147,12 +204,17 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
         if (mod->kind == "Pooling") {
             c.pooling = pooling_of(root / mod->path / "config.json", c.include_prompt);
             pooled = true;
+        } else if (mod->kind == "Dense") {
+            if (!pooled || c.normalize)
+                throw Error(modules.string() + ": a Dense module (" + mod->path +
+                            ") is only supported between Pooling and Normalize");
+            c.dense.push_back(dense_of(root, *mod));
         } else if (mod->kind == "Normalize") {
             c.normalize = true;
         } else {
             throw Error(modules.string() + ": module '" + mod->type + "' (" + mod->path +
-                        ") is not supported (sparq runs Transformer, Pooling and Normalize; "
-                        "its output would not be this model's embedding)");
+                        ") is not supported (sparq runs Transformer, Pooling, Dense and "
+                        "Normalize; its output would not be this model's embedding)");
         }
     }
     if (!pooled) throw Error(modules.string() + ": no Pooling module");

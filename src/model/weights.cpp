@@ -376,4 +376,32 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     return w;
 }
 
+std::vector<BertWeights::Dense> load_sentence_dense(const std::string& root, int64_t hidden) {
+    std::vector<BertWeights::Dense> out;
+    int64_t width = hidden;
+    for (const SentenceEmbeddingConfig::Dense& m : SentenceEmbeddingConfig::dense_modules(root)) {
+        if (m.in != width)
+            throw Error(m.dir + "/config.json: in_features " + std::to_string(m.in) +
+                        ", expected " + std::to_string(width) + " (the pooled embedding's size)");
+        SafeTensorsFile file(weights_file(m.dir));
+        ModelConfig cfg;
+        cfg.architectures = {"the sentence-transformers Dense module " + m.dir};
+        Loader ld(file, cfg);
+        BertWeights::Dense d;
+        d.module = m;
+        d.w = ld.head("linear.weight", {m.out, m.in});
+        if (m.bias) {
+            d.b = ld.head("linear.bias", {m.out});
+        } else {
+            d.b.name = "linear.bias (none: zeros)";
+            d.b.shape = {m.out};
+            d.b.data.resize(static_cast<size_t>(m.out));
+            std::fill(d.b.data.data(), d.b.data.data() + m.out, 0.0f);
+        }
+        width = m.out;
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
 }  // namespace sparq

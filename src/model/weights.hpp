@@ -65,6 +65,12 @@ struct BertWeights {
     bool quantized = false;
     // Calibrated static activation scales by planner weight name (empty: dynamic per token).
     std::map<std::string, float> act_scales;
+    // sentence-transformers Dense modules applied after pooling (load_sentence_dense).
+    struct Dense {
+        SentenceEmbeddingConfig::Dense module;
+        Tensor w, b;  // [out][in], [out] (zeros without a bias)
+    };
+    std::vector<Dense> sentence_dense;
 };
 
 // The weights file of a model directory: model.safetensors, else pytorch_model.bin (torch.save's
@@ -76,5 +82,10 @@ std::string weights_file(const std::string& dir);
 // validates presence and shape of everything `cfg` needs (throws sparq::Error naming the tensor,
 // the expected and the found shape).
 BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg);
+
+// The Dense modules of the sentence-transformers directory `root` (SentenceEmbeddingConfig::
+// dense_modules) with their weights ("linear.weight", "linear.bias" in each module folder's
+// weights file), checked to chain from `hidden` (throws sparq::Error).
+std::vector<BertWeights::Dense> load_sentence_dense(const std::string& root, int64_t hidden);
 
 }  // namespace sparq

@@ -307,9 +307,9 @@ struct Server::Impl {
         if (j.contains("truncate_dim")) {
             const json& v = j["truncate_dim"];
             if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
-                v.get<int64_t>() > model.config().hidden_size)
+                v.get<int64_t>() > model.embedding_size())
                 throw HttpError(400, ep + ": \"truncate_dim\" must be an integer in [1, " +
-                                         std::to_string(model.config().hidden_size) + "]");
+                                         std::to_string(model.embedding_size()) + "]");
             truncate_dim = v.get<size_t>();
         }
         for (std::string& t : texts) t = prompt + t;
@@ -498,10 +498,14 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     info["max_length"] = impl_->o.max_length;
     {
         const SentenceEmbeddingConfig& e = impl_->o.embedding;
-        info["embedding"] = {
-            {"pooling", pooling_name(e.pooling)},           {"normalize", e.normalize},
-            {"sentence_transformers", e.present},           {"prompts", e.prompts},
-            {"default_prompt_name", e.default_prompt_name}, {"include_prompt", e.include_prompt}};
+        info["embedding"] = {{"pooling", pooling_name(e.pooling)},
+                             {"normalize", e.normalize},
+                             {"dense_modules", e.dense.size()},
+                             {"size", model.embedding_size()},
+                             {"sentence_transformers", e.present},
+                             {"prompts", e.prompts},
+                             {"default_prompt_name", e.default_prompt_name},
+                             {"include_prompt", e.include_prompt}};
     }
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         ojson labels = ojson::array();

@@ -3,8 +3,8 @@
 # sentence_bert_config.json: max_seq_length) embedded as SentenceTransformer.encode does:
 # `sparq embed` with no options pools and normalizes as the modules say and truncates at
 # max_seq_length, checked against the PyTorch reference (tools/bert_reference.py) on the same
-# ids; explicit options override the directory; a module sparq does not run (Dense) is a clear
-# one-line error, not a silently different vector.
+# ids; explicit options override the directory; Dense modules run between Pooling and Normalize;
+# a module sparq does not run is a clear one-line error, not a silently different vector.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
@@ -132,14 +132,82 @@ grep -q "^sparq: error: prompt name 'nope' is not one of the model's prompts (it
 if "$SPARQ" embed "$P" x --truncate-dim 33 > /dev/null 2> "$TMP/err.txt"; then exit 1; fi
 grep -q "truncate-dim 33 is more than the model's 32 dimensions" "$TMP/err.txt"
 
-# A Dense module after pooling changes the embedding: refused, one line, non-zero exit.
-$PY - "$D/modules.json" <<'PYEOF'
+# Dense modules between Pooling and Normalize (as distiluse / LaBSE models): y = act(W x + b) on
+# the pooled vector, in modules.json's order, then Normalize. Here a 32 -> 16 Tanh layer with a
+# bias (model.safetensors) and a 16 -> 12 Identity layer without one (pytorch_model.bin,
+# torch.save), against the reference's pooled vector; --truncate-dim and serve-size checks use the
+# last Dense size; prune keeps the Dense folders; a Dense before Pooling, an unknown activation and
+# sizes that do not chain are one-line errors.
+X="$TMP/dense"; cp -r "$D" "$X"; mkdir -p "$X/2_Dense" "$X/3_Dense"
+pooling false true false; cp "$D/1_Pooling/config.json" "$X/1_Pooling/config.json"
+echo '{"max_seq_length": 64}' > "$X/sentence_bert_config.json"
+PYTHONPATH="$SRC/tools" $PY - "$X" <<'PYEOF'
+import json, sys
+import numpy as np, torch
+import bert_reference as ref
+x = sys.argv[1]
+rng = np.random.default_rng(5)
+w1 = (rng.standard_normal((16, 32)) * 0.3).astype(np.float32)
+b1 = (rng.standard_normal(16) * 0.1).astype(np.float32)
+w2 = (rng.standard_normal((12, 16)) * 0.4).astype(np.float32)
+ref.write_safetensors(f"{x}/2_Dense/model.safetensors", {"linear.weight": w1, "linear.bias": b1})
+torch.save({"linear.weight": torch.from_numpy(w2)}, f"{x}/3_Dense/pytorch_model.bin")
+json.dump({"in_features": 32, "out_features": 16, "bias": True,
+           "activation_function": "torch.nn.modules.activation.Tanh"}, open(f"{x}/2_Dense/config.json", "w"))
+json.dump({"in_features": 16, "out_features": 12, "bias": False,
+           "activation_function": "torch.nn.modules.linear.Identity"}, open(f"{x}/3_Dense/config.json", "w"))
+m = json.load(open(f"{x}/modules.json"))
+m = m[:2] + [{"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+             {"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"},
+             dict(m[2], idx=4, name="4")]
+json.dump(m, open(f"{x}/modules.json", "w"))
+PYEOF
+"$SPARQ" embed "$X" "$T" "$S" --threads 1 > "$TMP/dense.jsonl"
+"$SPARQ" embed "$X" "$T" --threads 2 --no-normalize --pooling cls --truncate-dim 5 > "$TMP/dense_cls5.jsonl"
+"$SPARQ" tokenize "$X" "$T" "$S" > "$TMP/dense_tok.jsonl"
+"$SPARQ" prune "$X" "$TMP/dense_p0" --sparsity 0 > /dev/null
+"$SPARQ" embed "$TMP/dense_p0" "$T" "$S" --threads 1 > "$TMP/dense_p0.jsonl"
+cmp "$TMP/dense.jsonl" "$TMP/dense_p0.jsonl" || { echo "pruned copy lost its Dense modules"; exit 1; }
+PYTHONPATH="$SRC/tools" $PY - "$X" "$TMP" <<'PYEOF'
+import json, sys
+import numpy as np, torch
+import bert_reference as ref
+x, tmp = sys.argv[1:3]
+lines = lambda n: [json.loads(l) for l in open(f"{tmp}/{n}.jsonl")]
+cfg = json.load(open(f"{x}/config.json"))
+w, _, _ = ref.read_safetensors(f"{x}/model.safetensors")
+d1, _, _ = ref.read_safetensors(f"{x}/2_Dense/model.safetensors")
+w2 = torch.load(f"{x}/3_Dense/pytorch_model.bin")["linear.weight"].numpy().astype(np.float64)
+dense = lambda v: w2 @ np.tanh(d1["linear.weight"] @ v + d1["linear.bias"])
+unit = lambda v: v / np.linalg.norm(v)
+for t, got in zip(lines("dense_tok"), lines("dense")):
+    h = ref.forward(cfg, w, [t["ids"]], [[1] * len(t["ids"])], [[0] * len(t["ids"])])["last_hidden_state"][0]
+    want = unit(dense(h.mean(axis=0)))
+    assert len(got["embedding"]) == 12 and np.abs(np.array(got["embedding"]) - want).max() < 1e-4, got
+    if t is lines("dense_tok")[0]:
+        want5 = dense(h[0])[:5]                            # --pooling cls --no-normalize, 5 dims
+        got5 = np.array(lines("dense_cls5")[0]["embedding"])
+        assert got5.shape == (5,) and np.abs(got5 - want5).max() < 1e-4, (got5, want5)
+print("sentence-transformers Dense modules: match the reference")
+PYEOF
+if "$SPARQ" embed "$X" x --truncate-dim 13 > /dev/null 2> "$TMP/err.txt"; then exit 1; fi
+grep -q "truncate-dim 13 is more than the model's 12 dimensions" "$TMP/err.txt"
+dense_error() {  # dense_error PATTERN: the edited $X is refused in one line
+    if "$SPARQ" embed "$X" "x" > /dev/null 2> "$TMP/err.txt"; then echo "accepted: $1"; exit 1; fi
+    grep -q "^sparq: error: .*$1" "$TMP/err.txt" || { cat "$TMP/err.txt"; exit 1; }
+    [ "$(wc -l < "$TMP/err.txt")" = 1 ] || { cat "$TMP/err.txt"; exit 1; }
+}
+cp "$X/3_Dense/config.json" "$TMP/d3.json"
+sed -i 's/"in_features": 16/"in_features": 15/' "$X/3_Dense/config.json"
+dense_error "in_features 15, expected 16"
+sed 's/linear.Identity/activation.Softplus/' "$TMP/d3.json" > "$X/3_Dense/config.json"
+dense_error "activation_function 'torch.nn.modules.activation.Softplus' is not supported"
+cp "$TMP/d3.json" "$X/3_Dense/config.json"
+$PY - "$X/modules.json" <<'PYEOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
-m.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+m[1], m[2] = m[2], m[1]                                  # Dense before Pooling
 json.dump(m, open(sys.argv[1], "w"))
 PYEOF
-if "$SPARQ" embed "$D" "x" > /dev/null 2> "$TMP/err.txt"; then echo "a Dense module must be refused"; exit 1; fi
-grep -q "^sparq: error: .*modules.json: module 'sentence_transformers.models.Dense'" "$TMP/err.txt" || { cat "$TMP/err.txt"; exit 1; }
-[ "$(wc -l < "$TMP/err.txt")" = 1 ] || { cat "$TMP/err.txt"; exit 1; }
+dense_error "a Dense module (2_Dense) is only supported between Pooling and Normalize"
 echo "sentence-transformers errors: ok"
