@@ -248,5 +248,17 @@ expect 2 "--shapes: '70000x8' is not BATCHxSEQ" "peer-bench huge shape" \
   -- "$SPARQ" peer-bench --variant f32 --model-dir "$M" --inputs "$TMP" --shapes 70000x8
 expect 1 "dataset path '$TMP' is a directory" "eval --data a directory" -- "$SPARQ" eval "$M" --data "$TMP"
 
+# DeBERTa: a SentencePiece model without its [CLS] / [SEP] pieces (XLM-R's), a truncated spm.model,
+# relative embeddings of the wrong size for the config, buckets the log formula cannot use.
+deberta() { rm -rf "$TMP/$1"; cp -r "$FIX/tiny_deberta_cls" "$TMP/$1"; echo "$TMP/$1"; }
+m=$(deberta deb_spm); cp "$FIX/tiny_xlmr/sentencepiece.bpe.model" "$m/spm.model"
+expect 1 "spm.model: the SentencePiece model has no \[CLS\] piece" "XLM-R's spm as DeBERTa's" -- "$SPARQ" classify "$m" hi
+m=$(deberta deb_cut); head -c 100 "$FIX/tiny_deberta_cls/spm.model" > "$m/spm.model"
+expect 1 "spm.model: not a SentencePiece model" "truncated spm.model" -- "$SPARQ" classify "$m" hi
+m=$(deberta deb_span); sed -i 's/"max_relative_positions": 16/"max_relative_positions": 8/' "$m/config.json"
+expect 1 "rel_embeddings.weight': expected shape \[16, 32\], found \[32, 32\]" "rel_embeddings size" -- "$SPARQ" classify "$m" hi
+m=$(deberta deb_buckets); sed -i 's/"position_buckets": -1/"position_buckets": 40/' "$m/config.json"
+expect 1 "position_buckets 40 needs max_relative_positions above 21" "buckets past the span" -- "$SPARQ" classify "$m" hi
+
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "robustness: ok"
