@@ -65,7 +65,9 @@ void run_serve(const ServeArgs& a) {
 void add_serve(CLI::App& app) {
     auto a = std::make_shared<ServeArgs>();
     auto* sub = app.add_subcommand(
-        "serve", "HTTP/JSON service: embeddings, classification, fill-mask, rerank, zero-shot");
+        "serve",
+        "HTTP/JSON service: embeddings (also OpenAI-compatible), classification, fill-mask, "
+        "rerank, zero-shot");
     sub->footer(
         "Serve one model over HTTP until SIGINT/SIGTERM. Endpoints (JSON bodies):\n"
         "  GET  /health    {\"status\":\"ok\"}\n"
@@ -84,7 +86,13 @@ void add_serve(CLI::App& app) {
         "  POST /zero-shot {\"texts\"|\"text\", \"labels\":[..], \"template\", \"multi_label\"} "
         "->\n"
         "                  {\"results\":[{\"sequence\",\"labels\",\"scores\"}]} (NLI models)\n"
-        "Errors: {\"error\":\"...\"} with 400 (bad request), 404, 405, 413 (body too large).\n"
+        "  POST /v1/embeddings  OpenAI's embeddings API: {\"input\": string or [strings],\n"
+        "                  \"model\", \"encoding_format\":\"float\"|\"base64\", \"dimensions\"} "
+        "->\n"
+        "                  {\"object\":\"list\",\"data\":[{\"embedding\",\"index\"}],\"usage\"}\n"
+        "Errors: {\"error\":\"...\"} (under /v1/: OpenAI's {\"error\":{\"message\",\"type\"}}) "
+        "with\n"
+        "400 (bad request), 404, 405, 413 (body too large).\n"
         "Texts are truncated to the model's maximum length. One worker runs the model on\n"
         "--threads compute threads; requests that wait for it share a forward pass (up to\n"
         "--batch-size texts). --port 0 picks a free port (printed on stderr).");

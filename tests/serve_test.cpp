@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -369,6 +370,73 @@ TEST(Serve, TokenClassificationAndQuestionAnswering) {
     const Encoding be = q->tokenizer()->encode("who wrote the book ?", std::string_view(ctx), 128);
     const auto first = reply["start"].get<size_t>(), last = reply["end"].get<size_t>();
     EXPECT_EQ(answer, ctx.substr(be.offsets[first].first, be.offsets[last].second - be.offsets[first].first));
+}
+
+// POST /v1/embeddings, OpenAI's embeddings API: the same vectors as /embed (the directory's
+// pooling), in OpenAI's list shape with usage; "dimensions" cuts as truncate_dim; base64 holds the
+// little-endian float32 bytes; token-id inputs and bad fields are 400s in OpenAI's error shape.
+TEST(Serve, OpenAiEmbeddingsEqualEmbed) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    const json e = ok(s, "POST", "/embed", json{{"texts", kTexts}}.dump());
+    const json o =
+        ok(s, "POST", "/v1/embeddings", json{{"input", kTexts}, {"model", "any"}}.dump());
+    EXPECT_EQ(o["object"], "list");
+    EXPECT_EQ(o["model"], "any");
+    ASSERT_EQ(o["data"].size(), kTexts.size());
+    int64_t tokens = 0;
+    for (size_t i = 0; i < kTexts.size(); ++i) {
+        EXPECT_EQ(o["data"][i]["object"], "embedding");
+        EXPECT_EQ(o["data"][i]["index"], i);
+        EXPECT_EQ(o["data"][i]["embedding"], e["embeddings"][i]);
+        tokens += e["tokens"][i].get<int64_t>();
+    }
+    EXPECT_EQ(o["usage"]["prompt_tokens"], tokens);
+    EXPECT_EQ(o["usage"]["total_tokens"], tokens);
+    // One string, 5 dimensions, base64: the float32 bytes of /embed's first 5 values.
+    const json b =
+        ok(s, "POST", "/v1/embeddings",
+           json{{"input", kTexts[0]}, {"dimensions", 5}, {"encoding_format", "base64"}}.dump());
+    EXPECT_EQ(b["model"], "tiny");
+    const std::string b64 = b["data"][0]["embedding"].get<std::string>();
+    ASSERT_EQ(b64.size(), 28u);  // 20 bytes
+    std::string bytes;
+    const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < b64.size(); i += 4) {
+        uint32_t x = 0;
+        int pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            const char ch = b64[i + k];
+            x = x << 6 | (ch == '=' ? (++pad, 0u) : static_cast<uint32_t>(abc.find(ch)));
+        }
+        for (int k = 0; k < 3 - pad; ++k) bytes += static_cast<char>(x >> (16 - 8 * k) & 255);
+    }
+    ASSERT_EQ(bytes.size(), 20u);
+    const auto want = m->embed(batch_of(*m, {kTexts[0]}), Pooling::mean, false);
+    for (size_t k = 0; k < 5; ++k) {
+        float f;
+        std::memcpy(&f, bytes.data() + 4 * k, 4);
+        EXPECT_EQ(f, want[0][k]) << k;
+    }
+    struct Bad {
+        std::string body, says;
+    };
+    for (const Bad& c :
+         std::vector<Bad>{{R"({"input": [1, 2, 3]})", "token-id inputs"},
+                          {R"({"input": [[1, 2]]})", "token-id inputs"},
+                          {R"({"input": []})", "must not be empty"},
+                          {R"({"model": "x"})", "\"input\" is required"},
+                          {R"({"input": "a", "dimensions": 33})", "\"dimensions\""},
+                          {R"({"input": "a", "encoding_format": "hex"})", "encoding_format"},
+                          {R"({"input": "a", "temperature": 1})", "unknown field"}}) {
+        const Server::Reply r = s.handle("POST", "/v1/embeddings", c.body);
+        EXPECT_EQ(r.status, 400) << c.body;
+        const json j = json::parse(r.body);
+        ASSERT_TRUE(j["error"].is_object()) << r.body;
+        EXPECT_EQ(j["error"]["type"], "invalid_request_error");
+        EXPECT_NE(j["error"]["message"].get<std::string>().find(c.says), std::string::npos)
+            << r.body;
+    }
 }
 
 TEST(Serve, RefusesBadRequests) {

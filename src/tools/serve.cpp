@@ -38,6 +38,42 @@ std::string error_body(const std::string& msg) {
     return dump(j);
 }
 
+// OpenAI's error shape, for the /v1/ endpoints: {"error": {"message", "type", "param", "code"}}.
+std::string openai_error_body(const std::string& msg, int status) {
+    ojson e;
+    e["message"] = msg;
+    e["type"] = status >= 500 ? "server_error" : "invalid_request_error";
+    e["param"] = nullptr;
+    e["code"] = nullptr;
+    ojson j;
+    j["error"] = std::move(e);
+    return dump(j);
+}
+
+// The error body of a path: OpenAI's shape under /v1/, sparq's {"error": message} elsewhere.
+std::string body_of_error(const std::string& path, const std::string& msg, int status) {
+    return path.rfind("/v1/", 0) == 0 ? openai_error_body(msg, status) : error_body(msg);
+}
+
+// Standard base64 (RFC 4648, padded) of the floats' little-endian bytes.
+std::string base64(const std::vector<float>& v) {
+    static const char* kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto* b = reinterpret_cast<const unsigned char*>(v.data());
+    const size_t n = v.size() * sizeof(float);
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        const uint32_t x = uint32_t(b[i]) << 16 | (i + 1 < n ? uint32_t(b[i + 1]) << 8 : 0) |
+                           (i + 2 < n ? uint32_t(b[i + 2]) : 0);
+        out += kAlphabet[x >> 18 & 63];
+        out += kAlphabet[x >> 12 & 63];
+        out += i + 1 < n ? kAlphabet[x >> 6 & 63] : '=';
+        out += i + 2 < n ? kAlphabet[x & 63] : '=';
+    }
+    return out;
+}
+
 json parse_object(const std::string& body, const std::string& endpoint) {
     json j;
     try {
@@ -279,6 +315,39 @@ struct Server::Impl {
     std::string info;  // the /info body (fixed)
     std::unique_ptr<Batcher> batcher;
 
+    // The request's truncation size under `key` (an integer in [1, embedding size]), else 0.
+    size_t truncation_of(const json& j, const char* key, const std::string& ep) const {
+        if (!j.contains(key)) return 0;
+        const json& v = j[key];
+        if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
+            v.get<int64_t>() > model.embedding_size())
+            throw HttpError(400, ep + ": \"" + key + "\" must be an integer in [1, " +
+                                     std::to_string(model.embedding_size()) + "]");
+        return v.get<size_t>();
+    }
+
+    // Embeddings of `texts` (the prompt put before each), cut to truncate_dim when non-zero, and
+    // each text's token count, through the batcher.
+    std::vector<std::vector<float>> embed_texts(std::vector<std::string> texts, Pooling pooling,
+                                                bool normalize, const std::string& prompt,
+                                                size_t truncate_dim,
+                                                std::vector<size_t>& tokens) const {
+        for (std::string& t : texts) t = prompt + t;
+        Job job;
+        job.kind = Job::Kind::embed;
+        job.pooling = pooling;
+        job.normalize = normalize;
+        job.skip = o.embedding.pooling_skip(tok, prompt);
+        job.encs = tok.encode_batch(texts, {}, o.max_length);
+        batcher->run(job);
+        tokens.clear();
+        for (size_t k = 0; k < texts.size(); ++k) {
+            if (truncate_dim) job.embeddings[k].resize(truncate_dim);
+            tokens.push_back(job.encs[k].size());
+        }
+        return std::move(job.embeddings);
+    }
+
     ojson embed(const json& j) const {
         const std::string ep = "/embed";
         check_keys(
@@ -303,33 +372,82 @@ struct Server::Impl {
         if (j.contains("prompt_name")) prompt_name = string_field(j, "prompt_name", ep);
         // An unknown prompt name (sparq::Error) is a 400 naming the endpoint, as handle() maps it.
         const std::string prompt = o.embedding.resolve_prompt(prompt_text, prompt_name);
-        size_t truncate_dim = 0;
-        if (j.contains("truncate_dim")) {
-            const json& v = j["truncate_dim"];
-            if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
-                v.get<int64_t>() > model.embedding_size())
-                throw HttpError(400, ep + ": \"truncate_dim\" must be an integer in [1, " +
-                                         std::to_string(model.embedding_size()) + "]");
-            truncate_dim = v.get<size_t>();
-        }
-        for (std::string& t : texts) t = prompt + t;
-        Job job;
-        job.kind = Job::Kind::embed;
-        job.pooling = pooling;
-        job.normalize = normalize;
-        job.skip = o.embedding.pooling_skip(tok, prompt);
-        job.encs = tok.encode_batch(texts, {}, o.max_length);
-        batcher->run(job);
-        ojson embeddings = ojson::array(), tokens = ojson::array();
-        for (size_t k = 0; k < texts.size(); ++k) {
-            if (truncate_dim) job.embeddings[k].resize(truncate_dim);
-            embeddings.push_back(json_floats(job.embeddings[k].data(), static_cast<int64_t>(job.embeddings[k].size())));
-            tokens.push_back(job.encs[k].size());
-        }
+        const size_t truncate_dim = truncation_of(j, "truncate_dim", ep);
+        std::vector<size_t> tokens;
+        const auto vectors =
+            embed_texts(std::move(texts), pooling, normalize, prompt, truncate_dim, tokens);
+        ojson embeddings = ojson::array();
+        for (const auto& v : vectors)
+            embeddings.push_back(json_floats(v.data(), static_cast<int64_t>(v.size())));
         ojson r;
         r["model"] = name;
         r["embeddings"] = std::move(embeddings);
-        r["tokens"] = std::move(tokens);
+        r["tokens"] = tokens;
+        return r;
+    }
+
+    // POST /v1/embeddings: OpenAI's embeddings API (what OpenAI-compatible clients send):
+    // {"input": string or [strings], "model", "encoding_format": "float" | "base64",
+    // "dimensions", "user"} -> {"object": "list", "data": [{"object": "embedding", "index",
+    // "embedding"}], "model", "usage": {"prompt_tokens", "total_tokens"}}. The directory's
+    // pooling, normalization and default prompt apply; "dimensions" keeps the first dimensions as
+    // truncate_dim does; "model" is echoed (one model per server). Token-id inputs are refused:
+    // they would be another tokenizer's ids.
+    ojson openai_embeddings(const json& j) const {
+        const std::string ep = "/v1/embeddings";
+        check_keys(j, {"input", "model", "encoding_format", "dimensions", "user"}, ep);
+        if (!j.contains("input"))
+            throw HttpError(400, ep + ": \"input\" is required (a string or an array of strings)");
+        const json& in = j["input"];
+        std::vector<std::string> texts;
+        const bool ids = in.is_number() ||
+                         (in.is_array() && !in.empty() && (in[0].is_number() || in[0].is_array()));
+        if (ids)
+            throw HttpError(400, ep + ": token-id inputs are not accepted (they are another "
+                                      "tokenizer's ids); send strings (LangChain's "
+                                      "OpenAIEmbeddings: check_embedding_ctx_length=False)");
+        if (in.is_string()) {
+            texts.push_back(in.get<std::string>());
+        } else if (in.is_array()) {
+            if (in.empty()) throw HttpError(400, ep + ": \"input\" must not be empty");
+            texts = string_array(j, "input", o.max_texts, ep);
+        } else {
+            throw HttpError(400, ep + ": \"input\" must be a string or an array of strings");
+        }
+        std::string model_name = name;
+        if (j.contains("model")) model_name = string_field(j, "model", ep);
+        std::string format = "float";
+        if (j.contains("encoding_format")) format = string_field(j, "encoding_format", ep);
+        if (format != "float" && format != "base64")
+            throw HttpError(400, ep +
+                                     ": \"encoding_format\" must be \"float\" or \"base64\", "
+                                     "found \"" +
+                                     format + "\"");
+        if (j.contains("user")) string_field(j, "user", ep);
+        const size_t dims = truncation_of(j, "dimensions", ep);
+        std::vector<size_t> tokens;
+        const auto vectors =
+            embed_texts(std::move(texts), o.embedding.pooling, o.embedding.normalize,
+                        o.embedding.resolve_prompt(std::nullopt, std::nullopt), dims, tokens);
+        ojson data = ojson::array();
+        size_t total = 0;
+        for (size_t k = 0; k < vectors.size(); ++k) {
+            ojson e;
+            e["object"] = "embedding";
+            e["index"] = k;
+            if (format == "base64")  // little-endian float32 bytes, as OpenAI's
+                e["embedding"] = base64(vectors[k]);
+            else
+                e["embedding"] =
+                    json_floats(vectors[k].data(), static_cast<int64_t>(vectors[k].size()));
+            data.push_back(std::move(e));
+            total += tokens[k];
+        }
+        ojson r;
+        r["object"] = "list";
+        r["data"] = std::move(data);
+        r["model"] = model_name;
+        r["usage"] = {{"prompt_tokens", total}, {"total_tokens", total}};
         return r;
     }
 
@@ -538,12 +656,12 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     http.Delete(".*", route);
     http.Patch(".*", route);
     // Errors raised by httplib itself (e.g. 413 for a body over the limit) get a JSON body too.
-    http.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
         const std::string msg = res.status == 413 ? "request body over " + std::to_string(impl_->o.max_body_bytes) +
                                                         " bytes"
                                                   : "HTTP " + std::to_string(res.status);
-        res.set_content(error_body(msg), "application/json");
+        res.set_content(body_of_error(req.path, msg, res.status), "application/json");
     });
 }
 
@@ -603,15 +721,19 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
             allow("POST");
             return {200, dump(impl_->zero_shot(parse_object(body, path)))};
         }
+        if (path == "/v1/embeddings") {
+            allow("POST");
+            return {200, dump(impl_->openai_embeddings(parse_object(body, path)))};
+        }
         throw HttpError(404, "no endpoint " + path +
                                  " (GET /health, GET /info, POST /embed, POST /classify, POST "
-                                 "/fill-mask, POST /rerank, POST /zero-shot)");
+                                 "/fill-mask, POST /rerank, POST /zero-shot, POST /v1/embeddings)");
     } catch (const HttpError& e) {
-        return {e.status, error_body(e.what())};
+        return {e.status, body_of_error(path, e.what(), e.status)};
     } catch (const Error& e) {  // the input: invalid UTF-8 in a text, ...
-        return {400, error_body(path + ": " + e.what())};
+        return {400, body_of_error(path, path + ": " + e.what(), 400)};
     } catch (const std::exception& e) {
-        return {500, error_body(path + ": internal error: " + e.what())};
+        return {500, body_of_error(path, path + ": internal error: " + e.what(), 500)};
     }
 }
 

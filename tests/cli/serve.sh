@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# sparq serve as a user runs it: --port 0 prints the chosen port; /health, /embed (against the
-# PyTorch reference's mean pooling), /classify and /zero-shot (as `sparq zero-shot` prints) over
-# real HTTP; SIGTERM stops it with exit 0;
-# bad options exit 2, a port already taken exits 1 with one clear line.
+# sparq serve as a user runs it: --port 0 prints the chosen port; /health, /embed and
+# /v1/embeddings (against the PyTorch reference's mean pooling), /classify and /zero-shot (as
+# `sparq zero-shot` prints) over real HTTP; SIGTERM stops it with exit 0; bad options exit 2, a
+# port already taken exits 1 with one clear line.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
 M="$SRC/tests/fixtures/tiny_base"
@@ -58,6 +58,16 @@ status, j = call("/classify", {"text": "x"})
 assert status == 400 and "use /embed" in j["error"], j
 status, j = call("/embed", {"texts": "x"})
 assert status == 400 and "array of strings" in j["error"], j
+# OpenAI's embeddings API as a client of it sends it: the same vector, float or base64 float32.
+import base64, struct
+status, j = call("/v1/embeddings", {"input": [ref["texts"][0][0]], "model": "m"})
+assert status == 200 and j["object"] == "list" and j["usage"]["total_tokens"] == n, j
+assert max(abs(a - b) for a, b in zip(j["data"][0]["embedding"], mean)) < 1e-4
+status, j = call("/v1/embeddings", {"input": ref["texts"][0][0], "encoding_format": "base64"})
+v = struct.unpack(f"<{H}f", base64.b64decode(j["data"][0]["embedding"]))
+assert status == 200 and max(abs(a - b) for a, b in zip(v, mean)) < 1e-4, j
+status, j = call("/v1/embeddings", {"input": [[1, 2]]})
+assert status == 400 and "token-id" in j["error"]["message"], j
 PYEOF
 stop
 
