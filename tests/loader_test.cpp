@@ -551,8 +551,13 @@ TEST(SentenceEmbedding, ModulesPoolingNormalizeAndLength) {
     EXPECT_HAS(err(), "'pooling_mode_cls_token' must be true or false");
     pooling_cfg(R"("pooling_mode_mean_tokens": true)");
     write_file(d / "modules.json", "[" + tr + "," + pool + R"(, {"idx": 2, "name": "2", "path":
+        "2_LSTM", "type": "sentence_transformers.models.LSTM"}])");
+    EXPECT_HAS(err(), "module 'sentence_transformers.models.LSTM' (2_LSTM) is not supported");
+    // A Dense module is run, so its config must be there (tests/cli/sentence_transformers.sh
+    // checks its vectors).
+    write_file(d / "modules.json", "[" + tr + "," + pool + R"(, {"idx": 2, "name": "2", "path":
         "2_Dense", "type": "sentence_transformers.models.Dense"}])");
-    EXPECT_HAS(err(), "sentence_transformers.models.Dense");
+    EXPECT_HAS(err(), "2_Dense/config.json: cannot open");
     write_file(d / "modules.json", "[" + tr + "]");
     EXPECT_HAS(err(), "no Pooling module");
     write_file(d / "modules.json", "{}");
