@@ -1,4 +1,5 @@
 // sparq classify MODEL [TEXT...] [--file F] [--pair TEXT] [--top-k K]
+//                [--aggregation none|simple|first|average|max]   (token-classification models)
 //                | MODEL --question Q --context C   (question-answering models)
 #include <algorithm>
 #include <memory>
@@ -12,7 +13,7 @@ namespace sparq::cli {
 namespace {
 struct ClassifyArgs {
     std::string model, file, pair, question, context, kernels = "auto", precision = "f32",
-                                                      attention = "auto";
+                                                      attention = "auto", aggregation = "simple";
     std::vector<std::string> texts;
     size_t top_k = 0, batch_size = 32, max_length = 0, doc_stride = 0, max_answer_len = 15;
     int threads = 0;
@@ -57,6 +58,7 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
         throw Error("model '" + a.model + "' has no question-answering head (" + arch +
                     "); --question/--context need a ...ForQuestionAnswering model");
     if (has_pair) check_utf8(a.pair, "--pair");
+    const tools::Aggregation aggregation = tools::aggregation_from_name(a.aggregation);
     auto texts = read_texts(a.texts, a.file);
     Progress progress("classify", static_cast<int64_t>(texts.size()));
     for (size_t i = 0; i < texts.size(); i += a.batch_size) {
@@ -83,8 +85,8 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
                 j["text"] = texts[i + k];
                 if (has_pair) j["pair"] = a.pair;
                 j["tokens"] = tools::token_tags_json(cfg, tok, encs[k], tags[k]);
-                j["entities"] =
-                    tools::token_entities_json(cfg, tok, encs[k], tags[k], texts[i + k], a.pair);
+                j["entities"] = tools::token_entities_json(cfg, tok, encs[k], tags[k], texts[i + k],
+                                                           a.pair, aggregation);
                 print_json_line(j);
             }
         }
@@ -100,8 +102,10 @@ void add_classify(CLI::App& app) {
     sub->footer(
         "Run a model's task head. Sequence classification: one JSON line per text\n"
         "{\"text\",\"label\",\"score\",\"scores\":{label:probability}}. Token classification:\n"
-        "{\"text\",\"tokens\":[{\"token\",\"label\",\"score\"}]} (special tokens left out). "
-        "Question\n"
+        "{\"text\",\"tokens\":[{\"token\",\"label\",\"score\"}],\"entities\":[..]} (special tokens "
+        "left\n"
+        "out; entities as Hugging Face's pipeline with --aggregation: simple groups word pieces,\n"
+        "first/average/max label whole words first, none lists the non-O tokens). Question\n"
         "answering: --question Q --context C gives "
         "{\"answer\",\"score\",\"probability\",\"start\",\n"
         "\"end\"} (score = start + end logit, probability = HF's pipeline score; the answer is\n"
@@ -116,6 +120,10 @@ void add_classify(CLI::App& app) {
     sub->add_option("--top-k", a->top_k,
                     "Keep the K most probable labels in \"scores\" (default: all)")
         ->check(CLI::Range(size_t(1), size_t(1) << 20));
+    sub->add_option("--aggregation", a->aggregation,
+                    "Token classification: how entities are built, as Hugging Face's "
+                    "aggregation_strategy (default simple)")
+        ->check(CLI::IsMember(tools::aggregation_names()));
     auto* q = sub->add_option("--question", a->question, "Question (question-answering models)");
     auto* c = sub->add_option("--context", a->context,
                               "Context holding the answer (question-answering models)");

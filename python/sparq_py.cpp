@@ -3,7 +3,9 @@
 //   m.embed(texts, pooling=None, normalize=None, prompt=None, prompt_name=None, truncate_dim=None)
 //                                                    -> float32 array [texts, hidden]
 //     (None: as a sentence-transformers directory says, else mean / not normalized / no prompt)
-//   m.classify(texts, pair=None, top_k=0)           -> list of dicts (the `sparq classify` objects)
+//   m.classify(texts, pair=None, top_k=0, aggregation="simple")
+//                                                    -> list of dicts (the `sparq classify`
+//                                                    objects)
 //   m.answer(question, context)                      -> dict (question-answering models)
 //   m.fill_mask(texts, top_k=5)                      -> list (per text) of lists (per mask)
 //   m.rerank(query, documents, top_k=0, raw=False)   -> list of dicts {index, score}, best first
@@ -177,8 +179,9 @@ class PyModel {
     }
 
     py::list classify(const std::vector<std::string>& texts, const std::optional<std::string>& pair,
-                      size_t top_k, size_t batch_size) const {
+                      size_t top_k, size_t batch_size, const std::string& aggregation_name) const {
         const sparq::ModelConfig& cfg = model_->config();
+        const auto aggregation = sparq::tools::aggregation_from_name(aggregation_name);
         if (cfg.task != sparq::Task::sequence_classification && cfg.task != sparq::Task::token_classification)
             throw sparq::Error("the model has no sequence or token classification head (" + sparq::tools::task_name(cfg.task) +
                                ")");
@@ -198,7 +201,8 @@ class PyModel {
                     nlohmann::ordered_json j;
                     j["tokens"] = sparq::tools::token_tags_json(cfg, tok(), encs[i0 + i], tags[i]);
                     j["entities"] = sparq::tools::token_entities_json(
-                        cfg, tok(), encs[i0 + i], tags[i], texts[i0 + i], pair.value_or(""));
+                        cfg, tok(), encs[i0 + i], tags[i], texts[i0 + i], pair.value_or(""),
+                        aggregation);
                     results.push_back(std::move(j));
                 }
             });
@@ -363,9 +367,10 @@ PYBIND11_MODULE(sparq, m) {
              "zeros at "
              "padding.")
         .def("classify", &PyModel::classify, py::arg("texts"), py::arg("pair") = py::none(),
-             py::arg("top_k") = 0, py::arg("batch_size") = 32,
-             "Sequence classification ({label, score, scores}) or token classification ({tokens}) "
-             "per text.")
+             py::arg("top_k") = 0, py::arg("batch_size") = 32, py::arg("aggregation") = "simple",
+             "Sequence classification ({label, score, scores}) or token classification ({tokens, "
+             "entities}) per text; aggregation: how entities are built, as Hugging Face's "
+             "aggregation_strategy (none, simple, first, average or max).")
         .def("fill_mask", &PyModel::fill_mask, py::arg("texts"), py::arg("top_k") = 5,
              py::arg("batch_size") = 32,
              "Masked-token prediction (models with the masked-LM head): per text, a list with one "

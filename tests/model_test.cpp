@@ -743,6 +743,235 @@ TEST(Model, TokenEntitiesGroupLikeHuggingFaceSimple) {
     EXPECT_EQ(tools::token_entities_json(cfg, tok, e, tags, text).size(), 5u);
 }
 
+// A hand-made token classification: [CLS] tokens [SEP] with the given offsets and logits (the
+// label the argmax); the id of "[UNK]" / "<unk>" is the unknown token's, the others an ordinary
+// token's.
+struct TaggedToken {
+    std::string token;
+    uint32_t start, end;
+    std::vector<float> logits;
+    int8_t sequence = 0;
+};
+std::pair<Encoding, TokenTag> tagged(const Tokenizer& tok, const std::vector<TaggedToken>& toks) {
+    Encoding e;
+    TokenTag tags;
+    const size_t labels = toks.front().logits.size();
+    auto add = [&](int32_t id, const std::string& token, std::pair<uint32_t, uint32_t> off,
+                   int8_t seq, const std::vector<float>& lg) {
+        e.ids.push_back(id);
+        e.type_ids.push_back(seq == 1 ? 1 : 0);
+        e.tokens.push_back(token);
+        e.offsets.push_back(off);
+        e.sequence_ids.push_back(seq);
+        tags.logits.push_back(lg);
+        tags.label_ids.push_back(std::max_element(lg.begin(), lg.end()) - lg.begin());
+    };
+    add(tok.cls_id(), "[CLS]", {0, 0}, -1, std::vector<float>(labels, 0.0f));
+    for (const TaggedToken& t : toks) {
+        const bool unk = t.token == "[UNK]" || t.token == "<unk>";
+        const int32_t word_id =
+            std::max({tok.cls_id(), tok.sep_id(), tok.pad_id(), tok.unk_id(), tok.mask_id()}) + 1;
+        add(unk ? tok.unk_id() : word_id, t.token, {t.start, t.end}, t.sequence, t.logits);
+    }
+    add(tok.sep_id(), "[SEP]", {0, 0}, -1, std::vector<float>(labels, 0.0f));
+    return {e, tags};
+}
+
+// Softmax probability of label l.
+double prob(const std::vector<float>& lg, size_t l) {
+    double sum = 0;
+    for (float x : lg) sum += std::exp(static_cast<double>(x));
+    return std::exp(static_cast<double>(lg[l])) / sum;
+}
+
+struct WantEntity {
+    const char* group;
+    const char* word;
+    uint32_t start, end;
+    double score;
+};
+void expect_entities(const nlohmann::ordered_json& j, const std::vector<WantEntity>& want,
+                     const char* what) {
+    ASSERT_EQ(j.size(), want.size()) << what << ": " << j.dump();
+    for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(j[i]["entity_group"], want[i].group) << what << " " << i;
+        EXPECT_EQ(j[i]["word"], want[i].word) << what << " " << i;
+        EXPECT_EQ(j[i]["start"], want[i].start) << what << " " << i;
+        EXPECT_EQ(j[i]["end"], want[i].end) << what << " " << i;
+        EXPECT_NEAR(j[i]["score"].get<double>(), want[i].score, 1e-6) << what << " " << i;
+    }
+}
+
+TEST(Model, AggregationNames) {
+    for (const char* n : {"none", "simple", "first", "average", "max"})
+        EXPECT_EQ(tools::aggregation_names()[static_cast<size_t>(tools::aggregation_from_name(n))],
+                  n);
+    EXPECT_THROW(tools::aggregation_from_name("mean"), Error);
+    EXPECT_THROW(tools::aggregation_from_name("Simple"), Error);
+    // The continuing-subword prefix decides how words are found: "##" for WordPiece (vocab.txt,
+    // MPNet's tokenizer.json), none for byte-level BPE and SentencePiece.
+    auto prefix = [](const char* dir) {
+        return Tokenizer::from_dir((test::fixtures_dir() / dir).string())
+            .continuing_subword_prefix();
+    };
+    EXPECT_EQ(prefix("tiny_tok"), "##");
+    EXPECT_EQ(prefix("tiny_mpnet"), "##");
+    EXPECT_EQ(prefix("tiny_roberta"), "");
+    EXPECT_EQ(prefix("tiny_xlmr"), "");
+    EXPECT_EQ(prefix("tiny_deberta"), "");
+}
+
+// HF's word-level strategies with a WordPiece vocabulary: a "##" piece continues its word (token
+// and text lengths differ, counted in code points: "e" under "É" starts a word), [UNK] never
+// does; each word gets the first token's label (first), the label of the mean probabilities
+// (average) or of its most confident token (max), and the words are grouped as simple groups
+// tokens (B- or a type change starts a group, "O" dropped).
+TEST(Model, TokenEntitiesWordAggregationWordPiece) {
+    const Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_tok").string());
+    ModelConfig cfg;
+    cfg.id2label = {{0, "O"}, {1, "B-PER"}, {2, "I-PER"}, {3, "B-LOC"}, {4, "I-LOC"}};
+    cfg.num_labels = 5;
+    const std::string text = "Alice lived ten years in \xc3\x89vry \xe2\x98\x83";  // Évry ☃
+    using V = std::vector<float>;
+    const V per{0, 3, 0, 0, 0}, o3{3, 0, 0, 0, 0}, live{2, 0, 0, 1.5f, 0}, bloc3{0, 0, 0, 3, 0},
+        iloc4{0, 0, 0, 0, 4}, iper{0, 0, 2.5f, 0, 0}, iloc2{0, 0, 0, 0, 2};
+    const auto [e, tags] = tagged(tok, {{"alice", 0, 5, per},
+                                        {"live", 6, 10, live},
+                                        {"##d", 10, 11, bloc3},
+                                        {"t", 12, 13, iloc4},
+                                        {"##e", 13, 14, iper},
+                                        {"##n", 14, 15, iper},
+                                        {"year", 16, 20, o3},
+                                        {"##s", 20, 21, o3},
+                                        {"in", 22, 24, o3},
+                                        {"e", 25, 27, bloc3},  // "É": 2 bytes, 1 code point
+                                        {"##v", 27, 28, iloc2},
+                                        {"##ry", 28, 30, iloc2},
+                                        {"[UNK]", 31, 34, per}});
+    const std::vector<bool> sub = {false, false, true,  false, true, true, false,
+                                   true,  false, false, true,  true, false};
+    for (size_t t = 1; t + 1 < e.size(); ++t)
+        EXPECT_EQ(tools::is_subword(tok, e, t, text), sub[t - 1]) << e.tokens[t];
+
+    auto run = [&](const char* name) {
+        return tools::token_entities_json(cfg, tok, e, tags, text, {},
+                                          tools::aggregation_from_name(name));
+    };
+    const double p3 = prob(per, 1), p4 = prob(iloc4, 4), p25 = prob(iper, 2), p2 = prob(iloc2, 4);
+    // simple: tokens; "d t" and "en" split words.
+    expect_entities(run("simple"),
+                    {{"PER", "Alice", 0, 5, p3},
+                     {"LOC", "d t", 10, 13, (p3 + p4) / 2},
+                     {"PER", "en", 13, 15, p25},
+                     {"LOC", "\xc3\x89vry", 25, 30, (p3 + 2 * p2) / 3},
+                     {"PER", "\xe2\x98\x83", 31, 34, p3}},
+                    "simple");
+    // first: "lived" is O (live), "ten" I-LOC (t), "Évry" B-LOC (e).
+    expect_entities(run("first"),
+                    {{"PER", "Alice", 0, 5, p3},
+                     {"LOC", "ten", 12, 15, p4},
+                     {"LOC", "\xc3\x89vry", 25, 30, p3},
+                     {"PER", "\xe2\x98\x83", 31, 34, p3}},
+                    "first");
+    // max: "lived" B-LOC (##d beats live), "ten" I-LOC (t) continues it; Évry's e (B-LOC).
+    expect_entities(run("max"),
+                    {{"PER", "Alice", 0, 5, p3},
+                     {"LOC", "lived ten", 6, 15, (p3 + p4) / 2},
+                     {"LOC", "\xc3\x89vry", 25, 30, p3},
+                     {"PER", "\xe2\x98\x83", 31, 34, p3}},
+                    "max");
+    // average: "lived" B-LOC, "ten" I-PER (two I-PER pieces outweigh t), Évry I-LOC.
+    auto mean = [&](std::initializer_list<V> lgs, size_t l) {
+        double s = 0;
+        for (const V& lg : lgs) s += prob(lg, l);
+        return s / static_cast<double>(lgs.size());
+    };
+    expect_entities(run("average"),
+                    {{"PER", "Alice", 0, 5, p3},
+                     {"LOC", "lived", 6, 11, mean({live, bloc3}, 3)},
+                     {"PER", "ten", 12, 15, mean({iloc4, iper, iper}, 2)},
+                     {"LOC", "\xc3\x89vry", 25, 30, mean({bloc3, iloc2, iloc2}, 4)},
+                     {"PER", "\xe2\x98\x83", 31, 34, p3}},
+                    "average");
+    // none: every token not labelled O, with its label and position.
+    const auto none = run("none");
+    ASSERT_EQ(none.size(), 9u) << none.dump();
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : none[1].items()) keys.push_back(k);
+    EXPECT_EQ(keys, (std::vector<std::string>{"entity", "score", "index", "word", "start", "end"}));
+    EXPECT_EQ(none[1]["entity"], "B-LOC");
+    EXPECT_NEAR(none[1]["score"].get<double>(), p3, 1e-6);
+    EXPECT_EQ(none[1]["index"], 3);
+    EXPECT_EQ(none[1]["word"], "d");
+    EXPECT_EQ(none[1]["start"], 10);
+    EXPECT_EQ(none[1]["end"], 11);
+    std::vector<size_t> index;
+    for (const auto& x : none) index.push_back(x["index"].get<size_t>());
+    EXPECT_EQ(index, (std::vector<size_t>{1, 3, 4, 5, 6, 10, 11, 12, 13}));
+    EXPECT_EQ(none[5]["word"], "\xc3\x89");
+    // A word whose first token is O stays O under first: nothing but the PER entities.
+    Encoding e2 = e;
+    TokenTag t2 = tags;
+    for (size_t t : std::vector<size_t>{4, 5, 6, 10, 11, 12})
+        t2.logits[t] = o3, t2.label_ids[t] = 0;
+    EXPECT_EQ(
+        tools::token_entities_json(cfg, tok, e2, t2, text, {}, tools::Aggregation::first).size(),
+        2u);
+}
+
+// Byte-level BPE (no continuing-subword prefix): HF's heuristic — a token continues a word unless
+// it starts the text or a space is just before it or is its first character; <unk> never does.
+// Words do not cross from the text to the pair.
+TEST(Model, TokenEntitiesWordAggregationBpeHeuristic) {
+    const Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_roberta").string());
+    ASSERT_GE(tok.unk_id(), 0);
+    ModelConfig cfg;
+    cfg.id2label = {{0, "O"}, {1, "B-PER"}, {2, "I-PER"}, {3, "B-LOC"}, {4, "I-LOC"}};
+    cfg.num_labels = 5;
+    const std::string text = "Alice lived in Paris,\xe2\x98\x83 ok";  // ☃ at 21..24
+    using V = std::vector<float>;
+    const V per{0, 3, 0, 0, 0}, o3{3, 0, 0, 0, 0}, o25{2.5f, 0, 0, 0, 0}, live{2, 0, 0, 1.5f, 0},
+        bloc3{0, 0, 0, 3, 0}, iloc2{0, 0, 0, 0, 2};
+    const std::vector<TaggedToken> toks = {
+        {"Alice", 0, 5, per},       {"\xc4\xa0live", 6, 10, live},  {"d", 10, 11, bloc3},
+        {"\xc4\xa0in", 11, 14, o3}, {"\xc4\xa0Par", 15, 18, bloc3}, {"is", 18, 20, iloc2},
+        {",", 20, 21, o25},         {"<unk>", 21, 24, per},         {"\xc4\xa0ok", 25, 27, o3}};
+    const auto [e, tags] = tagged(tok, toks);
+    // "Ġin" starts on the space itself (offsets not trimmed): not a subword either.
+    const std::vector<bool> sub = {false, false, true, false, false, true, true, false, false};
+    for (size_t t = 1; t + 1 < e.size(); ++t)
+        EXPECT_EQ(tools::is_subword(tok, e, t, text), sub[t - 1]) << e.tokens[t];
+    const double p3 = prob(per, 1);
+    // first: "lived" O, "Paris," B-LOC from Par (the comma, O, inside the word), ☃ (<unk>, glued
+    // to the comma) its own word.
+    expect_entities(
+        tools::token_entities_json(cfg, tok, e, tags, text, {}, tools::Aggregation::first),
+        {{"PER", "Alice", 0, 5, p3},
+         {"LOC", "Paris,", 15, 21, p3},
+         {"PER", "\xe2\x98\x83", 21, 24, p3}},
+        "first");
+    // max: d (B-LOC) beats live; Par is the most confident token of "Paris,".
+    expect_entities(
+        tools::token_entities_json(cfg, tok, e, tags, text, {}, tools::Aggregation::max),
+        {{"PER", "Alice", 0, 5, p3},
+         {"LOC", "lived", 6, 11, p3},
+         {"LOC", "Paris,", 15, 21, p3},
+         {"PER", "\xe2\x98\x83", 21, 24, p3}},
+        "max");
+    // The same tokens with "is" onwards in the pair (the same string): "Par" ends its word and
+    // group at the segment boundary although "is" would continue it.
+    std::vector<TaggedToken> paired = toks;
+    for (size_t i = 5; i < paired.size(); ++i) paired[i].sequence = 1;
+    const auto [ep, tp] = tagged(tok, paired);
+    expect_entities(
+        tools::token_entities_json(cfg, tok, ep, tp, text, text, tools::Aggregation::first),
+        {{"PER", "Alice", 0, 5, p3},
+         {"LOC", "Par", 15, 18, p3},
+         {"LOC", "is,", 18, 21, prob(iloc2, 4)},
+         {"PER", "\xe2\x98\x83", 21, 24, p3}},
+        "pair");
+}
+
 // The masked-LM head (BertForMaskedLM, decoder tied to the word embeddings): fill_mask's top
 // tokens and probabilities equal the softmax of the PyTorch reference's logits at every [MASK],
 // the texts tokenized by sparq (so "[MASK]" in text is the mask token), 1 and 2 threads.

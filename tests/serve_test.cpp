@@ -337,8 +337,38 @@ TEST(Serve, TokenClassificationAndQuestionAnswering) {
     const json j = ok(st, "POST", "/classify", json{{"text", kTexts[0]}}.dump());
     const PackedBatch b = batch_of(*t, {kTexts[0]});
     const Encoding e = t->tokenizer()->encode(kTexts[0], std::nullopt, 128);
+    const TokenTag tags = t->tag_tokens(b)[0];
     EXPECT_EQ(j["results"][0]["tokens"].dump(),
-              tools::token_tags_json(t->config(), *t->tokenizer(), e, t->tag_tokens(b)[0]).dump());
+              tools::token_tags_json(t->config(), *t->tokenizer(), e, tags).dump());
+    // "aggregation": the entities of that strategy (default simple), as classify prints them.
+    const std::string ner = "Alice lived in \xc3\x89vry, unfriendly people moved to Berlin";
+    const Encoding ne = t->tokenizer()->encode(ner, std::string_view("alice lived in paris"), 128);
+    const TokenTag ntags = t->tag_tokens(PackedBatch::from({ne}))[0];
+    EXPECT_EQ(
+        ok(st, "POST", "/classify",
+           json{{"text", ner}, {"pair", "alice lived in paris"}}.dump())["results"][0]["entities"]
+            .dump(),
+        tools::token_entities_json(t->config(), *t->tokenizer(), ne, ntags, ner,
+                                   "alice lived in paris")
+            .dump());
+    for (const std::string& a : tools::aggregation_names()) {
+        const json r =
+            ok(st, "POST", "/classify",
+               json{{"texts", {ner}}, {"pair", "alice lived in paris"}, {"aggregation", a}}.dump());
+        EXPECT_EQ(
+            r["results"][0]["entities"].dump(),
+            tools::token_entities_json(t->config(), *t->tokenizer(), ne, ntags, ner,
+                                       "alice lived in paris", tools::aggregation_from_name(a))
+                .dump())
+            << a;
+    }
+    for (const json& bad : {json("mean"), json(1)}) {
+        const auto [status, msg] =
+            refused(st, "POST", "/classify", json{{"text", "x"}, {"aggregation", bad}}.dump());
+        EXPECT_EQ(status, 400);
+        EXPECT_EQ(msg.rfind("/classify: ", 0), 0u) << msg;
+        EXPECT_NE(msg.find("aggregation"), std::string::npos) << msg;
+    }
 
     auto q = load("tiny_qa");
     Server sq(*q, "qa", options());

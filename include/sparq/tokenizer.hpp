@@ -104,6 +104,9 @@ class Tokenizer {
     int32_t pad_id() const;  // -1 if the vocabulary has no pad token
     int32_t unk_id() const;
     int32_t mask_id() const;  // -1 if the vocabulary has no mask token
+    // The model's continuing-subword prefix: "##" for WordPiece (BERT, DistilBERT, ELECTRA,
+    // MPNet), "" for byte-level BPE and SentencePiece, whose word pieces do not mark continuation.
+    const std::string& continuing_subword_prefix() const;
 
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;

@@ -483,5 +483,6 @@ int32_t Tokenizer::sep_id() const { return impl_->sep; }
 int32_t Tokenizer::pad_id() const { return impl_->pad; }
 int32_t Tokenizer::unk_id() const { return impl_->unk; }
 int32_t Tokenizer::mask_id() const { return impl_->mask; }
+const std::string& Tokenizer::continuing_subword_prefix() const { return impl_->vocab.prefix(); }
 
 }  // namespace sparq

@@ -146,49 +146,147 @@ nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& 
     return toks;
 }
 
+const std::vector<std::string>& aggregation_names() {
+    static const std::vector<std::string> names = {"none", "simple", "first", "average", "max"};
+    return names;
+}
+
+Aggregation aggregation_from_name(std::string_view name) {
+    const auto& names = aggregation_names();
+    for (size_t i = 0; i < names.size(); ++i)
+        if (name == names[i]) return static_cast<Aggregation>(i);
+    throw Error("unknown aggregation strategy '" + std::string(name) +
+                "' (expected none, simple, first, average or max)");
+}
+
+namespace {
+
+size_t code_points(std::string_view s) {
+    return static_cast<size_t>(
+        std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// src[b, end) clamped to src as Python slices are ("" when end < b).
+std::string_view text_slice(std::string_view src, size_t b, size_t end) {
+    b = std::min(b, src.size());
+    end = std::min(end, src.size());
+    return end > b ? src.substr(b, end - b) : std::string_view();
+}
+
+size_t argmax(const std::vector<float>& p) {
+    return static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+}
+
+}  // namespace
+
+bool is_subword(const Tokenizer& tok, const Encoding& e, size_t t, std::string_view src) {
+    if (e.ids.at(t) == tok.unk_id()) return false;
+    const auto [b, end] = e.offsets.at(t);
+    if (!tok.continuing_subword_prefix().empty())
+        return code_points(e.tokens.at(t)) != code_points(text_slice(src, b, end));
+    // HF: start > 0 and " " not in sentence[start - 1 : start + 1]. A space is one byte in UTF-8
+    // and never part of another character, so bytes decide as characters do.
+    if (b == 0) return false;
+    return text_slice(src, b - 1, size_t{b} + 1).find(' ') == std::string_view::npos;
+}
+
 nlohmann::ordered_json token_entities_json(const ModelConfig& cfg, const Tokenizer& tok,
                                            const Encoding& e, const TokenTag& tags,
-                                           std::string_view text, std::string_view pair) {
-    // "B-PER" -> (B, PER); "I-PER" -> (I, PER); anything else -> (I, itself), as HF get_tag.
+                                           std::string_view text, std::string_view pair,
+                                           Aggregation aggregation) {
+    auto src_of = [&](size_t t) { return e.sequence_ids.at(t) == 1 ? pair : text; };
+    // A token (none, simple) or a word (first, average, max) with its label and score.
+    struct Item {
+        size_t first, last;  // token positions
+        int64_t label;
+        float score;
+    };
+    std::vector<Item> items;
+    std::vector<size_t> word;  // token positions of the word being read
+    std::vector<std::vector<float>> probs(e.size());
+    auto close_word = [&] {
+        if (word.empty()) return;
+        std::vector<float> p;
+        if (aggregation == Aggregation::first) {
+            p = probs[word.front()];
+        } else if (aggregation == Aggregation::max) {
+            size_t best = word.front();
+            for (size_t t : word)
+                if (probs[t][argmax(probs[t])] > probs[best][argmax(probs[best])]) best = t;
+            p = probs[best];
+        } else {  // average
+            std::vector<double> sum(probs[word.front()].size(), 0.0);
+            for (size_t t : word)
+                for (size_t l = 0; l < sum.size(); ++l) sum[l] += probs[t].at(l);
+            for (double v : sum)
+                p.push_back(static_cast<float>(v / static_cast<double>(word.size())));
+        }
+        const size_t lab = argmax(p);
+        items.push_back({word.front(), word.back(), static_cast<int64_t>(lab), p.at(lab)});
+        word.clear();
+    };
+    for (size_t t = 0; t < e.size(); ++t) {
+        if (is_special(tok, e.ids[t])) continue;
+        probs[t] = softmax(tags.logits.at(t));
+        if (aggregation == Aggregation::none || aggregation == Aggregation::simple) {
+            const int64_t lab = tags.label_ids.at(t);
+            items.push_back({t, t, lab, probs[t].at(static_cast<size_t>(lab))});
+            continue;
+        }
+        if (!word.empty() && (e.sequence_ids.at(t) != e.sequence_ids.at(word.back()) ||
+                              !is_subword(tok, e, t, src_of(t))))
+            close_word();
+        word.push_back(t);
+    }
+    close_word();
+
+    // The JSON of a token, word or group from token `first` to token `last`.
+    auto span_json = [&](nlohmann::ordered_json j, size_t first, size_t last) {
+        const uint32_t b = e.offsets.at(first).first, end = e.offsets.at(last).second;
+        const std::string_view src = src_of(first);
+        j["word"] = b <= end && end <= src.size() ? std::string(src.substr(b, end - b)) : "";
+        j["start"] = b;
+        j["end"] = end;
+        return j;
+    };
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    if (aggregation == Aggregation::none) {
+        for (const Item& it : items) {
+            const std::string label = cfg.label(it.label);
+            if (label == "O") continue;  // HF's ignore_labels
+            out.push_back(
+                span_json({{"entity", label}, {"score", json_float(it.score)}, {"index", it.first}},
+                          it.first, it.last));
+        }
+        return out;
+    }
+    // HF group_entities: "B-PER" -> (B, PER); "I-PER" -> (I, PER); anything else -> (I, itself).
     auto tag_of = [](const std::string& label) -> std::pair<char, std::string> {
         if (label.size() > 2 && (label[0] == 'B' || label[0] == 'I') && label[1] == '-')
             return {label[0], label.substr(2)};
         return {'I', label};
     };
-    struct Tok {
-        size_t t;
-        std::string type;
-        float score;
-    };
-    nlohmann::ordered_json out = nlohmann::ordered_json::array();
-    std::vector<Tok> group;
+    std::vector<const Item*> group;
+    std::string group_type;
     auto flush = [&] {
-        if (group.empty() || group.front().type == "O") {
-            group.clear();
-            return;
+        if (!group.empty() && group_type != "O") {
+            double sum = 0;
+            for (const Item* g : group) sum += g->score;
+            out.push_back(span_json({{"entity_group", group_type},
+                                     {"score", json_float(static_cast<float>(
+                                                   sum / static_cast<double>(group.size())))}},
+                                    group.front()->first, group.back()->last));
         }
-        double sum = 0;
-        for (const Tok& g : group) sum += g.score;
-        const size_t first = group.front().t, last = group.back().t;
-        const std::string_view src = e.sequence_ids.at(first) == 1 ? pair : text;
-        const uint32_t b = e.offsets.at(first).first, end = e.offsets.at(last).second;
-        out.push_back({{"entity_group", group.front().type},
-                       {"score", json_float(static_cast<float>(sum / group.size()))},
-                       {"word", b <= end && end <= src.size() ? std::string(src.substr(b, end - b))
-                                                              : std::string()},
-                       {"start", b},
-                       {"end", end}});
         group.clear();
     };
-    for (size_t t = 0; t < e.size(); ++t) {
-        if (is_special(tok, e.ids[t])) continue;
-        const int64_t lab = tags.label_ids.at(t);
-        const auto [bi, type] = tag_of(cfg.label(lab));
-        const float p = softmax(tags.logits.at(t)).at(static_cast<size_t>(lab));
-        if (!group.empty() && (type != group.back().type || bi == 'B' ||
-                               e.sequence_ids.at(t) != e.sequence_ids.at(group.back().t)))
+    for (const Item& it : items) {
+        auto [bi, type] = tag_of(cfg.label(it.label));
+        if (!group.empty() &&
+            (type != group_type || bi == 'B' ||
+             e.sequence_ids.at(it.first) != e.sequence_ids.at(group.back()->last)))
             flush();
-        group.push_back({t, type, p});
+        if (group.empty()) group_type = std::move(type);
+        group.push_back(&it);
     }
     flush();
     return out;

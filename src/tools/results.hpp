@@ -2,9 +2,10 @@
 // JSON of model results, one format for `sparq classify` / `sparq embed` (JSON lines) and
 // `sparq serve` (HTTP responses).
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "sparq/model.hpp"
 
@@ -44,17 +45,44 @@ nlohmann::ordered_json rerank_json(const std::vector<float>& scores,
 nlohmann::ordered_json token_tags_json(const ModelConfig& cfg, const Tokenizer& tok,
                                        const Encoding& e, const TokenTag& tags);
 
+// Hugging Face's token-classification aggregation strategies (TokenClassificationPipeline's
+// aggregation_strategy): how token_entities_json turns token labels into entities.
+enum class Aggregation { none, simple, first, average, max };
+// "none", "simple", "first", "average", "max" (the order of Aggregation).
+const std::vector<std::string>& aggregation_names();
+// The strategy of that name; throws sparq::Error naming the accepted values for another one.
+Aggregation aggregation_from_name(std::string_view name);
+
+// Whether token t of e continues the word of the token before it, as HF's gather_pre_entities
+// decides: with a continuing-subword prefix (WordPiece "##") when the token's string and the text
+// under its offsets differ in length (Unicode code points); otherwise (byte-level BPE,
+// SentencePiece) by HF's heuristic, when neither the character before the token nor its first
+// character is a space (a token at offset 0 starts a word). The unknown token never continues a
+// word. src is the text the token's offsets point into.
+bool is_subword(const Tokenizer& tok, const Encoding& e, size_t t, std::string_view src);
+
 // One text's entities from its token classification, as Hugging Face's token-classification
-// pipeline with aggregation_strategy="simple": special tokens left out, each token's label the
-// argmax; consecutive tokens of one entity type form a group unless a token's label starts with
-// "B-" (labels without a B-/I- prefix are their own type); groups of label "O" are dropped.
-// [{"entity_group" (type, prefix removed), "score" (mean of the tokens' probabilities), "word",
-// "start", "end"}] where start/end are byte offsets in the token's text (`text`, or `pair` for
-// the second segment) and word is that text's slice (HF rebuilds it from the word pieces, which
-// loses case and spacing for uncased models). A group does not cross from text to pair.
+// pipeline with that aggregation_strategy. Special tokens ([CLS], [SEP], padding) are left out;
+// each token's probabilities are the softmax of its logits.
+// - simple: each token its argmax label; consecutive tokens of one entity type form a group
+//   unless a token's label starts with "B-" (labels without a B-/I- prefix are their own type);
+//   groups of type "O" are dropped. [{"entity_group" (type, prefix removed), "score" (mean of the
+//   members' scores), "word", "start", "end"}].
+// - first / average / max: tokens are first joined into words (a token and the subword tokens
+//   after it, is_subword), each word one label: the argmax of its first token's probabilities
+//   (first), of the mean of its tokens' probability vectors (average), or of the token whose
+//   highest probability is largest (max; the first such token on ties); its score that
+//   probability. The words are then grouped as simple groups tokens (same output).
+// - none: no grouping; one {"entity" (the label), "score", "index" (token position in e), "word",
+//   "start", "end"} per token whose label is not "O".
+// start/end are byte offsets in the token's text (`text`, or `pair` for the second segment) and
+// word is that text's slice (HF rebuilds it from the word pieces, which loses case and spacing for
+// uncased models, and gives "##" pieces for none). Neither a word nor a group crosses from text
+// to pair.
 nlohmann::ordered_json token_entities_json(const ModelConfig& cfg, const Tokenizer& tok,
                                            const Encoding& e, const TokenTag& tags,
-                                           std::string_view text, std::string_view pair = {});
+                                           std::string_view text, std::string_view pair = {},
+                                           Aggregation aggregation = Aggregation::simple);
 
 // Masked-token predictions of a batch of encodings as Hugging Face's fill-mask pipeline reports
 // them: per encoding, [{"position", "predictions": [{"token", "token_str", "score",

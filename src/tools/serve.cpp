@@ -565,7 +565,7 @@ struct Server::Impl {
             r.update(best_answer_json(tok, job.encs, job.spans, c));
             return r;
         }
-        check_keys(j, {"texts", "text", "pair", "pairs", "top_k"}, ep);
+        check_keys(j, {"texts", "text", "pair", "pairs", "top_k", "aggregation"}, ep);
         const auto texts = texts_of(j, o.max_texts, ep);
         std::vector<std::string> pairs;
         if (j.contains("pair") && j.contains("pairs")) throw HttpError(400, ep + ": give \"pair\" or \"pairs\", not both");
@@ -577,6 +577,10 @@ struct Server::Impl {
                                          std::to_string(texts.size()) + " texts (expected one per text)");
         }
         const size_t top_k = top_k_of(j, 0, ep);
+        // Token classification's entities; an unknown name is a sparq::Error, a 400 (handle()).
+        const Aggregation aggregation =
+            j.contains("aggregation") ? aggregation_from_name(string_field(j, "aggregation", ep))
+                                      : Aggregation::simple;
         Job job;
         job.kind = cfg.task == Task::sequence_classification ? Job::Kind::classify : Job::Kind::tag;
         job.encs = tok.encode_batch(texts, pairs, o.max_length);
@@ -590,7 +594,7 @@ struct Server::Impl {
                 t["tokens"] = token_tags_json(cfg, tok, job.encs[k], job.tags[k]);
                 t["entities"] = token_entities_json(
                     cfg, tok, job.encs[k], job.tags[k], texts[k],
-                    pairs.empty() ? std::string_view() : std::string_view(pairs[k]));
+                    pairs.empty() ? std::string_view() : std::string_view(pairs[k]), aggregation);
                 results.push_back(std::move(t));
             }
         }

@@ -78,6 +78,132 @@ for e, g in zip([e for e in ents if e["tag"] != "O"], got["entities"]):
     assert abs(np.mean(e["scores"]) - g["score"]) < 1e-4, (e, g)
 PYEOF
 
+# --aggregation none|simple|first|average|max against a Python port of Hugging Face's
+# TokenClassificationPipeline postprocessing (gather_pre_entities, aggregate_words / aggregate_word,
+# group_entities / group_sub_entities, ignore_labels ["O"]) over the PyTorch reference's
+# probabilities of sparq's token ids. The WordPiece vocabulary has "##": a token is a subword when
+# its string and the text under it differ in length (code points: "e" under "É" starts a word);
+# [UNK] ("☃") never is. Offsets are found here by walking the pieces through the lower-cased,
+# accent-stripped text. A pair: entities of each segment on their own. Default = simple.
+agg_text="Alice lived in Évry ☃, unfriendly people moved to Berlin"
+agg_pair="alice lived in paris for ten years before she moved to berlin ."
+simple=$("$SPARQ" classify "$FIX/tiny_tok" "$agg_text" --aggregation simple)
+[ "$simple" = "$("$SPARQ" classify "$FIX/tiny_tok" "$agg_text")" ] || { echo "default is not simple"; exit 1; }
+for pair in no yes; do
+  popt=(); [ "$pair" = yes ] && popt=(--pair "$agg_pair")
+  toks=$("$SPARQ" tokenize "$FIX/tiny_tok" "$agg_text" "${popt[@]}")
+  outs=()
+  for X in none simple first average max; do
+    outs+=("$("$SPARQ" classify "$FIX/tiny_tok" "$agg_text" "${popt[@]}" --aggregation "$X")")
+  done
+  PYTHONPATH="$SRC/tools" $PY - "$FIX/tiny_tok" "$agg_text" "$pair" "$agg_pair" "$toks" "${outs[@]}" <<'PYEOF'
+import json, sys, unicodedata
+import numpy as np
+import bert_reference as ref
+d, text, has_pair, pair, tk = sys.argv[1], sys.argv[2], sys.argv[3] == "yes", sys.argv[4], json.loads(sys.argv[5])
+got = dict(zip(["none", "simple", "first", "average", "max"], [json.loads(x) for x in sys.argv[6:]]))
+cfg = json.load(open(d + "/config.json"))
+id2label = {int(k): v for k, v in cfg["id2label"].items()}
+w, _, _ = ref.read_safetensors(d + "/model.safetensors")
+logits = ref.forward(cfg, w, [tk["ids"]], [[1] * len(tk["ids"])], [tk["type_ids"]])["logits"][0]
+scores = np.exp(logits - logits.max(-1, keepdims=True))
+scores /= scores.sum(-1, keepdims=True)
+
+def norm(ch):  # BertTokenizer's lower casing and accent stripping of one character
+    return "".join(c for c in unicodedata.normalize("NFD", ch.lower()) if unicodedata.category(c) != "Mn")
+
+def punct(ch):
+    o = ord(ch)
+    return 33 <= o <= 47 or 58 <= o <= 64 or 91 <= o <= 96 or 123 <= o <= 126 or unicodedata.category(ch).startswith("P")
+
+def offsets(sentence, tokens):  # character offsets of the word pieces in sentence
+    pos, out = 0, []
+    for t in tokens:
+        while sentence[pos].isspace(): pos += 1
+        start = pos
+        if t == "[UNK]":  # a whole word
+            while pos < len(sentence) and not sentence[pos].isspace() and not punct(sentence[pos]): pos += 1
+        else:
+            piece, acc = t[2:] if t.startswith("##") else t, ""
+            while acc != piece:
+                acc += norm(sentence[pos]); pos += 1
+                assert piece.startswith(acc), (t, sentence[start:pos])
+        out.append((start, pos))
+    return out
+
+# Segments: [CLS] text [SEP] (pair [SEP]); each one a "sentence" for the pipeline.
+segs, cur = [], []
+for i, t in enumerate(tk["tokens"]):
+    if t in ("[CLS]", "[SEP]", "[PAD]"):
+        if cur: segs.append(cur); cur = []
+    else:
+        cur.append(i)
+assert len(segs) == (2 if has_pair else 1), segs
+
+def pipeline(sentence, idx, strategy):  # HF's postprocess for one segment
+    offs = offsets(sentence, [tk["tokens"][i] for i in idx])
+    pre = []
+    for i, (s, e) in zip(idx, offs):
+        word, word_ref = tk["tokens"][i], sentence[s:e]
+        is_sub = len(word) != len(word_ref)  # the tokenizer has a continuing_subword_prefix
+        if word == "[UNK]":
+            word, is_sub = word_ref, False
+        pre.append({"word": word, "scores": scores[i], "start": s, "end": e, "index": i, "is_subword": is_sub})
+    if strategy in ("none", "simple"):
+        ents = [{"entity": id2label[int(p["scores"].argmax())], "score": float(p["scores"].max()),
+                 "index": p["index"], "start": p["start"], "end": p["end"]} for p in pre]
+    else:
+        groups = []
+        for p in pre:
+            if groups and p["is_subword"]: groups[-1].append(p)
+            else: groups.append([p])
+        ents = []
+        for g in groups:
+            if strategy == "first": sc = g[0]["scores"]
+            elif strategy == "max": sc = max(g, key=lambda p: p["scores"].max())["scores"]
+            else: sc = np.nanmean(np.stack([p["scores"] for p in g]), axis=0)
+            ents.append({"entity": id2label[int(sc.argmax())], "score": float(sc[sc.argmax()]),
+                         "start": g[0]["start"], "end": g[-1]["end"]})
+    if strategy == "none":
+        return [e for e in ents if e["entity"] != "O"]
+    def tag(name):
+        return (name[0], name[2:]) if name.startswith(("B-", "I-")) else ("I", name)
+    grouped, cur = [], []
+    for e in ents:
+        if cur and not (tag(e["entity"])[1] == tag(cur[-1]["entity"])[1] and tag(e["entity"])[0] != "B"):
+            grouped.append(cur); cur = []
+        cur.append(e)
+    if cur: grouped.append(cur)
+    out = [{"entity_group": g[0]["entity"].split("-", 1)[-1], "score": float(np.mean([e["score"] for e in g])),
+            "start": g[0]["start"], "end": g[-1]["end"]} for g in grouped]
+    return [e for e in out if e["entity_group"] != "O"]
+
+def as_bytes(sentence, e):  # sparq: byte offsets, word = the text between them
+    b, end = len(sentence[:e["start"]].encode()), len(sentence[:e["end"]].encode())
+    return dict(e, start=b, end=end, word=sentence[e["start"]:e["end"]])
+
+sentences = [text, pair] if has_pair else [text]
+for strategy, line in got.items():
+    want = [as_bytes(s, e) for s, idx in zip(sentences, segs) for e in pipeline(s, idx, strategy)]
+    have = line["entities"]
+    key = "entity" if strategy == "none" else "entity_group"
+    fields = [key, "word", "start", "end"] + (["index"] if strategy == "none" else [])
+    assert [[h[f] for f in fields] for h in have] == [[x[f] for f in fields] for x in want], (strategy, have, want)
+    for h, x in zip(have, want):
+        assert abs(h["score"] - x["score"]) < 1e-4, (strategy, h, x)
+    assert list(have[0]) == [key, "score"] + (["index"] if strategy == "none" else []) + ["word", "start", "end"], have[0]
+# The strategies give different entities here (words such as "unfriendly" and "Évry" labelled
+# differently), so each one is really checked.
+seen = [json.dumps(got[s]["entities"]) for s in got]
+assert len(set(seen)) == len(seen), "two strategies agree"
+PYEOF
+done
+# A bad strategy is a command-line error (exit 2).
+set +e
+"$SPARQ" classify "$FIX/tiny_tok" "x" --aggregation mean >/dev/null 2>&1; rc=$?
+set -e
+[ "$rc" = 2 ] || { echo "--aggregation mean: exit $rc, expected 2"; exit 1; }
+
 # Question answering: best span (start <= end < start + max_answer_len, second segment) of the
 # reference logits; max_answer_len 15 by default (HF's pipeline), 2 with --max-answer-len 2.
 args=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]=="pair"][0]; print(c["texts"][0][0]); print(c["texts"][0][1])' "$FIX/tiny_qa/reference.json")

@@ -77,6 +77,15 @@ class Binding(unittest.TestCase):
         tok = sparq.Model(os.path.join(FIX, "tiny_tok"), threads=1)
         self.assertEqual(tok.classify(["alice lived in paris"])[0]["tokens"],
                          cli("classify", os.path.join(FIX, "tiny_tok"), "alice lived in paris")[0]["tokens"])
+        # aggregation: the CLI's entities for every strategy (simple by default), with a pair too.
+        ner, pair = "Alice lived in \u00c9vry, unfriendly people moved to Berlin", "alice lived in paris"
+        for agg in ("none", "simple", "first", "average", "max"):
+            want = cli("classify", os.path.join(FIX, "tiny_tok"), ner, "--pair", pair, "--aggregation", agg)[0]
+            self.assertEqual(tok.classify([ner], pair=pair, aggregation=agg),
+                             [{k: v for k, v in want.items() if k not in ("text", "pair")}])
+        self.assertEqual(tok.classify([ner])[0]["entities"], tok.classify([ner], aggregation="simple")[0]["entities"])
+        with self.assertRaisesRegex(ValueError, "aggregation"):
+            tok.classify([ner], aggregation="mean")
         qa = sparq.Model(os.path.join(FIX, "tiny_qa"), threads=1)
         q, c = "who wrote the book ?", "the book was written by a famous writer in london ."
         got = qa.answer(q, c)
