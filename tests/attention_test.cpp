@@ -299,15 +299,17 @@ TEST(Attention, DisentangledMatchesReference) {
                 const int64_t span = 16, buckets = 16, max_position = 64, max_len = 140;
                 const std::vector<int32_t> idx =
                     deberta_rel_index(span, buckets, max_position, max_len);
-                const int64_t ld_pos = 3 * d + 1;  // heads side by side in the real layout
-                std::vector<float> pk(2 * span * ld_pos), pq(2 * span * ld_pos);
+                // Transposed projections [d][ld_pos]: 2 span relative rows, 16 readable columns
+                // after them (the vector tiles read whole vectors), an odd stride.
+                const int64_t ld_pos = 2 * span + 16 + 5;
+                std::vector<float> pk(d * ld_pos + 8), pq(d * ld_pos + 8);
                 std::mt19937 rng(static_cast<uint32_t>(seq + d));
                 std::normal_distribution<float> nd(0.0f, 1.0f);
                 for (float& x : pk) x = nd(rng);
                 for (float& x : pq) x = nd(rng);
                 DisentangledHead rel;
-                rel.pos_k = terms & 1 ? pk.data() + d : nullptr;
-                rel.pos_q = terms & 2 ? pq.data() + d : nullptr;
+                rel.pos_k = terms & 1 ? pk.data() + 3 : nullptr;
+                rel.pos_q = terms & 2 ? pq.data() + 3 : nullptr;
                 rel.ld_pos = ld_pos;
                 rel.idx = idx.data() + max_len - 1 + kDebertaIndexPad;
                 const float scale = 1.0f / std::sqrt(static_cast<float>(d * 3));
@@ -339,8 +341,8 @@ TEST(Attention, DisentangledMatchesReference) {
                     for (int64_t c = 0; c < d; ++c) {
                         const double q = h.q()[i * h.ld + c], k = h.k()[j * h.ld + c];
                         s += q * k;
-                        if (rel.pos_k) s += q * rel.pos_k[m * ld_pos + c];
-                        if (rel.pos_q) s += k * rel.pos_q[m * ld_pos + c];
+                        if (rel.pos_k) s += q * rel.pos_k[c * ld_pos + m];
+                        if (rel.pos_q) s += k * rel.pos_q[c * ld_pos + m];
                     }
                     return s * scale;
                 });

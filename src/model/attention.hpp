@@ -68,10 +68,11 @@ void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_
 
 // DeBERTa-v2/v3's disentangled attention (ModelConfig::Disentangled) of one head:
 // score[i][j] = (q_i . k_j + q_i . pk[m] + k_j . pq[m]) * scale with m = idx[i - j], then
-// softmax and ctx = P . V. pos_k / pos_q: the head's columns of the layer's key / query
-// projections of the relative embeddings (row m at pos_k + m * ld_pos; nullptr: no c2p / p2c
-// term); idx points at the entry of distance 0 of a deberta_rel_index table long enough for
-// the sequence (idx[r] readable for |r| <= seq - 1 + kDebertaIndexPad).
+// softmax and ctx = P . V. pos_k / pos_q: the head's part of the layer's key / query
+// projections of the relative embeddings, transposed: pk[m][e] at pos_k[e * ld_pos + m], with
+// 16 readable columns past the last relative row (nullptr: no c2p / p2c term); idx points at
+// the entry of distance 0 of a deberta_rel_index table long enough for the sequence (idx[r]
+// readable for |r| <= seq - 1 + kDebertaIndexPad).
 struct DisentangledHead {
     const float* pos_q = nullptr;
     const float* pos_k = nullptr;

@@ -48,7 +48,8 @@ namespace {
 // idx[i0 - (seq - 1)] .. idx[i1 - 1]; a band of key rows [j0, j1) reads idx[-(j1 - 1)] ..
 // idx[seq - 1 - j0] (idx is monotone).
 // (at most seq + kDebertaBand - 1 distinct distances, so as many rows).
-int64_t band_width(int64_t seq) { return seq + kDebertaBand - 1; }
+// Rounded up to whole 16-float vectors (the AVX-512 products store whole vectors).
+int64_t band_width(int64_t seq) { return (seq + kDebertaBand - 1 + 15) / 16 * 16; }
 
 }  // namespace
 
@@ -75,20 +76,30 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
         if (dnnl_sgemm('N', tb, m, n, kk, 1.0f, a, lda, b, ldb, 0.0f, out, ldc) != dnnl_success)
             throw Error("attention: oneDNN sgemm failed");
     };
+    // rows x n products of a (rows of stride ld_qkv) with columns [first, first + n) of the
+    // transposed relative projections: AVX-512 register tiles, else oneDNN sgemm.
+    const bool tiles = has_isa(Isa::avx512);
+    auto rel_products = [&](const float* a, int64_t rows, const float* bt, int64_t first, int64_t n,
+                            float* out) {
+        if (tiles)
+            avx512::deberta_products(a, ld_qkv, d, bt + first, rel.ld_pos, rows, n, out, width);
+        else
+            gemm('N', rows, n, d, a, ld_qkv, bt + first, rel.ld_pos, out, width);
+    };
     gemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
     for (int64_t b = 0; b < bands; ++b) {
         const int64_t r0 = b * kDebertaBand, r1 = std::min(seq, r0 + kDebertaBand);
         if (rel.pos_k) {  // c2p: query rows [r0, r1) against the relative rows they read
             const int32_t first = rel.idx[r0 - (seq - 1)], last = rel.idx[r1 - 1];
             lo[b] = first;
-            gemm('T', r1 - r0, last - first + 1, d, q + r0 * ld_qkv, ld_qkv,
-                 rel.pos_k + first * rel.ld_pos, rel.ld_pos, c + r0 * width, width);
+            rel_products(q + r0 * ld_qkv, r1 - r0, rel.pos_k, first, last - first + 1,
+                         c + r0 * width);
         }
         if (rel.pos_q) {  // p2c: key rows [r0, r1)
             const int32_t first = rel.idx[-(r1 - 1)], last = rel.idx[seq - 1 - r0];
             lo[bands + b] = first;
-            gemm('T', r1 - r0, last - first + 1, d, k + r0 * ld_qkv, ld_qkv,
-                 rel.pos_q + first * rel.ld_pos, rel.ld_pos, p + r0 * width, width);
+            rel_products(k + r0 * ld_qkv, r1 - r0, rel.pos_q, first, last - first + 1,
+                         p + r0 * width);
         }
     }
     t.c = rel.pos_k ? c : nullptr;
@@ -134,10 +145,10 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
             double acc = 0;
             for (int64_t e = 0; e < d; ++e) {
                 double qk = double(k[j * ld_qkv + e]);
-                if (rel.pos_k) qk += rel.pos_k[m * rel.ld_pos + e];  // c2p: q_i . pk[m]
+                if (rel.pos_k) qk += rel.pos_k[e * rel.ld_pos + m];  // c2p: q_i . pk[m]
                 acc += double(q[i * ld_qkv + e]) * qk;
                 if (rel.pos_q)  // p2c: k_j . pq[m]
-                    acc += double(k[j * ld_qkv + e]) * rel.pos_q[m * rel.ld_pos + e];
+                    acc += double(k[j * ld_qkv + e]) * rel.pos_q[e * rel.ld_pos + m];
             }
             row[j] = static_cast<float>(acc) * scale;
             mx = std::max(mx, row[j]);

@@ -26,6 +26,11 @@ struct DebertaTerms {
 void add_deberta_terms(const DebertaTerms& t, float* s);
 namespace avx512 {
 void add_deberta_terms(const DebertaTerms& t, float* s);
+// out[r][c] = a[r] . bt[:, c] for r < rows and c < ncols rounded up to 16 (those columns of the
+// [d][ldb] bt must be readable, out's rows of stride ldo that wide): the c2p / p2c products in
+// register tiles of 6 rows x 64 columns.
+void deberta_products(const float* a, int64_t lda, int64_t d, const float* bt, int64_t ldb,
+                      int64_t rows, int64_t ncols, float* out, int64_t ldo);
 }
 
 }  // namespace sparq

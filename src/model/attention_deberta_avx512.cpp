@@ -37,3 +37,78 @@ void add_deberta_terms(const DebertaTerms& t, float* s) {
 }
 
 }  // namespace sparq::avx512
+
+namespace sparq::avx512 {
+
+namespace {
+
+// out[r][c0 + 16 x] = a[r] . bt[:, c0 + 16 x] for r < R, x < NV (a rows of stride lda, bt
+// [d][ldb]).
+template <int R, int NV>
+void product_tile(const float* a, int64_t lda, int64_t d, const float* bt, int64_t ldb, float* out,
+                  int64_t ldo, int64_t c0) {
+    __m512 acc[R][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_setzero_ps();
+    const float* bc = bt + c0;
+    for (int64_t e = 0; e < d; ++e, bc += ldb) {
+        __m512 b[NV];
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) b[x] = _mm512_loadu_ps(bc + 16 * x);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const __m512 av = _mm512_set1_ps(a[r * lda + e]);
+#pragma GCC unroll 4
+            for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_fmadd_ps(av, b[x], acc[r][x]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int x = 0; x < NV; ++x) _mm512_storeu_ps(out + r * ldo + c0 + 16 * x, acc[r][x]);
+}
+
+// The tile of `rows` (< 6) rows: the R == rows instantiation.
+template <int NV, int R = 5>
+void product_rest(int64_t rows, const float* a, int64_t lda, int64_t d, const float* bt,
+                  int64_t ldb, float* out, int64_t ldo, int64_t c0) {
+    if (rows == R)
+        product_tile<R, NV>(a, lda, d, bt, ldb, out, ldo, c0);
+    else if constexpr (R > 1)
+        product_rest<NV, R - 1>(rows, a, lda, d, bt, ldb, out, ldo, c0);
+}
+
+template <int NV>
+void product_cols(const float* a, int64_t lda, int64_t d, const float* bt, int64_t ldb,
+                  int64_t rows, float* out, int64_t ldo, int64_t c0) {
+    int64_t r = 0;
+    for (; r + 6 <= rows; r += 6)
+        product_tile<6, NV>(a + r * lda, lda, d, bt, ldb, out + r * ldo, ldo, c0);
+    if (r < rows) product_rest<NV>(rows - r, a + r * lda, lda, d, bt, ldb, out + r * ldo, ldo, c0);
+}
+
+}  // namespace
+
+void deberta_products(const float* a, int64_t lda, int64_t d, const float* bt, int64_t ldb,
+                      int64_t rows, int64_t ncols, float* out, int64_t ldo) {
+    const int64_t vecs = (ncols + 15) / 16;
+    int64_t x = 0;
+    for (; x + 4 <= vecs; x += 4) product_cols<4>(a, lda, d, bt, ldb, rows, out, ldo, 16 * x);
+    switch (vecs - x) {
+        case 3:
+            product_cols<3>(a, lda, d, bt, ldb, rows, out, ldo, 16 * x);
+            break;
+        case 2:
+            product_cols<2>(a, lda, d, bt, ldb, rows, out, ldo, 16 * x);
+            break;
+        case 1:
+            product_cols<1>(a, lda, d, bt, ldb, rows, out, ldo, 16 * x);
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace sparq::avx512

@@ -302,6 +302,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                                               : "p2c") +
                           ", span " + std::to_string(dis.span) + "; int8 attention not available)";
         span_ = dis.span;
+        rel_ld_ = (2 * span_ + 15) / 16 * 16 + 16;
         scale_factor_ = 1 + int(dis.c2p) + int(dis.p2c);
         c2p_ = dis.c2p;
         p2c_ = dis.p2c;
@@ -334,8 +335,8 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
 
         if (rel_emb.size() > 0) {
             // DeBERTa (share_att_key): the layer's key / query projections of the relative
-            // embeddings, with their biases, head-major: [heads][2 span][head_dim] (a head reads
-            // one contiguous block).
+            // embeddings, with their biases, per head transposed: [heads][head_dim][rel_ld_]
+            // (relative row m in column m; zero columns past 2 span for the vector loads).
             auto project = [&](const Tensor& wt, const Tensor& b, AlignedBuffer<float>& dst) {
                 AlignedBuffer<float> scratch, rows_major;
                 const float* wf = f32_values(wt, scratch);
@@ -346,12 +347,13 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                 if (dnnl_sgemm('N', 'T', rows, h, h, 1.0f, rel_emb.data(), h, wf, h, 1.0f,
                                rows_major.data(), h) != dnnl_success)
                     throw Error("DeBERTa relative embeddings: oneDNN sgemm failed");
-                dst.resize(rows * h);
+                dst.resize(heads_ * d * rel_ld_);
+                std::fill(dst.data(), dst.data() + heads_ * d * rel_ld_, 0.0f);
                 for (int64_t hd = 0; hd < heads_; ++hd)
                     for (int64_t r = 0; r < rows; ++r)
-                        std::copy(rows_major.data() + r * h + hd * d,
-                                  rows_major.data() + r * h + (hd + 1) * d,
-                                  dst.data() + (hd * rows + r) * d);
+                        for (int64_t e = 0; e < d; ++e)
+                            dst.data()[(hd * d + e) * rel_ld_ + r] =
+                                rows_major.data()[r * h + hd * d + e];
             };
             if (c2p_) project(src.k_w, src.k_b, L.pos_k);
             if (p2c_) project(src.q_w, src.q_b, L.pos_q);
@@ -392,10 +394,10 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                       [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                           int64_t len, int64_t head, const AttentionNext&, int) {
                           DisentangledHead rel;
-                          const int64_t block = 2 * span_ * d;  // one head's rows
+                          const int64_t block = d * rel_ld_;  // one head's projections
                           if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * block;
                           if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * block;
-                          rel.ld_pos = d;
+                          rel.ld_pos = rel_ld_;
                           rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
                           attention_head_deberta(
                               q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, rel,

@@ -122,8 +122,8 @@ class Encoder {
     struct Layer {
         PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
         Tensor ln1_g, ln1_b, ln2_g, ln2_b;
-        // DeBERTa: key / query projections of the relative embeddings, [heads][2 span][head
-        // size] (c2p / p2c; empty otherwise).
+        // DeBERTa: key / query projections of the relative embeddings, per head transposed,
+        // [heads][head size][rel_ld_] (c2p / p2c; empty otherwise).
         AlignedBuffer<float> pos_k, pos_q;
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
@@ -175,7 +175,7 @@ class Encoder {
     // DeBERTa: per distance -(rel_len_ - 1) .. rel_len_ - 1 the relative embedding row it reads
     // (deberta_rel_index; empty for every other family), the span, 1 + c2p + p2c.
     std::vector<int32_t> rel_idx_;
-    int64_t span_ = 0, scale_factor_ = 1;
+    int64_t span_ = 0, scale_factor_ = 1, rel_ld_ = 0;  // rel_ld_: Layer::pos_k's row stride
     bool c2p_ = false, p2c_ = false;
     // The attention kernels' rel_bias of `head` (distance 0 entry), nullptr without one.
     const float* rel_bias(int64_t head) const {
