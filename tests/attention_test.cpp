@@ -315,7 +315,7 @@ TEST(Attention, DisentangledMatchesReference) {
                 const float scale = 1.0f / std::sqrt(static_cast<float>(d * 3));
                 const int64_t ldc = h.heads * h.d;
                 auto run_with = [&](auto fn) {
-                    const int64_t need = attention_deberta_scratch_floats(seq);
+                    const int64_t need = attention_deberta_scratch_floats(seq, d);
                     std::vector<float> ctx(seq * ldc, -7.0f), scratch(need + 64, 3.0f);
                     fn(h.q(), h.k(), h.v(), h.ld, ctx.data() + h.d, ldc, seq, d, scale, rel,
                        scratch.data());

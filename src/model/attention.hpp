@@ -79,8 +79,8 @@ struct DisentangledHead {
     int64_t ld_pos = 0;
     const int32_t* idx = nullptr;
 };
-// Floats of scratch attention_head_deberta needs for `seq` tokens.
-int64_t attention_deberta_scratch_floats(int64_t seq);
+// Floats of scratch attention_head_deberta needs for `seq` tokens, head size d.
+int64_t attention_deberta_scratch_floats(int64_t seq, int64_t d);
 // Single-threaded (callers parallelize over heads). The products run as oneDNN sgemm, the c2p /
 // p2c ones over bands of 32 query / key rows and only the relative rows each band reads; the
 // terms are gathered with AVX-512 where max_isa() allows (else scalar loops).

@@ -9,6 +9,7 @@
 
 #include "kernels/eltwise/vec_math_avx512.hpp"
 #include "model/attention.hpp"
+#include "model/attention_deberta.hpp"
 
 // GCC 12 reports the _mm512_undefined_ps inside the unpack intrinsics as maybe-uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -81,5 +82,16 @@ void attention_head_avx512(const float* q, const float* k, const float* v, int64
     attention_head_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, next,
                                 rel_bias);
 }
+
+namespace avx512 {
+void attention_head_with_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               float* scratch, const DebertaTerms& t) {
+    attention_head_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr,
+                                nullptr, [&](float* s, int64_t lds, int64_t i0, int64_t rows) {
+                                    add_deberta_terms(t, s, lds, i0, rows);
+                                });
+}
+}  // namespace avx512
 
 }  // namespace sparq

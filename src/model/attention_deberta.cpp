@@ -53,9 +53,10 @@ int64_t band_width(int64_t seq) { return (seq + kDebertaBand - 1 + 15) / 16 * 16
 
 }  // namespace
 
-int64_t attention_deberta_scratch_floats(int64_t seq) {
+int64_t attention_deberta_scratch_floats(int64_t seq, int64_t d) {
     const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
-    return seq * seq + 2 * seq * band_width(seq) + 2 * bands + 16;
+    return std::max(seq * seq, attention_scratch_floats(seq, d)) + 2 * seq * band_width(seq) +
+           2 * bands + 16;
 }
 
 void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
@@ -67,10 +68,11 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
     t.seq = seq;
     t.idx = rel.idx;
     t.width = width;
-    float* s = scratch;  // [seq][seq] scores, then probabilities
-    float* c = s + seq * seq;
+    float* c = scratch;  // [seq][width] c2p products, then [seq][width] p2c ones
     float* p = c + seq * width;
     int32_t* lo = reinterpret_cast<int32_t*>(p + seq * width);  // [2][bands] first relative rows
+    // The scores: [seq][seq] (sgemm path), or the fused kernel's scratch (64-byte aligned there).
+    float* s = reinterpret_cast<float*>(lo + 2 * bands + 16);
     auto gemm = [](char tb, int64_t m, int64_t n, int64_t kk, const float* a, int64_t lda,
                    const float* b, int64_t ldb, float* out, int64_t ldc) {
         if (dnnl_sgemm('N', tb, m, n, kk, 1.0f, a, lda, b, ldb, 0.0f, out, ldc) != dnnl_success)
@@ -86,7 +88,6 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
         else
             gemm('N', rows, n, d, a, ld_qkv, bt + first, rel.ld_pos, out, width);
     };
-    gemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
     for (int64_t b = 0; b < bands; ++b) {
         const int64_t r0 = b * kDebertaBand, r1 = std::min(seq, r0 + kDebertaBand);
         if (rel.pos_k) {  // c2p: query rows [r0, r1) against the relative rows they read
@@ -106,12 +107,12 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
     t.p = rel.pos_q ? p : nullptr;
     t.c_lo = lo;
     t.p_lo = lo + bands;
-    if (t.c || t.p) {
-        if (has_isa(Isa::avx512))
-            avx512::add_deberta_terms(t, s);
-        else
-            add_deberta_terms(t, s);
+    if (tiles) {  // scores, the terms, softmax and context in the fused kernel's row blocks
+        avx512::attention_head_with_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, s, t);
+        return;
     }
+    gemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
+    if (t.c || t.p) add_deberta_terms(t, s);
     softmax(s, seq, seq, seq, scale, nullptr);
     if (dnnl_sgemm('N', 'N', seq, d, seq, 1.0f, s, seq, v, ld_qkv, 0.0f, ctx, ld_ctx) !=
         dnnl_success)

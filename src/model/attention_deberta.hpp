@@ -25,7 +25,13 @@ struct DebertaTerms {
 // s[i][j] += c[i][idx[i - j]] + p[j][idx[i - j]] for the [seq][seq] scores s.
 void add_deberta_terms(const DebertaTerms& t, float* s);
 namespace avx512 {
-void add_deberta_terms(const DebertaTerms& t, float* s);
+// The same for query rows [i0, i0 + rows), row i at s + (i - i0) * lds.
+void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows);
+// attention_head_avx512 (the fused kernel: scores, softmax, context per block of query rows)
+// with the terms added to each block's scores; scratch: attention_scratch_floats(seq, d).
+void attention_head_with_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               float* scratch, const DebertaTerms& t);
 // out[r][c] = a[r] . bt[:, c] for r < rows and c < ncols rounded up to 16 (those columns of the
 // [d][ldb] bt must be readable, out's rows of stride ldo that wide): the c2p / p2c products in
 // register tiles of 6 rows x 64 columns.

@@ -7,12 +7,13 @@
 
 namespace sparq::avx512 {
 
-void add_deberta_terms(const DebertaTerms& t, float* s) {
+void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows) {
     const __m512i reverse = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i rows = _mm512_mullo_epi32(iota, _mm512_set1_epi32(static_cast<int32_t>(t.width)));
-    for (int64_t i = 0; i < t.seq; ++i) {
-        float* row = s + i * t.seq;
+    const __m512i key_rows =
+        _mm512_mullo_epi32(iota, _mm512_set1_epi32(static_cast<int32_t>(t.width)));
+    for (int64_t i = i0; i < i0 + rows; ++i) {
+        float* row = s + (i - i0) * lds;
         const float* ci = t.c ? t.c + i * t.width - t.c_lo[i / kDebertaBand] : nullptr;
         for (int64_t j = 0; j < t.seq; j += 16) {
             const __mmask16 m =
@@ -27,7 +28,7 @@ void add_deberta_terms(const DebertaTerms& t, float* s) {
             if (t.p) {
                 // Keys j .. j + 15 lie in one band (16 divides kDebertaBand): row (j + l) of p.
                 const float* pj = t.p + j * t.width - t.p_lo[j / kDebertaBand];
-                const __m512i at = _mm512_add_epi32(ix, rows);
+                const __m512i at = _mm512_add_epi32(ix, key_rows);
                 acc =
                     _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at, pj, 4));
             }

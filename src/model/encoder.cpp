@@ -387,7 +387,7 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                         const Layer& layer) const {
     const int64_t h = hidden_, d = head_dim_;
     if (!rel_idx_.empty()) {  // DeBERTa
-        const int64_t per_thread = attention_deberta_scratch_floats(longest_sequence(batch));
+        const int64_t per_thread = attention_deberta_scratch_floats(longest_sequence(batch), d);
         const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
         const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
         for_each_head(batch, heads_, layout, num_threads(), by_heads,
