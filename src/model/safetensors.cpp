@@ -304,6 +304,14 @@ SafeTensorsFile& SafeTensorsFile::operator=(SafeTensorsFile&& o) noexcept {
 
 SafeTensorsFile::~SafeTensorsFile() { unmap(); }
 
+void SafeTensorsFile::release(const TensorInfo& info) const noexcept {
+    const auto bytes = this->bytes(info);
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto b = reinterpret_cast<uintptr_t>(bytes.data());
+    const uintptr_t first = (b + page - 1) / page * page, last = (b + bytes.size()) / page * page;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 void SafeTensorsFile::unmap() noexcept {
     if (map_) ::munmap(const_cast<std::byte*>(map_), map_size_);
     map_ = nullptr;

@@ -61,6 +61,10 @@ class SafeTensorsFile {
     // for integer dtypes.
     void read_f32(const TensorInfo& info, float* dst) const;
     std::vector<float> read_f32(const TensorInfo& info) const;
+    // Tells the kernel the tensor's bytes are not needed soon (madvise MADV_DONTNEED on the whole
+    // pages inside them): a loader that copied them lets them leave memory, so loading does not
+    // hold the file and its converted copy at once. Reading them again faults them back in.
+    void release(const TensorInfo& info) const noexcept;
 
   private:
     void unmap() noexcept;

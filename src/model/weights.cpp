@@ -125,6 +125,7 @@ class Loader {
         t.shape = std::move(shape);
         t.data.resize(static_cast<std::size_t>(t.numel()));
         file_.read_f32(*info, t.data.data());
+        file_.release(*info);  // the copy is made: the file's pages may go
         if (!all_finite(t.data.data(), t.data.size()))
             for (std::size_t i = 0; i < t.data.size(); ++i)
                 if (!std::isfinite(t.data[i]))
@@ -162,6 +163,7 @@ class Loader {
                             " (symmetric int8 weights are in [-127, 127])");
         }
         t.q8.assign(q, q + out * in);
+        file_.release(info);
         return t;
     }
 
