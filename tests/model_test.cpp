@@ -260,7 +260,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_distilbert_cls", "tiny_distilbert_qa",
                                            "tiny_electra", "tiny_electra_cls", "tiny_mlm",
                                            "tiny_mpnet", "tiny_mpnet_cls", "tiny_xlmr",
-                                           "tiny_xlmr_cls", "tiny_deberta", "tiny_deberta_cls"));
+                                           "tiny_xlmr_cls", "tiny_deberta", "tiny_deberta_cls",
+                                           "tiny_deberta_qa", "tiny_deberta_tok"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that

@@ -453,6 +453,13 @@ MODELS += [
     ("tiny_deberta", "DebertaV2Model", "", False, None, 28, "F32", DEBERTA_V3),
     ("tiny_deberta_cls", "DebertaV2ForSequenceClassification", "deberta.", False, "classifier", 29, "F32",
      DEBERTA_V2_CLS),
+    # The per-token heads on DeBERTa's encoder: question answering with v3's options (pair type ids
+    # only steer the span search), token classification with the v2 ones (token types embedded).
+    ("tiny_deberta_qa", "DebertaV2ForQuestionAnswering", "deberta.", False, "qa", 31, "F32", DEBERTA_V3),
+    ("tiny_deberta_tok", "DebertaV2ForTokenClassification", "deberta.", False, "classifier", 32, "F32",
+     dict({k: v for k, v in DEBERTA_V2_CLS.items() if not k.startswith("pooler")},
+          id2label={"0": "O", "1": "B-PER", "2": "I-PER", "3": "B-LOC", "4": "I-LOC"},
+          label2id={"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3, "I-LOC": 4})),
 ]
 DEBERTA_TOKENIZER_CONFIG = {"bos_token": "[CLS]", "cls_token": "[CLS]", "do_lower_case": False,
                             "eos_token": "[SEP]", "mask_token": "[MASK]", "model_max_length": 512,
@@ -504,7 +511,8 @@ def deberta_weights(rng, cfg, prefix, head):
     st = ref.deberta_settings(cfg)
     gen = dict(cfg, type_vocab_size=max(1, st["type_vocab_size"]), num_labels=num_labels_of(cfg))
     out = {}
-    for k, v in make_weights(rng, gen, prefix, head == "classifier", head).items():
+    pooled = head == "classifier" and cfg["architectures"][0].endswith("SequenceClassification")
+    for k, v in make_weights(rng, gen, prefix, pooled, head).items():
         if k.endswith("embeddings.position_embeddings.weight") and not st["position_biased_input"]:
             continue
         if k.endswith("embeddings.token_type_embeddings.weight") and st["type_vocab_size"] == 0:
@@ -897,7 +905,7 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                        prefix + "encoder.layer.1.attention.self.query_proj.weight",
                        prefix + "encoder.layer.0.intermediate.dense.bias",
                        prefix + "encoder.rel_embeddings.weight"]
-        if head == "classifier":
+        if "pooler.dense.weight" in loaded:  # sequence classifiers' ContextPooler
             probe_names.append("pooler.dense.weight")
     if head in ("classifier", "distil_classifier"):
         probe_names.append("classifier.weight")
