@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -181,7 +184,56 @@ float bf16_to_f32(uint16_t b) {
     return f;
 }
 
+void SafeTensorsFile::open_index(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") ||
+        !j["weight_map"].is_object())
+        fail(path,
+             "not a sharded-checkpoint index (expected a JSON object with a 'weight_map' "
+             "object of tensor name -> shard file)");
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::map<std::string, uint32_t> shard_of_file;
+    std::map<std::string, uint32_t> wanted;  // tensor -> shard
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+        if (!it->is_string()) fail(path, "weight_map['" + it.key() + "'] must be a file name");
+        const std::string file = it->get<std::string>();
+        if (file.empty() || file.find('/') != std::string::npos ||
+            file.find("..") != std::string::npos)
+            fail(path, "weight_map['" + it.key() + "']: '" + file +
+                           "' is not a file name in the index's directory");
+        auto [f, added] = shard_of_file.emplace(file, static_cast<uint32_t>(shards_.size()));
+        if (added) {
+            const std::string shard_path = (dir / file).string();
+            if (shard_path.size() >= 11 &&
+                shard_path.compare(shard_path.size() - 11, 11, ".index.json") == 0)
+                fail(path, "a shard may not be another index: " + file);
+            shards_.emplace_back(shard_path);
+        }
+        wanted[it.key()] = f->second;
+    }
+    if (shards_.empty()) fail(path, "weight_map names no tensor");
+    for (uint32_t k = 0; k < shards_.size(); ++k)
+        for (TensorInfo t : shards_[k].tensors()) {
+            auto w = wanted.find(t.name);
+            if (w == wanted.end() || w->second != k) continue;  // not the index's copy
+            t.shard = k;
+            tensors_.push_back(std::move(t));
+        }
+    std::sort(tensors_.begin(), tensors_.end(),
+              [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+    if (tensors_.size() != wanted.size())
+        for (const auto& [name, k] : wanted)
+            if (!find(name))
+                fail(path, "tensor '" + name + "' is not in its shard " + shards_[k].path());
+}
+
 SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
+    if (path.size() >= 11 && path.compare(path.size() - 11, 11, ".index.json") == 0) {
+        open_index(path);
+        return;
+    }
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
     struct stat st {};
@@ -296,6 +348,7 @@ SafeTensorsFile& SafeTensorsFile::operator=(SafeTensorsFile&& o) noexcept {
         map_ = std::exchange(o.map_, nullptr);
         map_size_ = std::exchange(o.map_size_, 0);
         data_ = std::exchange(o.data_, nullptr);
+        shards_ = std::move(o.shards_);
         tensors_ = std::move(o.tensors_);
         metadata_ = std::move(o.metadata_);
     }
@@ -326,11 +379,12 @@ const TensorInfo* SafeTensorsFile::find(std::string_view name) const {
 }
 
 std::span<const std::byte> SafeTensorsFile::bytes(const TensorInfo& info) const {
+    if (!shards_.empty()) return shards_.at(info.shard).bytes(info);
     return {data_ + info.begin, static_cast<std::size_t>(info.end - info.begin)};
 }
 
 void SafeTensorsFile::read_f32(const TensorInfo& info, float* dst) const {
-    const std::byte* src = data_ + info.begin;
+    const std::byte* src = bytes(info).data();
     const std::size_t n = static_cast<std::size_t>(info.end - info.begin) / dtype_size(info.dtype);
     switch (info.dtype) {
         case DType::f32:

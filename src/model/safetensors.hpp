@@ -29,13 +29,15 @@ struct TensorInfo {
     DType dtype = DType::f32;
     std::vector<int64_t> shape;
     uint64_t begin = 0, end = 0;
+    uint32_t shard = 0;  // sharded checkpoints: the shard file holding it (offsets are its own)
     int64_t numel() const;
 };
 
 // "[768, 3072]"
 std::string shape_string(const std::vector<int64_t>& shape);
 
-// A read-only mapping of a safetensors file. Opening validates the whole header (length, JSON,
+// A read-only mapping of a safetensors file (or of a pytorch_model.bin, or of the shards a
+// *.index.json names, read as one). Opening validates the whole header (length, JSON,
 // dtypes, shapes vs sizes, offsets inside the data region, no overlaps), so later reads never
 // leave the mapping. Move-only; unmaps on destruction.
 class SafeTensorsFile {
@@ -68,6 +70,10 @@ class SafeTensorsFile {
 
   private:
     void unmap() noexcept;
+    // A sharded checkpoint's index (model.safetensors.index.json, pytorch_model.bin.index.json):
+    // each shard mapped as a file of its own, their tensors merged (TensorInfo::shard).
+    void open_index(const std::string& path);
+    std::vector<SafeTensorsFile> shards_;
     std::string path_;
     const std::byte* map_ = nullptr;
     std::size_t map_size_ = 0;

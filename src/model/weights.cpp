@@ -219,12 +219,11 @@ std::string weights_file(const std::string& dir) {
     if (fs::exists(path)) return path.string();
     if (fs::exists(fs::path(dir) / "pytorch_model.bin"))
         return (fs::path(dir) / "pytorch_model.bin").string();
-    if (fs::exists(fs::path(dir) / "model.safetensors.index.json") ||
-        fs::exists(fs::path(dir) / "pytorch_model.bin.index.json"))
-        throw Error(path.string() +
-                    ": not found (sharded checkpoints (*.index.json) are not supported; merge the "
-                    "shards into one model.safetensors)");
-    throw Error(path.string() + ": not found (nor pytorch_model.bin)");
+    // Sharded checkpoints: the index, which SafeTensorsFile reads as one file over its shards.
+    for (const char* index : {"model.safetensors.index.json", "pytorch_model.bin.index.json"})
+        if (fs::exists(fs::path(dir) / index)) return (fs::path(dir) / index).string();
+    throw Error(path.string() +
+                ": not found (nor pytorch_model.bin, nor a sharded checkpoint's *.index.json)");
 }
 
 BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {

@@ -74,8 +74,9 @@ struct BertWeights {
 };
 
 // The weights file of a model directory: model.safetensors, else pytorch_model.bin (torch.save's
-// zip format, read in place without running its pickle: model/torch_zip.hpp); throws
-// sparq::Error naming what is missing (and refusing sharded checkpoints).
+// zip format, read in place without running its pickle: model/torch_zip.hpp), else a sharded
+// checkpoint's model.safetensors.index.json / pytorch_model.bin.index.json (SafeTensorsFile
+// reads the shards it names as one file); throws sparq::Error naming what is missing.
 std::string weights_file(const std::string& dir);
 
 // Reads DIR's weights file (weights_file), finds tensors with or without the "bert." prefix,
