@@ -14,6 +14,10 @@ namespace sparq {
 
 enum class Task { base, sequence_classification, token_classification, question_answering };
 
+// Activation after a head's dense layer (the classification heads' first layer, sentence-
+// transformers Dense modules): identity, tanh, ReLU, GELU (erf form) or the logistic sigmoid.
+enum class HeadActivation { identity, tanh, relu, gelu, sigmoid };
+
 struct ModelConfig {
     std::string model_type = "bert";
     // The architecture family model_type belongs to: model_type itself, except "roberta" for
@@ -44,7 +48,8 @@ struct ModelConfig {
     // The activation after the sequence-classification head's first dense layer (the pooler's
     // slot): tanh (BERT's pooler, RoBERTa's classifier.dense), ReLU (DistilBERT's
     // pre_classifier) or GELU (ELECTRA's classifier.dense).
-    enum class PoolerAct { tanh, relu, gelu } pooler_act = PoolerAct::tanh;
+    using PoolerAct = HeadActivation;
+    PoolerAct pooler_act = PoolerAct::tanh;
     // Width of the embedding tables (ELECTRA's embedding_size; 0: hidden_size). When it differs
     // from hidden_size, embeddings_project maps the normalized embeddings to hidden_size.
     int64_t embedding_size = 0;
@@ -133,7 +138,8 @@ struct SentenceEmbeddingConfig {
         std::string dir;
         int64_t in = 0, out = 0;
         bool bias = true;
-        enum class Act { identity, tanh, relu, gelu, sigmoid } act = Act::identity;
+        using Act = HeadActivation;
+        Act act = Act::identity;
     };
     std::vector<Dense> dense;
     static SentenceEmbeddingConfig from_dir(const std::string& dir);

@@ -46,9 +46,8 @@ namespace {
 
 // Width of the c2p / p2c products of one band: a band of query rows [i0, i1) reads relative rows
 // idx[i0 - (seq - 1)] .. idx[i1 - 1]; a band of key rows [j0, j1) reads idx[-(j1 - 1)] ..
-// idx[seq - 1 - j0] (idx is monotone).
-// (at most seq + kDebertaBand - 1 distinct distances, so as many rows).
-// Rounded up to whole 16-float vectors (the AVX-512 products store whole vectors).
+// idx[seq - 1 - j0] (idx is monotone): at most seq + kDebertaBand - 1 distinct distances, so
+// as many rows; rounded up to whole 16-float vectors (the AVX-512 products store whole vectors).
 int64_t band_width(int64_t seq) { return (seq + kDebertaBand - 1 + 15) / 16 * 16; }
 
 }  // namespace
@@ -114,9 +113,7 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
     gemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
     if (t.c || t.p) add_deberta_terms(t, s);
     softmax(s, seq, seq, seq, scale, nullptr);
-    if (dnnl_sgemm('N', 'N', seq, d, seq, 1.0f, s, seq, v, ld_qkv, 0.0f, ctx, ld_ctx) !=
-        dnnl_success)
-        throw Error("attention: oneDNN sgemm failed");
+    gemm('N', seq, d, seq, s, seq, v, ld_qkv, ctx, ld_ctx);
 }
 
 void add_deberta_terms(const DebertaTerms& t, float* s) {

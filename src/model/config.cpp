@@ -141,6 +141,17 @@ constexpr ArchTask kArchitectures[] = {
     {"DebertaV2ForQuestionAnswering", Task::question_answering},
 };
 
+// The non-empty parts of s between '|' ("p2c|c2p", "layer_norm|...").
+std::vector<std::string> bar_parts(const std::string& s) {
+    std::vector<std::string> parts;
+    for (size_t b = 0, e; b <= s.size(); b = e + 1) {
+        e = s.find('|', b);
+        if (e == std::string::npos) e = s.size();
+        if (e > b) parts.push_back(s.substr(b, e - b));
+    }
+    return parts;
+}
+
 // DeBERTa-v2's options beyond BERT's (HF DebertaV2Config and the getattr defaults of
 // DisentangledSelfAttention / DebertaV2Encoder); what sparq does not compute is refused.
 void read_deberta(const Reader& r, ModelConfig& c) {
@@ -170,12 +181,7 @@ void read_deberta(const Reader& r, ModelConfig& c) {
     const json* pat = r.get("pos_att_type");
     std::vector<std::string> types;
     if (pat && pat->is_string()) {  // old configs: "p2c|c2p"
-        std::string s = pat->get<std::string>();
-        for (size_t b = 0, e; b <= s.size(); b = e + 1) {
-            e = s.find('|', b);
-            if (e == std::string::npos) e = s.size();
-            if (e > b) types.push_back(s.substr(b, e - b));
-        }
+        types = bar_parts(pat->get<std::string>());
     } else if (pat && pat->is_array()) {
         for (const auto& x : *pat) {
             if (!x.is_string())
@@ -207,13 +213,10 @@ void read_deberta(const Reader& r, ModelConfig& c) {
         r.fail("position_buckets " + std::to_string(buckets) +
                " needs max_relative_positions above " + std::to_string(buckets / 2 + 1));
     if (auto n = r.string("norm_rel_ebd")) {
-        for (size_t b = 0, e; b <= n->size(); b = e + 1) {
-            e = n->find('|', b);
-            if (e == std::string::npos) e = n->size();
-            const std::string part = n->substr(b, e - b);
+        for (const std::string& part : bar_parts(*n)) {
             if (part == "layer_norm")
                 d.layer_norm = true;
-            else if (part != "none" && !part.empty())
+            else if (part != "none")
                 r.fail("norm_rel_ebd '" + *n + "' is not supported (\"layer_norm\" or \"none\")");
         }
     }

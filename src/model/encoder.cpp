@@ -240,22 +240,16 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         throw Error("weights: expected " + std::to_string(cfg.num_layers) + " layers, found " +
                     std::to_string(w.layers.size()));
     expect_shape(w.word_emb, {vocab_, emb_}, "embeddings.word_embeddings.weight");
-    if (!cfg.position_embeddings) {
-        // No absolute positions (DeBERTa-v3): a zero table, as the missing type embeddings below.
-        w.pos_emb.name = "embeddings.position_embeddings.weight (none: zeros)";
-        w.pos_emb.shape = {max_pos_, emb_};
-        w.pos_emb.data.resize(static_cast<size_t>(max_pos_ * emb_));
-        std::fill(w.pos_emb.data.data(), w.pos_emb.data.data() + max_pos_ * emb_, 0.0f);
-    }
+    if (!cfg.position_embeddings)  // DeBERTa-v3: a zero table, as the missing type embeddings
+        w.pos_emb =
+            zero_tensor("embeddings.position_embeddings.weight (none: zeros)", {max_pos_, emb_});
     expect_shape(w.pos_emb, {max_pos_, emb_}, "embeddings.position_embeddings.weight");
     if (!token_types_) {
         // No token-type embeddings (DistilBERT): one zero row that every token reads (no type
         // ids given; adding +0.0f leaves word + position exact); the batch's type ids stay for
         // the QA head.
-        w.type_emb.name = "embeddings.token_type_embeddings.weight (none: zeros)";
-        w.type_emb.shape = {1, emb_};
-        w.type_emb.data.resize(static_cast<size_t>(emb_));
-        std::fill(w.type_emb.data.data(), w.type_emb.data.data() + emb_, 0.0f);
+        w.type_emb =
+            zero_tensor("embeddings.token_type_embeddings.weight (none: zeros)", {1, emb_});
     }
     expect_shape(w.type_emb, {type_vocab_, emb_}, "embeddings.token_type_embeddings.weight");
     expect_shape(w.emb_ln_g, {emb_}, "embeddings.LayerNorm.weight");
@@ -288,7 +282,9 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                                  rel_bias_.data() + hd * (2 * rel_len_ - 1));
         attention_plan_ += "; MPNet relative position bias added to the scores";
     }
-    AlignedBuffer<float> rel_emb;  // DeBERTa: the relative embeddings the layers project
+    // DeBERTa: the relative embeddings the layers project (LayerNorm'ed into rel_ln when asked).
+    const float* rel_emb = nullptr;
+    AlignedBuffer<float> rel_ln;
     if (cfg.disentangled.on) {
         const ModelConfig::Disentangled& dis = cfg.disentangled;
         if (opts.attention == "int8")
@@ -304,18 +300,17 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         span_ = dis.span;
         rel_ld_ = (2 * span_ + 15) / 16 * 16 + 16;
         scale_factor_ = 1 + int(dis.c2p) + int(dis.p2c);
-        c2p_ = dis.c2p;
-        p2c_ = dis.p2c;
         rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
         rel_idx_ = deberta_rel_index(dis.span, dis.buckets, dis.max_position, rel_len_);
         expect_shape(w.rel_emb, {2 * dis.span, h}, "encoder.rel_embeddings.weight");
-        rel_emb.resize(2 * dis.span * h);
-        std::copy(w.rel_emb.data.data(), w.rel_emb.data.data() + 2 * dis.span * h, rel_emb.data());
+        rel_emb = w.rel_emb.data.data();
         if (dis.layer_norm) {
             expect_shape(w.rel_ln_g, {h}, "encoder.LayerNorm.weight");
             expect_shape(w.rel_ln_b, {h}, "encoder.LayerNorm.bias");
-            layer_norm(rel_emb.data(), nullptr, w.rel_ln_g.data.data(), w.rel_ln_b.data.data(),
-                       rel_emb.data(), 2 * dis.span, h, eps_);
+            rel_ln.resize(2 * dis.span * h);
+            layer_norm(rel_emb, nullptr, w.rel_ln_g.data.data(), w.rel_ln_b.data.data(),
+                       rel_ln.data(), 2 * dis.span, h, eps_);
+            rel_emb = rel_ln.data();
         }
     }
 
@@ -333,30 +328,27 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");
         expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
 
-        if (rel_emb.size() > 0) {
+        if (rel_emb) {
             // DeBERTa (share_att_key): the layer's key / query projections of the relative
-            // embeddings, with their biases, per head transposed: [heads][head_dim][rel_ld_]
-            // (relative row m in column m; zero columns past 2 span for the vector loads).
+            // embeddings, with their biases, transposed — W · relᵀ + b as [hidden][rel_ld_], which
+            // is [heads][head_dim][rel_ld_] (relative row m in column m; zero columns past 2 span
+            // for the vector loads).
             auto project = [&](const Tensor& wt, const Tensor& b, AlignedBuffer<float>& dst) {
-                AlignedBuffer<float> scratch, rows_major;
+                AlignedBuffer<float> scratch;
                 const float* wf = f32_values(wt, scratch);
-                const int64_t rows = 2 * span_, d = head_dim_;
-                rows_major.resize(rows * h);
-                for (int64_t r = 0; r < rows; ++r)
-                    std::copy(b.data.data(), b.data.data() + h, rows_major.data() + r * h);
-                if (dnnl_sgemm('N', 'T', rows, h, h, 1.0f, rel_emb.data(), h, wf, h, 1.0f,
-                               rows_major.data(), h) != dnnl_success)
+                const int64_t rows = 2 * span_;
+                dst.resize(h * rel_ld_);
+                for (int64_t o = 0; o < h; ++o) {
+                    float* row = dst.data() + o * rel_ld_;
+                    std::fill(row, row + rows, b.data.data()[o]);
+                    std::fill(row + rows, row + rel_ld_, 0.0f);
+                }
+                if (dnnl_sgemm('N', 'T', h, rows, h, 1.0f, wf, h, rel_emb, h, 1.0f, dst.data(),
+                               rel_ld_) != dnnl_success)
                     throw Error("DeBERTa relative embeddings: oneDNN sgemm failed");
-                dst.resize(heads_ * d * rel_ld_);
-                std::fill(dst.data(), dst.data() + heads_ * d * rel_ld_, 0.0f);
-                for (int64_t hd = 0; hd < heads_; ++hd)
-                    for (int64_t r = 0; r < rows; ++r)
-                        for (int64_t e = 0; e < d; ++e)
-                            dst.data()[(hd * d + e) * rel_ld_ + r] =
-                                rows_major.data()[r * h + hd * d + e];
             };
-            if (c2p_) project(src.k_w, src.k_b, L.pos_k);
-            if (p2c_) project(src.q_w, src.q_b, L.pos_q);
+            if (cfg.disentangled.c2p) project(src.k_w, src.k_b, L.pos_k);
+            if (cfg.disentangled.p2c) project(src.q_w, src.q_b, L.pos_q);
         }
         AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};

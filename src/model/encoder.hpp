@@ -176,7 +176,6 @@ class Encoder {
     // (deberta_rel_index; empty for every other family), the span, 1 + c2p + p2c.
     std::vector<int32_t> rel_idx_;
     int64_t span_ = 0, scale_factor_ = 1, rel_ld_ = 0;  // rel_ld_: Layer::pos_k's row stride
-    bool c2p_ = false, p2c_ = false;
     // The attention kernels' rel_bias of `head` (distance 0 entry), nullptr without one.
     const float* rel_bias(int64_t head) const {
         return rel_bias_.empty() ? nullptr

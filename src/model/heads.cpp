@@ -6,6 +6,8 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/fused.hpp"
+
 namespace sparq {
 
 std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& offsets, int64_t h) {
@@ -19,6 +21,26 @@ std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& o
 
 void tanh_inplace(float* data, int64_t n) {
     for (int64_t i = 0; i < n; ++i) data[i] = std::tanh(data[i]);
+}
+
+void apply_head_activation(float* data, int64_t rows, int64_t cols, HeadActivation act) {
+    const int64_t n = rows * cols;
+    switch (act) {
+        case HeadActivation::identity:
+            break;
+        case HeadActivation::tanh:
+            tanh_inplace(data, n);
+            break;
+        case HeadActivation::relu:
+            for (int64_t i = 0; i < n; ++i) data[i] = std::max(data[i], 0.0f);
+            break;
+        case HeadActivation::gelu:
+            bias_gelu(data, nullptr, rows, cols);
+            break;
+        case HeadActivation::sigmoid:
+            for (int64_t i = 0; i < n; ++i) data[i] = 1.0f / (1.0f + std::exp(-data[i]));
+            break;
+    }
 }
 
 void l2_normalize(float* v, int64_t n) {

@@ -13,6 +13,9 @@ std::vector<float> gather_cls(const float* hidden, const std::vector<int64_t>& o
 // In place tanh over n values.
 void tanh_inplace(float* data, int64_t n);
 
+// In place activation of rows x cols values.
+void apply_head_activation(float* data, int64_t rows, int64_t cols, HeadActivation act);
+
 // In place v / max(|v|, 1e-12) (torch.nn.functional.normalize).
 void l2_normalize(float* v, int64_t n);
 

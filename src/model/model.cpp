@@ -209,26 +209,10 @@ class BertModel final : public Model {
         const int64_t n = static_cast<int64_t>(pooled.size());
         std::vector<float> x;
         for (const auto& v : pooled) x.insert(x.end(), v.begin(), v.end());
-        using Act = SentenceEmbeddingConfig::Dense::Act;
         for (const DenseLayer& d : dense_) {
             std::vector<float> y(n * d.module.out);
             if (n > 0) d.linear.kernel->run(x.data(), y.data(), n);
-            switch (d.module.act) {
-                case Act::identity:
-                    break;
-                case Act::tanh:
-                    tanh_inplace(y.data(), static_cast<int64_t>(y.size()));
-                    break;
-                case Act::relu:
-                    for (float& v : y) v = std::max(v, 0.0f);
-                    break;
-                case Act::gelu:
-                    bias_gelu(y.data(), nullptr, n, d.module.out);
-                    break;
-                case Act::sigmoid:
-                    for (float& v : y) v = 1.0f / (1.0f + std::exp(-v));
-                    break;
-            }
+            apply_head_activation(y.data(), n, d.module.out, d.module.act);
             x = std::move(y);
         }
         const int64_t e = embedding_size();
@@ -364,17 +348,8 @@ class BertModel final : public Model {
         std::vector<float> cls = gather_cls(st.data.data(), st.offsets, h);
         std::vector<float> dst(n * h);
         if (n > 0) pooler_.kernel->run(cls.data(), dst.data(), n);
-        switch (cfg_.pooler_act) {
-            case ModelConfig::PoolerAct::tanh:
-                tanh_inplace(dst.data(), n * h);
-                break;
-            case ModelConfig::PoolerAct::relu:  // DistilBERT's pre_classifier
-                for (float& v : dst) v = std::max(v, 0.0f);
-                break;
-            case ModelConfig::PoolerAct::gelu:  // ELECTRA's classifier.dense
-                bias_gelu(dst.data(), nullptr, n, h);
-                break;
-        }
+        // tanh (BERT), ReLU (DistilBERT's pre_classifier), GELU (ELECTRA, DeBERTa)
+        apply_head_activation(dst.data(), n, h, cfg_.pooler_act);
         return dst;
     }
 

@@ -193,6 +193,15 @@ int64_t layers_in_file(const SafeTensorsFile& file, const std::string& prefix,
 
 }  // namespace
 
+Tensor zero_tensor(std::string name, std::vector<int64_t> shape) {
+    Tensor t;
+    t.name = std::move(name);
+    t.shape = std::move(shape);
+    t.data.resize(static_cast<std::size_t>(t.numel()));
+    std::fill(t.data.data(), t.data.data() + t.numel(), 0.0f);
+    return t;
+}
+
 void copy_f32_values(const Tensor& t, float* dst) {
     if (!t.is_int8()) {
         std::copy(t.data.data(), t.data.data() + t.numel(), dst);
@@ -394,10 +403,7 @@ std::vector<BertWeights::Dense> load_sentence_dense(const std::string& root, int
         if (m.bias) {
             d.b = ld.head("linear.bias", {m.out});
         } else {
-            d.b.name = "linear.bias (none: zeros)";
-            d.b.shape = {m.out};
-            d.b.data.resize(static_cast<size_t>(m.out));
-            std::fill(d.b.data.data(), d.b.data.data() + m.out, 0.0f);
+            d.b = zero_tensor("linear.bias (none: zeros)", {m.out});
         }
         width = m.out;
         out.push_back(std::move(d));

@@ -30,6 +30,10 @@ struct Tensor {
     }
 };
 
+// A tensor of zeros standing in for one a model does not have (no position or token-type table,
+// a Dense module without a bias), named `name`.
+Tensor zero_tensor(std::string name, std::vector<int64_t> shape);
+
 // t's f32 values: t.data, or for an int8-held tensor q8 * scale written into `scratch`
 // (resized to fit; valid until scratch changes).
 const float* f32_values(const Tensor& t, AlignedBuffer<float>& scratch);
