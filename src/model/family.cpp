@@ -1,5 +1,6 @@
 #include "model/family.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sparq {
@@ -80,24 +81,25 @@ std::string native_encoder_name(const std::string& model_type, const std::string
 }
 
 std::string plan_display_name(const std::string& model_type, const std::string& canonical) {
+    // The fused QKV weight: the family's names of the three, their differing middles in braces
+    // ("attention.self.{query,key,value}.weight", "transformer.layer.N.attention.{q,k,v}_lin
+    // .weight", "attention.attn.{q,k,v}.weight", "attention.self.{query,key,value}_proj.weight").
     const std::string fused = "attention.self.{query,key,value}.weight";
-    const bool distil = model_type == "distilbert";
-    if (model_type == "deberta-v2" && canonical.size() > fused.size() &&
-        canonical.compare(canonical.size() - fused.size(), fused.size(), fused) == 0)
-        return canonical.substr(0, canonical.size() - fused.size()) +
-               "attention.self.{query,key,value}_proj.weight";
-    if ((distil || model_type == "mpnet") && canonical.size() > fused.size() &&
-        canonical.compare(canonical.size() - fused.size(), fused.size(), fused) == 0) {
-        // "encoder.layer.N." + fused -> "transformer.layer.N.attention.{q,k,v}_lin.weight",
-        // "encoder.layer.N.attention.attn.{q,k,v}.weight"
-        const std::string layer = canonical.substr(0, canonical.size() - fused.size());
-        const std::string probe =
-            native_encoder_name(model_type, layer + "attention.self.query.weight");
-        const std::string q = distil ? "q_lin.weight" : "q.weight";
-        return probe.substr(0, probe.size() - q.size()) +
-               (distil ? "{q,k,v}_lin.weight" : "{q,k,v}.weight");
-    }
-    return native_encoder_name(model_type, canonical);
+    if (canonical.size() <= fused.size() || !canonical.ends_with(fused))
+        return native_encoder_name(model_type, canonical);
+    const std::string layer = canonical.substr(0, canonical.size() - fused.size());
+    std::string n[3];
+    const char* parts[3] = {"query", "key", "value"};
+    for (int i = 0; i < 3; ++i)
+        n[i] = native_encoder_name(model_type, layer + "attention.self." + parts[i] + ".weight");
+    const size_t shortest = std::min({n[0].size(), n[1].size(), n[2].size()});
+    size_t pre = 0, suf = 0;
+    while (pre < shortest && n[0][pre] == n[1][pre] && n[0][pre] == n[2][pre]) ++pre;
+    auto back = [&](int i) { return n[i][n[i].size() - 1 - suf]; };
+    while (pre + suf < shortest && back(0) == back(1) && back(0) == back(2)) ++suf;
+    auto middle = [&](int i) { return n[i].substr(pre, n[i].size() - pre - suf); };
+    return n[0].substr(0, pre) + "{" + middle(0) + "," + middle(1) + "," + middle(2) + "}" +
+           n[0].substr(n[0].size() - suf);
 }
 
 }  // namespace sparq

@@ -22,8 +22,9 @@ std::string family_prefix(const std::string& model_type);
 std::string native_encoder_name(const std::string& model_type, const std::string& canonical);
 
 // How plan reports name a weight the planner knows by its canonical name: the family's own name,
-// Q, K and V fused as "<layer>.attention.{q,k,v}_lin.weight" for DistilBERT,
-// "<layer>.attention.attn.{q,k,v}.weight" for MPNet (BERT's
+// Q, K and V fused as the family's three names with their differing parts in braces:
+// "<layer>.attention.{q,k,v}_lin.weight" for DistilBERT, "<layer>.attention.attn.{q,k,v}.weight"
+// for MPNet, "<layer>.attention.self.{query,key,value}_proj.weight" for DeBERTa (BERT's
 // "<layer>.attention.self.{query,key,value}.weight" elsewhere).
 std::string plan_display_name(const std::string& model_type, const std::string& canonical);
 
