@@ -705,33 +705,21 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
             allow("GET");
             return {200, impl_->info};
         }
-        if (path == "/embed") {
-            allow("POST");
-            return {200, dump(impl_->embed(parse_object(body, path)))};
+        // The POST endpoints: a JSON object in, the handler's JSON out.
+        using Handler = ojson (Impl::*)(const json&) const;
+        static constexpr std::pair<const char*, Handler> kPost[] = {
+            {"/embed", &Impl::embed},         {"/classify", &Impl::classify},
+            {"/fill-mask", &Impl::fill_mask}, {"/rerank", &Impl::rerank},
+            {"/zero-shot", &Impl::zero_shot}, {"/v1/embeddings", &Impl::openai_embeddings}};
+        std::string endpoints = "GET /health, GET /info";
+        for (const auto& [p, handler] : kPost) {
+            if (path == p) {
+                allow("POST");
+                return {200, dump((impl_.get()->*handler)(parse_object(body, path)))};
+            }
+            endpoints += std::string(", POST ") + p;
         }
-        if (path == "/classify") {
-            allow("POST");
-            return {200, dump(impl_->classify(parse_object(body, path)))};
-        }
-        if (path == "/fill-mask") {
-            allow("POST");
-            return {200, dump(impl_->fill_mask(parse_object(body, path)))};
-        }
-        if (path == "/rerank") {
-            allow("POST");
-            return {200, dump(impl_->rerank(parse_object(body, path)))};
-        }
-        if (path == "/zero-shot") {
-            allow("POST");
-            return {200, dump(impl_->zero_shot(parse_object(body, path)))};
-        }
-        if (path == "/v1/embeddings") {
-            allow("POST");
-            return {200, dump(impl_->openai_embeddings(parse_object(body, path)))};
-        }
-        throw HttpError(404, "no endpoint " + path +
-                                 " (GET /health, GET /info, POST /embed, POST /classify, POST "
-                                 "/fill-mask, POST /rerank, POST /zero-shot, POST /v1/embeddings)");
+        throw HttpError(404, "no endpoint " + path + " (" + endpoints + ")");
     } catch (const HttpError& e) {
         return {e.status, body_of_error(path, e.what(), e.status)};
     } catch (const Error& e) {  // the input: invalid UTF-8 in a text, ...
