@@ -206,8 +206,7 @@ void SafeTensorsFile::open_index(const std::string& path) {
         auto [f, added] = shard_of_file.emplace(file, static_cast<uint32_t>(shards_.size()));
         if (added) {
             const std::string shard_path = (dir / file).string();
-            if (shard_path.size() >= 11 &&
-                shard_path.compare(shard_path.size() - 11, 11, ".index.json") == 0)
+            if (shard_path.ends_with(".index.json"))
                 fail(path, "a shard may not be another index: " + file);
             shards_.emplace_back(shard_path);
         }
@@ -230,7 +229,7 @@ void SafeTensorsFile::open_index(const std::string& path) {
 }
 
 SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
-    if (path.size() >= 11 && path.compare(path.size() - 11, 11, ".index.json") == 0) {
+    if (path.ends_with(".index.json")) {
         open_index(path);
         return;
     }
@@ -248,7 +247,7 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
     }
     const uint64_t file_size = static_cast<uint64_t>(st.st_size);
     // pytorch_model.bin: only torch.save's zip format (torch >= 1.6) is read.
-    const bool bin = path.size() >= 4 && path.compare(path.size() - 4, 4, ".bin") == 0;
+    const bool bin = path.ends_with(".bin");
     const char* not_zip =
         "not a zip archive (sparq reads the zip format torch.save writes since torch 1.6; older "
         "pickled files are not read)";

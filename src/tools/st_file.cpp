@@ -39,11 +39,7 @@ StFile StFile::read(const std::string& path) {
 }
 
 StFile StFile::read_weights(const std::string& path) {
-    auto ends_with = [&](const std::string& suffix) {
-        return path.size() >= suffix.size() &&
-               path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (!ends_with(".bin") && !ends_with(".index.json")) return read(path);
+    if (!path.ends_with(".bin") && !path.ends_with(".index.json")) return read(path);
     // pytorch_model.bin (model/torch_zip.hpp) or a sharded checkpoint's index: its tensors as one
     // safetensors file, each its own copy (storages shared by several tensors are not shared any
     // more).
