@@ -227,6 +227,16 @@ def _gelu_erf(x):
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
+def _layer_rest(x, ctx, g, p, eps, dense="attention.output.dense", norm="attention.output.LayerNorm"):
+    """A BERT-style layer after its attention context: the output dense (`dense` under the layer
+    prefix p) + residual LayerNorm (`norm`), then the GELU (erf) FFN + residual LayerNorm."""
+    a = _linear(ctx, g(p + dense + ".weight"), g(p + dense + ".bias"))
+    x = _layer_norm(a + x, g(p + norm + ".weight"), g(p + norm + ".bias"), eps)
+    f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
+    f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
+    return _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+
+
 def _inputs(config, weights, input_ids, attention_mask, dtype):
     """The weights as `dtype` tensors, a getter by name (any family prefix), the LayerNorm eps,
     the ids and the attention mask (as `dtype`) of a BERT-style config."""
@@ -288,12 +298,7 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd) + ext
         probs = torch.softmax(scores, dim=-1)
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
-        a = _linear(ctx, g(p + "attention.output.dense.weight"), g(p + "attention.output.dense.bias"))
-        x = _layer_norm(a + x, g(p + "attention.output.LayerNorm.weight"),
-                        g(p + "attention.output.LayerNorm.bias"), eps)
-        f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
-        f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
-        x = _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+        x = _layer_rest(x, ctx, g, p, eps)
 
     out = {"last_hidden_state": x}
     has_pooler = any(k.endswith("pooler.dense.weight") for k in w)
@@ -425,11 +430,7 @@ def _forward_mpnet(config, weights, input_ids, attention_mask, dtype):
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd)
         scores = scores + bias + ext
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
-        o = _linear(ctx, g(a + "o.weight"), g(a + "o.bias"))
-        x = _layer_norm(o + x, g(p + "attention.LayerNorm.weight"), g(p + "attention.LayerNorm.bias"), eps)
-        f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
-        f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
-        x = _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+        x = _layer_rest(x, ctx, g, p, eps, dense="attention.attn.o", norm="attention.LayerNorm")
 
     out = {"last_hidden_state": x}
     if any(k.endswith("pooler.dense.weight") for k in w):
@@ -606,12 +607,7 @@ def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_i
         scores = scores.masked_fill(~pair_mask, torch.finfo(dtype).min)
         probs = torch.softmax(scores, dim=-1).masked_fill(~pair_mask, 0.0)
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(bsz, seq, heads * hd)
-        o = _linear(ctx, g(p + "attention.output.dense.weight"), g(p + "attention.output.dense.bias"))
-        x = _layer_norm(o + x, g(p + "attention.output.LayerNorm.weight"),
-                        g(p + "attention.output.LayerNorm.bias"), eps)
-        f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
-        f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
-        x = _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+        x = _layer_rest(x, ctx, g, p, eps)
 
     out = {"last_hidden_state": x}
     task = TASKS[(config.get("architectures") or ["DebertaV2Model"])[0]]
