@@ -121,6 +121,8 @@ void check_all(const SpmmVariant& v) {
     // Several K chunks with a full token group and a tail group (unrolled code + loop tail).
     check(v, {100, 300, 0.9, 70, true, true, Activation::gelu, 2});
     check(v, {100, 300, 0.99, 64, false, false, Activation::none, 1});
+    // Inputs over the register-blocked kernel's 1024-wide K chunks.
+    check(v, {40, 2100, 0.9, 40, true, true, Activation::gelu, 2});
     // Token groups not divisible by the thread count: rows split across threads, several groups.
     check(v, {130, 300, 0.9, 150, true, false, Activation::none, 2});
     // Sequence lengths around token-group and thread-split boundaries (64-token groups: 384 is 6
@@ -413,55 +415,65 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
 // bit: run() (token-major epilogue), the packed stream and the FFN chain, shapes with one and
 // several K chunks, empty rows, odd row counts (the dummy row), token tails.
 TEST(Spmm, JitEpilogueEqualsSeparatePass) {
-    const SpmmVariant* v = &spmm_best_variant(64, 64);
-    if (v->isa < Isa::avx512) GTEST_SKIP() << "the JIT epilogue needs AVX-512";
-    struct Shape {
-        int64_t out, in;
-        double sparsity;
-    };
-    for (const Shape sh :
-         {Shape{33, 40, 0.5}, Shape{130, 300, 0.9}, Shape{64, 700, 0.99}, Shape{48, 200, 1.0}})
-        for (const Activation act : {Activation::none, Activation::gelu})
-            for (const int64_t tokens : {int64_t{1}, int64_t{17}, int64_t{64}, int64_t{150}}) {
-                SCOPED_TRACE(::testing::Message()
-                             << sh.out << "x" << sh.in << " sparsity " << sh.sparsity << " gelu "
-                             << (act == Activation::gelu) << " T=" << tokens);
-                std::vector<float> w = random_weight(sh.out, sh.in, sh.sparsity, 3 + sh.out);
-                std::vector<float> b = random_vec(sh.out, 5), x = random_vec(tokens * sh.in, 7);
-                std::vector<float> res = random_vec(tokens * sh.out, 9);
-                LinearDesc d{w.data(), b.data(), sh.out, sh.in, act, "epi"};
-                set_num_threads(1);
-                ASSERT_EQ(setenv("SPARQ_NO_JIT_EPILOGUE", "1", 1), 0);
-                auto plain = make_sparse_f32(d, v);
-                ASSERT_EQ(unsetenv("SPARQ_NO_JIT_EPILOGUE"), 0);
-                auto fused = make_sparse_f32(d, v);
-                EXPECT_FALSE(spmm_fuses_epilogue(*plain));
-                EXPECT_TRUE(spmm_fuses_epilogue(*fused));
-                std::vector<float> a(tokens * sh.out, NAN), c(tokens * sh.out, NAN);
-                plain->run(x.data(), a.data(), tokens, res.data());
-                fused->run(x.data(), c.data(), tokens, res.data());
-                EXPECT_EQ(c, a);
-                const int64_t group = int64_t{v->lanes} * v->vectors;
-                std::vector<float> sa(spmm_stream_floats(tokens, sh.out, group), NAN), sc = sa;
-                spmm_run_stream(*plain, x.data(), false, sa.data(), true, tokens);
-                spmm_run_stream(*fused, x.data(), false, sc.data(), true, tokens);
-                std::vector<float> ua(tokens * sh.out), uc(tokens * sh.out);
-                spmm_stream_unpack(sa.data(), ua.data(), tokens, sh.out, group);
-                spmm_stream_unpack(sc.data(), uc.data(), tokens, sh.out, group);
-                EXPECT_EQ(uc, ua);
-                // Chain: this kernel (GELU or not) into a square second one with a bias.
-                std::vector<float> w2 = random_weight(sh.in, sh.out, 0.9, 11);
-                std::vector<float> b2 = random_vec(sh.in, 13);
-                LinearDesc d2{w2.data(), b2.data(), sh.in, sh.out, Activation::none, "epi2"};
-                ASSERT_EQ(setenv("SPARQ_NO_JIT_EPILOGUE", "1", 1), 0);
-                auto plain2 = make_sparse_f32(d2, v);
-                ASSERT_EQ(unsetenv("SPARQ_NO_JIT_EPILOGUE"), 0);
-                auto fused2 = make_sparse_f32(d2, v);
-                std::vector<float> ya(tokens * sh.in, NAN), yc(tokens * sh.in, NAN);
-                ASSERT_TRUE(spmm_run_chain(*plain, *plain2, x.data(), ya.data(), tokens, x.data()));
-                ASSERT_TRUE(spmm_run_chain(*fused, *fused2, x.data(), yc.data(), tokens, x.data()));
-                EXPECT_EQ(yc, ya);
-            }
+    if (spmm_best_variant(64, 64).isa < Isa::avx512)
+        GTEST_SKIP() << "the JIT epilogue needs AVX-512";
+    // The default (record) kernel and the register-blocked one.
+    const SpmmVariant* rb = nullptr;
+    for (const SpmmVariant* v : runnable_variants())
+        if (v->block_rows > 0) rb = v;
+    ASSERT_NE(rb, nullptr);
+    for (const SpmmVariant* v : {&spmm_best_variant(64, 64), rb}) {
+        SCOPED_TRACE(v->name);
+        struct Shape {
+            int64_t out, in;
+            double sparsity;
+        };
+        for (const Shape sh : {Shape{33, 40, 0.5}, Shape{130, 300, 0.9}, Shape{64, 700, 0.99},
+                               Shape{48, 200, 1.0}, Shape{40, 1100, 0.9}})
+            for (const Activation act : {Activation::none, Activation::gelu})
+                for (const int64_t tokens : {int64_t{1}, int64_t{17}, int64_t{64}, int64_t{150}}) {
+                    SCOPED_TRACE(::testing::Message()
+                                 << sh.out << "x" << sh.in << " sparsity " << sh.sparsity
+                                 << " gelu " << (act == Activation::gelu) << " T=" << tokens);
+                    std::vector<float> w = random_weight(sh.out, sh.in, sh.sparsity, 3 + sh.out);
+                    std::vector<float> b = random_vec(sh.out, 5), x = random_vec(tokens * sh.in, 7);
+                    std::vector<float> res = random_vec(tokens * sh.out, 9);
+                    LinearDesc d{w.data(), b.data(), sh.out, sh.in, act, "epi"};
+                    set_num_threads(1);
+                    ASSERT_EQ(setenv("SPARQ_NO_JIT_EPILOGUE", "1", 1), 0);
+                    auto plain = make_sparse_f32(d, v);
+                    ASSERT_EQ(unsetenv("SPARQ_NO_JIT_EPILOGUE"), 0);
+                    auto fused = make_sparse_f32(d, v);
+                    EXPECT_FALSE(spmm_fuses_epilogue(*plain));
+                    EXPECT_TRUE(spmm_fuses_epilogue(*fused));
+                    std::vector<float> a(tokens * sh.out, NAN), c(tokens * sh.out, NAN);
+                    plain->run(x.data(), a.data(), tokens, res.data());
+                    fused->run(x.data(), c.data(), tokens, res.data());
+                    EXPECT_EQ(c, a);
+                    const int64_t group = int64_t{v->lanes} * v->vectors;
+                    std::vector<float> sa(spmm_stream_floats(tokens, sh.out, group), NAN), sc = sa;
+                    spmm_run_stream(*plain, x.data(), false, sa.data(), true, tokens);
+                    spmm_run_stream(*fused, x.data(), false, sc.data(), true, tokens);
+                    std::vector<float> ua(tokens * sh.out), uc(tokens * sh.out);
+                    spmm_stream_unpack(sa.data(), ua.data(), tokens, sh.out, group);
+                    spmm_stream_unpack(sc.data(), uc.data(), tokens, sh.out, group);
+                    EXPECT_EQ(uc, ua);
+                    // Chain: this kernel (GELU or not) into a square second one with a bias.
+                    std::vector<float> w2 = random_weight(sh.in, sh.out, 0.9, 11);
+                    std::vector<float> b2 = random_vec(sh.in, 13);
+                    LinearDesc d2{w2.data(), b2.data(), sh.in, sh.out, Activation::none, "epi2"};
+                    ASSERT_EQ(setenv("SPARQ_NO_JIT_EPILOGUE", "1", 1), 0);
+                    auto plain2 = make_sparse_f32(d2, v);
+                    ASSERT_EQ(unsetenv("SPARQ_NO_JIT_EPILOGUE"), 0);
+                    auto fused2 = make_sparse_f32(d2, v);
+                    std::vector<float> ya(tokens * sh.in, NAN), yc(tokens * sh.in, NAN);
+                    ASSERT_TRUE(
+                        spmm_run_chain(*plain, *plain2, x.data(), ya.data(), tokens, x.data()));
+                    ASSERT_TRUE(
+                        spmm_run_chain(*fused, *fused2, x.data(), yc.data(), tokens, x.data()));
+                    EXPECT_EQ(yc, ya);
+                }
+    }
     set_num_threads(0);
 }
 

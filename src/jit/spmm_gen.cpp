@@ -6,8 +6,6 @@
 #include <mutex>
 #include <tuple>
 
-#include "kernels/eltwise/gelu_pieces.hpp"
-
 namespace sparq::jit {
 namespace {
 constexpr int kPrefetchBytes = 1024;  // distance of the weight-stream prefetch
@@ -51,8 +49,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     // of the four coefficient rows), zmm24..28 temporaries.
     const Xbyak::Reg64 rbias = ro[2];
     if (epi != SpmmEpi::none) mov(rbias, ptr[reg_args + offsetof(SpmmArgs, bias)]);
-    if (gelu)
-        for (int k = 0; k < 8; ++k) vmovups(Xbyak::Zmm(16 + k), ptr[rip + l_table + 64 * k]);
+    if (gelu) gelu_pieces_tables(l_table);
 
     Xbyak::Label l_rec, l_load, l_check, l_loop, l_store, l_done;
     test(rn, rn);
@@ -114,55 +111,8 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     jnz(l_rec, T_NEAR);
     L(l_done);
     postamble();
-    if (epi != SpmmEpi::none) {
-        // Data after the code: |x| mask, kLast, kPerUnit, kRange; the coefficient tables.
-        align(64);
-        L(l_consts);
-        dd(0x7fffffffu);
-        for (float f : {GeluPieces::kLast, GeluPieces::kPerUnit, GeluPieces::kRange})
-            dd(bits_of(f));
-        align(64);
-        L(l_table);
-        const GeluPieces& t = sparq::gelu_pieces();
-        for (int half = 0; half < 2; ++half)  // lo (intervals 0..15) of rows 0..3, then hi
-            for (int k = 0; k <= GeluPieces::kDegree; ++k)
-                for (int j = 0; j < 16; ++j) dd(bits_of(t.c[k][16 * half + j]));
-    }
+    if (epi != SpmmEpi::none) gelu_pieces_data(l_consts, l_table);  // bias-only kernels: unused
     finalize();
-}
-
-uint32_t SpmmF32Gen::bits_of(float f) {
-    uint32_t b;
-    std::memcpy(&b, &f, sizeof b);
-    return b;
-}
-
-// x = gelu(x) by vec512::gelu_pieces_ps's operations, in the same order (zmm16..23 hold the
-// tables: lo of coefficient k in 16 + k, hi in 20 + k; zmm24..28 are free).
-void SpmmF32Gen::gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts) {
-    const Xbyak::Zmm a(24), s(25), i(26), p(27), t(28);
-    auto lo = [](int k) { return Xbyak::Zmm(16 + k); };
-    auto hi = [](int k) { return Xbyak::Zmm(20 + k); };
-    vpandd(a, x, ptr_b[rip + consts]);         // |x|
-    vbroadcastss(s, dword[rip + consts + 4]);  // min(kLast, a): a when a is NaN
-    vminps(s, s, a);
-    vmulps(s, s, ptr_b[rip + consts + 8]);  // * kPerUnit
-    vcvttps2dq(i, s);
-    vcvtdq2ps(t, i);
-    vsubps(s, s, t);  // f
-    constexpr int kDeg = GeluPieces::kDegree;
-    vmovaps(p, lo(kDeg));
-    vpermt2ps(p, i, hi(kDeg));
-    for (int k = kDeg - 1; k >= 0; --k) {
-        vmovaps(t, lo(k));
-        vpermt2ps(t, i, hi(k));
-        vfmadd213ps(p, s, t);  // p = p * f + c_k
-    }
-    vcmpps(k1, a, ptr_b[rip + consts + 12], 0x1D);  // a >= kRange (_CMP_GE_OQ)
-    vmovaps(p | k1, a);
-    vpmovd2m(k2, x);  // sign bits
-    vsubps(p | k2, p, a);
-    vmovaps(x, p);
 }
 
 std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows, SpmmEpi epi,

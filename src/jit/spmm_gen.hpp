@@ -48,10 +48,6 @@ class SpmmF32Gen : public Generator {
     // rows == 2 and nv <= 4.
     SpmmF32Gen(Isa isa, int nv, int rows = 2, SpmmEpi epi = SpmmEpi::none, int bias_shift = 0);
     void operator()(const SpmmArgs& a) const { call(&a); }
-
-  private:
-    static uint32_t bits_of(float f);
-    void gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts);
 };
 
 // Generated once per (isa, nv, rows, epi, bias_shift) and shared (thread-safe).

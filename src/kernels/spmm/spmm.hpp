@@ -5,6 +5,8 @@
 // token vectors (rows interleaved, see jit/spmm_gen.hpp); K-blocking (`chunk` inputs at a time)
 // keeps the packed activation rows of a chunk in L1, with partial sums kept in a feature-major
 // output tile. The epilogue (bias, GELU, residual) is fused into the transpose back to token-major.
+// The register-blocked variant (block_rows > 0, jit/spmm_rb_gen.hpp) instead compiles the
+// matrix's pattern into code over groups of 16 tokens, several groups per call.
 #include <cstdint>
 #include <memory>
 
@@ -23,12 +25,15 @@ struct SpmmVariant {
     int64_t unroll_budget = 0;  // > 0: unroll the pattern into code up to this many bytes
                                 // (else the index-driven loop; the kernel name says which)
     int rows = 2;               // output rows interleaved per record (2 or 4; unrolled: 2)
+    int block_rows = 0;  // > 0: the register-blocked kernel (jit/spmm_rb_gen.hpp) with blocks of
+                         // this many rows, lanes 16, vectors 1 (no records, no K chunks)
 };
 
 // All sparse f32 variants, reference first. Tests and benches skip those with !has_isa(isa).
 const SpmmVariant* spmm_variants(int* count);
 
-// The best variant allowed by max_isa() for an [out][in] weight (today: by ISA only).
+// The best variant allowed by max_isa() for an [out][in] weight (today: by ISA only; the
+// environment's SPARQ_SPMM_VARIANT=name picks a runnable variant by name, for benchmarks).
 const SpmmVariant& spmm_best_variant(int64_t out, int64_t in);
 
 // Builds a sparse kernel for desc.weight with the given variant (null: spmm_best_variant).

@@ -7,11 +7,13 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include "core/buffer.hpp"
 #include "core/threading.hpp"
 #include "jit/spmm_gen.hpp"
+#include "jit/spmm_rb_gen.hpp"
 #include "kernels/spmm/sparse_format.hpp"
 #include "kernels/spmm/spmm.hpp"
 #include "sparq/error.hpp"
@@ -28,6 +30,10 @@ struct HScratch;
 const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
     {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
+    // Register-blocked (jit/spmm_rb_gen.hpp): fastest with its code in cache, but it is ~10 bytes
+    // of code per nonzero, fetched from memory once per call on BERT-base (docs/benchmarks.md,
+    // run 16), so not the default.
+    {"spmm_f32_rb30_k1024_avx512", Isa::avx512, 16, 1, 1024, 0, 2, 30},
     {"spmm_f32_4x16_k192_avx512", Isa::avx512, 16, 4, 192},
     {"spmm_f32_4x16_k128_r4_avx512", Isa::avx512, 16, 4, 128, 0, 4},
     {"spmm_f32_4x16_k128_unrolled_avx512", Isa::avx512, 16, 4, 128, 4 << 20},
@@ -91,6 +97,8 @@ struct SpmmData {
                                                             // packed activation row
     std::vector<float, HugePageAllocator<float>> vals;
     std::shared_ptr<const jit::SpmmF32UnrolledGen> unrolled;  // null: over the code budget
+    std::shared_ptr<const jit::SpmmRbGen> rb;  // the register-blocked kernel (no records)
+    std::vector<int32_t> block_nnz;            // rb: nonzeros before each block, [blocks + 1]
 };
 
 // Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows are
@@ -146,19 +154,30 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int
 }
 
 // Packed data shared by kernels of identical matrices (same shape, content hash and variant).
+// epi: the register-blocked kernel's epilogue (its code has it; none for the record kernels).
 std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVariant& v,
-                                              int64_t group) {
+                                              int64_t group, jit::SpmmEpi epi) {
     static std::mutex mu;
-    static std::map<std::tuple<uint64_t, int64_t, int64_t, const SpmmVariant*>,
+    static std::map<std::tuple<uint64_t, int64_t, int64_t, const SpmmVariant*, jit::SpmmEpi>,
                     std::weak_ptr<const SpmmData>>
         cache;
-    auto key = std::make_tuple(content_hash(d.weight, d.out * d.in), d.out, d.in, &v);
+    auto key = std::make_tuple(content_hash(d.weight, d.out * d.in), d.out, d.in, &v, epi);
     {
         std::lock_guard<std::mutex> lock(mu);
         if (auto hit = cache[key].lock()) return hit;
     }
-    auto built = std::make_shared<SpmmData>(
-        build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk, v.rows));
+    std::shared_ptr<SpmmData> built;
+    if (v.block_rows > 0) {
+        built = std::make_shared<SpmmData>();
+        const CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
+        built->row_ptr = csr.row_ptr;
+        built->rb = std::make_shared<const jit::SpmmRbGen>(csr, v.block_rows, epi, v.chunk);
+        for (int64_t b = 0; b <= built->rb->blocks(); ++b)
+            built->block_nnz.push_back(static_cast<int32_t>(built->rb->block_nnz(b)));
+    } else {
+        built = std::make_shared<SpmmData>(
+            build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk, v.rows));
+    }
     if (v.unroll_budget > 0 && v.rows == 2 &&
         jit::SpmmF32UnrolledGen::estimate_bytes(v.vectors, built->rec.size() / 4,
                                                 built->offs.size()) <= v.unroll_budget)
@@ -173,7 +192,9 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
     return data;
 }
 
-// JIT row kernel over K-blocked CSR with byte offsets into packed token groups.
+// The JIT kernels on packed token groups: row-pair records over K-blocked CSR with byte offsets
+// (jit/spmm_gen.hpp), or the register-blocked code of the matrix (jit/spmm_rb_gen.hpp), run on
+// batches of token groups.
 class SpmmJit final : public LinearKernel {
   public:
     SpmmJit(const LinearDesc& d, const SpmmVariant& v) : v_(v), act_(d.act) {
@@ -183,23 +204,35 @@ class SpmmJit final : public LinearKernel {
         if ((in_ + 1) * group_ * 4 > INT32_MAX || (out_ + 1) * group_ * 4 > INT32_MAX)
             throw Error("sparse weight '" + d.name + "': " + std::to_string(out_) + "x" +
                         std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
-        data_ = spmm_data_for(d, v, group_);
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
+        const bool act_ok = d.act == Activation::none || d.act == Activation::gelu;
+        const bool epi_ok = (d.bias || d.act == Activation::gelu) && act_ok &&
+                            std::getenv("SPARQ_NO_JIT_EPILOGUE") == nullptr;
+        const jit::SpmmEpi epi =
+            d.act == Activation::gelu ? jit::SpmmEpi::bias_gelu : jit::SpmmEpi::bias;
+        if (v.block_rows > 0) {
+            // The register-blocked kernel: bias and GELU in its code when asked.
+            fuse_ = epi_ok;
+            if (fuse_) bias_.resize(out_, 0.0f);  // zeros without a bias
+            data_ = spmm_data_for(d, v, group_, fuse_ ? epi : jit::SpmmEpi::none);
+            // Token groups (vectors) per call of the register-blocked kernel: its code is fetched
+            // once per call and reused across them; a K chunk of 8 vectors' activations (1024
+            // inputs: 512 KB) stays in L2. 16 measured slower at b8 s128 (x out of L2).
+            batch_ = 8;
+            return;
+        }
+        data_ = spmm_data_for(d, v, group_, jit::SpmmEpi::none);
         for (int nv = 1; nv <= v.vectors; ++nv)
             kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows));
         // Bias and GELU in the last K chunk's kernel, on the sums still in registers (AVX-512,
         // row pairs, up to 4 vectors, power-of-two groups; not the unrolled kernels).
         // SPARQ_NO_JIT_EPILOGUE=1 keeps them in the separate pass (same numbers).
-        const bool act_ok = d.act == Activation::none || d.act == Activation::gelu;
-        fuse_ = (d.bias || d.act == Activation::gelu) && act_ok && v.isa >= Isa::avx512 &&
-                v.lanes == 16 && v.rows == 2 && v.vectors <= 4 && (group_ & (group_ - 1)) == 0 &&
-                !data_->unrolled && std::getenv("SPARQ_NO_JIT_EPILOGUE") == nullptr;
+        fuse_ = epi_ok && v.isa >= Isa::avx512 && v.lanes == 16 && v.rows == 2 && v.vectors <= 4 &&
+                (group_ & (group_ - 1)) == 0 && !data_->unrolled;
         if (fuse_) {
             bias_.resize(out_ + 1, 0.0f);  // + the dummy row of odd pairs; zeros without a bias
             int shift = 0;
             while ((int64_t{1} << shift) < group_ * 4) ++shift;
-            const jit::SpmmEpi epi =
-                d.act == Activation::gelu ? jit::SpmmEpi::bias_gelu : jit::SpmmEpi::bias;
             for (int nv = 1; nv <= v.vectors; ++nv)
                 epi_kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows, epi, shift));
         }
@@ -212,13 +245,11 @@ class SpmmJit final : public LinearKernel {
         if (splits_by_groups(tokens)) return run_groups(src, false, dst, false, tokens, residual);
         const int64_t groups = (tokens + group_ - 1) / group_;
         static thread_local AlignedBuffer<float> xbuf;  // all groups packed, read by every thread
-        const SpmmData& m = *data_;
         const int nt = num_threads();
         xbuf.resize(groups * in_ * group_);
         // thread_local: take the caller's buffer here, not inside the parallel region.
         float* const xbase = xbuf.data();
-        const std::vector<int64_t> bounds =
-            partition_rows(m.row_ptr.data(), out_, nt, kPanel, 2 * m.chunks);
+        const std::vector<int64_t> bounds = row_bounds(nt);
         const int64_t slice = 64;  // features per packing job
         const int64_t slices = (in_ + slice - 1) / slice;
         const Isa isa = v_.isa;
@@ -226,7 +257,8 @@ class SpmmJit final : public LinearKernel {
         {
             SPARQ_REGION("spmm by rows");
             const int tid = omp_get_thread_num();
-            float* const yp = tile_scratch<YScratch>(out_);
+            const int64_t tile = (out_ + 1) * group_;
+            float* const yp = thread_scratch<float, YScratch>(batch_ * tile);
 #pragma omp for schedule(static)
             for (int64_t j = 0; j < groups * slices; ++j) {
                 const int64_t g = j / slices, i0 = (j % slices) * slice;
@@ -235,10 +267,18 @@ class SpmmJit final : public LinearKernel {
                                  count, group_, v_.lanes, xbase + (g * in_ + i0) * group_);
             }
             const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
-            for (int64_t g = 0; g < groups && r1 > r0; ++g)
-                run_group(xbase + g * in_ * group_, yp, r0, r1,
-                          std::min(group_, tokens - g * group_), dst + g * group_ * out_,
-                          residual ? residual + g * group_ * out_ : nullptr);
+            for (int64_t g0 = 0; g0 < groups && r1 > r0; g0 += batch_) {
+                const Batch b{g0, 1, std::min(batch_, groups - g0), tokens};
+                run_tiles(xbase + g0 * in_ * group_, in_ * group_, yp, tile, b, r0, r1);
+                SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), nullptr,
+                                fuse_ ? Activation::none : act_};
+                for (int64_t i = 0; i < b.n; ++i) {
+                    const int64_t at = b.group(i) * group_ * out_;
+                    ep.residual = residual ? residual + at : nullptr;
+                    spmm_unpack_rows(v_.isa, yp + i * tile + r0 * group_, group_, r0, r1 - r0,
+                                     b.count(i, group_), dst + at, out_, ep);
+                }
+            }
         }
     }
 
@@ -264,66 +304,116 @@ class SpmmJit final : public LinearKernel {
         {
             SPARQ_REGION("spmm");
             const int tid = omp_get_thread_num();
-            for (int64_t g = tid; g < groups; g += nt) {
-                const int64_t count = std::min(group_, tokens - g * group_);
-                write_group(packed_input(src, src_packed, g, count), g, count, dst, dst_packed,
-                            residual);
+            for (int64_t g = tid; g < groups; g += nt * batch_) {
+                const Batch b{g, nt, std::min(batch_, (groups - g + nt - 1) / nt), tokens};
+                int64_t xs = 0;
+                const float* xp = packed_inputs(src, src_packed, b, &xs);
+                write_groups(xp, xs, b, dst, dst_packed, residual);
             }
         }
     }
 
-    // Token group g (of `count` tokens) of src as this kernel's packed input: its tile in the
-    // stream when src is one, else src's tokens packed into the calling thread's scratch.
-    const float* packed_input(const float* src, bool src_packed, int64_t g, int64_t count) const {
-        if (src_packed) return src + g * (in_ + 1) * group_;
-        float* const xb = thread_scratch<float, XScratch>(in_ * group_);
-        spmm_pack_tokens(v_.isa, src + g * group_ * in_, in_, in_, count, group_, v_.lanes, xb);
+    // Token groups g0, g0 + step, ... (n of them) of a run over `tokens` tokens, run by one
+    // thread in one kernel call.
+    struct Batch {
+        int64_t g0, step, n, tokens;
+        int64_t group(int64_t i) const { return g0 + i * step; }
+        int64_t count(int64_t i, int64_t group_size) const {
+            return std::min(group_size, tokens - group(i) * group_size);
+        }
+    };
+
+    // The batch's token groups of src as this kernel's packed inputs, the i-th at the returned
+    // pointer + i * *xs floats: their tiles in the stream when src is one, else src's tokens
+    // packed into the calling thread's scratch.
+    const float* packed_inputs(const float* src, bool src_packed, const Batch& b,
+                               int64_t* xs) const {
+        if (src_packed) {
+            *xs = b.step * (in_ + 1) * group_;
+            return src + b.g0 * (in_ + 1) * group_;
+        }
+        *xs = in_ * group_;
+        float* const xb = thread_scratch<float, XScratch>(b.n * in_ * group_);
+        for (int64_t i = 0; i < b.n; ++i)
+            spmm_pack_tokens(v_.isa, src + b.group(i) * group_ * in_, in_, in_, b.count(i, group_),
+                             group_, v_.lanes, xb + i * *xs);
         return xb;
     }
 
-    // Token group g (of `count` tokens, packed at xp) into dst: its stream tile, bias and
-    // activation in place, when dst_packed; else token-major through the calling thread's tile
+    // The batch's groups (packed at xp, stride xs floats) into dst: their stream tiles, bias and
+    // activation in place, when dst_packed; else token-major through the calling thread's tiles
     // (with the residual).
-    void write_group(const float* xp, int64_t g, int64_t count, float* dst, bool dst_packed,
-                     const float* residual) const {
+    void write_groups(const float* xp, int64_t xs, const Batch& b, float* dst, bool dst_packed,
+                      const float* residual) const {
+        const int64_t tile = (out_ + 1) * group_;
         if (dst_packed) {
-            finish_tile(xp, dst + g * (out_ + 1) * group_, count);
+            finish_tiles(xp, xs, dst + b.g0 * tile, b.step * tile, b);
             return;
         }
-        run_group(xp, tile_scratch<YScratch>(out_), 0, out_, count, dst + g * group_ * out_,
-                  residual ? residual + g * group_ * out_ : nullptr);
+        float* const yp = thread_scratch<float, YScratch>(b.n * tile);
+        run_tiles(xp, xs, yp, tile, b, 0, out_);
+        SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), nullptr,
+                        fuse_ ? Activation::none : act_};
+        for (int64_t i = 0; i < b.n; ++i) {
+            const int64_t at = b.group(i) * group_ * out_;
+            ep.residual = residual ? residual + at : nullptr;
+            spmm_unpack_rows(v_.isa, yp + i * tile, group_, 0, out_, b.count(i, group_), dst + at,
+                             out_, ep);
+        }
     }
 
-    // All rows of one packed group into the feature-major tile yp with bias and activation
-    // applied (inside the kernel when fuse_, else by a pass over the tile).
-    void finish_tile(const float* xp, float* yp, int64_t count) const {
-        run_tile(xp, yp, 0, out_, count);
+    // All rows of the batch's packed groups into feature-major tiles (the i-th at yp + i * ys)
+    // with bias and activation applied (inside the kernel when fuse_, else by a pass over each).
+    void finish_tiles(const float* xp, int64_t xs, float* yp, int64_t ys, const Batch& b) const {
+        run_tiles(xp, xs, yp, ys, b, 0, out_);
         if (!fuse_)
-            spmm_bias_act_rows(v_.isa, yp, group_, out_, width_of(count),
-                               bias_.empty() ? nullptr : bias_.data(), act_);
+            for (int64_t i = 0; i < b.n; ++i)
+                spmm_bias_act_rows(v_.isa, yp + i * ys, group_, out_, width_of(b.count(i, group_)),
+                                   bias_.empty() ? nullptr : bias_.data(), act_);
     }
 
-    // The calling thread's [rows + 1][group] output tile (+ the dummy row of odd pairs).
-    template <typename Tag>
-    float* tile_scratch(int64_t rows) const {
-        return thread_scratch<float, Tag>((rows + 1) * group_);
+    // Row bounds of `parts` threads for run()'s split by rows, balanced by nonzeros, on panel
+    // (record kernels) or block (register-blocked kernel) boundaries.
+    std::vector<int64_t> row_bounds(int parts) const {
+        const SpmmData& m = *data_;
+        if (!m.rb) return partition_rows(m.row_ptr.data(), out_, parts, kPanel, 2 * m.chunks);
+        std::vector<int64_t> bounds =
+            partition_rows(m.block_nnz.data(), m.rb->blocks(), parts, 1, 64);
+        for (int64_t& r : bounds) r = m.rb->block_row(r);
+        return bounds;
     }
 
     // Token slots the kernels compute for a group of `count` tokens (whole vectors).
     int64_t width_of(int64_t count) const { return (count + v_.lanes - 1) / v_.lanes * v_.lanes; }
 
-    // Rows [r0, r1) (r0 on a panel boundary) of one packed token group of `count` tokens, into
-    // dst/residual (pointing at the group's first token). y is the calling thread's tile.
-    void run_group(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count, float* dst,
-                   const float* residual) const {
-        run_tile(xp, yp, r0, r1, count);
-        SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), residual,
-                        fuse_ ? Activation::none : act_};
-        spmm_unpack_rows(v_.isa, yp + r0 * group_, group_, r0, r1 - r0, count, dst, out_, ep);
+    // Rows [r0, r1) (on row_bounds' boundaries) of the batch's packed groups (the i-th at xp +
+    // i * xs floats), feature-major into the tiles at yp + i * ys: the sums, with bias and
+    // activation when fuse_ (then the callers' epilogues skip them).
+    void run_tiles(const float* xp, int64_t xs, float* yp, int64_t ys, const Batch& b, int64_t r0,
+                   int64_t r1) const {
+        const SpmmData& m = *data_;
+        if (m.rb) {
+            const auto first = [&](int64_t r) {  // the block starting at row r
+                int64_t lo = 0, hi = m.rb->blocks();
+                while (lo < hi) {
+                    const int64_t mid = (lo + hi) / 2;
+                    if (m.rb->block_row(mid) < r)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                return lo;
+            };
+            m.rb->run(xp, xs * 4, yp, ys * 4, b.n, first(r0), first(r1),
+                      fuse_ ? bias_.data() : nullptr);
+            return;
+        }
+        for (int64_t i = 0; i < b.n; ++i)
+            run_tile(xp + i * xs, yp + i * ys, r0, r1, b.count(i, group_));
     }
 
-    // Rows [r0, r1) for one packed token group, feature-major in y: the sums, with bias and
-    // activation when fuse_ (then the callers' epilogues skip them).
+    // Rows [r0, r1) (r0 on a panel boundary) for one packed token group, feature-major in y (the
+    // record kernels).
     void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count) const {
         const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
         const jit::SpmmF32Gen& k = *kernels_[nv - 1];
@@ -367,16 +457,19 @@ class SpmmJit final : public LinearKernel {
                    bool dst_packed, int64_t tokens, const float* residual) const {
         assert(chains_with(next, tokens) && tokens >= 1 && !(dst_packed && residual));
         const int64_t groups = (tokens + group_ - 1) / group_;
+        const int64_t batch = std::min(batch_, next.batch_), tile = (out_ + 1) * group_;
         const int nt = num_threads();
 #pragma omp parallel num_threads(nt)
         {
             SPARQ_REGION("spmm chain");
             const int tid = omp_get_thread_num();
-            float* const hp = tile_scratch<HScratch>(out_);
-            for (int64_t g = tid; g < groups; g += nt) {
-                const int64_t count = std::min(group_, tokens - g * group_);
-                finish_tile(packed_input(src, src_packed, g, count), hp, count);
-                next.write_group(hp, g, count, dst, dst_packed, residual);
+            float* const hp = thread_scratch<float, HScratch>(batch * tile);
+            for (int64_t g = tid; g < groups; g += nt * batch) {
+                const Batch b{g, nt, std::min(batch, (groups - g + nt - 1) / nt), tokens};
+                int64_t xs = 0;
+                const float* xp = packed_inputs(src, src_packed, b, &xs);
+                finish_tiles(xp, xs, hp, tile, b);
+                next.write_groups(hp, tile, b, dst, dst_packed, residual);
             }
         }
     }
@@ -390,6 +483,7 @@ class SpmmJit final : public LinearKernel {
     const SpmmVariant& v_;
     Activation act_;
     int64_t group_ = 0;
+    int64_t batch_ = 1;  // token groups per kernel call (run_tiles)
     std::shared_ptr<const SpmmData> data_;
     std::vector<float> bias_;  // [out] or empty; when fuse_: [out + 1] (zeros without a bias)
     std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
@@ -405,6 +499,11 @@ const SpmmVariant* spmm_variants(int* count) {
 }
 
 const SpmmVariant& spmm_best_variant(int64_t out, int64_t in) {
+    // SPARQ_SPMM_VARIANT=name picks a variant by name (benchmarks; ignored when unknown or not
+    // runnable here).
+    if (const char* want = std::getenv("SPARQ_SPMM_VARIANT"))
+        for (const SpmmVariant& v : kVariants)
+            if (v.name == std::string(want) && has_isa(v.isa)) return v;
     const SpmmVariant* pick = &kVariants[0];
     for (const SpmmVariant& v : kVariants)
         if (has_isa(v.isa) && static_cast<int>(v.isa) > static_cast<int>(pick->isa)) pick = &v;
