@@ -9,6 +9,27 @@
 
 namespace sparq {
 
+// The speeds behind the f32 planner's dense-vs-sparse cost model, per token:
+//   dense  = 2 * out * in / dense_gflops
+//   sparse = 2 * nnz / sparse_gflops + out * ns_per_output + in * ns_per_input
+struct SpmmRates {
+    double dense_gflops = 0, sparse_gflops = 0, ns_per_output = 0, ns_per_input = 0;
+    std::string source;  // where they come from, e.g. "measured on this CPU"
+};
+
+// The built-in rates (a 2-vCPU Xeon with two FMA units per core; bench/spmm_bench).
+SpmmRates builtin_spmm_rates();
+
+// The rates the planner uses for a non-trivial f32 decision: measured once per process on first
+// use (one thread; dense and sparse f32 kernels on a 768x768 matrix at 50% and 95% zeros, 128
+// tokens, best of 8 interleaved runs), because the crossover differs by CPU (a Xeon with
+// two FMA units: ~51-56%; a Zen 4 core, whose dense rate is half: sparse already 1.35-1.47x
+// faster at 50%). The measurement is cached on disk per CPU model (planner.cpp: ~/.cache/sparq,
+// $SPARQ_CACHE_DIR, SPARQ_CACHE_DIR=none for no cache), so a machine plans alike from run to
+// run. SPARQ_SPMM_RATES="dense,sparse,ns_out,ns_in" sets them; SPARQ_NO_CALIBRATION=1, or no
+// sparse JIT kernel on this CPU, keeps the built-in ones.
+const SpmmRates& spmm_rates();
+
 struct PlanOptions {
     std::string kernels = "auto";   // auto | dense | sparse
     std::string precision = "f32";  // f32 | int8
@@ -20,6 +41,9 @@ struct PlanOptions {
     // Optional decorator applied to every built kernel (e.g. calibration observers).
     std::function<std::unique_ptr<LinearKernel>(std::unique_ptr<LinearKernel>, const LinearDesc&)>
         wrap;
+    // f32 cost model (null: spmm_rates() for matrices of at least 64K weights and 25% zeros,
+    // the built-in rates for the others, whose choice they settle alike).
+    const SpmmRates* rates = nullptr;
 };
 
 struct PlannedLinear {

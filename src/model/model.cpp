@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <sstream>
 
 #include "core/threading.hpp"
 #include "kernels/fused.hpp"
+#include "kernels/planner.hpp"
 #include "model/family.hpp"
 #include "model/heads.hpp"
 #include "sparq/error.hpp"
@@ -311,6 +313,19 @@ class BertModel final : public Model {
         };
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
+        bool measured = false;  // some f32 choice was made on spmm_rates()
+        for (const auto& e : encoder_->plan())
+            measured |= e.why.find("; rates ") != std::string::npos;
+        if (measured) {
+            const SpmmRates& r = spmm_rates();
+            char buf[200];
+            std::snprintf(buf, sizeof buf,
+                          "f32 cost model (%s): dense %.0f GFLOP/s, sparse %.0f GFLOP/s over "
+                          "nonzeros + %.2f / %.2f ns per output / input feature per token\n",
+                          r.source.c_str(), r.dense_gflops, r.sparse_gflops, r.ns_per_output,
+                          r.ns_per_input);
+            os << buf;
+        }
         os << encoder_->attention_plan() << "\n";
         if (encoder_->tfm_active())
             os << "hidden states  TFM  (tile-major feature-major between the sparse int8 layers: "
