@@ -54,6 +54,11 @@ struct ModelConfig {
     // from hidden_size, embeddings_project maps the normalized embeddings to hidden_size.
     int64_t embedding_size = 0;
     int64_t embedding_width() const { return embedding_size > 0 ? embedding_size : hidden_size; }
+    // Whether the embeddings are projected to hidden_size (ELECTRA's embeddings_project when
+    // narrower; ALBERT's embedding_hidden_mapping_in always).
+    bool embedding_projection() const {
+        return embedding_width() != hidden_size || albert_groups > 0;
+    }
     // MPNet's relative position bias: buckets of the encoder's relative_attention_bias table
     // shared by all layers ([buckets][heads], T5-style bidirectional buckets up to distance 128,
     // added to every head's attention scores); 0: none (every other family).
@@ -75,6 +80,20 @@ struct ModelConfig {
     // Whether the embeddings add absolute position embeddings (false for DeBERTa-v3:
     // position_biased_input false).
     bool position_embeddings = true;
+    // ALBERT's cross-layer sharing: num_hidden_layers applications of num_hidden_groups groups
+    // of inner_group_num layers each; application i runs group i * groups / num_layers (Hugging
+    // Face's int(i / (num_hidden_layers / num_hidden_groups))), all of its inner layers in order.
+    // 0 groups: no sharing (every other family).
+    int64_t albert_groups = 0, albert_inner = 1;
+    // Layers with their own weights (ALBERT: groups * inner; else num_layers), and the order the
+    // encoder applies them in (num_layers * inner entries).
+    int64_t distinct_layers() const {
+        return albert_groups > 0 ? albert_groups * albert_inner : num_layers;
+    }
+    std::vector<int64_t> layer_order() const;
+    // hidden_act is the tanh approximation of GELU ("gelu_new", "gelu_fast",
+    // "gelu_pytorch_tanh", ALBERT's default) rather than the erf form ("gelu").
+    bool gelu_tanh() const { return hidden_act != "gelu"; }
     // Longest sequence the position table holds: max_position_embeddings - position_offset.
     int64_t max_tokens() const { return max_position_embeddings - position_offset; }
     // Parses config.json; throws sparq::Error naming the field that is missing or wrong.

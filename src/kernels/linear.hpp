@@ -9,7 +9,7 @@
 namespace sparq {
 
 // Fused epilogue, applied in this order: + bias, then activation, then + residual.
-enum class Activation { none, gelu };
+enum class Activation { none, gelu, gelu_tanh };
 
 // Kernels copy (or re-pack) what they need from the desc when they are built: its weight and bias
 // pointers need not outlive the kernel (the encoder frees its f32 weights after planning).

@@ -135,6 +135,12 @@ constexpr ArchTask kArchitectures[] = {
     {"MPNetForSequenceClassification", Task::sequence_classification},
     {"MPNetForTokenClassification", Task::token_classification},
     {"MPNetForQuestionAnswering", Task::question_answering},
+    {"AlbertModel", Task::base},
+    {"AlbertForMaskedLM", Task::base},
+    {"AlbertForPreTraining", Task::base},
+    {"AlbertForSequenceClassification", Task::sequence_classification},
+    {"AlbertForTokenClassification", Task::token_classification},
+    {"AlbertForQuestionAnswering", Task::question_answering},
     {"DebertaV2Model", Task::base},
     {"DebertaV2ForSequenceClassification", Task::sequence_classification},
     {"DebertaV2ForTokenClassification", Task::token_classification},
@@ -224,6 +230,19 @@ void read_deberta(const Reader& r, ModelConfig& c) {
 
 }  // namespace
 
+std::vector<int64_t> ModelConfig::layer_order() const {
+    std::vector<int64_t> order;
+    for (int64_t i = 0; i < num_layers; ++i) {
+        if (albert_groups == 0) {
+            order.push_back(i);
+            continue;
+        }
+        const int64_t g = i * albert_groups / num_layers;
+        for (int64_t j = 0; j < albert_inner; ++j) order.push_back(g * albert_inner + j);
+    }
+    return order;
+}
+
 ModelConfig ModelConfig::from_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open model config");
@@ -247,11 +266,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
             "(model_type \"deberta-v2\") are");
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
         c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet" &&
-        c.model_type != "deberta-v2")
+        c.model_type != "deberta-v2" && c.model_type != "albert")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
-               "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\" or "
-               "\"deberta-v2\")");
+               "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\", "
+               "\"deberta-v2\" or \"albert\")");
     c.family = c.model_type == "xlm-roberta"  ? "roberta"
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;
@@ -301,6 +320,18 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         c.embedding_size = r.integer("embedding_size", c.hidden_size, 1);
         c.pooler_act = ModelConfig::PoolerAct::gelu;  // ElectraClassificationHead
     }
+    if (c.model_type == "albert") {
+        // ALBERT: factorized embeddings (embedding_size, mapped to hidden_size by the encoder's
+        // embedding_hidden_mapping_in) and layers shared across groups; BERT's pooler + tanh.
+        c.embedding_size = r.integer("embedding_size", 128, 1);
+        c.albert_groups = r.integer("num_hidden_groups", 1, 1);
+        c.albert_inner = r.integer("inner_group_num", 1, 1);
+        if (c.albert_groups > c.num_layers)
+            r.fail("num_hidden_groups " + std::to_string(c.albert_groups) +
+                   " exceeds num_hidden_layers " + std::to_string(c.num_layers) +
+                   " (some groups would never run)");
+        c.hidden_act = "gelu_new";  // AlbertConfig's default
+    }
     const bool mpnet = c.model_type == "mpnet";
     if (mpnet) {
         // MPNet: no token types, positions from pad + 1 as RoBERTa, and a relative position bias
@@ -338,9 +369,12 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
 
     const char* act_key = distil ? "activation" : "hidden_act";
     if (auto act = r.string(act_key)) c.hidden_act = *act;
-    if (c.hidden_act != "gelu")
+    if (c.hidden_act == "gelu_fast" || c.hidden_act == "gelu_pytorch_tanh")
+        c.hidden_act = "gelu_new";  // the same function
+    if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new")
         r.fail(std::string(act_key) + " '" + c.hidden_act +
-               "' is not supported (supported: \"gelu\", the erf form)");
+               "' is not supported (supported: \"gelu\", the erf form, and its tanh "
+               "approximation \"gelu_new\" / \"gelu_fast\" / \"gelu_pytorch_tanh\")");
 
     if (auto pet = r.string("position_embedding_type"); pet && *pet != "absolute")
         r.fail("position_embedding_type '" + *pet + "' is not supported (supported: \"absolute\")");

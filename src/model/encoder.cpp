@@ -234,11 +234,12 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     if (h <= 0 || heads_ <= 0 || h % heads_ != 0)
         throw Error("config: expected hidden_size divisible by num_attention_heads, found " +
                     std::to_string(h) + " and " + std::to_string(heads_));
-    if (cfg.hidden_act != "gelu")
-        throw Error("config: hidden_act '" + cfg.hidden_act + "' is not supported (expected gelu)");
-    if (static_cast<int64_t>(w.layers.size()) != cfg.num_layers)
-        throw Error("weights: expected " + std::to_string(cfg.num_layers) + " layers, found " +
-                    std::to_string(w.layers.size()));
+    if (cfg.hidden_act != "gelu" && cfg.hidden_act != "gelu_new")
+        throw Error("config: hidden_act '" + cfg.hidden_act +
+                    "' is not supported (expected gelu or gelu_new)");
+    if (static_cast<int64_t>(w.layers.size()) != cfg.distinct_layers())
+        throw Error("weights: expected " + std::to_string(cfg.distinct_layers()) +
+                    " layers, found " + std::to_string(w.layers.size()));
     expect_shape(w.word_emb, {vocab_, emb_}, "embeddings.word_embeddings.weight");
     if (!cfg.position_embeddings)  // DeBERTa-v3: a zero table, as the missing type embeddings
         w.pos_emb =
@@ -254,8 +255,8 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     expect_shape(w.type_emb, {type_vocab_, emb_}, "embeddings.token_type_embeddings.weight");
     expect_shape(w.emb_ln_g, {emb_}, "embeddings.LayerNorm.weight");
     expect_shape(w.emb_ln_b, {emb_}, "embeddings.LayerNorm.bias");
-    if (emb_ != h) {
-        // ELECTRA's embeddings_project: kept f32 whatever the precision (it is not one of the
+    if (cfg.embedding_projection()) {
+        // ELECTRA's embeddings_project (ALBERT's embedding_hidden_mapping_in): kept f32 whatever the precision (it is not one of the
         // layers' linear ops that quantize_model calibrates).
         expect_shape(w.emb_proj_w, {h, emb_}, "embeddings_project.weight");
         expect_shape(w.emb_proj_b, {h}, "embeddings_project.bias");
@@ -363,7 +364,8 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         AlignedBuffer<float> f32w;
         L.attn_out = plan(f32_values(src.ao_w, f32w), src.ao_b.data.data(), h, h, Activation::none,
                           p + "attention.output.dense.weight", opts);
-        L.inter = plan(f32_values(src.i_w, f32w), src.i_b.data.data(), inter_, h, Activation::gelu,
+        L.inter = plan(f32_values(src.i_w, f32w), src.i_b.data.data(), inter_, h,
+                       cfg.gelu_tanh() ? Activation::gelu_tanh : Activation::gelu,
                        p + "intermediate.dense.weight", opts);
         L.out = plan(f32_values(src.o_w, f32w), src.o_b.data.data(), h, inter_, Activation::none,
                      p + "output.dense.weight", opts);
@@ -373,6 +375,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         L.ln2_b = std::move(src.ln2_b);
         src = LayerWeights{};  // the kernels hold their own copies
     }
+    for (int64_t l : cfg.layer_order()) order_.push_back(&layers_[static_cast<size_t>(l)]);
 }
 
 void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
@@ -540,8 +543,9 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
             w.pos[t] = static_cast<int32_t>(pos_offset_ > 0 && batch.input_ids[t] == pad_id_ ? pad_id_ : next++);
     }
-    // ELECTRA with embedding_size < hidden: normalize in the narrower width, then project.
-    float* const e = emb_ == h ? x : (w.emb.resize(t_all * emb_), w.emb.data());
+    // ELECTRA with embedding_size < hidden, ALBERT: normalize in the embedding width, then
+    // project.
+    float* const e = !emb_proj_.kernel ? x : (w.emb.resize(t_all * emb_), w.emb.data());
     parallel_rows(t_all, emb_, [&](int64_t r0, int64_t r1) {
         embed_layer_norm(word_emb_.data.data(), pos_emb_.data.data(), type_emb_.data.data(),
                          batch.input_ids.data() + r0, w.pos.data() + r0,
@@ -549,7 +553,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
                          emb_ln_g_.data.data(), emb_ln_b_.data.data(), e + r0 * emb_, r1 - r0, emb_,
                          eps_);
     });
-    if (emb_ != h) emb_proj_.kernel->run(e, x, t_all);
+    if (emb_proj_.kernel) emb_proj_.kernel->run(e, x, t_all);
     timer.lap(prof.embeddings);
 
     if (const int64_t group = stream_group(t_all)) {
@@ -560,7 +564,8 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         forward_tfm(batch, x, w, timer);
         return;
     }
-    for (const Layer& L : layers_) {
+    for (const Layer* layer : order_) {
+        const Layer& L = *layer;
         const bool by_heads =
             head_split_ && num_threads() > 1 && L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
         if (!by_heads) L.qkv.kernel->run(x, w.qkv.data(), t_all);
@@ -663,7 +668,8 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
             if (!team || team->id == 0) timer.lap(stage);  // with a team: thread 0's wall time
         };
         const S8QK8* qk = qk8.q8 ? &qk8 : nullptr;
-        for (const Layer& L : layers_) {
+        for (const Layer* layer : order_) {
+            const Layer& L = *layer;
             s8_run_tfm(*L.qkv.kernel, xt, amax, w.qkv.data(), false, t_all, by_heads ? 3 : 0,
                        by_heads ? heads_ : 0, team, qk);
             lap(prof.qkv);
@@ -722,7 +728,8 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     }
     spmm_stream_pack(x, xs, t_all, h, group);
     timer.lap(prof.embeddings);
-    for (const Layer& L : layers_) {
+    for (const Layer* layer : order_) {
+        const Layer& L = *layer;
         spmm_run_stream(*L.qkv.kernel, xs, true, qs, true, t_all);
         timer.lap(prof.qkv);
         attention_stream(batch, qs, cs, group);

@@ -165,7 +165,8 @@ class Encoder {
     PlannedLinear emb_proj_;  // ELECTRA's embeddings_project when emb_ != hidden_
     float eps_;
     Tensor word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
-    std::vector<Layer> layers_;
+    std::vector<Layer> layers_;          // the layers with their own weights
+    std::vector<const Layer*> order_;    // the layers as applied (ALBERT: shared, repeated)
     std::vector<PlanEntry> plan_;
     bool attention_s8_ = false;
     // MPNet: per head, the relative position bias by distance -(rel_len_ - 1) .. rel_len_ - 1

@@ -38,15 +38,28 @@ constexpr Rename kDebertaLayer[] = {
     {"attention.self.value", "attention.self.value_proj"},
 };
 
+// ALBERT's layer modules (under "encoder.albert_layer_groups.G.albert_layers.J.").
+constexpr Rename kAlbertLayer[] = {
+    {"attention.self.query", "attention.query"},
+    {"attention.self.key", "attention.key"},
+    {"attention.self.value", "attention.value"},
+    {"attention.output.dense", "attention.dense"},
+    {"attention.output.LayerNorm", "attention.LayerNorm"},
+    {"intermediate.dense", "ffn"},
+    {"output.dense", "ffn_output"},
+    {"output.LayerNorm", "full_layer_layer_norm"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
 
 // "encoder.layer.N.<module>.<leaf>" -> "<layer prefix>N.<native module>.<leaf>" by `table`;
 // nullopt if `name` is not a layer tensor of the table.
-template <size_t N>
+// layer_of maps the layer number N to the family's "<prefix>N." part.
+template <size_t N, typename LayerOf>
 std::optional<std::string> layer_name(const std::string& name, const Rename (&table)[N],
-                                      const std::string& layer_prefix) {
+                                      LayerOf&& layer_of) {
     const std::string from = "encoder.layer.";
     if (!starts_with(name, from)) return std::nullopt;
     const size_t num = from.size(), dot = name.find('.', num);
@@ -56,9 +69,14 @@ std::optional<std::string> layer_name(const std::string& name, const Rename (&ta
     const std::string rest = name.substr(dot + 1);
     for (const Rename& r : table)
         if (starts_with(rest, std::string(r.bert) + "."))
-            return layer_prefix + name.substr(num, dot - num) + "." + r.native +
+            return layer_of(std::stoll(name.substr(num, dot - num))) + r.native +
                    rest.substr(std::strlen(r.bert));
     return std::nullopt;
+}
+
+// A "<prefix>N." layer numbering.
+auto numbered(std::string prefix) {
+    return [prefix = std::move(prefix)](int64_t n) { return prefix + std::to_string(n) + "."; };
 }
 
 }  // namespace
@@ -69,29 +87,45 @@ std::string family_prefix(const std::string& model_type) {
     if (model_type == "electra") return "electra.";
     if (model_type == "mpnet") return "mpnet.";
     if (model_type == "deberta-v2") return "deberta.";
+    if (model_type == "albert") return "albert.";
     return "bert.";
 }
 
-std::string native_encoder_name(const std::string& model_type, const std::string& canonical) {
+std::string native_encoder_name(const std::string& model_type, const std::string& canonical,
+                                int64_t albert_inner) {
     std::optional<std::string> n;
-    if (model_type == "distilbert") n = layer_name(canonical, kDistilLayer, "transformer.layer.");
-    if (model_type == "mpnet") n = layer_name(canonical, kMpnetLayer, "encoder.layer.");
-    if (model_type == "deberta-v2") n = layer_name(canonical, kDebertaLayer, "encoder.layer.");
+    if (model_type == "distilbert")
+        n = layer_name(canonical, kDistilLayer, numbered("transformer.layer."));
+    if (model_type == "mpnet") n = layer_name(canonical, kMpnetLayer, numbered("encoder.layer."));
+    if (model_type == "deberta-v2")
+        n = layer_name(canonical, kDebertaLayer, numbered("encoder.layer."));
+    if (model_type == "albert") {
+        n = layer_name(canonical, kAlbertLayer, [albert_inner](int64_t l) {
+            return "encoder.albert_layer_groups." + std::to_string(l / albert_inner) +
+                   ".albert_layers." + std::to_string(l % albert_inner) + ".";
+        });
+        for (const auto& [from, to] : {std::pair<std::string, std::string>{
+                                           "embeddings_project.", "encoder.embedding_hidden_mapping_in."},
+                                       {"pooler.dense.", "pooler."}})
+            if (!n && starts_with(canonical, from)) n = to + canonical.substr(from.size());
+    }
     return n ? *n : canonical;  // embeddings.*, the FFN of MPNet: the same names
 }
 
-std::string plan_display_name(const std::string& model_type, const std::string& canonical) {
+std::string plan_display_name(const std::string& model_type, const std::string& canonical,
+                              int64_t albert_inner) {
     // The fused QKV weight: the family's names of the three, their differing middles in braces
     // ("attention.self.{query,key,value}.weight", "transformer.layer.N.attention.{q,k,v}_lin
     // .weight", "attention.attn.{q,k,v}.weight", "attention.self.{query,key,value}_proj.weight").
     const std::string fused = "attention.self.{query,key,value}.weight";
     if (canonical.size() <= fused.size() || !canonical.ends_with(fused))
-        return native_encoder_name(model_type, canonical);
+        return native_encoder_name(model_type, canonical, albert_inner);
     const std::string layer = canonical.substr(0, canonical.size() - fused.size());
     std::string n[3];
     const char* parts[3] = {"query", "key", "value"};
     for (int i = 0; i < 3; ++i)
-        n[i] = native_encoder_name(model_type, layer + "attention.self." + parts[i] + ".weight");
+        n[i] = native_encoder_name(model_type, layer + "attention.self." + parts[i] + ".weight",
+                                   albert_inner);
     const size_t shortest = std::min({n[0].size(), n[1].size(), n[2].size()});
     size_t pre = 0, suf = 0;
     while (pre < shortest && n[0][pre] == n[1][pre] && n[0][pre] == n[2][pre]) ++pre;

@@ -26,6 +26,7 @@ std::string task_architecture(const ModelConfig& cfg) {
                                : cfg.model_type == "roberta"    ? "Roberta"
                                : cfg.model_type == "distilbert" ? "DistilBert"
                                : cfg.model_type == "electra"    ? "Electra"
+                               : cfg.model_type == "albert"     ? "Albert"
                                                                 : "Bert";
     switch (cfg.task) {
         case Task::sequence_classification:
@@ -53,7 +54,7 @@ bool all_finite(const float* src, std::size_t n) {
 class Loader {
   public:
     Loader(const SafeTensorsFile& file, const ModelConfig& cfg)
-        : file_(file), model_type_(cfg.model_type) {
+        : file_(file), model_type_(cfg.model_type), albert_inner_(cfg.albert_inner) {
         needed_by_ = cfg.architectures.empty() ? task_architecture(cfg) : cfg.architectures.front();
     }
 
@@ -64,7 +65,7 @@ class Loader {
     // with the legacy LayerNorm gamma/beta spelling accepted; empty Tensor if absent and not
     // required.
     Tensor encoder(const std::string& name, std::vector<int64_t> shape, bool required = true) {
-        const std::string n = prefix_ + native_encoder_name(model_type_, name);
+        const std::string n = prefix_ + native_encoder_name(model_type_, name, albert_inner_);
         return load(n, legacy_name(n), std::move(shape), required);
     }
 
@@ -169,6 +170,7 @@ class Loader {
 
     const SafeTensorsFile& file_;
     std::string model_type_;
+    int64_t albert_inner_ = 1;
     bool quantized_ = false;
     std::string needed_by_;
     std::string prefix_;
@@ -268,13 +270,13 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, e});
     w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {e});
     w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {e});
-    if (e != h) {  // ELECTRA: normalized embeddings -> hidden_size
+    if (cfg.embedding_projection()) {  // ELECTRA, ALBERT: normalized embeddings -> hidden_size
         w.emb_proj_w = ld.encoder("embeddings_project.weight", {h, e});
         w.emb_proj_b = ld.encoder("embeddings_project.bias", {h});
     }
 
-    w.layers.resize(static_cast<std::size_t>(cfg.num_layers));
-    for (int64_t i = 0; i < cfg.num_layers; ++i) {
+    w.layers.resize(static_cast<std::size_t>(cfg.distinct_layers()));
+    for (int64_t i = 0; i < cfg.distinct_layers(); ++i) {
         auto& l = w.layers[static_cast<std::size_t>(i)];
         const std::string p = "encoder.layer." + std::to_string(i) + ".";
         l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
@@ -304,7 +306,8 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     if (cfg.relative_attention_buckets > 0)
         w.rel_bias = ld.encoder("encoder.relative_attention_bias.weight",
                                 {cfg.relative_attention_buckets, cfg.num_heads});
-    if (int64_t n = layers_in_file(file, prefix, cfg.model_type); n > cfg.num_layers)
+    if (int64_t n = layers_in_file(file, prefix, cfg.model_type);
+        cfg.albert_groups == 0 && n > cfg.num_layers)
         std::fprintf(stderr,
                      "sparq: warning: %s holds %lld encoder layers but config.json has "
                      "%s=%lld; the extra layers are ignored\n",
@@ -321,11 +324,15 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         const bool lm_head = cfg.roberta_style();
         // ELECTRA's generator (ElectraForMaskedLM) maps to embedding_size before its decoder,
         // which is tied to the (embedding_size wide) word embeddings; the others stay hidden wide.
-        const int64_t w_out = cfg.model_type == "electra" ? e : h;
+        // ALBERT's MLM head (predictions.*) maps to embedding_size too.
+        const int64_t w_out = cfg.model_type == "electra" || cfg.model_type == "albert" ? e : h;
         const MlmNames n =
             cfg.model_type == "electra"
                 ? MlmNames{"generator_predictions.dense", "generator_predictions.LayerNorm",
                            "generator_lm_head.bias", "", "generator_lm_head.weight"}
+            : cfg.model_type == "albert"
+                ? MlmNames{"predictions.dense", "predictions.LayerNorm", "predictions.bias",
+                           "predictions.decoder.bias", "predictions.decoder.weight"}
             : lm_head ? MlmNames{"lm_head.dense", "lm_head.layer_norm", "lm_head.bias",
                                  "lm_head.decoder.bias", "lm_head.decoder.weight"}
             : cfg.model_type == "distilbert"
