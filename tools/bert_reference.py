@@ -41,8 +41,20 @@ position_buckets / 2 when position_buckets > 0), masked as XSoftmax (only pairs 
 attend), then BERT's output / FFN blocks; DebertaV2ForSequenceClassification: ContextPooler
 (dense + pooler_hidden_act on h[:, 0]) then classifier. See `_forward_deberta_v2`.
 
+ALBERT (model_type "albert", modeling_albert.py) runs through `forward` too: embeddings word +
+token type + position 0..S-1, all embedding_size (E) wide, LayerNorm over E, then
+encoder.embedding_hidden_mapping_in (Linear E -> H, present even when E == H); layer i of
+num_hidden_layers runs layer group int(i / (num_hidden_layers / num_hidden_groups)), i.e. that
+group's inner_group_num AlbertLayers in order (weights shared across the layers of a group);
+AlbertLayer: x = attention.LayerNorm(x + attention.dense(attn(x))) (BERT's attention and mask),
+x = full_layer_layer_norm(ffn_output(act(ffn(x))) + x), act = ACT2FN[hidden_act] ("gelu" erf,
+"gelu_new" tanh form); pooler: tanh(pooler(h[:, 0])) (names `pooler.weight`, no `.dense`);
+AlbertForSequenceClassification: classifier(pooled); AlbertForMaskedLM: predictions.dense (H -> E),
+act, predictions.LayerNorm (E), decoder (tied to the word embeddings) + predictions.bias. See
+`_forward_albert`; AlbertTokenizer (slow, spiece.model) is `albert_tokenize` / `albert_encode`.
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
-"roberta." / "distilbert." / "electra." / "mpnet." / "deberta." prefix. A pure-python safetensors
+"roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix. A pure-python safetensors
 reader/writer (struct + json + numpy) is included, with F16 and BF16 support (BF16 via bit
 manipulation, round-to-nearest-even).
 """
@@ -202,12 +214,17 @@ TASKS = {
     "DebertaV2ForSequenceClassification": "sequence_classification",
     "DebertaV2ForTokenClassification": "token_classification",
     "DebertaV2ForQuestionAnswering": "question_answering",
+    "AlbertModel": "base",
+    "AlbertForMaskedLM": "base",
+    "AlbertForSequenceClassification": "sequence_classification",
+    "AlbertForTokenClassification": "token_classification",
+    "AlbertForQuestionAnswering": "question_answering",
 }
 
 
 def _get(weights, name):
     for key in ("bert." + name, "roberta." + name, "distilbert." + name, "electra." + name,
-                "mpnet." + name, "deberta." + name, name):
+                "mpnet." + name, "deberta." + name, "albert." + name, name):
         if key in weights:
             return weights[key]
     raise KeyError(name)
@@ -227,14 +244,33 @@ def _gelu_erf(x):
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
-def _layer_rest(x, ctx, g, p, eps, dense="attention.output.dense", norm="attention.output.LayerNorm"):
+def _gelu_tanh(x):
+    """Hugging Face NewGELUActivation ("gelu_new"): the tanh approximation of GELU."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def _activation(name):
+    """ACT2FN[name] for the activations the reference implements: "gelu" (exact erf form) and the
+    tanh form under its three names: "gelu_new" (NewGELUActivation), "gelu_pytorch_tanh"
+    (torch gelu(approximate="tanh"), the same formula) and "gelu_fast" (FastGELUActivation, which
+    writes sqrt(2/pi) as 0.7978845608: a relative difference below 1e-11, ignored here)."""
+    if name == "gelu":
+        return _gelu_erf
+    if name in ("gelu_new", "gelu_fast", "gelu_pytorch_tanh"):
+        return _gelu_tanh
+    raise ValueError(f"hidden_act {name!r} is not implemented")
+
+
+def _layer_rest(x, ctx, g, p, eps, dense="attention.output.dense", norm="attention.output.LayerNorm",
+                ffn_in="intermediate.dense", ffn_out="output.dense", ffn_norm="output.LayerNorm", act=_gelu_erf):
     """A BERT-style layer after its attention context: the output dense (`dense` under the layer
-    prefix p) + residual LayerNorm (`norm`), then the GELU (erf) FFN + residual LayerNorm."""
+    prefix p) + residual LayerNorm (`norm`), then the FFN `ffn_out`(act(`ffn_in`(x))) (GELU erf
+    unless `act` says otherwise) + residual LayerNorm (`ffn_norm`)."""
     a = _linear(ctx, g(p + dense + ".weight"), g(p + dense + ".bias"))
     x = _layer_norm(a + x, g(p + norm + ".weight"), g(p + norm + ".bias"), eps)
-    f = _gelu_erf(_linear(x, g(p + "intermediate.dense.weight"), g(p + "intermediate.dense.bias")))
-    f = _linear(f, g(p + "output.dense.weight"), g(p + "output.dense.bias"))
-    return _layer_norm(f + x, g(p + "output.LayerNorm.weight"), g(p + "output.LayerNorm.bias"), eps)
+    f = act(_linear(x, g(p + ffn_in + ".weight"), g(p + ffn_in + ".bias")))
+    f = _linear(f, g(p + ffn_out + ".weight"), g(p + ffn_out + ".bias"))
+    return _layer_norm(f + x, g(p + ffn_norm + ".weight"), g(p + ffn_norm + ".bias"), eps)
 
 
 def _inputs(config, weights, input_ids, attention_mask, dtype):
@@ -261,6 +297,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_mpnet(config, weights, input_ids, attention_mask, dtype)
     if config.get("model_type") == "deberta-v2":
         return _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_ids, dtype)
+    if config.get("model_type") == "albert":
+        return _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
     bsz, seq = ids.shape
@@ -628,6 +666,74 @@ def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_i
     return {k: v.numpy() for k, v in out.items()}
 
 
+def albert_layer_groups(config):
+    """The group each of the num_hidden_layers layers runs (AlbertTransformer.forward:
+    int(i / (num_hidden_layers / num_hidden_groups)), a float division as in Hugging Face)."""
+    n, groups = int(config["num_hidden_layers"]), int(config.get("num_hidden_groups", 1))
+    return [int(i / (n / groups)) for i in range(n)]
+
+
+def _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """modeling_albert.py in eval mode (AlbertModel + heads), see the module docstring.
+
+    Hugging Face details kept: embedding_hidden_mapping_in is applied whatever embedding_size;
+    the attention mask is BERT's additive (1 - mask) * finfo(float32).min on the key axis; the
+    MLM head's LayerNorm (embedding_size wide) uses layer_norm_eps, its decoder is
+    predictions.decoder.weight when stored (else the word embeddings: tied) plus predictions.bias
+    (tied to predictions.decoder.bias in HF). position_embedding_type other than "absolute" is not
+    implemented (raises)."""
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise NotImplementedError("ALBERT with relative position embeddings is not implemented")
+    act = _activation(config.get("hidden_act", "gelu_new"))
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    g = lambda n: _get(w, n)  # noqa: E731
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
+    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    bsz, seq = ids.shape
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    hd = hidden // heads
+
+    # AlbertEmbeddings (embedding_size wide), then AlbertTransformer.embedding_hidden_mapping_in
+    x = g("embeddings.word_embeddings.weight")[ids]
+    x = x + g("embeddings.token_type_embeddings.weight")[tt]
+    x = x + g("embeddings.position_embeddings.weight")[torch.arange(seq)][None]
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    x = _linear(x, g("encoder.embedding_hidden_mapping_in.weight"), g("encoder.embedding_hidden_mapping_in.bias"))
+
+    ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+
+    def split(t):  # [B,S,H] -> [B,heads,S,hd]
+        return t.view(bsz, seq, heads, hd).permute(0, 2, 1, 3)
+
+    for group in albert_layer_groups(config):
+        for j in range(int(config.get("inner_group_num", 1))):
+            p = f"encoder.albert_layer_groups.{group}.albert_layers.{j}."
+            q = split(_linear(x, g(p + "attention.query.weight"), g(p + "attention.query.bias")))
+            k = split(_linear(x, g(p + "attention.key.weight"), g(p + "attention.key.bias")))
+            v = split(_linear(x, g(p + "attention.value.weight"), g(p + "attention.value.bias")))
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd) + ext
+            ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+            x = _layer_rest(x, ctx, g, p, eps, dense="attention.dense", norm="attention.LayerNorm", ffn_in="ffn",
+                            ffn_out="ffn_output", ffn_norm="full_layer_layer_norm", act=act)
+
+    out = {"last_hidden_state": x}
+    if any(k == "pooler.weight" or k.endswith(".pooler.weight") for k in w):
+        out["pooler_output"] = torch.tanh(_linear(x[:, 0], g("pooler.weight"), g("pooler.bias")))
+    task = TASKS[(config.get("architectures") or ["AlbertModel"])[0]]
+    if "predictions.dense.weight" in w:
+        # AlbertMLMHead: dense (H -> E), activation (hidden_act), LayerNorm (E), decoder + bias.
+        t = act(_linear(x, w["predictions.dense.weight"], w["predictions.dense.bias"]))
+        t = _layer_norm(t, w["predictions.LayerNorm.weight"], w["predictions.LayerNorm.bias"], eps)
+        dec = w.get("predictions.decoder.weight", g("embeddings.word_embeddings.weight"))
+        out["mlm_logits"] = torch.matmul(t, dec.t()) + w["predictions.bias"]
+    if task == "sequence_classification":
+        out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
+    _token_heads(task, x, w, out)
+    return {k: v.numpy() for k, v in out.items()}
+
+
 # ------------------------------------------------------------------------------------------------
 # a minimal BERT WordPiece tokenizer for plain lower-case ASCII text (fixtures only)
 
@@ -766,6 +872,101 @@ def deberta_encode(sp, text, pair=None):
 
 
 # ------------------------------------------------------------------------------------------------
+# ALBERT's tokenizer (the slow AlbertTokenizer over spiece.model) over the sentencepiece library
+
+# AlbertTokenizer's special tokens (bos/cls "[CLS]", eos/sep "[SEP]", unk "<unk>", pad "<pad>",
+# mask "[MASK]") in PreTrainedTokenizer.all_special_tokens' order; pieces of spiece.model.
+ALBERT_SPECIALS = ("[CLS]", "[SEP]", "<unk>", "<pad>", "[MASK]")
+# AddedToken(lstrip=True): "[MASK]" takes the whitespace before it.
+ALBERT_LSTRIP = ("[MASK]",)
+SPIECE_UNDERLINE = "\u2581"
+
+
+def albert_preprocess(text, remove_space=True, keep_accents=False, do_lower_case=True):
+    """AlbertTokenizer.preprocess_text."""
+    import unicodedata
+    out = " ".join(text.strip().split()) if remove_space else text
+    out = out.replace("``", '"').replace("''", '"')
+    if not keep_accents:
+        out = unicodedata.normalize("NFKD", out)
+        out = "".join(c for c in out if not unicodedata.combining(c))
+    if do_lower_case:
+        out = out.lower()
+    return out
+
+
+def albert_pieces(sp, text):
+    """AlbertTokenizer._tokenize: preprocess_text, sp.encode(out_type=str), then the digit-comma
+    rule of google-research/bert: a piece ending in <digit>"," is re-encoded without its "▁"s
+    and the comma (plus a dummy-prefix "▁" dropped again when the piece had none), and the
+    comma appended as a piece of its own."""
+    pieces = sp.encode(albert_preprocess(text), out_type=str)
+    out = []
+    for piece in pieces:
+        if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
+            cur = sp.encode(piece[:-1].replace(SPIECE_UNDERLINE, ""), out_type=str)
+            if piece[0] != SPIECE_UNDERLINE and cur[0][0] == SPIECE_UNDERLINE:
+                if len(cur[0]) == 1:
+                    cur = cur[1:]
+                else:
+                    cur[0] = cur[0][1:]
+            cur.append(piece[-1])
+            out.extend(cur)
+        else:
+            out.append(piece)
+    return out
+
+
+def albert_tokenize(sp, text):
+    """AlbertTokenizer.tokenize + convert_tokens_to_ids (do_lower_case, remove_space, no accents)
+    -> [(token, id)].
+
+    PreTrainedTokenizer.tokenize: the text is lower-cased except the special tokens written in it
+    (one character at a time, as HF's re.sub does: "<UNK>" becomes the special "<unk>", "[Mask]"
+    the plain text "[mask]"), then split on them (ALBERT_SPECIALS, matched case-sensitively, the
+    leftmost and then longest first); "[MASK]" (lstrip) strips the whitespace at the end of the
+    chunk before it (no change to the ids: preprocess_text strips that chunk anyway); the empty
+    chunks are dropped and every other chunk goes through `albert_pieces`. A token's id is
+    sp.piece_to_id(token): a piece the model lacks (the surface of an unknown run, e.g. a CJK
+    word or an emoji, or a digit-comma re-encoding such as "10" cut from "▁10") is <unk> (1)."""
+    def split(t):  # -> [(is_special, chunk)]
+        chunks, pos = [], 0
+        while True:
+            hits = [(t.find(s, pos), -len(s), s) for s in ALBERT_SPECIALS if t.find(s, pos) >= 0]
+            if not hits:
+                return chunks + [(False, t[pos:])]
+            at, _, tok = min(hits)
+            chunks += [(False, t[pos:at]), (True, tok)]
+            pos = at + len(tok)
+
+    text = "".join(t if special else "".join(c.lower() for c in t) for special, t in split(text))
+    chunks = split(text)
+    for i, (special, tok) in enumerate(chunks):
+        if special and tok in ALBERT_LSTRIP and i > 0 and not chunks[i - 1][0]:
+            chunks[i - 1] = (False, chunks[i - 1][1].rstrip())
+    out = []
+    for special, tok in chunks:
+        if not tok:
+            continue
+        for piece in ([tok] if special else albert_pieces(sp, tok)):
+            out.append((piece, sp.piece_to_id(piece)))
+    return out
+
+
+def albert_encode(sp, text, pair=None):
+    """[CLS] a [SEP] (b [SEP]) as AlbertTokenizer builds them -> (tokens, ids, type_ids); type ids
+    0 for [CLS] a [SEP], 1 for b [SEP]."""
+    cls, sep = ("[CLS]", sp.piece_to_id("[CLS]")), ("[SEP]", sp.piece_to_id("[SEP]"))
+    toks = [cls] + albert_tokenize(sp, text) + [sep]
+    types = [0] * len(toks)
+    if pair is not None:
+        b = albert_tokenize(sp, pair) + [sep]
+        toks += b
+        types += [1] * len(b)
+    return [t[0] for t in toks], [t[1] for t in toks], types
+
+
+# ------------------------------------------------------------------------------------------------
 # command line: run a model directory on one input, print the outputs as JSON
 
 
@@ -779,7 +980,7 @@ def main():
     grp = ap.add_mutually_exclusive_group(required=True)
     grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
     grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
-                                    "ASCII only), or its spm.model (DeBERTa-v2/v3)")
+                                    "ASCII only), or its spm.model (DeBERTa-v2/v3) / spiece.model (ALBERT)")
     ap.add_argument("--pair", help="second text of a pair (with --text)")
     ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     args = ap.parse_args()
@@ -790,6 +991,10 @@ def main():
         import sentencepiece
         sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "spm.model"))
         tokens, ids, types, _ = deberta_encode(sp, args.text, args.pair)
+    elif args.text is not None and config.get("model_type") == "albert":
+        import sentencepiece
+        sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "spiece.model"))
+        tokens, ids, types = albert_encode(sp, args.text, args.pair)
     elif args.text is not None:
         vocab = load_vocab(os.path.join(args.model_dir, "vocab.txt"))
         tokens, ids, types = encode(args.text, vocab, args.pair)

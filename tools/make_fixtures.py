@@ -384,16 +384,17 @@ XLMR_TOKENIZER_TEXTS = ["the movie was great !", "Hello  café über  Straße �
                         "the <mask> was great", "Ⅻ niño , español ; français ?", ""]
 
 
-def train_spm(**specials):
+def train_spm(sents=None, **specials):
     """A 400-piece Unigram SentencePiece model (nmt_nfkc, one thread: deterministic) trained on
-    3000 sentences of the fixture words and XLMR_EXTRA; `specials`: the trainer's special-piece
-    options (ids and pieces)."""
+    `sents`, by default 3000 sentences of the fixture words and XLMR_EXTRA; `specials`: the
+    trainer's special-piece options (ids and pieces, control / user-defined symbols)."""
     import io
     import random
     import sentencepiece as spm
-    rng = random.Random(0)
-    sents = [" ".join(rng.choice(WORDS + XLMR_EXTRA) for _ in range(rng.randint(3, 12))) +
-             rng.choice([" .", " !", " ?", ","]) for _ in range(3000)]
+    if sents is None:
+        rng = random.Random(0)
+        sents = [" ".join(rng.choice(WORDS + XLMR_EXTRA) for _ in range(rng.randint(3, 12))) +
+                 rng.choice([" .", " !", " ?", ","]) for _ in range(3000)]
     f = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=iter(sents), model_writer=f, model_type="unigram",
                                    vocab_size=400, character_coverage=1.0, num_threads=1,
@@ -599,6 +600,285 @@ def check_deberta_scores(cfg, seed, seq=70, heads=2, d=8):
     assert np.abs(got - want).max() < 1e-12, np.abs(got - want).max()
 
 
+# ALBERT (model_type albert): BERT's attention with factorized embeddings (embedding_size 16, mapped
+# to hidden 32 by encoder.embedding_hidden_mapping_in) and layers shared across the depth:
+# num_hidden_layers layer applications run num_hidden_groups groups of inner_group_num distinct
+# AlbertLayers (names encoder.albert_layer_groups.{g}.albert_layers.{j}.attention.{query,key,value,
+# dense,LayerNorm} / ffn / ffn_output / full_layer_layer_norm), hidden_act gelu_new (albert-*-v2's)
+# or gelu; `pooler` (a Linear, not pooler.dense) + tanh. The vocabulary is spiece.model, a Unigram
+# model trained here with real ALBERT's trainer options (pad 0, unk 1, no bos / eos, control
+# symbols [CLS] [SEP] [MASK] at 2..4, its user-defined symbols after them, nmt_nfkc) on sentences
+# normalized as AlbertTokenizer does (lower case, accents stripped, `` and '' as "), with numbers
+# written with commas so that pieces ending in <digit>"," exist (AlbertTokenizer's digit-comma rule).
+ALBERT_EXTRA = "Café Zoë RÉSUMÉ naïve über Zürich français español niño São Paulo München déjà".split()
+ALBERT_NUMBERS = ["1,000", "1,000,000", "2,500", "3,000,", "10,000,"]
+ALBERT_USER_SYMBOLS = ["(", ")", '"', "-", ".", "–", "£", "€"]  # google-research/albert's spm_train options
+ALBERT = {"model_type": "albert", "embedding_size": 16, "hidden_act": "gelu_new", "num_hidden_layers": 3,
+          "num_hidden_groups": 1, "inner_group_num": 1}
+ALBERT_SHARED = {"model_type": "albert", "embedding_size": 16, "num_hidden_layers": 4, "num_hidden_groups": 2,
+                 "inner_group_num": 2}
+MODELS += [
+    ("tiny_albert", "AlbertModel", "", True, None, 33, "F32", ALBERT),
+    # 4 layer applications over 2 groups of 2 inner layers: 8 AlbertLayer runs, 4 weight sets.
+    ("tiny_albert_cls", "AlbertForSequenceClassification", "albert.", True, "classifier", 34, "F32",
+     dict(ALBERT_SHARED, hidden_act="gelu", id2label={"0": "negative", "1": "positive"},
+          label2id={"negative": 0, "positive": 1})),
+    ("tiny_albert_mlm", "AlbertForMaskedLM", "albert.", False, "albert_mlm", 35, "F32", ALBERT),
+    ("tiny_albert_qa", "AlbertForQuestionAnswering", "albert.", False, "qa", 36, "F32",
+     dict(ALBERT_SHARED, hidden_act="gelu_new")),
+]
+# tokenizer_config.json as AlbertTokenizer.save_pretrained writes it: the mask token is an
+# AddedToken with lstrip (it takes the spaces before it), added_tokens_decoder as transformers >= 4.34.
+ALBERT_TOKENIZER_CONFIG = {
+    "added_tokens_decoder": {
+        str(i): {"content": t, "lstrip": t == "[MASK]", "normalized": False, "rstrip": False,
+                 "single_word": False, "special": True}
+        for i, t in enumerate(["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"])},
+    "bos_token": "[CLS]", "clean_up_tokenization_spaces": True, "cls_token": "[CLS]", "do_lower_case": True,
+    "eos_token": "[SEP]", "keep_accents": False,
+    "mask_token": {"__type": "AddedToken", "content": "[MASK]", "lstrip": True, "normalized": False,
+                   "rstrip": False, "single_word": False},
+    "model_max_length": 512, "pad_token": "<pad>", "remove_space": True, "sep_token": "[SEP]",
+    "sp_model_kwargs": {}, "tokenizer_class": "AlbertTokenizer", "unk_token": "<unk>"}
+ALBERT_LONG = ("long", ("I did not like this film at all, it was really boring and too long. She thought the "
+                        "old city was WONDERFUL, but the people were unfriendly. John and Mary went to Paris "
+                        "after the show; the tickets cost 2,500 euros. Alice lived in Paris for ten years "
+                        "before she moved to Berlin, and Bob said ``the music was great''. Who wrote the book? "
+                        "A famous writer in London, in 1,000 days", None))  # 127 tokens
+ALBERT_SENTENCE = ("sentence", ("Zoë's café in München charged 1,000,000 dollars, or 9,5 euros (a RÉSUMÉ!)", None))
+# Texts the ALBERT tokenizer is checked on ((text, pair)): a plain sentence, upper case and
+# accents, `` '' quotes, the digit-comma rule (its three branches: "▁9," -> "▁" "9" ","; "10,000,"
+# after a quote -> "1" "0" "," "0" "0" "0" ","; "3,000," -> "3," (not a piece: <unk>) "0" "0" "0" ","),
+# runs of spaces / tabs / newlines, [MASK] after a space, at the start and before punctuation,
+# the other specials written in the text (and "<UNK>" / "[Mask]": lower-cased before the split),
+# unknown characters (CJK, an emoji), a pair and empty texts.
+ALBERT_TOKENIZER_TEXTS = [
+    ("the movie was great !", None), ("Café Zoë RÉSUMÉ", None),
+    ("He said ``hello'' and ''bye'', then \"ok\".", None),
+    ("It costs 1,000,000 dollars, or 9,5 euros", None),
+    ('"10,000, (3,000,) or 2,500,"', None),
+    ("   leading  and\ttrailing \n spaces   ", None),
+    ("the capital is [MASK] .", None), ("[MASK] was great, [MASK]!", None),
+    ("first [SEP] second <unk> third <pad> x <UNK> [Mask]", None),
+    ("東京 日本語 🙂 the ß", None),
+    ("who wrote the book ?", "the book was written by a famous writer in london ."),
+    ("", None), ("", ""),
+]
+ALBERT_MLM_TEXTS = ["The [MASK] was great!", "She thought the old [MASK] was [MASK]."]
+
+
+def albert_sentences(n=3000):
+    """The training sentences of spiece.model: the fixture words, ALBERT_EXTRA, ALBERT_NUMBERS and
+    decimal-comma numbers (d,d), some quoted ("..." or ``...''), parenthesized or followed by a
+    comma, normalized as AlbertTokenizer.preprocess_text does."""
+    import random
+    rng = random.Random(0)
+    p = 0.03
+
+    def word():
+        r = rng.random()
+        if r < p:
+            return rng.choice(ALBERT_NUMBERS)
+        if r < 2 * p:
+            return f"{rng.randint(1, 9)},{rng.randint(0, 9)}"
+        return rng.choice(WORDS + ALBERT_EXTRA)
+
+    sents = []
+    for _ in range(n):
+        ws = [word() for _ in range(rng.randint(3, 12))]
+        r, i = rng.random(), rng.randrange(len(ws))
+        if r < 0.15:
+            ws[i] = '"' + ws[i] + '"'
+        elif r < 0.25:
+            ws[i] = "``" + ws[i] + "''"
+        elif r < 0.35:
+            ws[i] = "(" + ws[i] + ")"
+        elif r < 0.5:
+            ws[i] = ws[i] + ","
+        sents.append(ref.albert_preprocess(" ".join(ws) + rng.choice([" .", " !", " ?", ",", ".", " - ok"])))
+    return sents
+
+
+_ALBERT_SPM = []
+
+
+def albert_spm_model():
+    if not _ALBERT_SPM:
+        _ALBERT_SPM.append(train_spm(albert_sentences(), pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+                                     control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+                                     user_defined_symbols=ALBERT_USER_SYMBOLS))
+        import sentencepiece as spm
+        sp = spm.SentencePieceProcessor(model_proto=_ALBERT_SPM[0])
+        ends = [p for p in map(sp.id_to_piece, range(sp.get_piece_size())) if p[-2:-1].isdigit() and p[-1] == ","]
+        # the digit-comma rule's branches need pieces with and without the word-start "▁"
+        assert any(p[0] == "▁" for p in ends) and any(p[0] != "▁" for p in ends), ends
+    return _ALBERT_SPM[0]
+
+
+def albert_config(vocab_size, arch, **extra):
+    cfg = {"architectures": [arch], "attention_probs_dropout_prob": 0, "bos_token_id": 2,
+           "classifier_dropout_prob": 0.1, "embedding_size": 16, "eos_token_id": 3, "hidden_act": "gelu_new",
+           "hidden_dropout_prob": 0, "hidden_size": HIDDEN, "initializer_range": 0.02, "inner_group_num": 1,
+           "intermediate_size": INTER, "layer_norm_eps": 1e-12, "max_position_embeddings": MAX_POS,
+           "model_type": "albert", "num_attention_heads": HEADS, "num_hidden_groups": 1, "num_hidden_layers": 3,
+           "pad_token_id": 0, "position_embedding_type": "absolute", "torch_dtype": "float32",
+           "transformers_version": "4.35.2", "type_vocab_size": TYPE_VOCAB, "vocab_size": vocab_size}
+    cfg.update(extra)
+    return cfg
+
+
+ALBERT_LAYER = [("attention.self.query.", "attention.query."), ("attention.self.key.", "attention.key."),
+                ("attention.self.value.", "attention.value."), ("attention.output.dense.", "attention.dense."),
+                ("attention.output.LayerNorm.", "attention.LayerNorm."), ("intermediate.dense.", "ffn."),
+                ("output.dense.", "ffn_output."), ("output.LayerNorm.", "full_layer_layer_norm.")]
+
+
+def albert_names(weights, prefix, inner):
+    """BERT-named weights -> ALBERT names: encoder.layer.{k} -> encoder.albert_layer_groups.
+    {k // inner}.albert_layers.{k % inner} (ALBERT_LAYER renames), embeddings_project ->
+    encoder.embedding_hidden_mapping_in, pooler.dense -> pooler."""
+    out = {}
+    for k, v in weights.items():
+        n = k[len(prefix):] if k.startswith(prefix) else None
+        if n is None:
+            out[k] = v
+            continue
+        if n.startswith("encoder.layer."):
+            num, rest = n[len("encoder.layer."):].split(".", 1)
+            for a, b in ALBERT_LAYER:
+                if rest.startswith(a):
+                    rest = b + rest[len(a):]
+                    break
+            n = f"encoder.albert_layer_groups.{int(num) // inner}.albert_layers.{int(num) % inner}.{rest}"
+        elif n.startswith("embeddings_project."):
+            n = "encoder.embedding_hidden_mapping_in." + n[len("embeddings_project."):]
+        elif n.startswith("pooler.dense."):
+            n = "pooler." + n[len("pooler.dense."):]
+        out[prefix + n] = v
+    return out
+
+
+def albert_weights(rng, cfg, prefix, pooler, head):
+    """make_weights with num_hidden_groups * inner_group_num distinct layers under ALBERT names
+    (the E -> H mapping drawn as ELECTRA's embeddings_project); AlbertForMaskedLM's head
+    ("albert_mlm"): predictions.dense [E, H] (the intermediate scales), predictions.LayerNorm [E],
+    predictions.bias [V] and predictions.decoder.weight, a copy of the word embeddings (tied)."""
+    inner = cfg["inner_group_num"]
+    gen = dict(cfg, num_hidden_layers=cfg["num_hidden_groups"] * inner, num_labels=num_labels_of(cfg))
+    assert gen["embedding_size"] != gen["hidden_size"]  # make_weights draws the mapping only then
+    w = albert_names(make_weights(rng, gen, prefix, pooler, None if head == "albert_mlm" else head), prefix,
+                     inner)
+    if head == "albert_mlm":
+        e, h, v = cfg["embedding_size"], cfg["hidden_size"], cfg["vocab_size"]
+        m = (rng.standard_normal((e, h)) * rng.uniform(0.10, 0.20)).astype(np.float32)
+        m[rng.random(m.shape) < 0.01] *= 4.0
+        w["predictions.dense.weight"] = m
+        w["predictions.dense.bias"] = (rng.standard_normal(e) * 0.05).astype(np.float32)
+        w["predictions.LayerNorm.weight"] = (1.0 + rng.standard_normal(e) * 0.05).astype(np.float32)
+        w["predictions.LayerNorm.bias"] = (rng.standard_normal(e) * 0.02).astype(np.float32)
+        w["predictions.bias"] = (rng.standard_normal(v) * 0.05).astype(np.float32)
+        w["predictions.decoder.weight"] = w[prefix + "embeddings.word_embeddings.weight"].copy()
+    return w
+
+
+def albert_cases(sp, vocab, rng, cfg):
+    """make_cases' batch, len1_cls, len2_empty, a mixed-case sentence with accents and numbers,
+    the pair, a long text (ALBERT_LONG) alone and padded with shorter ones, and a random pair of
+    all max_position_embeddings positions (ids 5.. : no [MASK]), as AlbertTokenizer encodes them
+    ([CLS] a [SEP] b [SEP], type ids 0 / 1, padded with <pad> = 0)."""
+    def enc(text, pair=None):
+        _, ids, types = ref.albert_encode(sp, text, pair)
+        return ids, types
+
+    return padded_cases(enc, vocab, rng, cfg, [("len2_empty", ("", None)), ALBERT_SENTENCE, PAIR_CASE, ALBERT_LONG],
+                        batches=[("batch3_long_padded", [ALBERT_LONG[1], QA_BATCH[0], PAIR_CASE[1]])],
+                        cls=vocab["[CLS]"], pad=vocab["<pad>"], sep=vocab["[SEP]"], n=cfg["max_position_embeddings"],
+                        pair_random=True, id_range=(5, len(vocab)))
+
+
+def albert_mlm_case(sp, vocab):
+    """ALBERT_MLM_TEXTS padded into one batch ("masked")."""
+    encs = [ref.albert_encode(sp, t) for t in ALBERT_MLM_TEXTS]
+    seq = max(len(e[1]) for e in encs)
+    return [{"name": "masked", "texts": [[t, None] for t in ALBERT_MLM_TEXTS], "tokens": [e[0] for e in encs],
+             "input_ids": [e[1] + [vocab["<pad>"]] * (seq - len(e[1])) for e in encs],
+             "attention_mask": [[1] * len(e[1]) + [0] * (seq - len(e[1])) for e in encs],
+             "token_type_ids": [[0] * seq for _ in encs]}]
+
+
+def check_albert_reference(vocab_list):
+    """Self-checks of the ALBERT reference (no files written), returning the max |d| of each:
+    (1) an ALBERT checkpoint whose layers are all distinct groups (num_hidden_groups =
+    num_hidden_layers, inner_group_num 1), embedding_size = hidden and embedding_hidden_mapping_in
+    the identity, hidden_act gelu, holding BERT weights under ALBERT names reproduces
+    bert_reference's BERT forward (base + pooler, sequence / token classification, QA, MLM) on
+    make_cases' inputs; (2) the layer sharing: tiny_albert_cls's settings (4 layers, 2 groups x 2
+    inner) and 5 layers over 2 groups (int(i / 2.5): groups 0 0 0 1 1) reproduce ELECTRA (the same
+    E -> H projection after the embedding LayerNorm) with the layer applications unrolled into
+    distinct encoder.layer.N; (3) _gelu_tanh against torch's gelu(approximate="tanh")."""
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    dev = {}
+    labels = {"id2label": {"0": "negative", "1": "positive"}}
+    mlm_names = [("cls.predictions.transform.dense.", "predictions.dense."),
+                 ("cls.predictions.transform.LayerNorm.", "predictions.LayerNorm."),
+                 ("cls.predictions.bias", "predictions.bias")]
+    for bert_arch, albert_arch, pooler, head, extra in [
+            ("BertModel", "AlbertModel", True, None, {}),
+            ("BertForSequenceClassification", "AlbertForSequenceClassification", True, "classifier", labels),
+            ("BertForTokenClassification", "AlbertForTokenClassification", False, "classifier", labels),
+            ("BertForQuestionAnswering", "AlbertForQuestionAnswering", False, "qa", {}),
+            ("BertForMaskedLM", "AlbertForMaskedLM", False, "mlm", {})]:
+        bcfg = base_config(len(vocab_list), bert_arch, **extra)
+        prefix = "" if bert_arch == "BertModel" else "bert."
+        bw = make_weights(np.random.default_rng(7), dict(bcfg, num_labels=num_labels_of(extra)), prefix, pooler, head)
+        aprefix = "" if bert_arch == "BertModel" else "albert."
+        aw = {}
+        for k, v in albert_names(bw, prefix, 1).items():
+            for a, b in mlm_names:
+                k = k.replace(a, b)
+            aw[(aprefix + k[len(prefix):]) if prefix and k.startswith(prefix) else k] = v
+        aw[aprefix + "encoder.embedding_hidden_mapping_in.weight"] = np.eye(HIDDEN, dtype=np.float32)
+        aw[aprefix + "encoder.embedding_hidden_mapping_in.bias"] = np.zeros(HIDDEN, dtype=np.float32)
+        acfg = albert_config(len(vocab_list), albert_arch, embedding_size=HIDDEN, num_hidden_layers=LAYERS,
+                             num_hidden_groups=LAYERS, inner_group_num=1, hidden_act="gelu", **extra)
+        d = 0.0
+        for c in make_cases(vocab, np.random.default_rng(8), bcfg):
+            args = (c["input_ids"], c["attention_mask"], c["token_type_ids"])
+            want, got = ref.forward(bcfg, bw, *args), ref.forward(acfg, aw, *args)
+            assert sorted(want) == sorted(got), (sorted(want), sorted(got))
+            d = max([d] + [float(np.abs(want[k] - got[k]).max()) for k in want])
+        dev["bert " + albert_arch] = d
+    for layers, groups, inner in ((4, 2, 2), (5, 2, 1)):
+        acfg = albert_config(len(vocab_list), "AlbertModel", num_hidden_layers=layers, num_hidden_groups=groups,
+                             inner_group_num=inner, hidden_act="gelu")
+        aw = albert_weights(np.random.default_rng(9), acfg, "", True, None)
+        ecfg = base_config(len(vocab_list), "ElectraModel", model_type="electra", embedding_size=16,
+                           num_hidden_layers=layers * inner)
+        ew = {k: v for k, v in aw.items() if k.startswith("embeddings.")}
+        ew["embeddings_project.weight"] = aw["encoder.embedding_hidden_mapping_in.weight"]
+        ew["embeddings_project.bias"] = aw["encoder.embedding_hidden_mapping_in.bias"]
+        ew["pooler.dense.weight"], ew["pooler.dense.bias"] = aw["pooler.weight"], aw["pooler.bias"]
+        groups_run = ref.albert_layer_groups(acfg)
+        assert groups_run == ([0, 0, 1, 1] if layers == 4 else [0, 0, 0, 1, 1])
+        for n, (gi, j) in enumerate((gi, j) for gi in groups_run for j in range(inner)):
+            src = f"encoder.albert_layer_groups.{gi}.albert_layers.{j}."
+            for a, b in ALBERT_LAYER:
+                for t in ("weight", "bias"):
+                    ew[f"encoder.layer.{n}.{a}{t}"] = aw[src + b + t]
+        d = 0.0
+        for c in make_cases(vocab, np.random.default_rng(8), acfg):
+            args = (c["input_ids"], c["attention_mask"], c["token_type_ids"])
+            want, got = ref.forward(ecfg, ew, *args), ref.forward(acfg, aw, *args)
+            assert sorted(want) == sorted(got)
+            d = max([d] + [float(np.abs(want[k] - got[k]).max()) for k in want])
+        dev[f"electra unrolled {layers} layers / {groups} groups x {inner}"] = d
+    x = torch.linspace(-12, 12, 20001, dtype=torch.float64)
+    dev["gelu_tanh"] = float((ref._gelu_tanh(x) - torch.nn.functional.gelu(x, approximate="tanh")).abs().max())
+    for k, v in dev.items():
+        assert v < 1e-12, (k, v)
+    return dev
+
+
 def mpnet_vocab(vocab_list):
     return ["<s>", "<pad>", "</s>", "<unk>"] + vocab_list + ["<mask>"]
 
@@ -627,13 +907,15 @@ def mpnet_names(weights, rng):
     return out
 
 
-def padded_cases(encode, vocab, rng, cfg, singles, batches=(), cls=0, pad=1, sep=2, n=None, pair_random=False):
+def padded_cases(encode, vocab, rng, cfg, singles, batches=(), cls=0, pad=1, sep=2, n=None, pair_random=False,
+                 id_range=None):
     """Cases of a vocabulary whose specials are ids 0..3 (<mask> / [MASK] last), RoBERTa's
     (<s> <pad> </s> <unk>) unless `cls` / `pad` / `sep` say otherwise: make_cases' batch, the
     (name, (text, pair)) `singles` and the (name, [(text, pair)]) `batches`, encoded by `encode`
     ((text, pair) -> ids, type ids 0, or -> (ids, type ids)) and padded with `pad` (type 0);
     len1_cls; and a random sequence of `n` positions (default max_position_embeddings - 2),
-    a pair ([SEP] in the middle, type 1 after it) if `pair_random`."""
+    a pair ([SEP] in the middle, type 1 after it) if `pair_random`, its ids drawn from `id_range`
+    ([lo, hi), default [4, last id))."""
     inv = {i: t for t, i in vocab.items()}
 
     def case(name, encs, texts=None):
@@ -654,7 +936,7 @@ def padded_cases(encode, vocab, rng, cfg, singles, batches=(), cls=0, pad=1, sep
     for name, texts in batches:
         cases.append(case(name, [encode(*t) for t in texts], texts))
     n = n or cfg["max_position_embeddings"] - 2
-    rids = rng.integers(4, len(vocab) - 1, size=n).tolist()
+    rids = rng.integers(*(id_range or (4, len(vocab) - 1)), size=n).tolist()
     rids[0], rids[-1] = cls, sep
     types = [0] * n
     if pair_random:
@@ -752,6 +1034,7 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     mpnet = extra.get("model_type") == "mpnet"
     xlmr = extra.get("model_type") == "xlm-roberta"
     deberta = extra.get("model_type") == "deberta-v2"
+    albert = extra.get("model_type") == "albert"
     if mpnet:
         vocab_list = mpnet_vocab(vocab_list)
     if xlmr:
@@ -766,8 +1049,16 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         sp = spm.SentencePieceProcessor(model_proto=spm_model)
         vocab_list = list(ref.deberta_token_ids(sp))  # the pieces, then [MASK]
         assert vocab_list[:4] == ["[PAD]", "[CLS]", "[SEP]", "[UNK]"] and vocab_list[-1] == "[MASK]"
+    if albert:  # AlbertTokenizer's ids are the SentencePiece ids
+        import sentencepiece as spm
+        spm_model = albert_spm_model()
+        sp = spm.SentencePieceProcessor(model_proto=spm_model)
+        vocab_list = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+        assert vocab_list[:5] == ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"] and sp.unk_id() == 1
+        assert vocab_list[5:5 + len(ALBERT_USER_SYMBOLS)] == ALBERT_USER_SYMBOLS
     vocab = {t: i for i, t in enumerate(vocab_list)}
-    cfg = (distil_config if distil else deberta_config if deberta else base_config)(len(vocab_list), arch, **extra)
+    make_cfg = distil_config if distil else deberta_config if deberta else albert_config if albert else base_config
+    cfg = make_cfg(len(vocab_list), arch, **extra)
     if mpnet:  # MPNet's config has neither
         del cfg["type_vocab_size"], cfg["position_embedding_type"]
     cfg = dict(sorted(cfg.items()))
@@ -776,6 +1067,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     rng = np.random.default_rng(seed)
     if deberta:
         weights = deberta_weights(rng, cfg, prefix, head)
+    elif albert:
+        weights = albert_weights(rng, cfg, prefix, pooler, head)
     elif distil:
         weights = make_weights(rng, gen_cfg, "", pooler, "classifier" if head == "distil_classifier" else head)
         if head == "distil_classifier":  # pre_classifier: the pooler's scales
@@ -809,6 +1102,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
             f.write(spm_model)
         with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
             json.dump(DEBERTA_TOKENIZER_CONFIG, f, indent=2)
+            f.write("\n")
+    elif albert:
+        with open(os.path.join(d, "spiece.model"), "wb") as f:
+            f.write(spm_model)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump(ALBERT_TOKENIZER_CONFIG, f, indent=2)
             f.write("\n")
     elif xlmr:
         with open(os.path.join(d, "sentencepiece.bpe.model"), "wb") as f:
@@ -844,6 +1143,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     elif deberta:
         cases = deberta_cases(sp, vocab, case_rng, cfg)
         check_deberta_scores(cfg, seed)
+    elif albert:
+        cases = albert_mlm_case(sp, vocab) if head == "albert_mlm" else albert_cases(sp, vocab, case_rng, cfg)
     else:
         cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
                            if roberta else cfg)
@@ -907,6 +1208,16 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                        prefix + "encoder.rel_embeddings.weight"]
         if "pooler.dense.weight" in loaded:  # sequence classifiers' ContextPooler
             probe_names.append("pooler.dense.weight")
+    if albert:
+        last = f"encoder.albert_layer_groups.{cfg['num_hidden_groups'] - 1}.albert_layers.{cfg['inner_group_num'] - 1}."
+        probe_names = [prefix + "embeddings.word_embeddings.weight",
+                       prefix + "encoder.embedding_hidden_mapping_in.weight",
+                       prefix + "encoder.albert_layer_groups.0.albert_layers.0.attention.query.weight",
+                       prefix + last + "ffn.bias", prefix + last + "full_layer_layer_norm.weight"]
+        if pooler:
+            probe_names.append(prefix + "pooler.weight")
+        if head == "albert_mlm":
+            probe_names += ["predictions.dense.weight", "predictions.bias"]
     if head in ("classifier", "distil_classifier"):
         probe_names.append("classifier.weight")
     if head == "qa":
@@ -927,6 +1238,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         doc["tokenizer_cases"] = [{"text": t, "ids": xlmr_encode(sp, t),
                                    "pieces": [vocab_list[i] for i in xlmr_encode(sp, t)]}
                                   for t in XLMR_TOKENIZER_TEXTS]
+    if albert and head is None:
+        doc["tokenizer_cases"] = albert_tokenizer_cases(sp, vocab_list)
     if deberta:
         doc["tokenizer_cases"] = []
         for t, pair in DEBERTA_TOKENIZER_TEXTS:
@@ -952,6 +1265,17 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     print(f"{name:12s} {arch:32s} {dtype:5s} tensors={len(weights):3d} "
           f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
           f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
+
+
+def albert_tokenizer_cases(sp, vocab_list):
+    """ALBERT_TOKENIZER_TEXTS through the reference AlbertTokenizer: {text, pair, ids, pieces,
+    token_type_ids}; pieces are the tokens (the surface of an unknown run, not "<unk>")."""
+    out = []
+    for t, pair in ALBERT_TOKENIZER_TEXTS:
+        toks, ids, types = ref.albert_encode(sp, t, pair)
+        assert all(vocab_list[i] == p or i == sp.unk_id() for p, i in zip(toks, ids))
+        out.append({"text": t, "pair": pair, "ids": ids, "pieces": toks, "token_type_ids": types})
+    return out
 
 
 def check_against_peers(cfg, weights, case, outs):
@@ -1025,6 +1349,8 @@ def main():
         if os.path.isdir(os.path.join(out, spec[0])):
             shutil.rmtree(os.path.join(out, spec[0]))
         build_model(out, vocab_list, spec, args.check_peers)
+    dev = check_albert_reference(vocab_list)
+    print("ALBERT reference self-check max|d|: " + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
 
 
 if __name__ == "__main__":
