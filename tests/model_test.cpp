@@ -125,6 +125,8 @@ void check_model(const std::string& name, int threads) {
                                             ? "transformer.layer.1.attention.{q,k,v}_lin.weight  ["
                                         : cfg.model_type == "mpnet"
                                             ? "encoder.layer.1.attention.attn.{q,k,v}.weight  ["
+                                        : cfg.model_type == "albert"
+                                            ? "albert_layers.0.attention.{query,key,value}.weight  ["
                                             : "encoder.layer.1.attention.self.{query,key,value}"),
               std::string::npos)
         << model->plan_report();
@@ -261,7 +263,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_electra", "tiny_electra_cls", "tiny_mlm",
                                            "tiny_mpnet", "tiny_mpnet_cls", "tiny_xlmr",
                                            "tiny_xlmr_cls", "tiny_deberta", "tiny_deberta_cls",
-                                           "tiny_deberta_qa", "tiny_deberta_tok"));
+                                           "tiny_deberta_qa", "tiny_deberta_tok", "tiny_albert",
+                                           "tiny_albert_cls", "tiny_albert_qa"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
@@ -349,6 +352,46 @@ TEST(Deberta, TokenizerMatchesSentencePiece) {
         std::vector<std::pair<uint32_t, uint32_t>> offs;
         for (const json& o : c["offsets"]) offs.emplace_back(o[0], o[1]);
         EXPECT_EQ(e.offsets, offs);
+    }
+}
+
+// AlbertTokenizer over spiece.model: ids, pieces and type ids as the reference's transcription of
+// the slow tokenizer (preprocess_text, the digit-comma split, special tokens split out after
+// lowercasing); unknown runs keep their text in the reference's pieces (our token is <unk>).
+// Offsets cover each piece's source text: for pieces of ASCII text, exactly the piece without its
+// "▁" up to case.
+TEST(Albert, TokenizerMatchesAlbertTokenizer) {
+    json ref = read_reference("tiny_albert");
+    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_albert").string());
+    EXPECT_EQ(tok.pad_id(), 0);
+    EXPECT_EQ(tok.unk_id(), 1);
+    EXPECT_EQ(tok.cls_id(), 2);
+    EXPECT_EQ(tok.sep_id(), 3);
+    EXPECT_EQ(tok.mask_id(), 4);
+    ASSERT_GT(ref["tokenizer_cases"].size(), 10u);
+    for (const json& c : ref["tokenizer_cases"]) {
+        const std::string text = c["text"].get<std::string>();
+        SCOPED_TRACE(text);
+        const bool pair = !c["pair"].is_null();
+        Encoding e = pair ? tok.encode(text, c["pair"].get<std::string>()) : tok.encode(text);
+        EXPECT_EQ(e.ids, c["ids"].get<std::vector<int32_t>>());
+        EXPECT_EQ(e.type_ids, c["token_type_ids"].get<std::vector<int32_t>>());
+        const auto pieces = c["pieces"].get<std::vector<std::string>>();
+        ASSERT_EQ(e.tokens.size(), pieces.size());
+        for (size_t i = 0; i < pieces.size(); ++i) {
+            if (e.ids[i] != tok.unk_id()) EXPECT_EQ(e.tokens[i], pieces[i]) << "token " << i;
+            if (pair || e.sequence_ids[i] < 0) continue;
+            const auto [b, en] = e.offsets[i];
+            ASSERT_LE(b, en);
+            ASSERT_LE(en, text.size());
+            std::string piece = pieces[i], src = text.substr(b, en - b);
+            if (piece.rfind("\xe2\x96\x81", 0) == 0) piece.erase(0, 3);
+            const bool plain = std::all_of(src.begin(), src.end(), [](char ch) {
+                return std::isalnum(static_cast<unsigned char>(ch)) || ch == ',' || ch == '!';
+            });
+            for (char& ch : src) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (plain && !piece.empty()) EXPECT_EQ(src, piece) << "token " << i;
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 #include "sparq/tokenizer.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "sparq/error.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
@@ -58,13 +59,30 @@ void Tokenizer::Impl::finalize() {
     added.erase(
         std::remove_if(added.begin(), added.end(), [](const auto& a) { return a.first.empty(); }),
         added.end());
-    for (const auto& a : added) added_first_byte[static_cast<unsigned char>(a.first[0])] = true;
+    for (const auto& a : added) {
+        const auto first = static_cast<unsigned char>(a.first[0]);
+        added_first_byte[first] = true;
+        if (albert.on) added_first_byte[static_cast<unsigned char>(std::toupper(first))] = true;
+    }
     wordpiece.unk_id = unk;
     normalized_added.clear();
     for (const auto& [content, id] : added_after_normalization) {
         tok::NormalizedAddedToken a{tok::normalize_text(content, norm), id};
         if (!a.text.empty()) normalized_added.push_back(std::move(a));
     }
+}
+
+// ALBERT lowercases the text around its special tokens before splitting them out, so one without
+// capitals (<unk>, <pad>) is found in any case ("<UNK>"); [CLS] and [MASK] only as written.
+bool Tokenizer::Impl::lowercase_match(std::string_view text, size_t pos,
+                                      const std::string& content) const {
+    if (!albert.on || !albert.lowercase || pos + content.size() > text.size()) return false;
+    for (size_t i = 0; i < content.size(); ++i) {
+        const unsigned char t = static_cast<unsigned char>(text[pos + i]);
+        const unsigned char c = static_cast<unsigned char>(content[i]);
+        if (std::isupper(c) || std::tolower(t) != c) return false;
+    }
+    return true;
 }
 
 void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& ids,
@@ -110,7 +128,8 @@ void Tokenizer::Impl::tokenize_ids(std::string_view text, std::vector<int32_t>& 
         size_t best_len = 0;
         int32_t best_id = -1;
         for (const auto& [content, id] : added) {
-            if (content.size() > best_len && text.compare(pos, content.size(), content) == 0) {
+            if (content.size() > best_len && (text.compare(pos, content.size(), content) == 0 ||
+                                              lowercase_match(text, pos, content))) {
                 best_len = content.size();
                 best_id = id;
             }

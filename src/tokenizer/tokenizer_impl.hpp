@@ -47,6 +47,13 @@ struct Tokenizer::Impl {
     // SentencePiece model (ModelKind::sentencepiece, tokenizer/sentencepiece.cpp).
     std::shared_ptr<const sentencepiece::SentencePieceProcessor> spm;
     int32_t spm_id_offset = 1;  // sparq id of SentencePiece id i: i + offset (XLM-R 1, DeBERTa 0)
+    // AlbertTokenizer's text preprocessing before SentencePiece (remove_space, `` and '' as ",
+    // NFKD without combining marks unless keep_accents, lowercase) and its split of a piece
+    // ending in digit + comma; special tokens without capitals (<unk>, <pad>) also match in any
+    // case (HF lowercases the text around the special tokens first).
+    struct Albert {
+        bool on = false, remove_space = true, keep_accents = false, lowercase = true;
+    } albert;
     // Tokens matched verbatim in the input before normalization (HF added/special tokens).
     std::vector<std::pair<std::string, int32_t>> added;
     // Added tokens with "normalized": true, matched in the normalized text; finalize() derives
@@ -70,6 +77,11 @@ struct Tokenizer::Impl {
     // Byte-level BPE ids of one segment [begin, end) of text between added tokens.
     void bpe_segment(std::string_view text, size_t begin, size_t end, std::vector<int32_t>& ids,
                      std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
+    // Whether text at pos holds the added token `content` in another case, as ALBERT allows.
+    bool lowercase_match(std::string_view text, size_t pos, const std::string& content) const;
+    // The same for AlbertTokenizer (albert.on; sentencepiece.cpp).
+    void albert_segment(std::string_view text, size_t begin, size_t end, std::vector<int32_t>& ids,
+                        std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
     // SentencePiece ids of one segment [begin, end) of text between added tokens.
     void spm_segment(std::string_view text, size_t begin, size_t end, std::vector<int32_t>& ids,
                      std::vector<std::pair<uint32_t, uint32_t>>& offsets) const;
@@ -77,8 +89,9 @@ struct Tokenizer::Impl {
 
 // Whose ids and templates a SentencePiece model gets: XLMRobertaTokenizer's (fairseq specials,
 // piece i at i + 1, <s> A </s></s> B </s>) or DebertaV2Tokenizer's (piece i at i, [MASK] added
-// last unless a piece, [CLS] A [SEP] B [SEP] with type ids 0 / 1).
-enum class SpmIds { xlm_roberta, deberta };
+// last unless a piece, [CLS] A [SEP] B [SEP] with type ids 0 / 1) or AlbertTokenizer's (piece i
+// at i, <pad> <unk> [CLS] [SEP] [MASK] pieces of the model, BERT's templates, Impl::Albert).
+enum class SpmIds { xlm_roberta, deberta, albert };
 // A SentencePiece model file (sentencepiece.bpe.model, spm.model); throws sparq::Error if the
 // file is not a SentencePiece model (or, for DeBERTa, lacks its special pieces).
 std::unique_ptr<Tokenizer::Impl> impl_from_sentencepiece(const std::string& path, SpmIds ids);

@@ -590,7 +590,7 @@ bool Tokenizer::files_exist(const std::string& dir) {
     const fs::path d(dir);
     return fs::is_regular_file(d / "tokenizer.json") || fs::is_regular_file(d / "vocab.txt") ||
            fs::is_regular_file(d / "sentencepiece.bpe.model") ||
-           fs::is_regular_file(d / "spm.model") ||
+           fs::is_regular_file(d / "spm.model") || fs::is_regular_file(d / "spiece.model") ||
            (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt"));
 }
 
@@ -607,11 +607,21 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
                        cfg["tokenizer_class"].get<std::string>().rfind("MPNetTokenizer", 0) == 0;
     // XLM-R and DeBERTa-v2/v3: their SentencePiece model (the tokenizer.json beside it is a
     // Unigram one).
-    const fs::path xlmr_sp = d / "sentencepiece.bpe.model", deberta_sp = d / "spm.model";
-    if (const bool xlmr = fs::is_regular_file(xlmr_sp); xlmr || fs::is_regular_file(deberta_sp)) {
-        auto im = xlmr ? impl_from_sentencepiece(xlmr_sp.string(), SpmIds::xlm_roberta)
-                       : impl_from_sentencepiece(deberta_sp.string(), SpmIds::deberta);
+    // ALBERT: spiece.model (AlbertTokenizer; its tokenizer.json is a Unigram one too).
+    const fs::path xlmr_sp = d / "sentencepiece.bpe.model", deberta_sp = d / "spm.model",
+                   albert_sp = d / "spiece.model";
+    const bool xlmr = fs::is_regular_file(xlmr_sp), deberta = fs::is_regular_file(deberta_sp);
+    if (xlmr || deberta || fs::is_regular_file(albert_sp)) {
+        auto im = xlmr      ? impl_from_sentencepiece(xlmr_sp.string(), SpmIds::xlm_roberta)
+                  : deberta ? impl_from_sentencepiece(deberta_sp.string(), SpmIds::deberta)
+                            : impl_from_sentencepiece(albert_sp.string(), SpmIds::albert);
         if (has_config) apply_config(cfg, tc.string(), im->opts);  // model_max_length
+        if (im->albert.on && has_config) {
+            // AlbertTokenizer's options (its defaults: true, false, true).
+            if (auto v = get_bool(cfg, "do_lower_case", tc.string())) im->albert.lowercase = *v;
+            if (auto v = get_bool(cfg, "keep_accents", tc.string())) im->albert.keep_accents = *v;
+            if (auto v = get_bool(cfg, "remove_space", tc.string())) im->albert.remove_space = *v;
+        }
         im->finalize();
         return Tokenizer(std::move(im));
     }

@@ -27,9 +27,10 @@ MatrixStats matrix_stats(const float* w, int64_t rows, int64_t cols) {
 
 bool is_encoder_linear_weight(const std::string& name) {
     // BERT / RoBERTa names (MPNet's attention.attn.{q,k,v,o}, DeBERTa's query_proj, ... among
-    // them), then DistilBERT's (transformer.layer.N.attention.q_lin, ffn.lin1, ...).
+    // them), then DistilBERT's (transformer.layer.N.attention.q_lin, ffn.lin1, ...), then
+    // ALBERT's (encoder.albert_layer_groups.G.albert_layers.J.attention.query, ffn, ...).
     static const std::regex re(
-        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$)");
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$)");
     return std::regex_search(name, re);
 }
 
@@ -41,7 +42,7 @@ bool is_embedding_weight(const std::string& name) {
 
 bool is_head_weight(const std::string& name) {
     static const std::regex re(
-        R"((^|\.)pooler\.dense\.weight$|^(classifier|qa_outputs|pre_classifier)(\.[\w.]+)?\.weight$)");
+        R"((^|\.)pooler(\.dense)?\.weight$|^(classifier|qa_outputs|pre_classifier)(\.[\w.]+)?\.weight$)");
     return std::regex_search(name, re);
 }
 
