@@ -380,7 +380,8 @@ class BertModel final : public Model {
         const int64_t h = st.hidden, vocab = cfg_.vocab_size, e = mlm_dense_w_.shape[0];
         const float* dec = mlm_decoder_w_.empty() ? encoder_->word_embeddings().data.data()
                                                   : mlm_decoder_w_.data.data();
-        // The mask tokens, their transform (dense + GELU (erf) + LayerNorm), then the decoder:
+        // The mask tokens, their transform (dense + GELU, erf or ALBERT's tanh form, + LayerNorm),
+        // then the decoder:
         // oneDNN sgemm over the [vocab][e] table, read in place.
         std::vector<MaskFill> out;
         std::vector<int64_t> rows;
@@ -402,7 +403,17 @@ class BertModel final : public Model {
         // Row by row (M = 1): a mask's numbers do not depend on what else is in the batch.
         for (int64_t r = 0; r < m; ++r)
             sgemm_nt(1, e, h, x.data() + r * h, mlm_dense_w_.data.data(), t.data() + r * e);
-        bias_gelu(t.data(), mlm_dense_b_.data.data(), m, e);
+        if (cfg_.gelu_tanh()) {  // ALBERT's predictions.dense + gelu_new
+            for (int64_t r = 0; r < m; ++r)
+                for (int64_t k = 0; k < e; ++k) {
+                    float& v = t[r * e + k];
+                    v += mlm_dense_b_.data[k];
+                    v = 0.5f * v *
+                        (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+                }
+        } else {
+            bias_gelu(t.data(), mlm_dense_b_.data.data(), m, e);
+        }
         layer_norm(t.data(), nullptr, mlm_ln_g_.data.data(), mlm_ln_b_.data.data(), t.data(), m, e,
                    cfg_.layer_norm_eps);
         for (int64_t r = 0; r < m; ++r)

@@ -76,7 +76,7 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
     if (!Tokenizer::files_exist(dir))
         throw Error(dir +
                     ": calibration needs the model's tokenizer (tokenizer.json, vocab.txt or "
-                    "vocab.json + merges.txt, sentencepiece.bpe.model, spm.model)");
+                    "vocab.json + merges.txt, sentencepiece.bpe.model, spm.model, spiece.model)");
     Tokenizer tok = Tokenizer::from_dir(dir);
     std::map<std::string, std::vector<float>> samples;
     std::mutex mu;
@@ -104,7 +104,7 @@ std::map<std::string, float> calibrate(const std::string& dir, const QuantizeOpt
         by_plan[name] = scale_for(calibrate_clip(std::move(v), opts.method, opts.percentile));
     }
     std::map<std::string, float> by_module;
-    for (int64_t l = 0; l < cfg.num_layers; ++l) {
+    for (int64_t l = 0; l < cfg.distinct_layers(); ++l) {  // ALBERT: its shared layers
         const std::string p = "encoder.layer." + std::to_string(l) + ".";
         for (const char* m : {"attention.self.query", "attention.self.key", "attention.self.value",
                               "attention.output.dense", "intermediate.dense", "output.dense"}) {

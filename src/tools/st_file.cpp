@@ -164,7 +164,8 @@ void copy_model_side_files(const std::string& dir, const std::string& dst_dir, b
     const std::string src_dir = SentenceEmbeddingConfig::model_dir(dir);
     for (const char* name : {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
                              "special_tokens_map.json", "vocab.json", "merges.txt",
-                             "added_tokens.json", "sentencepiece.bpe.model", "spm.model"}) {
+                             "added_tokens.json", "sentencepiece.bpe.model", "spm.model",
+                             "spiece.model"}) {
         if (!with_config && std::string(name) == "config.json") continue;
         const fs::path src = fs::path(src_dir) / name;
         if (fs::is_regular_file(src))

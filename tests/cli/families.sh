@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# DistilBERT, ELECTRA, MPNet, XLM-R and DeBERTa-v2 end to end, as a user runs them. For each family's sequence
+# DistilBERT, ELECTRA, MPNet, XLM-R, DeBERTa-v2 and ALBERT end to end, as a user runs them. For each family's sequence
 # classifier: `sparq classify` on the fixture's vocabulary (XLM-R, DeBERTa: SentencePiece) equals
 # the independent PyTorch reference (tools/bert_reference.py: modeling_distilbert /
-# modeling_electra / modeling_mpnet / RoBERTa / modeling_deberta_v2 semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names and
-# `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same 12
+# modeling_electra / modeling_mpnet / RoBERTa / modeling_deberta_v2 / modeling_albert semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names (ALBERT: 24, its 2 groups x 2 shared layers) and
+# `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same
 # matrices and keeps the pruned model's labels. DistilBERT question answering: a pair (token
 # types 0/1, which DistilBERT ignores) answers inside the context with the reference's score.
 set -euo pipefail
@@ -16,19 +16,20 @@ QN="where did alice live ?"
 CT="alice lived in paris for ten years before she moved to berlin ."
 labels() { $PY -c 'import json,sys; print([json.loads(l)["label"] for l in sys.stdin])'; }
 
-for fam in distilbert electra mpnet xlmr deberta; do
+for fam in distilbert electra mpnet xlmr deberta albert; do
     M="$FX/tiny_${fam}_cls"
     arch=$fam; [ $fam = xlmr ] && arch=XLMRoberta; [ $fam = deberta ] && arch=DebertaV2
+    n=12; [ $fam = albert ] && n=24
     "$SPARQ" tokenize "$M" "$T1" "$T2" > "$TMP/$fam-tok.jsonl"
     "$SPARQ" classify "$M" "$T1" "$T2" --threads 1 > "$TMP/$fam-cls.jsonl"
     "$SPARQ" inspect "$M" --plan > "$TMP/$fam-plan.txt"
     grep -qi "^architecture  ${arch}For" "$TMP/$fam-plan.txt" || { cat "$TMP/$fam-plan.txt"; exit 1; }
     "$SPARQ" prune "$M" "$TMP/$fam-p90" --sparsity 0.9 > "$TMP/$fam-prune.txt"
-    grep -q "pruned 12 matrices" "$TMP/$fam-prune.txt" || { cat "$TMP/$fam-prune.txt"; exit 1; }
+    grep -q "pruned $n matrices" "$TMP/$fam-prune.txt" || { cat "$TMP/$fam-prune.txt"; exit 1; }
     "$SPARQ" inspect "$TMP/$fam-p90" > "$TMP/$fam-insp.txt"
     grep -Eq "^encoder sparsity  90\.0[0-9]%" "$TMP/$fam-insp.txt" || { cat "$TMP/$fam-insp.txt"; exit 1; }
     "$SPARQ" quantize "$TMP/$fam-p90" "$TMP/$fam-q" > "$TMP/$fam-quant.txt"
-    grep -q "12 int8 weight matrices" "$TMP/$fam-quant.txt" || { cat "$TMP/$fam-quant.txt"; exit 1; }
+    grep -q "$n int8 weight matrices" "$TMP/$fam-quant.txt" || { cat "$TMP/$fam-quant.txt"; exit 1; }
     a=$("$SPARQ" classify "$TMP/$fam-p90" "$T1" "$T2" --threads 1 | labels)
     b=$("$SPARQ" classify "$TMP/$fam-q" "$T1" "$T2" --threads 1 | labels)
     [ "$a" = "$b" ] || { echo "$fam: int8 labels $b differ from f32 $a"; exit 1; }
@@ -36,6 +37,9 @@ done
 grep -q "^distilbert.transformer.layer.1.ffn.lin1.weight" "$TMP/distilbert-prune.txt"
 grep -q "^mpnet.encoder.layer.1.attention.attn.o.weight" "$TMP/mpnet-prune.txt"
 grep -q "^deberta.encoder.layer.1.attention.self.key_proj.weight" "$TMP/deberta-prune.txt"
+grep -q "^albert.encoder.albert_layer_groups.1.albert_layers.1.ffn_output.weight" "$TMP/albert-prune.txt"
+grep -q "^encoder.embedding_hidden_mapping_in.weight  \[32x16\]" "$TMP/albert-plan.txt" ||
+    { cat "$TMP/albert-plan.txt"; exit 1; }
 # DeBERTa's attention stays f32 (disentangled) when the linear layers are int8; an explicit
 # --attention int8 is refused in one line.
 "$SPARQ" inspect "$TMP/deberta-q" --plan > "$TMP/deberta-q-plan.txt"
@@ -129,6 +133,7 @@ for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-
                         ("mpnet", f"{fx}/tiny_mpnet_cls", "mpnet-cls"),
                         ("xlmr", f"{fx}/tiny_xlmr_cls", "xlmr-cls"),
                         ("deberta", f"{fx}/tiny_deberta_cls", "deberta-cls"),
+                        ("albert", f"{fx}/tiny_albert_cls", "albert-cls"),
                         ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls")):
     toks = lines(f"{fam}-tok")
     out = run(model, toks)
@@ -149,6 +154,6 @@ ctx = [i for i, t in enumerate(qt["type_ids"]) if t == 1][:-1]   # context token
 assert a["start"] in ctx and a["end"] in ctx and a["start"] <= a["end"], (a, ctx)
 best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 15)
 assert abs(a["score"] - best) < 1e-4, (a["score"], best)
-print("distilbert / electra / mpnet / xlm-r / deberta classify, distilbert qa: match the reference")
+print("distilbert / electra / mpnet / xlm-r / deberta / albert classify, distilbert qa: match the reference")
 PYEOF
-echo "distilbert / electra / mpnet / xlm-r / deberta prune, inspect, quantize: ok"
+echo "distilbert / electra / mpnet / xlm-r / deberta / albert prune, inspect, quantize: ok"
