@@ -250,12 +250,16 @@ TEST_F(ConfigFile, WrongTypes) {
 }
 
 TEST_F(ConfigFile, UnsupportedValues) {
-    std::string m = error([](json& j) { j["hidden_act"] = "gelu_new"; });
-    EXPECT_HAS(m, "hidden_act 'gelu_new' is not supported");
-    m = error([](json& j) { j["hidden_act"] = "relu"; });
-    EXPECT_HAS(m, "'relu'");
-    m = error([](json& j) { j["model_type"] = "albert"; });
-    EXPECT_HAS(m, "model_type 'albert' is not supported");
+    std::string m = error([](json& j) { j["hidden_act"] = "relu"; });
+    EXPECT_HAS(m, "hidden_act 'relu' is not supported");
+    EXPECT_HAS(m, "\"gelu_new\"");
+    m = error([](json& j) { j["model_type"] = "funnel"; });
+    EXPECT_HAS(m, "model_type 'funnel' is not supported");
+    m = error([](json& j) {
+        j["model_type"] = "albert";
+        j["num_hidden_groups"] = 3;  // of 2 layers
+    });
+    EXPECT_HAS(m, "num_hidden_groups 3 exceeds num_hidden_layers 2");
     m = error([](json& j) { j["model_type"] = "deberta"; });
     EXPECT_HAS(m, "model_type 'deberta' (DeBERTa v1) is not supported");
     // RoBERTa positions start at pad_token_id + 1: a table with no room left is refused.
@@ -276,6 +280,40 @@ TEST_F(ConfigFile, UnsupportedValues) {
     EXPECT_HAS(m, "problem_type 'ranking'");
     m = error([](json& j) { j["pad_token_id"] = 390; });
     EXPECT_HAS(m, "pad_token_id 390 is outside the vocabulary");
+}
+
+// The tanh GELU under its three names; ALBERT's sharing options, its defaults (embedding_size
+// 128, gelu_new, one group of one layer) and the order its layers run in (HF's
+// int(i / (num_hidden_layers / num_hidden_groups)), every inner layer of the group).
+TEST_F(ConfigFile, TanhGeluAndAlbertSharing) {
+    for (const char* act : {"gelu_new", "gelu_fast", "gelu_pytorch_tanh"}) {
+        ModelConfig c = parse([&](json& j) { j["hidden_act"] = act; });
+        EXPECT_EQ(c.hidden_act, "gelu_new") << act;
+        EXPECT_TRUE(c.gelu_tanh()) << act;
+    }
+    EXPECT_FALSE(parse([](json&) {}).gelu_tanh());
+    ModelConfig a = parse([](json& j) {
+        j["model_type"] = "albert";
+        j.erase("hidden_act");
+    });
+    EXPECT_EQ(a.family, "albert");
+    EXPECT_EQ(a.embedding_size, 128);
+    EXPECT_TRUE(a.embedding_projection());
+    EXPECT_EQ(a.hidden_act, "gelu_new");
+    EXPECT_EQ(a.distinct_layers(), 1);
+    EXPECT_EQ(a.layer_order(), (std::vector<int64_t>{0, 0}));
+    ModelConfig b = parse([](json& j) {
+        j["model_type"] = "albert";
+        j["num_hidden_layers"] = 5;
+        j["num_hidden_groups"] = 2;
+        j["inner_group_num"] = 2;
+        j["embedding_size"] = 32;  // = hidden: still projected (embedding_hidden_mapping_in)
+    });
+    EXPECT_TRUE(b.embedding_projection());
+    EXPECT_EQ(b.distinct_layers(), 4);
+    // 5 / 2 = 2.5 layers per group: applications 0, 1, 2 run group 0, 3 and 4 group 1.
+    EXPECT_EQ(b.layer_order(), (std::vector<int64_t>{0, 1, 0, 1, 0, 1, 2, 3, 2, 3}));
+    EXPECT_EQ(parse([](json&) {}).layer_order(), (std::vector<int64_t>{0, 1}));
 }
 
 TEST_F(ConfigFile, Labels) {

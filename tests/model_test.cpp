@@ -407,6 +407,15 @@ TEST(XlmR, BadTokenizerFilesAreErrors) {
         m = e.what();
     }
     EXPECT_NE(m.find("sentencepiece.bpe.model: not a SentencePiece model"), std::string::npos) << m;
+    test::TempDir al;  // ALBERT's spiece.model: the same
+    al.write("spiece.model", "not a model either");
+    m.clear();
+    try {
+        Tokenizer::from_dir(al.dir());
+    } catch (const Error& e) {
+        m = e.what();
+    }
+    EXPECT_NE(m.find("spiece.model: not a SentencePiece model"), std::string::npos) << m;
     test::TempDir u;
     u.write("tokenizer.json",
             R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]]}})");
