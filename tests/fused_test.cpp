@@ -49,6 +49,18 @@ double max_scaled_err(const float* got, const float* want, int64_t n) {
 }
 
 bool same_or_both_nan(float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+// The two GELU forms of a variant, with their exact definitions (double) and scalar references.
+struct GeluForm {
+    const char* name;
+    void (*FusedOps::*op)(float*, const float*, int64_t, int64_t);
+    double (*exact)(double);
+    void (*ref)(float*, const float*, int64_t, int64_t);
+};
+const GeluForm kGeluForms[] = {
+    {"gelu", &FusedOps::bias_gelu, test::gelu_erf_exact, ref::bias_gelu},
+    {"gelu_tanh", &FusedOps::bias_gelu_tanh, test::gelu_tanh_exact, ref::bias_gelu_tanh},
+};
 }  // namespace
 
 TEST(Fused, TableHasVectorVariants) {
@@ -102,24 +114,25 @@ TEST(VecMath, ErfAccuracyAndSpecialValues) {
     }
 }
 
-// GELU of every variant against gelu in double over a dense sweep of [-10, 10]: abs error
-// <= 1e-6 * max(1, |x|) (the erf error scaled by x/2, plus rounding).
+// Both GELUs of every variant against their definitions in double over a dense sweep of
+// [-10, 10]: abs error <= 1e-6 * max(1, |x|) (the erf / exp error scaled by x/2, plus rounding).
 TEST(VecMath, GeluAccuracy) {
     std::vector<float> x;
     for (int64_t i = -200000; i <= 200000; ++i) x.push_back(static_cast<float>(i * 5e-5));
-    for (const FusedOps& op : runnable()) {
-        auto y = x;
-        op.bias_gelu(y.data(), nullptr, 1, static_cast<int64_t>(y.size()));
-        double worst = 0, at = 0;
-        for (size_t i = 0; i < x.size(); ++i) {
-            const double v = x[i], want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-            const double e = std::fabs(y[i] - want) / std::max(1.0, std::fabs(v));
-            if (!(e <= worst)) worst = e, at = v;
+    for (const FusedOps& op : runnable())
+        for (const GeluForm& form : kGeluForms) {
+            auto y = x;
+            (op.*form.op)(y.data(), nullptr, 1, static_cast<int64_t>(y.size()));
+            double worst = 0, at = 0;
+            for (size_t i = 0; i < x.size(); ++i) {
+                const double v = x[i], want = form.exact(v);
+                const double e = std::fabs(y[i] - want) / std::max(1.0, std::fabs(v));
+                if (!(e <= worst)) worst = e, at = v;
+            }
+            EXPECT_LE(worst, 1e-6) << isa_name(op.isa) << " " << form.name << " at x=" << at;
+            std::printf("[ %-9s %-6s] max abs error / max(1,|x|) %.3g at x=%g\n", form.name,
+                        isa_name(op.isa), worst, at);
         }
-        EXPECT_LE(worst, 1e-6) << isa_name(op.isa) << " at x=" << at;
-        std::printf("[ gelu %-6s] max abs error / max(1,|x|) %.3g at x=%g\n", isa_name(op.isa),
-                    worst, at);
-    }
 }
 
 // exp: <= 2 ulp over the normal range; results below FLT_MIN are flushed to 0 by the vector
@@ -240,32 +253,35 @@ TEST(Fused, LayerNormOffsetAndConstantRows) {
         }
 }
 
-// Tolerance: 1e-5 relative to max(1, |ref|) per element; NaN where the reference has NaN.
+// Both GELU forms. Tolerance: 1e-5 relative to max(1, |ref|) per element; NaN and inf where the
+// reference has them.
 TEST(Fused, BiasGeluMatchesReference) {
     for (const FusedOps& op : runnable())
-        for (int64_t rows : kRows)
-            for (int64_t cols : kCols)
-                for (bool with_bias : {true, false}) {
-                    auto x = randv(rows * cols, 11, 3.0f), b = randv(cols, 12);
-                    const float special[] = {kInf,   -kInf, kNan,  1e30f, -1e30f, 12.0f,
-                                             -12.0f, 0.0f,  -0.0f, 5.5f,  -5.5f,  1e-30f};
-                    for (size_t i = 0; i < sizeof(special) / sizeof(float) && i < x.size(); ++i)
-                        x[(i * 7919) % x.size()] = special[i];
-                    auto want = x, got = x;
-                    ref::bias_gelu(want.data(), with_bias ? b.data() : nullptr, rows, cols);
-                    op.bias_gelu(got.data(), with_bias ? b.data() : nullptr, rows, cols);
-                    for (size_t i = 0; i < got.size(); ++i) {
-                        if (std::isnan(want[i]) || std::isinf(want[i])) {
-                            ASSERT_TRUE(same_or_both_nan(got[i], want[i]))
-                                << isa_name(op.isa) << " x=" << x[i] << " got " << got[i];
-                            continue;
+        for (const GeluForm& form : kGeluForms)
+            for (int64_t rows : kRows)
+                for (int64_t cols : kCols)
+                    for (bool with_bias : {true, false}) {
+                        auto x = randv(rows * cols, 11, 3.0f), b = randv(cols, 12);
+                        const float special[] = {kInf,   -kInf, kNan,  1e30f, -1e30f, 12.0f,
+                                                 -12.0f, 0.0f,  -0.0f, 5.5f,  -5.5f,  1e-30f};
+                        for (size_t i = 0; i < sizeof(special) / sizeof(float) && i < x.size(); ++i)
+                            x[(i * 7919) % x.size()] = special[i];
+                        auto want = x, got = x;
+                        form.ref(want.data(), with_bias ? b.data() : nullptr, rows, cols);
+                        (op.*form.op)(got.data(), with_bias ? b.data() : nullptr, rows, cols);
+                        for (size_t i = 0; i < got.size(); ++i) {
+                            if (std::isnan(want[i]) || std::isinf(want[i])) {
+                                ASSERT_TRUE(same_or_both_nan(got[i], want[i]))
+                                    << isa_name(op.isa) << " " << form.name << " x=" << x[i]
+                                    << " got " << got[i];
+                                continue;
+                            }
+                            double tol = 1e-5 * std::max(1.0, std::fabs(double(want[i])));
+                            ASSERT_NEAR(got[i], want[i], tol)
+                                << isa_name(op.isa) << " " << form.name << " rows=" << rows
+                                << " cols=" << cols << " x=" << x[i] << " bias=" << with_bias;
                         }
-                        double tol = 1e-5 * std::max(1.0, std::fabs(double(want[i])));
-                        ASSERT_NEAR(got[i], want[i], tol)
-                            << isa_name(op.isa) << " rows=" << rows << " cols=" << cols
-                            << " x=" << x[i] << " bias=" << with_bias;
                     }
-                }
 }
 
 // Same association as the reference (x + (bias + res)): results are bit-identical.
@@ -443,6 +459,8 @@ TEST(Fused, EmptyShapesAreNoOps) {
     for (const FusedOps& op : runnable()) {
         op.bias_gelu(data, bias, 0, 4);
         op.bias_gelu(data, bias, 4, 0);
+        op.bias_gelu_tanh(data, bias, 0, 4);
+        op.bias_gelu_tanh(data, bias, 4, 0);
         op.bias_residual(data, bias, data, 0, 4);
         op.softmax(data, 0, 4, 4, 1.0f, nullptr);
         op.layer_norm(data, nullptr, bias, bias, data, 0, 4, 1e-5f);
@@ -476,6 +494,11 @@ TEST(Fused, DispatchFollowsIsaCap) {
         v[k].bias_gelu(wg.data(), b.data(), rows, cols);
         bias_gelu(gg.data(), b.data(), rows, cols);
         EXPECT_EQ(0, std::memcmp(gg.data(), wg.data(), gg.size() * sizeof(float)))
+            << isa_name(v[k].isa);
+        auto wt = x, gt = x;
+        v[k].bias_gelu_tanh(wt.data(), b.data(), rows, cols);
+        bias_gelu_tanh(gt.data(), b.data(), rows, cols);
+        EXPECT_EQ(0, std::memcmp(gt.data(), wt.data(), gt.size() * sizeof(float)))
             << isa_name(v[k].isa);
         const int32_t ids[] = {1, 0, 2};
         std::vector<float> we(rows * cols), ge(rows * cols);

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <vector>
 
 #include "core/threading.hpp"
 #include "kernels/gemm/dense_f32.hpp"
 #include "kernels/linear.hpp"
+#include "test_util.hpp"
 
 namespace sparq {
 namespace {
@@ -44,7 +46,7 @@ void check_kernel(const DenseF32Options* opts, int threads) {
     uint32_t seed = 1;
     for (const auto& c : cases)
         for (int with_bias = 0; with_bias < 2; ++with_bias)
-            for (Activation act : {Activation::none, Activation::gelu})
+            for (Activation act : {Activation::none, Activation::gelu, Activation::gelu_tanh})
                 for (int with_res = 0; with_res < 2; ++with_res) {
                     auto w = random_vec(c.out * c.in, seed++, 0.5f);
                     auto b = random_vec(c.out, seed++);
@@ -70,10 +72,9 @@ void check_kernel(const DenseF32Options* opts, int threads) {
                     float worst = 0;
                     for (size_t i = 0; i < want.size(); ++i)
                         worst = std::max(worst, abs_err(want[i] - got[i]));
-                    EXPECT_LE(worst, tol)
-                        << "T=" << c.tokens << " K=" << c.in << " N=" << c.out
-                        << " bias=" << with_bias << " gelu=" << (act == Activation::gelu)
-                        << " res=" << with_res;
+                    EXPECT_LE(worst, tol) << "T=" << c.tokens << " K=" << c.in << " N=" << c.out
+                                          << " bias=" << with_bias << " act=" << test::act_name(act)
+                                          << " res=" << with_res;
                     if (with_res) {  // in place: dst aliases residual
                         std::vector<float> inplace = r;
                         k->run(x.data(), inplace.data(), c.tokens, inplace.data());
@@ -113,6 +114,61 @@ TEST(LinearDense, RejectsEmptyWeight) {
     LinearDesc d;
     d.name = "x";
     EXPECT_ANY_THROW(make_dense_f32(d));
+}
+
+// The scalar activations every reference uses (activate) against their definitions in double
+// over [-10, 10] and at special values, and at values of PyTorch's F.gelu (approximate="none" /
+// "tanh"): within 1e-6 * max(1, |x|).
+TEST(LinearRef, ActivationsMatchTheirDefinitions) {
+    for (int i = -200000; i <= 200000; ++i) {
+        const float x = static_cast<float>(i * 5e-5);
+        EXPECT_EQ(activate(x, Activation::none), x);
+        const double tol = 1e-6 * std::max(1.0, std::fabs(double(x)));
+        ASSERT_NEAR(activate(x, Activation::gelu), test::gelu_erf_exact(x), tol) << x;
+        ASSERT_NEAR(activate(x, Activation::gelu_tanh), test::gelu_tanh_exact(x), tol) << x;
+    }
+    EXPECT_NEAR(activate(1.0f, Activation::gelu), 0.8413447460685429, 5e-7);
+    EXPECT_NEAR(activate(1.0f, Activation::gelu_tanh), 0.8411919906082768, 5e-7);
+    EXPECT_NEAR(activate(-3.0f, Activation::gelu_tanh), -0.0036373920817729943, 5e-7);
+    for (Activation act : {Activation::gelu, Activation::gelu_tanh}) {
+        EXPECT_EQ(activate(1e30f, act), 1e30f) << test::act_name(act);
+        EXPECT_EQ(activate(INFINITY, act), INFINITY) << test::act_name(act);
+        EXPECT_EQ(activate(-1e30f, act), 0.0f) << test::act_name(act);
+        EXPECT_TRUE(std::isnan(activate(NAN, act))) << test::act_name(act);
+    }
+}
+
+// With an identity weight the kernel's sums are exactly x + b, so the dense kernel's epilogue
+// activation is checked tightly against the reference: 2e-6 * (1 + |y|), well below the
+// largest difference of the two GELU forms (4.7e-4 near |x| = 2.7), which the random-weight
+// tolerance above would not resolve.
+TEST(LinearDense, GeluFormsOnIdentityWeight) {
+    const int64_t n = 64, tokens = 33;
+    std::vector<float> w(n * n, 0.0f);
+    for (int64_t i = 0; i < n; ++i) w[i * n + i] = 1.0f;
+    const auto b = random_vec(n, 5, 0.5f), x = random_vec(tokens * n, 6, 5.0f);
+    std::vector<float> by_act[3];
+    for (Activation act : {Activation::none, Activation::gelu, Activation::gelu_tanh})
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            LinearDesc d{w.data(), b.data(), n, n, act, "identity"};
+            std::vector<float> want(tokens * n), got(tokens * n, NAN);
+            make_linear_ref(d)->run(x.data(), want.data(), tokens);
+            make_dense_f32(d)->run(x.data(), got.data(), tokens);
+            float worst = 0;
+            for (size_t i = 0; i < want.size(); ++i)
+                worst = std::max(worst, abs_err(got[i] - want[i]) / (1.0f + std::fabs(want[i])));
+            EXPECT_LE(worst, 2e-6f) << test::act_name(act) << " threads=" << threads;
+            if (threads == 1)
+                std::printf("[ dense_f32 %-9s] max error / (1 + |y|) %.3g\n", test::act_name(act),
+                            worst);
+            by_act[static_cast<int>(act)] = want;
+        }
+    float apart = 0;  // the two forms' references differ far more than that tolerance
+    for (size_t i = 0; i < by_act[1].size(); ++i)
+        apart = std::max(apart, std::fabs(by_act[1][i] - by_act[2][i]));
+    EXPECT_GT(apart, 1e-4f);
+    set_num_threads(0);
 }
 
 }  // namespace

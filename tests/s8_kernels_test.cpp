@@ -1,6 +1,8 @@
 // int8 weight kernels vs their scalar reference: int32 accumulators bit-exact on every kernel and
 // ISA this CPU runs, f32 outputs equal to the int8 reference's (same epilogue math), and within
 // the quantization error bound of the f32 reference (make_linear_ref).
+#include "kernels/s8/s8_kernels.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,11 +15,11 @@
 
 #include "core/threading.hpp"
 #include "cpu/isa.hpp"
-#include "kernels/linear.hpp"
 #include "jit/spmm_s8_1x4.hpp"
-#include "kernels/s8/s8_kernels.hpp"
+#include "kernels/linear.hpp"
 #include "kernels/s8/spmm_s8_cores.hpp"
 #include "sparq/error.hpp"
+#include "test_util.hpp"
 
 namespace sparq {
 namespace {
@@ -154,7 +156,8 @@ TEST(S8Kernels, NoSaturationAtExtremes) {
 
 // Bound on |y_int8 - y_f32| for one output: with x = sx*qx + ex, w = sw*qw + ew, |ex| <= sx/2,
 // |ew| <= sw/2:  |y - y_q| <= sum_k |w_k| sx/2 + |x_k| sw/2 + sx sw/4, plus float rounding of
-// the epilogue and of the reference (relative 1e-5 of sum |x w| + |b|); GELU is 1.13-Lipschitz.
+// the epilogue and of the reference (relative 1e-5 of sum |x w| + |b|); either GELU is
+// 1.13-Lipschitz.
 double quant_bound(const float* x, const float* w, int64_t in, float sx, float sw, float b, bool gelu) {
     double e = 0, mag = std::fabs(b);
     for (int64_t k = 0; k < in; ++k) {
@@ -170,7 +173,7 @@ TEST(S8Kernels, OutputsVsReferences) {
     const QuantOptions modes[] = {{ActScale::per_token, 0}, {ActScale::per_tensor, 0}, {ActScale::fixed, 0}};
     for (const Shape& s : {Shape{33, 130}, Shape{64, 67}, Shape{16, 768}})
         for (double sp : {0.0, 0.9})
-            for (Activation act : {Activation::none, Activation::gelu})
+            for (Activation act : {Activation::none, Activation::gelu, Activation::gelu_tanh})
                 for (int mode = 0; mode < 3; ++mode)
                     for (int64_t tokens : {1, 17, 70, 200}) {  // 200: several token chunks and tiles
                         Weight W = make_weight(s.out, s.in, sp, Pattern::unstructured, seed++, {1});
@@ -192,23 +195,31 @@ TEST(S8Kernels, OutputsVsReferences) {
                         const QuantizedWeights& qw = ref->weights();
                         for (int64_t t = 0; t < tokens; ++t)
                             for (int64_t o = 0; o < s.out; ++o) {
-                                double bound = quant_bound(x.data() + t * s.in, W.w.data() + o * s.in, s.in, sx[t],
-                                                           qw.scale[o], W.b[o], act == Activation::gelu);
-                                ASSERT_LE(std::fabs(y_ref[t * s.out + o] - y_f32[t * s.out + o]), bound)
-                                    << "t=" << t << " o=" << o << " mode=" << mode;
+                                double bound =
+                                    quant_bound(x.data() + t * s.in, W.w.data() + o * s.in, s.in,
+                                                sx[t], qw.scale[o], W.b[o], is_gelu(act));
+                                ASSERT_LE(std::fabs(y_ref[t * s.out + o] - y_f32[t * s.out + o]),
+                                          bound)
+                                    << "t=" << t << " o=" << o << " mode=" << mode << " "
+                                    << test::act_name(act);
                             }
                         for (const Variant& v : variants()) {
                             auto k = build(v, d, opts);
+                            set_max_isa(v.isa);  // the epilogue of that ISA too
                             k->run(x.data(), y.data(), tokens, res.data());
+                            set_max_isa(cpu_isa());
                             for (int64_t i = 0; i < tokens * s.out; ++i) {
                                 // Same integer core and epilogue math; only GELU may differ
-                                // (dispatched vs exact erf; the vector GELU is within
-                                // 1e-6 max(1,|x|) of exact, see fused_test).
-                                float tol = act == Activation::gelu
-                                                ? 1e-5f * (1 + std::fabs(y_ref[i]) + std::fabs(res[i]))
-                                                : 0.0f;
+                                // (dispatched vs exact; the vector GELUs are within
+                                // 1e-6 max(1,|x|) of exact, see fused_test and the piecewise
+                                // GELU test below).
+                                float tol =
+                                    is_gelu(act)
+                                        ? 1e-5f * (1 + std::fabs(y_ref[i]) + std::fabs(res[i]))
+                                        : 0.0f;
                                 ASSERT_NEAR(y[i], y_ref[i], tol)
-                                    << k->name() << " i=" << i << " tokens=" << tokens << " mode=" << mode;
+                                    << k->name() << " i=" << i << " tokens=" << tokens
+                                    << " mode=" << mode << " " << test::act_name(act);
                             }
                         }
                     }
@@ -358,11 +369,12 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
         int64_t hidden, inter;
         double sparsity;
         Pattern pat;
+        Activation act;  // first's GELU form
     };
     // {20, 70}: widths not multiples of 4; {48, 1100}: several K chunks in FFN2, > 64 rows.
-    const Pair pairs[] = {{32, 64, 0.9, Pattern::blocks_1x4},
-                          {20, 70, 0.5, Pattern::unstructured},
-                          {48, 1100, 0.9, Pattern::blocks_1x4}};
+    const Pair pairs[] = {{32, 64, 0.9, Pattern::blocks_1x4, Activation::gelu},
+                          {20, 70, 0.5, Pattern::unstructured, Activation::gelu_tanh},
+                          {48, 1100, 0.9, Pattern::blocks_1x4, Activation::gelu_tanh}};
     const int saved_threads = num_threads();
     uint32_t seed = 300;
     int chained = 0;
@@ -379,7 +391,7 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
                     // mode 1 also gives the first kernel per-tensor scales.
                     QuantOptions o1;
                     if (mode == 1) o1.act_scale = ActScale::per_tensor;
-                    auto k1 = make_sparse_s8(W1.desc(Activation::gelu), o1);
+                    auto k1 = make_sparse_s8(W1.desc(p.act), o1);
                     std::vector<float> h(tokens * p.inter);
                     k1->run(x.data(), h.data(), tokens, nullptr);
                     const QuantOptions o2 = second_options(mode, h);
@@ -396,10 +408,12 @@ TEST(S8Kernels, ChainIsBitExactVsUnchained) {
                         k2->run(h.data(), want.data(), tokens, res.data());
                         S8ChainTrace trace;
                         const bool ran = s8_run_chain(*k1, *k2, x.data(), got.data(), tokens, res.data(), &trace);
-                        const std::string where = std::string(k1->name()) + " hidden=" + std::to_string(p.hidden) +
-                                                  " inter=" + std::to_string(p.inter) + " mode=" +
-                                                  std::to_string(mode) + " tokens=" + std::to_string(tokens) +
-                                                  " threads=" + std::to_string(threads);
+                        const std::string where =
+                            std::string(k1->name()) + " " + test::act_name(p.act) +
+                            " hidden=" + std::to_string(p.hidden) +
+                            " inter=" + std::to_string(p.inter) + " mode=" + std::to_string(mode) +
+                            " tokens=" + std::to_string(tokens) +
+                            " threads=" + std::to_string(threads);
                         ASSERT_EQ(ran, expect_chain) << where;
                         if (!ran) {
                             EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](float v) { return v == -1.0f; }));
@@ -486,8 +500,11 @@ TEST(S8Kernels, RunByUnitsEqualsRun) {
 TEST(S8Kernels, DenseChainIsBitExactVsUnchained) {
     struct Pair {
         int64_t hidden, inter;
+        Activation act;  // first's GELU form
     };
-    const Pair pairs[] = {{32, 64}, {20, 70}, {48, 1100}};
+    const Pair pairs[] = {{32, 64, Activation::gelu},
+                          {20, 70, Activation::gelu_tanh},
+                          {48, 1100, Activation::gelu_tanh}};
     const int saved_threads = num_threads();
     uint32_t seed = 700;
     int chained = 0;
@@ -502,7 +519,7 @@ TEST(S8Kernels, DenseChainIsBitExactVsUnchained) {
                     set_max_isa(isa);
                     QuantOptions o1;
                     if (mode == 1) o1.act_scale = ActScale::per_tensor;
-                    auto k1 = make_dense_s8(W1.desc(Activation::gelu, mode != 1), o1);
+                    auto k1 = make_dense_s8(W1.desc(p.act, mode != 1), o1);
                     std::vector<float> h(tokens * p.inter);
                     k1->run(x.data(), h.data(), tokens, nullptr);
                     const QuantOptions o2 = second_options(mode, h);
@@ -518,10 +535,12 @@ TEST(S8Kernels, DenseChainIsBitExactVsUnchained) {
                         k2->run(h.data(), want.data(), tokens, res.data());
                         S8ChainTrace trace;
                         const bool ran = s8_run_chain(*k1, *k2, x.data(), got.data(), tokens, res.data(), &trace);
-                        const std::string where = "hidden=" + std::to_string(p.hidden) + " inter=" +
-                                                  std::to_string(p.inter) + " isa=" + isa_name(isa) + " mode=" +
-                                                  std::to_string(mode) + " tokens=" + std::to_string(tokens) +
-                                                  " threads=" + std::to_string(threads);
+                        const std::string where =
+                            std::string(test::act_name(p.act)) +
+                            " hidden=" + std::to_string(p.hidden) +
+                            " inter=" + std::to_string(p.inter) + " isa=" + isa_name(isa) +
+                            " mode=" + std::to_string(mode) + " tokens=" + std::to_string(tokens) +
+                            " threads=" + std::to_string(threads);
                         ASSERT_EQ(ran, mode != 2) << where;
                         if (!ran) {
                             EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](float v) { return v == -1.0f; }));
@@ -597,9 +616,10 @@ TEST(S8Kernels, ChainDeclinesOtherPairs) {
 namespace sparq {
 namespace {
 
-// The AVX-512 int8 epilogues' piecewise GELU against the exact erf-GELU (double): within 1e-6
-// absolute everywhere (the interval edges, the cut at 6, tiny and huge inputs), NaN propagates.
-TEST(S8Kernels, PiecewiseGeluWithin1e6OfErf) {
+// The AVX-512 epilogues' piecewise GELU (int8 epilogues, sparse f32 unpack and JIT; one table per
+// form) against the exact GELU of each form (double): within 1e-6 absolute everywhere (the
+// interval edges, the cut at 6, tiny and huge inputs), NaN propagates; the two tables differ.
+TEST(S8Kernels, PiecewiseGeluWithin1e6OfExact) {
     if (!has_isa(Isa::avx512)) GTEST_SKIP() << "no AVX-512";
     std::vector<float> x;
     for (int i = -240000; i <= 240000; ++i) x.push_back(i * 5e-5f);  // [-12, 12]
@@ -609,20 +629,35 @@ TEST(S8Kernels, PiecewiseGeluWithin1e6OfErf) {
             x.push_back(-(j * (6.0f / 32) + e));
         }
     for (float v : {5.9999995f, -5.9999995f, 1e-30f, -1e-30f, 0.0f, -0.0f, 1e30f, -1e30f, INFINITY}) x.push_back(v);
-    std::vector<float> y(x.size());
-    s8::gelu_pieces_avx512(x.data(), y.data(), static_cast<int64_t>(x.size()));
-    double worst = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-        const double xd = x[i];
-        const double exact = std::isinf(xd) ? xd : 0.5 * xd * (1.0 + std::erf(xd / std::sqrt(2.0)));
-        const double err = std::isinf(xd) ? (y[i] == exact ? 0.0 : 1.0) : std::fabs(y[i] - exact);
-        ASSERT_LE(err, 1e-6) << "x=" << x[i] << " got " << y[i];
-        if (std::fabs(xd) < 12) worst = std::max(worst, err);
+    std::vector<float> y_erf(x.size());
+    for (Activation act : {Activation::gelu, Activation::gelu_tanh}) {
+        double (*const exact_of)(double) =
+            act == Activation::gelu ? test::gelu_erf_exact : test::gelu_tanh_exact;
+        std::vector<float> y(x.size());
+        s8::gelu_pieces_avx512(x.data(), y.data(), static_cast<int64_t>(x.size()), act);
+        double worst = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            const double xd = x[i];
+            const double exact = std::isinf(xd) ? xd : exact_of(xd);
+            const double err =
+                std::isinf(xd) ? (y[i] == exact ? 0.0 : 1.0) : std::fabs(y[i] - exact);
+            ASSERT_LE(err, 1e-6) << test::act_name(act) << " x=" << x[i] << " got " << y[i];
+            if (std::fabs(xd) < 12) worst = std::max(worst, err);
+        }
+        std::printf("piecewise GELU (%s): max abs error %.2e on [-12, 12]\n", test::act_name(act),
+                    worst);
+        float nan = std::nanf(""), out = 0;
+        s8::gelu_pieces_avx512(&nan, &out, 1, act);
+        EXPECT_TRUE(std::isnan(out)) << test::act_name(act);
+        if (act == Activation::gelu) {
+            y_erf = y;
+        } else {
+            float apart = 0;  // the tanh table is not the erf one: the forms differ by up to 4.7e-4
+            for (size_t i = 0; i < x.size(); ++i)
+                if (std::isfinite(y[i])) apart = std::max(apart, std::fabs(y[i] - y_erf[i]));
+            EXPECT_GT(apart, 4e-4f);
+        }
     }
-    std::printf("piecewise GELU: max abs error %.2e on [-12, 12]\n", worst);
-    float nan = std::nanf(""), out = 0;
-    s8::gelu_pieces_avx512(&nan, &out, 1);
-    EXPECT_TRUE(std::isnan(out));
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ void check(const SpmmVariant& variant, const Case& c) {
     SCOPED_TRACE(::testing::Message()
                  << variant.name << " out=" << c.out << " in=" << c.in << " sparsity=" << c.sparsity
                  << " T=" << c.tokens << " bias=" << c.bias << " residual=" << c.residual
-                 << " gelu=" << (c.act == Activation::gelu) << " threads=" << c.threads);
+                 << " act=" << test::act_name(c.act) << " threads=" << c.threads);
     std::vector<float> w = random_weight(c.out, c.in, c.sparsity, 7 * c.out + c.in);
     std::vector<float> b = random_vec(c.out, 11);
     std::vector<float> x = random_vec(c.tokens * c.in, 13 + c.tokens);
@@ -103,26 +103,32 @@ std::vector<const SpmmVariant*> runnable_variants() {
     return out;
 }
 
+const Activation kActs[] = {Activation::none, Activation::gelu, Activation::gelu_tanh};
+
 void check_all(const SpmmVariant& v) {
     // Small shapes: every sparsity x token count x epilogue.
     for (auto [out, in] :
          {std::pair<int64_t, int64_t>{1, 1}, {17, 17}, {64, 17}, {17, 64}, {64, 64}})
         for (double s : {0.0, 0.5, 0.9, 0.99, 1.0})
             for (int64_t t : {1, 2, 15, 16, 17, 33, 128})
-                check(v,
-                      {out, in, s, t, (t % 2) == 1, t >= 16,
-                       t == 17 ? Activation::gelu : Activation::none, 1 + static_cast<int>(t % 2)});
+                check(v, {out, in, s, t, (t % 2) == 1, t >= 16,
+                          t == 17   ? Activation::gelu
+                          : t == 33 ? Activation::gelu_tanh
+                                    : Activation::none,
+                          1 + static_cast<int>(t % 2)});
     // Epilogue combinations on one shape.
     for (bool bias : {false, true})
         for (bool residual : {false, true})
-            for (Activation act : {Activation::none, Activation::gelu})
+            for (Activation act : kActs)
                 for (int threads : {1, 2})
                     check(v, {96, 80, 0.8, 33, bias, residual, act, threads});
     // Several K chunks with a full token group and a tail group (unrolled code + loop tail).
     check(v, {100, 300, 0.9, 70, true, true, Activation::gelu, 2});
+    check(v, {100, 300, 0.9, 70, true, false, Activation::gelu_tanh, 1});
     check(v, {100, 300, 0.99, 64, false, false, Activation::none, 1});
     // Inputs over the register-blocked kernel's 1024-wide K chunks.
     check(v, {40, 2100, 0.9, 40, true, true, Activation::gelu, 2});
+    check(v, {40, 2100, 0.9, 40, false, false, Activation::gelu_tanh, 1});
     // Token groups not divisible by the thread count: rows split across threads, several groups.
     check(v, {130, 300, 0.9, 150, true, false, Activation::none, 2});
     // Sequence lengths around token-group and thread-split boundaries (64-token groups: 384 is 6
@@ -130,10 +136,14 @@ void check_all(const SpmmVariant& v) {
     for (int64_t t : {1, 17, 64, 65, 384, 385})
         for (int threads : {1, 2})
             check(v, {130, 200, 0.9, t, true, t % 2 == 1,
-                      t >= 64 ? Activation::gelu : Activation::none, threads});
+                      t < 64       ? Activation::none
+                      : t % 2 == 0 ? Activation::gelu
+                                   : Activation::gelu_tanh,
+                      threads});
     // BERT-sized, few tokens.
     check(v, {768, 768, 0.9, 17, true, true, Activation::none, 2});
     check(v, {3072, 768, 0.95, 33, true, false, Activation::gelu, 2});
+    check(v, {3072, 768, 0.95, 17, true, false, Activation::gelu_tanh, 1});
     check(v, {768, 3072, 0.9, 16, true, true, Activation::none, 1});
     check(v, {768, 3072, 1.0, 2, true, true, Activation::none, 2});
 }
@@ -206,7 +216,7 @@ TEST(SparseFormat, UnpackEpilogueMatchesScalar) {
         for (int64_t count : {1, 8, 9, 16, 31, 32})
             for (bool b : {false, true})
                 for (bool r : {false, true})
-                    for (Activation act : {Activation::none, Activation::gelu}) {
+                    for (Activation act : kActs) {
                         SpmmEpilogue ep{b ? bias.data() : nullptr, r ? res.data() : nullptr, act};
                         std::vector<float> want(group * ld, -7.0f), got(group * ld, -7.0f);
                         spmm_detail::unpack_rows_scalar(tile.data(), group, r0, rows, count,
@@ -215,7 +225,8 @@ TEST(SparseFormat, UnpackEpilogueMatchesScalar) {
                                          ep);
                         for (size_t i = 0; i < want.size(); ++i)
                             ASSERT_NEAR(got[i], want[i], 2e-6f * (1.0f + std::fabs(want[i])))
-                                << isa_name(isa) << " count=" << count << " i=" << i;
+                                << isa_name(isa) << " count=" << count << " i=" << i << " "
+                                << test::act_name(act);
                     }
     }
 }
@@ -238,28 +249,32 @@ TEST(Spmm, JitCodeIsCachedPerShape) {
 
 // spmm_run_chain (FFN1 -> GELU -> FFN2 with the intermediate kept packed) against the scalar
 // reference applied twice, for every runnable JIT variant, over token counts (1, tails, several
-// groups), threads and an odd intermediate width; and it declines pairs that do not chain.
+// groups), threads, an odd intermediate width and both GELU forms; and it declines pairs that do
+// not chain.
 TEST(Spmm, ChainMatchesTwoReferenceRuns) {
     struct ChainCase {
         int64_t hidden, inter, tokens;
         int threads;
+        Activation act;
     };
-    const ChainCase cases[] = {{48, 200, 1, 1},   {48, 200, 17, 1}, {64, 256, 64, 1},
-                               {64, 256, 100, 1}, {33, 97, 130, 2}, {64, 256, 128, 2},
-                               {40, 160, 300, 2}, {48, 200, 65, 2}, {64, 256, 384, 2},
-                               {64, 256, 385, 1}};
+    constexpr Activation kErf = Activation::gelu, kTanh = Activation::gelu_tanh;
+    const ChainCase cases[] = {{48, 200, 1, 1, kErf},   {48, 200, 17, 1, kTanh},
+                               {64, 256, 64, 1, kErf},  {64, 256, 100, 1, kTanh},
+                               {33, 97, 130, 2, kErf},  {64, 256, 128, 2, kTanh},
+                               {40, 160, 300, 2, kErf}, {48, 200, 65, 2, kTanh},
+                               {64, 256, 384, 2, kErf}, {64, 256, 385, 1, kTanh}};
     for (const SpmmVariant* v : runnable_variants()) {
         if (v->isa == Isa::scalar) continue;
         for (const ChainCase& c : cases) {
             SCOPED_TRACE(::testing::Message()
-                         << v->name << " hidden=" << c.hidden << " inter=" << c.inter
-                         << " T=" << c.tokens << " threads=" << c.threads);
+                         << v->name << " hidden=" << c.hidden << " inter=" << c.inter << " T="
+                         << c.tokens << " threads=" << c.threads << " " << test::act_name(c.act));
             std::vector<float> w1 = random_weight(c.inter, c.hidden, 0.9, 3 + c.inter);
             std::vector<float> w2 = random_weight(c.hidden, c.inter, 0.9, 5 + c.hidden);
             std::vector<float> b1 = random_vec(c.inter, 19), b2 = random_vec(c.hidden, 23);
             std::vector<float> x = random_vec(c.tokens * c.hidden, 29 + c.tokens);
             std::vector<float> res = random_vec(c.tokens * c.hidden, 31);
-            LinearDesc d1{w1.data(), b1.data(), c.inter, c.hidden, Activation::gelu, "ffn1"};
+            LinearDesc d1{w1.data(), b1.data(), c.inter, c.hidden, c.act, "ffn1"};
             LinearDesc d2{w2.data(), b2.data(), c.hidden, c.inter, Activation::none, "ffn2"};
             set_num_threads(c.threads);
             auto k1 = make_sparse_f32(d1, v), k2 = make_sparse_f32(d2, v);
@@ -411,9 +426,9 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
     set_num_threads(0);
 }
 
-// Bias and GELU inside the last K chunk's JIT kernel give the separate pass's numbers bit for
-// bit: run() (token-major epilogue), the packed stream and the FFN chain, shapes with one and
-// several K chunks, empty rows, odd row counts (the dummy row), token tails.
+// Bias and GELU (either form) inside the last K chunk's JIT kernel give the separate pass's
+// numbers bit for bit: run() (token-major epilogue), the packed stream and the FFN chain, shapes
+// with one and several K chunks, empty rows, odd row counts (the dummy row), token tails.
 TEST(Spmm, JitEpilogueEqualsSeparatePass) {
     if (spmm_best_variant(64, 64).isa < Isa::avx512)
         GTEST_SKIP() << "the JIT epilogue needs AVX-512";
@@ -430,11 +445,11 @@ TEST(Spmm, JitEpilogueEqualsSeparatePass) {
         };
         for (const Shape sh : {Shape{33, 40, 0.5}, Shape{130, 300, 0.9}, Shape{64, 700, 0.99},
                                Shape{48, 200, 1.0}, Shape{40, 1100, 0.9}})
-            for (const Activation act : {Activation::none, Activation::gelu})
+            for (const Activation act : kActs)
                 for (const int64_t tokens : {int64_t{1}, int64_t{17}, int64_t{64}, int64_t{150}}) {
                     SCOPED_TRACE(::testing::Message()
-                                 << sh.out << "x" << sh.in << " sparsity " << sh.sparsity
-                                 << " gelu " << (act == Activation::gelu) << " T=" << tokens);
+                                 << sh.out << "x" << sh.in << " sparsity " << sh.sparsity << " "
+                                 << test::act_name(act) << " T=" << tokens);
                     std::vector<float> w = random_weight(sh.out, sh.in, sh.sparsity, 3 + sh.out);
                     std::vector<float> b = random_vec(sh.out, 5), x = random_vec(tokens * sh.in, 7);
                     std::vector<float> res = random_vec(tokens * sh.out, 9);
@@ -518,6 +533,7 @@ TEST(Spmm, Avx2RunsUnderCappedIsa) {
     for (const SpmmVariant* v : runnable_variants()) {
         if (v->isa != Isa::avx2) continue;
         check(*v, {64, 33, 0.9, 17, true, true, Activation::gelu, 2});
+        check(*v, {64, 33, 0.9, 17, true, true, Activation::gelu_tanh, 1});
         check(*v, {100, 300, 0.5, 40, false, true, Activation::none, 1});
     }
     set_max_isa(cpu_isa());

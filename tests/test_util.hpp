@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <system_error>
 #include <vector>
 
+#include "kernels/linear.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq::test {
@@ -85,6 +87,25 @@ std::string show(const std::vector<T>& v) {
     for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
     os << ']';
     return os.str();
+}
+
+// An activation's name, for failure messages.
+inline const char* act_name(Activation act) {
+    switch (act) {
+        case Activation::none:
+            return "none";
+        case Activation::gelu:
+            return "gelu";
+        case Activation::gelu_tanh:
+            return "gelu_tanh";
+    }
+    return "?";
+}
+
+// The exact activations in double (the definitions of Activation), for accuracy tests.
+inline double gelu_erf_exact(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+inline double gelu_tanh_exact(double x) {
+    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
 // The sparq::Error message of f, or "<no sparq::Error>" when it throws none.

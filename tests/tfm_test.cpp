@@ -145,8 +145,8 @@ TEST(Tfm, LayerNormMatchesReference) {
 
 // A sparse int8 kernel on TFM input and/or output against its token-major run on the same
 // values: identical bits (same scales, packed bytes, sums and epilogue per value), including the
-// head-split unit-major output (sections) and the FFN chain, on 1 and 2 threads, token counts
-// in one tile, across tiles and with a narrow last tile.
+// head-split unit-major output (sections) and the FFN chain (FFN1 with either GELU form), on 1 and
+// 2 threads, token counts in one tile, across tiles and with a narrow last tile.
 TEST(Tfm, SparseKernelsBitExactVsTokenMajor) {
     SKIP_WITHOUT_AVX512();
     const int saved = num_threads();
@@ -155,45 +155,49 @@ TEST(Tfm, SparseKernelsBitExactVsTokenMajor) {
     Weights Wq = blocked(3 * hidden, hidden, 11), W1 = blocked(inter, hidden, 12),
             W2 = blocked(hidden, inter, 13);
     auto qkv = make_sparse_s8(desc(Wq, 3 * hidden, hidden, Activation::none), {});
-    auto k1 = make_sparse_s8(desc(W1, inter, hidden, Activation::gelu), {});
     auto k2 = make_sparse_s8(desc(W2, hidden, inter, Activation::none), {});
-    ASSERT_TRUE(s8_tfm_capable(*qkv) && s8_tfm_capable(*k1) && s8_tfm_capable(*k2));
-    for (int64_t tokens : {1, 17, 64, 100, 130})
-        for (int threads : {1, 2}) {
-            set_num_threads(threads);
-            const std::string where =
-                "tokens=" + std::to_string(tokens) + " threads=" + std::to_string(threads);
-            auto x = normal(tokens * hidden, static_cast<uint32_t>(tokens * 5 + threads));
-            std::vector<float> xt(s8::tfm_floats(tokens, hidden)), amax(s8::tfm_tiles(tokens) * kT);
-            s8::to_tfm_avx512(x.data(), tokens, hidden, xt.data(), amax.data());
+    for (Activation act : {Activation::gelu, Activation::gelu_tanh}) {
+        auto k1 = make_sparse_s8(desc(W1, inter, hidden, act), {});
+        ASSERT_TRUE(s8_tfm_capable(*qkv) && s8_tfm_capable(*k1) && s8_tfm_capable(*k2));
+        for (int64_t tokens : {1, 17, 64, 100, 130})
+            for (int threads : {1, 2}) {
+                set_num_threads(threads);
+                const std::string where = std::string(test::act_name(act)) +
+                                          " tokens=" + std::to_string(tokens) +
+                                          " threads=" + std::to_string(threads);
+                auto x = normal(tokens * hidden, static_cast<uint32_t>(tokens * 5 + threads));
+                std::vector<float> xt(s8::tfm_floats(tokens, hidden)),
+                    amax(s8::tfm_tiles(tokens) * kT);
+                s8::to_tfm_avx512(x.data(), tokens, hidden, xt.data(), amax.data());
 
-            // TFM in, token-major out; and the head split (3 sections x 4 units).
-            std::vector<float> want(tokens * 3 * hidden), got(tokens * 3 * hidden, -1.0f);
-            qkv->run(x.data(), want.data(), tokens, nullptr);
-            s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens);
-            ASSERT_EQ(got, want) << where;
-            ASSERT_TRUE(qkv->run_by_units(x.data(), want.data(), tokens, 3, 4));
-            s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens, 3, 4);
-            ASSERT_EQ(got, want) << where << " by units";
+                // TFM in, token-major out; and the head split (3 sections x 4 units).
+                std::vector<float> want(tokens * 3 * hidden), got(tokens * 3 * hidden, -1.0f);
+                qkv->run(x.data(), want.data(), tokens, nullptr);
+                s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens);
+                ASSERT_EQ(got, want) << where;
+                ASSERT_TRUE(qkv->run_by_units(x.data(), want.data(), tokens, 3, 4));
+                s8_run_tfm(*qkv, xt.data(), amax.data(), got.data(), false, tokens, 3, 4);
+                ASSERT_EQ(got, want) << where << " by units";
 
-            // Token-major in, TFM out (the attention output).
-            std::vector<float> h(tokens * inter), ht(s8::tfm_floats(tokens, inter)),
-                hb(tokens * inter);
-            k1->run(x.data(), h.data(), tokens, nullptr);
-            s8_run_tfm(*k1, x.data(), nullptr, ht.data(), true, tokens);
-            s8::from_tfm_avx512(ht.data(), tokens, inter, hb.data());
-            ASSERT_EQ(hb, h) << where << " TFM out";
+                // Token-major in, TFM out (the attention output).
+                std::vector<float> h(tokens * inter), ht(s8::tfm_floats(tokens, inter)),
+                    hb(tokens * inter);
+                k1->run(x.data(), h.data(), tokens, nullptr);
+                s8_run_tfm(*k1, x.data(), nullptr, ht.data(), true, tokens);
+                s8::from_tfm_avx512(ht.data(), tokens, inter, hb.data());
+                ASSERT_EQ(hb, h) << where << " TFM out";
 
-            // TFM in and out, chained FFN.
-            std::vector<float> y(tokens * hidden), yt(s8::tfm_floats(tokens, hidden)),
-                yb(tokens * hidden);
-            ASSERT_TRUE(s8_run_chain(*k1, *k2, x.data(), y.data(), tokens));
-            s8_run_chain_tfm(*k1, *k2, xt.data(), amax.data(), yt.data(), true, tokens);
-            s8::from_tfm_avx512(yt.data(), tokens, hidden, yb.data());
-            ASSERT_EQ(yb, y) << where << " chain";
-            s8_run_chain_tfm(*k1, *k2, xt.data(), amax.data(), yb.data(), false, tokens);
-            ASSERT_EQ(yb, y) << where << " chain, token-major out";
-        }
+                // TFM in and out, chained FFN.
+                std::vector<float> y(tokens * hidden), yt(s8::tfm_floats(tokens, hidden)),
+                    yb(tokens * hidden);
+                ASSERT_TRUE(s8_run_chain(*k1, *k2, x.data(), y.data(), tokens));
+                s8_run_chain_tfm(*k1, *k2, xt.data(), amax.data(), yt.data(), true, tokens);
+                s8::from_tfm_avx512(yt.data(), tokens, hidden, yb.data());
+                ASSERT_EQ(yb, y) << where << " chain";
+                s8_run_chain_tfm(*k1, *k2, xt.data(), amax.data(), yb.data(), false, tokens);
+                ASSERT_EQ(yb, y) << where << " chain, token-major out";
+            }
+    }
     set_num_threads(saved);
 }
 

@@ -126,7 +126,7 @@ void Generator::gelu_pieces_tables(const Xbyak::Label& table) {
     for (int k = 0; k < 8; ++k) vmovups(Xbyak::Zmm(16 + k), ptr[rip + table + 64 * k]);
 }
 
-void Generator::gelu_pieces_data(Xbyak::Label& consts, Xbyak::Label& table) {
+void Generator::gelu_pieces_data(Xbyak::Label& consts, Xbyak::Label& table, Activation act) {
     // |x| mask, kLast, kPerUnit, kRange; the coefficient tables.
     align(64);
     L(consts);
@@ -134,7 +134,7 @@ void Generator::gelu_pieces_data(Xbyak::Label& consts, Xbyak::Label& table) {
     for (float f : {GeluPieces::kLast, GeluPieces::kPerUnit, GeluPieces::kRange}) dd(bits_of(f));
     align(64);
     L(table);
-    const GeluPieces& t = sparq::gelu_pieces();
+    const GeluPieces& t = sparq::gelu_pieces(act);
     for (int half = 0; half < 2; ++half)  // lo (intervals 0..15) of rows 0..3, then hi
         for (int k = 0; k <= GeluPieces::kDegree; ++k)
             for (int j = 0; j < 16; ++j) dd(bits_of(t.c[k][16 * half + j]));

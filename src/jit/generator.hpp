@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string>
 
+#include "kernels/linear.hpp"
+
 namespace sparq::jit {
 
 class Generator : public Xbyak::CodeGenerator {
@@ -36,11 +38,11 @@ public:
   // The piecewise GELU of kernels/eltwise/gelu_pieces.hpp on zmm registers, in the same float
   // operations as vec512::gelu_pieces_ps (results equal bit for bit). gelu_pieces_tables loads
   // the coefficient tables into zmm16..23 from `table`; gelu_pieces(x) then computes x =
-  // gelu(x) with zmm24..28 as temporaries; gelu_pieces_data emits the constants and tables
-  // (after the code, at labels `consts` and `table`).
+  // gelu(x) with zmm24..28 as temporaries; gelu_pieces_data emits the constants and the tables of
+  // GELU `act` (gelu_pieces(act); after the code, at labels `consts` and `table`).
   void gelu_pieces_tables(const Xbyak::Label& table);
   void gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts);
-  void gelu_pieces_data(Xbyak::Label& consts, Xbyak::Label& table);
+  void gelu_pieces_data(Xbyak::Label& consts, Xbyak::Label& table, Activation act);
 
   // Typed entry point of a finalized kernel.
   template <typename Args>

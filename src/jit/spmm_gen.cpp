@@ -13,9 +13,10 @@ constexpr int kPrefetchBytes = 1024;  // distance of the weight-stream prefetch
 
 SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v" +
-                    (epi == SpmmEpi::bias_gelu ? "_gelu"
-                     : epi == SpmmEpi::bias    ? "_bias"
-                                               : "") +
+                    (epi == SpmmEpi::bias_gelu        ? "_gelu"
+                     : epi == SpmmEpi::bias_gelu_tanh ? "_gelu_tanh"
+                     : epi == SpmmEpi::bias           ? "_bias"
+                                                      : "") +
                     "_" + isa_name(isa),
                 4096) {
     const bool zmm = isa >= Isa::avx512;
@@ -23,7 +24,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     const int nreg = zmm ? 32 : 16;
     assert((rows == 2 || rows == 4) && nv >= 1 && rows * nv + rows <= nreg);
     assert(epi == SpmmEpi::none || (zmm && rows == 2 && nv <= 4));
-    const bool gelu = epi == SpmmEpi::bias_gelu;
+    const bool gelu = is_gelu(spmm_epi_act(epi));
     Xbyak::Label l_consts, l_table;
     auto vec = [&](int i) -> Xbyak::Xmm {
         if (zmm) return Xbyak::Zmm(i);
@@ -111,7 +112,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     jnz(l_rec, T_NEAR);
     L(l_done);
     postamble();
-    if (epi != SpmmEpi::none) gelu_pieces_data(l_consts, l_table);  // bias-only kernels: unused
+    if (gelu) gelu_pieces_data(l_consts, l_table, spmm_epi_act(epi));
     finalize();
 }
 

@@ -20,6 +20,7 @@
 
 #include "cpu/isa.hpp"
 #include "jit/generator.hpp"
+#include "kernels/linear.hpp"
 
 namespace sparq::jit {
 
@@ -36,10 +37,23 @@ struct SpmmArgs {
 
 // What a kernel does to its sums before storing them (the last K chunk's kernel only): nothing;
 // y = sum + bias[row]; or y = gelu(sum + bias[row]) with the piecewise GELU of
-// kernels/eltwise/gelu_pieces.hpp, in the same float operations as vec512::gelu_pieces_ps (so
-// the results equal a separate bias + GELU pass bit for bit). The row of a y offset is
-// offset >> bias_shift (the group's row bytes are 1 << bias_shift).
-enum class SpmmEpi { none, bias, bias_gelu };
+// kernels/eltwise/gelu_pieces.hpp (erf form, or tanh form for bias_gelu_tanh), in the same float
+// operations as vec512::gelu_pieces_ps (so the results equal a separate bias + GELU pass bit for
+// bit). The row of a y offset is offset >> bias_shift (the group's row bytes are 1 << bias_shift).
+enum class SpmmEpi { none, bias, bias_gelu, bias_gelu_tanh };
+
+// The epilogue of bias + activation `act`, and the activation of an epilogue (none for none and
+// bias).
+constexpr SpmmEpi spmm_epi(Activation act) {
+    return act == Activation::gelu        ? SpmmEpi::bias_gelu
+           : act == Activation::gelu_tanh ? SpmmEpi::bias_gelu_tanh
+                                          : SpmmEpi::bias;
+}
+constexpr Activation spmm_epi_act(SpmmEpi epi) {
+    return epi == SpmmEpi::bias_gelu        ? Activation::gelu
+           : epi == SpmmEpi::bias_gelu_tanh ? Activation::gelu_tanh
+                                            : Activation::none;
+}
 
 class SpmmF32Gen : public Generator {
   public:

@@ -23,6 +23,7 @@ SpmmRbGen::SpmmRbGen(const CsrMatrix& csr, int block_rows, SpmmEpi epi, int64_t 
 
     const Xbyak::Reg64 rx = r8, ry = r9, rw = rdx, rvec = rcx, rxs = r10, rys = r11, rb = rsi,
                        cx = r12, cy = r13, cn = r14, cw = rax, rbias = r15;
+    const bool gelu = is_gelu(spmm_epi_act(epi));
     Xbyak::Label l_done, l_consts, l_table;
     preamble();
     mov(rx, ptr[reg_args + offsetof(SpmmRbArgs, x)]);
@@ -94,7 +95,7 @@ SpmmRbGen::SpmmRbGen(const CsrMatrix& csr, int block_rows, SpmmEpi epi, int64_t 
             if (last && epi != SpmmEpi::none)
                 for (int64_t j = 0; j < nr; ++j)
                     vaddps(acc(j), acc(j), ptr_b[rbias + (r0 + j) * 4]);
-            if (last && epi == SpmmEpi::bias_gelu) {
+            if (last && gelu) {
                 // The GELU's tables and temporaries take zmm16..28: the sums there are stored and
                 // done one at a time through zmm0 after the others.
                 constexpr int kFree = 16;
@@ -119,7 +120,7 @@ SpmmRbGen::SpmmRbGen(const CsrMatrix& csr, int block_rows, SpmmEpi epi, int64_t 
     }
     L(l_done);
     postamble();
-    if (epi == SpmmEpi::bias_gelu) gelu_pieces_data(l_consts, l_table);
+    if (gelu) gelu_pieces_data(l_consts, l_table, spmm_epi_act(epi));
     finalize();
     base_ = getCode();
 }

@@ -7,12 +7,12 @@ namespace sparq {
 
 const FusedOps* fused_variants(int* count) {
     static const FusedOps table[] = {
-        {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_residual, ref::softmax,
-         ref::embed_layer_norm},
-        {Isa::avx2, avx2::layer_norm, avx2::bias_gelu, avx2::bias_residual, avx2::softmax,
-         avx2::embed_layer_norm},
-        {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_residual, avx512::softmax,
-         avx512::embed_layer_norm},
+        {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_gelu_tanh, ref::bias_residual,
+         ref::softmax, ref::embed_layer_norm},
+        {Isa::avx2, avx2::layer_norm, avx2::bias_gelu, avx2::bias_gelu_tanh, avx2::bias_residual,
+         avx2::softmax, avx2::embed_layer_norm},
+        {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_gelu_tanh,
+         avx512::bias_residual, avx512::softmax, avx512::embed_layer_norm},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -38,6 +38,9 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
 }
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {
     best().bias_gelu(data, bias, rows, cols);
+}
+void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols) {
+    best().bias_gelu_tanh(data, bias, rows, cols);
 }
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols) {

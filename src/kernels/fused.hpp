@@ -16,6 +16,8 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
 
 // In place: data[r][c] = gelu_erf(data[r][c] + bias[c]) (bias may be null).
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
+// The same with the tanh form of GELU (Activation::gelu_tanh).
+void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);
 
 // In place: data[r][c] += bias[c] (+ residual[r][c]); bias or residual may be null.
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
@@ -39,6 +41,7 @@ struct FusedOps {
     void (*layer_norm)(const float*, const float*, const float*, const float*, float*, int64_t,
                        int64_t, float);
     void (*bias_gelu)(float*, const float*, int64_t, int64_t);
+    void (*bias_gelu_tanh)(float*, const float*, int64_t, int64_t);
     void (*bias_residual)(float*, const float*, const float*, int64_t, int64_t);
     void (*softmax)(float*, int64_t, int64_t, int64_t, float, const float*);
     void (*embed_layer_norm)(const float*, const float*, const float*, const int32_t*,
@@ -56,6 +59,7 @@ namespace ref {
 void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
                 float* dst, int64_t rows, int64_t cols, float eps);
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
+void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols);
 void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);

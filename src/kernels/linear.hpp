@@ -9,7 +9,23 @@
 namespace sparq {
 
 // Fused epilogue, applied in this order: + bias, then activation, then + residual.
-enum class Activation { none, gelu, gelu_tanh };
+enum class Activation {
+    none,
+    // x/2 * (1 + erf(x / sqrt(2))): Hugging Face's "gelu" (the erf form).
+    gelu,
+    // x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))): the tanh approximation, Hugging Face's
+    // "gelu_new" (= "gelu_fast" = "gelu_pytorch_tanh").
+    gelu_tanh,
+};
+
+// Whether act is a GELU (either form).
+constexpr bool is_gelu(Activation act) {
+    return act == Activation::gelu || act == Activation::gelu_tanh;
+}
+
+// act(v) in float as every scalar path computes it (libm erf / tanh on the formulas above): the
+// reference the vectorized activations are tested against.
+float activate(float v, Activation act);
 
 // Kernels copy (or re-pack) what they need from the desc when they are built: its weight and bias
 // pointers need not outlive the kernel (the encoder frees its f32 weights after planning).

@@ -48,6 +48,7 @@ struct V256 {
     static reg exp(reg v) { return vec256::exp_ps(v); }
     static reg erf(reg v) { return vec256::erf_ps(v); }
     static reg gelu(reg v) { return vec256::gelu_erf_ps(v); }
+    static reg gelu_tanh(reg v) { return vec256::gelu_tanh_ps(v); }
 };
 
 }  // namespace

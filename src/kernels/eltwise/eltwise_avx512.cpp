@@ -35,6 +35,7 @@ struct V512 {
     static reg exp(reg v) { return vec512::exp_ps(v); }
     static reg erf(reg v) { return vec512::erf_ps(v); }
     static reg gelu(reg v) { return vec512::gelu_erf_ps(v); }
+    static reg gelu_tanh(reg v) { return vec512::gelu_tanh_ps(v); }
 };
 
 }  // namespace

@@ -154,17 +154,18 @@ void embed_layer_norm_impl(const float* word, const float* pos, const float* typ
     });
 }
 
-template <class V>
-void bias_gelu_impl(float* data, const float* bias, int64_t rows, int64_t cols) {
+// In place: data[r][c] = Act(data[r][c] + bias[c]), Act one of V's GELUs (V::gelu, V::gelu_tanh).
+template <class V, typename V::reg (*Act)(typename V::reg)>
+void bias_act_impl(float* data, const float* bias, int64_t rows, int64_t cols) {
     for_each_row(rows, cols, [&](int64_t r) {
         float* x = data + r * cols;
         if (bias)
             for_vectors<V>(cols, [&](int64_t c, auto m, int) {
-                V::st(x + c, V::gelu(V::add(V::ld(x + c, m), V::ld(bias + c, m))), m);
+                V::st(x + c, Act(V::add(V::ld(x + c, m), V::ld(bias + c, m))), m);
             });
         else
-            for_vectors<V>(
-                cols, [&](int64_t c, auto m, int) { V::st(x + c, V::gelu(V::ld(x + c, m)), m); });
+            for_vectors<V>(cols,
+                           [&](int64_t c, auto m, int) { V::st(x + c, Act(V::ld(x + c, m)), m); });
     });
 }
 
@@ -249,7 +250,10 @@ void erf_impl(const float* src, float* dst, int64_t n) {
         layer_norm_impl<V>(src, residual, gamma, beta, dst, rows, cols, eps);                     \
     }                                                                                             \
     void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {                  \
-        bias_gelu_impl<V>(data, bias, rows, cols);                                                \
+        bias_act_impl<V, V::gelu>(data, bias, rows, cols);                                        \
+    }                                                                                             \
+    void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols) {             \
+        bias_act_impl<V, V::gelu_tanh>(data, bias, rows, cols);                                   \
     }                                                                                             \
     void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,       \
                        int64_t cols) {                                                            \

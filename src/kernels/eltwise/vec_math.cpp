@@ -24,39 +24,51 @@ const VecMathOps* vec_math_variants(int* count) {
     return table;
 }
 
-const GeluPieces& gelu_pieces() {
-    static const GeluPieces table = [] {
-        GeluPieces t{};
-        auto gelu = [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); };
-        const double h = 1.0 / GeluPieces::kPerUnit;
-        constexpr int kDeg = GeluPieces::kDegree;
-        for (int j = 0; j < 32; ++j) {
-            // Interpolate at the kDeg + 1 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde
-            // system.
-            double a[kDeg + 1][kDeg + 2];
-            for (int r = 0; r <= kDeg; ++r) {
-                const double f = 0.5 - 0.5 * std::cos((2 * r + 1) * M_PI / (2 * (kDeg + 1)));
-                double pw = 1.0;
-                for (int k = 0; k <= kDeg; ++k, pw *= f) a[r][k] = pw;
-                a[r][kDeg + 1] = gelu(h * (j + f));
-            }
-            for (int c = 0; c <= kDeg; ++c) {  // Gauss-Jordan with partial pivoting
-                int piv = c;
-                for (int r = c + 1; r <= kDeg; ++r)
-                    if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
-                for (int k = 0; k <= kDeg + 1; ++k) std::swap(a[c][k], a[piv][k]);
-                for (int r = 0; r <= kDeg; ++r) {
-                    if (r == c) continue;
-                    const double m = a[r][c] / a[c][c];
-                    for (int k = c; k <= kDeg + 1; ++k) a[r][k] -= m * a[c][k];
-                }
-            }
-            for (int k = 0; k <= kDeg; ++k)
-                t.c[k][j] = static_cast<float>(a[k][kDeg + 1] / a[k][k]);
+namespace {
+
+// The piecewise cubic of `gelu` (gelu_pieces.hpp): per interval, the cubic through the GELU at the
+// Chebyshev nodes.
+GeluPieces fit_gelu_pieces(double (*gelu)(double)) {
+    GeluPieces t{};
+    const double h = 1.0 / GeluPieces::kPerUnit;
+    constexpr int kDeg = GeluPieces::kDegree;
+    for (int j = 0; j < 32; ++j) {
+        // Interpolate at the kDeg + 1 Chebyshev nodes of [0, 1] (in f), solve the Vandermonde
+        // system.
+        double a[kDeg + 1][kDeg + 2];
+        for (int r = 0; r <= kDeg; ++r) {
+            const double f = 0.5 - 0.5 * std::cos((2 * r + 1) * M_PI / (2 * (kDeg + 1)));
+            double pw = 1.0;
+            for (int k = 0; k <= kDeg; ++k, pw *= f) a[r][k] = pw;
+            a[r][kDeg + 1] = gelu(h * (j + f));
         }
-        return t;
-    }();
-    return table;
+        for (int c = 0; c <= kDeg; ++c) {  // Gauss-Jordan with partial pivoting
+            int piv = c;
+            for (int r = c + 1; r <= kDeg; ++r)
+                if (std::fabs(a[r][c]) > std::fabs(a[piv][c])) piv = r;
+            for (int k = 0; k <= kDeg + 1; ++k) std::swap(a[c][k], a[piv][k]);
+            for (int r = 0; r <= kDeg; ++r) {
+                if (r == c) continue;
+                const double m = a[r][c] / a[c][c];
+                for (int k = c; k <= kDeg + 1; ++k) a[r][k] -= m * a[c][k];
+            }
+        }
+        for (int k = 0; k <= kDeg; ++k) t.c[k][j] = static_cast<float>(a[k][kDeg + 1] / a[k][k]);
+    }
+    return t;
+}
+
+double gelu_erf_exact(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double gelu_tanh_exact(double x) {
+    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
+}  // namespace
+
+const GeluPieces& gelu_pieces(Activation act) {
+    static const GeluPieces erf_table = fit_gelu_pieces(gelu_erf_exact);
+    static const GeluPieces tanh_table = fit_gelu_pieces(gelu_tanh_exact);
+    return act == Activation::gelu_tanh ? tanh_table : erf_table;
 }
 
 }  // namespace sparq

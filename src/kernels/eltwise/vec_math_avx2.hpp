@@ -1,5 +1,5 @@
 #pragma once
-// Vectorized f32 exp, erf and erf-GELU on AVX2+FMA registers: the 8-lane twin of
+// Vectorized f32 exp, erf and the GELUs on AVX2+FMA registers: the 8-lane twin of
 // vec_math_avx512.hpp (same polynomials, same accuracy). Include only from *_avx2.cpp files.
 #include <immintrin.h>
 
@@ -71,6 +71,14 @@ inline __m256 gelu_erf_ps(__m256 x) {
     const __m256 half = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
     const __m256 e = erf_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
     return _mm256_fmadd_ps(half, e, half);
+}
+
+// gelu_tanh(x) = x / (1 + e^(-2u)), u = sqrt(2/pi) * (x + 0.044715 x^3): as vec512::gelu_tanh_ps.
+inline __m256 gelu_tanh_ps(__m256 x) {
+    const __m256 k = _mm256_fmadd_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(-0.07135481627260025f),
+                                     _mm256_set1_ps(-1.5957691216057308f));
+    const __m256 e = exp_ps(_mm256_mul_ps(x, k));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
 }  // namespace sparq::vec256

@@ -1,5 +1,5 @@
 #pragma once
-// Vectorized f32 exp, erf and erf-GELU on AVX-512 registers, for element-wise kernels and fused
+// Vectorized f32 exp, erf and the GELUs on AVX-512 registers, for element-wise kernels and fused
 // epilogues. Include only from translation units built with AVX-512 flags (*_avx512.cpp,
 // *_vnni.cpp). Accuracy (tests/fused_test.cpp sweeps it): exp within 2 ulp on normal results
 // (denormal results flushed to 0), erf within 1e-6 absolute; both propagate NaN and saturate
@@ -95,14 +95,27 @@ inline __m512 gelu_erf_ps(__m512 x) {
     return _mm512_fmadd_ps(half, e, half);
 }
 
+// gelu_tanh(x) = x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3), as HF's "gelu_new",
+// evaluated as x / (1 + e^(-2u)) (1 + tanh(u) = 2 / (1 + e^(-2u))): no cancellation for x < 0,
+// x for large x (e^(-2u) flushed to 0), -0 for large -x (x / inf); -inf gives NaN, as the formula.
+inline __m512 gelu_tanh_ps(__m512 x) {
+    // -2u = x * (-2 sqrt(2/pi) - 2 sqrt(2/pi) 0.044715 x^2)
+    const __m512 k = _mm512_fmadd_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-0.07135481627260025f),
+                                     _mm512_set1_ps(-1.5957691216057308f));
+    const __m512 e = exp_ps(_mm512_mul_ps(x, k));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
 // GELU by the piecewise cubic of gelu_pieces.hpp: gelu(a) for a = |x| < 6 is a cubic in the
 // position inside one of 32 intervals of [0, 6), its coefficients picked with vpermt2ps;
-// gelu(a) = a beyond 6 (off by < 1e-8) and gelu(-a) = gelu(a) - a. NaN propagates.
-// The coefficient tables in registers (lo: intervals 0-15, hi: 16-31), loaded once per loop.
+// gelu(a) = a beyond 6 (off by < 1e-8) and gelu(-a) = gelu(a) - a. NaN propagates. The same
+// operations for either GELU form; the table decides which.
+// The coefficient tables in registers (lo: intervals 0-15, hi: 16-31), loaded once per loop:
+// those of GELU `act` (gelu_pieces(act)).
 struct GeluRegs {
     __m512 lo[GeluPieces::kDegree + 1], hi[GeluPieces::kDegree + 1];
-    GeluRegs() {
-        const GeluPieces& p = gelu_pieces();
+    explicit GeluRegs(Activation act) {
+        const GeluPieces& p = gelu_pieces(act);
         for (int k = 0; k <= GeluPieces::kDegree; ++k) {
             lo[k] = _mm512_load_ps(p.c[k]);
             hi[k] = _mm512_load_ps(p.c[k] + 16);

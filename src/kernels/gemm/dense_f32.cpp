@@ -125,8 +125,11 @@ class DenseF32 final : public LinearKernel {
         memory::desc bias_md({1, out_}, dt::f32, tag::ab);
         dnnl::post_ops ops;
         int idx = 0;
-        if (act_ == Activation::gelu) {
-            ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+        if (is_gelu(act_)) {
+            ops.append_eltwise(1.0f,
+                               act_ == Activation::gelu ? dnnl::algorithm::eltwise_gelu_erf
+                                                        : dnnl::algorithm::eltwise_gelu_tanh,
+                               0.0f, 0.0f);
             ++idx;
         }
         if (residual != Residual::none) {

@@ -4,8 +4,16 @@
 #include <vector>
 
 #include "kernels/fused.hpp"
+#include "kernels/linear.hpp"
 
 namespace sparq::ref {
+namespace {
+void bias_act(float* data, const float* bias, int64_t rows, int64_t cols, Activation act) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+            data[r * cols + c] = activate(data[r * cols + c] + (bias ? bias[c] : 0.0f), act);
+}
+}  // namespace
 
 void layer_norm(const float* src, const float* residual, const float* gamma, const float* beta,
                 float* dst, int64_t rows, int64_t cols, float eps) {
@@ -31,11 +39,10 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
 }
 
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) {
-            float v = data[r * cols + c] + (bias ? bias[c] : 0.0f);
-            data[r * cols + c] = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
-        }
+    bias_act(data, bias, rows, cols, Activation::gelu);
+}
+void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols) {
+    bias_act(data, bias, rows, cols, Activation::gelu_tanh);
 }
 
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,

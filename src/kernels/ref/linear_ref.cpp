@@ -23,7 +23,7 @@ public:
                 for (int64_t i = 0; i < in_; ++i)
                     acc += static_cast<double>(src[t * in_ + i]) * w_[o * in_ + i];
                 float v = static_cast<float>(acc);
-                if (act_ == Activation::gelu) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+                v = activate(v, act_);
                 if (residual) v += residual[t * out_ + o];
                 dst[t * out_ + o] = v;
             }
@@ -36,6 +36,18 @@ private:
 };
 
 }  // namespace
+
+float activate(float v, Activation act) {
+    switch (act) {
+        case Activation::none:
+            break;
+        case Activation::gelu:
+            return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+        case Activation::gelu_tanh:
+            return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+    return v;
+}
 
 std::unique_ptr<LinearKernel> make_linear_ref(const LinearDesc& desc) {
     return std::make_unique<LinearRef>(desc);

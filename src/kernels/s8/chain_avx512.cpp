@@ -1,5 +1,5 @@
 // AVX-512 feature-major steps of the chained sparse int8 FFN (s8_run_chain): FFN1's int32 rows
-// dequantized (+ bias, GELU of vec_math_avx512.hpp) in place of the token-major epilogue, and the
+// dequantized (+ bias, a GELU of vec_math_avx512.hpp) in place of the token-major epilogue, and the
 // result quantized straight into FFN2's packed u8 tile. Lanes are tokens, so the per-token absmax
 // is a running vmax and packing is a 4-row byte interleave (no transpose). Same float operations
 // per value as epilogue_fm_avx512 and quantize_pack_u8_avx512, so the results are bit-identical to
@@ -15,9 +15,9 @@ namespace {
 
 template <bool BIAS, bool GELU, bool MAX>
 void dequant_rows_impl(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0, int64_t o1,
-                       const float* act_scales, const float* w_scales, const float* bias, float* h,
-                       int64_t ld_h, float* tok_max) {
-    const vec512::GeluRegs g;
+                       const float* act_scales, const float* w_scales, const float* bias,
+                       Activation act, float* h, int64_t ld_h, float* tok_max) {
+    const vec512::GeluRegs g(act);
     for (int64_t v = 0; v < width; v += 16) {
         const __m512 xs = _mm512_loadu_ps(act_scales + v);
         __m512 m = tok_max ? _mm512_loadu_ps(tok_max + v) : _mm512_setzero_ps();
@@ -59,20 +59,21 @@ void quantize_group(const float* hr, int64_t ld_h, int64_t width, const float* i
 
 void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0,
                             int64_t o1, const float* act_scales, const float* w_scales,
-                            const float* bias, bool gelu, float* h, int64_t ld_h, float* tok_max) {
+                            const float* bias, Activation act, float* h, int64_t ld_h,
+                            float* tok_max) {
     using Fn = void (*)(const int32_t*, int64_t, int64_t, int64_t, int64_t, const float*,
-                        const float*, const float*, float*, int64_t, float*);
+                        const float*, const float*, Activation, float*, int64_t, float*);
     static const Fn fns[2][2][2] = {
         {{dequant_rows_impl<false, false, false>, dequant_rows_impl<false, false, true>},
          {dequant_rows_impl<false, true, false>, dequant_rows_impl<false, true, true>}},
         {{dequant_rows_impl<true, false, false>, dequant_rows_impl<true, false, true>},
          {dequant_rows_impl<true, true, false>, dequant_rows_impl<true, true, true>}}};
-    fns[bias != nullptr][gelu][tok_max != nullptr](acc, ld_acc, width, o0, o1, act_scales, w_scales,
-                                                   bias, h, ld_h, tok_max);
+    fns[bias != nullptr][is_gelu(act)][tok_max != nullptr](acc, ld_acc, width, o0, o1, act_scales,
+                                                           w_scales, bias, act, h, ld_h, tok_max);
 }
 
-void gelu_pieces_avx512(const float* src, float* dst, int64_t n) {
-    const vec512::GeluRegs g;
+void gelu_pieces_avx512(const float* src, float* dst, int64_t n, Activation act) {
+    const vec512::GeluRegs g(act);
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(dst + i, m,

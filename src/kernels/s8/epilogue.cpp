@@ -32,10 +32,25 @@ namespace s8 {
 
 void epilogue_fm_avx512(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
                         int64_t out, const float* act_scales, const float* w_scales,
-                        const float* bias, bool gelu, const float* residual, float* dst);
+                        const float* bias, Activation act, const float* residual, float* dst);
 void epilogue_tm_avx512(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
-                        const float* act_scales, const float* w_scales, const float* bias, bool gelu,
-                        const float* residual, float* dst);
+                        const float* act_scales, const float* w_scales, const float* bias,
+                        Activation act, const float* residual, float* dst);
+
+namespace {
+// In place on `rows` rows of `cols` floats (row stride ld): data = act(data), through the scalar
+// reference (exact) or the dispatched vector variant.
+void apply_act(float* data, int64_t rows, int64_t cols, int64_t ld, Activation act, bool exact) {
+    if (!is_gelu(act)) return;
+    const bool tanh = act == Activation::gelu_tanh;
+    void (*const fn)(float*, const float*, int64_t, int64_t) =
+        exact ? (tanh ? ref::bias_gelu_tanh : ref::bias_gelu) : (tanh ? bias_gelu_tanh : bias_gelu);
+    if (ld == cols)
+        fn(data, nullptr, rows, cols);
+    else
+        for (int64_t r = 0; r < rows; ++r) fn(data + r * ld, nullptr, 1, cols);
+}
+}  // namespace
 
 // The one dequantization formula: v = fma(float(acc), act_scale * w_scale, bias), rounded once
 // (the vector paths use vfmadd, so every path gives the same bits).
@@ -48,19 +63,14 @@ void epilogue_tm(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out
                  const float* act_scales, const float* w_scales, const float* bias,
                  Activation act, const float* residual, float* dst, bool exact_gelu) {
     if (has_isa(Isa::avx512) && !exact_gelu) {
-        epilogue_tm_avx512(acc, ld_acc, tokens, out, act_scales, w_scales, bias, act == Activation::gelu,
-                           residual, dst);
+        epilogue_tm_avx512(acc, ld_acc, tokens, out, act_scales, w_scales, bias, act, residual,
+                           dst);
         return;
     }
     for (int64_t t = 0; t < tokens; ++t)
         for (int64_t o = 0; o < out; ++o)
             dst[t * out + o] = dequant(acc[t * ld_acc + o], act_scales[t], w_scales[o], bias, o);
-    if (act == Activation::gelu) {
-        if (exact_gelu)
-            ref::bias_gelu(dst, nullptr, tokens, out);
-        else
-            bias_gelu(dst, nullptr, tokens, out);
-    }
+    apply_act(dst, tokens, out, out, act, exact_gelu);
     if (residual)
         for (int64_t i = 0; i < tokens * out; ++i) dst[i] += residual[i];
 }
@@ -69,8 +79,8 @@ void epilogue_fm(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, 
                  int64_t out, const float* act_scales, const float* w_scales, const float* bias,
                  Activation act, const float* residual, float* dst) {
     if (has_isa(Isa::avx512)) {
-        epilogue_fm_avx512(acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias,
-                           act == Activation::gelu, residual, dst);
+        epilogue_fm_avx512(acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias, act,
+                           residual, dst);
         return;
     }
     // Blocked transpose so each dst line is filled from a small window of acc rows.
@@ -82,8 +92,7 @@ void epilogue_fm(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, 
             for (int64_t o = ob; o < std::min(ob + kB, o1); ++o)
                 d[o] = dequant(acc[(o - o0) * ld_acc + t], xs, w_scales[o], bias, o);
         }
-    if (act == Activation::gelu)
-        for (int64_t t = 0; t < count; ++t) bias_gelu(dst + t * out + o0, nullptr, 1, o1 - o0);
+    apply_act(dst + o0, count, o1 - o0, out, act, false);
     if (residual)
         for (int64_t t = 0; t < count; ++t)
             for (int64_t o = o0; o < o1; ++o) dst[t * out + o] += residual[t * out + o];

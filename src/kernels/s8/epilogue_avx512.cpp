@@ -1,7 +1,8 @@
 // AVX-512 dequantization epilogues with GELU and residual fused in registers. Same float
 // operations, in the same order, as the scalar epilogue (dequant as one fma; residual added
-// last), except GELU: the piecewise GELU of vec_math_avx512.hpp (within 1e-6 of the erf-GELU that
-// the scalar path's bias_gelu computes), shared with the chained FFN (chain_avx512.cpp).
+// last), except GELU: the piecewise GELU of vec_math_avx512.hpp (within 1e-6 of the GELU, erf or
+// tanh form, that the scalar path's bias_gelu / bias_gelu_tanh computes), shared with the chained
+// FFN (chain_avx512.cpp).
 #include <immintrin.h>
 
 #include "kernels/eltwise/vec_math_avx512.hpp"
@@ -46,9 +47,9 @@ inline void block(const int32_t* acc, int64_t ld_acc, int64_t nr, int64_t nt, in
 
 template <bool BIAS, bool GELU, bool RES, int LD>
 void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
-                      int64_t out, const float* act_scales, const float* w_scales, const float* bias,
-                      const float* residual, float* dst) {
-    const vec512::GeluRegs g;
+                      int64_t out, const float* act_scales, const float* w_scales,
+                      const float* bias, Activation act, const float* residual, float* dst) {
+    const vec512::GeluRegs g(act);
     // Token blocks outer, row blocks inner: each dst row is written sequentially.
     for (int64_t tb = 0; tb < count; tb += 16) {
         const int64_t nt = count - tb < 16 ? count - tb : 16;
@@ -71,18 +72,20 @@ void epilogue_fm_impl(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t
 }
 
 template <bool BIAS, bool GELU, bool RES>
-void epilogue_fm_ld(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1, int64_t out,
-                    const float* act_scales, const float* w_scales, const float* bias, const float* residual,
-                    float* dst) {
-    (ld_acc == 64 ? epilogue_fm_impl<BIAS, GELU, RES, 64> : epilogue_fm_impl<BIAS, GELU, RES, 0>)(
-        acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias, residual, dst);
+void epilogue_fm_ld(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
+                    int64_t out, const float* act_scales, const float* w_scales, const float* bias,
+                    Activation act, const float* residual, float* dst) {
+    (ld_acc == 64 ? epilogue_fm_impl<BIAS, GELU, RES, 64>
+                  : epilogue_fm_impl<BIAS, GELU, RES, 0>)(acc, ld_acc, count, o0, o1, out,
+                                                          act_scales, w_scales, bias, act, residual,
+                                                          dst);
 }
 
 template <bool BIAS, bool GELU>
 void epilogue_tm_impl(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
                       const float* act_scales, const float* w_scales, const float* bias,
-                      const float* residual, float* dst) {
-    const vec512::GeluRegs g;
+                      Activation act, const float* residual, float* dst) {
+    const vec512::GeluRegs g(act);
     for (int64_t t = 0; t < tokens; ++t) {
         const __m512 xs = _mm512_set1_ps(act_scales[t]);
         const int32_t* a = acc + t * ld_acc;
@@ -103,26 +106,29 @@ void epilogue_tm_impl(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_
 
 void epilogue_fm_avx512(const int32_t* acc, int64_t ld_acc, int64_t count, int64_t o0, int64_t o1,
                         int64_t out, const float* act_scales, const float* w_scales,
-                        const float* bias, bool gelu, const float* residual, float* dst) {
-    using Fn = void (*)(const int32_t*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
-                        const float*, const float*, float*);
+                        const float* bias, Activation act, const float* residual, float* dst) {
+    using Fn = void (*)(const int32_t*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
+                        const float*, const float*, Activation, const float*, float*);
     static const Fn fns[2][2][2] = {{{epilogue_fm_ld<false, false, false>, epilogue_fm_ld<false, false, true>},
                                      {epilogue_fm_ld<false, true, false>, epilogue_fm_ld<false, true, true>}},
                                     {{epilogue_fm_ld<true, false, false>, epilogue_fm_ld<true, false, true>},
                                      {epilogue_fm_ld<true, true, false>, epilogue_fm_ld<true, true, true>}}};
-    fns[bias != nullptr][gelu][residual != nullptr](acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias,
-                                                     residual, dst);
+    fns[bias != nullptr][is_gelu(act)][residual != nullptr](
+        acc, ld_acc, count, o0, o1, out, act_scales, w_scales, bias, act, residual, dst);
 }
 
 void epilogue_tm_avx512(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
-                        const float* act_scales, const float* w_scales, const float* bias, bool gelu,
-                        const float* residual, float* dst) {
+                        const float* act_scales, const float* w_scales, const float* bias,
+                        Activation act, const float* residual, float* dst) {
+    const bool gelu = is_gelu(act);
     if (bias)
-        (gelu ? epilogue_tm_impl<true, true> : epilogue_tm_impl<true, false>)(
-            acc, ld_acc, tokens, out, act_scales, w_scales, bias, residual, dst);
+        (gelu ? epilogue_tm_impl<true, true>
+              : epilogue_tm_impl<true, false>)(acc, ld_acc, tokens, out, act_scales, w_scales, bias,
+                                               act, residual, dst);
     else
-        (gelu ? epilogue_tm_impl<false, true> : epilogue_tm_impl<false, false>)(
-            acc, ld_acc, tokens, out, act_scales, w_scales, bias, residual, dst);
+        (gelu ? epilogue_tm_impl<false, true>
+              : epilogue_tm_impl<false, false>)(acc, ld_acc, tokens, out, act_scales, w_scales,
+                                                bias, act, residual, dst);
 }
 
 }  // namespace sparq::s8

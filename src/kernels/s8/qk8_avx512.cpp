@@ -26,7 +26,7 @@ void epilogue_qk8_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int6
             const int64_t t = t0 + v;
             alignas(64) float tmax[16] = {};
             fm_dequant_rows_avx512(acc + (hr - o0) * ld_acc + v, ld_acc, 16, hr, hr + d,
-                                   act_scales + v, w_scales, bias, false, x, 16, tmax);
+                                   act_scales + v, w_scales, bias, Activation::none, x, 16, tmax);
             const __m512 m = _mm512_load_ps(tmax);
             _mm512_storeu_ps((is_q ? q.sq : q.sk) + head * q.tpad + t,
                              _mm512_div_ps(m, _mm512_set1_ps(127.0f)));

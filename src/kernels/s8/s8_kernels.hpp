@@ -33,7 +33,7 @@ protected:
 };
 
 // Scalar reference: int32 accumulation, then the same dequantization/epilogue math as the fast
-// kernels (GELU through the exact ref::bias_gelu).
+// kernels (GELU through the exact ref::bias_gelu / ref::bias_gelu_tanh).
 std::unique_ptr<S8LinearKernel> make_linear_s8_ref(const LinearDesc& desc, const QuantOptions& opts);
 
 // Dense int8 through oneDNN matmul (s8 x s8 -> s32), then the fused dequantization epilogue.
@@ -124,8 +124,9 @@ bool dense_s8_run_chain(const LinearKernel& first, const LinearKernel& second, c
                         S8ChainTrace* trace = nullptr);
 
 namespace s8 {
-// dst[i] = the AVX-512 epilogues' GELU of src[i] (for tests; AVX-512 only).
-void gelu_pieces_avx512(const float* src, float* dst, int64_t n);
+// dst[i] = the AVX-512 epilogues' GELU `act` (gelu or gelu_tanh) of src[i] (for tests; AVX-512
+// only).
+void gelu_pieces_avx512(const float* src, float* dst, int64_t n, Activation act);
 
 // Feature-major dequantization of int32 rows o0..o1 of one token tile, acc [o1 - o0][ld_acc]
 // (`width` tokens, a multiple of 16): h[o - o0][t] = act(fma(float(acc), act_scales[t] *
@@ -134,7 +135,8 @@ void gelu_pieces_avx512(const float* src, float* dst, int64_t n);
 // AVX-512 only; the same float operations as epilogue_fm.
 void fm_dequant_rows_avx512(const int32_t* acc, int64_t ld_acc, int64_t width, int64_t o0,
                             int64_t o1, const float* act_scales, const float* w_scales,
-                            const float* bias, bool gelu, float* h, int64_t ld_h, float* tok_max);
+                            const float* bias, Activation act, float* h, int64_t ld_h,
+                            float* tok_max);
 // Quantizes groups [g0, g1) of feature-major h [rows][ld_h] (`width` tokens) with per-token
 // inv_scales [width] into the packed u8 tile dst [groups][width][4] (rows >= `rows` are zero).
 // AVX-512 only; the same rounding as quantize_pack_u8.
@@ -167,9 +169,10 @@ void layer_norm_tfm_avx512(const float* src, const float* residual, const float*
                            float* absmax, const S8Team* team = nullptr);
 
 // Dequantization epilogue on token-major accumulators acc [tokens][ld_acc] (first `out` used):
-// v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then GELU, then + residual.
-// `exact_gelu` selects the scalar path with ref::bias_gelu (the reference); otherwise GELU and
-// residual are fused in registers (AVX-512) or applied by the dispatched bias_gelu.
+// v = fma(float(acc), act_scales[t] * w_scales[o], bias[o]), then act, then + residual.
+// `exact_gelu` selects the scalar path with ref::bias_gelu / ref::bias_gelu_tanh (the reference);
+// otherwise GELU and residual are fused in registers (AVX-512) or applied by the dispatched
+// bias_gelu / bias_gelu_tanh.
 void epilogue_tm(const int32_t* acc, int64_t ld_acc, int64_t tokens, int64_t out,
                  const float* act_scales, const float* w_scales, const float* bias,
                  Activation act, const float* residual, float* dst, bool exact_gelu);

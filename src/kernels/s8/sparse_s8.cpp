@@ -322,7 +322,6 @@ public:
         uint8_t* const pb2 = pk2.data();
         const float* bias1 = bias_.empty() ? nullptr : bias_.data();
         const float* bias2 = next.bias_.empty() ? nullptr : next.bias_.data();
-        const bool gelu = act_ == Activation::gelu;
 
         // FFN1 rows [r0, r1) of tile `tile` packed at p1 -> h (feature-major, width per row).
         auto ffn1 = [&](const TokenTile& tile, const uint8_t* p1, int64_t r0, int64_t r1, float* h, float* tmax,
@@ -330,8 +329,9 @@ public:
             for (int64_t c0 = r0; c0 < r1; c0 += kRowChunk) {
                 const int64_t c1 = std::min(c0 + kRowChunk, r1);
                 compute(p1, static_cast<int>(tile.width / 16), c0, c1, acc);
-                s8::fm_dequant_rows_avx512(acc, tile.width, tile.width, c0, c1, s1 + tile.t0, qw_.scale.data(),
-                                           bias1, gelu, h + c0 * tile.width, tile.width, tmax);
+                s8::fm_dequant_rows_avx512(acc, tile.width, tile.width, c0, c1, s1 + tile.t0,
+                                           qw_.scale.data(), bias1, act_, h + c0 * tile.width,
+                                           tile.width, tmax);
             }
         };
         // FFN2 rows [r0, r1) of tile `tile` packed at p2 -> dst with the token-major epilogue.
@@ -479,7 +479,7 @@ private:
   void tfm_epilogue(const int32_t* acc, const TokenTile& tile, int64_t c0, int64_t c1,
                     const float* sc, const float* bias, Activation act, float* dst) const {
       s8::fm_dequant_rows_avx512(acc, tile.width, tile.width, c0, c1, sc + tile.t0,
-                                 qw_.scale.data(), bias, act == Activation::gelu,
+                                 qw_.scale.data(), bias, act,
                                  dst + tile.t0 * out_ + c0 * s8::kTfmTile, s8::kTfmTile, nullptr);
   }
     // Rows [r0, r1) of one tile of 16 * vecs tokens into acc [r1 - r0][16 * vecs], K chunk by

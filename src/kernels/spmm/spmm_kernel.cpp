@@ -205,11 +205,9 @@ class SpmmJit final : public LinearKernel {
             throw Error("sparse weight '" + d.name + "': " + std::to_string(out_) + "x" +
                         std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
         if (d.bias) bias_.assign(d.bias, d.bias + d.out);
-        const bool act_ok = d.act == Activation::none || d.act == Activation::gelu;
-        const bool epi_ok = (d.bias || d.act == Activation::gelu) && act_ok &&
+        const jit::SpmmEpi epi = jit::spmm_epi(d.act);
+        const bool epi_ok = (d.bias || is_gelu(d.act)) && jit::spmm_epi_act(epi) == d.act &&
                             std::getenv("SPARQ_NO_JIT_EPILOGUE") == nullptr;
-        const jit::SpmmEpi epi =
-            d.act == Activation::gelu ? jit::SpmmEpi::bias_gelu : jit::SpmmEpi::bias;
         if (v.block_rows > 0) {
             // The register-blocked kernel: bias and GELU in its code when asked.
             fuse_ = epi_ok;

@@ -28,8 +28,7 @@ void unpack_rows_scalar(const float* src, int64_t group, int64_t r0, int64_t row
         for (int64_t r = 0; r < rows; ++r) {
             float v = src[r * group + t];
             if (ep.bias) v += ep.bias[r0 + r];
-            if (ep.act == Activation::gelu)
-                v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+            v = activate(v, ep.act);
             if (ep.residual) v += ep.residual[t * ld + r0 + r];
             dst[t * ld + r0 + r] = v;
         }
@@ -40,11 +39,7 @@ void bias_act_rows_scalar(float* y, int64_t group, int64_t rows, int64_t width, 
     for (int64_t r = 0; r < rows; ++r) {
         float* d = y + r * group;
         const float b = bias ? bias[r] : 0.0f;
-        for (int64_t t = 0; t < width; ++t) {
-            float v = d[t] + b;
-            if (act == Activation::gelu) v = 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
-            d[t] = v;
-        }
+        for (int64_t t = 0; t < width; ++t) d[t] = activate(d[t] + b, act);
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/eltwise/vec_math_avx2.hpp"
 #include "kernels/spmm/spmm.hpp"
 
 namespace sparq::spmm_detail {
@@ -54,6 +55,18 @@ inline __m256 gelu8(__m256 v) {
                          _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
+inline __m256 activate8(__m256 v, Activation act) {
+    switch (act) {
+        case Activation::none:
+            break;
+        case Activation::gelu:
+            return gelu8(v);
+        case Activation::gelu_tanh:
+            return vec256::gelu_tanh_ps(v);
+    }
+    return v;
+}
+
 }  // namespace
 
 void pack_tokens_avx2(const float* src, int64_t ld, int64_t in, int64_t count, int64_t group,
@@ -79,7 +92,7 @@ void pack_tokens_avx2(const float* src, int64_t ld, int64_t in, int64_t count, i
 
 void unpack_rows_avx2(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
                       float* dst, int64_t ld, const SpmmEpilogue& ep) {
-    const bool gelu = ep.act == Activation::gelu;
+    const Activation act = ep.act;
     __m256 r[8];
     for (int64_t tb = 0; tb < count; tb += 8) {
         const int64_t nt = count - tb < 8 ? count - tb : 8;
@@ -93,8 +106,7 @@ void unpack_rows_avx2(const float* src, int64_t group, int64_t r0, int64_t rows,
                 const __m256 b = ep.bias ? _mm256_loadu_ps(ep.bias + col) : _mm256_setzero_ps();
 #pragma GCC unroll 8
                 for (int t = 0; t < 8; ++t) {
-                    __m256 v = _mm256_add_ps(r[t], b);
-                    if (gelu) v = gelu8(v);
+                    __m256 v = activate8(_mm256_add_ps(r[t], b), act);
                     if (ep.residual)
                         v = _mm256_add_ps(v, _mm256_loadu_ps(ep.residual + (tb + t) * ld + col));
                     _mm256_storeu_ps(dst + (tb + t) * ld + col, v);

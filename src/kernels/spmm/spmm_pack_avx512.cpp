@@ -80,14 +80,16 @@ namespace {
 
 // Transposes 16 tokens x up to kSpan rows into an L1 scratch, then writes each token's run of
 // outputs with the epilogue in long contiguous stores (friendlier to the store prefetcher than
-// 16-row scattered blocks, and to dst strides that alias in L1 sets).
+// 16-row scattered blocks, and to dst strides that alias in L1 sets). kGelu: apply the
+// piecewise GELU of `act`.
 template <bool kGelu, bool kResidual>
 void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
-                      float* dst, int64_t ld, const float* bias, const float* residual) {
+                      float* dst, int64_t ld, const float* bias, const float* residual,
+                      Activation act) {
     constexpr int64_t kSpan = 256;
     alignas(64) float scratch[16][kSpan];
     __m512 r[16];
-    [[maybe_unused]] const vec512::GeluRegs g;
+    [[maybe_unused]] const vec512::GeluRegs g(act);
     for (int64_t tb = 0; tb < count; tb += 16) {
         const int64_t nt = count - tb < 16 ? count - tb : 16;
         for (int64_t o0 = 0; o0 < rows; o0 += kSpan) {
@@ -127,8 +129,8 @@ void unpack_rows_impl(const float* src, int64_t group, int64_t r0, int64_t rows,
 
 void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, const float* bias,
                           Activation act) {
-    const bool gelu = act == Activation::gelu;
-    const vec512::GeluRegs g;
+    const bool gelu = is_gelu(act);
+    const vec512::GeluRegs g(act);
     for (int64_t r = 0; r < rows; ++r) {
         float* d = y + r * group;
         const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
@@ -184,15 +186,11 @@ void layer_norm_group_avx512(const float* a, const float* res, const float* gamm
 
 void unpack_rows_avx512(const float* src, int64_t group, int64_t r0, int64_t rows, int64_t count,
                         float* dst, int64_t ld, const SpmmEpilogue& ep) {
-    const bool gelu = ep.act == Activation::gelu;
-    if (gelu && ep.residual)
-        unpack_rows_impl<true, true>(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual);
-    else if (gelu)
-        unpack_rows_impl<true, false>(src, group, r0, rows, count, dst, ld, ep.bias, nullptr);
-    else if (ep.residual)
-        unpack_rows_impl<false, true>(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual);
-    else
-        unpack_rows_impl<false, false>(src, group, r0, rows, count, dst, ld, ep.bias, nullptr);
+    const bool res = ep.residual != nullptr;
+    const auto impl = is_gelu(ep.act)
+                          ? (res ? unpack_rows_impl<true, true> : unpack_rows_impl<true, false>)
+                          : (res ? unpack_rows_impl<false, true> : unpack_rows_impl<false, false>);
+    impl(src, group, r0, rows, count, dst, ld, ep.bias, ep.residual, ep.act);
 }
 
 }  // namespace sparq::spmm_detail
