@@ -344,15 +344,9 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["pooler_output"] = torch.tanh(
             _linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
     task = TASKS[(config.get("architectures") or ["BertModel"])[0]]
-    if "cls.predictions.transform.dense.weight" in w:
-        # BertOnlyMLMHead: dense, gelu (config.hidden_act), LayerNorm, decoder tied to the word
-        # embeddings unless stored, + bias.
-        t = _gelu_erf(_linear(x, w["cls.predictions.transform.dense.weight"],
-                              w["cls.predictions.transform.dense.bias"]))
-        t = _layer_norm(t, w["cls.predictions.transform.LayerNorm.weight"],
-                        w["cls.predictions.transform.LayerNorm.bias"], eps)
-        dec = w.get("cls.predictions.decoder.weight", g("embeddings.word_embeddings.weight"))
-        out["mlm_logits"] = torch.matmul(t, dec.t()) + w["cls.predictions.bias"]
+    # BertOnlyMLMHead: dense, gelu (config.hidden_act), LayerNorm, decoder + bias.
+    _mlm_head(w, g, out, x, eps, _gelu_erf, "cls.predictions.transform.dense",
+              "cls.predictions.transform.LayerNorm", "cls.predictions")
     if task == "sequence_classification" and config.get("model_type") == "electra":
         # ElectraClassificationHead on [CLS]: dense, gelu (erf), out_proj.
         hcls = _gelu_erf(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
@@ -365,6 +359,17 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
+
+
+def _mlm_head(w, g, out, x, eps, act, dense, norm, head):
+    """A masked-LM head, if the weights have it: act(dense(x)), LayerNorm, then the decoder
+    (head.decoder.weight, else tied to the word embeddings) + head.bias, into out["mlm_logits"]."""
+    if dense + ".weight" not in w:
+        return
+    t = act(_linear(x, w[dense + ".weight"], w[dense + ".bias"]))
+    t = _layer_norm(t, w[norm + ".weight"], w[norm + ".bias"], eps)
+    dec = w.get(head + ".decoder.weight", g("embeddings.word_embeddings.weight"))
+    out["mlm_logits"] = torch.matmul(t, dec.t()) + w[head + ".bias"]
 
 
 def _token_heads(task, x, w, out):
@@ -474,12 +479,8 @@ def _forward_mpnet(config, weights, input_ids, attention_mask, dtype):
     if any(k.endswith("pooler.dense.weight") for k in w):
         out["pooler_output"] = torch.tanh(_linear(x[:, 0], g("pooler.dense.weight"), g("pooler.dense.bias")))
     task = TASKS[(config.get("architectures") or ["MPNetModel"])[0]]
-    if "lm_head.dense.weight" in w:
-        # MPNetLMHead: dense, gelu, layer_norm, decoder (tied unless stored) + bias.
-        t = _gelu_erf(_linear(x, w["lm_head.dense.weight"], w["lm_head.dense.bias"]))
-        t = _layer_norm(t, w["lm_head.layer_norm.weight"], w["lm_head.layer_norm.bias"], eps)
-        dec = w.get("lm_head.decoder.weight", g("embeddings.word_embeddings.weight"))
-        out["mlm_logits"] = torch.matmul(t, dec.t()) + w["lm_head.bias"]
+    # MPNetLMHead: dense, gelu, layer_norm, decoder + bias.
+    _mlm_head(w, g, out, x, eps, _gelu_erf, "lm_head.dense", "lm_head.layer_norm", "lm_head")
     if task == "sequence_classification":
         # MPNetClassificationHead on <s>: dense, tanh, out_proj.
         hcls = torch.tanh(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
@@ -722,12 +723,8 @@ def _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, 
     if any(k == "pooler.weight" or k.endswith(".pooler.weight") for k in w):
         out["pooler_output"] = torch.tanh(_linear(x[:, 0], g("pooler.weight"), g("pooler.bias")))
     task = TASKS[(config.get("architectures") or ["AlbertModel"])[0]]
-    if "predictions.dense.weight" in w:
-        # AlbertMLMHead: dense (H -> E), activation (hidden_act), LayerNorm (E), decoder + bias.
-        t = act(_linear(x, w["predictions.dense.weight"], w["predictions.dense.bias"]))
-        t = _layer_norm(t, w["predictions.LayerNorm.weight"], w["predictions.LayerNorm.bias"], eps)
-        dec = w.get("predictions.decoder.weight", g("embeddings.word_embeddings.weight"))
-        out["mlm_logits"] = torch.matmul(t, dec.t()) + w["predictions.bias"]
+    # AlbertMLMHead: dense (H -> E), activation (hidden_act), LayerNorm (E), decoder + bias.
+    _mlm_head(w, g, out, x, eps, act, "predictions.dense", "predictions.LayerNorm", "predictions")
     if task == "sequence_classification":
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)

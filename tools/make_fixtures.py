@@ -1097,17 +1097,11 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         f.write("\n")
     if roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
         write_bpe_tokenizer(d, cfg["vocab_size"])
-    elif deberta:
-        with open(os.path.join(d, "spm.model"), "wb") as f:
+    elif deberta or albert:  # the SentencePiece model under the family's name + its config
+        with open(os.path.join(d, "spiece.model" if albert else "spm.model"), "wb") as f:
             f.write(spm_model)
         with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-            json.dump(DEBERTA_TOKENIZER_CONFIG, f, indent=2)
-            f.write("\n")
-    elif albert:
-        with open(os.path.join(d, "spiece.model"), "wb") as f:
-            f.write(spm_model)
-        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-            json.dump(ALBERT_TOKENIZER_CONFIG, f, indent=2)
+            json.dump(ALBERT_TOKENIZER_CONFIG if albert else DEBERTA_TOKENIZER_CONFIG, f, indent=2)
             f.write("\n")
     elif xlmr:
         with open(os.path.join(d, "sentencepiece.bpe.model"), "wb") as f:

@@ -403,17 +403,7 @@ class BertModel final : public Model {
         // Row by row (M = 1): a mask's numbers do not depend on what else is in the batch.
         for (int64_t r = 0; r < m; ++r)
             sgemm_nt(1, e, h, x.data() + r * h, mlm_dense_w_.data.data(), t.data() + r * e);
-        if (cfg_.gelu_tanh()) {  // ALBERT's predictions.dense + gelu_new
-            for (int64_t r = 0; r < m; ++r)
-                for (int64_t k = 0; k < e; ++k) {
-                    float& v = t[r * e + k];
-                    v += mlm_dense_b_.data[k];
-                    v = 0.5f * v *
-                        (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-                }
-        } else {
-            bias_gelu(t.data(), mlm_dense_b_.data.data(), m, e);
-        }
+        (cfg_.gelu_tanh() ? bias_gelu_tanh : bias_gelu)(t.data(), mlm_dense_b_.data.data(), m, e);
         layer_norm(t.data(), nullptr, mlm_ln_g_.data.data(), mlm_ln_b_.data.data(), t.data(), m, e,
                    cfg_.layer_norm_eps);
         for (int64_t r = 0; r < m; ++r)

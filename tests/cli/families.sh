@@ -52,6 +52,8 @@ if "$SPARQ" classify "$TMP/deberta-q" "$T1" --attention int8 2> "$TMP/deb-err.tx
 fi
 [ "$(wc -l < "$TMP/deb-err.txt")" = 1 ] && grep -q "not available for DeBERTa" "$TMP/deb-err.txt"
 "$SPARQ" classify "$TMP/mpnet-p90" "$T1" "$T2" --threads 2 --kernels sparse > "$TMP/mpnet-p90-cls.jsonl"
+# ALBERT's shared layers on sparse kernels: each shared layer's kernels run where it repeats.
+"$SPARQ" classify "$TMP/albert-p90" "$T1" "$T2" --threads 2 --kernels sparse > "$TMP/albert-p90-cls.jsonl"
 "$SPARQ" inspect "$TMP/mpnet-q" --plan > "$TMP/mpnet-q-plan.txt"
 grep -q "^attention  int8 .*MPNet relative position bias added" "$TMP/mpnet-q-plan.txt" ||
     { cat "$TMP/mpnet-q-plan.txt"; exit 1; }
@@ -134,7 +136,8 @@ for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-
                         ("xlmr", f"{fx}/tiny_xlmr_cls", "xlmr-cls"),
                         ("deberta", f"{fx}/tiny_deberta_cls", "deberta-cls"),
                         ("albert", f"{fx}/tiny_albert_cls", "albert-cls"),
-                        ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls")):
+                        ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls"),
+                        ("albert", f"{tmp}/albert-p90", "albert-p90-cls")):
     toks = lines(f"{fam}-tok")
     out = run(model, toks)
     id2label = json.load(open(f"{model}/config.json")).get("id2label", {"0": "negative", "1": "positive"})
