@@ -126,10 +126,10 @@ SpmmRbGen::SpmmRbGen(const CsrMatrix& csr, int block_rows, SpmmEpi epi, int64_t 
 }
 
 void SpmmRbGen::run(const float* x, int64_t x_step, float* y, int64_t y_step, int64_t vectors,
-                    int64_t b0, int64_t b1, const float* bias, const float* w) const {
+                    int64_t b0, int64_t b1, const float* bias) const {
     if (b1 <= b0 || vectors < 1) return;
     const int64_t nb = blocks();
-    SpmmRbArgs a{x, y, vectors, x_step, y_step, b1 - b0, nullptr, w ? w : w_.data(), bias};
+    SpmmRbArgs a{x, y, vectors, x_step, y_step, b1 - b0, nullptr, w_.data(), bias};
     for (int64_t c = 0; c < chunks_; ++c) {
         a.entry = base_ + entries_[c * nb + b0];
         call(&a);

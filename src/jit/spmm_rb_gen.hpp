@@ -13,6 +13,10 @@
 // displacements and row indices register numbers, so the code is ~7 bytes per nonzero plus ~10
 // per (block, column): it is run for several token vectors back to back (`vectors`) so the block's
 // code and weights come from L1 after the first.
+// Measured (docs/benchmarks.md run 16, a Zen 4 core): 100-106 GFLOP/s over nonzeros on BERT-base's
+// FFN1 at 90% with its code warm (86-94% of the FMA peak, the record kernel 61-66), but slower
+// in the model at batch 1 (its ~10 bytes of code per nonzero, 86 MB for BERT-base, are fetched
+// once per call): a variant for benchmarks, not the default.
 //
 // Layouts: token vector i's activations at x + i * x_step bytes, as [in][16] floats (feature k
 // at k * 64 bytes; the sparse kernels' packed token groups of 16 tokens); its sums at y +
@@ -38,7 +42,7 @@ struct SpmmRbArgs {
     int64_t y_step;     // bytes between consecutive vectors' y
     int64_t blocks;     // row blocks to run from `entry` (>= 1)
     const void* entry;  // code address of the first block, from entry()
-    const float* w;     // the generator's weights()
+    const float* w;     // the nonzeros in code order
     const float* bias;  // [out], with an epilogue
 };
 
@@ -60,9 +64,9 @@ class SpmmRbGen : public Generator {
     int64_t block_nnz(int64_t b) const { return block_nnz_[b]; }
 
     // Runs blocks [b0, b1) (rows [block_row(b0), block_row(b1))) over `vectors` token vectors
-    // (bias: [out], for the epilogue; w: other weights in this code's order, for benchmarks).
+    // (bias: [out], for the epilogue).
     void run(const float* x, int64_t x_step, float* y, int64_t y_step, int64_t vectors, int64_t b0,
-             int64_t b1, const float* bias = nullptr, const float* w = nullptr) const;
+             int64_t b1, const float* bias = nullptr) const;
 
   private:
     int64_t chunk_ = 0, chunks_ = 1;
