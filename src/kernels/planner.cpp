@@ -158,8 +158,9 @@ std::string rates_cache_key() {
     while (fields < 4 && std::getline(in, line))
         for (const char* f : {"model name", "cpu family", "model\t", "stepping"})
             if (line.rfind(f, 0) == 0) {
-                key +=
-                    "|" + line.substr(line.find(':') == std::string::npos ? 0 : line.find(':') + 1);
+                const size_t colon = line.find(':');
+                key += '|';  // (appended in two steps: GCC 12 warns -Wrestrict on "|" + substr)
+                key.append(line, colon == std::string::npos ? 0 : colon + 1);
                 ++fields;
             }
     return key + "|" + spmm_best_variant(768, 768).name;
