@@ -859,13 +859,20 @@ def deberta_encode(sp, text, pair=None):
     offsets); type ids 0 for [CLS] a [SEP], 1 for b [SEP]; the added specials span (0, 0)."""
     vocab = deberta_token_ids(sp)
     cls, sep = ("[CLS]", vocab["[CLS]"], (0, 0)), ("[SEP]", vocab["[SEP]"], (0, 0))
-    toks = [cls] + deberta_tokenize(sp, text) + [sep]
-    types = [0] * len(toks)
-    if pair is not None:
-        b = deberta_tokenize(sp, pair) + [sep]
-        toks += b
-        types += [1] * len(b)
+    toks, types = bert_template(cls, sep, deberta_tokenize(sp, text),
+                                None if pair is None else deberta_tokenize(sp, pair))
     return [t[0] for t in toks], [t[1] for t in toks], types, [list(t[2]) for t in toks]
+
+
+def bert_template(cls, sep, a, b=None):
+    """[CLS] a [SEP] (b [SEP]) over token tuples -> (tokens, type ids 0 for [CLS] a [SEP], 1 for
+    b [SEP])."""
+    toks = [cls] + a + [sep]
+    types = [0] * len(toks)
+    if b is not None:
+        toks += b + [sep]
+        types += [1] * (len(b) + 1)
+    return toks, types
 
 
 # ------------------------------------------------------------------------------------------------
@@ -954,12 +961,8 @@ def albert_encode(sp, text, pair=None):
     """[CLS] a [SEP] (b [SEP]) as AlbertTokenizer builds them -> (tokens, ids, type_ids); type ids
     0 for [CLS] a [SEP], 1 for b [SEP]."""
     cls, sep = ("[CLS]", sp.piece_to_id("[CLS]")), ("[SEP]", sp.piece_to_id("[SEP]"))
-    toks = [cls] + albert_tokenize(sp, text) + [sep]
-    types = [0] * len(toks)
-    if pair is not None:
-        b = albert_tokenize(sp, pair) + [sep]
-        toks += b
-        types += [1] * len(b)
+    toks, types = bert_template(cls, sep, albert_tokenize(sp, text),
+                                None if pair is None else albert_tokenize(sp, pair))
     return [t[0] for t in toks], [t[1] for t in toks], types
 
 

@@ -21,14 +21,18 @@ namespace {
 // Code buffers on transparent huge pages: fresh 2 MB-aligned mappings (memory the heap has
 // already touched stays on 4 KB pages) of 2 MB multiples (AutoGrow doubles them), so xbyak's
 // read+execute protection covers whole huge pages.
+size_t huge_multiple(size_t n) {
+    return (n + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+}
+
 struct HugeCodeAllocator final : Xbyak::Allocator {
     uint8_t* alloc(size_t size) override {
-        const size_t len = (size + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+        const size_t len = huge_multiple(size);
         void* m = mmap(nullptr, len + kHugePageBytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) throw std::bad_alloc();
         const auto at = reinterpret_cast<uintptr_t>(m);
-        const uintptr_t p = (at + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+        const uintptr_t p = huge_multiple(at);
         if (p > at) munmap(m, p - at);  // the slack before and after the aligned range
         if (at + kHugePageBytes > p)
             munmap(reinterpret_cast<void*>(p + len), at + kHugePageBytes - p);
@@ -50,14 +54,10 @@ struct HugeCodeAllocator final : Xbyak::Allocator {
     std::map<uintptr_t, size_t> sizes_;
 };
 
-size_t code_size_for(size_t initial, bool huge) {
-    return huge ? (initial + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes : initial;
-}
-
 }  // namespace
 
 Generator::Generator(std::string name, size_t initial_size, bool huge_pages)
-    : Xbyak::CodeGenerator(code_size_for(initial_size, huge_pages), Xbyak::AutoGrow,
+    : Xbyak::CodeGenerator(huge_pages ? huge_multiple(initial_size) : initial_size, Xbyak::AutoGrow,
                            huge_pages ? huge_allocator() : nullptr),
       name_(std::move(name)) {}
 
@@ -92,10 +92,9 @@ uint32_t bits_of(float f) {
     std::memcpy(&b, &f, sizeof b);
     return b;
 }
-
-// Tables: lo of coefficient k in zmm16 + k, hi in zmm20 + k.
 }  // namespace
 
+// Tables: lo of coefficient k in zmm16 + k, hi in zmm20 + k.
 void Generator::gelu_pieces(const Xbyak::Zmm& x, const Xbyak::Label& consts) {
     const Xbyak::Zmm a(24), s(25), i(26), p(27), t(28);
     auto lo = [](int k) { return Xbyak::Zmm(16 + k); };

@@ -18,7 +18,7 @@ SpmmRbGen::SpmmRbGen(const CsrMatrix& csr, int block_rows, SpmmEpi epi, int64_t 
     block_row_.resize(nb + 1);
     for (int64_t b = 0; b <= nb; ++b) block_row_[b] = b * rows / nb;  // sizes differ by <= 1
     block_nnz_.resize(nb + 1);
-    for (int64_t b = 0; b <= nb; ++b) block_nnz_[b] = csr.row_ptr[block_row_[b]];
+    for (int64_t b = 0; b <= nb; ++b) block_nnz_[b] = csr.row_ptr[block_row_[b]];  // CSR: int32
     w_.reserve(csr.nnz());
 
     const Xbyak::Reg64 rx = r8, ry = r9, rw = rdx, rvec = rcx, rxs = r10, rys = r11, rb = rsi,

@@ -23,6 +23,7 @@
 // i * y_step bytes, as [out][16] (row r at r * 64 bytes). With an epilogue (SpmmEpi) the sums
 // get bias[row] (and GELU) before their store, in the same float operations as the separate
 // pass (spmm_bias_act_rows), so results are equal bit for bit.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -60,8 +61,12 @@ class SpmmRbGen : public Generator {
     int64_t blocks() const { return static_cast<int64_t>(block_row_.size()) - 1; }
     // First row of block b (b <= blocks(): block_row(blocks()) = rows).
     int64_t block_row(int64_t b) const { return block_row_[b]; }
-    // Nonzeros of blocks [0, b) (thread balancing).
-    int64_t block_nnz(int64_t b) const { return block_nnz_[b]; }
+    // The block that starts at row r (r a block boundary, or rows: blocks()).
+    int64_t block_at(int64_t r) const {
+        return std::lower_bound(block_row_.begin(), block_row_.end(), r) - block_row_.begin();
+    }
+    // Nonzeros before each block, [blocks() + 1] (partition_rows' row_ptr for thread balancing).
+    const std::vector<int32_t>& block_nnz() const { return block_nnz_; }
 
     // Runs blocks [b0, b1) (rows [block_row(b0), block_row(b1))) over `vectors` token vectors
     // (bias: [out], for the epilogue).
@@ -70,7 +75,8 @@ class SpmmRbGen : public Generator {
 
   private:
     int64_t chunk_ = 0, chunks_ = 1;
-    std::vector<int64_t> block_row_, block_nnz_;
+    std::vector<int64_t> block_row_;
+    std::vector<int32_t> block_nnz_;
     std::vector<int64_t> entries_;                    // code offset of each (chunk, block)
     std::vector<float, HugePageAllocator<float>> w_;  // nonzeros in code order
     const uint8_t* base_ = nullptr;

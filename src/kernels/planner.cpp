@@ -75,6 +75,12 @@ Estimate spmm_cost_model(const SpmmRates& r, int64_t out, int64_t in, int64_t nn
     return e;
 }
 
+// Rates the cost model can run on: positive speeds, non-negative fixed costs (NaN fails).
+bool usable(const SpmmRates& r) {
+    return std::isfinite(r.dense_gflops) && std::isfinite(r.sparse_gflops) && r.dense_gflops > 0 &&
+           r.sparse_gflops > 0 && r.ns_per_output >= 0 && r.ns_per_input >= 0;
+}
+
 // Times the dense and sparse f32 kernels on this CPU (see spmm_rates); nullopt when a result
 // is not a usable rate (a timing disturbed beyond reason).
 std::optional<SpmmRates> measure_spmm_rates() {
@@ -123,9 +129,7 @@ std::optional<SpmmRates> measure_spmm_rates() {
     r.ns_per_output = fixed * 0.3 / n;
     r.ns_per_input = fixed * 0.7 / n;
     r.source = "measured on this CPU";
-    const bool sane = std::isfinite(r.dense_gflops) && std::isfinite(r.sparse_gflops) &&
-                      r.dense_gflops > 0 && r.sparse_gflops > 0 && per_nnz > 0;
-    if (!sane) return std::nullopt;
+    if (!usable(r)) return std::nullopt;
     return r;
 }
 
@@ -176,9 +180,7 @@ std::optional<SpmmRates> cached_rates(const std::string& path, const std::string
         r.sparse_gflops = j.at("sparse_gflops").get<double>();
         r.ns_per_output = j.at("ns_per_output").get<double>();
         r.ns_per_input = j.at("ns_per_input").get<double>();
-        if (!(r.dense_gflops > 0) || !(r.sparse_gflops > 0) || !(r.ns_per_output >= 0) ||
-            !(r.ns_per_input >= 0))
-            return std::nullopt;
+        if (!usable(r)) return std::nullopt;
         r.source = "measured on this CPU, cached in " + path;
         return r;
     } catch (const std::exception&) {
@@ -217,8 +219,7 @@ SpmmRates rates_from_env(const char* text) {
     SpmmRates r;
     if (std::sscanf(text, "%lf,%lf,%lf,%lf", &r.dense_gflops, &r.sparse_gflops, &r.ns_per_output,
                     &r.ns_per_input) != 4 ||
-        !(r.dense_gflops > 0) || !(r.sparse_gflops > 0) || !(r.ns_per_output >= 0) ||
-        !(r.ns_per_input >= 0))
+        !usable(r))
         throw Error(std::string("SPARQ_SPMM_RATES='") + text +
                     "': expected four numbers 'dense_gflops,sparse_gflops,ns_per_output,"
                     "ns_per_input' (the first two > 0, the others >= 0)");
@@ -330,6 +331,7 @@ PlannedLinear plan_linear(const LinearDesc& desc, const PlanOptions& opts) {
                 pct, cross, speedup);
     }
     if (&rates != &builtin && opts.kernels == "auto") p.why += "; rates " + rates.source;
+    p.on_spmm_rates = !opts.rates && decided_by_rates;
     if (sparse) {
         p.kernel = make_sparse_f32(desc);
         p.why += std::string(" [") + p.kernel->name() + "]";

@@ -50,6 +50,7 @@ struct PlannedLinear {
     std::unique_ptr<LinearKernel> kernel;
     double sparsity = 0;  // share of exact zeros in the weight
     std::string why;      // one line: why this kernel was chosen
+    bool on_spmm_rates = false;  // decided on spmm_rates() (the why names their source)
 };
 
 // Chooses and builds the kernel for one weight matrix. Throws sparq::Error on a bad option.

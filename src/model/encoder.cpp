@@ -190,7 +190,7 @@ PlannedLinear Encoder::plan(const float* w, const float* b, int64_t out, int64_t
     d.act = act;
     d.name = name;
     PlannedLinear p = plan_linear(d, opts);
-    plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
+    plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why, p.on_spmm_rates});
     return p;
 }
 

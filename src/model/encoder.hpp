@@ -37,6 +37,7 @@ struct PlanEntry {
     int64_t out = 0, in = 0;
     double sparsity = 0;
     std::string kernel, why;
+    bool on_spmm_rates = false;  // PlannedLinear::on_spmm_rates
 };
 
 // Sequence boundaries cut[0] = 0 < ... < cut[parts] = num_sequences splitting `batch` into

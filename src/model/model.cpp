@@ -313,10 +313,9 @@ class BertModel final : public Model {
         };
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
-        bool measured = false;  // some f32 choice was made on spmm_rates()
-        for (const auto& e : encoder_->plan())
-            measured |= e.why.find("; rates ") != std::string::npos;
-        if (measured) {
+        const auto& plan = encoder_->plan();
+        if (std::any_of(plan.begin(), plan.end(),
+                        [](const PlanEntry& e) { return e.on_spmm_rates; })) {
             const SpmmRates& r = spmm_rates();
             char buf[200];
             std::snprintf(buf, sizeof buf,

@@ -23,6 +23,13 @@ namespace sparq {
 
 namespace {
 constexpr int32_t kFairseqOffset = 1;  // HF XLMRobertaTokenizer.fairseq_offset
+
+// The start of a piece's source range [b, e) past the space a leading "▁" stands for (a QA
+// span's answer should not start with it).
+uint32_t past_spaces(std::string_view text, uint32_t b, uint32_t e) {
+    while (b < e && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r')) ++b;
+    return b;
+}
 }
 
 namespace {
@@ -115,19 +122,12 @@ void Tokenizer::Impl::spm_segment(std::string_view text, size_t begin, size_t en
     for (const auto& p : pieces.pieces()) {
         const int id = static_cast<int>(p.id());
         ids.push_back(spm->IsUnknown(id) ? unk : id + spm_id_offset);
-        // The byte range of the piece's surface in the text; the space a leading "▁" stands for
-        // is left out (as the answer of a QA span should not start with it).
-        uint32_t b = static_cast<uint32_t>(begin + p.begin());
+        // The byte range of the piece's surface in the text.
         const uint32_t e = static_cast<uint32_t>(begin + p.end());
-        while (b < e && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r'))
-            ++b;
-        offsets.emplace_back(b, e);
+        offsets.emplace_back(past_spaces(text, static_cast<uint32_t>(begin + p.begin()), e), e);
     }
 }
 
-}  // namespace sparq
-
-namespace sparq {
 namespace {
 
 // Python's str.isspace (what str.split() splits on).
@@ -231,11 +231,9 @@ void Tokenizer::Impl::albert_segment(std::string_view text, size_t begin, size_t
     for (const auto& p : pieces.pieces()) {
         const std::string piece(p.piece());
         const size_t pb = p.begin(), pe = p.end();
-        uint32_t sb = pb < pre.from.size() ? pre.from[pb] : static_cast<uint32_t>(end);
-        const uint32_t se = pe > 0 && pe <= pre.to.size() ? pre.to[pe - 1] : sb;
-        while (sb < se && (text[sb] == ' ' || text[sb] == '\t' || text[sb] == '\n' ||
-                           text[sb] == '\r'))
-            ++sb;
+        const uint32_t b0 = pb < pre.from.size() ? pre.from[pb] : static_cast<uint32_t>(end);
+        const uint32_t se = pe > 0 && pe <= pre.to.size() ? pre.to[pe - 1] : b0;
+        const uint32_t sb = past_spaces(text, b0, se);
         if (!ends_digit_comma(piece)) {
             const int id = static_cast<int>(p.id());
             ids.push_back(spm->IsUnknown(id) ? unk : static_cast<int32_t>(id));

@@ -455,7 +455,8 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         throw Error(
             where +
             ": a Unigram (SentencePiece) tokenizer.json is not read; sparq reads "
-            "the model's sentencepiece.bpe.model or spm.model (put it in the model directory)");
+            "the model's sentencepiece.bpe.model, spm.model or spiece.model (put it in the model "
+            "directory)");
     if (type != "WordPiece" && type != "BPE")
         throw Error(where + ": unsupported tokenizer model type '" + type +
                     "', expected WordPiece or BPE");
@@ -586,11 +587,21 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
     return Tokenizer(impl_from_tokenizer_json(path));
 }
 
+namespace {
+// The SentencePiece model files and whose ids they get: XLM-R's, DeBERTa-v2/v3's, ALBERT's (a
+// tokenizer.json beside them is a Unigram one, which sparq does not read).
+constexpr std::pair<const char*, SpmIds> kSentencePieceFiles[] = {
+    {"sentencepiece.bpe.model", SpmIds::xlm_roberta},
+    {"spm.model", SpmIds::deberta},
+    {"spiece.model", SpmIds::albert},
+};
+}  // namespace
+
 bool Tokenizer::files_exist(const std::string& dir) {
     const fs::path d(dir);
+    for (const auto& [file, ids] : kSentencePieceFiles)
+        if (fs::is_regular_file(d / file)) return true;
     return fs::is_regular_file(d / "tokenizer.json") || fs::is_regular_file(d / "vocab.txt") ||
-           fs::is_regular_file(d / "sentencepiece.bpe.model") ||
-           fs::is_regular_file(d / "spm.model") || fs::is_regular_file(d / "spiece.model") ||
            (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt"));
 }
 
@@ -605,16 +616,11 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     const bool mpnet = has_config && cfg.is_object() && cfg.contains("tokenizer_class") &&
                        cfg["tokenizer_class"].is_string() &&
                        cfg["tokenizer_class"].get<std::string>().rfind("MPNetTokenizer", 0) == 0;
-    // XLM-R and DeBERTa-v2/v3: their SentencePiece model (the tokenizer.json beside it is a
-    // Unigram one).
-    // ALBERT: spiece.model (AlbertTokenizer; its tokenizer.json is a Unigram one too).
-    const fs::path xlmr_sp = d / "sentencepiece.bpe.model", deberta_sp = d / "spm.model",
-                   albert_sp = d / "spiece.model";
-    const bool xlmr = fs::is_regular_file(xlmr_sp), deberta = fs::is_regular_file(deberta_sp);
-    if (xlmr || deberta || fs::is_regular_file(albert_sp)) {
-        auto im = xlmr      ? impl_from_sentencepiece(xlmr_sp.string(), SpmIds::xlm_roberta)
-                  : deberta ? impl_from_sentencepiece(deberta_sp.string(), SpmIds::deberta)
-                            : impl_from_sentencepiece(albert_sp.string(), SpmIds::albert);
+    // XLM-R, DeBERTa-v2/v3 and ALBERT: their SentencePiece model.
+    for (const auto& [file, ids] : kSentencePieceFiles) {
+        const fs::path sp = d / file;
+        if (!fs::is_regular_file(sp)) continue;
+        auto im = impl_from_sentencepiece(sp.string(), ids);
         if (has_config) apply_config(cfg, tc.string(), im->opts);  // model_max_length
         if (im->albert.on && has_config) {
             // AlbertTokenizer's options (its defaults: true, false, true).

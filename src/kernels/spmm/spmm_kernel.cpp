@@ -98,7 +98,6 @@ struct SpmmData {
     std::vector<float, HugePageAllocator<float>> vals;
     std::shared_ptr<const jit::SpmmF32UnrolledGen> unrolled;  // null: over the code budget
     std::shared_ptr<const jit::SpmmRbGen> rb;  // the register-blocked kernel (no records)
-    std::vector<int32_t> block_nnz;            // rb: nonzeros before each block, [blocks + 1]
 };
 
 // Row-pair records per chunk, panel by panel (see jit/spmm_gen.hpp). Within a panel rows are
@@ -172,8 +171,6 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
         const CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
         built->row_ptr = csr.row_ptr;
         built->rb = std::make_shared<const jit::SpmmRbGen>(csr, v.block_rows, epi, v.chunk);
-        for (int64_t b = 0; b <= built->rb->blocks(); ++b)
-            built->block_nnz.push_back(static_cast<int32_t>(built->rb->block_nnz(b)));
     } else {
         built = std::make_shared<SpmmData>(
             build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk, v.rows));
@@ -268,14 +265,7 @@ class SpmmJit final : public LinearKernel {
             for (int64_t g0 = 0; g0 < groups && r1 > r0; g0 += batch_) {
                 const Batch b{g0, 1, std::min(batch_, groups - g0), tokens};
                 run_tiles(xbase + g0 * in_ * group_, in_ * group_, yp, tile, b, r0, r1);
-                SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), nullptr,
-                                fuse_ ? Activation::none : act_};
-                for (int64_t i = 0; i < b.n; ++i) {
-                    const int64_t at = b.group(i) * group_ * out_;
-                    ep.residual = residual ? residual + at : nullptr;
-                    spmm_unpack_rows(v_.isa, yp + i * tile + r0 * group_, group_, r0, r1 - r0,
-                                     b.count(i, group_), dst + at, out_, ep);
-                }
+                unpack_tiles(yp, b, r0, r1, dst, residual);
             }
         }
     }
@@ -350,13 +340,22 @@ class SpmmJit final : public LinearKernel {
         }
         float* const yp = thread_scratch<float, YScratch>(b.n * tile);
         run_tiles(xp, xs, yp, tile, b, 0, out_);
+        unpack_tiles(yp, b, 0, out_, dst, residual);
+    }
+
+    // Rows [r0, r1) of the batch's feature-major tiles (the i-th at yp + i * (out + 1) * group)
+    // into token-major dst with the epilogue the kernel did not apply (bias and activation
+    // unless fuse_) and the residual; dst and residual point at the run's first token.
+    void unpack_tiles(const float* yp, const Batch& b, int64_t r0, int64_t r1, float* dst,
+                      const float* residual) const {
+        const int64_t tile = (out_ + 1) * group_;
         SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), nullptr,
                         fuse_ ? Activation::none : act_};
         for (int64_t i = 0; i < b.n; ++i) {
             const int64_t at = b.group(i) * group_ * out_;
             ep.residual = residual ? residual + at : nullptr;
-            spmm_unpack_rows(v_.isa, yp + i * tile, group_, 0, out_, b.count(i, group_), dst + at,
-                             out_, ep);
+            spmm_unpack_rows(v_.isa, yp + i * tile + r0 * group_, group_, r0, r1 - r0,
+                             b.count(i, group_), dst + at, out_, ep);
         }
     }
 
@@ -376,7 +375,7 @@ class SpmmJit final : public LinearKernel {
         const SpmmData& m = *data_;
         if (!m.rb) return partition_rows(m.row_ptr.data(), out_, parts, kPanel, 2 * m.chunks);
         std::vector<int64_t> bounds =
-            partition_rows(m.block_nnz.data(), m.rb->blocks(), parts, 1, 64);
+            partition_rows(m.rb->block_nnz().data(), m.rb->blocks(), parts, 1, 64);
         for (int64_t& r : bounds) r = m.rb->block_row(r);
         return bounds;
     }
@@ -391,18 +390,7 @@ class SpmmJit final : public LinearKernel {
                    int64_t r1) const {
         const SpmmData& m = *data_;
         if (m.rb) {
-            const auto first = [&](int64_t r) {  // the block starting at row r
-                int64_t lo = 0, hi = m.rb->blocks();
-                while (lo < hi) {
-                    const int64_t mid = (lo + hi) / 2;
-                    if (m.rb->block_row(mid) < r)
-                        lo = mid + 1;
-                    else
-                        hi = mid;
-                }
-                return lo;
-            };
-            m.rb->run(xp, xs * 4, yp, ys * 4, b.n, first(r0), first(r1),
+            m.rb->run(xp, xs * 4, yp, ys * 4, b.n, m.rb->block_at(r0), m.rb->block_at(r1),
                       fuse_ ? bias_.data() : nullptr);
             return;
         }
