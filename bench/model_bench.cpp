@@ -6,6 +6,7 @@
 // time with more, where CPU time would count work, not latency),
 // their ratio, the ratio over the linear layers only, and the auto plan's stages; also the auto
 // plan with the sparse FFN chain off (unchained_ms, u_ffn).
+// BM_variants_ab: two sparse variants (SPARQ_AB="A,B") on one model, interleaved.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -51,17 +52,8 @@ Pair& pair_for(int64_t pct) {
     return p;
 }
 
-double linear_s(const EncoderProfile& p) { return p.qkv + p.attn_out + p.intermediate + p.output; }
-
-void BM_model(benchmark::State& state) {
-    const int64_t pct = state.range(0), batch = state.range(1), seq = state.range(2);
-    if (!std::filesystem::exists(model_dir(pct) + "/model.safetensors")) {
-        state.SkipWithError(("no model at " + model_dir(pct)).c_str());
-        return;
-    }
-    Pair& p = pair_for(pct);
-    set_num_threads(static_cast<int>(state.range(3)));
-    Encoder* enc[3] = {encoder_of(*p.dense), encoder_of(*p.sparse), encoder_of(*p.unchained)};
+// `batch` sequences of `seq` token ids ([CLS] random ids [SEP]), the same on every call.
+PackedBatch random_batch(int64_t batch, int64_t seq) {
     PackedBatch b;
     b.offsets.push_back(0);
     uint64_t s = 7;
@@ -73,12 +65,33 @@ void BM_model(benchmark::State& state) {
         }
         b.offsets.push_back(b.offsets.back() + seq);
     }
-    std::vector<float> dst(batch * seq * enc[0]->hidden());
+    return b;
+}
+
+// One warm-up forward each, then profiling on from zero (CPU time with cpu_clock, else wall).
+template <size_t N>
+void start_profiles(Encoder* (&enc)[N], const PackedBatch& b, float* dst, bool cpu_clock) {
     for (Encoder* e : enc) {
-        e->forward(b, dst.data());  // warm-up
+        e->forward(b, dst);
         e->reset_profile();
-        e->set_profiling(true, /*cpu_clock=*/state.range(3) == 1);
+        e->set_profiling(true, cpu_clock);
     }
+}
+
+double linear_s(const EncoderProfile& p) { return p.qkv + p.attn_out + p.intermediate + p.output; }
+
+void BM_model(benchmark::State& state) {
+    const int64_t pct = state.range(0), batch = state.range(1), seq = state.range(2);
+    if (!std::filesystem::exists(model_dir(pct) + "/model.safetensors")) {
+        state.SkipWithError(("no model at " + model_dir(pct)).c_str());
+        return;
+    }
+    Pair& p = pair_for(pct);
+    set_num_threads(static_cast<int>(state.range(3)));
+    Encoder* enc[3] = {encoder_of(*p.dense), encoder_of(*p.sparse), encoder_of(*p.unchained)};
+    const PackedBatch b = random_batch(batch, seq);
+    std::vector<float> dst(batch * seq * enc[0]->hidden());
+    start_profiles(enc, b, dst.data(), /*cpu_clock=*/state.range(3) == 1);
     for (auto _ : state) {
         for (Encoder* e : enc) e->forward(b, dst.data());
         benchmark::DoNotOptimize(dst.data());
@@ -110,3 +123,60 @@ BENCHMARK(BM_model)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
+
+namespace {
+
+// Two sparse f32 variants on one pruned model, interleaved call by call (this machine's load
+// varies by +-10% between runs, more than most kernel changes): SPARQ_AB="variantA,variantB"
+// (names from spmm_variants(); skipped without it). Both models use --kernels sparse. Reports the
+// linear layers' ms per forward of each and B's speedup over A.
+void BM_variants_ab(benchmark::State& state) {
+    const int64_t pct = state.range(0), batch = state.range(1), seq = state.range(2);
+    const char* ab_env = std::getenv("SPARQ_AB");
+    const std::string ab = ab_env ? ab_env : "";
+    if (ab.find(',') == std::string::npos) {
+        state.SkipWithError("set SPARQ_AB=variantA,variantB");
+        return;
+    }
+    if (!std::filesystem::exists(model_dir(pct) + "/model.safetensors")) {
+        state.SkipWithError(("no model at " + model_dir(pct)).c_str());
+        return;
+    }
+    static std::unique_ptr<Model> models[2];
+    static std::string loaded;
+    const std::string key = ab + "@" + std::to_string(pct);
+    if (loaded != key) {
+        const std::string names[2] = {ab.substr(0, ab.find(',')), ab.substr(ab.find(',') + 1)};
+        for (int i = 0; i < 2; ++i) {
+            setenv("SPARQ_SPMM_VARIANT", names[i].c_str(), 1);
+            LoadOptions o;
+            o.kernels = "sparse";
+            models[i] = Model::load(model_dir(pct), o);
+        }
+        unsetenv("SPARQ_SPMM_VARIANT");
+        loaded = key;
+    }
+    set_num_threads(static_cast<int>(state.range(3)));
+    Encoder* enc[2] = {encoder_of(*models[0]), encoder_of(*models[1])};
+    const PackedBatch b = random_batch(batch, seq);
+    std::vector<float> dst(batch * seq * enc[0]->hidden());
+    start_profiles(enc, b, dst.data(), /*cpu_clock=*/state.range(3) == 1);
+    for (auto _ : state)
+        for (Encoder* e : enc) e->forward(b, dst.data());
+    const EncoderProfile pa = enc[0]->profile(), pb = enc[1]->profile();
+    for (Encoder* e : enc) e->set_profiling(false);
+    const double n = static_cast<double>(pa.calls);
+    state.counters["A_linear_ms"] = linear_s(pa) / n * 1e3;
+    state.counters["B_linear_ms"] = linear_s(pb) / n * 1e3;
+    state.counters["B_over_A"] = linear_s(pa) / linear_s(pb);
+    set_num_threads(0);
+}
+
+}  // namespace
+
+BENCHMARK(BM_variants_ab)
+    ->ArgNames({"pct", "b", "s", "thr"})
+    ->ArgsProduct({{90, 95}, {1, 8}, {128}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(3.0);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -73,7 +74,10 @@ void check(const SpmmVariant& variant, const Case& c) {
     set_num_threads(c.threads);
     auto ref = make_linear_ref(d);
     auto k = make_sparse_f32(d, &variant);
-    EXPECT_EQ(k->name().rfind(variant.name, 0), 0u) << k->name();
+    // A variant with a K-block range names the block it chose ("..._k128-384_..." -> "..._k256_").
+    std::string family = variant.name;
+    if (variant.max_chunk > variant.chunk) family = family.substr(0, family.find("_k") + 2);
+    EXPECT_EQ(k->name().rfind(family, 0), 0u) << k->name();
     std::vector<float> want(c.tokens * c.out), got(c.tokens * c.out, NAN);
     const float* r = c.residual ? res.data() : nullptr;
     ref->run(x.data(), want.data(), c.tokens, r);
@@ -126,6 +130,8 @@ void check_all(const SpmmVariant& v) {
     check(v, {100, 300, 0.9, 70, true, true, Activation::gelu, 2});
     check(v, {100, 300, 0.9, 70, true, false, Activation::gelu_tanh, 1});
     check(v, {100, 300, 0.99, 64, false, false, Activation::none, 1});
+    // Sparse enough for a grown K-block (384 of 1000 inputs: three blocks, the last shorter).
+    check(v, {64, 1000, 0.98, 70, true, true, Activation::gelu, 2});
     // Inputs over the register-blocked kernel's 1024-wide K chunks.
     check(v, {40, 2100, 0.9, 40, true, true, Activation::gelu, 2});
     check(v, {40, 2100, 0.9, 40, false, false, Activation::gelu_tanh, 1});
@@ -237,6 +243,38 @@ TEST(Spmm, ListStartsWithReference) {
     ASSERT_GT(n, 1);
     EXPECT_EQ(v[0].isa, Isa::scalar);
     EXPECT_TRUE(has_isa(spmm_best_variant(768, 768).isa));
+}
+
+// The K-block of a variant with a range grows with the zeros: ~12 nonzeros per row and block, in
+// multiples of 64 columns, within the range; fixed variants keep theirs. The kernel's name says
+// which block it got.
+TEST(Spmm, KBlockGrowsWithZeros) {
+    int n = 0;
+    const SpmmVariant* vars = spmm_variants(&n);
+    const SpmmVariant* ranged = nullptr;
+    for (int i = 0; i < n; ++i)
+        if (vars[i].max_chunk > vars[i].chunk && !ranged) ranged = &vars[i];
+    ASSERT_NE(ranged, nullptr);
+    ASSERT_EQ(ranged->chunk, 128);
+    ASSERT_EQ(ranged->max_chunk, 384);
+    const int64_t all = 768 * 768;
+    EXPECT_EQ(spmm_chunk(*ranged, 768, 768, all), 128);               // dense
+    EXPECT_EQ(spmm_chunk(*ranged, 768, 768, all / 2), 128);           // 50%: 24 columns
+    EXPECT_EQ(spmm_chunk(*ranged, 768, 768, all / 10), 128);          // 90%: 120 -> 128
+    EXPECT_EQ(spmm_chunk(*ranged, 768, 768, all / 20), 256);          // 95%: 240 -> 256
+    EXPECT_EQ(spmm_chunk(*ranged, 3072, 768, 3072 * 768 / 13), 192);  // 92.3%: 156 -> 192
+    EXPECT_EQ(spmm_chunk(*ranged, 768, 768, all / 50), 384);          // 98%: 600, capped
+    EXPECT_EQ(spmm_chunk(*ranged, 768, 768, 0), 128);                 // all zeros
+    for (int i = 0; i < n; ++i)
+        if (vars[i].max_chunk <= vars[i].chunk)
+            EXPECT_EQ(spmm_chunk(vars[i], 768, 768, all / 20), vars[i].chunk) << vars[i].name;
+    if (!has_isa(ranged->isa)) GTEST_SKIP() << ranged->name << " needs " << isa_name(ranged->isa);
+    std::vector<float> w = random_weight(96, 768, 0.95, 5);
+    LinearDesc d{w.data(), nullptr, 96, 768, Activation::none, "k"};
+    EXPECT_EQ(make_sparse_f32(d, ranged)->name(), "spmm_f32_4x16_k256_avx512");
+    w = random_weight(96, 768, 0.9, 5);
+    d.weight = w.data();
+    EXPECT_EQ(make_sparse_f32(d, ranged)->name(), "spmm_f32_4x16_k128_avx512");
 }
 
 TEST(Spmm, JitCodeIsCachedPerShape) {
@@ -548,7 +586,9 @@ INSTANTIATE_TEST_SUITE_P(All, SpmmVariants,
                                           }()),
                          [](const ::testing::TestParamInfo<int>& info) {
                              int n = 0;
-                             return std::string(spmm_variants(&n)[info.param].name);
+                             std::string name = spmm_variants(&n)[info.param].name;
+                             std::replace(name.begin(), name.end(), '-', '_');  // k128-384
+                             return name;
                          });
 
 }  // namespace

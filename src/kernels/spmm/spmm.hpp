@@ -27,7 +27,17 @@ struct SpmmVariant {
     int rows = 2;               // output rows interleaved per record (2 or 4; unrolled: 2)
     int block_rows = 0;  // > 0: the register-blocked kernel (jit/spmm_rb_gen.hpp) with blocks of
                          // this many rows, lanes 16, vectors 1 (no records, no K chunks)
+    int max_chunk = 0;   // > chunk: the K-block grows with the matrix's zeros, up to this (see
+                         // spmm_chunk); the name's "k<chunk>-<max_chunk>" becomes the block used
 };
+
+// The K-block (input features) of variant v on a matrix with `nnz` nonzeros in out x in: v.chunk,
+// or with v.max_chunk, the multiple of 64 columns that holds ~12 nonzeros per row and block,
+// within [v.chunk, v.max_chunk]. Each block costs every row a record (its sums reloaded and
+// stored, a loop exit); a longer block pushes the block's activations out of L1. Measured on
+// BERT-base shapes (docs/benchmarks.md, run 17): 128 best at 90% zeros, 256 at 95% (+5-10%),
+// 256-384 at 98% (+10-25%).
+int64_t spmm_chunk(const SpmmVariant& v, int64_t out, int64_t in, int64_t nnz);
 
 // All sparse f32 variants, reference first. Tests and benches skip those with !has_isa(isa).
 const SpmmVariant* spmm_variants(int* count);

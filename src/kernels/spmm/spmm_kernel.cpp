@@ -29,6 +29,7 @@ struct HScratch;
 // The list of sparse f32 kernels. Per ISA the first entry is the default (spmm_best_variant).
 const SpmmVariant kVariants[] = {
     {"spmm_f32_ref", Isa::scalar, 1, 1, 0},
+    {"spmm_f32_4x16_k128-384_avx512", Isa::avx512, 16, 4, 128, 0, 2, 0, 384},
     {"spmm_f32_4x16_k128_avx512", Isa::avx512, 16, 4, 128},
     // Register-blocked (jit/spmm_rb_gen.hpp): fastest with its code in cache, but it is ~10 bytes
     // of code per nonzero, fetched from memory once per call on BERT-base (docs/benchmarks.md,
@@ -88,7 +89,7 @@ class SpmmRef final : public LinearKernel {
 struct SpmmData {
     static constexpr int64_t kPanel = 128;  // rows per panel (unit of ordering and thread split)
     std::vector<int32_t> row_ptr;           // of the unblocked CSR, for thread balancing
-    int64_t chunks = 1, panels = 0;
+    int64_t chunk = 0, chunks = 1, panels = 0;  // K-block (input features), blocks, row panels
     int rows = 2;                    // output rows per record
     std::vector<int32_t> rec;        // records {begin, end, y offset of each row}
     std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
@@ -113,6 +114,7 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int
     m.rows = rows;
     m.row_ptr = csr.row_ptr;
     BlockedCsr b = block_columns(csr, chunk);
+    m.chunk = b.chunk;
     m.chunks = b.chunks;
     m.panels = (out + kPanel - 1) / kPanel;
     m.panel_rec.assign(m.chunks * (m.panels + 1), 0);
@@ -172,8 +174,9 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
         built->row_ptr = csr.row_ptr;
         built->rb = std::make_shared<const jit::SpmmRbGen>(csr, v.block_rows, epi, v.chunk);
     } else {
+        const CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
         built = std::make_shared<SpmmData>(
-            build_spmm_data(csr_from_dense(d.weight, d.out, d.in), group, v.chunk, v.rows));
+            build_spmm_data(csr, group, spmm_chunk(v, d.out, d.in, csr.row_ptr.back()), v.rows));
     }
     if (v.unroll_budget > 0 && v.rows == 2 &&
         jit::SpmmF32UnrolledGen::estimate_bytes(v.vectors, built->rec.size() / 4,
@@ -461,7 +464,15 @@ class SpmmJit final : public LinearKernel {
     }
 
     std::string name() const override {
-        return v_.unroll_budget > 0 && !data_->unrolled ? std::string(v_.name) + "_loop" : v_.name;
+        std::string n = v_.name;
+        if (v_.max_chunk > v_.chunk) {  // "k<chunk>-<max_chunk>": the block this matrix got
+            const std::string range =
+                "_k" + std::to_string(v_.chunk) + "-" + std::to_string(v_.max_chunk) + "_";
+            const size_t at = n.find(range);
+            assert(at != std::string::npos);
+            n.replace(at, range.size(), "_k" + std::to_string(data_->chunk) + "_");
+        }
+        return v_.unroll_budget > 0 && !data_->unrolled ? n + "_loop" : n;
     }
 
   private:
@@ -482,6 +493,14 @@ class SpmmJit final : public LinearKernel {
 const SpmmVariant* spmm_variants(int* count) {
     *count = static_cast<int>(sizeof(kVariants) / sizeof(kVariants[0]));
     return kVariants;
+}
+
+int64_t spmm_chunk(const SpmmVariant& v, int64_t out, int64_t in, int64_t nnz) {
+    if (v.max_chunk <= v.chunk || nnz <= 0) return v.chunk;
+    constexpr int64_t kNnzPerBlock = 12, kStep = 64;
+    // Columns holding kNnzPerBlock nonzeros of an average row, rounded up to kStep.
+    const int64_t cols = (kNnzPerBlock * out * in + nnz - 1) / nnz;
+    return std::clamp<int64_t>((cols + kStep - 1) / kStep * kStep, v.chunk, v.max_chunk);
 }
 
 const SpmmVariant& spmm_best_variant(int64_t out, int64_t in) {
