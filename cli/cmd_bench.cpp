@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <string>
 
 #include "common.hpp"
+#include "core/cpu_limits.hpp"
 #include "core/threading.hpp"
-#include "sparq/error.hpp"
 #include "model/encoder.hpp"
 #include "model/model.hpp"
+#include "sparq/error.hpp"
 #include "tools/bench.hpp"
 
 namespace sparq::cli {
@@ -107,11 +109,11 @@ void run_bench(const BenchArgs& a, bool warmup_count, bool reps_count) {
     }
     std::printf("model      %s (%lld layers, hidden %lld)\n", a.model.c_str(),
                 (long long)cfg.num_layers, (long long)cfg.hidden_size);
+    const std::string thread_note = a.threads > 0 ? "" : " (default: " + cpu_limits().why + ")";
     std::printf(
-        "setup      batch %lld x seq %lld, threads %d, kernels %s, precision %s, attention %s\n",
-        (long long)a.batch, (long long)a.seq, threads, a.kernels.c_str(),
-        model->precision().c_str(),
-        a.attention.c_str());
+        "setup      batch %lld x seq %lld, threads %d%s, kernels %s, precision %s, attention %s\n",
+        (long long)a.batch, (long long)a.seq, threads, thread_note.c_str(), a.kernels.c_str(),
+        model->precision().c_str(), a.attention.c_str());
     std::printf("runs       %lld warm-up, %zu timed\n", (long long)t.warmup, t.ms.size());
     std::printf("latency    median %.3f ms   p10 %.3f ms   p90 %.3f ms   min %.3f ms\n",
                 t.median_ms, t.p10_ms, t.p90_ms, t.min_ms);

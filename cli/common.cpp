@@ -209,7 +209,9 @@ void add_batch_options(CLI::App* sub, size_t& batch_size, size_t& max_length) {
 }
 
 void add_threads_option(CLI::App* sub, int& threads) {
-    sub->add_option("--threads", threads, "Threads to compute with (default: all cores)")
+    sub->add_option("--threads", threads,
+                    "Threads to compute with (default: OMP_NUM_THREADS, else one per physical core "
+                    "this process may use, within its cgroup CPU quota)")
         ->check(CLI::Range(1, 4096));
 }
 

@@ -43,7 +43,7 @@ using tools::json_floats;
 // Writes one JSON object per line to stdout (UTF-8, no ASCII escaping) and flushes.
 void print_json_line(const nlohmann::ordered_json& j);
 
-// Sets sparq's (and oneDNN's) thread count; n <= 0: all cores.
+// Sets sparq's (and oneDNN's) thread count; n <= 0: the default (core/cpu_limits.hpp).
 void setup_threads(int n);
 
 // The load options of the commands that take --threads and add_kernel_options' flags.
@@ -74,7 +74,7 @@ class Progress {
 
 // CLI11 check for a floating-point option in [lo, hi]; unlike CLI::Range it also rejects nan.
 CLI::Validator number_range(double lo, double hi);
-// --threads N on `sub` (default 0 = all cores).
+// --threads N on `sub` (default 0: core/cpu_limits.hpp).
 void add_threads_option(CLI::App* sub, int& threads);
 // --batch-size (texts per packed batch, default 32) and --max-length (truncation, default: the
 // model's maximum; 0 in max_length).

@@ -339,13 +339,13 @@ PYBIND11_MODULE(sparq, m) {
     m.doc() = "sparq: sparse and int8 inference for BERT-family encoders";
     py::register_exception<sparq::Error>(m, "Error", PyExc_ValueError);
     py::class_<PyModel>(m, "Model")
-        .def(
-            py::init<const std::string&, int, const std::string&, const std::string&,
-                     const std::string&>(),
-            py::arg("path"), py::arg("threads") = 0, py::arg("kernels") = "auto",
-            py::arg("precision") = "f32", py::arg("attention") = "auto",
-            "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
-            "tokenizer.json). threads=0: all cores; kernels auto|dense|sparse; precision f32|int8.")
+        .def(py::init<const std::string&, int, const std::string&, const std::string&,
+                      const std::string&>(),
+             py::arg("path"), py::arg("threads") = 0, py::arg("kernels") = "auto",
+             py::arg("precision") = "f32", py::arg("attention") = "auto",
+             "Loads a Hugging Face model directory (config.json, model.safetensors, vocab.txt or "
+             "tokenizer.json). threads=0: OMP_NUM_THREADS or the cores this process may use "
+             "(docs/cli.md#threads); kernels auto|dense|sparse; precision f32|int8.")
         .def(
             "embed", &PyModel::embed, py::arg("texts"), py::arg("pooling") = py::none(),
             py::arg("normalize") = py::none(), py::arg("prompt") = py::none(),

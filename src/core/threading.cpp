@@ -2,13 +2,12 @@
 
 #include <omp.h>
 
-#include <thread>
+#include "core/cpu_limits.hpp"
 
 namespace sparq {
 
 void set_num_threads(int n) {
-    if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
-    if (n <= 0) n = 1;
+    if (n <= 0) n = cpu_limits().threads;
     omp_set_num_threads(n);
 }
 

@@ -8,7 +8,8 @@
 
 namespace sparq {
 
-// Sets the thread count for sparq kernels and oneDNN (n <= 0: all hardware threads).
+// Sets the thread count for sparq kernels and oneDNN (n <= 0: cpu_limits().threads, the cores
+// this process may use; see core/cpu_limits.hpp).
 void set_num_threads(int n);
 // Current thread count used for parallel regions.
 int num_threads();

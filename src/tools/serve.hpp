@@ -30,7 +30,7 @@ namespace sparq::tools {
 struct ServeOptions {
     std::string host = "127.0.0.1";
     int port = 8080;                   // 0: any free port (Server::bind returns it)
-    int threads = 0;                   // compute threads per request (0: all cores)
+    int threads = 0;  // compute threads per request (0: the default, core/cpu_limits.hpp)
     int connection_threads = 4;        // requests handled at once (they share the model)
     size_t max_texts = 256;            // texts per request
     size_t max_body_bytes = 16 << 20;  // request body limit

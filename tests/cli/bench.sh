@@ -20,6 +20,22 @@ table=$("$SPARQ" bench "$M" --batch 1 --seq 8 --threads 1 --warmup-s 0 --target-
 grep -q "^latency    median" <<<"$table" && grep -q "sequences/s" <<<"$table" || { echo "bad table: $table"; exit 1; }
 grep -Eq "runs       [0-9]+ warm-up, ([5-9]|[1-9][0-9]+) timed" <<<"$table" || { echo "fewer than 5 reps: $table"; exit 1; }
 
+# The default thread count follows the CPUs this process may use (core/cpu_limits.hpp), and
+# OMP_NUM_THREADS; an explicit --threads wins over both.
+threads_line() { "$@" "$M" --batch 1 --seq 8 --warmup 1 --reps 1 | grep '^setup'; }
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  line=$(threads_line taskset -c 0 "$SPARQ" bench)
+  grep -q "threads 1 (default: 1 physical core)" <<<"$line" || { echo "taskset -c 0: $line"; exit 1; }
+  line=$(threads_line taskset -c 0 "$SPARQ" bench --threads 2)
+  grep -q "threads 2," <<<"$line" || { echo "taskset -c 0 --threads 2: $line"; exit 1; }
+  line=$(threads_line taskset -c 0,1 "$SPARQ" bench)
+  grep -Eq "threads [12] \(default: [12] (physical core|CPU)" <<<"$line" || { echo "taskset -c 0,1: $line"; exit 1; }
+fi
+line=$(OMP_NUM_THREADS=1 threads_line "$SPARQ" bench)
+grep -q "threads 1 (default: OMP_NUM_THREADS)" <<<"$line" || { echo "OMP_NUM_THREADS=1: $line"; exit 1; }
+line=$(OMP_NUM_THREADS=1 threads_line "$SPARQ" bench --threads 2)
+grep -q "threads 2," <<<"$line" || { echo "OMP_NUM_THREADS=1 --threads 2: $line"; exit 1; }
+
 # Inputs as make_inputs.py writes them: the reference's padded batch (3 x 19) and a 1 x 24 sentence.
 $PY - "$M/reference.json" "$TMP/in" <<'PYEOF'
 import json, os, struct, sys
