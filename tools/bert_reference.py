@@ -41,6 +41,16 @@ position_buckets / 2 when position_buckets > 0), masked as XSoftmax (only pairs 
 attend), then BERT's output / FFN blocks; DebertaV2ForSequenceClassification: ContextPooler
 (dense + pooler_hidden_act on h[:, 0]) then classifier. See `_forward_deberta_v2`.
 
+DeBERTa v1 (model_type "deberta", modeling_deberta.py) runs through `forward` too, with v2's
+embeddings, mask, output / FFN blocks and ContextPooler but its own attention: one fused
+attention.self.in_proj [3H, H] without bias whose outputs are grouped per head (head n owns rows
+3dn .. 3dn + 3d: its q, k, v), q_bias / v_bias added after the split (k has none), q divided by
+s = sqrt(head_dim * (1 + len(pos_att_type))) before q·kᵀ, c2p from pos_proj (no bias) and p2c from
+pos_q_proj (with bias, divided by s) of the raw relative embeddings (no LayerNorm, no buckets),
+centred slice rel_embeddings[max_rel - span : max_rel + span] with the dynamic
+span = min(S, max_relative_positions). See `_forward_deberta_v1`; DebertaTokenizer (GPT-2 byte-level
+BPE over vocab.json + merges.txt) is `gpt2_bpe_tokenize` / `deberta_v1_encode`.
+
 ALBERT (model_type "albert", modeling_albert.py) runs through `forward` too: embeddings word +
 token type + position 0..S-1, all embedding_size (E) wide, LayerNorm over E, then
 encoder.embedding_hidden_mapping_in (Linear E -> H, present even when E == H); layer i of
@@ -214,6 +224,11 @@ TASKS = {
     "DebertaV2ForSequenceClassification": "sequence_classification",
     "DebertaV2ForTokenClassification": "token_classification",
     "DebertaV2ForQuestionAnswering": "question_answering",
+    "DebertaModel": "base",
+    "DebertaForMaskedLM": "base",
+    "DebertaForSequenceClassification": "sequence_classification",
+    "DebertaForTokenClassification": "token_classification",
+    "DebertaForQuestionAnswering": "question_answering",
     "AlbertModel": "base",
     "AlbertForMaskedLM": "base",
     "AlbertForSequenceClassification": "sequence_classification",
@@ -297,6 +312,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_mpnet(config, weights, input_ids, attention_mask, dtype)
     if config.get("model_type") == "deberta-v2":
         return _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_ids, dtype)
+    if config.get("model_type") == "deberta":
+        return _forward_deberta_v1(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     if config.get("model_type") == "albert":
         return _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
@@ -591,16 +608,7 @@ def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_i
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     hd = int(config.get("attention_head_size", hidden // heads))
 
-    # DebertaV2Embeddings
-    x = g("embeddings.word_embeddings.weight")[ids]
-    if st["position_biased_input"]:
-        x = x + g("embeddings.position_embeddings.weight")[torch.arange(seq)][None]
-    if st["type_vocab_size"] > 0:
-        x = x + g("embeddings.token_type_embeddings.weight")[tt]
-    if config.get("embedding_size", hidden) != hidden:
-        x = torch.matmul(x, g("embeddings.embed_proj.weight").t())  # Linear without bias
-    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
-    x = x * mask[:, :, None].to(dtype)
+    x = _deberta_embeddings(config, st, g, ids, tt, mask, eps)
 
     # DebertaV2Encoder: pairwise mask, relative positions and embeddings shared by the layers
     pair_mask = (mask[:, None, :, None] * mask[:, None, None, :]).bool()  # [B, 1, S, S]
@@ -648,8 +656,30 @@ def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_i
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(bsz, seq, heads * hd)
         x = _layer_rest(x, ctx, g, p, eps)
 
+    return _deberta_heads(config, w, x, "DebertaV2Model")
+
+
+def _deberta_embeddings(config, st, g, ids, tt, mask, eps):
+    """DebertaEmbeddings / DebertaV2Embeddings (the same code): word (+ position 0..S-1 if
+    position_biased_input) (+ token type if type_vocab_size > 0), embed_proj (Linear without bias)
+    when embedding_size != hidden_size, LayerNorm, times the attention mask."""
+    seq = ids.shape[1]
+    hidden = config["hidden_size"]
+    x = g("embeddings.word_embeddings.weight")[ids]
+    if st["position_biased_input"]:
+        x = x + g("embeddings.position_embeddings.weight")[torch.arange(seq)][None]
+    if st["type_vocab_size"] > 0:
+        x = x + g("embeddings.token_type_embeddings.weight")[tt]
+    if config.get("embedding_size", hidden) != hidden:
+        x = torch.matmul(x, g("embeddings.embed_proj.weight").t())  # Linear without bias
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    return x * mask[:, :, None].to(x.dtype)
+
+
+def _deberta_heads(config, w, x, default_arch):
+    """The DeBERTa (v1 and v2) heads on the encoder output x -> the forward's numpy outputs."""
     out = {"last_hidden_state": x}
-    task = TASKS[(config.get("architectures") or ["DebertaV2Model"])[0]]
+    task = TASKS[(config.get("architectures") or [default_arch])[0]]
     if task == "sequence_classification":
         # ContextPooler: dense (pooler_hidden_size x pooler_hidden_size, i.e. hidden) on token 0,
         # then pooler_hidden_act; classifier: Linear(hidden, num_labels). Hugging Face does not
@@ -665,6 +695,114 @@ def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_i
         out["logits"] = _linear(pooled, w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
+
+
+def deberta_v1_settings(config):
+    """The relative-attention settings of a DeBERTa v1 config (DebertaConfig / DebertaEncoder /
+    DisentangledSelfAttention of modeling_deberta.py): pos_att_type (a "c2p|p2c" string is
+    lower-cased and split on "|", as DebertaConfig does), relative_attention (default false),
+    max_relative_positions (< 1: max_position_embeddings), position_biased_input (default true),
+    type_vocab_size (default 0). v1 has no position buckets, no norm_rel_ebd, no share_att_key."""
+    st = deberta_settings(config)
+    return {k: st[k] for k in ("relative_attention", "pos_att_type", "max_relative_positions",
+                               "position_biased_input", "type_vocab_size")}
+
+
+def deberta_v1_disentangled_bias(q, k, pos_key, pos_query, relative_pos, att_span, pos_att_type):
+    """DisentangledSelfAttention.disentangled_att_bias of modeling_deberta.py (Lq == Lk), with
+    torch.gather as Hugging Face writes it.
+
+    q (already divided by the score scale), k: [B, heads, S, d]; pos_key = pos_proj(rel) and
+    pos_query = pos_q_proj(rel) / scale split into heads: [heads, 2 span, d] (rel being the centred
+    slice of the relative embeddings); relative_pos: [S, S] (i - j).
+    c2p[i][j] = (q_i . pos_key[c2p_pos[i][j]]), c2p_pos = clamp(rel + span, 0, 2 span - 1);
+    p2c[i][j] = (k_j . pos_query[p2c_pos[j][i]]), p2c_pos = clamp(-rel + span, 0, 2 span - 1)
+    (the [key][position] product gathered by p2c_pos, then transposed)."""
+    bsz, heads, seq, _ = q.shape
+    score = torch.zeros(bsz, heads, seq, seq, dtype=q.dtype)
+    if "c2p" in pos_att_type:
+        c2p_att = torch.matmul(q, pos_key.transpose(-1, -2)[None])  # [B, h, S(query), 2 span]
+        c2p_pos = torch.clamp(relative_pos + att_span, 0, att_span * 2 - 1)
+        score = score + torch.gather(c2p_att, -1, c2p_pos[None, None].expand(bsz, heads, seq, seq))
+    if "p2c" in pos_att_type:
+        p2c_att = torch.matmul(k, pos_query.transpose(-1, -2)[None])  # [B, h, S(key), 2 span]
+        p2c_pos = torch.clamp(-relative_pos + att_span, 0, att_span * 2 - 1)
+        p2c = torch.gather(p2c_att, -1, p2c_pos[None, None].expand(bsz, heads, seq, seq))
+        score = score + p2c.transpose(-1, -2)
+    return score
+
+
+def _forward_deberta_v1(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """modeling_deberta.py in eval mode (DebertaModel + heads), see the module docstring.
+
+    Literally: qp = x·in_projᵀ viewed [B, S, heads, 3 d] and chunked into q, k, v per head
+    (transpose_for_scores, then chunk(3, dim=-1)); q += q_bias, v += v_bias (per head); scale =
+    sqrt(float32(d) * (1 + len(pos_att_type))) in float32; q /= scale; scores = q·kᵀ + c2p + p2c
+    (disentangled_att_bias with att_span = min(S, max_relative_positions) and the rows
+    [max_rel - span, max_rel + span) of encoder.rel_embeddings, not LayerNorm'ed); XSoftmax with
+    the pairwise mask; then BERT's attention output / FFN blocks (DebertaLayerNorm = LayerNorm).
+    The embeddings, the mask handling and the heads are v2's (the same Hugging Face code).
+    Not implemented (raises): hidden_act other than gelu, talking_head, "p2p" in pos_att_type."""
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError("only hidden_act 'gelu' is implemented")
+    if config.get("talking_head", False):
+        raise NotImplementedError("DeBERTa talking_head is not implemented")
+    st = deberta_v1_settings(config)
+    if "p2p" in st["pos_att_type"]:
+        raise NotImplementedError("DeBERTa pos_att_type 'p2p' is not implemented")
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    g = lambda n: _get(w, n)  # noqa: E731
+    eps = float(config.get("layer_norm_eps", 1e-7))
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64))
+    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    bsz, seq = ids.shape
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    hd = hidden // heads
+
+    x = _deberta_embeddings(config, st, g, ids, tt, mask, eps)
+
+    # DebertaEncoder: pairwise mask; relative positions i - j (build_relative_position) and the
+    # raw relative embeddings, shared by the layers.
+    pair_mask = (mask[:, None, :, None] * mask[:, None, None, :]).bool()  # [B, 1, S, S]
+    max_rel = st["max_relative_positions"]
+    if st["relative_attention"]:
+        pos = torch.arange(seq, dtype=torch.long)
+        relative_pos = pos[:, None] - pos[None, :]
+        att_span = min(seq, max_rel)
+        rel = g("encoder.rel_embeddings.weight")[max_rel - att_span:max_rel + att_span]
+    scale_factor = 1 + len(st["pos_att_type"])
+    scale = float(torch.sqrt(torch.tensor(hd, dtype=torch.float) * scale_factor))
+
+    def transpose_for_scores(t):  # [..., S, heads * n] -> [..., heads, S, n]
+        t = t.view(t.shape[:-1] + (heads, -1))
+        return t.permute(0, 2, 1, 3) if t.dim() == 4 else t.permute(1, 0, 2)
+
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        a = p + "attention.self."
+        qp = torch.matmul(x, g(a + "in_proj.weight").t())  # [B, S, 3H], no bias
+        q, k, v = transpose_for_scores(qp).chunk(3, dim=-1)  # each [B, heads, S, d]
+        q = q + g(a + "q_bias").view(heads, hd)[None, :, None, :]
+        v = v + g(a + "v_bias").view(heads, hd)[None, :, None, :]
+        q = q / scale
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        if st["relative_attention"]:
+            pos_key = pos_query = None
+            if "c2p" in st["pos_att_type"]:
+                pos_key = transpose_for_scores(torch.matmul(rel, g(a + "pos_proj.weight").t()))
+            if "p2c" in st["pos_att_type"]:
+                pos_query = transpose_for_scores(_linear(rel, g(a + "pos_q_proj.weight"), g(a + "pos_q_proj.bias")))
+                pos_query = pos_query / scale
+            scores = scores + deberta_v1_disentangled_bias(q, k, pos_key, pos_query, relative_pos, att_span,
+                                                           st["pos_att_type"])
+        # XSoftmax
+        scores = scores.masked_fill(~pair_mask, torch.finfo(dtype).min)
+        probs = torch.softmax(scores, dim=-1).masked_fill(~pair_mask, 0.0)
+        ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+        x = _layer_rest(x, ctx, g, p, eps)
+
+    return _deberta_heads(config, w, x, "DebertaModel")
 
 
 def albert_layer_groups(config):
@@ -876,6 +1014,126 @@ def bert_template(cls, sep, a, b=None):
 
 
 # ------------------------------------------------------------------------------------------------
+# DeBERTa v1's tokenizer (DebertaTokenizer, the slow one: GPT-2 byte-level BPE, vocab.json + merges.txt)
+
+# DebertaTokenizer's special tokens (bos/cls "[CLS]", eos/sep "[SEP]", unk "[UNK]", pad "[PAD]",
+# mask "[MASK]"), all in vocab.json; "[MASK]" is AddedToken(lstrip=True): it takes the whitespace
+# before it; the others are AddedTokens without lstrip / rstrip.
+DEBERTA_V1_SPECIALS = ("[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]")
+DEBERTA_V1_LSTRIP = ("[MASK]",)
+# GPT-2's pre-tokenizer, `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, with
+# \p{L} / \p{N} / \s written for ASCII (the `regex` module is not available): exact on ASCII text only
+# (the ASCII White_Space characters are \t \n \v \f \r and space; Python's \s would add \x1c-\x1f).
+_WS = r"\t\n\x0b\x0c\r "
+GPT2_PRETOKENIZE_ASCII = (r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{ws}A-Za-z0-9]+|[{ws}]+(?![^{ws}])|[{ws}]+"
+                          .format(ws=_WS))
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (byte-level BPE): the printable Latin-1 bytes
+    (! .. ~, ¡ .. ¬, ® .. ÿ) map to themselves, the other bytes to chr(256 + n) in byte order."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def load_bpe(model_dir):
+    """vocab.json -> {token: id}; merges.txt -> {(a, b): rank} (GPT2Tokenizer: the "#version"
+    line and empty lines skipped, rank = order in the file)."""
+    with open(os.path.join(model_dir, "vocab.json"), encoding="utf-8") as f:
+        vocab = json.load(f)
+    ranks = {}
+    with open(os.path.join(model_dir, "merges.txt"), encoding="utf-8") as f:
+        for line in f.read().split("\n"):
+            if line and not line.startswith("#version"):
+                a, b = line.split()
+                ranks[(a, b)] = len(ranks)
+    return vocab, ranks
+
+
+def bpe_word(symbols, ranks):
+    """GPT2Tokenizer.bpe: repeatedly merge the adjacent pair of lowest rank (every occurrence,
+    left to right, without overlap) until no adjacent pair is in the merges."""
+    word = list(symbols)
+    while len(word) > 1:
+        pairs = {(a, b) for a, b in zip(word, word[1:])}
+        best = min(pairs, key=lambda pr: ranks.get(pr, float("inf")))
+        if best not in ranks:
+            break
+        merged, i = [], 0
+        while i < len(word):
+            if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                merged.append(word[i] + word[i + 1])
+                i += 2
+            else:
+                merged.append(word[i])
+                i += 1
+        word = merged
+    return word
+
+
+def gpt2_bpe_tokenize(vocab, ranks, text):
+    """GPT2Tokenizer._tokenize + convert_tokens_to_ids on text without special tokens (ASCII):
+    pre-tokenize (GPT2_PRETOKENIZE_ASCII), map each pre-token's UTF-8 bytes through
+    bytes_to_unicode, BPE-merge it; a token missing from vocab.json would be [UNK] (never happens
+    when the 256 byte symbols are in it). -> [(token, id)]."""
+    import re
+    if not all(ord(c) < 128 for c in text):
+        raise ValueError("gpt2_bpe_tokenize: the ASCII pre-tokenizer needs ASCII text")
+    b2u = bytes_to_unicode()
+    out = []
+    for pre in re.findall(GPT2_PRETOKENIZE_ASCII, text):
+        for tok in bpe_word([b2u[b] for b in pre.encode("utf-8")], ranks):
+            out.append((tok, vocab.get(tok, vocab["[UNK]"])))
+    return out
+
+
+def deberta_v1_tokenize(vocab, ranks, text):
+    """DebertaTokenizer.tokenize + convert_tokens_to_ids (add_prefix_space false, no lower case).
+
+    PreTrainedTokenizer.tokenize: the special tokens written in the text (DEBERTA_V1_SPECIALS)
+    are split out first (leftmost, then longest); "[MASK]" (lstrip) strips the whitespace at the
+    end of the chunk before it; empty chunks are dropped; every other chunk goes through
+    gpt2_bpe_tokenize (so a space after a special token stays: "[SEP] b" -> "[SEP]", "Ġb").
+    -> [(token, id)]."""
+    chunks, pos = [], 0
+    while True:
+        hits = [(text.find(t, pos), -len(t), t) for t in DEBERTA_V1_SPECIALS if text.find(t, pos) >= 0]
+        if not hits:
+            chunks.append((False, text[pos:]))
+            break
+        at, _, tok = min(hits)
+        chunks += [(False, text[pos:at]), (True, tok)]
+        pos = at + len(tok)
+    for i, (special, tok) in enumerate(chunks):
+        if special and tok in DEBERTA_V1_LSTRIP and i > 0 and not chunks[i - 1][0]:
+            chunks[i - 1] = (False, chunks[i - 1][1].rstrip())
+    out = []
+    for special, tok in chunks:
+        if special:
+            out.append((tok, vocab[tok]))
+        elif tok:
+            out.extend(gpt2_bpe_tokenize(vocab, ranks, tok))
+    return out
+
+
+def deberta_v1_encode(vocab, ranks, text, pair=None):
+    """[CLS] a [SEP] (b [SEP]) as DebertaTokenizer builds them -> (tokens, ids, type_ids); type
+    ids 0 for [CLS] a [SEP], 1 for b [SEP] (create_token_type_ids_from_sequences)."""
+    cls, sep = ("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])
+    toks, types = bert_template(cls, sep, deberta_v1_tokenize(vocab, ranks, text),
+                                None if pair is None else deberta_v1_tokenize(vocab, ranks, pair))
+    return [t[0] for t in toks], [t[1] for t in toks], types
+
+
+# ------------------------------------------------------------------------------------------------
 # ALBERT's tokenizer (the slow AlbertTokenizer over spiece.model) over the sentencepiece library
 
 # AlbertTokenizer's special tokens (bos/cls "[CLS]", eos/sep "[SEP]", unk "<unk>", pad "<pad>",
@@ -980,14 +1238,18 @@ def main():
     grp = ap.add_mutually_exclusive_group(required=True)
     grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
     grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
-                                    "ASCII only), or its spm.model (DeBERTa-v2/v3) / spiece.model (ALBERT)")
+                                    "ASCII only), or its spm.model (DeBERTa-v2/v3) / spiece.model (ALBERT) / "
+                                    "vocab.json + merges.txt (DeBERTa v1, ASCII only)")
     ap.add_argument("--pair", help="second text of a pair (with --text)")
     ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     args = ap.parse_args()
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
     weights, _, _ = read_safetensors(os.path.join(args.model_dir, "model.safetensors"))
-    if args.text is not None and config.get("model_type") == "deberta-v2":
+    if args.text is not None and config.get("model_type") == "deberta":
+        vocab, ranks = load_bpe(args.model_dir)
+        tokens, ids, types = deberta_v1_encode(vocab, ranks, args.text, args.pair)
+    elif args.text is not None and config.get("model_type") == "deberta-v2":
         import sentencepiece
         sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(args.model_dir, "spm.model"))
         tokens, ids, types, _ = deberta_encode(sp, args.text, args.pair)

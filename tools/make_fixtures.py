@@ -204,28 +204,18 @@ def make_cases(vocab, rng, cfg):
     return cases
 
 
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table (byte-level BPE)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
+# RoBERTa's specials (ids 0-4 of its vocab.json); DeBERTa v1's are DEBERTA_V1_BPE_SPECIALS.
+ROBERTA_BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
-def write_bpe_tokenizer(d, vocab_size):
-    """A byte-level BPE tokenizer (RoBERTa style) for a fixture of `vocab_size` ids: <s> <pad>
-    </s> <unk> <mask> = 0-4, the 256 byte symbols, then merges learned greedily from the fixture
-    words (most frequent pair first) until the ids run out. vocab.json + merges.txt, as
-    roberta-base ships them."""
+def write_bpe_tokenizer(d, vocab_size, specials=ROBERTA_BPE_SPECIALS):
+    """A byte-level BPE tokenizer for a fixture of `vocab_size` ids: the `specials` = 0-4 (RoBERTa's
+    <s> <pad> </s> <unk> <mask> by default), the 256 byte symbols, then merges learned greedily from
+    the fixture words (most frequent pair first) until the ids run out. vocab.json + merges.txt, as
+    roberta-base / deberta-base ship them; returns (vocab, merges)."""
     import re
-    b2u = bytes_to_unicode()
-    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])}
+    b2u = ref.bytes_to_unicode()
+    vocab = {t: i for i, t in enumerate(specials)}
     for b in range(256):
         vocab[b2u[b]] = len(vocab)
     corpus = " ".join(WORDS) + " The movie was great! I did not like this film at all, it was boring."
@@ -254,10 +244,12 @@ def write_bpe_tokenizer(d, vocab_size):
                     i += 1
             out.append(m)
         words = out
+    assert sorted(vocab.values()) == list(range(len(vocab))), "a merge made an existing token"
     with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
     with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    return vocab, merges
 
 
 def roberta_case(c):
@@ -598,6 +590,157 @@ def check_deberta_scores(cfg, seed, seq=70, heads=2, d=8):
                 p2c = sum(k[0, h, j, t] * pq[h, clamp(-bucket(j - i) + span), t] for t in range(d))
                 want[0, h, i, j] = (c2p + p2c) / 3.0
     assert np.abs(got - want).max() < 1e-12, np.abs(got - want).max()
+
+
+# DeBERTa v1 (model_type deberta, modeling_deberta.py): disentangled attention with a fused
+# attention.self.in_proj [3H, H] (no bias; each head's q, k, v rows together), q_bias / v_bias,
+# pos_proj (c2p, no bias) / pos_q_proj (p2c) of raw relative embeddings (no LayerNorm, no buckets,
+# centred slice of the dynamic span min(S, max_relative_positions)). Cases: make_cases' BERT
+# WordPiece ids unchanged — the byte-level BPE vocab.json of these directories has [PAD] [UNK]
+# [CLS] [SEP] [MASK] at 0-4, the BERT fixture vocabulary's ids, so no remap (RoBERTa needs one) —
+# checked by ids, not through the tokenizer; the tokenizer has its own tokenizer_cases.
+# tiny_deberta_v1 has microsoft/deberta-base's options (no absolute positions, no token types,
+# "c2p|p2c" as a string) with max_relative_positions 8, below most case lengths: the clamp and the
+# dynamic span; tiny_deberta_v1_cls the other branches (absolute positions, max_relative_positions
+# -1 -> max_position_embeddings, pos_att_type a list) and the ContextPooler + MNLI classifier.
+DEBERTA_V1_BPE_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4, as SPECIALS
+DEBERTA_V1 = {"model_type": "deberta", "max_position_embeddings": MAX_POS, "type_vocab_size": 0,
+              "position_biased_input": False, "relative_attention": True, "max_relative_positions": 8,
+              "pos_att_type": "c2p|p2c"}
+DEBERTA_V1_CLS = {"model_type": "deberta", "max_position_embeddings": MAX_POS, "type_vocab_size": 0,
+                  "position_biased_input": True, "relative_attention": True, "max_relative_positions": -1,
+                  "pos_att_type": ["p2c", "c2p"], "pooler_hidden_size": HIDDEN, "pooler_hidden_act": "gelu",
+                  "pooler_dropout": 0,
+                  "id2label": {"0": "contradiction", "1": "neutral", "2": "entailment"},
+                  "label2id": {"contradiction": 0, "neutral": 1, "entailment": 2}}
+MODELS += [
+    ("tiny_deberta_v1", "DebertaModel", "", False, None, 37, "F32", DEBERTA_V1),
+    ("tiny_deberta_v1_cls", "DebertaForSequenceClassification", "deberta.", False, "classifier", 38, "F32",
+     DEBERTA_V1_CLS),
+]
+# microsoft/deberta-base's tokenizer_config.json (DebertaTokenizer over vocab.json + merges.txt).
+DEBERTA_V1_TOKENIZER_CONFIG = {"tokenizer_class": "DebertaTokenizer", "bos_token": "[CLS]", "eos_token": "[SEP]",
+                               "unk_token": "[UNK]", "sep_token": "[SEP]", "cls_token": "[CLS]", "pad_token": "[PAD]",
+                               "mask_token": "[MASK]", "do_lower_case": False, "model_max_length": 512}
+# Texts the DeBERTa v1 tokenizer is checked on ((text, pair); ASCII): punctuation, capitals, a
+# contraction, digits, runs of spaces and words outside the merges ("Zyx", "qwv"), a pair, and
+# " [MASK]" (lstrip: the space before it is dropped; the one after it stays with "Ġwas").
+DEBERTA_V1_TOKENIZER_TEXTS = [
+    ("The movie was great! Zyx's  film, qwv?", None),
+    ("I did not like it -- 42 days (really)...", None),
+    ("who wrote the book?", "The book was written by a famous writer in London."),
+    ("The capital of France is [MASK]. The [MASK] was great!", None),
+]
+
+
+def deberta_v1_fuse_qkv(wq, wk, wv, heads):
+    """in_proj.weight [3H, H] of three [H, H] projections: head n's q rows, then its k rows, then
+    its v rows (transpose_for_scores of the [B, S, 3H] product, then chunk(3))."""
+    h = wq.shape[0]
+    d = h // heads
+    per_head = [m.reshape(heads, d, h) for m in (wq, wk, wv)]
+    return np.concatenate(per_head, axis=1).reshape(3 * h, h)
+
+
+def deberta_v1_weights(rng, cfg, prefix, head):
+    """deberta_weights' draws (under v2 names, with its optional tables and the ContextPooler)
+    -> DeBERTa v1 names: query_proj / key_proj / value_proj fused into attention.self.in_proj
+    (key bias dropped), q_bias / v_bias the query / value biases; then, per layer, pos_proj [H, H]
+    (no bias) and pos_q_proj [H, H] + bias with the query / key scales. encoder.rel_embeddings
+    [2 max_relative_positions, H] (std 1) as v2's."""
+    w = deberta_weights(rng, cfg, prefix, head)
+    h, heads = cfg["hidden_size"], cfg["num_attention_heads"]
+    st = ref.deberta_v1_settings(cfg)
+    for i in range(cfg["num_hidden_layers"]):
+        a = f"{prefix}encoder.layer.{i}.attention.self."
+        wq, wk, wv = (w.pop(a + n + "_proj.weight") for n in ("query", "key", "value"))
+        bq, _, bv = (w.pop(a + n + "_proj.bias") for n in ("query", "key", "value"))
+        w[a + "in_proj.weight"] = deberta_v1_fuse_qkv(wq, wk, wv, heads)
+        w[a + "q_bias"], w[a + "v_bias"] = bq, bv
+    for i in range(cfg["num_hidden_layers"]):
+        a = f"{prefix}encoder.layer.{i}.attention.self."
+        for name, bias, wanted in (("pos_proj", False, "c2p"), ("pos_q_proj", True, "p2c")):
+            m = (rng.standard_normal((h, h)) * rng.uniform(0.10, 0.25)).astype(np.float32)
+            m[rng.random(m.shape) < 0.01] *= 4.0
+            b = (rng.standard_normal(h) * 0.05).astype(np.float32)
+            if wanted in st["pos_att_type"]:
+                w[a + name + ".weight"] = m
+                if bias:
+                    w[a + name + ".bias"] = b
+    assert w[prefix + "encoder.rel_embeddings.weight"].shape == (2 * st["max_relative_positions"], h)
+    return w
+
+
+def deberta_v1_as_v2(cfg, weights, heads):
+    """A DeBERTa v1 checkpoint as the deberta-v2 one that computes the same function (for the
+    self-check): in_proj split back per head into query_proj / key_proj / value_proj (key bias 0,
+    q_bias / v_bias the others), pos_key_proj = pos_proj (bias 0), pos_query_proj = pos_q_proj,
+    share_att_key false, norm_rel_ebd none, no buckets, the same max_relative_positions."""
+    v2cfg = dict(cfg, model_type="deberta-v2", share_att_key=False, norm_rel_ebd="none", position_buckets=-1,
+                 architectures=[cfg["architectures"][0].replace("Deberta", "DebertaV2")])
+    out = {}
+    for k, v in weights.items():
+        if k.endswith("attention.self.in_proj.weight"):
+            a = k[:-len("in_proj.weight")]
+            h = v.shape[1]
+            qkv = v.reshape(heads, 3, h // heads, h)
+            for j, n in enumerate(("query", "key", "value")):
+                out[a + n + "_proj.weight"] = qkv[:, j].reshape(h, h)
+            out[a + "query_proj.bias"] = weights[a + "q_bias"]
+            out[a + "key_proj.bias"] = np.zeros(h, dtype=v.dtype)
+            out[a + "value_proj.bias"] = weights[a + "v_bias"]
+        elif k.endswith("attention.self.pos_proj.weight"):
+            a = k[:-len("pos_proj.weight")]
+            out[a + "pos_key_proj.weight"] = v
+            out[a + "pos_key_proj.bias"] = np.zeros(v.shape[0], dtype=v.dtype)
+        elif k.endswith("attention.self.pos_q_proj.weight") or k.endswith("attention.self.pos_q_proj.bias"):
+            out[k.replace("pos_q_proj", "pos_query_proj")] = v
+        elif not (k.endswith("attention.self.q_bias") or k.endswith("attention.self.v_bias")):
+            out[k] = v
+    return v2cfg, out
+
+
+def check_deberta_v1_reference(cfg, weights, cases, seed):
+    """Self-check of the DeBERTa v1 reference: it equals the deberta-v2 reference run on the
+    converted checkpoint (deberta_v1_as_v2) on the fixture's cases, with the fixture's
+    max_relative_positions and with 5 (a fresh [10, H] relative table, std 1: every case longer
+    than 5 but len1 / len2, the dynamic span below it there). Returns {check: max |d|}."""
+    heads = cfg["num_attention_heads"]
+    prefix = "deberta." if any(k.startswith("deberta.") for k in weights) else ""
+    small = dict(weights)
+    small[prefix + "encoder.rel_embeddings.weight"] = \
+        np.random.default_rng(seed).standard_normal((10, cfg["hidden_size"])).astype(np.float32)
+    dev = {}
+    for label, c1, w1 in ((f"max_relative_positions {ref.deberta_v1_settings(cfg)['max_relative_positions']}",
+                           cfg, weights), ("max_relative_positions 5", dict(cfg, max_relative_positions=5), small)):
+        c2, w2 = deberta_v1_as_v2(c1, w1, heads)
+        d = 0.0
+        for c in cases:
+            args = (c["input_ids"], c["attention_mask"], c["token_type_ids"])
+            got, want = ref.forward(c1, w1, *args), ref.forward(c2, w2, *args)
+            assert sorted(got) == sorted(want), (sorted(got), sorted(want))
+            d = max([d] + [float(np.abs(got[k] - want[k]).max()) for k in got])
+        assert d < 1e-12, (label, d)
+        dev[label] = d
+    return dev
+
+
+def deberta_v1_tokenizer_cases(d):
+    """DEBERTA_V1_TOKENIZER_TEXTS through the reference DebertaTokenizer on the directory's
+    vocab.json + merges.txt: {text, pair, ids, tokens, token_type_ids}. Checked: the tokens
+    byte-decode to the text (without the whitespace a [MASK] takes)."""
+    vocab, ranks = ref.load_bpe(d)
+    u2b = {u: b for b, u in ref.bytes_to_unicode().items()}
+    out = []
+    for text, pair in DEBERTA_V1_TOKENIZER_TEXTS:
+        toks, ids, types = ref.deberta_v1_encode(vocab, ranks, text, pair)
+        assert [vocab[t] for t in toks] == ids
+        plain = [t for t in toks[1:-1] if t not in ref.DEBERTA_V1_SPECIALS or t == "[MASK]"]
+        if pair is None:
+            got = "".join(t if t == "[MASK]" else bytes(u2b[ch] for ch in t).decode() for t in plain)
+            assert got == text.replace(" [MASK]", "[MASK]"), (got, text)
+        out.append({"text": text, "pair": pair, "ids": ids, "tokens": toks, "token_type_ids": types})
+    return out
 
 
 # ALBERT (model_type albert): BERT's attention with factorized embeddings (embedding_size 16, mapped
@@ -1034,6 +1177,7 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     mpnet = extra.get("model_type") == "mpnet"
     xlmr = extra.get("model_type") == "xlm-roberta"
     deberta = extra.get("model_type") == "deberta-v2"
+    deberta_v1 = extra.get("model_type") == "deberta"
     albert = extra.get("model_type") == "albert"
     if mpnet:
         vocab_list = mpnet_vocab(vocab_list)
@@ -1057,7 +1201,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         assert vocab_list[:5] == ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"] and sp.unk_id() == 1
         assert vocab_list[5:5 + len(ALBERT_USER_SYMBOLS)] == ALBERT_USER_SYMBOLS
     vocab = {t: i for i, t in enumerate(vocab_list)}
-    make_cfg = distil_config if distil else deberta_config if deberta else albert_config if albert else base_config
+    make_cfg = distil_config if distil else deberta_config if deberta or deberta_v1 else albert_config if albert \
+        else base_config
     cfg = make_cfg(len(vocab_list), arch, **extra)
     if mpnet:  # MPNet's config has neither
         del cfg["type_vocab_size"], cfg["position_embedding_type"]
@@ -1067,6 +1212,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     rng = np.random.default_rng(seed)
     if deberta:
         weights = deberta_weights(rng, cfg, prefix, head)
+    elif deberta_v1:
+        weights = deberta_v1_weights(rng, cfg, prefix, head)
     elif albert:
         weights = albert_weights(rng, cfg, prefix, pooler, head)
     elif distil:
@@ -1097,6 +1244,12 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         f.write("\n")
     if roberta:  # RoBERTa directories carry a byte-level BPE tokenizer, not a WordPiece one
         write_bpe_tokenizer(d, cfg["vocab_size"])
+    elif deberta_v1:  # so do DeBERTa v1's, with BERT's special ids (DebertaTokenizer)
+        bpe_vocab, _ = write_bpe_tokenizer(d, cfg["vocab_size"], DEBERTA_V1_BPE_SPECIALS)
+        assert all(bpe_vocab[t] == vocab[t] for t in DEBERTA_V1_BPE_SPECIALS)  # the cases' ids, no remap
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump(DEBERTA_V1_TOKENIZER_CONFIG, f, indent=2)
+            f.write("\n")
     elif deberta or albert:  # the SentencePiece model under the family's name + its config
         with open(os.path.join(d, "spiece.model" if albert else "spm.model"), "wb") as f:
             f.write(spm_model)
@@ -1139,6 +1292,9 @@ def build_model(out_dir, vocab_list, spec, check_peers):
         check_deberta_scores(cfg, seed)
     elif albert:
         cases = albert_mlm_case(sp, vocab) if head == "albert_mlm" else albert_cases(sp, vocab, case_rng, cfg)
+    elif deberta_v1:
+        cases = make_cases(vocab, case_rng, cfg)  # BERT's ids: DEBERTA_V1_BPE_SPECIALS are at the same ids
+        v1_dev = check_deberta_v1_reference(cfg, loaded, cases, seed)
     else:
         cases = make_cases(vocab, case_rng, dict(cfg, max_position_embeddings=cfg["max_position_embeddings"] - 2)
                            if roberta else cfg)
@@ -1202,6 +1358,15 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                        prefix + "encoder.rel_embeddings.weight"]
         if "pooler.dense.weight" in loaded:  # sequence classifiers' ContextPooler
             probe_names.append("pooler.dense.weight")
+    if deberta_v1:
+        probe_names = [prefix + "embeddings.word_embeddings.weight",
+                       prefix + "encoder.layer.1.attention.self.in_proj.weight",
+                       prefix + "encoder.layer.0.attention.self.q_bias",
+                       prefix + "encoder.layer.1.attention.self.pos_q_proj.weight",
+                       prefix + "encoder.layer.0.intermediate.dense.bias",
+                       prefix + "encoder.rel_embeddings.weight"]
+        if "pooler.dense.weight" in loaded:  # sequence classifiers' ContextPooler
+            probe_names.append("pooler.dense.weight")
     if albert:
         last = f"encoder.albert_layer_groups.{cfg['num_hidden_groups'] - 1}.albert_layers.{cfg['inner_group_num'] - 1}."
         probe_names = [prefix + "embeddings.word_embeddings.weight",
@@ -1234,6 +1399,8 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                                   for t in XLMR_TOKENIZER_TEXTS]
     if albert and head is None:
         doc["tokenizer_cases"] = albert_tokenizer_cases(sp, vocab_list)
+    if deberta_v1:
+        doc["tokenizer_cases"] = deberta_v1_tokenizer_cases(d)
     if deberta:
         doc["tokenizer_cases"] = []
         for t, pair in DEBERTA_TOKENIZER_TEXTS:
@@ -1259,6 +1426,9 @@ def build_model(out_dir, vocab_list, spec, check_peers):
     print(f"{name:12s} {arch:32s} {dtype:5s} tensors={len(weights):3d} "
           f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
           f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
+    if deberta_v1:
+        print("  DeBERTa v1 reference = v2 reference on the converted weights, max|d|: " +
+              ", ".join(f"{k} {v:.1e}" for k, v in v1_dev.items()))
 
 
 def albert_tokenizer_cases(sp, vocab_list):
