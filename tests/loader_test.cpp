@@ -260,8 +260,11 @@ TEST_F(ConfigFile, UnsupportedValues) {
         j["num_hidden_groups"] = 3;  // of 2 layers
     });
     EXPECT_HAS(m, "num_hidden_groups 3 exceeds num_hidden_layers 2");
-    m = error([](json& j) { j["model_type"] = "deberta"; });
-    EXPECT_HAS(m, "model_type 'deberta' (DeBERTa v1) is not supported");
+    m = error([](json& j) {
+        j["model_type"] = "deberta";
+        j["talking_head"] = true;
+    });
+    EXPECT_HAS(m, "talking_head true");
     // RoBERTa positions start at pad_token_id + 1: a table with no room left is refused.
     m = error([](json& j) {
         j["model_type"] = "roberta";
@@ -528,6 +531,27 @@ TEST_F(ConfigFile, RealWorldConfigs) {
         write_file(path(), bad);
         EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }), what);
     }
+    // microsoft/deberta-base's config.json (DeBERTa v1): its own position projections, no
+    // buckets, no LayerNorm of the relative embeddings, whatever v2 options a config carries.
+    const std::string deberta_v1 =
+        R"({"model_type": "deberta", "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02,
+        "intermediate_size": 3072, "max_position_embeddings": 512, "relative_attention": true,
+        "pos_att_type": "c2p|p2c", "layer_norm_eps": 1e-7, "max_relative_positions": -1,
+        "position_biased_input": false, "num_attention_heads": 12, "num_hidden_layers": 12,
+        "type_vocab_size": 0, "vocab_size": 50265, "position_buckets": 256,
+        "norm_rel_ebd": "layer_norm", "share_att_key": false})";
+    write_file(path(), deberta_v1);
+    c = ModelConfig::from_file(path());
+    EXPECT_EQ(c.family, "deberta");
+    EXPECT_TRUE(c.deberta() && c.deberta_v1());
+    EXPECT_FALSE(c.token_types || c.position_embeddings);
+    EXPECT_TRUE(c.disentangled.on && c.disentangled.c2p && c.disentangled.p2c);
+    EXPECT_TRUE(c.disentangled.own_pos_proj);
+    EXPECT_FALSE(c.disentangled.layer_norm);
+    EXPECT_EQ(c.disentangled.buckets, 0);
+    EXPECT_EQ(c.disentangled.span, 512);
+    EXPECT_EQ(c.disentangled.max_position, 512);
     std::string b64 = mpnet;
     b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
                 "\"relative_attention_num_buckets\": 64");

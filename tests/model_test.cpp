@@ -116,19 +116,20 @@ void check_model(const std::string& name, int threads) {
     auto model = Model::load((test::fixtures_dir() / name).string());
     const ModelConfig& cfg = model->config();
     const int64_t h = cfg.hidden_size;
-    // The RoBERTa fixtures' cases are BERT-word ids remapped (not their BPE tokenizer's): checked
-    // by ids only. BERT and DistilBERT fixtures carry the WordPiece vocabulary of the cases.
-    const bool bert = cfg.model_type != "roberta";
+    // The RoBERTa and DeBERTa v1 fixtures' cases are BERT-word ids (remapped for RoBERTa), not
+    // their BPE tokenizer's: checked by ids only. BERT and DistilBERT fixtures carry the
+    // WordPiece vocabulary of the cases.
+    const bool bert = cfg.model_type != "roberta" && cfg.model_type != "deberta";
     if (bert) ASSERT_NE(model->tokenizer(), nullptr);
     // The plan names matrices as the family does (DistilBERT: q_lin, k_lin, v_lin).
-    EXPECT_NE(model->plan_report().find(cfg.model_type == "distilbert"
-                                            ? "transformer.layer.1.attention.{q,k,v}_lin.weight  ["
-                                        : cfg.model_type == "mpnet"
-                                            ? "encoder.layer.1.attention.attn.{q,k,v}.weight  ["
-                                        : cfg.model_type == "albert"
-                                            ? "albert_layers.0.attention.{query,key,value}.weight  ["
-                                            : "encoder.layer.1.attention.self.{query,key,value}"),
-              std::string::npos)
+    EXPECT_NE(
+        model->plan_report().find(
+            cfg.model_type == "distilbert" ? "transformer.layer.1.attention.{q,k,v}_lin.weight  ["
+            : cfg.model_type == "mpnet"    ? "encoder.layer.1.attention.attn.{q,k,v}.weight  ["
+            : cfg.model_type == "albert"   ? "albert_layers.0.attention.{query,key,value}.weight  ["
+            : cfg.model_type == "deberta" ? "encoder.layer.1.attention.self.in_proj.weight  [96x32]"
+                                          : "encoder.layer.1.attention.self.{query,key,value}"),
+        std::string::npos)
         << model->plan_report();
     auto cases = cases_of(ref);
 
@@ -264,7 +265,8 @@ INSTANTIATE_TEST_SUITE_P(Models, Fixture,
                                            "tiny_mpnet", "tiny_mpnet_cls", "tiny_xlmr",
                                            "tiny_xlmr_cls", "tiny_deberta", "tiny_deberta_cls",
                                            "tiny_deberta_qa", "tiny_deberta_tok", "tiny_albert",
-                                           "tiny_albert_cls", "tiny_albert_qa"));
+                                           "tiny_albert_cls", "tiny_albert_qa", "tiny_deberta_v1",
+                                           "tiny_deberta_v1_cls"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
@@ -355,6 +357,50 @@ TEST(Deberta, TokenizerMatchesSentencePiece) {
     }
 }
 
+// The special ids of the fixtures whose vocabulary starts as the BERT fixtures' does: [PAD]
+// [UNK] [CLS] [SEP] [MASK] (or ALBERT's <pad> <unk> [CLS] [SEP] [MASK]) = 0..4.
+void expect_bert_fixture_specials(const Tokenizer& tok) {
+    EXPECT_EQ(tok.pad_id(), 0);
+    EXPECT_EQ(tok.unk_id(), 1);
+    EXPECT_EQ(tok.cls_id(), 2);
+    EXPECT_EQ(tok.sep_id(), 3);
+    EXPECT_EQ(tok.mask_id(), 4);
+}
+
+// A reference tokenizer case ({"text", "pair" or null, ...}) through tok.
+Encoding encode_case(const Tokenizer& tok, const json& c) {
+    const std::string text = c["text"].get<std::string>();
+    return c["pair"].is_null() ? tok.encode(text) : tok.encode(text, c["pair"].get<std::string>());
+}
+
+// DeBERTa v1's DebertaTokenizer (GPT-2's byte-level BPE, BERT's special tokens from vocab.json):
+// [CLS] A [SEP] B [SEP] with type ids 0 then 1, [MASK] kept whole and taking the space before
+// it, as the reference's slow-tokenizer transcription gives them; offsets inside the text.
+TEST(DebertaV1, TokenizerMatchesDebertaTokenizer) {
+    for (const char* name : {"tiny_deberta_v1", "tiny_deberta_v1_cls"}) {
+        SCOPED_TRACE(name);
+        json ref = read_reference(name);
+        Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / name).string());
+        expect_bert_fixture_specials(tok);
+        ASSERT_GE(ref["tokenizer_cases"].size(), 4u);
+        for (const json& c : ref["tokenizer_cases"]) {
+            const std::string text = c["text"].get<std::string>();
+            SCOPED_TRACE(text);
+            const bool pair = !c["pair"].is_null();
+            const Encoding e = encode_case(tok, c);
+            EXPECT_EQ(e.ids, c["ids"].get<std::vector<int32_t>>());
+            EXPECT_EQ(e.tokens, c["tokens"].get<std::vector<std::string>>());
+            EXPECT_EQ(e.type_ids, c["token_type_ids"].get<std::vector<int32_t>>());
+            const size_t len =
+                pair ? text.size() + 1 + c["pair"].get<std::string>().size() : text.size();
+            for (const auto& [b, en] : e.offsets) {
+                EXPECT_LE(b, en);
+                EXPECT_LE(en, len);
+            }
+        }
+    }
+}
+
 // AlbertTokenizer over spiece.model: ids, pieces and type ids as the reference's transcription of
 // the slow tokenizer (preprocess_text, the digit-comma split, special tokens split out after
 // lowercasing); unknown runs keep their text in the reference's pieces (our token is <unk>).
@@ -363,24 +409,19 @@ TEST(Deberta, TokenizerMatchesSentencePiece) {
 TEST(Albert, TokenizerMatchesAlbertTokenizer) {
     json ref = read_reference("tiny_albert");
     Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_albert").string());
-    EXPECT_EQ(tok.pad_id(), 0);
-    EXPECT_EQ(tok.unk_id(), 1);
-    EXPECT_EQ(tok.cls_id(), 2);
-    EXPECT_EQ(tok.sep_id(), 3);
-    EXPECT_EQ(tok.mask_id(), 4);
+    expect_bert_fixture_specials(tok);
     ASSERT_GT(ref["tokenizer_cases"].size(), 10u);
     for (const json& c : ref["tokenizer_cases"]) {
         const std::string text = c["text"].get<std::string>();
         SCOPED_TRACE(text);
-        const bool pair = !c["pair"].is_null();
-        Encoding e = pair ? tok.encode(text, c["pair"].get<std::string>()) : tok.encode(text);
+        const Encoding e = encode_case(tok, c);
         EXPECT_EQ(e.ids, c["ids"].get<std::vector<int32_t>>());
         EXPECT_EQ(e.type_ids, c["token_type_ids"].get<std::vector<int32_t>>());
         const auto pieces = c["pieces"].get<std::vector<std::string>>();
         ASSERT_EQ(e.tokens.size(), pieces.size());
         for (size_t i = 0; i < pieces.size(); ++i) {
             if (e.ids[i] != tok.unk_id()) EXPECT_EQ(e.tokens[i], pieces[i]) << "token " << i;
-            if (pair || e.sequence_ids[i] < 0) continue;
+            if (!c["pair"].is_null() || e.sequence_ids[i] < 0) continue;
             const auto [b, en] = e.offsets[i];
             ASSERT_LE(b, en);
             ASSERT_LE(en, text.size());

@@ -22,12 +22,15 @@ struct ModelConfig {
     std::string model_type = "bert";
     // The architecture family model_type belongs to: model_type itself, except "roberta" for
     // "xlm-roberta" (XLM-R is RoBERTa's architecture with a SentencePiece vocabulary) and
-    // "deberta" for "deberta-v2" (DeBERTa v2 and v3).
+    // "deberta" for "deberta-v2" (DeBERTa v2 and v3) and "deberta" (v1).
     std::string family = "bert";
     // RoBERTa's conventions, shared by XLM-R and MPNet: positions from pad_token_id + 1, pairs as
     // `<s> a </s></s> b </s>` with one token type, the masked-LM head named lm_head.*.
     bool roberta_style() const { return family == "roberta" || model_type == "mpnet"; }
     bool deberta() const { return family == "deberta"; }
+    // DeBERTa v1 (model_type "deberta"): Q, K and V in one in_proj (head-interleaved rows),
+    // q_bias / v_bias, its own position projections pos_proj / pos_q_proj.
+    bool deberta_v1() const { return model_type == "deberta"; }
     // Whether the sequence-classification head is dense + activation + out_proj on the first
     // token (RoBERTa, XLM-R, MPNet, ELECTRA) rather than BERT's pooler + classifier.
     bool dense_classifier_head() const { return roberta_style() || model_type == "electra"; }
@@ -73,6 +76,9 @@ struct ModelConfig {
     struct Disentangled {
         bool on = false;
         bool c2p = false, p2c = false, layer_norm = false;
+        // The position projections are the layer's own (v1's pos_proj without a bias and
+        // pos_q_proj; v2's share_att_key false is still refused), not its key / query ones.
+        bool own_pos_proj = false;
         int64_t span = 0;          // position_buckets, else max_relative_positions
         int64_t buckets = 0;       // position_buckets (0: no log buckets)
         int64_t max_position = 0;  // max_relative_positions (or max_position_embeddings)

@@ -9,8 +9,9 @@
 // "xlm-roberta" (RoBERTa's architecture), "distilbert", "electra" and "mpnet" load the same way
 // (DistilBERT's config names its sizes dim / n_layers / n_heads / hidden_dim / activation and has
 // no token types; ELECTRA may have an embedding_size below hidden_size; MPNet has no token types,
-// RoBERTa's positions and a relative position bias; DeBERTa-v2/v3 ("deberta-v2") its disentangled
-// attention and often neither position nor token-type embeddings); any other model_type is
+// RoBERTa's positions and a relative position bias; DeBERTa-v2/v3 ("deberta-v2") and v1
+// ("deberta") their disentangled attention and often neither position nor token-type
+// embeddings); any other model_type is
 // rejected; a config without model_type is taken as BERT (old checkpoints).
 #include <cctype>
 #include <cmath>
@@ -141,6 +142,11 @@ constexpr ArchTask kArchitectures[] = {
     {"AlbertForSequenceClassification", Task::sequence_classification},
     {"AlbertForTokenClassification", Task::token_classification},
     {"AlbertForQuestionAnswering", Task::question_answering},
+    {"DebertaModel", Task::base},
+    {"DebertaForMaskedLM", Task::base},
+    {"DebertaForSequenceClassification", Task::sequence_classification},
+    {"DebertaForTokenClassification", Task::token_classification},
+    {"DebertaForQuestionAnswering", Task::question_answering},
     {"DebertaV2Model", Task::base},
     {"DebertaV2ForSequenceClassification", Task::sequence_classification},
     {"DebertaV2ForTokenClassification", Task::token_classification},
@@ -181,6 +187,8 @@ void read_deberta(const Reader& r, ModelConfig& c) {
     if (r.get("attention_head_size") &&
         r.integer("attention_head_size", std::nullopt, 1) * c.num_heads != c.hidden_size)
         r.fail("attention_head_size other than hidden_size / num_attention_heads is not supported");
+    if (c.deberta_v1() && r.boolean("talking_head").value_or(false))
+        r.fail("talking_head true (DeBERTa v1's head-mixing projections) is not supported");
     ModelConfig::Disentangled& d = c.disentangled;
     d.on = r.boolean("relative_attention").value_or(false);
     if (!d.on) return;
@@ -207,10 +215,20 @@ void read_deberta(const Reader& r, ModelConfig& c) {
         else
             r.fail("pos_att_type '" + t + "' is not supported (\"c2p\" and \"p2c\")");
     }
-    if (!r.boolean("share_att_key").value_or(false) && (d.c2p || d.p2c))
-        r.fail("share_att_key false (separate pos_key_proj / pos_query_proj) is not supported");
     int64_t max_rel = r.integer("max_relative_positions", -1, INT64_MIN);
     if (max_rel < 1) max_rel = c.max_position_embeddings;
+    if (c.deberta_v1()) {
+        // v1 (modeling_deberta.py): its own position projections, no log buckets, no LayerNorm
+        // of the relative embeddings (none of v2's options are read). Its span is
+        // min(sequence length, max_relative_positions) over the centre rows of the table, which
+        // gives the same scores as v2's fixed span of max_relative_positions over its first rows
+        // (|i - j| < length never reaches the clamp below the length).
+        d.own_pos_proj = true;
+        d.max_position = d.span = max_rel;
+        return;
+    }
+    if (!r.boolean("share_att_key").value_or(false) && (d.c2p || d.p2c))
+        r.fail("share_att_key false (separate pos_key_proj / pos_query_proj) is not supported");
     const int64_t buckets = r.integer("position_buckets", -1, INT64_MIN);
     d.buckets = buckets > 0 ? buckets : 0;
     d.max_position = max_rel;
@@ -260,17 +278,13 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     ModelConfig c;
 
     if (auto mt = r.string("model_type")) c.model_type = *mt;
-    if (c.model_type == "deberta")
-        r.fail(
-            "model_type 'deberta' (DeBERTa v1) is not supported; DeBERTa v2 and v3 "
-            "(model_type \"deberta-v2\") are");
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
         c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet" &&
-        c.model_type != "deberta-v2" && c.model_type != "albert")
+        c.model_type != "deberta" && c.model_type != "deberta-v2" && c.model_type != "albert")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
                "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\", "
-               "\"deberta-v2\" or \"albert\")");
+               "\"deberta\", \"deberta-v2\" or \"albert\")");
     c.family = c.model_type == "xlm-roberta"  ? "roberta"
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;

@@ -330,10 +330,10 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
 
         if (rel_emb) {
-            // DeBERTa (share_att_key): the layer's key / query projections of the relative
-            // embeddings, with their biases, transposed — W · relᵀ + b as [hidden][rel_ld_], which
-            // is [heads][head_dim][rel_ld_] (relative row m in column m; zero columns past 2 span
-            // for the vector loads).
+            // DeBERTa: the layer's key / query projections of the relative embeddings (v2's
+            // share_att_key; v1's own pos_proj / pos_q_proj), with their biases, transposed — W ·
+            // relᵀ + b as [hidden][rel_ld_], which is [heads][head_dim][rel_ld_] (relative row m in
+            // column m; zero columns past 2 span for the vector loads).
             auto project = [&](const Tensor& wt, const Tensor& b, AlignedBuffer<float>& dst) {
                 AlignedBuffer<float> scratch;
                 const float* wf = f32_values(wt, scratch);
@@ -348,8 +348,11 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                                rel_ld_) != dnnl_success)
                     throw Error("DeBERTa relative embeddings: oneDNN sgemm failed");
             };
-            if (cfg.disentangled.c2p) project(src.k_w, src.k_b, L.pos_k);
-            if (cfg.disentangled.p2c) project(src.q_w, src.q_b, L.pos_q);
+            const bool own = cfg.disentangled.own_pos_proj;
+            if (cfg.disentangled.c2p)
+                project(own ? src.pos_k_w : src.k_w, own ? src.pos_k_b : src.k_b, L.pos_k);
+            if (cfg.disentangled.p2c)
+                project(own ? src.pos_q_w : src.q_w, own ? src.pos_q_b : src.q_b, L.pos_q);
         }
         AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};

@@ -38,6 +38,16 @@ constexpr Rename kDebertaLayer[] = {
     {"attention.self.value", "attention.self.value_proj"},
 };
 
+// DeBERTa v1 holds Q, K and V in one in_proj (rows interleaved per head; the loader splits it),
+// with q_bias and v_bias (K has no bias).
+constexpr Rename kDebertaV1Layer[] = {
+    {"attention.self.query.weight", "attention.self.in_proj.weight"},
+    {"attention.self.key.weight", "attention.self.in_proj.weight"},
+    {"attention.self.value.weight", "attention.self.in_proj.weight"},
+    {"attention.self.query.bias", "attention.self.q_bias"},
+    {"attention.self.value.bias", "attention.self.v_bias"},
+};
+
 // ALBERT's layer modules (under "encoder.albert_layer_groups.G.albert_layers.J.").
 constexpr Rename kAlbertLayer[] = {
     {"attention.self.query", "attention.query"},
@@ -54,7 +64,8 @@ bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
 
-// "encoder.layer.N.<module>.<leaf>" -> "<layer prefix>N.<native module>.<leaf>" by `table`;
+// "encoder.layer.N.<module>.<leaf>" -> "<layer prefix>N.<native module>.<leaf>" by `table`
+// (an entry may also name a whole tensor, "<module>.<leaf>");
 // nullopt if `name` is not a layer tensor of the table.
 // layer_of maps the layer number N to the family's "<prefix>N." part.
 template <size_t N, typename LayerOf>
@@ -67,10 +78,12 @@ std::optional<std::string> layer_name(const std::string& name, const Rename (&ta
     for (size_t i = num; i < dot; ++i)
         if (name[i] < '0' || name[i] > '9') return std::nullopt;
     const std::string rest = name.substr(dot + 1);
-    for (const Rename& r : table)
+    for (const Rename& r : table) {
+        if (rest == r.bert) return layer_of(std::stoll(name.substr(num, dot - num))) + r.native;
         if (starts_with(rest, std::string(r.bert) + "."))
             return layer_of(std::stoll(name.substr(num, dot - num))) + r.native +
                    rest.substr(std::strlen(r.bert));
+    }
     return std::nullopt;
 }
 
@@ -86,7 +99,7 @@ std::string family_prefix(const std::string& model_type) {
     if (model_type == "distilbert") return "distilbert.";
     if (model_type == "electra") return "electra.";
     if (model_type == "mpnet") return "mpnet.";
-    if (model_type == "deberta-v2") return "deberta.";
+    if (model_type == "deberta-v2" || model_type == "deberta") return "deberta.";
     if (model_type == "albert") return "albert.";
     return "bert.";
 }
@@ -99,6 +112,8 @@ std::string native_encoder_name(const std::string& model_type, const std::string
     if (model_type == "mpnet") n = layer_name(canonical, kMpnetLayer, numbered("encoder.layer."));
     if (model_type == "deberta-v2")
         n = layer_name(canonical, kDebertaLayer, numbered("encoder.layer."));
+    if (model_type == "deberta")
+        n = layer_name(canonical, kDebertaV1Layer, numbered("encoder.layer."));
     if (model_type == "albert") {
         n = layer_name(canonical, kAlbertLayer, [albert_inner](int64_t l) {
             return "encoder.albert_layer_groups." + std::to_string(l / albert_inner) +
@@ -126,6 +141,7 @@ std::string plan_display_name(const std::string& model_type, const std::string& 
     for (int i = 0; i < 3; ++i)
         n[i] = native_encoder_name(model_type, layer + "attention.self." + parts[i] + ".weight",
                                    albert_inner);
+    if (n[0] == n[1] && n[0] == n[2]) return n[0];  // one tensor (DeBERTa v1's in_proj)
     const size_t shortest = std::min({n[0].size(), n[1].size(), n[2].size()});
     size_t pre = 0, suf = 0;
     while (pre < shortest && n[0][pre] == n[1][pre] && n[0][pre] == n[2][pre]) ++pre;

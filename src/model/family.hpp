@@ -20,7 +20,7 @@ namespace sparq {
 
 // The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta.", "distilbert.",
 // "electra.", "mpnet.", "deberta." or "albert." (model_type "bert", "roberta", "distilbert",
-// "electra", "mpnet", "deberta-v2", "albert").
+// "electra", "mpnet", "deberta" / "deberta-v2", "albert").
 std::string family_prefix(const std::string& model_type);
 
 // The family's name of a canonical encoder tensor name (no prefix added or removed).

@@ -51,6 +51,34 @@ bool all_finite(const float* src, std::size_t n) {
     return all_ones_exponent == 0;
 }
 
+// Rows of DeBERTa v1's in_proj [3 hidden][hidden] for Q (part 0), K (1) or V (2): Hugging Face
+// splits its output per head into [q | k | v] (transpose_for_scores then chunk(3, -1)), so head
+// n's rows of part p are [(3 n + p) d, (3 n + p + 1) d), d = hidden / heads. An int8-held
+// weight keeps its int8 rows and their scales.
+Tensor in_proj_part(const Tensor& in_proj, int part, int64_t heads) {
+    const int64_t h = in_proj.shape[1], d = h / heads;
+    Tensor t;
+    t.name = in_proj.name + " (" + (part == 0 ? "query" : part == 1 ? "key" : "value") + " rows)";
+    t.shape = {h, h};
+    if (in_proj.is_int8()) {
+        t.q8.resize(static_cast<size_t>(h * h));
+        t.q8_scale.resize(static_cast<size_t>(h));
+    } else {
+        t.data.resize(static_cast<size_t>(h * h));
+    }
+    for (int64_t n = 0; n < heads; ++n)
+        for (int64_t r = 0; r < d; ++r) {
+            const int64_t from = (3 * n + part) * d + r, to = n * d + r;
+            if (in_proj.is_int8()) {
+                std::memcpy(t.q8.data() + to * h, in_proj.q8.data() + from * h, h);
+                t.q8_scale[to] = in_proj.q8_scale[from];
+            } else {
+                std::memcpy(t.data.data() + to * h, in_proj.data.data() + from * h, h * 4);
+            }
+        }
+    return t;
+}
+
 class Loader {
   public:
     Loader(const SafeTensorsFile& file, const ModelConfig& cfg)
@@ -279,12 +307,31 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     for (int64_t i = 0; i < cfg.distinct_layers(); ++i) {
         auto& l = w.layers[static_cast<std::size_t>(i)];
         const std::string p = "encoder.layer." + std::to_string(i) + ".";
-        l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
-        l.q_b = ld.encoder(p + "attention.self.query.bias", {h});
-        l.k_w = ld.encoder(p + "attention.self.key.weight", {h, h});
-        l.k_b = ld.encoder(p + "attention.self.key.bias", {h});
-        l.v_w = ld.encoder(p + "attention.self.value.weight", {h, h});
-        l.v_b = ld.encoder(p + "attention.self.value.bias", {h});
+        if (cfg.deberta_v1()) {
+            // One in_proj [3 hidden][hidden] without a bias, q_bias and v_bias (K has none).
+            const Tensor in_proj = ld.encoder(p + "attention.self.in_proj.weight", {3 * h, h});
+            l.q_w = in_proj_part(in_proj, 0, cfg.num_heads);
+            l.k_w = in_proj_part(in_proj, 1, cfg.num_heads);
+            l.v_w = in_proj_part(in_proj, 2, cfg.num_heads);
+            l.q_b = ld.encoder(p + "attention.self.q_bias", {h});
+            l.k_b = zero_tensor(p + "attention.self.key bias (none: zeros)", {h});
+            l.v_b = ld.encoder(p + "attention.self.v_bias", {h});
+            if (cfg.disentangled.on && cfg.disentangled.c2p) {
+                l.pos_k_w = ld.encoder(p + "attention.self.pos_proj.weight", {h, h});
+                l.pos_k_b = zero_tensor(p + "attention.self.pos_proj bias (none: zeros)", {h});
+            }
+            if (cfg.disentangled.on && cfg.disentangled.p2c) {
+                l.pos_q_w = ld.encoder(p + "attention.self.pos_q_proj.weight", {h, h});
+                l.pos_q_b = ld.encoder(p + "attention.self.pos_q_proj.bias", {h});
+            }
+        } else {
+            l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
+            l.q_b = ld.encoder(p + "attention.self.query.bias", {h});
+            l.k_w = ld.encoder(p + "attention.self.key.weight", {h, h});
+            l.k_b = ld.encoder(p + "attention.self.key.bias", {h});
+            l.v_w = ld.encoder(p + "attention.self.value.weight", {h, h});
+            l.v_b = ld.encoder(p + "attention.self.value.bias", {h});
+        }
         l.ao_w = ld.encoder(p + "attention.output.dense.weight", {h, h});
         l.ao_b = ld.encoder(p + "attention.output.dense.bias", {h});
         l.ln1_g = ld.encoder(p + "attention.output.LayerNorm.weight", {h});

@@ -290,15 +290,19 @@ void set_bpe_specials(Tokenizer::Impl& im, const SpecialNames& names) {
     im.mask = find(names.mask);
 }
 
-SpecialNames roberta_names() {
+// A BPE vocabulary's special tokens (bos = cls, eos = sep, as RoBERTa and DeBERTa have them).
+SpecialNames bpe_names(const char* unk, const char* cls, const char* sep, const char* pad,
+                       const char* mask) {
     SpecialNames n;
-    n.unk = "<unk>";
-    n.cls = n.bos = "<s>";
-    n.sep = n.eos = "</s>";
-    n.pad = "<pad>";
-    n.mask = "<mask>";
+    n.unk = unk;
+    n.cls = n.bos = cls;
+    n.sep = n.eos = sep;
+    n.pad = pad;
+    n.mask = mask;
     return n;
 }
+
+SpecialNames roberta_names() { return bpe_names("<unk>", "<s>", "</s>", "<pad>", "<mask>"); }
 
 // merges of a tokenizer.json BPE model: "a b" strings or ["a", "b"] arrays.
 std::vector<tok::MergeRule> parse_merges(const json& merges, const std::string& where) {
@@ -396,11 +400,13 @@ void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
     im.finalize();
 }
 
-// vocab.json + merges.txt: RoBERTa style (<s> A </s>, trimmed offsets) when the vocabulary has
-// the cls and sep tokens (default <s>, </s>), else GPT-2 style (no special tokens added).
+// vocab.json + merges.txt: DeBERTa v1's DebertaTokenizer ([CLS] A [SEP] B [SEP], token types 0
+// then 1) when the vocabulary has [CLS] and [SEP] (and the configured cls token, if any, is
+// [CLS]); RoBERTa style (<s> A </s></s> B </s>, one token type, trimmed offsets) when it has the
+// cls and sep tokens (default <s>, </s>); else GPT-2 style (no special tokens added). The mask
+// token takes the space before it (lstrip) in the first two.
 std::unique_ptr<Tokenizer::Impl> impl_from_bpe_files(const fs::path& vocab_json,
-                                                     const fs::path& merges_txt,
-                                                     const SpecialNames& names,
+                                                     const fs::path& merges_txt, SpecialNames names,
                                                      bool add_prefix_space,
                                                      const TokenizerOptions& opts) {
     const std::string where = vocab_json.string();
@@ -415,20 +421,27 @@ std::unique_ptr<Tokenizer::Impl> impl_from_bpe_files(const fs::path& vocab_json,
     im->opts = opts;
     im->vocab = tok::Vocab(std::move(table.tokens), "");
     im->byte_level.add_prefix_space = add_prefix_space;
-    const bool roberta = im->vocab.find(names.cls) >= 0 && im->vocab.find(names.sep) >= 0;
+    auto has = [&](const std::string& t) { return im->vocab.find(t) >= 0; };
+    // DebertaTokenizer's [CLS] / [SEP] (named so or not by its tokenizer_config.json).
+    const bool deberta = has("[CLS]") && has("[SEP]") && (!has(names.cls) || names.cls == "[CLS]");
+    const bool roberta = !deberta && has(names.cls) && has(names.sep);
+    if (deberta) names = bpe_names("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]");
     set_bpe_specials(*im, names);
-    if (roberta) {
+    if (roberta || deberta) {
         im->cls = im->vocab.find(names.cls);
         im->sep = im->vocab.find(names.sep);
-        set_roberta_templates(*im, im->cls, im->sep);
+        if (roberta)
+            set_roberta_templates(*im, im->cls, im->sep);
+        else
+            set_bert_templates(*im, im->cls, im->sep);
         im->byte_level.trim_offsets = true;
-        if (im->mask >= 0) im->lstrip_ids.push_back(im->mask);  // RobertaTokenizer's <mask>
+        if (im->mask >= 0) im->lstrip_ids.push_back(im->mask);  // <mask> / [MASK]
     } else {
         im->single_template = {{0, -1, 0}};
         im->pair_template = {{0, -1, 0}, {1, -1, 1}};
     }
     // The tokenizer's special tokens are never split when they appear in the text.
-    const std::string eot = roberta ? std::string() : "<|endoftext|>";
+    const std::string eot = roberta || deberta ? std::string() : "<|endoftext|>";
     add_never_split(
         *im,
         {&names.bos, &names.eos, &names.unk, &names.sep, &names.pad, &names.cls, &names.mask, &eot},

@@ -26,11 +26,12 @@ MatrixStats matrix_stats(const float* w, int64_t rows, int64_t cols) {
 }
 
 bool is_encoder_linear_weight(const std::string& name) {
-    // BERT / RoBERTa names (MPNet's attention.attn.{q,k,v,o}, DeBERTa's query_proj, ... among
+    // BERT / RoBERTa names (MPNet's attention.attn.{q,k,v,o}, DeBERTa's query_proj and v1's
+    // in_proj, ... among
     // them), then DistilBERT's (transformer.layer.N.attention.q_lin, ffn.lin1, ...), then
     // ALBERT's (encoder.albert_layer_groups.G.albert_layers.J.attention.query, ffn, ...).
     static const std::regex re(
-        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$)");
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$)");
     return std::regex_search(name, re);
 }
 

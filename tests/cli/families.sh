@@ -16,10 +16,11 @@ QN="where did alice live ?"
 CT="alice lived in paris for ten years before she moved to berlin ."
 labels() { $PY -c 'import json,sys; print([json.loads(l)["label"] for l in sys.stdin])'; }
 
-for fam in distilbert electra mpnet xlmr deberta albert; do
+for fam in distilbert electra mpnet xlmr deberta deberta_v1 albert; do
     M="$FX/tiny_${fam}_cls"
     arch=$fam; [ $fam = xlmr ] && arch=XLMRoberta; [ $fam = deberta ] && arch=DebertaV2
-    n=12; [ $fam = albert ] && n=24
+    [ $fam = deberta_v1 ] && arch=Deberta
+    n=12; [ $fam = albert ] && n=24; [ $fam = deberta_v1 ] && n=8  # v1: Q, K, V in one in_proj
     "$SPARQ" tokenize "$M" "$T1" "$T2" > "$TMP/$fam-tok.jsonl"
     "$SPARQ" classify "$M" "$T1" "$T2" --threads 1 > "$TMP/$fam-cls.jsonl"
     "$SPARQ" inspect "$M" --plan > "$TMP/$fam-plan.txt"
@@ -37,6 +38,14 @@ done
 grep -q "^distilbert.transformer.layer.1.ffn.lin1.weight" "$TMP/distilbert-prune.txt"
 grep -q "^mpnet.encoder.layer.1.attention.attn.o.weight" "$TMP/mpnet-prune.txt"
 grep -q "^deberta.encoder.layer.1.attention.self.key_proj.weight" "$TMP/deberta-prune.txt"
+grep -q "^deberta.encoder.layer.1.attention.self.in_proj.weight" "$TMP/deberta_v1-prune.txt"
+# DeBERTa v1's pruned and quantized in_proj runs split into Q, K and V (the head-interleaved rows
+# and their int8 scales), on sparse kernels at 2 threads and int8 as the plan says.
+"$SPARQ" inspect "$TMP/deberta_v1-q" --plan > "$TMP/deberta_v1-q-plan.txt"
+grep -q "^encoder.layer.1.attention.self.in_proj.weight  \[96x32\]  .*int8" \
+    "$TMP/deberta_v1-q-plan.txt" || { cat "$TMP/deberta_v1-q-plan.txt"; exit 1; }
+"$SPARQ" classify "$TMP/deberta_v1-p90" "$T1" "$T2" --threads 2 --kernels sparse \
+    > "$TMP/deberta_v1-p90-cls.jsonl"
 grep -q "^albert.encoder.albert_layer_groups.1.albert_layers.1.ffn_output.weight" "$TMP/albert-prune.txt"
 grep -q "^encoder.embedding_hidden_mapping_in.weight  \[32x16\]" "$TMP/albert-plan.txt" ||
     { cat "$TMP/albert-plan.txt"; exit 1; }
@@ -135,6 +144,8 @@ for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-
                         ("mpnet", f"{fx}/tiny_mpnet_cls", "mpnet-cls"),
                         ("xlmr", f"{fx}/tiny_xlmr_cls", "xlmr-cls"),
                         ("deberta", f"{fx}/tiny_deberta_cls", "deberta-cls"),
+                        ("deberta_v1", f"{fx}/tiny_deberta_v1_cls", "deberta_v1-cls"),
+                        ("deberta_v1", f"{tmp}/deberta_v1-p90", "deberta_v1-p90-cls"),
                         ("albert", f"{fx}/tiny_albert_cls", "albert-cls"),
                         ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls"),
                         ("albert", f"{tmp}/albert-p90", "albert-p90-cls")):
@@ -157,6 +168,6 @@ ctx = [i for i, t in enumerate(qt["type_ids"]) if t == 1][:-1]   # context token
 assert a["start"] in ctx and a["end"] in ctx and a["start"] <= a["end"], (a, ctx)
 best = max(st[i] + en[j] for i in ctx for j in ctx if i <= j < i + 15)
 assert abs(a["score"] - best) < 1e-4, (a["score"], best)
-print("distilbert / electra / mpnet / xlm-r / deberta / albert classify, distilbert qa: match the reference")
+print("distilbert / electra / mpnet / xlm-r / deberta (v2, v1) / albert classify, distilbert qa: match the reference")
 PYEOF
-echo "distilbert / electra / mpnet / xlm-r / deberta / albert prune, inspect, quantize: ok"
+echo "distilbert / electra / mpnet / xlm-r / deberta (v2, v1) / albert prune, inspect, quantize: ok"
