@@ -38,14 +38,21 @@ LinearDesc desc_of(const std::vector<float>& w, int64_t out, int64_t in) {
 }
 
 // Every spmm_rates() of this test binary measures into a fresh cache directory (set before any
-// test runs: the rates are computed once per process).
+// test runs: the rates are computed once per process), removed when the process exits.
 std::string rates_dir() {
-    static const std::string dir = [] {
-        std::string d = ::testing::TempDir() + "sparq_rates_" + std::to_string(::getpid());
-        setenv("SPARQ_CACHE_DIR", d.c_str(), 1);
+    struct Dir {
+        std::string path;
+        ~Dir() {
+            std::error_code ec;
+            std::filesystem::remove_all(path, ec);
+        }
+    };
+    static const Dir dir = [] {
+        Dir d{::testing::TempDir() + "sparq_rates_" + std::to_string(::getpid())};
+        setenv("SPARQ_CACHE_DIR", d.path.c_str(), 1);
         return d;
     }();
-    return dir;
+    return dir.path;
 }
 const std::string kRatesDir = rates_dir();
 
