@@ -582,6 +582,16 @@ def deberta_disentangled_scores(q, k, pos_q, pos_k, relative_pos, att_span, pos_
     return out
 
 
+def _deberta_inputs(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """The weights as torch tensors of `dtype` (and a getter g(name)), layer_norm_eps (DeBERTa's
+    default 1e-7) and the id / mask / type-id tensors."""
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    g = lambda n: _get(w, n)  # noqa: E731
+    eps = float(config.get("layer_norm_eps", 1e-7))
+    as_long = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64))  # noqa: E731
+    return w, g, eps, as_long(input_ids), as_long(attention_mask), as_long(token_type_ids)
+
+
 def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_ids, dtype):
     """modeling_deberta_v2.py in eval mode (DebertaV2Model + heads), see the module docstring.
 
@@ -598,12 +608,8 @@ def _forward_deberta_v2(config, weights, input_ids, attention_mask, token_type_i
     if int(config.get("conv_kernel_size", 0)) > 0:
         raise NotImplementedError("DeBERTa-v2 ConvLayer (conv_kernel_size > 0) is not implemented")
     st = deberta_settings(config)
-    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
-    g = lambda n: _get(w, n)  # noqa: E731
-    eps = float(config.get("layer_norm_eps", 1e-7))
-    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
-    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64))
-    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    w, g, eps, ids, mask, tt = _deberta_inputs(config, weights, input_ids, attention_mask, token_type_ids,
+                                               dtype)
     bsz, seq = ids.shape
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     hd = int(config.get("attention_head_size", hidden // heads))
@@ -750,12 +756,8 @@ def _forward_deberta_v1(config, weights, input_ids, attention_mask, token_type_i
     st = deberta_v1_settings(config)
     if "p2p" in st["pos_att_type"]:
         raise NotImplementedError("DeBERTa pos_att_type 'p2p' is not implemented")
-    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
-    g = lambda n: _get(w, n)  # noqa: E731
-    eps = float(config.get("layer_norm_eps", 1e-7))
-    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
-    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64))
-    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    w, g, eps, ids, mask, tt = _deberta_inputs(config, weights, input_ids, attention_mask, token_type_ids,
+                                               dtype)
     bsz, seq = ids.shape
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     hd = hidden // heads

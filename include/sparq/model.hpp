@@ -108,7 +108,8 @@ struct ModelConfig {
 };
 
 struct LoadOptions {
-    int threads = 0;                 // 0: all cores
+    int threads = 0;  // > 0: compute threads (set process-wide); 0: leave the current setting
+                      // (the CLI, Python module and server apply core/cpu_limits.hpp's default)
     std::string kernels = "auto";    // auto | dense | sparse  (weight-kernel choice)
     std::string precision = "f32";   // f32 | int8
     std::string attention = "auto";  // auto | f32 | int8  (attention matmuls; see docs/int8.md)

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 namespace sparq {
@@ -144,6 +145,8 @@ const CpuLimits& cpu_limits() {
             for (int c = 0; c < CPU_SETSIZE; ++c)
                 if (CPU_ISSET(c, &set)) cpus.push_back(c);
         l.affinity_cpus = static_cast<int>(cpus.size());
+        if (cpus.empty())  // no mask readable (or over CPU_SETSIZE CPUs): every online CPU
+            l.affinity_cpus = static_cast<int>(std::thread::hardware_concurrency());
         l.physical_cores =
             cpus.empty() ? 0 : cpu_detail::count_physical_cores(cpus, "/sys/devices/system/cpu");
         std::ifstream in("/proc/self/cgroup");
