@@ -98,6 +98,29 @@ TEST(Planner, AutoFollowsTheRates) {
     }
 }
 
+// SPARQ_SPMM_RATES: four numbers and nothing else, the speeds positive and finite, the
+// overheads finite and not negative; anything else is one error naming the variable.
+TEST(Planner, ParsesRatesFromTheEnvironment) {
+    const SpmmRates r = parse_spmm_rates("190,125.5,0.5,0");
+    EXPECT_EQ(r.dense_gflops, 190);
+    EXPECT_EQ(r.sparse_gflops, 125.5);
+    EXPECT_EQ(r.ns_per_output, 0.5);
+    EXPECT_EQ(r.ns_per_input, 0);
+    EXPECT_EQ(r.source, "SPARQ_SPMM_RATES");
+    for (const char* bad : {"", "abc", "190,125,0.5", "190,125,0.5,0,1", "190,125,0.5,0x",
+                            "190;125;0.5;0", "0,125,0.5,0", "190,-1,0.5,0", "190,125,-0.5,0",
+                            "inf,125,0.5,0", "190,125,nan,0", "190,125,inf,0", "190,,0.5,0"}) {
+        try {
+            parse_spmm_rates(bad);
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("SPARQ_SPMM_RATES='" + std::string(bad) + "'"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+}
+
 // spmm_rates() measures this CPU once (here into a fresh cache directory) and stores the result
 // under the CPU's key; the rates are usable (finite, positive) and the plans of matrices with
 // enough weights and zeros name them.

@@ -75,9 +75,10 @@ Estimate spmm_cost_model(const SpmmRates& r, int64_t out, int64_t in, int64_t nn
     return e;
 }
 
-// Rates the cost model can run on: positive speeds, non-negative fixed costs (NaN fails).
+// Rates the cost model can run on: finite, positive speeds, non-negative fixed costs (NaN fails).
 bool usable(const SpmmRates& r) {
-    return std::isfinite(r.dense_gflops) && std::isfinite(r.sparse_gflops) && r.dense_gflops > 0 &&
+    return std::isfinite(r.dense_gflops) && std::isfinite(r.sparse_gflops) &&
+           std::isfinite(r.ns_per_output) && std::isfinite(r.ns_per_input) && r.dense_gflops > 0 &&
            r.sparse_gflops > 0 && r.ns_per_output >= 0 && r.ns_per_input >= 0;
 }
 
@@ -215,18 +216,6 @@ void cache_rates(const std::string& path, const std::string& key, const SpmmRate
     }
 }
 
-SpmmRates rates_from_env(const char* text) {
-    SpmmRates r;
-    if (std::sscanf(text, "%lf,%lf,%lf,%lf", &r.dense_gflops, &r.sparse_gflops, &r.ns_per_output,
-                    &r.ns_per_input) != 4 ||
-        !usable(r))
-        throw Error(std::string("SPARQ_SPMM_RATES='") + text +
-                    "': expected four numbers 'dense_gflops,sparse_gflops,ns_per_output,"
-                    "ns_per_input' (the first two > 0, the others >= 0)");
-    r.source = "SPARQ_SPMM_RATES";
-    return r;
-}
-
 template <typename... Args>
 std::string format(const char* fmt, Args... args) {
     char buf[200];
@@ -235,6 +224,25 @@ std::string format(const char* fmt, Args... args) {
 }
 
 }  // namespace
+
+SpmmRates parse_spmm_rates(const std::string& text) {
+    SpmmRates r;
+    double* fields[4] = {&r.dense_gflops, &r.sparse_gflops, &r.ns_per_output, &r.ns_per_input};
+    const char* p = text.c_str();
+    bool ok = true;
+    for (int i = 0; i < 4 && ok; ++i) {
+        char* end = nullptr;
+        *fields[i] = std::strtod(p, &end);
+        ok = end != p && *end == (i < 3 ? ',' : '\0');
+        p = end + (i < 3 && ok);
+    }
+    if (!ok || !usable(r))
+        throw Error("SPARQ_SPMM_RATES='" + text +
+                    "': expected four numbers 'dense_gflops,sparse_gflops,ns_per_output,"
+                    "ns_per_input' (the first two > 0, the others >= 0)");
+    r.source = "SPARQ_SPMM_RATES";
+    return r;
+}
 
 SpmmRates builtin_spmm_rates() {
     SpmmRates r;
@@ -249,7 +257,7 @@ SpmmRates builtin_spmm_rates() {
 const SpmmRates& spmm_rates() {
     static const SpmmRates rates = [] {
         if (const char* env = std::getenv("SPARQ_SPMM_RATES"); env && *env)
-            return rates_from_env(env);
+            return parse_spmm_rates(env);
         if (std::getenv("SPARQ_NO_CALIBRATION") || spmm_best_variant(768, 768).isa == Isa::scalar)
             return builtin_spmm_rates();
         const std::string path = rates_cache_path(), key = rates_cache_key();

@@ -19,6 +19,9 @@ struct SpmmRates {
 
 // The built-in rates (a 2-vCPU Xeon with two FMA units per core; bench/spmm_bench).
 SpmmRates builtin_spmm_rates();
+// SPARQ_SPMM_RATES's text "dense_gflops,sparse_gflops,ns_per_output,ns_per_input" (the first two
+// finite and > 0, the others finite and >= 0, nothing else); throws sparq::Error naming it.
+SpmmRates parse_spmm_rates(const std::string& text);
 
 // The rates the planner uses for a non-trivial f32 decision: measured once per process on first
 // use (one thread; dense and sparse f32 kernels on a 768x768 matrix at 50% and 95% zeros, 128
