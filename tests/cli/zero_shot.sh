@@ -3,7 +3,7 @@
 # Face's zero-shot-classification pipeline. Two NLI models are made here from the two-label
 # fixtures with a third classifier row: a BERT one labelled (contradiction, neutral, entailment)
 # — contradiction is label 0 — and a RoBERTa one labelled (ENTAILMENT, neutral, contradiction) —
-# entailment is label 0, so contradiction is the last label; the DeBERTa-v2 fixture is one as it is. Expected scores are recomputed here
+# entailment is label 0, so contradiction is the last label; the DeBERTa-v2 and v1 fixtures are ones as they are. Expected scores are recomputed here
 # from the PyTorch reference's logits on the ids `sparq tokenize` gives each pair: single-label
 # (softmax of the entailment logits over the labels), --multi-label and one label (entailment vs
 # contradiction), labels sorted by score; the multi-label scores also agree with `sparq classify
@@ -35,6 +35,8 @@ for src, dst, labels in (("tiny_cls", "nli_bert", ["contradiction", "neutral", "
     json.dump(cfg, open(f"{tmp}/{dst}/config.json", "w"))
 # DeBERTa-v2 (the family of most zero-shot models): the fixture is an MNLI-labelled classifier.
 shutil.copytree(f"{fix}/tiny_deberta_cls", f"{tmp}/nli_deberta")
+# DeBERTa v1 (deberta-large-mnli's family): its BPE tokenizer's [CLS] A [SEP] B [SEP] pairs.
+shutil.copytree(f"{fix}/tiny_deberta_v1_cls", f"{tmp}/nli_deberta_v1")
 PYEOF
 
 printf '%s\n' "the movie was great !" "alice read the book in paris" "i did not like it" \
@@ -43,7 +45,7 @@ mapfile -t TEXTS < "$TMP/texts.txt"
 LABELS="book, film,paris"
 TEMPLATE="it is about {} ."
 LONG="the book was written by a famous writer in london and the film was long and boring"
-for m in nli_bert nli_roberta nli_deberta; do
+for m in nli_bert nli_roberta nli_deberta nli_deberta_v1; do
     d="$TMP/$m"
     "$SPARQ" zero-shot "$d" --labels "$LABELS" --template "$TEMPLATE" "${TEXTS[@]}" --threads 2 > "$TMP/$m.jsonl"
     "$SPARQ" zero-shot "$d" -l "$LABELS" -t "$TEMPLATE" --multi-label --file "$TMP/texts.txt" --threads 1 > "$TMP/$m-multi.jsonl"
@@ -88,7 +90,7 @@ def check(got, want, text, index, what):
     assert got["labels"] == [want_labels[i] for i in order], (what, got, want)
     assert np.abs(np.asarray(got["scores"]) - np.asarray(want)[order]).max() < 1e-5, (what, got, want)
 
-for m, ent, con in (("nli_bert", 2, 0), ("nli_roberta", 0, 2), ("nli_deberta", 2, 0)):
+for m, ent, con in (("nli_bert", 2, 0), ("nli_roberta", 0, 2), ("nli_deberta", 2, 0), ("nli_deberta_v1", 2, 0)):
     d = f"{tmp}/{m}"
     cfg = json.load(open(f"{d}/config.json"))
     w, _, _ = ref.read_safetensors(f"{d}/model.safetensors")
@@ -126,7 +128,7 @@ for m, ent, con in (("nli_bert", 2, 0), ("nli_roberta", 0, 2), ("nli_deberta", 2
         assert len(cut[-1]["ids"]) == 20
     got = lines(f"{m}-cut.jsonl")[0]
     check(got, softmax([x[ent] for x in logits(cut)]), got["sequence"], 0, m + " truncated")
-print("zero-shot: scores and order match the reference (single-label, multi-label, one label, truncated; BERT, RoBERTa, DeBERTa)")
+print("zero-shot: scores and order match the reference (single-label, multi-label, one label, truncated; BERT, RoBERTa, DeBERTa v2 and v1)")
 PYEOF
 
 # Errors: one line on stderr; 1 for the model, 2 for the command line.
