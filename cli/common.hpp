@@ -106,6 +106,7 @@ void add_tradeoff(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_vocab(CLI::App& app);
+void add_system(CLI::App& app);
 void add_serve(CLI::App& app);
 
 }  // namespace sparq::cli

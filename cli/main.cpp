@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     add_compare(app);
     add_vocab(app);
     add_serve(app);
+    add_system(app);
     const CLI::App* cmd = nullptr;  // the subcommand argv[1] names, if any
     if (argc > 1 && argv[1][0] != '-') {
         std::string names;
