@@ -552,6 +552,15 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     EXPECT_EQ(c.disentangled.buckets, 0);
     EXPECT_EQ(c.disentangled.span, 512);
     EXPECT_EQ(c.disentangled.max_position, 512);
+    EXPECT_EQ(c.disentangled.scale_factor, 3);
+    // Without relative_attention the scores keep pos_att_type's scale (Hugging Face's
+    // scale_factor), and nothing else of it.
+    std::string plain = deberta_v1;
+    plain.replace(plain.find("\"relative_attention\": true"), 26, "\"relative_attention\": false");
+    write_file(path(), plain);
+    c = ModelConfig::from_file(path());
+    EXPECT_FALSE(c.disentangled.on || c.disentangled.c2p || c.disentangled.p2c);
+    EXPECT_EQ(c.disentangled.scale_factor, 3);
     std::string b64 = mpnet;
     b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
                 "\"relative_attention_num_buckets\": 64");

@@ -79,6 +79,9 @@ struct ModelConfig {
         // The position projections are the layer's own (v1's pos_proj without a bias and
         // pos_q_proj; v2's share_att_key false is still refused), not its key / query ones.
         bool own_pos_proj = false;
+        // 1 + the pos_att_type terms, with or without relative_attention: every DeBERTa
+        // attention scales its scores by 1 / sqrt(head_dim * scale_factor).
+        int64_t scale_factor = 1;
         int64_t span = 0;          // position_buckets, else max_relative_positions
         int64_t buckets = 0;       // position_buckets (0: no log buckets)
         int64_t max_position = 0;  // max_relative_positions (or max_position_embeddings)

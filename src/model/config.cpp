@@ -191,7 +191,6 @@ void read_deberta(const Reader& r, ModelConfig& c) {
         r.fail("talking_head true (DeBERTa v1's head-mixing projections) is not supported");
     ModelConfig::Disentangled& d = c.disentangled;
     d.on = r.boolean("relative_attention").value_or(false);
-    if (!d.on) return;
     const json* pat = r.get("pos_att_type");
     std::vector<std::string> types;
     if (pat && pat->is_string()) {  // old configs: "p2c|c2p"
@@ -205,16 +204,23 @@ void read_deberta(const Reader& r, ModelConfig& c) {
     } else if (pat) {
         r.fail("field 'pos_att_type' must be a list or a string, found " + describe(*pat));
     }
+    bool c2p = false, p2c = false;
     for (const std::string& t : types) {
         std::string low = t;
         for (char& ch : low) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         if (low == "c2p")
-            d.c2p = true;
+            c2p = true;
         else if (low == "p2c")
-            d.p2c = true;
+            p2c = true;
         else
             r.fail("pos_att_type '" + t + "' is not supported (\"c2p\" and \"p2c\")");
     }
+    // Hugging Face scales the scores by 1 / sqrt(head_dim * (1 + the pos_att_type terms)) even
+    // when relative_attention is off (then nothing else of pos_att_type applies).
+    d.scale_factor = 1 + int(c2p) + int(p2c);
+    if (!d.on) return;
+    d.c2p = c2p;
+    d.p2c = p2c;
     int64_t max_rel = r.integer("max_relative_positions", -1, INT64_MIN);
     if (max_rel < 1) max_rel = c.max_position_embeddings;
     if (c.deberta_v1()) {

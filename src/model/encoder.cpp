@@ -286,6 +286,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     // DeBERTa: the relative embeddings the layers project (LayerNorm'ed into rel_ln when asked).
     const float* rel_emb = nullptr;
     AlignedBuffer<float> rel_ln;
+    scale_factor_ = cfg.disentangled.scale_factor;  // 1 but for DeBERTa
     if (cfg.disentangled.on) {
         const ModelConfig::Disentangled& dis = cfg.disentangled;
         if (opts.attention == "int8")
@@ -300,7 +301,6 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                           ", span " + std::to_string(dis.span) + "; int8 attention not available)";
         span_ = dis.span;
         rel_ld_ = (2 * span_ + 15) / 16 * 16 + 16;
-        scale_factor_ = 1 + int(dis.c2p) + int(dis.p2c);
         rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
         rel_idx_ = deberta_rel_index(dis.span, dis.buckets, dis.max_position, rel_len_);
         expect_shape(w.rel_emb, {2 * dis.span, h}, "encoder.rel_embeddings.weight");
@@ -404,7 +404,7 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
         return;
     }
     const int64_t per_thread = attention_scratch_floats(longest_sequence(batch), d);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
     const QkvLayout layout{qkv, batch.num_tokens(), h, d, by_heads};
     for_each_head(batch, heads_, layout, num_threads(), by_heads,
                   [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
@@ -419,7 +419,7 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
                                int64_t group) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_stream_scratch_floats(longest_sequence(batch));
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
     // for_each_head's q/k/v pointers (token-major arithmetic) are not used on the stream.
     const QkvLayout layout{qs, batch.num_tokens(), h, d, false};
     for_each_head(batch, heads_, layout, num_threads(), false,
@@ -436,7 +436,7 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
                            const S8Team* team, const S8QK8* qk8) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
     const QkvLayout layout = qk8 ? QkvLayout{qk8->v, qk8->tpad, h, d, false, true}
                                  : QkvLayout{qkv, batch.num_tokens(), h, d, by_heads};
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,

@@ -46,6 +46,11 @@ grep -q "^encoder.layer.1.attention.self.in_proj.weight  \[96x32\]  .*int8" \
     "$TMP/deberta_v1-q-plan.txt" || { cat "$TMP/deberta_v1-q-plan.txt"; exit 1; }
 "$SPARQ" classify "$TMP/deberta_v1-p90" "$T1" "$T2" --threads 2 --kernels sparse \
     > "$TMP/deberta_v1-p90-cls.jsonl"
+# relative_attention false: plain attention, still scaled by 1 / sqrt(d (1 + the pos_att_type
+# terms)) as Hugging Face does.
+cp -r "$FX/tiny_deberta_v1_cls" "$TMP/deberta_v1-norel"
+$PY -c 'import json,sys; p=sys.argv[1]+"/config.json"; c=json.load(open(p)); c["relative_attention"]=False; json.dump(c,open(p,"w"))' "$TMP/deberta_v1-norel"
+"$SPARQ" classify "$TMP/deberta_v1-norel" "$T1" "$T2" > "$TMP/deberta_v1-norel-cls.jsonl"
 grep -q "^albert.encoder.albert_layer_groups.1.albert_layers.1.ffn_output.weight" "$TMP/albert-prune.txt"
 grep -q "^encoder.embedding_hidden_mapping_in.weight  \[32x16\]" "$TMP/albert-plan.txt" ||
     { cat "$TMP/albert-plan.txt"; exit 1; }
@@ -146,6 +151,7 @@ for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-
                         ("deberta", f"{fx}/tiny_deberta_cls", "deberta-cls"),
                         ("deberta_v1", f"{fx}/tiny_deberta_v1_cls", "deberta_v1-cls"),
                         ("deberta_v1", f"{tmp}/deberta_v1-p90", "deberta_v1-p90-cls"),
+                        ("deberta_v1", f"{tmp}/deberta_v1-norel", "deberta_v1-norel-cls"),
                         ("albert", f"{fx}/tiny_albert_cls", "albert-cls"),
                         ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls"),
                         ("albert", f"{tmp}/albert-p90", "albert-p90-cls")):
