@@ -513,10 +513,18 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     EXPECT_EQ(c.disentangled.max_position, 512);
     EXPECT_EQ(c.layer_norm_eps, 1e-7f);
     EXPECT_EQ(c.pooler_act, ModelConfig::PoolerAct::gelu);
+    EXPECT_FALSE(c.disentangled.own_pos_proj);
+    // share_att_key false (or absent: Hugging Face's default): the layers' own projections.
+    for (const std::string& to :
+         {std::string("\"share_att_key\": false"), std::string("\"x\": 0")}) {
+        std::string own = deberta;
+        own.replace(own.find("\"share_att_key\": true"), 21, to);
+        write_file(path(), own);
+        EXPECT_TRUE(ModelConfig::from_file(path()).disentangled.own_pos_proj) << to;
+    }
     // What sparq does not compute is refused, naming the field.
     for (const auto& [from, to, what] :
          std::vector<std::tuple<std::string, std::string, std::string>>{
-             {"\"share_att_key\": true", "\"share_att_key\": false", "share_att_key false"},
              {"\"pos_att_type\": \"p2c|c2p\"", "\"pos_att_type\": \"p2p\"", "pos_att_type 'p2p'"},
              {"\"norm_rel_ebd\": \"layer_norm\"", "\"norm_rel_ebd\": \"batch_norm\"",
               "norm_rel_ebd 'batch_norm'"},

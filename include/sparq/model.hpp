@@ -77,7 +77,8 @@ struct ModelConfig {
         bool on = false;
         bool c2p = false, p2c = false, layer_norm = false;
         // The position projections are the layer's own (v1's pos_proj without a bias and
-        // pos_q_proj; v2's share_att_key false is still refused), not its key / query ones.
+        // pos_q_proj; v2's pos_key_proj / pos_query_proj when share_att_key is false), not its
+        // key / query ones.
         bool own_pos_proj = false;
         // 1 + the pos_att_type terms, with or without relative_attention: every DeBERTa
         // attention scales its scores by 1 / sqrt(head_dim * scale_factor).

@@ -233,8 +233,8 @@ void read_deberta(const Reader& r, ModelConfig& c) {
         d.max_position = d.span = max_rel;
         return;
     }
-    if (!r.boolean("share_att_key").value_or(false) && (d.c2p || d.p2c))
-        r.fail("share_att_key false (separate pos_key_proj / pos_query_proj) is not supported");
+    // share_att_key false (Hugging Face's default): the layer's own pos_key_proj / pos_query_proj.
+    d.own_pos_proj = !r.boolean("share_att_key").value_or(false);
     const int64_t buckets = r.integer("position_buckets", -1, INT64_MIN);
     d.buckets = buckets > 0 ? buckets : 0;
     d.max_position = max_rel;

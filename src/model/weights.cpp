@@ -325,6 +325,17 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                 l.pos_q_b = ld.encoder(p + "attention.self.pos_q_proj.bias", {h});
             }
         } else {
+            if (cfg.disentangled.on && cfg.disentangled.own_pos_proj) {
+                // DeBERTa-v2 with share_att_key false: its own position projections, with biases.
+                if (cfg.disentangled.c2p) {
+                    l.pos_k_w = ld.encoder(p + "attention.self.pos_key_proj.weight", {h, h});
+                    l.pos_k_b = ld.encoder(p + "attention.self.pos_key_proj.bias", {h});
+                }
+                if (cfg.disentangled.p2c) {
+                    l.pos_q_w = ld.encoder(p + "attention.self.pos_query_proj.weight", {h, h});
+                    l.pos_q_b = ld.encoder(p + "attention.self.pos_query_proj.bias", {h});
+                }
+            }
             l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
             l.q_b = ld.encoder(p + "attention.self.query.bias", {h});
             l.k_w = ld.encoder(p + "attention.self.key.weight", {h, h});

@@ -45,8 +45,9 @@ struct LayerWeights {
     Tensor ao_w, ao_b, ln1_g, ln1_b;      // attention.output.{dense,LayerNorm}
     Tensor i_w, i_b;                      // intermediate.dense
     Tensor o_w, o_b, ln2_g, ln2_b;        // output.{dense,LayerNorm}
-    // DeBERTa v1's position projections of the relative embeddings (own_pos_proj): pos_proj
-    // (c2p; no bias: zeros) and pos_q_proj (p2c); empty otherwise.
+    // DeBERTa's own position projections of the relative embeddings (own_pos_proj): v1's
+    // pos_proj (c2p; no bias: zeros) and pos_q_proj (p2c), v2's pos_key_proj / pos_query_proj;
+    // empty otherwise (v2 with share_att_key uses the key / query projections).
     Tensor pos_k_w, pos_k_b, pos_q_w, pos_q_b;
 };
 

@@ -51,6 +51,27 @@ grep -q "^encoder.layer.1.attention.self.in_proj.weight  \[96x32\]  .*int8" \
 cp -r "$FX/tiny_deberta_v1_cls" "$TMP/deberta_v1-norel"
 $PY -c 'import json,sys; p=sys.argv[1]+"/config.json"; c=json.load(open(p)); c["relative_attention"]=False; json.dump(c,open(p,"w"))' "$TMP/deberta_v1-norel"
 "$SPARQ" classify "$TMP/deberta_v1-norel" "$T1" "$T2" > "$TMP/deberta_v1-norel-cls.jsonl"
+# DeBERTa-v2 with share_att_key false: each layer's own pos_key_proj / pos_query_proj (random
+# ones added to a copy of the fixture).
+cp -r "$FX/tiny_deberta_cls" "$TMP/deberta-ownpos"
+PYTHONPATH="$SRC/tools" $PY - "$TMP/deberta-ownpos" <<'PYEOF'
+import json, sys
+import numpy as np
+import bert_reference as ref
+d = sys.argv[1]
+c = json.load(open(f"{d}/config.json")); c["share_att_key"] = False
+json.dump(c, open(f"{d}/config.json", "w"))
+w, _, _ = ref.read_safetensors(f"{d}/model.safetensors")
+rng = np.random.default_rng(5)
+h = c["hidden_size"]
+for i in range(c["num_hidden_layers"]):
+    for n in ("pos_key_proj", "pos_query_proj"):
+        p = f"deberta.encoder.layer.{i}.attention.self.{n}"
+        w[p + ".weight"] = (rng.standard_normal((h, h)) * 0.2).astype(np.float32)
+        w[p + ".bias"] = (rng.standard_normal(h) * 0.2).astype(np.float32)
+ref.write_safetensors(f"{d}/model.safetensors", w)
+PYEOF
+"$SPARQ" classify "$TMP/deberta-ownpos" "$T1" "$T2" > "$TMP/deberta-ownpos-cls.jsonl"
 grep -q "^albert.encoder.albert_layer_groups.1.albert_layers.1.ffn_output.weight" "$TMP/albert-prune.txt"
 grep -q "^encoder.embedding_hidden_mapping_in.weight  \[32x16\]" "$TMP/albert-plan.txt" ||
     { cat "$TMP/albert-plan.txt"; exit 1; }
@@ -152,6 +173,7 @@ for fam, model, res in (("distilbert", f"{fx}/tiny_distilbert_cls", "distilbert-
                         ("deberta_v1", f"{fx}/tiny_deberta_v1_cls", "deberta_v1-cls"),
                         ("deberta_v1", f"{tmp}/deberta_v1-p90", "deberta_v1-p90-cls"),
                         ("deberta_v1", f"{tmp}/deberta_v1-norel", "deberta_v1-norel-cls"),
+                        ("deberta", f"{tmp}/deberta-ownpos", "deberta-ownpos-cls"),
                         ("albert", f"{fx}/tiny_albert_cls", "albert-cls"),
                         ("mpnet", f"{tmp}/mpnet-p90", "mpnet-p90-cls"),
                         ("albert", f"{tmp}/albert-p90", "albert-p90-cls")):
