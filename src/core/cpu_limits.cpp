@@ -51,19 +51,17 @@ std::vector<std::string> cgroup_chain(std::string path) {
 
 }  // namespace
 
-double parse_cpu_max(const std::string& text) {
-    std::istringstream in(text);
-    std::string quota, period;
-    if (!(in >> quota >> period) || quota == "max") return 0;
+double parse_cfs_quota(const std::string& quota, const std::string& period) {
     long long q = 0, p = 0;
     if (!to_int64(quota, &q) || !to_int64(period, &p) || q <= 0 || p <= 0) return 0;
     return static_cast<double>(q) / static_cast<double>(p);
 }
 
-double parse_cfs_quota(const std::string& quota, const std::string& period) {
-    long long q = 0, p = 0;
-    if (!to_int64(quota, &q) || !to_int64(period, &p) || q <= 0 || p <= 0) return 0;
-    return static_cast<double>(q) / static_cast<double>(p);
+double parse_cpu_max(const std::string& text) {
+    std::istringstream in(text);
+    std::string quota, period;
+    if (!(in >> quota >> period)) return 0;
+    return parse_cfs_quota(quota, period);  // "max" is no number: no quota
 }
 
 double cgroup_quota(const std::string& root, const std::string& proc_self_cgroup) {

@@ -316,32 +316,29 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             l.q_b = ld.encoder(p + "attention.self.q_bias", {h});
             l.k_b = zero_tensor(p + "attention.self.key bias (none: zeros)", {h});
             l.v_b = ld.encoder(p + "attention.self.v_bias", {h});
-            if (cfg.disentangled.on && cfg.disentangled.c2p) {
-                l.pos_k_w = ld.encoder(p + "attention.self.pos_proj.weight", {h, h});
-                l.pos_k_b = zero_tensor(p + "attention.self.pos_proj bias (none: zeros)", {h});
-            }
-            if (cfg.disentangled.on && cfg.disentangled.p2c) {
-                l.pos_q_w = ld.encoder(p + "attention.self.pos_q_proj.weight", {h, h});
-                l.pos_q_b = ld.encoder(p + "attention.self.pos_q_proj.bias", {h});
-            }
         } else {
-            if (cfg.disentangled.on && cfg.disentangled.own_pos_proj) {
-                // DeBERTa-v2 with share_att_key false: its own position projections, with biases.
-                if (cfg.disentangled.c2p) {
-                    l.pos_k_w = ld.encoder(p + "attention.self.pos_key_proj.weight", {h, h});
-                    l.pos_k_b = ld.encoder(p + "attention.self.pos_key_proj.bias", {h});
-                }
-                if (cfg.disentangled.p2c) {
-                    l.pos_q_w = ld.encoder(p + "attention.self.pos_query_proj.weight", {h, h});
-                    l.pos_q_b = ld.encoder(p + "attention.self.pos_query_proj.bias", {h});
-                }
-            }
             l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
             l.q_b = ld.encoder(p + "attention.self.query.bias", {h});
             l.k_w = ld.encoder(p + "attention.self.key.weight", {h, h});
             l.k_b = ld.encoder(p + "attention.self.key.bias", {h});
             l.v_w = ld.encoder(p + "attention.self.value.weight", {h, h});
             l.v_b = ld.encoder(p + "attention.self.value.bias", {h});
+        }
+        if (cfg.disentangled.own_pos_proj) {
+            // DeBERTa's own position projections (c2p / p2c are only set with relative
+            // attention): v1's pos_proj (no bias) and pos_q_proj, v2's pos_key_proj and
+            // pos_query_proj (share_att_key false).
+            const bool v1 = cfg.deberta_v1();
+            auto projection = [&](const std::string& module, bool has_bias, Tensor& wt, Tensor& b) {
+                const std::string m = p + "attention.self." + module;
+                wt = ld.encoder(m + ".weight", {h, h});
+                b = has_bias ? ld.encoder(m + ".bias", {h})
+                             : zero_tensor(m + " bias (none: zeros)", {h});
+            };
+            if (cfg.disentangled.c2p)
+                projection(v1 ? "pos_proj" : "pos_key_proj", !v1, l.pos_k_w, l.pos_k_b);
+            if (cfg.disentangled.p2c)
+                projection(v1 ? "pos_q_proj" : "pos_query_proj", true, l.pos_q_w, l.pos_q_b);
         }
         l.ao_w = ld.encoder(p + "attention.output.dense.weight", {h, h});
         l.ao_b = ld.encoder(p + "attention.output.dense.bias", {h});

@@ -168,13 +168,12 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
         if (auto hit = cache[key].lock()) return hit;
     }
     std::shared_ptr<SpmmData> built;
+    const CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
     if (v.block_rows > 0) {
         built = std::make_shared<SpmmData>();
-        const CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
         built->row_ptr = csr.row_ptr;
         built->rb = std::make_shared<const jit::SpmmRbGen>(csr, v.block_rows, epi, v.chunk);
     } else {
-        const CsrMatrix csr = csr_from_dense(d.weight, d.out, d.in);
         built = std::make_shared<SpmmData>(
             build_spmm_data(csr, group, spmm_chunk(v, d.out, d.in, csr.row_ptr.back()), v.rows));
     }
