@@ -63,10 +63,23 @@ AlbertForSequenceClassification: classifier(pooled); AlbertForMaskedLM: predicti
 act, predictions.LayerNorm (E), decoder (tied to the word embeddings) + predictions.bias. See
 `_forward_albert`; AlbertTokenizer (slow, spiece.model) is `albert_tokenize` / `albert_encode`.
 
+ModernBERT (model_type "modernbert", modeling_modernbert.py, the eager attention path) runs
+through `forward` too: embeddings LayerNorm(tok_embeddings[ids]) (no position table, no token
+types); pre-norm layers x += attn.Wo(attention(attn_norm(x))) (layer 0 without attn_norm) and
+x += mlp.Wo(gelu(in) * gate), (in, gate) = mlp.Wi(mlp_norm(x)).chunk(2); a fused attn.Wqkv [3H, H]
+(q, k, v blocks of H rows, head h the rows h*d .. h*d + d - 1 of each); rotary position embeddings
+(rotate_half, Hugging Face's float32 tables) on q and k, theta global_rope_theta on the global layers
+(i % global_attn_every_n_layers == 0), local_rope_theta on the others, which only see keys within
+local_attention // 2 of the query; final_norm; LayerNorms without bias unless norm_bias, the Linears
+without bias unless attention_bias / mlp_bias / classifier_bias; heads: ModernBertPredictionHead
+norm(act(dense(h))), then the tied decoder + decoder.bias (ForMaskedLM, `mlm_logits`) or classifier
+on the "cls" / "mean" pooled state (ForSequenceClassification). See `_forward_modernbert`; its
+tokenizer (tokenizer.json, byte-level BPE, [CLS] a [SEP] b [SEP]) is `modernbert_encode`.
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
-"roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix. A pure-python safetensors
-reader/writer (struct + json + numpy) is included, with F16 and BF16 support (BF16 via bit
-manipulation, round-to-nearest-even).
+"roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix (ModernBERT's:
+"model."). A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16
+and BF16 support (BF16 via bit manipulation, round-to-nearest-even).
 """
 import json
 import math
@@ -234,6 +247,9 @@ TASKS = {
     "AlbertForSequenceClassification": "sequence_classification",
     "AlbertForTokenClassification": "token_classification",
     "AlbertForQuestionAnswering": "question_answering",
+    "ModernBertModel": "base",
+    "ModernBertForMaskedLM": "base",
+    "ModernBertForSequenceClassification": "sequence_classification",
 }
 
 
@@ -316,6 +332,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_deberta_v1(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     if config.get("model_type") == "albert":
         return _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, dtype)
+    if config.get("model_type") == "modernbert":  # no token types: token_type_ids are ignored
+        return _forward_modernbert(config, weights, input_ids, attention_mask, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
     bsz, seq = ids.shape
@@ -872,6 +890,166 @@ def _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, 
 
 
 # ------------------------------------------------------------------------------------------------
+# ModernBERT (model_type "modernbert", modeling_modernbert.py, the eager attention path)
+
+def modernbert_settings(config):
+    """The ModernBertConfig values the reference uses, with Hugging Face's defaults."""
+    glob = float(config.get("global_rope_theta", 160000.0))
+    local = config.get("local_rope_theta", 10000.0)
+    return {
+        "hidden": int(config["hidden_size"]), "heads": int(config["num_attention_heads"]),
+        "layers": int(config["num_hidden_layers"]), "intermediate": int(config["intermediate_size"]),
+        "eps": float(config.get("norm_eps", 1e-5)),
+        "every": int(config.get("global_attn_every_n_layers", 3)),
+        "local_attention": int(config.get("local_attention", 128)),
+        "global_rope_theta": glob, "local_rope_theta": glob if local is None else float(local),
+        "hidden_activation": config.get("hidden_activation", "gelu"),
+        "classifier_activation": config.get("classifier_activation", "gelu"),
+        "classifier_pooling": config.get("classifier_pooling", "cls"),
+    }
+
+
+def modernbert_layer_is_global(i, config):
+    """ModernBertAttention: layer i is global when i % global_attn_every_n_layers == 0 (layer 0
+    always), else local (sliding window)."""
+    return i % modernbert_settings(config)["every"] == 0
+
+
+def modernbert_rope(seq, head_dim, theta, dtype=torch.float64, hf_float32=True):
+    """cos, sin [seq, head_dim] of ModernBertRotaryEmbedding (rope_type "default") for positions
+    0..seq-1: inv_freq[j] = 1 / theta ** (2j / head_dim), angle[p, j] = p * inv_freq[j],
+    emb = cat(angle, angle). With hf_float32 (the default) every step is float32 as in Hugging Face
+    (inv_freq is computed in float32, the product p * inv_freq and cos / sin too, whatever the model
+    dtype; the tables are then cast to `dtype`); otherwise all in float64 (self-checks)."""
+    if hf_float32:
+        inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+        ang = torch.arange(seq, dtype=torch.int64).float()[:, None] * inv[None, :]
+    else:
+        inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).double() / head_dim))
+        ang = torch.arange(seq, dtype=torch.int64).double()[:, None] * inv[None, :]
+    emb = torch.cat([ang, ang], dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def modernbert_rotate_half(x):
+    """rotate_half: cat(-x[..., d/2:], x[..., :d/2]) (the two halves, not interleaved pairs)."""
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+def modernbert_apply_rope(x, cos, sin):
+    """apply_rotary_pos_emb on [..., S, d]: x * cos + rotate_half(x) * sin."""
+    return x * cos + modernbert_rotate_half(x) * sin
+
+
+def modernbert_masks(attention_mask, local_attention, dtype=torch.float64):
+    """The additive masks of ModernBertModel._update_attention_mask ([B, 1, S, S]): global = the
+    padding mask (finfo(float32).min on padded keys, as the other references), local = global with
+    finfo(float32).min also where |query - key| > local_attention // 2 (sliding_window_mask)."""
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64))
+    bsz, seq = mask.shape
+    neg = torch.finfo(torch.float32).min
+    glob = torch.zeros(bsz, 1, seq, seq, dtype=dtype).masked_fill((mask == 0)[:, None, None, :], neg)
+    pos = torch.arange(seq)
+    window = (pos[None, :] - pos[:, None]).abs() <= local_attention // 2
+    return glob, glob.masked_fill(~window[None, None], neg)
+
+
+def modernbert_attention(q, k, v, add_mask, cos, sin):
+    """Eager ModernBERT attention on [B, heads, S, d] q, k, v (before RoPE): RoPE on q and k,
+    softmax(q kᵀ * d^-0.5 + add_mask) v -> [B, heads, S, d]."""
+    q, k = modernbert_apply_rope(q, cos, sin), modernbert_apply_rope(k, cos, sin)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (q.shape[-1] ** -0.5) + add_mask
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
+def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_float32=True):
+    """modeling_modernbert.py in eval mode, eager attention (ModernBertModel + heads).
+
+    Embeddings: LayerNorm(tok_embeddings[ids]) (no positions, no token types). Pre-norm layers:
+    x += Wo(attn(attn_norm(x))) (layer 0's attn_norm is the identity: no weights), Wqkv [3H, H]
+    split as [S, 3, heads, d] (q = rows 0..H-1, k = H..2H-1, v = 2H..3H-1, head h = rows h*d ..
+    h*d + d - 1 of each), RoPE (rotate_half) on q and k with global_rope_theta on global layers
+    (i % global_attn_every_n_layers == 0) and local_rope_theta (else the global one) on the others,
+    which also mask keys farther than local_attention // 2 from the query; x += Wo(act(in) * gate)
+    with (in, gate) = Wi(mlp_norm(x)).chunk(2); last_hidden_state = final_norm(x). Every LayerNorm
+    has eps norm_eps and bias only when norm_bias. Heads: ModernBertPredictionHead
+    norm(act(dense(h))) (act classifier_activation); ForMaskedLM: decoder tied to tok_embeddings +
+    decoder.bias (if decoder_bias) -> mlm_logits; ForSequenceClassification: the head on h[:, 0]
+    (classifier_pooling "cls") or the mean over the real tokens ("mean"), then classifier -> logits.
+    rope_float32: the RoPE tables as Hugging Face computes them (float32), else in float64."""
+    st = modernbert_settings(config)
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+
+    def g(n, required=True):
+        for key in ("model." + n, n):
+            if key in w:
+                return w[key]
+        if required:
+            raise KeyError(n)
+        return None
+
+    def ln(x, name):  # LayerNorm with bias=norm_bias (absent -> zeros)
+        b = g(name + ".bias", False)
+        return _layer_norm(x, g(name + ".weight"), 0.0 if b is None else b, st["eps"])
+
+    def linear(x, name):  # Linear with an optional bias
+        b = w.get(name + ".bias")
+        y = torch.matmul(x, w[name + ".weight"].t())
+        return y if b is None else y + b
+
+    def mlinear(x, name):
+        return linear(x, ("model." + name) if ("model." + name + ".weight") in w else name)
+
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
+    bsz, seq = ids.shape
+    hidden, heads = st["hidden"], st["heads"]
+    hd = hidden // heads
+    act = _activation(st["hidden_activation"])
+    glob_mask, local_mask = modernbert_masks(attention_mask, st["local_attention"], dtype)
+    ropes = {t: modernbert_rope(seq, hd, t, dtype, rope_float32)
+             for t in {st["global_rope_theta"], st["local_rope_theta"]}}
+
+    x = ln(g("embeddings.tok_embeddings.weight")[ids], "embeddings.norm")
+    for i in range(st["layers"]):
+        p = f"layers.{i}."
+        is_global = modernbert_layer_is_global(i, config)
+        a = x if i == 0 else ln(x, p + "attn_norm")
+        qkv = mlinear(a, p + "attn.Wqkv").view(bsz, seq, 3, heads, hd)
+        q, k, v = (qkv[:, :, j].permute(0, 2, 1, 3) for j in range(3))  # [B, heads, S, d]
+        cos, sin = ropes[st["global_rope_theta"] if is_global else st["local_rope_theta"]]
+        ctx = modernbert_attention(q, k, v, glob_mask if is_global else local_mask, cos, sin)
+        x = x + mlinear(ctx.permute(0, 2, 1, 3).reshape(bsz, seq, hidden), p + "attn.Wo")
+        inp, gate = mlinear(ln(x, p + "mlp_norm"), p + "mlp.Wi").chunk(2, dim=-1)
+        x = x + mlinear(act(inp) * gate, p + "mlp.Wo")
+    x = ln(x, "final_norm")
+
+    out = {"last_hidden_state": x}
+    arch = (config.get("architectures") or ["ModernBertModel"])[0]
+
+    def head(h):  # ModernBertPredictionHead
+        t = _activation(st["classifier_activation"])(linear(h, "head.dense"))
+        b = w.get("head.norm.bias")
+        return _layer_norm(t, w["head.norm.weight"], 0.0 if b is None else b, st["eps"])
+
+    if arch == "ModernBertForMaskedLM":
+        logits = torch.matmul(head(x), g("embeddings.tok_embeddings.weight").t())
+        out["mlm_logits"] = logits + w["decoder.bias"] if "decoder.bias" in w else logits
+    elif arch == "ModernBertForSequenceClassification":
+        if st["classifier_pooling"] == "cls":
+            pooled = x[:, 0]
+        elif st["classifier_pooling"] == "mean":
+            pooled = (x * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1, keepdim=True)
+        else:
+            raise ValueError(f"classifier_pooling {st['classifier_pooling']!r}")
+        out["logits"] = linear(head(pooled), "classifier")
+    elif arch != "ModernBertModel":
+        raise NotImplementedError(f"{arch} is not implemented")
+    return {k: v.numpy() for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------------
 # a minimal BERT WordPiece tokenizer for plain lower-case ASCII text (fixtures only)
 
 
@@ -1135,6 +1313,35 @@ def deberta_v1_encode(vocab, ranks, text, pair=None):
     return [t[0] for t in toks], [t[1] for t in toks], types
 
 
+def load_bpe_tokenizer_json(model_dir):
+    """A byte-level BPE tokenizer.json (ModernBERT's shape) -> ({token: id} of model.vocab and the
+    added tokens, {(a, b): rank}); merges as "a b" strings or ["a", "b"] pairs."""
+    with open(os.path.join(model_dir, "tokenizer.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    if doc["model"]["type"] != "BPE":
+        raise ValueError("load_bpe_tokenizer_json: not a BPE tokenizer.json")
+    vocab = dict(doc["model"]["vocab"])
+    for a in doc.get("added_tokens") or []:
+        vocab[a["content"]] = a["id"]
+    ranks = {}
+    for m in doc["model"]["merges"]:
+        a, b = m.split(" ") if isinstance(m, str) else m
+        ranks[(a, b)] = len(ranks)
+    return vocab, ranks
+
+
+def modernbert_encode(vocab, ranks, text, pair=None):
+    """ModernBERT's tokenizer (PreTrainedTokenizerFast over its tokenizer.json) on ASCII text ->
+    (tokens, ids, type_ids). The tokenizers library splits the added special tokens ([PAD] [UNK]
+    [CLS] [SEP] [MASK], normalized false: matched on the raw text) out first, [MASK] (lstrip) taking
+    the whitespace before it; each other chunk: the NFC normalizer (nothing to do on ASCII), the
+    ByteLevel pre-tokenizer (add_prefix_space false, GPT-2's regex), BPE by merge rank; then the
+    TemplateProcessing post-processor: [CLS]:0 $A:0 [SEP]:0 (+ $B:1 [SEP]:1). On ASCII this is
+    exactly what deberta_v1_encode computes (the slow DebertaTokenizer with the same specials and
+    template), which it runs."""
+    return deberta_v1_encode(vocab, ranks, text, pair)
+
+
 # ------------------------------------------------------------------------------------------------
 # ALBERT's tokenizer (the slow AlbertTokenizer over spiece.model) over the sentencepiece library
 
@@ -1241,14 +1448,18 @@ def main():
     grp.add_argument("--ids", help="comma-separated input ids (one sequence)")
     grp.add_argument("--text", help="text to tokenize with the directory's vocab.txt (lower-case "
                                     "ASCII only), or its spm.model (DeBERTa-v2/v3) / spiece.model (ALBERT) / "
-                                    "vocab.json + merges.txt (DeBERTa v1, ASCII only)")
+                                    "vocab.json + merges.txt (DeBERTa v1, ASCII only) / "
+                                    "tokenizer.json (ModernBERT, ASCII only)")
     ap.add_argument("--pair", help="second text of a pair (with --text)")
     ap.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     args = ap.parse_args()
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
     weights, _, _ = read_safetensors(os.path.join(args.model_dir, "model.safetensors"))
-    if args.text is not None and config.get("model_type") == "deberta":
+    if args.text is not None and config.get("model_type") == "modernbert":
+        vocab, ranks = load_bpe_tokenizer_json(args.model_dir)
+        tokens, ids, types = modernbert_encode(vocab, ranks, args.text, args.pair)
+    elif args.text is not None and config.get("model_type") == "deberta":
         vocab, ranks = load_bpe(args.model_dir)
         tokens, ids, types = deberta_v1_encode(vocab, ranks, args.text, args.pair)
     elif args.text is not None and config.get("model_type") == "deberta-v2":

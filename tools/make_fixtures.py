@@ -7,6 +7,7 @@ See tests/fixtures/README.md for what is written.
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -209,10 +210,20 @@ ROBERTA_BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
 def write_bpe_tokenizer(d, vocab_size, specials=ROBERTA_BPE_SPECIALS):
-    """A byte-level BPE tokenizer for a fixture of `vocab_size` ids: the `specials` = 0-4 (RoBERTa's
+    """A byte-level BPE tokenizer for a fixture of `vocab_size` ids (learn_bpe): vocab.json +
+    merges.txt, as roberta-base / deberta-base ship them; returns (vocab, merges)."""
+    vocab, merges = learn_bpe(vocab_size, specials)
+    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    return vocab, merges
+
+
+def learn_bpe(vocab_size, specials=ROBERTA_BPE_SPECIALS):
+    """A byte-level BPE vocabulary of `vocab_size` ids: the `specials` = 0-4 (RoBERTa's
     <s> <pad> </s> <unk> <mask> by default), the 256 byte symbols, then merges learned greedily from
-    the fixture words (most frequent pair first) until the ids run out. vocab.json + merges.txt, as
-    roberta-base / deberta-base ship them; returns (vocab, merges)."""
+    the fixture words (most frequent pair first) until the ids run out; returns (vocab, merges)."""
     import re
     b2u = ref.bytes_to_unicode()
     vocab = {t: i for i, t in enumerate(specials)}
@@ -245,10 +256,6 @@ def write_bpe_tokenizer(d, vocab_size, specials=ROBERTA_BPE_SPECIALS):
             out.append(m)
         words = out
     assert sorted(vocab.values()) == list(range(len(vocab))), "a merge made an existing token"
-    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False)
-    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     return vocab, merges
 
 
@@ -1497,6 +1504,391 @@ def write_dtype_fixture(out):
         f.write("\n")
 
 
+# ModernBERT (model_type modernbert, modeling_modernbert.py, eager attention): pre-norm layers with a
+# fused attn.Wqkv, rotary position embeddings (no position table, no token types), alternating
+# global / sliding-window local attention, GeGLU MLP (mlp.Wi [2I, H] = input and gate halves),
+# final_norm; names under "model." in the task models. The tokenizer is the DeBERTa v1 fixtures'
+# byte-level BPE (learn_bpe with [PAD] [UNK] [CLS] [SEP] [MASK] at 0-4) shipped as one
+# tokenizer.json, as ModernBERT ships its own. tiny_modernbert: ModernBertForMaskedLM with
+# answerdotai/ModernBERT-base's switches (no biases anywhere but decoder.bias, theta 160000 / 10000);
+# tiny_modernbert_cls: ModernBertForSequenceClassification with the other branches (every bias,
+# local_rope_theta null -> the global theta, mean pooling over the real tokens).
+MODERNBERT_SPECIALS = DEBERTA_V1_BPE_SPECIALS  # [PAD] [UNK] [CLS] [SEP] [MASK] = 0..4
+MODERNBERT = {"model_type": "modernbert", "intermediate_size": 48, "num_hidden_layers": 3,
+              "global_attn_every_n_layers": 2, "local_attention": 8, "global_rope_theta": 160000.0,
+              "local_rope_theta": 10000.0, "norm_bias": False, "attention_bias": False, "mlp_bias": False,
+              "classifier_bias": False, "decoder_bias": True, "classifier_pooling": "mean",
+              "tie_word_embeddings": True}
+MODERNBERT_CLS = {"model_type": "modernbert", "intermediate_size": 48, "num_hidden_layers": 4,
+                  "global_attn_every_n_layers": 3, "local_attention": 16, "global_rope_theta": 160000.0,
+                  "local_rope_theta": None, "norm_bias": True, "attention_bias": True, "mlp_bias": True,
+                  "classifier_bias": True, "decoder_bias": True, "classifier_pooling": "mean",
+                  "id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1}}
+MODERNBERT_MODELS = [
+    # name, architecture, seed, config
+    ("tiny_modernbert", "ModernBertForMaskedLM", 41, MODERNBERT),
+    ("tiny_modernbert_cls", "ModernBertForSequenceClassification", 42, MODERNBERT_CLS),
+]
+MODERNBERT_SENTENCE = ("sentence", ("She thought the old city was wonderful, but the people were unfriendly.", None))
+MODERNBERT_LONG = ("long", ("I did not like this film at all, it was really boring and too long. John and Mary "
+                            "went to Paris after the show.", None))  # 58 tokens
+MODERNBERT_MLM_TEXTS = ["The [MASK] was great!", "She thought the old [MASK] was [MASK]."]
+# Texts the tokenizer is checked on: DeBERTa v1's (punctuation, capitals, a contraction, digits, a
+# double space, words outside the merges, a pair, " [MASK]" twice), special tokens written in the
+# text, and tabs / newlines / leading and trailing spaces.
+MODERNBERT_TOKENIZER_TEXTS = DEBERTA_V1_TOKENIZER_TEXTS + [
+    ("first part [SEP] second [UNK] part[PAD]", None),
+    ("  Hello\tworld\n new  lines  ", None),
+]
+
+
+def modernbert_config(vocab_size, arch, **extra):
+    cfg = {"architectures": [arch], "attention_dropout": 0.0, "bos_token_id": 2, "classifier_activation": "gelu",
+           "classifier_dropout": 0.0, "cls_token_id": 2, "embedding_dropout": 0.0, "eos_token_id": 3,
+           "hidden_activation": "gelu", "hidden_size": HIDDEN, "initializer_cutoff_factor": 2.0,
+           "initializer_range": 0.02, "max_position_embeddings": MAX_POS, "mlp_dropout": 0.0,
+           "model_type": "modernbert", "norm_eps": 1e-5, "num_attention_heads": HEADS, "pad_token_id": 0,
+           "sep_token_id": 3, "torch_dtype": "float32", "transformers_version": "4.48.0",
+           "vocab_size": vocab_size}
+    cfg.update(extra)
+    return cfg
+
+
+def modernbert_weights(rng, cfg, arch):
+    """make_weights' scales under ModernBERT's names: Wqkv = [q; k; v] with q / k drawn at the
+    query / key scales ([0.10, 0.25]) and v at the value one ([0.02, 0.05]), attn.Wo and mlp.Wo at the
+    output scales, mlp.Wi (input and gate halves) at the intermediate one ([0.10, 0.20]), head.dense at
+    the pooler's, classifier at the heads'; ~1% x4 outliers per matrix; biases (N(0, 0.05)) only where
+    the config has them, LayerNorm gamma N(1, 0.05), beta N(0, 0.02) only with norm_bias."""
+    h, inter, vocab = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    w = {}
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def matrix(out_f, in_f, lo, hi):
+        m = normal((out_f, in_f), rng.uniform(lo, hi))
+        m[rng.random(m.shape) < 0.01] *= 4.0
+        return m
+
+    def linear(name, out_f, in_f, lo, hi, bias):
+        w[name + ".weight"] = matrix(out_f, in_f, lo, hi)
+        if bias:
+            w[name + ".bias"] = normal((out_f,), 0.05)
+
+    def ln(name):
+        w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
+        if cfg["norm_bias"]:
+            w[name + ".bias"] = normal((h,), 0.02)
+
+    p = "model."
+    w[p + "embeddings.tok_embeddings.weight"] = normal((vocab, h), 0.05)
+    ln(p + "embeddings.norm")
+    for i in range(cfg["num_hidden_layers"]):
+        lp = f"{p}layers.{i}."
+        if i > 0:  # layer 0's attn_norm is nn.Identity
+            ln(lp + "attn_norm")
+        w[lp + "attn.Wqkv.weight"] = np.concatenate([matrix(h, h, 0.10, 0.25), matrix(h, h, 0.10, 0.25),
+                                                     matrix(h, h, 0.02, 0.05)])
+        if cfg["attention_bias"]:
+            w[lp + "attn.Wqkv.bias"] = normal((3 * h,), 0.05)
+        linear(lp + "attn.Wo", h, h, 0.02, 0.05, cfg["attention_bias"])
+        ln(lp + "mlp_norm")
+        linear(lp + "mlp.Wi", 2 * inter, h, 0.10, 0.20, cfg["mlp_bias"])
+        linear(lp + "mlp.Wo", h, inter, 0.02, 0.05, cfg["mlp_bias"])
+    ln(p + "final_norm")
+    linear("head.dense", h, h, 0.10, 0.20, cfg["classifier_bias"])
+    ln("head.norm")
+    if arch == "ModernBertForMaskedLM":
+        if cfg["decoder_bias"]:  # decoder.weight is tied to the token embeddings: not stored
+            w["decoder.bias"] = normal((vocab,), 0.05)
+    else:
+        linear("classifier", num_labels_of(cfg), h, 0.15, 0.25, True)
+    return w
+
+
+def write_modernbert_tokenizer(d, vocab, merges, model_max_length):
+    """tokenizer.json as ModernBERT ships it (byte-level BPE, its normalizer / pre-tokenizer /
+    TemplateProcessing / decoder; no vocab.json or merges.txt) + a PreTrainedTokenizerFast
+    tokenizer_config.json."""
+    def template(spec):
+        items = []
+        for part in spec.split():
+            tok, type_id = part.rsplit(":", 1)
+            key = "Sequence" if tok.startswith("$") else "SpecialToken"
+            items.append({key: {"id": tok[1:] if tok.startswith("$") else tok, "type_id": int(type_id)}})
+        return items
+
+    def added(t):
+        return {"id": vocab[t], "content": t, "single_word": False, "lstrip": t == "[MASK]", "rstrip": False,
+                "normalized": False, "special": True}
+
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    doc = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [added(t) for t in MODERNBERT_SPECIALS],
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": byte_level,
+        "post_processor": {"type": "TemplateProcessing", "single": template("[CLS]:0 $A:0 [SEP]:0"),
+                           "pair": template("[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1"),
+                           "special_tokens": {t: {"id": t, "ids": [vocab[t]], "tokens": [t]}
+                                              for t in ("[CLS]", "[SEP]")}},
+        "decoder": dict(byte_level),
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+    }
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    tok_cfg = {"added_tokens_decoder": {str(vocab[t]): {k: v for k, v in added(t).items() if k != "id"}
+                                        for t in MODERNBERT_SPECIALS},
+               "clean_up_tokenization_spaces": True, "cls_token": "[CLS]", "mask_token": "[MASK]",
+               "model_input_names": ["input_ids", "attention_mask"], "model_max_length": model_max_length,
+               "pad_token": "[PAD]", "sep_token": "[SEP]", "tokenizer_class": "PreTrainedTokenizerFast",
+               "unk_token": "[UNK]"}
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(tok_cfg, f, indent=2)
+        f.write("\n")
+
+
+def modernbert_cases(vocab, ranks, rng, cfg):
+    """The BERT texts (QA_BATCH, PAIR_CASE) and ModernBERT ones through the reference tokenizer
+    ([CLS] a [SEP] b [SEP], type ids 0 / 1, padded with [PAD] = 0): batch3_padded, len1_cls,
+    len2_empty, sentence, pair, long (past the local windows), batch3_long_padded (long, a short
+    sentence and pair, padded to long's length) and a random pair of all max_position_embeddings
+    positions (ids from 5: no [MASK])."""
+    def enc(text, pair=None):
+        _, ids, types = ref.modernbert_encode(vocab, ranks, text, pair)
+        return ids, types
+
+    return padded_cases(enc, vocab, rng, cfg, [("len2_empty", ("", None)), MODERNBERT_SENTENCE, PAIR_CASE,
+                                               MODERNBERT_LONG],
+                        batches=[("batch3_long_padded", [MODERNBERT_LONG[1], QA_BATCH[0], PAIR_CASE[1]])],
+                        cls=vocab["[CLS]"], pad=vocab["[PAD]"], sep=vocab["[SEP]"],
+                        n=cfg["max_position_embeddings"], pair_random=True, id_range=(5, len(vocab)))
+
+
+def modernbert_mlm_case(vocab, ranks):
+    """MODERNBERT_MLM_TEXTS through the tokenizer, padded into one batch with [PAD]: the case
+    `masked`."""
+    encs = [ref.modernbert_encode(vocab, ranks, t) for t in MODERNBERT_MLM_TEXTS]
+    seq = max(len(e[1]) for e in encs)
+    return [{"name": "masked", "texts": [[t, None] for t in MODERNBERT_MLM_TEXTS], "tokens": [e[0] for e in encs],
+             "input_ids": [e[1] + [vocab["[PAD]"]] * (seq - len(e[1])) for e in encs],
+             "attention_mask": [[1] * len(e[1]) + [0] * (seq - len(e[1])) for e in encs],
+             "token_type_ids": [e[2] + [0] * (seq - len(e[1])) for e in encs]}]
+
+
+def modernbert_tokenizer_cases(vocab, ranks):
+    """MODERNBERT_TOKENIZER_TEXTS through the reference tokenizer: {text, pair, ids, tokens,
+    token_type_ids}. Checked: the tokens byte-decode to the text (without the whitespace a
+    [MASK] takes)."""
+    u2b = {u: b for b, u in ref.bytes_to_unicode().items()}
+    out = []
+    for text, pair in MODERNBERT_TOKENIZER_TEXTS:
+        toks, ids, types = ref.modernbert_encode(vocab, ranks, text, pair)
+        assert [vocab[t] for t in toks] == ids
+        if pair is None:
+            got = "".join(t if t in MODERNBERT_SPECIALS else bytes(u2b[ch] for ch in t).decode() for t in toks[1:-1])
+            assert got == text.replace(" [MASK]", "[MASK]"), (got, text)
+        out.append({"text": text, "pair": pair, "ids": ids, "tokens": toks, "token_type_ids": types})
+    return out
+
+
+def check_modernbert_reference(cfg, weights, cases, seed):
+    """Self-check of the ModernBERT reference (fast, random tensors seeded by `seed`):
+    - attention: modernbert_attention (float64 RoPE tables) against a naive loop over (b, h, i, j)
+      with the rotation written per pair (x_j, x_{j+d/2}) and a softmax over the allowed keys only,
+      global (padding) and local (|i - j| <= window // 2) masks;
+    - the local mask against a naive |i - j| <= local_attention // 2 and key-not-padded loop;
+    - RoPE: q'(p)·k'(p') depends only on p - p' (float64 tables, both thetas, 200 positions);
+      the float32 tables (Hugging Face's) stay within 1e-5 of the float64 ones;
+    - the fixture's model with local_attention >= 2 * len and local_rope_theta = global_rope_theta
+      equals the same model with every layer global;
+    - padding: every row of a padded case equals that sequence run alone (real tokens, and the
+      mean-pooled logits);
+    - the fixture exercises the local window (all-global differs) and the two thetas (swapped
+      differs) on its long case, and the pooling (cls differs) for the classifier.
+    Returns {check: value}."""
+    g = np.random.default_rng(seed)
+    st = ref.modernbert_settings(cfg)
+    out = {}
+    # attention against a naive loop
+    b_, h_, s_, d_ = 2, 2, 12, 8
+    q, k, v = (g.standard_normal((b_, h_, s_, d_)) for _ in range(3))
+    am = [[1] * s_, [1] * (s_ - 3) + [0] * 3]
+    theta, window = 10000.0, 4
+    cos, sin = ref.modernbert_rope(s_, d_, theta, hf_float32=False)
+    glob, local = ref.modernbert_masks(am, window)
+    worst = 0.0
+    for add, is_global in ((glob, True), (local, False)):
+        got = ref.modernbert_attention(*(torch.from_numpy(a) for a in (q, k, v)), add, cos, sin).numpy()
+
+        def rot(x, p):
+            y = np.empty(d_)
+            for j in range(d_ // 2):
+                a = p * (1.0 / theta ** (2 * j / d_))
+                y[j] = x[j] * math.cos(a) - x[j + d_ // 2] * math.sin(a)
+                y[j + d_ // 2] = x[j + d_ // 2] * math.cos(a) + x[j] * math.sin(a)
+            return y
+        for b in range(b_):
+            for hh in range(h_):
+                for i in range(s_):
+                    if not am[b][i]:
+                        continue
+                    keys = [j for j in range(s_) if am[b][j] and (is_global or abs(i - j) <= window // 2)]
+                    qi = rot(q[b, hh, i], i)
+                    sc = [float(qi @ rot(k[b, hh, j], j)) / math.sqrt(d_) for j in keys]
+                    mx = max(sc)
+                    e = [math.exp(x - mx) for x in sc]
+                    want = sum(e[t] / sum(e) * v[b, hh, j] for t, j in enumerate(keys))
+                    worst = max(worst, float(np.abs(got[b, hh, i] - want).max()))
+    assert worst < 1e-12, worst
+    out["attention vs naive loop"] = worst
+    # the local mask
+    for c in cases:
+        m = c["attention_mask"]
+        _, local = ref.modernbert_masks(m, st["local_attention"])
+        n = len(m[0])
+        naive = np.array([[[not (abs(i - j) <= st["local_attention"] // 2 and m[b][j]) for j in range(n)]
+                           for i in range(n)] for b in range(len(m))])
+        assert np.array_equal(local[:, 0].numpy() != 0, naive), c["name"]
+    out["local mask vs naive loop"] = 0.0
+    # RoPE: relative positions only
+    worst, f32 = 0.0, 0.0
+    qv, kv = torch.from_numpy(g.standard_normal(d_)), torch.from_numpy(g.standard_normal(d_))
+    for t in (st["global_rope_theta"], st["local_rope_theta"]):
+        cos, sin = ref.modernbert_rope(200, d_, t, hf_float32=False)
+        c32, s32 = ref.modernbert_rope(200, d_, t)
+        f32 = max(f32, float((c32 - cos).abs().max()), float((s32 - sin).abs().max()))
+        qr, kr = ref.modernbert_apply_rope(qv[None], cos, sin), ref.modernbert_apply_rope(kv[None], cos, sin)
+        mat = (qr @ kr.t()).numpy()
+        pp = np.arange(200)
+        shift = np.minimum(pp[:, None], pp[None, :])
+        worst = max(worst, float(np.abs(mat - mat[pp[:, None] - shift, pp[None, :] - shift]).max()))
+    assert worst < 1e-12 and f32 < 1e-5, (worst, f32)
+    out["rope relative"] = worst
+    out["rope float32 tables vs float64"] = f32
+    # a window wider than every case: local layers = global layers (same theta)
+    longest = max(len(c["input_ids"][0]) for c in cases)
+    wide = dict(cfg, local_attention=2 * longest + 2, local_rope_theta=st["global_rope_theta"])
+    every_global = dict(cfg, global_attn_every_n_layers=1, local_rope_theta=st["global_rope_theta"])
+    worst = 0.0
+    for c in cases:
+        a = ref.forward(wide, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        b = ref.forward(every_global, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        worst = max([worst] + [float(np.abs(a[k] - b[k]).max()) for k in a])
+    assert worst < 1e-13, worst
+    out["wide window = all global"] = worst
+    # padding invariance
+    worst = 0.0
+    for c in cases:
+        if len(c["input_ids"]) < 2:
+            continue
+        full = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        for r, (ids, m) in enumerate(zip(c["input_ids"], c["attention_mask"])):
+            n = sum(m)
+            one = ref.forward(cfg, weights, [ids[:n]], [[1] * n], [[0] * n])
+            worst = max(worst, float(np.abs(one["last_hidden_state"][0] - full["last_hidden_state"][r, :n]).max()))
+            if "logits" in one:
+                worst = max(worst, float(np.abs(one["logits"][0] - full["logits"][r]).max()))
+    assert worst < 1e-12, worst
+    out["padded rows = unpadded runs"] = worst
+    # what the fixture exercises
+    c = next(c for c in cases if c["name"] == "long")
+    args = (c["input_ids"], c["attention_mask"], c["token_type_ids"])
+    base = ref.forward(cfg, weights, *args)
+    key = "logits" if "logits" in base else "last_hidden_state"
+    variants = {"all layers global": dict(cfg, global_attn_every_n_layers=1),
+                "rope thetas swapped": dict(cfg, global_rope_theta=st["local_rope_theta"],
+                                            local_rope_theta=st["global_rope_theta"])}
+    if st["local_rope_theta"] == st["global_rope_theta"]:  # local null: one theta, 10000 instead
+        variants["rope thetas swapped"] = dict(cfg, global_rope_theta=10000.0, local_rope_theta=None)
+    if key == "logits":
+        variants["cls pooling"] = dict(cfg, classifier_pooling="cls")
+    for label, c2 in variants.items():
+        dv = float(np.abs(ref.forward(c2, weights, *args)[key] - base[key]).max())
+        assert dv > 1e-4, (label, dv)
+        out[f"{key} change, {label}"] = dv
+    return out
+
+
+def build_modernbert(out_dir, spec):
+    name, arch, seed, extra = spec
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    vocab, merges = learn_bpe(len(build_vocab()), MODERNBERT_SPECIALS)
+    ranks = {m: i for i, m in enumerate(merges)}
+    cfg = dict(sorted(modernbert_config(len(vocab), arch, **extra).items()))
+    rng = np.random.default_rng(seed)
+    weights = modernbert_weights(rng, cfg, arch)
+    meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
+    ref.write_safetensors(os.path.join(d, "model.safetensors"), weights, meta)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    write_modernbert_tokenizer(d, vocab, merges, cfg["max_position_embeddings"])
+    loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+    for k, v in weights.items():
+        assert np.array_equal(loaded[k], v), k
+    tv, tr = ref.load_bpe_tokenizer_json(d)
+    assert tv == vocab and tr == ranks
+    cases = modernbert_cases(vocab, ranks, np.random.default_rng(1000 + seed), cfg)
+    if arch == "ModernBertForMaskedLM":
+        cases += modernbert_mlm_case(vocab, ranks)
+    t0 = __import__("time").time()
+    checks = check_modernbert_reference(cfg, loaded, cases, seed)
+    check_s = __import__("time").time() - t0
+    mask_id = vocab["[MASK]"]
+    max_f32_dev = 0.0
+    for c in cases:
+        outs = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        outs32 = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"],
+                             dtype=torch.float32)
+        mask = np.asarray(c["attention_mask"], dtype=bool)
+        ids = np.asarray(c["input_ids"])
+        for k, v in outs.items():
+            dev = np.abs(outs32[k].astype(np.float64) - v)
+            if k == "mlm_logits":  # [MASK] positions only: {"sequence", "position", "logits"}
+                if (ids == mask_id).any():
+                    c[k] = [{"sequence": int(b), "position": int(p), "logits": f32_list(v[b, p])}
+                            for b, p in zip(*np.nonzero(ids == mask_id))]
+                    max_f32_dev = max(max_f32_dev, float(dev[ids == mask_id].max()))
+                continue
+            if v.ndim >= 2 and v.shape[:2] == mask.shape:
+                dev = dev[mask]
+            max_f32_dev = max(max_f32_dev, float(dev.max()))
+            c[k] = f32_list(v)
+    last = cfg["num_hidden_layers"] - 1
+    probe_names = ["model.embeddings.tok_embeddings.weight", "model.layers.0.attn.Wqkv.weight",
+                   f"model.layers.{last}.attn.Wqkv.weight", "model.layers.1.attn_norm.weight",
+                   "model.layers.0.mlp.Wi.weight", "model.final_norm.weight", "head.dense.weight"]
+    probe_names += ["decoder.bias"] if arch == "ModernBertForMaskedLM" else \
+        ["model.layers.0.attn.Wqkv.bias", "model.layers.0.mlp.Wi.bias", "classifier.weight"]
+    doc = {
+        "model": name,
+        "architecture": arch,
+        "weights_dtype": "F32",
+        "computed_in": "float64 (stored rounded to float32); RoPE cos / sin tables in float32 as Hugging Face",
+        "max_abs_dev_torch_float32": max_f32_dev,
+        "outputs_note": "last_hidden_state is [B][S][H] for every position incl. padding (only positions "
+                        "with attention_mask 1 are meaningful); logits [B][L] (mean pooling over the real "
+                        "tokens); mlm_logits only at the [MASK] positions",
+        "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
+        "cases": cases,
+        "tokenizer_cases": modernbert_tokenizer_cases(vocab, ranks),
+    }
+    with open(os.path.join(d, "reference.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"{name:12s} {arch:32s} F32   tensors={len(weights):3d} "
+          f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
+          f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
+    print(f"  ModernBERT reference self-check ({check_s:.2f} s): " +
+          ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -1515,6 +1907,10 @@ def main():
         build_model(out, vocab_list, spec, args.check_peers)
     dev = check_albert_reference(vocab_list)
     print("ALBERT reference self-check max|d|: " + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
+    for spec in MODERNBERT_MODELS:
+        if os.path.isdir(os.path.join(out, spec[0])):
+            shutil.rmtree(os.path.join(out, spec[0]))
+        build_modernbert(out, spec)
 
 
 if __name__ == "__main__":
