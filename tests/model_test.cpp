@@ -7,9 +7,11 @@
 #include "sparq/model.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -128,6 +130,7 @@ void check_model(const std::string& name, int threads) {
             : cfg.model_type == "mpnet"    ? "encoder.layer.1.attention.attn.{q,k,v}.weight  ["
             : cfg.model_type == "albert"   ? "albert_layers.0.attention.{query,key,value}.weight  ["
             : cfg.model_type == "deberta" ? "encoder.layer.1.attention.self.in_proj.weight  [96x32]"
+            : cfg.modernbert()            ? "layers.1.attn.Wqkv.weight  [96x32]"
                                           : "encoder.layer.1.attention.self.{query,key,value}"),
         std::string::npos)
         << model->plan_report();
@@ -256,17 +259,16 @@ class Fixture : public ::testing::TestWithParam<std::string> {};
 TEST_P(Fixture, MatchesPyTorchOneThread) { check_model(GetParam(), 1); }
 TEST_P(Fixture, MatchesPyTorchTwoThreads) { check_model(GetParam(), 2); }
 
-INSTANTIATE_TEST_SUITE_P(Models, Fixture,
-                         ::testing::Values("tiny_base", "tiny_cls", "tiny_tok", "tiny_qa",
-                                           "tiny_f16", "tiny_bf16", "tiny_sparse", "tiny_roberta",
-                                           "tiny_roberta_cls", "tiny_roberta_qa", "tiny_distilbert",
-                                           "tiny_distilbert_cls", "tiny_distilbert_qa",
-                                           "tiny_electra", "tiny_electra_cls", "tiny_mlm",
-                                           "tiny_mpnet", "tiny_mpnet_cls", "tiny_xlmr",
-                                           "tiny_xlmr_cls", "tiny_deberta", "tiny_deberta_cls",
-                                           "tiny_deberta_qa", "tiny_deberta_tok", "tiny_albert",
-                                           "tiny_albert_cls", "tiny_albert_qa", "tiny_deberta_v1",
-                                           "tiny_deberta_v1_cls"));
+INSTANTIATE_TEST_SUITE_P(
+    Models, Fixture,
+    ::testing::Values("tiny_base", "tiny_cls", "tiny_tok", "tiny_qa", "tiny_f16", "tiny_bf16",
+                      "tiny_sparse", "tiny_roberta", "tiny_roberta_cls", "tiny_roberta_qa",
+                      "tiny_distilbert", "tiny_distilbert_cls", "tiny_distilbert_qa",
+                      "tiny_electra", "tiny_electra_cls", "tiny_mlm", "tiny_mpnet",
+                      "tiny_mpnet_cls", "tiny_xlmr", "tiny_xlmr_cls", "tiny_deberta",
+                      "tiny_deberta_cls", "tiny_deberta_qa", "tiny_deberta_tok", "tiny_albert",
+                      "tiny_albert_cls", "tiny_albert_qa", "tiny_deberta_v1", "tiny_deberta_v1_cls",
+                      "tiny_modernbert", "tiny_modernbert_cls"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
@@ -376,8 +378,11 @@ Encoding encode_case(const Tokenizer& tok, const json& c) {
 // DeBERTa v1's DebertaTokenizer (GPT-2's byte-level BPE, BERT's special tokens from vocab.json):
 // [CLS] A [SEP] B [SEP] with type ids 0 then 1, [MASK] kept whole and taking the space before
 // it, as the reference's slow-tokenizer transcription gives them; offsets inside the text.
+// ModernBERT's tokenizer.json (the same byte-level BPE with an NFC normalizer and a
+// TemplateProcessing [CLS] A [SEP] B [SEP]) gives the same as Hugging Face's fast tokenizer.
 TEST(DebertaV1, TokenizerMatchesDebertaTokenizer) {
-    for (const char* name : {"tiny_deberta_v1", "tiny_deberta_v1_cls"}) {
+    for (const char* name :
+         {"tiny_deberta_v1", "tiny_deberta_v1_cls", "tiny_modernbert", "tiny_modernbert_cls"}) {
         SCOPED_TRACE(name);
         json ref = read_reference(name);
         Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / name).string());
@@ -399,6 +404,45 @@ TEST(DebertaV1, TokenizerMatchesDebertaTokenizer) {
             }
         }
     }
+}
+
+// tokenizer.json's NFC normalizer (ModernBERT's): a decomposed accent is composed before the
+// byte-level BPE, so "cafe" + U+0301 tokenizes as "café" does, with offsets into the source text
+// (the composed character covers its base and mark); ASCII passes through unchanged.
+TEST(ModernBert, NfcNormalizerComposesBeforeBpe) {
+    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_modernbert").string());
+    const std::string composed = "caf\xc3\xa9 ok", decomposed = "cafe\xcc\x81 ok";
+    const Encoding a = tok.encode(composed), b = tok.encode(decomposed);
+    EXPECT_EQ(a.ids, b.ids);
+    EXPECT_EQ(a.tokens, b.tokens);
+    ASSERT_EQ(a.offsets.size(), b.offsets.size());
+    // The pieces of " ok" sit 1 byte later in the decomposed text; those of "café" end where
+    // its source ends (the mark's bytes included).
+    const size_t n = b.offsets.size();
+    const size_t ok = std::find(b.tokens.begin(), b.tokens.end(), "\xc4\xa0o") - b.tokens.begin();
+    ASSERT_LT(ok, n - 1);
+    for (size_t i = ok; i + 1 < n; ++i) {
+        EXPECT_EQ(b.offsets[i].first, a.offsets[i].first + 1) << i;
+        EXPECT_EQ(b.offsets[i].second, a.offsets[i].second + 1) << i;
+    }
+    EXPECT_EQ(b.offsets[n - 2].second, decomposed.size());
+    size_t cafe_end = 0;
+    for (size_t i = 1; i < ok; ++i) cafe_end = std::max<size_t>(cafe_end, b.offsets[i].second);
+    EXPECT_EQ(cafe_end, std::string("cafe\xcc\x81").size());
+    // Without the normalizer (the same file, NFC removed) the mark stays a byte sequence of its
+    // own and the ids differ.
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("sparq_nfc_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    json tj =
+        json::parse(std::ifstream(test::fixtures_dir() / "tiny_modernbert" / "tokenizer.json"));
+    ASSERT_EQ(tj["normalizer"]["type"], "NFC");
+    tj["normalizer"] = nullptr;
+    std::ofstream(dir / "tokenizer.json") << tj.dump();
+    Tokenizer raw = Tokenizer::from_dir(dir.string());
+    EXPECT_NE(raw.encode(decomposed).ids, a.ids);
+    EXPECT_EQ(raw.encode(composed).ids, a.ids);
+    fs::remove_all(dir);
 }
 
 // AlbertTokenizer over spiece.model: ids, pieces and type ids as the reference's transcription of
@@ -1072,38 +1116,43 @@ TEST(Model, TokenEntitiesWordAggregationBpeHeuristic) {
 TEST(Model, FillMaskMatchesPyTorch) {
     // BERT's head, and ALBERT's (predictions.dense to embedding_size, gelu_new, LayerNorm, the
     // decoder over the embedding_size-wide word table).
-    for (const char* name : {"tiny_mlm", "tiny_albert_mlm"}) {
-    SCOPED_TRACE(name);
-    const json ref = read_reference(name);
-    const json& c = ref["cases"][0];
-    auto model = Model::load((test::fixtures_dir() / name).string());
-    std::vector<Encoding> encs;
-    for (const auto& t : c["texts"])
-        encs.push_back(model->tokenizer()->encode(t[0].get<std::string>()));
-    for (int threads : {1, 2}) {
-        set_num_threads(threads);
-        const auto fills = model->fill_mask(PackedBatch::from(encs), 5);
-        ASSERT_EQ(fills.size(), c["mlm_logits"].size());
-        for (size_t i = 0; i < fills.size(); ++i) {
-            const json& m = c["mlm_logits"][i];
-            EXPECT_EQ(fills[i].sequence, m["sequence"].get<int64_t>());
-            EXPECT_EQ(fills[i].position, m["position"].get<int64_t>());
-            std::vector<double> l = m["logits"].get<std::vector<double>>();
-            const double mx = *std::max_element(l.begin(), l.end());
-            double sum = 0;
-            for (double v : l) sum += std::exp(v - mx);
-            std::vector<int> order(l.size());
-            for (size_t v = 0; v < l.size(); ++v) order[v] = static_cast<int>(v);
-            std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b]; });
-            ASSERT_EQ(fills[i].top.size(), 5u);
-            for (size_t k = 0; k < 5; ++k) {
-                EXPECT_NEAR(fills[i].top[k].second, std::exp(l[fills[i].top[k].first] - mx) / sum,
-                            1e-5);
-                EXPECT_NEAR(l[fills[i].top[k].first], l[order[k]], 1e-4)
-                    << "rank " << k;  // ties aside
+    // ModernBERT's (head.dense, GELU, head.norm without a bias, decoder.bias).
+    for (const char* name : {"tiny_mlm", "tiny_albert_mlm", "tiny_modernbert"}) {
+        SCOPED_TRACE(name);
+        const json ref = read_reference(name);
+        const auto masked = std::find_if(ref["cases"].begin(), ref["cases"].end(),
+                                         [](const json& x) { return x.contains("mlm_logits"); });
+        ASSERT_NE(masked, ref["cases"].end());
+        const json& c = *masked;
+        auto model = Model::load((test::fixtures_dir() / name).string());
+        std::vector<Encoding> encs;
+        for (const auto& t : c["texts"])
+            encs.push_back(model->tokenizer()->encode(t[0].get<std::string>()));
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            const auto fills = model->fill_mask(PackedBatch::from(encs), 5);
+            ASSERT_EQ(fills.size(), c["mlm_logits"].size());
+            for (size_t i = 0; i < fills.size(); ++i) {
+                const json& m = c["mlm_logits"][i];
+                EXPECT_EQ(fills[i].sequence, m["sequence"].get<int64_t>());
+                EXPECT_EQ(fills[i].position, m["position"].get<int64_t>());
+                std::vector<double> l = m["logits"].get<std::vector<double>>();
+                const double mx = *std::max_element(l.begin(), l.end());
+                double sum = 0;
+                for (double v : l) sum += std::exp(v - mx);
+                std::vector<int> order(l.size());
+                for (size_t v = 0; v < l.size(); ++v) order[v] = static_cast<int>(v);
+                std::stable_sort(order.begin(), order.end(),
+                                 [&](int a, int b) { return l[a] > l[b]; });
+                ASSERT_EQ(fills[i].top.size(), 5u);
+                for (size_t k = 0; k < 5; ++k) {
+                    EXPECT_NEAR(fills[i].top[k].second,
+                                std::exp(l[fills[i].top[k].first] - mx) / sum, 1e-5);
+                    EXPECT_NEAR(l[fills[i].top[k].first], l[order[k]], 1e-4)
+                        << "rank " << k;  // ties aside
+                }
             }
         }
-    }
     }
     set_num_threads(0);
     // Models without the head say so.

@@ -88,8 +88,24 @@ struct ModelConfig {
         int64_t max_position = 0;  // max_relative_positions (or max_position_embeddings)
     } disentangled;
     // Whether the embeddings add absolute position embeddings (false for DeBERTa-v3:
-    // position_biased_input false).
+    // position_biased_input false; ModernBERT).
     bool position_embeddings = true;
+    // ModernBERT (model_type "modernbert"): pre-norm layers (no LayerNorm before layer 0's
+    // attention; a final LayerNorm after the last layer), Q, K and V in one Wqkv, rotary
+    // positions (rotate-half, base global_theta or local_theta), layer i attending globally when
+    // i % global_every == 0 and else to keys within |i - j| <= window, a gated MLP (Wi's first
+    // half through the activation times its second half), biases and LayerNorm betas only where
+    // the config asks for them; the task heads' dense + activation + LayerNorm ("head") on the
+    // [CLS] row or the mean of the tokens (mean_pooling).
+    struct Modern {
+        bool on = false;
+        int64_t global_every = 1, window = 0;
+        double global_theta = 160000.0, local_theta = 10000.0;
+        bool norm_bias = false, attention_bias = false, mlp_bias = false;
+        bool classifier_bias = false, decoder_bias = true, mean_pooling = false;
+        bool local(int64_t layer) const { return on && layer % global_every != 0; }
+    } modern;
+    bool modernbert() const { return modern.on; }
     // ALBERT's cross-layer sharing: num_hidden_layers applications of num_hidden_groups groups
     // of inner_group_num layers each; application i runs group i * groups / num_layers (Hugging
     // Face's int(i / (num_hidden_layers / num_hidden_groups))), all of its inner layers in order.

@@ -1,6 +1,8 @@
 // Dispatch of the fused element-wise operators to the best variant allowed by max_isa().
 #include "kernels/fused.hpp"
 
+#include <algorithm>
+
 #include "kernels/eltwise/eltwise.hpp"
 
 namespace sparq {
@@ -41,6 +43,16 @@ void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {
 }
 void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols) {
     best().bias_gelu_tanh(data, bias, rows, cols);
+}
+void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; ++r)
+        std::copy(u + r * 2 * cols, u + r * 2 * cols + cols, out + r * cols);
+    best().bias_gelu(out, nullptr, rows, cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* gate = u + r * 2 * cols + cols;
+        float* y = out + r * cols;
+        for (int64_t c = 0; c < cols; ++c) y[c] *= gate[c];
+    }
 }
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols) {

@@ -18,6 +18,9 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
 // The same with the tanh form of GELU (Activation::gelu_tanh).
 void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);
+// Gated GELU (ModernBERT's MLP): out[r][c] = gelu(u[r][c]) * u[r][cols + c] for u [rows][2 cols],
+// out [rows][cols]; the GELU is bias_gelu's (erf form).
+void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols);
 
 // In place: data[r][c] += bias[c] (+ residual[r][c]); bias or residual may be null.
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,

@@ -151,6 +151,10 @@ constexpr ArchTask kArchitectures[] = {
     {"DebertaV2ForSequenceClassification", Task::sequence_classification},
     {"DebertaV2ForTokenClassification", Task::token_classification},
     {"DebertaV2ForQuestionAnswering", Task::question_answering},
+    {"ModernBertModel", Task::base},
+    {"ModernBertForMaskedLM", Task::base},
+    {"ModernBertForSequenceClassification", Task::sequence_classification},
+    {"ModernBertForTokenClassification", Task::token_classification},
 };
 
 // The non-empty parts of s between '|' ("p2c|c2p", "layer_norm|...").
@@ -252,6 +256,45 @@ void read_deberta(const Reader& r, ModelConfig& c) {
     }
 }
 
+// ModernBERT's options (HF ModernBertConfig's names and defaults); what sparq does not compute is
+// refused.
+void read_modernbert(const Reader& r, ModelConfig& c) {
+    ModelConfig::Modern& m = c.modern;
+    m.on = true;
+    c.token_types = false;
+    c.type_vocab_size = 0;
+    c.position_embeddings = false;
+    c.max_position_embeddings = r.integer("max_position_embeddings", 8192, 1);
+    m.global_every = r.integer("global_attn_every_n_layers", 3, 1);
+    const int64_t local = r.integer("local_attention", 128, 0);
+    m.window = local / 2;
+    m.global_theta = r.number("global_rope_theta", 160000.0);
+    m.local_theta = r.number("local_rope_theta", m.global_theta);  // null: the global base
+    for (double theta : {m.global_theta, m.local_theta})
+        if (!(theta > 1.0) || !std::isfinite(theta))
+            r.fail("rope theta must be a number above 1, found " + std::to_string(theta));
+    m.norm_bias = r.boolean("norm_bias").value_or(false);
+    m.attention_bias = r.boolean("attention_bias").value_or(false);
+    m.mlp_bias = r.boolean("mlp_bias").value_or(false);
+    m.classifier_bias = r.boolean("classifier_bias").value_or(false);
+    m.decoder_bias = r.boolean("decoder_bias").value_or(true);
+    const std::string pooling = r.string("classifier_pooling").value_or("cls");
+    if (pooling != "cls" && pooling != "mean")
+        r.fail("classifier_pooling '" + pooling + "' is not supported (\"cls\" or \"mean\")");
+    m.mean_pooling = pooling == "mean";
+    // GELU (erf) in the MLP and the heads, as ModernBERT's checkpoints have it.
+    for (const char* key : {"hidden_activation", "classifier_activation"})
+        if (const std::string act = r.string(key).value_or("gelu"); act != "gelu")
+            r.fail(std::string(key) + " '" + act +
+                   "' is not supported for ModernBERT (supported: \"gelu\", the erf form)");
+    c.pooler_act = ModelConfig::PoolerAct::gelu;
+    c.layer_norm_eps = static_cast<float>(r.number("norm_eps", 1e-5));
+    if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps))
+        r.fail("field 'norm_eps' must be a positive number");
+    if (r.boolean("sparse_prediction").value_or(false))
+        r.fail("sparse_prediction true is not supported (it changes what the MLM head returns)");
+}
+
 }  // namespace
 
 std::vector<int64_t> ModelConfig::layer_order() const {
@@ -286,11 +329,12 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     if (auto mt = r.string("model_type")) c.model_type = *mt;
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
         c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet" &&
-        c.model_type != "deberta" && c.model_type != "deberta-v2" && c.model_type != "albert")
+        c.model_type != "deberta" && c.model_type != "deberta-v2" && c.model_type != "albert" &&
+        c.model_type != "modernbert")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
                "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\", "
-               "\"deberta\", \"deberta-v2\" or \"albert\")");
+               "\"deberta\", \"deberta-v2\", \"albert\" or \"modernbert\")");
     c.family = c.model_type == "xlm-roberta"  ? "roberta"
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;
@@ -333,6 +377,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         c.pooler_act = ModelConfig::PoolerAct::relu;
     } else if (c.deberta()) {
         read_deberta(r, c);
+    } else if (c.model_type == "modernbert") {
+        read_modernbert(r, c);
     } else {
         c.type_vocab_size = r.integer("type_vocab_size", 2, 1);
     }
@@ -380,14 +426,19 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         r.fail("pad_token_id " + std::to_string(c.pad_token_id) + " is outside the vocabulary (" +
                std::to_string(c.vocab_size) + " entries)");
 
-    double eps =
-        distil ? 1e-12
-               : r.number("layer_norm_eps", c.deberta() ? 1e-7 : 1e-12);  // DistilBERT: fixed 1e-12
-    if (!(eps > 0) || !std::isfinite(eps))
-        r.fail("field 'layer_norm_eps' must be a positive number, found " + std::to_string(eps));
-    c.layer_norm_eps = static_cast<float>(eps);
+    if (!c.modernbert()) {  // ModernBERT: norm_eps, hidden_activation (read_modernbert)
+        double eps = distil ? 1e-12
+                            : r.number("layer_norm_eps",
+                                       c.deberta() ? 1e-7 : 1e-12);  // DistilBERT: fixed 1e-12
+        if (!(eps > 0) || !std::isfinite(eps))
+            r.fail("field 'layer_norm_eps' must be a positive number, found " +
+                   std::to_string(eps));
+        c.layer_norm_eps = static_cast<float>(eps);
+    }
 
-    const char* act_key = distil ? "activation" : "hidden_act";
+    const char* act_key = distil           ? "activation"
+                          : c.modernbert() ? "hidden_activation"
+                                           : "hidden_act";
     if (auto act = r.string(act_key)) c.hidden_act = *act;
     if (c.hidden_act == "gelu_fast" || c.hidden_act == "gelu_pytorch_tanh")
         c.hidden_act = "gelu_new";  // the same function
@@ -396,7 +447,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
                "' is not supported (supported: \"gelu\", the erf form, and its tanh "
                "approximation \"gelu_new\" / \"gelu_fast\" / \"gelu_pytorch_tanh\")");
 
-    if (auto pet = r.string("position_embedding_type"); pet && *pet != "absolute")
+    if (auto pet = r.string("position_embedding_type");
+        pet && *pet != "absolute" && !c.modernbert())  // ModernBERT's is unused (rotary)
         r.fail("position_embedding_type '" + *pet + "' is not supported (supported: \"absolute\")");
 
     if (auto pt = r.string("problem_type")) {

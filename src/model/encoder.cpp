@@ -241,10 +241,13 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         throw Error("weights: expected " + std::to_string(cfg.distinct_layers()) +
                     " layers, found " + std::to_string(w.layers.size()));
     expect_shape(w.word_emb, {vocab_, emb_}, "embeddings.word_embeddings.weight");
+    modern_ = cfg.modernbert();
+    // ModernBERT reads one zero row at position 0 for every token (its positions are rotary).
+    const int64_t pos_rows = modern_ ? 1 : max_pos_;
     if (!cfg.position_embeddings)  // DeBERTa-v3: a zero table, as the missing type embeddings
         w.pos_emb =
-            zero_tensor("embeddings.position_embeddings.weight (none: zeros)", {max_pos_, emb_});
-    expect_shape(w.pos_emb, {max_pos_, emb_}, "embeddings.position_embeddings.weight");
+            zero_tensor("embeddings.position_embeddings.weight (none: zeros)", {pos_rows, emb_});
+    expect_shape(w.pos_emb, {pos_rows, emb_}, "embeddings.position_embeddings.weight");
     if (!token_types_) {
         // No token-type embeddings (DistilBERT): one zero row that every token reads (no type
         // ids given; adding +0.0f leaves word + position exact); the batch's type ids stay for
@@ -315,6 +318,28 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         }
     }
 
+    if (modern_) {
+        const ModelConfig::Modern& m = cfg.modern;
+        if (head_dim_ % 2 != 0)
+            throw Error("config: ModernBERT's rotary embeddings need an even head size, found " +
+                        std::to_string(head_dim_));
+        rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_);
+        rope_local_ = RotaryTable(head_dim_, m.local_theta, max_pos_);
+        rel_len_ = max_pos_;
+        window_bias_.assign(static_cast<size_t>(2 * rel_len_ - 1), 0.0f);
+        for (int64_t r = -(rel_len_ - 1); r < rel_len_; ++r)
+            if (std::abs(r) > m.window) window_bias_[r + rel_len_ - 1] = -1e30f;
+        expect_shape(w.final_ln_g, {h}, "final_norm.weight");
+        expect_shape(w.final_ln_b, {h}, "final_norm.bias");
+        final_ln_g_ = std::move(w.final_ln_g);
+        final_ln_b_ = std::move(w.final_ln_b);
+        attention_plan_ += "; ModernBERT: rotary positions, layers attending within +-" +
+                           std::to_string(m.window) + " tokens but every " +
+                           std::to_string(m.global_every) + "th";
+    }
+    // The MLP's first matrix: ModernBERT's Wi holds the activation's and the gate's rows.
+    const int64_t inter_rows = modern_ ? 2 * inter_ : inter_;
+
     layers_.resize(w.layers.size());
     for (size_t l = 0; l < w.layers.size(); ++l) {
         LayerWeights& src = w.layers[l];
@@ -322,12 +347,16 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         std::string p = "encoder.layer." + std::to_string(l) + ".";
         for (auto* t : {&src.q_w, &src.k_w, &src.v_w, &src.ao_w})
             expect_shape(*t, {h, h}, p + "attention weight");
-        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.ln1_g, &src.ln1_b, &src.o_b,
-                        &src.ln2_g, &src.ln2_b})
+        // ModernBERT's layer 0 has no LayerNorm before its attention.
+        const bool ln1 = !(modern_ && l == 0);
+        for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.o_b, &src.ln2_g, &src.ln2_b})
             expect_shape(*t, {h}, p + "vector");
-        expect_shape(src.i_w, {inter_, h}, p + "intermediate.dense.weight");
-        expect_shape(src.i_b, {inter_}, p + "intermediate.dense.bias");
+        if (ln1)
+            for (auto* t : {&src.ln1_g, &src.ln1_b}) expect_shape(*t, {h}, p + "vector");
+        expect_shape(src.i_w, {inter_rows, h}, p + "intermediate.dense.weight");
+        expect_shape(src.i_b, {inter_rows}, p + "intermediate.dense.bias");
         expect_shape(src.o_w, {h, inter_}, p + "output.dense.weight");
+        L.local = cfg.modern.local(static_cast<int64_t>(l));
 
         if (rel_emb) {
             // DeBERTa: the layer's key / query projections of the relative embeddings (v2's
@@ -367,8 +396,11 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         AlignedBuffer<float> f32w;
         L.attn_out = plan(f32_values(src.ao_w, f32w), src.ao_b.data.data(), h, h, Activation::none,
                           p + "attention.output.dense.weight", opts);
-        L.inter = plan(f32_values(src.i_w, f32w), src.i_b.data.data(), inter_, h,
-                       cfg.gelu_tanh() ? Activation::gelu_tanh : Activation::gelu,
+        // ModernBERT: the gated activation runs after Wi (forward_modern).
+        L.inter = plan(f32_values(src.i_w, f32w), src.i_b.data.data(), inter_rows, h,
+                       modern_           ? Activation::none
+                       : cfg.gelu_tanh() ? Activation::gelu_tanh
+                                         : Activation::gelu,
                        p + "intermediate.dense.weight", opts);
         L.out = plan(f32_values(src.o_w, f32w), src.o_b.data.data(), h, inter_, Activation::none,
                      p + "output.dense.weight", opts);
@@ -411,7 +443,7 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                       int64_t len, int64_t head, const AttentionNext& next, int) {
                       attention_head(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
                                      thread_scratch<float, AttentionScratch>(per_thread), &next,
-                                     rel_bias(head));
+                                     rel_bias(head, &layer));
                   });
 }
 
@@ -433,7 +465,7 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
 }
 
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
-                           const S8Team* team, const S8QK8* qk8) const {
+                           const S8Team* team, const S8QK8* qk8, const Layer* layer) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
@@ -444,10 +476,10 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
         uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
         if (qk8)
             attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,
-                                  scale, scratch, &next, rel_bias(head));
+                                  scale, scratch, &next, rel_bias(head, layer));
         else
             attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, scratch,
-                              &next, rel_bias(head));
+                              &next, rel_bias(head, layer));
     };
     if (team) {
         std::atomic<int64_t> unused{0};
@@ -546,6 +578,11 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         for (int64_t t = batch.offsets[s]; t < batch.offsets[s + 1]; ++t)
             w.pos[t] = static_cast<int32_t>(pos_offset_ > 0 && batch.input_ids[t] == pad_id_ ? pad_id_ : next++);
     }
+    if (modern_) {  // rotary positions; the embeddings read the zero row
+        w.rpos.resize(t_all);
+        std::copy(w.pos.data(), w.pos.data() + t_all, w.rpos.data());
+        std::fill(w.pos.data(), w.pos.data() + t_all, 0);
+    }
     // ELECTRA with embedding_size < hidden, ALBERT: normalize in the embedding width, then
     // project.
     float* const e = !emb_proj_.kernel ? x : (w.emb.resize(t_all * emb_), w.emb.data());
@@ -559,6 +596,10 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     if (emb_proj_.kernel) emb_proj_.kernel->run(e, x, t_all);
     timer.lap(prof.embeddings);
 
+    if (modern_) {
+        forward_modern(batch, x, w, timer);
+        return;
+    }
     if (const int64_t group = stream_group(t_all)) {
         forward_stream(batch, x, w, timer, group);
         return;
@@ -601,8 +642,54 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     }
 }
 
+void Encoder::forward_modern(const PackedBatch& batch, float* x, Workspace& w,
+                             StageTimer& timer) const {
+    const int64_t t_all = batch.num_tokens(), h = hidden_;
+    EncoderProfile& prof = profile_;
+    w.alt.resize(t_all * h, kActivationHugeFrom);
+    w.glu.resize(t_all * 2 * inter_, kActivationHugeFrom);
+    float *cur = x, *alt = w.alt.data();  // the residual stream and the buffer it moves to
+    for (const Layer* layer : order_) {
+        const Layer& L = *layer;
+        // Pre-norm: attn_norm (none in layer 0), attention, + residual; mlp_norm, MLP, + residual.
+        const float* a = cur;
+        if (!L.ln1_g.empty()) {
+            layer_norm_rows(cur, nullptr, L.ln1_g.data.data(), L.ln1_b.data.data(), w.tmp.data(),
+                            t_all, h, eps_);
+            a = w.tmp.data();
+            timer.lap(prof.layer_norm);
+        }
+        L.qkv.kernel->run(a, w.qkv.data(), t_all);
+        timer.lap(prof.qkv);
+        apply_rotary(w.qkv.data(), 3 * h, t_all, w.rpos.data(), h, head_dim_,
+                     L.local ? rope_local_ : rope_global_);
+        if (attention_s8_)
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), false, nullptr, nullptr, &L);
+        else
+            attention(batch, w.qkv.data(), w.ctx.data(), false, L);
+        timer.lap(prof.attention);
+        L.attn_out.kernel->run(w.ctx.data(), alt, t_all, cur);
+        std::swap(cur, alt);
+        timer.lap(prof.attn_out);
+        layer_norm_rows(cur, nullptr, L.ln2_g.data.data(), L.ln2_b.data.data(), w.tmp.data(), t_all,
+                        h, eps_);
+        timer.lap(prof.layer_norm);
+        L.inter.kernel->run(w.tmp.data(), w.glu.data(), t_all);
+        parallel_rows(t_all, inter_, [&](int64_t r0, int64_t r1) {
+            gelu_glu(w.glu.data() + r0 * 2 * inter_, w.inter.data() + r0 * inter_, r1 - r0, inter_);
+        });
+        timer.lap(prof.intermediate);
+        L.out.kernel->run(w.inter.data(), alt, t_all, cur);
+        std::swap(cur, alt);
+        timer.lap(prof.output);
+    }
+    layer_norm_rows(cur, nullptr, final_ln_g_.data.data(), final_ln_b_.data.data(), x, t_all, h,
+                    eps_);
+    timer.lap(prof.layer_norm);
+}
+
 int64_t Encoder::stream_group(int64_t tokens) const {
-    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty()) return 0;
+    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty() || modern_) return 0;
     std::vector<const LinearKernel*> ks;
     for (const Layer& L : layers_)
         for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
@@ -615,7 +702,7 @@ bool Encoder::qk8_active() const {
 }
 
 bool Encoder::tfm_layers() const {
-    if (!tfm_ || !attention_s8_ || !chain_ffn_) return false;
+    if (!tfm_ || !attention_s8_ || !chain_ffn_ || modern_) return false;
     for (const Layer& L : layers_)
         for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
             if (!s8_tfm_capable(*p->kernel)) return false;

@@ -10,6 +10,7 @@
 
 #include "core/buffer.hpp"
 #include "kernels/planner.hpp"
+#include "model/rotary.hpp"
 #include "model/weights.hpp"
 #include "sparq/model.hpp"
 
@@ -118,6 +119,8 @@ class Encoder {
         AlignedBuffer<float> sq, sk, vh;  // their per-token scales; V head-major (S8QK8::v)
         AlignedBuffer<int32_t> pos;       // position of every packed token in its sequence
         AlignedBuffer<float> emb;         // normalized embeddings before embeddings_project
+        AlignedBuffer<float> alt, glu;    // ModernBERT: the other residual buffer, Wi's output
+        AlignedBuffer<int32_t> rpos;      // ModernBERT: rotary position of every packed token
     };
     // Linear weights live only inside their kernels (kernels copy what they need at build).
     struct Layer {
@@ -126,6 +129,9 @@ class Encoder {
         // DeBERTa: key / query projections of the relative embeddings, per head transposed,
         // [heads][head size][rel_ld_] (c2p / p2c; empty otherwise).
         AlignedBuffer<float> pos_k, pos_q;
+        // ModernBERT: whether the layer attends within the window (and rotates with the local
+        // base). Its ln1 (attn_norm) is empty in layer 0 (no LayerNorm before its attention).
+        bool local = false;
     };
     PlannedLinear plan(const float* w, const float* b, int64_t out, int64_t in, Activation act,
                        const std::string& name, const PlanOptions& opts);
@@ -145,7 +151,8 @@ class Encoder {
     // With qk8 (token-major qkv only), Q and K come int8 from qk8 (the QKV kernel wrote them;
     // attention_head_s8_qk8) and only V from qkv.
     void attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
-                      const S8Team* team = nullptr, const S8QK8* qk8 = nullptr) const;
+                      const S8Team* team = nullptr, const S8QK8* qk8 = nullptr,
+                      const Layer* layer = nullptr) const;
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
@@ -159,6 +166,9 @@ class Encoder {
     // no transposes around the attention output and FFN, LayerNorm down the features with the
     // next kernel's per-token maxima as a by-product. From the embeddings in x to the output in x.
     void forward_tfm(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
+    // ModernBERT's layers (pre-norm, rotary, local windows, gated MLP) and final LayerNorm, from
+    // the embeddings in x to the output in x.
+    void forward_modern(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
     int64_t emb_;       // embedding width (ELECTRA's embedding_size; else hidden_)
@@ -179,10 +189,18 @@ class Encoder {
     std::vector<int32_t> rel_idx_;
     int64_t span_ = 0, scale_factor_ = 1, rel_ld_ = 0;  // rel_ld_: Layer::pos_k's row stride
     // The attention kernels' rel_bias of `head` (distance 0 entry), nullptr without one.
-    const float* rel_bias(int64_t head) const {
+    // ModernBERT: the window's mask for a local layer (0 within it, -1e30 outside), else none.
+    const float* rel_bias(int64_t head, const Layer* layer = nullptr) const {
+        if (modern_) return layer && layer->local ? window_bias_.data() + rel_len_ - 1 : nullptr;
         return rel_bias_.empty() ? nullptr
                                  : rel_bias_.data() + head * (2 * rel_len_ - 1) + rel_len_ - 1;
     }
+    // ModernBERT (ModelConfig::Modern): the rotary angles of global and local layers, the
+    // window's mask by distance -(rel_len_ - 1) .. rel_len_ - 1, the final LayerNorm.
+    bool modern_ = false;
+    RotaryTable rope_global_, rope_local_;
+    std::vector<float> window_bias_;
+    Tensor final_ln_g_, final_ln_b_;
     std::string attention_plan_;
 
     // Activations reused across calls; forward calls are serialized.

@@ -60,6 +60,20 @@ constexpr Rename kAlbertLayer[] = {
     {"output.LayerNorm", "full_layer_layer_norm"},
 };
 
+// ModernBERT's layer modules (under "layers.N."): Q, K and V in one Wqkv (weight and bias; the
+// loader splits its rows), attn_norm (the pre-attention LayerNorm) in the first LayerNorm's slot,
+// mlp_norm in the second.
+constexpr Rename kModernLayer[] = {
+    {"attention.self.query", "attn.Wqkv"},
+    {"attention.self.key", "attn.Wqkv"},
+    {"attention.self.value", "attn.Wqkv"},
+    {"attention.output.dense", "attn.Wo"},
+    {"attention.output.LayerNorm", "attn_norm"},
+    {"intermediate.dense", "mlp.Wi"},
+    {"output.dense", "mlp.Wo"},
+    {"output.LayerNorm", "mlp_norm"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
@@ -101,6 +115,7 @@ std::string family_prefix(const std::string& model_type) {
     if (model_type == "mpnet") return "mpnet.";
     if (model_type == "deberta-v2" || model_type == "deberta") return "deberta.";
     if (model_type == "albert") return "albert.";
+    if (model_type == "modernbert") return "model.";
     return "bert.";
 }
 
@@ -122,6 +137,14 @@ std::string native_encoder_name(const std::string& model_type, const std::string
         for (const auto& [from, to] : {std::pair<std::string, std::string>{
                                            "embeddings_project.", "encoder.embedding_hidden_mapping_in."},
                                        {"pooler.dense.", "pooler."}})
+            if (!n && starts_with(canonical, from)) n = to + canonical.substr(from.size());
+    }
+    if (model_type == "modernbert") {
+        n = layer_name(canonical, kModernLayer, numbered("layers."));
+        for (const auto& [from, to] :
+             {std::pair<std::string, std::string>{"embeddings.word_embeddings.",
+                                                  "embeddings.tok_embeddings."},
+              {"embeddings.LayerNorm.", "embeddings.norm."}})
             if (!n && starts_with(canonical, from)) n = to + canonical.substr(from.size());
     }
     return n ? *n : canonical;  // embeddings.*, the FFN of MPNet: the same names

@@ -142,6 +142,8 @@ class BertModel final : public Model {
         mlm_ln_b_ = std::move(w.mlm_ln_b);
         mlm_decoder_w_ = std::move(w.mlm_decoder_w);
         mlm_bias_ = std::move(w.mlm_bias);
+        head_ln_g_ = std::move(w.head_ln_g);
+        head_ln_b_ = std::move(w.head_ln_b);
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
@@ -149,7 +151,12 @@ class BertModel final : public Model {
             cfg.task == Task::sequence_classification && cfg.dense_classifier_head();
         const std::string pooler = cfg.model_type == "distilbert" ? "pre_classifier"
                                    : cls_dense                    ? "classifier.dense"
+                                   : cfg.modernbert()             ? "head.dense"
                                                                   : "pooler.dense";
+        if (!head_ln_g_.empty()) {
+            expect_head(head_ln_g_, {h}, "head.norm.weight");
+            expect_head(head_ln_b_, {h}, "head.norm.bias");
+        }
         if (!pooler_w_.empty()) {
             expect_head(pooler_w_, {h, h}, pooler + ".weight");
             expect_head(pooler_b_, {h}, pooler + ".bias");
@@ -246,6 +253,11 @@ class BertModel final : public Model {
             throw Error("tag_tokens: expected a token classification model, found " + arch());
         HiddenStates st = encode(batch);
         int64_t t_all = batch.num_tokens(), l = cfg_.num_labels;
+        if (cfg_.modernbert() && t_all > 0) {  // the head on every token, then the classifier
+            std::vector<float> x(st.data.size());
+            apply_head(st.data.data(), x.data(), t_all);
+            st.data = std::move(x);
+        }
         std::vector<float> logits(t_all * l);
         if (t_all > 0) classifier_.kernel->run(st.data.data(), logits.data(), t_all);
         std::vector<TokenTag> out(batch.num_sequences());
@@ -359,12 +371,29 @@ class BertModel final : public Model {
 
     std::vector<float> pooled_flat(const HiddenStates& st) const {
         int64_t n = static_cast<int64_t>(st.offsets.size()) - 1, h = st.hidden;
-        std::vector<float> cls = gather_cls(st.data.data(), st.offsets, h);
+        std::vector<float> cls;
+        if (cfg_.modern.mean_pooling) {  // ModernBERT's classifier_pooling "mean"
+            for (const auto& v : pool_sequences(st.data.data(), st.offsets, h, Pooling::mean,
+                                                /*normalize=*/false))
+                cls.insert(cls.end(), v.begin(), v.end());
+        } else {
+            cls = gather_cls(st.data.data(), st.offsets, h);
+        }
         std::vector<float> dst(n * h);
-        if (n > 0) pooler_.kernel->run(cls.data(), dst.data(), n);
-        // tanh (BERT), ReLU (DistilBERT's pre_classifier), GELU (ELECTRA, DeBERTa)
-        apply_head_activation(dst.data(), n, h, cfg_.pooler_act);
+        if (n > 0) apply_head(cls.data(), dst.data(), n);
         return dst;
+    }
+
+    // The pooler slot's dense + activation (tanh: BERT; ReLU: DistilBERT's pre_classifier; GELU:
+    // ELECTRA, DeBERTa, ModernBERT), then ModernBERT's head.norm, on n rows.
+    void apply_head(const float* src, float* dst, int64_t n) const {
+        const int64_t h = cfg_.hidden_size;
+        if (n == 0) return;
+        pooler_.kernel->run(src, dst, n);
+        apply_head_activation(dst, n, h, cfg_.pooler_act);
+        if (!head_ln_g_.empty())
+            layer_norm(dst, nullptr, head_ln_g_.data.data(), head_ln_b_.data.data(), dst, n, h,
+                       cfg_.layer_norm_eps);
     }
 
     std::vector<MaskFill> fill_mask(const PackedBatch& batch, size_t top_k) const override {
@@ -443,6 +472,7 @@ class BertModel final : public Model {
     std::optional<Tokenizer> tokenizer_;
     std::unique_ptr<Encoder> encoder_;
     Tensor pooler_w_, pooler_b_, cls_w_, cls_b_, qa_w_, qa_b_;
+    Tensor head_ln_g_, head_ln_b_;  // ModernBERT's head.norm after the pooler slot's dense
     Tensor mlm_dense_w_, mlm_dense_b_, mlm_ln_g_, mlm_ln_b_, mlm_decoder_w_, mlm_bias_;
     PlannedLinear pooler_, classifier_, qa_;
     // sentence-transformers Dense modules after pooling (embed), in order, and their weights.

@@ -27,6 +27,7 @@ std::string task_architecture(const ModelConfig& cfg) {
                                : cfg.model_type == "distilbert" ? "DistilBert"
                                : cfg.model_type == "electra"    ? "Electra"
                                : cfg.model_type == "albert"     ? "Albert"
+                               : cfg.model_type == "modernbert" ? "ModernBert"
                                                                 : "Bert";
     switch (cfg.task) {
         case Task::sequence_classification:
@@ -51,29 +52,33 @@ bool all_finite(const float* src, std::size_t n) {
     return all_ones_exponent == 0;
 }
 
-// Rows of DeBERTa v1's in_proj [3 hidden][hidden] for Q (part 0), K (1) or V (2): Hugging Face
-// splits its output per head into [q | k | v] (transpose_for_scores then chunk(3, -1)), so head
-// n's rows of part p are [(3 n + p) d, (3 n + p + 1) d), d = hidden / heads. An int8-held
-// weight keeps its int8 rows and their scales.
-Tensor in_proj_part(const Tensor& in_proj, int part, int64_t heads) {
-    const int64_t h = in_proj.shape[1], d = h / heads;
+// Rows of a fused [3 hidden][...] Q/K/V weight (or [3 hidden] bias) for Q (part 0), K (1) or V
+// (2). DeBERTa v1's in_proj (interleaved): Hugging Face splits its output per head into
+// [q | k | v] (transpose_for_scores then chunk(3, -1)), so head n's rows of part p are
+// [(3 n + p) d, (3 n + p + 1) d), d = hidden / heads. ModernBERT's Wqkv (not interleaved): part p
+// is rows [p hidden, (p + 1) hidden). An int8-held weight keeps its int8 rows and their scales.
+Tensor qkv_part(const Tensor& fused, int part, int64_t heads, bool interleaved) {
+    const int64_t h = fused.shape[0] / 3, d = h / heads;
+    const int64_t cols = fused.shape.size() == 2 ? fused.shape[1] : 1;
     Tensor t;
-    t.name = in_proj.name + " (" + (part == 0 ? "query" : part == 1 ? "key" : "value") + " rows)";
-    t.shape = {h, h};
-    if (in_proj.is_int8()) {
-        t.q8.resize(static_cast<size_t>(h * h));
+    t.name = fused.name + " (" + (part == 0 ? "query" : part == 1 ? "key" : "value") + " rows)";
+    t.shape = fused.shape;
+    t.shape[0] = h;
+    if (fused.is_int8()) {
+        t.q8.resize(static_cast<size_t>(h * cols));
         t.q8_scale.resize(static_cast<size_t>(h));
     } else {
-        t.data.resize(static_cast<size_t>(h * h));
+        t.data.resize(static_cast<size_t>(h * cols));
     }
     for (int64_t n = 0; n < heads; ++n)
         for (int64_t r = 0; r < d; ++r) {
-            const int64_t from = (3 * n + part) * d + r, to = n * d + r;
-            if (in_proj.is_int8()) {
-                std::memcpy(t.q8.data() + to * h, in_proj.q8.data() + from * h, h);
-                t.q8_scale[to] = in_proj.q8_scale[from];
+            const int64_t to = n * d + r,
+                          from = interleaved ? (3 * n + part) * d + r : part * h + to;
+            if (fused.is_int8()) {
+                std::memcpy(t.q8.data() + to * cols, fused.q8.data() + from * cols, cols);
+                t.q8_scale[to] = fused.q8_scale[from];
             } else {
-                std::memcpy(t.data.data() + to * h, in_proj.data.data() + from * h, h * 4);
+                std::memcpy(t.data.data() + to * cols, fused.data.data() + from * cols, cols * 4);
             }
         }
     return t;
@@ -208,8 +213,9 @@ class Loader {
 // DistilBERT's "transformer.layer.N.").
 int64_t layers_in_file(const SafeTensorsFile& file, const std::string& prefix,
                        const std::string& model_type) {
-    const std::string p =
-        prefix + (model_type == "distilbert" ? "transformer.layer." : "encoder.layer.");
+    const std::string p = prefix + (model_type == "distilbert"   ? "transformer.layer."
+                                    : model_type == "modernbert" ? "layers."
+                                                                 : "encoder.layer.");
     int64_t n = 0;
     for (const auto& t : file.tensors()) {
         if (t.name.compare(0, p.size(), p) != 0) continue;
@@ -284,9 +290,17 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     // without a prefix, the *For* ones with "bert." / "roberta." / "distilbert." / "electra.".
     const std::string word = "embeddings.word_embeddings.weight";
     const std::string family = family_prefix(cfg.model_type);
-    const std::string prefix = file.find(family + word) ? family : "";
-    if (prefix.empty() && !file.find(word)) ld.missing(cfg.task == Task::base ? word : family + word);
+    const std::string native_word = native_encoder_name(cfg.model_type, word);
+    const std::string prefix = file.find(family + native_word) ? family : "";
+    if (prefix.empty() && !file.find(native_word))
+        ld.missing(cfg.task == Task::base ? native_word : family + native_word);
     ld.set_prefix(prefix);
+    // ModernBERT's optional vectors: loaded when the config says the model has them, else zeros.
+    auto vector_or_zeros = [&](const std::string& name, int64_t n, bool present) {
+        return present
+                   ? ld.encoder(name, {n})
+                   : zero_tensor(native_encoder_name(cfg.model_type, name) + " (none: zeros)", {n});
+    };
 
     const int64_t h = cfg.hidden_size, inter = cfg.intermediate_size, e = cfg.embedding_width();
     w.word_emb = ld.encoder(word, {cfg.vocab_size, e});
@@ -297,7 +311,8 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.type_emb =
             ld.encoder("embeddings.token_type_embeddings.weight", {cfg.type_vocab_size, e});
     w.emb_ln_g = ld.encoder("embeddings.LayerNorm.weight", {e});
-    w.emb_ln_b = ld.encoder("embeddings.LayerNorm.bias", {e});
+    w.emb_ln_b =
+        vector_or_zeros("embeddings.LayerNorm.bias", e, !cfg.modernbert() || cfg.modern.norm_bias);
     if (cfg.embedding_projection()) {  // ELECTRA, ALBERT: normalized embeddings -> hidden_size
         w.emb_proj_w = ld.encoder("embeddings_project.weight", {h, e});
         w.emb_proj_b = ld.encoder("embeddings_project.bias", {h});
@@ -307,12 +322,40 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     for (int64_t i = 0; i < cfg.distinct_layers(); ++i) {
         auto& l = w.layers[static_cast<std::size_t>(i)];
         const std::string p = "encoder.layer." + std::to_string(i) + ".";
+        if (cfg.modernbert()) {
+            // Wqkv [3 hidden][hidden] (Q, K, V rows one after the other), Wo, Wi [2 inter][hidden]
+            // (the activation's half, then the gate's), Wo; attn_norm (none in layer 0) and
+            // mlp_norm in the LayerNorm slots; biases as the config says.
+            const ModelConfig::Modern& m = cfg.modern;
+            const Tensor qkv = ld.encoder(p + "attention.self.query.weight", {3 * h, h});
+            const Tensor qkv_b =
+                vector_or_zeros(p + "attention.self.query.bias", 3 * h, m.attention_bias);
+            Tensor* ws[3] = {&l.q_w, &l.k_w, &l.v_w};
+            Tensor* bs[3] = {&l.q_b, &l.k_b, &l.v_b};
+            for (int part = 0; part < 3; ++part) {
+                *ws[part] = qkv_part(qkv, part, cfg.num_heads, false);
+                *bs[part] = qkv_part(qkv_b, part, cfg.num_heads, false);
+            }
+            l.ao_w = ld.encoder(p + "attention.output.dense.weight", {h, h});
+            l.ao_b = vector_or_zeros(p + "attention.output.dense.bias", h, m.attention_bias);
+            if (i > 0) {
+                l.ln1_g = ld.encoder(p + "attention.output.LayerNorm.weight", {h});
+                l.ln1_b = vector_or_zeros(p + "attention.output.LayerNorm.bias", h, m.norm_bias);
+            }
+            l.i_w = ld.encoder(p + "intermediate.dense.weight", {2 * inter, h});
+            l.i_b = vector_or_zeros(p + "intermediate.dense.bias", 2 * inter, m.mlp_bias);
+            l.o_w = ld.encoder(p + "output.dense.weight", {h, inter});
+            l.o_b = vector_or_zeros(p + "output.dense.bias", h, m.mlp_bias);
+            l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
+            l.ln2_b = vector_or_zeros(p + "output.LayerNorm.bias", h, m.norm_bias);
+            continue;
+        }
         if (cfg.deberta_v1()) {
             // One in_proj [3 hidden][hidden] without a bias, q_bias and v_bias (K has none).
             const Tensor in_proj = ld.encoder(p + "attention.self.in_proj.weight", {3 * h, h});
-            l.q_w = in_proj_part(in_proj, 0, cfg.num_heads);
-            l.k_w = in_proj_part(in_proj, 1, cfg.num_heads);
-            l.v_w = in_proj_part(in_proj, 2, cfg.num_heads);
+            l.q_w = qkv_part(in_proj, 0, cfg.num_heads, true);
+            l.k_w = qkv_part(in_proj, 1, cfg.num_heads, true);
+            l.v_w = qkv_part(in_proj, 2, cfg.num_heads, true);
             l.q_b = ld.encoder(p + "attention.self.q_bias", {h});
             l.k_b = zero_tensor(p + "attention.self.key bias (none: zeros)", {h});
             l.v_b = ld.encoder(p + "attention.self.v_bias", {h});
@@ -358,6 +401,10 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             w.rel_ln_b = ld.encoder("encoder.LayerNorm.bias", {h});
         }
     }
+    if (cfg.modernbert()) {
+        w.final_ln_g = ld.encoder("final_norm.weight", {h});
+        w.final_ln_b = vector_or_zeros("final_norm.bias", h, cfg.modern.norm_bias);
+    }
     if (cfg.relative_attention_buckets > 0)
         w.rel_bias = ld.encoder("encoder.relative_attention_bias.weight",
                                 {cfg.relative_attention_buckets, cfg.num_heads});
@@ -370,6 +417,38 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                      cfg.model_type == "distilbert" ? "n_layers" : "num_hidden_layers",
                      static_cast<long long>(cfg.num_layers));
 
+    if (cfg.modernbert()) {
+        // ModernBertPredictionHead (head.dense + activation + head.norm): before the tied decoder
+        // (ModernBertForMaskedLM, + decoder.bias) or the classifier (on the [CLS] row or the
+        // mean of the tokens for sequence classification, on every token for tokens).
+        const ModelConfig::Modern& m = cfg.modern;
+        auto head_vector = [&](const std::string& name, int64_t n, bool present) {
+            return present ? ld.head(name, {n}) : zero_tensor(name + " (none: zeros)", {n});
+        };
+        Tensor dense = ld.head("head.dense.weight", {h, h}, cfg.task != Task::base);
+        if (dense.empty()) return w;  // ModernBertModel: no head
+        Tensor dense_b = head_vector("head.dense.bias", h, m.classifier_bias);
+        Tensor ln_g = ld.head("head.norm.weight", {h});
+        Tensor ln_b = head_vector("head.norm.bias", h, m.norm_bias);
+        if (cfg.task == Task::base) {
+            w.mlm_dense_w = std::move(dense);
+            w.mlm_dense_b = std::move(dense_b);
+            w.mlm_ln_g = std::move(ln_g);
+            w.mlm_ln_b = std::move(ln_b);
+            w.mlm_bias = head_vector("decoder.bias", cfg.vocab_size, m.decoder_bias);
+            w.mlm_decoder_w = ld.head("decoder.weight", {cfg.vocab_size, h}, false);
+            return w;
+        }
+        w.pooler_w = std::move(dense);
+        w.pooler_b = std::move(dense_b);
+        w.head_ln_g = std::move(ln_g);
+        w.head_ln_b = std::move(ln_b);
+        if (cfg.task == Task::question_answering)
+            throw Error("ModernBERT question answering is not supported");
+        w.classifier_w = ld.head("classifier.weight", {cfg.num_labels, h});
+        w.classifier_b = ld.head("classifier.bias", {cfg.num_labels});
+        return w;
+    }
     if (cfg.task == Task::base) {
         // The masked-LM head, if the checkpoint kept it (the family's names; decoder tied to the
         // word embeddings unless stored).

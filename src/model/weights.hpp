@@ -58,7 +58,11 @@ struct BertWeights {
     Tensor rel_bias;  // MPNet's encoder.relative_attention_bias.weight [buckets][heads] (or empty)
     // DeBERTa's encoder.rel_embeddings.weight [2 span][hidden] and encoder.LayerNorm (or empty).
     Tensor rel_emb, rel_ln_g, rel_ln_b;
+    Tensor final_ln_g, final_ln_b;      // ModernBERT's final_norm (empty otherwise)
     Tensor pooler_w, pooler_b;          // optional (empty if absent)
+    // ModernBERT's task heads: head.dense sits in the pooler's slot, then its activation, then
+    // this LayerNorm (head.norm; empty otherwise).
+    Tensor head_ln_g, head_ln_b;
     Tensor classifier_w, classifier_b;  // sequence/token classification head
     Tensor qa_w, qa_b;                  // qa_outputs [2][hidden]
     // Masked-LM head, when the checkpoint has one (BertForMaskedLM / BertForPreTraining,

@@ -161,11 +161,21 @@ void Tokenizer::Impl::bpe_segment(std::string_view text, size_t begin, size_t en
     thread_local std::vector<std::pair<uint32_t, uint32_t>> pieces, ranges;
     thread_local std::string word;
     thread_local std::vector<std::pair<uint32_t, uint32_t>> src;  // text range of each word byte
-    const std::string_view seg = text.substr(begin, end - begin);
+    thread_local std::string normalized;  // the segment after NFC (byte_level.nfc)
+    thread_local std::vector<std::pair<uint32_t, uint32_t>> normalized_src;
+    std::string_view seg = text.substr(begin, end - begin);
+    const bool nfc = byte_level.nfc && std::any_of(seg.begin(), seg.end(), [](char ch) {
+                         return static_cast<unsigned char>(ch) >= 0x80;  // ASCII is NFC
+                     });
+    if (nfc) {
+        tok::nfc_with_sources(seg, static_cast<uint32_t>(begin), normalized, normalized_src);
+        seg = normalized;
+    }
     const bool prefix = byte_level.add_prefix_space && seg[0] != ' ';
-    // Character range of every byte of the segment; a prepended space maps to the first
-    // character, as HF's NormalizedString::prepend.
+    // Character range of every byte of the segment (after NFC: of its source cluster); a
+    // prepended space maps to the first character, as HF's NormalizedString::prepend.
     auto char_range = [&](size_t p) {
+        if (nfc) return normalized_src[p];
         size_t b = p;
         while (b > 0 && (static_cast<unsigned char>(seg[b]) & 0xC0) == 0x80) --b;
         size_t e = b + 1;

@@ -34,6 +34,7 @@ enum class ModelKind { wordpiece, bpe, sentencepiece };
 struct ByteLevelConfig {
     bool add_prefix_space = false;  // prepend ' ' to each text segment not starting with one
     bool trim_offsets = false;      // drop the 'Ġ' spaces at token edges from the offsets
+    bool nfc = false;               // an NFC normalizer first (GPT-NeoX's, ModernBERT's)
 };
 
 struct Tokenizer::Impl {

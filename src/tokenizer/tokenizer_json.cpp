@@ -280,6 +280,18 @@ void check_template_ids(const Tokenizer::Impl& im, const std::string& where) {
                             " is outside the vocabulary");
 }
 
+// cls / sep: the single template's first and last special tokens, where it has any.
+void specials_from_template(Tokenizer::Impl& im) {
+    int32_t first = -1, last = -1;
+    for (const TemplateItem& item : im.single_template)
+        if (item.sequence < 0) {
+            if (first < 0) first = item.id;
+            last = item.id;
+        }
+    if (first >= 0) im.cls = first;
+    if (last >= 0) im.sep = last;
+}
+
 // Byte-level BPE ids of the usual special tokens, by name where the template does not give
 // them; unk falls back to GPT-2's "<|endoftext|>".
 void set_bpe_specials(Tokenizer::Impl& im, const SpecialNames& names) {
@@ -343,9 +355,12 @@ void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
     if (dr != model.end() && !dr->is_null() && !(dr->is_number() && dr->get<double>() == 0))
         throw Error(where + ": BPE dropout is not supported, expected null, found " + dr->dump());
     auto nz = root.find("normalizer");
-    if (nz != root.end() && !nz->is_null())
-        throw Error(where + ": unsupported normalizer " + nz->dump().substr(0, 80) +
-                    " for a BPE model, expected none");
+    if (nz != root.end() && !nz->is_null()) {
+        if (!nz->is_object() || get_string(*nz, "type", "", where) != "NFC")
+            throw Error(where + ": unsupported normalizer " + nz->dump().substr(0, 80) +
+                        " for a BPE model, expected none or NFC");
+        im.byte_level.nfc = true;
+    }
     const json& pt = require_pre_tokenizer(root, "ByteLevel", " for a BPE model", where);
     if (!get_bool(pt, "use_regex", where).value_or(true))
         throw Error(where + ": ByteLevel pre_tokenizer with use_regex false is not supported");
@@ -383,6 +398,7 @@ void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
             const json specials = pp->value("special_tokens", json::object());
             im.single_template = parse_template(pp->value("single", json()), specials, where);
             im.pair_template = parse_template(pp->value("pair", json()), specials, where);
+            specials_from_template(im);  // ModernBERT's [CLS] A [SEP]
         } else {
             throw Error(where + ": unsupported post_processor '" +
                         (ppt.empty() ? pp->dump() : ppt) +
@@ -573,14 +589,9 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         im->pair_template = {{0, -1, 0}, {1, -1, 1}};
     }
     // Ids of the usual BERT special tokens: from the template when it has them, else by name.
-    int32_t first_special = -1, last_special = -1;
-    for (const TemplateItem& item : im->single_template)
-        if (item.sequence < 0) {
-            if (first_special < 0) first_special = item.id;
-            last_special = item.id;
-        }
-    im->cls = first_special >= 0 ? first_special : im->vocab.find("[CLS]");
-    im->sep = last_special >= 0 ? last_special : im->vocab.find("[SEP]");
+    im->cls = im->vocab.find("[CLS]");
+    im->sep = im->vocab.find("[SEP]");
+    specials_from_template(*im);
     im->pad = im->vocab.find("[PAD]");
     auto pd = root.find("padding");
     if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
@@ -650,9 +661,12 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
             // BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars
             // from tokenizer_config.json over tokenizer.json's normalizer.
             apply_config(cfg, tc.string(), im->opts);
-            // tokenizer.json does not say which token masks or pads: the config names them, as
-            // for Hugging Face's tokenizer (MPNet's "<mask>" and "<pad>").
-            for (auto [key, slot] : {std::pair{"mask_token", &im->mask}, {"pad_token", &im->pad}})
+            // tokenizer.json does not say which token masks or pads (or is unknown, for a
+            // byte-level BPE): the config names them, as for Hugging Face's tokenizer (MPNet's
+            // "<mask>" and "<pad>", ModernBERT's "[MASK]", "[PAD]" and "[UNK]").
+            for (auto [key, slot] : {std::pair{"mask_token", &im->mask},
+                                     {"pad_token", &im->pad},
+                                     {"unk_token", &im->unk}})
                 if (auto m = get_token_name(cfg, key, tc.string()))
                     if (int32_t id = im->vocab.find(*m); id >= 0) *slot = id;
             im->finalize();

@@ -2,6 +2,8 @@
 
 #include <utf8proc.h>
 
+#include <cstdlib>
+
 namespace sparq::tok {
 
 size_t find_invalid_utf8(std::string_view src) {
@@ -131,6 +133,49 @@ size_t to_lower(char32_t c, char32_t* dst) {
     }
     dst[0] = static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
     return 1;
+}
+
+void nfc_with_sources(std::string_view src, uint32_t base, std::string& out,
+                      std::vector<std::pair<uint32_t, uint32_t>>& from) {
+    out.clear();
+    from.clear();
+    const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(src.data());
+    const auto n = static_cast<utf8proc_ssize_t>(src.size());
+    utf8proc_ssize_t pos = 0;
+    utf8proc_int32_t prev = -1;
+    utf8proc_int32_t state = 0;
+    size_t cluster = 0;  // start of the current cluster in src
+    auto flush = [&](size_t end) {
+        if (end <= cluster) return;
+        utf8proc_uint8_t* composed = nullptr;
+        const utf8proc_ssize_t len =
+            utf8proc_map(p + cluster, static_cast<utf8proc_ssize_t>(end - cluster), &composed,
+                         static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+        const std::pair<uint32_t, uint32_t> range(base + static_cast<uint32_t>(cluster),
+                                                  base + static_cast<uint32_t>(end));
+        if (len >= 0) {
+            out.append(reinterpret_cast<const char*>(composed), static_cast<size_t>(len));
+            from.insert(from.end(), static_cast<size_t>(len), range);
+        } else {  // not valid UTF-8 (callers validate first): kept as it is
+            out.append(src.substr(cluster, end - cluster));
+            from.insert(from.end(), end - cluster, range);
+        }
+        std::free(composed);
+        cluster = end;
+    };
+    while (pos < n) {
+        utf8proc_int32_t c = 0;
+        utf8proc_ssize_t len = utf8proc_iterate(p + pos, n - pos, &c);
+        if (len <= 0) {
+            len = 1;
+            c = -1;
+        }
+        if (prev >= 0 && (c < 0 || utf8proc_grapheme_break_stateful(prev, c, &state)))
+            flush(static_cast<size_t>(pos));
+        prev = c;
+        pos += len;
+    }
+    flush(src.size());
 }
 
 }  // namespace sparq::tok

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace sparq::tok {
 
@@ -81,5 +83,10 @@ int combining_class(char32_t c);
 size_t decompose_canonical(char32_t c, char32_t* dst);
 // Lower-case mapping of c as Rust char::to_lowercase; writes 1 or 2 code points to dst.
 size_t to_lower(char32_t c, char32_t* dst);
+// NFC of src (valid UTF-8) into out, with src's byte range (offset by `base`) of every byte of
+// out in `from`: each extended grapheme cluster is composed on its own (canonical composition
+// stays inside one) and all of its output bytes map to the whole cluster.
+void nfc_with_sources(std::string_view src, uint32_t base, std::string& out,
+                      std::vector<std::pair<uint32_t, uint32_t>>& from);
 
 }  // namespace sparq::tok

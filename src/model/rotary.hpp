@@ -1,0 +1,32 @@
+#pragma once
+// Rotary position embeddings as Hugging Face's ModernBERT applies them (rotate-half form): for
+// head dimension d and position p, inv_freq[j] = 1 / theta^(2j / d) (float32, as torch computes
+// it), angle = p * inv_freq[j] (a float32 product), and each head's q = [a | b] (halves of d / 2)
+// becomes [a cos - b sin | b cos + a sin].
+#include <cstdint>
+#include <vector>
+
+namespace sparq {
+
+class RotaryTable {
+  public:
+    RotaryTable() = default;
+    // Angles of positions [0, positions) for head dimension d (even) and base theta.
+    RotaryTable(int64_t d, double theta, int64_t positions);
+    int64_t positions() const { return positions_; }
+    // cos / sin of position p: d / 2 values each.
+    const float* cos(int64_t p) const { return cs_.data() + p * half_ * 2; }
+    const float* sin(int64_t p) const { return cs_.data() + p * half_ * 2 + half_; }
+
+  private:
+    int64_t half_ = 0, positions_ = 0;
+    std::vector<float> cs_;  // per position: d / 2 cosines, then d / 2 sines
+};
+
+// Rotates Q and K of every head in place: rows of `tokens` tokens at stride ld, Q in columns
+// [0, hidden), K in [hidden, 2 hidden) (the fused QKV output, token-major), heads of d columns;
+// token t at position pos[t] (< table.positions()).
+void apply_rotary(float* qkv, int64_t ld, int64_t tokens, const int32_t* pos, int64_t hidden,
+                  int64_t d, const RotaryTable& table);
+
+}  // namespace sparq
