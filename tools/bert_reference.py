@@ -72,8 +72,9 @@ x += mlp.Wo(gelu(in) * gate), (in, gate) = mlp.Wi(mlp_norm(x)).chunk(2); a fused
 (i % global_attn_every_n_layers == 0), local_rope_theta on the others, which only see keys within
 local_attention // 2 of the query; final_norm; LayerNorms without bias unless norm_bias, the Linears
 without bias unless attention_bias / mlp_bias / classifier_bias; heads: ModernBertPredictionHead
-norm(act(dense(h))), then the tied decoder + decoder.bias (ForMaskedLM, `mlm_logits`) or classifier
-on the "cls" / "mean" pooled state (ForSequenceClassification). See `_forward_modernbert`; its
+norm(act(dense(h))), then the tied decoder + decoder.bias (ForMaskedLM, `mlm_logits`), classifier
+on the "cls" / "mean" pooled state (ForSequenceClassification) or classifier on every token
+(ForTokenClassification, `logits` [B, S, L]). See `_forward_modernbert`; its
 tokenizer (tokenizer.json, byte-level BPE, [CLS] a [SEP] b [SEP]) is `modernbert_encode`.
 
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
@@ -250,6 +251,7 @@ TASKS = {
     "ModernBertModel": "base",
     "ModernBertForMaskedLM": "base",
     "ModernBertForSequenceClassification": "sequence_classification",
+    "ModernBertForTokenClassification": "token_classification",
 }
 
 
@@ -976,8 +978,9 @@ def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_
     has eps norm_eps and bias only when norm_bias. Heads: ModernBertPredictionHead
     norm(act(dense(h))) (act classifier_activation); ForMaskedLM: decoder tied to tok_embeddings +
     decoder.bias (if decoder_bias) -> mlm_logits; ForSequenceClassification: the head on h[:, 0]
-    (classifier_pooling "cls") or the mean over the real tokens ("mean"), then classifier -> logits.
-    rope_float32: the RoPE tables as Hugging Face computes them (float32), else in float64."""
+    (classifier_pooling "cls") or the mean over the real tokens ("mean"), then classifier -> logits;
+    ForTokenClassification: classifier(head(h)) on every token (padding included) -> logits [B, S, L]
+    (classifier_pooling unused). rope_float32: the RoPE tables as Hugging Face computes them (float32), else in float64."""
     st = modernbert_settings(config)
     w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
 
@@ -1044,6 +1047,8 @@ def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_
         else:
             raise ValueError(f"classifier_pooling {st['classifier_pooling']!r}")
         out["logits"] = linear(head(pooled), "classifier")
+    elif arch == "ModernBertForTokenClassification":  # classifier(drop(head(last_hidden_state)))
+        out["logits"] = linear(head(x), "classifier")
     elif arch != "ModernBertModel":
         raise NotImplementedError(f"{arch} is not implemented")
     return {k: v.numpy() for k, v in out.items()}

@@ -1512,7 +1512,10 @@ def write_dtype_fixture(out):
 # tokenizer.json, as ModernBERT ships its own. tiny_modernbert: ModernBertForMaskedLM with
 # answerdotai/ModernBERT-base's switches (no biases anywhere but decoder.bias, theta 160000 / 10000);
 # tiny_modernbert_cls: ModernBertForSequenceClassification with the other branches (every bias,
-# local_rope_theta null -> the global theta, mean pooling over the real tokens).
+# local_rope_theta null -> the global theta, mean pooling over the real tokens);
+# tiny_modernbert_tok: ModernBertForTokenClassification with settings between the two (3 layers,
+# only layer 0 global, a narrow window of +-3, both thetas, norm / mlp / classifier biases but no
+# attention bias), the head and classifier on every token.
 MODERNBERT_SPECIALS = DEBERTA_V1_BPE_SPECIALS  # [PAD] [UNK] [CLS] [SEP] [MASK] = 0..4
 MODERNBERT = {"model_type": "modernbert", "intermediate_size": 48, "num_hidden_layers": 3,
               "global_attn_every_n_layers": 2, "local_attention": 8, "global_rope_theta": 160000.0,
@@ -1524,10 +1527,17 @@ MODERNBERT_CLS = {"model_type": "modernbert", "intermediate_size": 48, "num_hidd
                   "local_rope_theta": None, "norm_bias": True, "attention_bias": True, "mlp_bias": True,
                   "classifier_bias": True, "decoder_bias": True, "classifier_pooling": "mean",
                   "id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1}}
+MODERNBERT_TOK = {"model_type": "modernbert", "intermediate_size": 48, "num_hidden_layers": 3,
+                  "global_attn_every_n_layers": 3, "local_attention": 6, "global_rope_theta": 160000.0,
+                  "local_rope_theta": 10000.0, "norm_bias": True, "attention_bias": False, "mlp_bias": True,
+                  "classifier_bias": True, "decoder_bias": True, "classifier_pooling": "mean",
+                  "id2label": {"0": "O", "1": "B-PER", "2": "I-PER", "3": "B-LOC", "4": "I-LOC"},
+                  "label2id": {"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3, "I-LOC": 4}}
 MODERNBERT_MODELS = [
     # name, architecture, seed, config
     ("tiny_modernbert", "ModernBertForMaskedLM", 41, MODERNBERT),
     ("tiny_modernbert_cls", "ModernBertForSequenceClassification", 42, MODERNBERT_CLS),
+    ("tiny_modernbert_tok", "ModernBertForTokenClassification", 43, MODERNBERT_TOK),
 ]
 MODERNBERT_SENTENCE = ("sentence", ("She thought the old city was wonderful, but the people were unfriendly.", None))
 MODERNBERT_LONG = ("long", ("I did not like this film at all, it was really boring and too long. John and Mary "
@@ -1707,9 +1717,10 @@ def check_modernbert_reference(cfg, weights, cases, seed):
     - the fixture's model with local_attention >= 2 * len and local_rope_theta = global_rope_theta
       equals the same model with every layer global;
     - padding: every row of a padded case equals that sequence run alone (real tokens, and the
-      mean-pooled logits);
+      mean-pooled or per-token logits);
     - the fixture exercises the local window (all-global differs) and the two thetas (swapped
-      differs) on its long case, and the pooling (cls differs) for the classifier.
+      differs) on its long case, and the pooling (cls differs) for the sequence classifier (for the
+      token classifier classifier_pooling must change nothing).
     Returns {check: value}."""
     g = np.random.default_rng(seed)
     st = ref.modernbert_settings(cfg)
@@ -1791,8 +1802,9 @@ def check_modernbert_reference(cfg, weights, cases, seed):
             n = sum(m)
             one = ref.forward(cfg, weights, [ids[:n]], [[1] * n], [[0] * n])
             worst = max(worst, float(np.abs(one["last_hidden_state"][0] - full["last_hidden_state"][r, :n]).max()))
-            if "logits" in one:
-                worst = max(worst, float(np.abs(one["logits"][0] - full["logits"][r]).max()))
+            if "logits" in one:  # [1, L] pooled or [1, n, L] per token
+                lf = full["logits"][r, :n] if full["logits"].ndim == 3 else full["logits"][r]
+                worst = max(worst, float(np.abs(one["logits"][0] - lf).max()))
     assert worst < 1e-12, worst
     out["padded rows = unpadded runs"] = worst
     # what the fixture exercises
@@ -1805,8 +1817,14 @@ def check_modernbert_reference(cfg, weights, cases, seed):
                                             local_rope_theta=st["global_rope_theta"])}
     if st["local_rope_theta"] == st["global_rope_theta"]:  # local null: one theta, 10000 instead
         variants["rope thetas swapped"] = dict(cfg, global_rope_theta=10000.0, local_rope_theta=None)
-    if key == "logits":
+    token_cls = cfg["architectures"][0] == "ModernBertForTokenClassification"
+    if key == "logits" and not token_cls:
         variants["cls pooling"] = dict(cfg, classifier_pooling="cls")
+    if token_cls:  # the head runs on every token: classifier_pooling is unused
+        other = "cls" if st["classifier_pooling"] == "mean" else "mean"
+        dv = float(np.abs(ref.forward(dict(cfg, classifier_pooling=other), weights, *args)[key] - base[key]).max())
+        assert dv == 0.0, dv
+        out["logits change, other pooling (unused)"] = dv
     for label, c2 in variants.items():
         dv = float(np.abs(ref.forward(c2, weights, *args)[key] - base[key]).max())
         assert dv > 1e-4, (label, dv)
@@ -1864,17 +1882,25 @@ def build_modernbert(out_dir, spec):
     probe_names = ["model.embeddings.tok_embeddings.weight", "model.layers.0.attn.Wqkv.weight",
                    f"model.layers.{last}.attn.Wqkv.weight", "model.layers.1.attn_norm.weight",
                    "model.layers.0.mlp.Wi.weight", "model.final_norm.weight", "head.dense.weight"]
-    probe_names += ["decoder.bias"] if arch == "ModernBertForMaskedLM" else \
-        ["model.layers.0.attn.Wqkv.bias", "model.layers.0.mlp.Wi.bias", "classifier.weight"]
+    if arch == "ModernBertForMaskedLM":
+        probe_names += ["decoder.bias"]
+    elif arch == "ModernBertForSequenceClassification":
+        probe_names += ["model.layers.0.attn.Wqkv.bias", "model.layers.0.mlp.Wi.bias", "classifier.weight"]
+    else:  # no attention bias
+        probe_names += ["model.layers.0.mlp.Wi.bias", "head.dense.bias", "head.norm.bias", "classifier.weight",
+                        "classifier.bias"]
     doc = {
         "model": name,
         "architecture": arch,
         "weights_dtype": "F32",
         "computed_in": "float64 (stored rounded to float32); RoPE cos / sin tables in float32 as Hugging Face",
         "max_abs_dev_torch_float32": max_f32_dev,
-        "outputs_note": "last_hidden_state is [B][S][H] for every position incl. padding (only positions "
-                        "with attention_mask 1 are meaningful); logits [B][L] (mean pooling over the real "
-                        "tokens); mlm_logits only at the [MASK] positions",
+        "outputs_note": "last_hidden_state/logits are [B][S](...) for every position incl. padding; only "
+                        "positions with attention_mask 1 are meaningful"
+        if arch == "ModernBertForTokenClassification" else
+        "last_hidden_state is [B][S][H] for every position incl. padding (only positions "
+        "with attention_mask 1 are meaningful); logits [B][L] (mean pooling over the real "
+        "tokens); mlm_logits only at the [MASK] positions",
         "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
         "cases": cases,
         "tokenizer_cases": modernbert_tokenizer_cases(vocab, ranks),
