@@ -284,6 +284,24 @@ TEST(Fused, BiasGeluMatchesReference) {
                     }
 }
 
+// ModernBERT's gated GELU: gelu(first half) * second half of each row, against the erf form in
+// double precision (odd widths: the vector tails).
+TEST(Fused, GeluGluMatchesReference) {
+    for (int64_t rows : kRows)
+        for (int64_t cols : kCols) {
+            const auto u = randv(rows * 2 * cols, 21, 3.0f);
+            std::vector<float> got(rows * cols, -1.0f);
+            gelu_glu(u.data(), got.data(), rows, cols);
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t c = 0; c < cols; ++c) {
+                    const double a = u[r * 2 * cols + c], g = u[r * 2 * cols + cols + c];
+                    const double want = 0.5 * a * (1.0 + std::erf(a / std::sqrt(2.0))) * g;
+                    ASSERT_NEAR(got[r * cols + c], want, 2e-5 * std::max(1.0, std::fabs(want)))
+                        << "rows=" << rows << " cols=" << cols << " r=" << r << " c=" << c;
+                }
+        }
+}
+
 // Same association as the reference (x + (bias + res)): results are bit-identical.
 TEST(Fused, BiasResidualMatchesReferenceExactly) {
     for (const FusedOps& op : runnable())

@@ -569,6 +569,46 @@ TEST_F(ConfigFile, RealWorldConfigs) {
     c = ModelConfig::from_file(path());
     EXPECT_FALSE(c.disentangled.on || c.disentangled.c2p || c.disentangled.p2c);
     EXPECT_EQ(c.disentangled.scale_factor, 3);
+    // answerdotai/ModernBERT-base's config.json: pre-norm, rotary, every third layer global, the
+    // others within +-64 tokens; its unused layer_norm_eps / position_embedding_type are ignored.
+    const std::string modern =
+        R"({"architectures": ["ModernBertForMaskedLM"], "attention_bias": false,
+        "attention_dropout": 0.0, "bos_token_id": 50281, "classifier_activation": "gelu",
+        "classifier_bias": false, "classifier_dropout": 0.0, "classifier_pooling": "mean",
+        "cls_token_id": 50281, "decoder_bias": true, "deterministic_flash_attn": false,
+        "embedding_dropout": 0.0, "eos_token_id": 50282, "global_attn_every_n_layers": 3,
+        "global_rope_theta": 160000.0, "gradient_checkpointing": false,
+        "hidden_activation": "gelu", "hidden_size": 768, "initializer_cutoff_factor": 2.0,
+        "initializer_range": 0.02, "intermediate_size": 1152, "layer_norm_eps": 1e-05,
+        "local_attention": 128, "local_rope_theta": 10000.0, "max_position_embeddings": 8192,
+        "mlp_bias": false, "mlp_dropout": 0.0, "model_type": "modernbert", "norm_bias": false,
+        "norm_eps": 1e-05, "num_attention_heads": 12, "num_hidden_layers": 22,
+        "pad_token_id": 50283, "position_embedding_type": "absolute", "reference_compile": true,
+        "sep_token_id": 50282, "sparse_pred_ignore_index": -100, "sparse_prediction": false,
+        "torch_dtype": "float32", "transformers_version": "4.47.0.dev0", "vocab_size": 50368})";
+    write_file(path(), modern);
+    c = ModelConfig::from_file(path());
+    EXPECT_TRUE(c.modernbert());
+    EXPECT_EQ(c.family, "modernbert");
+    EXPECT_EQ(c.task, Task::base);
+    EXPECT_FALSE(c.token_types || c.position_embeddings);
+    EXPECT_EQ(c.max_tokens(), 8192);
+    EXPECT_EQ(c.modern.window, 64);
+    EXPECT_EQ(c.modern.global_every, 3);
+    EXPECT_FALSE(c.modern.local(0) || c.modern.local(3) || c.modern.local(21));
+    EXPECT_TRUE(c.modern.local(1) && c.modern.local(2) && c.modern.local(20));
+    EXPECT_EQ(c.modern.global_theta, 160000.0);
+    EXPECT_EQ(c.modern.local_theta, 10000.0);
+    EXPECT_TRUE(c.modern.mean_pooling && c.modern.decoder_bias);
+    EXPECT_FALSE(c.modern.norm_bias || c.modern.attention_bias || c.modern.mlp_bias ||
+                 c.modern.classifier_bias);
+    EXPECT_FLOAT_EQ(c.layer_norm_eps, 1e-5f);
+    EXPECT_EQ(c.pad_token_id, 50283);
+    std::string modern_null = modern;  // local_rope_theta null: the global base
+    modern_null.replace(modern_null.find("\"local_rope_theta\": 10000.0"), 27,
+                        "\"local_rope_theta\": null");
+    write_file(path(), modern_null);
+    EXPECT_EQ(ModelConfig::from_file(path()).modern.local_theta, 160000.0);
     std::string b64 = mpnet;
     b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
                 "\"relative_attention_num_buckets\": 64");

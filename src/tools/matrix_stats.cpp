@@ -29,21 +29,22 @@ bool is_encoder_linear_weight(const std::string& name) {
     // BERT / RoBERTa names (MPNet's attention.attn.{q,k,v,o}, DeBERTa's query_proj and v1's
     // in_proj, ... among
     // them), then DistilBERT's (transformer.layer.N.attention.q_lin, ffn.lin1, ...), then
-    // ALBERT's (encoder.albert_layer_groups.G.albert_layers.J.attention.query, ffn, ...).
+    // ALBERT's (encoder.albert_layer_groups.G.albert_layers.J.attention.query, ffn, ...), then
+    // ModernBERT's (layers.N.attn.Wqkv, attn.Wo, mlp.Wi, mlp.Wo).
     static const std::regex re(
-        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$)");
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$|(^|\.)layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))\.weight$)");
     return std::regex_search(name, re);
 }
 
 bool is_embedding_weight(const std::string& name) {
     static const std::regex re(
-        R"((^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$)");
+        R"((^|\.)embeddings\.((word|position|token_type)_embeddings|tok_embeddings)\.weight$)");
     return std::regex_search(name, re);
 }
 
 bool is_head_weight(const std::string& name) {
     static const std::regex re(
-        R"((^|\.)pooler(\.dense)?\.weight$|^(classifier|qa_outputs|pre_classifier)(\.[\w.]+)?\.weight$)");
+        R"((^|\.)pooler(\.dense)?\.weight$|^(classifier|qa_outputs|pre_classifier|head\.dense)(\.[\w.]+)?\.weight$)");
     return std::regex_search(name, re);
 }
 

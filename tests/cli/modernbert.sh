@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# ModernBERT end to end, as a user runs it, against the independent PyTorch reference
+# (tools/bert_reference.py, modeling_modernbert semantics) on the tokenizer's ids:
+# - `classify` on tiny_modernbert_cls (mean pooling, biases, a 16-token window over texts longer
+#   than it) and on its 90%-pruned copy on sparse kernels at 2 threads;
+# - `prune` finds the 16 linear weights by ModernBERT's names (Wqkv, Wo, Wi, Wo), `inspect` reports
+#   their sparsity, `quantize` writes int8 copies that run on int8 kernels with int8 attention
+#   (the window mask inside it) and keep the labels;
+# - `fill-mask` on tiny_modernbert (ModernBertForMaskedLM) gives the reference's top tokens;
+# - configs sparq does not compute are one-line errors.
+set -euo pipefail
+SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
+FX="$SRC/tests/fixtures"
+TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
+M="$FX/tiny_modernbert_cls"
+T1="The movie was great!"
+T2="I did not like this film at all, it was really boring and far too long for what it had."
+T3="who wrote the book? The book was written by a famous writer in London."
+
+"$SPARQ" tokenize "$M" "$T1" "$T2" "$T3" > "$TMP/tok.jsonl"
+"$SPARQ" classify "$M" "$T1" "$T2" "$T3" --threads 1 > "$TMP/cls.jsonl"
+"$SPARQ" inspect "$M" --plan > "$TMP/plan.txt"
+grep -q "^architecture  ModernBertForSequenceClassification" "$TMP/plan.txt" || { cat "$TMP/plan.txt"; exit 1; }
+grep -q "^layers.1.attn.Wqkv.weight  \[96x32\]" "$TMP/plan.txt" || { cat "$TMP/plan.txt"; exit 1; }
+grep -q "ModernBERT: rotary positions, layers attending within +-8 tokens" "$TMP/plan.txt" ||
+    { cat "$TMP/plan.txt"; exit 1; }
+
+"$SPARQ" prune "$M" "$TMP/p90" --sparsity 0.9 > "$TMP/prune.txt"
+grep -q "pruned 16 matrices" "$TMP/prune.txt" || { cat "$TMP/prune.txt"; exit 1; }
+grep -q "^model.layers.3.mlp.Wi.weight" "$TMP/prune.txt" || { cat "$TMP/prune.txt"; exit 1; }
+if grep -q "head.dense\|tok_embeddings" "$TMP/prune.txt"; then
+    echo "prune touched the head or the embeddings"; cat "$TMP/prune.txt"; exit 1
+fi
+"$SPARQ" inspect "$TMP/p90" > "$TMP/insp.txt"
+grep -Eq "^encoder sparsity  90\.0[0-9]%" "$TMP/insp.txt" || { cat "$TMP/insp.txt"; exit 1; }
+"$SPARQ" classify "$TMP/p90" "$T1" "$T2" "$T3" --threads 2 --kernels sparse > "$TMP/p90-cls.jsonl"
+"$SPARQ" inspect "$TMP/p90" --plan --kernels sparse > "$TMP/p90-plan.txt"
+grep -q "^layers.0.mlp.Wo.weight  \[32x48\]  sparsity 90.*spmm" "$TMP/p90-plan.txt" ||
+    { cat "$TMP/p90-plan.txt"; exit 1; }
+
+"$SPARQ" quantize "$TMP/p90" "$TMP/q" > "$TMP/quant.txt"
+grep -q "16 int8 weight matrices" "$TMP/quant.txt" || { cat "$TMP/quant.txt"; exit 1; }
+"$SPARQ" inspect "$TMP/q" --plan > "$TMP/q-plan.txt"
+grep -q "^layers.1.attn.Wqkv.weight  \[96x32\]  .*int8" "$TMP/q-plan.txt" || { cat "$TMP/q-plan.txt"; exit 1; }
+for att in f32 int8; do
+    "$SPARQ" classify "$TMP/q" "$T1" "$T2" "$T3" --threads 2 --attention $att > "$TMP/q-$att.jsonl"
+done
+
+"$SPARQ" fill-mask "$FX/tiny_modernbert" "The capital of France is [MASK]." --top-k 3 \
+    > "$TMP/fill.jsonl"
+"$SPARQ" tokenize "$FX/tiny_modernbert" "The capital of France is [MASK]." > "$TMP/fill-tok.jsonl"
+
+PYTHONPATH="$SRC/tools" $PY - "$M" "$TMP" "$FX/tiny_modernbert" <<'PYEOF'
+import json, sys
+import numpy as np
+import bert_reference as ref
+m, tmp, mlm = sys.argv[1:4]
+lines = lambda n: [json.loads(l) for l in open(f"{tmp}/{n}.jsonl")]
+toks = lines("tok")
+assert max(len(t["ids"]) for t in toks) > 2 * 8 + 1, "a text longer than the window"
+
+def run(d, toks):
+    cfg = json.load(open(f"{d}/config.json"))
+    w, _, _ = ref.read_safetensors(f"{d}/model.safetensors")
+    n = max(len(t["ids"]) for t in toks)
+    pad = lambda s: s + [0] * (n - len(s))
+    return ref.forward(cfg, w, [pad(t["ids"]) for t in toks],
+                       [pad([1] * len(t["ids"])) for t in toks], [pad(t["type_ids"]) for t in toks])
+
+def probs(logits):
+    p = np.exp(logits - logits.max())
+    return p / p.sum()
+
+for model, res in ((m, "cls"), (f"{tmp}/p90", "p90-cls")):
+    out = run(model, toks)
+    for k, c in enumerate(lines(res)):
+        p = probs(np.asarray(out["logits"][k]))
+        assert c["label"] == ["negative", "positive"][int(np.argmax(p))], (res, c, p)
+        for lab, s in c["scores"].items():
+            assert abs(s - p[["negative", "positive"].index(lab)]) < 1e-4, (res, c, p)
+# int8: the pruned model's labels; scores near the f32 ones (int8 attention too).
+f32 = lines("p90-cls")
+for att in ("f32", "int8"):
+    for a, b in zip(f32, lines(f"q-{att}")):
+        assert a["label"] == b["label"], (att, a, b)
+        assert abs(a["score"] - b["score"]) < 0.03, (att, a, b)
+# fill-mask: the reference's three best tokens at the mask, with their probabilities.
+ids = lines("fill-tok")[0]["ids"]
+pos = ids.index(4)
+cfg = json.load(open(f"{mlm}/config.json"))
+w, _, _ = ref.read_safetensors(f"{mlm}/model.safetensors")
+o = ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])
+logits = np.asarray(o["mlm_logits"][0][pos])
+p = probs(logits)
+best = list(np.argsort(-logits)[:3])
+fills = lines("fill")[0]["masks"][0]["predictions"]
+assert [f["token"] for f in fills] == best, (fills, best)
+for f in fills:
+    assert abs(f["score"] - p[f["token"]]) < 1e-5, (f, p[f["token"]])
+print("modernbert classify (f32, pruned on sparse kernels), int8, fill-mask: match the reference")
+PYEOF
+
+# What sparq does not compute: one line, non-zero exit.
+for edit in 'c["classifier_pooling"]="max"' 'c["hidden_activation"]="silu"' \
+            'c["architectures"]=["ModernBertForQuestionAnswering"]' 'c["global_rope_theta"]=0.5'; do
+    rm -rf "$TMP/bad"; cp -r "$M" "$TMP/bad"
+    $PY -c "import json,sys; p=sys.argv[1]+'/config.json'; c=json.load(open(p)); $edit; json.dump(c,open(p,'w'))" "$TMP/bad"
+    if "$SPARQ" classify "$TMP/bad" "$T1" > /dev/null 2> "$TMP/err.txt"; then
+        echo "accepted: $edit"; exit 1
+    fi
+    [ "$(grep -vc '^sparq: warning' "$TMP/err.txt")" = 1 ] || { echo "$edit:"; cat "$TMP/err.txt"; exit 1; }
+done
+echo "modernbert: prune, inspect, quantize, errors: ok"
