@@ -216,6 +216,52 @@ TEST(Attention, RelativeBiasMatchesReference) {
         }
 }
 
+// Local (windowed) attention, ModernBERT's local layers: each variant and the dispatcher against
+// softmax over the keys |i - j| <= window in double, over windows below, near and above the
+// sequence (one block, several blocks, block edges inside and outside the keys), and equal to
+// attention_head with the window as a bias.
+TEST(Attention, LocalWindowMatchesReference) {
+    using LocalFn = void (*)(const float*, const float*, const float*, int64_t, float*, int64_t,
+                             int64_t, int64_t, float, float*, int64_t, const float*);
+    const std::pair<const char*, LocalFn> fns[] = {
+        {"dispatch", attention_head_local},
+        {"avx2", has_isa(Isa::avx2) ? attention_head_local_avx2 : nullptr},
+        {"avx512", has_isa(Isa::avx512) ? attention_head_local_avx512 : nullptr}};
+    for (int64_t seq : {1, 7, 17, 40, 100, 301})
+        for (int64_t window : {1, 3, 8, 20, 64})
+            for (int64_t d : {8, 64}) {
+                SCOPED_TRACE("seq=" + std::to_string(seq) + " window=" + std::to_string(window) +
+                             " d=" + std::to_string(d));
+                const HeadData h =
+                    make_head(seq, d, static_cast<uint32_t>(seq * 31 + window), 1.0f);
+                std::vector<float> table(2 * seq - 1);
+                for (int64_t r = -(seq - 1); r < seq; ++r)
+                    table[r + seq - 1] = std::abs(r) <= window ? 0.0f : -1e30f;
+                const float* mask = table.data() + seq - 1;
+                const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+                const std::vector<float> want = direct_context(h, [&](int64_t i, int64_t j) {
+                    double dot = 0;
+                    for (int64_t c = 0; c < d; ++c)
+                        dot += double(h.q()[i * h.ld + c]) * h.k()[j * h.ld + c];
+                    return std::abs(i - j) <= window ? dot * scale : -INFINITY;
+                });
+                const int64_t ldc = h.heads * h.d, need = scratch_floats(h);
+                for (const auto& [name, fn] : fns) {
+                    if (!fn) continue;
+                    SCOPED_TRACE(name);
+                    std::vector<float> ctx(h.seq * ldc, -7.0f), scratch(need + 64, 3.0f);
+                    fn(h.q(), h.k(), h.v(), h.ld, ctx.data() + h.d, ldc, h.seq, h.d, scale,
+                       scratch.data(), window, mask);
+                    for (int64_t i = need; i < need + 64; ++i) EXPECT_EQ(scratch[i], 3.0f);
+                    expect_matches(ctx, want, h, 1e-5f);
+                }
+                std::vector<float> full(h.seq * ldc, -7.0f), scratch(need + 64, 3.0f);
+                attention_head(h.q(), h.k(), h.v(), h.ld, full.data() + h.d, ldc, h.seq, h.d, scale,
+                               scratch.data(), nullptr, mask);
+                expect_matches(full, want, h, 1e-5f);
+            }
+}
+
 // The packed-stream kernel (attention_head_stream_avx512) against the reference: sequences
 // packed back to back so they start and end inside token groups and 16-lane vectors, head sizes
 // with and without a multiple of 4 or 6, groups of 64 and 128 tokens. Other heads' rows and other

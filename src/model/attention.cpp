@@ -107,6 +107,19 @@ const AttentionVariant* attention_variants(int* count) {
     return table;
 }
 
+void attention_head_local(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                          float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                          float* scratch, int64_t window, const float* mask) {
+    if (has_isa(Isa::avx512))
+        attention_head_local_avx512(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, window,
+                                    mask);
+    else if (has_isa(Isa::avx2))
+        attention_head_local_avx2(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, window,
+                                  mask);
+    else  // the scalar reference over every key, the window as a bias
+        ref::attention_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, mask);
+}
+
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,
                     const AttentionNext* next, const float* rel_bias) {

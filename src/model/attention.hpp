@@ -115,6 +115,22 @@ void attention_head_avx512(const float* q, const float* k, const float* v, int64
                            float* scratch, const AttentionNext* next,
                            const float* rel_bias = nullptr);
 
+// Local (windowed) attention of one head (ModernBERT's local layers): query i attends to keys j
+// with |i - j| <= window only. `mask` is the window as a bias by distance, as attention_head's
+// rel_bias (0 for |r| <= window, -1e30 beyond; readable from -(seq - 1) to seq - 1). The same
+// result as attention_head with rel_bias = mask, computing only the keys the windows reach
+// (query blocks of 2 window rows against their 4 window keys): cost ~4 window keys per query
+// instead of seq. The best variant allowed by max_isa(); scratch as for attention_head.
+void attention_head_local(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                          float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                          float* scratch, int64_t window, const float* mask);
+void attention_head_local_avx2(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               float* scratch, int64_t window, const float* mask);
+void attention_head_local_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                                 float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                                 float* scratch, int64_t window, const float* mask);
+
 // The bias of relative distance r = j - i for MPNet's relative_attention_bias table
 // ([buckets][heads], the encoder's) and one head: table[bucket(r)][head], with Hugging Face's
 // MPNetAttention bucketing (bidirectional, 32 buckets, exact up to distance 7, logarithmic up to

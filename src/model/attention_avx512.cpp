@@ -76,6 +76,13 @@ struct Avx512 {
 
 }  // namespace
 
+void attention_head_local_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                                 float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                                 float* scratch, int64_t window, const float* mask) {
+    attention_head_local_impl<Avx512>(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, window,
+                                      mask);
+}
+
 void attention_head_avx512(const float* q, const float* k, const float* v, int64_t ld_qkv,
                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                            float* scratch, const AttentionNext* next, const float* rel_bias) {

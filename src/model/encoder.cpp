@@ -326,6 +326,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_);
         rope_local_ = RotaryTable(head_dim_, m.local_theta, max_pos_);
         rel_len_ = max_pos_;
+        window_ = m.window;
         window_bias_.assign(static_cast<size_t>(2 * rel_len_ - 1), 0.0f);
         for (int64_t r = -(rel_len_ - 1); r < rel_len_; ++r)
             if (std::abs(r) > m.window) window_bias_[r + rel_len_ - 1] = -1e30f;
@@ -441,9 +442,13 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
     for_each_head(batch, heads_, layout, num_threads(), by_heads,
                   [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                       int64_t len, int64_t head, const AttentionNext& next, int) {
-                      attention_head(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
-                                     thread_scratch<float, AttentionScratch>(per_thread), &next,
-                                     rel_bias(head, &layer));
+                      float* const scratch = thread_scratch<float, AttentionScratch>(per_thread);
+                      if (layer.local && len > 4 * window_)  // the keys the windows reach only
+                          attention_head_local(q, k, v, ld, ctx + off * h + head * d, h, len, d,
+                                               scale, scratch, window_, rel_bias(head, &layer));
+                      else
+                          attention_head(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                                         scratch, &next, rel_bias(head, &layer));
                   });
 }
 

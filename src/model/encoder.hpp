@@ -198,6 +198,7 @@ class Encoder {
     // ModernBERT (ModelConfig::Modern): the rotary angles of global and local layers, the
     // window's mask by distance -(rel_len_ - 1) .. rel_len_ - 1, the final LayerNorm.
     bool modern_ = false;
+    int64_t window_ = 0;  // local layers: keys within +-window_
     RotaryTable rope_global_, rope_local_;
     std::vector<float> window_bias_;
     Tensor final_ln_g_, final_ln_b_;
