@@ -9,7 +9,9 @@
 // "encoder.albert_layer_groups.G.albert_layers.J.attention.{query,key,value,dense,LayerNorm}",
 // "...ffn", "...ffn_output", "...full_layer_layer_norm" (canonical layer N = G * inner + J), its
 // embedding projection "encoder.embedding_hidden_mapping_in" (ELECTRA's "embeddings_project")
-// and its pooler "pooler" (BERT's "pooler.dense"). (prune, quantize and
+// and its pooler "pooler" (BERT's "pooler.dense"); ModernBERT its layers "layers.N.attn.Wqkv"
+// (Q, K and V in one; the loader splits the rows), "attn.Wo", "attn_norm", "mlp.Wi", "mlp.Wo",
+// "mlp_norm", its embeddings "embeddings.tok_embeddings" / "embeddings.norm". (prune, quantize and
 // inspect recognize the families' linear weights by pattern, tools/matrix_stats.cpp and
 // quant/model_quant.cpp.)
 #include <cstdint>
@@ -19,8 +21,8 @@
 namespace sparq {
 
 // The prefix of the encoder's tensors in a *For* checkpoint: "bert.", "roberta.", "distilbert.",
-// "electra.", "mpnet.", "deberta." or "albert." (model_type "bert", "roberta", "distilbert",
-// "electra", "mpnet", "deberta" / "deberta-v2", "albert").
+// "electra.", "mpnet.", "deberta.", "albert." or "model." (model_type "bert", "roberta",
+// "distilbert", "electra", "mpnet", "deberta" / "deberta-v2", "albert", "modernbert").
 std::string family_prefix(const std::string& model_type);
 
 // The family's name of a canonical encoder tensor name (no prefix added or removed).

@@ -100,6 +100,28 @@ for f in fills:
 print("modernbert classify (f32, pruned on sparse kernels), int8, fill-mask: match the reference")
 PYEOF
 
+# A bare ModernBertModel (names without "model.", no head: how sentence-transformers saves one)
+# embeds as the masked-LM checkpoint's encoder does.
+PYTHONPATH="$SRC/tools" $PY - "$FX/tiny_modernbert" "$TMP/bare" <<'PYEOF'
+import json, os, shutil, sys
+import bert_reference as ref
+src, dst = sys.argv[1:3]
+os.makedirs(dst)
+for f in ("tokenizer.json", "tokenizer_config.json"):
+    shutil.copy(f"{src}/{f}", dst)
+w, _, _ = ref.read_safetensors(f"{src}/model.safetensors")
+ref.write_safetensors(f"{dst}/model.safetensors",
+                      {k[len("model."):]: v for k, v in w.items() if k.startswith("model.")})
+c = json.load(open(f"{src}/config.json"))
+c["architectures"] = ["ModernBertModel"]
+json.dump(c, open(f"{dst}/config.json", "w"))
+PYEOF
+"$SPARQ" embed "$TMP/bare" "$T1" "$T2" --pooling mean > "$TMP/bare.jsonl"
+"$SPARQ" embed "$FX/tiny_modernbert" "$T1" "$T2" --pooling mean > "$TMP/mlm.jsonl"
+cmp "$TMP/bare.jsonl" "$TMP/mlm.jsonl"
+if "$SPARQ" fill-mask "$TMP/bare" "a [MASK] b" 2> "$TMP/err.txt"; then echo "bare fill-mask"; exit 1; fi
+grep -q "no masked-LM head" "$TMP/err.txt" || { cat "$TMP/err.txt"; exit 1; }
+
 # What sparq does not compute: one line, non-zero exit.
 for edit in 'c["classifier_pooling"]="max"' 'c["hidden_activation"]="silu"' \
             'c["architectures"]=["ModernBertForQuestionAnswering"]' 'c["global_rope_theta"]=0.5'; do
