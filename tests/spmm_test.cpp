@@ -420,7 +420,7 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
             const int64_t c0 = std::min(group, tokens);
             spmm_detail::layer_norm_group_scalar(
                 xs.data(), spmm_stream_pack_copy(res, tokens, h, group).data(), gamma.data(),
-                beta.data(), g0.data(), h, group, c0, 1e-12f);
+                beta.data(), g0.data(), h, group, c0, 1e-12f, nullptr);
             for (int64_t t = 0; t < group; ++t)
                 for (int64_t r = 0; r < h; ++r)
                     ASSERT_NEAR(g0[r * group + t], t < c0 ? want[t * h + r] : 0.0f, 2e-5f)
@@ -428,6 +428,20 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
             for (int64_t g = 0; g < groups; ++g)
                 for (int64_t t = std::min(group, tokens - g * group); t < group; ++t)
                     ASSERT_EQ(rs[(g * (h + 1)) * group + t], 0.0f) << "slot " << t;
+            // With the sum kept (pre-norm residual stream): sum = x + res in place of x (every
+            // token slot of the feature rows), the LayerNorm the same.
+            std::vector<float> sx = xs, rs2 = spmm_stream_pack_copy(res, tokens, h, group),
+                               ln2(floats, NAN);
+            spmm_stream_layer_norm(sx.data(), rs2.data(), gamma.data(), beta.data(), ln2.data(),
+                                   tokens, h, group, 1e-12f, sx.data());
+            spmm_stream_unpack(ln2.data(), back.data(), tokens, h, group);
+            for (int64_t i = 0; i < tokens * h; ++i) ASSERT_NEAR(back[i], want[i], 2e-5f) << i;
+            for (int64_t g = 0; g < groups; ++g)
+                for (int64_t r = 0; r < h; ++r)
+                    for (int64_t t = 0; t < group; ++t) {
+                        const int64_t i = (g * (h + 1) + r) * group + t;
+                        ASSERT_EQ(sx[i], xs[i] + rs2[i]) << g << " " << r << " " << t;
+                    }
 
             // Kernels: packed in and/or out give run()'s numbers exactly.
             std::vector<float> q_want(tokens * 3 * h), q_got(tokens * 3 * h, NAN);

@@ -151,6 +151,18 @@ void for_each_head(const PackedBatch& batch, int64_t heads, const QkvLayout& qkv
     }
 }
 
+// The embeddings x packed into the stream xs; the context stream cs's empty slots of the last
+// group zeroed once (attention writes the context of real tokens only: the attention-output
+// kernel then reads finite values there).
+void start_stream(const float* x, float* xs, float* cs, int64_t tokens, int64_t h, int64_t group) {
+    if (const int64_t used = tokens % group) {
+        float* last = cs + (tokens / group) * (h + 1) * group;
+        for (int64_t r = 0; r <= h; ++r)
+            std::fill(last + r * group + used, last + (r + 1) * group, 0.0f);
+    }
+    spmm_stream_pack(x, xs, tokens, h, group);
+}
+
 }  // namespace
 
 // Adds the wall or CPU time since the last lap to a profile entry (no-op when off).
@@ -334,9 +346,9 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         expect_shape(w.final_ln_b, {h}, "final_norm.bias");
         final_ln_g_ = std::move(w.final_ln_g);
         final_ln_b_ = std::move(w.final_ln_b);
-        attention_plan_ += "; ModernBERT: rotary positions, layers attending within +-" +
-                           std::to_string(m.window) + " tokens but every " +
-                           std::to_string(m.global_every) + "th";
+        attention_plan_ += "; ModernBERT: rotary positions, local attention within +-" +
+                           std::to_string(m.window) + " tokens, global in every " +
+                           std::to_string(m.global_every) + " layers";
     }
     // The MLP's first matrix: ModernBERT's Wi holds the activation's and the gate's rows.
     const int64_t inter_rows = modern_ ? 2 * inter_ : inter_;
@@ -452,8 +464,8 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                   });
 }
 
-void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs,
-                               int64_t group) const {
+void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
+                               const Layer* layer) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t per_thread = attention_stream_scratch_floats(longest_sequence(batch));
     const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
@@ -465,7 +477,7 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
                       attention_head_stream_avx512(
                           qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h, head * d, off,
                           len, d, group, scale, thread_scratch<float, AttentionScratch>(per_thread),
-                          rel_bias(head));
+                          rel_bias(head, layer));
                   });
 }
 
@@ -651,6 +663,10 @@ void Encoder::forward_modern(const PackedBatch& batch, float* x, Workspace& w,
                              StageTimer& timer) const {
     const int64_t t_all = batch.num_tokens(), h = hidden_;
     EncoderProfile& prof = profile_;
+    if (const int64_t group = stream_group(t_all)) {
+        forward_modern_stream(batch, x, w, timer, group);
+        return;
+    }
     w.alt.resize(t_all * h, kActivationHugeFrom);
     w.glu.resize(t_all * 2 * inter_, kActivationHugeFrom);
     float *cur = x, *alt = w.alt.data();  // the residual stream and the buffer it moves to
@@ -693,8 +709,67 @@ void Encoder::forward_modern(const PackedBatch& batch, float* x, Workspace& w,
     timer.lap(prof.layer_norm);
 }
 
+void Encoder::forward_modern_stream(const PackedBatch& batch, float* x, Workspace& w,
+                                    StageTimer& timer, int64_t group) const {
+    const int64_t t_all = batch.num_tokens(), h = hidden_;
+    EncoderProfile& prof = profile_;
+    const int64_t n = spmm_stream_floats(t_all, h, group);
+    w.xs.resize(n, kActivationHugeFrom);
+    w.ts.resize(n, kActivationHugeFrom);
+    w.tmp.resize(n, kActivationHugeFrom);
+    w.ctx.resize(n, kActivationHugeFrom);
+    w.qkv.resize(spmm_stream_floats(t_all, 3 * h, group), kActivationHugeFrom);
+    w.glu.resize(spmm_stream_floats(t_all, 2 * inter_, group), kActivationHugeFrom);
+    w.inter.resize(spmm_stream_floats(t_all, inter_, group), kActivationHugeFrom);
+    float *const xs = w.xs.data(), *const ts = w.ts.data(), *const as = w.tmp.data();
+    float *const qs = w.qkv.data(), *const cs = w.ctx.data();
+    float *const us = w.glu.data(), *const gs = w.inter.data();
+    start_stream(x, xs, cs, t_all, h, group);
+    timer.lap(prof.embeddings);
+    // Pre-norm: each LayerNorm also adds the sublayer output pending in ts to the residual
+    // stream xs (none before layer 0's attention, which reads the embeddings as they are).
+    bool pending = false;
+    for (const Layer* layer : order_) {
+        const Layer& L = *layer;
+        const float* a = xs;
+        if (pending) {
+            spmm_stream_layer_norm(xs, ts, L.ln1_g.data.data(), L.ln1_b.data.data(), as, t_all, h,
+                                   group, eps_, xs);
+            a = as;
+            timer.lap(prof.layer_norm);
+        }
+        spmm_run_stream(*L.qkv.kernel, a, true, qs, true, t_all);
+        timer.lap(prof.qkv);
+        apply_rotary_stream(qs, t_all, w.rpos.data(), h, head_dim_,
+                            L.local ? rope_local_ : rope_global_, group);
+        attention_stream(batch, qs, cs, group, &L);
+        timer.lap(prof.attention);
+        spmm_run_stream(*L.attn_out.kernel, cs, true, ts, true, t_all);
+        timer.lap(prof.attn_out);
+        spmm_stream_layer_norm(xs, ts, L.ln2_g.data.data(), L.ln2_b.data.data(), as, t_all, h,
+                               group, eps_, xs);
+        timer.lap(prof.layer_norm);
+        spmm_run_stream(*L.inter.kernel, as, true, us, true, t_all);
+        // A group's first `inter` rows are the activation's, the next `inter` the gate's: one
+        // gated GELU over each group's two contiguous halves.
+        const int64_t groups = (t_all + group - 1) / group, nt = num_threads();
+#pragma omp parallel num_threads(static_cast <int>(nt))
+        for (int64_t g = omp_get_thread_num(); g < groups; g += nt)
+            gelu_glu(us + g * (2 * inter_ + 1) * group, gs + g * (inter_ + 1) * group, 1,
+                     inter_ * group);
+        timer.lap(prof.intermediate);
+        spmm_run_stream(*L.out.kernel, gs, true, ts, true, t_all);
+        timer.lap(prof.output);
+        pending = true;
+    }
+    spmm_stream_layer_norm(xs, ts, final_ln_g_.data.data(), final_ln_b_.data.data(), as, t_all, h,
+                           group, eps_);
+    spmm_stream_unpack(as, x, t_all, h, group);
+    timer.lap(prof.layer_norm);
+}
+
 int64_t Encoder::stream_group(int64_t tokens) const {
-    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty() || modern_) return 0;
+    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty()) return 0;
     std::vector<const LinearKernel*> ks;
     for (const Layer& L : layers_)
         for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})
@@ -814,14 +889,7 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     float* const ts = w.ts.data();
     float* const qs = w.qkv.data();
     float* const cs = w.ctx.data();
-    // Attention writes the context of real tokens only: the last group's empty slots are zero
-    // once, so the attention-output kernel reads finite values there.
-    if (const int64_t used = t_all % group) {
-        float* last = cs + (t_all / group) * (h + 1) * group;
-        for (int64_t r = 0; r <= h; ++r)
-            std::fill(last + r * group + used, last + (r + 1) * group, 0.0f);
-    }
-    spmm_stream_pack(x, xs, t_all, h, group);
+    start_stream(x, xs, cs, t_all, h, group);
     timer.lap(prof.embeddings);
     for (const Layer* layer : order_) {
         const Layer& L = *layer;

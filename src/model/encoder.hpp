@@ -143,8 +143,8 @@ class Encoder {
                    const Layer& layer) const;
     // The same on the packed stream (f32): Q, K, V from the QKV stream qs, context into the
     // stream cs (attention_head_stream_avx512), a dynamic schedule over (sequence, head) jobs.
-    void attention_stream(const PackedBatch& batch, const float* qs, float* cs,
-                          int64_t group) const;
+    void attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
+                          const Layer* layer = nullptr) const;
     // The same with int8 matmuls (attention_s8.hpp).
     // With a team (called by every thread of an enclosing region; qkv token-major), thread i takes
     // heads split_range(heads, n, i) of every sequence and no region is opened.
@@ -169,6 +169,9 @@ class Encoder {
     // ModernBERT's layers (pre-norm, rotary, local windows, gated MLP) and final LayerNorm, from
     // the embeddings in x to the output in x.
     void forward_modern(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
+    // The same on the packed stream (every linear kernel sparse f32 with token group `group`).
+    void forward_modern_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,
+                               int64_t group) const;
 
     int64_t hidden_, heads_, head_dim_, inter_, max_pos_, pos_offset_, pad_id_, type_vocab_, vocab_;
     int64_t emb_;       // embedding width (ELECTRA's embedding_size; else hidden_)

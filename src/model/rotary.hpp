@@ -28,5 +28,11 @@ class RotaryTable {
 // token t at position pos[t] (< table.positions()).
 void apply_rotary(float* qkv, int64_t ld, int64_t tokens, const int32_t* pos, int64_t hidden,
                   int64_t d, const RotaryTable& table);
+// The same on the packed activation stream of the fused QKV output (kernels/spmm/spmm.hpp:
+// feature f of token t at qs[(t / group) (3 hidden + 1) group + f group + t % group]); token
+// group g on thread g % num_threads(), as every stream call. Slots past the last token are left
+// as they are.
+void apply_rotary_stream(float* qs, int64_t tokens, const int32_t* pos, int64_t hidden, int64_t d,
+                         const RotaryTable& table, int64_t group);
 
 }  // namespace sparq

@@ -22,7 +22,7 @@ T3="who wrote the book? The book was written by a famous writer in London."
 "$SPARQ" inspect "$M" --plan > "$TMP/plan.txt"
 grep -q "^architecture  ModernBertForSequenceClassification" "$TMP/plan.txt" || { cat "$TMP/plan.txt"; exit 1; }
 grep -q "^layers.1.attn.Wqkv.weight  \[96x32\]" "$TMP/plan.txt" || { cat "$TMP/plan.txt"; exit 1; }
-grep -q "ModernBERT: rotary positions, layers attending within +-8 tokens" "$TMP/plan.txt" ||
+grep -q "ModernBERT: rotary positions, local attention within +-8 tokens, global in every 3 layers" "$TMP/plan.txt" ||
     { cat "$TMP/plan.txt"; exit 1; }
 
 "$SPARQ" prune "$M" "$TMP/p90" --sparsity 0.9 > "$TMP/prune.txt"
@@ -34,6 +34,11 @@ fi
 "$SPARQ" inspect "$TMP/p90" > "$TMP/insp.txt"
 grep -Eq "^encoder sparsity  90\.0[0-9]%" "$TMP/insp.txt" || { cat "$TMP/insp.txt"; exit 1; }
 "$SPARQ" classify "$TMP/p90" "$T1" "$T2" "$T3" --threads 2 --kernels sparse > "$TMP/p90-cls.jsonl"
+# One thread: the hidden states on the packed stream between the sparse kernels (rotary, window,
+# gated GELU and pre-norm LayerNorms on it); without it (SPARQ_NO_STREAM) the same labels.
+"$SPARQ" classify "$TMP/p90" "$T1" "$T2" "$T3" --threads 1 --kernels sparse > "$TMP/p90-cls1.jsonl"
+SPARQ_NO_STREAM=1 "$SPARQ" classify "$TMP/p90" "$T1" "$T2" "$T3" --threads 1 --kernels sparse \
+    > "$TMP/p90-nostream.jsonl"
 "$SPARQ" inspect "$TMP/p90" --plan --kernels sparse > "$TMP/p90-plan.txt"
 grep -q "^layers.0.mlp.Wo.weight  \[32x48\]  sparsity 90.*spmm" "$TMP/p90-plan.txt" ||
     { cat "$TMP/p90-plan.txt"; exit 1; }
@@ -71,7 +76,8 @@ def probs(logits):
     p = np.exp(logits - logits.max())
     return p / p.sum()
 
-for model, res in ((m, "cls"), (f"{tmp}/p90", "p90-cls")):
+for model, res in ((m, "cls"), (f"{tmp}/p90", "p90-cls"), (f"{tmp}/p90", "p90-cls1"),
+                   (f"{tmp}/p90", "p90-nostream")):
     out = run(model, toks)
     for k, c in enumerate(lines(res)):
         p = probs(np.asarray(out["logits"][k]))

@@ -89,8 +89,11 @@ void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t fe
 
 // dst = LayerNorm(a + res) per token on streams (dst may alias a or res); token slots past each
 // group's count are set to zero. Two-pass centred variance, as the token-major layer_norm.
+// sum (optional, may alias a or res, not dst): also gets a + res (a pre-norm layer's residual
+// stream, ModernBERT).
 void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma, const float* beta,
-                            float* dst, int64_t tokens, int64_t features, int64_t group, float eps);
+                            float* dst, int64_t tokens, int64_t features, int64_t group, float eps,
+                            float* sum = nullptr);
 
 // k.run(src, dst, tokens) with src and/or dst in the stream layout (a packed dst gets the
 // kernel's bias and activation in place; no residual). k must pass spmm_stream_group.
@@ -139,10 +142,10 @@ void bias_act_rows_scalar(float*, int64_t, int64_t, int64_t, const float*, Activ
 // `count` tokens.
 void layer_norm_group_scalar(const float* a, const float* res, const float* gamma,
                              const float* beta, float* dst, int64_t features, int64_t group,
-                             int64_t count, float eps);
+                             int64_t count, float eps, float* sum);
 void layer_norm_group_avx512(const float* a, const float* res, const float* gamma,
                              const float* beta, float* dst, int64_t features, int64_t group,
-                             int64_t count, float eps);
+                             int64_t count, float eps, float* sum);
 void bias_act_rows_avx512(float*, int64_t, int64_t, int64_t, const float*, Activation);
 void pack_tokens_avx2(const float*, int64_t, int64_t, int64_t, int64_t, int, float*);
 void unpack_rows_avx2(const float*, int64_t, int64_t, int64_t, int64_t, float*, int64_t,

@@ -45,17 +45,21 @@ void bias_act_rows_scalar(float* y, int64_t group, int64_t rows, int64_t width, 
 
 void layer_norm_group_scalar(const float* a, const float* res, const float* gamma,
                              const float* beta, float* dst, int64_t features, int64_t group,
-                             int64_t count, float eps) {
+                             int64_t count, float eps, float* sum_out) {
     const float n = static_cast<float>(features);
     for (int64_t t = 0; t < group; ++t) {
         if (t >= count) {
-            for (int64_t r = 0; r < features; ++r) dst[r * group + t] = 0.0f;
+            for (int64_t r = 0; r < features; ++r) {
+                if (sum_out) sum_out[r * group + t] = a[r * group + t] + res[r * group + t];
+                dst[r * group + t] = 0.0f;
+            }
             continue;
         }
         float sum = 0.0f;
         for (int64_t r = 0; r < features; ++r) {
             const float v = a[r * group + t] + res[r * group + t];
             dst[r * group + t] = v;
+            if (sum_out) sum_out[r * group + t] = v;
             sum += v;
         }
         const float mean = sum / n;
@@ -118,14 +122,15 @@ void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t fe
 }
 
 void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma, const float* beta,
-                            float* dst, int64_t tokens, int64_t features, int64_t group,
-                            float eps) {
+                            float* dst, int64_t tokens, int64_t features, int64_t group, float eps,
+                            float* sum) {
     const int64_t stride = (features + 1) * group;
     const bool vec = has_isa(Isa::avx512) && group % 16 == 0;
     for_each_group(tokens, group, [&](int64_t g, int64_t count) {
         const int64_t o = g * stride;
         (vec ? spmm_detail::layer_norm_group_avx512 : spmm_detail::layer_norm_group_scalar)(
-            a + o, res + o, gamma, beta, dst + o, features, group, count, eps);
+            a + o, res + o, gamma, beta, dst + o, features, group, count, eps,
+            sum ? sum + o : nullptr);
     });
 }
 

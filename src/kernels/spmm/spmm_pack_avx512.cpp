@@ -144,7 +144,7 @@ void bias_act_rows_avx512(float* y, int64_t group, int64_t rows, int64_t width, 
 
 void layer_norm_group_avx512(const float* a, const float* res, const float* gamma,
                              const float* beta, float* dst, int64_t features, int64_t group,
-                             int64_t count, float eps) {
+                             int64_t count, float eps, float* sum) {
     constexpr int kMax = 8;  // vectors per row (groups of up to 128 tokens)
     const int nv = static_cast<int>((count + 15) / 16);
     assert(group <= 16 * kMax && nv >= 1);
@@ -158,8 +158,16 @@ void layer_norm_group_avx512(const float* a, const float* res, const float* gamm
             const int64_t i = r * group + 16 * v;
             const __m512 t = _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(res + i));
             _mm512_storeu_ps(dst + i, t);
+            if (sum) _mm512_storeu_ps(sum + i, t);
             mean[v] = _mm512_add_ps(mean[v], t);
         }
+    // Token slots past the vectors holding tokens: the sum's stay a + res as well.
+    if (sum)
+        for (int64_t r = 0; r < features; ++r)
+            for (int64_t t = 16 * nv; t < group; t += 16)
+                _mm512_storeu_ps(sum + r * group + t,
+                                 _mm512_add_ps(_mm512_loadu_ps(a + r * group + t),
+                                               _mm512_loadu_ps(res + r * group + t)));
     for (int v = 0; v < nv; ++v) mean[v] = _mm512_div_ps(mean[v], n);
     for (int64_t r = 0; r < features; ++r)
         for (int v = 0; v < nv; ++v) {
