@@ -274,7 +274,16 @@ TEST(Attention, StreamKernelMatchesReference) {
     std::normal_distribution<float> bd(0.0f, 2.0f);
     for (float& x : table) x = bd(brng);
     const float* biased = table.data() + 149;
-    for (const float* rel : {static_cast<const float*>(nullptr), biased})
+    // And ModernBERT's local windows: the window as a mask, each query block reading only the
+    // keys its windows reach (window < block, and window > block).
+    std::vector<float> mask5(2 * 150 - 1), mask70(2 * 150 - 1);
+    for (int64_t r = -149; r < 150; ++r) {
+        mask5[r + 149] = std::abs(r) <= 5 ? 0.0f : -1e30f;
+        mask70[r + 149] = std::abs(r) <= 70 ? 0.0f : -1e30f;
+    }
+    const std::pair<const float*, int64_t> modes[] = {
+        {nullptr, 0}, {biased, 0}, {mask5.data() + 149, 5}, {mask70.data() + 149, 70}};
+    for (const auto& [rel, window] : modes)
         for (const int64_t group : {int64_t{64}, int64_t{128}})
             for (const int64_t d : {int64_t{64}, int64_t{10}, int64_t{3}}) {
                 const int64_t heads = 3, hid = heads * d;
@@ -300,15 +309,17 @@ TEST(Attention, StreamKernelMatchesReference) {
                 for (size_t s = 0; s < lens.size(); ++s) {
                     const int64_t need = attention_stream_scratch_floats(lens[s]);
                     std::vector<float> scratch(need + 64, 3.0f);
-                    attention_head_stream_avx512(
-                        qs.data(), 3 * hid, head * d, hid + head * d, 2 * hid + head * d, cs.data(),
-                        hid, head * d, start[s], lens[s], d, group, scale, scratch.data(), rel);
+                    attention_head_stream_avx512(qs.data(), 3 * hid, head * d, hid + head * d,
+                                                 2 * hid + head * d, cs.data(), hid, head * d,
+                                                 start[s], lens[s], d, group, scale, scratch.data(),
+                                                 rel, window);
                     for (int64_t i = need; i < need + 64; ++i)
                         ASSERT_EQ(scratch[i], 3.0f) << "scratch overrun";
                 }
                 for (size_t s = 0; s < lens.size(); ++s) {
-                    SCOPED_TRACE(::testing::Message() << "group " << group << " d " << d
-                                                      << " sequence " << s << " bias " << !!rel);
+                    SCOPED_TRACE(::testing::Message()
+                                 << "group " << group << " d " << d << " sequence " << s << " bias "
+                                 << !!rel << " window " << window);
                     const int64_t len = lens[s];
                     std::vector<float> want(len * hid, 0.0f), ref_scratch(len * len);
                     const float* q = tm.data() + start[s] * 3 * hid + head * d;

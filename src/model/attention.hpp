@@ -58,13 +58,14 @@ const AttentionVariant* attention_variants(int* count);
 // from q_row, k_row and v_row of the QKV stream (qkv_features = 3 * hidden) for tokens
 // [t0, t0 + seq); the context goes to the d rows from ctx_row of the context stream, for those
 // tokens only (other sequences' slots are left untouched). group: a multiple of 16. AVX-512 only.
-// rel_bias: as for attention_head (nullptr: none).
+// rel_bias: as for attention_head (nullptr: none). window > 0 (ModernBERT's local layers, rel_bias
+// then their mask): each block of 64 queries reads only the keys within `window` of them.
 int64_t attention_stream_scratch_floats(int64_t seq);
 void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_t q_row,
                                   int64_t k_row, int64_t v_row, float* ctx, int64_t ctx_features,
                                   int64_t ctx_row, int64_t t0, int64_t seq, int64_t d,
                                   int64_t group, float scale, float* scratch,
-                                  const float* rel_bias = nullptr);
+                                  const float* rel_bias = nullptr, int64_t window = 0);
 
 // DeBERTa-v2/v3's disentangled attention (ModelConfig::Disentangled) of one head:
 // score[i][j] = (q_i . k_j + q_i . pk[m] + k_j . pq[m]) * scale with m = idx[i - j], then

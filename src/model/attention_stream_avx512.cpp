@@ -66,11 +66,14 @@ inline void context_tile(const float* vbase, const int64_t* voff, int64_t seq, i
                                   _mm512_mul_ps(acc[i][v], inv[v]));
 }
 
+// Keys [jlo, jhi) of the sequence (all of them, or the ones a local window reaches).
 template <int NV>
 void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t k_row,
                  int64_t v_row, float* ctx, int64_t ctx_features, int64_t ctx_row, int64_t t0,
-                 int64_t seq, int64_t qb, int64_t d, int64_t group, float scale, const int64_t* off,
-                 const float* rev, float* st) {
+                 int64_t len, int64_t jlo, int64_t jhi, int64_t qb, int64_t d, int64_t group,
+                 float scale, const int64_t* all_off, const float* rev, float* st) {
+    const int64_t seq = jhi - jlo;  // keys of the block, j relative to jlo below
+    const int64_t* off = all_off + jlo;
     auto at = [&](int64_t features, int64_t t) {
         return (t / group) * (features + 1) * group + t % group;
     };
@@ -81,7 +84,7 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
         const int64_t u = qb + 16 * v;  // first token of the vector (16-aligned)
         q[v] = qkv + at(qkv_features, u) + q_row * group;
         out[v] = ctx + at(ctx_features, u) + ctx_row * group;
-        const int64_t lo = std::max<int64_t>(t0 - u, 0), hi = std::min<int64_t>(t0 + seq - u, 16);
+        const int64_t lo = std::max<int64_t>(t0 - u, 0), hi = std::min<int64_t>(t0 + len - u, 16);
         m[v] = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
     }
     const float* kbase = qkv + k_row * group;
@@ -99,7 +102,8 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
             float* p = st + j * 16 * kQv + 16 * v;
             __m512 x = _mm512_loadu_ps(p);
             if (rev) {
-                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m[v], rev + (qb + 16 * v - t0) - j));
+                x = _mm512_add_ps(
+                    x, _mm512_maskz_loadu_ps(m[v], rev + (qb + 16 * v - t0) - (jlo + j)));
                 _mm512_storeu_ps(p, x);
             }
             mx[v] = _mm512_max_ps(mx[v], x);
@@ -127,8 +131,8 @@ void query_block(const float* qkv, int64_t qkv_features, int64_t q_row, int64_t 
 void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_t q_row,
                                   int64_t k_row, int64_t v_row, float* ctx, int64_t ctx_features,
                                   int64_t ctx_row, int64_t t0, int64_t seq, int64_t d,
-                                  int64_t group, float scale, float* scratch,
-                                  const float* rel_bias) {
+                                  int64_t group, float scale, float* scratch, const float* rel_bias,
+                                  int64_t window) {
     // Scratch: the stream offset of every key token, the transposed scores of one block, then the
     // relative position bias reversed and divided by the scale (rev[i - j] = rel_bias[j - i] /
     // scale; the scores are unscaled until the exponential).
@@ -147,10 +151,17 @@ void attention_head_stream_avx512(const float* qkv, int64_t qkv_features, int64_
     const int64_t t1 = t0 + seq;
     for (int64_t qb = t0 / 16 * 16; qb < t1; qb += 16 * kQv) {
         const int64_t nv = std::min<int64_t>(kQv, (t1 - qb + 15) / 16);
+        // A local window: the keys the block's queries reach (rel_bias masks the rest).
+        int64_t jlo = 0, jhi = seq;
+        if (window > 0) {
+            const int64_t qlo = std::max(qb, t0) - t0, qhi = std::min(qb + 16 * nv, t1) - t0;
+            jlo = std::max<int64_t>(0, qlo - window);
+            jhi = std::min(seq, qhi + window);
+        }
         auto run = [&](auto tag) {
             query_block<decltype(tag)::value>(qkv, qkv_features, q_row, k_row, v_row, ctx,
-                                              ctx_features, ctx_row, t0, seq, qb, d, group, scale,
-                                              off, rev, st);
+                                              ctx_features, ctx_row, t0, seq, jlo, jhi, qb, d,
+                                              group, scale, off, rev, st);
         };
         switch (nv) {
             case 1:

@@ -477,7 +477,7 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
                       attention_head_stream_avx512(
                           qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h, head * d, off,
                           len, d, group, scale, thread_scratch<float, AttentionScratch>(per_thread),
-                          rel_bias(head, layer));
+                          rel_bias(head, layer), layer && layer->local ? window_ : 0);
                   });
 }
 
