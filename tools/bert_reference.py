@@ -235,6 +235,7 @@ TASKS = {
     "MPNetForTokenClassification": "token_classification",
     "MPNetForQuestionAnswering": "question_answering",
     "DebertaV2Model": "base",
+    "DebertaV2ForMaskedLM": "base",
     "DebertaV2ForSequenceClassification": "sequence_classification",
     "DebertaV2ForTokenClassification": "token_classification",
     "DebertaV2ForQuestionAnswering": "question_answering",

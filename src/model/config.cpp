@@ -148,6 +148,7 @@ constexpr ArchTask kArchitectures[] = {
     {"DebertaForTokenClassification", Task::token_classification},
     {"DebertaForQuestionAnswering", Task::question_answering},
     {"DebertaV2Model", Task::base},
+    {"DebertaV2ForMaskedLM", Task::base},
     {"DebertaV2ForSequenceClassification", Task::sequence_classification},
     {"DebertaV2ForTokenClassification", Task::token_classification},
     {"DebertaV2ForQuestionAnswering", Task::question_answering},

@@ -472,6 +472,13 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             : cfg.model_type == "distilbert"
                 ? MlmNames{"vocab_transform", "vocab_layer_norm", "vocab_projector.bias", "",
                            "vocab_projector.weight"}
+            // DeBERTa's original checkpoints (microsoft/deberta-v3-base, deberta-base) keep the
+            // head as lm_predictions.lm_head (Hugging Face's legacy false), the decoder tied.
+            : cfg.deberta() && !file.find("cls.predictions.transform.dense.weight") &&
+                    file.find("lm_predictions.lm_head.dense.weight")
+                ? MlmNames{"lm_predictions.lm_head.dense", "lm_predictions.lm_head.LayerNorm",
+                           "lm_predictions.lm_head.bias", "",
+                           "lm_predictions.lm_head.decoder.weight"}
                 : MlmNames{"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
                            "cls.predictions.bias", "cls.predictions.decoder.bias",
                            "cls.predictions.decoder.weight"};

@@ -55,23 +55,27 @@ import numpy as np
 import bert_reference as ref
 fx, tmp = sys.argv[1:3]
 rng = np.random.default_rng(5)
+# DeBERTa's original checkpoints: lm_predictions.lm_head.{dense, LayerNorm, bias} (HF's legacy false).
+DEBERTA_MLM = ("lm_predictions.lm_head.dense", "lm_predictions.lm_head.LayerNorm", "lm_predictions.lm_head.bias")
 for fam, src, names in (("roberta", "tiny_roberta", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")),
                         ("distilbert", "tiny_distilbert", ("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")),
                         ("mpnet", "tiny_mpnet", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")),
                         ("xlmr", "tiny_xlmr", ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")),
                         ("electra", "tiny_electra", ("generator_predictions.dense", "generator_predictions.LayerNorm",
-                                                     "generator_lm_head.bias"))):
+                                                     "generator_lm_head.bias")),
+                        ("deberta", "tiny_deberta", DEBERTA_MLM), ("deberta_v1", "tiny_deberta_v1", DEBERTA_MLM)):
     d = f"{tmp}/{fam}_mlm"
     shutil.copytree(f"{fx}/{src}", d)
     cfg = json.load(open(d + "/config.json"))
     cfg["architectures"] = [{"roberta": "RobertaForMaskedLM", "distilbert": "DistilBertForMaskedLM",
                              "mpnet": "MPNetForMaskedLM", "xlmr": "XLMRobertaForMaskedLM",
-                             "electra": "ElectraForMaskedLM"}[fam]]
+                             "electra": "ElectraForMaskedLM", "deberta": "DebertaV2ForMaskedLM",
+                             "deberta_v1": "DebertaForMaskedLM"}[fam]]
     json.dump(cfg, open(d + "/config.json", "w"))
     w, _, _ = ref.read_safetensors(d + "/model.safetensors")
     h, v = 32, cfg["vocab_size"]
     e = cfg.get("embedding_size", h)  # ELECTRA's generator head is embedding_size wide
-    pre = "roberta." if fam == "xlmr" else fam + "."
+    pre = "roberta." if fam == "xlmr" else "deberta." if fam.startswith("deberta") else fam + "."
     w = {(pre + k): x for k, x in w.items()}  # the *ForMaskedLM prefix
     w[names[0] + ".weight"] = (rng.standard_normal((e, h)) * 0.15).astype(np.float32)
     w[names[0] + ".bias"] = (rng.standard_normal(e) * 0.05).astype(np.float32)
@@ -80,10 +84,11 @@ for fam, src, names in (("roberta", "tiny_roberta", ("lm_head.dense", "lm_head.l
     w[names[2]] = (rng.standard_normal(v) * 0.05).astype(np.float32)
     ref.write_safetensors(d + "/model.safetensors", w)
 PYEOF
-for fam in roberta distilbert mpnet xlmr electra; do
+for fam in roberta distilbert mpnet xlmr electra deberta deberta_v1; do
   text=$($PY -c 'import sys; print({"roberta": "hello <mask> world", "distilbert": "the [MASK] was great !",
                                     "mpnet": "the <mask> was great !", "xlmr": "the <mask> was great !",
-                                    "electra": "the [MASK] was great !"}[sys.argv[1]])' "$fam")
+                                    "electra": "the [MASK] was great !", "deberta": "the [MASK] was great !",
+                                    "deberta_v1": "the [MASK] was great!"}[sys.argv[1]])' "$fam")
   "$SPARQ" tokenize "$TMP/${fam}_mlm" "$text" > "$TMP/${fam}_tok.jsonl"
   "$SPARQ" fill-mask "$TMP/${fam}_mlm" "$text" --top-k 3 > "$TMP/${fam}_fill.jsonl"
 done
@@ -92,7 +97,8 @@ import json, sys
 import numpy as np, torch
 import bert_reference as ref
 tmp = sys.argv[1]
-for fam in ("roberta", "distilbert", "mpnet", "xlmr", "electra"):
+DEBERTA_MLM = ("lm_predictions.lm_head.dense", "lm_predictions.lm_head.LayerNorm", "lm_predictions.lm_head.bias")
+for fam in ("roberta", "distilbert", "mpnet", "xlmr", "electra", "deberta", "deberta_v1"):
     d = f"{tmp}/{fam}_mlm"
     cfg = json.load(open(d + "/config.json"))
     w, _, _ = ref.read_safetensors(d + "/model.safetensors")
@@ -100,14 +106,15 @@ for fam in ("roberta", "distilbert", "mpnet", "xlmr", "electra"):
              "mpnet": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
              "xlmr": ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),
              "electra": ("generator_predictions.dense", "generator_predictions.LayerNorm", "generator_lm_head.bias"),
-             "distilbert": ("vocab_transform", "vocab_layer_norm", "vocab_projector.bias")}[fam]
+             "distilbert": ("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),
+             "deberta": DEBERTA_MLM, "deberta_v1": DEBERTA_MLM}[fam]
     ids = json.loads(open(f"{tmp}/{fam}_tok.jsonl").readline())["ids"]
     x = torch.from_numpy(ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])["last_hidden_state"][0])
     T = lambda k: torch.from_numpy(w[k]).double()
     t = ref._gelu_erf(x @ T(names[0] + ".weight").t() + T(names[0] + ".bias"))
     eps = float(cfg.get("layer_norm_eps", 1e-12)) if fam != "distilbert" else 1e-12
     t = ref._layer_norm(t, T(names[1] + ".weight"), T(names[1] + ".bias"), eps)
-    pre = "roberta." if fam == "xlmr" else fam + "."
+    pre = "roberta." if fam == "xlmr" else "deberta." if fam.startswith("deberta") else fam + "."
     logits = (t @ T(pre + "embeddings.word_embeddings.weight").t() + T(names[2])).numpy()
     f = json.loads(open(f"{tmp}/{fam}_fill.jsonl").readline())
     assert len(f["masks"]) == 1, f
@@ -117,7 +124,7 @@ for fam in ("roberta", "distilbert", "mpnet", "xlmr", "electra"):
     assert [x["token"] for x in mk["predictions"]] == list(np.argsort(-l, kind="stable")[:3]), (fam, mk)
     for x in mk["predictions"]:
         assert abs(x["score"] - p[x["token"]]) < 1e-5, (fam, x, p[x["token"]])
-print("fill-mask roberta / distilbert / mpnet / xlm-r / electra-generator heads: match")
+print("fill-mask roberta / distilbert / mpnet / xlm-r / electra-generator / deberta (v2, v1 lm_predictions) heads: match")
 PYEOF
 
 if "$SPARQ" fill-mask "$SRC/tests/fixtures/tiny_base" "$T2" > /dev/null 2> "$TMP/err"; then exit 1; fi
