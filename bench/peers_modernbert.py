@@ -21,7 +21,11 @@ every shape and thread count on unpadded inputs (make_inputs.py, ids in vocabula
 one table and writes JSON lines (the harness' schema plus "model_name") to --out.
 
     /usr/bin/python3 bench/peers_modernbert.py --models /tmp/mb/base /tmp/mb/p90 \\
-        --work /tmp/mb/peers --out /tmp/mb/peers.jsonl
+        --work /tmp/mb/peers --out /tmp/mb/peers.jsonl \\
+        [--sparq build/sparq --sparq-only /tmp/mb/q /tmp/mb/p90q]
+
+With --sparq, `sparq bench` runs in the same loop on every model (and on the --sparq-only
+directories, e.g. `sparq quantize` copies), so the table's ratios come from one run.
 
 Environment as the harness' run_peers.sh: NODE_PATH (default /tmp/peers-node/node_modules),
 OPENBLAS_CORETYPE=SKYLAKEX unless set, torch OMP_WAIT_POLICY PASSIVE at 1 thread and, at 2+
@@ -326,6 +330,21 @@ def run_torch(model_dir, inputs, shapes, threads, reps, policy):
 
 # ------------------------------------------------------------------------------------------------
 
+def run_sparq(binary, model_dir, shapes, threads, reps):
+    """`sparq bench --json` per shape (its own random ids in vocabulary range, as the peers' inputs;
+    warm-up 2, then `reps` timed runs), in the table's row schema."""
+    rows = []
+    for shape in shapes.split(","):
+        b, sq = (int(x) for x in shape.split("x"))
+        out = subprocess.run([binary, "bench", model_dir, "-b", str(b), "-s", str(sq), "--threads",
+                              str(threads), "--warmup", "2", "--reps", str(reps), "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        r.update(engine="sparq", version="main", variant=r.get("precision", "f32"))
+        rows.append(r)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+")
@@ -340,6 +359,10 @@ def main():
                     help="before each timing process, wait up to this many s for an idle machine")
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--skip-export", action="store_true", help="reuse WORK/<name>/model.onnx")
+    ap.add_argument("--sparq", help="the sparq binary: `sparq bench` timed in the same run, on every "
+                                    "model and on the --sparq-only ones")
+    ap.add_argument("--sparq-only", nargs="*", default=[],
+                    help="model directories only sparq times (e.g. its int8 copies)")
     # internal: torch timing worker
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -354,7 +377,7 @@ def main():
     out = a.out or os.path.join(a.work, "results.jsonl")
     os.makedirs(a.work, exist_ok=True)
     names = {}
-    for d in a.models:
+    for d in a.models + a.sparq_only:
         n = os.path.basename(os.path.normpath(d))
         names[d] = n if n not in names.values() else f"{n}-{len(names)}"
     vocab = min(json.load(open(os.path.join(d, "config.json")))["vocab_size"] for d in a.models)
@@ -389,12 +412,15 @@ def main():
     rows = []
     t_start = time.time()
     for t in (int(x) for x in a.threads.split(",")):
-        for d in a.models:
-            for engine in ("ort", "torch"):
+        for d in a.models + (a.sparq_only if a.sparq else []):
+            engines = ("ort", "torch") if d in a.models else ()
+            for engine in engines + (("sparq",) if a.sparq else ()):
                 quiet = wait_quiet(a.wait_quiet)
                 t0 = time.time()
                 if engine == "ort":
                     got = run_ort(os.path.join(a.work, names[d], "model.onnx"), inputs, a.shapes, t, a.reps)
+                elif engine == "sparq":
+                    got = run_sparq(a.sparq, d, a.shapes, t, a.reps)
                 else:
                     got = run_torch(d, inputs, a.shapes, t, a.reps, a.omp_wait_policy)
                 for r in got:
