@@ -661,14 +661,18 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
             // BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars
             // from tokenizer_config.json over tokenizer.json's normalizer.
             apply_config(cfg, tc.string(), im->opts);
-            // tokenizer.json does not say which token masks or pads (or is unknown, for a
-            // byte-level BPE): the config names them, as for Hugging Face's tokenizer (MPNet's
-            // "<mask>" and "<pad>", ModernBERT's "[MASK]", "[PAD]" and "[UNK]").
-            for (auto [key, slot] : {std::pair{"mask_token", &im->mask},
-                                     {"pad_token", &im->pad},
-                                     {"unk_token", &im->unk}})
+            // tokenizer.json does not say which token masks or pads (nor, for a byte-level BPE,
+            // which is unknown: its model never produces one): the config names them, as for
+            // Hugging Face's tokenizer (MPNet's "<mask>" and "<pad>", ModernBERT's "[MASK]",
+            // "[PAD]" and "[UNK]"). A WordPiece model's own unk_token stays.
+            for (auto [key, slot] :
+                 {std::pair{"mask_token", &im->mask},
+                  {"pad_token", &im->pad},
+                  {"unk_token", im->kind == ModelKind::bpe ? &im->unk : nullptr}}) {
+                if (!slot) continue;
                 if (auto m = get_token_name(cfg, key, tc.string()))
                     if (int32_t id = im->vocab.find(*m); id >= 0) *slot = id;
+            }
             im->finalize();
         }
         return Tokenizer(std::move(im));
