@@ -324,8 +324,14 @@ TEST_F(ConfigFile, Labels) {
     EXPECT_HAS(m, "num_labels 3 does not match the 2 entries of id2label");
     m = error([](json& j) { j["id2label"] = {{"zero", "a"}}; });
     EXPECT_HAS(m, "id2label key 'zero' is not a non-negative integer");
-    m = error([](json& j) { j["id2label"] = {{"0", 1}}; });
+    m = error([](json& j) { j["id2label"] = {{"0", 1.5}}; });
     EXPECT_HAS(m, "id2label['0'] must be a string");
+    m = error([](json& j) { j["id2label"] = {{"0", nullptr}}; });
+    EXPECT_HAS(m, "id2label['0'] must be a string");
+    // Integer labels (some fine-tunes' {"0": 0, "1": 1}) read as their decimal text.
+    ModelConfig ints = parse([](json& j) { j["id2label"] = {{"0", 0}, {"1", 7}}; });
+    EXPECT_EQ(ints.label(0), "0");
+    EXPECT_EQ(ints.label(1), "7");
 
     ModelConfig c = parse([](json& j) {
         j.erase("id2label");

@@ -474,9 +474,16 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
             }
             if (used != key.size() || key.empty() || id < 0)
                 r.fail("id2label key '" + key + "' is not a non-negative integer");
-            if (!it->is_string())
+            // Labels are strings; an integer label (some fine-tunes write {"0": 0, ...}) is taken
+            // as its decimal text, as Hugging Face's str(label) would print it.
+            std::string label;
+            if (it->is_string())
+                label = it->get<std::string>();
+            else if (it->is_number_integer())
+                label = it->dump();
+            else
                 r.fail("id2label['" + key + "'] must be a string, found " + describe(*it));
-            if (!c.id2label.emplace(id, it->get<std::string>()).second)
+            if (!c.id2label.emplace(id, label).second)
                 r.fail("id2label has label id " + std::to_string(id) + " twice");
         }
     }
