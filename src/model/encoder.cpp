@@ -24,6 +24,7 @@ namespace sparq {
 namespace {
 
 struct AttentionScratch;  // thread_scratch tag: each thread's attention scores and packed tiles
+struct BandScratch;       // thread_scratch tag: the context of a banded int8 attention's block
 
 std::string shape_str(const std::vector<int64_t>& s) {
     std::string r = "[";
@@ -455,7 +456,7 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                   [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                       int64_t len, int64_t head, const AttentionNext& next, int) {
                       float* const scratch = thread_scratch<float, AttentionScratch>(per_thread);
-                      if (layer.local && len > 4 * window_)  // the keys the windows reach only
+                      if (layer.local && len > 4 * window_ && band_)  // the keys windows reach
                           attention_head_local(q, k, v, ld, ctx + off * h + head * d, h, len, d,
                                                scale, scratch, window_, rel_bias(head, &layer));
                       else
@@ -477,7 +478,7 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
                       attention_head_stream_avx512(
                           qs, 3 * h, head * d, h + head * d, 2 * h + head * d, cs, h, head * d, off,
                           len, d, group, scale, thread_scratch<float, AttentionScratch>(per_thread),
-                          rel_bias(head, layer), layer && layer->local ? window_ : 0);
+                          rel_bias(head, layer), layer && layer->local && band_ ? window_ : 0);
                   });
 }
 
@@ -491,12 +492,30 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                   int64_t len, int64_t head, const AttentionNext& next, int) {
         uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
-        if (qk8)
+        if (qk8) {
             attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,
                                   scale, scratch, &next, rel_bias(head, layer));
-        else
+        } else if (layer && layer->local && len > 8 * window_ && band_) {
+            // ModernBERT's local layers on long sequences: each block of 2 windows of queries
+            // runs as a sequence of the tokens its windows reach (the window mask inside it; a
+            // window of context around it computed and dropped): ~8 windows of keys per query
+            // instead of len. V's per-feature int8 scales then come from those tokens only.
+            const int64_t chunk = std::max<int64_t>(2 * window_, 16);
+            float* part = thread_scratch<float, BandScratch>((chunk + 2 * window_) * d);
+            for (int64_t i0 = 0; i0 < len; i0 += chunk) {
+                const int64_t i1 = std::min(len, i0 + chunk);
+                const int64_t k0 = std::max<int64_t>(0, i0 - window_),
+                              k1 = std::min(len, i1 + window_);
+                attention_head_s8(q + k0 * ld, k + k0 * ld, v + k0 * ld, ld, part, d, k1 - k0, d,
+                                  scale, scratch, nullptr, rel_bias(head, layer));
+                for (int64_t i = i0; i < i1; ++i)
+                    std::copy(part + (i - k0) * d, part + (i - k0 + 1) * d,
+                              ctx + (off + i) * h + head * d);
+            }
+        } else {
             attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, scratch,
                               &next, rel_bias(head, layer));
+        }
     };
     if (team) {
         std::atomic<int64_t> unused{0};

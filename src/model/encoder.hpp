@@ -202,6 +202,9 @@ class Encoder {
     // window's mask by distance -(rel_len_ - 1) .. rel_len_ - 1, the final LayerNorm.
     bool modern_ = false;
     int64_t window_ = 0;  // local layers: keys within +-window_
+    // Whether local layers compute only the keys their windows reach (default; SPARQ_NO_BAND=1
+    // computes every key under the window mask, for comparison).
+    bool band_ = std::getenv("SPARQ_NO_BAND") == nullptr;
     RotaryTable rope_global_, rope_local_;
     std::vector<float> window_bias_;
     Tensor final_ln_g_, final_ln_b_;

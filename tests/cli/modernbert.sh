@@ -51,6 +51,23 @@ for att in f32 int8; do
     "$SPARQ" classify "$TMP/q" "$T1" "$T2" "$T3" --threads 2 --attention $att > "$TMP/q-$att.jsonl"
 done
 
+# Texts of 79 and 118 tokens, past 8 windows: the local layers' attention on the keys their
+# windows reach (f32: query blocks against their keys; int8: blocks of 2 windows run with a window
+# of context each side), against every key under the mask (SPARQ_NO_BAND=1) and the reference.
+# (The int8 copy of the dense model: the pruned one's V is too small for the context to show.)
+TL="$T2 $T2"; TL3="$T2 $T2 $T2"
+"$SPARQ" quantize "$M" "$TMP/qd" > /dev/null
+"$SPARQ" tokenize "$M" "$TL" "$TL3" > "$TMP/tok-long.jsonl"
+for band in 1 0; do
+    NB=""; [ $band = 0 ] && NB="SPARQ_NO_BAND=1"
+    env $NB "$SPARQ" classify "$M" "$TL" "$TL3" --threads 1 > "$TMP/long-f32-$band.jsonl"
+    env $NB "$SPARQ" classify "$TMP/qd" "$TL" "$TL3" --threads 1 --attention int8 \
+        > "$TMP/long-int8-$band.jsonl"
+    env $NB "$SPARQ" embed "$TMP/qd" "$TL3" --pooling none --threads 1 --attention int8 \
+        > "$TMP/long-int8-hidden-$band.jsonl"
+    env $NB "$SPARQ" embed "$M" "$TL3" --pooling none --threads 1 > "$TMP/long-f32-hidden-$band.jsonl"
+done
+
 "$SPARQ" fill-mask "$FX/tiny_modernbert" "The capital of France is [MASK]." --top-k 3 \
     > "$TMP/fill.jsonl"
 "$SPARQ" tokenize "$FX/tiny_modernbert" "The capital of France is [MASK]." > "$TMP/fill-tok.jsonl"
@@ -84,6 +101,27 @@ for model, res in ((m, "cls"), (f"{tmp}/p90", "p90-cls"), (f"{tmp}/p90", "p90-cl
         assert c["label"] == ["negative", "positive"][int(np.argmax(p))], (res, c, p)
         for lab, s in c["scores"].items():
             assert abs(s - p[["negative", "positive"].index(lab)]) < 1e-4, (res, c, p)
+# Long texts: f32 with and without the band equal the reference; int8 banded within 2e-3 of int8
+# over every key (V's int8 scales come from each block's tokens) and 0.03 of f32.
+long = lines("tok-long")
+assert min(len(t["ids"]) for t in long) > 8 * 8, "texts past 8 windows"
+out = run(m, long)
+for res in ("long-f32-1", "long-f32-0"):
+    for k, c in enumerate(lines(res)):
+        p = probs(np.asarray(out["logits"][k]))
+        assert c["label"] == ["negative", "positive"][int(np.argmax(p))], (res, c, p)
+        for lab, s in c["scores"].items():
+            assert abs(s - p[["negative", "positive"].index(lab)]) < 1e-4, (res, c, p)
+# Every token's hidden state: f32 banded as every key (1e-5), int8 within 0.01 (|h| up to ~3.4;
+# a block's context rows written to the wrong tokens differ by O(1)).
+for kind, tol in (("f32", 1e-5), ("int8", 0.01)):
+    a, b = (np.asarray(lines(f"long-{kind}-hidden-{band}")[0]["hidden"]) for band in (1, 0))
+    assert a.shape == b.shape and a.shape[0] > 8 * 8, a.shape
+    assert np.abs(a - b).max() < tol, (kind, np.abs(a - b).max())
+for a, b, f in zip(lines("long-int8-1"), lines("long-int8-0"), lines("long-f32-1")):
+    assert a["label"] == b["label"] == f["label"], (a, b, f)
+    assert abs(a["score"] - b["score"]) < 2e-3, (a, b)
+    assert abs(a["score"] - f["score"]) < 0.03, (a, f)
 # int8: the pruned model's labels; scores near the f32 ones (int8 attention too).
 f32 = lines("p90-cls")
 for att in ("f32", "int8"):
