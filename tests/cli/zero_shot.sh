@@ -21,7 +21,9 @@ import numpy as np
 import bert_reference as ref
 fix, tmp = sys.argv[1:3]
 for src, dst, labels in (("tiny_cls", "nli_bert", ["contradiction", "neutral", "entailment"]),
-                         ("tiny_roberta_cls", "nli_roberta", ["ENTAILMENT", "neutral", "contradiction"])):
+                         ("tiny_roberta_cls", "nli_roberta", ["ENTAILMENT", "neutral", "contradiction"]),
+                         # ModernBERT: mean pooling, head.dense + GELU + head.norm, then the classifier.
+                         ("tiny_modernbert_cls", "nli_modernbert", ["contradiction", "neutral", "entailment"])):
     shutil.copytree(f"{fix}/{src}", f"{tmp}/{dst}")
     w, _, _ = ref.read_safetensors(f"{tmp}/{dst}/model.safetensors")
     head = "classifier.weight" if "classifier.weight" in w else "classifier.out_proj.weight"
@@ -45,7 +47,7 @@ mapfile -t TEXTS < "$TMP/texts.txt"
 LABELS="book, film,paris"
 TEMPLATE="it is about {} ."
 LONG="the book was written by a famous writer in london and the film was long and boring"
-for m in nli_bert nli_roberta nli_deberta nli_deberta_v1; do
+for m in nli_bert nli_roberta nli_deberta nli_deberta_v1 nli_modernbert; do
     d="$TMP/$m"
     "$SPARQ" zero-shot "$d" --labels "$LABELS" --template "$TEMPLATE" "${TEXTS[@]}" --threads 2 > "$TMP/$m.jsonl"
     "$SPARQ" zero-shot "$d" -l "$LABELS" -t "$TEMPLATE" --multi-label --file "$TMP/texts.txt" --threads 1 > "$TMP/$m-multi.jsonl"
@@ -90,7 +92,8 @@ def check(got, want, text, index, what):
     assert got["labels"] == [want_labels[i] for i in order], (what, got, want)
     assert np.abs(np.asarray(got["scores"]) - np.asarray(want)[order]).max() < 1e-5, (what, got, want)
 
-for m, ent, con in (("nli_bert", 2, 0), ("nli_roberta", 0, 2), ("nli_deberta", 2, 0), ("nli_deberta_v1", 2, 0)):
+for m, ent, con in (("nli_bert", 2, 0), ("nli_roberta", 0, 2), ("nli_deberta", 2, 0), ("nli_deberta_v1", 2, 0),
+                    ("nli_modernbert", 2, 0)):
     d = f"{tmp}/{m}"
     cfg = json.load(open(f"{d}/config.json"))
     w, _, _ = ref.read_safetensors(f"{d}/model.safetensors")
@@ -128,7 +131,7 @@ for m, ent, con in (("nli_bert", 2, 0), ("nli_roberta", 0, 2), ("nli_deberta", 2
         assert len(cut[-1]["ids"]) == 20
     got = lines(f"{m}-cut.jsonl")[0]
     check(got, softmax([x[ent] for x in logits(cut)]), got["sequence"], 0, m + " truncated")
-print("zero-shot: scores and order match the reference (single-label, multi-label, one label, truncated; BERT, RoBERTa, DeBERTa v2 and v1)")
+print("zero-shot: scores and order match the reference (single-label, multi-label, one label, truncated; BERT, RoBERTa, DeBERTa v2 and v1, ModernBERT)")
 PYEOF
 
 # Errors: one line on stderr; 1 for the model, 2 for the command line.
