@@ -247,6 +247,8 @@ TEST_F(ConfigFile, WrongTypes) {
     EXPECT_HAS(m, "field 'num_attention_heads' must be >= 1, found 0");
     m = error([](json& j) { j["layer_norm_eps"] = -1.0; });
     EXPECT_HAS(m, "layer_norm_eps");
+    m = error([](json& j) { j["layer_norm_eps"] = 1e-60; });  // 0 as the float LayerNorm uses
+    EXPECT_HAS(m, "field 'layer_norm_eps' must be a positive number");
 }
 
 TEST_F(ConfigFile, UnsupportedValues) {
@@ -615,6 +617,11 @@ TEST_F(ConfigFile, RealWorldConfigs) {
                         "\"local_rope_theta\": null");
     write_file(path(), modern_null);
     EXPECT_EQ(ModelConfig::from_file(path()).modern.local_theta, 160000.0);
+    std::string modern_eps = modern;  // its LayerNorms' eps is norm_eps (layer_norm_eps unused)
+    modern_eps.replace(modern_eps.find("\"norm_eps\": 1e-05"), 17, "\"norm_eps\": 0.0");
+    write_file(path(), modern_eps);
+    EXPECT_HAS(error_of([&] { ModelConfig::from_file(path()); }),
+               "field 'norm_eps' must be a positive number");
     std::string b64 = mpnet;
     b64.replace(b64.find("\"relative_attention_num_buckets\": 32"), 36,
                 "\"relative_attention_num_buckets\": 64");

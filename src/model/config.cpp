@@ -289,9 +289,6 @@ void read_modernbert(const Reader& r, ModelConfig& c) {
             r.fail(std::string(key) + " '" + act +
                    "' is not supported for ModernBERT (supported: \"gelu\", the erf form)");
     c.pooler_act = ModelConfig::PoolerAct::gelu;
-    c.layer_norm_eps = static_cast<float>(r.number("norm_eps", 1e-5));
-    if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps))
-        r.fail("field 'norm_eps' must be a positive number");
     if (r.boolean("sparse_prediction").value_or(false))
         r.fail("sparse_prediction true is not supported (it changes what the MLM head returns)");
 }
@@ -427,15 +424,17 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         r.fail("pad_token_id " + std::to_string(c.pad_token_id) + " is outside the vocabulary (" +
                std::to_string(c.vocab_size) + " entries)");
 
-    if (!c.modernbert()) {  // ModernBERT: norm_eps, hidden_activation (read_modernbert)
-        double eps = distil ? 1e-12
-                            : r.number("layer_norm_eps",
-                                       c.deberta() ? 1e-7 : 1e-12);  // DistilBERT: fixed 1e-12
-        if (!(eps > 0) || !std::isfinite(eps))
-            r.fail("field 'layer_norm_eps' must be a positive number, found " +
-                   std::to_string(eps));
-        c.layer_norm_eps = static_cast<float>(eps);
-    }
+    // DistilBERT: a fixed 1e-12; ModernBERT names it norm_eps. Checked as the float the
+    // LayerNorms use (a value that rounds to 0 or overflows is refused too).
+    const char* eps_key = c.modernbert() ? "norm_eps" : "layer_norm_eps";
+    const double eps = distil ? 1e-12
+                              : r.number(eps_key, c.modernbert() ? 1e-5
+                                                  : c.deberta()  ? 1e-7
+                                                                 : 1e-12);
+    c.layer_norm_eps = static_cast<float>(eps);
+    if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps))
+        r.fail(std::string("field '") + eps_key + "' must be a positive number, found " +
+               std::to_string(eps));
 
     const char* act_key = distil           ? "activation"
                           : c.modernbert() ? "hidden_activation"
