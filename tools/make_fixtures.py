@@ -442,13 +442,14 @@ DEBERTA_V3 = {"model_type": "deberta-v2", "max_position_embeddings": DEBERTA_POS
               "position_biased_input": False, "relative_attention": True, "position_buckets": 8,
               "max_relative_positions": -1, "pos_att_type": ["p2c", "c2p"], "norm_rel_ebd": "layer_norm",
               "share_att_key": True}
+# DeBERTa's sequence classifiers (v2 and v1): the ContextPooler's settings and MNLI's labels.
+DEBERTA_MNLI_HEAD = {"pooler_hidden_size": HIDDEN, "pooler_hidden_act": "gelu", "pooler_dropout": 0,
+                     "id2label": {"0": "contradiction", "1": "neutral", "2": "entailment"},
+                     "label2id": {"contradiction": 0, "neutral": 1, "entailment": 2}}
 DEBERTA_V2_CLS = {"model_type": "deberta-v2", "max_position_embeddings": DEBERTA_POS, "type_vocab_size": 2,
                   "position_biased_input": True, "relative_attention": True, "position_buckets": -1,
                   "max_relative_positions": 16, "pos_att_type": "p2c|c2p", "norm_rel_ebd": "none",
-                  "share_att_key": True, "pooler_hidden_size": HIDDEN, "pooler_hidden_act": "gelu",
-                  "pooler_dropout": 0,
-                  "id2label": {"0": "contradiction", "1": "neutral", "2": "entailment"},
-                  "label2id": {"contradiction": 0, "neutral": 1, "entailment": 2}}
+                  "share_att_key": True, **DEBERTA_MNLI_HEAD}
 MODELS += [
     ("tiny_deberta", "DebertaV2Model", "", False, None, 28, "F32", DEBERTA_V3),
     ("tiny_deberta_cls", "DebertaV2ForSequenceClassification", "deberta.", False, "classifier", 29, "F32",
@@ -616,10 +617,7 @@ DEBERTA_V1 = {"model_type": "deberta", "max_position_embeddings": MAX_POS, "type
               "pos_att_type": "c2p|p2c"}
 DEBERTA_V1_CLS = {"model_type": "deberta", "max_position_embeddings": MAX_POS, "type_vocab_size": 0,
                   "position_biased_input": True, "relative_attention": True, "max_relative_positions": -1,
-                  "pos_att_type": ["p2c", "c2p"], "pooler_hidden_size": HIDDEN, "pooler_hidden_act": "gelu",
-                  "pooler_dropout": 0,
-                  "id2label": {"0": "contradiction", "1": "neutral", "2": "entailment"},
-                  "label2id": {"contradiction": 0, "neutral": 1, "entailment": 2}}
+                  "pos_att_type": ["p2c", "c2p"], **DEBERTA_MNLI_HEAD}
 MODELS += [
     ("tiny_deberta_v1", "DebertaModel", "", False, None, 37, "F32", DEBERTA_V1),
     ("tiny_deberta_v1_cls", "DebertaForSequenceClassification", "deberta.", False, "classifier", 38, "F32",
