@@ -1108,18 +1108,20 @@ def mpnet_cases(vocab, rng, cfg):
         PAIR_CASE])
 
 
+def template_items(spec):
+    """A tokenizers-library TemplateProcessing item list from "<s>:0 $A:0 </s>:0" style text."""
+    items = []
+    for part in spec.split():
+        tok, type_id = part.rsplit(":", 1)
+        key = "Sequence" if tok.startswith("$") else "SpecialToken"
+        items.append({key: {"id": tok[1:] if tok.startswith("$") else tok, "type_id": int(type_id)}})
+    return items
+
+
 def write_wordpiece_tokenizer_json(d, vocab_list, specials, single, pair):
     """A tokenizers-library WordPiece tokenizer.json (BertNormalizer, BertPreTokenizer) with the
     TemplateProcessing templates `single` / `pair` ("<s>:0 $A:0 </s>:0" style strings)."""
     ids = {t: i for i, t in enumerate(vocab_list)}
-
-    def template(spec):
-        items = []
-        for part in spec.split():
-            tok, type_id = part.rsplit(":", 1)
-            key = "Sequence" if tok.startswith("$") else "SpecialToken"
-            items.append({key: {"id": tok[1:] if tok.startswith("$") else tok, "type_id": int(type_id)}})
-        return items
 
     doc = {
         "version": "1.0", "truncation": None, "padding": None,
@@ -1128,7 +1130,7 @@ def write_wordpiece_tokenizer_json(d, vocab_list, specials, single, pair):
         "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
                        "strip_accents": None, "lowercase": True},
         "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "post_processor": {"type": "TemplateProcessing", "single": template(single), "pair": template(pair),
+        "post_processor": {"type": "TemplateProcessing", "single": template_items(single), "pair": template_items(pair),
                            "special_tokens": {t: {"id": t, "ids": [ids[t]], "tokens": [t]}
                                               for t in ("<s>", "</s>")}},
         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
@@ -1171,6 +1173,16 @@ def distil_names(weights, prefix):
 
 def num_labels_of(extra):
     return len(extra.get("id2label", {"0": "LABEL_0", "1": "LABEL_1"}))
+
+
+def write_reference(d, doc, name, arch, dtype, n_tensors, max_f32_dev):
+    """The fixture's reference.json (compact) and its summary line."""
+    with open(os.path.join(d, "reference.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"{name:12s} {arch:32s} {dtype:5s} tensors={n_tensors:3d} "
+          f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
+          f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
 
 
 def build_model(out_dir, vocab_list, spec, check_peers):
@@ -1425,12 +1437,7 @@ def build_model(out_dir, vocab_list, spec, check_peers):
                                             "buckets": ref.mpnet_relative_position_bucket(r).tolist()}
     if sparsity:
         doc["sparsity"] = {k: round(v, 6) for k, v in sorted(sparsity.items())}
-    with open(os.path.join(d, "reference.json"), "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"{name:12s} {arch:32s} {dtype:5s} tensors={len(weights):3d} "
-          f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
-          f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
+    write_reference(d, doc, name, arch, dtype, len(weights), max_f32_dev)
     if deberta_v1:
         print("  DeBERTa v1 reference = v2 reference on the converted weights, max|d|: " +
               ", ".join(f"{k} {v:.1e}" for k, v in v1_dev.items()))
@@ -1619,14 +1626,6 @@ def write_modernbert_tokenizer(d, vocab, merges, model_max_length):
     """tokenizer.json as ModernBERT ships it (byte-level BPE, its normalizer / pre-tokenizer /
     TemplateProcessing / decoder; no vocab.json or merges.txt) + a PreTrainedTokenizerFast
     tokenizer_config.json."""
-    def template(spec):
-        items = []
-        for part in spec.split():
-            tok, type_id = part.rsplit(":", 1)
-            key = "Sequence" if tok.startswith("$") else "SpecialToken"
-            items.append({key: {"id": tok[1:] if tok.startswith("$") else tok, "type_id": int(type_id)}})
-        return items
-
     def added(t):
         return {"id": vocab[t], "content": t, "single_word": False, "lstrip": t == "[MASK]", "rstrip": False,
                 "normalized": False, "special": True}
@@ -1637,8 +1636,8 @@ def write_modernbert_tokenizer(d, vocab, merges, model_max_length):
         "added_tokens": [added(t) for t in MODERNBERT_SPECIALS],
         "normalizer": {"type": "NFC"},
         "pre_tokenizer": byte_level,
-        "post_processor": {"type": "TemplateProcessing", "single": template("[CLS]:0 $A:0 [SEP]:0"),
-                           "pair": template("[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1"),
+        "post_processor": {"type": "TemplateProcessing", "single": template_items("[CLS]:0 $A:0 [SEP]:0"),
+                           "pair": template_items("[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1"),
                            "special_tokens": {t: {"id": t, "ids": [vocab[t]], "tokens": [t]}
                                               for t in ("[CLS]", "[SEP]")}},
         "decoder": dict(byte_level),
@@ -1903,12 +1902,7 @@ def build_modernbert(out_dir, spec):
         "cases": cases,
         "tokenizer_cases": modernbert_tokenizer_cases(vocab, ranks),
     }
-    with open(os.path.join(d, "reference.json"), "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"{name:12s} {arch:32s} F32   tensors={len(weights):3d} "
-          f"f32-vs-f64 max|d|={max_f32_dev:.2e} "
-          f"size={sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d)) / 1024:.0f} KiB")
+    write_reference(d, doc, name, arch, "F32", len(weights), max_f32_dev)
     print(f"  ModernBERT reference self-check ({check_s:.2f} s): " +
           ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
 
