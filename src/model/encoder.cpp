@@ -746,12 +746,11 @@ void Encoder::forward_modern_stream(const PackedBatch& batch, float* x, Workspac
     start_stream(x, xs, cs, t_all, h, group);
     timer.lap(prof.embeddings);
     // Pre-norm: each LayerNorm also adds the sublayer output pending in ts to the residual
-    // stream xs (none before layer 0's attention, which reads the embeddings as they are).
-    bool pending = false;
+    // stream xs (layer 0 has no LayerNorm before its attention, which reads the embeddings).
     for (const Layer* layer : order_) {
         const Layer& L = *layer;
         const float* a = xs;
-        if (pending) {
+        if (!L.ln1_g.empty()) {
             spmm_stream_layer_norm(xs, ts, L.ln1_g.data.data(), L.ln1_b.data.data(), as, t_all, h,
                                    group, eps_, xs);
             a = as;
@@ -771,15 +770,13 @@ void Encoder::forward_modern_stream(const PackedBatch& batch, float* x, Workspac
         spmm_run_stream(*L.inter.kernel, as, true, us, true, t_all);
         // A group's first `inter` rows are the activation's, the next `inter` the gate's: one
         // gated GELU over each group's two contiguous halves.
-        const int64_t groups = (t_all + group - 1) / group, nt = num_threads();
-#pragma omp parallel num_threads(static_cast <int>(nt))
-        for (int64_t g = omp_get_thread_num(); g < groups; g += nt)
+        spmm_for_each_group(t_all, group, [&](int64_t g, int64_t) {
             gelu_glu(us + g * (2 * inter_ + 1) * group, gs + g * (inter_ + 1) * group, 1,
                      inter_ * group);
+        });
         timer.lap(prof.intermediate);
         spmm_run_stream(*L.out.kernel, gs, true, ts, true, t_all);
         timer.lap(prof.output);
-        pending = true;
     }
     spmm_stream_layer_norm(xs, ts, final_ln_g_.data.data(), final_ln_b_.data.data(), as, t_all, h,
                            group, eps_);

@@ -1,11 +1,10 @@
 #include "model/rotary.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "core/threading.hpp"
+#include "kernels/spmm/spmm.hpp"
 
 namespace sparq {
 
@@ -49,36 +48,32 @@ void apply_rotary(float* qkv, int64_t ld, int64_t tokens, const int32_t* pos, in
 
 void apply_rotary_stream(float* qs, int64_t tokens, const int32_t* pos, int64_t hidden, int64_t d,
                          const RotaryTable& table, int64_t group) {
-    const int64_t half = d / 2, heads = hidden / d, groups = (tokens + group - 1) / group;
-    const int64_t stride = (3 * hidden + 1) * group;
-    const int nt = num_threads();
-#pragma omp parallel num_threads(nt)
-    {
-        // Per group: the cos / sin of its tokens' positions, [half][group] (identity past the
-        // last token), then every Q and K head's row pairs along the tokens.
-        std::vector<float> c(static_cast<size_t>(half * group)), s(c.size());
-        for (int64_t g = omp_get_thread_num(); g < groups; g += nt) {
-            const int64_t count = std::min(group, tokens - g * group);
-            for (int64_t t = 0; t < group; ++t)
-                for (int64_t j = 0; j < half; ++j) {
-                    c[j * group + t] = t < count ? table.cos(pos[g * group + t])[j] : 1.0f;
-                    s[j * group + t] = t < count ? table.sin(pos[g * group + t])[j] : 0.0f;
+    const int64_t half = d / 2, heads = hidden / d, stride = (3 * hidden + 1) * group;
+    spmm_for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+        // The cos / sin of the group's tokens' positions, [half][group], then every Q and K
+        // head's row pairs along the tokens.
+        thread_local std::vector<float> c, s;
+        c.resize(static_cast<size_t>(half * group));
+        s.resize(c.size());
+        for (int64_t t = 0; t < count; ++t)
+            for (int64_t j = 0; j < half; ++j) {
+                c[j * group + t] = table.cos(pos[g * group + t])[j];
+                s[j * group + t] = table.sin(pos[g * group + t])[j];
+            }
+        float* base = qs + g * stride;
+        for (int64_t h = 0; h < 2 * heads; ++h)  // Q's heads, then K's
+            for (int64_t j = 0; j < half; ++j) {
+                float* a = base + (h * d + j) * group;
+                float* b = a + half * group;
+                const float* cj = c.data() + j * group;
+                const float* sj = s.data() + j * group;
+                for (int64_t t = 0; t < count; ++t) {
+                    const float x = a[t], y = b[t];
+                    a[t] = x * cj[t] - y * sj[t];
+                    b[t] = y * cj[t] + x * sj[t];
                 }
-            float* base = qs + g * stride;
-            for (int64_t h = 0; h < 2 * heads; ++h)  // Q's heads, then K's
-                for (int64_t j = 0; j < half; ++j) {
-                    float* a = base + (h * d + j) * group;
-                    float* b = a + half * group;
-                    const float* cj = c.data() + j * group;
-                    const float* sj = s.data() + j * group;
-                    for (int64_t t = 0; t < count; ++t) {
-                        const float x = a[t], y = b[t];
-                        a[t] = x * cj[t] - y * sj[t];
-                        b[t] = y * cj[t] + x * sj[t];
-                    }
-                }
-        }
-    }
+            }
+    });
 }
 
 }  // namespace sparq

@@ -7,9 +7,13 @@
 // output tile. The epilogue (bias, GELU, residual) is fused into the transpose back to token-major.
 // The register-blocked variant (block_rows > 0, jit/spmm_rb_gen.hpp) instead compiles the
 // matrix's pattern into code over groups of 16 tokens, several groups per call.
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 
+#include "core/threading.hpp"
 #include "cpu/isa.hpp"
 #include "kernels/linear.hpp"
 
@@ -80,6 +84,20 @@ int64_t spmm_stream_group(const LinearKernel* const* kernels, int64_t n, int64_t
 
 // Floats of a stream of `tokens` tokens x `features` features.
 int64_t spmm_stream_floats(int64_t tokens, int64_t features, int64_t group);
+
+// fn(g, count) for every token group of a stream of `tokens` tokens (count: the group's tokens)
+// on the calling team: group g on thread g % num_threads(), the split of every stream call.
+template <class Fn>
+void spmm_for_each_group(int64_t tokens, int64_t group, Fn&& fn) {
+    const int64_t groups = (tokens + group - 1) / group;
+    const int nt = num_threads();
+#pragma omp parallel num_threads(nt)
+    {
+        SPARQ_REGION("stream groups");
+        const int tid = omp_get_thread_num();
+        for (int64_t g = tid; g < groups; g += nt) fn(g, std::min(group, tokens - g * group));
+    }
+}
 
 // Token-major src [tokens][features] -> stream dst, and back (the stream's token slots only).
 void spmm_stream_pack(const float* src, float* dst, int64_t tokens, int64_t features,

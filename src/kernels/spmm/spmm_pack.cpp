@@ -76,23 +76,6 @@ void layer_norm_group_scalar(const float* a, const float* res, const float* gamm
 
 }  // namespace spmm_detail
 
-namespace {
-
-// fn(g, count) for every token group on the calling team: group g on thread g % threads.
-template <class Fn>
-void for_each_group(int64_t tokens, int64_t group, Fn&& fn) {
-    const int64_t groups = (tokens + group - 1) / group;
-    const int nt = num_threads();
-#pragma omp parallel num_threads(nt)
-    {
-        SPARQ_REGION("stream groups");
-        const int tid = omp_get_thread_num();
-        for (int64_t g = tid; g < groups; g += nt) fn(g, std::min(group, tokens - g * group));
-    }
-}
-
-}  // namespace
-
 int64_t spmm_stream_floats(int64_t tokens, int64_t features, int64_t group) {
     return (tokens + group - 1) / group * (features + 1) * group;
 }
@@ -100,7 +83,7 @@ int64_t spmm_stream_floats(int64_t tokens, int64_t features, int64_t group) {
 void spmm_stream_pack(const float* src, float* dst, int64_t tokens, int64_t features,
                       int64_t group) {
     const int64_t stride = (features + 1) * group;
-    for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+    spmm_for_each_group(tokens, group, [&](int64_t g, int64_t count) {
         float* d = dst + g * stride;
         spmm_pack_tokens(Isa::avx512, src + g * group * features, features, features, count, group,
                          16, d);
@@ -115,7 +98,7 @@ void spmm_stream_pack(const float* src, float* dst, int64_t tokens, int64_t feat
 void spmm_stream_unpack(const float* src, float* dst, int64_t tokens, int64_t features,
                         int64_t group) {
     const int64_t stride = (features + 1) * group;
-    for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+    spmm_for_each_group(tokens, group, [&](int64_t g, int64_t count) {
         spmm_unpack_rows(Isa::avx512, src + g * stride, group, 0, features, count,
                          dst + g * group * features, features, SpmmEpilogue{});
     });
@@ -126,7 +109,7 @@ void spmm_stream_layer_norm(const float* a, const float* res, const float* gamma
                             float* sum) {
     const int64_t stride = (features + 1) * group;
     const bool vec = has_isa(Isa::avx512) && group % 16 == 0;
-    for_each_group(tokens, group, [&](int64_t g, int64_t count) {
+    spmm_for_each_group(tokens, group, [&](int64_t g, int64_t count) {
         const int64_t o = g * stride;
         (vec ? spmm_detail::layer_norm_group_avx512 : spmm_detail::layer_norm_group_scalar)(
             a + o, res + o, gamma, beta, dst + o, features, group, count, eps,
