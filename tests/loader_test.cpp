@@ -617,6 +617,10 @@ TEST_F(ConfigFile, RealWorldConfigs) {
                         "\"local_rope_theta\": null");
     write_file(path(), modern_null);
     EXPECT_EQ(ModelConfig::from_file(path()).modern.local_theta, 160000.0);
+    std::string modern_pos = modern;  // no max_position_embeddings: HF's 8192
+    modern_pos.replace(modern_pos.find("\"max_position_embeddings\": 8192,"), 32, "");
+    write_file(path(), modern_pos);
+    EXPECT_EQ(ModelConfig::from_file(path()).max_tokens(), 8192);
     std::string modern_eps = modern;  // its LayerNorms' eps is norm_eps (layer_norm_eps unused)
     modern_eps.replace(modern_eps.find("\"norm_eps\": 1e-05"), 17, "\"norm_eps\": 0.0");
     write_file(path(), modern_eps);

@@ -265,7 +265,6 @@ void read_modernbert(const Reader& r, ModelConfig& c) {
     c.token_types = false;
     c.type_vocab_size = 0;
     c.position_embeddings = false;
-    c.max_position_embeddings = r.integer("max_position_embeddings", 8192, 1);
     m.global_every = r.integer("global_attn_every_n_layers", 3, 1);
     const int64_t local = r.integer("local_attention", 128, 0);
     m.window = local / 2;
@@ -366,7 +365,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     c.num_layers = r.integer(distil ? "n_layers" : "num_hidden_layers", std::nullopt, 1);
     c.num_heads = r.integer(distil ? "n_heads" : "num_attention_heads", std::nullopt, 1);
     c.intermediate_size = r.integer(distil ? "hidden_dim" : "intermediate_size", std::nullopt, 1);
-    c.max_position_embeddings = r.integer("max_position_embeddings", 512, 1);
+    c.max_position_embeddings =
+        r.integer("max_position_embeddings", c.model_type == "modernbert" ? 8192 : 512, 1);
     if (distil) {
         // No token-type embeddings: type ids (sentence pairs) are kept for the QA span search
         // but add nothing. The sequence-classification head is pre_classifier + ReLU.
