@@ -74,7 +74,8 @@ local_attention // 2 of the query; final_norm; LayerNorms without bias unless no
 without bias unless attention_bias / mlp_bias / classifier_bias; heads: ModernBertPredictionHead
 norm(act(dense(h))), then the tied decoder + decoder.bias (ForMaskedLM, `mlm_logits`), classifier
 on the "cls" / "mean" pooled state (ForSequenceClassification) or classifier on every token
-(ForTokenClassification, `logits` [B, S, L]). See `_forward_modernbert`; its
+(ForTokenClassification, `logits` [B, S, L]; ForQuestionAnswering: its 2 columns are start_logits
+and end_logits). See `_forward_modernbert`; its
 tokenizer (tokenizer.json, byte-level BPE, [CLS] a [SEP] b [SEP]) is `modernbert_encode`.
 
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
@@ -253,6 +254,7 @@ TASKS = {
     "ModernBertForMaskedLM": "base",
     "ModernBertForSequenceClassification": "sequence_classification",
     "ModernBertForTokenClassification": "token_classification",
+    "ModernBertForQuestionAnswering": "question_answering",
 }
 
 
@@ -981,7 +983,8 @@ def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_
     decoder.bias (if decoder_bias) -> mlm_logits; ForSequenceClassification: the head on h[:, 0]
     (classifier_pooling "cls") or the mean over the real tokens ("mean"), then classifier -> logits;
     ForTokenClassification: classifier(head(h)) on every token (padding included) -> logits [B, S, L]
-    (classifier_pooling unused). rope_float32: the RoPE tables as Hugging Face computes them (float32), else in float64."""
+    (classifier_pooling unused); ForQuestionAnswering: the same with 2 labels, split into
+    start_logits / end_logits [B, S]. rope_float32: the RoPE tables as Hugging Face computes them (float32), else in float64."""
     st = modernbert_settings(config)
     w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
 
@@ -1050,6 +1053,9 @@ def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_
         out["logits"] = linear(head(pooled), "classifier")
     elif arch == "ModernBertForTokenClassification":  # classifier(drop(head(last_hidden_state)))
         out["logits"] = linear(head(x), "classifier")
+    elif arch == "ModernBertForQuestionAnswering":  # the same, logits.split(1, dim=-1) -> start, end
+        se = linear(head(x), "classifier")
+        out["start_logits"], out["end_logits"] = se[..., 0], se[..., 1]
     elif arch != "ModernBertModel":
         raise NotImplementedError(f"{arch} is not implemented")
     return {k: v.numpy() for k, v in out.items()}

@@ -1520,7 +1520,9 @@ def write_dtype_fixture(out):
 # local_rope_theta null -> the global theta, mean pooling over the real tokens);
 # tiny_modernbert_tok: ModernBertForTokenClassification with settings between the two (3 layers,
 # only layer 0 global, a narrow window of +-3, both thetas, norm / mlp / classifier biases but no
-# attention bias), the head and classifier on every token.
+# attention bias), the head and classifier on every token; tiny_modernbert_qa:
+# ModernBertForQuestionAnswering (the token classifier's computation with 2 columns, start and
+# end logits) with attention biases, no norm biases, every second layer global, a window of +-2.
 MODERNBERT_SPECIALS = DEBERTA_V1_BPE_SPECIALS  # [PAD] [UNK] [CLS] [SEP] [MASK] = 0..4
 MODERNBERT = {"model_type": "modernbert", "intermediate_size": 48, "num_hidden_layers": 3,
               "global_attn_every_n_layers": 2, "local_attention": 8, "global_rope_theta": 160000.0,
@@ -1538,11 +1540,16 @@ MODERNBERT_TOK = {"model_type": "modernbert", "intermediate_size": 48, "num_hidd
                   "classifier_bias": True, "decoder_bias": True, "classifier_pooling": "mean",
                   "id2label": {"0": "O", "1": "B-PER", "2": "I-PER", "3": "B-LOC", "4": "I-LOC"},
                   "label2id": {"O": 0, "B-PER": 1, "I-PER": 2, "B-LOC": 3, "I-LOC": 4}}
+MODERNBERT_QA = {"model_type": "modernbert", "intermediate_size": 48, "num_hidden_layers": 3,
+                 "global_attn_every_n_layers": 2, "local_attention": 4, "global_rope_theta": 160000.0,
+                 "local_rope_theta": 10000.0, "norm_bias": False, "attention_bias": True, "mlp_bias": False,
+                 "classifier_bias": True, "decoder_bias": True, "classifier_pooling": "cls"}
 MODERNBERT_MODELS = [
     # name, architecture, seed, config
     ("tiny_modernbert", "ModernBertForMaskedLM", 41, MODERNBERT),
     ("tiny_modernbert_cls", "ModernBertForSequenceClassification", 42, MODERNBERT_CLS),
     ("tiny_modernbert_tok", "ModernBertForTokenClassification", 43, MODERNBERT_TOK),
+    ("tiny_modernbert_qa", "ModernBertForQuestionAnswering", 44, MODERNBERT_QA),
 ]
 MODERNBERT_SENTENCE = ("sentence", ("She thought the old city was wonderful, but the people were unfriendly.", None))
 MODERNBERT_LONG = ("long", ("I did not like this film at all, it was really boring and too long. John and Mary "
@@ -1802,19 +1809,22 @@ def check_modernbert_reference(cfg, weights, cases, seed):
             if "logits" in one:  # [1, L] pooled or [1, n, L] per token
                 lf = full["logits"][r, :n] if full["logits"].ndim == 3 else full["logits"][r]
                 worst = max(worst, float(np.abs(one["logits"][0] - lf).max()))
+            for k in ("start_logits", "end_logits"):  # [1, n]
+                if k in one:
+                    worst = max(worst, float(np.abs(one[k][0] - full[k][r, :n]).max()))
     assert worst < 1e-12, worst
     out["padded rows = unpadded runs"] = worst
     # what the fixture exercises
     c = next(c for c in cases if c["name"] == "long")
     args = (c["input_ids"], c["attention_mask"], c["token_type_ids"])
     base = ref.forward(cfg, weights, *args)
-    key = "logits" if "logits" in base else "last_hidden_state"
+    key = next(k for k in ("logits", "start_logits", "last_hidden_state") if k in base)
     variants = {"all layers global": dict(cfg, global_attn_every_n_layers=1),
                 "rope thetas swapped": dict(cfg, global_rope_theta=st["local_rope_theta"],
                                             local_rope_theta=st["global_rope_theta"])}
     if st["local_rope_theta"] == st["global_rope_theta"]:  # local null: one theta, 10000 instead
         variants["rope thetas swapped"] = dict(cfg, global_rope_theta=10000.0, local_rope_theta=None)
-    token_cls = cfg["architectures"][0] == "ModernBertForTokenClassification"
+    token_cls = cfg["architectures"][0] in ("ModernBertForTokenClassification", "ModernBertForQuestionAnswering")
     if key == "logits" and not token_cls:
         variants["cls pooling"] = dict(cfg, classifier_pooling="cls")
     if token_cls:  # the head runs on every token: classifier_pooling is unused
@@ -1883,6 +1893,9 @@ def build_modernbert(out_dir, spec):
         probe_names += ["decoder.bias"]
     elif arch == "ModernBertForSequenceClassification":
         probe_names += ["model.layers.0.attn.Wqkv.bias", "model.layers.0.mlp.Wi.bias", "classifier.weight"]
+    elif arch == "ModernBertForQuestionAnswering":  # attention bias, no MLP or norm bias
+        probe_names += ["model.layers.0.attn.Wqkv.bias", "model.layers.1.attn.Wo.bias", "head.dense.bias",
+                        "classifier.weight"]
     else:  # no attention bias
         probe_names += ["model.layers.0.mlp.Wi.bias", "head.dense.bias", "head.norm.bias", "classifier.weight",
                         "classifier.bias"]
@@ -1892,9 +1905,10 @@ def build_modernbert(out_dir, spec):
         "weights_dtype": "F32",
         "computed_in": "float64 (stored rounded to float32); RoPE cos / sin tables in float32 as Hugging Face",
         "max_abs_dev_torch_float32": max_f32_dev,
-        "outputs_note": "last_hidden_state/logits are [B][S](...) for every position incl. padding; only "
-                        "positions with attention_mask 1 are meaningful"
-        if arch == "ModernBertForTokenClassification" else
+        "outputs_note": ("last_hidden_state/start_logits/end_logits" if arch == "ModernBertForQuestionAnswering"
+                         else "last_hidden_state/logits") + " are [B][S](...) for every position incl. padding; "
+                        "only positions with attention_mask 1 are meaningful"
+        if arch in ("ModernBertForTokenClassification", "ModernBertForQuestionAnswering") else
         "last_hidden_state is [B][S][H] for every position incl. padding (only positions "
         "with attention_mask 1 are meaningful); logits [B][L] (mean pooling over the real "
         "tokens); mlm_logits only at the [MASK] positions",

@@ -156,6 +156,7 @@ constexpr ArchTask kArchitectures[] = {
     {"ModernBertForMaskedLM", Task::base},
     {"ModernBertForSequenceClassification", Task::sequence_classification},
     {"ModernBertForTokenClassification", Task::token_classification},
+    {"ModernBertForQuestionAnswering", Task::question_answering},
 };
 
 // The non-empty parts of s between '|' ("p2c|c2p", "layer_norm|...").

@@ -179,9 +179,12 @@ class BertModel final : public Model {
             dense_w_.push_back(std::move(d.b));
         }
         if (cfg.task == Task::question_answering) {
-            expect_head(qa_w_, {2, h}, "qa_outputs.weight");
-            expect_head(qa_b_, {2}, "qa_outputs.bias");
-            qa_ = head(qa_w_, qa_b_, 2, h, "qa_outputs.weight", popts);
+            const std::string qa = cfg.modernbert() ? "classifier" : "qa_outputs";
+            expect_head(qa_w_, {2, h}, qa + ".weight");
+            expect_head(qa_b_, {2}, qa + ".bias");
+            qa_ = head(qa_w_, qa_b_, 2, h, qa + ".weight", popts);
+            if (cfg.modernbert() && !pooler_.kernel)
+                throw Error("question answering model: expected head.dense.weight, found none");
         }
     }
 
@@ -251,13 +254,8 @@ class BertModel final : public Model {
     std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const override {
         if (cfg_.task != Task::token_classification)
             throw Error("tag_tokens: expected a token classification model, found " + arch());
-        HiddenStates st = encode(batch);
+        const HiddenStates st = token_head_input(batch);
         int64_t t_all = batch.num_tokens(), l = cfg_.num_labels;
-        if (cfg_.modernbert() && t_all > 0) {  // the head on every token, then the classifier
-            std::vector<float> x(st.data.size());
-            apply_head(st.data.data(), x.data(), t_all);
-            st.data = std::move(x);
-        }
         std::vector<float> logits(t_all * l);
         if (t_all > 0) classifier_.kernel->run(st.data.data(), logits.data(), t_all);
         std::vector<TokenTag> out(batch.num_sequences());
@@ -277,7 +275,7 @@ class BertModel final : public Model {
         if (max_answer_len < 1)
             throw Error("answer_spans: expected max_answer_len >= 1, found " +
                         std::to_string(max_answer_len));
-        HiddenStates st = encode(batch);
+        const HiddenStates st = token_head_input(batch);
         int64_t t_all = batch.num_tokens();
         std::vector<float> logits(t_all * 2);
         if (t_all > 0) qa_.kernel->run(st.data.data(), logits.data(), t_all);
@@ -367,6 +365,19 @@ class BertModel final : public Model {
         if (popts.precision == "int8") p.why = "heads stay f32 in int8 models; " + p.why;
         head_plan_.push_back({name, out, in, p.sparsity, p.kernel->name(), p.why});
         return p;
+    }
+
+    // What the per-token heads (token classification, QA) read: the hidden states, or for
+    // ModernBERT its prediction head (dense + GELU + norm) on every token.
+    HiddenStates token_head_input(const PackedBatch& batch) const {
+        HiddenStates st = encode(batch);
+        const int64_t t_all = batch.num_tokens();
+        if (cfg_.modernbert() && t_all > 0) {
+            std::vector<float> x(st.data.size());
+            apply_head(st.data.data(), x.data(), t_all);
+            st.data = std::move(x);
+        }
+        return st;
     }
 
     std::vector<float> pooled_flat(const HiddenStates& st) const {

@@ -443,10 +443,12 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.pooler_b = std::move(dense_b);
         w.head_ln_g = std::move(ln_g);
         w.head_ln_b = std::move(ln_b);
-        if (cfg.task == Task::question_answering)
-            throw Error("ModernBERT question answering is not supported");
-        w.classifier_w = ld.head("classifier.weight", {cfg.num_labels, h});
-        w.classifier_b = ld.head("classifier.bias", {cfg.num_labels});
+        // ModernBertForQuestionAnswering: the token classifier's head with 2 columns, start and
+        // end logits (its `classifier`, loaded into the QA slot).
+        const bool qa = cfg.task == Task::question_answering;
+        const int64_t labels = qa ? 2 : cfg.num_labels;
+        (qa ? w.qa_w : w.classifier_w) = ld.head("classifier.weight", {labels, h});
+        (qa ? w.qa_b : w.classifier_b) = ld.head("classifier.bias", {labels});  // always biased
         return w;
     }
     if (cfg.task == Task::base) {

@@ -7,6 +7,7 @@
 #   their sparsity, `quantize` writes int8 copies that run on int8 kernels with int8 attention
 #   (the window mask inside it) and keep the labels;
 # - `fill-mask` on tiny_modernbert (ModernBertForMaskedLM) gives the reference's top tokens;
+# - question answering on tiny_modernbert_qa picks the reference's best span;
 # - configs sparq does not compute are one-line errors.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
@@ -166,9 +167,35 @@ cmp "$TMP/bare.jsonl" "$TMP/mlm.jsonl"
 if "$SPARQ" fill-mask "$TMP/bare" "a [MASK] b" 2> "$TMP/err.txt"; then echo "bare fill-mask"; exit 1; fi
 grep -q "no masked-LM head" "$TMP/err.txt" || { cat "$TMP/err.txt"; exit 1; }
 
+# Question answering (tiny_modernbert_qa: the prediction head and a 2-column classifier on every
+# token): the best span of the reference's start / end logits within the context (token type 1),
+# its score, and the answer is the context's text under the span's offsets (with the space a
+# leading "Ġ" stands for: a TemplateProcessing tokenizer.json does not trim offsets).
+QA="$FX/tiny_modernbert_qa"
+args=$($PY -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["cases"] if c["name"]=="pair"][0]; print(c["texts"][0][0]); print(c["texts"][0][1])' "$QA/reference.json")
+q=$(printf '%s\n' "$args" | sed -n 1p); ctx=$(printf '%s\n' "$args" | sed -n 2p)
+for L in 15 3; do
+    "$SPARQ" classify "$QA" --question "$q" --context "$ctx" --max-answer-len $L --threads 2 > "$TMP/qa.json"
+    $PY - "$QA" "$TMP/qa.json" "$L" "$ctx" <<'PYEOF'
+import json, sys
+d, got, L, ctx = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3]), sys.argv[4]
+ref = [c for c in json.load(open(d + "/reference.json"))["cases"] if c["name"] == "pair"][0]
+s, e, tt = ref["start_logits"][0], ref["end_logits"][0], ref["token_type_ids"][0]
+n = sum(ref["attention_mask"][0])
+ok = [i for i in range(n - 1) if tt[i] == 1]  # the context, without the last [SEP]
+best = max((s[i] + e[j], i, j) for i in ok for j in ok if i <= j < i + L)
+assert (got["start"], got["end"]) == (best[1], best[2]), (got, best)
+assert abs(got["score"] - best[0]) < 1e-4, (got["score"], best[0])
+toks = ref["tokens"][0][best[1]:best[2] + 1]
+want = "".join(toks).replace("\u0120", " ")  # ASCII text: byte-level pieces are the text
+assert got["answer"] == want and want in ctx, (got["answer"], want)
+PYEOF
+done
+if "$SPARQ" classify "$QA" "$T1" 2> "$TMP/err.txt"; then echo "QA without a question"; exit 1; fi
+
 # What sparq does not compute: one line, non-zero exit.
 for edit in 'c["classifier_pooling"]="max"' 'c["hidden_activation"]="silu"' \
-            'c["architectures"]=["ModernBertForQuestionAnswering"]' 'c["global_rope_theta"]=0.5'; do
+            'c["architectures"]=["ModernBertForMultipleChoice"]' 'c["global_rope_theta"]=0.5'; do
     rm -rf "$TMP/bad"; cp -r "$M" "$TMP/bad"
     $PY -c "import json,sys; p=sys.argv[1]+'/config.json'; c=json.load(open(p)); $edit; json.dump(c,open(p,'w'))" "$TMP/bad"
     if "$SPARQ" classify "$TMP/bad" "$T1" > /dev/null 2> "$TMP/err.txt"; then
