@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Peers (ONNX Runtime fp32, PyTorch eager fp32) on a ModernBERT-base-shaped model that sparq also
-runs (bench/make_modernbert_model.py), on the same files, with the peers harness' inputs and runner
+runs (bench/make_bench_model.py modernbert), on the same files, with the peers harness' inputs and runner
 (../shared/tools/peers: make_inputs.py, run_ort.js).
 
 For each model directory (Hugging Face ModernBertForSequenceClassification: config.json +

@@ -13,6 +13,7 @@
 #include "cpu/isa.hpp"
 #include "kernels/fused.hpp"
 #include "model/attention.hpp"
+#include "model/attention_s8.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -44,6 +45,12 @@ std::vector<int32_t> deberta_rel_index(int64_t span, int64_t buckets, int64_t ma
 
 namespace {
 
+void sgemm(char tb, int64_t m, int64_t n, int64_t kk, const float* a, int64_t lda, const float* b,
+           int64_t ldb, float* out, int64_t ldc) {
+    if (dnnl_sgemm('N', tb, m, n, kk, 1.0f, a, lda, b, ldb, 0.0f, out, ldc) != dnnl_success)
+        throw Error("attention: oneDNN sgemm failed");
+}
+
 // Width of the c2p / p2c products of one band: a band of query rows [i0, i1) reads relative rows
 // idx[i0 - (seq - 1)] .. idx[i1 - 1]; a band of key rows [j0, j1) reads idx[-(j1 - 1)] ..
 // idx[seq - 1 - j0] (idx is monotone): at most seq + kDebertaBand - 1 distinct distances, so
@@ -58,9 +65,9 @@ int64_t attention_deberta_scratch_floats(int64_t seq, int64_t d) {
            2 * bands + 16;
 }
 
-void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                            const DisentangledHead& rel, float* scratch) {
+DebertaTerms deberta_band_products(const float* q, const float* k, int64_t ld_qkv, int64_t seq,
+                                   int64_t d, const DisentangledHead& rel, float* scratch,
+                                   float** rest) {
     const int64_t width = band_width(seq);
     const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
     DebertaTerms t;
@@ -70,13 +77,8 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
     float* c = scratch;  // [seq][width] c2p products, then [seq][width] p2c ones
     float* p = c + seq * width;
     int32_t* lo = reinterpret_cast<int32_t*>(p + seq * width);  // [2][bands] first relative rows
-    // The scores: [seq][seq] (sgemm path), or the fused kernel's scratch (64-byte aligned there).
-    float* s = reinterpret_cast<float*>(lo + 2 * bands + 16);
-    auto gemm = [](char tb, int64_t m, int64_t n, int64_t kk, const float* a, int64_t lda,
-                   const float* b, int64_t ldb, float* out, int64_t ldc) {
-        if (dnnl_sgemm('N', tb, m, n, kk, 1.0f, a, lda, b, ldb, 0.0f, out, ldc) != dnnl_success)
-            throw Error("attention: oneDNN sgemm failed");
-    };
+    // What follows (64-byte aligned if scratch is): the scores.
+    *rest = reinterpret_cast<float*>(lo + 2 * bands + 16);
     // rows x n products of a (rows of stride ld_qkv) with columns [first, first + n) of the
     // transposed relative projections: AVX-512 register tiles, else oneDNN sgemm.
     const bool tiles = has_isa(Isa::avx512);
@@ -85,7 +87,7 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
         if (tiles)
             avx512::deberta_products(a, ld_qkv, d, bt + first, rel.ld_pos, rows, n, out, width);
         else
-            gemm('N', rows, n, d, a, ld_qkv, bt + first, rel.ld_pos, out, width);
+            sgemm('N', rows, n, d, a, ld_qkv, bt + first, rel.ld_pos, out, width);
     };
     for (int64_t b = 0; b < bands; ++b) {
         const int64_t r0 = b * kDebertaBand, r1 = std::min(seq, r0 + kDebertaBand);
@@ -106,14 +108,39 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
     t.p = rel.pos_q ? p : nullptr;
     t.c_lo = lo;
     t.p_lo = lo + bands;
-    if (tiles) {  // scores, the terms, softmax and context in the fused kernel's row blocks
+    return t;
+}
+
+void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            const DisentangledHead& rel, float* scratch) {
+    // The scores: [seq][seq] (sgemm path), or the fused kernel's scratch.
+    float* s = nullptr;
+    const DebertaTerms t = deberta_band_products(q, k, ld_qkv, seq, d, rel, scratch, &s);
+    if (has_isa(Isa::avx512)) {  // scores, the terms, softmax and context in the fused kernel
         avx512::attention_head_with_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, s, t);
         return;
     }
-    gemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
+    sgemm('T', seq, seq, d, q, ld_qkv, k, ld_qkv, s, seq);
     if (t.c || t.p) add_deberta_terms(t, s);
     softmax(s, seq, seq, seq, scale, nullptr);
-    gemm('N', seq, d, seq, s, seq, v, ld_qkv, ctx, ld_ctx);
+    sgemm('N', seq, d, seq, s, seq, v, ld_qkv, ctx, ld_ctx);
+}
+
+void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               const DisentangledHead& rel, float* fscratch, uint8_t* scratch) {
+    float* rest = nullptr;
+    const DebertaTerms t = deberta_band_products(q, k, ld_qkv, seq, d, rel, fscratch, &rest);
+    attention_head_s8_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, t);
+}
+
+float deberta_term(const DebertaTerms& t, int64_t i, int64_t j) {
+    const int32_t m = t.idx[i - j];
+    float acc = 0.0f;
+    if (t.c) acc = acc + t.c[i * t.width + m - t.c_lo[i / kDebertaBand]];
+    if (t.p) acc = acc + t.p[j * t.width + m - t.p_lo[j / kDebertaBand]];
+    return acc;
 }
 
 void add_deberta_terms(const DebertaTerms& t, float* s) {

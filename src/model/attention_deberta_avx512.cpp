@@ -5,9 +5,17 @@
 #include "model/attention.hpp"
 #include "model/attention_deberta.hpp"
 
+// GCC 12 reports the _mm512_undefined_* inside _mm512_permutexvar_epi32 as uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace sparq::avx512 {
 
-void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows) {
+namespace {
+
+// kScaled: s = fma(c + p, mul, s) (the int8 attention's log2 domain); else s = s + c + p.
+template <bool kScaled>
+void add_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows, float mul) {
+    const __m512 vmul = _mm512_set1_ps(mul);
     const __m512i reverse = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i key_rows =
@@ -21,7 +29,8 @@ void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0,
             // Lane l: idx[i - j - l] (the table is padded by kDebertaIndexPad on each side).
             const __m512i ix =
                 _mm512_permutexvar_epi32(reverse, _mm512_loadu_si512(t.idx + (i - j - 15)));
-            __m512 acc = _mm512_maskz_loadu_ps(m, row + j);
+            const __m512 prior = _mm512_maskz_loadu_ps(m, row + j);
+            __m512 acc = kScaled ? _mm512_setzero_ps() : prior;
             if (ci)
                 acc =
                     _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, ci, 4));
@@ -32,9 +41,21 @@ void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0,
                 acc =
                     _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at, pj, 4));
             }
+            if (kScaled) acc = _mm512_fmadd_ps(acc, vmul, prior);
             _mm512_mask_storeu_ps(row + j, m, acc);
         }
     }
+}
+
+}  // namespace
+
+void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows) {
+    add_terms<false>(t, s, lds, i0, rows, 1.0f);
+}
+
+void add_deberta_terms_scaled(const DebertaTerms& t, float* s, int64_t lds, int64_t i0,
+                              int64_t rows, float mul) {
+    add_terms<true>(t, s, lds, i0, rows, mul);
 }
 
 }  // namespace sparq::avx512

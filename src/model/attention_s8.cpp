@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/s8/s8_kernels.hpp"
+#include "model/attention_deberta.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -88,10 +89,11 @@ int64_t attention_s8_scratch_bytes(int64_t seq, int64_t d) {
     return AttentionS8Layout(seq, d).bytes;
 }
 
-namespace ref {
-void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* /*scratch*/,
-                       AttentionS8Probe* probe, const float* rel_bias) {
+namespace {
+// The reference with a relative bias by distance or DeBERTa's terms (or neither).
+void ref_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+              int64_t ld_ctx, int64_t seq, int64_t d, float scale, AttentionS8Probe* probe,
+              const float* rel_bias, const DebertaTerms* terms) {
     std::vector<int8_t> q8(seq * d), k8(seq * d), v8(seq * d);
     std::vector<float> sq(seq), sk(seq), sp(seq), sv(d), s(seq * seq);
     std::vector<int32_t> si(seq * seq), ci(seq * d);
@@ -118,6 +120,8 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
             s[i * seq + j] = static_cast<float>(acc) * rf * sk[j];
             if (rel_bias)
                 s[i * seq + j] = std::fma(rel_bias[j - i], s8attn::kLog2e, s[i * seq + j]);
+            if (terms)
+                s[i * seq + j] = std::fma(deberta_term(*terms, i, j), scale_log2, s[i * seq + j]);
         }
     }
     for (int64_t i = 0; i < seq; ++i) {
@@ -159,7 +163,29 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
         probe->ctx = ci;
     }
 }
+}  // namespace
+
+namespace ref {
+void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                       int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* /*scratch*/,
+                       AttentionS8Probe* probe, const float* rel_bias) {
+    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, rel_bias, nullptr);
+}
+void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                             const DebertaTerms& terms, AttentionS8Probe* probe) {
+    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, nullptr, &terms);
+}
 }  // namespace ref
+
+void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                             uint8_t* scratch, const DebertaTerms& terms, AttentionS8Probe* probe) {
+    if (attention_s8_fast())
+        attention_s8_vnni_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, terms, probe);
+    else
+        ref::attention_head_s8_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, terms, probe);
+}
 
 namespace {
 // The reference has nothing to prefetch with: it ignores `next`.

@@ -34,7 +34,8 @@
 
 namespace sparq {
 
-struct S8QK8;  // kernels/s8/s8_kernels.hpp
+struct S8QK8;         // kernels/s8/s8_kernels.hpp
+struct DebertaTerms;  // model/attention_deberta.hpp
 
 namespace s8attn {
 inline constexpr int64_t kScoreRows = 8;  // query rows whose scores are live at a time
@@ -104,10 +105,28 @@ struct AttentionS8Layout {
     AttentionS8Layout(int64_t seq, int64_t d);
 };
 
+// DeBERTa's disentangled attention on int8 (attention_head_deberta's contract, attention.hpp):
+// the c2p / p2c products in f32 as there (deberta_band_products), then the scheme above with
+// their terms in place of a relative bias, in the log2 domain:
+//   s[i][j] = fma(deberta_term(t, i, j), scale·log2(e), (float(S)·rf[i])·sk[j]).
+// fscratch: attention_deberta_scratch_floats(seq, d) floats; scratch: attention_s8_scratch_bytes.
+void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               const DisentangledHead& rel, float* fscratch, uint8_t* scratch);
+// The int8 part with the terms given: the VNNI variant when max_isa() allows it (the AMX one does
+// not take terms), else the scalar reference. The probe (optional) as attention_s8_variants'.
+void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                             uint8_t* scratch, const DebertaTerms& terms,
+                             AttentionS8Probe* probe = nullptr);
+
 namespace ref {
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        AttentionS8Probe* probe, const float* rel_bias = nullptr);
+void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                             const DebertaTerms& terms, AttentionS8Probe* probe = nullptr);
 }
 // The vectorized variants' entry points (attention_s8_vnni.cpp). vnni: vpdpbusd tiles of 4 rows;
 // amx: both matmuls on AMX tiles (tdpbusd on the same packed operands, keys padded to 64), the
@@ -117,6 +136,9 @@ struct AttentionS8Entry {
     AttentionS8NextFn with_next;
 };
 AttentionS8Entry attention_s8_vnni_entry();
+void attention_s8_vnni_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                             uint8_t* scratch, const DebertaTerms& terms, AttentionS8Probe* probe);
 AttentionS8Entry attention_s8_amx_entry();
 
 // Whether attention_head_s8_qk8 applies: the AMX variant is the one that runs and d is 16, 32 or

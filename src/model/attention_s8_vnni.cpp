@@ -14,6 +14,7 @@
 
 #include "kernels/s8/s8_kernels.hpp"
 #include "kernels/s8/transpose_avx512.hpp"
+#include "model/attention_deberta.hpp"
 #include "model/attention_s8.hpp"
 
 // GCC 12 reports the _mm512_undefined_* inside the reduce / unpack intrinsics as uninitialized.
@@ -626,9 +627,11 @@ void add_rel_bias(float* scores, int64_t rows, int64_t i0, int64_t seq, int64_t 
     }
 }
 
-void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
-             int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
-             AttentionS8Probe* probe, const AttentionNext* next, const float* rel) {
+// One head: a relative bias by distance (rel) or DeBERTa's terms (terms), or neither.
+void head_s8_impl(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+                  int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+                  AttentionS8Probe* probe, const AttentionNext* next, const float* rel,
+                  const DebertaTerms* terms) {
     const AttentionS8Layout L(seq, d);
     const Scratch s(scratch, L);
     prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
@@ -649,6 +652,9 @@ void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, flo
         const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
         scores_rows<false>(o, i0, i1, s.scores, nullptr, L.l16);
         if (rel) add_rel_bias(s.scores, i1 - i0, i0, seq, L.l16, rel);
+        if (terms)
+            avx512::add_deberta_terms_scaled(*terms, s.scores, L.l16, i0, i1 - i0,
+                                             scale * s8attn::kLog2e);
         softmax_quant(s.scores, i1 - i0, seq, L.l16, L.l4, s.p8 + i0 * L.l4, s.sp + i0);
     }
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l4, s.vpack, s.sv);
@@ -660,6 +666,12 @@ void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, flo
         o.pf = &pf;
     }
     context_all<false>(o, ctx, ld_ctx, nullptr);
+}
+
+void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
+             int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
+             AttentionS8Probe* probe, const AttentionNext* next, const float* rel) {
+    head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next, rel, nullptr);
 }
 
 // ---- AMX variant: the same integers from tdpbusd on 16 x 16 int32 tiles ----
@@ -868,6 +880,13 @@ void prefetching(const float* q, const float* k, const float* v, int64_t ld_qkv,
 AttentionS8Entry attention_s8_vnni_entry() { return {probed<head_s8>, prefetching<head_s8>}; }
 AttentionS8Entry attention_s8_amx_entry() {
     return {probed<head_s8_amx>, prefetching<head_s8_amx>};
+}
+
+void attention_s8_vnni_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                             uint8_t* scratch, const DebertaTerms& terms, AttentionS8Probe* probe) {
+    head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, nullptr, nullptr,
+                 &terms);
 }
 
 void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,

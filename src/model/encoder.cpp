@@ -305,16 +305,13 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     scale_factor_ = cfg.disentangled.scale_factor;  // 1 but for DeBERTa
     if (cfg.disentangled.on) {
         const ModelConfig::Disentangled& dis = cfg.disentangled;
-        if (opts.attention == "int8")
-            throw Error(
-                "attention int8 is not available for DeBERTa's disentangled attention "
-                "(use --attention auto or f32)");
-        attention_s8_ = false;
-        attention_plan_ = std::string("attention  f32  disentangled (DeBERTa: ") +
-                          (dis.c2p && dis.p2c ? "c2p + p2c"
-                           : dis.c2p          ? "c2p"
-                                              : "p2c") +
-                          ", span " + std::to_string(dis.span) + "; int8 attention not available)";
+        // int8: QK^T, softmax and P.V as every int8 attention, the c2p / p2c products f32.
+        attention_plan_ += std::string("; disentangled (DeBERTa: ") +
+                           (dis.c2p && dis.p2c ? "c2p + p2c"
+                            : dis.c2p          ? "c2p"
+                                               : "p2c") +
+                           ", span " + std::to_string(dis.span) +
+                           (attention_s8_ ? "; the relative products f32)" : ")");
         span_ = dis.span;
         rel_ld_ = (2 * span_ + 15) / 16 * 16 + 16;
         rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
@@ -437,14 +434,9 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
         for_each_head(batch, heads_, layout, num_threads(), by_heads,
                       [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                           int64_t len, int64_t head, const AttentionNext&, int) {
-                          DisentangledHead rel;
-                          const int64_t block = d * rel_ld_;  // one head's projections
-                          if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * block;
-                          if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * block;
-                          rel.ld_pos = rel_ld_;
-                          rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
                           attention_head_deberta(
-                              q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, rel,
+                              q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                              disentangled_head(layer, head),
                               thread_scratch<float, AttentionScratch>(per_thread));
                       });
         return;
@@ -463,6 +455,16 @@ void Encoder::attention(const PackedBatch& batch, const float* qkv, float* ctx, 
                           attention_head(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
                                          scratch, &next, rel_bias(head, &layer));
                   });
+}
+
+DisentangledHead Encoder::disentangled_head(const Layer& layer, int64_t head) const {
+    DisentangledHead rel;
+    const int64_t block = head_dim_ * rel_ld_;  // one head's projections
+    if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * block;
+    if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * block;
+    rel.ld_pos = rel_ld_;
+    rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
+    return rel;
 }
 
 void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float* cs, int64_t group,
@@ -485,14 +487,24 @@ void Encoder::attention_stream(const PackedBatch& batch, const float* qs, float*
 void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ctx, bool by_heads,
                            const S8Team* team, const S8QK8* qk8, const Layer* layer) const {
     const int64_t h = hidden_, d = head_dim_;
-    const int64_t per_thread = attention_s8_scratch_bytes(longest_sequence(batch), d);
+    const int64_t longest = longest_sequence(batch);
+    const int64_t per_thread = attention_s8_scratch_bytes(longest, d);
+    const int64_t deberta_floats =
+        rel_idx_.empty() ? 0 : attention_deberta_scratch_floats(longest, d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
     const QkvLayout layout = qk8 ? QkvLayout{qk8->v, qk8->tpad, h, d, false, true}
                                  : QkvLayout{qkv, batch.num_tokens(), h, d, by_heads};
+    if (!rel_idx_.empty() && (qk8 || !layer))
+        throw Error("internal: DeBERTa's int8 attention needs its layer and f32 Q / K");
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                   int64_t len, int64_t head, const AttentionNext& next, int) {
         uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
-        if (qk8) {
+        if (!rel_idx_.empty()) {  // DeBERTa: the relative products in f32 first
+            attention_head_deberta_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
+                                      disentangled_head(*layer, head),
+                                      thread_scratch<float, AttentionScratch>(deberta_floats),
+                                      scratch);
+        } else if (qk8) {
             attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,
                                   scale, scratch, &next, rel_bias(head, layer));
         } else if (layer && layer->local && len > 8 * window_ && band_) {
@@ -651,7 +663,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         if (!by_heads) L.qkv.kernel->run(x, w.qkv.data(), t_all);
         timer.lap(prof.qkv);
         if (attention_s8_)
-            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads);
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, nullptr, nullptr, &L);
         else
             attention(batch, w.qkv.data(), w.ctx.data(), by_heads, L);
         timer.lap(prof.attention);
@@ -794,7 +806,8 @@ int64_t Encoder::stream_group(int64_t tokens) const {
 }
 
 bool Encoder::qk8_active() const {
-    return qk8_ && tfm_layers() && hidden_ % heads_ == 0 && attention_s8_takes_qk8(head_dim_);
+    return qk8_ && tfm_layers() && hidden_ % heads_ == 0 && rel_idx_.empty() &&
+           attention_s8_takes_qk8(head_dim_);
 }
 
 bool Encoder::tfm_layers() const {
@@ -862,7 +875,7 @@ void Encoder::forward_tfm(const PackedBatch& batch, float* x, Workspace& w,
             if (team) {
 #pragma omp barrier
             }
-            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, team, qk);
+            attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, team, qk, &L);
             if (team) {
 #pragma omp barrier
             }

@@ -18,6 +18,7 @@ namespace sparq {
 
 struct S8Team;  // kernels/s8/s8_kernels.hpp
 struct S8QK8;   // kernels/s8/s8_kernels.hpp
+struct DisentangledHead;  // model/attention.hpp
 
 class StageTimer;  // encoder.cpp
 
@@ -193,6 +194,8 @@ class Encoder {
     int64_t span_ = 0, scale_factor_ = 1, rel_ld_ = 0;  // rel_ld_: Layer::pos_k's row stride
     // The attention kernels' rel_bias of `head` (distance 0 entry), nullptr without one.
     // ModernBERT: the window's mask for a local layer (0 within it, -1e30 outside), else none.
+    // DeBERTa: head `head` of layer's relative projections and the bucket table.
+    DisentangledHead disentangled_head(const Layer& layer, int64_t head) const;
     const float* rel_bias(int64_t head, const Layer* layer = nullptr) const {
         if (modern_) return layer && layer->local ? window_bias_.data() + rel_len_ - 1 : nullptr;
         return rel_bias_.empty() ? nullptr
