@@ -162,34 +162,43 @@ TEST(AttentionS8, EveryVariantMatchesTheReferenceWithRelativeBias) {
     if (ran == 0) GTEST_SKIP() << "no AVX512-VNNI: only the reference is available";
 }
 
-// DeBERTa's c2p / p2c terms for one head of x: a relative table of span 16 in 16 log buckets over
-// 64 positions (so long sequences clamp), random transposed projections of stride ld_pos.
+// DeBERTa's relative projections for two heads (the tests run head 1): a table of span 16 in 16
+// log buckets over 64 positions (so long sequences clamp), random transposed projections of
+// stride ld_pos, f32 (for the f32 reference) and packed on int8.
 struct DebertaSetup {
     int64_t span = 16, buckets = 16, max_position = 64, max_len = 520, ld_pos;
     std::vector<int32_t> idx;
     std::vector<float> pk, pq;
-    DisentangledHead rel;
+    DisentangledHead rel;  // head 1, f32
+    S8RelPack pk8, pq8;
+    DisentangledS8Head rel8;                           // head 1, int8
     DebertaSetup(int64_t d, int which, uint32_t seed)  // which: bit 0 c2p, bit 1 p2c
         : ld_pos(2 * span + 16 + 3) {
         idx = deberta_rel_index(span, buckets, max_position, max_len);
-        pk.resize(d * ld_pos);
-        pq.resize(d * ld_pos);
+        pk.resize(2 * d * ld_pos);
+        pq.resize(2 * d * ld_pos);
         std::mt19937 rng(seed);
         std::normal_distribution<float> n(0.0f, 1.0f);
         for (float& x : pk) x = n(rng);
         for (float& x : pq) x = n(rng);
-        rel.pos_k = which & 1 ? pk.data() : nullptr;
-        rel.pos_q = which & 2 ? pq.data() : nullptr;
+        pk8 = pack_rel_s8(pk.data(), 2, d, ld_pos, 2 * span);
+        pq8 = pack_rel_s8(pq.data(), 2, d, ld_pos, 2 * span);
+        rel.pos_k = which & 1 ? pk.data() + d * ld_pos : nullptr;
+        rel.pos_q = which & 2 ? pq.data() + d * ld_pos : nullptr;
         rel.ld_pos = ld_pos;
         rel.idx = idx.data() + max_len - 1 + kDebertaIndexPad;
+        rel8.pos_k = which & 1 ? &pk8 : nullptr;
+        rel8.pos_q = which & 2 ? &pq8 : nullptr;
+        rel8.head = 1;
+        rel8.idx = rel.idx;
     }
 };
 
-// DeBERTa on int8 (attention_head_s8_terms): the VNNI variant's integers and floats equal the
-// scalar reference's bit for bit with the c2p / p2c terms added to the log2-domain scores (each
-// term alone and both; sequences past a band of 32 rows and past the span), and the terms change
-// the probabilities.
-TEST(AttentionS8, DebertaTermsMatchTheReferenceExactly) {
+// DeBERTa on int8 (attention_head_deberta_s8): the VNNI variant's integers and floats equal the
+// scalar reference's bit for bit, the relative products on int8 in banded register tiles against
+// the reference's direct sums (each term alone and both; sequences past a band of 32 rows and
+// past the span; d not a multiple of 16), and the terms change the probabilities.
+TEST(AttentionS8, DebertaMatchesTheReferenceExactly) {
     if (!attention_s8_fast()) GTEST_SKIP() << "no AVX512-VNNI: only the reference is available";
     for (int which : {3, 1, 2})
         for (int64_t d : {64, 32, 20})
@@ -198,20 +207,19 @@ TEST(AttentionS8, DebertaTermsMatchTheReferenceExactly) {
                              " seq " + std::to_string(seq));
                 Qkv x = make_qkv(seq, d, static_cast<uint32_t>(seq * 5 + d + which));
                 DebertaSetup ds(d, which, static_cast<uint32_t>(seq + 77 * which));
-                std::vector<float> fs(attention_deberta_scratch_floats(seq, d) + 16);
-                float* rest = nullptr;
-                const DebertaTerms t =
-                    deberta_band_products(x.q(), x.k(), x.ld, seq, d, ds.rel, fs.data(), &rest);
                 const float scale = 1.0f / std::sqrt(static_cast<float>(3 * d));
                 const int64_t ld_ctx = d + 3;
                 HeadRun a, b;
                 a.ctx.assign(seq * ld_ctx, -7.0f);
                 b.ctx.assign(seq * ld_ctx, -7.0f);
-                AlignedBuffer<uint8_t> scratch(attention_s8_scratch_bytes(seq, d));
-                ref::attention_head_s8_terms(x.q(), x.k(), x.v(), x.ld, a.ctx.data(), ld_ctx, seq,
-                                             d, scale, t, &a.probe);
-                attention_head_s8_terms(x.q(), x.k(), x.v(), x.ld, b.ctx.data(), ld_ctx, seq, d,
-                                        scale, scratch.data(), t, &b.probe);
+                const int64_t bytes = attention_deberta_s8_scratch_bytes(seq, d);
+                AlignedBuffer<uint8_t> scratch(bytes + 64);
+                std::fill(scratch.data(), scratch.data() + bytes + 64, uint8_t{0xA5});
+                ref::attention_head_deberta_s8(x.q(), x.k(), x.v(), x.ld, a.ctx.data(), ld_ctx, seq,
+                                               d, scale, ds.rel8, &a.probe);
+                attention_head_deberta_s8(x.q(), x.k(), x.v(), x.ld, b.ctx.data(), ld_ctx, seq, d,
+                                          scale, ds.rel8, scratch.data(), &b.probe);
+                for (int64_t i = bytes; i < bytes + 64; ++i) ASSERT_EQ(scratch.data()[i], 0xA5);
                 expect_same(a.probe.scores, b.probe.scores, "scores (int32)");
                 expect_same(a.probe.p8, b.probe.p8, "p8");
                 expect_same(a.probe.sp, b.probe.sp, "sp");
@@ -224,9 +232,9 @@ TEST(AttentionS8, DebertaTermsMatchTheReferenceExactly) {
             }
 }
 
-// DeBERTa's int8 attention (products f32, the rest int8) against the f32 double-precision
-// reference of the disentangled attention: within 1% of the values' range at worst (a little
-// over one int8 step of V), 0.15% on average (measured: 0.3% / 0.02% at 128 tokens).
+// DeBERTa's int8 attention against the f32 double-precision reference of the disentangled
+// attention: within 1% of the values' range at worst (a little over one int8 step of V), 0.15%
+// on average (measured at 128 tokens: see the line printed).
 TEST(AttentionS8, DebertaInt8CloseToF32) {
     for (int which : {3, 1, 2})
         for (int64_t seq : {1, 5, 17, 64, 128, 200}) {
@@ -235,11 +243,10 @@ TEST(AttentionS8, DebertaInt8CloseToF32) {
             Qkv x = make_qkv(seq, d, static_cast<uint32_t>(seq + 31 * which), 1.0f);
             DebertaSetup ds(d, which, static_cast<uint32_t>(seq * 3 + which));
             const float scale = 1.0f / std::sqrt(static_cast<float>(3 * d));
-            std::vector<float> got(seq * d), want(seq * d),
-                fs(attention_deberta_scratch_floats(seq, d));
-            AlignedBuffer<uint8_t> s8(attention_s8_scratch_bytes(seq, d));
+            std::vector<float> got(seq * d), want(seq * d);
+            AlignedBuffer<uint8_t> s8(attention_deberta_s8_scratch_bytes(seq, d));
             attention_head_deberta_s8(x.q(), x.k(), x.v(), x.ld, got.data(), d, seq, d, scale,
-                                      ds.rel, fs.data(), s8.data());
+                                      ds.rel8, s8.data());
             std::vector<float> rs(seq + 16);
             ref::attention_head_deberta(x.q(), x.k(), x.v(), x.ld, want.data(), d, seq, d, scale,
                                         ds.rel, rs.data());
@@ -259,6 +266,39 @@ TEST(AttentionS8, DebertaInt8CloseToF32) {
                 std::printf(
                     "DeBERTa int8 attention, seq 128: max |diff| %.4f, mean %.5f (max |v| %.2f)\n",
                     worst, sum / (seq * d), vmax);
+        }
+}
+
+// The packed relative projections: per relative row the scale max|x| / 127, the values rounded
+// into [-127, 127] in [d4/4][cols][4] order, the compensation 128 * their sum, zero columns past
+// the rows.
+TEST(AttentionS8, RelativeProjectionsPackedPerRow) {
+    const int64_t d = 20, ld = 53, rows = 37;
+    std::vector<float> bt(2 * d * ld);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> n(0.0f, 1.0f);
+    for (float& x : bt) x = n(rng);
+    for (int64_t c = 0; c < d; ++c) bt[d * ld + c * ld + 5] = 0.0f;  // head 1, row 5: all zero
+    const S8RelPack p = pack_rel_s8(bt.data(), 2, d, ld, rows);
+    ASSERT_EQ(p.cols, 48);
+    ASSERT_EQ(p.d4, 20);
+    for (int64_t h = 0; h < 2; ++h)
+        for (int64_t m = 0; m < p.cols; ++m) {
+            float mx = 0;
+            for (int64_t c = 0; m < rows && c < d; ++c)
+                mx = std::max(mx, std::fabs(bt[h * d * ld + c * ld + m]));
+            ASSERT_EQ(p.scale.data()[h * p.cols + m], mx / 127.0f) << h << " " << m;
+            int32_t sum = 0;
+            for (int64_t c = 0; c < d; ++c) {
+                const int8_t q = static_cast<int8_t>(
+                    p.pack.data()[h * p.d4 * p.cols + ((c / 4) * p.cols + m) * 4 + c % 4]);
+                const float want = m < rows && mx > 0
+                                       ? std::nearbyint(bt[h * d * ld + c * ld + m] * (127.0f / mx))
+                                       : 0.0f;
+                ASSERT_EQ(q, static_cast<int8_t>(want)) << h << " " << m << " " << c;
+                sum += q;
+            }
+            ASSERT_EQ(p.comp.data()[h * p.cols + m], 128 * sum);
         }
 }
 

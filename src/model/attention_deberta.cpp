@@ -13,7 +13,6 @@
 #include "cpu/isa.hpp"
 #include "kernels/fused.hpp"
 #include "model/attention.hpp"
-#include "model/attention_s8.hpp"
 #include "sparq/error.hpp"
 
 namespace sparq {
@@ -65,9 +64,13 @@ int64_t attention_deberta_scratch_floats(int64_t seq, int64_t d) {
            2 * bands + 16;
 }
 
-DebertaTerms deberta_band_products(const float* q, const float* k, int64_t ld_qkv, int64_t seq,
-                                   int64_t d, const DisentangledHead& rel, float* scratch,
-                                   float** rest) {
+namespace {
+
+// The banded c2p / p2c products of one head (q, k rows of stride ld_qkv) into scratch: the terms
+// attention_head_deberta adds to the scores. *rest: the part of scratch after them (room for
+// seq * seq floats or the fused kernel's scratch), 64-byte aligned if scratch is.
+DebertaTerms band_products(const float* q, const float* k, int64_t ld_qkv, int64_t seq, int64_t d,
+                           const DisentangledHead& rel, float* scratch, float** rest) {
     const int64_t width = band_width(seq);
     const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
     DebertaTerms t;
@@ -111,12 +114,14 @@ DebertaTerms deberta_band_products(const float* q, const float* k, int64_t ld_qk
     return t;
 }
 
+}  // namespace
+
 void attention_head_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                             const DisentangledHead& rel, float* scratch) {
     // The scores: [seq][seq] (sgemm path), or the fused kernel's scratch.
     float* s = nullptr;
-    const DebertaTerms t = deberta_band_products(q, k, ld_qkv, seq, d, rel, scratch, &s);
+    const DebertaTerms t = band_products(q, k, ld_qkv, seq, d, rel, scratch, &s);
     if (has_isa(Isa::avx512)) {  // scores, the terms, softmax and context in the fused kernel
         avx512::attention_head_with_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, s, t);
         return;
@@ -125,22 +130,6 @@ void attention_head_deberta(const float* q, const float* k, const float* v, int6
     if (t.c || t.p) add_deberta_terms(t, s);
     softmax(s, seq, seq, seq, scale, nullptr);
     sgemm('N', seq, d, seq, s, seq, v, ld_qkv, ctx, ld_ctx);
-}
-
-void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                               const DisentangledHead& rel, float* fscratch, uint8_t* scratch) {
-    float* rest = nullptr;
-    const DebertaTerms t = deberta_band_products(q, k, ld_qkv, seq, d, rel, fscratch, &rest);
-    attention_head_s8_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, t);
-}
-
-float deberta_term(const DebertaTerms& t, int64_t i, int64_t j) {
-    const int32_t m = t.idx[i - j];
-    float acc = 0.0f;
-    if (t.c) acc = acc + t.c[i * t.width + m - t.c_lo[i / kDebertaBand]];
-    if (t.p) acc = acc + t.p[j * t.width + m - t.p_lo[j / kDebertaBand]];
-    return acc;
 }
 
 void add_deberta_terms(const DebertaTerms& t, float* s) {

@@ -22,27 +22,14 @@ struct DebertaTerms {
     int64_t seq = 0, width = 0;
 };
 
-// The banded c2p / p2c products of one head (q, k rows of stride ld_qkv) into scratch
-// (attention_deberta_scratch_floats(seq, d) floats): the terms attention_head_deberta adds to the
-// scores. *rest: the part of scratch after them (room for seq * seq floats or the fused kernel's
-// scratch), 64-byte aligned if scratch is.
-struct DisentangledHead;
-DebertaTerms deberta_band_products(const float* q, const float* k, int64_t ld_qkv, int64_t seq,
-                                   int64_t d, const DisentangledHead& rel, float* scratch,
-                                   float** rest);
-
 // s[i][j] += c[i][idx[i - j]] + p[j][idx[i - j]] for the [seq][seq] scores s.
 void add_deberta_terms(const DebertaTerms& t, float* s);
-// The term of (i, j) as the int8 attention adds it: c[i][idx[i - j]] + p[j][idx[i - j]] in
-// float (0 without either), to be fused as fma(term, mul, s).
-float deberta_term(const DebertaTerms& t, int64_t i, int64_t j);
 namespace avx512 {
 // The same for query rows [i0, i0 + rows), row i at s + (i - i0) * lds.
 void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows);
-// s = fma(deberta_term(t, i, j), mul, s) for those rows (the int8 attention's log2-domain
-// scores: mul = scale·log2(e)); bit for bit as the scalar formula.
-void add_deberta_terms_scaled(const DebertaTerms& t, float* s, int64_t lds, int64_t i0,
-                              int64_t rows, float mul);
+// s = s + (c + p) for those rows (0 + c, + p: the int8 attention's sum of the terms, as its
+// scalar reference adds them).
+void add_deberta_term_sums(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows);
 // attention_head_avx512 (the fused kernel: scores, softmax, context per block of query rows)
 // with the terms added to each block's scores; scratch: attention_scratch_floats(seq, d).
 void attention_head_with_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,

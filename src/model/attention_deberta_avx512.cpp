@@ -12,10 +12,10 @@ namespace sparq::avx512 {
 
 namespace {
 
-// kScaled: s = fma(c + p, mul, s) (the int8 attention's log2 domain); else s = s + c + p.
-template <bool kScaled>
-void add_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows, float mul) {
-    const __m512 vmul = _mm512_set1_ps(mul);
+// kSummed: s = s + (c + p) (the int8 attention: its terms' sum as deberta_s8's reference adds
+// it); else s = (s + c) + p.
+template <bool kSummed>
+void add_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows) {
     const __m512i reverse = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i key_rows =
@@ -30,7 +30,7 @@ void add_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t
             const __m512i ix =
                 _mm512_permutexvar_epi32(reverse, _mm512_loadu_si512(t.idx + (i - j - 15)));
             const __m512 prior = _mm512_maskz_loadu_ps(m, row + j);
-            __m512 acc = kScaled ? _mm512_setzero_ps() : prior;
+            __m512 acc = kSummed ? _mm512_setzero_ps() : prior;
             if (ci)
                 acc =
                     _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, ci, 4));
@@ -41,7 +41,7 @@ void add_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t
                 acc =
                     _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at, pj, 4));
             }
-            if (kScaled) acc = _mm512_fmadd_ps(acc, vmul, prior);
+            if (kSummed) acc = _mm512_add_ps(prior, acc);
             _mm512_mask_storeu_ps(row + j, m, acc);
         }
     }
@@ -50,12 +50,11 @@ void add_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t
 }  // namespace
 
 void add_deberta_terms(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows) {
-    add_terms<false>(t, s, lds, i0, rows, 1.0f);
+    add_terms<false>(t, s, lds, i0, rows);
 }
 
-void add_deberta_terms_scaled(const DebertaTerms& t, float* s, int64_t lds, int64_t i0,
-                              int64_t rows, float mul) {
-    add_terms<true>(t, s, lds, i0, rows, mul);
+void add_deberta_term_sums(const DebertaTerms& t, float* s, int64_t lds, int64_t i0, int64_t rows) {
+    add_terms<true>(t, s, lds, i0, rows);
 }
 
 }  // namespace sparq::avx512

@@ -93,7 +93,7 @@ namespace {
 // The reference with a relative bias by distance or DeBERTa's terms (or neither).
 void ref_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
               int64_t ld_ctx, int64_t seq, int64_t d, float scale, AttentionS8Probe* probe,
-              const float* rel_bias, const DebertaTerms* terms) {
+              const float* rel_bias, const DisentangledS8Head* dis) {
     std::vector<int8_t> q8(seq * d), k8(seq * d), v8(seq * d);
     std::vector<float> sq(seq), sk(seq), sp(seq), sv(d), s(seq * seq);
     std::vector<int32_t> si(seq * seq), ci(seq * d);
@@ -111,6 +111,15 @@ void ref_head(const float* q, const float* k, const float* v, int64_t ld_qkv, fl
     quant_rows(q, q8.data(), sq.data());
     quant_rows(k, k8.data(), sk.data());
     const float scale_log2 = scale * s8attn::kLog2e;
+    // DeBERTa: the c2p / p2c products of query / key row r and relative row m (attention_s8.hpp).
+    auto rel_product = [&](const S8RelPack& rp, const int8_t* x8, int64_t r, float rx, int64_t m) {
+        const uint8_t* pk = rp.pack.data() + dis->head * rp.d4 * rp.cols;
+        int32_t acc = 0;
+        for (int64_t c = 0; c < d; ++c)
+            acc += int32_t{x8[r * d + c]} *
+                   static_cast<int8_t>(pk[((c / 4) * rp.cols + m) * 4 + c % 4]);
+        return static_cast<float>(acc) * rx * rp.scale.data()[dis->head * rp.cols + m];
+    };
     for (int64_t i = 0; i < seq; ++i) {
         const float rf = scale_log2 * sq[i];
         for (int64_t j = 0; j < seq; ++j) {
@@ -120,8 +129,14 @@ void ref_head(const float* q, const float* k, const float* v, int64_t ld_qkv, fl
             s[i * seq + j] = static_cast<float>(acc) * rf * sk[j];
             if (rel_bias)
                 s[i * seq + j] = std::fma(rel_bias[j - i], s8attn::kLog2e, s[i * seq + j]);
-            if (terms)
-                s[i * seq + j] = std::fma(deberta_term(*terms, i, j), scale_log2, s[i * seq + j]);
+            if (dis) {
+                const int64_t m = dis->idx[i - j];
+                float term = 0.0f;
+                if (dis->pos_k) term = term + rel_product(*dis->pos_k, q8.data(), i, rf, m);
+                if (dis->pos_q)
+                    term = term + rel_product(*dis->pos_q, k8.data(), j, scale_log2 * sk[j], m);
+                s[i * seq + j] += term;
+            }
         }
     }
     for (int64_t i = 0; i < seq; ++i) {
@@ -171,20 +186,67 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
                        AttentionS8Probe* probe, const float* rel_bias) {
     ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, rel_bias, nullptr);
 }
-void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                             const DebertaTerms& terms, AttentionS8Probe* probe) {
-    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, nullptr, &terms);
+void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               const DisentangledS8Head& rel, AttentionS8Probe* probe) {
+    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, nullptr, &rel);
 }
 }  // namespace ref
 
-void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                             uint8_t* scratch, const DebertaTerms& terms, AttentionS8Probe* probe) {
+S8RelPack pack_rel_s8(const float* bt, int64_t heads, int64_t d, int64_t ld, int64_t rows) {
+    S8RelPack p;
+    p.heads = heads;
+    p.d4 = round_up(d, 4);
+    p.cols = round_up(rows, 16);
+    p.pack.resize(heads * p.d4 * p.cols);
+    p.comp.resize(heads * p.cols);
+    p.scale.resize(heads * p.cols);
+    std::fill(p.pack.data(), p.pack.data() + p.pack.size(), uint8_t{0});
+    std::fill(p.comp.data(), p.comp.data() + p.comp.size(), 0);
+    std::fill(p.scale.data(), p.scale.data() + p.scale.size(), 0.0f);
+    for (int64_t h = 0; h < heads; ++h) {
+        const float* b = bt + h * d * ld;
+        uint8_t* pk = p.pack.data() + h * p.d4 * p.cols;
+        for (int64_t m = 0; m < rows; ++m) {
+            float mx = 0;
+            for (int64_t c = 0; c < d; ++c) mx = std::max(mx, std::fabs(b[c * ld + m]));
+            p.scale.data()[h * p.cols + m] = mx / 127.0f;
+            const float inv = mx > s8attn::kTiny ? 127.0f / mx : 0.0f;
+            int32_t sum = 0;
+            for (int64_t c = 0; c < d; ++c) {
+                const int32_t r = quant(b[c * ld + m], inv, -127, 127);
+                pk[((c / 4) * p.cols + m) * 4 + c % 4] =
+                    static_cast<uint8_t>(static_cast<int8_t>(r));
+                sum += r;
+            }
+            p.comp.data()[h * p.cols + m] = 128 * sum;
+        }
+    }
+    return p;
+}
+
+int64_t deberta_s8_width(int64_t seq) {
+    // A band reads at most seq + kDebertaBand - 1 relative rows, from a multiple of 16 at most 15
+    // below its first: whole vectors of 16.
+    return round_up(seq + kDebertaBand - 1 + 15, 16);
+}
+
+int64_t attention_deberta_s8_scratch_bytes(int64_t seq, int64_t d) {
+    const AttentionS8Layout L(seq, d);
+    const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
+    // + K as u8 rows, its per-row factors, the c2p and p2c products, their first columns.
+    return L.bytes + round_up(L.l16 * L.d4, 64) + round_up(L.l16 * 4, 64) +
+           2 * round_up(seq * deberta_s8_width(seq) * 4, 64) + round_up(2 * bands * 4, 64);
+}
+
+void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               const DisentangledS8Head& rel, uint8_t* scratch,
+                               AttentionS8Probe* probe) {
     if (attention_s8_fast())
-        attention_s8_vnni_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, terms, probe);
+        attention_s8_vnni_deberta(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, rel, probe);
     else
-        ref::attention_head_s8_terms(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, terms, probe);
+        ref::attention_head_deberta_s8(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, rel, probe);
 }
 
 namespace {

@@ -29,13 +29,13 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.hpp"
 #include "cpu/isa.hpp"
 #include "model/attention.hpp"
 
 namespace sparq {
 
-struct S8QK8;         // kernels/s8/s8_kernels.hpp
-struct DebertaTerms;  // model/attention_deberta.hpp
+struct S8QK8;  // kernels/s8/s8_kernels.hpp
 
 namespace s8attn {
 inline constexpr int64_t kScoreRows = 8;  // query rows whose scores are live at a time
@@ -105,28 +105,54 @@ struct AttentionS8Layout {
     AttentionS8Layout(int64_t seq, int64_t d);
 };
 
-// DeBERTa's disentangled attention on int8 (attention_head_deberta's contract, attention.hpp):
-// the c2p / p2c products in f32 as there (deberta_band_products), then the scheme above with
-// their terms in place of a relative bias, in the log2 domain:
-//   s[i][j] = fma(deberta_term(t, i, j), scale·log2(e), (float(S)·rf[i])·sk[j]).
-// fscratch: attention_deberta_scratch_floats(seq, d) floats; scratch: attention_s8_scratch_bytes.
+// DeBERTa's relative projections of one layer on int8, the right-hand side of the c2p / p2c
+// products: per head, the transposed [d][ld] f32 projections (relative row m in column m, as
+// DisentangledHead) quantized per relative row, sr[m] = max_c |bt[c][m]| / 127, r8 = round(bt /
+// sr) in [-127, 127], packed as the int8 attention packs K ([d4/4][cols][4] bytes; cols: the
+// rows rounded up to 16, zero columns past them: a band's products run whole vectors of 16
+// relative rows from a multiple of 16), with comp[m] = 128·Σ_c r8[c][m].
+struct S8RelPack {
+    int64_t heads = 0, d4 = 0, cols = 0;
+    AlignedBuffer<uint8_t> pack;  // [heads][d4/4][cols][4]
+    AlignedBuffer<int32_t> comp;  // [heads][cols]
+    AlignedBuffer<float> scale;   // [heads][cols]
+};
+// bt: heads blocks of [d][ld] floats (head h at bt + h * d * ld), rows relative rows each.
+S8RelPack pack_rel_s8(const float* bt, int64_t heads, int64_t d, int64_t ld, int64_t rows);
+
+// One head of one layer for attention_head_deberta_s8: its packed projections (null: no such
+// term) and the relative index table (DisentangledHead::idx).
+struct DisentangledS8Head {
+    const S8RelPack* pos_k = nullptr;  // c2p
+    const S8RelPack* pos_q = nullptr;  // p2c
+    int64_t head = 0;
+    const int32_t* idx = nullptr;
+};
+
+// DeBERTa's disentangled attention on int8 (attention_head_deberta's contract, attention.hpp).
+// The scheme above, and the relative products on int8 too, in the log2 domain:
+//   c2p[i][m] = (float(Σ_c q8[i][c]·rk8[c][m])·rf[i])·srk[m]              (rf: scale·log2(e)·sq)
+//   p2c[j][m] = (float(Σ_c k8[j][c]·rq8[c][m])·(scale·log2(e)·sk[j]))·srq[m]
+//   s[i][j]   = (float(S)·rf[i])·sk[j] + (c2p[i][idx[i - j]] + p2c[j][idx[i - j]]). The VNNI
+//   variant when max_isa() allows it (the AMX
+// one does not take the terms), else the scalar reference; scratch:
+// attention_deberta_s8_scratch_bytes. The probe (optional) as attention_s8_variants'.
+int64_t attention_deberta_s8_scratch_bytes(int64_t seq, int64_t d);
+// Floats per row of the c2p / p2c products of one band (its first relative row rounded down to
+// 16 at column 0).
+int64_t deberta_s8_width(int64_t seq);
 void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
                                float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                               const DisentangledHead& rel, float* fscratch, uint8_t* scratch);
-// The int8 part with the terms given: the VNNI variant when max_isa() allows it (the AMX one does
-// not take terms), else the scalar reference. The probe (optional) as attention_s8_variants'.
-void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                             uint8_t* scratch, const DebertaTerms& terms,
-                             AttentionS8Probe* probe = nullptr);
+                               const DisentangledS8Head& rel, uint8_t* scratch,
+                               AttentionS8Probe* probe = nullptr);
 
 namespace ref {
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        AttentionS8Probe* probe, const float* rel_bias = nullptr);
-void attention_head_s8_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                             const DebertaTerms& terms, AttentionS8Probe* probe = nullptr);
+void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               const DisentangledS8Head& rel, AttentionS8Probe* probe = nullptr);
 }
 // The vectorized variants' entry points (attention_s8_vnni.cpp). vnni: vpdpbusd tiles of 4 rows;
 // amx: both matmuls on AMX tiles (tdpbusd on the same packed operands, keys padded to 64), the
@@ -136,9 +162,10 @@ struct AttentionS8Entry {
     AttentionS8NextFn with_next;
 };
 AttentionS8Entry attention_s8_vnni_entry();
-void attention_s8_vnni_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                             uint8_t* scratch, const DebertaTerms& terms, AttentionS8Probe* probe);
+void attention_s8_vnni_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               uint8_t* scratch, const DisentangledS8Head& rel,
+                               AttentionS8Probe* probe);
 AttentionS8Entry attention_s8_amx_entry();
 
 // Whether attention_head_s8_qk8 applies: the AMX variant is the one that runs and d is 16, 32 or

@@ -627,15 +627,114 @@ void add_rel_bias(float* scores, int64_t rows, int64_t i0, int64_t seq, int64_t 
     }
 }
 
-// One head: a relative bias by distance (rel) or DeBERTa's terms (terms), or neither.
+// Float products of rows [i0, i1) of o.q8 with `vecs` vectors of 16 columns of o.kpack from
+// column j0 (o.l16: the packing's column stride), scaled by o.rf and o.sk as scores; column j at
+// dst + (i - i0) * ldd + j - j0.
+void products_rows(const Ops& o, int64_t i0, int64_t i1, int64_t j0, int64_t vecs, float* dst,
+                   int64_t ldd) {
+    float* at = dst - j0;  // scores_cols writes column j at j
+    int64_t x = 0;
+    for (; x + 4 <= vecs; x += 4) scores_cols<4, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
+    switch (vecs - x) {
+        case 3:
+            scores_cols<3, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
+            break;
+        case 2:
+            scores_cols<2, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
+            break;
+        case 1:
+            scores_cols<1, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
+            break;
+        default:
+            break;
+    }
+}
+
+// DeBERTa's c2p / p2c products on int8 (attention_head_deberta_s8), per band of kDebertaBand
+// query / key rows against the relative rows the band reads, into the scratch after L.bytes; the
+// terms to add to the scores. Q and K are quantized (prepare_qk).
+DebertaTerms deberta_products_s8(const DisentangledS8Head& rel, const AttentionS8Layout& L,
+                                 const Scratch& s, uint8_t* scratch, int64_t seq, int64_t d,
+                                 float scale, NextPrefetch* none) {
+    const int64_t width = deberta_s8_width(seq);
+    const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
+    auto round64 = [](int64_t n) { return (n + 63) / 64 * 64; };
+    uint8_t* ku8 = scratch + L.bytes;  // K + 128 as u8 rows [l16][d4]
+    float* rk = reinterpret_cast<float*>(ku8 + round64(L.l16 * L.d4));
+    float* c = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(rk) + round64(L.l16 * 4));
+    float* p = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(c) + round64(seq * width * 4));
+    int32_t* lo =
+        reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(p) + round64(seq * width * 4));
+    DebertaTerms t;
+    t.seq = seq;
+    t.idx = rel.idx;
+    t.width = width;
+    t.c_lo = lo;
+    t.p_lo = lo + bands;
+    // The right-hand side of one term: the head's packed relative rows as "keys".
+    auto rel_ops = [&](const S8RelPack& rp, const uint8_t* rows8, const float* rf) {
+        return Ops{rows8,
+                   rp.pack.data() + rel.head * rp.d4 * rp.cols,
+                   rp.comp.data() + rel.head * rp.cols,
+                   rf,
+                   rp.scale.data() + rel.head * rp.cols,
+                   nullptr,
+                   nullptr,
+                   nullptr,
+                   nullptr,
+                   seq,
+                   d,
+                   L.d4,
+                   L.d16,
+                   L.l4,
+                   rp.cols,
+                   none};
+    };
+    if (rel.pos_q) {
+        const float scale_log2 = scale * s8attn::kLog2e;
+        const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+        for (int64_t j = 0; j < seq; ++j) {
+            rk[j] = scale_log2 * s.sk[j];
+            for (int64_t c0 = 0; c0 < L.d4; c0 += 64) {
+                const __mmask64 m =
+                    L.d4 - c0 >= 64 ? ~__mmask64(0) : (__mmask64(1) << (L.d4 - c0)) - 1;
+                _mm512_mask_storeu_epi8(
+                    ku8 + j * L.d4 + c0, m,
+                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, s.ktmp + j * L.d4 + c0), flip));
+            }
+        }
+    }
+    const Ops oc = rel.pos_k ? rel_ops(*rel.pos_k, s.q8, s.rf) : Ops{};
+    const Ops op = rel.pos_q ? rel_ops(*rel.pos_q, ku8, rk) : Ops{};
+    for (int64_t b = 0; b < bands; ++b) {
+        const int64_t r0 = b * kDebertaBand, r1 = std::min(seq, r0 + kDebertaBand);
+        if (rel.pos_k) {  // c2p: query rows [r0, r1) against the relative rows they read
+            const int32_t first = rel.idx[r0 - (seq - 1)] / 16 * 16, last = rel.idx[r1 - 1];
+            lo[b] = first;
+            products_rows(oc, r0, r1, first, (last - first) / 16 + 1, c + r0 * width, width);
+        }
+        if (rel.pos_q) {  // p2c: key rows [r0, r1)
+            const int32_t first = rel.idx[-(r1 - 1)] / 16 * 16, last = rel.idx[seq - 1 - r0];
+            lo[bands + b] = first;
+            products_rows(op, r0, r1, first, (last - first) / 16 + 1, p + r0 * width, width);
+        }
+    }
+    t.c = rel.pos_k ? c : nullptr;
+    t.p = rel.pos_q ? p : nullptr;
+    return t;
+}
+
+// One head: a relative bias by distance (rel) or DeBERTa's relative terms (dis), or neither.
 void head_s8_impl(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                   AttentionS8Probe* probe, const AttentionNext* next, const float* rel,
-                  const DebertaTerms* terms) {
+                  const DisentangledS8Head* dis) {
     const AttentionS8Layout L(seq, d);
     const Scratch s(scratch, L);
     prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
     NextPrefetch pf(next, ld_qkv, d), none(nullptr, ld_qkv, d);
+    DebertaTerms terms;
+    if (dis) terms = deberta_products_s8(*dis, L, s, scratch, seq, d, scale, &none);
     Ops o{s.q8, s.kpack, s.kcomp, s.rf, s.sk,  s.p8, s.vpack, s.sp,
           s.sv, seq,     d,       L.d4, L.d16, L.l4, L.l16,   &none};
     if (probe) {
@@ -652,9 +751,7 @@ void head_s8_impl(const float* q, const float* k, const float* v, int64_t ld_qkv
         const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
         scores_rows<false>(o, i0, i1, s.scores, nullptr, L.l16);
         if (rel) add_rel_bias(s.scores, i1 - i0, i0, seq, L.l16, rel);
-        if (terms)
-            avx512::add_deberta_terms_scaled(*terms, s.scores, L.l16, i0, i1 - i0,
-                                             scale * s8attn::kLog2e);
+        if (dis) avx512::add_deberta_term_sums(terms, s.scores, L.l16, i0, i1 - i0);
         softmax_quant(s.scores, i1 - i0, seq, L.l16, L.l4, s.p8 + i0 * L.l4, s.sp + i0);
     }
     quant_pack_v(v, ld_qkv, seq, d, L.d16, L.l4, s.vpack, s.sv);
@@ -882,11 +979,12 @@ AttentionS8Entry attention_s8_amx_entry() {
     return {probed<head_s8_amx>, prefetching<head_s8_amx>};
 }
 
-void attention_s8_vnni_terms(const float* q, const float* k, const float* v, int64_t ld_qkv,
-                             float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
-                             uint8_t* scratch, const DebertaTerms& terms, AttentionS8Probe* probe) {
+void attention_s8_vnni_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                               float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                               uint8_t* scratch, const DisentangledS8Head& rel,
+                               AttentionS8Probe* probe) {
     head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, nullptr, nullptr,
-                 &terms);
+                 &rel);
 }
 
 void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,

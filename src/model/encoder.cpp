@@ -311,7 +311,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                             : dis.c2p          ? "c2p"
                                                : "p2c") +
                            ", span " + std::to_string(dis.span) +
-                           (attention_s8_ ? "; the relative products f32)" : ")");
+                           (attention_s8_ ? "; the relative products int8 too)" : ")");
         span_ = dis.span;
         rel_ld_ = (2 * span_ + 15) / 16 * 16 + 16;
         rel_len_ = std::max<int64_t>(cfg.max_tokens(), 1);
@@ -393,6 +393,12 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                 project(own ? src.pos_k_w : src.k_w, own ? src.pos_k_b : src.k_b, L.pos_k);
             if (cfg.disentangled.p2c)
                 project(own ? src.pos_q_w : src.q_w, own ? src.pos_q_b : src.q_b, L.pos_q);
+            if (attention_s8_) {  // the int8 attention's products read them quantized
+                if (cfg.disentangled.c2p)
+                    L.pos_k8 = pack_rel_s8(L.pos_k.data(), heads_, head_dim_, rel_ld_, 2 * span_);
+                if (cfg.disentangled.p2c)
+                    L.pos_q8 = pack_rel_s8(L.pos_q.data(), heads_, head_dim_, rel_ld_, 2 * span_);
+            }
         }
         AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
         const Tensor* ws[3] = {&src.q_w, &src.k_w, &src.v_w};
@@ -488,9 +494,8 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
                            const S8Team* team, const S8QK8* qk8, const Layer* layer) const {
     const int64_t h = hidden_, d = head_dim_;
     const int64_t longest = longest_sequence(batch);
-    const int64_t per_thread = attention_s8_scratch_bytes(longest, d);
-    const int64_t deberta_floats =
-        rel_idx_.empty() ? 0 : attention_deberta_scratch_floats(longest, d);
+    const int64_t per_thread = rel_idx_.empty() ? attention_s8_scratch_bytes(longest, d)
+                                                : attention_deberta_s8_scratch_bytes(longest, d);
     const float scale = 1.0f / std::sqrt(static_cast<float>(d * scale_factor_));
     const QkvLayout layout = qk8 ? QkvLayout{qk8->v, qk8->tpad, h, d, false, true}
                                  : QkvLayout{qkv, batch.num_tokens(), h, d, by_heads};
@@ -499,10 +504,13 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
     auto fn = [&](const float* q, const float* k, const float* v, int64_t ld, int64_t off,
                   int64_t len, int64_t head, const AttentionNext& next, int) {
         uint8_t* scratch = thread_scratch<uint8_t, AttentionScratch>(per_thread);
-        if (!rel_idx_.empty()) {  // DeBERTa: the relative products in f32 first
-            attention_head_deberta_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale,
-                                      disentangled_head(*layer, head),
-                                      thread_scratch<float, AttentionScratch>(deberta_floats),
+        if (!rel_idx_.empty()) {  // DeBERTa
+            DisentangledS8Head rel;
+            if (layer->pos_k8.heads > 0) rel.pos_k = &layer->pos_k8;
+            if (layer->pos_q8.heads > 0) rel.pos_q = &layer->pos_q8;
+            rel.head = head;
+            rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
+            attention_head_deberta_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, rel,
                                       scratch);
         } else if (qk8) {
             attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,

@@ -10,6 +10,7 @@
 
 #include "core/buffer.hpp"
 #include "kernels/planner.hpp"
+#include "model/attention_s8.hpp"
 #include "model/rotary.hpp"
 #include "model/weights.hpp"
 #include "sparq/model.hpp"
@@ -18,7 +19,6 @@ namespace sparq {
 
 struct S8Team;  // kernels/s8/s8_kernels.hpp
 struct S8QK8;   // kernels/s8/s8_kernels.hpp
-struct DisentangledHead;  // model/attention.hpp
 
 class StageTimer;  // encoder.cpp
 
@@ -130,6 +130,7 @@ class Encoder {
         // DeBERTa: key / query projections of the relative embeddings, per head transposed,
         // [heads][head size][rel_ld_] (c2p / p2c; empty otherwise).
         AlignedBuffer<float> pos_k, pos_q;
+        S8RelPack pos_k8, pos_q8;  // the same on int8, for the int8 attention
         // ModernBERT: whether the layer attends within the window (and rotates with the local
         // base). Its ln1 (attn_norm) is empty in layer 0 (no LayerNorm before its attention).
         bool local = false;

@@ -75,11 +75,11 @@ PYEOF
 grep -q "^albert.encoder.albert_layer_groups.1.albert_layers.1.ffn_output.weight" "$TMP/albert-prune.txt"
 grep -q "^encoder.embedding_hidden_mapping_in.weight  \[32x16\]" "$TMP/albert-plan.txt" ||
     { cat "$TMP/albert-plan.txt"; exit 1; }
-# DeBERTa's int8 copies run int8 attention (the c2p / p2c products f32, QK^T, softmax and P.V
+# DeBERTa's int8 copies run int8 attention (QK^T, the c2p / p2c products, softmax and P.V on
 # int8): the plan says so, and v2 and v1 keep the labels and the scores within 0.03 of the same
 # model with f32 attention (the loop above compared labels with the f32 copies).
 "$SPARQ" inspect "$TMP/deberta-q" --plan > "$TMP/deberta-q-plan.txt"
-grep -q "^attention  int8  .*; disentangled (DeBERTa: c2p + p2c, span 16; the relative products f32)" \
+grep -q "^attention  int8  .*; disentangled (DeBERTa: c2p + p2c, span 16; the relative products int8 too)" \
     "$TMP/deberta-q-plan.txt" || { cat "$TMP/deberta-q-plan.txt"; exit 1; }
 grep -q "^encoder.layer.1.attention.self.{query,key,value}_proj.weight  \[96x32\]  .*int8" \
     "$TMP/deberta-q-plan.txt" || { cat "$TMP/deberta-q-plan.txt"; exit 1; }
