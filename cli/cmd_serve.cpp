@@ -67,11 +67,13 @@ void add_serve(CLI::App& app) {
     auto* sub = app.add_subcommand(
         "serve",
         "HTTP/JSON service: embeddings (also OpenAI-compatible), classification, fill-mask, "
-        "rerank, zero-shot");
+        "rerank, zero-shot, tokenize, Prometheus metrics");
     sub->footer(
         "Serve one model over HTTP until SIGINT/SIGTERM. Endpoints (JSON bodies):\n"
         "  GET  /health    {\"status\":\"ok\"}\n"
         "  GET  /info      model, architecture, task, precision, labels, limits\n"
+        "  GET  /metrics   Prometheus text: requests by endpoint and status, latency histograms,\n"
+        "                  forward passes, sequences, tokens, seconds in the model\n"
         "  POST /embed     {\"texts\":[..] or \"text\":\"..\", "
         "\"pooling\":\"mean\"|\"cls\"|\"max\", "
         "\"normalize\":bool,\n"
@@ -86,6 +88,9 @@ void add_serve(CLI::App& app) {
         "  POST /zero-shot {\"texts\"|\"text\", \"labels\":[..], \"template\", \"multi_label\"} "
         "->\n"
         "                  {\"results\":[{\"sequence\",\"labels\",\"scores\"}]} (NLI models)\n"
+        "  POST /tokenize  {\"texts\"|\"text\", \"pair\" or \"pairs\"} -> "
+        "{\"results\":[{\"tokens\",\"ids\",\"type_ids\",\n"
+        "                  \"offsets\",\"sequence_ids\"}]}\n"
         "  POST /v1/embeddings  OpenAI's embeddings API: {\"input\": string or [strings],\n"
         "                  \"model\", \"encoding_format\":\"float\"|\"base64\", \"dimensions\"} "
         "->\n"

@@ -511,6 +511,105 @@ TEST(Serve, RefusesBadRequests) {
     EXPECT_NE(msg.find("use /embed"), std::string::npos) << msg;
 }
 
+// /tokenize: the encodings the model endpoints run (the tokenizer with the server's length),
+// pairs, offsets into each text, the sequence of each token (null for the specials).
+TEST(Serve, TokenizeEqualsTheTokenizer) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    const Tokenizer& tok = *m->tokenizer();
+    const json j = ok(s, "POST", "/tokenize",
+                      json{{"texts", {"hello world", "the movie"}}, {"pair", "a pair"}}.dump());
+    EXPECT_EQ(j["model"], "tiny");
+    ASSERT_EQ(j["results"].size(), 2u);
+    for (int k = 0; k < 2; ++k) {
+        const Encoding e =
+            tok.encode(k == 0 ? "hello world" : "the movie", std::string_view("a pair"), 128);
+        const json& r = j["results"][k];
+        EXPECT_EQ(r["ids"].get<std::vector<int32_t>>(), e.ids);
+        EXPECT_EQ(r["tokens"].get<std::vector<std::string>>(), e.tokens);
+        EXPECT_EQ(r["type_ids"].get<std::vector<int32_t>>(), e.type_ids);
+        ASSERT_EQ(r["offsets"].size(), e.size());
+        for (size_t i = 0; i < e.size(); ++i) {
+            EXPECT_EQ(r["offsets"][i][0].get<uint32_t>(), e.offsets[i].first);
+            EXPECT_EQ(r["offsets"][i][1].get<uint32_t>(), e.offsets[i].second);
+            if (e.sequence_ids[i] < 0)
+                EXPECT_TRUE(r["sequence_ids"][i].is_null());
+            else
+                EXPECT_EQ(r["sequence_ids"][i].get<int>(), e.sequence_ids[i]);
+        }
+    }
+    EXPECT_EQ(j["results"][0]["tokens"].front(), "[CLS]");
+    // Each token of the text covers its piece of it ("##" pieces without the marker).
+    const std::string text = "hello world";
+    const json& r0 = j["results"][0];
+    for (size_t i = 0; i < r0["tokens"].size(); ++i) {
+        if (r0["sequence_ids"][i] != 0) continue;
+        std::string piece = r0["tokens"][i].get<std::string>();
+        if (piece.rfind("##", 0) == 0) piece = piece.substr(2);
+        const auto b = r0["offsets"][i][0].get<size_t>(), e = r0["offsets"][i][1].get<size_t>();
+        EXPECT_EQ(text.substr(b, e - b), piece) << i;
+    }
+    EXPECT_EQ(r0["offsets"][1][0], 0);
+    // The server's max_length truncates (128 here).
+    std::string longer;
+    for (int i = 0; i < 300; ++i) longer += "word ";
+    EXPECT_EQ(ok(s, "POST", "/tokenize", json{{"text", longer}}.dump())["results"][0]["ids"].size(),
+              128u);
+    EXPECT_EQ(refused(s, "POST", "/tokenize", R"({"text": "a", "top_k": 2})").first, 400);
+    EXPECT_EQ(refused(s, "POST", "/tokenize", R"({"texts": ["a"], "pairs": ["b", "c"]})").first,
+              400);
+}
+
+// /metrics: Prometheus text with the requests by endpoint and status, their latency histogram,
+// and what the model ran.
+TEST(Serve, MetricsCountRequests) {
+    auto m = load("tiny_cls");
+    Server s(*m, "tiny", options());
+    ok(s, "POST", "/embed", json{{"texts", kTexts}}.dump());  // 4 texts: 2 passes at batch size 3
+    ok(s, "POST", "/classify", json{{"text", kTexts[0]}}.dump());
+    refused(s, "POST", "/embed", "not json");
+    refused(s, "GET", "/nope");
+    refused(s, "GET", "/nope/again");
+    const Server::Reply r = s.handle("GET", "/metrics", "");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    auto has = [&](const std::string& line) {
+        EXPECT_NE(r.body.find("\n" + line + "\n"), std::string::npos) << line << "\n" << r.body;
+    };
+    has(R"(sparq_requests_total{endpoint="/embed",status="200"} 1)");
+    has(R"(sparq_requests_total{endpoint="/embed",status="400"} 1)");
+    has(R"(sparq_requests_total{endpoint="/classify",status="200"} 1)");
+    has(R"(sparq_requests_total{endpoint="other",status="404"} 2)");  // unknown paths: one label
+    has(R"(sparq_request_duration_seconds_bucket{endpoint="/embed",le="+Inf"} 2)");
+    has(R"(sparq_request_duration_seconds_count{endpoint="/embed"} 2)");
+    has("# TYPE sparq_request_duration_seconds histogram");
+    has("sparq_model_requests_total 2");
+    has("sparq_forward_passes_total 3");
+    has("sparq_sequences_total 5");
+    has("sparq_requests_waiting 0");
+    // Tokens: the 5 encodings' lengths.
+    size_t tokens = 0;
+    for (const auto& t : kTexts) tokens += m->tokenizer()->encode(t, std::nullopt, 128).size();
+    tokens += m->tokenizer()->encode(kTexts[0], std::nullopt, 128).size();
+    has("sparq_tokens_total " + std::to_string(tokens));
+    // Buckets are cumulative: each le's count <= the next one's.
+    size_t prev = 0, at = 0;
+    const std::string key = R"(sparq_request_duration_seconds_bucket{endpoint="/embed",le=")";
+    while ((at = r.body.find(key, at)) != std::string::npos) {
+        const size_t sp = r.body.find("} ", at);
+        const size_t n = std::stoul(r.body.substr(sp + 2));
+        EXPECT_GE(n, prev);
+        prev = n;
+        at = sp;
+    }
+    EXPECT_EQ(prev, 2u);
+    // The metrics request itself is counted from the next scrape on.
+    EXPECT_NE(s.handle("GET", "/metrics", "")
+                  .body.find(R"(sparq_requests_total{endpoint="/metrics",status="200"} 1)"),
+              std::string::npos);
+    EXPECT_EQ(refused(s, "POST", "/metrics", "").first, 405);
+}
+
 // Requests that wait while the model is busy share one forward pass (per endpoint and options),
 // with the same numbers as alone (up to oneDNN blocking a different token count differently).
 TEST(Serve, BatchesWaitingRequests) {
@@ -581,6 +680,13 @@ TEST(Serve, HttpRoundTrip) {
     ASSERT_TRUE(e);
     EXPECT_EQ(e->status, 200);
     EXPECT_EQ(e->get_header_value("Content-Type"), "application/json");
+    auto metrics = c.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metrics->status, 200);
+    EXPECT_EQ(metrics->get_header_value("Content-Type"),
+              "text/plain; version=0.0.4; charset=utf-8");
+    EXPECT_NE(metrics->body.find(R"(sparq_requests_total{endpoint="/embed",status="200"} 1)"),
+              std::string::npos);
     EXPECT_EQ(json::parse(e->body)["embeddings"].size(), 1u);
     auto big = c.Post("/embed", std::string(8192, ' '), "application/json");
     ASSERT_TRUE(big);

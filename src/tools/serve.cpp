@@ -2,10 +2,15 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <initializer_list>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -136,6 +141,20 @@ std::vector<std::string> texts_of(const json& j, size_t max, const std::string& 
     return string_array(j, "texts", max, endpoint);
 }
 
+// The second segments of n texts: "pair" (one for all), "pairs" (one each) or none (empty).
+std::vector<std::string> pairs_of(const json& j, size_t n, size_t max,
+                                  const std::string& endpoint) {
+    if (j.contains("pair") && j.contains("pairs"))
+        throw HttpError(400, endpoint + ": give \"pair\" or \"pairs\", not both");
+    if (j.contains("pair")) return std::vector<std::string>(n, string_field(j, "pair", endpoint));
+    if (!j.contains("pairs")) return {};
+    std::vector<std::string> pairs = string_array(j, "pairs", max, endpoint);
+    if (pairs.size() != n)
+        throw HttpError(400, endpoint + ": " + std::to_string(pairs.size()) + " pairs for " +
+                                 std::to_string(n) + " texts (expected one per text)");
+    return pairs;
+}
+
 // Cross-request batching. Connection threads parse and tokenize, then hand their encodings to
 // the batcher as one Job and wait; its single worker thread takes the oldest waiting job plus
 // every later one of the same kind that still fits in batch_size texts, runs one forward pass
@@ -190,7 +209,9 @@ class Batcher {
     // Jobs and forward passes so far; jobs waiting now. For /info and tests.
     ServeStats stats() const {
         std::lock_guard<std::mutex> g(mu_);
-        return {jobs_, passes_, queue_.size()};
+        ServeStats s = ran_;
+        s.waiting = queue_.size();
+        return s;
     }
     void pause(bool on) {
         {
@@ -220,9 +241,14 @@ class Batcher {
                     ++it;
                 }
             }
-            jobs_ += take.size();
+            ran_.jobs += take.size();
             lock.unlock();
-            size_t passes = 0;
+            size_t passes = 0, sequences = 0, tokens = 0;
+            for (const Job* j : take) {
+                sequences += j->encs.size();
+                for (const Encoding& e : j->encs) tokens += e.size();
+            }
+            const auto t0 = std::chrono::steady_clock::now();
             try {
                 passes = forward(take);
             } catch (...) {
@@ -240,8 +266,12 @@ class Batcher {
                     }
                 }
             }
+            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
             lock.lock();
-            passes_ += passes;
+            ran_.passes += passes;
+            ran_.sequences += sequences;
+            ran_.tokens += tokens;
+            ran_.forward_seconds += took.count();
             for (Job* j : take) j->done = true;
             done_.notify_all();
         }
@@ -300,11 +330,86 @@ class Batcher {
     std::condition_variable work_, done_;
     std::deque<Job*> queue_;
     bool stopping_ = false, paused_ = false;
-    size_t jobs_ = 0, passes_ = 0;
+    ServeStats ran_;      // all but `waiting`
     std::thread worker_;  // last: starts after the members it uses
 };
 
 }  // namespace
+
+// Requests by endpoint: counts by status and a latency histogram (Prometheus' cumulative
+// buckets, in seconds), for GET /metrics.
+class RequestMetrics {
+  public:
+    static constexpr double kBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                          0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+    void record(const std::string& endpoint, int status, double seconds) {
+        std::lock_guard<std::mutex> g(mu_);
+        Endpoint& e = by_endpoint_[endpoint];
+        ++e.by_status[status];
+        ++e.count;
+        e.sum += seconds;
+        for (size_t b = 0; b < std::size(kBuckets); ++b) e.buckets[b] += seconds <= kBuckets[b];
+    }
+    // The metrics in Prometheus' text exposition format (version 0.0.4).
+    std::string text(const ServeStats& st) const {
+        std::lock_guard<std::mutex> g(mu_);
+        std::string out;
+        auto num = [](double v) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.17g", v);
+            return std::string(buf);
+        };
+        auto head = [&](const char* name, const char* type, const char* help) {
+            out +=
+                std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+        };
+        head("sparq_requests_total", "counter", "Requests handled, by endpoint and HTTP status.");
+        for (const auto& [ep, e] : by_endpoint_)
+            for (const auto& [status, n] : e.by_status)
+                out += "sparq_requests_total{endpoint=\"" + ep + "\",status=\"" +
+                       std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+        head("sparq_request_duration_seconds", "histogram",
+             "Time to answer a request: parsing, tokenizing, waiting for and running the model.");
+        for (const auto& [ep, e] : by_endpoint_) {
+            const std::string label =
+                "sparq_request_duration_seconds_bucket{endpoint=\"" + ep + "\",le=\"";
+            for (size_t b = 0; b < std::size(kBuckets); ++b)
+                out += label + num(kBuckets[b]) + "\"} " + std::to_string(e.buckets[b]) + "\n";
+            out += label + "+Inf\"} " + std::to_string(e.count) + "\n";
+            out +=
+                "sparq_request_duration_seconds_sum{endpoint=\"" + ep + "\"} " + num(e.sum) + "\n";
+            out += "sparq_request_duration_seconds_count{endpoint=\"" + ep + "\"} " +
+                   std::to_string(e.count) + "\n";
+        }
+        auto one = [&](const char* name, const char* type, const char* help, const std::string& v) {
+            head(name, type, help);
+            out += std::string(name) + " " + v + "\n";
+        };
+        one("sparq_model_requests_total", "counter", "Requests that ran the model.",
+            std::to_string(st.jobs));
+        one("sparq_forward_passes_total", "counter",
+            "Forward passes (requests waiting together share one).", std::to_string(st.passes));
+        one("sparq_sequences_total", "counter", "Sequences run through the model.",
+            std::to_string(st.sequences));
+        one("sparq_tokens_total", "counter", "Tokens run through the model.",
+            std::to_string(st.tokens));
+        one("sparq_forward_seconds_total", "counter", "Seconds spent in forward passes.",
+            num(st.forward_seconds));
+        one("sparq_requests_waiting", "gauge", "Requests waiting for the model now.",
+            std::to_string(st.waiting));
+        return out;
+    }
+
+  private:
+    struct Endpoint {
+        std::map<int, size_t> by_status;
+        size_t buckets[std::size(kBuckets)] = {};
+        size_t count = 0;
+        double sum = 0;
+    };
+    mutable std::mutex mu_;
+    std::map<std::string, Endpoint> by_endpoint_;
+};
 
 struct Server::Impl {
     const Model& model;
@@ -314,6 +419,33 @@ struct Server::Impl {
     httplib::Server http;
     std::string info;  // the /info body (fixed)
     std::unique_ptr<Batcher> batcher;
+    RequestMetrics metrics;
+
+    // POST /tokenize: the encodings the other endpoints run (the model's truncation length).
+    ojson tokenize(const json& j) const {
+        const std::string ep = "/tokenize";
+        check_keys(j, {"texts", "text", "pair", "pairs"}, ep);
+        const auto texts = texts_of(j, o.max_texts, ep);
+        const auto pairs = pairs_of(j, texts.size(), o.max_texts, ep);
+        ojson results = ojson::array();
+        for (const Encoding& e : tok.encode_batch(texts, pairs, o.max_length)) {
+            ojson r;
+            r["tokens"] = e.tokens;
+            r["ids"] = e.ids;
+            r["type_ids"] = e.type_ids;
+            ojson offsets = ojson::array();
+            for (const auto& [b, en] : e.offsets) offsets.push_back({b, en});
+            r["offsets"] = std::move(offsets);
+            ojson seq = ojson::array();
+            for (int8_t s : e.sequence_ids) seq.push_back(s < 0 ? ojson(nullptr) : ojson(s));
+            r["sequence_ids"] = std::move(seq);
+            results.push_back(std::move(r));
+        }
+        ojson out;
+        out["model"] = name;
+        out["results"] = std::move(results);
+        return out;
+    }
 
     // The request's truncation size under `key` (an integer in [1, embedding size]), else 0.
     size_t truncation_of(const json& j, const char* key, const std::string& ep) const {
@@ -567,15 +699,7 @@ struct Server::Impl {
         }
         check_keys(j, {"texts", "text", "pair", "pairs", "top_k", "aggregation"}, ep);
         const auto texts = texts_of(j, o.max_texts, ep);
-        std::vector<std::string> pairs;
-        if (j.contains("pair") && j.contains("pairs")) throw HttpError(400, ep + ": give \"pair\" or \"pairs\", not both");
-        if (j.contains("pair")) pairs.assign(texts.size(), string_field(j, "pair", ep));
-        if (j.contains("pairs")) {
-            pairs = string_array(j, "pairs", o.max_texts, ep);
-            if (pairs.size() != texts.size())
-                throw HttpError(400, ep + ": " + std::to_string(pairs.size()) + " pairs for " +
-                                         std::to_string(texts.size()) + " texts (expected one per text)");
-        }
+        const auto pairs = pairs_of(j, texts.size(), o.max_texts, ep);
         const size_t top_k = top_k_of(j, 0, ep);
         // Token classification's entities; an unknown name is a sparq::Error, a 400 (handle()).
         const Aggregation aggregation =
@@ -636,8 +760,9 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     }
     info["max_texts"] = impl_->o.max_texts;
     info["max_body_bytes"] = impl_->o.max_body_bytes;
-    info["endpoints"] = {"GET /health",     "GET /info",    "POST /embed",    "POST /classify",
-                         "POST /fill-mask", "POST /rerank", "POST /zero-shot"};
+    info["endpoints"] = {"GET /health",    "GET /info",          "GET /metrics", "POST /embed",
+                         "POST /classify", "POST /fill-mask",    "POST /rerank", "POST /zero-shot",
+                         "POST /tokenize", "POST /v1/embeddings"};
     impl_->info = dump(info);
 
     httplib::Server& http = impl_->http;
@@ -652,7 +777,7 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     auto route = [this](const httplib::Request& req, httplib::Response& res) {
         const Reply r = handle(req.method, req.path, req.body);
         res.status = r.status;
-        res.set_content(r.body, "application/json");
+        res.set_content(r.body, r.content_type);
     };
     http.Get(".*", route);
     http.Post(".*", route);
@@ -692,6 +817,20 @@ ServeStats Server::stats() const { return impl_->batcher->stats(); }
 void Server::pause_batching(bool on) { impl_->batcher->pause(on); }
 
 Server::Reply Server::handle(const std::string& method, const std::string& path, const std::string& body) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    Reply r = route(method, path, body);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
+    // Paths by name when they are endpoints (a fixed set of label values), others as "other".
+    static const char* kPaths[] = {"/health",   "/info",         "/metrics", "/embed",
+                                   "/classify", "/fill-mask",    "/rerank",  "/zero-shot",
+                                   "/tokenize", "/v1/embeddings"};
+    const bool known = std::find(std::begin(kPaths), std::end(kPaths), path) != std::end(kPaths);
+    impl_->metrics.record(known ? path : "other", r.status, took.count());
+    return r;
+}
+
+Server::Reply Server::route(const std::string& method, const std::string& path,
+                            const std::string& body) const {
     auto allow = [&](const char* m) {
         if (method != m && !(method == "HEAD" && std::string(m) == "GET"))
             throw HttpError(405, path + ": method " + method + " not allowed (use " + m + ")");
@@ -705,13 +844,22 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
             allow("GET");
             return {200, impl_->info};
         }
+        if (path == "/metrics") {
+            allow("GET");
+            return {200, impl_->metrics.text(impl_->batcher->stats()),
+                    "text/plain; version=0.0.4; charset=utf-8"};
+        }
         // The POST endpoints: a JSON object in, the handler's JSON out.
         using Handler = ojson (Impl::*)(const json&) const;
         static constexpr std::pair<const char*, Handler> kPost[] = {
-            {"/embed", &Impl::embed},         {"/classify", &Impl::classify},
-            {"/fill-mask", &Impl::fill_mask}, {"/rerank", &Impl::rerank},
-            {"/zero-shot", &Impl::zero_shot}, {"/v1/embeddings", &Impl::openai_embeddings}};
-        std::string endpoints = "GET /health, GET /info";
+            {"/embed", &Impl::embed},
+            {"/classify", &Impl::classify},
+            {"/fill-mask", &Impl::fill_mask},
+            {"/rerank", &Impl::rerank},
+            {"/zero-shot", &Impl::zero_shot},
+            {"/tokenize", &Impl::tokenize},
+            {"/v1/embeddings", &Impl::openai_embeddings}};
+        std::string endpoints = "GET /health, GET /info, GET /metrics";
         for (const auto& [p, handler] : kPost) {
             if (path == p) {
                 allow("POST");

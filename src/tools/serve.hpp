@@ -12,6 +12,11 @@
 //   POST /rerank    {"query", "documents", "top_k", "raw"} -> {"results": [{"index", "score"}]}
 //   POST /zero-shot {"texts" | "text", "labels", "template", "multi_label"}
 //                   -> {"results": [{"sequence", "labels", "scores"}]} (NLI models)
+//   POST /tokenize  {"texts" | "text", "pair" | "pairs"} -> {"results": [{"tokens", "ids",
+//                   "type_ids", "offsets", "sequence_ids"}]} (the model's tokenizer and length)
+//   POST /v1/embeddings  OpenAI's embeddings request and response
+//   GET  /metrics   Prometheus text format: requests by endpoint and status, their latency
+//                   histogram, forward passes, sequences and tokens run, time in the model
 //
 // Errors are JSON {"error": "..."}: 400 for a bad request (invalid JSON or UTF-8, unknown or
 // mistyped fields, too many texts, a task the model has no head for), 404 for an unknown path,
@@ -39,9 +44,12 @@ struct ServeOptions {
     SentenceEmbeddingConfig embedding;  // /embed's default pooling and normalization
 };
 
-// Requests (jobs) the model has run, in how many forward passes, and how many wait now.
+// Requests (jobs) the model has run, in how many forward passes, and how many wait now; the
+// sequences and tokens of those passes and the seconds spent in them.
 struct ServeStats {
     size_t jobs = 0, passes = 0, waiting = 0;
+    size_t sequences = 0, tokens = 0;
+    double forward_seconds = 0;
 };
 
 class Server {
@@ -60,6 +68,7 @@ class Server {
     struct Reply {
         int status = 200;
         std::string body;
+        std::string content_type = "application/json";
     };
     Reply handle(const std::string& method, const std::string& path, const std::string& body) const;
 
@@ -68,6 +77,7 @@ class Server {
     void pause_batching(bool on);
 
   private:
+    Reply route(const std::string& method, const std::string& path, const std::string& body) const;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
