@@ -302,6 +302,44 @@ TEST(AttentionS8, RelativeProjectionsPackedPerRow) {
         }
 }
 
+// Query rows [qa, qb) alone (ModernBERT's band): the whole call's rows bit for bit, with and
+// without a relative bias, the rows outside untouched; the reference's rows the same.
+TEST(AttentionS8, RowsEqualTheWholeCallsRows) {
+    const std::vector<float> table = rel_table();
+    for (const float* rel : {static_cast<const float*>(nullptr), table.data() + 511})
+        for (int64_t seq : {1, 9, 40, 130})
+            for (auto [qa, qb] : {std::pair<int64_t, int64_t>{0, seq},
+                                  {0, seq / 2},
+                                  {seq / 3, seq},
+                                  {seq / 4, seq / 4 + (seq + 2) / 3},
+                                  {seq / 2, seq / 2}}) {
+                const int64_t d = 32;
+                SCOPED_TRACE("seq " + std::to_string(seq) + " rows " + std::to_string(qa) + ".." +
+                             std::to_string(qb) + (rel ? " bias" : ""));
+                Qkv x = make_qkv(seq, d, static_cast<uint32_t>(seq + 7 * qa));
+                const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+                AlignedBuffer<uint8_t> scratch(attention_s8_scratch_bytes(seq, d));
+                std::vector<float> whole(seq * d), rows(seq * d, -7.0f), ref_rows(seq * d, -7.0f);
+                attention_head_s8(x.q(), x.k(), x.v(), x.ld, whole.data(), d, seq, d, scale,
+                                  scratch.data(), nullptr, rel);
+                attention_head_s8_rows(x.q(), x.k(), x.v(), x.ld, rows.data(), d, seq, d, scale,
+                                       scratch.data(), rel, qa, qb);
+                ref::attention_head_s8_rows(x.q(), x.k(), x.v(), x.ld, ref_rows.data(), d, seq, d,
+                                            scale, rel, qa, qb);
+                for (int64_t i = 0; i < seq; ++i)
+                    for (int64_t c = 0; c < d; ++c) {
+                        const bool in = i >= qa && i < qb;
+                        ASSERT_EQ(rows[i * d + c], in ? whole[i * d + c] : -7.0f) << i << " " << c;
+                        ASSERT_EQ(ref_rows[i * d + c], rows[i * d + c]) << i << " " << c;
+                    }
+            }
+    std::vector<float> x(3 * 8 * 4, 1.0f), out(8 * 4);
+    AlignedBuffer<uint8_t> scratch(attention_s8_scratch_bytes(8, 4));
+    EXPECT_THROW(attention_head_s8_rows(x.data(), x.data() + 4, x.data() + 8, 12, out.data(), 4, 8,
+                                        4, 0.5f, scratch.data(), nullptr, 3, 9),
+                 Error);
+}
+
 TEST(AttentionS8, ReferenceIntegersAreTheDefinition) {
     // The reference's own integers from its quantized operands, recomputed here independently.
     int n = 0;

@@ -93,7 +93,7 @@ namespace {
 // The reference with a relative bias by distance or DeBERTa's terms (or neither).
 void ref_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
               int64_t ld_ctx, int64_t seq, int64_t d, float scale, AttentionS8Probe* probe,
-              const float* rel_bias, const DisentangledS8Head* dis) {
+              const float* rel_bias, const DisentangledS8Head* dis, int64_t qa, int64_t qb) {
     std::vector<int8_t> q8(seq * d), k8(seq * d), v8(seq * d);
     std::vector<float> sq(seq), sk(seq), sp(seq), sv(d), s(seq * seq);
     std::vector<int32_t> si(seq * seq), ci(seq * d);
@@ -163,7 +163,7 @@ void ref_head(const float* q, const float* k, const float* v, int64_t ld_qkv, fl
             int32_t acc = 0;
             for (int64_t j = 0; j < seq; ++j) acc += int32_t{p8[i * seq + j]} * v8[j * d + c];
             ci[i * d + c] = acc;
-            ctx[i * ld_ctx + c] = static_cast<float>(acc) * sp[i] * sv[c];
+            if (i >= qa && i < qb) ctx[i * ld_ctx + c] = static_cast<float>(acc) * sp[i] * sv[c];
         }
     if (probe) {
         probe->q8 = q8;
@@ -184,14 +184,35 @@ namespace ref {
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* /*scratch*/,
                        AttentionS8Probe* probe, const float* rel_bias) {
-    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, rel_bias, nullptr);
+    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, rel_bias, nullptr, 0, seq);
 }
 void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
                                float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                                const DisentangledS8Head& rel, AttentionS8Probe* probe) {
-    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, nullptr, &rel);
+    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, probe, nullptr, &rel, 0, seq);
+}
+void attention_head_s8_rows(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            const float* rel_bias, int64_t q_begin, int64_t q_end) {
+    ref_head(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, nullptr, rel_bias, nullptr, q_begin,
+             q_end);
 }
 }  // namespace ref
+
+void attention_head_s8_rows(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, const float* rel_bias, int64_t q_begin,
+                            int64_t q_end) {
+    if (q_begin < 0 || q_end > seq || q_begin > q_end)
+        throw Error("attention_head_s8_rows: rows [" + std::to_string(q_begin) + ", " +
+                    std::to_string(q_end) + ") outside the sequence of " + std::to_string(seq));
+    if (attention_s8_fast())
+        attention_s8_vnni_rows(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, rel_bias,
+                               q_begin, q_end);
+    else
+        ref::attention_head_s8_rows(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, rel_bias, q_begin,
+                                    q_end);
+}
 
 S8RelPack pack_rel_s8(const float* bt, int64_t heads, int64_t d, int64_t ld, int64_t rows) {
     S8RelPack p;

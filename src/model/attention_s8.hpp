@@ -68,6 +68,15 @@ void attention_head_s8(const float* q, const float* k, const float* v, int64_t l
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        const AttentionNext* next = nullptr, const float* rel_bias = nullptr);
 
+// attention_head_s8 for the query rows [q_begin, q_end) of the sequence only (ctx rows outside
+// untouched): the same keys, scales and numbers as the whole call's rows, bit for bit, at the
+// cost of those rows (ModernBERT's banded local attention). The VNNI variant when max_isa()
+// allows it (also where AMX runs the whole calls), else the scalar reference.
+void attention_head_s8_rows(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, const float* rel_bias, int64_t q_begin,
+                            int64_t q_end);
+
 // True when a vectorized variant may run (AVX512-VNNI allowed by max_isa()).
 bool attention_s8_fast();
 
@@ -150,6 +159,9 @@ namespace ref {
 void attention_head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                        int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                        AttentionS8Probe* probe, const float* rel_bias = nullptr);
+void attention_head_s8_rows(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            const float* rel_bias, int64_t q_begin, int64_t q_end);
 void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
                                float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                                const DisentangledS8Head& rel, AttentionS8Probe* probe = nullptr);
@@ -162,6 +174,10 @@ struct AttentionS8Entry {
     AttentionS8NextFn with_next;
 };
 AttentionS8Entry attention_s8_vnni_entry();
+void attention_s8_vnni_rows(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, const float* rel_bias, int64_t q_begin,
+                            int64_t q_end);
 void attention_s8_vnni_deberta(const float* q, const float* k, const float* v, int64_t ld_qkv,
                                float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                                uint8_t* scratch, const DisentangledS8Head& rel,

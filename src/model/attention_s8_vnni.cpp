@@ -243,6 +243,7 @@ struct Ops {
     const float *sp, *sv;
     int64_t seq, d, d4, d16, l4, l16;
     NextPrefetch* pf;  // stepped once per group in the tiles
+    int64_t qa = 0, qb = 0;  // the context's query rows [qa, qb)
 };
 
 // The u8 x s8 micro-kernel of the score and context tiles: acc[r][x] = sum over groups g of
@@ -349,9 +350,9 @@ inline void context_tile(const Ops& o, int64_t i0, int64_t c0, float* ctx, int64
 
 template <int NV, bool kInt>
 inline void context_cols(const Ops& o, int64_t c0, float* ctx, int64_t ld_ctx, int32_t* dsti) {
-    int64_t i = 0;
-    for (; i + 4 <= o.seq; i += 4) context_tile<4, NV, kInt>(o, i, c0, ctx, ld_ctx, dsti);
-    for (; i < o.seq; ++i) context_tile<1, NV, kInt>(o, i, c0, ctx, ld_ctx, dsti);
+    int64_t i = o.qa;
+    for (; i + 4 <= o.qb; i += 4) context_tile<4, NV, kInt>(o, i, c0, ctx, ld_ctx, dsti);
+    for (; i < o.qb; ++i) context_tile<1, NV, kInt>(o, i, c0, ctx, ld_ctx, dsti);
 }
 
 template <bool kInt>
@@ -724,19 +725,20 @@ DebertaTerms deberta_products_s8(const DisentangledS8Head& rel, const AttentionS
     return t;
 }
 
-// One head: a relative bias by distance (rel) or DeBERTa's relative terms (dis), or neither.
+// One head: a relative bias by distance (rel) or DeBERTa's relative terms (dis), or neither;
+// the context of query rows [qa, qb) only (the others' scores are not computed).
 void head_s8_impl(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                   int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
                   AttentionS8Probe* probe, const AttentionNext* next, const float* rel,
-                  const DisentangledS8Head* dis) {
+                  const DisentangledS8Head* dis, int64_t qa, int64_t qb) {
     const AttentionS8Layout L(seq, d);
     const Scratch s(scratch, L);
     prepare_qk(q, k, ld_qkv, seq, d, scale, L, s, probe);
     NextPrefetch pf(next, ld_qkv, d), none(nullptr, ld_qkv, d);
     DebertaTerms terms;
     if (dis) terms = deberta_products_s8(*dis, L, s, scratch, seq, d, scale, &none);
-    Ops o{s.q8, s.kpack, s.kcomp, s.rf, s.sk,  s.p8, s.vpack, s.sp,
-          s.sv, seq,     d,       L.d4, L.d16, L.l4, L.l16,   &none};
+    Ops o{s.q8, s.kpack, s.kcomp, s.rf,  s.sk, s.p8,  s.vpack, s.sp, s.sv,
+          seq,  d,       L.d4,    L.d16, L.l4, L.l16, &none,   qa,   qb};
     if (probe) {
         std::vector<int32_t> si(seq * L.l16);
         scores_rows<true>(o, 0, seq, nullptr, si.data(), L.l16);
@@ -747,8 +749,8 @@ void head_s8_impl(const float* q, const float* k, const float* v, int64_t ld_qkv
     }
     o.pf = &pf;
     // Scores and softmax per tile of query rows: the tile's scores stay in L1.
-    for (int64_t i0 = 0; i0 < seq; i0 += s8attn::kScoreRows) {
-        const int64_t i1 = std::min(seq, i0 + s8attn::kScoreRows);
+    for (int64_t i0 = qa; i0 < qb; i0 += s8attn::kScoreRows) {
+        const int64_t i1 = std::min(qb, i0 + s8attn::kScoreRows);
         scores_rows<false>(o, i0, i1, s.scores, nullptr, L.l16);
         if (rel) add_rel_bias(s.scores, i1 - i0, i0, seq, L.l16, rel);
         if (dis) avx512::add_deberta_term_sums(terms, s.scores, L.l16, i0, i1 - i0);
@@ -768,7 +770,8 @@ void head_s8_impl(const float* q, const float* k, const float* v, int64_t ld_qkv
 void head_s8(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
              int64_t ld_ctx, int64_t seq, int64_t d, float scale, uint8_t* scratch,
              AttentionS8Probe* probe, const AttentionNext* next, const float* rel) {
-    head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next, rel, nullptr);
+    head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, next, rel, nullptr, 0,
+                 seq);
 }
 
 // ---- AMX variant: the same integers from tdpbusd on 16 x 16 int32 tiles ----
@@ -984,7 +987,15 @@ void attention_s8_vnni_deberta(const float* q, const float* k, const float* v, i
                                uint8_t* scratch, const DisentangledS8Head& rel,
                                AttentionS8Probe* probe) {
     head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, probe, nullptr, nullptr,
-                 &rel);
+                 &rel, 0, seq);
+}
+
+void attention_s8_vnni_rows(const float* q, const float* k, const float* v, int64_t ld_qkv,
+                            float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
+                            uint8_t* scratch, const float* rel_bias, int64_t q_begin,
+                            int64_t q_end) {
+    head_s8_impl(q, k, v, ld_qkv, ctx, ld_ctx, seq, d, scale, scratch, nullptr, nullptr, rel_bias,
+                 nullptr, q_begin, q_end);
 }
 
 void attention_head_s8_qk8(const S8QK8& qk, int64_t off, int64_t head, const float* v,

@@ -24,7 +24,6 @@ namespace sparq {
 namespace {
 
 struct AttentionScratch;  // thread_scratch tag: each thread's attention scores and packed tiles
-struct BandScratch;       // thread_scratch tag: the context of a banded int8 attention's block
 
 std::string shape_str(const std::vector<int64_t>& s) {
     std::string r = "[";
@@ -517,20 +516,17 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
                                   scale, scratch, &next, rel_bias(head, layer));
         } else if (layer && layer->local && len > 8 * window_ && band_) {
             // ModernBERT's local layers on long sequences: each block of 2 windows of queries
-            // runs as a sequence of the tokens its windows reach (the window mask inside it; a
-            // window of context around it computed and dropped): ~8 windows of keys per query
-            // instead of len. V's per-feature int8 scales then come from those tokens only.
+            // runs against the keys its windows reach (the window mask inside it): ~4 windows of
+            // keys per query instead of len. V's per-feature int8 scales then come from those
+            // keys only.
             const int64_t chunk = std::max<int64_t>(2 * window_, 16);
-            float* part = thread_scratch<float, BandScratch>((chunk + 2 * window_) * d);
             for (int64_t i0 = 0; i0 < len; i0 += chunk) {
                 const int64_t i1 = std::min(len, i0 + chunk);
                 const int64_t k0 = std::max<int64_t>(0, i0 - window_),
                               k1 = std::min(len, i1 + window_);
-                attention_head_s8(q + k0 * ld, k + k0 * ld, v + k0 * ld, ld, part, d, k1 - k0, d,
-                                  scale, scratch, nullptr, rel_bias(head, layer));
-                for (int64_t i = i0; i < i1; ++i)
-                    std::copy(part + (i - k0) * d, part + (i - k0 + 1) * d,
-                              ctx + (off + i) * h + head * d);
+                attention_head_s8_rows(q + k0 * ld, k + k0 * ld, v + k0 * ld, ld,
+                                       ctx + (off + k0) * h + head * d, h, k1 - k0, d, scale,
+                                       scratch, rel_bias(head, layer), i0 - k0, i1 - k0);
             }
         } else {
             attention_head_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, scratch,
