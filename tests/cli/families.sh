@@ -84,6 +84,24 @@ grep -q "^attention  int8  .*; disentangled (DeBERTa: c2p + p2c, span 16; the re
 grep -q "^encoder.layer.1.attention.self.{query,key,value}_proj.weight  \[96x32\]  .*int8" \
     "$TMP/deberta-q-plan.txt" || { cat "$TMP/deberta-q-plan.txt"; exit 1; }
 "$SPARQ" inspect "$TMP/deberta-q" --plan --attention f32 | grep -q "^attention  f32 .*disentangled"
+# On sparse int8 kernels throughout, the hidden states stay tile-major between the layers (TFM)
+# around the DeBERTa int8 attention, at 1 and 2 threads (the attention of a thread team): the
+# same scores as token-major (SPARQ_NO_TFM=1) within 1e-5.
+"$SPARQ" inspect "$TMP/deberta-q" --plan --kernels sparse | grep -q "^hidden states  TFM" ||
+    { "$SPARQ" inspect "$TMP/deberta-q" --plan --kernels sparse; exit 1; }
+for t in 1 2; do
+    "$SPARQ" classify "$TMP/deberta-q" "$T1" "$T2" --threads $t --kernels sparse > "$TMP/deb-tfm.jsonl"
+    SPARQ_NO_TFM=1 "$SPARQ" classify "$TMP/deberta-q" "$T1" "$T2" --threads $t --kernels sparse \
+        > "$TMP/deb-tm.jsonl"
+    $PY - "$TMP/deb-tfm.jsonl" "$TMP/deb-tm.jsonl" <<'PYEOF'
+import json, sys
+a, b = ([json.loads(l) for l in open(f)] for f in sys.argv[1:3])
+assert len(a) == len(b) == 2
+for x, y in zip(a, b):
+    assert x["label"] == y["label"], (x, y)
+    assert max(abs(x["scores"][k] - y["scores"][k]) for k in x["scores"]) < 1e-5, (x, y)
+PYEOF
+done
 for fam in deberta deberta_v1; do
     for att in int8 f32; do
         "$SPARQ" classify "$TMP/$fam-q" "$T1" "$T2" --threads 2 --attention $att \
