@@ -304,7 +304,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     scale_factor_ = cfg.disentangled.scale_factor;  // 1 but for DeBERTa
     if (cfg.disentangled.on) {
         const ModelConfig::Disentangled& dis = cfg.disentangled;
-        // int8: QK^T, softmax and P.V as every int8 attention, the c2p / p2c products f32.
+        // int8: QK^T, the c2p / p2c products, softmax and P.V as every int8 attention (VNNI).
         attention_plan_ += std::string("; disentangled (DeBERTa: ") +
                            (dis.c2p && dis.p2c ? "c2p + p2c"
                             : dis.c2p          ? "c2p"
