@@ -31,6 +31,8 @@ struct Bytes {
         for (int i = w - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[off + i]);
         return v;
     }
+    // True if [off, off + len) lies in the file (no wrap-around for offsets read from it).
+    bool has(uint64_t off, uint64_t len) const { return off <= n && len <= n - off; }
 };
 
 struct Record {
@@ -51,35 +53,41 @@ std::map<std::string, Record> zip_records(const std::string& path, Bytes f) {
     if ((entries == 0xFFFF || cd_off == 0xFFFFFFFF) && eocd >= 20 &&
         f.u(eocd - 20, 4) == 0x07064b50) {
         const uint64_t z = f.u(eocd - 20 + 8, 8);
-        if (z + 56 > f.n || f.u(z, 4) != 0x06064b50) fail(path, "bad zip64 end record");
+        if (!f.has(z, 56) || f.u(z, 4) != 0x06064b50) fail(path, "bad zip64 end record");
         entries = f.u(z + 32, 8);
         cd_off = f.u(z + 48, 8);
     }
     std::map<std::string, Record> out;
     uint64_t at = cd_off;
     for (uint64_t e = 0; e < entries; ++e) {
-        if (at + 46 > f.n || f.u(at, 4) != 0x02014b50) fail(path, "corrupt zip central directory");
+        if (!f.has(at, 46) || f.u(at, 4) != 0x02014b50) fail(path, "corrupt zip central directory");
         const uint64_t method = f.u(at + 10, 2), name_len = f.u(at + 28, 2),
                        extra_len = f.u(at + 30, 2), comment_len = f.u(at + 32, 2);
         uint64_t size = f.u(at + 24, 4), comp = f.u(at + 20, 4), local = f.u(at + 42, 4);
-        if (at + 46 + name_len + extra_len > f.n) fail(path, "corrupt zip central directory");
+        if (!f.has(at, 46 + name_len + extra_len)) fail(path, "corrupt zip central directory");
         const std::string name(reinterpret_cast<const char*>(f.p + at + 46), name_len);
         // zip64 extra field: the 0xFFFFFFFF fields, in the order size, compressed size, offset.
-        for (uint64_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+        const uint64_t extra_end = at + 46 + name_len + extra_len;
+        for (uint64_t x = at + 46 + name_len; x + 4 <= extra_end;) {
             const uint64_t id = f.u(x, 2), len = f.u(x + 2, 2);
             if (id == 1) {
                 uint64_t q = x + 4;
-                if (size == 0xFFFFFFFF) size = f.u(q, 8), q += 8;
-                if (comp == 0xFFFFFFFF) comp = f.u(q, 8), q += 8;
-                if (local == 0xFFFFFFFF) local = f.u(q, 8);
+                for (uint64_t* v : {&size, &comp, &local}) {
+                    if (*v != 0xFFFFFFFF) continue;
+                    if (q + 8 > x + 4 + len || q + 8 > extra_end)
+                        fail(path, "zip record '" + name + "' has a short zip64 extra field");
+                    *v = f.u(q, 8);
+                    q += 8;
+                }
             }
             x += 4 + len;
         }
         if (method != 0 || comp != size)
             fail(path, "zip record '" + name + "' is compressed (torch.save stores records)");
-        if (local + 30 > f.n || f.u(local, 4) != 0x04034b50) fail(path, "corrupt zip local header");
+        if (!f.has(local, 30) || f.u(local, 4) != 0x04034b50)
+            fail(path, "corrupt zip local header");
         const uint64_t data = local + 30 + f.u(local + 26, 2) + f.u(local + 28, 2);
-        if (data + size > f.n)
+        if (!f.has(data, size))
             fail(path, "zip record '" + name + "' runs past the end of the file");
         out[name] = {data, size};
         at += 46 + name_len + extra_len + comment_len;
@@ -116,6 +124,30 @@ struct Value {
     // stride
     DType dtype = DType::f32;
     std::vector<int64_t> shape, stride;
+
+    Value() = default;
+    Value(const Value&) = delete;
+    Value& operator=(const Value&) = delete;
+    // Frees the values this one holds without recursion: a pickle nests a tuple per byte
+    // (TUPLE1), and freeing a few hundred thousand levels recursively overflows the stack.
+    ~Value() {
+        std::vector<Ref> todo;
+        auto take = [&](Value& v) {
+            for (Ref& x : v.items) todo.push_back(std::move(x));
+            for (auto& [k, x] : v.pairs) {
+                todo.push_back(std::move(k));
+                todo.push_back(std::move(x));
+            }
+            v.items.clear();
+            v.pairs.clear();
+        };
+        take(*this);
+        while (!todo.empty()) {
+            Ref r = std::move(todo.back());
+            todo.pop_back();
+            if (r && r.use_count() == 1) take(*r);  // r, now childless, is freed here
+        }
+    }
 };
 
 Ref make(Value::Kind k) {
@@ -460,19 +492,20 @@ std::vector<TensorInfo> torch_zip_tensors(const std::string& path, const std::by
         if (v->stride.size() != v->shape.size())
             fail(path, "tensor '" + t.name + "' has " + std::to_string(v->stride.size()) +
                            " strides for " + std::to_string(v->shape.size()) + " dimensions");
-        int64_t expect = 1;
-        for (size_t d = v->shape.size(); d-- > 0;) {
-            if (v->shape[d] != 1 && v->stride[d] != expect)
-                fail(path,
-                     "tensor '" + t.name + "' is not contiguous (save it with .contiguous())");
-            expect *= v->shape[d];
-        }
         const uint64_t es = dtype_size(st.dtype);
         uint64_t n = 1;
         for (int64_t dim : v->shape)
             if (dim < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(dim), &n) ||
                 n > (uint64_t{1} << 40))
                 fail(path, "tensor '" + t.name + "' has an invalid size");
+        // An empty tensor has no layout to check; else every product of dimensions is <= n.
+        int64_t expect = 1;
+        for (size_t d = n > 0 ? v->shape.size() : 0; d-- > 0;) {
+            if (v->shape[d] != 1 && v->stride[d] != expect)
+                fail(path,
+                     "tensor '" + t.name + "' is not contiguous (save it with .contiguous())");
+            expect *= v->shape[d];
+        }
         const uint64_t storage_bytes = static_cast<uint64_t>(st.i) * es;
         const uint64_t begin = static_cast<uint64_t>(v->i) * es;
         if (st.i < 0 || st.i > (int64_t{1} << 40) || storage_bytes > rec->second.size)

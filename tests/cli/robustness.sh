@@ -260,5 +260,36 @@ expect 1 "rel_embeddings.weight': expected shape \[16, 32\], found \[32, 32\]" "
 m=$(deberta deb_buckets); sed -i 's/"position_buckets": -1/"position_buckets": 40/' "$m/config.json"
 expect 1 "position_buckets 40 needs max_relative_positions above 21" "buckets past the span" -- "$SPARQ" classify "$m" hi
 
+# --- pytorch_model.bin: zip offsets that wrap around, a pickle nested a tuple per byte, a shape
+# whose strides overflow (each a crash or undefined behaviour before) -----------------------------
+bin_case() {  # bin_case PATTERN DESCRIPTION PYTHON (writes the bytes b of pytorch_model.bin)
+  local m; m=$(model bin); rm "$m/model.safetensors"
+  $PY - "$m/pytorch_model.bin" "$3" <<'PYEOF'
+import io, struct, sys, zipfile
+def torch_zip(pkl, records={}):  # a torch.save-like zip: archive/data.pkl + stored records
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pkl)
+        for k, v in records.items():
+            z.writestr("archive/data/" + k, v)
+    return out.getvalue()
+def long8(v):  # pickle LONG1 of 8 bytes
+    return b"\x8a\x08" + v.to_bytes(8, "little", signed=True)
+def zip64_locator(b, z):  # b with a zip64 locator pointing at offset z, and 0xFFFF entries
+    e = b.rfind(b"PK\x05\x06")
+    return b[:e] + struct.pack("<IIQI", 0x07064b50, 0, z, 1) + b[e:e + 10] + b"\xff\xff" + b[e + 12:]
+exec(sys.argv[2])
+open(sys.argv[1], "wb").write(b)
+PYEOF
+  expect 1 "$1" "pytorch_model.bin $2" -- "$SPARQ" classify "$m" hello
+}
+bin_case "data.pkl holds no state dict" "nested 2 million tuples deep" 'b = torch_zip(b"\x80\x02)" + b"\x85" * 2000000 + b".")'
+bin_case "tensor 'w' has an invalid size" "shape [2^62, 2^62], strides [2^62, 1]" \
+  'b = torch_zip(b"\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00(" + long8(2**62) + long8(2**62) + b"t(" + long8(2**62) + b"K\x01tNtRu.", {"0": bytes(16)})'
+bin_case "bad zip64 end record" "zip64 end record at 2^64 - 40" \
+  'b = zip64_locator(torch_zip(b"\x80\x02}."), 2**64 - 40)'
+bin_case "corrupt zip central directory" "central directory at 2^64 - 20" \
+  'b = torch_zip(b"\x80\x02}."); e = b.rfind(b"PK\x05\x06"); b = b[:e] + struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, 1, 1, 46, 2**64 - 20) + b[e:]; b = zip64_locator(b, e)'
+
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "robustness: ok"
