@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/json_depth.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
 
@@ -313,12 +314,14 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     if (!in) throw Error(path + ": cannot open model config");
     std::stringstream ss;
     ss << in.rdbuf();
+    const std::string text = ss.str();
     json j;
     try {
-        j = json::parse(ss.str());
+        j = json::parse(text);
     } catch (const json::exception& e) {
         throw Error(path + ": not valid JSON: " + e.what());
     }
+    check_json_depth(text, path);
     if (!j.is_object())
         throw Error(path + ": expected a JSON object, found " + std::string(j.type_name()));
     Reader r(path, j);

@@ -16,6 +16,7 @@
 #include <set>
 #include <utility>
 
+#include "core/json_depth.hpp"
 #include "model/torch_zip.hpp"
 #include "sparq/error.hpp"
 
@@ -300,6 +301,7 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
         } catch (const nlohmann::json::exception& e) {
             fail(path, std::string("header is not valid JSON: ") + e.what());
         }
+        check_json_depth({hbeg, n}, path + ": header");
         if (!duplicate.empty())
             fail(path, "header names tensor '" + duplicate + "' twice, expected unique names");
         if (!header.is_object())

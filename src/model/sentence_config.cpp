@@ -3,10 +3,12 @@
 // <dense dir>/config.json, sentence_bert_config.json).
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
+#include "core/json_depth.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
 
@@ -20,11 +22,15 @@ using nlohmann::json;
 json read_json(const fs::path& p) {
     std::ifstream in(p);
     if (!in) throw Error(p.string() + ": cannot open");
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    json j;
     try {
-        return json::parse(in);
+        j = json::parse(text);
     } catch (const json::exception& e) {
         throw Error(p.string() + ": not valid JSON: " + e.what());
     }
+    check_json_depth(text, p.string());
+    return j;
 }
 
 bool flag(const json& j, const char* key, const fs::path& where) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/json_depth.hpp"
 #include "sparq/error.hpp"
 #include "sparq/tokenizer.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
@@ -24,11 +25,15 @@ json read_json(const fs::path& path) {
     if (!in) throw Error("cannot open '" + path.string() + "'");
     std::stringstream ss;
     ss << in.rdbuf();
+    const std::string text = ss.str();
+    json j;
     try {
-        return json::parse(ss.str());
+        j = json::parse(text);
     } catch (const json::exception& e) {
         throw Error("'" + path.string() + "' is not valid JSON: " + e.what());
     }
+    check_json_depth(text, path.string());
+    return j;
 }
 
 std::string type_name(const json& j) { return j.type_name(); }

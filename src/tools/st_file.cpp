@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/json_depth.hpp"
 #include "model/safetensors.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
@@ -67,12 +68,14 @@ StFile StFile::parse(std::vector<uint8_t> bytes, const std::string& path) {
     size_t data_size = f.bytes.size() - f.data_offset;
     nlohmann::json header;
     std::string duplicate;
+    const char* hbeg = reinterpret_cast<const char*>(f.bytes.data() + 8);
     try {
-        const char* hbeg = reinterpret_cast<const char*>(f.bytes.data() + 8);
         header = parse_safetensors_header(hbeg, hbeg + hlen, duplicate);
     } catch (const nlohmann::json::exception& e) {
         throw bad(std::string("header is not JSON (") + e.what() + ")");
     }
+    if (json_depth({hbeg, hlen}) > kMaxJsonDepth)
+        throw bad("header nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     if (!header.is_object()) throw bad("header is not a JSON object");
     if (!duplicate.empty()) throw bad("header names tensor '" + duplicate + "' twice");
     for (auto& [name, v] : header.items()) {

@@ -291,5 +291,16 @@ bin_case "bad zip64 end record" "zip64 end record at 2^64 - 40" \
 bin_case "corrupt zip central directory" "central directory at 2^64 - 20" \
   'b = torch_zip(b"\x80\x02}."); e = b.rfind(b"PK\x05\x06"); b = b[:e] + struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, 1, 1, 46, 2**64 - 20) + b[e:]; b = zip64_locator(b, e)'
 
+# --- JSON nested deeper than serde_json's 128 levels (Hugging Face's own limit): error messages
+# dump the value they name, and dumping 500000 levels overflowed the stack --------------------------
+NEST='"[" * 500000 + "]" * 500000'
+m=$(model deepcfg); $PY -c "import json,sys; c=json.load(open(sys.argv[1])); c['id2label'] = {'0': 'XNESTX'}; open(sys.argv[1],'w').write(json.dumps(c).replace('\"XNESTX\"', $NEST))" "$m/config.json"
+expect 1 "config.json: JSON nested 500002 levels deep, more than 128" "config.json nested deep" -- "$SPARQ" classify "$m" hi
+st_case "header: JSON nested 500001 levels deep, more than 128" "header nested deep" \
+  "raw = json.dumps(h).replace(json.dumps(h[W]), $NEST, 1).encode()"
+m="$TMP/deeptok"; rm -rf "$m"; cp -r "$FIX/tiny_modernbert_cls" "$m"
+$PY -c "import json,sys; t=json.load(open(sys.argv[1])); t['post_processor']['special_tokens']['[CLS]']['ids'] = 'XNESTX'; open(sys.argv[1],'w').write(json.dumps(t).replace('\"XNESTX\"', $NEST))" "$m/tokenizer.json"
+expect 1 "tokenizer.json: JSON nested 500004 levels deep, more than 128" "tokenizer.json nested deep" -- "$SPARQ" tokenize "$m" hi
+
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "robustness: ok"
