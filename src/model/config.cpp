@@ -32,6 +32,12 @@ namespace {
 
 using nlohmann::json;
 
+// Largest integer field read (a size, a count, an id): far above any model's, and low enough that
+// sizes computed from one (2 * span, 4 * window, pad_token_id + 1, ...) cannot overflow.
+constexpr int64_t kMaxInteger = int64_t{1} << 40;
+// ALBERT runs its shared layers num_hidden_layers * inner_group_num times (models: 12 to 24).
+constexpr int64_t kMaxAlbertLayerRuns = 4096;
+
 std::string describe(const json& j) {
     std::string v = j.dump();
     if (v.size() > 40) v = v.substr(0, 37) + "...";
@@ -58,8 +64,9 @@ class Reader {
         }
         if (!v->is_number_integer())
             fail(std::string("field '") + key + "' must be an integer, found " + describe(*v));
-        if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX))
-            fail(std::string("field '") + key + "' is out of range: " + v->dump());
+        if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(kMaxInteger))
+            fail(std::string("field '") + key + "' is out of range: " + v->dump() +
+                 " (at most 2^40)");
         int64_t x = v->get<int64_t>();
         if (x < min_value)
             fail(std::string("field '") + key + "' must be >= " + std::to_string(min_value) +
@@ -192,7 +199,8 @@ void read_deberta(const Reader& r, ModelConfig& c) {
     if (r.integer("conv_kernel_size", 0, 0) > 0)
         r.fail("conv_kernel_size > 0 (DeBERTa-v2's convolution layer) is not supported");
     if (r.get("attention_head_size") &&
-        r.integer("attention_head_size", std::nullopt, 1) * c.num_heads != c.hidden_size)
+        (c.hidden_size % c.num_heads != 0 ||
+         r.integer("attention_head_size", std::nullopt, 1) != c.hidden_size / c.num_heads))
         r.fail("attention_head_size other than hidden_size / num_attention_heads is not supported");
     if (c.deberta_v1() && r.boolean("talking_head").value_or(false))
         r.fail("talking_head true (DeBERTa v1's head-mixing projections) is not supported");
@@ -398,6 +406,10 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
             r.fail("num_hidden_groups " + std::to_string(c.albert_groups) +
                    " exceeds num_hidden_layers " + std::to_string(c.num_layers) +
                    " (some groups would never run)");
+        if (c.albert_inner > kMaxAlbertLayerRuns / c.num_layers)
+            r.fail("num_hidden_layers " + std::to_string(c.num_layers) + " * inner_group_num " +
+                   std::to_string(c.albert_inner) + " layer runs exceed sparq's limit of " +
+                   std::to_string(kMaxAlbertLayerRuns));
         c.hidden_act = "gelu_new";  // AlbertConfig's default
     }
     const bool mpnet = c.model_type == "mpnet";

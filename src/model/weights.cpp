@@ -318,9 +318,10 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.emb_proj_b = ld.encoder("embeddings_project.bias", {h});
     }
 
-    w.layers.resize(static_cast<std::size_t>(cfg.distinct_layers()));
+    // Added as they load: a layer count beyond the file's ends at its first missing tensor, not
+    // in allocating that many layers.
     for (int64_t i = 0; i < cfg.distinct_layers(); ++i) {
-        auto& l = w.layers[static_cast<std::size_t>(i)];
+        auto& l = w.layers.emplace_back();
         const std::string p = "encoder.layer." + std::to_string(i) + ".";
         if (cfg.modernbert()) {
             // Wqkv [3 hidden][hidden] (Q, K, V rows one after the other), Wo, Wi [2 inter][hidden]

@@ -302,5 +302,25 @@ m="$TMP/deeptok"; rm -rf "$m"; cp -r "$FIX/tiny_modernbert_cls" "$m"
 $PY -c "import json,sys; t=json.load(open(sys.argv[1])); t['post_processor']['special_tokens']['[CLS]']['ids'] = 'XNESTX'; open(sys.argv[1],'w').write(json.dumps(t).replace('\"XNESTX\"', $NEST))" "$m/tokenizer.json"
 expect 1 "tokenizer.json: JSON nested 500004 levels deep, more than 128" "tokenizer.json nested deep" -- "$SPARQ" tokenize "$m" hi
 
+# --- config.json sizes past 2^40 (sizes computed from them overflowed), and layer counts no file
+# holds (a hang in running them, or allocating them) ----------------------------------------------
+family_cfg_case() {  # family_cfg_case FIXTURE PATTERN DESCRIPTION PYTHON
+  local m="$TMP/fcfg"; rm -rf "$m"; cp -r "$FIX/$1" "$m"
+  $PY -c 'import json,sys; c=json.load(open(sys.argv[1])); exec(sys.argv[2]); json.dump(c, open(sys.argv[1],"w"))' \
+    "$m/config.json" "$4"
+  expect 1 "$2" "config $3" -- "$SPARQ" classify "$m" hello
+}
+family_cfg_case tiny_roberta_cls "field 'pad_token_id' is out of range: 9223372036854775807 \(at most 2\^40\)" \
+  "RoBERTa pad_token_id 2^63 - 1" "c['pad_token_id'] = 2**63 - 1"
+family_cfg_case tiny_deberta_cls "field 'max_relative_positions' is out of range" "DeBERTa span 2^62" \
+  "c['max_relative_positions'] = 2**62"
+family_cfg_case tiny_deberta_cls "attention_head_size other than hidden_size / num_attention_heads" \
+  "DeBERTa attention_head_size 2^40" "c['attention_head_size'] = 2**40; c['num_attention_heads'] = 2**40"
+family_cfg_case tiny_modernbert_cls "field 'local_attention' is out of range" "ModernBERT window 2^63 - 1" \
+  "c['local_attention'] = 2**63 - 1"
+family_cfg_case tiny_albert_cls "num_hidden_layers 100000 \* inner_group_num 2 layer runs exceed sparq's limit of 4096" \
+  "ALBERT 100000 layers" "c['num_hidden_layers'] = 100000"
+cfg_case "missing tensor 'bert.encoder.layer.2" "2^31 - 1 layers" "c['num_hidden_layers'] = 2**31 - 1"
+
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "robustness: ok"
