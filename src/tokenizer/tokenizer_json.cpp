@@ -359,6 +359,10 @@ void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
     auto dr = model.find("dropout");
     if (dr != model.end() && !dr->is_null() && !(dr->is_number() && dr->get<double>() == 0))
         throw Error(where + ": BPE dropout is not supported, expected null, found " + dr->dump());
+    // Hugging Face then emits a word found in the vocabulary as one token, whatever the merges
+    // would make of it: ignoring the flag would tokenize such words differently, silently.
+    if (get_bool(model, "ignore_merges", where).value_or(false))
+        throw Error(where + ": BPE ignore_merges true is not supported, expected false");
     auto nz = root.find("normalizer");
     if (nz != root.end() && !nz->is_null()) {
         if (!nz->is_object() || get_string(*nz, "type", "", where) != "NFC")

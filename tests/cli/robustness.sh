@@ -153,6 +153,10 @@ m=$(model tokjson); rm "$m/vocab.txt"; echo '{"model": ' > "$m/tokenizer.json"
 expect 1 "tokenizer.json' is not valid JSON" "tokenizer.json cut" -- "$SPARQ" tokenize "$m" hello
 printf '{"model":{"type":"WordPiece","vocab":{"[UNK]":-1}}}' > "$m/tokenizer.json"
 expect 1 "vocab entry '\[UNK\]' must be an integer" "tokenizer.json negative id" -- "$SPARQ" tokenize "$m" hello
+# A BPE option that changes the tokens is refused, not ignored.
+m="$TMP/ignore_merges"; rm -rf "$m"; cp -r "$FIX/tiny_modernbert_cls" "$m"
+$PY -c 'import json,sys; t=json.load(open(sys.argv[1])); t["model"]["ignore_merges"] = True; json.dump(t, open(sys.argv[1],"w"))' "$m/tokenizer.json"
+expect 1 "tokenizer.json: BPE ignore_merges true is not supported" "tokenizer.json ignore_merges" -- "$SPARQ" tokenize "$m" hello
 # A huge token line is just a token that never matches.
 m=$(model voclong); { cat "$VOCAB"; head -c 1000000 /dev/zero | tr '\0' a; echo; } > "$m/vocab.txt"
 [ "$(timeout 20 "$SPARQ" tokenize "$m" hello)" = "$("$SPARQ" tokenize "$FIX/tiny_cls" hello)" ] ||
