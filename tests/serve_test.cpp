@@ -503,6 +503,12 @@ TEST(Serve, RefusesBadRequests) {
         EXPECT_EQ(status, c.status) << c.path << " " << c.body << " -> " << msg;
         EXPECT_NE(msg.find(c.says), std::string::npos) << c.path << " " << c.body << " -> " << msg;
     }
+    // A body nested deeper than 128 levels (a value of 200000 nested arrays) is a 400.
+    const std::string deep =
+        "{\"text\": \"a\", \"pair\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+    const auto [deep_status, deep_msg] = refused(s, "POST", "/classify", deep);
+    EXPECT_EQ(deep_status, 400);
+    EXPECT_NE(deep_msg.find("levels deep"), std::string::npos) << deep_msg;
     // A base model has no head for /classify.
     auto base = load("tiny_base");
     Server sb(*base, "base", options());

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/json_depth.hpp"
 #include "core/threading.hpp"
 #include "sparq/error.hpp"
 #include "tools/results.hpp"
@@ -86,6 +87,11 @@ json parse_object(const std::string& body, const std::string& endpoint) {
     } catch (const json::parse_error& e) {
         throw HttpError(400, endpoint + ": request body is not valid JSON (" + e.what() + ")");
     }
+    // Copies and error messages of a deeply nested value would recurse once per level.
+    if (json_depth(body) > kMaxJsonDepth)
+        throw HttpError(400, endpoint + ": request body nested " +
+                                 std::to_string(json_depth(body)) + " levels deep, more than " +
+                                 std::to_string(kMaxJsonDepth));
     if (!j.is_object()) throw HttpError(400, endpoint + ": request body must be a JSON object");
     return j;
 }
