@@ -514,7 +514,7 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
         } else if (qk8) {
             attention_head_s8_qk8(*qk8, off, head, v, ld, ctx + off * h + head * d, h, len, d,
                                   scale, scratch, &next, rel_bias(head, layer));
-        } else if (layer && layer->local && len > 8 * window_ && band_) {
+        } else if (layer && layer->local && len > 4 * window_ && band_) {
             // ModernBERT's local layers on long sequences: each block of 2 windows of queries
             // runs against the keys its windows reach (the window mask inside it): ~4 windows of
             // keys per query instead of len. V's per-feature int8 scales then come from those
