@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "core/json_depth.hpp"
@@ -184,7 +185,9 @@ void copy_sentence_transformers_files(const std::string& st_dir, const std::stri
     const fs::path root(st_dir), dst(dst_dir), modules = root / "modules.json";
     if (!fs::is_regular_file(modules)) return;
     std::ifstream in(modules);
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(in, nullptr, false);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    check_json_depth(text, modules.string());  // it is dumped again below
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_array())
         throw Error(modules.string() + ": expected a JSON array");
     fs::path model_folder = root;

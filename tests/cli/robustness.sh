@@ -307,6 +307,10 @@ st_case "header: JSON nested 500001 levels deep, more than 128" "header nested d
 m="$TMP/deeptok"; rm -rf "$m"; cp -r "$FIX/tiny_modernbert_cls" "$m"
 $PY -c "import json,sys; t=json.load(open(sys.argv[1])); t['post_processor']['special_tokens']['[CLS]']['ids'] = 'XNESTX'; open(sys.argv[1],'w').write(json.dumps(t).replace('\"XNESTX\"', $NEST))" "$m/tokenizer.json"
 expect 1 "tokenizer.json: JSON nested 500004 levels deep, more than 128" "tokenizer.json nested deep" -- "$SPARQ" tokenize "$m" hi
+# prune / quantize copy a sentence-transformers modules.json (dumping it again): SIGSEGV before.
+m=$(model deepmod); $PY -c "open('$m/modules.json', 'w').write('[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\", \"x\": ' + $NEST + '}]')"
+expect 1 "modules.json: JSON nested 500002 levels deep, more than 128" "prune, modules.json nested deep" -- "$SPARQ" prune "$m" "$TMP/deepmod-p" --sparsity 0.5
+expect 1 "modules.json: JSON nested 500002 levels deep, more than 128" "quantize, modules.json nested deep" -- "$SPARQ" quantize "$m" "$TMP/deepmod-q"
 
 # --- config.json sizes past 2^40 (sizes computed from them overflowed), and layer counts no file
 # holds (a hang in running them, or allocating them) ----------------------------------------------
