@@ -246,18 +246,22 @@ S8RelPack pack_rel_s8(const float* bt, int64_t heads, int64_t d, int64_t ld, int
     return p;
 }
 
-int64_t deberta_s8_width(int64_t seq) {
+DebertaS8Layout::DebertaS8Layout(int64_t seq, int64_t d) {
+    const AttentionS8Layout L(seq, d);
     // A band reads at most seq + kDebertaBand - 1 relative rows, from a multiple of 16 at most 15
     // below its first: whole vectors of 16.
-    return round_up(seq + kDebertaBand - 1 + 15, 16);
+    width = round_up(seq + kDebertaBand - 1 + 15, 16);
+    bands = (seq + kDebertaBand - 1) / kDebertaBand;
+    ku8 = L.bytes;
+    rk = ku8 + round_up(L.l16 * L.d4, 64);
+    c = rk + round_up(L.l16 * 4, 64);
+    p = c + round_up(seq * width * 4, 64);
+    lo = p + round_up(seq * width * 4, 64);
+    bytes = lo + round_up(2 * bands * 4, 64);
 }
 
 int64_t attention_deberta_s8_scratch_bytes(int64_t seq, int64_t d) {
-    const AttentionS8Layout L(seq, d);
-    const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
-    // + K as u8 rows, its per-row factors, the c2p and p2c products, their first columns.
-    return L.bytes + round_up(L.l16 * L.d4, 64) + round_up(L.l16 * 4, 64) +
-           2 * round_up(seq * deberta_s8_width(seq) * 4, 64) + round_up(2 * bands * 4, 64);
+    return DebertaS8Layout(seq, d).bytes;
 }
 
 void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,

@@ -142,14 +142,18 @@ struct DisentangledS8Head {
 // The scheme above, and the relative products on int8 too, in the log2 domain:
 //   c2p[i][m] = (float(Σ_c q8[i][c]·rk8[c][m])·rf[i])·srk[m]              (rf: scale·log2(e)·sq)
 //   p2c[j][m] = (float(Σ_c k8[j][c]·rq8[c][m])·(scale·log2(e)·sk[j]))·srq[m]
-//   s[i][j]   = (float(S)·rf[i])·sk[j] + (c2p[i][idx[i - j]] + p2c[j][idx[i - j]]). The VNNI
-//   variant when max_isa() allows it (the AMX
-// one does not take the terms), else the scalar reference; scratch:
-// attention_deberta_s8_scratch_bytes. The probe (optional) as attention_s8_variants'.
+//   s[i][j]   = (float(S)·rf[i])·sk[j] + (c2p[i][idx[i - j]] + p2c[j][idx[i - j]]).
+// The VNNI variant when max_isa() allows it (the AMX one does not take the terms), else the
+// scalar reference; scratch: attention_deberta_s8_scratch_bytes. The probe (optional) as
+// attention_s8_variants'.
 int64_t attention_deberta_s8_scratch_bytes(int64_t seq, int64_t d);
-// Floats per row of the c2p / p2c products of one band (its first relative row rounded down to
-// 16 at column 0).
-int64_t deberta_s8_width(int64_t seq);
+// Byte offsets of its scratch: AttentionS8Layout's sections, then K as u8 rows (p2c's left-hand
+// side), their per-row factors, the c2p and p2c products of the bands (width floats per row, a
+// band's first relative row rounded down to 16 at column 0) and each band's first relative rows.
+struct DebertaS8Layout {
+    int64_t width, bands, ku8, rk, c, p, lo, bytes;
+    DebertaS8Layout(int64_t seq, int64_t d);
+};
 void attention_head_deberta_s8(const float* q, const float* k, const float* v, int64_t ld_qkv,
                                float* ctx, int64_t ld_ctx, int64_t seq, int64_t d, float scale,
                                const DisentangledS8Head& rel, uint8_t* scratch,

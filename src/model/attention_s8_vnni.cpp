@@ -303,12 +303,15 @@ inline void scores_cols(const Ops& o, int64_t i0, int64_t i1, int64_t j0, float*
     for (; i < i1; ++i) scores_tile<1, NV, kInt>(o, i, j0, i0, dstf, dsti, ldd);
 }
 
-// Scores of rows [i0, i1) x all l16 keys (key columns past seq hold 0), row i at (i - i0) * ldd.
+// Scores of rows [i0, i1) x `vecs` vectors of 16 keys from key j0, row i at (i - i0) * ldd, key
+// j at column j.
 template <bool kInt>
-void scores_rows(const Ops& o, int64_t i0, int64_t i1, float* dstf, int32_t* dsti, int64_t ldd) {
-    int64_t j = 0;
-    for (; j + 64 <= o.l16; j += 64) scores_cols<4, kInt>(o, i0, i1, j, dstf, dsti, ldd);
-    switch ((o.l16 - j) / 16) {
+void scores_range(const Ops& o, int64_t i0, int64_t i1, int64_t j0, int64_t vecs, float* dstf,
+                  int32_t* dsti, int64_t ldd) {
+    int64_t j = j0;
+    const int64_t j1 = j0 + 16 * vecs;
+    for (; j + 64 <= j1; j += 64) scores_cols<4, kInt>(o, i0, i1, j, dstf, dsti, ldd);
+    switch ((j1 - j) / 16) {
         case 3:
             scores_cols<3, kInt>(o, i0, i1, j, dstf, dsti, ldd);
             break;
@@ -321,6 +324,12 @@ void scores_rows(const Ops& o, int64_t i0, int64_t i1, float* dstf, int32_t* dst
         default:
             break;
     }
+}
+
+// Scores of rows [i0, i1) x all l16 keys (key columns past seq hold 0), row i at (i - i0) * ldd.
+template <bool kInt>
+void scores_rows(const Ops& o, int64_t i0, int64_t i1, float* dstf, int32_t* dsti, int64_t ldd) {
+    scores_range<kInt>(o, i0, i1, 0, o.l16 / 16, dstf, dsti, ldd);
 }
 
 // Context of rows [i0, i0+R) x features [c0, c0 + 16*NV) (the last vector cut at d): int32 sums
@@ -628,44 +637,19 @@ void add_rel_bias(float* scores, int64_t rows, int64_t i0, int64_t seq, int64_t 
     }
 }
 
-// Float products of rows [i0, i1) of o.q8 with `vecs` vectors of 16 columns of o.kpack from
-// column j0 (o.l16: the packing's column stride), scaled by o.rf and o.sk as scores; column j at
-// dst + (i - i0) * ldd + j - j0.
-void products_rows(const Ops& o, int64_t i0, int64_t i1, int64_t j0, int64_t vecs, float* dst,
-                   int64_t ldd) {
-    float* at = dst - j0;  // scores_cols writes column j at j
-    int64_t x = 0;
-    for (; x + 4 <= vecs; x += 4) scores_cols<4, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
-    switch (vecs - x) {
-        case 3:
-            scores_cols<3, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
-            break;
-        case 2:
-            scores_cols<2, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
-            break;
-        case 1:
-            scores_cols<1, false>(o, i0, i1, j0 + 16 * x, at, nullptr, ldd);
-            break;
-        default:
-            break;
-    }
-}
-
 // DeBERTa's c2p / p2c products on int8 (attention_head_deberta_s8), per band of kDebertaBand
 // query / key rows against the relative rows the band reads, into the scratch after L.bytes; the
 // terms to add to the scores. Q and K are quantized (prepare_qk).
 DebertaTerms deberta_products_s8(const DisentangledS8Head& rel, const AttentionS8Layout& L,
                                  const Scratch& s, uint8_t* scratch, int64_t seq, int64_t d,
                                  float scale, NextPrefetch* none) {
-    const int64_t width = deberta_s8_width(seq);
-    const int64_t bands = (seq + kDebertaBand - 1) / kDebertaBand;
-    auto round64 = [](int64_t n) { return (n + 63) / 64 * 64; };
-    uint8_t* ku8 = scratch + L.bytes;  // K + 128 as u8 rows [l16][d4]
-    float* rk = reinterpret_cast<float*>(ku8 + round64(L.l16 * L.d4));
-    float* c = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(rk) + round64(L.l16 * 4));
-    float* p = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(c) + round64(seq * width * 4));
-    int32_t* lo =
-        reinterpret_cast<int32_t*>(reinterpret_cast<uint8_t*>(p) + round64(seq * width * 4));
+    const DebertaS8Layout D(seq, d);
+    const int64_t width = D.width, bands = D.bands;
+    uint8_t* ku8 = scratch + D.ku8;  // K + 128 as u8 rows [l16][d4]
+    float* rk = reinterpret_cast<float*>(scratch + D.rk);
+    float* c = reinterpret_cast<float*>(scratch + D.c);
+    float* p = reinterpret_cast<float*>(scratch + D.p);
+    int32_t* lo = reinterpret_cast<int32_t*>(scratch + D.lo);
     DebertaTerms t;
     t.seq = seq;
     t.idx = rel.idx;
@@ -712,12 +696,14 @@ DebertaTerms deberta_products_s8(const DisentangledS8Head& rel, const AttentionS
         if (rel.pos_k) {  // c2p: query rows [r0, r1) against the relative rows they read
             const int32_t first = rel.idx[r0 - (seq - 1)] / 16 * 16, last = rel.idx[r1 - 1];
             lo[b] = first;
-            products_rows(oc, r0, r1, first, (last - first) / 16 + 1, c + r0 * width, width);
+            scores_range<false>(oc, r0, r1, first, (last - first) / 16 + 1, c + r0 * width - first,
+                                nullptr, width);
         }
         if (rel.pos_q) {  // p2c: key rows [r0, r1)
             const int32_t first = rel.idx[-(r1 - 1)] / 16 * 16, last = rel.idx[seq - 1 - r0];
             lo[bands + b] = first;
-            products_rows(op, r0, r1, first, (last - first) / 16 + 1, p + r0 * width, width);
+            scores_range<false>(op, r0, r1, first, (last - first) / 16 + 1, p + r0 * width - first,
+                                nullptr, width);
         }
     }
     t.c = rel.pos_k ? c : nullptr;

@@ -392,11 +392,13 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
                 project(own ? src.pos_k_w : src.k_w, own ? src.pos_k_b : src.k_b, L.pos_k);
             if (cfg.disentangled.p2c)
                 project(own ? src.pos_q_w : src.q_w, own ? src.pos_q_b : src.q_b, L.pos_q);
-            if (attention_s8_) {  // the int8 attention's products read them quantized
+            if (attention_s8_) {  // the int8 attention reads them quantized, never in f32
                 if (cfg.disentangled.c2p)
                     L.pos_k8 = pack_rel_s8(L.pos_k.data(), heads_, head_dim_, rel_ld_, 2 * span_);
                 if (cfg.disentangled.p2c)
                     L.pos_q8 = pack_rel_s8(L.pos_q.data(), heads_, head_dim_, rel_ld_, 2 * span_);
+                L.pos_k = AlignedBuffer<float>();
+                L.pos_q = AlignedBuffer<float>();
             }
         }
         AlignedBuffer<float> qkv_w(3 * h * h), qkv_b(3 * h);
@@ -468,7 +470,7 @@ DisentangledHead Encoder::disentangled_head(const Layer& layer, int64_t head) co
     if (layer.pos_q.size() > 0) rel.pos_q = layer.pos_q.data() + head * block;
     if (layer.pos_k.size() > 0) rel.pos_k = layer.pos_k.data() + head * block;
     rel.ld_pos = rel_ld_;
-    rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
+    rel.idx = rel_idx_zero();
     return rel;
 }
 
@@ -508,7 +510,7 @@ void Encoder::attention_s8(const PackedBatch& batch, const float* qkv, float* ct
             if (layer->pos_k8.heads > 0) rel.pos_k = &layer->pos_k8;
             if (layer->pos_q8.heads > 0) rel.pos_q = &layer->pos_q8;
             rel.head = head;
-            rel.idx = rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
+            rel.idx = rel_idx_zero();
             attention_head_deberta_s8(q, k, v, ld, ctx + off * h + head * d, h, len, d, scale, rel,
                                       scratch);
         } else if (qk8) {

@@ -197,6 +197,10 @@ class Encoder {
     // ModernBERT: the window's mask for a local layer (0 within it, -1e30 outside), else none.
     // DeBERTa: head `head` of layer's relative projections and the bucket table.
     DisentangledHead disentangled_head(const Layer& layer, int64_t head) const;
+    // DeBERTa: the bucket table's entry of distance 0 (DisentangledHead::idx).
+    const int32_t* rel_idx_zero() const {
+        return rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
+    }
     const float* rel_bias(int64_t head, const Layer* layer = nullptr) const {
         if (modern_) return layer && layer->local ? window_bias_.data() + rel_len_ - 1 : nullptr;
         return rel_bias_.empty() ? nullptr
