@@ -147,6 +147,15 @@ std::vector<std::string> texts_of(const json& j, size_t max, const std::string& 
     return string_array(j, "texts", max, endpoint);
 }
 
+// Every endpoint, as /info lists them, the 404 message names them and /metrics labels them.
+struct Endpoint {
+    const char *method, *path;
+};
+constexpr Endpoint kEndpoints[] = {
+    {"GET", "/health"},    {"GET", "/info"},          {"GET", "/metrics"}, {"POST", "/embed"},
+    {"POST", "/classify"}, {"POST", "/fill-mask"},    {"POST", "/rerank"}, {"POST", "/zero-shot"},
+    {"POST", "/tokenize"}, {"POST", "/v1/embeddings"}};
+
 // The second segments of n texts: "pair" (one for all), "pairs" (one each) or none (empty).
 std::vector<std::string> pairs_of(const json& j, size_t n, size_t max,
                                   const std::string& endpoint) {
@@ -766,9 +775,9 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     }
     info["max_texts"] = impl_->o.max_texts;
     info["max_body_bytes"] = impl_->o.max_body_bytes;
-    info["endpoints"] = {"GET /health",    "GET /info",          "GET /metrics", "POST /embed",
-                         "POST /classify", "POST /fill-mask",    "POST /rerank", "POST /zero-shot",
-                         "POST /tokenize", "POST /v1/embeddings"};
+    info["endpoints"] = ojson::array();
+    for (const Endpoint& e : kEndpoints)
+        info["endpoints"].push_back(std::string(e.method) + " " + e.path);
     impl_->info = dump(info);
 
     httplib::Server& http = impl_->http;
@@ -827,10 +836,8 @@ Server::Reply Server::handle(const std::string& method, const std::string& path,
     Reply r = route(method, path, body);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
     // Paths by name when they are endpoints (a fixed set of label values), others as "other".
-    static const char* kPaths[] = {"/health",   "/info",         "/metrics", "/embed",
-                                   "/classify", "/fill-mask",    "/rerank",  "/zero-shot",
-                                   "/tokenize", "/v1/embeddings"};
-    const bool known = std::find(std::begin(kPaths), std::end(kPaths), path) != std::end(kPaths);
+    const bool known = std::any_of(std::begin(kEndpoints), std::end(kEndpoints),
+                                   [&](const Endpoint& e) { return path == e.path; });
     impl_->metrics.record(known ? path : "other", r.status, took.count());
     return r;
 }
@@ -865,14 +872,15 @@ Server::Reply Server::route(const std::string& method, const std::string& path,
             {"/zero-shot", &Impl::zero_shot},
             {"/tokenize", &Impl::tokenize},
             {"/v1/embeddings", &Impl::openai_embeddings}};
-        std::string endpoints = "GET /health, GET /info, GET /metrics";
         for (const auto& [p, handler] : kPost) {
             if (path == p) {
                 allow("POST");
                 return {200, dump((impl_.get()->*handler)(parse_object(body, path)))};
             }
-            endpoints += std::string(", POST ") + p;
         }
+        std::string endpoints;
+        for (const Endpoint& e : kEndpoints)
+            endpoints += (endpoints.empty() ? "" : ", ") + std::string(e.method) + " " + e.path;
         throw HttpError(404, "no endpoint " + path + " (" + endpoints + ")");
     } catch (const HttpError& e) {
         return {e.status, body_of_error(path, e.what(), e.status)};
