@@ -1,19 +1,21 @@
 // sparq classify MODEL [TEXT...] [--file F] [--pair TEXT] [--top-k K]
 //                [--aggregation none|simple|first|average|max]   (token-classification models)
 //                | MODEL --question Q --context C   (question-answering models)
+//                | MODEL [--prompt P] CHOICE...     (multiple-choice models)
 #include <algorithm>
 #include <memory>
 
 #include "common.hpp"
 #include "sparq/error.hpp"
+#include "tools/multiple_choice.hpp"
 #include "tools/results.hpp"
 
 namespace sparq::cli {
 
 namespace {
 struct ClassifyArgs {
-    std::string model, file, pair, question, context, kernels = "auto", precision = "f32",
-                                                      attention = "auto", aggregation = "simple";
+    std::string model, file, pair, question, context, prompt,
+        kernels = "auto", precision = "f32", attention = "auto", aggregation = "simple";
     std::vector<std::string> texts;
     size_t top_k = 0, batch_size = 32, max_length = 0, doc_stride = 0, max_answer_len = 15;
     int threads = 0;
@@ -35,7 +37,29 @@ void run_qa(const ClassifyArgs& a, const Model& model, const Tokenizer& tok, siz
     print_json_line(j);
 }
 
-void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
+// One question: the choices (texts) with the prompt, one JSON line (tools::choice_json).
+void run_choice(const ClassifyArgs& a, bool has_prompt, const Model& model, const Tokenizer& tok,
+                size_t max_len) {
+    if (has_prompt) check_utf8(a.prompt, "--prompt");
+    const auto choices = read_texts(a.texts, a.file);
+    tools::multiple_choice_check(model.config(), choices.size());
+    const std::optional<std::string> prompt =
+        has_prompt ? std::optional<std::string>(a.prompt) : std::nullopt;
+    const std::vector<Encoding> encs = tools::choice_encodings(tok, prompt, choices, max_len);
+    std::vector<float> logits;
+    for (size_t i = 0; i < encs.size(); i += a.batch_size) {
+        const size_t n = std::min(a.batch_size, encs.size() - i);
+        const std::vector<Encoding> part(encs.begin() + i, encs.begin() + i + n);
+        for (float x : model.choice_logits(PackedBatch::from(part))) logits.push_back(x);
+    }
+    nlohmann::ordered_json j;
+    if (prompt) j["prompt"] = *prompt;
+    j["choices"] = choices;
+    j.update(tools::choice_json(choices, logits));
+    print_json_line(j);
+}
+
+void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa, bool has_prompt) {
     setup_threads(a.threads);
     const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
     require_model_dir(a.model);
@@ -57,6 +81,17 @@ void run_classify(const ClassifyArgs& a, bool has_pair, bool has_qa) {
     if (has_qa)
         throw Error("model '" + a.model + "' has no question-answering head (" + arch +
                     "); --question/--context need a ...ForQuestionAnswering model");
+    if (cfg.task == Task::multiple_choice) {
+        if (has_pair)
+            throw UsageError(
+                "multiple-choice model: give the choices as texts and the text "
+                "they follow with --prompt (not --pair)");
+        run_choice(a, has_prompt, *model, tok, max_len);
+        return;
+    }
+    if (has_prompt)
+        throw Error("model '" + a.model + "' has no multiple-choice head (" + arch +
+                    "); --prompt needs a ...ForMultipleChoice model");
     if (has_pair) check_utf8(a.pair, "--pair");
     const tools::Aggregation aggregation = tools::aggregation_from_name(a.aggregation);
     auto texts = read_texts(a.texts, a.file);
@@ -111,8 +146,11 @@ void add_classify(CLI::App& app) {
         "\"end\"} (score = start + end logit, probability = HF's pipeline score; the answer is\n"
         "the context's text under the span); a context longer than the maximum length is read\n"
         "in windows overlapping by --doc-stride tokens and the most probable span of all wins\n"
-        "(\"window\", \"windows\" added). Texts are truncated to the\n"
-        "model's maximum length.");
+        "(\"window\", \"windows\" added). Multiple choice (...ForMultipleChoice models): the\n"
+        "texts are one question's choices, each paired with --prompt P (alone without it); one\n"
+        "line {\"prompt\",\"choices\",\"choice\",\"index\",\"score\",\"scores\",\"logits\"} with\n"
+        "the softmax over the choices' logits, as Hugging Face's. Texts are truncated to the\n"
+        "model's maximum length (pairs longest-first).");
     sub->add_option("model", a->model, "Model directory")->required();
     add_texts_option(sub, a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
@@ -129,6 +167,10 @@ void add_classify(CLI::App& app) {
                               "Context holding the answer (question-answering models)");
     q->needs(c);
     c->needs(q);
+    auto* prompt =
+        sub->add_option("--prompt", a->prompt,
+                        "Multiple-choice models: the text every choice (the texts) is paired with");
+    prompt->excludes(q);
     sub->add_option("--doc-stride", a->doc_stride,
                     "Overlap of a long context's windows in tokens (default: min(128, half a "
                     "window))")
@@ -141,7 +183,9 @@ void add_classify(CLI::App& app) {
     add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);
-    sub->callback([a, pair, q] { run_classify(*a, pair->count() > 0, q->count() > 0); });
+    sub->callback([a, pair, q, prompt] {
+        run_classify(*a, pair->count() > 0, q->count() > 0, prompt->count() > 0);
+    });
 }
 
 }  // namespace sparq::cli

@@ -11,6 +11,8 @@
 //   m.rerank(query, documents, top_k=0, raw=False)   -> list of dicts {index, score}, best first
 //   m.zero_shot(texts, labels, template="This example is {}.", multi_label=False)
 //                                                    -> list of dicts {sequence, labels, scores}
+//   m.choose(choices, prompt=None)                   -> dict {choice, index, score, scores,
+//                                                    logits} (multiple-choice models)
 //   m.encode(texts)                                  -> list of float32 arrays [tokens, hidden]
 //   m.encode_ids(input_ids, attention_mask=None, token_type_ids=None) -> [batch, seq, hidden]
 //   m.tokenize(text, pair=None)                      -> dict(ids, type_ids, tokens)
@@ -32,6 +34,7 @@
 #include "core/threading.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
+#include "tools/multiple_choice.hpp"
 #include "tools/results.hpp"
 #include "tools/zero_shot.hpp"
 
@@ -182,6 +185,8 @@ class PyModel {
                       size_t top_k, size_t batch_size, const std::string& aggregation_name) const {
         const sparq::ModelConfig& cfg = model_->config();
         const auto aggregation = sparq::tools::aggregation_from_name(aggregation_name);
+        if (cfg.task == sparq::Task::multiple_choice)
+            throw sparq::Error("a multiple-choice model: use choose(choices, prompt=...)");
         if (cfg.task != sparq::Task::sequence_classification && cfg.task != sparq::Task::token_classification)
             throw sparq::Error("the model has no sequence or token classification head (" + sparq::tools::task_name(cfg.task) +
                                ")");
@@ -255,6 +260,24 @@ class PyModel {
         for (const auto& j : tools::zero_shot_results(ids, texts, labels, classes, multi_label))
             out.append(to_python(j));
         return out;
+    }
+
+    // Multiple choice: the choices, each paired with the prompt (alone without one); the
+    // `sparq classify --prompt` object without prompt and choices.
+    py::object choose(const std::vector<std::string>& choices,
+                      const std::optional<std::string>& prompt, size_t batch_size) const {
+        sparq::tools::multiple_choice_check(model_->config(), choices.size());
+        const auto encs =
+            sparq::tools::choice_encodings(tok(), prompt, choices, model_->max_length(0));
+        std::vector<float> logits;
+        {
+            py::gil_scoped_release nogil;
+            sparq::set_num_threads(threads_);
+            for_batches(encs, batch_size, [&](const PackedBatch& b, size_t) {
+                for (float x : model_->choice_logits(b)) logits.push_back(x);
+            });
+        }
+        return to_python(sparq::tools::choice_json(choices, logits));
     }
 
     // Per text: the masks' predictions (the `sparq fill-mask` "masks" list).
@@ -388,6 +411,11 @@ PYBIND11_MODULE(sparq, m) {
              "first. Each (text, template with {} replaced by a label) pair goes through the "
              "classifier; scores: softmax of the entailment logits over the labels, or with "
              "multi_label (or one label) each label's entailment vs contradiction probability.")
+        .def("choose", &PyModel::choose, py::arg("choices"), py::arg("prompt") = py::none(),
+             py::arg("batch_size") = 32,
+             "Multiple choice (...ForMultipleChoice models): each choice paired with the prompt "
+             "(alone without one) gets one logit; {choice, index, score, scores, logits} with "
+             "the softmax over the choices, as Hugging Face's.")
         .def("answer", &PyModel::answer, py::arg("question"), py::arg("context"),
              py::arg("max_answer_len") = 15,
              "Question answering: {answer, score, probability, start, end}; a context longer than "

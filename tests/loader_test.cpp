@@ -379,10 +379,23 @@ TEST_F(ConfigFile, ArchitecturesAndDefaults) {
     EXPECT_TRUE(c.problem_type.empty());
 
     ::testing::internal::CaptureStderr();
-    c = parse([](json& j) { j["architectures"] = {"BertForMultipleChoice"}; });
+    c = parse([](json& j) { j["architectures"] = {"BertForPretrainingWithRetrieval"}; });
     std::string warn = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(c.task, Task::base);
-    EXPECT_HAS(warn, "BertForMultipleChoice");
+    EXPECT_HAS(warn, "BertForPretrainingWithRetrieval");
+
+    // ...ForMultipleChoice: one output whatever num_labels / id2label say (HF's checkpoints keep
+    // the default two labels).
+    c = parse([](json& j) {
+        j["architectures"] = {"BertForMultipleChoice"};
+        j["id2label"] = {{"0", "LABEL_0"}, {"1", "LABEL_1"}};
+        j["problem_type"] = "single_label_classification";
+    });
+    EXPECT_EQ(c.task, Task::multiple_choice);
+    EXPECT_EQ(c.num_labels, 1);
+    EXPECT_TRUE(c.id2label.empty());
+    EXPECT_TRUE(c.problem_type.empty());
+    EXPECT_TRUE(c.sequence_head());
 }
 
 // Configs as published on the Hugging Face hub (trimmed of nothing that matters here).

@@ -209,37 +209,44 @@ TASKS = {
     "BertForSequenceClassification": "sequence_classification",
     "BertForTokenClassification": "token_classification",
     "BertForQuestionAnswering": "question_answering",
+    "BertForMultipleChoice": "multiple_choice",
     "RobertaModel": "base",
     "RobertaForMaskedLM": "base",
     "RobertaForSequenceClassification": "sequence_classification",
     "RobertaForTokenClassification": "token_classification",
     "RobertaForQuestionAnswering": "question_answering",
+    "RobertaForMultipleChoice": "multiple_choice",
     "ElectraModel": "base",
     "ElectraForPreTraining": "base",
     "ElectraForMaskedLM": "base",
     "ElectraForSequenceClassification": "sequence_classification",
     "ElectraForTokenClassification": "token_classification",
     "ElectraForQuestionAnswering": "question_answering",
+    "ElectraForMultipleChoice": "multiple_choice",
     "DistilBertModel": "base",
     "DistilBertForMaskedLM": "base",
     "DistilBertForSequenceClassification": "sequence_classification",
     "DistilBertForTokenClassification": "token_classification",
     "DistilBertForQuestionAnswering": "question_answering",
+    "DistilBertForMultipleChoice": "multiple_choice",
     "XLMRobertaModel": "base",
     "XLMRobertaForMaskedLM": "base",
     "XLMRobertaForSequenceClassification": "sequence_classification",
     "XLMRobertaForTokenClassification": "token_classification",
     "XLMRobertaForQuestionAnswering": "question_answering",
+    "XLMRobertaForMultipleChoice": "multiple_choice",
     "MPNetModel": "base",
     "MPNetForMaskedLM": "base",
     "MPNetForSequenceClassification": "sequence_classification",
     "MPNetForTokenClassification": "token_classification",
     "MPNetForQuestionAnswering": "question_answering",
+    "MPNetForMultipleChoice": "multiple_choice",
     "DebertaV2Model": "base",
     "DebertaV2ForMaskedLM": "base",
     "DebertaV2ForSequenceClassification": "sequence_classification",
     "DebertaV2ForTokenClassification": "token_classification",
     "DebertaV2ForQuestionAnswering": "question_answering",
+    "DebertaV2ForMultipleChoice": "multiple_choice",
     "DebertaModel": "base",
     "DebertaForMaskedLM": "base",
     "DebertaForSequenceClassification": "sequence_classification",
@@ -250,11 +257,13 @@ TASKS = {
     "AlbertForSequenceClassification": "sequence_classification",
     "AlbertForTokenClassification": "token_classification",
     "AlbertForQuestionAnswering": "question_answering",
+    "AlbertForMultipleChoice": "multiple_choice",
     "ModernBertModel": "base",
     "ModernBertForMaskedLM": "base",
     "ModernBertForSequenceClassification": "sequence_classification",
     "ModernBertForTokenClassification": "token_classification",
     "ModernBertForQuestionAnswering": "question_answering",
+    "ModernBertForMultipleChoice": "multiple_choice",
 }
 
 
@@ -397,6 +406,18 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])
     elif task == "sequence_classification":
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
+    elif task == "multiple_choice" and config.get("model_type") == "electra":
+        # ElectraForMultipleChoice: SequenceSummary ("first" token, summary Linear, the
+        # summary_activation: gelu), then classifier Linear(hidden, 1).
+        if config.get("summary_activation", "gelu") != "gelu":
+            raise ValueError("summary_activation other than gelu is not implemented")
+        s = _gelu_erf(_linear(x[:, 0], w["sequence_summary.summary.weight"], w["sequence_summary.summary.bias"]))
+        out["logits"] = _linear(s, w["classifier.weight"], w["classifier.bias"])
+    elif task == "multiple_choice":
+        # Bert/Roberta/XLMRobertaForMultipleChoice: the model's pooler (tanh), classifier
+        # Linear(hidden, 1); one logit per (prompt, choice) sequence, Hugging Face reshapes
+        # them to [batch, num_choices].
+        out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
 
@@ -460,7 +481,7 @@ def _forward_distilbert(config, weights, input_ids, attention_mask, dtype):
 
     out = {"last_hidden_state": x}
     task = TASKS[(config.get("architectures") or ["DistilBertModel"])[0]]
-    if task == "sequence_classification":
+    if task in ("sequence_classification", "multiple_choice"):  # MC: classifier Linear(dim, 1)
         pre = torch.relu(_linear(x[:, 0], w["pre_classifier.weight"], w["pre_classifier.bias"]))
         out["logits"] = _linear(pre, w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)
@@ -525,6 +546,8 @@ def _forward_mpnet(config, weights, input_ids, attention_mask, dtype):
         # MPNetClassificationHead on <s>: dense, tanh, out_proj.
         hcls = torch.tanh(_linear(x[:, 0], w["classifier.dense.weight"], w["classifier.dense.bias"]))
         out["logits"] = _linear(hcls, w["classifier.out_proj.weight"], w["classifier.out_proj.bias"])
+    elif task == "multiple_choice":  # MPNetForMultipleChoice: the pooler (tanh), Linear(hidden, 1)
+        out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
 
@@ -709,7 +732,7 @@ def _deberta_heads(config, w, x, default_arch):
     """The DeBERTa (v1 and v2) heads on the encoder output x -> the forward's numpy outputs."""
     out = {"last_hidden_state": x}
     task = TASKS[(config.get("architectures") or [default_arch])[0]]
-    if task == "sequence_classification":
+    if task in ("sequence_classification", "multiple_choice"):  # MC (v2): classifier Linear(hidden, 1)
         # ContextPooler: dense (pooler_hidden_size x pooler_hidden_size, i.e. hidden) on token 0,
         # then pooler_hidden_act; classifier: Linear(hidden, num_labels). Hugging Face does not
         # return the pooled vector, nor does this.
@@ -888,7 +911,7 @@ def _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, 
     task = TASKS[(config.get("architectures") or ["AlbertModel"])[0]]
     # AlbertMLMHead: dense (H -> E), activation (hidden_act), LayerNorm (E), decoder + bias.
     _mlm_head(w, g, out, x, eps, act, "predictions.dense", "predictions.LayerNorm", "predictions")
-    if task == "sequence_classification":
+    if task in ("sequence_classification", "multiple_choice"):  # MC: classifier Linear(hidden, 1)
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
     _token_heads(task, x, w, out)
     return {k: v.numpy() for k, v in out.items()}
@@ -1043,7 +1066,8 @@ def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_
     if arch == "ModernBertForMaskedLM":
         logits = torch.matmul(head(x), g("embeddings.tok_embeddings.weight").t())
         out["mlm_logits"] = logits + w["decoder.bias"] if "decoder.bias" in w else logits
-    elif arch == "ModernBertForSequenceClassification":
+    elif arch in ("ModernBertForSequenceClassification", "ModernBertForMultipleChoice"):
+        # Multiple choice: the same pooling and head, classifier Linear(hidden, 1).
         if st["classifier_pooling"] == "cls":
             pooled = x[:, 0]
         elif st["classifier_pooling"] == "mean":

@@ -12,7 +12,15 @@
 
 namespace sparq {
 
-enum class Task { base, sequence_classification, token_classification, question_answering };
+// multiple_choice: one logit per (prompt, choice) sequence from a sequence-level head with one
+// output (Hugging Face's ...ForMultipleChoice), compared across a question's choices by softmax.
+enum class Task {
+    base,
+    sequence_classification,
+    token_classification,
+    question_answering,
+    multiple_choice
+};
 
 // Activation after a head's dense layer (the classification heads' first layer, sentence-
 // transformers Dense modules): identity, tanh, ReLU, GELU (erf form) or the logistic sigmoid.
@@ -34,6 +42,11 @@ struct ModelConfig {
     // Whether the sequence-classification head is dense + activation + out_proj on the first
     // token (RoBERTa, XLM-R, MPNet, ELECTRA) rather than BERT's pooler + classifier.
     bool dense_classifier_head() const { return roberta_style() || model_type == "electra"; }
+    // Whether the task's head reads one pooled vector per sequence (the pooler's slot, then the
+    // classifier): sequence classification and multiple choice.
+    bool sequence_head() const {
+        return task == Task::sequence_classification || task == Task::multiple_choice;
+    }
     std::vector<std::string> architectures;
     Task task = Task::base;
     int64_t vocab_size = 0, hidden_size = 0, num_layers = 0, num_heads = 0, intermediate_size = 0;
@@ -248,6 +261,9 @@ PackedBatch pack_padded(const PaddedInput& input);
 // than seq.
 std::vector<float> unpack_padded(const HiddenStates& states, int64_t seq);
 
+// Softmax over one question's choice logits (what ...ForMultipleChoice's logits mean).
+std::vector<float> choice_probabilities(const std::vector<float>& logits);
+
 class Model {
 public:
     // Loads config.json + model.safetensors (+ tokenizer) from `dir`, validates every tensor.
@@ -272,6 +288,9 @@ public:
     // out_features.
     virtual int64_t embedding_size() const = 0;
     virtual std::vector<Classification> classify(const PackedBatch& batch) const = 0;
+    // Multiple-choice models: the logit of every sequence of the batch (each a prompt paired with
+    // one choice; choice_probabilities turns a question's logits into Hugging Face's softmax).
+    virtual std::vector<float> choice_logits(const PackedBatch& batch) const = 0;
     virtual std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const = 0;
     // Best span with start <= end, end - start < max_answer_len (default 15, Hugging Face's
     // question-answering pipeline's), restricted to the second segment (token_type 1) when the

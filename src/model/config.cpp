@@ -4,7 +4,7 @@
 // BertForQuestionAnswering select their head. BertModel, BertForMaskedLM, BertForPreTraining,
 // BertLMHeadModel and BertForNextSentencePrediction load as Task::base (the encoder; their
 // pre-training heads are ignored). A missing/empty "architectures" is Task::base. Any other
-// architecture of a model_type "bert" config (e.g. BertForMultipleChoice) also loads as Task::base,
+// architecture of a model_type "bert" config (e.g. BertForPreTrainingX) also loads as Task::base,
 // with a warning on stderr, since the encoder weights are still BERT's. model_type "roberta",
 // "xlm-roberta" (RoBERTa's architecture), "distilbert", "electra" and "mpnet" load the same way
 // (DistilBERT's config names its sizes dim / n_layers / n_heads / hidden_dim / activation and has
@@ -49,6 +49,12 @@ class Reader {
     Reader(const std::string& path, const json& j) : path_(path), j_(j) {}
 
     [[noreturn]] void fail(const std::string& what) const { throw Error(path_ + ": " + what); }
+
+    // Whether the field is present as JSON null (which some options read differently from absent).
+    bool null(const char* key) const {
+        auto it = j_.find(key);
+        return it != j_.end() && it->is_null();
+    }
 
     // The field, or null if absent or JSON null.
     const json* get(const char* key) const {
@@ -165,6 +171,16 @@ constexpr ArchTask kArchitectures[] = {
     {"ModernBertForSequenceClassification", Task::sequence_classification},
     {"ModernBertForTokenClassification", Task::token_classification},
     {"ModernBertForQuestionAnswering", Task::question_answering},
+    // Multiple choice (the families Hugging Face has the head for: not DeBERTa v1).
+    {"BertForMultipleChoice", Task::multiple_choice},
+    {"RobertaForMultipleChoice", Task::multiple_choice},
+    {"DistilBertForMultipleChoice", Task::multiple_choice},
+    {"ElectraForMultipleChoice", Task::multiple_choice},
+    {"XLMRobertaForMultipleChoice", Task::multiple_choice},
+    {"MPNetForMultipleChoice", Task::multiple_choice},
+    {"AlbertForMultipleChoice", Task::multiple_choice},
+    {"DebertaV2ForMultipleChoice", Task::multiple_choice},
+    {"ModernBertForMultipleChoice", Task::multiple_choice},
 };
 
 // The non-empty parts of s between '|' ("p2c|c2p", "layer_norm|...").
@@ -265,6 +281,22 @@ void read_deberta(const Reader& r, ModelConfig& c) {
                 r.fail("norm_rel_ebd '" + *n + "' is not supported (\"layer_norm\" or \"none\")");
         }
     }
+}
+
+// ElectraForMultipleChoice's SequenceSummary (ElectraConfig's defaults): the first token, the
+// summary Linear(hidden, hidden), GELU. The other forms are refused.
+void read_electra_summary(const Reader& r) {
+    if (const std::string t = r.string("summary_type").value_or("first"); t != "first")
+        r.fail("summary_type '" + t + "' is not supported (\"first\")");
+    if (!r.boolean("summary_use_proj").value_or(true))
+        r.fail("summary_use_proj false is not supported (the summary projection is expected)");
+    if (r.boolean("summary_proj_to_labels").value_or(false))
+        r.fail("summary_proj_to_labels true is not supported");
+    // null is Hugging Face's no activation; absent is ElectraConfig's "gelu".
+    const json* a = r.get("summary_activation");
+    if (r.null("summary_activation") || (a && !(a->is_string() && *a == "gelu")))
+        r.fail("summary_activation " + (a ? a->dump() : std::string("null")) +
+               " is not supported (\"gelu\")");
 }
 
 // ModernBERT's options (HF ModernBertConfig's names and defaults); what sparq does not compute is
@@ -395,6 +427,7 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     if (c.model_type == "electra") {
         c.embedding_size = r.integer("embedding_size", c.hidden_size, 1);
         c.pooler_act = ModelConfig::PoolerAct::gelu;  // ElectraClassificationHead
+        if (c.task == Task::multiple_choice) read_electra_summary(r);
     }
     if (c.model_type == "albert") {
         // ALBERT: factorized embeddings (embedding_size, mapped to hidden_size by the encoder's
@@ -515,6 +548,13 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         r.fail("id2label has label id " + std::to_string(c.id2label.rbegin()->first) +
                ", expected ids 0.." + std::to_string(c.num_labels - 1) + " (num_labels " +
                std::to_string(c.num_labels) + ")");
+    if (c.task == Task::multiple_choice) {
+        // ...ForMultipleChoice's classifier has one output whatever num_labels says (its
+        // checkpoints usually keep the default two labels): the labels mean nothing here.
+        c.num_labels = 1;
+        c.id2label.clear();
+        c.problem_type.clear();
+    }
     return c;
 }
 

@@ -120,15 +120,21 @@ Classification classification_from_logits(const float* logits, int64_t num_label
         for (int64_t i = 0; i < num_labels; ++i) c.scores[i] = 1.0f / (1.0f + std::exp(-logits[i]));
         c.label_id = std::max_element(c.scores.begin(), c.scores.end()) - c.scores.begin();
     } else {
-        float mx = *std::max_element(logits, logits + num_labels);
-        double sum = 0;
-        c.scores.resize(num_labels);
-        for (int64_t i = 0; i < num_labels; ++i) sum += c.scores[i] = std::exp(logits[i] - mx);
-        for (auto& v : c.scores) v = static_cast<float>(v / sum);
+        c.scores = choice_probabilities(c.logits);
         c.label_id = std::max_element(logits, logits + num_labels) - logits;
     }
     c.label = cfg.label(c.label_id);
     return c;
+}
+
+std::vector<float> choice_probabilities(const std::vector<float>& logits) {
+    if (logits.empty()) return {};
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    std::vector<float> p(logits.size());
+    double sum = 0;
+    for (size_t i = 0; i < logits.size(); ++i) sum += p[i] = std::exp(logits[i] - mx);
+    for (float& v : p) v = static_cast<float>(v / sum);
+    return p;
 }
 
 Span best_span(const float* start_logits, const float* end_logits, const int32_t* type_ids,

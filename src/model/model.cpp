@@ -149,10 +149,13 @@ class BertModel final : public Model {
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
         const bool cls_dense =
             cfg.task == Task::sequence_classification && cfg.dense_classifier_head();
-        const std::string pooler = cfg.model_type == "distilbert" ? "pre_classifier"
-                                   : cls_dense                    ? "classifier.dense"
-                                   : cfg.modernbert()             ? "head.dense"
-                                                                  : "pooler.dense";
+        const std::string pooler =
+            cfg.model_type == "distilbert" ? "pre_classifier"
+            : cls_dense                    ? "classifier.dense"
+            : cfg.modernbert()             ? "head.dense"
+            : cfg.model_type == "electra" && cfg.task == Task::multiple_choice
+                ? "sequence_summary.summary"
+                : "pooler.dense";
         if (!head_ln_g_.empty()) {
             expect_head(head_ln_g_, {h}, "head.norm.weight");
             expect_head(head_ln_b_, {h}, "head.norm.bias");
@@ -162,14 +165,16 @@ class BertModel final : public Model {
             expect_head(pooler_b_, {h}, pooler + ".bias");
             pooler_ = head(pooler_w_, pooler_b_, h, h, pooler + ".weight", popts);
         }
-        if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
+        if (cfg.sequence_head() || cfg.task == Task::token_classification) {
             const std::string cls = cls_dense ? "classifier.out_proj" : "classifier";
             expect_head(cls_w_, {cfg.num_labels, h}, cls + ".weight");
             expect_head(cls_b_, {cfg.num_labels}, cls + ".bias");
             classifier_ = head(cls_w_, cls_b_, cfg.num_labels, h, cls + ".weight", popts);
-            if (cfg.task == Task::sequence_classification && !pooler_.kernel)
-                throw Error("sequence classification model: expected " + pooler +
-                            ".weight, found none");
+            if (cfg.sequence_head() && !pooler_.kernel)
+                throw Error(std::string(cfg.task == Task::multiple_choice
+                                            ? "multiple-choice"
+                                            : "sequence classification") +
+                            " model: expected " + pooler + ".weight, found none");
         }
         for (BertWeights::Dense& d : w.sentence_dense) {
             // sentence-transformers Dense modules: f32 heads like the others.
@@ -241,14 +246,21 @@ class BertModel final : public Model {
     std::vector<Classification> classify(const PackedBatch& batch) const override {
         if (cfg_.task != Task::sequence_classification)
             throw Error("classify: expected a sequence classification model, found " + arch());
-        std::vector<float> pooled = pooled_flat(encode(batch));
-        int64_t n = batch.num_sequences(), l = cfg_.num_labels;
-        std::vector<float> logits(n * l);
-        if (n > 0) classifier_.kernel->run(pooled.data(), logits.data(), n);
+        const std::vector<float> logits = sequence_logits(batch);
+        const int64_t l = cfg_.num_labels;
         std::vector<Classification> out;
-        for (int64_t s = 0; s < n; ++s)
+        for (int64_t s = 0; s < batch.num_sequences(); ++s)
             out.push_back(classification_from_logits(logits.data() + s * l, l, cfg_));
         return out;
+    }
+
+    std::vector<float> choice_logits(const PackedBatch& batch) const override {
+        if (cfg_.task != Task::multiple_choice)
+            throw Error(
+                "multiple choice: expected a multiple-choice model (...ForMultipleChoice), "
+                "found " +
+                arch());
+        return sequence_logits(batch);  // one logit per sequence
     }
 
     std::vector<TokenTag> tag_tokens(const PackedBatch& batch) const override {
@@ -378,6 +390,16 @@ class BertModel final : public Model {
             st.data = std::move(x);
         }
         return st;
+    }
+
+    // The sequence-level head: the pooled vector of every sequence through the classifier,
+    // [sequences][num_labels].
+    std::vector<float> sequence_logits(const PackedBatch& batch) const {
+        const std::vector<float> pooled = pooled_flat(encode(batch));
+        const int64_t n = batch.num_sequences();
+        std::vector<float> logits(n * cfg_.num_labels);
+        if (n > 0) classifier_.kernel->run(pooled.data(), logits.data(), n);
+        return logits;
     }
 
     std::vector<float> pooled_flat(const HiddenStates& st) const {

@@ -36,6 +36,8 @@ std::string task_architecture(const ModelConfig& cfg) {
             return family + "ForTokenClassification";
         case Task::question_answering:
             return family + "ForQuestionAnswering";
+        case Task::multiple_choice:
+            return family + "ForMultipleChoice";
         default:
             return family + "Model";
     }
@@ -505,18 +507,26 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.classifier_b = ld.head("classifier.out_proj.bias", {cfg.num_labels});
         return w;
     }
-    if (cfg.model_type == "distilbert") {
-        // DistilBertForSequenceClassification: relu(pre_classifier(h_[CLS])) then classifier;
-        // pre_classifier takes the pooler's slot (ModelConfig::pooler_act). No pooler otherwise.
-        if (cfg.task == Task::sequence_classification) {
+    if (cfg.model_type == "electra" && cfg.task == Task::multiple_choice) {
+        // ElectraForMultipleChoice: SequenceSummary's Linear (+ GELU) in the pooler's slot, then
+        // classifier Linear(hidden, 1) (loaded below).
+        w.pooler_w = ld.head("sequence_summary.summary.weight", {h, h});
+        w.pooler_b = ld.head("sequence_summary.summary.bias", {h});
+    } else if (cfg.model_type == "distilbert") {
+        // DistilBertForSequenceClassification (and ...ForMultipleChoice):
+        // relu(pre_classifier(h_[CLS])) then classifier; pre_classifier takes the pooler's slot
+        // (ModelConfig::pooler_act). No pooler otherwise.
+        if (cfg.sequence_head()) {
             w.pooler_w = ld.head("pre_classifier.weight", {h, h});
             w.pooler_b = ld.head("pre_classifier.bias", {h});
         }
     } else {
-        const bool need_pooler = cfg.task == Task::sequence_classification;
+        // The multiple-choice heads of RoBERTa, XLM-R and MPNet read the model's pooler (tanh),
+        // not their sequence classifiers' dense head.
+        const bool need_pooler = cfg.sequence_head();
         if (cfg.deberta()) {
-            // DebertaV2ForSequenceClassification's ContextPooler: top level, GELU by default
-            // (ModelConfig::pooler_act); the base model has no pooler.
+            // DebertaV2ForSequenceClassification's (and ...ForMultipleChoice's) ContextPooler:
+            // top level, GELU by default (ModelConfig::pooler_act); the base model has none.
             if (need_pooler) {
                 w.pooler_w = ld.head("pooler.dense.weight", {h, h});
                 w.pooler_b = ld.head("pooler.dense.bias", {h});
@@ -527,7 +537,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         }
     }
 
-    if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
+    if (cfg.sequence_head() || cfg.task == Task::token_classification) {
         w.classifier_w = ld.head("classifier.weight", {cfg.num_labels, h});
         w.classifier_b = ld.head("classifier.bias", {cfg.num_labels});
     } else if (cfg.task == Task::question_answering) {

@@ -33,6 +33,8 @@ std::string task_name(Task t) {
             return "token-classification";
         case Task::question_answering:
             return "question-answering";
+        case Task::multiple_choice:
+            return "multiple-choice";
         default:
             return "base";
     }

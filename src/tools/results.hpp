@@ -15,7 +15,8 @@ namespace sparq::tools {
 double json_float(float f);
 nlohmann::ordered_json json_floats(const float* p, int64_t n);
 
-// "base", "sequence-classification", "token-classification" or "question-answering".
+// "base", "sequence-classification", "token-classification", "question-answering" or
+// "multiple-choice".
 std::string task_name(Task t);
 
 // Whether the model's sequence head is a regression (problem_type "regression" or one label).

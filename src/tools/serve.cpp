@@ -20,6 +20,7 @@
 #include "core/json_depth.hpp"
 #include "core/threading.hpp"
 #include "sparq/error.hpp"
+#include "tools/multiple_choice.hpp"
 #include "tools/results.hpp"
 #include "tools/zero_shot.hpp"
 
@@ -177,7 +178,7 @@ std::vector<std::string> pairs_of(const json& j, size_t n, size_t max,
 // its rows. A lone request runs at once (no waiting window); under concurrent load the jobs that
 // queue up during a forward pass share the next one.
 struct Job {
-    enum class Kind { embed, classify, tag, answer, fill };
+    enum class Kind { embed, classify, tag, answer, fill, choose };
     Kind kind = Kind::embed;
     Pooling pooling = Pooling::mean;  // embed
     bool normalize = false;           // embed
@@ -191,6 +192,7 @@ struct Job {
     std::vector<TokenTag> tags;
     std::vector<Span> spans;
     std::vector<std::vector<MaskFill>> fills;  // per encoding, its masks (sequence = 0)
+    std::vector<float> logits;                 // choose: one per encoding
     std::exception_ptr error;
     bool done = false;
     bool joins(const Job& o) const {
@@ -274,6 +276,7 @@ class Batcher {
                         break;
                     }
                     j->embeddings.clear(), j->classes.clear(), j->tags.clear(), j->spans.clear();
+                    j->fills.clear(), j->logits.clear();
                     try {
                         passes += forward({j});
                     } catch (...) {
@@ -322,6 +325,9 @@ class Batcher {
                     break;
                 case Job::Kind::answer:
                     scatter(model_.answer_spans(batch, first.max_answer_len), &Job::spans);
+                    break;
+                case Job::Kind::choose:
+                    scatter(model_.choice_logits(batch), &Job::logits);
                     break;
                 case Job::Kind::fill: {
                     std::vector<std::vector<MaskFill>> per(n);  // the pass's masks by sequence
@@ -712,6 +718,22 @@ struct Server::Impl {
             r.update(best_answer_json(tok, job.encs, job.spans, c));
             return r;
         }
+        if (cfg.task == Task::multiple_choice) {
+            check_keys(j, {"prompt", "choices"}, ep);
+            if (!j.contains("choices"))
+                throw HttpError(400, ep + ": a multiple-choice model needs \"choices\": [strings] "
+                                          "(and optionally \"prompt\": string)");
+            const auto choices = string_array(j, "choices", o.max_texts, ep);
+            std::optional<std::string> prompt;
+            if (j.contains("prompt")) prompt = string_field(j, "prompt", ep);
+            multiple_choice_check(cfg, choices.size());  // sparq::Error: a 400 (handle())
+            Job job;
+            job.kind = Job::Kind::choose;
+            job.encs = choice_encodings(tok, prompt, choices, o.max_length);
+            batcher->run(job);
+            r.update(choice_json(choices, job.logits));
+            return r;
+        }
         check_keys(j, {"texts", "text", "pair", "pairs", "top_k", "aggregation"}, ep);
         const auto texts = texts_of(j, o.max_texts, ep);
         const auto pairs = pairs_of(j, texts.size(), o.max_texts, ep);
@@ -746,7 +768,8 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     if (!model.tokenizer()) throw Error("serve: the model has no tokenizer (vocab.txt, tokenizer.json or vocab.json + merges.txt)");
     if (opts.batch_size < 1 || opts.max_texts < 1 || opts.connection_threads < 1 || opts.max_length < 2)
         throw Error("serve: batch size, text limit, connection threads must be >= 1 and max length >= 2");
-    impl_.reset(new Impl{model, *model.tokenizer(), std::move(name), std::move(opts), {}, {}, {}});
+    impl_.reset(
+        new Impl{model, *model.tokenizer(), std::move(name), std::move(opts), {}, {}, {}, {}});
     impl_->batcher = std::make_unique<Batcher>(model, impl_->o.batch_size, impl_->o.threads);
     const ModelConfig& cfg = model.config();
     ojson info;

@@ -195,7 +195,7 @@ if "$SPARQ" classify "$QA" "$T1" 2> "$TMP/err.txt"; then echo "QA without a ques
 
 # What sparq does not compute: one line, non-zero exit.
 for edit in 'c["classifier_pooling"]="max"' 'c["hidden_activation"]="silu"' \
-            'c["architectures"]=["ModernBertForMultipleChoice"]' 'c["global_rope_theta"]=0.5'; do
+            'c["architectures"]=["ModernBertForCausalLM"]' 'c["global_rope_theta"]=0.5'; do
     rm -rf "$TMP/bad"; cp -r "$M" "$TMP/bad"
     $PY -c "import json,sys; p=sys.argv[1]+'/config.json'; c=json.load(open(p)); $edit; json.dump(c,open(p,'w'))" "$TMP/bad"
     if "$SPARQ" classify "$TMP/bad" "$T1" > /dev/null 2> "$TMP/err.txt"; then

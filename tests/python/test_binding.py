@@ -199,6 +199,36 @@ class Binding(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "entailment label"):
             self.cls.zero_shot(texts, labels)
 
+    def test_choose_equals_the_cli(self):
+        sys.path.insert(0, os.path.join(SRC, "tools"))
+        import bert_reference as ref
+        with tempfile.TemporaryDirectory() as tmp:
+            mc = os.path.join(tmp, "mc")
+            shutil.copytree(os.path.join(FIX, "tiny_cls"), mc)
+            w, _, _ = ref.read_safetensors(os.path.join(mc, "model.safetensors"))
+            w["classifier.weight"], w["classifier.bias"] = w["classifier.weight"][:1], w["classifier.bias"][:1]
+            ref.write_safetensors(os.path.join(mc, "model.safetensors"), w)
+            with open(os.path.join(mc, "config.json")) as f:
+                cfg = json.load(f)
+            cfg["architectures"] = ["BertForMultipleChoice"]
+            with open(os.path.join(mc, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            m = sparq.Model(mc, threads=1)
+            self.assertEqual(m.config["task"], "multiple-choice")
+            prompt, choices = "alice lived in paris", ["before she moved .", "the movie was great !", "who ?"]
+            for p in (prompt, None):
+                got = m.choose(choices, prompt=p)
+                want = cli("classify", mc, *(["--prompt", p] if p else []), *choices)[0]
+                self.assertEqual(got, {k: want[k] for k in ("choice", "index", "score", "scores", "logits")})
+                self.assertAlmostEqual(sum(got["scores"]), 1.0, places=5)
+                self.assertEqual(m.choose(choices, prompt=p, batch_size=1), got)
+            with self.assertRaisesRegex(ValueError, "at least 2 choices"):
+                m.choose(["one"], prompt=prompt)
+            with self.assertRaisesRegex(ValueError, "use choose"):
+                m.classify(choices)
+        with self.assertRaisesRegex(ValueError, "ForMultipleChoice"):
+            self.cls.choose(choices, prompt=prompt)
+
     def test_errors_are_value_errors(self):
         with self.assertRaisesRegex(ValueError, "does not exist"):
             sparq.Model(os.path.join(FIX, "no_such_model"))
