@@ -78,6 +78,17 @@ on the "cls" / "mean" pooled state (ForSequenceClassification) or classifier on 
 and end_logits). See `_forward_modernbert`; its
 tokenizer (tokenizer.json, byte-level BPE, [CLS] a [SEP] b [SEP]) is `modernbert_encode`.
 
+NomicBERT (model_type "nomic_bert", nomic-ai's remote code modeling_hf_nomic_bert.py, the
+nomic-embed-text-v1 / v1.5 architecture; NomicBertModel without pooler) runs through `forward` too:
+embeddings emb_ln(word_embeddings[ids] + token_type_embeddings[type ids]) (no position table);
+post-norm blocks x = norm1(x + attn.out_proj(attn(x))), x = norm2(x + mlp.fc2(fc11(x) * act(fc12(x))))
+(act SiLU for "swiglu", erf GELU for "geglu": on fc12, the gate); a fused attn.Wqkv [3H, H] (q, k,
+v blocks of H rows, head n the rows n*d .. n*d + d - 1 of each), rotary embeddings (rotate_half,
+not interleaved, base rotary_emb_base, float32 tables as the remote code computes them) on q and k;
+the biases of Wqkv / out_proj, fc11 / fc12 and fc2 only with qkv_proj_bias, mlp_fc1_bias,
+mlp_fc2_bias; names without prefix (`embeddings.*`, `emb_ln`, `encoder.layers.N.*`). See
+`_forward_nomic`; its tokenizer is BERT's WordPiece (vocab.txt).
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
 "roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix (ModernBERT's:
 "model."). A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16
@@ -264,6 +275,7 @@ TASKS = {
     "ModernBertForTokenClassification": "token_classification",
     "ModernBertForQuestionAnswering": "question_answering",
     "ModernBertForMultipleChoice": "multiple_choice",
+    "NomicBertModel": "base",
 }
 
 
@@ -348,6 +360,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_albert(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     if config.get("model_type") == "modernbert":  # no token types: token_type_ids are ignored
         return _forward_modernbert(config, weights, input_ids, attention_mask, dtype)
+    if config.get("model_type") == "nomic_bert":
+        return _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
     bsz, seq = ids.shape
@@ -1083,6 +1097,122 @@ def _forward_modernbert(config, weights, input_ids, attention_mask, dtype, rope_
     elif arch != "ModernBertModel":
         raise NotImplementedError(f"{arch} is not implemented")
     return {k: v.numpy() for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# NomicBERT (model_type "nomic_bert", nomic-ai's modeling_hf_nomic_bert.py, NomicBertModel)
+
+def nomic_settings(config):
+    """The NomicBertConfig values the reference uses, refusing the options it does not implement.
+    Defaults are NomicBertConfig's / GPT2Config's (rotary_emb_base 1000, qkv_proj_bias,
+    mlp_fc1_bias and mlp_fc2_bias true, type_vocab_size 2, layer_norm_epsilon 1e-5,
+    rotary_scaling_factor 1.0)."""
+    hidden, heads = int(config["n_embd"]), int(config["n_head"])
+    hd = hidden // heads
+    act = config.get("activation_function", "gelu_new")
+    if act not in ("swiglu", "geglu"):
+        raise ValueError(f"NomicBERT activation_function {act!r} is not implemented (swiglu, geglu)")
+    for key, default in (("prenorm", False), ("causal", False), ("rotary_emb_interleaved", False),
+                         ("parallel_block", False), ("use_rms_norm", False)):
+        if config.get(key, default):
+            raise ValueError(f"NomicBERT {key} true is not implemented")
+    if config.get("rotary_emb_scale_base") is not None:
+        raise ValueError("NomicBERT rotary_emb_scale_base is not implemented")
+    if config.get("rotary_scaling_factor", 1.0) is not None:  # NomicBertDynamicNTKRotaryEmbedding
+        raise ValueError("NomicBERT rotary_scaling_factor (dynamic NTK rotary) is not implemented")
+    frac = float(config.get("rotary_emb_fraction", 0.0))
+    rot = hd * frac
+    if frac <= 0 or rot != int(rot) or int(rot) % 2 or rot > hd:
+        raise ValueError(f"NomicBERT rotary_emb_fraction {frac} (head_dim {hd}) is not implemented: "
+                         "it must be > 0 (no position table) and give an even rotary dim <= head_dim")
+    return {
+        "hidden": hidden, "heads": heads, "head_dim": hd, "layers": int(config["n_layer"]),
+        "rotary_dim": int(rot), "rotary_base": float(config.get("rotary_emb_base", 1000)),
+        "eps": float(config.get("layer_norm_epsilon", 1e-5)), "activation": act,
+        "type_vocab_size": int(config.get("type_vocab_size", 2)),
+        "qkv_proj_bias": bool(config.get("qkv_proj_bias", True)),
+        "mlp_fc1_bias": bool(config.get("mlp_fc1_bias", True)),
+        "mlp_fc2_bias": bool(config.get("mlp_fc2_bias", True)),
+    }
+
+
+def nomic_rotary(seq, rotary_dim, base, dtype=torch.float64):
+    """cos, sin [seq, rotary_dim / 2] of NomicBertRotaryEmbedding (pos_idx_in_fp32, no scale_base)
+    for positions 0..seq-1, computed in float32 as Hugging Face does whatever the model dtype:
+    inv_freq = 1 / base ** (arange(0, rotary_dim, 2, float32) / rotary_dim), t = arange(seq, float32),
+    freqs = outer(t, inv_freq), cos / sin of that in float32, then cast to `dtype`."""
+    inv_freq = 1.0 / (float(base) ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
+    freqs = torch.outer(torch.arange(seq, dtype=torch.float32), inv_freq)
+    return torch.cos(freqs).to(dtype), torch.sin(freqs).to(dtype)
+
+
+def nomic_apply_rotary(x, cos, sin):
+    """apply_rotary_emb, not interleaved, on [B, S, heads, d]: the first 2 * cos.shape[-1] channels
+    become x * cat(cos, cos) + rotate_half(x) * cat(sin, sin) (rotate_half: cat(-x2, x1) of the two
+    halves), the rest pass through."""
+    ro = cos.shape[-1] * 2
+    c = torch.cat([cos, cos], dim=-1)[None, :, None, :]
+    s = torch.cat([sin, sin], dim=-1)[None, :, None, :]
+    xr = x[..., :ro]
+    x1, x2 = xr[..., :ro // 2], xr[..., ro // 2:]
+    return torch.cat([xr * c + torch.cat([-x2, x1], dim=-1) * s, x[..., ro:]], dim=-1)
+
+
+def _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """modeling_hf_nomic_bert.py NomicBertModel in eval mode (no pooler: add_pooling_layer=False,
+    as it is loaded for embeddings), post-norm blocks (prenorm false).
+
+    Embeddings: emb_ln(word_embeddings[ids] + token_type_embeddings[type ids]) (no position table:
+    rotary_emb_fraction > 0; the type table only if type_vocab_size > 0), eps layer_norm_epsilon.
+    Each of the n_layer NomicBertBlocks: qkv = attn.Wqkv(x) (+ bias if qkv_proj_bias) split as
+    "... (three h d)": q = outputs 0..H-1, k = H..2H-1, v = 2H..3H-1, head n = d*n .. d*n + d - 1 of
+    each; rotary (NomicBertRotaryEmbedding, not interleaved, rotary dim head_dim *
+    rotary_emb_fraction, base rotary_emb_base, float32 cos / sin tables: `nomic_rotary`) on q and k
+    at positions 0..S-1 of the padded batch; scores q kᵀ / norm_factor (sqrt(head_dim) computed in
+    float32, as the model's buffer) + (1 - mask) * finfo(float32).min on padded keys, softmax, ctx =
+    probs v, attn.out_proj (+ bias if qkv_proj_bias); x = norm1(attn_out + x); NomciBertGatedMLP
+    y = fc11(x) * act(fc12(x)) (act SiLU for "swiglu", exact erf GELU for "geglu"; fc11 / fc12 biases
+    if mlp_fc1_bias), mlp_out = fc2(y) (+ bias if mlp_fc2_bias); x = norm2(mlp_out + x).
+    last_hidden_state = x (no final norm). The MLP width is the weights' (Hugging Face's class rounds
+    n_inner up to a multiple of 256: the published checkpoints' 3072 is one)."""
+    st = nomic_settings(config)
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
+    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    bsz, seq = ids.shape
+    hidden, heads, hd, eps = st["hidden"], st["heads"], st["head_dim"], st["eps"]
+
+    def linear(x, name, bias):
+        y = torch.matmul(x, w[name + ".weight"].t())
+        return y + w[name + ".bias"] if bias else y
+
+    def ln(x, name):
+        return _layer_norm(x, w[name + ".weight"], w[name + ".bias"], eps)
+
+    act = torch.nn.functional.silu if st["activation"] == "swiglu" else _gelu_erf
+    x = w["embeddings.word_embeddings.weight"][ids]
+    if st["type_vocab_size"] > 0:
+        x = x + w["embeddings.token_type_embeddings.weight"][tt]
+    x = ln(x, "emb_ln")
+    cos, sin = nomic_rotary(seq, st["rotary_dim"], st["rotary_base"], dtype)
+    ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+    norm_factor = float(torch.sqrt(torch.tensor(float(hd), dtype=torch.float32)))
+    for i in range(st["layers"]):
+        p = f"encoder.layers.{i}."
+        qkv = linear(x, p + "attn.Wqkv", st["qkv_proj_bias"]).view(bsz, seq, 3, heads, hd)
+        q = nomic_apply_rotary(qkv[:, :, 0], cos, sin).permute(0, 2, 1, 3)  # [B, heads, S, d]
+        k = nomic_apply_rotary(qkv[:, :, 1], cos, sin).permute(0, 2, 1, 3)
+        v = qkv[:, :, 2].permute(0, 2, 1, 3)
+        scores = torch.matmul(q, k.transpose(-1, -2)) / norm_factor + ext
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+        x = ln(linear(ctx, p + "attn.out_proj", st["qkv_proj_bias"]) + x, p + "norm1")
+        y = linear(x, p + "mlp.fc11", st["mlp_fc1_bias"]) * act(linear(x, p + "mlp.fc12", st["mlp_fc1_bias"]))
+        x = ln(linear(y, p + "mlp.fc2", st["mlp_fc2_bias"]) + x, p + "norm2")
+    arch = (config.get("architectures") or ["NomicBertModel"])[0]
+    if arch != "NomicBertModel":
+        raise NotImplementedError(f"{arch} is not implemented")
+    return {"last_hidden_state": x.numpy()}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1921,6 +1921,413 @@ def build_modernbert(out_dir, spec):
           ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
 
 
+# NomicBERT (nomic-ai/nomic-embed-text-v1 / v1.5, remote code modeling_hf_nomic_bert.py, model_type
+# "nomic_bert"): tiny_nomic has the published checkpoints' settings (swiglu, no biases, rotary base
+# 1000, eps 1e-12, post-norm), tiny_nomic_geglu every optional tensor (Wqkv / out_proj / fc11 / fc12 /
+# fc2 biases) with the other gated activation (geglu: erf GELU), base 10000, eps 1e-5 and 3 layers.
+# The WordPiece vocabulary is build_vocab()'s; vocab_size is its size rounded up to
+# pad_vocab_size_multiple (390 -> 448, as the real 30522 -> 30528): the embedding table has the
+# extra (random) rows, vocab.txt does not.
+NOMIC_PAD_MULTIPLE = 64
+NOMIC = {"activation_function": "swiglu", "layer_norm_epsilon": 1e-12, "mlp_fc1_bias": False,
+         "mlp_fc2_bias": False, "n_layer": LAYERS, "qkv_proj_bias": False, "rotary_emb_base": 1000}
+NOMIC_GEGLU = {"activation_function": "geglu", "layer_norm_epsilon": 1e-5, "mlp_fc1_bias": True,
+               "mlp_fc2_bias": True, "n_layer": 3, "qkv_proj_bias": True, "rotary_emb_base": 10000}
+NOMIC_MODELS = [
+    # name, seed, config
+    ("tiny_nomic", 51, NOMIC),
+    ("tiny_nomic_geglu", 52, NOMIC_GEGLU),
+]
+
+
+def nomic_config(vocab_size, **extra):
+    """nomic-embed-text-v1.5's config.json with the tiny sizes (n_inner 48 as ModernBERT's fixtures)."""
+    cfg = {"activation_function": "swiglu", "architectures": ["NomicBertModel"], "attn_pdrop": 0.0,
+           "auto_map": {"AutoConfig": "nomic-ai/nomic-bert-2048--configuration_hf_nomic_bert.NomicBertConfig",
+                        "AutoModel": "nomic-ai/nomic-bert-2048--modeling_hf_nomic_bert.NomicBertModel"},
+           "bos_token_id": None, "causal": False, "dense_seq_output": True, "embd_pdrop": 0.0,
+           "eos_token_id": None, "fused_bias_fc": True, "fused_dropout_add_ln": True, "initializer_range": 0.02,
+           "layer_norm_epsilon": 1e-12, "max_trained_positions": 2048, "mlp_fc1_bias": False,
+           "mlp_fc2_bias": False, "model_type": "nomic_bert", "n_embd": HIDDEN, "n_head": HEADS, "n_inner": 48,
+           "n_layer": LAYERS, "n_positions": MAX_POS, "pad_vocab_size_multiple": NOMIC_PAD_MULTIPLE,
+           "prenorm": False, "qkv_proj_bias": False, "resid_pdrop": 0.0, "rotary_emb_base": 1000,
+           "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False, "rotary_emb_scale_base": None,
+           "rotary_scaling_factor": None, "scale_attn_weights": True, "torch_dtype": "float32",
+           "transformers_version": "4.34.0", "type_vocab_size": TYPE_VOCAB, "use_cache": True,
+           "use_flash_attn": True, "use_rms_norm": False, "use_xentropy": True,
+           "vocab_size": -(-vocab_size // NOMIC_PAD_MULTIPLE) * NOMIC_PAD_MULTIPLE}
+    cfg.update(extra)
+    return dict(sorted(cfg.items()))
+
+
+def nomic_weights(rng, cfg):
+    """make_weights' scales under NomicBERT's names (no prefix): Wqkv = [q; k; v] with q / k at the
+    query / key scales ([0.10, 0.25]) and v at the value one ([0.02, 0.05]), out_proj and fc2 at the
+    output scales, fc11 / fc12 at the intermediate one ([0.10, 0.20]); ~1% x4 outliers per matrix;
+    word embeddings (every row of the padded table) N(0, 0.05), token types N(0, 0.03); biases
+    N(0, 0.05) only where the config has them; LayerNorm gamma N(1, 0.05), beta N(0, 0.02)."""
+    h, inter = cfg["n_embd"], cfg["n_inner"]
+    w = {}
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def matrix(out_f, in_f, lo, hi):
+        m = normal((out_f, in_f), rng.uniform(lo, hi))
+        m[rng.random(m.shape) < 0.01] *= 4.0
+        return m
+
+    def linear(name, out_f, in_f, lo, hi, bias):
+        w[name + ".weight"] = matrix(out_f, in_f, lo, hi)
+        if bias:
+            w[name + ".bias"] = normal((out_f,), 0.05)
+
+    def ln(name):
+        w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
+        w[name + ".bias"] = normal((h,), 0.02)
+
+    w["embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], h), 0.05)
+    w["embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], h), 0.03)
+    ln("emb_ln")
+    for i in range(cfg["n_layer"]):
+        lp = f"encoder.layers.{i}."
+        w[lp + "attn.Wqkv.weight"] = np.concatenate([matrix(h, h, 0.10, 0.25), matrix(h, h, 0.10, 0.25),
+                                                     matrix(h, h, 0.02, 0.05)])
+        if cfg["qkv_proj_bias"]:
+            w[lp + "attn.Wqkv.bias"] = normal((3 * h,), 0.05)
+        linear(lp + "attn.out_proj", h, h, 0.02, 0.05, cfg["qkv_proj_bias"])
+        ln(lp + "norm1")
+        linear(lp + "mlp.fc11", inter, h, 0.10, 0.20, cfg["mlp_fc1_bias"])
+        linear(lp + "mlp.fc12", inter, h, 0.10, 0.20, cfg["mlp_fc1_bias"])
+        linear(lp + "mlp.fc2", h, inter, 0.02, 0.05, cfg["mlp_fc2_bias"])
+        ln(lp + "norm2")
+    return w
+
+
+def nomic_hf_transcription(cfg):
+    """A literal transcription of modeling_hf_nomic_bert.py's inference path (NomicBertModel with
+    add_pooling_layer=False, eval mode, no KV cache, rotary_head_dim false, prenorm false) as
+    nn.Modules, with the remote code's class and attribute names so a Hugging Face state dict loads
+    into it (strict). einops' rearrange / repeat written as reshape / cat / repeat_interleave. Its
+    one deviation: NomciBertGatedMLP's hidden width is n_inner as is, where the remote code rounds
+    it up to a multiple of 256 (multiple_of=256: 48 -> 256; the published n_inner 3072 is a
+    multiple). Independent of bert_reference.py (shares no code with it)."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    def rotate_half(x, interleaved=False):
+        if not interleaved:
+            x1, x2 = x.chunk(2, dim=-1)
+            return torch.cat((-x2, x1), dim=-1)
+        x1, x2 = x[..., ::2], x[..., 1::2]
+        return torch.stack((-x2, x1), dim=-1).flatten(-2)  # "... d two -> ... (d two)"
+
+    def apply_rotary_emb(x, cos, sin, offset=0, interleaved=False):
+        ro_dim = cos.shape[-1] * 2
+        assert ro_dim <= x.shape[-1]
+        cos, sin = cos[offset:offset + x.shape[1]], sin[offset:offset + x.shape[1]]
+        if not interleaved:  # "... d -> ... 1 (2 d)"
+            cos, sin = torch.cat([cos, cos], dim=-1).unsqueeze(-2), torch.cat([sin, sin], dim=-1).unsqueeze(-2)
+        else:  # "... d -> ... 1 (d 2)"
+            cos, sin = cos.repeat_interleave(2, dim=-1).unsqueeze(-2), sin.repeat_interleave(2, dim=-1).unsqueeze(-2)
+        return torch.cat([x[..., :ro_dim] * cos + rotate_half(x[..., :ro_dim], interleaved) * sin,
+                          x[..., ro_dim:]], dim=-1)
+
+    class NomicBertRotaryEmbedding(nn.Module):
+        def __init__(self, dim, base=10000.0, interleaved=False, scale_base=None, pos_idx_in_fp32=True):
+            super().__init__()
+            assert scale_base is None
+            self.dim = dim
+            self.base = float(base)
+            self.pos_idx_in_fp32 = pos_idx_in_fp32
+            self.register_buffer("inv_freq", self._compute_inv_freq(), persistent=False)
+            self.interleaved = interleaved
+            self._seq_len_cached = 0
+            self._cos_cached = self._sin_cached = None
+
+        def _compute_inv_freq(self, device=None):
+            return 1.0 / (self.base ** (torch.arange(0, self.dim, 2, device=device, dtype=torch.float32) / self.dim))
+
+        def _update_cos_sin_cache(self, seqlen, device=None, dtype=None):
+            if (seqlen > self._seq_len_cached or self._cos_cached is None or self._cos_cached.device != device
+                    or self._cos_cached.dtype != dtype):
+                self._seq_len_cached = seqlen
+                if self.pos_idx_in_fp32:
+                    t = torch.arange(seqlen, device=device, dtype=torch.float32)
+                    inv_freq = self._compute_inv_freq(device=device) if self.inv_freq.dtype != torch.float32 \
+                        else self.inv_freq
+                else:
+                    t = torch.arange(seqlen, device=device, dtype=self.inv_freq.dtype)
+                    inv_freq = self.inv_freq
+                freqs = torch.outer(t, inv_freq)
+                self._cos_cached = torch.cos(freqs).to(dtype)
+                self._sin_cached = torch.sin(freqs).to(dtype)
+
+        def forward(self, qkv, seqlen_offset=0):
+            seqlen = qkv.shape[1]
+            if seqlen > self._seq_len_cached:
+                self._update_cos_sin_cache(seqlen, device=qkv.device, dtype=qkv.dtype)
+            else:
+                self._update_cos_sin_cache(seqlen + seqlen_offset, device=qkv.device, dtype=qkv.dtype)
+            q_rot = apply_rotary_emb(qkv[:, :, 0], self._cos_cached, self._sin_cached, seqlen_offset, self.interleaved)
+            k_rot = apply_rotary_emb(qkv[:, :, 1], self._cos_cached, self._sin_cached, seqlen_offset, self.interleaved)
+            return torch.stack((q_rot, k_rot, qkv[:, :, 2]), dim=2)
+
+    class NomicBertAttention(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.embed_dim = config["n_embd"]
+            self.num_heads = config["n_head"]
+            self.num_heads_kv = self.num_heads
+            self.head_dim = self.embed_dim // self.num_heads
+            qkv_dim = self.head_dim * (self.num_heads + 2 * self.num_heads_kv)
+            self.register_buffer("norm_factor", torch.sqrt(torch.tensor(self.head_dim, dtype=torch.float32))
+                                 .to(torch.get_default_dtype()), persistent=False)
+            self.rotary_emb_dim = self.head_dim * config["rotary_emb_fraction"]
+            assert self.rotary_emb_dim > 0 and not config["rotary_scaling_factor"]
+            self.rotary_emb = NomicBertRotaryEmbedding(dim=self.rotary_emb_dim, base=config["rotary_emb_base"],
+                                                       scale_base=config["rotary_emb_scale_base"],
+                                                       interleaved=config["rotary_emb_interleaved"])
+            self.Wqkv = nn.Linear(self.embed_dim, qkv_dim, bias=config["qkv_proj_bias"])
+            self.out_proj = nn.Linear(self.embed_dim, self.embed_dim, bias=config["qkv_proj_bias"])
+
+        def forward(self, hidden_states, attention_mask=None):
+            qkv = self.Wqkv(hidden_states)
+            # rearrange(qkv, "... (three h d) -> ... three h d", three=3, d=self.head_dim)
+            qkv = qkv.reshape(*qkv.shape[:-1], 3, -1, self.head_dim)
+            qkv = self.rotary_emb(qkv, seqlen_offset=0)
+            query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+            query = query.permute(0, 2, 1, 3)
+            key = key.permute(0, 2, 1, 3)
+            value = value.permute(0, 2, 1, 3)
+            attention_scores = torch.matmul(query, key.transpose(-1, -2)) / self.norm_factor
+            if attention_mask is not None:
+                attention_scores = attention_scores + attention_mask
+            attentions_probs = F.softmax(attention_scores, dim=-1)
+            attn_output = torch.matmul(attentions_probs, value)
+            # rearrange(attn_output.permute(0, 2, 1, 3), "... h d -> ... (h d)")
+            attn_output = attn_output.permute(0, 2, 1, 3)
+            attn_output = attn_output.reshape(*attn_output.shape[:-2], -1)
+            return self.out_proj(attn_output)
+
+    class NomciBertGatedMLP(nn.Module):
+        def __init__(self, in_features, hidden_features=None, out_features=None, activation=torch.sigmoid,
+                     bias1=True, bias2=True, multiple_of=256):
+            super().__init__()
+            out_features = out_features if out_features is not None else in_features
+            hidden_features = hidden_features if hidden_features is not None else int(8 * in_features / 3)
+            hidden_features = (hidden_features + multiple_of - 1) // multiple_of * multiple_of
+            self.fc11 = nn.Linear(in_features, hidden_features, bias=bias1)
+            self.fc12 = nn.Linear(in_features, hidden_features, bias=bias1)
+            self.activation = activation
+            self.fc2 = nn.Linear(hidden_features, out_features, bias=bias2)
+
+        def forward(self, x):
+            y = self.fc11(x)
+            gate = self.fc12(x)
+            if self.activation == torch.sigmoid:  # Special case for GLU
+                y = F.glu(torch.cat([y, gate], dim=-1), dim=-1)
+            else:
+                y = y * self.activation(gate)
+            return self.fc2(y)
+
+    class NomicBertBlock(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.prenorm = config["prenorm"]
+            self.attn = NomicBertAttention(config)
+            act = config["activation_function"]
+            activation = torch.sigmoid if act == "glu" else (F.silu if act == "swiglu" else F.gelu)
+            assert act in ("glu", "swiglu", "geglu")
+            self.mlp = NomciBertGatedMLP(config["n_embd"], hidden_features=config["n_inner"],
+                                         bias1=config["mlp_fc1_bias"], bias2=config["mlp_fc2_bias"],
+                                         activation=activation, multiple_of=1)  # the one deviation
+            self.norm1 = nn.LayerNorm(config["n_embd"], eps=config["layer_norm_epsilon"])
+            self.norm2 = nn.LayerNorm(config["n_embd"], eps=config["layer_norm_epsilon"])
+
+        def forward(self, hidden_states, attention_mask=None):
+            assert not self.prenorm
+            attn_outputs = self.attn(hidden_states, attention_mask=attention_mask)
+            hidden_states = self.norm1((attn_outputs + hidden_states).to(dtype=self.norm1.weight.dtype))
+            mlp_out = self.mlp(hidden_states)
+            return self.norm2((mlp_out + hidden_states).to(dtype=self.norm2.weight.dtype))
+
+    class NomicBertEmbeddings(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.word_embeddings = nn.Embedding(config["vocab_size"], config["n_embd"])
+            assert config["rotary_emb_fraction"] > 0  # no position table
+            self.type_vocab_size = config["type_vocab_size"]
+            if self.type_vocab_size > 0:
+                self.token_type_embeddings = nn.Embedding(config["type_vocab_size"], config["n_embd"])
+
+        def forward(self, input_ids, token_type_ids=None):
+            embeddings = self.word_embeddings(input_ids)
+            if self.type_vocab_size > 0:
+                embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+            return embeddings
+
+    class NomicBertEncoder(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.layers = nn.ModuleList([NomicBertBlock(config) for _ in range(config["n_layer"])])
+
+        def forward(self, hidden_states, attention_mask=None):
+            for layer in self.layers:
+                hidden_states = layer(hidden_states, attention_mask)
+            return hidden_states
+
+    class NomicBertModel(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            vocab, mult = config["vocab_size"], config["pad_vocab_size_multiple"]
+            if vocab % mult != 0:
+                vocab += mult - vocab % mult
+            self.embeddings = NomicBertEmbeddings(dict(config, vocab_size=vocab))
+            self.emb_ln = nn.LayerNorm(config["n_embd"], eps=config["layer_norm_epsilon"])
+            self.encoder = NomicBertEncoder(config)
+
+        def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(input_ids)
+            hidden_states = self.emb_ln(self.embeddings(input_ids, token_type_ids=token_type_ids))
+            # PreTrainedModel.get_extended_attention_mask (encoder): [B, 1, 1, S], min of the model dtype
+            dtype = self.emb_ln.weight.dtype
+            ext = attention_mask[:, None, None, :].to(dtype=dtype)
+            ext = (1.0 - ext) * torch.finfo(dtype).min
+            return self.encoder(hidden_states, attention_mask=ext)
+
+    return NomicBertModel(cfg).eval()
+
+
+def check_nomic_reference(cfg, weights, cases, seed):
+    """Self-check of the NomicBERT reference:
+    - the literal transcription of the remote code (nomic_hf_transcription, the fixture's weights
+      loaded strictly: the names and shapes are exactly a NomicBertModel's) on every case equals
+      ref.forward: in float64 (the remote code's float32 rotary tables in both) within 1e-12, and run
+      in float32 against the float64 reference within 1e-5 (every position, padding included);
+    - nomic_apply_rotary against a naive loop rotating each pair (x_j, x_{j + r/2}) by its table
+      angle, full and partial (rotary dim < head_dim) rotary; the float32 tables within 1e-5 of
+      float64 cos / sin of p * base^(-2j / r);
+    - padding: every row of a padded case equals that sequence run alone.
+    Returns {check: value}."""
+    out = {}
+    model = nomic_hf_transcription(cfg)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
+    dev64 = dev32 = 0.0
+    for c in cases:
+        want = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])["last_hidden_state"]
+        args = [torch.as_tensor(np.asarray(c[k], dtype=np.int64))
+                for k in ("input_ids", "token_type_ids", "attention_mask")]
+        with torch.no_grad():
+            got64 = model.double()(*args).numpy()
+            got32 = model.float()(*args).numpy().astype(np.float64)
+        dev64 = max(dev64, float(np.abs(got64 - want).max()))
+        dev32 = max(dev32, float(np.abs(got32 - want).max()))
+    assert dev64 < 1e-12 and dev32 < 1e-5, (dev64, dev32)
+    out["remote-code transcription float64"] = dev64
+    out["remote-code transcription float32"] = dev32
+    # rotary against a naive per-pair loop
+    g = np.random.default_rng(seed)
+    worst, f32 = 0.0, 0.0
+    for d_, r_ in ((8, 8), (8, 4)):
+        s_ = 40
+        x = g.standard_normal((2, s_, 3, d_))
+        cos, sin = ref.nomic_rotary(s_, r_, cfg["rotary_emb_base"])
+        got = ref.nomic_apply_rotary(torch.from_numpy(x), cos, sin).numpy()
+        want = x.copy()
+        for p in range(s_):
+            for j in range(r_ // 2):
+                a, b = x[:, p, :, j], x[:, p, :, j + r_ // 2]
+                want[:, p, :, j] = a * float(cos[p, j]) - b * float(sin[p, j])
+                want[:, p, :, j + r_ // 2] = b * float(cos[p, j]) + a * float(sin[p, j])
+                ang = p * cfg["rotary_emb_base"] ** (-2.0 * j / r_)
+                f32 = max(f32, abs(float(cos[p, j]) - math.cos(ang)), abs(float(sin[p, j]) - math.sin(ang)))
+        worst = max(worst, float(np.abs(got - want).max()))
+    assert worst < 1e-14 and f32 < 1e-5, (worst, f32)
+    out["rotary vs naive loop"] = worst
+    out["rotary float32 tables vs float64"] = f32
+    # padding invariance
+    worst = 0.0
+    for c in cases:
+        if len(c["input_ids"]) < 2:
+            continue
+        full = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])["last_hidden_state"]
+        for r, (ids, m, t) in enumerate(zip(c["input_ids"], c["attention_mask"], c["token_type_ids"])):
+            n = sum(m)
+            one = ref.forward(cfg, weights, [ids[:n]], [[1] * n], [t[:n]])["last_hidden_state"]
+            worst = max(worst, float(np.abs(one[0] - full[r, :n]).max()))
+    assert worst < 1e-12, worst
+    out["padded rows = unpadded runs"] = worst
+    return out
+
+
+def build_nomic(out_dir, vocab_list, spec):
+    name, seed, extra = spec
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    cfg = nomic_config(len(vocab_list), **extra)
+    assert cfg["vocab_size"] % NOMIC_PAD_MULTIPLE == 0 and cfg["vocab_size"] > len(vocab_list)
+    rng = np.random.default_rng(seed)
+    weights = nomic_weights(rng, cfg)
+    meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
+    ref.write_safetensors(os.path.join(d, "model.safetensors"), weights, meta)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocab_list) + "\n")
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "model_max_length": cfg["n_positions"], "tokenizer_class": "BertTokenizer"},
+                  f, indent=2)
+        f.write("\n")
+    loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+    for k, v in weights.items():
+        assert np.array_equal(loaded[k], v), k
+    # make_cases' ids come from the tokenizer's vocabulary (not the padded rows), its random case
+    # fills n_positions.
+    cases = make_cases(vocab, np.random.default_rng(1000 + seed),
+                       dict(cfg, vocab_size=len(vocab_list), max_position_embeddings=cfg["n_positions"]))
+    t0 = __import__("time").time()
+    checks = check_nomic_reference(cfg, loaded, cases, seed)
+    check_s = __import__("time").time() - t0
+    max_f32_dev = 0.0
+    for c in cases:
+        outs = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        outs32 = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"],
+                             dtype=torch.float32)
+        mask = np.asarray(c["attention_mask"], dtype=bool)
+        for k, v in outs.items():
+            max_f32_dev = max(max_f32_dev, float(np.abs(outs32[k].astype(np.float64) - v)[mask].max()))
+            c[k] = f32_list(v)
+    last = cfg["n_layer"] - 1
+    probe_names = ["embeddings.word_embeddings.weight", "embeddings.token_type_embeddings.weight", "emb_ln.bias",
+                   "encoder.layers.0.attn.Wqkv.weight", f"encoder.layers.{last}.attn.out_proj.weight",
+                   "encoder.layers.0.mlp.fc11.weight", f"encoder.layers.{last}.mlp.fc12.weight",
+                   "encoder.layers.1.mlp.fc2.weight", f"encoder.layers.{last}.norm2.weight"]
+    if cfg["qkv_proj_bias"]:
+        probe_names += ["encoder.layers.0.attn.Wqkv.bias", f"encoder.layers.{last}.attn.out_proj.bias"]
+    if cfg["mlp_fc1_bias"]:
+        probe_names += ["encoder.layers.0.mlp.fc11.bias", "encoder.layers.1.mlp.fc12.bias"]
+    if cfg["mlp_fc2_bias"]:
+        probe_names += [f"encoder.layers.{last}.mlp.fc2.bias"]
+    doc = {
+        "model": name,
+        "architecture": "NomicBertModel",
+        "weights_dtype": "F32",
+        "computed_in": "float64 (stored rounded to float32); rotary cos / sin tables in float32 as the remote code",
+        "max_abs_dev_torch_float32": max_f32_dev,
+        "outputs_note": "last_hidden_state is [B][S][H] for every position incl. padding; only positions "
+                        "with attention_mask 1 are meaningful",
+        "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
+        "cases": cases,
+    }
+    write_reference(d, doc, name, "NomicBertModel", "F32", len(weights), max_f32_dev)
+    print(f"  NomicBERT reference self-check ({check_s:.2f} s): " +
+          ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -1943,6 +2350,10 @@ def main():
         if os.path.isdir(os.path.join(out, spec[0])):
             shutil.rmtree(os.path.join(out, spec[0]))
         build_modernbert(out, spec)
+    for spec in NOMIC_MODELS:
+        if os.path.isdir(os.path.join(out, spec[0])):
+            shutil.rmtree(os.path.join(out, spec[0]))
+        build_nomic(out, vocab_list, spec)
 
 
 if __name__ == "__main__":
