@@ -57,9 +57,12 @@ struct GeluForm {
     double (*exact)(double);
     void (*ref)(float*, const float*, int64_t, int64_t);
 };
+double silu_exact(double x) { return x / (1.0 + std::exp(-x)); }
 const GeluForm kGeluForms[] = {
     {"gelu", &FusedOps::bias_gelu, test::gelu_erf_exact, ref::bias_gelu},
     {"gelu_tanh", &FusedOps::bias_gelu_tanh, test::gelu_tanh_exact, ref::bias_gelu_tanh},
+    // Not a GELU: SiLU (SwiGLU's activation) shares the in-place activation tests.
+    {"silu", &FusedOps::bias_silu, silu_exact, ref::bias_silu},
 };
 }  // namespace
 
@@ -284,22 +287,31 @@ TEST(Fused, BiasGeluMatchesReference) {
                     }
 }
 
-// ModernBERT's gated GELU: gelu(first half) * second half of each row, against the erf form in
-// double precision (odd widths: the vector tails).
-TEST(Fused, GeluGluMatchesReference) {
-    for (int64_t rows : kRows)
-        for (int64_t cols : kCols) {
-            const auto u = randv(rows * 2 * cols, 21, 3.0f);
-            std::vector<float> got(rows * cols, -1.0f);
-            gelu_glu(u.data(), got.data(), rows, cols);
-            for (int64_t r = 0; r < rows; ++r)
-                for (int64_t c = 0; c < cols; ++c) {
-                    const double a = u[r * 2 * cols + c], g = u[r * 2 * cols + cols + c];
-                    const double want = 0.5 * a * (1.0 + std::erf(a / std::sqrt(2.0))) * g;
-                    ASSERT_NEAR(got[r * cols + c], want, 2e-5 * std::max(1.0, std::fabs(want)))
-                        << "rows=" << rows << " cols=" << cols << " r=" << r << " c=" << c;
-                }
-        }
+// The gated activations: act(first half) * second half of each row, against the definitions in
+// double precision (odd widths: the vector tails) — ModernBERT's gated GELU (erf form) and
+// SwiGLU (NomicBERT).
+TEST(Fused, GatedActivationsMatchReference) {
+    struct Gated {
+        const char* name;
+        void (*fn)(const float*, float*, int64_t, int64_t);
+        double (*exact)(double);
+    };
+    for (const Gated& gated : {Gated{"gelu_glu", gelu_glu, test::gelu_erf_exact},
+                               Gated{"silu_glu", silu_glu, silu_exact}})
+        for (int64_t rows : kRows)
+            for (int64_t cols : kCols) {
+                const auto u = randv(rows * 2 * cols, 21, 3.0f);
+                std::vector<float> got(rows * cols, -1.0f);
+                gated.fn(u.data(), got.data(), rows, cols);
+                for (int64_t r = 0; r < rows; ++r)
+                    for (int64_t c = 0; c < cols; ++c) {
+                        const double a = u[r * 2 * cols + c], g = u[r * 2 * cols + cols + c];
+                        const double want = gated.exact(a) * g;
+                        ASSERT_NEAR(got[r * cols + c], want, 2e-5 * std::max(1.0, std::fabs(want)))
+                            << gated.name << " rows=" << rows << " cols=" << cols << " r=" << r
+                            << " c=" << c;
+                    }
+            }
 }
 
 // Same association as the reference (x + (bias + res)): results are bit-identical.

@@ -1931,8 +1931,11 @@ def build_modernbert(out_dir, spec):
 NOMIC_PAD_MULTIPLE = 64
 NOMIC = {"activation_function": "swiglu", "layer_norm_epsilon": 1e-12, "mlp_fc1_bias": False,
          "mlp_fc2_bias": False, "n_layer": LAYERS, "qkv_proj_bias": False, "rotary_emb_base": 1000}
+# n_inner 200: the remote code's NomciBertGatedMLP rounds the width up to a multiple of 256 (its
+# multiple_of), so the matrices are 256 wide, as a model loading it must compute.
 NOMIC_GEGLU = {"activation_function": "geglu", "layer_norm_epsilon": 1e-5, "mlp_fc1_bias": True,
-               "mlp_fc2_bias": True, "n_layer": 3, "qkv_proj_bias": True, "rotary_emb_base": 10000}
+               "mlp_fc2_bias": True, "n_inner": 200, "n_layer": 3, "qkv_proj_bias": True,
+               "rotary_emb_base": 10000}
 NOMIC_MODELS = [
     # name, seed, config
     ("tiny_nomic", 51, NOMIC),
@@ -1941,14 +1944,15 @@ NOMIC_MODELS = [
 
 
 def nomic_config(vocab_size, **extra):
-    """nomic-embed-text-v1.5's config.json with the tiny sizes (n_inner 48 as ModernBERT's fixtures)."""
+    """nomic-embed-text-v1.5's config.json with the tiny sizes (n_inner 256: the smallest width the
+    remote code builds, a multiple of its multiple_of 256)."""
     cfg = {"activation_function": "swiglu", "architectures": ["NomicBertModel"], "attn_pdrop": 0.0,
            "auto_map": {"AutoConfig": "nomic-ai/nomic-bert-2048--configuration_hf_nomic_bert.NomicBertConfig",
                         "AutoModel": "nomic-ai/nomic-bert-2048--modeling_hf_nomic_bert.NomicBertModel"},
            "bos_token_id": None, "causal": False, "dense_seq_output": True, "embd_pdrop": 0.0,
            "eos_token_id": None, "fused_bias_fc": True, "fused_dropout_add_ln": True, "initializer_range": 0.02,
            "layer_norm_epsilon": 1e-12, "max_trained_positions": 2048, "mlp_fc1_bias": False,
-           "mlp_fc2_bias": False, "model_type": "nomic_bert", "n_embd": HIDDEN, "n_head": HEADS, "n_inner": 48,
+           "mlp_fc2_bias": False, "model_type": "nomic_bert", "n_embd": HIDDEN, "n_head": HEADS, "n_inner": 256,
            "n_layer": LAYERS, "n_positions": MAX_POS, "pad_vocab_size_multiple": NOMIC_PAD_MULTIPLE,
            "prenorm": False, "qkv_proj_bias": False, "resid_pdrop": 0.0, "rotary_emb_base": 1000,
            "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False, "rotary_emb_scale_base": None,
@@ -1960,13 +1964,18 @@ def nomic_config(vocab_size, **extra):
     return dict(sorted(cfg.items()))
 
 
+def nomic_mlp_width(n_inner):
+    """NomciBertGatedMLP's hidden width: n_inner rounded up to a multiple of 256 (multiple_of)."""
+    return (n_inner + 255) // 256 * 256
+
+
 def nomic_weights(rng, cfg):
     """make_weights' scales under NomicBERT's names (no prefix): Wqkv = [q; k; v] with q / k at the
     query / key scales ([0.10, 0.25]) and v at the value one ([0.02, 0.05]), out_proj and fc2 at the
     output scales, fc11 / fc12 at the intermediate one ([0.10, 0.20]); ~1% x4 outliers per matrix;
     word embeddings (every row of the padded table) N(0, 0.05), token types N(0, 0.03); biases
     N(0, 0.05) only where the config has them; LayerNorm gamma N(1, 0.05), beta N(0, 0.02)."""
-    h, inter = cfg["n_embd"], cfg["n_inner"]
+    h, inter = cfg["n_embd"], nomic_mlp_width(cfg["n_inner"])
     w = {}
 
     def normal(shape, std):
@@ -2008,10 +2017,8 @@ def nomic_hf_transcription(cfg):
     """A literal transcription of modeling_hf_nomic_bert.py's inference path (NomicBertModel with
     add_pooling_layer=False, eval mode, no KV cache, rotary_head_dim false, prenorm false) as
     nn.Modules, with the remote code's class and attribute names so a Hugging Face state dict loads
-    into it (strict). einops' rearrange / repeat written as reshape / cat / repeat_interleave. Its
-    one deviation: NomciBertGatedMLP's hidden width is n_inner as is, where the remote code rounds
-    it up to a multiple of 256 (multiple_of=256: 48 -> 256; the published n_inner 3072 is a
-    multiple). Independent of bert_reference.py (shares no code with it)."""
+    into it (strict). einops' rearrange / repeat written as reshape / cat / repeat_interleave.
+    Independent of bert_reference.py (shares no code with it)."""
     import torch.nn as nn
     import torch.nn.functional as F
 
@@ -2141,7 +2148,7 @@ def nomic_hf_transcription(cfg):
             assert act in ("glu", "swiglu", "geglu")
             self.mlp = NomciBertGatedMLP(config["n_embd"], hidden_features=config["n_inner"],
                                          bias1=config["mlp_fc1_bias"], bias2=config["mlp_fc2_bias"],
-                                         activation=activation, multiple_of=1)  # the one deviation
+                                         activation=activation)
             self.norm1 = nn.LayerNorm(config["n_embd"], eps=config["layer_norm_epsilon"])
             self.norm2 = nn.LayerNorm(config["n_embd"], eps=config["layer_norm_epsilon"])
 

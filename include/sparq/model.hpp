@@ -110,15 +110,21 @@ struct ModelConfig {
     // half through the activation times its second half), biases and LayerNorm betas only where
     // the config asks for them; the task heads' dense + activation + LayerNorm ("head") on the
     // [CLS] row or the mean of the tokens (mean_pooling).
+    // NomicBERT (model_type "nomic_bert") runs on the same machinery with post_norm: BERT's
+    // post-norm layers (LayerNorm after each residual add, the embeddings' LayerNorm, no final
+    // norm), every layer global, the gate's activation SiLU (silu, "swiglu") or GELU.
     struct Modern {
         bool on = false;
+        bool post_norm = false, silu = false;
         int64_t global_every = 1, window = 0;
         double global_theta = 160000.0, local_theta = 10000.0;
-        bool norm_bias = false, attention_bias = false, mlp_bias = false;
+        bool norm_bias = false, attention_bias = false, mlp_bias = false, mlp_out_bias = false;
         bool classifier_bias = false, decoder_bias = true, mean_pooling = false;
         bool local(int64_t layer) const { return on && layer % global_every != 0; }
     } modern;
+    // ModernBERT's machinery (rotary positions, Wqkv, the gated MLP): ModernBERT and NomicBERT.
     bool modernbert() const { return modern.on; }
+    bool nomic() const { return model_type == "nomic_bert"; }
     // ALBERT's cross-layer sharing: num_hidden_layers applications of num_hidden_groups groups
     // of inner_group_num layers each; application i runs group i * groups / num_layers (Hugging
     // Face's int(i / (num_hidden_layers / num_hidden_groups))), all of its inner layers in order.

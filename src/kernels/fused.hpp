@@ -18,9 +18,13 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
 // The same with the tanh form of GELU (Activation::gelu_tanh).
 void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);
+// In place: data[r][c] = silu(data[r][c] + bias[c]), silu(x) = x * sigmoid(x) (bias may be null).
+void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols);
 // Gated GELU (ModernBERT's MLP): out[r][c] = gelu(u[r][c]) * u[r][cols + c] for u [rows][2 cols],
 // out [rows][cols]; the GELU is bias_gelu's (erf form).
 void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols);
+// Gated SiLU (SwiGLU, NomicBERT's MLP): the same with bias_silu's SiLU.
+void silu_glu(const float* u, float* out, int64_t rows, int64_t cols);
 
 // In place: data[r][c] += bias[c] (+ residual[r][c]); bias or residual may be null.
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
@@ -45,6 +49,7 @@ struct FusedOps {
                        int64_t, float);
     void (*bias_gelu)(float*, const float*, int64_t, int64_t);
     void (*bias_gelu_tanh)(float*, const float*, int64_t, int64_t);
+    void (*bias_silu)(float*, const float*, int64_t, int64_t);
     void (*bias_residual)(float*, const float*, const float*, int64_t, int64_t);
     void (*softmax)(float*, int64_t, int64_t, int64_t, float, const float*);
     void (*embed_layer_norm)(const float*, const float*, const float*, const int32_t*,
@@ -63,6 +68,7 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
                 float* dst, int64_t rows, int64_t cols, float eps);
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
 void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);
+void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols);
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols);
 void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);

@@ -13,6 +13,7 @@
 // ("deberta") their disentangled attention and often neither position nor token-type
 // embeddings); any other model_type is
 // rejected; a config without model_type is taken as BERT (old checkpoints).
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -171,6 +172,7 @@ constexpr ArchTask kArchitectures[] = {
     {"ModernBertForSequenceClassification", Task::sequence_classification},
     {"ModernBertForTokenClassification", Task::token_classification},
     {"ModernBertForQuestionAnswering", Task::question_answering},
+    {"NomicBertModel", Task::base},
     // Multiple choice (the families Hugging Face has the head for: not DeBERTa v1).
     {"BertForMultipleChoice", Task::multiple_choice},
     {"RobertaForMultipleChoice", Task::multiple_choice},
@@ -299,6 +301,55 @@ void read_electra_summary(const Reader& r) {
                " is not supported (\"gelu\")");
 }
 
+// NomicBERT (nomic-ai/nomic-embed-text-v1 / v1.5, the remote code modeling_hf_nomic_bert.py,
+// GPT2Config's names): a post-norm BERT with rotary positions, Q, K and V in one Wqkv and a gated
+// MLP (fc11 * act(fc12)), carried by ModernBERT's machinery (ModelConfig::Modern with post_norm;
+// every layer global). What sparq does not compute is refused.
+void read_nomic(const Reader& r, ModelConfig& c) {
+    c.hidden_size = r.integer("n_embd", std::nullopt, 1);
+    c.num_layers = r.integer("n_layer", std::nullopt, 1);
+    c.num_heads = r.integer("n_head", std::nullopt, 1);
+    // NomciBertGatedMLP's width: n_inner (default 8/3 of n_embd) rounded up to a multiple of 256
+    // (its multiple_of), as the remote code builds fc11 / fc12 / fc2.
+    c.intermediate_size = (r.integer("n_inner", 8 * c.hidden_size / 3, 1) + 255) / 256 * 256;
+    c.max_position_embeddings = r.integer("n_positions", 2048, 1);
+    ModelConfig::Modern& m = c.modern;
+    m.on = true;
+    m.post_norm = true;
+    m.global_every = 1;  // no local layers
+    c.type_vocab_size = r.integer("type_vocab_size", 2, 0);
+    c.token_types = c.type_vocab_size > 0;
+    if (!c.token_types) c.type_vocab_size = 0;
+    c.position_embeddings = false;
+    if (const double f = r.number("rotary_emb_fraction", 0.0); f != 1.0)
+        r.fail("rotary_emb_fraction " + std::to_string(f) +
+               " is not supported (1.0: rotary positions over the whole head)");
+    if (r.boolean("rotary_emb_interleaved").value_or(false))
+        r.fail("rotary_emb_interleaved true is not supported (the halves are rotated)");
+    if (r.get("rotary_emb_scale_base"))
+        r.fail("rotary_emb_scale_base is not supported (null expected)");
+    m.global_theta = m.local_theta = r.number("rotary_emb_base", 1000.0);  // NomicBertConfig's
+    if (!(m.global_theta > 1.0) || !std::isfinite(m.global_theta))
+        r.fail("rotary_emb_base must be a number above 1, found " + std::to_string(m.global_theta));
+    // Dynamic NTK scaling (a rotary_scaling_factor, 1.0 when absent) changes the angles past
+    // max_trained_positions only: sequences are held within them unless it is null.
+    if (!r.null("rotary_scaling_factor"))
+        c.max_position_embeddings =
+            std::min(c.max_position_embeddings, r.integer("max_trained_positions", 2048, 1));
+    const std::string act = r.string("activation_function").value_or("gelu");
+    if (act != "swiglu" && act != "geglu")
+        r.fail("activation_function '" + act +
+               "' is not supported (the gated MLPs \"swiglu\" and \"geglu\")");
+    m.silu = act == "swiglu";
+    m.norm_bias = true;
+    m.attention_bias = r.boolean("qkv_proj_bias").value_or(true);
+    m.mlp_bias = r.boolean("mlp_fc1_bias").value_or(true);
+    m.mlp_out_bias = r.boolean("mlp_fc2_bias").value_or(true);
+    for (const char* key : {"prenorm", "causal", "use_rms_norm", "parallel_block"})
+        if (r.boolean(key).value_or(false)) r.fail(std::string(key) + " true is not supported");
+    c.pooler_act = ModelConfig::PoolerAct::tanh;
+}
+
 // ModernBERT's options (HF ModernBertConfig's names and defaults); what sparq does not compute is
 // refused.
 void read_modernbert(const Reader& r, ModelConfig& c) {
@@ -318,6 +369,7 @@ void read_modernbert(const Reader& r, ModelConfig& c) {
     m.norm_bias = r.boolean("norm_bias").value_or(false);
     m.attention_bias = r.boolean("attention_bias").value_or(false);
     m.mlp_bias = r.boolean("mlp_bias").value_or(false);
+    m.mlp_out_bias = m.mlp_bias;
     m.classifier_bias = r.boolean("classifier_bias").value_or(false);
     m.decoder_bias = r.boolean("decoder_bias").value_or(true);
     const std::string pooling = r.string("classifier_pooling").value_or("cls");
@@ -371,11 +423,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
         c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet" &&
         c.model_type != "deberta" && c.model_type != "deberta-v2" && c.model_type != "albert" &&
-        c.model_type != "modernbert")
+        c.model_type != "modernbert" && c.model_type != "nomic_bert")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
                "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\", "
-               "\"deberta\", \"deberta-v2\", \"albert\" or \"modernbert\")");
+               "\"deberta\", \"deberta-v2\", \"albert\", \"modernbert\" or \"nomic_bert\")");
     c.family = c.model_type == "xlm-roberta"  ? "roberta"
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;
@@ -405,13 +457,21 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     }
 
     c.vocab_size = r.integer("vocab_size", std::nullopt, 1);
-    c.hidden_size = r.integer(distil ? "dim" : "hidden_size", std::nullopt, 1);
-    c.num_layers = r.integer(distil ? "n_layers" : "num_hidden_layers", std::nullopt, 1);
-    c.num_heads = r.integer(distil ? "n_heads" : "num_attention_heads", std::nullopt, 1);
-    c.intermediate_size = r.integer(distil ? "hidden_dim" : "intermediate_size", std::nullopt, 1);
-    c.max_position_embeddings =
-        r.integer("max_position_embeddings", c.model_type == "modernbert" ? 8192 : 512, 1);
-    if (distil) {
+    const bool nomic = c.model_type == "nomic_bert";
+    if (nomic) {
+        read_nomic(r, c);
+    } else {
+        c.hidden_size = r.integer(distil ? "dim" : "hidden_size", std::nullopt, 1);
+        c.num_layers = r.integer(distil ? "n_layers" : "num_hidden_layers", std::nullopt, 1);
+        c.num_heads = r.integer(distil ? "n_heads" : "num_attention_heads", std::nullopt, 1);
+        c.intermediate_size =
+            r.integer(distil ? "hidden_dim" : "intermediate_size", std::nullopt, 1);
+        c.max_position_embeddings =
+            r.integer("max_position_embeddings", c.model_type == "modernbert" ? 8192 : 512, 1);
+    }
+    if (nomic) {
+        // read_nomic has read its options.
+    } else if (distil) {
         // No token-type embeddings: type ids (sentence pairs) are kept for the QA span search
         // but add nothing. The sequence-classification head is pre_classifier + ReLU.
         c.token_types = false;
@@ -475,9 +535,11 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
 
     // DistilBERT: a fixed 1e-12; ModernBERT names it norm_eps. Checked as the float the
     // LayerNorms use (a value that rounds to 0 or overflows is refused too).
-    const char* eps_key = c.modernbert() ? "norm_eps" : "layer_norm_eps";
+    const char* eps_key = nomic            ? "layer_norm_epsilon"
+                          : c.modernbert() ? "norm_eps"
+                                           : "layer_norm_eps";
     const double eps = distil ? 1e-12
-                              : r.number(eps_key, c.modernbert() ? 1e-5
+                              : r.number(eps_key, c.modernbert() ? 1e-5  // NomicBERT's too
                                                   : c.deberta()  ? 1e-7
                                                                  : 1e-12);
     c.layer_norm_eps = static_cast<float>(eps);
@@ -488,7 +550,7 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     const char* act_key = distil           ? "activation"
                           : c.modernbert() ? "hidden_activation"
                                            : "hidden_act";
-    if (auto act = r.string(act_key)) c.hidden_act = *act;
+    if (auto act = r.string(act_key); act && !nomic) c.hidden_act = *act;
     if (c.hidden_act == "gelu_fast" || c.hidden_act == "gelu_pytorch_tanh")
         c.hidden_act = "gelu_new";  // the same function
     if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new")

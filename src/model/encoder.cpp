@@ -339,13 +339,19 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         window_bias_.assign(static_cast<size_t>(2 * rel_len_ - 1), 0.0f);
         for (int64_t r = -(rel_len_ - 1); r < rel_len_; ++r)
             if (std::abs(r) > m.window) window_bias_[r + rel_len_ - 1] = -1e30f;
-        expect_shape(w.final_ln_g, {h}, "final_norm.weight");
-        expect_shape(w.final_ln_b, {h}, "final_norm.bias");
-        final_ln_g_ = std::move(w.final_ln_g);
-        final_ln_b_ = std::move(w.final_ln_b);
-        attention_plan_ += "; ModernBERT: rotary positions, local attention within +-" +
-                           std::to_string(m.window) + " tokens, global in every " +
-                           std::to_string(m.global_every) + " layers";
+        post_norm_ = m.post_norm;
+        silu_glu_ = m.silu;
+        if (m.post_norm) {  // NomicBERT: no final norm, every layer global
+            attention_plan_ += "; NomicBERT: rotary positions";
+        } else {
+            expect_shape(w.final_ln_g, {h}, "final_norm.weight");
+            expect_shape(w.final_ln_b, {h}, "final_norm.bias");
+            final_ln_g_ = std::move(w.final_ln_g);
+            final_ln_b_ = std::move(w.final_ln_b);
+            attention_plan_ += "; ModernBERT: rotary positions, local attention within +-" +
+                               std::to_string(m.window) + " tokens, global in every " +
+                               std::to_string(m.global_every) + " layers";
+        }
     }
     // The MLP's first matrix: ModernBERT's Wi holds the activation's and the gate's rows.
     const int64_t inter_rows = modern_ ? 2 * inter_ : inter_;
@@ -358,7 +364,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         for (auto* t : {&src.q_w, &src.k_w, &src.v_w, &src.ao_w})
             expect_shape(*t, {h, h}, p + "attention weight");
         // ModernBERT's layer 0 has no LayerNorm before its attention.
-        const bool ln1 = !(modern_ && l == 0);
+        const bool ln1 = !(modern_ && !post_norm_ && l == 0);
         for (auto* t : {&src.q_b, &src.k_b, &src.v_b, &src.ao_b, &src.o_b, &src.ln2_g, &src.ln2_b})
             expect_shape(*t, {h}, p + "vector");
         if (ln1)
@@ -650,7 +656,9 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     if (emb_proj_.kernel) emb_proj_.kernel->run(e, x, t_all);
     timer.lap(prof.embeddings);
 
-    if (modern_) {
+    // ModernBERT's pre-norm layers; NomicBERT's post-norm ones run BERT's loops below, with
+    // rotary Q / K and the gated MLP.
+    if (modern_ && !post_norm_) {
         forward_modern(batch, x, w, timer);
         return;
     }
@@ -664,10 +672,12 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     }
     for (const Layer* layer : order_) {
         const Layer& L = *layer;
-        const bool by_heads =
-            head_split_ && num_threads() > 1 && L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
+        const bool by_heads = head_split_ && !modern_ && num_threads() > 1 &&
+                              L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
         if (!by_heads) L.qkv.kernel->run(x, w.qkv.data(), t_all);
         timer.lap(prof.qkv);
+        if (modern_)
+            apply_rotary(w.qkv.data(), 3 * h, t_all, w.rpos.data(), h, head_dim_, rope_global_);
         if (attention_s8_)
             attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, nullptr, nullptr, &L);
         else
@@ -681,8 +691,16 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         timer.lap(prof.layer_norm);
         // Sparse FFN pairs (f32 or int8) and dense int8 pairs run chained: the
         // [tokens][intermediate] f32 activations are never written token-major.
-        if (chain_ffn_ && (spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, w.tmp.data(), t_all) ||
-                           s8_run_chain(*L.inter.kernel, *L.out.kernel, x, w.tmp.data(), t_all))) {
+        if (modern_) {  // NomicBERT's gated MLP
+            w.glu.resize(t_all * 2 * inter_, kActivationHugeFrom);
+            L.inter.kernel->run(x, w.glu.data(), t_all);
+            gated_activation(w.glu.data(), w.inter.data(), t_all);
+            timer.lap(prof.intermediate);
+            L.out.kernel->run(w.inter.data(), w.tmp.data(), t_all);
+            timer.lap(prof.output);
+        } else if (chain_ffn_ &&
+                   (spmm_run_chain(*L.inter.kernel, *L.out.kernel, x, w.tmp.data(), t_all) ||
+                    s8_run_chain(*L.inter.kernel, *L.out.kernel, x, w.tmp.data(), t_all))) {
             timer.lap(prof.intermediate);
         } else {
             L.inter.kernel->run(x, w.inter.data(), t_all);
@@ -733,9 +751,7 @@ void Encoder::forward_modern(const PackedBatch& batch, float* x, Workspace& w,
                         h, eps_);
         timer.lap(prof.layer_norm);
         L.inter.kernel->run(w.tmp.data(), w.glu.data(), t_all);
-        parallel_rows(t_all, inter_, [&](int64_t r0, int64_t r1) {
-            gelu_glu(w.glu.data() + r0 * 2 * inter_, w.inter.data() + r0 * inter_, r1 - r0, inter_);
-        });
+        gated_activation(w.glu.data(), w.inter.data(), t_all);
         timer.lap(prof.intermediate);
         L.out.kernel->run(w.inter.data(), alt, t_all, cur);
         std::swap(cur, alt);
@@ -744,6 +760,21 @@ void Encoder::forward_modern(const PackedBatch& batch, float* x, Workspace& w,
     layer_norm_rows(cur, nullptr, final_ln_g_.data.data(), final_ln_b_.data.data(), x, t_all, h,
                     eps_);
     timer.lap(prof.layer_norm);
+}
+
+void Encoder::gated_activation(const float* u, float* out, int64_t t_all) const {
+    parallel_rows(t_all, inter_, [&](int64_t r0, int64_t r1) {
+        (silu_glu_ ? silu_glu : gelu_glu)(u + r0 * 2 * inter_, out + r0 * inter_, r1 - r0, inter_);
+    });
+}
+
+void Encoder::gated_stream(const float* us, float* gs, int64_t t_all, int64_t group) const {
+    // A group's first `inter` rows are the activation's, the next `inter` the gate's: one gated
+    // activation over each group's two contiguous halves.
+    spmm_for_each_group(t_all, group, [&](int64_t g, int64_t) {
+        (silu_glu_ ? silu_glu : gelu_glu)(us + g * (2 * inter_ + 1) * group,
+                                          gs + g * (inter_ + 1) * group, 1, inter_ * group);
+    });
 }
 
 void Encoder::forward_modern_stream(const PackedBatch& batch, float* x, Workspace& w,
@@ -786,12 +817,7 @@ void Encoder::forward_modern_stream(const PackedBatch& batch, float* x, Workspac
                                group, eps_, xs);
         timer.lap(prof.layer_norm);
         spmm_run_stream(*L.inter.kernel, as, true, us, true, t_all);
-        // A group's first `inter` rows are the activation's, the next `inter` the gate's: one
-        // gated GELU over each group's two contiguous halves.
-        spmm_for_each_group(t_all, group, [&](int64_t g, int64_t) {
-            gelu_glu(us + g * (2 * inter_ + 1) * group, gs + g * (inter_ + 1) * group, 1,
-                     inter_ * group);
-        });
+        gated_stream(us, gs, t_all, group);
         timer.lap(prof.intermediate);
         spmm_run_stream(*L.out.kernel, gs, true, ts, true, t_all);
         timer.lap(prof.output);
@@ -924,12 +950,18 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     float* const ts = w.ts.data();
     float* const qs = w.qkv.data();
     float* const cs = w.ctx.data();
+    if (modern_) {  // NomicBERT's gated MLP: Wi's output, then the activation's
+        w.glu.resize(spmm_stream_floats(t_all, 2 * inter_, group), kActivationHugeFrom);
+        w.inter.resize(spmm_stream_floats(t_all, inter_, group), kActivationHugeFrom);
+    }
     start_stream(x, xs, cs, t_all, h, group);
     timer.lap(prof.embeddings);
     for (const Layer* layer : order_) {
         const Layer& L = *layer;
         spmm_run_stream(*L.qkv.kernel, xs, true, qs, true, t_all);
         timer.lap(prof.qkv);
+        if (modern_)
+            apply_rotary_stream(qs, t_all, w.rpos.data(), h, head_dim_, rope_global_, group);
         attention_stream(batch, qs, cs, group);
         timer.lap(prof.attention);
         spmm_run_stream(*L.attn_out.kernel, cs, true, ts, true, t_all);
@@ -937,7 +969,13 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
         spmm_stream_layer_norm(ts, xs, L.ln1_g.data.data(), L.ln1_b.data.data(), xs, t_all, h,
                                group, eps_);
         timer.lap(prof.layer_norm);
-        spmm_run_chain_stream(*L.inter.kernel, *L.out.kernel, xs, ts, t_all);
+        if (modern_) {
+            spmm_run_stream(*L.inter.kernel, xs, true, w.glu.data(), true, t_all);
+            gated_stream(w.glu.data(), w.inter.data(), t_all, group);
+            spmm_run_stream(*L.out.kernel, w.inter.data(), true, ts, true, t_all);
+        } else {
+            spmm_run_chain_stream(*L.inter.kernel, *L.out.kernel, xs, ts, t_all);
+        }
         timer.lap(prof.intermediate);
         spmm_stream_layer_norm(ts, xs, L.ln2_g.data.data(), L.ln2_b.data.data(), xs, t_all, h,
                                group, eps_);

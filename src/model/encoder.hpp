@@ -171,6 +171,10 @@ class Encoder {
     // ModernBERT's layers (pre-norm, rotary, local windows, gated MLP) and final LayerNorm, from
     // the embeddings in x to the output in x.
     void forward_modern(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer) const;
+    // out [t_all][inter] = act(u's first inter columns) * u's second inter (GELU or SiLU).
+    void gated_activation(const float* u, float* out, int64_t t_all) const;
+    // The same on the packed stream: us holds Wi's 2 inter rows per group, gs gets inter rows.
+    void gated_stream(const float* us, float* gs, int64_t t_all, int64_t group) const;
     // The same on the packed stream (every linear kernel sparse f32 with token group `group`).
     void forward_modern_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,
                                int64_t group) const;
@@ -209,6 +213,8 @@ class Encoder {
     // ModernBERT (ModelConfig::Modern): the rotary angles of global and local layers, the
     // window's mask by distance -(rel_len_ - 1) .. rel_len_ - 1, the final LayerNorm.
     bool modern_ = false;
+    // NomicBERT on ModernBERT's machinery: post-norm layers; the gated MLP's activation SiLU.
+    bool post_norm_ = false, silu_glu_ = false;
     int64_t window_ = 0;  // local layers: keys within +-window_
     // Whether local layers compute only the keys their windows reach (default; SPARQ_NO_BAND=1
     // computes every key under the window mask, for comparison).

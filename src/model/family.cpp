@@ -74,6 +74,17 @@ constexpr Rename kModernLayer[] = {
     {"output.LayerNorm", "mlp_norm"},
 };
 
+// NomicBERT's layer modules (under "encoder.layers.N."): Q, K and V in one Wqkv as ModernBERT's,
+// norm1 / norm2 after the residual adds as BERT's LayerNorms, the gated MLP's fc11 (the value)
+// and fc12 (the gate, under the canonical "intermediate.gate" only NomicBERT has), then fc2.
+constexpr Rename kNomicLayer[] = {
+    {"attention.self.query", "attn.Wqkv"},   {"attention.self.key", "attn.Wqkv"},
+    {"attention.self.value", "attn.Wqkv"},   {"attention.output.dense", "attn.out_proj"},
+    {"attention.output.LayerNorm", "norm1"}, {"intermediate.dense", "mlp.fc11"},
+    {"intermediate.gate", "mlp.fc12"},       {"output.dense", "mlp.fc2"},
+    {"output.LayerNorm", "norm2"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
@@ -147,6 +158,11 @@ std::string native_encoder_name(const std::string& model_type, const std::string
               {"embeddings.LayerNorm.", "embeddings.norm."}})
             if (!n && starts_with(canonical, from)) n = to + canonical.substr(from.size());
     }
+    if (model_type == "nomic_bert") {
+        n = layer_name(canonical, kNomicLayer, numbered("encoder.layers."));
+        if (!n && starts_with(canonical, "embeddings.LayerNorm."))
+            n = "emb_ln." + canonical.substr(std::strlen("embeddings.LayerNorm."));
+    }
     return n ? *n : canonical;  // embeddings.*, the FFN of MPNet: the same names
 }
 
@@ -156,6 +172,11 @@ std::string plan_display_name(const std::string& model_type, const std::string& 
     // ("attention.self.{query,key,value}.weight", "transformer.layer.N.attention.{q,k,v}_lin
     // .weight", "attention.attn.{q,k,v}.weight", "attention.self.{query,key,value}_proj.weight").
     const std::string fused = "attention.self.{query,key,value}.weight";
+    // NomicBERT's MLP input: its gate fc12 and fc11 planned as one matrix.
+    if (model_type == "nomic_bert" && canonical.ends_with(".intermediate.dense.weight")) {
+        const std::string n = native_encoder_name(model_type, canonical, albert_inner);
+        return n.substr(0, n.size() - std::strlen("fc11.weight")) + "{fc12,fc11}.weight";
+    }
     if (canonical.size() <= fused.size() || !canonical.ends_with(fused))
         return native_encoder_name(model_type, canonical, albert_inner);
     const std::string layer = canonical.substr(0, canonical.size() - fused.size());

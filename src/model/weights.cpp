@@ -86,6 +86,29 @@ Tensor qkv_part(const Tensor& fused, int part, int64_t heads, bool interleaved) 
     return t;
 }
 
+// The rows of a, then those of b (same columns; both f32 or both int8 with per-row scales).
+Tensor concat_rows(const Tensor& a, const Tensor& b) {
+    if (a.is_int8() != b.is_int8() || a.shape.size() != b.shape.size() ||
+        (a.shape.size() == 2 && a.shape[1] != b.shape[1]))
+        throw Error("weights: " + a.name + " and " + b.name +
+                    " differ in precision or width; they are one matrix's halves");
+    Tensor t;
+    t.name = a.name + " + " + b.name;
+    t.shape = a.shape;
+    t.shape[0] += b.shape[0];
+    if (a.is_int8()) {
+        t.q8 = a.q8;
+        t.q8.insert(t.q8.end(), b.q8.begin(), b.q8.end());
+        t.q8_scale = a.q8_scale;
+        t.q8_scale.insert(t.q8_scale.end(), b.q8_scale.begin(), b.q8_scale.end());
+    } else {
+        t.data.resize(a.data.size() + b.data.size());
+        std::memcpy(t.data.data(), a.data.data(), a.data.size() * sizeof(float));
+        std::memcpy(t.data.data() + a.data.size(), b.data.data(), b.data.size() * sizeof(float));
+    }
+    return t;
+}
+
 class Loader {
   public:
     Loader(const SafeTensorsFile& file, const ModelConfig& cfg)
@@ -341,14 +364,23 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             }
             l.ao_w = ld.encoder(p + "attention.output.dense.weight", {h, h});
             l.ao_b = vector_or_zeros(p + "attention.output.dense.bias", h, m.attention_bias);
-            if (i > 0) {
+            if (i > 0 || m.post_norm) {
                 l.ln1_g = ld.encoder(p + "attention.output.LayerNorm.weight", {h});
                 l.ln1_b = vector_or_zeros(p + "attention.output.LayerNorm.bias", h, m.norm_bias);
             }
-            l.i_w = ld.encoder(p + "intermediate.dense.weight", {2 * inter, h});
-            l.i_b = vector_or_zeros(p + "intermediate.dense.bias", 2 * inter, m.mlp_bias);
+            if (cfg.nomic()) {
+                // fc11 * act(fc12): Wi's activated half is the gate fc12, then fc11.
+                l.i_w = concat_rows(ld.encoder(p + "intermediate.gate.weight", {inter, h}),
+                                    ld.encoder(p + "intermediate.dense.weight", {inter, h}));
+                l.i_b =
+                    concat_rows(vector_or_zeros(p + "intermediate.gate.bias", inter, m.mlp_bias),
+                                vector_or_zeros(p + "intermediate.dense.bias", inter, m.mlp_bias));
+            } else {
+                l.i_w = ld.encoder(p + "intermediate.dense.weight", {2 * inter, h});
+                l.i_b = vector_or_zeros(p + "intermediate.dense.bias", 2 * inter, m.mlp_bias);
+            }
             l.o_w = ld.encoder(p + "output.dense.weight", {h, inter});
-            l.o_b = vector_or_zeros(p + "output.dense.bias", h, m.mlp_bias);
+            l.o_b = vector_or_zeros(p + "output.dense.bias", h, m.mlp_out_bias);
             l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
             l.ln2_b = vector_or_zeros(p + "output.LayerNorm.bias", h, m.norm_bias);
             continue;
@@ -404,7 +436,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             w.rel_ln_b = ld.encoder("encoder.LayerNorm.bias", {h});
         }
     }
-    if (cfg.modernbert()) {
+    if (cfg.modernbert() && !cfg.modern.post_norm) {
         w.final_ln_g = ld.encoder("final_norm.weight", {h});
         w.final_ln_b = vector_or_zeros("final_norm.bias", h, cfg.modern.norm_bias);
     }

@@ -49,6 +49,11 @@ struct V256 {
     static reg erf(reg v) { return vec256::erf_ps(v); }
     static reg gelu(reg v) { return vec256::gelu_erf_ps(v); }
     static reg gelu_tanh(reg v) { return vec256::gelu_tanh_ps(v); }
+    // x * sigmoid(x) = x / (1 + e^-x).
+    static reg silu(reg v) {
+        return _mm256_div_ps(
+            v, _mm256_add_ps(_mm256_set1_ps(1.0f), vec256::exp_ps(_mm256_sub_ps(zero(), v))));
+    }
 };
 
 }  // namespace

@@ -36,6 +36,11 @@ struct V512 {
     static reg erf(reg v) { return vec512::erf_ps(v); }
     static reg gelu(reg v) { return vec512::gelu_erf_ps(v); }
     static reg gelu_tanh(reg v) { return vec512::gelu_tanh_ps(v); }
+    // x * sigmoid(x) = x / (1 + e^-x) (e^-x is +inf for x < -88.7: -0 there, as the limit).
+    static reg silu(reg v) {
+        return _mm512_div_ps(
+            v, _mm512_add_ps(_mm512_set1_ps(1.0f), vec512::exp_ps(_mm512_sub_ps(zero(), v))));
+    }
 };
 
 }  // namespace

@@ -154,7 +154,8 @@ void embed_layer_norm_impl(const float* word, const float* pos, const float* typ
     });
 }
 
-// In place: data[r][c] = Act(data[r][c] + bias[c]), Act one of V's GELUs (V::gelu, V::gelu_tanh).
+// In place: data[r][c] = Act(data[r][c] + bias[c]), Act one of V's activations (V::gelu,
+// V::gelu_tanh, V::silu).
 template <class V, typename V::reg (*Act)(typename V::reg)>
 void bias_act_impl(float* data, const float* bias, int64_t rows, int64_t cols) {
     for_each_row(rows, cols, [&](int64_t r) {
@@ -254,6 +255,9 @@ void erf_impl(const float* src, float* dst, int64_t n) {
     }                                                                                             \
     void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols) {             \
         bias_act_impl<V, V::gelu_tanh>(data, bias, rows, cols);                                   \
+    }                                                                                             \
+    void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols) {                  \
+        bias_act_impl<V, V::silu>(data, bias, rows, cols);                                        \
     }                                                                                             \
     void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,       \
                        int64_t cols) {                                                            \

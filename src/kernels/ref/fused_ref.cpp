@@ -44,6 +44,12 @@ void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols) {
 void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols) {
     bias_act(data, bias, rows, cols, Activation::gelu_tanh);
 }
+void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols) {
+    for (int64_t i = 0; i < rows * cols; ++i) {
+        const double x = data[i] + (bias ? bias[i % cols] : 0.0f);
+        data[i] = static_cast<float>(x / (1.0 + std::exp(-x)));
+    }
+}
 
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols) {
