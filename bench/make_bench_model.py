@@ -10,9 +10,14 @@ deberta: DeBERTa-v3-base-shaped: 12 layers, hidden 768, 12 heads, intermediate 3
   projections, the relative embeddings LayerNorm'ed), no absolute positions or token types, a
   3-label sequence-classification head (ContextPooler + classifier) as the NLI / zero-shot
   fine-tunes have; the tokenizer files of tests/fixtures/tiny_deberta_cls.
+nomic: nomic-embed-text-v1.5-shaped NomicBertModel: 12 post-norm layers, n_embd 768, 12 heads,
+  Q / K / V in one attn.Wqkv [2304, 768], rotary positions (base 1000, the whole head, up to
+  n_positions 8192, no rotary_scaling_factor), the SwiGLU MLP fc2(fc11(x) * silu(fc12(x))) of
+  width n_inner 3072, no linear biases (LayerNorms with bias, eps 1e-12), vocabulary 30528,
+  2 token types, no pooler; the config.json and tokenizer files of tests/fixtures/tiny_nomic.
 The fixtures' token ids are in range of the big vocabularies.
 
-    /usr/bin/python3 bench/make_bench_model.py {modernbert,deberta} OUT_DIR
+    /usr/bin/python3 bench/make_bench_model.py {modernbert,deberta,nomic} OUT_DIR
 """
 import json
 import os
@@ -108,13 +113,41 @@ def deberta(out, rng):
                 layer_norm_eps=1e-7)
 
 
+def nomic(out, rng):
+    h, inner, layers, vocab, heads = 768, 3072, 12, 30528, 12
+
+    ones = lambda: np.ones(h, np.float32)  # noqa: E731
+    w = {"embeddings.word_embeddings.weight": lin(rng, vocab, h),
+         "embeddings.token_type_embeddings.weight": lin(rng, 2, h),
+         "emb_ln.weight": ones(), "emb_ln.bias": vec(rng, h)}
+    for i in range(layers):
+        p = f"encoder.layers.{i}."
+        w[p + "attn.Wqkv.weight"] = lin(rng, 3 * h, h, 0.05)
+        w[p + "attn.out_proj.weight"] = lin(rng, h, h)
+        # 0.03: with 0.05 (ModernBERT's Wi) the random post-norm stack is chaotic (the int8
+        # copy's hidden states at cosine ~0.5 to the f32 model's; 0.998 with 0.03)
+        w[p + "mlp.fc11.weight"] = lin(rng, inner, h, 0.03)
+        w[p + "mlp.fc12.weight"] = lin(rng, inner, h, 0.03)
+        w[p + "mlp.fc2.weight"] = lin(rng, h, inner)
+        for n in ("norm1", "norm2"):
+            w[p + n + ".weight"] = ones()
+            w[p + n + ".bias"] = vec(rng, h)
+    write_model(out, w, "tiny_nomic", ("vocab.txt", "tokenizer_config.json"),
+                n_embd=h, n_layer=layers, n_head=heads, n_inner=inner, vocab_size=vocab,
+                type_vocab_size=2, n_positions=8192, rotary_emb_base=1000,
+                activation_function="swiglu", qkv_proj_bias=False, mlp_fc1_bias=False,
+                mlp_fc2_bias=False, layer_norm_epsilon=1e-12, rotary_scaling_factor=None)
+
+
+KINDS = {"modernbert": modernbert, "deberta": deberta, "nomic": nomic}
+
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("modernbert", "deberta"):
+    if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
         sys.exit(__doc__)
     out = sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    {"modernbert": modernbert, "deberta": deberta}[sys.argv[1]](out, np.random.default_rng(0))
+    KINDS[sys.argv[1]](out, np.random.default_rng(0))
 
 
 if __name__ == "__main__":

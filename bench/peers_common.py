@@ -1,7 +1,7 @@
-"""The driver shared by bench/peers_modernbert.py and bench/peers_deberta.py: peers (ONNX Runtime
-fp32, PyTorch eager fp32) on a model that sparq also runs, on the same files, with the peers
-harness' inputs and runner (../shared/tools/peers: make_inputs.py, run_ort.js), and `sparq bench`
-in the same loop.
+"""The driver shared by bench/peers_modernbert.py, bench/peers_deberta.py and bench/peers_nomic.py:
+peers (ONNX Runtime fp32, PyTorch eager fp32) on a model that sparq also runs, on the same files,
+with the peers harness' inputs and runner (../shared/tools/peers: make_inputs.py, run_ort.js), and
+`sparq bench` in the same loop.
 
 A script supplies `load_model(model_dir, variant) -> (nn.Module, config, weights)`: a float32
 module whose forward(input_ids, attention_mask, token_type_ids) returns last_hidden_state and is
@@ -55,12 +55,21 @@ The tiny test fixtures work too (ids >= their small vocabularies are folded into
 # ------------------------------------------------------------------------------------------------
 # weights
 
-def read_model(model_dir):
-    """config.json and model.safetensors (name -> numpy array) of a model directory."""
+def read_model(model_dir, model_type=None):
+    """config.json and model.safetensors (name -> numpy array) of a model directory; with
+    `model_type`, refuses a config.json of another one."""
     with open(os.path.join(model_dir, "config.json")) as f:
         config = json.load(f)
+    if model_type is not None and config.get("model_type") != model_type:
+        raise ValueError(f"{model_dir}: model_type {config.get('model_type')!r}, not {model_type}")
     weights, _, _ = ref.read_safetensors(os.path.join(model_dir, "model.safetensors"))
     return config, weights
+
+
+def rename_parts(names):
+    """hf_name for load_state: each dot-separated part of a module's state name through `names`
+    (parts not in it kept)."""
+    return lambda ours: ".".join(names.get(part, part) for part in ours.split("."))
 
 
 def load_state(m, weights, hf_name, prefix, model_dir):

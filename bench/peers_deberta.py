@@ -209,9 +209,7 @@ class DebertaV2Encoder(nn.Module):
 
 
 def load_model(model_dir, variant="fp32"):
-    config, weights = common.read_model(model_dir)
-    if config.get("model_type") != "deberta-v2":
-        raise ValueError(f"{model_dir}: model_type {config.get('model_type')!r}, not deberta-v2")
+    config, weights = common.read_model(model_dir, "deberta-v2")
     m = DebertaV2Encoder(config)
     names = {"word_embeddings": "embeddings.word_embeddings", "position_embeddings": "embeddings.position_embeddings",
              "token_type_embeddings": "embeddings.token_type_embeddings", "embed_proj": "embeddings.embed_proj",
@@ -221,10 +219,10 @@ def load_model(model_dir, variant="fp32"):
     for proj in ("query_proj", "key_proj", "value_proj", "pos_key_proj", "pos_query_proj"):
         names[proj] = "attention.self." + proj
 
+    renamed = common.rename_parts(names)
+
     def hf_name(ours):
-        if ours == "rel_embeddings":
-            return "encoder.rel_embeddings.weight"
-        return ".".join(names.get(part, part) for part in ours.split("."))
+        return "encoder.rel_embeddings.weight" if ours == "rel_embeddings" else renamed(ours)
 
     span = m.span
     if m.layers[0].relative:  # the stored table may be longer than 2 span rows; the reference cuts it
