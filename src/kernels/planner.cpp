@@ -21,11 +21,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <vector>
 
+#include "core/json_depth.hpp"
 #include "core/threading.hpp"
 #include "cpu/isa.hpp"
 #include "kernels/planner_int8.hpp"
@@ -171,11 +173,22 @@ std::string rates_cache_key() {
     return key + "|" + spmm_best_variant(768, 768).name;
 }
 
+// The cache file's JSON, or an empty object when it is absent, not JSON, not an object or nested
+// deeper than any cache sparq writes (copying or dumping such a value would recurse per level).
+nlohmann::json read_cache(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return nlohmann::json::object();
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (json_depth(text) > kMaxJsonDepth) return nlohmann::json::object();
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    return j.is_object() ? j : nlohmann::json::object();
+}
+
 std::optional<SpmmRates> cached_rates(const std::string& path, const std::string& key) {
     try {
-        std::ifstream in(path);
-        if (!in) return std::nullopt;
-        const nlohmann::json j = nlohmann::json::parse(in).at(key);
+        const nlohmann::json all = read_cache(path);
+        if (!all.contains(key)) return std::nullopt;
+        const nlohmann::json& j = all.at(key);
         SpmmRates r;
         r.dense_gflops = j.at("dense_gflops").get<double>();
         r.sparse_gflops = j.at("sparse_gflops").get<double>();
@@ -193,14 +206,7 @@ void cache_rates(const std::string& path, const std::string& key, const SpmmRate
     try {
         namespace fs = std::filesystem;
         fs::create_directories(fs::path(path).parent_path());
-        nlohmann::json all = nlohmann::json::object();
-        if (std::ifstream in(path); in) {
-            try {
-                all = nlohmann::json::parse(in);
-            } catch (const std::exception&) {
-            }
-            if (!all.is_object()) all = nlohmann::json::object();
-        }
+        nlohmann::json all = read_cache(path);
         all[key] = {{"dense_gflops", r.dense_gflops},
                     {"sparse_gflops", r.sparse_gflops},
                     {"ns_per_output", r.ns_per_output},

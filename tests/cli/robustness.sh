@@ -311,6 +311,44 @@ expect 1 "tokenizer.json: JSON nested 500004 levels deep, more than 128" "tokeni
 m=$(model deepmod); $PY -c "open('$m/modules.json', 'w').write('[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\", \"x\": ' + $NEST + '}]')"
 expect 1 "modules.json: JSON nested 500002 levels deep, more than 128" "prune, modules.json nested deep" -- "$SPARQ" prune "$m" "$TMP/deepmod-p" --sparsity 0.5
 expect 1 "modules.json: JSON nested 500002 levels deep, more than 128" "quantize, modules.json nested deep" -- "$SPARQ" quantize "$m" "$TMP/deepmod-q"
+# The planner's rate cache (spmm-rates.json, sparq's own file) nested deep: ignored and rewritten
+# with this CPU's rates (copying or dumping it overflowed the stack).
+# (The rates are read for matrices of 2^16 weights and more: a one-layer BERT of hidden 256, half
+# its weights zero.)
+mkdir -p "$TMP/cache"
+$PY -c "open('$TMP/cache/spmm-rates.json', 'w').write('{\"x\": ' + $NEST + '}')"
+m=$(model wide)
+PYTHONPATH="$SRC/tools" $PY - "$m" <<'PYEOF'
+import json, sys
+import numpy as np
+import bert_reference as ref
+d = sys.argv[1]
+c = json.load(open(f"{d}/config.json"))
+c.update(hidden_size=256, intermediate_size=256, num_hidden_layers=1, num_attention_heads=4)
+json.dump(c, open(f"{d}/config.json", "w"))
+rng = np.random.default_rng(1)
+def t(*shape):
+    a = (rng.standard_normal(shape) * 0.05).astype(np.float32)
+    if len(shape) == 2 and shape[0] >= 256 and shape[1] >= 256:
+        a[rng.random(shape) < 0.5] = 0
+    return a
+w = {"bert.embeddings.word_embeddings.weight": t(c["vocab_size"], 256),
+     "bert.embeddings.position_embeddings.weight": t(c["max_position_embeddings"], 256),
+     "bert.embeddings.token_type_embeddings.weight": t(2, 256),
+     "bert.pooler.dense.weight": t(256, 256), "bert.pooler.dense.bias": t(256),
+     "classifier.weight": t(len(c["id2label"]), 256), "classifier.bias": t(len(c["id2label"]))}
+for n in ("embeddings.LayerNorm", "encoder.layer.0.attention.output.LayerNorm", "encoder.layer.0.output.LayerNorm"):
+    w[f"bert.{n}.weight"], w[f"bert.{n}.bias"] = np.ones(256, np.float32), t(256)
+for n in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+          "intermediate.dense", "output.dense"):
+    w[f"bert.encoder.layer.0.{n}.weight"], w[f"bert.encoder.layer.0.{n}.bias"] = t(256, 256), t(256)
+ref.write_safetensors(f"{d}/model.safetensors", w)
+PYEOF
+if ! SPARQ_CACHE_DIR="$TMP/cache" timeout 120 "$SPARQ" inspect "$m" --plan > /dev/null 2> "$TMP/err"; then
+  fail "planner rate cache nested deep"; cat "$TMP/err"
+fi
+$PY -c "import json,sys; j=json.load(open(sys.argv[1])); assert list(j) != ['x'] and 'x' not in j, list(j)" \
+  "$TMP/cache/spmm-rates.json" || fail "planner rate cache nested deep: not rewritten"
 
 # --- config.json sizes past 2^40 (sizes computed from them overflowed), and layer counts no file
 # holds (a hang in running them, or allocating them) ----------------------------------------------
