@@ -130,6 +130,7 @@ void check_model(const std::string& name, int threads) {
             : cfg.model_type == "mpnet"    ? "encoder.layer.1.attention.attn.{q,k,v}.weight  ["
             : cfg.model_type == "albert"   ? "albert_layers.0.attention.{query,key,value}.weight  ["
             : cfg.model_type == "deberta" ? "encoder.layer.1.attention.self.in_proj.weight  [96x32]"
+            : cfg.gte()                   ? "encoder.layer.1.attention.qkv_proj.weight  [96x32]"
             : cfg.modernbert()            ? "layers.1.attn.Wqkv.weight  [96x32]"
                                           : "encoder.layer.1.attention.self.{query,key,value}"),
         std::string::npos)
@@ -269,7 +270,8 @@ INSTANTIATE_TEST_SUITE_P(
                       "tiny_deberta_cls", "tiny_deberta_qa", "tiny_deberta_tok", "tiny_albert",
                       "tiny_albert_cls", "tiny_albert_qa", "tiny_deberta_v1", "tiny_deberta_v1_cls",
                       "tiny_modernbert", "tiny_modernbert_cls", "tiny_modernbert_tok",
-                      "tiny_modernbert_qa", "tiny_nomic", "tiny_nomic_geglu"));
+                      "tiny_modernbert_qa", "tiny_nomic", "tiny_nomic_geglu", "tiny_gte",
+                      "tiny_gte_silu"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that

@@ -89,6 +89,21 @@ the biases of Wqkv / out_proj, fc11 / fc12 and fc2 only with qkv_proj_bias, mlp_
 mlp_fc2_bias; names without prefix (`embeddings.*`, `emb_ln`, `encoder.layers.N.*`). See
 `_forward_nomic`; its tokenizer is BERT's WordPiece (vocab.txt).
 
+GTE v1.5 (model_type "new", Alibaba-NLP's remote code modeling.py of Alibaba-NLP/new-impl, the
+gte-base-en-v1.5 / gte-large-en-v1.5 / gte-multilingual-base architecture; NewModel without pooler)
+runs through `forward` too: embeddings embeddings.LayerNorm(word_embeddings[ids] +
+token_type_embeddings[type ids]) (no position table: position_embedding_type "rope"; the type
+table only if type_vocab_size > 0); post-norm layers x = attn_ln(x + attention.o_proj(attn(x))),
+x = mlp_ln(x + mlp.down_proj(act(gate) * up)) with (up, gate) = mlp.up_gate_proj(x) split in two
+halves (up first; no up_gate_proj bias), act = hidden_act (erf GELU for "gelu", SiLU for "silu");
+a fused attention.qkv_proj [3H, H] with bias (q, k, v blocks of H rows, head n the rows
+n*d .. n*d + d - 1 of each), rotary embeddings (rotate_half, dim head_dim, base rope_theta, with
+rope_scaling {"type": "ntk", "factor": f} NTKScalingRotaryEmbedding's base rope_theta * f and
+frequencies divided by f^(2 / head_dim); float32 tables as the remote code computes them) on q and
+k; every LayerNorm eps layer_norm_eps; names without prefix (`embeddings.*`,
+`encoder.layer.N.{attention,mlp}.*`, `encoder.layer.N.{attn_ln,mlp_ln}`). See `_forward_gte`; its
+tokenizer is BERT's WordPiece (vocab.txt).
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
 "roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix (ModernBERT's:
 "model."). A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16
@@ -362,6 +377,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_modernbert(config, weights, input_ids, attention_mask, dtype)
     if config.get("model_type") == "nomic_bert":
         return _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, dtype)
+    if config.get("model_type") == "new":  # GTE v1.5 (Alibaba-NLP/new-impl)
+        return _forward_gte(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
     bsz, seq = ids.shape
@@ -1136,13 +1153,18 @@ def nomic_settings(config):
     }
 
 
+def rope_inv_freq(dim, base):
+    """The rotary frequencies as the remote codes compute them (NomicBertRotaryEmbedding, GTE's
+    RotaryEmbedding), in float32: 1 / base ** (arange(0, dim, 2, float32) / dim)."""
+    return 1.0 / (float(base) ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+
+
 def nomic_rotary(seq, rotary_dim, base, dtype=torch.float64):
     """cos, sin [seq, rotary_dim / 2] of NomicBertRotaryEmbedding (pos_idx_in_fp32, no scale_base)
     for positions 0..seq-1, computed in float32 as Hugging Face does whatever the model dtype:
     inv_freq = 1 / base ** (arange(0, rotary_dim, 2, float32) / rotary_dim), t = arange(seq, float32),
     freqs = outer(t, inv_freq), cos / sin of that in float32, then cast to `dtype`."""
-    inv_freq = 1.0 / (float(base) ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
-    freqs = torch.outer(torch.arange(seq, dtype=torch.float32), inv_freq)
+    freqs = torch.outer(torch.arange(seq, dtype=torch.float32), rope_inv_freq(rotary_dim, base))
     return torch.cos(freqs).to(dtype), torch.sin(freqs).to(dtype)
 
 
@@ -1156,6 +1178,15 @@ def nomic_apply_rotary(x, cos, sin):
     xr = x[..., :ro]
     x1, x2 = xr[..., :ro // 2], xr[..., ro // 2:]
     return torch.cat([xr * c + torch.cat([-x2, x1], dim=-1) * s, x[..., ro:]], dim=-1)
+
+
+def _rotary_inputs(weights, input_ids, attention_mask, token_type_ids, dtype):
+    """The NomicBERT / GTE forwards' tensors: weights in `dtype`, ids, the mask (in `dtype`), type ids."""
+    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
+    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
+    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
+    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    return w, ids, mask, tt
 
 
 def _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, dtype):
@@ -1176,10 +1207,7 @@ def _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, d
     last_hidden_state = x (no final norm). The MLP width is the weights' (Hugging Face's class rounds
     n_inner up to a multiple of 256: the published checkpoints' 3072 is one)."""
     st = nomic_settings(config)
-    w = {k: torch.from_numpy(np.asarray(v, dtype=np.float64)).to(dtype) for k, v in weights.items()}
-    ids = torch.as_tensor(np.asarray(input_ids, dtype=np.int64))
-    mask = torch.as_tensor(np.asarray(attention_mask, dtype=np.int64)).to(dtype)
-    tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
+    w, ids, mask, tt = _rotary_inputs(weights, input_ids, attention_mask, token_type_ids, dtype)
     bsz, seq = ids.shape
     hidden, heads, hd, eps = st["hidden"], st["heads"], st["head_dim"], st["eps"]
 
@@ -1211,6 +1239,136 @@ def _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, d
         x = ln(linear(y, p + "mlp.fc2", st["mlp_fc2_bias"]) + x, p + "norm2")
     arch = (config.get("architectures") or ["NomicBertModel"])[0]
     if arch != "NomicBertModel":
+        raise NotImplementedError(f"{arch} is not implemented")
+    return {"last_hidden_state": x.numpy()}
+
+
+# ------------------------------------------------------------------------------------------------
+# GTE v1.5 (model_type "new", Alibaba-NLP/new-impl's remote code modeling.py, NewModel)
+
+GTE_ACTIVATIONS = {"gelu": _gelu_erf, "silu": torch.nn.functional.silu}
+
+
+def gte_settings(config):
+    """The NewConfig values the reference uses, refusing the options it does not implement.
+    Defaults are NewConfig's (configuration.py): hidden_act "gelu", type_vocab_size 1,
+    max_position_embeddings 2048, layer_norm_type "layer_norm", layer_norm_eps 1e-12,
+    position_embedding_type "rope", rope_theta 10000, rope_scaling null, pack_qkv true,
+    logn_attention_scale false. unpad_inputs / use_memory_efficient_attention (xformers) are
+    accepted: they give the same numbers on the real tokens (the same positions 0..n-1 of each
+    right-padded sequence, the same scale and softmax; unpadded runs return zeros at the padded
+    positions instead of the eager path's values there)."""
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    if hidden % heads or (hidden // heads) % 2:
+        raise ValueError(f"GTE hidden_size {hidden} / num_attention_heads {heads}: the head size must be "
+                         "a whole, even number (rotary on all of it)")
+    hd = hidden // heads
+    act = config.get("hidden_act", "gelu")
+    if act not in GTE_ACTIVATIONS:
+        raise ValueError(f"GTE hidden_act {act!r} is not implemented (gelu, silu)")
+    pos = config.get("position_embedding_type", "rope")
+    if pos != "rope":
+        raise ValueError(f"GTE position_embedding_type {pos!r} is not implemented (rope)")
+    norm = config.get("layer_norm_type", "layer_norm")
+    if norm != "layer_norm":
+        raise ValueError(f"GTE layer_norm_type {norm!r} is not implemented (layer_norm)")
+    if config.get("logn_attention_scale", False):
+        raise ValueError("GTE logn_attention_scale true is not implemented")
+    if not config.get("pack_qkv", True):
+        raise ValueError("GTE pack_qkv false (separate q_proj / k_proj / v_proj) is not implemented")
+    scaling = config.get("rope_scaling")
+    ntk = None
+    if scaling is not None:
+        if not isinstance(scaling, dict) or scaling.get("type") != "ntk":
+            raise ValueError(f"GTE rope_scaling {scaling!r} is not implemented (only type ntk)")
+        if scaling.get("mixed_b") is not None:
+            raise ValueError("GTE rope_scaling mixed_b (mixed NTK scaling) is not implemented")
+        ntk = float(scaling["factor"])
+        if not ntk > 1.0:
+            # factor <= 1: the cache built at load keeps the unscaled frequencies, and the first
+            # sequence longer than max_position_embeddings switches the model to the scaled ones
+            # for good (the result depends on what ran before).
+            raise ValueError(f"GTE rope_scaling ntk factor {scaling['factor']!r} is not implemented (> 1)")
+    return {
+        "hidden": hidden, "heads": heads, "head_dim": hd, "layers": int(config["num_hidden_layers"]),
+        "intermediate": int(config["intermediate_size"]), "activation": act,
+        "eps": float(config.get("layer_norm_eps", 1e-12)),
+        "type_vocab_size": int(config.get("type_vocab_size", 1)),
+        "max_position": int(config.get("max_position_embeddings", 2048)),
+        "rope_theta": config.get("rope_theta", 10000.0), "ntk_factor": ntk,
+    }
+
+
+def gte_inv_freq(head_dim, theta, ntk_factor=None):
+    """inv_freq [head_dim / 2] in float32 as the remote code computes it: RotaryEmbedding's
+    1 / theta ** (arange(0, d, 2) / d) without rope_scaling; with {"type": "ntk", "factor": f}
+    (no mixed_b, f > 1) NTKScalingRotaryEmbedding's, which applies whenever its cache covers more
+    than max_position_embeddings positions — always: it is built at load for
+    max_position_embeddings * f — : 1 / (theta * f) ** (arange(0, d, 2) / d) / f ** (2 / d)."""
+    if ntk_factor is None:
+        return rope_inv_freq(head_dim, theta)
+    return rope_inv_freq(head_dim, theta * ntk_factor) / ntk_factor ** (2 / head_dim)
+
+
+def gte_rotary(seq, head_dim, theta, ntk_factor, max_position, dtype=torch.float64):
+    """cos, sin [seq, head_dim] of the remote code's rotary embedding for positions 0..seq-1, every
+    step in float32 as there, whatever the model dtype: freqs = einsum("i,j->ij", t, inv_freq) over
+    the cached positions t = arange(max_position_embeddings (* f with NTK scaling), float32) — or
+    arange(seq) when seq is longer, as forward rebuilds the cache —, emb = cat(freqs, freqs), cos /
+    sin of emb (over the whole cache, as the model does), the first seq rows, cast to `dtype`."""
+    cached = max_position * ntk_factor if ntk_factor is not None else max_position
+    n = seq if seq > cached else math.ceil(cached)
+    freqs = torch.einsum("i,j->ij", torch.arange(n, dtype=torch.float32), gte_inv_freq(head_dim, theta, ntk_factor))
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos()[:seq].to(dtype), emb.sin()[:seq].to(dtype)
+
+
+def _forward_gte(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """Alibaba-NLP/new-impl modeling.py NewModel in eval mode (no pooler: add_pooling_layer=False,
+    as it is loaded for embeddings), the eager attention (NewAttention._attention), padded inputs.
+
+    Embeddings: embeddings.LayerNorm(word_embeddings[ids] + token_type_embeddings[type ids]) (no
+    position table: position_embedding_type "rope"; the type table only if type_vocab_size > 0),
+    eps layer_norm_eps. Each of the num_hidden_layers NewLayers: qkv = attention.qkv_proj(x) (with
+    bias) split in three blocks of H outputs (q, k, v), each viewed [heads, head_dim] (head n =
+    outputs n*d .. n*d + d - 1 of its block); rotary (rotate_half, dim head_dim, float32 tables:
+    `gte_rotary`) on q and k at positions 0..S-1 of the padded batch; scores q kᵀ / sqrt(head_dim)
+    + (1 - mask) * finfo(float32).min on padded keys, softmax, ctx = probs v, attention.o_proj (with
+    bias); x = attn_ln(x + attn_out); NewGatedMLP: up, gate = mlp.up_gate_proj(x) (no bias) split
+    at intermediate_size (up first, gate second), mlp_out = mlp.down_proj(act(gate) * up) (with
+    bias), act erf GELU ("gelu") or SiLU ("silu"); x = mlp_ln(x + mlp_out). last_hidden_state = x
+    (no final norm)."""
+    st = gte_settings(config)
+    w, ids, mask, tt = _rotary_inputs(weights, input_ids, attention_mask, token_type_ids, dtype)
+    bsz, seq = ids.shape
+    hidden, heads, hd, inter, eps = st["hidden"], st["heads"], st["head_dim"], st["intermediate"], st["eps"]
+
+    def linear(x, name, bias=True):
+        y = torch.matmul(x, w[name + ".weight"].t())
+        return y + w[name + ".bias"] if bias else y
+
+    def ln(x, name):
+        return _layer_norm(x, w[name + ".weight"], w[name + ".bias"], eps)
+
+    act = GTE_ACTIVATIONS[st["activation"]]
+    x = w["embeddings.word_embeddings.weight"][ids]
+    if st["type_vocab_size"] > 0:
+        x = x + w["embeddings.token_type_embeddings.weight"][tt]
+    x = ln(x, "embeddings.LayerNorm")
+    cos, sin = gte_rotary(seq, hd, st["rope_theta"], st["ntk_factor"], st["max_position"], dtype)
+    ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+    for i in range(st["layers"]):
+        p = f"encoder.layer.{i}."
+        qkv = linear(x, p + "attention.qkv_proj").view(bsz, seq, 3, heads, hd)
+        q, k, v = (qkv[:, :, j].permute(0, 2, 1, 3) for j in range(3))  # [B, heads, S, d]
+        q, k = modernbert_apply_rope(q, cos, sin), modernbert_apply_rope(k, cos, sin)
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd) + ext
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+        x = ln(x + linear(ctx, p + "attention.o_proj"), p + "attn_ln")
+        up, gate = torch.split(linear(x, p + "mlp.up_gate_proj", bias=False), inter, dim=-1)
+        x = ln(x + linear(act(gate) * up, p + "mlp.down_proj"), p + "mlp_ln")
+    arch = (config.get("architectures") or ["NewModel"])[0]
+    if arch != "NewModel":
         raise NotImplementedError(f"{arch} is not implemented")
     return {"last_hidden_state": x.numpy()}
 

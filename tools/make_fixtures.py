@@ -1969,14 +1969,11 @@ def nomic_mlp_width(n_inner):
     return (n_inner + 255) // 256 * 256
 
 
-def nomic_weights(rng, cfg):
-    """make_weights' scales under NomicBERT's names (no prefix): Wqkv = [q; k; v] with q / k at the
-    query / key scales ([0.10, 0.25]) and v at the value one ([0.02, 0.05]), out_proj and fc2 at the
-    output scales, fc11 / fc12 at the intermediate one ([0.10, 0.20]); ~1% x4 outliers per matrix;
-    word embeddings (every row of the padded table) N(0, 0.05), token types N(0, 0.03); biases
-    N(0, 0.05) only where the config has them; LayerNorm gamma N(1, 0.05), beta N(0, 0.02)."""
-    h, inter = cfg["n_embd"], nomic_mlp_width(cfg["n_inner"])
-    w = {}
+def weight_makers(rng, w, h):
+    """make_weights' draws for the fused-name families (NomicBERT, GTE), writing into the dict w:
+    normal(shape, std); matrix(out, in, lo, hi): N(0, s) with s drawn in [lo, hi] and ~1% x4
+    outliers; linear(name, out, in, lo, hi, bias): name.weight = matrix(...) (+ name.bias
+    N(0, 0.05) when bias); ln(name): gamma N(1, 0.05), beta N(0, 0.02) of width h."""
 
     def normal(shape, std):
         return (rng.standard_normal(shape) * std).astype(np.float32)
@@ -1995,6 +1992,18 @@ def nomic_weights(rng, cfg):
         w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
         w[name + ".bias"] = normal((h,), 0.02)
 
+    return normal, matrix, linear, ln
+
+
+def nomic_weights(rng, cfg):
+    """make_weights' scales under NomicBERT's names (no prefix): Wqkv = [q; k; v] with q / k at the
+    query / key scales ([0.10, 0.25]) and v at the value one ([0.02, 0.05]), out_proj and fc2 at the
+    output scales, fc11 / fc12 at the intermediate one ([0.10, 0.20]); ~1% x4 outliers per matrix;
+    word embeddings (every row of the padded table) N(0, 0.05), token types N(0, 0.03); biases
+    N(0, 0.05) only where the config has them; LayerNorm gamma N(1, 0.05), beta N(0, 0.02)."""
+    h, inter = cfg["n_embd"], nomic_mlp_width(cfg["n_inner"])
+    w = {}
+    normal, matrix, linear, ln = weight_makers(rng, w, h)
     w["embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], h), 0.05)
     w["embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], h), 0.03)
     ln("emb_ln")
@@ -2219,18 +2228,9 @@ def check_nomic_reference(cfg, weights, cases, seed):
     - padding: every row of a padded case equals that sequence run alone.
     Returns {check: value}."""
     out = {}
-    model = nomic_hf_transcription(cfg)
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
-    dev64 = dev32 = 0.0
-    for c in cases:
-        want = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])["last_hidden_state"]
-        args = [torch.as_tensor(np.asarray(c[k], dtype=np.int64))
-                for k in ("input_ids", "token_type_ids", "attention_mask")]
-        with torch.no_grad():
-            got64 = model.double()(*args).numpy()
-            got32 = model.float()(*args).numpy().astype(np.float64)
-        dev64 = max(dev64, float(np.abs(got64 - want).max()))
-        dev32 = max(dev32, float(np.abs(got32 - want).max()))
+    dev64, dev32 = transcription_deviation(
+        nomic_hf_transcription(cfg), cfg, weights, cases,
+        lambda m, ids, mask, tt: m(ids, tt, mask))
     assert dev64 < 1e-12 and dev32 < 1e-5, (dev64, dev32)
     out["remote-code transcription float64"] = dev64
     out["remote-code transcription float32"] = dev32
@@ -2242,19 +2242,63 @@ def check_nomic_reference(cfg, weights, cases, seed):
         x = g.standard_normal((2, s_, 3, d_))
         cos, sin = ref.nomic_rotary(s_, r_, cfg["rotary_emb_base"])
         got = ref.nomic_apply_rotary(torch.from_numpy(x), cos, sin).numpy()
-        want = x.copy()
-        for p in range(s_):
-            for j in range(r_ // 2):
-                a, b = x[:, p, :, j], x[:, p, :, j + r_ // 2]
-                want[:, p, :, j] = a * float(cos[p, j]) - b * float(sin[p, j])
-                want[:, p, :, j + r_ // 2] = b * float(cos[p, j]) + a * float(sin[p, j])
-                ang = p * cfg["rotary_emb_base"] ** (-2.0 * j / r_)
-                f32 = max(f32, abs(float(cos[p, j]) - math.cos(ang)), abs(float(sin[p, j]) - math.sin(ang)))
-        worst = max(worst, float(np.abs(got - want).max()))
+        worst = max(worst, float(np.abs(got - naive_pair_rotation(x, cos, sin, r_)).max()))
+        f32 = max(f32, rotary_table_deviation(cos, sin, [cfg["rotary_emb_base"] ** (-2.0 * j / r_)
+                                                         for j in range(r_ // 2)]))
     assert worst < 1e-14 and f32 < 1e-5, (worst, f32)
     out["rotary vs naive loop"] = worst
     out["rotary float32 tables vs float64"] = f32
-    # padding invariance
+    worst = padded_rows_deviation(cfg, weights, cases)
+    assert worst < 1e-12, worst
+    out["padded rows = unpadded runs"] = worst
+    return out
+
+
+def transcription_deviation(model, cfg, weights, cases, run):
+    """Loads the fixture's weights into a remote-code transcription strictly (the names and shapes
+    must be exactly its state dict's) and returns max |transcription - ref.forward| of
+    last_hidden_state over every case and position (padding included), the module run in float64
+    and in float32 (the reference in float64). run(model, input_ids, attention_mask,
+    token_type_ids) calls it on int64 tensors."""
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
+    dev64 = dev32 = 0.0
+    for c in cases:
+        want = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])["last_hidden_state"]
+        args = [torch.as_tensor(np.asarray(c[k], dtype=np.int64))
+                for k in ("input_ids", "attention_mask", "token_type_ids")]
+        with torch.no_grad():
+            got64 = run(model.double(), *args).numpy()
+            got32 = run(model.float(), *args).numpy().astype(np.float64)
+        dev64 = max(dev64, float(np.abs(got64 - want).max()))
+        dev32 = max(dev32, float(np.abs(got32 - want).max()))
+    return dev64, dev32
+
+
+def naive_pair_rotation(x, cos, sin, r):
+    """x [B, S, heads, d] (numpy) rotated pair by pair: (x_j, x_{j + r/2}) of position p by the
+    angle with cosine cos[p, j] and sine sin[p, j], j < r / 2 (rotate_half's pairing, not
+    interleaved); the channels from r on unchanged."""
+    want = x.copy()
+    for p in range(x.shape[1]):
+        for j in range(r // 2):
+            a, b = x[:, p, :, j], x[:, p, :, j + r // 2]
+            want[:, p, :, j] = a * float(cos[p, j]) - b * float(sin[p, j])
+            want[:, p, :, j + r // 2] = b * float(cos[p, j]) + a * float(sin[p, j])
+    return want
+
+
+def rotary_table_deviation(cos, sin, inv_freq):
+    """max |table - float64 cos / sin of p * inv_freq[j]| over positions p and j < len(inv_freq)."""
+    dev = 0.0
+    for p in range(cos.shape[0]):
+        for j, f in enumerate(inv_freq):
+            ang = p * f
+            dev = max(dev, abs(float(cos[p, j]) - math.cos(ang)), abs(float(sin[p, j]) - math.sin(ang)))
+    return dev
+
+
+def padded_rows_deviation(cfg, weights, cases):
+    """max |row of a padded case - that sequence run alone| of last_hidden_state (real tokens)."""
     worst = 0.0
     for c in cases:
         if len(c["input_ids"]) < 2:
@@ -2264,64 +2308,578 @@ def check_nomic_reference(cfg, weights, cases, seed):
             n = sum(m)
             one = ref.forward(cfg, weights, [ids[:n]], [[1] * n], [t[:n]])["last_hidden_state"]
             worst = max(worst, float(np.abs(one[0] - full[r, :n]).max()))
-    assert worst < 1e-12, worst
-    out["padded rows = unpadded runs"] = worst
-    return out
+    return worst
 
 
-def build_nomic(out_dir, vocab_list, spec):
-    name, seed, extra = spec
-    d = os.path.join(out_dir, name)
-    os.makedirs(d, exist_ok=True)
-    vocab = {t: i for i, t in enumerate(vocab_list)}
-    cfg = nomic_config(len(vocab_list), **extra)
-    assert cfg["vocab_size"] % NOMIC_PAD_MULTIPLE == 0 and cfg["vocab_size"] > len(vocab_list)
-    rng = np.random.default_rng(seed)
-    weights = nomic_weights(rng, cfg)
-    meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
-    ref.write_safetensors(os.path.join(d, "model.safetensors"), weights, meta)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
+def write_wordpiece_files(d, vocab_list, model_max_length):
+    """vocab.txt (the WordPiece entries, not the padded embedding rows) and a BertTokenizer
+    tokenizer_config.json (lower case)."""
     with open(os.path.join(d, "vocab.txt"), "w") as f:
         f.write("\n".join(vocab_list) + "\n")
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-        json.dump({"do_lower_case": True, "model_max_length": cfg["n_positions"], "tokenizer_class": "BertTokenizer"},
+        json.dump({"do_lower_case": True, "model_max_length": model_max_length, "tokenizer_class": "BertTokenizer"},
                   f, indent=2)
         f.write("\n")
-    loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
-    for k, v in weights.items():
-        assert np.array_equal(loaded[k], v), k
-    # make_cases' ids come from the tokenizer's vocabulary (not the padded rows), its random case
-    # fills n_positions.
-    cases = make_cases(vocab, np.random.default_rng(1000 + seed),
-                       dict(cfg, vocab_size=len(vocab_list), max_position_embeddings=cfg["n_positions"]))
-    t0 = __import__("time").time()
-    checks = check_nomic_reference(cfg, loaded, cases, seed)
-    check_s = __import__("time").time() - t0
+
+
+def reference_outputs(cfg, weights, cases):
+    """Stores ref.forward's float64 outputs (as float32 lists) in every case; returns the largest
+    |float32 run - float64 run| over the real tokens."""
     max_f32_dev = 0.0
     for c in cases:
-        outs = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"])
-        outs32 = ref.forward(cfg, loaded, c["input_ids"], c["attention_mask"], c["token_type_ids"],
+        outs = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        outs32 = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"],
                              dtype=torch.float32)
         mask = np.asarray(c["attention_mask"], dtype=bool)
         for k, v in outs.items():
             max_f32_dev = max(max_f32_dev, float(np.abs(outs32[k].astype(np.float64) - v)[mask].max()))
             c[k] = f32_list(v)
+    return max_f32_dev
+
+
+def nomic_probe_names(cfg):
     last = cfg["n_layer"] - 1
-    probe_names = ["embeddings.word_embeddings.weight", "embeddings.token_type_embeddings.weight", "emb_ln.bias",
-                   "encoder.layers.0.attn.Wqkv.weight", f"encoder.layers.{last}.attn.out_proj.weight",
-                   "encoder.layers.0.mlp.fc11.weight", f"encoder.layers.{last}.mlp.fc12.weight",
-                   "encoder.layers.1.mlp.fc2.weight", f"encoder.layers.{last}.norm2.weight"]
+    names = ["embeddings.word_embeddings.weight", "embeddings.token_type_embeddings.weight", "emb_ln.bias",
+             "encoder.layers.0.attn.Wqkv.weight", f"encoder.layers.{last}.attn.out_proj.weight",
+             "encoder.layers.0.mlp.fc11.weight", f"encoder.layers.{last}.mlp.fc12.weight",
+             "encoder.layers.1.mlp.fc2.weight", f"encoder.layers.{last}.norm2.weight"]
     if cfg["qkv_proj_bias"]:
-        probe_names += ["encoder.layers.0.attn.Wqkv.bias", f"encoder.layers.{last}.attn.out_proj.bias"]
+        names += ["encoder.layers.0.attn.Wqkv.bias", f"encoder.layers.{last}.attn.out_proj.bias"]
     if cfg["mlp_fc1_bias"]:
-        probe_names += ["encoder.layers.0.mlp.fc11.bias", "encoder.layers.1.mlp.fc12.bias"]
+        names += ["encoder.layers.0.mlp.fc11.bias", "encoder.layers.1.mlp.fc12.bias"]
     if cfg["mlp_fc2_bias"]:
-        probe_names += [f"encoder.layers.{last}.mlp.fc2.bias"]
+        names += [f"encoder.layers.{last}.mlp.fc2.bias"]
+    return names
+
+
+def build_nomic(out_dir, vocab_list, spec):
+    build_rotary_family(out_dir, vocab_list, spec, "NomicBertModel", "NomicBERT", nomic_config,
+                        NOMIC_PAD_MULTIPLE, nomic_weights, "n_positions", check_nomic_reference,
+                        nomic_probe_names)
+
+
+# GTE v1.5 (Alibaba-NLP/gte-base-en-v1.5, gte-large-en-v1.5, gte-multilingual-base; remote code
+# modeling.py / configuration.py of Alibaba-NLP/new-impl, model_type "new", NewModel): tiny_gte has
+# gte-base-en-v1.5's published config.json (gelu, rope_theta 500000 with rope_scaling ntk factor 2,
+# type_vocab_size 0 — no token-type table —, eps 1e-12, post-norm) with intermediate_size 80 (not a
+# multiple of 16), tiny_gte_silu the other branches: silu, no rope_scaling, rope_theta 10000, two
+# token types, eps 1e-5, 3 layers, intermediate_size 64, and the NewConfig keys a saved config
+# carries beyond the published file (classifier_dropout, logn_attention_scale / _clip1 false).
+# vocab_size is the WordPiece vocabulary rounded up to a multiple of 64 (390 -> 448, as the real
+# 30522 -> 30528): the embedding table has the extra (random) rows, vocab.txt does not.
+GTE_VOCAB_MULTIPLE = 64
+GTE = {}
+GTE_SILU = {"classifier_dropout": None, "hidden_act": "silu", "intermediate_size": 64, "layer_norm_eps": 1e-5,
+            "logn_attention_clip1": False, "logn_attention_scale": False, "num_hidden_layers": 3,
+            "rope_scaling": None, "rope_theta": 10000, "type_vocab_size": 2}
+GTE_MODELS = [
+    # name, seed, config
+    ("tiny_gte", 61, GTE),
+    ("tiny_gte_silu", 62, GTE_SILU),
+]
+GTE_AUTO_MAP = {
+    "AutoConfig": "Alibaba-NLP/new-impl--configuration.NewConfig",
+    "AutoModel": "Alibaba-NLP/new-impl--modeling.NewModel",
+    "AutoModelForMaskedLM": "Alibaba-NLP/new-impl--modeling.NewForMaskedLM",
+    "AutoModelForMultipleChoice": "Alibaba-NLP/new-impl--modeling.NewForMultipleChoice",
+    "AutoModelForQuestionAnswering": "Alibaba-NLP/new-impl--modeling.NewForQuestionAnswering",
+    "AutoModelForSequenceClassification": "Alibaba-NLP/new-impl--modeling.NewForSequenceClassification",
+    "AutoModelForTokenClassification": "Alibaba-NLP/new-impl--modeling.NewForTokenClassification",
+}
+
+
+def gte_config(vocab_size, **extra):
+    """gte-base-en-v1.5's config.json (its keys exactly) with the tiny sizes: hidden 32, 4 heads,
+    2 layers, intermediate_size 80, max_position_embeddings MAX_POS, vocab_size rounded up to a
+    multiple of 64."""
+    cfg = {"architectures": ["NewModel"], "attention_probs_dropout_prob": 0.0, "auto_map": dict(GTE_AUTO_MAP),
+           "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": HIDDEN, "initializer_range": 0.02,
+           "intermediate_size": 80, "layer_norm_eps": 1e-12, "layer_norm_type": "layer_norm",
+           "max_position_embeddings": MAX_POS, "model_type": "new", "num_attention_heads": HEADS,
+           "num_hidden_layers": LAYERS, "pack_qkv": True, "pad_token_id": 0, "position_embedding_type": "rope",
+           "rope_scaling": {"factor": 2.0, "type": "ntk"}, "rope_theta": 500000, "torch_dtype": "float32",
+           "transformers_version": "4.39.1", "type_vocab_size": 0, "unpad_inputs": False,
+           "use_memory_efficient_attention": False,
+           "vocab_size": -(-vocab_size // GTE_VOCAB_MULTIPLE) * GTE_VOCAB_MULTIPLE}
+    cfg.update(extra)
+    return dict(sorted(cfg.items()))
+
+
+def gte_weights(rng, cfg):
+    """make_weights' scales (weight_makers, as nomic_weights) under NewModel's names (no prefix):
+    attention.qkv_proj = [q; k; v] with q / k at the query / key scales ([0.10, 0.25]) and v at the
+    value one ([0.02, 0.05]) + bias [3H]; attention.o_proj and mlp.down_proj at the output scales
+    + bias; mlp.up_gate_proj = [up; gate] (no bias), each half at the intermediate scale
+    ([0.10, 0.20]); ~1% x4 outliers per matrix; word embeddings (every row of the padded table)
+    N(0, 0.05), token types (if type_vocab_size > 0) N(0, 0.03); biases N(0, 0.05); LayerNorm gamma
+    N(1, 0.05), beta N(0, 0.02)."""
+    h, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    w = {}
+    normal, matrix, linear, ln = weight_makers(rng, w, h)
+    w["embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], h), 0.05)
+    if cfg["type_vocab_size"] > 0:
+        w["embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], h), 0.03)
+    ln("embeddings.LayerNorm")
+    for i in range(cfg["num_hidden_layers"]):
+        lp = f"encoder.layer.{i}."
+        w[lp + "attention.qkv_proj.weight"] = np.concatenate([matrix(h, h, 0.10, 0.25), matrix(h, h, 0.10, 0.25),
+                                                              matrix(h, h, 0.02, 0.05)])
+        w[lp + "attention.qkv_proj.bias"] = normal((3 * h,), 0.05)
+        linear(lp + "attention.o_proj", h, h, 0.02, 0.05, True)
+        ln(lp + "attn_ln")
+        w[lp + "mlp.up_gate_proj.weight"] = np.concatenate([matrix(inter, h, 0.10, 0.20),
+                                                            matrix(inter, h, 0.10, 0.20)])
+        linear(lp + "mlp.down_proj", h, inter, 0.02, 0.05, True)
+        ln(lp + "mlp_ln")
+    return w
+
+
+def gte_hf_transcription(cfg):
+    """A literal transcription of Alibaba-NLP/new-impl's modeling.py inference path (NewModel with
+    add_pooling_layer=False, eval mode, attn_implementation "eager": NewAttention._attention;
+    xformers, gradient checkpointing, RetroMAE's qkv_inputs and the heads left out) as nn.Modules,
+    with the remote code's class and attribute names so a Hugging Face state dict loads into it
+    (strict); the config is NewConfig's defaults updated by cfg; ACT2FN and
+    PreTrainedModel.get_extended_attention_mask written out. Independent of bert_reference.py
+    (shares no code with it)."""
+    import types
+    import torch.nn as nn
+
+    new_config_defaults = dict(
+        vocab_size=30528, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.0, max_position_embeddings=2048,
+        type_vocab_size=1, initializer_range=0.02, layer_norm_type="layer_norm", layer_norm_eps=1e-12,
+        position_embedding_type="rope", rope_theta=10000.0, rope_scaling=None, classifier_dropout=None,
+        pack_qkv=True, unpad_inputs=False, use_memory_efficient_attention=False, logn_attention_scale=False,
+        logn_attention_clip1=False, pad_token_id=None, _attn_implementation="eager")
+    config = types.SimpleNamespace(**dict(new_config_defaults, **cfg))
+    ACT2FN = {"gelu": nn.GELU, "silu": nn.SiLU}  # transformers' GELUActivation: nn.functional.gelu (erf)
+
+    def rotate_half(x):
+        """Rotates half the hidden dims of the input."""
+        x1 = x[..., : x.shape[-1] // 2]
+        x2 = x[..., x.shape[-1] // 2:]
+        return torch.cat((-x2, x1), dim=-1)
+
+    def apply_rotary_pos_emb(q, k, cos, sin):
+        cos, sin = cos.to(q.dtype), sin.to(q.dtype)
+        q_embed = (q * cos) + (rotate_half(q) * sin)
+        k_embed = (k * cos) + (rotate_half(k) * sin)
+        return q_embed, k_embed
+
+    class RotaryEmbedding(torch.nn.Module):
+        def __init__(self, dim, max_position_embeddings=512, base=10000.0, device=None):
+            super().__init__()
+            self.dim = dim
+            self.max_position_embeddings = max_position_embeddings
+            self.base = base
+            inv_freq = 1.0 / (self.base ** (torch.arange(0, self.dim, 2).float().to(device) / self.dim))
+            self.register_buffer("inv_freq", inv_freq, persistent=False)
+            self._set_cos_sin_cache(
+                seq_len=max_position_embeddings, device=self.inv_freq.device, dtype=torch.get_default_dtype())
+
+        def _set_cos_sin_cache(self, seq_len, device, dtype):
+            self.max_seq_len_cached = seq_len
+            t = torch.arange(self.max_seq_len_cached, device=device, dtype=torch.float32)
+            freqs = torch.einsum("i,j->ij", t, self.inv_freq)
+            emb = torch.cat((freqs, freqs), dim=-1)
+            self.register_buffer("cos_cached", emb.cos().to(dtype), persistent=False)
+            self.register_buffer("sin_cached", emb.sin().to(dtype), persistent=False)
+
+        def forward(self, x, seq_len=None):
+            if seq_len > self.max_seq_len_cached:
+                self._set_cos_sin_cache(seq_len=seq_len, device=x.device, dtype=x.dtype)
+            return (
+                self.cos_cached[:seq_len, ...].to(dtype=x.dtype),
+                self.sin_cached[:seq_len, ...].to(dtype=x.dtype),
+            )
+
+    class NTKScalingRotaryEmbedding(RotaryEmbedding):
+        def __init__(self, dim, max_position_embeddings=512, base=10000, device=None, scaling_factor=1.0, mixed_b=None):
+            self.scaling_factor = scaling_factor
+            self.mixed_b = mixed_b
+            super().__init__(dim, max_position_embeddings, base, device)
+            max_position_embeddings = max_position_embeddings * self.scaling_factor
+            self._set_cos_sin_cache(max_position_embeddings, self.inv_freq.device, torch.get_default_dtype())
+
+        def _set_cos_sin_cache(self, seq_len, device, dtype):
+            self.max_seq_len_cached = seq_len
+            if seq_len > self.max_position_embeddings:
+                base = self.base * (self.scaling_factor if self.mixed_b is None else 1)
+                inv_freq = 1.0 / (base ** (torch.arange(0, self.dim, 2).float().to(device) / self.dim))
+                if self.mixed_b is None:
+                    inv_freq = inv_freq / self.scaling_factor ** (2 / self.dim)  # (6)
+                else:
+                    a = torch.tensor(self.scaling_factor).log() / (self.dim / 2) ** self.mixed_b  # (13)
+                    lambda_1_m = (a * torch.arange(1, self.dim // 2 + 1).float().to(device) ** self.mixed_b).exp()
+                    inv_freq = inv_freq / lambda_1_m  # (10)
+                self.register_buffer("inv_freq", inv_freq, persistent=False)
+            t = torch.arange(self.max_seq_len_cached, device=device, dtype=torch.float32)
+            freqs = torch.einsum("i,j->ij", t, self.inv_freq)
+            emb = torch.cat((freqs, freqs), dim=-1)
+            self.register_buffer("cos_cached", emb.cos().to(dtype), persistent=False)
+            self.register_buffer("sin_cached", emb.sin().to(dtype), persistent=False)
+
+    assert config.layer_norm_type == "layer_norm"  # LAYER_NORM["rms_norm"] (RMSNorm) left out
+
+    class NewEmbeddings(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.padding_idx = config.pad_token_id
+            self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=self.padding_idx)
+            self.position_embedding_type = config.position_embedding_type
+            if self.position_embedding_type == "absolute":
+                self.position_embeddings = nn.Embedding(
+                    config.max_position_embeddings, config.hidden_size, padding_idx=self.padding_idx)
+            elif self.position_embedding_type == "rope":
+                self._init_rope(config)
+            else:
+                raise ValueError
+            self.type_vocab_size = config.type_vocab_size
+            if self.type_vocab_size > 0:
+                self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.register_buffer("position_ids", torch.arange(config.max_position_embeddings), persistent=False)
+
+        def _init_rope(self, config):
+            kwargs = dict(
+                dim=int(config.hidden_size / config.num_attention_heads),
+                max_position_embeddings=config.max_position_embeddings,
+                base=config.rope_theta)
+            if config.rope_scaling is None:
+                self.rotary_emb = RotaryEmbedding(**kwargs)
+            else:
+                kwargs.update(scaling_factor=config.rope_scaling["factor"])
+                scaling_type = config.rope_scaling["type"]
+                if scaling_type == "ntk":
+                    kwargs.update(mixed_b=config.rope_scaling.get("mixed_b", None))
+                    self.rotary_emb = NTKScalingRotaryEmbedding(**kwargs)
+                else:
+                    raise ValueError(f"Unknown RoPE scaling type {scaling_type}")
+
+        def forward(self, unpad_inputs, input_ids=None, attention_mask=None, length=None, token_type_ids=None,
+                    position_ids=None, inputs_embeds=None):
+            if inputs_embeds is None:
+                device, input_shape = input_ids.device, input_ids.shape
+            else:
+                device, input_shape = inputs_embeds.device, inputs_embeds.shape[:2]
+            batch_size, seq_length = input_shape
+            if attention_mask is None:
+                attention_mask = torch.ones(input_shape, device=device)
+                if length is not None:
+                    for i, l in enumerate(length):
+                        attention_mask[i, l:] = 0
+            if unpad_inputs:
+                attention_mask_bool = attention_mask.bool()
+                if length is None:
+                    length = attention_mask.sum(-1).tolist()
+            if inputs_embeds is None:
+                if unpad_inputs:
+                    input_ids = input_ids[attention_mask_bool].unsqueeze(0)
+                inputs_embeds = self.word_embeddings(input_ids)
+            else:
+                if unpad_inputs:
+                    inputs_embeds = inputs_embeds[attention_mask_bool].unsqueeze(0)
+            embeddings = inputs_embeds
+            if position_ids is None:
+                if seq_length > self.position_ids.size(0):
+                    self.register_buffer("position_ids", torch.arange(seq_length), persistent=False)
+                if unpad_inputs:
+                    position_ids = torch.cat([self.position_ids[:l] for l in length]).unsqueeze(0)
+                else:
+                    position_ids = self.position_ids[:seq_length].expand(batch_size, -1)
+            elif unpad_inputs:
+                position_ids = position_ids[attention_mask_bool].unsqueeze(0)
+            if self.position_embedding_type == "rope":
+                rope_cos, rope_sin = self.rotary_emb(inputs_embeds, seq_len=seq_length)
+                rope_cos = rope_cos[position_ids].unsqueeze(2)  # [bs, seq_len, 1, dim]
+                rope_sin = rope_sin[position_ids].unsqueeze(2)  # [bs, seq_len, 1, dim]
+                rope_embeds = rope_cos, rope_sin
+            else:
+                rope_embeds = None
+            if self.type_vocab_size > 0:
+                if token_type_ids is None:
+                    token_type_ids = position_ids.mul(0)
+                elif unpad_inputs:
+                    token_type_ids = token_type_ids[attention_mask_bool].unsqueeze(0)
+                token_type_embeddings = self.token_type_embeddings(token_type_ids)
+                embeddings += token_type_embeddings
+            if self.position_embedding_type == "absolute":
+                position_embeddings = self.position_embeddings(position_ids)
+                embeddings += position_embeddings
+            embeddings = self.LayerNorm(embeddings)
+            embeddings = self.dropout(embeddings)
+            return embeddings, attention_mask, rope_embeds, length
+
+    class NewAttention(nn.Module):
+        def __init__(self, config, pack_qkv=None, use_memory_efficient_attention=None):
+            super().__init__()
+            self.config = config
+            if config.hidden_size % config.num_attention_heads != 0 and not hasattr(config, "embedding_size"):
+                raise ValueError("hidden_size is not a multiple of num_attention_heads")
+            self.hidden_size = config.hidden_size
+            self.num_attention_heads = config.num_attention_heads
+            self.attention_head_size = int(config.hidden_size / config.num_attention_heads)
+            self.all_head_size = self.num_attention_heads * self.attention_head_size
+            if pack_qkv is None:
+                pack_qkv = config.pack_qkv
+            self.pack_qkv = pack_qkv
+            if self.pack_qkv:
+                self.qkv_proj = nn.Linear(config.hidden_size, self.all_head_size * 3, bias=True)
+            else:
+                self.q_proj = nn.Linear(config.hidden_size, self.all_head_size, bias=True)
+                self.k_proj = nn.Linear(config.hidden_size, self.all_head_size, bias=True)
+                self.v_proj = nn.Linear(config.hidden_size, self.all_head_size, bias=True)
+            self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+            self.o_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=True)
+            if use_memory_efficient_attention is None:
+                use_memory_efficient_attention = self.config.use_memory_efficient_attention
+            self.use_memory_efficient_attention = use_memory_efficient_attention
+            assert not self.use_memory_efficient_attention, "xformers is not transcribed"
+
+        def forward(self, hidden_states, attention_bias, rope_embeds=None, attention_scale=None, head_mask=None,
+                    output_attentions=False, qkv_inputs=None, padding_inputs=None):
+            shape_hd = (self.num_attention_heads, self.attention_head_size)
+            if self.pack_qkv and qkv_inputs is None:
+                qkv_pack = self.qkv_proj(hidden_states).split(self.all_head_size, dim=-1)
+            else:
+                if qkv_inputs is None:
+                    qkv_inputs = (hidden_states, hidden_states, hidden_states)
+                qkv_pack = [getattr(self, n + "_proj")(s) for s, n in zip(qkv_inputs, "qkv")]
+            query_states, key_states, value_states = [t.view(t.shape[:-1] + shape_hd) for t in qkv_pack]
+            if self.config.position_embedding_type == "rope":
+                query_states, key_states = apply_rotary_pos_emb(query_states, key_states, *rope_embeds)
+            dtype = query_states.dtype
+            if self.config.logn_attention_scale and attention_scale is not None:
+                query_states = query_states * attention_scale.to(dtype)
+            assert padding_inputs is None
+            context_layer = self._attention(query_states, key_states, value_states, attention_bias, head_mask)
+            new_context_layer_shape = context_layer.size()[:-2] + (self.all_head_size,)
+            context_layer = context_layer.view(new_context_layer_shape)
+            attn_output = self.o_proj(context_layer)
+            return (attn_output,)
+
+        def _attention(self, query_states, key_states, value_states, attention_bias, head_mask):
+            query_states = query_states.transpose(1, 2)
+            key_states = key_states.transpose(1, 2)
+            value_states = value_states.transpose(1, 2)
+            attention_scores = torch.matmul(query_states, key_states.transpose(-1, -2))
+            attention_scores = attention_scores / math.sqrt(self.attention_head_size)
+            if attention_bias is not None:
+                attention_scores = attention_scores + attention_bias
+            attention_probs = nn.functional.softmax(attention_scores, dim=-1)
+            attention_probs = self.dropout(attention_probs)
+            if head_mask is not None:
+                attention_probs = attention_probs * head_mask
+            context_layer = torch.matmul(attention_probs, value_states)
+            context_layer = context_layer.permute(0, 2, 1, 3).contiguous()
+            return context_layer
+
+    class NewGatedMLP(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.intermediate_size = config.intermediate_size
+            self.up_gate_proj = nn.Linear(config.hidden_size, self.intermediate_size * 2, bias=False)
+            self.down_proj = nn.Linear(self.intermediate_size, config.hidden_size, bias=True)
+            self.act_fn = ACT2FN[config.hidden_act]()
+            if config.hidden_dropout_prob > 0:
+                self.hidden_dropout = nn.Dropout(config.hidden_dropout_prob)
+            else:
+                self.hidden_dropout = None
+
+        def forward(self, hidden_states):
+            up_gate = self.up_gate_proj(hidden_states)
+            up_states, gate = torch.split(up_gate, self.intermediate_size, dim=-1)
+            gate = self.act_fn(gate)
+            gated_states = gate * up_states
+            if self.hidden_dropout is not None:
+                gated_states = self.hidden_dropout(gated_states)
+            down_states = self.down_proj(gated_states)
+            return down_states
+
+    class NewLayer(nn.Module):
+        def __init__(self, config, pack_qkv=None, use_memory_efficient_attention=None, attn_implementation=None):
+            super().__init__()
+            if attn_implementation is None:
+                attn_implementation = config._attn_implementation
+            assert attn_implementation == "eager"  # NEW_ATTENTION_CLASSES["eager"]
+            self.attention = NewAttention(
+                config, pack_qkv=pack_qkv, use_memory_efficient_attention=use_memory_efficient_attention)
+            self.mlp = NewGatedMLP(config)
+            ln_class = nn.LayerNorm  # LAYER_NORM[config.layer_norm_type]
+            self.attn_ln = ln_class(config.hidden_size, eps=config.layer_norm_eps)
+            self.mlp_ln = ln_class(config.hidden_size, eps=config.layer_norm_eps)
+            if config.hidden_dropout_prob > 0:
+                self.hidden_dropout = nn.Dropout(config.hidden_dropout_prob)
+            else:
+                self.hidden_dropout = None
+
+        def forward(self, hidden_states, attention_bias, rope_embeds=None, attention_scale=None,
+                    subset_indices=None, head_mask=None, output_attentions=False, qkv_inputs=None,
+                    padding_inputs=None):
+            residual = hidden_states if qkv_inputs is None else qkv_inputs[0]
+            attention_outputs = self.attention(
+                hidden_states, attention_bias, rope_embeds, attention_scale, head_mask,
+                output_attentions=output_attentions, qkv_inputs=qkv_inputs, padding_inputs=padding_inputs)
+            hidden_states = attention_outputs[0]
+            if self.hidden_dropout is not None:
+                hidden_states = self.hidden_dropout(hidden_states)
+            hidden_states = residual + hidden_states
+            if subset_indices is not None:
+                hidden_states = hidden_states[subset_indices]
+            hidden_states = self.attn_ln(hidden_states)
+            residual = hidden_states
+            hidden_states = self.mlp(hidden_states)
+            if self.hidden_dropout is not None:
+                hidden_states = self.hidden_dropout(hidden_states)
+            hidden_states = residual + hidden_states
+            hidden_states = self.mlp_ln(hidden_states)
+            return (hidden_states,) + attention_outputs[1:]
+
+    class NewEncoder(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+            self.layer = nn.ModuleList([NewLayer(config) for _ in range(config.num_hidden_layers)])
+
+        def forward(self, hidden_states, attention_bias=None, rope_embeds=None, attention_scale=None,
+                    subset_indices=None, head_mask=None):
+            for i, layer_module in enumerate(self.layer):
+                layer_subset_indices = subset_indices if i >= len(self.layer) - 1 else None
+                layer_head_mask = head_mask[i] if head_mask is not None else None
+                layer_outputs = layer_module(hidden_states, attention_bias, rope_embeds, attention_scale,
+                                             layer_subset_indices, layer_head_mask, False)
+                hidden_states = layer_outputs[0]
+            return hidden_states
+
+    class NewModel(nn.Module):
+        def __init__(self, config, add_pooling_layer=False):
+            super().__init__()
+            assert not add_pooling_layer
+            self.config = config
+            self.embeddings = NewEmbeddings(config)
+            self.encoder = NewEncoder(config)
+
+        def get_extended_attention_mask(self, attention_mask, input_shape):
+            # PreTrainedModel (ModuleUtilsMixin), an encoder: [B, 1, 1, S], min of the model dtype
+            dtype = self.embeddings.LayerNorm.weight.dtype
+            extended_attention_mask = attention_mask[:, None, None, :].to(dtype=dtype)
+            return (1.0 - extended_attention_mask) * torch.finfo(dtype).min
+
+        def forward(self, input_ids=None, attention_mask=None, length=None, subset_indices=None,
+                    token_type_ids=None, position_ids=None, head_mask=None, inputs_embeds=None, unpad_inputs=None):
+            unpad_inputs = unpad_inputs if unpad_inputs is not None else self.config.unpad_inputs
+            assert not unpad_inputs  # xformers' BlockDiagonalMask is not transcribed
+            input_shape = input_ids.size()
+            (embedding_output, attention_mask, rope_embeds, length) = self.embeddings(
+                unpad_inputs, input_ids=input_ids, attention_mask=attention_mask, length=length,
+                token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds)
+            batch_size, seq_length = input_shape
+            attention_bias = self.get_extended_attention_mask(attention_mask, input_shape)
+            if self.config.logn_attention_scale:
+                attention_scale = attention_mask.sum(1).log() / torch.tensor(self.config.max_position_embeddings).log()
+                if self.config.logn_attention_clip1:
+                    attention_scale.clip_(1)
+                attention_scale = attention_scale[:, None, None, None]
+            else:
+                attention_scale = None
+            return self.encoder(embedding_output, attention_bias=attention_bias, rope_embeds=rope_embeds,
+                                attention_scale=attention_scale, subset_indices=subset_indices, head_mask=head_mask)
+
+    return NewModel(config).eval()
+
+
+def check_gte_reference(cfg, weights, cases, seed):
+    """Self-check of the GTE reference:
+    - the literal transcription of the remote code (gte_hf_transcription, the fixture's weights
+      loaded strictly: the names and shapes are exactly a NewModel's) on every case equals
+      ref.forward: in float64 (the remote code's float32 rotary tables in both) within 1e-12, and run
+      in float32 against the float64 reference within 1e-5 (every position, padding included);
+    - the rotation (bert_reference's rotate-half helper on the GTE tables) against a naive loop
+      rotating each pair (x_j, x_{j + d/2}) by its table angle; the float32 tables within 5e-5 of
+      float64 cos / sin of p * (theta f)^(-2j / d) / f^(2 / d) (NTK) or p * theta^(-2j / d), and
+      their two halves equal;
+    - padding: every row of a padded case equals that sequence run alone.
+    Returns {check: value}."""
+    out = {}
+    dev64, dev32 = transcription_deviation(
+        gte_hf_transcription(cfg), cfg, weights, cases,
+        lambda m, ids, mask, tt: m(input_ids=ids, attention_mask=mask, token_type_ids=tt))
+    assert dev64 < 1e-12 and dev32 < 1e-5, (dev64, dev32)
+    out["remote-code transcription float64"] = dev64
+    out["remote-code transcription float32"] = dev32
+    st = ref.gte_settings(cfg)
+    d_, f_ = st["head_dim"], st["ntk_factor"]
+    s_ = cfg["max_position_embeddings"]
+    cos, sin = ref.gte_rotary(s_, d_, st["rope_theta"], f_, s_)
+    assert torch.equal(cos[:, :d_ // 2], cos[:, d_ // 2:]) and torch.equal(sin[:, :d_ // 2], sin[:, d_ // 2:])
+    theta = float(st["rope_theta"]) * (f_ or 1.0)
+    inv64 = [theta ** (-2.0 * j / d_) / (f_ ** (2.0 / d_) if f_ else 1.0) for j in range(d_ // 2)]
+    f32 = rotary_table_deviation(cos, sin, inv64)
+    x = np.random.default_rng(seed).standard_normal((2, s_, 3, d_))
+    got = ref.modernbert_apply_rope(torch.from_numpy(x), cos[:, None, :], sin[:, None, :]).numpy()
+    worst = float(np.abs(got - naive_pair_rotation(x, cos, sin, d_)).max())
+    assert worst < 1e-14 and f32 < 5e-5, (worst, f32)
+    out["rotary vs naive loop"] = worst
+    out["rotary float32 tables vs float64"] = f32
+    worst = padded_rows_deviation(cfg, weights, cases)
+    assert worst < 1e-12, worst
+    out["padded rows = unpadded runs"] = worst
+    return out
+
+
+def gte_probe_names(cfg):
+    last = cfg["num_hidden_layers"] - 1
+    names = ["embeddings.word_embeddings.weight", "embeddings.LayerNorm.bias",
+             "encoder.layer.0.attention.qkv_proj.weight", "encoder.layer.0.attention.qkv_proj.bias",
+             f"encoder.layer.{last}.attention.o_proj.weight", "encoder.layer.1.attention.o_proj.bias",
+             "encoder.layer.0.attn_ln.weight", f"encoder.layer.{last}.mlp.up_gate_proj.weight",
+             "encoder.layer.1.mlp.down_proj.weight", f"encoder.layer.{last}.mlp.down_proj.bias",
+             f"encoder.layer.{last}.mlp_ln.weight"]
+    if cfg["type_vocab_size"] > 0:
+        names.insert(1, "embeddings.token_type_embeddings.weight")
+    return names
+
+
+def build_gte(out_dir, vocab_list, spec):
+    build_rotary_family(out_dir, vocab_list, spec, "NewModel", "GTE", gte_config, GTE_VOCAB_MULTIPLE,
+                        gte_weights, "max_position_embeddings", check_gte_reference, gte_probe_names)
+
+
+def build_rotary_family(out_dir, vocab_list, spec, arch, label, make_config, vocab_multiple, make_weights_fn,
+                        positions_key, check_reference, probe_names_of):
+    """A NomicBERT / GTE fixture: config, weights, WordPiece files, make_cases' cases through the
+    float64 reference (after the family's self-check), reference.json."""
+    name, seed, extra = spec
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    cfg = make_config(len(vocab_list), **extra)
+    assert cfg["vocab_size"] % vocab_multiple == 0 and cfg["vocab_size"] > len(vocab_list)
+    rng = np.random.default_rng(seed)
+    weights = make_weights_fn(rng, cfg)
+    meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
+    ref.write_safetensors(os.path.join(d, "model.safetensors"), weights, meta)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    write_wordpiece_files(d, vocab_list, cfg[positions_key])
+    loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+    for k, v in weights.items():
+        assert np.array_equal(loaded[k], v), k
+    # make_cases' ids come from the tokenizer's vocabulary (not the padded rows), its random case
+    # fills the positions.
+    cases = make_cases(vocab, np.random.default_rng(1000 + seed),
+                       dict(cfg, vocab_size=len(vocab_list), max_position_embeddings=cfg[positions_key]))
+    t0 = __import__("time").time()
+    checks = check_reference(cfg, loaded, cases, seed)
+    check_s = __import__("time").time() - t0
+    max_f32_dev = reference_outputs(cfg, loaded, cases)
+    probe_names = probe_names_of(cfg)
     doc = {
         "model": name,
-        "architecture": "NomicBertModel",
+        "architecture": arch,
         "weights_dtype": "F32",
         "computed_in": "float64 (stored rounded to float32); rotary cos / sin tables in float32 as the remote code",
         "max_abs_dev_torch_float32": max_f32_dev,
@@ -2330,8 +2888,8 @@ def build_nomic(out_dir, vocab_list, spec):
         "probes": probes(loaded, loaded_dtypes, probe_names, np.random.default_rng(seed + 7)),
         "cases": cases,
     }
-    write_reference(d, doc, name, "NomicBertModel", "F32", len(weights), max_f32_dev)
-    print(f"  NomicBERT reference self-check ({check_s:.2f} s): " +
+    write_reference(d, doc, name, arch, "F32", len(weights), max_f32_dev)
+    print(f"  {label} reference self-check ({check_s:.2f} s): " +
           ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
 
 
@@ -2361,6 +2919,10 @@ def main():
         if os.path.isdir(os.path.join(out, spec[0])):
             shutil.rmtree(os.path.join(out, spec[0]))
         build_nomic(out, vocab_list, spec)
+    for spec in GTE_MODELS:
+        if os.path.isdir(os.path.join(out, spec[0])):
+            shutil.rmtree(os.path.join(out, spec[0]))
+        build_gte(out, vocab_list, spec)
 
 
 if __name__ == "__main__":

@@ -118,6 +118,9 @@ struct ModelConfig {
         bool post_norm = false, silu = false;
         int64_t global_every = 1, window = 0;
         double global_theta = 160000.0, local_theta = 10000.0;
+        // GTE's fixed NTK scaling (rope_scaling type ntk): the inverse frequencies of base
+        // theta (already times the factor) divided by factor^(2/d); 1: none.
+        double rope_ntk_factor = 1.0;
         bool norm_bias = false, attention_bias = false, mlp_bias = false, mlp_out_bias = false;
         bool classifier_bias = false, decoder_bias = true, mean_pooling = false;
         bool local(int64_t layer) const { return on && layer % global_every != 0; }
@@ -125,6 +128,10 @@ struct ModelConfig {
     // ModernBERT's machinery (rotary positions, Wqkv, the gated MLP): ModernBERT and NomicBERT.
     bool modernbert() const { return modern.on; }
     bool nomic() const { return model_type == "nomic_bert"; }
+    // ModernBERT's prediction head (head.dense + activation + head.norm) before its task heads
+    // (the post-norm families have BERT's heads).
+    bool modern_head() const { return modern.on && !modern.post_norm; }
+    bool gte() const { return model_type == "new"; }
     // ALBERT's cross-layer sharing: num_hidden_layers applications of num_hidden_groups groups
     // of inner_group_num layers each; application i runs group i * groups / num_layers (Hugging
     // Face's int(i / (num_hidden_layers / num_hidden_groups))), all of its inner layers in order.

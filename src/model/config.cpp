@@ -173,6 +173,8 @@ constexpr ArchTask kArchitectures[] = {
     {"ModernBertForTokenClassification", Task::token_classification},
     {"ModernBertForQuestionAnswering", Task::question_answering},
     {"NomicBertModel", Task::base},
+    {"NewModel", Task::base},
+    {"NewForSequenceClassification", Task::sequence_classification},
     // Multiple choice (the families Hugging Face has the head for: not DeBERTa v1).
     {"BertForMultipleChoice", Task::multiple_choice},
     {"RobertaForMultipleChoice", Task::multiple_choice},
@@ -350,6 +352,57 @@ void read_nomic(const Reader& r, ModelConfig& c) {
     c.pooler_act = ModelConfig::PoolerAct::tanh;
 }
 
+// GTE v1.5 (Alibaba-NLP's "new" architecture: gte-base-en-v1.5, gte-large-en-v1.5,
+// gte-multilingual-base; the remote code modeling.py / configuration.py of Alibaba-NLP/new-impl,
+// NewConfig's defaults): BERT's names and post-norm layers with rotary positions (a fixed NTK
+// scaling of the frequencies when rope_scaling says so), Q, K and V in one qkv_proj and the gated
+// MLP down_proj(act(gate) * up) of up_gate_proj's two halves. On ModernBERT's machinery as
+// NomicBERT. What sparq does not compute is refused.
+void read_gte(const Reader& r, ModelConfig& c) {
+    ModelConfig::Modern& m = c.modern;
+    m.on = true;
+    m.post_norm = true;
+    m.global_every = 1;
+    c.type_vocab_size = r.integer("type_vocab_size", 1, 0);
+    c.token_types = c.type_vocab_size > 0;
+    c.position_embeddings = false;
+    c.max_position_embeddings = r.integer("max_position_embeddings", 2048, 1);
+    if (const std::string t = r.string("position_embedding_type").value_or("rope"); t != "rope")
+        r.fail("position_embedding_type '" + t + "' is not supported (\"rope\")");
+    if (const std::string t = r.string("layer_norm_type").value_or("layer_norm"); t != "layer_norm")
+        r.fail("layer_norm_type '" + t + "' is not supported (\"layer_norm\")");
+    if (r.boolean("logn_attention_scale").value_or(false))
+        r.fail("logn_attention_scale true is not supported");
+    if (!r.boolean("pack_qkv").value_or(true))
+        r.fail("pack_qkv false is not supported (one qkv_proj)");
+    double theta = r.number("rope_theta", 10000.0);
+    if (!(theta > 1.0) || !std::isfinite(theta))
+        r.fail("rope_theta must be a number above 1, found " + std::to_string(theta));
+    if (const json* s = r.get("rope_scaling")) {
+        // NTKScalingRotaryEmbedding builds its cache past max_position_embeddings, so its scaled
+        // frequencies always apply: base theta * f, every inverse frequency divided by f^(2/d).
+        if (!s->is_object() || s->value("type", std::string()) != "ntk" || s->contains("mixed_b") ||
+            !s->contains("factor") || !(*s)["factor"].is_number())
+            r.fail("rope_scaling " + s->dump() +
+                   " is not supported ({\"type\": \"ntk\", \"factor\": f} without mixed_b)");
+        const double f = (*s)["factor"].get<double>();
+        if (!(f >= 1.0) || !std::isfinite(f))
+            r.fail("rope_scaling factor must be a number >= 1, found " + std::to_string(f));
+        theta *= f;
+        m.rope_ntk_factor = f;
+    }
+    m.global_theta = m.local_theta = theta;
+    const std::string act = r.string("hidden_act").value_or("gelu");
+    if (act != "gelu" && act != "silu" && act != "swish")
+        r.fail("hidden_act '" + act + "' is not supported (\"gelu\", the erf form, or \"silu\")");
+    m.silu = act != "gelu";
+    m.norm_bias = true;
+    m.attention_bias = true;  // qkv_proj and o_proj
+    m.mlp_bias = false;       // up_gate_proj
+    m.mlp_out_bias = true;    // down_proj
+    c.pooler_act = ModelConfig::PoolerAct::tanh;
+}
+
 // ModernBERT's options (HF ModernBertConfig's names and defaults); what sparq does not compute is
 // refused.
 void read_modernbert(const Reader& r, ModelConfig& c) {
@@ -423,11 +476,12 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     if (c.model_type != "bert" && c.model_type != "roberta" && c.model_type != "xlm-roberta" &&
         c.model_type != "distilbert" && c.model_type != "electra" && c.model_type != "mpnet" &&
         c.model_type != "deberta" && c.model_type != "deberta-v2" && c.model_type != "albert" &&
-        c.model_type != "modernbert" && c.model_type != "nomic_bert")
+        c.model_type != "modernbert" && c.model_type != "nomic_bert" && c.model_type != "new")
         r.fail("model_type '" + c.model_type +
                "' is not supported (sparq runs BERT-architecture models: model_type \"bert\", "
                "\"roberta\", \"xlm-roberta\", \"distilbert\", \"electra\", \"mpnet\", "
-               "\"deberta\", \"deberta-v2\", \"albert\", \"modernbert\" or \"nomic_bert\")");
+               "\"deberta\", \"deberta-v2\", \"albert\", \"modernbert\", \"nomic_bert\" or "
+               "\"new\")");
     c.family = c.model_type == "xlm-roberta"  ? "roberta"
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;
@@ -471,6 +525,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     }
     if (nomic) {
         // read_nomic has read its options.
+    } else if (c.model_type == "new") {
+        read_gte(r, c);
     } else if (distil) {
         // No token-type embeddings: type ids (sentence pairs) are kept for the QA span search
         // but add nothing. The sequence-classification head is pre_classifier + ReLU.
@@ -535,13 +591,13 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
 
     // DistilBERT: a fixed 1e-12; ModernBERT names it norm_eps. Checked as the float the
     // LayerNorms use (a value that rounds to 0 or overflows is refused too).
-    const char* eps_key = nomic            ? "layer_norm_epsilon"
-                          : c.modernbert() ? "norm_eps"
-                                           : "layer_norm_eps";
+    const char* eps_key = nomic             ? "layer_norm_epsilon"
+                          : c.modern_head() ? "norm_eps"  // ModernBERT
+                                            : "layer_norm_eps";
     const double eps = distil ? 1e-12
-                              : r.number(eps_key, c.modernbert() ? 1e-5  // NomicBERT's too
-                                                  : c.deberta()  ? 1e-7
-                                                                 : 1e-12);
+                              : r.number(eps_key, c.modern_head() || nomic ? 1e-5
+                                                  : c.deberta()            ? 1e-7
+                                                                           : 1e-12);
     c.layer_norm_eps = static_cast<float>(eps);
     if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps))
         r.fail(std::string("field '") + eps_key + "' must be a positive number, found " +
@@ -550,7 +606,7 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     const char* act_key = distil           ? "activation"
                           : c.modernbert() ? "hidden_activation"
                                            : "hidden_act";
-    if (auto act = r.string(act_key); act && !nomic) c.hidden_act = *act;
+    if (auto act = r.string(act_key); act && !nomic && c.model_type != "new") c.hidden_act = *act;
     if (c.hidden_act == "gelu_fast" || c.hidden_act == "gelu_pytorch_tanh")
         c.hidden_act = "gelu_new";  // the same function
     if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new")

@@ -332,7 +332,7 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         if (head_dim_ % 2 != 0)
             throw Error("config: ModernBERT's rotary embeddings need an even head size, found " +
                         std::to_string(head_dim_));
-        rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_);
+        rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_, m.rope_ntk_factor);
         rope_local_ = RotaryTable(head_dim_, m.local_theta, max_pos_);
         rel_len_ = max_pos_;
         window_ = m.window;
@@ -341,8 +341,9 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
             if (std::abs(r) > m.window) window_bias_[r + rel_len_ - 1] = -1e30f;
         post_norm_ = m.post_norm;
         silu_glu_ = m.silu;
-        if (m.post_norm) {  // NomicBERT: no final norm, every layer global
-            attention_plan_ += "; NomicBERT: rotary positions";
+        if (m.post_norm) {  // NomicBERT, GTE: no final norm, every layer global
+            attention_plan_ +=
+                cfg.gte() ? "; GTE: rotary positions" : "; NomicBERT: rotary positions";
         } else {
             expect_shape(w.final_ln_g, {h}, "final_norm.weight");
             expect_shape(w.final_ln_b, {h}, "final_norm.bias");

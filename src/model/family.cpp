@@ -85,6 +85,20 @@ constexpr Rename kNomicLayer[] = {
     {"output.LayerNorm", "norm2"},
 };
 
+// GTE's ("new") layer modules (BERT's "encoder.layer.N." prefix): Q, K and V in one qkv_proj,
+// o_proj, attn_ln / mlp_ln after the residual adds, the gated MLP's up_gate_proj (up, then gate)
+// and down_proj.
+constexpr Rename kGteLayer[] = {
+    {"attention.self.query", "attention.qkv_proj"},
+    {"attention.self.key", "attention.qkv_proj"},
+    {"attention.self.value", "attention.qkv_proj"},
+    {"attention.output.dense", "attention.o_proj"},
+    {"attention.output.LayerNorm", "attn_ln"},
+    {"intermediate.dense", "mlp.up_gate_proj"},
+    {"output.dense", "mlp.down_proj"},
+    {"output.LayerNorm", "mlp_ln"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
@@ -127,6 +141,7 @@ std::string family_prefix(const std::string& model_type) {
     if (model_type == "deberta-v2" || model_type == "deberta") return "deberta.";
     if (model_type == "albert") return "albert.";
     if (model_type == "modernbert") return "model.";
+    if (model_type == "new") return "new.";
     return "bert.";
 }
 
@@ -158,6 +173,7 @@ std::string native_encoder_name(const std::string& model_type, const std::string
               {"embeddings.LayerNorm.", "embeddings.norm."}})
             if (!n && starts_with(canonical, from)) n = to + canonical.substr(from.size());
     }
+    if (model_type == "new") n = layer_name(canonical, kGteLayer, numbered("encoder.layer."));
     if (model_type == "nomic_bert") {
         n = layer_name(canonical, kNomicLayer, numbered("encoder.layers."));
         if (!n && starts_with(canonical, "embeddings.LayerNorm."))

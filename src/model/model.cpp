@@ -152,7 +152,7 @@ class BertModel final : public Model {
         const std::string pooler =
             cfg.model_type == "distilbert" ? "pre_classifier"
             : cls_dense                    ? "classifier.dense"
-            : cfg.modernbert()             ? "head.dense"
+            : cfg.modern_head()            ? "head.dense"
             : cfg.model_type == "electra" && cfg.task == Task::multiple_choice
                 ? "sequence_summary.summary"
                 : "pooler.dense";
@@ -184,11 +184,11 @@ class BertModel final : public Model {
             dense_w_.push_back(std::move(d.b));
         }
         if (cfg.task == Task::question_answering) {
-            const std::string qa = cfg.modernbert() ? "classifier" : "qa_outputs";
+            const std::string qa = cfg.modern_head() ? "classifier" : "qa_outputs";
             expect_head(qa_w_, {2, h}, qa + ".weight");
             expect_head(qa_b_, {2}, qa + ".bias");
             qa_ = head(qa_w_, qa_b_, 2, h, qa + ".weight", popts);
-            if (cfg.modernbert() && !pooler_.kernel)
+            if (cfg.modern_head() && !pooler_.kernel)
                 throw Error("question answering model: expected head.dense.weight, found none");
         }
     }
@@ -384,7 +384,7 @@ class BertModel final : public Model {
     HiddenStates token_head_input(const PackedBatch& batch) const {
         HiddenStates st = encode(batch);
         const int64_t t_all = batch.num_tokens();
-        if (cfg_.modernbert() && t_all > 0) {
+        if (cfg_.modern_head() && t_all > 0) {
             std::vector<float> x(st.data.size());
             apply_head(st.data.data(), x.data(), t_all);
             st.data = std::move(x);

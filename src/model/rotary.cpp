@@ -8,13 +8,16 @@
 
 namespace sparq {
 
-RotaryTable::RotaryTable(int64_t d, double theta, int64_t positions)
+RotaryTable::RotaryTable(int64_t d, double theta, int64_t positions, double ntk_factor)
     : half_(d / 2), positions_(positions), cs_(static_cast<size_t>(positions * d)) {
     std::vector<float> inv(static_cast<size_t>(half_));
+    // GTE: inv_freq / f ** (2 / d), a Python float divisor applied in float32.
+    const float divisor = static_cast<float>(std::pow(ntk_factor, 2.0 / static_cast<double>(d)));
     for (int64_t j = 0; j < half_; ++j) {
         // torch: base ** (arange(0, d, 2).float() / d) in float32, then 1.0 / that.
         const float e = static_cast<float>(2 * j) / static_cast<float>(d);
         inv[j] = 1.0f / std::pow(static_cast<float>(theta), e);
+        if (ntk_factor != 1.0) inv[j] /= divisor;
     }
     for (int64_t p = 0; p < positions; ++p)
         for (int64_t j = 0; j < half_; ++j) {

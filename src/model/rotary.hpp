@@ -11,8 +11,10 @@ namespace sparq {
 class RotaryTable {
   public:
     RotaryTable() = default;
-    // Angles of positions [0, positions) for head dimension d (even) and base theta.
-    RotaryTable(int64_t d, double theta, int64_t positions);
+    // Angles of positions [0, positions) for head dimension d (even) and base theta; ntk_factor f
+    // > 1 divides every inverse frequency by f^(2/d) (GTE's fixed NTK scaling, whose theta is
+    // already the base times f).
+    RotaryTable(int64_t d, double theta, int64_t positions, double ntk_factor = 1.0);
     int64_t positions() const { return positions_; }
     // cos / sin of position p: d / 2 values each.
     const float* cos(int64_t p) const { return cs_.data() + p * half_ * 2; }

@@ -86,6 +86,23 @@ Tensor qkv_part(const Tensor& fused, int part, int64_t heads, bool interleaved) 
     return t;
 }
 
+// Rows [r0, r0 + n) of t (f32 or int8 with per-row scales).
+Tensor row_range(const Tensor& t, int64_t r0, int64_t n) {
+    const int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
+    Tensor r;
+    r.name = t.name + " (rows " + std::to_string(r0) + ".." + std::to_string(r0 + n - 1) + ")";
+    r.shape = t.shape;
+    r.shape[0] = n;
+    if (t.is_int8()) {
+        r.q8.assign(t.q8.begin() + r0 * cols, t.q8.begin() + (r0 + n) * cols);
+        r.q8_scale.assign(t.q8_scale.begin() + r0, t.q8_scale.begin() + r0 + n);
+    } else {
+        r.data.resize(static_cast<size_t>(n * cols));
+        std::memcpy(r.data.data(), t.data.data() + r0 * cols, n * cols * sizeof(float));
+    }
+    return r;
+}
+
 // The rows of a, then those of b (same columns; both f32 or both int8 with per-row scales).
 Tensor concat_rows(const Tensor& a, const Tensor& b) {
     if (a.is_int8() != b.is_int8() || a.shape.size() != b.shape.size() ||
@@ -375,6 +392,11 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                 l.i_b =
                     concat_rows(vector_or_zeros(p + "intermediate.gate.bias", inter, m.mlp_bias),
                                 vector_or_zeros(p + "intermediate.dense.bias", inter, m.mlp_bias));
+            } else if (cfg.gte()) {
+                // up_gate_proj holds up, then the gate: Wi's activated half first.
+                const Tensor wi = ld.encoder(p + "intermediate.dense.weight", {2 * inter, h});
+                l.i_w = concat_rows(row_range(wi, inter, inter), row_range(wi, 0, inter));
+                l.i_b = zero_tensor(wi.name + " bias (none: zeros)", {2 * inter});
             } else {
                 l.i_w = ld.encoder(p + "intermediate.dense.weight", {2 * inter, h});
                 l.i_b = vector_or_zeros(p + "intermediate.dense.bias", 2 * inter, m.mlp_bias);
@@ -436,7 +458,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             w.rel_ln_b = ld.encoder("encoder.LayerNorm.bias", {h});
         }
     }
-    if (cfg.modernbert() && !cfg.modern.post_norm) {
+    if (cfg.modern_head()) {
         w.final_ln_g = ld.encoder("final_norm.weight", {h});
         w.final_ln_b = vector_or_zeros("final_norm.bias", h, cfg.modern.norm_bias);
     }
@@ -452,7 +474,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                      cfg.model_type == "distilbert" ? "n_layers" : "num_hidden_layers",
                      static_cast<long long>(cfg.num_layers));
 
-    if (cfg.modernbert()) {
+    if (cfg.modern_head()) {
         // ModernBertPredictionHead (head.dense + activation + head.norm): before the tied decoder
         // (ModernBertForMaskedLM, + decoder.bias) or the classifier (on the [CLS] row or the
         // mean of the tokens for sequence classification, on every token for tokens).
