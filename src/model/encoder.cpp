@@ -657,8 +657,8 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
     if (emb_proj_.kernel) emb_proj_.kernel->run(e, x, t_all);
     timer.lap(prof.embeddings);
 
-    // ModernBERT's pre-norm layers; NomicBERT's post-norm ones run BERT's loops below, with
-    // rotary Q / K and the gated MLP.
+    // ModernBERT's pre-norm layers; the post-norm rotary families' (NomicBERT, GTE) run BERT's
+    // loops below, with rotary Q / K and the gated MLP.
     if (modern_ && !post_norm_) {
         forward_modern(batch, x, w, timer);
         return;
@@ -692,7 +692,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         timer.lap(prof.layer_norm);
         // Sparse FFN pairs (f32 or int8) and dense int8 pairs run chained: the
         // [tokens][intermediate] f32 activations are never written token-major.
-        if (modern_) {  // NomicBERT's gated MLP
+        if (modern_) {  // the gated MLP (NomicBERT, GTE)
             w.glu.resize(t_all * 2 * inter_, kActivationHugeFrom);
             L.inter.kernel->run(x, w.glu.data(), t_all);
             gated_activation(w.glu.data(), w.inter.data(), t_all);
@@ -951,7 +951,7 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
     float* const ts = w.ts.data();
     float* const qs = w.qkv.data();
     float* const cs = w.ctx.data();
-    if (modern_) {  // NomicBERT's gated MLP: Wi's output, then the activation's
+    if (modern_) {  // the gated MLP (NomicBERT, GTE): Wi's output, then the activation's
         w.glu.resize(spmm_stream_floats(t_all, 2 * inter_, group), kActivationHugeFrom);
         w.inter.resize(spmm_stream_floats(t_all, inter_, group), kActivationHugeFrom);
     }

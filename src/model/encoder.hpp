@@ -213,7 +213,8 @@ class Encoder {
     // ModernBERT (ModelConfig::Modern): the rotary angles of global and local layers, the
     // window's mask by distance -(rel_len_ - 1) .. rel_len_ - 1, the final LayerNorm.
     bool modern_ = false;
-    // NomicBERT on ModernBERT's machinery: post-norm layers; the gated MLP's activation SiLU.
+    // NomicBERT and GTE on ModernBERT's machinery: post-norm layers (BERT's loops); the gated
+    // MLP's activation SiLU.
     bool post_norm_ = false, silu_glu_ = false;
     int64_t window_ = 0;  // local layers: keys within +-window_
     // Whether local layers compute only the keys their windows reach (default; SPARQ_NO_BAND=1
