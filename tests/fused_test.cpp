@@ -287,31 +287,39 @@ TEST(Fused, BiasGeluMatchesReference) {
                     }
 }
 
-// The gated activations: act(first half) * second half of each row, against the definitions in
-// double precision (odd widths: the vector tails) — ModernBERT's gated GELU (erf form) and
-// SwiGLU (NomicBERT).
+// The gated activations: act(first half) * second half of each row, one pass, against the
+// definitions in double precision (odd widths: the vector tails) — ModernBERT's gated GELU (erf
+// form) and SwiGLU (NomicBERT, GTE) — in every variant and through the dispatching functions.
 TEST(Fused, GatedActivationsMatchReference) {
     struct Gated {
         const char* name;
-        void (*fn)(const float*, float*, int64_t, int64_t);
+        void (*FusedOps::*op)(const float*, float*, int64_t, int64_t);
+        void (*dispatch)(const float*, float*, int64_t, int64_t);
         double (*exact)(double);
     };
-    for (const Gated& gated : {Gated{"gelu_glu", gelu_glu, test::gelu_erf_exact},
-                               Gated{"silu_glu", silu_glu, silu_exact}})
-        for (int64_t rows : kRows)
-            for (int64_t cols : kCols) {
-                const auto u = randv(rows * 2 * cols, 21, 3.0f);
-                std::vector<float> got(rows * cols, -1.0f);
-                gated.fn(u.data(), got.data(), rows, cols);
-                for (int64_t r = 0; r < rows; ++r)
-                    for (int64_t c = 0; c < cols; ++c) {
-                        const double a = u[r * 2 * cols + c], g = u[r * 2 * cols + cols + c];
-                        const double want = gated.exact(a) * g;
-                        ASSERT_NEAR(got[r * cols + c], want, 2e-5 * std::max(1.0, std::fabs(want)))
-                            << gated.name << " rows=" << rows << " cols=" << cols << " r=" << r
-                            << " c=" << c;
+    const Gated forms[] = {{"gelu_glu", &FusedOps::gelu_glu, gelu_glu, test::gelu_erf_exact},
+                           {"silu_glu", &FusedOps::silu_glu, silu_glu, silu_exact}};
+    for (const FusedOps& op : runnable())
+        for (const Gated& gated : forms)
+            for (int pass = 0; pass < 2; ++pass)  // the variant, then the public function
+                for (int64_t rows : kRows)
+                    for (int64_t cols : kCols) {
+                        const auto u = randv(rows * 2 * cols, 21, 3.0f);
+                        std::vector<float> got(rows * cols, -1.0f);
+                        (pass == 0 ? op.*gated.op : gated.dispatch)(u.data(), got.data(), rows,
+                                                                    cols);
+                        for (int64_t r = 0; r < rows; ++r)
+                            for (int64_t c = 0; c < cols; ++c) {
+                                const double a = u[r * 2 * cols + c],
+                                             g = u[r * 2 * cols + cols + c];
+                                const double want = gated.exact(a) * g;
+                                ASSERT_NEAR(got[r * cols + c], want,
+                                            2e-5 * std::max(1.0, std::fabs(want)))
+                                    << isa_name(op.isa) << " " << gated.name << " pass " << pass
+                                    << " rows=" << rows << " cols=" << cols << " r=" << r
+                                    << " c=" << c;
+                            }
                     }
-            }
 }
 
 // Same association as the reference (x + (bias + res)): results are bit-identical.

@@ -10,11 +10,13 @@ namespace sparq {
 const FusedOps* fused_variants(int* count) {
     static const FusedOps table[] = {
         {Isa::scalar, ref::layer_norm, ref::bias_gelu, ref::bias_gelu_tanh, ref::bias_silu,
-         ref::bias_residual, ref::softmax, ref::embed_layer_norm},
+         ref::gelu_glu, ref::silu_glu, ref::bias_residual, ref::softmax, ref::embed_layer_norm},
         {Isa::avx2, avx2::layer_norm, avx2::bias_gelu, avx2::bias_gelu_tanh, avx2::bias_silu,
-         avx2::bias_residual, avx2::softmax, avx2::embed_layer_norm},
+         avx2::gelu_glu, avx2::silu_glu, avx2::bias_residual, avx2::softmax,
+         avx2::embed_layer_norm},
         {Isa::avx512, avx512::layer_norm, avx512::bias_gelu, avx512::bias_gelu_tanh,
-         avx512::bias_silu, avx512::bias_residual, avx512::softmax, avx512::embed_layer_norm},
+         avx512::bias_silu, avx512::gelu_glu, avx512::silu_glu, avx512::bias_residual,
+         avx512::softmax, avx512::embed_layer_norm},
     };
     *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
     return table;
@@ -48,26 +50,11 @@ void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols) {
     best().bias_silu(data, bias, rows, cols);
 }
 
-namespace {
-// out = act(u's first half) * u's second half, row by row, act one of FusedOps' in-place ops.
-void glu(const float* u, float* out, int64_t rows, int64_t cols,
-         void (*act)(float*, const float*, int64_t, int64_t)) {
-    for (int64_t r = 0; r < rows; ++r)
-        std::copy(u + r * 2 * cols, u + r * 2 * cols + cols, out + r * cols);
-    act(out, nullptr, rows, cols);
-    for (int64_t r = 0; r < rows; ++r) {
-        const float* gate = u + r * 2 * cols + cols;
-        float* y = out + r * cols;
-        for (int64_t c = 0; c < cols; ++c) y[c] *= gate[c];
-    }
-}
-}  // namespace
-
 void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols) {
-    glu(u, out, rows, cols, best().bias_gelu);
+    best().gelu_glu(u, out, rows, cols);
 }
 void silu_glu(const float* u, float* out, int64_t rows, int64_t cols) {
-    glu(u, out, rows, cols, best().bias_silu);
+    best().silu_glu(u, out, rows, cols);
 }
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols) {

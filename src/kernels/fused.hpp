@@ -50,6 +50,8 @@ struct FusedOps {
     void (*bias_gelu)(float*, const float*, int64_t, int64_t);
     void (*bias_gelu_tanh)(float*, const float*, int64_t, int64_t);
     void (*bias_silu)(float*, const float*, int64_t, int64_t);
+    void (*gelu_glu)(const float*, float*, int64_t, int64_t);
+    void (*silu_glu)(const float*, float*, int64_t, int64_t);
     void (*bias_residual)(float*, const float*, const float*, int64_t, int64_t);
     void (*softmax)(float*, int64_t, int64_t, int64_t, float, const float*);
     void (*embed_layer_norm)(const float*, const float*, const float*, const int32_t*,
@@ -69,6 +71,8 @@ void layer_norm(const float* src, const float* residual, const float* gamma, con
 void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);
 void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);
 void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols);
+void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols);
+void silu_glu(const float* u, float* out, int64_t rows, int64_t cols);
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
                    int64_t cols);
 void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale, const float* mask);

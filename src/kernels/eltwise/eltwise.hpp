@@ -32,6 +32,8 @@ inline void for_each_row(int64_t rows, int64_t cols, Fn&& fn) {
     void bias_gelu(float* data, const float* bias, int64_t rows, int64_t cols);                \
     void bias_gelu_tanh(float* data, const float* bias, int64_t rows, int64_t cols);           \
     void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols);                \
+    void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols);                     \
+    void silu_glu(const float* u, float* out, int64_t rows, int64_t cols);                     \
     void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,    \
                        int64_t cols);                                                          \
     void softmax(float* data, int64_t rows, int64_t cols, int64_t ld, float scale,             \

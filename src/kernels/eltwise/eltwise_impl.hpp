@@ -170,6 +170,19 @@ void bias_act_impl(float* data, const float* bias, int64_t rows, int64_t cols) {
     });
 }
 
+// out[r][c] = Act(u[r][c]) * u[r][cols + c] for u [rows][2 cols]: one pass (the gated MLPs).
+template <class V, auto Act>
+void glu_impl(const float* u, float* out, int64_t rows, int64_t cols) {
+    for_each_row(rows, cols, [&](int64_t r) {
+        const float* a = u + r * 2 * cols;
+        const float* g = a + cols;
+        float* y = out + r * cols;
+        for_vectors<V>(cols, [&](int64_t c, auto m, int) {
+            V::st(y + c, V::mul(Act(V::ld(a + c, m)), V::ld(g + c, m)), m);
+        });
+    });
+}
+
 template <class V>
 void bias_residual_impl(float* data, const float* bias, const float* residual, int64_t rows,
                         int64_t cols) {
@@ -258,6 +271,12 @@ void erf_impl(const float* src, float* dst, int64_t n) {
     }                                                                                             \
     void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols) {                  \
         bias_act_impl<V, V::silu>(data, bias, rows, cols);                                        \
+    }                                                                                             \
+    void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols) {                       \
+        glu_impl<V, V::gelu>(u, out, rows, cols);                                                 \
+    }                                                                                             \
+    void silu_glu(const float* u, float* out, int64_t rows, int64_t cols) {                       \
+        glu_impl<V, V::silu>(u, out, rows, cols);                                                 \
     }                                                                                             \
     void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,       \
                        int64_t cols) {                                                            \

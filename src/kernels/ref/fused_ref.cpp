@@ -1,5 +1,6 @@
 // Scalar references of the fused element-wise operators: the definition of correct, and the
 // fallback on CPUs without AVX2. Accumulates in double where it matters for the reference.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -49,6 +50,25 @@ void bias_silu(float* data, const float* bias, int64_t rows, int64_t cols) {
         const double x = data[i] + (bias ? bias[i % cols] : 0.0f);
         data[i] = static_cast<float>(x / (1.0 + std::exp(-x)));
     }
+}
+
+// The gated activations: act of the first half (the in-place op above), times the second half.
+namespace {
+void glu(const float* u, float* out, int64_t rows, int64_t cols,
+         void (*act)(float*, const float*, int64_t, int64_t)) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* y = out + r * cols;
+        std::copy(u + r * 2 * cols, u + r * 2 * cols + cols, y);
+        act(y, nullptr, 1, cols);
+        for (int64_t c = 0; c < cols; ++c) y[c] *= u[r * 2 * cols + cols + c];
+    }
+}
+}  // namespace
+void gelu_glu(const float* u, float* out, int64_t rows, int64_t cols) {
+    glu(u, out, rows, cols, bias_gelu);
+}
+void silu_glu(const float* u, float* out, int64_t rows, int64_t cols) {
+    glu(u, out, rows, cols, bias_silu);
 }
 
 void bias_residual(float* data, const float* bias, const float* residual, int64_t rows,
