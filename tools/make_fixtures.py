@@ -1584,24 +1584,7 @@ def modernbert_weights(rng, cfg, arch):
     the config has them, LayerNorm gamma N(1, 0.05), beta N(0, 0.02) only with norm_bias."""
     h, inter, vocab = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
     w = {}
-
-    def normal(shape, std):
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def matrix(out_f, in_f, lo, hi):
-        m = normal((out_f, in_f), rng.uniform(lo, hi))
-        m[rng.random(m.shape) < 0.01] *= 4.0
-        return m
-
-    def linear(name, out_f, in_f, lo, hi, bias):
-        w[name + ".weight"] = matrix(out_f, in_f, lo, hi)
-        if bias:
-            w[name + ".bias"] = normal((out_f,), 0.05)
-
-    def ln(name):
-        w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
-        if cfg["norm_bias"]:
-            w[name + ".bias"] = normal((h,), 0.02)
+    normal, matrix, linear, ln = weight_makers(rng, w, h, norm_bias=cfg["norm_bias"])
 
     p = "model."
     w[p + "embeddings.tok_embeddings.weight"] = normal((vocab, h), 0.05)
@@ -1969,11 +1952,11 @@ def nomic_mlp_width(n_inner):
     return (n_inner + 255) // 256 * 256
 
 
-def weight_makers(rng, w, h):
-    """make_weights' draws for the fused-name families (NomicBERT, GTE), writing into the dict w:
-    normal(shape, std); matrix(out, in, lo, hi): N(0, s) with s drawn in [lo, hi] and ~1% x4
-    outliers; linear(name, out, in, lo, hi, bias): name.weight = matrix(...) (+ name.bias
-    N(0, 0.05) when bias); ln(name): gamma N(1, 0.05), beta N(0, 0.02) of width h."""
+def weight_makers(rng, w, h, norm_bias=True):
+    """make_weights' draws for the fused-name families (ModernBERT, NomicBERT, GTE), writing into
+    the dict w: normal(shape, std); matrix(out, in, lo, hi): N(0, s) with s drawn in [lo, hi] and
+    ~1% x4 outliers; linear(name, out, in, lo, hi, bias): name.weight = matrix(...) (+ name.bias
+    N(0, 0.05) when bias); ln(name): gamma N(1, 0.05) of width h, beta N(0, 0.02) when norm_bias."""
 
     def normal(shape, std):
         return (rng.standard_normal(shape) * std).astype(np.float32)
@@ -1990,7 +1973,8 @@ def weight_makers(rng, w, h):
 
     def ln(name):
         w[name + ".weight"] = (1.0 + rng.standard_normal(h) * 0.05).astype(np.float32)
-        w[name + ".bias"] = normal((h,), 0.02)
+        if norm_bias:
+            w[name + ".bias"] = normal((h,), 0.02)
 
     return normal, matrix, linear, ln
 

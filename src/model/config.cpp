@@ -303,6 +303,29 @@ void read_electra_summary(const Reader& r) {
                " is not supported (\"gelu\")");
 }
 
+// A rotary base read from `key` (`fallback` when absent or null): a finite number above 1.
+double rope_base(const Reader& r, const char* key, double fallback) {
+    const double theta = r.number(key, fallback);
+    if (!(theta > 1.0) || !std::isfinite(theta))
+        r.fail(std::string(key) + " must be a number above 1, found " + std::to_string(theta));
+    return theta;
+}
+
+// What the post-norm rotary families (NomicBERT, GTE) share: ModernBERT's machinery with BERT's
+// post-norm layers, every layer global, no position table, token types when the table has rows,
+// LayerNorms with betas, BERT's tanh pooler.
+void post_norm_rotary(ModelConfig& c, int64_t type_vocab_size) {
+    ModelConfig::Modern& m = c.modern;
+    m.on = true;
+    m.post_norm = true;
+    m.global_every = 1;  // no local layers
+    m.norm_bias = true;
+    c.type_vocab_size = type_vocab_size;
+    c.token_types = type_vocab_size > 0;
+    c.position_embeddings = false;
+    c.pooler_act = ModelConfig::PoolerAct::tanh;
+}
+
 // NomicBERT (nomic-ai/nomic-embed-text-v1 / v1.5, the remote code modeling_hf_nomic_bert.py,
 // GPT2Config's names): a post-norm BERT with rotary positions, Q, K and V in one Wqkv and a gated
 // MLP (fc11 * act(fc12)), carried by ModernBERT's machinery (ModelConfig::Modern with post_norm;
@@ -315,14 +338,8 @@ void read_nomic(const Reader& r, ModelConfig& c) {
     // (its multiple_of), as the remote code builds fc11 / fc12 / fc2.
     c.intermediate_size = (r.integer("n_inner", 8 * c.hidden_size / 3, 1) + 255) / 256 * 256;
     c.max_position_embeddings = r.integer("n_positions", 2048, 1);
+    post_norm_rotary(c, r.integer("type_vocab_size", 2, 0));
     ModelConfig::Modern& m = c.modern;
-    m.on = true;
-    m.post_norm = true;
-    m.global_every = 1;  // no local layers
-    c.type_vocab_size = r.integer("type_vocab_size", 2, 0);
-    c.token_types = c.type_vocab_size > 0;
-    if (!c.token_types) c.type_vocab_size = 0;
-    c.position_embeddings = false;
     if (const double f = r.number("rotary_emb_fraction", 0.0); f != 1.0)
         r.fail("rotary_emb_fraction " + std::to_string(f) +
                " is not supported (1.0: rotary positions over the whole head)");
@@ -330,9 +347,7 @@ void read_nomic(const Reader& r, ModelConfig& c) {
         r.fail("rotary_emb_interleaved true is not supported (the halves are rotated)");
     if (r.get("rotary_emb_scale_base"))
         r.fail("rotary_emb_scale_base is not supported (null expected)");
-    m.global_theta = m.local_theta = r.number("rotary_emb_base", 1000.0);  // NomicBertConfig's
-    if (!(m.global_theta > 1.0) || !std::isfinite(m.global_theta))
-        r.fail("rotary_emb_base must be a number above 1, found " + std::to_string(m.global_theta));
+    m.global_theta = m.local_theta = rope_base(r, "rotary_emb_base", 1000.0);  // NomicBertConfig's
     // Dynamic NTK scaling (a rotary_scaling_factor, 1.0 when absent) changes the angles past
     // max_trained_positions only: sequences are held within them unless it is null.
     if (!r.null("rotary_scaling_factor"))
@@ -343,13 +358,11 @@ void read_nomic(const Reader& r, ModelConfig& c) {
         r.fail("activation_function '" + act +
                "' is not supported (the gated MLPs \"swiglu\" and \"geglu\")");
     m.silu = act == "swiglu";
-    m.norm_bias = true;
     m.attention_bias = r.boolean("qkv_proj_bias").value_or(true);
     m.mlp_bias = r.boolean("mlp_fc1_bias").value_or(true);
     m.mlp_out_bias = r.boolean("mlp_fc2_bias").value_or(true);
     for (const char* key : {"prenorm", "causal", "use_rms_norm", "parallel_block"})
         if (r.boolean(key).value_or(false)) r.fail(std::string(key) + " true is not supported");
-    c.pooler_act = ModelConfig::PoolerAct::tanh;
 }
 
 // GTE v1.5 (Alibaba-NLP's "new" architecture: gte-base-en-v1.5, gte-large-en-v1.5,
@@ -359,13 +372,8 @@ void read_nomic(const Reader& r, ModelConfig& c) {
 // MLP down_proj(act(gate) * up) of up_gate_proj's two halves. On ModernBERT's machinery as
 // NomicBERT. What sparq does not compute is refused.
 void read_gte(const Reader& r, ModelConfig& c) {
+    post_norm_rotary(c, r.integer("type_vocab_size", 1, 0));
     ModelConfig::Modern& m = c.modern;
-    m.on = true;
-    m.post_norm = true;
-    m.global_every = 1;
-    c.type_vocab_size = r.integer("type_vocab_size", 1, 0);
-    c.token_types = c.type_vocab_size > 0;
-    c.position_embeddings = false;
     c.max_position_embeddings = r.integer("max_position_embeddings", 2048, 1);
     if (const std::string t = r.string("position_embedding_type").value_or("rope"); t != "rope")
         r.fail("position_embedding_type '" + t + "' is not supported (\"rope\")");
@@ -375,9 +383,7 @@ void read_gte(const Reader& r, ModelConfig& c) {
         r.fail("logn_attention_scale true is not supported");
     if (!r.boolean("pack_qkv").value_or(true))
         r.fail("pack_qkv false is not supported (one qkv_proj)");
-    double theta = r.number("rope_theta", 10000.0);
-    if (!(theta > 1.0) || !std::isfinite(theta))
-        r.fail("rope_theta must be a number above 1, found " + std::to_string(theta));
+    double theta = rope_base(r, "rope_theta", 10000.0);
     if (const json* s = r.get("rope_scaling")) {
         // NTKScalingRotaryEmbedding builds its cache past max_position_embeddings, so its scaled
         // frequencies always apply: base theta * f, every inverse frequency divided by f^(2/d).
@@ -396,11 +402,9 @@ void read_gte(const Reader& r, ModelConfig& c) {
     if (act != "gelu" && act != "silu" && act != "swish")
         r.fail("hidden_act '" + act + "' is not supported (\"gelu\", the erf form, or \"silu\")");
     m.silu = act != "gelu";
-    m.norm_bias = true;
     m.attention_bias = true;  // qkv_proj and o_proj
     m.mlp_bias = false;       // up_gate_proj
     m.mlp_out_bias = true;    // down_proj
-    c.pooler_act = ModelConfig::PoolerAct::tanh;
 }
 
 // ModernBERT's options (HF ModernBertConfig's names and defaults); what sparq does not compute is
@@ -414,11 +418,8 @@ void read_modernbert(const Reader& r, ModelConfig& c) {
     m.global_every = r.integer("global_attn_every_n_layers", 3, 1);
     const int64_t local = r.integer("local_attention", 128, 0);
     m.window = local / 2;
-    m.global_theta = r.number("global_rope_theta", 160000.0);
-    m.local_theta = r.number("local_rope_theta", m.global_theta);  // null: the global base
-    for (double theta : {m.global_theta, m.local_theta})
-        if (!(theta > 1.0) || !std::isfinite(theta))
-            r.fail("rope theta must be a number above 1, found " + std::to_string(theta));
+    m.global_theta = rope_base(r, "global_rope_theta", 160000.0);
+    m.local_theta = rope_base(r, "local_rope_theta", m.global_theta);  // null: the global base
     m.norm_bias = r.boolean("norm_bias").value_or(false);
     m.attention_bias = r.boolean("attention_bias").value_or(false);
     m.mlp_bias = r.boolean("mlp_bias").value_or(false);
@@ -606,7 +607,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     const char* act_key = distil           ? "activation"
                           : c.modernbert() ? "hidden_activation"
                                            : "hidden_act";
-    if (auto act = r.string(act_key); act && !nomic && c.model_type != "new") c.hidden_act = *act;
+    // The post-norm rotary families read their MLP's activation themselves.
+    if (auto act = r.string(act_key); act && !c.modern.post_norm) c.hidden_act = *act;
     if (c.hidden_act == "gelu_fast" || c.hidden_act == "gelu_pytorch_tanh")
         c.hidden_act = "gelu_new";  // the same function
     if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new")

@@ -671,6 +671,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         forward_tfm(batch, x, w, timer);
         return;
     }
+    if (modern_) w.glu.resize(t_all * 2 * inter_, kActivationHugeFrom);  // the gated MLP's Wi
     for (const Layer* layer : order_) {
         const Layer& L = *layer;
         const bool by_heads = head_split_ && !modern_ && num_threads() > 1 &&
@@ -693,7 +694,6 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         // Sparse FFN pairs (f32 or int8) and dense int8 pairs run chained: the
         // [tokens][intermediate] f32 activations are never written token-major.
         if (modern_) {  // the gated MLP (NomicBERT, GTE)
-            w.glu.resize(t_all * 2 * inter_, kActivationHugeFrom);
             L.inter.kernel->run(x, w.glu.data(), t_all);
             gated_activation(w.glu.data(), w.inter.data(), t_all);
             timer.lap(prof.intermediate);

@@ -54,38 +54,6 @@ bool all_finite(const float* src, std::size_t n) {
     return all_ones_exponent == 0;
 }
 
-// Rows of a fused [3 hidden][...] Q/K/V weight (or [3 hidden] bias) for Q (part 0), K (1) or V
-// (2). DeBERTa v1's in_proj (interleaved): Hugging Face splits its output per head into
-// [q | k | v] (transpose_for_scores then chunk(3, -1)), so head n's rows of part p are
-// [(3 n + p) d, (3 n + p + 1) d), d = hidden / heads. ModernBERT's Wqkv (not interleaved): part p
-// is rows [p hidden, (p + 1) hidden). An int8-held weight keeps its int8 rows and their scales.
-Tensor qkv_part(const Tensor& fused, int part, int64_t heads, bool interleaved) {
-    const int64_t h = fused.shape[0] / 3, d = h / heads;
-    const int64_t cols = fused.shape.size() == 2 ? fused.shape[1] : 1;
-    Tensor t;
-    t.name = fused.name + " (" + (part == 0 ? "query" : part == 1 ? "key" : "value") + " rows)";
-    t.shape = fused.shape;
-    t.shape[0] = h;
-    if (fused.is_int8()) {
-        t.q8.resize(static_cast<size_t>(h * cols));
-        t.q8_scale.resize(static_cast<size_t>(h));
-    } else {
-        t.data.resize(static_cast<size_t>(h * cols));
-    }
-    for (int64_t n = 0; n < heads; ++n)
-        for (int64_t r = 0; r < d; ++r) {
-            const int64_t to = n * d + r,
-                          from = interleaved ? (3 * n + part) * d + r : part * h + to;
-            if (fused.is_int8()) {
-                std::memcpy(t.q8.data() + to * cols, fused.q8.data() + from * cols, cols);
-                t.q8_scale[to] = fused.q8_scale[from];
-            } else {
-                std::memcpy(t.data.data() + to * cols, fused.data.data() + from * cols, cols * 4);
-            }
-        }
-    return t;
-}
-
 // Rows [r0, r0 + n) of t (f32 or int8 with per-row scales).
 Tensor row_range(const Tensor& t, int64_t r0, int64_t n) {
     const int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
@@ -101,6 +69,43 @@ Tensor row_range(const Tensor& t, int64_t r0, int64_t n) {
         std::memcpy(r.data.data(), t.data.data() + r0 * cols, n * cols * sizeof(float));
     }
     return r;
+}
+
+// Rows of a fused [3 hidden][...] Q/K/V weight (or [3 hidden] bias) for Q (part 0), K (1) or V
+// (2). DeBERTa v1's in_proj (interleaved): Hugging Face splits its output per head into
+// [q | k | v] (transpose_for_scores then chunk(3, -1)), so head n's rows of part p are
+// [(3 n + p) d, (3 n + p + 1) d), d = hidden / heads. ModernBERT's Wqkv (not interleaved): part p
+// is rows [p hidden, (p + 1) hidden). An int8-held weight keeps its int8 rows and their scales.
+Tensor qkv_part(const Tensor& fused, int part, int64_t heads, bool interleaved) {
+    const int64_t h = fused.shape[0] / 3, d = h / heads;
+    const int64_t cols = fused.shape.size() == 2 ? fused.shape[1] : 1;
+    const std::string rows = part == 0 ? "query" : part == 1 ? "key" : "value";
+    if (!interleaved) {  // Q, K, V one after the other
+        Tensor t = row_range(fused, part * h, h);
+        t.name = fused.name + " (" + rows + " rows)";
+        return t;
+    }
+    Tensor t;
+    t.name = fused.name + " (" + rows + " rows)";
+    t.shape = fused.shape;
+    t.shape[0] = h;
+    if (fused.is_int8()) {
+        t.q8.resize(static_cast<size_t>(h * cols));
+        t.q8_scale.resize(static_cast<size_t>(h));
+    } else {
+        t.data.resize(static_cast<size_t>(h * cols));
+    }
+    for (int64_t n = 0; n < heads; ++n)  // per head: its Q, K and V rows (DeBERTa v1's in_proj)
+        for (int64_t r = 0; r < d; ++r) {
+            const int64_t to = n * d + r, from = (3 * n + part) * d + r;
+            if (fused.is_int8()) {
+                std::memcpy(t.q8.data() + to * cols, fused.q8.data() + from * cols, cols);
+                t.q8_scale[to] = fused.q8_scale[from];
+            } else {
+                std::memcpy(t.data.data() + to * cols, fused.data.data() + from * cols, cols * 4);
+            }
+        }
+    return t;
 }
 
 // The rows of a, then those of b (same columns; both f32 or both int8 with per-row scales).
