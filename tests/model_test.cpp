@@ -276,9 +276,13 @@ INSTANTIATE_TEST_SUITE_P(
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
 // point at each piece's text (without the space a leading "▁" stands for), and decode.
-TEST(XlmR, TokenizerMatchesSentencePiece) {
+// The same from tiny_xlmr_json: Hugging Face's tokenizer.json of the same model (a Unigram model
+// with the Precompiled normalizer), read without the sentencepiece.bpe.model.
+class XlmRTokenizer : public ::testing::TestWithParam<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Files, XlmRTokenizer, ::testing::Values("tiny_xlmr", "tiny_xlmr_json"));
+TEST_P(XlmRTokenizer, MatchesSentencePiece) {
     json ref = read_reference("tiny_xlmr");
-    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_xlmr").string());
+    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / GetParam()).string());
     EXPECT_EQ(tok.cls_id(), 0);
     EXPECT_EQ(tok.pad_id(), 1);
     EXPECT_EQ(tok.sep_id(), 2);
@@ -338,9 +342,14 @@ TEST(Deberta, BucketsMatchHuggingFace) {
 // DebertaV2Tokenizer over the spm.model: ids and pieces as the sentencepiece library gives them
 // (the model's own ids, unknown pieces -> [UNK]), BERT's templates with type ids 0 / 1, [MASK]
 // added after the pieces, offsets at each piece's text.
-TEST(Deberta, TokenizerMatchesSentencePiece) {
+// The same from tiny_deberta_json, the tokenizer.json of DeBERTa-v3's conversion (Strip,
+// Precompiled, Replace; Metaspace with prepend_scheme).
+class DebertaTokenizer : public ::testing::TestWithParam<const char*> {};
+INSTANTIATE_TEST_SUITE_P(Files, DebertaTokenizer,
+                         ::testing::Values("tiny_deberta", "tiny_deberta_json"));
+TEST_P(DebertaTokenizer, MatchesSentencePiece) {
     json ref = read_reference("tiny_deberta");
-    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / "tiny_deberta").string());
+    Tokenizer tok = Tokenizer::from_dir((test::fixtures_dir() / GetParam()).string());
     EXPECT_EQ(tok.pad_id(), 0);
     EXPECT_EQ(tok.cls_id(), 1);
     EXPECT_EQ(tok.sep_id(), 2);
@@ -483,8 +492,7 @@ TEST(Albert, TokenizerMatchesAlbertTokenizer) {
     }
 }
 
-// A SentencePiece model that is not one, and a Unigram tokenizer.json without the
-// sentencepiece.bpe.model it comes from: one-line errors naming the file.
+// A SentencePiece model that is not one: a one-line error naming the file.
 TEST(XlmR, BadTokenizerFilesAreErrors) {
     test::TempDir d;
     d.write("sentencepiece.bpe.model", "not a model");
@@ -504,19 +512,6 @@ TEST(XlmR, BadTokenizerFilesAreErrors) {
         m = e.what();
     }
     EXPECT_NE(m.find("spiece.model: not a SentencePiece model"), std::string::npos) << m;
-    test::TempDir u;
-    u.write("tokenizer.json",
-            R"({"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0]]}})");
-    m.clear();
-    try {
-        Tokenizer::from_dir(u.dir());
-    } catch (const Error& e) {
-        m = e.what();
-    }
-    EXPECT_NE(m.find("a Unigram (SentencePiece) tokenizer.json is not read; sparq reads the "
-                     "model's sentencepiece.bpe.model"),
-              std::string::npos)
-        << m;
 }
 
 // MPNet's relative position buckets: Hugging Face's (torch) bucket of every distance -300..300,

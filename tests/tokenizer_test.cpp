@@ -30,6 +30,7 @@ namespace {
 
 using sparq::test::content_tokens;
 using sparq::test::error_of;
+using sparq::test::fixtures_dir;
 using sparq::test::show;
 using sparq::test::TempDir;
 
@@ -703,7 +704,7 @@ TEST(TokenizerLoading, ClearErrors) {
     contains(json_error(bpe), "unsupported normalizer");
     json unigram = tiny_tokenizer_json(true);
     unigram["model"]["type"] = "Unigram";
-    contains(json_error(unigram), "a Unigram (SentencePiece) tokenizer.json is not read");
+    contains(json_error(unigram), "a Unigram model's 'vocab' must be a non-empty array");
     json no_model = tiny_tokenizer_json(true);
     no_model.erase("model");
     contains(json_error(no_model), "expected an object 'model'");
@@ -738,6 +739,110 @@ TEST(TokenizerLoading, ClearErrors) {
     cfg_dir.write("tokenizer_config.json", R"({"do_lower_case": "no"})");
     contains(error_of([&] { Tokenizer::from_dir(cfg_dir.path().string()); }),
              "'do_lower_case' must be a boolean, found string");
+}
+
+// A Unigram tokenizer.json (tiny_xlmr_json: Hugging Face's conversion of the fixture's
+// SentencePiece model) edited: what it asks for changes the pieces, and what sparq does not
+// implement is a one-line error, not another tokenization.
+json xlmr_unigram_json() {
+    std::ifstream in(fixtures_dir() / "tiny_xlmr_json" / "tokenizer.json");
+    return json::parse(in);
+}
+
+std::vector<std::string> unigram_tokens(TempDir& dir, const json& j, const std::string& text) {
+    return Tokenizer::from_tokenizer_json(dir.write("u.json", j.dump())).encode(text).tokens;
+}
+
+TEST(TokenizerLoading, UnigramMetaspacePrependScheme) {
+    TempDir dir;
+    json j = xlmr_unigram_json();
+    const std::string text = "the<mask>was great";
+    using V = std::vector<std::string>;
+    // add_prefix_space true (the fixture): every segment gets its "▁".
+    EXPECT_EQ(unigram_tokens(dir, j, text), (V{"<s>", "\xe2\x96\x81the", "<mask>", "\xe2\x96\x81wa",
+                                               "s", "\xe2\x96\x81great", "</s>"}));
+    const V always = unigram_tokens(dir, j, text);
+    j["pre_tokenizer"].erase("add_prefix_space");
+    j["pre_tokenizer"]["prepend_scheme"] = "never";
+    const V never = unigram_tokens(dir, j, text);
+    j["pre_tokenizer"]["prepend_scheme"] = "first";  // only at the text's start
+    const V first = unigram_tokens(dir, j, text);
+    auto mask_at = [](const V& v) { return std::find(v.begin(), v.end(), "<mask>") - v.begin(); };
+    for (const V* v : {&always, &never, &first})
+        ASSERT_LT(mask_at(*v) + 1, static_cast<std::ptrdiff_t>(v->size()));
+    EXPECT_NE(never[1], "\xe2\x96\x81the");
+    EXPECT_NE(never[mask_at(never) + 1].rfind("\xe2\x96\x81", 0), 0u);  // "was" without "▁"
+    // "first": the start as "always", after the <mask> as "never".
+    EXPECT_EQ(V(first.begin(), first.begin() + mask_at(first) + 1),
+              V(always.begin(), always.begin() + mask_at(always) + 1));
+    EXPECT_EQ(V(first.begin() + mask_at(first), first.end()),
+              V(never.begin() + mask_at(never), never.end()));
+    // No Precompiled normalizer: NFKC no longer folds the fullwidth letters and "①".
+    json plain = xlmr_unigram_json();
+    plain["normalizer"] = nullptr;
+    EXPECT_NE(unigram_tokens(dir, plain, "\xe2\x91\xa0"), unigram_tokens(dir, j, "\xe2\x91\xa0"));
+    EXPECT_EQ(unigram_tokens(dir, xlmr_unigram_json(), "\xe2\x91\xa0"), (V{"<s>",
+                                                                           "\xe2\x96\x81"
+                                                                           "1",
+                                                                           "</s>"}));
+}
+
+TEST(TokenizerLoading, UnigramErrors) {
+    TempDir dir;
+    auto error = [&](const json& j) {
+        return error_of([&] { Tokenizer::from_tokenizer_json(dir.write("u.json", j.dump())); });
+    };
+    auto expect = [&](const std::function<void(json&)>& edit, const std::string& part) {
+        json j = xlmr_unigram_json();
+        edit(j);
+        const std::string m = error(j);
+        EXPECT_NE(m.find(part), std::string::npos) << "message: " << m << "\nexpected: " << part;
+        EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    };
+    expect([](json& j) { j["model"]["unk_id"] = nullptr; }, "without unk_id is not supported");
+    expect([](json& j) { j["model"]["unk_id"] = 100000; }, "is outside its vocab");
+    expect([](json& j) { j["model"]["vocab"][5] = json::array({"x"}); },
+           "a Unigram vocab entry must be [piece, score]");
+    expect([](json& j) { j["model"]["vocab"][5][0] = j["model"]["vocab"][6][0]; },
+           "appears twice in the Unigram vocab");
+    expect([](json& j) { j["model"]["byte_fallback"] = true; },  // without the 256 byte pieces
+           "its Unigram model is not one SentencePiece accepts");
+    expect(
+        [](json& j) {
+            j["normalizer"]["normalizers"].push_back({{"type", "Lowercase"}});
+        },
+        "unsupported normalizer {\"type\":\"Lowercase\"} for a Unigram model");
+    expect(
+        [](json& j) {
+            j["normalizer"]["normalizers"][1] = {
+                {"type", "Replace"}, {"pattern", {{"String", "``"}}}, {"content", "\""}};
+        },
+        "unsupported normalizer");
+    expect([](json& j) { j["normalizer"]["normalizers"][0]["precompiled_charsmap"] = "@@@@"; },
+           "precompiled_charsmap is not base64");
+    expect(
+        [](json& j) {
+            j["normalizer"]["normalizers"][0]["precompiled_charsmap"] = "AAAAAAAA";  // 6 zeros
+        },
+        "precompiled_charsmap is damaged");
+    expect([](json& j) { j["pre_tokenizer"] = nullptr; }, "needs a Metaspace pre_tokenizer");
+    expect(
+        [](json& j) {
+            j["pre_tokenizer"] = {{"type", "Whitespace"}};
+        },
+        "unsupported pre_tokenizer");
+    expect([](json& j) { j["pre_tokenizer"]["replacement"] = "_"; }, "Metaspace replacement");
+    expect(
+        [](json& j) {
+            j["pre_tokenizer"].erase("add_prefix_space");
+            j["pre_tokenizer"]["prepend_scheme"] = "sometimes";
+        },
+        "prepend_scheme 'sometimes'");
+    expect(
+        [](json& j) {
+            j["post_processor"] = {{"type", "BertProcessing"}};
+        },
+        "unsupported post_processor 'BertProcessing' for a Unigram model");
 }
 
 TEST(Tokenizer, ConcurrentEncodesAgree) {

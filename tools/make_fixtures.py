@@ -2877,6 +2877,68 @@ def build_rotary_family(out_dir, vocab_list, spec, arch, label, make_config, voc
           ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
 
 
+# tokenizer.json of a SentencePiece Unigram model as transformers' convert_slow_tokenizer.py
+# writes it (the `tokenizers` package is not in Debian, so its output is transcribed here):
+# XLMRobertaConverter in the older form (Precompiled + Replace " {2,}" -> " ", Metaspace with
+# add_prefix_space, fairseq ids: <s> <pad> </s> <unk>, piece i at i + 1, <mask> last and lstrip)
+# and DebertaV2Converter in the newer one (Strip, Precompiled, Replace; a Sequence holding
+# Metaspace with prepend_scheme; pieces at their own ids, [MASK] added after them).
+def unigram_tokenizer_json(model_bytes, style):
+    import base64
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    m = pb.ModelProto()
+    m.ParseFromString(model_bytes)
+    pieces = [[p.piece, float(p.score)] for p in m.pieces]
+    charsmap = {"type": "Precompiled",
+                "precompiled_charsmap": base64.b64encode(m.normalizer_spec.precompiled_charsmap).decode()}
+    replace = {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}
+    if style == "xlmr":
+        vocab = [["<s>", 0.0], ["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0]] + pieces[3:] + [["<mask>", 0.0]]
+        specials = list(enumerate(["<s>", "<pad>", "</s>", "<unk>"])) + [(len(vocab) - 1, "<mask>")]
+        cls, sep, single, pair = "<s>", "</s>", "<s>:0 $A:0 </s>:0", "<s>:0 $A:0 </s>:0 </s>:0 $B:0 </s>:0"
+        normalizers = [charsmap, replace]
+        metaspace = {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True}
+        pre_tokenizer = metaspace
+    else:
+        vocab = pieces
+        specials = [(i, p.piece) for i, p in enumerate(m.pieces) if p.type in (2, 3)] + [(len(vocab), "[MASK]")]
+        cls, sep, single, pair = "[CLS]", "[SEP]", "[CLS]:0 $A:0 [SEP]:0", "[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1"
+        normalizers = [{"type": "Strip", "strip_left": True, "strip_right": True}, charsmap, replace]
+        metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+        pre_tokenizer = {"type": "Sequence", "pretokenizers": [metaspace]}
+    ids = {t: i for i, t in specials}
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": t == "<mask>", "rstrip": False,
+                          "normalized": False, "special": True} for i, t in specials],
+        "normalizer": {"type": "Sequence", "normalizers": normalizers},
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": {"type": "TemplateProcessing", "single": template_items(single),
+                           "pair": template_items(pair),
+                           "special_tokens": {t: {"id": t, "ids": [ids[t]], "tokens": [t]} for t in (cls, sep)}},
+        "decoder": metaspace,
+        "model": {"type": "Unigram", "unk_id": ids["<unk>" if style == "xlmr" else "[UNK]"], "vocab": vocab,
+                  "byte_fallback": False},
+    }
+
+
+def write_unigram_json_fixtures(out):
+    """tiny_xlmr_json / tiny_deberta_json: tokenizer.json (unigram_tokenizer_json) and
+    tokenizer_config.json of tiny_xlmr's and tiny_deberta's SentencePiece models, no model file."""
+    for name, src, model_file, style in (("tiny_xlmr_json", "tiny_xlmr", "sentencepiece.bpe.model", "xlmr"),
+                                         ("tiny_deberta_json", "tiny_deberta", "spm.model", "deberta")):
+        d = os.path.join(out, name)
+        if os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+        with open(os.path.join(out, src, model_file), "rb") as f:
+            tj = unigram_tokenizer_json(f.read(), style)
+        with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        shutil.copy(os.path.join(out, src, "tokenizer_config.json"), os.path.join(d, "tokenizer_config.json"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -2893,6 +2955,7 @@ def main():
         if os.path.isdir(os.path.join(out, spec[0])):
             shutil.rmtree(os.path.join(out, spec[0]))
         build_model(out, vocab_list, spec, args.check_peers)
+    write_unigram_json_fixtures(out)
     dev = check_albert_reference(vocab_list)
     print("ALBERT reference self-check max|d|: " + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
     for spec in MODERNBERT_MODELS:

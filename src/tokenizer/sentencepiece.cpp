@@ -11,13 +11,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
-#include "tokenizer/unicode.hpp"
-
 #include "sparq/error.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
+#include "tokenizer/unicode.hpp"
 
 namespace sparq {
 
@@ -35,8 +36,12 @@ uint32_t past_spaces(std::string_view text, uint32_t b, uint32_t e) {
 namespace {
 
 std::shared_ptr<sentencepiece::SentencePieceProcessor> load_spm(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open '" + path + "'");
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    check_model_charsmap(bytes, path);  // libsentencepiece would crash on a damaged one
     auto spm = std::make_shared<sentencepiece::SentencePieceProcessor>();
-    if (const auto st = spm->Load(path); !st.ok())
+    if (const auto st = spm->LoadFromSerializedProto(bytes); !st.ok())
         throw Error(path + ": not a SentencePiece model (" + st.ToString() + ")");
     const int n = spm->GetPieceSize();
     if (n < 4) throw Error(path + ": a SentencePiece model with " + std::to_string(n) + " pieces");
@@ -118,7 +123,8 @@ void Tokenizer::Impl::spm_segment(std::string_view text, size_t begin, size_t en
                                   std::vector<std::pair<uint32_t, uint32_t>>& offsets) const {
     if (albert.on) return albert_segment(text, begin, end, ids, offsets);
     const std::string_view seg = text.substr(begin, end - begin);
-    const sentencepiece::ImmutableSentencePieceText pieces = spm->EncodeAsImmutableProto(seg);
+    const sentencepiece::ImmutableSentencePieceText pieces =
+        (begin > 0 && spm_later ? *spm_later : *spm).EncodeAsImmutableProto(seg);
     for (const auto& p : pieces.pieces()) {
         const int id = static_cast<int>(p.id());
         ids.push_back(spm->IsUnknown(id) ? unk : id + spm_id_offset);

@@ -48,6 +48,9 @@ struct Tokenizer::Impl {
     // SentencePiece model (ModelKind::sentencepiece, tokenizer/sentencepiece.cpp).
     std::shared_ptr<const sentencepiece::SentencePieceProcessor> spm;
     int32_t spm_id_offset = 1;  // sparq id of SentencePiece id i: i + offset (XLM-R 1, DeBERTa 0)
+    // The model for the segments after the first of a text, when it differs: a tokenizer.json
+    // Metaspace with prepend_scheme "first" prepends "▁" only at the start of the text.
+    std::shared_ptr<const sentencepiece::SentencePieceProcessor> spm_later;
     // AlbertTokenizer's text preprocessing before SentencePiece (remove_space, `` and '' as ",
     // NFKD without combining marks unless keep_accents, lowercase) and its split of a piece
     // ending in digit + comma; special tokens without capitals (<unk>, <pad>) also match in any
@@ -96,6 +99,31 @@ enum class SpmIds { xlm_roberta, deberta, albert };
 // A SentencePiece model file (sentencepiece.bpe.model, spm.model); throws sparq::Error if the
 // file is not a SentencePiece model (or, for DeBERTa, lacks its special pieces).
 std::unique_ptr<Tokenizer::Impl> impl_from_sentencepiece(const std::string& path, SpmIds ids);
+
+// A tokenizer.json Unigram model (Hugging Face's conversion of a SentencePiece model) for
+// libsentencepiece (tokenizer/unigram.cpp): the pieces in id order with their scores and kinds
+// (SentencePiece's piece types), the Precompiled normalizer's character map (bytes; empty: none)
+// and whether runs of whitespace are squeezed and the ends stripped.
+struct UnigramSpec {
+    enum class Kind : uint8_t { normal = 1, unknown = 2, control = 3, byte = 6 };
+    std::vector<std::string> pieces;
+    std::vector<float> scores;
+    std::vector<Kind> kinds;
+    std::string charsmap;
+    bool remove_extra_whitespaces = false, byte_fallback = false;
+};
+// The SentencePiece model of u, "▁" prepended to each text when add_dummy_prefix; throws
+// sparq::Error naming `where` if libsentencepiece refuses it.
+std::shared_ptr<sentencepiece::SentencePieceProcessor> spm_from_unigram(const UnigramSpec& u,
+                                                                        bool add_dummy_prefix,
+                                                                        const std::string& where);
+// Whether a SentencePiece precompiled character map can be read without leaving its bytes
+// (libsentencepiece does not check; unigram.cpp). check_model_charsmap: the same for the map in a
+// serialized ModelProto (a .model file), throwing sparq::Error naming `where`.
+bool charsmap_is_sound(std::string_view blob);
+void check_model_charsmap(std::string_view model_proto, const std::string& where);
+// The bytes of standard base64 text (padding optional); throws sparq::Error naming `what`.
+std::string base64_decode(std::string_view s, const std::string& what);
 
 // Applies HF longest_first truncation so that len_a + len_b <= budget (len_b unused if !has_pair).
 void truncate_lengths(size_t& len_a, size_t& len_b, bool has_pair, size_t budget,

@@ -1,10 +1,12 @@
-// Loaders: tokenizer.json (HF `tokenizers` format, WordPiece or byte-level BPE model), vocab.txt
-// with tokenizer_config.json / special_tokens_map.json (HF BertTokenizer files), and vocab.json +
-// merges.txt (HF RobertaTokenizer / GPT2Tokenizer files).
+// Loaders: tokenizer.json (HF `tokenizers` format, WordPiece, byte-level BPE or Unigram model),
+// vocab.txt with tokenizer_config.json / special_tokens_map.json (HF BertTokenizer files), and
+// vocab.json + merges.txt (HF RobertaTokenizer / GPT2Tokenizer files).
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_set>
 
 #include "core/json_depth.hpp"
 #include "sparq/error.hpp"
@@ -476,6 +478,202 @@ std::unique_ptr<Tokenizer::Impl> impl_from_bpe_files(const fs::path& vocab_json,
     return im;
 }
 
+// The added_tokens of a tokenizer.json into the id table and im's verbatim matches (with their
+// lstrip / rstrip). HF matches special tokens on the raw text and others after normalization;
+// `all_raw`: the model has no normalizer of sparq's (BPE), or its normalization happens inside
+// SentencePiece (Unigram), so every added token matches the raw text.
+void read_added_tokens(const json& root, bool all_raw, TokenTable& table, Tokenizer::Impl& im,
+                       const std::string& where) {
+    auto at = root.find("added_tokens");
+    if (at == root.end() || at->is_null()) return;
+    if (!at->is_array())
+        throw Error(where + ": 'added_tokens' must be an array, found " + type_name(*at));
+    for (const json& a : *at) {
+        if (!a.is_object() || !a.contains("id") || !a.contains("content") ||
+            !a["content"].is_string())
+            throw Error(where + ": added token must be an object with id and content, found " +
+                        a.dump());
+        const std::string content = a["content"].get<std::string>();
+        const int32_t id = get_id(a["id"], "added token id", where);
+        table.place(content, id, true, where);
+        const bool special = get_bool(a, "special", where).value_or(false);
+        const bool normalized = get_bool(a, "normalized", where).value_or(!special);
+        if (get_bool(a, "lstrip", where).value_or(false)) im.lstrip_ids.push_back(id);
+        if (get_bool(a, "rstrip", where).value_or(false)) im.rstrip_ids.push_back(id);
+        (!normalized || all_raw ? im.added : im.added_after_normalization)
+            .emplace_back(content, id);
+    }
+}
+
+// A Unigram model's vocab, [[piece, score], ...] in id order, into the id table and a
+// UnigramSpec (pieces and scores; kinds all normal until finish_unigram_json).
+UnigramSpec read_unigram_vocab(const json& model, TokenTable& table, const std::string& where) {
+    auto v = model.find("vocab");
+    if (v == model.end() || !v->is_array() || v->empty())
+        throw Error(where +
+                    ": a Unigram model's 'vocab' must be a non-empty array of "
+                    "[piece, score], found " +
+                    (v == model.end() ? std::string("none") : v->dump().substr(0, 80)));
+    if (v->size() >= static_cast<size_t>(k_max_vocab_ids))
+        throw Error(where + ": a Unigram vocab of " + std::to_string(v->size()) + " pieces");
+    UnigramSpec u;
+    std::unordered_set<std::string> seen;
+    for (const json& e : *v) {
+        if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+            throw Error(where + ": a Unigram vocab entry must be [piece, score], found " +
+                        e.dump().substr(0, 80));
+        const auto id = static_cast<int32_t>(u.pieces.size());
+        if (!seen.insert(e[0].get<std::string>()).second)
+            throw Error(where + ": piece '" + e[0].get<std::string>() +
+                        "' appears twice in the Unigram vocab");
+        table.place(e[0].get<std::string>(), id, false, where);
+        u.pieces.push_back(e[0].get<std::string>());
+        u.scores.push_back(e[1].get<float>());
+    }
+    u.kinds.assign(u.pieces.size(), UnigramSpec::Kind::normal);
+    return u;
+}
+
+// The items of a normalizer or pre_tokenizer: a Sequence's (under `list`), else the object.
+std::vector<const json*> sequence_items(const json& obj, const char* list,
+                                        const std::string& where) {
+    if (!obj.is_object()) throw Error(where + ": expected an object, found " + obj.dump());
+    if (get_string(obj, "type", "", where) != "Sequence") return {&obj};
+    auto it = obj.find(list);
+    if (it == obj.end() || !it->is_array())
+        throw Error(where + ": a Sequence needs an array '" + list + "'");
+    std::vector<const json*> items;
+    for (const json& item : *it) {
+        if (!item.is_object()) throw Error(where + ": expected an object, found " + item.dump());
+        items.push_back(&item);
+    }
+    return items;
+}
+
+// The rest of a tokenizer.json with a Unigram model, as Hugging Face converts a SentencePiece
+// model (XLM-R's, DeBERTa-v3's, multilingual E5's, ...): its normalizer SentencePiece's
+// (Precompiled: the model's character map; Replace of " {2,}" and Strip: squeezed whitespace and
+// stripped ends), a Metaspace pre-tokenizer ("▁" for spaces and prepended to the text), a
+// TemplateProcessing post-processor or none. libsentencepiece segments (unigram.cpp); the added
+// tokens are split out of the raw text first and are control pieces there, and the unknown piece
+// is the model's unk_id.
+void finish_unigram_json(Tokenizer::Impl& im, const json& root, const json& model, UnigramSpec u,
+                         std::vector<std::string> tokens, const std::string& where) {
+    const auto n = static_cast<int64_t>(u.pieces.size());
+    auto unk = model.find("unk_id");
+    if (unk == model.end() || unk->is_null())
+        throw Error(where +
+                    ": a Unigram model without unk_id is not supported (SentencePiece "
+                    "needs an unknown piece)");
+    im.unk = get_id(*unk, "Unigram unk_id", where);
+    if (im.unk >= n)
+        throw Error(where + ": Unigram unk_id " + std::to_string(im.unk) +
+                    " is outside its vocab of " + std::to_string(n));
+    for (const auto& [content, id] : im.added)
+        if (id < n) u.kinds[id] = UnigramSpec::Kind::control;
+    u.kinds[im.unk] = UnigramSpec::Kind::unknown;
+    u.byte_fallback = get_bool(model, "byte_fallback", where).value_or(false);
+    if (u.byte_fallback)
+        for (int64_t i = 0; i < n; ++i) {
+            const std::string& p = u.pieces[i];
+            if (p.size() == 6 && p.rfind("<0x", 0) == 0 && p[5] == '>' &&
+                std::isxdigit(static_cast<unsigned char>(p[3])) &&
+                std::isxdigit(static_cast<unsigned char>(p[4])))
+                u.kinds[i] = UnigramSpec::Kind::byte;
+        }
+
+    auto nz = root.find("normalizer");
+    if (nz != root.end() && !nz->is_null()) {
+        for (const json* item : sequence_items(*nz, "normalizers", where + " normalizer")) {
+            const std::string t = get_string(*item, "type", "", where);
+            if (t == "Precompiled") {
+                auto cm = item->find("precompiled_charsmap");
+                if (cm != item->end() && !cm->is_null()) {
+                    if (!cm->is_string() || !u.charsmap.empty())
+                        throw Error(where +
+                                    ": a Precompiled normalizer needs one base64 "
+                                    "'precompiled_charsmap'");
+                    u.charsmap =
+                        base64_decode(cm->get<std::string>(), where + " precompiled_charsmap");
+                }
+            } else if (t == "Strip") {
+                u.remove_extra_whitespaces = true;
+            } else if (t == "Replace" && item->contains("pattern") &&
+                       (*item)["pattern"].is_object() &&
+                       (*item)["pattern"].value("Regex", json()) == " {2,}" &&
+                       (item->value("content", json()) == " " ||
+                        item->value("content", json()) == "\xe2\x96\x81")) {
+                u.remove_extra_whitespaces = true;
+            } else {
+                throw Error(where + ": unsupported normalizer " + item->dump().substr(0, 80) +
+                            " for a Unigram model, expected Precompiled, Strip and Replace of "
+                            "\" {2,}\" (Hugging Face's conversion of a SentencePiece model)");
+            }
+        }
+    }
+    // Metaspace: "▁" for spaces, prepended to the text always, only at its start ("first") or
+    // never; before it, WhitespaceSplit (old conversions) does what squeezed whitespace does.
+    std::string prepend;
+    auto pt = root.find("pre_tokenizer");
+    if (pt == root.end() || pt->is_null())
+        throw Error(where + ": a Unigram model needs a Metaspace pre_tokenizer, found none");
+    for (const json* item : sequence_items(*pt, "pretokenizers", where + " pre_tokenizer")) {
+        const std::string t = get_string(*item, "type", "", where);
+        if (t == "WhitespaceSplit") continue;
+        if (t != "Metaspace" || !prepend.empty())
+            throw Error(where + ": unsupported pre_tokenizer " + pt->dump().substr(0, 80) +
+                        " for a Unigram model, expected one Metaspace (after WhitespaceSplit)");
+        if (get_string(*item, "replacement", "\xe2\x96\x81", where) != "\xe2\x96\x81")
+            throw Error(where +
+                        ": a Metaspace replacement other than \"\xe2\x96\x81\" is not "
+                        "supported");
+        if (item->contains("prepend_scheme") && !(*item)["prepend_scheme"].is_null()) {
+            prepend = get_string(*item, "prepend_scheme", "", where);
+            if (prepend != "always" && prepend != "first" && prepend != "never")
+                throw Error(where + ": Metaspace prepend_scheme '" + prepend +
+                            "', expected always, first or never");
+        } else {
+            prepend =
+                get_bool(*item, "add_prefix_space", where).value_or(true) ? "always" : "never";
+        }
+    }
+    if (prepend.empty()) throw Error(where + ": a Unigram model needs a Metaspace pre_tokenizer");
+
+    im.kind = ModelKind::sentencepiece;
+    im.spm_id_offset = 0;
+    im.spm = spm_from_unigram(u, prepend != "never", where);
+    if (prepend == "first") im.spm_later = spm_from_unigram(u, false, where);
+    im.vocab = tok::Vocab(std::move(tokens), "");
+    im.opts.max_length = truncation_max_length(root, where);
+    im.single_template = {{0, -1, 0}};
+    im.pair_template = {{0, -1, 0}, {1, -1, 1}};
+    auto pp = root.find("post_processor");
+    if (pp != root.end() && !pp->is_null()) {
+        const std::string ppt =
+            pp->is_object() ? get_string(*pp, "type", "", where) : std::string();
+        if (ppt != "TemplateProcessing")
+            throw Error(where + ": unsupported post_processor '" +
+                        (ppt.empty() ? pp->dump() : ppt) +
+                        "' for a Unigram model, expected TemplateProcessing");
+        const json specials = pp->value("special_tokens", json::object());
+        im.single_template = parse_template(pp->value("single", json()), specials, where);
+        im.pair_template = parse_template(pp->value("pair", json()), specials, where);
+        check_template_ids(im, where);
+        specials_from_template(im);  // XLM-R's <s> A </s>, DeBERTa's [CLS] A [SEP]
+    }
+    auto named = [&](std::initializer_list<const char*> names) {
+        for (const char* name : names)
+            if (const int32_t id = im.vocab.find(name); id >= 0) return id;
+        return -1;
+    };
+    im.pad = named({"<pad>", "[PAD]"});
+    auto pd = root.find("padding");
+    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
+        im.pad = get_id((*pd)["pad_id"], "pad_id", where);
+    im.mask = named({"<mask>", "[MASK]"});
+    im.finalize();
+}
+
 std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) {
     const std::string where = path.string();
     const json root = read_json(path);
@@ -489,49 +687,24 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         else if (model.contains("max_input_chars_per_word"))
             type = "WordPiece";
     }
-    if (type == "Unigram")
-        throw Error(
-            where +
-            ": a Unigram (SentencePiece) tokenizer.json is not read; sparq reads "
-            "the model's sentencepiece.bpe.model, spm.model or spiece.model (put it in the model "
-            "directory)");
-    if (type != "WordPiece" && type != "BPE")
+    if (type != "WordPiece" && type != "BPE" && type != "Unigram")
         throw Error(where + ": unsupported tokenizer model type '" + type +
-                    "', expected WordPiece or BPE");
+                    "', expected WordPiece, BPE or Unigram");
 
     auto im = std::make_unique<Tokenizer::Impl>();
+    TokenTable table;
+    if (type == "Unigram") {
+        UnigramSpec u = read_unigram_vocab(model, table, where);
+        read_added_tokens(root, true, table, *im, where);
+        finish_unigram_json(*im, root, model, std::move(u), std::move(table.tokens), where);
+        return im;
+    }
     // Vocabulary: {"token": id, ...}; the id table also receives the added tokens.
     const json& vocab = require_object(model, "vocab", where + " model");
     if (vocab.empty()) throw Error(where + ": model vocab is empty");
-    TokenTable table;
-    auto place = [&](const std::string& token, int32_t id, bool allow_same) {
-        table.place(token, id, allow_same, where);
-    };
     table.place_all(vocab, where);
 
-    auto at = root.find("added_tokens");
-    if (at != root.end() && !at->is_null()) {
-        if (!at->is_array())
-            throw Error(where + ": 'added_tokens' must be an array, found " + type_name(*at));
-        for (const json& a : *at) {
-            if (!a.is_object() || !a.contains("id") || !a.contains("content") ||
-                !a["content"].is_string())
-                throw Error(where + ": added token must be an object with id and content, found " +
-                            a.dump());
-            const std::string content = a["content"].get<std::string>();
-            const int32_t id = get_id(a["id"], "added token id", where);
-            place(content, id, true);
-            // HF's default: special tokens are matched on the raw text, others after
-            // normalization.
-            const bool special = get_bool(a, "special", where).value_or(false);
-            const bool normalized = get_bool(a, "normalized", where).value_or(!special);
-            // BPE models here have no normalizer: every added token matches the raw text.
-            if (get_bool(a, "lstrip", where).value_or(false)) im->lstrip_ids.push_back(id);
-            if (get_bool(a, "rstrip", where).value_or(false)) im->rstrip_ids.push_back(id);
-            const bool raw = !normalized || type == "BPE";
-            (raw ? im->added : im->added_after_normalization).emplace_back(content, id);
-        }
-    }
+    read_added_tokens(root, type == "BPE", table, *im, where);
 
     if (type == "BPE") {
         finish_bpe_json(*im, root, model, std::move(table.tokens), where);
@@ -621,8 +794,9 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
 }
 
 namespace {
-// The SentencePiece model files and whose ids they get: XLM-R's, DeBERTa-v2/v3's, ALBERT's (a
-// tokenizer.json beside them is a Unigram one, which sparq does not read).
+// The SentencePiece model files and whose ids they get: XLM-R's, DeBERTa-v2/v3's, ALBERT's (read
+// before a tokenizer.json beside them, its Hugging Face conversion: the same ids, and ALBERT's
+// preprocessing is the Python tokenizer's).
 constexpr std::pair<const char*, SpmIds> kSentencePieceFiles[] = {
     {"sentencepiece.bpe.model", SpmIds::xlm_roberta},
     {"spm.model", SpmIds::deberta},

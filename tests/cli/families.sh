@@ -4,7 +4,8 @@
 # the independent PyTorch reference (tools/bert_reference.py: modeling_distilbert /
 # modeling_electra / modeling_mpnet / RoBERTa / modeling_deberta_v2 / modeling_albert semantics) run on the tokenizer's ids (for MPNet also the 90%-pruned copy, on sparse kernels); `sparq prune` finds the 12 linear weights by the family's own names (ALBERT: 24, its 2 groups x 2 shared layers) and
 # `sparq inspect` reports their sparsity; `sparq quantize` writes int8 copies of the same
-# matrices and keeps the pruned model's labels. DistilBERT question answering: a pair (token
+# matrices and keeps the pruned model's labels; XLM-R's and DeBERTa's with a Unigram tokenizer.json
+# instead of the .model file give the same. DistilBERT question answering: a pair (token
 # types 0/1, which DistilBERT ignores) answers inside the context with the reference's score.
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
@@ -36,6 +37,15 @@ for fam in distilbert electra mpnet xlmr deberta deberta_v1 albert; do
     [ "$a" = "$b" ] || { echo "$fam: int8 labels $b differ from f32 $a"; exit 1; }
 done
 grep -q "^distilbert.transformer.layer.1.ffn.lin1.weight" "$TMP/distilbert-prune.txt"
+# XLM-R and DeBERTa-v3 classifiers with Hugging Face's tokenizer.json of their SentencePiece
+# model (tiny_*_json) instead of the .model file: the same tokens and the same labels and scores.
+for fam in xlmr deberta; do
+    cp -r "$FX/tiny_${fam}_cls" "$TMP/$fam-json"
+    rm "$TMP/$fam-json/"*.model
+    cp "$FX/tiny_${fam}_json/tokenizer.json" "$TMP/$fam-json/"
+    "$SPARQ" tokenize "$TMP/$fam-json" "$T1" "$T2" | cmp - "$TMP/$fam-tok.jsonl"
+    "$SPARQ" classify "$TMP/$fam-json" "$T1" "$T2" --threads 1 | cmp - "$TMP/$fam-cls.jsonl"
+done
 grep -q "^mpnet.encoder.layer.1.attention.attn.o.weight" "$TMP/mpnet-prune.txt"
 grep -q "^deberta.encoder.layer.1.attention.self.key_proj.weight" "$TMP/deberta-prune.txt"
 grep -q "^deberta.encoder.layer.1.attention.self.in_proj.weight" "$TMP/deberta_v1-prune.txt"

@@ -261,6 +261,26 @@ m=$(deberta deb_spm); cp "$FIX/tiny_xlmr/sentencepiece.bpe.model" "$m/spm.model"
 expect 1 "spm.model: the SentencePiece model has no \[CLS\] piece" "XLM-R's spm as DeBERTa's" -- "$SPARQ" classify "$m" hi
 m=$(deberta deb_cut); head -c 100 "$FIX/tiny_deberta_cls/spm.model" > "$m/spm.model"
 expect 1 "spm.model: not a SentencePiece model" "truncated spm.model" -- "$SPARQ" classify "$m" hi
+# A SentencePiece normalizer map whose root points outside it (libsentencepiece crashed on the
+# first text): in XLM-R's sentencepiece.bpe.model and in a Unigram tokenizer.json.
+xlmr() { rm -rf "$TMP/$1"; cp -r "$FIX/tiny_xlmr" "$TMP/$1"; echo "$TMP/$1"; }
+BAD_MAP='b"\x04\x00\x00\x00\xff\xff\xff\xff\x00\x00"'
+m=$(xlmr xlmr_map)
+$PY -c "
+from sentencepiece import sentencepiece_model_pb2 as pb
+m = pb.ModelProto(); m.ParseFromString(open('$m/sentencepiece.bpe.model', 'rb').read())
+m.normalizer_spec.precompiled_charsmap = $BAD_MAP
+open('$m/sentencepiece.bpe.model', 'wb').write(m.SerializeToString())"
+expect 1 "sentencepiece.bpe.model: its normalizer's precompiled character map is damaged" \
+  "damaged map in a .model" -- "$SPARQ" embed "$m" hi
+m=$(xlmr xlmr_map_json); rm "$m/sentencepiece.bpe.model"
+$PY -c "
+import base64, json
+j = json.load(open('$FIX/tiny_xlmr_json/tokenizer.json'))
+j['normalizer']['normalizers'][0]['precompiled_charsmap'] = base64.b64encode($BAD_MAP).decode()
+json.dump(j, open('$m/tokenizer.json', 'w'))"
+expect 1 "tokenizer.json: its Precompiled normalizer's precompiled_charsmap is damaged" \
+  "damaged map in a tokenizer.json" -- "$SPARQ" embed "$m" hi
 m=$(deberta deb_span); sed -i 's/"max_relative_positions": 16/"max_relative_positions": 8/' "$m/config.json"
 expect 1 "rel_embeddings.weight': expected shape \[16, 32\], found \[32, 32\]" "rel_embeddings size" -- "$SPARQ" classify "$m" hi
 m=$(deberta deb_buckets); sed -i 's/"position_buckets": -1/"position_buckets": 40/' "$m/config.json"
