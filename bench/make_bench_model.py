@@ -15,9 +15,14 @@ nomic: nomic-embed-text-v1.5-shaped NomicBertModel: 12 post-norm layers, n_embd 
   n_positions 8192, no rotary_scaling_factor), the SwiGLU MLP fc2(fc11(x) * silu(fc12(x))) of
   width n_inner 3072, no linear biases (LayerNorms with bias, eps 1e-12), vocabulary 30528,
   2 token types, no pooler; the config.json and tokenizer files of tests/fixtures/tiny_nomic.
+jina: jina-embeddings-v2-base-en-shaped JinaBertModel: 12 post-norm layers, hidden 768, 12 heads,
+  BERT's separate query / key / value with biases, ALiBi (no position table, max_position_embeddings
+  8192), the GEGLU MLP mlp.wo(gelu(gated) * non_gated) of mlp.gated_layers [6144, 768] (no bias),
+  vocabulary 30528, 2 token types, a pooler; the config.json and tokenizer files of
+  tests/fixtures/tiny_jina.
 The fixtures' token ids are in range of the big vocabularies.
 
-    /usr/bin/python3 bench/make_bench_model.py {modernbert,deberta,nomic} OUT_DIR
+    /usr/bin/python3 bench/make_bench_model.py {modernbert,deberta,nomic,jina} OUT_DIR
 """
 import json
 import os
@@ -139,7 +144,35 @@ def nomic(out, rng):
                 mlp_fc2_bias=False, layer_norm_epsilon=1e-12, rotary_scaling_factor=None)
 
 
-KINDS = {"modernbert": modernbert, "deberta": deberta, "nomic": nomic}
+def jina(out, rng):
+    h, inter, layers, vocab, heads = 768, 3072, 12, 30528, 12
+
+    ones = lambda: np.ones(h, np.float32)  # noqa: E731
+    w = {"embeddings.word_embeddings.weight": lin(rng, vocab, h),
+         "embeddings.token_type_embeddings.weight": lin(rng, 2, h),
+         "embeddings.LayerNorm.weight": ones(), "embeddings.LayerNorm.bias": vec(rng, h)}
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            w[p + f"attention.self.{n}.weight"] = lin(rng, h, h, 0.05)
+            w[p + f"attention.self.{n}.bias"] = vec(rng, h)
+        w[p + "attention.output.dense.weight"] = lin(rng, h, h)
+        w[p + "attention.output.dense.bias"] = vec(rng, h)
+        w[p + "mlp.gated_layers.weight"] = lin(rng, 2 * inter, h, 0.03)  # as NomicBERT's fc11 / fc12
+        w[p + "mlp.wo.weight"] = lin(rng, h, inter)
+        w[p + "mlp.wo.bias"] = vec(rng, h)
+        for n in ("attention.output.LayerNorm", "mlp.layernorm"):
+            w[p + n + ".weight"] = ones()
+            w[p + n + ".bias"] = vec(rng, h)
+    w["pooler.dense.weight"] = lin(rng, h, h)
+    w["pooler.dense.bias"] = vec(rng, h)
+    write_model(out, w, "tiny_jina", ("vocab.txt", "tokenizer_config.json"),
+                hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                intermediate_size=inter, vocab_size=vocab, type_vocab_size=2,
+                max_position_embeddings=8192)
+
+
+KINDS = {"modernbert": modernbert, "deberta": deberta, "nomic": nomic, "jina": jina}
 
 
 def main():

@@ -131,8 +131,9 @@ void check_model(const std::string& name, int threads) {
             : cfg.model_type == "albert"   ? "albert_layers.0.attention.{query,key,value}.weight  ["
             : cfg.model_type == "deberta" ? "encoder.layer.1.attention.self.in_proj.weight  [96x32]"
             : cfg.gte()                   ? "encoder.layer.1.attention.qkv_proj.weight  [96x32]"
-            : cfg.modernbert()            ? "layers.1.attn.Wqkv.weight  [96x32]"
-                                          : "encoder.layer.1.attention.self.{query,key,value}"),
+            : cfg.jina()       ? "encoder.layer.1.attention.self.{query,key,value}.weight  [144x48]"
+            : cfg.modernbert() ? "layers.1.attn.Wqkv.weight  [96x32]"
+                               : "encoder.layer.1.attention.self.{query,key,value}"),
         std::string::npos)
         << model->plan_report();
     auto cases = cases_of(ref);
@@ -271,7 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "tiny_albert_cls", "tiny_albert_qa", "tiny_deberta_v1", "tiny_deberta_v1_cls",
                       "tiny_modernbert", "tiny_modernbert_cls", "tiny_modernbert_tok",
                       "tiny_modernbert_qa", "tiny_nomic", "tiny_nomic_geglu", "tiny_gte",
-                      "tiny_gte_silu"));
+                      "tiny_gte_silu", "tiny_jina", "tiny_jina_cls"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that
@@ -320,6 +321,24 @@ TEST_P(XlmRTokenizer, MatchesSentencePiece) {
     Encoding pair = tok.encode("who wrote it ?", "the writer .");
     ASSERT_GE(pair.size(), 4u);
     EXPECT_EQ(std::count(pair.ids.begin(), pair.ids.end(), tok.sep_id()), 3);
+}
+
+// JinaBERT's ALiBi: the head slopes for 1..32 heads equal the reference's (the remote code's
+// _get_alibi_head_slopes as float32), and a head's bias by distance is -slope * |r|.
+TEST(Jina, AlibiSlopesMatchReference) {
+    const json ref = read_reference("tiny_jina");
+    ASSERT_EQ(ref["alibi_slopes"].size(), 32u);
+    for (const auto& [heads, want] : ref["alibi_slopes"].items()) {
+        SCOPED_TRACE(heads + " heads");
+        const std::vector<double> got = alibi_slopes(std::stoll(heads));
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < got.size(); ++i)
+            EXPECT_EQ(static_cast<float>(got[i]), want[i].get<float>()) << "head " << i;
+    }
+    std::vector<float> bias(2 * 5 - 1);
+    alibi_bias_of_distance(0.25, 5, bias.data());
+    EXPECT_EQ(bias, (std::vector<float>{-1.0f, -0.75f, -0.5f, -0.25f, 0.0f, -0.25f, -0.5f, -0.75f,
+                                        -1.0f}));
 }
 
 // DeBERTa's relative buckets: sparq's make_log_bucket_position equals Hugging Face's (torch,

@@ -104,6 +104,19 @@ k; every LayerNorm eps layer_norm_eps; names without prefix (`embeddings.*`,
 `encoder.layer.N.{attention,mlp}.*`, `encoder.layer.N.{attn_ln,mlp_ln}`). See `_forward_gte`; its
 tokenizer is BERT's WordPiece (vocab.txt).
 
+JinaBERT (model_type "bert" with position_embedding_type "alibi", jinaai/jina-bert-implementation's
+remote code modeling_bert.py, the jina-embeddings-v2-small-en / -base-en and jina-reranker-v1
+architecture; JinaBertModel with BERT's pooler, JinaBertForSequenceClassification) runs through
+`forward` too: embeddings embeddings.LayerNorm(word_embeddings[ids] + token_type_embeddings[type
+ids]) (no position table); BERT's post-norm attention block (attention.self.{query,key,value},
+attention.output.dense, attention.output.LayerNorm) whose scores q·kᵀ / sqrt(head_dim) + mask get
+the ALiBi bias -slope_h * |i - j| (the ALiBi paper's slopes: `jina_alibi_slopes`, rounded to float32
+as the remote code's torch.Tensor; positions i, j of the padded batch); JinaBertGLUMLP (feed_forward_type
+"geglu"): u = mlp.gated_layers(x) (no bias), x = mlp.layernorm(x + mlp.wo(gelu(u[:I]) * u[I:]))
+(erf GELU on the first half); pooler tanh(pooler.dense(h[:, 0])), classifier on it. Names as BERT's
+(no prefix, or "bert." with the classifier at the top level). See `_forward_jina`; its tokenizer
+is BERT's WordPiece (vocab.txt).
+
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
 "roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix (ModernBERT's:
 "model."). A pure-python safetensors reader/writer (struct + json + numpy) is included, with F16
@@ -291,6 +304,8 @@ TASKS = {
     "ModernBertForQuestionAnswering": "question_answering",
     "ModernBertForMultipleChoice": "multiple_choice",
     "NomicBertModel": "base",
+    "JinaBertModel": "base",
+    "JinaBertForSequenceClassification": "sequence_classification",
 }
 
 
@@ -379,6 +394,8 @@ def forward(config, weights, input_ids, attention_mask, token_type_ids, dtype=to
         return _forward_nomic(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     if config.get("model_type") == "new":  # GTE v1.5 (Alibaba-NLP/new-impl)
         return _forward_gte(config, weights, input_ids, attention_mask, token_type_ids, dtype)
+    if config.get("model_type") == "bert" and config.get("position_embedding_type") == "alibi":  # JinaBERT
+        return _forward_jina(config, weights, input_ids, attention_mask, token_type_ids, dtype)
     w, g, eps, ids, mask = _inputs(config, weights, input_ids, attention_mask, dtype)
     tt = torch.as_tensor(np.asarray(token_type_ids, dtype=np.int64))
     bsz, seq = ids.shape
@@ -1371,6 +1388,123 @@ def _forward_gte(config, weights, input_ids, attention_mask, token_type_ids, dty
     if arch != "NewModel":
         raise NotImplementedError(f"{arch} is not implemented")
     return {"last_hidden_state": x.numpy()}
+
+
+# ------------------------------------------------------------------------------------------------
+# JinaBERT (model_type "bert" + position_embedding_type "alibi", jinaai/jina-bert-implementation's
+# remote code modeling_bert.py: JinaBertModel, JinaBertForSequenceClassification)
+
+def jina_settings(config):
+    """The JinaBertConfig values the reference uses, refusing the options it does not implement.
+    Defaults are JinaBertConfig's (configuration_bert.py: BertConfig's plus feed_forward_type
+    "original", emb_pooler null, attn_implementation "torch"). hidden_act is not read: the GEGLU MLP
+    applies nn.GELU() (erf) whatever it says, and the pooler is tanh. emb_pooler ("mean") only
+    steers the remote code's encode() helper, attn_implementation "torch" (scaled_dot_product_attention
+    with the mask + ALiBi as its attn_mask) or null (the eager path) the same numbers: both are
+    accepted."""
+    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
+    if hidden % heads:
+        raise ValueError(f"JinaBERT hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+    pos = config.get("position_embedding_type", "absolute")
+    if pos != "alibi":
+        raise ValueError(f"JinaBERT position_embedding_type {pos!r} is not implemented (alibi)")
+    ff = config.get("feed_forward_type", "original")
+    if ff != "geglu":
+        raise ValueError(f"JinaBERT feed_forward_type {ff!r} is not implemented (geglu)")
+    for key in ("is_decoder", "add_cross_attention"):
+        if config.get(key, False):
+            raise ValueError(f"JinaBERT {key} true is not implemented")
+    return {
+        "hidden": hidden, "heads": heads, "head_dim": hidden // heads, "layers": int(config["num_hidden_layers"]),
+        "intermediate": int(config["intermediate_size"]), "eps": float(config.get("layer_norm_eps", 1e-12)),
+    }
+
+
+def jina_alibi_slopes(n_heads):
+    """The per-head ALiBi slopes (python floats) of the remote code's
+    JinaBertEncoder.rebuild_alibi_tensor._get_alibi_head_slopes (the ALiBi paper's): for a power of
+    two n, start * start**i (i < n) with start = 2^(-2^-(log2(n) - 3)), i.e. 2^(-8(i + 1)/n); otherwise
+    those of the largest power of two p below n_heads followed by every other slope of 2p (the
+    first n_heads - p of slopes(2p)[0::2])."""
+    def get_slopes_power_of_2(n):
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        return [start * start ** i for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return get_slopes_power_of_2(n_heads)
+    p = 2 ** math.floor(math.log2(n_heads))
+    return get_slopes_power_of_2(p) + jina_alibi_slopes(2 * p)[0::2][: n_heads - p]
+
+
+def jina_alibi(seq, n_heads, dtype=torch.float64):
+    """The ALiBi bias [heads, seq, seq]: -slope_h * |i - j|, the slopes rounded to float32 as the
+    remote code's torch.Tensor(slopes) and the product computed in `dtype` (float64: exact; the
+    remote code multiplies the float32 slopes by the int64 distances in float32, which rounds a
+    product to 2^-24 relative — nothing for power-of-two slopes)."""
+    slopes = torch.tensor(jina_alibi_slopes(n_heads), dtype=torch.float32).to(dtype)
+    pos = torch.arange(seq)
+    dist = (pos[None, :] - pos[:, None]).abs().to(dtype)
+    return -slopes[:, None, None] * dist[None]
+
+
+def _forward_jina(config, weights, input_ids, attention_mask, token_type_ids, dtype):
+    """jinaai/jina-bert-implementation modeling_bert.py in eval mode: JinaBertModel (with its pooler
+    when the weights have one) and JinaBertForSequenceClassification, the eager attention
+    (JinaBertSelfAttention without scaled_dot_product_attention: the same numbers), padded inputs.
+
+    Embeddings: embeddings.LayerNorm(word_embeddings[ids] + token_type_embeddings[type ids]) (no
+    position table: position_embedding_type "alibi"), eps layer_norm_eps. Each of the
+    num_hidden_layers JinaBertLayers: q, k, v = attention.self.{query,key,value}(x) (with bias),
+    head n = outputs n*d .. n*d + d - 1; scores q kᵀ / sqrt(head_dim) + (1 - mask) * finfo(float32).min
+    on padded keys + ALiBi -slope_n * |i - j| (`jina_alibi`: JinaBertEncoder's alibi buffer sliced to
+    the padded length, so a row's bias depends on i - j only), softmax, ctx = probs v;
+    x = attention.output.LayerNorm(attention.output.dense(ctx) + x); JinaBertGLUMLP: u =
+    mlp.gated_layers(x) (no bias) [.., 2 intermediate_size], y = gelu(u[..., :I]) * u[..., I:] (erf
+    GELU on the first half, the "gated" one), x = mlp.layernorm(mlp.wo(y) + x). last_hidden_state = x;
+    pooler_output = tanh(pooler.dense(x[:, 0])); JinaBertForSequenceClassification: logits =
+    classifier(pooler_output). Names BERT's, with or without the "bert." prefix."""
+    st = jina_settings(config)
+    w, ids, mask, tt = _rotary_inputs(weights, input_ids, attention_mask, token_type_ids, dtype)
+    bsz, seq = ids.shape
+    hidden, heads, hd, inter, eps = st["hidden"], st["heads"], st["head_dim"], st["intermediate"], st["eps"]
+
+    def g(name):
+        return _get(w, name)
+
+    def linear(x, name, bias=True):
+        y = torch.matmul(x, g(name + ".weight").t())
+        return y + g(name + ".bias") if bias else y
+
+    def ln(x, name):
+        return _layer_norm(x, g(name + ".weight"), g(name + ".bias"), eps)
+
+    def split(t):  # [B, S, H] -> [B, heads, S, d]
+        return t.view(bsz, seq, heads, hd).permute(0, 2, 1, 3)
+
+    x = g("embeddings.word_embeddings.weight")[ids] + g("embeddings.token_type_embeddings.weight")[tt]
+    x = ln(x, "embeddings.LayerNorm")
+    ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
+    alibi = jina_alibi(seq, heads, dtype)[None]  # [1, heads, S, S]
+    for i in range(st["layers"]):
+        p = f"encoder.layer.{i}."
+        q = split(linear(x, p + "attention.self.query"))
+        k = split(linear(x, p + "attention.self.key"))
+        v = split(linear(x, p + "attention.self.value"))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd) + ext + alibi
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
+        x = ln(linear(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+        u = linear(x, p + "mlp.gated_layers", bias=False)
+        assert u.shape[-1] == 2 * inter, (u.shape, inter)
+        x = ln(linear(_gelu_erf(u[..., :inter]) * u[..., inter:], p + "mlp.wo") + x, p + "mlp.layernorm")
+    out = {"last_hidden_state": x}
+    if any(k.endswith("pooler.dense.weight") for k in w):
+        out["pooler_output"] = torch.tanh(linear(x[:, 0], "pooler.dense"))
+    arch = (config.get("architectures") or ["JinaBertModel"])[0]
+    if arch not in ("JinaBertModel", "JinaBertForSequenceClassification"):
+        raise NotImplementedError(f"{arch} is not implemented")
+    if TASKS[arch] == "sequence_classification":
+        out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])
+    return {k: v.numpy() for k, v in out.items()}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2243,18 +2243,22 @@ def transcription_deviation(model, cfg, weights, cases, run):
     must be exactly its state dict's) and returns max |transcription - ref.forward| of
     last_hidden_state over every case and position (padding included), the module run in float64
     and in float32 (the reference in float64). run(model, input_ids, attention_mask,
-    token_type_ids) calls it on int64 tensors."""
+    token_type_ids) calls it on int64 tensors and returns last_hidden_state, or a dict of
+    ref.forward's output names (every one compared)."""
     model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, strict=True)
     dev64 = dev32 = 0.0
     for c in cases:
-        want = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])["last_hidden_state"]
+        want = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
         args = [torch.as_tensor(np.asarray(c[k], dtype=np.int64))
                 for k in ("input_ids", "attention_mask", "token_type_ids")]
         with torch.no_grad():
-            got64 = run(model.double(), *args).numpy()
-            got32 = run(model.float(), *args).numpy().astype(np.float64)
-        dev64 = max(dev64, float(np.abs(got64 - want).max()))
-        dev32 = max(dev32, float(np.abs(got32 - want).max()))
+            got64 = run(model.double(), *args)
+            got32 = run(model.float(), *args)
+        if not isinstance(got64, dict):
+            got64, got32 = {"last_hidden_state": got64}, {"last_hidden_state": got32}
+        for k in got64:
+            dev64 = max(dev64, float(np.abs(got64[k].numpy() - want[k]).max()))
+            dev32 = max(dev32, float(np.abs(got32[k].numpy().astype(np.float64) - want[k]).max()))
     return dev64, dev32
 
 
@@ -2282,16 +2286,18 @@ def rotary_table_deviation(cos, sin, inv_freq):
 
 
 def padded_rows_deviation(cfg, weights, cases):
-    """max |row of a padded case - that sequence run alone| of last_hidden_state (real tokens)."""
+    """max |row of a padded case - that sequence run alone| of every output: last_hidden_state
+    (real tokens) and the per-sequence ones (pooler_output, logits)."""
     worst = 0.0
     for c in cases:
         if len(c["input_ids"]) < 2:
             continue
-        full = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])["last_hidden_state"]
+        full = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
         for r, (ids, m, t) in enumerate(zip(c["input_ids"], c["attention_mask"], c["token_type_ids"])):
             n = sum(m)
-            one = ref.forward(cfg, weights, [ids[:n]], [[1] * n], [t[:n]])["last_hidden_state"]
-            worst = max(worst, float(np.abs(one[0] - full[r, :n]).max()))
+            one = ref.forward(cfg, weights, [ids[:n]], [[1] * n], [t[:n]])
+            for k, v in full.items():
+                worst = max(worst, float(np.abs(one[k][0] - (v[r, :n] if v.ndim == 3 else v[r])).max()))
     return worst
 
 
@@ -2308,7 +2314,8 @@ def write_wordpiece_files(d, vocab_list, model_max_length):
 
 def reference_outputs(cfg, weights, cases):
     """Stores ref.forward's float64 outputs (as float32 lists) in every case; returns the largest
-    |float32 run - float64 run| over the real tokens."""
+    |float32 run - float64 run| over the real tokens (last_hidden_state [B, S, H]) and the
+    per-sequence outputs (pooler_output, logits [B, ...])."""
     max_f32_dev = 0.0
     for c in cases:
         outs = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
@@ -2316,7 +2323,8 @@ def reference_outputs(cfg, weights, cases):
                              dtype=torch.float32)
         mask = np.asarray(c["attention_mask"], dtype=bool)
         for k, v in outs.items():
-            max_f32_dev = max(max_f32_dev, float(np.abs(outs32[k].astype(np.float64) - v)[mask].max()))
+            dev = np.abs(outs32[k].astype(np.float64) - v)
+            max_f32_dev = max(max_f32_dev, float((dev[mask] if v.ndim == 3 else dev).max()))
             c[k] = f32_list(v)
     return max_f32_dev
 
@@ -2877,6 +2885,607 @@ def build_rotary_family(out_dir, vocab_list, spec, arch, label, make_config, voc
           ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
 
 
+# JinaBERT (jinaai/jina-embeddings-v2-small-en / -base-en, jina-reranker-v1-*; remote code
+# modeling_bert.py / configuration_bert.py of jinaai/jina-bert-implementation, model_type "bert" with
+# position_embedding_type "alibi" and feed_forward_type "geglu"): tiny_jina is a JinaBertModel (names
+# without prefix, BERT's pooler), tiny_jina_cls a JinaBertForSequenceClassification (jina-reranker-v1:
+# "bert." prefix, classifier at the top level), both with the published configs' keys and switches,
+# hidden_size 48 and 6 heads: not a power of two, so the slopes take the ALiBi paper's interleaving
+# branch ([2^-2, 2^-4, 2^-6, 2^-8] then [2^-1, 2^-3]). The vocabulary is build_vocab()'s (no padded
+# rows).
+JINA_HIDDEN, JINA_HEADS, JINA_INTER = 48, 6, 64
+JINA_MODELS = [
+    # name, architecture, prefix, seed, extra config
+    ("tiny_jina", "JinaBertModel", "", 71, {}),
+    ("tiny_jina_cls", "JinaBertForSequenceClassification", "bert.", 72,
+     {"id2label": {"0": "negative", "1": "positive"}, "label2id": {"negative": 0, "positive": 1}}),
+]
+JINA_AUTO_MAP = {
+    "AutoConfig": "jinaai/jina-bert-implementation--configuration_bert.JinaBertConfig",
+    "AutoModel": "jinaai/jina-bert-implementation--modeling_bert.JinaBertModel",
+    "AutoModelForMaskedLM": "jinaai/jina-bert-implementation--modeling_bert.JinaBertForMaskedLM",
+    "AutoModelForSequenceClassification":
+        "jinaai/jina-bert-implementation--modeling_bert.JinaBertForSequenceClassification",
+}
+# 62 tokens: ALiBi distances past what the strong heads (slopes 1/2, 1/4) let through.
+JINA_LONG = ("long", ("i did not like this film at all , it was really boring and too long . john and mary went "
+                      "to paris after the show , but she thought the old city was wonderful and the people were "
+                      "really nice to them . later that night they watched a funny game with their friends at "
+                      "home .", None))
+
+
+def jina_config(vocab_size, arch, **extra):
+    """jina-embeddings-v2-small-en's config.json (its keys) with the tiny sizes: hidden_size 48,
+    6 heads, 2 layers, intermediate_size 64, max_position_embeddings MAX_POS, vocab_size the
+    WordPiece vocabulary's."""
+    cfg = {"architectures": [arch], "attention_probs_dropout_prob": 0.0, "attn_implementation": "torch",
+           "auto_map": dict(JINA_AUTO_MAP), "classifier_dropout": None, "emb_pooler": "mean",
+           "feed_forward_type": "geglu", "gradient_checkpointing": False, "hidden_act": "gelu",
+           "hidden_dropout_prob": 0.1, "hidden_size": JINA_HIDDEN, "initializer_range": 0.02,
+           "intermediate_size": JINA_INTER, "layer_norm_eps": 1e-12, "max_position_embeddings": MAX_POS,
+           "model_type": "bert", "num_attention_heads": JINA_HEADS, "num_hidden_layers": LAYERS, "pad_token_id": 0,
+           "position_embedding_type": "alibi", "torch_dtype": "float32", "transformers_version": "4.26.0",
+           "type_vocab_size": TYPE_VOCAB, "use_cache": True, "vocab_size": vocab_size}
+    cfg.update(extra)
+    return dict(sorted(cfg.items()))
+
+
+def jina_weights(rng, cfg, prefix, head):
+    """make_weights' scales (weight_makers, as nomic_weights) under JinaBERT's names (`prefix` on
+    the encoder and pooler): attention.self.query / key at the query / key scales ([0.10, 0.25]),
+    value, attention.output.dense and mlp.wo at the output ones ([0.02, 0.05]), mlp.gated_layers =
+    [gated; non-gated] (no bias), each half at the intermediate scale ([0.10, 0.20]), pooler.dense at
+    [0.10, 0.20], the classifier (head "classifier", top level) at [0.15, 0.25]; ~1% x4 outliers per
+    matrix; word embeddings N(0, 0.05), token types N(0, 0.03); biases N(0, 0.05); LayerNorm gamma
+    N(1, 0.05), beta N(0, 0.02)."""
+    h, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    w = {}
+    normal, matrix, linear, ln = weight_makers(rng, w, h)
+    p = prefix
+    w[p + "embeddings.word_embeddings.weight"] = normal((cfg["vocab_size"], h), 0.05)
+    w[p + "embeddings.token_type_embeddings.weight"] = normal((cfg["type_vocab_size"], h), 0.03)
+    ln(p + "embeddings.LayerNorm")
+    for i in range(cfg["num_hidden_layers"]):
+        lp = f"{p}encoder.layer.{i}."
+        linear(lp + "attention.self.query", h, h, 0.10, 0.25, True)
+        linear(lp + "attention.self.key", h, h, 0.10, 0.25, True)
+        linear(lp + "attention.self.value", h, h, 0.02, 0.05, True)
+        linear(lp + "attention.output.dense", h, h, 0.02, 0.05, True)
+        ln(lp + "attention.output.LayerNorm")
+        w[lp + "mlp.gated_layers.weight"] = np.concatenate([matrix(inter, h, 0.10, 0.20),
+                                                            matrix(inter, h, 0.10, 0.20)])
+        linear(lp + "mlp.wo", h, inter, 0.02, 0.05, True)
+        ln(lp + "mlp.layernorm")
+    linear(p + "pooler.dense", h, h, 0.10, 0.20, True)
+    if head == "classifier":
+        linear("classifier", len(cfg["id2label"]), h, 0.15, 0.25, True)
+    return w
+
+
+def jina_cases(vocab, rng, cfg):
+    """make_cases' (batch3_padded, len1_cls, len2_empty, sentence, pair, len128_random) plus `long`
+    (JINA_LONG, 62 tokens) and `batch3_long_padded` (long, QA_BATCH's 7-token sentence and
+    PAIR_CASE's pair with type ids 1, padded with [PAD] = 0 to long's length)."""
+    cases = make_cases(vocab, rng, cfg)
+    for name, texts in ((JINA_LONG[0], [JINA_LONG[1]]),
+                        ("batch3_long_padded", [JINA_LONG[1], QA_BATCH[0], PAIR_CASE[1]])):
+        encs = [ref.encode(t, vocab, p) for t, p in texts]
+        seq = max(len(e[1]) for e in encs)
+        cases.append({"name": name, "texts": [[t, p] for t, p in texts], "tokens": [e[0] for e in encs],
+                      "input_ids": [e[1] + [vocab["[PAD]"]] * (seq - len(e[1])) for e in encs],
+                      "attention_mask": [[1] * len(e[1]) + [0] * (seq - len(e[1])) for e in encs],
+                      "token_type_ids": [e[2] + [0] * (seq - len(e[1])) for e in encs]})
+    return cases
+
+
+def jina_hf_transcription(cfg):
+    """A literal transcription of jinaai/jina-bert-implementation's modeling_bert.py inference path
+    (JinaBertModel with its pooler, JinaBertForSequenceClassification; eval mode, encoder only: no
+    KV cache, cross-attention, head_mask or relative_key branches) as nn.Modules, with the remote
+    code's class and attribute names so a Hugging Face state dict loads into it (strict); the config
+    is JinaBertConfig's defaults updated by cfg; BertSelfOutput / BertPooler (which the remote code
+    reuses) and PreTrainedModel.get_extended_attention_mask written out. The SDPA branch
+    (attn_implementation "torch") is kept as the remote code has it and taken when torch has
+    scaled_dot_product_attention (not 1.13: the eager path runs). Independent of bert_reference.py
+    (shares no code with it)."""
+    import types
+    import torch.nn as nn
+
+    jina_config_defaults = dict(
+        vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+        type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12, pad_token_id=0,
+        position_embedding_type="absolute", use_cache=True, classifier_dropout=None, feed_forward_type="original",
+        emb_pooler=None, attn_implementation="torch", is_decoder=False, add_cross_attention=False,
+        chunk_size_feed_forward=0, id2label={"0": "LABEL_0", "1": "LABEL_1"})
+    config = types.SimpleNamespace(**dict(jina_config_defaults, **cfg))
+    config.num_labels = len(config.id2label)
+    # try: from torch.nn.functional import scaled_dot_product_attention; except ImportError: None
+    scaled_dot_product_attention = getattr(nn.functional, "scaled_dot_product_attention", None)
+    assert config.position_embedding_type == "alibi" and not config.is_decoder
+
+    class JinaBertEmbeddings(nn.Module):
+        """Construct the embeddings from word, position and token_type embeddings."""
+
+        def __init__(self, config):
+            super().__init__()
+            self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+            if config.position_embedding_type != "alibi":
+                self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+            self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.position_embedding_type = getattr(config, "position_embedding_type", "absolute")
+            self.register_buffer("position_ids", torch.arange(config.max_position_embeddings).expand((1, -1)),
+                                 persistent=False)
+            self.register_buffer("token_type_ids", torch.zeros(self.position_ids.size(), dtype=torch.long),
+                                 persistent=False)
+
+        def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                    past_key_values_length=0):
+            input_shape = input_ids.size() if input_ids is not None else inputs_embeds.size()[:-1]
+            seq_length = input_shape[1]
+            if position_ids is None:
+                position_ids = self.position_ids[:, past_key_values_length: seq_length + past_key_values_length]
+            if token_type_ids is None:
+                buffered_token_type_ids = self.token_type_ids[:, :seq_length]
+                token_type_ids = buffered_token_type_ids.expand(input_shape[0], seq_length)
+            if inputs_embeds is None:
+                inputs_embeds = self.word_embeddings(input_ids)
+            token_type_embeddings = self.token_type_embeddings(token_type_ids)
+            embeddings = inputs_embeds + token_type_embeddings
+            if self.position_embedding_type == "absolute":
+                position_embeddings = self.position_embeddings(position_ids)
+                embeddings += position_embeddings
+            embeddings = self.LayerNorm(embeddings)
+            embeddings = self.dropout(embeddings)
+            return embeddings
+
+    class JinaBertSelfAttention(nn.Module):
+        def __init__(self, config, position_embedding_type=None):
+            super().__init__()
+            if config.hidden_size % config.num_attention_heads != 0 and not hasattr(config, "embedding_size"):
+                raise ValueError("The hidden size is not a multiple of the number of attention heads")
+            self.attn_implementation = config.attn_implementation
+            self.num_attention_heads = config.num_attention_heads
+            self.attention_head_size = int(config.hidden_size / config.num_attention_heads)
+            self.all_head_size = self.num_attention_heads * self.attention_head_size
+            self.query = nn.Linear(config.hidden_size, self.all_head_size)
+            self.key = nn.Linear(config.hidden_size, self.all_head_size)
+            self.value = nn.Linear(config.hidden_size, self.all_head_size)
+            self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+            self.position_embedding_type = position_embedding_type or getattr(
+                config, "position_embedding_type", "absolute")
+            self.is_decoder = config.is_decoder
+
+        def transpose_for_scores(self, x):
+            new_x_shape = x.size()[:-1] + (self.num_attention_heads, self.attention_head_size)
+            x = x.view(new_x_shape)
+            return x.permute(0, 2, 1, 3)
+
+        def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                    encoder_attention_mask=None, past_key_value=None, output_attentions=False, bias=None):
+            mixed_query_layer = self.query(hidden_states)
+            key_layer = self.transpose_for_scores(self.key(hidden_states))
+            value_layer = self.transpose_for_scores(self.value(hidden_states))
+            query_layer = self.transpose_for_scores(mixed_query_layer)
+            if self.attn_implementation == "torch" and scaled_dot_product_attention is not None:
+                b, _, s, _ = query_layer.shape
+                new_bias = attention_mask + bias
+                attn = scaled_dot_product_attention(query_layer, key_layer, value_layer, new_bias)
+                attn = attn.permute(0, 2, 1, 3).contiguous()
+                return (attn.view(b, s, self.all_head_size),)
+            # Take the dot product between "query" and "key" to get the raw attention scores.
+            attention_scores = torch.matmul(query_layer, key_layer.transpose(-1, -2))
+            attention_scores = attention_scores / math.sqrt(self.attention_head_size)
+            if attention_mask is not None:
+                # Apply the attention mask is (precomputed for all layers in BertModel forward() function)
+                attention_scores = attention_scores + attention_mask
+            # Normalize the attention scores to probabilities.
+            attention_probs = nn.functional.softmax(attention_scores + bias, dim=-1)
+            attention_probs = self.dropout(attention_probs)
+            if head_mask is not None:
+                attention_probs = attention_probs * head_mask
+            context_layer = torch.matmul(attention_probs, value_layer)
+            context_layer = context_layer.permute(0, 2, 1, 3).contiguous()
+            new_context_layer_shape = context_layer.size()[:-2] + (self.all_head_size,)
+            context_layer = context_layer.view(new_context_layer_shape)
+            return (context_layer, attention_probs) if output_attentions else (context_layer,)
+
+    class JinaBertSelfOutput(nn.Module):  # BertSelfOutput
+        def __init__(self, config):
+            super().__init__()
+            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+        def forward(self, hidden_states, input_tensor):
+            hidden_states = self.dense(hidden_states)
+            hidden_states = self.dropout(hidden_states)
+            hidden_states = self.LayerNorm(hidden_states + input_tensor)
+            return hidden_states
+
+    class JinaBertAttention(nn.Module):
+        def __init__(self, config, position_embedding_type=None):
+            super().__init__()
+            self.self = JinaBertSelfAttention(config, position_embedding_type=position_embedding_type)
+            self.output = JinaBertSelfOutput(config)
+            self.pruned_heads = set()
+
+        def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                    encoder_attention_mask=None, past_key_value=None, output_attentions=False, bias=None):
+            self_outputs = self.self(hidden_states, attention_mask, head_mask, encoder_hidden_states,
+                                     encoder_attention_mask, past_key_value, output_attentions, bias)
+            attention_output = self.output(self_outputs[0], hidden_states)
+            outputs = (attention_output,) + self_outputs[1:]  # add attentions if we output them
+            return outputs
+
+    class JinaBertGLUMLP(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+            self.gated_layers = nn.Linear(config.hidden_size, config.intermediate_size * 2, bias=False)
+            if config.feed_forward_type == "reglu":
+                self.act = nn.ReLU()
+            elif config.feed_forward_type == "geglu":
+                self.act = nn.GELU()
+            else:
+                raise ValueError(f"feed_forward_type {config.feed_forward_type} not supported")
+            self.wo = nn.Linear(config.intermediate_size, config.hidden_size)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+        def forward(self, hidden_states):
+            residual_connection = hidden_states
+            # compute the activation
+            hidden_states = self.gated_layers(hidden_states)
+            gated = hidden_states[:, :, : self.config.intermediate_size]
+            non_gated = hidden_states[:, :, self.config.intermediate_size:]
+            hidden_states = self.act(gated) * non_gated
+            hidden_states = self.dropout(hidden_states)
+            # multiply by the second matrix
+            hidden_states = self.wo(hidden_states)
+            # add the residual connection and post-LN
+            hidden_states = self.layernorm(hidden_states + residual_connection)
+            return hidden_states
+
+    class JinaBertLayer(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.chunk_size_feed_forward = config.chunk_size_feed_forward
+            self.seq_len_dim = 1
+            self.attention = JinaBertAttention(config)
+            self.is_decoder = config.is_decoder
+            self.add_cross_attention = config.add_cross_attention
+            self.feed_forward_type = config.feed_forward_type
+            assert self.feed_forward_type.endswith("glu")  # JinaBertIntermediate / JinaBertOutput left out
+            self.mlp = JinaBertGLUMLP(config)
+
+        def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                    encoder_attention_mask=None, past_key_value=None, output_attentions=False, bias=None):
+            self_attn_past_key_value = past_key_value[:2] if past_key_value is not None else None
+            self_attention_outputs = self.attention(hidden_states, attention_mask, head_mask,
+                                                    output_attentions=output_attentions,
+                                                    past_key_value=self_attn_past_key_value, bias=bias)
+            attention_output = self_attention_outputs[0]
+            outputs = self_attention_outputs[1:]  # add self attentions if we output attention weights
+            if self.feed_forward_type.endswith("glu"):
+                layer_output = self.mlp(attention_output)
+            outputs = (layer_output,) + outputs
+            return outputs
+
+    class JinaBertEncoder(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+            self.layer = nn.ModuleList([JinaBertLayer(config) for _ in range(config.num_hidden_layers)])
+            self.gradient_checkpointing = False
+            self.num_attention_heads = config.num_attention_heads
+            self.register_buffer("alibi", self.rebuild_alibi_tensor(size=config.max_position_embeddings),
+                                 persistent=False)
+
+        def rebuild_alibi_tensor(self, size, device=None):
+            # Alibi
+            # Following https://github.com/ofirpress/attention_with_linear_biases/issues/5 (Implementation 1)
+            # In the causal case, you can exploit the fact that softmax is invariant to a uniform translation
+            # of the logits, which makes the math work out *after* applying causal masking. If no causal masking
+            # will be applied, it is necessary to construct the diagonal mask.
+            n_heads = self.num_attention_heads
+
+            def _get_alibi_head_slopes(n_heads):
+                def get_slopes_power_of_2(n):
+                    start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+                    ratio = start
+                    return [start * ratio**i for i in range(n)]
+
+                if math.log2(n_heads).is_integer():
+                    return get_slopes_power_of_2(n_heads)  # In the paper, we only train models that have 2^a heads
+                else:  # for some a. This function has some good properties that only occur when the input is a
+                    # power of 2. To maintain that even when the number of heads is not a power of 2, we use
+                    # this workaround.
+                    closest_power_of_2 = 2 ** math.floor(math.log2(n_heads))
+                    return (get_slopes_power_of_2(closest_power_of_2)
+                            + _get_alibi_head_slopes(2 * closest_power_of_2)[0::2][: n_heads - closest_power_of_2])
+
+            context_position = torch.arange(size, device=device)[:, None]
+            memory_position = torch.arange(size, device=device)[None, :]
+            relative_position = torch.abs(memory_position - context_position)
+            # [n_heads, max_token_length, max_token_length]
+            relative_position = relative_position.unsqueeze(0).expand(n_heads, -1, -1)
+            slopes = torch.Tensor(_get_alibi_head_slopes(n_heads)).to(device) * -1
+            alibi = slopes.unsqueeze(1).unsqueeze(1) * relative_position
+            # [1, n_heads, max_token_length, max_token_length]
+            alibi = alibi.unsqueeze(0)
+            assert alibi.shape == torch.Size([1, n_heads, size, size])
+            self._current_alibi_size = size
+            return alibi
+
+        def forward(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                    encoder_attention_mask=None, past_key_values=None, use_cache=None, output_attentions=False):
+            # Add alibi matrix to extended_attention_mask
+            _, seqlen, _ = hidden_states.size()
+            if self._current_alibi_size < seqlen:
+                # Rebuild the alibi tensor when needed
+                self.register_buffer("alibi", self.rebuild_alibi_tensor(size=seqlen, device=hidden_states.device)
+                                     .to(hidden_states.dtype), persistent=False)
+            elif self.alibi.device != hidden_states.device:
+                # Device catch-up
+                self.alibi = self.alibi.to(hidden_states.device)
+            alibi_bias = self.alibi[:, :, :seqlen, :seqlen]
+            for i, layer_module in enumerate(self.layer):
+                layer_head_mask = head_mask[i] if head_mask is not None else None
+                past_key_value = past_key_values[i] if past_key_values is not None else None
+                layer_outputs = layer_module(hidden_states, attention_mask, layer_head_mask, encoder_hidden_states,
+                                             encoder_attention_mask, past_key_value, output_attentions,
+                                             bias=alibi_bias)
+                hidden_states = layer_outputs[0]
+            return (hidden_states,)
+
+    class JinaBertPooler(nn.Module):  # BertPooler
+        def __init__(self, config):
+            super().__init__()
+            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+            self.activation = nn.Tanh()
+
+        def forward(self, hidden_states):
+            # We "pool" the model by simply taking the hidden state corresponding to the first token.
+            first_token_tensor = hidden_states[:, 0]
+            pooled_output = self.dense(first_token_tensor)
+            pooled_output = self.activation(pooled_output)
+            return pooled_output
+
+    class JinaBertModel(nn.Module):
+        def __init__(self, config, add_pooling_layer=True):
+            super().__init__()
+            self.config = config
+            self.emb_pooler = config.emb_pooler
+            self.embeddings = JinaBertEmbeddings(config)
+            self.encoder = JinaBertEncoder(config)
+            self.pooler = JinaBertPooler(config) if add_pooling_layer else None
+
+        def get_extended_attention_mask(self, attention_mask, input_shape):
+            # PreTrainedModel (ModuleUtilsMixin), an encoder: [B, 1, 1, S], min of the model dtype
+            dtype = self.embeddings.LayerNorm.weight.dtype
+            extended_attention_mask = attention_mask[:, None, None, :].to(dtype=dtype)
+            return (1.0 - extended_attention_mask) * torch.finfo(dtype).min
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                    head_mask=None, inputs_embeds=None):
+            input_shape = input_ids.size()
+            batch_size, seq_length = input_shape
+            if attention_mask is None:
+                attention_mask = torch.ones((batch_size, seq_length))
+            if token_type_ids is None:
+                buffered_token_type_ids = self.embeddings.token_type_ids[:, :seq_length]
+                token_type_ids = buffered_token_type_ids.expand(batch_size, seq_length)
+            extended_attention_mask = self.get_extended_attention_mask(attention_mask, input_shape)
+            embedding_output = self.embeddings(input_ids=input_ids, position_ids=position_ids,
+                                               token_type_ids=token_type_ids, inputs_embeds=inputs_embeds)
+            encoder_outputs = self.encoder(embedding_output, attention_mask=extended_attention_mask,
+                                           head_mask=head_mask)
+            sequence_output = encoder_outputs[0]
+            pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+            return (sequence_output, pooled_output) + encoder_outputs[1:]
+
+    class JinaBertForSequenceClassification(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.num_labels = config.num_labels
+            self.config = config
+            self.bert = JinaBertModel(config)
+            classifier_dropout = (config.classifier_dropout if config.classifier_dropout is not None
+                                  else config.hidden_dropout_prob)
+            self.dropout = nn.Dropout(classifier_dropout)
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                    head_mask=None, inputs_embeds=None):
+            outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds)
+            pooled_output = outputs[1]
+            pooled_output = self.dropout(pooled_output)
+            logits = self.classifier(pooled_output)
+            return (logits,) + outputs[2:]
+
+    arch = (cfg.get("architectures") or ["JinaBertModel"])[0]
+    model = JinaBertForSequenceClassification(config) if arch == "JinaBertForSequenceClassification" \
+        else JinaBertModel(config)
+    return model.eval()
+
+
+def run_jina_transcription(model, ids, mask, tt):
+    """The transcription's outputs under ref.forward's names."""
+    if hasattr(model, "bert"):  # JinaBertForSequenceClassification
+        hidden, pooled = model.bert(ids, attention_mask=mask, token_type_ids=tt)
+        logits = model(ids, attention_mask=mask, token_type_ids=tt)[0]
+        return {"last_hidden_state": hidden, "pooler_output": pooled, "logits": logits}
+    hidden, pooled = model(ids, attention_mask=mask, token_type_ids=tt)
+    return {"last_hidden_state": hidden, "pooler_output": pooled}
+
+
+def check_jina_reference(cfg, weights, cases, seed):
+    """Self-check of the JinaBERT reference:
+    - the literal transcription of the remote code (jina_hf_transcription, the fixture's weights
+      loaded strictly: the names and shapes are exactly a JinaBertModel's /
+      JinaBertForSequenceClassification's) on every case equals ref.forward, every output
+      (last_hidden_state, pooler_output, logits): in float64 within 1e-12, and run in float32
+      against the float64 reference within 1e-5 (every position, padding included);
+    - the slopes: 6 heads [2^-2, 2^-4, 2^-6, 2^-8, 2^-1, 2^-3], 12 heads (jina-embeddings-v2-base-en)
+      slopes(8) + slopes(16)[0::2][:4], 8 heads (-small-en) 2^-1 .. 2^-8; the transcription's alibi
+      buffer (float32, as the remote code builds it) equal to ref.jina_alibi in float32, and to the
+      float64 one (this config's slopes are powers of two: exact); the float32 product's rounding
+      against the float64 one for 12 heads over distances 0..8191 (negligible: ~2^-24 relative);
+    - padding: every row of a padded case equals that sequence run alone (all outputs);
+    - ALiBi matters: the transcription with its alibi buffer zeroed, or built from the naive slopes
+      2^(-8(h + 1) / 6) (the power-of-two formula on 6 heads), differs from the reference by far more
+      than any test tolerance (max |d| of last_hidden_state on the real tokens, and of pooler_output
+      / logits); so does the reference with GELU on the other half of mlp.gated_layers.
+    Returns {check: value}."""
+    out = {}
+    model = jina_hf_transcription(cfg)
+    encoder = model.bert.encoder if hasattr(model, "bert") else model.encoder
+    alibi32 = encoder.alibi.clone()
+    dev64, dev32 = transcription_deviation(model, cfg, weights, cases, run_jina_transcription)
+    assert dev64 < 1e-12 and dev32 < 1e-5, (dev64, dev32)
+    out["remote-code transcription float64"] = dev64
+    out["remote-code transcription float32"] = dev32
+    # slopes
+    p2 = [2.0 ** -(8.0 * (i + 1) / 8) for i in range(8)]
+    assert ref.jina_alibi_slopes(6) == [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3]
+    assert ref.jina_alibi_slopes(8) == p2
+    p16 = [2.0 ** -(8.0 * (i + 1) / 16) for i in range(16)]
+    assert np.allclose(ref.jina_alibi_slopes(16), p16, rtol=1e-14, atol=0)  # a few ulps: start * start**i
+    assert ref.jina_alibi_slopes(12) == ref.jina_alibi_slopes(8) + ref.jina_alibi_slopes(16)[0::2][:4]
+    assert np.allclose(ref.jina_alibi_slopes(12), p2 + p16[0::2][:4], rtol=1e-14, atol=0)
+    # the remote code's float32 alibi buffer against the reference's tables
+    heads, size = cfg["num_attention_heads"], cfg["max_position_embeddings"]
+    assert alibi32.dtype == torch.float32 and alibi32.shape == (1, heads, size, size)
+    assert torch.equal(alibi32[0], ref.jina_alibi(size, heads, torch.float32))
+    d = float((alibi32[0].double() - ref.jina_alibi(size, heads)).abs().max())
+    assert d == 0.0, d
+    out["alibi buffer vs reference"] = d
+    # float32 product rounding (jina-embeddings-v2-base-en's 12 heads, every distance of 8192 positions)
+    s12 = torch.Tensor(ref.jina_alibi_slopes(12)) * -1
+    dist = torch.arange(8192)
+    a32 = (s12[:, None] * dist[None]).double()
+    a64 = -torch.tensor(ref.jina_alibi_slopes(12), dtype=torch.float32).double()[:, None] * dist[None].double()
+    rel = float(((a32 - a64).abs() / a64.abs().clamp(min=1e-300)).max())
+    assert rel < 2 ** -23, rel
+    out["alibi float32 product rounding (12 heads, distances < 8192): relative"] = rel
+    out["absolute"] = float((a32 - a64).abs().max())
+    worst = padded_rows_deviation(cfg, weights, cases)
+    assert worst < 1e-12, worst
+    out["padded rows = unpadded runs"] = worst
+    # ALiBi off (a zero bias) and the naive slopes 2^(-8(h + 1) / heads) (the power-of-two formula
+    # applied to 6 heads): the transcription with its alibi buffer replaced, against the reference.
+    model.double()
+
+    def deviation_with(alibi):
+        encoder.alibi.copy_(alibi)
+        dev_h = dev_seq = 0.0
+        for c in cases:
+            want = ref.forward(cfg, weights, c["input_ids"], c["attention_mask"], c["token_type_ids"])
+            args = [torch.as_tensor(np.asarray(c[k], dtype=np.int64))
+                    for k in ("input_ids", "attention_mask", "token_type_ids")]
+            with torch.no_grad():
+                got = run_jina_transcription(model, *args)
+            mask = np.asarray(c["attention_mask"], dtype=bool)
+            for k, v in got.items():
+                dev = np.abs(v.numpy() - want[k])
+                if k == "last_hidden_state":
+                    dev_h = max(dev_h, float(dev[mask].max()))
+                else:
+                    dev_seq = max(dev_seq, float(dev.max()))
+        return dev_h, dev_seq
+
+    seq_outputs = "pooler / logits" if hasattr(model, "bert") else "pooler"
+    off_h, off_seq = deviation_with(torch.zeros_like(encoder.alibi))
+    assert off_h > 0.05 and off_seq > 0.01, (off_h, off_seq)
+    out["ALiBi off: last_hidden_state max|d|"] = off_h
+    out[f"ALiBi off: {seq_outputs} max|d|"] = off_seq
+    naive = torch.tensor([2.0 ** (-8.0 * (h + 1) / heads) for h in range(heads)], dtype=torch.float64)
+    pos = torch.arange(size)
+    naive_h, naive_seq = deviation_with(-naive[:, None, None] * (pos[None, :] - pos[:, None]).abs()[None].double())
+    assert naive_h > 0.01 and naive_seq > 0.002, (naive_h, naive_seq)
+    out["naive slopes: last_hidden_state max|d|"] = naive_h
+    out[f"naive slopes: {seq_outputs} max|d|"] = naive_seq
+    # GELU on the wrong half of mlp.gated_layers (the other half-order convention): the reference on
+    # the weights with the halves swapped.
+    inter = cfg["intermediate_size"]
+    swapped = {k: (np.concatenate([v[inter:], v[:inter]]) if k.endswith("mlp.gated_layers.weight") else v)
+               for k, v in weights.items()}
+    worst = 0.0
+    for c in cases:
+        args = (c["input_ids"], c["attention_mask"], c["token_type_ids"])
+        a = ref.forward(cfg, weights, *args)["last_hidden_state"]
+        b = ref.forward(cfg, swapped, *args)["last_hidden_state"]
+        worst = max(worst, float(np.abs(a - b)[np.asarray(c["attention_mask"], dtype=bool)].max()))
+    assert worst > 0.05, worst
+    out["MLP halves swapped: last_hidden_state max|d|"] = worst
+    return out
+
+
+def jina_probe_names(cfg, prefix):
+    last = cfg["num_hidden_layers"] - 1
+    p = prefix
+    names = [p + "embeddings.word_embeddings.weight", p + "embeddings.token_type_embeddings.weight",
+             p + "embeddings.LayerNorm.bias", p + "encoder.layer.0.attention.self.query.weight",
+             p + f"encoder.layer.{last}.attention.self.key.bias", p + "encoder.layer.1.attention.self.value.weight",
+             p + "encoder.layer.0.attention.output.dense.weight",
+             p + f"encoder.layer.{last}.attention.output.LayerNorm.weight",
+             p + "encoder.layer.0.mlp.gated_layers.weight", p + f"encoder.layer.{last}.mlp.wo.weight",
+             p + "encoder.layer.0.mlp.wo.bias", p + f"encoder.layer.{last}.mlp.layernorm.weight",
+             p + "pooler.dense.weight"]
+    if "id2label" in cfg:
+        names.append("classifier.weight")
+    return names
+
+
+def build_jina(out_dir, vocab_list, spec):
+    """A JinaBERT fixture, as build_rotary_family: config, weights, WordPiece files, jina_cases
+    through the float64 reference (after the self-check), reference.json (tiny_jina also holds the
+    slopes of 1..32 heads as the remote code's float32 tensor)."""
+    name, arch, prefix, seed, extra = spec
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    cfg = jina_config(len(vocab_list), arch, **extra)
+    rng = np.random.default_rng(seed)
+    weights = jina_weights(rng, cfg, prefix, "classifier" if "id2label" in extra else None)
+    meta = {"format": "pt", "generator": "sparq tools/make_fixtures.py", "seed": str(seed)}
+    ref.write_safetensors(os.path.join(d, "model.safetensors"), weights, meta)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    write_wordpiece_files(d, vocab_list, cfg["max_position_embeddings"])
+    loaded, loaded_dtypes, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+    for k, v in weights.items():
+        assert np.array_equal(loaded[k], v), k
+    cases = jina_cases(vocab, np.random.default_rng(1000 + seed), cfg)
+    t0 = __import__("time").time()
+    checks = check_jina_reference(cfg, loaded, cases, seed)
+    check_s = __import__("time").time() - t0
+    max_f32_dev = reference_outputs(cfg, loaded, cases)
+    doc = {
+        "model": name,
+        "architecture": arch,
+        "weights_dtype": "F32",
+        "computed_in": "float64 (stored rounded to float32); ALiBi slopes rounded to float32 as the remote "
+                       "code's torch.Tensor, the bias -slope * |i - j| in float64",
+        "max_abs_dev_torch_float32": max_f32_dev,
+        "outputs_note": "last_hidden_state is [B][S][H] for every position incl. padding (only positions with "
+                        "attention_mask 1 are meaningful); pooler_output [B][H]; logits [B][L]",
+        "probes": probes(loaded, loaded_dtypes, jina_probe_names(cfg, prefix), np.random.default_rng(seed + 7)),
+        "cases": cases,
+    }
+    if name == "tiny_jina":
+        # The remote code's slopes (torch.Tensor of _get_alibi_head_slopes: float32) for 1..32 heads.
+        doc["alibi_slopes"] = {str(n): f32_list(ref.jina_alibi_slopes(n)) for n in range(1, 33)}
+    write_reference(d, doc, name, arch, "F32", len(weights), max_f32_dev)
+    print("  JinaBERT reference self-check ({:.2f} s): ".format(check_s) +
+          ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
+
+
 # tokenizer.json of a SentencePiece Unigram model as transformers' convert_slow_tokenizer.py
 # writes it (the `tokenizers` package is not in Debian, so its output is transcribed here):
 # XLMRobertaConverter in the older form (Precompiled + Replace " {2,}" -> " ", Metaspace with
@@ -2970,6 +3579,10 @@ def main():
         if os.path.isdir(os.path.join(out, spec[0])):
             shutil.rmtree(os.path.join(out, spec[0]))
         build_gte(out, vocab_list, spec)
+    for spec in JINA_MODELS:
+        if os.path.isdir(os.path.join(out, spec[0])):
+            shutil.rmtree(os.path.join(out, spec[0]))
+        build_jina(out, vocab_list, spec)
 
 
 if __name__ == "__main__":

@@ -112,10 +112,11 @@ struct ModelConfig {
     // [CLS] row or the mean of the tokens (mean_pooling).
     // NomicBERT (model_type "nomic_bert") runs on the same machinery with post_norm: BERT's
     // post-norm layers (LayerNorm after each residual add, the embeddings' LayerNorm, no final
-    // norm), every layer global, the gate's activation SiLU (silu, "swiglu") or GELU.
+    // norm), every layer global, the gate's activation SiLU (silu, "swiglu") or GELU. So do GTE
+    // and JinaBERT (alibi: no rotary positions; every head adds -slope * |i - j| to its scores).
     struct Modern {
         bool on = false;
-        bool post_norm = false, silu = false;
+        bool post_norm = false, silu = false, alibi = false;
         int64_t global_every = 1, window = 0;
         double global_theta = 160000.0, local_theta = 10000.0;
         // GTE's fixed NTK scaling (rope_scaling type ntk): the inverse frequencies of base
@@ -132,6 +133,8 @@ struct ModelConfig {
     // (the post-norm families have BERT's heads).
     bool modern_head() const { return modern.on && !modern.post_norm; }
     bool gte() const { return model_type == "new"; }
+    // JinaBERT: model_type "bert" with position_embedding_type "alibi" (read as "jina_bert").
+    bool jina() const { return model_type == "jina_bert"; }
     // ALBERT's cross-layer sharing: num_hidden_layers applications of num_hidden_groups groups
     // of inner_group_num layers each; application i runs group i * groups / num_layers (Hugging
     // Face's int(i / (num_hidden_layers / num_hidden_groups))), all of its inner layers in order.

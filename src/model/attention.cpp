@@ -45,6 +45,30 @@ void rel_bias_of_distance(const float* table, int64_t buckets, int64_t heads, in
         out[r + max_len - 1] = table[relative_position_bucket(r, buckets) * heads + head];
 }
 
+std::vector<double> alibi_slopes(int64_t heads) {
+    auto power_of_2 = [](int64_t n) {
+        const double start =
+            std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(n)) - 3)));
+        std::vector<double> s;
+        for (int64_t i = 0; i < n; ++i)
+            s.push_back(start * std::pow(start, static_cast<double>(i)));
+        return s;
+    };
+    int64_t p = 1;
+    while (p * 2 <= heads) p *= 2;
+    std::vector<double> s = power_of_2(p);
+    if (p == heads) return s;
+    const std::vector<double> twice = alibi_slopes(2 * p);
+    for (int64_t i = 0; static_cast<int64_t>(s.size()) < heads; i += 2) s.push_back(twice[i]);
+    return s;
+}
+
+void alibi_bias_of_distance(double slope, int64_t max_len, float* out) {
+    const float neg = -static_cast<float>(slope);
+    for (int64_t r = -(max_len - 1); r < max_len; ++r)
+        out[r + max_len - 1] = neg * static_cast<float>(r < 0 ? -r : r);
+}
+
 namespace ref {
 void attention_head(const float* q, const float* k, const float* v, int64_t ld_qkv, float* ctx,
                     int64_t ld_ctx, int64_t seq, int64_t d, float scale, float* scratch,

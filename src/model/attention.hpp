@@ -140,4 +140,12 @@ int64_t relative_position_bucket(int64_t r, int64_t buckets);
 void rel_bias_of_distance(const float* table, int64_t buckets, int64_t heads, int64_t head,
                           int64_t max_len, float* out);
 
+// ALiBi (JinaBERT): the head slopes of the ALiBi paper as jina-bert-implementation computes them
+// (n a power of two: s^1 .. s^n with s = 2^(-8 / n); else the slopes of the largest power of two
+// p below n, then every other slope of 2p's, n - p of them), and a head's bias by distance,
+// -slope * |r| in float32 as torch multiplies them, into out[0 .. 2 * max_len - 1) for
+// r = -(max_len - 1) .. max_len - 1.
+std::vector<double> alibi_slopes(int64_t heads);
+void alibi_bias_of_distance(double slope, int64_t max_len, float* out);
+
 }  // namespace sparq

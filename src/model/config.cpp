@@ -175,6 +175,9 @@ constexpr ArchTask kArchitectures[] = {
     {"NomicBertModel", Task::base},
     {"NewModel", Task::base},
     {"NewForSequenceClassification", Task::sequence_classification},
+    {"JinaBertModel", Task::base},
+    {"JinaBertForMaskedLM", Task::base},
+    {"JinaBertForSequenceClassification", Task::sequence_classification},
     // Multiple choice (the families Hugging Face has the head for: not DeBERTa v1).
     {"BertForMultipleChoice", Task::multiple_choice},
     {"RobertaForMultipleChoice", Task::multiple_choice},
@@ -311,10 +314,10 @@ double rope_base(const Reader& r, const char* key, double fallback) {
     return theta;
 }
 
-// What the post-norm rotary families (NomicBERT, GTE) share: ModernBERT's machinery with BERT's
-// post-norm layers, every layer global, no position table, token types when the table has rows,
-// LayerNorms with betas, BERT's tanh pooler.
-void post_norm_rotary(ModelConfig& c, int64_t type_vocab_size) {
+// What the post-norm gated-MLP families (NomicBERT, GTE, JinaBERT) share: ModernBERT's machinery
+// with BERT's post-norm layers, every layer global, no position table, token types when the table
+// has rows, LayerNorms with betas, BERT's tanh pooler.
+void post_norm_gated(ModelConfig& c, int64_t type_vocab_size) {
     ModelConfig::Modern& m = c.modern;
     m.on = true;
     m.post_norm = true;
@@ -338,7 +341,7 @@ void read_nomic(const Reader& r, ModelConfig& c) {
     // (its multiple_of), as the remote code builds fc11 / fc12 / fc2.
     c.intermediate_size = (r.integer("n_inner", 8 * c.hidden_size / 3, 1) + 255) / 256 * 256;
     c.max_position_embeddings = r.integer("n_positions", 2048, 1);
-    post_norm_rotary(c, r.integer("type_vocab_size", 2, 0));
+    post_norm_gated(c, r.integer("type_vocab_size", 2, 0));
     ModelConfig::Modern& m = c.modern;
     if (const double f = r.number("rotary_emb_fraction", 0.0); f != 1.0)
         r.fail("rotary_emb_fraction " + std::to_string(f) +
@@ -372,7 +375,7 @@ void read_nomic(const Reader& r, ModelConfig& c) {
 // MLP down_proj(act(gate) * up) of up_gate_proj's two halves. On ModernBERT's machinery as
 // NomicBERT. What sparq does not compute is refused.
 void read_gte(const Reader& r, ModelConfig& c) {
-    post_norm_rotary(c, r.integer("type_vocab_size", 1, 0));
+    post_norm_gated(c, r.integer("type_vocab_size", 1, 0));
     ModelConfig::Modern& m = c.modern;
     c.max_position_embeddings = r.integer("max_position_embeddings", 2048, 1);
     if (const std::string t = r.string("position_embedding_type").value_or("rope"); t != "rope")
@@ -405,6 +408,29 @@ void read_gte(const Reader& r, ModelConfig& c) {
     m.attention_bias = true;  // qkv_proj and o_proj
     m.mlp_bias = false;       // up_gate_proj
     m.mlp_out_bias = true;    // down_proj
+}
+
+// JinaBERT (jina-embeddings-v2-*, jina-reranker-v1-*: model_type "bert" with
+// position_embedding_type "alibi", the remote code jinaai/jina-bert-implementation): BERT's names
+// and post-norm layers without a position table, ALiBi (every head adds -slope * |i - j| to its
+// scores, the ALiBi paper's slopes) and the gated MLP mlp.wo(GELU(first half) * second half) of
+// mlp.gated_layers (no bias), mlp.layernorm after its residual add. On ModernBERT's machinery as
+// NomicBERT, without rotary positions. What sparq does not compute is refused.
+void read_jina(const Reader& r, ModelConfig& c) {
+    post_norm_gated(c, r.integer("type_vocab_size", 2, 1));
+    ModelConfig::Modern& m = c.modern;
+    m.alibi = true;
+    if (const json* am = r.get("auto_map"); am && am->is_object())
+        for (const auto& [key, v] : am->items())
+            if (v.is_string() && v.get<std::string>().find("qk-post-norm") != std::string::npos)
+                r.fail("auto_map names " + v.get<std::string>() +
+                       ": JinaBERT's qk-post-norm variant (jina-embeddings-v2-base-code) is not "
+                       "supported");
+    if (const std::string ff = r.string("feed_forward_type").value_or("original"); ff != "geglu")
+        r.fail("feed_forward_type '" + ff + "' is not supported (\"geglu\")");
+    m.attention_bias = true;
+    m.mlp_bias = false;     // mlp.gated_layers
+    m.mlp_out_bias = true;  // mlp.wo
 }
 
 // ModernBERT's options (HF ModernBertConfig's names and defaults); what sparq does not compute is
@@ -486,6 +512,10 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     c.family = c.model_type == "xlm-roberta"  ? "roberta"
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;
+    // JinaBERT is model_type "bert" with ALiBi positions: "jina_bert" inside sparq (its names,
+    // its layers), BERT's family.
+    if (c.model_type == "bert" && r.string("position_embedding_type") == "alibi")
+        c.model_type = "jina_bert";
     const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {
@@ -528,6 +558,8 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
         // read_nomic has read its options.
     } else if (c.model_type == "new") {
         read_gte(r, c);
+    } else if (c.jina()) {
+        read_jina(r, c);
     } else if (distil) {
         // No token-type embeddings: type ids (sentence pairs) are kept for the QA span search
         // but add nothing. The sequence-classification head is pre_classifier + ReLU.

@@ -329,21 +329,32 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
 
     if (modern_) {
         const ModelConfig::Modern& m = cfg.modern;
-        if (head_dim_ % 2 != 0)
+        rotary_ = !m.alibi;
+        if (rotary_ && head_dim_ % 2 != 0)
             throw Error("config: ModernBERT's rotary embeddings need an even head size, found " +
                         std::to_string(head_dim_));
-        rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_, m.rope_ntk_factor);
-        rope_local_ = RotaryTable(head_dim_, m.local_theta, max_pos_);
+        if (rotary_) {
+            rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_, m.rope_ntk_factor);
+            rope_local_ = RotaryTable(head_dim_, m.local_theta, max_pos_);
+        }
         rel_len_ = max_pos_;
+        if (m.alibi) {  // JinaBERT: each head's -slope * |i - j| as its relative bias
+            const std::vector<double> slopes = alibi_slopes(heads_);
+            rel_bias_.resize(static_cast<size_t>(heads_ * (2 * rel_len_ - 1)));
+            for (int64_t hd = 0; hd < heads_; ++hd)
+                alibi_bias_of_distance(slopes[hd], rel_len_,
+                                       rel_bias_.data() + hd * (2 * rel_len_ - 1));
+        }
         window_ = m.window;
         window_bias_.assign(static_cast<size_t>(2 * rel_len_ - 1), 0.0f);
         for (int64_t r = -(rel_len_ - 1); r < rel_len_; ++r)
             if (std::abs(r) > m.window) window_bias_[r + rel_len_ - 1] = -1e30f;
         post_norm_ = m.post_norm;
         silu_glu_ = m.silu;
-        if (m.post_norm) {  // NomicBERT, GTE: no final norm, every layer global
-            attention_plan_ +=
-                cfg.gte() ? "; GTE: rotary positions" : "; NomicBERT: rotary positions";
+        if (m.post_norm) {  // NomicBERT, GTE, JinaBERT: no final norm, every layer global
+            attention_plan_ += cfg.gte()    ? "; GTE: rotary positions"
+                               : cfg.jina() ? "; JinaBERT: ALiBi (-slope * |i - j| per head)"
+                                            : "; NomicBERT: rotary positions";
         } else {
             expect_shape(w.final_ln_g, {h}, "final_norm.weight");
             expect_shape(w.final_ln_b, {h}, "final_norm.bias");
@@ -678,7 +689,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
                               L.qkv.kernel->run_by_units(x, w.qkv.data(), t_all, 3, heads_);
         if (!by_heads) L.qkv.kernel->run(x, w.qkv.data(), t_all);
         timer.lap(prof.qkv);
-        if (modern_)
+        if (rotary_)
             apply_rotary(w.qkv.data(), 3 * h, t_all, w.rpos.data(), h, head_dim_, rope_global_);
         if (attention_s8_)
             attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, nullptr, nullptr, &L);
@@ -961,7 +972,7 @@ void Encoder::forward_stream(const PackedBatch& batch, float* x, Workspace& w, S
         const Layer& L = *layer;
         spmm_run_stream(*L.qkv.kernel, xs, true, qs, true, t_all);
         timer.lap(prof.qkv);
-        if (modern_)
+        if (rotary_)
             apply_rotary_stream(qs, t_all, w.rpos.data(), h, head_dim_, rope_global_, group);
         attention_stream(batch, qs, cs, group);
         timer.lap(prof.attention);

@@ -190,7 +190,8 @@ class Encoder {
     std::vector<PlanEntry> plan_;
     bool attention_s8_ = false;
     // MPNet: per head, the relative position bias by distance -(rel_len_ - 1) .. rel_len_ - 1
-    // ([heads][2 * rel_len_ - 1]; rel_bias_of_distance); empty for every other family.
+    // ([heads][2 * rel_len_ - 1]; rel_bias_of_distance); JinaBERT: its ALiBi the same way
+    // (alibi_bias_of_distance); empty for every other family.
     std::vector<float> rel_bias_;
     int64_t rel_len_ = 0;
     // DeBERTa: per distance -(rel_len_ - 1) .. rel_len_ - 1 the relative embedding row it reads
@@ -206,9 +207,9 @@ class Encoder {
         return rel_idx_.data() + rel_len_ - 1 + kDebertaIndexPad;
     }
     const float* rel_bias(int64_t head, const Layer* layer = nullptr) const {
-        if (modern_) return layer && layer->local ? window_bias_.data() + rel_len_ - 1 : nullptr;
-        return rel_bias_.empty() ? nullptr
-                                 : rel_bias_.data() + head * (2 * rel_len_ - 1) + rel_len_ - 1;
+        if (!rel_bias_.empty())  // MPNet's buckets, JinaBERT's ALiBi
+            return rel_bias_.data() + head * (2 * rel_len_ - 1) + rel_len_ - 1;
+        return modern_ && layer && layer->local ? window_bias_.data() + rel_len_ - 1 : nullptr;
     }
     // ModernBERT (ModelConfig::Modern): the rotary angles of global and local layers, the
     // window's mask by distance -(rel_len_ - 1) .. rel_len_ - 1, the final LayerNorm.
@@ -216,6 +217,7 @@ class Encoder {
     // NomicBERT and GTE on ModernBERT's machinery: post-norm layers (BERT's loops); the gated
     // MLP's activation SiLU.
     bool post_norm_ = false, silu_glu_ = false;
+    bool rotary_ = false;  // rotary Q / K (every modern_ family but JinaBERT's ALiBi)
     int64_t window_ = 0;  // local layers: keys within +-window_
     // Whether local layers compute only the keys their windows reach (default; SPARQ_NO_BAND=1
     // computes every key under the window mask, for comparison).

@@ -99,6 +99,14 @@ constexpr Rename kGteLayer[] = {
     {"output.LayerNorm", "mlp_ln"},
 };
 
+// JinaBERT's layer modules (BERT's prefix and attention): the gated MLP's gated_layers (the
+// activated half first) and wo, its LayerNorm mlp.layernorm.
+constexpr Rename kJinaLayer[] = {
+    {"intermediate.dense", "mlp.gated_layers"},
+    {"output.dense", "mlp.wo"},
+    {"output.LayerNorm", "mlp.layernorm"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
@@ -174,6 +182,8 @@ std::string native_encoder_name(const std::string& model_type, const std::string
             if (!n && starts_with(canonical, from)) n = to + canonical.substr(from.size());
     }
     if (model_type == "new") n = layer_name(canonical, kGteLayer, numbered("encoder.layer."));
+    if (model_type == "jina_bert")
+        n = layer_name(canonical, kJinaLayer, numbered("encoder.layer."));
     if (model_type == "nomic_bert") {
         n = layer_name(canonical, kNomicLayer, numbered("encoder.layers."));
         if (!n && starts_with(canonical, "embeddings.LayerNorm."))

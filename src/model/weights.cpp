@@ -365,6 +365,17 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.emb_proj_b = ld.encoder("embeddings_project.bias", {h});
     }
 
+    // BERT's attention.self.{query,key,value} weights and biases of layer prefix p.
+    auto separate_qkv = [&](LayerWeights& l, const std::string& p) {
+        Tensor* ws[3] = {&l.q_w, &l.k_w, &l.v_w};
+        Tensor* bs[3] = {&l.q_b, &l.k_b, &l.v_b};
+        const char* parts[3] = {"query", "key", "value"};
+        for (int i = 0; i < 3; ++i) {
+            *ws[i] = ld.encoder(p + "attention.self." + parts[i] + ".weight", {h, h});
+            *bs[i] = ld.encoder(p + "attention.self." + parts[i] + ".bias", {h});
+        }
+    };
+
     // Added as they load: a layer count beyond the file's ends at its first missing tensor, not
     // in allocating that many layers.
     for (int64_t i = 0; i < cfg.distinct_layers(); ++i) {
@@ -374,15 +385,20 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             // Wqkv [3 hidden][hidden] (Q, K, V rows one after the other), Wo, Wi [2 inter][hidden]
             // (the activation's half, then the gate's), Wo; attn_norm (none in layer 0) and
             // mlp_norm in the LayerNorm slots; biases as the config says.
+            // JinaBERT: BERT's separate query / key / value.
             const ModelConfig::Modern& m = cfg.modern;
-            const Tensor qkv = ld.encoder(p + "attention.self.query.weight", {3 * h, h});
-            const Tensor qkv_b =
-                vector_or_zeros(p + "attention.self.query.bias", 3 * h, m.attention_bias);
-            Tensor* ws[3] = {&l.q_w, &l.k_w, &l.v_w};
-            Tensor* bs[3] = {&l.q_b, &l.k_b, &l.v_b};
-            for (int part = 0; part < 3; ++part) {
-                *ws[part] = qkv_part(qkv, part, cfg.num_heads, false);
-                *bs[part] = qkv_part(qkv_b, part, cfg.num_heads, false);
+            if (cfg.jina()) {
+                separate_qkv(l, p);
+            } else {
+                const Tensor qkv = ld.encoder(p + "attention.self.query.weight", {3 * h, h});
+                const Tensor qkv_b =
+                    vector_or_zeros(p + "attention.self.query.bias", 3 * h, m.attention_bias);
+                Tensor* ws[3] = {&l.q_w, &l.k_w, &l.v_w};
+                Tensor* bs[3] = {&l.q_b, &l.k_b, &l.v_b};
+                for (int part = 0; part < 3; ++part) {
+                    *ws[part] = qkv_part(qkv, part, cfg.num_heads, false);
+                    *bs[part] = qkv_part(qkv_b, part, cfg.num_heads, false);
+                }
             }
             l.ao_w = ld.encoder(p + "attention.output.dense.weight", {h, h});
             l.ao_b = vector_or_zeros(p + "attention.output.dense.bias", h, m.attention_bias);
@@ -422,12 +438,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             l.k_b = zero_tensor(p + "attention.self.key bias (none: zeros)", {h});
             l.v_b = ld.encoder(p + "attention.self.v_bias", {h});
         } else {
-            l.q_w = ld.encoder(p + "attention.self.query.weight", {h, h});
-            l.q_b = ld.encoder(p + "attention.self.query.bias", {h});
-            l.k_w = ld.encoder(p + "attention.self.key.weight", {h, h});
-            l.k_b = ld.encoder(p + "attention.self.key.bias", {h});
-            l.v_w = ld.encoder(p + "attention.self.value.weight", {h, h});
-            l.v_b = ld.encoder(p + "attention.self.value.bias", {h});
+            separate_qkv(l, p);
         }
         if (cfg.disentangled.own_pos_proj) {
             // DeBERTa's own position projections (c2p / p2c are only set with relative

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The rotary post-norm embedding families end to end: NomicBERT (nomic-embed-text-v1 / v1.5,
-# model_type nomic_bert) and GTE v1.5 (Alibaba-NLP's "new" architecture). For each: `embed` of
+# The post-norm gated-MLP embedding families end to end: NomicBERT (nomic-embed-text-v1 / v1.5,
+# model_type nomic_bert) and GTE v1.5 (Alibaba-NLP's "new" architecture), both with rotary
+# positions, and JinaBERT (jina-embeddings-v2, model_type bert with ALiBi). For each: `embed` of
 # its two fixtures equals the PyTorch reference's mean pooling on the ids `sparq tokenize` gives;
 # a 90%-pruned copy runs on the sparse kernels — on the packed stream at one thread and
 # token-major without it — and equals the reference on its pruned weights; `inspect` lists the
@@ -134,4 +135,12 @@ refuses_configs "$FIX/tiny_gte" embed "$T1" 'c["layer_norm_type"]="rms_norm"' \
     'c["position_embedding_type"]="absolute"' 'c["logn_attention_scale"]=True' 'c["pack_qkv"]=False' \
     'c["rope_scaling"]={"type": "linear", "factor": 2.0}' \
     'c["rope_scaling"]={"type": "ntk", "factor": 2.0, "mixed_b": 0.5}' 'c["hidden_act"]="relu"'
-echo "rotary embedders: ok"
+check jina tiny_jina tiny_jina_cls "encoder.layer.0.mlp.gated_layers.weight  \[128x48\]" \
+    "JinaBERT: ALiBi" 12 \
+    encoder.layer.1.attention.self.query.weight encoder.layer.1.attention.self.value.weight \
+    encoder.layer.1.attention.output.dense.weight encoder.layer.1.mlp.gated_layers.weight \
+    encoder.layer.1.mlp.wo.weight
+refuses_configs "$FIX/tiny_jina" embed "$T1" 'c["feed_forward_type"]="reglu"' \
+    'del c["feed_forward_type"]' \
+    'c["auto_map"]={"AutoModel": "jinaai/jina-bert-v2-qk-post-norm--modeling_bert.JinaBertModel"}'
+echo "post-norm embedders: ok"
