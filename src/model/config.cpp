@@ -38,6 +38,10 @@ using nlohmann::json;
 constexpr int64_t kMaxInteger = int64_t{1} << 40;
 // ALBERT runs its shared layers num_hidden_layers * inner_group_num times (models: 12 to 24).
 constexpr int64_t kMaxAlbertLayerRuns = 4096;
+// Longest max_position_embeddings of a model without a position table (rotary, ALiBi, DeBERTa's
+// relative positions), whose length no tensor bounds: the encoder sizes its rotary / bias /
+// bucket tables by it (2^18 tokens: 67 MB of rotary tables at head size 64).
+constexpr int64_t kMaxTablelessPositions = int64_t{1} << 18;
 
 std::string describe(const json& j) {
     std::string v = j.dump();
@@ -610,8 +614,13 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
     const bool roberta = c.roberta_style();
     c.pad_token_id = r.integer("pad_token_id", roberta ? 1 : 0, 0);
     if (roberta) c.position_offset = c.pad_token_id + 1;
+    if (!c.position_embeddings && c.max_position_embeddings > kMaxTablelessPositions)
+        r.fail(std::string(c.nomic() ? "n_positions " : "max_position_embeddings ") +
+               std::to_string(c.max_position_embeddings) + " exceeds sparq's limit of " +
+               std::to_string(kMaxTablelessPositions) + " for a model without a position table");
     if (c.max_tokens() < 1)
-        r.fail("max_position_embeddings " + std::to_string(c.max_position_embeddings) +
+        r.fail(std::string(c.nomic() ? "n_positions " : "max_position_embeddings ") +
+               std::to_string(c.max_position_embeddings) +
                " leaves no position for a token (RoBERTa positions start at pad_token_id + 1 = " +
                std::to_string(c.position_offset) + ")");
     if (c.hidden_size % c.num_heads != 0)

@@ -330,10 +330,10 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
     if (modern_) {
         const ModelConfig::Modern& m = cfg.modern;
         rotary_ = !m.alibi;
-        if (rotary_ && head_dim_ % 2 != 0)
-            throw Error("config: ModernBERT's rotary embeddings need an even head size, found " +
-                        std::to_string(head_dim_));
         if (rotary_) {
+            if (head_dim_ % 2 != 0)
+                throw Error("config: rotary embeddings need an even head size, found " +
+                            std::to_string(head_dim_));
             rope_global_ = RotaryTable(head_dim_, m.global_theta, max_pos_, m.rope_ntk_factor);
             rope_local_ = RotaryTable(head_dim_, m.local_theta, max_pos_);
         }

@@ -385,9 +385,8 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             // Wqkv [3 hidden][hidden] (Q, K, V rows one after the other), Wo, Wi [2 inter][hidden]
             // (the activation's half, then the gate's), Wo; attn_norm (none in layer 0) and
             // mlp_norm in the LayerNorm slots; biases as the config says.
-            // JinaBERT: BERT's separate query / key / value.
             const ModelConfig::Modern& m = cfg.modern;
-            if (cfg.jina()) {
+            if (cfg.jina()) {  // BERT's separate query / key / value
                 separate_qkv(l, p);
             } else {
                 const Tensor qkv = ld.encoder(p + "attention.self.query.weight", {3 * h, h});

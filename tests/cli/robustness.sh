@@ -281,6 +281,14 @@ j['normalizer']['normalizers'][0]['precompiled_charsmap'] = base64.b64encode($BA
 json.dump(j, open('$m/tokenizer.json', 'w'))"
 expect 1 "tokenizer.json: its Precompiled normalizer's precompiled_charsmap is damaged" \
   "damaged map in a tokenizer.json" -- "$SPARQ" embed "$m" hi
+# A model without a position table (rotary, ALiBi, DeBERTa-v3) sizes its tables by
+# max_position_embeddings, which no tensor bounds: a huge one is refused, not allocated.
+for fx in tiny_jina:max_position_embeddings tiny_nomic:n_positions tiny_deberta:max_position_embeddings; do
+  m="$TMP/${fx%%:*}_long"; rm -rf "$m"; cp -r "$FIX/${fx%%:*}" "$m"
+  $PY -c "import json,sys; p=sys.argv[1]+'/config.json'; c=json.load(open(p)); c['${fx#*:}']=2000000000; json.dump(c,open(p,'w'))" "$m"
+  expect 1 "${fx#*:} 2000000000 exceeds sparq's limit of 262144 for a model without a position table" \
+    "${fx%%:*}: huge ${fx#*:}" -- "$SPARQ" embed "$m" hi
+done
 m=$(deberta deb_span); sed -i 's/"max_relative_positions": 16/"max_relative_positions": 8/' "$m/config.json"
 expect 1 "rel_embeddings.weight': expected shape \[16, 32\], found \[32, 32\]" "rel_embeddings size" -- "$SPARQ" classify "$m" hi
 m=$(deberta deb_buckets); sed -i 's/"position_buckets": -1/"position_buckets": 40/' "$m/config.json"
