@@ -7,6 +7,7 @@
 #include "model/safetensors.hpp"
 #include "model/weights.hpp"
 #include "sparq/error.hpp"
+#include "sparq/tokenizer.hpp"
 #include "tools/matrix_stats.hpp"
 
 namespace sparq::cli {
@@ -87,6 +88,15 @@ void run_inspect(const InspectArgs& a) {
         while (!plan.empty() && plan.back() == '\n') plan.pop_back();
     }
     const std::string arch = cfg.architectures.empty() ? "(none)" : cfg.architectures.front();
+    // The tokenizer as loading reads it (a broken one is reported here, not fatal).
+    std::string tokenizer = "(none: the model takes token ids)";
+    if (Tokenizer::files_exist(dir)) {
+        try {
+            tokenizer = Tokenizer::from_dir(dir).description();
+        } catch (const Error& e) {
+            tokenizer = std::string("not loadable: ") + e.what();
+        }
+    }
     const double enc_sparsity = enc_total ? double(enc_zeros) / enc_total : 0.0;
 
     if (a.json) {
@@ -101,6 +111,7 @@ void run_inspect(const InspectArgs& a) {
         j["intermediate"] = cfg.intermediate_size;
         j["vocab_size"] = cfg.vocab_size;
         j["max_position_embeddings"] = cfg.max_position_embeddings;
+        j["tokenizer"] = tokenizer;
         if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
             nlohmann::ordered_json labels = nlohmann::ordered_json::array();
             for (int64_t i = 0; i < cfg.num_labels; ++i) labels.push_back(cfg.label(i));
@@ -134,6 +145,7 @@ void run_inspect(const InspectArgs& a) {
         (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_heads,
         (long long)cfg.intermediate_size, (long long)cfg.vocab_size,
         (long long)cfg.max_position_embeddings);
+    std::printf("tokenizer     %s\n", tokenizer.c_str());
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         std::string labels;
         for (int64_t i = 0; i < cfg.num_labels; ++i) labels += (i ? ", " : "") + cfg.label(i);

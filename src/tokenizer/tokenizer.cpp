@@ -507,6 +507,17 @@ const std::string& Tokenizer::id_to_token(int32_t id) const {
 
 size_t Tokenizer::vocab_size() const { return impl_->vocab.size(); }
 const TokenizerOptions& Tokenizer::options() const { return impl_->opts; }
+
+std::string Tokenizer::description() const {
+    const Impl& im = *impl_;
+    std::string d = im.kind == ModelKind::wordpiece ? "WordPiece"
+                    : im.kind == ModelKind::bpe     ? "byte-level BPE"
+                                                    : "SentencePiece";
+    if (!im.model_name.empty()) d += " " + im.model_name;
+    if (!im.source.empty()) d += " (" + im.source + ")";
+    return d + ", " + std::to_string(im.vocab.size()) + " tokens, max length " +
+           std::to_string(im.opts.max_length);
+}
 int32_t Tokenizer::cls_id() const { return impl_->cls; }
 int32_t Tokenizer::sep_id() const { return impl_->sep; }
 int32_t Tokenizer::pad_id() const { return impl_->pad; }

@@ -72,6 +72,9 @@ struct Tokenizer::Impl {
     std::vector<TemplateItem> single_template;
     std::vector<TemplateItem> pair_template;
     int32_t cls = -1, sep = -1, pad = -1, unk = -1, mask = -1;
+    // The file(s) it was read from (names without the directory) and, for SentencePiece read
+    // from a tokenizer.json, "Unigram": description()'s parts.
+    std::string source, model_name;
 
     // Derives norm from opts and indexes the added tokens; call once after filling the fields.
     void finalize();

@@ -640,6 +640,7 @@ void finish_unigram_json(Tokenizer::Impl& im, const json& root, const json& mode
     if (prepend.empty()) throw Error(where + ": a Unigram model needs a Metaspace pre_tokenizer");
 
     im.kind = ModelKind::sentencepiece;
+    im.model_name = "Unigram";
     im.spm_id_offset = 0;
     im.spm = spm_from_unigram(u, prepend != "never", where);
     if (prepend == "first") im.spm_later = spm_from_unigram(u, false, where);
@@ -828,6 +829,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         const fs::path sp = d / file;
         if (!fs::is_regular_file(sp)) continue;
         auto im = impl_from_sentencepiece(sp.string(), ids);
+        im->source = file;
         if (has_config) apply_config(cfg, tc.string(), im->opts);  // model_max_length
         if (im->albert.on && has_config) {
             // AlbertTokenizer's options (its defaults: true, false, true).
@@ -840,6 +842,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     }
     if (fs::is_regular_file(tj)) {
         auto im = impl_from_tokenizer_json(tj);
+        im->source = "tokenizer.json";
         if (has_config) {
             // BertTokenizerFast re-applies do_lower_case / strip_accents / tokenize_chinese_chars
             // from tokenizer_config.json over tokenizer.json's normalizer.
@@ -882,8 +885,13 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         read_special_names(cfg, tc.string(), names);
         if (auto v = get_bool(cfg, "add_prefix_space", tc.string())) add_prefix_space = *v;
     }
-    if (bpe) return Tokenizer(impl_from_bpe_files(vj, mt, names, add_prefix_space, opts));
+    if (bpe) {
+        auto im = impl_from_bpe_files(vj, mt, names, add_prefix_space, opts);
+        im->source = "vocab.json + merges.txt";
+        return Tokenizer(std::move(im));
+    }
     auto im = impl_from_vocab(tok::read_vocab_file(vt.string()), opts, names, vt.string());
+    im->source = "vocab.txt";
     if (mpnet) set_roberta_templates(*im, im->cls, im->sep);  // all type ids 0, as MPNetTokenizer
     return Tokenizer(std::move(im));
 }
