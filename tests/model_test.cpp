@@ -272,7 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "tiny_albert_cls", "tiny_albert_qa", "tiny_deberta_v1", "tiny_deberta_v1_cls",
                       "tiny_modernbert", "tiny_modernbert_cls", "tiny_modernbert_tok",
                       "tiny_modernbert_qa", "tiny_nomic", "tiny_nomic_geglu", "tiny_gte",
-                      "tiny_gte_silu", "tiny_jina", "tiny_jina_cls"));
+                      "tiny_gte_silu", "tiny_jina", "tiny_jina_cls", "tiny_jina_code"));
 
 // XLM-R's SentencePiece tokenizer: ids and pieces as the sentencepiece library and
 // XLMRobertaTokenizer's id mapping give them (written by the fixture generator), offsets that

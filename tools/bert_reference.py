@@ -114,8 +114,14 @@ the ALiBi bias -slope_h * |i - j| (the ALiBi paper's slopes: `jina_alibi_slopes`
 as the remote code's torch.Tensor; positions i, j of the padded batch); JinaBertGLUMLP (feed_forward_type
 "geglu"): u = mlp.gated_layers(x) (no bias), x = mlp.layernorm(x + mlp.wo(gelu(u[:I]) * u[I:]))
 (erf GELU on the first half); pooler tanh(pooler.dense(h[:, 0])), classifier on it. Names as BERT's
-(no prefix, or "bert." with the classifier at the top level). See `_forward_jina`; its tokenizer
-is BERT's WordPiece (vocab.txt).
+(no prefix, or "bert." with the classifier at the top level). The qk-post-norm variant
+(jinaai/jina-bert-v2-qk-post-norm's remote code, jina-embeddings-v2-base-code; recognised by an
+auto_map entry naming "qk-post-norm": `jina_is_qk_post_norm`), as text-embeddings-inference's python
+port FlashJinaBert computes it: q = attention.self.layer_norm_q(query(x)), k = layer_norm_k(key(x))
+(LayerNorms over the whole hidden size, before the head split), the same ALiBi attention and
+a = attention.output.LayerNorm(attention.output.dense(ctx) + x), then r = layer_norm_1(x + a),
+u = mlp.up_gated_layer(r) (no bias), x = layer_norm_2(r + mlp.down_layer(u[:I] * gelu(u[I:]))) (erf
+GELU on the second half). See `_forward_jina`; its tokenizer is BERT's WordPiece (vocab.txt).
 
 Weights are plain numpy arrays keyed by their Hugging Face names, with or without the "bert." /
 "roberta." / "distilbert." / "electra." / "mpnet." / "deberta." / "albert." prefix (ModernBERT's:
@@ -305,6 +311,7 @@ TASKS = {
     "ModernBertForMultipleChoice": "multiple_choice",
     "NomicBertModel": "base",
     "JinaBertModel": "base",
+    "JinaBertForMaskedLM": "base",
     "JinaBertForSequenceClassification": "sequence_classification",
 }
 
@@ -1392,7 +1399,19 @@ def _forward_gte(config, weights, input_ids, attention_mask, token_type_ids, dty
 
 # ------------------------------------------------------------------------------------------------
 # JinaBERT (model_type "bert" + position_embedding_type "alibi", jinaai/jina-bert-implementation's
-# remote code modeling_bert.py: JinaBertModel, JinaBertForSequenceClassification)
+# remote code modeling_bert.py: JinaBertModel, JinaBertForSequenceClassification; and the
+# jinaai/jina-bert-v2-qk-post-norm variant of jina-embeddings-v2-base-code)
+
+def jina_is_qk_post_norm(config):
+    """Whether a JinaBERT config.json is the jinaai/jina-bert-v2-qk-post-norm variant
+    (jina-embeddings-v2-base-code): some auto_map entry (a string, or a list of them) names
+    "qk-post-norm". Its config has no other key telling it from jina-embeddings-v2's."""
+    for v in (config.get("auto_map") or {}).values():
+        for s in (v if isinstance(v, (list, tuple)) else [v]):
+            if isinstance(s, str) and "qk-post-norm" in s:
+                return True
+    return False
+
 
 def jina_settings(config):
     """The JinaBertConfig values the reference uses, refusing the options it does not implement.
@@ -1401,7 +1420,7 @@ def jina_settings(config):
     applies nn.GELU() (erf) whatever it says, and the pooler is tanh. emb_pooler ("mean") only
     steers the remote code's encode() helper, attn_implementation "torch" (scaled_dot_product_attention
     with the mask + ALiBi as its attn_mask) or null (the eager path) the same numbers: both are
-    accepted."""
+    accepted. qk_post_norm: the jina-bert-v2-qk-post-norm variant (`jina_is_qk_post_norm`)."""
     hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
     if hidden % heads:
         raise ValueError(f"JinaBERT hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
@@ -1417,6 +1436,7 @@ def jina_settings(config):
     return {
         "hidden": hidden, "heads": heads, "head_dim": hidden // heads, "layers": int(config["num_hidden_layers"]),
         "intermediate": int(config["intermediate_size"]), "eps": float(config.get("layer_norm_eps", 1e-12)),
+        "qk_post_norm": jina_is_qk_post_norm(config),
     }
 
 
@@ -1462,7 +1482,16 @@ def _forward_jina(config, weights, input_ids, attention_mask, token_type_ids, dt
     mlp.gated_layers(x) (no bias) [.., 2 intermediate_size], y = gelu(u[..., :I]) * u[..., I:] (erf
     GELU on the first half, the "gated" one), x = mlp.layernorm(mlp.wo(y) + x). last_hidden_state = x;
     pooler_output = tanh(pooler.dense(x[:, 0])); JinaBertForSequenceClassification: logits =
-    classifier(pooler_output). Names BERT's, with or without the "bert." prefix."""
+    classifier(pooler_output). Names BERT's, with or without the "bert." prefix.
+
+    The qk-post-norm variant (st["qk_post_norm"]; jinaai/jina-bert-v2-qk-post-norm, whose remote
+    code is not at hand: as text-embeddings-inference's python port FlashJinaBert computes it): q =
+    attention.self.layer_norm_q(query(x)), k = attention.self.layer_norm_k(key(x)) (LayerNorms over
+    the whole hidden size, per token, before the head split; v as above), the same scores and
+    a = attention.output.LayerNorm(attention.output.dense(ctx) + x); then r = layer_norm_1(x + a),
+    u = mlp.up_gated_layer(r) (no bias), x = layer_norm_2(r + mlp.down_layer(u[..., :I] *
+    gelu(u[..., I:]))) (erf GELU on the SECOND half, the "gated" one here). Embeddings, pooler and
+    heads as above; JinaBertForMaskedLM is taken as its encoder (last_hidden_state)."""
     st = jina_settings(config)
     w, ids, mask, tt = _rotary_inputs(weights, input_ids, attention_mask, token_type_ids, dtype)
     bsz, seq = ids.shape
@@ -1485,22 +1514,33 @@ def _forward_jina(config, weights, input_ids, attention_mask, token_type_ids, dt
     x = ln(x, "embeddings.LayerNorm")
     ext = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
     alibi = jina_alibi(seq, heads, dtype)[None]  # [1, heads, S, S]
+    qk_post_norm = st["qk_post_norm"]
     for i in range(st["layers"]):
         p = f"encoder.layer.{i}."
-        q = split(linear(x, p + "attention.self.query"))
-        k = split(linear(x, p + "attention.self.key"))
+        q = linear(x, p + "attention.self.query")
+        k = linear(x, p + "attention.self.key")
+        if qk_post_norm:  # over the whole hidden size, before the head split
+            q, k = ln(q, p + "attention.self.layer_norm_q"), ln(k, p + "attention.self.layer_norm_k")
+        q, k = split(q), split(k)
         v = split(linear(x, p + "attention.self.value"))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(hd) + ext + alibi
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(bsz, seq, hidden)
-        x = ln(linear(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        u = linear(x, p + "mlp.gated_layers", bias=False)
-        assert u.shape[-1] == 2 * inter, (u.shape, inter)
-        x = ln(linear(_gelu_erf(u[..., :inter]) * u[..., inter:], p + "mlp.wo") + x, p + "mlp.layernorm")
+        a = ln(linear(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+        if qk_post_norm:
+            r = ln(x + a, p + "layer_norm_1")
+            u = linear(r, p + "mlp.up_gated_layer", bias=False)
+            assert u.shape[-1] == 2 * inter, (u.shape, inter)
+            m = u[..., :inter] * _gelu_erf(u[..., inter:])
+            x = ln(r + linear(m, p + "mlp.down_layer"), p + "layer_norm_2")
+        else:
+            u = linear(a, p + "mlp.gated_layers", bias=False)
+            assert u.shape[-1] == 2 * inter, (u.shape, inter)
+            x = ln(linear(_gelu_erf(u[..., :inter]) * u[..., inter:], p + "mlp.wo") + a, p + "mlp.layernorm")
     out = {"last_hidden_state": x}
     if any(k.endswith("pooler.dense.weight") for k in w):
         out["pooler_output"] = torch.tanh(linear(x[:, 0], "pooler.dense"))
     arch = (config.get("architectures") or ["JinaBertModel"])[0]
-    if arch not in ("JinaBertModel", "JinaBertForSequenceClassification"):
+    if arch not in ("JinaBertModel", "JinaBertForMaskedLM", "JinaBertForSequenceClassification"):
         raise NotImplementedError(f"{arch} is not implemented")
     if TASKS[arch] == "sequence_classification":
         out["logits"] = _linear(out["pooler_output"], w["classifier.weight"], w["classifier.bias"])

@@ -133,8 +133,13 @@ struct ModelConfig {
     // (the post-norm families have BERT's heads).
     bool modern_head() const { return modern.on && !modern.post_norm; }
     bool gte() const { return model_type == "new"; }
-    // JinaBERT: model_type "bert" with position_embedding_type "alibi" (read as "jina_bert").
-    bool jina() const { return model_type == "jina_bert"; }
+    // JinaBERT: model_type "bert" with position_embedding_type "alibi" (read as "jina_bert"), and
+    // its qk-post-norm variant (jina-embeddings-v2-base-code, read as "jina_bert_qk"): LayerNorms
+    // on Q and K over the hidden size, the attention block's own LayerNorm then layer_norm_1 over
+    // the layer input plus it, the MLP mlp.down_layer(up * gelu(gate)) of mlp.up_gated_layer's
+    // halves (up first).
+    bool jina() const { return model_type == "jina_bert" || jina_qk(); }
+    bool jina_qk() const { return model_type == "jina_bert_qk"; }
     // ALBERT's cross-layer sharing: num_hidden_layers applications of num_hidden_groups groups
     // of inner_group_num layers each; application i runs group i * groups / num_layers (Hugging
     // Face's int(i / (num_hidden_layers / num_hidden_groups))), all of its inner layers in order.

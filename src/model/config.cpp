@@ -424,12 +424,6 @@ void read_jina(const Reader& r, ModelConfig& c) {
     post_norm_gated(c, r.integer("type_vocab_size", 2, 1));
     ModelConfig::Modern& m = c.modern;
     m.alibi = true;
-    if (const json* am = r.get("auto_map"); am && am->is_object())
-        for (const auto& [key, v] : am->items())
-            if (v.is_string() && v.get<std::string>().find("qk-post-norm") != std::string::npos)
-                r.fail("auto_map names " + v.get<std::string>() +
-                       ": JinaBERT's qk-post-norm variant (jina-embeddings-v2-base-code) is not "
-                       "supported");
     if (const std::string ff = r.string("feed_forward_type").value_or("original"); ff != "geglu")
         r.fail("feed_forward_type '" + ff + "' is not supported (\"geglu\")");
     m.attention_bias = true;
@@ -517,9 +511,15 @@ ModelConfig ModelConfig::from_file(const std::string& path) {
                : c.model_type == "deberta-v2" ? "deberta"
                                               : c.model_type;
     // JinaBERT is model_type "bert" with ALiBi positions: "jina_bert" inside sparq (its names,
-    // its layers), BERT's family.
-    if (c.model_type == "bert" && r.string("position_embedding_type") == "alibi")
+    // its layers), BERT's family; "jina_bert_qk" when auto_map names the remote code of its
+    // qk-post-norm variant (jinaai/jina-bert-v2-qk-post-norm, jina-embeddings-v2-base-code).
+    if (c.model_type == "bert" && r.string("position_embedding_type") == "alibi") {
         c.model_type = "jina_bert";
+        if (const json* am = r.get("auto_map"); am && am->is_object())
+            for (const auto& [key, v] : am->items())
+                if (v.is_string() && v.get<std::string>().find("qk-post-norm") != std::string::npos)
+                    c.model_type = "jina_bert_qk";
+    }
     const bool distil = c.model_type == "distilbert";
 
     if (const json* a = r.get("architectures")) {

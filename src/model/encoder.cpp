@@ -444,6 +444,17 @@ Encoder::Encoder(const ModelConfig& cfg, BertWeights& w, const PlanOptions& opts
         L.ln1_b = std::move(src.ln1_b);
         L.ln2_g = std::move(src.ln2_g);
         L.ln2_b = std::move(src.ln2_b);
+        if (!src.qn_g.empty()) {
+            for (auto* t : {&src.qn_g, &src.qn_b, &src.kn_g, &src.kn_b, &src.mid_g, &src.mid_b})
+                expect_shape(*t, {h}, p + "LayerNorm vector");
+            qk_norm_ = true;
+            L.qn_g = std::move(src.qn_g);
+            L.qn_b = std::move(src.qn_b);
+            L.kn_g = std::move(src.kn_g);
+            L.kn_b = std::move(src.kn_b);
+            L.mid_g = std::move(src.mid_g);
+            L.mid_b = std::move(src.mid_b);
+        }
         src = LayerWeights{};  // the kernels hold their own copies
     }
     for (int64_t l : cfg.layer_order()) order_.push_back(&layers_[static_cast<size_t>(l)]);
@@ -691,6 +702,7 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         timer.lap(prof.qkv);
         if (rotary_)
             apply_rotary(w.qkv.data(), 3 * h, t_all, w.rpos.data(), h, head_dim_, rope_global_);
+        if (!L.qn_g.empty()) qk_layer_norm(w.qkv.data(), L, t_all);
         if (attention_s8_)
             attention_s8(batch, w.qkv.data(), w.ctx.data(), by_heads, nullptr, nullptr, &L);
         else
@@ -699,8 +711,15 @@ void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, boo
         // The residual add rides in the LayerNorm pass (no extra pass over the activations).
         L.attn_out.kernel->run(w.ctx.data(), w.tmp.data(), t_all);
         timer.lap(prof.attn_out);
-        layer_norm_rows(w.tmp.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
-                        eps_);
+        if (!L.mid_g.empty()) {  // JinaBERT qk-post-norm: LN_1(x + LN_attn(dense(ctx) + x))
+            layer_norm_rows(w.tmp.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), w.tmp.data(),
+                            t_all, h, eps_);
+            layer_norm_rows(w.tmp.data(), x, L.mid_g.data.data(), L.mid_b.data.data(), x, t_all, h,
+                            eps_);
+        } else {
+            layer_norm_rows(w.tmp.data(), x, L.ln1_g.data.data(), L.ln1_b.data.data(), x, t_all, h,
+                            eps_);
+        }
         timer.lap(prof.layer_norm);
         // Sparse FFN pairs (f32 or int8) and dense int8 pairs run chained: the
         // [tokens][intermediate] f32 activations are never written token-major.
@@ -840,8 +859,20 @@ void Encoder::forward_modern_stream(const PackedBatch& batch, float* x, Workspac
     timer.lap(prof.layer_norm);
 }
 
+void Encoder::qk_layer_norm(float* qkv, const Layer& L, int64_t t_all) const {
+    const int64_t h = hidden_;
+    parallel_rows(t_all, 2 * h, [&](int64_t r0, int64_t r1) {
+        for (int64_t t = r0; t < r1; ++t) {
+            float* q = qkv + t * 3 * h;
+            layer_norm(q, nullptr, L.qn_g.data.data(), L.qn_b.data.data(), q, 1, h, eps_);
+            layer_norm(q + h, nullptr, L.kn_g.data.data(), L.kn_b.data.data(), q + h, 1, h, eps_);
+        }
+    });
+}
+
 int64_t Encoder::stream_group(int64_t tokens) const {
-    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty()) return 0;
+    // JinaBERT qk-post-norm runs token-major (no stream version of its Q / K LayerNorms).
+    if (!stream_ || !chain_ffn_ || attention_s8_ || !rel_idx_.empty() || qk_norm_) return 0;
     std::vector<const LinearKernel*> ks;
     for (const Layer& L : layers_)
         for (const PlannedLinear* p : {&L.qkv, &L.attn_out, &L.inter, &L.out})

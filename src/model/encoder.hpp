@@ -127,6 +127,9 @@ class Encoder {
     struct Layer {
         PlannedLinear qkv, attn_out, inter, out;  // qkv: Q, K, V concatenated, [3H][H]
         Tensor ln1_g, ln1_b, ln2_g, ln2_b;
+        // JinaBERT's qk-post-norm variant: the LayerNorms of Q and K (over the hidden size,
+        // before the heads) and layer_norm_1 after the attention block's own (empty otherwise).
+        Tensor qn_g, qn_b, kn_g, kn_b, mid_g, mid_b;
         // DeBERTa: key / query projections of the relative embeddings, per head transposed,
         // [heads][head size][rel_ld_] (c2p / p2c; empty otherwise).
         AlignedBuffer<float> pos_k, pos_q;
@@ -218,6 +221,9 @@ class Encoder {
     // MLP's activation SiLU.
     bool post_norm_ = false, silu_glu_ = false;
     bool rotary_ = false;  // rotary Q / K (every modern_ family but JinaBERT's ALiBi)
+    bool qk_norm_ = false;  // JinaBERT qk-post-norm (Layer::qn_g ...): token-major layers only
+    // JinaBERT qk-post-norm: Q = LN_q(Q), K = LN_k(K) in place in the token-major QKV output.
+    void qk_layer_norm(float* qkv, const Layer& L, int64_t t_all) const;
     int64_t window_ = 0;  // local layers: keys within +-window_
     // Whether local layers compute only the keys their windows reach (default; SPARQ_NO_BAND=1
     // computes every key under the window mask, for comparison).

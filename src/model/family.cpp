@@ -107,6 +107,15 @@ constexpr Rename kJinaLayer[] = {
     {"output.LayerNorm", "mlp.layernorm"},
 };
 
+// The qk-post-norm variant's: mlp.up_gated_layer (up, then the gate) and mlp.down_layer,
+// layer_norm_2 after the MLP (layer_norm_1 and attention.self.layer_norm_q / layer_norm_k keep
+// their names).
+constexpr Rename kJinaQkLayer[] = {
+    {"intermediate.dense", "mlp.up_gated_layer"},
+    {"output.dense", "mlp.down_layer"},
+    {"output.LayerNorm", "layer_norm_2"},
+};
+
 bool starts_with(const std::string& s, const std::string& p) {
     return s.compare(0, p.size(), p) == 0;
 }
@@ -184,6 +193,8 @@ std::string native_encoder_name(const std::string& model_type, const std::string
     if (model_type == "new") n = layer_name(canonical, kGteLayer, numbered("encoder.layer."));
     if (model_type == "jina_bert")
         n = layer_name(canonical, kJinaLayer, numbered("encoder.layer."));
+    if (model_type == "jina_bert_qk")
+        n = layer_name(canonical, kJinaQkLayer, numbered("encoder.layer."));
     if (model_type == "nomic_bert") {
         n = layer_name(canonical, kNomicLayer, numbered("encoder.layers."));
         if (!n && starts_with(canonical, "embeddings.LayerNorm."))

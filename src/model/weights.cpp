@@ -412,8 +412,9 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
                 l.i_b =
                     concat_rows(vector_or_zeros(p + "intermediate.gate.bias", inter, m.mlp_bias),
                                 vector_or_zeros(p + "intermediate.dense.bias", inter, m.mlp_bias));
-            } else if (cfg.gte()) {
-                // up_gate_proj holds up, then the gate: Wi's activated half first.
+            } else if (cfg.gte() || cfg.jina_qk()) {
+                // up_gate_proj (GTE) / up_gated_layer (JinaBERT qk-post-norm) hold up, then the
+                // gate: Wi's activated half first.
                 const Tensor wi = ld.encoder(p + "intermediate.dense.weight", {2 * inter, h});
                 l.i_w = concat_rows(row_range(wi, inter, inter), row_range(wi, 0, inter));
                 l.i_b = zero_tensor(wi.name + " bias (none: zeros)", {2 * inter});
@@ -425,6 +426,14 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
             l.o_b = vector_or_zeros(p + "output.dense.bias", h, m.mlp_out_bias);
             l.ln2_g = ld.encoder(p + "output.LayerNorm.weight", {h});
             l.ln2_b = vector_or_zeros(p + "output.LayerNorm.bias", h, m.norm_bias);
+            if (cfg.jina_qk()) {
+                l.qn_g = ld.encoder(p + "attention.self.layer_norm_q.weight", {h});
+                l.qn_b = ld.encoder(p + "attention.self.layer_norm_q.bias", {h});
+                l.kn_g = ld.encoder(p + "attention.self.layer_norm_k.weight", {h});
+                l.kn_b = ld.encoder(p + "attention.self.layer_norm_k.bias", {h});
+                l.mid_g = ld.encoder(p + "layer_norm_1.weight", {h});
+                l.mid_b = ld.encoder(p + "layer_norm_1.bias", {h});
+            }
             continue;
         }
         if (cfg.deberta_v1()) {

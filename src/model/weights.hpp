@@ -49,6 +49,9 @@ struct LayerWeights {
     // pos_proj (c2p; no bias: zeros) and pos_q_proj (p2c), v2's pos_key_proj / pos_query_proj;
     // empty otherwise (v2 with share_att_key uses the key / query projections).
     Tensor pos_k_w, pos_k_b, pos_q_w, pos_q_b;
+    // JinaBERT's qk-post-norm variant: attention.self.layer_norm_q / layer_norm_k and
+    // layer_norm_1 (empty otherwise).
+    Tensor qn_g, qn_b, kn_g, kn_b, mid_g, mid_b;
 };
 
 struct BertWeights {

@@ -11,7 +11,7 @@ namespace sparq {
 namespace {
 const std::regex& linear_module_re() {
     static const std::regex re(
-        R"((bert\.|roberta\.|electra\.|mpnet\.|deberta\.)?encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)|(distilbert\.)?transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])|(albert\.)?encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)|(model\.)?layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))|(bert\.)?encoder\.layers\.\d+\.(attn\.(Wqkv|out_proj)|mlp\.fc(11|12|2))|(new\.|bert\.)?encoder\.layer\.\d+\.(attention\.(qkv_proj|o_proj)|mlp\.(up_gate_proj|down_proj|gated_layers|wo)))");
+        R"((bert\.|roberta\.|electra\.|mpnet\.|deberta\.)?encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)|(distilbert\.)?transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])|(albert\.)?encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)|(model\.)?layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))|(bert\.)?encoder\.layers\.\d+\.(attn\.(Wqkv|out_proj)|mlp\.fc(11|12|2))|(new\.|bert\.)?encoder\.layer\.\d+\.(attention\.(qkv_proj|o_proj)|mlp\.(up_gate_proj|down_proj|gated_layers|wo|up_gated_layer|down_layer)))");
     return re;
 }
 }  // namespace

@@ -33,7 +33,7 @@ bool is_encoder_linear_weight(const std::string& name) {
     // ModernBERT's (layers.N.attn.Wqkv, attn.Wo, mlp.Wi, mlp.Wo), NomicBERT's, GTE's (qkv_proj,
     // o_proj, mlp.up_gate_proj, mlp.down_proj) and JinaBERT's (mlp.gated_layers, mlp.wo).
     static const std::regex re(
-        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$|(^|\.)layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))\.weight$|(^|\.)encoder\.layers\.\d+\.(attn\.(Wqkv|out_proj)|mlp\.fc(11|12|2))\.weight$|(^|\.)encoder\.layer\.\d+\.(attention\.(qkv_proj|o_proj)|mlp\.(up_gate_proj|down_proj|gated_layers|wo))\.weight$)");
+        R"((^|\.)encoder\.layer\.\d+\.(attention\.self\.(query|key|value|in)(_proj)?|attention\.output\.dense|attention\.attn\.[qkvo]|intermediate\.dense|output\.dense)\.weight$|(^|\.)transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.lin[12])\.weight$|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\.(attention\.(query|key|value|dense)|ffn|ffn_output)\.weight$|(^|\.)layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))\.weight$|(^|\.)encoder\.layers\.\d+\.(attn\.(Wqkv|out_proj)|mlp\.fc(11|12|2))\.weight$|(^|\.)encoder\.layer\.\d+\.(attention\.(qkv_proj|o_proj)|mlp\.(up_gate_proj|down_proj|gated_layers|wo|up_gated_layer|down_layer))\.weight$)");
     return std::regex_search(name, re);
 }
 

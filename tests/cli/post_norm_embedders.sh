@@ -141,6 +141,11 @@ check jina tiny_jina tiny_jina_cls "encoder.layer.0.mlp.gated_layers.weight  \[1
     encoder.layer.1.attention.output.dense.weight encoder.layer.1.mlp.gated_layers.weight \
     encoder.layer.1.mlp.wo.weight
 refuses_configs "$FIX/tiny_jina" embed "$T1" 'c["feed_forward_type"]="reglu"' \
-    'del c["feed_forward_type"]' \
-    'c["auto_map"]={"AutoModel": "jinaai/jina-bert-v2-qk-post-norm--modeling_bert.JinaBertModel"}'
+    'del c["feed_forward_type"]'
+# The qk-post-norm variant (jina-embeddings-v2-base-code): LayerNorms on Q and K, layer_norm_1,
+# up_gated_layer's gate second; its layers run token-major (no packed stream).
+check jina_code tiny_jina_code tiny_jina_code "encoder.layer.0.mlp.up_gated_layer.weight  \[128x48\]" \
+    "JinaBERT: ALiBi" 12 \
+    encoder.layer.1.attention.self.query.weight encoder.layer.1.mlp.up_gated_layer.weight \
+    encoder.layer.1.mlp.down_layer.weight
 echo "post-norm embedders: ok"
