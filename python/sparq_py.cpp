@@ -340,6 +340,8 @@ class PyModel {
         d["vocab_size"] = c.vocab_size;
         d["max_position_embeddings"] = c.max_position_embeddings;
         d["precision"] = model_->precision();
+        const sparq::Tokenizer* tok = model_->tokenizer();
+        d["tokenizer"] = tok ? py::object(py::str(tok->description())) : py::object(py::none());
         if (c.task == sparq::Task::sequence_classification || c.task == sparq::Task::token_classification) {
             std::vector<std::string> labels;
             for (int64_t l = 0; l < c.num_labels; ++l) labels.push_back(c.label(l));

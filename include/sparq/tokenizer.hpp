@@ -107,8 +107,9 @@ class Tokenizer {
     // The model's continuing-subword prefix: "##" for WordPiece (BERT, DistilBERT, ELECTRA,
     // MPNet), "" for byte-level BPE and SentencePiece, whose word pieces do not mark continuation.
     const std::string& continuing_subword_prefix() const;
-    // What was loaded, for `sparq inspect`: the subword model and the file it came from, e.g.
-    // "SentencePiece Unigram (tokenizer.json), 250002 tokens, max length 512".
+    // What was loaded, for `sparq inspect`, serve's /info and Python's config: the subword model,
+    // the file it came from, its size and its own truncation length (the model may cut shorter),
+    // e.g. "SentencePiece Unigram (tokenizer.json), 250002 tokens, model_max_length 512".
     std::string description() const;
 
     Tokenizer(Tokenizer&&) noexcept;

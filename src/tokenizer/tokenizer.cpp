@@ -515,7 +515,7 @@ std::string Tokenizer::description() const {
                                                     : "SentencePiece";
     if (!im.model_name.empty()) d += " " + im.model_name;
     if (!im.source.empty()) d += " (" + im.source + ")";
-    return d + ", " + std::to_string(im.vocab.size()) + " tokens, max length " +
+    return d + ", " + std::to_string(im.vocab.size()) + " tokens, model_max_length " +
            std::to_string(im.opts.max_length);
 }
 int32_t Tokenizer::cls_id() const { return impl_->cls; }

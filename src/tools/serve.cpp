@@ -780,6 +780,7 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     info["layers"] = cfg.num_layers;
     info["precision"] = model.precision();
     info["max_length"] = impl_->o.max_length;
+    info["tokenizer"] = model.tokenizer() ? ojson(model.tokenizer()->description()) : ojson();
     {
         const SentenceEmbeddingConfig& e = impl_->o.embedding;
         info["embedding"] = {{"pooling", pooling_name(e.pooling)},

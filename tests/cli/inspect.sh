@@ -11,18 +11,18 @@ out=$("$SPARQ" inspect "$M")
 grep -q "BertForSequenceClassification" <<<"$out" || { echo "no architecture: $out"; exit 1; }
 grep -q "2 layers, hidden 32, 4 heads" <<<"$out" || { echo "no shape line"; exit 1; }
 grep -q "encoder sparsity  90.01%" <<<"$out" || { echo "wrong encoder sparsity: $out"; exit 1; }
-grep -q "^tokenizer     WordPiece (vocab.txt), 390 tokens, max length 512$" <<<"$out" ||
+grep -q "^tokenizer     WordPiece (vocab.txt), 390 tokens, model_max_length 512$" <<<"$out" ||
   { echo "no tokenizer line: $out"; exit 1; }
 # The tokenizer each kind of directory loads, and one that does not load (inspect still runs).
 FIX="$SRC/tests/fixtures"
 tok_line() { "$SPARQ" inspect "$1" | grep "^tokenizer "; }
-[ "$(tok_line "$FIX/tiny_xlmr")" = "tokenizer     SentencePiece (sentencepiece.bpe.model), 402 tokens, max length 512" ]
-[ "$(tok_line "$FIX/tiny_modernbert")" = "tokenizer     byte-level BPE (tokenizer.json), 390 tokens, max length 128" ]
-[ "$(tok_line "$FIX/tiny_deberta_v1")" = "tokenizer     byte-level BPE (vocab.json + merges.txt), 390 tokens, max length 512" ]
+[ "$(tok_line "$FIX/tiny_xlmr")" = "tokenizer     SentencePiece (sentencepiece.bpe.model), 402 tokens, model_max_length 512" ]
+[ "$(tok_line "$FIX/tiny_modernbert")" = "tokenizer     byte-level BPE (tokenizer.json), 390 tokens, model_max_length 128" ]
+[ "$(tok_line "$FIX/tiny_deberta_v1")" = "tokenizer     byte-level BPE (vocab.json + merges.txt), 390 tokens, model_max_length 512" ]
 T="$(mktemp -d)"; trap 'rm -rf "$T" /tmp/sparq_inspect_$$.json' EXIT
 cp -r "$FIX/tiny_xlmr" "$T/xj"; rm "$T/xj/sentencepiece.bpe.model"
 cp "$FIX/tiny_xlmr_json/tokenizer.json" "$T/xj/"
-[ "$(tok_line "$T/xj")" = "tokenizer     SentencePiece Unigram (tokenizer.json), 402 tokens, max length 512" ]
+[ "$(tok_line "$T/xj")" = "tokenizer     SentencePiece Unigram (tokenizer.json), 402 tokens, model_max_length 512" ]
 echo '{"model": ' > "$T/xj/tokenizer.json"
 tok_line "$T/xj" | grep -q "^tokenizer     not loadable: .*tokenizer.json' is not valid JSON"
 grep -Eq "bert.encoder.layer.0.attention.self.query.weight +\[32, 32\] +F32 +90.04%" <<<"$out" ||

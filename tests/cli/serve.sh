@@ -97,6 +97,7 @@ import json, sys, urllib.request
 port, cli = sys.argv[1], [json.loads(l) for l in open(sys.argv[2])]
 info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=30).read())
 assert "POST /zero-shot" in info["endpoints"], info
+assert info["tokenizer"].startswith("WordPiece (vocab.txt), "), info
 body = {"texts": ["the movie was great !", "alice read it in paris"], "labels": ["film", "book", "city"],
         "multi_label": True}
 req = urllib.request.Request(f"http://127.0.0.1:{port}/zero-shot", data=json.dumps(body).encode())

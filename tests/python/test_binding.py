@@ -118,6 +118,7 @@ class Binding(unittest.TestCase):
         self.assertEqual(c["precision"], "f32")
         self.assertIn("dense_f32", sparq.Model(os.path.join(FIX, "tiny_base"), threads=1, kernels="dense").plan())
         self.assertEqual(sparq.Model(os.path.join(FIX, "tiny_cls"), threads=1, precision="int8").config["precision"], "int8")
+        self.assertEqual(self.base.config["tokenizer"], "WordPiece (vocab.txt), 390 tokens, model_max_length 512")
 
     def test_sentence_transformers_directory_sets_embed_defaults(self):
         # tiny_base laid out as sentence-transformers saves a model: Transformer + Pooling (mean)
