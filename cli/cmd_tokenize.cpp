@@ -72,7 +72,8 @@ void add_tokenize(CLI::App& app) {
         "line) or stdin. Texts longer than the maximum length are truncated (longest-first for\n"
         "pairs), special tokens included.");
     sub->add_option("model", a->model,
-                    "Model directory (tokenizer.json, vocab.txt or vocab.json + merges.txt)")
+                    "Model directory (tokenizer.json, vocab.txt, vocab.json + merges.txt or a "
+                    "SentencePiece .model)")
         ->required();
     add_texts_option(sub, a->texts, "Texts to tokenize (default: --file or stdin)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
