@@ -31,6 +31,13 @@ PEERS = os.environ.get("PEERS_DIR", os.path.join(os.path.dirname(ROOT), "shared"
 NODE_MODULES = os.environ.get("NODE_PATH", "/tmp/peers-node/node_modules")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 NEG = torch.finfo(torch.float32).min
+
+
+def key_mask(attention_mask, dtype):
+    """[B, 1, 1, S]: NEG on padded keys (attention_mask 0), else 0 — the additive mask of the
+    encoders' scores."""
+    pad = (attention_mask == 0)[:, None, None, :]
+    return torch.where(pad, torch.full((), NEG, dtype=dtype), torch.zeros((), dtype=dtype))
 DRIVER_DOC = """
 Numerics: each model's module against the float64 reference (tools/bert_reference.py) on a padded
 batch (--check-shape; max |d| on real tokens < 1e-4, every torch variant), ORT's output of the

@@ -32,7 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers_common as common  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
-from peers_common import NEG, ref  # noqa: E402
+from peers_common import ref  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -76,6 +76,8 @@ class JinaBertEncoder(nn.Module):
     def __init__(self, config):
         super().__init__()
         st = ref.jina_settings(config)
+        if st["qk_post_norm"]:
+            raise ValueError("the qk-post-norm JinaBERT (jina-embeddings-v2-base-code) is not built here")
         h = st["hidden"]
         self.word_embeddings = nn.Embedding(int(config["vocab_size"]), h)
         self.token_type_embeddings = nn.Embedding(int(config.get("type_vocab_size", 2)), h)
@@ -88,8 +90,7 @@ class JinaBertEncoder(nn.Module):
         x = self.emb_ln(self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids))
         pos = torch.cumsum(torch.ones_like(input_ids[0]), 0).to(x.dtype)  # 1..S, S from the graph
         alibi = self.neg_slopes * (pos[None, :] - pos[:, None]).abs()[None]  # [heads, S, S]
-        pad = (attention_mask == 0)[:, None, None, :]  # [B, 1, 1, S] padded keys
-        key_mask = torch.where(pad, torch.full((), NEG, dtype=x.dtype), torch.zeros((), dtype=x.dtype))
+        key_mask = common.key_mask(attention_mask, x.dtype)  # [B, 1, 1, S] padded keys
         bias = key_mask + alibi[None]
         for layer in self.layers:
             x = layer(x, bias)

@@ -36,7 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers_common as common  # noqa: E402  (sets OPENBLAS_CORETYPE before torch loads)
-from peers_common import NEG, ref  # noqa: E402
+from peers_common import ref  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -122,8 +122,7 @@ class NomicBertEncoder(nn.Module):
         else:  # no token types: 0 * token_type_ids keeps the ONNX graph input (int64, [B, S])
             x = x + (token_type_ids * 0)[..., None].to(x.dtype)
         x = self.emb_ln(x)
-        pad = (attention_mask == 0)[:, None, None, :]  # [B, 1, 1, S] padded keys
-        key_mask = torch.where(pad, torch.full((), NEG, dtype=x.dtype), torch.zeros((), dtype=x.dtype))
+        key_mask = common.key_mask(attention_mask, x.dtype)  # [B, 1, 1, S] padded keys
         cos, sin = self.cos[:s], self.sin[:s]
         for layer in self.layers:
             x = layer(x, key_mask, cos, sin)

@@ -80,23 +80,24 @@ void run_inspect(const InspectArgs& a) {
     }
     std::sort(rows.begin(), rows.end(),
               [](const Row& x, const Row& y) { return x.e->name < y.e->name; });
-    std::string plan;
+    // The tokenizer as loading reads it: the loaded model's with --plan, else read here (a broken
+    // one is reported, not fatal).
+    std::string plan, tokenizer = "(none: the model takes token ids)";
     if (a.plan) {
         setup_threads(a.threads);
         const LoadOptions lo = load_options(a.threads, a.kernels, a.precision, a.attention);
-        plan = load_model(a.model, lo)->plan_report();
+        const auto model = load_model(a.model, lo);
+        plan = model->plan_report();
         while (!plan.empty() && plan.back() == '\n') plan.pop_back();
-    }
-    const std::string arch = cfg.architectures.empty() ? "(none)" : cfg.architectures.front();
-    // The tokenizer as loading reads it (a broken one is reported here, not fatal).
-    std::string tokenizer = "(none: the model takes token ids)";
-    if (Tokenizer::files_exist(dir)) {
+        if (const Tokenizer* tok = model->tokenizer()) tokenizer = tok->description();
+    } else if (Tokenizer::files_exist(dir)) {
         try {
             tokenizer = Tokenizer::from_dir(dir).description();
         } catch (const Error& e) {
             tokenizer = std::string("not loadable: ") + e.what();
         }
     }
+    const std::string arch = cfg.architectures.empty() ? "(none)" : cfg.architectures.front();
     const double enc_sparsity = enc_total ? double(enc_zeros) / enc_total : 0.0;
 
     if (a.json) {

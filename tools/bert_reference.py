@@ -324,6 +324,14 @@ def _get(weights, name):
     raise KeyError(name)
 
 
+def _implemented(config, family, key, default, allowed):
+    """config[key] (default when absent) if it is one of `allowed`, else ValueError naming it."""
+    value = config.get(key, default)
+    if value not in allowed:
+        raise ValueError(f"{family} {key} {value!r} is not implemented ({', '.join(allowed)})")
+    return value
+
+
 def _layer_norm(x, gamma, beta, eps):
     mean = x.mean(dim=-1, keepdim=True)
     var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
@@ -1150,9 +1158,7 @@ def nomic_settings(config):
     rotary_scaling_factor 1.0)."""
     hidden, heads = int(config["n_embd"]), int(config["n_head"])
     hd = hidden // heads
-    act = config.get("activation_function", "gelu_new")
-    if act not in ("swiglu", "geglu"):
-        raise ValueError(f"NomicBERT activation_function {act!r} is not implemented (swiglu, geglu)")
+    act = _implemented(config, "NomicBERT", "activation_function", "gelu_new", ("swiglu", "geglu"))
     for key, default in (("prenorm", False), ("causal", False), ("rotary_emb_interleaved", False),
                          ("parallel_block", False), ("use_rms_norm", False)):
         if config.get(key, default):
@@ -1287,15 +1293,9 @@ def gte_settings(config):
         raise ValueError(f"GTE hidden_size {hidden} / num_attention_heads {heads}: the head size must be "
                          "a whole, even number (rotary on all of it)")
     hd = hidden // heads
-    act = config.get("hidden_act", "gelu")
-    if act not in GTE_ACTIVATIONS:
-        raise ValueError(f"GTE hidden_act {act!r} is not implemented (gelu, silu)")
-    pos = config.get("position_embedding_type", "rope")
-    if pos != "rope":
-        raise ValueError(f"GTE position_embedding_type {pos!r} is not implemented (rope)")
-    norm = config.get("layer_norm_type", "layer_norm")
-    if norm != "layer_norm":
-        raise ValueError(f"GTE layer_norm_type {norm!r} is not implemented (layer_norm)")
+    act = _implemented(config, "GTE", "hidden_act", "gelu", tuple(GTE_ACTIVATIONS))
+    _implemented(config, "GTE", "position_embedding_type", "rope", ("rope",))
+    _implemented(config, "GTE", "layer_norm_type", "layer_norm", ("layer_norm",))
     if config.get("logn_attention_scale", False):
         raise ValueError("GTE logn_attention_scale true is not implemented")
     if not config.get("pack_qkv", True):
@@ -1424,12 +1424,8 @@ def jina_settings(config):
     hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
     if hidden % heads:
         raise ValueError(f"JinaBERT hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
-    pos = config.get("position_embedding_type", "absolute")
-    if pos != "alibi":
-        raise ValueError(f"JinaBERT position_embedding_type {pos!r} is not implemented (alibi)")
-    ff = config.get("feed_forward_type", "original")
-    if ff != "geglu":
-        raise ValueError(f"JinaBERT feed_forward_type {ff!r} is not implemented (geglu)")
+    _implemented(config, "JinaBERT", "position_embedding_type", "absolute", ("alibi",))
+    _implemented(config, "JinaBERT", "feed_forward_type", "original", ("geglu",))
     for key in ("is_decoder", "add_cross_attention"):
         if config.get(key, False):
             raise ValueError(f"JinaBERT {key} true is not implemented")

@@ -2999,6 +2999,81 @@ def jina_cases(vocab, rng, cfg):
     return cases
 
 
+# What both JinaBERT remote codes (jina-bert-implementation and jina-bert-v2-qk-post-norm) have the
+# same, for their transcriptions below: JinaBertConfig's defaults, the body of
+# JinaBertEncoder.rebuild_alibi_tensor (the ALiBi paper's slopes, the [1, heads, size, size] bias),
+# and the BertSelfOutput / BertPooler they reuse (as JinaBertSelfOutput / JinaBertPooler).
+JINA_CONFIG_DEFAULTS = dict(
+    vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
+    type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12, pad_token_id=0,
+    position_embedding_type="absolute", use_cache=True, classifier_dropout=None, feed_forward_type="original",
+    emb_pooler=None, attn_implementation="torch", is_decoder=False, add_cross_attention=False,
+    chunk_size_feed_forward=0, id2label={"0": "LABEL_0", "1": "LABEL_1"})
+
+
+def jina_remote_alibi(n_heads, size, device=None):
+    # Alibi
+    # Following https://github.com/ofirpress/attention_with_linear_biases/issues/5 (Implementation 1)
+    # In the causal case, you can exploit the fact that softmax is invariant to a uniform translation
+    # of the logits, which makes the math work out *after* applying causal masking. If no causal masking
+    # will be applied, it is necessary to construct the diagonal mask.
+    def _get_alibi_head_slopes(n_heads):
+        def get_slopes_power_of_2(n):
+            start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+            ratio = start
+            return [start * ratio**i for i in range(n)]
+
+        if math.log2(n_heads).is_integer():
+            return get_slopes_power_of_2(n_heads)  # In the paper, we only train models that have 2^a heads
+        else:  # for some a. This function has some good properties that only occur when the input is a
+            # power of 2. To maintain that even when the number of heads is not a power of 2, we use
+            # this workaround.
+            closest_power_of_2 = 2 ** math.floor(math.log2(n_heads))
+            return (get_slopes_power_of_2(closest_power_of_2)
+                    + _get_alibi_head_slopes(2 * closest_power_of_2)[0::2][: n_heads - closest_power_of_2])
+
+    context_position = torch.arange(size, device=device)[:, None]
+    memory_position = torch.arange(size, device=device)[None, :]
+    relative_position = torch.abs(memory_position - context_position)
+    # [n_heads, max_token_length, max_token_length]
+    relative_position = relative_position.unsqueeze(0).expand(n_heads, -1, -1)
+    slopes = torch.Tensor(_get_alibi_head_slopes(n_heads)).to(device) * -1
+    alibi = slopes.unsqueeze(1).unsqueeze(1) * relative_position
+    # [1, n_heads, max_token_length, max_token_length]
+    alibi = alibi.unsqueeze(0)
+    assert alibi.shape == torch.Size([1, n_heads, size, size])
+    return alibi
+
+
+class JinaBertSelfOutput(torch.nn.Module):  # BertSelfOutput
+    def __init__(self, config):
+        super().__init__()
+        self.dense = torch.nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = torch.nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = torch.nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        hidden_states = self.dense(hidden_states)
+        hidden_states = self.dropout(hidden_states)
+        hidden_states = self.LayerNorm(hidden_states + input_tensor)
+        return hidden_states
+
+
+class JinaBertPooler(torch.nn.Module):  # BertPooler (the qk-post-norm port has none: mean pooling)
+    def __init__(self, config):
+        super().__init__()
+        self.dense = torch.nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = torch.nn.Tanh()
+
+    def forward(self, hidden_states):
+        # We "pool" the model by simply taking the hidden state corresponding to the first token.
+        first_token_tensor = hidden_states[:, 0]
+        pooled_output = self.dense(first_token_tensor)
+        pooled_output = self.activation(pooled_output)
+        return pooled_output
+
+
 def jina_hf_transcription(cfg):
     """A literal transcription of jinaai/jina-bert-implementation's modeling_bert.py inference path
     (JinaBertModel with its pooler, JinaBertForSequenceClassification; eval mode, encoder only: no
@@ -3012,14 +3087,7 @@ def jina_hf_transcription(cfg):
     import types
     import torch.nn as nn
 
-    jina_config_defaults = dict(
-        vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-        hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
-        type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12, pad_token_id=0,
-        position_embedding_type="absolute", use_cache=True, classifier_dropout=None, feed_forward_type="original",
-        emb_pooler=None, attn_implementation="torch", is_decoder=False, add_cross_attention=False,
-        chunk_size_feed_forward=0, id2label={"0": "LABEL_0", "1": "LABEL_1"})
-    config = types.SimpleNamespace(**dict(jina_config_defaults, **cfg))
+    config = types.SimpleNamespace(**dict(JINA_CONFIG_DEFAULTS, **cfg))
     config.num_labels = len(config.id2label)
     # try: from torch.nn.functional import scaled_dot_product_attention; except ImportError: None
     scaled_dot_product_attention = getattr(nn.functional, "scaled_dot_product_attention", None)
@@ -3113,19 +3181,6 @@ def jina_hf_transcription(cfg):
             context_layer = context_layer.view(new_context_layer_shape)
             return (context_layer, attention_probs) if output_attentions else (context_layer,)
 
-    class JinaBertSelfOutput(nn.Module):  # BertSelfOutput
-        def __init__(self, config):
-            super().__init__()
-            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-            self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-        def forward(self, hidden_states, input_tensor):
-            hidden_states = self.dense(hidden_states)
-            hidden_states = self.dropout(hidden_states)
-            hidden_states = self.LayerNorm(hidden_states + input_tensor)
-            return hidden_states
-
     class JinaBertAttention(nn.Module):
         def __init__(self, config, position_embedding_type=None):
             super().__init__()
@@ -3206,38 +3261,7 @@ def jina_hf_transcription(cfg):
                                  persistent=False)
 
         def rebuild_alibi_tensor(self, size, device=None):
-            # Alibi
-            # Following https://github.com/ofirpress/attention_with_linear_biases/issues/5 (Implementation 1)
-            # In the causal case, you can exploit the fact that softmax is invariant to a uniform translation
-            # of the logits, which makes the math work out *after* applying causal masking. If no causal masking
-            # will be applied, it is necessary to construct the diagonal mask.
-            n_heads = self.num_attention_heads
-
-            def _get_alibi_head_slopes(n_heads):
-                def get_slopes_power_of_2(n):
-                    start = 2 ** (-(2 ** -(math.log2(n) - 3)))
-                    ratio = start
-                    return [start * ratio**i for i in range(n)]
-
-                if math.log2(n_heads).is_integer():
-                    return get_slopes_power_of_2(n_heads)  # In the paper, we only train models that have 2^a heads
-                else:  # for some a. This function has some good properties that only occur when the input is a
-                    # power of 2. To maintain that even when the number of heads is not a power of 2, we use
-                    # this workaround.
-                    closest_power_of_2 = 2 ** math.floor(math.log2(n_heads))
-                    return (get_slopes_power_of_2(closest_power_of_2)
-                            + _get_alibi_head_slopes(2 * closest_power_of_2)[0::2][: n_heads - closest_power_of_2])
-
-            context_position = torch.arange(size, device=device)[:, None]
-            memory_position = torch.arange(size, device=device)[None, :]
-            relative_position = torch.abs(memory_position - context_position)
-            # [n_heads, max_token_length, max_token_length]
-            relative_position = relative_position.unsqueeze(0).expand(n_heads, -1, -1)
-            slopes = torch.Tensor(_get_alibi_head_slopes(n_heads)).to(device) * -1
-            alibi = slopes.unsqueeze(1).unsqueeze(1) * relative_position
-            # [1, n_heads, max_token_length, max_token_length]
-            alibi = alibi.unsqueeze(0)
-            assert alibi.shape == torch.Size([1, n_heads, size, size])
+            alibi = jina_remote_alibi(self.num_attention_heads, size, device)
             self._current_alibi_size = size
             return alibi
 
@@ -3261,19 +3285,6 @@ def jina_hf_transcription(cfg):
                                              bias=alibi_bias)
                 hidden_states = layer_outputs[0]
             return (hidden_states,)
-
-    class JinaBertPooler(nn.Module):  # BertPooler
-        def __init__(self, config):
-            super().__init__()
-            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-            self.activation = nn.Tanh()
-
-        def forward(self, hidden_states):
-            # We "pool" the model by simply taking the hidden state corresponding to the first token.
-            first_token_tensor = hidden_states[:, 0]
-            pooled_output = self.dense(first_token_tensor)
-            pooled_output = self.activation(pooled_output)
-            return pooled_output
 
     class JinaBertModel(nn.Module):
         def __init__(self, config, add_pooling_layer=True):
@@ -3466,13 +3477,8 @@ def jina_qk_transcription(cfg, mistake=None):
     import torch.nn as nn
 
     assert mistake in (None, "no_qk_norm", "no_layer_norm_1", "gelu_first_half", "no_alibi"), mistake
-    jina_config_defaults = dict(  # JinaBertConfig (the port's)
-        vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-        hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, max_position_embeddings=512,
-        type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12, pad_token_id=0,
-        position_embedding_type="absolute", use_cache=True, classifier_dropout=None, feed_forward_type="original",
-        emb_pooler=None, attn_implementation=None)
-    config = types.SimpleNamespace(**dict(jina_config_defaults, **cfg))
+    # JinaBertConfig as the port has it (no SDPA switch)
+    config = types.SimpleNamespace(**dict(dict(JINA_CONFIG_DEFAULTS, attn_implementation=None), **cfg))
     assert config.position_embedding_type == "alibi"
 
     class JinaBertEmbeddings(nn.Module):
@@ -3536,19 +3542,6 @@ def jina_qk_transcription(cfg, mistake=None):
             new_context_layer_shape = context_layer.size()[:-2] + (self.all_head_size,)
             context_layer = context_layer.view(new_context_layer_shape)
             return (context_layer,)
-
-    class JinaBertSelfOutput(nn.Module):
-        def __init__(self, config):
-            super().__init__()
-            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-            self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-            self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-        def forward(self, hidden_states, input_tensor):
-            hidden_states = self.dense(hidden_states)
-            hidden_states = self.dropout(hidden_states)
-            hidden_states = self.LayerNorm(hidden_states + input_tensor)
-            return hidden_states
 
     class JinaBertAttention(nn.Module):
         def __init__(self, config):
@@ -3623,31 +3616,7 @@ def jina_qk_transcription(cfg, mistake=None):
             self.num_attention_heads = config.num_attention_heads
 
         def rebuild_alibi_tensor(self, size, device=None):
-            n_heads = self.num_attention_heads
-
-            def _get_alibi_head_slopes(n_heads):
-                def get_slopes_power_of_2(n):
-                    start = 2 ** (-(2 ** -(math.log2(n) - 3)))
-                    ratio = start
-                    return [start * ratio**i for i in range(n)]
-
-                if math.log2(n_heads).is_integer():
-                    return get_slopes_power_of_2(n_heads)
-                else:
-                    closest_power_of_2 = 2 ** math.floor(math.log2(n_heads))
-                    return (get_slopes_power_of_2(closest_power_of_2)
-                            + _get_alibi_head_slopes(2 * closest_power_of_2)[0::2][: n_heads - closest_power_of_2])
-
-            context_position = torch.arange(size, device=device)[:, None]
-            memory_position = torch.arange(size, device=device)[None, :]
-            relative_position = torch.abs(memory_position - context_position)
-            # [n_heads, max_token_length, max_token_length]
-            relative_position = relative_position.unsqueeze(0).expand(n_heads, -1, -1)
-            slopes = torch.Tensor(_get_alibi_head_slopes(n_heads)).to(device) * -1
-            alibi = slopes.unsqueeze(1).unsqueeze(1) * relative_position
-            # [1, n_heads, max_token_length, max_token_length]
-            alibi = alibi.unsqueeze(0)
-            assert alibi.shape == torch.Size([1, n_heads, size, size])
+            alibi = jina_remote_alibi(self.num_attention_heads, size, device)
             self._current_alibi_size = size
             return alibi
 
@@ -3661,18 +3630,6 @@ def jina_qk_transcription(cfg, mistake=None):
                 layer_outputs = layer_module(hidden_states, attention_mask, alibi_bias)
                 hidden_states = layer_outputs[0]
             return hidden_states
-
-    class JinaBertPooler(nn.Module):  # BertPooler (not in the port, which mean-pools)
-        def __init__(self, config):
-            super().__init__()
-            self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-            self.activation = nn.Tanh()
-
-        def forward(self, hidden_states):
-            first_token_tensor = hidden_states[:, 0]
-            pooled_output = self.dense(first_token_tensor)
-            pooled_output = self.activation(pooled_output)
-            return pooled_output
 
     class JinaBertModel(nn.Module):  # the remote code's wrapper (FlashJinaBertModel + mask + pooler)
         def __init__(self, config, add_pooling_layer=True):

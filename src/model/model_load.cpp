@@ -22,7 +22,8 @@ std::unique_ptr<Model> Model::load(const std::string& root, const LoadOptions& o
     BertWeights weights = load_bert_weights(dir, cfg);
     weights.sentence_dense = load_sentence_dense(root, cfg.hidden_size);
     std::optional<Tokenizer> tok;
-    // WordPiece (tokenizer.json or vocab.txt) or byte-level BPE (vocab.json + merges.txt).
+    // tokenizer.json, vocab.txt, vocab.json + merges.txt or a SentencePiece model
+    // (Tokenizer::from_dir).
     if (Tokenizer::files_exist(dir)) tok.emplace(Tokenizer::from_dir(dir));
     // Ids past the embedding table would only fail (or be misread) at inference, text by text.
     if (tok && tok->vocab_size() > static_cast<size_t>(cfg.vocab_size))

@@ -287,6 +287,20 @@ void check_template_ids(const Tokenizer::Impl& im, const std::string& where) {
                             " is outside the vocabulary");
 }
 
+// A TemplateProcessing post-processor's single and pair templates into im.
+void read_template_processing(Tokenizer::Impl& im, const json& pp, const std::string& where) {
+    const json specials = pp.value("special_tokens", json::object());
+    im.single_template = parse_template(pp.value("single", json()), specials, where);
+    im.pair_template = parse_template(pp.value("pair", json()), specials, where);
+}
+
+// The "padding" block's pad_id, when the tokenizer.json has one, as im.pad.
+void read_padding_id(Tokenizer::Impl& im, const json& root, const std::string& where) {
+    auto pd = root.find("padding");
+    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
+        im.pad = get_id((*pd)["pad_id"], "pad_id", where);
+}
+
 // cls / sep: the single template's first and last special tokens, where it has any.
 void specials_from_template(Tokenizer::Impl& im) {
     int32_t first = -1, last = -1;
@@ -406,9 +420,7 @@ void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
         } else if (ppt == "ByteLevel") {
             im.byte_level.trim_offsets = get_bool(*pp, "trim_offsets", where).value_or(true);
         } else if (ppt == "TemplateProcessing") {
-            const json specials = pp->value("special_tokens", json::object());
-            im.single_template = parse_template(pp->value("single", json()), specials, where);
-            im.pair_template = parse_template(pp->value("pair", json()), specials, where);
+            read_template_processing(im, *pp, where);
             specials_from_template(im);  // ModernBERT's [CLS] A [SEP]
         } else {
             throw Error(where + ": unsupported post_processor '" +
@@ -419,9 +431,7 @@ void finish_bpe_json(Tokenizer::Impl& im, const json& root, const json& model,
         check_template_ids(im, where);
     }
     set_bpe_specials(im, names);
-    auto pd = root.find("padding");
-    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
-        im.pad = get_id((*pd)["pad_id"], "pad_id", where);
+    read_padding_id(im, root, where);
     im.bpe.build(im.vocab, parse_merges(model.value("merges", json()), where),
                  unk_name.empty() ? -1 : im.unk, where);
     im.finalize();
@@ -656,9 +666,7 @@ void finish_unigram_json(Tokenizer::Impl& im, const json& root, const json& mode
             throw Error(where + ": unsupported post_processor '" +
                         (ppt.empty() ? pp->dump() : ppt) +
                         "' for a Unigram model, expected TemplateProcessing");
-        const json specials = pp->value("special_tokens", json::object());
-        im.single_template = parse_template(pp->value("single", json()), specials, where);
-        im.pair_template = parse_template(pp->value("pair", json()), specials, where);
+        read_template_processing(im, *pp, where);
         check_template_ids(im, where);
         specials_from_template(im);  // XLM-R's <s> A </s>, DeBERTa's [CLS] A [SEP]
     }
@@ -668,9 +676,7 @@ void finish_unigram_json(Tokenizer::Impl& im, const json& root, const json& mode
         return -1;
     };
     im.pad = named({"<pad>", "[PAD]"});
-    auto pd = root.find("padding");
-    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
-        im.pad = get_id((*pd)["pad_id"], "pad_id", where);
+    read_padding_id(im, root, where);
     im.mask = named({"<mask>", "[MASK]"});
     im.finalize();
 }
@@ -750,9 +756,7 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
         const std::string ppt =
             pp->is_object() ? get_string(*pp, "type", "", where) : std::string();
         if (ppt == "TemplateProcessing") {
-            const json specials = pp->value("special_tokens", json::object());
-            im->single_template = parse_template(pp->value("single", json()), specials, where);
-            im->pair_template = parse_template(pp->value("pair", json()), specials, where);
+            read_template_processing(*im, *pp, where);
         } else if (ppt == "BertProcessing") {
             auto pair_id = [&](const char* key) {
                 auto it = pp->find(key);
@@ -776,9 +780,7 @@ std::unique_ptr<Tokenizer::Impl> impl_from_tokenizer_json(const fs::path& path) 
     im->sep = im->vocab.find("[SEP]");
     specials_from_template(*im);
     im->pad = im->vocab.find("[PAD]");
-    auto pd = root.find("padding");
-    if (pd != root.end() && pd->is_object() && pd->contains("pad_id"))
-        im->pad = get_id((*pd)["pad_id"], "pad_id", where);
+    read_padding_id(*im, root, where);
     im->mask = im->vocab.find("[MASK]");
     im->finalize();
     return im;
