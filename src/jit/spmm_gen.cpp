@@ -85,7 +85,18 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
         mov(ro[j].cvt32(), ro[j + 1].cvt32());
         shr(ro[j + 1], 32);
     }
-    for (int j = 0; j < rows; ++j) vbroadcastss(w(j), dword[rval + rk * 4 + 4 * j]);
+    if (zmm) {
+        // Weights two at a time through a general register (EVEX vpbroadcastd from r32): a
+        // broadcast from memory would take a vector load slot, and the x operands fill those.
+        for (int j = 0; j < rows; j += 2) {
+            mov(rdx, qword[rval + rk * 4 + 4 * j]);
+            vpbroadcastd(w(j), edx);
+            shr(rdx, 32);
+            vpbroadcastd(w(j + 1), edx);
+        }
+    } else {
+        for (int j = 0; j < rows; ++j) vbroadcastss(w(j), dword[rval + rk * 4 + 4 * j]);
+    }
     for (int v = 0; v < nv; ++v)
         for (int j = 0; j < rows; ++j) vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] + v * vbytes]);
     add(rk, rows);

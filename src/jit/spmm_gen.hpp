@@ -11,9 +11,11 @@
 // ordered by nonzero count, so grouped rows have near-equal counts and the loop-exit branch sees
 // runs of equal trip counts. The sparsity pattern is data (int32 byte offsets + values in
 // nonzero order), so the code is ~250 bytes whatever the matrix; R, nv and the register width
-// are baked in. Steady state: per nonzero one index load, one broadcast load and nv FMAs with a
-// memory operand, i.e. at most nv / (nv + 1) of the FMA peak on the load ports (78% measured
-// with long rows and x in L1, nv = 4).
+// are baked in. Steady state: per two nonzeros one 64-bit load of their offsets and one of their
+// weights into general registers, a vpbroadcastd from each (AVX-512; AVX2 broadcasts from
+// memory), and nv FMAs each with an x operand in memory: the vector load slots carry only x, one
+// per FMA (87% of the FMA peak measured with long rows and x in L1, nv = 4; 78% when the weights
+// were broadcast from memory, a vector load each).
 #include <cstdint>
 #include <memory>
 #include <vector>

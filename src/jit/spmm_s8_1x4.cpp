@@ -65,8 +65,14 @@ void SpmmS8Vnni::generate() {
         L(l_group);
         {
             prefetcht0(ptr[p + 1024]);
-            for (int s = 0; s < S; ++s) movsxd(offs[s], dword[p + 8 * s]);
-            for (int s = 0; s < S; ++s) vpbroadcastd(wgt(s), dword[p + 8 * s + 4]);
+            // Each block's offset and weights in one general-register load: a broadcast from
+            // memory would take a vector load slot, and the activation loads fill those.
+            for (int s = 0; s < S; ++s) {
+                mov(rcx, qword[p + 8 * s]);
+                movsxd(offs[s], ecx);
+                shr(rcx, 32);
+                vpbroadcastd(wgt(s), ecx);
+            }
             int i = 0;
             for (int v = 0; v < V; ++v)
                 for (int s = 0; s < S; ++s, ++i) {
