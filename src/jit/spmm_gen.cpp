@@ -95,7 +95,14 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
             vpbroadcastd(w(j + 1), edx);
         }
     } else {
-        for (int j = 0; j < rows; ++j) vbroadcastss(w(j), dword[rval + rk * 4 + 4 * j]);
+        for (int j = 0; j < rows; j += 2) {
+            mov(rdx, qword[rval + rk * 4 + 4 * j]);
+            vmovd(Xbyak::Xmm(w(j).getIdx()), edx);
+            shr(rdx, 32);
+            vmovd(Xbyak::Xmm(w(j + 1).getIdx()), edx);
+            vbroadcastss(w(j), Xbyak::Xmm(w(j).getIdx()));
+            vbroadcastss(w(j + 1), Xbyak::Xmm(w(j + 1).getIdx()));
+        }
     }
     for (int v = 0; v < nv; ++v)
         for (int j = 0; j < rows; ++j) vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] + v * vbytes]);

@@ -12,10 +12,10 @@
 // runs of equal trip counts. The sparsity pattern is data (int32 byte offsets + values in
 // nonzero order), so the code is ~250 bytes whatever the matrix; R, nv and the register width
 // are baked in. Steady state: per two nonzeros one 64-bit load of their offsets and one of their
-// weights into general registers, a vpbroadcastd from each (AVX-512; AVX2 broadcasts from
-// memory), and nv FMAs each with an x operand in memory: the vector load slots carry only x, one
-// per FMA (87% of the FMA peak measured with long rows and x in L1, nv = 4; 78% when the weights
-// were broadcast from memory, a vector load each).
+// weights into general registers, a vpbroadcastd from each (AVX-512; AVX2: vmovd + register
+// vbroadcastss), and nv FMAs each with an x operand in memory: the vector load slots carry only x,
+// one per FMA (87% of the FMA peak measured with long rows and x in L1, nv = 4; 78% when the
+// weights were broadcast from memory, a vector load each).
 #include <cstdint>
 #include <memory>
 #include <vector>
