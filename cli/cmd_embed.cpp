@@ -1,5 +1,5 @@
-// sparq embed MODEL [TEXT...] [--file F] [--pooling auto|mean|cls|max|none] [--normalize |
-// --no-normalize] [--prompt P | --prompt-name N] [--truncate-dim D] [--batch-size N]
+// sparq embed MODEL [TEXT...] [--file F] [--pooling auto|mean|cls|max|none|splade] [--normalize |
+// --no-normalize] [--prompt P | --prompt-name N] [--truncate-dim D] [--top-k K] [--batch-size N]
 #include <memory>
 
 #include "common.hpp"
@@ -14,13 +14,38 @@ struct EmbedArgs {
     std::vector<std::string> texts;
     std::optional<std::string> prompt, prompt_name;
     int normalize = -1;  // -1: as the directory says (sentence-transformers Normalize module)
-    size_t batch_size = 32, max_length = 0, truncate_dim = 0;
+    size_t batch_size = 32, max_length = 0, truncate_dim = 0, top_k = 0;
     int threads = 0;
 };
 
+// A SPLADE vector as {"text", "indices", "tokens", "values"}: its nonzero weights, largest first
+// (ties by id), at most top_k of them (0: all).
+nlohmann::ordered_json sparse_json(const std::string& text, const std::vector<float>& v,
+                                   const Tokenizer& tok, size_t top_k) {
+    std::vector<int32_t> ids;
+    std::vector<float> values;
+    for (const auto& [id, w] : sparse_entries(v, top_k)) {
+        ids.push_back(id);
+        values.push_back(w);
+    }
+    nlohmann::ordered_json j, tokens = nlohmann::ordered_json::array();
+    for (int32_t id : ids) {
+        // Embedding rows past the tokenizer's vocabulary (padded tables) have no token: null.
+        if (static_cast<size_t>(id) < tok.vocab_size())
+            tokens.push_back(tok.id_to_token(id));
+        else
+            tokens.push_back(nullptr);
+    }
+    j["text"] = text;
+    j["indices"] = ids;
+    j["tokens"] = std::move(tokens);
+    j["values"] = json_floats(values.data(), static_cast<int64_t>(values.size()));
+    return j;
+}
+
 void run_embed(const EmbedArgs& a) {
     if (a.normalize == 1 && a.pooling == "none")
-        throw UsageError("--normalize needs --pooling mean, cls or max");
+        throw UsageError("--normalize needs --pooling mean, cls, max or splade");
     if (a.truncate_dim && a.pooling == "none")
         throw UsageError("--truncate-dim needs --pooling mean, cls or max");
     setup_threads(a.threads);
@@ -34,6 +59,12 @@ void run_embed(const EmbedArgs& a) {
     const size_t max_len = model->max_length(a.max_length ? a.max_length : st.max_length);
     const Pooling pooling = pooling_from_name(a.pooling).value_or(st.pooling);  // "auto": st
     const bool normalize = a.normalize >= 0 ? a.normalize == 1 : st.normalize;
+    if (pooling == Pooling::splade && a.truncate_dim)
+        throw UsageError(
+            "--truncate-dim needs --pooling mean, cls or max (SPLADE's dimensions "
+            "are the vocabulary)");
+    if (pooling != Pooling::splade && a.top_k)
+        throw UsageError("--top-k needs --pooling splade (or a SPLADE model's directory)");
     if (a.prompt) check_utf8(*a.prompt, "--prompt");
     const std::string prompt = st.resolve_prompt(a.prompt, a.prompt_name);
     const int64_t skip = st.pooling_skip(tok, prompt);
@@ -61,6 +92,10 @@ void run_embed(const EmbedArgs& a) {
                 j["hidden"] = std::move(rows);
                 print_json_line(j);
             }
+        } else if (pooling == Pooling::splade) {
+            const auto vecs = model->embed(batch, pooling, normalize, skip);
+            for (size_t k = 0; k < n; ++k)
+                print_json_line(sparse_json(texts[i + k], vecs[k], tok, a.top_k));
         } else {
             auto emb = model->embed(batch, pooling, normalize, skip);
             for (size_t k = 0; k < n; ++k) {
@@ -94,14 +129,20 @@ void add_embed(CLI::App& app) {
         "N picks config_sentence_transformers.json's prompt N (its default_prompt_name applies\n"
         "when neither is given); a Pooling module with include_prompt false leaves the prompt's\n"
         "tokens out of the pooling. --truncate-dim D keeps the first D dimensions (Matryoshka\n"
-        "models), after normalization as sentence-transformers does.");
+        "models), after normalization as sentence-transformers does.\n"
+        "SPLADE (--pooling splade, or a sentence-transformers SparseEncoder directory with a\n"
+        "SpladePooling module; the model needs its masked-LM head): one JSON line per text\n"
+        "{\"text\",\"indices\",\"tokens\",\"values\"}, the vocabulary weights log(1 + "
+        "relu(logit))\n"
+        "max-pooled over the tokens (the module's sum / log1p_relu settings apply), nonzero\n"
+        "ones largest first; --top-k K keeps the K largest.");
     sub->add_option("model", a->model, "Model directory")->required();
     add_texts_option(sub, a->texts, "Texts (default: --file or stdin, one per line)");
     sub->add_option("--file,-f", a->file, "Read texts from this file, one per line");
     sub->add_option("--pooling", a->pooling,
-                    "auto | mean | cls | max | none (auto: the directory's sentence-transformers "
-                    "Pooling module, else mean)")
-        ->check(CLI::IsMember({"auto", "mean", "cls", "max", "none"}));
+                    "auto | mean | cls | max | none | splade (auto: the directory's "
+                    "sentence-transformers Pooling or SpladePooling module, else mean)")
+        ->check(CLI::IsMember({"auto", "mean", "cls", "max", "none", "splade"}));
     sub->add_flag_callback(
         "--normalize", [a] { a->normalize = 1; },
         "L2-normalize each embedding (default: if the directory has a "
@@ -116,6 +157,9 @@ void add_embed(CLI::App& app) {
     sub->add_option("--truncate-dim", a->truncate_dim,
                     "Keep the first D dimensions of each embedding (default: all)")
         ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+    sub->add_option("--top-k", a->top_k,
+                    "SPLADE: print only the K largest weights of each text (default: all nonzero)")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 24));
     add_batch_options(sub, a->batch_size, a->max_length);
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     add_threads_option(sub, a->threads);

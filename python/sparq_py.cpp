@@ -103,15 +103,20 @@ class PyModel {
         if (pooling_name) {
             const auto named = sparq::pooling_from_name(*pooling_name);
             if (!named || *named == sparq::Pooling::none)
-                throw sparq::Error("pooling must be \"mean\", \"cls\" or \"max\", found \"" +
-                                   *pooling_name + "\"");
+                throw sparq::Error(
+                    "pooling must be \"mean\", \"cls\", \"max\" or \"splade\", found \"" +
+                    *pooling_name + "\"");
             pooling = *named;
         }
+        if (pooling == sparq::Pooling::splade && truncate_dim)
+            throw sparq::Error("truncate_dim does not apply to SPLADE vectors");
         const bool normalize = normalize_opt.value_or(st_.normalize);
         if (prompt_text && prompt_name) throw sparq::Error("give prompt or prompt_name, not both");
         const std::string prompt = st_.resolve_prompt(prompt_text, prompt_name);
         const int64_t skip = st_.pooling_skip(tok(), prompt);
-        const int64_t full = model_->embedding_size();  // after any Dense module
+        // After any Dense module; SPLADE: the vocabulary.
+        const int64_t full = pooling == sparq::Pooling::splade ? model_->config().vocab_size
+                                                               : model_->embedding_size();
         if (truncate_dim && (*truncate_dim < 1 || *truncate_dim > static_cast<size_t>(full)))
             throw sparq::Error("truncate_dim must be in [1, " + std::to_string(full) + "]");
         const int64_t h = truncate_dim ? static_cast<int64_t>(*truncate_dim) : full;
@@ -363,6 +368,12 @@ class PyModel {
 PYBIND11_MODULE(sparq, m) {
     m.doc() = "sparq: sparse and int8 inference for BERT-family encoders";
     py::register_exception<sparq::Error>(m, "Error", PyExc_ValueError);
+    m.def(
+        "sparse_entries",
+        [](const std::vector<float>& v, size_t top_k) { return sparq::sparse_entries(v, top_k); },
+        py::arg("vector"), py::arg("top_k") = 0,
+        "The nonzero entries (id, weight) of a SPLADE vector (a row of Model.embed(..., "
+        "pooling=\"splade\")), largest first, at most top_k (0: all).");
     py::class_<PyModel>(m, "Model")
         .def(py::init<const std::string&, int, const std::string&, const std::string&,
                       const std::string&>(),
@@ -383,7 +394,9 @@ PYBIND11_MODULE(sparq, m) {
             "sentence_bert_config.json: max_seq_length), else mean pooling, not normalized. "
             "prompt / prompt_name: text put before every input (config_sentence_transformers.json "
             "prompts; its default_prompt_name when neither is given); truncate_dim: keep the first "
-            "dimensions (after normalization).")
+            "dimensions (after normalization). pooling \"splade\" (or a SparseEncoder directory "
+            "with a SpladePooling module; masked-LM models): [len(texts), vocab_size], SPLADE's "
+            "vocabulary weights (sparq.sparse_entries(row) lists the nonzero ones).")
         .def("encode", &PyModel::encode, py::arg("texts"), py::arg("batch_size") = 32,
              "last_hidden_state per text: a list of float32 [tokens, hidden].")
         .def("encode_ids", &PyModel::encode_ids, py::arg("input_ids"),

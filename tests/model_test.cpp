@@ -1183,5 +1183,124 @@ TEST(Model, FillMaskMatchesPyTorch) {
     }
 }
 
+namespace fs = std::filesystem;
+
+// A sentence-transformers SparseEncoder layout around tiny_mlm (modules.json: MLMTransformer, then
+// SpladePooling with the given config.json) in a fresh directory.
+std::unique_ptr<test::TempDir> splade_dir(const json& pooling_config) {
+    const fs::path src = test::fixtures_dir() / "tiny_mlm";
+    auto d = std::make_unique<test::TempDir>();
+    for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"})
+        fs::copy_file(src / f, d->path() / f);
+    d->write(
+        "modules.json",
+        R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.sparse_encoder.models.MLMTransformer"},)"
+        R"({"idx":1,"name":"1","path":"1_SpladePooling","type":"sentence_transformers.sparse_encoder.models.SpladePooling"}])");
+    fs::create_directories(d->path() / "1_SpladePooling");
+    d->write("1_SpladePooling/config.json", pooling_config.dump());
+    return d;
+}
+
+// SPLADE: each SpladePooling setting (max / sum, relu / log1p_relu) read from the directory gives
+// the reference's vectors (tiny_mlm/splade.json: sentence-transformers' SpladePooling transcribed
+// on the float64 PyTorch logits) for texts tokenized by sparq, at 1 and 2 threads, batched or
+// one text at a time (the same floats).
+TEST(Model, SpladeMatchesPyTorch) {
+    std::ifstream in(test::fixtures_dir() / "tiny_mlm" / "splade.json");
+    const json ref = json::parse(in);
+    ASSERT_EQ(ref["variants"].size(), 4u);
+    for (const json& var : ref["variants"]) {
+        SCOPED_TRACE(var["pooling_strategy"].get<std::string>() + " " +
+                     var["activation_function"].get<std::string>());
+        const auto d = splade_dir({{"pooling_strategy", var["pooling_strategy"]},
+                                   {"activation_function", var["activation_function"]},
+                                   {"word_embedding_dimension", 390}});
+        EXPECT_EQ(SentenceEmbeddingConfig::from_dir(d->dir()).pooling, Pooling::splade);
+        auto model = Model::load(d->dir());
+        std::vector<Encoding> encs;
+        for (size_t i = 0; i < ref["texts"].size(); ++i) {
+            encs.push_back(model->tokenizer()->encode(ref["texts"][i].get<std::string>()));
+            EXPECT_EQ(encs.back().tokens, ref["tokens"][i].get<std::vector<std::string>>());
+        }
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            const auto vecs = model->embed(PackedBatch::from(encs), Pooling::splade, false);
+            ASSERT_EQ(vecs.size(), encs.size());
+            for (size_t i = 0; i < vecs.size(); ++i) {
+                const auto want = var["vectors"][i].get<std::vector<double>>();
+                ASSERT_EQ(vecs[i].size(), want.size());
+                size_t nonzero = 0;
+                for (size_t v = 0; v < want.size(); ++v) {
+                    EXPECT_NEAR(vecs[i][v], want[v], 1e-4 * (1 + std::abs(want[v])))
+                        << "text " << i << " id " << v;
+                    nonzero += vecs[i][v] != 0.0f;
+                }
+                EXPECT_GT(nonzero, 10u);  // not an empty vector
+                EXPECT_EQ(model->embed(PackedBatch::from({encs[i]}), Pooling::splade, false)[0],
+                          vecs[i]);
+            }
+        }
+    }
+    set_num_threads(0);
+    // Without a SpladePooling module: max and relu; normalize scales to unit length.
+    auto plain = Model::load((test::fixtures_dir() / "tiny_mlm").string());
+    const Encoding e = plain->tokenizer()->encode(ref["texts"][0].get<std::string>());
+    const auto v = plain->embed(PackedBatch::from({e}), Pooling::splade, false)[0];
+    const auto want = ref["variants"][0]["vectors"][0].get<std::vector<double>>();
+    double sq = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+        EXPECT_NEAR(v[i], want[i], 1e-4 * (1 + std::abs(want[i])));
+        sq += double{v[i]} * v[i];
+    }
+    const auto n = plain->embed(PackedBatch::from({e}), Pooling::splade, true)[0];
+    for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(n[i], v[i] / std::sqrt(sq), 1e-6);
+    // sparse_entries: nonzero weights, largest first, top_k.
+    const auto top = sparse_entries(v, 3);
+    ASSERT_EQ(top.size(), 3u);
+    EXPECT_EQ(top[0].second, *std::max_element(v.begin(), v.end()));
+    EXPECT_GE(top[1].second, top[2].second);
+    EXPECT_EQ(sparse_entries({0.0f, 2.0f, 0.0f, 2.0f, 1.0f}),
+              (std::vector<std::pair<int32_t, float>>{{1, 2.0f}, {3, 2.0f}, {4, 1.0f}}));
+}
+
+// SPLADE's refusals, one line each: a model without the masked-LM head (the module at load, the
+// pooling when asked), and SpladePooling settings sparq does not know.
+TEST(Model, SpladeErrors) {
+    auto message = [](auto&& f) {
+        try {
+            f();
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    auto base = Model::load((test::fixtures_dir() / "tiny_base").string());
+    const Encoding e = base->tokenizer()->encode("hello");
+    EXPECT_NE(message([&] {
+                  base->embed(PackedBatch::from({e}), Pooling::splade, false);
+              }).find("SPLADE pooling: the model has no masked-LM head"),
+              std::string::npos);
+    test::TempDir d;
+    for (const char* f : {"config.json", "model.safetensors", "vocab.txt"})
+        fs::copy_file(test::fixtures_dir() / "tiny_base" / f, d.path() / f);
+    d.write(
+        "modules.json",
+        R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.sparse_encoder.models.MLMTransformer"},)"
+        R"({"idx":1,"name":"1","path":"1_SpladePooling","type":"sentence_transformers.sparse_encoder.models.SpladePooling"}])");
+    fs::create_directories(d.path() / "1_SpladePooling");
+    d.write("1_SpladePooling/config.json", "{}");
+    EXPECT_NE(message([&] {
+                  Model::load(d.dir());
+              }).find("has a SpladePooling module, but the model has no masked-LM head"),
+              std::string::npos);
+    for (const char* bad : {R"({"pooling_strategy": "mean"})", R"({"activation_function": "gelu"})",
+                            R"({"pooling_strategy": 1})"}) {
+        const auto s = splade_dir(json::parse(bad));
+        const std::string m = message([&] { SentenceEmbeddingConfig::from_dir(s->dir()); });
+        EXPECT_NE(m.find("1_SpladePooling/config.json: field '"), std::string::npos) << m;
+        EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+}
+
 }  // namespace
 }  // namespace sparq

@@ -187,6 +187,52 @@ TEST(Serve, FillMaskEqualsTheModel) {
     EXPECT_NE(msg.find("masked-LM head"), std::string::npos) << msg;
 }
 
+// POST /embed on a SPLADE model (a SparseEncoder directory's pooling): each text's nonzero
+// vocabulary weights, largest first, equal to the model's vectors (4 texts, batch size 3: two
+// passes); "pooling": "splade" on request; truncate_dim and OpenAI's /v1/embeddings refused; /info
+// gives the vocabulary as the size.
+TEST(Serve, SpladeEmbedEqualsTheModel) {
+    auto m = load("tiny_mlm");
+    tools::ServeOptions o = options();
+    o.embedding.present = true;
+    o.embedding.pooling = Pooling::splade;
+    Server s(*m, "splade", o);
+    const std::vector<std::string> texts = {"the movie was great !", "a",
+                                            "she thought the old house", "hello world"};
+    const json j = ok(s, "POST", "/embed", json{{"texts", texts}}.dump());
+    ASSERT_EQ(j["embeddings"].size(), texts.size());
+    for (size_t k = 0; k < texts.size(); ++k) {
+        const std::vector<Encoding> e = {m->tokenizer()->encode(texts[k], std::nullopt, 128)};
+        const auto v = m->embed(PackedBatch::from(e), Pooling::splade, false)[0];
+        const auto want = sparse_entries(v);
+        const json& got = j["embeddings"][k];
+        ASSERT_EQ(got["indices"].size(), want.size()) << k;
+        ASSERT_GT(want.size(), 10u);
+        for (size_t i = 0; i < want.size(); ++i) {
+            EXPECT_EQ(got["indices"][i].get<int32_t>(), want[i].first);
+            EXPECT_FLOAT_EQ(got["values"][i].get<float>(), want[i].second);
+        }
+    }
+    auto base = load("tiny_base");
+    Server sb(*base, "base", options());  // mean pooling by default; SPLADE on request
+    const json r = ok(s, "POST", "/embed", json{{"text", "a"}, {"pooling", "splade"}}.dump());
+    EXPECT_EQ(r["embeddings"][0], j["embeddings"][1]);
+    auto [status, msg] =
+        refused(s, "POST", "/embed", json{{"text", "a"}, {"truncate_dim", 4}}.dump());
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("does not apply to SPLADE"), std::string::npos) << msg;
+    const Server::Reply openai = s.handle("POST", "/v1/embeddings", R"({"input": "a"})");
+    EXPECT_EQ(openai.status, 400);
+    msg = json::parse(openai.body)["error"].value("message", "");  // OpenAI's error shape
+    EXPECT_NE(msg.find("SPLADE model"), std::string::npos) << openai.body;
+    std::tie(status, msg) =
+        refused(sb, "POST", "/embed", json{{"text", "a"}, {"pooling", "splade"}}.dump());
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(msg.find("no masked-LM head"), std::string::npos) << msg;
+    EXPECT_EQ(ok(s, "GET", "/info")["embedding"]["size"], 390);
+    EXPECT_EQ(ok(s, "GET", "/info")["embedding"]["pooling"], "splade");
+}
+
 // POST /rerank: each (query, document) pair through the classifier (4 documents, batch size 3:
 // two passes), P(label 1) of the two-label fixture (the raw log-odds with "raw"), most relevant
 // first, top_k; refused for a model that is no cross-encoder and for bad fields.

@@ -3864,6 +3864,40 @@ def write_unigram_json_fixtures(out):
         shutil.copy(os.path.join(out, src, "tokenizer_config.json"), os.path.join(d, "tokenizer_config.json"))
 
 
+def write_splade_reference(out, vocab_list):
+    """tiny_mlm/splade.json: SPLADE vectors of the tiny masked-LM model for the settings a
+    SpladePooling module's config.json can hold (pooling_strategy max / sum, activation_function
+    relu / log1p_relu). sentence-transformers' SpladePooling transcribed on the float64
+    reference's mlm_logits at every position of a padded batch: logits * attention_mask, relu,
+    log1p (a second log1p for log1p_relu), then max or sum over the sequence."""
+    d = os.path.join(out, "tiny_mlm")
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    loaded, _, _ = ref.read_safetensors(os.path.join(d, "model.safetensors"))
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    texts = ["the movie was great !", "she thought the old house was small .", "a"]
+    toks = [["[CLS]"] + [p for w in t.split() for p in ref.wordpiece_tokenize(w, vocab)] + ["[SEP]"]
+            for t in texts]
+    seq = max(len(t) for t in toks)
+    ids = [[vocab[x] for x in t] + [0] * (seq - len(t)) for t in toks]
+    mask = [[1] * len(t) + [0] * (seq - len(t)) for t in toks]
+    logits = torch.from_numpy(ref.forward(cfg, loaded, ids, mask, [[0] * seq for _ in toks])["mlm_logits"])
+    x = torch.log1p(torch.relu(logits * torch.tensor(mask, dtype=torch.float64).unsqueeze(-1)))
+    variants = []
+    for strategy, act in (("max", "relu"), ("sum", "relu"), ("max", "log1p_relu"), ("sum", "log1p_relu")):
+        y = torch.log1p(x) if act == "log1p_relu" else x
+        pooled = y.max(dim=1).values if strategy == "max" else y.sum(dim=1)
+        variants.append({"pooling_strategy": strategy, "activation_function": act,
+                         "vectors": f32_list(pooled.numpy())})
+    doc = {"model": "tiny_mlm", "computed_in": "float64 (tools/bert_reference.py forward, mlm_logits)",
+           "texts": texts, "tokens": toks, "variants": variants}
+    with open(os.path.join(d, "splade.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"tiny_mlm     splade.json: {len(texts)} texts x {len(variants)} pooling settings, "
+          f"{sum(int((v > 0).sum()) for v in x.max(dim=1).values.numpy())} nonzero max-relu weights")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -3880,6 +3914,7 @@ def main():
         if os.path.isdir(os.path.join(out, spec[0])):
             shutil.rmtree(os.path.join(out, spec[0]))
         build_model(out, vocab_list, spec, args.check_peers)
+    write_splade_reference(out, vocab_list)
     write_unigram_json_fixtures(out)
     dev = check_albert_reference(vocab_list)
     print("ALBERT reference self-check max|d|: " + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))

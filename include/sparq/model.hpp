@@ -189,11 +189,18 @@ struct HiddenStates {
 };
 
 // Sentence embedding from the last hidden states: mean over the tokens, the first ([CLS])
-// token, every token (none), or the element-wise max over the tokens.
-enum class Pooling { mean, cls, none, max };
-// "mean", "cls", "none", "max" and back; nullopt for another name.
+// token, every token (none), or the element-wise max over the tokens; or SPLADE's sparse
+// vocabulary weights (masked-LM models): the masked-LM head's logits at every token, through
+// log(1 + relu(x)), max over the tokens (sentence-transformers' SpladePooling; a directory's
+// SpladePooling module may say sum, or log1p_relu's second log1p).
+enum class Pooling { mean, cls, none, max, splade };
+// "mean", "cls", "none", "max", "splade" and back; nullopt for another name.
 std::optional<Pooling> pooling_from_name(std::string_view name);
 const char* pooling_name(Pooling p);
+// The nonzero entries (id, weight) of a SPLADE vector, largest first (ties: smaller id first), at
+// most top_k of them (0: all).
+std::vector<std::pair<int32_t, float>> sparse_entries(const std::vector<float>& v,
+                                                      size_t top_k = 0);
 
 // How a sentence-transformers directory turns hidden states into its embedding: modules.json's
 // Pooling module (its config.json: cls, mean or max) and Normalize module (L2), and
@@ -222,7 +229,17 @@ struct SentenceEmbeddingConfig {
         Act act = Act::identity;
     };
     std::vector<Dense> dense;
+    // A SparseEncoder directory's SpladePooling module (sentence_transformers.sparse_encoder,
+    // its config.json): pooling_strategy max (default) or sum over the tokens, and
+    // activation_function relu (log(1 + relu(x)), default) or log1p_relu (log(1 + log(1 +
+    // relu(x)))). Model::load reads it, so Pooling::splade follows the directory.
+    struct Splade {
+        bool sum = false, log1p_relu = false;
+    };
+    Splade splade;
     static SentenceEmbeddingConfig from_dir(const std::string& dir);
+    // Only the SpladePooling module of `dir`'s modules.json (nullopt without one).
+    static std::optional<Splade> splade_module(const std::string& dir);
     // Only the Dense modules of `dir`'s modules.json (none without one); throws sparq::Error for
     // a Dense module sparq cannot run (its activation, its config), not for other modules.
     static std::vector<Dense> dense_modules(const std::string& dir);

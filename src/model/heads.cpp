@@ -52,9 +52,19 @@ void l2_normalize(float* v, int64_t n) {
 }
 
 std::optional<Pooling> pooling_from_name(std::string_view name) {
-    for (Pooling p : {Pooling::mean, Pooling::cls, Pooling::none, Pooling::max})
+    for (Pooling p : {Pooling::mean, Pooling::cls, Pooling::none, Pooling::max, Pooling::splade})
         if (name == pooling_name(p)) return p;
     return std::nullopt;
+}
+
+std::vector<std::pair<int32_t, float>> sparse_entries(const std::vector<float>& v, size_t top_k) {
+    std::vector<std::pair<int32_t, float>> out;
+    for (size_t i = 0; i < v.size(); ++i)
+        if (v[i] != 0.0f) out.emplace_back(static_cast<int32_t>(i), v[i]);
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (top_k && out.size() > top_k) out.resize(top_k);
+    return out;
 }
 
 const char* pooling_name(Pooling p) {
@@ -65,6 +75,8 @@ const char* pooling_name(Pooling p) {
             return "none";
         case Pooling::max:
             return "max";
+        case Pooling::splade:
+            return "splade";
         default:
             return "mean";
     }

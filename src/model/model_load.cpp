@@ -21,6 +21,7 @@ std::unique_ptr<Model> Model::load(const std::string& root, const LoadOptions& o
     ModelConfig cfg = ModelConfig::from_file((fs::path(dir) / "config.json").string());
     BertWeights weights = load_bert_weights(dir, cfg);
     weights.sentence_dense = load_sentence_dense(root, cfg.hidden_size);
+    weights.splade = SentenceEmbeddingConfig::splade_module(root);
     std::optional<Tokenizer> tok;
     // tokenizer.json, vocab.txt, vocab.json + merges.txt or a SentencePiece model
     // (Tokenizer::from_dir).

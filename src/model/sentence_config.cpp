@@ -137,7 +137,44 @@ SentenceEmbeddingConfig::Dense dense_of(const fs::path& root, const Module& mod)
     return d;
 }
 
+// A SpladePooling module's config.json: pooling_strategy and activation_function (the
+// embedding dimension and chunk size change nothing sparq computes).
+SentenceEmbeddingConfig::Splade splade_of(const fs::path& cp) {
+    const json j = read_json(cp);
+    if (!j.is_object()) throw Error(cp.string() + ": expected a JSON object");
+    auto choice = [&](const char* key, const char* dflt, const char* a, const char* b) {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return std::string(dflt);
+        if (!it->is_string() || (it->get<std::string>() != a && it->get<std::string>() != b))
+            throw Error(cp.string() + ": field '" + key + "' must be \"" + a + "\" or \"" + b +
+                        "\", found " + it->dump());
+        return it->get<std::string>();
+    };
+    SentenceEmbeddingConfig::Splade s;
+    s.sum = choice("pooling_strategy", "max", "max", "sum") == "sum";
+    s.log1p_relu = choice("activation_function", "relu", "relu", "log1p_relu") == "log1p_relu";
+    return s;
+}
+
+// The module kinds that hold the model itself (sentence-transformers' Transformer, the
+// SparseEncoder's MLMTransformer: the masked-LM checkpoint).
+bool transformer_kind(const std::string& kind) {
+    return kind == "Transformer" || kind == "MLMTransformer";
+}
+
 }  // namespace
+
+std::optional<SentenceEmbeddingConfig::Splade> SentenceEmbeddingConfig::splade_module(
+    const std::string& dir) {
+    const fs::path root(dir), modules = root / "modules.json";
+    if (!fs::exists(modules)) return std::nullopt;
+    const json j = read_json(modules);
+    if (!j.is_array()) return std::nullopt;
+    for (const json& m : j)
+        if (const auto mod = module_of(m); mod && mod->kind == "SpladePooling")
+            return splade_of(root / mod->path / "config.json");
+    return std::nullopt;
+}
 
 std::vector<SentenceEmbeddingConfig::Dense> SentenceEmbeddingConfig::dense_modules(
     const std::string& dir) {
@@ -159,7 +196,7 @@ std::string SentenceEmbeddingConfig::model_dir(const std::string& dir) {
     if (!j.is_array()) return dir;
     for (const json& m : j) {
         const auto mod = module_of(m);
-        if (mod && mod->kind == "Transformer" && !mod->path.empty())
+        if (mod && transformer_kind(mod->kind) && !mod->path.empty())
             return (root / mod->path).string();
     }
     return dir;
@@ -206,12 +243,18 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
     for (const json& m : j) {
         const auto mod = module_of(m);
         if (!mod) throw Error(modules.string() + ": every module needs a string 'type'");
-        if (mod->kind == "Transformer") continue;
-        if (mod->kind == "Pooling") {
-            c.pooling = pooling_of(root / mod->path / "config.json", c.include_prompt);
+        if (transformer_kind(mod->kind)) continue;
+        if (mod->kind == "Pooling" || mod->kind == "SpladePooling") {
+            if (pooled) throw Error(modules.string() + ": two pooling modules (" + mod->path + ")");
+            if (mod->kind == "SpladePooling") {
+                c.pooling = Pooling::splade;
+                c.splade = splade_of(root / mod->path / "config.json");
+            } else {
+                c.pooling = pooling_of(root / mod->path / "config.json", c.include_prompt);
+            }
             pooled = true;
         } else if (mod->kind == "Dense") {
-            if (!pooled || c.normalize)
+            if (!pooled || c.normalize || c.pooling == Pooling::splade)
                 throw Error(modules.string() + ": a Dense module (" + mod->path +
                             ") is only supported between Pooling and Normalize");
             c.dense.push_back(dense_of(root, *mod));
@@ -220,7 +263,8 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
         } else {
             throw Error(modules.string() + ": module '" + mod->type + "' (" + mod->path +
                         ") is not supported (sparq runs Transformer, Pooling, Dense and "
-                        "Normalize; its output would not be this model's embedding)");
+                        "Normalize, and SparseEncoder's MLMTransformer and SpladePooling; its "
+                        "output would not be this model's embedding)");
         }
     }
     if (!pooled) throw Error(modules.string() + ": no Pooling module");

@@ -86,6 +86,8 @@ struct BertWeights {
         Tensor w, b;  // [out][in], [out] (zeros without a bias)
     };
     std::vector<Dense> sentence_dense;
+    // A SparseEncoder directory's SpladePooling settings (SentenceEmbeddingConfig::splade_module).
+    std::optional<SentenceEmbeddingConfig::Splade> splade;
 };
 
 // The weights file of a model directory: model.safetensors, else pytorch_model.bin (torch.save's

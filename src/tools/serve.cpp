@@ -512,11 +512,14 @@ struct Server::Impl {
             const std::string p = string_field(j, "pooling", ep);
             const auto named = pooling_from_name(p);
             if (!named || *named == Pooling::none)
-                throw HttpError(
-                    400,
-                    ep + ": \"pooling\" must be \"mean\", \"cls\" or \"max\", found \"" + p + "\"");
+                throw HttpError(400, ep +
+                                         ": \"pooling\" must be \"mean\", \"cls\", \"max\" or "
+                                         "\"splade\", found \"" +
+                                         p + "\"");
             pooling = *named;
         }
+        if (pooling == Pooling::splade && j.contains("truncate_dim"))
+            throw HttpError(400, ep + ": \"truncate_dim\" does not apply to SPLADE vectors");
         const bool normalize = bool_field(j, "normalize", o.embedding.normalize, ep);
         if (j.contains("prompt") && j.contains("prompt_name"))
             throw HttpError(400, ep + ": give \"prompt\" or \"prompt_name\", not both");
@@ -530,8 +533,23 @@ struct Server::Impl {
         const auto vectors =
             embed_texts(std::move(texts), pooling, normalize, prompt, truncate_dim, tokens);
         ojson embeddings = ojson::array();
-        for (const auto& v : vectors)
-            embeddings.push_back(json_floats(v.data(), static_cast<int64_t>(v.size())));
+        for (const auto& v : vectors) {
+            if (pooling != Pooling::splade) {
+                embeddings.push_back(json_floats(v.data(), static_cast<int64_t>(v.size())));
+                continue;
+            }
+            // SPLADE: the nonzero vocabulary weights, largest first.
+            std::vector<int32_t> ids;
+            std::vector<float> values;
+            for (const auto& [id, w] : sparse_entries(v)) {
+                ids.push_back(id);
+                values.push_back(w);
+            }
+            ojson e;
+            e["indices"] = ids;
+            e["values"] = json_floats(values.data(), static_cast<int64_t>(values.size()));
+            embeddings.push_back(std::move(e));
+        }
         ojson r;
         r["model"] = name;
         r["embeddings"] = std::move(embeddings);
@@ -577,6 +595,9 @@ struct Server::Impl {
                                      "found \"" +
                                      format + "\"");
         if (j.contains("user")) string_field(j, "user", ep);
+        if (o.embedding.pooling == Pooling::splade)
+            throw HttpError(400, ep + ": this is a SPLADE model (sparse vocabulary weights, not an "
+                                      "OpenAI embedding); POST /embed returns them");
         const size_t dims = truncation_of(j, "dimensions", ep);
         std::vector<size_t> tokens;
         const auto vectors =
@@ -783,14 +804,15 @@ Server::Server(const Model& model, std::string name, ServeOptions opts) {
     info["tokenizer"] = model.tokenizer() ? ojson(model.tokenizer()->description()) : ojson();
     {
         const SentenceEmbeddingConfig& e = impl_->o.embedding;
-        info["embedding"] = {{"pooling", pooling_name(e.pooling)},
-                             {"normalize", e.normalize},
-                             {"dense_modules", e.dense.size()},
-                             {"size", model.embedding_size()},
-                             {"sentence_transformers", e.present},
-                             {"prompts", e.prompts},
-                             {"default_prompt_name", e.default_prompt_name},
-                             {"include_prompt", e.include_prompt}};
+        info["embedding"] = {
+            {"pooling", pooling_name(e.pooling)},
+            {"normalize", e.normalize},
+            {"dense_modules", e.dense.size()},
+            {"size", e.pooling == Pooling::splade ? cfg.vocab_size : model.embedding_size()},
+            {"sentence_transformers", e.present},
+            {"prompts", e.prompts},
+            {"default_prompt_name", e.default_prompt_name},
+            {"include_prompt", e.include_prompt}};
     }
     if (cfg.task == Task::sequence_classification || cfg.task == Task::token_classification) {
         ojson labels = ojson::array();

@@ -154,6 +154,25 @@ class Binding(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "masked-LM head"):
             self.base.fill_mask(texts)
 
+    def test_splade_equals_the_reference_and_the_cli(self):
+        m = sparq.Model(os.path.join(FIX, "tiny_mlm"), threads=1)
+        with open(os.path.join(FIX, "tiny_mlm", "splade.json")) as f:
+            ref = json.load(f)
+        got = m.embed(ref["texts"], pooling="splade")
+        self.assertEqual(got.shape, (3, 390))
+        want = np.array(ref["variants"][0]["vectors"])  # max, relu: no SpladePooling module
+        self.assertLess(np.abs(got - want).max(), 1e-4 * (1 + want.max()))
+        cli_rows = cli("embed", os.path.join(FIX, "tiny_mlm"), "--pooling", "splade", *ref["texts"])
+        for row, line in zip(got, cli_rows):
+            entries = sparq.sparse_entries(row)
+            self.assertEqual([i for i, _ in entries], line["indices"])
+            self.assertEqual([np.float32(v) for _, v in entries], [np.float32(v) for v in line["values"]])
+        self.assertEqual(sparq.sparse_entries(got[0], top_k=2), sparq.sparse_entries(got[0])[:2])
+        with self.assertRaisesRegex(ValueError, "truncate_dim does not apply to SPLADE"):
+            m.embed(["x"], pooling="splade", truncate_dim=3)
+        with self.assertRaisesRegex(ValueError, "masked-LM head"):
+            self.base.embed(["x"], pooling="splade")
+
     def test_embed_prompt_and_truncate_dim_equal_the_cli(self):
         d = os.path.join(FIX, "tiny_base")
         got = self.base.embed(["the movie was great !"], prompt="query : ", truncate_dim=6)
