@@ -153,6 +153,23 @@ class BertModel final : public Model {
         head_ln_g_ = std::move(w.head_ln_g);
         head_ln_b_ = std::move(w.head_ln_b);
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
+        // int8 models: SPLADE's decoder on an int8 kernel (per-row weight scales, activations per
+        // token), the one head that costs more than the encoder; fill-mask keeps the f32 table.
+        if (!mlm_dense_w_.empty() && popts.precision == "int8") {
+            LinearDesc d;
+            d.weight = mlm_decoder();
+            d.bias = mlm_bias_.data.data();
+            d.out = cfg.vocab_size;
+            d.in = mlm_dense_w_.shape[0];
+            d.name = "splade decoder";
+            PlanOptions q = popts;
+            q.kernels = "dense";
+            q.act_scales = nullptr;
+            mlm_decoder_s8_ = plan_linear(d, q);
+            head_plan_.push_back(
+                {d.name, d.out, d.in, mlm_decoder_s8_.sparsity, mlm_decoder_s8_.kernel->name(),
+                 "int8 model: SPLADE's vocabulary logits on int8 (fill-mask: f32)"});
+        }
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
         const bool cls_dense =
@@ -547,6 +564,26 @@ class BertModel final : public Model {
             out[s].assign(vocab, -std::numeric_limits<float>::infinity());
             if (splade_.sum) sums[s].assign(vocab, 0.0);
         }
+        auto pool = [&](int64_t row, const float* lr, int64_t v0, int64_t nt, const float* bias) {
+            const int64_t s = seq_of[row];
+            if (splade_.sum) {
+                double* d = sums[s].data() + v0;
+                for (int64_t i = 0; i < nt; ++i) d[i] += f(lr[i] + (bias ? bias[i] : 0.0f));
+            } else {
+                float* v = out[s].data() + v0;
+                for (int64_t i = 0; i < nt; ++i)
+                    v[i] = std::max(v[i], lr[i] + (bias ? bias[i] : 0.0f));
+            }
+        };
+        if (mlm_decoder_s8_.kernel) {  // int8: the kernel's bias included, all the vocabulary
+            std::vector<float> logits(kRows * vocab);
+            for (int64_t b = 0; b < blocks; ++b) {
+                mlm_decoder_s8_.kernel->run(t.data() + b * kRows * e, logits.data(), kRows);
+                for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
+                    pool(b * kRows + r, logits.data() + r * vocab, 0, vocab, nullptr);
+            }
+            return finish_splade(out, sums, normalize, f);
+        }
         const float* dec = mlm_decoder();
         const float* bias = mlm_bias_.data.data();
         std::vector<float> tile(kRows * kTile);
@@ -554,28 +591,25 @@ class BertModel final : public Model {
             const int64_t nt = std::min(kTile, vocab - v0);
             for (int64_t b = 0; b < blocks; ++b) {
                 sgemm_nt(kRows, nt, e, t.data() + b * kRows * e, dec + v0 * e, tile.data());
-                const int64_t m = std::min(kRows, total - b * kRows);
-                for (int64_t r = 0; r < m; ++r) {
-                    const int64_t s = seq_of[b * kRows + r];
-                    const float* lr = tile.data() + r * nt;
-                    if (splade_.sum) {
-                        double* d = sums[s].data() + v0;
-                        for (int64_t i = 0; i < nt; ++i) d[i] += f(lr[i] + bias[v0 + i]);
-                    } else {
-                        float* v = out[s].data() + v0;
-                        for (int64_t i = 0; i < nt; ++i)
-                            v[i] = std::max(v[i], lr[i] + bias[v0 + i]);
-                    }
-                }
+                for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
+                    pool(b * kRows + r, tile.data() + r * nt, v0, nt, bias + v0);
             }
         }
-        for (int64_t q = 0; q < n; ++q) {
-            float* v = out[q].data();
-            for (int64_t i = 0; i < vocab; ++i)
+        return finish_splade(out, sums, normalize, f);
+    }
+
+    // SPLADE's last step: f of each column's max logit (or the sums), then L2 if asked.
+    template <class F>
+    std::vector<std::vector<float>> finish_splade(std::vector<std::vector<float>>& out,
+                                                  const std::vector<std::vector<double>>& sums,
+                                                  bool normalize, F f) const {
+        for (size_t q = 0; q < out.size(); ++q) {
+            std::vector<float>& v = out[q];
+            for (size_t i = 0; i < v.size(); ++i)
                 v[i] = splade_.sum ? static_cast<float>(sums[q][i]) : f(v[i]);
-            if (normalize) l2_normalize(v, vocab);
+            if (normalize) l2_normalize(v.data(), static_cast<int64_t>(v.size()));
         }
-        return out;
+        return std::move(out);
     }
 
     static std::vector<std::vector<float>> rows(const std::vector<float>& flat, int64_t h) {
@@ -598,6 +632,7 @@ class BertModel final : public Model {
     Tensor mlm_dense_w_, mlm_dense_b_, mlm_ln_g_, mlm_ln_b_, mlm_decoder_w_, mlm_bias_;
     SentenceEmbeddingConfig::Splade splade_;  // Pooling::splade: the directory's SpladePooling
     PlannedLinear pooler_, classifier_, qa_;
+    PlannedLinear mlm_decoder_s8_;  // int8 models: SPLADE's decoder (else null: f32 tiles)
     // sentence-transformers Dense modules after pooling (embed), in order, and their weights.
     struct DenseLayer {
         PlannedLinear linear;
