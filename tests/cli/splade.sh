@@ -3,7 +3,8 @@
 # MLMTransformer + SpladePooling) around tiny_mlm embeds as SPLADE by itself; its vocabulary
 # weights equal sentence-transformers' SpladePooling transcribed on the PyTorch reference's
 # masked-LM logits (tools/bert_reference.py, the ids sparq tokenizes), for the default (max, relu)
-# and for sum / log1p_relu; --pooling splade on the bare checkpoint gives the same; --top-k; the
+# and for sum / log1p_relu; --pooling splade on the bare checkpoint gives the same, and on
+# ModernBERT's and ALBERT's masked-LM checkpoints matches the reference too; --top-k; the
 # refusals are one line with exit 1 (bad data) or 2 (bad command line).
 set -euo pipefail
 SPARQ="$1"; SRC="$2"; PY=/usr/bin/python3
@@ -60,6 +61,34 @@ top = lines("top3")[0]
 full = lines("max_relu")[0]
 assert top["indices"] == full["indices"][:3] and top["values"] == full["values"][:3], (top, full)
 print("splade: max/relu, sum/relu, max/log1p_relu match the reference; --top-k")
+PYEOF
+# Other families' masked-LM heads (ModernBERT's head.dense + GELU + head.norm with the tied
+# decoder; ALBERT's predictions to embedding_size with gelu_new): --pooling splade against the
+# reference's logits at every token.
+for fam in tiny_modernbert tiny_albert_mlm; do
+  "$SPARQ" tokenize "$SRC/tests/fixtures/$fam" "$T1" "$T2" > "$TMP/$fam.tok.jsonl"
+  "$SPARQ" embed "$SRC/tests/fixtures/$fam" --pooling splade "$T1" "$T2" --threads 1 > "$TMP/$fam.jsonl"
+done
+PYTHONPATH="$SRC/tools" $PY - "$SRC/tests/fixtures" "$TMP" <<'PYEOF'
+import json, sys
+import numpy as np
+import torch
+import bert_reference as ref
+fx, tmp = sys.argv[1:3]
+for fam in ("tiny_modernbert", "tiny_albert_mlm"):
+    cfg = json.load(open(f"{fx}/{fam}/config.json"))
+    w, _, _ = ref.read_safetensors(f"{fx}/{fam}/model.safetensors")
+    toks = [json.loads(l) for l in open(f"{tmp}/{fam}.tok.jsonl")]
+    for t, l in zip(toks, open(f"{tmp}/{fam}.jsonl")):
+        got = json.loads(l)
+        ids = t["ids"]
+        logits = torch.from_numpy(ref.forward(cfg, w, [ids], [[1] * len(ids)], [[0] * len(ids)])["mlm_logits"][0])
+        want = torch.log1p(torch.relu(logits)).max(dim=0).values.numpy()
+        dense = np.zeros_like(want)
+        dense[got["indices"]] = got["values"]
+        assert np.abs(dense - want).max() < 1e-4 * (1 + want.max()), (fam, np.abs(dense - want).max())
+        assert len(got["indices"]) > 10, fam
+print("splade: ModernBERT's and ALBERT's heads match the reference")
 PYEOF
 # Refusals: one line each, exit 1 for bad data, 2 for a bad command line.
 expect() {  # expect CODE PATTERN -- command...
