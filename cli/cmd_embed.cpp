@@ -18,31 +18,6 @@ struct EmbedArgs {
     int threads = 0;
 };
 
-// A SPLADE vector as {"text", "indices", "tokens", "values"}: its nonzero weights, largest first
-// (ties by id), at most top_k of them (0: all).
-nlohmann::ordered_json sparse_json(const std::string& text, const std::vector<float>& v,
-                                   const Tokenizer& tok, size_t top_k) {
-    std::vector<int32_t> ids;
-    std::vector<float> values;
-    for (const auto& [id, w] : sparse_entries(v, top_k)) {
-        ids.push_back(id);
-        values.push_back(w);
-    }
-    nlohmann::ordered_json j, tokens = nlohmann::ordered_json::array();
-    for (int32_t id : ids) {
-        // Embedding rows past the tokenizer's vocabulary (padded tables) have no token: null.
-        if (static_cast<size_t>(id) < tok.vocab_size())
-            tokens.push_back(tok.id_to_token(id));
-        else
-            tokens.push_back(nullptr);
-    }
-    j["text"] = text;
-    j["indices"] = ids;
-    j["tokens"] = std::move(tokens);
-    j["values"] = json_floats(values.data(), static_cast<int64_t>(values.size()));
-    return j;
-}
-
 void run_embed(const EmbedArgs& a) {
     if (a.normalize == 1 && a.pooling == "none")
         throw UsageError("--normalize needs --pooling mean, cls, max or splade");
@@ -94,8 +69,12 @@ void run_embed(const EmbedArgs& a) {
             }
         } else if (pooling == Pooling::splade) {
             const auto vecs = model->embed(batch, pooling, normalize, skip);
-            for (size_t k = 0; k < n; ++k)
-                print_json_line(sparse_json(texts[i + k], vecs[k], tok, a.top_k));
+            for (size_t k = 0; k < n; ++k) {
+                nlohmann::ordered_json j;
+                j["text"] = texts[i + k];
+                j.update(splade_json(vecs[k], tok, a.top_k));
+                print_json_line(j);
+            }
         } else {
             auto emb = model->embed(batch, pooling, normalize, skip);
             for (size_t k = 0; k < n; ++k) {

@@ -39,6 +39,7 @@ void check_utf8(const std::string& s, const std::string& where);
 // A float as the JSON number with the shortest decimal that round-trips it (tools/results.hpp).
 using tools::json_float;
 using tools::json_floats;
+using tools::splade_json;
 
 // Writes one JSON object per line to stdout (UTF-8, no ASCII escaping) and flushes.
 void print_json_line(const nlohmann::ordered_json& j);

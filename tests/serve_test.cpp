@@ -210,8 +210,11 @@ TEST(Serve, SpladeEmbedEqualsTheModel) {
         ASSERT_GT(want.size(), 10u);
         for (size_t i = 0; i < want.size(); ++i) {
             EXPECT_EQ(got["indices"][i].get<int32_t>(), want[i].first);
+            EXPECT_EQ(got["tokens"][i], m->tokenizer()->id_to_token(want[i].first));
             EXPECT_FLOAT_EQ(got["values"][i].get<float>(), want[i].second);
         }
+        // The CLI's object (one formatting code for both).
+        EXPECT_EQ(got.dump(), tools::splade_json(v, *m->tokenizer()).dump());
     }
     auto base = load("tiny_base");
     Server sb(*base, "base", options());  // mean pooling by default; SPLADE on request

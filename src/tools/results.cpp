@@ -25,6 +25,27 @@ nlohmann::ordered_json json_floats(const float* p, int64_t n) {
     return a;
 }
 
+nlohmann::ordered_json splade_json(const std::vector<float>& v, const Tokenizer& tok,
+                                   size_t top_k) {
+    std::vector<int32_t> ids;
+    std::vector<float> values;
+    nlohmann::ordered_json tokens = nlohmann::ordered_json::array();
+    for (const auto& [id, w] : sparse_entries(v, top_k)) {
+        ids.push_back(id);
+        values.push_back(w);
+        // Embedding rows past the tokenizer's vocabulary (padded tables) have no token: null.
+        if (static_cast<size_t>(id) < tok.vocab_size())
+            tokens.push_back(tok.id_to_token(id));
+        else
+            tokens.push_back(nullptr);
+    }
+    nlohmann::ordered_json j;
+    j["indices"] = ids;
+    j["tokens"] = std::move(tokens);
+    j["values"] = json_floats(values.data(), static_cast<int64_t>(values.size()));
+    return j;
+}
+
 std::string task_name(Task t) {
     switch (t) {
         case Task::sequence_classification:

@@ -15,6 +15,11 @@ namespace sparq::tools {
 double json_float(float f);
 nlohmann::ordered_json json_floats(const float* p, int64_t n);
 
+// A SPLADE vector's nonzero weights, largest first (sparse_entries, at most top_k; 0: all):
+// {"indices": [ids], "tokens": [the tokenizer's tokens, null past its vocabulary], "values"}.
+nlohmann::ordered_json splade_json(const std::vector<float>& v, const Tokenizer& tok,
+                                   size_t top_k = 0);
+
 // "base", "sequence-classification", "token-classification", "question-answering" or
 // "multiple-choice".
 std::string task_name(Task t);

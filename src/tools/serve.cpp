@@ -533,23 +533,10 @@ struct Server::Impl {
         const auto vectors =
             embed_texts(std::move(texts), pooling, normalize, prompt, truncate_dim, tokens);
         ojson embeddings = ojson::array();
-        for (const auto& v : vectors) {
-            if (pooling != Pooling::splade) {
-                embeddings.push_back(json_floats(v.data(), static_cast<int64_t>(v.size())));
-                continue;
-            }
-            // SPLADE: the nonzero vocabulary weights, largest first.
-            std::vector<int32_t> ids;
-            std::vector<float> values;
-            for (const auto& [id, w] : sparse_entries(v)) {
-                ids.push_back(id);
-                values.push_back(w);
-            }
-            ojson e;
-            e["indices"] = ids;
-            e["values"] = json_floats(values.data(), static_cast<int64_t>(values.size()));
-            embeddings.push_back(std::move(e));
-        }
+        for (const auto& v : vectors)  // SPLADE: the nonzero weights, largest first
+            embeddings.push_back(pooling == Pooling::splade
+                                     ? splade_json(v, tok)
+                                     : json_floats(v.data(), static_cast<int64_t>(v.size())));
         ojson r;
         r["model"] = name;
         r["embeddings"] = std::move(embeddings);
