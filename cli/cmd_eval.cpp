@@ -16,7 +16,8 @@ namespace sparq::cli {
 
 namespace {
 struct EvalArgs {
-    std::string model, data, format, text_col, pair_col, label_col, kernels = "auto", precision = "f32", attention = "auto", predictions;
+    std::string model, data, format, text_col, pair_col, label_col,
+        kernels = "auto", precision = "f32", attention = "auto", predictions, similarity = "auto";
     size_t limit = 0, batch_size = 32, max_length = 0;
     int threads = 0;
     bool json = false, header = true;
@@ -57,6 +58,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
     // max_seq_length, as sparq embed.
     const SentenceEmbeddingConfig st = SentenceEmbeddingConfig::from_dir(a.model);
     eo.pooling = st.pooling;
+    eo.similarity = tools::eval::similarity_fn(a.similarity, st, st.pooling);
     eo.max_length = a.max_length ? a.max_length : st.max_length;
     int64_t done = 0;
     Progress progress("eval", static_cast<int64_t>(ds.examples.size()));
@@ -92,6 +94,7 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
         j["format"] = r.format;
         j["examples"] = r.examples;
         j["task"] = r.similarity ? "similarity" : r.regression ? "regression" : "classification";
+        if (r.similarity) j["similarity"] = eo.similarity;
         for (const auto& [name, v] : r.metrics) j[name] = metric_json(v);
         j["main_metric"] = r.main_metric;
         j["kernels"] = a.kernels;
@@ -105,8 +108,8 @@ void run_eval(const EvalArgs& a, std::optional<bool> header) {
     std::printf("data       %s (%s, %lld examples%s)\n", a.data.c_str(), r.format.c_str(), (long long)r.examples,
                 ds.has_pair() ? ", pairs" : "");
     if (r.similarity)
-        std::printf("method     cosine similarity of the pair's sentence embeddings (%s pooling)\n",
-                    pooling_name(eo.pooling));
+        std::printf("method     %s similarity of the pair's sentence embeddings (%s pooling)\n",
+                    eo.similarity.c_str(), pooling_name(eo.pooling));
     for (const auto& [name, v] : r.metrics) {
         if (!std::isfinite(v))
             std::printf("%-10s undefined\n", name.c_str());
@@ -131,8 +134,9 @@ void add_eval(CLI::App& app) {
         " (detected from the file\nname when --format is omitted). Textual labels go through the\n"
         "model's id2label (case-insensitive); numeric labels are label ids; regression models\n"
         "(num_labels 1) read a numeric score. An encoder without a head (an embedding model) on\n"
-        "scored pairs (STS-B) is scored by the cosine similarity of the two texts' embeddings\n"
-        "(Spearman first; pooling from a sentence-transformers directory, else mean).\n"
+        "scored pairs (STS-B) is scored by the similarity of the two texts' embeddings\n"
+        "(Spearman first; pooling from a sentence-transformers directory, else mean; cosine, or\n"
+        "the directory's similarity_fn_name, dot for SPLADE; --similarity overrides).\n"
         "Columns of --format tsv are 0-based indices or header\n"
         "names. Prints a summary, or one JSON object with --json; --predictions writes JSON lines\n"
         "{\"index\",\"line\",\"gold\",\"predicted\",\"score\"}.");
@@ -151,6 +155,10 @@ void add_eval(CLI::App& app) {
         ->check(CLI::Range(size_t(2), size_t(1) << 20));
     add_kernel_options(sub, a->kernels, a->precision, a->attention);
     sub->add_flag("--json", a->json, "Print one JSON object");
+    sub->add_option("--similarity", a->similarity,
+                    "Embedding models: auto | cosine | dot | euclidean | manhattan (auto: the "
+                    "directory's similarity_fn_name, else dot for SPLADE and cosine otherwise)")
+        ->check(CLI::IsMember({"auto", "cosine", "dot", "euclidean", "manhattan"}));
     sub->add_option("--predictions", a->predictions, "Write per-example predictions here (JSON lines)");
     add_threads_option(sub, a->threads);
     sub->callback([a, hdr] {

@@ -62,6 +62,7 @@ void run_tradeoff(const TradeoffArgs& a) {
        // pooling
         const SentenceEmbeddingConfig st = SentenceEmbeddingConfig::from_dir(a.base);
         o.eval.pooling = st.pooling;
+        o.eval.similarity = tools::eval::similarity_fn("", st, st.pooling);
         o.eval.max_length = st.max_length;
     }
     o.rule.warmup_s = a.warmup_s;

@@ -217,6 +217,9 @@ struct SentenceEmbeddingConfig {
     // tokens, and the [CLS] before them, are left out of mean / max pooling).
     std::map<std::string, std::string> prompts;
     std::string default_prompt_name;
+    // config_sentence_transformers.json's "similarity_fn_name" (cosine, dot, euclidean,
+    // manhattan; "" when absent): how the model's embeddings are compared (eval's STS-B score).
+    std::string similarity;
     bool include_prompt = true;
     // Dense modules (sentence_transformers.models.Dense) between Pooling and Normalize, in order:
     // y = activation(W x + b), W [out][in] in their folder's weights file ("linear.weight",

@@ -228,6 +228,13 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
                 c.prompts[p.key()] = p->get<std::string>();
             }
         }
+        if (auto it = j.find("similarity_fn_name"); it != j.end() && !it->is_null()) {
+            const std::string v = it->is_string() ? it->get<std::string>() : "";
+            if (v != "cosine" && v != "dot" && v != "euclidean" && v != "manhattan")
+                throw Error(cp.string() + ": similarity_fn_name " + it->dump() +
+                            " is not one of cosine, dot, euclidean, manhattan");
+            c.similarity = v;
+        }
         if (auto it = j.find("default_prompt_name"); it != j.end() && !it->is_null()) {
             if (!it->is_string() || !c.prompts.count(it->get<std::string>()))
                 throw Error(cp.string() + ": default_prompt_name " + it->dump() +

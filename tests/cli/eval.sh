@@ -195,6 +195,24 @@ PYEOF
   echo '[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]' > "$TMP/stmax/modules.json"
   echo '{"word_embedding_dimension":32,"pooling_mode_cls_token":false,"pooling_mode_max_tokens":true}' > "$TMP/stmax/1_Pooling/config.json"
   "$SPARQ" eval "$TMP/stmax" --data "$DATA/stsb/sts-dev.csv" --limit 24 --json --predictions "$TMP/simmax.jsonl" > "$TMP/simmax.json"
+  #     The other similarity functions: --similarity, and the directory's similarity_fn_name
+  #     (config_sentence_transformers.json) when not given.
+  for sim in dot euclidean manhattan; do
+    "$SPARQ" eval "$FIX/tiny_base" --data "$DATA/stsb/sts-dev.csv" --limit 24 --json --similarity $sim \
+      --predictions "$TMP/sim_$sim.jsonl" > "$TMP/sim_$sim.json"
+  done
+  echo '{"similarity_fn_name": "dot"}' > "$TMP/stmax/config_sentence_transformers.json"
+  "$SPARQ" eval "$TMP/stmax" --data "$DATA/stsb/sts-dev.csv" --limit 24 --json > "$TMP/simmax_dot.json"
+  "$SPARQ" eval "$TMP/stmax" --data "$DATA/stsb/sts-dev.csv" --limit 24 --json --similarity cosine > "$TMP/simmax_cos.json"
+  $PY - "$TMP" <<'PYEOF'
+import json, sys
+tmp = sys.argv[1]
+dot, cos = json.load(open(tmp + "/simmax_dot.json")), json.load(open(tmp + "/simmax_cos.json"))
+assert dot["similarity"] == "dot" and cos["similarity"] == "cosine", (dot, cos)
+assert cos["spearman"] == json.load(open(tmp + "/simmax.json"))["spearman"], cos
+assert dot["spearman"] != cos["spearman"], (dot, cos)
+PYEOF
+  rm "$TMP/stmax/config_sentence_transformers.json"
   $PY - "$DATA/stsb/sts-dev.csv" "$FIX/tiny_base" "$TMP" <<'PYEOF'
 import json, sys
 import numpy as np
@@ -221,6 +239,16 @@ for name, pool in (("sim", "mean"), ("simmax", "max")):
         a, b = emb(rows[i][5], pool), emb(rows[i][6], pool)
         want = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
         assert abs(p[i] - want) < 2e-5, (name, i, p[i], want)
+# dot product, negative euclidean and manhattan distances of the mean-pooled embeddings.
+fns = {"dot": lambda a, b: float(a @ b), "euclidean": lambda a, b: -float(np.linalg.norm(a - b)),
+       "manhattan": lambda a, b: -float(np.abs(a - b).sum())}
+for sim, fn in fns.items():
+    s = json.load(open(f"{tmp}/sim_{sim}.json"))
+    p = [json.loads(l)["predicted"] for l in open(f"{tmp}/sim_{sim}.jsonl")]
+    assert s["similarity"] == sim and close(s["spearman"], spearman(g, p), 2e-6), s
+    for i in (0, 7, 23):
+        want = fn(emb(rows[i][5], "mean"), emb(rows[i][6], "mean"))
+        assert abs(p[i] - want) < 2e-5 * (1 + abs(want)), (sim, i, p[i], want)
 PYEOF
 fi
 
@@ -279,6 +307,11 @@ expect_fail 1 "has no examples" eval "$FIX/tiny_cls" --data "$TMP/empty.tsv"
 expect_fail 1 "SMSSpamCollection:1: label 'ham' is not one of the model's labels (negative, positive)" \
   eval "$FIX/tiny_cls" --data "$TMP/SMSSpamCollection"
 expect_fail 1 "sequence-classification" eval "$FIX/tiny_base" --data "$TMP/cols.tsv" --limit 1
+mkdir -p "$TMP/badsim" && cp "$FIX/tiny_base/"{config.json,model.safetensors,vocab.txt} "$TMP/badsim/"
+echo '{"similarity_fn_name": "jaccard"}' > "$TMP/badsim/config_sentence_transformers.json"
+expect_fail 1 "similarity_fn_name \"jaccard\" is not one of cosine, dot, euclidean, manhattan" \
+  eval "$TMP/badsim" --data "$TMP/cols.tsv" --limit 1
+expect_fail 2 "similarity" eval "$FIX/tiny_base" --data "$TMP/cols.tsv" --similarity jaccard
 printf 'a\tb\tlabel\nthe cat\tthe dog\thigh\n' > "$TMP/simbad.tsv"
 expect_fail 1 "simbad.tsv:2: similarity: expected a numeric score, found 'high'" \
   eval "$FIX/tiny_base" --data "$TMP/simbad.tsv" --text-col a --pair-col b --label-col label

@@ -91,9 +91,32 @@ int64_t positive_label(const ModelConfig& cfg) {
     return 1;
 }
 
+std::string similarity_fn(const std::string& requested, const SentenceEmbeddingConfig& st,
+                          Pooling pooling) {
+    if (!requested.empty() && requested != "auto") return requested;
+    if (!st.similarity.empty()) return st.similarity;
+    return pooling == Pooling::splade ? "dot" : "cosine";
+}
+
 namespace {
 
-// Cosine similarity of each pair's sentence embeddings against numeric gold scores.
+// The similarity of two embeddings: cosine (0 when either is zero), dot product, or the negative
+// euclidean / manhattan distance.
+double similarity_of(const std::vector<float>& a, const std::vector<float>& b,
+                     const std::string& fn) {
+    double ab = 0, aa = 0, bb = 0, l1 = 0;
+    for (size_t c = 0; c < a.size(); ++c) {
+        ab += double(a[c]) * b[c], aa += double(a[c]) * a[c], bb += double(b[c]) * b[c];
+        l1 += std::abs(double(a[c]) - b[c]);
+    }
+    if (fn == "dot") return ab;
+    if (fn == "euclidean") return -std::sqrt(std::max(aa + bb - 2 * ab, 0.0));
+    if (fn == "manhattan") return -l1;
+    return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+// The similarity (EvalOptions::similarity) of each pair's sentence embeddings against numeric
+// gold scores.
 EvalResult evaluate_similarity(const Model& model, const Dataset& ds, const EvalOptions& opts) {
     const Tokenizer* tok = &tokenizer_of(model);
     if (opts.pooling == Pooling::none)
@@ -103,6 +126,9 @@ EvalResult evaluate_similarity(const Model& model, const Dataset& ds, const Eval
     r.examples = static_cast<int64_t>(ds.examples.size());
     r.regression = r.similarity = true;
     const std::vector<double> gold = numeric_gold(ds, "similarity");
+    const std::string fn = opts.similarity.empty() ? "cosine" : opts.similarity;
+    if (fn != "cosine" && fn != "dot" && fn != "euclidean" && fn != "manhattan")
+        throw Error("similarity must be cosine, dot, euclidean or manhattan, found '" + fn + "'");
     for (const Example& e : ds.examples)
         if (!e.pair) throw Error(where(ds, e) + ": similarity: expected a pair of texts");
     const size_t max_len = model.max_length(opts.max_length);
@@ -117,15 +143,11 @@ EvalResult evaluate_similarity(const Model& model, const Dataset& ds, const Eval
             encs.push_back(tok->encode(*ds.examples[i + k].pair, std::nullopt, max_len));
         const auto emb = model.embed(PackedBatch::from(encs), opts.pooling, /*normalize=*/false);
         for (size_t k = 0; k < n; ++k) {
-            const std::vector<float>&a = emb.at(k), &b = emb.at(n + k);
-            double ab = 0, aa = 0, bb = 0;
-            for (size_t c = 0; c < a.size(); ++c)
-                ab += double(a[c]) * b[c], aa += double(a[c]) * a[c], bb += double(b[c]) * b[c];
             Prediction p;
             p.index = static_cast<int64_t>(i + k);
             p.line = ds.examples[i + k].line;
             p.gold_value = gold[i + k];
-            p.predicted_value = aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+            p.predicted_value = similarity_of(emb.at(k), emb.at(n + k), fn);
             p.score = static_cast<float>(p.predicted_value);
             r.predictions.push_back(std::move(p));
         }

@@ -20,7 +20,16 @@ struct EvalOptions {
     // Embedding models: how to pool (a sentence-transformers directory's Pooling module, see
     // SentenceEmbeddingConfig; normalization does not change a cosine).
     Pooling pooling = Pooling::mean;
+    // How a pair's embeddings are compared: "cosine", "dot", "euclidean" or "manhattan" (the
+    // negative distance, as sentence-transformers' pairwise similarities), or "" for the model's
+    // default (similarity_fn): cosine, dot for SPLADE (SparseEncoder's default).
+    std::string similarity;
 };
+
+// The similarity eval uses: `requested` if set, else the directory's similarity_fn_name, else
+// dot for SPLADE pooling and cosine for the others.
+std::string similarity_fn(const std::string& requested, const SentenceEmbeddingConfig& st,
+                          Pooling pooling);
 
 struct Prediction {
     int64_t index = 0, line = 0;      // 0-based example index, 1-based file line
