@@ -235,11 +235,11 @@ struct SentenceEmbeddingConfig {
     // A SparseEncoder directory's SpladePooling module (sentence_transformers.sparse_encoder,
     // its config.json): pooling_strategy max (default) or sum over the tokens, and
     // activation_function relu (log(1 + relu(x)), default) or log1p_relu (log(1 + log(1 +
-    // relu(x)))). Model::load reads it, so Pooling::splade follows the directory.
+    // relu(x)))). from_dir checks it and sets pooling splade; Model::load reads its settings
+    // (splade_module), so Pooling::splade follows the directory.
     struct Splade {
         bool sum = false, log1p_relu = false;
     };
-    Splade splade;
     static SentenceEmbeddingConfig from_dir(const std::string& dir);
     // Only the SpladePooling module of `dir`'s modules.json (nullopt without one).
     static std::optional<Splade> splade_module(const std::string& dir);

@@ -85,24 +85,20 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
         mov(ro[j].cvt32(), ro[j + 1].cvt32());
         shr(ro[j + 1], 32);
     }
-    if (zmm) {
-        // Weights two at a time through a general register (EVEX vpbroadcastd from r32): a
-        // broadcast from memory would take a vector load slot, and the x operands fill those.
-        for (int j = 0; j < rows; j += 2) {
-            mov(rdx, qword[rval + rk * 4 + 4 * j]);
-            vpbroadcastd(w(j), edx);
-            shr(rdx, 32);
-            vpbroadcastd(w(j + 1), edx);
-        }
-    } else {
-        for (int j = 0; j < rows; j += 2) {
-            mov(rdx, qword[rval + rk * 4 + 4 * j]);
-            vmovd(Xbyak::Xmm(w(j).getIdx()), edx);
-            shr(rdx, 32);
-            vmovd(Xbyak::Xmm(w(j + 1).getIdx()), edx);
-            vbroadcastss(w(j), Xbyak::Xmm(w(j).getIdx()));
-            vbroadcastss(w(j + 1), Xbyak::Xmm(w(j + 1).getIdx()));
-        }
+    // Weights two at a time through a general register: a broadcast from memory would take a
+    // vector load slot, and the x operands fill those. AVX-512: EVEX vpbroadcastd from r32;
+    // AVX2: vmovd, then a register vbroadcastss.
+    auto broadcast_edx = [&](const Xbyak::Xmm& v) {
+        if (zmm) return vpbroadcastd(v, edx);
+        const Xbyak::Xmm lo(v.getIdx());
+        vmovd(lo, edx);
+        vbroadcastss(v, lo);
+    };
+    for (int j = 0; j < rows; j += 2) {
+        mov(rdx, qword[rval + rk * 4 + 4 * j]);
+        broadcast_edx(w(j));
+        shr(rdx, 32);
+        broadcast_edx(w(j + 1));
     }
     for (int v = 0; v < nv; ++v)
         for (int j = 0; j < rows; ++j) vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] + v * vbytes]);

@@ -582,7 +582,8 @@ class BertModel final : public Model {
                 for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
                     pool(b * kRows + r, logits.data() + r * vocab, 0, vocab, nullptr);
             }
-            return finish_splade(out, sums, normalize, f);
+            finish_splade(out, sums, normalize, f);
+            return out;
         }
         const float* dec = mlm_decoder();
         const float* bias = mlm_bias_.data.data();
@@ -595,21 +596,20 @@ class BertModel final : public Model {
                     pool(b * kRows + r, tile.data() + r * nt, v0, nt, bias + v0);
             }
         }
-        return finish_splade(out, sums, normalize, f);
+        finish_splade(out, sums, normalize, f);
+        return out;
     }
 
     // SPLADE's last step: f of each column's max logit (or the sums), then L2 if asked.
     template <class F>
-    std::vector<std::vector<float>> finish_splade(std::vector<std::vector<float>>& out,
-                                                  const std::vector<std::vector<double>>& sums,
-                                                  bool normalize, F f) const {
+    void finish_splade(std::vector<std::vector<float>>& out,
+                       const std::vector<std::vector<double>>& sums, bool normalize, F f) const {
         for (size_t q = 0; q < out.size(); ++q) {
             std::vector<float>& v = out[q];
             for (size_t i = 0; i < v.size(); ++i)
                 v[i] = splade_.sum ? static_cast<float>(sums[q][i]) : f(v[i]);
             if (normalize) l2_normalize(v.data(), static_cast<int64_t>(v.size()));
         }
-        return std::move(out);
     }
 
     static std::vector<std::vector<float>> rows(const std::vector<float>& flat, int64_t h) {

@@ -254,8 +254,8 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
         if (mod->kind == "Pooling" || mod->kind == "SpladePooling") {
             if (pooled) throw Error(modules.string() + ": two pooling modules (" + mod->path + ")");
             if (mod->kind == "SpladePooling") {
+                splade_of(root / mod->path / "config.json");  // its settings: splade_module
                 c.pooling = Pooling::splade;
-                c.splade = splade_of(root / mod->path / "config.json");
             } else {
                 c.pooling = pooling_of(root / mod->path / "config.json", c.include_prompt);
             }
