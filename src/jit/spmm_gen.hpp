@@ -29,7 +29,8 @@ namespace sparq::jit {
 struct SpmmArgs {
     const float* x;       // packed activations of one token group, [in][group]
     float* y;             // output tile, feature-major
-    const int32_t* rec;   // records {begin, end, y_0 .. y_{R-1}} ((end - begin) % R == 0)
+    const int32_t* rec;   // records {begin, end, y_0 .. y_{R-1}} ((end - begin) % R == 0), then
+                          // one more whose y offsets are in y (each record prefetches the next's)
     const int32_t* offs;  // byte offset into x of each nonzero's activation row
     const float* vals;    // nonzero values
     int64_t records;      // records to run

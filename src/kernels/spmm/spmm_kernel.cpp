@@ -91,7 +91,7 @@ struct SpmmData {
     std::vector<int32_t> row_ptr;           // of the unblocked CSR, for thread balancing
     int64_t chunk = 0, chunks = 1, panels = 0;  // K-block (input features), blocks, row panels
     int rows = 2;                    // output rows per record
-    std::vector<int32_t> rec;        // records {begin, end, y offset of each row}
+    std::vector<int32_t> rec;        // records {begin, end, y offset of each row}, + one of 0s
     std::vector<int32_t> panel_rec;  // [chunks][panels + 1]: first record of each panel
     // Streamed once per token group: on huge pages (see aligned_storage_alloc).
     std::vector<int32_t, HugePageAllocator<int32_t>> offs;  // byte offset of each nonzero's
@@ -151,6 +151,7 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int
         }
         m.panel_rec[c * (m.panels + 1) + m.panels] = static_cast<int32_t>(m.rec.size() / rec_ints);
     }
+    m.rec.resize(m.rec.size() + rec_ints, 0);  // read by the last record's prefetch of the next
     return m;
 }
 
