@@ -51,6 +51,8 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     const Xbyak::Reg64 rbias = ro[2];
     if (epi != SpmmEpi::none) mov(rbias, ptr[reg_args + offsetof(SpmmArgs, bias)]);
     if (gelu) gelu_pieces_tables(l_table);
+    const Xbyak::Reg64 rpf = reg_args;  // the last argument read: reg_args is free after it
+    mov(rpf, ptr[reg_args + offsetof(SpmmArgs, prefetch)]);
 
     Xbyak::Label l_rec, l_load, l_check, l_loop, l_store, l_done;
     test(rn, rn);
@@ -64,13 +66,18 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     prefetcht0(ptr[rval + rk * 4 + kPrefetchBytes]);
     // The next record's rows of y, for writing: ~one record (100-200 cycles) ahead of its loads
     // and stores, which find them in L2 or farther (the tile outgrows L1; the first chunk's
-    // stores go to lines not in cache at all). 2-3% on BERT-base's linear layers at 8 x 128
-    // tokens, ~1% at 128 (docs/benchmarks.md, run 23); two or three records ahead was no better.
-    // The record list ends with a zero record for the last record's read-ahead.
+    // stores go to lines not in cache at all). Then the caller's lines for the next K chunk or
+    // token group, whose first touches are otherwise scattered misses to L3 or memory once the
+    // activations outgrow L2 (8 x 128 tokens of BERT-base). Each 2-4% on BERT-base's linear
+    // layers at 8 x 128 tokens, ~0 at 128 (docs/benchmarks.md, run 23); y two or three records
+    // ahead, or 1 or 3 x lines per record, no better. The record list ends with a zero record
+    // for the last record's read-ahead.
     for (int j = 0; j < rows; ++j) {
         movsxd(rdx, dword[rrec + rec_bytes + 8 + 4 * j]);
         for (int v = 0; v < nv; ++v) prefetchw(ptr[ry + rdx + v * vbytes]);
     }
+    for (int i = 0; i < kSpmmPrefetchLines; ++i) prefetcht1(ptr[rpf + 64 * i]);
+    add(rpf, 64 * kSpmmPrefetchLines);
     for (int j = 0; j < rows; ++j) {
         movsxd(ro[j], dword[rrec + 8 + 4 * j]);
         add(ro[j], ry);

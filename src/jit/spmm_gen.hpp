@@ -15,7 +15,8 @@
 // weights into general registers, a vpbroadcastd from each (AVX-512; AVX2: vmovd + register
 // vbroadcastss), and nv FMAs each with an x operand in memory: the vector load slots carry only x,
 // one per FMA (87% of the FMA peak measured with long rows and x in L1, nv = 4; 78% when the
-// weights were broadcast from memory, a vector load each).
+// weights were broadcast from memory, a vector load each). Per record, besides the weight
+// streams' prefetch: the next record's y rows (prefetchw) and SpmmArgs::prefetch's lines.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -36,7 +37,14 @@ struct SpmmArgs {
     int64_t records;      // records to run
     int64_t accumulate;   // 0: y = sum, 1: y += sum
     const float* bias = nullptr;  // epilogue kernels: bias of each row, y row r at r << shift
+    // Activations to bring into L2 for what comes after this call, kSpmmPrefetchLines 64-byte
+    // lines per record from here on (the next K chunk's packed activations, or the next token
+    // group's; x itself when there is nothing to fetch). Prefetches past an allocation's end
+    // do not fault.
+    const void* prefetch = nullptr;
 };
+
+constexpr int kSpmmPrefetchLines = 2;
 
 // What a kernel does to its sums before storing them (the last K chunk's kernel only): nothing;
 // y = sum + bias[row]; or y = gelu(sum + bias[row]) with the piecewise GELU of

@@ -266,7 +266,9 @@ class SpmmJit final : public LinearKernel {
             }
             const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
             for (int64_t g0 = 0; g0 < groups && r1 > r0; g0 += batch_) {
-                const Batch b{g0, 1, std::min(batch_, groups - g0), tokens};
+                const int64_t n = std::min(batch_, groups - g0);
+                const Batch b{g0, 1, n, tokens,
+                              g0 + n < groups ? xbase + (g0 + n) * in_ * group_ : nullptr};
                 run_tiles(xbase + g0 * in_ * group_, in_ * group_, yp, tile, b, r0, r1);
                 unpack_tiles(yp, b, r0, r1, dst, residual);
             }
@@ -296,7 +298,8 @@ class SpmmJit final : public LinearKernel {
             SPARQ_REGION("spmm");
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt * batch_) {
-                const Batch b{g, nt, std::min(batch_, (groups - g + nt - 1) / nt), tokens};
+                const Batch b{g, nt, std::min(batch_, (groups - g + nt - 1) / nt), tokens,
+                              next_packed(src, src_packed, g + nt * batch_, groups)};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 write_groups(xp, xs, b, dst, dst_packed, residual);
@@ -308,11 +311,19 @@ class SpmmJit final : public LinearKernel {
     // thread in one kernel call.
     struct Batch {
         int64_t g0, step, n, tokens;
+        // Packed inputs of the group the thread runs after this batch, prefetched into L2 during
+        // the batch's last K chunk (null: not packed yet, or none).
+        const float* next_x = nullptr;
         int64_t group(int64_t i) const { return g0 + i * step; }
         int64_t count(int64_t i, int64_t group_size) const {
             return std::min(group_size, tokens - group(i) * group_size);
         }
     };
+
+    // Group g's tile of stream src (null: src is token-major, or g is past the last group).
+    const float* next_packed(const float* src, bool src_packed, int64_t g, int64_t groups) const {
+        return src_packed && g < groups ? src + g * (in_ + 1) * group_ : nullptr;
+    }
 
     // The batch's token groups of src as this kernel's packed inputs, the i-th at the returned
     // pointer + i * *xs floats: their tiles in the stream when src is one, else src's tokens
@@ -398,12 +409,14 @@ class SpmmJit final : public LinearKernel {
             return;
         }
         for (int64_t i = 0; i < b.n; ++i)
-            run_tile(xp + i * xs, yp + i * ys, r0, r1, b.count(i, group_));
+            run_tile(xp + i * xs, yp + i * ys, r0, r1, b.count(i, group_),
+                     i + 1 < b.n ? xp + (i + 1) * xs : b.next_x);
     }
 
     // Rows [r0, r1) (r0 on a panel boundary) for one packed token group, feature-major in y (the
-    // record kernels).
-    void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count) const {
+    // record kernels); next_x (may be null): the packed inputs to prefetch in the last K chunk.
+    void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count,
+                  const float* next_x) const {
         const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
         const jit::SpmmF32Gen& k = *kernels_[nv - 1];
         const SpmmData& m = *data_;
@@ -427,6 +440,7 @@ class SpmmJit final : public LinearKernel {
             a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
             a.records = pr[p1] - pr[p0];
             a.accumulate = c > 0;
+            a.prefetch = c + 1 < m.chunks ? xp + (c + 1) * m.chunk * group_ : next_x ? next_x : xp;
             (fuse_ && c + 1 == m.chunks ? *epi_kernels_[nv - 1] : k)(a);
         }
     }
@@ -454,7 +468,8 @@ class SpmmJit final : public LinearKernel {
             const int tid = omp_get_thread_num();
             float* const hp = thread_scratch<float, HScratch>(batch * tile);
             for (int64_t g = tid; g < groups; g += nt * batch) {
-                const Batch b{g, nt, std::min(batch, (groups - g + nt - 1) / nt), tokens};
+                const Batch b{g, nt, std::min(batch, (groups - g + nt - 1) / nt), tokens,
+                              next_packed(src, src_packed, g + nt * batch, groups)};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 finish_tiles(xp, xs, hp, tile, b);
