@@ -148,45 +148,92 @@ TEST(Encoder, SequenceParallelEqualsStageParallelAndOneThread) {
 // (sequences of all the model's 128 positions and of one token among them). MPNet (tiny_mpnet,
 // forced onto sparse kernels): the stream's attention adds the relative position bias as the
 // token-major one does.
-class PackedStream : public ::testing::TestWithParam<std::string> {};
+class PackedStream : public ::testing::TestWithParam<std::string> {
+  protected:
+    // The model on sparse kernels, batches split by stages (not by sequences).
+    void SetUp() override {
+        LoadOptions sparse;
+        sparse.kernels = "sparse";
+        model_ = Model::load((test::fixtures_dir() / GetParam()).string(), sparse);
+        enc_ = encoder_of(*model_);
+        enc_->set_sequence_parallel(false);
+        saved_threads_ = num_threads();
+    }
+    void TearDown() override { set_num_threads(saved_threads_); }
+    // fn(batch, threads) for a random batch of each list of sequence lengths, on 1, 2 and 3
+    // threads (3: token groups that do not divide).
+    template <class Fn>
+    void for_each_batch(const std::vector<std::vector<int64_t>>& cases, uint32_t seed, Fn&& fn) {
+        for (const int threads : {1, 2, 3})
+            for (const std::vector<int64_t>& lengths : cases) {
+                set_num_threads(threads);
+                fn(batch_of(lengths, static_cast<int32_t>(model_->config().vocab_size), seed),
+                   threads);
+            }
+    }
+    std::unique_ptr<Model> model_;
+    Encoder* enc_ = nullptr;
+    int saved_threads_ = 0;
+};
 INSTANTIATE_TEST_SUITE_P(Models, PackedStream, ::testing::Values("tiny_sparse", "tiny_mpnet"));
 
 TEST_P(PackedStream, MatchesTokenMajorLayers) {
-    LoadOptions sparse;
-    sparse.kernels = "sparse";
-    auto model = Model::load((test::fixtures_dir() / GetParam()).string(), sparse);
-    Encoder* enc = encoder_of(*model);
-    enc->set_sequence_parallel(false);
-    const int saved = num_threads();
     int streamed = 0;
-    for (const int threads : {1, 2, 3})
-        for (const std::vector<int64_t>& lengths :
-             {std::vector<int64_t>{5}, std::vector<int64_t>{64, 64},
-              std::vector<int64_t>{40, 50, 61}, std::vector<int64_t>{100, 90, 70, 60, 33},
-              std::vector<int64_t>{128, 1, 127, 100}}) {
-            const PackedBatch b =
-                batch_of(lengths, static_cast<int32_t>(model->config().vocab_size), 5);
-            set_num_threads(threads);
-            enc->set_stream(true);
-            const int64_t group = enc->stream_group(b.num_tokens());
-            streamed += group > 0;
-            const HiddenStates on = model->encode(b);
-            enc->set_stream(false);
-            EXPECT_EQ(enc->stream_group(b.num_tokens()), 0);
-            const HiddenStates off = model->encode(b);
-            ASSERT_EQ(on.data.size(), off.data.size());
-            float d = 0;
-            for (size_t i = 0; i < on.data.size(); ++i) {
-                ASSERT_TRUE(std::isfinite(on.data[i])) << i;
-                d = std::max(d, std::fabs(on.data[i] - off.data[i]));
+    for_each_batch({{5}, {64, 64}, {40, 50, 61}, {100, 90, 70, 60, 33}, {128, 1, 127, 100}}, 5,
+                   [&](const PackedBatch& b, int threads) {
+                       enc_->set_stream(true);
+                       const int64_t group = enc_->stream_group(b.num_tokens());
+                       streamed += group > 0;
+                       const HiddenStates on = model_->encode(b);
+                       enc_->set_stream(false);
+                       EXPECT_EQ(enc_->stream_group(b.num_tokens()), 0);
+                       const HiddenStates off = model_->encode(b);
+                       ASSERT_EQ(on.data.size(), off.data.size());
+                       float d = 0;
+                       for (size_t i = 0; i < on.data.size(); ++i) {
+                           ASSERT_TRUE(std::isfinite(on.data[i])) << i;
+                           d = std::max(d, std::fabs(on.data[i] - off.data[i]));
+                       }
+                       EXPECT_LE(d, 1e-5f) << threads << " threads, " << b.num_sequences()
+                                           << " sequences, group " << group;
+                   });
+    if (has_isa(Isa::avx512)) EXPECT_GE(streamed, 10) << model_->plan_report();
+}
+
+// A batch on the stream larger than the part size runs part after part (whole sequences each)
+// with the same numbers, bit for bit, as the whole batch at once.
+TEST_P(PackedStream, PartsEqualTheWholeBatch) {
+    int split = 0;
+    for_each_batch(
+        {{64, 64, 64},
+         {40, 50, 61, 7, 90, 3},
+         {100, 90, 70, 60, 33},
+         {128, 1, 127, 100},
+         {120, 5, 3}},
+        11, [&](const PackedBatch& b, int threads) {
+            enc_->set_stream_part_tokens(0);
+            EXPECT_TRUE(enc_->stream_parts(b).empty());
+            const HiddenStates whole = model_->encode(b);
+            enc_->set_stream_part_tokens(64);
+            const std::vector<int64_t> cut = enc_->stream_parts(b);
+            if (!cut.empty()) {
+                ++split;
+                ASSERT_GE(cut.size(), 3u);
+                EXPECT_EQ(cut.front(), 0);
+                EXPECT_EQ(cut.back(), b.num_sequences());
+                for (size_t i = 0; i + 1 < cut.size(); ++i) {
+                    EXPECT_LT(cut[i], cut[i + 1]);
+                    EXPECT_GT(enc_->stream_group(b.offsets[cut[i + 1]] - b.offsets[cut[i]]), 0);
+                }
             }
-            EXPECT_LE(d, 1e-5f) << threads << " threads, " << lengths.size() << " sequences, group "
-                                << group;
-        }
-    enc->set_stream(true);
-    enc->set_sequence_parallel(true);
-    set_num_threads(saved);
-    if (has_isa(Isa::avx512)) EXPECT_GE(streamed, 10) << model->plan_report();
+            const HiddenStates parts = model_->encode(b);
+            ASSERT_EQ(whole.data.size(), parts.data.size());
+            size_t differ = 0;
+            for (size_t i = 0; i < whole.data.size(); ++i) differ += whole.data[i] != parts.data[i];
+            EXPECT_EQ(differ, 0u) << threads << " threads, " << b.num_sequences() << " sequences, "
+                                  << cut.size() << " cut points";
+        });
+    if (has_isa(Isa::avx512)) EXPECT_GE(split, 8) << model_->plan_report();
 }
 
 // Dense int8 (oneDNN on AMX/VNNI) streams its whole weights per call: batches stay split by

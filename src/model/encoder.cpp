@@ -616,7 +616,7 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
                                          : std::vector<int64_t>{};
     if (cut.empty()) {
         if (workspaces_.empty()) workspaces_.resize(1);
-        forward_on(batch, dst, workspaces_[0], profiling_);
+        forward_parts(batch, dst, workspaces_[0], profiling_);
     } else {
         // Each thread runs the whole encoder on its sequences, single-threaded: no barrier and no
         // activation shared between cores. Profiles time thread 0's share.
@@ -641,6 +641,37 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
         if (error) std::rethrow_exception(error);
     }
     if (profiling_) ++profile_.calls;
+}
+
+std::vector<int64_t> Encoder::stream_parts(const PackedBatch& batch) const {
+    const int64_t n = batch.num_sequences(), total = batch.num_tokens();
+    const int64_t limit = stream_part_tokens_ * num_threads();
+    if (limit <= 0 || total <= limit || stream_group(total) == 0) return {};
+    // Greedy: a part takes sequences while it stays within the limit (a longer sequence is a
+    // part of its own). A part the stream cannot run (too few token groups for the threads)
+    // joins the part before it.
+    std::vector<int64_t> cut{0};
+    for (int64_t s = 1; s < n; ++s)
+        if (batch.offsets[s + 1] - batch.offsets[cut.back()] > limit) cut.push_back(s);
+    cut.push_back(n);
+    for (size_t i = 1; i + 1 < cut.size();) {
+        const bool runs = stream_group(batch.offsets[cut[i + 1]] - batch.offsets[cut[i]]) > 0 &&
+                          stream_group(batch.offsets[cut[i]] - batch.offsets[cut[i - 1]]) > 0;
+        if (runs)
+            ++i;
+        else
+            cut.erase(cut.begin() + static_cast<std::ptrdiff_t>(i));  // merge parts i-1 and i
+    }
+    if (cut.size() <= 2) return {};
+    return cut;
+}
+
+void Encoder::forward_parts(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const {
+    const std::vector<int64_t> cut = stream_parts(batch);
+    if (cut.empty()) return forward_on(batch, dst, w, timed);
+    for (size_t i = 0; i + 1 < cut.size(); ++i)
+        forward_on(slice_sequences(batch, cut[i], cut[i + 1]),
+                   dst + batch.offsets[cut[i]] * hidden_, w, timed);
 }
 
 void Encoder::forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const {

@@ -101,6 +101,18 @@ class Encoder {
     // The token group of that stream for a forward of `tokens` tokens on the calling team when
     // it is on and every linear kernel can use it, else 0.
     int64_t stream_group(int64_t tokens) const;
+    // Tokens per thread of one part of a batch on that stream (0: batches run whole; the default
+    // kStreamPartTokens, 0 with the environment variable SPARQ_NO_STREAM_PARTS). A batch
+    // whose stream would hold more runs the whole encoder part after part, each part whole
+    // sequences, so its activations stay in the caches from stage to stage (BERT-base at 8 x
+    // 128 tokens, one thread: 95% 7-8% faster, 90% 1-2%; two threads within noise; 256 tokens
+    // per thread measured at least as fast as 128, docs/benchmarks.md run 23). Results do not
+    // change: on the stream a token's arithmetic does not depend on its group or lane, and
+    // attention is per sequence.
+    void set_stream_part_tokens(int64_t per_thread) { stream_part_tokens_ = per_thread; }
+    static constexpr int64_t kStreamPartTokens = 256;
+    // The parts a batch runs in as sequence cut points {0, ..., n}, or empty to run it whole.
+    std::vector<int64_t> stream_parts(const PackedBatch& batch) const;
     // Whether batches that balance are split by sequences (the switch is on and every planned
     // kernel's splits_by_sequences()).
     bool splits_batches() const;
@@ -161,6 +173,8 @@ class Encoder {
     // The encoder on a validated, non-empty batch with the calling thread's team (timed: add
     // the stage times to profile_).
     void forward_on(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
+    // forward_on over stream_parts(batch), or the batch whole.
+    void forward_parts(const PackedBatch& batch, float* dst, Workspace& w, bool timed) const;
     // forward_on's layers on the packed stream, from the embeddings in x to the output in x.
     void forward_stream(const PackedBatch& batch, float* x, Workspace& w, StageTimer& timer,
                         int64_t group) const;
@@ -243,6 +257,8 @@ class Encoder {
          tfm_ = std::getenv("SPARQ_NO_TFM") == nullptr,
          tfm_team_ = std::getenv("SPARQ_NO_TFM_TEAM") == nullptr,
          qk8_ = std::getenv("SPARQ_NO_QK8") == nullptr;
+    int64_t stream_part_tokens_ =
+        std::getenv("SPARQ_NO_STREAM_PARTS") == nullptr ? kStreamPartTokens : 0;
     mutable EncoderProfile profile_;
 };
 
