@@ -648,8 +648,8 @@ std::vector<int64_t> Encoder::stream_parts(const PackedBatch& batch) const {
     const int64_t limit = stream_part_tokens_ * num_threads();
     if (limit <= 0 || total <= limit || stream_group(total) == 0) return {};
     // Greedy: a part takes sequences while it stays within the limit (a longer sequence is a
-    // part of its own). A part the stream cannot run (too few token groups for the threads)
-    // joins the part before it.
+    // part of its own). Two neighbours merge while either is one the stream cannot run (too few
+    // token groups for the threads); at worst the batch runs whole.
     std::vector<int64_t> cut{0};
     for (int64_t s = 1; s < n; ++s)
         if (batch.offsets[s + 1] - batch.offsets[cut.back()] > limit) cut.push_back(s);
