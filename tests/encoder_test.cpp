@@ -200,40 +200,79 @@ TEST_P(PackedStream, MatchesTokenMajorLayers) {
     if (has_isa(Isa::avx512)) EXPECT_GE(streamed, 10) << model_->plan_report();
 }
 
-// A batch on the stream larger than the part size runs part after part (whole sequences each)
-// with the same numbers, bit for bit, as the whole batch at once.
-TEST_P(PackedStream, PartsEqualTheWholeBatch) {
+// A batch larger than the part size (64 tokens per thread here) runs part after part (whole
+// sequences each; lengths capped to the model's positions) with the same numbers, bit for bit,
+// as the whole batch at once, on 1, 2 and 3 threads, the batch split by stages or (where the
+// model does that) by sequences. Returns how many of the batches ran in parts.
+int expect_parts_equal_whole(Model& model) {
+    Encoder* enc = encoder_of(model);
+    enc->set_sequence_parallel(false);
+    const int saved = num_threads();
     int split = 0;
-    for_each_batch(
-        {{64, 64, 64},
-         {40, 50, 61, 7, 90, 3},
-         {100, 90, 70, 60, 33},
-         {128, 1, 127, 100},
-         {120, 5, 3}},
-        11, [&](const PackedBatch& b, int threads) {
-            enc_->set_stream_part_tokens(0);
-            EXPECT_TRUE(enc_->stream_parts(b).empty());
-            const HiddenStates whole = model_->encode(b);
-            enc_->set_stream_part_tokens(64);
-            const std::vector<int64_t> cut = enc_->stream_parts(b);
+    for (const int threads : {1, 2, 3})
+        for (const std::vector<int64_t>& lengths :
+             {std::vector<int64_t>{64, 64, 64}, std::vector<int64_t>{40, 50, 61, 7, 90, 3},
+              std::vector<int64_t>{100, 90, 70, 60, 33}, std::vector<int64_t>{128, 1, 127, 100},
+              std::vector<int64_t>{120, 5, 3}}) {
+            std::vector<int64_t> fit = lengths;  // within the model's positions
+            const int64_t longest =
+                model.config().max_position_embeddings - model.config().position_offset;
+            for (int64_t& n : fit) n = std::min(n, longest);
+            const PackedBatch b =
+                batch_of(fit, static_cast<int32_t>(model.config().vocab_size), 11);
+            set_num_threads(threads);
+            enc->set_stream_part_tokens(0);
+            EXPECT_TRUE(enc->stream_parts(b).empty());
+            const HiddenStates whole = model.encode(b);
+            enc->set_stream_part_tokens(64);
+            const std::vector<int64_t> cut = enc->stream_parts(b);
             if (!cut.empty()) {
                 ++split;
-                ASSERT_GE(cut.size(), 3u);
+                EXPECT_GE(cut.size(), 3u);
                 EXPECT_EQ(cut.front(), 0);
                 EXPECT_EQ(cut.back(), b.num_sequences());
-                for (size_t i = 0; i + 1 < cut.size(); ++i) {
-                    EXPECT_LT(cut[i], cut[i + 1]);
-                    EXPECT_GT(enc_->stream_group(b.offsets[cut[i + 1]] - b.offsets[cut[i]]), 0);
-                }
+                for (size_t i = 0; i + 1 < cut.size(); ++i) EXPECT_LT(cut[i], cut[i + 1]);
             }
-            const HiddenStates parts = model_->encode(b);
-            ASSERT_EQ(whole.data.size(), parts.data.size());
-            size_t differ = 0;
-            for (size_t i = 0; i < whole.data.size(); ++i) differ += whole.data[i] != parts.data[i];
-            EXPECT_EQ(differ, 0u) << threads << " threads, " << b.num_sequences() << " sequences, "
-                                  << cut.size() << " cut points";
-        });
+            // Also inside each thread's share of a batch split by sequences (where the model
+            // splits so: each share runs in parts of its own).
+            for (const bool by_sequences : {false, true}) {
+                enc->set_sequence_parallel(by_sequences);
+                const HiddenStates parts = model.encode(b);
+                EXPECT_EQ(whole.data.size(), parts.data.size());
+                size_t differ = 0;
+                for (size_t i = 0; i < std::min(whole.data.size(), parts.data.size()); ++i)
+                    differ += whole.data[i] != parts.data[i];
+                EXPECT_EQ(differ, 0u)
+                    << threads << " threads, " << lengths.size() << " sequences, " << cut.size()
+                    << " cut points" << (by_sequences ? ", split by sequences" : "");
+            }
+            enc->set_sequence_parallel(false);
+        }
+    enc->set_stream_part_tokens(Encoder::kStreamPartTokens);
+    enc->set_sequence_parallel(true);
+    set_num_threads(saved);
+    return split;
+}
+
+// On the packed stream (sparse f32): every part is one the stream runs.
+TEST_P(PackedStream, PartsEqualTheWholeBatch) {
+    const int split = expect_parts_equal_whole(*model_);
     if (has_isa(Isa::avx512)) EXPECT_GE(split, 8) << model_->plan_report();
+    const PackedBatch b = batch_of({40, 50, 61, 7, 90, 3}, 100, 1);
+    set_num_threads(2);
+    enc_->set_stream_part_tokens(64);
+    const std::vector<int64_t> cut = enc_->stream_parts(b);
+    for (size_t i = 0; i + 1 < cut.size(); ++i)
+        EXPECT_GT(enc_->stream_group(b.offsets[cut[i + 1]] - b.offsets[cut[i]]), 0);
+}
+
+// The sparse int8 layers on the TFM layout (the bundled quantized 95% model, int8 attention):
+// per-token scales and per-sequence attention, so parts change nothing either.
+TEST(Encoder, TfmPartsEqualTheWholeBatch) {
+    auto model = Model::load((test::source_dir() / "models" / "sst2-default").string());
+    if (!encoder_of(*model)->tfm_active())
+        GTEST_SKIP() << "no TFM layers here (int8 attention needs AVX512-VNNI)";
+    EXPECT_GE(expect_parts_equal_whole(*model), 8);
 }
 
 // Dense int8 (oneDNN on AMX/VNNI) streams its whole weights per call: batches stay split by

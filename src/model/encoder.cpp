@@ -630,8 +630,8 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
             if (id + 1 < static_cast<int>(cut.size())) {
                 const PackedBatch part = slice_sequences(batch, cut[id], cut[id + 1]);
                 try {
-                    forward_on(part, dst + batch.offsets[cut[id]] * h, workspaces_[id],
-                               profiling_ && id == 0);
+                    forward_parts(part, dst + batch.offsets[cut[id]] * h, workspaces_[id],
+                                  profiling_ && id == 0);
                 } catch (...) {
                     std::lock_guard<std::mutex> g(error_mu);
                     if (!error) error = std::current_exception();
@@ -646,7 +646,9 @@ void Encoder::forward(const PackedBatch& batch, float* dst) const {
 std::vector<int64_t> Encoder::stream_parts(const PackedBatch& batch) const {
     const int64_t n = batch.num_sequences(), total = batch.num_tokens();
     const int64_t limit = stream_part_tokens_ * num_threads();
-    if (limit <= 0 || total <= limit || stream_group(total) == 0) return {};
+    const bool tfm = tfm_layers();  // TFM layers take any token count
+    auto runs = [&](int64_t tokens) { return tfm || stream_group(tokens) > 0; };
+    if (limit <= 0 || total <= limit || !runs(total)) return {};
     // Greedy: a part takes sequences while it stays within the limit (a longer sequence is a
     // part of its own). Two neighbours merge while either is one the stream cannot run (too few
     // token groups for the threads); at worst the batch runs whole.
@@ -655,9 +657,8 @@ std::vector<int64_t> Encoder::stream_parts(const PackedBatch& batch) const {
         if (batch.offsets[s + 1] - batch.offsets[cut.back()] > limit) cut.push_back(s);
     cut.push_back(n);
     for (size_t i = 1; i + 1 < cut.size();) {
-        const bool runs = stream_group(batch.offsets[cut[i + 1]] - batch.offsets[cut[i]]) > 0 &&
-                          stream_group(batch.offsets[cut[i]] - batch.offsets[cut[i - 1]]) > 0;
-        if (runs)
+        if (runs(batch.offsets[cut[i + 1]] - batch.offsets[cut[i]]) &&
+            runs(batch.offsets[cut[i]] - batch.offsets[cut[i - 1]]))
             ++i;
         else
             cut.erase(cut.begin() + static_cast<std::ptrdiff_t>(i));  // merge parts i-1 and i

@@ -101,14 +101,15 @@ class Encoder {
     // The token group of that stream for a forward of `tokens` tokens on the calling team when
     // it is on and every linear kernel can use it, else 0.
     int64_t stream_group(int64_t tokens) const;
-    // Tokens per thread of one part of a batch on that stream (0: batches run whole; the default
-    // kStreamPartTokens, 0 with the environment variable SPARQ_NO_STREAM_PARTS). A batch
-    // whose stream would hold more runs the whole encoder part after part, each part whole
-    // sequences, so its activations stay in the caches from stage to stage (BERT-base at 8 x
-    // 128 tokens, one thread: 95% 7-8% faster, 90% 1-2%; two threads within noise; 256 tokens
-    // per thread measured at least as fast as 128, docs/benchmarks.md run 23). Results do not
-    // change: on the stream a token's arithmetic does not depend on its group or lane, and
-    // attention is per sequence.
+    // Tokens per thread of one part of a batch on that stream or on the sparse int8 TFM layers
+    // (0: batches run whole; the default kStreamPartTokens, 0 with the environment variable
+    // SPARQ_NO_STREAM_PARTS). A batch that would hold more runs the whole encoder part after
+    // part, each part whole sequences, so its activations stay in the caches from stage to stage
+    // (BERT-base at 8 x 128 tokens, one thread: 95% 7-8% faster in f32 and in int8, 90% 0-4%;
+    // two threads within noise; 256 tokens per thread measured at least as fast as 128,
+    // docs/benchmarks.md run 23). Results do not change: there a token's arithmetic does not
+    // depend on its group, tile or lane, activation scales are per token, and attention is per
+    // sequence.
     void set_stream_part_tokens(int64_t per_thread) { stream_part_tokens_ = per_thread; }
     static constexpr int64_t kStreamPartTokens = 256;
     // The parts a batch runs in as sequence cut points {0, ..., n}, or empty to run it whole.
