@@ -218,8 +218,9 @@ int expect_parts_equal_whole(Model& model) {
             const int64_t longest =
                 model.config().max_position_embeddings - model.config().position_offset;
             for (int64_t& n : fit) n = std::min(n, longest);
-            const PackedBatch b =
-                batch_of(fit, static_cast<int32_t>(model.config().vocab_size), 11);
+            PackedBatch b = batch_of(fit, static_cast<int32_t>(model.config().vocab_size), 11);
+            for (int32_t& t : b.token_type_ids)  // within the model's token types
+                t = std::min<int32_t>(t, std::max<int32_t>(model.config().type_vocab_size - 1, 0));
             set_num_threads(threads);
             enc->set_stream_part_tokens(0);
             EXPECT_TRUE(enc->stream_parts(b).empty());
@@ -264,6 +265,24 @@ TEST_P(PackedStream, PartsEqualTheWholeBatch) {
     const std::vector<int64_t> cut = enc_->stream_parts(b);
     for (size_t i = 0; i + 1 < cut.size(); ++i)
         EXPECT_GT(enc_->stream_group(b.offsets[cut[i + 1]] - b.offsets[cut[i]]), 0);
+}
+
+// Every family on sparse kernels: parts equal the whole batch, and every family whose layers take
+// the stream runs in parts (DeBERTa's relative attention does not take it: whole batches).
+TEST(Encoder, PartsEqualTheWholeBatchInEveryFamily) {
+    LoadOptions sparse;
+    sparse.kernels = "sparse";
+    for (const char* name :
+         {"tiny_modernbert", "tiny_nomic", "tiny_nomic_geglu", "tiny_gte", "tiny_jina",
+          "tiny_albert", "tiny_distilbert", "tiny_roberta", "tiny_electra", "tiny_deberta"}) {
+        SCOPED_TRACE(name);
+        auto model = Model::load((test::fixtures_dir() / name).string(), sparse);
+        const int split = expect_parts_equal_whole(*model);
+        if (std::string(name) == "tiny_deberta")
+            EXPECT_EQ(split, 0);
+        else if (has_isa(Isa::avx512))
+            EXPECT_GE(split, 8) << model->plan_report();
+    }
 }
 
 // The sparse int8 layers on the TFM layout (the bundled quantized 95% model, int8 attention):
