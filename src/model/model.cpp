@@ -582,34 +582,27 @@ class BertModel final : public Model {
                 for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
                     pool(b * kRows + r, logits.data() + r * vocab, 0, vocab, nullptr);
             }
-            finish_splade(out, sums, normalize, f);
-            return out;
-        }
-        const float* dec = mlm_decoder();
-        const float* bias = mlm_bias_.data.data();
-        std::vector<float> tile(kRows * kTile);
-        for (int64_t v0 = 0; v0 < vocab; v0 += kTile) {
-            const int64_t nt = std::min(kTile, vocab - v0);
-            for (int64_t b = 0; b < blocks; ++b) {
-                sgemm_nt(kRows, nt, e, t.data() + b * kRows * e, dec + v0 * e, tile.data());
-                for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
-                    pool(b * kRows + r, tile.data() + r * nt, v0, nt, bias + v0);
+        } else {
+            const float* dec = mlm_decoder();
+            const float* bias = mlm_bias_.data.data();
+            std::vector<float> tile(kRows * kTile);
+            for (int64_t v0 = 0; v0 < vocab; v0 += kTile) {
+                const int64_t nt = std::min(kTile, vocab - v0);
+                for (int64_t b = 0; b < blocks; ++b) {
+                    sgemm_nt(kRows, nt, e, t.data() + b * kRows * e, dec + v0 * e, tile.data());
+                    for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
+                        pool(b * kRows + r, tile.data() + r * nt, v0, nt, bias + v0);
+                }
             }
         }
-        finish_splade(out, sums, normalize, f);
-        return out;
-    }
-
-    // SPLADE's last step: f of each column's max logit (or the sums), then L2 if asked.
-    template <class F>
-    void finish_splade(std::vector<std::vector<float>>& out,
-                       const std::vector<std::vector<double>>& sums, bool normalize, F f) const {
-        for (size_t q = 0; q < out.size(); ++q) {
-            std::vector<float>& v = out[q];
-            for (size_t i = 0; i < v.size(); ++i)
-                v[i] = splade_.sum ? static_cast<float>(sums[q][i]) : f(v[i]);
-            if (normalize) l2_normalize(v.data(), static_cast<int64_t>(v.size()));
+        // f of each column's max logit (or the sums), then L2 if asked.
+        for (int64_t s = 0; s < n; ++s) {
+            std::vector<float>& v = out[s];
+            for (int64_t i = 0; i < vocab; ++i)
+                v[i] = splade_.sum ? static_cast<float>(sums[s][i]) : f(v[i]);
+            if (normalize) l2_normalize(v.data(), vocab);
         }
+        return out;
     }
 
     static std::vector<std::vector<float>> rows(const std::vector<float>& flat, int64_t h) {
