@@ -15,6 +15,13 @@
 namespace sparq::cli {
 
 namespace {
+// --similarity's values: auto, then the functions a directory's similarity_fn_name may name.
+std::vector<std::string> similarity_choices() {
+    std::vector<std::string> c{"auto"};
+    for (std::string_view f : SentenceEmbeddingConfig::kSimilarityFunctions) c.emplace_back(f);
+    return c;
+}
+
 struct EvalArgs {
     std::string model, data, format, text_col, pair_col, label_col,
         kernels = "auto", precision = "f32", attention = "auto", predictions, similarity = "auto";
@@ -158,7 +165,7 @@ void add_eval(CLI::App& app) {
     sub->add_option("--similarity", a->similarity,
                     "Embedding models: auto | cosine | dot | euclidean | manhattan (auto: the "
                     "directory's similarity_fn_name, else dot for SPLADE and cosine otherwise)")
-        ->check(CLI::IsMember({"auto", "cosine", "dot", "euclidean", "manhattan"}));
+        ->check(CLI::IsMember(similarity_choices()));
     sub->add_option("--predictions", a->predictions, "Write per-example predictions here (JSON lines)");
     add_threads_option(sub, a->threads);
     sub->callback([a, hdr] {

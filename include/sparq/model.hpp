@@ -220,6 +220,10 @@ struct SentenceEmbeddingConfig {
     // config_sentence_transformers.json's "similarity_fn_name" (cosine, dot, euclidean,
     // manhattan; "" when absent): how the model's embeddings are compared (eval's STS-B score).
     std::string similarity;
+    // The names similarity_fn_name may take (sentence-transformers' SimilarityFunction).
+    static constexpr std::string_view kSimilarityFunctions[] = {"cosine", "dot", "euclidean",
+                                                                "manhattan"};
+    static bool is_similarity_function(std::string_view name);
     bool include_prompt = true;
     // Dense modules (sentence_transformers.models.Dense) between Pooling and Normalize, in order:
     // y = activation(W x + b), W [out][in] in their folder's weights file ("linear.weight",

@@ -202,6 +202,12 @@ std::string SentenceEmbeddingConfig::model_dir(const std::string& dir) {
     return dir;
 }
 
+bool SentenceEmbeddingConfig::is_similarity_function(std::string_view name) {
+    for (std::string_view f : kSimilarityFunctions)
+        if (name == f) return true;
+    return false;
+}
+
 SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir) {
     SentenceEmbeddingConfig c;
     const fs::path root(dir), modules = root / "modules.json";
@@ -230,7 +236,7 @@ SentenceEmbeddingConfig SentenceEmbeddingConfig::from_dir(const std::string& dir
         }
         if (auto it = j.find("similarity_fn_name"); it != j.end() && !it->is_null()) {
             const std::string v = it->is_string() ? it->get<std::string>() : "";
-            if (v != "cosine" && v != "dot" && v != "euclidean" && v != "manhattan")
+            if (!is_similarity_function(v))
                 throw Error(cp.string() + ": similarity_fn_name " + it->dump() +
                             " is not one of cosine, dot, euclidean, manhattan");
             c.similarity = v;

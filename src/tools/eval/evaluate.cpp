@@ -127,7 +127,7 @@ EvalResult evaluate_similarity(const Model& model, const Dataset& ds, const Eval
     r.regression = r.similarity = true;
     const std::vector<double> gold = numeric_gold(ds, "similarity");
     const std::string fn = opts.similarity.empty() ? "cosine" : opts.similarity;
-    if (fn != "cosine" && fn != "dot" && fn != "euclidean" && fn != "manhattan")
+    if (!SentenceEmbeddingConfig::is_similarity_function(fn))
         throw Error("similarity must be cosine, dot, euclidean or manhattan, found '" + fn + "'");
     for (const Example& e : ds.examples)
         if (!e.pair) throw Error(where(ds, e) + ": similarity: expected a pair of texts");
