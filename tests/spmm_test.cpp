@@ -321,7 +321,7 @@ TEST(Spmm, ChainMatchesTwoReferenceRuns) {
             r1->run(x.data(), h.data(), c.tokens);
             r2->run(h.data(), want.data(), c.tokens, res.data());
             std::vector<float> got(c.tokens * c.hidden, NAN);
-            const int64_t groups = (c.tokens + v->lanes * v->vectors - 1) / (v->lanes * v->vectors);
+            const int64_t gs = spmm_group(*k1, c.tokens), groups = (c.tokens + gs - 1) / gs;
             const bool chains = groups % c.threads == 0 || groups >= 4 * c.threads;
             ASSERT_EQ(spmm_run_chain(*k1, *k2, x.data(), got.data(), c.tokens, res.data()), chains);
             if (!chains) continue;
@@ -370,7 +370,7 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
             break;
         }
     if (!v) GTEST_SKIP() << "no AVX-512";
-    const int64_t group = int64_t{v->lanes} * v->vectors, h = 48, inter = 200;
+    const int64_t h = 48, inter = 200;
     std::vector<float> w1 = random_weight(inter, h, 0.9, 3), w2 = random_weight(h, inter, 0.9, 5);
     std::vector<float> wq = random_weight(3 * h, h, 0.8, 7);
     std::vector<float> b1 = random_vec(inter, 19), b2 = random_vec(h, 23),
@@ -380,13 +380,16 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
     LinearDesc d2{w2.data(), b2.data(), h, inter, Activation::none, "ffn2"};
     LinearDesc dq{wq.data(), bq.data(), 3 * h, h, Activation::none, "qkv"};
     for (const int threads : {1, 2})
-        for (const int64_t tokens : {int64_t{1}, int64_t{17}, group, 2 * group, 4 * group + 37}) {
+        for (const int64_t tokens : {1, 17, 64, 128, 293}) {
             SCOPED_TRACE(::testing::Message()
                          << v->name << " T=" << tokens << " threads=" << threads);
             set_num_threads(threads);
             auto k1 = make_sparse_f32(d1, v), k2 = make_sparse_f32(d2, v),
                  kq = make_sparse_f32(dq, v);
             const LinearKernel* ks[] = {k1.get(), k2.get(), kq.get()};
+            // The default variant's groups of 64 tokens, narrower for fewer tokens.
+            const int64_t group = spmm_group(*k1, tokens);
+            ASSERT_EQ(group, tokens <= 16 ? 16 : tokens <= 32 ? 32 : 64);
             const int64_t groups = (tokens + group - 1) / group;
             const bool streams = groups % threads == 0 || groups >= 4 * threads;
             ASSERT_EQ(spmm_stream_group(ks, 3, tokens), streams ? group : 0);
@@ -481,6 +484,48 @@ TEST(SpmmStream, PackLayerNormAndKernelsMatchTokenMajor) {
 // Bias and GELU (either form) inside the last K chunk's JIT kernel give the separate pass's
 // numbers bit for bit: run() (token-major epilogue), the packed stream and the FFN chain, shapes
 // with one and several K chunks, empty rows, odd row counts (the dummy row), token tails.
+// A run of few tokens uses a narrower token group (spmm_group) than a full one, from the same
+// data: every token's outputs must equal, bit for bit, those it gets among 128 tokens in groups of
+// 64, for run() (split by groups or, at two threads, by rows), the chain and the stream.
+TEST(Spmm, NarrowGroupsEqualFullGroups) {
+    const SpmmVariant& v = spmm_best_variant(64, 64);
+    if (v.isa < Isa::avx512) GTEST_SKIP() << "narrow groups: the AVX-512 record kernels";
+    const int64_t full = 128, out = 130, in = 300;
+    std::vector<float> w1 = random_weight(out, in, 0.9, 61), b1 = random_vec(out, 67);
+    std::vector<float> w2 = random_weight(in, out, 0.95, 71), b2 = random_vec(in, 73);
+    const std::vector<float> x = random_vec(full * in, 79), res = random_vec(full * out, 83);
+    LinearDesc d1{w1.data(), b1.data(), out, in, Activation::gelu, "n1"};
+    LinearDesc d2{w2.data(), b2.data(), in, out, Activation::none, "n2"};
+    for (const int threads : {1, 2}) {
+        set_num_threads(threads);
+        auto k1 = make_sparse_f32(d1, &v), k2 = make_sparse_f32(d2, &v);
+        ASSERT_EQ(spmm_group(*k1, full), 64);
+        std::vector<float> y_full(full * out), c_full(full * in);
+        k1->run(x.data(), y_full.data(), full, res.data());
+        ASSERT_TRUE(spmm_run_chain(*k1, *k2, x.data(), c_full.data(), full));
+        for (const int64_t tokens : {1, 5, 16, 17, 31, 32, 33, 50}) {
+            SCOPED_TRACE(::testing::Message() << "T=" << tokens << " threads=" << threads);
+            const int64_t group = spmm_group(*k1, tokens);
+            EXPECT_EQ(group, tokens <= 16 ? 16 : tokens <= 32 ? 32 : 64);
+            std::vector<float> y(tokens * out, NAN);
+            k1->run(x.data(), y.data(), tokens, res.data());
+            EXPECT_EQ(y, std::vector<float>(y_full.begin(), y_full.begin() + tokens * out));
+            if (spmm_stream_group(std::vector<const LinearKernel*>{k1.get()}.data(), 1, tokens)) {
+                std::vector<float> c(tokens * in, NAN), cs(spmm_stream_floats(tokens, in, group));
+                ASSERT_TRUE(spmm_run_chain(*k1, *k2, x.data(), c.data(), tokens));
+                EXPECT_EQ(c, std::vector<float>(c_full.begin(), c_full.begin() + tokens * in));
+                std::vector<float> xs(spmm_stream_floats(tokens, in, group));
+                spmm_stream_pack(x.data(), xs.data(), tokens, in, group);
+                spmm_run_chain_stream(*k1, *k2, xs.data(), cs.data(), tokens);
+                std::fill(c.begin(), c.end(), NAN);
+                spmm_stream_unpack(cs.data(), c.data(), tokens, in, group);
+                EXPECT_EQ(c, std::vector<float>(c_full.begin(), c_full.begin() + tokens * in));
+            }
+        }
+    }
+    set_num_threads(1);
+}
+
 TEST(Spmm, JitEpilogueEqualsSeparatePass) {
     if (spmm_best_variant(64, 64).isa < Isa::avx512)
         GTEST_SKIP() << "the JIT epilogue needs AVX-512";
@@ -517,7 +562,7 @@ TEST(Spmm, JitEpilogueEqualsSeparatePass) {
                     plain->run(x.data(), a.data(), tokens, res.data());
                     fused->run(x.data(), c.data(), tokens, res.data());
                     EXPECT_EQ(c, a);
-                    const int64_t group = int64_t{v->lanes} * v->vectors;
+                    const int64_t group = spmm_group(*plain, tokens);
                     std::vector<float> sa(spmm_stream_floats(tokens, sh.out, group), NAN), sc = sa;
                     spmm_run_stream(*plain, x.data(), false, sa.data(), true, tokens);
                     spmm_run_stream(*fused, x.data(), false, sc.data(), true, tokens);

@@ -11,8 +11,9 @@ namespace {
 constexpr int kPrefetchBytes = 1024;  // distance of the weight-stream prefetch
 }  // namespace
 
-SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
+SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift, int scale)
     : Generator(std::string("spmm_f32_") + std::to_string(rows) + "r" + std::to_string(nv) + "v" +
+                    (scale > 1 ? "x" + std::to_string(scale) : "") +
                     (epi == SpmmEpi::bias_gelu        ? "_gelu"
                      : epi == SpmmEpi::bias_gelu_tanh ? "_gelu_tanh"
                      : epi == SpmmEpi::bias           ? "_bias"
@@ -23,6 +24,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     const int vbytes = zmm ? 64 : 32;
     const int nreg = zmm ? 32 : 16;
     assert((rows == 2 || rows == 4) && nv >= 1 && rows * nv + rows <= nreg);
+    assert(scale == 1 || scale == 2 || scale == 4 || scale == 8);
     assert(epi == SpmmEpi::none || (zmm && rows == 2 && nv <= 4));
     const bool gelu = is_gelu(spmm_epi_act(epi));
     Xbyak::Label l_consts, l_table;
@@ -74,13 +76,13 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
     // for the last record's read-ahead.
     for (int j = 0; j < rows; ++j) {
         movsxd(rdx, dword[rrec + rec_bytes + 8 + 4 * j]);
-        for (int v = 0; v < nv; ++v) prefetchw(ptr[ry + rdx + v * vbytes]);
+        for (int v = 0; v < nv; ++v) prefetchw(ptr[ry + rdx * scale + v * vbytes]);
     }
     for (int i = 0; i < kSpmmPrefetchLines; ++i) prefetcht1(ptr[rpf + 64 * i]);
     add(rpf, 64 * kSpmmPrefetchLines);
     for (int j = 0; j < rows; ++j) {
         movsxd(ro[j], dword[rrec + 8 + 4 * j]);
-        add(ro[j], ry);
+        lea(ro[j], ptr[ry + ro[j] * scale]);
     }
     test(racc, racc);
     jnz(l_load, T_NEAR);
@@ -117,7 +119,8 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
         broadcast_edx(w(j + 1));
     }
     for (int v = 0; v < nv; ++v)
-        for (int j = 0; j < rows; ++j) vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] + v * vbytes]);
+        for (int j = 0; j < rows; ++j)
+            vfmadd231ps(acc(j, v), w(j), ptr[rx + ro[j] * scale + v * vbytes]);
     add(rk, rows);
     cmp(rk, rend);
     jl(l_loop, T_NEAR);
@@ -134,7 +137,7 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
                 if (gelu) gelu_pieces(x, l_consts);
             }
         }
-        add(ro[j], ry);
+        lea(ro[j], ptr[ry + ro[j] * scale]);
         for (int v = 0; v < nv; ++v) vmovups(ptr[ro[j] + v * vbytes], acc(j, v));
     }
     add(rrec, rec_bytes);
@@ -147,14 +150,16 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift)
 }
 
 std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows, SpmmEpi epi,
-                                                  int bias_shift) {
+                                                  int bias_shift, int scale) {
     static std::mutex mu;
-    static std::map<std::tuple<int, int, int, int, int>, std::shared_ptr<const SpmmF32Gen>> cache;
+    static std::map<std::tuple<int, int, int, int, int, int>, std::shared_ptr<const SpmmF32Gen>>
+        cache;
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_tuple(static_cast<int>(isa), nv, rows, static_cast<int>(epi), bias_shift);
+    auto key =
+        std::make_tuple(static_cast<int>(isa), nv, rows, static_cast<int>(epi), bias_shift, scale);
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    auto k = std::make_shared<const SpmmF32Gen>(isa, nv, rows, epi, bias_shift);
+    auto k = std::make_shared<const SpmmF32Gen>(isa, nv, rows, epi, bias_shift, scale);
     cache.emplace(key, k);
     return k;
 }

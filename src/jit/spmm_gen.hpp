@@ -4,8 +4,11 @@
 // One call runs `records` records {begin, end, y_0 .. y_{R-1}} (R = rows, 2 or 4) of one K chunk
 // and one token group:
 //   for k in [begin, end) step R, for j < R:  y_j += vals[k+j] * x[offs[k+j]]
-// where y_j are the nv*lanes floats at byte offset y_j of y, and x[off] the nv*lanes floats at
-// byte offset off of the group's packed feature-major activations (off = column * group * 4).
+// where y_j are the nv*lanes floats at byte offset y_j * scale of y, and x[off] the nv*lanes
+// floats at byte offset off * scale of the group's packed feature-major activations. Offsets are
+// in units of a row of the narrowest group the data serves (off = column * unit, unit = lanes * 4
+// bytes when the variant's groups are a power of two vectors), so one copy of the data runs token
+// groups of 1, 2, 4 or 8 vectors' width (scale = the group's row bytes / unit).
 // The nonzeros of R rows are interleaved (shorter rows padded with zero weights) so each row has
 // its own accumulator set, with no per-row reduction or odd tail; records of a row panel are
 // ordered by nonzero count, so grouped rows have near-equal counts and the loop-exit branch sees
@@ -29,14 +32,14 @@ namespace sparq::jit {
 
 struct SpmmArgs {
     const float* x;       // packed activations of one token group, [in][group]
-    float* y;             // output tile, feature-major
+    float* y;             // output tile, feature-major, [out + 1][group]
     const int32_t* rec;   // records {begin, end, y_0 .. y_{R-1}} ((end - begin) % R == 0), then
                           // one more whose y offsets are in y (each record prefetches the next's)
-    const int32_t* offs;  // byte offset into x of each nonzero's activation row
+    const int32_t* offs;  // offset into x of each nonzero's activation row (bytes / scale)
     const float* vals;    // nonzero values
     int64_t records;      // records to run
     int64_t accumulate;   // 0: y = sum, 1: y += sum
-    const float* bias = nullptr;  // epilogue kernels: bias of each row, y row r at r << shift
+    const float* bias = nullptr;  // epilogue kernels: bias of each row, record y offset r << shift
     // Activations to bring into L2 for what comes after this call, kSpmmPrefetchLines 64-byte
     // lines per record from here on (the next K chunk's packed activations, or the next token
     // group's; x itself when there is nothing to fetch). Prefetches past an allocation's end
@@ -50,7 +53,7 @@ constexpr int kSpmmPrefetchLines = 2;
 // y = sum + bias[row]; or y = gelu(sum + bias[row]) with the piecewise GELU of
 // kernels/eltwise/gelu_pieces.hpp (erf form, or tanh form for bias_gelu_tanh), in the same float
 // operations as vec512::gelu_pieces_ps (so the results equal a separate bias + GELU pass bit for
-// bit). The row of a y offset is offset >> bias_shift (the group's row bytes are 1 << bias_shift).
+// bit). The row of a record's y offset is offset >> bias_shift (the unit is 1 << bias_shift bytes).
 enum class SpmmEpi { none, bias, bias_gelu, bias_gelu_tanh };
 
 // The epilogue of bias + activation `act`, and the activation of an epilogue (none for none and
@@ -70,14 +73,16 @@ class SpmmF32Gen : public Generator {
   public:
     // isa: avx512 (zmm, 16 lanes) or avx2 (ymm, 8 lanes); nv: token vectors; rows: R (2 or 4);
     // needs rows * (nv + 1) <= 32 (zmm) or 16 (ymm) vector registers. An epilogue needs AVX-512,
-    // rows == 2 and nv <= 4.
-    SpmmF32Gen(Isa isa, int nv, int rows = 2, SpmmEpi epi = SpmmEpi::none, int bias_shift = 0);
+    // rows == 2 and nv <= 4. scale (1, 2, 4 or 8): the group's row bytes over the offsets' unit.
+    SpmmF32Gen(Isa isa, int nv, int rows = 2, SpmmEpi epi = SpmmEpi::none, int bias_shift = 0,
+               int scale = 1);
     void operator()(const SpmmArgs& a) const { call(&a); }
 };
 
-// Generated once per (isa, nv, rows, epi, bias_shift) and shared (thread-safe).
+// Generated once per (isa, nv, rows, epi, bias_shift, scale) and shared (thread-safe).
 std::shared_ptr<const SpmmF32Gen> spmm_f32_kernel(Isa isa, int nv, int rows = 2,
-                                                  SpmmEpi epi = SpmmEpi::none, int bias_shift = 0);
+                                                  SpmmEpi epi = SpmmEpi::none, int bias_shift = 0,
+                                                  int scale = 1);
 
 }  // namespace sparq::jit
 

@@ -78,9 +78,14 @@ bool spmm_run_chain(const LinearKernel& first, const LinearKernel& second, const
 // only kernels that pass spmm_stream_group); groups of at most 128 tokens.
 
 // The token group shared by `kernels` when every one of them can read and write the stream for
-// `tokens` tokens (sparse f32 JIT kernels of 16 lanes with the same group, split by token
+// `tokens` tokens (sparse f32 JIT kernels of 16 lanes with the same spmm_group, split by token
 // groups on num_threads()), else 0.
 int64_t spmm_stream_group(const LinearKernel* const* kernels, int64_t n, int64_t tokens);
+
+// The token group sparse f32 JIT kernel k runs `tokens` tokens in: its variant's lanes * vectors,
+// or for fewer tokens the narrowest power-of-two number of vectors that holds them (record kernels
+// with a power-of-two number of vectors; the same numbers bit for bit); 0 for other kernels.
+int64_t spmm_group(const LinearKernel& k, int64_t tokens);
 
 // Floats of a stream of `tokens` tokens x `features` features.
 int64_t spmm_stream_floats(int64_t tokens, int64_t features, int64_t group);

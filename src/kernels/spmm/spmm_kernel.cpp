@@ -105,10 +105,11 @@ struct SpmmData {
 // ordered by nonzero count and paired in that order; an odd row out is paired with the dummy row
 // `out` of the y tile. Chunk 0 lists every row (it initialises y), and so does the last chunk
 // (its kernel may apply the epilogue to every row), the others only rows with nonzeros in them.
-// Data is laid out in record order so the offset/value streams are sequential.
-SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int rows) {
+// Data is laid out in record order so the offset/value streams are sequential. Offsets (of x
+// rows, and the records' y rows) are in units of `unit` bytes (jit/spmm_gen.hpp).
+SpmmData build_spmm_data(const CsrMatrix& csr, int64_t unit, int64_t chunk, int rows) {
     constexpr int64_t kPanel = SpmmData::kPanel;
-    const int64_t out = csr.rows, row_bytes = group * 4;
+    const int64_t out = csr.rows, row_bytes = unit;
     const size_t rec_ints = 2 + rows;
     SpmmData m;
     m.rows = rows;
@@ -158,7 +159,7 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t group, int64_t chunk, int
 // Packed data shared by kernels of identical matrices (same shape, content hash and variant).
 // epi: the register-blocked kernel's epilogue (its code has it; none for the record kernels).
 std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVariant& v,
-                                              int64_t group, jit::SpmmEpi epi) {
+                                              int64_t unit, jit::SpmmEpi epi) {
     static std::mutex mu;
     static std::map<std::tuple<uint64_t, int64_t, int64_t, const SpmmVariant*, jit::SpmmEpi>,
                     std::weak_ptr<const SpmmData>>
@@ -176,7 +177,7 @@ std::shared_ptr<const SpmmData> spmm_data_for(const LinearDesc& d, const SpmmVar
         built->rb = std::make_shared<const jit::SpmmRbGen>(csr, v.block_rows, epi, v.chunk);
     } else {
         built = std::make_shared<SpmmData>(
-            build_spmm_data(csr, group, spmm_chunk(v, d.out, d.in, csr.row_ptr.back()), v.rows));
+            build_spmm_data(csr, unit, spmm_chunk(v, d.out, d.in, csr.row_ptr.back()), v.rows));
     }
     if (v.unroll_budget > 0 && v.rows == 2 &&
         jit::SpmmF32UnrolledGen::estimate_bytes(v.vectors, built->rec.size() / 4,
@@ -201,6 +202,14 @@ class SpmmJit final : public LinearKernel {
         out_ = d.out;
         in_ = d.in;
         group_ = int64_t{v.lanes} * v.vectors;
+        // Narrower groups for fewer tokens (lanes, 2 lanes, ... up to the group) from the same
+        // data, its offsets in units of one vector's bytes: a group of 16 tokens in a 64-token
+        // layout uses one line in four of every activation and output row, and those rows, 256
+        // bytes apart, map to a quarter of L1's sets (docs/benchmarks.md, run 24). Record kernels
+        // with a power-of-two number of vectors (up to 8: the address scale).
+        narrow_ = v.block_rows == 0 && v.unroll_budget == 0 && v.vectors <= 8 &&
+                  (v.vectors & (v.vectors - 1)) == 0;
+        unit_ = narrow_ ? int64_t{v.lanes} * 4 : group_ * 4;
         if ((in_ + 1) * group_ * 4 > INT32_MAX || (out_ + 1) * group_ * 4 > INT32_MAX)
             throw Error("sparse weight '" + d.name + "': " + std::to_string(out_) + "x" +
                         std::to_string(in_) + " exceeds the kernel's 32-bit offsets");
@@ -212,27 +221,31 @@ class SpmmJit final : public LinearKernel {
             // The register-blocked kernel: bias and GELU in its code when asked.
             fuse_ = epi_ok;
             if (fuse_) bias_.resize(out_, 0.0f);  // zeros without a bias
-            data_ = spmm_data_for(d, v, group_, fuse_ ? epi : jit::SpmmEpi::none);
+            data_ = spmm_data_for(d, v, unit_, fuse_ ? epi : jit::SpmmEpi::none);
             // Token groups (vectors) per call of the register-blocked kernel: its code is fetched
             // once per call and reused across them; a K chunk of 8 vectors' activations (1024
             // inputs: 512 KB) stays in L2. 16 measured slower at b8 s128 (x out of L2).
             batch_ = 8;
             return;
         }
-        data_ = spmm_data_for(d, v, group_, jit::SpmmEpi::none);
-        for (int nv = 1; nv <= v.vectors; ++nv)
-            kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows));
+        data_ = spmm_data_for(d, v, unit_, jit::SpmmEpi::none);
+        for (int s = 0; s < (narrow_ ? kScales : 1) && (int64_t{v.lanes} << s) <= group_; ++s)
+            for (int nv = 1; nv <= (narrow_ ? 1 << s : v.vectors); ++nv)
+                kernels_[s].push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows, jit::SpmmEpi::none, 0,
+                                                           scale_of(v.lanes << s)));
         // Bias and GELU in the last K chunk's kernel, on the sums still in registers (AVX-512,
         // row pairs, up to 4 vectors, power-of-two groups; not the unrolled kernels).
         // SPARQ_NO_JIT_EPILOGUE=1 keeps them in the separate pass (same numbers).
         fuse_ = epi_ok && v.isa >= Isa::avx512 && v.lanes == 16 && v.rows == 2 && v.vectors <= 4 &&
-                (group_ & (group_ - 1)) == 0 && !data_->unrolled;
+                (unit_ & (unit_ - 1)) == 0 && !data_->unrolled;
         if (fuse_) {
             bias_.resize(out_ + 1, 0.0f);  // + the dummy row of odd pairs; zeros without a bias
             int shift = 0;
-            while ((int64_t{1} << shift) < group_ * 4) ++shift;
-            for (int nv = 1; nv <= v.vectors; ++nv)
-                epi_kernels_.push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows, epi, shift));
+            while ((int64_t{1} << shift) < unit_) ++shift;
+            for (int s = 0; s < kScales; ++s)
+                for (int nv = 1; nv <= static_cast<int>(kernels_[s].size()); ++nv)
+                    epi_kernels_[s].push_back(jit::spmm_f32_kernel(v.isa, nv, v.rows, epi, shift,
+                                                                   scale_of(v.lanes << s)));
         }
     }
 
@@ -241,10 +254,10 @@ class SpmmJit final : public LinearKernel {
         // Thread split: by token groups when they divide evenly (no barrier, no shared data),
         // else by rows balanced by nonzeros (one barrier after packing all groups).
         if (splits_by_groups(tokens)) return run_groups(src, false, dst, false, tokens, residual);
-        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int64_t gs = group_for(tokens), groups = (tokens + gs - 1) / gs;
         static thread_local AlignedBuffer<float> xbuf;  // all groups packed, read by every thread
         const int nt = num_threads();
-        xbuf.resize(groups * in_ * group_);
+        xbuf.resize(groups * in_ * gs);
         // thread_local: take the caller's buffer here, not inside the parallel region.
         float* const xbase = xbuf.data();
         const std::vector<int64_t> bounds = row_bounds(nt);
@@ -255,21 +268,21 @@ class SpmmJit final : public LinearKernel {
         {
             SPARQ_REGION("spmm by rows");
             const int tid = omp_get_thread_num();
-            const int64_t tile = (out_ + 1) * group_;
+            const int64_t tile = (out_ + 1) * gs;
             float* const yp = thread_scratch<float, YScratch>(batch_ * tile);
 #pragma omp for schedule(static)
             for (int64_t j = 0; j < groups * slices; ++j) {
                 const int64_t g = j / slices, i0 = (j % slices) * slice;
-                const int64_t count = std::min(group_, tokens - g * group_);
-                spmm_pack_tokens(isa, src + g * group_ * in_ + i0, in_, std::min(slice, in_ - i0),
-                                 count, group_, v_.lanes, xbase + (g * in_ + i0) * group_);
+                const int64_t count = std::min(gs, tokens - g * gs);
+                spmm_pack_tokens(isa, src + g * gs * in_ + i0, in_, std::min(slice, in_ - i0),
+                                 count, gs, v_.lanes, xbase + (g * in_ + i0) * gs);
             }
             const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
             for (int64_t g0 = 0; g0 < groups && r1 > r0; g0 += batch_) {
                 const int64_t n = std::min(batch_, groups - g0);
-                const Batch b{g0, 1, n, tokens,
-                              g0 + n < groups ? xbase + (g0 + n) * in_ * group_ : nullptr};
-                run_tiles(xbase + g0 * in_ * group_, in_ * group_, yp, tile, b, r0, r1);
+                const Batch b{g0,     1,  n,
+                              tokens, gs, g0 + n < groups ? xbase + (g0 + n) * in_ * gs : nullptr};
+                run_tiles(xbase + g0 * in_ * gs, in_ * gs, yp, tile, b, r0, r1);
                 unpack_tiles(yp, b, r0, r1, dst, residual);
             }
         }
@@ -277,11 +290,17 @@ class SpmmJit final : public LinearKernel {
 
     // Whether run() splits `tokens` across the threads by whole token groups.
     bool splits_by_groups(int64_t tokens) const {
-        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int64_t gs = group_for(tokens), groups = (tokens + gs - 1) / gs;
         const int nt = num_threads();
         return groups % nt == 0 || groups >= 4 * nt;
     }
-    int64_t group() const { return group_; }
+    // The token group of a run over `tokens` tokens: the variant's, or for fewer tokens the
+    // narrowest power-of-two number of vectors that holds them (narrow_ kernels).
+    int64_t group_for(int64_t tokens) const {
+        int64_t gs = v_.lanes;
+        while (narrow_ && gs < group_ && gs < tokens) gs *= 2;
+        return narrow_ ? gs : group_;
+    }
     bool fuses_epilogue() const { return fuse_; }
     int lanes() const { return v_.lanes; }
 
@@ -291,15 +310,16 @@ class SpmmJit final : public LinearKernel {
     void run_groups(const float* src, bool src_packed, float* dst, bool dst_packed, int64_t tokens,
                     const float* residual) const {
         assert(!(dst_packed && residual));
-        const int64_t groups = (tokens + group_ - 1) / group_;
+        const int64_t gs = group_for(tokens), groups = (tokens + gs - 1) / gs;
         const int nt = num_threads();
 #pragma omp parallel num_threads(nt)
         {
             SPARQ_REGION("spmm");
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt * batch_) {
-                const Batch b{g, nt, std::min(batch_, (groups - g + nt - 1) / nt), tokens,
-                              next_packed(src, src_packed, g + nt * batch_, groups)};
+                const Batch b{
+                    g,      nt, std::min(batch_, (groups - g + nt - 1) / nt),
+                    tokens, gs, next_packed(src, src_packed, g + nt * batch_, groups, gs)};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 write_groups(xp, xs, b, dst, dst_packed, residual);
@@ -311,18 +331,18 @@ class SpmmJit final : public LinearKernel {
     // thread in one kernel call.
     struct Batch {
         int64_t g0, step, n, tokens;
+        int64_t size;  // tokens per group (group_for(tokens))
         // Packed inputs of the group the thread runs after this batch, prefetched into L2 during
         // the batch's last K chunk (null: not packed yet, or none).
         const float* next_x = nullptr;
         int64_t group(int64_t i) const { return g0 + i * step; }
-        int64_t count(int64_t i, int64_t group_size) const {
-            return std::min(group_size, tokens - group(i) * group_size);
-        }
+        int64_t count(int64_t i) const { return std::min(size, tokens - group(i) * size); }
     };
 
     // Group g's tile of stream src (null: src is token-major, or g is past the last group).
-    const float* next_packed(const float* src, bool src_packed, int64_t g, int64_t groups) const {
-        return src_packed && g < groups ? src + g * (in_ + 1) * group_ : nullptr;
+    const float* next_packed(const float* src, bool src_packed, int64_t g, int64_t groups,
+                             int64_t gs) const {
+        return src_packed && g < groups ? src + g * (in_ + 1) * gs : nullptr;
     }
 
     // The batch's token groups of src as this kernel's packed inputs, the i-th at the returned
@@ -331,14 +351,14 @@ class SpmmJit final : public LinearKernel {
     const float* packed_inputs(const float* src, bool src_packed, const Batch& b,
                                int64_t* xs) const {
         if (src_packed) {
-            *xs = b.step * (in_ + 1) * group_;
-            return src + b.g0 * (in_ + 1) * group_;
+            *xs = b.step * (in_ + 1) * b.size;
+            return src + b.g0 * (in_ + 1) * b.size;
         }
-        *xs = in_ * group_;
-        float* const xb = thread_scratch<float, XScratch>(b.n * in_ * group_);
+        *xs = in_ * b.size;
+        float* const xb = thread_scratch<float, XScratch>(b.n * in_ * b.size);
         for (int64_t i = 0; i < b.n; ++i)
-            spmm_pack_tokens(v_.isa, src + b.group(i) * group_ * in_, in_, in_, b.count(i, group_),
-                             group_, v_.lanes, xb + i * *xs);
+            spmm_pack_tokens(v_.isa, src + b.group(i) * b.size * in_, in_, in_, b.count(i), b.size,
+                             v_.lanes, xb + i * *xs);
         return xb;
     }
 
@@ -347,7 +367,7 @@ class SpmmJit final : public LinearKernel {
     // (with the residual).
     void write_groups(const float* xp, int64_t xs, const Batch& b, float* dst, bool dst_packed,
                       const float* residual) const {
-        const int64_t tile = (out_ + 1) * group_;
+        const int64_t tile = (out_ + 1) * b.size;
         if (dst_packed) {
             finish_tiles(xp, xs, dst + b.g0 * tile, b.step * tile, b);
             return;
@@ -362,14 +382,14 @@ class SpmmJit final : public LinearKernel {
     // unless fuse_) and the residual; dst and residual point at the run's first token.
     void unpack_tiles(const float* yp, const Batch& b, int64_t r0, int64_t r1, float* dst,
                       const float* residual) const {
-        const int64_t tile = (out_ + 1) * group_;
+        const int64_t tile = (out_ + 1) * b.size;
         SpmmEpilogue ep{bias_.empty() || fuse_ ? nullptr : bias_.data(), nullptr,
                         fuse_ ? Activation::none : act_};
         for (int64_t i = 0; i < b.n; ++i) {
-            const int64_t at = b.group(i) * group_ * out_;
+            const int64_t at = b.group(i) * b.size * out_;
             ep.residual = residual ? residual + at : nullptr;
-            spmm_unpack_rows(v_.isa, yp + i * tile + r0 * group_, group_, r0, r1 - r0,
-                             b.count(i, group_), dst + at, out_, ep);
+            spmm_unpack_rows(v_.isa, yp + i * tile + r0 * b.size, b.size, r0, r1 - r0, b.count(i),
+                             dst + at, out_, ep);
         }
     }
 
@@ -379,7 +399,7 @@ class SpmmJit final : public LinearKernel {
         run_tiles(xp, xs, yp, ys, b, 0, out_);
         if (!fuse_)
             for (int64_t i = 0; i < b.n; ++i)
-                spmm_bias_act_rows(v_.isa, yp + i * ys, group_, out_, width_of(b.count(i, group_)),
+                spmm_bias_act_rows(v_.isa, yp + i * ys, b.size, out_, width_of(b.count(i)),
                                    bias_.empty() ? nullptr : bias_.data(), act_);
     }
 
@@ -409,19 +429,21 @@ class SpmmJit final : public LinearKernel {
             return;
         }
         for (int64_t i = 0; i < b.n; ++i)
-            run_tile(xp + i * xs, yp + i * ys, r0, r1, b.count(i, group_),
+            run_tile(xp + i * xs, yp + i * ys, r0, r1, b.count(i), b.size,
                      i + 1 < b.n ? xp + (i + 1) * xs : b.next_x);
     }
 
     // Rows [r0, r1) (r0 on a panel boundary) for one packed token group, feature-major in y (the
     // record kernels); next_x (may be null): the packed inputs to prefetch in the last K chunk.
-    void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count,
+    void run_tile(const float* xp, float* yp, int64_t r0, int64_t r1, int64_t count, int64_t gs,
                   const float* next_x) const {
         const int nv = static_cast<int>((count + v_.lanes - 1) / v_.lanes);
-        const jit::SpmmF32Gen& k = *kernels_[nv - 1];
+        int s = 0;  // kernels_[s]: groups of lanes << s tokens
+        while (narrow_ && (int64_t{v_.lanes} << s) < gs) ++s;
+        const jit::SpmmF32Gen& k = *kernels_[s][nv - 1];
         const SpmmData& m = *data_;
         const int64_t p0 = r0 / kPanel, p1 = (r1 + kPanel - 1) / kPanel;
-        if (m.unrolled && nv == v_.vectors) {
+        if (m.unrolled && nv == v_.vectors) {  // (never narrow_)
             jit::SpmmUnrolledArgs u{xp, yp, m.vals.data(), p1 - p0, nullptr};
             for (int64_t c = 0; c < m.chunks && p1 > p0; ++c) {
                 u.entry = m.unrolled->entry(c, p0);
@@ -440,16 +462,16 @@ class SpmmJit final : public LinearKernel {
             a.rec = m.rec.data() + (2 + m.rows) * int64_t{pr[p0]};
             a.records = pr[p1] - pr[p0];
             a.accumulate = c > 0;
-            a.prefetch = c + 1 < m.chunks ? xp + (c + 1) * m.chunk * group_ : next_x ? next_x : xp;
-            (fuse_ && c + 1 == m.chunks ? *epi_kernels_[nv - 1] : k)(a);
+            a.prefetch = c + 1 < m.chunks ? xp + (c + 1) * m.chunk * gs : next_x ? next_x : xp;
+            (fuse_ && c + 1 == m.chunks ? *epi_kernels_[s][nv - 1] : k)(a);
         }
     }
 
     // Whether run_chain(next, ...) applies: next consumes this kernel's output in the same
     // packed layout, and the thread split is by token groups.
     bool chains_with(const SpmmJit& next, int64_t tokens) const {
-        return next.in_ == out_ && next.group_ == group_ && next.v_.isa == v_.isa &&
-               next.v_.lanes == v_.lanes && splits_by_groups(tokens);
+        return next.in_ == out_ && next.group_for(tokens) == group_for(tokens) &&
+               next.v_.isa == v_.isa && next.v_.lanes == v_.lanes && splits_by_groups(tokens);
     }
 
     // dst = next(this(src)) with this kernel's output kept feature-major between the two (its
@@ -459,8 +481,8 @@ class SpmmJit final : public LinearKernel {
     void run_chain(const SpmmJit& next, const float* src, bool src_packed, float* dst,
                    bool dst_packed, int64_t tokens, const float* residual) const {
         assert(chains_with(next, tokens) && tokens >= 1 && !(dst_packed && residual));
-        const int64_t groups = (tokens + group_ - 1) / group_;
-        const int64_t batch = std::min(batch_, next.batch_), tile = (out_ + 1) * group_;
+        const int64_t gs = group_for(tokens), groups = (tokens + gs - 1) / gs;
+        const int64_t batch = std::min(batch_, next.batch_), tile = (out_ + 1) * gs;
         const int nt = num_threads();
 #pragma omp parallel num_threads(nt)
         {
@@ -468,8 +490,8 @@ class SpmmJit final : public LinearKernel {
             const int tid = omp_get_thread_num();
             float* const hp = thread_scratch<float, HScratch>(batch * tile);
             for (int64_t g = tid; g < groups; g += nt * batch) {
-                const Batch b{g, nt, std::min(batch, (groups - g + nt - 1) / nt), tokens,
-                              next_packed(src, src_packed, g + nt * batch, groups)};
+                const Batch b{g,      nt, std::min(batch, (groups - g + nt - 1) / nt),
+                              tokens, gs, next_packed(src, src_packed, g + nt * batch, groups, gs)};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 finish_tiles(xp, xs, hp, tile, b);
@@ -494,13 +516,19 @@ class SpmmJit final : public LinearKernel {
     static constexpr int64_t kPanel = SpmmData::kPanel;
     const SpmmVariant& v_;
     Activation act_;
-    int64_t group_ = 0;
-    int64_t batch_ = 1;  // token groups per kernel call (run_tiles)
+    static constexpr int kScales = 4;  // groups of lanes << s tokens, s < kScales (narrow_)
+    // The address scale of groups of gs tokens: their row bytes over the offsets' unit.
+    int scale_of(int64_t gs) const { return narrow_ ? static_cast<int>(gs / v_.lanes) : 1; }
+    int64_t group_ = 0;    // tokens per group of a full-width run
+    bool narrow_ = false;  // runs of fewer tokens use narrower groups (group_for)
+    int64_t unit_ = 0;     // bytes per unit of the data's offsets
+    int64_t batch_ = 1;    // token groups per kernel call (run_tiles)
     std::shared_ptr<const SpmmData> data_;
     std::vector<float> bias_;  // [out] or empty; when fuse_: [out + 1] (zeros without a bias)
-    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_;  // [nv - 1]
-    bool fuse_ = false;            // bias/activation in the last K chunk's kernel (epi_kernels_)
-    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> epi_kernels_;  // [nv - 1]
+    // [s][nv - 1]: for groups of lanes << s tokens (narrow_; else [0] for group_), nv vectors.
+    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> kernels_[kScales];
+    bool fuse_ = false;  // bias/activation in the last K chunk's kernel (epi_kernels_)
+    std::vector<std::shared_ptr<const jit::SpmmF32Gen>> epi_kernels_[kScales];
 };
 
 }  // namespace
@@ -544,14 +572,19 @@ bool spmm_fuses_epilogue(const LinearKernel& k) {
     return s && s->fuses_epilogue();
 }
 
+int64_t spmm_group(const LinearKernel& k, int64_t tokens) {
+    const auto* s = dynamic_cast<const SpmmJit*>(&k);
+    return s ? s->group_for(tokens) : 0;
+}
+
 int64_t spmm_stream_group(const LinearKernel* const* kernels, int64_t n, int64_t tokens) {
     int64_t group = 0;
     for (int64_t i = 0; i < n; ++i) {
         const auto* k = dynamic_cast<const SpmmJit*>(kernels[i]);
         if (!k || k->lanes() != 16 || !k->splits_by_groups(tokens) ||
-            (group && k->group() != group))
+            (group && k->group_for(tokens) != group))
             return 0;
-        group = k->group();
+        group = k->group_for(tokens);
     }
     return tokens >= 1 ? group : 0;
 }
