@@ -63,9 +63,14 @@ SpmmF32Gen::SpmmF32Gen(Isa isa, int nv, int rows, SpmmEpi epi, int bias_shift, i
     movsxd(rk, dword[rrec]);
     movsxd(rend, dword[rrec + 4]);
     // The weight streams are read once per call, usually cold (each layer its own matrix): one
-    // line of each ahead per record (a record consumes ~1 line of each at 90-95% zeros).
-    prefetcht0(ptr[roff + rk * 4 + kPrefetchBytes]);
-    prefetcht0(ptr[rval + rk * 4 + kPrefetchBytes]);
+    // line of each ahead per record (a record consumes ~1.6 lines of each at 90-95% zeros, the
+    // hardware prefetcher covering the rest), two with one or two vectors, whose records run 2-4x
+    // faster than the prefetcher keeps up with: +3-15% on BERT-base's linear layers at 8-32 tokens
+    // (docs/benchmarks.md, run 24); four vectors gained nothing from the second line.
+    for (int i = 0; i < (nv <= 2 ? 2 : 1); ++i) {
+        prefetcht0(ptr[roff + rk * 4 + kPrefetchBytes + 64 * i]);
+        prefetcht0(ptr[rval + rk * 4 + kPrefetchBytes + 64 * i]);
+    }
     // The next record's rows of y, for writing: ~one record (100-200 cycles) ahead of its loads
     // and stores, which find them in L2 or farther (the tile outgrows L1; the first chunk's
     // stores go to lines not in cache at all). Then the caller's lines for the next K chunk or
