@@ -64,7 +64,11 @@ void SpmmS8Vnni::generate() {
         jl(l_tail, T_NEAR);
         L(l_group);
         {
-            prefetcht0(ptr[p + 1024]);
+            // The block list 1 KiB ahead, 2 KiB with one or two vectors: those run a block in
+            // ~3.4 cycles at 95% zeros, so 1 KiB (128 blocks) is about one memory latency
+            // ahead; 2 KiB made BERT-base b1 s8 / s16 8-11% faster, s64 / s128 unchanged
+            // (docs/benchmarks.md, run 24).
+            prefetcht0(ptr[p + (V <= 2 ? 2048 : 1024)]);
             // Each block's offset and weights in one general-register load: a broadcast from
             // memory would take a vector load slot, and the activation loads fill those.
             for (int s = 0; s < S; ++s) {

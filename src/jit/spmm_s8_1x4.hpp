@@ -7,8 +7,9 @@
 // u8 compensation (128 * sum of the row's weights), or from its stored partial sums when a later K
 // chunk accumulates, and its `16 * vecs` int32 sums are stored at the end.
 // Index-driven: the block list is read from memory, so code size is constant. The block list is
-// prefetched 1 KiB ahead: in a model the weights of a layer come from L3 (measured on BERT-base
-// 90% 1x4, b1 s128: qkv 3.6 -> 2.9 ms, FFN 8.2 -> 7.0 ms over 12 layers).
+// prefetched 1 KiB ahead (2 KiB with one or two vectors): in a model the weights of a layer come
+// from L3 or memory (measured on BERT-base 90% 1x4, b1 s128: qkv 3.6 -> 2.9 ms, FFN 8.2 -> 7.0 ms
+// over 12 layers).
 #include <cstdint>
 
 #include "jit/generator.hpp"
