@@ -109,7 +109,7 @@ struct SpmmData {
 // rows, and the records' y rows) are in units of `unit` bytes (jit/spmm_gen.hpp).
 SpmmData build_spmm_data(const CsrMatrix& csr, int64_t unit, int64_t chunk, int rows) {
     constexpr int64_t kPanel = SpmmData::kPanel;
-    const int64_t out = csr.rows, row_bytes = unit;
+    const int64_t out = csr.rows;
     const size_t rec_ints = 2 + rows;
     SpmmData m;
     m.rows = rows;
@@ -141,13 +141,13 @@ SpmmData build_spmm_data(const CsrMatrix& csr, int64_t unit, int64_t chunk, int 
                     for (int q = 0; q < rows; ++q) {
                         const int64_t r = order[j + q];
                         const bool real = i < count(r);
-                        m.offs.push_back(
-                            real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * row_bytes) : 0);
+                        m.offs.push_back(real ? static_cast<int32_t>(b.col_idx[rp[r] + i] * unit)
+                                              : 0);
                         m.vals.push_back(real ? b.values[rp[r] + i] : 0.0f);
                     }
                 m.rec.push_back(static_cast<int32_t>(m.vals.size()));
                 for (int q = 0; q < rows; ++q)
-                    m.rec.push_back(static_cast<int32_t>(order[j + q] * row_bytes));
+                    m.rec.push_back(static_cast<int32_t>(order[j + q] * unit));
             }
         }
         m.panel_rec[c * (m.panels + 1) + m.panels] = static_cast<int32_t>(m.rec.size() / rec_ints);
@@ -280,8 +280,8 @@ class SpmmJit final : public LinearKernel {
             const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
             for (int64_t g0 = 0; g0 < groups && r1 > r0; g0 += batch_) {
                 const int64_t n = std::min(batch_, groups - g0);
-                const Batch b{g0,     1,  n,
-                              tokens, gs, g0 + n < groups ? xbase + (g0 + n) * in_ * gs : nullptr};
+                const float* next = g0 + n < groups ? xbase + (g0 + n) * in_ * gs : nullptr;
+                const Batch b{g0, 1, n, tokens, gs, next};
                 run_tiles(xbase + g0 * in_ * gs, in_ * gs, yp, tile, b, r0, r1);
                 unpack_tiles(yp, b, r0, r1, dst, residual);
             }
@@ -317,9 +317,10 @@ class SpmmJit final : public LinearKernel {
             SPARQ_REGION("spmm");
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt * batch_) {
-                const Batch b{
-                    g,      nt, std::min(batch_, (groups - g + nt - 1) / nt),
-                    tokens, gs, next_packed(src, src_packed, g + nt * batch_, groups, gs)};
+                const int64_t n = std::min(batch_, (groups - g + nt - 1) / nt);
+                const Batch b{g,  nt,
+                              n,  tokens,
+                              gs, next_packed(src, src_packed, g + nt * batch_, groups, gs)};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 write_groups(xp, xs, b, dst, dst_packed, residual);
@@ -490,7 +491,8 @@ class SpmmJit final : public LinearKernel {
             const int tid = omp_get_thread_num();
             float* const hp = thread_scratch<float, HScratch>(batch * tile);
             for (int64_t g = tid; g < groups; g += nt * batch) {
-                const Batch b{g,      nt, std::min(batch, (groups - g + nt - 1) / nt),
+                const int64_t n = std::min(batch, (groups - g + nt - 1) / nt);
+                const Batch b{g,      nt, n,
                               tokens, gs, next_packed(src, src_packed, g + nt * batch, groups, gs)};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
