@@ -318,9 +318,8 @@ class SpmmJit final : public LinearKernel {
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt * batch_) {
                 const int64_t n = std::min(batch_, (groups - g + nt - 1) / nt);
-                const Batch b{g,  nt,
-                              n,  tokens,
-                              gs, next_packed(src, src_packed, g + nt * batch_, groups, gs)};
+                const float* next = next_packed(src, src_packed, g + nt * batch_, groups, gs);
+                const Batch b{g, nt, n, tokens, gs, next};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 write_groups(xp, xs, b, dst, dst_packed, residual);
@@ -492,8 +491,8 @@ class SpmmJit final : public LinearKernel {
             float* const hp = thread_scratch<float, HScratch>(batch * tile);
             for (int64_t g = tid; g < groups; g += nt * batch) {
                 const int64_t n = std::min(batch, (groups - g + nt - 1) / nt);
-                const Batch b{g,      nt, n,
-                              tokens, gs, next_packed(src, src_packed, g + nt * batch, groups, gs)};
+                const float* next = next_packed(src, src_packed, g + nt * batch, groups, gs);
+                const Batch b{g, nt, n, tokens, gs, next};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 finish_tiles(xp, xs, hp, tile, b);
