@@ -280,8 +280,8 @@ class SpmmJit final : public LinearKernel {
             const int64_t r0 = bounds[tid], r1 = bounds[tid + 1];
             for (int64_t g0 = 0; g0 < groups && r1 > r0; g0 += batch_) {
                 const int64_t n = std::min(batch_, groups - g0);
-                const float* next = g0 + n < groups ? xbase + (g0 + n) * in_ * gs : nullptr;
-                const Batch b{g0, 1, n, tokens, gs, next};
+                const float* ahead = g0 + n < groups ? xbase + (g0 + n) * in_ * gs : nullptr;
+                const Batch b{g0, 1, n, tokens, gs, ahead};
                 run_tiles(xbase + g0 * in_ * gs, in_ * gs, yp, tile, b, r0, r1);
                 unpack_tiles(yp, b, r0, r1, dst, residual);
             }
@@ -318,8 +318,8 @@ class SpmmJit final : public LinearKernel {
             const int tid = omp_get_thread_num();
             for (int64_t g = tid; g < groups; g += nt * batch_) {
                 const int64_t n = std::min(batch_, (groups - g + nt - 1) / nt);
-                const float* next = next_packed(src, src_packed, g + nt * batch_, groups, gs);
-                const Batch b{g, nt, n, tokens, gs, next};
+                const float* ahead = next_packed(src, src_packed, g + nt * batch_, groups, gs);
+                const Batch b{g, nt, n, tokens, gs, ahead};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 write_groups(xp, xs, b, dst, dst_packed, residual);
@@ -491,8 +491,8 @@ class SpmmJit final : public LinearKernel {
             float* const hp = thread_scratch<float, HScratch>(batch * tile);
             for (int64_t g = tid; g < groups; g += nt * batch) {
                 const int64_t n = std::min(batch, (groups - g + nt - 1) / nt);
-                const float* next = next_packed(src, src_packed, g + nt * batch, groups, gs);
-                const Batch b{g, nt, n, tokens, gs, next};
+                const float* ahead = next_packed(src, src_packed, g + nt * batch, groups, gs);
+                const Batch b{g, nt, n, tokens, gs, ahead};
                 int64_t xs = 0;
                 const float* xp = packed_inputs(src, src_packed, b, &xs);
                 finish_tiles(xp, xs, hp, tile, b);
