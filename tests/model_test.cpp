@@ -1263,8 +1263,9 @@ TEST(Model, SpladeMatchesPyTorch) {
               (std::vector<std::pair<int32_t, float>>{{1, 2.0f}, {3, 2.0f}, {4, 1.0f}}));
 }
 
-// SPLADE in an int8 model: the decoder on an int8 kernel (listed in the plan), within int8's error
-// of the float64 reference (max |d| 0.009, cosine 0.99997 measured), alone = batched; fill-mask
+// SPLADE in an int8 model: the decoder on an int8 kernel (listed in the plan: built at load for a
+// SparseEncoder directory, else on first use), within int8's error of the float64 reference (max
+// |d| 0.009, cosine 0.99997 measured), alone = batched, the same vectors either way; fill-mask
 // keeps the f32 table (its best token is the f32 model's).
 TEST(Model, SpladeInt8Decoder) {
     std::ifstream in(test::fixtures_dir() / "tiny_mlm" / "splade.json");
@@ -1273,7 +1274,14 @@ TEST(Model, SpladeInt8Decoder) {
     o.precision = "int8";
     auto q = Model::load((test::fixtures_dir() / "tiny_mlm").string(), o);
     auto f = Model::load((test::fixtures_dir() / "tiny_mlm").string());
+    const auto sd = splade_dir({{"pooling_strategy", "max"},
+                                {"activation_function", "relu"},
+                                {"word_embedding_dimension", 390}});
+    auto qs = Model::load(sd->dir(), o);
     EXPECT_NE(q->plan_report().find("splade decoder"), std::string::npos);
+    EXPECT_NE(q->plan_report().find("built on first use"), std::string::npos);
+    EXPECT_NE(qs->plan_report().find("splade decoder"), std::string::npos);
+    EXPECT_EQ(qs->plan_report().find("built on first use"), std::string::npos);
     EXPECT_EQ(f->plan_report().find("splade decoder"), std::string::npos);
     std::vector<Encoding> encs;
     for (const auto& t : ref["texts"]) encs.push_back(q->tokenizer()->encode(t.get<std::string>()));
@@ -1292,6 +1300,7 @@ TEST(Model, SpladeInt8Decoder) {
         EXPECT_GT(worst, 0.0) << i;  // int8, not the f32 path
         EXPECT_EQ(q->embed(PackedBatch::from({encs[i]}), Pooling::splade, false)[0], vecs[i]);
     }
+    EXPECT_EQ(qs->embed(PackedBatch::from(encs), Pooling::splade, false), vecs);
     const Encoding m = q->tokenizer()->encode("the [MASK] was great !");
     const auto fq = q->fill_mask(PackedBatch::from({m}), 3),
                ff = f->fill_mask(PackedBatch::from({m}), 3);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <sstream>
 
 #include "core/threading.hpp"
@@ -155,20 +156,28 @@ class BertModel final : public Model {
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
         // int8 models: SPLADE's decoder on an int8 kernel (per-row weight scales, activations per
         // token), the one head that costs more than the encoder; fill-mask keeps the f32 table.
+        // Built at load for a SparseEncoder directory, else on the first SPLADE request (a
+        // BERT-base vocabulary's takes ~0.3 s and 23 MB that fill-mask never uses).
         if (!mlm_dense_w_.empty() && popts.precision == "int8") {
-            LinearDesc d;
-            d.weight = mlm_decoder();
-            d.bias = mlm_bias_.data.data();
-            d.out = cfg.vocab_size;
-            d.in = mlm_dense_w_.shape[0];
-            d.name = "splade decoder";
-            PlanOptions q = popts;
-            q.kernels = "dense";
-            q.act_scales = nullptr;
-            mlm_decoder_s8_ = plan_linear(d, q);
-            head_plan_.push_back(
-                {d.name, d.out, d.in, mlm_decoder_s8_.sparsity, mlm_decoder_s8_.kernel->name(),
-                 "int8 model: SPLADE's vocabulary logits on int8 (fill-mask: f32)"});
+            decoder_opts_ = popts;
+            decoder_opts_.kernels = "dense";
+            decoder_opts_.act_scales = nullptr;
+            decoder_opts_.wrap =
+                nullptr;  // a head: no decorator (calibration observes the encoder)
+            int8_decoder_ = true;
+            const LinearDesc d = decoder_desc();
+            if (w.splade) {
+                const PlannedLinear& k = int8_decoder();
+                head_plan_.push_back({d.name, d.out, d.in, k.sparsity, k.kernel->name(),
+                                      "int8 model: SPLADE's vocabulary logits on int8 (fill-mask: "
+                                      "f32)"});
+            } else {
+                head_plan_.push_back(
+                    {d.name, d.out, d.in, sparsity_of(d.weight, d.out, d.in),
+                     "int8 (built on first use)",
+                     "int8 model: SPLADE's vocabulary logits on int8 when asked (--pooling "
+                     "splade), built then (fill-mask: f32)"});
+            }
         }
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
@@ -356,8 +365,10 @@ class BertModel final : public Model {
         auto line = [&](const PlanEntry& e) {
             os << plan_display_name(cfg_.model_type, e.name) << "  [" << e.out << "x" << e.in
                << "]  sparsity " << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  "
-               << (e.kernel.find("_s8") != std::string::npos ? "int8" : "f32") << "  " << e.kernel
-               << "  (" << e.why << ")\n";
+               << (e.kernel.find("_s8") != std::string::npos || e.kernel.rfind("int8 ", 0) == 0
+                       ? "int8"
+                       : "f32")
+               << "  " << e.kernel << "  (" << e.why << ")\n";
         };
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
@@ -575,10 +586,11 @@ class BertModel final : public Model {
                     v[i] = std::max(v[i], lr[i] + (bias ? bias[i] : 0.0f));
             }
         };
-        if (mlm_decoder_s8_.kernel) {  // int8: the kernel's bias included, all the vocabulary
+        if (int8_decoder_) {  // int8: the kernel's bias included, all the vocabulary
+            const LinearKernel& dec = *int8_decoder().kernel;
             std::vector<float> logits(kRows * vocab);
             for (int64_t b = 0; b < blocks; ++b) {
-                mlm_decoder_s8_.kernel->run(t.data() + b * kRows * e, logits.data(), kRows);
+                dec.run(t.data() + b * kRows * e, logits.data(), kRows);
                 for (int64_t r = 0; r < std::min(kRows, total - b * kRows); ++r)
                     pool(b * kRows + r, logits.data() + r * vocab, 0, vocab, nullptr);
             }
@@ -616,6 +628,23 @@ class BertModel final : public Model {
         return cfg_.architectures.empty() ? std::string("BertModel") : cfg_.architectures[0];
     }
 
+    // SPLADE's int8 decoder (int8_decoder_ only): the vocabulary rows of the masked-LM head.
+    LinearDesc decoder_desc() const {
+        LinearDesc d;
+        d.weight = mlm_decoder();
+        d.bias = mlm_bias_.data.data();
+        d.out = cfg_.vocab_size;
+        d.in = mlm_dense_w_.shape[0];
+        d.name = "splade decoder";
+        return d;
+    }
+    // Its kernel, planned on the first call (thread-safe).
+    const PlannedLinear& int8_decoder() const {
+        std::call_once(decoder_once_,
+                       [&] { mlm_decoder_s8_ = plan_linear(decoder_desc(), decoder_opts_); });
+        return mlm_decoder_s8_;
+    }
+
     ModelConfig cfg_;
     std::string precision_;
     std::optional<Tokenizer> tokenizer_;
@@ -625,7 +654,12 @@ class BertModel final : public Model {
     Tensor mlm_dense_w_, mlm_dense_b_, mlm_ln_g_, mlm_ln_b_, mlm_decoder_w_, mlm_bias_;
     SentenceEmbeddingConfig::Splade splade_;  // Pooling::splade: the directory's SpladePooling
     PlannedLinear pooler_, classifier_, qa_;
-    PlannedLinear mlm_decoder_s8_;  // int8 models: SPLADE's decoder (else null: f32 tiles)
+    // int8 models with a masked-LM head: SPLADE's decoder on int8 (int8_decoder()), planned with
+    // decoder_opts_ on first use; else SPLADE runs the f32 table in tiles.
+    bool int8_decoder_ = false;
+    PlanOptions decoder_opts_;
+    mutable std::once_flag decoder_once_;
+    mutable PlannedLinear mlm_decoder_s8_;
     // sentence-transformers Dense modules after pooling (embed), in order, and their weights.
     struct DenseLayer {
         PlannedLinear linear;
