@@ -156,28 +156,16 @@ class BertModel final : public Model {
         encoder_ = std::make_unique<Encoder>(cfg, w, popts);
         // int8 models: SPLADE's decoder on an int8 kernel (per-row weight scales, activations per
         // token), the one head that costs more than the encoder; fill-mask keeps the f32 table.
-        // Built at load for a SparseEncoder directory, else on the first SPLADE request (a
-        // BERT-base vocabulary's takes ~0.3 s and 23 MB that fill-mask never uses).
-        if (!mlm_dense_w_.empty() && popts.precision == "int8") {
+        // Built at load for a SparseEncoder directory, else on first use (a SPLADE request, or
+        // the plan): a BERT-base vocabulary's takes ~0.1-0.3 s that fill-mask never needs.
+        if (has_int8_decoder()) {
             decoder_opts_ = popts;
             decoder_opts_.kernels = "dense";
             decoder_opts_.act_scales = nullptr;
-            decoder_opts_.wrap =
-                nullptr;  // a head: no decorator (calibration observes the encoder)
-            int8_decoder_ = true;
-            const LinearDesc d = decoder_desc();
-            if (w.splade) {
-                const PlannedLinear& k = int8_decoder();
-                head_plan_.push_back({d.name, d.out, d.in, k.sparsity, k.kernel->name(),
-                                      "int8 model: SPLADE's vocabulary logits on int8 (fill-mask: "
-                                      "f32)"});
-            } else {
-                head_plan_.push_back(
-                    {d.name, d.out, d.in, sparsity_of(d.weight, d.out, d.in),
-                     "int8 (built on first use)",
-                     "int8 model: SPLADE's vocabulary logits on int8 when asked (--pooling "
-                     "splade), built then (fill-mask: f32)"});
-            }
+            // A head: no decorator (calibration observes the encoder).
+            decoder_opts_.wrap = nullptr;
+            decoder_at_load_ = w.splade.has_value();
+            if (decoder_at_load_) int8_decoder();
         }
         // The first layer of DistilBERT's and RoBERTa's / ELECTRA's classification heads sits in
         // the pooler's slot (with ReLU, tanh, GELU: ModelConfig::pooler_act).
@@ -365,13 +353,20 @@ class BertModel final : public Model {
         auto line = [&](const PlanEntry& e) {
             os << plan_display_name(cfg_.model_type, e.name) << "  [" << e.out << "x" << e.in
                << "]  sparsity " << static_cast<int>(e.sparsity * 1000 + 0.5) / 10.0 << "%  "
-               << (e.kernel.find("_s8") != std::string::npos || e.kernel.rfind("int8 ", 0) == 0
-                       ? "int8"
-                       : "f32")
-               << "  " << e.kernel << "  (" << e.why << ")\n";
+               << (e.kernel.find("_s8") != std::string::npos ? "int8" : "f32") << "  " << e.kernel
+               << "  (" << e.why << ")\n";
         };
         for (const auto& e : encoder_->plan()) line(e);
         for (const auto& e : head_plan_) line(e);
+        if (has_int8_decoder()) {
+            const LinearDesc d = decoder_desc();
+            const PlannedLinear& k = int8_decoder();
+            line({d.name, d.out, d.in, k.sparsity, k.kernel->name(),
+                  std::string("int8 model: SPLADE's vocabulary logits on int8") +
+                      (decoder_at_load_ ? ""
+                                        : ", built on first use (a SPLADE request or this plan)") +
+                      "; fill-mask: f32"});
+        }
         const auto& plan = encoder_->plan();
         if (std::any_of(plan.begin(), plan.end(),
                         [](const PlanEntry& e) { return e.on_spmm_rates; })) {
@@ -586,7 +581,7 @@ class BertModel final : public Model {
                     v[i] = std::max(v[i], lr[i] + (bias ? bias[i] : 0.0f));
             }
         };
-        if (int8_decoder_) {  // int8: the kernel's bias included, all the vocabulary
+        if (has_int8_decoder()) {  // int8: the kernel's bias included, all the vocabulary
             const LinearKernel& dec = *int8_decoder().kernel;
             std::vector<float> logits(kRows * vocab);
             for (int64_t b = 0; b < blocks; ++b) {
@@ -628,7 +623,9 @@ class BertModel final : public Model {
         return cfg_.architectures.empty() ? std::string("BertModel") : cfg_.architectures[0];
     }
 
-    // SPLADE's int8 decoder (int8_decoder_ only): the vocabulary rows of the masked-LM head.
+    // Whether SPLADE runs the decoder on int8 (int8_decoder()): int8 models with a masked-LM head.
+    bool has_int8_decoder() const { return !mlm_dense_w_.empty() && precision_ == "int8"; }
+    // SPLADE's int8 decoder (has_int8_decoder()): the vocabulary rows of the masked-LM head.
     LinearDesc decoder_desc() const {
         LinearDesc d;
         d.weight = mlm_decoder();
@@ -654,9 +651,10 @@ class BertModel final : public Model {
     Tensor mlm_dense_w_, mlm_dense_b_, mlm_ln_g_, mlm_ln_b_, mlm_decoder_w_, mlm_bias_;
     SentenceEmbeddingConfig::Splade splade_;  // Pooling::splade: the directory's SpladePooling
     PlannedLinear pooler_, classifier_, qa_;
-    // int8 models with a masked-LM head: SPLADE's decoder on int8 (int8_decoder()), planned with
-    // decoder_opts_ on first use; else SPLADE runs the f32 table in tiles.
-    bool int8_decoder_ = false;
+    // has_int8_decoder(): SPLADE's decoder on int8 (int8_decoder()), planned with decoder_opts_
+    // at load (decoder_at_load_: a SparseEncoder directory) or on first use; else SPLADE runs the
+    // f32 table in tiles.
+    bool decoder_at_load_ = false;
     PlanOptions decoder_opts_;
     mutable std::once_flag decoder_once_;
     mutable PlannedLinear mlm_decoder_s8_;
