@@ -30,6 +30,26 @@ std::string cpu_model_name() {
     return "";
 }
 
+nlohmann::ordered_json env_or_null(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+
+// How OpenMP threads wait at the end of a parallel region (libgomp reads these at start-up).
+std::string omp_wait() {
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
+    std::string s;
+    if (policy) s = std::string("OMP_WAIT_POLICY=") + policy;
+    if (spin)
+        s += (s.empty() ? "" : ", ") + std::string("spin GOMP_SPINCOUNT=") + spin +
+             " rounds, then sleep";
+    if (!policy && !spin) return "libgomp's default (spin 300000 rounds, then sleep)";
+    if (!policy && std::string(spin) == kOmpSpinCount)
+        s += " (sparq's default; OMP_WAIT_POLICY or GOMP_SPINCOUNT overrides)";
+    return s;
+}
+
 void run_system(bool json, bool rates) {
     const CpuLimits& l = cpu_limits();
     const char* cap = std::getenv("SPARQ_MAX_ISA");
@@ -50,6 +70,8 @@ void run_system(bool json, bool rates) {
         j["omp_num_threads"] = l.omp_num_threads;
         j["default_threads"] = l.threads;
         j["default_threads_why"] = l.why;
+        j["omp_wait_policy"] = env_or_null("OMP_WAIT_POLICY");
+        j["gomp_spincount"] = env_or_null("GOMP_SPINCOUNT");
         j["onednn"] = dnnl;
         if (r) {
             j["f32_dense_gflops"] = r->dense_gflops;
@@ -73,6 +95,7 @@ void run_system(bool json, bool rates) {
     std::printf("cpus       %d allowed (affinity), %d physical cores, cgroup CPU quota %s\n",
                 l.affinity_cpus, l.physical_cores, quota.c_str());
     std::printf("threads    %d by default (%s); --threads N overrides\n", l.threads, l.why.c_str());
+    std::printf("wait       %s\n", omp_wait().c_str());
     std::printf("oneDNN     %s\n", dnnl.c_str());
     if (r)
         std::printf("f32 plan   dense %.0f GFLOP/s, sparse %.0f GFLOP/s over nonzeros (%s)\n",
@@ -86,7 +109,9 @@ void add_system(CLI::App& app) {
     sub->footer(
         "Prints the CPU, the instruction set sparq's kernels use (capped by SPARQ_MAX_ISA), the\n"
         "CPUs this process may run on (affinity, physical cores, cgroup CPU quota), the thread\n"
-        "count the other commands use without --threads and why, the oneDNN version and the f32\n"
+        "count the other commands use without --threads and why, how OpenMP threads wait at a\n"
+        "parallel region's end (GOMP_SPINCOUNT=1000 unless you set OMP_WAIT_POLICY or\n"
+        "GOMP_SPINCOUNT), the oneDNN version and the f32\n"
         "planner's dense / sparse rates (measured once per CPU and cached; --no-rates skips "
         "them).");
     auto json = std::make_shared<bool>(false), no_rates = std::make_shared<bool>(false);

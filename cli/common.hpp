@@ -108,6 +108,9 @@ void add_quantize(CLI::App& app);
 void add_compare(CLI::App& app);
 void add_vocab(CLI::App& app);
 void add_system(CLI::App& app);
+
+// GOMP_SPINCOUNT the `sparq` command runs with unless the user set a wait policy (cli/main.cpp).
+inline constexpr const char* kOmpSpinCount = "1000";
 void add_serve(CLI::App& app);
 
 }  // namespace sparq::cli

@@ -1,9 +1,12 @@
 // The `sparq` command: subcommands live in cli/cmd_*.cpp. Every failure ends as one line
 // "sparq: error: ..." on stderr: exit code 2 for a bad command line, 1 for anything else.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -18,6 +21,26 @@ int fail(const std::string& msg, int code) {
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::cerr << "sparq: error: " << line << '\n';
     return code;
+}
+
+// OpenMP threads wait for each other at the end of every parallel region (~100 per BERT-base
+// forward). libgomp's default wait spins 300,000 rounds (milliseconds) before it sleeps: as fast
+// as any on an idle machine, but when the threads outnumber the free cores (two 2-thread sparq
+// processes on 2 cores, a busy neighbour) a spinning thread holds the core its partner needs, and
+// a forward takes 3-15x as long. 1000 rounds (~20 us), what libgomp itself uses when it knows
+// its threads outnumber the CPUs, costs nothing measurable on an idle machine and keeps two
+// such processes at about twice one's time (docs/benchmarks.md, run 25). libgomp reads
+// GOMP_SPINCOUNT once, when it is loaded (before main; the C library resets the environment
+// after any earlier hook), so the command re-executes itself with it set — unless the user chose
+// a wait policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set) or runs it under valgrind (which would
+// not follow the exec). If the exec fails, the command runs with libgomp's default.
+void polite_omp_wait(char** argv) {
+    if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+    const char* preload = std::getenv("LD_PRELOAD");
+    if (preload && std::strstr(preload, "vgpreload")) return;
+    if (setenv("GOMP_SPINCOUNT", sparq::cli::kOmpSpinCount, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace
@@ -56,6 +79,8 @@ int main(int argc, char** argv) {
                 std::string("unknown command '") + argv[1] + "' (expected one of " + names + ")",
                 2);
     }
+    // Commands that run no parallel region need no wait policy (nor the exec's ~5 ms).
+    if (cmd && cmd->get_name() != "tokenize" && cmd->get_name() != "vocab") polite_omp_wait(argv);
     try {
         // Arguments after "--" are texts, whatever they look like: kept out of CLI11 (which would
         // hand them to a positional already full) and appended by add_texts_option.
