@@ -42,6 +42,8 @@ void run_prune(const PruneArgs& a) {
         }
         if (!(s >= 0.0 && s <= 1.0))
             throw UsageError("--override '" + ov + "': sparsity must be in [0, 1]");
+        const std::string why = tools::override_regex_error(ov.substr(0, eq));
+        if (!why.empty()) throw UsageError(why);
         o.overrides.emplace_back(ov.substr(0, eq), s);
     }
     tools::PruneReport rep = tools::prune_model_dir(a.model, a.out, o);

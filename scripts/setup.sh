@@ -6,7 +6,7 @@
 set -euo pipefail
 PKGS=(cmake ninja-build g++ pkg-config
       libdnnl-dev ocl-icd-opencl-dev libxbyak-dev nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
-      libsentencepiece-dev python3-sentencepiece
+      libsentencepiece-dev python3-sentencepiece libre2-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       python3 python3-dev python3-numpy python3-torch pybind11-dev)
 missing=()

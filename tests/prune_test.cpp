@@ -412,12 +412,19 @@ TEST_F(PruneTest, ModelDirContract) {
     {
         std::ofstream(model / "model.safetensors", std::ios::binary)
             .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        // A config the weights do not match first: refused before anything is written.
         std::ofstream(model / "config.json") << R"({"model_type":"bert"})";
         std::ofstream(model / "vocab.txt") << "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n";
         std::ofstream(model / "model.onnx") << "stale";
     }
     PruneOptions o;
     o.sparsity = 0.5;
+    EXPECT_THROW(prune_model_dir(model.string(), out.string(), o), sparq::Error);
+    EXPECT_FALSE(fs::exists(out));
+    std::ofstream(model / "config.json")
+        << R"({"model_type":"bert","architectures":["BertModel"],"vocab_size":40,)"
+           R"("hidden_size":16,"num_hidden_layers":1,"num_attention_heads":2,)"
+           R"("intermediate_size":32,"max_position_embeddings":24,"type_vocab_size":2})";
     EXPECT_THROW(prune_model_dir(model.string(), model.string(), o), sparq::Error);
     EXPECT_THROW(prune_model_dir((dir / "missing").string(), out.string(), o), sparq::Error);
     PruneReport rep = prune_model_dir(model.string(), out.string(), o);

@@ -23,6 +23,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/files.hpp"
 #include "core/json_depth.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
@@ -480,6 +481,7 @@ std::vector<int64_t> ModelConfig::layer_order() const {
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
+    require_regular_file(path);
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open model config");
     std::stringstream ss;

@@ -16,6 +16,7 @@
 #include <set>
 #include <utility>
 
+#include "core/files.hpp"
 #include "core/json_depth.hpp"
 #include "model/torch_zip.hpp"
 #include "sparq/error.hpp"
@@ -186,6 +187,7 @@ float bf16_to_f32(uint16_t b) {
 }
 
 void SafeTensorsFile::open_index(const std::string& path) {
+    require_regular_file(path);
     std::ifstream in(path);
     if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
     nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -234,7 +236,8 @@ SafeTensorsFile::SafeTensorsFile(const std::string& path) : path_(path) {
         open_index(path);
         return;
     }
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {

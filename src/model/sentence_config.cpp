@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "core/files.hpp"
 #include "core/json_depth.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
@@ -20,6 +21,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json read_json(const fs::path& p) {
+    require_regular_file(p.string());
     std::ifstream in(p);
     if (!in) throw Error(p.string() + ": cannot open");
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

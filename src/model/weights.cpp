@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "core/files.hpp"
 #include "model/family.hpp"
 #include "model/safetensors.hpp"
 #include "quant/model_quant.hpp"
@@ -325,6 +326,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     BertWeights w;
     {
         const std::string cfg_path = (fs::path(dir) / "config.json").string();
+        require_regular_file(cfg_path);
         std::ifstream in(cfg_path);
         nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
         QuantizationConfig qc = parse_quantization_config(j, cfg_path);

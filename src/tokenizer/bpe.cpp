@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 
+#include "core/files.hpp"
 #include "sparq/error.hpp"
 #include "tokenizer/unicode.hpp"
 
@@ -112,6 +113,7 @@ void gpt2_split(std::string_view text, std::vector<std::pair<uint32_t, uint32_t>
 }
 
 std::vector<MergeRule> read_merges_file(const std::string& path) {
+    require_regular_file(path);
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open merges file '" + path + "'");
     std::vector<MergeRule> out;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/files.hpp"
 #include "sparq/error.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
 #include "tokenizer/unicode.hpp"
@@ -36,6 +37,7 @@ uint32_t past_spaces(std::string_view text, uint32_t b, uint32_t e) {
 namespace {
 
 std::shared_ptr<sentencepiece::SentencePieceProcessor> load_spm(const std::string& path) {
+    require_regular_file(path);
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open '" + path + "'");
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "core/files.hpp"
 #include "core/json_depth.hpp"
 #include "sparq/error.hpp"
 #include "sparq/tokenizer.hpp"
@@ -23,6 +24,7 @@ constexpr size_t k_default_max_length = 512;
 constexpr int64_t k_max_vocab_ids = 1 << 24;
 
 json read_json(const fs::path& path) {
+    require_regular_file(path.string());
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open '" + path.string() + "'");
     std::stringstream ss;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/files.hpp"
 #include "sparq/error.hpp"
 #include "tokenizer/unicode.hpp"
 #include "tokenizer/vocab_trainer.hpp"
@@ -34,6 +35,7 @@ Vocab::Vocab(std::vector<std::string> tokens, std::string prefix)
 }
 
 std::vector<std::string> read_vocab_file(const std::string& path) {
+    require_regular_file(path);
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open vocabulary file '" + path + "'");
     std::vector<std::string> tokens;

@@ -7,11 +7,23 @@
 
 #include "sparq/error.hpp"
 #include "tools/bench.hpp"
+#include "tools/results.hpp"
 
 namespace sparq::tools {
 namespace {
 
-void add(DriftStats& st, const float* x, const float* y, int64_t n) {
+// Adds the pair (x from the first model, y from the second) of output `what` to st. A NaN or inf
+// is an error: the statistics would skip it (max, min) and report a broken model as identical.
+void add(DriftStats& st, const char* what, const float* x, const float* y, int64_t n) {
+    for (int pass = 0; pass < 2; ++pass) {
+        const float* v = pass ? y : x;
+        for (int64_t i = 0; i < n; ++i)
+            if (!std::isfinite(v[i]))
+                throw Error(std::string("compare: the ") + (pass ? "second" : "first") +
+                            " model's " + what + " holds " + (std::isnan(v[i]) ? "NaN" : "inf") +
+                            " (value " + std::to_string(i) +
+                            "): its weights overflow float32, no drift to report");
+    }
     double xy = 0, xx = 0, yy = 0;
     for (int64_t i = 0; i < n; ++i) {
         xy += static_cast<double>(x[i]) * y[i];
@@ -60,12 +72,15 @@ namespace {
 
 void check_comparable(const Model& a, const Model& b) {
     const ModelConfig &ca = a.config(), &cb = b.config();
-    if (ca.hidden_size != cb.hidden_size || ca.task != cb.task || ca.num_labels != cb.num_labels ||
-        ca.vocab_size != cb.vocab_size)
-        throw Error("compare: the models differ in hidden size, task, label count or vocabulary (" +
-                    std::to_string(ca.hidden_size) + "/" + std::to_string(cb.hidden_size) +
-                    " hidden, " + std::to_string(ca.num_labels) + "/" +
-                    std::to_string(cb.num_labels) + " labels)");
+    std::string diff;
+    auto field = [&](const char* name, const std::string& x, const std::string& y) {
+        if (x != y) diff += (diff.empty() ? "" : ", ") + std::string(name) + " " + x + " vs " + y;
+    };
+    field("hidden size", std::to_string(ca.hidden_size), std::to_string(cb.hidden_size));
+    field("task", task_name(ca.task), task_name(cb.task));
+    field("labels", std::to_string(ca.num_labels), std::to_string(cb.num_labels));
+    field("vocabulary", std::to_string(ca.vocab_size), std::to_string(cb.vocab_size));
+    if (!diff.empty()) throw Error("compare: the models are not comparable (" + diff + ")");
 }
 
 // Adds one single-sequence batch to the report.
@@ -76,12 +91,13 @@ void compare_one(const Model& a, const Model& b, const PackedBatch& batch, Drift
         ++r.texts;
         r.tokens += batch.num_tokens();
         HiddenStates ha = a.encode(batch), hb = b.encode(batch);
-        add(r.hidden, ha.data.data(), hb.data.data(), static_cast<int64_t>(ha.data.size()));
+        add(r.hidden, "last_hidden_state", ha.data.data(), hb.data.data(),
+            static_cast<int64_t>(ha.data.size()));
         if (ca.task == Task::sequence_classification) {
             auto pa = a.pooled(batch), pb = b.pooled(batch);
-            add(r.pooled, pa[0].data(), pb[0].data(), h);
+            add(r.pooled, "pooled output", pa[0].data(), pb[0].data(), h);
             auto ka = a.classify(batch), kb = b.classify(batch);
-            add(r.logits, ka[0].logits.data(), kb[0].logits.data(),
+            add(r.logits, "logits", ka[0].logits.data(), kb[0].logits.data(),
                 static_cast<int64_t>(ka[0].logits.size()));
             if (ca.problem_type != "regression") {
                 ++r.predictions;
@@ -96,19 +112,19 @@ void compare_one(const Model& a, const Model& b, const PackedBatch& batch, Drift
                 ++r.predictions;
                 r.changed += ta[0].label_ids[t] != tb[0].label_ids[t];
             }
-            add(r.logits, la.data(), lb.data(), static_cast<int64_t>(la.size()));
+            add(r.logits, "logits", la.data(), lb.data(), static_cast<int64_t>(la.size()));
         } else if (ca.task == Task::question_answering) {
             auto sa = a.answer_spans(batch), sb = b.answer_spans(batch);
             std::vector<float> la = sa[0].start_logits, lb = sb[0].start_logits;
             la.insert(la.end(), sa[0].end_logits.begin(), sa[0].end_logits.end());
             lb.insert(lb.end(), sb[0].end_logits.begin(), sb[0].end_logits.end());
-            add(r.logits, la.data(), lb.data(), static_cast<int64_t>(la.size()));
+            add(r.logits, "logits", la.data(), lb.data(), static_cast<int64_t>(la.size()));
             ++r.predictions;
             r.changed += sa[0].start != sb[0].start || sa[0].end != sb[0].end;
         } else {
             try {
                 auto pa = a.pooled(batch), pb = b.pooled(batch);
-                add(r.pooled, pa[0].data(), pb[0].data(), h);
+                add(r.pooled, "pooled output", pa[0].data(), pb[0].data(), h);
             } catch (const Error&) {  // no pooler: nothing to compare
             }
         }

@@ -1,11 +1,14 @@
 #include "tools/prune.hpp"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <regex>
+#include <memory>
 
+#include "core/files.hpp"
 #include "model/weights.hpp"
 #include "sparq/error.hpp"
 #include "sparq/model.hpp"
@@ -106,20 +109,23 @@ int64_t count_zeros(const std::vector<float>& w) { return std::count(w.begin(), 
 
 }  // namespace
 
+std::string override_regex_error(const std::string& re) {
+    const RE2 r(re, RE2::Quiet);
+    return r.ok() ? ""
+                  : "override '" + re + "' is not a valid regular expression (" + r.error() + ")";
+}
+
 PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
     if (!(opts.sparsity >= 0.0 && opts.sparsity <= 1.0))
         throw Error("sparsity must be in [0, 1], got " + std::to_string(opts.sparsity));
-    std::vector<std::regex> override_re;
+    std::vector<std::unique_ptr<RE2>> override_re;
     for (auto& [re, s] : opts.overrides) {
         if (!(s >= 0.0 && s <= 1.0))
             throw Error("override '" + re + "': sparsity must be in [0, 1], got " +
                         std::to_string(s));
-        try {
-            override_re.emplace_back(re);
-        } catch (const std::regex_error& err) {
-            throw Error("override '" + re + "' is not a valid regular expression (" + err.what() +
-                        ")");
-        }
+        const std::string why = override_regex_error(re);
+        if (!why.empty()) throw Error(why);
+        override_re.push_back(std::make_unique<RE2>(re, RE2::Quiet));
     }
     std::vector<int> override_hits(opts.overrides.size(), 0);
 
@@ -150,7 +156,7 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
             throw Error("tensor '" + e.name + "' has " + std::to_string(it.rows) +
                         " rows, 4x1 blocks need a multiple of 4");
         for (size_t k = 0; k < override_re.size(); ++k)
-            if (std::regex_search(e.name, override_re[k])) {
+            if (RE2::PartialMatch(e.name, *override_re[k])) {
                 it.target = opts.overrides[k].second;
                 it.global = false;
                 ++override_hits[k];
@@ -233,6 +239,7 @@ PruneReport prune_model_dir(const std::string& given_dir, const std::string& out
     const std::string model_dir = SentenceEmbeddingConfig::model_dir(given_dir);
     const fs::path src(model_dir), dst(out_dir);
     const fs::path st = weights_file(src.string());  // model.safetensors or pytorch_model.bin
+    require_regular_file((src / "config.json").string());
     if (!fs::is_regular_file(src / "config.json"))
         throw Error("'" + (src / "config.json").string() + "' not found");
     std::error_code ec;
@@ -247,7 +254,14 @@ PruneReport prune_model_dir(const std::string& given_dir, const std::string& out
                         "' is not empty (use --force to overwrite)");
     }
     StFile file = StFile::read_weights(st.string());  // a .bin re-encoded as safetensors
-    PruneReport rep = prune_tensors(file, opts);      // validates before anything is written
+    PruneReport rep = prune_tensors(file, opts);      // validates the pruned tensors
+    {
+        // The source must load as a model (config.json, every tensor it needs with its shape):
+        // else a pruned copy sparq cannot run would be written and reported as fine.
+        const ModelConfig cfg = ModelConfig::from_file((src / "config.json").string());
+        (void)load_bert_weights(model_dir, cfg);
+    }
+    if (opts.force) clear_model_files(dst.string());  // no stale tokenizer or pooling mixed in
     fs::create_directories(dst);
     file.write((dst / "model.safetensors").string());
     copy_model_side_files(given_dir, dst.string());

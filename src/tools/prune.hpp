@@ -18,8 +18,9 @@ struct PruneOptions {
     double sparsity = 0;  // share of zeros per matrix (per_matrix) or over the pool (global)
     PruneScope scope = PruneScope::per_matrix;
     PrunePattern pattern = PrunePattern::unstructured;
-    // (ECMAScript regex searched in the tensor name, sparsity): the first match sets that
-    // matrix's sparsity, and takes it out of the global pool.
+    // (regex searched in the tensor name, sparsity): the first match sets that matrix's
+    // sparsity, and takes it out of the global pool. RE2 syntax, matched in linear time (a
+    // backtracking engine took minutes on patterns like '(.*)*(.*)*X').
     std::vector<std::pair<std::string, double>> overrides;
     bool include_embeddings = false;  // also prune word/position/token_type embeddings
     bool include_heads = false;       // also prune pooler/classifier/qa_outputs weights
@@ -53,6 +54,9 @@ std::vector<uint8_t> smallest_units(const std::vector<float>& scores, int64_t n_
 std::vector<float> unit_scores(const float* w, int64_t rows, int64_t cols, PrunePattern p);
 
 // Prunes the selected matrices of an in-memory safetensors file.
+// Empty when `re` is a valid override pattern (RE2 syntax), else a one-line reason.
+std::string override_regex_error(const std::string& re);
+
 PruneReport prune_tensors(StFile& file, const PruneOptions& opts);
 
 // Prunes MODEL_DIR/model.safetensors into OUT_DIR (created), copying config.json and the

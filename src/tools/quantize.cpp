@@ -8,6 +8,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/files.hpp"
 #include "model/model.hpp"
 #include "model/safetensors.hpp"
 #include "model/weights.hpp"
@@ -156,6 +157,7 @@ QuantizeResult quantize_model(const std::string& given_dir, const std::string& d
     const std::string src_dir = SentenceEmbeddingConfig::model_dir(given_dir);
     const fs::path src(src_dir), dst(dst_dir);
     const fs::path cfg_path = src / "config.json";
+    require_regular_file(cfg_path.string());
     std::ifstream cfg_in(cfg_path);
     if (!cfg_in) throw Error(cfg_path.string() + ": not found");
     nlohmann::ordered_json cfg = nlohmann::ordered_json::parse(cfg_in, nullptr, false);
@@ -167,6 +169,11 @@ QuantizeResult quantize_model(const std::string& given_dir, const std::string& d
         throw Error("output directory must differ from the model directory");
     if (fs::exists(dst / "model.safetensors") || fs::exists(dst / "config.json"))
         throw Error(dst_dir + ": already holds a model (choose an empty or new directory)");
+    // Any other file there could be read with the model (a stale tokenizer.json, modules.json).
+    if (fs::exists(dst) && (!fs::is_directory(dst) || !fs::is_empty(dst)))
+        throw Error(dst_dir + ": " +
+                    (fs::is_directory(dst) ? "is not empty" : "exists and is not a directory") +
+                    " (choose an empty or new directory)");
     if (opts.method != "max" && opts.method != "percentile" && opts.method != "mse")
         throw Error("unknown calibration method '" + opts.method +
                     "' (expected percentile, mse or max)");

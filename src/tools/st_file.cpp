@@ -1,12 +1,14 @@
 #include "tools/st_file.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "core/files.hpp"
 #include "core/json_depth.hpp"
 #include "model/safetensors.hpp"
 #include "sparq/error.hpp"
@@ -31,6 +33,7 @@ size_t dtype_size(const std::string& dtype) {
 }
 
 StFile StFile::read(const std::string& path) {
+    require_regular_file(path);
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw Error("cannot open '" + path + "'");
     std::vector<uint8_t> bytes(static_cast<size_t>(in.tellg()));
@@ -150,10 +153,16 @@ std::vector<float> StFile::to_f32(const StEntry& e) const {
 
 void StFile::write(const std::string& path) const {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot create '" + path + "'");
+    if (!out) throw Error("cannot create '" + path + "': " + std::strerror(errno));
     out.write(reinterpret_cast<const char*>(bytes.data()),
               static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw Error("failed writing '" + path + "'");
+    out.close();
+    if (!out) {
+        const std::string why = std::strerror(errno);
+        std::error_code ec;
+        std::filesystem::remove(path, ec);  // no truncated weights file left behind
+        throw Error("failed writing '" + path + "': " + why);
+    }
 }
 
 namespace {
@@ -163,13 +172,58 @@ void copy_sentence_transformers_files(const std::string& st_dir, const std::stri
 
 }  // namespace
 
+// The files besides the weights that a model directory is read from (and the tools copy).
+constexpr const char* kSideFiles[] = {"config.json",
+                                      "vocab.txt",
+                                      "tokenizer.json",
+                                      "tokenizer_config.json",
+                                      "special_tokens_map.json",
+                                      "vocab.json",
+                                      "merges.txt",
+                                      "added_tokens.json",
+                                      "sentencepiece.bpe.model",
+                                      "spm.model",
+                                      "spiece.model"};
+
+void clear_model_files(const std::string& dir) {
+    namespace fs = std::filesystem;
+    const fs::path root(dir);
+    if (!fs::is_directory(root)) return;
+    std::vector<fs::path> gone;
+    for (const char* name : kSideFiles) gone.push_back(root / name);
+    for (const char* name :
+         {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+          "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"})
+        gone.push_back(root / name);
+    for (const auto& e :
+         fs::directory_iterator(root)) {  // shards: model-00001-of-00002.safetensors
+        const std::string n = e.path().filename().string();
+        if ((n.rfind("model", 0) == 0 && n.size() > 12 &&
+             n.compare(n.size() - 12, 12, ".safetensors") == 0) ||
+            (n.rfind("pytorch_model-", 0) == 0 && n.size() > 4 &&
+             n.compare(n.size() - 4, 4, ".bin") == 0))
+            gone.push_back(e.path());
+    }
+    // The module folders (1_Pooling/, ...) its modules.json names, one level below the root.
+    require_regular_file((root / "modules.json").string());
+    std::ifstream in(root / "modules.json");
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    check_json_depth(text, (root / "modules.json").string());
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_discarded() && j.is_array())
+        for (const auto& m : j) {
+            const std::string path = m.is_object() ? m.value("path", std::string()) : "";
+            if (!path.empty() && path.find('/') == std::string::npos && path != "." &&
+                path != ".." && fs::is_directory(root / path))
+                gone.push_back(root / path);
+        }
+    for (const fs::path& p : gone) fs::remove_all(p);
+}
+
 void copy_model_side_files(const std::string& dir, const std::string& dst_dir, bool with_config) {
     namespace fs = std::filesystem;
     const std::string src_dir = SentenceEmbeddingConfig::model_dir(dir);
-    for (const char* name : {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                             "special_tokens_map.json", "vocab.json", "merges.txt",
-                             "added_tokens.json", "sentencepiece.bpe.model", "spm.model",
-                             "spiece.model"}) {
+    for (const char* name : kSideFiles) {
         if (!with_config && std::string(name) == "config.json") continue;
         const fs::path src = fs::path(src_dir) / name;
         if (fs::is_regular_file(src))
@@ -184,6 +238,7 @@ void copy_sentence_transformers_files(const std::string& st_dir, const std::stri
     namespace fs = std::filesystem;
     const fs::path root(st_dir), dst(dst_dir), modules = root / "modules.json";
     if (!fs::is_regular_file(modules)) return;
+    require_regular_file(modules.string());
     std::ifstream in(modules);
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     check_json_depth(text, modules.string());  // it is dumped again below

@@ -50,6 +50,13 @@ struct StFile {
 void copy_model_side_files(const std::string& dir, const std::string& dst_dir,
                            bool with_config = true);
 
+// Removes from `dir` what a model directory is read from — config.json, the weights (also
+// sharded, also .bin), the tokenizer files copy_model_side_files copies, the sentence-
+// transformers files and the module folders its modules.json names — so that a model written
+// over an older one (prune --force) does not pick up a stale tokenizer or pooling. Other files
+// stay.
+void clear_model_files(const std::string& dir);
+
 // Element size in bytes of a safetensors dtype (0 if unknown).
 size_t dtype_size(const std::string& dtype);
 

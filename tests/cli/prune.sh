@@ -63,6 +63,17 @@ assert h["classifier.weight"]["zeros"] == 32 and h["bert.pooler.dense.weight"]["
 assert h["bert.embeddings.word_embeddings.weight"]["zeros"] == 0
 PYEOF
 
+# Overrides are matched in linear time whatever the pattern (std::regex backtracked for minutes
+# on this one against 45-character names); an invalid one is a command-line error (exit 2).
+rc=0
+timeout 60 "$SPARQ" prune "$FIX/tiny_cls" "$TMP/bt" --sparsity 0.5 --override '(.*)*(.*)*(.*)*(.*)*X=0.5' 2> "$TMP/err" || rc=$?
+[ $rc = 1 ] && grep -q "matches none of the" "$TMP/err" || { echo "backtracking override: rc $rc"; cat "$TMP/err"; exit 1; }
+rc=0
+"$SPARQ" prune "$FIX/tiny_cls" "$TMP/bad_re" --sparsity 0.5 --override '[=0.5' 2> "$TMP/err" || rc=$?
+[ $rc = 2 ] && grep -q "not a valid regular expression" "$TMP/err" && [ ! -e "$TMP/bad_re" ] || { echo "invalid override: rc $rc"; cat "$TMP/err"; exit 1; }
+"$SPARQ" prune "$FIX/tiny_cls" "$TMP/digits" --sparsity 0.5 --override '^bert\.encoder\.layer\.\d+\.output\.dense=0.25' > "$TMP/digits.txt"
+grep -q "bert.encoder.layer.1.output.dense.weight .* 25.00%" "$TMP/digits.txt" || { cat "$TMP/digits.txt"; exit 1; }
+
 # Output directory rules: OUT == MODEL and a non-empty OUT are refused, --force overwrites.
 cp -r "$FIX/tiny_cls" "$TMP/own"
 if "$SPARQ" prune "$TMP/own" "$TMP/own" --sparsity 0.5 2> "$TMP/err"; then echo "OUT == MODEL accepted"; exit 1; fi
@@ -70,6 +81,23 @@ grep -q "^sparq: error: .*model directory" "$TMP/err" || { cat "$TMP/err"; exit 
 cmp -s "$FIX/tiny_cls/model.safetensors" "$TMP/own/model.safetensors" || { echo "model modified"; exit 1; }
 if "$SPARQ" prune "$FIX/tiny_cls" "$TMP/p90" --sparsity 0.5 2> "$TMP/err"; then echo "non-empty OUT accepted"; exit 1; fi
 grep -q "not empty" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+# --force over an older model: the files a model is read from are replaced or removed (a stale
+# byte-level tokenizer.json would otherwise be read before vocab.txt), other files stay.
+cp "$FIX/tiny_modernbert/tokenizer.json" "$TMP/p90/"
+echo "my notes" > "$TMP/p90/notes.txt"
 "$SPARQ" prune "$FIX/tiny_cls" "$TMP/p90" --sparsity 0.5 --force > /dev/null
 grep -q "encoder sparsity  50.00%" <<<"$("$SPARQ" inspect "$TMP/p90")" || { echo "--force did not rewrite"; exit 1; }
+[ ! -e "$TMP/p90/tokenizer.json" ] && [ -f "$TMP/p90/notes.txt" ] || { ls "$TMP/p90"; echo "--force: stale files"; exit 1; }
+[ "$("$SPARQ" tokenize "$TMP/p90" "the movie")" = "$("$SPARQ" tokenize "$FIX/tiny_cls" "the movie")" ] ||
+  { echo "--force: tokenizer differs from the source's"; exit 1; }
+# A source sparq cannot load is refused before anything is written (config against tensors).
+mkdir "$TMP/wide"
+cp "$FIX/tiny_cls"/* "$TMP/wide/"
+$PY - "$TMP/wide/config.json" <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hidden_size"] = 64; json.dump(c, open(sys.argv[1], "w"))
+PYEOF
+rc=0
+"$SPARQ" prune "$TMP/wide" "$TMP/wide-p" --sparsity 0.5 2> "$TMP/err" || rc=$?
+[ $rc = 1 ] && [ ! -e "$TMP/wide-p" ] && grep -q "expected shape" "$TMP/err" || { echo "unloadable source: rc $rc"; cat "$TMP/err"; exit 1; }
 echo "prune: ok"

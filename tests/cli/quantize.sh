@@ -83,11 +83,31 @@ err() {
 }
 err "already quantized" quantize "$TMP/q" "$TMP/qq"
 err "already holds a model" quantize "$FIX/tiny_cls" "$TMP/q"
+mkdir "$TMP/stale" && cp "$FIX/tiny_modernbert/tokenizer.json" "$TMP/stale/"  # would be read with it
+err "is not empty" quantize "$FIX/tiny_cls" "$TMP/stale"
 err "method" quantize "$FIX/tiny_cls" "$TMP/x" --method median
 err "cannot open" quantize "$FIX/tiny_cls" "$TMP/y" --calibrate "$TMP/none.txt"
 cp "$FIX/tiny_cls/config.json" "$TMP/q/config.json"
 err "quantization_config" classify "$TMP/q" "hello"
 err "precision" compare "$FIX/tiny_cls" "$FIX/tiny_cls" --precision-b int4
+err "not comparable (task base vs sequence-classification)" compare "$FIX/tiny_base" "$FIX/tiny_cls"
+# A finite weight so large that the encoder overflows to NaN: no drift report (its statistics
+# skipped NaN and called the pair identical), from compare or from quantize's report.
+mkdir "$TMP/huge"
+cp "$FIX/tiny_cls"/* "$TMP/huge/"
+/usr/bin/python3 - "$TMP/huge/model.safetensors" <<'PYEOF'
+import json, struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+t = json.loads(b[8:8 + n])["bert.encoder.layer.0.attention.self.query.weight"]
+assert t["dtype"] == "F32"
+struct.pack_into("<f", b, 8 + n + t["data_offsets"][0], 3e38)
+open(p, "wb").write(b)
+PYEOF
+err "the second model's last_hidden_state holds NaN" compare "$FIX/tiny_cls" "$TMP/huge" --precision-b f32
+err "the first model's last_hidden_state holds NaN" compare "$TMP/huge" "$FIX/tiny_cls"
+err "holds NaN" quantize "$TMP/huge" "$TMP/huge-q"
 
 # A model without a tokenizer (e.g. the peers harness's generated models): quantize still
 # succeeds and reports the drift on random token sequences; compare does the same without texts

@@ -398,5 +398,15 @@ family_cfg_case tiny_albert_cls "num_hidden_layers 100000 \* inner_group_num 2 l
   "ALBERT 100000 layers" "c['num_hidden_layers'] = 100000"
 cfg_case "missing tensor 'bert.encoder.layer.2" "2^31 - 1 layers" "c['num_hidden_layers'] = 2**31 - 1"
 
+# A FIFO in place of a model file: opening it for reading would wait for a writer forever.
+if command -v mkfifo > /dev/null; then
+  for f in config.json model.safetensors; do
+    d=$(model "fifo_${f%%.*}"); rm "$d/$f"; mkfifo "$d/$f"
+    expect 1 "$f: not a regular file" "FIFO $f (inspect)" -- "$SPARQ" inspect "$d"
+    expect 1 "$f: not a regular file" "FIFO $f (prune)" -- "$SPARQ" prune "$d" "$TMP/fifo_out" --sparsity 0.5
+    expect 1 "$f: not a regular file" "FIFO $f (classify)" -- "$SPARQ" classify "$d" hello
+  done
+fi
+
 [ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "robustness: ok"
