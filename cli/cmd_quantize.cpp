@@ -86,7 +86,7 @@ void add_quantize(CLI::App& app) {
     sub->add_option("--method", a->method, "Calibration clipping: percentile | mse | max")
         ->check(CLI::IsMember({"percentile", "mse", "max"}));
     sub->add_option("--percentile", a->percentile, "Percentile of |x| for --method percentile")
-        ->check(number_range(0.0, 100.0));
+        ->check(number_range(0.0, 100.0, /*lo_open=*/true));
     sub->add_flag("--per-tensor", a->per_tensor, "One weight scale per matrix instead of per row");
     sub->add_flag("--json", a->json, "One JSON object on stdout");
     add_threads_option(sub, a->threads);

@@ -187,15 +187,19 @@ void add_kernel_options(CLI::App* sub, std::string& kernels, std::string& precis
     add_attention_option(sub, attention);
 }
 
-CLI::Validator number_range(double lo, double hi) {
+CLI::Validator number_range(double lo, double hi, bool lo_open) {
     std::ostringstream os;
-    os << lo << " to " << hi;
+    if (lo_open)
+        os << "above " << lo << ", up to " << hi;
+    else
+        os << lo << " to " << hi;
     const std::string range = os.str();
     return CLI::Validator(
-        [lo, hi, range](std::string& s) -> std::string {
+        [lo, hi, lo_open, range](std::string& s) -> std::string {
             double v = 0;
             if (!CLI::detail::lexical_cast(s, v)) return "Value " + s + " is not a number";
-            if (!(v >= lo && v <= hi)) return "Value " + s + " not in range " + range;
+            if (!((lo_open ? v > lo : v >= lo) && v <= hi))
+                return "Value " + s + " not in range " + range;
             return {};
         },
         "NUMBER:[" + range + "]");

@@ -74,7 +74,7 @@ class Progress {
 };
 
 // CLI11 check for a floating-point option in [lo, hi]; unlike CLI::Range it also rejects nan.
-CLI::Validator number_range(double lo, double hi);
+CLI::Validator number_range(double lo, double hi, bool lo_open = false);  // lo_open: (lo, hi]
 // --threads N on `sub` (default 0: core/cpu_limits.hpp).
 void add_threads_option(CLI::App* sub, int& threads);
 // --batch-size (texts per packed batch, default 32) and --max-length (truncation, default: the

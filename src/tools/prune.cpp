@@ -234,7 +234,8 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
 PruneReport prune_model_dir(const std::string& given_dir, const std::string& out_dir,
                             const PruneOptions& opts) {
     if (!fs::is_directory(given_dir))
-        throw Error("model directory '" + given_dir + "' does not exist");
+        throw Error("model directory '" + given_dir + "' " +
+                    (fs::exists(given_dir) ? "is not a directory" : "does not exist"));
     // A sentence-transformers directory in the older layout keeps its model in a subfolder.
     const std::string model_dir = SentenceEmbeddingConfig::model_dir(given_dir);
     const fs::path src(model_dir), dst(out_dir);

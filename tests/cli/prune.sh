@@ -74,6 +74,9 @@ rc=0
 "$SPARQ" prune "$FIX/tiny_cls" "$TMP/digits" --sparsity 0.5 --override '^bert\.encoder\.layer\.\d+\.output\.dense=0.25' > "$TMP/digits.txt"
 grep -q "bert.encoder.layer.1.output.dense.weight .* 25.00%" "$TMP/digits.txt" || { cat "$TMP/digits.txt"; exit 1; }
 
+rc=0; "$SPARQ" prune "$FIX/tiny_cls/config.json" "$TMP/nd" --sparsity 0.5 2> "$TMP/err" || rc=$?
+[ $rc = 1 ] && grep -q "is not a directory" "$TMP/err" || { echo "file as MODEL: rc $rc"; cat "$TMP/err"; exit 1; }
+
 # Output directory rules: OUT == MODEL and a non-empty OUT are refused, --force overwrites.
 cp -r "$FIX/tiny_cls" "$TMP/own"
 if "$SPARQ" prune "$TMP/own" "$TMP/own" --sparsity 0.5 2> "$TMP/err"; then echo "OUT == MODEL accepted"; exit 1; fi

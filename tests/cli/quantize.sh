@@ -85,6 +85,8 @@ err "already quantized" quantize "$TMP/q" "$TMP/qq"
 err "already holds a model" quantize "$FIX/tiny_cls" "$TMP/q"
 mkdir "$TMP/stale" && cp "$FIX/tiny_modernbert/tokenizer.json" "$TMP/stale/"  # would be read with it
 err "is not empty" quantize "$FIX/tiny_cls" "$TMP/stale"
+rc=0; "$SPARQ" quantize "$FIX/tiny_cls" "$TMP/p0" --calibrate "$FIX/tiny_cls/vocab.txt" --percentile 0 2> /dev/null || rc=$?
+[ $rc = 2 ] || { echo "--percentile 0: exit $rc, want 2 (a bad command line)"; exit 1; }
 err "method" quantize "$FIX/tiny_cls" "$TMP/x" --method median
 err "cannot open" quantize "$FIX/tiny_cls" "$TMP/y" --calibrate "$TMP/none.txt"
 cp "$FIX/tiny_cls/config.json" "$TMP/q/config.json"
