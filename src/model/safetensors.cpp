@@ -216,16 +216,28 @@ void SafeTensorsFile::open_index(const std::string& path) {
         wanted[it.key()] = f->second;
     }
     if (shards_.empty()) fail(path, "weight_map names no tensor");
+    // A tensor the index names comes from its shard (another shard's copy is skipped); one it
+    // does not name is read from the shard holding it, as Hugging Face loads every tensor of each
+    // shard the index lists, unless two shards hold it (then which one is meant is unknown).
+    std::map<std::string, uint32_t> unnamed;  // tensor -> shard
     for (uint32_t k = 0; k < shards_.size(); ++k)
         for (TensorInfo t : shards_[k].tensors()) {
             auto w = wanted.find(t.name);
-            if (w == wanted.end() || w->second != k) continue;  // not the index's copy
+            if (w == wanted.end()) {
+                auto [u, first] = unnamed.emplace(t.name, k);
+                if (!first)
+                    fail(path, "tensor '" + t.name + "' is in shards " + shards_[u->second].path() +
+                                   " and " + shards_[k].path() +
+                                   " and the weight_map names neither");
+            } else if (w->second != k) {
+                continue;  // not the index's copy
+            }
             t.shard = k;
             tensors_.push_back(std::move(t));
         }
     std::sort(tensors_.begin(), tensors_.end(),
               [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
-    if (tensors_.size() != wanted.size())
+    if (tensors_.size() != wanted.size() + unnamed.size())
         for (const auto& [name, k] : wanted)
             if (!find(name))
                 fail(path, "tensor '" + name + "' is not in its shard " + shards_[k].path());

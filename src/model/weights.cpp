@@ -7,8 +7,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "core/files.hpp"
@@ -319,6 +321,19 @@ std::string weights_file(const std::string& dir) {
                 ": not found (nor pytorch_model.bin, nor a sharded checkpoint's *.index.json)");
 }
 
+namespace {
+
+// Whether this process has not warned about `key` yet (commands that load a directory twice,
+// e.g. inspect --plan, say it once).
+bool first_warning_for(const std::string& key) {
+    static std::mutex mu;
+    static std::set<std::string> seen;
+    std::lock_guard<std::mutex> lock(mu);
+    return seen.insert(key).second;
+}
+
+}  // namespace
+
 BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
     namespace fs = std::filesystem;
     SafeTensorsFile file(weights_file(dir));
@@ -492,7 +507,7 @@ BertWeights load_bert_weights(const std::string& dir, const ModelConfig& cfg) {
         w.rel_bias = ld.encoder("encoder.relative_attention_bias.weight",
                                 {cfg.relative_attention_buckets, cfg.num_heads});
     if (int64_t n = layers_in_file(file, prefix, cfg.model_type);
-        cfg.albert_groups == 0 && n > cfg.num_layers)
+        cfg.albert_groups == 0 && n > cfg.num_layers && first_warning_for(file.path()))
         std::fprintf(stderr,
                      "sparq: warning: %s holds %lld encoder layers but config.json has "
                      "%s=%lld; the extra layers are ignored\n",

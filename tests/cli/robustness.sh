@@ -398,6 +398,17 @@ family_cfg_case tiny_albert_cls "num_hidden_layers 100000 \* inner_group_num 2 l
   "ALBERT 100000 layers" "c['num_hidden_layers'] = 100000"
 cfg_case "missing tensor 'bert.encoder.layer.2" "2^31 - 1 layers" "c['num_hidden_layers'] = 2**31 - 1"
 
+# Fewer layers in config.json than in the file: runs, with one warning (inspect --plan loads the
+# weights twice and once said it twice).
+d=$(model fewer)
+$PY - "$d/config.json" <<'PYEOF'
+import json, sys
+c = json.load(open(sys.argv[1])); c["num_hidden_layers"] = 1; json.dump(c, open(sys.argv[1], "w"))
+PYEOF
+timeout 20 "$SPARQ" inspect "$d" --plan > /dev/null 2> "$TMP/err" || fail "fewer layers: inspect --plan failed"
+[ "$(grep -c "warning: .*holds 2 encoder layers but config.json has num_hidden_layers=1" "$TMP/err")" = 1 ] ||
+  { fail "fewer layers: want one warning"; cat "$TMP/err"; }
+
 # A FIFO in place of a model file: opening it for reading would wait for a writer forever.
 if command -v mkfifo > /dev/null; then
   for f in config.json model.safetensors; do

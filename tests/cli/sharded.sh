@@ -87,4 +87,21 @@ bad; sed -i 's/"model-00003-of-00003.safetensors"/"..\/model-00003-of-00003.safe
 expect "is not a file name in the index's directory"
 bad; echo '{"weights": {}}' > "$I"
 expect "not a sharded-checkpoint index"
+# A tensor a listed shard holds but the weight_map leaves out is read all the same (Hugging Face
+# loads every tensor of the shards the index lists): same answers; held by two shards, an error.
+bad; sed -i 's/"bert.pooler.dense.weight": "model-0000[0-9]-of-00003.safetensors", *//; s/, *"bert.pooler.dense.weight": "model-0000[0-9]-of-00003.safetensors"//' "$I"
+! grep -q "pooler.dense.weight" "$I" || { echo "sed did not drop the entry"; exit 1; }
+"$SPARQ" classify "$TMP/bad" "$T1" "$T2" > "$TMP/unnamed.jsonl"
+cmp "$TMP/one.jsonl" "$TMP/unnamed.jsonl" || { echo "a tensor left out of the weight_map was not read"; exit 1; }
+PYTHONPATH="$SRC/tools" $PY - "$TMP/bad" <<'PYEOF'
+import glob, sys
+import bert_reference as ref
+d = sys.argv[1]
+holder = [f for f in glob.glob(f"{d}/model-*.safetensors") if "bert.pooler.dense.weight" in ref.read_safetensors(f)[0]][0]
+other = [f for f in glob.glob(f"{d}/model-*.safetensors") if f != holder][0]
+w, dt, _ = ref.read_safetensors(other)
+w["bert.pooler.dense.weight"] = ref.read_safetensors(holder)[0]["bert.pooler.dense.weight"]
+ref.write_safetensors(other, w)
+PYEOF
+expect "tensor 'bert.pooler.dense.weight' is in shards .* and the weight_map names neither"
 echo "sharded checkpoints: ok"
