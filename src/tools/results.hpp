@@ -11,7 +11,8 @@
 
 namespace sparq::tools {
 
-// A float as the JSON number with the shortest decimal that round-trips the float.
+// A float as the JSON number with the shortest decimal that round-trips the float; NaN or inf
+// (a model whose arithmetic overflowed) throws sparq::Error.
 double json_float(float f);
 nlohmann::ordered_json json_floats(const float* p, int64_t n);
 

@@ -110,6 +110,9 @@ PYEOF
 err "the second model's last_hidden_state holds NaN" compare "$FIX/tiny_cls" "$TMP/huge" --precision-b f32
 err "the first model's last_hidden_state holds NaN" compare "$TMP/huge" "$FIX/tiny_cls"
 err "holds NaN" quantize "$TMP/huge" "$TMP/huge-q"
+# Nor do the commands print such a model's results (JSON has no NaN: they were nulls).
+err "the model computed NaN" classify "$TMP/huge" "the movie was great !"
+err "the model computed NaN" embed "$TMP/huge" "the movie was great !"
 
 # A model without a tokenizer (e.g. the peers harness's generated models): quantize still
 # succeeds and reports the drift on random token sequences; compare does the same without texts
