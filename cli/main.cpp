@@ -27,7 +27,7 @@ int fail(const std::string& msg, int code) {
 // forward). libgomp's default wait spins 300,000 rounds (milliseconds) before it sleeps: as fast
 // as any on an idle machine, but when the threads outnumber the free cores (two 2-thread sparq
 // processes on 2 cores, a busy neighbour) a spinning thread holds the core its partner needs, and
-// a forward takes 3-15x as long. 1000 rounds (~20 us), what libgomp itself uses when it knows
+// a forward can take 3-30x as long. 1000 rounds (~20 us), what libgomp itself uses when it knows
 // its threads outnumber the CPUs, costs nothing measurable on an idle machine and keeps two
 // such processes at about twice one's time (docs/benchmarks.md, run 25). libgomp reads
 // GOMP_SPINCOUNT once, when it is loaded (before main; the C library resets the environment

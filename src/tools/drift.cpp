@@ -22,7 +22,8 @@ void add(DriftStats& st, const char* what, const float* x, const float* y, int64
                 throw Error(std::string("compare: the ") + (pass ? "second" : "first") +
                             " model's " + what + " holds " + (std::isnan(v[i]) ? "NaN" : "inf") +
                             " (value " + std::to_string(i) +
-                            "): its weights overflow float32, no drift to report");
+                            "; its float32 arithmetic overflowed: check the weights), no drift "
+                            "to report");
     }
     double xy = 0, xx = 0, yy = 0;
     for (int64_t i = 0; i < n; ++i) {

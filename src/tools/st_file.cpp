@@ -195,8 +195,8 @@ void clear_model_files(const std::string& dir) {
          {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
           "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"})
         gone.push_back(root / name);
-    for (const auto& e :
-         fs::directory_iterator(root)) {  // shards: model-00001-of-00002.safetensors
+    // Weights in any layout: model.safetensors, shards (model-00001-of-00002.safetensors), .bin.
+    for (const auto& e : fs::directory_iterator(root)) {
         const std::string n = e.path().filename().string();
         if ((n.rfind("model", 0) == 0 && n.size() > 12 &&
              n.compare(n.size() - 12, 12, ".safetensors") == 0) ||
@@ -212,7 +212,8 @@ void clear_model_files(const std::string& dir) {
     const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_discarded() && j.is_array())
         for (const auto& m : j) {
-            const std::string path = m.is_object() ? m.value("path", std::string()) : "";
+            const bool named = m.is_object() && m.contains("path") && m["path"].is_string();
+            const std::string path = named ? m["path"].get<std::string>() : "";
             if (!path.empty() && path.find('/') == std::string::npos && path != "." &&
                 path != ".." && fs::is_directory(root / path))
                 gone.push_back(root / path);
