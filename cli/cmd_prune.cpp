@@ -21,7 +21,7 @@ std::string shape_str(int64_t r, int64_t c) {
 
 void run_prune(const PruneArgs& a) {
     tools::PruneOptions o;
-    o.sparsity = a.sparsity;
+    o.sparsity = a.sparsity + 0.0;  // -0 -> 0 (printed as a target)
     o.scope = tools::parse_prune_scope(a.scope);
     o.pattern = tools::parse_prune_pattern(a.pattern);
     o.include_embeddings = a.embeddings;
@@ -32,14 +32,10 @@ void run_prune(const PruneArgs& a) {
         if (eq == std::string::npos || eq == 0)
             throw UsageError("--override expects REGEX=SPARSITY, got '" + ov + "'");
         std::string num = ov.substr(eq + 1);
-        double s;
-        try {
-            size_t used = 0;
-            s = std::stod(num, &used);
-            if (used != num.size()) throw std::invalid_argument(num);
-        } catch (const std::exception&) {
+        double s = 0;  // parsed as --sparsity is (CLI11: 1e-400 is 0, not an error)
+        if (!CLI::detail::lexical_cast(num, s))
             throw UsageError("--override '" + ov + "': '" + num + "' is not a number");
-        }
+        s += 0.0;  // -0 -> 0
         if (!(s >= 0.0 && s <= 1.0))
             throw UsageError("--override '" + ov + "': sparsity must be in [0, 1]");
         const std::string why = tools::override_regex_error(ov.substr(0, eq));
@@ -90,14 +86,15 @@ void add_prune(CLI::App& app) {
         ->check(CLI::IsMember({"unstructured", "1x4", "4x1"}));
     sub->add_option(
            "--override", a->overrides,
-           "REGEX=S: matrices whose name matches REGEX (ECMAScript, searched) get sparsity S,\n"
+           "REGEX=S: matrices whose name matches REGEX (RE2 syntax, searched) get sparsity S,\n"
            "per matrix, outside the global pool; first matching override wins; repeatable")
         ->allow_extra_args(false);
     sub->add_flag("--include-embeddings", a->embeddings,
                   "Also prune word/position/token-type embeddings");
     sub->add_flag("--include-heads", a->heads,
                   "Also prune pooler, classifier and qa_outputs weights");
-    sub->add_flag("--force", a->force, "Write into a non-empty OUT");
+    sub->add_flag("--force", a->force,
+                  "Write into a non-empty OUT (its model files are replaced, other files stay)");
     sub->callback([a] { run_prune(*a); });
 }
 

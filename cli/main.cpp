@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <new>
 
 #include "common.hpp"
 
@@ -99,6 +100,11 @@ int main(int argc, char** argv) {
         return fail(std::string(e.what()) + " (run with --help for usage)", 2);
     } catch (const UsageError& e) {
         return fail(std::string(e.what()) + " (run with --help for usage)", 2);
+    } catch (const std::bad_alloc&) {
+        return fail(
+            "out of memory (fewer texts per batch, a shorter --max-length or a smaller "
+            "--batch / --seq need less)",
+            1);
     } catch (const std::exception& e) {
         return fail(e.what(), 1);
     } catch (...) {

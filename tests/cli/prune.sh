@@ -77,6 +77,11 @@ grep -q "bert.encoder.layer.1.output.dense.weight .* 25.00%" "$TMP/digits.txt" |
 rc=0; "$SPARQ" prune "$FIX/tiny_cls/config.json" "$TMP/nd" --sparsity 0.5 2> "$TMP/err" || rc=$?
 [ $rc = 1 ] && grep -q "is not a directory" "$TMP/err" || { echo "file as MODEL: rc $rc"; cat "$TMP/err"; exit 1; }
 
+# An override value parses as --sparsity does: 1e-400 is 0, -0 is 0 (not -0.00%).
+"$SPARQ" prune "$FIX/tiny_cls" "$TMP/tiny_ov" --sparsity -0 --override 'query=1e-400' > "$TMP/tiny_ov.txt"
+grep -q "query.weight .* 0.00%     0.00%" "$TMP/tiny_ov.txt" && ! grep -q -- "-0.00%" "$TMP/tiny_ov.txt" ||
+  { cat "$TMP/tiny_ov.txt"; exit 1; }
+
 # Output directory rules: OUT == MODEL and a non-empty OUT are refused, --force overwrites.
 cp -r "$FIX/tiny_cls" "$TMP/own"
 if "$SPARQ" prune "$TMP/own" "$TMP/own" --sparsity 0.5 2> "$TMP/err"; then echo "OUT == MODEL accepted"; exit 1; fi
