@@ -810,11 +810,13 @@ constexpr std::pair<const char*, SpmIds> kSentencePieceFiles[] = {
 }  // namespace
 
 bool Tokenizer::files_exist(const std::string& dir) {
+    // Any file type counts: a FIFO or directory under a tokenizer's name is then refused by name
+    // when read (core/files.hpp), not taken for a model without a tokenizer.
     const fs::path d(dir);
     for (const auto& [file, ids] : kSentencePieceFiles)
-        if (fs::is_regular_file(d / file)) return true;
-    return fs::is_regular_file(d / "tokenizer.json") || fs::is_regular_file(d / "vocab.txt") ||
-           (fs::is_regular_file(d / "vocab.json") && fs::is_regular_file(d / "merges.txt"));
+        if (fs::exists(d / file)) return true;
+    return fs::exists(d / "tokenizer.json") || fs::exists(d / "vocab.txt") ||
+           (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"));
 }
 
 Tokenizer Tokenizer::from_dir(const std::string& dir) {
@@ -831,7 +833,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     // XLM-R, DeBERTa-v2/v3 and ALBERT: their SentencePiece model.
     for (const auto& [file, ids] : kSentencePieceFiles) {
         const fs::path sp = d / file;
-        if (!fs::is_regular_file(sp)) continue;
+        if (!fs::exists(sp)) continue;
         auto im = impl_from_sentencepiece(sp.string(), ids);
         im->source = file;
         if (has_config) apply_config(cfg, tc.string(), im->opts);  // model_max_length
@@ -844,7 +846,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         im->finalize();
         return Tokenizer(std::move(im));
     }
-    if (fs::is_regular_file(tj)) {
+    if (fs::exists(tj)) {
         auto im = impl_from_tokenizer_json(tj);
         im->source = "tokenizer.json";
         if (has_config) {
@@ -868,11 +870,11 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
         return Tokenizer(std::move(im));
     }
     const fs::path vj = d / "vocab.json", mt = d / "merges.txt";
-    const bool bpe = !fs::is_regular_file(vt) && fs::is_regular_file(vj);
-    if (!fs::is_regular_file(vt) && !bpe)
+    const bool bpe = !fs::exists(vt) && fs::exists(vj);
+    if (!fs::exists(vt) && !bpe)
         throw Error("no tokenizer in '" + dir +
                     "': expected tokenizer.json, vocab.txt or vocab.json + merges.txt");
-    if (bpe && !fs::is_regular_file(mt))
+    if (bpe && !fs::exists(mt))
         throw Error("no merges.txt beside '" + vj.string() + "': a BPE vocabulary needs both");
     TokenizerOptions opts;
     SpecialNames names = bpe || mpnet ? roberta_names() : SpecialNames{};

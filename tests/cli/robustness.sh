@@ -418,10 +418,12 @@ fi
 
 # A FIFO in place of a model file: opening it for reading would wait for a writer forever.
 if command -v mkfifo > /dev/null; then
-  for f in config.json model.safetensors; do
+  for f in config.json model.safetensors vocab.txt; do
     d=$(model "fifo_${f%%.*}"); rm "$d/$f"; mkfifo "$d/$f"
-    expect 1 "$f: not a regular file" "FIFO $f (inspect)" -- "$SPARQ" inspect "$d"
-    expect 1 "$f: not a regular file" "FIFO $f (prune)" -- "$SPARQ" prune "$d" "$TMP/fifo_out" --sparsity 0.5
+    if [ $f != vocab.txt ]; then  # (inspect reports a tokenizer it cannot load; prune copies files)
+      expect 1 "$f: not a regular file" "FIFO $f (inspect)" -- "$SPARQ" inspect "$d"
+      expect 1 "$f: not a regular file" "FIFO $f (prune)" -- "$SPARQ" prune "$d" "$TMP/fifo_out" --sparsity 0.5
+    fi
     expect 1 "$f: not a regular file" "FIFO $f (classify)" -- "$SPARQ" classify "$d" hello
   done
 fi
