@@ -14,8 +14,8 @@ namespace sparq::tools {
 double json_float(float f) {
     // JSON has no NaN or inf (nlohmann writes null): a result holding one is no result.
     if (!std::isfinite(f))
-        throw Error(std::string("the model computed ") + (std::isnan(f) ? "NaN" : "inf") +
-                    " (its float32 arithmetic overflowed: check the weights); no result");
+        throw NonFiniteResult(std::string("the model computed ") + (std::isnan(f) ? "NaN" : "inf") +
+                              " (its float32 arithmetic overflowed: check the weights); no result");
     char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, f);
     double d = 0;

@@ -917,6 +917,8 @@ Server::Reply Server::route(const std::string& method, const std::string& path,
         throw HttpError(404, "no endpoint " + path + " (" + endpoints + ")");
     } catch (const HttpError& e) {
         return {e.status, body_of_error(path, e.what(), e.status)};
+    } catch (const NonFiniteResult& e) {  // the model, not the request
+        return {500, body_of_error(path, path + ": " + e.what(), 500)};
     } catch (const Error& e) {  // the input: invalid UTF-8 in a text, ...
         return {400, body_of_error(path, path + ": " + e.what(), 400)};
     } catch (const std::exception& e) {

@@ -107,6 +107,31 @@ assert j["results"] == [{k: c[k] for k in ("sequence", "labels", "scores")} for 
 PYEOF
 stop
 
+# A model whose float32 arithmetic overflows (one query weight 3e38): 500 with the reason, not a
+# 400 (the request is fine) nor results full of nulls.
+mkdir "$TMP/huge" && cp "$C"/* "$TMP/huge/"
+$PY - "$TMP/huge/model.safetensors" <<'PYEOF'
+import json, struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+t = json.loads(b[8:8 + n])["bert.encoder.layer.0.attention.self.query.weight"]
+struct.pack_into("<f", b, 8 + n + t["data_offsets"][0], 3e38)
+open(p, "wb").write(b)
+PYEOF
+start "$TMP/huge"
+$PY - "$PORT" <<'PYEOF'
+import json, sys, urllib.request, urllib.error
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/classify", data=b'{"texts": ["hello"]}')
+try:
+    urllib.request.urlopen(req, timeout=30)
+    raise SystemExit("an overflowing model answered 200")
+except urllib.error.HTTPError as e:
+    body = json.loads(e.read())
+    assert e.code == 500 and "the model computed NaN" in json.dumps(body), (e.code, body)
+PYEOF
+stop
+
 rc=0; "$SPARQ" serve "$M" --port 70000 2> "$TMP/err3" || rc=$?
 [ "$rc" = 2 ] || { cat "$TMP/err3"; echo "expected exit 2 for --port 70000, got $rc"; exit 1; }
 rc=0; "$SPARQ" serve "$TMP/nowhere" --port 0 2> "$TMP/err4" || rc=$?
