@@ -123,9 +123,8 @@ PruneReport prune_tensors(StFile& file, const PruneOptions& opts) {
         if (!(s >= 0.0 && s <= 1.0))
             throw Error("override '" + re + "': sparsity must be in [0, 1], got " +
                         std::to_string(s));
-        const std::string why = override_regex_error(re);
-        if (!why.empty()) throw Error(why);
-        override_re.push_back(std::make_unique<RE2>(re, RE2::Quiet));
+        override_re.push_back(std::make_unique<RE2>(re, RE2::Quiet));  // compiled once
+        if (!override_re.back()->ok()) throw Error(override_regex_error(re));
     }
     std::vector<int> override_hits(opts.overrides.size(), 0);
 

@@ -170,6 +170,16 @@ namespace {
 // The sentence-transformers part of copy_model_side_files (nothing for a plain directory).
 void copy_sentence_transformers_files(const std::string& st_dir, const std::string& dst_dir);
 
+// A modules.json, parsed without exceptions (discarded when missing or not JSON), its nesting
+// checked first: it is dumped again by the copy.
+nlohmann::ordered_json read_modules_json(const std::filesystem::path& modules) {
+    require_regular_file(modules.string());
+    std::ifstream in(modules);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    check_json_depth(text, modules.string());
+    return nlohmann::ordered_json::parse(text, nullptr, false);
+}
+
 }  // namespace
 
 // The files besides the weights that a model directory is read from (and the tools copy).
@@ -205,11 +215,7 @@ void clear_model_files(const std::string& dir) {
             gone.push_back(e.path());
     }
     // The module folders (1_Pooling/, ...) its modules.json names, one level below the root.
-    require_regular_file((root / "modules.json").string());
-    std::ifstream in(root / "modules.json");
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    check_json_depth(text, (root / "modules.json").string());
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    const nlohmann::ordered_json j = read_modules_json(root / "modules.json");
     if (!j.is_discarded() && j.is_array())
         for (const auto& m : j) {
             const bool named = m.is_object() && m.contains("path") && m["path"].is_string();
@@ -239,11 +245,7 @@ void copy_sentence_transformers_files(const std::string& st_dir, const std::stri
     namespace fs = std::filesystem;
     const fs::path root(st_dir), dst(dst_dir), modules = root / "modules.json";
     if (!fs::is_regular_file(modules)) return;
-    require_regular_file(modules.string());
-    std::ifstream in(modules);
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    check_json_depth(text, modules.string());  // it is dumped again below
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(text, nullptr, false);
+    nlohmann::ordered_json j = read_modules_json(modules);
     if (j.is_discarded() || !j.is_array())
         throw Error(modules.string() + ": expected a JSON array");
     fs::path model_folder = root;
